@@ -1,0 +1,15 @@
+#include "schema/schema.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+TEST(SchemaTest, EmbedsQueJobsDdlWithVersionComment) {
+  std::string sql = qg::schema::kQueJobsSql;
+  EXPECT_NE(sql.find("CREATE TABLE IF NOT EXISTS que_jobs"), std::string::npos);
+  EXPECT_NE(sql.find("COMMENT ON TABLE que_jobs IS '3'"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tools/setup.sh: installs the Debian packages that qg-cpp's build, tests,
+# benchmarks and demo need. Idempotent: runs `apt-get update` only when a
+# package is missing, and does nothing at all when everything is present.
+#
+# Usage: tools/setup.sh            (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap        # Bazel 4.2.3, /usr/bin/bazel
+  bazel-rules-java       # @rules_java as a local_repository (offline)
+  g++                    # the C++ toolchain Bazel autodetects
+  libabsl-dev            # abseil-cpp 20220623
+  libprotobuf-dev        # protobuf runtime + well-known .proto files
+  protobuf-compiler      # protoc, wrapped as @com_google_protobuf//:protoc
+  libgoogle-glog-dev     # glog (+ gflags)
+  libgtest-dev           # GoogleTest
+  libgmock-dev           # GoogleMock
+  libbenchmark-dev       # Google Benchmark
+  libpq-dev              # libpq 15
+  postgresql-15          # initdb/postgres for the throwaway test server
+  clang-format           # tools/lint
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# npm installs @bazel/buildifier for tools/lint. Machines of this kind ship
+# Node.js with npm; Debian's npm package conflicts with that nodejs, so it is
+# only installed where no npm exists at all.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# buildifier (for tools/lint) comes from the npm registry; install it into a
+# project-local prefix so nothing global changes.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILDIFIER_DIR="$ROOT/.tools/buildifier"
+if [ ! -x "$BUILDIFIER_DIR/node_modules/.bin/buildifier" ]; then
+  echo "setup: installing @bazel/buildifier into .tools/" >&2
+  mkdir -p "$BUILDIFIER_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$BUILDIFIER_DIR" @bazel/buildifier@6.4.0 >/dev/null
+fi

@@ -1,0 +1,291 @@
+#include "qg/internal/pg.h"
+
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace qg::internal {
+namespace {
+
+absl::StatusCode CodeForSqlState(absl::string_view state) {
+  if (state.size() != 5) return absl::StatusCode::kInternal;
+  absl::string_view cls = state.substr(0, 2);
+  if (cls == "08") return absl::StatusCode::kUnavailable;  // connection
+  if (state == "57P01" || state == "57P02" || state == "57P03") {
+    return absl::StatusCode::kUnavailable;  // admin/crash shutdown
+  }
+  if (state == "57014") return absl::StatusCode::kCancelled;
+  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;
+  if (cls == "40") return absl::StatusCode::kAborted;
+  if (state == "42P01" || state == "3D000") {
+    return absl::StatusCode::kFailedPrecondition;  // undefined table/db
+  }
+  if (state == "42501") return absl::StatusCode::kPermissionDenied;
+  if (cls == "28") return absl::StatusCode::kPermissionDenied;
+  if (state == "23505") return absl::StatusCode::kAlreadyExists;
+  if (cls == "22" || cls == "23") return absl::StatusCode::kInvalidArgument;
+  if (cls == "25") return absl::StatusCode::kFailedPrecondition;
+  if (cls == "53") return absl::StatusCode::kResourceExhausted;
+  if (cls == "42") return absl::StatusCode::kInvalidArgument;
+  return absl::StatusCode::kInternal;
+}
+
+std::string TrimMessage(const char* msg) {
+  return std::string(absl::StripTrailingAsciiWhitespace(msg ? msg : ""));
+}
+
+// libpq wants NUL-terminated text parameters.
+absl::Status ParamPointers(const Params& params,
+                           std::vector<const char*>& out) {
+  out.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].has_value()) {
+      out[i] = nullptr;
+      continue;
+    }
+    if (params[i]->find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "query parameter $", i + 1,
+          " contains a NUL byte, which PostgreSQL text cannot store"));
+    }
+    out[i] = params[i]->c_str();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int64_t Result::AffectedRows() const {
+  if (!res_) return 0;
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(PQcmdTuples(res_.get()), &n)) return 0;
+  return n;
+}
+
+std::string SqlState(const absl::Status& status) {
+  auto p = status.GetPayload(kSqlStatePayload);
+  return p ? std::string(*p) : std::string();
+}
+
+absl::Status CheckNoNul(absl::string_view what, absl::string_view value) {
+  if (value.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " contains a NUL byte, which PostgreSQL text cannot store"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConnPtr> Connect(absl::string_view conninfo) {
+  std::string ci(conninfo);
+  if (ci.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("conninfo contains a NUL byte");
+  }
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? TrimMessage(err) : "out of memory";
+    PQfreemem(err);
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
+  }
+  // Every session reads and writes timestamps in UTC: keep the caller's
+  // settings and add TimeZone to their `options`.
+  std::vector<std::string> keys, values;
+  bool has_options = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    keys.emplace_back(o->keyword);
+    values.emplace_back(o->val);
+    if (keys.back() == "options") {
+      has_options = true;
+      absl::StrAppend(&values.back(), " -c TimeZone=UTC");
+    }
+  }
+  PQconninfoFree(opts);
+  if (!has_options) {
+    keys.emplace_back("options");
+    values.emplace_back("-c TimeZone=UTC");
+  }
+  std::vector<const char*> k, v;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    k.push_back(keys[i].c_str());
+    v.push_back(values[i].c_str());
+  }
+  k.push_back(nullptr);
+  v.push_back(nullptr);
+  ConnPtr conn(PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
+  if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string msg = TrimMessage(PQerrorMessage(conn.get()));
+    absl::StatusCode code = absl::StatusCode::kUnavailable;
+    if (absl::StrContains(msg, "password authentication failed") ||
+        absl::StrContains(msg, "no pg_hba.conf entry") ||
+        absl::StrContains(msg, "authentication failed")) {
+      code = absl::StatusCode::kPermissionDenied;
+    } else if (absl::StrContains(msg, "does not exist")) {
+      code = absl::StatusCode::kFailedPrecondition;
+    }
+    return absl::Status(code,
+                        absl::StrCat("cannot connect to PostgreSQL (",
+                                     RedactConninfo(ci), "): ", msg));
+  }
+  return conn;
+}
+
+absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
+                              absl::string_view context) {
+  ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  switch (st) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+    case PGRES_COPY_IN:
+    case PGRES_COPY_OUT:
+    case PGRES_SINGLE_TUPLE:
+    case PGRES_PIPELINE_SYNC:
+    case PGRES_EMPTY_QUERY:
+      return absl::OkStatus();
+    default:
+      break;
+  }
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = TrimMessage(res ? PQresultErrorMessage(res) : nullptr);
+  if (msg.empty() && conn) msg = TrimMessage(PQerrorMessage(conn));
+  absl::StatusCode code;
+  if (state != nullptr) {
+    code = CodeForSqlState(state);
+  } else if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    code = absl::StatusCode::kUnavailable;
+  } else {
+    code = absl::StatusCode::kInternal;
+  }
+  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+    code = absl::StatusCode::kUnavailable;
+  }
+  std::string text = absl::StrCat(context, ": ", msg);
+  if (code == absl::StatusCode::kFailedPrecondition && state != nullptr &&
+      absl::string_view(state) == "42P01" &&
+      absl::StrContains(msg, "que_jobs")) {
+    absl::StrAppend(&text,
+                    " (the que_jobs table is missing: run `qg migrate` or "
+                    "apply schema/que_jobs.sql)");
+  }
+  absl::Status status(code, text);
+  if (state != nullptr) status.SetPayload(kSqlStatePayload, absl::Cord(state));
+  return status;
+}
+
+absl::StatusOr<Result> Exec(PGconn* conn, absl::string_view sql,
+                            const Params& params) {
+  std::vector<const char*> values;
+  if (absl::Status s = ParamPointers(params, values); !s.ok()) return s;
+  std::string q(sql);
+  Result r(PQexecParams(conn, q.c_str(), static_cast<int>(values.size()),
+                        nullptr, values.data(), nullptr, nullptr, 0));
+  if (absl::Status s = StatusFromResult(conn, r.get(), "query failed");
+      !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+absl::StatusOr<Result> ExecSimple(PGconn* conn, absl::string_view sql) {
+  std::string q(sql);
+  Result r(PQexec(conn, q.c_str()));
+  if (absl::Status s = StatusFromResult(conn, r.get(), "query failed");
+      !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+absl::Status Prepare(PGconn* conn, const char* name, const char* sql) {
+  Result r(PQprepare(conn, name, sql, 0, nullptr));
+  return StatusFromResult(conn, r.get(),
+                          absl::StrCat("preparing statement ", name));
+}
+
+absl::StatusOr<Result> ExecPrepared(PGconn* conn, const char* name,
+                                    const Params& params) {
+  std::vector<const char*> values;
+  if (absl::Status s = ParamPointers(params, values); !s.ok()) return s;
+  Result r(PQexecPrepared(conn, name, static_cast<int>(values.size()),
+                          values.data(), nullptr, nullptr, 0));
+  if (absl::Status s = StatusFromResult(conn, r.get(), name); !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+std::string RedactConninfo(absl::string_view conninfo) {
+  std::string ci(conninfo);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
+  if (opts == nullptr) {
+    PQfreemem(err);
+    // Unparsable: do not risk echoing a password back.
+    if (absl::StrContains(ci, "password") || absl::StrContains(ci, "@")) {
+      return "<unparsable conninfo>";
+    }
+    return ci;
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    std::string value = o->val;
+    if (absl::string_view(o->keyword) == "password") value = "****";
+    std::string quoted = absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"'", "\\'"}});
+    absl::StrAppend(&out, out.empty() ? "" : " ", o->keyword, "='", quoted,
+                    "'");
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
+  // PostgreSQL prints "2026-11-29 06:00:00.123456+00"; the offset may also be
+  // "+05:30" or "-03:00:00", and the fraction is left out when zero.
+  std::string s(text);
+  size_t sign = s.find_last_of("+-");
+  if (sign == std::string::npos || sign < 11) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse timestamp \"", s, "\": no UTC offset"));
+  }
+  std::string zone = s.substr(sign + 1);
+  int parts[3] = {0, 0, 0};
+  int n = 0;
+  for (absl::string_view p : absl::StrSplit(zone, ':')) {
+    if (n == 3 || !absl::SimpleAtoi(p, &parts[n])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot parse timestamp \"", s, "\": bad offset"));
+    }
+    ++n;
+  }
+  int offset = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  if (s[sign] == '-') offset = -offset;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", s.substr(0, sign),
+                       absl::UTCTimeZone(), &t, &err)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse timestamp \"", s, "\": ", err));
+  }
+  return t - absl::Seconds(offset);
+}
+
+std::string QuoteIdentifier(absl::string_view name) {
+  return absl::StrCat("\"", absl::StrReplaceAll(name, {{"\"", "\"\""}}),
+                      "\"");
+}
+
+}  // namespace qg::internal

@@ -1,0 +1,188 @@
+// qg/testing/postgres.h
+// -----------------------------------------------------------------------------
+//
+// A throwaway PostgreSQL for tests and benchmarks.
+//
+// `PostgresServer::Start()` boots a private server: its data directory is a
+// copy of a cached `initdb` template that already holds the `que_jobs` schema,
+// it listens on an abstract unix socket only (no TCP, no socket file, no path
+// length limit to mind), durability is off unless asked for, and it is torn
+// down when the object is destroyed. A supervisor process (`/bin/sh`) owns the
+// server and removes the data directory when the test process exits, even when
+// it is killed, so nothing is left behind.
+//
+// `TestDatabase::Create()` is the cheaper fresh database per test: one server
+// per test binary (`SharedServer()`), one `CREATE DATABASE ... TEMPLATE`
+// clone per test. A failed test's database is kept (not dropped) and its
+// conninfo logged.
+//
+// Run as root (a binary started by hand), the harness runs PostgreSQL as the
+// `postgres` account (or `nobody`); under `bazel test --sandbox_fake_username`
+// it runs as the sandbox's `nobody` directly.
+//
+// Example:
+//   TEST(MyTest, Works) {
+//     ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+//     auto client = qg::Client::Create({.conninfo = db->conninfo()});
+//     ...
+//   }
+#ifndef QG_TESTING_POSTGRES_H_
+#define QG_TESTING_POSTGRES_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace qg_testing {
+
+// The database of a started server that holds the `que_jobs` schema.
+inline constexpr char kDatabaseName[] = "qg";
+// The never-connected database that `CreateDatabase()` clones.
+inline constexpr char kTemplateDatabaseName[] = "qg_template";
+
+struct PostgresServerOptions {
+  // Durable defaults (fsync, synchronous_commit, full_page_writes on).
+  // Default: false (durability off: faster, fine for a throwaway server).
+  bool durable = false;
+
+  // Copy the data directory from the cached initdb template. When false, runs
+  // `initdb` and applies the schema from scratch (the "cold" start, for
+  // benchmarks). Default: true.
+  bool use_template_cache = true;
+
+  // Extra server settings, passed as `-c name=value`.
+  // Default: none.
+  std::vector<std::pair<std::string, std::string>> settings;
+
+  // How long to wait for the server to accept connections. Default: 60s.
+  absl::Duration start_timeout = absl::Seconds(60);
+};
+
+// A private PostgreSQL server. Thread-safe.
+class PostgresServer {
+ public:
+  // Start()
+  //
+  // Boots a server. Returns `FailedPrecondition` when PostgreSQL's binaries
+  // are missing (install postgresql-15: `tools/setup.sh`), `Internal` with the
+  // server log's tail when it fails to start.
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(
+      PostgresServerOptions options = {});
+
+  // Stops the server immediately and removes its data directory, unless
+  // `QG_TESTING_KEEP_DATA=1` is set in the environment.
+  ~PostgresServer();
+
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+
+  // conninfo()
+  //
+  // The conninfo of database `qg` (schema applied), e.g.
+  // "host=@qgpg-1234-abcd port=5432 user=postgres dbname=qg".
+  std::string conninfo() const { return ConninfoFor(kDatabaseName); }
+
+  // The conninfo of database `dbname` on this server.
+  std::string ConninfoFor(absl::string_view dbname) const;
+
+  // CreateDatabase()
+  //
+  // Creates a fresh database cloned from the migrated template and returns its
+  // name ("qg_test_<n>"). Safe to call from several threads.
+  absl::StatusOr<std::string> CreateDatabase();
+
+  // Drops `dbname`, terminating its sessions first.
+  absl::Status DropDatabase(absl::string_view dbname);
+
+  // Stop()
+  //
+  // Stops the postmaster. `immediate` is `pg_ctl stop -m immediate` (no
+  // checkpoint: a crash, as far as clients can tell); otherwise a fast, clean
+  // shutdown. The data directory stays until the object is destroyed, so
+  // `Restart()` can bring the same data back.
+  absl::Status Stop(bool immediate = true);
+
+  // Restart()
+  //
+  // Starts the postmaster again on the same data directory and socket after
+  // `Stop()`, waiting until it accepts connections.
+  absl::Status Restart();
+
+  // The postmaster's process id (0 while stopped).
+  pid_t postmaster_pid() const;
+  // The directory that holds the data directory and the server log.
+  const std::string& base_dir() const { return base_dir_; }
+  // The data directory.
+  const std::string& data_dir() const { return data_dir_; }
+  // The abstract socket directory name, e.g. "@qgpg-1234-abcd".
+  const std::string& socket_host() const { return host_; }
+
+ private:
+  PostgresServer() = default;
+  absl::Status Launch(const std::string& template_dir,
+                      const std::vector<std::string>& postgres_args,
+                      absl::Duration timeout);
+  absl::Status SendCommand(absl::string_view command);
+  absl::Status WaitReady(absl::Duration timeout);
+  std::string LogTail() const;
+
+  std::string base_dir_;
+  std::string data_dir_;
+  std::string host_;
+  absl::Duration start_timeout_;
+  int command_fd_ = -1;  // supervisor's stdin
+  int reply_fd_ = -1;    // supervisor's stdout
+  pid_t supervisor_pid_ = 0;
+  mutable absl::Mutex mu_;
+  pid_t postmaster_pid_ ABSL_GUARDED_BY(mu_) = 0;
+  int next_database_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// SharedServer()
+//
+// One server per process, started on first use and torn down at exit (or by
+// its supervisor when the process is killed). Aborts the test binary with a
+// clear message when the server cannot start.
+PostgresServer& SharedServer();
+
+// A fresh database on `SharedServer()` for one test.
+class TestDatabase {
+ public:
+  // Create()
+  //
+  // Clones the migrated template into a new database.
+  static absl::StatusOr<std::unique_ptr<TestDatabase>> Create();
+
+  // Drops the database, unless the current gtest test has failed: then the
+  // database is kept and its conninfo logged, for inspection while the binary
+  // runs (set `QG_TESTING_KEEP_DATA=1` to keep the data directory after exit).
+  ~TestDatabase();
+
+  const std::string& name() const { return name_; }
+  const std::string& conninfo() const { return conninfo_; }
+  PostgresServer& server() const { return *server_; }
+
+ private:
+  TestDatabase(PostgresServer* server, std::string name);
+  PostgresServer* server_;
+  std::string name_;
+  std::string conninfo_;
+};
+
+// The directory of PostgreSQL's server binaries (`initdb`, `postgres`):
+// `$QG_PG_BINDIR`, else the newest /usr/lib/postgresql/<major>/bin.
+absl::StatusOr<std::string> PostgresBinDir();
+
+}  // namespace qg_testing
+
+#endif  // QG_TESTING_POSTGRES_H_

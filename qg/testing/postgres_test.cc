@@ -1,0 +1,333 @@
+// Tests of the throwaway PostgreSQL harness: the schema is applied, servers
+// and databases in parallel do not interfere, and teardown leaves nothing
+// behind after a passing test, a failing test and a killed process.
+#include "qg/testing/postgres.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/status_matchers.h"
+#include "schema/schema.h"
+
+extern char** environ;
+
+namespace qg_testing {
+namespace {
+
+using ::qg::internal::Connect;
+using ::qg::internal::Exec;
+using ::testing::HasSubstr;
+
+std::string QueryOne(const std::string& conninfo, const std::string& sql) {
+  auto conn = Connect(conninfo);
+  EXPECT_OK(conn.status());
+  if (!conn.ok()) return "<no connection>";
+  auto r = Exec(conn->get(), sql);
+  EXPECT_OK(r.status());
+  if (!r.ok() || r->rows() == 0) return "<no row>";
+  return std::string(r->Get(0, 0));
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+// True when `pid` is gone or a zombie.
+bool Dead(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  size_t paren = stat.rfind(')');
+  return stat[paren + 2] == 'Z' || stat[paren + 2] == 'X';
+}
+
+// Waits up to 30s for `pid` to die and `dir` to vanish.
+void ExpectCleanedUp(pid_t pid, const std::string& dir) {
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((!Dead(pid) || Exists(dir)) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(Dead(pid)) << "postmaster " << pid << " still running";
+  EXPECT_FALSE(Exists(dir)) << dir << " left behind";
+}
+
+TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  EXPECT_EQ(QueryOne(server->conninfo(),
+                     "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
+            "3");
+  EXPECT_EQ(QueryOne(server->conninfo(), "SHOW listen_addresses"), "");
+  EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "off");
+  EXPECT_EQ(QueryOne(server->conninfo(),
+                     "SELECT count(*) FROM information_schema.columns "
+                     "WHERE table_name = 'que_jobs'"),
+            "8");
+  EXPECT_EQ(server->socket_host().front(), '@');
+}
+
+TEST(PostgresServerTest, DurableServerKeepsPostgresDefaults) {
+  PostgresServerOptions options;
+  options.durable = true;
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "on");
+  EXPECT_EQ(QueryOne(server->conninfo(), "SHOW synchronous_commit"), "on");
+}
+
+TEST(PostgresServerTest, ColdStartWithoutTemplateAppliesSchema) {
+  PostgresServerOptions options;
+  options.use_template_cache = false;
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  EXPECT_EQ(QueryOne(server->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
+  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
+  ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
+  EXPECT_EQ(QueryOne(db->conninfo(),
+                     "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),
+            "1");
+}
+
+TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
+  std::unique_ptr<PostgresServer> a, b;
+  std::thread ta([&] {
+    auto s = PostgresServer::Start();
+    ASSERT_OK(s.status());
+    a = std::move(*s);
+  });
+  std::thread tb([&] {
+    auto s = PostgresServer::Start();
+    ASSERT_OK(s.status());
+    b = std::move(*s);
+  });
+  ta.join();
+  tb.join();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a->socket_host(), b->socket_host());
+  EXPECT_NE(a->postmaster_pid(), b->postmaster_pid());
+  QueryOne(a->conninfo(), "INSERT INTO que_jobs (job_class) VALUES ('A') RETURNING 1");
+  EXPECT_EQ(QueryOne(a->conninfo(), "SELECT count(*) FROM que_jobs"), "1");
+  EXPECT_EQ(QueryOne(b->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST(TestDatabaseTest, ManyDatabasesInParallelAreIsolated) {
+  constexpr int kThreads = 8;
+  std::vector<std::string> names(kThreads), counts(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto db = TestDatabase::Create();
+      ASSERT_OK(db.status());
+      names[i] = (*db)->name();
+      auto conn = Connect((*db)->conninfo());
+      ASSERT_OK(conn.status());
+      for (int j = 0; j <= i; ++j) {
+        ASSERT_OK(Exec(conn->get(),
+                       "INSERT INTO que_jobs (job_class) VALUES ($1)",
+                       {absl::StrCat("T", i)})
+                      .status());
+      }
+      auto r = Exec(conn->get(), "SELECT count(*) FROM que_jobs");
+      ASSERT_OK(r.status());
+      counts[i] = std::string(r->Get(0, 0));
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(counts[i], absl::StrCat(i + 1)) << names[i];
+    for (int j = 0; j < i; ++j) EXPECT_NE(names[i], names[j]);
+  }
+}
+
+TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
+  std::string name;
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+    name = db->name();
+    EXPECT_EQ(QueryOne(db->conninfo(), "SELECT current_database()"), name);
+  }
+  EXPECT_EQ(QueryOne(SharedServer().ConninfoFor("postgres"),
+                     absl::StrCat("SELECT count(*) FROM pg_database WHERE "
+                                  "datname = '", name, "'")),
+            "0");
+}
+
+TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QueryOne(server->conninfo(),
+           "INSERT INTO que_jobs (job_class) VALUES ('Kept') RETURNING 1");
+  pid_t old_pid = server->postmaster_pid();
+  ASSERT_OK(server->Stop(/*immediate=*/true));
+  EXPECT_EQ(server->postmaster_pid(), 0);
+  EXPECT_TRUE(Dead(old_pid));
+  EXPECT_NE(PQping(server->conninfo().c_str()), PQPING_OK);
+  ASSERT_OK(server->Restart());
+  EXPECT_EQ(QueryOne(server->conninfo(),
+                     "SELECT job_class FROM que_jobs"),
+            "Kept");
+}
+
+TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
+  pid_t pid;
+  std::string base;
+  {
+    ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+    pid = server->postmaster_pid();
+    base = server->base_dir();
+    ASSERT_TRUE(Exists(base + "/data/PG_VERSION"));
+  }
+  EXPECT_TRUE(Dead(pid));
+  EXPECT_FALSE(Exists(base));
+}
+
+TEST(PostgresServerTest, RunsServerUnprivileged) {
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  std::ifstream in(absl::StrCat("/proc/", server->postmaster_pid(), "/status"));
+  std::string line;
+  uid_t uid = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("Uid:", 0) == 0) {
+      std::vector<std::string> f = absl::StrSplit(line, '\t');
+      ASSERT_TRUE(absl::SimpleAtoi(f[1], &uid));
+    }
+  }
+  if (geteuid() == 0) {
+    // Run by hand as root: the harness dropped to an unprivileged account.
+    EXPECT_NE(uid, 0u);
+  } else {
+    EXPECT_EQ(uid, geteuid());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Teardown of a child process: passing, failing, killed.
+
+struct Child {
+  pid_t pid = 0;
+  std::map<std::string, std::string> info;  // base=, postmaster=
+  std::string stderr_path;
+  int stdout_fd = -1;  // drained by WaitChild, so the child never gets SIGPIPE
+};
+
+std::string ChildBinary() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) {
+    return absl::StrCat(srcdir, "/qg_cpp/qg/testing/harness_child");
+  }
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  self[n > 0 ? n : 0] = '\0';
+  return absl::StrCat(self, ".runfiles/qg_cpp/qg/testing/harness_child");
+}
+
+// Starts harness_child running `test` and reads its "key=value" lines until
+// "ready".
+Child StartChild(const std::string& test) {
+  Child child;
+  const char* tmp = getenv("TEST_TMPDIR");
+  child.stderr_path = absl::StrCat(tmp ? tmp : "/tmp", "/child-", test, "-",
+                                   getpid(), ".stderr");
+  int out[2];
+  EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
+  std::string bin = ChildBinary();
+  std::string filter = absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test);
+  std::vector<char*> argv = {bin.data(), filter.data(),
+                             const_cast<char*>("--gtest_also_run_disabled_tests"),
+                             nullptr};
+  child.pid = fork();
+  if (child.pid == 0) {
+    dup2(out[1], 1);
+    int err = open(child.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string buf;
+  char c;
+  while (read(out[0], &c, 1) == 1) {
+    if (c != '\n') {
+      buf.push_back(c);
+      continue;
+    }
+    if (buf == "ready") break;
+    std::pair<std::string, std::string> kv = absl::StrSplit(buf, '=');
+    child.info[kv.first] = kv.second;
+    buf.clear();
+  }
+  child.stdout_fd = out[0];
+  return child;
+}
+
+int WaitChild(const Child& child) {
+  char buf[4096];
+  while (read(child.stdout_fd, buf, sizeof(buf)) > 0) {
+  }
+  close(child.stdout_fd);
+  int status = 0;
+  waitpid(child.pid, &status, 0);
+  return status;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(TeardownTest, PassingTestLeavesNothingBehind) {
+  Child child = StartChild("Passes");
+  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  int status = WaitChild(child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << ReadFile(child.stderr_path);
+  pid_t pm = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
+  ExpectCleanedUp(pm, child.info["base"]);
+}
+
+TEST(TeardownTest, FailingTestKeepsDatabaseWhileRunningThenLeavesNothing) {
+  Child child = StartChild("Fails");
+  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  int status = WaitChild(child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+  std::string err = ReadFile(child.stderr_path);
+  EXPECT_THAT(err, HasSubstr("keeping its database"));
+  EXPECT_THAT(err, HasSubstr(child.info["conninfo"]));
+  pid_t pm = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
+  ExpectCleanedUp(pm, child.info["base"]);
+}
+
+TEST(TeardownTest, KilledProcessLeavesNothingBehind) {
+  Child child = StartChild("Hangs");
+  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  pid_t pm = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
+  EXPECT_FALSE(Dead(pm));
+  ASSERT_EQ(kill(child.pid, SIGKILL), 0);
+  WaitChild(child);
+  ExpectCleanedUp(pm, child.info["base"]);
+}
+
+}  // namespace
+}  // namespace qg_testing

@@ -132,9 +132,8 @@ absl::StatusOr<ConnPtr> Connect(absl::string_view conninfo) {
     } else if (absl::StrContains(msg, "does not exist")) {
       code = absl::StatusCode::kFailedPrecondition;
     }
-    return absl::Status(code,
-                        absl::StrCat("cannot connect to PostgreSQL (",
-                                     RedactConninfo(ci), "): ", msg));
+    return absl::Status(code, absl::StrCat("cannot connect to PostgreSQL (",
+                                           RedactConninfo(ci), "): ", msg));
   }
   return conn;
 }
@@ -240,7 +239,8 @@ std::string RedactConninfo(absl::string_view conninfo) {
     if (o->val == nullptr) continue;
     std::string value = o->val;
     if (absl::string_view(o->keyword) == "password") value = "****";
-    std::string quoted = absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"'", "\\'"}});
+    std::string quoted =
+        absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"'", "\\'"}});
     absl::StrAppend(&out, out.empty() ? "" : " ", o->keyword, "='", quoted,
                     "'");
   }
@@ -284,8 +284,7 @@ absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
 }
 
 std::string QuoteIdentifier(absl::string_view name) {
-  return absl::StrCat("\"", absl::StrReplaceAll(name, {{"\"", "\"\""}}),
-                      "\"");
+  return absl::StrCat("\"", absl::StrReplaceAll(name, {{"\"", "\"\""}}), "\"");
 }
 
 }  // namespace qg::internal

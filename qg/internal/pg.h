@@ -9,7 +9,8 @@
 //   QG_ASSIGN_OR_RETURN(qg::internal::ConnPtr conn,
 //                       qg::internal::Connect("dbname=app"));
 //   QG_ASSIGN_OR_RETURN(qg::internal::Result r,
-//                       qg::internal::Exec(conn.get(), "SELECT $1::int + 1", {"41"}));
+//                       qg::internal::Exec(conn.get(), "SELECT $1::int + 1",
+//                       {"41"}));
 //   r.Get(0, 0);  // "42"
 #ifndef QG_INTERNAL_PG_H_
 #define QG_INTERNAL_PG_H_

@@ -114,8 +114,7 @@ const RunAsUser& TargetUser() {
 void DropPrivilegesInChild() {
   const RunAsUser& u = TargetUser();
   if (!u.drop) return;
-  if (setgroups(0, nullptr) != 0 || setgid(u.gid) != 0 ||
-      setuid(u.uid) != 0) {
+  if (setgroups(0, nullptr) != 0 || setgid(u.gid) != 0 || setuid(u.uid) != 0) {
     _exit(126);
   }
 }
@@ -150,7 +149,8 @@ absl::Status RunAsTarget(std::vector<std::string> args,
                          const std::string& log) {
   std::vector<char*> argv = Argv(args);
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0)
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (pid == 0) {
     DropPrivilegesInChild();
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -171,8 +171,8 @@ absl::Status RunAsTarget(std::vector<std::string> args,
   std::ifstream in(log);
   std::stringstream ss;
   ss << in.rdbuf();
-  return absl::InternalError(absl::StrCat(args[0], " failed (status ", status,
-                                          "): ", ss.str()));
+  return absl::InternalError(
+      absl::StrCat(args[0], " failed (status ", status, "): ", ss.str()));
 }
 
 std::string RandomSuffix() {
@@ -292,8 +292,8 @@ std::vector<std::string> PostgresArgs(const PostgresServerOptions& options,
 absl::Status ApplySchema(const PostgresServer& server) {
   auto admin = Connect(server.ConninfoFor("postgres"));
   if (!admin.ok()) return admin.status();
-  if (auto r = ExecSimple(admin->get(),
-                          absl::StrCat("CREATE DATABASE ", kTemplateDatabaseName));
+  if (auto r = ExecSimple(admin->get(), absl::StrCat("CREATE DATABASE ",
+                                                     kTemplateDatabaseName));
       !r.ok()) {
     return r.status();
   }
@@ -317,18 +317,26 @@ absl::Status ApplySchema(const PostgresServer& server) {
 // initdb arguments decide what a template holds.
 std::string TemplateKey(const std::string& bindir,
                         const std::vector<std::string>& initdb_args) {
-  std::string material =
-      absl::StrCat(bindir, "|", qg::schema::kQueJobsSql, "|",
-                   absl::StrJoin(initdb_args, " "), "|v1");
+  std::string material = absl::StrCat(bindir, "|", qg::schema::kQueJobsSql, "|",
+                                      absl::StrJoin(initdb_args, " "), "|v1");
   size_t h = std::hash<std::string>()(material);
   return absl::StrCat("template-", absl::Hex(h, absl::kZeroPad16));
 }
 
 std::vector<std::string> InitdbArgs(const std::string& bindir,
                                     const std::string& data) {
-  return {bindir + "/initdb", "-D",        data,         "-A",
-          "trust",            "-U",        "postgres",   "--no-sync",
-          "-E",               "UTF8",      "--locale=C", "--wal-segsize=1",
+  return {bindir + "/initdb",
+          "-D",
+          data,
+          "-A",
+          "trust",
+          "-U",
+          "postgres",
+          "--no-sync",
+          "-E",
+          "UTF8",
+          "--locale=C",
+          "--wal-segsize=1",
           "--no-instructions"};
 }
 
@@ -342,8 +350,8 @@ absl::StatusOr<std::string> PostgresBinDir() {
     while (struct dirent* e = readdir(d)) {
       int major = 0;
       if (absl::SimpleAtoi(e->d_name, &major) && major > best &&
-          FileExists(absl::StrCat("/usr/lib/postgresql/", major,
-                                  "/bin/postgres"))) {
+          FileExists(
+              absl::StrCat("/usr/lib/postgresql/", major, "/bin/postgres"))) {
         best = major;
       }
     }
@@ -384,9 +392,8 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
         server->data_dir_ = *builder + "/data";
         server->host_ = absl::StrCat("@qgpg-", RandomSuffix());
         server->start_timeout_ = options.start_timeout;
-        if (absl::Status s =
-                RunAsTarget(InitdbArgs(*bindir, server->data_dir_),
-                            *builder + "/initdb.log");
+        if (absl::Status s = RunAsTarget(InitdbArgs(*bindir, server->data_dir_),
+                                         *builder + "/initdb.log");
             !s.ok()) {
           return s;
         }
@@ -399,17 +406,17 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
         if (absl::Status s = server->Stop(/*immediate=*/false); !s.ok()) {
           return s;
         }
-        if (absl::Status s = RunAsTarget(
-                {"/bin/chmod", "-R", "go+rX", server->data_dir_},
-                *builder + "/chmod.log");
+        if (absl::Status s =
+                RunAsTarget({"/bin/chmod", "-R", "go+rX", server->data_dir_},
+                            *builder + "/chmod.log");
             !s.ok()) {
           return s;
         }
         if (rename(server->data_dir_.c_str(), template_dir.c_str()) != 0 &&
             errno != EEXIST && errno != ENOTEMPTY) {
-          return absl::InternalError(absl::StrCat(
-              "rename ", server->data_dir_, " -> ", template_dir, ": ",
-              strerror(errno)));
+          return absl::InternalError(absl::StrCat("rename ", server->data_dir_,
+                                                  " -> ", template_dir, ": ",
+                                                  strerror(errno)));
         }
       }  // the builder's supervisor removes the rest of its directory
     }
@@ -432,9 +439,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
       return s;
     }
   }
-  if (absl::Status s = server->Launch(template_dir,
-                                      PostgresArgs(options, server->host_),
-                                      options.start_timeout);
+  if (absl::Status s =
+          server->Launch(template_dir, PostgresArgs(options, server->host_),
+                         options.start_timeout);
       !s.ok()) {
     return s;
   }
@@ -449,10 +456,10 @@ absl::Status PostgresServer::Launch(const std::string& template_dir,
                                     absl::Duration timeout) {
   auto bindir = PostgresBinDir();
   if (!bindir.ok()) return bindir.status();
-  std::vector<std::string> args = {"/bin/sh",     "-c",      kSupervisorScript,
-                                   "qg-pg-supervisor", template_dir, data_dir_,
-                                   base_dir_,     KeepData() ? "1" : "0",
-                                   *bindir};
+  std::vector<std::string> args = {
+      "/bin/sh",    "-c",      kSupervisorScript, "qg-pg-supervisor",
+      template_dir, data_dir_, base_dir_,         KeepData() ? "1" : "0",
+      *bindir};
   args.insert(args.end(), pg_args.begin(), pg_args.end());
   std::vector<char*> argv = Argv(args);
 
@@ -461,7 +468,8 @@ absl::Status PostgresServer::Launch(const std::string& template_dir,
     return absl::InternalError(absl::StrCat("pipe2: ", strerror(errno)));
   }
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0)
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (pid == 0) {
     // Own session: a Ctrl-C meant for the test must not reach the server.
     setsid();
@@ -489,8 +497,8 @@ absl::StatusOr<std::string> ReadLine(int fd, absl::Duration timeout) {
   std::string line;
   absl::Time deadline = absl::Now() + timeout;
   while (true) {
-    int ms = static_cast<int>(
-        absl::ToInt64Milliseconds(deadline - absl::Now()));
+    int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
     if (ms <= 0) return absl::DeadlineExceededError("supervisor timed out");
     struct pollfd p = {fd, POLLIN, 0};
     int n = poll(&p, 1, ms);
@@ -531,9 +539,9 @@ absl::Status PostgresServer::WaitReady(absl::Duration timeout) {
           absl::StrCat("PostgreSQL exited during start-up:\n", LogTail()));
     }
     if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "PostgreSQL did not accept connections within ",
-          absl::FormatDuration(timeout), ":\n", LogTail()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("PostgreSQL did not accept connections within ",
+                       absl::FormatDuration(timeout), ":\n", LogTail()));
     }
     absl::SleepFor(wait);
     wait = std::min(wait * 2, absl::Milliseconds(10));
@@ -561,9 +569,9 @@ absl::Status PostgresServer::Stop(bool immediate) {
   }
   auto line = ReadLine(reply_fd_, absl::Minutes(2));
   if (!line.ok() || *line != "stopped") {
-    return absl::InternalError(absl::StrCat(
-        "stopping PostgreSQL failed: ",
-        line.ok() ? *line : line.status().ToString()));
+    return absl::InternalError(
+        absl::StrCat("stopping PostgreSQL failed: ",
+                     line.ok() ? *line : line.status().ToString()));
   }
   absl::MutexLock lock(&mu_);
   postmaster_pid_ = 0;
@@ -602,8 +610,8 @@ PostgresServer::~PostgresServer() {
 }
 
 std::string PostgresServer::ConninfoFor(absl::string_view dbname) const {
-  return absl::StrCat("host=", host_, " port=5432 user=postgres dbname=",
-                      dbname);
+  return absl::StrCat("host=", host_,
+                      " port=5432 user=postgres dbname=", dbname);
 }
 
 absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
@@ -614,9 +622,9 @@ absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
   }
   auto admin = Connect(ConninfoFor("postgres"));
   if (!admin.ok()) return admin.status();
-  if (auto r = ExecSimple(admin->get(),
-                          absl::StrCat("CREATE DATABASE ", QuoteIdentifier(name),
-                                       " TEMPLATE ", kTemplateDatabaseName));
+  if (auto r = ExecSimple(
+          admin->get(), absl::StrCat("CREATE DATABASE ", QuoteIdentifier(name),
+                                     " TEMPLATE ", kTemplateDatabaseName));
       !r.ok()) {
     return r.status();
   }
@@ -626,9 +634,9 @@ absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
 absl::Status PostgresServer::DropDatabase(absl::string_view dbname) {
   auto admin = Connect(ConninfoFor("postgres"));
   if (!admin.ok()) return admin.status();
-  return ExecSimple(admin->get(), absl::StrCat("DROP DATABASE IF EXISTS ",
-                                               QuoteIdentifier(dbname),
-                                               " WITH (FORCE)"))
+  return ExecSimple(admin->get(),
+                    absl::StrCat("DROP DATABASE IF EXISTS ",
+                                 QuoteIdentifier(dbname), " WITH (FORCE)"))
       .status();
 }
 

@@ -71,9 +71,10 @@ void ExpectCleanedUp(pid_t pid, const std::string& dir) {
 
 TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
   ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
-  EXPECT_EQ(QueryOne(server->conninfo(),
-                     "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
-            "3");
+  EXPECT_EQ(
+      QueryOne(server->conninfo(),
+               "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
+      "3");
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW listen_addresses"), "");
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "off");
   EXPECT_EQ(QueryOne(server->conninfo(),
@@ -102,9 +103,10 @@ TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
   ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
   ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
-  EXPECT_EQ(QueryOne(db->conninfo(),
-                     "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),
-            "1");
+  EXPECT_EQ(
+      QueryOne(db->conninfo(),
+               "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),
+      "1");
 }
 
 TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
@@ -125,7 +127,8 @@ TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
   ASSERT_NE(b, nullptr);
   EXPECT_NE(a->socket_host(), b->socket_host());
   EXPECT_NE(a->postmaster_pid(), b->postmaster_pid());
-  QueryOne(a->conninfo(), "INSERT INTO que_jobs (job_class) VALUES ('A') RETURNING 1");
+  QueryOne(a->conninfo(),
+           "INSERT INTO que_jobs (job_class) VALUES ('A') RETURNING 1");
   EXPECT_EQ(QueryOne(a->conninfo(), "SELECT count(*) FROM que_jobs"), "1");
   EXPECT_EQ(QueryOne(b->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
 }
@@ -168,7 +171,8 @@ TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
   }
   EXPECT_EQ(QueryOne(SharedServer().ConninfoFor("postgres"),
                      absl::StrCat("SELECT count(*) FROM pg_database WHERE "
-                                  "datname = '", name, "'")),
+                                  "datname = '",
+                                  name, "'")),
             "0");
 }
 
@@ -182,8 +186,7 @@ TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
   EXPECT_TRUE(Dead(old_pid));
   EXPECT_NE(PQping(server->conninfo().c_str()), PQPING_OK);
   ASSERT_OK(server->Restart());
-  EXPECT_EQ(QueryOne(server->conninfo(),
-                     "SELECT job_class FROM que_jobs"),
+  EXPECT_EQ(QueryOne(server->conninfo(), "SELECT job_class FROM que_jobs"),
             "Kept");
 }
 
@@ -251,13 +254,14 @@ Child StartChild(const std::string& test) {
   EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
   std::string bin = ChildBinary();
   std::string filter = absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test);
-  std::vector<char*> argv = {bin.data(), filter.data(),
-                             const_cast<char*>("--gtest_also_run_disabled_tests"),
-                             nullptr};
+  std::vector<char*> argv = {
+      bin.data(), filter.data(),
+      const_cast<char*>("--gtest_also_run_disabled_tests"), nullptr};
   child.pid = fork();
   if (child.pid == 0) {
     dup2(out[1], 1);
-    int err = open(child.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err =
+        open(child.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(err, 2);
     execve(argv[0], argv.data(), environ);
     _exit(127);

@@ -5,7 +5,8 @@
 // 20220623 predates abseil's own status matchers).
 //
 // Example:
-//   EXPECT_THAT(client->Enqueue({}), StatusIs(absl::StatusCode::kInvalidArgument,
+//   EXPECT_THAT(client->Enqueue({}),
+//   StatusIs(absl::StatusCode::kInvalidArgument,
 //                                            HasSubstr("type")));
 //   EXPECT_THAT(client->Close(), IsOk());
 //   ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
@@ -61,8 +62,7 @@ class StatusIsMatcher {
         ::testing::MatchResultListener* listener) const override {
       const absl::Status& s = GetStatus(arg);
       *listener << "status is " << s;
-      return s.code() == code_ &&
-             message_.Matches(std::string(s.message()));
+      return s.code() == code_ && message_.Matches(std::string(s.message()));
     }
     void DescribeTo(std::ostream* os) const override {
       *os << "has code " << absl::StatusCodeToString(code_)
@@ -102,11 +102,11 @@ inline auto StatusIs(absl::StatusCode code) {
 
 // ASSERT_OK_AND_ASSIGN(lhs, expr): asserts `expr` (a StatusOr) is OK and
 // moves its value into `lhs` (which may declare a variable).
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                \
-  ASSERT_OK_AND_ASSIGN_IMPL_(QG_TESTING_CONCAT_(_qg_statusor_, __LINE__), \
-                             lhs, expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)          \
-  auto statusor = (expr);                                        \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                        \
+  ASSERT_OK_AND_ASSIGN_IMPL_(QG_TESTING_CONCAT_(_qg_statusor_, __LINE__), lhs, \
+                             expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)            \
+  auto statusor = (expr);                                          \
   ASSERT_TRUE(statusor.ok()) << "status is " << statusor.status(); \
   lhs = std::move(statusor).value()
 

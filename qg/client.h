@@ -1,0 +1,168 @@
+// qg/client.h
+// -----------------------------------------------------------------------------
+//
+// `qg::Client` enqueues jobs into `que_jobs` and locks them for workers (Go
+// qg's `Client`). Thread-safe: one Client may be shared by all threads. It
+// owns a bounded pool of libpq connections; a locked `Job` borrows one until
+// `Job::Done()`.
+//
+// Example:
+//   qg::ClientOptions options;
+//   options.conninfo = "dbname=app";
+//   QG_ASSIGN_OR_RETURN(std::unique_ptr<qg::Client> client,
+//                       qg::Client::Create(options));
+//   qg::NewJob job;
+//   job.type = "SendWelcomeEmail";
+//   job.args = R"([42])";
+//   QG_ASSIGN_OR_RETURN(int64_t id, client->Enqueue(job));
+//
+// Errors, one meaning each: missing type or malformed input →
+// `InvalidArgument`; `que_jobs` missing → `FailedPrecondition`; database
+// unreachable or connection lost → `Unavailable` (retry); serialization
+// failure or deadlock → `Aborted` (retry the transaction); lock attempts
+// exhausted → `ErrAgain()` (`Unavailable`). Database errors carry their
+// SQLSTATE as a payload (`qg::internal::SqlState`).
+#ifndef QG_CLIENT_H_
+#define QG_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libpq-fe.h"
+#include "qg/errors.h"
+#include "qg/executor.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/job.h"
+#include "qg/logger.h"
+#include "qg/stats.h"
+#include "qg/worker/work_map.h"
+
+namespace qg {
+
+// ClientOptions
+//
+// Everything a Client needs; only `conninfo` is required.
+struct ClientOptions {
+  // A libpq connection string or URI, e.g. "dbname=app" or
+  // "postgres://user:secret@db/app". Never logged with its password.
+  std::string conninfo;
+
+  // The most connections the client opens. Each locked job holds one until
+  // `Done()`, so a worker pool needs one per worker. Default: 10.
+  int max_conns = 10;
+
+  // How long an operation waits for a free connection before `Unavailable`.
+  // Default: 30s.
+  absl::Duration acquire_timeout = absl::Seconds(30);
+
+  // Where qg logs. Default: nullptr, meaning glog (`DefaultLogger()`).
+  Logger* logger = nullptr;
+
+  // How a finished job is removed. Default: empty, meaning `DefaultDelete`
+  // (delete the row).
+  DeleteFunc delete_func;
+
+  // How a failure is recorded. Default: empty, meaning `RecordError` with
+  // `backoff`.
+  ErrorFunc error_func;
+
+  // The retry delay after the n-th failure, used by the default `error_func`.
+  // Default: empty, meaning `DefaultBackoff` (n^4 + 3 seconds).
+  BackoffFunc backoff;
+
+  // Synchronous mode, for development: when set, `Enqueue` and `EnqueueInTx`
+  // store the job and then run its handler from this map inline, on the
+  // calling thread, exactly as a worker would (delete on success, record the
+  // error and keep the job for a retry on failure), and return the handler's
+  // error if it failed. Must outlive the client. Default: nullptr.
+  const WorkMap* synchronous_work_map = nullptr;
+};
+
+// PrepareStatements()
+//
+// Prepares qg's statements on `conn` (Go qg's `PrepareStatements`). The
+// client calls it once on every pooled connection it opens.
+absl::Status PrepareStatements(PGconn* conn);
+
+class Client {
+ public:
+  // Create()
+  //
+  // Connects once to check the conninfo and that `que_jobs` exists with Que
+  // 0.x's layout (schema version 3). Bad conninfo → `InvalidArgument`;
+  // unreachable server → `Unavailable`; table missing or of another Que
+  // version → `FailedPrecondition` telling how to create it.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
+
+  // Closes the pool (see `Close()`).
+  ~Client();
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Enqueue()
+  //
+  // Stores `job` and returns its id. An empty type is `ErrMissingType()`,
+  // before any SQL; a NUL byte in a field or a priority outside smallint is
+  // `InvalidArgument`; args that are not JSON are `InvalidArgument`.
+  absl::StatusOr<int64_t> Enqueue(const NewJob& job);
+
+  // EnqueueInTx()
+  //
+  // Stores `job` through the caller's open transaction, so the job commits
+  // or rolls back atomically with the caller's other writes. The caller
+  // commits or rolls back; the client never does.
+  absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, Executor& tx);
+  // The same on a libpq connection the caller owns, inside its BEGIN.
+  absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, PGconn* tx_conn);
+
+  // LockJob()
+  //
+  // Locks the next runnable job of `queue` (lowest priority, then oldest
+  // run_at, then lowest id, among run_at <= now()) with a session-level
+  // advisory lock. Returns null, not an error, when no job is ready. The job
+  // holds a pooled connection until `Job::Done()`. Returns `ErrAgain()` when
+  // 10 candidates in a row were finished by other workers between snapshot
+  // and lock.
+  absl::StatusOr<std::unique_ptr<Job>> LockJob(absl::string_view queue);
+
+  // Stats()
+  //
+  // Counts per (queue, type); see `JobStats`.
+  absl::StatusOr<std::vector<JobStats>> Stats();
+
+  // Close()
+  //
+  // Closes idle connections; connections held by locked jobs close when the
+  // jobs are done. Later calls return `FailedPrecondition`. Idempotent.
+  void Close();
+
+  Logger& logger() const { return *logger_; }
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
+         std::shared_ptr<const JobHooks> hooks);
+  absl::StatusOr<int64_t> EnqueueSync(const std::vector<SqlParam>& params,
+                                      Executor* tx);
+
+  const ClientOptions options_;
+  std::shared_ptr<internal::ConnPool> pool_;
+  std::shared_ptr<const JobHooks> hooks_;
+  Logger* logger_;
+};
+
+// Validates `job` and turns it into the insert statement's parameters
+// ($1 queue, $2 priority, $3 run_at, $4 type, $5 args). Exposed for the
+// bulk paths and the command-line tool.
+absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job);
+
+}  // namespace qg
+
+#endif  // QG_CLIENT_H_

@@ -1,0 +1,507 @@
+// Client and Job against a real PostgreSQL: the behaviours que-go's and qg's
+// own suites check, one test each, plus qg's additions.
+#include "qg/client.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/errors.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/test_hooks.h"
+#include "qg/testing/job.h"
+#include "qg/testing/postgres.h"
+#include "qg/testing/status_matchers.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::IsOk;
+using ::qg_testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ClientOptions options;
+    options.conninfo = db_->conninfo();
+    options.max_conns = 4;
+    options.acquire_timeout = absl::Seconds(5);
+    ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+  void TearDown() override { internal::AfterLockHookForTesting() = nullptr; }
+
+  // The first field of the first row of `sql` on the test's own connection.
+  std::string Query(const std::string& sql, internal::Params params = {}) {
+    auto r = internal::Exec(conn_.get(), sql, params);
+    EXPECT_OK(r.status()) << sql;
+    if (!r.ok() || r->rows() == 0) return "<no row>";
+    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+  }
+  int64_t Count(const std::string& where = "true") {
+    int64_t n = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(
+        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)), &n));
+    return n;
+  }
+  int64_t AdvisoryLocks(int64_t id) {
+    int64_t n = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(
+        Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+              "AND ((classid::bigint << 32) + objid::bigint) = $1",
+              {absl::StrCat(id)}),
+        &n));
+    return n;
+  }
+  int64_t Enqueue(NewJob job) {
+    auto id = client_->Enqueue(job);
+    EXPECT_OK(id.status());
+    return id.value_or(-1);
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  std::unique_ptr<Client> client_;
+  internal::ConnPtr conn_;
+};
+
+TEST_F(ClientTest, EnqueueOnlyTypeStoresDefaults) {
+  int64_t id = Enqueue({.type = "MyJob"});
+  EXPECT_GT(id, 0);
+  EXPECT_EQ(Query("SELECT format('%s|%s|%s|%s|%s|%s', queue, priority, "
+                  "job_class, args, error_count, last_error IS NULL) "
+                  "FROM que_jobs WHERE job_id = $1",
+                  {absl::StrCat(id)}),
+            "|100|MyJob|[]|0|t");
+  EXPECT_EQ(Query("SELECT abs(extract(epoch FROM now() - run_at)) < 60 "
+                  "FROM que_jobs"),
+            "t");
+}
+
+TEST_F(ClientTest, EnqueueWithPriority) {
+  Enqueue({.type = "MyJob", .priority = 99});
+  EXPECT_EQ(Query("SELECT priority FROM que_jobs"), "99");
+}
+
+TEST_F(ClientTest, EnqueueWithRunAtKeepsMicroseconds) {
+  absl::Time run_at = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()) +
+                                           3600 * 1000000LL + 123457);
+  Enqueue({.type = "MyJob", .run_at = run_at});
+  EXPECT_EQ(Query("SELECT (extract(epoch FROM run_at) * 1000000)::bigint "
+                  "FROM que_jobs"),
+            absl::StrCat(absl::ToUnixMicros(run_at)));
+}
+
+TEST_F(ClientTest, EnqueueWithArgsStoresThemByteForByte) {
+  const std::string args = R"({ "b" : 1,"a":[2,  "x\u00e9"] , "c":null })";
+  Enqueue({.type = "MyJob", .args = args});
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs"), args);
+}
+
+TEST_F(ClientTest, EnqueueWithQueue) {
+  Enqueue({.type = "MyJob", .queue = "special"});
+  EXPECT_EQ(Query("SELECT queue FROM que_jobs"), "special");
+}
+
+TEST_F(ClientTest, EnqueueWithEmptyTypeFailsWithoutARow) {
+  absl::StatusOr<int64_t> id = client_->Enqueue({.type = ""});
+  EXPECT_TRUE(IsErrMissingType(id.status())) << id.status();
+  EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument,
+                           "job type must be specified"));
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
+  EXPECT_THAT(client_->Enqueue({.type = "MyJob", .priority = 40000}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("smallint")));
+  EXPECT_THAT(client_->Enqueue({.type = std::string("A\0B", 3)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
+  EXPECT_THAT(client_->Enqueue({.type = "MyJob", .args = "{not json"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("json")));
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  ASSERT_OK_AND_ASSIGN(int64_t id,
+                       client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
+  ASSERT_OK_AND_ASSIGN(auto inside,
+                       internal::Exec(caller.get(),
+                                      "SELECT count(*) FROM que_jobs WHERE job_id = $1",
+                                      {absl::StrCat(id)}));
+  EXPECT_EQ(inside.Get(0, 0), "1");
+  EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
+  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
+  ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
+  ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
+  ASSERT_OK(client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
+  EXPECT_EQ(Count(), 0);
+  ASSERT_OK(tx->Commit());
+  EXPECT_EQ(Count("job_class = 'ShipOrder'"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM orders"), "1");
+}
+
+TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
+  absl::Time run_at = absl::FromUnixMicros(
+      absl::ToUnixMicros(absl::Now()) - 5 * 1000000LL + 7);
+  int64_t id = Enqueue({.type = "MyJob",
+                        .args = R"([1, "two"])",
+                        .queue = "q",
+                        .priority = 7,
+                        .run_at = run_at});
+  ASSERT_OK(internal::Exec(conn_.get(),
+                           "UPDATE que_jobs SET error_count = 2, "
+                           "last_error = 'boom'")
+                .status());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->id(), id);
+  EXPECT_EQ(job->queue(), "q");
+  EXPECT_EQ(job->priority(), 7);
+  EXPECT_EQ(job->run_at(), run_at);
+  EXPECT_EQ(job->type(), "MyJob");
+  EXPECT_EQ(job->args(), R"([1, "two"])");
+  EXPECT_EQ(job->error_count(), 2);
+  EXPECT_THAT(job->last_error(), Optional(std::string("boom")));
+  EXPECT_EQ(AdvisoryLocks(id), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "1");
+  job->Done();
+  EXPECT_EQ(AdvisoryLocks(id), 0);
+}
+
+TEST_F(ClientTest, LockedJobIsNotReturnedToASecondLocker) {
+  Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto first, client_->LockJob(""));
+  ASSERT_NE(first, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto second, client_->LockJob(""));
+  EXPECT_EQ(second, nullptr);
+}
+
+TEST_F(ClientTest, EmptyQueueReturnsNoJobAndNoError) {
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  EXPECT_EQ(job, nullptr);
+}
+
+TEST_F(ClientTest, FutureJobIsNotLocked) {
+  Enqueue({.type = "MyJob", .run_at = absl::Now() + absl::Hours(1)});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  EXPECT_EQ(job, nullptr);
+}
+
+TEST_F(ClientTest, QueuesAreSeparate) {
+  int64_t id = Enqueue({.type = "MyJob", .queue = "a"});
+  ASSERT_OK_AND_ASSIGN(auto none, client_->LockJob("b"));
+  EXPECT_EQ(none, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto none_default, client_->LockJob(""));
+  EXPECT_EQ(none_default, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("a"));
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->id(), id);
+}
+
+TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
+  absl::Time past = absl::Now() - absl::Minutes(1);
+  int64_t late = Enqueue({.type = "J", .priority = 5, .run_at = past});
+  int64_t early = Enqueue({.type = "J", .priority = 5,
+                           .run_at = past - absl::Seconds(1)});
+  int64_t urgent = Enqueue({.type = "J", .priority = 1});
+  int64_t same_time = Enqueue({.type = "J", .priority = 5, .run_at = past});
+  std::vector<int64_t> order;
+  std::vector<std::unique_ptr<Job>> held;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    order.push_back(job->id());
+    held.push_back(std::move(job));
+  }
+  EXPECT_THAT(order, ::testing::ElementsAre(urgent, early, late, same_time));
+}
+
+TEST_F(ClientTest, JobConnIsTheLockingSessionAndSafeAlongsideDone) {
+  int64_t id = Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  PGconn* conn = job->Conn();
+  ASSERT_NE(conn, nullptr);
+  EXPECT_EQ(Query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+                  "((classid::bigint << 32) + objid::bigint) = $1",
+                  {absl::StrCat(id)}),
+            absl::StrCat(PQbackendPID(conn)));
+  std::atomic<bool> go{false};
+  std::thread reader([&] {
+    while (!go) {
+    }
+    for (int i = 0; i < 1000; ++i) job->Conn();
+  });
+  go = true;
+  job->Done();
+  reader.join();
+  EXPECT_EQ(job->Conn(), nullptr);
+}
+
+TEST_F(ClientTest, JobDeletedBetweenSnapshotAndLockIsSkipped) {
+  int64_t first = Enqueue({.type = "MyJob", .priority = 1});
+  int64_t second = Enqueue({.type = "MyJob", .priority = 2});
+  int calls = 0;
+  internal::AfterLockHookForTesting() = [&](int64_t id) {
+    if (calls++ == 0) {
+      EXPECT_EQ(id, first);
+      Query("DELETE FROM que_jobs WHERE job_id = $1 RETURNING 1",
+            {absl::StrCat(id)});
+    }
+  };
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->id(), second);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(AdvisoryLocks(first), 0);  // the skipped job was unlocked
+}
+
+TEST_F(ClientTest, LockJobGivesUpWithErrAgain) {
+  for (int i = 0; i < 12; ++i) Enqueue({.type = "MyJob"});
+  internal::AfterLockHookForTesting() = [&](int64_t id) {
+    Query("DELETE FROM que_jobs WHERE job_id = $1 RETURNING 1",
+          {absl::StrCat(id)});
+  };
+  absl::StatusOr<std::unique_ptr<Job>> job = client_->LockJob("");
+  EXPECT_TRUE(IsErrAgain(job.status())) << job.status();
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kUnavailable,
+                            "maximum number of LockJob attempts reached"));
+  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(ClientTest, DeleteThenDoneRemovesRowAndLock) {
+  int64_t id = Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK(job->Delete());
+  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(AdvisoryLocks(id), 1);
+  job->Done();
+  EXPECT_EQ(AdvisoryLocks(id), 0);
+  job->Done();  // twice is fine
+  EXPECT_TRUE(job->done());
+}
+
+TEST_F(ClientTest, DoneReturnsTheConnectionToThePool) {
+  ClientOptions options;
+  options.conninfo = db_->conninfo();
+  options.max_conns = 1;
+  options.acquire_timeout = absl::Seconds(2);
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(client->Enqueue({.type = "MyJob"}).status());
+    ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    ASSERT_OK(job->Delete());
+    job->Done();
+  }
+  ASSERT_OK_AND_ASSIGN(auto held, client->LockJob(""));
+  EXPECT_EQ(held, nullptr);
+}
+
+TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
+  Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
+  qg_testing::TestInjectJobTx(job.get(), tx.get());
+  ASSERT_OK(job->Delete());
+  EXPECT_EQ(Count(), 1);  // not committed yet
+  ASSERT_OK(tx->Commit());
+  EXPECT_EQ(Count(), 0);
+  job->Done();
+}
+
+TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
+  Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
+  qg_testing::TestInjectJobTx(job.get(), tx.get());
+  ASSERT_OK(job->Delete());
+  ASSERT_OK(tx->Rollback());
+  EXPECT_EQ(Count(), 1);
+  job->Done();
+}
+
+TEST_F(ClientTest, JobTxCommitsHandlerWritesWithTheDeletion) {
+  Query("CREATE TABLE effects (job_id bigint) ");
+  int64_t id = Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  ASSERT_OK(tx->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(id)})
+                .status());
+  EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
+  ASSERT_OK(job->Delete());
+  EXPECT_EQ(Query("SELECT count(*) FROM effects"), "1");
+  EXPECT_EQ(Count(), 0);
+  job->Done();
+}
+
+TEST_F(ClientTest, JobTxRolledBackOnError) {
+  Query("CREATE TABLE effects (job_id bigint) ");
+  Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  ASSERT_OK(tx->Query("INSERT INTO effects VALUES (1)", {}).status());
+  ASSERT_OK(job->Error("failed halfway"));
+  job->Done();
+  EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
+  EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "1");
+}
+
+TEST_F(ClientTest, ErrorKeepsRowWithCountMessageAndBackoff) {
+  int64_t id = Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK(job->Error("world\nline two"));
+  job->Done();
+  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM "
+                  "que_jobs WHERE job_id = $1",
+                  {absl::StrCat(id)}),
+            "1|world\nline two");
+  // 1^4 + 3 = 4 seconds from now.
+  EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3 AND 4.5 "
+                  "FROM que_jobs"),
+            "t");
+  EXPECT_EQ(AdvisoryLocks(id), 0);
+}
+
+TEST_F(ClientTest, SecondErrorUsesFourthPowerBackoff) {
+  Enqueue({.type = "MyJob"});
+  Query("UPDATE que_jobs SET error_count = 1 RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK(job->Error("again"));
+  job->Done();
+  // 2^4 + 3 = 19 seconds.
+  EXPECT_EQ(Query("SELECT error_count = 2 AND extract(epoch FROM run_at - "
+                  "now()) BETWEEN 18 AND 19.5 FROM que_jobs"),
+            "t");
+}
+
+TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
+  Enqueue({.type = "A", .queue = "q1"});
+  Enqueue({.type = "A", .queue = "q1"});
+  Enqueue({.type = "B"});
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("q1"));
+  ASSERT_NE(job, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client_->Stats());
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].queue, "");
+  EXPECT_EQ(stats[0].type, "B");
+  EXPECT_EQ(stats[0].count, 1);
+  EXPECT_EQ(stats[0].count_working, 0);
+  EXPECT_EQ(stats[1].queue, "q1");
+  EXPECT_EQ(stats[1].type, "A");
+  EXPECT_EQ(stats[1].count, 2);
+  EXPECT_EQ(stats[1].count_working, 1);
+  EXPECT_EQ(stats[1].count_errored, 0);
+  EXPECT_LT(absl::AbsDuration(stats[1].oldest_run_at - absl::Now()),
+            absl::Minutes(1));
+
+  ASSERT_OK(job->Error("boom"));
+  job->Done();
+  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[1].count_working, 0);
+  EXPECT_EQ(stats[1].count_errored, 1);
+  EXPECT_EQ(stats[1].highest_error_count, 1);
+
+  ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  EXPECT_TRUE(stats.empty());
+}
+
+TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
+  Query("CREATE TABLE que_jobs_archive (job_id bigint, job_class text) ");
+  ClientOptions options;
+  options.conninfo = db_->conninfo();
+  options.delete_func = [](Job& job, Executor& exec) -> absl::Status {
+    absl::StatusOr<Rows> r = exec.Query(
+        "INSERT INTO que_jobs_archive VALUES ($1, $2)",
+        {absl::StrCat(job.id()), job.type()});
+    if (!r.ok()) return r.status();
+    return DefaultDelete(job, exec);
+  };
+  options.backoff = [](int32_t) { return absl::Hours(1); };
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  ASSERT_OK(client->Enqueue({.type = "Archived"}).status());
+  ASSERT_OK(client->Enqueue({.type = "Failing", .priority = 200}).status());
+  ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+  ASSERT_OK(job->Delete());
+  job->Done();
+  EXPECT_EQ(Query("SELECT job_class FROM que_jobs_archive"), "Archived");
+  ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+  ASSERT_OK(job->Error("later"));
+  job->Done();
+  EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3590 AND "
+                  "3601 FROM que_jobs"),
+            "t");
+}
+
+TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
+  int64_t id = Enqueue({.type = "MyJob"});
+  ASSERT_OK_AND_ASSIGN(auto key, internal::Exec(conn_.get(),
+                                                "SELECT run_at FROM que_jobs"));
+  ASSERT_OK_AND_ASSIGN(absl::Time run_at, internal::ParseTimestamp(key.Get(0, 0)));
+  auto job = qg_testing::NewTestJob({.type = "MyJob", .run_at = run_at}, id);
+  qg_testing::TestInjectJobConn(job.get(), conn_.get());
+  EXPECT_EQ(job->Conn(), conn_.get());
+  ASSERT_OK(job->Delete());
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST(ClientCreateTest, BadConninfoIsInvalidArgument) {
+  EXPECT_THAT(Client::Create({.conninfo = "host=x bogus_key=1"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("invalid conninfo")));
+}
+
+TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
+  absl::StatusOr<std::unique_ptr<Client>> c = Client::Create(
+      {.conninfo = "host=@qg-no-such-server port=5432 user=u "
+                   "password=sekrit dbname=x connect_timeout=2"});
+  EXPECT_THAT(c, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(std::string(c.status().message()),
+              ::testing::Not(HasSubstr("sekrit")));
+}
+
+TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
+  qg_testing::PostgresServer& server = qg_testing::SharedServer();
+  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(server.ConninfoFor("postgres")));
+  ASSERT_OK(
+      internal::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty")
+          .status());
+  ASSERT_OK(internal::ExecSimple(admin.get(),
+                                 "CREATE DATABASE qg_empty TEMPLATE template0")
+                .status());
+  EXPECT_THAT(Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("qg migrate")));
+}
+
+}  // namespace
+}  // namespace qg

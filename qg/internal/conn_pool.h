@@ -1,0 +1,93 @@
+// qg/internal/conn_pool.h
+// -----------------------------------------------------------------------------
+//
+// A bounded pool of libpq connections. Connections open lazily up to
+// `max_conns`; each new one runs `on_connect` (qg prepares its statements
+// there). A connection that comes back broken, or stuck in a transaction that
+// cannot be rolled back, is closed instead of handed out again.
+#ifndef QG_INTERNAL_CONN_POOL_H_
+#define QG_INTERNAL_CONN_POOL_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "qg/internal/pg.h"
+
+namespace qg::internal {
+
+class ConnPool;
+
+// A connection borrowed from a `ConnPool`; returned on destruction.
+class PooledConn {
+ public:
+  PooledConn() = default;
+  PooledConn(PooledConn&& other) noexcept { *this = std::move(other); }
+  PooledConn& operator=(PooledConn&& other) noexcept;
+  ~PooledConn() { Release(); }
+
+  PGconn* get() const { return conn_.get(); }
+  explicit operator bool() const { return conn_ != nullptr; }
+
+  // Returns the connection to the pool (closing it if it is unusable).
+  void Release();
+  // Closes the connection instead of returning it.
+  void Discard();
+
+ private:
+  friend class ConnPool;
+  PooledConn(std::shared_ptr<ConnPool> pool, ConnPtr conn)
+      : pool_(std::move(pool)), conn_(std::move(conn)) {}
+  std::shared_ptr<ConnPool> pool_;
+  ConnPtr conn_;
+};
+
+class ConnPool : public std::enable_shared_from_this<ConnPool> {
+ public:
+  using OnConnect = std::function<absl::Status(PGconn*)>;
+
+  static std::shared_ptr<ConnPool> Create(std::string conninfo, int max_conns,
+                                          OnConnect on_connect);
+
+  // Acquire()
+  //
+  // Borrows a connection, opening one if fewer than `max_conns` are open,
+  // else waiting up to `timeout` for one to come back (`Unavailable` then).
+  // After `Close()`: `FailedPrecondition`.
+  absl::StatusOr<PooledConn> Acquire(absl::Duration timeout);
+
+  // Closes idle connections and refuses further `Acquire()` calls; borrowed
+  // connections close when they come back.
+  void Close();
+
+  // Connections open now (idle and borrowed).
+  int open() const;
+  int idle() const;
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  friend class PooledConn;
+  ConnPool(std::string conninfo, int max_conns, OnConnect on_connect)
+      : conninfo_(std::move(conninfo)),
+        max_conns_(max_conns),
+        on_connect_(std::move(on_connect)) {}
+  void Return(ConnPtr conn);
+
+  const std::string conninfo_;
+  const int max_conns_;
+  const OnConnect on_connect_;
+  mutable absl::Mutex mu_;
+  std::deque<ConnPtr> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_CONN_POOL_H_

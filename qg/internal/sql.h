@@ -1,0 +1,141 @@
+// qg/internal/sql.h
+// -----------------------------------------------------------------------------
+//
+// The SQL of the Que 0.x protocol (as que-go and qg send it), and the names
+// under which each pooled connection prepares it.
+#ifndef QG_INTERNAL_SQL_H_
+#define QG_INTERNAL_SQL_H_
+
+namespace qg::internal::sql {
+
+// Locks the first job of queue $1 with run_at <= now(), in (priority, run_at,
+// job_id) order, whose advisory lock is free. The recursive CTE walks the
+// index one candidate at a time and stops at the first lock it gets, so it
+// never takes a lock on a row it does not return.
+inline constexpr char kLockJobName[] = "qg_lock_job";
+inline constexpr char kLockJob[] = R"sql(
+WITH RECURSIVE jobs AS (
+  SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+  FROM (
+    SELECT j
+    FROM que_jobs AS j
+    WHERE queue = $1::text
+    AND run_at <= now()
+    ORDER BY priority, run_at, job_id
+    LIMIT 1
+  ) AS t1
+  UNION ALL (
+    SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
+    FROM (
+      SELECT (
+        SELECT j
+        FROM que_jobs AS j
+        WHERE queue = $1::text
+        AND run_at <= now()
+        AND (priority, run_at, job_id) > (jobs.priority, jobs.run_at, jobs.job_id)
+        ORDER BY priority, run_at, job_id
+        LIMIT 1
+      ) AS j
+      FROM jobs
+      WHERE jobs.job_id IS NOT NULL
+      LIMIT 1
+    ) AS t1
+  )
+)
+SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
+FROM jobs
+WHERE locked
+LIMIT 1
+)sql";
+
+// Whether the locked row still exists (another worker may have finished it
+// between our snapshot and our lock).
+inline constexpr char kCheckJobName[] = "qg_check_job";
+inline constexpr char kCheckJob[] = R"sql(
+SELECT true AS exists
+FROM   que_jobs
+WHERE  queue    = $1::text
+AND    priority = $2::smallint
+AND    run_at   = $3::timestamptz
+AND    job_id   = $4::bigint
+)sql";
+
+inline constexpr char kDeleteJobName[] = "qg_delete_job";
+inline constexpr char kDeleteJob[] = R"sql(
+DELETE FROM que_jobs
+WHERE queue    = $1::text
+AND   priority = $2::smallint
+AND   run_at   = $3::timestamptz
+AND   job_id   = $4::bigint
+)sql";
+
+// $1 = new error_count, $2 = delay in seconds, $3 = message.
+inline constexpr char kSetErrorName[] = "qg_set_error";
+inline constexpr char kSetError[] = R"sql(
+UPDATE que_jobs
+SET error_count = $1::integer,
+    run_at      = now() + $2::float8 * '1 second'::interval,
+    last_error  = $3::text
+WHERE queue    = $4::text
+AND   priority = $5::smallint
+AND   run_at   = $6::timestamptz
+AND   job_id   = $7::bigint
+)sql";
+
+inline constexpr char kUnlockJobName[] = "qg_unlock_job";
+inline constexpr char kUnlockJob[] = "SELECT pg_advisory_unlock($1::bigint)";
+
+// $1 queue, $2 priority, $3 run_at (NULL: now()), $4 type, $5 args.
+inline constexpr char kInsertJobName[] = "qg_insert_job";
+inline constexpr char kInsertJob[] = R"sql(
+INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+VALUES (
+  $1::text,
+  $2::smallint,
+  coalesce($3::timestamptz, now()::timestamptz),
+  $4::text,
+  $5::json
+)
+RETURNING job_id
+)sql";
+
+// Same as kInsertJob, returning the whole row (synchronous mode).
+inline constexpr char kInsertJobReturningRow[] = R"sql(
+INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+VALUES (
+  $1::text,
+  $2::smallint,
+  coalesce($3::timestamptz, now()::timestamptz),
+  $4::text,
+  $5::json
+)
+RETURNING queue, priority, run_at, job_id, job_class, args, error_count,
+          last_error
+)sql";
+
+// Per (queue, job_class): count, working (advisory lock held in this
+// database), errored, highest error_count, oldest run_at.
+inline constexpr char kJobStats[] = R"sql(
+SELECT queue,
+       job_class,
+       count(*)                          AS count,
+       count(locks.job_id)               AS count_working,
+       sum((error_count > 0)::int)       AS count_errored,
+       max(error_count)                  AS highest_error_count,
+       min(run_at)                       AS oldest_run_at
+FROM que_jobs
+LEFT JOIN (
+  SELECT (classid::bigint << 32) + objid::bigint AS job_id
+  FROM pg_locks
+  WHERE locktype = 'advisory'
+  AND   objsubid = 1
+  AND   database = (SELECT oid FROM pg_database
+                    WHERE datname = current_database())
+) locks USING (job_id)
+GROUP BY queue, job_class
+ORDER BY queue, job_class
+)sql";
+
+}  // namespace qg::internal::sql
+
+#endif  // QG_INTERNAL_SQL_H_

@@ -1,0 +1,199 @@
+// qg/job.h
+// -----------------------------------------------------------------------------
+//
+// `NewJob` is what you enqueue; `Job` is a job a worker (or `LockJob()`) has
+// locked: the row's columns, the pooled connection that holds the job's
+// session-level advisory lock, and the verbs that finish it.
+//
+// The columns are Ruby Que 0.x's `que_jobs`: `type` is Que's `job_class`,
+// `args` is JSON text stored byte for byte, `priority` 100 by default with a
+// lower number running first.
+//
+// Example (what a worker does for you):
+//   QG_ASSIGN_OR_RETURN(std::unique_ptr<qg::Job> job, client->LockJob(""));
+//   if (job == nullptr) return absl::OkStatus();   // nothing ready
+//   absl::Status s = Handle(*job);
+//   if (s.ok()) s = job->Delete(); else s = job->Error(s.ToString());
+//   job->Done();                                   // unlock, return the conn
+#ifndef QG_JOB_H_
+#define QG_JOB_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libpq-fe.h"
+#include "qg/executor.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/logger.h"
+
+namespace qg_testing {
+class JobPeer;
+}  // namespace qg_testing
+
+namespace qg {
+
+class Job;
+
+// NewJob
+//
+// A job to enqueue. Only `type` is required.
+struct NewJob {
+  // The job's type: the key of its handler in a `WorkMap`, and Ruby Que's
+  // `job_class` (pick a Ruby class name, such as "SendEmail", when Ruby
+  // workers share the queue). Must not be empty.
+  std::string type;
+
+  // The job's arguments: the text of a valid JSON value, stored byte for byte.
+  // Default: "[]" (what Que stores for a job without arguments; an empty
+  // string also means "[]").
+  std::string args = "[]";
+
+  // The queue's name. Default: "" (Que's and qg's default queue).
+  std::string queue;
+
+  // Lower runs first; must fit PostgreSQL's smallint (-32768..32767).
+  // Default: 100.
+  int priority = 100;
+
+  // When the job becomes runnable (stored with microsecond precision).
+  // Default: std::nullopt, meaning the database's now().
+  std::optional<absl::Time> run_at;
+};
+
+// Backoff after the `error_count`-th failure. Default (`DefaultBackoff`):
+// error_count^4 + 3 seconds, Que's and qg's.
+using BackoffFunc = std::function<absl::Duration(int32_t error_count)>;
+
+// Customizable completion (Go qg's customizable Delete/Error). `exec` runs in
+// the job's transaction when one is open (`Job::Tx()` or an injected one),
+// else on the job's connection.
+//   DeleteFunc: removes a finished job (e.g. archive it instead).
+//   ErrorFunc:  records a failure and schedules the retry.
+using DeleteFunc = std::function<absl::Status(Job& job, Executor& exec)>;
+using ErrorFunc = std::function<absl::Status(
+    Job& job, Executor& exec, absl::string_view message)>;
+
+// error_count^4 + 3 seconds.
+absl::Duration DefaultBackoff(int32_t error_count);
+
+// Deletes the job's row (qg's Delete).
+absl::Status DefaultDelete(Job& job, Executor& exec);
+
+// Sets error_count = job.error_count() + 1, run_at = now() + backoff,
+// last_error = message (qg's Error with `DefaultBackoff`).
+absl::Status DefaultError(Job& job, Executor& exec, absl::string_view message);
+
+// Records a failure with a custom backoff; what `DefaultError` does with
+// `DefaultBackoff`. For building an `ErrorFunc`.
+absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
+                         absl::Duration delay);
+
+// How jobs finish; part of `ClientOptions`.
+struct JobHooks {
+  DeleteFunc delete_func;  // Default: DefaultDelete.
+  ErrorFunc error_func;    // Default: DefaultError.
+  Logger* logger = nullptr;  // Default: DefaultLogger().
+};
+
+// Job
+//
+// A locked job. Owns a pooled connection and the job's advisory lock until
+// `Done()` (or destruction, which calls `Done()`). Accessors are thread-safe;
+// the verbs are meant for the one thread working the job, except that
+// `Conn()` and `Done()` may race safely.
+class Job {
+ public:
+  ~Job();
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  // The row's columns.
+  int64_t id() const { return id_; }
+  const std::string& queue() const { return queue_; }
+  int16_t priority() const { return priority_; }
+  absl::Time run_at() const { return run_at_; }
+  const std::string& type() const { return type_; }
+  const std::string& args() const { return args_; }
+  int32_t error_count() const { return error_count_; }
+  const std::optional<std::string>& last_error() const { return last_error_; }
+  // run_at exactly as PostgreSQL printed it (the key the verbs match on).
+  const std::string& run_at_text() const { return run_at_text_; }
+
+  // Delete()
+  //
+  // Marks the job complete by deleting its row (or whatever the client's
+  // `DeleteFunc` does). Inside the job's transaction when `Tx()` was called:
+  // the deletion then commits together with the handler's writes. Call
+  // `Done()` afterwards.
+  absl::Status Delete();
+
+  // Error()
+  //
+  // Records a failure: error_count + 1, last_error = `message`, retry after
+  // the backoff (or whatever the client's `ErrorFunc` does). An open `Tx()`
+  // is rolled back first, so the handler's partial writes do not commit.
+  // Call `Done()` afterwards.
+  absl::Status Error(absl::string_view message);
+
+  // Done()
+  //
+  // Rolls back an open `Tx()`, releases the advisory lock and returns the
+  // connection to the pool. Idempotent.
+  void Done();
+
+  // Conn()
+  //
+  // The connection that holds this job's lock (null after `Done()`). Use it
+  // for the job's own queries; do not close it or leave a transaction open.
+  PGconn* Conn();
+
+  // Tx()
+  //
+  // A transaction on `Conn()`, begun on the first call. Write your effects
+  // through it: `Delete()` commits it, `Error()` and `Done()` roll it back.
+  // With an injected transaction (qg_testing::TestInjectJobTx), that one.
+  absl::StatusOr<qg::Tx*> Tx();
+
+  // The executor the verbs use: the open transaction if any, else Conn().
+  Executor& executor();
+
+  bool done() const;
+
+ private:
+  friend class Client;
+  friend class ::qg_testing::JobPeer;
+  Job() = default;
+
+  int64_t id_ = 0;
+  std::string queue_;
+  int16_t priority_ = 100;
+  absl::Time run_at_;
+  std::string run_at_text_;
+  std::string type_;
+  std::string args_ = "[]";
+  int32_t error_count_ = 0;
+  std::optional<std::string> last_error_;
+
+  std::shared_ptr<const JobHooks> hooks_;
+  mutable absl::Mutex mu_;
+  internal::PooledConn pooled_ ABSL_GUARDED_BY(mu_);
+  PGconn* conn_ ABSL_GUARDED_BY(mu_) = nullptr;  // pooled_ or injected
+  bool locked_ = false;    // holds pg_advisory_lock(id) on conn_
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<PgTx> own_tx_;      // from Tx()
+  qg::Tx* injected_tx_ = nullptr;     // from a test or EnqueueInTx (sync)
+  PgExecutor conn_exec_{nullptr};
+};
+
+}  // namespace qg
+
+#endif  // QG_JOB_H_

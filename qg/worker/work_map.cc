@@ -1,0 +1,69 @@
+#include "qg/worker/work_map.h"
+
+#include <exception>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace qg {
+
+absl::Status ParseTypedArgs(absl::string_view args,
+                            google::protobuf::Message& message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(args.data(), args.size()), &message,
+      options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("args do not parse as ", message.GetTypeName(), ": ",
+                     std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WorkMap::Run(Job& job) const {
+  const WorkFunc* fn = Find(job.type());
+  if (fn == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown job type: \"", job.type(), "\""));
+  }
+  try {
+    return (*fn)(job);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("handler threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError(
+        "handler threw an exception not derived from std::exception");
+  }
+}
+
+absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger) {
+  logger.Log(LogLevel::kDebug, absl::StrCat("qg: working job ", job.id(), " (",
+                                            job.type(), ")"));
+  absl::Status result = work_map.Run(job);
+  if (result.ok()) {
+    if (absl::Status s = job.Delete(); !s.ok()) {
+      logger.Log(LogLevel::kError,
+                 absl::StrCat("qg: deleting finished job ", job.id(), ": ",
+                              s.ToString()));
+      result = s;
+    }
+  } else {
+    std::string message(result.message());
+    if (message.empty()) message = result.ToString();
+    logger.Log(LogLevel::kWarning,
+               absl::StrCat("qg: job ", job.id(), " (", job.type(),
+                            ") failed: ", message));
+    if (absl::Status s = job.Error(message); !s.ok()) {
+      logger.Log(LogLevel::kError,
+                 absl::StrCat("qg: recording the error of job ", job.id(),
+                              ": ", s.ToString()));
+    }
+  }
+  job.Done();
+  return result;
+}
+
+}  // namespace qg

@@ -1,0 +1,116 @@
+// qg/worker/work_map.h
+// -----------------------------------------------------------------------------
+//
+// `WorkFunc` and `WorkMap`: which handler works which job type (Go qg's
+// `WorkFunc` and `WorkMap`), with typed handlers for protobuf payloads.
+//
+// An untyped handler gets the `Job` and reads the raw JSON args (what Ruby Que
+// jobs carry, usually a JSON array). A typed handler registered for a message
+// type gets the args parsed into that message; args that do not parse fail
+// the job with a clear message and never reach the handler.
+//
+// Example:
+//   qg::WorkMap work_map;
+//   work_map.Register("LegacyRubyJob", [](qg::Job& job) {
+//     return Handle(job.args());                     // e.g. "[1,\"two\"]"
+//   });
+//   work_map.Register<example::SendEmail>(           // type "example.SendEmail"
+//       [](qg::Job& job, const example::SendEmail& email) {
+//         return Send(email.to());
+//       });
+#ifndef QG_WORKER_WORK_MAP_H_
+#define QG_WORKER_WORK_MAP_H_
+
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
+#include "qg/job.h"
+#include "qg/logger.h"
+
+namespace qg {
+
+// WorkFunc
+//
+// Performs a job. A non-OK status (or a thrown exception) fails the job: its
+// message is recorded as last_error and the job is retried with backoff. OK
+// deletes the job.
+using WorkFunc = std::function<absl::Status(Job& job)>;
+
+// Parses protobuf JSON (`args`) into `message`, ignoring unknown fields (a
+// newer producer may add some). `InvalidArgument` naming the message type and
+// the parser's complaint when the args do not parse.
+absl::Status ParseTypedArgs(absl::string_view args,
+                            google::protobuf::Message& message);
+
+// WorkMap
+//
+// Job types to handlers. Register everything before handing the map to a
+// worker; lookups are then thread-safe.
+class WorkMap {
+ public:
+  // Register()
+  //
+  // Registers `fn` for jobs of `type`, replacing any earlier handler.
+  void Register(std::string type, WorkFunc fn) {
+    funcs_[std::move(type)] = std::move(fn);
+  }
+
+  // Register<T>()
+  //
+  // Registers a typed handler for protobuf message `T`, under `type` or, by
+  // default, T's full message name (what `NewTypedJob()` uses).
+  template <typename T>
+  void Register(std::string type,
+                std::function<absl::Status(Job&, const T&)> fn) {
+    static_assert(std::is_base_of_v<google::protobuf::Message, T>,
+                  "Register<T> needs a protobuf message type");
+    Register(std::move(type), WorkFunc([fn = std::move(fn)](Job& job) {
+               T message;
+               if (absl::Status s = ParseTypedArgs(job.args(), message);
+                   !s.ok()) {
+                 return s;
+               }
+               return fn(job, message);
+             }));
+  }
+  template <typename T>
+  void Register(std::function<absl::Status(Job&, const T&)> fn) {
+    Register<T>(std::string(T::descriptor()->full_name()), std::move(fn));
+  }
+
+  // The handler of `type`, or null.
+  const WorkFunc* Find(absl::string_view type) const {
+    auto it = funcs_.find(type);
+    return it == funcs_.end() ? nullptr : &it->second;
+  }
+
+  size_t size() const { return funcs_.size(); }
+
+  // Run()
+  //
+  // Runs the handler for `job`: `NotFound` with message
+  // `unknown job type: "<type>"` when none is registered; a thrown exception
+  // becomes `Internal` with "handler threw: <what()>". Does not finish the
+  // job; see `PerformJob()`.
+  absl::Status Run(Job& job) const;
+
+ private:
+  absl::flat_hash_map<std::string, WorkFunc> funcs_;
+};
+
+// PerformJob()
+//
+// What a worker does with a locked job: `work_map.Run(job)`, then
+// `job.Delete()` on success or `job.Error(message)` on failure, then
+// `job.Done()`. Returns the handler's status (or the Delete/Error failure).
+absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger);
+
+}  // namespace qg
+
+#endif  // QG_WORKER_WORK_MAP_H_

@@ -1,0 +1,118 @@
+// qg/worker/worker.h
+// -----------------------------------------------------------------------------
+//
+// `Worker` pulls jobs off one queue and runs their handlers; `WorkerPool` runs
+// several workers on their own threads (Go qg's `Worker` and `WorkerPool`).
+// This is the qg-compatible path: one job per lock, polling every `interval`.
+//
+// Example:
+//   qg::WorkMap work_map;
+//   work_map.Register<example::SendEmail>(SendEmail);
+//   qg::WorkerPool pool(client.get(), &work_map, /*count=*/4);
+//   pool.Start();
+//   ...
+//   pool.Shutdown();  // finishes running jobs, then returns
+#ifndef QG_WORKER_WORKER_H_
+#define QG_WORKER_WORKER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "qg/client.h"
+#include "qg/worker/work_map.h"
+
+namespace qg {
+
+// WorkerOptions
+struct WorkerOptions {
+  // How long an idle worker sleeps before looking for a job again.
+  // Default: $QUE_WAKE_INTERVAL (seconds, e.g. "0.5") if set, else 5s.
+  absl::Duration interval = DefaultInterval();
+
+  // The queue to work. Default: $QUE_QUEUE if set, else "" (Que's default).
+  std::string queue = DefaultQueue();
+
+  static absl::Duration DefaultInterval();
+  static std::string DefaultQueue();
+};
+
+// Worker
+//
+// Works jobs of `options.queue` with `work_map`, one at a time. An unknown
+// type, a handler error or a thrown exception records an error on the job
+// (retried with backoff); the worker goes on.
+class Worker {
+ public:
+  // `client` and `work_map` must outlive the worker.
+  Worker(Client* client, const WorkMap* work_map, WorkerOptions options = {});
+  ~Worker();
+
+  // Work()
+  //
+  // Pulls jobs until `Shutdown()`: works one after another while jobs are
+  // ready, sleeps `interval` when none is (or when locking failed). Returns
+  // after `Shutdown()`. Run it on its own thread.
+  void Work();
+
+  // WorkOne()
+  //
+  // Locks and works at most one job; true if it worked one.
+  bool WorkOne();
+
+  // Shutdown()
+  //
+  // Lets the current job finish, then stops `Work()` and waits for it to
+  // return. Safe to call twice, or on a worker that never started.
+  void Shutdown();
+
+  const WorkerOptions& options() const { return options_; }
+
+ private:
+  Client* client_;
+  const WorkMap* work_map_;
+  const WorkerOptions options_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool working_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// WorkerPool
+//
+// `count` workers on their own threads, all on `options.queue`.
+class WorkerPool {
+ public:
+  // `client` and `work_map` must outlive the pool. The client's `max_conns`
+  // should be at least `count`: each busy worker holds a connection.
+  WorkerPool(Client* client, const WorkMap* work_map, int count,
+             WorkerOptions options = {});
+  // Shuts down if still running.
+  ~WorkerPool();
+
+  // Start()
+  //
+  // Starts the workers' threads. A second call does nothing.
+  void Start();
+
+  // Shutdown()
+  //
+  // Signals every worker to stop after its current job and waits for all of
+  // them. Idempotent.
+  void Shutdown();
+
+  int size() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  bool started_ = false;
+};
+
+}  // namespace qg
+
+#endif  // QG_WORKER_WORKER_H_

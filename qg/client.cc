@@ -19,8 +19,7 @@ namespace sql = internal::sql;
 template <typename Get>
 absl::Status FillJob(Get get, std::string& queue, int16_t& priority,
                      absl::Time& run_at, std::string& run_at_text, int64_t& id,
-                     std::string& type, std::string& args,
-                     int32_t& error_count,
+                     std::string& type, std::string& args, int32_t& error_count,
                      std::optional<std::string>& last_error) {
   int32_t prio = 0;
   queue = get(0).value_or("");
@@ -103,13 +102,12 @@ absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job) {
   if (job.type.empty()) return ErrMissingType();
   if (job.priority < std::numeric_limits<int16_t>::min() ||
       job.priority > std::numeric_limits<int16_t>::max()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("priority ", job.priority,
-                     " is outside smallint (-32768..32767)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "priority ", job.priority, " is outside smallint (-32768..32767)"));
   }
-  for (auto [what, value] : {std::pair{"job type", &job.type},
-                             std::pair{"queue name", &job.queue},
-                             std::pair{"job args", &job.args}}) {
+  for (auto [what, value] :
+       {std::pair{"job type", &job.type}, std::pair{"queue name", &job.queue},
+        std::pair{"job args", &job.args}}) {
     if (absl::Status s = internal::CheckNoNul(what, *value); !s.ok()) return s;
   }
   return std::vector<SqlParam>{
@@ -121,7 +119,8 @@ absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job) {
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   {
-    absl::StatusOr<internal::ConnPtr> conn = internal::Connect(options.conninfo);
+    absl::StatusOr<internal::ConnPtr> conn =
+        internal::Connect(options.conninfo);
     if (!conn.ok()) return conn.status();
     if (absl::Status s = CheckSchema(conn->get()); !s.ok()) return s;
   }
@@ -129,9 +128,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   hooks->delete_func = options.delete_func;
   hooks->error_func = options.error_func;
   if (!hooks->error_func && options.backoff) {
-    hooks->error_func = [backoff = options.backoff](
-                            Job& job, Executor& exec,
-                            absl::string_view message) {
+    hooks->error_func = [backoff = options.backoff](Job& job, Executor& exec,
+                                                    absl::string_view message) {
       return RecordError(job, exec, message, backoff(job.error_count() + 1));
     };
   }
@@ -210,10 +208,10 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
     if (!rows.ok()) return rows.status();
     if (rows->rows.size() != 1) return absl::InternalError("INSERT: no row");
     const auto& row = rows->rows[0];
-    if (absl::Status s = FillJob(
-            [&](int c) { return row[c]; }, job->queue_, job->priority_,
-            job->run_at_, job->run_at_text_, job->id_, job->type_, job->args_,
-            job->error_count_, job->last_error_);
+    if (absl::Status s =
+            FillJob([&](int c) { return row[c]; }, job->queue_, job->priority_,
+                    job->run_at_, job->run_at_text_, job->id_, job->type_,
+                    job->args_, job->error_count_, job->last_error_);
         !s.ok()) {
       return s;
     }
@@ -233,8 +231,9 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
         !s.ok()) {
       return s;
     }
-    absl::StatusOr<internal::Result> locked = internal::Exec(
-        conn->get(), "SELECT pg_try_advisory_lock($1)", {absl::StrCat(job->id_)});
+    absl::StatusOr<internal::Result> locked =
+        internal::Exec(conn->get(), "SELECT pg_try_advisory_lock($1)",
+                       {absl::StrCat(job->id_)});
     if (!locked.ok()) return locked.status();
     if (locked->Get(0, 0) != "t") return job->id_;  // a worker has it already
     absl::MutexLock lock(&job->mu_);
@@ -272,10 +271,10 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
     }
     // Another worker may have finished the job between our snapshot and our
     // lock: check that the row is still there.
-    absl::StatusOr<internal::Result> check = internal::ExecPrepared(
-        conn->get(), sql::kCheckJobName,
-        {job->queue_, absl::StrCat(job->priority_), job->run_at_text_,
-         absl::StrCat(job->id_)});
+    absl::StatusOr<internal::Result> check =
+        internal::ExecPrepared(conn->get(), sql::kCheckJobName,
+                               {job->queue_, absl::StrCat(job->priority_),
+                                job->run_at_text_, absl::StrCat(job->id_)});
     if (check.ok() && check->rows() > 0) {
       absl::MutexLock lock(&job->mu_);
       job->conn_ = conn->get();

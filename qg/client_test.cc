@@ -51,7 +51,8 @@ class ClientTest : public ::testing::Test {
   int64_t Count(const std::string& where = "true") {
     int64_t n = -1;
     EXPECT_TRUE(absl::SimpleAtoi(
-        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)), &n));
+        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)),
+        &n));
     return n;
   }
   int64_t AdvisoryLocks(int64_t id) {
@@ -121,8 +122,9 @@ TEST_F(ClientTest, EnqueueWithEmptyTypeFailsWithoutARow) {
 }
 
 TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
-  EXPECT_THAT(client_->Enqueue({.type = "MyJob", .priority = 40000}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("smallint")));
+  EXPECT_THAT(
+      client_->Enqueue({.type = "MyJob", .priority = 40000}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("smallint")));
   EXPECT_THAT(client_->Enqueue({.type = std::string("A\0B", 3)}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
   EXPECT_THAT(client_->Enqueue({.type = "MyJob", .args = "{not json"}),
@@ -131,14 +133,16 @@ TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
 }
 
 TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
+                       internal::Connect(db_->conninfo()));
   ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
   ASSERT_OK_AND_ASSIGN(int64_t id,
                        client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
-  ASSERT_OK_AND_ASSIGN(auto inside,
-                       internal::Exec(caller.get(),
-                                      "SELECT count(*) FROM que_jobs WHERE job_id = $1",
-                                      {absl::StrCat(id)}));
+  ASSERT_OK_AND_ASSIGN(
+      auto inside,
+      internal::Exec(caller.get(),
+                     "SELECT count(*) FROM que_jobs WHERE job_id = $1",
+                     {absl::StrCat(id)}));
   EXPECT_EQ(inside.Get(0, 0), "1");
   EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
   ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
@@ -146,11 +150,13 @@ TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
 }
 
 TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
+                       internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
   ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
   ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
-  ASSERT_OK(client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
+  ASSERT_OK(
+      client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
   EXPECT_EQ(Count(), 0);
   ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count("job_class = 'ShipOrder'"), 1);
@@ -158,8 +164,8 @@ TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
 }
 
 TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
-  absl::Time run_at = absl::FromUnixMicros(
-      absl::ToUnixMicros(absl::Now()) - 5 * 1000000LL + 7);
+  absl::Time run_at =
+      absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()) - 5 * 1000000LL + 7);
   int64_t id = Enqueue({.type = "MyJob",
                         .args = R"([1, "two"])",
                         .queue = "q",
@@ -219,8 +225,8 @@ TEST_F(ClientTest, QueuesAreSeparate) {
 TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
   absl::Time past = absl::Now() - absl::Minutes(1);
   int64_t late = Enqueue({.type = "J", .priority = 5, .run_at = past});
-  int64_t early = Enqueue({.type = "J", .priority = 5,
-                           .run_at = past - absl::Seconds(1)});
+  int64_t early =
+      Enqueue({.type = "J", .priority = 5, .run_at = past - absl::Seconds(1)});
   int64_t urgent = Enqueue({.type = "J", .priority = 1});
   int64_t same_time = Enqueue({.type = "J", .priority = 5, .run_at = past});
   std::vector<int64_t> order;
@@ -440,9 +446,9 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
   ClientOptions options;
   options.conninfo = db_->conninfo();
   options.delete_func = [](Job& job, Executor& exec) -> absl::Status {
-    absl::StatusOr<Rows> r = exec.Query(
-        "INSERT INTO que_jobs_archive VALUES ($1, $2)",
-        {absl::StrCat(job.id()), job.type()});
+    absl::StatusOr<Rows> r =
+        exec.Query("INSERT INTO que_jobs_archive VALUES ($1, $2)",
+                   {absl::StrCat(job.id()), job.type()});
     if (!r.ok()) return r.status();
     return DefaultDelete(job, exec);
   };
@@ -464,9 +470,10 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
 
 TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto key, internal::Exec(conn_.get(),
-                                                "SELECT run_at FROM que_jobs"));
-  ASSERT_OK_AND_ASSIGN(absl::Time run_at, internal::ParseTimestamp(key.Get(0, 0)));
+  ASSERT_OK_AND_ASSIGN(
+      auto key, internal::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
+  ASSERT_OK_AND_ASSIGN(absl::Time run_at,
+                       internal::ParseTimestamp(key.Get(0, 0)));
   auto job = qg_testing::NewTestJob({.type = "MyJob", .run_at = run_at}, id);
   qg_testing::TestInjectJobConn(job.get(), conn_.get());
   EXPECT_EQ(job->Conn(), conn_.get());
@@ -491,16 +498,17 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
 
 TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
   qg_testing::PostgresServer& server = qg_testing::SharedServer();
-  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(server.ConninfoFor("postgres")));
+  ASSERT_OK_AND_ASSIGN(auto admin,
+                       internal::Connect(server.ConninfoFor("postgres")));
   ASSERT_OK(
       internal::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty")
           .status());
   ASSERT_OK(internal::ExecSimple(admin.get(),
                                  "CREATE DATABASE qg_empty TEMPLATE template0")
                 .status());
-  EXPECT_THAT(Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("qg migrate")));
+  EXPECT_THAT(
+      Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
 }
 
 }  // namespace

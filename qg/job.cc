@@ -70,8 +70,9 @@ Executor& Job::executor() {
 }
 
 absl::Status Job::Delete() {
-  const DeleteFunc& del =
-      hooks_ && hooks_->delete_func ? hooks_->delete_func : DeleteFunc(DefaultDelete);
+  const DeleteFunc& del = hooks_ && hooks_->delete_func
+                              ? hooks_->delete_func
+                              : DeleteFunc(DefaultDelete);
   absl::Status s = del(*this, executor());
   if (own_tx_ != nullptr && own_tx_->open()) {
     // The deletion and the handler's writes commit together, or neither.
@@ -88,8 +89,8 @@ absl::Status Job::Error(absl::string_view message) {
   if (own_tx_ != nullptr && own_tx_->open()) {
     own_tx_->Rollback().IgnoreError();
   }
-  const ErrorFunc& err =
-      hooks_ && hooks_->error_func ? hooks_->error_func : ErrorFunc(DefaultError);
+  const ErrorFunc& err = hooks_ && hooks_->error_func ? hooks_->error_func
+                                                      : ErrorFunc(DefaultError);
   return err(*this, executor(), message);
 }
 
@@ -110,9 +111,10 @@ void Job::Done() {
         internal::Exec(conn, internal::sql::kUnlockJob, {absl::StrCat(id_)});
     Logger& log = hooks_ && hooks_->logger ? *hooks_->logger : DefaultLogger();
     if (!r.ok()) {
-      log.Log(LogLevel::kError,
-              absl::StrCat("qg: unlocking job ", id_, ": ", r.status().ToString(),
-                           " (the lock ends with the session)"));
+      log.Log(
+          LogLevel::kError,
+          absl::StrCat("qg: unlocking job ", id_, ": ", r.status().ToString(),
+                       " (the lock ends with the session)"));
     } else if (r->rows() == 1 && r->Get(0, 0) != "t") {
       // Our session no longer held the lock: it was reconnected or the
       // backend was terminated; another worker may have the job now.

@@ -79,8 +79,8 @@ using BackoffFunc = std::function<absl::Duration(int32_t error_count)>;
 //   DeleteFunc: removes a finished job (e.g. archive it instead).
 //   ErrorFunc:  records a failure and schedules the retry.
 using DeleteFunc = std::function<absl::Status(Job& job, Executor& exec)>;
-using ErrorFunc = std::function<absl::Status(
-    Job& job, Executor& exec, absl::string_view message)>;
+using ErrorFunc = std::function<absl::Status(Job& job, Executor& exec,
+                                             absl::string_view message)>;
 
 // error_count^4 + 3 seconds.
 absl::Duration DefaultBackoff(int32_t error_count);
@@ -99,8 +99,8 @@ absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
 
 // How jobs finish; part of `ClientOptions`.
 struct JobHooks {
-  DeleteFunc delete_func;  // Default: DefaultDelete.
-  ErrorFunc error_func;    // Default: DefaultError.
+  DeleteFunc delete_func;    // Default: DefaultDelete.
+  ErrorFunc error_func;      // Default: DefaultError.
   Logger* logger = nullptr;  // Default: DefaultLogger().
 };
 
@@ -187,10 +187,10 @@ class Job {
   mutable absl::Mutex mu_;
   internal::PooledConn pooled_ ABSL_GUARDED_BY(mu_);
   PGconn* conn_ ABSL_GUARDED_BY(mu_) = nullptr;  // pooled_ or injected
-  bool locked_ = false;    // holds pg_advisory_lock(id) on conn_
+  bool locked_ = false;  // holds pg_advisory_lock(id) on conn_
   bool done_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<PgTx> own_tx_;      // from Tx()
-  qg::Tx* injected_tx_ = nullptr;     // from a test or EnqueueInTx (sync)
+  std::unique_ptr<PgTx> own_tx_;   // from Tx()
+  qg::Tx* injected_tx_ = nullptr;  // from a test or EnqueueInTx (sync)
   PgExecutor conn_exec_{nullptr};
 };
 

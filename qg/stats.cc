@@ -31,7 +31,8 @@ absl::StatusOr<std::vector<JobStats>> QueryJobStats(Executor& exec) {
     s.type = row[1].value_or("");
     for (auto [col, field] :
          {std::pair{2, &s.count}, std::pair{3, &s.count_working},
-          std::pair{4, &s.count_errored}, std::pair{5, &s.highest_error_count}}) {
+          std::pair{4, &s.count_errored},
+          std::pair{5, &s.highest_error_count}}) {
       if (absl::Status st = ParseInt(row[col], field); !st.ok()) return st;
     }
     absl::StatusOr<absl::Time> t =

@@ -18,10 +18,10 @@
 #include "absl/status/statusor.h"
 
 // Returns `expr`'s status from the enclosing function when it is not OK.
-#define QG_RETURN_IF_ERROR(expr)                    \
-  do {                                              \
-    ::absl::Status _qg_status = (expr);             \
-    if (!_qg_status.ok()) return _qg_status;        \
+#define QG_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status _qg_status = (expr);      \
+    if (!_qg_status.ok()) return _qg_status; \
   } while (0)
 
 #define QG_STATUS_MACROS_CONCAT_INNER_(a, b) a##b
@@ -29,7 +29,7 @@
 
 // Evaluates `expr` (an `absl::StatusOr<T>`); returns its status when not OK,
 // else moves the value into `lhs` (which may declare a variable).
-#define QG_ASSIGN_OR_RETURN(lhs, expr)                                       \
+#define QG_ASSIGN_OR_RETURN(lhs, expr)                                         \
   QG_ASSIGN_OR_RETURN_IMPL_(QG_STATUS_MACROS_CONCAT_(_qg_statusor_, __LINE__), \
                             lhs, expr)
 #define QG_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \

@@ -16,8 +16,8 @@ absl::StatusOr<std::string> MessageToArgs(
       google::protobuf::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot print ", message.GetTypeName(), " as JSON: ",
-                     std::string(status.message())));
+        absl::StrCat("cannot print ", message.GetTypeName(),
+                     " as JSON: ", std::string(status.message())));
   }
   return json;
 }

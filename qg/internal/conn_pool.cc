@@ -31,12 +31,11 @@ void PooledConn::Discard() {
   pool_.reset();
 }
 
-std::shared_ptr<ConnPool> ConnPool::Create(std::string conninfo,
-                                           int max_conns,
+std::shared_ptr<ConnPool> ConnPool::Create(std::string conninfo, int max_conns,
                                            OnConnect on_connect) {
-  return std::shared_ptr<ConnPool>(new ConnPool(
-      std::move(conninfo), max_conns < 1 ? 1 : max_conns,
-      std::move(on_connect)));
+  return std::shared_ptr<ConnPool>(new ConnPool(std::move(conninfo),
+                                                max_conns < 1 ? 1 : max_conns,
+                                                std::move(on_connect)));
 }
 
 absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {

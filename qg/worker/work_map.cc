@@ -40,14 +40,13 @@ absl::Status WorkMap::Run(Job& job) const {
 }
 
 absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger) {
-  logger.Log(LogLevel::kDebug, absl::StrCat("qg: working job ", job.id(), " (",
-                                            job.type(), ")"));
+  logger.Log(LogLevel::kDebug,
+             absl::StrCat("qg: working job ", job.id(), " (", job.type(), ")"));
   absl::Status result = work_map.Run(job);
   if (result.ok()) {
     if (absl::Status s = job.Delete(); !s.ok()) {
-      logger.Log(LogLevel::kError,
-                 absl::StrCat("qg: deleting finished job ", job.id(), ": ",
-                              s.ToString()));
+      logger.Log(LogLevel::kError, absl::StrCat("qg: deleting finished job ",
+                                                job.id(), ": ", s.ToString()));
       result = s;
     }
   } else {
@@ -58,8 +57,8 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger) {
                             ") failed: ", message));
     if (absl::Status s = job.Error(message); !s.ok()) {
       logger.Log(LogLevel::kError,
-                 absl::StrCat("qg: recording the error of job ", job.id(),
-                              ": ", s.ToString()));
+                 absl::StrCat("qg: recording the error of job ", job.id(), ": ",
+                              s.ToString()));
     }
   }
   job.Done();

@@ -14,7 +14,8 @@
 //   work_map.Register("LegacyRubyJob", [](qg::Job& job) {
 //     return Handle(job.args());                     // e.g. "[1,\"two\"]"
 //   });
-//   work_map.Register<example::SendEmail>(           // type "example.SendEmail"
+//   work_map.Register<example::SendEmail>(           // type
+//   "example.SendEmail"
 //       [](qg::Job& job, const example::SendEmail& email) {
 //         return Send(email.to());
 //       });

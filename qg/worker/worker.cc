@@ -62,9 +62,8 @@ void Worker::Work() {
 void Worker::Shutdown() {
   absl::MutexLock lock(&mu_);
   stop_ = true;
-  auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !working_;
-  };
+  auto stopped = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !working_; };
   mu_.Await(absl::Condition(&stopped));
 }
 

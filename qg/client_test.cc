@@ -19,6 +19,7 @@
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
 
 namespace qg {
 namespace {

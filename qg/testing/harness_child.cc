@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
 
 namespace qg_testing {
 namespace {

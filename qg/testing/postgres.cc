@@ -27,7 +27,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
-#include "gtest/gtest.h"
 #include "qg/internal/pg.h"
 #include "schema/schema.h"
 
@@ -660,29 +659,6 @@ PostgresServer& SharedServer() {
     return owner.get();
   }();
   return *server;
-}
-
-TestDatabase::TestDatabase(PostgresServer* server, std::string name)
-    : server_(server),
-      name_(std::move(name)),
-      conninfo_(server->ConninfoFor(name_)) {}
-
-absl::StatusOr<std::unique_ptr<TestDatabase>> TestDatabase::Create() {
-  PostgresServer& server = SharedServer();
-  auto name = server.CreateDatabase();
-  if (!name.ok()) return name.status();
-  return std::unique_ptr<TestDatabase>(new TestDatabase(&server, *name));
-}
-
-TestDatabase::~TestDatabase() {
-  if (::testing::Test::HasFailure()) {
-    LOG(WARNING) << "test failed: keeping its database; connect with: psql \""
-                 << conninfo_ << "\"";
-    return;
-  }
-  if (absl::Status s = server_->DropDatabase(name_); !s.ok()) {
-    LOG(WARNING) << "dropping test database " << name_ << ": " << s;
-  }
 }
 
 }  // namespace qg_testing

@@ -11,21 +11,18 @@
 // server and removes the data directory when the test process exits, even when
 // it is killed, so nothing is left behind.
 //
-// `TestDatabase::Create()` is the cheaper fresh database per test: one server
-// per test binary (`SharedServer()`), one `CREATE DATABASE ... TEMPLATE`
-// clone per test. A failed test's database is kept (not dropped) and its
-// conninfo logged.
+// `SharedServer()` is one server per process; `TestDatabase`
+// (qg/testing/test_database.h) clones a fresh database per test from it.
 //
 // Run as root (a binary started by hand), the harness runs PostgreSQL as the
 // `postgres` account (or `nobody`); under `bazel test --sandbox_fake_username`
 // it runs as the sandbox's `nobody` directly.
 //
+// Not testonly: the demo and the benchmarks boot it too.
+//
 // Example:
-//   TEST(MyTest, Works) {
-//     ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-//     auto client = qg::Client::Create({.conninfo = db->conninfo()});
-//     ...
-//   }
+//   QG_ASSIGN_OR_RETURN(auto server, qg_testing::PostgresServer::Start());
+//   auto client = qg::Client::Create({.conninfo = server->conninfo()});
 #ifndef QG_TESTING_POSTGRES_H_
 #define QG_TESTING_POSTGRES_H_
 
@@ -154,30 +151,6 @@ class PostgresServer {
 // its supervisor when the process is killed). Aborts the test binary with a
 // clear message when the server cannot start.
 PostgresServer& SharedServer();
-
-// A fresh database on `SharedServer()` for one test.
-class TestDatabase {
- public:
-  // Create()
-  //
-  // Clones the migrated template into a new database.
-  static absl::StatusOr<std::unique_ptr<TestDatabase>> Create();
-
-  // Drops the database, unless the current gtest test has failed: then the
-  // database is kept and its conninfo logged, for inspection while the binary
-  // runs (set `QG_TESTING_KEEP_DATA=1` to keep the data directory after exit).
-  ~TestDatabase();
-
-  const std::string& name() const { return name_; }
-  const std::string& conninfo() const { return conninfo_; }
-  PostgresServer& server() const { return *server_; }
-
- private:
-  TestDatabase(PostgresServer* server, std::string name);
-  PostgresServer* server_;
-  std::string name_;
-  std::string conninfo_;
-};
 
 // The directory of PostgreSQL's server binaries (`initdb`, `postgres`):
 // `$QG_PG_BINDIR`, else the newest /usr/lib/postgresql/<major>/bin.

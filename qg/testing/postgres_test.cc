@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "qg/internal/pg.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
 #include "schema/schema.h"
 
 extern char** environ;

@@ -23,6 +23,7 @@
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
 #include "qg/typed.h"
 
 namespace qg {
@@ -102,14 +103,14 @@ TEST_F(WorkerTest, WorkOneRunsHandlerAndDeletesJob) {
 }
 
 TEST_F(WorkerTest, HandlerErrorIsRecordedAndConnectionReturned) {
-  work_map_.Register("Fails", [](Job&) {
-    return absl::InternalError("smtp server said no");
-  });
+  work_map_.Register(
+      "Fails", [](Job&) { return absl::InternalError("smtp server said no"); });
   ASSERT_OK(client_->Enqueue({.type = "Fails"}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
-  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
-            "1|smtp server said no");
+  EXPECT_EQ(
+      Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
+      "1|smtp server said no");
   // max_conns is 1: a leaked connection would make this time out.
   ASSERT_OK(client_->Enqueue({.type = "Fails", .queue = "other"}).status());
   EXPECT_THAT(logger_.lines(),
@@ -139,8 +140,9 @@ TEST_F(WorkerTest, UnknownTypeIsRecordedAsError) {
   ASSERT_OK(client_->Enqueue({.type = "Nobody::Handles"}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
-  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
-            "1|unknown job type: \"Nobody::Handles\"");
+  EXPECT_EQ(
+      Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
+      "1|unknown job type: \"Nobody::Handles\"");
   EXPECT_FALSE(worker.WorkOne());  // backed off, not retried at once
 }
 
@@ -257,12 +259,14 @@ TEST_F(WorkerTest, MalformedTypedArgsFailTheJobCleanly) {
     ++calls;
     return absl::OkStatus();
   });
-  ASSERT_OK(client_->Enqueue({.type = "qg_testing.example.SendEmail",
-                              .args = R"(["ada@example.com", 1])"})
+  ASSERT_OK(client_
+                ->Enqueue({.type = "qg_testing.example.SendEmail",
+                           .args = R"(["ada@example.com", 1])"})
                 .status());
-  ASSERT_OK(client_->Enqueue({.type = "qg_testing.example.SendEmail",
-                              .args = R"({"attempt": "three"})",
-                              .priority = 200})
+  ASSERT_OK(client_
+                ->Enqueue({.type = "qg_testing.example.SendEmail",
+                           .args = R"({"attempt": "three"})",
+                           .priority = 200})
                 .status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
@@ -334,14 +338,14 @@ TEST_F(SynchronousTest, EnqueueRunsHandlerInline) {
 }
 
 TEST_F(SynchronousTest, FailingHandlerReturnsErrorAndKeepsJobForRetry) {
-  work_map_.Register("Fails", [](Job&) {
-    return absl::FailedPreconditionError("not yet");
-  });
+  work_map_.Register(
+      "Fails", [](Job&) { return absl::FailedPreconditionError("not yet"); });
   ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
   EXPECT_THAT(client->Enqueue({.type = "Fails"}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "not yet"));
-  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
-            "1|not yet");
+  EXPECT_EQ(
+      Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
+      "1|not yet");
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
             "0");
 }
@@ -351,11 +355,13 @@ TEST_F(SynchronousTest, EnqueueInTxRunsInsideCallersTransaction) {
   work_map_.Register("Effect", [](Job& job) -> absl::Status {
     absl::StatusOr<Tx*> tx = job.Tx();
     if (!tx.ok()) return tx.status();
-    EXPECT_THAT((*tx)->Commit(), StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_THAT((*tx)->Commit(),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
     return (*tx)->Query("INSERT INTO effects VALUES (1)", {}).status();
   });
   ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
+                       internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
   ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
   ASSERT_OK(tx->Rollback());

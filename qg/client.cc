@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/internal/json.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
@@ -109,6 +110,9 @@ absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job) {
        {std::pair{"job type", &job.type}, std::pair{"queue name", &job.queue},
         std::pair{"job args", &job.args}}) {
     if (absl::Status s = internal::CheckNoNul(what, *value); !s.ok()) return s;
+  }
+  if (!job.args.empty()) {
+    if (absl::Status s = internal::ValidateJson(job.args); !s.ok()) return s;
   }
   return std::vector<SqlParam>{
       job.queue, absl::StrCat(job.priority),

@@ -129,7 +129,8 @@ TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
   EXPECT_THAT(client_->Enqueue({.type = std::string("A\0B", 3)}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
   EXPECT_THAT(client_->Enqueue({.type = "MyJob", .args = "{not json"}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("json")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("args are not valid JSON")));
   EXPECT_EQ(Count(), 0);
 }
 

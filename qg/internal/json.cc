@@ -151,7 +151,8 @@ class Parser {
           expected_ = "a closing '\"'";
           continue;
         }
-        if (absl::string_view("\"\\/bfnrt").find(e) == absl::string_view::npos) {
+        if (absl::string_view("\"\\/bfnrt").find(e) ==
+            absl::string_view::npos) {
           return false;
         }
       }
@@ -193,8 +194,6 @@ class Parser {
 
 }  // namespace
 
-absl::Status ValidateJson(absl::string_view text) {
-  return Parser(text).Run();
-}
+absl::Status ValidateJson(absl::string_view text) { return Parser(text).Run(); }
 
 }  // namespace qg::internal

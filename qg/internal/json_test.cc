@@ -32,17 +32,16 @@ TEST(ValidateJsonTest, RejectsMalformedJsonWithOffset) {
                          HasSubstr("args are not valid JSON")))
         << bad;
   }
-  EXPECT_THAT(ValidateJson("[1,]"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("offset 3")));
+  EXPECT_THAT(ValidateJson("[1,]"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("offset 3")));
 }
 
 TEST(ValidateJsonTest, BoundsNesting) {
   EXPECT_THAT(ValidateJson(std::string(512, '[') + std::string(512, ']')),
               IsOk());
-  EXPECT_THAT(ValidateJson(std::string(100000, '[')),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("nesting")));
+  EXPECT_THAT(
+      ValidateJson(std::string(100000, '[')),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nesting")));
 }
 
 }  // namespace

@@ -1,0 +1,334 @@
+// Tests of the `qg` command line against the embedded PostgreSQL: every
+// subcommand, its error paths and exit codes.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/postgres.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+
+extern char** environ;
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+struct QgRun {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string QgBinary() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/qg_cpp/tools/qg");
+}
+
+std::string TmpPath(const std::string& name) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  return absl::StrCat(tmp ? tmp : "/tmp", "/", name, "-", getpid());
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Starts `qg args...` with DATABASE_URL=`db` (unset when empty).
+pid_t Start(const std::vector<std::string>& args, const std::string& db,
+            const std::string& out, const std::string& err) {
+  std::vector<std::string> argv_s = {QgBinary()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (db.empty()) {
+      unsetenv("DATABASE_URL");
+    } else {
+      setenv("DATABASE_URL", db.c_str(), 1);
+    }
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> argv;
+    for (std::string& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+QgRun RunQg(const std::vector<std::string>& args, const std::string& db) {
+  static int n = 0;
+  std::string out = TmpPath(absl::StrCat("out", ++n));
+  std::string err = TmpPath(absl::StrCat("err", n));
+  QgRun r;
+  r.exit_code = Wait(Start(args, db, out, err));
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
+class QgCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
+  }
+  std::string Query(const std::string& sql) {
+    auto r = qg::internal::Exec(conn_.get(), sql);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || r->rows() == 0) return "<no row>";
+    return std::string(r->Get(0, 0));
+  }
+  // A database without que_jobs.
+  std::string EmptyDatabase(const std::string& name) {
+    qg_testing::PostgresServer& server = qg_testing::SharedServer();
+    auto admin = qg::internal::Connect(server.ConninfoFor("postgres"));
+    EXPECT_TRUE(admin.ok());
+    EXPECT_TRUE(qg::internal::ExecSimple(
+                    admin->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
+                    .ok());
+    EXPECT_TRUE(qg::internal::ExecSimple(
+                    admin->get(),
+                    absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"))
+                    .ok());
+    return server.ConninfoFor(name);
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  qg::internal::ConnPtr conn_;
+};
+
+TEST_F(QgCommandTest, HelpOnEverySubcommand) {
+  for (const char* cmd :
+       {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "work", "demo"}) {
+    QgRun r = RunQg({cmd, "--help"}, "");
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("Usage: qg ", cmd))) << cmd;
+  }
+  QgRun top = RunQg({"--help"}, "");
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_THAT(top.out, HasSubstr("qg enqueue --type T"));
+}
+
+TEST_F(QgCommandTest, UnknownCommandAndFlagAreUsageErrors) {
+  EXPECT_EQ(RunQg({"frobnicate"}, db_->conninfo()).exit_code, 2);
+  QgRun r = RunQg({"stats", "--bogus"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown flag --bogus"));
+  QgRun wrong = RunQg({"stats", "--type=X"}, db_->conninfo());
+  EXPECT_EQ(wrong.exit_code, 2);  // a flag of another subcommand
+}
+
+TEST_F(QgCommandTest, MigrateCreatesSchemaIdempotently) {
+  std::string empty = EmptyDatabase("qg_cli_migrate");
+  QgRun first = RunQg({"migrate"}, empty);
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, HasSubstr("schema version 3 (created)"));
+  QgRun second = RunQg({"migrate", "--db", empty}, "");
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("already there"));
+}
+
+TEST_F(QgCommandTest, MigrateRefusesAnotherQueVersion) {
+  std::string empty = EmptyDatabase("qg_cli_que1");
+  auto conn = qg::internal::Connect(empty);
+  ASSERT_TRUE(conn.ok());
+  // Que 1.x's layout: id instead of job_id, and schema version 4.
+  ASSERT_TRUE(qg::internal::ExecSimple(
+                  conn->get(),
+                  "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
+                  "smallint, run_at timestamptz, job_class text, args jsonb, "
+                  "error_count int, last_error_message text, queue text); "
+                  "COMMENT ON TABLE que_jobs IS '4'")
+                  .ok());
+  QgRun r = RunQg({"migrate"}, empty);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("another Que version"));
+  QgRun enq = RunQg({"stats"}, empty);
+  EXPECT_EQ(enq.exit_code, 1);
+  EXPECT_THAT(enq.err, HasSubstr("another Que version"));
+}
+
+TEST_F(QgCommandTest, NoDatabaseAndMissingSchemaAreClearErrors) {
+  QgRun none = RunQg({"stats"}, "");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("no database"));
+  std::string empty = EmptyDatabase("qg_cli_noschema");
+  QgRun missing = RunQg({"stats"}, empty);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("qg migrate"));
+  QgRun jobs = RunQg({"jobs"}, empty);
+  EXPECT_EQ(jobs.exit_code, 1);
+  EXPECT_THAT(jobs.err, HasSubstr("qg migrate"));
+  QgRun bad = RunQg({"stats", "--db", "host=x nonsense_key=1"}, "");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("invalid conninfo"));
+  EXPECT_THAT(bad.err, ::testing::Not(HasSubstr("Check failed")));
+}
+
+TEST_F(QgCommandTest, EnqueuePrintsIdAndStoresEveryField) {
+  QgRun r = RunQg({"enqueue", "--type", "SendEmail", "--args", R"({"to": "a@b"})",
+                 "--queue", "mail", "--priority", "5", "--in", "1h"},
+                db_->conninfo());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, MatchesRegex("[0-9]+\n"));
+  EXPECT_EQ(Query("SELECT format('%s|%s|%s|%s|%s', job_id, job_class, args, "
+                  "queue, priority) FROM que_jobs"),
+            absl::StrCat(r.out.substr(0, r.out.size() - 1),
+                         R"(|SendEmail|{"to": "a@b"}|mail|5)"));
+  EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3500 AND "
+                  "3601 FROM que_jobs"),
+            "t");
+  QgRun at = RunQg({"enqueue", "--type=T", "--run-at=2030-01-02T03:04:05.123456Z"},
+                 db_->conninfo());
+  ASSERT_EQ(at.exit_code, 0) << at.err;
+  EXPECT_EQ(Query("SELECT run_at = '2030-01-02 03:04:05.123456+00' FROM "
+                  "que_jobs WHERE job_class = 'T'"),
+            "t");
+}
+
+TEST_F(QgCommandTest, EnqueueRejectsBadInputWithExitCode2) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"enqueue", "--type", "T", "--args", "{nope"}, "not valid JSON"},
+           {{"enqueue", "--args", "[]"}, "--type is required"},
+           {{"enqueue", "--type", "T", "--priority", "70000"}, "smallint"},
+           {{"enqueue", "--type", "T", "--priority", "high"}, "--priority"},
+           {{"enqueue", "--type", "T", "--run-at", "tomorrow"}, "RFC 3339"},
+           {{"enqueue", "--type", "T", "--in", "soon"}, "delay"},
+           {{"enqueue", "--type", "T", "--in", "1m", "--run-at",
+             "2030-01-01T00:00:00Z"},
+            "not both"},
+       }) {
+    QgRun r = RunQg(c.args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << c.args.back();
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args.back();
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_F(QgCommandTest, StatsAsTableAndJson) {
+  Query("INSERT INTO que_jobs (job_class, queue, error_count) VALUES "
+        "('A', '', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
+  QgRun table = RunQg({"stats"}, db_->conninfo());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("QUEUE      TYPE  COUNT  WORKING  ERRORED"));
+  EXPECT_THAT(table.out, HasSubstr("(default)  A     2      0        1        2"));
+  QgRun json = RunQg({"stats", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_THAT(json.out,
+              HasSubstr(R"({"queue":"q","type":"B","count":1,"working":0,)"
+                        R"("errored":0,"highest_error_count":0,)"));
+}
+
+TEST_F(QgCommandTest, JobsListsFirstLineOfLastError) {
+  Query("INSERT INTO que_jobs (job_class, queue, error_count, last_error) "
+        "VALUES ('Good', 'q', 0, NULL), ('Bad', 'q', 3, E'boom\\n  at "
+        "line 2') RETURNING 1");
+  QgRun all = RunQg({"jobs"}, db_->conninfo());
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("Good"));
+  EXPECT_THAT(all.out, HasSubstr("boom"));
+  EXPECT_THAT(all.out, ::testing::Not(HasSubstr("line 2")));
+  QgRun errored = RunQg({"jobs", "--errored", "--json"}, db_->conninfo());
+  ASSERT_EQ(errored.exit_code, 0);
+  EXPECT_THAT(errored.out, HasSubstr(R"("type":"Bad")"));
+  EXPECT_THAT(errored.out, HasSubstr(R"("last_error":"boom")"));
+  EXPECT_THAT(errored.out, ::testing::Not(HasSubstr("Good")));
+  QgRun other = RunQg({"jobs", "--queue", ""}, db_->conninfo());
+  EXPECT_THAT(other.out, HasSubstr("(no jobs)"));
+}
+
+TEST_F(QgCommandTest, RetryAndDelete) {
+  Query("INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+        "(101, 'A', now() + interval '1 day', 1), (102, 'B', now() + "
+        "interval '1 day', 0) RETURNING 1");
+  QgRun retry = RunQg({"retry", "101"}, db_->conninfo());
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs WHERE job_id = 101"),
+            "t");
+  Query("UPDATE que_jobs SET run_at = now() + interval '1 day' RETURNING 1");
+  QgRun all = RunQg({"retry", "--all-errored"}, db_->conninfo());
+  ASSERT_EQ(all.exit_code, 0);
+  EXPECT_THAT(all.out, HasSubstr("1 job(s)"));
+  EXPECT_EQ(RunQg({"retry", "999"}, db_->conninfo()).exit_code, 1);
+  EXPECT_EQ(RunQg({"retry", "abc"}, db_->conninfo()).exit_code, 2);
+
+  // A job being worked (its advisory lock held) is not deleted.
+  Query("SELECT pg_advisory_lock(102)");
+  QgRun busy = RunQg({"delete", "102"}, db_->conninfo());
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_THAT(busy.err, HasSubstr("being worked"));
+  Query("SELECT pg_advisory_unlock(102)");
+  QgRun del = RunQg({"delete", "102"}, db_->conninfo());
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_id = 102"), "0");
+  EXPECT_EQ(RunQg({"delete", "102"}, db_->conninfo()).exit_code, 1);
+}
+
+TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
+  std::string out = TmpPath("work-effect");
+  unlink(out.c_str());
+  QgRun ok_enqueue = RunQg({"enqueue", "--type", "Ok", "--args", R"(["hello"])"},
+                         db_->conninfo());
+  ASSERT_EQ(ok_enqueue.exit_code, 0) << ok_enqueue.err;
+  ASSERT_EQ(RunQg({"enqueue", "--type", "Bad"}, db_->conninfo()).exit_code, 0);
+  std::string wout = TmpPath("work-out"), werr = TmpPath("work-err");
+  pid_t worker = Start(
+      {"work", "--interval", "0.05", "--workers", "2", "--handler",
+       absl::StrCat("Ok=cat > ", out), "--handler",
+       "Bad=echo first line >&2; echo the real reason >&2; exit 3"},
+      db_->conninfo(), wout, werr);
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline &&
+         Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Ok' OR "
+               "error_count = 0") != "0") {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  kill(worker, SIGINT);
+  EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
+  EXPECT_EQ(ReadFile(out), R"(["hello"])");
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Ok'"), "0");
+  EXPECT_EQ(Query("SELECT last_error FROM que_jobs WHERE job_class = 'Bad'"),
+            "command exited with status 3: first line\nthe real reason");
+  EXPECT_THAT(ReadFile(werr), HasSubstr("stopped"));
+}
+
+TEST_F(QgCommandTest, WorkNeedsAHandler) {
+  QgRun r = RunQg({"work"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--handler"));
+}
+
+TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
+  QgRun r = RunQg({"demo", "--jobs", "200", "--workers", "2"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("completed                           190 of 190"));
+  EXPECT_THAT(r.out, HasSubstr("ran twice                           0"));
+}
+
+}  // namespace

@@ -84,7 +84,7 @@ struct Command {
   int (*run)(const std::vector<std::string>& positional);
 };
 
-std::string g_command;  // for messages
+std::string g_command;                // for messages
 std::vector<std::string> g_handlers;  // --handler TYPE=COMMAND, repeated
 std::set<std::string> g_set_flags;    // flags given on the command line
 
@@ -136,8 +136,8 @@ std::optional<std::string> DatabaseUrl() {
 qg::internal::ConnPtr ConnectOrExplain(int* exit_code) {
   std::optional<std::string> db = DatabaseUrl();
   if (!db) {
-    *exit_code = Fail(kExitUsage,
-                      "no database: pass --db=CONNINFO or set DATABASE_URL");
+    *exit_code =
+        Fail(kExitUsage, "no database: pass --db=CONNINFO or set DATABASE_URL");
     return nullptr;
   }
   absl::StatusOr<qg::internal::ConnPtr> conn = qg::internal::Connect(*db);
@@ -180,7 +180,8 @@ void PrintTable(const std::vector<std::string>& header,
       absl::StrAppend(&line, c ? "  " : "", row[c],
                       std::string(width[c] - row[c].size(), ' '));
     }
-    printf("%s\n", std::string(absl::StripTrailingAsciiWhitespace(line)).c_str());
+    printf("%s\n",
+           std::string(absl::StripTrailingAsciiWhitespace(line)).c_str());
   };
   print(header);
   std::vector<std::string> rule;
@@ -250,11 +251,10 @@ int Enqueue(const std::vector<std::string>&) {
     absl::Time t;
     std::string err;
     if (!absl::ParseTime(absl::RFC3339_full, run_at, &t, &err)) {
-      return Fail(kExitUsage,
-                  absl::StrCat("--run-at \"", run_at,
-                               "\" is not an RFC 3339 time such as "
-                               "2026-12-01T09:00:00Z: ",
-                               err));
+      return Fail(kExitUsage, absl::StrCat("--run-at \"", run_at,
+                                           "\" is not an RFC 3339 time such as "
+                                           "2026-12-01T09:00:00Z: ",
+                                           err));
     }
     job.run_at = t;
   }
@@ -268,7 +268,8 @@ int Enqueue(const std::vector<std::string>&) {
     job.run_at = absl::Now() + d;
   }
   absl::StatusOr<std::vector<qg::SqlParam>> params = qg::InsertParams(job);
-  if (!params.ok()) return Fail(kExitUsage, std::string(params.status().message()));
+  if (!params.ok())
+    return Fail(kExitUsage, std::string(params.status().message()));
   int code = 0;
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
@@ -278,7 +279,8 @@ int Enqueue(const std::vector<std::string>&) {
       "VALUES ($1::text, $2::smallint, coalesce($3::timestamptz, now()), "
       "$4::text, $5::json) RETURNING job_id",
       *params);
-  if (!rows.ok()) return Fail(kExitFailure, std::string(rows.status().message()));
+  if (!rows.ok())
+    return Fail(kExitFailure, std::string(rows.status().message()));
   printf("%s\n", rows->rows[0][0]->c_str());
   return 0;
 }
@@ -289,7 +291,8 @@ int Enqueue(const std::vector<std::string>&) {
 int Stats(const std::vector<std::string>&) {
   std::optional<std::string> db = DatabaseUrl();
   if (!db) {
-    return Fail(kExitUsage, "no database: pass --db=CONNINFO or set DATABASE_URL");
+    return Fail(kExitUsage,
+                "no database: pass --db=CONNINFO or set DATABASE_URL");
   }
   absl::StatusOr<std::unique_ptr<qg::Client>> client =
       qg::Client::Create({.conninfo = *db, .max_conns = 1});
@@ -300,7 +303,8 @@ int Stats(const std::vector<std::string>&) {
                 std::string(client.status().message()));
   }
   absl::StatusOr<std::vector<qg::JobStats>> stats = (*client)->Stats();
-  if (!stats.ok()) return Fail(kExitFailure, std::string(stats.status().message()));
+  if (!stats.ok())
+    return Fail(kExitFailure, std::string(stats.status().message()));
   auto time = [](absl::Time t) {
     return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
   };
@@ -319,10 +323,11 @@ int Stats(const std::vector<std::string>&) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const qg::JobStats& s : *stats) {
-    rows.push_back({s.queue.empty() ? "(default)" : Printable(s.queue),
-                    Printable(s.type), absl::StrCat(s.count),
-                    absl::StrCat(s.count_working), absl::StrCat(s.count_errored),
-                    absl::StrCat(s.highest_error_count), time(s.oldest_run_at)});
+    rows.push_back(
+        {s.queue.empty() ? "(default)" : Printable(s.queue), Printable(s.type),
+         absl::StrCat(s.count), absl::StrCat(s.count_working),
+         absl::StrCat(s.count_errored), absl::StrCat(s.highest_error_count),
+         time(s.oldest_run_at)});
   }
   PrintTable({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS",
               "OLDEST_RUN_AT"},
@@ -345,7 +350,8 @@ int Jobs(const std::vector<std::string>&) {
   auto r = Query(
       conn.get(),
       "SELECT job_id, queue, job_class, priority, "
-      "to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+      "to_char(run_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
       "error_count, split_part(coalesce(last_error, ''), E'\\n', 1), "
       "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND "
       "l.objsubid = 1 AND ((l.classid::bigint << 32) + l.objid::bigint) = "
@@ -365,9 +371,8 @@ int Jobs(const std::vector<std::string>&) {
     for (int i = 0; i < r->rows(); ++i) {
       items.push_back(absl::StrCat(
           "{\"id\":", r->Get(i, 0), ",\"queue\":", JsonString(r->Get(i, 1)),
-          ",\"type\":", JsonString(r->Get(i, 2)),
-          ",\"priority\":", r->Get(i, 3),
-          ",\"run_at\":", JsonString(r->Get(i, 4)),
+          ",\"type\":", JsonString(r->Get(i, 2)), ",\"priority\":",
+          r->Get(i, 3), ",\"run_at\":", JsonString(r->Get(i, 4)),
           ",\"error_count\":", r->Get(i, 5), ",\"last_error\":",
           r->IsNull(i, 6) || r->Get(i, 6).empty() ? "null"
                                                   : JsonString(r->Get(i, 6)),
@@ -380,11 +385,12 @@ int Jobs(const std::vector<std::string>&) {
   for (int i = 0; i < r->rows(); ++i) {
     std::string err = Printable(r->Get(i, 6));
     if (err.size() > 60) err = err.substr(0, 57) + "...";
-    rows.push_back({std::string(r->Get(i, 0)),
-                    r->Get(i, 1).empty() ? "(default)" : Printable(r->Get(i, 1)),
-                    Printable(r->Get(i, 2)), std::string(r->Get(i, 3)),
-                    std::string(r->Get(i, 4)), std::string(r->Get(i, 5)),
-                    r->Get(i, 7) == "t" ? "yes" : "", err});
+    rows.push_back(
+        {std::string(r->Get(i, 0)),
+         r->Get(i, 1).empty() ? "(default)" : Printable(r->Get(i, 1)),
+         Printable(r->Get(i, 2)), std::string(r->Get(i, 3)),
+         std::string(r->Get(i, 4)), std::string(r->Get(i, 5)),
+         r->Get(i, 7) == "t" ? "yes" : "", err});
   }
   PrintTable({"ID", "QUEUE", "TYPE", "PRIORITY", "RUN_AT", "ERRORS", "WORKING",
               "LAST_ERROR"},
@@ -425,17 +431,19 @@ int Retry(const std::vector<std::string>& positional) {
   }
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
-  auto r = all ? Query(conn.get(),
-                       "UPDATE que_jobs SET run_at = now() WHERE error_count > 0",
-                       {}, &code)
-               : Query(conn.get(),
-                       "UPDATE que_jobs SET run_at = now() WHERE job_id = $1",
-                       {absl::StrCat(*id)}, &code);
+  auto r =
+      all ? Query(conn.get(),
+                  "UPDATE que_jobs SET run_at = now() WHERE error_count > 0",
+                  {}, &code)
+          : Query(conn.get(),
+                  "UPDATE que_jobs SET run_at = now() WHERE job_id = $1",
+                  {absl::StrCat(*id)}, &code);
   if (!r) return code;
   if (!all && r->AffectedRows() == 0) {
     return Fail(kExitFailure, absl::StrCat("no job with ID ", *id));
   }
-  printf("%lld job(s) will run now\n", static_cast<long long>(r->AffectedRows()));
+  printf("%lld job(s) will run now\n",
+         static_cast<long long>(r->AffectedRows()));
   return 0;
 }
 
@@ -452,9 +460,9 @@ int Delete(const std::vector<std::string>& positional) {
                       {sid}, &code);
   if (!locked) return code;
   if (locked->Get(0, 0) != "t") {
-    return Fail(kExitFailure,
-                absl::StrCat("job ", *id, " is being worked right now; "
-                                          "try again when it is done"));
+    return Fail(kExitFailure, absl::StrCat("job ", *id,
+                                           " is being worked right now; "
+                                           "try again when it is done"));
   }
   auto r = Query(conn.get(), "DELETE FROM que_jobs WHERE job_id = $1::bigint",
                  {sid}, &code);
@@ -505,7 +513,8 @@ absl::Status RunCommand(const std::string& command, const std::string& input,
   std::string stderr_text;
   bool err_open = true;
   while (err_open) {
-    struct pollfd fds[2] = {{err[0], POLLIN, 0}, {in_open ? in[1] : -1, POLLOUT, 0}};
+    struct pollfd fds[2] = {{err[0], POLLIN, 0},
+                            {in_open ? in[1] : -1, POLLOUT, 0}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       break;
@@ -542,12 +551,13 @@ absl::Status RunCommand(const std::string& command, const std::string& input,
       absl::StripTrailingAsciiWhitespace(stderr_text), '\n', absl::SkipEmpty());
   size_t from = lines.size() > 10 ? lines.size() - 10 : 0;
   std::string tail = absl::StrJoin(lines.begin() + from, lines.end(), "\n");
-  std::string how = WIFEXITED(status)
-                        ? absl::StrCat("exited with status ", WEXITSTATUS(status))
-                        : absl::StrCat("killed by signal ", WTERMSIG(status));
-  return absl::UnknownError(tail.empty() ? absl::StrCat("command ", how)
-                                         : absl::StrCat("command ", how, ": ",
-                                                        tail));
+  std::string how =
+      WIFEXITED(status)
+          ? absl::StrCat("exited with status ", WEXITSTATUS(status))
+          : absl::StrCat("killed by signal ", WTERMSIG(status));
+  return absl::UnknownError(tail.empty()
+                                ? absl::StrCat("command ", how)
+                                : absl::StrCat("command ", how, ": ", tail));
 }
 
 // Blocks SIGINT/SIGTERM in every thread; returns a function that waits for
@@ -576,15 +586,16 @@ int Work(const std::vector<std::string>&) {
   if (workers < 1) return Fail(kExitUsage, "--workers must be at least 1");
   std::optional<std::string> db = DatabaseUrl();
   if (!db) {
-    return Fail(kExitUsage, "no database: pass --db=CONNINFO or set DATABASE_URL");
+    return Fail(kExitUsage,
+                "no database: pass --db=CONNINFO or set DATABASE_URL");
   }
   qg::WorkMap work_map;
   for (const std::string& h : g_handlers) {
     std::pair<std::string, std::string> kv =
         absl::StrSplit(h, absl::MaxSplits('=', 1));
     if (kv.first.empty() || kv.second.empty()) {
-      return Fail(kExitUsage, absl::StrCat("--handler \"", h,
-                                           "\" is not TYPE=COMMAND"));
+      return Fail(kExitUsage,
+                  absl::StrCat("--handler \"", h, "\" is not TYPE=COMMAND"));
     }
     work_map.Register(kv.first, [command = kv.second](qg::Job& job) {
       return RunCommand(command, job.args(), job);
@@ -600,7 +611,8 @@ int Work(const std::vector<std::string>&) {
                 std::string(client.status().message()));
   }
   qg::WorkerOptions options;
-  if (!absl::GetFlag(FLAGS_queue).empty()) options.queue = absl::GetFlag(FLAGS_queue);
+  if (!absl::GetFlag(FLAGS_queue).empty())
+    options.queue = absl::GetFlag(FLAGS_queue);
   options.interval = absl::Seconds(absl::GetFlag(FLAGS_interval));
   qg::WorkerPool pool(client->get(), &work_map, workers, options);
   pool.Start();
@@ -640,8 +652,9 @@ int Demo(const std::vector<std::string>&) {
     conninfo = *db;
     fprintf(stderr, "qg demo: using the database you gave\n");
   } else {
-    fprintf(stderr, "qg demo: no --db or DATABASE_URL; booting an embedded, "
-                    "throwaway PostgreSQL...\n");
+    fprintf(stderr,
+            "qg demo: no --db or DATABASE_URL; booting an embedded, "
+            "throwaway PostgreSQL...\n");
     absl::StatusOr<std::unique_ptr<qg_testing::PostgresServer>> s =
         qg_testing::PostgresServer::Start();
     if (!s.ok()) return Fail(kExitFailure, std::string(s.status().message()));
@@ -670,7 +683,9 @@ int Demo(const std::vector<std::string>&) {
   qg::ClientOptions options;
   options.conninfo = conninfo;
   options.max_conns = workers + 2;
-  options.backoff = [](int32_t) { return absl::Seconds(1); };  // demo: fast retry
+  options.backoff = [](int32_t) {
+    return absl::Seconds(1);
+  };  // demo: fast retry
   ErrorsOnlyLogger quiet;
   options.logger = &quiet;
   absl::StatusOr<std::unique_ptr<qg::Client>> client_or =
@@ -680,9 +695,11 @@ int Demo(const std::vector<std::string>&) {
   }
   std::unique_ptr<qg::Client> client = std::move(*client_or);
   if (absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<qg::internal::ConnPtr> c = qg::internal::Connect(conninfo);
+        absl::StatusOr<qg::internal::ConnPtr> c =
+            qg::internal::Connect(conninfo);
         if (!c.ok()) return c.status();
-        return qg::internal::Exec(c->get(), "DELETE FROM que_jobs WHERE job_class = $1",
+        return qg::internal::Exec(c->get(),
+                                  "DELETE FROM que_jobs WHERE job_class = $1",
                                   {"qg.examples.email.WelcomeEmail"})
             .status();
       }();
@@ -694,8 +711,10 @@ int Demo(const std::vector<std::string>&) {
   // rolls back (never run).
   absl::Time start = absl::Now();
   int scheduled = 0, rolled_back = 0;
-  absl::StatusOr<qg::internal::ConnPtr> tx_conn = qg::internal::Connect(conninfo);
-  if (!tx_conn.ok()) return Fail(kExitFailure, std::string(tx_conn.status().message()));
+  absl::StatusOr<qg::internal::ConnPtr> tx_conn =
+      qg::internal::Connect(conninfo);
+  if (!tx_conn.ok())
+    return Fail(kExitFailure, std::string(tx_conn.status().message()));
   for (int i = 1; i <= jobs; ++i) {
     qg::examples::email::WelcomeEmail email;
     email.set_user_id(i);
@@ -707,11 +726,14 @@ int Demo(const std::vector<std::string>&) {
       ++scheduled;
     }
     absl::StatusOr<qg::NewJob> job = qg::NewTypedJob(email, base);
-    if (!job.ok()) return Fail(kExitFailure, std::string(job.status().message()));
+    if (!job.ok())
+      return Fail(kExitFailure, std::string(job.status().message()));
     absl::Status s;
     if (i % 20 == 13) {
-      absl::StatusOr<std::unique_ptr<qg::PgTx>> tx = qg::PgTx::Begin(tx_conn->get());
-      if (!tx.ok()) return Fail(kExitFailure, std::string(tx.status().message()));
+      absl::StatusOr<std::unique_ptr<qg::PgTx>> tx =
+          qg::PgTx::Begin(tx_conn->get());
+      if (!tx.ok())
+        return Fail(kExitFailure, std::string(tx.status().message()));
       s = client->EnqueueInTx(*job, **tx).status();
       if (s.ok()) s = (*tx)->Rollback();
       ++rolled_back;
@@ -750,7 +772,8 @@ int Demo(const std::vector<std::string>&) {
               static_cast<long long>(failures.load()));
     } else if (absl::Now() - last_line >= absl::Seconds(1) || n >= expected) {
       fprintf(stderr, "qg demo: %lld/%lld jobs done, %.0f jobs/s\n",
-              static_cast<long long>(n), static_cast<long long>(expected), rate);
+              static_cast<long long>(n), static_cast<long long>(expected),
+              rate);
       last_line = absl::Now();
     }
     if (n >= expected) break;
@@ -779,18 +802,21 @@ int Demo(const std::vector<std::string>&) {
     if (rows.empty()) printf("(no jobs left)\n");
   }
   printf("\nsummary:\n");
-  PrintTable({"WHAT", "VALUE"},
-             {{"jobs enqueued", absl::StrCat(jobs)},
-              {"rolled back with their transaction", absl::StrCat(rolled_back)},
-              {"scheduled 2 s ahead", absl::StrCat(scheduled)},
-              {"failed once, then retried", absl::StrCat(failures.load())},
-              {"completed", absl::StrCat(completed.load(), " of ", expected)},
-              {"ran twice", absl::StrCat(duplicates.load())},
-              {"workers", absl::StrCat(workers)},
-              {"work time", absl::StrFormat("%.2f s", absl::ToDoubleSeconds(work_time))},
-              {"throughput", absl::StrFormat("%.0f jobs/s",
-                                             completed.load() /
-                                                 std::max(1e-9, absl::ToDoubleSeconds(work_time)))}});
+  PrintTable(
+      {"WHAT", "VALUE"},
+      {{"jobs enqueued", absl::StrCat(jobs)},
+       {"rolled back with their transaction", absl::StrCat(rolled_back)},
+       {"scheduled 2 s ahead", absl::StrCat(scheduled)},
+       {"failed once, then retried", absl::StrCat(failures.load())},
+       {"completed", absl::StrCat(completed.load(), " of ", expected)},
+       {"ran twice", absl::StrCat(duplicates.load())},
+       {"workers", absl::StrCat(workers)},
+       {"work time",
+        absl::StrFormat("%.2f s", absl::ToDoubleSeconds(work_time))},
+       {"throughput",
+        absl::StrFormat("%.0f jobs/s",
+                        completed.load() / std::max(1e-9, absl::ToDoubleSeconds(
+                                                              work_time)))}});
   client->Close();
   client.reset();
   server.reset();  // stops the embedded PostgreSQL and removes its data
@@ -808,10 +834,12 @@ int Demo(const std::vector<std::string>&) {
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"migrate", "qg migrate [--db CONNINFO]",
+      {"migrate",
+       "qg migrate [--db CONNINFO]",
        "Creates the que_jobs table (Ruby Que 0.x schema version 3) if it is "
        "missing.\nIdempotent. Refuses a que_jobs table of another Que version.",
-       {}, Migrate},
+       {},
+       Migrate},
       {"enqueue",
        "qg enqueue --type T [--args JSON] [--queue Q] [--priority P] "
        "[--run-at TIME | --in DURATION]",
@@ -822,21 +850,30 @@ const std::vector<Command>& Commands() {
        "  --priority  lower runs first, -32768..32767 (default 100)\n"
        "  --run-at    RFC 3339 time, e.g. 2026-12-01T09:00:00Z\n"
        "  --in        delay, e.g. 90s, 5m, 1h30m",
-       {"type", "args", "queue", "priority", "run_at", "in"}, Enqueue},
-      {"stats", "qg stats [--json]",
+       {"type", "args", "queue", "priority", "run_at", "in"},
+       Enqueue},
+      {"stats",
+       "qg stats [--json]",
        "Per queue and type: count, working (locked now), errored, highest "
        "error count,\noldest run_at.",
-       {"json"}, Stats},
+       {"json"},
+       Stats},
       {"jobs",
        "qg jobs [--queue Q] [--type T] [--errored] [--limit N] [--json]",
        "Lists jobs in the order workers take them, with the first line of "
        "their last error.",
-       {"queue", "type", "errored", "limit", "json"}, Jobs},
-      {"retry", "qg retry ID | qg retry --all-errored",
+       {"queue", "type", "errored", "limit", "json"},
+       Jobs},
+      {"retry",
+       "qg retry ID | qg retry --all-errored",
        "Makes a job (or every job that has failed) runnable now.",
-       {"all_errored"}, Retry},
-      {"delete", "qg delete ID",
-       "Deletes a job; refuses while a worker holds it.", {}, Delete},
+       {"all_errored"},
+       Retry},
+      {"delete",
+       "qg delete ID",
+       "Deletes a job; refuses while a worker holds it.",
+       {},
+       Delete},
       {"work",
        "qg work [--queue Q] [--workers N] [--interval SECONDS] --handler "
        "TYPE=COMMAND ...",
@@ -845,13 +882,16 @@ const std::vector<Command>& Commands() {
        "QG_JOB_ERROR_COUNT in its environment).\nExit 0 is success; anything "
        "else fails the job with the command's last stderr\nlines and retries "
        "it with backoff. Ctrl-C stops after the running jobs finish.",
-       {"queue", "workers", "interval"}, Work},
-      {"demo", "qg demo [--jobs N] [--workers N] [--db CONNINFO]",
+       {"queue", "workers", "interval"},
+       Work},
+      {"demo",
+       "qg demo [--jobs N] [--workers N] [--db CONNINFO]",
        "Enqueues N typed protobuf jobs (some scheduled, some in a transaction "
        "that rolls\nback, some failing once), works them with a worker pool, "
        "and prints the stats\nand throughput. Without --db or DATABASE_URL it "
        "boots an embedded, throwaway\nPostgreSQL and removes it afterwards.",
-       {"jobs", "workers"}, Demo},
+       {"jobs", "workers"},
+       Demo},
   };
   return *commands;
 }
@@ -910,7 +950,8 @@ int main(int argc, char** argv) {
     absl::StrReplaceAll({{"-", "_"}}, &name);
     if (name == "handler" && g_command == "work") {
       if (!has_value) {
-        if (i + 1 >= argc) return Fail(kExitUsage, "--handler needs TYPE=COMMAND");
+        if (i + 1 >= argc)
+          return Fail(kExitUsage, "--handler needs TYPE=COMMAND");
         value = argv[++i];
       }
       g_handlers.push_back(value);
@@ -935,7 +976,8 @@ int main(int argc, char** argv) {
     std::string error;
     g_set_flags.insert(name);
     if (!flag->ParseFrom(value, &error)) {
-      return Fail(kExitUsage, absl::StrCat("--", name, "=", value, ": ", error));
+      return Fail(kExitUsage,
+                  absl::StrCat("--", name, "=", value, ": ", error));
     }
   }
   if (g_command != "retry" && g_command != "delete" && !positional.empty()) {

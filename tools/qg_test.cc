@@ -105,12 +105,13 @@ class QgCommandTest : public ::testing::Test {
     qg_testing::PostgresServer& server = qg_testing::SharedServer();
     auto admin = qg::internal::Connect(server.ConninfoFor("postgres"));
     EXPECT_TRUE(admin.ok());
-    EXPECT_TRUE(qg::internal::ExecSimple(
-                    admin->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
-                    .ok());
-    EXPECT_TRUE(qg::internal::ExecSimple(
-                    admin->get(),
-                    absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"))
+    EXPECT_TRUE(
+        qg::internal::ExecSimple(admin->get(),
+                                 absl::StrCat("DROP DATABASE IF EXISTS ", name))
+            .ok());
+    EXPECT_TRUE(qg::internal::ExecSimple(admin->get(),
+                                         absl::StrCat("CREATE DATABASE ", name,
+                                                      " TEMPLATE template0"))
                     .ok());
     return server.ConninfoFor(name);
   }
@@ -120,8 +121,8 @@ class QgCommandTest : public ::testing::Test {
 };
 
 TEST_F(QgCommandTest, HelpOnEverySubcommand) {
-  for (const char* cmd :
-       {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "work", "demo"}) {
+  for (const char* cmd : {"migrate", "enqueue", "stats", "jobs", "retry",
+                          "delete", "work", "demo"}) {
     QgRun r = RunQg({cmd, "--help"}, "");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("Usage: qg ", cmd))) << cmd;
@@ -188,9 +189,10 @@ TEST_F(QgCommandTest, NoDatabaseAndMissingSchemaAreClearErrors) {
 }
 
 TEST_F(QgCommandTest, EnqueuePrintsIdAndStoresEveryField) {
-  QgRun r = RunQg({"enqueue", "--type", "SendEmail", "--args", R"({"to": "a@b"})",
-                 "--queue", "mail", "--priority", "5", "--in", "1h"},
-                db_->conninfo());
+  QgRun r =
+      RunQg({"enqueue", "--type", "SendEmail", "--args", R"({"to": "a@b"})",
+             "--queue", "mail", "--priority", "5", "--in", "1h"},
+            db_->conninfo());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, MatchesRegex("[0-9]+\n"));
   EXPECT_EQ(Query("SELECT format('%s|%s|%s|%s|%s', job_id, job_class, args, "
@@ -200,8 +202,9 @@ TEST_F(QgCommandTest, EnqueuePrintsIdAndStoresEveryField) {
   EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3500 AND "
                   "3601 FROM que_jobs"),
             "t");
-  QgRun at = RunQg({"enqueue", "--type=T", "--run-at=2030-01-02T03:04:05.123456Z"},
-                 db_->conninfo());
+  QgRun at =
+      RunQg({"enqueue", "--type=T", "--run-at=2030-01-02T03:04:05.123456Z"},
+            db_->conninfo());
   ASSERT_EQ(at.exit_code, 0) << at.err;
   EXPECT_EQ(Query("SELECT run_at = '2030-01-02 03:04:05.123456+00' FROM "
                   "que_jobs WHERE job_class = 'T'"),
@@ -232,12 +235,14 @@ TEST_F(QgCommandTest, EnqueueRejectsBadInputWithExitCode2) {
 }
 
 TEST_F(QgCommandTest, StatsAsTableAndJson) {
-  Query("INSERT INTO que_jobs (job_class, queue, error_count) VALUES "
-        "('A', '', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, queue, error_count) VALUES "
+      "('A', '', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
   QgRun table = RunQg({"stats"}, db_->conninfo());
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("QUEUE      TYPE  COUNT  WORKING  ERRORED"));
-  EXPECT_THAT(table.out, HasSubstr("(default)  A     2      0        1        2"));
+  EXPECT_THAT(table.out,
+              HasSubstr("(default)  A     2      0        1        2"));
   QgRun json = RunQg({"stats", "--json"}, db_->conninfo());
   ASSERT_EQ(json.exit_code, 0);
   EXPECT_THAT(json.out,
@@ -246,9 +251,10 @@ TEST_F(QgCommandTest, StatsAsTableAndJson) {
 }
 
 TEST_F(QgCommandTest, JobsListsFirstLineOfLastError) {
-  Query("INSERT INTO que_jobs (job_class, queue, error_count, last_error) "
-        "VALUES ('Good', 'q', 0, NULL), ('Bad', 'q', 3, E'boom\\n  at "
-        "line 2') RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, queue, error_count, last_error) "
+      "VALUES ('Good', 'q', 0, NULL), ('Bad', 'q', 3, E'boom\\n  at "
+      "line 2') RETURNING 1");
   QgRun all = RunQg({"jobs"}, db_->conninfo());
   ASSERT_EQ(all.exit_code, 0) << all.err;
   EXPECT_THAT(all.out, HasSubstr("Good"));
@@ -264,9 +270,10 @@ TEST_F(QgCommandTest, JobsListsFirstLineOfLastError) {
 }
 
 TEST_F(QgCommandTest, RetryAndDelete) {
-  Query("INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
-        "(101, 'A', now() + interval '1 day', 1), (102, 'B', now() + "
-        "interval '1 day', 0) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(101, 'A', now() + interval '1 day', 1), (102, 'B', now() + "
+      "interval '1 day', 0) RETURNING 1");
   QgRun retry = RunQg({"retry", "101"}, db_->conninfo());
   ASSERT_EQ(retry.exit_code, 0) << retry.err;
   EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs WHERE job_id = 101"),
@@ -293,16 +300,16 @@ TEST_F(QgCommandTest, RetryAndDelete) {
 TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   std::string out = TmpPath("work-effect");
   unlink(out.c_str());
-  QgRun ok_enqueue = RunQg({"enqueue", "--type", "Ok", "--args", R"(["hello"])"},
-                         db_->conninfo());
+  QgRun ok_enqueue = RunQg(
+      {"enqueue", "--type", "Ok", "--args", R"(["hello"])"}, db_->conninfo());
   ASSERT_EQ(ok_enqueue.exit_code, 0) << ok_enqueue.err;
   ASSERT_EQ(RunQg({"enqueue", "--type", "Bad"}, db_->conninfo()).exit_code, 0);
   std::string wout = TmpPath("work-out"), werr = TmpPath("work-err");
-  pid_t worker = Start(
-      {"work", "--interval", "0.05", "--workers", "2", "--handler",
-       absl::StrCat("Ok=cat > ", out), "--handler",
-       "Bad=echo first line >&2; echo the real reason >&2; exit 3"},
-      db_->conninfo(), wout, werr);
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--workers", "2", "--handler",
+             absl::StrCat("Ok=cat > ", out), "--handler",
+             "Bad=echo first line >&2; echo the real reason >&2; exit 3"},
+            db_->conninfo(), wout, werr);
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline &&
          Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Ok' OR "
@@ -327,7 +334,8 @@ TEST_F(QgCommandTest, WorkNeedsAHandler) {
 TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
   QgRun r = RunQg({"demo", "--jobs", "200", "--workers", "2"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("completed                           190 of 190"));
+  EXPECT_THAT(r.out,
+              HasSubstr("completed                           190 of 190"));
   EXPECT_THAT(r.out, HasSubstr("ran twice                           0"));
 }
 

@@ -1,0 +1,36 @@
+// Runs the README's quick start against a throwaway database.
+#include "readme_snippets.inc"  // NOLINT: the README's C++ blocks
+
+#include "gtest/gtest.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+
+namespace {
+
+std::string One(PGconn* conn, const char* sql) {
+  PGresult* r = PQexec(conn, sql);
+  std::string v = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "<no row>";
+  PQclear(r);
+  return v;
+}
+
+TEST(ReadmeTest, QuickStartEnqueuesInTransactionAndWorkersRunIt) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  PGconn* conn = PQconnectdb(db->conninfo().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  PQclear(PQexec(conn, "CREATE TABLE users (id bigint PRIMARY KEY); "
+                       "CREATE TABLE sent (address text)"));
+  ASSERT_OK(readme::CreateUser(*client, conn, 1));
+  EXPECT_EQ(One(conn, "SELECT queue || ' ' || job_class FROM que_jobs"),
+            "mail qg.examples.email.WelcomeEmail");
+  // The same user again: the insert fails and the job goes with it.
+  EXPECT_FALSE(readme::CreateUser(*client, conn, 1).ok());
+  EXPECT_EQ(One(conn, "SELECT count(*) FROM que_jobs"), "1");
+  readme::RunWorkers(*client, absl::Milliseconds(500));
+  EXPECT_EQ(One(conn, "SELECT address FROM sent"), "ada@example.com");
+  EXPECT_EQ(One(conn, "SELECT count(*) FROM que_jobs"), "0");
+  PQfinish(conn);
+}
+
+}  // namespace

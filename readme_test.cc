@@ -1,9 +1,8 @@
 // Runs the README's quick start against a throwaway database.
-#include "readme_snippets.inc"  // NOLINT: the README's C++ blocks
-
 #include "gtest/gtest.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "readme_snippets.inc"  // NOLINT: the README's C++ blocks
 
 namespace {
 
@@ -19,8 +18,9 @@ TEST(ReadmeTest, QuickStartEnqueuesInTransactionAndWorkersRunIt) {
   ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
   PGconn* conn = PQconnectdb(db->conninfo().c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
-  PQclear(PQexec(conn, "CREATE TABLE users (id bigint PRIMARY KEY); "
-                       "CREATE TABLE sent (address text)"));
+  PQclear(PQexec(conn,
+                 "CREATE TABLE users (id bigint PRIMARY KEY); "
+                 "CREATE TABLE sent (address text)"));
   ASSERT_OK(readme::CreateUser(*client, conn, 1));
   EXPECT_EQ(One(conn, "SELECT queue || ' ' || job_class FROM que_jobs"),
             "mail qg.examples.email.WelcomeEmail");

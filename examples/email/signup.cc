@@ -38,10 +38,11 @@ absl::Status SendWelcomeEmail(qg::Job& job,
                               const qg::examples::email::WelcomeEmail& email) {
   QG_ASSIGN_OR_RETURN(qg::Tx * tx, job.Tx());
   return tx
-      ->Query("INSERT INTO sent_emails (user_id, address, job_id) "
-              "VALUES ($1, $2, $3)",
-              {absl::StrCat(email.user_id()), email.address(),
-               absl::StrCat(job.id())})
+      ->Query(
+          "INSERT INTO sent_emails (user_id, address, job_id) "
+          "VALUES ($1, $2, $3)",
+          {absl::StrCat(email.user_id()), email.address(),
+           absl::StrCat(job.id())})
       .status();
 }
 

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   std::string db = absl::GetFlag(FLAGS_db);
-  if (db.empty() && getenv("DATABASE_URL") != nullptr) db = getenv("DATABASE_URL");
+  if (db.empty() && getenv("DATABASE_URL") != nullptr)
+    db = getenv("DATABASE_URL");
   if (db.empty()) {
     fprintf(stderr, "welcome_worker: pass --db or set DATABASE_URL\n");
     return 2;

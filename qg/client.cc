@@ -15,31 +15,6 @@ namespace {
 
 namespace sql = internal::sql;
 
-// Reads a que_jobs row (queue, priority, run_at, job_id, job_class, args,
-// error_count, last_error) into `job`'s columns.
-template <typename Get>
-absl::Status FillJob(Get get, std::string& queue, int16_t& priority,
-                     absl::Time& run_at, std::string& run_at_text, int64_t& id,
-                     std::string& type, std::string& args, int32_t& error_count,
-                     std::optional<std::string>& last_error) {
-  int32_t prio = 0;
-  queue = get(0).value_or("");
-  run_at_text = get(2).value_or("");
-  type = get(4).value_or("");
-  args = get(5).value_or("[]");
-  last_error = get(7);
-  if (!absl::SimpleAtoi(get(1).value_or(""), &prio) ||
-      !absl::SimpleAtoi(get(3).value_or(""), &id) ||
-      !absl::SimpleAtoi(get(6).value_or(""), &error_count)) {
-    return absl::InternalError("unexpected que_jobs row");
-  }
-  priority = static_cast<int16_t>(prio);
-  absl::StatusOr<absl::Time> t = internal::ParseTimestamp(run_at_text);
-  if (!t.ok()) return t.status();
-  run_at = *t;
-  return absl::OkStatus();
-}
-
 // A transaction that belongs to the EnqueueInTx caller: the job may write
 // through it but must not end it.
 class BorrowedTx : public Tx {
@@ -131,12 +106,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   auto hooks = std::make_shared<JobHooks>();
   hooks->delete_func = options.delete_func;
   hooks->error_func = options.error_func;
-  if (!hooks->error_func && options.backoff) {
-    hooks->error_func = [backoff = options.backoff](Job& job, Executor& exec,
-                                                    absl::string_view message) {
-      return RecordError(job, exec, message, backoff(job.error_count() + 1));
-    };
-  }
+  hooks->backoff = options.backoff;
   hooks->logger = options.logger != nullptr ? options.logger : &DefaultLogger();
   auto pool = internal::ConnPool::Create(options.conninfo, options.max_conns,
                                          PrepareStatements);
@@ -212,10 +182,8 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
     if (!rows.ok()) return rows.status();
     if (rows->rows.size() != 1) return absl::InternalError("INSERT: no row");
     const auto& row = rows->rows[0];
-    if (absl::Status s =
-            FillJob([&](int c) { return row[c]; }, job->queue_, job->priority_,
-                    job->run_at_, job->run_at_text_, job->id_, job->type_,
-                    job->args_, job->error_count_, job->last_error_);
+    if (absl::Status s = job->LoadRow(
+            [&](int c) -> std::optional<std::string> { return row[c]; });
         !s.ok()) {
       return s;
     }
@@ -228,10 +196,9 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
     absl::StatusOr<internal::Result> r =
         internal::Exec(conn->get(), sql::kInsertJobReturningRow, params);
     if (!r.ok()) return r.status();
-    if (absl::Status s = FillJob(
-            [&](int c) { return r->GetOptional(0, c); }, job->queue_,
-            job->priority_, job->run_at_, job->run_at_text_, job->id_,
-            job->type_, job->args_, job->error_count_, job->last_error_);
+    if (absl::Status s = job->LoadRow([&](int c) -> std::optional<std::string> {
+          return r->GetOptional(0, c);
+        });
         !s.ok()) {
       return s;
     }
@@ -263,10 +230,9 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
     if (r->rows() == 0) return nullptr;  // no job ready
     auto job = std::unique_ptr<Job>(new Job);
     job->hooks_ = hooks_;
-    if (absl::Status s = FillJob(
-            [&](int c) { return r->GetOptional(0, c); }, job->queue_,
-            job->priority_, job->run_at_, job->run_at_text_, job->id_,
-            job->type_, job->args_, job->error_count_, job->last_error_);
+    if (absl::Status s = job->LoadRow([&](int c) -> std::optional<std::string> {
+          return r->GetOptional(0, c);
+        });
         !s.ok()) {
       return s;
     }

@@ -45,6 +45,10 @@
 
 namespace qg {
 
+namespace internal {
+class FastPool;
+}  // namespace internal
+
 // ClientOptions
 //
 // Everything a Client needs; only `conninfo` is required.
@@ -147,6 +151,7 @@ class Client {
   const ClientOptions& options() const { return options_; }
 
  private:
+  friend class internal::FastPool;
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
          std::shared_ptr<const JobHooks> hooks);
   absl::StatusOr<int64_t> EnqueueSync(const std::vector<SqlParam>& params,

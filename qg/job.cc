@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
@@ -43,18 +44,57 @@ bool Job::done() const {
   return done_;
 }
 
+absl::Status Job::LoadRow(
+    const std::function<std::optional<std::string>(int)>& get) {
+  int32_t prio = 0;
+  queue_ = get(0).value_or("");
+  run_at_text_ = get(2).value_or("");
+  type_ = get(4).value_or("");
+  args_ = get(5).value_or("[]");
+  last_error_ = get(7);
+  if (!absl::SimpleAtoi(get(1).value_or(""), &prio) ||
+      !absl::SimpleAtoi(get(3).value_or(""), &id_) ||
+      !absl::SimpleAtoi(get(6).value_or(""), &error_count_)) {
+    return absl::InternalError("unexpected que_jobs row");
+  }
+  priority_ = static_cast<int16_t>(prio);
+  absl::StatusOr<absl::Time> t = internal::ParseTimestamp(run_at_text_);
+  if (!t.ok()) return t.status();
+  run_at_ = *t;
+  return absl::OkStatus();
+}
+
+absl::Duration Job::Backoff() const {
+  return hooks_ && hooks_->backoff ? hooks_->backoff(error_count_ + 1)
+                                   : DefaultBackoff(error_count_ + 1);
+}
+
 PGconn* Job::Conn() {
   absl::MutexLock lock(&mu_);
-  return done_ ? nullptr : conn_;
+  if (done_) return nullptr;
+  if (conn_ == nullptr && conn_source_ != nullptr) {
+    absl::StatusOr<internal::PooledConn> c =
+        conn_source_->Acquire(acquire_timeout_);
+    if (!c.ok()) {
+      Logger& log =
+          hooks_ && hooks_->logger ? *hooks_->logger : DefaultLogger();
+      log.Log(LogLevel::kError,
+              absl::StrCat("qg: job ", id_, ": ", c.status().ToString()));
+      return nullptr;
+    }
+    pooled_ = std::move(*c);
+    conn_ = pooled_.get();
+  }
+  return conn_;
 }
 
 absl::StatusOr<qg::Tx*> Job::Tx() {
   if (injected_tx_ != nullptr) return injected_tx_;
-  if (own_tx_ != nullptr && own_tx_->open()) return own_tx_.get();
+  if (own_tx_open()) return own_tx_.get();
   PGconn* conn = Conn();
   if (conn == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", id_, " is done: no connection"));
+        absl::StrCat("job ", id_, " has no connection (done already?)"));
   }
   absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn);
   if (!tx.ok()) return tx.status();
@@ -64,17 +104,23 @@ absl::StatusOr<qg::Tx*> Job::Tx() {
 
 Executor& Job::executor() {
   if (injected_tx_ != nullptr) return *injected_tx_;
-  if (own_tx_ != nullptr && own_tx_->open()) return *own_tx_;
+  if (own_tx_open()) return *own_tx_;
   conn_exec_ = PgExecutor(Conn());
   return conn_exec_;
 }
 
 absl::Status Job::Delete() {
-  const DeleteFunc& del = hooks_ && hooks_->delete_func
-                              ? hooks_->delete_func
-                              : DeleteFunc(DefaultDelete);
+  bool custom = hooks_ && hooks_->delete_func;
+  if (sink_ != nullptr && !custom && injected_tx_ == nullptr &&
+      !own_tx_open()) {
+    // Batched: the pool's locker deletes and unlocks after Done().
+    completion_.kind = internal::Completion::Kind::kDelete;
+    return absl::OkStatus();
+  }
+  const DeleteFunc& del =
+      custom ? hooks_->delete_func : DeleteFunc(DefaultDelete);
   absl::Status s = del(*this, executor());
-  if (own_tx_ != nullptr && own_tx_->open()) {
+  if (own_tx_open()) {
     // The deletion and the handler's writes commit together, or neither.
     if (s.ok()) {
       s = own_tx_->Commit();
@@ -82,16 +128,22 @@ absl::Status Job::Delete() {
       own_tx_->Rollback().IgnoreError();
     }
   }
+  if (s.ok()) completion_.kind = internal::Completion::Kind::kUnlockOnly;
   return s;
 }
 
 absl::Status Job::Error(absl::string_view message) {
-  if (own_tx_ != nullptr && own_tx_->open()) {
-    own_tx_->Rollback().IgnoreError();
+  if (own_tx_open()) own_tx_->Rollback().IgnoreError();
+  bool custom = hooks_ && hooks_->error_func;
+  if (sink_ != nullptr && !custom && injected_tx_ == nullptr) {
+    completion_.kind = internal::Completion::Kind::kError;
+    completion_.new_error_count = error_count_ + 1;
+    completion_.delay = Backoff();
+    completion_.message = std::string(message);
+    return absl::OkStatus();
   }
-  const ErrorFunc& err = hooks_ && hooks_->error_func ? hooks_->error_func
-                                                      : ErrorFunc(DefaultError);
-  return err(*this, executor(), message);
+  if (custom) return hooks_->error_func(*this, executor(), message);
+  return RecordError(*this, executor(), message, Backoff());
 }
 
 void Job::Done() {
@@ -102,9 +154,7 @@ void Job::Done() {
     done_ = true;
     conn = conn_;
   }
-  if (own_tx_ != nullptr && own_tx_->open()) {
-    own_tx_->Rollback().IgnoreError();
-  }
+  if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   own_tx_.reset();
   if (locked_ && conn != nullptr) {
     absl::StatusOr<internal::Result> r =
@@ -123,9 +173,18 @@ void Job::Done() {
                            " was not locked by this session at Done()"));
     }
   }
-  absl::MutexLock lock(&mu_);
-  conn_ = nullptr;
-  pooled_.Release();
+  {
+    absl::MutexLock lock(&mu_);
+    conn_ = nullptr;
+    pooled_.Release();
+  }
+  if (sink_ != nullptr) {
+    completion_.queue = queue_;
+    completion_.priority = priority_;
+    completion_.run_at_text = run_at_text_;
+    completion_.id = id_;
+    sink_->Finish(std::move(completion_));
+  }
 }
 
 }  // namespace qg

@@ -43,6 +43,35 @@ namespace qg {
 
 class Job;
 
+namespace internal {
+class FastPool;
+
+// How a job of the batched path ended; the pool's locker applies it.
+struct Completion {
+  enum class Kind {
+    kUnlockOnly,  // nothing left to write (already deleted, or left as is)
+    kDelete,      // delete the row, then unlock
+    kError,       // record the failure, then unlock
+  };
+  Kind kind = Kind::kUnlockOnly;
+  std::string queue;
+  int16_t priority = 0;
+  std::string run_at_text;
+  int64_t id = 0;
+  int32_t new_error_count = 0;
+  absl::Duration delay;
+  std::string message;
+  uint64_t generation = 0;  // the locker session that holds the lock
+};
+
+// Receives the completions of jobs whose lock another session holds.
+class JobSink {
+ public:
+  virtual ~JobSink() = default;
+  virtual void Finish(Completion completion) = 0;
+};
+}  // namespace internal
+
 // NewJob
 //
 // A job to enqueue. Only `type` is required.
@@ -100,7 +129,8 @@ absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
 // How jobs finish; part of `ClientOptions`.
 struct JobHooks {
   DeleteFunc delete_func;    // Default: DefaultDelete.
-  ErrorFunc error_func;      // Default: DefaultError.
+  ErrorFunc error_func;      // Default: RecordError with `backoff`.
+  BackoffFunc backoff;       // Default: DefaultBackoff.
   Logger* logger = nullptr;  // Default: DefaultLogger().
 };
 
@@ -110,6 +140,13 @@ struct JobHooks {
 // `Done()` (or destruction, which calls `Done()`). Accessors are thread-safe;
 // the verbs are meant for the one thread working the job, except that
 // `Conn()` and `Done()` may race safely.
+//
+// Jobs handed out by a fast (batched) `WorkerPool` differ in one way: the
+// advisory lock is held by the pool's locker session, and `Conn()` is a pooled
+// connection taken on first use. `Delete()` and `Error()` with the default
+// hooks and no open transaction are applied in a batch after `Done()`; with
+// `Tx()` open, `Delete()` deletes inside that transaction and commits, as on
+// the qg-compatible path.
 class Job {
  public:
   ~Job();
@@ -154,6 +191,8 @@ class Job {
   //
   // The connection that holds this job's lock (null after `Done()`). Use it
   // for the job's own queries; do not close it or leave a transaction open.
+  // On the fast path: a pooled connection taken on first use (null if none
+  // could be had within the client's acquire timeout).
   PGconn* Conn();
 
   // Tx()
@@ -170,8 +209,15 @@ class Job {
 
  private:
   friend class Client;
+  friend class internal::FastPool;
   friend class ::qg_testing::JobPeer;
   Job() = default;
+  bool own_tx_open() const { return own_tx_ != nullptr && own_tx_->open(); }
+  // Reads a que_jobs row (queue, priority, run_at, job_id, job_class, args,
+  // error_count, last_error) through `get(column)`.
+  absl::Status LoadRow(
+      const std::function<std::optional<std::string>(int)>& get);
+  absl::Duration Backoff() const;
 
   int64_t id_ = 0;
   std::string queue_;
@@ -192,6 +238,12 @@ class Job {
   std::unique_ptr<PgTx> own_tx_;   // from Tx()
   qg::Tx* injected_tx_ = nullptr;  // from a test or EnqueueInTx (sync)
   PgExecutor conn_exec_{nullptr};
+
+  // Fast path only.
+  internal::JobSink* sink_ = nullptr;
+  std::shared_ptr<internal::ConnPool> conn_source_;
+  absl::Duration acquire_timeout_ = absl::Seconds(30);
+  internal::Completion completion_;
 };
 
 }  // namespace qg

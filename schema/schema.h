@@ -16,6 +16,11 @@ namespace qg::schema {
 // Several statements; run it with a simple-query call such as `PQexec`.
 extern const char kQueJobsSql[];
 
+// qg-cpp's additive changes (`schema/qg_additions.sql`): the `qg_lock_job`
+// function of the batched worker path and the `qg_notify_jobs` NOTIFY
+// trigger. Idempotent; apply after `kQueJobsSql`. Peers keep working.
+extern const char kQgAdditionsSql[];
+
 // The schema version Ruby Que 0.x writes as the table comment.
 inline constexpr int kQueSchemaVersion = 3;
 

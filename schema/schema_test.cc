@@ -12,4 +12,11 @@ TEST(SchemaTest, EmbedsQueJobsDdlWithVersionComment) {
   EXPECT_NE(sql.find("COMMENT ON TABLE que_jobs IS '3'"), std::string::npos);
 }
 
+TEST(SchemaTest, EmbedsAdditiveLockFunctionAndNotifyTrigger) {
+  std::string sql = qg::schema::kQgAdditionsSql;
+  EXPECT_NE(sql.find("FUNCTION qg_lock_job"), std::string::npos);
+  EXPECT_NE(sql.find("FOR EACH STATEMENT"), std::string::npos);
+  EXPECT_EQ(sql.find("ALTER TABLE"), std::string::npos);
+}
+
 }  // namespace

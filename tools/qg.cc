@@ -221,11 +221,17 @@ int Migrate(const std::vector<std::string>&) {
                                "0.x's version 3"));
     }
   }
-  absl::StatusOr<qg::internal::Result> r =
-      qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql);
-  if (!r.ok()) return Fail(kExitFailure, std::string(r.status().message()));
-  printf("que_jobs is at schema version %d%s\n", qg::schema::kQueSchemaVersion,
-         existing->Get(0, 0) == "t" ? " (already there)" : " (created)");
+  for (const char* sql :
+       {qg::schema::kQueJobsSql, qg::schema::kQgAdditionsSql}) {
+    absl::StatusOr<qg::internal::Result> r =
+        qg::internal::ExecSimple(conn.get(), sql);
+    if (!r.ok()) return Fail(kExitFailure, std::string(r.status().message()));
+  }
+  printf(
+      "que_jobs is at schema version %d%s, with qg-cpp's lock function "
+      "and NOTIFY trigger\n",
+      qg::schema::kQueSchemaVersion,
+      existing->Get(0, 0) == "t" ? " (already there)" : " (created)");
   return 0;
 }
 
@@ -837,7 +843,9 @@ const std::vector<Command>& Commands() {
       {"migrate",
        "qg migrate [--db CONNINFO]",
        "Creates the que_jobs table (Ruby Que 0.x schema version 3) if it is "
-       "missing.\nIdempotent. Refuses a que_jobs table of another Que version.",
+       "missing, and\nqg-cpp's additive lock function and NOTIFY trigger "
+       "(peers keep working).\nIdempotent. Refuses a que_jobs table of "
+       "another Que version.",
        {},
        Migrate},
       {"enqueue",

@@ -117,6 +117,10 @@ std::string RedactConninfo(absl::string_view conninfo);
 std::string FormatTimestamp(absl::Time t);
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text);
 
+// A PostgreSQL array literal of `values`, each element quoted:
+// {"a","b\"c"}. For passing a batch as one text parameter ($1::text[]).
+std::string ArrayLiteral(const std::vector<std::string>& values);
+
 // Quotes an SQL identifier ("a""b").
 std::string QuoteIdentifier(absl::string_view name);
 

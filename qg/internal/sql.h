@@ -136,6 +136,106 @@ GROUP BY queue, job_class
 ORDER BY queue, job_class
 )sql";
 
+// ---------------------------------------------------------------------------
+// The batched ("fast") path. Same table, same advisory locks; one locker
+// session per worker pool holds the locks.
+
+// Locks up to $3 runnable jobs of queue $1 in (priority, run_at, job_id)
+// order, skipping the ids in $2 (jobs this session already holds: session
+// advisory locks are re-entrant, so they must not be taken twice). The walk
+// takes one candidate at a time and qg_lock_job() both locks and re-checks the
+// row under a fresh snapshot, releasing the lock if the row is gone; the
+// outer LIMIT stops the walk at the $3-th lock, so no lock is ever left on a
+// row the query does not return.
+inline constexpr char kLockBatchName[] = "qg_lock_batch";
+inline constexpr char kLockBatch[] = R"sql(
+WITH RECURSIVE jobs AS (
+  SELECT (j).*, qg_lock_job((j).queue, (j).priority, (j).run_at, (j).job_id)
+           AS locked
+  FROM (
+    SELECT j
+    FROM que_jobs AS j
+    WHERE queue = $1::text
+    AND run_at <= now()
+    AND job_id <> ALL($2::bigint[])
+    ORDER BY priority, run_at, job_id
+    LIMIT 1
+  ) AS t1
+  UNION ALL (
+    SELECT (j).*, qg_lock_job((j).queue, (j).priority, (j).run_at, (j).job_id)
+             AS locked
+    FROM (
+      SELECT (
+        SELECT j
+        FROM que_jobs AS j
+        WHERE queue = $1::text
+        AND run_at <= now()
+        AND job_id <> ALL($2::bigint[])
+        AND (priority, run_at, job_id) > (jobs.priority, jobs.run_at, jobs.job_id)
+        ORDER BY priority, run_at, job_id
+        LIMIT 1
+      ) AS j
+      FROM jobs
+      WHERE jobs.job_id IS NOT NULL
+      LIMIT 1
+    ) AS t1
+  )
+)
+SELECT queue, priority, run_at, job_id, job_class, args, error_count, last_error
+FROM jobs
+WHERE locked
+LIMIT $3::int
+)sql";
+
+// Deletes finished jobs by key: $1 queues, $2 priorities, $3 run_ats,
+// $4 ids (parallel arrays).
+inline constexpr char kDeleteBatchName[] = "qg_delete_batch";
+inline constexpr char kDeleteBatch[] = R"sql(
+DELETE FROM que_jobs AS j
+USING unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
+  AS k(queue, priority, run_at, job_id)
+WHERE j.queue = k.queue
+AND   j.priority = k.priority
+AND   j.run_at = k.run_at
+AND   j.job_id = k.job_id
+)sql";
+
+// Records failures by key: $5 new error counts, $6 delays in seconds,
+// $7 messages.
+inline constexpr char kErrorBatchName[] = "qg_error_batch";
+inline constexpr char kErrorBatch[] = R"sql(
+UPDATE que_jobs AS j
+SET error_count = k.error_count,
+    run_at      = now() + k.delay * '1 second'::interval,
+    last_error  = k.message
+FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
+            $5::integer[], $6::float8[], $7::text[])
+  AS k(queue, priority, run_at, job_id, error_count, delay, message)
+WHERE j.queue = k.queue
+AND   j.priority = k.priority
+AND   j.run_at = k.run_at
+AND   j.job_id = k.job_id
+)sql";
+
+// Unlocks $1 (ids); returns how many of them this session did not hold.
+inline constexpr char kUnlockBatchName[] = "qg_unlock_batch";
+inline constexpr char kUnlockBatch[] = R"sql(
+SELECT count(*) FILTER (WHERE NOT pg_advisory_unlock(id))
+FROM unnest($1::bigint[]) AS id
+)sql";
+
+// The earliest future run_at of queue $1, as epoch seconds (NULL if none).
+inline constexpr char kNextRunAtName[] = "qg_next_run_at";
+inline constexpr char kNextRunAt[] = R"sql(
+SELECT extract(epoch FROM min(run_at))::float8
+FROM que_jobs
+WHERE queue = $1::text
+AND run_at > now()
+)sql";
+
+// The channel qg_notify_jobs() notifies on.
+inline constexpr char kNotifyChannel[] = "qg_jobs";
+
 }  // namespace qg::internal::sql
 
 #endif  // QG_INTERNAL_SQL_H_

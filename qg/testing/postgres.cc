@@ -299,8 +299,9 @@ absl::Status ApplySchema(const PostgresServer& server) {
   {
     auto tmpl = Connect(server.ConninfoFor(kTemplateDatabaseName));
     if (!tmpl.ok()) return tmpl.status();
-    if (auto r = ExecSimple(tmpl->get(), qg::schema::kQueJobsSql); !r.ok()) {
-      return r.status();
+    for (const char* sql :
+         {qg::schema::kQueJobsSql, qg::schema::kQgAdditionsSql}) {
+      if (auto r = ExecSimple(tmpl->get(), sql); !r.ok()) return r.status();
     }
   }
   if (auto r = ExecSimple(admin->get(),
@@ -317,7 +318,8 @@ absl::Status ApplySchema(const PostgresServer& server) {
 std::string TemplateKey(const std::string& bindir,
                         const std::vector<std::string>& initdb_args) {
   std::string material = absl::StrCat(bindir, "|", qg::schema::kQueJobsSql, "|",
-                                      absl::StrJoin(initdb_args, " "), "|v1");
+                                      absl::StrJoin(initdb_args, " "), "|",
+                                      qg::schema::kQgAdditionsSql, "|v2");
   size_t h = std::hash<std::string>()(material);
   return absl::StrCat("template-", absl::Hex(h, absl::kZeroPad16));
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/worker/fast_pool.h"
 
 namespace qg {
 
@@ -68,18 +69,41 @@ void Worker::Shutdown() {
 }
 
 WorkerPool::WorkerPool(Client* client, const WorkMap* work_map, int count,
-                       WorkerOptions options) {
-  for (int i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(client, work_map, options));
-  }
-}
+                       WorkerOptions options)
+    : client_(client),
+      work_map_(work_map),
+      count_(count),
+      options_(std::move(options)) {}
 
 WorkerPool::~WorkerPool() { Shutdown(); }
+
+WorkerMode WorkerPool::mode() const {
+  absl::MutexLock lock(&mu_);
+  return options_.mode;
+}
 
 void WorkerPool::Start() {
   absl::MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
+  if (options_.mode == WorkerMode::kFast) {
+    internal::FastPoolOptions fast;
+    fast.queue = options_.queue;
+    fast.workers = count_;
+    fast.poll_interval = options_.interval;
+    fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast);
+    absl::Status s = fast_->Start();
+    if (s.ok()) return;
+    client_->logger().Log(
+        LogLevel::kError,
+        absl::StrCat("qg: fast worker pool unavailable (", s.ToString(),
+                     "); running qg-compatible workers instead"));
+    fast_.reset();
+    options_.mode = WorkerMode::kQgCompat;
+  }
+  for (int i = 0; i < count_; ++i) {
+    workers_.push_back(std::make_unique<Worker>(client_, work_map_, options_));
+  }
   for (auto& w : workers_) {
     threads_.emplace_back([worker = w.get()] { worker->Work(); });
   }
@@ -87,6 +111,7 @@ void WorkerPool::Start() {
 
 void WorkerPool::Shutdown() {
   absl::MutexLock lock(&mu_);
+  if (fast_ != nullptr) fast_->Shutdown();
   // Signal all first so they stop in parallel, then wait for each.
   std::vector<std::thread> signals;
   for (auto& w : workers_) {

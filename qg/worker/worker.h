@@ -28,6 +28,21 @@
 
 namespace qg {
 
+namespace internal {
+class FastPool;
+}  // namespace internal
+
+// How a WorkerPool takes jobs.
+enum class WorkerMode {
+  // One locker session per pool: LISTEN/NOTIFY wake-ups, up to one job per
+  // free worker locked per round trip, completions applied in batches. Needs
+  // `qg migrate` (schema/qg_additions.sql); same advisory locks as Que 0.x.
+  kFast,
+  // qg's own loop: every worker locks one job per query on its own pooled
+  // connection and polls every `interval` when idle.
+  kQgCompat,
+};
+
 // WorkerOptions
 struct WorkerOptions {
   // How long an idle worker sleeps before looking for a job again.
@@ -36,6 +51,11 @@ struct WorkerOptions {
 
   // The queue to work. Default: $QUE_QUEUE if set, else "" (Que's default).
   std::string queue = DefaultQueue();
+
+  // WorkerPool only: the fast path, or qg's. A pool asked for kFast on a
+  // database without qg_lock_job() logs why and runs kQgCompat.
+  // Default: kFast. (`Worker` always works like qg.)
+  WorkerMode mode = WorkerMode::kFast;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
@@ -83,7 +103,10 @@ class Worker {
 
 // WorkerPool
 //
-// `count` workers on their own threads, all on `options.queue`.
+// `count` workers on their own threads, all on `options.queue`. In
+// `WorkerMode::kFast` (the default) the workers share one locker session and
+// need only a connection when a handler uses `Job::Conn()`/`Tx()`; in
+// `kQgCompat` each busy worker holds a pooled connection.
 class WorkerPool {
  public:
   // `client` and `work_map` must outlive the pool. The client's `max_conns`
@@ -98,6 +121,9 @@ class WorkerPool {
   // Starts the workers' threads. A second call does nothing.
   void Start();
 
+  // The mode the pool runs in after Start() (kQgCompat after a fallback).
+  WorkerMode mode() const;
+
   // Shutdown()
   //
   // Signals every worker to stop after its current job and waits for all of
@@ -107,9 +133,14 @@ class WorkerPool {
   int size() const { return static_cast<int>(workers_.size()); }
 
  private:
+  Client* client_;
+  const WorkMap* work_map_;
+  const int count_;
+  WorkerOptions options_;
+  std::unique_ptr<internal::FastPool> fast_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool started_ = false;
 };
 

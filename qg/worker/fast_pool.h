@@ -1,0 +1,105 @@
+// qg/worker/fast_pool.h
+// -----------------------------------------------------------------------------
+//
+// The batched worker path behind `WorkerPool` in `WorkerMode::kFast`
+// (internal; use `WorkerPool`).
+//
+// One locker thread owns one connection (the locker session). It LISTENs on
+// `qg_jobs`, locks up to as many ready jobs as there are free worker slots in
+// one statement (`sql::kLockBatch`), and hands them to the worker threads in
+// (priority, run_at, job_id) order. Workers report completions; the locker
+// applies them in batches, in one pipelined round trip together with the next
+// lock query: DELETE (commit), UPDATE for failures (commit), then unlock. The
+// advisory locks are the same Que 0.x locks, so qg-compatible workers, Ruby
+// Que, que-go and qg can work the same queue.
+//
+// Idle, the locker sleeps in poll() on its socket (NOTIFY), a wake-up fd
+// (completions, shutdown) and a timer: the earliest known future run_at, or
+// the poll interval, whichever is first.
+#ifndef QG_WORKER_FAST_POOL_H_
+#define QG_WORKER_FAST_POOL_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/job.h"
+#include "qg/worker/work_map.h"
+
+namespace qg::internal {
+
+struct FastPoolOptions {
+  std::string queue;
+  int workers = 1;
+  // Longest sleep without a NOTIFY (peers' retries and anything else that
+  // does not insert are found this way).
+  absl::Duration poll_interval = absl::Seconds(5);
+  // Wait after a failed locker connection before reconnecting.
+  absl::Duration reconnect_delay = absl::Seconds(1);
+};
+
+class FastPool : public JobSink {
+ public:
+  FastPool(Client* client, const WorkMap* work_map, FastPoolOptions options);
+  ~FastPool() override;
+
+  // Starts the locker and the worker threads. FailedPrecondition when the
+  // database lacks qg_lock_job() (run `qg migrate`).
+  absl::Status Start();
+
+  // Stops locking, lets running handlers finish, releases locked jobs that
+  // did not start, applies the last completions, and joins every thread.
+  void Shutdown();
+
+  // From worker threads (via Job::Done()).
+  void Finish(Completion completion) override;
+
+ private:
+  struct Batch;  // one pipelined round trip
+
+  void LockerLoop();
+  void WorkerLoop();
+  absl::Status ConnectLocker();
+  absl::Status RunCycle(std::vector<Completion> completions, int want);
+  void WaitForWork(absl::Duration timeout);
+  void Wake();
+  std::unique_ptr<Job> MakeJob(const Result& r, int row);
+
+  Client* client_;
+  const WorkMap* work_map_;
+  const FastPoolOptions options_;
+  std::shared_ptr<const JobHooks> hooks_;
+  Logger* logger_;
+  int wake_fd_ = -1;
+
+  // Locker-thread state.
+  ConnPtr locker_;
+  uint64_t generation_ = 0;
+  bool queue_may_have_work_ = true;
+  absl::Time next_due_ = absl::InfiniteFuture();
+  absl::Time last_lock_ = absl::InfinitePast();
+
+  absl::Mutex mu_;
+  std::deque<std::unique_ptr<Job>> ready_ ABSL_GUARDED_BY(mu_);
+  std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<int64_t> held_ ABSL_GUARDED_BY(mu_);  // locked, unfinished
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread locker_thread_;
+  std::vector<std::thread> worker_threads_;
+};
+
+}  // namespace qg::internal
+
+#endif  // QG_WORKER_FAST_POOL_H_

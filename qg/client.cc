@@ -273,3 +273,143 @@ absl::StatusOr<std::vector<JobStats>> Client::Stats() {
 }
 
 }  // namespace qg
+
+namespace qg {
+
+absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
+    const std::vector<NewJob>& jobs, Executor* tx) {
+  constexpr size_t kChunk = 1000;
+  std::vector<std::vector<SqlParam>> all;
+  all.reserve(jobs.size());
+  for (const NewJob& job : jobs) {
+    absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
+    if (!params.ok()) return params.status();
+    all.push_back(std::move(*params));
+  }
+  std::vector<int64_t> ids;
+  ids.reserve(jobs.size());
+  auto insert = [&](Executor& exec) -> absl::Status {
+    for (size_t from = 0; from < all.size(); from += kChunk) {
+      size_t to = std::min(all.size(), from + kChunk);
+      std::vector<std::optional<std::string>> cols[5];
+      for (size_t i = from; i < to; ++i) {
+        for (int c = 0; c < 5; ++c) cols[c].push_back(all[i][c]);
+      }
+      std::vector<SqlParam> params;
+      for (int c = 0; c < 5; ++c)
+        params.push_back(internal::ArrayLiteral(cols[c]));
+      absl::StatusOr<Rows> rows = exec.Query(sql::kInsertMany, params);
+      if (!rows.ok()) return rows.status();
+      for (const auto& row : rows->rows) {
+        int64_t id = 0;
+        if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
+          return absl::InternalError("INSERT returned no job_id");
+        }
+        ids.push_back(id);
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (tx != nullptr) {
+    if (absl::Status s = insert(*tx); !s.ok()) return s;
+    return ids;
+  }
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
+  if (!own.ok()) return own.status();
+  if (absl::Status s = insert(**own); !s.ok()) return s;
+  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
+  return ids;
+}
+
+namespace {
+
+absl::Status CopyError(PGconn* conn, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", PQerrorMessage(conn)));
+}
+
+// Streams `next` through COPY on `conn`, inside an open transaction.
+absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
+  // Rows without run_at get the transaction's now(), which is what the
+  // column default would give (COPY cannot ask for DEFAULT per row).
+  absl::StatusOr<internal::Result> now =
+      internal::Exec(conn, "SELECT now()::text");
+  if (!now.ok()) return now.status();
+  std::string tx_now(now->Get(0, 0));
+  {
+    internal::Result start(PQexec(conn, sql::kCopyJobs));
+    if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
+      return internal::StatusFromResult(conn, start.get(), "COPY que_jobs");
+    }
+  }
+  constexpr size_t kFlushAt = 64 * 1024;
+  std::string buf;
+  int64_t count = 0;
+  absl::Status invalid;
+  NewJob job;
+  while (true) {
+    job = NewJob();
+    if (!next(job)) break;
+    absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
+    if (!params.ok()) {
+      invalid = absl::Status(
+          params.status().code(),
+          absl::StrCat("job #", count + 1,
+                       " of the stream: ", params.status().message()));
+      break;
+    }
+    const std::vector<SqlParam>& p = *params;
+    internal::AppendCopyField(*p[0], buf);
+    buf.push_back('\t');
+    buf += *p[1];
+    buf.push_back('\t');
+    buf += p[2].has_value() ? *p[2] : tx_now;
+    buf.push_back('\t');
+    internal::AppendCopyField(*p[3], buf);
+    buf.push_back('\t');
+    internal::AppendCopyField(*p[4], buf);
+    buf.push_back('\n');
+    ++count;
+    if (buf.size() >= kFlushAt) {
+      if (PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) {
+        return CopyError(conn, "COPY que_jobs");
+      }
+      buf.clear();
+    }
+  }
+  if (!invalid.ok()) {
+    PQputCopyEnd(conn, "aborted by qg: invalid job in stream");
+    while (PGresult* r = PQgetResult(conn)) PQclear(r);
+    return invalid;
+  }
+  if ((!buf.empty() &&
+       PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) ||
+      PQputCopyEnd(conn, nullptr) != 1) {
+    return CopyError(conn, "COPY que_jobs");
+  }
+  internal::Result end(PQgetResult(conn));
+  absl::Status s = internal::StatusFromResult(conn, end.get(), "COPY que_jobs");
+  while (PGresult* r = PQgetResult(conn)) PQclear(r);
+  if (!s.ok()) return s;
+  return count;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Client::EnqueueStream(const JobSource& next,
+                                              PGconn* tx_conn) {
+  if (tx_conn != nullptr) return CopyJobs(tx_conn, next);
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn->get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<int64_t> n = CopyJobs(conn->get(), next);
+  if (!n.ok()) return n.status();  // ~PgTx rolls back
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  return n;
+}
+
+}  // namespace qg

@@ -26,6 +26,7 @@
 #define QG_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -125,6 +126,32 @@ class Client {
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, Executor& tx);
   // The same on a libpq connection the caller owns, inside its BEGIN.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, PGconn* tx_conn);
+
+  // EnqueueMany()
+  //
+  // Stores `jobs` with one INSERT per 1000 jobs (through `tx` when given, so
+  // all of them commit or roll back with the caller; otherwise in one
+  // transaction of the client's) and returns their ids in order. Each job is
+  // validated as by `Enqueue()` before any SQL runs. One NOTIFY per
+  // statement, not per job.
+  absl::StatusOr<std::vector<int64_t>> EnqueueMany(
+      const std::vector<NewJob>& jobs, Executor* tx = nullptr);
+
+  // A source of jobs for `EnqueueStream()`: fills `job` and returns true, or
+  // returns false when there are no more.
+  using JobSource = std::function<bool(NewJob& job)>;
+
+  // EnqueueStream()
+  //
+  // Streams jobs from `next` into que_jobs with COPY, without holding them
+  // all in memory (a million jobs need a 64 KiB buffer), and returns how many
+  // were stored. On `tx_conn` (the caller's connection, inside its BEGIN) the
+  // jobs commit or roll back with the caller; without it, the client uses
+  // one transaction of its own. A job that fails validation aborts the COPY:
+  // nothing is stored and the caller's transaction must be rolled back. Jobs
+  // without run_at get the transaction's now(), as a plain INSERT would.
+  absl::StatusOr<int64_t> EnqueueStream(const JobSource& next,
+                                        PGconn* tx_conn = nullptr);
 
   // LockJob()
   //

@@ -283,12 +283,17 @@ absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
   return t - absl::Seconds(offset);
 }
 
-std::string ArrayLiteral(const std::vector<std::string>& values) {
+std::string ArrayLiteral(
+    const std::vector<std::optional<std::string>>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out.push_back(',');
+    if (!values[i].has_value()) {
+      out += "NULL";
+      continue;
+    }
     out.push_back('"');
-    for (char c : values[i]) {
+    for (char c : *values[i]) {
       if (c == '"' || c == '\\') out.push_back('\\');
       out.push_back(c);
     }
@@ -296,6 +301,32 @@ std::string ArrayLiteral(const std::vector<std::string>& values) {
   }
   out.push_back('}');
   return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  return ArrayLiteral(
+      std::vector<std::optional<std::string>>(values.begin(), values.end()));
+}
+
+void AppendCopyField(absl::string_view value, std::string& out) {
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
 }
 
 std::string QuoteIdentifier(absl::string_view name) {

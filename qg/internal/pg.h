@@ -120,6 +120,11 @@ absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text);
 // A PostgreSQL array literal of `values`, each element quoted:
 // {"a","b\"c"}. For passing a batch as one text parameter ($1::text[]).
 std::string ArrayLiteral(const std::vector<std::string>& values);
+// The same with SQL NULL for `std::nullopt` elements.
+std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values);
+
+// Appends `value` to `out` escaped for COPY's text format.
+void AppendCopyField(absl::string_view value, std::string& out);
 
 // Quotes an SQL identifier ("a""b").
 std::string QuoteIdentifier(absl::string_view name);

@@ -99,6 +99,21 @@ VALUES (
 RETURNING job_id
 )sql";
 
+// Many jobs in one statement: parallel arrays $1 queues, $2 priorities,
+// $3 run_ats (NULL elements: now()), $4 types, $5 args.
+inline constexpr char kInsertManyName[] = "qg_insert_many";
+inline constexpr char kInsertMany[] = R"sql(
+INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
+SELECT q, p, coalesce(r, now()), t, a::json
+FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::text[],
+            $5::text[]) WITH ORDINALITY AS u(q, p, r, t, a, n)
+ORDER BY n
+RETURNING job_id
+)sql";
+
+inline constexpr char kCopyJobs[] =
+    "COPY que_jobs (queue, priority, run_at, job_class, args) FROM STDIN";
+
 // Same as kInsertJob, returning the whole row (synchronous mode).
 inline constexpr char kInsertJobReturningRow[] = R"sql(
 INSERT INTO que_jobs (queue, priority, run_at, job_class, args)

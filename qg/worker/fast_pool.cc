@@ -41,8 +41,8 @@ absl::Status SendPrepared(PGconn* conn, const char* name,
   if (PQsendQueryPrepared(conn, name, static_cast<int>(values.size()),
                           values.data(), nullptr, nullptr, 0) != 1 ||
       PQpipelineSync(conn) != 1) {
-    return absl::UnavailableError(absl::StrCat(
-        "sending ", name, ": ", PQerrorMessage(conn)));
+    return absl::UnavailableError(
+        absl::StrCat("sending ", name, ": ", PQerrorMessage(conn)));
   }
   return absl::OkStatus();
 }
@@ -77,12 +77,11 @@ absl::Status FastPool::ConnectLocker() {
         "the database lacks qg_lock_job() for the fast worker path: run `qg "
         "migrate` (or apply schema/qg_additions.sql)");
   }
-  for (auto [name, text] :
-       {std::pair{sql::kLockBatchName, sql::kLockBatch},
-        std::pair{sql::kDeleteBatchName, sql::kDeleteBatch},
-        std::pair{sql::kErrorBatchName, sql::kErrorBatch},
-        std::pair{sql::kUnlockBatchName, sql::kUnlockBatch},
-        std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
+  for (auto [name, text] : {std::pair{sql::kLockBatchName, sql::kLockBatch},
+                            std::pair{sql::kDeleteBatchName, sql::kDeleteBatch},
+                            std::pair{sql::kErrorBatchName, sql::kErrorBatch},
+                            std::pair{sql::kUnlockBatchName, sql::kUnlockBatch},
+                            std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
     if (absl::Status s = Prepare(conn->get(), name, text); !s.ok()) return s;
   }
   if (absl::Status s =
@@ -96,7 +95,8 @@ absl::Status FastPool::ConnectLocker() {
   if (!next.ok()) return next.status();
   double t = 0;
   if (!next->IsNull(0, 0) && absl::SimpleAtod(next->Get(0, 0), &t)) {
-    next_due_ = std::min(next_due_, absl::FromUnixMicros(std::llround(t * 1e6)));
+    next_due_ =
+        std::min(next_due_, absl::FromUnixMicros(std::llround(t * 1e6)));
   }
   locker_ = std::move(*conn);
   ++generation_;
@@ -201,10 +201,10 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
     finished.push_back(c.id);
     if (c.generation != generation_) continue;  // its lock died with a session
     unlock.push_back(absl::StrCat(c.id));
-    std::vector<std::string>* key =
-        c.kind == Completion::Kind::kDelete  ? del
-        : c.kind == Completion::Kind::kError ? err
-                                             : nullptr;
+    std::vector<std::string>* key = c.kind == Completion::Kind::kDelete ? del
+                                    : c.kind == Completion::Kind::kError
+                                        ? err
+                                        : nullptr;
     if (key == nullptr) continue;
     key[0].push_back(c.queue);
     key[1].push_back(absl::StrCat(c.priority));
@@ -248,9 +248,10 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
     sent.push_back(sql::kUnlockBatchName);
   }
   if (s.ok() && want > 0) {
-    s = SendPrepared(conn, sql::kLockBatchName,
-                     {options_.queue, absl::StrCat("{", absl::StrJoin(held, ","), "}"),
-                      absl::StrCat(want)});
+    s = SendPrepared(
+        conn, sql::kLockBatchName,
+        {options_.queue, absl::StrCat("{", absl::StrJoin(held, ","), "}"),
+         absl::StrCat(want)});
     sent.push_back(sql::kLockBatchName);
     if (s.ok()) {
       s = SendPrepared(conn, sql::kNextRunAtName, {options_.queue});
@@ -308,8 +309,8 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
 void FastPool::WaitForWork(absl::Duration timeout) {
   struct pollfd fds[2] = {{wake_fd_, POLLIN, 0},
                           {locker_ ? PQsocket(locker_.get()) : -1, POLLIN, 0}};
-  int ms = static_cast<int>(
-      std::ceil(absl::ToDoubleMilliseconds(std::max(timeout, absl::ZeroDuration()))));
+  int ms = static_cast<int>(std::ceil(
+      absl::ToDoubleMilliseconds(std::max(timeout, absl::ZeroDuration()))));
   int n = poll(fds, 2, ms);
   if (n > 0 && (fds[0].revents & POLLIN)) {
     uint64_t count;
@@ -362,10 +363,11 @@ void FastPool::LockerLoop() {
       if (stopping) break;  // the locks died with the session
       absl::Status s = ConnectLocker();
       if (!s.ok()) {
-        logger_->Log(LogLevel::kError,
-                     absl::StrCat("qg: locker connection: ", s.ToString(),
-                                  "; retrying in ",
-                                  absl::FormatDuration(options_.reconnect_delay)));
+        logger_->Log(
+            LogLevel::kError,
+            absl::StrCat("qg: locker connection: ", s.ToString(),
+                         "; retrying in ",
+                         absl::FormatDuration(options_.reconnect_delay)));
         {
           absl::MutexLock lock(&mu_);
           completions_.insert(completions_.end(), completions.begin(),

@@ -92,7 +92,8 @@ class FastPool : public JobSink {
   absl::Mutex mu_;
   std::deque<std::unique_ptr<Job>> ready_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<int64_t> held_ ABSL_GUARDED_BY(mu_);  // locked, unfinished
+  absl::flat_hash_set<int64_t> held_
+      ABSL_GUARDED_BY(mu_);  // locked, unfinished
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
 

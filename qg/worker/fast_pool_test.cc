@@ -1,0 +1,361 @@
+// The fast (batched) worker path against a real PostgreSQL: no leaked locks,
+// no job run twice, peers' locks and deletions respected, order kept,
+// NOTIFY wake-ups without polling, bulk enqueue, Job::Tx() atomicity.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/sql.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "qg/worker/worker.h"
+
+namespace qg {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class FastPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(client_, NewClient());
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+  absl::StatusOr<std::unique_ptr<Client>> NewClient() {
+    ClientOptions options;
+    options.conninfo = db_->conninfo();
+    options.max_conns = 12;
+    return Client::Create(options);
+  }
+  std::string Query(const std::string& sql, internal::Params params = {}) {
+    auto r = internal::Exec(conn_.get(), sql, params);
+    EXPECT_OK(r.status()) << sql;
+    if (!r.ok() || r->rows() == 0) return "<no row>";
+    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+  }
+  void Insert(int n, const std::string& type = "Job") {
+    Query("INSERT INTO que_jobs (job_class, args) SELECT $1, format('[%s]', "
+          "i)::json FROM generate_series(1, $2::int) i RETURNING 1",
+          {type, absl::StrCat(n)});
+  }
+  bool WaitFor(const std::function<bool()>& done,
+               absl::Duration timeout = absl::Seconds(60)) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (!done()) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return true;
+  }
+  static WorkerOptions Fast(absl::Duration interval = absl::Milliseconds(50)) {
+    WorkerOptions options;
+    options.mode = WorkerMode::kFast;
+    options.interval = interval;
+    return options;
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  std::unique_ptr<Client> client_;
+  internal::ConnPtr conn_;
+};
+
+TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
+  constexpr int kJobs = 4000;
+  Insert(kJobs);
+  absl::Mutex mu;
+  absl::flat_hash_map<int64_t, int> runs;
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job& job) {
+    absl::MutexLock lock(&mu);
+    ++runs[job.id()];
+    return absl::OkStatus();
+  });
+  // Three fast pools on their own clients and one qg-compatible pool, all on
+  // the same queue.
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<WorkerPool>> pools;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+    WorkerOptions options = Fast();
+    if (i == 3) options.mode = WorkerMode::kQgCompat;
+    pools.push_back(
+        std::make_unique<WorkerPool>(client.get(), &work_map, 4, options));
+    clients.push_back(std::move(client));
+  }
+  for (auto& pool : pools) pool->Start();
+  EXPECT_EQ(pools[0]->mode(), WorkerMode::kFast);
+  EXPECT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  for (auto& pool : pools) pool->Shutdown();
+  EXPECT_EQ(runs.size(), static_cast<size_t>(kJobs));
+  int twice = 0;
+  for (const auto& [id, n] : runs) twice += n > 1;
+  EXPECT_EQ(twice, 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
+  ASSERT_OK(internal::Exec(conn_.get(), "CREATE TEMP TABLE t (x int)").status());
+  Query("INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
+        "(1, 'J', 5, now() - interval '1 min'), "
+        "(2, 'J', 5, now() - interval '2 min'), "
+        "(3, 'J', 1, now()), "
+        "(4, 'J', 9, now() - interval '1 hour'), "
+        "(5, 'J', 5, now() - interval '1 min'), "
+        "(6, 'J', 1, now() + interval '1 hour') RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(
+      internal::Result r,
+      internal::Exec(locker.get(), internal::sql::kLockBatch, {"", "{}", "3"}));
+  std::vector<std::string> ids;
+  for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
+  EXPECT_THAT(ids, ElementsAre("3", "2", "1"));
+  EXPECT_EQ(Query("SELECT string_agg(objid::text, ',' ORDER BY objid) FROM "
+                  "pg_locks WHERE locktype = 'advisory' AND pid = $1",
+                  {absl::StrCat(PQbackendPID(locker.get()))}),
+            "1,2,3");
+  // Held ids are skipped, not locked again (session locks are re-entrant).
+  ASSERT_OK_AND_ASSIGN(r, internal::Exec(locker.get(), internal::sql::kLockBatch,
+                                         {"", "{1,2,3}", "10"}));
+  ids.clear();
+  for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
+  EXPECT_THAT(ids, ElementsAre("5", "4"));
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                  "AND pid = $1",
+                  {absl::StrCat(PQbackendPID(locker.get()))}),
+            "5");
+}
+
+TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
+  Query("INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
+        "(1, 'J', 1), (2, 'J', 2), (3, 'J', 3) RETURNING 1");
+  // A peer (say a Ruby worker) holds job 1.
+  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
+  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(
+      internal::Result r,
+      internal::Exec(locker.get(), internal::sql::kLockBatch, {"", "{}", "1"}));
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.Get(0, 3), "2");
+  // The re-check: a candidate whose row is gone under a fresh snapshot is
+  // unlocked and reported as not locked.
+  EXPECT_EQ(Query("SELECT qg_lock_job('', 3::smallint, now(), 999)"), "f");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                  "AND objid = 999"),
+            "0");
+  ASSERT_OK_AND_ASSIGN(auto key, internal::Exec(conn_.get(),
+                                                "SELECT run_at FROM que_jobs "
+                                                "WHERE job_id = 3"));
+  EXPECT_EQ(Query("SELECT qg_lock_job('', 3::smallint, $1, 3)",
+                  {std::string(key.Get(0, 0))}),
+            "t");
+}
+
+TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
+  Query("INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
+        "(1, 'J', 5, now() - interval '1 min'), "
+        "(2, 'J', 5, now() - interval '2 min'), "
+        "(3, 'J', 1, now()), "
+        "(4, 'J', 9, now() - interval '1 hour') RETURNING 1");
+  absl::Mutex mu;
+  std::vector<int64_t> order;
+  WorkMap work_map;
+  work_map.Register("J", [&](Job& job) {
+    absl::MutexLock lock(&mu);
+    order.push_back(job.id());
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map, 1, Fast());
+  pool.Start();
+  EXPECT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  pool.Shutdown();
+  EXPECT_THAT(order, ElementsAre(3, 2, 1, 4));
+}
+
+TEST_F(FastPoolTest, NotifyWakesAnIdlePoolWithPollingOff) {
+  std::atomic<int> runs{0};
+  WorkMap work_map;
+  work_map.Register("Wake", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map, 2, Fast(absl::Hours(1)));
+  pool.Start();
+  absl::SleepFor(absl::Milliseconds(100));  // idle, waiting
+  ASSERT_OK(client_->Enqueue({.type = "Wake"}).status());
+  EXPECT_TRUE(WaitFor([&] { return runs == 1; }, absl::Seconds(10)));
+  // A peer's plain INSERT (what Ruby Que does) wakes it too, via the trigger.
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Wake') RETURNING 1");
+  EXPECT_TRUE(WaitFor([&] { return runs == 2; }, absl::Seconds(10)));
+  // A scheduled job starts on time, without polling.
+  absl::Time at = absl::Now() + absl::Seconds(1);
+  ASSERT_OK(client_->Enqueue({.type = "Wake", .run_at = at}).status());
+  EXPECT_TRUE(WaitFor([&] { return runs == 3; }, absl::Seconds(10)));
+  EXPECT_GE(absl::Now(), at);
+  pool.Shutdown();
+}
+
+TEST_F(FastPoolTest, ErrorsAreRecordedInBatchesWithBackoff) {
+  Insert(20, "Fails");
+  WorkMap work_map;
+  work_map.Register("Fails", [](Job&) { return absl::InternalError("nope"); });
+  WorkerPool pool(client_.get(), &work_map, 4, Fast());
+  pool.Start();
+  EXPECT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") == "20";
+  }));
+  pool.Shutdown();
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE last_error = 'nope' AND "
+                  "run_at > now() + interval '2 seconds'"),
+            "20");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(FastPoolTest, JobTxCommitsWithTheDeletionOrNotAtAll) {
+  Query("CREATE TABLE effects (job_id bigint) ");
+  Query("INSERT INTO que_jobs (job_id, job_class, args) VALUES "
+        "(1, 'Effect', '\"ok\"'), (2, 'Effect', '\"fail\"') RETURNING 1");
+  WorkMap work_map;
+  work_map.Register("Effect", [](Job& job) -> absl::Status {
+    absl::StatusOr<Tx*> tx = job.Tx();
+    if (!tx.ok()) return tx.status();
+    absl::Status s = (*tx)->Query("INSERT INTO effects VALUES ($1)",
+                                  {absl::StrCat(job.id())})
+                         .status();
+    if (!s.ok()) return s;
+    if (job.args() == "\"fail\"") return absl::AbortedError("after writing");
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map, 2, Fast());
+  pool.Start();
+  EXPECT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM que_jobs WHERE job_id = 1") == "0" &&
+           Query("SELECT error_count FROM que_jobs WHERE job_id = 2") == "1";
+  }));
+  pool.Shutdown();
+  EXPECT_EQ(Query("SELECT string_agg(job_id::text, ',') FROM effects"), "1");
+  EXPECT_EQ(Query("SELECT last_error FROM que_jobs WHERE job_id = 2"),
+            "after writing");
+}
+
+TEST_F(FastPoolTest, ShutdownReleasesJobsThatDidNotStart) {
+  Insert(50, "Slow");
+  std::atomic<int> started{0};
+  WorkMap work_map;
+  work_map.Register("Slow", [&](Job&) {
+    ++started;
+    absl::SleepFor(absl::Milliseconds(200));
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map, 2, Fast());
+  pool.Start();
+  EXPECT_TRUE(WaitFor([&] { return started >= 2; }));
+  pool.Shutdown();
+  int done = 50 - std::stoi(Query("SELECT count(*) FROM que_jobs"));
+  EXPECT_EQ(done, started.load());  // every started job finished
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
+  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  Insert(3);
+  std::atomic<int> runs{0};
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map, 2, Fast());
+  pool.Start();
+  EXPECT_EQ(pool.mode(), WorkerMode::kQgCompat);
+  EXPECT_TRUE(WaitFor([&] { return runs == 3; }));
+  pool.Shutdown();
+}
+
+TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
+  ASSERT_OK_AND_ASSIGN(auto caller, internal::Connect(db_->conninfo()));
+  auto source = [](int n) {
+    return [n, i = 0](NewJob& job) mutable {
+      if (i == n) return false;
+      ++i;
+      job.type = "Bulk";
+      job.args = absl::StrCat("[", i, ", \"tab\\there\"]");
+      job.priority = i % 3;
+      return true;
+    };
+  };
+  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  ASSERT_OK_AND_ASSIGN(int64_t n, client_->EnqueueStream(source(5000), caller.get()));
+  EXPECT_EQ(n, 5000);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+
+  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
+  ASSERT_OK(internal::ExecSimple(caller.get(), "COMMIT").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
+            "[7, \"tab\\there\"]");
+  EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
+
+  // The array-insert flavour, typed or raw, returns ids in order.
+  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  PgExecutor exec(caller.get());
+  std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs, &exec));
+  ASSERT_EQ(ids.size(), 2500u);
+  EXPECT_LT(ids.front(), ids.back());
+  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"), "0");
+}
+
+TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
+  ASSERT_OK_AND_ASSIGN(auto listener, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
+  int i = 0;
+  ASSERT_OK(client_
+                ->EnqueueStream([&](NewJob& job) {
+                  job.type = "N";
+                  job.queue = i % 2 ? "a" : "b";
+                  return ++i <= 1000;
+                })
+                .status());
+  absl::SleepFor(absl::Milliseconds(100));
+  PQconsumeInput(listener.get());
+  std::vector<std::string> queues;
+  while (PGnotify* n = PQnotifies(listener.get())) {
+    queues.push_back(std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
+    PQfreemem(n);
+  }
+  std::sort(queues.begin(), queues.end());
+  EXPECT_THAT(queues, ElementsAre("a", "b"));  // one per queue, not per row
+
+  int j = 0;
+  absl::StatusOr<int64_t> bad = client_->EnqueueStream([&](NewJob& job) {
+    job.type = ++j == 7 ? "" : "Bad";
+    return j <= 10;
+  });
+  EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("job #7")));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"), "0");
+}
+
+}  // namespace
+}  // namespace qg

@@ -202,6 +202,30 @@ WHERE locked
 LIMIT $3::int
 )sql";
 
+// The cheap variant of kLockBatch for an uncontended queue: the first $3
+// candidates (skipping $2) in one index scan, each passed to qg_lock_job().
+// Every candidate is returned with `locked`, so nothing is locked that the
+// caller does not see, whatever the plan (the LIMIT sits below the volatile
+// call and PostgreSQL never pushes a volatile expression under a LIMIT). The
+// number of rows tells whether the queue may hold more; unlocked rows (taken
+// by another worker) make the caller switch to kLockBatch, which walks past
+// them.
+inline constexpr char kLockCandidatesName[] = "qg_lock_candidates";
+inline constexpr char kLockCandidates[] = R"sql(
+SELECT queue, priority, run_at, job_id, job_class, args, error_count,
+       last_error, qg_lock_job(queue, priority, run_at, job_id) AS locked
+FROM (
+  SELECT queue, priority, run_at, job_id, job_class, args, error_count,
+         last_error
+  FROM que_jobs
+  WHERE queue = $1::text
+  AND run_at <= now()
+  AND job_id <> ALL($2::bigint[])
+  ORDER BY priority, run_at, job_id
+  LIMIT $3::int
+) AS candidates
+)sql";
+
 // Deletes finished jobs by key: $1 queues, $2 priorities, $3 run_ats,
 // $4 ids (parallel arrays).
 inline constexpr char kDeleteBatchName[] = "qg_delete_batch";

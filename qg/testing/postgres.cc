@@ -197,10 +197,10 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& parent,
 // Where data directories go: /dev/shm (tmpfs: copying the template there is
 // ~8x faster than to ext4), else $TEST_TMPDIR/$TMPDIR, else /tmp. Running as
 // root, only a place the unprivileged account can reach.
-std::string TempRoot() {
+std::string TempRoot(bool durable = false) {
   const char* v = getenv("QG_PG_DATA_ROOT");
   if (v != nullptr && *v != '\0') return v;
-  if (access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  if (!durable && access("/dev/shm", W_OK) == 0) return "/dev/shm";
   if (!TargetUser().drop) {
     for (const char* var : {"TEST_TMPDIR", "TMPDIR"}) {
       const char* v = getenv(var);
@@ -424,8 +424,10 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   }
 
   auto server = std::unique_ptr<PostgresServer>(new PostgresServer);
-  SweepStaleDirs(TempRoot());
-  auto base = MakeTempDir(TempRoot(), "qgpg-");
+  std::string root =
+      options.data_root.empty() ? TempRoot(options.durable) : options.data_root;
+  SweepStaleDirs(root);
+  auto base = MakeTempDir(root, "qgpg-");
   if (!base.ok()) return base.status();
   server->base_dir_ = *base;
   server->data_dir_ = *base + "/data";

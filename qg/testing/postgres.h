@@ -57,6 +57,11 @@ struct PostgresServerOptions {
   // benchmarks). Default: true.
   bool use_template_cache = true;
 
+  // Where the data directory goes. Default: "" meaning /dev/shm (tmpfs) for
+  // a non-durable server, and $TMPDIR or /tmp (a real disk, so fsync costs
+  // what it costs) for a durable one.
+  std::string data_root;
+
   // Extra server settings, passed as `-c name=value`.
   // Default: none.
   std::vector<std::pair<std::string, std::string>> settings;

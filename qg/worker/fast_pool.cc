@@ -77,11 +77,13 @@ absl::Status FastPool::ConnectLocker() {
         "the database lacks qg_lock_job() for the fast worker path: run `qg "
         "migrate` (or apply schema/qg_additions.sql)");
   }
-  for (auto [name, text] : {std::pair{sql::kLockBatchName, sql::kLockBatch},
-                            std::pair{sql::kDeleteBatchName, sql::kDeleteBatch},
-                            std::pair{sql::kErrorBatchName, sql::kErrorBatch},
-                            std::pair{sql::kUnlockBatchName, sql::kUnlockBatch},
-                            std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
+  for (auto [name, text] :
+       {std::pair{sql::kLockBatchName, sql::kLockBatch},
+        std::pair{sql::kLockCandidatesName, sql::kLockCandidates},
+        std::pair{sql::kDeleteBatchName, sql::kDeleteBatch},
+        std::pair{sql::kErrorBatchName, sql::kErrorBatch},
+        std::pair{sql::kUnlockBatchName, sql::kUnlockBatch},
+        std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
     if (absl::Status s = Prepare(conn->get(), name, text); !s.ok()) return s;
   }
   if (absl::Status s =
@@ -192,7 +194,8 @@ std::unique_ptr<Job> FastPool::MakeJob(const Result& r, int row) {
   return job;
 }
 
-absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
+absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
+                                bool query_next_due) {
   PGconn* conn = locker_.get();
   std::vector<std::string> del[4], err[7], unlock;
   std::vector<int64_t> finished;
@@ -247,22 +250,24 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
     s = SendPrepared(conn, sql::kUnlockBatchName, {ArrayLiteral(unlock)});
     sent.push_back(sql::kUnlockBatchName);
   }
+  const char* lock_query =
+      contended_ ? sql::kLockBatchName : sql::kLockCandidatesName;
   if (s.ok() && want > 0) {
     s = SendPrepared(
-        conn, sql::kLockBatchName,
+        conn, lock_query,
         {options_.queue, absl::StrCat("{", absl::StrJoin(held, ","), "}"),
          absl::StrCat(want)});
-    sent.push_back(sql::kLockBatchName);
-    if (s.ok()) {
-      s = SendPrepared(conn, sql::kNextRunAtName, {options_.queue});
-      sent.push_back(sql::kNextRunAtName);
-    }
+    sent.push_back(lock_query);
+  }
+  if (s.ok() && query_next_due) {
+    s = SendPrepared(conn, sql::kNextRunAtName, {options_.queue});
+    sent.push_back(sql::kNextRunAtName);
   }
   if (s.ok() && PQflush(conn) != 0) {
     s = absl::UnavailableError(absl::StrCat("flush: ", PQerrorMessage(conn)));
   }
   absl::Status first_error = s;
-  int locked = -1;
+  int locked = -1, candidates = -1;
   for (const char* name : sent) {
     if (!s.ok()) break;
     absl::StatusOr<Result> r = ReadPipelined(conn, name);
@@ -276,32 +281,41 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want) {
                    absl::StrCat("qg: ", r->Get(0, 0),
                                 " finished job(s) were no longer locked by "
                                 "the locker session"));
-    } else if (name == sql::kLockBatchName) {
-      locked = r->rows();
+    } else if (name == lock_query) {
+      bool flat = name == sql::kLockCandidatesName;
+      candidates = r->rows();
       std::vector<std::unique_ptr<Job>> jobs;
       for (int i = 0; i < r->rows(); ++i) {
+        if (flat && r->Get(i, 8) != "t") continue;  // another worker has it
         if (auto job = MakeJob(*r, i)) jobs.push_back(std::move(job));
       }
+      locked = static_cast<int>(jobs.size());
       absl::MutexLock lock(&mu_);
       for (auto& job : jobs) {
         held_.insert(job->id());
         ready_.push_back(std::move(job));
       }
-    } else if (name == sql::kNextRunAtName && locked >= 0 && locked < want) {
+    } else if (name == sql::kNextRunAtName) {
       double t = 0;
       if (!r->IsNull(0, 0) && absl::SimpleAtod(r->Get(0, 0), &t)) {
         next_due_ =
             std::min(next_due_, absl::FromUnixMicros(std::llround(t * 1e6)));
       }
+      need_next_due_ = false;
     }
   }
   if (PQstatus(conn) == CONNECTION_OK) PQexitPipelineMode(conn);
   if (want > 0) {
     last_lock_ = now;
-    // A full batch means there may be more; a short one drained the queue
-    // (as of this snapshot): wait for a NOTIFY, a due time or the interval.
-    queue_may_have_work_ = locked == want;
-    if (locked < 0) queue_may_have_work_ = true;  // failed: try again
+    if (candidates < 0) {
+      queue_may_have_work_ = true;  // failed: try again
+    } else {
+      // A full batch of candidates means there may be more. Candidates that
+      // another worker holds switch the next batch to the walking query.
+      queue_may_have_work_ = candidates == want;
+      contended_ = locked < candidates;
+      if (candidates < want) need_next_due_ = true;
+    }
   }
   return first_error;
 }
@@ -356,8 +370,15 @@ void FastPool::LockerLoop() {
       absl::MutexLock lock(&mu_);
       completions.swap(completions_);
       stopping = stopping_;
-      free = options_.workers - static_cast<int>(held_.size()) +
+      free = options_.workers + options_.buffer -
+             static_cast<int>(held_.size()) +
              static_cast<int>(completions.size());
+      // Lock in batches: once half the buffer has room, or when the workers
+      // are about to run dry.
+      if (free < options_.buffer / 2 + 1 &&
+          static_cast<int>(ready_.size()) >= options_.workers) {
+        free = 0;
+      }
     }
     if (locker_ == nullptr) {
       if (stopping) break;  // the locks died with the session
@@ -384,8 +405,9 @@ void FastPool::LockerLoop() {
     }
     if (now - last_lock_ >= options_.poll_interval) queue_may_have_work_ = true;
     int want = (!stopping && queue_may_have_work_ && free > 0) ? free : 0;
-    if (!completions.empty() || want > 0) {
-      absl::Status s = RunCycle(std::move(completions), want);
+    bool next_due = need_next_due_ && !stopping;
+    if (!completions.empty() || want > 0 || next_due) {
+      absl::Status s = RunCycle(std::move(completions), want, next_due);
       if (!s.ok()) {
         logger_->Log(LogLevel::kError,
                      absl::StrCat("qg: worker pool: ", s.ToString()));

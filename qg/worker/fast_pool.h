@@ -41,6 +41,10 @@ namespace qg::internal {
 struct FastPoolOptions {
   std::string queue;
   int workers = 1;
+  // Jobs locked ahead of the workers, so that locks and completions travel
+  // in bigger batches (Que 1.x's job buffer). Their locks are held while
+  // they wait.
+  int buffer = 8;
   // Longest sleep without a NOTIFY (peers' retries and anything else that
   // does not insert are found this way).
   absl::Duration poll_interval = absl::Seconds(5);
@@ -70,7 +74,8 @@ class FastPool : public JobSink {
   void LockerLoop();
   void WorkerLoop();
   absl::Status ConnectLocker();
-  absl::Status RunCycle(std::vector<Completion> completions, int want);
+  absl::Status RunCycle(std::vector<Completion> completions, int want,
+                        bool query_next_due);
   void WaitForWork(absl::Duration timeout);
   void Wake();
   std::unique_ptr<Job> MakeJob(const Result& r, int row);
@@ -86,6 +91,8 @@ class FastPool : public JobSink {
   ConnPtr locker_;
   uint64_t generation_ = 0;
   bool queue_may_have_work_ = true;
+  bool contended_ = false;      // last batch met jobs locked elsewhere
+  bool need_next_due_ = false;  // last batch drained the queue
   absl::Time next_due_ = absl::InfiniteFuture();
   absl::Time last_lock_ = absl::InfinitePast();
 

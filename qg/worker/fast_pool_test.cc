@@ -47,9 +47,10 @@ class FastPoolTest : public ::testing::Test {
     return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
   }
   void Insert(int n, const std::string& type = "Job") {
-    Query("INSERT INTO que_jobs (job_class, args) SELECT $1, format('[%s]', "
-          "i)::json FROM generate_series(1, $2::int) i RETURNING 1",
-          {type, absl::StrCat(n)});
+    Query(
+        "INSERT INTO que_jobs (job_class, args) SELECT $1, format('[%s]', "
+        "i)::json FROM generate_series(1, $2::int) i RETURNING 1",
+        {type, absl::StrCat(n)});
   }
   bool WaitFor(const std::function<bool()>& done,
                absl::Duration timeout = absl::Seconds(60)) {
@@ -97,7 +98,8 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
   }
   for (auto& pool : pools) pool->Start();
   EXPECT_EQ(pools[0]->mode(), WorkerMode::kFast);
-  EXPECT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   for (auto& pool : pools) pool->Shutdown();
   EXPECT_EQ(runs.size(), static_cast<size_t>(kJobs));
   int twice = 0;
@@ -108,14 +110,16 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
 }
 
 TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
-  ASSERT_OK(internal::Exec(conn_.get(), "CREATE TEMP TABLE t (x int)").status());
-  Query("INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
-        "(1, 'J', 5, now() - interval '1 min'), "
-        "(2, 'J', 5, now() - interval '2 min'), "
-        "(3, 'J', 1, now()), "
-        "(4, 'J', 9, now() - interval '1 hour'), "
-        "(5, 'J', 5, now() - interval '1 min'), "
-        "(6, 'J', 1, now() + interval '1 hour') RETURNING 1");
+  ASSERT_OK(
+      internal::Exec(conn_.get(), "CREATE TEMP TABLE t (x int)").status());
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
+      "(1, 'J', 5, now() - interval '1 min'), "
+      "(2, 'J', 5, now() - interval '2 min'), "
+      "(3, 'J', 1, now()), "
+      "(4, 'J', 9, now() - interval '1 hour'), "
+      "(5, 'J', 5, now() - interval '1 min'), "
+      "(6, 'J', 1, now() + interval '1 hour') RETURNING 1");
   ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(
       internal::Result r,
@@ -128,8 +132,9 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
                   {absl::StrCat(PQbackendPID(locker.get()))}),
             "1,2,3");
   // Held ids are skipped, not locked again (session locks are re-entrant).
-  ASSERT_OK_AND_ASSIGN(r, internal::Exec(locker.get(), internal::sql::kLockBatch,
-                                         {"", "{1,2,3}", "10"}));
+  ASSERT_OK_AND_ASSIGN(r,
+                       internal::Exec(locker.get(), internal::sql::kLockBatch,
+                                      {"", "{1,2,3}", "10"}));
   ids.clear();
   for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
   EXPECT_THAT(ids, ElementsAre("5", "4"));
@@ -140,8 +145,9 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
 }
 
 TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
-  Query("INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
-        "(1, 'J', 1), (2, 'J', 2), (3, 'J', 3) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
+      "(1, 'J', 1), (2, 'J', 2), (3, 'J', 3) RETURNING 1");
   // A peer (say a Ruby worker) holds job 1.
   ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
   ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
@@ -166,11 +172,12 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
 }
 
 TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
-  Query("INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
-        "(1, 'J', 5, now() - interval '1 min'), "
-        "(2, 'J', 5, now() - interval '2 min'), "
-        "(3, 'J', 1, now()), "
-        "(4, 'J', 9, now() - interval '1 hour') RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
+      "(1, 'J', 5, now() - interval '1 min'), "
+      "(2, 'J', 5, now() - interval '2 min'), "
+      "(3, 'J', 1, now()), "
+      "(4, 'J', 9, now() - interval '1 hour') RETURNING 1");
   absl::Mutex mu;
   std::vector<int64_t> order;
   WorkMap work_map;
@@ -181,7 +188,8 @@ TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
   });
   WorkerPool pool(client_.get(), &work_map, 1, Fast());
   pool.Start();
-  EXPECT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   pool.Shutdown();
   EXPECT_THAT(order, ElementsAre(3, 2, 1, 4));
 }
@@ -228,15 +236,17 @@ TEST_F(FastPoolTest, ErrorsAreRecordedInBatchesWithBackoff) {
 
 TEST_F(FastPoolTest, JobTxCommitsWithTheDeletionOrNotAtAll) {
   Query("CREATE TABLE effects (job_id bigint) ");
-  Query("INSERT INTO que_jobs (job_id, job_class, args) VALUES "
-        "(1, 'Effect', '\"ok\"'), (2, 'Effect', '\"fail\"') RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, args) VALUES "
+      "(1, 'Effect', '\"ok\"'), (2, 'Effect', '\"fail\"') RETURNING 1");
   WorkMap work_map;
   work_map.Register("Effect", [](Job& job) -> absl::Status {
     absl::StatusOr<Tx*> tx = job.Tx();
     if (!tx.ok()) return tx.status();
-    absl::Status s = (*tx)->Query("INSERT INTO effects VALUES ($1)",
-                                  {absl::StrCat(job.id())})
-                         .status();
+    absl::Status s =
+        (*tx)
+            ->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(job.id())})
+            .status();
     if (!s.ok()) return s;
     if (job.args() == "\"fail\"") return absl::AbortedError("after writing");
     return absl::OkStatus();
@@ -301,7 +311,8 @@ TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
     };
   };
   ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  ASSERT_OK_AND_ASSIGN(int64_t n, client_->EnqueueStream(source(5000), caller.get()));
+  ASSERT_OK_AND_ASSIGN(int64_t n,
+                       client_->EnqueueStream(source(5000), caller.get()));
   EXPECT_EQ(n, 5000);
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
   ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
@@ -319,11 +330,13 @@ TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
   ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
   PgExecutor exec(caller.get());
   std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs, &exec));
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                       client_->EnqueueMany(jobs, &exec));
   ASSERT_EQ(ids.size(), 2500u);
   EXPECT_LT(ids.front(), ids.back());
   ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"), "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
+            "0");
 }
 
 TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
@@ -341,7 +354,8 @@ TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
   PQconsumeInput(listener.get());
   std::vector<std::string> queues;
   while (PGnotify* n = PQnotifies(listener.get())) {
-    queues.push_back(std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
+    queues.push_back(
+        std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
     PQfreemem(n);
   }
   std::sort(queues.begin(), queues.end());
@@ -354,7 +368,8 @@ TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
   });
   EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("job #7")));
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"), "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
+            "0");
 }
 
 }  // namespace

@@ -91,6 +91,8 @@ void WorkerPool::Start() {
     fast.queue = options_.queue;
     fast.workers = count_;
     fast.poll_interval = options_.interval;
+    fast.buffer =
+        options_.buffer >= 0 ? options_.buffer : std::min(256, 4 * count_);
     fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast);
     absl::Status s = fast_->Start();
     if (s.ok()) return;

@@ -57,6 +57,12 @@ struct WorkerOptions {
   // Default: kFast. (`Worker` always works like qg.)
   WorkerMode mode = WorkerMode::kFast;
 
+  // kFast only: jobs locked ahead of the workers so that locking and
+  // completing travel in batches. Their locks are held while they wait, so
+  // other workers cannot take them. Default: -1, meaning 4 per worker
+  // (at most 256).
+  int buffer = -1;
+
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
 };

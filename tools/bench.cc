@@ -51,12 +51,17 @@
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, scenario, "all", "s1, s2, s3, s4 or all");
-ABSL_FLAG(std::string, c, "8", "s3 worker counts, comma-separated (e.g. 1,8,32)");
+ABSL_FLAG(std::string, c, "8",
+          "s3 worker counts, comma-separated (e.g. 1,8,32)");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");
 ABSL_FLAG(std::string, enqueuer, "",
           "internal: run as the s4 enqueuer process against this conninfo");
+ABSL_FLAG(std::string, enqueuer_log, "",
+          "internal: where the s4 enqueuer writes \"stamp returned\" lines");
+ABSL_FLAG(std::string, enqueuer_tag, "",
+          "internal: the s4 enqueuer's JSON prefix (config, peer, rep)");
 
 namespace {
 
@@ -118,10 +123,11 @@ class Bench {
 
   void Emit(const std::string& peer, const std::string& scenario, int rep,
             const std::string& metric, double value) {
-    printf("{\"config\":\"%s\",\"peer\":\"%s\",\"scenario\":\"%s\",\"rep\":%d,"
-           "\"metric\":\"%s\",\"value\":%.3f}\n",
-           config_.c_str(), peer.c_str(), scenario.c_str(), rep, metric.c_str(),
-           value);
+    printf(
+        "{\"config\":\"%s\",\"peer\":\"%s\",\"scenario\":\"%s\",\"rep\":%d,"
+        "\"metric\":\"%s\",\"value\":%.3f}\n",
+        config_.c_str(), peer.c_str(), scenario.c_str(), rep, metric.c_str(),
+        value);
     fflush(stdout);
     figures_.push_back({peer, scenario, metric, rep, value});
   }
@@ -161,7 +167,8 @@ class Bench {
   }
 
   std::unique_ptr<qg::Client> NewClient(int max_conns) {
-    auto c = qg::Client::Create({.conninfo = conninfo_, .max_conns = max_conns});
+    auto c =
+        qg::Client::Create({.conninfo = conninfo_, .max_conns = max_conns});
     CHECK(c.ok()) << c.status();
     return std::move(*c);
   }
@@ -191,7 +198,8 @@ class Bench {
     }
     ConnPtr conn = MustConnect(conninfo_);
     start = absl::Now();
-    for (const std::string& rows : chunks) Copy(conn.get(), "qg_bench_floor", rows);
+    for (const std::string& rows : chunks)
+      Copy(conn.get(), "qg_bench_floor", rows);
     Emit("floor", "s1", rep, "jobs_per_s",
          kS1Jobs / absl::ToDoubleSeconds(absl::Now() - start));
   }
@@ -203,7 +211,8 @@ class Bench {
     absl::Time start = absl::Now();
     for (int i = 0; i < kS2Jobs; ++i) {
       absl::Time t = absl::Now();
-      auto id = client->Enqueue({.type = "Bench", .args = absl::StrCat("[", i, "]")});
+      auto id =
+          client->Enqueue({.type = "Bench", .args = absl::StrCat("[", i, "]")});
       CHECK(id.ok()) << id.status();
       lat.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
     }
@@ -240,7 +249,8 @@ class Bench {
   }
 
   // Waits until `table` is empty or `cap` passes; returns rows left.
-  int64_t WaitEmpty(PGconn* conn, const std::string& table, absl::Time deadline) {
+  int64_t WaitEmpty(PGconn* conn, const std::string& table,
+                    absl::Time deadline) {
     std::string sql = absl::StrCat("SELECT count(*) FROM (SELECT 1 FROM ",
                                    table, " LIMIT 1) t");
     while (true) {
@@ -248,7 +258,8 @@ class Bench {
       CHECK(r.ok()) << r.status();
       if (r->Get(0, 0) == "0") return 0;
       if (absl::Now() > deadline) {
-        auto n = qg::internal::Exec(conn, absl::StrCat("SELECT count(*) FROM ", table));
+        auto n = qg::internal::Exec(
+            conn, absl::StrCat("SELECT count(*) FROM ", table));
         int64_t left = 0;
         CHECK(n.ok() && absl::SimpleAtoi(n->Get(0, 0), &left));
         return left;
@@ -320,17 +331,21 @@ class Bench {
     auto client = NewClient(4);
     absl::Mutex mu;
     std::vector<double> lat;
+    std::map<int64_t, int64_t> started;  // stamp -> handler start
     qg::WorkMap work_map;
     work_map.Register("Pickup", [&](qg::Job& job) {
       int64_t now = MonotonicNanos();
       int64_t stamp = 0;
-      std::string args(absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
+      std::string args(
+          absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
       if (absl::SimpleAtoi(args, &stamp)) {
         absl::MutexLock lock(&mu);
         lat.push_back((now - stamp) / 1e6);
+        started[stamp] = now;
       }
       return absl::OkStatus();
     });
+    std::string log_path = absl::StrCat("/tmp/qg-bench-enqueuer-", getpid());
     qg::WorkerOptions options;
     options.mode = mode;  // the qg-compatible path polls: keep qg's default
     qg::WorkerPool pool(client.get(), &work_map, 2, options);
@@ -340,7 +355,13 @@ class Bench {
     if (child == 0) {
       std::string self = "/proc/self/exe";
       std::string flag = absl::StrCat("--enqueuer=", conninfo_);
-      execl(self.c_str(), "bench", flag.c_str(), static_cast<char*>(nullptr));
+      std::string tag = absl::StrCat(
+          "--enqueuer_tag={\"config\":\"", config_, "\",\"peer\":\"",
+          mode == qg::WorkerMode::kFast ? "qg" : "qg-compat",
+          "\",\"scenario\":\"s4\",\"rep\":", rep);
+      std::string log = absl::StrCat("--enqueuer_log=", log_path);
+      execl(self.c_str(), "bench", flag.c_str(), tag.c_str(), log.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     int status = 0;
@@ -359,6 +380,22 @@ class Bench {
     std::string peer = mode == qg::WorkerMode::kFast ? "qg" : "qg-compat";
     Emit(peer, "s4", rep, "pickup_p50_ms", Percentile(lat, 0.5));
     Emit(peer, "s4", rep, "pickup_p99_ms", Percentile(lat, 0.99));
+    // The queue's own share: handler start minus the moment the enqueue call
+    // returned (negative when the job started before the enqueuer heard
+    // back from its commit).
+    std::vector<double> after;
+    if (FILE* f = fopen(log_path.c_str(), "r")) {
+      long long stamp, returned;
+      while (fscanf(f, "%lld %lld", &stamp, &returned) == 2) {
+        auto it = started.find(stamp);
+        if (it != started.end()) after.push_back((it->second - returned) / 1e6);
+      }
+      fclose(f);
+      unlink(log_path.c_str());
+    }
+    if (!after.empty()) {
+      Emit(peer, "s4", rep, "after_enqueue_p50_ms", Percentile(after, 0.5));
+    }
     if (lat.size() < kS4Jobs) {
       fprintf(stderr, "bench: s4 %s picked up %zu of %d jobs within the cap\n",
               peer.c_str(), lat.size(), kS4Jobs);
@@ -367,11 +404,13 @@ class Bench {
 
   // The readable table: per metric, medians and ratios.
   void PrintTable() {
-    std::map<std::pair<std::string, std::string>, std::map<std::string, std::vector<double>>>
+    std::map<std::pair<std::string, std::string>,
+             std::map<std::string, std::vector<double>>>
         by;
-    for (const Figure& f : figures_) by[{f.scenario, f.metric}][f.peer].push_back(f.value);
-    fprintf(stderr, "\nqg-cpp bench (%s), medians of %d run(s)\n", config_.c_str(),
-            absl::GetFlag(FLAGS_reps));
+    for (const Figure& f : figures_)
+      by[{f.scenario, f.metric}][f.peer].push_back(f.value);
+    fprintf(stderr, "\nqg-cpp bench (%s), medians of %d run(s)\n",
+            config_.c_str(), absl::GetFlag(FLAGS_reps));
     fprintf(stderr, "%-4s %-22s %12s %12s %12s %10s %10s\n", "", "metric", "qg",
             "qg-compat", "floor", "qg/floor", "qg/compat");
     for (auto& [key, peers] : by) {
@@ -412,6 +451,11 @@ int RunEnqueuer(const std::string& conninfo) {
   }
   // Warm the connection so the first stamp does not include connecting.
   if (!(*client)->Stats().ok()) return 1;
+  std::vector<double> lat;
+  FILE* log = nullptr;
+  if (!absl::GetFlag(FLAGS_enqueuer_log).empty()) {
+    log = fopen(absl::GetFlag(FLAGS_enqueuer_log).c_str(), "w");
+  }
   for (int i = 0; i < kS4Jobs; ++i) {
     int64_t stamp = MonotonicNanos();
     auto id = (*client)->Enqueue(
@@ -420,7 +464,20 @@ int RunEnqueuer(const std::string& conninfo) {
       fprintf(stderr, "enqueuer: %s\n", id.status().ToString().c_str());
       return 1;
     }
+    int64_t returned = MonotonicNanos();
+    lat.push_back((returned - stamp) / 1e6);
+    if (log != nullptr) {
+      fprintf(log, "%lld %lld\n", static_cast<long long>(stamp),
+              static_cast<long long>(returned));
+    }
     absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (log != nullptr) fclose(log);
+  // For context: how much of the pickup time is the enqueue's own commit.
+  std::string tag = absl::GetFlag(FLAGS_enqueuer_tag);
+  if (!tag.empty()) {
+    printf("%s,\"metric\":\"enqueue_p50_ms\",\"value\":%.3f}\n", tag.c_str(),
+           Percentile(lat, 0.5));
   }
   return 0;
 }
@@ -478,7 +535,8 @@ int main(int argc, char** argv) {
     }
     server = std::move(*s);
     conninfo = server->conninfo();
-    fprintf(stderr, "bench: embedded PostgreSQL, durable defaults, data in %s\n",
+    fprintf(stderr,
+            "bench: embedded PostgreSQL, durable defaults, data in %s\n",
             server->data_dir().c_str());
   }
   Bench bench(conninfo);

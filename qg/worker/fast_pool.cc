@@ -86,6 +86,18 @@ absl::Status FastPool::ConnectLocker() {
         std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
     if (absl::Status s = Prepare(conn->get(), name, text); !s.ok()) return s;
   }
+  // The locker session runs only qg's statements. Planner statistics of a
+  // queue table are often stale (analyzed while empty, then bulk-loaded):
+  // rule out plans that sort or bitmap-scan the whole queue to find its
+  // first N jobs, so the lock query always walks the primary key.
+  if (absl::Status s = ExecSimple(conn->get(),
+                                  "SET enable_seqscan = off; "
+                                  "SET enable_bitmapscan = off; "
+                                  "SET enable_sort = off")
+                           .status();
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s =
           ExecSimple(conn->get(), absl::StrCat("LISTEN ", sql::kNotifyChannel))
               .status();

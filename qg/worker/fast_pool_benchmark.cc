@@ -1,0 +1,163 @@
+// Micro-benchmarks of the fast path's hot pieces, on a throwaway PostgreSQL:
+// locking a batch (flat candidate query and the walking CTE), completing a
+// batch (pipelined DELETE + unlock), and typed-args encode/decode.
+//
+//   bazel run -c opt //qg/worker:fast_pool_benchmark
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "benchmark/benchmark.h"
+#include "glog/logging.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/sql.h"
+#include "qg/testing/example_job.pb.h"
+#include "qg/testing/postgres.h"
+#include "qg/typed.h"
+#include "qg/worker/work_map.h"
+
+namespace qg {
+namespace {
+
+using internal::ConnPtr;
+
+qg_testing::PostgresServer& Server() {
+  static qg_testing::PostgresServer* server = [] {
+    auto s = qg_testing::PostgresServer::Start();
+    CHECK(s.ok()) << s.status();
+    return s->release();
+  }();
+  return *server;
+}
+
+// A connection set up like the pool's locker session (see fast_pool.cc).
+ConnPtr Conn() {
+  auto c = internal::Connect(Server().conninfo());
+  CHECK(c.ok()) << c.status();
+  CHECK(internal::ExecSimple(c->get(),
+                             "SET enable_seqscan = off; SET enable_bitmapscan "
+                             "= off; SET enable_sort = off")
+            .ok());
+  return std::move(*c);
+}
+
+void Exec(PGconn* conn, const std::string& sql) {
+  auto r = internal::ExecSimple(conn, sql);
+  CHECK(r.ok()) << sql << ": " << r.status();
+}
+
+void Refill(PGconn* conn, int n) {
+  Exec(conn, "TRUNCATE que_jobs");
+  Exec(conn, absl::StrCat("INSERT INTO que_jobs (job_class, args) SELECT "
+                          "'Bench', format('[%s]', i)::json FROM "
+                          "generate_series(1, ",
+                          n, ") i"));
+}
+
+void LockBatch(benchmark::State& state, const char* sql) {
+  ConnPtr conn = Conn();
+  Refill(conn.get(), 10000);
+  std::string n = absl::StrCat(state.range(0));
+  for (auto _ : state) {
+    auto r = internal::Exec(conn.get(), sql, {"", "{}", n});
+    CHECK(r.ok()) << r.status();
+    state.PauseTiming();
+    Exec(conn.get(), "SELECT pg_advisory_unlock_all()");
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_LockBatchFlat(benchmark::State& state) {
+  LockBatch(state, internal::sql::kLockCandidates);
+}
+void BM_LockBatchWalk(benchmark::State& state) {
+  LockBatch(state, internal::sql::kLockBatch);
+}
+BENCHMARK(BM_LockBatchFlat)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
+BENCHMARK(BM_LockBatchWalk)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
+
+void BM_CompleteBatch(benchmark::State& state) {
+  ConnPtr conn = Conn();
+  int n = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    state.PauseTiming();
+    Refill(conn.get(), n);
+    auto locked = internal::Exec(conn.get(), internal::sql::kLockCandidates,
+                                 {"", "{}", absl::StrCat(n)});
+    CHECK(locked.ok()) << locked.status();
+    std::vector<std::string> cols[4];
+    for (int i = 0; i < locked->rows(); ++i) {
+      for (int c = 0; c < 4; ++c) cols[c].push_back(std::string(locked->Get(i, c)));
+    }
+    std::vector<std::string> del = {
+        internal::ArrayLiteral(cols[0]), internal::ArrayLiteral(cols[1]),
+        internal::ArrayLiteral(cols[2]), internal::ArrayLiteral(cols[3])};
+    std::string unlock = internal::ArrayLiteral(cols[3]);
+    state.ResumeTiming();
+    // What the locker sends per cycle: DELETE (commit), then unlock.
+    PQenterPipelineMode(conn.get());
+    std::vector<const char*> v;
+    for (auto& d : del) v.push_back(d.c_str());
+    CHECK_EQ(PQsendQueryParams(conn.get(), internal::sql::kDeleteBatch, 4,
+                               nullptr, v.data(), nullptr, nullptr, 0),
+             1);
+    PQpipelineSync(conn.get());
+    const char* u = unlock.c_str();
+    CHECK_EQ(PQsendQueryParams(conn.get(), internal::sql::kUnlockBatch, 1,
+                               nullptr, &u, nullptr, nullptr, 0),
+             1);
+    PQpipelineSync(conn.get());
+    PQflush(conn.get());
+    int syncs = 0;
+    while (syncs < 2) {
+      PGresult* r = PQgetResult(conn.get());
+      if (r == nullptr) continue;
+      ExecStatusType st = PQresultStatus(r);
+      CHECK(st != PGRES_FATAL_ERROR) << PQresultErrorMessage(r);
+      if (st == PGRES_PIPELINE_SYNC) ++syncs;
+      PQclear(r);
+    }
+    PQexitPipelineMode(conn.get());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_CompleteBatch)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
+
+qg_testing::example::SendEmail Email() {
+  qg_testing::example::SendEmail email;
+  email.set_to("ada@example.com");
+  email.set_subject("Welcome to qg-cpp");
+  email.set_attempt(2);
+  email.mutable_send_after()->set_seconds(1800000000);
+  email.add_tags("welcome");
+  email.add_tags("onboarding");
+  return email;
+}
+
+void BM_TypedArgsEncode(benchmark::State& state) {
+  auto email = Email();
+  for (auto _ : state) {
+    auto args = MessageToArgs(email);
+    benchmark::DoNotOptimize(args);
+  }
+}
+BENCHMARK(BM_TypedArgsEncode);
+
+void BM_TypedArgsDecode(benchmark::State& state) {
+  auto args = MessageToArgs(Email());
+  CHECK(args.ok());
+  for (auto _ : state) {
+    qg_testing::example::SendEmail email;
+    CHECK(ParseTypedArgs(*args, email).ok());
+    benchmark::DoNotOptimize(email);
+  }
+}
+BENCHMARK(BM_TypedArgsDecode);
+
+}  // namespace
+}  // namespace qg
+
+BENCHMARK_MAIN();

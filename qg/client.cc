@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   hooks->delete_func = options.delete_func;
   hooks->error_func = options.error_func;
   hooks->backoff = options.backoff;
+  hooks->max_attempts = options.max_attempts;
   hooks->logger = options.logger != nullptr ? options.logger : &DefaultLogger();
   auto pool = internal::ConnPool::Create(options.conninfo, options.max_conns,
                                          PrepareStatements);
@@ -262,6 +263,54 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
     }
   }
   return ErrAgain();
+}
+
+absl::StatusOr<std::vector<JobInfo>> Client::DeadJobs(int limit) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<internal::Result> r = internal::Exec(
+      conn->get(),
+      "SELECT job_id, queue, job_class, priority, run_at, error_count, "
+      "coalesce(last_error, '') FROM que_jobs WHERE run_at >= $1::timestamptz "
+      "ORDER BY job_id LIMIT $2::int",
+      {std::string(sql::kDeadRunAt), absl::StrCat(limit)});
+  if (!r.ok()) return r.status();
+  std::vector<JobInfo> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    JobInfo info;
+    int32_t prio = 0;
+    if (!absl::SimpleAtoi(r->Get(i, 0), &info.id) ||
+        !absl::SimpleAtoi(r->Get(i, 3), &prio) ||
+        !absl::SimpleAtoi(r->Get(i, 5), &info.error_count)) {
+      return absl::InternalError("unexpected que_jobs row");
+    }
+    info.priority = static_cast<int16_t>(prio);
+    info.queue = std::string(r->Get(i, 1));
+    info.type = std::string(r->Get(i, 2));
+    absl::StatusOr<absl::Time> t = internal::ParseTimestamp(r->Get(i, 4));
+    if (!t.ok()) return t.status();
+    info.run_at = *t;
+    info.last_error = std::string(r->Get(i, 6));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+absl::Status Client::RetryJob(int64_t id) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<internal::Result> r = internal::Exec(
+      conn->get(),
+      "UPDATE que_jobs SET run_at = now(), error_count = CASE WHEN run_at >= "
+      "$2::timestamptz THEN 0 ELSE error_count END WHERE job_id = $1::bigint",
+      {absl::StrCat(id), std::string(sql::kDeadRunAt)});
+  if (!r.ok()) return r.status();
+  if (r->AffectedRows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no job with ID ", id));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<JobStats>> Client::Stats() {

@@ -81,6 +81,11 @@ struct ClientOptions {
   // Default: empty, meaning `DefaultBackoff` (n^4 + 3 seconds).
   BackoffFunc backoff;
 
+  // The most attempts a job gets: after its `max_attempts`-th failure it is
+  // kept as dead (see `kDeadMarker`) instead of retried. Used by the default
+  // `error_func`. Default: 0, no limit (qg's behaviour).
+  int max_attempts = 0;
+
   // Synchronous mode, for development: when set, `Enqueue` and `EnqueueInTx`
   // store the job and then run its handler from this map inline, on the
   // calling thread, exactly as a worker would (delete on success, record the
@@ -167,6 +172,17 @@ class Client {
   //
   // Counts per (queue, type); see `JobStats`.
   absl::StatusOr<std::vector<JobStats>> Stats();
+
+  // DeadJobs()
+  //
+  // Jobs that ran out of attempts, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<JobInfo>> DeadJobs(int limit = 100);
+
+  // RetryJob()
+  //
+  // Makes job `id` runnable now; a dead job also gets its error_count reset,
+  // so it has its full attempts again. `NotFound` if there is no such job.
+  absl::Status RetryJob(int64_t id);
 
   // Close()
   //

@@ -27,9 +27,11 @@ absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
   return exec
       .Query(internal::sql::kSetError,
              {absl::StrCat(job.error_count() + 1),
-              absl::StrCat(absl::ToDoubleSeconds(delay)), std::string(message),
-              job.queue(), absl::StrCat(job.priority()), job.run_at_text(),
-              absl::StrCat(job.id())})
+              delay == absl::InfiniteDuration()
+                  ? std::string("Infinity")
+                  : absl::StrCat(absl::ToDoubleSeconds(delay)),
+              std::string(message), job.queue(), absl::StrCat(job.priority()),
+              job.run_at_text(), absl::StrCat(job.id())})
       .status();
 }
 
@@ -65,8 +67,17 @@ absl::Status Job::LoadRow(
 }
 
 absl::Duration Job::Backoff() const {
+  if (hooks_ && hooks_->max_attempts > 0 &&
+      error_count_ + 1 >= hooks_->max_attempts) {
+    return absl::InfiniteDuration();  // out of attempts: dead
+  }
   return hooks_ && hooks_->backoff ? hooks_->backoff(error_count_ + 1)
                                    : DefaultBackoff(error_count_ + 1);
+}
+
+std::string Job::ErrorMessage(absl::string_view message) const {
+  if (Backoff() != absl::InfiniteDuration()) return std::string(message);
+  return absl::StrCat(kDeadMarker, error_count_ + 1, " attempts: ", message);
 }
 
 PGconn* Job::Conn() {
@@ -139,11 +150,11 @@ absl::Status Job::Error(absl::string_view message) {
     completion_.kind = internal::Completion::Kind::kError;
     completion_.new_error_count = error_count_ + 1;
     completion_.delay = Backoff();
-    completion_.message = std::string(message);
+    completion_.message = ErrorMessage(message);
     return absl::OkStatus();
   }
   if (custom) return hooks_->error_func(*this, executor(), message);
-  return RecordError(*this, executor(), message, Backoff());
+  return RecordError(*this, executor(), ErrorMessage(message), Backoff());
 }
 
 void Job::Done() {

@@ -18,6 +18,7 @@
 #ifndef QG_JOB_H_
 #define QG_JOB_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -111,6 +112,13 @@ using DeleteFunc = std::function<absl::Status(Job& job, Executor& exec)>;
 using ErrorFunc = std::function<absl::Status(Job& job, Executor& exec,
                                              absl::string_view message)>;
 
+// The prefix of last_error of a job that ran out of attempts
+// (`ClientOptions::max_attempts`). Such a dead job keeps its row, with run_at
+// 9999-01-01, so that no worker (qg-cpp, Ruby Que, que-go, qg) takes it
+// again; it counts in `JobStats::count_dead` and `Client::DeadJobs()`, and
+// `Client::RetryJob()` (or `qg retry`) brings it back.
+inline constexpr char kDeadMarker[] = "qg: dead after ";
+
 // error_count^4 + 3 seconds.
 absl::Duration DefaultBackoff(int32_t error_count);
 
@@ -122,7 +130,8 @@ absl::Status DefaultDelete(Job& job, Executor& exec);
 absl::Status DefaultError(Job& job, Executor& exec, absl::string_view message);
 
 // Records a failure with a custom backoff; what `DefaultError` does with
-// `DefaultBackoff`. For building an `ErrorFunc`.
+// `DefaultBackoff`. For building an `ErrorFunc`. `delay` =
+// `absl::InfiniteDuration()` marks the job dead (see `kDeadMarker`).
 absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
                          absl::Duration delay);
 
@@ -131,6 +140,7 @@ struct JobHooks {
   DeleteFunc delete_func;    // Default: DefaultDelete.
   ErrorFunc error_func;      // Default: RecordError with `backoff`.
   BackoffFunc backoff;       // Default: DefaultBackoff.
+  int max_attempts = 0;      // Default: 0, no limit.
   Logger* logger = nullptr;  // Default: DefaultLogger().
 };
 
@@ -207,6 +217,35 @@ class Job {
 
   bool done() const;
 
+  // Why a worker asked the handler to stop.
+  enum class CancelReason {
+    kNone,
+    kTimedOut,  // ran past its type's timeout (`WorkMap::SetTimeout`)
+    kShutdown,  // the pool is shutting down and its grace period is over
+  };
+
+  // Cancelled()
+  //
+  // True once the worker asked the handler to stop: the job ran past its
+  // timeout, or the pool's shutdown grace period ran out. Long-running
+  // handlers should poll it and return promptly. A timed-out job is failed
+  // ("job timed out after ...") and retried with backoff whatever the handler
+  // returns; a job cancelled by shutdown that returns an error is released
+  // untouched for another worker (one that returns OK is deleted as usual).
+  bool Cancelled() const { return cancel_.load() != 0; }
+  CancelReason cancel_reason() const {
+    return static_cast<CancelReason>(cancel_.load());
+  }
+
+  // Cancel()
+  //
+  // Asks the handler to stop (the first reason wins). Workers call it; tests
+  // may too.
+  void Cancel(CancelReason reason) {
+    int expected = 0;
+    cancel_.compare_exchange_strong(expected, static_cast<int>(reason));
+  }
+
  private:
   friend class Client;
   friend class internal::FastPool;
@@ -217,7 +256,10 @@ class Job {
   // error_count, last_error) through `get(column)`.
   absl::Status LoadRow(
       const std::function<std::optional<std::string>(int)>& get);
+  // The delay before the next attempt; InfiniteDuration when out of attempts.
   absl::Duration Backoff() const;
+  // `message`, prefixed with kDeadMarker when the job is out of attempts.
+  std::string ErrorMessage(absl::string_view message) const;
 
   int64_t id_ = 0;
   std::string queue_;
@@ -238,6 +280,8 @@ class Job {
   std::unique_ptr<PgTx> own_tx_;   // from Tx()
   qg::Tx* injected_tx_ = nullptr;  // from a test or EnqueueInTx (sync)
   PgExecutor conn_exec_{nullptr};
+
+  std::atomic<int> cancel_{0};
 
   // Fast path only.
   internal::JobSink* sink_ = nullptr;

@@ -39,6 +39,7 @@ absl::StatusOr<std::vector<JobStats>> QueryJobStats(Executor& exec) {
         internal::ParseTimestamp(row[6].value_or(""));
     if (!t.ok()) return t.status();
     s.oldest_run_at = *t;
+    if (absl::Status st = ParseInt(row[7], &s.count_dead); !st.ok()) return st;
     out.push_back(std::move(s));
   }
   return out;

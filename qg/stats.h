@@ -37,6 +37,19 @@ struct JobStats {
   int64_t count_errored = 0;
   int64_t highest_error_count = 0;
   absl::Time oldest_run_at;
+  // Jobs out of attempts (`ClientOptions::max_attempts`), kept but not run.
+  int64_t count_dead = 0;
+};
+
+// A job as listed for operators (`Client::DeadJobs()`).
+struct JobInfo {
+  int64_t id = 0;
+  std::string queue;
+  std::string type;
+  int16_t priority = 0;
+  absl::Time run_at;
+  int32_t error_count = 0;
+  std::string last_error;
 };
 
 // QueryJobStats()

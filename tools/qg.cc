@@ -65,6 +65,7 @@ ABSL_FLAG(std::string, run_at, "", "when to run: RFC 3339 time");
 ABSL_FLAG(std::string, in, "", "when to run: a delay such as 90s, 5m, 1h");
 ABSL_FLAG(bool, json, false, "print JSON instead of a table");
 ABSL_FLAG(bool, errored, false, "only jobs that have failed at least once");
+ABSL_FLAG(bool, dead, false, "only jobs that ran out of attempts");
 ABSL_FLAG(int, limit, 50, "at most this many jobs");
 ABSL_FLAG(bool, all_errored, false, "every job that has failed");
 ABSL_FLAG(int, workers, 4, "worker threads");
@@ -320,8 +321,8 @@ int Stats(const std::vector<std::string>&) {
       items.push_back(absl::StrCat(
           "{\"queue\":", JsonString(s.queue), ",\"type\":", JsonString(s.type),
           ",\"count\":", s.count, ",\"working\":", s.count_working,
-          ",\"errored\":", s.count_errored,
-          ",\"highest_error_count\":", s.highest_error_count,
+          ",\"errored\":", s.count_errored, ",\"highest_error_count\":",
+          s.highest_error_count, ",\"dead\":", s.count_dead,
           ",\"oldest_run_at\":", JsonString(time(s.oldest_run_at)), "}"));
     }
     printf("[%s]\n", absl::StrJoin(items, ",").c_str());
@@ -333,10 +334,10 @@ int Stats(const std::vector<std::string>&) {
         {s.queue.empty() ? "(default)" : Printable(s.queue), Printable(s.type),
          absl::StrCat(s.count), absl::StrCat(s.count_working),
          absl::StrCat(s.count_errored), absl::StrCat(s.highest_error_count),
-         time(s.oldest_run_at)});
+         absl::StrCat(s.count_dead), time(s.oldest_run_at)});
   }
   PrintTable({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS",
-              "OLDEST_RUN_AT"},
+              "DEAD", "OLDEST_RUN_AT"},
              rows);
   if (rows.empty()) printf("(no jobs)\n");
   return 0;
@@ -365,11 +366,13 @@ int Jobs(const std::vector<std::string>&) {
       "FROM que_jobs j "
       "WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR "
       "job_class = $2) AND (NOT $3::bool OR error_count > 0) "
+      "AND (NOT $5::bool OR run_at >= '9999-01-01 00:00:00+00') "
       "ORDER BY queue, priority, run_at, job_id LIMIT $4::int",
       {g_set_flags.count("queue") ? qg::SqlParam(queue)
                                   : qg::SqlParam(std::nullopt),
        type.empty() ? qg::SqlParam(std::nullopt) : qg::SqlParam(type),
-       absl::GetFlag(FLAGS_errored) ? "true" : "false", absl::StrCat(limit)},
+       absl::GetFlag(FLAGS_errored) ? "true" : "false", absl::StrCat(limit),
+       absl::GetFlag(FLAGS_dead) ? "true" : "false"},
       &code);
   if (!r) return code;
   if (absl::GetFlag(FLAGS_json)) {

@@ -240,7 +240,8 @@ TEST_F(QgCommandTest, StatsAsTableAndJson) {
       "('A', '', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
   QgRun table = RunQg({"stats"}, db_->conninfo());
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_THAT(table.out, HasSubstr("QUEUE      TYPE  COUNT  WORKING  ERRORED"));
+  EXPECT_THAT(table.out, HasSubstr("QUEUE      TYPE  COUNT  WORKING  ERRORED  "
+                                   "MAX_ERRORS  DEAD"));
   EXPECT_THAT(table.out,
               HasSubstr("(default)  A     2      0        1        2"));
   QgRun json = RunQg({"stats", "--json"}, db_->conninfo());
@@ -265,6 +266,12 @@ TEST_F(QgCommandTest, JobsListsFirstLineOfLastError) {
   EXPECT_THAT(errored.out, HasSubstr(R"("type":"Bad")"));
   EXPECT_THAT(errored.out, HasSubstr(R"("last_error":"boom")"));
   EXPECT_THAT(errored.out, ::testing::Not(HasSubstr("Good")));
+  Query(
+      "UPDATE que_jobs SET run_at = '9999-01-01 00:00:00+00' WHERE "
+      "job_class = 'Bad' RETURNING 1");
+  QgRun dead = RunQg({"jobs", "--dead"}, db_->conninfo());
+  EXPECT_THAT(dead.out, HasSubstr("Bad"));
+  EXPECT_THAT(dead.out, ::testing::Not(HasSubstr("Good")));
   QgRun other = RunQg({"jobs", "--queue", ""}, db_->conninfo());
   EXPECT_THAT(other.out, HasSubstr("(no jobs)"));
 }

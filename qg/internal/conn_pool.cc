@@ -47,7 +47,12 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
       while (!idle_.empty()) {
         ConnPtr conn = std::move(idle_.front());
         idle_.pop_front();
-        if (PQstatus(conn.get()) == CONNECTION_OK) {
+        // A server that restarted or terminated the backend while the
+        // connection sat idle has closed its end: reading what is there
+        // (without blocking) notices that, and the connection is replaced
+        // instead of failing the caller's first statement.
+        if (PQconsumeInput(conn.get()) == 1 &&
+            PQstatus(conn.get()) == CONNECTION_OK) {
           return PooledConn(shared_from_this(), std::move(conn));
         }
         --open_;  // broken while idle: drop it

@@ -69,12 +69,20 @@ AND   run_at   = $3::timestamptz
 AND   job_id   = $4::bigint
 )sql";
 
-// $1 = new error_count, $2 = delay in seconds, $3 = message.
+// The run_at of a dead job (out of attempts): so far ahead that no worker,
+// qg-cpp's or a peer's, takes it again, yet an ordinary timestamp that every
+// client library can read. `qg retry` brings it back.
+inline constexpr char kDeadRunAt[] = "9999-01-01 00:00:00+00";
+
+// $1 = new error_count, $2 = delay in seconds ('Infinity': dead),
+// $3 = message.
 inline constexpr char kSetErrorName[] = "qg_set_error";
 inline constexpr char kSetError[] = R"sql(
 UPDATE que_jobs
 SET error_count = $1::integer,
-    run_at      = now() + $2::float8 * '1 second'::interval,
+    run_at      = CASE WHEN $2::float8 = 'Infinity'::float8
+                       THEN '9999-01-01 00:00:00+00'::timestamptz
+                       ELSE now() + $2::float8 * '1 second'::interval END,
     last_error  = $3::text
 WHERE queue    = $4::text
 AND   priority = $5::smallint
@@ -137,7 +145,9 @@ SELECT queue,
        count(locks.job_id)               AS count_working,
        sum((error_count > 0)::int)       AS count_errored,
        max(error_count)                  AS highest_error_count,
-       min(run_at)                       AS oldest_run_at
+       min(run_at)                       AS oldest_run_at,
+       count(*) FILTER (WHERE run_at >= '9999-01-01 00:00:00+00')
+                                         AS count_dead
 FROM que_jobs
 LEFT JOIN (
   SELECT (classid::bigint << 32) + objid::bigint AS job_id
@@ -245,7 +255,9 @@ inline constexpr char kErrorBatchName[] = "qg_error_batch";
 inline constexpr char kErrorBatch[] = R"sql(
 UPDATE que_jobs AS j
 SET error_count = k.error_count,
-    run_at      = now() + k.delay * '1 second'::interval,
+    run_at      = CASE WHEN k.delay = 'Infinity'::float8
+                       THEN '9999-01-01 00:00:00+00'::timestamptz
+                       ELSE now() + k.delay * '1 second'::interval END,
     last_error  = k.message
 FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
             $5::integer[], $6::float8[], $7::text[])

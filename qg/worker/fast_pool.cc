@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "qg/internal/sql.h"
+#include "qg/worker/watchdog.h"
 
 namespace qg::internal {
 namespace {
@@ -50,12 +51,13 @@ absl::Status SendPrepared(PGconn* conn, const char* name,
 }  // namespace
 
 FastPool::FastPool(Client* client, const WorkMap* work_map,
-                   FastPoolOptions options)
+                   FastPoolOptions options, Watchdog* watchdog)
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
       hooks_(client->hooks_),
-      logger_(&client->logger()) {
+      logger_(&client->logger()),
+      watchdog_(watchdog) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
@@ -130,21 +132,29 @@ absl::Status FastPool::Start() {
   absl::MutexLock lock(&mu_);
   started_ = true;
   locker_thread_ = std::thread([this] { LockerLoop(); });
+  workers_running_ = options_.workers;
   for (int i = 0; i < options_.workers; ++i) {
     worker_threads_.emplace_back([this] { WorkerLoop(); });
   }
   return absl::OkStatus();
 }
 
-void FastPool::Shutdown() {
+void FastPool::Shutdown(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
-    if (!started_ || stopping_) {
-      if (!started_) return;
-    }
+    if (!started_) return;
     stopping_ = true;
   }
   Wake();
+  {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return workers_running_ == 0;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
+      watchdog_->CancelAll();
+    }
+  }
   for (std::thread& t : worker_threads_) {
     if (t.joinable()) t.join();
   }
@@ -176,7 +186,10 @@ void FastPool::WorkerLoop() {
         return !ready_.empty() || stopping_;
       };
       mu_.Await(absl::Condition(&ready));
-      if (ready_.empty()) return;  // stopping, nothing left
+      if (ready_.empty()) {  // stopping, nothing left
+        --workers_running_;
+        return;
+      }
       job = std::move(ready_.front());
       ready_.pop_front();
       stopping = stopping_;
@@ -185,7 +198,7 @@ void FastPool::WorkerLoop() {
       job->Done();  // not started: just release its lock
       continue;
     }
-    PerformJob(*job, *work_map_, *logger_).IgnoreError();
+    PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
   }
 }
 
@@ -214,7 +227,15 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
   absl::Time now = absl::Now();
   for (const Completion& c : completions) {
     finished.push_back(c.id);
-    if (c.generation != generation_) continue;  // its lock died with a session
+    if (c.generation != generation_) {
+      // The lock died with an earlier locker session: another worker may
+      // hold the job now, so it is not ours to delete or fail. It runs again.
+      logger_->Log(LogLevel::kError,
+                   absl::StrCat("qg: job ", c.id,
+                                " finished after its lock was lost with the "
+                                "locker session; leaving it to run again"));
+      continue;
+    }
     unlock.push_back(absl::StrCat(c.id));
     std::vector<std::string>* key = c.kind == Completion::Kind::kDelete ? del
                                     : c.kind == Completion::Kind::kError
@@ -227,9 +248,13 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
     key[3].push_back(absl::StrCat(c.id));
     if (c.kind == Completion::Kind::kError) {
       err[4].push_back(absl::StrCat(c.new_error_count));
-      err[5].push_back(absl::StrCat(absl::ToDoubleSeconds(c.delay)));
+      err[5].push_back(c.delay == absl::InfiniteDuration()
+                           ? std::string("Infinity")
+                           : absl::StrCat(absl::ToDoubleSeconds(c.delay)));
       err[6].push_back(c.message);
-      next_due_ = std::min(next_due_, now + c.delay);
+      if (c.delay != absl::InfiniteDuration()) {
+        next_due_ = std::min(next_due_, now + c.delay);
+      }
     }
   }
   std::vector<std::string> held;

@@ -52,18 +52,23 @@ struct FastPoolOptions {
   absl::Duration reconnect_delay = absl::Seconds(1);
 };
 
+class Watchdog;
+
 class FastPool : public JobSink {
  public:
-  FastPool(Client* client, const WorkMap* work_map, FastPoolOptions options);
+  // `watchdog` (not owned) enforces timeouts and cancels at shutdown.
+  FastPool(Client* client, const WorkMap* work_map, FastPoolOptions options,
+           Watchdog* watchdog);
   ~FastPool() override;
 
   // Starts the locker and the worker threads. FailedPrecondition when the
   // database lacks qg_lock_job() (run `qg migrate`).
   absl::Status Start();
 
-  // Stops locking, lets running handlers finish, releases locked jobs that
-  // did not start, applies the last completions, and joins every thread.
-  void Shutdown();
+  // Stops locking, lets running handlers finish (cancelling them through the
+  // watchdog at `deadline`), releases locked jobs that did not start, applies
+  // the last completions, and joins every thread. Idempotent.
+  void Shutdown(absl::Time deadline = absl::InfiniteFuture());
 
   // From worker threads (via Job::Done()).
   void Finish(Completion completion) override;
@@ -85,6 +90,7 @@ class FastPool : public JobSink {
   const FastPoolOptions options_;
   std::shared_ptr<const JobHooks> hooks_;
   Logger* logger_;
+  Watchdog* watchdog_;
   int wake_fd_ = -1;
 
   // Locker-thread state.
@@ -102,6 +108,7 @@ class FastPool : public JobSink {
   absl::flat_hash_set<int64_t> held_
       ABSL_GUARDED_BY(mu_);  // locked, unfinished
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int workers_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread locker_thread_;

@@ -90,7 +90,8 @@ void BM_CompleteBatch(benchmark::State& state) {
     CHECK(locked.ok()) << locked.status();
     std::vector<std::string> cols[4];
     for (int i = 0; i < locked->rows(); ++i) {
-      for (int c = 0; c < 4; ++c) cols[c].push_back(std::string(locked->Get(i, c)));
+      for (int c = 0; c < 4; ++c)
+        cols[c].push_back(std::string(locked->Get(i, c)));
     }
     std::vector<std::string> del = {
         internal::ArrayLiteral(cols[0]), internal::ArrayLiteral(cols[1]),

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "qg/worker/watchdog.h"
 
 namespace qg {
 
@@ -39,10 +40,39 @@ absl::Status WorkMap::Run(Job& job) const {
   }
 }
 
-absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger) {
+absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
+                        internal::Watchdog* watchdog) {
   logger.Log(LogLevel::kDebug,
              absl::StrCat("qg: working job ", job.id(), " (", job.type(), ")"));
+  absl::Duration timeout = work_map.Timeout(job.type());
+  if (watchdog != nullptr) {
+    watchdog->Watch(&job, timeout == absl::InfiniteDuration()
+                              ? absl::InfiniteFuture()
+                              : absl::Now() + timeout);
+  }
   absl::Status result = work_map.Run(job);
+  if (watchdog != nullptr) watchdog->Unwatch(&job);
+  switch (job.cancel_reason()) {
+    case Job::CancelReason::kTimedOut:
+      result = absl::DeadlineExceededError(absl::StrCat(
+          "job timed out after ", absl::FormatDuration(timeout),
+          result.ok()
+              ? ""
+              : absl::StrCat(" (handler returned: ", result.message(), ")")));
+      break;
+    case Job::CancelReason::kShutdown:
+      if (!result.ok()) {
+        logger.Log(LogLevel::kInfo,
+                   absl::StrCat("qg: job ", job.id(),
+                                " stopped by shutdown; released for another "
+                                "worker"));
+        job.Done();
+        return result;
+      }
+      break;
+    case Job::CancelReason::kNone:
+      break;
+  }
   if (result.ok()) {
     if (absl::Status s = job.Delete(); !s.ok()) {
       logger.Log(LogLevel::kError, absl::StrCat("qg: deleting finished job ",

@@ -30,11 +30,16 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "qg/job.h"
 #include "qg/logger.h"
 
 namespace qg {
+
+namespace internal {
+class Watchdog;
+}  // namespace internal
 
 // WorkFunc
 //
@@ -85,6 +90,22 @@ class WorkMap {
     Register<T>(std::string(T::descriptor()->full_name()), std::move(fn));
   }
 
+  // SetTimeout()
+  //
+  // Jobs of `type` may run at most `timeout`: past it the handler is
+  // cancelled (`Job::Cancelled()`), and the job fails with "job timed out
+  // after <timeout>" and is retried with backoff. Enforced by `Worker` and
+  // `WorkerPool`, not by synchronous mode. Default: no timeout.
+  void SetTimeout(std::string type, absl::Duration timeout) {
+    timeouts_[std::move(type)] = timeout;
+  }
+
+  // The timeout of `type`; `absl::InfiniteDuration()` when none is set.
+  absl::Duration Timeout(absl::string_view type) const {
+    auto it = timeouts_.find(type);
+    return it == timeouts_.end() ? absl::InfiniteDuration() : it->second;
+  }
+
   // The handler of `type`, or null.
   const WorkFunc* Find(absl::string_view type) const {
     auto it = funcs_.find(type);
@@ -103,6 +124,7 @@ class WorkMap {
 
  private:
   absl::flat_hash_map<std::string, WorkFunc> funcs_;
+  absl::flat_hash_map<std::string, absl::Duration> timeouts_;
 };
 
 // PerformJob()
@@ -110,7 +132,10 @@ class WorkMap {
 // What a worker does with a locked job: `work_map.Run(job)`, then
 // `job.Delete()` on success or `job.Error(message)` on failure, then
 // `job.Done()`. Returns the handler's status (or the Delete/Error failure).
-absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger);
+// With a `watchdog`, the type's timeout is enforced (see `SetTimeout`) and a
+// job cancelled by shutdown that failed is released without an error.
+absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
+                        internal::Watchdog* watchdog = nullptr);
 
 }  // namespace qg
 

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/worker/fast_pool.h"
+#include "qg/worker/watchdog.h"
 
 namespace qg {
 
@@ -23,7 +24,16 @@ std::string WorkerOptions::DefaultQueue() {
 }
 
 Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options)
-    : client_(client), work_map_(work_map), options_(std::move(options)) {}
+    : Worker(client, work_map, std::move(options), nullptr) {}
+
+Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
+               internal::Watchdog* watchdog)
+    : client_(client),
+      work_map_(work_map),
+      options_(std::move(options)),
+      own_watchdog_(watchdog == nullptr ? std::make_unique<internal::Watchdog>()
+                                        : nullptr),
+      watchdog_(watchdog != nullptr ? watchdog : own_watchdog_.get()) {}
 
 Worker::~Worker() { Shutdown(); }
 
@@ -37,7 +47,7 @@ bool Worker::WorkOne() {
     return false;
   }
   if (*job == nullptr) return false;
-  PerformJob(**job, *work_map_, client_->logger()).IgnoreError();
+  PerformJob(**job, *work_map_, client_->logger(), watchdog_).IgnoreError();
   return true;
 }
 
@@ -60,12 +70,24 @@ void Worker::Work() {
   working_ = false;
 }
 
-void Worker::Shutdown() {
+void Worker::RequestStop() {
   absl::MutexLock lock(&mu_);
   stop_ = true;
+}
+
+bool Worker::WaitStopped(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
   auto stopped = [this]()
                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !working_; };
-  mu_.Await(absl::Condition(&stopped));
+  return mu_.AwaitWithDeadline(absl::Condition(&stopped), deadline);
+}
+
+void Worker::Shutdown(absl::Duration grace) {
+  RequestStop();
+  if (!WaitStopped(absl::Now() + grace)) {
+    watchdog_->CancelAll();
+    WaitStopped(absl::InfiniteFuture());
+  }
 }
 
 WorkerPool::WorkerPool(Client* client, const WorkMap* work_map, int count,
@@ -73,7 +95,8 @@ WorkerPool::WorkerPool(Client* client, const WorkMap* work_map, int count,
     : client_(client),
       work_map_(work_map),
       count_(count),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      watchdog_(std::make_unique<internal::Watchdog>()) {}
 
 WorkerPool::~WorkerPool() { Shutdown(); }
 
@@ -93,7 +116,8 @@ void WorkerPool::Start() {
     fast.poll_interval = options_.interval;
     fast.buffer =
         options_.buffer >= 0 ? options_.buffer : std::min(256, 4 * count_);
-    fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast);
+    fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
+                                                 watchdog_.get());
     absl::Status s = fast_->Start();
     if (s.ok()) return;
     client_->logger().Log(
@@ -104,22 +128,26 @@ void WorkerPool::Start() {
     options_.mode = WorkerMode::kQgCompat;
   }
   for (int i = 0; i < count_; ++i) {
-    workers_.push_back(std::make_unique<Worker>(client_, work_map_, options_));
+    workers_.push_back(std::unique_ptr<Worker>(
+        new Worker(client_, work_map_, options_, watchdog_.get())));
   }
   for (auto& w : workers_) {
     threads_.emplace_back([worker = w.get()] { worker->Work(); });
   }
 }
 
-void WorkerPool::Shutdown() {
+void WorkerPool::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&mu_);
-  if (fast_ != nullptr) fast_->Shutdown();
+  absl::Time deadline = absl::Now() + grace;
+  if (fast_ != nullptr) fast_->Shutdown(deadline);
   // Signal all first so they stop in parallel, then wait for each.
-  std::vector<std::thread> signals;
-  for (auto& w : workers_) {
-    signals.emplace_back([worker = w.get()] { worker->Shutdown(); });
+  for (auto& w : workers_) w->RequestStop();
+  bool all = true;
+  for (auto& w : workers_) all = w->WaitStopped(deadline) && all;
+  if (!all) {
+    watchdog_->CancelAll();
+    for (auto& w : workers_) w->WaitStopped(absl::InfiniteFuture());
   }
-  for (auto& t : signals) t.join();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -30,6 +30,7 @@ namespace qg {
 
 namespace internal {
 class FastPool;
+class Watchdog;
 }  // namespace internal
 
 // How a WorkerPool takes jobs.
@@ -92,16 +93,28 @@ class Worker {
 
   // Shutdown()
   //
-  // Lets the current job finish, then stops `Work()` and waits for it to
-  // return. Safe to call twice, or on a worker that never started.
-  void Shutdown();
+  // Stops taking jobs and lets the current job finish, then returns once
+  // `Work()` has returned. With a `grace` period: past it, the running job
+  // is cancelled (`Job::Cancelled()`), and Shutdown waits for its handler to
+  // return; a cancelled job that failed is released for another worker.
+  // Safe to call twice, or on a worker that never started.
+  void Shutdown(absl::Duration grace = absl::InfiniteDuration());
 
   const WorkerOptions& options() const { return options_; }
 
  private:
+  friend class WorkerPool;
+  // Used by WorkerPool: share the pool's watchdog; stop without waiting; wait.
+  Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
+         internal::Watchdog* watchdog);
+  void RequestStop();
+  bool WaitStopped(absl::Time deadline);
+
   Client* client_;
   const WorkMap* work_map_;
   const WorkerOptions options_;
+  std::unique_ptr<internal::Watchdog> own_watchdog_;
+  internal::Watchdog* watchdog_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool working_ ABSL_GUARDED_BY(mu_) = false;
@@ -132,9 +145,12 @@ class WorkerPool {
 
   // Shutdown()
   //
-  // Signals every worker to stop after its current job and waits for all of
-  // them. Idempotent.
-  void Shutdown();
+  // Stops taking jobs, lets running handlers finish, releases jobs locked
+  // ahead that did not start, and waits for every worker. With a `grace`
+  // period: past it, running jobs are cancelled (`Job::Cancelled()`) and
+  // Shutdown waits for their handlers to return; cancelled jobs that failed
+  // are released for other workers. Idempotent; the destructor calls it.
+  void Shutdown(absl::Duration grace = absl::InfiniteDuration());
 
   int size() const { return static_cast<int>(workers_.size()); }
 
@@ -143,6 +159,7 @@ class WorkerPool {
   const WorkMap* work_map_;
   const int count_;
   WorkerOptions options_;
+  std::unique_ptr<internal::Watchdog> watchdog_;
   std::unique_ptr<internal::FastPool> fast_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

@@ -1,0 +1,387 @@
+// What happens when things break, in both worker modes: shutdown with a
+// grace period, job timeouts, attempts running out, a server restart, a
+// terminated backend, bad input, and a worker role with minimal grants.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/postgres.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "qg/worker/worker.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::IsOk;
+using ::qg_testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Collects what qg logs.
+class CapturingLogger : public Logger {
+ public:
+  void Log(LogLevel, absl::string_view message) override {
+    absl::MutexLock lock(&mu_);
+    all_ += std::string(message) + "\n";
+  }
+  std::string all() {
+    absl::MutexLock lock(&mu_);
+    return all_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::string all_;
+};
+
+bool WaitFor(const std::function<bool()>& done,
+             absl::Duration timeout = absl::Seconds(60)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+  absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
+                                                    int max_attempts = 0) {
+    ClientOptions options;
+    options.conninfo = conninfo;
+    options.max_conns = 8;
+    options.acquire_timeout = absl::Seconds(5);
+    options.logger = &logger_;
+    options.max_attempts = max_attempts;
+    options.backoff = [](int32_t) { return absl::Milliseconds(1); };
+    return Client::Create(options);
+  }
+  WorkerOptions Options() const {
+    WorkerOptions options;
+    options.mode = GetParam();
+    options.interval = absl::Milliseconds(20);
+    return options;
+  }
+  std::string Query(const std::string& sql, internal::Params params = {}) {
+    auto r = internal::Exec(conn_.get(), sql, params);
+    EXPECT_OK(r.status()) << sql;
+    if (!r.ok() || r->rows() == 0) return "<no row>";
+    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+  }
+
+  CapturingLogger logger_;
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  std::unique_ptr<Client> client_;
+  internal::ConnPtr conn_;
+  WorkMap work_map_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, ReliabilityTest,
+                         ::testing::Values(WorkerMode::kFast,
+                                           WorkerMode::kQgCompat),
+                         [](const auto& info) {
+                           return info.param == WorkerMode::kFast
+                                      ? std::string("Fast")
+                                      : std::string("QgCompat");
+                         });
+
+TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
+  std::atomic<int> started{0}, saw_cancel{0};
+  work_map_.Register("Stubborn", [&](Job& job) -> absl::Status {
+    ++started;
+    while (!job.Cancelled()) absl::SleepFor(absl::Milliseconds(5));
+    ++saw_cancel;
+    return absl::CancelledError("stopping");
+  });
+  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  auto pool = std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
+  pool->Start();
+  ASSERT_TRUE(WaitFor([&] { return started == 2; }));
+  absl::Time start = absl::Now();
+  pool->Shutdown(absl::Milliseconds(200));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
+  EXPECT_EQ(saw_cancel, 2);
+  // Released untouched: no error recorded, runnable now, no lock left.
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE error_count = 0 AND "
+                  "run_at <= now()"),
+            "2");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+  pool->Shutdown();  // twice is fine
+  pool.reset();
+  Query("DELETE FROM que_jobs WHERE job_class = 'Stubborn' RETURNING 1");
+  // Destroying a running pool without Shutdown is fine too.
+  work_map_.Register("Quick", [](Job&) { return absl::OkStatus(); });
+  ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
+  auto other = std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
+  other->Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") == "0";
+  }));
+  other.reset();
+}
+
+TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
+  std::atomic<int> cancelled{0};
+  work_map_.Register("Slow", [&](Job& job) -> absl::Status {
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!job.Cancelled() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (job.cancel_reason() == Job::CancelReason::kTimedOut) ++cancelled;
+    return absl::OkStatus();  // even an OK after the timeout is a failure
+  });
+  work_map_.SetTimeout("Slow", absl::Milliseconds(100));
+  ClientOptions options;
+  options.conninfo = db_->conninfo();
+  options.logger = &logger_;
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
+  ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
+  WorkerPool pool(client.get(), &work_map_, 1, Options());
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT error_count FROM que_jobs") == "1";
+  }));
+  pool.Shutdown();
+  EXPECT_EQ(cancelled, 1);
+  EXPECT_EQ(Query("SELECT last_error FROM que_jobs"),
+            "job timed out after 100ms");
+  EXPECT_EQ(Query("SELECT run_at > now() + interval '2 seconds' FROM que_jobs"),
+            "t");
+}
+
+TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient(db_->conninfo(), /*max_attempts=*/3));
+  std::atomic<int> runs{0};
+  work_map_.Register("Doomed", [&](Job&) {
+    ++runs;
+    return absl::InternalError("always fails");
+  });
+  ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
+  WorkerPool pool(client.get(), &work_map_, 2, Options());
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  pool.Shutdown();
+  EXPECT_EQ(runs, 3);  // not retried after the third failure
+  EXPECT_EQ(Query("SELECT last_error FROM que_jobs"),
+            "qg: dead after 3 attempts: always fails");
+  // Ruby Que 0.x only takes run_at <= now(): never this one.
+  EXPECT_EQ(Query("SELECT run_at = '9999-01-01 00:00:00+00' FROM que_jobs"), "t");
+  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].count_dead, 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client->DeadJobs());
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].id, id);
+  EXPECT_EQ(dead[0].error_count, 3);
+  ASSERT_OK(client->RetryJob(id));
+  EXPECT_EQ(Query("SELECT error_count = 0 AND run_at <= now() FROM que_jobs"), "t");
+  EXPECT_THAT(client->RetryJob(id + 1000), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
+  // A server of this test's own, stopped hard and started again.
+  ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient(server->conninfo()));
+  absl::Mutex mu;
+  absl::flat_hash_set<int64_t> done;
+  work_map_.Register("Job", [&](Job& job) {
+    absl::SleepFor(absl::Milliseconds(2));
+    absl::MutexLock lock(&mu);
+    done.insert(job.id());
+    return absl::OkStatus();
+  });
+  WorkerOptions options = Options();
+  WorkerPool pool(client.get(), &work_map_, 4, options);
+  pool.Start();
+  std::vector<int64_t> enqueued;
+  int refused = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      absl::StatusOr<int64_t> id = client->Enqueue({.type = "Job"});
+      if (id.ok()) enqueued.push_back(*id);
+    }
+    ASSERT_OK(server->Stop(/*immediate=*/true));
+    // During the outage: a clear Unavailable, never a silent loss.
+    absl::StatusOr<int64_t> lost = client->Enqueue({.type = "Job"});
+    EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable)) << lost.status();
+    refused += !lost.ok();
+    absl::SleepFor(absl::Milliseconds(300));
+    ASSERT_OK(server->Restart());
+  }
+  // Pools reconnect and finish everything that was acknowledged.
+  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(server->conninfo()));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = internal::Exec(check.get(), "SELECT count(*) FROM que_jobs");
+        return r.ok() && r->Get(0, 0) == "0";
+      },
+      absl::Seconds(90)));
+  pool.Shutdown();
+  EXPECT_EQ(refused, 3);
+  absl::MutexLock lock(&mu);
+  for (int64_t id : enqueued) EXPECT_TRUE(done.contains(id)) << "job " << id;
+  // The pooled connections the restart broke were replaced.
+  EXPECT_OK(client->Enqueue({.type = "After"}).status());
+}
+
+TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
+  std::atomic<int> runs{0};
+  absl::Notification go;
+  work_map_.Register("Victim", [&](Job& job) {
+    if (++runs == 1) go.WaitForNotification();
+    return absl::OkStatus();
+  });
+  ASSERT_OK(client_->Enqueue({.type = "Victim"}).status());
+  WorkerPool pool(client_.get(), &work_map_, 2, Options());
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  // Terminate the session that holds the job's lock (the locker on the fast
+  // path, the worker's own connection on the qg path).
+  ASSERT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                  "WHERE locktype = 'advisory'"),
+            "1");
+  go.Notify();
+  // Not reported done on the lost session's behalf: the job stays and runs
+  // again; the pool survives.
+  ASSERT_TRUE(WaitFor([&] { return runs >= 2; }));
+  ASSERT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  pool.Shutdown();
+  EXPECT_THAT(logger_.all(), ::testing::AnyOf(HasSubstr("lost"),
+                                              HasSubstr("connection")));
+}
+
+TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
+  // 10 MB of args round-trip byte for byte.
+  std::string big = absl::StrCat("[\"", std::string(10 * 1024 * 1024, 'x'), "\"]");
+  ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
+  EXPECT_EQ(Query("SELECT length(args::text) FROM que_jobs WHERE job_class = 'Big'"),
+            absl::StrCat(big.size()));
+  // Names with quotes, newlines, non-ASCII and SQL are stored literally.
+  std::vector<std::string> names = {"it's \"quoted\"", "two\nlines", "caf\xc3\xa9 \xe2\x9c\x93",
+                                    "x'); DROP TABLE que_jobs; --"};
+  for (const std::string& name : names) {
+    ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status()) << name;
+    EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = $1 AND "
+                    "queue = $1",
+                    {name}),
+              "1")
+        << name;
+  }
+  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(names[3]));
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->type(), names[3]);
+  job->Done();
+  // NUL bytes cannot be stored: a clear InvalidArgument, no row.
+  EXPECT_THAT(client_->Enqueue({.type = "T", .args = std::string("[\"a\0b\"]", 7)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
+  EXPECT_THAT(client_->Enqueue({.type = "T", .queue = std::string("q\0", 2)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
+  EXPECT_THAT(client_->Enqueue({.type = "T", .priority = -40000}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'T'"), "0");
+}
+
+TEST(ClientSchemaTest, AnotherQueVersionIsFailedPrecondition) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  // Que 1.x/2.x: id instead of job_id, last_error_message, schema version 4+.
+  ASSERT_OK(internal::ExecSimple(
+                conn.get(),
+                "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
+                "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
+                "job_class text, args jsonb, error_count int, "
+                "last_error_message text, queue text); COMMENT ON TABLE "
+                "que_jobs IS '7'")
+                .status());
+  EXPECT_THAT(Client::Create({.conninfo = db->conninfo()}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("another Que version")));
+}
+
+TEST(SecurityTest, PasswordsNeverAppearInMessages) {
+  for (const char* conninfo :
+       {"host=@qg-nowhere user=u password=hunter2 dbname=x connect_timeout=1",
+        "postgresql://u:hunter2@/x?host=@qg-nowhere&connect_timeout=1"}) {
+    absl::StatusOr<std::unique_ptr<Client>> c = Client::Create({.conninfo = conninfo});
+    EXPECT_FALSE(c.ok());
+    EXPECT_THAT(std::string(c.status().message()), Not(HasSubstr("hunter2")));
+    EXPECT_THAT(internal::RedactConninfo(conninfo), Not(HasSubstr("hunter2")));
+    EXPECT_THAT(internal::RedactConninfo(conninfo), HasSubstr("****"));
+  }
+}
+
+TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  // The grants documented in README.md ("Security").
+  ASSERT_OK(internal::ExecSimple(
+                admin.get(),
+                "DROP ROLE IF EXISTS qg_worker_" + db->name() + "; "
+                "CREATE ROLE qg_worker_" + db->name() + " LOGIN; "
+                "GRANT USAGE ON SCHEMA public TO qg_worker_" + db->name() + "; "
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON que_jobs TO qg_worker_" +
+                    db->name() + "; "
+                "GRANT USAGE ON SEQUENCE que_jobs_job_id_seq TO qg_worker_" +
+                    db->name() + "; "
+                "GRANT EXECUTE ON FUNCTION qg_lock_job(text, smallint, "
+                "timestamptz, bigint) TO qg_worker_" + db->name())
+                .status());
+  std::string conninfo =
+      absl::StrCat(db->conninfo(), " user=qg_worker_", db->name());
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create({.conninfo = conninfo}));
+  ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
+  ASSERT_OK(client->EnqueueStream([i = 0](NewJob& job) mutable {
+                      job.type = "Granted";
+                      return ++i <= 10;
+                    })
+                .status());
+  std::atomic<int> runs{0};
+  WorkMap work_map;
+  work_map.Register("Granted", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
+    WorkerOptions options;
+    options.mode = mode;
+    options.interval = absl::Milliseconds(20);
+    WorkerPool pool(client.get(), &work_map, 2, options);
+    pool.Start();
+    EXPECT_EQ(pool.mode(), mode);
+    if (mode == WorkerMode::kFast) {
+      ASSERT_TRUE(WaitFor([&] { return runs == 11; }));
+    }
+    pool.Shutdown();
+  }
+  ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
+  EXPECT_TRUE(stats.empty());
+  // And nothing more: the role cannot drop the table.
+  ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
+  EXPECT_THAT(internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+}  // namespace
+}  // namespace qg

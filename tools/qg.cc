@@ -870,14 +870,16 @@ const std::vector<Command>& Commands() {
        {"json"},
        Stats},
       {"jobs",
-       "qg jobs [--queue Q] [--type T] [--errored] [--limit N] [--json]",
+       "qg jobs [--queue Q] [--type T] [--errored] [--dead] [--limit N] "
+       "[--json]",
        "Lists jobs in the order workers take them, with the first line of "
-       "their last error.",
-       {"queue", "type", "errored", "limit", "json"},
+       "their last error.\n--dead lists only jobs that ran out of attempts.",
+       {"queue", "type", "errored", "dead", "limit", "json"},
        Jobs},
       {"retry",
        "qg retry ID | qg retry --all-errored",
-       "Makes a job (or every job that has failed) runnable now.",
+       "Makes a job (or every job that has failed) runnable now; a dead job "
+       "(out of\nattempts) also gets its attempts back.",
        {"all_errored"},
        Retry},
       {"delete",

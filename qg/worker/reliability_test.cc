@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -114,7 +114,8 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   });
   ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
   ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
-  auto pool = std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
+  auto pool =
+      std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
   pool->Start();
   ASSERT_TRUE(WaitFor([&] { return started == 2; }));
   absl::Time start = absl::Now();
@@ -133,10 +134,12 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   // Destroying a running pool without Shutdown is fine too.
   work_map_.Register("Quick", [](Job&) { return absl::OkStatus(); });
   ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
-  auto other = std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
+  auto other =
+      std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
   other->Start();
   ASSERT_TRUE(WaitFor([&] {
-    return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") == "0";
+    return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") ==
+           "0";
   }));
   other.reset();
 }
@@ -159,9 +162,8 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
   ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
   WorkerPool pool(client.get(), &work_map_, 1, Options());
   pool.Start();
-  ASSERT_TRUE(WaitFor([&] {
-    return Query("SELECT error_count FROM que_jobs") == "1";
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Query("SELECT error_count FROM que_jobs") == "1"; }));
   pool.Shutdown();
   EXPECT_EQ(cancelled, 1);
   EXPECT_EQ(Query("SELECT last_error FROM que_jobs"),
@@ -171,7 +173,8 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
 }
 
 TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient(db_->conninfo(), /*max_attempts=*/3));
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       NewClient(db_->conninfo(), /*max_attempts=*/3));
   std::atomic<int> runs{0};
   work_map_.Register("Doomed", [&](Job&) {
     ++runs;
@@ -180,14 +183,16 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
   ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
   WorkerPool pool(client.get(), &work_map_, 2, Options());
   pool.Start();
-  ASSERT_TRUE(WaitFor([&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
   absl::SleepFor(absl::Milliseconds(200));
   pool.Shutdown();
   EXPECT_EQ(runs, 3);  // not retried after the third failure
   EXPECT_EQ(Query("SELECT last_error FROM que_jobs"),
             "qg: dead after 3 attempts: always fails");
   // Ruby Que 0.x only takes run_at <= now(): never this one.
-  EXPECT_EQ(Query("SELECT run_at = '9999-01-01 00:00:00+00' FROM que_jobs"), "t");
+  EXPECT_EQ(Query("SELECT run_at = '9999-01-01 00:00:00+00' FROM que_jobs"),
+            "t");
   ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].count_dead, 1);
@@ -196,8 +201,10 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
   EXPECT_EQ(dead[0].id, id);
   EXPECT_EQ(dead[0].error_count, 3);
   ASSERT_OK(client->RetryJob(id));
-  EXPECT_EQ(Query("SELECT error_count = 0 AND run_at <= now() FROM que_jobs"), "t");
-  EXPECT_THAT(client->RetryJob(id + 1000), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Query("SELECT error_count = 0 AND run_at <= now() FROM que_jobs"),
+            "t");
+  EXPECT_THAT(client->RetryJob(id + 1000),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
@@ -225,7 +232,8 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
     ASSERT_OK(server->Stop(/*immediate=*/true));
     // During the outage: a clear Unavailable, never a silent loss.
     absl::StatusOr<int64_t> lost = client->Enqueue({.type = "Job"});
-    EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable)) << lost.status();
+    EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable))
+        << lost.status();
     refused += !lost.ok();
     absl::SleepFor(absl::Milliseconds(300));
     ASSERT_OK(server->Restart());
@@ -266,20 +274,24 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   // Not reported done on the lost session's behalf: the job stays and runs
   // again; the pool survives.
   ASSERT_TRUE(WaitFor([&] { return runs >= 2; }));
-  ASSERT_TRUE(WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   pool.Shutdown();
-  EXPECT_THAT(logger_.all(), ::testing::AnyOf(HasSubstr("lost"),
-                                              HasSubstr("connection")));
+  EXPECT_THAT(logger_.all(),
+              ::testing::AnyOf(HasSubstr("lost"), HasSubstr("connection")));
 }
 
 TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
   // 10 MB of args round-trip byte for byte.
-  std::string big = absl::StrCat("[\"", std::string(10 * 1024 * 1024, 'x'), "\"]");
+  std::string big =
+      absl::StrCat("[\"", std::string(10 * 1024 * 1024, 'x'), "\"]");
   ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
-  EXPECT_EQ(Query("SELECT length(args::text) FROM que_jobs WHERE job_class = 'Big'"),
-            absl::StrCat(big.size()));
+  EXPECT_EQ(
+      Query("SELECT length(args::text) FROM que_jobs WHERE job_class = 'Big'"),
+      absl::StrCat(big.size()));
   // Names with quotes, newlines, non-ASCII and SQL are stored literally.
-  std::vector<std::string> names = {"it's \"quoted\"", "two\nlines", "caf\xc3\xa9 \xe2\x9c\x93",
+  std::vector<std::string> names = {"it's \"quoted\"", "two\nlines",
+                                    "caf\xc3\xa9 \xe2\x9c\x93",
                                     "x'); DROP TABLE que_jobs; --"};
   for (const std::string& name : names) {
     ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status()) << name;
@@ -294,8 +306,9 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
   EXPECT_EQ(job->type(), names[3]);
   job->Done();
   // NUL bytes cannot be stored: a clear InvalidArgument, no row.
-  EXPECT_THAT(client_->Enqueue({.type = "T", .args = std::string("[\"a\0b\"]", 7)}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
+  EXPECT_THAT(
+      client_->Enqueue({.type = "T", .args = std::string("[\"a\0b\"]", 7)}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
   EXPECT_THAT(client_->Enqueue({.type = "T", .queue = std::string("q\0", 2)}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NUL")));
   EXPECT_THAT(client_->Enqueue({.type = "T", .priority = -40000}),
@@ -324,7 +337,8 @@ TEST(SecurityTest, PasswordsNeverAppearInMessages) {
   for (const char* conninfo :
        {"host=@qg-nowhere user=u password=hunter2 dbname=x connect_timeout=1",
         "postgresql://u:hunter2@/x?host=@qg-nowhere&connect_timeout=1"}) {
-    absl::StatusOr<std::unique_ptr<Client>> c = Client::Create({.conninfo = conninfo});
+    absl::StatusOr<std::unique_ptr<Client>> c =
+        Client::Create({.conninfo = conninfo});
     EXPECT_FALSE(c.ok());
     EXPECT_THAT(std::string(c.status().message()), Not(HasSubstr("hunter2")));
     EXPECT_THAT(internal::RedactConninfo(conninfo), Not(HasSubstr("hunter2")));
@@ -336,26 +350,36 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
   ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
   ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
   // The grants documented in README.md ("Security").
-  ASSERT_OK(internal::ExecSimple(
-                admin.get(),
-                "DROP ROLE IF EXISTS qg_worker_" + db->name() + "; "
-                "CREATE ROLE qg_worker_" + db->name() + " LOGIN; "
-                "GRANT USAGE ON SCHEMA public TO qg_worker_" + db->name() + "; "
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON que_jobs TO qg_worker_" +
-                    db->name() + "; "
-                "GRANT USAGE ON SEQUENCE que_jobs_job_id_seq TO qg_worker_" +
-                    db->name() + "; "
-                "GRANT EXECUTE ON FUNCTION qg_lock_job(text, smallint, "
-                "timestamptz, bigint) TO qg_worker_" + db->name())
-                .status());
+  ASSERT_OK(
+      internal::ExecSimple(
+          admin.get(),
+          "DROP ROLE IF EXISTS qg_worker_" + db->name() +
+              "; "
+              "CREATE ROLE qg_worker_" +
+              db->name() +
+              " LOGIN; "
+              "GRANT USAGE ON SCHEMA public TO qg_worker_" +
+              db->name() +
+              "; "
+              "GRANT SELECT, INSERT, UPDATE, DELETE ON que_jobs TO qg_worker_" +
+              db->name() +
+              "; "
+              "GRANT USAGE ON SEQUENCE que_jobs_job_id_seq TO qg_worker_" +
+              db->name() +
+              "; "
+              "GRANT EXECUTE ON FUNCTION qg_lock_job(text, smallint, "
+              "timestamptz, bigint) TO qg_worker_" +
+              db->name())
+          .status());
   std::string conninfo =
       absl::StrCat(db->conninfo(), " user=qg_worker_", db->name());
   ASSERT_OK_AND_ASSIGN(auto client, Client::Create({.conninfo = conninfo}));
   ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
-  ASSERT_OK(client->EnqueueStream([i = 0](NewJob& job) mutable {
-                      job.type = "Granted";
-                      return ++i <= 10;
-                    })
+  ASSERT_OK(client
+                ->EnqueueStream([i = 0](NewJob& job) mutable {
+                  job.type = "Granted";
+                  return ++i <= 10;
+                })
                 .status());
   std::atomic<int> runs{0};
   WorkMap work_map;
@@ -379,8 +403,9 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
   EXPECT_TRUE(stats.empty());
   // And nothing more: the role cannot drop the table.
   ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
-  EXPECT_THAT(internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
-              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(
+      internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
+      StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 }  // namespace

@@ -122,6 +122,13 @@ absl::StatusOr<ConnPtr> Connect(absl::string_view conninfo) {
   v.push_back(nullptr);
   ConnPtr conn(PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
   if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (PQstatus(conn.get()) == CONNECTION_OK) {
+    // Server notices ("relation already exists, skipping", "terminating
+    // connection due to immediate shutdown") would go to stderr; errors reach
+    // callers as statuses instead.
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
+  }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string msg = TrimMessage(PQerrorMessage(conn.get()));
     absl::StatusCode code = absl::StatusCode::kUnavailable;

@@ -1,0 +1,378 @@
+// soak: a chaos run. Several worker processes and enqueuers work one queue on
+// an embedded PostgreSQL (or $DATABASE_URL) while the run SIGKILLs workers,
+// terminates backends and restarts PostgreSQL at random. At the end it checks
+// that every enqueued job's effect was recorded at least once, that no job is
+// left locked or stuck and that no advisory lock is held, and prints the
+// figures. Exit code 0 only when nothing was lost or stuck.
+//
+//   bazel run -c opt //tools:soak -- --duration 600
+//
+// Roles: the orchestrator (default) and `--role=worker` (a worker process it
+// starts; the crash tests start it too).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/postgres.h"
+#include "qg/worker/worker.h"
+
+ABSL_FLAG(std::string, role, "orchestrator", "orchestrator or worker");
+ABSL_FLAG(std::string, db, "", "conninfo (worker role; orchestrator: "
+                                "default $DATABASE_URL or an embedded server)");
+ABSL_FLAG(int, duration, 60, "seconds of chaos (orchestrator)");
+ABSL_FLAG(int, processes, 3, "worker processes (orchestrator)");
+ABSL_FLAG(int, threads, 4, "worker threads per process");
+ABSL_FLAG(int, enqueuers, 2, "enqueuer threads (orchestrator)");
+ABSL_FLAG(std::string, mode, "mixed",
+          "fast, qg-compat, or mixed (processes alternate)");
+ABSL_FLAG(int, handler_ms, 3, "longest a handler sleeps, in ms (random)");
+ABSL_FLAG(uint64_t, seed, 0, "random seed; 0: from the clock");
+
+namespace {
+
+using qg::internal::ConnPtr;
+
+constexpr char kSetup[] = R"sql(
+CREATE TABLE IF NOT EXISTS qg_soak_enqueued (job_id bigint PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS qg_soak_effects (job_id bigint NOT NULL,
+                                            worker int NOT NULL,
+                                            at timestamptz NOT NULL DEFAULT now());
+)sql";
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+// ---------------------------------------------------------------------------
+// worker role
+
+int RunWorker() {
+  std::string db = absl::GetFlag(FLAGS_db);
+  int threads = absl::GetFlag(FLAGS_threads);
+  int handler_ms = absl::GetFlag(FLAGS_handler_ms);
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  qg::ClientOptions options;
+  options.conninfo = db;
+  options.max_conns = threads + 2;
+  options.acquire_timeout = absl::Seconds(5);
+  options.backoff = [](int32_t) { return absl::Milliseconds(200); };
+  // The server may be restarting: keep trying to connect.
+  std::unique_ptr<qg::Client> client;
+  while (!g_stop) {
+    auto c = qg::Client::Create(options);
+    if (c.ok()) {
+      client = std::move(*c);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  if (client == nullptr) return 0;
+  int me = static_cast<int>(getpid());
+  qg::WorkMap work_map;
+  work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
+    // The effect commits on its own (not in the job's transaction), so a job
+    // in flight when its worker dies may record its effect twice.
+    PGconn* conn = job.Conn();
+    if (conn == nullptr) return absl::UnavailableError("no connection");
+    absl::Status s =
+        qg::internal::Exec(conn,
+                           "INSERT INTO qg_soak_effects (job_id, worker) "
+                           "VALUES ($1, $2)",
+                           {absl::StrCat(job.id()), absl::StrCat(me)})
+            .status();
+    if (!s.ok()) return s;
+    thread_local std::mt19937 rng(std::random_device{}());
+    if (handler_ms > 0) {
+      absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
+    }
+    return absl::OkStatus();
+  });
+  qg::WorkerOptions wopts;
+  std::string mode = absl::GetFlag(FLAGS_mode);
+  wopts.mode = mode == "qg-compat" ? qg::WorkerMode::kQgCompat
+                                   : qg::WorkerMode::kFast;
+  wopts.interval = absl::Milliseconds(100);
+  qg::WorkerPool pool(client.get(), &work_map, threads, wopts);
+  pool.Start();
+  printf("ready\n");
+  fflush(stdout);
+  while (!g_stop) absl::SleepFor(absl::Milliseconds(50));
+  pool.Shutdown(absl::Seconds(5));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// orchestrator
+
+struct Counters {
+  std::atomic<int64_t> enqueued{0}, enqueue_errors{0}, kills{0}, restarts{0},
+      terminated{0};
+};
+
+pid_t SpawnWorker(const std::string& self, const std::string& db,
+                  const std::string& mode) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string a1 = "--role=worker", a2 = "--db=" + db,
+                a3 = absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
+                a4 = "--mode=" + mode,
+                a5 = absl::StrCat("--handler_ms=", absl::GetFlag(FLAGS_handler_ms));
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 1);
+    execl(self.c_str(), "soak-worker", a1.c_str(), a2.c_str(), a3.c_str(),
+          a4.c_str(), a5.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Runs `sql` on a fresh connection, retrying while the server restarts.
+absl::StatusOr<qg::internal::Result> ExecRetrying(const std::string& db,
+                                                  const std::string& sql,
+                                                  absl::Duration patience) {
+  absl::Time deadline = absl::Now() + patience;
+  absl::Status last;
+  while (absl::Now() < deadline) {
+    auto conn = qg::internal::Connect(db);
+    if (conn.ok()) {
+      auto r = qg::internal::Exec(conn->get(), sql);
+      if (r.ok()) return r;
+      last = r.status();
+    } else {
+      last = conn.status();
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return last;
+}
+
+int64_t Number(const std::string& db, const std::string& sql) {
+  auto r = ExecRetrying(db, sql, absl::Seconds(30));
+  CHECK(r.ok()) << sql << ": " << r.status();
+  int64_t n = 0;
+  CHECK(absl::SimpleAtoi(r->Get(0, 0), &n)) << sql;
+  return n;
+}
+
+int RunOrchestrator() {
+  uint64_t seed = absl::GetFlag(FLAGS_seed);
+  if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  std::mt19937_64 rng(seed);
+  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::string db = absl::GetFlag(FLAGS_db);
+  if (db.empty() && getenv("DATABASE_URL") != nullptr) db = getenv("DATABASE_URL");
+  if (db.empty()) {
+    auto s = qg_testing::PostgresServer::Start();
+    if (!s.ok()) {
+      fprintf(stderr, "soak: %s\n", s.status().ToString().c_str());
+      return 1;
+    }
+    server = std::move(*s);
+    db = server->conninfo();
+  }
+  {
+    auto conn = qg::internal::Connect(db);
+    CHECK(conn.ok()) << conn.status();
+    CHECK(qg::internal::ExecSimple(conn->get(), kSetup).ok());
+    CHECK(qg::internal::ExecSimple(conn->get(),
+                                   "TRUNCATE qg_soak_enqueued, qg_soak_effects; "
+                                   "DELETE FROM que_jobs WHERE job_class = 'Soak'")
+              .ok());
+  }
+  int duration = absl::GetFlag(FLAGS_duration);
+  int processes = absl::GetFlag(FLAGS_processes);
+  std::string mode = absl::GetFlag(FLAGS_mode);
+  fprintf(stderr,
+          "soak: %d s, %d worker processes x %d threads (%s), %d enqueuers, "
+          "seed %llu\n",
+          duration, processes, absl::GetFlag(FLAGS_threads), mode.c_str(),
+          absl::GetFlag(FLAGS_enqueuers), static_cast<unsigned long long>(seed));
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  CHECK_GT(n, 0);
+  self[n] = '\0';
+  auto mode_of = [&](int i) {
+    if (mode == "mixed") return std::string(i % 2 == 0 ? "fast" : "qg-compat");
+    return mode;
+  };
+  std::vector<pid_t> workers(processes);
+  for (int i = 0; i < processes; ++i) workers[i] = SpawnWorker(self, db, mode_of(i));
+
+  Counters counters;
+  std::atomic<bool> stop_enqueue{false};
+  std::vector<std::thread> enqueuers;
+  for (int e = 0; e < absl::GetFlag(FLAGS_enqueuers); ++e) {
+    enqueuers.emplace_back([&, e] {
+      std::unique_ptr<qg::Client> client;
+      ConnPtr conn;
+      while (!stop_enqueue) {
+        if (client == nullptr) {
+          auto c = qg::Client::Create({.conninfo = db, .max_conns = 1});
+          if (!c.ok()) {
+            absl::SleepFor(absl::Milliseconds(100));
+            continue;
+          }
+          client = std::move(*c);
+        }
+        if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+          auto c = qg::internal::Connect(db);
+          if (!c.ok()) {
+            absl::SleepFor(absl::Milliseconds(100));
+            continue;
+          }
+          conn = std::move(*c);
+        }
+        // Ten jobs and their record in one transaction: acknowledged jobs
+        // are exactly the recorded ones.
+        auto tx = qg::PgTx::Begin(conn.get());
+        absl::Status s = tx.ok() ? absl::OkStatus() : tx.status();
+        std::vector<int64_t> ids;
+        for (int i = 0; s.ok() && i < 10; ++i) {
+          auto id = client->EnqueueInTx(
+              {.type = "Soak", .args = absl::StrCat("[", e, "]")}, **tx);
+          if (!id.ok()) {
+            s = id.status();
+          } else {
+            ids.push_back(*id);
+            s = (*tx)->Query("INSERT INTO qg_soak_enqueued VALUES ($1)",
+                             {absl::StrCat(*id)})
+                    .status();
+          }
+        }
+        if (s.ok()) s = (*tx)->Commit();
+        if (s.ok()) {
+          counters.enqueued += static_cast<int64_t>(ids.size());
+        } else {
+          ++counters.enqueue_errors;
+          conn.reset();
+          absl::SleepFor(absl::Milliseconds(50));
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    });
+  }
+
+  absl::Time start = absl::Now();
+  absl::Time end = start + absl::Seconds(duration);
+  absl::Time last_report = start;
+  while (absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(500 + rng() % 1500));
+    int action = static_cast<int>(rng() % 10);
+    if (action < 5) {
+      int i = static_cast<int>(rng() % processes);
+      kill(workers[i], SIGKILL);
+      waitpid(workers[i], nullptr, 0);
+      ++counters.kills;
+      workers[i] = SpawnWorker(self, db, mode_of(i));
+    } else if (action < 8) {
+      auto r = ExecRetrying(
+          db,
+          "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM "
+          "pg_stat_activity WHERE datname = current_database() AND pid <> "
+          "pg_backend_pid() AND backend_type = 'client backend' ORDER BY "
+          "random() LIMIT 1) t",
+          absl::Seconds(5));
+      if (r.ok()) counters.terminated += r->Get(0, 0) == "1";
+    } else if (server != nullptr) {
+      if (server->Stop(/*immediate=*/true).ok()) {
+        absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
+        CHECK(server->Restart().ok());
+        ++counters.restarts;
+      }
+    }
+    if (absl::Now() - last_report >= absl::Seconds(10)) {
+      fprintf(stderr,
+              "soak: %3.0f s: %lld enqueued, %lld kills, %lld terminated, "
+              "%lld restarts\n",
+              absl::ToDoubleSeconds(absl::Now() - start),
+              static_cast<long long>(counters.enqueued.load()),
+              static_cast<long long>(counters.kills.load()),
+              static_cast<long long>(counters.terminated.load()),
+              static_cast<long long>(counters.restarts.load()));
+      last_report = absl::Now();
+    }
+  }
+  stop_enqueue = true;
+  for (auto& t : enqueuers) t.join();
+  absl::Duration chaos = absl::Now() - start;
+
+  // Let the workers drain the queue, then stop them gracefully.
+  absl::Time drain_deadline = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < drain_deadline &&
+         Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'") > 0) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  absl::Duration total = absl::Now() - start;
+  for (pid_t pid : workers) kill(pid, SIGTERM);
+  for (pid_t pid : workers) waitpid(pid, nullptr, 0);
+
+  int64_t enqueued = Number(db, "SELECT count(*) FROM qg_soak_enqueued");
+  int64_t lost = Number(db,
+                        "SELECT count(*) FROM qg_soak_enqueued e WHERE NOT "
+                        "EXISTS (SELECT 1 FROM qg_soak_effects f WHERE "
+                        "f.job_id = e.job_id)");
+  int64_t completed =
+      Number(db, "SELECT count(DISTINCT job_id) FROM qg_soak_effects");
+  int64_t duplicates = Number(db,
+                              "SELECT count(*) - count(DISTINCT job_id) FROM "
+                              "qg_soak_effects");
+  int64_t stuck =
+      Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'");
+  int64_t locks = Number(db,
+                         "SELECT count(*) FROM pg_locks WHERE locktype = "
+                         "'advisory' AND database = (SELECT oid FROM "
+                         "pg_database WHERE datname = current_database())");
+  printf("soak figures (%s, seed %llu)\n", mode.c_str(),
+         static_cast<unsigned long long>(seed));
+  printf("  chaos time            %.1f s (drained after %.1f s)\n",
+         absl::ToDoubleSeconds(chaos), absl::ToDoubleSeconds(total));
+  printf("  jobs enqueued         %lld (%lld enqueue transactions refused)\n",
+         static_cast<long long>(enqueued),
+         static_cast<long long>(counters.enqueue_errors.load()));
+  printf("  jobs completed        %lld\n", static_cast<long long>(completed));
+  printf("  jobs/s held           %.0f\n",
+         completed / absl::ToDoubleSeconds(total));
+  printf("  worker kills          %lld\n",
+         static_cast<long long>(counters.kills.load()));
+  printf("  backends terminated   %lld\n",
+         static_cast<long long>(counters.terminated.load()));
+  printf("  postgres restarts     %lld\n",
+         static_cast<long long>(counters.restarts.load()));
+  printf("  duplicates            %lld\n", static_cast<long long>(duplicates));
+  printf("  lost                  %lld\n", static_cast<long long>(lost));
+  printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
+  printf("  advisory locks held   %lld\n", static_cast<long long>(locks));
+  bool ok = lost == 0 && stuck == 0 && locks == 0 && enqueued > 0;
+  printf("soak: %s\n", ok ? "PASS" : "FAIL");
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = 2;  // errors only: the chaos makes plenty of noise
+  if (absl::GetFlag(FLAGS_role) == "worker") return RunWorker();
+  return RunOrchestrator();
+}

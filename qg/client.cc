@@ -208,7 +208,7 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
                        {absl::StrCat(job->id_)});
     if (!locked.ok()) return locked.status();
     if (locked->Get(0, 0) != "t") return job->id_;  // a worker has it already
-    absl::MutexLock lock(&job->mu_);
+    std::unique_lock<std::mutex> lock(job->mu_);
     job->conn_ = conn->get();
     job->pooled_ = std::move(*conn);
     job->locked_ = true;
@@ -247,7 +247,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
                                {job->queue_, absl::StrCat(job->priority_),
                                 job->run_at_text_, absl::StrCat(job->id_)});
     if (check.ok() && check->rows() > 0) {
-      absl::MutexLock lock(&job->mu_);
+      std::unique_lock<std::mutex> lock(job->mu_);
       job->conn_ = conn->get();
       job->pooled_ = std::move(*conn);
       job->locked_ = true;

@@ -42,7 +42,7 @@ absl::Status DefaultError(Job& job, Executor& exec, absl::string_view message) {
 Job::~Job() { Done(); }
 
 bool Job::done() const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   return done_;
 }
 
@@ -81,7 +81,7 @@ std::string Job::ErrorMessage(absl::string_view message) const {
 }
 
 PGconn* Job::Conn() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (done_) return nullptr;
   if (conn_ == nullptr && conn_source_ != nullptr) {
     absl::StatusOr<internal::PooledConn> c =
@@ -160,7 +160,7 @@ absl::Status Job::Error(absl::string_view message) {
 void Job::Done() {
   PGconn* conn;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (done_) return;
     done_ = true;
     conn = conn_;
@@ -185,7 +185,7 @@ void Job::Done() {
     }
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     conn_ = nullptr;
     pooled_.Release();
   }

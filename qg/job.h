@@ -19,9 +19,11 @@
 #define QG_JOB_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -29,7 +31,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libpq-fe.h"
 #include "qg/executor.h"
@@ -272,7 +273,7 @@ class Job {
   std::optional<std::string> last_error_;
 
   std::shared_ptr<const JobHooks> hooks_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   internal::PooledConn pooled_ ABSL_GUARDED_BY(mu_);
   PGconn* conn_ ABSL_GUARDED_BY(mu_) = nullptr;  // pooled_ or injected
   bool locked_ = false;  // holds pg_advisory_lock(id) on conn_

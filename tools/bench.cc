@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -41,7 +42,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -329,7 +329,7 @@ class Bench {
   void S4(int rep, qg::WorkerMode mode) {
     Reset();
     auto client = NewClient(4);
-    absl::Mutex mu;
+    std::mutex mu;
     std::vector<double> lat;
     std::map<int64_t, int64_t> started;  // stamp -> handler start
     qg::WorkMap work_map;
@@ -339,7 +339,7 @@ class Bench {
       std::string args(
           absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
       if (absl::SimpleAtoi(args, &stamp)) {
-        absl::MutexLock lock(&mu);
+        std::lock_guard<std::mutex> lock(mu);
         lat.push_back((now - stamp) / 1e6);
         started[stamp] = now;
       }
@@ -370,13 +370,13 @@ class Bench {
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
     while (absl::Now() < deadline) {
       {
-        absl::MutexLock lock(&mu);
+        std::lock_guard<std::mutex> lock(mu);
         if (lat.size() >= kS4Jobs) break;
       }
       absl::SleepFor(absl::Milliseconds(10));
     }
     pool.Shutdown();
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     std::string peer = mode == qg::WorkerMode::kFast ? "qg" : "qg-compat";
     Emit(peer, "s4", rep, "pickup_p50_ms", Percentile(lat, 0.5));
     Emit(peer, "s4", rep, "pickup_p99_ms", Percentile(lat, 0.99));

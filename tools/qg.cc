@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,7 +43,6 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "examples/email/email.pb.h"
@@ -673,7 +673,7 @@ int Demo(const std::vector<std::string>&) {
   }
 
   // The handler: fails once for every 10th user, then succeeds.
-  absl::Mutex mu;
+  std::mutex mu;
   absl::flat_hash_set<int64_t> done_ids;
   std::atomic<int64_t> completed{0}, duplicates{0}, failures{0};
   qg::WorkMap work_map;
@@ -683,7 +683,7 @@ int Demo(const std::vector<std::string>&) {
           ++failures;
           return absl::UnavailableError("mail server busy (demo: fails once)");
         }
-        absl::MutexLock lock(&mu);
+        std::lock_guard<std::mutex> lock(mu);
         if (!done_ids.insert(job.id()).second) ++duplicates;
         ++completed;
         return absl::OkStatus();

@@ -36,8 +36,9 @@
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, role, "orchestrator", "orchestrator or worker");
-ABSL_FLAG(std::string, db, "", "conninfo (worker role; orchestrator: "
-                                "default $DATABASE_URL or an embedded server)");
+ABSL_FLAG(std::string, db, "",
+          "conninfo (worker role; orchestrator: "
+          "default $DATABASE_URL or an embedded server)");
 ABSL_FLAG(int, duration, 60, "seconds of chaos (orchestrator)");
 ABSL_FLAG(int, processes, 3, "worker processes (orchestrator)");
 ABSL_FLAG(int, threads, 4, "worker threads per process");
@@ -108,8 +109,8 @@ int RunWorker() {
   });
   qg::WorkerOptions wopts;
   std::string mode = absl::GetFlag(FLAGS_mode);
-  wopts.mode = mode == "qg-compat" ? qg::WorkerMode::kQgCompat
-                                   : qg::WorkerMode::kFast;
+  wopts.mode =
+      mode == "qg-compat" ? qg::WorkerMode::kQgCompat : qg::WorkerMode::kFast;
   wopts.interval = absl::Milliseconds(100);
   qg::WorkerPool pool(client.get(), &work_map, threads, wopts);
   pool.Start();
@@ -135,7 +136,8 @@ pid_t SpawnWorker(const std::string& self, const std::string& db,
     std::string a1 = "--role=worker", a2 = "--db=" + db,
                 a3 = absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
                 a4 = "--mode=" + mode,
-                a5 = absl::StrCat("--handler_ms=", absl::GetFlag(FLAGS_handler_ms));
+                a5 = absl::StrCat("--handler_ms=",
+                                  absl::GetFlag(FLAGS_handler_ms));
     int null = open("/dev/null", O_WRONLY);
     if (null >= 0) dup2(null, 1);
     execl(self.c_str(), "soak-worker", a1.c_str(), a2.c_str(), a3.c_str(),
@@ -179,7 +181,8 @@ int RunOrchestrator() {
   std::mt19937_64 rng(seed);
   std::unique_ptr<qg_testing::PostgresServer> server;
   std::string db = absl::GetFlag(FLAGS_db);
-  if (db.empty() && getenv("DATABASE_URL") != nullptr) db = getenv("DATABASE_URL");
+  if (db.empty() && getenv("DATABASE_URL") != nullptr)
+    db = getenv("DATABASE_URL");
   if (db.empty()) {
     auto s = qg_testing::PostgresServer::Start();
     if (!s.ok()) {
@@ -193,9 +196,10 @@ int RunOrchestrator() {
     auto conn = qg::internal::Connect(db);
     CHECK(conn.ok()) << conn.status();
     CHECK(qg::internal::ExecSimple(conn->get(), kSetup).ok());
-    CHECK(qg::internal::ExecSimple(conn->get(),
-                                   "TRUNCATE qg_soak_enqueued, qg_soak_effects; "
-                                   "DELETE FROM que_jobs WHERE job_class = 'Soak'")
+    CHECK(qg::internal::ExecSimple(
+              conn->get(),
+              "TRUNCATE qg_soak_enqueued, qg_soak_effects; "
+              "DELETE FROM que_jobs WHERE job_class = 'Soak'")
               .ok());
   }
   int duration = absl::GetFlag(FLAGS_duration);
@@ -205,7 +209,8 @@ int RunOrchestrator() {
           "soak: %d s, %d worker processes x %d threads (%s), %d enqueuers, "
           "seed %llu\n",
           duration, processes, absl::GetFlag(FLAGS_threads), mode.c_str(),
-          absl::GetFlag(FLAGS_enqueuers), static_cast<unsigned long long>(seed));
+          absl::GetFlag(FLAGS_enqueuers),
+          static_cast<unsigned long long>(seed));
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   CHECK_GT(n, 0);
@@ -215,7 +220,8 @@ int RunOrchestrator() {
     return mode;
   };
   std::vector<pid_t> workers(processes);
-  for (int i = 0; i < processes; ++i) workers[i] = SpawnWorker(self, db, mode_of(i));
+  for (int i = 0; i < processes; ++i)
+    workers[i] = SpawnWorker(self, db, mode_of(i));
 
   Counters counters;
   std::atomic<bool> stop_enqueue{false};
@@ -253,8 +259,9 @@ int RunOrchestrator() {
             s = id.status();
           } else {
             ids.push_back(*id);
-            s = (*tx)->Query("INSERT INTO qg_soak_enqueued VALUES ($1)",
-                             {absl::StrCat(*id)})
+            s = (*tx)
+                    ->Query("INSERT INTO qg_soak_enqueued VALUES ($1)",
+                            {absl::StrCat(*id)})
                     .status();
           }
         }
@@ -318,7 +325,8 @@ int RunOrchestrator() {
   // Let the workers drain the queue, then stop them gracefully.
   absl::Time drain_deadline = absl::Now() + absl::Seconds(120);
   while (absl::Now() < drain_deadline &&
-         Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'") > 0) {
+         Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'") >
+             0) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   absl::Duration total = absl::Now() - start;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "qg/internal/sync.h"
 
 namespace qg::internal {
 
@@ -41,7 +42,7 @@ std::shared_ptr<ConnPool> ConnPool::Create(std::string conninfo, int max_conns,
 absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       if (closed_) return absl::FailedPreconditionError("client is closed");
       while (!idle_.empty()) {
@@ -61,10 +62,10 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
         ++open_;
         break;  // open a new one outside the lock
       }
-      auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      auto available = [this] {
         return closed_ || !idle_.empty() || open_ < max_conns_;
       };
-      if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+      if (!WaitUntil(cv_, lock, deadline, available)) {
         return absl::UnavailableError(absl::StrCat(
             "no database connection free within ",
             absl::FormatDuration(timeout), " (pool of ", max_conns_, ")"));
@@ -75,8 +76,9 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
   absl::Status s = conn.ok() ? absl::OkStatus() : conn.status();
   if (s.ok() && on_connect_) s = on_connect_(conn->get());
   if (!s.ok()) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     --open_;
+    cv_.notify_one();
     return s;
   }
   return PooledConn(shared_from_this(), std::move(*conn));
@@ -93,31 +95,33 @@ void ConnPool::Return(ConnPtr conn) {
     }
     if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK) conn.reset();
   }
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (conn == nullptr || closed_) {
     --open_;
-    return;  // ConnPtr closes it
+  } else {
+    idle_.push_back(std::move(conn));
   }
-  idle_.push_back(std::move(conn));
-}
+  cv_.notify_one();
+}  // a connection not kept closes here
 
 void ConnPool::Close() {
   std::deque<ConnPtr> idle;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     closed_ = true;
     open_ -= static_cast<int>(idle_.size());
     idle.swap(idle_);
   }
+  cv_.notify_all();
 }
 
 int ConnPool::open() const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   return open_;
 }
 
 int ConnPool::idle() const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   return static_cast<int>(idle_.size());
 }
 

@@ -8,15 +8,16 @@
 #ifndef QG_INTERNAL_CONN_POOL_H_
 #define QG_INTERNAL_CONN_POOL_H_
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "qg/internal/pg.h"
 
@@ -82,7 +83,8 @@ class ConnPool : public std::enable_shared_from_this<ConnPool> {
   const std::string conninfo_;
   const int max_conns_;
   const OnConnect on_connect_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // a connection came back, or a slot freed
   std::deque<ConnPtr> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

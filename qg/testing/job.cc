@@ -18,7 +18,7 @@ std::unique_ptr<qg::Job> JobPeer::Make(const qg::NewJob& fields, int64_t id) {
 }
 
 void JobPeer::InjectConn(qg::Job& job, PGconn* conn) {
-  absl::MutexLock lock(&job.mu_);
+  std::unique_lock<std::mutex> lock(job.mu_);
   job.conn_ = conn;
 }
 

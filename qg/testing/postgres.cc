@@ -529,7 +529,7 @@ absl::Status PostgresServer::WaitReady(absl::Duration timeout) {
         line.ok() ? *line : line.status().ToString(), "\n", LogTail()));
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     postmaster_pid_ = pid;
   }
   std::string ping = ConninfoFor("postgres");
@@ -563,7 +563,7 @@ absl::Status PostgresServer::SendCommand(absl::string_view command) {
 
 absl::Status PostgresServer::Stop(bool immediate) {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (postmaster_pid_ == 0) return absl::OkStatus();
   }
   if (absl::Status s = SendCommand(immediate ? "stop-immediate" : "stop-fast");
@@ -576,14 +576,14 @@ absl::Status PostgresServer::Stop(bool immediate) {
         absl::StrCat("stopping PostgreSQL failed: ",
                      line.ok() ? *line : line.status().ToString()));
   }
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   postmaster_pid_ = 0;
   return absl::OkStatus();
 }
 
 absl::Status PostgresServer::Restart() {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (postmaster_pid_ != 0) {
       return absl::FailedPreconditionError("server is running; Stop() first");
     }
@@ -593,7 +593,7 @@ absl::Status PostgresServer::Restart() {
 }
 
 pid_t PostgresServer::postmaster_pid() const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   return postmaster_pid_;
 }
 
@@ -620,7 +620,7 @@ std::string PostgresServer::ConninfoFor(absl::string_view dbname) const {
 absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
   std::string name;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     name = absl::StrCat("qg_test_", ++next_database_);
   }
   auto admin = Connect(ConninfoFor("postgres"));

@@ -28,7 +28,9 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,7 +39,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace qg_testing {
@@ -145,7 +146,7 @@ class PostgresServer {
   int command_fd_ = -1;  // supervisor's stdin
   int reply_fd_ = -1;    // supervisor's stdout
   pid_t supervisor_pid_ = 0;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   pid_t postmaster_pid_ ABSL_GUARDED_BY(mu_) = 0;
   int next_database_ ABSL_GUARDED_BY(mu_) = 0;
 };

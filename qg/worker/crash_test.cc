@@ -44,10 +44,12 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
     EXPECT_OK(r.status()) << sql;
     return r.ok() && r->rows() > 0 ? std::string(r->Get(0, 0)) : "";
   };
-  query("CREATE TABLE qg_soak_effects (job_id bigint NOT NULL, worker int NOT "
-        "NULL, at timestamptz NOT NULL DEFAULT now())");
-  query("INSERT INTO que_jobs (job_class) SELECT 'Soak' FROM "
-        "generate_series(1, 300) RETURNING 1");
+  query(
+      "CREATE TABLE qg_soak_effects (job_id bigint NOT NULL, worker int NOT "
+      "NULL, at timestamptz NOT NULL DEFAULT now())");
+  query(
+      "INSERT INTO que_jobs (job_class) SELECT 'Soak' FROM "
+      "generate_series(1, 300) RETURNING 1");
 
   std::string bin = SoakBinary(), db_flag = "--db=" + db->conninfo(),
               mode_flag = "--mode=" + GetParam();
@@ -70,19 +72,23 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
       "SELECT coalesce(string_agg(DISTINCT f.job_id::text, ','), '') FROM "
       "qg_soak_effects f JOIN que_jobs j USING (job_id)");
   std::set<std::string> in_flight;
-  for (absl::string_view id : absl::StrSplit(in_flight_text, ',', absl::SkipEmpty())) {
+  for (absl::string_view id :
+       absl::StrSplit(in_flight_text, ',', absl::SkipEmpty())) {
     in_flight.insert(std::string(id));
   }
   // The dead process's locks go with its sessions, at once.
   absl::Time locks_gone = absl::Now() + absl::Seconds(5);
-  while (query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") != "0" &&
+  while (query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") !=
+             "0" &&
          absl::Now() < locks_gone) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  EXPECT_EQ(query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+  EXPECT_EQ(query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
 
   // Another worker finishes the rest.
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create({.conninfo = db->conninfo()}));
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       Client::Create({.conninfo = db->conninfo()}));
   WorkMap work_map;
   work_map.Register("Soak", [&](Job& job) {
     return internal::Exec(job.Conn(),
@@ -96,7 +102,8 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   WorkerPool pool(client.get(), &work_map, 4, options);
   pool.Start();
   deadline = absl::Now() + absl::Seconds(60);
-  while (query("SELECT count(*) FROM que_jobs") != "0" && absl::Now() < deadline) {
+  while (query("SELECT count(*) FROM que_jobs") != "0" &&
+         absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   pool.Shutdown();

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "qg/internal/sql.h"
+#include "qg/internal/sync.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg::internal {
@@ -122,14 +123,14 @@ absl::Status FastPool::ConnectLocker() {
 
 absl::Status FastPool::Start() {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (started_) return absl::OkStatus();
   }
   if (wake_fd_ < 0) {
     return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   }
   if (absl::Status s = ConnectLocker(); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
   locker_thread_ = std::thread([this] { LockerLoop(); });
   workers_running_ = options_.workers;
@@ -141,17 +142,16 @@ absl::Status FastPool::Start() {
 
 void FastPool::Shutdown(absl::Time deadline) {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
     stopping_ = true;
   }
+  work_cv_.notify_all();
   Wake();
   {
-    absl::MutexLock lock(&mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return workers_running_ == 0;
-    };
-    if (!mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!WaitUntil(idle_cv_, lock, deadline,
+                   [this] { return workers_running_ == 0; })) {
       watchdog_->CancelAll();
     }
   }
@@ -170,7 +170,7 @@ void FastPool::Wake() {
 
 void FastPool::Finish(Completion completion) {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     completions_.push_back(std::move(completion));
   }
   Wake();
@@ -181,13 +181,11 @@ void FastPool::WorkerLoop() {
     std::unique_ptr<Job> job;
     bool stopping;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !ready_.empty() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return !ready_.empty() || stopping_; });
       if (ready_.empty()) {  // stopping, nothing left
         --workers_running_;
+        idle_cv_.notify_all();
         return;
       }
       job = std::move(ready_.front());
@@ -259,7 +257,7 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
   }
   std::vector<std::string> held;
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     for (int64_t id : finished) held_.erase(id);
     for (int64_t id : held_) held.push_back(absl::StrCat(id));
   }
@@ -327,11 +325,14 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
         if (auto job = MakeJob(*r, i)) jobs.push_back(std::move(job));
       }
       locked = static_cast<int>(jobs.size());
-      absl::MutexLock lock(&mu_);
-      for (auto& job : jobs) {
-        held_.insert(job->id());
-        ready_.push_back(std::move(job));
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        for (auto& job : jobs) {
+          held_.insert(job->id());
+          ready_.push_back(std::move(job));
+        }
       }
+      work_cv_.notify_all();
     } else if (name == sql::kNextRunAtName) {
       double t = 0;
       if (!r->IsNull(0, 0) && absl::SimpleAtod(r->Get(0, 0), &t)) {
@@ -404,7 +405,7 @@ void FastPool::LockerLoop() {
     bool stopping;
     int free;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       completions.swap(completions_);
       stopping = stopping_;
       free = options_.workers + options_.buffer -
@@ -427,7 +428,7 @@ void FastPool::LockerLoop() {
                          "; retrying in ",
                          absl::FormatDuration(options_.reconnect_delay)));
         {
-          absl::MutexLock lock(&mu_);
+          std::unique_lock<std::mutex> lock(mu_);
           completions_.insert(completions_.end(), completions.begin(),
                               completions.end());
         }
@@ -453,7 +454,7 @@ void FastPool::LockerLoop() {
       continue;
     }
     if (stopping) {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (held_.empty() && completions_.empty()) break;
     }
     absl::Duration timeout =

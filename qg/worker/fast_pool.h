@@ -19,9 +19,11 @@
 #ifndef QG_WORKER_FAST_POOL_H_
 #define QG_WORKER_FAST_POOL_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,7 +31,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
 #include "qg/internal/pg.h"
@@ -102,7 +103,9 @@ class FastPool : public JobSink {
   absl::Time next_due_ = absl::InfiniteFuture();
   absl::Time last_lock_ = absl::InfinitePast();
 
-  absl::Mutex mu_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // ready_ filled, or stopping_
+  std::condition_variable idle_cv_;  // workers_running_ went down
   std::deque<std::unique_ptr<Job>> ready_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<int64_t> held_

@@ -3,6 +3,7 @@
 // NOTIFY wake-ups without polling, bulk enqueue, Job::Tx() atomicity.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,7 +11,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -76,11 +76,11 @@ class FastPoolTest : public ::testing::Test {
 TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
   constexpr int kJobs = 4000;
   Insert(kJobs);
-  absl::Mutex mu;
+  std::mutex mu;
   absl::flat_hash_map<int64_t, int> runs;
   WorkMap work_map;
   work_map.Register("Job", [&](Job& job) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     ++runs[job.id()];
     return absl::OkStatus();
   });
@@ -178,11 +178,11 @@ TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
       "(2, 'J', 5, now() - interval '2 min'), "
       "(3, 'J', 1, now()), "
       "(4, 'J', 9, now() - interval '1 hour') RETURNING 1");
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<int64_t> order;
   WorkMap work_map;
   work_map.Register("J", [&](Job& job) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     order.push_back(job.id());
     return absl::OkStatus();
   });

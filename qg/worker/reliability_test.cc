@@ -2,7 +2,9 @@
 // grace period, job timeouts, attempts running out, a server restart, a
 // terminated backend, bad input, and a worker role with minimal grants.
 #include <atomic>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -10,8 +12,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,16 +34,16 @@ using ::testing::Not;
 class CapturingLogger : public Logger {
  public:
   void Log(LogLevel, absl::string_view message) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     all_ += std::string(message) + "\n";
   }
   std::string all() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return all_;
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::string all_;
 };
 
@@ -211,11 +211,11 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   // A server of this test's own, stopped hard and started again.
   ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
   ASSERT_OK_AND_ASSIGN(auto client, NewClient(server->conninfo()));
-  absl::Mutex mu;
+  std::mutex mu;
   absl::flat_hash_set<int64_t> done;
   work_map_.Register("Job", [&](Job& job) {
     absl::SleepFor(absl::Milliseconds(2));
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     done.insert(job.id());
     return absl::OkStatus();
   });
@@ -248,7 +248,7 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
       absl::Seconds(90)));
   pool.Shutdown();
   EXPECT_EQ(refused, 3);
-  absl::MutexLock lock(&mu);
+  std::lock_guard<std::mutex> lock(mu);
   for (int64_t id : enqueued) EXPECT_TRUE(done.contains(id)) << "job " << id;
   // The pooled connections the restart broke were replaced.
   EXPECT_OK(client->Enqueue({.type = "After"}).status());
@@ -256,9 +256,10 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
 
 TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   std::atomic<int> runs{0};
-  absl::Notification go;
+  std::promise<void> go;
+  std::shared_future<void> go_done = go.get_future().share();
   work_map_.Register("Victim", [&](Job& job) {
-    if (++runs == 1) go.WaitForNotification();
+    if (++runs == 1) go_done.wait();
     return absl::OkStatus();
   });
   ASSERT_OK(client_->Enqueue({.type = "Victim"}).status());
@@ -270,7 +271,7 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   ASSERT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
                   "WHERE locktype = 'advisory'"),
             "1");
-  go.Notify();
+  go.set_value();
   // Not reported done on the lost session's behalf: the job stays and runs
   // again; the pool survives.
   ASSERT_TRUE(WaitFor([&] { return runs >= 2; }));

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/internal/sync.h"
 #include "qg/worker/fast_pool.h"
 #include "qg/worker/watchdog.h"
 
@@ -53,33 +54,34 @@ bool Worker::WorkOne() {
 
 void Worker::Work() {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stop_) return;
     working_ = true;
   }
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       if (stop_) break;
     }
     if (WorkOne()) continue;
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), options_.interval);
+    std::unique_lock<std::mutex> lock(mu_);
+    internal::WaitUntil(cv_, lock, absl::Now() + options_.interval,
+                        [this] { return stop_; });
   }
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   working_ = false;
+  cv_.notify_all();
 }
 
 void Worker::RequestStop() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   stop_ = true;
+  cv_.notify_all();
 }
 
 bool Worker::WaitStopped(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto stopped = [this]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !working_; };
-  return mu_.AwaitWithDeadline(absl::Condition(&stopped), deadline);
+  std::unique_lock<std::mutex> lock(mu_);
+  return internal::WaitUntil(cv_, lock, deadline, [this] { return !working_; });
 }
 
 void Worker::Shutdown(absl::Duration grace) {
@@ -101,12 +103,12 @@ WorkerPool::WorkerPool(Client* client, const WorkMap* work_map, int count,
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 WorkerMode WorkerPool::mode() const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   return options_.mode;
 }
 
 void WorkerPool::Start() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (started_) return;
   started_ = true;
   if (options_.mode == WorkerMode::kFast) {
@@ -137,7 +139,7 @@ void WorkerPool::Start() {
 }
 
 void WorkerPool::Shutdown(absl::Duration grace) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   absl::Time deadline = absl::Now() + grace;
   if (fast_ != nullptr) fast_->Shutdown(deadline);
   // Signal all first so they stop in parallel, then wait for each.

@@ -15,13 +15,14 @@
 #ifndef QG_WORKER_WORKER_H_
 #define QG_WORKER_WORKER_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
 #include "qg/worker/work_map.h"
@@ -115,7 +116,8 @@ class Worker {
   const WorkerOptions options_;
   std::unique_ptr<internal::Watchdog> own_watchdog_;
   internal::Watchdog* watchdog_;
-  absl::Mutex mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;  // stop_ or working_ changed
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool working_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -163,7 +165,7 @@ class WorkerPool {
   std::unique_ptr<internal::FastPool> fast_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   bool started_ = false;
 };
 

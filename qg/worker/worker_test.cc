@@ -3,7 +3,9 @@
 #include "qg/worker/worker.h"
 
 #include <atomic>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -12,8 +14,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,16 +38,16 @@ using ::testing::StartsWith;
 class CapturingLogger : public Logger {
  public:
   void Log(LogLevel level, absl::string_view message) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     lines_.push_back(absl::StrCat(static_cast<int>(level), ":", message));
   }
   std::vector<std::string> lines() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return lines_;
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<std::string> lines_;
 };
 
@@ -158,10 +158,11 @@ TEST_F(WorkerTest, ShutdownStopsWork) {
 }
 
 TEST_F(WorkerTest, ShutdownLetsTheRunningJobFinish) {
-  absl::Notification started;
+  std::promise<void> started;
+  std::shared_future<void> started_done = started.get_future().share();
   std::atomic<bool> finished{false};
   work_map_.Register("Slow", [&](Job&) {
-    started.Notify();
+    started.set_value();
     absl::SleepFor(absl::Milliseconds(300));
     finished = true;
     return absl::OkStatus();
@@ -171,7 +172,7 @@ TEST_F(WorkerTest, ShutdownLetsTheRunningJobFinish) {
   options.interval = absl::Milliseconds(10);
   Worker worker(client_.get(), &work_map_, options);
   std::thread t([&] { worker.Work(); });
-  started.WaitForNotification();
+  started_done.wait();
   worker.Shutdown();
   EXPECT_TRUE(finished);
   t.join();
@@ -201,11 +202,11 @@ TEST_F(WorkerTest, PoolDrainsThousandsOfJobsEachExactlyOnce) {
                            "generate_series(1, $1) i",
                            {absl::StrCat(kJobs)})
                 .status());
-  absl::Mutex mu;
+  std::mutex mu;
   absl::flat_hash_map<int64_t, int> runs;
   std::atomic<int> total{0};
   work_map_.Register("Count", [&](Job& job) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     ++runs[job.id()];
     ++total;
     return absl::OkStatus();

@@ -172,10 +172,10 @@ void Job::Done() {
         internal::Exec(conn, internal::sql::kUnlockJob, {absl::StrCat(id_)});
     Logger& log = hooks_ && hooks_->logger ? *hooks_->logger : DefaultLogger();
     if (!r.ok()) {
-      log.Log(
-          LogLevel::kError,
-          absl::StrCat("qg: unlocking job ", id_, ": ", r.status().ToString(),
-                       " (the lock ends with the session)"));
+      log.Log(LogLevel::kError,
+              absl::StrCat(
+                  "qg: job ", id_, " lost its lock: its session ended (",
+                  r.status().ToString(), "); another worker may run it again"));
     } else if (r->rows() == 1 && r->Get(0, 0) != "t") {
       // Our session no longer held the lock: it was reconnected or the
       // backend was terminated; another worker may have the job now.

@@ -220,8 +220,15 @@ void SweepStaleDirs(const std::string& root) {
   while (struct dirent* e = readdir(d)) {
     if (strncmp(e->d_name, "qgpg-", 5) != 0) continue;
     std::string dir = absl::StrCat(root, "/", e->d_name);
-    int fd = open((dir + "/lock").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // still being set up, or not ours
+    std::string lock = dir + "/lock";
+    struct stat st;
+    // A directory being set up has an unlocked lock file for a moment:
+    // only a lock file older than a minute can be stale.
+    if (stat(lock.c_str(), &st) != 0 || time(nullptr) - st.st_mtime < 60) {
+      continue;
+    }
+    int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // not ours
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) stale.push_back(dir);
     close(fd);
   }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +203,27 @@ TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
   }
   EXPECT_TRUE(Dead(pid));
   EXPECT_FALSE(Exists(base));
+}
+
+TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
+  if (access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no /dev/shm";
+  // What a sandbox that SIGKILLs a whole process tree leaves: a directory
+  // whose lock nobody holds. A fresh one (being set up) is left alone.
+  std::string stale = "/dev/shm/qgpg-staleXXXXXX";
+  std::string fresh = "/dev/shm/qgpg-freshXXXXXX";
+  ASSERT_NE(mkdtemp(stale.data()), nullptr);
+  ASSERT_NE(mkdtemp(fresh.data()), nullptr);
+  for (const std::string& dir : {stale, fresh}) {
+    std::ofstream(dir + "/lock") << "";
+  }
+  struct timeval old[2] = {{time(nullptr) - 3600, 0},
+                           {time(nullptr) - 3600, 0}};
+  ASSERT_EQ(utimes((stale + "/lock").c_str(), old), 0);
+  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  EXPECT_FALSE(Exists(stale));
+  EXPECT_TRUE(Exists(fresh));
+  std::remove((fresh + "/lock").c_str());
+  rmdir(fresh.c_str());
 }
 
 TEST(PostgresServerTest, RunsServerUnprivileged) {

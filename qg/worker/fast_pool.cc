@@ -342,7 +342,18 @@ absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
       need_next_due_ = false;
     }
   }
-  if (PQstatus(conn) == CONNECTION_OK) PQexitPipelineMode(conn);
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PQexitPipelineMode(conn);
+  } else if (!unlock.empty()) {
+    // The session that held these jobs' locks is gone, and with it the
+    // locks: what was not committed stays undone, and the jobs run again.
+    logger_->Log(LogLevel::kError,
+                 absl::StrCat("qg: locker session lost with ", unlock.size(),
+                              " finished job(s) not yet recorded (ids ",
+                              absl::StrJoin(unlock, ","),
+                              "); their locks are gone and they will run "
+                              "again"));
+  }
   if (want > 0) {
     last_lock_ = now;
     if (candidates < 0) {

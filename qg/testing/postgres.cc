@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -235,7 +236,8 @@ void SweepStaleDirs(const std::string& root) {
   closedir(d);
   for (const std::string& dir : stale) {
     LOG(WARNING) << "removing stale test PostgreSQL directory " << dir;
-    RunAsTarget({"/bin/rm", "-rf", dir}, "/dev/null").IgnoreError();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "qg/internal/json.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
 
@@ -33,30 +34,6 @@ class BorrowedTx : public Tx {
  private:
   Executor& exec_;
 };
-
-absl::Status CheckSchema(PGconn* conn) {
-  absl::StatusOr<internal::Result> r = internal::Exec(
-      conn,
-      "SELECT to_regclass('que_jobs') IS NOT NULL, "
-      "obj_description(to_regclass('que_jobs'), 'pg_class'), "
-      "(SELECT count(*) FROM information_schema.columns "
-      " WHERE table_name = 'que_jobs' AND table_schema = current_schema() "
-      " AND column_name IN ('job_class', 'job_id', 'last_error'))");
-  if (!r.ok()) return r.status();
-  if (r->Get(0, 0) != "t") {
-    return absl::FailedPreconditionError(
-        "the que_jobs table does not exist in this database: create it with "
-        "`qg migrate` or by applying schema/que_jobs.sql");
-  }
-  std::string version(r->Get(0, 1));
-  if (r->Get(0, 2) != "3" || (!version.empty() && version != "3")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "que_jobs has the layout of another Que version (schema version \"",
-        version,
-        "\"); qg-cpp works Que 0.x's table (version 3), as que-go and qg do"));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -101,7 +78,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     absl::StatusOr<internal::ConnPtr> conn =
         internal::Connect(options.conninfo);
     if (!conn.ok()) return conn.status();
-    if (absl::Status s = CheckSchema(conn->get()); !s.ok()) return s;
+    absl::StatusOr<internal::QueSchemaState> schema =
+        internal::InspectQueSchema(conn->get());
+    if (!schema.ok()) return schema.status();
+    if (absl::Status s = internal::QueSchemaStatus(*schema); !s.ok()) return s;
   }
   auto hooks = std::make_shared<JobHooks>();
   hooks->delete_func = options.delete_func;

@@ -18,6 +18,7 @@
 #include "qg/internal/test_hooks.h"
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 
@@ -44,10 +45,7 @@ class ClientTest : public ::testing::Test {
 
   // The first field of the first row of `sql` on the test's own connection.
   std::string Query(const std::string& sql, internal::Params params = {}) {
-    auto r = internal::Exec(conn_.get(), sql, params);
-    EXPECT_OK(r.status()) << sql;
-    if (!r.ok() || r->rows() == 0) return "<no row>";
-    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+    return qg_testing::QueryValue(conn_.get(), sql, params);
   }
   int64_t Count(const std::string& where = "true") {
     int64_t n = -1;

@@ -50,6 +50,7 @@
 #include "qg/client.h"
 #include "qg/internal/json.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/schema_state.h"
 #include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
@@ -202,25 +203,17 @@ int Migrate(const std::vector<std::string>&) {
   int code = 0;
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
-  auto existing = Query(
-      conn.get(),
-      "SELECT to_regclass('que_jobs') IS NOT NULL, "
-      "obj_description(to_regclass('que_jobs'), 'pg_class'), "
-      "(SELECT count(*) FROM information_schema.columns WHERE table_name = "
-      "'que_jobs' AND table_schema = current_schema() AND column_name IN "
-      "('job_class', 'job_id', 'last_error'))",
-      {}, &code);
-  if (!existing) return code;
-  if (existing->Get(0, 0) == "t") {
-    std::string version(existing->Get(0, 1));
-    if (version != "3" || existing->Get(0, 2) != "3") {
-      return Fail(kExitFailure,
-                  absl::StrCat("refusing to migrate: que_jobs exists with "
-                               "schema version \"",
-                               version,
-                               "\" (another Que version); qg-cpp uses Que "
-                               "0.x's version 3"));
-    }
+  absl::StatusOr<qg::internal::QueSchemaState> existing =
+      qg::internal::InspectQueSchema(conn.get());
+  if (!existing.ok()) {
+    return Fail(kExitFailure, std::string(existing.status().message()));
+  }
+  bool there = existing->kind == qg::internal::QueSchemaState::Kind::kQue0;
+  if (existing->kind == qg::internal::QueSchemaState::Kind::kOtherVersion) {
+    return Fail(
+        kExitFailure,
+        absl::StrCat("refusing to migrate: ",
+                     qg::internal::QueSchemaStatus(*existing).message()));
   }
   for (const char* sql :
        {qg::schema::kQueJobsSql, qg::schema::kQgAdditionsSql}) {
@@ -231,8 +224,7 @@ int Migrate(const std::vector<std::string>&) {
   printf(
       "que_jobs is at schema version %d%s, with qg-cpp's lock function "
       "and NOTIFY trigger\n",
-      qg::schema::kQueSchemaVersion,
-      existing->Get(0, 0) == "t" ? " (already there)" : " (created)");
+      qg::schema::kQueSchemaVersion, there ? " (already there)" : " (created)");
   return 0;
 }
 

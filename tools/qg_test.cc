@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "qg/internal/pg.h"
 #include "qg/testing/postgres.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 
@@ -95,10 +96,7 @@ class QgCommandTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
   }
   std::string Query(const std::string& sql) {
-    auto r = qg::internal::Exec(conn_.get(), sql);
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok() || r->rows() == 0) return "<no row>";
-    return std::string(r->Get(0, 0));
+    return qg_testing::QueryValue(conn_.get(), sql);
   }
   // A database without que_jobs.
   std::string EmptyDatabase(const std::string& name) {

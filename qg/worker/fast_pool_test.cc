@@ -17,12 +17,15 @@
 #include "qg/client.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
 namespace {
+
+using ::qg_testing::WaitFor;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -41,25 +44,13 @@ class FastPoolTest : public ::testing::Test {
     return Client::Create(options);
   }
   std::string Query(const std::string& sql, internal::Params params = {}) {
-    auto r = internal::Exec(conn_.get(), sql, params);
-    EXPECT_OK(r.status()) << sql;
-    if (!r.ok() || r->rows() == 0) return "<no row>";
-    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+    return qg_testing::QueryValue(conn_.get(), sql, params);
   }
   void Insert(int n, const std::string& type = "Job") {
     Query(
         "INSERT INTO que_jobs (job_class, args) SELECT $1, format('[%s]', "
         "i)::json FROM generate_series(1, $2::int) i RETURNING 1",
         {type, absl::StrCat(n)});
-  }
-  bool WaitFor(const std::function<bool()>& done,
-               absl::Duration timeout = absl::Seconds(60)) {
-    absl::Time deadline = absl::Now() + timeout;
-    while (!done()) {
-      if (absl::Now() > deadline) return false;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return true;
   }
   static WorkerOptions Fast(absl::Duration interval = absl::Milliseconds(50)) {
     WorkerOptions options;

@@ -18,12 +18,15 @@
 #include "qg/client.h"
 #include "qg/internal/pg.h"
 #include "qg/testing/postgres.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
 namespace {
+
+using ::qg_testing::WaitFor;
 
 using ::qg_testing::IsOk;
 using ::qg_testing::StatusIs;
@@ -46,16 +49,6 @@ class CapturingLogger : public Logger {
   std::mutex mu_;
   std::string all_;
 };
-
-bool WaitFor(const std::function<bool()>& done,
-             absl::Duration timeout = absl::Seconds(60)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
  protected:
@@ -82,10 +75,7 @@ class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
     return options;
   }
   std::string Query(const std::string& sql, internal::Params params = {}) {
-    auto r = internal::Exec(conn_.get(), sql, params);
-    EXPECT_OK(r.status()) << sql;
-    if (!r.ok() || r->rows() == 0) return "<no row>";
-    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+    return qg_testing::QueryValue(conn_.get(), sql, params);
   }
 
   CapturingLogger logger_;

@@ -22,6 +22,7 @@
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "qg/typed.h"
@@ -70,10 +71,7 @@ class WorkerTest : public ::testing::Test {
   }
 
   std::string Query(const std::string& sql) {
-    auto r = internal::Exec(conn_.get(), sql);
-    EXPECT_OK(r.status()) << sql;
-    if (!r.ok() || r->rows() == 0) return "<no row>";
-    return r->IsNull(0, 0) ? "<null>" : std::string(r->Get(0, 0));
+    return qg_testing::QueryValue(conn_.get(), sql);
   }
 
   CapturingLogger logger_;

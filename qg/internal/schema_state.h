@@ -1,0 +1,33 @@
+// qg/internal/schema_state.h
+// -----------------------------------------------------------------------------
+//
+// What a database's `que_jobs` looks like: missing, Que 0.x's (what qg-cpp,
+// que-go and qg work), or another Que version's. Used by `Client::Create()`
+// and `qg migrate`.
+#ifndef QG_INTERNAL_SCHEMA_STATE_H_
+#define QG_INTERNAL_SCHEMA_STATE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libpq-fe.h"
+
+namespace qg::internal {
+
+struct QueSchemaState {
+  enum class Kind { kMissing, kQue0, kOtherVersion };
+  Kind kind = Kind::kMissing;
+  std::string version;  // the table comment ("3" for Que 0.x), may be empty
+};
+
+// Reads the state of `que_jobs` in the connection's current schema.
+absl::StatusOr<QueSchemaState> InspectQueSchema(PGconn* conn);
+
+// OK for Que 0.x's table; otherwise `FailedPrecondition` saying what is
+// wrong and how to fix it.
+absl::Status QueSchemaStatus(const QueSchemaState& state);
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_SCHEMA_STATE_H_

@@ -8,7 +8,8 @@ namespace qg_testing {
 
 std::string QueryValue(PGconn* conn, const std::string& sql,
                        const std::vector<std::optional<std::string>>& params) {
-  absl::StatusOr<qg::internal::Result> r = qg::internal::Exec(conn, sql, params);
+  absl::StatusOr<qg::internal::Result> r =
+      qg::internal::Exec(conn, sql, params);
   if (!r.ok()) {
     ADD_FAILURE() << sql << ": " << r.status();
     return "<error>";

@@ -632,6 +632,10 @@ int Work(const std::vector<std::string>&) {
 // ---------------------------------------------------------------------------
 // demo
 
+// The demo works a queue of its own, so that on a real database (--db) it
+// never takes, fails or deletes anyone else's jobs.
+constexpr char kDemoQueue[] = "qg-demo";
+
 // The demo's planned failures are expected: log only errors.
 class ErrorsOnlyLogger : public qg::Logger {
  public:
@@ -700,8 +704,8 @@ int Demo(const std::vector<std::string>&) {
             qg::internal::Connect(conninfo);
         if (!c.ok()) return c.status();
         return qg::internal::Exec(c->get(),
-                                  "DELETE FROM que_jobs WHERE job_class = $1",
-                                  {"qg.examples.email.WelcomeEmail"})
+                                  "DELETE FROM que_jobs WHERE queue = $1",
+                                  {kDemoQueue})
             .status();
       }();
       !s.ok()) {
@@ -722,6 +726,7 @@ int Demo(const std::vector<std::string>&) {
     email.set_address(absl::StrCat("user", i, "@example.com"));
     email.set_name(absl::StrCat("User ", i));
     qg::NewJob base;
+    base.queue = kDemoQueue;
     if (i % 20 == 7) {
       base.run_at = absl::Now() + absl::Seconds(2);
       ++scheduled;
@@ -752,6 +757,7 @@ int Demo(const std::vector<std::string>&) {
 
   qg::WorkerOptions wopts;
   wopts.interval = absl::Milliseconds(50);
+  wopts.queue = kDemoQueue;
   qg::WorkerPool pool(client.get(), &work_map, workers, wopts);
   absl::Time work_start = absl::Now();
   pool.Start();

@@ -337,11 +337,16 @@ TEST_F(QgCommandTest, WorkNeedsAHandler) {
 }
 
 TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
+  // Someone else's job on the same database is left alone.
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Foreign') RETURNING 1");
   QgRun r = RunQg({"demo", "--jobs", "200", "--workers", "2"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out,
               HasSubstr("completed                           190 of 190"));
   EXPECT_THAT(r.out, HasSubstr("ran twice                           0"));
+  EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(error_count)) FROM "
+                  "que_jobs WHERE job_class = 'Foreign'"),
+            "1|0");
 }
 
 }  // namespace

@@ -281,11 +281,8 @@ absl::Status Client::RetryJob(int64_t id) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<internal::Result> r = internal::Exec(
-      conn->get(),
-      "UPDATE que_jobs SET run_at = now(), error_count = CASE WHEN run_at >= "
-      "$2::timestamptz THEN 0 ELSE error_count END WHERE job_id = $1::bigint",
-      {absl::StrCat(id), std::string(sql::kDeadRunAt)});
+  absl::StatusOr<internal::Result> r =
+      internal::Exec(conn->get(), sql::kRetryJob, {absl::StrCat(id)});
   if (!r.ok()) return r.status();
   if (r->AffectedRows() == 0) {
     return absl::NotFoundError(absl::StrCat("no job with ID ", id));

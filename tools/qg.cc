@@ -51,6 +51,7 @@
 #include "qg/internal/json.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/schema_state.h"
+#include "qg/internal/sql.h"
 #include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
@@ -273,11 +274,8 @@ int Enqueue(const std::vector<std::string>&) {
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
   qg::PgExecutor exec(conn.get());
-  absl::StatusOr<qg::Rows> rows = exec.Query(
-      "INSERT INTO que_jobs (queue, priority, run_at, job_class, args) "
-      "VALUES ($1::text, $2::smallint, coalesce($3::timestamptz, now()), "
-      "$4::text, $5::json) RETURNING job_id",
-      *params);
+  absl::StatusOr<qg::Rows> rows =
+      exec.Query(qg::internal::sql::kInsertJob, *params);
   if (!rows.ok())
     return Fail(kExitFailure, std::string(rows.status().message()));
   printf("%s\n", rows->rows[0][0]->c_str());
@@ -432,13 +430,9 @@ int Retry(const std::vector<std::string>& positional) {
   }
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
-  auto r =
-      all ? Query(conn.get(),
-                  "UPDATE que_jobs SET run_at = now() WHERE error_count > 0",
-                  {}, &code)
-          : Query(conn.get(),
-                  "UPDATE que_jobs SET run_at = now() WHERE job_id = $1",
-                  {absl::StrCat(*id)}, &code);
+  auto r = all ? Query(conn.get(), qg::internal::sql::kRetryErrored, {}, &code)
+               : Query(conn.get(), qg::internal::sql::kRetryJob,
+                       {absl::StrCat(*id)}, &code);
   if (!r) return code;
   if (!all && r->AffectedRows() == 0) {
     return Fail(kExitFailure, absl::StrCat("no job with ID ", *id));

@@ -281,8 +281,18 @@ TEST_F(QgCommandTest, RetryAndDelete) {
       "interval '1 day', 0) RETURNING 1");
   QgRun retry = RunQg({"retry", "101"}, db_->conninfo());
   ASSERT_EQ(retry.exit_code, 0) << retry.err;
-  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs WHERE job_id = 101"),
+  EXPECT_EQ(Query("SELECT run_at <= now() AND error_count = 1 FROM que_jobs "
+                  "WHERE job_id = 101"),
             "t");
+  // A dead job (out of attempts) also gets its attempts back.
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) "
+      "VALUES (103, 'Dead', '9999-01-01 00:00:00+00', 5) RETURNING 1");
+  ASSERT_EQ(RunQg({"retry", "103"}, db_->conninfo()).exit_code, 0);
+  EXPECT_EQ(Query("SELECT run_at <= now() AND error_count = 0 FROM que_jobs "
+                  "WHERE job_id = 103"),
+            "t");
+  Query("DELETE FROM que_jobs WHERE job_id = 103 RETURNING 1");
   Query("UPDATE que_jobs SET run_at = now() + interval '1 day' RETURNING 1");
   QgRun all = RunQg({"retry", "--all-errored"}, db_->conninfo());
   ASSERT_EQ(all.exit_code, 0);

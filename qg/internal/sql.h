@@ -93,6 +93,23 @@ AND   job_id   = $7::bigint
 inline constexpr char kUnlockJobName[] = "qg_unlock_job";
 inline constexpr char kUnlockJob[] = "SELECT pg_advisory_unlock($1::bigint)";
 
+// Makes job $1 runnable now; a dead job (run_at 9999-01-01) also gets its
+// attempts back. kRetryErrored does the same for every job that has failed.
+inline constexpr char kRetryJob[] = R"sql(
+UPDATE que_jobs
+SET run_at = now(),
+    error_count = CASE WHEN run_at >= '9999-01-01 00:00:00+00' THEN 0
+                       ELSE error_count END
+WHERE job_id = $1::bigint
+)sql";
+inline constexpr char kRetryErrored[] = R"sql(
+UPDATE que_jobs
+SET run_at = now(),
+    error_count = CASE WHEN run_at >= '9999-01-01 00:00:00+00' THEN 0
+                       ELSE error_count END
+WHERE error_count > 0
+)sql";
+
 // $1 queue, $2 priority, $3 run_at (NULL: now()), $4 type, $5 args.
 inline constexpr char kInsertJobName[] = "qg_insert_job";
 inline constexpr char kInsertJob[] = R"sql(

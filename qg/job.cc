@@ -75,8 +75,9 @@ absl::Duration Job::Backoff() const {
                                    : DefaultBackoff(error_count_ + 1);
 }
 
-std::string Job::ErrorMessage(absl::string_view message) const {
-  if (Backoff() != absl::InfiniteDuration()) return std::string(message);
+std::string Job::ErrorMessage(absl::string_view message,
+                              absl::Duration delay) const {
+  if (delay != absl::InfiniteDuration()) return std::string(message);
   return absl::StrCat(kDeadMarker, error_count_ + 1, " attempts: ", message);
 }
 
@@ -145,16 +146,19 @@ absl::Status Job::Delete() {
 
 absl::Status Job::Error(absl::string_view message) {
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
-  bool custom = hooks_ && hooks_->error_func;
-  if (sink_ != nullptr && !custom && injected_tx_ == nullptr) {
+  if (hooks_ && hooks_->error_func) {
+    return hooks_->error_func(*this, executor(), message);
+  }
+  // One call of the (possibly user-supplied) backoff per failure.
+  absl::Duration delay = Backoff();
+  if (sink_ != nullptr && injected_tx_ == nullptr) {
     completion_.kind = internal::Completion::Kind::kError;
     completion_.new_error_count = error_count_ + 1;
-    completion_.delay = Backoff();
-    completion_.message = ErrorMessage(message);
+    completion_.delay = delay;
+    completion_.message = ErrorMessage(message, delay);
     return absl::OkStatus();
   }
-  if (custom) return hooks_->error_func(*this, executor(), message);
-  return RecordError(*this, executor(), ErrorMessage(message), Backoff());
+  return RecordError(*this, executor(), ErrorMessage(message, delay), delay);
 }
 
 void Job::Done() {

@@ -259,8 +259,10 @@ class Job {
       const std::function<std::optional<std::string>(int)>& get);
   // The delay before the next attempt; InfiniteDuration when out of attempts.
   absl::Duration Backoff() const;
-  // `message`, prefixed with kDeadMarker when the job is out of attempts.
-  std::string ErrorMessage(absl::string_view message) const;
+  // `message`, prefixed with kDeadMarker when `delay` (from Backoff()) says
+  // the job is out of attempts.
+  std::string ErrorMessage(absl::string_view message,
+                           absl::Duration delay) const;
 
   int64_t id_ = 0;
   std::string queue_;

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/internal/pg.h"
+#include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "qg/worker/worker.h"
@@ -40,9 +41,7 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
   ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
   auto query = [&](const std::string& sql) {
-    auto r = internal::Exec(conn.get(), sql);
-    EXPECT_OK(r.status()) << sql;
-    return r.ok() && r->rows() > 0 ? std::string(r->Get(0, 0)) : "";
+    return qg_testing::QueryValue(conn.get(), sql);
   };
   query(
       "CREATE TABLE qg_soak_effects (job_id bigint NOT NULL, worker int NOT "

@@ -6,7 +6,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/json.h"
+#include "qg/internal/lease.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
@@ -14,7 +16,10 @@
 namespace qg {
 namespace {
 
-namespace sql = internal::sql;
+namespace queries = internal::queries;
+using internal::InsertRow;
+using internal::JobRow;
+using internal::JobRowReader;
 
 // A transaction that belongs to the EnqueueInTx caller: the job may write
 // through it but must not end it.
@@ -35,23 +40,38 @@ class BorrowedTx : public Tx {
   Executor& exec_;
 };
 
+absl::StatusOr<int64_t> ReturnedId(const Rows& rows) {
+  int64_t id = 0;
+  if (rows.rows.size() != 1 || !rows.rows[0][0] ||
+      !absl::SimpleAtoi(*rows.rows[0][0], &id)) {
+    return absl::InternalError("INSERT returned no job_id");
+  }
+  return id;
+}
+
+absl::StatusOr<Rows> QueryCall(Executor& exec, const internal::Call& call) {
+  return exec.Query(call.statement->text, call.params);
+}
+
+// Reads the one que_jobs row `rows` holds.
+absl::StatusOr<JobRow> OneRow(const Rows& rows) {
+  if (rows.rows.size() != 1) return absl::InternalError("expected one row");
+  absl::StatusOr<JobRowReader> reader = JobRowReader::For(rows.columns);
+  if (!reader.ok()) return reader.status();
+  return reader->Read([&](int c) -> std::optional<absl::string_view> {
+    const auto& field = rows.rows[0][c];
+    if (!field.has_value()) return std::nullopt;
+    return absl::string_view(*field);
+  });
+}
+
 }  // namespace
 
 absl::Status PrepareStatements(PGconn* conn) {
-  for (auto [name, text] : {std::pair{sql::kLockJobName, sql::kLockJob},
-                            std::pair{sql::kCheckJobName, sql::kCheckJob},
-                            std::pair{sql::kDeleteJobName, sql::kDeleteJob},
-                            std::pair{sql::kSetErrorName, sql::kSetError},
-                            std::pair{sql::kUnlockJobName, sql::kUnlockJob},
-                            std::pair{sql::kInsertJobName, sql::kInsertJob}}) {
-    if (absl::Status s = internal::Prepare(conn, name, text); !s.ok()) {
-      return s;
-    }
-  }
-  return absl::OkStatus();
+  return internal::sql::PrepareAll(conn, internal::sql::ClientStatements());
 }
 
-absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job) {
+absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job) {
   if (job.type.empty()) return ErrMissingType();
   if (job.priority < std::numeric_limits<int16_t>::min() ||
       job.priority > std::numeric_limits<int16_t>::max()) {
@@ -66,14 +86,21 @@ absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job) {
   if (!job.args.empty()) {
     if (absl::Status s = internal::ValidateJson(job.args); !s.ok()) return s;
   }
-  return std::vector<SqlParam>{
-      job.queue, absl::StrCat(job.priority),
-      job.run_at ? SqlParam(internal::FormatTimestamp(*job.run_at))
-                 : SqlParam(std::nullopt),
-      job.type, job.args.empty() ? std::string("[]") : job.args};
+  InsertRow row;
+  row.queue = job.queue;
+  row.priority = static_cast<int16_t>(job.priority);
+  row.run_at = job.run_at;
+  row.type = job.type;
+  row.args = job.args.empty() ? std::string("[]") : job.args;
+  return row;
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  if (options.max_conns < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ClientOptions::max_conns must be at least 1, not ",
+                     options.max_conns));
+  }
   {
     absl::StatusOr<internal::ConnPtr> conn =
         internal::Connect(options.conninfo);
@@ -100,23 +127,22 @@ Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
     : options_(std::move(options)),
       pool_(std::move(pool)),
       hooks_(std::move(hooks)),
-      logger_(hooks_->logger) {}
+      logger_(hooks_->logger),
+      clock_(options_.clock != nullptr ? options_.clock : &RealClock()) {}
 
 Client::~Client() { Close(); }
 
 void Client::Close() { pool_->Close(); }
 
 absl::StatusOr<int64_t> Client::Enqueue(const NewJob& job) {
-  absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
-  if (!params.ok()) return params.status();
-  if (options_.synchronous_work_map != nullptr) {
-    return EnqueueSync(*params, nullptr);
-  }
+  absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+  if (!row.ok()) return row.status();
+  if (options_.synchronous) return EnqueueSync(*row, nullptr);
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
   absl::StatusOr<internal::Result> r =
-      internal::ExecPrepared(conn->get(), sql::kInsertJobName, *params);
+      internal::RunPrepared(conn->get(), queries::InsertJob(*row));
   if (!r.ok()) return r.status();
   int64_t id = 0;
   if (r->rows() != 1 || !absl::SimpleAtoi(r->Get(0, 0), &id)) {
@@ -126,19 +152,12 @@ absl::StatusOr<int64_t> Client::Enqueue(const NewJob& job) {
 }
 
 absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job, Executor& tx) {
-  absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
-  if (!params.ok()) return params.status();
-  if (options_.synchronous_work_map != nullptr) {
-    return EnqueueSync(*params, &tx);
-  }
-  absl::StatusOr<Rows> rows = tx.Query(sql::kInsertJob, *params);
+  absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+  if (!row.ok()) return row.status();
+  if (options_.synchronous) return EnqueueSync(*row, &tx);
+  absl::StatusOr<Rows> rows = QueryCall(tx, queries::InsertJob(*row));
   if (!rows.ok()) return rows.status();
-  int64_t id = 0;
-  if (rows->rows.size() != 1 || !rows->rows[0][0] ||
-      !absl::SimpleAtoi(*rows->rows[0][0], &id)) {
-    return absl::InternalError("INSERT returned no job_id");
-  }
-  return id;
+  return ReturnedId(*rows);
 }
 
 absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job,
@@ -150,51 +169,51 @@ absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job,
   return EnqueueInTx(job, exec);
 }
 
-absl::StatusOr<int64_t> Client::EnqueueSync(const std::vector<SqlParam>& params,
+absl::StatusOr<int64_t> Client::EnqueueSync(const InsertRow& insert,
                                             Executor* tx) {
-  auto job = std::unique_ptr<Job>(new Job);
-  job->hooks_ = hooks_;
+  std::unique_ptr<Job> job;
   std::unique_ptr<BorrowedTx> borrowed;
   if (tx != nullptr) {
     // Inside the caller's transaction: the row is invisible to other
     // sessions until commit, so no lock is needed; the handler writes and the
     // job's deletion go through the caller's transaction.
-    absl::StatusOr<Rows> rows = tx->Query(sql::kInsertJobReturningRow, params);
+    absl::StatusOr<Rows> rows =
+        QueryCall(*tx, queries::InsertJobReturningRow(insert));
     if (!rows.ok()) return rows.status();
-    if (rows->rows.size() != 1) return absl::InternalError("INSERT: no row");
-    const auto& row = rows->rows[0];
-    if (absl::Status s = job->LoadRow(
-            [&](int c) -> std::optional<std::string> { return row[c]; });
-        !s.ok()) {
-      return s;
-    }
+    absl::StatusOr<JobRow> row = OneRow(*rows);
+    if (!row.ok()) return row.status();
+    job = std::make_unique<Job>(std::move(*row),
+                                std::make_unique<internal::NoLease>(), hooks_);
     borrowed = std::make_unique<BorrowedTx>(*tx);
-    job->injected_tx_ = borrowed.get();
+    job->UseTransaction(borrowed.get());
   } else {
     absl::StatusOr<internal::PooledConn> conn =
         pool_->Acquire(options_.acquire_timeout);
     if (!conn.ok()) return conn.status();
-    absl::StatusOr<internal::Result> r =
-        internal::Exec(conn->get(), sql::kInsertJobReturningRow, params);
-    if (!r.ok()) return r.status();
-    if (absl::Status s = job->LoadRow([&](int c) -> std::optional<std::string> {
-          return r->GetOptional(0, c);
-        });
-        !s.ok()) {
-      return s;
-    }
+    PgExecutor exec(conn->get());
+    absl::StatusOr<Rows> rows =
+        QueryCall(exec, queries::InsertJobReturningRow(insert));
+    if (!rows.ok()) return rows.status();
+    absl::StatusOr<JobRow> row = OneRow(*rows);
+    if (!row.ok()) return row.status();
+    int64_t id = row->key.id;
     absl::StatusOr<internal::Result> locked =
-        internal::Exec(conn->get(), "SELECT pg_try_advisory_lock($1)",
-                       {absl::StrCat(job->id_)});
+        internal::RunPrepared(conn->get(), queries::TryLockJob(id));
     if (!locked.ok()) return locked.status();
-    if (locked->Get(0, 0) != "t") return job->id_;  // a worker has it already
-    std::unique_lock<std::mutex> lock(job->mu_);
-    job->conn_ = conn->get();
-    job->pooled_ = std::move(*conn);
-    job->locked_ = true;
+    if (locked->Get(0, 0) != "t") return id;  // a worker has it already
+    auto lease = std::make_unique<internal::SessionLease>(std::move(*conn),
+                                                          true, logger_);
+    PGconn* c = lease->Conn();
+    // A worker may have run and deleted it between the insert and our lock.
+    absl::StatusOr<internal::Result> check =
+        internal::RunPrepared(c, queries::CheckJob(row->key));
+    job = std::make_unique<Job>(std::move(*row), std::move(lease), hooks_);
+    if (!check.ok()) return check.status();  // ~Job releases the lock
+    if (check->rows() == 0) return id;
   }
-  int64_t id = job->id_;
-  absl::Status s = PerformJob(*job, *options_.synchronous_work_map, *logger_);
+  int64_t id = job->id();
+  absl::Status s = options_.synchronous(*job);
+  job->Done();
   if (!s.ok()) return s;
   return id;
 }
@@ -205,36 +224,37 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
   if (!conn.ok()) return conn.status();
   constexpr int kMaxAttempts = 10;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    absl::StatusOr<internal::Result> r = internal::ExecPrepared(
-        conn->get(), sql::kLockJobName, {std::string(queue)});
+    absl::StatusOr<internal::Result> r =
+        internal::RunPrepared(conn->get(), queries::LockJob(queue));
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return nullptr;  // no job ready
-    auto job = std::unique_ptr<Job>(new Job);
-    job->hooks_ = hooks_;
-    if (absl::Status s = job->LoadRow([&](int c) -> std::optional<std::string> {
-          return r->GetOptional(0, c);
-        });
-        !s.ok()) {
-      return s;
+    absl::StatusOr<JobRowReader> reader = JobRowReader::For(*r);
+    absl::StatusOr<JobRow> row = reader.ok()
+                                     ? reader->Read(*r, 0)
+                                     : absl::StatusOr<JobRow>(reader.status());
+    if (!row.ok()) {
+      // Locked but unreadable: never keep the lock (nobody could run the
+      // job, Ruby and Go workers included). Closing the session releases
+      // every lock it holds.
+      conn->Discard();
+      return row.status();
     }
+    int64_t id = row->key.id;
     if (const auto& hook = internal::AfterLockHookForTesting(); hook) {
-      hook(job->id_);
+      hook(id);
     }
     // Another worker may have finished the job between our snapshot and our
     // lock: check that the row is still there.
     absl::StatusOr<internal::Result> check =
-        internal::ExecPrepared(conn->get(), sql::kCheckJobName,
-                               {job->queue_, absl::StrCat(job->priority_),
-                                job->run_at_text_, absl::StrCat(job->id_)});
+        internal::RunPrepared(conn->get(), queries::CheckJob(row->key));
     if (check.ok() && check->rows() > 0) {
-      std::unique_lock<std::mutex> lock(job->mu_);
-      job->conn_ = conn->get();
-      job->pooled_ = std::move(*conn);
-      job->locked_ = true;
-      return job;
+      return std::make_unique<Job>(std::move(*row),
+                                   std::make_unique<internal::SessionLease>(
+                                       std::move(*conn), true, logger_),
+                                   hooks_);
     }
-    absl::StatusOr<internal::Result> unlocked = internal::ExecPrepared(
-        conn->get(), sql::kUnlockJobName, {absl::StrCat(job->id_)});
+    absl::StatusOr<internal::Result> unlocked =
+        internal::RunPrepared(conn->get(), queries::UnlockJob(id));
     if (!check.ok() || !unlocked.ok()) {
       // The lock may still be held: close the session rather than return a
       // connection with a stray lock to the pool.
@@ -249,29 +269,23 @@ absl::StatusOr<std::vector<JobInfo>> Client::DeadJobs(int limit) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<internal::Result> r = internal::Exec(
-      conn->get(),
-      "SELECT job_id, queue, job_class, priority, run_at, error_count, "
-      "coalesce(last_error, '') FROM que_jobs WHERE run_at >= $1::timestamptz "
-      "ORDER BY job_id LIMIT $2::int",
-      {std::string(sql::kDeadRunAt), absl::StrCat(limit)});
+  absl::StatusOr<internal::Result> r =
+      internal::Run(conn->get(), queries::DeadJobs(limit));
   if (!r.ok()) return r.status();
+  absl::StatusOr<JobRowReader> reader = JobRowReader::For(*r);
+  if (!reader.ok()) return reader.status();
   std::vector<JobInfo> out;
   for (int i = 0; i < r->rows(); ++i) {
+    absl::StatusOr<JobRow> row = reader->Read(*r, i);
+    if (!row.ok()) return row.status();
     JobInfo info;
-    int32_t prio = 0;
-    if (!absl::SimpleAtoi(r->Get(i, 0), &info.id) ||
-        !absl::SimpleAtoi(r->Get(i, 3), &prio) ||
-        !absl::SimpleAtoi(r->Get(i, 5), &info.error_count)) {
-      return absl::InternalError("unexpected que_jobs row");
-    }
-    info.priority = static_cast<int16_t>(prio);
-    info.queue = std::string(r->Get(i, 1));
-    info.type = std::string(r->Get(i, 2));
-    absl::StatusOr<absl::Time> t = internal::ParseTimestamp(r->Get(i, 4));
-    if (!t.ok()) return t.status();
-    info.run_at = *t;
-    info.last_error = std::string(r->Get(i, 6));
+    info.id = row->key.id;
+    info.queue = row->key.queue;
+    info.type = row->type;
+    info.priority = row->key.priority;
+    info.run_at = row->key.run_at;
+    info.error_count = row->error_count;
+    info.last_error = row->last_error.value_or("");
     out.push_back(std::move(info));
   }
   return out;
@@ -281,8 +295,23 @@ absl::Status Client::RetryJob(int64_t id) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
+  // Hold the job's lock while rewriting it, as a worker would: a job some
+  // session holds is running (or about to), and rewriting its run_at would
+  // make its worker's delete miss, so it would run twice.
+  absl::StatusOr<internal::Result> locked =
+      internal::RunPrepared(conn->get(), queries::TryLockJob(id));
+  if (!locked.ok()) return locked.status();
+  if (locked->Get(0, 0) != "t") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id,
+        " is held by a worker (running or about to run); retry it when it "
+        "is done"));
+  }
   absl::StatusOr<internal::Result> r =
-      internal::Exec(conn->get(), sql::kRetryJob, {absl::StrCat(id)});
+      internal::Run(conn->get(), queries::RetryJob(id));
+  absl::StatusOr<internal::Result> unlocked =
+      internal::RunPrepared(conn->get(), queries::UnlockJob(id));
+  if (!unlocked.ok()) conn->Discard();
   if (!r.ok()) return r.status();
   if (r->AffectedRows() == 0) {
     return absl::NotFoundError(absl::StrCat("no job with ID ", id));
@@ -298,35 +327,26 @@ absl::StatusOr<std::vector<JobStats>> Client::Stats() {
   return QueryJobStats(exec);
 }
 
-}  // namespace qg
-
-namespace qg {
-
 absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
     const std::vector<NewJob>& jobs, Executor* tx) {
   constexpr size_t kChunk = 1000;
-  std::vector<std::vector<SqlParam>> all;
-  all.reserve(jobs.size());
+  std::vector<InsertRow> rows;
+  rows.reserve(jobs.size());
   for (const NewJob& job : jobs) {
-    absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
-    if (!params.ok()) return params.status();
-    all.push_back(std::move(*params));
+    absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+    if (!row.ok()) return row.status();
+    rows.push_back(std::move(*row));
   }
   std::vector<int64_t> ids;
   ids.reserve(jobs.size());
   auto insert = [&](Executor& exec) -> absl::Status {
-    for (size_t from = 0; from < all.size(); from += kChunk) {
-      size_t to = std::min(all.size(), from + kChunk);
-      std::vector<std::optional<std::string>> cols[5];
-      for (size_t i = from; i < to; ++i) {
-        for (int c = 0; c < 5; ++c) cols[c].push_back(all[i][c]);
-      }
-      std::vector<SqlParam> params;
-      for (int c = 0; c < 5; ++c)
-        params.push_back(internal::ArrayLiteral(cols[c]));
-      absl::StatusOr<Rows> rows = exec.Query(sql::kInsertMany, params);
-      if (!rows.ok()) return rows.status();
-      for (const auto& row : rows->rows) {
+    for (size_t from = 0; from < rows.size(); from += kChunk) {
+      size_t n = std::min(rows.size() - from, kChunk);
+      absl::StatusOr<Rows> result = QueryCall(
+          exec,
+          queries::InsertMany(absl::MakeConstSpan(rows).subspan(from, n)));
+      if (!result.ok()) return result.status();
+      for (const auto& row : result->rows) {
         int64_t id = 0;
         if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
           return absl::InternalError("INSERT returned no job_id");
@@ -361,13 +381,14 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
   // Rows without run_at get the transaction's now(), which is what the
   // column default would give (COPY cannot ask for DEFAULT per row).
   absl::StatusOr<internal::Result> now =
-      internal::Exec(conn, "SELECT now()::text");
+      internal::Run(conn, queries::TransactionNow());
   if (!now.ok()) return now.status();
   std::string tx_now(now->Get(0, 0));
   {
-    internal::Result start(PQexec(conn, sql::kCopyJobs));
+    internal::Result start(PQexec(conn, internal::sql::kCopyJobs.text));
     if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
-      return internal::StatusFromResult(conn, start.get(), "COPY que_jobs");
+      return internal::StatusFromResult(conn, start.get(),
+                                        internal::sql::kCopyJobs.name);
     }
   }
   constexpr size_t kFlushAt = 64 * 1024;
@@ -378,24 +399,23 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
   while (true) {
     job = NewJob();
     if (!next(job)) break;
-    absl::StatusOr<std::vector<SqlParam>> params = InsertParams(job);
-    if (!params.ok()) {
+    absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+    if (!row.ok()) {
       invalid = absl::Status(
-          params.status().code(),
+          row.status().code(),
           absl::StrCat("job #", count + 1,
-                       " of the stream: ", params.status().message()));
+                       " of the stream: ", row.status().message()));
       break;
     }
-    const std::vector<SqlParam>& p = *params;
-    internal::AppendCopyField(*p[0], buf);
+    internal::AppendCopyField(row->queue, buf);
     buf.push_back('\t');
-    buf += *p[1];
+    absl::StrAppend(&buf, row->priority);
     buf.push_back('\t');
-    buf += p[2].has_value() ? *p[2] : tx_now;
+    buf += row->run_at ? internal::FormatTimestamp(*row->run_at) : tx_now;
     buf.push_back('\t');
-    internal::AppendCopyField(*p[3], buf);
+    internal::AppendCopyField(row->type, buf);
     buf.push_back('\t');
-    internal::AppendCopyField(*p[4], buf);
+    internal::AppendCopyField(row->args, buf);
     buf.push_back('\n');
     ++count;
     if (buf.size() >= kFlushAt) {

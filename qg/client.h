@@ -36,19 +36,19 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libpq-fe.h"
+#include "qg/clock.h"
 #include "qg/errors.h"
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/internal/queries.h"
 #include "qg/job.h"
 #include "qg/logger.h"
 #include "qg/stats.h"
-#include "qg/worker/work_map.h"
 
 namespace qg {
 
-namespace internal {
-class FastPool;
-}  // namespace internal
+// Performs a job inline, as a worker would: see `ClientOptions::synchronous`.
+using SynchronousRunner = std::function<absl::Status(Job& job)>;
 
 // ClientOptions
 //
@@ -58,8 +58,9 @@ struct ClientOptions {
   // "postgres://user:secret@db/app". Never logged with its password.
   std::string conninfo;
 
-  // The most connections the client opens. Each locked job holds one until
-  // `Done()`, so a worker pool needs one per worker. Default: 10.
+  // The most connections the client opens (at least 1). Each locked job of
+  // the qg-compatible path holds one until `Done()`, so such a pool needs one
+  // per worker. Default: 10.
   int max_conns = 10;
 
   // How long an operation waits for a free connection before `Unavailable`.
@@ -87,11 +88,16 @@ struct ClientOptions {
   int max_attempts = 0;
 
   // Synchronous mode, for development: when set, `Enqueue` and `EnqueueInTx`
-  // store the job and then run its handler from this map inline, on the
-  // calling thread, exactly as a worker would (delete on success, record the
-  // error and keep the job for a retry on failure), and return the handler's
-  // error if it failed. Must outlive the client. Default: nullptr.
-  const WorkMap* synchronous_work_map = nullptr;
+  // store the job and then run it inline with this runner, on the calling
+  // thread, exactly as a worker would (delete on success, record the error
+  // and keep the job for a retry on failure), and return the handler's error
+  // if it failed. `qg::Synchronously(&work_map)` (qg/worker/work_map.h) makes
+  // one from a WorkMap. Default: empty (off).
+  SynchronousRunner synchronous;
+
+  // The clock the client and its worker pools decide by. Default: nullptr,
+  // meaning `RealClock()`.
+  const Clock* clock = nullptr;
 };
 
 // PrepareStatements()
@@ -100,14 +106,20 @@ struct ClientOptions {
 // client calls it once on every pooled connection it opens.
 absl::Status PrepareStatements(PGconn* conn);
 
+// ValidateNewJob()
+//
+// Checks `job` as `Client::Enqueue()` does (type given, priority within
+// smallint, no NUL byte, args valid JSON) and returns the row to insert.
+absl::StatusOr<internal::InsertRow> ValidateNewJob(const NewJob& job);
+
 class Client {
  public:
   // Create()
   //
   // Connects once to check the conninfo and that `que_jobs` exists with Que
-  // 0.x's layout (schema version 3). Bad conninfo → `InvalidArgument`;
-  // unreachable server → `Unavailable`; table missing or of another Que
-  // version → `FailedPrecondition` telling how to create it.
+  // 0.x's layout (schema version 3). Bad conninfo or `max_conns` < 1 →
+  // `InvalidArgument`; unreachable server → `Unavailable`; table missing or
+  // of another Que version → `FailedPrecondition` telling how to create it.
   static absl::StatusOr<std::unique_ptr<Client>> Create(ClientOptions options);
 
   // Closes the pool (see `Close()`).
@@ -181,7 +193,10 @@ class Client {
   // RetryJob()
   //
   // Makes job `id` runnable now; a dead job also gets its error_count reset,
-  // so it has its full attempts again. `NotFound` if there is no such job.
+  // so it has its full attempts again. `NotFound` if there is no such job;
+  // `FailedPrecondition` while a worker holds the job (it is running, or
+  // locked ahead by a fast pool): retrying it then would rewrite the key its
+  // worker finishes it by and make it run twice.
   absl::Status RetryJob(int64_t id);
 
   // Close()
@@ -192,24 +207,28 @@ class Client {
 
   Logger& logger() const { return *logger_; }
   const ClientOptions& options() const { return options_; }
+  const Clock& clock() const { return *clock_; }
+
+  // How this client's jobs finish (its options' hooks), for the jobs its
+  // worker pools build.
+  const std::shared_ptr<const JobHooks>& hooks() const { return hooks_; }
+
+  // The client's connection pool, which worker pools borrow connections
+  // from for their jobs' `Conn()`.
+  const std::shared_ptr<internal::ConnPool>& conn_pool() const { return pool_; }
 
  private:
-  friend class internal::FastPool;
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
          std::shared_ptr<const JobHooks> hooks);
-  absl::StatusOr<int64_t> EnqueueSync(const std::vector<SqlParam>& params,
+  absl::StatusOr<int64_t> EnqueueSync(const internal::InsertRow& row,
                                       Executor* tx);
 
   const ClientOptions options_;
   std::shared_ptr<internal::ConnPool> pool_;
   std::shared_ptr<const JobHooks> hooks_;
   Logger* logger_;
+  const Clock* clock_;
 };
-
-// Validates `job` and turns it into the insert statement's parameters
-// ($1 queue, $2 priority, $3 run_at, $4 type, $5 args). Exposed for the
-// bulk paths and the command-line tool.
-absl::StatusOr<std::vector<SqlParam>> InsertParams(const NewJob& job);
 
 }  // namespace qg
 

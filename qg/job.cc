@@ -1,43 +1,66 @@
 #include "qg/job.h"
 
-#include <cmath>
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/pg.h"
-#include "qg/internal/sql.h"
+#include "qg/internal/queries.h"
+#include "qg/internal/utf8.h"
 
 namespace qg {
+namespace {
+
+// The error count after one more failure, saturating at INT32_MAX.
+int32_t NextErrorCount(int32_t count) {
+  return count == std::numeric_limits<int32_t>::max() ? count : count + 1;
+}
+
+// A finite delay cut to 0..kMaxRetryDelay; infinite (dead) stays.
+absl::Duration ClampDelay(absl::Duration delay) {
+  if (delay == absl::InfiniteDuration()) return delay;
+  return std::clamp(delay, absl::ZeroDuration(), kMaxRetryDelay);
+}
+
+internal::JobKey KeyOf(const Job& job) {
+  return {job.queue(), job.priority(), job.run_at_text(), job.run_at(),
+          job.id()};
+}
+
+absl::Status RunOn(Executor& exec, const internal::Call& call) {
+  return exec.Query(call.statement->text, call.params).status();
+}
+
+}  // namespace
 
 absl::Duration DefaultBackoff(int32_t error_count) {
   double n = error_count;
-  return absl::Seconds(n * n * n * n + 3);
+  double seconds = n * n * n * n + 3;
+  return std::min(absl::Seconds(seconds), kMaxRetryDelay);
 }
 
 absl::Status DefaultDelete(Job& job, Executor& exec) {
-  return exec
-      .Query(internal::sql::kDeleteJob,
-             {job.queue(), absl::StrCat(job.priority()), job.run_at_text(),
-              absl::StrCat(job.id())})
-      .status();
+  return RunOn(exec, internal::queries::DeleteJob(KeyOf(job)));
 }
 
 absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
                          absl::Duration delay) {
-  return exec
-      .Query(internal::sql::kSetError,
-             {absl::StrCat(job.error_count() + 1),
-              delay == absl::InfiniteDuration()
-                  ? std::string("Infinity")
-                  : absl::StrCat(absl::ToDoubleSeconds(delay)),
-              std::string(message), job.queue(), absl::StrCat(job.priority()),
-              job.run_at_text(), absl::StrCat(job.id())})
-      .status();
+  internal::JobError e{KeyOf(job), NextErrorCount(job.error_count()),
+                       ClampDelay(delay), internal::StorableText(message)};
+  return RunOn(exec, internal::queries::SetError(e));
 }
 
 absl::Status DefaultError(Job& job, Executor& exec, absl::string_view message) {
-  return RecordError(job, exec, message, DefaultBackoff(job.error_count() + 1));
+  return RecordError(job, exec, message,
+                     DefaultBackoff(NextErrorCount(job.error_count())));
 }
+
+Job::Job(internal::JobRow row, std::unique_ptr<internal::JobLease> lease,
+         std::shared_ptr<const JobHooks> hooks)
+    : row_(std::move(row)),
+      hooks_(std::move(hooks)),
+      lease_(std::move(lease)) {}
 
 Job::~Job() { Done(); }
 
@@ -46,67 +69,37 @@ bool Job::done() const {
   return done_;
 }
 
-absl::Status Job::LoadRow(
-    const std::function<std::optional<std::string>(int)>& get) {
-  int32_t prio = 0;
-  queue_ = get(0).value_or("");
-  run_at_text_ = get(2).value_or("");
-  type_ = get(4).value_or("");
-  args_ = get(5).value_or("[]");
-  last_error_ = get(7);
-  if (!absl::SimpleAtoi(get(1).value_or(""), &prio) ||
-      !absl::SimpleAtoi(get(3).value_or(""), &id_) ||
-      !absl::SimpleAtoi(get(6).value_or(""), &error_count_)) {
-    return absl::InternalError("unexpected que_jobs row");
+internal::JobError Job::MakeError(absl::string_view message) const {
+  int32_t count = NextErrorCount(row_.error_count);
+  absl::Duration delay;
+  if (hooks_ && hooks_->max_attempts > 0 && count >= hooks_->max_attempts) {
+    delay = absl::InfiniteDuration();  // out of attempts: dead
+  } else {
+    // One call of the (possibly user-supplied) backoff per failure.
+    delay = ClampDelay(hooks_ && hooks_->backoff ? hooks_->backoff(count)
+                                                 : DefaultBackoff(count));
   }
-  priority_ = static_cast<int16_t>(prio);
-  absl::StatusOr<absl::Time> t = internal::ParseTimestamp(run_at_text_);
-  if (!t.ok()) return t.status();
-  run_at_ = *t;
-  return absl::OkStatus();
-}
-
-absl::Duration Job::Backoff() const {
-  if (hooks_ && hooks_->max_attempts > 0 &&
-      error_count_ + 1 >= hooks_->max_attempts) {
-    return absl::InfiniteDuration();  // out of attempts: dead
-  }
-  return hooks_ && hooks_->backoff ? hooks_->backoff(error_count_ + 1)
-                                   : DefaultBackoff(error_count_ + 1);
-}
-
-std::string Job::ErrorMessage(absl::string_view message,
-                              absl::Duration delay) const {
-  if (delay != absl::InfiniteDuration()) return std::string(message);
-  return absl::StrCat(kDeadMarker, error_count_ + 1, " attempts: ", message);
+  std::string text =
+      delay == absl::InfiniteDuration()
+          ? absl::StrCat(kDeadMarker, count, " attempts: ", message)
+          : std::string(message);
+  return {KeyOf(*this), count, delay, internal::StorableText(text)};
 }
 
 PGconn* Job::Conn() {
   std::unique_lock<std::mutex> lock(mu_);
   if (done_) return nullptr;
-  if (conn_ == nullptr && conn_source_ != nullptr) {
-    absl::StatusOr<internal::PooledConn> c =
-        conn_source_->Acquire(acquire_timeout_);
-    if (!c.ok()) {
-      Logger& log =
-          hooks_ && hooks_->logger ? *hooks_->logger : DefaultLogger();
-      log.Log(LogLevel::kError,
-              absl::StrCat("qg: job ", id_, ": ", c.status().ToString()));
-      return nullptr;
-    }
-    pooled_ = std::move(*c);
-    conn_ = pooled_.get();
-  }
-  return conn_;
+  if (conn_override_ != nullptr) return conn_override_;
+  return lease_->Conn();
 }
 
 absl::StatusOr<qg::Tx*> Job::Tx() {
-  if (injected_tx_ != nullptr) return injected_tx_;
+  if (borrowed_tx_ != nullptr) return borrowed_tx_;
   if (own_tx_open()) return own_tx_.get();
   PGconn* conn = Conn();
   if (conn == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("job ", id_, " has no connection (done already?)"));
+        absl::StrCat("job ", id(), " has no connection (done already?)"));
   }
   absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn);
   if (!tx.ok()) return tx.status();
@@ -115,7 +108,7 @@ absl::StatusOr<qg::Tx*> Job::Tx() {
 }
 
 Executor& Job::executor() {
-  if (injected_tx_ != nullptr) return *injected_tx_;
+  if (borrowed_tx_ != nullptr) return *borrowed_tx_;
   if (own_tx_open()) return *own_tx_;
   conn_exec_ = PgExecutor(Conn());
   return conn_exec_;
@@ -123,15 +116,13 @@ Executor& Job::executor() {
 
 absl::Status Job::Delete() {
   bool custom = hooks_ && hooks_->delete_func;
-  if (sink_ != nullptr && !custom && injected_tx_ == nullptr &&
-      !own_tx_open()) {
-    // Batched: the pool's locker deletes and unlocks after Done().
-    completion_.kind = internal::Completion::Kind::kDelete;
+  if (!custom && borrowed_tx_ == nullptr && !own_tx_open() &&
+      lease_->BatchesWrites()) {
+    outcome_.kind = internal::Outcome::Kind::kDelete;
     return absl::OkStatus();
   }
-  const DeleteFunc& del =
-      custom ? hooks_->delete_func : DeleteFunc(DefaultDelete);
-  absl::Status s = del(*this, executor());
+  absl::Status s = custom ? hooks_->delete_func(*this, executor())
+                          : DefaultDelete(*this, executor());
   if (own_tx_open()) {
     // The deletion and the handler's writes commit together, or neither.
     if (s.ok()) {
@@ -140,7 +131,7 @@ absl::Status Job::Delete() {
       own_tx_->Rollback().IgnoreError();
     }
   }
-  if (s.ok()) completion_.kind = internal::Completion::Kind::kUnlockOnly;
+  if (s.ok()) outcome_.kind = internal::Outcome::Kind::kRelease;
   return s;
 }
 
@@ -149,57 +140,25 @@ absl::Status Job::Error(absl::string_view message) {
   if (hooks_ && hooks_->error_func) {
     return hooks_->error_func(*this, executor(), message);
   }
-  // One call of the (possibly user-supplied) backoff per failure.
-  absl::Duration delay = Backoff();
-  if (sink_ != nullptr && injected_tx_ == nullptr) {
-    completion_.kind = internal::Completion::Kind::kError;
-    completion_.new_error_count = error_count_ + 1;
-    completion_.delay = delay;
-    completion_.message = ErrorMessage(message, delay);
+  internal::JobError e = MakeError(message);
+  if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
+    outcome_.kind = internal::Outcome::Kind::kError;
+    outcome_.error = std::move(e);
     return absl::OkStatus();
   }
-  return RecordError(*this, executor(), ErrorMessage(message, delay), delay);
+  return RunOn(executor(), internal::queries::SetError(e));
 }
 
 void Job::Done() {
-  PGconn* conn;
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (done_) return;
     done_ = true;
-    conn = conn_;
   }
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   own_tx_.reset();
-  if (locked_ && conn != nullptr) {
-    absl::StatusOr<internal::Result> r =
-        internal::Exec(conn, internal::sql::kUnlockJob, {absl::StrCat(id_)});
-    Logger& log = hooks_ && hooks_->logger ? *hooks_->logger : DefaultLogger();
-    if (!r.ok()) {
-      log.Log(LogLevel::kError,
-              absl::StrCat(
-                  "qg: job ", id_, " lost its lock: its session ended (",
-                  r.status().ToString(), "); another worker may run it again"));
-    } else if (r->rows() == 1 && r->Get(0, 0) != "t") {
-      // Our session no longer held the lock: it was reconnected or the
-      // backend was terminated; another worker may have the job now.
-      log.Log(LogLevel::kError,
-              absl::StrCat("qg: job ", id_,
-                           " was not locked by this session at Done()"));
-    }
-  }
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    conn_ = nullptr;
-    pooled_.Release();
-  }
-  if (sink_ != nullptr) {
-    completion_.queue = queue_;
-    completion_.priority = priority_;
-    completion_.run_at_text = run_at_text_;
-    completion_.id = id_;
-    sink_->Finish(std::move(completion_));
-  }
+  conn_exec_ = PgExecutor(nullptr);
+  lease_->End(row_, std::move(outcome_));
 }
 
 }  // namespace qg

@@ -34,45 +34,13 @@
 #include "absl/time/time.h"
 #include "libpq-fe.h"
 #include "qg/executor.h"
-#include "qg/internal/conn_pool.h"
+#include "qg/internal/lease.h"
+#include "qg/internal/queries.h"
 #include "qg/logger.h"
-
-namespace qg_testing {
-class JobPeer;
-}  // namespace qg_testing
 
 namespace qg {
 
 class Job;
-
-namespace internal {
-class FastPool;
-
-// How a job of the batched path ended; the pool's locker applies it.
-struct Completion {
-  enum class Kind {
-    kUnlockOnly,  // nothing left to write (already deleted, or left as is)
-    kDelete,      // delete the row, then unlock
-    kError,       // record the failure, then unlock
-  };
-  Kind kind = Kind::kUnlockOnly;
-  std::string queue;
-  int16_t priority = 0;
-  std::string run_at_text;
-  int64_t id = 0;
-  int32_t new_error_count = 0;
-  absl::Duration delay;
-  std::string message;
-  uint64_t generation = 0;  // the locker session that holds the lock
-};
-
-// Receives the completions of jobs whose lock another session holds.
-class JobSink {
- public:
-  virtual ~JobSink() = default;
-  virtual void Finish(Completion completion) = 0;
-};
-}  // namespace internal
 
 // NewJob
 //
@@ -120,7 +88,13 @@ using ErrorFunc = std::function<absl::Status(Job& job, Executor& exec,
 // `Client::RetryJob()` (or `qg retry`) brings it back.
 inline constexpr char kDeadMarker[] = "qg: dead after ";
 
-// error_count^4 + 3 seconds.
+// The longest delay before a retry: one year. A longer backoff (a user's, or
+// the default past about 75 failures) is cut to it, so that run_at stays an
+// ordinary timestamp before a dead job's.
+inline constexpr absl::Duration kMaxRetryDelay = absl::Hours(24 * 365);
+
+// error_count^4 + 3 seconds, computed in floating point and capped at
+// `kMaxRetryDelay`.
 absl::Duration DefaultBackoff(int32_t error_count);
 
 // Deletes the job's row (qg's Delete).
@@ -132,7 +106,10 @@ absl::Status DefaultError(Job& job, Executor& exec, absl::string_view message);
 
 // Records a failure with a custom backoff; what `DefaultError` does with
 // `DefaultBackoff`. For building an `ErrorFunc`. `delay` =
-// `absl::InfiniteDuration()` marks the job dead (see `kDeadMarker`).
+// `absl::InfiniteDuration()` marks the job dead (see `kDeadMarker`); a finite
+// delay is clamped to 0..`kMaxRetryDelay`. The message is stored as valid
+// UTF-8 of at most 64 KiB (invalid bytes become U+FFFD, a longer message is
+// cut on a character boundary), so that recording never fails on it.
 absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
                          absl::Duration delay);
 
@@ -147,10 +124,11 @@ struct JobHooks {
 
 // Job
 //
-// A locked job. Owns a pooled connection and the job's advisory lock until
-// `Done()` (or destruction, which calls `Done()`). Accessors are thread-safe;
-// the verbs are meant for the one thread working the job, except that
-// `Conn()` and `Done()` may race safely.
+// A locked job: its row, its lease (the advisory lock and where the job's
+// connection comes from), an optional transaction and a cancel flag. The
+// lease is released by `Done()` (or the destructor). Accessors are
+// thread-safe; the verbs are meant for the one thread working the job,
+// except that `Conn()` and `Done()` may race safely.
 //
 // Jobs handed out by a fast (batched) `WorkerPool` differ in one way: the
 // advisory lock is held by the pool's locker session, and `Conn()` is a pooled
@@ -160,21 +138,27 @@ struct JobHooks {
 // the qg-compatible path.
 class Job {
  public:
+  // Jobs come from `Client::LockJob()`, a `Worker` or a `WorkerPool`, which
+  // build them with this constructor; tests use `qg_testing::NewTestJob()`.
+  Job(internal::JobRow row, std::unique_ptr<internal::JobLease> lease,
+      std::shared_ptr<const JobHooks> hooks);
   ~Job();
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
 
   // The row's columns.
-  int64_t id() const { return id_; }
-  const std::string& queue() const { return queue_; }
-  int16_t priority() const { return priority_; }
-  absl::Time run_at() const { return run_at_; }
-  const std::string& type() const { return type_; }
-  const std::string& args() const { return args_; }
-  int32_t error_count() const { return error_count_; }
-  const std::optional<std::string>& last_error() const { return last_error_; }
+  int64_t id() const { return row_.key.id; }
+  const std::string& queue() const { return row_.key.queue; }
+  int16_t priority() const { return row_.key.priority; }
+  absl::Time run_at() const { return row_.key.run_at; }
+  const std::string& type() const { return row_.type; }
+  const std::string& args() const { return row_.args; }
+  int32_t error_count() const { return row_.error_count; }
+  const std::optional<std::string>& last_error() const {
+    return row_.last_error;
+  }
   // run_at exactly as PostgreSQL printed it (the key the verbs match on).
-  const std::string& run_at_text() const { return run_at_text_; }
+  const std::string& run_at_text() const { return row_.key.run_at_text; }
 
   // Delete()
   //
@@ -186,10 +170,10 @@ class Job {
 
   // Error()
   //
-  // Records a failure: error_count + 1, last_error = `message`, retry after
-  // the backoff (or whatever the client's `ErrorFunc` does). An open `Tx()`
-  // is rolled back first, so the handler's partial writes do not commit.
-  // Call `Done()` afterwards.
+  // Records a failure: error_count + 1 (saturating), last_error = `message`
+  // (as valid UTF-8, at most 64 KiB), retry after the backoff (or whatever
+  // the client's `ErrorFunc` does). An open `Tx()` is rolled back first, so
+  // the handler's partial writes do not commit. Call `Done()` afterwards.
   absl::Status Error(absl::string_view message);
 
   // Done()
@@ -210,13 +194,29 @@ class Job {
   //
   // A transaction on `Conn()`, begun on the first call. Write your effects
   // through it: `Delete()` commits it, `Error()` and `Done()` roll it back.
-  // With an injected transaction (qg_testing::TestInjectJobTx), that one.
+  // With a transaction given to `UseTransaction()`, that one.
   absl::StatusOr<qg::Tx*> Tx();
 
   // The executor the verbs use: the open transaction if any, else Conn().
   Executor& executor();
 
   bool done() const;
+
+  // UseTransaction()
+  //
+  // Makes `tx` (owned by the caller) the job's transaction: `Tx()` returns it
+  // and the verbs run inside it without ever committing or rolling it back.
+  // For tests (`qg_testing::TestInjectJobTx`) and synchronous mode.
+  void UseTransaction(qg::Tx* tx) { borrowed_tx_ = tx; }
+
+  // UseConnection()
+  //
+  // Makes `conn` (owned by the caller) the job's connection instead of its
+  // lease's. For tests (`qg_testing::TestInjectJobConn`).
+  void UseConnection(PGconn* conn) {
+    std::unique_lock<std::mutex> lock(mu_);
+    conn_override_ = conn;
+  }
 
   // Why a worker asked the handler to stop.
   enum class CancelReason {
@@ -248,49 +248,24 @@ class Job {
   }
 
  private:
-  friend class Client;
-  friend class internal::FastPool;
-  friend class ::qg_testing::JobPeer;
-  Job() = default;
   bool own_tx_open() const { return own_tx_ != nullptr && own_tx_->open(); }
-  // Reads a que_jobs row (queue, priority, run_at, job_id, job_class, args,
-  // error_count, last_error) through `get(column)`.
-  absl::Status LoadRow(
-      const std::function<std::optional<std::string>(int)>& get);
-  // The delay before the next attempt; InfiniteDuration when out of attempts.
-  absl::Duration Backoff() const;
-  // `message`, prefixed with kDeadMarker when `delay` (from Backoff()) says
-  // the job is out of attempts.
-  std::string ErrorMessage(absl::string_view message,
-                           absl::Duration delay) const;
+  // The failure to record for `message`: the next error count, the backoff
+  // (infinite when out of attempts) and the storable message.
+  internal::JobError MakeError(absl::string_view message) const;
 
-  int64_t id_ = 0;
-  std::string queue_;
-  int16_t priority_ = 100;
-  absl::Time run_at_;
-  std::string run_at_text_;
-  std::string type_;
-  std::string args_ = "[]";
-  int32_t error_count_ = 0;
-  std::optional<std::string> last_error_;
+  const internal::JobRow row_;
+  const std::shared_ptr<const JobHooks> hooks_;
+  const std::unique_ptr<internal::JobLease> lease_;
 
-  std::shared_ptr<const JobHooks> hooks_;
   mutable std::mutex mu_;
-  internal::PooledConn pooled_ ABSL_GUARDED_BY(mu_);
-  PGconn* conn_ ABSL_GUARDED_BY(mu_) = nullptr;  // pooled_ or injected
-  bool locked_ = false;  // holds pg_advisory_lock(id) on conn_
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  PGconn* conn_override_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::unique_ptr<PgTx> own_tx_;   // from Tx()
-  qg::Tx* injected_tx_ = nullptr;  // from a test or EnqueueInTx (sync)
+  qg::Tx* borrowed_tx_ = nullptr;  // from UseTransaction()
   PgExecutor conn_exec_{nullptr};
+  internal::Outcome outcome_;
 
   std::atomic<int> cancel_{0};
-
-  // Fast path only.
-  internal::JobSink* sink_ = nullptr;
-  std::shared_ptr<internal::ConnPool> conn_source_;
-  absl::Duration acquire_timeout_ = absl::Seconds(30);
-  internal::Completion completion_;
 };
 
 }  // namespace qg

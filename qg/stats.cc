@@ -3,7 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/pg.h"
-#include "qg/internal/sql.h"
+#include "qg/internal/queries.h"
 
 namespace qg {
 namespace {
@@ -22,7 +22,8 @@ absl::Status ParseInt(const std::optional<std::string>& text, int64_t* out) {
 }  // namespace
 
 absl::StatusOr<std::vector<JobStats>> QueryJobStats(Executor& exec) {
-  absl::StatusOr<Rows> rows = exec.Query(internal::sql::kJobStats, {});
+  internal::Call call = internal::queries::JobStats();
+  absl::StatusOr<Rows> rows = exec.Query(call.statement->text, call.params);
   if (!rows.ok()) return rows.status();
   std::vector<JobStats> out;
   for (const auto& row : rows->rows) {

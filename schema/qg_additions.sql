@@ -27,14 +27,15 @@ $$;
 
 -- One notification per inserting statement and queue (and PostgreSQL folds
 -- identical ones within a transaction), never one per row: the payload is
--- "<earliest run_at as epoch seconds>\t<queue>".
+-- "<earliest run_at as epoch seconds>:<lowest priority>\t<queue>", so that a
+-- pool holding less urgent jobs knows to look for the new ones at once.
 CREATE OR REPLACE FUNCTION qg_notify_jobs()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify('qg_jobs',
-                    extract(epoch FROM min(run_at))::text || E'\t' ||
-                    left(queue, 7000))
+                    extract(epoch FROM min(run_at))::text || ':' ||
+                    min(priority)::text || E'\t' || left(queue, 7000))
   FROM qg_new_jobs
   GROUP BY queue;
   RETURN NULL;

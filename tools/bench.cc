@@ -285,7 +285,7 @@ class Bench {
     qg::WorkerPool pool(client.get(), &work_map, c, options);
     ConnPtr watch = MustConnect(conninfo_);
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
-    pool.Start();
+    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
     int64_t left = WaitEmpty(watch.get(), "que_jobs", deadline);
     int64_t end = MonotonicNanos();
     pool.Shutdown();
@@ -349,7 +349,7 @@ class Bench {
     qg::WorkerOptions options;
     options.mode = mode;  // the qg-compatible path polls: keep qg's default
     qg::WorkerPool pool(client.get(), &work_map, 2, options);
-    pool.Start();
+    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
     absl::SleepFor(absl::Milliseconds(300));  // idle
     pid_t child = fork();
     if (child == 0) {

@@ -50,8 +50,8 @@
 #include "qg/client.h"
 #include "qg/internal/json.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
 #include "qg/internal/schema_state.h"
-#include "qg/internal/sql.h"
 #include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
@@ -267,18 +267,15 @@ int Enqueue(const std::vector<std::string>&) {
     }
     job.run_at = absl::Now() + d;
   }
-  absl::StatusOr<std::vector<qg::SqlParam>> params = qg::InsertParams(job);
-  if (!params.ok())
-    return Fail(kExitUsage, std::string(params.status().message()));
+  absl::StatusOr<qg::internal::InsertRow> row = qg::ValidateNewJob(job);
+  if (!row.ok()) return Fail(kExitUsage, std::string(row.status().message()));
   int code = 0;
   qg::internal::ConnPtr conn = ConnectOrExplain(&code);
   if (!conn) return code;
-  qg::PgExecutor exec(conn.get());
-  absl::StatusOr<qg::Rows> rows =
-      exec.Query(qg::internal::sql::kInsertJob, *params);
-  if (!rows.ok())
-    return Fail(kExitFailure, std::string(rows.status().message()));
-  printf("%s\n", rows->rows[0][0]->c_str());
+  absl::StatusOr<qg::internal::Result> r =
+      qg::internal::Run(conn.get(), qg::internal::queries::InsertJob(*row));
+  if (!r.ok()) return Fail(kExitFailure, std::string(r.status().message()));
+  printf("%s\n", std::string(r->Get(0, 0)).c_str());
   return 0;
 }
 
@@ -428,17 +425,52 @@ int Retry(const std::vector<std::string>& positional) {
     id = ParseId(positional, &code);
     if (!id) return code;
   }
-  qg::internal::ConnPtr conn = ConnectOrExplain(&code);
-  if (!conn) return code;
-  auto r = all ? Query(conn.get(), qg::internal::sql::kRetryErrored, {}, &code)
-               : Query(conn.get(), qg::internal::sql::kRetryJob,
-                       {absl::StrCat(*id)}, &code);
-  if (!r) return code;
-  if (!all && r->AffectedRows() == 0) {
-    return Fail(kExitFailure, absl::StrCat("no job with ID ", *id));
+  std::optional<std::string> db = DatabaseUrl();
+  if (!db) {
+    return Fail(kExitUsage,
+                "no database: pass --db=CONNINFO or set DATABASE_URL");
   }
-  printf("%lld job(s) will run now\n",
-         static_cast<long long>(r->AffectedRows()));
+  absl::StatusOr<std::unique_ptr<qg::Client>> client =
+      qg::Client::Create({.conninfo = *db, .max_conns = 1});
+  if (!client.ok()) {
+    return Fail(client.status().code() == absl::StatusCode::kInvalidArgument
+                    ? kExitUsage
+                    : kExitFailure,
+                std::string(client.status().message()));
+  }
+  std::vector<int64_t> ids;
+  if (all) {
+    qg::internal::ConnPtr conn = ConnectOrExplain(&code);
+    if (!conn) return code;
+    auto r = Query(conn.get(),
+                   "SELECT job_id FROM que_jobs WHERE error_count > 0 "
+                   "ORDER BY job_id",
+                   {}, &code);
+    if (!r) return code;
+    for (int i = 0; i < r->rows(); ++i) {
+      int64_t one = 0;
+      if (absl::SimpleAtoi(r->Get(i, 0), &one)) ids.push_back(one);
+    }
+  } else {
+    ids.push_back(*id);
+  }
+  int64_t retried = 0, held = 0;
+  for (int64_t one : ids) {
+    absl::Status s = (*client)->RetryJob(one);
+    if (s.ok()) {
+      ++retried;
+    } else if (s.code() == absl::StatusCode::kFailedPrecondition) {
+      ++held;
+      if (!all) return Fail(kExitFailure, std::string(s.message()));
+    } else if (!all || s.code() != absl::StatusCode::kNotFound) {
+      return Fail(kExitFailure, std::string(s.message()));
+    }
+  }
+  printf("%lld job(s) will run now\n", static_cast<long long>(retried));
+  if (held > 0) {
+    printf("%lld job(s) skipped: held by a worker right now\n",
+           static_cast<long long>(held));
+  }
   return 0;
 }
 
@@ -610,7 +642,11 @@ int Work(const std::vector<std::string>&) {
     options.queue = absl::GetFlag(FLAGS_queue);
   options.interval = absl::Seconds(absl::GetFlag(FLAGS_interval));
   qg::WorkerPool pool(client->get(), &work_map, workers, options);
-  pool.Start();
+  if (absl::Status s = pool.Start(); !s.ok()) {
+    return Fail(s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                               : kExitFailure,
+                std::string(s.message()));
+  }
   fprintf(stderr,
           "qg work: %d worker(s) on queue \"%s\" for %zu type(s); Ctrl-C to "
           "stop\n",
@@ -754,7 +790,9 @@ int Demo(const std::vector<std::string>&) {
   wopts.queue = kDemoQueue;
   qg::WorkerPool pool(client.get(), &work_map, workers, wopts);
   absl::Time work_start = absl::Now();
-  pool.Start();
+  if (absl::Status s = pool.Start(); !s.ok()) {
+    return Fail(kExitFailure, std::string(s.message()));
+  }
   bool tty = isatty(2);
   bool interrupted = false;
   absl::Time last_line = absl::InfinitePast();

@@ -113,7 +113,10 @@ int RunWorker() {
       mode == "qg-compat" ? qg::WorkerMode::kQgCompat : qg::WorkerMode::kFast;
   wopts.interval = absl::Milliseconds(100);
   qg::WorkerPool pool(client.get(), &work_map, threads, wopts);
-  pool.Start();
+  if (absl::Status s = pool.Start(); !s.ok()) {
+    fprintf(stderr, "soak worker: %s\n", s.ToString().c_str());
+    return 1;
+  }
   printf("ready\n");
   fflush(stdout);
   while (!g_stop) absl::SleepFor(absl::Milliseconds(50));

@@ -42,7 +42,10 @@ int main(int argc, char** argv) {
   qg::WorkMap work_map;
   email_service::RegisterHandlers(work_map);
   qg::WorkerPool pool(client->get(), &work_map, workers);
-  pool.Start();
+  if (absl::Status s = pool.Start(); !s.ok()) {
+    fprintf(stderr, "welcome_worker: %s\n", s.ToString().c_str());
+    return 1;
+  }
   int sig = 0;
   sigwait(&stop, &sig);
   pool.Shutdown();

@@ -62,6 +62,18 @@ absl::Status ParamPointers(const Params& params,
 
 }  // namespace
 
+std::string StatementLabel(absl::string_view sql) {
+  std::string flat;
+  for (char c : sql) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (flat.empty() || flat.back() == ' ')) continue;
+    flat.push_back(space ? ' ' : c);
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  if (flat.size() > 60) flat = flat.substr(0, 57) + "...";
+  return absl::StrCat("query \"", flat, "\"");
+}
+
 int64_t Result::AffectedRows() const {
   if (!res_) return 0;
   int64_t n = 0;
@@ -95,23 +107,47 @@ absl::StatusOr<ConnPtr> Connect(absl::string_view conninfo) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
   }
-  // Every session reads and writes timestamps in UTC: keep the caller's
-  // settings and add TimeZone to their `options`.
+  // The session settings qg-cpp parses by (timestamps in UTC and ISO
+  // format, intervals and floats as PostgreSQL prints them by default, text
+  // in UTF-8) are forced, whatever the server, database or role defaults say
+  // (`ALTER DATABASE ... SET datestyle = 'SQL, DMY'` would otherwise make
+  // every row unparsable). The caller's own `options` are kept.
+  constexpr absl::string_view kForced =
+      "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres "
+      "-c extra_float_digits=3";
+  // Defaults the caller may override: a connection attempt and a dead peer
+  // are noticed in bounded time (TCP keepalives; ignored on unix sockets).
+  std::vector<std::pair<std::string, std::string>> defaults = {
+      {"connect_timeout", "10"}, {"keepalives", "1"},
+      {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
+      {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"}};
   std::vector<std::string> keys, values;
   bool has_options = false;
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
-    keys.emplace_back(o->keyword);
+    absl::string_view key = o->keyword;
+    if (key == "client_encoding") continue;  // forced below
+    keys.emplace_back(key);
     values.emplace_back(o->val);
-    if (keys.back() == "options") {
+    if (key == "options") {
       has_options = true;
-      absl::StrAppend(&values.back(), " -c TimeZone=UTC");
+      absl::StrAppend(&values.back(), " ", kForced);
+    }
+    for (auto& d : defaults) {
+      if (d.first == key) d.first.clear();
     }
   }
   PQconninfoFree(opts);
   if (!has_options) {
     keys.emplace_back("options");
-    values.emplace_back("-c TimeZone=UTC");
+    values.emplace_back(kForced);
+  }
+  keys.emplace_back("client_encoding");
+  values.emplace_back("UTF8");
+  for (auto& [key, value] : defaults) {
+    if (key.empty()) continue;
+    keys.push_back(key);
+    values.push_back(value);
   }
   std::vector<const char*> k, v;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -194,7 +230,7 @@ absl::StatusOr<Result> Exec(PGconn* conn, absl::string_view sql,
   std::string q(sql);
   Result r(PQexecParams(conn, q.c_str(), static_cast<int>(values.size()),
                         nullptr, values.data(), nullptr, nullptr, 0));
-  if (absl::Status s = StatusFromResult(conn, r.get(), "query failed");
+  if (absl::Status s = StatusFromResult(conn, r.get(), StatementLabel(sql));
       !s.ok()) {
     return s;
   }
@@ -204,7 +240,7 @@ absl::StatusOr<Result> Exec(PGconn* conn, absl::string_view sql,
 absl::StatusOr<Result> ExecSimple(PGconn* conn, absl::string_view sql) {
   std::string q(sql);
   Result r(PQexec(conn, q.c_str()));
-  if (absl::Status s = StatusFromResult(conn, r.get(), "query failed");
+  if (absl::Status s = StatusFromResult(conn, r.get(), StatementLabel(sql));
       !s.ok()) {
     return s;
   }
@@ -229,39 +265,17 @@ absl::StatusOr<Result> ExecPrepared(PGconn* conn, const char* name,
   return r;
 }
 
-std::string RedactConninfo(absl::string_view conninfo) {
-  std::string ci(conninfo);
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
-  if (opts == nullptr) {
-    PQfreemem(err);
-    // Unparsable: do not risk echoing a password back.
-    if (absl::StrContains(ci, "password") || absl::StrContains(ci, "@")) {
-      return "<unparsable conninfo>";
-    }
-    return ci;
-  }
-  std::string out;
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    std::string value = o->val;
-    if (absl::string_view(o->keyword) == "password") value = "****";
-    std::string quoted =
-        absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"'", "\\'"}});
-    absl::StrAppend(&out, out.empty() ? "" : " ", o->keyword, "='", quoted,
-                    "'");
-  }
-  PQconninfoFree(opts);
-  return out;
-}
-
 std::string FormatTimestamp(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return "infinity";
+  if (t == absl::InfinitePast()) return "-infinity";
   return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
 }
 
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
   // PostgreSQL prints "2026-11-29 06:00:00.123456+00"; the offset may also be
   // "+05:30" or "-03:00:00", and the fraction is left out when zero.
+  if (text == "infinity") return absl::InfiniteFuture();
+  if (text == "-infinity") return absl::InfinitePast();
   std::string s(text);
   size_t sign = s.find_last_of("+-");
   if (sign == std::string::npos || sign < 11) {

@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libpq-fe.h"
+#include "qg/conninfo.h"
 
 namespace qg::internal {
 
@@ -80,16 +81,25 @@ std::string SqlState(const absl::Status& status);
 
 // Opens a connection. Bad conninfo → `InvalidArgument`; server unreachable →
 // `Unavailable`; bad credentials → `PermissionDenied`. The message never
-// contains the password. Sessions use `TimeZone=UTC`, so timestamps read as
-// text are in UTC.
+// contains a secret (see `RedactConninfo`). The session settings qg-cpp
+// parses by are forced whatever the database's defaults: TimeZone=UTC,
+// DateStyle=ISO,YMD, IntervalStyle=postgres, extra_float_digits=3,
+// client_encoding=UTF8. Unless the conninfo says otherwise, connecting gives
+// up after 10 s and TCP keepalives notice a dead peer within about a minute.
 absl::StatusOr<ConnPtr> Connect(absl::string_view conninfo);
 
-// Runs `sql` with text parameters (`PQexecParams`, or `PQexec` when `params`
-// is empty and `simple` is set: several statements allowed). A parameter
-// holding a NUL byte is rejected with `InvalidArgument` before any SQL.
+// Runs `sql` with text parameters (`PQexecParams`). A parameter holding a
+// NUL byte is rejected with `InvalidArgument` before any SQL. Errors name the
+// statement (`StatementLabel`).
 absl::StatusOr<Result> Exec(PGconn* conn, absl::string_view sql,
                             const Params& params = {});
+// Runs `sql` without parameters through the simple query protocol
+// (`PQexec`): several statements separated by ';' are allowed.
 absl::StatusOr<Result> ExecSimple(PGconn* conn, absl::string_view sql);
+
+// How errors name an unnamed statement: its first 60 characters with
+// whitespace collapsed, e.g. `query "SELECT count(*) FROM que_jobs"`.
+std::string StatementLabel(absl::string_view sql);
 
 // Prepares `sql` under `name` on `conn`.
 absl::Status Prepare(PGconn* conn, const char* name, const char* sql);
@@ -108,12 +118,9 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
 // Checks that no parameter contains a NUL byte (PostgreSQL text cannot).
 absl::Status CheckNoNul(absl::string_view what, absl::string_view value);
 
-// `conninfo` with any password replaced by `****`, for logs and messages.
-// Works for key=value strings and postgres:// URIs.
-std::string RedactConninfo(absl::string_view conninfo);
-
 // Timestamps as PostgreSQL text in UTC with microseconds:
-// "2026-11-29 06:00:00.123456+00".
+// "2026-11-29 06:00:00.123456+00"; "infinity" and "-infinity" stand for
+// `absl::InfiniteFuture()` and `absl::InfinitePast()` both ways.
 std::string FormatTimestamp(absl::Time t);
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text);
 

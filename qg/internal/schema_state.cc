@@ -2,19 +2,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
 
 namespace qg::internal {
 
 absl::StatusOr<QueSchemaState> InspectQueSchema(PGconn* conn) {
   // Que 0.x's table has job_id and last_error; Que 1.x+ has id and
   // last_error_message, and a schema version of 4 or more as its comment.
-  absl::StatusOr<Result> r = Exec(
-      conn,
-      "SELECT to_regclass('que_jobs') IS NOT NULL, "
-      "coalesce(obj_description(to_regclass('que_jobs'), 'pg_class'), ''), "
-      "(SELECT count(*) FROM information_schema.columns "
-      " WHERE table_name = 'que_jobs' AND table_schema = current_schema() "
-      " AND column_name IN ('job_class', 'job_id', 'last_error'))");
+  absl::StatusOr<Result> r = Run(conn, queries::InspectSchema());
   if (!r.ok()) return r.status();
   QueSchemaState state;
   state.version = std::string(r->Get(0, 1));

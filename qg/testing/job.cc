@@ -1,40 +1,34 @@
 #include "qg/testing/job.h"
 
+#include <memory>
+
 #include "absl/time/clock.h"
+#include "qg/internal/lease.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
 
 namespace qg_testing {
 
-std::unique_ptr<qg::Job> JobPeer::Make(const qg::NewJob& fields, int64_t id) {
-  auto job = std::unique_ptr<qg::Job>(new qg::Job);
-  job->id_ = id;
-  job->queue_ = fields.queue;
-  job->priority_ = static_cast<int16_t>(fields.priority);
-  job->run_at_ = fields.run_at.value_or(absl::Now());
-  job->run_at_text_ = qg::internal::FormatTimestamp(job->run_at_);
-  job->type_ = fields.type;
-  job->args_ = fields.args.empty() ? "[]" : fields.args;
-  return job;
-}
-
-void JobPeer::InjectConn(qg::Job& job, PGconn* conn) {
-  std::unique_lock<std::mutex> lock(job.mu_);
-  job.conn_ = conn;
-}
-
-void JobPeer::InjectTx(qg::Job& job, qg::Tx* tx) { job.injected_tx_ = tx; }
-
 std::unique_ptr<qg::Job> NewTestJob(const qg::NewJob& fields, int64_t id) {
-  return JobPeer::Make(fields, id);
+  qg::internal::JobRow row;
+  row.key.id = id;
+  row.key.queue = fields.queue;
+  row.key.priority = static_cast<int16_t>(fields.priority);
+  row.key.run_at = fields.run_at.value_or(absl::Now());
+  row.key.run_at_text = qg::internal::FormatTimestamp(row.key.run_at);
+  row.type = fields.type;
+  row.args = fields.args.empty() ? "[]" : fields.args;
+  return std::make_unique<qg::Job>(
+      std::move(row), std::make_unique<qg::internal::NoLease>(), nullptr);
 }
 
 qg::Job* TestInjectJobConn(qg::Job* job, PGconn* conn) {
-  JobPeer::InjectConn(*job, conn);
+  job->UseConnection(conn);
   return job;
 }
 
 qg::Job* TestInjectJobTx(qg::Job* job, qg::Tx* tx) {
-  JobPeer::InjectTx(*job, tx);
+  job->UseTransaction(tx);
   return job;
 }
 

@@ -24,14 +24,6 @@
 
 namespace qg_testing {
 
-// Reaches into `qg::Job` for the helpers below.
-class JobPeer {
- public:
-  static std::unique_ptr<qg::Job> Make(const qg::NewJob& fields, int64_t id);
-  static void InjectConn(qg::Job& job, PGconn* conn);
-  static void InjectTx(qg::Job& job, qg::Tx* tx);
-};
-
 // NewTestJob()
 //
 // A job with `fields` and `id` that is not locked and holds no connection

@@ -99,7 +99,7 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   WorkerOptions options;
   options.interval = absl::Milliseconds(20);
   WorkerPool pool(client.get(), &work_map, 4, options);
-  pool.Start();
+  ASSERT_OK(pool.Start());
   deadline = absl::Now() + absl::Seconds(60);
   while (query("SELECT count(*) FROM que_jobs") != "0" &&
          absl::Now() < deadline) {

@@ -1,52 +1,86 @@
 #include "qg/worker/fast_pool.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cmath>
-#include <cstring>
+#include <algorithm>
 #include <utility>
 
-#include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "qg/internal/sql.h"
 #include "qg/internal/sync.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg::internal {
+
+// BatchedLease
+//
+// The lease of a fast-path job: the pool's locker session holds the lock; the
+// job's connection is a pooled one taken on first use; the outcome goes to
+// the pool, which writes it in a batch and then releases the lock.
+class BatchedLease : public JobLease {
+ public:
+  BatchedLease(FastPool* pool, uint64_t generation,
+               std::shared_ptr<ConnPool> conns, absl::Duration acquire_timeout,
+               Logger* logger)
+      : pool_(pool),
+        generation_(generation),
+        conns_(std::move(conns)),
+        acquire_timeout_(acquire_timeout),
+        logger_(logger) {}
+
+  PGconn* Conn() override {
+    if (!conn_) {
+      absl::StatusOr<PooledConn> c = conns_->Acquire(acquire_timeout_);
+      if (!c.ok()) {
+        logger_->Log(LogLevel::kError,
+                     absl::StrCat("qg: no connection for a job: ",
+                                  c.status().ToString()));
+        return nullptr;
+      }
+      conn_ = std::move(*c);
+    }
+    return conn_.get();
+  }
+
+  bool BatchesWrites() const override { return true; }
+
+  void End(const JobRow& row, Outcome outcome) override {
+    conn_.Release();
+    if (abandoned_) return;
+    pool_->Finish({row.key, generation_, std::move(outcome)});
+  }
+
+  // The lock is not the job's any more (released already, or gone with its
+  // session): ending the job must not report it. Only for jobs that never
+  // started.
+  void Abandon() { abandoned_ = true; }
+
+ private:
+  FastPool* pool_;
+  const uint64_t generation_;
+  std::shared_ptr<ConnPool> conns_;
+  const absl::Duration acquire_timeout_;
+  Logger* logger_;
+  PooledConn conn_;
+  bool abandoned_ = false;
+};
+
 namespace {
 
-// Results of one query inside a pipeline.
-absl::StatusOr<Result> ReadPipelined(PGconn* conn, const char* what) {
-  Result result(PQgetResult(conn));
-  absl::Status status = StatusFromResult(conn, result.get(), what);
-  // Drain to the end of this query (NULL), then its sync.
-  while (PGresult* extra = PQgetResult(conn)) PQclear(extra);
-  Result sync(PQgetResult(conn));
-  if (status.ok() && (sync.get() == nullptr ||
-                      PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)) {
-    status = StatusFromResult(conn, sync.get(), what);
-    if (status.ok()) status = absl::InternalError("pipeline out of step");
-  }
-  if (!status.ok()) return status;
-  return result;
+PlannerOptions PlannerOptionsFor(const FastPoolOptions& o) {
+  PlannerOptions p;
+  p.workers = o.workers;
+  p.buffer = o.buffer;
+  p.poll_interval = o.poll_interval;
+  p.recheck_after = o.recheck_after;
+  return p;
 }
 
-absl::Status SendPrepared(PGconn* conn, const char* name,
-                          const std::vector<std::string>& params) {
-  std::vector<const char*> values;
-  for (const std::string& p : params) values.push_back(p.c_str());
-  if (PQsendQueryPrepared(conn, name, static_cast<int>(values.size()),
-                          values.data(), nullptr, nullptr, 0) != 1 ||
-      PQpipelineSync(conn) != 1) {
-    return absl::UnavailableError(
-        absl::StrCat("sending ", name, ": ", PQerrorMessage(conn)));
-  }
-  return absl::OkStatus();
+std::string Ids(const std::vector<int64_t>& ids) {
+  constexpr size_t kShown = 20;
+  std::string out = absl::StrJoin(
+      ids.begin(), ids.begin() + std::min(ids.size(), kShown), ",");
+  if (ids.size() > kShown) absl::StrAppend(&out, ",...");
+  return out;
 }
 
 }  // namespace
@@ -56,69 +90,15 @@ FastPool::FastPool(Client* client, const WorkMap* work_map,
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
-      hooks_(client->hooks_),
+      clock_(client->clock()),
       logger_(&client->logger()),
-      watchdog_(watchdog) {
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-}
+      watchdog_(watchdog),
+      planner_(PlannerOptionsFor(options_)) {}
 
-FastPool::~FastPool() {
-  Shutdown();
-  if (wake_fd_ >= 0) close(wake_fd_);
-}
+FastPool::~FastPool() { Shutdown(); }
 
-absl::Status FastPool::ConnectLocker() {
-  locker_.reset();
-  absl::StatusOr<ConnPtr> conn = Connect(client_->options().conninfo);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<Result> has_fn = Exec(
-      conn->get(),
-      "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'qg_lock_job')");
-  if (!has_fn.ok()) return has_fn.status();
-  if (has_fn->Get(0, 0) != "t") {
-    return absl::FailedPreconditionError(
-        "the database lacks qg_lock_job() for the fast worker path: run `qg "
-        "migrate` (or apply schema/qg_additions.sql)");
-  }
-  for (auto [name, text] :
-       {std::pair{sql::kLockBatchName, sql::kLockBatch},
-        std::pair{sql::kLockCandidatesName, sql::kLockCandidates},
-        std::pair{sql::kDeleteBatchName, sql::kDeleteBatch},
-        std::pair{sql::kErrorBatchName, sql::kErrorBatch},
-        std::pair{sql::kUnlockBatchName, sql::kUnlockBatch},
-        std::pair{sql::kNextRunAtName, sql::kNextRunAt}}) {
-    if (absl::Status s = Prepare(conn->get(), name, text); !s.ok()) return s;
-  }
-  // The locker session runs only qg's statements. Planner statistics of a
-  // queue table are often stale (analyzed while empty, then bulk-loaded):
-  // rule out plans that sort or bitmap-scan the whole queue to find its
-  // first N jobs, so the lock query always walks the primary key.
-  if (absl::Status s = ExecSimple(conn->get(),
-                                  "SET enable_seqscan = off; "
-                                  "SET enable_bitmapscan = off; "
-                                  "SET enable_sort = off")
-                           .status();
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s =
-          ExecSimple(conn->get(), absl::StrCat("LISTEN ", sql::kNotifyChannel))
-              .status();
-      !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<Result> next =
-      ExecPrepared(conn->get(), sql::kNextRunAtName, {options_.queue});
-  if (!next.ok()) return next.status();
-  double t = 0;
-  if (!next->IsNull(0, 0) && absl::SimpleAtod(next->Get(0, 0), &t)) {
-    next_due_ =
-        std::min(next_due_, absl::FromUnixMicros(std::llround(t * 1e6)));
-  }
-  locker_ = std::move(*conn);
-  ++generation_;
-  queue_may_have_work_ = true;
-  return absl::OkStatus();
+void FastPool::Log(LogLevel level, const std::string& message) {
+  logger_->Log(level, message);
 }
 
 absl::Status FastPool::Start() {
@@ -126,14 +106,17 @@ absl::Status FastPool::Start() {
     std::unique_lock<std::mutex> lock(mu_);
     if (started_) return absl::OkStatus();
   }
-  if (wake_fd_ < 0) {
-    return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
-  }
-  if (absl::Status s = ConnectLocker(); !s.ok()) return s;
+  if (absl::Status s = wake_.status(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<LockerSession>> session =
+      LockerSession::Open(client_->options().conninfo, clock_);
+  if (!session.ok()) return session.status();
+  session_ = std::move(*session);
+  planner_.SessionOpened(clock_.Now());
   std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
-  locker_thread_ = std::thread([this] { LockerLoop(); });
+  generation_ = 1;
   workers_running_ = options_.workers;
+  locker_thread_ = std::thread([this] { LockerLoop(); });
   for (int i = 0; i < options_.workers; ++i) {
     worker_threads_.emplace_back([this] { WorkerLoop(); });
   }
@@ -147,7 +130,7 @@ void FastPool::Shutdown(absl::Time deadline) {
     stopping_ = true;
   }
   work_cv_.notify_all();
-  Wake();
+  wake_.Wake();
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!WaitUntil(idle_cv_, lock, deadline,
@@ -158,319 +141,376 @@ void FastPool::Shutdown(absl::Time deadline) {
   for (std::thread& t : worker_threads_) {
     if (t.joinable()) t.join();
   }
+  worker_threads_.clear();
   if (locker_thread_.joinable()) locker_thread_.join();
-  locker_.reset();
-}
-
-void FastPool::Wake() {
-  uint64_t one = 1;
-  ssize_t n = write(wake_fd_, &one, sizeof(one));
-  (void)n;
+  session_.reset();
 }
 
 void FastPool::Finish(Completion completion) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    completions_.push_back(std::move(completion));
+    running_.erase(completion.key.id);
+    finished_.push_back(std::move(completion));
   }
-  Wake();
+  wake_.Wake();
 }
 
 void FastPool::WorkerLoop() {
-  while (true) {
-    std::unique_ptr<Job> job;
-    bool stopping;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return !ready_.empty() || stopping_; });
-      if (ready_.empty()) {  // stopping, nothing left
-        --workers_running_;
-        idle_cv_.notify_all();
-        return;
-      }
-      job = std::move(ready_.front());
-      ready_.pop_front();
-      stopping = stopping_;
-    }
-    if (stopping) {
-      job->Done();  // not started: just release its lock
-      continue;
-    }
-    PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
-  }
-}
-
-std::unique_ptr<Job> FastPool::MakeJob(const Result& r, int row) {
-  auto job = std::unique_ptr<Job>(new Job);
-  if (absl::Status s = job->LoadRow([&](int c) -> std::optional<std::string> {
-        return r.GetOptional(row, c);
-      });
-      !s.ok()) {
-    logger_->Log(LogLevel::kError, absl::StrCat("qg: ", s.ToString()));
-    return nullptr;
-  }
-  job->hooks_ = hooks_;
-  job->sink_ = this;
-  job->conn_source_ = client_->pool_;
-  job->acquire_timeout_ = client_->options().acquire_timeout;
-  job->completion_.generation = generation_;
-  return job;
-}
-
-absl::Status FastPool::RunCycle(std::vector<Completion> completions, int want,
-                                bool query_next_due) {
-  PGconn* conn = locker_.get();
-  std::vector<std::string> del[4], err[7], unlock;
-  std::vector<int64_t> finished;
-  absl::Time now = absl::Now();
-  for (const Completion& c : completions) {
-    finished.push_back(c.id);
-    if (c.generation != generation_) {
-      // The lock died with an earlier locker session: another worker may
-      // hold the job now, so it is not ours to delete or fail. It runs again.
-      logger_->Log(LogLevel::kError,
-                   absl::StrCat("qg: job ", c.id,
-                                " finished after its lock was lost with the "
-                                "locker session; leaving it to run again"));
-      continue;
-    }
-    unlock.push_back(absl::StrCat(c.id));
-    std::vector<std::string>* key = c.kind == Completion::Kind::kDelete ? del
-                                    : c.kind == Completion::Kind::kError
-                                        ? err
-                                        : nullptr;
-    if (key == nullptr) continue;
-    key[0].push_back(c.queue);
-    key[1].push_back(absl::StrCat(c.priority));
-    key[2].push_back(c.run_at_text);
-    key[3].push_back(absl::StrCat(c.id));
-    if (c.kind == Completion::Kind::kError) {
-      err[4].push_back(absl::StrCat(c.new_error_count));
-      err[5].push_back(c.delay == absl::InfiniteDuration()
-                           ? std::string("Infinity")
-                           : absl::StrCat(absl::ToDoubleSeconds(c.delay)));
-      err[6].push_back(c.message);
-      if (c.delay != absl::InfiniteDuration()) {
-        next_due_ = std::min(next_due_, now + c.delay);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (!ready_.empty()) {
+      Buffered& head = ready_.begin()->second;
+      if (!head.confirming &&
+          clock_.Now() - head.checked_at <= options_.recheck_after) {
+        std::unique_ptr<Job> job = std::move(head.job);
+        ready_.erase(ready_.begin());
+        running_.insert(job->id());
+        lock.unlock();
+        PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
+        job.reset();
+        lock.lock();
+        continue;
       }
     }
+    // Nothing startable: the locker locks more, or re-checks the head.
+    ++idle_workers_;
+    wake_.Wake();
+    work_cv_.wait(lock);
+    --idle_workers_;
   }
-  std::vector<std::string> held;
+  --workers_running_;
+  idle_cv_.notify_all();
+  wake_.Wake();
+}
+
+std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
+    const std::vector<int64_t>& ids, bool lock_released) {
+  absl::flat_hash_set<int64_t> wanted(ids.begin(), ids.end());
+  std::vector<std::unique_ptr<Job>> out;
+  for (auto it = ready_.begin(); it != ready_.end();) {
+    if (!wanted.contains(it->first.id)) {
+      ++it;
+      continue;
+    }
+    if (lock_released) {
+      it->second.lease->Abandon();
+      held_.erase(it->first.id);
+    }
+    out.push_back(std::move(it->second.job));
+    it = ready_.erase(it);
+  }
+  return out;
+}
+
+bool FastPool::OpenSession() {
+  absl::StatusOr<std::unique_ptr<LockerSession>> session =
+      LockerSession::Open(client_->options().conninfo, clock_);
+  absl::Time now = clock_.Now();
+  if (!session.ok()) {
+    reconnect_delay_ = std::clamp(reconnect_delay_ * 2, absl::Milliseconds(100),
+                                  absl::Seconds(5));
+    reconnect_at_ = now + reconnect_delay_;
+    Log(LogLevel::kError,
+        absl::StrCat("qg: locker connection: ", session.status().ToString(),
+                     "; retrying in ", absl::FormatDuration(reconnect_delay_)));
+    return false;
+  }
+  session_ = std::move(*session);
+  reconnect_delay_ = absl::ZeroDuration();
+  planner_.SessionOpened(now);
+  Log(LogLevel::kInfo, "qg: locker session reconnected");
+  return true;
+}
+
+void FastPool::LoseSession(const absl::Status& why) {
+  std::vector<std::unique_ptr<Job>> dropped;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    for (int64_t id : finished) held_.erase(id);
-    for (int64_t id : held_) held.push_back(absl::StrCat(id));
+    ++generation_;
+    std::vector<int64_t> ids;
+    for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
+    dropped = TakeBuffered(ids, /*lock_released=*/true);
+    held_.clear();
   }
-
-  auto arrays = [](std::vector<std::string>* cols, int n) {
-    std::vector<std::string> params;
-    for (int i = 0; i < n; ++i) params.push_back(ArrayLiteral(cols[i]));
-    return params;
-  };
-  if (PQenterPipelineMode(conn) != 1) {
-    return absl::UnavailableError(
-        absl::StrCat("entering pipeline mode: ", PQerrorMessage(conn)));
-  }
-  std::vector<const char*> sent;
-  absl::Status s;
-  if (s.ok() && !del[0].empty()) {
-    s = SendPrepared(conn, sql::kDeleteBatchName, arrays(del, 4));
-    sent.push_back(sql::kDeleteBatchName);
-  }
-  if (s.ok() && !err[0].empty()) {
-    s = SendPrepared(conn, sql::kErrorBatchName, arrays(err, 7));
-    sent.push_back(sql::kErrorBatchName);
-  }
-  if (s.ok() && !unlock.empty()) {
-    s = SendPrepared(conn, sql::kUnlockBatchName, {ArrayLiteral(unlock)});
-    sent.push_back(sql::kUnlockBatchName);
-  }
-  const char* lock_query =
-      contended_ ? sql::kLockBatchName : sql::kLockCandidatesName;
-  if (s.ok() && want > 0) {
-    s = SendPrepared(
-        conn, lock_query,
-        {options_.queue, absl::StrCat("{", absl::StrJoin(held, ","), "}"),
-         absl::StrCat(want)});
-    sent.push_back(lock_query);
-  }
-  if (s.ok() && query_next_due) {
-    s = SendPrepared(conn, sql::kNextRunAtName, {options_.queue});
-    sent.push_back(sql::kNextRunAtName);
-  }
-  if (s.ok() && PQflush(conn) != 0) {
-    s = absl::UnavailableError(absl::StrCat("flush: ", PQerrorMessage(conn)));
-  }
-  absl::Status first_error = s;
-  int locked = -1, candidates = -1;
-  for (const char* name : sent) {
-    if (!s.ok()) break;
-    absl::StatusOr<Result> r = ReadPipelined(conn, name);
-    if (!r.ok()) {
-      if (first_error.ok()) first_error = r.status();
-      if (PQstatus(conn) != CONNECTION_OK) break;
-      continue;
-    }
-    if (name == sql::kUnlockBatchName && r->Get(0, 0) != "0") {
-      logger_->Log(LogLevel::kError,
-                   absl::StrCat("qg: ", r->Get(0, 0),
-                                " finished job(s) were no longer locked by "
-                                "the locker session"));
-    } else if (name == lock_query) {
-      bool flat = name == sql::kLockCandidatesName;
-      candidates = r->rows();
-      std::vector<std::unique_ptr<Job>> jobs;
-      for (int i = 0; i < r->rows(); ++i) {
-        if (flat && r->Get(i, 8) != "t") continue;  // another worker has it
-        if (auto job = MakeJob(*r, i)) jobs.push_back(std::move(job));
-      }
-      locked = static_cast<int>(jobs.size());
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        for (auto& job : jobs) {
-          held_.insert(job->id());
-          ready_.push_back(std::move(job));
-        }
-      }
-      work_cv_.notify_all();
-    } else if (name == sql::kNextRunAtName) {
-      double t = 0;
-      if (!r->IsNull(0, 0) && absl::SimpleAtod(r->Get(0, 0), &t)) {
-        next_due_ =
-            std::min(next_due_, absl::FromUnixMicros(std::llround(t * 1e6)));
-      }
-      need_next_due_ = false;
-    }
-  }
-  if (PQstatus(conn) == CONNECTION_OK) {
-    PQexitPipelineMode(conn);
-  } else if (!unlock.empty()) {
-    // The session that held these jobs' locks is gone, and with it the
-    // locks: what was not committed stays undone, and the jobs run again.
-    logger_->Log(LogLevel::kError,
-                 absl::StrCat("qg: locker session lost with ", unlock.size(),
-                              " finished job(s) not yet recorded (ids ",
-                              absl::StrJoin(unlock, ","),
-                              "); their locks are gone and they will run "
-                              "again"));
-  }
-  if (want > 0) {
-    last_lock_ = now;
-    if (candidates < 0) {
-      queue_may_have_work_ = true;  // failed: try again
-    } else {
-      // A full batch of candidates means there may be more. Candidates that
-      // another worker holds switch the next batch to the walking query.
-      queue_may_have_work_ = candidates == want;
-      contended_ = locked < candidates;
-      if (candidates < want) need_next_due_ = true;
-    }
-  }
-  return first_error;
+  std::vector<int64_t> unfinished = batch_.DropAll();
+  session_.reset();
+  std::vector<int64_t> never_started;
+  for (const auto& job : dropped) never_started.push_back(job->id());
+  Log(LogLevel::kError,
+      absl::StrCat("qg: locker session lost (", why.ToString(),
+                   "); its locks are gone: ", never_started.size(),
+                   " locked job(s) that had not started are left for any "
+                   "worker (ids ",
+                   Ids(never_started), "), ", unfinished.size(),
+                   " finished job(s) not yet recorded will run again (ids ",
+                   Ids(unfinished), ")"));
+  dropped.clear();  // abandoned: destroying them reports nothing
+  reconnect_at_ = clock_.Now() + reconnect_delay_;
 }
 
-void FastPool::WaitForWork(absl::Duration timeout) {
-  struct pollfd fds[2] = {{wake_fd_, POLLIN, 0},
-                          {locker_ ? PQsocket(locker_.get()) : -1, POLLIN, 0}};
-  int ms = static_cast<int>(std::ceil(
-      absl::ToDoubleMilliseconds(std::max(timeout, absl::ZeroDuration()))));
-  int n = poll(fds, 2, ms);
-  if (n > 0 && (fds[0].revents & POLLIN)) {
-    uint64_t count;
-    ssize_t r = read(wake_fd_, &count, sizeof(count));
-    (void)r;
+void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
+  std::vector<std::unique_ptr<Job>> extra;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (JobRow& row : rows) {
+      auto lease = std::make_unique<BatchedLease>(
+          this, generation_, client_->conn_pool(),
+          client_->options().acquire_timeout, logger_);
+      BatchedLease* raw = lease.get();
+      JobKey key = row.key;
+      held_.insert(key.id);
+      ready_.emplace(
+          key, Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
+                                              client_->hooks()),
+                        raw, checked_at});
+    }
+    // More than the pool may hold (a lock for more urgent jobs than the
+    // buffered ones): release the least urgent.
+    const size_t capacity = options_.workers + options_.buffer;
+    std::vector<int64_t> worst;
+    auto it = ready_.end();
+    while (ready_.size() - worst.size() + running_.size() > capacity &&
+           it != ready_.begin()) {
+      --it;
+      worst.push_back(it->first.id);
+    }
+    extra = TakeBuffered(worst, /*lock_released=*/false);
   }
+  extra.clear();  // each reports a release to Finish()
+}
+
+void FastPool::RunRoundTrip(const Plan& plan) {
+  absl::Time now = clock_.Now();
+  CompletionBatch::Request writes = batch_.Next();
+  LockerSession::Request request;
+  if (!writes.unlock.empty())
+    request.unlock = queries::UnlockBatch(writes.unlock);
+  for (const CompletionBatch::Write& w : writes.writes) {
+    request.writes.push_back(w.call);
+  }
+  request.confirm = plan.confirm;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (const JobKey& key : plan.confirm) {
+      if (auto it = ready_.find(key); it != ready_.end()) {
+        it->second.confirming = true;
+      }
+    }
+    if (plan.lock > 0) {
+      LockerSession::Lock l;
+      l.queue = options_.queue;
+      l.want = plan.lock;
+      l.walk = plan.walk;
+      l.held.assign(held_.begin(), held_.end());
+      l.held.insert(l.held.end(), running_.begin(), running_.end());
+      l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
+      request.lock = std::move(l);
+    }
+  }
+  if (plan.next_due) request.next_due_queue = options_.queue;
+
+  absl::StatusOr<LockerSession::Response> r =
+      session_->Run(request, options_.round_trip_timeout);
+  if (!r.ok()) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (auto& [key, buffered] : ready_) buffered.confirming = false;
+    }
+    LoseSession(r.status());
+    planner_.Failed(clock_.Now());
+    work_cv_.notify_all();
+    return;
+  }
+
+  // Completions: what was written, released, given up on.
+  CompletionBatch::Response written;
+  written.writes = r->writes;
+  written.unlock = request.unlock ? r->unlock : absl::OkStatus();
+  for (const CompletionBatch::GivenUp& g : batch_.Apply(writes, written)) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: job ", g.id, ": ", g.why,
+                     "; releasing it unrecorded (it will run again)"));
+  }
+  for (size_t i = 0; i < r->writes.size(); ++i) {
+    if (!r->writes[i].ok()) {
+      Log(LogLevel::kError, absl::StrCat("qg: recording finished jobs: ",
+                                         r->writes[i].status().ToString()));
+    }
+  }
+  if (request.unlock && !r->unlock.ok()) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: releasing finished jobs: ", r->unlock.ToString()));
+  } else if (r->not_held > 0) {
+    Log(LogLevel::kError, absl::StrCat("qg: ", r->not_held,
+                                       " finished job(s) were no longer "
+                                       "locked by the locker session"));
+  }
+
+  std::vector<std::unique_ptr<Job>> gone;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (request.unlock && r->unlock.ok()) {
+      for (int64_t id : writes.unlock) held_.erase(id);
+    }
+    // Re-checked jobs: fresh again, or gone (the statement released them).
+    for (const JobKey& key : plan.confirm) {
+      if (auto it = ready_.find(key); it != ready_.end()) {
+        it->second.confirming = false;
+      }
+    }
+    if (r->confirm.ok()) {
+      std::vector<int64_t> missing;
+      for (const auto& [id, present] : *r->confirm) {
+        if (!present) missing.push_back(id);
+      }
+      for (const JobKey& key : plan.confirm) {
+        if (auto it = ready_.find(key); it != ready_.end()) {
+          it->second.checked_at = r->sent_at;
+        }
+      }
+      gone = TakeBuffered(missing, /*lock_released=*/true);
+    }
+  }
+  if (!gone.empty()) {
+    std::vector<int64_t> ids;
+    for (const auto& job : gone) ids.push_back(job->id());
+    Log(LogLevel::kInfo,
+        absl::StrCat("qg: ", ids.size(),
+                     " buffered job(s) changed or vanished before they "
+                     "started; not running them (ids ",
+                     Ids(ids), ")"));
+    gone.clear();
+  }
+
+  if (request.lock) {
+    if (r->lock.ok()) {
+      planner_.Locked(request.lock->want, r->lock->candidates,
+                      static_cast<int>(r->lock->rows.size()) +
+                          static_cast<int>(r->lock->unreadable.size()),
+                      now);
+      if (!r->lock->unreadable.empty()) {
+        Log(LogLevel::kError,
+            absl::StrCat("qg: cannot read job row(s) ",
+                         Ids(r->lock->unreadable),
+                         "; releasing them and not locking them again"));
+        std::vector<Completion> release;
+        uint64_t generation;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          generation = generation_;
+          for (int64_t id : r->lock->unreadable) {
+            unreadable_.insert(id);
+            held_.insert(id);
+          }
+        }
+        for (int64_t id : r->lock->unreadable) {
+          Completion c;
+          c.key.id = id;
+          c.generation = generation;
+          release.push_back(std::move(c));
+        }
+        batch_.Add(std::move(release), generation);
+      }
+      AddLocked(std::move(r->lock->rows), r->sent_at);
+    } else {
+      Log(LogLevel::kError,
+          absl::StrCat("qg: locking jobs of queue \"", options_.queue,
+                       "\": ", r->lock.status().ToString()));
+    }
+  }
+  if (request.next_due_queue) {
+    if (r->next_due.ok()) {
+      db_offset_ = r->next_due->clock_offset;
+      planner_.NextDue(r->next_due->due_in, r->received_at);
+    }
+  }
+  if (r->any_failed) {
+    planner_.Failed(clock_.Now());
+  } else {
+    planner_.Succeeded();
+  }
+  work_cv_.notify_all();
 }
 
 void FastPool::LockerLoop() {
   while (true) {
-    // NOTIFYs that arrived (while waiting or during the last round trip).
-    if (locker_ != nullptr) {
-      if (PQconsumeInput(locker_.get()) != 1) {
-        logger_->Log(LogLevel::kError,
-                     absl::StrCat("qg: locker connection lost: ",
-                                  PQerrorMessage(locker_.get())));
-        locker_.reset();
+    if (session_ == nullptr) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (stopping_) break;  // the locks died with the session
       }
-      while (locker_ != nullptr) {
-        PGnotify* n = PQnotifies(locker_.get());
-        if (n == nullptr) break;
-        std::pair<std::string, std::string> payload =
-            absl::StrSplit(n->extra, absl::MaxSplits('\t', 1));
-        if (payload.second == options_.queue) {
-          double t = 0;
-          absl::Time at = absl::SimpleAtod(payload.first, &t)
-                              ? absl::FromUnixMicros(std::llround(t * 1e6))
-                              : absl::Now();
-          if (at <= absl::Now()) {
-            queue_may_have_work_ = true;
-          } else {
-            next_due_ = std::min(next_due_, at);
-          }
-        }
-        PQfreemem(n);
-      }
-    }
-
-    std::vector<Completion> completions;
-    bool stopping;
-    int free;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      completions.swap(completions_);
-      stopping = stopping_;
-      free = options_.workers + options_.buffer -
-             static_cast<int>(held_.size()) +
-             static_cast<int>(completions.size());
-      // Lock in batches: once half the buffer has room, or when the workers
-      // are about to run dry.
-      if (free < options_.buffer / 2 + 1 &&
-          static_cast<int>(ready_.size()) >= options_.workers) {
-        free = 0;
-      }
-    }
-    if (locker_ == nullptr) {
-      if (stopping) break;  // the locks died with the session
-      absl::Status s = ConnectLocker();
-      if (!s.ok()) {
-        logger_->Log(
-            LogLevel::kError,
-            absl::StrCat("qg: locker connection: ", s.ToString(),
-                         "; retrying in ",
-                         absl::FormatDuration(options_.reconnect_delay)));
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          completions_.insert(completions_.end(), completions.begin(),
-                              completions.end());
-        }
-        WaitForWork(options_.reconnect_delay);
+      if (clock_.Now() < reconnect_at_) {
+        wake_.Wait(-1, reconnect_at_, clock_);
         continue;
       }
+      if (!OpenSession()) continue;
     }
-    absl::Time now = absl::Now();
-    if (now >= next_due_) {
-      queue_may_have_work_ = true;
-      next_due_ = absl::InfiniteFuture();
-    }
-    if (now - last_lock_ >= options_.poll_interval) queue_may_have_work_ = true;
-    int want = (!stopping && queue_may_have_work_ && free > 0) ? free : 0;
-    bool next_due = need_next_due_ && !stopping;
-    if (!completions.empty() || want > 0 || next_due) {
-      absl::Status s = RunCycle(std::move(completions), want, next_due);
-      if (!s.ok()) {
-        logger_->Log(LogLevel::kError,
-                     absl::StrCat("qg: worker pool: ", s.ToString()));
-        if (PQstatus(locker_.get()) != CONNECTION_OK) locker_.reset();
-      }
+    absl::Time now = clock_.Now();
+    std::vector<JobsNotification> notes;
+    if (absl::Status s = session_->Poll(&notes); !s.ok()) {
+      LoseSession(s);
       continue;
     }
-    if (stopping) {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (held_.empty() && completions_.empty()) break;
+    for (const JobsNotification& n : notes) {
+      if (n.queue != options_.queue) continue;
+      planner_.Notified(n.run_at - db_offset_, n.priority, now);
     }
-    absl::Duration timeout =
-        std::min(options_.poll_interval - (now - last_lock_), next_due_ - now);
-    WaitForWork(timeout);
+
+    std::vector<Completion> finished;
+    std::vector<std::unique_ptr<Job>> release;
+    uint64_t generation;
+    bool stopping;
+    PoolView view;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      finished.swap(finished_);
+      generation = generation_;
+      stopping = stopping_;
+      if (stopping) {
+        // Jobs that did not start go back to the queue.
+        std::vector<int64_t> ids;
+        for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
+        release = TakeBuffered(ids, /*lock_released=*/false);
+      }
+    }
+    for (const Completion& c : batch_.Add(std::move(finished), generation)) {
+      Log(LogLevel::kError,
+          absl::StrCat("qg: job ", c.key.id,
+                       " finished after its lock was lost with the locker "
+                       "session; leaving it to run again"));
+    }
+    if (!release.empty()) {
+      release.clear();  // each reports a release to Finish()
+      continue;         // take those completions in
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping && workers_running_ == 0 && ready_.empty() &&
+          finished_.empty() && batch_.empty()) {
+        break;
+      }
+      view.idle_workers = idle_workers_;
+      view.held = static_cast<int>(held_.size());
+      for (const auto& [key, buffered] : ready_) {
+        view.buffered.push_back({key, buffered.checked_at});
+      }
+      view.writes_pending = !batch_.empty();
+      view.stopping = stopping;
+    }
+    Plan plan = planner_.Decide(view, now);
+    if (plan.round_trip) {
+      RunRoundTrip(plan);
+      continue;
+    }
+    wake_.Wait(session_->socket(), plan.wake_at, clock_);
+  }
+  // Whatever is still buffered had its lock with the lost session.
+  std::vector<std::unique_ptr<Job>> dropped;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::vector<int64_t> ids;
+    for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
+    dropped = TakeBuffered(ids, /*lock_released=*/true);
   }
 }
 

@@ -2,26 +2,31 @@
 // -----------------------------------------------------------------------------
 //
 // The batched worker path behind `WorkerPool` in `WorkerMode::kFast`
-// (internal; use `WorkerPool`).
+// (internal; use `WorkerPool`). The pool owns the threads, the buffer of
+// locked jobs (ordered by priority, run_at, id), the set of jobs it holds,
+// and shutdown; it composes four parts with one owner each:
+//   - `LockerSession` (locker_session.h): the connection that holds the
+//     pool's advisory locks; one pipelined round trip per cycle;
+//   - `LockPlanner` (lock_planner.h): what each round trip asks for;
+//   - `CompletionBatch` (completion_batch.h): finished jobs until their
+//     outcome is written and their lock released;
+//   - `WakeSource` (wake_source.h): the locker's waits and NOTIFY parsing.
 //
-// One locker thread owns one connection (the locker session). It LISTENs on
-// `qg_jobs`, locks up to as many ready jobs as there are free worker slots in
-// one statement (`sql::kLockBatch`), and hands them to the worker threads in
-// (priority, run_at, job_id) order. Workers report completions; the locker
-// applies them in batches, in one pipelined round trip together with the next
-// lock query: DELETE (commit), UPDATE for failures (commit), then unlock. The
-// advisory locks are the same Que 0.x locks, so qg-compatible workers, Ruby
-// Que, que-go and qg can work the same queue.
-//
-// Idle, the locker sleeps in poll() on its socket (NOTIFY), a wake-up fd
-// (completions, shutdown) and a timer: the earliest known future run_at, or
-// the poll interval, whichever is first.
+// The data path: the locker locks a batch (`qg_lock_candidates` or
+// `qg_lock_walk`, each row locked and re-checked by `qg_lock_job()`), puts
+// the jobs in the buffer, a worker thread takes the most urgent one whose
+// row was checked within `recheck_after` (older ones are re-checked first)
+// and runs it, and the job's `Done()` hands its outcome to the locker, which
+// writes it in the next round trip and releases the lock in the one after.
+// A lost locker session loses its locks: jobs still buffered are dropped
+// (never started), outcomes of running jobs are dropped (they run again:
+// at-least-once), and a new session is opened.
 #ifndef QG_WORKER_FAST_POOL_H_
 #define QG_WORKER_FAST_POOL_H_
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,8 +38,11 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
 #include "qg/job.h"
+#include "qg/worker/completion_batch.h"
+#include "qg/worker/lock_planner.h"
+#include "qg/worker/locker_session.h"
+#include "qg/worker/wake_source.h"
 #include "qg/worker/work_map.h"
 
 namespace qg::internal {
@@ -42,25 +50,25 @@ namespace qg::internal {
 struct FastPoolOptions {
   std::string queue;
   int workers = 1;
-  // Jobs locked ahead of the workers, so that locks and completions travel
-  // in bigger batches (Que 1.x's job buffer). Their locks are held while
-  // they wait.
-  int buffer = 8;
-  // Longest sleep without a NOTIFY (peers' retries and anything else that
-  // does not insert are found this way).
+  // Jobs locked ahead of the workers (their locks are held while they wait).
+  int buffer = 4;
   absl::Duration poll_interval = absl::Seconds(5);
-  // Wait after a failed locker connection before reconnecting.
-  absl::Duration reconnect_delay = absl::Seconds(1);
+  // A buffered job starts only if its row was checked at most this long ago.
+  absl::Duration recheck_after = absl::Milliseconds(25);
+  // The longest one round trip may take before the session is given up (a
+  // stalled or half-open connection).
+  absl::Duration round_trip_timeout = absl::Seconds(30);
 };
 
 class Watchdog;
+class BatchedLease;
 
-class FastPool : public JobSink {
+class FastPool {
  public:
   // `watchdog` (not owned) enforces timeouts and cancels at shutdown.
   FastPool(Client* client, const WorkMap* work_map, FastPoolOptions options,
            Watchdog* watchdog);
-  ~FastPool() override;
+  ~FastPool();
 
   // Starts the locker and the worker threads. FailedPrecondition when the
   // database lacks qg_lock_job() (run `qg migrate`).
@@ -71,46 +79,62 @@ class FastPool : public JobSink {
   // the last completions, and joins every thread. Idempotent.
   void Shutdown(absl::Time deadline = absl::InfiniteFuture());
 
-  // From worker threads (via Job::Done()).
-  void Finish(Completion completion) override;
+  // From a job's lease, when the job is done.
+  void Finish(Completion completion);
 
  private:
-  struct Batch;  // one pipelined round trip
+  struct Buffered {
+    std::unique_ptr<Job> job;
+    BatchedLease* lease;  // owned by `job`
+    absl::Time checked_at;
+    bool confirming = false;  // a re-check is in flight: do not start it
+  };
 
   void LockerLoop();
   void WorkerLoop();
-  absl::Status ConnectLocker();
-  absl::Status RunCycle(std::vector<Completion> completions, int want,
-                        bool query_next_due);
-  void WaitForWork(absl::Duration timeout);
-  void Wake();
-  std::unique_ptr<Job> MakeJob(const Result& r, int row);
+  // Opens a session; false (after logging) when it cannot.
+  bool OpenSession();
+  // The session is gone, and every lock with it.
+  void LoseSession(const absl::Status& why);
+  void RunRoundTrip(const Plan& plan);
+  // Adds freshly locked rows to the buffer; releases what does not fit.
+  void AddLocked(std::vector<JobRow> rows, absl::Time checked_at);
+  // Removes buffered jobs from the buffer without running them; their locks
+  // are released by the caller (or are gone).
+  std::vector<std::unique_ptr<Job>> TakeBuffered(
+      const std::vector<int64_t>& ids, bool lock_released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Log(LogLevel level, const std::string& message);
 
   Client* client_;
   const WorkMap* work_map_;
   const FastPoolOptions options_;
-  std::shared_ptr<const JobHooks> hooks_;
+  const Clock& clock_;
   Logger* logger_;
   Watchdog* watchdog_;
-  int wake_fd_ = -1;
+  WakeSource wake_;
 
   // Locker-thread state.
-  ConnPtr locker_;
-  uint64_t generation_ = 0;
-  bool queue_may_have_work_ = true;
-  bool contended_ = false;      // last batch met jobs locked elsewhere
-  bool need_next_due_ = false;  // last batch drained the queue
-  absl::Time next_due_ = absl::InfiniteFuture();
-  absl::Time last_lock_ = absl::InfinitePast();
+  std::unique_ptr<LockerSession> session_;
+  LockPlanner planner_;
+  CompletionBatch batch_;
+  absl::Duration db_offset_;  // database clock minus ours
+  absl::Time reconnect_at_ = absl::InfinitePast();
+  absl::Duration reconnect_delay_;
+  absl::flat_hash_set<int64_t> unreadable_;  // never lock these again
 
   std::mutex mu_;
-  std::condition_variable work_cv_;  // ready_ filled, or stopping_
+  std::condition_variable work_cv_;  // buffer changed, or stopping_
   std::condition_variable idle_cv_;  // workers_running_ went down
-  std::deque<std::unique_ptr<Job>> ready_ ABSL_GUARDED_BY(mu_);
-  std::vector<Completion> completions_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<int64_t> held_
-      ABSL_GUARDED_BY(mu_);  // locked, unfinished
+  std::map<JobKey, Buffered> ready_ ABSL_GUARDED_BY(mu_);
+  // Ids whose locks the current session holds, from lock to release.
+  absl::flat_hash_set<int64_t> held_ ABSL_GUARDED_BY(mu_);
+  // Ids being run by a worker, of any session.
+  absl::flat_hash_set<int64_t> running_ ABSL_GUARDED_BY(mu_);
+  std::vector<Completion> finished_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   int workers_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
 

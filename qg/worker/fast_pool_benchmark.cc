@@ -12,6 +12,8 @@
 #include "benchmark/benchmark.h"
 #include "glog/logging.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/pipeline.h"
+#include "qg/internal/queries.h"
 #include "qg/internal/sql.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/postgres.h"
@@ -56,12 +58,14 @@ void Refill(PGconn* conn, int n) {
                           n, ") i"));
 }
 
-void LockBatch(benchmark::State& state, const char* sql) {
+void LockBatch(benchmark::State& state, bool walk) {
   ConnPtr conn = Conn();
   Refill(conn.get(), 10000);
-  std::string n = absl::StrCat(state.range(0));
+  int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    auto r = internal::Exec(conn.get(), sql, {"", "{}", n});
+    auto r = internal::Run(conn.get(),
+                           walk ? internal::queries::LockWalk("", {}, n)
+                                : internal::queries::LockCandidates("", {}, n));
     CHECK(r.ok()) << r.status();
     state.PauseTiming();
     Exec(conn.get(), "SELECT pg_advisory_unlock_all()");
@@ -70,58 +74,43 @@ void LockBatch(benchmark::State& state, const char* sql) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
-void BM_LockBatchFlat(benchmark::State& state) {
-  LockBatch(state, internal::sql::kLockCandidates);
-}
-void BM_LockBatchWalk(benchmark::State& state) {
-  LockBatch(state, internal::sql::kLockBatch);
-}
+void BM_LockBatchFlat(benchmark::State& state) { LockBatch(state, false); }
+void BM_LockBatchWalk(benchmark::State& state) { LockBatch(state, true); }
 BENCHMARK(BM_LockBatchFlat)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
 BENCHMARK(BM_LockBatchWalk)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
 
 void BM_CompleteBatch(benchmark::State& state) {
   ConnPtr conn = Conn();
+  CHECK(internal::sql::PrepareAll(conn.get(), internal::sql::LockerStatements())
+            .ok());
   int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
     Refill(conn.get(), n);
-    auto locked = internal::Exec(conn.get(), internal::sql::kLockCandidates,
-                                 {"", "{}", absl::StrCat(n)});
+    auto locked =
+        internal::Run(conn.get(), internal::queries::LockCandidates("", {}, n));
     CHECK(locked.ok()) << locked.status();
-    std::vector<std::string> cols[4];
+    auto reader = internal::JobRowReader::For(*locked);
+    CHECK(reader.ok());
+    std::vector<internal::JobKey> keys;
+    std::vector<int64_t> ids;
     for (int i = 0; i < locked->rows(); ++i) {
-      for (int c = 0; c < 4; ++c)
-        cols[c].push_back(std::string(locked->Get(i, c)));
+      auto row = reader->Read(*locked, i);
+      CHECK(row.ok());
+      keys.push_back(row->key);
+      ids.push_back(row->key.id);
     }
-    std::vector<std::string> del = {
-        internal::ArrayLiteral(cols[0]), internal::ArrayLiteral(cols[1]),
-        internal::ArrayLiteral(cols[2]), internal::ArrayLiteral(cols[3])};
-    std::string unlock = internal::ArrayLiteral(cols[3]);
     state.ResumeTiming();
-    // What the locker sends per cycle: DELETE (commit), then unlock.
-    PQenterPipelineMode(conn.get());
-    std::vector<const char*> v;
-    for (auto& d : del) v.push_back(d.c_str());
-    CHECK_EQ(PQsendQueryParams(conn.get(), internal::sql::kDeleteBatch, 4,
-                               nullptr, v.data(), nullptr, nullptr, 0),
-             1);
-    PQpipelineSync(conn.get());
-    const char* u = unlock.c_str();
-    CHECK_EQ(PQsendQueryParams(conn.get(), internal::sql::kUnlockBatch, 1,
-                               nullptr, &u, nullptr, nullptr, 0),
-             1);
-    PQpipelineSync(conn.get());
-    PQflush(conn.get());
-    int syncs = 0;
-    while (syncs < 2) {
-      PGresult* r = PQgetResult(conn.get());
-      if (r == nullptr) continue;
-      ExecStatusType st = PQresultStatus(r);
-      CHECK(st != PGRES_FATAL_ERROR) << PQresultErrorMessage(r);
-      if (st == PGRES_PIPELINE_SYNC) ++syncs;
-      PQclear(r);
-    }
-    PQexitPipelineMode(conn.get());
+    // What the locker sends for finished jobs: DELETE (commit), then unlock
+    // (in the next round trip; measured here back to back).
+    auto pipeline = internal::Pipeline::Begin(conn.get());
+    CHECK(pipeline.ok());
+    CHECK(pipeline->Send(internal::queries::DeleteBatch(keys)).ok());
+    CHECK(pipeline->Send(internal::queries::UnlockBatch(ids)).ok());
+    CHECK(pipeline->Flush(absl::InfiniteFuture()).ok());
+    CHECK(pipeline->Next(absl::InfiniteFuture()).ok());
+    CHECK(pipeline->Next(absl::InfiniteFuture()).ok());
+    CHECK(pipeline->Finish());
   }
   state.SetItemsProcessed(state.iterations() * n);
 }

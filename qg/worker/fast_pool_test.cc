@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/internal/pg.h"
-#include "qg/internal/sql.h"
+#include "qg/internal/queries.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -87,7 +87,7 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
         std::make_unique<WorkerPool>(client.get(), &work_map, 4, options));
     clients.push_back(std::move(client));
   }
-  for (auto& pool : pools) pool->Start();
+  for (auto& pool : pools) ASSERT_OK(pool->Start());
   EXPECT_EQ(pools[0]->mode(), WorkerMode::kFast);
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
@@ -114,7 +114,7 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
   ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(
       internal::Result r,
-      internal::Exec(locker.get(), internal::sql::kLockBatch, {"", "{}", "3"}));
+      internal::Run(locker.get(), internal::queries::LockWalk("", {}, 3)));
   std::vector<std::string> ids;
   for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
   EXPECT_THAT(ids, ElementsAre("3", "2", "1"));
@@ -123,9 +123,9 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
                   {absl::StrCat(PQbackendPID(locker.get()))}),
             "1,2,3");
   // Held ids are skipped, not locked again (session locks are re-entrant).
-  ASSERT_OK_AND_ASSIGN(r,
-                       internal::Exec(locker.get(), internal::sql::kLockBatch,
-                                      {"", "{1,2,3}", "10"}));
+  ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker.get(),
+                       internal::queries::LockWalk("", {1, 2, 3}, 10)));
   ids.clear();
   for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
   EXPECT_THAT(ids, ElementsAre("5", "4"));
@@ -145,7 +145,7 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(
       internal::Result r,
-      internal::Exec(locker.get(), internal::sql::kLockBatch, {"", "{}", "1"}));
+      internal::Run(locker.get(), internal::queries::LockWalk("", {}, 1)));
   ASSERT_EQ(r.rows(), 1);
   EXPECT_EQ(r.Get(0, 3), "2");
   // The re-check: a candidate whose row is gone under a fresh snapshot is
@@ -178,7 +178,7 @@ TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 1, Fast());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   pool.Shutdown();
@@ -193,7 +193,7 @@ TEST_F(FastPoolTest, NotifyWakesAnIdlePoolWithPollingOff) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast(absl::Hours(1)));
-  pool.Start();
+  ASSERT_OK(pool.Start());
   absl::SleepFor(absl::Milliseconds(100));  // idle, waiting
   ASSERT_OK(client_->Enqueue({.type = "Wake"}).status());
   EXPECT_TRUE(WaitFor([&] { return runs == 1; }, absl::Seconds(10)));
@@ -213,7 +213,7 @@ TEST_F(FastPoolTest, ErrorsAreRecordedInBatchesWithBackoff) {
   WorkMap work_map;
   work_map.Register("Fails", [](Job&) { return absl::InternalError("nope"); });
   WorkerPool pool(client_.get(), &work_map, 4, Fast());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") == "20";
   }));
@@ -243,7 +243,7 @@ TEST_F(FastPoolTest, JobTxCommitsWithTheDeletionOrNotAtAll) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE job_id = 1") == "0" &&
            Query("SELECT error_count FROM que_jobs WHERE job_id = 2") == "1";
@@ -264,7 +264,7 @@ TEST_F(FastPoolTest, ShutdownReleasesJobsThatDidNotStart) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] { return started >= 2; }));
   pool.Shutdown();
   int done = 50 - std::stoi(Query("SELECT count(*) FROM que_jobs"));
@@ -283,7 +283,7 @@ TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   EXPECT_EQ(pool.mode(), WorkerMode::kQgCompat);
   EXPECT_TRUE(WaitFor([&] { return runs == 3; }));
   pool.Shutdown();

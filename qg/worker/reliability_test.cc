@@ -106,7 +106,7 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
   auto pool =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  pool->Start();
+  ASSERT_OK(pool->Start());
   ASSERT_TRUE(WaitFor([&] { return started == 2; }));
   absl::Time start = absl::Now();
   pool->Shutdown(absl::Milliseconds(200));
@@ -126,7 +126,7 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
   auto other =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  other->Start();
+  ASSERT_OK(other->Start());
   ASSERT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") ==
            "0";
@@ -151,7 +151,7 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
   ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
   ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
   WorkerPool pool(client.get(), &work_map_, 1, Options());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "1"; }));
   pool.Shutdown();
@@ -172,7 +172,7 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
   });
   ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
   WorkerPool pool(client.get(), &work_map_, 2, Options());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
   absl::SleepFor(absl::Milliseconds(200));
@@ -213,7 +213,7 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   });
   WorkerOptions options = Options();
   WorkerPool pool(client.get(), &work_map_, 4, options);
-  pool.Start();
+  ASSERT_OK(pool.Start());
   std::vector<int64_t> enqueued;
   int refused = 0;
   for (int round = 0; round < 3; ++round) {
@@ -258,7 +258,7 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   });
   ASSERT_OK(client_->Enqueue({.type = "Victim"}).status());
   WorkerPool pool(client_.get(), &work_map_, 2, Options());
-  pool.Start();
+  ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
   // Terminate the session that holds the job's lock (the locker on the fast
   // path, the worker's own connection on the qg path).
@@ -335,8 +335,8 @@ TEST(SecurityTest, PasswordsNeverAppearInMessages) {
         Client::Create({.conninfo = conninfo});
     EXPECT_FALSE(c.ok());
     EXPECT_THAT(std::string(c.status().message()), Not(HasSubstr("hunter2")));
-    EXPECT_THAT(internal::RedactConninfo(conninfo), Not(HasSubstr("hunter2")));
-    EXPECT_THAT(internal::RedactConninfo(conninfo), HasSubstr("****"));
+    EXPECT_THAT(RedactConninfo(conninfo), Not(HasSubstr("hunter2")));
+    EXPECT_THAT(RedactConninfo(conninfo), HasSubstr("****"));
   }
 }
 
@@ -386,7 +386,7 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     options.mode = mode;
     options.interval = absl::Milliseconds(20);
     WorkerPool pool(client.get(), &work_map, 2, options);
-    pool.Start();
+    ASSERT_OK(pool.Start());
     EXPECT_EQ(pool.mode(), mode);
     if (mode == WorkerMode::kFast) {
       ASSERT_TRUE(WaitFor([&] { return runs == 11; }));

@@ -95,4 +95,10 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
   return result;
 }
 
+std::function<absl::Status(Job&)> Synchronously(const WorkMap* work_map,
+                                                Logger* logger) {
+  Logger* log = logger != nullptr ? logger : &DefaultLogger();
+  return [work_map, log](Job& job) { return PerformJob(job, *work_map, *log); };
+}
+
 }  // namespace qg

@@ -137,6 +137,18 @@ class WorkMap {
 absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
                         internal::Watchdog* watchdog = nullptr);
 
+// Synchronously()
+//
+// A runner for `ClientOptions::synchronous`: performs each enqueued job
+// inline with `work_map` (which must outlive the client), logging to
+// `logger` (default: glog).
+//
+// Example:
+//   qg::ClientOptions options;
+//   options.synchronous = qg::Synchronously(&work_map);
+std::function<absl::Status(Job&)> Synchronously(const WorkMap* work_map,
+                                                Logger* logger = nullptr);
+
 }  // namespace qg
 
 #endif  // QG_WORKER_WORK_MAP_H_

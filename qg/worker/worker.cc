@@ -12,11 +12,33 @@ namespace qg {
 
 absl::Duration WorkerOptions::DefaultInterval() {
   const char* env = getenv("QUE_WAKE_INTERVAL");
+  if (env == nullptr) return absl::Seconds(5);
   double seconds = 0;
-  if (env != nullptr && absl::SimpleAtod(env, &seconds) && seconds >= 0) {
+  if (absl::SimpleAtod(env, &seconds) && seconds > 0 && seconds < 1e9) {
     return absl::Seconds(seconds);
   }
+  DefaultLogger().Log(
+      LogLevel::kWarning,
+      absl::StrCat("qg: ignoring QUE_WAKE_INTERVAL=\"", env,
+                   "\": it must be a positive number of seconds; using 5"));
   return absl::Seconds(5);
+}
+
+absl::Status WorkerOptions::Validate() const {
+  if (interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("WorkerOptions::interval must be positive, not ",
+                     absl::FormatDuration(interval)));
+  }
+  if (buffer < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "WorkerOptions::buffer must be -1 (default) or more, not ", buffer));
+  }
+  if (recheck_after < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "WorkerOptions::recheck_after must not be negative");
+  }
+  return absl::OkStatus();
 }
 
 std::string WorkerOptions::DefaultQueue() {
@@ -107,27 +129,51 @@ WorkerMode WorkerPool::mode() const {
   return options_.mode;
 }
 
-void WorkerPool::Start() {
+std::string WorkerPool::mode_reason() const {
   std::unique_lock<std::mutex> lock(mu_);
-  if (started_) return;
+  return mode_reason_;
+}
+
+absl::Status WorkerPool::Start() {
+  std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (started_) return absl::OkStatus();
+  if (count_ < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a worker pool needs at least 1 worker, not ", count_));
+  }
+  if (absl::Status s = options_.Validate(); !s.ok()) return s;
   started_ = true;
   if (options_.mode == WorkerMode::kFast) {
     internal::FastPoolOptions fast;
     fast.queue = options_.queue;
     fast.workers = count_;
     fast.poll_interval = options_.interval;
+    fast.recheck_after = options_.recheck_after;
     fast.buffer =
         options_.buffer >= 0 ? options_.buffer : std::min(256, 4 * count_);
     fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
                                                  watchdog_.get());
     absl::Status s = fast_->Start();
-    if (s.ok()) return;
-    client_->logger().Log(
-        LogLevel::kError,
-        absl::StrCat("qg: fast worker pool unavailable (", s.ToString(),
-                     "); running qg-compatible workers instead"));
+    if (s.ok()) {
+      mode_reason_ = absl::StrCat(
+          "fast: one locker session locks up to ", count_ + fast.buffer,
+          " jobs ahead in batches, NOTIFY wake-ups, batched completions");
+      return absl::OkStatus();
+    }
     fast_.reset();
     options_.mode = WorkerMode::kQgCompat;
+    mode_reason_ = absl::StrCat(
+        "qg-compatible (the fast path is unavailable: ", s.message(),
+        "): one connection per busy worker, polling every ",
+        absl::FormatDuration(options_.interval));
+    client_->logger().Log(LogLevel::kInfo,
+                          absl::StrCat("qg: worker pool runs ", mode_reason_));
+  } else {
+    mode_reason_ = absl::StrCat(
+        "qg-compatible (asked for): one connection per busy worker, polling "
+        "every ",
+        absl::FormatDuration(options_.interval));
   }
   for (int i = 0; i < count_; ++i) {
     workers_.push_back(std::unique_ptr<Worker>(
@@ -136,10 +182,17 @@ void WorkerPool::Start() {
   for (auto& w : workers_) {
     threads_.emplace_back([worker = w.get()] { worker->Work(); });
   }
+  return absl::OkStatus();
 }
 
 void WorkerPool::Shutdown(absl::Duration grace) {
-  std::unique_lock<std::mutex> lock(mu_);
+  // One Shutdown at a time; `mu_` (what mode() reads) is not held while
+  // waiting for handlers and joining threads.
+  std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!started_) return;
+  }
   absl::Time deadline = absl::Now() + grace;
   if (fast_ != nullptr) fast_->Shutdown(deadline);
   // Signal all first so they stop in parallel, then wait for each.

@@ -47,8 +47,10 @@ enum class WorkerMode {
 
 // WorkerOptions
 struct WorkerOptions {
-  // How long an idle worker sleeps before looking for a job again.
-  // Default: $QUE_WAKE_INTERVAL (seconds, e.g. "0.5") if set, else 5s.
+  // How long an idle worker sleeps before looking for a job again; must be
+  // positive. Default: $QUE_WAKE_INTERVAL (seconds, e.g. "0.5") if it is a
+  // positive number, else 5s (a zero, negative or unparsable value is
+  // ignored with a warning: it would make idle workers spin).
   absl::Duration interval = DefaultInterval();
 
   // The queue to work. Default: $QUE_QUEUE if set, else "" (Que's default).
@@ -65,8 +67,20 @@ struct WorkerOptions {
   // (at most 256).
   int buffer = -1;
 
+  // kFast only: a job that waited in the buffer starts only if its row was
+  // checked, under its lock, at most this long ago (it still exists with the
+  // key it was locked with, and the locker session holding its lock is
+  // alive); older ones are re-checked in one round trip first. Default: 25ms.
+  absl::Duration recheck_after = absl::Milliseconds(25);
+
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
+
+  // Validate()
+  //
+  // `InvalidArgument` naming the first bad option: interval not positive,
+  // buffer below -1, recheck_after negative.
+  absl::Status Validate() const;
 };
 
 // Worker
@@ -139,11 +153,19 @@ class WorkerPool {
 
   // Start()
   //
-  // Starts the workers' threads. A second call does nothing.
-  void Start();
+  // Starts the workers' threads. `InvalidArgument` for a count below 1 or
+  // bad options (nothing starts then). A second call does nothing. A pool
+  // asked for kFast on a database without the fast path's function falls
+  // back to kQgCompat and says why at info level (see `mode_reason()`).
+  absl::Status Start();
 
   // The mode the pool runs in after Start() (kQgCompat after a fallback).
   WorkerMode mode() const;
+
+  // Why the pool runs in `mode()`, one line for logs and `qg work`, e.g.
+  // "fast (one locker session, batched)" or "qg-compatible: the database
+  // lacks qg_lock_job() (run `qg migrate`)".
+  std::string mode_reason() const;
 
   // Shutdown()
   //
@@ -165,8 +187,10 @@ class WorkerPool {
   std::unique_ptr<internal::FastPool> fast_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  mutable std::mutex mu_;
+  std::mutex shutdown_mu_;  // serializes Start() and Shutdown()
+  mutable std::mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
+  std::string mode_reason_;
 };
 
 }  // namespace qg

@@ -212,7 +212,7 @@ TEST_F(WorkerTest, PoolDrainsThousandsOfJobsEachExactlyOnce) {
   WorkerOptions options;
   options.interval = absl::Milliseconds(20);
   WorkerPool pool(client.get(), &work_map_, kWorkers, options);
-  pool.Start();
+  ASSERT_OK(pool.Start());
   absl::Time deadline = absl::Now() + absl::Minutes(3);
   while (Query("SELECT count(*) FROM que_jobs") != "0" &&
          absl::Now() < deadline) {
@@ -316,7 +316,7 @@ class SynchronousTest : public WorkerTest {
   absl::StatusOr<std::unique_ptr<Client>> SyncClient() {
     ClientOptions options;
     options.conninfo = db_->conninfo();
-    options.synchronous_work_map = &work_map_;
+    options.synchronous = Synchronously(&work_map_);
     options.logger = &logger_;
     return Client::Create(options);
   }

@@ -1,0 +1,31 @@
+#include "qg/internal/lease.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace qg::internal {
+
+void SessionLease::End(const JobRow& row, Outcome) {
+  if (locked_ && conn_) {
+    absl::StatusOr<Result> r =
+        RunPrepared(conn_.get(), queries::UnlockJob(row.key.id));
+    if (!r.ok()) {
+      logger_->Log(LogLevel::kError,
+                   absl::StrCat("qg: job ", row.key.id,
+                                " lost its lock: its session ended (",
+                                r.status().ToString(),
+                                "); another worker may run it again"));
+      conn_.Discard();
+      return;
+    }
+    if (r->rows() == 1 && r->Get(0, 0) != "t") {
+      // The session no longer held the lock: it was reset or its backend
+      // terminated and reconnected; another worker may have the job now.
+      logger_->Log(LogLevel::kError,
+                   absl::StrCat("qg: job ", row.key.id,
+                                " was not locked by its session at Done()"));
+    }
+  }
+  conn_.Release();
+}
+
+}  // namespace qg::internal

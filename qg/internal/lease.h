@@ -1,0 +1,89 @@
+// qg/internal/lease.h
+// -----------------------------------------------------------------------------
+//
+// A job's lease: what entitles a `qg::Job` to run and finish its row (its
+// advisory lock) and where its connection comes from. `Job` owns one and
+// knows nothing else of how it was locked:
+//   - `SessionLease` (the qg-compatible path, `Client::LockJob`, synchronous
+//     mode): a pooled connection whose session holds the job's advisory lock;
+//     the verbs write on it and `End` unlocks it.
+//   - the fast path's batched lease (qg/worker/fast_pool.cc): the pool's
+//     locker session holds the lock; default completions are handed to the
+//     locker, which writes them in batches and then unlocks.
+#ifndef QG_INTERNAL_LEASE_H_
+#define QG_INTERNAL_LEASE_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "libpq-fe.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/internal/queries.h"
+#include "qg/logger.h"
+
+namespace qg::internal {
+
+// Outcome
+//
+// What a job's verbs decided, for its lease to apply when the job is done.
+struct Outcome {
+  enum class Kind {
+    kRelease,  // nothing left to write (written already, or left as it is)
+    kDelete,   // delete the row, then release
+    kError,    // record `error`, then release
+  };
+  Kind kind = Kind::kRelease;
+  JobError error;  // kError only
+};
+
+// JobLease
+class JobLease {
+ public:
+  virtual ~JobLease() = default;
+
+  // The connection for the job's own queries (`Job::Conn()`); null when none
+  // can be had. Called under the job's lock, never after `End`.
+  virtual PGconn* Conn() = 0;
+
+  // True when the default `Delete()`/`Error()` without an open transaction
+  // should not write now but leave the write to `End` (batched).
+  virtual bool BatchesWrites() const = 0;
+
+  // Ends the lease, once: applies `outcome` (batched leases) and releases the
+  // job's lock. `row` is the job's row as it was locked.
+  virtual void End(const JobRow& row, Outcome outcome) = 0;
+};
+
+// SessionLease
+//
+// The job's advisory lock is held by the session of `conn` (when `locked`);
+// `End` unlocks it and returns the connection to its pool, or closes it when
+// the unlock failed (the session may be broken). A lost lock is logged: the
+// job may have run elsewhere meanwhile.
+class SessionLease : public JobLease {
+ public:
+  SessionLease(PooledConn conn, bool locked, Logger* logger)
+      : conn_(std::move(conn)), locked_(locked), logger_(logger) {}
+  PGconn* Conn() override { return conn_.get(); }
+  bool BatchesWrites() const override { return false; }
+  void End(const JobRow& row, Outcome outcome) override;
+
+ private:
+  PooledConn conn_;
+  const bool locked_;
+  Logger* logger_;
+};
+
+// A lease that holds no lock and no connection (a job built for a unit test,
+// or one enqueued and run inside the caller's transaction, where nobody else
+// can see the row yet).
+class NoLease : public JobLease {
+ public:
+  PGconn* Conn() override { return nullptr; }
+  bool BatchesWrites() const override { return false; }
+  void End(const JobRow&, Outcome) override {}
+};
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_LEASE_H_

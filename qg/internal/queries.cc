@@ -1,0 +1,285 @@
+#include "qg/internal/queries.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace qg::internal {
+namespace {
+
+constexpr const char* kColumnNames[] = {"queue",       "priority",  "run_at",
+                                        "job_id",      "job_class", "args",
+                                        "error_count", "last_error"};
+
+std::string IdArray(absl::Span<const int64_t> ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+}
+
+Params KeyArrays(absl::Span<const JobKey> keys) {
+  std::vector<std::string> queues, priorities, run_ats;
+  std::vector<int64_t> ids;
+  for (const JobKey& k : keys) {
+    queues.push_back(k.queue);
+    priorities.push_back(absl::StrCat(k.priority));
+    run_ats.push_back(k.run_at_text);
+    ids.push_back(k.id);
+  }
+  return {ArrayLiteral(queues), ArrayLiteral(priorities), ArrayLiteral(run_ats),
+          IdArray(ids)};
+}
+
+Params InsertParams(const InsertRow& row) {
+  return {row.queue, absl::StrCat(row.priority),
+          row.run_at ? Param(FormatTimestamp(*row.run_at)) : Param(), row.type,
+          row.args};
+}
+
+}  // namespace
+
+std::string DelayParam(absl::Duration delay) {
+  if (delay == absl::InfiniteDuration()) return "Infinity";
+  return absl::StrCat(absl::ToDoubleSeconds(delay));
+}
+
+absl::StatusOr<Result> Run(PGconn* conn, const Call& call) {
+  if (call.params.empty() && call.statement->params[0] == '\0') {
+    absl::StatusOr<Result> r = ExecSimple(conn, call.statement->text);
+    if (!r.ok()) {
+      return absl::Status(
+          r.status().code(),
+          absl::StrCat(call.statement->name, ": ", r.status().message()));
+    }
+    return r;
+  }
+  absl::StatusOr<Result> r = Exec(conn, call.statement->text, call.params);
+  if (!r.ok()) {
+    // Exec names the statement by its first characters; say its name.
+    absl::Status named(
+        r.status().code(),
+        absl::StrCat(call.statement->name, ": ", r.status().message()));
+    r.status().ForEachPayload(
+        [&](absl::string_view url, const absl::Cord& payload) {
+          named.SetPayload(url, payload);
+        });
+    return named;
+  }
+  return r;
+}
+
+absl::StatusOr<Result> RunPrepared(PGconn* conn, const Call& call) {
+  return ExecPrepared(conn, call.statement->name, call.params);
+}
+
+absl::StatusOr<JobRowReader> JobRowReader::For(
+    const std::vector<std::string>& columns) {
+  JobRowReader reader;
+  for (int c = 0; c < kColumns; ++c) {
+    reader.index_[c] = -1;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (columns[i] == kColumnNames[c]) {
+        reader.index_[c] = static_cast<int>(i);
+        break;
+      }
+    }
+    if (reader.index_[c] < 0) {
+      return absl::InternalError(
+          absl::StrCat("que_jobs row without a ", kColumnNames[c], " column"));
+    }
+  }
+  return reader;
+}
+
+absl::StatusOr<JobRowReader> JobRowReader::For(const Result& result) {
+  std::vector<std::string> columns;
+  for (int c = 0; c < result.cols(); ++c) {
+    columns.emplace_back(PQfname(result.get(), c));
+  }
+  return For(columns);
+}
+
+absl::StatusOr<JobRow> JobRowReader::Read(const Result& result, int row) const {
+  return Read([&](int c) -> std::optional<absl::string_view> {
+    if (result.IsNull(row, c)) return std::nullopt;
+    return result.Get(row, c);
+  });
+}
+
+absl::StatusOr<JobRow> JobRowReader::Parse(
+    const std::optional<absl::string_view> (&fields)[kColumns]) const {
+  auto bad = [&](int c) {
+    return absl::InternalError(
+        absl::StrCat("cannot read que_jobs.", kColumnNames[c], " = \"",
+                     fields[c].has_value() ? *fields[c] : "NULL", "\""));
+  };
+  JobRow row;
+  int32_t priority = 0;
+  if (!fields[kQueue] || !fields[kJobClass] || !fields[kArgs]) {
+    return bad(!fields[kQueue]      ? kQueue
+               : !fields[kJobClass] ? kJobClass
+                                    : kArgs);
+  }
+  row.key.queue = std::string(*fields[kQueue]);
+  if (!fields[kPriority] || !absl::SimpleAtoi(*fields[kPriority], &priority) ||
+      priority < -32768 || priority > 32767) {
+    return bad(kPriority);
+  }
+  row.key.priority = static_cast<int16_t>(priority);
+  if (!fields[kJobId] || !absl::SimpleAtoi(*fields[kJobId], &row.key.id)) {
+    return bad(kJobId);
+  }
+  if (!fields[kRunAt]) return bad(kRunAt);
+  row.key.run_at_text = std::string(*fields[kRunAt]);
+  absl::StatusOr<absl::Time> run_at = ParseTimestamp(row.key.run_at_text);
+  if (!run_at.ok()) return bad(kRunAt);
+  row.key.run_at = *run_at;
+  row.type = std::string(*fields[kJobClass]);
+  row.args = std::string(*fields[kArgs]);
+  if (!fields[kErrorCount] ||
+      !absl::SimpleAtoi(*fields[kErrorCount], &row.error_count)) {
+    return bad(kErrorCount);
+  }
+  if (fields[kLastError]) row.last_error = std::string(*fields[kLastError]);
+  return row;
+}
+
+absl::StatusOr<std::vector<int64_t>> ReadIds(const Result& result, int column) {
+  std::vector<int64_t> ids;
+  ids.reserve(result.rows());
+  for (int i = 0; i < result.rows(); ++i) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(result.Get(i, column), &id)) {
+      return absl::InternalError(absl::StrCat("expected a job id, got \"",
+                                              result.Get(i, column), "\""));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+namespace queries {
+
+Call LockJob(absl::string_view queue) {
+  return {&sql::kLockJob, {std::string(queue)}};
+}
+
+Call CheckJob(const JobKey& key) {
+  return {&sql::kCheckJob,
+          {key.queue, absl::StrCat(key.priority), key.run_at_text,
+           absl::StrCat(key.id)}};
+}
+
+Call DeleteJob(const JobKey& key) {
+  return {&sql::kDeleteJob,
+          {key.queue, absl::StrCat(key.priority), key.run_at_text,
+           absl::StrCat(key.id)}};
+}
+
+Call SetError(const JobError& e) {
+  return {&sql::kSetError,
+          {absl::StrCat(e.error_count), DelayParam(e.delay), e.message,
+           e.key.queue, absl::StrCat(e.key.priority), e.key.run_at_text,
+           absl::StrCat(e.key.id)}};
+}
+
+Call UnlockJob(int64_t id) { return {&sql::kUnlockJob, {absl::StrCat(id)}}; }
+
+Call TryLockJob(int64_t id) { return {&sql::kTryLockJob, {absl::StrCat(id)}}; }
+
+Call InsertJob(const InsertRow& row) {
+  return {&sql::kInsertJob, InsertParams(row)};
+}
+
+Call InsertJobReturningRow(const InsertRow& row) {
+  return {&sql::kInsertJobReturningRow, InsertParams(row)};
+}
+
+Call InsertMany(absl::Span<const InsertRow> rows) {
+  std::vector<Param> queues, priorities, run_ats, types, args;
+  for (const InsertRow& row : rows) {
+    Params p = InsertParams(row);
+    queues.push_back(std::move(p[0]));
+    priorities.push_back(std::move(p[1]));
+    run_ats.push_back(std::move(p[2]));
+    types.push_back(std::move(p[3]));
+    args.push_back(std::move(p[4]));
+  }
+  return {&sql::kInsertMany,
+          {ArrayLiteral(queues), ArrayLiteral(priorities),
+           ArrayLiteral(run_ats), ArrayLiteral(types), ArrayLiteral(args)}};
+}
+
+Call TransactionNow() { return {&sql::kTransactionNow, {}}; }
+Call JobStats() { return {&sql::kJobStats, {}}; }
+Call DeadJobs(int limit) { return {&sql::kDeadJobs, {absl::StrCat(limit)}}; }
+Call RetryJob(int64_t id) { return {&sql::kRetryJob, {absl::StrCat(id)}}; }
+Call InspectSchema() { return {&sql::kInspectSchema, {}}; }
+Call HasLockFunction() { return {&sql::kHasLockFunction, {}}; }
+Call LockerSettings() { return {&sql::kLockerSettings, {}}; }
+Call Listen() { return {&sql::kListen, {}}; }
+
+Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
+                    int want) {
+  return {&sql::kLockCandidates,
+          {std::string(queue), IdArray(held), absl::StrCat(want)}};
+}
+
+Call LockWalk(absl::string_view queue, absl::Span<const int64_t> held,
+              int want) {
+  return {&sql::kLockWalk,
+          {std::string(queue), IdArray(held), absl::StrCat(want)}};
+}
+
+Call ConfirmBatch(absl::Span<const JobKey> keys) {
+  return {&sql::kConfirmBatch, KeyArrays(keys)};
+}
+
+Call DeleteBatch(absl::Span<const JobKey> keys) {
+  return {&sql::kDeleteBatch, KeyArrays(keys)};
+}
+
+Call DeleteById(absl::Span<const int64_t> ids) {
+  return {&sql::kDeleteById, {IdArray(ids)}};
+}
+
+Call ErrorBatch(absl::Span<const JobError> errors) {
+  std::vector<JobKey> keys;
+  std::vector<std::string> counts, delays, messages;
+  for (const JobError& e : errors) {
+    keys.push_back(e.key);
+    counts.push_back(absl::StrCat(e.error_count));
+    delays.push_back(DelayParam(e.delay));
+    messages.push_back(e.message);
+  }
+  Params p = KeyArrays(keys);
+  p.push_back(ArrayLiteral(counts));
+  p.push_back(ArrayLiteral(delays));
+  p.push_back(ArrayLiteral(messages));
+  return {&sql::kErrorBatch, std::move(p)};
+}
+
+Call ErrorById(absl::Span<const JobError> errors) {
+  std::vector<int64_t> ids;
+  std::vector<std::string> counts, delays, messages;
+  for (const JobError& e : errors) {
+    ids.push_back(e.key.id);
+    counts.push_back(absl::StrCat(e.error_count));
+    delays.push_back(DelayParam(e.delay));
+    messages.push_back(e.message);
+  }
+  return {&sql::kErrorById,
+          {IdArray(ids), ArrayLiteral(counts), ArrayLiteral(delays),
+           ArrayLiteral(messages)}};
+}
+
+Call UnlockBatch(absl::Span<const int64_t> ids) {
+  return {&sql::kUnlockBatch, {IdArray(ids)}};
+}
+
+Call NextDue(absl::string_view queue) {
+  return {&sql::kNextDue, {std::string(queue)}};
+}
+
+}  // namespace queries
+}  // namespace qg::internal

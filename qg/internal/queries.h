@@ -1,0 +1,184 @@
+// qg/internal/queries.h
+// -----------------------------------------------------------------------------
+//
+// Typed calls of qg's statements (`qg/internal/sql.h`) and the parsers of what
+// they return. A `Call` is a statement with its text parameters; `Run`
+// executes it by text, `RunPrepared` by name on a connection that prepared it
+// (`sql::PrepareAll`), and a pipeline sends it (`qg/internal/pipeline.h`).
+// Rows of que_jobs are read by column name (`JobRowReader`), never by
+// position.
+//
+// Example:
+//   QG_ASSIGN_OR_RETURN(Result r, RunPrepared(conn, queries::LockJob("")));
+//   QG_ASSIGN_OR_RETURN(JobRowReader reader, JobRowReader::For(r));
+//   QG_ASSIGN_OR_RETURN(JobRow row, reader.Read(r, 0));
+#ifndef QG_INTERNAL_QUERIES_H_
+#define QG_INTERNAL_QUERIES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "libpq-fe.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/sql.h"
+
+namespace qg::internal {
+
+// JobKey
+//
+// The primary key of a que_jobs row: (queue, priority, run_at, job_id). The
+// verbs delete and update by it, as Que does.
+struct JobKey {
+  std::string queue;
+  int16_t priority = 100;
+  // run_at as PostgreSQL printed it, so that it matches to the microsecond.
+  std::string run_at_text;
+  absl::Time run_at;
+  int64_t id = 0;
+
+  // Que's order: priority, then run_at, then id.
+  friend bool operator<(const JobKey& a, const JobKey& b) {
+    if (a.priority != b.priority) return a.priority < b.priority;
+    if (a.run_at != b.run_at) return a.run_at < b.run_at;
+    return a.id < b.id;
+  }
+};
+
+// JobRow
+//
+// A que_jobs row as qg-cpp reads it.
+struct JobRow {
+  JobKey key;
+  std::string type;  // job_class
+  std::string args = "[]";
+  int32_t error_count = 0;
+  std::optional<std::string> last_error;
+};
+
+// InsertRow
+//
+// A validated job to insert (see `Client::Enqueue` for the validation).
+struct InsertRow {
+  std::string queue;
+  int16_t priority = 100;
+  std::optional<absl::Time> run_at;  // nullopt: the database's now()
+  std::string type;
+  std::string args = "[]";
+};
+
+// JobError
+//
+// A failure to record: the new error_count, the delay before the retry
+// (`absl::InfiniteDuration()`: dead) and the message (already storable text).
+struct JobError {
+  JobKey key;
+  int32_t error_count = 0;
+  absl::Duration delay;
+  std::string message;
+};
+
+// Call
+//
+// A statement with its parameters.
+struct Call {
+  const sql::Statement* statement;
+  Params params;
+};
+
+// Runs `call` by text (`PQexecParams`, or the simple protocol for a
+// statement without parameters). Errors name the statement.
+absl::StatusOr<Result> Run(PGconn* conn, const Call& call);
+
+// Runs `call` by name; the connection must have prepared it.
+absl::StatusOr<Result> RunPrepared(PGconn* conn, const Call& call);
+
+// JobRowReader
+//
+// Reads que_jobs rows from a result by column name (queue, priority, run_at,
+// job_id, job_class, args, error_count, last_error).
+class JobRowReader {
+ public:
+  // The reader for `columns` (a result's column names, in order); `Internal`
+  // naming the first of the eight columns that is missing.
+  static absl::StatusOr<JobRowReader> For(
+      const std::vector<std::string>& columns);
+  static absl::StatusOr<JobRowReader> For(const Result& result);
+
+  // Reads one row through `field(column index)` (nullopt for NULL).
+  // `Internal` naming the column and its text when one does not parse.
+  template <typename FieldFn>
+  absl::StatusOr<JobRow> Read(FieldFn field) const;
+  absl::StatusOr<JobRow> Read(const Result& result, int row) const;
+
+ private:
+  enum Column {
+    kQueue,
+    kPriority,
+    kRunAt,
+    kJobId,
+    kJobClass,
+    kArgs,
+    kErrorCount,
+    kLastError,
+    kColumns
+  };
+  absl::StatusOr<JobRow> Parse(
+      const std::optional<absl::string_view> (&fields)[kColumns]) const;
+  int index_[kColumns];
+};
+
+template <typename FieldFn>
+absl::StatusOr<JobRow> JobRowReader::Read(FieldFn field) const {
+  std::optional<absl::string_view> fields[kColumns];
+  for (int c = 0; c < kColumns; ++c) fields[c] = field(index_[c]);
+  return Parse(fields);
+}
+
+// Parses an int64 column of every row (e.g. the ids a batch returned).
+absl::StatusOr<std::vector<int64_t>> ReadIds(const Result& result, int column);
+
+// The calls, one per statement (parameter meanings in qg/internal/sql/).
+namespace queries {
+Call LockJob(absl::string_view queue);
+Call CheckJob(const JobKey& key);
+Call DeleteJob(const JobKey& key);
+Call SetError(const JobError& error);
+Call UnlockJob(int64_t id);
+Call TryLockJob(int64_t id);
+Call InsertJob(const InsertRow& row);
+Call InsertJobReturningRow(const InsertRow& row);
+Call InsertMany(absl::Span<const InsertRow> rows);
+Call TransactionNow();
+Call JobStats();
+Call DeadJobs(int limit);
+Call RetryJob(int64_t id);
+Call InspectSchema();
+Call HasLockFunction();
+Call LockerSettings();
+Call Listen();
+Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
+                    int want);
+Call LockWalk(absl::string_view queue, absl::Span<const int64_t> held,
+              int want);
+Call ConfirmBatch(absl::Span<const JobKey> keys);
+Call DeleteBatch(absl::Span<const JobKey> keys);
+Call DeleteById(absl::Span<const int64_t> ids);
+Call ErrorBatch(absl::Span<const JobError> errors);
+Call ErrorById(absl::Span<const JobError> errors);
+Call UnlockBatch(absl::Span<const int64_t> ids);
+Call NextDue(absl::string_view queue);
+}  // namespace queries
+
+// A delay as the statements take it: seconds, or "Infinity" for a dead job.
+std::string DelayParam(absl::Duration delay);
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_QUERIES_H_

@@ -1,0 +1,101 @@
+#include "qg/internal/sql.h"
+
+#include "absl/strings/str_cat.h"
+#include "qg/internal/pg.h"
+
+namespace qg::internal::sql {
+
+// clang-format off
+const Statement kLockJob{"qg_lock_job", "$1 queue text", sql_text::lock_job};
+const Statement kCheckJob{"qg_check_job",
+    "$1 queue text, $2 priority smallint, $3 run_at timestamptz, "
+    "$4 job_id bigint", sql_text::check_job};
+const Statement kDeleteJob{"qg_delete_job",
+    "$1 queue text, $2 priority smallint, $3 run_at timestamptz, "
+    "$4 job_id bigint", sql_text::delete_job};
+const Statement kSetError{"qg_set_error",
+    "$1 error_count integer, $2 delay float8, $3 message text, "
+    "$4 queue text, $5 priority smallint, $6 run_at timestamptz, "
+    "$7 job_id bigint", sql_text::set_error};
+const Statement kUnlockJob{"qg_unlock_job", "$1 job_id bigint",
+    sql_text::unlock_job};
+const Statement kTryLockJob{"qg_try_lock_job", "$1 job_id bigint",
+    sql_text::try_lock_job};
+
+const Statement kInsertJob{"qg_insert_job",
+    "$1 queue text, $2 priority smallint, $3 run_at timestamptz, "
+    "$4 job_class text, $5 args json", sql_text::insert_job};
+const Statement kInsertJobReturningRow{"qg_insert_job_returning_row",
+    "$1 queue text, $2 priority smallint, $3 run_at timestamptz, "
+    "$4 job_class text, $5 args json", sql_text::insert_job_returning_row};
+const Statement kInsertMany{"qg_insert_many",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 job_classes text[], $5 args text[]", sql_text::insert_many};
+const Statement kCopyJobs{"qg_copy_jobs", "", sql_text::copy_jobs};
+const Statement kTransactionNow{"qg_transaction_now", "",
+    sql_text::transaction_now};
+
+const Statement kJobStats{"qg_job_stats", "", sql_text::job_stats};
+const Statement kDeadJobs{"qg_dead_jobs", "$1 limit int", sql_text::dead_jobs};
+const Statement kRetryJob{"qg_retry_job", "$1 job_id bigint",
+    sql_text::retry_job};
+const Statement kInspectSchema{"qg_inspect_schema", "",
+    sql_text::inspect_schema};
+
+const Statement kHasLockFunction{"qg_has_lock_function", "",
+    sql_text::has_lock_function};
+const Statement kLockerSettings{"qg_locker_settings", "",
+    sql_text::locker_settings};
+const Statement kListen{"qg_listen", "", sql_text::listen};
+const Statement kLockCandidates{"qg_lock_candidates",
+    "$1 queue text, $2 held bigint[], $3 want int", sql_text::lock_candidates};
+const Statement kLockWalk{"qg_lock_walk",
+    "$1 queue text, $2 held bigint[], $3 want int", sql_text::lock_walk};
+const Statement kConfirmBatch{"qg_confirm_batch",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 ids bigint[]", sql_text::confirm_batch};
+const Statement kDeleteBatch{"qg_delete_batch",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 ids bigint[]", sql_text::delete_batch};
+const Statement kDeleteById{"qg_delete_by_id", "$1 ids bigint[]",
+    sql_text::delete_by_id};
+const Statement kErrorBatch{"qg_error_batch",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 ids bigint[], $5 error_counts integer[], $6 delays float8[], "
+    "$7 messages text[]", sql_text::error_batch};
+const Statement kErrorById{"qg_error_by_id",
+    "$1 ids bigint[], $2 error_counts integer[], $3 delays float8[], "
+    "$4 messages text[]", sql_text::error_by_id};
+const Statement kUnlockBatch{"qg_unlock_batch", "$1 ids bigint[]",
+    sql_text::unlock_batch};
+const Statement kNextDue{"qg_next_due", "$1 queue text", sql_text::next_due};
+// clang-format on
+
+const std::vector<const Statement*>& ClientStatements() {
+  static const auto* all = new std::vector<const Statement*>{
+      &kLockJob,   &kCheckJob,   &kDeleteJob, &kSetError,
+      &kUnlockJob, &kTryLockJob, &kInsertJob,
+  };
+  return *all;
+}
+
+const std::vector<const Statement*>& LockerStatements() {
+  static const auto* all = new std::vector<const Statement*>{
+      &kLockCandidates, &kLockWalk,    &kConfirmBatch,
+      &kDeleteBatch,    &kDeleteById,  &kErrorBatch,
+      &kErrorById,      &kUnlockBatch, &kNextDue,
+  };
+  return *all;
+}
+
+absl::Status PrepareAll(PGconn* conn,
+                        const std::vector<const Statement*>& statements) {
+  for (const Statement* s : statements) {
+    if (absl::Status st = Prepare(conn, s->name, s->text); !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace qg::internal::sql

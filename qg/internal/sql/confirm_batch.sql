@@ -1,0 +1,22 @@
+-- qg_confirm_batch: re-checks jobs that waited in a pool's buffer, just
+-- before they start: each row must still exist with the key it was locked
+-- with. A job whose row is gone or whose key changed (deleted, moved ahead,
+-- finished by someone else) is unlocked here and reported not present. Only
+-- reads que_jobs, so releasing a lock inside the statement races with no
+-- write of ours. That the statement ran on the locker session at all proves
+-- the session, and with it every lock it took, is still alive.
+-- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
+-- $4 ids bigint[].
+SELECT job_id,
+       present,
+       CASE WHEN NOT present THEN pg_advisory_unlock(job_id) END AS released
+FROM (
+  SELECT k.job_id,
+         EXISTS (SELECT 1 FROM que_jobs AS j
+                 WHERE j.queue = k.queue
+                 AND   j.priority = k.priority
+                 AND   j.run_at = k.run_at
+                 AND   j.job_id = k.job_id) AS present
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
+    AS k(queue, priority, run_at, job_id)
+) AS checked

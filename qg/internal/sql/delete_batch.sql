@@ -1,0 +1,13 @@
+-- qg_delete_batch: deletes finished jobs by key and returns the ids it
+-- deleted; an id it did not return had its key changed while it ran (the
+-- caller then uses qg_delete_by_id) or was deleted by someone else.
+-- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
+-- $4 ids bigint[] (parallel arrays).
+DELETE FROM que_jobs AS j
+USING unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
+  AS k(queue, priority, run_at, job_id)
+WHERE j.queue = k.queue
+AND   j.priority = k.priority
+AND   j.run_at = k.run_at
+AND   j.job_id = k.job_id
+RETURNING j.job_id

@@ -1,0 +1,4 @@
+-- qg_unlock_job: releases a job's advisory lock; false when this session did
+-- not hold it.
+-- $1 job_id bigint.
+SELECT pg_advisory_unlock($1::bigint)

@@ -1,0 +1,244 @@
+// The lock planner's rules, driven by events and instants: no database, no
+// threads, no sleeps.
+#include "qg/worker/lock_planner.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "qg/testing/fake_clock.h"
+
+namespace qg::internal {
+namespace {
+
+constexpr absl::Duration kMs = absl::Milliseconds(1);
+
+JobKey Key(int64_t id, int16_t priority, absl::Time run_at) {
+  JobKey k;
+  k.id = id;
+  k.priority = priority;
+  k.run_at = run_at;
+  return k;
+}
+
+PlannerOptions Options(int workers, int buffer) {
+  PlannerOptions o;
+  o.workers = workers;
+  o.buffer = buffer;
+  o.poll_interval = absl::Seconds(5);
+  o.recheck_after = 25 * kMs;
+  return o;
+}
+
+// A planner past its first round trip on an empty queue: nothing to do
+// until something happens.
+LockPlanner Idle(PlannerOptions options, absl::Time now) {
+  LockPlanner p(options);
+  p.SessionOpened(now);
+  Plan first = p.Decide({}, now);
+  EXPECT_TRUE(first.round_trip);
+  p.Locked(first.lock, 0, 0, now);
+  p.NextDue(std::nullopt, now);
+  p.Succeeded();
+  return p;
+}
+
+TEST(LockPlannerTest, NewSessionLocksAFullBatchAndAsksWhenTheNextJobIsDue) {
+  qg_testing::FakeClock clock;
+  LockPlanner p(Options(4, 16));
+  p.SessionOpened(clock.Now());
+  Plan plan = p.Decide({.idle_workers = 4}, clock.Now());
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 20);
+  EXPECT_FALSE(plan.walk);
+  EXPECT_TRUE(plan.next_due);
+}
+
+TEST(LockPlannerTest, IdleQueueSleepsUntilThePollInterval) {
+  qg_testing::FakeClock clock;
+  LockPlanner p = Idle(Options(2, 8), clock.Now());
+  Plan plan = p.Decide({.idle_workers = 2}, clock.Now());
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, clock.Now() + absl::Seconds(5));
+  clock.Advance(absl::Seconds(5));
+  plan = p.Decide({.idle_workers = 2}, clock.Now());
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 10);
+}
+
+TEST(LockPlannerTest, LocksInBatchesNotOneByOne) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  struct Case {
+    int held, buffered;
+    int want_lock;
+  } cases[] = {
+      // 2 workers + 8 buffer = capacity 10.
+      {10, 8, 0},  // full
+      {7, 5, 0},   // 3 free, less than half the buffer, workers have work
+      {6, 4, 4},   // half the buffer free: lock 4
+      {9, 1, 1},   // workers about to run dry: lock even one
+      {0, 0, 10},  // empty: fill up
+  };
+  for (const Case& c : cases) {
+    LockPlanner p(Options(2, 8));
+    p.SessionOpened(t);
+    PoolView view;
+    view.held = c.held;
+    for (int i = 0; i < c.buffered; ++i) {
+      view.buffered.push_back({Key(i + 1, 100, t), t});
+    }
+    EXPECT_EQ(p.Decide(view, t).lock, c.want_lock)
+        << "held " << c.held << ", buffered " << c.buffered;
+  }
+}
+
+TEST(LockPlannerTest, FullBatchMeansMoreMayWaitShortBatchAsksForNextDue) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  ASSERT_TRUE(p.Decide({}, t).next_due);
+  p.Locked(5, 5, 5, t);  // full: the queue may hold more
+  p.NextDue(std::nullopt, t);
+  EXPECT_GT(p.Decide({.held = 0}, t).lock, 0);
+  p.Locked(5, 2, 2, t);  // short: drained
+  Plan plan = p.Decide({.held = 0}, t);
+  EXPECT_EQ(plan.lock, 0);
+  EXPECT_TRUE(plan.next_due);
+}
+
+TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
+  qg_testing::FakeClock clock;
+  LockPlanner p = Idle(Options(1, 4), clock.Now());
+  absl::Time now = clock.Now();
+  p.Notified(now + absl::Seconds(3), 100, now);  // scheduled: a timer
+  Plan plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3));
+  clock.Advance(absl::Seconds(3));
+  plan = p.Decide({.idle_workers = 1}, clock.Now());
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 5);
+  EXPECT_TRUE(plan.next_due);  // a timer fired: ask for the next one
+  p.Locked(5, 1, 1, clock.Now());
+  p.NextDue(std::nullopt, clock.Now());
+  p.Notified(clock.Now() - kMs, 100, clock.Now());  // due now
+  EXPECT_EQ(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 4);
+}
+
+TEST(LockPlannerTest, NextDueIsPlacedOnOurClockWhateverTheDatabaseSays) {
+  // The database said "due in 3 s": wake 3 s after the answer, on our clock
+  // (no absolute database time is compared with ours).
+  qg_testing::FakeClock clock;
+  LockPlanner p(Options(1, 4));
+  absl::Time now = clock.Now();
+  p.SessionOpened(now);
+  Plan plan = p.Decide({}, now);
+  p.Locked(plan.lock, 0, 0, now);
+  p.NextDue(absl::Seconds(3), now);
+  p.Succeeded();
+  plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3));
+  // Woken early (a spurious wake-up): still nothing to do, same deadline.
+  clock.Advance(absl::Seconds(1));
+  plan = p.Decide({.idle_workers = 1}, clock.Now());
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3));
+}
+
+TEST(LockPlannerTest, MoreUrgentNotificationLocksEvenWithAFullBuffer) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 4), t);
+  PoolView full;
+  full.held = 5;
+  for (int i = 0; i < 4; ++i) {
+    full.buffered.push_back({Key(i + 2, 100, t - absl::Seconds(1)), t});
+  }
+  p.Notified(t, 100, t);  // as urgent as the buffer: no reason to look now
+  EXPECT_EQ(p.Decide(full, t).lock, 0);
+  p.Notified(t, 1, t);  // more urgent than every buffered job
+  Plan plan = p.Decide(full, t);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 1);  // one per worker
+  p.Locked(1, 1, 1, t);
+  EXPECT_EQ(p.Decide(full, t).lock, 0);  // done: back to batching
+}
+
+TEST(LockPlannerTest, StaleBufferedJobIsRecheckedBeforeAnIdleWorkerTakesIt) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 4), t);
+  PoolView view;
+  view.held = 3;
+  view.buffered = {{Key(2, 100, t), t}, {Key(3, 100, t), t}};
+  // Fresh, and the worker busy: nothing to do.
+  EXPECT_FALSE(p.Decide(view, t).round_trip);
+  EXPECT_TRUE(p.Fresh(t, t + 25 * kMs));
+  EXPECT_FALSE(p.Fresh(t, t + 26 * kMs));
+  // The worker went idle a second later: the head must be re-checked.
+  clock.Advance(absl::Seconds(1));
+  view.idle_workers = 1;
+  Plan plan = p.Decide(view, clock.Now());
+  EXPECT_TRUE(plan.round_trip);
+  ASSERT_EQ(plan.confirm.size(), 1u);  // up to one job per worker
+  EXPECT_EQ(plan.confirm[0].id, 2);
+}
+
+TEST(LockPlannerTest, ContendedCandidatesSwitchToTheWalkUntilUncontended) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(2, 2));
+  p.SessionOpened(t);
+  EXPECT_FALSE(p.Decide({}, t).walk);
+  p.Locked(4, 4, 1, t);  // 3 held by others
+  Plan plan = p.Decide({.held = 1}, t);
+  EXPECT_TRUE(plan.walk);
+  p.Locked(plan.lock, plan.lock, plan.lock, t);
+  EXPECT_FALSE(p.Decide({.held = 1}, t).walk);
+}
+
+TEST(LockPlannerTest, FailuresBackOffExponentiallyAndRecover) {
+  qg_testing::FakeClock clock;
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(clock.Now());
+  std::vector<absl::Duration> waits;
+  for (int i = 0; i < 9; ++i) {
+    absl::Time now = clock.Now();
+    Plan plan = p.Decide({}, now);
+    ASSERT_TRUE(plan.round_trip) << i;
+    p.Failed(now);
+    plan = p.Decide({}, now);
+    EXPECT_FALSE(plan.round_trip);
+    waits.push_back(plan.wake_at - now);
+    clock.Set(plan.wake_at);
+  }
+  std::vector<absl::Duration> want = {
+      50 * kMs,   100 * kMs,  200 * kMs,        400 * kMs,       800 * kMs,
+      1600 * kMs, 3200 * kMs, absl::Seconds(5), absl::Seconds(5)};
+  EXPECT_EQ(waits, want);
+  p.Succeeded();
+  Plan plan = p.Decide({}, clock.Now());
+  ASSERT_TRUE(plan.round_trip);
+  p.Failed(clock.Now());
+  EXPECT_EQ(p.Decide({}, clock.Now()).wake_at - clock.Now(), 50 * kMs);
+}
+
+TEST(LockPlannerTest, StoppingLocksNothingButStillWritesCompletions) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(2, 8));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({.stopping = true}, t);
+  EXPECT_EQ(plan.lock, 0);
+  EXPECT_FALSE(plan.next_due);
+  EXPECT_FALSE(plan.round_trip);
+  plan = p.Decide({.writes_pending = true, .stopping = true}, t);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 0);
+}
+
+}  // namespace
+}  // namespace qg::internal

@@ -1,0 +1,190 @@
+#include "qg/worker/locker_session.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "qg/internal/pipeline.h"
+#include "qg/internal/sql.h"
+
+namespace qg::internal {
+namespace {
+
+absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
+  LockerSession::LockResult out;
+  out.candidates = r.rows();
+  if (r.rows() == 0) return out;
+  absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
+  if (!reader.ok()) return reader.status();
+  int locked_col = PQfnumber(r.get(), "locked");
+  for (int i = 0; i < r.rows(); ++i) {
+    if (locked_col >= 0 && r.Get(i, locked_col) != "t") continue;
+    absl::StatusOr<JobRow> row = reader->Read(r, i);
+    if (!row.ok()) {
+      int64_t id = 0;
+      int id_col = PQfnumber(r.get(), "job_id");
+      if (id_col >= 0 && absl::SimpleAtoi(r.Get(i, id_col), &id)) {
+        out.unreadable.push_back(id);
+      }
+      continue;
+    }
+    out.rows.push_back(std::move(*row));
+  }
+  return out;
+}
+
+absl::StatusOr<LockerSession::NextDue> ReadNextDue(const Result& r,
+                                                   absl::Time sent,
+                                                   absl::Time received) {
+  LockerSession::NextDue out;
+  double due_in = 0, db_now = 0;
+  if (r.rows() != 1 || !absl::SimpleAtod(r.Get(0, 1), &db_now)) {
+    return absl::InternalError("qg_next_due: unexpected result");
+  }
+  if (!r.IsNull(0, 0) && absl::SimpleAtod(r.Get(0, 0), &due_in)) {
+    out.due_in = absl::Microseconds(std::llround(due_in * 1e6));
+  }
+  absl::Time midpoint = sent + (received - sent) / 2;
+  out.clock_offset =
+      absl::FromUnixMicros(std::llround(db_now * 1e6)) - midpoint;
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
+    const std::string& conninfo, const Clock& clock) {
+  absl::StatusOr<ConnPtr> conn = Connect(conninfo);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<Result> has_fn =
+      internal::Run(conn->get(), queries::HasLockFunction());
+  if (!has_fn.ok()) return has_fn.status();
+  if (has_fn->Get(0, 0) != "t") {
+    return absl::FailedPreconditionError(
+        "the database lacks qg_lock_job() for the fast worker path: run `qg "
+        "migrate` (or apply schema/qg_additions.sql)");
+  }
+  if (absl::Status s = sql::PrepareAll(conn->get(), sql::LockerStatements());
+      !s.ok()) {
+    return s;
+  }
+  for (const Call& call : {queries::LockerSettings(), queries::Listen()}) {
+    if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
+      return s;
+    }
+  }
+  return std::unique_ptr<LockerSession>(
+      new LockerSession(std::move(*conn), clock));
+}
+
+int LockerSession::socket() const { return PQsocket(conn_.get()); }
+
+absl::Status LockerSession::Poll(std::vector<JobsNotification>* out) {
+  if (PQconsumeInput(conn_.get()) != 1 ||
+      PQstatus(conn_.get()) != CONNECTION_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("locker connection lost: ", PQerrorMessage(conn_.get())));
+  }
+  while (PGnotify* n = PQnotifies(conn_.get())) {
+    if (std::optional<JobsNotification> parsed =
+            ParseJobsNotification(n->extra)) {
+      out->push_back(std::move(*parsed));
+    }
+    PQfreemem(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LockerSession::Response> LockerSession::Run(
+    const Request& request, absl::Duration timeout) {
+  Response response;
+  response.sent_at = clock_->Now();
+  absl::Time deadline = response.sent_at + timeout;
+  absl::StatusOr<Pipeline> pipeline = Pipeline::Begin(conn_.get(), *clock_);
+  if (!pipeline.ok()) return pipeline.status();
+  Pipeline& p = *pipeline;
+  auto send = [&](const Call& call) -> absl::Status { return p.Send(call); };
+  if (request.unlock) {
+    if (absl::Status s = send(*request.unlock); !s.ok()) return s;
+  }
+  for (const Call& w : request.writes) {
+    if (absl::Status s = send(w); !s.ok()) return s;
+  }
+  if (!request.confirm.empty()) {
+    if (absl::Status s = send(queries::ConfirmBatch(request.confirm)); !s.ok())
+      return s;
+  }
+  if (request.lock) {
+    const Lock& l = *request.lock;
+    Call call = l.walk ? queries::LockWalk(l.queue, l.held, l.want)
+                       : queries::LockCandidates(l.queue, l.held, l.want);
+    if (absl::Status s = send(call); !s.ok()) return s;
+  }
+  if (request.next_due_queue) {
+    if (absl::Status s = send(queries::NextDue(*request.next_due_queue));
+        !s.ok())
+      return s;
+  }
+  if (absl::Status s = p.Flush(deadline); !s.ok()) return s;
+
+  // Reads the next result; a poisoned pipeline ends the round trip.
+  auto next = [&]() -> absl::StatusOr<Result> {
+    absl::StatusOr<Result> r = p.Next(deadline);
+    if (!r.ok() && !p.poisoned()) response.any_failed = true;
+    return r;
+  };
+  if (request.unlock) {
+    absl::StatusOr<Result> r = next();
+    if (p.poisoned()) return r.status();
+    response.unlock = r.status();
+    if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
+  }
+  for (size_t i = 0; i < request.writes.size(); ++i) {
+    absl::StatusOr<Result> r = next();
+    if (p.poisoned()) return r.status();
+    if (!r.ok()) {
+      response.writes.push_back(r.status());
+    } else {
+      response.writes.push_back(ReadIds(*r, 0));
+    }
+  }
+  if (!request.confirm.empty()) {
+    absl::StatusOr<Result> r = next();
+    if (p.poisoned()) return r.status();
+    if (!r.ok()) {
+      response.confirm = r.status();
+    } else {
+      std::vector<std::pair<int64_t, bool>> checked;
+      for (int i = 0; i < r->rows(); ++i) {
+        int64_t id = 0;
+        absl::SimpleAtoi(r->Get(i, 0), &id);
+        checked.emplace_back(id, r->Get(i, 1) == "t");
+      }
+      response.confirm = std::move(checked);
+    }
+  }
+  if (request.lock) {
+    absl::StatusOr<Result> r = next();
+    if (p.poisoned()) return r.status();
+    response.lock =
+        r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
+  }
+  absl::StatusOr<Result> due_result = absl::UnknownError("not asked");
+  if (request.next_due_queue) {
+    due_result = next();
+    if (p.poisoned()) return due_result.status();
+  }
+  response.received_at = clock_->Now();
+  if (request.next_due_queue) {
+    response.next_due =
+        due_result.ok()
+            ? ReadNextDue(*due_result, response.sent_at, response.received_at)
+            : absl::StatusOr<NextDue>(due_result.status());
+  }
+  if (!p.Finish()) {
+    return absl::UnavailableError("locker connection out of step");
+  }
+  return response;
+}
+
+}  // namespace qg::internal

@@ -1,0 +1,69 @@
+// qg/worker/wake_source.h
+// -----------------------------------------------------------------------------
+//
+// What wakes a fast pool's locker (internal): `WakeSource` is the eventfd that
+// worker threads poke (a job finished, shutdown) and the poll() that waits on
+// it together with the locker session's socket (NOTIFY, a broken
+// connection) until a deadline; `ParseJobsNotification` reads the payload of
+// a `qg_jobs` notification.
+#ifndef QG_WORKER_WAKE_SOURCE_H_
+#define QG_WORKER_WAKE_SOURCE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "qg/clock.h"
+
+namespace qg::internal {
+
+// A `qg_jobs` notification: jobs were inserted into `queue`; the earliest of
+// them is due at `run_at` by the database's clock, and the most urgent has
+// priority `priority` (lower runs first).
+struct JobsNotification {
+  std::string queue;
+  absl::Time run_at;
+  std::optional<int16_t> priority;  // absent in payloads of older triggers
+};
+
+// ParseJobsNotification()
+//
+// Parses "<run_at epoch seconds>:<priority>\t<queue>" (and the older
+// "<epoch>\t<queue>"); nullopt for anything else.
+std::optional<JobsNotification> ParseJobsNotification(
+    absl::string_view payload);
+
+// WakeSource
+//
+// Thread-safe `Wake()`; `Wait()` is for the one locker thread.
+class WakeSource {
+ public:
+  WakeSource();
+  ~WakeSource();
+  WakeSource(const WakeSource&) = delete;
+  WakeSource& operator=(const WakeSource&) = delete;
+
+  // `Internal` when the eventfd could not be created.
+  absl::Status status() const;
+
+  // Makes the current or next `Wait()` return at once.
+  void Wake();
+
+  enum class Event { kWoken, kSocket, kDeadline };
+
+  // Wait()
+  //
+  // Waits until `Wake()`, until `socket` (-1: none) is readable, or until
+  // `deadline` on `clock`. Clears the wake-up.
+  Event Wait(int socket, absl::Time deadline, const Clock& clock);
+
+ private:
+  int fd_ = -1;
+  int error_ = 0;
+};
+
+}  // namespace qg::internal
+
+#endif  // QG_WORKER_WAKE_SOURCE_H_

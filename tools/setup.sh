@@ -20,6 +20,7 @@ PACKAGES=(
   libpq-dev              # libpq 15
   postgresql-15          # initdb/postgres for the throwaway test server
   clang-format           # tools/lint
+  tzdata                 # /usr/share/zoneinfo, for //qg:schedule's zones
 )
 
 missing=()

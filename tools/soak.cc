@@ -3,7 +3,8 @@
 // terminates backends and restarts PostgreSQL at random. At the end it checks
 // that every enqueued job's effect was recorded at least once, that no job is
 // left locked or stuck and that no advisory lock is held, and prints the
-// figures. Exit code 0 only when nothing was lost or stuck.
+// figures. Exit code 0 only when nothing was lost or stuck and every job that
+// ran twice was in flight when a chaos event hit its worker.
 //
 //   bazel run -c opt //tools:soak -- --duration 600
 //
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -52,11 +54,48 @@ namespace {
 
 using qg::internal::ConnPtr;
 
+// Every run of a job leaves an effect (when its handler started and ended,
+// and which worker process ran it); every chaos action leaves an event
+// (which worker process it hit; NULL: all of them). A job that ran twice is
+// explained only by an event that hit the first run's worker while that run
+// was in flight (see kUnexplainedDuplicates).
 constexpr char kSetup[] = R"sql(
 CREATE TABLE IF NOT EXISTS qg_soak_enqueued (job_id bigint PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS qg_soak_effects (job_id bigint NOT NULL,
-                                            worker int NOT NULL,
-                                            at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS qg_soak_effects (
+  id bigserial PRIMARY KEY,
+  job_id bigint NOT NULL,
+  worker int NOT NULL,
+  started_at timestamptz NOT NULL,
+  done_at timestamptz);
+CREATE TABLE IF NOT EXISTS qg_soak_events (
+  began timestamptz NOT NULL,
+  ended timestamptz NOT NULL,
+  kind text NOT NULL,
+  worker int);
+)sql";
+
+// Runs of a job after the first whose earlier run no chaos event can
+// explain: no event that hit that run's worker (or all workers) overlaps the
+// time from the start of the earlier run to the start of the later one.
+constexpr char kUnexplainedDuplicates[] = R"sql(
+WITH runs AS (
+  SELECT job_id, worker, started_at,
+         row_number() OVER (PARTITION BY job_id ORDER BY started_at, id) AS n
+  FROM qg_soak_effects
+), pairs AS (
+  SELECT a.job_id, a.worker, a.started_at AS first_start,
+         b.started_at AS next_start
+  FROM runs a JOIN runs b ON b.job_id = a.job_id AND b.n = a.n + 1
+)
+SELECT count(*),
+       coalesce(string_agg(job_id::text || '@' || worker::text, ',')
+                FILTER (WHERE true), '')
+FROM pairs p
+WHERE NOT EXISTS (
+  SELECT 1 FROM qg_soak_events e
+  WHERE (e.worker IS NULL OR e.worker = p.worker)
+  AND e.ended >= p.first_start
+  AND e.began <= p.next_start)
 )sql";
 
 std::atomic<bool> g_stop{false};
@@ -71,6 +110,9 @@ int RunWorker() {
   int handler_ms = absl::GetFlag(FLAGS_handler_ms);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
+  // Names this process's sessions, so that the orchestrator knows whose
+  // backend it terminates.
+  setenv("PGAPPNAME", absl::StrCat("qg-soak-", getpid()).c_str(), 1);
   qg::ClientOptions options;
   options.conninfo = db;
   options.max_conns = threads + 2;
@@ -92,20 +134,24 @@ int RunWorker() {
   work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
     // The effect commits on its own (not in the job's transaction), so a job
     // in flight when its worker dies may record its effect twice.
+    std::string started = qg::internal::FormatTimestamp(absl::Now());
     PGconn* conn = job.Conn();
     if (conn == nullptr) return absl::UnavailableError("no connection");
-    absl::Status s =
-        qg::internal::Exec(conn,
-                           "INSERT INTO qg_soak_effects (job_id, worker) "
-                           "VALUES ($1, $2)",
-                           {absl::StrCat(job.id()), absl::StrCat(me)})
-            .status();
-    if (!s.ok()) return s;
+    absl::StatusOr<qg::internal::Result> effect = qg::internal::Exec(
+        conn,
+        "INSERT INTO qg_soak_effects (job_id, worker, started_at) "
+        "VALUES ($1, $2, $3) RETURNING id",
+        {absl::StrCat(job.id()), absl::StrCat(me), started});
+    if (!effect.ok()) return effect.status();
     thread_local std::mt19937 rng(std::random_device{}());
     if (handler_ms > 0) {
       absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
     }
-    return absl::OkStatus();
+    return qg::internal::Exec(conn,
+                              "UPDATE qg_soak_effects SET done_at = "
+                              "clock_timestamp() WHERE id = $1",
+                              {std::string(effect->Get(0, 0))})
+        .status();
   });
   qg::WorkerOptions wopts;
   std::string mode = absl::GetFlag(FLAGS_mode);
@@ -170,6 +216,22 @@ absl::StatusOr<qg::internal::Result> ExecRetrying(const std::string& db,
   return last;
 }
 
+// Records a chaos event that hit `worker` (nullopt: every worker) from
+// `began` to `ended`.
+void RecordEvent(const std::string& db, const char* kind,
+                 std::optional<int64_t> worker, absl::Time began,
+                 absl::Time ended) {
+  auto r = ExecRetrying(
+      db,
+      absl::StrCat("INSERT INTO qg_soak_events (began, ended, kind, worker) "
+                   "VALUES ('",
+                   qg::internal::FormatTimestamp(began), "', '",
+                   qg::internal::FormatTimestamp(ended), "', '", kind, "', ",
+                   worker ? absl::StrCat(*worker) : "NULL", ")"),
+      absl::Seconds(30));
+  CHECK(r.ok()) << r.status();
+}
+
 int64_t Number(const std::string& db, const std::string& sql) {
   auto r = ExecRetrying(db, sql, absl::Seconds(30));
   CHECK(r.ok()) << sql << ": " << r.status();
@@ -201,7 +263,7 @@ int RunOrchestrator() {
     CHECK(qg::internal::ExecSimple(conn->get(), kSetup).ok());
     CHECK(qg::internal::ExecSimple(
               conn->get(),
-              "TRUNCATE qg_soak_enqueued, qg_soak_effects; "
+              "TRUNCATE qg_soak_enqueued, qg_soak_effects, qg_soak_events; "
               "DELETE FROM que_jobs WHERE job_class = 'Soak'")
               .ok());
   }
@@ -289,24 +351,37 @@ int RunOrchestrator() {
     int action = static_cast<int>(rng() % 10);
     if (action < 5) {
       int i = static_cast<int>(rng() % processes);
+      absl::Time began = absl::Now();
       kill(workers[i], SIGKILL);
       waitpid(workers[i], nullptr, 0);
+      RecordEvent(db, "kill", workers[i], began, absl::Now());
       ++counters.kills;
       workers[i] = SpawnWorker(self, db, mode_of(i));
     } else if (action < 8) {
+      // The victim's worker process comes from its application_name.
+      absl::Time began = absl::Now();
       auto r = ExecRetrying(
           db,
-          "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM "
+          "SELECT count(pg_terminate_backend(pid)), coalesce(max(worker), -1) "
+          "FROM (SELECT pid, CASE WHEN application_name LIKE 'qg-soak-%' "
+          "THEN substr(application_name, 9)::int ELSE -1 END AS worker FROM "
           "pg_stat_activity WHERE datname = current_database() AND pid <> "
           "pg_backend_pid() AND backend_type = 'client backend' ORDER BY "
           "random() LIMIT 1) t",
           absl::Seconds(5));
-      if (r.ok()) counters.terminated += r->Get(0, 0) == "1";
+      if (r.ok() && r->Get(0, 0) == "1") {
+        ++counters.terminated;
+        int64_t worker = -1;
+        CHECK(absl::SimpleAtoi(r->Get(0, 1), &worker));
+        RecordEvent(db, "terminate", worker, began, absl::Now());
+      }
     } else if (server != nullptr) {
+      absl::Time began = absl::Now();
       if (server->Stop(/*immediate=*/true).ok()) {
         absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
         CHECK(server->Restart().ok());
         ++counters.restarts;
+        RecordEvent(db, "restart", std::nullopt, began, absl::Now());
       }
     }
     if (absl::Now() - last_report >= absl::Seconds(10)) {
@@ -346,6 +421,11 @@ int RunOrchestrator() {
   int64_t duplicates = Number(db,
                               "SELECT count(*) - count(DISTINCT job_id) FROM "
                               "qg_soak_effects");
+  auto unexplained_r =
+      ExecRetrying(db, kUnexplainedDuplicates, absl::Seconds(30));
+  CHECK(unexplained_r.ok()) << unexplained_r.status();
+  int64_t unexplained = 0;
+  CHECK(absl::SimpleAtoi(unexplained_r->Get(0, 0), &unexplained));
   int64_t stuck =
       Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'");
   int64_t locks = Number(db,
@@ -368,11 +448,18 @@ int RunOrchestrator() {
          static_cast<long long>(counters.terminated.load()));
   printf("  postgres restarts     %lld\n",
          static_cast<long long>(counters.restarts.load()));
-  printf("  duplicates            %lld\n", static_cast<long long>(duplicates));
+  printf("  duplicates            %lld (in flight at a kill, termination "
+         "or restart)\n",
+         static_cast<long long>(duplicates - unexplained));
+  printf("  unexplained duplicates %lld%s%s\n",
+         static_cast<long long>(unexplained),
+         unexplained > 0 ? ": job@worker " : "",
+         unexplained > 0 ? std::string(unexplained_r->Get(0, 1)).c_str() : "");
   printf("  lost                  %lld\n", static_cast<long long>(lost));
   printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
   printf("  advisory locks held   %lld\n", static_cast<long long>(locks));
-  bool ok = lost == 0 && stuck == 0 && locks == 0 && enqueued > 0;
+  bool ok = lost == 0 && stuck == 0 && locks == 0 && unexplained == 0 &&
+            enqueued > 0;
   printf("soak: %s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

@@ -5,4 +5,5 @@ set -euo pipefail
 out=$("$1" --duration 45 --processes 3 --threads 3 --enqueuers 2 --mode mixed)
 echo "$out"
 grep -q '^  lost                  0$' <<<"$out"
+grep -q '^  unexplained duplicates 0$' <<<"$out"
 grep -q '^soak: PASS$' <<<"$out"

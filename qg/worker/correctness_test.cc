@@ -1,0 +1,784 @@
+// Regression tests for correctness defects a hostile tester filed against the
+// worker paths: jobs run after their locks died, failures that cannot be
+// recorded (bad UTF-8, backoff out of range) and the hot loops they cause,
+// rows the client cannot parse, RetryJob on a running job, locker spins on
+// persistent errors, zero poll intervals and clock skew, stale buffered rows
+// and priority inversion through the buffer.
+//
+// The tests use only the public API (Client, WorkerPool, WorkMap, Job) plus
+// plain SQL, and assert on database state and on what handlers observe. A
+// handler that blocks waits on a Gate that the test opens, that opens itself
+// when the test leaves its scope (OpenOnExit), and that never blocks longer
+// than 30s, so no test can hang.
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "qg/worker/worker.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::WaitFor;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+
+// Generous bound for things that must happen (they take milliseconds).
+constexpr absl::Duration kSoon = absl::Seconds(10);
+
+// Collects what qg logs: counts every line, keeps the first megabyte of
+// lines at kInfo and above.
+class CapturingLogger : public Logger {
+ public:
+  void Log(LogLevel level, absl::string_view message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++lines_;
+    if (level != LogLevel::kDebug && all_.size() < (1 << 20)) {
+      all_ += std::string(message) + "\n";
+    }
+  }
+  int lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+  std::string all() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return all_;
+  }
+
+ private:
+  std::mutex mu_;
+  int lines_ = 0;
+  std::string all_;
+};
+
+// A latch that blocking handlers wait on. Wait() gives up after 30s, so a
+// handler can never block a failing test forever.
+class Gate {
+ public:
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Opens `gate` when it goes out of scope. Declared right after a pool, it
+// releases blocked handlers before the pool's destructor waits for them,
+// also when an ASSERT ends the test early.
+class OpenOnExit {
+ public:
+  explicit OpenOnExit(Gate& gate) : gate_(gate) {}
+  ~OpenOnExit() { gate_.Open(); }
+
+ private:
+  Gate& gate_;
+};
+
+// What handlers observed: the order jobs started in and runs per job.
+class Recorder {
+ public:
+  // Records a start of job `id`; returns how many times it has started.
+  int Start(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    order_.push_back(id);
+    return ++runs_[id];
+  }
+  int runs(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = runs_.find(id);
+    return it == runs_.end() ? 0 : it->second;
+  }
+  int total() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(order_.size());
+  }
+  int distinct() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(runs_.size());
+  }
+  std::vector<int64_t> order() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return order_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<int64_t> order_;
+  absl::flat_hash_map<int64_t, int> runs_;
+};
+
+// Sets an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::string ModeName(WorkerMode mode) {
+  return mode == WorkerMode::kFast ? "Fast" : "QgCompat";
+}
+
+class CorrectnessBase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    ASSERT_OK_AND_ASSIGN(client_, NewClient());
+  }
+  void TearDown() override {
+    // What qg logged, for the engineer reading a failure.
+    if (HasFailure()) {
+      std::string logs = logger_.all();
+      std::vector<absl::string_view> lines = absl::StrSplit(logs, '\n');
+      if (lines.size() > 12) lines.resize(12);
+      std::cerr << logger_.lines() << " lines logged; the first:\n"
+                << absl::StrJoin(lines, "\n") << "\n";
+    }
+  }
+
+  // A client with the library's defaults except for the logger, more
+  // connections and a shorter acquire timeout; `backoff` when given.
+  absl::StatusOr<std::unique_ptr<Client>> NewClient(
+      BackoffFunc backoff = nullptr) {
+    ClientOptions options;
+    options.conninfo = db_->conninfo();
+    options.max_conns = 8;
+    options.acquire_timeout = absl::Seconds(5);
+    options.logger = &logger_;
+    options.backoff = std::move(backoff);
+    return Client::Create(options);
+  }
+
+  WorkerOptions Options(int buffer = -1,
+                        absl::Duration interval = absl::Milliseconds(50)) {
+    WorkerOptions options;
+    options.mode = mode_;
+    options.interval = interval;
+    options.queue = "";
+    options.buffer = buffer;
+    return options;
+  }
+
+  std::string Query(const std::string& sql,
+                    std::vector<std::optional<std::string>> params = {}) {
+    return qg_testing::QueryValue(conn_.get(), sql, params);
+  }
+  int64_t QueryInt(const std::string& sql,
+                   std::vector<std::optional<std::string>> params = {}) {
+    int64_t n = -1;
+    std::string v = Query(sql, params);
+    EXPECT_TRUE(absl::SimpleAtoi(v, &n)) << sql << " gave " << v;
+    return n;
+  }
+
+  // Advisory locks held in this database, by any session.
+  std::string AdvisoryLocks() {
+    return Query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+        "database = (SELECT oid FROM pg_database WHERE datname = "
+        "current_database())");
+  }
+
+  // Sessions connected to this database (ours included).
+  int64_t Backends() {
+    return QueryInt(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+        "current_database()");
+  }
+
+  // Transactions committed or rolled back in this database so far, as far
+  // as backends have flushed their counters (a live backend may hold them
+  // back for about a second; an exiting one flushes them).
+  int64_t Transactions() {
+    return QueryInt(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE "
+        "datname = current_database()");
+  }
+
+  // Drops `client` and waits until its sessions (and a fast pool's locker
+  // session) have exited, so that their transaction counters are flushed.
+  void CloseAndSettle(std::unique_ptr<Client>& client, int64_t backends) {
+    client.reset();
+    EXPECT_TRUE(WaitFor([&] { return Backends() <= backends; }, kSoon))
+        << Backends() << " sessions still connected, expected " << backends;
+  }
+
+  // The row of job `id` for failure messages.
+  std::string Row(int64_t id) {
+    return Query(
+        "SELECT format('error_count=%s run_at=%s last_error=%s', error_count, "
+        "run_at, left(last_error, 60)) FROM que_jobs WHERE job_id = $1",
+        {absl::StrCat(id)});
+  }
+
+  void AlterDatabase(const std::string& setting) {
+    Query(absl::StrCat("ALTER DATABASE \"", db_->name(), "\" SET ", setting));
+  }
+
+  WorkerMode mode_ = WorkerMode::kFast;
+  CapturingLogger logger_;
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  internal::ConnPtr conn_;
+  std::unique_ptr<Client> client_;
+  WorkMap work_map_;
+  Recorder recorder_;
+  Gate gate_;
+};
+
+// Tests of defects that are not specific to one worker mode.
+class CorrectnessTest : public CorrectnessBase,
+                        public ::testing::WithParamInterface<WorkerMode> {
+ protected:
+  CorrectnessTest() { mode_ = GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, CorrectnessTest,
+                         ::testing::Values(WorkerMode::kFast,
+                                           WorkerMode::kQgCompat),
+                         [](const auto& info) { return ModeName(info.param); });
+
+// Tests of the fast (batched) path only.
+class FastPathTest : public CorrectnessBase {};
+
+std::vector<NewJob> Jobs(const std::string& type, int n) {
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < n; ++i) {
+    jobs.push_back({.type = type, .args = absl::StrCat("[", i + 1, "]")});
+  }
+  return jobs;
+}
+
+// Defect 1. The locker session holds the locks of the running job and of
+// the buffered ones; when it dies, so do the locks, and another worker may
+// take and finish the buffered jobs. The pool must not start them after that.
+TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                       client_->EnqueueMany(Jobs("Buffered", 5)));
+  const int64_t first = ids[0];
+  work_map_.Register("Buffered", [&](Job& job) {
+    if (recorder_.Start(job.id()) == 1 && job.id() == first) gate_.Wait();
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
+  OpenOnExit release(gate_);
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(first) == 1; }, kSoon));
+  // Job 1 runs; jobs 2-5 wait in the buffer; the locker session holds all.
+  ASSERT_EQ(AdvisoryLocks(), "5");
+  ASSERT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM (SELECT "
+                  "DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+                  "database = (SELECT oid FROM pg_database WHERE datname = "
+                  "current_database())) AS lockers"),
+            "1");
+  ASSERT_TRUE(WaitFor([&] { return AdvisoryLocks() == "0"; }, kSoon));
+  {
+    // A qg-compatible peer takes the jobs whose locks are gone and finishes
+    // them (job 1 too, possibly: its lock is gone as well). On today's code
+    // it gets all of 2-5; a pool that locked them again under a new session
+    // may keep some for itself, which is fine, so this wait is not asserted.
+    ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+    WorkerOptions options = Options();
+    options.mode = WorkerMode::kQgCompat;
+    WorkerPool peer(peer_client.get(), &work_map_, 1, options);
+    peer.Start();
+    WaitFor(
+        [&] {
+          return Query("SELECT count(*) FROM que_jobs WHERE job_id <> $1",
+                       {absl::StrCat(first)}) == "0";
+        },
+        kSoon);
+    peer.Shutdown();
+  }
+  gate_.Open();  // job 1's handler returns
+  ASSERT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon));
+  // Buffered jobs would start right after job 1; give them a generous 1.5s
+  // to show that they do not.
+  absl::SleepFor(absl::Milliseconds(1500));
+  pool.Shutdown();
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(recorder_.runs(ids[i]), 1)
+        << "job " << i + 1 << " (id " << ids[i] << ") ran more than once";
+  }
+  EXPECT_LE(recorder_.runs(first), 2);
+}
+
+// Defect 2. PostgreSQL refuses text that is not valid UTF-8 (SQLSTATE
+// 22021), so a handler's error message with stray bytes must be made valid
+// before it is stored; the failure must be recorded (no hot loop), and in a
+// batch it must not take the other failures down with it.
+TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       NewClient([](int32_t) { return absl::Hours(1); }));
+  // More than 64 KiB of two-byte characters after one ASCII byte: a cut at
+  // any even byte count would land inside a character.
+  std::string long_message = "x";
+  for (int i = 0; i < 40000; ++i) long_message += "\xc3\xa9";  // é
+  const absl::flat_hash_map<std::string, std::string> messages = {
+      {"BadBytes", "bad \xff\xfe bytes"},
+      {"Plain", "plain failure"},
+      {"Long", long_message},
+      {"LongBad", long_message + "\xff"},
+  };
+  for (const auto& [type, message] : messages) {
+    work_map_.Register(type, [&, message = message](Job& job) {
+      if (recorder_.Start(job.id()) == 1) gate_.Wait();
+      return absl::InternalError(message);
+    });
+  }
+  std::vector<NewJob> jobs;
+  for (const auto& [type, message] : messages) jobs.push_back({.type = type});
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client->EnqueueMany(jobs));
+  WorkerPool pool(client.get(), &work_map_, 4, Options());
+  OpenOnExit release(gate_);
+  pool.Start();
+  // All four run at once and fail together: one batch on the fast path.
+  ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 4; }, kSoon));
+  gate_.Open();
+  absl::Time opened = absl::Now();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") ==
+               "4";
+      },
+      kSoon));
+  // With an hour of backoff no job may run again: watch for a second.
+  absl::SleepFor(opened + absl::Seconds(1) - absl::Now());
+  pool.Shutdown();
+  for (int64_t id : ids) {
+    std::string type = Query("SELECT job_class FROM que_jobs WHERE job_id = $1",
+                             {absl::StrCat(id)});
+    EXPECT_EQ(recorder_.runs(id), 1) << type << " ran in a loop";
+    EXPECT_EQ(Query("SELECT error_count = 1 AND run_at > now() + interval "
+                    "'50 minutes' FROM que_jobs WHERE job_id = $1",
+                    {absl::StrCat(id)}),
+              "t")
+        << type << ": " << Row(id);
+  }
+  // Stored text is valid UTF-8 by construction; the readable parts survive.
+  EXPECT_EQ(Query("SELECT last_error LIKE 'bad %' AND last_error LIKE "
+                  "'% bytes' FROM que_jobs WHERE job_class = 'BadBytes'"),
+            "t");
+  EXPECT_EQ(Query("SELECT last_error FROM que_jobs WHERE job_class = 'Plain'"),
+            "plain failure");
+  for (const char* type : {"Long", "LongBad"}) {
+    EXPECT_EQ(Query("SELECT last_error LIKE 'x' || repeat('é', 100) || '%' "
+                    "FROM que_jobs WHERE job_class = $1",
+                    {type}),
+              "t")
+        << type;
+  }
+}
+
+// Defect 4. A database whose DateStyle is not ISO prints timestamps the
+// client must still read: jobs run, no lock leaks, Stats() works.
+TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
+  AlterDatabase("datestyle = 'SQL, DMY'");
+  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
+  ASSERT_EQ(qg_testing::QueryValue(check.get(), "SHOW datestyle"), "SQL, DMY");
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
+  work_map_.Register("Now", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  ASSERT_OK(client->EnqueueMany(Jobs("Now", 3)).status());
+  absl::Time later = absl::Now() + absl::Hours(1);
+  ASSERT_OK(client->Enqueue({.type = "Later", .run_at = later}).status());
+
+  absl::StatusOr<std::vector<JobStats>> stats = client->Stats();
+  EXPECT_OK(stats.status());
+  if (stats.ok()) {
+    ASSERT_EQ(stats->size(), 2u);
+    EXPECT_EQ((*stats)[0].type, "Later");
+    EXPECT_LT(absl::AbsDuration((*stats)[0].oldest_run_at - later),
+              absl::Milliseconds(1));
+  }
+
+  WorkerPool pool(client.get(), &work_map_, 2, Options());
+  pool.Start();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Now'") ==
+               "0";
+      },
+      kSoon))
+      << Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Now'")
+      << " of 3 jobs left; " << recorder_.total() << " runs";
+  // The pool idles now: it holds no lock (a leaked one would stay with the
+  // locker session or a pooled connection).
+  EXPECT_TRUE(WaitFor([&] { return AdvisoryLocks() == "0"; }, absl::Seconds(5)))
+      << AdvisoryLocks() << " advisory locks held by an idle pool";
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.total(), 3);
+}
+
+// Defect 4. A run_at of '-infinity' (a peer's INSERT) is runnable: the job
+// runs once, is deleted, and no lock is left.
+TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
+  work_map_.Register("Ancient", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Ancient', "
+      "'-infinity') RETURNING job_id");
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  pool.Start();
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon))
+      << "runs: " << recorder_.total();
+  EXPECT_TRUE(WaitFor([&] { return AdvisoryLocks() == "0"; }, absl::Seconds(5)))
+      << AdvisoryLocks() << " advisory locks held by an idle pool";
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.total(), 1);
+}
+
+// Defect 5. RetryJob rewrites run_at, the key a worker deletes a finished job
+// by: on a running job it must refuse, and the job runs once.
+TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
+  work_map_.Register("Running", [&](Job& job) {
+    if (recorder_.Start(job.id()) == 1) gate_.Wait();
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  OpenOnExit release(gate_);
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
+  absl::Status retry = client_->RetryJob(id);
+  EXPECT_FALSE(retry.ok()) << "RetryJob of a running job succeeded";
+  gate_.Open();
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon));
+  // A second run would follow at once: watch for a second.
+  absl::SleepFor(absl::Seconds(1));
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.runs(id), 1);
+}
+
+// Defect 7. A lock query that fails every time (here: qg_lock_job dropped
+// under a running pool) must be retried at a bounded rate, not in a loop.
+TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
+  const int64_t backends = Backends();
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  WorkerPool pool(client.get(), &work_map_, 2,
+                  Options(-1, absl::Milliseconds(100)));
+  pool.Start();
+  ASSERT_EQ(pool.mode(), WorkerMode::kFast);
+  int lines = logger_.lines();
+  int64_t transactions = Transactions();
+  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  // Idle for a second: at a 100ms poll interval, about ten failed attempts.
+  absl::SleepFor(absl::Seconds(1));
+  lines = logger_.lines() - lines;
+  pool.Shutdown();
+  CloseAndSettle(client, backends);
+  transactions = Transactions() - transactions;
+  EXPECT_LE(lines, 20) << logger_.all().substr(0, 500);
+  EXPECT_LT(transactions, 100);
+}
+
+// Defect 8. A zero or negative poll interval must not turn an idle pool
+// into a busy loop. The intended fix is that WorkerPool::Start() rejects it
+// with InvalidArgument (and runs nothing); a pool that runs a bounded number
+// of transactions passes too.
+TEST_P(CorrectnessTest, ZeroOrNegativePollIntervalDoesNotSpin) {
+  struct Case {
+    std::string name;
+    std::function<WorkerOptions()> options;
+  };
+  std::vector<Case> cases = {
+      {"interval = 0", [&] { return Options(-1, absl::ZeroDuration()); }},
+      {"interval = -1s", [&] { return Options(-1, absl::Seconds(-1)); }},
+      {"QUE_WAKE_INTERVAL=0",
+       [&] {
+         ScopedEnv env("QUE_WAKE_INTERVAL", "0");
+         WorkerOptions options;  // reads the environment
+         options.mode = mode_;
+         return options;
+       }},
+  };
+  for (const Case& c : cases) {
+    const int64_t backends = Backends();
+    ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+    int64_t transactions = Transactions();
+    {
+      WorkerPool pool(client.get(), &work_map_, 2, c.options());
+      pool.Start();
+      // Idle for a second: a bounded pool runs a handful of transactions.
+      absl::SleepFor(absl::Seconds(1));
+      pool.Shutdown();
+    }
+    CloseAndSettle(client, backends);
+    transactions = Transactions() - transactions;
+    EXPECT_LT(transactions, 200) << c.name;
+  }
+}
+
+// Defect 9. The fast pool's timers use the client's clock, its lock queries
+// the database's. Simulates a database clock 5s behind the client: a
+// public.now() shim that the database's search_path puts before pg_catalog,
+// so that qg's unqualified now() resolves to it.
+TEST_F(FastPathTest, IdlePoolDoesNotSpinWhenTheDatabaseClockIsBehind) {
+  Query(
+      "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
+      "AS $$ SELECT pg_catalog.now() - interval '5 seconds' $$");
+  AlterDatabase("search_path = public, pg_catalog");
+  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
+  ASSERT_EQ(
+      qg_testing::QueryValue(check.get(), "SELECT pg_catalog.now() - now()"),
+      "00:00:05");
+  check.reset();
+  const int64_t backends = Backends();
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  work_map_.Register("Skewed", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client.get(), &work_map_, 2,
+                  Options(-1, absl::Milliseconds(200)));
+  pool.Start();
+  // Due in 1s by the client's clock, in 6s by the database's.
+  absl::Time due = absl::Now() + absl::Seconds(1);
+  ASSERT_OK(client->Enqueue({.type = "Skewed", .run_at = due}).status());
+  absl::SleepFor(due + absl::Milliseconds(100) - absl::Now());
+  // Two idle seconds past the client's due time (the database's is 3s
+  // later still): a pool polling every 200ms runs a few dozen transactions.
+  int64_t transactions = Transactions();
+  absl::SleepFor(absl::Seconds(2));
+  pool.Shutdown();
+  CloseAndSettle(client, backends);
+  transactions = Transactions() - transactions;
+  EXPECT_LT(transactions, 100);
+  EXPECT_EQ(recorder_.total(), 0);  // not yet due by the database's clock
+}
+
+// Defect 9. The opposite skew: the database's clock 5s ahead of the
+// client's. A job due in 3s by the database's clock must start then, not
+// when the client's clock reaches its run_at 5s later.
+TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
+  Query(
+      "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
+      "AS $$ SELECT pg_catalog.now() + interval '5 seconds' $$");
+  AlterDatabase("search_path = public, pg_catalog");
+  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  ASSERT_EQ(
+      qg_testing::QueryValue(peer.get(), "SELECT now() - pg_catalog.now()"),
+      "00:00:05");
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  std::atomic<int64_t> started_at{0};
+  work_map_.Register("Ahead", [&](Job& job) {
+    started_at = absl::ToUnixMicros(absl::Now());
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  // Polling every 30s: only the pool's timer can start the job in time.
+  WorkerPool pool(client.get(), &work_map_, 1, Options(-1, absl::Seconds(30)));
+  pool.Start();
+  absl::Time due = absl::Now() + absl::Seconds(3);  // by the database's clock
+  ASSERT_EQ(qg_testing::QueryValue(
+                peer.get(),
+                "INSERT INTO que_jobs (job_class, run_at) VALUES ('Ahead', "
+                "now() + interval '3 seconds') RETURNING 1"),
+            "1");
+  bool on_time = WaitFor([&] { return recorder_.total() > 0; },
+                         due + absl::Milliseconds(1500) - absl::Now());
+  // For the message: when it did start, if at all.
+  WaitFor([&] { return recorder_.total() > 0; }, absl::Seconds(10));
+  EXPECT_TRUE(on_time) << "started "
+                       << (recorder_.total() > 0
+                               ? absl::FormatDuration(
+                                     absl::FromUnixMicros(started_at) - due)
+                               : std::string("never"))
+                       << " after it was due";
+  pool.Shutdown();
+}
+
+// Defect 10. Buffered jobs are held by lock, not by row: a buffered job
+// deleted or rescheduled meanwhile by plain SQL must not run (Que re-checks
+// the row when it takes the job).
+TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
+  std::vector<NewJob> jobs = Jobs("H", 6);
+  absl::Time base = absl::Now() - absl::Hours(1);
+  for (int i = 0; i < 6; ++i) jobs[i].run_at = base + absl::Seconds(i);
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
+  work_map_.Register("H", [&](Job& job) {
+    if (recorder_.Start(job.id()) == 1 && job.id() == h[0]) gate_.Wait();
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/5));
+  OpenOnExit release(gate_);
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(h[0]) == 1; }, kSoon));
+  ASSERT_EQ(AdvisoryLocks(), "6");  // h1 runs, h2..h6 are buffered
+  Query("DELETE FROM que_jobs WHERE job_id = $1 RETURNING 1",
+        {absl::StrCat(h[2])});
+  Query(
+      "UPDATE que_jobs SET run_at = now() + interval '1 hour' WHERE job_id = "
+      "$1 RETURNING 1",
+      {absl::StrCat(h[3])});
+  gate_.Open();
+  EXPECT_TRUE(WaitFor([&] { return recorder_.runs(h[5]) > 0; }, kSoon));
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "1"; }, kSoon));
+  pool.Shutdown();
+  EXPECT_THAT(recorder_.order(), ElementsAre(h[0], h[1], h[4], h[5]))
+      << "ids h1..h6: " << absl::StrJoin(h, ",");
+  EXPECT_EQ(Query("SELECT run_at > now() + interval '50 minutes' FROM "
+                  "que_jobs WHERE job_id = $1",
+                  {absl::StrCat(h[3])}),
+            "t");
+}
+
+// Defect 10. A job whose run_at was changed by plain SQL while it ran must
+// still be deleted when it succeeds: a finished job's row must not survive
+// because its key changed under it.
+TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
+  work_map_.Register("Moved", [&](Job& job) {
+    if (recorder_.Start(job.id()) == 1) gate_.Wait();
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  OpenOnExit release(gate_);
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
+  Query(
+      "UPDATE que_jobs SET run_at = now() + interval '1 hour' WHERE job_id = "
+      "$1 RETURNING 1",
+      {absl::StrCat(id)});
+  gate_.Open();
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon))
+      << "finished job's row survived: " << Row(id);
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.runs(id), 1);
+}
+
+// Defect 11. A more urgent job enqueued while the worker is busy runs next,
+// ahead of jobs already locked into the buffer (as on the qg path).
+TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
+  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
+                       client_->EnqueueMany(Jobs("Normal", 6)));
+  auto handler = [&](Job& job) {
+    if (recorder_.Start(job.id()) == 1 && job.id() == normal[0]) gate_.Wait();
+    return absl::OkStatus();
+  };
+  work_map_.Register("Normal", handler);
+  work_map_.Register("Urgent", handler);
+  WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
+  OpenOnExit release(gate_);
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(normal[0]) == 1; }, kSoon));
+  ASSERT_OK_AND_ASSIGN(int64_t urgent,
+                       client_->Enqueue({.type = "Urgent", .priority = 1}));
+  // Setup, not the assertion: let the pool hear of the new job (NOTIFY)
+  // before the worker is free again.
+  absl::SleepFor(absl::Milliseconds(500));
+  gate_.Open();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.total() >= 7; }, kSoon));
+  pool.Shutdown();
+  std::vector<int64_t> order = recorder_.order();
+  ASSERT_GE(order.size(), 2u);
+  EXPECT_EQ(order[1], urgent)
+      << "start order " << absl::StrJoin(order, ",") << ", urgent " << urgent;
+}
+
+// Defect 13. The default backoff (n^4 + 3 s) of a job with many failures
+// exceeds what PostgreSQL can add to now(); an error_count of INT32_MAX
+// cannot grow. The failure is still recorded: error_count + 1 (saturating),
+// a finite run_at before 9999-01-01 (the dead marker's), not dead; and the
+// job does not run again at once.
+TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
+  work_map_.Register("Boom", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::InternalError("boom");
+  });
+  std::vector<std::pair<int64_t, std::string>> jobs;  // id, expected count
+  for (auto [count, expected] :
+       {std::pair{"708", "709"}, std::pair{"1742", "1743"},
+        std::pair{"2147483647", "2147483647"}}) {
+    std::string id = Query(
+        "INSERT INTO que_jobs (job_class, error_count) VALUES ('Boom', "
+        "$1::int) RETURNING job_id",
+        {count});
+    int64_t n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(id, &n)) << id;
+    jobs.push_back({n, expected});
+  }
+  WorkerPool pool(client_.get(), &work_map_, 3, Options());
+  pool.Start();
+  ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 3; }, kSoon));
+  absl::Time all_started = absl::Now();
+  for (const auto& [id, expected] : jobs) {
+    EXPECT_TRUE(WaitFor(
+        [&, id = id, expected = expected] {
+          return Query("SELECT error_count FROM que_jobs WHERE job_id = $1",
+                       {absl::StrCat(id)}) == expected;
+        },
+        absl::Seconds(3)))
+        << "expected error_count " << expected << ": " << Row(id);
+  }
+  // The next attempt is far away: watch for a second that none comes.
+  absl::SleepFor(all_started + absl::Seconds(1) - absl::Now());
+  pool.Shutdown();
+  for (const auto& [id, expected] : jobs) {
+    EXPECT_EQ(recorder_.runs(id), 1) << "job with error_count " << expected;
+    EXPECT_EQ(Query("SELECT isfinite(run_at) AND run_at > now() AND run_at < "
+                    "'9999-01-01 00:00:00+00' AND last_error LIKE '%boom%' AND "
+                    "last_error NOT LIKE 'qg: dead after %' FROM que_jobs "
+                    "WHERE job_id = $1",
+                    {absl::StrCat(id)}),
+              "t")
+        << Row(id);
+  }
+}
+
+}  // namespace
+}  // namespace qg

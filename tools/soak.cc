@@ -448,9 +448,10 @@ int RunOrchestrator() {
          static_cast<long long>(counters.terminated.load()));
   printf("  postgres restarts     %lld\n",
          static_cast<long long>(counters.restarts.load()));
-  printf("  duplicates            %lld (in flight at a kill, termination "
-         "or restart)\n",
-         static_cast<long long>(duplicates - unexplained));
+  printf(
+      "  duplicates            %lld (in flight at a kill, termination "
+      "or restart)\n",
+      static_cast<long long>(duplicates - unexplained));
   printf("  unexplained duplicates %lld%s%s\n",
          static_cast<long long>(unexplained),
          unexplained > 0 ? ": job@worker " : "",
@@ -458,8 +459,8 @@ int RunOrchestrator() {
   printf("  lost                  %lld\n", static_cast<long long>(lost));
   printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
   printf("  advisory locks held   %lld\n", static_cast<long long>(locks));
-  bool ok = lost == 0 && stuck == 0 && locks == 0 && unexplained == 0 &&
-            enqueued > 0;
+  bool ok =
+      lost == 0 && stuck == 0 && locks == 0 && unexplained == 0 && enqueued > 0;
   printf("soak: %s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

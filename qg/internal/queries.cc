@@ -219,6 +219,11 @@ Call HasLockFunction() { return {&sql::kHasLockFunction, {}}; }
 Call LockerSettings() { return {&sql::kLockerSettings, {}}; }
 Call Listen() { return {&sql::kListen, {}}; }
 
+Call SessionTimeout(absl::Duration timeout) {
+  return {&sql::kSessionTimeout,
+          {absl::StrCat(absl::ToInt64Milliseconds(timeout), "ms")}};
+}
+
 Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
                     int want) {
   return {&sql::kLockCandidates,

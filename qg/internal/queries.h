@@ -163,6 +163,7 @@ Call InspectSchema();
 Call HasLockFunction();
 Call LockerSettings();
 Call Listen();
+Call SessionTimeout(absl::Duration timeout);
 Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
                     int want);
 Call LockWalk(absl::string_view queue, absl::Span<const int64_t> held,

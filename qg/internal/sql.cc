@@ -47,6 +47,8 @@ const Statement kHasLockFunction{"qg_has_lock_function", "",
 const Statement kLockerSettings{"qg_locker_settings", "",
     sql_text::locker_settings};
 const Statement kListen{"qg_listen", "", sql_text::listen};
+const Statement kSessionTimeout{"qg_session_timeout", "$1 timeout text",
+    sql_text::session_timeout};
 const Statement kLockCandidates{"qg_lock_candidates",
     "$1 queue text, $2 held bigint[], $3 want int", sql_text::lock_candidates};
 const Statement kLockWalk{"qg_lock_walk",

@@ -62,6 +62,7 @@ extern const Statement kInspectSchema;
 extern const Statement kHasLockFunction;
 extern const Statement kLockerSettings;
 extern const Statement kListen;
+extern const Statement kSessionTimeout;
 extern const Statement kLockCandidates;
 extern const Statement kLockWalk;
 extern const Statement kConfirmBatch;

@@ -1,5 +1,7 @@
 #include "qg/worker/fast_pool.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -66,6 +68,14 @@ class BatchedLease : public JobLease {
 
 namespace {
 
+// Whether the peer of `fd` hung up (the server closed the session: a
+// terminated backend, a restart). Reads nothing.
+bool HungUp(int fd) {
+  if (fd < 0) return true;
+  struct pollfd p = {fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 PlannerOptions PlannerOptionsFor(const FastPoolOptions& o) {
   PlannerOptions p;
   p.workers = o.workers;
@@ -107,14 +117,15 @@ absl::Status FastPool::Start() {
     if (started_) return absl::OkStatus();
   }
   if (absl::Status s = wake_.status(); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<LockerSession>> session =
-      LockerSession::Open(client_->options().conninfo, clock_);
+  absl::StatusOr<std::unique_ptr<LockerSession>> session = LockerSession::Open(
+      client_->options().conninfo, options_.round_trip_timeout, clock_);
   if (!session.ok()) return session.status();
   session_ = std::move(*session);
   planner_.SessionOpened(clock_.Now());
   std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
   generation_ = 1;
+  session_fd_ = session_->socket();
   workers_running_ = options_.workers;
   locker_thread_ = std::thread([this] { LockerLoop(); });
   for (int i = 0; i < options_.workers; ++i) {
@@ -161,7 +172,8 @@ void FastPool::WorkerLoop() {
     if (!ready_.empty()) {
       Buffered& head = ready_.begin()->second;
       if (!head.confirming &&
-          clock_.Now() - head.checked_at <= options_.recheck_after) {
+          clock_.Now() - head.checked_at <= options_.recheck_after &&
+          !HungUp(session_fd_)) {
         std::unique_ptr<Job> job = std::move(head.job);
         ready_.erase(ready_.begin());
         running_.insert(job->id());
@@ -203,8 +215,8 @@ std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
 }
 
 bool FastPool::OpenSession() {
-  absl::StatusOr<std::unique_ptr<LockerSession>> session =
-      LockerSession::Open(client_->options().conninfo, clock_);
+  absl::StatusOr<std::unique_ptr<LockerSession>> session = LockerSession::Open(
+      client_->options().conninfo, options_.round_trip_timeout, clock_);
   absl::Time now = clock_.Now();
   if (!session.ok()) {
     reconnect_delay_ = std::clamp(reconnect_delay_ * 2, absl::Milliseconds(100),
@@ -218,6 +230,10 @@ bool FastPool::OpenSession() {
   session_ = std::move(*session);
   reconnect_delay_ = absl::ZeroDuration();
   planner_.SessionOpened(now);
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    session_fd_ = session_->socket();
+  }
   Log(LogLevel::kInfo, "qg: locker session reconnected");
   return true;
 }
@@ -227,6 +243,7 @@ void FastPool::LoseSession(const absl::Status& why) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     ++generation_;
+    session_fd_ = -1;
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);
@@ -310,7 +327,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   if (plan.next_due) request.next_due_queue = options_.queue;
 
   absl::StatusOr<LockerSession::Response> r =
-      session_->Run(request, options_.round_trip_timeout);
+      session_->Run(request, options_.round_trip_timeout + absl::Seconds(5));
   if (!r.ok()) {
     {
       std::unique_lock<std::mutex> lock(mu_);

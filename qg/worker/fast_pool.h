@@ -55,8 +55,9 @@ struct FastPoolOptions {
   absl::Duration poll_interval = absl::Seconds(5);
   // A buffered job starts only if its row was checked at most this long ago.
   absl::Duration recheck_after = absl::Milliseconds(25);
-  // The longest one round trip may take before the session is given up (a
-  // stalled or half-open connection).
+  // The longest a statement of the locker session may run (the server
+  // cancels it: statement_timeout); a round trip with no answer for this
+  // long plus 5 s gives the session up (a stalled or half-open connection).
   absl::Duration round_trip_timeout = absl::Seconds(30);
 };
 
@@ -133,6 +134,10 @@ class FastPool {
   absl::flat_hash_set<int64_t> running_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // The locker session's socket (-1: none), which workers check for a hang-up
+  // before they start a buffered job: a session that died must not hand out
+  // its jobs in the instant before the locker notices.
+  int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   int workers_running_ ABSL_GUARDED_BY(mu_) = 0;

@@ -53,7 +53,8 @@ absl::StatusOr<LockerSession::NextDue> ReadNextDue(const Result& r,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
-    const std::string& conninfo, const Clock& clock) {
+    const std::string& conninfo, absl::Duration statement_timeout,
+    const Clock& clock) {
   absl::StatusOr<ConnPtr> conn = Connect(conninfo);
   if (!conn.ok()) return conn.status();
   absl::StatusOr<Result> has_fn =
@@ -68,7 +69,8 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       !s.ok()) {
     return s;
   }
-  for (const Call& call : {queries::LockerSettings(), queries::Listen()}) {
+  for (const Call& call : {queries::LockerSettings(), queries::Listen(),
+                           queries::SessionTimeout(statement_timeout)}) {
     if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
       return s;
     }

@@ -72,10 +72,12 @@ class LockerSession {
 
   // Open()
   //
-  // Opens a session on `conninfo`. `FailedPrecondition` when the database
-  // lacks qg_lock_job() (`qg migrate` adds it).
+  // Opens a session on `conninfo` whose statements the server cancels past
+  // `statement_timeout`. `FailedPrecondition` when the database lacks
+  // qg_lock_job() (`qg migrate` adds it).
   static absl::StatusOr<std::unique_ptr<LockerSession>> Open(
-      const std::string& conninfo, const Clock& clock);
+      const std::string& conninfo, absl::Duration statement_timeout,
+      const Clock& clock);
 
   // Run()
   //

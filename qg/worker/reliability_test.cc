@@ -1,6 +1,7 @@
 // What happens when things break, in both worker modes: shutdown with a
 // grace period, job timeouts, attempts running out, a server restart, a
 // terminated backend, bad input, and a worker role with minimal grants.
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -249,30 +251,92 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
 }
 
 TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
-  std::atomic<int> runs{0};
+  // One worker, five jobs: on the fast path the first runs while four wait
+  // in the buffer, all locked by the locker session.
+  std::mutex mu;
+  std::vector<int64_t> order;
   std::promise<void> go;
   std::shared_future<void> go_done = go.get_future().share();
   work_map_.Register("Victim", [&](Job& job) {
-    if (++runs == 1) go_done.wait();
+    bool first;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(job.id());
+      first = order.size() == 1;
+    }
+    if (first) go_done.wait();
     return absl::OkStatus();
   });
-  ASSERT_OK(client_->Enqueue({.type = "Victim"}).status());
-  WorkerPool pool(client_.get(), &work_map_, 2, Options());
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Victim"}));
+    ids.push_back(id);
+  }
+  WorkerOptions options = Options();
+  options.buffer = 4;
+  WorkerPool pool(client_.get(), &work_map_, 1, options);
   ASSERT_OK(pool.Start());
-  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
-  // Terminate the session that holds the job's lock (the locker on the fast
-  // path, the worker's own connection on the qg path).
-  ASSERT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
-                  "WHERE locktype = 'advisory'"),
+  auto runs = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return order.size();
+  };
+  ASSERT_TRUE(WaitFor([&] { return runs() == 1; }));
+  // Terminate the session that holds the running job's lock (the locker on
+  // the fast path, which holds the buffered jobs' locks too; the worker's own
+  // connection on the qg path), and wait until its backend is gone.
+  ASSERT_EQ(Query("SELECT count(DISTINCT pg_terminate_backend(pid, 10000)) "
+                  "FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+                  {absl::StrCat(ids[0])}),
             "1");
   go.set_value();
-  // Not reported done on the lost session's behalf: the job stays and runs
-  // again; the pool survives.
-  ASSERT_TRUE(WaitFor([&] { return runs >= 2; }));
+  // Not reported done on the lost session's behalf: the running job stays
+  // and runs again; the buffered ones, never started, run once; the pool
+  // survives.
   ASSERT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   pool.Shutdown();
+  std::lock_guard<std::mutex> lock(mu);
+  for (int i = 1; i < 5; ++i) {
+    EXPECT_EQ(std::count(order.begin(), order.end(), ids[i]), 1)
+        << "job " << ids[i] << " of " << absl::StrJoin(order, ",");
+  }
+  EXPECT_EQ(std::count(order.begin(), order.end(), ids[0]), 2);
   EXPECT_THAT(logger_.all(), HasSubstr("lost"));
+}
+
+TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
+  std::atomic<int> runs{0};
+  work_map_.Register("Later", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  WorkerOptions options = Options();
+  options.round_trip_timeout = absl::Milliseconds(300);
+  WorkerPool pool(client_.get(), &work_map_, 1, options);
+  ASSERT_OK(pool.Start());
+  // Another session holds que_jobs in ACCESS EXCLUSIVE mode (a migration,
+  // say): every lock query waits behind it.
+  ASSERT_OK_AND_ASSIGN(auto blocker, internal::Connect(db_->conninfo()));
+  ASSERT_OK(
+      internal::ExecSimple(
+          blocker.get(), "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
+          .status());
+  absl::SleepFor(absl::Seconds(1));  // several lock attempts time out
+  ASSERT_OK(internal::ExecSimple(blocker.get(), "ROLLBACK").status());
+  ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
+  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  absl::Time start = absl::Now();
+  pool.Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(runs, 1);
+  if (GetParam() == WorkerMode::kFast) {
+    // The server cancelled the stuck statement (57014); no session is left
+    // waiting behind the lock.
+    EXPECT_THAT(logger_.all(), HasSubstr("statement timeout"));
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
+                  "= 'Lock'"),
+            "0");
 }
 
 TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
@@ -330,7 +394,10 @@ TEST(ClientSchemaTest, AnotherQueVersionIsFailedPrecondition) {
 TEST(SecurityTest, PasswordsNeverAppearInMessages) {
   for (const char* conninfo :
        {"host=@qg-nowhere user=u password=hunter2 dbname=x connect_timeout=1",
-        "postgresql://u:hunter2@/x?host=@qg-nowhere&connect_timeout=1"}) {
+        "postgresql://u:hunter2@/x?host=@qg-nowhere&connect_timeout=1",
+        "host=@qg-nowhere sslpassword=hunter2 dbname=x connect_timeout=1",
+        "postgresql:///x?host=@qg-nowhere&sslpassword=hunter2&"
+        "connect_timeout=1"}) {
     absl::StatusOr<std::unique_ptr<Client>> c =
         Client::Create({.conninfo = conninfo});
     EXPECT_FALSE(c.ok());
@@ -367,34 +434,49 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
           .status());
   std::string conninfo =
       absl::StrCat(db->conninfo(), " user=qg_worker_", db->name());
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create({.conninfo = conninfo}));
-  ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
-  ASSERT_OK(client
-                ->EnqueueStream([i = 0](NewJob& job) mutable {
-                  job.type = "Granted";
-                  return ++i <= 10;
-                })
-                .status());
-  std::atomic<int> runs{0};
+  ASSERT_OK_AND_ASSIGN(
+      auto client,
+      Client::Create({.conninfo = conninfo, .backoff = [](int32_t) {
+                        return absl::Milliseconds(1);
+                      }}));
+  std::atomic<int> runs{0}, failures{0};
   WorkMap work_map;
   work_map.Register("Granted", [&](Job&) {
     ++runs;
     return absl::OkStatus();
   });
+  // Fails once: its error is recorded under the role's grants too.
+  work_map.Register("FailsOnce", [&](Job& job) {
+    if (job.error_count() == 0) {
+      ++failures;
+      return absl::UnavailableError("once");
+    }
+    ++runs;
+    return absl::OkStatus();
+  });
   for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
+    runs = 0;
+    failures = 0;
+    ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
+    ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
+    ASSERT_OK(client
+                  ->EnqueueStream([i = 0](NewJob& job) mutable {
+                    job.type = "Granted";
+                    return ++i <= 10;
+                  })
+                  .status());
     WorkerOptions options;
     options.mode = mode;
     options.interval = absl::Milliseconds(20);
     WorkerPool pool(client.get(), &work_map, 2, options);
     ASSERT_OK(pool.Start());
     EXPECT_EQ(pool.mode(), mode);
-    if (mode == WorkerMode::kFast) {
-      ASSERT_TRUE(WaitFor([&] { return runs == 11; }));
-    }
+    ASSERT_TRUE(WaitFor([&] { return runs == 12; })) << "runs " << runs;
+    EXPECT_EQ(failures, 1);
     pool.Shutdown();
+    ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
+    EXPECT_TRUE(stats.empty());
   }
-  ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
-  EXPECT_TRUE(stats.empty());
   // And nothing more: the role cannot drop the table.
   ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
   EXPECT_THAT(

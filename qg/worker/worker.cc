@@ -38,6 +38,10 @@ absl::Status WorkerOptions::Validate() const {
     return absl::InvalidArgumentError(
         "WorkerOptions::recheck_after must not be negative");
   }
+  if (round_trip_timeout < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        "WorkerOptions::round_trip_timeout must be at least 1ms");
+  }
   return absl::OkStatus();
 }
 
@@ -150,6 +154,7 @@ absl::Status WorkerPool::Start() {
     fast.workers = count_;
     fast.poll_interval = options_.interval;
     fast.recheck_after = options_.recheck_after;
+    fast.round_trip_timeout = options_.round_trip_timeout;
     fast.buffer =
         options_.buffer >= 0 ? options_.buffer : std::min(256, 4 * count_);
     fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,

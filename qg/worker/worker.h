@@ -73,6 +73,13 @@ struct WorkerOptions {
   // alive); older ones are re-checked in one round trip first. Default: 25ms.
   absl::Duration recheck_after = absl::Milliseconds(25);
 
+  // kFast only: the longest a statement of the pool's locker session may
+  // run before the server cancels it (statement_timeout: a lock query stuck
+  // behind another session's table lock); a round trip with no answer for
+  // 5 s more gives the session up, as a stalled or half-open connection.
+  // Default: 30s.
+  absl::Duration round_trip_timeout = absl::Seconds(30);
+
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
 

@@ -47,3 +47,127 @@ CREATE TRIGGER qg_notify_jobs
   AFTER INSERT ON que_jobs
   REFERENCING NEW TABLE AS qg_new_jobs
   FOR EACH STATEMENT EXECUTE FUNCTION qg_notify_jobs();
+
+-- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
+-- queue `q` in (priority, run_at, job_id) order and returns them, then one
+-- summary row (locked = false). It starts after the key (after_p, after_r,
+-- after_id), or at the head of the queue when after_p is NULL, so that a pool
+-- continues where its last batch ended instead of walking again the index
+-- entries of rows it already finished (which vacuum may not have removed yet,
+-- e.g. while a long transaction holds it back). Within a priority it scans
+-- the range run_at <= now() only, and goes to the next priority with one
+-- index probe, so future jobs are never walked. Ids in `held` (jobs the
+-- calling session holds: session advisory locks are re-entrant) are skipped.
+-- Each candidate is try-locked, then re-checked under a fresh snapshot (a
+-- VOLATILE function gets one per statement): a row another worker finished
+-- meanwhile is unlocked and skipped. It looks at no more than `max_scan`
+-- candidates. The summary row carries how many it looked at (`scanned`),
+-- whether it reached the end of the runnable jobs (`exhausted`), and in
+-- priority/run_at/job_id the key of the last candidate it looked at (NULL if
+-- none). Never returns with a lock on a row it does not return.
+CREATE OR REPLACE FUNCTION qg_lock_jobs(q text, want int, held bigint[],
+                                        max_scan int, after_p smallint,
+                                        after_r timestamptz, after_id bigint)
+RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
+               job_id bigint, job_class text, args json,
+               error_count integer, last_error text, locked boolean,
+               scanned integer, exhausted boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  p smallint := after_p;
+  r timestamptz := after_r;
+  i bigint := after_id;
+  due timestamptz := now();
+  n_locked int := 0;
+  n_scanned int := 0;
+  last_p smallint;
+  last_r timestamptz;
+  last_i bigint;
+  c record;
+BEGIN
+  IF p IS NULL THEN
+    SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+    r := '-infinity';
+    i := -9223372036854775808;
+  END IF;
+  WHILE p IS NOT NULL LOOP
+    FOR c IN
+      SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class, j.args,
+             j.error_count, j.last_error
+      FROM que_jobs AS j
+      WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+      AND (j.run_at, j.job_id) > (r, i)
+      ORDER BY j.run_at, j.job_id
+    LOOP
+      n_scanned := n_scanned + 1;
+      last_p := c.priority;
+      last_r := c.run_at;
+      last_i := c.job_id;
+      IF NOT (c.job_id = ANY (held)) AND pg_try_advisory_lock(c.job_id) THEN
+        IF EXISTS (SELECT 1 FROM que_jobs AS k
+                   WHERE k.queue = c.queue AND k.priority = c.priority
+                   AND k.run_at = c.run_at AND k.job_id = c.job_id) THEN
+          queue := c.queue; priority := c.priority; run_at := c.run_at;
+          job_id := c.job_id; job_class := c.job_class; args := c.args;
+          error_count := c.error_count; last_error := c.last_error;
+          locked := true; scanned := NULL; exhausted := NULL;
+          RETURN NEXT;
+          n_locked := n_locked + 1;
+        ELSE
+          PERFORM pg_advisory_unlock(c.job_id);
+        END IF;
+      END IF;
+      IF n_locked >= want OR n_scanned >= max_scan THEN
+        queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
+        job_class := NULL; args := NULL; error_count := NULL;
+        last_error := NULL; locked := false; scanned := n_scanned;
+        exhausted := false;
+        RETURN NEXT;
+        RETURN;
+      END IF;
+    END LOOP;
+    SELECT min(j.priority) INTO p FROM que_jobs AS j
+    WHERE j.queue = q AND j.priority > p;
+    r := '-infinity';
+    i := -9223372036854775808;
+  END LOOP;
+  queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
+  job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
+  locked := false; scanned := n_scanned; exhausted := true;
+  RETURN NEXT;
+END
+$$;
+
+-- When the next future job of queue `q` is due: seconds from the database's
+-- now() (NULL if none; dead jobs, run_at `dead` and later, do not count), the
+-- database's clock (epoch seconds), and that job's priority. One index probe
+-- per priority, whatever the number of future jobs.
+CREATE OR REPLACE FUNCTION qg_next_due(q text, dead timestamptz)
+RETURNS TABLE (due_in float8, db_now float8, priority smallint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  p smallint;
+  r timestamptz;
+  best_r timestamptz;
+  best_p smallint;
+  t timestamptz := now();
+BEGIN
+  SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+  WHILE p IS NOT NULL LOOP
+    SELECT j.run_at INTO r FROM que_jobs AS j
+    WHERE j.queue = q AND j.priority = p AND j.run_at > t
+    AND j.run_at < dead
+    ORDER BY j.run_at LIMIT 1;
+    IF r IS NOT NULL AND (best_r IS NULL OR r < best_r) THEN
+      best_r := r;
+      best_p := p;
+    END IF;
+    SELECT min(j.priority) INTO p FROM que_jobs AS j
+    WHERE j.queue = q AND j.priority > p;
+  END LOOP;
+  due_in := extract(epoch FROM best_r - t);
+  db_now := extract(epoch FROM t);
+  priority := best_p;
+  RETURN NEXT;
+END
+$$;

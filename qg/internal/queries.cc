@@ -224,16 +224,14 @@ Call SessionTimeout(absl::Duration timeout) {
           {absl::StrCat(absl::ToInt64Milliseconds(timeout), "ms")}};
 }
 
-Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
-                    int want) {
-  return {&sql::kLockCandidates,
-          {std::string(queue), IdArray(held), absl::StrCat(want)}};
-}
-
-Call LockWalk(absl::string_view queue, absl::Span<const int64_t> held,
-              int want) {
-  return {&sql::kLockWalk,
-          {std::string(queue), IdArray(held), absl::StrCat(want)}};
+Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
+              int max_scan, const std::optional<JobKey>& after) {
+  return {&sql::kLockJobs,
+          {std::string(queue), absl::StrCat(want), IdArray(held),
+           absl::StrCat(max_scan),
+           after ? Param(absl::StrCat(after->priority)) : Param(),
+           after ? Param(after->run_at_text) : Param(),
+           after ? Param(absl::StrCat(after->id)) : Param()}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {

@@ -164,10 +164,10 @@ Call HasLockFunction();
 Call LockerSettings();
 Call Listen();
 Call SessionTimeout(absl::Duration timeout);
-Call LockCandidates(absl::string_view queue, absl::Span<const int64_t> held,
-                    int want);
-Call LockWalk(absl::string_view queue, absl::Span<const int64_t> held,
-              int want);
+// Up to `want` jobs of `queue` after `after` (nullopt: from the head),
+// skipping `held`, looking at no more than `max_scan` candidates.
+Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
+              int max_scan, const std::optional<JobKey>& after);
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

@@ -49,10 +49,10 @@ const Statement kLockerSettings{"qg_locker_settings", "",
 const Statement kListen{"qg_listen", "", sql_text::listen};
 const Statement kSessionTimeout{"qg_session_timeout", "$1 timeout text",
     sql_text::session_timeout};
-const Statement kLockCandidates{"qg_lock_candidates",
-    "$1 queue text, $2 held bigint[], $3 want int", sql_text::lock_candidates};
-const Statement kLockWalk{"qg_lock_walk",
-    "$1 queue text, $2 held bigint[], $3 want int", sql_text::lock_walk};
+const Statement kLockJobs{"qg_lock_jobs",
+    "$1 queue text, $2 want int, $3 held bigint[], $4 max_scan int, "
+    "$5 after_priority smallint, $6 after_run_at timestamptz, "
+    "$7 after_job_id bigint", sql_text::lock_jobs};
 const Statement kConfirmBatch{"qg_confirm_batch",
     "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
     "$4 ids bigint[]", sql_text::confirm_batch};
@@ -83,9 +83,8 @@ const std::vector<const Statement*>& ClientStatements() {
 
 const std::vector<const Statement*>& LockerStatements() {
   static const auto* all = new std::vector<const Statement*>{
-      &kLockCandidates, &kLockWalk,    &kConfirmBatch,
-      &kDeleteBatch,    &kDeleteById,  &kErrorBatch,
-      &kErrorById,      &kUnlockBatch, &kNextDue,
+      &kLockJobs,   &kConfirmBatch, &kDeleteBatch, &kDeleteById,
+      &kErrorBatch, &kErrorById,    &kUnlockBatch, &kNextDue,
   };
   return *all;
 }

@@ -523,7 +523,9 @@ TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
   ASSERT_EQ(pool.mode(), WorkerMode::kFast);
   int lines = logger_.lines();
   int64_t transactions = Transactions();
-  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  Query(
+      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
+      "timestamptz, bigint)");
   // Idle for a second: at a 100ms poll interval, about ten failed attempts.
   absl::SleepFor(absl::Seconds(1));
   lines = logger_.lines() - lines;

@@ -82,6 +82,7 @@ PlannerOptions PlannerOptionsFor(const FastPoolOptions& o) {
   p.buffer = o.buffer;
   p.poll_interval = o.poll_interval;
   p.recheck_after = o.recheck_after;
+  p.max_buffer_wait = o.max_buffer_wait;
   return p;
 }
 
@@ -178,9 +179,13 @@ void FastPool::WorkerLoop() {
         ready_.erase(ready_.begin());
         running_.insert(job->id());
         lock.unlock();
+        absl::Time start = clock_.Now();
         PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
+        absl::Duration took = clock_.Now() - start;
         job.reset();
         lock.lock();
+        run_time_sum_ += took;
+        ++run_time_count_;
         continue;
       }
     }
@@ -279,11 +284,11 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
       ready_.emplace(
           key, Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
                                               client_->hooks()),
-                        raw, checked_at});
+                        raw, checked_at, checked_at});
     }
     // More than the pool may hold (a lock for more urgent jobs than the
     // buffered ones): release the least urgent.
-    const size_t capacity = options_.workers + options_.buffer;
+    const size_t capacity = options_.workers + planner_.BufferTarget();
     std::vector<int64_t> worst;
     auto it = ready_.end();
     while (ready_.size() - worst.size() + running_.size() > capacity &&
@@ -293,11 +298,24 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
     }
     extra = TakeBuffered(worst, /*lock_released=*/false);
   }
+  if (!extra.empty()) planner_.Released();
   extra.clear();  // each reports a release to Finish()
 }
 
 void FastPool::RunRoundTrip(const Plan& plan) {
   absl::Time now = clock_.Now();
+  if (!plan.release.empty()) {
+    // Waited too long for a worker: back to the queue, for any worker. Each
+    // reports a release to Finish(); a later round trip unlocks it.
+    std::vector<std::unique_ptr<Job>> released;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      std::vector<int64_t> ids;
+      for (const JobKey& key : plan.release) ids.push_back(key.id);
+      released = TakeBuffered(ids, /*lock_released=*/false);
+    }
+    if (!released.empty()) planner_.Released();
+  }
   CompletionBatch::Request writes = batch_.Next();
   LockerSession::Request request;
   if (!writes.unlock.empty())
@@ -317,7 +335,8 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       LockerSession::Lock l;
       l.queue = options_.queue;
       l.want = plan.lock;
-      l.walk = plan.walk;
+      l.max_scan = plan.max_scan;
+      l.after = plan.after;
       l.held.assign(held_.begin(), held_.end());
       l.held.insert(l.held.end(), running_.begin(), running_.end());
       l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
@@ -399,12 +418,13 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     gone.clear();
   }
 
+  planner_.RoundTrip(r->received_at - r->sent_at);
   if (request.lock) {
     if (r->lock.ok()) {
-      planner_.Locked(request.lock->want, r->lock->candidates,
-                      static_cast<int>(r->lock->rows.size()) +
-                          static_cast<int>(r->lock->unreadable.size()),
-                      now);
+      planner_.Locked(
+          request.lock->want,
+          static_cast<int>(r->lock->rows.size() + r->lock->unreadable.size()),
+          r->lock->scanned, r->lock->last, r->lock->exhausted, now);
       if (!r->lock->unreadable.empty()) {
         Log(LogLevel::kError,
             absl::StrCat("qg: cannot read job row(s) ",
@@ -438,7 +458,8 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   if (request.next_due_queue) {
     if (r->next_due.ok()) {
       db_offset_ = r->next_due->clock_offset;
-      planner_.NextDue(r->next_due->due_in, r->received_at);
+      planner_.NextDue(r->next_due->due_in, r->next_due->priority,
+                       r->received_at);
     }
   }
   if (r->any_failed) {
@@ -509,7 +530,12 @@ void FastPool::LockerLoop() {
       view.idle_workers = idle_workers_;
       view.held = static_cast<int>(held_.size());
       for (const auto& [key, buffered] : ready_) {
-        view.buffered.push_back({key, buffered.checked_at});
+        view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});
+      }
+      if (run_time_count_ > 0) {
+        planner_.Ran(run_time_sum_ / run_time_count_);
+        run_time_sum_ = absl::ZeroDuration();
+        run_time_count_ = 0;
       }
       view.writes_pending = !batch_.empty();
       view.stopping = stopping;

@@ -50,8 +50,11 @@ namespace qg::internal {
 struct FastPoolOptions {
   std::string queue;
   int workers = 1;
-  // Jobs locked ahead of the workers (their locks are held while they wait).
-  int buffer = 4;
+  // Jobs locked ahead of the workers (their locks are held while they
+  // wait): -1 adapts it to the observed run and round-trip times.
+  int buffer = -1;
+  // How long a buffered job may wait for a worker before it is released.
+  absl::Duration max_buffer_wait = absl::Milliseconds(500);
   absl::Duration poll_interval = absl::Seconds(5);
   // A buffered job starts only if its row was checked at most this long ago.
   absl::Duration recheck_after = absl::Milliseconds(25);
@@ -88,6 +91,7 @@ class FastPool {
     std::unique_ptr<Job> job;
     BatchedLease* lease;  // owned by `job`
     absl::Time checked_at;
+    absl::Time locked_at;
     bool confirming = false;  // a re-check is in flight: do not start it
   };
 
@@ -140,6 +144,9 @@ class FastPool {
   int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  // Handler run times since the locker last looked (sum, count).
+  absl::Duration run_time_sum_ ABSL_GUARDED_BY(mu_);
+  int run_time_count_ ABSL_GUARDED_BY(mu_) = 0;
   int workers_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
 

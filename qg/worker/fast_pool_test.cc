@@ -100,9 +100,19 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
             "0");
 }
 
+// The ids of the rows qg_lock_jobs() locked, in order (the summary row has
+// locked = false).
+std::vector<std::string> LockedIds(const internal::Result& r) {
+  std::vector<std::string> ids;
+  int locked = PQfnumber(r.get(), "locked");
+  int id = PQfnumber(r.get(), "job_id");
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.Get(i, locked) == "t") ids.push_back(std::string(r.Get(i, id)));
+  }
+  return ids;
+}
+
 TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
-  ASSERT_OK(
-      internal::Exec(conn_.get(), "CREATE TEMP TABLE t (x int)").status());
   Query(
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) VALUES "
       "(1, 'J', 5, now() - interval '1 min'), "
@@ -114,25 +124,69 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
   ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(
       internal::Result r,
-      internal::Run(locker.get(), internal::queries::LockWalk("", {}, 3)));
-  std::vector<std::string> ids;
-  for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
-  EXPECT_THAT(ids, ElementsAre("3", "2", "1"));
+      internal::Run(locker.get(),
+                    internal::queries::LockJobs("", 3, {}, 100, std::nullopt)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("3", "2", "1"));
   EXPECT_EQ(Query("SELECT string_agg(objid::text, ',' ORDER BY objid) FROM "
                   "pg_locks WHERE locktype = 'advisory' AND pid = $1",
                   {absl::StrCat(PQbackendPID(locker.get()))}),
             "1,2,3");
-  // Held ids are skipped, not locked again (session locks are re-entrant).
+  // Held ids are skipped, not locked again (session locks are re-entrant);
+  // the future job 6 is not runnable.
   ASSERT_OK_AND_ASSIGN(
-      r, internal::Run(locker.get(),
-                       internal::queries::LockWalk("", {1, 2, 3}, 10)));
-  ids.clear();
-  for (int i = 0; i < r.rows(); ++i) ids.push_back(std::string(r.Get(i, 3)));
-  EXPECT_THAT(ids, ElementsAre("5", "4"));
+      r,
+      internal::Run(locker.get(), internal::queries::LockJobs(
+                                      "", 10, {1, 2, 3}, 100, std::nullopt)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("5", "4"));
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                   "AND pid = $1",
                   {absl::StrCat(PQbackendPID(locker.get()))}),
             "5");
+}
+
+TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
+      "'J', CASE WHEN i > 6 THEN 7 ELSE 5 END, now() - interval '1 hour' + "
+      "i * interval '1 second' FROM generate_series(1, 10) i RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  ASSERT_OK_AND_ASSIGN(
+      internal::Result r,
+      internal::Run(locker.get(),
+                    internal::queries::LockJobs("", 2, {}, 100, std::nullopt)));
+  ASSERT_EQ(r.rows(), 3);
+  EXPECT_THAT(LockedIds(r), ElementsAre("1", "2"));
+  // The summary: 2 looked at, not exhausted, last key = job 2's.
+  EXPECT_EQ(r.Get(2, PQfnumber(r.get(), "scanned")), "2");
+  EXPECT_EQ(r.Get(2, PQfnumber(r.get(), "exhausted")), "f");
+  EXPECT_EQ(r.Get(2, PQfnumber(r.get(), "job_id")), "2");
+  internal::JobKey after;
+  after.priority = 5;
+  after.run_at_text = std::string(r.Get(2, PQfnumber(r.get(), "run_at")));
+  after.id = 2;
+  // From the cursor, across priorities, to the end; a peer holds job 4.
+  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(4)").status());
+  ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                         "", 100, {1, 2}, 100, after)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("3", "5", "6", "7", "8", "9", "10"));
+  int last = r.rows() - 1;
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "scanned")), "8");
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
+  // max_scan bounds the scan: held rows count as looked at.
+  ASSERT_OK(
+      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                         "", 100, {1, 2, 3}, 3, std::nullopt)));
+  EXPECT_THAT(LockedIds(r), ElementsAre());
+  EXPECT_EQ(r.Get(r.rows() - 1, PQfnumber(r.get(), "scanned")), "3");
+  EXPECT_EQ(r.Get(r.rows() - 1, PQfnumber(r.get(), "exhausted")), "f");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                  "AND pid = $1",
+                  {absl::StrCat(PQbackendPID(locker.get()))}),
+            "0");
 }
 
 TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
@@ -145,9 +199,9 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
   ASSERT_OK_AND_ASSIGN(
       internal::Result r,
-      internal::Run(locker.get(), internal::queries::LockWalk("", {}, 1)));
-  ASSERT_EQ(r.rows(), 1);
-  EXPECT_EQ(r.Get(0, 3), "2");
+      internal::Run(locker.get(),
+                    internal::queries::LockJobs("", 1, {}, 100, std::nullopt)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("2"));
   // The re-check: a candidate whose row is gone under a fresh snapshot is
   // unlocked and reported as not locked.
   EXPECT_EQ(Query("SELECT qg_lock_job('', 3::smallint, now(), 999)"), "f");
@@ -274,7 +328,9 @@ TEST_F(FastPoolTest, ShutdownReleasesJobsThatDidNotStart) {
 }
 
 TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
-  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  Query(
+      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
+      "timestamptz, bigint)");
   Insert(3);
   std::atomic<int> runs{0};
   WorkMap work_map;

@@ -1,51 +1,105 @@
 #include "qg/worker/lock_planner.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace qg::internal {
+namespace {
+
+// Weight of a new observation in the running averages.
+constexpr double kAlpha = 0.2;
+
+absl::Duration Average(absl::Duration old, absl::Duration sample) {
+  if (old == absl::ZeroDuration()) return sample;
+  return old * (1 - kAlpha) + sample * kAlpha;
+}
+
+}  // namespace
 
 LockPlanner::LockPlanner(PlannerOptions options) : options_(options) {}
+
+int LockPlanner::BufferTarget() const {
+  if (options_.buffer >= 0) return options_.buffer;
+  if (run_time_ == absl::ZeroDuration() ||
+      round_trip_ == absl::ZeroDuration()) {
+    return options_.workers;  // nothing observed yet: one each
+  }
+  // The jobs the workers run in two round trips.
+  double per_round_trip =
+      options_.workers *
+      absl::FDivDuration(round_trip_,
+                         std::max(run_time_, absl::Microseconds(5)));
+  double target = std::floor(2 * per_round_trip);
+  return static_cast<int>(
+      std::clamp(target, 0.0, static_cast<double>(options_.max_buffer)));
+}
+
+bool LockPlanner::BeforeCursor(int16_t priority, absl::Time run_at) const {
+  if (!cursor_) return false;  // scans start at the head anyway
+  return std::pair{priority, run_at} <
+         std::pair{cursor_->priority, cursor_->run_at};
+}
 
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
   need_next_due_ = true;
-  contended_ = false;
   next_due_at_ = absl::InfiniteFuture();
+  next_due_priority_.reset();
   notified_best_.reset();
+  cursor_.reset();
   (void)now;
 }
 
 void LockPlanner::Notified(absl::Time run_at, std::optional<int16_t> priority,
                            absl::Time now) {
   if (run_at > now) {
-    next_due_at_ = std::min(next_due_at_, run_at);
+    if (run_at < next_due_at_) {
+      next_due_at_ = run_at;
+      next_due_priority_ = priority;
+    }
     return;
   }
   may_have_work_ = true;
-  if (priority.has_value()) {
-    std::pair<int16_t, absl::Time> key{*priority, run_at};
-    if (!notified_best_ || key < *notified_best_) notified_best_ = key;
-  } else {
-    // An older trigger: urgency unknown, so assume the most urgent.
-    notified_best_ = std::pair<int16_t, absl::Time>{-32768, run_at};
-  }
+  // Unknown urgency (an older trigger): assume the most urgent.
+  int16_t p = priority.value_or(-32768);
+  if (BeforeCursor(p, run_at)) cursor_.reset();
+  std::pair<int16_t, absl::Time> key{p, run_at};
+  if (!notified_best_ || key < *notified_best_) notified_best_ = key;
 }
 
-void LockPlanner::Locked(int asked, int candidates, int locked,
+void LockPlanner::Locked(int asked, int locked, int scanned,
+                         const std::optional<JobKey>& last, bool exhausted,
                          absl::Time now) {
   last_lock_ = now;
   notified_best_.reset();
-  // A full batch of candidates means there may be more.
-  may_have_work_ = candidates >= asked;
-  contended_ = locked < candidates;
-  if (candidates < asked) need_next_due_ = true;
+  if (last) cursor_ = last;
+  // More may wait unless the scan reached the end of the runnable jobs; a
+  // scan that stopped at max_scan (others hold the candidates) continues
+  // from its cursor next time.
+  may_have_work_ = !exhausted;
+  if (exhausted) need_next_due_ = true;
+  (void)asked;
+  (void)locked;
+  (void)scanned;
 }
 
-void LockPlanner::NextDue(std::optional<absl::Duration> due_in, absl::Time at) {
+void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
+                          std::optional<int16_t> priority, absl::Time at) {
   need_next_due_ = false;
-  if (due_in.has_value()) {
-    next_due_at_ = std::min(next_due_at_, at + *due_in);
+  if (due_in.has_value() && at + *due_in < next_due_at_) {
+    next_due_at_ = at + *due_in;
+    next_due_priority_ = priority;
   }
+}
+
+void LockPlanner::Released() { cursor_.reset(); }
+
+void LockPlanner::RoundTrip(absl::Duration took) {
+  round_trip_ = Average(round_trip_, took);
+}
+
+void LockPlanner::Ran(absl::Duration took) {
+  run_time_ = Average(run_time_, took);
 }
 
 void LockPlanner::Failed(absl::Time now) {
@@ -66,18 +120,23 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   if (now >= next_due_at_) {
     may_have_work_ = true;
     need_next_due_ = true;
+    if (BeforeCursor(next_due_priority_.value_or(-32768), next_due_at_)) {
+      cursor_.reset();
+    }
     next_due_at_ = absl::InfiniteFuture();
+    next_due_priority_.reset();
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
+  if (now - last_head_scan_ >= options_.poll_interval) cursor_.reset();
 
-  const int capacity = options_.workers + options_.buffer;
+  const int buffer = BufferTarget();
+  const int capacity = options_.workers + buffer;
   const int free = capacity - view.held;
   const int buffered = static_cast<int>(view.buffered.size());
   if (!view.stopping && may_have_work_ && free > 0) {
     // In batches: when the workers are about to run dry, or once at least
     // half the buffer has room.
-    if (buffered < options_.workers ||
-        free >= std::max(1, options_.buffer / 2)) {
+    if (buffered < options_.workers || free >= std::max(1, buffer / 2)) {
       plan.lock = free;
     }
   }
@@ -86,36 +145,54 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (*notified_best_ <
         std::pair<int16_t, absl::Time>{worst.priority, worst.run_at}) {
       // Something more urgent than what waits in the buffer: look for it
-      // now; what no longer fits is released after.
+      // now, from the head; what no longer fits is released after.
       plan.lock = std::max(plan.lock, std::min(buffered, options_.workers));
+      cursor_.reset();
     }
   }
-  if (plan.lock > 0) plan.walk = contended_;
+  if (plan.lock > 0) {
+    plan.after = cursor_;
+    plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+    if (!cursor_) last_head_scan_ = now;
+  }
 
+  // Buffered jobs nobody took in time go back to the queue for others.
+  if (!view.stopping) {
+    for (const BufferedJob& b : view.buffered) {
+      if (now - b.locked_at > options_.max_buffer_wait) {
+        plan.release.push_back(b.key);
+      }
+    }
+  }
   // Re-check the buffered jobs idle workers would start, when their last
   // check is too old for them to start; and, riding a round trip that runs
   // anyway, those getting old.
-  const int next_up = std::min(buffered, std::max(view.idle_workers, 1));
   bool stale_for_idle = false;
-  for (int i = 0; i < next_up; ++i) {
-    if (i < view.idle_workers && !Fresh(view.buffered[i].checked_at, now)) {
-      stale_for_idle = true;
-    }
+  for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
+    if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
   plan.next_due = need_next_due_ && !view.stopping;
-  plan.round_trip =
-      view.writes_pending || plan.lock > 0 || plan.next_due || stale_for_idle;
+  plan.round_trip = view.writes_pending || plan.lock > 0 || plan.next_due ||
+                    stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {
     const int confirm_up_to =
         std::min(buffered, std::max(view.idle_workers, options_.workers));
     for (int i = 0; i < confirm_up_to; ++i) {
-      if (now - view.buffered[i].checked_at > options_.recheck_after / 2) {
+      if (now - view.buffered[i].checked_at > options_.recheck_after / 2 &&
+          now - view.buffered[i].locked_at <= options_.max_buffer_wait) {
         plan.confirm.push_back(view.buffered[i].key);
       }
     }
   }
   if (!plan.round_trip) {
     plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
+    if (!view.buffered.empty()) {
+      absl::Time oldest = view.buffered.front().locked_at;
+      for (const BufferedJob& b : view.buffered) {
+        oldest = std::min(oldest, b.locked_at);
+      }
+      plan.wake_at = std::min(plan.wake_at, oldest + options_.max_buffer_wait);
+    }
     if (view.stopping) plan.wake_at = absl::InfiniteFuture();
   }
   return plan;

@@ -3,14 +3,23 @@
 //
 // The fast pool's lock planner (internal): decides, from the pool's state
 // and the time, what the locker's next round trip asks for: how many jobs to
-// lock and with which query, which buffered jobs to re-check before they
-// start, whether to ask when the next scheduled job is due, and when to look
-// again if nothing wakes the locker first. Pure: no I/O, no threads; the time
-// is an argument, so tests drive it with a table of events and instants.
+// lock and from where, which buffered jobs to re-check before they start or
+// to release, whether to ask when the next scheduled job is due, and when to
+// look again if nothing wakes the locker first. Pure: no I/O, no threads; the
+// time is an argument, so tests drive it with a table of events and instants.
 //
 // The rules, each a test in lock_planner_test.cc:
+//   - Lock ahead as many jobs as the workers run in about two round trips
+//     (from the observed handler run time and round-trip time), so that
+//     short jobs travel in big batches while a pool of long jobs holds about
+//     one job per free worker, as Que does (`buffer` >= 0 fixes it instead).
 //   - Lock in batches: when the workers are about to run dry, or when at
-//     least half the buffer has room; never more than `workers + buffer` held.
+//     least half the buffer has room; never more than workers + buffer held.
+//   - Continue each scan after the last key the previous one looked at, so
+//     index entries of finished rows behind it are not walked again; go back
+//     to the head of the queue when something earlier may exist: a new
+//     session, a NOTIFY or a due time that sorts before the cursor, a
+//     release of buffered jobs, and at least every `poll_interval`.
 //   - Look for work when told (NOTIFY for the queue, a due time passed, a
 //     lock batch came back full) and at least every `poll_interval`.
 //   - A NOTIFY of a job more urgent than the least urgent buffered job locks
@@ -19,8 +28,8 @@
 //   - A buffered job starts only if its row was checked, under its lock, at
 //     most `recheck_after` ago; older ones are re-checked first, in the
 //     round trip that takes them.
-//   - Candidates held by another worker switch locking to the walking query
-//     until a batch comes back uncontended.
+//   - A buffered job that waited longer than `max_buffer_wait` is released
+//     for other workers.
 //   - A failed round trip backs off exponentially (50 ms .. 5 s), so a
 //     persistent error does not spin.
 #ifndef QG_WORKER_LOCK_PLANNER_H_
@@ -28,6 +37,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -38,12 +48,18 @@ namespace qg::internal {
 struct PlannerOptions {
   // Worker threads of the pool (at least 1).
   int workers = 1;
-  // Jobs locked ahead of the workers (at least 0).
-  int buffer = 4;
+  // Jobs locked ahead of the workers: -1 adapts it (see the rules above),
+  // 0 or more fixes it.
+  int buffer = -1;
+  // The most an adaptive buffer grows to.
+  int max_buffer = 1000;
   // The longest the locker goes without looking for work. Default: 5s.
   absl::Duration poll_interval = absl::Seconds(5);
   // How old a buffered job's last check may be when it starts. Default: 25ms.
   absl::Duration recheck_after = absl::Milliseconds(25);
+  // How long a buffered job may wait for a worker before it is released for
+  // others. Default: 500ms.
+  absl::Duration max_buffer_wait = absl::Milliseconds(500);
   // Backoff after a failed round trip: doubles from `retry_min` up to
   // `retry_max`.
   absl::Duration retry_min = absl::Milliseconds(50);
@@ -54,6 +70,7 @@ struct PlannerOptions {
 struct BufferedJob {
   JobKey key;
   absl::Time checked_at;  // when its row was last seen unchanged under lock
+  absl::Time locked_at;
 };
 
 // The pool's state at the moment of planning.
@@ -67,10 +84,13 @@ struct PoolView {
 
 // What the next round trip asks for.
 struct Plan {
-  bool round_trip = false;      // false: wait until `wake_at` or a wake-up
-  int lock = 0;                 // jobs to lock
-  bool walk = false;            // lock with the walking query (contended)
+  bool round_trip = false;  // false: wait until `wake_at` or a wake-up
+  int lock = 0;             // jobs to lock
+  // Where the lock scan starts: after this key, or at the head (nullopt).
+  std::optional<JobKey> after;
+  int max_scan = 0;             // candidates the scan may look at
   std::vector<JobKey> confirm;  // buffered jobs to re-check
+  std::vector<JobKey> release;  // buffered jobs to give back
   bool next_due = false;        // ask when the next future job is due
   absl::Time wake_at = absl::InfiniteFuture();
 };
@@ -94,6 +114,10 @@ class LockPlanner {
     return now - checked_at <= options_.recheck_after;
   }
 
+  // The buffer the planner aims for now: fixed, or adapted to the observed
+  // run and round-trip times.
+  int BufferTarget() const;
+
   // Events, in local time.
   // A new session: anything may be runnable; the next due time is unknown.
   void SessionOpened(absl::Time now);
@@ -101,27 +125,47 @@ class LockPlanner {
   // with priority `priority` when the payload says.
   void Notified(absl::Time run_at, std::optional<int16_t> priority,
                 absl::Time now);
-  // A lock query asked for `asked` jobs, saw `candidates` rows and locked
-  // `locked` of them.
-  void Locked(int asked, int candidates, int locked, absl::Time now);
-  // The next future job is due in `due_in` (nullopt: none), as of `at`.
-  void NextDue(std::optional<absl::Duration> due_in, absl::Time at);
+  // A lock scan asked for `asked` jobs, locked `locked`, looked at
+  // `scanned` candidates, the last of which was `last` (nullopt: none), and
+  // reached the end of the runnable jobs when `exhausted`.
+  void Locked(int asked, int locked, int scanned,
+              const std::optional<JobKey>& last, bool exhausted,
+              absl::Time now);
+  // The next future job is due in `due_in` (nullopt: none), as of `at`,
+  // with priority `priority`.
+  void NextDue(std::optional<absl::Duration> due_in,
+               std::optional<int16_t> priority, absl::Time at);
+  // Buffered jobs were released: they sort before the cursor.
+  void Released();
+  // A round trip took `took`.
+  void RoundTrip(absl::Duration took);
+  // A handler ran for `took`.
+  void Ran(absl::Duration took);
   // A round trip failed (a statement, or the connection).
   void Failed(absl::Time now);
   // A round trip went through.
   void Succeeded();
 
  private:
+  // Whether (priority, run_at) sorts before the cursor.
+  bool BeforeCursor(int16_t priority, absl::Time run_at) const;
+
   const PlannerOptions options_;
   bool may_have_work_ = true;
   bool need_next_due_ = true;
-  bool contended_ = false;
   absl::Time next_due_at_ = absl::InfiniteFuture();
+  std::optional<int16_t> next_due_priority_;
   absl::Time last_lock_ = absl::InfinitePast();
+  absl::Time last_head_scan_ = absl::InfinitePast();
+  // Where the next scan continues; nullopt: from the head.
+  std::optional<JobKey> cursor_;
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
   absl::Duration retry_delay_ = absl::ZeroDuration();
   absl::Time retry_at_ = absl::InfinitePast();
+  // Exponentially weighted averages; zero until observed.
+  absl::Duration round_trip_ = absl::ZeroDuration();
+  absl::Duration run_time_ = absl::ZeroDuration();
 };
 
 }  // namespace qg::internal

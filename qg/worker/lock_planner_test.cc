@@ -24,7 +24,7 @@ JobKey Key(int64_t id, int16_t priority, absl::Time run_at) {
 PlannerOptions Options(int workers, int buffer) {
   PlannerOptions o;
   o.workers = workers;
-  o.buffer = buffer;
+  o.buffer = buffer;  // fixed, except where a test says -1
   o.poll_interval = absl::Seconds(5);
   o.recheck_after = 25 * kMs;
   return o;
@@ -37,8 +37,8 @@ LockPlanner Idle(PlannerOptions options, absl::Time now) {
   p.SessionOpened(now);
   Plan first = p.Decide({}, now);
   EXPECT_TRUE(first.round_trip);
-  p.Locked(first.lock, 0, 0, now);
-  p.NextDue(std::nullopt, now);
+  p.Locked(first.lock, 0, 0, std::nullopt, /*exhausted=*/true, now);
+  p.NextDue(std::nullopt, std::nullopt, now);
   p.Succeeded();
   return p;
 }
@@ -50,7 +50,8 @@ TEST(LockPlannerTest, NewSessionLocksAFullBatchAndAsksWhenTheNextJobIsDue) {
   Plan plan = p.Decide({.idle_workers = 4}, clock.Now());
   EXPECT_TRUE(plan.round_trip);
   EXPECT_EQ(plan.lock, 20);
-  EXPECT_FALSE(plan.walk);
+  EXPECT_FALSE(plan.after.has_value());  // from the head
+  EXPECT_EQ(plan.max_scan, 4 * 20 + 100);
   EXPECT_TRUE(plan.next_due);
 }
 
@@ -86,26 +87,154 @@ TEST(LockPlannerTest, LocksInBatchesNotOneByOne) {
     PoolView view;
     view.held = c.held;
     for (int i = 0; i < c.buffered; ++i) {
-      view.buffered.push_back({Key(i + 1, 100, t), t});
+      view.buffered.push_back({Key(i + 1, 100, t), t, t});
     }
     EXPECT_EQ(p.Decide(view, t).lock, c.want_lock)
         << "held " << c.held << ", buffered " << c.buffered;
   }
 }
 
-TEST(LockPlannerTest, FullBatchMeansMoreMayWaitShortBatchAsksForNextDue) {
+TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitExhaustedAsksForNextDue) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
   p.SessionOpened(t);
   ASSERT_TRUE(p.Decide({}, t).next_due);
-  p.Locked(5, 5, 5, t);  // full: the queue may hold more
-  p.NextDue(std::nullopt, t);
+  p.Locked(5, 5, 5, Key(5, 100, t), /*exhausted=*/false, t);
+  p.NextDue(std::nullopt, std::nullopt, t);
   EXPECT_GT(p.Decide({.held = 0}, t).lock, 0);
-  p.Locked(5, 2, 2, t);  // short: drained
+  // Stopped at max_scan with nothing locked (others hold the candidates):
+  // more may wait further on.
+  p.Locked(5, 0, 120, Key(125, 100, t), /*exhausted=*/false, t);
+  EXPECT_GT(p.Decide({.held = 0}, t).lock, 0);
+  p.Locked(5, 2, 2, Key(127, 100, t), /*exhausted=*/true, t);  // drained
   Plan plan = p.Decide({.held = 0}, t);
   EXPECT_EQ(plan.lock, 0);
   EXPECT_TRUE(plan.next_due);
+}
+
+TEST(LockPlannerTest, ScansContinueAfterTheCursorAndGoBackToTheHeadWhenTold) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  ASSERT_FALSE(plan.after.has_value());  // a new session: from the head
+  p.Locked(plan.lock, 5, 7, Key(7, 100, t), /*exhausted=*/false, t);
+  p.NextDue(std::nullopt, std::nullopt, t);
+  plan = p.Decide({}, t);
+  ASSERT_TRUE(plan.after.has_value());
+  EXPECT_EQ(plan.after->id, 7);
+  p.Locked(plan.lock, 5, 5, Key(12, 100, t), /*exhausted=*/true, t);
+  // A new job after the cursor (same priority, later run_at): continue.
+  p.Notified(t + kMs, 100, t + kMs);
+  plan = p.Decide({}, t + kMs);
+  ASSERT_TRUE(plan.after.has_value());
+  EXPECT_EQ(plan.after->id, 12);
+  p.Locked(plan.lock, 1, 1, Key(13, 100, t + kMs), true, t + kMs);
+  // A more urgent one sorts before the cursor: back to the head.
+  p.Notified(t + 2 * kMs, 5, t + 2 * kMs);
+  plan = p.Decide({}, t + 2 * kMs);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.after.has_value());
+  p.Locked(plan.lock, 1, 9, Key(9, 100, t), true, t + 2 * kMs);
+  // So does a job inserted with a run_at in the past.
+  p.Notified(t - absl::Hours(1), 100, t + 3 * kMs);
+  EXPECT_FALSE(p.Decide({}, t + 3 * kMs).after.has_value());
+  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 3 * kMs);
+  // And releasing buffered jobs (they sort before the cursor).
+  p.Notified(t + 4 * kMs, 100, t + 4 * kMs);
+  p.Released();
+  EXPECT_FALSE(p.Decide({}, t + 4 * kMs).after.has_value());
+  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 4 * kMs);
+  // And, whatever happens, every poll interval.
+  p.Notified(t + 5 * kMs, 100, t + 5 * kMs);
+  EXPECT_TRUE(p.Decide({}, t + 5 * kMs).after.has_value());
+  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 5 * kMs);
+  p.Notified(t + absl::Seconds(6), 100, t + absl::Seconds(6));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(6)).after.has_value());
+}
+
+TEST(LockPlannerTest, DueTimerBeforeTheCursorScansFromTheHead) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  p.Locked(plan.lock, 1, 1, Key(1, 100, t), true, t);
+  // Next due: a priority-1 job in 2 s: sorts before the cursor.
+  p.NextDue(absl::Seconds(2), 1, t);
+  plan = p.Decide({}, t);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, t + absl::Seconds(2));
+  plan = p.Decide({}, t + absl::Seconds(2));
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.after.has_value());
+}
+
+TEST(LockPlannerTest, AdaptiveBufferGrowsForShortJobsAndVanishesForLongOnes) {
+  struct Case {
+    int workers;
+    absl::Duration round_trip, run_time;
+    int want_buffer;
+  } cases[] = {
+      // Nothing observed yet: one per worker.
+      {4, absl::ZeroDuration(), absl::ZeroDuration(), 4},
+      // No-op jobs, 20 us each, 0.4 ms round trips: 2 round trips' worth.
+      {1, 400 * absl::Microseconds(1), 20 * absl::Microseconds(1), 40},
+      {8, 400 * absl::Microseconds(1), 20 * absl::Microseconds(1), 320},
+      // Capped.
+      {32, absl::Milliseconds(1), 10 * absl::Microseconds(1), 1000},
+      // 10 ms jobs: a little ahead.
+      {8, absl::Milliseconds(1), absl::Milliseconds(10), 1},
+      // Jobs much longer than a round trip: none ahead, like Que.
+      {8, absl::Milliseconds(1), absl::Seconds(1), 0},
+  };
+  for (const Case& c : cases) {
+    PlannerOptions o = Options(c.workers, -1);
+    LockPlanner p(o);
+    if (c.round_trip > absl::ZeroDuration()) p.RoundTrip(c.round_trip);
+    if (c.run_time > absl::ZeroDuration()) p.Ran(c.run_time);
+    EXPECT_EQ(p.BufferTarget(), c.want_buffer)
+        << c.workers << " workers, round trip " << c.round_trip << ", run "
+        << c.run_time;
+  }
+  PlannerOptions fixed = Options(8, 16);
+  LockPlanner p(fixed);
+  p.RoundTrip(absl::Milliseconds(1));
+  p.Ran(absl::Seconds(1));
+  EXPECT_EQ(p.BufferTarget(), 16);
+}
+
+TEST(LockPlannerTest, LongJobsHoldAboutOneJobPerFreeWorker) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(2, -1));
+  p.SessionOpened(t);
+  p.RoundTrip(absl::Milliseconds(1));
+  p.Ran(absl::Seconds(2));
+  // Both workers busy: nothing more to lock.
+  EXPECT_EQ(p.Decide({.idle_workers = 0, .held = 2}, t).lock, 0);
+  // One free: one.
+  EXPECT_EQ(p.Decide({.idle_workers = 1, .held = 1}, t).lock, 1);
+}
+
+TEST(LockPlannerTest, BufferedJobsWaitingTooLongAreReleased) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 4), t);
+  PoolView view;
+  view.held = 3;
+  view.buffered = {{Key(2, 100, t), t, t},
+                   {Key(3, 100, t), t, t + absl::Milliseconds(300)}};
+  Plan plan = p.Decide(view, t + absl::Milliseconds(100));
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, t + absl::Milliseconds(500));
+  plan = p.Decide(view, t + absl::Milliseconds(501));
+  EXPECT_TRUE(plan.round_trip);
+  ASSERT_EQ(plan.release.size(), 1u);
+  EXPECT_EQ(plan.release[0].id, 2);
 }
 
 TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
@@ -121,8 +250,8 @@ TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   EXPECT_TRUE(plan.round_trip);
   EXPECT_EQ(plan.lock, 5);
   EXPECT_TRUE(plan.next_due);  // a timer fired: ask for the next one
-  p.Locked(5, 1, 1, clock.Now());
-  p.NextDue(std::nullopt, clock.Now());
+  p.Locked(5, 1, 1, Key(1, 100, clock.Now()), true, clock.Now());
+  p.NextDue(std::nullopt, std::nullopt, clock.Now());
   p.Notified(clock.Now() - kMs, 100, clock.Now());  // due now
   EXPECT_EQ(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 4);
 }
@@ -135,8 +264,8 @@ TEST(LockPlannerTest, NextDueIsPlacedOnOurClockWhateverTheDatabaseSays) {
   absl::Time now = clock.Now();
   p.SessionOpened(now);
   Plan plan = p.Decide({}, now);
-  p.Locked(plan.lock, 0, 0, now);
-  p.NextDue(absl::Seconds(3), now);
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, now);
+  p.NextDue(absl::Seconds(3), 100, now);
   p.Succeeded();
   plan = p.Decide({.idle_workers = 1}, now);
   EXPECT_FALSE(plan.round_trip);
@@ -155,7 +284,7 @@ TEST(LockPlannerTest, MoreUrgentNotificationLocksEvenWithAFullBuffer) {
   PoolView full;
   full.held = 5;
   for (int i = 0; i < 4; ++i) {
-    full.buffered.push_back({Key(i + 2, 100, t - absl::Seconds(1)), t});
+    full.buffered.push_back({Key(i + 2, 100, t - absl::Seconds(1)), t, t});
   }
   p.Notified(t, 100, t);  // as urgent as the buffer: no reason to look now
   EXPECT_EQ(p.Decide(full, t).lock, 0);
@@ -163,7 +292,7 @@ TEST(LockPlannerTest, MoreUrgentNotificationLocksEvenWithAFullBuffer) {
   Plan plan = p.Decide(full, t);
   EXPECT_TRUE(plan.round_trip);
   EXPECT_EQ(plan.lock, 1);  // one per worker
-  p.Locked(1, 1, 1, t);
+  p.Locked(1, 1, 1, Key(9, 1, t), true, t);
   EXPECT_EQ(p.Decide(full, t).lock, 0);  // done: back to batching
 }
 
@@ -173,31 +302,18 @@ TEST(LockPlannerTest, StaleBufferedJobIsRecheckedBeforeAnIdleWorkerTakesIt) {
   LockPlanner p = Idle(Options(1, 4), t);
   PoolView view;
   view.held = 3;
-  view.buffered = {{Key(2, 100, t), t}, {Key(3, 100, t), t}};
+  view.buffered = {{Key(2, 100, t), t, t}, {Key(3, 100, t), t, t}};
   // Fresh, and the worker busy: nothing to do.
   EXPECT_FALSE(p.Decide(view, t).round_trip);
   EXPECT_TRUE(p.Fresh(t, t + 25 * kMs));
   EXPECT_FALSE(p.Fresh(t, t + 26 * kMs));
-  // The worker went idle a second later: the head must be re-checked.
-  clock.Advance(absl::Seconds(1));
+  // The worker went idle 100 ms later: the head must be re-checked.
+  clock.Advance(absl::Milliseconds(100));
   view.idle_workers = 1;
   Plan plan = p.Decide(view, clock.Now());
   EXPECT_TRUE(plan.round_trip);
   ASSERT_EQ(plan.confirm.size(), 1u);  // up to one job per worker
   EXPECT_EQ(plan.confirm[0].id, 2);
-}
-
-TEST(LockPlannerTest, ContendedCandidatesSwitchToTheWalkUntilUncontended) {
-  qg_testing::FakeClock clock;
-  absl::Time t = clock.Now();
-  LockPlanner p(Options(2, 2));
-  p.SessionOpened(t);
-  EXPECT_FALSE(p.Decide({}, t).walk);
-  p.Locked(4, 4, 1, t);  // 3 held by others
-  Plan plan = p.Decide({.held = 1}, t);
-  EXPECT_TRUE(plan.walk);
-  p.Locked(plan.lock, plan.lock, plan.lock, t);
-  EXPECT_FALSE(p.Decide({.held = 1}, t).walk);
 }
 
 TEST(LockPlannerTest, FailuresBackOffExponentiallyAndRecover) {

@@ -12,13 +12,38 @@ namespace {
 
 absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
   LockerSession::LockResult out;
-  out.candidates = r.rows();
-  if (r.rows() == 0) return out;
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
   if (!reader.ok()) return reader.status();
   int locked_col = PQfnumber(r.get(), "locked");
+  int scanned_col = PQfnumber(r.get(), "scanned");
+  int exhausted_col = PQfnumber(r.get(), "exhausted");
+  if (locked_col < 0 || scanned_col < 0 || exhausted_col < 0) {
+    return absl::InternalError("qg_lock_jobs: unexpected columns");
+  }
+  bool summary_seen = false;
   for (int i = 0; i < r.rows(); ++i) {
-    if (locked_col >= 0 && r.Get(i, locked_col) != "t") continue;
+    if (r.Get(i, locked_col) != "t") {
+      // The summary row: how far the scan went.
+      summary_seen = true;
+      absl::SimpleAtoi(r.Get(i, scanned_col), &out.scanned);
+      out.exhausted = r.Get(i, exhausted_col) == "t";
+      int p_col = PQfnumber(r.get(), "priority");
+      int r_col = PQfnumber(r.get(), "run_at");
+      int id_col = PQfnumber(r.get(), "job_id");
+      if (!r.IsNull(i, id_col)) {
+        JobKey last;
+        int32_t priority = 0;
+        absl::StatusOr<absl::Time> run_at = ParseTimestamp(r.Get(i, r_col));
+        if (absl::SimpleAtoi(r.Get(i, p_col), &priority) && run_at.ok() &&
+            absl::SimpleAtoi(r.Get(i, id_col), &last.id)) {
+          last.priority = static_cast<int16_t>(priority);
+          last.run_at_text = std::string(r.Get(i, r_col));
+          last.run_at = *run_at;
+          out.last = std::move(last);
+        }
+      }
+      continue;
+    }
     absl::StatusOr<JobRow> row = reader->Read(r, i);
     if (!row.ok()) {
       int64_t id = 0;
@@ -30,6 +55,7 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
     }
     out.rows.push_back(std::move(*row));
   }
+  if (!summary_seen) return absl::InternalError("qg_lock_jobs: no summary");
   return out;
 }
 
@@ -43,6 +69,10 @@ absl::StatusOr<LockerSession::NextDue> ReadNextDue(const Result& r,
   }
   if (!r.IsNull(0, 0) && absl::SimpleAtod(r.Get(0, 0), &due_in)) {
     out.due_in = absl::Microseconds(std::llround(due_in * 1e6));
+  }
+  int32_t priority = 0;
+  if (!r.IsNull(0, 2) && absl::SimpleAtoi(r.Get(0, 2), &priority)) {
+    out.priority = static_cast<int16_t>(priority);
   }
   absl::Time midpoint = sent + (received - sent) / 2;
   out.clock_offset =
@@ -118,9 +148,11 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   }
   if (request.lock) {
     const Lock& l = *request.lock;
-    Call call = l.walk ? queries::LockWalk(l.queue, l.held, l.want)
-                       : queries::LockCandidates(l.queue, l.held, l.want);
-    if (absl::Status s = send(call); !s.ok()) return s;
+    if (absl::Status s = send(
+            queries::LockJobs(l.queue, l.want, l.held, l.max_scan, l.after));
+        !s.ok()) {
+      return s;
+    }
   }
   if (request.next_due_queue) {
     if (absl::Status s = send(queries::NextDue(*request.next_due_queue));

@@ -29,12 +29,14 @@ namespace qg::internal {
 
 class LockerSession {
  public:
-  // A lock query: up to `want` runnable jobs of `queue`, not `held`.
+  // A lock scan: up to `want` runnable jobs of `queue` after `after` (the
+  // head when nullopt), not `held`, looking at no more than `max_scan`.
   struct Lock {
     std::string queue;
     std::vector<int64_t> held;
     int want = 0;
-    bool walk = false;  // the walking query (contended queue)
+    int max_scan = 0;
+    std::optional<JobKey> after;
   };
   // One round trip, sent in this order: unlock (jobs whose writes committed
   // earlier), writes, confirm, lock, next due.
@@ -47,11 +49,14 @@ class LockerSession {
   };
   struct LockResult {
     std::vector<JobRow> rows;         // locked, in key order
-    int candidates = 0;               // rows the query looked at
     std::vector<int64_t> unreadable;  // locked but unparsable: release them
+    int scanned = 0;                  // candidates the scan looked at
+    bool exhausted = false;           // it reached the end of runnable jobs
+    std::optional<JobKey> last;       // the last candidate it looked at
   };
   struct NextDue {
     std::optional<absl::Duration> due_in;  // by the database's clock
+    std::optional<int16_t> priority;       // of that job
     // The database's clock minus ours (error within one round trip).
     absl::Duration clock_offset;
   };

@@ -428,8 +428,10 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
               "GRANT USAGE ON SEQUENCE que_jobs_job_id_seq TO qg_worker_" +
               db->name() +
               "; "
-              "GRANT EXECUTE ON FUNCTION qg_lock_job(text, smallint, "
-              "timestamptz, bigint) TO qg_worker_" +
+              "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC; "
+              "GRANT EXECUTE ON FUNCTION qg_lock_jobs(text, int, bigint[], "
+              "int, smallint, timestamptz, bigint), qg_next_due(text, "
+              "timestamptz) TO qg_worker_" +
               db->name())
           .status());
   std::string conninfo =

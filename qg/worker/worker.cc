@@ -38,6 +38,10 @@ absl::Status WorkerOptions::Validate() const {
     return absl::InvalidArgumentError(
         "WorkerOptions::recheck_after must not be negative");
   }
+  if (max_buffer_wait <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "WorkerOptions::max_buffer_wait must be positive");
+  }
   if (round_trip_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError(
         "WorkerOptions::round_trip_timeout must be at least 1ms");
@@ -155,15 +159,17 @@ absl::Status WorkerPool::Start() {
     fast.poll_interval = options_.interval;
     fast.recheck_after = options_.recheck_after;
     fast.round_trip_timeout = options_.round_trip_timeout;
-    fast.buffer =
-        options_.buffer >= 0 ? options_.buffer : std::min(256, 4 * count_);
+    fast.buffer = options_.buffer;
+    fast.max_buffer_wait = options_.max_buffer_wait;
     fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
                                                  watchdog_.get());
     absl::Status s = fast_->Start();
     if (s.ok()) {
-      mode_reason_ = absl::StrCat(
-          "fast: one locker session locks up to ", count_ + fast.buffer,
-          " jobs ahead in batches, NOTIFY wake-ups, batched completions");
+      mode_reason_ =
+          absl::StrCat("fast: one locker session locks jobs ahead in batches (",
+                       fast.buffer < 0 ? std::string("adaptive buffer")
+                                       : absl::StrCat("buffer ", fast.buffer),
+                       "), NOTIFY wake-ups, batched completions");
       return absl::OkStatus();
     }
     fast_.reset();

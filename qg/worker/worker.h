@@ -63,9 +63,16 @@ struct WorkerOptions {
 
   // kFast only: jobs locked ahead of the workers so that locking and
   // completing travel in batches. Their locks are held while they wait, so
-  // other workers cannot take them. Default: -1, meaning 4 per worker
-  // (at most 256).
+  // other workers cannot take them. Default: -1, adaptive: as many as the
+  // workers run in about two locker round trips, from the observed handler
+  // run time and round-trip time (short jobs: big batches, up to 1000; long
+  // jobs: none, one job per free worker, as Que holds). 0 or more fixes it.
   int buffer = -1;
+
+  // kFast only: the longest a locked-ahead job waits for a worker before the
+  // pool releases it for other workers (a Ruby or Go worker, another pool).
+  // Default: 500ms.
+  absl::Duration max_buffer_wait = absl::Milliseconds(500);
 
   // kFast only: a job that waited in the buffer starts only if its row was
   // checked, under its lock, at most this long ago (it still exists with the

@@ -549,7 +549,9 @@ absl::Status RunCommand(const std::string& command, const std::string& input,
     if (in_open && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t n = write(in[1], input.data() + written, input.size() - written);
       if (n > 0) written += n;
-      if (n < 0 && errno != EAGAIN) written = input.size();  // reader gone
+      // EPIPE (SIGPIPE is ignored): the handler closed its stdin without
+      // reading all of it, which is its right; the write is done.
+      if (n < 0 && errno != EAGAIN) written = input.size();
       if (written == input.size()) {
         close(in[1]);
         in_open = false;
@@ -629,6 +631,10 @@ int Work(const std::vector<std::string>&) {
     });
   }
   sigset_t signals = BlockStopSignals();
+  // A handler that exits without reading its stdin closes the pipe under
+  // RunCommand's write: that must be EPIPE ("stdin closed", the write is
+  // done), not a SIGPIPE that kills qg work. Children restore SIG_DFL.
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<std::unique_ptr<qg::Client>> client =
       qg::Client::Create({.conninfo = *db, .max_conns = workers + 1});
   if (!client.ok()) {

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,12 @@ struct QgRun {
   std::string out, err;
 };
 
+// The binary under test: //tools:qg, or $QG_BINARY (an older build, to see a
+// regression test fail there:
+// --test_env=QG_BINARY=/path/to/old/bazel-bin/tools/qg).
 std::string QgBinary() {
+  const char* other = getenv("QG_BINARY");
+  if (other != nullptr && *other != '\0') return other;
   const char* srcdir = getenv("TEST_SRCDIR");
   return absl::StrCat(srcdir ? srcdir : ".", "/qg_cpp/tools/qg");
 }
@@ -72,10 +78,32 @@ pid_t Start(const std::vector<std::string>& args, const std::string& db,
   return pid;
 }
 
+int ExitCode(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int Wait(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return ExitCode(status);
+}
+
+// Waits up to `timeout` for `pid` to exit: its exit code (128 + the signal
+// when a signal killed it), or nullopt while it still runs.
+std::optional<int> WaitAtMost(pid_t pid, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return ExitCode(status);
+    if (absl::Now() > deadline) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// SIGKILLs a process a test gave up on, and reaps it.
+void KillAndReap(pid_t pid) {
+  kill(pid, SIGKILL);
+  Wait(pid);
 }
 
 QgRun RunQg(const std::vector<std::string>& args, const std::string& db) {
@@ -338,6 +366,32 @@ TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   EXPECT_EQ(Query("SELECT last_error FROM que_jobs WHERE job_class = 'Bad'"),
             "command exited with status 3: first line\nthe real reason");
   EXPECT_THAT(ReadFile(werr), HasSubstr("stopped"));
+}
+
+TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
+  // 200 KB of args fill the pipe; `exit 0` never reads them. Then many small
+  // jobs whose handler (`true`) may exit before qg writes their args.
+  Query(
+      "INSERT INTO que_jobs (job_class, args) VALUES ('Big', "
+      "json_build_array(repeat('x', 200000))) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, args) SELECT 'Small', '[\"a\"]' "
+      "FROM generate_series(1, 300) RETURNING 1");
+  std::string wout = TmpPath("pipe-out"), werr = TmpPath("pipe-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--workers", "2",
+                        "--handler", "Big=exit 0", "--handler", "Small=true"},
+                       db_->conninfo(), wout, werr);
+  std::optional<int> died;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && !died.has_value() &&
+         Query("SELECT count(*) FROM que_jobs") != "0") {
+    died = WaitAtMost(worker, absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(died.has_value())
+      << "qg work died with status " << *died << ": " << ReadFile(werr);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  kill(worker, SIGINT);
+  EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
 }
 
 TEST_F(QgCommandTest, WorkNeedsAHandler) {

@@ -303,7 +303,7 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
   internal::ConnPtr worker = HoldLock(db_->conninfo(), 9);
   EXPECT_THAT(admin_->RetryJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("held by a worker")));
+                       HasSubstr("being worked")));
   EXPECT_THAT(admin_->DeleteJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // Client::RetryJob shares the implementation.

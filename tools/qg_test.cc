@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,9 +55,11 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Starts `qg args...` with DATABASE_URL=`db` (unset when empty).
+// Starts `qg args...` with DATABASE_URL=`db` (unset when empty), stdout and
+// stderr into files, stdin from `in` (the test's own when empty).
 pid_t Start(const std::vector<std::string>& args, const std::string& db,
-            const std::string& out, const std::string& err) {
+            const std::string& out, const std::string& err,
+            const std::string& in = "") {
   std::vector<std::string> argv_s = {QgBinary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   pid_t pid = fork();
@@ -69,6 +73,7 @@ pid_t Start(const std::vector<std::string>& args, const std::string& db,
     int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
+    if (!in.empty()) dup2(open(in.c_str(), O_RDONLY), 0);
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -106,12 +111,13 @@ void KillAndReap(pid_t pid) {
   Wait(pid);
 }
 
-QgRun RunQg(const std::vector<std::string>& args, const std::string& db) {
+QgRun RunQg(const std::vector<std::string>& args, const std::string& db,
+            const std::string& in = "") {
   static int n = 0;
   std::string out = TmpPath(absl::StrCat("out", ++n));
   std::string err = TmpPath(absl::StrCat("err", n));
   QgRun r;
-  r.exit_code = Wait(Start(args, db, out, err));
+  r.exit_code = Wait(Start(args, db, out, err, in));
   r.out = ReadFile(out);
   r.err = ReadFile(err);
   return r;
@@ -156,6 +162,23 @@ TEST_F(QgCommandTest, HelpOnEverySubcommand) {
   QgRun top = RunQg({"--help"}, "");
   EXPECT_EQ(top.exit_code, 0);
   EXPECT_THAT(top.out, HasSubstr("qg enqueue --type T"));
+}
+
+TEST_F(QgCommandTest, EveryUsageLineNamesTheDatabaseFlag) {
+  for (const char* cmd : {"migrate", "enqueue", "stats", "jobs", "retry",
+                          "delete", "work", "demo"}) {
+    QgRun r = RunQg({cmd, "--help"}, "");
+    std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+    int forms = 0;
+    for (const std::string& line : lines) {
+      if (absl::StartsWith(line, "Usage: ") ||
+          absl::StartsWith(line, "       qg ")) {
+        ++forms;
+        EXPECT_THAT(line, HasSubstr("[--db CONNINFO]")) << cmd;
+      }
+    }
+    EXPECT_GE(forms, 1) << cmd;
+  }
 }
 
 TEST_F(QgCommandTest, UnknownCommandAndFlagAreUsageErrors) {
@@ -258,6 +281,36 @@ TEST_F(QgCommandTest, EnqueueRejectsBadInputWithExitCode2) {
     EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args.back();
   }
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_F(QgCommandTest, EnqueueReadsLargeArgsFromAFileOrStdin) {
+  // 200 kB: more than one command-line argument may hold (128 KiB).
+  std::string big = absl::StrCat("[\"", std::string(200000, 'x'), "\"]");
+  std::string file = TmpPath("big-args.json");
+  std::ofstream(file) << big;
+  QgRun from_file =
+      RunQg({"enqueue", "--type", "Big", "--args-file", file}, db_->conninfo());
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(Query("SELECT length(args::text) FROM que_jobs WHERE job_class = "
+                  "'Big'"),
+            absl::StrCat(big.size()));
+  std::string small = TmpPath("stdin-args.json");
+  std::ofstream(small) << R"({"to": "a@b"})";
+  QgRun from_stdin = RunQg({"enqueue", "--type", "Stdin", "--args", "-"},
+                           db_->conninfo(), small);
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE job_class = 'Stdin'"),
+            R"({"to": "a@b"})");
+  QgRun both =
+      RunQg({"enqueue", "--type", "T", "--args", "[]", "--args-file", file},
+            db_->conninfo());
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("not both"));
+  QgRun missing =
+      RunQg({"enqueue", "--type", "T", "--args-file", TmpPath("no-such-file")},
+            db_->conninfo());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read"));
 }
 
 TEST_F(QgCommandTest, StatsAsTableAndJson) {

@@ -82,8 +82,8 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
 absl::Status JobHeldError(int64_t id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "job ", id,
-      " is held by a worker (running, or locked ahead by a worker pool); try "
-      "again when it is done"));
+      " is being worked (a worker holds its lock: it is running, or locked "
+      "ahead by a worker pool); try again when it is done"));
 }
 
 absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {

@@ -393,6 +393,63 @@ TEST_F(QgCommandTest, RetryAndDelete) {
   EXPECT_EQ(RunQg({"delete", "102"}, db_->conninfo()).exit_code, 1);
 }
 
+// Another session of `conninfo` holding job `id`'s advisory lock, as a
+// worker does while it runs the job.
+qg::internal::ConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
+  auto c = qg::internal::Connect(conninfo);
+  EXPECT_TRUE(c.ok());
+  EXPECT_EQ(
+      qg_testing::QueryValue(
+          c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
+      "t");
+  return std::move(*c);
+}
+
+TEST_F(QgCommandTest, JobsWorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
+  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class) VALUES (4242, 'T') "
+      "RETURNING 1");
+  // A worker of the other database (same server) runs its own job 4242.
+  qg::internal::ConnPtr elsewhere = HoldJobLock(other->conninfo(), 4242);
+  QgRun json = RunQg({"jobs", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr(R"("working":false)"));
+  QgRun table = RunQg({"jobs"}, db_->conninfo());
+  EXPECT_THAT(table.out, ::testing::Not(HasSubstr("yes")));
+  // A worker of this database does hold it.
+  qg::internal::ConnPtr here = HoldJobLock(db_->conninfo(), 4242);
+  EXPECT_THAT(RunQg({"jobs", "--json"}, db_->conninfo()).out,
+              HasSubstr(R"("working":true)"));
+}
+
+TEST_F(QgCommandTest, RetryRefusesAJobAWorkerHoldsAndLeavesItAlone) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(101, 'A', '2030-01-01 00:00:00+00', 2) RETURNING 1");
+  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 101);
+  QgRun r = RunQg({"retry", "101"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("being worked"));
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at, error_count) FROM que_jobs"),
+            "2030-01-01 00:00:00+00|2");
+}
+
+TEST_F(QgCommandTest, RetryAllErroredSkipsAndReportsJobsInFlight) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(201, 'A', '2030-01-01 00:00:00+00', 1), "
+      "(202, 'A', '2030-01-01 00:00:00+00', 1) RETURNING 1");
+  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 201);
+  QgRun r = RunQg({"retry", "--all-errored"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("1 job(s) will run now"));
+  EXPECT_THAT(r.out, HasSubstr("1 job(s) skipped: held by a worker"));
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_id, run_at <= "
+                  "now()), ' ' ORDER BY job_id) FROM que_jobs"),
+            "201:f 202:t");
+}
+
 TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   std::string out = TmpPath("work-effect");
   unlink(out.c_str());

@@ -504,6 +504,21 @@ TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
   EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
 }
 
+TEST_F(QgCommandTest, WorkRejectsAnIntervalThatWouldSpinAsAUsageError) {
+  for (const char* interval : {"0", "-1", "0s"}) {
+    std::string out = TmpPath("interval-out"), err = TmpPath("interval-err");
+    pid_t worker =
+        Start({"work", "--interval", interval, "--handler", "T=true"},
+              db_->conninfo(), out, err);
+    std::optional<int> code = WaitAtMost(worker, absl::Seconds(10));
+    if (!code.has_value()) KillAndReap(worker);
+    ASSERT_TRUE(code.has_value())
+        << "qg work --interval " << interval << " kept running";
+    EXPECT_EQ(*code, 2) << interval;
+    EXPECT_THAT(ReadFile(err), HasSubstr("--interval")) << interval;
+  }
+}
+
 TEST_F(QgCommandTest, WorkNeedsAHandler) {
   QgRun r = RunQg({"work"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 2);

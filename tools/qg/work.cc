@@ -59,6 +59,11 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   if (o.workers < 1) {
     return absl::InvalidArgumentError("--workers must be at least 1");
   }
+  if (o.interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--interval must be positive, not ", absl::FormatDuration(o.interval),
+        " (idle workers would poll without pause)"));
+  }
   absl::StatusOr<std::string> db = ResolveDb(o.db);
   if (!db.ok()) return db.status();
   o.db = *db;
@@ -110,6 +115,8 @@ int Run(const WorkOptions& o) {
   options.interval = o.interval;
   qg::WorkerPool pool(client->get(), &work_map, o.workers, options);
   if (absl::Status s = pool.Start(); !s.ok()) {
+    // InvalidArgument: options the parser let through (WorkerOptions::
+    // Validate is the authority): a usage mistake all the same.
     return Fail(self,
                 s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
                                                                : kExitFailure,

@@ -29,6 +29,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 
 struct QgRun {
   int exit_code = -1;
@@ -235,6 +236,39 @@ TEST_F(QgCommandTest, NoDatabaseAndMissingSchemaAreClearErrors) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("invalid conninfo"));
   EXPECT_THAT(bad.err, ::testing::Not(HasSubstr("Check failed")));
+}
+
+TEST_F(QgCommandTest, NoSecretOfTheConninfoAppearsInAnyOutputOfAFailure) {
+  std::string host = db_->server().socket_host();
+  const std::vector<std::string> conninfos = {
+      // Unreachable server, key=value and URI forms.
+      "host=@qg-nowhere dbname=x user=u password=SECRETPW "
+      "sslpassword=SECRETSSL",
+      "postgresql://u:SECRETPW@/x?host=@qg-nowhere&sslpassword=SECRETSSL",
+      // The real server, a database that does not exist.
+      absl::StrCat("host=", host,
+                   " dbname=no_such_db user=postgres password=SECRETPW "
+                   "sslpassword=SECRETSSL"),
+      absl::StrCat("postgresql://postgres:SECRETPW@/no_such_db?host=", host,
+                   "&sslpassword=SECRETSSL"),
+      // Not parsable at all.
+      "host=x password=SECRETPW sslpassword=SECRETSSL nonsense_key=1",
+  };
+  for (const std::string& db : conninfos) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{
+             {"stats", "--db", db},
+             {"stats"},
+             {"work", "--handler", "T=true", "--db", db},
+             {"work", "--handler", "T=true"},
+         }) {
+      QgRun r = RunQg(args, db);  // --db, or DATABASE_URL
+      EXPECT_NE(r.exit_code, 0) << args[0] << " " << db;
+      std::string all = r.out + r.err;
+      EXPECT_THAT(all, Not(HasSubstr("SECRETPW"))) << args[0] << ": " << all;
+      EXPECT_THAT(all, Not(HasSubstr("SECRETSSL"))) << args[0] << ": " << all;
+    }
+  }
 }
 
 TEST_F(QgCommandTest, EnqueuePrintsIdAndStoresEveryField) {

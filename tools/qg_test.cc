@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -122,6 +123,43 @@ QgRun RunQg(const std::vector<std::string>& args, const std::string& db,
   r.out = ReadFile(out);
   r.err = ReadFile(err);
   return r;
+}
+
+// Whether process `pid` is alive (a zombie is not).
+bool Alive(pid_t pid) {
+  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() &&
+         stat[paren + 2] != 'Z';
+}
+
+bool DiesWithin(pid_t pid, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (Alive(pid)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// The pids a handler wrote to `path`, one per line, once it holds `n`.
+std::vector<pid_t> WaitForPids(const std::string& path, size_t n,
+                               absl::Duration timeout = absl::Seconds(30)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::vector<std::string> lines =
+        absl::StrSplit(ReadFile(path), '\n', absl::SkipEmpty());
+    if (lines.size() >= n) {
+      std::vector<pid_t> pids;
+      for (const std::string& l : lines) {
+        pid_t p = 0;
+        if (absl::SimpleAtoi(l, &p)) pids.push_back(p);
+      }
+      if (pids.size() >= n) return pids;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return {};
 }
 
 class QgCommandTest : public ::testing::Test {
@@ -551,6 +589,157 @@ TEST_F(QgCommandTest, WorkRejectsAnIntervalThatWouldSpinAsAUsageError) {
     EXPECT_EQ(*code, 2) << interval;
     EXPECT_THAT(ReadFile(err), HasSubstr("--interval")) << interval;
   }
+}
+
+// A handler that hangs: it records its pid and its background child's, then
+// waits for the child.
+std::string HungHandler(const std::string& pid_file) {
+  return absl::StrCat("Hang=echo $$ >> ", pid_file, "; sleep 300 & echo $! >> ",
+                      pid_file, "; wait");
+}
+
+TEST_F(QgCommandTest, WorkHandlersStartWithACleanSignalStateInTheirOwnGroup) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Probe') RETURNING 1");
+  std::string out = TmpPath("probe");
+  // Builtins only, so the shell reads its own state.
+  std::string probe = absl::StrCat(
+      "Probe=while read -r k v; do case $k in SigBlk:|SigIgn:) echo $k $v;; "
+      "esac; done < /proc/$$/status > ",
+      out, "; read -r pid comm state ppid pgrp rest < /proc/$$/stat; ",
+      "echo pid=$pid pgrp=$pgrp >> ", out);
+  std::string wout = TmpPath("probe-out"), werr = TmpPath("probe-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--handler", probe},
+                       db_->conninfo(), wout, werr);
+  ASSERT_TRUE(qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; },
+      absl::Seconds(30)));
+  kill(worker, SIGTERM);
+  EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
+  std::vector<std::string> lines = absl::StrSplit(ReadFile(out), '\n');
+  ASSERT_GE(lines.size(), 3u) << ReadFile(out);
+  // Nothing blocked (qg work blocks SIGINT and SIGTERM in itself).
+  EXPECT_EQ(lines[0], "SigBlk: 0000000000000000");
+  // Signals 1..31 at their defaults (qg work ignores SIGPIPE).
+  ASSERT_THAT(lines[1], ::testing::StartsWith("SigIgn: "));
+  EXPECT_EQ(std::stoull(lines[1].substr(8), nullptr, 16) & 0x7fffffffULL, 0u)
+      << lines[1];
+  std::vector<std::string> ids = absl::StrSplit(lines[2], ' ');
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0].substr(4), ids[1].substr(5)) << "not its own group";
+}
+
+TEST_F(QgCommandTest,
+       WorkReturnsAJobOnceItsHandlerExitsThoughABackgroundChildHoldsStderr) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Bg') RETURNING 1");
+  std::string pid_file = TmpPath("bg-pids");
+  std::string wout = TmpPath("bg-out"), werr = TmpPath("bg-err");
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--handler",
+             absl::StrCat("Bg=sleep 300 & echo $! >> ", pid_file, "; exit 0")},
+            db_->conninfo(), wout, werr);
+  bool done = qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; },
+      absl::Seconds(10));
+  std::vector<pid_t> pids = WaitForPids(pid_file, 1, absl::Seconds(1));
+  EXPECT_TRUE(done) << "the job stayed 'working' while its handler's "
+                       "background child held stderr";
+  ASSERT_EQ(pids.size(), 1u);
+  EXPECT_TRUE(DiesWithin(pids[0], absl::Seconds(5)))
+      << "the handler's background child was left running";
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  if (!pids.empty()) kill(pids[0], SIGKILL);
+  EXPECT_EQ(code, 0) << ReadFile(werr);
+}
+
+TEST_F(QgCommandTest, WorkStopsHungHandlersAfterTheGraceAndReleasesTheirJobs) {
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
+      "'2020-01-01 00:00:00+00') RETURNING 1");
+  std::string pid_file = TmpPath("grace-pids");
+  std::string wout = TmpPath("grace-out"), werr = TmpPath("grace-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--grace", "1s",
+                        "--handler", HungHandler(pid_file)},
+                       db_->conninfo(), wout, werr);
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2);
+  ASSERT_EQ(pids.size(), 2u) << ReadFile(werr);
+  absl::Time signalled = absl::Now();
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(20));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value()) << "qg work did not stop: " << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(10));
+  for (pid_t p : pids) EXPECT_TRUE(DiesWithin(p, absl::Seconds(5))) << p;
+  // Released untouched: not failed, not rescheduled, not locked.
+  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, run_at) FROM que_jobs"),
+            "0|2020-01-01 00:00:00+00");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(QgCommandTest,
+       WorkSecondSignalStopsAtOnceKillingHandlersAndReleasingJobs) {
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
+      "'2020-01-01 00:00:00+00') RETURNING 1");
+  std::string pid_file = TmpPath("force-pids");
+  std::string wout = TmpPath("force-out"), werr = TmpPath("force-err");
+  // No --grace: whatever the default, the second signal must not wait for it.
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--handler", HungHandler(pid_file)},
+            db_->conninfo(), wout, werr);
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2);
+  ASSERT_EQ(pids.size(), 2u) << ReadFile(werr);
+  kill(worker, SIGTERM);
+  absl::SleepFor(absl::Milliseconds(300));
+  for (pid_t p : pids) EXPECT_TRUE(Alive(p)) << "killed before its grace";
+  absl::Time forced = absl::Now();
+  kill(worker, SIGINT);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(15));
+  if (!code) KillAndReap(worker);
+  for (pid_t p : pids) kill(p, SIGKILL);  // if the binary left them
+  ASSERT_TRUE(code.has_value()) << "a second signal did not stop qg work";
+  EXPECT_EQ(*code, 128 + SIGINT) << ReadFile(werr);
+  EXPECT_LT(absl::Now() - forced, absl::Seconds(5));
+  for (pid_t p : pids) EXPECT_TRUE(DiesWithin(p, absl::Seconds(5))) << p;
+  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, run_at) FROM que_jobs"),
+            "0|2020-01-01 00:00:00+00");
+}
+
+TEST_F(QgCommandTest, WorkTimesOutAHungHandlerAndRetriesItsJobWithBackoff) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Hang') RETURNING 1");
+  std::string pid_file = TmpPath("timeout-pids");
+  std::string wout = TmpPath("timeout-out"), werr = TmpPath("timeout-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--timeout", "1s",
+                        "--handler", HungHandler(pid_file)},
+                       db_->conninfo(), wout, werr);
+  bool failed = qg_testing::WaitFor(
+      [&] {
+        return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") ==
+               "1";
+      },
+      absl::Seconds(20));
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2, absl::Seconds(1));
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  for (pid_t p : pids) kill(p, SIGKILL);
+  ASSERT_TRUE(failed) << ReadFile(werr);
+  EXPECT_THAT(Query("SELECT last_error FROM que_jobs"),
+              HasSubstr("job timed out after 1s"));
+  EXPECT_EQ(Query("SELECT run_at > now() FROM que_jobs"), "t");
+  EXPECT_EQ(code, 0) << ReadFile(werr);
+}
+
+TEST_F(QgCommandTest, WorkHelpExplainsStoppingAndExitCodes) {
+  QgRun r = RunQg({"work", "--help"}, "");
+  EXPECT_THAT(r.out, HasSubstr("SIGTERM"));
+  EXPECT_THAT(r.out, HasSubstr("Ctrl-C"));
+  EXPECT_THAT(r.out, HasSubstr("--grace"));
+  EXPECT_THAT(r.out, HasSubstr("Exit status: 0"));
+  EXPECT_THAT(r.out, HasSubstr("130 or 143"));
 }
 
 TEST_F(QgCommandTest, WorkNeedsAHandler) {

@@ -1,14 +1,27 @@
 // qg work: works jobs by running a shell command per job.
+//
+// Stopping: the main thread takes SIGINT/SIGTERM with sigtimedwait (they are
+// blocked in every thread; handlers start with a clean mask in their own
+// process groups, see shell_runner.h). The first signal stops taking jobs and
+// gives running handlers `--grace`; past it the pool cancels them
+// (Job::Cancelled()), the runner SIGTERMs their groups and SIGKILLs them a few
+// seconds later, and the jobs are released untouched. A second signal forces
+// the stop: every handler's group is killed at once and its job released.
 #include <signal.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
 #include "qg/worker/worker.h"
@@ -19,6 +32,10 @@
 namespace qg_cli {
 namespace {
 
+// After a forced stop, how long qg work waits for the pool to hand its jobs
+// back before it exits anyway (its sessions close and release the locks).
+constexpr absl::Duration kForcedStopLimit = absl::Seconds(10);
+
 struct WorkOptions {
   std::string db;
   std::optional<std::string> queue;
@@ -26,6 +43,12 @@ struct WorkOptions {
   absl::Duration interval = absl::Milliseconds(200);
   // TYPE → shell command.
   std::vector<std::pair<std::string, std::string>> handlers;
+  // After the first stop signal, how long running handlers may go on.
+  absl::Duration grace = absl::Seconds(20);
+  // How long one job may run; infinite: no limit.
+  absl::Duration timeout = absl::InfiniteDuration();
+  // After SIGTERM to a handler's group, how long before SIGKILL.
+  absl::Duration kill_after = absl::Seconds(3);
 };
 
 absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
@@ -37,6 +60,8 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   flags.Int("workers", &o.workers);
   flags.Duration("interval", &o.interval);
   flags.Repeated("handler", &handlers);
+  flags.Duration("grace", &o.grace);
+  flags.Duration("timeout", &o.timeout);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (!positional.empty()) {
@@ -64,14 +89,20 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
         "--interval must be positive, not ", absl::FormatDuration(o.interval),
         " (idle workers would poll without pause)"));
   }
+  if (o.grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--grace must not be negative");
+  }
+  if (o.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must be positive");
+  }
   absl::StatusOr<std::string> db = ResolveDb(o.db);
   if (!db.ok()) return db.status();
   o.db = *db;
   return o;
 }
 
-// Blocks SIGINT/SIGTERM in this thread and every thread started after; they
-// are taken with `WaitStopSignal`.
+// The stop signals, blocked in this thread and every thread started after,
+// and taken with `NextStopSignal`.
 sigset_t BlockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -81,31 +112,84 @@ sigset_t BlockStopSignals() {
   return set;
 }
 
-// Waits up to `timeout` for SIGINT/SIGTERM; true if one arrived.
-bool WaitStopSignal(const sigset_t& set, absl::Duration timeout) {
+// Waits up to `timeout` for SIGINT/SIGTERM: the signal, or 0.
+int NextStopSignal(const sigset_t& set, absl::Duration timeout) {
   struct timespec ts = absl::ToTimespec(timeout);
   int sig = sigtimedwait(&set, nullptr, &ts);
-  return sig == SIGINT || sig == SIGTERM;
+  return sig == SIGINT || sig == SIGTERM ? sig : 0;
 }
+
+const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+// Runs pool.Shutdown(grace) on a thread of its own, so that the main thread
+// keeps taking signals meanwhile.
+class BackgroundShutdown {
+ public:
+  BackgroundShutdown(qg::WorkerPool& pool, absl::Duration grace)
+      : thread_([this, &pool, grace] {
+          pool.Shutdown(grace);
+          std::lock_guard<std::mutex> lock(mu_);
+          done_ = true;
+          cv_.notify_all();
+        }) {}
+  ~BackgroundShutdown() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // True once the pool has shut down; waits at most `timeout`.
+  bool Wait(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                 [this] { return done_; });
+    return done_;
+  }
+  // Leaves the thread behind (the process is about to exit).
+  void Abandon() { thread_.detach(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 int Run(const WorkOptions& o) {
   const Command& self = WorkCommand();
+  // Set by a second stop signal: every running handler is killed at once.
+  std::atomic<bool> force{false};
   qg::WorkMap work_map;
   for (const auto& [type, command] : o.handlers) {
-    work_map.Register(type, [command = command](qg::Job& job) {
-      return RunShellCommand(
+    work_map.Register(type, [&o, &force, command = command](qg::Job& job) {
+      ShellOptions shell;
+      shell.kill_after = o.kill_after;
+      shell.should_stop = [&] {
+        if (force.load()) return ShellStop::kNow;
+        // Timed out (--timeout), or the shutdown's grace period is over.
+        if (job.Cancelled()) return ShellStop::kGracefully;
+        return ShellStop::kNo;
+      };
+      absl::Status s = RunShellCommand(
           {.command = command,
            .input = job.args(),
            .env = {absl::StrCat("QG_JOB_ID=", job.id()),
                    absl::StrCat("QG_JOB_TYPE=", job.type()),
                    absl::StrCat("QG_JOB_QUEUE=", job.queue()),
-                   absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}});
+                   absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
+          shell);
+      // Killed by a forced stop: not the job's failure. As a shutdown
+      // cancellation, the pool releases it untouched for another worker.
+      if (!s.ok() && force.load()) {
+        job.Cancel(qg::Job::CancelReason::kShutdown);
+      }
+      return s;
     });
+    if (o.timeout != absl::InfiniteDuration()) {
+      work_map.SetTimeout(type, o.timeout);
+    }
   }
   sigset_t signals = BlockStopSignals();
   // A handler that exits without reading its stdin closes the pipe under
   // the runner's write: that must be EPIPE ("stdin closed", the write is
-  // done), not a SIGPIPE that kills qg work. Children restore SIG_DFL.
+  // done), not a SIGPIPE that kills qg work. Handlers get SIG_DFL back.
   signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<std::unique_ptr<qg::Client>> client =
       qg::Client::Create({.conninfo = o.db, .max_conns = o.workers + 1});
@@ -123,13 +207,52 @@ int Run(const WorkOptions& o) {
                 s.message());
   }
   fprintf(stderr,
-          "qg work: %d worker(s) on queue \"%s\" for %zu type(s); Ctrl-C to "
-          "stop\n",
-          o.workers, options.queue.c_str(), o.handlers.size());
-  while (!WaitStopSignal(signals, absl::Hours(1))) {
+          "qg work: %d worker(s) on queue \"%s\" for %zu type(s); worker "
+          "path: %s\nqg work: SIGINT (Ctrl-C) or SIGTERM stops taking jobs "
+          "and lets running ones finish (--grace %s); a second signal stops "
+          "at once\n",
+          o.workers, options.queue.c_str(), o.handlers.size(),
+          pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
+
+  int first = 0;
+  while (first == 0) first = NextStopSignal(signals, absl::Hours(1));
+  fprintf(stderr,
+          "qg work: %s: stopping; running jobs may finish within %s, then "
+          "their handlers get SIGTERM (SIGKILL %s later) and the jobs are "
+          "released; signal again to stop at once\n",
+          SignalName(first), absl::FormatDuration(o.grace).c_str(),
+          absl::FormatDuration(o.kill_after).c_str());
+  int forced = 0;
+  {
+    BackgroundShutdown shutdown(pool, o.grace);
+    while (!shutdown.Wait(absl::Milliseconds(50))) {
+      if (forced != 0) {
+        if (!shutdown.Wait(kForcedStopLimit)) {
+          fprintf(stderr,
+                  "qg work: the pool did not stop within %s of the forced "
+                  "stop; exiting (closing the sessions releases the jobs)\n",
+                  absl::FormatDuration(kForcedStopLimit).c_str());
+          shutdown.Abandon();
+          fflush(stderr);
+          _exit(128 + forced);
+        }
+        break;
+      }
+      if (int sig = NextStopSignal(signals, absl::Milliseconds(50)); sig) {
+        forced = sig;
+        force = true;
+        fprintf(stderr,
+                "qg work: %s again: killing running handlers and releasing "
+                "their jobs\n",
+                SignalName(sig));
+      }
+    }
   }
-  fprintf(stderr, "qg work: stopping; waiting for running jobs to finish\n");
-  pool.Shutdown();
+  (*client)->Close();
+  if (forced != 0) {
+    fprintf(stderr, "qg work: stopped (forced)\n");
+    return 128 + forced;
+  }
   fprintf(stderr, "qg work: stopped\n");
   return kExitOk;
 }
@@ -146,13 +269,37 @@ const Command& WorkCommand() {
   static const Command command{
       "work",
       {"qg work --handler TYPE=COMMAND ... [--queue Q] [--workers N] "
-       "[--interval SECONDS] [--db CONNINFO]"},
+       "[--interval DURATION] [--grace DURATION] [--timeout DURATION] "
+       "[--db CONNINFO]"},
       "Works jobs by running a shell command per job, the job's args JSON on "
       "its stdin\n(and QG_JOB_ID, QG_JOB_TYPE, QG_JOB_QUEUE, "
       "QG_JOB_ERROR_COUNT in its environment).\nExit 0 is success; anything "
       "else fails the job with the command's last stderr\nlines and retries "
-      "it with backoff. Ctrl-C stops after the running jobs finish.\n" +
-          std::string(kDbHelp),
+      "it with backoff. Each command runs in a process group of its own\nwith "
+      "a clean signal mask; when it exits, whatever it left running in its "
+      "group is\nkilled.\n"
+      "  --handler   TYPE=COMMAND, once per job type (at least one)\n"
+      "  --queue     the queue to work (default: $QUE_QUEUE, else \"\")\n"
+      "  --workers   handlers running at once (default 4)\n"
+      "  --interval  how often idle workers look for jobs (default 0.2s; "
+      "must be positive)\n"
+      "  --grace     after a stop signal, how long running handlers may "
+      "finish (default 20s)\n"
+      "  --timeout   the longest a job may run: its handler's group gets "
+      "SIGTERM (then\n"
+      "              SIGKILL) and the job fails \"job timed out after ...\" "
+      "and retries\n"
+      "              with backoff (default: no limit)\n" +
+          std::string(kDbHelp) +
+          "\nStopping: SIGINT (Ctrl-C) or SIGTERM stops taking jobs and lets "
+          "running ones\nfinish; past --grace their handlers' groups get "
+          "SIGTERM, SIGKILL 3s later, and\ntheir jobs are released untouched "
+          "for another worker. A second SIGINT or\nSIGTERM stops at once: "
+          "handlers are killed, their jobs released.\n"
+          "\nExit status: 0 stopped cleanly (after a signal: every job "
+          "finished or was\nreleased); 1 a failure (e.g. the database cannot "
+          "be reached); 2 a usage\nmistake; 130 or 143 (128 + the signal) "
+          "stopped at once by a second SIGINT or\nSIGTERM.\n",
       Main};
   return command;
 }

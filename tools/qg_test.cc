@@ -742,6 +742,70 @@ TEST_F(QgCommandTest, WorkHelpExplainsStoppingAndExitCodes) {
   EXPECT_THAT(r.out, HasSubstr("130 or 143"));
 }
 
+TEST_F(QgCommandTest, WorkUntilEmptyExitsOnceNoRunnableJobRemains) {
+  Query(
+      "INSERT INTO que_jobs (job_class) SELECT 'Ok' FROM generate_series(1, "
+      "30) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Bad', now()), "
+      "('Later', now() + interval '1 hour'), ('Elsewhere', now()) "
+      "RETURNING 1");
+  Query(
+      "UPDATE que_jobs SET queue = 'other' WHERE job_class = 'Elsewhere' "
+      "RETURNING 1");
+  std::string wout = TmpPath("empty-out"), werr = TmpPath("empty-err");
+  pid_t worker =
+      Start({"work", "--until-empty", "--interval", "0.05", "--handler",
+             "Ok=true", "--handler", "Bad=exit 1", "--handler", "Later=true"},
+            db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value())
+      << "qg work --until-empty kept running: " << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  // Done: the runnable jobs; left: the failed one (waiting for its retry),
+  // the scheduled one and another queue's.
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_class, error_count), "
+                  "' ' ORDER BY job_class) FROM que_jobs"),
+            "Bad:1 Elsewhere:0 Later:0");
+  EXPECT_THAT(ReadFile(werr), HasSubstr("--until-empty"));
+}
+
+TEST_F(QgCommandTest, WorkDurationStopsAfterIt) {
+  std::string wout = TmpPath("dur-out"), werr = TmpPath("dur-err");
+  absl::Time start = absl::Now();
+  pid_t worker = Start({"work", "--duration", "1s", "--handler", "T=true"},
+                       db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(20));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value()) << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+  EXPECT_THAT(ReadFile(werr), HasSubstr("--duration"));
+}
+
+TEST_F(QgCommandTest, StatsAndWorkSayWhichWorkerPathIsInEffect) {
+  QgRun fast = RunQg({"stats"}, db_->conninfo());
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  EXPECT_THAT(fast.out, HasSubstr("worker path: fast"));
+  QgRun work = RunQg({"work", "--duration", "0.2s", "--handler", "T=true"},
+                     db_->conninfo());
+  EXPECT_EQ(work.exit_code, 0) << work.err;
+  EXPECT_THAT(work.err, HasSubstr("worker path: fast"));
+
+  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  QgRun compat = RunQg({"stats"}, db_->conninfo());
+  EXPECT_THAT(compat.out, HasSubstr("worker path: qg-compatible"));
+  EXPECT_THAT(compat.out, HasSubstr("qg migrate"));
+  QgRun compat_work = RunQg(
+      {"work", "--duration", "0.2s", "--handler", "T=true"}, db_->conninfo());
+  EXPECT_EQ(compat_work.exit_code, 0) << compat_work.err;
+  EXPECT_THAT(compat_work.err, HasSubstr("worker path: qg-compatible"));
+  // Information, not a logged warning or error.
+  EXPECT_THAT(compat_work.err,
+              Not(::testing::ContainsRegex("(^|\\n)[WE][0-9]{4}")));
+}
+
 TEST_F(QgCommandTest, WorkNeedsAHandler) {
   QgRun r = RunQg({"work"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 2);
@@ -756,6 +820,12 @@ TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
   EXPECT_THAT(r.out,
               HasSubstr("completed                           190 of 190"));
   EXPECT_THAT(r.out, HasSubstr("ran twice                           0"));
+  // The drain rate of the 180 jobs runnable at once, apart from the 2 s
+  // wait for the scheduled ones.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "drained 180 runnable jobs in [0-9.]+ s \\([0-9,]+ "
+                         "jobs/s\\); then waited [0-9.]+ s for the 10 "
+                         "scheduled"));
   EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(error_count)) FROM "
                   "que_jobs WHERE job_class = 'Foreign'"),
             "1|0");

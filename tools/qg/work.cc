@@ -9,6 +9,7 @@
 // the stop: every handler's group is killed at once and its job released.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "qg/admin.h"
 #include "qg/client.h"
 #include "qg/worker/worker.h"
 #include "tools/qg/cli.h"
@@ -49,6 +51,10 @@ struct WorkOptions {
   absl::Duration timeout = absl::InfiniteDuration();
   // After SIGTERM to a handler's group, how long before SIGKILL.
   absl::Duration kill_after = absl::Seconds(3);
+  // Stop once the queue has no runnable job and no handler runs.
+  bool until_empty = false;
+  // Stop after this long; infinite: run until a signal.
+  absl::Duration duration = absl::InfiniteDuration();
 };
 
 absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
@@ -62,6 +68,8 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   flags.Repeated("handler", &handlers);
   flags.Duration("grace", &o.grace);
   flags.Duration("timeout", &o.timeout);
+  flags.Bool("until-empty", &o.until_empty);
+  flags.Duration("duration", &o.duration);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (!positional.empty()) {
@@ -95,6 +103,9 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   if (o.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--timeout must be positive");
   }
+  if (o.duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--duration must be positive");
+  }
   absl::StatusOr<std::string> db = ResolveDb(o.db);
   if (!db.ok()) return db.status();
   o.db = *db;
@@ -120,6 +131,68 @@ int NextStopSignal(const sigset_t& set, absl::Duration timeout) {
 }
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+// Counts a running handler for as long as it lives.
+class RunningJob {
+ public:
+  explicit RunningJob(std::atomic<int>& running) : running_(running) {
+    ++running_;
+  }
+  ~RunningJob() { --running_; }
+
+ private:
+  std::atomic<int>& running_;
+};
+
+// Why qg work stops (before any signal): --until-empty or --duration.
+// Returns "" while it should go on.
+class StopCondition {
+ public:
+  StopCondition(const WorkOptions& o, std::string queue,
+                std::unique_ptr<qg::Admin> admin, std::atomic<int>& running)
+      : until_empty_(o.until_empty),
+        end_(o.duration == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                    : absl::Now() + o.duration),
+        duration_(o.duration),
+        queue_(std::move(queue)),
+        admin_(std::move(admin)),
+        running_(running) {}
+
+  // How long the main loop may wait for a signal before asking again.
+  absl::Duration NextCheck() const {
+    absl::Duration wait =
+        until_empty_ ? absl::Milliseconds(200) : absl::Hours(1);
+    return std::max(absl::ZeroDuration(), std::min(wait, end_ - absl::Now()));
+  }
+
+  std::string Reason() {
+    if (absl::Now() >= end_) {
+      return absl::StrCat("ran for --duration ",
+                          absl::FormatDuration(duration_));
+    }
+    if (!until_empty_ || running_.load() > 0) return "";
+    // A job a handler runs, or a pool has locked ahead, still has its row
+    // (due): the queue is empty once no due row is left and nothing runs.
+    absl::StatusOr<qg::JobPage> page = admin_->ListJobs(
+        {.queue = queue_, .state = qg::JobState::kRunnable}, {.limit = 1});
+    if (!page.ok()) {
+      fprintf(stderr, "qg work: --until-empty cannot look at the queue: %s\n",
+              std::string(page.status().message()).c_str());
+      return "";
+    }
+    if (!page->jobs.empty() || running_.load() > 0) return "";
+    return "the queue has no runnable job and no handler runs "
+           "(--until-empty)";
+  }
+
+ private:
+  const bool until_empty_;
+  const absl::Time end_;
+  const absl::Duration duration_;
+  const std::string queue_;
+  std::unique_ptr<qg::Admin> admin_;
+  std::atomic<int>& running_;
+};
 
 // Runs pool.Shutdown(grace) on a thread of its own, so that the main thread
 // keeps taking signals meanwhile.
@@ -156,32 +229,36 @@ int Run(const WorkOptions& o) {
   const Command& self = WorkCommand();
   // Set by a second stop signal: every running handler is killed at once.
   std::atomic<bool> force{false};
+  // Handlers running now (for --until-empty).
+  std::atomic<int> running{0};
   qg::WorkMap work_map;
   for (const auto& [type, command] : o.handlers) {
-    work_map.Register(type, [&o, &force, command = command](qg::Job& job) {
-      ShellOptions shell;
-      shell.kill_after = o.kill_after;
-      shell.should_stop = [&] {
-        if (force.load()) return ShellStop::kNow;
-        // Timed out (--timeout), or the shutdown's grace period is over.
-        if (job.Cancelled()) return ShellStop::kGracefully;
-        return ShellStop::kNo;
-      };
-      absl::Status s = RunShellCommand(
-          {.command = command,
-           .input = job.args(),
-           .env = {absl::StrCat("QG_JOB_ID=", job.id()),
-                   absl::StrCat("QG_JOB_TYPE=", job.type()),
-                   absl::StrCat("QG_JOB_QUEUE=", job.queue()),
-                   absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
-          shell);
-      // Killed by a forced stop: not the job's failure. As a shutdown
-      // cancellation, the pool releases it untouched for another worker.
-      if (!s.ok() && force.load()) {
-        job.Cancel(qg::Job::CancelReason::kShutdown);
-      }
-      return s;
-    });
+    work_map.Register(
+        type, [&o, &force, &running, command = command](qg::Job& job) {
+          RunningJob counted(running);
+          ShellOptions shell;
+          shell.kill_after = o.kill_after;
+          shell.should_stop = [&] {
+            if (force.load()) return ShellStop::kNow;
+            // Timed out (--timeout), or the shutdown's grace period is over.
+            if (job.Cancelled()) return ShellStop::kGracefully;
+            return ShellStop::kNo;
+          };
+          absl::Status s = RunShellCommand(
+              {.command = command,
+               .input = job.args(),
+               .env = {absl::StrCat("QG_JOB_ID=", job.id()),
+                       absl::StrCat("QG_JOB_TYPE=", job.type()),
+                       absl::StrCat("QG_JOB_QUEUE=", job.queue()),
+                       absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
+              shell);
+          // Killed by a forced stop: not the job's failure. As a shutdown
+          // cancellation, the pool releases it untouched for another worker.
+          if (!s.ok() && force.load()) {
+            job.Cancel(qg::Job::CancelReason::kShutdown);
+          }
+          return s;
+        });
     if (o.timeout != absl::InfiniteDuration()) {
       work_map.SetTimeout(type, o.timeout);
     }
@@ -214,13 +291,26 @@ int Run(const WorkOptions& o) {
           o.workers, options.queue.c_str(), o.handlers.size(),
           pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
 
-  int first = 0;
-  while (first == 0) first = NextStopSignal(signals, absl::Hours(1));
+  std::unique_ptr<qg::Admin> admin;
+  if (o.until_empty) {
+    absl::StatusOr<std::unique_ptr<qg::Admin>> a = ConnectAdmin(o.db);
+    if (!a.ok()) return FailConnect(self, a.status());
+    admin = std::move(*a);
+  }
+  StopCondition stop(o, options.queue, std::move(admin), running);
+  std::string why;
+  while (why.empty()) {
+    if (int sig = NextStopSignal(signals, stop.NextCheck()); sig) {
+      why = SignalName(sig);
+    } else {
+      why = stop.Reason();
+    }
+  }
   fprintf(stderr,
           "qg work: %s: stopping; running jobs may finish within %s, then "
           "their handlers get SIGTERM (SIGKILL %s later) and the jobs are "
-          "released; signal again to stop at once\n",
-          SignalName(first), absl::FormatDuration(o.grace).c_str(),
+          "released; SIGINT or SIGTERM to stop at once\n",
+          why.c_str(), absl::FormatDuration(o.grace).c_str(),
           absl::FormatDuration(o.kill_after).c_str());
   int forced = 0;
   {
@@ -270,7 +360,7 @@ const Command& WorkCommand() {
       "work",
       {"qg work --handler TYPE=COMMAND ... [--queue Q] [--workers N] "
        "[--interval DURATION] [--grace DURATION] [--timeout DURATION] "
-       "[--db CONNINFO]"},
+       "[--until-empty] [--duration DURATION] [--db CONNINFO]"},
       "Works jobs by running a shell command per job, the job's args JSON on "
       "its stdin\n(and QG_JOB_ID, QG_JOB_TYPE, QG_JOB_QUEUE, "
       "QG_JOB_ERROR_COUNT in its environment).\nExit 0 is success; anything "
@@ -289,17 +379,24 @@ const Command& WorkCommand() {
       "SIGTERM (then\n"
       "              SIGKILL) and the job fails \"job timed out after ...\" "
       "and retries\n"
-      "              with backoff (default: no limit)\n" +
+      "              with backoff (default: no limit)\n"
+      "  --until-empty  stop once the queue has no runnable job and no "
+      "handler runs\n"
+      "              (jobs scheduled later, or failed and waiting for their "
+      "retry, do\n"
+      "              not count)\n"
+      "  --duration  stop after this long (default: run until a signal)\n" +
           std::string(kDbHelp) +
           "\nStopping: SIGINT (Ctrl-C) or SIGTERM stops taking jobs and lets "
           "running ones\nfinish; past --grace their handlers' groups get "
           "SIGTERM, SIGKILL 3s later, and\ntheir jobs are released untouched "
           "for another worker. A second SIGINT or\nSIGTERM stops at once: "
           "handlers are killed, their jobs released.\n"
-          "\nExit status: 0 stopped cleanly (after a signal: every job "
-          "finished or was\nreleased); 1 a failure (e.g. the database cannot "
-          "be reached); 2 a usage\nmistake; 130 or 143 (128 + the signal) "
-          "stopped at once by a second SIGINT or\nSIGTERM.\n",
+          "\nExit status: 0 stopped cleanly (after a signal, --until-empty or "
+          "--duration:\nevery job finished or was released); 1 a failure "
+          "(e.g. the database cannot\nbe reached); 2 a usage mistake; 130 or "
+          "143 (128 + the signal) stopped at once\nby a second SIGINT or "
+          "SIGTERM.\n",
       Main};
   return command;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/internal/job_ops.h"
 #include "qg/internal/json.h"
 #include "qg/internal/lease.h"
 #include "qg/internal/pg.h"
@@ -295,28 +296,10 @@ absl::Status Client::RetryJob(int64_t id) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  // Hold the job's lock while rewriting it, as a worker would: a job some
-  // session holds is running (or about to), and rewriting its run_at would
-  // make its worker's delete miss, so it would run twice.
-  absl::StatusOr<internal::Result> locked =
-      internal::RunPrepared(conn->get(), queries::TryLockJob(id));
-  if (!locked.ok()) return locked.status();
-  if (locked->Get(0, 0) != "t") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job ", id,
-        " is held by a worker (running or about to run); retry it when it "
-        "is done"));
-  }
-  absl::StatusOr<internal::Result> r =
-      internal::Run(conn->get(), queries::RetryJob(id));
-  absl::StatusOr<internal::Result> unlocked =
-      internal::RunPrepared(conn->get(), queries::UnlockJob(id));
-  if (!unlocked.ok()) conn->Discard();
-  if (!r.ok()) return r.status();
-  if (r->AffectedRows() == 0) {
-    return absl::NotFoundError(absl::StrCat("no job with ID ", id));
-  }
-  return absl::OkStatus();
+  // Under the job's lock, as `qg::Admin::RetryJob` does (one shared
+  // implementation): rewriting a held job's run_at would make its worker's
+  // delete miss, so it would run twice.
+  return internal::RetryJobUnderLock(*conn, id);
 }
 
 absl::StatusOr<std::vector<JobStats>> Client::Stats() {

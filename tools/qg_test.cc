@@ -7,10 +7,14 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -26,13 +30,19 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 
 struct QgRun {
   int exit_code = -1;
   std::string out, err;
 };
 
+// The binary under test: //tools:qg, or $QG_BINARY (an older build, to see a
+// regression test fail there:
+// --test_env=QG_BINARY=/path/to/old/bazel-bin/tools/qg).
 std::string QgBinary() {
+  const char* other = getenv("QG_BINARY");
+  if (other != nullptr && *other != '\0') return other;
   const char* srcdir = getenv("TEST_SRCDIR");
   return absl::StrCat(srcdir ? srcdir : ".", "/qg_cpp/tools/qg");
 }
@@ -47,9 +57,11 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Starts `qg args...` with DATABASE_URL=`db` (unset when empty).
+// Starts `qg args...` with DATABASE_URL=`db` (unset when empty), stdout and
+// stderr into files, stdin from `in` (the test's own when empty).
 pid_t Start(const std::vector<std::string>& args, const std::string& db,
-            const std::string& out, const std::string& err) {
+            const std::string& out, const std::string& err,
+            const std::string& in = "") {
   std::vector<std::string> argv_s = {QgBinary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   pid_t pid = fork();
@@ -63,6 +75,7 @@ pid_t Start(const std::vector<std::string>& args, const std::string& db,
     int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
+    if (!in.empty()) dup2(open(in.c_str(), O_RDONLY), 0);
     std::vector<char*> argv;
     for (std::string& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -72,21 +85,81 @@ pid_t Start(const std::vector<std::string>& args, const std::string& db,
   return pid;
 }
 
-int Wait(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
+int ExitCode(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-QgRun RunQg(const std::vector<std::string>& args, const std::string& db) {
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return ExitCode(status);
+}
+
+// Waits up to `timeout` for `pid` to exit: its exit code (128 + the signal
+// when a signal killed it), or nullopt while it still runs.
+std::optional<int> WaitAtMost(pid_t pid, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return ExitCode(status);
+    if (absl::Now() > deadline) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// SIGKILLs a process a test gave up on, and reaps it.
+void KillAndReap(pid_t pid) {
+  kill(pid, SIGKILL);
+  Wait(pid);
+}
+
+QgRun RunQg(const std::vector<std::string>& args, const std::string& db,
+            const std::string& in = "") {
   static int n = 0;
   std::string out = TmpPath(absl::StrCat("out", ++n));
   std::string err = TmpPath(absl::StrCat("err", n));
   QgRun r;
-  r.exit_code = Wait(Start(args, db, out, err));
+  r.exit_code = Wait(Start(args, db, out, err, in));
   r.out = ReadFile(out);
   r.err = ReadFile(err);
   return r;
+}
+
+// Whether process `pid` is alive (a zombie is not).
+bool Alive(pid_t pid) {
+  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() &&
+         stat[paren + 2] != 'Z';
+}
+
+bool DiesWithin(pid_t pid, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (Alive(pid)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// The pids a handler wrote to `path`, one per line, once it holds `n`.
+std::vector<pid_t> WaitForPids(const std::string& path, size_t n,
+                               absl::Duration timeout = absl::Seconds(30)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    std::vector<std::string> lines =
+        absl::StrSplit(ReadFile(path), '\n', absl::SkipEmpty());
+    if (lines.size() >= n) {
+      std::vector<pid_t> pids;
+      for (const std::string& l : lines) {
+        pid_t p = 0;
+        if (absl::SimpleAtoi(l, &p)) pids.push_back(p);
+      }
+      if (pids.size() >= n) return pids;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return {};
 }
 
 class QgCommandTest : public ::testing::Test {
@@ -128,6 +201,23 @@ TEST_F(QgCommandTest, HelpOnEverySubcommand) {
   QgRun top = RunQg({"--help"}, "");
   EXPECT_EQ(top.exit_code, 0);
   EXPECT_THAT(top.out, HasSubstr("qg enqueue --type T"));
+}
+
+TEST_F(QgCommandTest, EveryUsageLineNamesTheDatabaseFlag) {
+  for (const char* cmd : {"migrate", "enqueue", "stats", "jobs", "retry",
+                          "delete", "work", "demo"}) {
+    QgRun r = RunQg({cmd, "--help"}, "");
+    std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+    int forms = 0;
+    for (const std::string& line : lines) {
+      if (absl::StartsWith(line, "Usage: ") ||
+          absl::StartsWith(line, "       qg ")) {
+        ++forms;
+        EXPECT_THAT(line, HasSubstr("[--db CONNINFO]")) << cmd;
+      }
+    }
+    EXPECT_GE(forms, 1) << cmd;
+  }
 }
 
 TEST_F(QgCommandTest, UnknownCommandAndFlagAreUsageErrors) {
@@ -186,6 +276,39 @@ TEST_F(QgCommandTest, NoDatabaseAndMissingSchemaAreClearErrors) {
   EXPECT_THAT(bad.err, ::testing::Not(HasSubstr("Check failed")));
 }
 
+TEST_F(QgCommandTest, NoSecretOfTheConninfoAppearsInAnyOutputOfAFailure) {
+  std::string host = db_->server().socket_host();
+  const std::vector<std::string> conninfos = {
+      // Unreachable server, key=value and URI forms.
+      "host=@qg-nowhere dbname=x user=u password=SECRETPW "
+      "sslpassword=SECRETSSL",
+      "postgresql://u:SECRETPW@/x?host=@qg-nowhere&sslpassword=SECRETSSL",
+      // The real server, a database that does not exist.
+      absl::StrCat("host=", host,
+                   " dbname=no_such_db user=postgres password=SECRETPW "
+                   "sslpassword=SECRETSSL"),
+      absl::StrCat("postgresql://postgres:SECRETPW@/no_such_db?host=", host,
+                   "&sslpassword=SECRETSSL"),
+      // Not parsable at all.
+      "host=x password=SECRETPW sslpassword=SECRETSSL nonsense_key=1",
+  };
+  for (const std::string& db : conninfos) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{
+             {"stats", "--db", db},
+             {"stats"},
+             {"work", "--handler", "T=true", "--db", db},
+             {"work", "--handler", "T=true"},
+         }) {
+      QgRun r = RunQg(args, db);  // --db, or DATABASE_URL
+      EXPECT_NE(r.exit_code, 0) << args[0] << " " << db;
+      std::string all = r.out + r.err;
+      EXPECT_THAT(all, Not(HasSubstr("SECRETPW"))) << args[0] << ": " << all;
+      EXPECT_THAT(all, Not(HasSubstr("SECRETSSL"))) << args[0] << ": " << all;
+    }
+  }
+}
+
 TEST_F(QgCommandTest, EnqueuePrintsIdAndStoresEveryField) {
   QgRun r =
       RunQg({"enqueue", "--type", "SendEmail", "--args", R"({"to": "a@b"})",
@@ -230,6 +353,36 @@ TEST_F(QgCommandTest, EnqueueRejectsBadInputWithExitCode2) {
     EXPECT_THAT(r.err, HasSubstr(c.message)) << c.args.back();
   }
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_F(QgCommandTest, EnqueueReadsLargeArgsFromAFileOrStdin) {
+  // 200 kB: more than one command-line argument may hold (128 KiB).
+  std::string big = absl::StrCat("[\"", std::string(200000, 'x'), "\"]");
+  std::string file = TmpPath("big-args.json");
+  std::ofstream(file) << big;
+  QgRun from_file =
+      RunQg({"enqueue", "--type", "Big", "--args-file", file}, db_->conninfo());
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(Query("SELECT length(args::text) FROM que_jobs WHERE job_class = "
+                  "'Big'"),
+            absl::StrCat(big.size()));
+  std::string small = TmpPath("stdin-args.json");
+  std::ofstream(small) << R"({"to": "a@b"})";
+  QgRun from_stdin = RunQg({"enqueue", "--type", "Stdin", "--args", "-"},
+                           db_->conninfo(), small);
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE job_class = 'Stdin'"),
+            R"({"to": "a@b"})");
+  QgRun both =
+      RunQg({"enqueue", "--type", "T", "--args", "[]", "--args-file", file},
+            db_->conninfo());
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("not both"));
+  QgRun missing =
+      RunQg({"enqueue", "--type", "T", "--args-file", TmpPath("no-such-file")},
+            db_->conninfo());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read"));
 }
 
 TEST_F(QgCommandTest, StatsAsTableAndJson) {
@@ -312,6 +465,63 @@ TEST_F(QgCommandTest, RetryAndDelete) {
   EXPECT_EQ(RunQg({"delete", "102"}, db_->conninfo()).exit_code, 1);
 }
 
+// Another session of `conninfo` holding job `id`'s advisory lock, as a
+// worker does while it runs the job.
+qg::internal::ConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
+  auto c = qg::internal::Connect(conninfo);
+  EXPECT_TRUE(c.ok());
+  EXPECT_EQ(
+      qg_testing::QueryValue(
+          c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
+      "t");
+  return std::move(*c);
+}
+
+TEST_F(QgCommandTest, JobsWorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
+  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class) VALUES (4242, 'T') "
+      "RETURNING 1");
+  // A worker of the other database (same server) runs its own job 4242.
+  qg::internal::ConnPtr elsewhere = HoldJobLock(other->conninfo(), 4242);
+  QgRun json = RunQg({"jobs", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr(R"("working":false)"));
+  QgRun table = RunQg({"jobs"}, db_->conninfo());
+  EXPECT_THAT(table.out, ::testing::Not(HasSubstr("yes")));
+  // A worker of this database does hold it.
+  qg::internal::ConnPtr here = HoldJobLock(db_->conninfo(), 4242);
+  EXPECT_THAT(RunQg({"jobs", "--json"}, db_->conninfo()).out,
+              HasSubstr(R"("working":true)"));
+}
+
+TEST_F(QgCommandTest, RetryRefusesAJobAWorkerHoldsAndLeavesItAlone) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(101, 'A', '2030-01-01 00:00:00+00', 2) RETURNING 1");
+  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 101);
+  QgRun r = RunQg({"retry", "101"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("being worked"));
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at, error_count) FROM que_jobs"),
+            "2030-01-01 00:00:00+00|2");
+}
+
+TEST_F(QgCommandTest, RetryAllErroredSkipsAndReportsJobsInFlight) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(201, 'A', '2030-01-01 00:00:00+00', 1), "
+      "(202, 'A', '2030-01-01 00:00:00+00', 1) RETURNING 1");
+  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 201);
+  QgRun r = RunQg({"retry", "--all-errored"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("1 job(s) will run now"));
+  EXPECT_THAT(r.out, HasSubstr("1 job(s) skipped: held by a worker"));
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_id, run_at <= "
+                  "now()), ' ' ORDER BY job_id) FROM que_jobs"),
+            "201:f 202:t");
+}
+
 TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   std::string out = TmpPath("work-effect");
   unlink(out.c_str());
@@ -340,6 +550,262 @@ TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   EXPECT_THAT(ReadFile(werr), HasSubstr("stopped"));
 }
 
+TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
+  // 200 KB of args fill the pipe; `exit 0` never reads them. Then many small
+  // jobs whose handler (`true`) may exit before qg writes their args.
+  Query(
+      "INSERT INTO que_jobs (job_class, args) VALUES ('Big', "
+      "json_build_array(repeat('x', 200000))) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, args) SELECT 'Small', '[\"a\"]' "
+      "FROM generate_series(1, 300) RETURNING 1");
+  std::string wout = TmpPath("pipe-out"), werr = TmpPath("pipe-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--workers", "2",
+                        "--handler", "Big=exit 0", "--handler", "Small=true"},
+                       db_->conninfo(), wout, werr);
+  std::optional<int> died;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && !died.has_value() &&
+         Query("SELECT count(*) FROM que_jobs") != "0") {
+    died = WaitAtMost(worker, absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(died.has_value())
+      << "qg work died with status " << *died << ": " << ReadFile(werr);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  kill(worker, SIGINT);
+  EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
+}
+
+TEST_F(QgCommandTest, WorkRejectsAnIntervalThatWouldSpinAsAUsageError) {
+  for (const char* interval : {"0", "-1", "0s"}) {
+    std::string out = TmpPath("interval-out"), err = TmpPath("interval-err");
+    pid_t worker =
+        Start({"work", "--interval", interval, "--handler", "T=true"},
+              db_->conninfo(), out, err);
+    std::optional<int> code = WaitAtMost(worker, absl::Seconds(10));
+    if (!code.has_value()) KillAndReap(worker);
+    ASSERT_TRUE(code.has_value())
+        << "qg work --interval " << interval << " kept running";
+    EXPECT_EQ(*code, 2) << interval;
+    EXPECT_THAT(ReadFile(err), HasSubstr("--interval")) << interval;
+  }
+}
+
+// A handler that hangs: it records its pid and its background child's, then
+// waits for the child.
+std::string HungHandler(const std::string& pid_file) {
+  return absl::StrCat("Hang=echo $$ >> ", pid_file, "; sleep 300 & echo $! >> ",
+                      pid_file, "; wait");
+}
+
+TEST_F(QgCommandTest, WorkHandlersStartWithACleanSignalStateInTheirOwnGroup) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Probe') RETURNING 1");
+  std::string out = TmpPath("probe");
+  // Builtins only, so the shell reads its own state.
+  std::string probe = absl::StrCat(
+      "Probe=while read -r k v; do case $k in SigBlk:|SigIgn:) echo $k $v;; "
+      "esac; done < /proc/$$/status > ",
+      out, "; read -r pid comm state ppid pgrp rest < /proc/$$/stat; ",
+      "echo pid=$pid pgrp=$pgrp >> ", out);
+  std::string wout = TmpPath("probe-out"), werr = TmpPath("probe-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--handler", probe},
+                       db_->conninfo(), wout, werr);
+  ASSERT_TRUE(qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; },
+      absl::Seconds(30)));
+  kill(worker, SIGTERM);
+  EXPECT_EQ(Wait(worker), 0) << ReadFile(werr);
+  std::vector<std::string> lines = absl::StrSplit(ReadFile(out), '\n');
+  ASSERT_GE(lines.size(), 3u) << ReadFile(out);
+  // Nothing blocked (qg work blocks SIGINT and SIGTERM in itself).
+  EXPECT_EQ(lines[0], "SigBlk: 0000000000000000");
+  // Signals 1..31 at their defaults (qg work ignores SIGPIPE).
+  ASSERT_THAT(lines[1], ::testing::StartsWith("SigIgn: "));
+  EXPECT_EQ(std::stoull(lines[1].substr(8), nullptr, 16) & 0x7fffffffULL, 0u)
+      << lines[1];
+  std::vector<std::string> ids = absl::StrSplit(lines[2], ' ');
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0].substr(4), ids[1].substr(5)) << "not its own group";
+}
+
+TEST_F(QgCommandTest,
+       WorkReturnsAJobOnceItsHandlerExitsThoughABackgroundChildHoldsStderr) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Bg') RETURNING 1");
+  std::string pid_file = TmpPath("bg-pids");
+  std::string wout = TmpPath("bg-out"), werr = TmpPath("bg-err");
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--handler",
+             absl::StrCat("Bg=sleep 300 & echo $! >> ", pid_file, "; exit 0")},
+            db_->conninfo(), wout, werr);
+  bool done = qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; },
+      absl::Seconds(10));
+  std::vector<pid_t> pids = WaitForPids(pid_file, 1, absl::Seconds(1));
+  EXPECT_TRUE(done) << "the job stayed 'working' while its handler's "
+                       "background child held stderr";
+  ASSERT_EQ(pids.size(), 1u);
+  EXPECT_TRUE(DiesWithin(pids[0], absl::Seconds(5)))
+      << "the handler's background child was left running";
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  if (!pids.empty()) kill(pids[0], SIGKILL);
+  EXPECT_EQ(code, 0) << ReadFile(werr);
+}
+
+TEST_F(QgCommandTest, WorkStopsHungHandlersAfterTheGraceAndReleasesTheirJobs) {
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
+      "'2020-01-01 00:00:00+00') RETURNING 1");
+  std::string pid_file = TmpPath("grace-pids");
+  std::string wout = TmpPath("grace-out"), werr = TmpPath("grace-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--grace", "1s",
+                        "--handler", HungHandler(pid_file)},
+                       db_->conninfo(), wout, werr);
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2);
+  ASSERT_EQ(pids.size(), 2u) << ReadFile(werr);
+  absl::Time signalled = absl::Now();
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(20));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value()) << "qg work did not stop: " << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(10));
+  for (pid_t p : pids) EXPECT_TRUE(DiesWithin(p, absl::Seconds(5))) << p;
+  // Released untouched: not failed, not rescheduled, not locked.
+  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, run_at) FROM que_jobs"),
+            "0|2020-01-01 00:00:00+00");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+TEST_F(QgCommandTest,
+       WorkSecondSignalStopsAtOnceKillingHandlersAndReleasingJobs) {
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
+      "'2020-01-01 00:00:00+00') RETURNING 1");
+  std::string pid_file = TmpPath("force-pids");
+  std::string wout = TmpPath("force-out"), werr = TmpPath("force-err");
+  // No --grace: whatever the default, the second signal must not wait for it.
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--handler", HungHandler(pid_file)},
+            db_->conninfo(), wout, werr);
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2);
+  ASSERT_EQ(pids.size(), 2u) << ReadFile(werr);
+  kill(worker, SIGTERM);
+  absl::SleepFor(absl::Milliseconds(300));
+  for (pid_t p : pids) EXPECT_TRUE(Alive(p)) << "killed before its grace";
+  absl::Time forced = absl::Now();
+  kill(worker, SIGINT);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(15));
+  if (!code) KillAndReap(worker);
+  for (pid_t p : pids) kill(p, SIGKILL);  // if the binary left them
+  ASSERT_TRUE(code.has_value()) << "a second signal did not stop qg work";
+  EXPECT_EQ(*code, 128 + SIGINT) << ReadFile(werr);
+  EXPECT_LT(absl::Now() - forced, absl::Seconds(5));
+  for (pid_t p : pids) EXPECT_TRUE(DiesWithin(p, absl::Seconds(5))) << p;
+  EXPECT_EQ(Query("SELECT format('%s|%s', error_count, run_at) FROM que_jobs"),
+            "0|2020-01-01 00:00:00+00");
+}
+
+TEST_F(QgCommandTest, WorkTimesOutAHungHandlerAndRetriesItsJobWithBackoff) {
+  Query("INSERT INTO que_jobs (job_class) VALUES ('Hang') RETURNING 1");
+  std::string pid_file = TmpPath("timeout-pids");
+  std::string wout = TmpPath("timeout-out"), werr = TmpPath("timeout-err");
+  pid_t worker = Start({"work", "--interval", "0.05", "--timeout", "1s",
+                        "--handler", HungHandler(pid_file)},
+                       db_->conninfo(), wout, werr);
+  bool failed = qg_testing::WaitFor(
+      [&] {
+        return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") ==
+               "1";
+      },
+      absl::Seconds(20));
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2, absl::Seconds(1));
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  for (pid_t p : pids) kill(p, SIGKILL);
+  ASSERT_TRUE(failed) << ReadFile(werr);
+  EXPECT_THAT(Query("SELECT last_error FROM que_jobs"),
+              HasSubstr("job timed out after 1s"));
+  EXPECT_EQ(Query("SELECT run_at > now() FROM que_jobs"), "t");
+  EXPECT_EQ(code, 0) << ReadFile(werr);
+}
+
+TEST_F(QgCommandTest, WorkHelpExplainsStoppingAndExitCodes) {
+  QgRun r = RunQg({"work", "--help"}, "");
+  EXPECT_THAT(r.out, HasSubstr("SIGTERM"));
+  EXPECT_THAT(r.out, HasSubstr("Ctrl-C"));
+  EXPECT_THAT(r.out, HasSubstr("--grace"));
+  EXPECT_THAT(r.out, HasSubstr("Exit status: 0"));
+  EXPECT_THAT(r.out, HasSubstr("130 or 143"));
+}
+
+TEST_F(QgCommandTest, WorkUntilEmptyExitsOnceNoRunnableJobRemains) {
+  Query(
+      "INSERT INTO que_jobs (job_class) SELECT 'Ok' FROM generate_series(1, "
+      "30) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class, run_at) VALUES ('Bad', now()), "
+      "('Later', now() + interval '1 hour'), ('Elsewhere', now()) "
+      "RETURNING 1");
+  Query(
+      "UPDATE que_jobs SET queue = 'other' WHERE job_class = 'Elsewhere' "
+      "RETURNING 1");
+  std::string wout = TmpPath("empty-out"), werr = TmpPath("empty-err");
+  pid_t worker =
+      Start({"work", "--until-empty", "--interval", "0.05", "--handler",
+             "Ok=true", "--handler", "Bad=exit 1", "--handler", "Later=true"},
+            db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value())
+      << "qg work --until-empty kept running: " << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  // Done: the runnable jobs; left: the failed one (waiting for its retry),
+  // the scheduled one and another queue's.
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_class, error_count), "
+                  "' ' ORDER BY job_class) FROM que_jobs"),
+            "Bad:1 Elsewhere:0 Later:0");
+  EXPECT_THAT(ReadFile(werr), HasSubstr("--until-empty"));
+}
+
+TEST_F(QgCommandTest, WorkDurationStopsAfterIt) {
+  std::string wout = TmpPath("dur-out"), werr = TmpPath("dur-err");
+  absl::Time start = absl::Now();
+  pid_t worker = Start({"work", "--duration", "1s", "--handler", "T=true"},
+                       db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(20));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value()) << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
+  EXPECT_THAT(ReadFile(werr), HasSubstr("--duration"));
+}
+
+TEST_F(QgCommandTest, StatsAndWorkSayWhichWorkerPathIsInEffect) {
+  QgRun fast = RunQg({"stats"}, db_->conninfo());
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  EXPECT_THAT(fast.out, HasSubstr("worker path: fast"));
+  QgRun work = RunQg({"work", "--duration", "0.2s", "--handler", "T=true"},
+                     db_->conninfo());
+  EXPECT_EQ(work.exit_code, 0) << work.err;
+  EXPECT_THAT(work.err, HasSubstr("worker path: fast"));
+
+  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  QgRun compat = RunQg({"stats"}, db_->conninfo());
+  EXPECT_THAT(compat.out, HasSubstr("worker path: qg-compatible"));
+  EXPECT_THAT(compat.out, HasSubstr("qg migrate"));
+  QgRun compat_work = RunQg(
+      {"work", "--duration", "0.2s", "--handler", "T=true"}, db_->conninfo());
+  EXPECT_EQ(compat_work.exit_code, 0) << compat_work.err;
+  EXPECT_THAT(compat_work.err, HasSubstr("worker path: qg-compatible"));
+  // Information, not a logged warning or error.
+  EXPECT_THAT(compat_work.err,
+              Not(::testing::ContainsRegex("(^|\\n)[WE][0-9]{4}")));
+}
+
 TEST_F(QgCommandTest, WorkNeedsAHandler) {
   QgRun r = RunQg({"work"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 2);
@@ -354,6 +820,12 @@ TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
   EXPECT_THAT(r.out,
               HasSubstr("completed                           190 of 190"));
   EXPECT_THAT(r.out, HasSubstr("ran twice                           0"));
+  // The drain rate of the 180 jobs runnable at once, apart from the 2 s
+  // wait for the scheduled ones.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "drained 180 runnable jobs in [0-9.]+ s \\([0-9,]+ "
+                         "jobs/s\\); then waited [0-9.]+ s for the 10 "
+                         "scheduled"));
   EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(error_count)) FROM "
                   "que_jobs WHERE job_class = 'Foreign'"),
             "1|0");

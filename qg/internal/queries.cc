@@ -215,6 +215,32 @@ Call JobStats() { return {&sql::kJobStats, {}}; }
 Call DeadJobs(int limit) { return {&sql::kDeadJobs, {absl::StrCat(limit)}}; }
 Call RetryJob(int64_t id) { return {&sql::kRetryJob, {absl::StrCat(id)}}; }
 Call InspectSchema() { return {&sql::kInspectSchema, {}}; }
+Call MigrateLock() { return {&sql::kMigrateLock, {}}; }
+Call GetJob(int64_t id) { return {&sql::kGetJob, {absl::StrCat(id)}}; }
+
+Call ListJobs(const ListJobsParams& p) {
+  Params params = {p.queue, p.type, p.state, p.error_contains};
+  if (p.after.has_value()) {
+    params.push_back(p.after->queue);
+    params.push_back(absl::StrCat(p.after->priority));
+    params.push_back(p.after->run_at_text.empty()
+                         ? FormatTimestamp(p.after->run_at)
+                         : p.after->run_at_text);
+    params.push_back(absl::StrCat(p.after->id));
+  } else {
+    params.insert(params.end(), 4, std::nullopt);
+  }
+  params.push_back(absl::StrCat(p.limit));
+  return {&sql::kListJobs, std::move(params)};
+}
+
+Call TryLockBatch(absl::Span<const int64_t> ids) {
+  return {&sql::kTryLockBatch, {IdArray(ids)}};
+}
+
+Call RetryBatch(absl::Span<const JobKey> keys) {
+  return {&sql::kRetryBatch, KeyArrays(keys)};
+}
 Call HasLockFunction() { return {&sql::kHasLockFunction, {}}; }
 Call LockerSettings() { return {&sql::kLockerSettings, {}}; }
 Call Listen() { return {&sql::kListen, {}}; }

@@ -84,6 +84,19 @@ struct JobError {
   std::string message;
 };
 
+// ListJobsParams
+//
+// What `queries::ListJobs` selects (see qg/internal/sql/list_jobs.sql).
+struct ListJobsParams {
+  std::optional<std::string> queue;  // nullopt: any queue
+  std::optional<std::string> type;   // nullopt: any job_class
+  // "any", "ready", "runnable", "scheduled", "working", "errored" or "dead".
+  std::string state = "any";
+  std::optional<std::string> error_contains;  // nullopt: any last_error
+  std::optional<JobKey> after;  // the previous page's last row; nullopt: start
+  int limit = 50;
+};
+
 // Call
 //
 // A statement with its parameters.
@@ -160,6 +173,11 @@ Call JobStats();
 Call DeadJobs(int limit);
 Call RetryJob(int64_t id);
 Call InspectSchema();
+Call ListJobs(const ListJobsParams& params);
+Call GetJob(int64_t id);
+Call TryLockBatch(absl::Span<const int64_t> ids);
+Call RetryBatch(absl::Span<const JobKey> keys);
+Call MigrateLock();
 Call HasLockFunction();
 Call LockerSettings();
 Call Listen();

@@ -42,6 +42,19 @@ const Statement kRetryJob{"qg_retry_job", "$1 job_id bigint",
 const Statement kInspectSchema{"qg_inspect_schema", "",
     sql_text::inspect_schema};
 
+const Statement kListJobs{"qg_list_jobs",
+    "$1 queue text, $2 job_class text, $3 state text, $4 error text, "
+    "$5 after_queue text, $6 after_priority smallint, "
+    "$7 after_run_at timestamptz, $8 after_job_id bigint, $9 limit int",
+    sql_text::list_jobs};
+const Statement kGetJob{"qg_get_job", "$1 job_id bigint", sql_text::get_job};
+const Statement kTryLockBatch{"qg_try_lock_batch", "$1 ids bigint[]",
+    sql_text::try_lock_batch};
+const Statement kRetryBatch{"qg_retry_batch",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 ids bigint[]", sql_text::retry_batch};
+const Statement kMigrateLock{"qg_migrate_lock", "", sql_text::migrate_lock};
+
 const Statement kHasLockFunction{"qg_has_lock_function", "",
     sql_text::has_lock_function};
 const Statement kLockerSettings{"qg_locker_settings", "",

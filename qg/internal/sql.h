@@ -58,6 +58,13 @@ extern const Statement kDeadJobs;
 extern const Statement kRetryJob;
 extern const Statement kInspectSchema;
 
+// Operating (//qg:admin): listing, one job, bulk changes under try-locks.
+extern const Statement kListJobs;
+extern const Statement kGetJob;
+extern const Statement kTryLockBatch;
+extern const Statement kRetryBatch;
+extern const Statement kMigrateLock;
+
 // The batched ("fast") path: the locker session.
 extern const Statement kHasLockFunction;
 extern const Statement kLockerSettings;

@@ -1,0 +1,350 @@
+#include "qg/admin.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "qg/executor.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/internal/job_ops.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
+#include "qg/internal/schema_state.h"
+#include "qg/internal/sql.h"
+#include "schema/schema.h"
+
+namespace qg {
+namespace {
+
+namespace queries = internal::queries;
+using internal::PooledConn;
+using internal::Result;
+
+constexpr int kMaxPageLimit = 10000;
+constexpr int kBatch = 500;
+
+constexpr std::pair<JobState, absl::string_view> kStateNames[] = {
+    {JobState::kAny, "any"},           {JobState::kReady, "ready"},
+    {JobState::kRunnable, "runnable"}, {JobState::kScheduled, "scheduled"},
+    {JobState::kWorking, "working"},   {JobState::kErrored, "errored"},
+    {JobState::kDead, "dead"},
+};
+
+internal::ListJobsParams ListParams(const JobFilter& filter, int limit,
+                                    const std::optional<JobCursor>& after) {
+  internal::ListJobsParams p;
+  p.queue = filter.queue;
+  p.type = filter.type;
+  p.state = std::string(JobStateName(filter.state));
+  if (!filter.error_contains.empty()) p.error_contains = filter.error_contains;
+  if (after.has_value()) {
+    internal::JobKey key;
+    key.queue = after->queue;
+    key.priority = after->priority;
+    key.run_at = after->run_at;
+    key.id = after->id;
+    p.after = std::move(key);
+  }
+  p.limit = limit;
+  return p;
+}
+
+// Reads the rows of qg_list_jobs / qg_get_job.
+absl::StatusOr<std::vector<JobRecord>> ReadRecords(const Result& r) {
+  absl::StatusOr<internal::JobRowReader> reader =
+      internal::JobRowReader::For(r);
+  if (!reader.ok()) return reader.status();
+  int held_col = PQfnumber(r.get(), "held_by");
+  if (held_col < 0) return absl::InternalError("no held_by column");
+  std::vector<JobRecord> out;
+  out.reserve(r.rows());
+  for (int i = 0; i < r.rows(); ++i) {
+    absl::StatusOr<internal::JobRow> row = reader->Read(r, i);
+    if (!row.ok()) return row.status();
+    JobRecord rec;
+    rec.id = row->key.id;
+    rec.queue = std::move(row->key.queue);
+    rec.priority = row->key.priority;
+    rec.run_at = row->key.run_at;
+    rec.type = std::move(row->type);
+    rec.args = std::move(row->args);
+    rec.error_count = row->error_count;
+    rec.last_error = row->last_error.value_or("");
+    rec.last_error_line =
+        std::string(rec.last_error.substr(0, rec.last_error.find('\n')));
+    if (!r.IsNull(i, held_col) &&
+        !absl::SimpleAtoi(r.Get(i, held_col), &rec.held_by_pid)) {
+      return absl::InternalError(
+          absl::StrCat("bad held_by pid \"", r.Get(i, held_col), "\""));
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+internal::JobKey KeyOf(const JobRecord& job) {
+  internal::JobKey key;
+  key.queue = job.queue;
+  key.priority = job.priority;
+  key.run_at = job.run_at;
+  key.run_at_text = internal::FormatTimestamp(job.run_at);
+  key.id = job.id;
+  return key;
+}
+
+}  // namespace
+
+absl::string_view JobStateName(JobState state) {
+  for (const auto& [s, name] : kStateNames) {
+    if (s == state) return name;
+  }
+  return "any";
+}
+
+absl::StatusOr<JobState> ParseJobState(absl::string_view name) {
+  std::vector<absl::string_view> names;
+  for (const auto& [s, n] : kStateNames) {
+    if (n == name) return s;
+    names.push_back(n);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown job state \"", name, "\"; one of ", absl::StrJoin(names, ", ")));
+}
+
+std::string JobCursor::Encode() const {
+  std::string time = run_at == absl::InfiniteFuture() ? "infinity"
+                     : run_at == absl::InfinitePast()
+                         ? "-infinity"
+                         : absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", run_at,
+                                            absl::UTCTimeZone());
+  return absl::StrCat(id, ",", priority, ",", time, ",", queue);
+}
+
+absl::StatusOr<JobCursor> JobCursor::Decode(absl::string_view text) {
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(text, absl::MaxSplits(',', 3));
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", text,
+        "\" is not a job cursor (ID,PRIORITY,RUN_AT,QUEUE as a listing "
+        "prints it)"));
+  };
+  if (parts.size() != 4) return bad();
+  JobCursor c;
+  int32_t priority = 0;
+  if (!absl::SimpleAtoi(parts[0], &c.id) ||
+      !absl::SimpleAtoi(parts[1], &priority) || priority < -32768 ||
+      priority > 32767) {
+    return bad();
+  }
+  c.priority = static_cast<int16_t>(priority);
+  std::string err;
+  if (parts[2] == "infinity") {
+    c.run_at = absl::InfiniteFuture();
+  } else if (parts[2] == "-infinity") {
+    c.run_at = absl::InfinitePast();
+  } else if (!absl::ParseTime(absl::RFC3339_full, parts[2], &c.run_at, &err)) {
+    return bad();
+  }
+  c.queue = std::string(parts[3]);
+  return c;
+}
+
+bool JobRecord::dead() const {
+  static const absl::Time dead =
+      internal::ParseTimestamp(internal::sql::kDeadRunAt)
+          .value_or(absl::InfiniteFuture());
+  return run_at >= dead;
+}
+
+JobCursor JobRecord::cursor() const {
+  return JobCursor{
+      .queue = queue, .priority = priority, .run_at = run_at, .id = id};
+}
+
+absl::StatusOr<std::unique_ptr<Admin>> Admin::Connect(AdminOptions options) {
+  if (options.max_conns < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AdminOptions::max_conns must be at least 1, not ", options.max_conns));
+  }
+  auto pool = internal::ConnPool::Create(options.conninfo, options.max_conns,
+                                         /*on_connect=*/nullptr);
+  {
+    // Connect now, so that a bad conninfo or an unreachable server is the
+    // caller's first error; the connection stays in the pool.
+    absl::StatusOr<PooledConn> conn = pool->Acquire(options.acquire_timeout);
+    if (!conn.ok()) return conn.status();
+  }
+  return std::unique_ptr<Admin>(new Admin(std::move(options), std::move(pool)));
+}
+
+Admin::Admin(AdminOptions options, std::shared_ptr<internal::ConnPool> pool)
+    : options_(std::move(options)), pool_(std::move(pool)) {}
+
+Admin::~Admin() { pool_->Close(); }
+
+absl::StatusOr<PooledConn> Admin::AcquireForSchema() {
+  return pool_->Acquire(options_.acquire_timeout);
+}
+
+absl::StatusOr<PooledConn> Admin::Acquire() {
+  absl::StatusOr<PooledConn> conn = pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok() || schema_ok_.load()) return conn;
+  absl::StatusOr<internal::QueSchemaState> state =
+      internal::InspectQueSchema(conn->get());
+  if (!state.ok()) return state.status();
+  if (absl::Status s = internal::QueSchemaStatus(*state); !s.ok()) return s;
+  schema_ok_.store(true);
+  return conn;
+}
+
+absl::StatusOr<MigrateResult> Admin::Migrate() {
+  absl::StatusOr<PooledConn> conn = AcquireForSchema();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn->get());
+  if (!tx.ok()) return tx.status();
+  if (absl::StatusOr<Result> r =
+          internal::Run(conn->get(), queries::MigrateLock());
+      !r.ok()) {
+    return r.status();
+  }
+  absl::StatusOr<internal::QueSchemaState> existing =
+      internal::InspectQueSchema(conn->get());
+  if (!existing.ok()) return existing.status();
+  if (existing->kind == internal::QueSchemaState::Kind::kOtherVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to migrate: ",
+                     internal::QueSchemaStatus(*existing).message()));
+  }
+  for (const char* ddl : {schema::kQueJobsSql, schema::kQgAdditionsSql}) {
+    absl::StatusOr<Result> r = internal::ExecSimple(conn->get(), ddl);
+    if (!r.ok()) return r.status();
+  }
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  schema_ok_.store(true);
+  MigrateResult result;
+  result.created = existing->kind == internal::QueSchemaState::Kind::kMissing;
+  result.schema_version = schema::kQueSchemaVersion;
+  return result;
+}
+
+absl::StatusOr<StatsReport> Admin::Stats() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  StatsReport report;
+  absl::StatusOr<std::vector<JobStats>> groups = QueryJobStats(exec);
+  if (!groups.ok()) return groups.status();
+  report.groups = std::move(*groups);
+  absl::StatusOr<Result> fn =
+      internal::Run(conn->get(), queries::HasLockFunction());
+  if (!fn.ok()) return fn.status();
+  report.fast_path.available = fn->Get(0, 0) == "t";
+  report.fast_path.reason =
+      report.fast_path.available
+          ? "fast: qg_lock_job() is installed (a worker pool's locker "
+            "session locks jobs in batches, woken by NOTIFY)"
+          : "qg-compatible: qg_lock_job() is missing, so worker pools poll "
+            "with one connection per busy worker (run `qg migrate` to add "
+            "it)";
+  return report;
+}
+
+absl::StatusOr<JobPage> Admin::ListJobs(const JobFilter& filter,
+                                        const PageRequest& page) {
+  if (page.limit < 1 || page.limit > kMaxPageLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page limit must be 1..", kMaxPageLimit, ", not ", page.limit));
+  }
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<Result> r = internal::Run(
+      conn->get(),
+      queries::ListJobs(ListParams(filter, page.limit, page.after)));
+  if (!r.ok()) return r.status();
+  absl::StatusOr<std::vector<JobRecord>> jobs = ReadRecords(*r);
+  if (!jobs.ok()) return jobs.status();
+  JobPage out;
+  out.jobs = std::move(*jobs);
+  if (static_cast<int>(out.jobs.size()) == page.limit) {
+    out.next = out.jobs.back().cursor();
+  }
+  return out;
+}
+
+absl::StatusOr<JobRecord> Admin::GetJob(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<Result> r = internal::Run(conn->get(), queries::GetJob(id));
+  if (!r.ok()) return r.status();
+  absl::StatusOr<std::vector<JobRecord>> jobs = ReadRecords(*r);
+  if (!jobs.ok()) return jobs.status();
+  if (jobs->empty()) {
+    return absl::NotFoundError(absl::StrCat("no job with ID ", id));
+  }
+  return std::move(jobs->front());
+}
+
+absl::Status Admin::RetryJob(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::RetryJobUnderLock(*conn, id);
+}
+
+absl::Status Admin::DeleteJob(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::DeleteJobUnderLock(*conn, id);
+}
+
+template <typename Change>
+absl::StatusOr<BulkResult> Admin::ForEachBatch(const JobFilter& filter,
+                                               Change change) {
+  BulkResult result;
+  std::optional<JobCursor> after;
+  while (true) {
+    absl::StatusOr<JobPage> page = ListJobs(filter, {kBatch, after});
+    if (!page.ok()) return page.status();
+    if (page->jobs.empty()) break;
+    std::vector<internal::JobKey> keys;
+    keys.reserve(page->jobs.size());
+    for (const JobRecord& job : page->jobs) keys.push_back(KeyOf(job));
+    absl::StatusOr<PooledConn> conn = Acquire();
+    if (!conn.ok()) return conn.status();
+    absl::StatusOr<internal::BatchOutcome> done = change(*conn, keys);
+    if (!done.ok()) return done.status();
+    result.changed += done->changed;
+    result.skipped_held += done->held;
+    result.skipped_moved += done->moved;
+    // A retried job only moves back in the key order (its run_at never
+    // grows), so the walk never meets it again.
+    if (!page->next.has_value()) break;
+    after = page->next;
+  }
+  return result;
+}
+
+absl::StatusOr<BulkResult> Admin::RetryJobs(const JobFilter& filter) {
+  return ForEachBatch(
+      filter, [](PooledConn& conn, const std::vector<internal::JobKey>& keys) {
+        return internal::RetryKeysUnderLock(conn, keys);
+      });
+}
+
+absl::StatusOr<BulkResult> Admin::DeleteJobs(const JobFilter& filter) {
+  if (!filter.queue.has_value() && !filter.type.has_value() &&
+      filter.state == JobState::kAny && filter.error_contains.empty()) {
+    return absl::InvalidArgumentError(
+        "refusing to delete every job: select a queue, type, state or error "
+        "text");
+  }
+  return ForEachBatch(
+      filter, [](PooledConn& conn, const std::vector<internal::JobKey>& keys) {
+        return internal::DeleteKeysUnderLock(conn, keys);
+      });
+}
+
+}  // namespace qg

@@ -1,0 +1,312 @@
+// qg/admin.h
+// -----------------------------------------------------------------------------
+//
+// `qg::Admin` operates a queue: creates the schema, reports statistics, lists
+// and inspects jobs, and retries or deletes them without ever touching a job
+// a worker is running. The `qg` command line, the web console and your own
+// tools share it. Thread-safe; it owns a small connection pool of its own and
+// works before `que_jobs` exists (for `Migrate()`).
+//
+// Every change to a job takes the job's advisory lock first (a try-lock, the
+// lock Que's workers hold while they run a job), changes the row, commits,
+// and only then unlocks. A job some session holds is running, or locked
+// ahead by a fast worker pool: single-job changes refuse it
+// (`FailedPrecondition`), bulk changes skip and count it.
+//
+// Example:
+//   QG_ASSIGN_OR_RETURN(std::unique_ptr<qg::Admin> admin,
+//                       qg::Admin::Connect({.conninfo = "dbname=app"}));
+//   QG_RETURN_IF_ERROR(admin->Migrate().status());
+//   QG_ASSIGN_OR_RETURN(qg::JobPage page,
+//                       admin->ListJobs({.state = qg::JobState::kDead}));
+//   for (const qg::JobRecord& job : page.jobs) {
+//     printf("%lld %s: %s\n", (long long)job.id, job.type.c_str(),
+//            job.last_error_line.c_str());
+//   }
+//   QG_ASSIGN_OR_RETURN(qg::BulkResult r,
+//                       admin->RetryJobs({.state = qg::JobState::kDead}));
+//   // r.changed jobs run again; r.skipped_held were being worked.
+#ifndef QG_ADMIN_H_
+#define QG_ADMIN_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "qg/stats.h"
+
+namespace qg {
+
+namespace internal {
+class ConnPool;
+class PooledConn;
+}  // namespace internal
+
+// AdminOptions
+struct AdminOptions {
+  // A libpq connection string or URI, e.g. "dbname=app" or
+  // "postgres://user:secret@db/app". Required. Never shown with its secrets.
+  std::string conninfo;
+
+  // The most connections the admin opens (at least 1). Default: 2.
+  int max_conns = 2;
+
+  // How long an operation waits for a free connection before `Unavailable`.
+  // Default: 30s.
+  absl::Duration acquire_timeout = absl::Seconds(30);
+};
+
+// MigrateResult
+struct MigrateResult {
+  // True when `Migrate()` created que_jobs; false when it was there already.
+  bool created = false;
+  // Que's schema version of the table (the table comment): 3.
+  int schema_version = 3;
+};
+
+// FastPathReport
+//
+// Which worker path a `WorkerPool` (default `WorkerMode::kFast`) would take
+// on this database. Information, not an error: both paths work the queue.
+struct FastPathReport {
+  // Whether qg_lock_job() (added by `Migrate()`) exists.
+  bool available = false;
+  // One line, e.g. "fast: qg_lock_job() is installed (one locker session
+  // locks jobs in batches)" or "qg-compatible: qg_lock_job() is missing (run
+  // `qg migrate` to add it)".
+  std::string reason;
+};
+
+// StatsReport
+struct StatsReport {
+  // Per (queue, type), ordered by queue then type; as `Client::Stats()`.
+  std::vector<JobStats> groups;
+  FastPathReport fast_path;
+};
+
+// JobState
+//
+// Which jobs a `JobFilter` selects. "Held" means that a session of this
+// database holds the job's advisory lock (a lock on the same id in another
+// database is another job's).
+enum class JobState {
+  kAny,
+  kReady,      // due (run_at <= now()) and not held: waiting for a worker
+  kRunnable,   // due, held or not (kReady and the due kWorking ones)
+  kScheduled,  // due later (run_at > now()), not dead
+  kWorking,    // held: running, or locked ahead by a fast worker pool
+  kErrored,    // failed at least once (error_count > 0), dead ones included,
+               // as `JobStats::count_errored` counts them
+  kDead,       // out of attempts (run_at 9999-01-01; see `kDeadMarker`)
+};
+
+// The state's name as the command line spells it ("any", "ready", ...), and
+// back (`InvalidArgument` listing the names for an unknown one).
+absl::string_view JobStateName(JobState state);
+absl::StatusOr<JobState> ParseJobState(absl::string_view name);
+
+// JobCursor
+//
+// Where a page of jobs ends: the key of its last row, in Que's order (queue,
+// priority, run_at, job_id). The next page starts after it.
+struct JobCursor {
+  std::string queue;
+  int16_t priority = 0;
+  absl::Time run_at;
+  int64_t id = 0;
+
+  // Encode()
+  //
+  // As text for a command line or URL, "ID,PRIORITY,RUN_AT,QUEUE", e.g.
+  // "42,100,2026-11-29T06:00:00.123456Z,mail" (the queue last, so it may
+  // hold commas). `Decode()` reads it back (`InvalidArgument` if it cannot).
+  std::string Encode() const;
+  static absl::StatusOr<JobCursor> Decode(absl::string_view text);
+};
+
+// JobFilter
+//
+// Which jobs an operation selects. Default: every job.
+struct JobFilter {
+  // Only jobs of this queue ("" is the default queue). Default: any queue.
+  std::optional<std::string> queue;
+  // Only jobs of this type (Ruby Que's job_class). Default: any type.
+  std::optional<std::string> type;
+  // Default: kAny.
+  JobState state = JobState::kAny;
+  // Only jobs whose last_error contains this text, ignoring case. Default:
+  // empty, any last_error (or none).
+  std::string error_contains;
+};
+
+// PageRequest
+//
+// Which page of a listing. Pages use keyset paging (the key after
+// `after`), never OFFSET: a page costs the same on page 1 and page 10,000 of
+// a million jobs, and paging while jobs come and go returns every job that
+// stays put exactly once.
+struct PageRequest {
+  // At most this many jobs, 1..10000. Default: 50.
+  int limit = 50;
+  // Start after this row (the previous page's `next`). Default: the start.
+  std::optional<JobCursor> after;
+};
+
+// JobRecord
+//
+// A job as operators see it.
+struct JobRecord {
+  int64_t id = 0;
+  std::string queue;
+  std::string type;  // Ruby Que's job_class
+  int16_t priority = 0;
+  absl::Time run_at;
+  int32_t error_count = 0;
+  // The last error in full, and its first line; empty when it never failed.
+  std::string last_error;
+  std::string last_error_line;
+  std::string args;  // JSON text
+  // The backend pid of the session of this database holding the job's lock;
+  // 0 when nobody holds it.
+  int held_by_pid = 0;
+
+  // Held by a worker of this database right now (running, or locked ahead).
+  bool working() const { return held_by_pid != 0; }
+  // Dead: out of attempts (run_at 9999-01-01).
+  bool dead() const;
+  // This row's key, to page after it.
+  JobCursor cursor() const;
+};
+
+// JobPage
+struct JobPage {
+  std::vector<JobRecord> jobs;
+  // Set when the page is full: pass it as `PageRequest::after` for the next
+  // page (which may turn out empty). Unset at the end.
+  std::optional<JobCursor> next;
+};
+
+// BulkResult
+//
+// What `RetryJobs()` or `DeleteJobs()` did.
+struct BulkResult {
+  // Jobs retried (or deleted).
+  int64_t changed = 0;
+  // Jobs a worker held (running, or locked ahead by a pool): left alone.
+  int64_t skipped_held = 0;
+  // Jobs that a worker finished or rescheduled between being listed and
+  // being locked: left alone.
+  int64_t skipped_moved = 0;
+};
+
+class Admin {
+ public:
+  // Connect()
+  //
+  // Connects once, to check the conninfo and reach the server; does not
+  // require `que_jobs` (every operation but `Migrate()` checks it on first
+  // use). Bad conninfo or `max_conns` < 1 → `InvalidArgument`; server
+  // unreachable → `Unavailable`; bad credentials → `PermissionDenied`;
+  // database missing → `FailedPrecondition`. Messages never hold a secret.
+  static absl::StatusOr<std::unique_ptr<Admin>> Connect(AdminOptions options);
+
+  ~Admin();
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+
+  // Migrate()
+  //
+  // Creates `que_jobs` (Ruby Que 0.x, schema version 3) if it is missing, and
+  // adds qg-cpp's lock function and NOTIFY trigger (peers keep working).
+  // Idempotent; concurrent calls are serialized. A que_jobs table of another
+  // Que version → `FailedPrecondition`, and nothing changes.
+  absl::StatusOr<MigrateResult> Migrate();
+
+  // Stats()
+  //
+  // Counts per (queue, type), and which worker path a pool would take.
+  // que_jobs missing or of another Que version → `FailedPrecondition` (as
+  // every operation below) saying how to fix it.
+  absl::StatusOr<StatsReport> Stats();
+
+  // ListJobs()
+  //
+  // The jobs `filter` selects, in the order workers take them (queue,
+  // priority, run_at, job_id), one page at a time. With or without a queue,
+  // a page walks que_jobs' primary key from the cursor and stops at the
+  // limit; filters on type, state and error text are checked along the way.
+  // A bad limit → `InvalidArgument`.
+  //
+  // Example:
+  //   qg::PageRequest page;
+  //   do {
+  //     QG_ASSIGN_OR_RETURN(qg::JobPage p, admin->ListJobs(filter, page));
+  //     for (const qg::JobRecord& job : p.jobs) Show(job);
+  //     page.after = p.next;
+  //   } while (page.after.has_value());
+  absl::StatusOr<JobPage> ListJobs(const JobFilter& filter,
+                                   const PageRequest& page = {});
+
+  // GetJob()
+  //
+  // Job `id`, with the pid of the session holding it if any. `NotFound` when
+  // there is no such job. (Que's table has no index on job_id alone: this
+  // reads the table, as do the other calls by id.)
+  absl::StatusOr<JobRecord> GetJob(int64_t id);
+
+  // RetryJob()
+  //
+  // Makes job `id` runnable now; a dead job also gets its attempts back
+  // (error_count 0). `FailedPrecondition` while a worker holds it (running,
+  // or locked ahead by a fast pool); `NotFound` when there is no such job.
+  // The same as `Client::RetryJob()`.
+  absl::Status RetryJob(int64_t id);
+
+  // DeleteJob()
+  //
+  // Deletes job `id`. `FailedPrecondition` while a worker holds it;
+  // `NotFound` when there is no such job.
+  absl::Status DeleteJob(int64_t id);
+
+  // RetryJobs()
+  //
+  // `RetryJob()` for every job `filter` selects (e.g. `{.state =
+  // JobState::kErrored}` or `{.queue = "mail", .state = JobState::kDead}`),
+  // a batch of up to 500 at a time, each job under its own try-lock: held
+  // jobs are skipped and counted, never rewritten under their worker. Jobs
+  // already due keep their run_at (and their place in line).
+  absl::StatusOr<BulkResult> RetryJobs(const JobFilter& filter);
+
+  // DeleteJobs()
+  //
+  // `DeleteJob()` for every job `filter` selects, skipping held ones. A
+  // filter that selects everything (no queue, type, state or error text) →
+  // `InvalidArgument`: delete a queue's jobs, or the dead ones, not all.
+  absl::StatusOr<BulkResult> DeleteJobs(const JobFilter& filter);
+
+  const AdminOptions& options() const { return options_; }
+
+ private:
+  Admin(AdminOptions options, std::shared_ptr<internal::ConnPool> pool);
+  // A pooled connection, after checking (once) that que_jobs is usable.
+  absl::StatusOr<internal::PooledConn> Acquire();
+  absl::StatusOr<internal::PooledConn> AcquireForSchema();
+  template <typename Change>
+  absl::StatusOr<BulkResult> ForEachBatch(const JobFilter& filter,
+                                          Change change);
+
+  const AdminOptions options_;
+  std::shared_ptr<internal::ConnPool> pool_;
+  std::atomic<bool> schema_ok_{false};
+};
+
+}  // namespace qg
+
+#endif  // QG_ADMIN_H_

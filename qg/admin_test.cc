@@ -1,0 +1,429 @@
+// Tests of qg::Admin against a real throwaway database each.
+#include "qg/admin.h"
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/sql.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::IsOk;
+using ::qg_testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+class AdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    ASSERT_OK_AND_ASSIGN(admin_, Admin::Connect({.conninfo = db_->conninfo()}));
+  }
+
+  std::string Query(const std::string& sql) {
+    return qg_testing::QueryValue(conn_.get(), sql);
+  }
+
+  // A database on the same server without que_jobs.
+  std::string EmptyDatabase(const std::string& name) {
+    qg_testing::PostgresServer& server = db_->server();
+    auto c = internal::Connect(server.ConninfoFor("postgres"));
+    EXPECT_TRUE(c.ok());
+    EXPECT_OK(internal::ExecSimple(
+                  c->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
+                  .status());
+    EXPECT_OK(internal::ExecSimple(
+                  c->get(),
+                  absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"))
+                  .status());
+    return server.ConninfoFor(name);
+  }
+
+  // Another session of `conninfo` holding job `id`'s advisory lock, as a
+  // worker would.
+  internal::ConnPtr HoldLock(const std::string& conninfo, int64_t id) {
+    absl::StatusOr<internal::ConnPtr> c = internal::Connect(conninfo);
+    EXPECT_TRUE(c.ok());
+    EXPECT_EQ(
+        qg_testing::QueryValue(
+            c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
+        "t");
+    return std::move(*c);
+  }
+
+  std::vector<int64_t> Ids(const JobPage& page) {
+    std::vector<int64_t> ids;
+    for (const JobRecord& j : page.jobs) ids.push_back(j.id);
+    return ids;
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  internal::ConnPtr conn_;
+  std::unique_ptr<Admin> admin_;
+};
+
+TEST_F(AdminTest, ConnectWorksBeforeTheSchemaAndMigrateCreatesItOnce) {
+  std::string empty = EmptyDatabase("qg_admin_migrate");
+  ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
+  EXPECT_THAT(
+      admin->Stats().status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
+  ASSERT_OK_AND_ASSIGN(MigrateResult first, admin->Migrate());
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.schema_version, 3);
+  ASSERT_OK_AND_ASSIGN(MigrateResult second, admin->Migrate());
+  EXPECT_FALSE(second.created);
+  ASSERT_OK_AND_ASSIGN(StatsReport stats, admin->Stats());
+  EXPECT_TRUE(stats.groups.empty());
+  EXPECT_TRUE(stats.fast_path.available);
+  EXPECT_THAT(stats.fast_path.reason, HasSubstr("fast"));
+}
+
+TEST_F(AdminTest, ConcurrentMigratesAllSucceedAndOneCreates) {
+  std::string empty = EmptyDatabase("qg_admin_concurrent");
+  std::atomic<int> created{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto admin = Admin::Connect({.conninfo = empty});
+      absl::StatusOr<MigrateResult> r =
+          admin.ok() ? (*admin)->Migrate()
+                     : absl::StatusOr<MigrateResult>(admin.status());
+      if (!r.ok()) {
+        ++failed;
+      } else if (r->created) {
+        ++created;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(created.load(), 1);
+}
+
+TEST_F(AdminTest, MigrateRefusesAnotherQueVersionAndChangesNothing) {
+  std::string empty = EmptyDatabase("qg_admin_que1");
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr c, internal::Connect(empty));
+  ASSERT_OK(internal::ExecSimple(
+                c.get(),
+                "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
+                "smallint, run_at timestamptz, job_class text, args jsonb, "
+                "error_count int, last_error_message text, queue text); "
+                "COMMENT ON TABLE que_jobs IS '4'")
+                .status());
+  ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
+  EXPECT_THAT(admin->Migrate().status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("another Que version")));
+  EXPECT_EQ(
+      qg_testing::QueryValue(c.get(),
+                             "SELECT count(*) FROM pg_proc WHERE proname = "
+                             "'qg_lock_job'"),
+      "0");
+  EXPECT_THAT(admin->ListJobs({}).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(AdminTest, ConnectRejectsBadOptionsWithoutEchoingSecrets) {
+  EXPECT_THAT(
+      Admin::Connect({.conninfo = db_->conninfo(), .max_conns = 0}).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument));
+  absl::Status bad =
+      Admin::Connect({.conninfo = "host=@qg-nowhere dbname=x password=s3cret "
+                                  "sslpassword=s3cretssl",
+                      .acquire_timeout = absl::Seconds(5)})
+          .status();
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(bad.message(), ::testing::Not(HasSubstr("s3cret")));
+}
+
+TEST_F(AdminTest, StatsReportsTheQgCompatiblePathWithoutTheLockFunction) {
+  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  Query(
+      "INSERT INTO que_jobs (job_class, queue, error_count) VALUES ('A', "
+      "'', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(StatsReport stats, admin_->Stats());
+  EXPECT_FALSE(stats.fast_path.available);
+  EXPECT_THAT(stats.fast_path.reason, HasSubstr("qg migrate"));
+  ASSERT_EQ(stats.groups.size(), 2u);
+  EXPECT_EQ(stats.groups[0].type, "A");
+  EXPECT_EQ(stats.groups[0].count, 2);
+  EXPECT_EQ(stats.groups[0].count_errored, 1);
+}
+
+TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count, "
+      "last_error) VALUES "
+      "(1, 'Ready', 'q', now() - interval '1 minute', 0, NULL), "
+      "(2, 'Later', 'q', now() + interval '1 hour', 0, NULL), "
+      "(3, 'Failed', 'q', now() + interval '1 hour', 2, "
+      "E'SMTP Timeout\\n at line 2'), "
+      "(4, 'Dead', 'q', '9999-01-01 00:00:00+00', 5, 'qg: dead after 5 "
+      "attempts: boom'), "
+      "(5, 'Held', 'q', now() - interval '1 minute', 0, NULL), "
+      "(6, 'Ready', 'other', now() - interval '1 minute', 0, NULL) "
+      "RETURNING 1");
+  internal::ConnPtr holder = HoldLock(db_->conninfo(), 5);
+  auto ids = [&](JobFilter f) {
+    absl::StatusOr<JobPage> page = admin_->ListJobs(f);
+    EXPECT_THAT(page.status(), IsOk());
+    return page.ok() ? Ids(*page) : std::vector<int64_t>{};
+  };
+  EXPECT_THAT(ids({}), UnorderedElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_THAT(ids({.queue = "other"}), UnorderedElementsAre(6));
+  EXPECT_THAT(ids({.type = "Ready"}), UnorderedElementsAre(1, 6));
+  EXPECT_THAT(ids({.queue = "q", .state = JobState::kReady}),
+              UnorderedElementsAre(1));
+  EXPECT_THAT(ids({.queue = "q", .state = JobState::kRunnable}),
+              UnorderedElementsAre(1, 5));
+  EXPECT_THAT(ids({.state = JobState::kScheduled}), UnorderedElementsAre(2, 3));
+  EXPECT_THAT(ids({.state = JobState::kWorking}), UnorderedElementsAre(5));
+  EXPECT_THAT(ids({.state = JobState::kErrored}), UnorderedElementsAre(3, 4));
+  EXPECT_THAT(ids({.state = JobState::kDead}), UnorderedElementsAre(4));
+  EXPECT_THAT(ids({.error_contains = "smtp timeout"}), UnorderedElementsAre(3));
+
+  ASSERT_OK_AND_ASSIGN(JobPage failed, admin_->ListJobs({.type = "Failed"}));
+  ASSERT_EQ(failed.jobs.size(), 1u);
+  EXPECT_EQ(failed.jobs[0].last_error, "SMTP Timeout\n at line 2");
+  EXPECT_EQ(failed.jobs[0].last_error_line, "SMTP Timeout");
+  EXPECT_EQ(failed.jobs[0].args, "[]");
+  EXPECT_FALSE(failed.jobs[0].working());
+  EXPECT_FALSE(failed.next.has_value());
+  EXPECT_THAT(admin_->ListJobs({}, {.limit = 0}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(AdminTest, PagesReturnEveryRowExactlyOnceWhileJobsAreInserted) {
+  // 600 jobs over three queues, priorities and run_ats, with ties.
+  Query(
+      "INSERT INTO que_jobs (job_class, queue, priority, run_at) "
+      "SELECT 'T', 'q' || (i % 3), (i % 4)::smallint, "
+      "'2026-01-01'::timestamptz + (i % 7) * interval '1 second' "
+      "FROM generate_series(1, 600) AS i RETURNING 1");
+  std::set<int64_t> original;
+  {
+    ASSERT_OK_AND_ASSIGN(JobPage all, admin_->ListJobs({}, {.limit = 10000}));
+    for (const JobRecord& j : all.jobs) original.insert(j.id);
+  }
+  ASSERT_EQ(original.size(), 600u);
+  std::map<int64_t, int> seen;
+  PageRequest page{.limit = 37};
+  int pages = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(JobPage p, admin_->ListJobs({}, page));
+    for (const JobRecord& j : p.jobs) ++seen[j.id];
+    // Someone enqueues between pages, in front of and behind the cursor.
+    Query(absl::StrCat(
+        "INSERT INTO que_jobs (job_class, queue, priority, run_at) VALUES "
+        "('New', 'q",
+        pages % 3, "', ", pages % 4,
+        ", '2026-01-01'::timestamptz + interval '3 seconds') RETURNING 1"));
+    page.after = p.next;
+    ++pages;
+  } while (page.after.has_value() && pages < 1000);
+  for (int64_t id : original) EXPECT_EQ(seen[id], 1) << "job " << id;
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << "job " << id;
+  EXPECT_GE(pages, 600 / 37);
+}
+
+TEST_F(AdminTest, PagesWalkThePrimaryKeyWithoutSortingOrOffset) {
+  Query(
+      "INSERT INTO que_jobs (job_class, queue, priority, run_at, error_count) "
+      "SELECT 'T', 'q' || (i % 10), (i % 5)::smallint, "
+      "now() - i * interval '1 second', i % 2 "
+      "FROM generate_series(1, 50000) AS i RETURNING 1");
+  Query("ANALYZE que_jobs");
+  // The statement exactly as ListJobs sends it, page 2 of one queue.
+  ASSERT_OK_AND_ASSIGN(
+      internal::Result plan,
+      internal::Exec(conn_.get(),
+                     absl::StrCat("EXPLAIN ", internal::sql::kListJobs.text),
+                     {"q3", std::nullopt, "errored", std::nullopt, "q3", "2",
+                      "2026-01-01 00:00:00+00", "17", "50"}));
+  std::string text;
+  for (int i = 0; i < plan.rows(); ++i) {
+    absl::StrAppend(&text, plan.Get(i, 0), "\n");
+  }
+  EXPECT_THAT(text, HasSubstr("Index Scan using que_jobs_pkey")) << text;
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("Sort")));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("Seq Scan on que_jobs")));
+}
+
+TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
+  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  ASSERT_EQ(&other->server(), &db_->server());  // same server, two databases
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class) VALUES (77, 'T') RETURNING 1");
+  internal::ConnPtr elsewhere = HoldLock(other->conninfo(), 77);
+  ASSERT_OK_AND_ASSIGN(JobPage page, admin_->ListJobs({}));
+  ASSERT_EQ(page.jobs.size(), 1u);
+  EXPECT_FALSE(page.jobs[0].working());
+  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(77));
+  EXPECT_EQ(job.held_by_pid, 0);
+  ASSERT_OK_AND_ASSIGN(JobPage none,
+                       admin_->ListJobs({.state = JobState::kWorking}));
+  EXPECT_TRUE(none.jobs.empty());
+  // ... and the other database's lock does not stop a retry here.
+  EXPECT_OK(admin_->RetryJob(77));
+
+  internal::ConnPtr here = HoldLock(db_->conninfo(), 77);
+  std::string pid =
+      qg_testing::QueryValue(here.get(), "SELECT pg_backend_pid()");
+  ASSERT_OK_AND_ASSIGN(JobRecord held, admin_->GetJob(77));
+  EXPECT_EQ(absl::StrCat(held.held_by_pid), pid);
+  ASSERT_OK_AND_ASSIGN(JobPage working,
+                       admin_->ListJobs({.state = JobState::kWorking}));
+  EXPECT_EQ(Ids(working), std::vector<int64_t>{77});
+}
+
+TEST_F(AdminTest, GetJobIsNotFoundWhenMissing) {
+  EXPECT_THAT(admin_->GetJob(12345).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("12345")));
+}
+
+TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(9, 'T', '2030-01-01 00:00:00+00', 3) RETURNING 1");
+  internal::ConnPtr worker = HoldLock(db_->conninfo(), 9);
+  EXPECT_THAT(admin_->RetryJob(9),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("being worked")));
+  EXPECT_THAT(admin_->DeleteJob(9),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Client::RetryJob shares the implementation.
+  ASSERT_OK_AND_ASSIGN(auto client,
+                       Client::Create({.conninfo = db_->conninfo()}));
+  EXPECT_THAT(client->RetryJob(9),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at, error_count) FROM que_jobs"),
+            "2030-01-01 00:00:00+00|3");
+  // The worker still holds its lock; nobody else holds one.
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
+                  "'advisory'"),
+            "1");
+  worker.reset();
+  EXPECT_OK(admin_->DeleteJob(9));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  EXPECT_THAT(admin_->DeleteJob(9), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(admin_->RetryJob(9), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
+                  "'advisory'"),
+            "0");
+}
+
+TEST_F(AdminTest, RetryGivesADeadJobItsAttemptsBackAndKeepsADueJobsPlace) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(1, 'Dead', '9999-01-01 00:00:00+00', 5), "
+      "(2, 'Later', now() + interval '1 day', 2), "
+      "(3, 'Due', '2020-01-01 00:00:00+00', 1) RETURNING 1");
+  for (int64_t id : {1, 2, 3}) EXPECT_OK(admin_->RetryJob(id));
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s:%s', job_id, "
+                  "run_at <= now(), error_count), ' ' ORDER BY job_id) "
+                  "FROM que_jobs"),
+            "1:t:0 2:t:2 3:t:1");
+  EXPECT_EQ(Query("SELECT run_at FROM que_jobs WHERE job_id = 3"),
+            "2020-01-01 00:00:00+00");
+}
+
+TEST_F(AdminTest, RetryJobsSkipsAndCountsHeldJobs) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count) "
+      "SELECT i, 'T', 'q', now() + interval '1 hour', 1 "
+      "FROM generate_series(1, 1200) AS i RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count) "
+      "VALUES (5000, 'T', 'q', now() + interval '1 hour', 0), "
+      "(5001, 'T', 'other', now() + interval '1 hour', 1) RETURNING 1");
+  internal::ConnPtr w1 = HoldLock(db_->conninfo(), 7);
+  internal::ConnPtr w2 = HoldLock(db_->conninfo(), 1100);
+  ASSERT_OK_AND_ASSIGN(
+      BulkResult r,
+      admin_->RetryJobs({.queue = "q", .state = JobState::kErrored}));
+  EXPECT_EQ(r.changed, 1198);
+  EXPECT_EQ(r.skipped_held, 2);
+  EXPECT_EQ(r.skipped_moved, 0);
+  EXPECT_EQ(Query("SELECT string_agg(job_id::text, ',' ORDER BY job_id) FROM "
+                  "que_jobs WHERE run_at > now()"),
+            "7,1100,5000,5001");
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
+                  "'advisory'"),
+            "2");
+}
+
+TEST_F(AdminTest, RetryJobsOfDeadJobsGivesThemTheirAttemptsBack) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(1, 'T', '9999-01-01 00:00:00+00', 5), "
+      "(2, 'U', '9999-01-01 00:00:00+00', 5), "
+      "(3, 'T', now() + interval '1 hour', 2) RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(
+      BulkResult r, admin_->RetryJobs({.type = "T", .state = JobState::kDead}));
+  EXPECT_EQ(r.changed, 1);
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s:%s', job_id, "
+                  "run_at <= now(), error_count), ' ' ORDER BY job_id) "
+                  "FROM que_jobs"),
+            "1:t:0 2:f:5 3:f:2");
+}
+
+TEST_F(AdminTest, DeleteJobsRefusesToDeleteEverythingAndSkipsHeldJobs) {
+  EXPECT_THAT(admin_->DeleteJobs({}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, queue) VALUES "
+      "(1, 'T', 'demo'), (2, 'T', 'demo'), (3, 'T', 'keep') RETURNING 1");
+  internal::ConnPtr worker = HoldLock(db_->conninfo(), 2);
+  ASSERT_OK_AND_ASSIGN(BulkResult r, admin_->DeleteJobs({.queue = "demo"}));
+  EXPECT_EQ(r.changed, 1);
+  EXPECT_EQ(r.skipped_held, 1);
+  EXPECT_EQ(Query("SELECT string_agg(job_id::text, ',' ORDER BY job_id) FROM "
+                  "que_jobs"),
+            "2,3");
+}
+
+TEST(JobCursorTest, EncodesAndDecodesAQueueWithCommas) {
+  JobCursor c{.queue = "a,b,c",
+              .priority = -5,
+              .run_at = absl::FromUnixMicros(1795932000123456),
+              .id = 42};
+  EXPECT_EQ(c.Encode(), "42,-5,2026-11-29T06:00:00.123456Z,a,b,c");
+  ASSERT_OK_AND_ASSIGN(JobCursor back, JobCursor::Decode(c.Encode()));
+  EXPECT_EQ(back.queue, "a,b,c");
+  EXPECT_EQ(back.priority, -5);
+  EXPECT_EQ(back.run_at, c.run_at);
+  EXPECT_EQ(back.id, 42);
+  EXPECT_THAT(JobCursor::Decode("nonsense").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(JobCursor::Decode("1,70000,2026-01-01T00:00:00Z,q").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(JobStateTest, NamesRoundTrip) {
+  for (JobState s : {JobState::kAny, JobState::kReady, JobState::kRunnable,
+                     JobState::kScheduled, JobState::kWorking,
+                     JobState::kErrored, JobState::kDead}) {
+    ASSERT_OK_AND_ASSIGN(JobState back, ParseJobState(JobStateName(s)));
+    EXPECT_EQ(back, s);
+  }
+  EXPECT_THAT(ParseJobState("bogus").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dead")));
+}
+
+}  // namespace
+}  // namespace qg

@@ -1,0 +1,120 @@
+#include "qg/internal/job_ops.h"
+
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "qg/internal/pg.h"
+
+namespace qg::internal {
+namespace {
+
+// Rows are changed in autocommit mode, so that each change has committed
+// before its unlock: a connection left inside a transaction would break that.
+absl::Status CheckNoTransaction(PooledConn& conn) {
+  if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE) {
+    return absl::InternalError(
+        "an operator's change needs a connection outside any transaction");
+  }
+  return absl::OkStatus();
+}
+
+// Runs `change` on `conn` under job `id`'s lock; `change` returns the rows it
+// changed.
+template <typename Change>
+absl::Status UnderLock(PooledConn& conn, int64_t id, Change change) {
+  if (absl::Status s = CheckNoTransaction(conn); !s.ok()) return s;
+  absl::StatusOr<Result> locked = Run(conn.get(), queries::TryLockJob(id));
+  if (!locked.ok()) return locked.status();
+  if (locked->Get(0, 0) != "t") return JobHeldError(id);
+  absl::StatusOr<int64_t> changed = change();
+  // The change committed (or failed and changed nothing): unlock now.
+  absl::StatusOr<Result> unlocked = Run(conn.get(), queries::UnlockJob(id));
+  if (!unlocked.ok() || unlocked->Get(0, 0) != "t") {
+    conn.Discard();  // closing the session releases whatever it holds
+  }
+  if (!changed.ok()) return changed.status();
+  if (*changed == 0) {
+    return absl::NotFoundError(absl::StrCat("no job with ID ", id));
+  }
+  return absl::OkStatus();
+}
+
+template <typename ChangeCall>
+absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
+                                           absl::Span<const JobKey> keys,
+                                           ChangeCall change_call) {
+  BatchOutcome out;
+  if (keys.empty()) return out;
+  if (absl::Status s = CheckNoTransaction(conn); !s.ok()) return s;
+  std::vector<int64_t> ids;
+  ids.reserve(keys.size());
+  for (const JobKey& k : keys) ids.push_back(k.id);
+  absl::StatusOr<Result> locked = Run(conn.get(), queries::TryLockBatch(ids));
+  if (!locked.ok()) {
+    conn.Discard();  // some locks may have been taken before the failure
+    return locked.status();
+  }
+  absl::StatusOr<std::vector<int64_t>> locked_ids = ReadIds(*locked, 0);
+  if (!locked_ids.ok()) {
+    conn.Discard();
+    return locked_ids.status();
+  }
+  absl::flat_hash_set<int64_t> mine(locked_ids->begin(), locked_ids->end());
+  std::vector<JobKey> lockable;
+  for (const JobKey& k : keys) {
+    if (mine.contains(k.id)) lockable.push_back(k);
+  }
+  out.held = static_cast<int64_t>(keys.size() - lockable.size());
+  if (lockable.empty()) return out;
+  absl::StatusOr<Result> changed = Run(conn.get(), change_call(lockable));
+  absl::StatusOr<Result> unlocked =
+      Run(conn.get(), queries::UnlockBatch(*locked_ids));
+  if (!unlocked.ok() || unlocked->Get(0, 0) != "0") conn.Discard();
+  if (!changed.ok()) return changed.status();
+  out.changed = changed->rows();
+  out.moved = static_cast<int64_t>(lockable.size()) - out.changed;
+  return out;
+}
+
+}  // namespace
+
+absl::Status JobHeldError(int64_t id) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "job ", id,
+      " is being worked (a worker holds its lock: it is running, or locked "
+      "ahead by a worker pool); try again when it is done"));
+}
+
+absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
+  return UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+    absl::StatusOr<Result> r = Run(conn.get(), queries::RetryJob(id));
+    if (!r.ok()) return r.status();
+    return r->AffectedRows();
+  });
+}
+
+absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id) {
+  return UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+    std::vector<int64_t> one = {id};
+    absl::StatusOr<Result> r = Run(conn.get(), queries::DeleteById(one));
+    if (!r.ok()) return r.status();
+    return r->rows();
+  });
+}
+
+absl::StatusOr<BatchOutcome> RetryKeysUnderLock(PooledConn& conn,
+                                                absl::Span<const JobKey> keys) {
+  return KeysUnderLock(conn, keys, [](const std::vector<JobKey>& k) {
+    return queries::RetryBatch(k);
+  });
+}
+
+absl::StatusOr<BatchOutcome> DeleteKeysUnderLock(
+    PooledConn& conn, absl::Span<const JobKey> keys) {
+  return KeysUnderLock(conn, keys, [](const std::vector<JobKey>& k) {
+    return queries::DeleteBatch(k);
+  });
+}
+
+}  // namespace qg::internal

@@ -1,0 +1,66 @@
+// qg/internal/job_ops.h
+// -----------------------------------------------------------------------------
+//
+// Operators' changes to jobs (retry, delete), one job or a batch, each under
+// the job's advisory lock: shared by `Client::RetryJob()` and `qg::Admin`.
+//
+// The protocol, for every job touched: take its lock with a try-lock (a job
+// some session holds is running, or locked ahead by a fast pool: changing its
+// row would make its worker's completion miss and the job run twice, so it is
+// refused or skipped), change the row in its own autocommitted statement,
+// and only then unlock. Never unlock before the change commits.
+//
+// Example:
+//   QG_ASSIGN_OR_RETURN(PooledConn conn, pool->Acquire(absl::Seconds(30)));
+//   absl::Status s = RetryJobUnderLock(conn, 42);
+//   // FailedPrecondition while a worker holds job 42; NotFound if missing.
+#ifndef QG_INTERNAL_JOB_OPS_H_
+#define QG_INTERNAL_JOB_OPS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/internal/queries.h"
+
+namespace qg::internal {
+
+// The error for a job a worker holds, naming `id`.
+absl::Status JobHeldError(int64_t id);
+
+// RetryJobUnderLock()
+//
+// Makes job `id` runnable now (a dead job also gets its attempts back: see
+// qg/internal/sql/retry_job.sql) under its lock. `FailedPrecondition` while a
+// worker holds it, `NotFound` when there is no such job. `conn` must not be
+// inside a transaction (`Internal` otherwise); it is discarded when its lock
+// could not be released.
+absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id);
+
+// DeleteJobUnderLock()
+//
+// Deletes job `id` under its lock; errors as `RetryJobUnderLock()`.
+absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id);
+
+// What a batch change did.
+struct BatchOutcome {
+  int64_t changed = 0;  // retried or deleted
+  int64_t held = 0;     // held by a worker: left alone
+  int64_t moved = 0;    // key changed or row gone since listed: left alone
+};
+
+// RetryKeysUnderLock(), DeleteKeysUnderLock()
+//
+// The same for the jobs with `keys` (as listed moments ago): one try-lock
+// round trip for all, one statement changing the locked ones by key (an index
+// lookup each), one unlock round trip after it committed.
+absl::StatusOr<BatchOutcome> RetryKeysUnderLock(PooledConn& conn,
+                                                absl::Span<const JobKey> keys);
+absl::StatusOr<BatchOutcome> DeleteKeysUnderLock(PooledConn& conn,
+                                                 absl::Span<const JobKey> keys);
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_JOB_OPS_H_

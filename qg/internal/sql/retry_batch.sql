@@ -1,0 +1,17 @@
+-- qg_retry_batch: qg_retry_job for many jobs, by key (an index lookup each);
+-- returns the ids it changed. A row whose key changed since it was listed (a
+-- worker finished or rescheduled it) is left alone. The caller holds the
+-- jobs' advisory locks (qg_try_lock_batch).
+-- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
+-- $4 ids bigint[] (parallel arrays).
+UPDATE que_jobs AS j
+SET run_at      = least(j.run_at, now()),
+    error_count = CASE WHEN j.run_at >= '@DEAD_RUN_AT@' THEN 0
+                       ELSE j.error_count END
+FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
+  AS k(queue, priority, run_at, job_id)
+WHERE j.queue = k.queue
+AND   j.priority = k.priority
+AND   j.run_at = k.run_at
+AND   j.job_id = k.job_id
+RETURNING j.job_id

@@ -1,0 +1,91 @@
+// tools/qg/cli.h
+// -----------------------------------------------------------------------------
+//
+// What every command of `qg` shares: the command table entry, exit codes,
+// how errors are printed, and where the database comes from. Each command
+// lives in its own file (tools/qg/<command>.cc) as parse → validate → run,
+// its flags parsed into its own options struct (tools/qg/flags.h).
+//
+// Exit codes: 0 success, 1 failure at run time, 2 a usage mistake (bad flag
+// or value, no database given, unparsable conninfo). `qg work` adds the
+// forced stop (see its help).
+#ifndef TOOLS_QG_CLI_H_
+#define TOOLS_QG_CLI_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "qg/admin.h"
+
+namespace qg_cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Command
+//
+// One subcommand: `qg <name> ...`.
+struct Command {
+  std::string name;
+  // The usage lines, one per form, e.g. {"qg migrate [--db CONNINFO]"}.
+  std::vector<std::string> usage;
+  // What `qg <name> --help` prints after the usage line.
+  std::string help;
+  // Runs the command on the arguments after its name (--help is handled by
+  // main); returns the exit code.
+  int (*main)(const std::vector<std::string>& args);
+};
+
+// Every command, in the order help lists them.
+const std::vector<const Command*>& AllCommands();
+
+// The flag every command takes, for the help texts.
+inline constexpr char kDbHelp[] =
+    "  --db        libpq conninfo or postgres:// URI (default: "
+    "$DATABASE_URL)\n";
+
+// Prints "qg <command>: <message>" on stderr and returns `code`.
+int Fail(const Command& command, int code, absl::string_view message);
+
+// A failure at run time: exit 1.
+int Fail(const Command& command, const absl::Status& status);
+
+// A usage mistake: the message and the usage lines on stderr, exit 2.
+int UsageError(const Command& command, absl::string_view message);
+
+// "Usage: FORM\n       FORM\n": the command's usage lines.
+std::string UsageText(const Command& command);
+
+// A failure to connect: exit 2 for an unparsable conninfo (a usage
+// mistake), else 1.
+int FailConnect(const Command& command, const absl::Status& status);
+
+// ResolveDb()
+//
+// The database: `flag` (--db) when given, else $DATABASE_URL.
+// `InvalidArgument` ("no database: ...") when neither is set.
+absl::StatusOr<std::string> ResolveDb(const std::string& flag);
+
+// ConnectAdmin()
+//
+// An `Admin` on `db` with the command line's settings (one connection).
+absl::StatusOr<std::unique_ptr<qg::Admin>> ConnectAdmin(const std::string& db);
+
+// The commands (each in tools/qg/<name>.cc).
+const Command& MigrateCommand();
+const Command& EnqueueCommand();
+const Command& StatsCommand();
+const Command& JobsCommand();
+const Command& RetryCommand();
+const Command& DeleteCommand();
+const Command& WorkCommand();
+const Command& DemoCommand();
+
+}  // namespace qg_cli
+
+#endif  // TOOLS_QG_CLI_H_

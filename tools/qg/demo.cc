@@ -1,0 +1,345 @@
+// qg demo: typed jobs end to end on an embedded (or given) PostgreSQL.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "examples/email/email.pb.h"
+#include "libpq-fe.h"
+#include "qg/admin.h"
+#include "qg/client.h"
+#include "qg/conninfo.h"
+#include "qg/executor.h"
+#include "qg/testing/postgres.h"
+#include "qg/typed.h"
+#include "qg/worker/worker.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+#include "tools/qg/output.h"
+
+namespace qg_cli {
+namespace {
+
+// The demo works a queue of its own, so that on a real database (--db) it
+// never takes, fails or deletes anyone else's jobs.
+constexpr char kDemoQueue[] = "qg-demo";
+
+struct DemoOptions {
+  std::string db;  // empty: boot an embedded PostgreSQL
+  int jobs = 2000;
+  int workers = 4;
+};
+
+absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
+  DemoOptions o;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.Int("jobs", &o.jobs);
+  flags.Int("workers", &o.workers);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  if (o.jobs < 1)
+    return absl::InvalidArgumentError("--jobs must be at least 1");
+  if (o.workers < 1) {
+    return absl::InvalidArgumentError("--workers must be at least 1");
+  }
+  o.db = qg::ResolveConninfo(o.db).value_or("");
+  return o;
+}
+
+// Which of the demo's users get a job scheduled 2 s ahead, and which get one
+// enqueued in a transaction that rolls back (never stored).
+bool Scheduled(int64_t user) { return user % 20 == 7; }
+bool RolledBack(int64_t user) { return user % 20 == 13; }
+
+// 47000 → "47,000".
+std::string WithCommas(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+// The demo's planned failures are expected: log only errors.
+class ErrorsOnlyLogger : public qg::Logger {
+ public:
+  void Log(qg::LogLevel level, absl::string_view message) override {
+    if (level == qg::LogLevel::kError) qg::DefaultLogger().Log(level, message);
+  }
+};
+
+struct PGconnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+
+int Run(const DemoOptions& o) {
+  const Command& self = DemoCommand();
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::string conninfo = o.db;
+  if (!conninfo.empty()) {
+    fprintf(stderr, "qg demo: using the database you gave\n");
+  } else {
+    fprintf(stderr,
+            "qg demo: no --db or DATABASE_URL; booting an embedded, "
+            "throwaway PostgreSQL...\n");
+    absl::StatusOr<std::unique_ptr<qg_testing::PostgresServer>> s =
+        qg_testing::PostgresServer::Start();
+    if (!s.ok()) return Fail(self, s.status());
+    server = std::move(*s);
+    conninfo = server->conninfo();
+    fprintf(stderr, "qg demo: PostgreSQL ready (%s)\n", conninfo.c_str());
+  }
+
+  // The jobs runnable at once (neither scheduled nor rolled back): the drain
+  // rate is how fast the pool gives each of them its first attempt.
+  int64_t runnable = 0;
+  for (int i = 1; i <= o.jobs; ++i) runnable += !Scheduled(i) && !RolledBack(i);
+
+  // The handler: fails once for every 10th user, then succeeds.
+  std::mutex mu;
+  absl::flat_hash_set<int64_t> done_ids;
+  std::atomic<int64_t> completed{0}, duplicates{0}, failures{0};
+  std::atomic<int64_t> first_attempts{0};
+  absl::Time drained_at = absl::InfiniteFuture();  // guarded by mu
+  qg::WorkMap work_map;
+  work_map.Register<qg::examples::email::WelcomeEmail>(
+      [&](qg::Job& job, const qg::examples::email::WelcomeEmail& email) {
+        if (job.error_count() == 0 && !Scheduled(email.user_id()) &&
+            ++first_attempts == runnable) {
+          std::lock_guard<std::mutex> lock(mu);
+          drained_at = absl::Now();
+        }
+        if (email.user_id() % 10 == 0 && job.error_count() == 0) {
+          ++failures;
+          return absl::UnavailableError("mail server busy (demo: fails once)");
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (!done_ids.insert(job.id()).second) ++duplicates;
+        ++completed;
+        return absl::OkStatus();
+      });
+
+  qg::ClientOptions options;
+  options.conninfo = conninfo;
+  options.max_conns = o.workers + 2;
+  options.backoff = [](int32_t) { return absl::Seconds(1); };  // fast retry
+  ErrorsOnlyLogger quiet;
+  options.logger = &quiet;
+  absl::StatusOr<std::unique_ptr<qg::Client>> client_or =
+      qg::Client::Create(options);
+  if (!client_or.ok()) return FailConnect(self, client_or.status());
+  std::unique_ptr<qg::Client> client = std::move(*client_or);
+  {
+    // Leftovers of an earlier, interrupted demo run on this database.
+    absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(conninfo);
+    if (!admin.ok()) return Fail(self, admin.status());
+    absl::StatusOr<qg::BulkResult> r =
+        (*admin)->DeleteJobs({.queue = kDemoQueue});
+    if (!r.ok()) return Fail(self, r.status());
+  }
+
+  // Enqueue: most now, 5% scheduled 2 s ahead, 5% in a transaction that
+  // rolls back (never run).
+  absl::Time start = absl::Now();
+  int scheduled = 0, rolled_back = 0;
+  std::unique_ptr<PGconn, PGconnCloser> tx_conn(PQconnectdb(conninfo.c_str()));
+  if (PQstatus(tx_conn.get()) != CONNECTION_OK) {
+    return Fail(
+        self, kExitFailure,
+        absl::StrCat("cannot connect (", qg::RedactConninfo(conninfo), ")"));
+  }
+  for (int i = 1; i <= o.jobs; ++i) {
+    qg::examples::email::WelcomeEmail email;
+    email.set_user_id(i);
+    email.set_address(absl::StrCat("user", i, "@example.com"));
+    email.set_name(absl::StrCat("User ", i));
+    qg::NewJob base;
+    base.queue = kDemoQueue;
+    if (Scheduled(i)) {
+      base.run_at = absl::Now() + absl::Seconds(2);
+      ++scheduled;
+    }
+    absl::StatusOr<qg::NewJob> job = qg::NewTypedJob(email, base);
+    if (!job.ok()) return Fail(self, job.status());
+    absl::Status s;
+    if (RolledBack(i)) {
+      absl::StatusOr<std::unique_ptr<qg::PgTx>> tx =
+          qg::PgTx::Begin(tx_conn.get());
+      if (!tx.ok()) return Fail(self, tx.status());
+      s = client->EnqueueInTx(*job, **tx).status();
+      if (s.ok()) s = (*tx)->Rollback();
+      ++rolled_back;
+    } else {
+      s = client->Enqueue(*job).status();
+    }
+    if (!s.ok()) return Fail(self, s);
+  }
+  absl::Duration enqueue_time = absl::Now() - start;
+  int64_t expected = o.jobs - rolled_back;
+  fprintf(stderr,
+          "qg demo: enqueued %d typed jobs in %.2f s (%d scheduled 2 s ahead, "
+          "%d in a transaction that rolled back, every 10th fails once)\n",
+          o.jobs, absl::ToDoubleSeconds(enqueue_time), scheduled, rolled_back);
+
+  qg::WorkerOptions wopts;
+  wopts.interval = absl::Milliseconds(50);
+  wopts.queue = kDemoQueue;
+  qg::WorkerPool pool(client.get(), &work_map, o.workers, wopts);
+  absl::Time work_start = absl::Now();
+  if (absl::Status s = pool.Start(); !s.ok()) return Fail(self, s);
+  bool tty = isatty(2);
+  bool interrupted = false;
+  absl::Time last_line = absl::InfinitePast();
+  absl::Time deadline = absl::Now() + absl::Minutes(5);
+  while (true) {
+    int64_t n = completed.load();
+    double secs = absl::ToDoubleSeconds(absl::Now() - work_start);
+    double rate = secs > 0 ? n / secs : 0;
+    if (tty) {
+      int width = 30;
+      int filled = static_cast<int>(width * n / std::max<int64_t>(expected, 1));
+      fprintf(stderr, "\r[%s%s] %lld/%lld jobs  %.0f jobs/s  %lld retried   ",
+              std::string(filled, '#').c_str(),
+              std::string(width - filled, '.').c_str(),
+              static_cast<long long>(n), static_cast<long long>(expected), rate,
+              static_cast<long long>(failures.load()));
+    } else if (absl::Now() - last_line >= absl::Seconds(1) || n >= expected) {
+      fprintf(stderr, "qg demo: %lld/%lld jobs done, %.0f jobs/s\n",
+              static_cast<long long>(n), static_cast<long long>(expected),
+              rate);
+      last_line = absl::Now();
+    }
+    if (n >= expected) break;
+    if (absl::Now() > deadline) break;
+    struct timespec ts = absl::ToTimespec(absl::Milliseconds(100));
+    int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) {
+      interrupted = true;
+      break;
+    }
+  }
+  if (tty) fprintf(stderr, "\n");
+  absl::Duration work_time = absl::Now() - work_start;
+  pool.Shutdown();
+  absl::Duration drain_time = absl::InfiniteDuration();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (drained_at != absl::InfiniteFuture()) {
+      drain_time = drained_at - work_start;
+    }
+  }
+  std::string drain_rate =
+      drain_time == absl::InfiniteDuration()
+          ? std::string("(not drained)")
+          : absl::StrCat(WithCommas(static_cast<int64_t>(
+                             runnable / std::max(1e-6, absl::ToDoubleSeconds(
+                                                           drain_time)))),
+                         " jobs/s");
+
+  absl::StatusOr<std::vector<qg::JobStats>> stats = client->Stats();
+  printf("\nque_jobs after the run (qg stats):\n");
+  if (stats.ok()) {
+    Table table({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS"});
+    for (const qg::JobStats& s : *stats) {
+      table.AddRow({s.queue.empty() ? "(default)" : s.queue, s.type,
+                    absl::StrCat(s.count), absl::StrCat(s.count_working),
+                    absl::StrCat(s.count_errored),
+                    absl::StrCat(s.highest_error_count)});
+    }
+    table.Print(stdout);
+    if (table.empty()) printf("(no jobs left)\n");
+  }
+  printf("\nsummary:\n");
+  Table summary({"WHAT", "VALUE"});
+  summary.AddRow({"jobs enqueued", absl::StrCat(o.jobs)});
+  summary.AddRow(
+      {"rolled back with their transaction", absl::StrCat(rolled_back)});
+  summary.AddRow({"scheduled 2 s ahead", absl::StrCat(scheduled)});
+  summary.AddRow({"failed once, then retried", absl::StrCat(failures.load())});
+  summary.AddRow(
+      {"completed", absl::StrCat(completed.load(), " of ", expected)});
+  summary.AddRow({"ran twice", absl::StrCat(duplicates.load())});
+  summary.AddRow({"workers", absl::StrCat(o.workers)});
+  if (drain_time != absl::InfiniteDuration()) {
+    summary.AddRow({"runnable jobs drained",
+                    absl::StrFormat(
+                        "%lld in %.3f s (%s)", static_cast<long long>(runnable),
+                        absl::ToDoubleSeconds(drain_time), drain_rate)});
+    summary.AddRow({"then waited for scheduled, retries",
+                    absl::StrFormat("%.2f s", absl::ToDoubleSeconds(
+                                                  work_time - drain_time))});
+  }
+  summary.AddRow({"work time",
+                  absl::StrFormat("%.2f s", absl::ToDoubleSeconds(work_time))});
+  summary.Print(stdout);
+  if (drain_time != absl::InfiniteDuration()) {
+    printf(
+        "\ndrained %lld runnable jobs in %.3f s (%s); then waited %.1f s for "
+        "the %d scheduled 2 s ahead and the %lld retries (1 s backoff)\n",
+        static_cast<long long>(runnable), absl::ToDoubleSeconds(drain_time),
+        drain_rate.c_str(), absl::ToDoubleSeconds(work_time - drain_time),
+        scheduled, static_cast<long long>(failures.load()));
+  }
+  client->Close();
+  client.reset();
+  server.reset();  // stops the embedded PostgreSQL and removes its data
+  if (interrupted) {
+    fprintf(stderr, "qg demo: interrupted; cleaned up\n");
+    return 130;
+  }
+  if (completed.load() < expected || duplicates.load() > 0) {
+    return Fail(self, kExitFailure, "not every job completed exactly once");
+  }
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<DemoOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(DemoCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& DemoCommand() {
+  static const Command command{
+      "demo",
+      {"qg demo [--jobs N] [--workers N] [--db CONNINFO]"},
+      "Enqueues N typed protobuf jobs (some scheduled 2 s ahead, some in a "
+      "transaction\nthat rolls back, some failing once), works them with a "
+      "worker pool, and prints\nthe stats and the drain rate of the jobs "
+      "runnable at once (apart from the wait\nfor the scheduled ones and the "
+      "retries). Without --db or DATABASE_URL it boots\nan embedded, "
+      "throwaway PostgreSQL and removes it afterwards. Works its own queue\n"
+      "(qg-demo) only.\n"
+      "  --jobs      jobs to enqueue (default 2000)\n"
+      "  --workers   worker threads (default 4)\n" +
+          std::string(kDbHelp),
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -1,0 +1,141 @@
+// qg enqueue: enqueues one job and prints its id.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "qg/client.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+
+namespace qg_cli {
+namespace {
+
+struct EnqueueOptions {
+  std::string db;
+  qg::NewJob job;
+};
+
+// The args: --args TEXT, --args - (stdin) or --args-file PATH.
+absl::StatusOr<std::string> ReadArgs(const std::optional<std::string>& args,
+                                     const std::optional<std::string>& file) {
+  if (args.has_value() && file.has_value()) {
+    return absl::InvalidArgumentError("give --args or --args-file, not both");
+  }
+  if (file.has_value()) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--args-file: cannot read \"", *file, "\""));
+    }
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  if (args == "-") {
+    return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  }
+  return args.value_or("[]");
+}
+
+absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
+  EnqueueOptions o;
+  std::optional<std::string> args_text, args_file, run_at, in;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.String("type", &o.job.type);
+  flags.OptionalString("args", &args_text);
+  flags.OptionalString("args-file", &args_file);
+  flags.String("queue", &o.job.queue);
+  flags.Int("priority", &o.job.priority);
+  flags.OptionalString("run-at", &run_at);
+  flags.OptionalString("in", &in);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  if (o.job.type.empty()) {
+    return absl::InvalidArgumentError("--type is required");
+  }
+  absl::StatusOr<std::string> job_args = ReadArgs(args_text, args_file);
+  if (!job_args.ok()) return job_args.status();
+  o.job.args = std::move(*job_args);
+  if (run_at.has_value() && in.has_value()) {
+    return absl::InvalidArgumentError("give --run-at or --in, not both");
+  }
+  if (run_at.has_value()) {
+    absl::Time t;
+    std::string err;
+    if (!absl::ParseTime(absl::RFC3339_full, *run_at, &t, &err)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--run-at \"", *run_at,
+                       "\" is not an RFC 3339 time such as "
+                       "2026-12-01T09:00:00Z: ",
+                       err));
+    }
+    o.job.run_at = t;
+  }
+  if (in.has_value()) {
+    absl::Duration d;
+    if (!absl::ParseDuration(*in, &d) || d < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--in \"", *in, "\" is not a delay such as 90s, 5m or 1h30m"));
+    }
+    o.job.run_at = absl::Now() + d;
+  }
+  // Type, priority range, NUL bytes, JSON syntax: as Client::Enqueue checks.
+  if (absl::Status s = qg::ValidateNewJob(o.job).status(); !s.ok()) {
+    return absl::InvalidArgumentError(s.message());
+  }
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+int Run(const EnqueueOptions& o) {
+  const Command& self = EnqueueCommand();
+  absl::StatusOr<std::unique_ptr<qg::Client>> client =
+      qg::Client::Create({.conninfo = o.db, .max_conns = 1});
+  if (!client.ok()) return FailConnect(self, client.status());
+  absl::StatusOr<int64_t> id = (*client)->Enqueue(o.job);
+  if (!id.ok()) return Fail(self, id.status());
+  printf("%lld\n", static_cast<long long>(*id));
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<EnqueueOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(EnqueueCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& EnqueueCommand() {
+  static const Command command{
+      "enqueue",
+      {"qg enqueue --type T [--args JSON | --args-file PATH | --args -] "
+       "[--queue Q] [--priority P] [--run-at TIME | --in DURATION] "
+       "[--db CONNINFO]"},
+      "Enqueues one job and prints its id.\n"
+      "  --type      job type (Ruby Que's job_class), required\n"
+      "  --args      JSON text (default []); `--args -` reads it from stdin\n"
+      "  --args-file read the JSON args from a file (for large args: the\n"
+      "              kernel limits one command-line argument to 128 KiB)\n"
+      "  --queue     queue name (default: the default queue \"\")\n"
+      "  --priority  lower runs first, -32768..32767 (default 100)\n"
+      "  --run-at    RFC 3339 time, e.g. 2026-12-01T09:00:00Z\n"
+      "  --in        delay, e.g. 90s, 5m, 1h30m\n" +
+          std::string(kDbHelp),
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

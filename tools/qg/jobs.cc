@@ -1,0 +1,216 @@
+// qg jobs: lists jobs (one page at a time), or shows one job.
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "qg/admin.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+#include "tools/qg/output.h"
+
+namespace qg_cli {
+namespace {
+
+struct JobsOptions {
+  std::string db;
+  std::optional<int64_t> id;  // show one job
+  qg::JobFilter filter;
+  qg::PageRequest page;
+  bool json = false;
+};
+
+absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
+  JobsOptions o;
+  bool errored = false, dead = false;
+  std::optional<std::string> state, after;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.OptionalString("queue", &o.filter.queue);
+  flags.OptionalString("type", &o.filter.type);
+  flags.OptionalString("state", &state);
+  flags.Bool("errored", &errored);
+  flags.Bool("dead", &dead);
+  flags.String("error-contains", &o.filter.error_contains);
+  flags.Int("limit", &o.page.limit);
+  flags.OptionalString("after", &after);
+  flags.Bool("json", &o.json);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (positional.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[1], "\""));
+  }
+  if (positional.size() == 1) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(positional[0], &id) || id <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", positional[0], "\" is not a job ID"));
+    }
+    o.id = id;
+  }
+  if (int given = state.has_value() + errored + dead; given > 1) {
+    return absl::InvalidArgumentError(
+        "give one of --state, --errored and --dead");
+  }
+  if (state.has_value()) {
+    absl::StatusOr<qg::JobState> s = qg::ParseJobState(*state);
+    if (!s.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--state: ", s.status().message()));
+    o.filter.state = *s;
+  }
+  if (errored) o.filter.state = qg::JobState::kErrored;
+  if (dead) o.filter.state = qg::JobState::kDead;
+  if (o.page.limit < 1 || o.page.limit > 10000) {
+    return absl::InvalidArgumentError("--limit must be 1..10000");
+  }
+  if (after.has_value()) {
+    absl::StatusOr<qg::JobCursor> c = qg::JobCursor::Decode(*after);
+    if (!c.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--after: ", c.status().message()));
+    }
+    o.page.after = *c;
+  }
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+std::string StateOf(const qg::JobRecord& job) {
+  if (job.working()) {
+    return absl::StrCat("working (advisory lock held by backend pid ",
+                        job.held_by_pid, ")");
+  }
+  if (job.dead()) return "dead (out of attempts)";
+  if (job.run_at > absl::Now()) return "scheduled";
+  return "ready";
+}
+
+JsonObject ListJson(const qg::JobRecord& job) {
+  JsonObject j;
+  j.Int("id", job.id)
+      .String("queue", job.queue)
+      .String("type", job.type)
+      .Int("priority", job.priority)
+      .Time("run_at", job.run_at)
+      .Int("error_count", job.error_count)
+      .StringOrNull("last_error", job.last_error_line)
+      .Bool("working", job.working())
+      .String("cursor", job.cursor().Encode());
+  return j;
+}
+
+int ShowOne(const JobsOptions& o, qg::Admin& admin) {
+  const Command& self = JobsCommand();
+  absl::StatusOr<qg::JobRecord> job = admin.GetJob(*o.id);
+  if (!job.ok()) return Fail(self, job.status());
+  if (o.json) {
+    JsonObject j;
+    j.Int("id", job->id)
+        .String("queue", job->queue)
+        .String("type", job->type)
+        .Int("priority", job->priority)
+        .Time("run_at", job->run_at)
+        .Int("error_count", job->error_count)
+        .StringOrNull("last_error", job->last_error)
+        .Bool("working", job->working())
+        .Int("held_by_pid", job->held_by_pid)
+        .Raw("args", job->args);
+    printf("%s\n", j.text().c_str());
+    return kExitOk;
+  }
+  printf("id:          %lld\n", static_cast<long long>(job->id));
+  printf("queue:       %s\n",
+         job->queue.empty() ? "(default)" : Printable(job->queue).c_str());
+  printf("type:        %s\n", Printable(job->type).c_str());
+  printf("priority:    %d\n", job->priority);
+  printf("run_at:      %s\n", FormatUtc(job->run_at).c_str());
+  printf("state:       %s\n", StateOf(*job).c_str());
+  printf("error_count: %d\n", job->error_count);
+  printf("args:        %s\n", job->args.c_str());
+  if (!job->last_error.empty()) {
+    printf("last_error:\n  %s\n",
+           absl::StrReplaceAll(job->last_error, {{"\n", "\n  "}}).c_str());
+  }
+  return kExitOk;
+}
+
+int Run(const JobsOptions& o) {
+  const Command& self = JobsCommand();
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
+  if (!admin.ok()) return FailConnect(self, admin.status());
+  if (o.id.has_value()) return ShowOne(o, **admin);
+  absl::StatusOr<qg::JobPage> page = (*admin)->ListJobs(o.filter, o.page);
+  if (!page.ok()) return Fail(self, page.status());
+  if (o.json) {
+    std::vector<JsonObject> items;
+    for (const qg::JobRecord& job : page->jobs) items.push_back(ListJson(job));
+    printf("%s\n", JsonArray(items).c_str());
+    return kExitOk;
+  }
+  Table table({"ID", "QUEUE", "TYPE", "PRIORITY", "RUN_AT", "ERRORS", "WORKING",
+               "LAST_ERROR"});
+  for (const qg::JobRecord& job : page->jobs) {
+    table.AddRow({absl::StrCat(job.id),
+                  job.queue.empty() ? "(default)" : Printable(job.queue),
+                  Printable(job.type), absl::StrCat(job.priority),
+                  FormatUtc(job.run_at), absl::StrCat(job.error_count),
+                  job.working() ? "yes" : "",
+                  Truncate(Printable(job.last_error_line), 60)});
+  }
+  table.Print(stdout);
+  if (table.empty()) printf("(no jobs)\n");
+  if (page->next.has_value()) {
+    printf("(more: add --after %s for the next page)\n",
+           ShellQuote(page->next->Encode()).c_str());
+  }
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<JobsOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(JobsCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& JobsCommand() {
+  static const Command command{
+      "jobs",
+      {"qg jobs [--queue Q] [--type T] [--state S | --errored | --dead] "
+       "[--error-contains TEXT] [--limit N] [--after CURSOR] [--json] "
+       "[--db CONNINFO]",
+       "qg jobs ID [--json] [--db CONNINFO]"},
+      "Lists jobs in the order workers take them, with the first line of "
+      "their last error;\nWORKING means a session of this database holds the "
+      "job's advisory lock. Pages\nare keyset-paged: a full page ends with "
+      "the --after CURSOR of the next one.\nWith an ID, shows that job: "
+      "args, full last error, and who holds it.\n"
+      "  --queue           only this queue (\"\" is the default queue)\n"
+      "  --type            only this job type\n"
+      "  --state           any, ready (due, not held), runnable (due), "
+      "scheduled,\n"
+      "                    working (held), errored (failed at least once, "
+      "dead ones\n"
+      "                    included) or dead (out of attempts); default any\n"
+      "  --errored, --dead the same as --state errored / dead\n"
+      "  --error-contains  only jobs whose last error contains TEXT (any "
+      "case)\n"
+      "  --limit           at most N jobs per page, 1..10000 (default 50)\n"
+      "  --after           start after this cursor (printed by the previous "
+      "page)\n"
+      "  --json            JSON instead of a table (each row has its "
+      "cursor)\n" +
+          std::string(kDbHelp),
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -1,0 +1,122 @@
+// qg retry: makes a job, or every errored or dead job, runnable now; never
+// a job a worker holds.
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "qg/admin.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+
+namespace qg_cli {
+namespace {
+
+struct RetryOptions {
+  std::string db;
+  std::optional<int64_t> id;
+  // Without an id: the jobs to retry (errored or dead, maybe of one queue
+  // or type).
+  qg::JobFilter filter;
+};
+
+absl::StatusOr<RetryOptions> Parse(const std::vector<std::string>& args) {
+  RetryOptions o;
+  bool all_errored = false, all_dead = false;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.Bool("all-errored", &all_errored);
+  flags.Bool("all-dead", &all_dead);
+  flags.OptionalString("queue", &o.filter.queue);
+  flags.OptionalString("type", &o.filter.type);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  bool all = all_errored || all_dead;
+  if (all_errored && all_dead) {
+    return absl::InvalidArgumentError(
+        "give --all-errored or --all-dead, not both");
+  }
+  if (all && !positional.empty()) {
+    return absl::InvalidArgumentError(
+        "give a job ID or --all-errored/--all-dead, not both");
+  }
+  if (!all) {
+    if (o.filter.queue.has_value() || o.filter.type.has_value()) {
+      return absl::InvalidArgumentError(
+          "--queue and --type go with --all-errored or --all-dead");
+    }
+    if (positional.size() != 1) {
+      return absl::InvalidArgumentError("expected exactly one job ID");
+    }
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(positional[0], &id) || id <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", positional[0], "\" is not a job ID"));
+    }
+    o.id = id;
+  }
+  o.filter.state = all_dead ? qg::JobState::kDead : qg::JobState::kErrored;
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+int Run(const RetryOptions& o) {
+  const Command& self = RetryCommand();
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
+  if (!admin.ok()) return FailConnect(self, admin.status());
+  if (o.id.has_value()) {
+    if (absl::Status s = (*admin)->RetryJob(*o.id); !s.ok()) {
+      return Fail(self, s);
+    }
+    printf("1 job(s) will run now\n");
+    return kExitOk;
+  }
+  absl::StatusOr<qg::BulkResult> r = (*admin)->RetryJobs(o.filter);
+  if (!r.ok()) return Fail(self, r.status());
+  printf("%lld job(s) will run now\n", static_cast<long long>(r->changed));
+  if (r->skipped_held > 0) {
+    printf(
+        "%lld job(s) skipped: held by a worker right now (running, or locked "
+        "ahead); run this again when they are done\n",
+        static_cast<long long>(r->skipped_held));
+  }
+  if (r->skipped_moved > 0) {
+    printf(
+        "%lld job(s) skipped: finished or rescheduled by a worker "
+        "meanwhile\n",
+        static_cast<long long>(r->skipped_moved));
+  }
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<RetryOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(RetryCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& RetryCommand() {
+  static const Command command{
+      "retry",
+      {"qg retry ID [--db CONNINFO]",
+       "qg retry --all-errored | --all-dead [--queue Q] [--type T] "
+       "[--db CONNINFO]"},
+      "Makes a job runnable now; a dead job (out of attempts) also gets its "
+      "attempts back.\nA job a worker holds (running, or locked ahead by a "
+      "worker pool) is never\nrewritten under it: `qg retry ID` refuses it "
+      "(exit 1), the --all forms skip and\ncount it.\n"
+      "  --all-errored  every job that has failed (dead ones included)\n"
+      "  --all-dead     every job out of attempts\n"
+      "  --queue, --type  only jobs of this queue / type (with --all-...)\n" +
+          std::string(kDbHelp),
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -1,0 +1,98 @@
+// qg stats: counts per queue and type, and the worker path pools would take.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "qg/admin.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+#include "tools/qg/output.h"
+
+namespace qg_cli {
+namespace {
+
+struct StatsOptions {
+  std::string db;
+  bool json = false;
+};
+
+absl::StatusOr<StatsOptions> Parse(const std::vector<std::string>& args) {
+  StatsOptions o;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.Bool("json", &o.json);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+int Run(const StatsOptions& o) {
+  const Command& self = StatsCommand();
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
+  if (!admin.ok()) return FailConnect(self, admin.status());
+  absl::StatusOr<qg::StatsReport> report = (*admin)->Stats();
+  if (!report.ok()) return Fail(self, report.status());
+  if (o.json) {
+    std::vector<JsonObject> items;
+    for (const qg::JobStats& s : report->groups) {
+      JsonObject j;
+      j.String("queue", s.queue)
+          .String("type", s.type)
+          .Int("count", s.count)
+          .Int("working", s.count_working)
+          .Int("errored", s.count_errored)
+          .Int("highest_error_count", s.highest_error_count)
+          .Int("dead", s.count_dead)
+          .Time("oldest_run_at", s.oldest_run_at);
+      items.push_back(std::move(j));
+    }
+    printf("%s\n", JsonArray(items).c_str());
+    return kExitOk;
+  }
+  Table table({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS",
+               "DEAD", "OLDEST_RUN_AT"});
+  for (const qg::JobStats& s : report->groups) {
+    table.AddRow({s.queue.empty() ? "(default)" : Printable(s.queue),
+                  Printable(s.type), absl::StrCat(s.count),
+                  absl::StrCat(s.count_working), absl::StrCat(s.count_errored),
+                  absl::StrCat(s.highest_error_count),
+                  absl::StrCat(s.count_dead), FormatUtc(s.oldest_run_at)});
+  }
+  table.Print(stdout);
+  if (table.empty()) printf("(no jobs)\n");
+  printf("\nworker path: %s\n", report->fast_path.reason.c_str());
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<StatsOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(StatsCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& StatsCommand() {
+  static const Command command{
+      "stats",
+      {"qg stats [--json] [--db CONNINFO]"},
+      "Per queue and type: count, working (advisory lock held in this "
+      "database now),\nerrored, highest error count, dead (out of attempts), "
+      "oldest run_at; then which\nworker path a worker pool would take here: "
+      "fast (qg_lock_job() is installed)\nor qg-compatible (it is not: run "
+      "`qg migrate`).\n"
+      "  --json      the counts as a JSON array instead of a table\n" +
+          std::string(kDbHelp),
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -1,0 +1,404 @@
+// qg work: works jobs by running a shell command per job.
+//
+// Stopping: the main thread takes SIGINT/SIGTERM with sigtimedwait (they are
+// blocked in every thread; handlers start with a clean mask in their own
+// process groups, see shell_runner.h). The first signal stops taking jobs and
+// gives running handlers `--grace`; past it the pool cancels them
+// (Job::Cancelled()), the runner SIGTERMs their groups and SIGKILLs them a few
+// seconds later, and the jobs are released untouched. A second signal forces
+// the stop: every handler's group is killed at once and its job released.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "qg/admin.h"
+#include "qg/client.h"
+#include "qg/worker/worker.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+#include "tools/qg/shell_runner.h"
+
+namespace qg_cli {
+namespace {
+
+// After a forced stop, how long qg work waits for the pool to hand its jobs
+// back before it exits anyway (its sessions close and release the locks).
+constexpr absl::Duration kForcedStopLimit = absl::Seconds(10);
+
+struct WorkOptions {
+  std::string db;
+  std::optional<std::string> queue;
+  int workers = 4;
+  absl::Duration interval = absl::Milliseconds(200);
+  // TYPE → shell command.
+  std::vector<std::pair<std::string, std::string>> handlers;
+  // After the first stop signal, how long running handlers may go on.
+  absl::Duration grace = absl::Seconds(20);
+  // How long one job may run; infinite: no limit.
+  absl::Duration timeout = absl::InfiniteDuration();
+  // After SIGTERM to a handler's group, how long before SIGKILL.
+  absl::Duration kill_after = absl::Seconds(3);
+  // Stop once the queue has no runnable job and no handler runs.
+  bool until_empty = false;
+  // Stop after this long; infinite: run until a signal.
+  absl::Duration duration = absl::InfiniteDuration();
+};
+
+absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
+  WorkOptions o;
+  std::vector<std::string> handlers;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.OptionalString("queue", &o.queue);
+  flags.Int("workers", &o.workers);
+  flags.Duration("interval", &o.interval);
+  flags.Repeated("handler", &handlers);
+  flags.Duration("grace", &o.grace);
+  flags.Duration("timeout", &o.timeout);
+  flags.Bool("until-empty", &o.until_empty);
+  flags.Duration("duration", &o.duration);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  if (handlers.empty()) {
+    return absl::InvalidArgumentError(
+        "give at least one --handler TYPE=COMMAND");
+  }
+  for (const std::string& h : handlers) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(h, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || kv.second.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--handler \"", h, "\" is not TYPE=COMMAND"));
+    }
+    o.handlers.push_back(std::move(kv));
+  }
+  if (o.workers < 1) {
+    return absl::InvalidArgumentError("--workers must be at least 1");
+  }
+  if (o.interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--interval must be positive, not ", absl::FormatDuration(o.interval),
+        " (idle workers would poll without pause)"));
+  }
+  if (o.grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--grace must not be negative");
+  }
+  if (o.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must be positive");
+  }
+  if (o.duration <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--duration must be positive");
+  }
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+// The stop signals, blocked in this thread and every thread started after,
+// and taken with `NextStopSignal`.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+// Waits up to `timeout` for SIGINT/SIGTERM: the signal, or 0.
+int NextStopSignal(const sigset_t& set, absl::Duration timeout) {
+  struct timespec ts = absl::ToTimespec(timeout);
+  int sig = sigtimedwait(&set, nullptr, &ts);
+  return sig == SIGINT || sig == SIGTERM ? sig : 0;
+}
+
+const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+// Counts a running handler for as long as it lives.
+class RunningJob {
+ public:
+  explicit RunningJob(std::atomic<int>& running) : running_(running) {
+    ++running_;
+  }
+  ~RunningJob() { --running_; }
+
+ private:
+  std::atomic<int>& running_;
+};
+
+// Why qg work stops (before any signal): --until-empty or --duration.
+// Returns "" while it should go on.
+class StopCondition {
+ public:
+  StopCondition(const WorkOptions& o, std::string queue,
+                std::unique_ptr<qg::Admin> admin, std::atomic<int>& running)
+      : until_empty_(o.until_empty),
+        end_(o.duration == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                    : absl::Now() + o.duration),
+        duration_(o.duration),
+        queue_(std::move(queue)),
+        admin_(std::move(admin)),
+        running_(running) {}
+
+  // How long the main loop may wait for a signal before asking again.
+  absl::Duration NextCheck() const {
+    absl::Duration wait =
+        until_empty_ ? absl::Milliseconds(200) : absl::Hours(1);
+    return std::max(absl::ZeroDuration(), std::min(wait, end_ - absl::Now()));
+  }
+
+  std::string Reason() {
+    if (absl::Now() >= end_) {
+      return absl::StrCat("ran for --duration ",
+                          absl::FormatDuration(duration_));
+    }
+    if (!until_empty_ || running_.load() > 0) return "";
+    // A job a handler runs, or a pool has locked ahead, still has its row
+    // (due): the queue is empty once no due row is left and nothing runs.
+    absl::StatusOr<qg::JobPage> page = admin_->ListJobs(
+        {.queue = queue_, .state = qg::JobState::kRunnable}, {.limit = 1});
+    if (!page.ok()) {
+      fprintf(stderr, "qg work: --until-empty cannot look at the queue: %s\n",
+              std::string(page.status().message()).c_str());
+      return "";
+    }
+    if (!page->jobs.empty() || running_.load() > 0) return "";
+    return "the queue has no runnable job and no handler runs "
+           "(--until-empty)";
+  }
+
+ private:
+  const bool until_empty_;
+  const absl::Time end_;
+  const absl::Duration duration_;
+  const std::string queue_;
+  std::unique_ptr<qg::Admin> admin_;
+  std::atomic<int>& running_;
+};
+
+// Runs pool.Shutdown(grace) on a thread of its own, so that the main thread
+// keeps taking signals meanwhile.
+class BackgroundShutdown {
+ public:
+  BackgroundShutdown(qg::WorkerPool& pool, absl::Duration grace)
+      : thread_([this, &pool, grace] {
+          pool.Shutdown(grace);
+          std::lock_guard<std::mutex> lock(mu_);
+          done_ = true;
+          cv_.notify_all();
+        }) {}
+  ~BackgroundShutdown() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // True once the pool has shut down; waits at most `timeout`.
+  bool Wait(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                 [this] { return done_; });
+    return done_;
+  }
+  // Leaves the thread behind (the process is about to exit).
+  void Abandon() { thread_.detach(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+int Run(const WorkOptions& o) {
+  const Command& self = WorkCommand();
+  // Set by a second stop signal: every running handler is killed at once.
+  std::atomic<bool> force{false};
+  // Handlers running now (for --until-empty).
+  std::atomic<int> running{0};
+  qg::WorkMap work_map;
+  for (const auto& [type, command] : o.handlers) {
+    work_map.Register(
+        type, [&o, &force, &running, command = command](qg::Job& job) {
+          RunningJob counted(running);
+          ShellOptions shell;
+          shell.kill_after = o.kill_after;
+          shell.should_stop = [&] {
+            if (force.load()) return ShellStop::kNow;
+            // Timed out (--timeout), or the shutdown's grace period is over.
+            if (job.Cancelled()) return ShellStop::kGracefully;
+            return ShellStop::kNo;
+          };
+          absl::Status s = RunShellCommand(
+              {.command = command,
+               .input = job.args(),
+               .env = {absl::StrCat("QG_JOB_ID=", job.id()),
+                       absl::StrCat("QG_JOB_TYPE=", job.type()),
+                       absl::StrCat("QG_JOB_QUEUE=", job.queue()),
+                       absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
+              shell);
+          // Killed by a forced stop: not the job's failure. As a shutdown
+          // cancellation, the pool releases it untouched for another worker.
+          if (!s.ok() && force.load()) {
+            job.Cancel(qg::Job::CancelReason::kShutdown);
+          }
+          return s;
+        });
+    if (o.timeout != absl::InfiniteDuration()) {
+      work_map.SetTimeout(type, o.timeout);
+    }
+  }
+  sigset_t signals = BlockStopSignals();
+  // A handler that exits without reading its stdin closes the pipe under
+  // the runner's write: that must be EPIPE ("stdin closed", the write is
+  // done), not a SIGPIPE that kills qg work. Handlers get SIG_DFL back.
+  signal(SIGPIPE, SIG_IGN);
+  absl::StatusOr<std::unique_ptr<qg::Client>> client =
+      qg::Client::Create({.conninfo = o.db, .max_conns = o.workers + 1});
+  if (!client.ok()) return FailConnect(self, client.status());
+  qg::WorkerOptions options;
+  if (o.queue.has_value()) options.queue = *o.queue;
+  options.interval = o.interval;
+  qg::WorkerPool pool(client->get(), &work_map, o.workers, options);
+  if (absl::Status s = pool.Start(); !s.ok()) {
+    // InvalidArgument: options the parser let through (WorkerOptions::
+    // Validate is the authority): a usage mistake all the same.
+    return Fail(self,
+                s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                               : kExitFailure,
+                s.message());
+  }
+  fprintf(stderr,
+          "qg work: %d worker(s) on queue \"%s\" for %zu type(s); worker "
+          "path: %s\nqg work: SIGINT (Ctrl-C) or SIGTERM stops taking jobs "
+          "and lets running ones finish (--grace %s); a second signal stops "
+          "at once\n",
+          o.workers, options.queue.c_str(), o.handlers.size(),
+          pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
+
+  std::unique_ptr<qg::Admin> admin;
+  if (o.until_empty) {
+    absl::StatusOr<std::unique_ptr<qg::Admin>> a = ConnectAdmin(o.db);
+    if (!a.ok()) return FailConnect(self, a.status());
+    admin = std::move(*a);
+  }
+  StopCondition stop(o, options.queue, std::move(admin), running);
+  std::string why;
+  while (why.empty()) {
+    if (int sig = NextStopSignal(signals, stop.NextCheck()); sig) {
+      why = SignalName(sig);
+    } else {
+      why = stop.Reason();
+    }
+  }
+  fprintf(stderr,
+          "qg work: %s: stopping; running jobs may finish within %s, then "
+          "their handlers get SIGTERM (SIGKILL %s later) and the jobs are "
+          "released; SIGINT or SIGTERM to stop at once\n",
+          why.c_str(), absl::FormatDuration(o.grace).c_str(),
+          absl::FormatDuration(o.kill_after).c_str());
+  int forced = 0;
+  {
+    BackgroundShutdown shutdown(pool, o.grace);
+    while (!shutdown.Wait(absl::Milliseconds(50))) {
+      if (forced != 0) {
+        if (!shutdown.Wait(kForcedStopLimit)) {
+          fprintf(stderr,
+                  "qg work: the pool did not stop within %s of the forced "
+                  "stop; exiting (closing the sessions releases the jobs)\n",
+                  absl::FormatDuration(kForcedStopLimit).c_str());
+          shutdown.Abandon();
+          fflush(stderr);
+          _exit(128 + forced);
+        }
+        break;
+      }
+      if (int sig = NextStopSignal(signals, absl::Milliseconds(50)); sig) {
+        forced = sig;
+        force = true;
+        fprintf(stderr,
+                "qg work: %s again: killing running handlers and releasing "
+                "their jobs\n",
+                SignalName(sig));
+      }
+    }
+  }
+  (*client)->Close();
+  if (forced != 0) {
+    fprintf(stderr, "qg work: stopped (forced)\n");
+    return 128 + forced;
+  }
+  fprintf(stderr, "qg work: stopped\n");
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<WorkOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(WorkCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& WorkCommand() {
+  static const Command command{
+      "work",
+      {"qg work --handler TYPE=COMMAND ... [--queue Q] [--workers N] "
+       "[--interval DURATION] [--grace DURATION] [--timeout DURATION] "
+       "[--until-empty] [--duration DURATION] [--db CONNINFO]"},
+      "Works jobs by running a shell command per job, the job's args JSON on "
+      "its stdin\n(and QG_JOB_ID, QG_JOB_TYPE, QG_JOB_QUEUE, "
+      "QG_JOB_ERROR_COUNT in its environment).\nExit 0 is success; anything "
+      "else fails the job with the command's last stderr\nlines and retries "
+      "it with backoff. Each command runs in a process group of its own\nwith "
+      "a clean signal mask; when it exits, whatever it left running in its "
+      "group is\nkilled.\n"
+      "  --handler   TYPE=COMMAND, once per job type (at least one)\n"
+      "  --queue     the queue to work (default: $QUE_QUEUE, else \"\")\n"
+      "  --workers   handlers running at once (default 4)\n"
+      "  --interval  how often idle workers look for jobs (default 0.2s; "
+      "must be positive)\n"
+      "  --grace     after a stop signal, how long running handlers may "
+      "finish (default 20s)\n"
+      "  --timeout   the longest a job may run: its handler's group gets "
+      "SIGTERM (then\n"
+      "              SIGKILL) and the job fails \"job timed out after ...\" "
+      "and retries\n"
+      "              with backoff (default: no limit)\n"
+      "  --until-empty  stop once the queue has no runnable job and no "
+      "handler runs\n"
+      "              (jobs scheduled later, or failed and waiting for their "
+      "retry, do\n"
+      "              not count)\n"
+      "  --duration  stop after this long (default: run until a signal)\n" +
+          std::string(kDbHelp) +
+          "\nStopping: SIGINT (Ctrl-C) or SIGTERM stops taking jobs and lets "
+          "running ones\nfinish; past --grace their handlers' groups get "
+          "SIGTERM, SIGKILL 3s later, and\ntheir jobs are released untouched "
+          "for another worker. A second SIGINT or\nSIGTERM stops at once: "
+          "handlers are killed, their jobs released.\n"
+          "\nExit status: 0 stopped cleanly (after a signal, --until-empty or "
+          "--duration:\nevery job finished or was released); 1 a failure "
+          "(e.g. the database cannot\nbe reached); 2 a usage mistake; 130 or "
+          "143 (128 + the signal) stopped at once\nby a second SIGINT or "
+          "SIGTERM.\n",
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -132,6 +132,51 @@ TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
   EXPECT_EQ(Count(), 0);
 }
 
+// The args check and PostgreSQL's `json` input agree: what the server would
+// store is enqueued byte for byte, what it would refuse is an InvalidArgument
+// before any SQL. Edge cases of qg/internal/json_test.cc, asked of the server.
+TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
+  int stored = 0;
+  for (const std::string& args :
+       std::vector<std::string>{"[1]",
+                                R"("\u0000")",
+                                R"("\ud800")",
+                                R"("\udc00\ud800")",
+                                R"("\ud800\u0041")",
+                                R"("\uD83D\uDE00")",
+                                "1e400",
+                                "-1e-400",
+                                std::string(400, '7'),
+                                "\"\x7f \xf4\x8f\xbf\xbf\"",
+                                std::string(512, '[') + std::string(512, ']'),
+                                "[1,]",
+                                "01",
+                                R"("\u12")",
+                                "\"\xff\"",
+                                "\"\xed\xa0\x80\"",
+                                "\"\xc0\xaf\"",
+                                "\"\xf4\x90\x80\x80\"",
+                                "\"tab\there\"",
+                                "NaN",
+                                "[1] x"}) {
+    absl::Status server =
+        internal::Exec(conn_.get(), "SELECT $1::json", {args}).status();
+    absl::StatusOr<int64_t> id = client_->Enqueue({.type = "J", .args = args});
+    if (server.ok()) {
+      ASSERT_OK(id.status()) << args;
+      EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE job_id = $1",
+                      {absl::StrCat(*id)}),
+                args);
+      ++stored;
+    } else {
+      EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument,
+                               HasSubstr("args are not valid JSON")))
+          << args << " (server: " << server << ")";
+    }
+  }
+  EXPECT_EQ(stored, 11);  // the first 11 cases; the other 10 are refused
+}
+
 TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
   ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
                        internal::Connect(db_->conninfo()));

@@ -245,9 +245,9 @@ absl::StatusOr<StatsReport> Admin::Stats() {
   report.fast_path.available = fn->Get(0, 0) == "t";
   report.fast_path.reason =
       report.fast_path.available
-          ? "fast: qg_lock_job() is installed (a worker pool's locker "
+          ? "fast: qg_lock_jobs() is installed (a worker pool's locker "
             "session locks jobs in batches, woken by NOTIFY)"
-          : "qg-compatible: qg_lock_job() is missing, so worker pools poll "
+          : "qg-compatible: qg_lock_jobs() is missing, so worker pools poll "
             "with one connection per busy worker (run `qg migrate` to add "
             "it)";
   return report;

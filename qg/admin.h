@@ -76,10 +76,10 @@ struct MigrateResult {
 // Which worker path a `WorkerPool` (default `WorkerMode::kFast`) would take
 // on this database. Information, not an error: both paths work the queue.
 struct FastPathReport {
-  // Whether qg_lock_job() (added by `Migrate()`) exists.
+  // Whether qg_lock_jobs() (added by `Migrate()`) exists.
   bool available = false;
-  // One line, e.g. "fast: qg_lock_job() is installed (one locker session
-  // locks jobs in batches)" or "qg-compatible: qg_lock_job() is missing (run
+  // One line, e.g. "fast: qg_lock_jobs() is installed (one locker session
+  // locks jobs in batches)" or "qg-compatible: qg_lock_jobs() is missing (run
   // `qg migrate` to add it)".
   std::string reason;
 };

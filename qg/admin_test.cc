@@ -132,7 +132,7 @@ TEST_F(AdminTest, MigrateRefusesAnotherQueVersionAndChangesNothing) {
   EXPECT_EQ(
       qg_testing::QueryValue(c.get(),
                              "SELECT count(*) FROM pg_proc WHERE proname = "
-                             "'qg_lock_job'"),
+                             "'qg_lock_jobs'"),
       "0");
   EXPECT_THAT(admin->ListJobs({}).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition));
@@ -152,7 +152,9 @@ TEST_F(AdminTest, ConnectRejectsBadOptionsWithoutEchoingSecrets) {
 }
 
 TEST_F(AdminTest, StatsReportsTheQgCompatiblePathWithoutTheLockFunction) {
-  Query("DROP FUNCTION qg_lock_job(text, smallint, timestamptz, bigint)");
+  Query(
+      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
+      "timestamptz, bigint)");
   Query(
       "INSERT INTO que_jobs (job_class, queue, error_count) VALUES ('A', "
       "'', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");

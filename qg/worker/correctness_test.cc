@@ -512,7 +512,7 @@ TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
   EXPECT_EQ(recorder_.runs(id), 1);
 }
 
-// Defect 7. A lock query that fails every time (here: qg_lock_job dropped
+// Defect 7. A lock query that fails every time (here: qg_lock_jobs dropped
 // under a running pool) must be retried at a bounded rate, not in a loop.
 TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
   const int64_t backends = Backends();

@@ -12,8 +12,8 @@
 //     outcome is written and their lock released;
 //   - `WakeSource` (wake_source.h): the locker's waits and NOTIFY parsing.
 //
-// The data path: the locker locks a batch (`qg_lock_candidates` or
-// `qg_lock_walk`, each row locked and re-checked by `qg_lock_job()`), puts
+// The data path: the locker locks a batch (`qg_lock_jobs()`, which locks
+// and re-checks each row, continuing after the last key it looked at), puts
 // the jobs in the buffer, a worker thread takes the most urgent one whose
 // row was checked within `recheck_after` (older ones are re-checked first)
 // and runs it, and the job's `Done()` hands its outcome to the locker, which
@@ -75,7 +75,7 @@ class FastPool {
   ~FastPool();
 
   // Starts the locker and the worker threads. FailedPrecondition when the
-  // database lacks qg_lock_job() (run `qg migrate`).
+  // database lacks qg_lock_jobs() (run `qg migrate`).
   absl::Status Start();
 
   // Stops locking, lets running handlers finish (cancelling them through the

@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
   if (!has_fn.ok()) return has_fn.status();
   if (has_fn->Get(0, 0) != "t") {
     return absl::FailedPreconditionError(
-        "the database lacks qg_lock_job() for the fast worker path: run `qg "
+        "the database lacks qg_lock_jobs() for the fast worker path: run `qg "
         "migrate` (or apply schema/qg_additions.sql)");
   }
   if (absl::Status s = sql::PrepareAll(conn->get(), sql::LockerStatements());

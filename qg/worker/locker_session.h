@@ -79,7 +79,7 @@ class LockerSession {
   //
   // Opens a session on `conninfo` whose statements the server cancels past
   // `statement_timeout`. `FailedPrecondition` when the database lacks
-  // qg_lock_job() (`qg migrate` adds it).
+  // qg_lock_jobs() (`qg migrate` adds it).
   static absl::StatusOr<std::unique_ptr<LockerSession>> Open(
       const std::string& conninfo, absl::Duration statement_timeout,
       const Clock& clock);

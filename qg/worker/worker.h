@@ -57,7 +57,7 @@ struct WorkerOptions {
   std::string queue = DefaultQueue();
 
   // WorkerPool only: the fast path, or qg's. A pool asked for kFast on a
-  // database without qg_lock_job() logs why and runs kQgCompat.
+  // database without qg_lock_jobs() logs why and runs kQgCompat.
   // Default: kFast. (`Worker` always works like qg.)
   WorkerMode mode = WorkerMode::kFast;
 
@@ -178,7 +178,7 @@ class WorkerPool {
 
   // Why the pool runs in `mode()`, one line for logs and `qg work`, e.g.
   // "fast (one locker session, batched)" or "qg-compatible: the database
-  // lacks qg_lock_job() (run `qg migrate`)".
+  // lacks qg_lock_jobs() (run `qg migrate`)".
   std::string mode_reason() const;
 
   // Shutdown()

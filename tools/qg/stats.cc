@@ -87,7 +87,7 @@ const Command& StatsCommand() {
       "Per queue and type: count, working (advisory lock held in this "
       "database now),\nerrored, highest error count, dead (out of attempts), "
       "oldest run_at; then which\nworker path a worker pool would take here: "
-      "fast (qg_lock_job() is installed)\nor qg-compatible (it is not: run "
+      "fast (qg_lock_jobs() is installed)\nor qg-compatible (it is not: run "
       "`qg migrate`).\n"
       "  --json      the counts as a JSON array instead of a table\n" +
           std::string(kDbHelp),

@@ -80,9 +80,14 @@ DECLARE
   due timestamptz := now();
   n_locked int := 0;
   n_scanned int := 0;
+  done boolean := false;
   last_p smallint;
   last_r timestamptz;
   last_i bigint;
+  got_p smallint[] := '{}';
+  got_r timestamptz[] := '{}';
+  got_i bigint[] := '{}';
+  found_i bigint[] := '{}';
   c record;
 BEGIN
   IF p IS NULL THEN
@@ -90,40 +95,29 @@ BEGIN
     r := '-infinity';
     i := -9223372036854775808;
   END IF;
+  -- Lock, walking the keys only.
+  <<priorities>>
   WHILE p IS NOT NULL LOOP
     FOR c IN
-      SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class, j.args,
-             j.error_count, j.last_error
+      SELECT j.run_at, j.job_id
       FROM que_jobs AS j
       WHERE j.queue = q AND j.priority = p AND j.run_at <= due
       AND (j.run_at, j.job_id) > (r, i)
       ORDER BY j.run_at, j.job_id
     LOOP
       n_scanned := n_scanned + 1;
-      last_p := c.priority;
+      last_p := p;
       last_r := c.run_at;
       last_i := c.job_id;
       IF NOT (c.job_id = ANY (held)) AND pg_try_advisory_lock(c.job_id) THEN
-        IF EXISTS (SELECT 1 FROM que_jobs AS k
-                   WHERE k.queue = c.queue AND k.priority = c.priority
-                   AND k.run_at = c.run_at AND k.job_id = c.job_id) THEN
-          queue := c.queue; priority := c.priority; run_at := c.run_at;
-          job_id := c.job_id; job_class := c.job_class; args := c.args;
-          error_count := c.error_count; last_error := c.last_error;
-          locked := true; scanned := NULL; exhausted := NULL;
-          RETURN NEXT;
-          n_locked := n_locked + 1;
-        ELSE
-          PERFORM pg_advisory_unlock(c.job_id);
-        END IF;
+        got_p := got_p || p;
+        got_r := got_r || c.run_at;
+        got_i := got_i || c.job_id;
+        n_locked := n_locked + 1;
       END IF;
       IF n_locked >= want OR n_scanned >= max_scan THEN
-        queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
-        job_class := NULL; args := NULL; error_count := NULL;
-        last_error := NULL; locked := false; scanned := n_scanned;
-        exhausted := false;
-        RETURN NEXT;
-        RETURN;
+        done := true;
+        EXIT priorities;
       END IF;
     END LOOP;
     SELECT min(j.priority) INTO p FROM que_jobs AS j
@@ -131,9 +125,34 @@ BEGIN
     r := '-infinity';
     i := -9223372036854775808;
   END LOOP;
+  -- Re-check under a fresh snapshot (a VOLATILE function gets one per
+  -- statement): a row another worker finished between the scan's snapshot
+  -- and our lock is gone; release it.
+  -- (One index probe per locked key: LATERAL keeps the plan a nested loop
+  -- whatever the statistics say. Rows come back in scan order.)
+  FOR c IN
+    SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
+           x.error_count, x.last_error
+    FROM unnest(got_p, got_r, got_i) AS k(p, r, id),
+    LATERAL (SELECT * FROM que_jobs AS y
+             WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
+             AND y.job_id = k.id) AS x
+  LOOP
+    queue := c.queue; priority := c.priority; run_at := c.run_at;
+    job_id := c.job_id; job_class := c.job_class; args := c.args;
+    error_count := c.error_count; last_error := c.last_error;
+    locked := true; scanned := NULL; exhausted := NULL;
+    RETURN NEXT;
+    found_i := found_i || c.job_id;
+  END LOOP;
+  IF cardinality(found_i) < n_locked THEN
+    PERFORM pg_advisory_unlock(id)
+    FROM unnest(got_i) AS id
+    WHERE NOT (id = ANY (found_i));
+  END IF;
   queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
   job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
-  locked := false; scanned := n_scanned; exhausted := true;
+  locked := false; scanned := n_scanned; exhausted := NOT done;
   RETURN NEXT;
 END
 $$;

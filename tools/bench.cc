@@ -56,6 +56,10 @@ ABSL_FLAG(std::string, c, "8",
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");
+ABSL_FLAG(int, buffer, -1,
+          "fast path: jobs locked ahead (-1: adaptive, the default)");
+ABSL_FLAG(double, recheck_ms, 25,
+          "fast path: WorkerOptions::recheck_after in milliseconds");
 ABSL_FLAG(std::string, enqueuer, "",
           "internal: run as the s4 enqueuer process against this conninfo");
 ABSL_FLAG(std::string, enqueuer_log, "",
@@ -282,6 +286,8 @@ class Bench {
     qg::WorkerOptions options;
     options.mode = mode;
     options.interval = absl::Milliseconds(100);
+    options.buffer = absl::GetFlag(FLAGS_buffer);
+    options.recheck_after = absl::Milliseconds(absl::GetFlag(FLAGS_recheck_ms));
     qg::WorkerPool pool(client.get(), &work_map, c, options);
     ConnPtr watch = MustConnect(conninfo_);
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));

@@ -175,9 +175,10 @@ void FastPool::WorkerLoop() {
       if (!head.confirming &&
           clock_.Now() - head.checked_at <= options_.recheck_after &&
           !HungUp(session_fd_)) {
+        JobKey ready_key = ready_.begin()->first;
         std::unique_ptr<Job> job = std::move(head.job);
         ready_.erase(ready_.begin());
-        running_.insert(job->id());
+        running_.emplace(job->id(), ready_key);
         lock.unlock();
         absl::Time start = clock_.Now();
         PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
@@ -280,7 +281,7 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
           client_->options().acquire_timeout, logger_);
       BatchedLease* raw = lease.get();
       JobKey key = row.key;
-      held_.insert(key.id);
+      held_.emplace(key.id, key);
       ready_.emplace(
           key, Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
                                               client_->hooks()),
@@ -337,8 +338,16 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       l.want = plan.lock;
       l.max_scan = plan.max_scan;
       l.after = plan.after;
-      l.held.assign(held_.begin(), held_.end());
-      l.held.insert(l.held.end(), running_.begin(), running_.end());
+      // Only jobs the scan can meet: after its start key (a scan that
+      // continues after the cursor usually meets none of them, so the list
+      // stays short however big the buffer).
+      auto add = [&](const JobKey& key) {
+        if (!l.after || *l.after < key) l.held.push_back(key.id);
+      };
+      for (const auto& [id, key] : held_) add(key);
+      for (const auto& [id, key] : running_) {
+        if (!held_.contains(id)) add(key);
+      }
       l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
       request.lock = std::move(l);
     }
@@ -419,6 +428,13 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   }
 
   planner_.RoundTrip(r->received_at - r->sent_at);
+  Log(LogLevel::kDebug,
+      absl::StrCat("qg: round trip ",
+                   absl::FormatDuration(r->received_at - r->sent_at), ": lock ",
+                   plan.lock, " got ", r->lock.ok() ? r->lock->rows.size() : 0,
+                   ", confirm ", plan.confirm.size(), ", writes ",
+                   request.writes.size(), ", unlock ", writes.unlock.size(),
+                   ", buffer target ", planner_.BufferTarget()));
   if (request.lock) {
     if (r->lock.ok()) {
       planner_.Locked(
@@ -437,7 +453,9 @@ void FastPool::RunRoundTrip(const Plan& plan) {
           generation = generation_;
           for (int64_t id : r->lock->unreadable) {
             unreadable_.insert(id);
-            held_.insert(id);
+            JobKey key;
+            key.id = id;
+            held_.emplace(id, key);
           }
         }
         for (int64_t id : r->lock->unreadable) {
@@ -528,7 +546,9 @@ void FastPool::LockerLoop() {
         break;
       }
       view.idle_workers = idle_workers_;
-      view.held = static_cast<int>(held_.size());
+      // Buffered and running jobs fill the pool; finished ones waiting for
+      // their outcome to be written and their lock released do not.
+      view.held = static_cast<int>(ready_.size() + running_.size());
       for (const auto& [key, buffered] : ready_) {
         view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});
       }

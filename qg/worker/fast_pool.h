@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -132,10 +133,10 @@ class FastPool {
   std::condition_variable work_cv_;  // buffer changed, or stopping_
   std::condition_variable idle_cv_;  // workers_running_ went down
   std::map<JobKey, Buffered> ready_ ABSL_GUARDED_BY(mu_);
-  // Ids whose locks the current session holds, from lock to release.
-  absl::flat_hash_set<int64_t> held_ ABSL_GUARDED_BY(mu_);
-  // Ids being run by a worker, of any session.
-  absl::flat_hash_set<int64_t> running_ ABSL_GUARDED_BY(mu_);
+  // Jobs whose locks the current session holds, from lock to release.
+  absl::flat_hash_map<int64_t, JobKey> held_ ABSL_GUARDED_BY(mu_);
+  // Jobs being run by a worker, of any session.
+  absl::flat_hash_map<int64_t, JobKey> running_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // The locker session's socket (-1: none), which workers check for a hang-up

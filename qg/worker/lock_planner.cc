@@ -137,7 +137,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     // In batches: when the workers are about to run dry, or once at least
     // half the buffer has room.
     if (buffered < options_.workers || free >= std::max(1, buffer / 2)) {
-      plan.lock = free;
+      plan.lock = std::min(free, options_.max_batch);
     }
   }
   if (!view.stopping && notified_best_ && buffered > 0) {
@@ -175,8 +175,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   plan.round_trip = view.writes_pending || plan.lock > 0 || plan.next_due ||
                     stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {
-    const int confirm_up_to =
-        std::min(buffered, std::max(view.idle_workers, options_.workers));
+    const int confirm_up_to = std::min(buffered, options_.max_batch);
     for (int i = 0; i < confirm_up_to; ++i) {
       if (now - view.buffered[i].checked_at > options_.recheck_after / 2 &&
           now - view.buffered[i].locked_at <= options_.max_buffer_wait) {

@@ -53,6 +53,9 @@ struct PlannerOptions {
   int buffer = -1;
   // The most an adaptive buffer grows to.
   int max_buffer = 1000;
+  // The most jobs one round trip locks or re-checks, so that a round trip
+  // stays short (its jobs' checks are dated from when it was sent).
+  int max_batch = 250;
   // The longest the locker goes without looking for work. Default: 5s.
   absl::Duration poll_interval = absl::Seconds(5);
   // How old a buffered job's last check may be when it starts. Default: 25ms.
@@ -76,7 +79,7 @@ struct BufferedJob {
 // The pool's state at the moment of planning.
 struct PoolView {
   int idle_workers = 0;  // workers waiting for a job
-  int held = 0;          // jobs whose locks the session holds (any stage)
+  int held = 0;  // jobs buffered or running (finished ones do not count)
   std::vector<BufferedJob> buffered;  // in (priority, run_at, id) order
   bool writes_pending = false;        // completions to write or release
   bool stopping = false;

@@ -312,8 +312,28 @@ TEST(LockPlannerTest, StaleBufferedJobIsRecheckedBeforeAnIdleWorkerTakesIt) {
   view.idle_workers = 1;
   Plan plan = p.Decide(view, clock.Now());
   EXPECT_TRUE(plan.round_trip);
-  ASSERT_EQ(plan.confirm.size(), 1u);  // up to one job per worker
+  // Every stale buffered job, in key order, up to max_batch per round trip.
+  ASSERT_EQ(plan.confirm.size(), 2u);
   EXPECT_EQ(plan.confirm[0].id, 2);
+  EXPECT_EQ(plan.confirm[1].id, 3);
+}
+
+TEST(LockPlannerTest, OneRoundTripLocksAndRechecksAtMostMaxBatch) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  PlannerOptions o = Options(4, 1000);
+  o.max_batch = 250;
+  LockPlanner p(o);
+  p.SessionOpened(t);
+  EXPECT_EQ(p.Decide({}, t).lock, 250);
+  PoolView view;
+  view.idle_workers = 4;
+  view.held = 600;
+  for (int i = 0; i < 600; ++i) {
+    view.buffered.push_back({Key(i + 1, 100, t), t, t});
+  }
+  Plan plan = p.Decide(view, t + 100 * kMs);
+  EXPECT_EQ(plan.confirm.size(), 250u);
 }
 
 TEST(LockPlannerTest, FailuresBackOffExponentiallyAndRecover) {

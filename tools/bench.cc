@@ -17,6 +17,20 @@
 //      floor: DELETE ... IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 50)
 //   s4 pickup: an idle pool; a separate process enqueues 200 jobs 10 ms
 //      apart carrying a CLOCK_MONOTONIC stamp              p50/p99 ms
+//   s5 a million: 1,000,000 jobs bulk-enqueued (EnqueueStream, in a
+//      process of its own: rate and peak RSS), then drained by a pool of 8
+//      and of 32 workers in a process of its own: rate overall and per
+//      100k slice, peak RSS
+//   s6 beside a backlog: the s3 drain at 8 workers while 1,000,000 future
+//      jobs sit in the same queue, and while 1,000,000 ready jobs sit in
+//      another queue; the plain s3 drain in the same run for the ratio
+//   s7 blocked vacuum: --churn_seconds of enqueueing at half the measured
+//      drain capacity while a REPEATABLE READ transaction stays open from
+//      10% to 70% of the time: per window pickup p50/p99, lock round trip
+//      p50/p99, rate, table and index size; then the same with the
+//      recommended autovacuum settings on que_jobs
+//   s8 scale-out: 200,000 jobs drained by P processes of W workers (1x8,
+//      2x8, 4x8, 2x4): total rate, connections per process, jobs run twice
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -32,16 +46,20 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -50,7 +68,18 @@
 #include "qg/testing/postgres.h"
 #include "qg/worker/worker.h"
 
-ABSL_FLAG(std::string, scenario, "all", "s1, s2, s3, s4 or all");
+ABSL_FLAG(std::string, scenario, "all",
+          "s1 .. s8, a comma-separated list, or all (s1-s4; `scale` for "
+          "s5-s8, `every` for all eight)");
+ABSL_FLAG(int, churn_seconds, 120, "s7: seconds of churn per pass");
+ABSL_FLAG(std::string, worker_role, "",
+          "internal: run as a worker process against this conninfo");
+ABSL_FLAG(int, workers, 8, "internal: the worker process's pool size");
+ABSL_FLAG(std::string, ids_file, "",
+          "internal: where the worker process writes the ids it ran");
+ABSL_FLAG(std::string, stream_role, "",
+          "internal: bulk-enqueue --stream_jobs jobs against this conninfo");
+ABSL_FLAG(int, stream_jobs, 1000000, "internal: jobs the stream role enqueues");
 ABSL_FLAG(std::string, c, "8",
           "s3 worker counts, comma-separated (e.g. 1,8,32)");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
@@ -75,6 +104,8 @@ constexpr int kS1Jobs = 20000, kS1Call = 1000;
 constexpr int kS2Jobs = 3000;
 constexpr int kS3Jobs = 20000;
 constexpr int kS4Jobs = 200;
+constexpr int kS5Jobs = 1000000;
+constexpr int kS8Jobs = 200000;
 
 int64_t MonotonicNanos() {
   struct timespec ts;
@@ -103,6 +134,84 @@ void MustExec(PGconn* conn, const std::string& sql,
                           : qg::internal::Exec(conn, sql, params);
   CHECK(r.ok()) << sql << ": " << r.status();
 }
+
+// The peak resident set of the calling process, in MB (VmHWM).
+double PeakRssMb() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+  }
+  fclose(f);
+  return kb / 1024;
+}
+
+// Runs this binary with `args` and returns its stdout; CHECK-fails if it
+// does not exit 0.
+std::string RunSelf(const std::vector<std::string>& args) {
+  int out[2];
+  CHECK_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    close(out[1]);
+    std::vector<char*> argv;
+    std::string self = "/proc/self/exe";
+    argv.push_back(const_cast<char*>("bench"));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof(buf))) > 0) text.append(buf, n);
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "bench child " << absl::StrJoin(args, " ") << " failed";
+  return text;
+}
+
+// "key value" lines of a child's stdout.
+std::map<std::string, double> ParseReport(const std::string& text) {
+  std::map<std::string, double> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    double v = 0;
+    if (parts.size() == 2 && absl::SimpleAtod(parts[1], &v)) {
+      out[std::string(parts[0])] = v;
+    }
+  }
+  return out;
+}
+
+// Round trips a fast pool reports, for s7.
+class RoundTripLog : public qg::PoolObserver {
+ public:
+  void OnRoundTrip(const RoundTrip& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    took_ms_.push_back(absl::ToDoubleMilliseconds(r.took));
+  }
+  std::vector<double> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<double> out;
+    out.swap(took_ms_);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<double> took_ms_;
+};
 
 // One measured figure.
 struct Figure {
@@ -272,9 +381,11 @@ class Bench {
     }
   }
 
-  void S3(int rep, int c, qg::WorkerMode mode) {
-    Reset();
-    LoadReady("que_jobs");
+  // Drains what is in que_jobs' default queue with a pool of `c` workers
+  // in this process; returns jobs/s from the first handler start until the
+  // queue is empty (`expected` jobs).
+  double DrainReady(int c, qg::WorkerMode mode, int64_t expected,
+                    qg::PoolObserver* observer = nullptr) {
     auto client = NewClient(c + 2);
     std::atomic<int64_t> first{0};
     qg::WorkMap work_map;
@@ -288,16 +399,298 @@ class Bench {
     options.interval = absl::Milliseconds(100);
     options.buffer = absl::GetFlag(FLAGS_buffer);
     options.recheck_after = absl::Milliseconds(absl::GetFlag(FLAGS_recheck_ms));
+    options.observer = observer;
     qg::WorkerPool pool(client.get(), &work_map, c, options);
     ConnPtr watch = MustConnect(conninfo_);
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
     if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
-    int64_t left = WaitEmpty(watch.get(), "que_jobs", deadline);
+    int64_t left =
+        WaitEmpty(watch.get(), "que_jobs WHERE queue = ''", deadline);
     int64_t end = MonotonicNanos();
     pool.Shutdown();
-    double secs = (end - first.load()) / 1e9;
+    return (expected - left) / ((end - first.load()) / 1e9);
+  }
+
+  void S3(int rep, int c, qg::WorkerMode mode) {
+    Reset();
+    LoadReady("que_jobs");
+    double rate = DrainReady(c, mode, kS3Jobs);
     Emit(mode == qg::WorkerMode::kFast ? "qg" : "qg-compat", "s3", rep,
-         absl::StrCat("drain_c", c, "_jobs_per_s"), (kS3Jobs - left) / secs);
+         absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
+  }
+
+  // Inserts `n` jobs server-side: `queue`, run_at `run_at` (SQL).
+  void Backlog(int64_t n, const std::string& queue, const std::string& run_at) {
+    MustExec(
+        admin_.get(),
+        absl::StrCat("INSERT INTO que_jobs (queue, run_at, job_class, "
+                     "args) SELECT '",
+                     queue, "', ", run_at,
+                     ", 'Backlog', '[]' FROM generate_series(1, ", n, ")"));
+    MustExec(admin_.get(), "CHECKPOINT");
+  }
+
+  // s5: a million jobs, bulk-enqueued by a process of its own, then
+  // drained by a pool of c in a process of its own.
+  void S5(int rep) {
+    for (int c : {8, 32}) {
+      Reset();
+      auto enq =
+          ParseReport(RunSelf({"--stream_role=" + conninfo_,
+                               absl::StrCat("--stream_jobs=", kS5Jobs)}));
+      Emit("qg", "s5", rep, "enqueue_jobs_per_s", kS5Jobs / enq["seconds"]);
+      Emit("qg", "s5", rep, "enqueue_peak_rss_mb", enq["rss_mb"]);
+      MustExec(admin_.get(), "CHECKPOINT");
+      std::string ids = absl::StrCat("/tmp/qg-bench-ids-", getpid(), "-0");
+      auto r = ParseReport(
+          RunSelf({"--worker_role=" + conninfo_, absl::StrCat("--workers=", c),
+                   "--ids_file=" + ids}));
+      unlink(ids.c_str());
+      double secs = (r["end_ns"] - r["first_ns"]) / 1e9;
+      Emit("qg", "s5", rep, absl::StrCat("drain_c", c, "_jobs_per_s"),
+           r["done"] / secs);
+      Emit("qg", "s5", rep, absl::StrCat("drain_c", c, "_peak_rss_mb"),
+           r["rss_mb"]);
+      if (c != 8) continue;
+      double prev = r["first_ns"];
+      double slowest = 0;
+      for (int k = 1; k <= kS5Jobs / 100000; ++k) {
+        double at = r[absl::StrCat("slice_", k)];
+        if (at == 0) break;
+        double rate = 100000 / ((at - prev) / 1e9);
+        Emit("qg", "s5", rep, absl::StrCat("drain_c8_slice_", k, "_jobs_per_s"),
+             rate);
+        slowest = k == 1 ? rate : std::min(slowest, rate);
+        prev = at;
+      }
+      Emit("qg", "s5", rep, "drain_c8_slowest_slice_jobs_per_s", slowest);
+    }
+  }
+
+  // s6: the s3 drain at 8 workers beside a million-job backlog.
+  void S6(int rep) {
+    Reset();
+    LoadReady("que_jobs");
+    Emit("qg", "s6", rep, "plain_c8_jobs_per_s",
+         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+    Reset();
+    Backlog(1000000, "", "now() + interval '1 day'");
+    LoadReady("que_jobs");
+    Emit("qg", "s6", rep, "future_backlog_c8_jobs_per_s",
+         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+    Reset();
+    Backlog(1000000, "other", "'2000-01-01'");
+    LoadReady("que_jobs");
+    Emit("qg", "s6", rep, "other_queue_backlog_c8_jobs_per_s",
+         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+  }
+
+  // s7: churn at half the drain capacity with vacuum held back.
+  void S7(int rep) {
+    Reset();
+    LoadReady("que_jobs");
+    double capacity = DrainReady(8, qg::WorkerMode::kFast, kS3Jobs);
+    Emit("qg", "s7", rep, "capacity_c8_jobs_per_s", capacity);
+    for (bool tuned : {false, true}) {
+      Churn(rep, capacity / 2, tuned);
+    }
+  }
+
+  void Churn(int rep, double rate, bool tuned) {
+    Reset();
+    std::string pass = tuned ? "tuned_" : "";
+    if (tuned) {
+      // What README's operations guide recommends for que_jobs.
+      MustExec(admin_.get(),
+               "ALTER TABLE que_jobs SET (autovacuum_vacuum_scale_factor = 0, "
+               "autovacuum_vacuum_threshold = 10000, "
+               "autovacuum_vacuum_cost_delay = 0, "
+               "autovacuum_analyze_scale_factor = 0, "
+               "autovacuum_analyze_threshold = 10000)");
+      MustExec(admin_.get(), "ALTER SYSTEM SET autovacuum_naptime = '5s'");
+    } else {
+      MustExec(
+          admin_.get(),
+          "ALTER TABLE que_jobs RESET (autovacuum_vacuum_scale_factor, "
+          "autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, "
+          "autovacuum_analyze_scale_factor, autovacuum_analyze_threshold)");
+      MustExec(admin_.get(), "ALTER SYSTEM RESET autovacuum_naptime");
+    }
+    MustExec(admin_.get(), "SELECT pg_reload_conf()");
+    const int seconds = absl::GetFlag(FLAGS_churn_seconds);
+    const int windows = 8;
+    const absl::Duration window = absl::Seconds(seconds) / windows;
+    auto client = NewClient(12);
+    RoundTripLog round_trips;
+    std::mutex mu;
+    std::vector<double> pickup;
+    std::atomic<int64_t> done{0};
+    qg::WorkMap work_map;
+    work_map.Register("Churn", [&](qg::Job& job) {
+      int64_t now = MonotonicNanos();
+      int64_t stamp = 0;
+      std::string args(
+          absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
+      if (absl::SimpleAtoi(args, &stamp)) {
+        std::lock_guard<std::mutex> lock(mu);
+        pickup.push_back((now - stamp) / 1e6);
+      }
+      ++done;
+      return absl::OkStatus();
+    });
+    qg::WorkerOptions options;
+    options.mode = qg::WorkerMode::kFast;
+    options.interval = absl::Milliseconds(100);
+    options.observer = &round_trips;
+    qg::WorkerPool pool(client.get(), &work_map, 8, options);
+    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
+    std::atomic<bool> stop{false};
+    std::thread enqueuer([&] {
+      auto enq = NewClient(2);
+      const absl::Duration tick = absl::Milliseconds(10);
+      double carry = 0;
+      absl::Time next = absl::Now();
+      while (!stop) {
+        carry += rate * absl::ToDoubleSeconds(tick);
+        int n = static_cast<int>(carry);
+        carry -= n;
+        if (n > 0) {
+          std::vector<qg::NewJob> jobs(n);
+          std::string stamp = absl::StrCat("[", MonotonicNanos(), "]");
+          for (auto& j : jobs) {
+            j.type = "Churn";
+            j.args = stamp;
+          }
+          absl::Status st = enq->EnqueueMany(jobs).status();
+          CHECK(st.ok()) << st;
+        }
+        next += tick;
+        absl::SleepFor(next - absl::Now());
+      }
+    });
+    ConnPtr blocker = MustConnect(conninfo_);
+    ConnPtr probe = MustConnect(conninfo_);
+    absl::Time start = absl::Now();
+    bool blocked = false, released = false;
+    std::vector<double> blocked_pickup, open_pickup;
+    double blocked_done = 0, blocked_secs = 0;
+    for (int w = 0; w < windows; ++w) {
+      int64_t done_before = done.load();
+      absl::Time window_end = start + window * (w + 1);
+      while (absl::Now() < window_end) {
+        absl::Duration t = absl::Now() - start;
+        if (!blocked && t >= absl::Seconds(seconds) / 10) {
+          MustExec(blocker.get(),
+                   "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) "
+                   "FROM que_jobs");
+          blocked = true;
+        }
+        if (blocked && !released && t >= absl::Seconds(seconds) * 7 / 10) {
+          MustExec(blocker.get(), "COMMIT");
+          released = true;
+        }
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+      std::vector<double> lat;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        lat.swap(pickup);
+      }
+      std::vector<double> rt = round_trips.Take();
+      double secs = absl::ToDoubleSeconds(window);
+      double drained = (done.load() - done_before) / secs;
+      auto size = qg::internal::Exec(
+          probe.get(),
+          "SELECT pg_relation_size('que_jobs') / 1048576.0, "
+          "pg_relation_size('que_jobs_pkey') / 1048576.0, (SELECT "
+          "n_dead_tup FROM pg_stat_user_tables WHERE relname = 'que_jobs')");
+      CHECK(size.ok()) << size.status();
+      std::string wname = absl::StrCat(pass, "w", w + 1, "_");
+      Emit("qg", "s7", rep, wname + "pickup_p50_ms", Percentile(lat, 0.5));
+      Emit("qg", "s7", rep, wname + "pickup_p99_ms", Percentile(lat, 0.99));
+      Emit("qg", "s7", rep, wname + "round_trip_p50_ms", Percentile(rt, 0.5));
+      Emit("qg", "s7", rep, wname + "round_trip_p99_ms", Percentile(rt, 0.99));
+      Emit("qg", "s7", rep, wname + "drained_jobs_per_s", drained);
+      double table_mb = 0, index_mb = 0, dead = 0;
+      absl::SimpleAtod(size->Get(0, 0), &table_mb);
+      absl::SimpleAtod(size->Get(0, 1), &index_mb);
+      absl::SimpleAtod(size->Get(0, 2), &dead);
+      Emit("qg", "s7", rep, wname + "table_mb", table_mb);
+      Emit("qg", "s7", rep, wname + "index_mb", index_mb);
+      Emit("qg", "s7", rep, wname + "dead_tuples", dead);
+      // Windows 2-5 lie wholly inside the blocked time (10% .. 70%).
+      bool inside = w >= 1 && w <= 4;
+      auto& into = inside ? blocked_pickup : open_pickup;
+      into.insert(into.end(), lat.begin(), lat.end());
+      if (inside) {
+        blocked_done += drained * secs;
+        blocked_secs += secs;
+      }
+      fprintf(stderr,
+              "bench: s7 %swindow %d: pickup p50/p99 %.2f/%.2f ms, round "
+              "trip p50/p99 %.2f/%.2f ms, %.0f jobs/s, table %.1f MB, index "
+              "%.1f MB, %.0f dead tuples%s\n",
+              pass.c_str(), w + 1, Percentile(lat, 0.5), Percentile(lat, 0.99),
+              Percentile(rt, 0.5), Percentile(rt, 0.99), drained, table_mb,
+              index_mb, dead, inside ? " (vacuum blocked)" : "");
+    }
+    stop = true;
+    enqueuer.join();
+    if (!released) MustExec(blocker.get(), "COMMIT");
+    pool.Shutdown();
+    Emit("qg", "s7", rep, pass + "blocked_pickup_p99_ms",
+         Percentile(blocked_pickup, 0.99));
+    Emit("qg", "s7", rep, pass + "open_pickup_p99_ms",
+         Percentile(open_pickup, 0.99));
+    Emit("qg", "s7", rep, pass + "blocked_drained_over_enqueued",
+         blocked_secs > 0 ? (blocked_done / blocked_secs) / rate : 0);
+  }
+
+  // s8: P processes of W workers drain 200,000 jobs together.
+  void S8(int rep) {
+    for (auto [procs, w] :
+         std::vector<std::pair<int, int>>{{1, 8}, {2, 8}, {4, 8}, {2, 4}}) {
+      Reset();
+      Backlog(kS8Jobs, "", "'2000-01-01'");
+      MustExec(admin_.get(), "UPDATE que_jobs SET job_class = 'Noop'");
+      MustExec(admin_.get(), "CHECKPOINT");
+      std::vector<std::thread> threads;
+      std::vector<std::map<std::string, double>> reports(procs);
+      std::vector<std::string> files;
+      for (int i = 0; i < procs; ++i) {
+        files.push_back(absl::StrCat("/tmp/qg-bench-ids-", getpid(), "-", i));
+        threads.emplace_back([&, i] {
+          reports[i] = ParseReport(RunSelf({"--worker_role=" + conninfo_,
+                                            absl::StrCat("--workers=", w),
+                                            "--ids_file=" + files[i]}));
+        });
+      }
+      for (auto& t : threads) t.join();
+      double first = 0, end = 0, done = 0, conns = 0;
+      absl::flat_hash_map<int64_t, int> seen;
+      int64_t twice = 0;
+      for (int i = 0; i < procs; ++i) {
+        auto& r = reports[i];
+        if (r["first_ns"] > 0 && (first == 0 || r["first_ns"] < first)) {
+          first = r["first_ns"];
+        }
+        end = std::max(end, r["end_ns"]);
+        done += r["done"];
+        conns = std::max(conns, r["connections"]);
+        FILE* f = fopen(files[i].c_str(), "r");
+        long long id;
+        while (f != nullptr && fscanf(f, "%lld", &id) == 1) {
+          if (++seen[id] == 2) ++twice;
+        }
+        if (f != nullptr) fclose(f);
+        unlink(files[i].c_str());
+      }
+      std::string name = absl::StrCat("p", procs, "x", w, "_");
+      Emit("qg", "s8", rep, name + "jobs_per_s", done / ((end - first) / 1e9));
+      Emit("qg", "s8", rep, name + "connections_per_process", conns);
+      Emit("qg", "s8", rep, name + "ran_twice", static_cast<double>(twice));
+      Emit("qg", "s8", rep, name + "ran", static_cast<double>(seen.size()));
+    }
   }
 
   void S3Floor(int rep, int c) {
@@ -488,6 +881,94 @@ int RunEnqueuer(const std::string& conninfo) {
   return 0;
 }
 
+// s5/s8's worker process: a fast pool of --workers no-op workers that stops
+// once the default queue is empty. Prints "key value" lines: done, first_ns,
+// end_ns (CLOCK_MONOTONIC, shared by all processes), slice_<k> (when the
+// k-th 100,000 finished), rss_mb (peak), connections (of this process, seen
+// by the server); writes the ids it ran to --ids_file.
+int RunWorkerRole(const std::string& conninfo) {
+  setenv("PGAPPNAME", absl::StrCat("qg-bench-", getpid()).c_str(), 1);
+  auto client = qg::Client::Create({.conninfo = conninfo, .max_conns = 2});
+  CHECK(client.ok()) << client.status();
+  std::mutex mu;
+  std::vector<int64_t> ids;
+  std::vector<int64_t> slices;
+  std::atomic<int64_t> first{0}, done{0};
+  qg::WorkMap work_map;
+  work_map.Register("Noop", [&](qg::Job& job) {
+    int64_t zero = 0;
+    first.compare_exchange_strong(zero, MonotonicNanos());
+    int64_t n = ++done;
+    std::lock_guard<std::mutex> lock(mu);
+    ids.push_back(job.id());
+    if (n % 100000 == 0) slices.push_back(MonotonicNanos());
+    return absl::OkStatus();
+  });
+  qg::WorkerOptions options;
+  options.mode = qg::WorkerMode::kFast;
+  options.interval = absl::Milliseconds(100);
+  options.buffer = absl::GetFlag(FLAGS_buffer);
+  qg::WorkerPool pool(client->get(), &work_map, absl::GetFlag(FLAGS_workers),
+                      options);
+  ConnPtr watch = MustConnect(conninfo);
+  if (absl::Status st = pool.Start(); !st.ok()) LOG(FATAL) << st;
+  int64_t connections = 0;
+  while (true) {
+    auto r = qg::internal::Exec(
+        watch.get(),
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM que_jobs WHERE queue = "
+        "'' LIMIT 1) t), (SELECT count(*) FROM pg_stat_activity WHERE "
+        "application_name = current_setting('application_name') AND pid <> "
+        "pg_backend_pid())");
+    CHECK(r.ok()) << r.status();
+    int64_t c = 0;
+    absl::SimpleAtoi(r->Get(0, 1), &c);
+    connections = std::max(connections, c);
+    if (r->Get(0, 0) == "0") break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  int64_t end = MonotonicNanos();
+  pool.Shutdown();
+  printf(
+      "done %lld\nfirst_ns %lld\nend_ns %lld\nrss_mb %.1f\nconnections %lld\n",
+      static_cast<long long>(done.load()), static_cast<long long>(first.load()),
+      static_cast<long long>(end), PeakRssMb(),
+      static_cast<long long>(connections));
+  for (size_t k = 0; k < slices.size(); ++k) {
+    printf("slice_%zu %lld\n", k + 1, static_cast<long long>(slices[k]));
+  }
+  std::string path = absl::GetFlag(FLAGS_ids_file);
+  if (!path.empty()) {
+    FILE* f = fopen(path.c_str(), "w");
+    CHECK(f != nullptr) << path;
+    for (int64_t id : ids) fprintf(f, "%lld\n", static_cast<long long>(id));
+    fclose(f);
+  }
+  return 0;
+}
+
+// s5's enqueuing process: --stream_jobs ready no-op jobs through one
+// EnqueueStream. Prints seconds and rss_mb (peak).
+int RunStreamRole(const std::string& conninfo) {
+  auto client = qg::Client::Create({.conninfo = conninfo, .max_conns = 1});
+  CHECK(client.ok()) << client.status();
+  const int n = absl::GetFlag(FLAGS_stream_jobs);
+  int i = 0;
+  absl::Time start = absl::Now();
+  auto stored = (*client)->EnqueueStream([&](qg::NewJob& job) {
+    if (i == n) return false;
+    job.type = "Noop";
+    job.args = absl::StrCat("[", i, "]");
+    job.run_at = absl::FromUnixSeconds(946684800);
+    ++i;
+    return true;
+  });
+  CHECK(stored.ok()) << stored.status();
+  printf("seconds %.3f\nrss_mb %.1f\n",
+         absl::ToDoubleSeconds(absl::Now() - start), PeakRssMb());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -498,13 +979,32 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_enqueuer).empty()) {
     return RunEnqueuer(absl::GetFlag(FLAGS_enqueuer));
   }
-  std::string scenario = absl::GetFlag(FLAGS_scenario);
-  std::string mode = absl::GetFlag(FLAGS_mode);
-  if (scenario != "all" && scenario != "s1" && scenario != "s2" &&
-      scenario != "s3" && scenario != "s4") {
-    fprintf(stderr, "bench: --scenario must be s1, s2, s3, s4 or all\n");
-    return 2;
+  if (!absl::GetFlag(FLAGS_worker_role).empty()) {
+    return RunWorkerRole(absl::GetFlag(FLAGS_worker_role));
   }
+  if (!absl::GetFlag(FLAGS_stream_role).empty()) {
+    return RunStreamRole(absl::GetFlag(FLAGS_stream_role));
+  }
+  std::set<std::string> scenarios;
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_scenario), ',', absl::SkipEmpty())) {
+    if (part == "all") {
+      scenarios.insert({"s1", "s2", "s3", "s4"});
+    } else if (part == "scale") {
+      scenarios.insert({"s5", "s6", "s7", "s8"});
+    } else if (part == "every") {
+      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"});
+    } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
+               part[1] <= '8') {
+      scenarios.insert(std::string(part));
+    } else {
+      fprintf(stderr,
+              "bench: --scenario takes s1 .. s8, all, scale or every, "
+              "comma-separated\n");
+      return 2;
+    }
+  }
+  std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode != "both" && mode != "fast" && mode != "qg-compat") {
     fprintf(stderr, "bench: --mode must be fast, qg-compat or both\n");
     return 2;
@@ -546,7 +1046,7 @@ int main(int argc, char** argv) {
             server->data_dir().c_str());
   }
   Bench bench(conninfo);
-  auto want = [&](const char* s) { return scenario == "all" || scenario == s; };
+  auto want = [&](const char* s) { return scenarios.count(s) > 0; };
   for (int rep = 0; rep < reps; ++rep) {
     fprintf(stderr, "bench: repetition %d of %d\n", rep + 1, reps);
     if (want("s1")) bench.S1(rep);
@@ -560,6 +1060,10 @@ int main(int argc, char** argv) {
     if (want("s4")) {
       for (qg::WorkerMode m : modes) bench.S4(rep, m);
     }
+    if (want("s5")) bench.S5(rep);
+    if (want("s6")) bench.S6(rep);
+    if (want("s7")) bench.S7(rep);
+    if (want("s8")) bench.S8(rep);
   }
   bench.PrintTable();
   return 0;

@@ -480,6 +480,21 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                        r->received_at);
     }
   }
+  if (options_.observer != nullptr) {
+    PoolObserver::RoundTrip report;
+    report.took = r->received_at - r->sent_at;
+    report.locked = r->lock.ok() ? static_cast<int>(r->lock->rows.size()) : 0;
+    for (const CompletionBatch::Write& w : writes.writes) {
+      report.written += static_cast<int>(w.ids.size());
+    }
+    report.released = static_cast<int>(writes.unlock.size());
+    report.rechecked = static_cast<int>(plan.confirm.size());
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      report.buffered = static_cast<int>(ready_.size());
+    }
+    options_.observer->OnRoundTrip(report);
+  }
   if (r->any_failed) {
     planner_.Failed(clock_.Now());
   } else {

@@ -43,6 +43,7 @@
 #include "qg/worker/completion_batch.h"
 #include "qg/worker/lock_planner.h"
 #include "qg/worker/locker_session.h"
+#include "qg/worker/pool_observer.h"
 #include "qg/worker/wake_source.h"
 #include "qg/worker/work_map.h"
 
@@ -63,6 +64,7 @@ struct FastPoolOptions {
   // cancels it: statement_timeout); a round trip with no answer for this
   // long plus 5 s gives the session up (a stalled or half-open connection).
   absl::Duration round_trip_timeout = absl::Seconds(30);
+  PoolObserver* observer = nullptr;  // not owned
 };
 
 class Watchdog;

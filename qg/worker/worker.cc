@@ -159,6 +159,7 @@ absl::Status WorkerPool::Start() {
     fast.poll_interval = options_.interval;
     fast.recheck_after = options_.recheck_after;
     fast.round_trip_timeout = options_.round_trip_timeout;
+    fast.observer = options_.observer;
     fast.buffer = options_.buffer;
     fast.max_buffer_wait = options_.max_buffer_wait;
     fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,

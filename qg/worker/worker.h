@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
+#include "qg/worker/pool_observer.h"
 #include "qg/worker/work_map.h"
 
 namespace qg {
@@ -86,6 +87,10 @@ struct WorkerOptions {
   // 5 s more gives the session up, as a stalled or half-open connection.
   // Default: 30s.
   absl::Duration round_trip_timeout = absl::Seconds(30);
+
+  // Receives what the pool does (see qg/worker/pool_observer.h); not owned,
+  // must outlive the pool. Default: nullptr.
+  PoolObserver* observer = nullptr;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();

@@ -1,0 +1,44 @@
+// qg/worker/pool_observer.h
+// -----------------------------------------------------------------------------
+//
+// `PoolObserver`: what a `WorkerPool` reports about its own work, for metrics
+// and benchmarks. Give one to `WorkerOptions::observer`; the pool calls it
+// from its threads, so an implementation must be thread-safe and quick (no
+// I/O). Every method has an empty default.
+//
+// Example:
+//   class RoundTrips : public qg::PoolObserver {
+//    public:
+//     void OnRoundTrip(const RoundTrip& r) override { total_ += r.took; }
+//     ...
+//   };
+#ifndef QG_WORKER_POOL_OBSERVER_H_
+#define QG_WORKER_POOL_OBSERVER_H_
+
+#include "absl/time/time.h"
+
+namespace qg {
+
+class PoolObserver {
+ public:
+  virtual ~PoolObserver() = default;
+
+  // One round trip of a fast pool's locker session.
+  struct RoundTrip {
+    absl::Duration took;  // from sending to the last result
+    int locked = 0;       // jobs it locked
+    int written = 0;      // finished jobs whose outcome it wrote
+    int released = 0;     // locks it released
+    int rechecked = 0;    // buffered jobs it re-checked
+    int buffered = 0;     // jobs waiting in the buffer afterwards
+  };
+
+  // OnRoundTrip()
+  //
+  // After each locker round trip (fast path only).
+  virtual void OnRoundTrip(const RoundTrip& round_trip) {}
+};
+
+}  // namespace qg
+
+#endif  // QG_WORKER_POOL_OBSERVER_H_

@@ -358,11 +358,14 @@ int RunOrchestrator() {
       ++counters.kills;
       workers[i] = SpawnWorker(self, db, mode_of(i));
     } else if (action < 8) {
-      // The victim's worker process comes from its application_name.
+      // The victim's worker process comes from its application_name. The
+      // event ends once the backend is gone (pg_terminate_backend waits up
+      // to 10 s), not when the signal was sent: its locks live until then.
       absl::Time began = absl::Now();
       auto r = ExecRetrying(
           db,
-          "SELECT count(pg_terminate_backend(pid)), coalesce(max(worker), -1) "
+          "SELECT count(pg_terminate_backend(pid, 10000)), "
+          "coalesce(max(worker), -1) "
           "FROM (SELECT pid, CASE WHEN application_name LIKE 'qg-soak-%' "
           "THEN substr(application_name, 9)::int ELSE -1 END AS worker FROM "
           "pg_stat_activity WHERE datname = current_database() AND pid <> "

@@ -304,6 +304,8 @@ Call InsertManyUnique(absl::Span<const InsertRow> rows) {
   return call;
 }
 
+Call HasPeriodicTable() { return {&sql::kHasPeriodicTable, {}}; }
+
 Call PeriodicClaim(absl::string_view name, absl::string_view schedule,
                    absl::string_view time_zone, absl::Time last_occurrence) {
   return {&sql::kPeriodicClaim,

@@ -192,6 +192,7 @@ Call NextDue(absl::string_view queue);
 Call HasUniqueKey();
 Call InsertUniqueJob(const InsertRow& row);  // row.unique_key must be set
 Call InsertManyUnique(absl::Span<const InsertRow> rows);
+Call HasPeriodicTable();
 Call PeriodicClaim(absl::string_view name, absl::string_view schedule,
                    absl::string_view time_zone, absl::Time last_occurrence);
 Call PeriodicLock(absl::string_view name);

@@ -83,6 +83,8 @@ const Statement kInsertManyUnique{"qg_insert_many_unique",
     "$4 job_classes text[], $5 args text[], $6 unique_keys text[]",
     sql_text::insert_many_unique};
 
+const Statement kHasPeriodicTable{"qg_has_periodic_table", "",
+    sql_text::has_periodic_table};
 const Statement kPeriodicClaim{"qg_periodic_claim",
     "$1 name text, $2 schedule text, $3 time_zone text, "
     "$4 last_occurrence timestamptz", sql_text::periodic_claim};

@@ -81,6 +81,7 @@ extern const Statement kInsertUniqueJob;
 extern const Statement kInsertManyUnique;
 
 // Periodic jobs (schema/qg_additions.sql: qg_periodic). Run by text.
+extern const Statement kHasPeriodicTable;
 extern const Statement kPeriodicClaim;
 extern const Statement kPeriodicLock;
 extern const Statement kPeriodicRecord;

@@ -29,6 +29,8 @@
 
 namespace qg {
 
+class PeriodicEnqueuer;  // qg/periodic.h
+
 namespace internal {
 class FastPool;
 class Watchdog;
@@ -79,6 +81,12 @@ struct WorkerOptions {
   // 5 s more gives the session up, as a stalled or half-open connection.
   // Default: 30s.
   absl::Duration round_trip_timeout = absl::Seconds(30);
+
+  // WorkerPool only: periodic jobs to enqueue while the pool runs (see
+  // qg/periodic.h). `Start()` starts the enqueuer (and fails, starting
+  // nothing, if it cannot); `Shutdown()` stops it first. It must outlive
+  // the pool. Default: nullptr (none).
+  PeriodicEnqueuer* periodic = nullptr;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
@@ -198,6 +206,7 @@ class WorkerPool {
   mutable std::mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
   std::string mode_reason_;
+  bool periodic_started_ = false;  // under shutdown_mu_
 };
 
 }  // namespace qg

@@ -178,6 +178,27 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
   }
 }
 
+TEST_F(UniqueJobsTest, RepeatableReadSeesALaterHolderAsAborted) {
+  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
+                                 "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+                                 "SELECT count(*) FROM que_jobs")
+                .status());                          // the snapshot is taken
+  EnqueueResult holder = MustEnqueue(Unique("RR"));  // commits after it
+  absl::StatusOr<EnqueueResult> r =
+      client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get());
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kAborted)) << "retry the tx";
+  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "ROLLBACK").status());
+  // Retried in a new transaction, it sees the holder.
+  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
+                                 "BEGIN ISOLATION LEVEL REPEATABLE READ")
+                .status());
+  ASSERT_OK_AND_ASSIGN(EnqueueResult again, client_->EnqueueInTxDetailed(
+                                                Unique("RR"), tx_conn.get()));
+  EXPECT_EQ(again, (EnqueueResult{holder.id, true}));
+  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "COMMIT").status());
+}
+
 TEST_F(UniqueJobsTest, HolderFinishingDuringTheEnqueueFreesTheKey) {
   EnqueueResult holder = MustEnqueue(Unique("Race"));
   // A worker deletes the holder in a transaction that has not committed yet;
@@ -427,6 +448,42 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
   ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
   ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count(), 4);
+}
+
+// `qg migrate` adds a column while qg-cpp processes run: their prepared
+// statements name their result columns, so PostgreSQL re-plans them rather
+// than refusing them ("cached plan must not change result type").
+TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
+  ASSERT_OK(internal::ExecSimple(conn_.get(),
+                                 "ALTER TABLE que_jobs DROP COLUMN "
+                                 "qg_unique_key")
+                .status());
+  ClientOptions options;
+  options.max_conns = 1;  // every call below reuses the one connection
+  std::unique_ptr<Client> client = NewClient(options);
+  ASSERT_NE(client, nullptr);
+  auto work_one = [&] {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    ASSERT_OK(job->Error("again"));
+    job->Done();
+    ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
+                  .status());
+    ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    ASSERT_OK(job->Delete());
+    job->Done();
+  };
+  ASSERT_OK(client->Enqueue({.type = "Before"}).status());
+  work_one();
+  ASSERT_OK(
+      internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
+  ASSERT_OK(client->Enqueue({.type = "After"}).status());
+  work_one();
+  EXPECT_FALSE(MustEnqueue(Unique("After")).duplicate);
+  ASSERT_OK_AND_ASSIGN(EnqueueResult again,
+                       client->EnqueueDetailed(Unique("After")));
+  EXPECT_TRUE(again.duplicate);
 }
 
 TEST_F(UniqueJobsTest, EnqueueStreamRefusesUniqueJobs) {

@@ -58,7 +58,10 @@ CREATE TRIGGER qg_notify_jobs
 -- (a finished job) frees it. Adding a column without a default only
 -- changes the catalog; building the index reads the table once (it blocks
 -- writes to que_jobs while it runs, so migrate a large table when it is
--- quiet, or create the same index CONCURRENTLY beforehand).
+-- quiet, or create the same index CONCURRENTLY beforehand). A new column
+-- changes what `*` returns: sessions that prepared `RETURNING *` or
+-- `SELECT *` on que_jobs before (Ruby Que 0.x does) get "cached plan must
+-- not change result type" until they reconnect.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_attribute

@@ -33,4 +33,22 @@ TEST(ReadmeTest, QuickStartEnqueuesInTransactionAndWorkersRunIt) {
   PQfinish(conn);
 }
 
+TEST(ReadmeTest, UniqueAndPeriodicSnippets) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  ASSERT_OK_AND_ASSIGN(bool stored, readme::EnqueueWelcomeOnce(*client, 7));
+  EXPECT_TRUE(stored);
+  ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 7));
+  EXPECT_FALSE(stored);
+  ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 8));
+  EXPECT_TRUE(stored);
+  qg::PeriodicEnqueuer periodic(client.get());
+  ASSERT_OK(readme::RegisterSchedules(periodic));
+  EXPECT_EQ(periodic.names(),
+            (std::vector<std::string>{"nightly-report", "refresh-cache"}));
+  ASSERT_OK(periodic.RunOnce().status);
+  ASSERT_OK_AND_ASSIGN(auto listed, qg::ListPeriodic(*client));
+  EXPECT_EQ(listed.size(), 2);
+}
+
 }  // namespace

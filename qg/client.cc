@@ -1,6 +1,8 @@
 #include "qg/client.h"
 
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -13,6 +15,7 @@
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
+#include "qg/internal/unique_key.h"
 
 namespace qg {
 namespace {
@@ -66,13 +69,99 @@ absl::StatusOr<JobRow> OneRow(const Rows& rows) {
   });
 }
 
+// How often a unique insert is tried when it neither inserted nor saw the
+// key's holder (the holder committed after the statement's snapshot, or
+// finished in between). Each try takes a new snapshot in READ COMMITTED.
+constexpr int kUniqueAttempts = 10;
+
+absl::Status MissingUniqueSchema() {
+  return absl::FailedPreconditionError(
+      "unique jobs need qg-cpp's schema additions (the qg_unique_key column "
+      "of que_jobs and its unique index), which this database lacks: run "
+      "`qg migrate` (jobs without NewJob::unique work without them)");
+}
+
+// A failed unique statement: undefined column (42703) or no unique index
+// to infer (42P10) mean that the additions are missing.
+absl::Status UniqueStatementError(const absl::Status& status) {
+  std::string state = internal::SqlState(status);
+  if (state == "42703" || state == "42P10") return MissingUniqueSchema();
+  return status;
+}
+
+int ColumnIndex(const Rows& rows, absl::string_view name) {
+  for (size_t i = 0; i < rows.columns.size(); ++i) {
+    if (rows.columns[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Inserts the unique job `row` through `exec`, or finds the stored job that
+// holds its key. Returns the stored row and whether it was a duplicate.
+absl::StatusOr<std::pair<JobRow, bool>> InsertUnique(Executor& exec,
+                                                     const InsertRow& row) {
+  for (int attempt = 0; attempt < kUniqueAttempts; ++attempt) {
+    absl::StatusOr<Rows> rows = QueryCall(exec, queries::InsertUniqueJob(row));
+    if (!rows.ok()) return UniqueStatementError(rows.status());
+    if (rows->rows.empty()) continue;  // look again with a new snapshot
+    int dup = ColumnIndex(*rows, "qg_duplicate");
+    if (dup < 0) return absl::InternalError("unique insert without flag");
+    absl::StatusOr<JobRow> job = OneRow(*rows);
+    if (!job.ok()) return job.status();
+    return std::make_pair(std::move(*job), rows->rows[0][dup] == "t");
+  }
+  return absl::AbortedError(absl::StrCat(
+      "enqueue of unique job ", *row.unique_key, ": ", kUniqueAttempts,
+      " tries neither inserted it nor saw the job holding its key (in a "
+      "REPEATABLE READ or SERIALIZABLE transaction, a job committed after "
+      "its snapshot; otherwise jobs with this key keep finishing): retry "
+      "the transaction"));
+}
+
 }  // namespace
+
+absl::StatusOr<std::optional<std::string>> UniqueKey(const NewJob& job,
+                                                     absl::Time now) {
+  if (!job.unique.has_value()) return std::nullopt;
+  const UniqueOpts& u = *job.unique;
+  if (!u.key.empty()) {
+    if (u.by_queue || u.by_args || u.by_period != absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "UniqueOpts::key is explicit: leave by_queue, by_args and "
+          "by_period at their defaults");
+    }
+    if (u.key.size() > internal::kMaxUniqueKeyBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("UniqueOpts::key has ", u.key.size(), " bytes; at most ",
+                       internal::kMaxUniqueKeyBytes));
+    }
+    if (absl::Status s = internal::CheckNoNul("unique key", u.key); !s.ok()) {
+      return s;
+    }
+    return u.key;
+  }
+  internal::UniqueKeyParts parts;
+  parts.type = job.type;
+  parts.by_queue = u.by_queue;
+  parts.queue = job.queue;
+  parts.by_args = u.by_args;
+  parts.args = job.args.empty() ? std::string("[]") : job.args;
+  parts.by_period = u.by_period;
+  parts.at = job.run_at.value_or(now);
+  absl::StatusOr<std::string> key = internal::DeriveUniqueKey(parts);
+  if (!key.ok()) return key.status();
+  return *key;
+}
 
 absl::Status PrepareStatements(PGconn* conn) {
   return internal::sql::PrepareAll(conn, internal::sql::ClientStatements());
 }
 
 absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job) {
+  return ValidateNewJob(job, absl::Now());
+}
+
+absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
   if (job.type.empty()) return ErrMissingType();
   if (job.priority < std::numeric_limits<int16_t>::min() ||
       job.priority > std::numeric_limits<int16_t>::max()) {
@@ -93,6 +182,11 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job) {
   row.run_at = job.run_at;
   row.type = job.type;
   row.args = job.args.empty() ? std::string("[]") : job.args;
+  if (job.unique.has_value()) {
+    absl::StatusOr<std::optional<std::string>> key = UniqueKey(job, now);
+    if (!key.ok()) return key.status();
+    row.unique_key = std::move(*key);
+  }
   return row;
 }
 
@@ -135,55 +229,122 @@ Client::~Client() { Close(); }
 
 void Client::Close() { pool_->Close(); }
 
-absl::StatusOr<int64_t> Client::Enqueue(const NewJob& job) {
-  absl::StatusOr<InsertRow> row = ValidateNewJob(job);
-  if (!row.ok()) return row.status();
-  if (options_.synchronous) return EnqueueSync(*row, nullptr);
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<internal::Result> r =
-      internal::RunPrepared(conn->get(), queries::InsertJob(*row));
-  if (!r.ok()) return r.status();
-  int64_t id = 0;
-  if (r->rows() != 1 || !absl::SimpleAtoi(r->Get(0, 0), &id)) {
-    return absl::InternalError("INSERT returned no job_id");
+absl::Status Client::CheckUniqueSchema(Executor& exec) {
+  if (unique_schema_ok_.load(std::memory_order_relaxed)) {
+    return absl::OkStatus();
   }
-  return id;
+  absl::StatusOr<Rows> rows = QueryCall(exec, queries::HasUniqueKey());
+  if (!rows.ok()) return rows.status();
+  if (rows->rows.size() != 1 || rows->rows[0][0] != "t") {
+    return MissingUniqueSchema();
+  }
+  unique_schema_ok_.store(true, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Client::Enqueue(const NewJob& job) {
+  absl::StatusOr<EnqueueResult> r = EnqueueDetailed(job);
+  if (!r.ok()) return r.status();
+  return r->id;
+}
+
+absl::StatusOr<EnqueueResult> Client::EnqueueDetailed(const NewJob& job) {
+  absl::StatusOr<InsertRow> row = ValidateNewJob(job, clock_->Now());
+  if (!row.ok()) return row.status();
+  return EnqueueRow(*row, nullptr);
 }
 
 absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job, Executor& tx) {
-  absl::StatusOr<InsertRow> row = ValidateNewJob(job);
-  if (!row.ok()) return row.status();
-  if (options_.synchronous) return EnqueueSync(*row, &tx);
-  absl::StatusOr<Rows> rows = QueryCall(tx, queries::InsertJob(*row));
-  if (!rows.ok()) return rows.status();
-  return ReturnedId(*rows);
+  absl::StatusOr<EnqueueResult> r = EnqueueInTxDetailed(job, tx);
+  if (!r.ok()) return r.status();
+  return r->id;
 }
 
 absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job,
                                             PGconn* tx_conn) {
+  absl::StatusOr<EnqueueResult> r = EnqueueInTxDetailed(job, tx_conn);
+  if (!r.ok()) return r.status();
+  return r->id;
+}
+
+absl::StatusOr<EnqueueResult> Client::EnqueueInTxDetailed(const NewJob& job,
+                                                          Executor& tx) {
+  absl::StatusOr<InsertRow> row = ValidateNewJob(job, clock_->Now());
+  if (!row.ok()) return row.status();
+  return EnqueueRow(*row, &tx);
+}
+
+absl::StatusOr<EnqueueResult> Client::EnqueueInTxDetailed(const NewJob& job,
+                                                          PGconn* tx_conn) {
   if (tx_conn == nullptr) {
     return absl::InvalidArgumentError("EnqueueInTx: null connection");
   }
   PgExecutor exec(tx_conn);
-  return EnqueueInTx(job, exec);
+  return EnqueueInTxDetailed(job, exec);
 }
 
-absl::StatusOr<int64_t> Client::EnqueueSync(const InsertRow& insert,
-                                            Executor* tx) {
+absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
+                                                 Executor* tx) {
+  if (options_.synchronous) return EnqueueSync(row, tx);
+  if (tx != nullptr) {
+    if (!row.unique_key) {
+      absl::StatusOr<Rows> rows = QueryCall(*tx, queries::InsertJob(row));
+      if (!rows.ok()) return rows.status();
+      absl::StatusOr<int64_t> id = ReturnedId(*rows);
+      if (!id.ok()) return id.status();
+      return EnqueueResult{*id, false};
+    }
+    if (absl::Status s = CheckUniqueSchema(*tx); !s.ok()) return s;
+    absl::StatusOr<std::pair<JobRow, bool>> stored = InsertUnique(*tx, row);
+    if (!stored.ok()) return stored.status();
+    return EnqueueResult{stored->first.key.id, stored->second};
+  }
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  if (!row.unique_key) {
+    absl::StatusOr<internal::Result> r =
+        internal::RunPrepared(conn->get(), queries::InsertJob(row));
+    if (!r.ok()) return r.status();
+    int64_t id = 0;
+    if (r->rows() != 1 || !absl::SimpleAtoi(r->Get(0, 0), &id)) {
+      return absl::InternalError("INSERT returned no job_id");
+    }
+    return EnqueueResult{id, false};
+  }
+  PgExecutor exec(conn->get());
+  if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
+  absl::StatusOr<std::pair<JobRow, bool>> stored = InsertUnique(exec, row);
+  if (!stored.ok()) return stored.status();
+  return EnqueueResult{stored->first.key.id, stored->second};
+}
+
+absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
+                                                  Executor* tx) {
+  // Stores the job and returns its row; a unique job's duplicate returns
+  // the holder's row, flagged, and is not run.
+  auto store = [&](Executor& exec) -> absl::StatusOr<std::pair<JobRow, bool>> {
+    if (insert.unique_key) {
+      if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
+      return InsertUnique(exec, insert);
+    }
+    absl::StatusOr<Rows> rows =
+        QueryCall(exec, queries::InsertJobReturningRow(insert));
+    if (!rows.ok()) return rows.status();
+    absl::StatusOr<JobRow> row = OneRow(*rows);
+    if (!row.ok()) return row.status();
+    return std::make_pair(std::move(*row), false);
+  };
   std::unique_ptr<Job> job;
   std::unique_ptr<BorrowedTx> borrowed;
   if (tx != nullptr) {
     // Inside the caller's transaction: the row is invisible to other
     // sessions until commit, so no lock is needed; the handler writes and the
     // job's deletion go through the caller's transaction.
-    absl::StatusOr<Rows> rows =
-        QueryCall(*tx, queries::InsertJobReturningRow(insert));
-    if (!rows.ok()) return rows.status();
-    absl::StatusOr<JobRow> row = OneRow(*rows);
-    if (!row.ok()) return row.status();
-    job = std::make_unique<Job>(std::move(*row),
+    absl::StatusOr<std::pair<JobRow, bool>> stored = store(*tx);
+    if (!stored.ok()) return stored.status();
+    if (stored->second) return EnqueueResult{stored->first.key.id, true};
+    job = std::make_unique<Job>(std::move(stored->first),
                                 std::make_unique<internal::NoLease>(), hooks_);
     borrowed = std::make_unique<BorrowedTx>(*tx);
     job->UseTransaction(borrowed.get());
@@ -192,31 +353,32 @@ absl::StatusOr<int64_t> Client::EnqueueSync(const InsertRow& insert,
         pool_->Acquire(options_.acquire_timeout);
     if (!conn.ok()) return conn.status();
     PgExecutor exec(conn->get());
-    absl::StatusOr<Rows> rows =
-        QueryCall(exec, queries::InsertJobReturningRow(insert));
-    if (!rows.ok()) return rows.status();
-    absl::StatusOr<JobRow> row = OneRow(*rows);
-    if (!row.ok()) return row.status();
-    int64_t id = row->key.id;
+    absl::StatusOr<std::pair<JobRow, bool>> stored = store(exec);
+    if (!stored.ok()) return stored.status();
+    if (stored->second) return EnqueueResult{stored->first.key.id, true};
+    JobRow& row = stored->first;
+    int64_t id = row.key.id;
     absl::StatusOr<internal::Result> locked =
         internal::RunPrepared(conn->get(), queries::TryLockJob(id));
     if (!locked.ok()) return locked.status();
-    if (locked->Get(0, 0) != "t") return id;  // a worker has it already
+    if (locked->Get(0, 0) != "t") {
+      return EnqueueResult{id, false};  // a worker has it already
+    }
     auto lease = std::make_unique<internal::SessionLease>(std::move(*conn),
                                                           true, logger_);
     PGconn* c = lease->Conn();
     // A worker may have run and deleted it between the insert and our lock.
     absl::StatusOr<internal::Result> check =
-        internal::RunPrepared(c, queries::CheckJob(row->key));
-    job = std::make_unique<Job>(std::move(*row), std::move(lease), hooks_);
+        internal::RunPrepared(c, queries::CheckJob(row.key));
+    job = std::make_unique<Job>(std::move(row), std::move(lease), hooks_);
     if (!check.ok()) return check.status();  // ~Job releases the lock
-    if (check->rows() == 0) return id;
+    if (check->rows() == 0) return EnqueueResult{id, false};
   }
   int64_t id = job->id();
   absl::Status s = options_.synchronous(*job);
   job->Done();
   if (!s.ok()) return s;
-  return id;
+  return EnqueueResult{id, false};
 }
 
 absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
@@ -312,36 +474,89 @@ absl::StatusOr<std::vector<JobStats>> Client::Stats() {
 
 absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
     const std::vector<NewJob>& jobs, Executor* tx) {
+  absl::StatusOr<std::vector<EnqueueResult>> results =
+      EnqueueManyDetailed(jobs, tx);
+  if (!results.ok()) return results.status();
+  std::vector<int64_t> ids;
+  ids.reserve(results->size());
+  for (const EnqueueResult& r : *results) ids.push_back(r.id);
+  return ids;
+}
+
+absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
+    const std::vector<NewJob>& jobs, Executor* tx) {
   constexpr size_t kChunk = 1000;
+  const absl::Time now = clock_->Now();
   std::vector<InsertRow> rows;
   rows.reserve(jobs.size());
+  bool any_unique = false;
   for (const NewJob& job : jobs) {
-    absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+    absl::StatusOr<InsertRow> row = ValidateNewJob(job, now);
     if (!row.ok()) return row.status();
+    any_unique = any_unique || row->unique_key.has_value();
     rows.push_back(std::move(*row));
   }
-  std::vector<int64_t> ids;
-  ids.reserve(jobs.size());
-  auto insert = [&](Executor& exec) -> absl::Status {
-    for (size_t from = 0; from < rows.size(); from += kChunk) {
-      size_t n = std::min(rows.size() - from, kChunk);
-      absl::StatusOr<Rows> result = QueryCall(
-          exec,
-          queries::InsertMany(absl::MakeConstSpan(rows).subspan(from, n)));
-      if (!result.ok()) return result.status();
-      for (const auto& row : result->rows) {
-        int64_t id = 0;
-        if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
-          return absl::InternalError("INSERT returned no job_id");
-        }
-        ids.push_back(id);
+  std::vector<EnqueueResult> results;
+  results.reserve(jobs.size());
+  auto insert_plain = [&](Executor& exec,
+                          absl::Span<const InsertRow> chunk) -> absl::Status {
+    absl::StatusOr<Rows> result = QueryCall(exec, queries::InsertMany(chunk));
+    if (!result.ok()) return result.status();
+    for (const auto& row : result->rows) {
+      int64_t id = 0;
+      if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
+        return absl::InternalError("INSERT returned no job_id");
       }
+      results.push_back({id, false});
+    }
+    return absl::OkStatus();
+  };
+  auto insert_unique = [&](Executor& exec, size_t from,
+                           absl::Span<const InsertRow> chunk) -> absl::Status {
+    absl::StatusOr<Rows> result =
+        QueryCall(exec, queries::InsertManyUnique(chunk));
+    if (!result.ok()) return UniqueStatementError(result.status());
+    if (result->rows.size() != chunk.size()) {
+      return absl::InternalError("unique batch insert lost rows");
+    }
+    std::vector<size_t> unresolved;
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      const auto& row = result->rows[i];
+      int64_t id = 0;
+      if (!row[1]) {
+        unresolved.push_back(i);  // the key's holder was not visible
+      } else if (!absl::SimpleAtoi(*row[1], &id)) {
+        return absl::InternalError("INSERT returned no job_id");
+      }
+      results.push_back({id, row[2] == "t"});
+    }
+    for (size_t i : unresolved) {
+      absl::StatusOr<std::pair<JobRow, bool>> stored =
+          InsertUnique(exec, chunk[i]);
+      if (!stored.ok()) return stored.status();
+      results[from + i] = {stored->first.key.id, stored->second};
+    }
+    return absl::OkStatus();
+  };
+  auto insert = [&](Executor& exec) -> absl::Status {
+    if (any_unique) {
+      if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
+    }
+    for (size_t from = 0; from < rows.size(); from += kChunk) {
+      absl::Span<const InsertRow> chunk = absl::MakeConstSpan(rows).subspan(
+          from, std::min(rows.size() - from, kChunk));
+      bool unique = std::any_of(
+          chunk.begin(), chunk.end(),
+          [](const InsertRow& r) { return r.unique_key.has_value(); });
+      absl::Status s =
+          unique ? insert_unique(exec, from, chunk) : insert_plain(exec, chunk);
+      if (!s.ok()) return s;
     }
     return absl::OkStatus();
   };
   if (tx != nullptr) {
     if (absl::Status s = insert(*tx); !s.ok()) return s;
-    return ids;
+    return results;
   }
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
@@ -350,7 +565,7 @@ absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
   if (!own.ok()) return own.status();
   if (absl::Status s = insert(**own); !s.ok()) return s;
   if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
-  return ids;
+  return results;
 }
 
 namespace {
@@ -382,6 +597,14 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
   while (true) {
     job = NewJob();
     if (!next(job)) break;
+    if (job.unique.has_value()) {
+      invalid = absl::InvalidArgumentError(absl::StrCat(
+          "job #", count + 1,
+          " of the stream is unique (NewJob::unique): COPY cannot skip "
+          "duplicates, so EnqueueStream refuses unique jobs; enqueue them "
+          "with EnqueueMany, which reports duplicates"));
+      break;
+    }
     absl::StatusOr<InsertRow> row = ValidateNewJob(job);
     if (!row.ok()) {
       invalid = absl::Status(

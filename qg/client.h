@@ -16,6 +16,13 @@
 //   job.args = R"([42])";
 //   QG_ASSIGN_OR_RETURN(int64_t id, client->Enqueue(job));
 //
+// Unique jobs (see `UniqueOpts` in qg/job.h): enqueueing a job whose key a
+// stored job holds stores nothing and returns the stored job's id;
+// `EnqueueDetailed()` says which happened:
+//   job.unique = qg::UniqueOpts{.by_args = true};
+//   QG_ASSIGN_OR_RETURN(qg::EnqueueResult r, client->EnqueueDetailed(job));
+//   if (r.duplicate) LOG(INFO) << "already queued as job " << r.id;
+//
 // Errors, one meaning each: missing type or malformed input →
 // `InvalidArgument`; `que_jobs` missing → `FailedPrecondition`; database
 // unreachable or connection lost → `Unavailable` (retry); serialization
@@ -25,9 +32,11 @@
 #ifndef QG_CLIENT_H_
 #define QG_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +109,19 @@ struct ClientOptions {
   const Clock* clock = nullptr;
 };
 
+// EnqueueResult
+//
+// What an enqueue did: the id of the job stored, and whether that job was
+// already there. `duplicate` is true only for a unique job (`NewJob::unique`)
+// whose key another stored job held: nothing was inserted and `id` is the
+// holder's id.
+struct EnqueueResult {
+  int64_t id = 0;
+  bool duplicate = false;
+
+  friend bool operator==(const EnqueueResult&, const EnqueueResult&) = default;
+};
+
 // PrepareStatements()
 //
 // Prepares qg's statements on `conn` (Go qg's `PrepareStatements`). The
@@ -109,8 +131,25 @@ absl::Status PrepareStatements(PGconn* conn);
 // ValidateNewJob()
 //
 // Checks `job` as `Client::Enqueue()` does (type given, priority within
-// smallint, no NUL byte, args valid JSON) and returns the row to insert.
+// smallint, no NUL byte, args valid JSON, unique options consistent) and
+// returns the row to insert, with its uniqueness key when `job.unique` is
+// set. `now` places a unique job without run_at in its `by_period` period;
+// the one-argument form uses the real time.
 absl::StatusOr<internal::InsertRow> ValidateNewJob(const NewJob& job);
+absl::StatusOr<internal::InsertRow> ValidateNewJob(const NewJob& job,
+                                                   absl::Time now);
+
+// UniqueKey()
+//
+// The uniqueness key `job` would be stored with: its explicit
+// `unique->key`, or the derived "<type>:<32 hex digits>" (see `UniqueOpts`),
+// with `now` standing for a missing run_at. std::nullopt when the job is
+// not unique. `InvalidArgument` for inconsistent options. Stable across
+// processes, machines and qg-cpp versions that keep the "qg-unique-v1"
+// derivation, so that admin tools can find a job by its key:
+//   SELECT job_id FROM que_jobs WHERE qg_unique_key = $1
+absl::StatusOr<std::optional<std::string>> UniqueKey(const NewJob& job,
+                                                     absl::Time now);
 
 class Client {
  public:
@@ -130,19 +169,46 @@ class Client {
 
   // Enqueue()
   //
-  // Stores `job` and returns its id. An empty type is `ErrMissingType()`,
+  // Stores `job` and returns its id; for a unique job whose key a stored job
+  // holds, stores nothing and returns the stored job's id (use
+  // `EnqueueDetailed()` to tell). An empty type is `ErrMissingType()`,
   // before any SQL; a NUL byte in a field or a priority outside smallint is
-  // `InvalidArgument`; args that are not JSON are `InvalidArgument`.
+  // `InvalidArgument`; args that are not JSON are `InvalidArgument`; a
+  // unique job on a database without `qg migrate`'s additions is
+  // `FailedPrecondition`.
   absl::StatusOr<int64_t> Enqueue(const NewJob& job);
+
+  // EnqueueDetailed()
+  //
+  // `Enqueue()`, saying whether the job was a duplicate. Unique jobs hold
+  // under concurrency: of any number of clients enqueueing jobs with one
+  // key at once, exactly one inserts and the others get its id with
+  // `duplicate` true (the unique index decides, not a read before the
+  // write). When the key's holder finishes while a duplicate is being
+  // enqueued, the key is free again and the new job is inserted.
+  absl::StatusOr<EnqueueResult> EnqueueDetailed(const NewJob& job);
 
   // EnqueueInTx()
   //
   // Stores `job` through the caller's open transaction, so the job commits
   // or rolls back atomically with the caller's other writes. The caller
-  // commits or rolls back; the client never does.
+  // commits or rolls back; the client never does. A unique job's key is
+  // held from the insert: a concurrent enqueue of the same key waits for
+  // the caller's transaction to end (then inserts if it rolled back, or
+  // gets the id if it committed). In a REPEATABLE READ or SERIALIZABLE
+  // transaction, a key taken by a transaction that committed after the
+  // caller's snapshot is `Aborted` (retry the transaction).
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, Executor& tx);
   // The same on a libpq connection the caller owns, inside its BEGIN.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, PGconn* tx_conn);
+
+  // EnqueueInTxDetailed()
+  //
+  // `EnqueueInTx()`, saying whether the job was a duplicate.
+  absl::StatusOr<EnqueueResult> EnqueueInTxDetailed(const NewJob& job,
+                                                    Executor& tx);
+  absl::StatusOr<EnqueueResult> EnqueueInTxDetailed(const NewJob& job,
+                                                    PGconn* tx_conn);
 
   // EnqueueMany()
   //
@@ -150,8 +216,20 @@ class Client {
   // all of them commit or roll back with the caller; otherwise in one
   // transaction of the client's) and returns their ids in order. Each job is
   // validated as by `Enqueue()` before any SQL runs. One NOTIFY per
-  // statement, not per job.
+  // statement, not per job. Unique jobs whose key is held (by a stored job,
+  // or by an earlier job of the same call) are skipped and get the holder's
+  // id; `EnqueueManyDetailed()` reports them.
   absl::StatusOr<std::vector<int64_t>> EnqueueMany(
+      const std::vector<NewJob>& jobs, Executor* tx = nullptr);
+
+  // EnqueueManyDetailed()
+  //
+  // `EnqueueMany()` with one `EnqueueResult` per job, in order:
+  //   jobs = {A (key k), B (key k), C (not unique)}, with no job holding k:
+  //   -> {{.id = 7}, {.id = 7, .duplicate = true}, {.id = 8}}
+  // A batch without unique jobs takes the same path as before unique jobs
+  // existed, at the same speed.
+  absl::StatusOr<std::vector<EnqueueResult>> EnqueueManyDetailed(
       const std::vector<NewJob>& jobs, Executor* tx = nullptr);
 
   // A source of jobs for `EnqueueStream()`: fills `job` and returns true, or
@@ -167,6 +245,9 @@ class Client {
   // one transaction of its own. A job that fails validation aborts the COPY:
   // nothing is stored and the caller's transaction must be rolled back. Jobs
   // without run_at get the transaction's now(), as a plain INSERT would.
+  // Unique jobs are refused: COPY cannot skip a duplicate, so a job with
+  // `unique` set aborts the stream with `InvalidArgument` (nothing stored);
+  // enqueue unique jobs with `EnqueueMany()`, which reports duplicates.
   absl::StatusOr<int64_t> EnqueueStream(const JobSource& next,
                                         PGconn* tx_conn = nullptr);
 
@@ -220,14 +301,20 @@ class Client {
  private:
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
          std::shared_ptr<const JobHooks> hooks);
-  absl::StatusOr<int64_t> EnqueueSync(const internal::InsertRow& row,
-                                      Executor* tx);
+  absl::StatusOr<EnqueueResult> EnqueueSync(const internal::InsertRow& row,
+                                            Executor* tx);
+  absl::StatusOr<EnqueueResult> EnqueueRow(const internal::InsertRow& row,
+                                           Executor* tx);
+  // OK when the database has the unique key column and index (checked once
+  // through `exec`, then remembered); otherwise `FailedPrecondition`.
+  absl::Status CheckUniqueSchema(Executor& exec);
 
   const ClientOptions options_;
   std::shared_ptr<internal::ConnPool> pool_;
   std::shared_ptr<const JobHooks> hooks_;
   Logger* logger_;
   const Clock* clock_;
+  std::atomic<bool> unique_schema_ok_{false};
 };
 
 }  // namespace qg

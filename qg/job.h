@@ -42,6 +42,52 @@ namespace qg {
 
 class Job;
 
+// UniqueOpts
+//
+// Makes a job unique: while a job with the same uniqueness key is stored in
+// que_jobs (pending, scheduled, running, errored or dead), enqueueing another
+// stores nothing and returns the stored job's id, flagged as a duplicate
+// (`Client::EnqueueDetailed()`). A finished job's row is deleted, which frees
+// its key. The key is either `key`, or derived from the job's type and,
+// optionally, its queue, its args and a period (River's ByQueue, ByArgs and
+// ByPeriod). Needs `qg migrate` (the `qg_unique_key` column and its unique
+// index); on a database without them a unique job is `FailedPrecondition`
+// and non-unique jobs work as before.
+//
+// Examples:
+//   job.unique = qg::UniqueOpts{};                   // one per type
+//   job.unique = qg::UniqueOpts{.by_args = true};    // one per (type, args)
+//   job.unique = qg::UniqueOpts{.by_queue = true,
+//                               .by_period = absl::Hours(1)};
+//   job.unique = qg::UniqueOpts{.key = "invoice-42"};  // explicit
+struct UniqueOpts {
+  // An explicit key, stored as is (at most 1024 bytes, no NUL byte). Explicit
+  // keys are global: two jobs of different types or queues with the same key
+  // are duplicates. When set, the `by_*` fields must keep their defaults.
+  // Default: "" (derive the key).
+  std::string key;
+
+  // Derived keys: "<type>:<32 hex digits>", the digits from a SHA-256 of the
+  // type and of the parts below that are on.
+
+  // Whether the queue is part of the key. Default: false (the same type in
+  // two queues is a duplicate).
+  bool by_queue = false;
+
+  // Whether the args are part of the key. They are compared in a canonical
+  // form: whitespace and the order of object members do not matter; strings
+  // and numbers are compared as written ("\u0061" is not "a", 1 is not
+  // 1.0). Default: false.
+  bool by_args = false;
+
+  // When positive, the period the job's run_at (or, without one, the
+  // client's clock) falls in is part of the key: periods are consecutive
+  // intervals of this length counted from the Unix epoch in UTC, so
+  // `absl::Hours(1)` allows one job per clock hour and `absl::Hours(24)`
+  // one per UTC day. Must not be negative. Default: zero (no period).
+  absl::Duration by_period = absl::ZeroDuration();
+};
+
 // NewJob
 //
 // A job to enqueue. Only `type` is required.
@@ -66,6 +112,10 @@ struct NewJob {
   // When the job becomes runnable (stored with microsecond precision).
   // Default: std::nullopt, meaning the database's now().
   std::optional<absl::Time> run_at;
+
+  // Makes the job unique (see `UniqueOpts`). Default: std::nullopt (not
+  // unique: every enqueue stores a job, as in Que).
+  std::optional<UniqueOpts> unique;
 };
 
 // Backoff after the `error_count`-th failure. Default (`DefaultBackoff`):

@@ -17,8 +17,10 @@ namespace qg::schema {
 extern const char kQueJobsSql[];
 
 // qg-cpp's additive changes (`schema/qg_additions.sql`): the `qg_lock_job`
-// function of the batched worker path and the `qg_notify_jobs` NOTIFY
-// trigger. Idempotent; apply after `kQueJobsSql`. Peers keep working.
+// function of the batched worker path, the `qg_notify_jobs` NOTIFY
+// trigger, the nullable `que_jobs.qg_unique_key` column with its partial
+// unique index (unique jobs) and the `qg_periodic` table (periodic jobs).
+// Idempotent; apply after `kQueJobsSql`. Peers keep working.
 extern const char kQgAdditionsSql[];
 
 // The schema version Ruby Que 0.x writes as the table comment.

@@ -16,7 +16,33 @@ TEST(SchemaTest, EmbedsAdditiveLockFunctionAndNotifyTrigger) {
   std::string sql = qg::schema::kQgAdditionsSql;
   EXPECT_NE(sql.find("FUNCTION qg_lock_job"), std::string::npos);
   EXPECT_NE(sql.find("FOR EACH STATEMENT"), std::string::npos);
-  EXPECT_EQ(sql.find("ALTER TABLE"), std::string::npos);
+}
+
+// Que 0.x compatibility: the additions only add. The one ALTER TABLE adds a
+// nullable column without a default; nothing drops, renames, retypes or
+// re-comments what Que defined.
+TEST(SchemaTest, AdditionsOnlyAdd) {
+  std::string sql = qg::schema::kQgAdditionsSql;
+  size_t at = 0;
+  int alters = 0;
+  while ((at = sql.find("ALTER TABLE", at)) != std::string::npos) {
+    EXPECT_EQ(
+        sql.compare(at, 51,
+                    "ALTER TABLE que_jobs ADD COLUMN qg_unique_key text;"),
+        0)
+        << sql.substr(at, 80);
+    ++alters;
+    at += 11;
+  }
+  EXPECT_EQ(alters, 1);
+  for (const char* forbidden :
+       {"DROP COLUMN", "ALTER COLUMN", "RENAME", "COMMENT ON TABLE que_jobs",
+        "DROP TABLE", "DROP INDEX", "que_jobs_pkey", "SET DEFAULT",
+        "SET NOT NULL"}) {
+    EXPECT_EQ(sql.find(forbidden), std::string::npos) << forbidden;
+  }
+  EXPECT_NE(sql.find("CREATE TABLE IF NOT EXISTS qg_periodic"),
+            std::string::npos);
 }
 
 }  // namespace

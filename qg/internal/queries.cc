@@ -310,5 +310,56 @@ Call NextDue(absl::string_view queue) {
   return {&sql::kNextDue, {std::string(queue)}};
 }
 
+Call HasUniqueKey() { return {&sql::kHasUniqueKey, {}}; }
+
+Call InsertUniqueJob(const InsertRow& row) {
+  Params p = InsertParams(row);
+  p.push_back(row.unique_key);
+  return {&sql::kInsertUniqueJob, std::move(p)};
+}
+
+Call InsertManyUnique(absl::Span<const InsertRow> rows) {
+  Call call = InsertMany(rows);
+  call.statement = &sql::kInsertManyUnique;
+  std::vector<Param> keys;
+  keys.reserve(rows.size());
+  for (const InsertRow& row : rows) keys.push_back(row.unique_key);
+  call.params.push_back(ArrayLiteral(keys));
+  return call;
+}
+
+Call HasPeriodicTable() { return {&sql::kHasPeriodicTable, {}}; }
+
+Call PeriodicClaim(absl::string_view name, absl::string_view schedule,
+                   absl::string_view time_zone, absl::Time last_occurrence) {
+  return {&sql::kPeriodicClaim,
+          {std::string(name), std::string(schedule), std::string(time_zone),
+           FormatTimestamp(last_occurrence)}};
+}
+
+Call PeriodicLock(absl::string_view name) {
+  return {&sql::kPeriodicLock, {std::string(name)}};
+}
+
+Call PeriodicRecord(const internal::PeriodicRecord& r) {
+  return {&sql::kPeriodicRecord,
+          {r.name, FormatTimestamp(r.last_occurrence),
+           r.last_job_id ? Param(absl::StrCat(*r.last_job_id)) : Param(),
+           r.schedule, r.time_zone}};
+}
+
+Call PeriodicHeartbeat(const std::vector<std::string>& names) {
+  return {&sql::kPeriodicHeartbeat, {ArrayLiteral(names)}};
+}
+
+Call PeriodicList(absl::Duration registered_within) {
+  return {&sql::kPeriodicList,
+          {absl::StrCat(absl::ToDoubleSeconds(registered_within))}};
+}
+
+Call PeriodicRemove(absl::string_view name) {
+  return {&sql::kPeriodicRemove, {std::string(name)}};
+}
+
 }  // namespace queries
 }  // namespace qg::internal

@@ -71,6 +71,20 @@ struct InsertRow {
   std::optional<absl::Time> run_at;  // nullopt: the database's now()
   std::string type;
   std::string args = "[]";
+  // The uniqueness key (`qg::UniqueOpts`); nullopt: not unique.
+  std::optional<std::string> unique_key;
+};
+
+// PeriodicRecord
+//
+// What a periodic schedule's record (qg_periodic) says after its occurrence
+// was handled.
+struct PeriodicRecord {
+  std::string name;
+  absl::Time last_occurrence;
+  std::optional<int64_t> last_job_id;  // nullopt: keep the stored one
+  std::string schedule;
+  std::string time_zone;
 };
 
 // JobError
@@ -193,6 +207,17 @@ Call ErrorBatch(absl::Span<const JobError> errors);
 Call ErrorById(absl::Span<const JobError> errors);
 Call UnlockBatch(absl::Span<const int64_t> ids);
 Call NextDue(absl::string_view queue);
+Call HasUniqueKey();
+Call InsertUniqueJob(const InsertRow& row);  // row.unique_key must be set
+Call InsertManyUnique(absl::Span<const InsertRow> rows);
+Call HasPeriodicTable();
+Call PeriodicClaim(absl::string_view name, absl::string_view schedule,
+                   absl::string_view time_zone, absl::Time last_occurrence);
+Call PeriodicLock(absl::string_view name);
+Call PeriodicRecord(const internal::PeriodicRecord& record);
+Call PeriodicHeartbeat(const std::vector<std::string>& names);
+Call PeriodicList(absl::Duration registered_within);
+Call PeriodicRemove(absl::string_view name);
 }  // namespace queries
 
 // A delay as the statements take it: seconds, or "Infinity" for a dead job.

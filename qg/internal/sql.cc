@@ -84,6 +84,34 @@ const Statement kErrorById{"qg_error_by_id",
 const Statement kUnlockBatch{"qg_unlock_batch", "$1 ids bigint[]",
     sql_text::unlock_batch};
 const Statement kNextDue{"qg_next_due", "$1 queue text", sql_text::next_due};
+
+const Statement kHasUniqueKey{"qg_has_unique_key", "",
+    sql_text::has_unique_key};
+const Statement kInsertUniqueJob{"qg_insert_unique_job",
+    "$1 queue text, $2 priority smallint, $3 run_at timestamptz, "
+    "$4 job_class text, $5 args json, $6 qg_unique_key text",
+    sql_text::insert_unique_job};
+const Statement kInsertManyUnique{"qg_insert_many_unique",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 job_classes text[], $5 args text[], $6 unique_keys text[]",
+    sql_text::insert_many_unique};
+
+const Statement kHasPeriodicTable{"qg_has_periodic_table", "",
+    sql_text::has_periodic_table};
+const Statement kPeriodicClaim{"qg_periodic_claim",
+    "$1 name text, $2 schedule text, $3 time_zone text, "
+    "$4 last_occurrence timestamptz", sql_text::periodic_claim};
+const Statement kPeriodicLock{"qg_periodic_lock", "$1 name text",
+    sql_text::periodic_lock};
+const Statement kPeriodicRecord{"qg_periodic_record",
+    "$1 name text, $2 last_occurrence timestamptz, $3 last_job_id bigint, "
+    "$4 schedule text, $5 time_zone text", sql_text::periodic_record};
+const Statement kPeriodicHeartbeat{"qg_periodic_heartbeat", "$1 names text[]",
+    sql_text::periodic_heartbeat};
+const Statement kPeriodicList{"qg_periodic_list",
+    "$1 registered_within float8", sql_text::periodic_list};
+const Statement kPeriodicRemove{"qg_periodic_remove", "$1 name text",
+    sql_text::periodic_remove};
 // clang-format on
 
 const std::vector<const Statement*>& ClientStatements() {

@@ -79,6 +79,22 @@ extern const Statement kErrorById;
 extern const Statement kUnlockBatch;
 extern const Statement kNextDue;
 
+// Unique jobs (schema/qg_additions.sql: que_jobs.qg_unique_key). Run by
+// text, never prepared: a database without the additions must still let
+// every other statement prepare.
+extern const Statement kHasUniqueKey;
+extern const Statement kInsertUniqueJob;
+extern const Statement kInsertManyUnique;
+
+// Periodic jobs (schema/qg_additions.sql: qg_periodic). Run by text.
+extern const Statement kHasPeriodicTable;
+extern const Statement kPeriodicClaim;
+extern const Statement kPeriodicLock;
+extern const Statement kPeriodicRecord;
+extern const Statement kPeriodicHeartbeat;
+extern const Statement kPeriodicList;
+extern const Statement kPeriodicRemove;
+
 // The channel qg_notify_jobs() notifies on (schema/qg_additions.sql).
 inline constexpr char kNotifyChannel[] = "qg_jobs";
 

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/sync.h"
+#include "qg/periodic.h"
 #include "qg/worker/fast_pool.h"
 #include "qg/worker/watchdog.h"
 
@@ -151,6 +152,10 @@ absl::Status WorkerPool::Start() {
         absl::StrCat("a worker pool needs at least 1 worker, not ", count_));
   }
   if (absl::Status s = options_.Validate(); !s.ok()) return s;
+  if (options_.periodic != nullptr && !periodic_started_) {
+    if (absl::Status s = options_.periodic->Start(); !s.ok()) return s;
+    periodic_started_ = true;
+  }
   started_ = true;
   if (options_.mode == WorkerMode::kFast) {
     internal::FastPoolOptions fast;
@@ -204,6 +209,10 @@ void WorkerPool::Shutdown(absl::Duration grace) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
+  }
+  if (periodic_started_) {
+    options_.periodic->Stop();
+    periodic_started_ = false;
   }
   absl::Time deadline = absl::Now() + grace;
   if (fast_ != nullptr) fast_->Shutdown(deadline);

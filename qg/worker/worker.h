@@ -30,6 +30,8 @@
 
 namespace qg {
 
+class PeriodicEnqueuer;  // qg/periodic.h
+
 namespace internal {
 class FastPool;
 class Watchdog;
@@ -91,6 +93,11 @@ struct WorkerOptions {
   // Receives what the pool does (see qg/worker/pool_observer.h); not owned,
   // must outlive the pool. Default: nullptr.
   PoolObserver* observer = nullptr;
+  // WorkerPool only: periodic jobs to enqueue while the pool runs (see
+  // qg/periodic.h). `Start()` starts the enqueuer (and fails, starting
+  // nothing, if it cannot); `Shutdown()` stops it first. It must outlive
+  // the pool. Default: nullptr (none).
+  PeriodicEnqueuer* periodic = nullptr;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
@@ -210,6 +217,7 @@ class WorkerPool {
   mutable std::mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
   std::string mode_reason_;
+  bool periodic_started_ = false;  // under shutdown_mu_
 };
 
 }  // namespace qg

@@ -1,0 +1,6 @@
+-- qg_has_unique_key: whether `qg migrate` added what unique jobs need: the
+-- qg_unique_key column of que_jobs and its partial unique index.
+SELECT EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = to_regclass('que_jobs')
+                 AND attname = 'qg_unique_key' AND NOT attisdropped)
+       AND to_regclass('que_jobs_qg_unique_key') IS NOT NULL

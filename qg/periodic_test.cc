@@ -1,0 +1,503 @@
+// PeriodicEnqueuer against a real PostgreSQL, driven by a fake clock: each
+// occurrence enqueued exactly once by any number of enqueuers and across
+// restarts, the missed-occurrence policies, a DST change in the schedule's
+// zone, listings, bad input, and the WorkerPool hook.
+#include "qg/periodic.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/example_job.pb.h"
+#include "qg/testing/fake_clock.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "qg/typed.h"
+#include "qg/worker/work_map.h"
+#include "qg/worker/worker.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::Time At(const char* rfc3339) {
+  absl::Time t;
+  std::string err;
+  EXPECT_TRUE(absl::ParseTime(absl::RFC3339_full, rfc3339, &t, &err)) << err;
+  return t;
+}
+
+class PeriodicTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    client_ = NewClient();
+    ASSERT_NE(client_, nullptr);
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+
+  // A client on the test's fake clock (one per simulated process).
+  std::unique_ptr<Client> NewClient() {
+    ClientOptions options;
+    options.conninfo = db_->conninfo();
+    options.max_conns = 4;
+    options.acquire_timeout = absl::Seconds(10);
+    options.clock = &clock_;
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+    EXPECT_OK(client.status());
+    return client.ok() ? std::move(*client) : nullptr;
+  }
+
+  std::string Query(const std::string& sql) {
+    return qg_testing::QueryValue(conn_.get(), sql);
+  }
+  // "count/distinct run_at" of the jobs of `type`.
+  std::string Jobs(const std::string& type) {
+    return Query(absl::StrCat(
+        "SELECT count(*) || '/' || count(DISTINCT run_at) FROM que_jobs "
+        "WHERE job_class = '",
+        type, "'"));
+  }
+  // The run_ats of `type`'s jobs, oldest first, as RFC 3339 in UTC.
+  std::string RunAts(const std::string& type) {
+    return Query(absl::StrCat(
+        "SELECT coalesce(string_agg(to_char(run_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ' ' ORDER BY run_at), '') "
+        "FROM que_jobs WHERE job_class = '",
+        type, "'"));
+  }
+
+  static PeriodicJob Every(std::string name, std::string spec,
+                           std::string type) {
+    PeriodicJob job;
+    job.name = std::move(name);
+    job.schedule = std::move(spec);
+    job.job.type = std::move(type);
+    return job;
+  }
+
+  qg_testing::FakeClock clock_{At("2026-01-01T00:00:10Z")};
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  std::unique_ptr<Client> client_;
+  internal::ConnPtr conn_;
+};
+
+TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
+  constexpr int kProcesses = 3;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kProcesses; ++i) clients.push_back(NewClient());
+  std::vector<std::unique_ptr<PeriodicEnqueuer>> enqueuers;
+  auto start_processes = [&] {
+    enqueuers.clear();
+    for (int i = 0; i < kProcesses; ++i) {
+      enqueuers.push_back(std::make_unique<PeriodicEnqueuer>(clients[i].get()));
+      ASSERT_OK(
+          enqueuers[i]->Register(Every("minutely", "* * * * *", "Minutely")));
+      ASSERT_OK(enqueuers[i]->Register(
+          Every("half-minutely", "@every 30s", "HalfMinutely")));
+    }
+  };
+  // Every process runs at once, as pools on three machines would.
+  auto run_all = [&] {
+    std::vector<PeriodicRunResult> results(kProcesses);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kProcesses; ++i) {
+      threads.emplace_back([&, i] { results[i] = enqueuers[i]->RunOnce(); });
+    }
+    for (auto& t : threads) t.join();
+    int enqueued = 0;
+    for (const auto& r : results) {
+      EXPECT_OK(r.status);
+      enqueued += static_cast<int>(r.enqueued.size());
+    }
+    return enqueued;
+  };
+
+  start_processes();
+  EXPECT_EQ(run_all(), 0);  // new schedules start with their next occurrence
+  int total = 0;
+  for (int step = 0; step < 6; ++step) {  // 00:00:40 ... 00:03:10
+    clock_.Advance(absl::Seconds(30));
+    total += run_all();
+    EXPECT_EQ(run_all(), 0) << "nothing is due twice";
+  }
+  EXPECT_EQ(Jobs("Minutely"), "3/3");
+  EXPECT_EQ(Jobs("HalfMinutely"), "6/6");
+  EXPECT_EQ(total, 9);
+  EXPECT_EQ(RunAts("Minutely"),
+            "2026-01-01T00:01:00Z 2026-01-01T00:02:00Z 2026-01-01T00:03:00Z");
+
+  // A restart: new enqueuer objects know nothing; the records do.
+  start_processes();
+  EXPECT_EQ(run_all(), 0);
+  for (int step = 0; step < 4; ++step) {  // ... 00:05:10
+    clock_.Advance(absl::Seconds(30));
+    run_all();
+  }
+  EXPECT_EQ(Jobs("Minutely"), "5/5");
+  EXPECT_EQ(Jobs("HalfMinutely"), "10/10");
+  EXPECT_EQ(Query("SELECT string_agg(name || '@' || to_char(last_occurrence "
+                  "AT TIME ZONE 'UTC', 'HH24:MI:SS'), ' ' ORDER BY name) "
+                  "FROM qg_periodic"),
+            "half-minutely@00:05:00 minutely@00:05:00");
+}
+
+TEST_F(PeriodicTest, MissedOccurrencesEnqueueOnlyTheLatestByDefault) {
+  PeriodicEnqueuer periodic(client_.get());
+  ASSERT_OK(periodic.Register(Every("five", "*/5 * * * *", "Five")));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock_.Set(At("2026-01-01T00:31:00Z"));  // 00:05 ... 00:30 were missed
+  PeriodicRunResult r = periodic.RunOnce();
+  ASSERT_OK(r.status);
+  ASSERT_EQ(r.enqueued.size(), 1);
+  EXPECT_EQ(r.enqueued[0].name, "five");
+  EXPECT_EQ(r.enqueued[0].occurrence, At("2026-01-01T00:30:00Z"));
+  EXPECT_FALSE(r.enqueued[0].duplicate);
+  EXPECT_EQ(RunAts("Five"), "2026-01-01T00:30:00Z");
+  EXPECT_TRUE(periodic.RunOnce().enqueued.empty());
+  EXPECT_EQ(Jobs("Five"), "1/1");
+}
+
+TEST_F(PeriodicTest, MissedOccurrencesAllUpToTheBound) {
+  PeriodicEnqueuer periodic(client_.get());
+  PeriodicJob job = Every("five", "*/5 * * * *", "Five");
+  job.missed = MissedPolicy::kAll;
+  job.max_catch_up = 4;
+  ASSERT_OK(periodic.Register(job));
+  PeriodicJob few = Every("ten", "*/10 * * * *", "Ten");
+  few.missed = MissedPolicy::kAll;
+  ASSERT_OK(periodic.Register(few));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock_.Set(At("2026-01-01T00:31:00Z"));
+  PeriodicRunResult r = periodic.RunOnce();
+  ASSERT_OK(r.status);
+  // Six were missed; the bound keeps the four most recent, oldest first.
+  EXPECT_EQ(RunAts("Five"),
+            "2026-01-01T00:15:00Z 2026-01-01T00:20:00Z 2026-01-01T00:25:00Z "
+            "2026-01-01T00:30:00Z");
+  EXPECT_EQ(RunAts("Ten"),
+            "2026-01-01T00:10:00Z 2026-01-01T00:20:00Z 2026-01-01T00:30:00Z");
+  EXPECT_EQ(r.enqueued.size(), 7);
+  EXPECT_TRUE(periodic.RunOnce().enqueued.empty());
+}
+
+TEST_F(PeriodicTest, MissedOccurrencesSkippedWhenLatePastGrace) {
+  PeriodicEnqueuer periodic(client_.get());
+  PeriodicJob job = Every("five", "*/5 * * * *", "Five");
+  job.missed = MissedPolicy::kSkip;
+  job.grace = absl::Minutes(1);
+  ASSERT_OK(periodic.Register(job));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock_.Set(At("2026-01-01T00:32:00Z"));  // 00:30 is 2 minutes late
+  ASSERT_OK(periodic.RunOnce().status);
+  EXPECT_EQ(Jobs("Five"), "0/0");
+  EXPECT_EQ(Query("SELECT to_char(last_occurrence AT TIME ZONE 'UTC', "
+                  "'HH24:MI') FROM qg_periodic"),
+            "00:30");                      // handled (skipped): not tried again
+  clock_.Set(At("2026-01-01T00:35:30Z"));  // on time
+  ASSERT_OK(periodic.RunOnce().status);
+  EXPECT_EQ(RunAts("Five"), "2026-01-01T00:35:00Z");
+}
+
+TEST_F(PeriodicTest, DaylightSavingChangeFollowsTheSchedulesZone) {
+  // New York springs forward on 2026-03-08 at 02:00 EST to 03:00 EDT, so
+  // 02:30 does not exist that day and the job runs at 03:00 EDT (07:00Z).
+  clock_.Set(At("2026-03-07T12:00:00Z"));
+  PeriodicEnqueuer periodic(client_.get());
+  PeriodicJob job = Every("nightly", "30 2 * * *", "Nightly");
+  job.time_zone = "America/New_York";
+  ASSERT_OK(periodic.Register(job));
+  ASSERT_OK(periodic.RunOnce().status);
+  for (const char* t : {"2026-03-08T06:59:59Z", "2026-03-08T07:00:01Z",
+                        "2026-03-09T06:29:59Z", "2026-03-09T06:30:01Z"}) {
+    clock_.Set(At(t));
+    ASSERT_OK(periodic.RunOnce().status);
+  }
+  // 02:30 EST would be 07:30Z; 02:30 EDT the next day is 06:30Z.
+  EXPECT_EQ(RunAts("Nightly"), "2026-03-08T07:00:00Z 2026-03-09T06:30:00Z");
+}
+
+TEST_F(PeriodicTest, BadInputIsInvalidArgument) {
+  PeriodicEnqueuer periodic(client_.get());
+  ASSERT_OK(periodic.Register(Every("ok", "@hourly", "Ok")));
+  PeriodicJob bad_zone = Every("zone", "0 3 * * *", "Z");
+  bad_zone.time_zone = "Mars/Olympus";
+  PeriodicJob no_job = Every("no-job", "@daily", "");
+  PeriodicJob bad_args = Every("bad-json", "@daily", "A");
+  bad_args.job.args = "[1,";
+  PeriodicJob bad_bound = Every("bound", "@daily", "B");
+  bad_bound.max_catch_up = 0;
+  PeriodicJob bad_grace = Every("grace", "@daily", "G");
+  bad_grace.grace = absl::Seconds(-1);
+  struct Case {
+    PeriodicJob job;
+    const char* message;
+  } cases[] = {
+      {Every("cron", "0 25 * * *", "C"), "out of range"},
+      {Every("cron5", "* * * *", "C"), "has 4 fields"},
+      {Every("every", "@every 0s", "E"), "@every"},
+      {bad_zone, "Mars/Olympus"},
+      {Every("", "@daily", "N"), "needs a name"},
+      {Every(std::string("a\0b", 3), "@daily", "N"), "NUL"},
+      {Every("ok", "@daily", "Dup"), "registered already"},
+      {no_job, "builder"},
+      {bad_args, "not valid JSON"},
+      {bad_bound, "max_catch_up"},
+      {bad_grace, "grace"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(
+        periodic.Register(c.job),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.job.name;
+  }
+  EXPECT_THAT(periodic.names(), ElementsAre("ok"));
+  PeriodicOptions options;
+  options.interval = absl::ZeroDuration();
+  PeriodicEnqueuer bad_interval(client_.get(), options);
+  EXPECT_THAT(bad_interval.Start(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(PeriodicTest, RemovedScheduleStopsAndListsAsNotRegistered) {
+  {
+    PeriodicEnqueuer before(client_.get());
+    ASSERT_OK(before.Register(Every("kept", "*/10 * * * *", "Kept")));
+    ASSERT_OK(before.Register(Every("dropped", "*/10 * * * *", "Dropped")));
+    ASSERT_OK(before.RunOnce().status);
+    clock_.Set(At("2026-01-01T00:10:05Z"));
+    ASSERT_EQ(before.RunOnce().enqueued.size(), 2);
+  }
+  // The next deploy no longer registers "dropped".
+  PeriodicEnqueuer after(client_.get());
+  ASSERT_OK(after.Register(Every("kept", "*/10 * * * *", "Kept")));
+  clock_.Set(At("2026-01-01T00:20:05Z"));
+  PeriodicRunResult r = after.RunOnce();
+  ASSERT_OK(r.status);
+  ASSERT_EQ(r.enqueued.size(), 1);
+  EXPECT_EQ(r.enqueued[0].name, "kept");
+  EXPECT_EQ(Jobs("Dropped"), "1/1");
+
+  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> mine, after.List());
+  ASSERT_EQ(mine.size(), 2);
+  EXPECT_EQ(mine[0].name, "dropped");
+  EXPECT_FALSE(mine[0].registered);
+  EXPECT_TRUE(mine[0].recorded);
+  EXPECT_EQ(mine[0].last_occurrence, At("2026-01-01T00:10:00Z"));
+  EXPECT_EQ(mine[1].name, "kept");
+  EXPECT_TRUE(mine[1].registered);
+  EXPECT_EQ(mine[1].schedule, "*/10 * * * *");
+  EXPECT_EQ(mine[1].time_zone, "UTC");
+  EXPECT_EQ(mine[1].last_occurrence, At("2026-01-01T00:20:00Z"));
+  EXPECT_EQ(mine[1].next_occurrence, At("2026-01-01T00:30:00Z"));
+  EXPECT_EQ(mine[1].last_job_id, r.enqueued[0].job_id);
+
+  // The admin view, from the database alone: "dropped" was last seen long
+  // ago (the database's clock decides, so move its record back).
+  ASSERT_OK(internal::Exec(conn_.get(),
+                           "UPDATE qg_periodic SET seen_at = now() - "
+                           "interval '1 hour' WHERE name = 'dropped'")
+                .status());
+  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> all, ListPeriodic(*client_));
+  ASSERT_EQ(all.size(), 2);
+  EXPECT_FALSE(all[0].registered);
+  EXPECT_TRUE(all[1].registered);
+  EXPECT_EQ(all[1].next_occurrence, At("2026-01-01T00:30:00Z"));
+  EXPECT_EQ(all[0].next_occurrence, At("2026-01-01T00:30:00Z"));
+
+  EXPECT_OK(RemovePeriodic(*client_, "dropped"));
+  EXPECT_THAT(RemovePeriodic(*client_, "dropped"),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(all, ListPeriodic(*client_));
+  EXPECT_EQ(all.size(), 1);
+}
+
+TEST_F(PeriodicTest, BuilderMakesATypedJobPerOccurrenceAndRetriesFailures) {
+  PeriodicEnqueuer periodic(client_.get());
+  std::atomic<bool> fail{true};
+  PeriodicJob job;
+  job.name = "mail";
+  job.schedule = "*/15 * * * *";
+  job.build = [&](absl::Time occurrence) -> absl::StatusOr<NewJob> {
+    if (fail) return absl::UnavailableError("not today");
+    qg_testing::example::SendEmail email;
+    email.set_subject(
+        absl::FormatTime("%H:%M", occurrence, absl::UTCTimeZone()));
+    return NewTypedJob(email, {.queue = "mail"});
+  };
+  ASSERT_OK(periodic.Register(job));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock_.Set(At("2026-01-01T00:15:01Z"));
+  PeriodicRunResult failed = periodic.RunOnce();
+  EXPECT_THAT(failed.status,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not today")));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  fail = false;
+  EXPECT_TRUE(periodic.RunOnce().enqueued.empty()) << "backs off for 1s";
+  clock_.Advance(absl::Seconds(1));
+  PeriodicRunResult r = periodic.RunOnce();
+  ASSERT_OK(r.status);
+  ASSERT_EQ(r.enqueued.size(), 1);
+  EXPECT_EQ(Query("SELECT queue || ' ' || job_class || ' ' || args::text "
+                  "FROM que_jobs"),
+            R"(mail qg_testing.example.SendEmail {"subject":"00:15"})");
+}
+
+TEST_F(PeriodicTest, UniquePeriodicJobCountsItsOccurrenceAsHandled) {
+  PeriodicEnqueuer periodic(client_.get());
+  PeriodicJob job = Every("sync", "@every 1m", "Sync");
+  job.job.unique = UniqueOpts{};  // at most one Sync pending at a time
+  ASSERT_OK(periodic.Register(job));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock_.Advance(absl::Minutes(1));
+  PeriodicRunResult first = periodic.RunOnce();
+  ASSERT_EQ(first.enqueued.size(), 1);
+  EXPECT_FALSE(first.enqueued[0].duplicate);
+  clock_.Advance(absl::Minutes(1));  // the first has not run yet
+  PeriodicRunResult second = periodic.RunOnce();
+  ASSERT_EQ(second.enqueued.size(), 1);
+  EXPECT_TRUE(second.enqueued[0].duplicate);
+  EXPECT_EQ(second.enqueued[0].job_id, first.enqueued[0].job_id);
+  EXPECT_EQ(Jobs("Sync"), "1/1");
+  EXPECT_TRUE(periodic.RunOnce().enqueued.empty());
+}
+
+TEST_F(PeriodicTest, WithoutTheTableFailedPrecondition) {
+  ASSERT_OK(
+      internal::ExecSimple(conn_.get(), "DROP TABLE qg_periodic").status());
+  PeriodicEnqueuer periodic(client_.get());
+  ASSERT_OK(periodic.Register(Every("x", "@hourly", "X")));
+  EXPECT_THAT(periodic.Start(), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                         HasSubstr("qg migrate")));
+  EXPECT_THAT(
+      periodic.RunOnce().status,
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
+  EXPECT_THAT(ListPeriodic(*client_),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // A pool pointed at it does not start.
+  WorkMap work_map;
+  WorkerOptions options;
+  options.periodic = &periodic;
+  WorkerPool pool(client_.get(), &work_map, 1, options);
+  EXPECT_THAT(pool.Start(), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+// The grants README.md documents for a worker role, plus the one periodic
+// jobs add, are enough for unique and periodic jobs.
+TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  const std::string role = "qg_worker_" + db->name();
+  ASSERT_OK(
+      internal::ExecSimple(
+          admin.get(),
+          absl::StrCat(
+              "DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
+              " LOGIN; GRANT USAGE ON SCHEMA public TO ", role,
+              "; GRANT SELECT, INSERT, UPDATE, DELETE ON que_jobs TO ", role,
+              "; GRANT USAGE ON SEQUENCE que_jobs_job_id_seq TO ", role,
+              "; GRANT EXECUTE ON FUNCTION qg_lock_job(text, smallint, "
+              "timestamptz, bigint) TO ",
+              role, "; GRANT SELECT, INSERT, UPDATE ON qg_periodic TO ", role))
+          .status());
+  qg_testing::FakeClock clock(At("2026-01-01T00:00:10Z"));
+  ClientOptions options;
+  options.conninfo = absl::StrCat(db->conninfo(), " user=", role);
+  options.clock = &clock;
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  NewJob unique{.type = "U", .unique = UniqueOpts{}};
+  ASSERT_OK_AND_ASSIGN(EnqueueResult first, client->EnqueueDetailed(unique));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult again, client->EnqueueDetailed(unique));
+  EXPECT_EQ(again, (EnqueueResult{first.id, true}));
+  ASSERT_OK_AND_ASSIGN(auto many,
+                       client->EnqueueManyDetailed({unique, {.type = "P"}}));
+  EXPECT_TRUE(many[0].duplicate);
+  PeriodicEnqueuer periodic(client.get());
+  PeriodicJob job;
+  job.name = "granted";
+  job.schedule = "@every 1m";
+  job.job.type = "Granted";
+  ASSERT_OK(periodic.Register(job));
+  ASSERT_OK(periodic.RunOnce().status);
+  clock.Advance(absl::Minutes(1));
+  PeriodicRunResult r = periodic.RunOnce();
+  ASSERT_OK(r.status);
+  EXPECT_EQ(r.enqueued.size(), 1);
+  ASSERT_OK_AND_ASSIGN(auto listed, ListPeriodic(*client));
+  EXPECT_EQ(listed.size(), 1);
+  ASSERT_OK(internal::ExecSimple(
+                admin.get(),
+                absl::StrCat("DROP OWNED BY ", role, "; DROP ROLE ", role))
+                .status());
+}
+
+// The background thread on the real clock, started and stopped by a pool.
+class PeriodicPoolTest : public ::testing::TestWithParam<WorkerMode> {};
+
+TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ClientOptions client_options;
+  client_options.conninfo = db->conninfo();
+  client_options.max_conns = 4;
+  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(client_options));
+  PeriodicEnqueuer periodic(client.get());
+  PeriodicJob job;
+  job.name = "tick";
+  job.schedule = "@every 1s";
+  job.job.type = "Tick";
+  ASSERT_OK(periodic.Register(job));
+  std::atomic<int> ticks{0};
+  WorkMap work_map;
+  work_map.Register("Tick", [&](Job&) {
+    ++ticks;
+    return absl::OkStatus();
+  });
+  WorkerOptions options;
+  options.mode = GetParam();
+  options.interval = absl::Milliseconds(50);
+  options.periodic = &periodic;
+  WorkerPool pool(client.get(), &work_map, 1, options);
+  ASSERT_OK(pool.Start());
+  EXPECT_TRUE(
+      qg_testing::WaitFor([&] { return ticks >= 2; }, absl::Seconds(10)));
+  pool.Shutdown();
+  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  std::string jobs_then =
+      qg_testing::QueryValue(conn.get(), "SELECT last_job_id FROM qg_periodic");
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(
+      qg_testing::QueryValue(conn.get(), "SELECT last_job_id FROM qg_periodic"),
+      jobs_then)
+      << "nothing enqueued after Shutdown()";
+  // Every occurrence while it ran got exactly one job.
+  EXPECT_EQ(qg_testing::QueryValue(
+                conn.get(),
+                "SELECT count(*) FROM (SELECT run_at FROM que_jobs GROUP BY "
+                "run_at HAVING count(*) > 1) d"),
+            "0");
+}
+
+INSTANTIATE_TEST_SUITE_P(BothModes, PeriodicPoolTest,
+                         ::testing::Values(WorkerMode::kFast,
+                                           WorkerMode::kQgCompat),
+                         [](const auto& info) {
+                           return info.param == WorkerMode::kFast
+                                      ? std::string("Fast")
+                                      : std::string("QgCompat");
+                         });
+
+}  // namespace
+}  // namespace qg

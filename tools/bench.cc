@@ -405,7 +405,10 @@ class Bench {
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
     if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
     int64_t left =
-        WaitEmpty(watch.get(), "que_jobs WHERE queue = ''", deadline);
+        WaitEmpty(watch.get(),
+                  "que_jobs WHERE queue = '' AND run_at <= now() AND "
+                  "job_class = 'Noop'",
+                  deadline);
     int64_t end = MonotonicNanos();
     pool.Shutdown();
     return (expected - left) / ((end - first.load()) / 1e9);

@@ -223,11 +223,16 @@ Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
       pool_(std::move(pool)),
       hooks_(std::move(hooks)),
       logger_(hooks_->logger),
-      clock_(options_.clock != nullptr ? options_.clock : &RealClock()) {}
+      clock_(options_.clock != nullptr ? options_.clock : &RealClock()),
+      counter_(
+          std::make_unique<internal::JobCounter>(pool_, *clock_, logger_)) {}
 
 Client::~Client() { Close(); }
 
-void Client::Close() { pool_->Close(); }
+void Client::Close() {
+  counter_->Stop();  // writes the last counts while connections remain
+  pool_->Close();
+}
 
 absl::Status Client::CheckUniqueSchema(Executor& exec) {
   if (unique_schema_ok_.load(std::memory_order_relaxed)) {
@@ -364,8 +369,8 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
     if (locked->Get(0, 0) != "t") {
       return EnqueueResult{id, false};  // a worker has it already
     }
-    auto lease = std::make_unique<internal::SessionLease>(std::move(*conn),
-                                                          true, logger_);
+    auto lease = std::make_unique<internal::SessionLease>(
+        std::move(*conn), true, logger_, counter_.get());
     PGconn* c = lease->Conn();
     // A worker may have run and deleted it between the insert and our lock.
     absl::StatusOr<internal::Result> check =
@@ -411,10 +416,11 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
     absl::StatusOr<internal::Result> check =
         internal::RunPrepared(conn->get(), queries::CheckJob(row->key));
     if (check.ok() && check->rows() > 0) {
-      return std::make_unique<Job>(std::move(*row),
-                                   std::make_unique<internal::SessionLease>(
-                                       std::move(*conn), true, logger_),
-                                   hooks_);
+      return std::make_unique<Job>(
+          std::move(*row),
+          std::make_unique<internal::SessionLease>(std::move(*conn), true,
+                                                   logger_, counter_.get()),
+          hooks_);
     }
     absl::StatusOr<internal::Result> unlocked =
         internal::RunPrepared(conn->get(), queries::UnlockJob(id));

@@ -49,6 +49,7 @@
 #include "qg/errors.h"
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/internal/job_counter.h"
 #include "qg/internal/queries.h"
 #include "qg/job.h"
 #include "qg/logger.h"
@@ -298,6 +299,9 @@ class Client {
   // from for their jobs' `Conn()`.
   const std::shared_ptr<internal::ConnPool>& conn_pool() const { return pool_; }
 
+  // Where this client's workers count finished jobs (qg_job_counts).
+  internal::JobCounter* job_counter() const { return counter_.get(); }
+
  private:
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
          std::shared_ptr<const JobHooks> hooks);
@@ -315,6 +319,7 @@ class Client {
   Logger* logger_;
   const Clock* clock_;
   std::atomic<bool> unique_schema_ok_{false};
+  std::unique_ptr<internal::JobCounter> counter_;
 };
 
 }  // namespace qg

@@ -114,11 +114,14 @@ Executor& Job::executor() {
   return conn_exec_;
 }
 
+JobEnd Job::end() const { return end_.load(); }
+
 absl::Status Job::Delete() {
   bool custom = hooks_ && hooks_->delete_func;
   if (!custom && borrowed_tx_ == nullptr && !own_tx_open() &&
       lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kDelete;
+    end_ = JobEnd::kCompleted;
     return absl::OkStatus();
   }
   absl::Status s = custom ? hooks_->delete_func(*this, executor())
@@ -131,22 +134,77 @@ absl::Status Job::Delete() {
       own_tx_->Rollback().IgnoreError();
     }
   }
-  if (s.ok()) outcome_.kind = internal::Outcome::Kind::kRelease;
+  if (s.ok()) {
+    outcome_.kind = internal::Outcome::Kind::kRelease;
+    end_ = JobEnd::kCompleted;
+  }
+  return s;
+}
+
+absl::Status Job::Snooze(absl::Duration delay) {
+  if (delay < absl::ZeroDuration() || delay == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "snooze delay must be a finite duration of 0 or more, not ",
+        absl::FormatDuration(delay)));
+  }
+  internal::JobSnooze snooze{KeyOf(*this), std::min(delay, kMaxRetryDelay)};
+  if (borrowed_tx_ == nullptr && !own_tx_open() && lease_->BatchesWrites()) {
+    outcome_.kind = internal::Outcome::Kind::kSnooze;
+    outcome_.snooze = snooze.delay;
+    end_ = JobEnd::kSnoozed;
+    return absl::OkStatus();
+  }
+  absl::Status s = RunOn(executor(), internal::queries::SnoozeJob(snooze));
+  if (own_tx_open()) {
+    // The new run_at and the handler's writes commit together.
+    if (s.ok()) {
+      s = own_tx_->Commit();
+    } else {
+      own_tx_->Rollback().IgnoreError();
+    }
+  }
+  if (s.ok()) {
+    outcome_.kind = internal::Outcome::Kind::kRelease;
+    end_ = JobEnd::kSnoozed;
+  }
+  return s;
+}
+
+absl::Status Job::RecordCancelled(absl::string_view why) {
+  if (own_tx_open()) own_tx_->Rollback().IgnoreError();
+  internal::JobError e{
+      KeyOf(*this), error_count(), absl::InfiniteDuration(),
+      internal::StorableText(absl::StrCat(kCancelledMarker, ": ", why))};
+  if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
+    outcome_.kind = internal::Outcome::Kind::kError;
+    outcome_.error = std::move(e);
+    end_ = JobEnd::kCancelled;
+    return absl::OkStatus();
+  }
+  absl::Status s = RunOn(executor(), internal::queries::SetError(e));
+  if (s.ok()) end_ = JobEnd::kCancelled;
   return s;
 }
 
 absl::Status Job::Error(absl::string_view message) {
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   if (hooks_ && hooks_->error_func) {
-    return hooks_->error_func(*this, executor(), message);
+    absl::Status s = hooks_->error_func(*this, executor(), message);
+    if (s.ok()) end_ = JobEnd::kRetried;
+    return s;
   }
   internal::JobError e = MakeError(message);
+  JobEnd end =
+      e.delay == absl::InfiniteDuration() ? JobEnd::kDead : JobEnd::kRetried;
   if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kError;
     outcome_.error = std::move(e);
+    end_ = end;
     return absl::OkStatus();
   }
-  return RunOn(executor(), internal::queries::SetError(e));
+  absl::Status s = RunOn(executor(), internal::queries::SetError(e));
+  if (s.ok()) end_ = end;
+  return s;
 }
 
 void Job::Done() {
@@ -158,6 +216,9 @@ void Job::Done() {
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   own_tx_.reset();
   conn_exec_ = PgExecutor(nullptr);
+  JobEnd expected = JobEnd::kNone;
+  end_.compare_exchange_strong(expected, JobEnd::kReleased);
+  outcome_.end = end_.load();
   lease_->End(row_, std::move(outcome_));
 }
 

@@ -36,6 +36,7 @@
 #include "qg/executor.h"
 #include "qg/internal/lease.h"
 #include "qg/internal/queries.h"
+#include "qg/job_end.h"
 #include "qg/logger.h"
 
 namespace qg {
@@ -138,6 +139,11 @@ using ErrorFunc = std::function<absl::Status(Job& job, Executor& exec,
 // `Client::RetryJob()` (or `qg retry`) brings it back.
 inline constexpr char kDeadMarker[] = "qg: dead after ";
 
+// The prefix of last_error of a job an operator cancelled
+// (`Client::CancelJob`): kept like a dead job (run_at 9999-01-01, listed by
+// `qg jobs --dead`, revived by `qg retry`), its error_count unchanged.
+inline constexpr char kCancelledMarker[] = "qg: cancelled";
+
 // The longest delay before a retry: one year. A longer backoff (a user's, or
 // the default past about 75 failures) is cut to it, so that run_at stays an
 // ordinary timestamp before a dead job's.
@@ -226,11 +232,35 @@ class Job {
   // the handler's partial writes do not commit. Call `Done()` afterwards.
   absl::Status Error(absl::string_view message);
 
+  // Snooze()
+  //
+  // Reschedules the job `delay` from now without counting a failure:
+  // error_count and last_error stay as they are. Inside the job's
+  // transaction when `Tx()` was called: the new run_at then commits together
+  // with the handler's writes. `InvalidArgument` for a negative or infinite
+  // delay (nothing changes); a delay beyond `kMaxRetryDelay` is cut to it.
+  // Handlers usually return `qg::Snooze(delay)` (qg/worker/work_map.h)
+  // instead, and the worker calls this. Call `Done()` afterwards.
+  absl::Status Snooze(absl::Duration delay);
+
+  // RecordCancelled()
+  //
+  // Keeps the job as cancelled by an operator: run_at 9999-01-01 (no worker
+  // takes it again), last_error "qg: cancelled: <why>", error_count
+  // unchanged; `Client::RetryJob` or `qg retry` revive it. An open `Tx()` is
+  // rolled back first. Workers call it for a job `Client::CancelJob` asked
+  // to stop. Call `Done()` afterwards.
+  absl::Status RecordCancelled(absl::string_view why);
+
   // Done()
   //
   // Rolls back an open `Tx()`, releases the advisory lock and returns the
   // connection to the pool. Idempotent.
   void Done();
+
+  // How the verbs left the job: `JobEnd::kNone` until one of them
+  // succeeded; `kReleased` after `Done()` without one.
+  JobEnd end() const;
 
   // Conn()
   //
@@ -271,8 +301,9 @@ class Job {
   // Why a worker asked the handler to stop.
   enum class CancelReason {
     kNone,
-    kTimedOut,  // ran past its type's timeout (`WorkMap::SetTimeout`)
-    kShutdown,  // the pool is shutting down and its grace period is over
+    kTimedOut,   // ran past its type's timeout (`WorkMap::SetTimeout`)
+    kShutdown,   // the pool is shutting down and its grace period is over
+    kCancelled,  // an operator cancelled it (`Client::CancelJob`)
   };
 
   // Cancelled()
@@ -282,7 +313,9 @@ class Job {
   // handlers should poll it and return promptly. A timed-out job is failed
   // ("job timed out after ...") and retried with backoff whatever the handler
   // returns; a job cancelled by shutdown that returns an error is released
-  // untouched for another worker (one that returns OK is deleted as usual).
+  // untouched for another worker (one that returns OK is deleted as usual);
+  // a job an operator cancelled that returns an error is recorded as
+  // cancelled (see `RecordCancelled`) and never retried.
   bool Cancelled() const { return cancel_.load() != 0; }
   CancelReason cancel_reason() const {
     return static_cast<CancelReason>(cancel_.load());
@@ -314,6 +347,7 @@ class Job {
   qg::Tx* borrowed_tx_ = nullptr;  // from UseTransaction()
   PgExecutor conn_exec_{nullptr};
   internal::Outcome outcome_;
+  std::atomic<JobEnd> end_{JobEnd::kNone};
 
   std::atomic<int> cancel_{0};
 };

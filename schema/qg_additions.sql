@@ -233,3 +233,37 @@ CREATE TABLE IF NOT EXISTS qg_periodic (
   seen_at         timestamptz NOT NULL DEFAULT now(),
   updated_at      timestamptz NOT NULL DEFAULT now()
 );
+
+-- Throughput history for consoles and dashboards: jobs finished per minute,
+-- queue and job class, by how they ended. Worker processes add their counts
+-- about once a second (never once per job), so the table stays small:
+-- rows older than a week are deleted by the same writers.
+CREATE TABLE IF NOT EXISTS qg_job_counts (
+  minute    timestamptz NOT NULL,
+  queue     text        NOT NULL,
+  job_class text        NOT NULL,
+  completed bigint      NOT NULL DEFAULT 0,
+  retried   bigint      NOT NULL DEFAULT 0,
+  dead      bigint      NOT NULL DEFAULT 0,
+  snoozed   bigint      NOT NULL DEFAULT 0,
+  cancelled bigint      NOT NULL DEFAULT 0,
+  PRIMARY KEY (minute, queue, job_class)
+);
+
+-- Queue control: a paused queue's qg-cpp pools lock no new jobs (Ruby Que
+-- 0.x, que-go and qg workers do not know of it and keep working it).
+CREATE TABLE IF NOT EXISTS qg_queues (
+  queue      text        PRIMARY KEY,
+  paused     boolean     NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Cancel requests for jobs a worker holds: the holding qg-cpp pool
+-- acknowledges the request (it then asks the handler to stop and records
+-- the job as cancelled); a request nobody acknowledges is withdrawn.
+CREATE TABLE IF NOT EXISTS qg_cancellations (
+  job_id          bigint      PRIMARY KEY,
+  requested_at    timestamptz NOT NULL DEFAULT now(),
+  acknowledged_at timestamptz,
+  holder_pid      integer
+);

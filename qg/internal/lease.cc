@@ -4,7 +4,8 @@
 
 namespace qg::internal {
 
-void SessionLease::End(const JobRow& row, Outcome) {
+void SessionLease::End(const JobRow& row, Outcome outcome) {
+  if (counter_ != nullptr) counter_->Add(row.key.queue, row.type, outcome.end);
   if (locked_ && conn_) {
     absl::StatusOr<Result> r =
         RunPrepared(conn_.get(), queries::UnlockJob(row.key.id));

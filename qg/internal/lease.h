@@ -18,7 +18,9 @@
 
 #include "libpq-fe.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/internal/job_counter.h"
 #include "qg/internal/queries.h"
+#include "qg/job_end.h"
 #include "qg/logger.h"
 
 namespace qg::internal {
@@ -30,10 +32,14 @@ struct Outcome {
   enum class Kind {
     kRelease,  // nothing left to write (written already, or left as it is)
     kDelete,   // delete the row, then release
-    kError,    // record `error`, then release
+    kError,    // record `error` (a failure, or a cancellation), then release
+    kSnooze,   // move run_at `snooze` ahead, then release
   };
   Kind kind = Kind::kRelease;
-  JobError error;  // kError only
+  JobError error;         // kError only
+  absl::Duration snooze;  // kSnooze only
+  // How the job ended, whatever is left to write (for counts).
+  JobEnd end = JobEnd::kReleased;
 };
 
 // JobLease
@@ -62,8 +68,13 @@ class JobLease {
 // job may have run elsewhere meanwhile.
 class SessionLease : public JobLease {
  public:
-  SessionLease(PooledConn conn, bool locked, Logger* logger)
-      : conn_(std::move(conn)), locked_(locked), logger_(logger) {}
+  // `counter` (may be null) counts how the job ended.
+  SessionLease(PooledConn conn, bool locked, Logger* logger,
+               JobCounter* counter = nullptr)
+      : conn_(std::move(conn)),
+        locked_(locked),
+        logger_(logger),
+        counter_(counter) {}
   PGconn* Conn() override { return conn_.get(); }
   bool BatchesWrites() const override { return false; }
   void End(const JobRow& row, Outcome outcome) override;
@@ -72,6 +83,7 @@ class SessionLease : public JobLease {
   PooledConn conn_;
   const bool locked_;
   Logger* logger_;
+  JobCounter* counter_;
 };
 
 // A lease that holds no lock and no connection (a job built for a unit test,

@@ -183,6 +183,55 @@ Call SetError(const JobError& e) {
            absl::StrCat(e.key.id)}};
 }
 
+Call SnoozeJob(const JobSnooze& s) {
+  return {&sql::kSnoozeJob,
+          {DelayParam(s.delay), s.key.queue, absl::StrCat(s.key.priority),
+           s.key.run_at_text, absl::StrCat(s.key.id)}};
+}
+
+Call SnoozeBatch(absl::Span<const JobSnooze> snoozes) {
+  std::vector<JobKey> keys;
+  std::vector<std::string> delays;
+  for (const JobSnooze& s : snoozes) {
+    keys.push_back(s.key);
+    delays.push_back(DelayParam(s.delay));
+  }
+  Params p = KeyArrays(keys);
+  p.push_back(ArrayLiteral(delays));
+  return {&sql::kSnoozeBatch, std::move(p)};
+}
+
+Call SnoozeById(absl::Span<const JobSnooze> snoozes) {
+  std::vector<int64_t> ids;
+  std::vector<std::string> delays;
+  for (const JobSnooze& s : snoozes) {
+    ids.push_back(s.key.id);
+    delays.push_back(DelayParam(s.delay));
+  }
+  return {&sql::kSnoozeById, {IdArray(ids), ArrayLiteral(delays)}};
+}
+
+Call CountJobs(absl::Span<const JobCount> counts) {
+  std::vector<std::string> cols[8];
+  for (const JobCount& c : counts) {
+    cols[0].push_back(FormatTimestamp(c.minute));
+    cols[1].push_back(c.queue);
+    cols[2].push_back(c.type);
+    cols[3].push_back(absl::StrCat(c.completed));
+    cols[4].push_back(absl::StrCat(c.retried));
+    cols[5].push_back(absl::StrCat(c.dead));
+    cols[6].push_back(absl::StrCat(c.snoozed));
+    cols[7].push_back(absl::StrCat(c.cancelled));
+  }
+  Params p;
+  for (auto& col : cols) p.push_back(ArrayLiteral(col));
+  return {&sql::kCountJobs, std::move(p)};
+}
+
+Call TrimCounts(absl::Duration keep) {
+  return {&sql::kTrimCounts, {DelayParam(keep)}};
+}
+
 Call UnlockJob(int64_t id) { return {&sql::kUnlockJob, {absl::StrCat(id)}}; }
 
 Call TryLockJob(int64_t id) { return {&sql::kTryLockJob, {absl::StrCat(id)}}; }

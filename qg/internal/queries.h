@@ -87,6 +87,24 @@ struct PeriodicRecord {
   std::string time_zone;
 };
 
+// JobSnooze
+//
+// A reschedule without a failure: `delay` ahead of the database's now().
+struct JobSnooze {
+  JobKey key;
+  absl::Duration delay;
+};
+
+// JobCount
+//
+// Finished jobs of one (minute, queue, job_class), by how they ended.
+struct JobCount {
+  absl::Time minute;
+  std::string queue;
+  std::string type;
+  int64_t completed = 0, retried = 0, dead = 0, snoozed = 0, cancelled = 0;
+};
+
 // JobError
 //
 // A failure to record: the new error_count, the delay before the retry
@@ -177,6 +195,7 @@ Call LockJob(absl::string_view queue);
 Call CheckJob(const JobKey& key);
 Call DeleteJob(const JobKey& key);
 Call SetError(const JobError& error);
+Call SnoozeJob(const JobSnooze& snooze);
 Call UnlockJob(int64_t id);
 Call TryLockJob(int64_t id);
 Call InsertJob(const InsertRow& row);
@@ -207,6 +226,10 @@ Call ErrorBatch(absl::Span<const JobError> errors);
 Call ErrorById(absl::Span<const JobError> errors);
 Call UnlockBatch(absl::Span<const int64_t> ids);
 Call NextDue(absl::string_view queue);
+Call SnoozeBatch(absl::Span<const JobSnooze> snoozes);
+Call SnoozeById(absl::Span<const JobSnooze> snoozes);
+Call CountJobs(absl::Span<const JobCount> counts);
+Call TrimCounts(absl::Duration keep);
 Call HasUniqueKey();
 Call InsertUniqueJob(const InsertRow& row);  // row.unique_key must be set
 Call InsertManyUnique(absl::Span<const InsertRow> rows);

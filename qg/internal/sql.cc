@@ -17,6 +17,20 @@ const Statement kSetError{"qg_set_error",
     "$1 error_count integer, $2 delay float8, $3 message text, "
     "$4 queue text, $5 priority smallint, $6 run_at timestamptz, "
     "$7 job_id bigint", sql_text::set_error};
+const Statement kSnoozeJob{"qg_snooze_job",
+    "$1 delay float8, $2 queue text, $3 priority smallint, "
+    "$4 run_at timestamptz, $5 job_id bigint", sql_text::snooze_job};
+const Statement kSnoozeBatch{"qg_snooze_batch",
+    "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
+    "$4 ids bigint[], $5 delays float8[]", sql_text::snooze_batch};
+const Statement kSnoozeById{"qg_snooze_by_id",
+    "$1 ids bigint[], $2 delays float8[]", sql_text::snooze_by_id};
+const Statement kCountJobs{"qg_count_jobs",
+    "$1 minutes timestamptz[], $2 queues text[], $3 job_classes text[], "
+    "$4 completed bigint[], $5 retried bigint[], $6 dead bigint[], "
+    "$7 snoozed bigint[], $8 cancelled bigint[]", sql_text::count_jobs};
+const Statement kTrimCounts{"qg_trim_counts", "$1 keep float8",
+    sql_text::trim_counts};
 const Statement kUnlockJob{"qg_unlock_job", "$1 job_id bigint",
     sql_text::unlock_job};
 const Statement kTryLockJob{"qg_try_lock_job", "$1 job_id bigint",
@@ -124,8 +138,8 @@ const std::vector<const Statement*>& ClientStatements() {
 
 const std::vector<const Statement*>& LockerStatements() {
   static const auto* all = new std::vector<const Statement*>{
-      &kLockJobs,   &kConfirmBatch, &kDeleteBatch, &kDeleteById,
-      &kErrorBatch, &kErrorById,    &kUnlockBatch, &kNextDue,
+      &kLockJobs,  &kConfirmBatch, &kDeleteBatch, &kDeleteById,  &kErrorBatch,
+      &kErrorById, &kUnlockBatch,  &kNextDue,     &kSnoozeBatch, &kSnoozeById,
   };
   return *all;
 }

@@ -42,6 +42,7 @@ extern const Statement kLockJob;
 extern const Statement kCheckJob;
 extern const Statement kDeleteJob;
 extern const Statement kSetError;
+extern const Statement kSnoozeJob;
 extern const Statement kUnlockJob;
 extern const Statement kTryLockJob;
 
@@ -78,6 +79,12 @@ extern const Statement kErrorBatch;
 extern const Statement kErrorById;
 extern const Statement kUnlockBatch;
 extern const Statement kNextDue;
+extern const Statement kSnoozeBatch;
+extern const Statement kSnoozeById;
+
+// Throughput history (qg_job_counts).
+extern const Statement kCountJobs;
+extern const Statement kTrimCounts;
 
 // Unique jobs (schema/qg_additions.sql: que_jobs.qg_unique_key). Run by
 // text, never prepared: a database without the additions must still let

@@ -1,5 +1,6 @@
 #include "qg/worker/completion_batch.h"
 
+#include <map>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -28,67 +29,65 @@ std::vector<Completion> CompletionBatch::Add(
 
 CompletionBatch::Request CompletionBatch::Next() const {
   Request request;
-  std::vector<JobKey> delete_keys;
-  std::vector<int64_t> delete_key_ids, delete_ids;
-  std::vector<JobError> errors, errors_by_id;
-  std::vector<int64_t> error_ids, error_by_id_ids;
-  auto error_of = [](const Item& item) {
-    JobError e = item.completion.outcome.error;
-    e.key = item.completion.key;
-    // The second failure of a row's own statement: maybe the database cannot
-    // encode the text (a non-UTF-8 database); plain ASCII always fits.
-    if (item.failures >= 2) e.message = AsciiText(e.message);
-    return e;
-  };
-  for (const Item& item : items_) {
-    const Completion& c = item.completion;
-    if (item.stage == Stage::kRelease) {
-      request.unlock.push_back(c.key.id);
-      continue;
-    }
-    bool is_delete = c.outcome.kind == Outcome::Kind::kDelete;
-    bool by_key = item.stage == Stage::kByKey;
-    if (item.failures > 0) {
-      // Isolated: one statement for this row alone.
-      Write w;
-      w.ids = {c.key.id};
-      if (is_delete) {
-        w.call = by_key ? queries::DeleteBatch({c.key})
-                        : queries::DeleteById({c.key.id});
-      } else {
-        JobError e = error_of(item);
-        w.call = by_key ? queries::ErrorBatch({e}) : queries::ErrorById({e});
+  // The statement that writes `items` (all of one kind and stage).
+  auto call_for = [](const std::vector<const Item*>& items) {
+    const Item& first = *items.front();
+    bool by_key = first.stage == Stage::kByKey;
+    switch (first.completion.outcome.kind) {
+      case Outcome::Kind::kDelete: {
+        std::vector<JobKey> keys;
+        std::vector<int64_t> ids;
+        for (const Item* i : items) {
+          keys.push_back(i->completion.key);
+          ids.push_back(i->completion.key.id);
+        }
+        return by_key ? queries::DeleteBatch(keys) : queries::DeleteById(ids);
       }
-      request.writes.push_back(std::move(w));
-      continue;
+      case Outcome::Kind::kSnooze: {
+        std::vector<JobSnooze> snoozes;
+        for (const Item* i : items) {
+          snoozes.push_back({i->completion.key, i->completion.outcome.snooze});
+        }
+        return by_key ? queries::SnoozeBatch(snoozes)
+                      : queries::SnoozeById(snoozes);
+      }
+      default: {
+        std::vector<JobError> errors;
+        for (const Item* i : items) {
+          JobError e = i->completion.outcome.error;
+          e.key = i->completion.key;
+          // The second failure of a row's own statement: maybe the
+          // database cannot encode the text (a non-UTF-8 database); plain
+          // ASCII always fits.
+          if (i->failures >= 2) e.message = AsciiText(e.message);
+          errors.push_back(std::move(e));
+        }
+        return by_key ? queries::ErrorBatch(errors)
+                      : queries::ErrorById(errors);
+      }
     }
-    if (is_delete && by_key) {
-      delete_keys.push_back(c.key);
-      delete_key_ids.push_back(c.key.id);
-    } else if (is_delete) {
-      delete_ids.push_back(c.key.id);
-    } else if (by_key) {
-      errors.push_back(error_of(item));
-      error_ids.push_back(c.key.id);
+  };
+  auto add = [&](const std::vector<const Item*>& items) {
+    if (items.empty()) return;
+    Write w{call_for(items), {}};
+    for (const Item* i : items) w.ids.push_back(i->completion.key.id);
+    request.writes.push_back(std::move(w));
+  };
+  // One statement per (kind, stage); a row whose statement failed before
+  // gets one of its own.
+  std::map<std::pair<int, int>, std::vector<const Item*>> groups;
+  for (const Item& item : items_) {
+    if (item.stage == Stage::kRelease) {
+      request.unlock.push_back(item.completion.key.id);
+    } else if (item.failures > 0) {
+      add({&item});
     } else {
-      errors_by_id.push_back(error_of(item));
-      error_by_id_ids.push_back(c.key.id);
+      groups[{static_cast<int>(item.stage),
+              static_cast<int>(item.completion.outcome.kind)}]
+          .push_back(&item);
     }
   }
-  if (!delete_keys.empty()) {
-    request.writes.push_back(
-        {queries::DeleteBatch(delete_keys), delete_key_ids});
-  }
-  if (!errors.empty()) {
-    request.writes.push_back({queries::ErrorBatch(errors), error_ids});
-  }
-  if (!delete_ids.empty()) {
-    request.writes.push_back({queries::DeleteById(delete_ids), delete_ids});
-  }
-  if (!errors_by_id.empty()) {
-    request.writes.push_back(
-        {queries::ErrorById(errors_by_id), error_by_id_ids});
-  }
+  for (const auto& [kind, items] : groups) add(items);
   return request;
 }
 

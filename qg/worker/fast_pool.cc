@@ -22,12 +22,13 @@ class BatchedLease : public JobLease {
  public:
   BatchedLease(FastPool* pool, uint64_t generation,
                std::shared_ptr<ConnPool> conns, absl::Duration acquire_timeout,
-               Logger* logger)
+               Logger* logger, JobCounter* counter)
       : pool_(pool),
         generation_(generation),
         conns_(std::move(conns)),
         acquire_timeout_(acquire_timeout),
-        logger_(logger) {}
+        logger_(logger),
+        counter_(counter) {}
 
   PGconn* Conn() override {
     if (!conn_) {
@@ -48,6 +49,8 @@ class BatchedLease : public JobLease {
   void End(const JobRow& row, Outcome outcome) override {
     conn_.Release();
     if (abandoned_) return;
+    if (counter_ != nullptr)
+      counter_->Add(row.key.queue, row.type, outcome.end);
     pool_->Finish({row.key, generation_, std::move(outcome)});
   }
 
@@ -62,6 +65,7 @@ class BatchedLease : public JobLease {
   std::shared_ptr<ConnPool> conns_;
   const absl::Duration acquire_timeout_;
   Logger* logger_;
+  JobCounter* counter_;
   PooledConn conn_;
   bool abandoned_ = false;
 };
@@ -182,7 +186,12 @@ void FastPool::WorkerLoop() {
         lock.unlock();
         absl::Time start = clock_.Now();
         PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
-        absl::Duration took = clock_.Now() - start;
+        absl::Time finished = clock_.Now();
+        absl::Duration took = finished - start;
+        if (options_.observer != nullptr) {
+          options_.observer->OnJobDone({job->queue(), job->type(), job->end(),
+                                        job->run_at(), start, finished});
+        }
         job.reset();
         lock.lock();
         run_time_sum_ += took;
@@ -278,7 +287,7 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
     for (JobRow& row : rows) {
       auto lease = std::make_unique<BatchedLease>(
           this, generation_, client_->conn_pool(),
-          client_->options().acquire_timeout, logger_);
+          client_->options().acquire_timeout, logger_, client_->job_counter());
       BatchedLease* raw = lease.get();
       JobKey key = row.key;
       held_.emplace(key.id, key);

@@ -15,7 +15,9 @@
 #ifndef QG_WORKER_POOL_OBSERVER_H_
 #define QG_WORKER_POOL_OBSERVER_H_
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/job_end.h"
 
 namespace qg {
 
@@ -37,6 +39,21 @@ class PoolObserver {
   //
   // After each locker round trip (fast path only).
   virtual void OnRoundTrip(const RoundTrip& round_trip) {}
+
+  // A job a worker ran. The strings live only during the call.
+  struct JobDone {
+    absl::string_view queue;
+    absl::string_view type;
+    JobEnd end;           // how it ended (kReleased: left to run again)
+    absl::Time run_at;    // when it was due
+    absl::Time started;   // its handler started (queue latency: - run_at)
+    absl::Time finished;  // its handler returned and its verbs ran
+  };
+
+  // OnJobDone()
+  //
+  // After each job a worker ran, in both worker modes.
+  virtual void OnJobDone(const JobDone& job) {}
 };
 
 }  // namespace qg

@@ -3,11 +3,39 @@
 #include <exception>
 #include <string>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg {
+
+namespace {
+constexpr char kSnoozePayload[] = "qg.snooze";
+}  // namespace
+
+absl::Status Snooze(absl::Duration delay) {
+  if (delay < absl::ZeroDuration() || delay == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "qg::Snooze: the delay must be a finite duration of 0 or more, not ",
+        absl::FormatDuration(delay)));
+  }
+  absl::Status s = absl::UnavailableError(
+      absl::StrCat("snoozed for ", absl::FormatDuration(delay)));
+  s.SetPayload(kSnoozePayload,
+               absl::Cord(absl::StrCat(absl::ToInt64Nanoseconds(delay))));
+  return s;
+}
+
+std::optional<absl::Duration> SnoozeDelay(const absl::Status& status) {
+  absl::optional<absl::Cord> payload = status.GetPayload(kSnoozePayload);
+  int64_t ns = 0;
+  if (!payload || !absl::SimpleAtoi(std::string(*payload), &ns)) {
+    return std::nullopt;
+  }
+  return absl::Nanoseconds(ns);
+}
 
 absl::Status ParseTypedArgs(absl::string_view args,
                             google::protobuf::Message& message) {
@@ -70,8 +98,37 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
         return result;
       }
       break;
+    case Job::CancelReason::kCancelled:
+      if (!result.ok()) {
+        // An operator cancelled it and the handler stopped: keep it as
+        // cancelled, never to be retried (qg retry revives it).
+        logger.Log(LogLevel::kInfo,
+                   absl::StrCat("qg: job ", job.id(), " (", job.type(),
+                                ") cancelled by an operator"));
+        if (absl::Status s = job.RecordCancelled(absl::StrCat(
+                "by an operator; the handler returned: ", result.message()));
+            !s.ok()) {
+          logger.Log(LogLevel::kError,
+                     absl::StrCat("qg: recording the cancellation of job ",
+                                  job.id(), ": ", s.ToString()));
+        }
+        job.Done();
+        return result;
+      }
+      break;  // it finished anyway: completed
     case Job::CancelReason::kNone:
       break;
+  }
+  if (std::optional<absl::Duration> delay = SnoozeDelay(result)) {
+    logger.Log(LogLevel::kDebug,
+               absl::StrCat("qg: job ", job.id(), " snoozed for ",
+                            absl::FormatDuration(*delay)));
+    if (absl::Status s = job.Snooze(*delay); !s.ok()) {
+      logger.Log(LogLevel::kError, absl::StrCat("qg: snoozing job ", job.id(),
+                                                ": ", s.ToString()));
+    }
+    job.Done();
+    return absl::OkStatus();
   }
   if (result.ok()) {
     if (absl::Status s = job.Delete(); !s.ok()) {

@@ -23,6 +23,7 @@
 #define QG_WORKER_WORK_MAP_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -47,6 +48,22 @@ class Watchdog;
 // message is recorded as last_error and the job is retried with backoff. OK
 // deletes the job.
 using WorkFunc = std::function<absl::Status(Job& job)>;
+
+// Snooze()
+//
+// What a handler returns to run its job again `delay` from now without
+// counting a failure: the worker reschedules it (`Job::Snooze`), leaving
+// error_count and last_error as they are, in both worker modes and, when
+// the handler wrote through `Job::Tx()`, atomically with those writes. A
+// negative or infinite delay returns `InvalidArgument` instead, which fails
+// the job like any handler error.
+//
+// Example:
+//   if (!RateLimiterAllows()) return qg::Snooze(absl::Seconds(30));
+absl::Status Snooze(absl::Duration delay);
+
+// The delay of a status made by `Snooze()`; nullopt for any other status.
+std::optional<absl::Duration> SnoozeDelay(const absl::Status& status);
 
 // Parses protobuf JSON (`args`) into `message`, ignoring unknown fields (a
 // newer producer may add some). `InvalidArgument` naming the message type and

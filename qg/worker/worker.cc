@@ -79,7 +79,13 @@ bool Worker::WorkOne() {
     return false;
   }
   if (*job == nullptr) return false;
+  absl::Time start = client_->clock().Now();
   PerformJob(**job, *work_map_, client_->logger(), watchdog_).IgnoreError();
+  if (options_.observer != nullptr) {
+    options_.observer->OnJobDone({(*job)->queue(), (*job)->type(),
+                                  (*job)->end(), (*job)->run_at(), start,
+                                  client_->clock().Now()});
+  }
   return true;
 }
 

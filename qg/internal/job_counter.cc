@@ -1,0 +1,139 @@
+#include "qg/internal/job_counter.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/sync.h"
+
+namespace qg::internal {
+
+JobCounter::JobCounter(std::shared_ptr<ConnPool> pool, const Clock& clock,
+                       Logger* logger, absl::Duration every)
+    : pool_(std::move(pool)), clock_(clock), logger_(logger), every_(every) {}
+
+JobCounter::~JobCounter() { Stop(); }
+
+void JobCounter::Stop() {
+  std::thread thread;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_ = true;
+    thread.swap(thread_);
+  }
+  cv_.notify_all();
+  if (thread.joinable()) thread.join();
+  Flush();
+}
+
+void JobCounter::Add(const std::string& queue, const std::string& type,
+                     JobEnd end) {
+  if (end == JobEnd::kNone || end == JobEnd::kReleased) return;
+  absl::Time minute =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()) / 60 * 60);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (disabled_ || stop_) return;
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  JobCount& c = counts_[{minute, queue, type}];
+  c.minute = minute;
+  c.queue = queue;
+  c.type = type;
+  switch (end) {
+    case JobEnd::kCompleted:
+      ++c.completed;
+      break;
+    case JobEnd::kRetried:
+      ++c.retried;
+      break;
+    case JobEnd::kDead:
+      ++c.dead;
+      break;
+    case JobEnd::kSnoozed:
+      ++c.snoozed;
+      break;
+    case JobEnd::kCancelled:
+      ++c.cancelled;
+      break;
+    default:
+      break;
+  }
+}
+
+void JobCounter::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    WaitUntil(cv_, lock, absl::Now() + every_, [this] { return stop_; });
+    if (stop_) break;
+    lock.unlock();
+    Flush();
+    lock.lock();
+  }
+}
+
+void JobCounter::Flush() {
+  std::lock_guard<std::mutex> writing(write_mu_);
+  std::map<std::tuple<absl::Time, std::string, std::string>, JobCount> counts;
+  bool trim = false;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (disabled_) return;
+    counts.swap(counts_);
+    if (clock_.Now() - last_trim_ >= absl::Hours(1)) {
+      last_trim_ = clock_.Now();
+      trim = true;
+    }
+  }
+  if (counts.empty() && !trim) return;
+  if (!counts.empty() && !Write(counts)) {
+    // Keep them for the next try.
+    std::unique_lock<std::mutex> lock(mu_);
+    if (disabled_) return;
+    for (auto& [key, c] : counts) {
+      JobCount& into = counts_[key];
+      into.minute = c.minute;
+      into.queue = c.queue;
+      into.type = c.type;
+      into.completed += c.completed;
+      into.retried += c.retried;
+      into.dead += c.dead;
+      into.snoozed += c.snoozed;
+      into.cancelled += c.cancelled;
+    }
+    return;
+  }
+  if (trim) {
+    absl::StatusOr<PooledConn> conn = pool_->Acquire(absl::Milliseconds(100));
+    if (conn.ok()) {
+      Run(conn->get(), queries::TrimCounts(absl::Hours(24 * 7))).IgnoreError();
+    }
+  }
+}
+
+bool JobCounter::Write(
+    const std::map<std::tuple<absl::Time, std::string, std::string>, JobCount>&
+        counts) {
+  absl::StatusOr<PooledConn> conn = pool_->Acquire(absl::Milliseconds(100));
+  if (!conn.ok()) return false;  // busy or down: next time
+  std::vector<JobCount> rows;
+  rows.reserve(counts.size());
+  for (const auto& [key, c] : counts) rows.push_back(c);
+  absl::StatusOr<Result> r = Run(conn->get(), queries::CountJobs(rows));
+  if (r.ok()) return true;
+  if (SqlState(r.status()) == "42P01") {
+    // Not migrated: no history, and nothing to retry.
+    std::unique_lock<std::mutex> lock(mu_);
+    disabled_ = true;
+    counts_.clear();
+    logger_->Log(LogLevel::kInfo,
+                 "qg: qg_job_counts is missing (run `qg migrate`): not "
+                 "keeping throughput history");
+    return true;
+  }
+  logger_->Log(LogLevel::kWarning,
+               absl::StrCat("qg: recording job counts: ", r.status().ToString(),
+                            "; retrying"));
+  return false;
+}
+
+}  // namespace qg::internal

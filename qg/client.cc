@@ -470,6 +470,35 @@ absl::Status Client::RetryJob(int64_t id) {
   return internal::RetryJobUnderLock(*conn, id);
 }
 
+absl::StatusOr<CancelOutcome> Client::CancelJob(int64_t id,
+                                                absl::Duration wait) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  return internal::CancelJob(*conn, id, wait);
+}
+
+absl::Status Client::PauseQueue(absl::string_view queue) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  return internal::SetQueuePaused(*conn, queue, true);
+}
+
+absl::Status Client::ResumeQueue(absl::string_view queue) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  return internal::SetQueuePaused(*conn, queue, false);
+}
+
+absl::StatusOr<std::vector<std::string>> Client::PausedQueues() {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  return internal::PausedQueues(*conn);
+}
+
 absl::StatusOr<std::vector<JobStats>> Client::Stats() {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);

@@ -281,6 +281,42 @@ class Client {
   // worker finishes it by and make it run twice.
   absl::Status RetryJob(int64_t id);
 
+  // CancelJob()
+  //
+  // Cancels job `id`. A job nobody holds is kept as cancelled at once
+  // (`CancelOutcome::kCancelled`): like a dead job, run_at 9999-01-01 and
+  // last_error "qg: cancelled: ...", its error_count unchanged, so no worker
+  // takes it again, `qg jobs --dead` lists it and `RetryJob()` revives it
+  // (kept rather than deleted, so an operator can see and undo it). A job a
+  // qg-cpp worker pool is running (or has locked ahead) gets
+  // `Job::Cancelled()` true within about a second: its pool acknowledges the
+  // request, which this call waits for up to `wait`
+  // (`CancelOutcome::kStopping`); a handler that then returns an error gets
+  // the job recorded as cancelled, never retried (one that completes
+  // anyway completes it). A job held by any other worker (Ruby Que, que-go,
+  // qg) cannot be cancelled while it runs: `FailedPrecondition`.
+  // `NotFound` when there is no such job.
+  absl::StatusOr<CancelOutcome> CancelJob(
+      int64_t id, absl::Duration wait = absl::Milliseconds(1500));
+
+  // PauseQueue(), ResumeQueue()
+  //
+  // Pauses `queue` for qg-cpp worker pools: within about a second they lock
+  // no new job of it (told through NOTIFY; they also read the state
+  // whenever they lock), give back jobs they locked ahead, and let running
+  // jobs finish; ResumeQueue() undoes it. The state lives in qg_queues, so
+  // it survives restarts. Ruby Que 0.x, que-go and qg workers do not know
+  // of it and keep working the queue: a pause holds only where every worker
+  // of the queue is qg-cpp. `InvalidArgument` for an empty name;
+  // `FailedPrecondition` without `qg migrate`.
+  absl::Status PauseQueue(absl::string_view queue);
+  absl::Status ResumeQueue(absl::string_view queue);
+
+  // PausedQueues()
+  //
+  // The queues paused now, by name.
+  absl::StatusOr<std::vector<std::string>> PausedQueues();
+
   // Close()
   //
   // Closes idle connections; connections held by locked jobs close when the

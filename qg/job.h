@@ -139,11 +139,6 @@ using ErrorFunc = std::function<absl::Status(Job& job, Executor& exec,
 // `Client::RetryJob()` (or `qg retry`) brings it back.
 inline constexpr char kDeadMarker[] = "qg: dead after ";
 
-// The prefix of last_error of a job an operator cancelled
-// (`Client::CancelJob`): kept like a dead job (run_at 9999-01-01, listed by
-// `qg jobs --dead`, revived by `qg retry`), its error_count unchanged.
-inline constexpr char kCancelledMarker[] = "qg: cancelled";
-
 // The longest delay before a retry: one year. A longer backoff (a user's, or
 // the default past about 75 failures) is cut to it, so that run_at stays an
 // ordinary timestamp before a dead job's.

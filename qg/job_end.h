@@ -21,6 +21,19 @@ enum class JobEnd {
 // "completed", "retried", "dead", "snoozed", "cancelled", "released", "none".
 const char* JobEndName(JobEnd end);
 
+// The prefix of last_error of a job an operator cancelled
+// (`Client::CancelJob`): kept like a dead job (run_at 9999-01-01, listed by
+// `qg jobs --dead`, revived by `qg retry`), its error_count unchanged.
+inline constexpr char kCancelledMarker[] = "qg: cancelled";
+
+// What `Client::CancelJob` did.
+enum class CancelOutcome {
+  kCancelled,  // nobody held the job: it is kept as cancelled now
+  kStopping,   // a qg-cpp pool runs it and was asked to stop it: it is
+               // recorded as cancelled when its handler returns an error
+               // (a handler that completes anyway completes the job)
+};
+
 }  // namespace qg
 
 #endif  // QG_JOB_END_H_

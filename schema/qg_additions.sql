@@ -70,13 +70,15 @@ CREATE TRIGGER qg_notify_jobs
 -- whether it reached the end of the runnable jobs (`exhausted`), and in
 -- priority/run_at/job_id the key of the last candidate it looked at (NULL if
 -- none). Never returns with a lock on a row it does not return.
-CREATE OR REPLACE FUNCTION qg_lock_jobs(q text, want int, held bigint[],
-                                        max_scan int, after_p smallint,
-                                        after_r timestamptz, after_id bigint)
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint);
+CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
+                             after_p smallint, after_r timestamptz,
+                             after_id bigint)
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
-               scanned integer, exhausted boolean)
+               scanned integer, exhausted boolean, paused boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint := after_p;
@@ -95,6 +97,12 @@ DECLARE
   found_i bigint[] := '{}';
   c record;
 BEGIN
+  -- A paused queue (qg_queues) locks nothing.
+  IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
+    locked := false; scanned := 0; exhausted := true; paused := true;
+    RETURN NEXT;
+    RETURN;
+  END IF;
   IF p IS NULL THEN
     SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
     r := '-infinity';
@@ -146,7 +154,7 @@ BEGIN
     queue := c.queue; priority := c.priority; run_at := c.run_at;
     job_id := c.job_id; job_class := c.job_class; args := c.args;
     error_count := c.error_count; last_error := c.last_error;
-    locked := true; scanned := NULL; exhausted := NULL;
+    locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
     RETURN NEXT;
     found_i := found_i || c.job_id;
   END LOOP;
@@ -158,6 +166,7 @@ BEGIN
   queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
   job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
   locked := false; scanned := n_scanned; exhausted := NOT done;
+  paused := false;
   RETURN NEXT;
 END
 $$;

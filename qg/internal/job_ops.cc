@@ -4,7 +4,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "qg/internal/pg.h"
+#include "qg/job_end.h"
 
 namespace qg::internal {
 namespace {
@@ -78,6 +80,82 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
 }
 
 }  // namespace
+
+absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
+                                        absl::Duration wait) {
+  absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+    absl::StatusOr<Result> r =
+        Run(conn.get(),
+            queries::CancelUnheld(
+                id, absl::StrCat(kCancelledMarker, ": by an operator at ",
+                                 FormatTimestamp(absl::Now()))));
+    if (!r.ok()) return r.status();
+    return r->rows();
+  });
+  if (unheld.ok()) return CancelOutcome::kCancelled;
+  if (unheld.code() != absl::StatusCode::kFailedPrecondition) return unheld;
+  // Held: ask its holder; a qg-cpp pool acknowledges within a moment.
+  absl::StatusOr<Result> asked = Run(conn.get(), queries::RequestCancel(id));
+  if (!asked.ok()) {
+    if (SqlState(asked.status()) == "42P01") {
+      return absl::FailedPreconditionError(
+          "cancelling a running job needs qg_cancellations: run `qg migrate`");
+    }
+    return asked.status();
+  }
+  absl::Time deadline = absl::Now() + wait;
+  while (absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    absl::StatusOr<Result> r = Run(conn.get(), queries::CancelAcknowledged(id));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 1 && r->Get(0, 0) == "t") {
+      Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
+          .IgnoreError();
+      return CancelOutcome::kStopping;
+    }
+  }
+  absl::StatusOr<Result> withdrawn =
+      Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/false));
+  if (!withdrawn.ok()) return withdrawn.status();
+  if (withdrawn->rows() == 0) {
+    // Acknowledged in the meantime: the pool is stopping it.
+    Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
+        .IgnoreError();
+    return CancelOutcome::kStopping;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "job ", id,
+      " is held by a worker that takes no cancel requests (a Ruby Que, "
+      "que-go or qg worker, or one of an older qg-cpp): it cannot be "
+      "cancelled while it runs; try again when it is done"));
+}
+
+absl::Status SetQueuePaused(PooledConn& conn, absl::string_view queue,
+                            bool paused) {
+  if (queue.empty()) {
+    return absl::InvalidArgumentError(
+        "a queue name is required (the default queue \"\" cannot be paused "
+        "by name)");
+  }
+  if (absl::Status s = CheckNoNul("queue name", queue); !s.ok()) return s;
+  absl::StatusOr<Result> r = Run(conn.get(), queries::SetPaused(queue, paused));
+  if (!r.ok() && SqlState(r.status()) == "42P01") {
+    return absl::FailedPreconditionError(
+        "pausing a queue needs qg_queues: run `qg migrate`");
+  }
+  return r.status();
+}
+
+absl::StatusOr<std::vector<std::string>> PausedQueues(PooledConn& conn) {
+  absl::StatusOr<Result> r = Run(conn.get(), queries::PausedQueues());
+  if (!r.ok()) {
+    if (SqlState(r.status()) == "42P01") return std::vector<std::string>{};
+    return r.status();
+  }
+  std::vector<std::string> out;
+  for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->Get(i, 0));
+  return out;
+}
 
 absl::Status JobHeldError(int64_t id) {
   return absl::FailedPreconditionError(absl::StrCat(

@@ -18,12 +18,15 @@
 #define QG_INTERNAL_JOB_OPS_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/queries.h"
+#include "qg/job_end.h"
 
 namespace qg::internal {
 
@@ -43,6 +46,23 @@ absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id);
 //
 // Deletes job `id` under its lock; errors as `RetryJobUnderLock()`.
 absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id);
+
+// CancelJob()
+//
+// Cancels job `id` (see `Client::CancelJob`): under its lock when nobody
+// holds it; otherwise asks the holder through qg_cancellations + NOTIFY and
+// waits up to `wait` for a qg-cpp pool to acknowledge.
+absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
+                                        absl::Duration wait);
+
+// SetQueuePaused(), PausedQueues()
+//
+// Pause or resume `queue` for qg-cpp pools (qg_queues + NOTIFY); the paused
+// queues. `InvalidArgument` for an empty name; `FailedPrecondition` without
+// the table (`qg migrate`).
+absl::Status SetQueuePaused(PooledConn& conn, absl::string_view queue,
+                            bool paused);
+absl::StatusOr<std::vector<std::string>> PausedQueues(PooledConn& conn);
 
 // What a batch change did.
 struct BatchOutcome {

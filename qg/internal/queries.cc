@@ -228,6 +228,31 @@ Call CountJobs(absl::Span<const JobCount> counts) {
   return {&sql::kCountJobs, std::move(p)};
 }
 
+Call SetPaused(absl::string_view queue, bool paused) {
+  return {&sql::kSetPaused, {std::string(queue), paused ? "true" : "false"}};
+}
+Call PausedQueues() { return {&sql::kPausedQueues, {}}; }
+Call QueuePaused(absl::string_view queue) {
+  return {&sql::kQueuePaused, {std::string(queue)}};
+}
+Call CancelUnheld(int64_t id, absl::string_view message) {
+  return {&sql::kCancelUnheld, {absl::StrCat(id), std::string(message)}};
+}
+Call RequestCancel(int64_t id) {
+  return {&sql::kRequestCancel, {absl::StrCat(id)}};
+}
+Call CancelAcknowledged(int64_t id) {
+  return {&sql::kCancelAcknowledged, {absl::StrCat(id)}};
+}
+Call WithdrawCancel(int64_t id, bool acknowledged_too) {
+  return {&sql::kWithdrawCancel,
+          {absl::StrCat(id), acknowledged_too ? "true" : "false"}};
+}
+Call AckCancels(absl::Span<const int64_t> ids) {
+  return {&sql::kAckCancels, {IdArray(ids)}};
+}
+Call ListenControl() { return {&sql::kListenControl, {}}; }
+
 Call TrimCounts(absl::Duration keep) {
   return {&sql::kTrimCounts, {DelayParam(keep)}};
 }

@@ -229,6 +229,15 @@ Call NextDue(absl::string_view queue);
 Call SnoozeBatch(absl::Span<const JobSnooze> snoozes);
 Call SnoozeById(absl::Span<const JobSnooze> snoozes);
 Call CountJobs(absl::Span<const JobCount> counts);
+Call SetPaused(absl::string_view queue, bool paused);
+Call PausedQueues();
+Call QueuePaused(absl::string_view queue);
+Call CancelUnheld(int64_t id, absl::string_view message);
+Call RequestCancel(int64_t id);
+Call CancelAcknowledged(int64_t id);
+Call WithdrawCancel(int64_t id, bool acknowledged_too);
+Call AckCancels(absl::Span<const int64_t> ids);
+Call ListenControl();
 Call TrimCounts(absl::Duration keep);
 Call HasUniqueKey();
 Call InsertUniqueJob(const InsertRow& row);  // row.unique_key must be set

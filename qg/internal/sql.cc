@@ -25,6 +25,23 @@ const Statement kSnoozeBatch{"qg_snooze_batch",
     "$4 ids bigint[], $5 delays float8[]", sql_text::snooze_batch};
 const Statement kSnoozeById{"qg_snooze_by_id",
     "$1 ids bigint[], $2 delays float8[]", sql_text::snooze_by_id};
+const Statement kSetPaused{"qg_set_paused", "$1 queue text, $2 paused boolean",
+    sql_text::set_paused};
+const Statement kPausedQueues{"qg_paused_queues", "", sql_text::paused_queues};
+const Statement kQueuePaused{"qg_queue_paused", "$1 queue text",
+    sql_text::queue_paused};
+const Statement kCancelUnheld{"qg_cancel_unheld",
+    "$1 job_id bigint, $2 message text", sql_text::cancel_unheld};
+const Statement kRequestCancel{"qg_request_cancel", "$1 job_id bigint",
+    sql_text::request_cancel};
+const Statement kCancelAcknowledged{"qg_cancel_acknowledged",
+    "$1 job_id bigint", sql_text::cancel_acknowledged};
+const Statement kWithdrawCancel{"qg_withdraw_cancel",
+    "$1 job_id bigint, $2 acknowledged_too boolean", sql_text::withdraw_cancel};
+const Statement kAckCancels{"qg_ack_cancels", "$1 ids bigint[]",
+    sql_text::ack_cancels};
+const Statement kListenControl{"qg_listen_control", "",
+    sql_text::listen_control};
 const Statement kCountJobs{"qg_count_jobs",
     "$1 minutes timestamptz[], $2 queues text[], $3 job_classes text[], "
     "$4 completed bigint[], $5 retried bigint[], $6 dead bigint[], "
@@ -138,8 +155,9 @@ const std::vector<const Statement*>& ClientStatements() {
 
 const std::vector<const Statement*>& LockerStatements() {
   static const auto* all = new std::vector<const Statement*>{
-      &kLockJobs,  &kConfirmBatch, &kDeleteBatch, &kDeleteById,  &kErrorBatch,
-      &kErrorById, &kUnlockBatch,  &kNextDue,     &kSnoozeBatch, &kSnoozeById,
+      &kLockJobs,    &kConfirmBatch, &kDeleteBatch, &kDeleteById,
+      &kErrorBatch,  &kErrorById,    &kUnlockBatch, &kNextDue,
+      &kSnoozeBatch, &kSnoozeById,   &kAckCancels,
   };
   return *all;
 }

@@ -82,6 +82,20 @@ extern const Statement kNextDue;
 extern const Statement kSnoozeBatch;
 extern const Statement kSnoozeById;
 
+// Queue and job control (qg_queues, qg_cancellations).
+extern const Statement kSetPaused;
+extern const Statement kPausedQueues;
+extern const Statement kQueuePaused;
+extern const Statement kCancelUnheld;
+extern const Statement kRequestCancel;
+extern const Statement kCancelAcknowledged;
+extern const Statement kWithdrawCancel;
+extern const Statement kAckCancels;
+extern const Statement kListenControl;
+
+// The channel pause, resume and cancel requests go to.
+inline constexpr char kControlChannel[] = "qg_control";
+
 // Throughput history (qg_job_counts).
 extern const Statement kCountJobs;
 extern const Statement kTrimCounts;

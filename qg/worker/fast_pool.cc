@@ -166,6 +166,7 @@ void FastPool::Finish(Completion completion) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     running_.erase(completion.key.id);
+    running_jobs_.erase(completion.key.id);
     finished_.push_back(std::move(completion));
   }
   wake_.Wake();
@@ -183,6 +184,7 @@ void FastPool::WorkerLoop() {
         std::unique_ptr<Job> job = std::move(head.job);
         ready_.erase(ready_.begin());
         running_.emplace(job->id(), ready_key);
+        running_jobs_.emplace(job->id(), job.get());
         lock.unlock();
         absl::Time start = clock_.Now();
         PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
@@ -265,6 +267,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     held_.clear();
   }
   std::vector<int64_t> unfinished = batch_.DropAll();
+  pending_acks_.clear();
   session_.reset();
   std::vector<int64_t> never_started;
   for (const auto& job : dropped) never_started.push_back(job->id());
@@ -362,6 +365,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     }
   }
   if (plan.next_due) request.next_due_queue = options_.queue;
+  request.ack_cancels.swap(pending_acks_);
 
   absl::StatusOr<LockerSession::Response> r =
       session_->Run(request, options_.round_trip_timeout + absl::Seconds(5));
@@ -376,6 +380,12 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     return;
   }
 
+  if (r->acked.ok()) {
+    CancelAcked(*r->acked);
+  } else {
+    Log(LogLevel::kError, absl::StrCat("qg: taking cancel requests: ",
+                                       r->acked.status().ToString()));
+  }
   // Completions: what was written, released, given up on.
   CompletionBatch::Response written;
   written.writes = r->writes;
@@ -445,6 +455,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                    request.writes.size(), ", unlock ", writes.unlock.size(),
                    ", buffer target ", planner_.BufferTarget()));
   if (request.lock) {
+    if (r->lock.ok()) planner_.Paused(r->lock->paused);
     if (r->lock.ok()) {
       planner_.Locked(
           request.lock->want,
@@ -512,6 +523,64 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   work_cv_.notify_all();
 }
 
+void FastPool::OnControl(const ControlNotification& n) {
+  switch (n.kind) {
+    case ControlNotification::Kind::kPause:
+    case ControlNotification::Kind::kResume:
+      if (n.queue == options_.queue) {
+        bool paused = n.kind == ControlNotification::Kind::kPause;
+        if (paused != planner_.paused()) {
+          Log(LogLevel::kInfo,
+              absl::StrCat("qg: queue \"", options_.queue, "\" ",
+                           paused ? "paused: locking nothing new" : "resumed"));
+        }
+        planner_.Paused(paused);
+      }
+      break;
+    case ControlNotification::Kind::kCancel: {
+      // Only a job this pool is running or has buffered can be stopped (a
+      // finished one waiting for its outcome to be written is done).
+      std::unique_lock<std::mutex> lock(mu_);
+      bool buffered = false;
+      for (const auto& [key, b] : ready_) buffered = buffered || key.id == n.id;
+      if (buffered || (running_.contains(n.id) && held_.contains(n.id))) {
+        pending_acks_.push_back(n.id);
+      }
+      break;
+    }
+  }
+}
+
+void FastPool::CancelAcked(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return;
+  std::vector<std::unique_ptr<Job>> never_started;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (int64_t id : ids) {
+      if (auto it = running_jobs_.find(id); it != running_jobs_.end()) {
+        // Running: its handler is asked to stop; PerformJob records it as
+        // cancelled when the handler then fails.
+        it->second->Cancel(Job::CancelReason::kCancelled);
+      }
+    }
+    never_started = TakeBuffered(ids, /*lock_released=*/false);
+  }
+  for (std::unique_ptr<Job>& job : never_started) {
+    // Not started: cancelled as it is; its Done() hands the record to the
+    // batch, which writes it and then releases the lock.
+    if (absl::Status s =
+            job->RecordCancelled("by an operator before it started");
+        !s.ok()) {
+      Log(LogLevel::kError,
+          absl::StrCat("qg: cancelling job ", job->id(), ": ", s.ToString()));
+    }
+    Log(LogLevel::kInfo, absl::StrCat("qg: job ", job->id(),
+                                      " cancelled by an operator before it "
+                                      "started"));
+  }
+  never_started.clear();
+}
+
 void FastPool::LockerLoop() {
   while (true) {
     if (session_ == nullptr) {
@@ -527,10 +596,12 @@ void FastPool::LockerLoop() {
     }
     absl::Time now = clock_.Now();
     std::vector<JobsNotification> notes;
-    if (absl::Status s = session_->Poll(&notes); !s.ok()) {
+    std::vector<ControlNotification> control;
+    if (absl::Status s = session_->Poll(&notes, &control); !s.ok()) {
       LoseSession(s);
       continue;
     }
+    for (const ControlNotification& c : control) OnControl(c);
     for (const JobsNotification& n : notes) {
       if (n.queue != options_.queue) continue;
       planner_.Notified(n.run_at - db_offset_, n.priority, now);
@@ -582,6 +653,7 @@ void FastPool::LockerLoop() {
         run_time_count_ = 0;
       }
       view.writes_pending = !batch_.empty();
+      view.acks_pending = !pending_acks_.empty();
       view.stopping = stopping;
     }
     Plan plan = planner_.Decide(view, now);

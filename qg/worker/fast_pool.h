@@ -105,6 +105,10 @@ class FastPool {
   // The session is gone, and every lock with it.
   void LoseSession(const absl::Status& why);
   void RunRoundTrip(const Plan& plan);
+  // A pause, resume or cancel request arrived.
+  void OnControl(const ControlNotification& n);
+  // Cancel requests this session took: stop those jobs.
+  void CancelAcked(const std::vector<int64_t>& ids);
   // Adds freshly locked rows to the buffer; releases what does not fit.
   void AddLocked(std::vector<JobRow> rows, absl::Time checked_at);
   // Removes buffered jobs from the buffer without running them; their locks
@@ -130,6 +134,7 @@ class FastPool {
   absl::Time reconnect_at_ = absl::InfinitePast();
   absl::Duration reconnect_delay_;
   absl::flat_hash_set<int64_t> unreadable_;  // never lock these again
+  std::vector<int64_t> pending_acks_;        // cancel requests of jobs we hold
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // buffer changed, or stopping_
@@ -139,6 +144,8 @@ class FastPool {
   absl::flat_hash_map<int64_t, JobKey> held_ ABSL_GUARDED_BY(mu_);
   // Jobs being run by a worker, of any session.
   absl::flat_hash_map<int64_t, JobKey> running_ ABSL_GUARDED_BY(mu_);
+  // The running jobs themselves (alive until their Done() calls Finish()).
+  absl::flat_hash_map<int64_t, Job*> running_jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // The locker session's socket (-1: none), which workers check for a hang-up

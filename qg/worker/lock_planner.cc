@@ -94,6 +94,11 @@ void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
 
 void LockPlanner::Released() { cursor_.reset(); }
 
+void LockPlanner::Paused(bool paused) {
+  if (paused_ && !paused) may_have_work_ = true;
+  paused_ = paused;
+}
+
 void LockPlanner::RoundTrip(absl::Duration took) {
   round_trip_ = Average(round_trip_, took);
 }
@@ -133,6 +138,27 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   const int capacity = options_.workers + buffer;
   const int free = capacity - view.held;
   const int buffered = static_cast<int>(view.buffered.size());
+  if (paused_) {
+    // Paused: nothing new; what waits in the buffer goes back; a lock scan
+    // once a second notices a resume that no NOTIFY announced.
+    absl::Duration probe = std::min(options_.poll_interval, absl::Seconds(1));
+    if (!view.stopping && now - last_lock_ >= probe) {
+      plan.lock = 1;
+      plan.max_scan = 1;
+      plan.after = cursor_;
+    }
+    if (!view.stopping) {
+      for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
+    }
+    plan.next_due = false;
+    plan.round_trip = view.writes_pending || view.acks_pending ||
+                      plan.lock > 0 || !plan.release.empty();
+    if (!plan.round_trip) {
+      plan.wake_at =
+          view.stopping ? absl::InfiniteFuture() : last_lock_ + probe;
+    }
+    return plan;
+  }
   if (!view.stopping && may_have_work_ && free > 0) {
     // In batches: when the workers are about to run dry, or once at least
     // half the buffer has room.
@@ -172,8 +198,8 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
   plan.next_due = need_next_due_ && !view.stopping;
-  plan.round_trip = view.writes_pending || plan.lock > 0 || plan.next_due ||
-                    stale_for_idle || !plan.release.empty();
+  plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
+                    plan.next_due || stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {
     const int confirm_up_to = std::min(buffered, options_.max_batch);
     for (int i = 0; i < confirm_up_to; ++i) {

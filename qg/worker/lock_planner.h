@@ -32,6 +32,8 @@
 //     for other workers.
 //   - A failed round trip backs off exponentially (50 ms .. 5 s), so a
 //     persistent error does not spin.
+//   - A paused queue locks nothing and gives back its buffered jobs; it
+//     looks again once a second (a resume NOTIFY ends the pause at once).
 #ifndef QG_WORKER_LOCK_PLANNER_H_
 #define QG_WORKER_LOCK_PLANNER_H_
 
@@ -82,6 +84,7 @@ struct PoolView {
   int held = 0;  // jobs buffered or running (finished ones do not count)
   std::vector<BufferedJob> buffered;  // in (priority, run_at, id) order
   bool writes_pending = false;        // completions to write or release
+  bool acks_pending = false;          // cancel requests to acknowledge
   bool stopping = false;
 };
 
@@ -140,6 +143,9 @@ class LockPlanner {
                std::optional<int16_t> priority, absl::Time at);
   // Buffered jobs were released: they sort before the cursor.
   void Released();
+  // The queue was paused (a NOTIFY, or a lock scan said so) or resumed.
+  void Paused(bool paused);
+  bool paused() const { return paused_; }
   // A round trip took `took`.
   void RoundTrip(absl::Duration took);
   // A handler ran for `took`.
@@ -154,6 +160,7 @@ class LockPlanner {
   bool BeforeCursor(int16_t priority, absl::Time run_at) const;
 
   const PlannerOptions options_;
+  bool paused_ = false;
   bool may_have_work_ = true;
   bool need_next_due_ = true;
   absl::Time next_due_at_ = absl::InfiniteFuture();

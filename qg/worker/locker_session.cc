@@ -27,6 +27,8 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
       summary_seen = true;
       absl::SimpleAtoi(r.Get(i, scanned_col), &out.scanned);
       out.exhausted = r.Get(i, exhausted_col) == "t";
+      int paused_col = PQfnumber(r.get(), "paused");
+      out.paused = paused_col >= 0 && r.Get(i, paused_col) == "t";
       int p_col = PQfnumber(r.get(), "priority");
       int r_col = PQfnumber(r.get(), "run_at");
       int id_col = PQfnumber(r.get(), "job_id");
@@ -99,8 +101,9 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       !s.ok()) {
     return s;
   }
-  for (const Call& call : {queries::LockerSettings(), queries::Listen(),
-                           queries::SessionTimeout(statement_timeout)}) {
+  for (const Call& call :
+       {queries::LockerSettings(), queries::Listen(), queries::ListenControl(),
+        queries::SessionTimeout(statement_timeout)}) {
     if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
       return s;
     }
@@ -111,16 +114,22 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
 
 int LockerSession::socket() const { return PQsocket(conn_.get()); }
 
-absl::Status LockerSession::Poll(std::vector<JobsNotification>* out) {
+absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
+                                 std::vector<ControlNotification>* control) {
   if (PQconsumeInput(conn_.get()) != 1 ||
       PQstatus(conn_.get()) != CONNECTION_OK) {
     return absl::UnavailableError(
         absl::StrCat("locker connection lost: ", PQerrorMessage(conn_.get())));
   }
   while (PGnotify* n = PQnotifies(conn_.get())) {
-    if (std::optional<JobsNotification> parsed =
-            ParseJobsNotification(n->extra)) {
-      out->push_back(std::move(*parsed));
+    if (absl::string_view(n->relname) == sql::kControlChannel) {
+      if (std::optional<ControlNotification> parsed =
+              ParseControlNotification(n->extra)) {
+        control->push_back(std::move(*parsed));
+      }
+    } else if (std::optional<JobsNotification> parsed =
+                   ParseJobsNotification(n->extra)) {
+      jobs->push_back(std::move(*parsed));
     }
     PQfreemem(n);
   }
@@ -136,6 +145,12 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (!pipeline.ok()) return pipeline.status();
   Pipeline& p = *pipeline;
   auto send = [&](const Call& call) -> absl::Status { return p.Send(call); };
+  if (!request.ack_cancels.empty()) {
+    if (absl::Status s = send(queries::AckCancels(request.ack_cancels));
+        !s.ok()) {
+      return s;
+    }
+  }
   if (request.unlock) {
     if (absl::Status s = send(*request.unlock); !s.ok()) return s;
   }
@@ -167,6 +182,12 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     if (!r.ok() && !p.poisoned()) response.any_failed = true;
     return r;
   };
+  if (!request.ack_cancels.empty()) {
+    absl::StatusOr<Result> r = next();
+    if (p.poisoned()) return r.status();
+    response.acked = r.ok() ? ReadIds(*r, 0)
+                            : absl::StatusOr<std::vector<int64_t>>(r.status());
+  }
   if (request.unlock) {
     absl::StatusOr<Result> r = next();
     if (p.poisoned()) return r.status();

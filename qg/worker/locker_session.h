@@ -41,6 +41,7 @@ class LockerSession {
   // One round trip, sent in this order: unlock (jobs whose writes committed
   // earlier), writes, confirm, lock, next due.
   struct Request {
+    std::vector<int64_t> ack_cancels;  // cancel requests of held jobs
     std::optional<Call> unlock;
     std::vector<Call> writes;
     std::vector<JobKey> confirm;
@@ -52,6 +53,7 @@ class LockerSession {
     std::vector<int64_t> unreadable;  // locked but unparsable: release them
     int scanned = 0;                  // candidates the scan looked at
     bool exhausted = false;           // it reached the end of runnable jobs
+    bool paused = false;              // the queue is paused: nothing locked
     std::optional<JobKey> last;       // the last candidate it looked at
   };
   struct NextDue {
@@ -61,6 +63,8 @@ class LockerSession {
     absl::Duration clock_offset;
   };
   struct Response {
+    // The cancel requests this session took (the others were withdrawn).
+    absl::StatusOr<std::vector<int64_t>> acked = std::vector<int64_t>{};
     absl::Status unlock;
     int not_held = 0;  // ids the unlock found not held by this session
     std::vector<absl::StatusOr<std::vector<int64_t>>> writes;
@@ -94,9 +98,10 @@ class LockerSession {
   // Poll()
   //
   // Reads what the server sent meanwhile without blocking and appends the
-  // parsed `qg_jobs` notifications to `out`. An error means the connection
-  // broke (a terminated backend, a restart): discard the session.
-  absl::Status Poll(std::vector<JobsNotification>* out);
+  // parsed `qg_jobs` and `qg_control` notifications. An error means the
+  // connection broke (a terminated backend, a restart): discard the session.
+  absl::Status Poll(std::vector<JobsNotification>* jobs,
+                    std::vector<ControlNotification>* control);
 
   // The socket to wait on for notifications and connection loss.
   int socket() const;

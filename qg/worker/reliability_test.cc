@@ -432,6 +432,12 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
               "GRANT EXECUTE ON FUNCTION qg_lock_jobs(text, int, bigint[], "
               "int, smallint, timestamptz, bigint), qg_next_due(text, "
               "timestamptz) TO qg_worker_" +
+              db->name() + "; GRANT SELECT ON qg_queues TO qg_worker_" +
+              db->name() +
+              "; GRANT SELECT, UPDATE ON qg_cancellations TO qg_worker_" +
+              db->name() +
+              "; GRANT SELECT, INSERT, UPDATE, DELETE ON qg_job_counts TO "
+              "qg_worker_" +
               db->name())
           .status());
   std::string conninfo =
@@ -456,11 +462,34 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     ++runs;
     return absl::OkStatus();
   });
+  // Snoozes once: rescheduled under the role's grants.
+  std::atomic<int> snoozes{0};
+  work_map.Register("SnoozesOnce", [&](Job& job) {
+    if (job.args() == "[]" && snoozes++ % 2 == 0) {
+      return Snooze(absl::Milliseconds(1));
+    }
+    ++runs;
+    return absl::OkStatus();
+  });
+  // Runs until an operator cancels it: recorded as cancelled under the
+  // role's grants (acknowledging the request, then the dead marker).
+  std::atomic<int> cancelled{0};
+  work_map.Register("Cancelled", [&](Job& job) {
+    while (!job.Cancelled()) absl::SleepFor(absl::Milliseconds(2));
+    ++cancelled;
+    return absl::CancelledError("stopped");
+  });
+  ASSERT_OK_AND_ASSIGN(auto operator_client,
+                       Client::Create({.conninfo = db->conninfo()}));
   for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
     runs = 0;
     failures = 0;
+    cancelled = 0;
     ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
     ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
+    ASSERT_OK(client->Enqueue({.type = "SnoozesOnce"}).status());
+    ASSERT_OK_AND_ASSIGN(int64_t to_cancel,
+                         client->Enqueue({.type = "Cancelled"}));
     ASSERT_OK(client
                   ->EnqueueStream([i = 0](NewJob& job) mutable {
                     job.type = "Granted";
@@ -473,11 +502,23 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     WorkerPool pool(client.get(), &work_map, 2, options);
     ASSERT_OK(pool.Start());
     EXPECT_EQ(pool.mode(), mode);
-    ASSERT_TRUE(WaitFor([&] { return runs == 12; })) << "runs " << runs;
+    ASSERT_TRUE(WaitFor([&] { return runs == 13; })) << "runs " << runs;
     EXPECT_EQ(failures, 1);
+    ASSERT_OK_AND_ASSIGN(CancelOutcome outcome,
+                         operator_client->CancelJob(to_cancel));
+    EXPECT_EQ(outcome, CancelOutcome::kStopping);
+    ASSERT_TRUE(WaitFor([&] {
+      return qg_testing::QueryValue(
+                 admin.get(),
+                 "SELECT count(*) FROM que_jobs WHERE last_error LIKE 'qg: "
+                 "cancelled%'") == "1";
+    }));
     pool.Shutdown();
+    EXPECT_EQ(cancelled, 1);
     ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
-    EXPECT_TRUE(stats.empty());
+    ASSERT_EQ(stats.size(), 1u);  // the cancelled job, kept
+    EXPECT_EQ(stats[0].count_dead, 1);
+    ASSERT_OK(internal::Exec(admin.get(), "DELETE FROM que_jobs").status());
   }
   // And nothing more: the role cannot drop the table.
   ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));

@@ -39,6 +39,26 @@ std::optional<JobsNotification> ParseJobsNotification(
   return n;
 }
 
+std::optional<ControlNotification> ParseControlNotification(
+    absl::string_view payload) {
+  size_t tab = payload.find('\t');
+  if (tab == absl::string_view::npos) return std::nullopt;
+  absl::string_view verb = payload.substr(0, tab);
+  absl::string_view rest = payload.substr(tab + 1);
+  ControlNotification n;
+  if (verb == "pause" || verb == "resume") {
+    n.kind = verb == "pause" ? ControlNotification::Kind::kPause
+                             : ControlNotification::Kind::kResume;
+    n.queue = std::string(rest);
+    return n;
+  }
+  if (verb == "cancel" && absl::SimpleAtoi(rest, &n.id) && n.id > 0) {
+    n.kind = ControlNotification::Kind::kCancel;
+    return n;
+  }
+  return std::nullopt;
+}
+
 WakeSource::WakeSource() {
   fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd_ < 0) error_ = errno;

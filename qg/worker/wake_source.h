@@ -9,6 +9,7 @@
 #ifndef QG_WORKER_WAKE_SOURCE_H_
 #define QG_WORKER_WAKE_SOURCE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,21 @@ struct JobsNotification {
 // Parses "<run_at epoch seconds>:<priority>\t<queue>" (and the older
 // "<epoch>\t<queue>"); nullopt for anything else.
 std::optional<JobsNotification> ParseJobsNotification(
+    absl::string_view payload);
+
+// A `qg_control` notification: pause or resume a queue, or cancel a job.
+struct ControlNotification {
+  enum class Kind { kPause, kResume, kCancel };
+  Kind kind;
+  std::string queue;  // kPause, kResume
+  int64_t id = 0;     // kCancel
+};
+
+// ParseControlNotification()
+//
+// Parses "pause\t<queue>", "resume\t<queue>" or "cancel\t<id>"; nullopt
+// for anything else.
+std::optional<ControlNotification> ParseControlNotification(
     absl::string_view payload);
 
 // WakeSource

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "qg/internal/sync.h"
 #include "qg/periodic.h"
+#include "qg/worker/control_listener.h"
 #include "qg/worker/fast_pool.h"
 #include "qg/worker/watchdog.h"
 
@@ -59,13 +60,27 @@ Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options)
     : Worker(client, work_map, std::move(options), nullptr) {}
 
 Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
-               internal::Watchdog* watchdog)
+               internal::Watchdog* watchdog,
+               const internal::ControlListener* control)
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
       own_watchdog_(watchdog == nullptr ? std::make_unique<internal::Watchdog>()
                                         : nullptr),
-      watchdog_(watchdog != nullptr ? watchdog : own_watchdog_.get()) {}
+      watchdog_(watchdog != nullptr ? watchdog : own_watchdog_.get()),
+      control_(control) {}
+
+bool Worker::Runs(int64_t id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return current_ != nullptr && current_->id() == id;
+}
+
+void Worker::CancelIfRunning(int64_t id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (current_ != nullptr && current_->id() == id) {
+    current_->Cancel(Job::CancelReason::kCancelled);
+  }
+}
 
 Worker::~Worker() { Shutdown(); }
 
@@ -80,7 +95,15 @@ bool Worker::WorkOne() {
   }
   if (*job == nullptr) return false;
   absl::Time start = client_->clock().Now();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    current_ = job->get();
+  }
   PerformJob(**job, *work_map_, client_->logger(), watchdog_).IgnoreError();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    current_ = nullptr;
+  }
   if (options_.observer != nullptr) {
     options_.observer->OnJobDone({(*job)->queue(), (*job)->type(),
                                   (*job)->end(), (*job)->run_at(), start,
@@ -100,7 +123,8 @@ void Worker::Work() {
       std::unique_lock<std::mutex> lock(mu_);
       if (stop_) break;
     }
-    if (WorkOne()) continue;
+    // A paused queue (Client::PauseQueue): take nothing new.
+    if ((control_ == nullptr || !control_->paused()) && WorkOne()) continue;
     std::unique_lock<std::mutex> lock(mu_);
     internal::WaitUntil(cv_, lock, absl::Now() + options_.interval,
                         [this] { return stop_; });
@@ -198,10 +222,26 @@ absl::Status WorkerPool::Start() {
         "every ",
         absl::FormatDuration(options_.interval));
   }
+  // Pause, resume and cancel requests, which the fast path's locker
+  // session hears itself.
+  control_ = std::make_unique<internal::ControlListener>(
+      client_->options().conninfo, options_.queue,
+      internal::ControlListener::Hooks{[this](int64_t id) {
+                                         for (auto& w : workers_) {
+                                           if (w->Runs(id)) return true;
+                                         }
+                                         return false;
+                                       },
+                                       [this](int64_t id) {
+                                         for (auto& w : workers_)
+                                           w->CancelIfRunning(id);
+                                       }},
+      &client_->logger());
   for (int i = 0; i < count_; ++i) {
-    workers_.push_back(std::unique_ptr<Worker>(
-        new Worker(client_, work_map_, options_, watchdog_.get())));
+    workers_.push_back(std::unique_ptr<Worker>(new Worker(
+        client_, work_map_, options_, watchdog_.get(), control_.get())));
   }
+  control_->Start();  // reads the pause state before any worker starts
   for (auto& w : workers_) {
     threads_.emplace_back([worker = w.get()] { worker->Work(); });
   }
@@ -234,6 +274,7 @@ void WorkerPool::Shutdown(absl::Duration grace) {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  if (control_ != nullptr) control_->Stop();
 }
 
 }  // namespace qg

@@ -33,6 +33,7 @@ namespace qg {
 class PeriodicEnqueuer;  // qg/periodic.h
 
 namespace internal {
+class ControlListener;
 class FastPool;
 class Watchdog;
 }  // namespace internal
@@ -147,19 +148,26 @@ class Worker {
   friend class WorkerPool;
   // Used by WorkerPool: share the pool's watchdog; stop without waiting; wait.
   Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
-         internal::Watchdog* watchdog);
+         internal::Watchdog* watchdog,
+         const internal::ControlListener* control = nullptr);
   void RequestStop();
   bool WaitStopped(absl::Time deadline);
+  // Whether this worker runs job `id` now.
+  bool Runs(int64_t id);
+  // Asks the job `id` this worker runs (if it does) to stop.
+  void CancelIfRunning(int64_t id);
 
   Client* client_;
   const WorkMap* work_map_;
   const WorkerOptions options_;
   std::unique_ptr<internal::Watchdog> own_watchdog_;
   internal::Watchdog* watchdog_;
+  const internal::ControlListener* control_;  // pause state; may be null
   std::mutex mu_;
   std::condition_variable cv_;  // stop_ or working_ changed
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool working_ ABSL_GUARDED_BY(mu_) = false;
+  Job* current_ ABSL_GUARDED_BY(mu_) = nullptr;  // the job being run
 };
 
 // WorkerPool
@@ -211,6 +219,7 @@ class WorkerPool {
   WorkerOptions options_;
   std::unique_ptr<internal::Watchdog> watchdog_;
   std::unique_ptr<internal::FastPool> fast_;
+  std::unique_ptr<internal::ControlListener> control_;  // qg-compatible mode
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::mutex shutdown_mu_;  // serializes Start() and Shutdown()

@@ -1,0 +1,65 @@
+// qg/worker/control_listener.h
+// -----------------------------------------------------------------------------
+//
+// Pause, resume and cancel requests for a qg-compatible `WorkerPool`
+// (internal; a fast pool's locker session hears them itself). One connection
+// LISTENs on `qg_control`; it also reads the queue's pause state once a
+// second, in case a NOTIFY went missing (a reconnect). A cancel request for
+// a job one of the pool's workers runs is acknowledged in qg_cancellations,
+// then the job is asked to stop.
+#ifndef QG_WORKER_CONTROL_LISTENER_H_
+#define QG_WORKER_CONTROL_LISTENER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "qg/logger.h"
+#include "qg/worker/wake_source.h"
+
+namespace qg::internal {
+
+class ControlListener {
+ public:
+  struct Hooks {
+    // Whether one of the pool's workers runs job `id` now.
+    std::function<bool(int64_t id)> runs;
+    // Asks the worker running job `id` to stop it.
+    std::function<void(int64_t id)> cancel;
+  };
+
+  ControlListener(std::string conninfo, std::string queue, Hooks hooks,
+                  Logger* logger);
+  // Calls `Stop()`.
+  ~ControlListener();
+
+  // Starts listening (on a thread of its own). Connection failures are
+  // retried in the background.
+  void Start();
+  // Stops and joins. Idempotent.
+  void Stop();
+
+  // Whether the pool's queue is paused.
+  bool paused() const { return paused_.load(); }
+
+ private:
+  void Loop();
+
+  const std::string conninfo_;
+  const std::string queue_;
+  const Hooks hooks_;
+  Logger* const logger_;
+  WakeSource wake_;
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace qg::internal
+
+#endif  // QG_WORKER_CONTROL_LISTENER_H_

@@ -1,0 +1,288 @@
+// Job and queue control, in both worker modes: snooze, pause and resume,
+// cancel; and the throughput counts the workers leave behind.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qg/client.h"
+#include "qg/internal/pg.h"
+#include "qg/status_macros.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "qg/worker/pool_observer.h"
+#include "qg/worker/worker.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::StatusIs;
+using ::qg_testing::WaitFor;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class ControlTest : public ::testing::TestWithParam<WorkerMode> {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(
+        client_, Client::Create({.conninfo = db_->conninfo(), .max_conns = 8}));
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+  WorkerOptions Options(const std::string& queue = "") const {
+    WorkerOptions options;
+    options.mode = GetParam();
+    options.interval = absl::Milliseconds(50);
+    options.queue = queue;
+    return options;
+  }
+  std::string Query(const std::string& sql,
+                    std::vector<std::optional<std::string>> params = {}) {
+    return qg_testing::QueryValue(conn_.get(), sql, params);
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  std::unique_ptr<Client> client_;
+  internal::ConnPtr conn_;
+  WorkMap work_map_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, ControlTest,
+                         ::testing::Values(WorkerMode::kFast,
+                                           WorkerMode::kQgCompat),
+                         [](const auto& info) {
+                           return info.param == WorkerMode::kFast
+                                      ? std::string("Fast")
+                                      : std::string("QgCompat");
+                         });
+
+TEST_P(ControlTest, SnoozedJobKeepsItsErrorCountAndLastErrorAndRunsLater) {
+  std::atomic<int> runs{0};
+  work_map_.Register("Nap", [&](Job& job) -> absl::Status {
+    int n = ++runs;
+    if (n == 1) return absl::UnavailableError("first try fails");
+    if (n == 2) {
+      // Written through the job's transaction: commits with the snooze.
+      QG_ASSIGN_OR_RETURN(qg::Tx * tx, job.Tx());
+      QG_RETURN_IF_ERROR(
+          tx->Query("INSERT INTO naps VALUES ($1)", {absl::StrCat(job.id())})
+              .status());
+      return Snooze(absl::Milliseconds(700));
+    }
+    return absl::OkStatus();
+  });
+  Query("CREATE TABLE naps (job_id bigint)");
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Client> fast_retry,
+      Client::Create({.conninfo = db_->conninfo(), .backoff = [](int32_t) {
+                        return absl::Milliseconds(1);
+                      }}));
+  ASSERT_OK_AND_ASSIGN(int64_t id, fast_retry->Enqueue({.type = "Nap"}));
+  WorkerPool pool(fast_retry.get(), &work_map_, 1, Options());
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return runs == 2; }));
+  // Snoozed: error_count and last_error from the failure, run_at ahead, the
+  // handler's write committed.
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT run_at > now() FROM que_jobs WHERE job_id = $1",
+                 {absl::StrCat(id)}) == "t";
+  }));
+  EXPECT_EQ(Query("SELECT error_count || ' ' || last_error FROM que_jobs "
+                  "WHERE job_id = $1",
+                  {absl::StrCat(id)}),
+            "1 first try fails");
+  EXPECT_EQ(Query("SELECT count(*) FROM naps"), "1");
+  EXPECT_EQ(runs, 2);
+  ASSERT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  EXPECT_EQ(runs, 3);
+  pool.Shutdown();
+}
+
+TEST_P(ControlTest, NegativeSnoozeFailsTheJobWithInvalidArgument) {
+  EXPECT_THAT(Snooze(absl::Seconds(-1)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_FALSE(SnoozeDelay(Snooze(absl::Seconds(-1))).has_value());
+  EXPECT_EQ(SnoozeDelay(Snooze(absl::Seconds(3))), absl::Seconds(3));
+  work_map_.Register("BadNap", [](Job&) { return Snooze(absl::Seconds(-1)); });
+  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "BadNap"}));
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT error_count FROM que_jobs WHERE job_id = $1",
+                 {absl::StrCat(id)}) == "1";
+  }));
+  pool.Shutdown();
+  EXPECT_THAT(Query("SELECT last_error FROM que_jobs"),
+              HasSubstr("must be a finite duration of 0 or more"));
+}
+
+TEST_P(ControlTest, PausedQueueLocksNothingNewWithinASecondAndResumes) {
+  std::atomic<int> runs{0};
+  std::atomic<bool> release{false};
+  work_map_.Register("P", [&](Job& job) {
+    ++runs;
+    if (job.args() == "[\"slow\"]") {
+      while (!release) absl::SleepFor(absl::Milliseconds(5));
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_OK(client_->Enqueue({.type = "P", .args = "[\"slow\"]", .queue = "q"})
+                .status());
+  WorkerPool pool(client_.get(), &work_map_, 2, Options("q"));
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  ASSERT_OK(client_->PauseQueue("q"));
+  absl::Time paused_at = absl::Now();
+  absl::SleepFor(absl::Seconds(1));  // the pools' promise: within a second
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK(client_->Enqueue({.type = "P", .queue = "q"}).status());
+  }
+  // Idle workers, ready jobs, a paused queue: nothing new starts.
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(runs, 1) << "after " << absl::Now() - paused_at;
+  release = true;  // the running job finishes normally
+  ASSERT_TRUE(WaitFor([&] {
+    return Query(
+               "SELECT count(*) FROM que_jobs WHERE args::text = "
+               "'[\"slow\"]'") == "0";
+  }));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused,
+                       client_->PausedQueues());
+  EXPECT_THAT(paused, ::testing::ElementsAre("q"));
+  // The state survives the pool: a new one locks nothing either.
+  pool.Shutdown();
+  WorkerPool again(client_.get(), &work_map_, 2, Options("q"));
+  ASSERT_OK(again.Start());
+  absl::SleepFor(absl::Milliseconds(700));
+  EXPECT_EQ(runs, 1);
+  ASSERT_OK(client_->ResumeQueue("q"));
+  EXPECT_TRUE(WaitFor([&] { return runs == 6; }, absl::Seconds(10)));
+  again.Shutdown();
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
+  std::atomic<int> runs{0}, saw_cancel{0};
+  work_map_.Register("Long", [&](Job& job) -> absl::Status {
+    ++runs;
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!job.Cancelled() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel;
+    return absl::CancelledError("stopped");
+  });
+  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  absl::Time asked = absl::Now();
+  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
+  EXPECT_EQ(outcome, CancelOutcome::kStopping);
+  ASSERT_TRUE(WaitFor([&] { return saw_cancel == 1; }));
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(1));
+  ASSERT_TRUE(WaitFor([&] {
+    return Query(
+               "SELECT run_at >= '9999-01-01' FROM que_jobs WHERE job_id = "
+               "$1",
+               {absl::StrCat(id)}) == "t";
+  }));
+  EXPECT_THAT(Query("SELECT last_error FROM que_jobs"),
+              StartsWith(std::string(kCancelledMarker)));
+  EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "0");
+  absl::SleepFor(absl::Milliseconds(500));  // never retried
+  pool.Shutdown();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+  // Retry revives it.
+  ASSERT_OK(client_->RetryJob(id));
+  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs"), "t");
+}
+
+TEST_P(ControlTest, CancelOfAJobNobodyHoldsKeepsItCancelledAtOnce) {
+  ASSERT_OK_AND_ASSIGN(
+      int64_t id, client_->Enqueue({.type = "Later",
+                                    .run_at = absl::Now() + absl::Hours(1)}));
+  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
+  EXPECT_EQ(outcome, CancelOutcome::kCancelled);
+  EXPECT_EQ(Query("SELECT run_at >= '9999-01-01' AND last_error LIKE "
+                  "'qg: cancelled%' FROM que_jobs"),
+            "t");
+  ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client_->DeadJobs());
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].id, id);
+}
+
+TEST_P(ControlTest, JobHeldByAForeignWorkerIsNotCancellableNow) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Ruby"}));
+  // A Ruby Que or que-go worker holds it (it takes no cancel requests).
+  ASSERT_OK_AND_ASSIGN(auto ruby, internal::Connect(db_->conninfo()));
+  ASSERT_OK(internal::Exec(ruby.get(), "SELECT pg_advisory_lock($1)",
+                           {absl::StrCat(id)})
+                .status());
+  // A pool of ours beside it, which does not hold the job.
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  ASSERT_OK(pool.Start());
+  EXPECT_THAT(client_->CancelJob(id, absl::Milliseconds(800)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cannot be cancelled while it runs")));
+  pool.Shutdown();
+  EXPECT_EQ(Query("SELECT run_at < '9999-01-01' FROM que_jobs"), "t");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+}
+
+TEST_P(ControlTest, BadInputIsClearAndChangesNothing) {
+  EXPECT_THAT(client_->CancelJob(424242).status(),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("424242")));
+  EXPECT_THAT(client_->PauseQueue(""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("queue name is required")));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_queues"), "0");
+}
+
+// Counts writes to qg_job_counts.
+int64_t CountWrites(PGconn* conn) {
+  std::string n = qg_testing::QueryValue(
+      conn,
+      "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname "
+      "= 'qg_job_counts'");
+  int64_t v = 0;
+  absl::SimpleAtoi(n, &v);
+  return v;
+}
+
+TEST_P(ControlTest, FinishedJobsAreCountedPerMinuteInAFewWrites) {
+  work_map_.Register("Count", [](Job& job) {
+    return job.args() == "[0]" ? absl::UnavailableError("no")
+                               : absl::OkStatus();
+  });
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 200; ++i) {
+    jobs.push_back({.type = "Count", .args = absl::StrCat("[", i % 50, "]")});
+  }
+  ASSERT_OK(client_->EnqueueMany(jobs).status());
+  WorkerPool pool(client_.get(), &work_map_, 4, Options());
+  ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM que_jobs WHERE error_count = 0") == "0";
+  }));
+  pool.Shutdown();
+  client_->Close();  // writes the last counts
+  EXPECT_EQ(Query("SELECT sum(completed) || '/' || sum(retried) FROM "
+                  "qg_job_counts WHERE job_class = 'Count'"),
+            "196/4");
+  // Written about once a second, not once per job: a few row writes.
+  qg_testing::QueryValue(conn_.get(), "SELECT pg_stat_force_next_flush()");
+  EXPECT_LT(CountWrites(conn_.get()), 20);
+}
+
+}  // namespace
+}  // namespace qg

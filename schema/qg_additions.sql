@@ -55,88 +55,121 @@ CREATE TRIGGER qg_notify_jobs
 
 -- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
 -- queue `q` in (priority, run_at, job_id) order and returns them, then one
--- summary row (locked = false). It starts after the key (after_p, after_r,
--- after_id), or at the head of the queue when after_p is NULL, so that a pool
--- continues where its last batch ended instead of walking again the index
--- entries of rows it already finished (which vacuum may not have removed yet,
--- e.g. while a long transaction holds it back). Within a priority it scans
--- the range run_at <= now() only, and goes to the next priority with one
--- index probe, so future jobs are never walked. Ids in `held` (jobs the
--- calling session holds: session advisory locks are re-entrant) are skipped.
--- Each candidate is try-locked, then re-checked under a fresh snapshot (a
--- VOLATILE function gets one per statement): a row another worker finished
--- meanwhile is unlocked and skipped. It looks at no more than `max_scan`
--- candidates. The summary row carries how many it looked at (`scanned`),
--- whether it reached the end of the runnable jobs (`exhausted`), and in
--- priority/run_at/job_id the key of the last candidate it looked at (NULL if
--- none). Never returns with a lock on a row it does not return.
+-- summary row (locked = false).
+--
+-- Where it looks: a pool keeps a cursor, the key of the last job its scans
+-- looked at (`after_*`), and continues after it, instead of walking again
+-- the index entries of rows it already finished (which vacuum may not have
+-- removed yet, e.g. while a long transaction holds it back). When something
+-- may have appeared behind the cursor (a job inserted by a transaction that
+-- committed late, a more urgent one, a released one) the pool also passes a
+-- rewind key (`rewind_*`): the scan first covers the range after the rewind
+-- key up to the cursor, then continues after the cursor. NULL keys: no
+-- rewind; from the head. Within a priority it scans run_at <= now() only and
+-- reaches the next priority with one index probe, so future jobs are never
+-- walked.
+--
+-- Ids in `held` (jobs the calling session holds: session advisory locks are
+-- re-entrant) are skipped. Each candidate is try-locked; the locked ones are
+-- re-checked under a fresh snapshot (a VOLATILE function gets one per
+-- statement) and a row another worker finished meanwhile is unlocked and
+-- left out. It looks at no more than `max_scan` candidates. A paused queue
+-- (qg_queues) locks nothing. Never returns with a lock on a row it does not
+-- return.
+--
+-- The summary row: `scanned` (candidates looked at), `exhausted` (the scan
+-- after the cursor reached the end of the runnable jobs), `paused`, in
+-- priority/run_at/job_id the key of the last candidate looked at after the
+-- cursor (the new cursor; NULL if none), and in rewind_* the key where an
+-- unfinished rewind stopped (NULL when the rewind range was covered).
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint);
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint, smallint,
                                      timestamptz, bigint);
 CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
                              after_p smallint, after_r timestamptz,
-                             after_id bigint)
+                             after_id bigint, rewind_p smallint,
+                             rewind_r timestamptz, rewind_id bigint)
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
-               scanned integer, exhausted boolean, paused boolean)
+               scanned integer, exhausted boolean, paused boolean,
+               rewind_priority smallint, rewind_run_at timestamptz,
+               rewind_job_id bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-  p smallint := after_p;
-  r timestamptz := after_r;
-  i bigint := after_id;
+  p smallint;
+  r timestamptz;
+  i bigint;
+  bp smallint;  -- the range's upper bound (the cursor), in the rewind pass
   due timestamptz := now();
   n_locked int := 0;
   n_scanned int := 0;
-  done boolean := false;
+  stopped_in int := 0;  -- the pass that reached want or max_scan
   last_p smallint;
   last_r timestamptz;
   last_i bigint;
+  rw_p smallint;
+  rw_r timestamptz;
+  rw_i bigint;
   got_p smallint[] := '{}';
   got_r timestamptz[] := '{}';
   got_i bigint[] := '{}';
   found_i bigint[] := '{}';
   c record;
 BEGIN
-  -- A paused queue (qg_queues) locks nothing.
   IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
     locked := false; scanned := 0; exhausted := true; paused := true;
     RETURN NEXT;
     RETURN;
   END IF;
-  IF p IS NULL THEN
-    SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
-    r := '-infinity';
-    i := -9223372036854775808;
-  END IF;
-  -- Lock, walking the keys only.
-  <<priorities>>
-  WHILE p IS NOT NULL LOOP
-    FOR c IN
-      SELECT j.run_at, j.job_id
-      FROM que_jobs AS j
-      WHERE j.queue = q AND j.priority = p AND j.run_at <= due
-      AND (j.run_at, j.job_id) > (r, i)
-      ORDER BY j.run_at, j.job_id
-    LOOP
-      n_scanned := n_scanned + 1;
-      last_p := p;
-      last_r := c.run_at;
-      last_i := c.job_id;
-      IF NOT (c.job_id = ANY (held)) AND pg_try_advisory_lock(c.job_id) THEN
-        got_p := got_p || p;
-        got_r := got_r || c.run_at;
-        got_i := got_i || c.job_id;
-        n_locked := n_locked + 1;
+  <<passes>>
+  FOR pass IN 1..2 LOOP
+    IF pass = 1 THEN
+      -- The rewind: from the rewind key up to the cursor.
+      CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
+      p := rewind_p; r := rewind_r; i := rewind_id; bp := after_p;
+    ELSE
+      p := after_p; r := after_r; i := after_id; bp := NULL;
+      IF p IS NULL THEN
+        SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+        r := '-infinity';
+        i := -9223372036854775808;
       END IF;
-      IF n_locked >= want OR n_scanned >= max_scan THEN
-        done := true;
-        EXIT priorities;
-      END IF;
+    END IF;
+    WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
+      FOR c IN
+        SELECT j.run_at, j.job_id
+        FROM que_jobs AS j
+        WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+        AND (j.run_at, j.job_id) > (r, i)
+        ORDER BY j.run_at, j.job_id
+      LOOP
+        EXIT WHEN bp IS NOT NULL AND p = bp
+                  AND (c.run_at, c.job_id) > (after_r, after_id);
+        n_scanned := n_scanned + 1;
+        IF pass = 1 THEN
+          rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
+        ELSE
+          last_p := p; last_r := c.run_at; last_i := c.job_id;
+        END IF;
+        IF NOT (c.job_id = ANY (held)) AND pg_try_advisory_lock(c.job_id) THEN
+          got_p := got_p || p;
+          got_r := got_r || c.run_at;
+          got_i := got_i || c.job_id;
+          n_locked := n_locked + 1;
+        END IF;
+        IF n_locked >= want OR n_scanned >= max_scan THEN
+          stopped_in := pass;
+          EXIT passes;
+        END IF;
+      END LOOP;
+      SELECT min(j.priority) INTO p FROM que_jobs AS j
+      WHERE j.queue = q AND j.priority > p;
+      r := '-infinity';
+      i := -9223372036854775808;
     END LOOP;
-    SELECT min(j.priority) INTO p FROM que_jobs AS j
-    WHERE j.queue = q AND j.priority > p;
-    r := '-infinity';
-    i := -9223372036854775808;
   END LOOP;
   -- Re-check under a fresh snapshot (a VOLATILE function gets one per
   -- statement): a row another worker finished between the scan's snapshot
@@ -155,6 +188,7 @@ BEGIN
     job_id := c.job_id; job_class := c.job_class; args := c.args;
     error_count := c.error_count; last_error := c.last_error;
     locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
+    rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
     RETURN NEXT;
     found_i := found_i || c.job_id;
   END LOOP;
@@ -165,8 +199,13 @@ BEGIN
   END IF;
   queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
   job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
-  locked := false; scanned := n_scanned; exhausted := NOT done;
+  locked := false; scanned := n_scanned; exhausted := stopped_in = 0;
   paused := false;
+  IF stopped_in = 1 THEN
+    rewind_priority := rw_p; rewind_run_at := rw_r; rewind_job_id := rw_i;
+  ELSE
+    rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
+  END IF;
   RETURN NEXT;
 END
 $$;

@@ -793,9 +793,7 @@ TEST_F(QgCommandTest, StatsAndWorkSayWhichWorkerPathIsInEffect) {
   EXPECT_EQ(work.exit_code, 0) << work.err;
   EXPECT_THAT(work.err, HasSubstr("worker path: fast"));
 
-  Query(
-      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
-      "timestamptz, bigint)");
+  Query("DROP FUNCTION qg_lock_jobs");
   QgRun compat = RunQg({"stats"}, db_->conninfo());
   EXPECT_THAT(compat.out, HasSubstr("worker path: qg-compatible"));
   EXPECT_THAT(compat.out, HasSubstr("qg migrate"));

@@ -325,13 +325,20 @@ Call SessionTimeout(absl::Duration timeout) {
 }
 
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
-              int max_scan, const std::optional<JobKey>& after) {
+              int max_scan, const std::optional<JobKey>& after,
+              const std::optional<JobKey>& rewind) {
+  auto run_at = [](const JobKey& k) {
+    return k.run_at_text.empty() ? FormatTimestamp(k.run_at) : k.run_at_text;
+  };
   return {&sql::kLockJobs,
           {std::string(queue), absl::StrCat(want), IdArray(held),
            absl::StrCat(max_scan),
            after ? Param(absl::StrCat(after->priority)) : Param(),
-           after ? Param(after->run_at_text) : Param(),
-           after ? Param(absl::StrCat(after->id)) : Param()}};
+           after ? Param(run_at(*after)) : Param(),
+           after ? Param(absl::StrCat(after->id)) : Param(),
+           rewind ? Param(absl::StrCat(rewind->priority)) : Param(),
+           rewind ? Param(run_at(*rewind)) : Param(),
+           rewind ? Param(absl::StrCat(rewind->id)) : Param()}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {

@@ -215,10 +215,13 @@ Call HasLockFunction();
 Call LockerSettings();
 Call Listen();
 Call SessionTimeout(absl::Duration timeout);
-// Up to `want` jobs of `queue` after `after` (nullopt: from the head),
-// skipping `held`, looking at no more than `max_scan` candidates.
+// Up to `want` jobs of `queue`: first those after `rewind` up to `after`,
+// then those after `after` (nullopt: from the head), skipping `held`,
+// looking at no more than `max_scan` candidates. A key with an empty
+// run_at_text passes its run_at.
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
-              int max_scan, const std::optional<JobKey>& after);
+              int max_scan, const std::optional<JobKey>& after,
+              const std::optional<JobKey>& rewind = std::nullopt);
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

@@ -96,7 +96,9 @@ const Statement kSessionTimeout{"qg_session_timeout", "$1 timeout text",
 const Statement kLockJobs{"qg_lock_jobs",
     "$1 queue text, $2 want int, $3 held bigint[], $4 max_scan int, "
     "$5 after_priority smallint, $6 after_run_at timestamptz, "
-    "$7 after_job_id bigint", sql_text::lock_jobs};
+    "$7 after_job_id bigint, $8 rewind_priority smallint, "
+    "$9 rewind_run_at timestamptz, $10 rewind_job_id bigint",
+    sql_text::lock_jobs};
 const Statement kConfirmBatch{"qg_confirm_batch",
     "$1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[], "
     "$4 ids bigint[]", sql_text::confirm_batch};

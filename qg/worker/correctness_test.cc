@@ -523,9 +523,7 @@ TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
   ASSERT_EQ(pool.mode(), WorkerMode::kFast);
   int lines = logger_.lines();
   int64_t transactions = Transactions();
-  Query(
-      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
-      "timestamptz, bigint)");
+  Query("DROP FUNCTION qg_lock_jobs");
   // Idle for a second: at a 100ms poll interval, about ten failed attempts.
   absl::SleepFor(absl::Seconds(1));
   lines = logger_.lines() - lines;
@@ -742,8 +740,9 @@ TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
   ASSERT_OK_AND_ASSIGN(int64_t urgent,
                        client_->Enqueue({.type = "Urgent", .priority = 1}));
   // Setup, not the assertion: let the pool hear of the new job (NOTIFY)
-  // before the worker is free again.
-  absl::SleepFor(absl::Milliseconds(500));
+  // before the worker is free again (and well before max_buffer_wait, 500ms,
+  // would give the buffered jobs back).
+  absl::SleepFor(absl::Milliseconds(200));
   gate_.Open();
   ASSERT_TRUE(WaitFor([&] { return recorder_.total() >= 7; }, kSoon));
   pool.Shutdown();
@@ -801,6 +800,61 @@ TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
               "t")
         << Row(id);
   }
+}
+
+// Issue 13 (share fairly). Slow jobs, a busy fast pool of one worker and an
+// idle peer that arrives after the busy pool locked: a pool of long jobs
+// holds about one job per free worker (the adaptive buffer shrinks to none
+// once it sees how long they run), and a locked-ahead job waits at most
+// max_buffer_wait before it goes back, so the peer gets its share. (With
+// four jobs buffered per worker, as before, the busy pool held 5 of 6 and
+// the peer ran 1.)
+class FairnessTest : public CorrectnessBase,
+                     public ::testing::WithParamInterface<WorkerMode> {};
+
+INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest,
+                         ::testing::Values(WorkerMode::kFast,
+                                           WorkerMode::kQgCompat),
+                         [](const auto& info) { return ModeName(info.param); });
+
+TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
+  constexpr int kJobs = 8;
+  constexpr absl::Duration kRunTime = absl::Milliseconds(300);
+  ASSERT_OK(client_->EnqueueMany(Jobs("Slow", kJobs)).status());
+  std::atomic<int> busy_ran{0}, peer_ran{0};
+  work_map_.Register("Slow", [&](Job& job) {
+    recorder_.Start(job.id());
+    ++busy_ran;
+    absl::SleepFor(kRunTime);
+    return absl::OkStatus();
+  });
+  WorkMap peer_map;
+  peer_map.Register("Slow", [&](Job& job) {
+    recorder_.Start(job.id());
+    ++peer_ran;
+    absl::SleepFor(kRunTime);
+    return absl::OkStatus();
+  });
+  WorkerOptions busy_options = Options();  // adaptive buffer, fast path
+  busy_options.mode = WorkerMode::kFast;
+  WorkerPool busy(client_.get(), &work_map_, 1, busy_options);
+  ASSERT_OK(busy.Start());
+  ASSERT_TRUE(WaitFor([&] { return busy_ran.load() >= 1; }, kSoon));
+  ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+  WorkerOptions peer_options = Options();
+  peer_options.mode = GetParam();
+  WorkerPool peer(peer_client.get(), &peer_map, 1, peer_options);
+  ASSERT_OK(peer.Start());
+  ASSERT_TRUE(WaitFor([&] { return recorder_.total() >= kJobs; },
+                      kJobs * kRunTime + kSoon));
+  busy.Shutdown();
+  peer.Shutdown();
+  EXPECT_EQ(recorder_.distinct(), kJobs);
+  EXPECT_EQ(recorder_.total(), kJobs);  // none twice
+  // Two workers, one arriving a little later: about half each.
+  EXPECT_GE(peer_ran.load(), kJobs / 2 - 1)
+      << "busy pool ran " << busy_ran.load() << ", idle peer "
+      << peer_ran.load();
 }
 
 }  // namespace

@@ -126,6 +126,7 @@ absl::Status FastPool::Start() {
       client_->options().conninfo, options_.round_trip_timeout, clock_);
   if (!session.ok()) return session.status();
   session_ = std::move(*session);
+  releasing_.clear();
   planner_.SessionOpened(clock_.Now());
   std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
@@ -246,6 +247,7 @@ bool FastPool::OpenSession() {
   }
   session_ = std::move(*session);
   reconnect_delay_ = absl::ZeroDuration();
+  releasing_.clear();
   planner_.SessionOpened(now);
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -285,6 +287,7 @@ void FastPool::LoseSession(const absl::Status& why) {
 
 void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
   std::vector<std::unique_ptr<Job>> extra;
+  std::vector<JobKey> extra_keys;
   {
     std::unique_lock<std::mutex> lock(mu_);
     for (JobRow& row : rows) {
@@ -308,10 +311,12 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
            it != ready_.begin()) {
       --it;
       worst.push_back(it->first.id);
+      extra_keys.push_back(it->first);
     }
     extra = TakeBuffered(worst, /*lock_released=*/false);
   }
-  if (!extra.empty()) planner_.Released();
+  // The scan goes back for them once their locks are released.
+  for (const JobKey& key : extra_keys) releasing_.insert(key.id);
   extra.clear();  // each reports a release to Finish()
 }
 
@@ -327,7 +332,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       for (const JobKey& key : plan.release) ids.push_back(key.id);
       released = TakeBuffered(ids, /*lock_released=*/false);
     }
-    if (!released.empty()) planner_.Released();
+    for (const JobKey& key : plan.release) releasing_.insert(key.id);
   }
   CompletionBatch::Request writes = batch_.Next();
   LockerSession::Request request;
@@ -350,11 +355,13 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       l.want = plan.lock;
       l.max_scan = plan.max_scan;
       l.after = plan.after;
+      l.rewind = plan.rewind;
       // Only jobs the scan can meet: after its start key (a scan that
       // continues after the cursor usually meets none of them, so the list
       // stays short however big the buffer).
+      const std::optional<JobKey>& start = l.rewind ? l.rewind : l.after;
       auto add = [&](const JobKey& key) {
-        if (!l.after || *l.after < key) l.held.push_back(key.id);
+        if (!start || *start < key) l.held.push_back(key.id);
       };
       for (const auto& [id, key] : held_) add(key);
       for (const auto& [id, key] : running_) {
@@ -411,10 +418,18 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   }
 
   std::vector<std::unique_ptr<Job>> gone;
+  std::vector<JobKey> released;  // buffered jobs given back, now unlocked
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (request.unlock && r->unlock.ok()) {
-      for (int64_t id : writes.unlock) held_.erase(id);
+      for (int64_t id : writes.unlock) {
+        if (releasing_.erase(id) > 0) {
+          if (auto it = held_.find(id); it != held_.end()) {
+            released.push_back(it->second);
+          }
+        }
+        held_.erase(id);
+      }
     }
     // Re-checked jobs: fresh again, or gone (the statement released them).
     for (const JobKey& key : plan.confirm) {
@@ -460,7 +475,8 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       planner_.Locked(
           request.lock->want,
           static_cast<int>(r->lock->rows.size() + r->lock->unreadable.size()),
-          r->lock->scanned, r->lock->last, r->lock->exhausted, now);
+          r->lock->scanned, r->lock->last, r->lock->exhausted, now,
+          r->lock->rewind_stopped);
       if (!r->lock->unreadable.empty()) {
         Log(LogLevel::kError,
             absl::StrCat("qg: cannot read job row(s) ",
@@ -493,9 +509,11 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                        "\": ", r->lock.status().ToString()));
     }
   }
+  if (!released.empty()) planner_.Released(released);
   if (request.next_due_queue) {
     if (r->next_due.ok()) {
       db_offset_ = r->next_due->clock_offset;
+      planner_.ClockOffset(db_offset_);
       planner_.NextDue(r->next_due->due_in, r->next_due->priority,
                        r->received_at);
     }
@@ -622,6 +640,13 @@ void FastPool::LockerLoop() {
         std::vector<int64_t> ids;
         for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
         release = TakeBuffered(ids, /*lock_released=*/false);
+      }
+    }
+    for (const Completion& c : finished) {
+      if (c.outcome.kind == Outcome::Kind::kError ||
+          c.outcome.kind == Outcome::Kind::kSnooze) {
+        planner_.Rescheduled();  // a later run_at: ask when it is due
+        break;
       }
     }
     for (const Completion& c : batch_.Add(std::move(finished), generation)) {

@@ -135,6 +135,9 @@ class FastPool {
   absl::Duration reconnect_delay_;
   absl::flat_hash_set<int64_t> unreadable_;  // never lock these again
   std::vector<int64_t> pending_acks_;        // cancel requests of jobs we hold
+  // Buffered jobs given back unstarted whose locks are not yet released:
+  // once they are, the lock scan goes back for them.
+  absl::flat_hash_set<int64_t> releasing_;
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // buffer changed, or stopping_

@@ -2,6 +2,7 @@
 // no job run twice, peers' locks and deletions respected, order kept,
 // NOTIFY wake-ups without polling, bulk enqueue, Job::Tx() atomicity.
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -189,6 +190,60 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
             "0");
 }
 
+TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
+  // Jobs 1..6 at priority 5, one second apart; the cursor is at job 4.
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
+      "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
+      "generate_series(1, 6) i RETURNING 1");
+  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  auto key_of = [&](int64_t id) {
+    internal::JobKey k;
+    k.priority = 5;
+    k.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = $1",
+                          {absl::StrCat(id)});
+    k.id = id;
+    return k;
+  };
+  internal::JobKey cursor = key_of(4);
+  // Without a rewind the scan sees only 5 and 6.
+  ASSERT_OK_AND_ASSIGN(
+      internal::Result r,
+      internal::Run(locker.get(),
+                    internal::queries::LockJobs("", 10, {}, 100, cursor)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("5", "6"));
+  ASSERT_OK(
+      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  // Rewinding from just before job 2: 2, 3, 4 (up to the cursor, included),
+  // then 5, 6 after it; the cursor moves to 6; the rewind was covered.
+  internal::JobKey rewind = key_of(2);
+  rewind.id = 1;
+  ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                         "", 10, {}, 100, cursor, rewind)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("2", "3", "4", "5", "6"));
+  int last = r.rows() - 1;
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "job_id")), "6");
+  EXPECT_TRUE(r.IsNull(last, PQfnumber(r.get(), "rewind_job_id")));
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
+  ASSERT_OK(
+      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  // From the head, stopped by max_scan inside the rewind: the summary says
+  // where it stopped, the cursor does not move (no key after it).
+  internal::JobKey head;
+  head.priority = -32768;
+  head.run_at = absl::InfinitePast();
+  head.id = std::numeric_limits<int64_t>::min();
+  ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                         "", 10, {}, 2, cursor, head)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("1", "2"));
+  last = r.rows() - 1;
+  EXPECT_TRUE(r.IsNull(last, PQfnumber(r.get(), "job_id")));
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "rewind_job_id")), "2");
+  EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "f");
+}
+
 TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
@@ -328,9 +383,7 @@ TEST_F(FastPoolTest, ShutdownReleasesJobsThatDidNotStart) {
 }
 
 TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
-  Query(
-      "DROP FUNCTION qg_lock_jobs(text, int, bigint[], int, smallint, "
-      "timestamptz, bigint)");
+  Query("DROP FUNCTION qg_lock_jobs");
   Insert(3);
   std::atomic<int> runs{0};
   WorkMap work_map;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace qg::internal {
 namespace {
@@ -34,10 +35,28 @@ int LockPlanner::BufferTarget() const {
       std::clamp(target, 0.0, static_cast<double>(options_.max_buffer)));
 }
 
-bool LockPlanner::BeforeCursor(int16_t priority, absl::Time run_at) const {
-  if (!cursor_) return false;  // scans start at the head anyway
-  return std::pair{priority, run_at} <
-         std::pair{cursor_->priority, cursor_->run_at};
+JobKey LockPlanner::KeyAt(int16_t priority, absl::Time at) const {
+  // The offset is known within half a round trip; NOTIFY times to the
+  // microsecond.
+  JobKey key;
+  key.priority = priority;
+  key.run_at = at + db_offset_ - absl::Milliseconds(1) - round_trip_;
+  key.id = std::numeric_limits<int64_t>::min();
+  return key;
+}
+
+void LockPlanner::RewindTo(const JobKey& key) {
+  if (!cursor_) return;  // the scan starts at the head anyway
+  if (!(key < *cursor_)) return;
+  if (!rewind_ || key < *rewind_) {
+    rewind_ = key;
+    rewind_->run_at_text.clear();
+  }
+}
+
+absl::Duration LockPlanner::HeadRewindInterval() const {
+  return std::clamp(50 * head_rewind_cost_, options_.poll_interval,
+                    std::max(options_.poll_interval, absl::Minutes(1)));
 }
 
 void LockPlanner::SessionOpened(absl::Time now) {
@@ -47,6 +66,9 @@ void LockPlanner::SessionOpened(absl::Time now) {
   next_due_priority_.reset();
   notified_best_.reset();
   cursor_.reset();
+  rewind_.reset();
+  rewind_in_flight_.reset();
+  head_rewind_active_ = false;
   (void)now;
 }
 
@@ -62,22 +84,30 @@ void LockPlanner::Notified(absl::Time run_at, std::optional<int16_t> priority,
   may_have_work_ = true;
   // Unknown urgency (an older trigger): assume the most urgent.
   int16_t p = priority.value_or(-32768);
-  if (BeforeCursor(p, run_at)) cursor_.reset();
+  RewindTo(KeyAt(p, run_at));
   std::pair<int16_t, absl::Time> key{p, run_at};
   if (!notified_best_ || key < *notified_best_) notified_best_ = key;
 }
 
 void LockPlanner::Locked(int asked, int locked, int scanned,
                          const std::optional<JobKey>& last, bool exhausted,
-                         absl::Time now) {
+                         absl::Time now,
+                         const std::optional<JobKey>& rewind_stopped) {
   last_lock_ = now;
   notified_best_.reset();
   if (last) cursor_ = last;
+  if (rewind_stopped) {
+    RewindTo(*rewind_stopped);
+  } else if (rewind_in_flight_ && head_rewind_active_) {
+    // The whole queue behind the cursor was covered.
+    head_rewind_active_ = false;
+    next_head_rewind_ = now + HeadRewindInterval();
+  }
+  rewind_in_flight_.reset();
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
   // from its cursor next time.
   may_have_work_ = !exhausted;
-  if (exhausted) need_next_due_ = true;
   (void)asked;
   (void)locked;
   (void)scanned;
@@ -86,13 +116,20 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
 void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
                           std::optional<int16_t> priority, absl::Time at) {
   need_next_due_ = false;
+  last_next_due_ = at;
   if (due_in.has_value() && at + *due_in < next_due_at_) {
     next_due_at_ = at + *due_in;
     next_due_priority_ = priority;
   }
 }
 
-void LockPlanner::Released() { cursor_.reset(); }
+void LockPlanner::Released(const std::vector<JobKey>& keys) {
+  for (const JobKey& k : keys) {
+    JobKey before = k;
+    before.id = k.id == std::numeric_limits<int64_t>::min() ? k.id : k.id - 1;
+    RewindTo(before);
+  }
+}
 
 void LockPlanner::Paused(bool paused) {
   if (paused_ && !paused) may_have_work_ = true;
@@ -101,6 +138,7 @@ void LockPlanner::Paused(bool paused) {
 
 void LockPlanner::RoundTrip(absl::Duration took) {
   round_trip_ = Average(round_trip_, took);
+  if (rewind_in_flight_ && head_rewind_active_) head_rewind_cost_ += took;
 }
 
 void LockPlanner::Ran(absl::Duration took) {
@@ -112,6 +150,8 @@ void LockPlanner::Failed(absl::Time now) {
       std::clamp(retry_delay_ * 2, options_.retry_min, options_.retry_max);
   retry_at_ = now + retry_delay_;
   may_have_work_ = true;
+  if (rewind_in_flight_) RewindTo(*rewind_in_flight_);
+  rewind_in_flight_.reset();
 }
 
 void LockPlanner::Succeeded() { retry_delay_ = absl::ZeroDuration(); }
@@ -125,14 +165,14 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   if (now >= next_due_at_) {
     may_have_work_ = true;
     need_next_due_ = true;
-    if (BeforeCursor(next_due_priority_.value_or(-32768), next_due_at_)) {
-      cursor_.reset();
-    }
+    RewindTo(KeyAt(next_due_priority_.value_or(-32768), next_due_at_));
     next_due_at_ = absl::InfiniteFuture();
     next_due_priority_.reset();
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
-  if (now - last_head_scan_ >= options_.poll_interval) cursor_.reset();
+  // Jobs another worker rescheduled announce nothing: ask now and then, as
+  // often as the whole queue is rewound (both walk it from the head).
+  if (now - last_next_due_ >= HeadRewindInterval()) need_next_due_ = true;
 
   const int buffer = BufferTarget();
   const int capacity = options_.workers + buffer;
@@ -171,20 +211,37 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (*notified_best_ <
         std::pair<int16_t, absl::Time>{worst.priority, worst.run_at}) {
       // Something more urgent than what waits in the buffer: look for it
-      // now, from the head; what no longer fits is released after.
+      // now (the NOTIFY rewound the scan if it sorts before the cursor);
+      // what no longer fits is released after.
       plan.lock = std::max(plan.lock, std::min(buffered, options_.workers));
-      cursor_.reset();
     }
   }
   if (plan.lock > 0) {
+    if (!cursor_) {
+      // From the head: this scan covers the whole queue.
+      head_rewind_active_ = false;
+      next_head_rewind_ = now + options_.poll_interval;
+    } else if (!head_rewind_active_ && now >= next_head_rewind_) {
+      JobKey head;
+      head.priority = std::numeric_limits<int16_t>::min();
+      head.run_at = absl::InfinitePast();
+      head.id = std::numeric_limits<int64_t>::min();
+      RewindTo(head);
+      head_rewind_active_ = true;
+      head_rewind_cost_ = absl::ZeroDuration();
+    }
     plan.after = cursor_;
+    plan.rewind = rewind_;
+    rewind_in_flight_ = rewind_;
+    rewind_.reset();
     plan.max_scan = std::min(4 * plan.lock + 100, 10000);
-    if (!cursor_) last_head_scan_ = now;
   }
 
-  // Buffered jobs nobody took in time go back to the queue for others.
+  // Buffered jobs nobody took in time go back to the queue for others;
+  // not those an idle worker is about to start (the most urgent).
   if (!view.stopping) {
-    for (const BufferedJob& b : view.buffered) {
+    for (int i = view.idle_workers; i < buffered; ++i) {
+      const BufferedJob& b = view.buffered[i];
       if (now - b.locked_at > options_.max_buffer_wait) {
         plan.release.push_back(b.key);
       }
@@ -204,7 +261,8 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     const int confirm_up_to = std::min(buffered, options_.max_batch);
     for (int i = 0; i < confirm_up_to; ++i) {
       if (now - view.buffered[i].checked_at > options_.recheck_after / 2 &&
-          now - view.buffered[i].locked_at <= options_.max_buffer_wait) {
+          (i < view.idle_workers ||
+           now - view.buffered[i].locked_at <= options_.max_buffer_wait)) {
         plan.confirm.push_back(view.buffered[i].key);
       }
     }

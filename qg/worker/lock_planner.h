@@ -15,13 +15,23 @@
 //     one job per free worker, as Que does (`buffer` >= 0 fixes it instead).
 //   - Lock in batches: when the workers are about to run dry, or when at
 //     least half the buffer has room; never more than workers + buffer held.
-//   - Continue each scan after the last key the previous one looked at, so
-//     index entries of finished rows behind it are not walked again; go back
-//     to the head of the queue when something earlier may exist: a new
-//     session, a NOTIFY or a due time that sorts before the cursor, a
-//     release of buffered jobs, and at least every `poll_interval`.
+//   - Continue each scan after the last key the previous one looked at (the
+//     cursor), so index entries of finished rows behind it are not walked
+//     again. When something may have appeared behind the cursor (a NOTIFY or
+//     a due time that sorts before it, released buffered jobs), the next
+//     scan first rewinds over just that range: from the earliest such key up
+//     to the cursor. A new session starts at the head; the whole range from
+//     the head is rewound now and then (a job whose worker died, one another
+//     pool released), every `poll_interval` or, when such a rewind is
+//     expensive (dead rows vacuum cannot remove yet), often enough that it
+//     takes about 2% of the time, at least once a minute. A rewind cut short
+//     by `max_scan` continues where it stopped.
 //   - Look for work when told (NOTIFY for the queue, a due time passed, a
 //     lock batch came back full) and at least every `poll_interval`.
+//   - Ask when the next scheduled job is due (a query that also walks the
+//     queue from its head) at a new session, when a due time passed, when
+//     this pool rescheduled jobs (NOTIFY announces inserts only), and as
+//     often as the whole queue is rewound; NOTIFY tells of new future jobs.
 //   - A NOTIFY of a job more urgent than the least urgent buffered job locks
 //     even when the buffer is full, so priority order holds across refills
 //     (the pool then releases what no longer fits).
@@ -29,7 +39,8 @@
 //     most `recheck_after` ago; older ones are re-checked first, in the
 //     round trip that takes them.
 //   - A buffered job that waited longer than `max_buffer_wait` is released
-//     for other workers.
+//     for other workers, unless an idle worker is about to start it (it is
+//     re-checked instead).
 //   - A failed round trip backs off exponentially (50 ms .. 5 s), so a
 //     persistent error does not spin.
 //   - A paused queue locks nothing and gives back its buffered jobs; it
@@ -92,8 +103,11 @@ struct PoolView {
 struct Plan {
   bool round_trip = false;  // false: wait until `wake_at` or a wake-up
   int lock = 0;             // jobs to lock
-  // Where the lock scan starts: after this key, or at the head (nullopt).
+  // Where the lock scan continues: after this key, or at the head (nullopt).
   std::optional<JobKey> after;
+  // A range behind `after` to scan first: from after this key up to `after`.
+  // Its run_at_text is empty; the run_at is on the database's clock.
+  std::optional<JobKey> rewind;
   int max_scan = 0;             // candidates the scan may look at
   std::vector<JobKey> confirm;  // buffered jobs to re-check
   std::vector<JobKey> release;  // buffered jobs to give back
@@ -132,17 +146,27 @@ class LockPlanner {
   void Notified(absl::Time run_at, std::optional<int16_t> priority,
                 absl::Time now);
   // A lock scan asked for `asked` jobs, locked `locked`, looked at
-  // `scanned` candidates, the last of which was `last` (nullopt: none), and
-  // reached the end of the runnable jobs when `exhausted`.
+  // `scanned` candidates, the last of which after the cursor was `last`
+  // (nullopt: none), and reached the end of the runnable jobs when
+  // `exhausted`; its rewind stopped short at `rewind_stopped` (nullopt: it
+  // covered its range, or there was none).
   void Locked(int asked, int locked, int scanned,
-              const std::optional<JobKey>& last, bool exhausted,
-              absl::Time now);
+              const std::optional<JobKey>& last, bool exhausted, absl::Time now,
+              const std::optional<JobKey>& rewind_stopped = std::nullopt);
   // The next future job is due in `due_in` (nullopt: none), as of `at`,
   // with priority `priority`.
   void NextDue(std::optional<absl::Duration> due_in,
                std::optional<int16_t> priority, absl::Time at);
+  // This pool moved jobs to a later run_at (a retry, a snooze): ask when
+  // the next job is due.
+  void Rescheduled() { need_next_due_ = true; }
   // Buffered jobs were released: they sort before the cursor.
-  void Released();
+  void Released(const std::vector<JobKey>& keys);
+  // The database's clock minus ours: due times and NOTIFY times arrive on
+  // ours, keys are on the database's.
+  void ClockOffset(absl::Duration db_minus_local) {
+    db_offset_ = db_minus_local;
+  }
   // The queue was paused (a NOTIFY, or a lock scan said so) or resumed.
   void Paused(bool paused);
   bool paused() const { return paused_; }
@@ -156,8 +180,14 @@ class LockPlanner {
   void Succeeded();
 
  private:
-  // Whether (priority, run_at) sorts before the cursor.
-  bool BeforeCursor(int16_t priority, absl::Time run_at) const;
+  // Asks the next scan to cover the range after `key` up to the cursor, if
+  // `key` sorts before the cursor.
+  void RewindTo(const JobKey& key);
+  // The earliest key at (priority, local time `at`), on the database's
+  // clock, less the error of the clock offset.
+  JobKey KeyAt(int16_t priority, absl::Time at) const;
+  // How long after a whole-queue rewind the next one starts.
+  absl::Duration HeadRewindInterval() const;
 
   const PlannerOptions options_;
   bool paused_ = false;
@@ -166,9 +196,19 @@ class LockPlanner {
   absl::Time next_due_at_ = absl::InfiniteFuture();
   std::optional<int16_t> next_due_priority_;
   absl::Time last_lock_ = absl::InfinitePast();
-  absl::Time last_head_scan_ = absl::InfinitePast();
+  absl::Duration db_offset_ = absl::ZeroDuration();
   // Where the next scan continues; nullopt: from the head.
   std::optional<JobKey> cursor_;
+  // The range behind the cursor the next scan covers first.
+  std::optional<JobKey> rewind_;
+  // The rewind the round trip in flight carries (given back if it fails).
+  std::optional<JobKey> rewind_in_flight_;
+  // A whole-queue rewind: when the next one is due; whether one is under
+  // way, and the round-trip time it has taken so far.
+  absl::Time next_head_rewind_ = absl::InfinitePast();
+  bool head_rewind_active_ = false;
+  absl::Time last_next_due_ = absl::InfinitePast();
+  absl::Duration head_rewind_cost_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
   absl::Duration retry_delay_ = absl::ZeroDuration();

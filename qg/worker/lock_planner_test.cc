@@ -94,7 +94,7 @@ TEST(LockPlannerTest, LocksInBatchesNotOneByOne) {
   }
 }
 
-TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitExhaustedAsksForNextDue) {
+TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitDrainedDoesNot) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
@@ -110,67 +110,146 @@ TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitExhaustedAsksForNextDue) {
   p.Locked(5, 2, 2, Key(127, 100, t), /*exhausted=*/true, t);  // drained
   Plan plan = p.Decide({.held = 0}, t);
   EXPECT_EQ(plan.lock, 0);
-  EXPECT_TRUE(plan.next_due);
+  EXPECT_FALSE(plan.round_trip);
 }
 
-TEST(LockPlannerTest, ScansContinueAfterTheCursorAndGoBackToTheHeadWhenTold) {
+// Asking when the next job is due walks the queue from its head (dead rows
+// included, which vacuum may be unable to remove): not after every drained
+// scan, but when a due time fired, when this pool rescheduled jobs (retries,
+// snoozes: NOTIFY announces only inserts), and with each whole-queue rewind.
+TEST(LockPlannerTest, NextDueIsAskedWhenSomethingMayHaveBeenRescheduled) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  EXPECT_TRUE(plan.next_due);
+  p.Locked(plan.lock, 1, 1, Key(1, 100, t), /*exhausted=*/true, t);
+  p.NextDue(std::nullopt, std::nullopt, t);
+  EXPECT_FALSE(p.Decide({}, t + kMs).next_due);
+  // A job of ours failed and will be retried later.
+  p.Rescheduled();
+  plan = p.Decide({}, t + kMs);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_TRUE(plan.next_due);
+  p.NextDue(absl::Hours(1), 100, t + kMs);
+  EXPECT_FALSE(p.Decide({}, t + 2 * kMs).next_due);
+  // With the whole-queue rewind, every poll interval here.
+  plan = p.Decide({}, t + absl::Seconds(6));
+  EXPECT_TRUE(plan.next_due);
+  ASSERT_TRUE(plan.rewind.has_value());
+}
+
+TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
   p.SessionOpened(t);
   Plan plan = p.Decide({}, t);
   ASSERT_FALSE(plan.after.has_value());  // a new session: from the head
+  EXPECT_FALSE(plan.rewind.has_value());
   p.Locked(plan.lock, 5, 7, Key(7, 100, t), /*exhausted=*/false, t);
   p.NextDue(std::nullopt, std::nullopt, t);
   plan = p.Decide({}, t);
   ASSERT_TRUE(plan.after.has_value());
   EXPECT_EQ(plan.after->id, 7);
+  EXPECT_FALSE(plan.rewind.has_value());
   p.Locked(plan.lock, 5, 5, Key(12, 100, t), /*exhausted=*/true, t);
   // A new job after the cursor (same priority, later run_at): continue.
-  p.Notified(t + kMs, 100, t + kMs);
-  plan = p.Decide({}, t + kMs);
+  p.Notified(t + 10 * kMs, 100, t + 10 * kMs);
+  plan = p.Decide({}, t + 10 * kMs);
   ASSERT_TRUE(plan.after.has_value());
   EXPECT_EQ(plan.after->id, 12);
-  p.Locked(plan.lock, 1, 1, Key(13, 100, t + kMs), true, t + kMs);
-  // A more urgent one sorts before the cursor: back to the head.
-  p.Notified(t + 2 * kMs, 5, t + 2 * kMs);
-  plan = p.Decide({}, t + 2 * kMs);
+  EXPECT_FALSE(plan.rewind.has_value());
+  p.Locked(plan.lock, 1, 1, Key(13, 100, t + 10 * kMs), true, t + 10 * kMs);
+  // A more urgent one sorts before the cursor: the cursor stays, the scan
+  // first covers the range from that job's key.
+  p.Notified(t + 11 * kMs, 5, t + 11 * kMs);
+  plan = p.Decide({}, t + 11 * kMs);
   EXPECT_GT(plan.lock, 0);
-  EXPECT_FALSE(plan.after.has_value());
-  p.Locked(plan.lock, 1, 9, Key(9, 100, t), true, t + 2 * kMs);
-  // So does a job inserted with a run_at in the past.
-  p.Notified(t - absl::Hours(1), 100, t + 3 * kMs);
-  EXPECT_FALSE(p.Decide({}, t + 3 * kMs).after.has_value());
-  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 3 * kMs);
-  // And releasing buffered jobs (they sort before the cursor).
-  p.Notified(t + 4 * kMs, 100, t + 4 * kMs);
-  p.Released();
-  EXPECT_FALSE(p.Decide({}, t + 4 * kMs).after.has_value());
-  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 4 * kMs);
-  // And, whatever happens, every poll interval.
-  p.Notified(t + 5 * kMs, 100, t + 5 * kMs);
-  EXPECT_TRUE(p.Decide({}, t + 5 * kMs).after.has_value());
-  p.Locked(1, 1, 9, Key(9, 100, t), true, t + 5 * kMs);
+  ASSERT_TRUE(plan.after.has_value());
+  EXPECT_EQ(plan.after->id, 13);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->priority, 5);
+  EXPECT_LE(plan.rewind->run_at, t + 11 * kMs);
+  EXPECT_GT(plan.rewind->run_at, t);
+  p.Locked(plan.lock, 1, 9, std::nullopt, true, t + 11 * kMs);
+  // Covered: the next scan does not rewind again.
+  p.Notified(t + 20 * kMs, 100, t + 20 * kMs);
+  plan = p.Decide({}, t + 20 * kMs);
+  EXPECT_FALSE(plan.rewind.has_value());
+  EXPECT_EQ(plan.after->id, 13);
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + 20 * kMs);
+  // A job inserted with a run_at in the past sorts before the cursor.
+  p.Notified(t - absl::Hours(1), 100, t + 21 * kMs);
+  plan = p.Decide({}, t + 21 * kMs);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LT(plan.rewind->run_at, t - absl::Hours(1) + kMs);
+  // A rewind cut short by max_scan continues where it stopped.
+  p.Locked(plan.lock, 0, 0, std::nullopt, false, t + 21 * kMs,
+           Key(4, 100, t - absl::Minutes(30)));
+  plan = p.Decide({}, t + 22 * kMs);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->id, 4);
+  // A failed round trip gives its rewind back.
+  p.Failed(t + 22 * kMs);
+  plan = p.Decide({}, t + absl::Seconds(1));
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->id, 4);
+  p.Succeeded();
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(1));
+  // Released buffered jobs: from just before the earliest of them.
+  p.Notified(t + absl::Seconds(1), 100, t + absl::Seconds(1));
+  p.Released({Key(30, 100, t + 5 * kMs), Key(3, 100, t + 2 * kMs)});
+  plan = p.Decide({}, t + absl::Seconds(1));
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->id, 2);
+  EXPECT_EQ(plan.rewind->run_at, t + 2 * kMs);
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(1));
+  // And every poll interval, the whole queue behind the cursor.
   p.Notified(t + absl::Seconds(6), 100, t + absl::Seconds(6));
-  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(6)).after.has_value());
+  plan = p.Decide({}, t + absl::Seconds(6));
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->priority, -32768);
+  EXPECT_EQ(plan.rewind->run_at, absl::InfinitePast());
+  EXPECT_EQ(plan.after->id, 13);
 }
 
-TEST(LockPlannerTest, DueTimerBeforeTheCursorScansFromTheHead) {
+TEST(LockPlannerTest, WholeQueueRewindsTakeAboutTwoPercentOfTheTime) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
   p.SessionOpened(t);
   Plan plan = p.Decide({}, t);
-  p.Locked(plan.lock, 1, 1, Key(1, 100, t), true, t);
-  // Next due: a priority-1 job in 2 s: sorts before the cursor.
-  p.NextDue(absl::Seconds(2), 1, t);
+  p.Locked(plan.lock, 1, 1, Key(100, 100, t), false, t);
+  p.NextDue(std::nullopt, std::nullopt, t);
+  // Vacuum is held back: walking the queue from the head takes two round
+  // trips of 100 ms (it stops at max_scan once).
+  t += absl::Seconds(5);
   plan = p.Decide({}, t);
-  EXPECT_FALSE(plan.round_trip);
-  EXPECT_EQ(plan.wake_at, t + absl::Seconds(2));
-  plan = p.Decide({}, t + absl::Seconds(2));
-  EXPECT_TRUE(plan.round_trip);
-  EXPECT_GT(plan.lock, 0);
-  EXPECT_FALSE(plan.after.has_value());
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->priority, -32768);
+  p.RoundTrip(100 * kMs);
+  p.Locked(plan.lock, 0, 500, Key(101, 100, t), false, t,
+           Key(50, 100, t - absl::Minutes(1)));
+  plan = p.Decide({}, t);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->id, 50);
+  p.RoundTrip(100 * kMs);
+  p.Locked(plan.lock, 1, 10, Key(102, 100, t), false, t);
+  // 200 ms of rewinding: the next one 50 x 200 ms = 10 s later, not 5 s.
+  plan = p.Decide({}, t + absl::Seconds(6));
+  EXPECT_FALSE(plan.rewind.has_value());
+  p.Locked(plan.lock, 1, 1, Key(103, 100, t), false, t + absl::Seconds(6));
+  plan = p.Decide({}, t + absl::Seconds(10));
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->priority, -32768);
+  // However slow, at least once a minute.
+  p.RoundTrip(absl::Seconds(10));
+  p.Locked(plan.lock, 1, 1, Key(104, 100, t), false, t + absl::Seconds(10));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(69)).rewind.has_value());
+  p.Locked(1, 1, 1, Key(105, 100, t), false, t + absl::Seconds(69));
+  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(71)).rewind.has_value());
 }
 
 TEST(LockPlannerTest, AdaptiveBufferGrowsForShortJobsAndVanishesForLongOnes) {
@@ -235,6 +314,14 @@ TEST(LockPlannerTest, BufferedJobsWaitingTooLongAreReleased) {
   EXPECT_TRUE(plan.round_trip);
   ASSERT_EQ(plan.release.size(), 1u);
   EXPECT_EQ(plan.release[0].id, 2);
+  // A worker just became idle: the head is its next job, re-checked, not
+  // given away (it may be the most urgent job there is).
+  view.idle_workers = 1;
+  plan = p.Decide(view, t + absl::Milliseconds(501));
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_TRUE(plan.release.empty());
+  ASSERT_GE(plan.confirm.size(), 1u);
+  EXPECT_EQ(plan.confirm[0].id, 2);
 }
 
 TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {

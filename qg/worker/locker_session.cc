@@ -10,6 +10,29 @@
 namespace qg::internal {
 namespace {
 
+// The key in columns (priority, run_at, id) of row `i`; nullopt when NULL or
+// absent.
+std::optional<JobKey> ReadKey(const Result& r, int i, const char* priority_col,
+                              const char* run_at_col, const char* id_col) {
+  int p_col = PQfnumber(r.get(), priority_col);
+  int r_col = PQfnumber(r.get(), run_at_col);
+  int i_col = PQfnumber(r.get(), id_col);
+  if (p_col < 0 || r_col < 0 || i_col < 0 || r.IsNull(i, i_col)) {
+    return std::nullopt;
+  }
+  JobKey key;
+  int32_t priority = 0;
+  absl::StatusOr<absl::Time> run_at = ParseTimestamp(r.Get(i, r_col));
+  if (!absl::SimpleAtoi(r.Get(i, p_col), &priority) || !run_at.ok() ||
+      !absl::SimpleAtoi(r.Get(i, i_col), &key.id)) {
+    return std::nullopt;
+  }
+  key.priority = static_cast<int16_t>(priority);
+  key.run_at_text = std::string(r.Get(i, r_col));
+  key.run_at = *run_at;
+  return key;
+}
+
 absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
   LockerSession::LockResult out;
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
@@ -29,21 +52,9 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
       out.exhausted = r.Get(i, exhausted_col) == "t";
       int paused_col = PQfnumber(r.get(), "paused");
       out.paused = paused_col >= 0 && r.Get(i, paused_col) == "t";
-      int p_col = PQfnumber(r.get(), "priority");
-      int r_col = PQfnumber(r.get(), "run_at");
-      int id_col = PQfnumber(r.get(), "job_id");
-      if (!r.IsNull(i, id_col)) {
-        JobKey last;
-        int32_t priority = 0;
-        absl::StatusOr<absl::Time> run_at = ParseTimestamp(r.Get(i, r_col));
-        if (absl::SimpleAtoi(r.Get(i, p_col), &priority) && run_at.ok() &&
-            absl::SimpleAtoi(r.Get(i, id_col), &last.id)) {
-          last.priority = static_cast<int16_t>(priority);
-          last.run_at_text = std::string(r.Get(i, r_col));
-          last.run_at = *run_at;
-          out.last = std::move(last);
-        }
-      }
+      out.last = ReadKey(r, i, "priority", "run_at", "job_id");
+      out.rewind_stopped =
+          ReadKey(r, i, "rewind_priority", "rewind_run_at", "rewind_job_id");
       continue;
     }
     absl::StatusOr<JobRow> row = reader->Read(r, i);
@@ -163,8 +174,8 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   }
   if (request.lock) {
     const Lock& l = *request.lock;
-    if (absl::Status s = send(
-            queries::LockJobs(l.queue, l.want, l.held, l.max_scan, l.after));
+    if (absl::Status s = send(queries::LockJobs(l.queue, l.want, l.held,
+                                                l.max_scan, l.after, l.rewind));
         !s.ok()) {
       return s;
     }

@@ -29,14 +29,16 @@ namespace qg::internal {
 
 class LockerSession {
  public:
-  // A lock scan: up to `want` runnable jobs of `queue` after `after` (the
-  // head when nullopt), not `held`, looking at no more than `max_scan`.
+  // A lock scan: up to `want` runnable jobs of `queue`, first after
+  // `rewind` up to `after`, then after `after` (the head when nullopt), not
+  // `held`, looking at no more than `max_scan`.
   struct Lock {
     std::string queue;
     std::vector<int64_t> held;
     int want = 0;
     int max_scan = 0;
     std::optional<JobKey> after;
+    std::optional<JobKey> rewind;
   };
   // One round trip, sent in this order: unlock (jobs whose writes committed
   // earlier), writes, confirm, lock, next due.
@@ -54,7 +56,10 @@ class LockerSession {
     int scanned = 0;                  // candidates the scan looked at
     bool exhausted = false;           // it reached the end of runnable jobs
     bool paused = false;              // the queue is paused: nothing locked
-    std::optional<JobKey> last;       // the last candidate it looked at
+    // The last candidate it looked at after the cursor (the new cursor).
+    std::optional<JobKey> last;
+    // Where an unfinished rewind stopped (nullopt: the range was covered).
+    std::optional<JobKey> rewind_stopped;
   };
   struct NextDue {
     std::optional<absl::Duration> due_in;  // by the database's clock

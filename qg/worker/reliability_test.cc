@@ -429,9 +429,8 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
               db->name() +
               "; "
               "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC; "
-              "GRANT EXECUTE ON FUNCTION qg_lock_jobs(text, int, bigint[], "
-              "int, smallint, timestamptz, bigint), qg_next_due(text, "
-              "timestamptz) TO qg_worker_" +
+              "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_next_due TO "
+              "qg_worker_" +
               db->name() + "; GRANT SELECT ON qg_queues TO qg_worker_" +
               db->name() +
               "; GRANT SELECT, UPDATE ON qg_cancellations TO qg_worker_" +

@@ -833,6 +833,28 @@ TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
   EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(error_count)) FROM "
                   "que_jobs WHERE job_class = 'Foreign'"),
             "1|0");
+  // The periodic job ran once per occurrence, at least once; the unique job
+  // was stored once and its second enqueue was a duplicate.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "periodic DemoHeartbeat @every 1s    [1-9][0-9]* "
+                         "job\\(s\\), one per occurrence\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "unique job enqueued twice           job [0-9]+, "
+                         "then a duplicate of job [0-9]+\n"));
+  // Cleaned up: no job of the demo, no schedule record left.
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE queue = 'qg-demo'"),
+            "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "0");
+}
+
+TEST_F(QgCommandTest, DemoWithoutTheAdditionsSkipsPeriodicAndUniqueJobs) {
+  Query("DROP TABLE qg_periodic");
+  QgRun r = RunQg({"demo", "--jobs", "20", "--workers", "2"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("completed                           19 of 19"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "periodic DemoHeartbeat @every 1s +skipped \\(needs "
+                         "`qg migrate`\\)"));
 }
 
 // ---- Pause and resume

@@ -401,6 +401,7 @@ int Run(const DemoOptions& o) {
   }
   client->Close();
   client.reset();
+  admin.reset();
   server.reset();  // stops the embedded PostgreSQL and removes its data
   if (interrupted) {
     fprintf(stderr, "qg demo: interrupted; cleaned up\n");

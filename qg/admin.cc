@@ -3,10 +3,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/job_ops.h"
@@ -160,6 +162,17 @@ bool JobRecord::dead() const {
   return run_at >= dead;
 }
 
+bool JobRecord::cancelled() const {
+  return dead() && absl::StartsWith(last_error, kCancelledMarker);
+}
+
+bool StatsReport::paused(absl::string_view queue) const {
+  for (const std::string& q : paused_queues) {
+    if (q == queue) return true;
+  }
+  return false;
+}
+
 JobCursor JobRecord::cursor() const {
   return JobCursor{
       .queue = queue, .priority = priority, .run_at = run_at, .id = id};
@@ -250,6 +263,10 @@ absl::StatusOr<StatsReport> Admin::Stats() {
           : "qg-compatible: qg_lock_jobs() is missing, so worker pools poll "
             "with one connection per busy worker (run `qg migrate` to add "
             "it)";
+  absl::StatusOr<std::vector<std::string>> paused =
+      internal::PausedQueues(*conn);
+  if (!paused.ok()) return paused.status();
+  report.paused_queues = std::move(*paused);
   return report;
 }
 
@@ -345,6 +362,49 @@ absl::StatusOr<BulkResult> Admin::DeleteJobs(const JobFilter& filter) {
       filter, [](PooledConn& conn, const std::vector<internal::JobKey>& keys) {
         return internal::DeleteKeysUnderLock(conn, keys);
       });
+}
+
+absl::StatusOr<CancelOutcome> Admin::CancelJob(int64_t id,
+                                               absl::Duration wait) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::CancelJob(*conn, id, wait);
+}
+
+absl::Status Admin::PauseQueue(absl::string_view queue) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::SetQueuePaused(*conn, queue, true);
+}
+
+absl::Status Admin::ResumeQueue(absl::string_view queue) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::SetQueuePaused(*conn, queue, false);
+}
+
+absl::StatusOr<std::vector<std::string>> Admin::PausedQueues() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::PausedQueues(*conn);
+}
+
+absl::StatusOr<std::vector<PeriodicInfo>> Admin::ListPeriodic(
+    absl::Duration registered_within) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return qg::ListPeriodic(exec, absl::Now(), registered_within);
+}
+
+absl::Status Admin::RemovePeriodic(absl::string_view name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError("a periodic schedule name is required");
+  }
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return qg::RemovePeriodic(exec, name);
 }
 
 }  // namespace qg

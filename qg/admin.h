@@ -2,10 +2,13 @@
 // -----------------------------------------------------------------------------
 //
 // `qg::Admin` operates a queue: creates the schema, reports statistics, lists
-// and inspects jobs, and retries or deletes them without ever touching a job
-// a worker is running. The `qg` command line, the web console and your own
-// tools share it. Thread-safe; it owns a small connection pool of its own and
-// works before `que_jobs` exists (for `Migrate()`).
+// and inspects jobs, retries, deletes or cancels them without ever rewriting
+// a job under the worker running it, pauses and resumes queues, and lists
+// and removes periodic schedules. The `qg` command line, the web console and
+// your own tools share it; each operation shares its implementation with the
+// library call of the same name (`Client::CancelJob`, `ListPeriodic`, ...).
+// Thread-safe; it owns a small connection pool of its own and works before
+// `que_jobs` exists (for `Migrate()`).
 //
 // Every change to a job takes the job's advisory lock first (a try-lock, the
 // lock Que's workers hold while they run a job), changes the row, commits,
@@ -40,6 +43,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/job_end.h"
+#include "qg/periodic.h"
 #include "qg/stats.h"
 
 namespace qg {
@@ -89,6 +94,13 @@ struct StatsReport {
   // Per (queue, type), ordered by queue then type; as `Client::Stats()`.
   std::vector<JobStats> groups;
   FastPathReport fast_path;
+  // The queues paused for qg-cpp worker pools (`PauseQueue()`), by name,
+  // whether or not they hold jobs now. Empty on a database without
+  // `qg migrate`'s additions (nothing can be paused there).
+  std::vector<std::string> paused_queues;
+
+  // Whether `queue` is paused.
+  bool paused(absl::string_view queue) const;
 };
 
 // JobState
@@ -179,8 +191,11 @@ struct JobRecord {
 
   // Held by a worker of this database right now (running, or locked ahead).
   bool working() const { return held_by_pid != 0; }
-  // Dead: out of attempts (run_at 9999-01-01).
+  // Dead: out of attempts, or cancelled (run_at 9999-01-01).
   bool dead() const;
+  // Cancelled by an operator (`CancelJob()`): dead, its last_error starting
+  // with `kCancelledMarker` ("qg: cancelled").
+  bool cancelled() const;
   // This row's key, to page after it.
   JobCursor cursor() const;
 };
@@ -290,6 +305,50 @@ class Admin {
   // filter that selects everything (no queue, type, state or error text) →
   // `InvalidArgument`: delete a queue's jobs, or the dead ones, not all.
   absl::StatusOr<BulkResult> DeleteJobs(const JobFilter& filter);
+
+  // CancelJob()
+  //
+  // `Client::CancelJob()`: a job nobody holds is kept as cancelled at once
+  // (`CancelOutcome::kCancelled`: dead, last_error "qg: cancelled: ...",
+  // revived by `RetryJob()`); a job a qg-cpp worker pool runs is asked to
+  // stop, waiting up to `wait` for its pool to acknowledge
+  // (`CancelOutcome::kStopping`). A job held by a Ruby Que, que-go or qg
+  // worker cannot be cancelled while it runs: `FailedPrecondition`.
+  // `NotFound` when there is no such job.
+  absl::StatusOr<CancelOutcome> CancelJob(
+      int64_t id, absl::Duration wait = absl::Milliseconds(1500));
+
+  // PauseQueue(), ResumeQueue()
+  //
+  // `Client::PauseQueue()` / `ResumeQueue()`: qg-cpp worker pools of `queue`
+  // lock no new job of it within about a second (running jobs finish), until
+  // it is resumed; the state survives restarts. Only qg-cpp pools know of
+  // it: a pause holds only where every worker of the queue is qg-cpp.
+  // `InvalidArgument` for an empty name (nothing changes);
+  // `FailedPrecondition` without `qg migrate`.
+  absl::Status PauseQueue(absl::string_view queue);
+  absl::Status ResumeQueue(absl::string_view queue);
+
+  // PausedQueues()
+  //
+  // The queues paused now, by name (empty without `qg migrate`).
+  absl::StatusOr<std::vector<std::string>> PausedQueues();
+
+  // ListPeriodic()
+  //
+  // `qg::ListPeriodic()`: every periodic schedule recorded in the database,
+  // by name, with its last and next occurrence (after the real time), its
+  // last job, and whether a running enqueuer registered it within
+  // `registered_within`. `FailedPrecondition` without `qg migrate`.
+  absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
+      absl::Duration registered_within = kPeriodicRegisteredWithin);
+
+  // RemovePeriodic()
+  //
+  // `qg::RemovePeriodic()`: forgets schedule `name`'s record (its jobs stay;
+  // a process that still registers it starts a new record). `NotFound` when
+  // there is no such record; `InvalidArgument` for an empty name.
+  absl::Status RemovePeriodic(absl::string_view name);
 
   const AdminOptions& options() const { return options_; }
 

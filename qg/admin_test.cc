@@ -14,6 +14,7 @@
 #include "qg/client.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
+#include "qg/periodic.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -423,6 +424,143 @@ TEST(JobStateTest, NamesRoundTrip) {
   }
   EXPECT_THAT(ParseJobState("bogus").status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dead")));
+}
+
+TEST_F(AdminTest, PauseAndResumeShowInStatsEvenForAnEmptyQueue) {
+  Query("INSERT INTO que_jobs (job_class, queue) VALUES ('A', 'busy')");
+  ASSERT_OK(admin_->PauseQueue("busy"));
+  ASSERT_OK(admin_->PauseQueue("idle"));  // no jobs: paused all the same
+  ASSERT_OK(admin_->PauseQueue("idle"));  // again: still paused, once
+  ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
+  EXPECT_THAT(report.paused_queues, ::testing::ElementsAre("busy", "idle"));
+  EXPECT_TRUE(report.paused("idle"));
+  EXPECT_FALSE(report.paused(""));
+  ASSERT_EQ(report.groups.size(), 1u);  // the empty queue has no group
+  ASSERT_OK(admin_->ResumeQueue("busy"));
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused, admin_->PausedQueues());
+  EXPECT_THAT(paused, ::testing::ElementsAre("idle"));
+  // The library sees what the admin did, and the other way round.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                       Client::Create({.conninfo = db_->conninfo()}));
+  ASSERT_OK_AND_ASSIGN(paused, client->PausedQueues());
+  EXPECT_THAT(paused, ::testing::ElementsAre("idle"));
+  ASSERT_OK(client->ResumeQueue("idle"));
+  ASSERT_OK_AND_ASSIGN(report, admin_->Stats());
+  EXPECT_THAT(report.paused_queues, ::testing::IsEmpty());
+}
+
+TEST_F(AdminTest, PausingAnEmptyNameIsInvalidAndChangesNothing) {
+  EXPECT_THAT(admin_->PauseQueue(""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("queue name is required")));
+  EXPECT_THAT(admin_->ResumeQueue(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_queues"), "0");
+}
+
+TEST_F(AdminTest, StatsWithoutTheAdditionsReportsNoPausedQueue) {
+  Query("DROP TABLE qg_queues CASCADE");
+  ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
+  EXPECT_THAT(report.paused_queues, ::testing::IsEmpty());
+  EXPECT_THAT(
+      admin_->PauseQueue("q"),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
+}
+
+TEST_F(AdminTest, CancelKeepsAJobNobodyHoldsAsCancelledAndRetryRevivesIt) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(61, 'A', now() + interval '1 hour', 2)");
+  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, admin_->CancelJob(61));
+  EXPECT_EQ(outcome, CancelOutcome::kCancelled);
+  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(61));
+  EXPECT_TRUE(job.dead());
+  EXPECT_TRUE(job.cancelled());
+  EXPECT_EQ(job.error_count, 2);  // unchanged
+  EXPECT_THAT(job.last_error, ::testing::StartsWith("qg: cancelled"));
+  ASSERT_OK_AND_ASSIGN(JobPage dead,
+                       admin_->ListJobs({.state = JobState::kDead}));
+  EXPECT_THAT(Ids(dead), ::testing::ElementsAre(61));
+  ASSERT_OK(admin_->RetryJob(61));
+  ASSERT_OK_AND_ASSIGN(job, admin_->GetJob(61));
+  EXPECT_FALSE(job.dead());
+  EXPECT_FALSE(job.cancelled());
+}
+
+TEST_F(AdminTest, ADeadJobIsNotCancelledUnlessItsErrorSaysSo) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
+      "last_error) VALUES (71, 'A', '9999-01-01 00:00:00+00', 5, "
+      "'qg: dead after 5 attempts: boom')");
+  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(71));
+  EXPECT_TRUE(job.dead());
+  EXPECT_FALSE(job.cancelled());
+}
+
+TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
+  EXPECT_THAT(admin_->CancelJob(424242).status(),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("no job with ID 424242")));
+  Query("INSERT INTO que_jobs (job_id, job_class) VALUES (81, 'Ruby')");
+  // A Ruby Que or que-go worker holds it: it takes no cancel requests.
+  internal::ConnPtr ruby = HoldLock(db_->conninfo(), 81);
+  EXPECT_THAT(admin_->CancelJob(81, absl::Milliseconds(300)).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("cannot be cancelled while it runs")));
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at < '9999-01-01', "
+                  "last_error IS NULL) FROM que_jobs"),
+            "t|t");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+}
+
+TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
+  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> none, admin_->ListPeriodic());
+  EXPECT_THAT(none, ::testing::IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                       Client::Create({.conninfo = db_->conninfo()}));
+  PeriodicEnqueuer periodic(client.get());
+  ASSERT_OK(periodic.Register({.name = "hourly",
+                               .schedule = "0 * * * *",
+                               .time_zone = "Europe/Berlin",
+                               .job = {.type = "Hourly"}}));
+  ASSERT_OK(periodic.RunOnce().status);  // creates the record
+  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> list, admin_->ListPeriodic());
+  ASSERT_EQ(list.size(), 1u);
+  const PeriodicInfo& info = list[0];
+  EXPECT_EQ(info.name, "hourly");
+  EXPECT_EQ(info.schedule, "0 * * * *");
+  EXPECT_EQ(info.time_zone, "Europe/Berlin");
+  EXPECT_TRUE(info.recorded);
+  EXPECT_TRUE(info.registered);
+  ASSERT_TRUE(info.last_occurrence.has_value());
+  ASSERT_TRUE(info.next_occurrence.has_value());
+  EXPECT_EQ(*info.next_occurrence - *info.last_occurrence, absl::Hours(1));
+  EXPECT_GT(*info.next_occurrence, absl::Now());
+  // As the library lists it.
+  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> from_client,
+                       ListPeriodic(*client));
+  ASSERT_EQ(from_client.size(), 1u);
+  EXPECT_EQ(from_client[0].next_occurrence, info.next_occurrence);
+  // Not seen within a zero window: not registered.
+  ASSERT_OK_AND_ASSIGN(list, admin_->ListPeriodic(absl::ZeroDuration()));
+  EXPECT_FALSE(list[0].registered);
+
+  EXPECT_THAT(admin_->RemovePeriodic("nope"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("\"nope\"")));
+  EXPECT_THAT(admin_->RemovePeriodic(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "1");
+  ASSERT_OK(admin_->RemovePeriodic("hourly"));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "0");
+  EXPECT_THAT(admin_->RemovePeriodic("hourly"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(AdminTest, PeriodicListingNeedsTheAdditions) {
+  Query("DROP TABLE qg_periodic");
+  EXPECT_THAT(
+      admin_->ListPeriodic().status(),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
 }
 
 }  // namespace

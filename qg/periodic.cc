@@ -103,11 +103,7 @@ absl::StatusOr<OwnTx> BeginOwn(Client& client) {
 
 // Reads the records of qg_periodic, by name.
 absl::StatusOr<std::map<std::string, PeriodicInfo>> ReadRecords(
-    Client& client, absl::Duration registered_within) {
-  absl::StatusOr<internal::PooledConn> conn =
-      client.conn_pool()->Acquire(client.options().acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  PgExecutor exec(conn->get());
+    Executor& exec, absl::Duration registered_within) {
   absl::StatusOr<Rows> rows =
       Query(exec, queries::PeriodicList(registered_within));
   if (!rows.ok()) return rows.status();
@@ -133,6 +129,15 @@ absl::StatusOr<std::map<std::string, PeriodicInfo>> ReadRecords(
     out[info.name] = std::move(info);
   }
   return out;
+}
+
+absl::StatusOr<std::map<std::string, PeriodicInfo>> ReadRecords(
+    Client& client, absl::Duration registered_within) {
+  absl::StatusOr<internal::PooledConn> conn =
+      client.conn_pool()->Acquire(client.options().acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return ReadRecords(exec, registered_within);
 }
 
 // The next occurrence after `now` and after `last`.
@@ -447,11 +452,10 @@ absl::StatusOr<std::vector<PeriodicInfo>> PeriodicEnqueuer::List() {
 }
 
 absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
-    Client& client, absl::Duration registered_within) {
+    Executor& exec, absl::Time now, absl::Duration registered_within) {
   absl::StatusOr<std::map<std::string, PeriodicInfo>> records =
-      ReadRecords(client, registered_within);
+      ReadRecords(exec, registered_within);
   if (!records.ok()) return records.status();
-  const absl::Time now = client.clock().Now();
   std::vector<PeriodicInfo> out;
   for (auto& [name, info] : *records) {
     absl::StatusOr<Schedule> s = Schedule::Parse(info.schedule, info.time_zone);
@@ -463,11 +467,16 @@ absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
   return out;
 }
 
-absl::Status RemovePeriodic(Client& client, absl::string_view name) {
+absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
+    Client& client, absl::Duration registered_within) {
   absl::StatusOr<internal::PooledConn> conn =
       client.conn_pool()->Acquire(client.options().acquire_timeout);
   if (!conn.ok()) return conn.status();
   PgExecutor exec(conn->get());
+  return ListPeriodic(exec, client.clock().Now(), registered_within);
+}
+
+absl::Status RemovePeriodic(Executor& exec, absl::string_view name) {
   absl::StatusOr<Rows> rows = Query(exec, queries::PeriodicRemove(name));
   if (!rows.ok()) return rows.status();
   if (rows->affected == 0) {
@@ -475,6 +484,14 @@ absl::Status RemovePeriodic(Client& client, absl::string_view name) {
         absl::StrCat("no periodic schedule named \"", name, "\""));
   }
   return absl::OkStatus();
+}
+
+absl::Status RemovePeriodic(Client& client, absl::string_view name) {
+  absl::StatusOr<internal::PooledConn> conn =
+      client.conn_pool()->Acquire(client.options().acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return RemovePeriodic(exec, name);
 }
 
 }  // namespace qg

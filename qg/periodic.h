@@ -81,6 +81,7 @@
 #include "absl/time/time.h"
 #include "qg/client.h"
 #include "qg/clock.h"
+#include "qg/executor.h"
 #include "qg/job.h"
 #include "qg/schedule.h"
 
@@ -311,6 +312,14 @@ absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
 // registers it, its next run creates a new record, which starts with the
 // next occurrence. `NotFound` when there is no such record.
 absl::Status RemovePeriodic(Client& client, absl::string_view name);
+
+// The same on any executor (a connection or transaction of the caller's),
+// for tools without a `Client` (`qg::Admin`): next occurrences are computed
+// after `now`.
+absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
+    Executor& exec, absl::Time now,
+    absl::Duration registered_within = kPeriodicRegisteredWithin);
+absl::Status RemovePeriodic(Executor& exec, absl::string_view name);
 
 }  // namespace qg
 

@@ -192,8 +192,9 @@ class QgCommandTest : public ::testing::Test {
 };
 
 TEST_F(QgCommandTest, HelpOnEverySubcommand) {
-  for (const char* cmd : {"migrate", "enqueue", "stats", "jobs", "retry",
-                          "delete", "work", "demo"}) {
+  for (const char* cmd :
+       {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "cancel",
+        "pause", "resume", "periodic", "work", "demo"}) {
     QgRun r = RunQg({cmd, "--help"}, "");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("Usage: qg ", cmd))) << cmd;
@@ -204,8 +205,9 @@ TEST_F(QgCommandTest, HelpOnEverySubcommand) {
 }
 
 TEST_F(QgCommandTest, EveryUsageLineNamesTheDatabaseFlag) {
-  for (const char* cmd : {"migrate", "enqueue", "stats", "jobs", "retry",
-                          "delete", "work", "demo"}) {
+  for (const char* cmd :
+       {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "cancel",
+        "pause", "resume", "periodic", "work", "demo"}) {
     QgRun r = RunQg({cmd, "--help"}, "");
     std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
     int forms = 0;
@@ -829,6 +831,395 @@ TEST_F(QgCommandTest, DemoRunsToCompletionOnAGivenDatabase) {
   EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(error_count)) FROM "
                   "que_jobs WHERE job_class = 'Foreign'"),
             "1|0");
+  // The periodic job ran once per occurrence, at least once; the unique job
+  // was stored once and its second enqueue was a duplicate.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "periodic DemoHeartbeat @every 1s    [1-9][0-9]* "
+                         "job\\(s\\), one per occurrence\n"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "unique job enqueued twice           job [0-9]+, "
+                         "then a duplicate of job [0-9]+\n"));
+  // Cleaned up: no job of the demo, no schedule record left.
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE queue = 'qg-demo'"),
+            "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "0");
+}
+
+TEST_F(QgCommandTest, DemoWithoutTheAdditionsSkipsPeriodicAndUniqueJobs) {
+  Query("DROP TABLE qg_periodic");
+  QgRun r = RunQg({"demo", "--jobs", "20", "--workers", "2"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("completed                           19 of 19"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex(
+                         "periodic DemoHeartbeat @every 1s +skipped \\(needs "
+                         "`qg migrate`\\)"));
+}
+
+// ---- Pause and resume
+
+TEST_F(QgCommandTest, PauseAndResumeAQueueAndStatsShowsItEvenWhenEmpty) {
+  Query("INSERT INTO que_jobs (job_class, queue) VALUES ('A', 'mail')");
+  QgRun paused = RunQg({"pause", "mail"}, db_->conninfo());
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  EXPECT_THAT(paused.out, HasSubstr("queue \"mail\" paused"));
+  EXPECT_THAT(paused.out, HasSubstr("Ruby Que, que-go and qg workers"));
+  QgRun idle = RunQg({"pause", "idle", "--db", db_->conninfo()}, "");
+  ASSERT_EQ(idle.exit_code, 0) << idle.err;
+  QgRun again = RunQg({"pause", "idle"}, db_->conninfo());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("(it was paused already)"));
+  EXPECT_EQ(Query("SELECT string_agg(queue || ':' || paused, ' ' ORDER BY "
+                  "queue) FROM qg_queues"),
+            "idle:true mail:true");
+
+  QgRun table = RunQg({"stats"}, db_->conninfo());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("mail (paused)  A"));
+  EXPECT_THAT(table.out, HasSubstr("paused queues: idle, mail"));
+  QgRun json = RunQg({"stats", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  // The existing fields, then the new one.
+  EXPECT_THAT(json.out, HasSubstr(R"({"queue":"mail","type":"A","count":1,)"));
+  EXPECT_THAT(json.out, HasSubstr(R"(,"paused":true})"));
+
+  QgRun resumed = RunQg({"resume", "mail"}, db_->conninfo());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr("queue \"mail\" resumed"));
+  QgRun not_paused = RunQg({"resume", "mail"}, db_->conninfo());
+  EXPECT_EQ(not_paused.exit_code, 0);
+  EXPECT_THAT(not_paused.out, HasSubstr("(it was not paused)"));
+  ASSERT_EQ(RunQg({"resume", "idle"}, db_->conninfo()).exit_code, 0);
+  QgRun none = RunQg({"stats"}, db_->conninfo());
+  EXPECT_THAT(none.out, HasSubstr("paused queues: none"));
+  EXPECT_THAT(none.out, Not(HasSubstr("(paused)")));
+  EXPECT_THAT(RunQg({"stats", "--json"}, db_->conninfo()).out,
+              HasSubstr(R"(,"paused":false})"));
+}
+
+TEST_F(QgCommandTest, PauseAndResumeRejectAMissingOrEmptyNameAndChangeNothing) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"pause", ""}, "queue name is required"},
+           {{"resume", ""}, "queue name is required"},
+           {{"pause"}, "expected a queue name"},
+           {{"resume"}, "expected a queue name"},
+           {{"pause", "a", "b"}, "unexpected argument \"b\""},
+           {{"pause", "--bogus", "a"}, "unknown flag --bogus"},
+       }) {
+    QgRun r = RunQg(c.args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << c.args[0] << " " << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_THAT(r.err, HasSubstr("Usage: qg " + c.args[0]));
+  }
+  EXPECT_EQ(RunQg({"pause", "q"}, "").exit_code, 2);  // no database
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_queues"), "0");
+}
+
+TEST_F(QgCommandTest, PauseNeedsTheAdditionsButStatsDoesNot) {
+  Query("DROP TABLE qg_queues CASCADE");
+  QgRun pause = RunQg({"pause", "q"}, db_->conninfo());
+  EXPECT_EQ(pause.exit_code, 1);
+  EXPECT_THAT(pause.err, HasSubstr("qg migrate"));
+  QgRun stats = RunQg({"stats"}, db_->conninfo());
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_THAT(stats.out, HasSubstr("paused queues: none"));
+}
+
+// ---- Cancel
+
+TEST_F(QgCommandTest, CancelKeepsAJobNobodyHoldsAsCancelledAndRetryRevivesIt) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
+      "(301, 'Report', now() + interval '1 hour', 1)");
+  QgRun r = RunQg({"cancel", "301"}, db_->conninfo());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("job 301 cancelled"));
+  EXPECT_THAT(r.out, HasSubstr("qg retry 301"));
+  EXPECT_EQ(Query("SELECT format('%s|%s|%s', run_at >= '9999-01-01', "
+                  "error_count, last_error LIKE 'qg: cancelled%') FROM "
+                  "que_jobs"),
+            "t|1|t");
+  // Listed with the dead jobs, as cancelled.
+  QgRun dead = RunQg({"jobs", "--dead"}, db_->conninfo());
+  ASSERT_EQ(dead.exit_code, 0) << dead.err;
+  EXPECT_THAT(dead.out, ::testing::ContainsRegex("301 .*Report .*cancelled"));
+  EXPECT_THAT(RunQg({"jobs", "--dead", "--json"}, db_->conninfo()).out,
+              HasSubstr(R"("state":"cancelled")"));
+  EXPECT_THAT(RunQg({"jobs", "301"}, db_->conninfo()).out,
+              HasSubstr("state:       cancelled"));
+  ASSERT_EQ(RunQg({"retry", "301"}, db_->conninfo()).exit_code, 0);
+  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs"), "t");
+}
+
+TEST_F(QgCommandTest, CancelRejectsBadInputAndChangesNothing) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at) VALUES (302, 'A', "
+      "'2030-01-01 00:00:00+00')");
+  QgRun unknown = RunQg({"cancel", "999"}, db_->conninfo());
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no job with ID 999"));
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"cancel", "abc"}, "\"abc\" is not a job ID"},
+           {{"cancel", "-5"}, "is not a job ID"},
+           {{"cancel", "0"}, "is not a job ID"},
+           {{"cancel"}, "expected exactly one job ID"},
+           {{"cancel", "302", "303"}, "expected exactly one job ID"},
+           {{"cancel", "302", "--wait", "0"}, "--wait must be positive"},
+           {{"cancel", "302", "--wait", "soon"}, "--wait"},
+       }) {
+    QgRun r = RunQg(c.args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+  }
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at, last_error) FROM que_jobs"),
+            "2030-01-01 00:00:00+00|");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+}
+
+TEST_F(QgCommandTest, CancelOfAJobARubyOrGoWorkerHoldsFailsAndChangesNothing) {
+  Query("INSERT INTO que_jobs (job_id, job_class) VALUES (303, 'Ruby')");
+  // A Ruby Que or que-go worker runs it: it takes no cancel requests.
+  qg::internal::ConnPtr ruby = HoldJobLock(db_->conninfo(), 303);
+  QgRun r = RunQg({"cancel", "303", "--wait", "0.3s"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot be cancelled while it runs"));
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at < '9999-01-01', "
+                  "last_error IS NULL) FROM que_jobs"),
+            "t|t");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+  EXPECT_THAT(RunQg({"jobs"}, db_->conninfo()).out,
+              ::testing::ContainsRegex("303 .* working"));
+}
+
+TEST_F(QgCommandTest, CancelStopsAJobRunningInQgWorkAndItIsNeverRetried) {
+  Query("INSERT INTO que_jobs (job_id, job_class) VALUES (304, 'Hang')");
+  std::string pid_file = TmpPath("cancel-pids");
+  std::string wout = TmpPath("cancel-out"), werr = TmpPath("cancel-err");
+  pid_t worker =
+      Start({"work", "--interval", "0.05", "--handler", HungHandler(pid_file)},
+            db_->conninfo(), wout, werr);
+  std::vector<pid_t> pids = WaitForPids(pid_file, 2);
+  ASSERT_EQ(pids.size(), 2u) << ReadFile(werr);
+  QgRun r = RunQg({"cancel", "304"}, db_->conninfo());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("asked its worker to stop it"));
+  bool cancelled = qg_testing::WaitFor(
+      [&] {
+        return Query(
+                   "SELECT run_at >= '9999-01-01' AND last_error LIKE "
+                   "'qg: cancelled%' FROM que_jobs") == "t";
+      },
+      absl::Seconds(20));
+  for (pid_t p : pids) EXPECT_TRUE(DiesWithin(p, absl::Seconds(10))) << p;
+  kill(worker, SIGTERM);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  for (pid_t p : pids) kill(p, SIGKILL);
+  ASSERT_TRUE(cancelled) << Query("SELECT last_error FROM que_jobs") << "\n"
+                         << ReadFile(werr);
+  EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "0");
+  EXPECT_EQ(code, 0) << ReadFile(werr);
+  EXPECT_THAT(RunQg({"jobs", "--dead"}, db_->conninfo()).out,
+              HasSubstr("cancelled"));
+}
+
+// ---- Periodic schedules
+
+TEST_F(QgCommandTest, PeriodicListsSchedulesAndRemovesOne) {
+  QgRun empty = RunQg({"periodic"}, db_->conninfo());
+  ASSERT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_THAT(empty.out, HasSubstr("(no periodic schedules)"));
+  EXPECT_EQ(RunQg({"periodic", "--json"}, db_->conninfo()).out, "[]\n");
+  // As enqueuers record them: one seen just now, one long gone.
+  Query(
+      "INSERT INTO qg_periodic (name, schedule, time_zone, last_occurrence, "
+      "last_job_id, seen_at) VALUES "
+      "('nightly', '30 2 * * *', 'Europe/Berlin', '2026-11-28 01:30:00+00', "
+      "42, now()), "
+      "('old', '@every 30s', 'UTC', '2020-01-01 00:00:00+00', NULL, "
+      "now() - interval '1 day')");
+  QgRun table = RunQg({"periodic"}, db_->conninfo());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out,
+              HasSubstr("NAME     SCHEDULE                    LAST_OCCURRENCE  "
+                        "            NEXT_OCCURRENCE              REGISTERED  "
+                        "LAST_JOB"));
+  EXPECT_THAT(table.out,
+              ::testing::ContainsRegex(
+                  "nightly  30 2 \\* \\* \\* \\(Europe/Berlin\\)  "
+                  "2026-11-28T01:30:00.000000Z  20[0-9-]+T01:30:00.000000Z  "
+                  "yes         42"));
+  EXPECT_THAT(table.out,
+              ::testing::ContainsRegex("old      @every 30s  +2020-01-01T00:00:"
+                                       "00.000000Z  20[0-9T:.-]+Z  no  +-"));
+  QgRun json = RunQg({"periodic", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out,
+              HasSubstr(R"({"name":"nightly","schedule":"30 2 * * *",)"
+                        R"("time_zone":"Europe/Berlin",)"
+                        R"("last_occurrence":"2026-11-28T01:30:00.000000Z",)"
+                        R"("next_occurrence":")"));
+  EXPECT_THAT(json.out,
+              ::testing::ContainsRegex(R"("registered":true,"seen_at":"[^"]+",)"
+                                       R"("last_job_id":42\})"));
+  EXPECT_THAT(json.out, HasSubstr(R"("registered":false)"));
+  EXPECT_THAT(json.out, HasSubstr(R"("last_job_id":null})"));
+
+  QgRun removed = RunQg({"periodic", "--remove", "old"}, db_->conninfo());
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_THAT(removed.out, HasSubstr("removed the record of periodic "
+                                     "schedule \"old\""));
+  EXPECT_EQ(Query("SELECT string_agg(name, ' ') FROM qg_periodic"), "nightly");
+  QgRun unknown = RunQg({"periodic", "--remove", "old"}, db_->conninfo());
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no periodic schedule named \"old\""));
+}
+
+TEST_F(QgCommandTest, PeriodicRejectsBadInputAndChangesNothing) {
+  Query(
+      "INSERT INTO qg_periodic (name, schedule, time_zone, last_occurrence) "
+      "VALUES ('keep', '@every 1m', 'UTC', now())");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"periodic", "--remove", ""}, "--remove needs a schedule's name"},
+           {{"periodic", "--remove"}, "--remove needs a value"},
+           {{"periodic", "--remove", "keep", "--json"}, "--json goes with"},
+           {{"periodic", "keep"}, "unexpected argument \"keep\""},
+       }) {
+    QgRun r = RunQg(c.args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+  }
+  EXPECT_EQ(Query("SELECT string_agg(name, ' ') FROM qg_periodic"), "keep");
+  Query("DROP TABLE qg_periodic");
+  QgRun missing = RunQg({"periodic"}, db_->conninfo());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("qg migrate"));
+}
+
+// ---- Unique enqueue
+
+// The id `qg enqueue` printed.
+std::string IdOf(const QgRun& r) { return r.out.substr(0, r.out.find('\n')); }
+
+TEST_F(QgCommandTest, EnqueueWithAUniqueKeyTwiceStoresOneJobAndSaysDuplicate) {
+  QgRun first =
+      RunQg({"enqueue", "--type", "T", "--unique-key", "k1"}, db_->conninfo());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, MatchesRegex("[0-9]+\n"));
+  EXPECT_EQ(first.err, "");
+  // Another type, same explicit key: a duplicate (explicit keys are global).
+  QgRun second = RunQg({"enqueue", "--type", "Other", "--unique-key", "k1"},
+                       db_->conninfo());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out, first.out);  // the id alone, for scripts
+  EXPECT_THAT(second.err, HasSubstr(absl::StrCat(
+                              IdOf(first), " (duplicate: an existing job")));
+  EXPECT_EQ(Query("SELECT format('%s|%s', count(*), max(qg_unique_key)) FROM "
+                  "que_jobs"),
+            "1|k1");
+}
+
+TEST_F(QgCommandTest, EnqueueDerivesUniqueKeysFromArgsQueueAndPeriod) {
+  auto enqueue = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "enqueue");
+    QgRun r = RunQg(args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r;
+  };
+  // By args: whitespace does not matter, other args do.
+  QgRun a = enqueue({"--type", "R", "--args", "[1, 2]", "--unique-by-args"});
+  QgRun a2 = enqueue({"--type", "R", "--args", "[1,2]", "--unique-by-args"});
+  QgRun a3 = enqueue({"--type", "R", "--args", "[3]", "--unique-by-args"});
+  EXPECT_EQ(IdOf(a2), IdOf(a));
+  EXPECT_THAT(a2.err, HasSubstr("duplicate"));
+  EXPECT_NE(IdOf(a3), IdOf(a));
+  EXPECT_EQ(a3.err, "");
+  // By queue: another queue is another key.
+  QgRun q = enqueue({"--type", "Q", "--queue", "x", "--unique-by-queue"});
+  QgRun q2 = enqueue({"--type", "Q", "--queue", "y", "--unique-by-queue"});
+  QgRun q3 = enqueue({"--type", "Q", "--queue", "x", "--unique-by-queue"});
+  EXPECT_NE(IdOf(q2), IdOf(q));
+  EXPECT_EQ(IdOf(q3), IdOf(q));
+  // By period: one job per hour of run_at.
+  QgRun p = enqueue({"--type", "P", "--unique-period", "1h", "--run-at",
+                     "2030-01-01T00:10:00Z"});
+  QgRun p2 = enqueue({"--type", "P", "--unique-period", "1h", "--run-at",
+                      "2030-01-01T00:50:00Z"});
+  QgRun p3 = enqueue({"--type", "P", "--unique-period", "1h", "--run-at",
+                      "2030-01-01T01:10:00Z"});
+  EXPECT_EQ(IdOf(p2), IdOf(p));
+  EXPECT_NE(IdOf(p3), IdOf(p));
+  EXPECT_EQ(Query("SELECT string_agg(job_class || ':' || n, ' ' ORDER BY "
+                  "job_class) FROM (SELECT job_class, count(*) AS n FROM "
+                  "que_jobs GROUP BY job_class) c"),
+            "P:2 Q:2 R:2");
+}
+
+TEST_F(QgCommandTest, EnqueueRejectsBadUniqueOptionsAndStoresNothing) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--unique-key", ""}, "--unique-key needs a key"},
+           {{"--unique-key", "k", "--unique-by-args"}, "unique"},
+           {{"--unique-period", "-1h"}, "--unique-period must be a positive"},
+           {{"--unique-period", "0"}, "--unique-period must be a positive"},
+           {{"--unique-period", "soon"}, "--unique-period"},
+       }) {
+    std::vector<std::string> args = {"enqueue", "--type", "T"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    QgRun r = RunQg(args, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+// ---- Job states in listings
+
+TEST_F(QgCommandTest, JobsTableShowsEachJobsState) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
+      "last_error) VALUES "
+      "(401, 'Ready', now() - interval '1 minute', 0, NULL), "
+      "(402, 'Later', now() + interval '1 hour', 0, NULL), "
+      "(403, 'Failed', now() + interval '1 minute', 2, 'boom'), "
+      "(404, 'OutOfAttempts', '9999-01-01 00:00:00+00', 5, "
+      "'qg: dead after 5 attempts: boom'), "
+      "(405, 'Stopped', '9999-01-01 00:00:00+00', 0, "
+      "'qg: cancelled: by an operator'), "
+      "(406, 'Busy', now() - interval '1 minute', 0, NULL)");
+  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 406);
+  QgRun table = RunQg({"jobs"}, db_->conninfo());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("ERRORS  STATE"));
+  for (const auto& [type, state] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Ready", "ready"},
+           {"Later", "scheduled"},
+           {"Failed", "errored"},
+           {"OutOfAttempts", "dead"},
+           {"Stopped", "cancelled"},
+           {"Busy", "working"}}) {
+    EXPECT_THAT(table.out, ::testing::ContainsRegex(absl::StrCat(
+                               type, " .* [0-9]+ +", state, "( |\n)")))
+        << type;
+  }
+  QgRun json = RunQg({"jobs", "--json"}, db_->conninfo());
+  EXPECT_THAT(json.out, HasSubstr(R"("working":true,"state":"working",)"));
+  EXPECT_THAT(json.out, HasSubstr(R"("state":"cancelled")"));
 }
 
 }  // namespace

@@ -44,18 +44,15 @@ std::string DelayParam(absl::Duration delay) {
 }
 
 absl::StatusOr<Result> Run(PGconn* conn, const Call& call) {
+  absl::StatusOr<Result> r;
   if (call.params.empty() && call.statement->params[0] == '\0') {
-    absl::StatusOr<Result> r = ExecSimple(conn, call.statement->text);
-    if (!r.ok()) {
-      return absl::Status(
-          r.status().code(),
-          absl::StrCat(call.statement->name, ": ", r.status().message()));
-    }
-    return r;
+    r = ExecSimple(conn, call.statement->text);
+  } else {
+    r = Exec(conn, call.statement->text, call.params);
   }
-  absl::StatusOr<Result> r = Exec(conn, call.statement->text, call.params);
   if (!r.ok()) {
-    // Exec names the statement by its first characters; say its name.
+    // Exec names the statement by its first characters; say its name, and
+    // keep the SQLSTATE payload (callers tell a missing table by it).
     absl::Status named(
         r.status().code(),
         absl::StrCat(call.statement->name, ": ", r.status().message()));

@@ -83,6 +83,10 @@ const Command& StatsCommand();
 const Command& JobsCommand();
 const Command& RetryCommand();
 const Command& DeleteCommand();
+const Command& CancelCommand();
+const Command& PauseCommand();   // tools/qg/pause.cc
+const Command& ResumeCommand();  // tools/qg/pause.cc
+const Command& PeriodicCommand();
 const Command& WorkCommand();
 const Command& DemoCommand();
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -21,6 +22,7 @@
 #include "qg/client.h"
 #include "qg/conninfo.h"
 #include "qg/executor.h"
+#include "qg/periodic.h"
 #include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
@@ -34,6 +36,11 @@ namespace {
 // The demo works a queue of its own, so that on a real database (--db) it
 // never takes, fails or deletes anyone else's jobs.
 constexpr char kDemoQueue[] = "qg-demo";
+
+// The demo's periodic schedule (its name and its job's type) and its unique
+// job's type.
+constexpr char kHeartbeat[] = "DemoHeartbeat";
+constexpr char kDigest[] = "DemoDigest";
 
 struct DemoOptions {
   std::string db;  // empty: boot an embedded PostgreSQL
@@ -142,6 +149,27 @@ int Run(const DemoOptions& o) {
         return absl::OkStatus();
       });
 
+  // A periodic job, one per occurrence of `@every 1s` (its args are the
+  // occurrence, so a second job for one would show), and a unique job.
+  absl::flat_hash_set<int64_t> heartbeat_occurrences;  // guarded by mu
+  std::atomic<int64_t> heartbeats{0}, heartbeats_twice{0}, digests{0};
+  work_map.Register(kHeartbeat, [&](qg::Job& job) {
+    int64_t occurrence = 0;
+    absl::string_view args = job.args();
+    if (args.size() < 2 ||
+        !absl::SimpleAtoi(args.substr(1, args.size() - 2), &occurrence)) {
+      return absl::InvalidArgumentError("want [unix seconds]");
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    if (!heartbeat_occurrences.insert(occurrence).second) ++heartbeats_twice;
+    ++heartbeats;
+    return absl::OkStatus();
+  });
+  work_map.Register(kDigest, [&](qg::Job&) {
+    ++digests;
+    return absl::OkStatus();
+  });
+
   qg::ClientOptions options;
   options.conninfo = conninfo;
   options.max_conns = o.workers + 2;
@@ -152,14 +180,17 @@ int Run(const DemoOptions& o) {
       qg::Client::Create(options);
   if (!client_or.ok()) return FailConnect(self, client_or.status());
   std::unique_ptr<qg::Client> client = std::move(*client_or);
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin_or = ConnectAdmin(conninfo);
+  if (!admin_or.ok()) return Fail(self, admin_or.status());
+  std::unique_ptr<qg::Admin> admin = std::move(*admin_or);
   {
     // Leftovers of an earlier, interrupted demo run on this database.
-    absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(conninfo);
-    if (!admin.ok()) return Fail(self, admin.status());
-    absl::StatusOr<qg::BulkResult> r =
-        (*admin)->DeleteJobs({.queue = kDemoQueue});
+    absl::StatusOr<qg::BulkResult> r = admin->DeleteJobs({.queue = kDemoQueue});
     if (!r.ok()) return Fail(self, r.status());
   }
+  // Periodic and unique jobs need `qg migrate`'s additions (the embedded
+  // server has them); without them the demo shows the rest.
+  const bool additions = admin->ListPeriodic().ok();
 
   // Enqueue: most now, 5% scheduled 2 s ahead, 5% in a transaction that
   // rolls back (never run).
@@ -198,15 +229,55 @@ int Run(const DemoOptions& o) {
     if (!s.ok()) return Fail(self, s);
   }
   absl::Duration enqueue_time = absl::Now() - start;
+
+  // The same unique job twice: the second finds the first and stores nothing.
+  std::string unique_line = "skipped (needs `qg migrate`)";
+  bool unique_ok = true;
+  int64_t digests_expected = 0;
+  if (additions) {
+    qg::NewJob digest{.type = kDigest,
+                      .args = R"(["daily"])",
+                      .queue = kDemoQueue,
+                      .unique = qg::UniqueOpts{.by_args = true}};
+    absl::StatusOr<qg::EnqueueResult> first = client->EnqueueDetailed(digest);
+    if (!first.ok()) return Fail(self, first.status());
+    absl::StatusOr<qg::EnqueueResult> second = client->EnqueueDetailed(digest);
+    if (!second.ok()) return Fail(self, second.status());
+    unique_ok =
+        !first->duplicate && second->duplicate && second->id == first->id;
+    digests_expected = first->duplicate ? 0 : 1;
+    unique_line = absl::StrCat(
+        "job ", first->id, first->duplicate ? " (duplicate)" : "", ", then ",
+        second->duplicate
+            ? absl::StrCat("a duplicate of job ", second->id)
+            : absl::StrCat("job ", second->id, " (not a duplicate)"));
+  }
   int64_t expected = o.jobs - rolled_back;
   fprintf(stderr,
           "qg demo: enqueued %d typed jobs in %.2f s (%d scheduled 2 s ahead, "
           "%d in a transaction that rolled back, every 10th fails once)\n",
           o.jobs, absl::ToDoubleSeconds(enqueue_time), scheduled, rolled_back);
 
+  // Registered while the pool runs (the pool starts and stops it).
+  qg::PeriodicEnqueuer periodic(client.get());
+  if (additions) {
+    absl::Status s = periodic.Register({
+        .name = kHeartbeat,
+        .schedule = "@every 1s",
+        .build = [](absl::Time occurrence) -> absl::StatusOr<qg::NewJob> {
+          return qg::NewJob{
+              .type = kHeartbeat,
+              .args = absl::StrCat("[", absl::ToUnixSeconds(occurrence), "]"),
+              .queue = kDemoQueue};
+        },
+    });
+    if (!s.ok()) return Fail(self, s);
+  }
+
   qg::WorkerOptions wopts;
   wopts.interval = absl::Milliseconds(50);
   wopts.queue = kDemoQueue;
+  if (additions) wopts.periodic = &periodic;
   qg::WorkerPool pool(client.get(), &work_map, o.workers, wopts);
   absl::Time work_start = absl::Now();
   if (absl::Status s = pool.Start(); !s.ok()) return Fail(self, s);
@@ -232,7 +303,11 @@ int Run(const DemoOptions& o) {
               rate);
       last_line = absl::Now();
     }
-    if (n >= expected) break;
+    // Done: every e-mail, the unique job, and at least one heartbeat.
+    if (n >= expected && digests.load() >= digests_expected &&
+        (!additions || heartbeats.load() >= 1)) {
+      break;
+    }
     if (absl::Now() > deadline) break;
     struct timespec ts = absl::ToTimespec(absl::Milliseconds(100));
     int sig = sigtimedwait(&signals, nullptr, &ts);
@@ -244,6 +319,17 @@ int Run(const DemoOptions& o) {
   if (tty) fprintf(stderr, "\n");
   absl::Duration work_time = absl::Now() - work_start;
   pool.Shutdown();
+  if (additions) {
+    // A heartbeat enqueued as the pool stopped would wait forever, and the
+    // schedule's record would be listed by `qg periodic`: remove both.
+    absl::StatusOr<qg::BulkResult> left =
+        admin->DeleteJobs({.queue = kDemoQueue, .type = kHeartbeat});
+    if (!left.ok()) return Fail(self, left.status());
+    if (absl::Status s = admin->RemovePeriodic(kHeartbeat);
+        !s.ok() && !absl::IsNotFound(s)) {
+      return Fail(self, s);
+    }
+  }
   absl::Duration drain_time = absl::InfiniteDuration();
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -282,6 +368,16 @@ int Run(const DemoOptions& o) {
   summary.AddRow(
       {"completed", absl::StrCat(completed.load(), " of ", expected)});
   summary.AddRow({"ran twice", absl::StrCat(duplicates.load())});
+  summary.AddRow(
+      {"periodic DemoHeartbeat @every 1s",
+       additions
+           ? absl::StrCat(heartbeats.load(), " job(s), one per occurrence",
+                          heartbeats_twice.load() > 0
+                              ? absl::StrCat(" (", heartbeats_twice.load(),
+                                             " occurrence(s) twice!)")
+                              : "")
+           : std::string("skipped (needs `qg migrate`)")});
+  summary.AddRow({"unique job enqueued twice", unique_line});
   summary.AddRow({"workers", absl::StrCat(o.workers)});
   if (drain_time != absl::InfiniteDuration()) {
     summary.AddRow({"runnable jobs drained",
@@ -305,6 +401,7 @@ int Run(const DemoOptions& o) {
   }
   client->Close();
   client.reset();
+  admin.reset();
   server.reset();  // stops the embedded PostgreSQL and removes its data
   if (interrupted) {
     fprintf(stderr, "qg demo: interrupted; cleaned up\n");
@@ -312,6 +409,11 @@ int Run(const DemoOptions& o) {
   }
   if (completed.load() < expected || duplicates.load() > 0) {
     return Fail(self, kExitFailure, "not every job completed exactly once");
+  }
+  if (additions && (heartbeats.load() < 1 || heartbeats_twice.load() > 0 ||
+                    !unique_ok || digests.load() != digests_expected)) {
+    return Fail(self, kExitFailure,
+                "the periodic or the unique job did not behave as expected");
   }
   return kExitOk;
 }
@@ -332,9 +434,11 @@ const Command& DemoCommand() {
       "transaction\nthat rolls back, some failing once), works them with a "
       "worker pool, and prints\nthe stats and the drain rate of the jobs "
       "runnable at once (apart from the wait\nfor the scheduled ones and the "
-      "retries). Without --db or DATABASE_URL it boots\nan embedded, "
-      "throwaway PostgreSQL and removes it afterwards. Works its own queue\n"
-      "(qg-demo) only.\n"
+      "retries). Alongside, a periodic job\n(DemoHeartbeat, `@every 1s`, "
+      "registered through WorkerOptions::periodic) runs\nonce per "
+      "occurrence, and a unique job enqueued twice is stored once. Without\n"
+      "--db or DATABASE_URL it boots an embedded, throwaway PostgreSQL and "
+      "removes it\nafterwards. Works its own queue (qg-demo) only.\n"
       "  --jobs      jobs to enqueue (default 2000)\n"
       "  --workers   worker threads (default 4)\n" +
           std::string(kDbHelp),

@@ -54,6 +54,13 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
   flags.Int("priority", &o.job.priority);
   flags.OptionalString("run-at", &run_at);
   flags.OptionalString("in", &in);
+  std::optional<std::string> unique_key;
+  bool by_args = false, by_queue = false;
+  absl::Duration by_period = absl::ZeroDuration();
+  flags.OptionalString("unique-key", &unique_key);
+  flags.Bool("unique-by-args", &by_args);
+  flags.Bool("unique-by-queue", &by_queue);
+  flags.Duration("unique-period", &by_period);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (!positional.empty()) {
@@ -89,7 +96,23 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
     }
     o.job.run_at = absl::Now() + d;
   }
-  // Type, priority range, NUL bytes, JSON syntax: as Client::Enqueue checks.
+  if (unique_key.has_value() && unique_key->empty()) {
+    return absl::InvalidArgumentError("--unique-key needs a key");
+  }
+  if (flags.IsSet("unique-period") && by_period <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--unique-period must be a positive duration such as 1h or 24h");
+  }
+  if (unique_key.has_value() || by_args || by_queue ||
+      flags.IsSet("unique-period")) {
+    // An explicit key, or one derived from the type and what is chosen.
+    o.job.unique = qg::UniqueOpts{.key = unique_key.value_or(""),
+                                  .by_queue = by_queue,
+                                  .by_args = by_args,
+                                  .by_period = by_period};
+  }
+  // Type, priority range, NUL bytes, JSON syntax, unique options: as
+  // Client::Enqueue checks.
   if (absl::Status s = qg::ValidateNewJob(o.job).status(); !s.ok()) {
     return absl::InvalidArgumentError(s.message());
   }
@@ -104,9 +127,17 @@ int Run(const EnqueueOptions& o) {
   absl::StatusOr<std::unique_ptr<qg::Client>> client =
       qg::Client::Create({.conninfo = o.db, .max_conns = 1});
   if (!client.ok()) return FailConnect(self, client.status());
-  absl::StatusOr<int64_t> id = (*client)->Enqueue(o.job);
-  if (!id.ok()) return Fail(self, id.status());
-  printf("%lld\n", static_cast<long long>(*id));
+  absl::StatusOr<qg::EnqueueResult> r = (*client)->EnqueueDetailed(o.job);
+  if (!r.ok()) return Fail(self, r.status());
+  // stdout holds the id alone either way, for scripts.
+  printf("%lld\n", static_cast<long long>(r->id));
+  if (r->duplicate) {
+    fflush(stdout);
+    fprintf(stderr,
+            "qg enqueue: %lld (duplicate: an existing job holds this unique "
+            "key; nothing was inserted)\n",
+            static_cast<long long>(r->id));
+  }
   return kExitOk;
 }
 
@@ -123,8 +154,12 @@ const Command& EnqueueCommand() {
       "enqueue",
       {"qg enqueue --type T [--args JSON | --args-file PATH | --args -] "
        "[--queue Q] [--priority P] [--run-at TIME | --in DURATION] "
-       "[--db CONNINFO]"},
-      "Enqueues one job and prints its id.\n"
+       "[--unique-key K | [--unique-by-args] [--unique-by-queue] "
+       "[--unique-period DURATION]] [--db CONNINFO]"},
+      "Enqueues one job and prints its id. A unique job whose key an existing "
+      "job holds\n(pending, scheduled, running, errored or dead) is not "
+      "inserted: the existing\njob's id is printed, \"(duplicate: an "
+      "existing job ...)\" is said on stderr, and\nthe exit status is 0.\n"
       "  --type      job type (Ruby Que's job_class), required\n"
       "  --args      JSON text (default []); `--args -` reads it from stdin\n"
       "  --args-file read the JSON args from a file (for large args: the\n"
@@ -132,7 +167,20 @@ const Command& EnqueueCommand() {
       "  --queue     queue name (default: the default queue \"\")\n"
       "  --priority  lower runs first, -32768..32767 (default 100)\n"
       "  --run-at    RFC 3339 time, e.g. 2026-12-01T09:00:00Z\n"
-      "  --in        delay, e.g. 90s, 5m, 1h30m\n" +
+      "  --in        delay, e.g. 90s, 5m, 1h30m\n"
+      "  --unique-key       an explicit uniqueness key (global: any type "
+      "or queue)\n"
+      "  --unique-by-args   derive the key from the type and the args "
+      "(whitespace and\n"
+      "                     member order ignored)\n"
+      "  --unique-by-queue  derive it from the type and the queue (with "
+      "the args if\n"
+      "                     --unique-by-args too)\n"
+      "  --unique-period    one job per period of run_at, e.g. 1h or 24h "
+      "(UTC, from\n"
+      "                     the Unix epoch), with the type (and the "
+      "above)\n"
+      "  Unique jobs need `qg migrate`.\n" +
           std::string(kDbHelp),
       Main};
   return command;

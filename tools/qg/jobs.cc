@@ -82,17 +82,34 @@ absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
   return o;
 }
 
-std::string StateOf(const qg::JobRecord& job) {
-  if (job.working()) {
-    return absl::StrCat("working (advisory lock held by backend pid ",
-                        job.held_by_pid, ")");
-  }
-  if (job.dead()) return "dead (out of attempts)";
-  if (job.run_at > absl::Now()) return "scheduled";
+// A job's state in one word: working (held by a worker), cancelled (by an
+// operator: `qg cancel`), dead (out of attempts), errored (failed, waiting
+// for its retry or due for it), scheduled (due later) or ready.
+std::string StateName(const qg::JobRecord& job, absl::Time now) {
+  if (job.working()) return "working";
+  if (job.cancelled()) return "cancelled";
+  if (job.dead()) return "dead";
+  if (job.error_count > 0) return "errored";
+  if (job.run_at > now) return "scheduled";
   return "ready";
 }
 
-JsonObject ListJson(const qg::JobRecord& job) {
+std::string StateOf(const qg::JobRecord& job) {
+  std::string state = StateName(job, absl::Now());
+  if (state == "working") {
+    return absl::StrCat("working (advisory lock held by backend pid ",
+                        job.held_by_pid, ")");
+  }
+  if (state == "cancelled") {
+    return absl::StrCat("cancelled (by an operator; `qg retry ", job.id,
+                        "` revives it)");
+  }
+  if (state == "dead") return "dead (out of attempts)";
+  if (state == "errored") return "errored (runs again at its run_at)";
+  return state;
+}
+
+JsonObject ListJson(const qg::JobRecord& job, absl::Time now) {
   JsonObject j;
   j.Int("id", job.id)
       .String("queue", job.queue)
@@ -102,6 +119,7 @@ JsonObject ListJson(const qg::JobRecord& job) {
       .Int("error_count", job.error_count)
       .StringOrNull("last_error", job.last_error_line)
       .Bool("working", job.working())
+      .String("state", StateName(job, now))
       .String("cursor", job.cursor().Encode());
   return j;
 }
@@ -120,6 +138,7 @@ int ShowOne(const JobsOptions& o, qg::Admin& admin) {
         .Int("error_count", job->error_count)
         .StringOrNull("last_error", job->last_error)
         .Bool("working", job->working())
+        .String("state", StateName(*job, absl::Now()))
         .Int("held_by_pid", job->held_by_pid)
         .Raw("args", job->args);
     printf("%s\n", j.text().c_str());
@@ -148,20 +167,23 @@ int Run(const JobsOptions& o) {
   if (o.id.has_value()) return ShowOne(o, **admin);
   absl::StatusOr<qg::JobPage> page = (*admin)->ListJobs(o.filter, o.page);
   if (!page.ok()) return Fail(self, page.status());
+  const absl::Time now = absl::Now();
   if (o.json) {
     std::vector<JsonObject> items;
-    for (const qg::JobRecord& job : page->jobs) items.push_back(ListJson(job));
+    for (const qg::JobRecord& job : page->jobs) {
+      items.push_back(ListJson(job, now));
+    }
     printf("%s\n", JsonArray(items).c_str());
     return kExitOk;
   }
-  Table table({"ID", "QUEUE", "TYPE", "PRIORITY", "RUN_AT", "ERRORS", "WORKING",
+  Table table({"ID", "QUEUE", "TYPE", "PRIORITY", "RUN_AT", "ERRORS", "STATE",
                "LAST_ERROR"});
   for (const qg::JobRecord& job : page->jobs) {
     table.AddRow({absl::StrCat(job.id),
                   job.queue.empty() ? "(default)" : Printable(job.queue),
                   Printable(job.type), absl::StrCat(job.priority),
                   FormatUtc(job.run_at), absl::StrCat(job.error_count),
-                  job.working() ? "yes" : "",
+                  StateName(job, now),
                   Truncate(Printable(job.last_error_line), 60)});
   }
   table.Print(stdout);
@@ -188,11 +210,14 @@ const Command& JobsCommand() {
        "[--error-contains TEXT] [--limit N] [--after CURSOR] [--json] "
        "[--db CONNINFO]",
        "qg jobs ID [--json] [--db CONNINFO]"},
-      "Lists jobs in the order workers take them, with the first line of "
-      "their last error;\nWORKING means a session of this database holds the "
-      "job's advisory lock. Pages\nare keyset-paged: a full page ends with "
-      "the --after CURSOR of the next one.\nWith an ID, shows that job: "
-      "args, full last error, and who holds it.\n"
+      "Lists jobs in the order workers take them, with their state and the "
+      "first line\nof their last error. STATE is working (a session of this "
+      "database holds the\njob's advisory lock), cancelled (by `qg cancel`; "
+      "listed with --dead), dead (out\nof attempts), errored (failed, runs "
+      "again at RUN_AT), scheduled or ready.\n"
+      "Pages are keyset-paged: a full page ends with the --after CURSOR of "
+      "the next\none. With an ID, shows that job: args, full last error, and "
+      "who holds it.\n"
       "  --queue           only this queue (\"\" is the default queue)\n"
       "  --type            only this job type\n"
       "  --state           any, ready (due, not held), runnable (due), "

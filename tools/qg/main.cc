@@ -6,6 +6,9 @@
 //   qg jobs [ID] [...] [--json]     list jobs, or show one
 //   qg retry ID | --all-errored     make jobs runnable now
 //   qg delete ID                    delete a job that is not being worked
+//   qg cancel ID                    cancel a job (a running one: qg-cpp pools)
+//   qg pause QUEUE, qg resume QUEUE pause a queue for qg-cpp pools, resume it
+//   qg periodic [--remove NAME]     list periodic schedules, forget one
 //   qg work --handler TYPE=CMD ...  work jobs by running shell commands
 //   qg demo [--jobs N]              the demo, on an embedded PostgreSQL
 //

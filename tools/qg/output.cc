@@ -72,6 +72,17 @@ JsonObject& JsonObject::Time(absl::string_view name, absl::Time value) {
   return Field(name, JsonString(FormatUtc(value)));
 }
 
+JsonObject& JsonObject::Null(absl::string_view name) {
+  return Field(name, "null");
+}
+
+JsonObject& JsonObject::Strings(absl::string_view name,
+                                const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  for (const std::string& v : values) quoted.push_back(JsonString(v));
+  return Field(name, absl::StrCat("[", absl::StrJoin(quoted, ","), "]"));
+}
+
 JsonObject& JsonObject::Raw(absl::string_view name, absl::string_view json) {
   return Field(name, json);
 }

@@ -57,6 +57,10 @@ class JsonObject {
   JsonObject& Int(absl::string_view name, int64_t value);
   JsonObject& Bool(absl::string_view name, bool value);
   JsonObject& Time(absl::string_view name, absl::Time value);
+  JsonObject& Null(absl::string_view name);
+  // The array of `values` as JSON strings.
+  JsonObject& Strings(absl::string_view name,
+                      const std::vector<std::string>& values);
   // `json` is already JSON text (e.g. a job's args).
   JsonObject& Raw(absl::string_view name, absl::string_view json);
   std::string text() const { return text_ + "}"; }

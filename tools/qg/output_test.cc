@@ -33,6 +33,13 @@ TEST(JsonObjectTest, WritesFieldsInOrderWithEscapes) {
   EXPECT_EQ(JsonArray({o, o}), absl::StrCat("[", o.text(), ",", o.text(), "]"));
 }
 
+TEST(JsonObjectTest, WritesNullsAndStringArrays) {
+  JsonObject o;
+  o.Null("last_job_id").Strings("paused", {"a", "b\"c"}).Strings("none", {});
+  EXPECT_EQ(o.text(),
+            R"({"last_job_id":null,"paused":["a","b\"c"],"none":[]})");
+}
+
 TEST(OutputTest, PrintableTruncateAndShellQuote) {
   EXPECT_EQ(Printable("a\nb\tc"), "a\\nb\\tc");
   EXPECT_EQ(Truncate("abcdefgh", 6), "abc...");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "qg/admin.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
@@ -51,7 +52,8 @@ int Run(const StatsOptions& o) {
           .Int("errored", s.count_errored)
           .Int("highest_error_count", s.highest_error_count)
           .Int("dead", s.count_dead)
-          .Time("oldest_run_at", s.oldest_run_at);
+          .Time("oldest_run_at", s.oldest_run_at)
+          .Bool("paused", report->paused(s.queue));
       items.push_back(std::move(j));
     }
     printf("%s\n", JsonArray(items).c_str());
@@ -60,15 +62,28 @@ int Run(const StatsOptions& o) {
   Table table({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS",
                "DEAD", "OLDEST_RUN_AT"});
   for (const qg::JobStats& s : report->groups) {
-    table.AddRow({s.queue.empty() ? "(default)" : Printable(s.queue),
-                  Printable(s.type), absl::StrCat(s.count),
+    std::string queue = s.queue.empty() ? "(default)" : Printable(s.queue);
+    if (report->paused(s.queue)) absl::StrAppend(&queue, " (paused)");
+    table.AddRow({queue, Printable(s.type), absl::StrCat(s.count),
                   absl::StrCat(s.count_working), absl::StrCat(s.count_errored),
                   absl::StrCat(s.highest_error_count),
                   absl::StrCat(s.count_dead), FormatUtc(s.oldest_run_at)});
   }
   table.Print(stdout);
   if (table.empty()) printf("(no jobs)\n");
-  printf("\nworker path: %s\n", report->fast_path.reason.c_str());
+  if (report->paused_queues.empty()) {
+    printf("\npaused queues: none\n");
+  } else {
+    std::vector<std::string> names;
+    for (const std::string& q : report->paused_queues) {
+      names.push_back(Printable(q));
+    }
+    printf(
+        "\npaused queues: %s (qg-cpp worker pools lock no new job of them; "
+        "`qg resume QUEUE`)\n",
+        absl::StrJoin(names, ", ").c_str());
+  }
+  printf("worker path: %s\n", report->fast_path.reason.c_str());
   return kExitOk;
 }
 
@@ -86,10 +101,15 @@ const Command& StatsCommand() {
       {"qg stats [--json] [--db CONNINFO]"},
       "Per queue and type: count, working (advisory lock held in this "
       "database now),\nerrored, highest error count, dead (out of attempts), "
-      "oldest run_at; then which\nworker path a worker pool would take here: "
-      "fast (qg_lock_jobs() is installed)\nor qg-compatible (it is not: run "
-      "`qg migrate`).\n"
-      "  --json      the counts as a JSON array instead of a table\n" +
+      "oldest run_at; a paused\nqueue's rows say \"(paused)\". Then the "
+      "paused queues, empty ones included, and\nwhich worker path a worker "
+      "pool would take here: fast (qg_lock_jobs() is\ninstalled) or "
+      "qg-compatible (it is not: run `qg migrate`).\n"
+      "  --json      the counts as a JSON array instead of a table; each "
+      "group has\n"
+      "              \"paused\": whether its queue is paused (a paused queue "
+      "without\n"
+      "              jobs has no group: the table lists it)\n" +
           std::string(kDbHelp),
       Main};
   return command;

@@ -1,0 +1,103 @@
+// qg cancel: cancels a job; a running one only in a qg-cpp worker pool.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "qg/admin.h"
+#include "qg/job_end.h"
+#include "tools/qg/cli.h"
+#include "tools/qg/flags.h"
+
+namespace qg_cli {
+namespace {
+
+struct CancelOptions {
+  std::string db;
+  int64_t id = 0;
+  // How long to wait for the pool running the job to acknowledge.
+  absl::Duration wait = absl::Milliseconds(1500);
+};
+
+absl::StatusOr<CancelOptions> Parse(const std::vector<std::string>& args) {
+  CancelOptions o;
+  FlagParser flags;
+  flags.String("db", &o.db);
+  flags.Duration("wait", &o.wait);
+  std::vector<std::string> positional;
+  if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
+  if (positional.size() != 1) {
+    return absl::InvalidArgumentError("expected exactly one job ID");
+  }
+  if (!absl::SimpleAtoi(positional[0], &o.id) || o.id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", positional[0], "\" is not a job ID"));
+  }
+  if (o.wait <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--wait must be positive");
+  }
+  absl::StatusOr<std::string> db = ResolveDb(o.db);
+  if (!db.ok()) return db.status();
+  o.db = *db;
+  return o;
+}
+
+int Run(const CancelOptions& o) {
+  const Command& self = CancelCommand();
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
+  if (!admin.ok()) return FailConnect(self, admin.status());
+  absl::StatusOr<qg::CancelOutcome> outcome = (*admin)->CancelJob(o.id, o.wait);
+  if (!outcome.ok()) return Fail(self, outcome.status());
+  long long id = static_cast<long long>(o.id);
+  switch (*outcome) {
+    case qg::CancelOutcome::kCancelled:
+      printf(
+          "job %lld cancelled: nobody was running it; it is kept as a dead "
+          "job marked \"%s\" (`qg jobs --dead` lists it, `qg retry %lld` "
+          "revives it)\n",
+          id, qg::kCancelledMarker, id);
+      break;
+    case qg::CancelOutcome::kStopping:
+      printf(
+          "job %lld is running in a qg-cpp worker pool: asked its worker to "
+          "stop it (Job::Cancelled() is true now); it is recorded as "
+          "cancelled when its handler returns an error, never retried\n",
+          id);
+      break;
+  }
+  return kExitOk;
+}
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<CancelOptions> o = Parse(args);
+  if (!o.ok()) return UsageError(CancelCommand(), o.status().message());
+  return Run(*o);
+}
+
+}  // namespace
+
+const Command& CancelCommand() {
+  static const Command command{
+      "cancel",
+      {"qg cancel ID [--wait DURATION] [--db CONNINFO]"},
+      "Cancels job ID. A job nobody holds is cancelled at once: kept as a dead "
+      "job\nwhose last error starts with \"qg: cancelled\" (`qg jobs --dead` "
+      "lists it,\n`qg retry ID` revives it). A job a qg-cpp worker pool runs "
+      "is asked to stop\n(its handler sees Job::Cancelled(); `qg work` stops "
+      "the job's command) and is\nrecorded as cancelled, never retried. A job "
+      "held by a Ruby Que, que-go or qg\nworker cannot be cancelled while it "
+      "runs: cancelling a running job holds only\nwhere every worker of the "
+      "queue is qg-cpp.\n"
+      "  --wait      how long to wait for the worker pool to acknowledge "
+      "(default 1.5s)\n" +
+          std::string(kDbHelp) +
+          "Exit status: 0 cancelled or asked to stop, 1 no such job, a job "
+          "that cannot be\ncancelled now, or another failure, 2 a usage "
+          "mistake (no ID, not a number).\n",
+      Main};
+  return command;
+}
+
+}  // namespace qg_cli

@@ -318,7 +318,16 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
                   "'advisory'"),
             "1");
+  // The worker goes away; its backend releases the lock when it exits,
+  // a moment after the connection closes.
   worker.reset();
+  ASSERT_TRUE(qg_testing::WaitFor(
+      [&] {
+        return Query(
+                   "SELECT count(*) FROM pg_locks WHERE locktype = "
+                   "'advisory'") == "0";
+      },
+      absl::Seconds(10)));
   EXPECT_OK(admin_->DeleteJob(9));
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
   EXPECT_THAT(admin_->DeleteJob(9), StatusIs(absl::StatusCode::kNotFound));

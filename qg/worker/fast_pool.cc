@@ -527,6 +527,13 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     }
     report.released = static_cast<int>(writes.unlock.size());
     report.rechecked = static_cast<int>(plan.confirm.size());
+    report.scanned = r->lock.ok() ? r->lock->scanned : 0;
+    report.rewound = plan.rewind.has_value();
+    report.from_head =
+        plan.lock > 0 &&
+        (!plan.after.has_value() ||
+         (plan.rewind && plan.rewind->run_at == absl::InfinitePast()));
+    report.asked_next_due = request.next_due_queue.has_value();
     {
       std::unique_lock<std::mutex> lock(mu_);
       report.buffered = static_cast<int>(ready_.size());

@@ -33,6 +33,14 @@ class PoolObserver {
     int released = 0;     // locks it released
     int rechecked = 0;    // buffered jobs it re-checked
     int buffered = 0;     // jobs waiting in the buffer afterwards
+    int scanned = 0;      // candidates its lock scan looked at
+    // Its lock scan first went back over a range behind the pool's cursor
+    // (a job announced there, a released one, a due time, or the periodic
+    // walk of the whole queue: `from_head`).
+    bool rewound = false;
+    bool from_head = false;
+    // It asked when the next scheduled job is due.
+    bool asked_next_due = false;
   };
 
   // OnRoundTrip()

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "qg/admin.h"
+#include "qg/admin_json.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
 #include "tools/qg/output.h"
@@ -92,36 +93,12 @@ std::string StateOf(const qg::JobRecord& job) {
   return "ready";
 }
 
-JsonObject ListJson(const qg::JobRecord& job) {
-  JsonObject j;
-  j.Int("id", job.id)
-      .String("queue", job.queue)
-      .String("type", job.type)
-      .Int("priority", job.priority)
-      .Time("run_at", job.run_at)
-      .Int("error_count", job.error_count)
-      .StringOrNull("last_error", job.last_error_line)
-      .Bool("working", job.working())
-      .String("cursor", job.cursor().Encode());
-  return j;
-}
-
 int ShowOne(const JobsOptions& o, qg::Admin& admin) {
   const Command& self = JobsCommand();
   absl::StatusOr<qg::JobRecord> job = admin.GetJob(*o.id);
   if (!job.ok()) return Fail(self, job.status());
   if (o.json) {
-    JsonObject j;
-    j.Int("id", job->id)
-        .String("queue", job->queue)
-        .String("type", job->type)
-        .Int("priority", job->priority)
-        .Time("run_at", job->run_at)
-        .Int("error_count", job->error_count)
-        .StringOrNull("last_error", job->last_error)
-        .Bool("working", job->working())
-        .Int("held_by_pid", job->held_by_pid)
-        .Raw("args", job->args);
+    JsonObject j = qg::JobDetailJson(*job);
     printf("%s\n", j.text().c_str());
     return kExitOk;
   }
@@ -150,7 +127,8 @@ int Run(const JobsOptions& o) {
   if (!page.ok()) return Fail(self, page.status());
   if (o.json) {
     std::vector<JsonObject> items;
-    for (const qg::JobRecord& job : page->jobs) items.push_back(ListJson(job));
+    for (const qg::JobRecord& job : page->jobs)
+      items.push_back(qg::JobListJson(job));
     printf("%s\n", JsonArray(items).c_str());
     return kExitOk;
   }

@@ -9,8 +9,9 @@ namespace qg_cli {
 
 const std::vector<const Command*>& AllCommands() {
   static const auto* all = new std::vector<const Command*>{
-      &MigrateCommand(), &EnqueueCommand(), &StatsCommand(), &JobsCommand(),
-      &RetryCommand(),   &DeleteCommand(),  &WorkCommand(),  &DemoCommand(),
+      &MigrateCommand(), &EnqueueCommand(), &StatsCommand(),
+      &JobsCommand(),    &RetryCommand(),   &DeleteCommand(),
+      &WorkCommand(),    &DemoCommand(),    &ConsoleCommand(),
   };
   return *all;
 }

@@ -85,6 +85,7 @@ const Command& RetryCommand();
 const Command& DeleteCommand();
 const Command& WorkCommand();
 const Command& DemoCommand();
+const Command& ConsoleCommand();
 
 }  // namespace qg_cli
 

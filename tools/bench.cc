@@ -1,7 +1,7 @@
 // bench: qg-cpp's throughput and latency, side by side with plain-SQL floors
 // and with the qg-compatible worker path, in one run.
 //
-//   bazel run -c opt //tools:bench -- [--scenario s1|s2|s3|s4|all] [--c 1,8,32]
+//   bazel run -c opt //tools:bench -- [--scenario s1|...|s9|all] [--c 1,8,32]
 //       [--reps N] [--cap SECONDS] [--mode fast|qg-compat|both]
 //
 // Against the embedded throwaway PostgreSQL with PostgreSQL's durable
@@ -31,6 +31,11 @@
 //      recommended autovacuum settings on que_jobs
 //   s8 scale-out: 200,000 jobs drained by P processes of W workers (1x8,
 //      2x8, 4x8, 2x4): total rate, connections per process, jobs run twice
+//   s9 scraped: the s3 drain (of --s9_jobs, 200,000) at each --c, once
+//      plain and once while /metrics is scraped 10 times a second both from a
+//      web console on the database (qg::Console, default 5 s snapshot) and from
+//      the pool's own qg::WorkerMetrics (observer + MetricsServer); the order
+//      alternates per repetition; rates and scraped/plain
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -63,8 +68,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "httplib.h"
 #include "qg/client.h"
+#include "qg/console/console.h"
 #include "qg/internal/pg.h"
+#include "qg/metrics/metrics_server.h"
+#include "qg/metrics/worker_metrics.h"
 #include "qg/testing/postgres.h"
 #include "qg/worker/worker.h"
 
@@ -82,6 +91,9 @@ ABSL_FLAG(std::string, stream_role, "",
 ABSL_FLAG(int, stream_jobs, 1000000, "internal: jobs the stream role enqueues");
 ABSL_FLAG(std::string, c, "8",
           "s3 worker counts, comma-separated (e.g. 1,8,32)");
+ABSL_FLAG(int, s9_jobs, 200000,
+          "s9: ready jobs per drain (the s3 drain, longer, so that it spans "
+          "many scrapes and console snapshots)");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");
@@ -362,10 +374,13 @@ class Bench {
     Emit("floor", "s2", rep, "p99_ms", Percentile(lat, 0.99));
   }
 
-  // Loads kS3Jobs ready jobs into `table`.
-  void LoadReady(const std::string& table) {
+  // Loads `n` ready jobs into `table`.
+  void LoadReady(const std::string& table, int n = kS3Jobs) {
     ConnPtr conn = MustConnect(conninfo_);
-    Copy(conn.get(), table, CopyRows(0, kS3Jobs, "Noop"));
+    for (int from = 0; from < n; from += kS3Jobs) {
+      Copy(conn.get(), table,
+           CopyRows(from, std::min(kS3Jobs, n - from), "Noop"));
+    }
     MustExec(admin_.get(), "CHECKPOINT");
   }
 
@@ -428,6 +443,93 @@ class Bench {
     double rate = DrainReady(c, mode, kS3Jobs);
     Emit(mode == qg::WorkerMode::kFast ? "qg" : "qg-compat", "s3", rep,
          absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
+  }
+
+  // s9: the s3 drain with and without /metrics scraped 10 times a second
+  // (the console's and the pool's own), in the same run.
+  void S9(int rep, int c) {
+    const int jobs = absl::GetFlag(FLAGS_s9_jobs);
+    // Both arms start from a vacuumed table: the console's first snapshot
+    // reads every row, and the first reader after a bulk load sets the rows'
+    // hint bits, which would otherwise speed up the scraped arm's workers.
+    auto load = [&] {
+      Reset();
+      LoadReady("que_jobs", jobs);
+      MustExec(admin_.get(), "VACUUM ANALYZE que_jobs");
+    };
+    auto plain = [&] {
+      load();
+      return DrainReady(c, qg::WorkerMode::kFast, jobs);
+    };
+    auto scraped = [&] {
+      load();
+      qg::WorkerMetrics metrics;
+      auto console =
+          qg::Console::Start({.conninfo = conninfo_, .listen = "127.0.0.1:0"});
+      CHECK(console.ok()) << console.status();
+      auto server = qg::MetricsServer::Start(
+          {.listen = "127.0.0.1:0"}, [&metrics] { return metrics.Text(); });
+      CHECK(server.ok()) << server.status();
+      std::atomic<bool> stop{false};
+      std::atomic<int64_t> ok{0}, failed{0};
+      absl::Time start = absl::Now();
+      std::thread scraper([&] {
+        httplib::Client a("127.0.0.1", (*console)->port());
+        httplib::Client b("127.0.0.1", (*server)->port());
+        absl::Time next = absl::Now();
+        while (!stop.load()) {
+          for (httplib::Client* client : {&a, &b}) {
+            auto r = client->Get("/metrics");
+            if (r && r->status == 200) {
+              ++ok;
+            } else {
+              ++failed;
+            }
+          }
+          next += absl::Milliseconds(100);
+          absl::SleepFor(next - absl::Now());
+        }
+      });
+      double rate = DrainReady(c, qg::WorkerMode::kFast, jobs, &metrics);
+      stop = true;
+      scraper.join();
+      // What the console's snapshots cost the database during the drain.
+      httplib::Client probe("127.0.0.1", (*console)->port());
+      if (auto r = probe.Get("/metrics"); r && r->status == 200) {
+        for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
+          for (const char* name : {"qg_console_snapshot_duration_seconds ",
+                                   "qg_console_snapshot_refreshes_total "}) {
+            double v = 0;
+            if (absl::ConsumePrefix(&line, name) &&
+                absl::SimpleAtod(line, &v)) {
+              Emit("qg", "s9", rep,
+                   absl::StrCat(
+                       "console_",
+                       absl::StripSuffix(absl::StripPrefix(name, "qg_console_"),
+                                         " ")),
+                   v);
+            }
+          }
+        }
+      }
+      double secs = absl::ToDoubleSeconds(absl::Now() - start);
+      CHECK_EQ(failed.load(), 0) << "a /metrics scrape failed";
+      Emit("qg", "s9", rep, absl::StrCat("scrapes_c", c, "_per_s"),
+           ok.load() / 2 / secs);
+      return rate;
+    };
+    double without = 0, with = 0;
+    if (rep % 2 == 0) {
+      without = plain();
+      with = scraped();
+    } else {
+      with = scraped();
+      without = plain();
+    }
+    Emit("qg", "s9", rep, absl::StrCat("plain_c", c, "_jobs_per_s"), without);
+    Emit("qg", "s9", rep, absl::StrCat("scraped_c", c, "_jobs_per_s"), with);
+    Emit("qg", "s9", rep, absl::StrCat("scraped_c", c, "_over_plain"),
+         with / without);
   }
 
   // Inserts `n` jobs server-side: `queue`, run_at `run_at` (SQL).
@@ -1014,11 +1116,11 @@ int main(int argc, char** argv) {
     } else if (part == "every") {
       scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"});
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
-               part[1] <= '8') {
+               part[1] <= '9') {
       scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s8, all, scale or every, "
+              "bench: --scenario takes s1 .. s9, all, scale or every, "
               "comma-separated\n");
       return 2;
     }
@@ -1083,6 +1185,9 @@ int main(int argc, char** argv) {
     if (want("s6")) bench.S6(rep);
     if (want("s7")) bench.S7(rep);
     if (want("s8")) bench.S8(rep);
+    if (want("s9")) {
+      for (int c : cs) bench.S9(rep, c);
+    }
   }
   bench.PrintTable();
   return 0;

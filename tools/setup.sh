@@ -22,6 +22,8 @@ PACKAGES=(
   postgresql-15          # initdb/postgres for the throwaway test server
   clang-format           # tools/lint
   tzdata                 # /usr/share/zoneinfo, for //qg:schedule's zones
+  libcpp-httplib-dev     # cpp-httplib 0.11.4: the console's HTTP server
+  chromium               # the console's browser test (driven by playwright-core)
 )
 
 missing=()
@@ -54,4 +56,14 @@ if [ ! -x "$BUILDIFIER_DIR/node_modules/.bin/buildifier" ]; then
   echo "setup: installing @bazel/buildifier into .tools/" >&2
   mkdir -p "$BUILDIFIER_DIR"
   npm install --silent --no-audit --no-fund --prefix "$BUILDIFIER_DIR" @bazel/buildifier@6.4.0 >/dev/null
+fi
+
+# playwright-core (for the console's browser test, //qg/console:browser_test)
+# drives Debian's chromium through executablePath: the package downloads no
+# browser of its own. Project-local, like buildifier.
+PLAYWRIGHT_DIR="$ROOT/.tools/playwright"
+if [ ! -f "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json" ]; then
+  echo "setup: installing playwright-core into .tools/" >&2
+  mkdir -p "$PLAYWRIGHT_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$PLAYWRIGHT_DIR" playwright-core@1.65.1 >/dev/null
 fi

@@ -439,5 +439,16 @@ Call PeriodicRemove(absl::string_view name) {
   return {&sql::kPeriodicRemove, {std::string(name)}};
 }
 
+Call ConsoleTables() { return {&sql::kConsoleTables, {}}; }
+
+Call ConsoleOverview() { return {&sql::kConsoleOverview, {}}; }
+
+Call ConsoleQueues() { return {&sql::kConsoleQueues, {}}; }
+
+Call ConsoleThroughput(int minutes, const std::optional<std::string>& queue,
+                       const std::optional<std::string>& type) {
+  return {&sql::kConsoleThroughput, {absl::StrCat(minutes), queue, type}};
+}
+
 }  // namespace queries
 }  // namespace qg::internal

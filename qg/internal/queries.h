@@ -253,6 +253,12 @@ Call PeriodicRecord(const internal::PeriodicRecord& record);
 Call PeriodicHeartbeat(const std::vector<std::string>& names);
 Call PeriodicList(absl::Duration registered_within);
 Call PeriodicRemove(absl::string_view name);
+// The web console's views (qg/internal/sql/console_*.sql).
+Call ConsoleTables();
+Call ConsoleOverview();
+Call ConsoleQueues();
+Call ConsoleThroughput(int minutes, const std::optional<std::string>& queue,
+                       const std::optional<std::string>& type);
 }  // namespace queries
 
 // A delay as the statements take it: seconds, or "Infinity" for a dead job.

@@ -145,6 +145,16 @@ const Statement kPeriodicList{"qg_periodic_list",
     "$1 registered_within float8", sql_text::periodic_list};
 const Statement kPeriodicRemove{"qg_periodic_remove", "$1 name text",
     sql_text::periodic_remove};
+
+const Statement kConsoleTables{"qg_console_tables", "",
+    sql_text::console_tables};
+const Statement kConsoleOverview{"qg_console_overview", "",
+    sql_text::console_overview};
+const Statement kConsoleQueues{"qg_console_queues", "",
+    sql_text::console_queues};
+const Statement kConsoleThroughput{"qg_console_throughput",
+    "$1 minutes int, $2 queue text, $3 job_class text",
+    sql_text::console_throughput};
 // clang-format on
 
 const std::vector<const Statement*>& ClientStatements() {

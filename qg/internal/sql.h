@@ -116,6 +116,13 @@ extern const Statement kPeriodicHeartbeat;
 extern const Statement kPeriodicList;
 extern const Statement kPeriodicRemove;
 
+// The web console (//qg/console): read-only views. Run by text, never
+// prepared (qg_queues and qg_job_counts may be missing).
+extern const Statement kConsoleTables;
+extern const Statement kConsoleOverview;
+extern const Statement kConsoleQueues;
+extern const Statement kConsoleThroughput;
+
 // The channel qg_notify_jobs() notifies on (schema/qg_additions.sql).
 inline constexpr char kNotifyChannel[] = "qg_jobs";
 

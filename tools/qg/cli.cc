@@ -12,6 +12,7 @@ const std::vector<const Command*>& AllCommands() {
       &MigrateCommand(), &EnqueueCommand(),  &StatsCommand(),  &JobsCommand(),
       &RetryCommand(),   &DeleteCommand(),   &CancelCommand(), &PauseCommand(),
       &ResumeCommand(),  &PeriodicCommand(), &WorkCommand(),   &DemoCommand(),
+      &ConsoleCommand(),
   };
   return *all;
 }

@@ -89,6 +89,7 @@ const Command& ResumeCommand();  // tools/qg/pause.cc
 const Command& PeriodicCommand();
 const Command& WorkCommand();
 const Command& DemoCommand();
+const Command& ConsoleCommand();
 
 }  // namespace qg_cli
 

@@ -21,7 +21,9 @@
 #include "qg/admin.h"
 #include "qg/client.h"
 #include "qg/conninfo.h"
+#include "qg/console/console.h"
 #include "qg/executor.h"
+#include "qg/metrics/http_listen.h"
 #include "qg/periodic.h"
 #include "qg/testing/postgres.h"
 #include "qg/typed.h"
@@ -46,6 +48,11 @@ struct DemoOptions {
   std::string db;  // empty: boot an embedded PostgreSQL
   int jobs = 2000;
   int workers = 4;
+  // Where the web console listens while the demo runs.
+  std::string listen = "127.0.0.1:8080";
+  // Keep the console (and the embedded PostgreSQL) up after the run, until
+  // SIGINT or SIGTERM.
+  bool console = false;
 };
 
 absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
@@ -54,6 +61,8 @@ absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
   flags.String("db", &o.db);
   flags.Int("jobs", &o.jobs);
   flags.Int("workers", &o.workers);
+  flags.String("listen", &o.listen);
+  flags.Bool("console", &o.console);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (!positional.empty()) {
@@ -95,6 +104,35 @@ class ErrorsOnlyLogger : public qg::Logger {
 struct PGconnCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
+
+// Starts the console on `o.listen`, or on a free port when that one is
+// taken; null (with a line on stderr) when it cannot start at all.
+std::unique_ptr<qg::Console> StartConsole(const DemoOptions& o,
+                                          const std::string& conninfo) {
+  qg::ConsoleOptions options;
+  options.conninfo = conninfo;
+  options.listen = o.listen;
+  options.refresh = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<qg::Console>> console =
+      qg::Console::Start(options);
+  if (!console.ok() &&
+      console.status().code() == absl::StatusCode::kUnavailable) {
+    absl::StatusOr<qg::ListenAddress> address =
+        qg::ParseListenAddress(o.listen);
+    if (address.ok()) {
+      address->port = 0;
+      options.listen = address->ToString();
+      console = qg::Console::Start(options);
+    }
+  }
+  if (!console.ok()) {
+    fprintf(stderr, "qg demo: no console: %s\n",
+            std::string(console.status().message()).c_str());
+    return nullptr;
+  }
+  fprintf(stderr, "qg demo: console at %s\n", (*console)->url().c_str());
+  return std::move(*console);
+}
 
 int Run(const DemoOptions& o) {
   const Command& self = DemoCommand();
@@ -191,6 +229,9 @@ int Run(const DemoOptions& o) {
   // Periodic and unique jobs need `qg migrate`'s additions (the embedded
   // server has them); without them the demo shows the rest.
   const bool additions = admin->ListPeriodic().ok();
+
+  // The web console, up while the demo runs (and after it, with --console).
+  std::unique_ptr<qg::Console> console = StartConsole(o, conninfo);
 
   // Enqueue: most now, 5% scheduled 2 s ahead, 5% in a transaction that
   // rolls back (never run).
@@ -399,6 +440,16 @@ int Run(const DemoOptions& o) {
         drain_rate.c_str(), absl::ToDoubleSeconds(work_time - drain_time),
         scheduled, static_cast<long long>(failures.load()));
   }
+  if (o.console && console != nullptr && !interrupted) {
+    printf(
+        "\nqg demo: the console stays up at %s; Ctrl-C (or SIGTERM) ends the "
+        "demo\n",
+        console->url().c_str());
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&signals, &sig);
+  }
+  if (console != nullptr) console->Stop();
   client->Close();
   client.reset();
   admin.reset();
@@ -429,7 +480,8 @@ int Main(const std::vector<std::string>& args) {
 const Command& DemoCommand() {
   static const Command command{
       "demo",
-      {"qg demo [--jobs N] [--workers N] [--db CONNINFO]"},
+      {"qg demo [--jobs N] [--workers N] [--listen HOST:PORT] [--console] "
+       "[--db CONNINFO]"},
       "Enqueues N typed protobuf jobs (some scheduled 2 s ahead, some in a "
       "transaction\nthat rolls back, some failing once), works them with a "
       "worker pool, and prints\nthe stats and the drain rate of the jobs "
@@ -440,7 +492,12 @@ const Command& DemoCommand() {
       "--db or DATABASE_URL it boots an embedded, throwaway PostgreSQL and "
       "removes it\nafterwards. Works its own queue (qg-demo) only.\n"
       "  --jobs      jobs to enqueue (default 2000)\n"
-      "  --workers   worker threads (default 4)\n" +
+      "  --workers   worker threads (default 4)\n"
+      "  --listen    where the web console listens while the demo runs "
+      "(default\n"
+      "              127.0.0.1:8080, or a free port when that one is taken)\n"
+      "  --console   keep the console up after the run, until Ctrl-C or "
+      "SIGTERM\n" +
           std::string(kDbHelp),
       Main};
   return command;

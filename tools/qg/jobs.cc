@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "qg/admin.h"
+#include "qg/admin_json.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
 #include "tools/qg/output.h"
@@ -82,20 +83,9 @@ absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
   return o;
 }
 
-// A job's state in one word: working (held by a worker), cancelled (by an
-// operator: `qg cancel`), dead (out of attempts), errored (failed, waiting
-// for its retry or due for it), scheduled (due later) or ready.
-std::string StateName(const qg::JobRecord& job, absl::Time now) {
-  if (job.working()) return "working";
-  if (job.cancelled()) return "cancelled";
-  if (job.dead()) return "dead";
-  if (job.error_count > 0) return "errored";
-  if (job.run_at > now) return "scheduled";
-  return "ready";
-}
-
+// A job's state in words, for `qg jobs ID`.
 std::string StateOf(const qg::JobRecord& job) {
-  std::string state = StateName(job, absl::Now());
+  std::string state = qg::JobStateName(job, absl::Now());
   if (state == "working") {
     return absl::StrCat("working (advisory lock held by backend pid ",
                         job.held_by_pid, ")");
@@ -109,38 +99,12 @@ std::string StateOf(const qg::JobRecord& job) {
   return state;
 }
 
-JsonObject ListJson(const qg::JobRecord& job, absl::Time now) {
-  JsonObject j;
-  j.Int("id", job.id)
-      .String("queue", job.queue)
-      .String("type", job.type)
-      .Int("priority", job.priority)
-      .Time("run_at", job.run_at)
-      .Int("error_count", job.error_count)
-      .StringOrNull("last_error", job.last_error_line)
-      .Bool("working", job.working())
-      .String("state", StateName(job, now))
-      .String("cursor", job.cursor().Encode());
-  return j;
-}
-
 int ShowOne(const JobsOptions& o, qg::Admin& admin) {
   const Command& self = JobsCommand();
   absl::StatusOr<qg::JobRecord> job = admin.GetJob(*o.id);
   if (!job.ok()) return Fail(self, job.status());
   if (o.json) {
-    JsonObject j;
-    j.Int("id", job->id)
-        .String("queue", job->queue)
-        .String("type", job->type)
-        .Int("priority", job->priority)
-        .Time("run_at", job->run_at)
-        .Int("error_count", job->error_count)
-        .StringOrNull("last_error", job->last_error)
-        .Bool("working", job->working())
-        .String("state", StateName(*job, absl::Now()))
-        .Int("held_by_pid", job->held_by_pid)
-        .Raw("args", job->args);
+    JsonObject j = qg::JobDetailJson(*job, absl::Now());
     printf("%s\n", j.text().c_str());
     return kExitOk;
   }
@@ -171,7 +135,7 @@ int Run(const JobsOptions& o) {
   if (o.json) {
     std::vector<JsonObject> items;
     for (const qg::JobRecord& job : page->jobs) {
-      items.push_back(ListJson(job, now));
+      items.push_back(qg::JobListJson(job, now));
     }
     printf("%s\n", JsonArray(items).c_str());
     return kExitOk;
@@ -183,7 +147,7 @@ int Run(const JobsOptions& o) {
                   job.queue.empty() ? "(default)" : Printable(job.queue),
                   Printable(job.type), absl::StrCat(job.priority),
                   FormatUtc(job.run_at), absl::StrCat(job.error_count),
-                  StateName(job, now),
+                  qg::JobStateName(job, now),
                   Truncate(Printable(job.last_error_line), 60)});
   }
   table.Print(stdout);

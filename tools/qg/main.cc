@@ -11,11 +11,13 @@
 //   qg periodic [--remove NAME]     list periodic schedules, forget one
 //   qg work --handler TYPE=CMD ...  work jobs by running shell commands
 //   qg demo [--jobs N]              the demo, on an embedded PostgreSQL
+//   qg console [--listen ADDR]      the web console (and /metrics)
 //
 // A thin shell over the public libraries (//qg:admin, //qg:client,
-// //qg/worker); each command is in tools/qg/<command>.cc. The database comes
-// from --db or $DATABASE_URL. Exit codes: 0 success, 1 failure at run time,
-// 2 a usage mistake (see `qg work --help` for its own).
+// //qg/worker, //qg/console, //qg/metrics); each command is in
+// tools/qg/<command>.cc. The database comes from --db or $DATABASE_URL. Exit
+// codes: 0 success, 1 failure at run time, 2 a usage mistake (see `qg work
+// --help` for its own).
 #include <cstdio>
 #include <string>
 #include <vector>

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "qg/admin.h"
+#include "qg/admin_json.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
 #include "tools/qg/output.h"
@@ -44,17 +45,7 @@ int Run(const StatsOptions& o) {
   if (o.json) {
     std::vector<JsonObject> items;
     for (const qg::JobStats& s : report->groups) {
-      JsonObject j;
-      j.String("queue", s.queue)
-          .String("type", s.type)
-          .Int("count", s.count)
-          .Int("working", s.count_working)
-          .Int("errored", s.count_errored)
-          .Int("highest_error_count", s.highest_error_count)
-          .Int("dead", s.count_dead)
-          .Time("oldest_run_at", s.oldest_run_at)
-          .Bool("paused", report->paused(s.queue));
-      items.push_back(std::move(j));
+      items.push_back(qg::StatsJson(s, report->paused(s.queue)));
     }
     printf("%s\n", JsonArray(items).c_str());
     return kExitOk;

@@ -26,6 +26,8 @@
 #include "absl/time/time.h"
 #include "qg/admin.h"
 #include "qg/client.h"
+#include "qg/metrics/metrics_server.h"
+#include "qg/metrics/worker_metrics.h"
 #include "qg/worker/worker.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
@@ -55,6 +57,8 @@ struct WorkOptions {
   bool until_empty = false;
   // Stop after this long; infinite: run until a signal.
   absl::Duration duration = absl::InfiniteDuration();
+  // Where to serve Prometheus metrics (GET /metrics); empty: nowhere.
+  std::string metrics_listen;
 };
 
 absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
@@ -70,6 +74,7 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   flags.Duration("timeout", &o.timeout);
   flags.Bool("until-empty", &o.until_empty);
   flags.Duration("duration", &o.duration);
+  flags.String("metrics-listen", &o.metrics_listen);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (!positional.empty()) {
@@ -274,6 +279,24 @@ int Run(const WorkOptions& o) {
   qg::WorkerOptions options;
   if (o.queue.has_value()) options.queue = *o.queue;
   options.interval = o.interval;
+  qg::WorkerMetrics metrics;
+  std::unique_ptr<qg::MetricsServer> metrics_server;
+  if (!o.metrics_listen.empty()) {
+    options.observer = &metrics;
+    absl::StatusOr<std::unique_ptr<qg::MetricsServer>> server =
+        qg::MetricsServer::Start({.listen = o.metrics_listen},
+                                 [&metrics] { return metrics.Text(); });
+    if (!server.ok()) {
+      return Fail(
+          self,
+          server.status().code() == absl::StatusCode::kInvalidArgument
+              ? kExitUsage
+              : kExitFailure,
+          absl::StrCat("--metrics-listen: ", server.status().message()));
+    }
+    metrics_server = std::move(*server);
+    fprintf(stderr, "qg work: metrics at %s\n", metrics_server->url().c_str());
+  }
   qg::WorkerPool pool(client->get(), &work_map, o.workers, options);
   if (absl::Status s = pool.Start(); !s.ok()) {
     // InvalidArgument: options the parser let through (WorkerOptions::
@@ -360,7 +383,8 @@ const Command& WorkCommand() {
       "work",
       {"qg work --handler TYPE=COMMAND ... [--queue Q] [--workers N] "
        "[--interval DURATION] [--grace DURATION] [--timeout DURATION] "
-       "[--until-empty] [--duration DURATION] [--db CONNINFO]"},
+       "[--until-empty] [--duration DURATION] [--metrics-listen HOST:PORT] "
+       "[--db CONNINFO]"},
       "Works jobs by running a shell command per job, the job's args JSON on "
       "its stdin\n(and QG_JOB_ID, QG_JOB_TYPE, QG_JOB_QUEUE, "
       "QG_JOB_ERROR_COUNT in its environment).\nExit 0 is success; anything "
@@ -385,7 +409,11 @@ const Command& WorkCommand() {
       "              (jobs scheduled later, or failed and waiting for their "
       "retry, do\n"
       "              not count)\n"
-      "  --duration  stop after this long (default: run until a signal)\n" +
+      "  --duration  stop after this long (default: run until a signal)\n"
+      "  --metrics-listen HOST:PORT  serve Prometheus metrics at "
+      "http://HOST:PORT/metrics\n"
+      "              (qg_jobs_completed_total, qg_job_run_seconds, ...; "
+      "default: none)\n" +
           std::string(kDbHelp) +
           "\nStopping: SIGINT (Ctrl-C) or SIGTERM stops taking jobs and lets "
           "running ones\nfinish; past --grace their handlers' groups get "

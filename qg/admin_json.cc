@@ -1,0 +1,67 @@
+#include "qg/admin_json.h"
+
+namespace qg {
+
+std::string JobStateName(const JobRecord& job, absl::Time now) {
+  if (job.working()) return "working";
+  if (job.cancelled()) return "cancelled";
+  if (job.dead()) return "dead";
+  if (job.error_count > 0) return "errored";
+  if (job.run_at > now) return "scheduled";
+  return "ready";
+}
+
+JsonObject StatsJson(const JobStats& s, bool paused) {
+  JsonObject j;
+  j.String("queue", s.queue)
+      .String("type", s.type)
+      .Int("count", s.count)
+      .Int("working", s.count_working)
+      .Int("errored", s.count_errored)
+      .Int("highest_error_count", s.highest_error_count)
+      .Int("dead", s.count_dead)
+      .Time("oldest_run_at", s.oldest_run_at)
+      .Bool("paused", paused);
+  return j;
+}
+
+JsonObject JobListJson(const JobRecord& job, absl::Time now) {
+  JsonObject j;
+  j.Int("id", job.id)
+      .String("queue", job.queue)
+      .String("type", job.type)
+      .Int("priority", job.priority)
+      .Time("run_at", job.run_at)
+      .Int("error_count", job.error_count)
+      .StringOrNull("last_error", job.last_error_line)
+      .Bool("working", job.working())
+      .String("state", JobStateName(job, now))
+      .String("cursor", job.cursor().Encode());
+  return j;
+}
+
+JsonObject JobDetailJson(const JobRecord& job, absl::Time now) {
+  JsonObject j;
+  j.Int("id", job.id)
+      .String("queue", job.queue)
+      .String("type", job.type)
+      .Int("priority", job.priority)
+      .Time("run_at", job.run_at)
+      .Int("error_count", job.error_count)
+      .StringOrNull("last_error", job.last_error)
+      .Bool("working", job.working())
+      .String("state", JobStateName(job, now))
+      .Int("held_by_pid", job.held_by_pid)
+      .Raw("args", job.args);
+  return j;
+}
+
+JsonObject BulkResultJson(const BulkResult& r) {
+  JsonObject j;
+  j.Int("changed", r.changed)
+      .Int("skipped_held", r.skipped_held)
+      .Int("skipped_moved", r.skipped_moved);
+  return j;
+}
+
+}  // namespace qg

@@ -1,0 +1,67 @@
+// qg/admin_json.h
+// -----------------------------------------------------------------------------
+//
+// The JSON shapes of the admin API's results, written once and shared by
+// `qg stats --json`, `qg jobs --json` and the web console's JSON API
+// (/api/v1/...), so a script written against one reads the other.
+//
+// Example:
+//   QG_ASSIGN_OR_RETURN(qg::StatsReport report, admin->Stats());
+//   std::vector<qg::JsonObject> items;
+//   for (const qg::JobStats& s : report.groups)
+//   items.push_back(qg::StatsJson(s, report.paused(s.queue)));
+//   qg::JsonArray(items);
+//   // [{"queue":"","type":"SendEmail","count":3,"working":0,"errored":1,
+//   //   "highest_error_count":2,"dead":0,
+//   //   "oldest_run_at":"2026-11-29T06:00:00.000000Z","paused":false}]
+#ifndef QG_ADMIN_JSON_H_
+#define QG_ADMIN_JSON_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "qg/admin.h"
+#include "qg/json_writer.h"
+#include "qg/stats.h"
+
+namespace qg {
+
+// StatsJson()
+//
+// One (queue, type) group, as `qg stats --json` prints each: queue, type,
+// count, working, errored, highest_error_count, dead, oldest_run_at, paused
+// (its queue is paused: `StatsReport::paused()`).
+JsonObject StatsJson(const JobStats& stats, bool paused);
+
+// JobStateName()
+//
+// A job's state in one word, as of `now`: "working" (a worker holds its
+// lock), "cancelled" (by an operator), "dead" (out of attempts), "errored"
+// (failed, waiting for its retry or due for it), "scheduled" (due later) or
+// "ready".
+std::string JobStateName(const JobRecord& job, absl::Time now);
+
+// JobListJson()
+//
+// A job in a listing, as `qg jobs --json` prints each: id, queue, type,
+// priority, run_at, error_count, last_error (its first line, or null),
+// working, state (`JobStateName()` as of `now`), cursor
+// (`JobCursor::Encode()` of the row: page after it).
+JsonObject JobListJson(const JobRecord& job, absl::Time now);
+
+// JobDetailJson()
+//
+// One job, as `qg jobs ID --json` prints it: id, queue, type, priority,
+// run_at, error_count, last_error (in full, or null), working, state (as of
+// `now`), held_by_pid (0: nobody), args (the stored JSON, as it is).
+JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
+
+// BulkResultJson()
+//
+// What `Admin::RetryJobs()` / `DeleteJobs()` did: changed, skipped_held,
+// skipped_moved.
+JsonObject BulkResultJson(const BulkResult& result);
+
+}  // namespace qg
+
+#endif  // QG_ADMIN_JSON_H_

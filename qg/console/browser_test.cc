@@ -1,0 +1,164 @@
+// The console end to end in a real headless browser (Debian's chromium,
+// driven by the npm package playwright-core that tools/setup.sh installs
+// into .tools/playwright): prepares a database, starts the console, runs
+// browser_test.js, and checks the database after the browser clicked retry.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "qg/console/console.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+
+namespace qg {
+namespace {
+
+// This file's directory in the source tree, through the runfiles link.
+std::string SourceDir() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  const char* workspace = getenv("TEST_WORKSPACE");
+  if (srcdir == nullptr || workspace == nullptr) return "";
+  std::string runfile =
+      absl::StrCat(srcdir, "/", workspace, "/qg/console/browser_test.js");
+  char real[PATH_MAX];
+  if (realpath(runfile.c_str(), real) == nullptr) return "";
+  std::string dir = real;
+  return dir.substr(0, dir.rfind('/'));
+}
+
+// playwright-core's install: $QG_PLAYWRIGHT_DIR, else the workspace's
+// .tools/playwright (tools/setup.sh).
+std::string PlaywrightDir(const std::string& source_dir) {
+  if (const char* env = getenv("QG_PLAYWRIGHT_DIR"); env && *env) return env;
+  return source_dir + "/../../.tools/playwright";
+}
+
+int RunNode(const std::vector<std::string>& args, const std::string& pw) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("QG_PLAYWRIGHT_DIR", pw.c_str(), 1);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>("node"));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp("node", argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
+  std::string source_dir = SourceDir();
+  ASSERT_FALSE(source_dir.empty()) << "cannot find browser_test.js";
+  std::string pw = PlaywrightDir(source_dir);
+  ASSERT_EQ(
+      access((pw + "/node_modules/playwright-core/package.json").c_str(), R_OK),
+      0)
+      << "playwright-core is missing from " << pw << ": run tools/setup.sh";
+  ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0)
+      << "chromium is missing: run tools/setup.sh";
+
+  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(internal::ConnPtr conn,
+                       internal::Connect(db->conninfo()));
+  auto q = [&](const std::string& sql) {
+    return qg_testing::QueryValue(conn.get(), sql);
+  };
+  auto insert = [&](const std::string& values) {
+    return q(absl::StrCat(
+        "INSERT INTO que_jobs (queue, job_class, run_at, error_count, "
+        "last_error, args) SELECT ",
+        values, " RETURNING job_id"));
+  };
+  // mail/Mailer: 13 ready (one errored before), 3 scheduled (one of them
+  // errored: the job the browser retries), 1 dead; reports/NightlyReport: 2
+  // ready, 1 working, 4 scheduled; the default queue: 5 ready webhooks and one
+  // job with markup.
+  insert(
+      "'mail', 'Mailer', now() - g * interval '3 seconds', 0, NULL, "
+      "'[]'::json FROM generate_series(1, 12) g");
+  insert(
+      "'mail', 'Mailer', now() + g * interval '10 minutes', 0, NULL, "
+      "'[]'::json FROM generate_series(1, 2) g");
+  std::string errored = insert(
+      "'mail', 'Mailer', now() + interval '20 minutes', 1, "
+      "E'SMTP 451: mailbox busy, try later\\n  at Mailer.deliver "
+      "(mailer.rb:42)\\n  at Worker.run (worker.rb:7)', "
+      "'{\"to\":\"ada@example.com\",\"template\":\"welcome\",\"tries\":[1]}'"
+      "::json");
+  insert(
+      "'mail', 'Mailer', now() - interval '1 minute', 2, 'SMTP 550', "
+      "'[]'::json");
+  insert(
+      "'mail', 'Mailer', '9999-01-01 00:00:00+00', 25, 'qg: dead after 25 "
+      "attempts: SMTP 550 no such user', '[]'::json");
+  insert(
+      "'reports', 'NightlyReport', now() - g * interval '1 minute', 0, "
+      "NULL, '[]'::json FROM generate_series(1, 2) g");
+  insert(
+      "'reports', 'NightlyReport', now() + g * interval '1 hour', 0, "
+      "NULL, '[]'::json FROM generate_series(1, 4) g");
+  std::string working = insert(
+      "'reports', 'NightlyReport', now() - interval '5 minutes', 0, "
+      "NULL, '[]'::json");
+  insert(
+      "'', 'Webhook', now() - g * interval '20 seconds', 0, NULL, "
+      "'[]'::json FROM generate_series(1, 5) g");
+  std::string xss = insert(
+      "'', 'Webhook', now() + interval '1 hour', 1, "
+      "'<script>window.__xss = 1</script><img src=x "
+      "onerror=\"window.__xss = 2\">', "
+      "'{\"html\":\"<script>window.__xss = 3</script>\"}'::json");
+  q("INSERT INTO qg_queues (queue, paused) VALUES ('reports', true) "
+    "RETURNING 1");
+  // Three hours of throughput history, for the chart.
+  q("INSERT INTO qg_job_counts (minute, queue, job_class, completed, retried, "
+    "dead) SELECT date_trunc('minute', now()) - m * interval '1 minute', "
+    "'mail', 'Mailer', (60 + 35 * sin(m / 14.0) + (m * 7919 % 13))::int, "
+    "CASE WHEN m % 17 = 0 THEN 6 + m % 5 ELSE m % 3 END, "
+    "CASE WHEN m % 41 = 0 THEN 2 ELSE 0 END FROM generate_series(0, 179) m "
+    "RETURNING 1");
+  absl::StatusOr<internal::ConnPtr> holder = internal::Connect(db->conninfo());
+  ASSERT_TRUE(holder.ok());
+  ASSERT_EQ(qg_testing::QueryValue(
+                holder->get(),
+                absl::StrCat("SELECT pg_try_advisory_lock(", working, ")")),
+            "t");
+
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Console> console,
+      Console::Start({.conninfo = db->conninfo() + " password=hunter2",
+                      .listen = "127.0.0.1:0",
+                      .refresh = absl::Milliseconds(500)}));
+  ASSERT_EQ(q(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
+                           "job_id = ",
+                           errored)),
+            "t");
+  int code = RunNode(
+      {source_dir + "/browser_test.js", console->url(), errored, xss}, pw);
+  ASSERT_EQ(code, 0) << "browser_test.js failed (its output is above)";
+
+  // The click reached the database: the errored job is due now.
+  EXPECT_EQ(q(absl::StrCat("SELECT run_at <= now() AND error_count = 1 FROM "
+                           "que_jobs WHERE job_id = ",
+                           errored)),
+            "t");
+  EXPECT_EQ(q(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
+                           "job_id = ",
+                           xss)),
+            "t");  // looking changed nothing
+}
+
+}  // namespace
+}  // namespace qg

@@ -1,0 +1,866 @@
+#include "qg/console/console.h"
+
+#include <arpa/inet.h>
+#include <sys/random.h>
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+#include "qg/admin.h"
+#include "qg/admin_json.h"
+#include "qg/conninfo.h"
+#include "qg/console/snapshot.h"
+#include "qg/console/web_assets.h"
+#include "qg/internal/conn_pool.h"
+#include "qg/json_writer.h"
+#include "qg/metrics/http_listen.h"
+#include "qg/metrics/prometheus.h"
+
+namespace qg {
+namespace {
+
+using console::GroupCounts;
+using console::MinuteCounts;
+using console::Snapshot;
+
+constexpr char kCsrfHeader[] = "X-QG-CSRF";
+constexpr char kSessionCookie[] = "qg_console_session";
+constexpr int kMaxPageLimit = 1000;
+
+// 32 random bytes as hex, from the kernel's CSPRNG.
+std::string RandomToken() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  std::string out;
+  for (unsigned char b : bytes) {
+    absl::StrAppend(&out, absl::Hex(b, absl::kZeroPad2));
+  }
+  return out;
+}
+
+// Compares without stopping at the first difference.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+int HttpStatus(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void SendJson(httplib::Response& res, int status, const std::string& json) {
+  res.status = status;
+  res.set_content(json, "application/json; charset=utf-8");
+}
+
+void SendError(httplib::Response& res, int status, absl::string_view message) {
+  JsonObject o;
+  o.String("error", message);
+  SendJson(res, status, o.text());
+}
+
+void SendStatus(httplib::Response& res, const absl::Status& s) {
+  SendError(res, HttpStatus(s), s.message());
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (host == "localhost") return true;
+  unsigned char buf[16];
+  std::string h(host);
+  if (inet_pton(AF_INET, h.c_str(), buf) == 1) return buf[0] == 127;
+  if (inet_pton(AF_INET6, h.c_str(), buf) == 1) {
+    static const unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 0, 1};
+    return std::equal(buf, buf + 16, kLoopback);
+  }
+  return false;
+}
+
+// The host part of a Host header: "127.0.0.1:8080" → "127.0.0.1",
+// "[::1]:8080" → "::1".
+std::string HostOf(absl::string_view header) {
+  if (absl::ConsumePrefix(&header, "[")) {
+    return std::string(header.substr(0, header.find(']')));
+  }
+  return std::string(header.substr(0, header.find(':')));
+}
+
+bool IsIpLiteralOrLocalhost(absl::string_view host) {
+  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
+  unsigned char buf[16];
+  std::string h(host);
+  return inet_pton(AF_INET, h.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+std::optional<std::string> CookieValue(const httplib::Request& req,
+                                       absl::string_view name) {
+  for (size_t i = 0; i < req.get_header_value_count("Cookie"); ++i) {
+    for (absl::string_view part :
+         absl::StrSplit(req.get_header_value("Cookie", i), ';')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
+        return std::string(part);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Param(const httplib::Request& req,
+                                 const std::string& name) {
+  if (!req.has_param(name)) return std::nullopt;
+  return req.get_param_value(name);
+}
+
+// Refuses parameters other than `known` (a typo would silently widen a
+// filter otherwise).
+absl::Status OnlyParams(const httplib::Request& req,
+                        const std::set<std::string>& known) {
+  for (const auto& [name, value] : req.params) {
+    if (known.count(name) == 0) {
+      std::string names;
+      for (const std::string& k : known) {
+        absl::StrAppend(&names, names.empty() ? "" : ", ", k);
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown parameter \"", name, "\" (known: ", names, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id) || id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a job id"));
+  }
+  return id;
+}
+
+absl::StatusOr<JobFilter> ParseFilter(const httplib::Request& req) {
+  JobFilter f;
+  f.queue = Param(req, "queue");
+  f.type = Param(req, "type");
+  if (f.type.has_value() && f.type->empty()) f.type.reset();
+  if (std::optional<std::string> state = Param(req, "state");
+      state.has_value() && !state->empty()) {
+    absl::StatusOr<JobState> s = ParseJobState(*state);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state: ", s.status().message()));
+    }
+    f.state = *s;
+  }
+  f.error_contains = Param(req, "error").value_or("");
+  return f;
+}
+
+std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+}  // namespace
+
+class Console::Impl {
+ public:
+  explicit Impl(ConsoleOptions options)
+      : options_(std::move(options)),
+        csrf_(RandomToken()),
+        session_(RandomToken()) {}
+
+  absl::Status Init() {
+    if (options_.throughput_minutes < 1 || options_.throughput_minutes > 1440) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::throughput_minutes must be 1..1440");
+    }
+    if (options_.max_conns < 1 || options_.threads < 1) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::max_conns and threads must be at least 1");
+    }
+    if (options_.refresh < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::refresh must not be negative");
+    }
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(options_.listen);
+    if (!address.ok()) return address.status();
+    loopback_ = IsLoopbackHost(address->host);
+    absl::StatusOr<std::unique_ptr<Admin>> admin = Admin::Connect(
+        {.conninfo = options_.conninfo, .max_conns = options_.max_conns});
+    if (!admin.ok()) return admin.status();
+    admin_ = std::move(*admin);
+    // Unset hooks: the library's own (qg::Admin's) cancel, pause, resume.
+    Admin* a = admin_.get();
+    actions_ = options_.actions;
+    ConsoleActions& act = actions_;
+    if (act.cancel_job == nullptr) {
+      act.cancel_job = [a](int64_t id) { return a->CancelJob(id).status(); };
+    }
+    if (act.pause_queue == nullptr) {
+      act.pause_queue = [a](const std::string& q) { return a->PauseQueue(q); };
+    }
+    if (act.resume_queue == nullptr) {
+      act.resume_queue = [a](const std::string& q) {
+        return a->ResumeQueue(q);
+      };
+    }
+    reads_ = internal::ConnPool::Create(options_.conninfo, 2, nullptr);
+    cache_ = std::make_unique<console::SnapshotCache>(
+        reads_, console::SnapshotOptions{
+                    .max_age = options_.refresh,
+                    .throughput_minutes = options_.throughput_minutes});
+    Routes();
+    absl::StatusOr<std::unique_ptr<HttpListener>> listener =
+        HttpListener::Start(&server_, *address);
+    if (!listener.ok()) return listener.status();
+    listener_ = std::move(*listener);
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (listener_ != nullptr) listener_->Stop();
+    if (reads_ != nullptr) reads_->Close();
+  }
+
+  std::string url() const {
+    ListenAddress a = listener_->address();
+    if (a.host == "0.0.0.0") a.host = "127.0.0.1";
+    if (a.host == "::") a.host = "::1";
+    return absl::StrCat("http://", a.ToString(), "/");
+  }
+  int port() const { return listener_->address().port; }
+  const std::string& csrf() const { return csrf_; }
+
+ private:
+  // --- Requests before routing: host, token. ---------------------------
+
+  httplib::Server::HandlerResponse Gate(const httplib::Request& req,
+                                        httplib::Response& res) {
+    if (loopback_) {
+      std::string host = HostOf(req.get_header_value("Host"));
+      if (!IsIpLiteralOrLocalhost(host)) {
+        SendError(res, 403,
+                  absl::StrCat("host \"", host,
+                               "\" not allowed: this console listens on a "
+                               "loopback address; open it by IP address or "
+                               "localhost"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    if (options_.bearer_token.empty()) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (req.path == "/login" || absl::StartsWith(req.path, "/static/")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    std::string auth = req.get_header_value("Authorization");
+    absl::string_view given = auth;
+    if (absl::ConsumePrefix(&given, "Bearer ") &&
+        ConstantTimeEquals(given, options_.bearer_token)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    if (std::optional<std::string> cookie = CookieValue(req, kSessionCookie);
+        cookie.has_value() && ConstantTimeEquals(*cookie, session_)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.set_header("WWW-Authenticate", "Bearer realm=\"qg console\"");
+    if (req.method == "GET" && (req.path == "/" || req.path == "/index.html")) {
+      SendLogin(res, auth.empty() ? "" : "That token is not the console's.");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    SendError(res, 401,
+              auth.empty() ? "missing token: this console needs "
+                             "\"Authorization: Bearer TOKEN\" or a sign-in"
+                           : "wrong token");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
+  void SendLogin(httplib::Response& res, absl::string_view message) {
+    const console::WebAsset* page = console::FindWebAsset("login.html");
+    res.status = 401;
+    // `message` is one of the constants above, never request data.
+    res.set_content(
+        absl::StrReplaceAll(page->content, {{"{{MESSAGE}}", message}}),
+        page->content_type);
+  }
+
+  // Checks an action: read-only, then the CSRF header. Sends the refusal
+  // and returns false when it may not run.
+  bool MayAct(const httplib::Request& req, httplib::Response& res) {
+    if (options_.read_only) {
+      SendError(res, 403,
+                "this console is read-only (--read-only): actions are off");
+      return false;
+    }
+    if (!req.has_header(kCsrfHeader)) {
+      SendError(
+          res, 403,
+          absl::StrCat("missing CSRF token: actions need the ", kCsrfHeader,
+                       " header that the console's page carries"));
+      return false;
+    }
+    if (!ConstantTimeEquals(req.get_header_value(kCsrfHeader), csrf_)) {
+      SendError(res, 403,
+                "wrong CSRF token (was the console restarted? reload the "
+                "page)");
+      return false;
+    }
+    return true;
+  }
+
+  // --- Routes. ------------------------------------------------------------
+
+  void Routes() {
+    server_.new_task_queue = [n = options_.threads] {
+      return new httplib::ThreadPool(n);
+    };
+    server_.set_payload_max_length(64 * 1024);
+    server_.set_default_headers({
+        {"Content-Security-Policy",
+         "default-src 'none'; script-src 'self'; style-src 'self'; "
+         "img-src 'self'; connect-src 'self'; form-action 'self'; "
+         "frame-ancestors 'none'; base-uri 'none'"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"X-Frame-Options", "DENY"},
+        {"Referrer-Policy", "no-referrer"},
+        {"Cache-Control", "no-store"},
+    });
+    server_.set_pre_routing_handler(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          return Gate(req, res);
+        });
+    server_.set_error_handler([](const httplib::Request& req,
+                                 httplib::Response& res) {
+      if (!res.body.empty()) return;
+      SendError(res, res.status,
+                res.status == 404
+                    ? absl::StrCat("no such page: ", req.method, " ", req.path)
+                    : absl::StrCat("HTTP ", res.status));
+    });
+    server_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res,
+           std::exception_ptr) { SendError(res, 500, "internal error"); });
+
+    server_.Get("/", [this](const httplib::Request&, httplib::Response& res) {
+      const console::WebAsset* page = console::FindWebAsset("index.html");
+      res.set_content(
+          absl::StrReplaceAll(page->content, {{"{{CSRF_TOKEN}}", csrf_}}),
+          page->content_type);
+    });
+    server_.Get(R"(/static/([a-z]+\.(js|css)))", [](const httplib::Request& req,
+                                                    httplib::Response& res) {
+      const console::WebAsset* a = console::FindWebAsset(req.matches[1].str());
+      if (a == nullptr) {
+        SendError(res, 404, "no such file");
+        return;
+      }
+      res.set_content(a->content, a->content_type);
+    });
+    server_.Post(
+        "/login", [this](const httplib::Request& req, httplib::Response& res) {
+          if (options_.bearer_token.empty()) {
+            res.status = 303;
+            res.set_header("Location", "/");
+            return;
+          }
+          if (!ConstantTimeEquals(req.get_param_value("token"),
+                                  options_.bearer_token)) {
+            SendLogin(res, "That token is not the console's.");
+            return;
+          }
+          res.status = 303;
+          res.set_header("Set-Cookie",
+                         absl::StrCat(kSessionCookie, "=", session_,
+                                      "; Path=/; HttpOnly; SameSite=Strict"));
+          res.set_header("Location", "/");
+        });
+
+    server_.Get("/metrics", [this](const httplib::Request&,
+                                   httplib::Response& res) { Metrics(res); });
+    server_.Get("/api/v1/config",
+                [this](const httplib::Request&, httplib::Response& res) {
+                  Config(res);
+                });
+    server_.Get("/api/v1/overview",
+                [this](const httplib::Request&, httplib::Response& res) {
+                  Overview(res);
+                });
+    server_.Get("/api/v1/stats",
+                [this](const httplib::Request&, httplib::Response& res) {
+                  Stats(res);
+                });
+    server_.Get("/api/v1/throughput",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  Throughput(req, res);
+                });
+    server_.Get("/api/v1/jobs",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  ListJobs(req, res);
+                });
+    server_.Get(R"(/api/v1/jobs/([^/]+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  GetJob(req, res);
+                });
+    server_.Post("/api/v1/jobs/retry",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   if (MayAct(req, res)) RetryAll(req, res);
+                 });
+    server_.Post(R"(/api/v1/jobs/([^/]+)/(retry|delete|cancel))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   if (MayAct(req, res)) JobAction(req, res);
+                 });
+    server_.Post(R"(/api/v1/queues/(pause|resume))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   if (MayAct(req, res)) QueueAction(req, res);
+                 });
+    auto use_post = [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", "POST");
+      SendError(res, 405, "actions are POST requests");
+    };
+    server_.Get(R"(/api/v1/jobs/([^/]+)/(retry|delete|cancel))", use_post);
+    server_.Get(R"(/api/v1/queues/(pause|resume))", use_post);
+  }
+
+  // --- Reads. -------------------------------------------------------------
+
+  static JsonObject GroupJson(const GroupCounts& g, const Snapshot& s) {
+    JobStats stats;
+    stats.queue = g.queue;
+    stats.type = g.type;
+    stats.count = g.count;
+    stats.count_working = g.working;
+    stats.count_errored = g.errored;
+    stats.highest_error_count = g.highest_error_count;
+    stats.count_dead = g.dead;
+    stats.oldest_run_at = g.oldest_run_at;
+    auto p = s.paused.find(g.queue);
+    JsonObject j = StatsJson(stats, p != s.paused.end() && p->second);
+    j.Int("ready", g.ready).Int("scheduled", g.scheduled);
+    if (g.oldest_ready_run_at.has_value()) {
+      j.Time("oldest_ready_run_at", *g.oldest_ready_run_at);
+    } else {
+      j.Null("oldest_ready_run_at");
+    }
+    j.Double("oldest_ready_age_seconds",
+             absl::ToDoubleSeconds(g.oldest_ready_age));
+    return j;
+  }
+
+  static std::string ThroughputJson(bool available,
+                                    const std::vector<MinuteCounts>& minutes) {
+    std::vector<JsonObject> items;
+    items.reserve(minutes.size());
+    for (const MinuteCounts& m : minutes) {
+      JsonObject j;
+      j.Time("minute", m.minute)
+          .Int("completed", m.completed)
+          .Int("failed", m.retried + m.dead)
+          .Int("retried", m.retried)
+          .Int("dead", m.dead)
+          .Int("snoozed", m.snoozed)
+          .Int("cancelled", m.cancelled);
+      items.push_back(std::move(j));
+    }
+    JsonObject o;
+    o.Bool("available", available).Raw("minutes", JsonArray(items));
+    return o.text();
+  }
+
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Snap() {
+    return cache_->Get();
+  }
+
+  void Config(httplib::Response& res) {
+    bool act = !options_.read_only;
+    JsonObject actions;
+    actions.Bool("retry", act)
+        .Bool("delete", act)
+        .Bool("retry_all", act)
+        .Bool("cancel", act && actions_.cancel_job != nullptr)
+        .Bool("pause", act && actions_.pause_queue != nullptr)
+        .Bool("resume", act && actions_.resume_queue != nullptr);
+    JsonObject why;
+    if (options_.read_only) {
+      why.String("all", "this console is read-only (--read-only)");
+    }
+    if (actions_.cancel_job == nullptr) {
+      why.String("cancel", kNoCancel);
+    }
+    if (actions_.pause_queue == nullptr) {
+      why.String("pause", kNoPause);
+    }
+    if (actions_.resume_queue == nullptr) {
+      why.String("resume", kNoResume);
+    }
+    JsonObject o;
+    o.Bool("read_only", options_.read_only)
+        .String("database", RedactConninfo(options_.conninfo))
+        .Double("refresh_seconds", absl::ToDoubleSeconds(options_.refresh))
+        .Int("throughput_minutes", options_.throughput_minutes)
+        .Raw("actions", actions.text())
+        .Raw("unavailable", why.text());
+    SendJson(res, 200, o.text());
+  }
+
+  void Overview(httplib::Response& res) {
+    absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Snap();
+    if (!snap.ok()) return SendStatus(res, snap.status());
+    const Snapshot& s = **snap;
+    std::vector<JsonObject> groups;
+    std::map<std::string, std::pair<int64_t, int64_t>> queues;  // ready, all
+    for (const GroupCounts& g : s.groups) {
+      groups.push_back(GroupJson(g, s));
+      auto& q = queues[g.queue];
+      q.first += g.ready;
+      q.second += g.count;
+    }
+    for (const auto& [queue, paused] : s.paused) queues[queue];
+    std::vector<JsonObject> queue_items;
+    for (const auto& [queue, counts] : queues) {
+      auto p = s.paused.find(queue);
+      JsonObject q;
+      q.String("queue", queue)
+          .Bool("paused", p != s.paused.end() && p->second)
+          .Int("ready", counts.first)
+          .Int("count", counts.second);
+      queue_items.push_back(std::move(q));
+    }
+    JsonObject o;
+    o.Time("generated_at", s.taken)
+        .Time("db_now", s.db_now)
+        .Double("age_seconds", absl::ToDoubleSeconds(absl::Now() - s.taken))
+        .Double("refresh_seconds", absl::ToDoubleSeconds(options_.refresh))
+        .Bool("pause_state_available", s.has_queue_table)
+        .Raw("queues", JsonArray(queue_items))
+        .Raw("groups", JsonArray(groups))
+        .Raw("throughput", ThroughputJson(s.has_counts, s.throughput));
+    SendJson(res, 200, o.text());
+  }
+
+  void Stats(httplib::Response& res) {
+    absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Snap();
+    if (!snap.ok()) return SendStatus(res, snap.status());
+    std::vector<JsonObject> items;
+    for (const GroupCounts& g : (*snap)->groups) {
+      JobStats stats;
+      stats.queue = g.queue;
+      stats.type = g.type;
+      stats.count = g.count;
+      stats.count_working = g.working;
+      stats.count_errored = g.errored;
+      stats.highest_error_count = g.highest_error_count;
+      stats.count_dead = g.dead;
+      stats.oldest_run_at = g.oldest_run_at;
+      auto p = (*snap)->paused.find(g.queue);
+      items.push_back(
+          StatsJson(stats, p != (*snap)->paused.end() && p->second));
+    }
+    SendJson(res, 200, JsonArray(items));
+  }
+
+  void Throughput(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {"minutes", "queue", "type"});
+        !s.ok()) {
+      return SendStatus(res, s);
+    }
+    int minutes = options_.throughput_minutes;
+    if (std::optional<std::string> m = Param(req, "minutes"); m.has_value()) {
+      if (!absl::SimpleAtoi(*m, &minutes) || minutes < 1 || minutes > 1440) {
+        return SendError(res, 400, "minutes must be 1..1440");
+      }
+    }
+    std::optional<std::string> queue = Param(req, "queue");
+    std::optional<std::string> type = Param(req, "type");
+    if (!queue.has_value() && !type.has_value() &&
+        minutes == options_.throughput_minutes) {
+      absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Snap();
+      if (!snap.ok()) return SendStatus(res, snap.status());
+      return SendJson(res, 200,
+                      ThroughputJson((*snap)->has_counts, (*snap)->throughput));
+    }
+    absl::StatusOr<internal::PooledConn> conn =
+        reads_->Acquire(absl::Seconds(10));
+    if (!conn.ok()) return SendStatus(res, conn.status());
+    absl::StatusOr<std::vector<MinuteCounts>> rows =
+        console::ReadThroughput(conn->get(), minutes, queue, type);
+    if (!rows.ok()) return SendStatus(res, rows.status());
+    SendJson(res, 200, ThroughputJson(true, *rows));
+  }
+
+  void ListJobs(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(
+            req, {"queue", "type", "state", "error", "limit", "after"});
+        !s.ok()) {
+      return SendStatus(res, s);
+    }
+    absl::StatusOr<JobFilter> filter = ParseFilter(req);
+    if (!filter.ok()) return SendStatus(res, filter.status());
+    PageRequest page;
+    if (std::optional<std::string> l = Param(req, "limit"); l.has_value()) {
+      if (!absl::SimpleAtoi(*l, &page.limit) || page.limit < 1 ||
+          page.limit > kMaxPageLimit) {
+        return SendError(res, 400,
+                         absl::StrCat("limit must be 1..", kMaxPageLimit));
+      }
+    }
+    if (std::optional<std::string> a = Param(req, "after");
+        a.has_value() && !a->empty()) {
+      absl::StatusOr<JobCursor> c = JobCursor::Decode(*a);
+      if (!c.ok()) {
+        return SendError(res, 400,
+                         absl::StrCat("after: ", c.status().message()));
+      }
+      page.after = *c;
+    }
+    absl::StatusOr<JobPage> p = admin_->ListJobs(*filter, page);
+    if (!p.ok()) return SendStatus(res, p.status());
+    std::vector<JsonObject> items;
+    for (const JobRecord& job : p->jobs)
+      items.push_back(JobListJson(job, absl::Now()));
+    JsonObject o;
+    o.Raw("jobs", JsonArray(items));
+    if (p->next.has_value()) {
+      o.String("next", p->next->Encode());
+    } else {
+      o.Null("next");
+    }
+    SendJson(res, 200, o.text());
+  }
+
+  void GetJob(const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
+    if (!id.ok()) return SendStatus(res, id.status());
+    absl::StatusOr<JobRecord> job = admin_->GetJob(*id);
+    if (!job.ok()) return SendStatus(res, job.status());
+    SendJson(res, 200, JobDetailJson(*job, absl::Now()).text());
+  }
+
+  // --- Actions. -----------------------------------------------------------
+
+  static void SendOutcome(httplib::Response& res, absl::string_view message,
+                          JsonObject o = {}) {
+    o.Bool("ok", true).String("message", message);
+    SendJson(res, 200, o.text());
+  }
+
+  void JobAction(const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
+    if (!id.ok()) return SendStatus(res, id.status());
+    std::string verb = req.matches[2].str();
+    absl::Status s;
+    std::string done;
+    if (verb == "retry") {
+      s = admin_->RetryJob(*id);
+      done = absl::StrCat("job ", *id, " will run now");
+    } else if (verb == "delete") {
+      s = admin_->DeleteJob(*id);
+      done = absl::StrCat("job ", *id, " deleted");
+    } else {
+      if (actions_.cancel_job == nullptr) {
+        return SendError(res, 501, kNoCancel);
+      }
+      s = actions_.cancel_job(*id);
+      done = absl::StrCat("job ", *id, " cancelled");
+    }
+    if (!s.ok()) return SendStatus(res, s);
+    cache_->Invalidate();
+    SendOutcome(res, done);
+  }
+
+  void RetryAll(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {"queue", "type", "state"}); !s.ok()) {
+      return SendStatus(res, s);
+    }
+    absl::StatusOr<JobFilter> filter = ParseFilter(req);
+    if (!filter.ok()) return SendStatus(res, filter.status());
+    if (filter->state != JobState::kErrored &&
+        filter->state != JobState::kDead) {
+      return SendError(res, 400,
+                       "state must be errored or dead: retry all errored or "
+                       "all dead jobs (of a queue and/or type)");
+    }
+    absl::StatusOr<BulkResult> r = admin_->RetryJobs(*filter);
+    if (!r.ok()) return SendStatus(res, r.status());
+    cache_->Invalidate();
+    std::string message =
+        absl::StrCat(Plural(r->changed, "job", "jobs"), " will run now");
+    if (r->skipped_held > 0) {
+      absl::StrAppend(&message, "; ", r->skipped_held,
+                      " skipped: held by a worker right now");
+    }
+    if (r->skipped_moved > 0) {
+      absl::StrAppend(&message, "; ", r->skipped_moved,
+                      " skipped: finished or rescheduled meanwhile");
+    }
+    SendOutcome(res, message, BulkResultJson(*r));
+  }
+
+  void QueueAction(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {"queue"}); !s.ok()) {
+      return SendStatus(res, s);
+    }
+    std::optional<std::string> queue = Param(req, "queue");
+    if (!queue.has_value()) {
+      return SendError(res, 400,
+                       "queue is required (an empty value is the default "
+                       "queue)");
+    }
+    bool pause = req.matches[1].str() == "pause";
+    const auto& hook = pause ? actions_.pause_queue : actions_.resume_queue;
+    if (hook == nullptr) {
+      return SendError(res, 501, pause ? kNoPause : kNoResume);
+    }
+    if (absl::Status s = hook(*queue); !s.ok()) return SendStatus(res, s);
+    cache_->Invalidate();
+    SendOutcome(res,
+                absl::StrCat("queue ", queue->empty() ? "(default)" : *queue,
+                             pause ? " paused" : " resumed"));
+  }
+
+  // --- /metrics. ----------------------------------------------------------
+
+  void Metrics(httplib::Response& res) {
+    absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Snap();
+    if (!snap.ok()) {
+      res.status = 503;
+      res.set_content(absl::StrCat("# snapshot failed: ",
+                                   absl::StrReplaceAll(snap.status().message(),
+                                                       {{"\n", " "}}),
+                                   "\n"),
+                      prometheus::kContentType);
+      return;
+    }
+    const Snapshot& s = **snap;
+    prometheus::TextWriter w;
+    w.Family("qg_queue_jobs",
+             "Jobs in que_jobs by queue, type and state (ready: due and not "
+             "held; scheduled: due later; working: held by a worker; errored: "
+             "failed at least once, dead included; dead: out of attempts).",
+             "gauge");
+    for (const GroupCounts& g : s.groups) {
+      for (auto [state, n] :
+           {std::pair{"ready", g.ready}, std::pair{"scheduled", g.scheduled},
+            std::pair{"working", g.working}, std::pair{"errored", g.errored},
+            std::pair{"dead", g.dead}}) {
+        w.Sample("qg_queue_jobs",
+                 {{"queue", g.queue}, {"type", g.type}, {"state", state}},
+                 static_cast<double>(n));
+      }
+    }
+    w.Family("qg_queue_oldest_ready_age_seconds",
+             "How long the oldest ready job has been due (0: none ready).",
+             "gauge");
+    for (const GroupCounts& g : s.groups) {
+      w.Sample("qg_queue_oldest_ready_age_seconds",
+               {{"queue", g.queue}, {"type", g.type}},
+               absl::ToDoubleSeconds(g.oldest_ready_age));
+    }
+    if (s.has_queue_table) {
+      w.Family("qg_queue_paused", "1 while the queue is paused (qg_queues).",
+               "gauge");
+      for (const auto& [queue, paused] : s.paused) {
+        w.Sample("qg_queue_paused", {{"queue", queue}}, paused ? 1 : 0);
+      }
+    }
+    w.Family("qg_console_snapshot_age_seconds",
+             "Age of the snapshot these gauges come from.", "gauge");
+    w.Sample("qg_console_snapshot_age_seconds", {},
+             absl::ToDoubleSeconds(absl::Now() - s.taken));
+    w.Family("qg_console_snapshot_duration_seconds",
+             "How long reading that snapshot took.", "gauge");
+    w.Sample("qg_console_snapshot_duration_seconds", {},
+             absl::ToDoubleSeconds(s.took));
+    w.Family("qg_console_snapshot_refreshes_total",
+             "Snapshots read from the database.", "counter");
+    w.Sample("qg_console_snapshot_refreshes_total", {},
+             static_cast<double>(cache_->refreshes()));
+    res.set_content(w.text(), prometheus::kContentType);
+  }
+
+  static constexpr char kNoCancel[] =
+      "cancelling jobs is not available: this console was started without a "
+      "cancel handler (qg::ConsoleActions::cancel_job)";
+  static constexpr char kNoPause[] =
+      "pausing queues is not available: this console was started without a "
+      "pause handler (qg::ConsoleActions::pause_queue)";
+  static constexpr char kNoResume[] =
+      "resuming queues is not available: this console was started without a "
+      "resume handler (qg::ConsoleActions::resume_queue)";
+
+  const ConsoleOptions options_;
+  // options_.actions, unset hooks filled with the library's (Init()).
+  ConsoleActions actions_;
+  const std::string csrf_;
+  const std::string session_;
+  bool loopback_ = true;
+  std::unique_ptr<Admin> admin_;
+  std::shared_ptr<internal::ConnPool> reads_;
+  std::unique_ptr<console::SnapshotCache> cache_;
+  httplib::Server server_;
+  std::unique_ptr<HttpListener> listener_;
+};
+
+absl::StatusOr<std::unique_ptr<Console>> Console::Start(
+    ConsoleOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  if (absl::Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<Console>(new Console(std::move(impl)));
+}
+
+Console::Console(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Console::~Console() { Stop(); }
+
+std::string Console::url() const { return impl_->url(); }
+
+int Console::port() const { return impl_->port(); }
+
+const std::string& Console::csrf_token() const { return impl_->csrf(); }
+
+void Console::Stop() { impl_->Stop(); }
+
+}  // namespace qg

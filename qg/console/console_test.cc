@@ -1,0 +1,684 @@
+// Tests of the web console's HTTP handlers, over real HTTP (httplib's
+// client) against a throwaway database each.
+#include "qg/console/console.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "qg/admin.h"
+#include "qg/admin_json.h"
+#include "qg/internal/pg.h"
+#include "qg/testing/query.h"
+#include "qg/testing/status_matchers.h"
+#include "qg/testing/test_database.h"
+#include "rapidjson/document.h"
+
+namespace qg {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kDead[] = "'9999-01-01 00:00:00+00'";
+
+class ConsoleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  }
+
+  // Starts a console on a free port with `options` (conninfo and listen
+  // filled in).
+  void StartConsole(ConsoleOptions options = {}) {
+    if (options.conninfo.empty()) options.conninfo = db_->conninfo();
+    options.listen = "127.0.0.1:0";
+    console_.reset();
+    absl::StatusOr<std::unique_ptr<Console>> c = Console::Start(options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    console_ = std::move(*c);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", console_->port());
+  }
+
+  std::string Query(const std::string& sql) {
+    return qg_testing::QueryValue(conn_.get(), sql);
+  }
+
+  // Inserts a job; returns its id.
+  int64_t Insert(const std::string& type, const std::string& queue = "",
+                 const std::string& run_at = "now() - interval '1 minute'",
+                 int error_count = 0, const std::string& last_error = "",
+                 const std::string& args = "[]") {
+    std::string id = qg_testing::QueryValue(
+        conn_.get(),
+        absl::StrCat("INSERT INTO que_jobs (queue, run_at, job_class, args, "
+                     "error_count, last_error) VALUES ($1, ",
+                     run_at,
+                     ", $2, $3::json, $4::int, nullif($5, '')) RETURNING "
+                     "job_id"),
+        {queue, type, args, absl::StrCat(error_count), last_error});
+    return std::stoll(id);
+  }
+
+  // Another session holding job `id`'s advisory lock, as a worker would.
+  internal::ConnPtr Hold(int64_t id) {
+    absl::StatusOr<internal::ConnPtr> c = internal::Connect(db_->conninfo());
+    EXPECT_TRUE(c.ok());
+    EXPECT_EQ(
+        qg_testing::QueryValue(
+            c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
+        "t");
+    return std::move(*c);
+  }
+
+  httplib::Result Get(const std::string& path, httplib::Headers headers = {}) {
+    return client_->Get(path.c_str(), headers);
+  }
+
+  // A POST as the page sends it: no body, the CSRF header unless told.
+  httplib::Result Post(const std::string& path,
+                       std::optional<std::string> csrf = std::nullopt,
+                       httplib::Headers headers = {}) {
+    headers.emplace("X-QG-CSRF", csrf.value_or(console_->csrf_token()));
+    return client_->Post(path.c_str(), headers, "", "text/plain");
+  }
+  httplib::Result PostWithoutCsrf(const std::string& path) {
+    return client_->Post(path.c_str(), httplib::Headers{}, "", "text/plain");
+  }
+
+  static rapidjson::Document Json(const httplib::Result& r) {
+    rapidjson::Document d;
+    d.Parse(r->body.c_str());
+    EXPECT_FALSE(d.HasParseError()) << r->body;
+    return d;
+  }
+
+  // The overview's group of (queue, type).
+  static const rapidjson::Value* Group(const rapidjson::Document& d,
+                                       const std::string& queue,
+                                       const std::string& type) {
+    for (const auto& g : d["groups"].GetArray()) {
+      if (g["queue"].GetString() == queue && g["type"].GetString() == type) {
+        return &g;
+      }
+    }
+    return nullptr;
+  }
+
+  std::unique_ptr<qg_testing::TestDatabase> db_;
+  internal::ConnPtr conn_;
+  std::unique_ptr<Console> console_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ConsoleTest, OverviewCountsJobsByQueueTypeAndState) {
+  Insert("Send", "mail");
+  Insert("Send", "mail", "now() - interval '30 seconds'");
+  Insert("Send", "mail", "now() + interval '1 hour'");
+  Insert("Send", "mail", "now() + interval '1 hour'", 2, "boom");
+  Insert("Send", "mail", kDead, 25, "qg: dead after 25 attempts: boom");
+  int64_t held = Insert("Report", "");
+  internal::ConnPtr worker = Hold(held);
+  StartConsole();
+
+  httplib::Result r = Get("/api/v1/overview");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  const rapidjson::Value* send = Group(d, "mail", "Send");
+  ASSERT_NE(send, nullptr) << r->body;
+  EXPECT_EQ((*send)["count"].GetInt(), 5);
+  EXPECT_EQ((*send)["ready"].GetInt(), 2);
+  EXPECT_EQ((*send)["scheduled"].GetInt(), 2);
+  EXPECT_EQ((*send)["working"].GetInt(), 0);
+  EXPECT_EQ((*send)["errored"].GetInt(), 2);
+  EXPECT_EQ((*send)["dead"].GetInt(), 1);
+  EXPECT_GE((*send)["oldest_ready_age_seconds"].GetDouble(), 59);
+  EXPECT_LT((*send)["oldest_ready_age_seconds"].GetDouble(), 600);
+  const rapidjson::Value* report = Group(d, "", "Report");
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ((*report)["working"].GetInt(), 1);
+  EXPECT_EQ((*report)["ready"].GetInt(), 0);
+  EXPECT_TRUE((*report)["oldest_ready_run_at"].IsNull());
+  EXPECT_TRUE(d["pause_state_available"].GetBool());
+  EXPECT_TRUE(d["throughput"]["available"].GetBool());
+  EXPECT_EQ(d["throughput"]["minutes"].Size(), 180u);
+}
+
+TEST_F(ConsoleTest, StatsHaveTheShapeOfQgStatsJson) {
+  Insert("Send", "mail", "now()", 1, "x");
+  Insert("Other");
+  StartConsole();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
+                       Admin::Connect({.conninfo = db_->conninfo()}));
+  ASSERT_OK_AND_ASSIGN(StatsReport report, admin->Stats());
+  std::vector<JsonObject> items;
+  for (const JobStats& s : report.groups) {
+    items.push_back(StatsJson(s, report.paused(s.queue)));
+  }
+  httplib::Result r = Get("/api/v1/stats");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, JsonArray(items));
+  EXPECT_EQ(r->get_header_value("Content-Type"),
+            "application/json; charset=utf-8");
+}
+
+TEST_F(ConsoleTest, OverviewShowsPauseStateFromQgQueues) {
+  Insert("Send", "mail");
+  Query(
+      "INSERT INTO qg_queues (queue, paused) VALUES ('mail', true), "
+      "('idle', false) RETURNING 1");
+  StartConsole();
+  httplib::Result r = Get("/api/v1/overview");
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  EXPECT_TRUE((*Group(d, "mail", "Send"))["paused"].GetBool());
+  std::map<std::string, bool> paused;
+  for (const auto& q : d["queues"].GetArray()) {
+    paused[q["queue"].GetString()] = q["paused"].GetBool();
+  }
+  EXPECT_EQ(paused,
+            (std::map<std::string, bool>{{"idle", false}, {"mail", true}}));
+  httplib::Result m = Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_THAT(m->body, HasSubstr("qg_queue_paused{queue=\"mail\"} 1\n"));
+}
+
+TEST_F(ConsoleTest, ThroughputSumsPerMinuteFromQgJobCounts) {
+  Query(
+      "INSERT INTO qg_job_counts (minute, queue, job_class, completed, "
+      "retried, dead) VALUES "
+      "(date_trunc('minute', now()) - interval '2 minutes', '', 'A', 5, 1, "
+      "0), (date_trunc('minute', now()) - interval '2 minutes', 'q', 'B', "
+      "3, 0, 2), (date_trunc('minute', now()) - interval '10 hours', '', "
+      "'A', 100, 0, 0) RETURNING 1");
+  StartConsole({.throughput_minutes = 60});
+  httplib::Result r = Get("/api/v1/throughput");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  const auto& minutes = d["minutes"];
+  ASSERT_EQ(minutes.Size(), 60u);
+  const auto& m = minutes[57];  // two minutes before the current one
+  EXPECT_EQ(m["completed"].GetInt(), 8);
+  EXPECT_EQ(m["failed"].GetInt(), 3);
+  EXPECT_EQ(m["dead"].GetInt(), 2);
+  int64_t total = 0;
+  for (const auto& x : minutes.GetArray()) total += x["completed"].GetInt();
+  EXPECT_EQ(total, 8);  // the row 10 h ago is outside the window
+
+  r = Get("/api/v1/throughput?minutes=5&type=B");
+  ASSERT_TRUE(r);
+  d = Json(r);
+  ASSERT_EQ(d["minutes"].Size(), 5u);
+  EXPECT_EQ(d["minutes"][2]["completed"].GetInt(), 3);
+  r = Get("/api/v1/throughput?minutes=0");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST_F(ConsoleTest, JobListPagesWithTheAdminCursorAndFilters) {
+  std::set<int64_t> all;
+  for (int i = 0; i < 5; ++i) all.insert(Insert("Page", "p"));
+  Insert("Other", "p", "now()", 1, "Connection REFUSED by host");
+  Insert("Page", "elsewhere");
+  StartConsole();
+  std::set<int64_t> seen;
+  std::string after;
+  int pages = 0;
+  while (true) {
+    std::string path = "/api/v1/jobs?queue=p&type=Page&limit=2";
+    if (!after.empty()) {
+      path += "&after=" + httplib::detail::encode_query_param(after);
+    }
+    httplib::Result r = Get(path);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    rapidjson::Document d = Json(r);
+    for (const auto& j : d["jobs"].GetArray()) {
+      EXPECT_TRUE(seen.insert(j["id"].GetInt64()).second);
+      EXPECT_TRUE(j.HasMember("cursor"));
+    }
+    ++pages;
+    if (d["next"].IsNull()) break;
+    after = d["next"].GetString();
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(seen, all);
+  EXPECT_EQ(pages, 3);
+
+  httplib::Result r = Get("/api/v1/jobs?error=refused&state=errored");
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  ASSERT_EQ(d["jobs"].Size(), 1u);
+  EXPECT_STREQ(d["jobs"][0]["type"].GetString(), "Other");
+  EXPECT_STREQ(d["jobs"][0]["last_error"].GetString(),
+               "Connection REFUSED by host");
+}
+
+TEST_F(ConsoleTest, MalformedFiltersAreBadRequestsWithAMessage) {
+  StartConsole();
+  for (const auto& [path, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/api/v1/jobs?state=bogus", "unknown job state"},
+           {"/api/v1/jobs?limit=0", "limit must be"},
+           {"/api/v1/jobs?limit=x", "limit must be"},
+           {"/api/v1/jobs?after=garbage", "is not a job cursor"},
+           {"/api/v1/jobs?qeueu=mail", "unknown parameter \\\"qeueu\\\""},
+           {"/api/v1/jobs/abc", "is not a job id"},
+           {"/api/v1/jobs/-4", "is not a job id"},
+       }) {
+    httplib::Result r = Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path;
+    EXPECT_THAT(r->body, HasSubstr(message)) << path;
+    EXPECT_THAT(r->body, HasSubstr("\"error\":")) << path;
+  }
+}
+
+TEST_F(ConsoleTest, UnknownJobIsNotFound) {
+  StartConsole();
+  httplib::Result r = Get("/api/v1/jobs/987654");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_THAT(r->body, HasSubstr("987654"));
+  r = Post("/api/v1/jobs/987654/retry");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = Get("/no/such/page");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_THAT(r->body, HasSubstr("no such page"));
+}
+
+TEST_F(ConsoleTest, JobShowsArgsFullErrorAndHolder) {
+  int64_t id = Insert("Send", "mail", "now()", 3, "line one\nline two",
+                      R"({"to":"ada@example.com","n":[1,2]})");
+  internal::ConnPtr worker = Hold(id);
+  std::string pid =
+      qg_testing::QueryValue(worker.get(), "SELECT pg_backend_pid()");
+  StartConsole();
+  httplib::Result r = Get(absl::StrCat("/api/v1/jobs/", id));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  rapidjson::Document d = Json(r);
+  EXPECT_STREQ(d["last_error"].GetString(), "line one\nline two");
+  EXPECT_STREQ(d["args"]["to"].GetString(), "ada@example.com");
+  EXPECT_EQ(absl::StrCat(d["held_by_pid"].GetInt()), pid);
+  EXPECT_TRUE(d["working"].GetBool());
+  EXPECT_EQ(d["error_count"].GetInt(), 3);
+}
+
+TEST_F(ConsoleTest, RetryMakesAnErroredJobRunnableNow) {
+  int64_t id = Insert("Send", "", "now() + interval '1 hour'", 1, "boom");
+  StartConsole();
+  httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/retry"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, HasSubstr(absl::StrCat("job ", id, " will run now")));
+  EXPECT_EQ(Query(absl::StrCat("SELECT run_at <= now() FROM que_jobs WHERE "
+                               "job_id = ",
+                               id)),
+            "t");
+}
+
+TEST_F(ConsoleTest, DeleteRemovesTheJob) {
+  int64_t id = Insert("Send");
+  StartConsole();
+  httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/delete"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_F(ConsoleTest, ActionsOnAHeldJobAreRefusedAndChangeNothing) {
+  int64_t id = Insert("Send", "", "now() + interval '1 hour'", 1, "boom");
+  internal::ConnPtr worker = Hold(id);
+  StartConsole();
+  for (const char* verb : {"retry", "delete"}) {
+    httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/", verb));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 409) << verb;
+    EXPECT_THAT(r->body, HasSubstr("\"error\":")) << verb;
+  }
+  EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE run_at > "
+                               "now() AND job_id = ",
+                               id)),
+            "1");
+}
+
+TEST_F(ConsoleTest, RetryAllRetriesTheErroredJobsOfATypeAndCountsHeldOnes) {
+  int64_t a = Insert("A", "", "now() + interval '1 hour'", 1, "x");
+  int64_t b = Insert("A", "", kDead, 25, "dead");
+  int64_t held = Insert("A", "", "now() + interval '1 hour'", 1, "x");
+  int64_t other = Insert("B", "", "now() + interval '1 hour'", 1, "x");
+  internal::ConnPtr worker = Hold(held);
+  StartConsole();
+  httplib::Result r = Post("/api/v1/jobs/retry?state=errored&type=A&queue=");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  EXPECT_EQ(d["changed"].GetInt(), 2);
+  EXPECT_EQ(d["skipped_held"].GetInt(), 1);
+  EXPECT_THAT(d["message"].GetString(), HasSubstr("2 jobs will run now"));
+  EXPECT_EQ(Query(absl::StrCat("SELECT string_agg(job_id::text, ',' ORDER BY "
+                               "job_id) FROM que_jobs WHERE run_at <= now()")),
+            absl::StrCat(a, ",", b));
+  (void)other;
+  r = Post("/api/v1/jobs/retry?type=A");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("state must be errored or dead"));
+}
+
+TEST_F(ConsoleTest, CancelPauseAndResumeUseTheLibraryByDefault) {
+  int64_t id = Insert("Send");
+  StartConsole();
+  httplib::Result r = Get("/api/v1/config");
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  EXPECT_TRUE(d["actions"]["cancel"].GetBool());
+  EXPECT_TRUE(d["actions"]["pause"].GetBool());
+  EXPECT_TRUE(d["actions"]["resume"].GetBool());
+  // Nobody holds the job: cancelled at once, kept as a dead record.
+  r = Post(absl::StrCat("/api/v1/jobs/", id, "/cancel"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Query(absl::StrCat("SELECT last_error LIKE 'qg: cancelled%' FROM "
+                               "que_jobs WHERE job_id = ",
+                               id)),
+            "t");
+  r = Post("/api/v1/jobs/987654/cancel");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+  r = Post("/api/v1/queues/pause?queue=mail");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Query("SELECT paused FROM qg_queues WHERE queue = 'mail'"), "t");
+  r = Post("/api/v1/queues/resume?queue=mail");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_queues WHERE queue = 'mail' AND "
+                  "paused"),
+            "0");
+}
+
+TEST_F(ConsoleTest, CancelPauseAndResumeCallTheirHooks) {
+  int64_t id = Insert("Send");
+  std::vector<std::string> calls;
+  std::mutex mu;
+  ConsoleOptions options;
+  options.actions.cancel_job = [&](int64_t job) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back(absl::StrCat("cancel ", job));
+    return job == 1 ? absl::FailedPreconditionError("job 1 is not running")
+                    : absl::OkStatus();
+  };
+  options.actions.pause_queue = [&](const std::string& q) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back("pause " + q);
+    return absl::OkStatus();
+  };
+  options.actions.resume_queue = [&](const std::string& q) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back("resume " + q);
+    return absl::OkStatus();
+  };
+  StartConsole(options);
+  httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/cancel"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, id == 1 ? 409 : 200) << r->body;
+  r = Post("/api/v1/queues/pause?queue=mail");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("queue mail paused"));
+  r = Post("/api/v1/queues/resume?queue=");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("queue (default) resumed"));
+  r = Post("/api/v1/queues/resume");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(calls, (std::vector<std::string>{absl::StrCat("cancel ", id),
+                                             "pause mail", "resume "}));
+}
+
+TEST_F(ConsoleTest, ActionsWithoutOrWithAWrongCsrfTokenAreForbidden) {
+  int64_t id = Insert("Send");
+  StartConsole();
+  httplib::Result r =
+      PostWithoutCsrf(absl::StrCat("/api/v1/jobs/", id, "/delete"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("missing CSRF token"));
+  r = Post(absl::StrCat("/api/v1/jobs/", id, "/delete"), "not-the-token");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("wrong CSRF token"));
+  r = PostWithoutCsrf("/api/v1/jobs/retry?state=errored");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "1");
+  // Actions are POST: a link or an <img> cannot trigger one.
+  r = Get(absl::StrCat("/api/v1/jobs/", id, "/delete"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "1");
+}
+
+TEST_F(ConsoleTest, ThePageCarriesTheCsrfTokenAndSecurityHeaders) {
+  StartConsole();
+  httplib::Result r = Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body,
+              HasSubstr(absl::StrCat("<meta name=\"qg-csrf\" content=\"",
+                                     console_->csrf_token(), "\">")));
+  EXPECT_EQ(console_->csrf_token().size(), 64u);
+  EXPECT_THAT(r->get_header_value("Content-Security-Policy"),
+              HasSubstr("script-src 'self'"));
+  EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY");
+  r = Get("/static/app.js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("textContent"));
+  EXPECT_THAT(r->body, Not(HasSubstr("innerHTML =")));
+  r = Get("/static/app.css");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ConsoleTest, ReadOnlyRefusesEveryActionAndSaysSo) {
+  int64_t id = Insert("Send", "", "now()", 1, "x");
+  StartConsole({.read_only = true});
+  for (const std::string& path :
+       {absl::StrCat("/api/v1/jobs/", id, "/retry"),
+        absl::StrCat("/api/v1/jobs/", id, "/delete"),
+        absl::StrCat("/api/v1/jobs/", id, "/cancel"),
+        std::string("/api/v1/jobs/retry?state=errored"),
+        std::string("/api/v1/queues/pause?queue=")}) {
+    httplib::Result r = Post(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << path;
+    EXPECT_THAT(r->body, HasSubstr("read-only")) << path;
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE error_count = 1"), "1");
+  httplib::Result r = Get("/api/v1/config");
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  EXPECT_TRUE(d["read_only"].GetBool());
+  for (const char* action :
+       {"retry", "delete", "retry_all", "cancel", "pause", "resume"}) {
+    EXPECT_FALSE(d["actions"][action].GetBool()) << action;
+  }
+  r = Get(absl::StrCat("/api/v1/jobs/", id));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ConsoleTest, BearerTokenGuardsEveryRouteAndTheSignInSetsACookie) {
+  int64_t id = Insert("Send");
+  StartConsole({.bearer_token = "s3cret-token"});
+  httplib::Result r = Get("/api/v1/overview");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(r->body, HasSubstr("missing token"));
+  r = Get("/api/v1/overview", {{"Authorization", "Bearer wrong"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(r->body, HasSubstr("wrong token"));
+  r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = Post(absl::StrCat("/api/v1/jobs/", id, "/delete"));  // right CSRF
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "1");
+
+  r = Get("/api/v1/overview", {{"Authorization", "Bearer s3cret-token"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = Get("/metrics", {{"Authorization", "Bearer s3cret-token"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  // The page: a sign-in form, then a cookie.
+  r = Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(r->body, HasSubstr("action=\"/login\""));
+  EXPECT_THAT(r->body, Not(HasSubstr(console_->csrf_token())));
+  r = client_->Post("/login", httplib::Params{{"token", "wrong"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(r->body, HasSubstr("not the console"));
+  r = client_->Post("/login", httplib::Params{{"token", "s3cret-token"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 303);
+  std::string cookie = r->get_header_value("Set-Cookie");
+  EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
+  EXPECT_THAT(cookie, HasSubstr("SameSite=Strict"));
+  EXPECT_THAT(cookie, Not(HasSubstr("s3cret-token")));
+  std::string session = cookie.substr(0, cookie.find(';'));
+  r = Get("/", {{"Cookie", session}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr(console_->csrf_token()));
+  r = Post(absl::StrCat("/api/v1/jobs/", id, "/delete"), std::nullopt,
+           {{"Cookie", session}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
+TEST_F(ConsoleTest, RefusesHostNamesOnALoopbackAddress) {
+  StartConsole();
+  httplib::Result r =
+      Get("/api/v1/config", {{"Host", "attacker.example:8080"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("not allowed"));
+  r = Get("/api/v1/config", {{"Host", "localhost:8080"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ConsoleTest, ConninfoIsShownRedacted) {
+  StartConsole({.conninfo = db_->conninfo() + " password=hunter2"});
+  httplib::Result r = Get("/api/v1/config");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(r->body, HasSubstr("password="));
+}
+
+TEST_F(ConsoleTest, MetricsComeFromACachedSnapshotInTheTextFormat) {
+  Insert("Send", "ma\"il");
+  Insert("Send", "ma\"il", "now() + interval '1 hour'");
+  StartConsole({.refresh = absl::Hours(1)});
+  for (int i = 0; i < 19; ++i) {
+    httplib::Result scrape = Get("/metrics");
+    ASSERT_TRUE(scrape);
+    ASSERT_EQ(scrape->status, 200);
+  }
+  httplib::Result r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_THAT(r->body, HasSubstr("# TYPE qg_queue_jobs gauge\n"));
+  EXPECT_THAT(r->body,
+              HasSubstr("qg_queue_jobs{queue=\"ma\\\"il\",type=\"Send\","
+                        "state=\"ready\"} 1\n"));
+  EXPECT_THAT(r->body,
+              HasSubstr("qg_queue_jobs{queue=\"ma\\\"il\",type=\"Send\","
+                        "state=\"scheduled\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("qg_queue_oldest_ready_age_seconds{"));
+  EXPECT_THAT(r->body, HasSubstr("qg_console_snapshot_refreshes_total 1\n"));
+  // The overview shares the snapshot: no new read.
+  ASSERT_TRUE(Get("/api/v1/overview"));
+  Insert("Send", "ma\"il");
+  r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body, HasSubstr("qg_console_snapshot_refreshes_total 1\n"));
+  EXPECT_THAT(r->body,
+              HasSubstr("state=\"ready\"} 1\n"));  // still the cached count
+
+  StartConsole({.refresh = absl::Milliseconds(200)});
+  ASSERT_TRUE(Get("/metrics"));
+  absl::SleepFor(absl::Milliseconds(250));
+  r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body,
+              HasSubstr("qg_queue_jobs{queue=\"ma\\\"il\",type=\"Send\","
+                        "state=\"ready\"} 2\n"));
+  EXPECT_THAT(r->body, HasSubstr("qg_console_snapshot_refreshes_total 2\n"));
+}
+
+TEST_F(ConsoleTest, ConcurrentScrapesShareOneRead) {
+  Insert("Send");
+  StartConsole({.refresh = absl::Hours(1), .threads = 8});
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      httplib::Client c("127.0.0.1", console_->port());
+      for (int i = 0; i < 10; ++i) {
+        if (auto r = c.Get("/metrics"); r && r->status == 200) ++ok;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 80);
+  httplib::Result r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body, HasSubstr("qg_console_snapshot_refreshes_total 1\n"));
+}
+
+TEST_F(ConsoleTest, BusyPortAndBadAddressAreReported) {
+  StartConsole();
+  absl::StatusOr<std::unique_ptr<Console>> again =
+      Console::Start({.conninfo = db_->conninfo(),
+                      .listen = absl::StrCat("127.0.0.1:", console_->port())});
+  EXPECT_THAT(again.status(),
+              qg_testing::StatusIs(absl::StatusCode::kUnavailable));
+  absl::StatusOr<std::unique_ptr<Console>> bad =
+      Console::Start({.conninfo = db_->conninfo(), .listen = "nope"});
+  EXPECT_THAT(bad.status(),
+              qg_testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace qg

@@ -1,0 +1,364 @@
+// The qg console's page. Every value from the server reaches the page as
+// text (textContent, createTextNode, setAttribute): never innerHTML, so a
+// job whose args or last_error hold markup shows that markup as text.
+'use strict';
+(function () {
+  const csrf = document.querySelector('meta[name="qg-csrf"]').content;
+  const main = document.getElementById('main');
+  const flashBox = document.getElementById('flash');
+  let config = null;
+  let timer = null;
+  const STATES = ['any', 'ready', 'runnable', 'scheduled', 'working', 'errored', 'dead'];
+
+  // --- DOM helpers --------------------------------------------------------
+
+  function append(parent, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      parent.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return parent;
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+    return append(e, children);
+  }
+
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return append(e, children);
+  }
+
+  function replace(node, ...children) {
+    node.replaceChildren();
+    return append(node, children);
+  }
+
+  function flash(message, ok) {
+    flashBox.className = ok ? 'ok' : 'bad';
+    flashBox.textContent = message;
+  }
+
+  function queueName(q) { return q === '' ? '(default)' : q; }
+
+  function age(seconds) {
+    if (seconds === null || seconds === undefined) return '';
+    seconds = Math.max(0, seconds);
+    if (seconds < 1) return '< 1 s';
+    if (seconds < 90) return Math.round(seconds) + ' s';
+    if (seconds < 5400) return Math.round(seconds / 60) + ' min';
+    if (seconds < 172800) return (seconds / 3600).toFixed(1) + ' h';
+    return Math.round(seconds / 86400) + ' d';
+  }
+
+  function jobsLink(params) {
+    return '#/jobs?' + new URLSearchParams(params).toString();
+  }
+
+  // --- API ----------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(path, options) {
+    const res = await fetch(path, Object.assign({ credentials: 'same-origin' }, options || {}));
+    let body = null;
+    try { body = await res.json(); } catch (e) { body = null; }
+    if (!res.ok) {
+      throw new ApiError(res.status, (body && body.error) || ('HTTP ' + res.status));
+    }
+    return body;
+  }
+
+  function act(path, params) {
+    const query = params ? '?' + new URLSearchParams(params).toString() : '';
+    return api(path + query, { method: 'POST', headers: { 'X-QG-CSRF': csrf } });
+  }
+
+  async function runAction(promise, after) {
+    try {
+      const r = await promise;
+      flash(r.message, true);
+    } catch (e) {
+      flash(e.message, false);
+    }
+    if (after) after();
+  }
+
+  function canAct(name) { return config && config.actions[name]; }
+
+  function actionButton(label, name, onclick, cls) {
+    if (config.read_only) return null;
+    const enabled = canAct(name);
+    return el('button', {
+      type: 'button', class: cls || null, disabled: !enabled,
+      title: enabled ? null : (config.unavailable[name] || ''), 'data-action': name,
+      onclick: onclick,
+    }, label);
+  }
+
+  // --- Overview -----------------------------------------------------------
+
+  function countCell(g, state, n) {
+    const cls = 'num ' + state + (n === 0 ? ' zero' : '');
+    const link = el('a', { href: jobsLink({ queue: g.queue, type: g.type, state: state }) }, n);
+    return el('td', { class: cls, 'data-queue': g.queue, 'data-type': g.type, 'data-state': state }, link);
+  }
+
+  function groupsTable(data) {
+    const rows = data.groups.map((g) => el('tr', {},
+      el('td', {}, queueName(g.queue)),
+      el('td', {}, g.type),
+      countCell(g, 'ready', g.ready),
+      countCell(g, 'scheduled', g.scheduled),
+      countCell(g, 'working', g.working),
+      countCell(g, 'errored', g.errored),
+      countCell(g, 'dead', g.dead),
+      el('td', { class: 'num' }, g.ready > 0 ? age(g.oldest_ready_age_seconds) : ''),
+      el('td', { class: 'actions' },
+        g.errored > 0 ? actionButton('Retry errored', 'retry_all', () => retryAll(g, 'errored')) : null,
+        g.dead > 0 ? actionButton('Retry dead', 'retry_all', () => retryAll(g, 'dead')) : null)));
+    return el('table', { id: 'groups' },
+      el('thead', {}, el('tr', {},
+        el('th', {}, 'Queue'), el('th', {}, 'Type'), el('th', { class: 'num' }, 'Ready'),
+        el('th', { class: 'num' }, 'Scheduled'), el('th', { class: 'num' }, 'Working'),
+        el('th', { class: 'num' }, 'Errored'), el('th', { class: 'num' }, 'Dead'),
+        el('th', { class: 'num' }, 'Oldest ready'), el('th', {}, ''))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 9, class: 'muted' }, 'No jobs.'))));
+  }
+
+  function queuesTable(data) {
+    const rows = data.queues.map((q) => el('tr', {},
+      el('td', {}, queueName(q.queue)),
+      el('td', { class: 'num' }, q.ready),
+      el('td', { class: 'num' }, q.count),
+      el('td', {}, !data.pause_state_available ? el('span', { class: 'muted' }, 'unknown')
+        : el('span', { class: 'badge ' + (q.paused ? 'paused' : 'running'), 'data-paused-queue': q.queue },
+          q.paused ? 'paused' : 'running')),
+      el('td', { class: 'actions' },
+        q.paused ? actionButton('Resume', 'resume', () => queueAction('resume', q.queue))
+          : actionButton('Pause', 'pause', () => queueAction('pause', q.queue)))));
+    return el('table', { id: 'queues' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Queue'), el('th', { class: 'num' }, 'Ready'),
+        el('th', { class: 'num' }, 'Jobs'), el('th', {}, 'State'), el('th', {}, ''))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No queues.'))));
+  }
+
+  function niceMax(v) {
+    if (v <= 5) return 5;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  function hhmm(iso) {
+    const d = new Date(iso);
+    return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+  }
+
+  function chart(throughput) {
+    if (!throughput.available) {
+      return el('p', { class: 'muted' }, 'No throughput history: the qg_job_counts table is missing (run qg migrate).');
+    }
+    const m = throughput.minutes;
+    const W = 900, H = 200, L = 48, R = 10, T = 10, B = 24;
+    const max = niceMax(Math.max(1, ...m.map((x) => Math.max(x.completed, x.failed))));
+    const x = (i) => L + (m.length <= 1 ? 0 : (i * (W - L - R)) / (m.length - 1));
+    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const line = (key) => m.map((p, i) => x(i).toFixed(1) + ',' + y(p[key]).toFixed(1)).join(' ');
+    const grid = [0, 0.5, 1].map((f) => [
+      svg('line', { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), stroke: '#e3e8ec' }),
+      svg('text', { x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#5f6b76' }, Math.round(max * f)),
+    ]);
+    const ticks = m.length ? [0, Math.floor((m.length - 1) / 2), m.length - 1].map((i) =>
+      svg('text', { x: x(i), y: H - 6, 'text-anchor': i === 0 ? 'start' : i === m.length - 1 ? 'end' : 'middle', 'font-size': 11, fill: '#5f6b76' }, hhmm(m[i].minute))) : [];
+    const total = (key) => m.reduce((s, p) => s + p[key], 0);
+    return el('div', { class: 'chart' },
+      svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'jobs per minute' },
+        grid, ticks,
+        svg('polyline', { points: line('completed'), fill: 'none', stroke: '#2e7d32', 'stroke-width': 2, 'data-series': 'completed' }),
+        svg('polyline', { points: line('failed'), fill: 'none', stroke: '#c62828', 'stroke-width': 2, 'data-series': 'failed' })),
+      el('div', { class: 'legend' },
+        el('span', {}, el('span', { class: 'swatch completed' }), 'completed per minute (', total('completed'), ' in all)'),
+        el('span', {}, el('span', { class: 'swatch failed' }), 'failed per minute (', total('failed'), ' in all: retried or dead)')));
+  }
+
+  async function retryAll(g, state) {
+    const what = state + ' jobs of ' + g.type + ' in queue ' + queueName(g.queue);
+    if (!window.confirm('Retry all ' + what + '?')) return;
+    await runAction(act('/api/v1/jobs/retry', { queue: g.queue, type: g.type, state: state }), refreshOverview);
+  }
+
+  async function queueAction(verb, queue) {
+    await runAction(act('/api/v1/queues/' + verb, { queue: queue }), refreshOverview);
+  }
+
+  async function refreshOverview() {
+    const box = document.getElementById('overview');
+    if (!box) return;
+    try {
+      const data = await api('/api/v1/overview');
+      if (!document.getElementById('overview')) return;
+      replace(box,
+        el('p', { class: 'muted', id: 'updated' }, 'Counts as of ', new Date(data.generated_at).toLocaleTimeString(),
+          ' (read at most every ', data.refresh_seconds, ' s; this page refreshes itself).'),
+        el('section', {}, el('h2', {}, 'Jobs by queue and type'), groupsTable(data)),
+        el('section', {}, el('h2', {}, 'Throughput, last ', Math.round(data.throughput.minutes.length / 60 * 10) / 10, ' h'), chart(data.throughput)),
+        el('section', {}, el('h2', {}, 'Queues'), queuesTable(data)));
+    } catch (e) {
+      replace(box, el('p', { class: 'error' }, 'Cannot read the overview: ', e.message));
+    }
+  }
+
+  function renderOverview() {
+    replace(main, el('h1', {}, 'Overview'), el('div', { id: 'overview' }, el('p', { class: 'muted' }, 'Loading…')));
+    refreshOverview();
+    timer = setInterval(refreshOverview, Math.max(1, config.refresh_seconds) * 1000);
+  }
+
+  // --- Job list -----------------------------------------------------------
+
+  async function renderJobs(params) {
+    const filters = el('form', { class: 'filters', id: 'filters' });
+    const queueSelect = el('select', { name: 'queue' }, el('option', { value: '\u0000any' }, 'any queue'));
+    const typeInput = el('input', { name: 'type', placeholder: 'any type' });
+    const stateSelect = el('select', { name: 'state' }, STATES.map((s) => el('option', { value: s }, s)));
+    const errorInput = el('input', { name: 'error', placeholder: 'text in last error' });
+    append(filters, [
+      el('label', {}, 'Queue', queueSelect), el('label', {}, 'Type', typeInput),
+      el('label', {}, 'State', stateSelect), el('label', {}, 'Last error contains', errorInput),
+      el('button', { type: 'submit' }, 'Apply'),
+    ]);
+    typeInput.value = params.get('type') || '';
+    stateSelect.value = params.get('state') || 'any';
+    errorInput.value = params.get('error') || '';
+    filters.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams();
+      if (queueSelect.value !== '\u0000any') p.set('queue', queueSelect.value);
+      if (typeInput.value) p.set('type', typeInput.value);
+      if (stateSelect.value !== 'any') p.set('state', stateSelect.value);
+      if (errorInput.value) p.set('error', errorInput.value);
+      location.hash = '#/jobs?' + p.toString();
+    });
+    const list = el('div', { id: 'jobs' }, el('p', { class: 'muted' }, 'Loading…'));
+    replace(main, el('h1', {}, 'Jobs'), el('section', {}, filters), el('section', {}, list));
+
+    api('/api/v1/overview').then((data) => {
+      const queues = data.queues.map((q) => q.queue);
+      if (params.has('queue') && !queues.includes(params.get('queue'))) queues.push(params.get('queue'));
+      append(queueSelect, queues.map((q) => el('option', { value: q }, queueName(q))));
+      queueSelect.value = params.has('queue') ? params.get('queue') : '\u0000any';
+    }).catch(() => {});
+
+    const query = new URLSearchParams(params);
+    if (!query.has('limit')) query.set('limit', '50');
+    try {
+      const page = await api('/api/v1/jobs?' + query.toString());
+      const rows = page.jobs.map((j) => el('tr', { 'data-job-id': j.id },
+        el('td', { class: 'num' }, el('a', { href: '#/job/' + j.id }, j.id)),
+        el('td', {}, queueName(j.queue)), el('td', {}, j.type),
+        el('td', { class: 'num' }, j.priority), el('td', {}, j.run_at),
+        el('td', { class: 'num' }, j.error_count), el('td', {}, j.working ? 'yes' : ''),
+        el('td', { class: 'last-error', title: j.last_error || '' }, j.last_error || '')));
+      const next = new URLSearchParams(params);
+      if (page.next) next.set('after', page.next);
+      const first = new URLSearchParams(params);
+      first.delete('after');
+      replace(list,
+        el('table', {}, el('thead', {}, el('tr', {},
+          el('th', { class: 'num' }, 'ID'), el('th', {}, 'Queue'), el('th', {}, 'Type'),
+          el('th', { class: 'num' }, 'Priority'), el('th', {}, 'Run at (UTC)'),
+          el('th', { class: 'num' }, 'Errors'), el('th', {}, 'Working'), el('th', {}, 'Last error'))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No jobs match.')))),
+        el('div', { class: 'pager' },
+          params.has('after') ? el('a', { href: '#/jobs?' + first.toString() }, '« First page') : null,
+          page.next ? el('a', { href: '#/jobs?' + next.toString(), id: 'next-page' }, 'Next page »') : null));
+    } catch (e) {
+      replace(list, el('p', { class: 'error' }, e.message));
+    }
+  }
+
+  // --- One job ------------------------------------------------------------
+
+  function jobState(j) {
+    if (j.working) return 'working (held by backend pid ' + j.held_by_pid + ')';
+    if (j.run_at.startsWith('9999')) return 'dead (out of attempts)';
+    if (new Date(j.run_at) > new Date()) return 'scheduled';
+    return j.error_count > 0 ? 'ready (errored, will retry)' : 'ready';
+  }
+
+  function prettyArgs(args) {
+    try { return JSON.stringify(args, null, 2); } catch (e) { return String(args); }
+  }
+
+  async function renderJob(id) {
+    replace(main, el('h1', {}, 'Job ', id), el('div', { id: 'job' }, el('p', { class: 'muted' }, 'Loading…')));
+    const box = document.getElementById('job');
+    let j;
+    try {
+      j = await api('/api/v1/jobs/' + encodeURIComponent(id));
+    } catch (e) {
+      replace(box, el('p', { class: 'error' }, e.status === 404 ? 'No job ' + id + ': it finished and was deleted, or never existed.' : e.message),
+        el('p', {}, el('a', { href: '#/jobs' }, 'All jobs')));
+      return;
+    }
+    const reload = () => renderJob(id);
+    replace(box,
+      el('section', {}, el('dl', {},
+        el('dt', {}, 'Queue'), el('dd', { id: 'job-queue' }, queueName(j.queue)),
+        el('dt', {}, 'Type'), el('dd', { id: 'job-type' }, j.type),
+        el('dt', {}, 'State'), el('dd', { id: 'job-state' }, jobState(j)),
+        el('dt', {}, 'Run at (UTC)'), el('dd', { id: 'job-run-at' }, j.run_at),
+        el('dt', {}, 'Priority'), el('dd', {}, j.priority),
+        el('dt', {}, 'Failed attempts'), el('dd', { id: 'job-errors' }, j.error_count),
+        el('dt', {}, 'Held by'), el('dd', { id: 'job-holder' }, j.held_by_pid ? 'backend pid ' + j.held_by_pid : 'nobody'))),
+      config.read_only ? el('p', { class: 'muted' }, 'Read-only console: no actions.') :
+        el('section', { class: 'actions' },
+          actionButton('Retry now', 'retry', () => runAction(act('/api/v1/jobs/' + j.id + '/retry'), reload)),
+          actionButton('Cancel', 'cancel', () => runAction(act('/api/v1/jobs/' + j.id + '/cancel'), reload)),
+          actionButton('Delete', 'delete', () => {
+            if (window.confirm('Delete job ' + j.id + '?')) runAction(act('/api/v1/jobs/' + j.id + '/delete'), reload);
+          }, 'danger')),
+      el('h2', {}, 'Args'), el('pre', { id: 'job-args' }, prettyArgs(j.args)),
+      el('h2', {}, 'Last error'),
+      j.last_error === null ? el('p', { class: 'muted', id: 'job-error' }, 'It has not failed.')
+        : el('pre', { id: 'job-error' }, j.last_error));
+  }
+
+  // --- Routing ------------------------------------------------------------
+
+  function route() {
+    if (timer) { clearInterval(timer); timer = null; }
+    const hash = location.hash || '#/';
+    const [path, query] = hash.slice(1).split('?');
+    const params = new URLSearchParams(query || '');
+    let m;
+    if (path === '/jobs') renderJobs(params);
+    else if ((m = path.match(/^\/job\/(\d+)$/))) renderJob(m[1]);
+    else renderOverview();
+  }
+
+  async function start() {
+    try {
+      config = await api('/api/v1/config');
+    } catch (e) {
+      replace(main, el('p', { class: 'error' }, 'Cannot reach the console API: ', e.message));
+      return;
+    }
+    document.getElementById('db').textContent = config.database;
+    if (config.read_only) document.getElementById('mode').textContent = 'read-only';
+    window.addEventListener('hashchange', () => { flash('', true); route(); });
+    route();
+  }
+
+  start();
+})();

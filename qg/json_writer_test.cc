@@ -1,0 +1,39 @@
+#include "qg/json_writer.h"
+
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace qg {
+namespace {
+
+TEST(JsonWriterTest, WritesFieldsInOrder) {
+  JsonObject o;
+  o.Int("id", 42)
+      .String("type", "T")
+      .Bool("working", false)
+      .Null("none")
+      .StringOrNull("empty", "")
+      .Raw("args", "[1]");
+  EXPECT_EQ(o.text(), R"({"id":42,"type":"T","working":false,"none":null,)"
+                      R"("empty":null,"args":[1]})");
+}
+
+TEST(JsonWriterTest, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(JsonString("a\"b\\c\n\t\x01</script>"),
+            R"("a\"b\\c\n\t\u0001</script>")");
+}
+
+TEST(JsonWriterTest, WritesDoublesShortestAndNonFiniteAsNull) {
+  JsonObject o;
+  o.Double("a", 0.1).Double("b", 2.5).Double("c", 1.0 / 0.0);
+  EXPECT_EQ(o.text(), R"({"a":0.1,"b":2.5,"c":null})");
+}
+
+TEST(JsonWriterTest, FormatsTimesInUtcWithMicroseconds) {
+  EXPECT_EQ(FormatUtc(absl::FromUnixMicros(1764396000123456)),
+            "2025-11-29T06:00:00.123456Z");
+  EXPECT_EQ(FormatUtc(absl::InfiniteFuture()), "infinity");
+}
+
+}  // namespace
+}  // namespace qg

@@ -1,0 +1,85 @@
+#include "qg/metrics/metrics_server.h"
+
+#include <atomic>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "qg/metrics/worker_metrics.h"
+#include "qg/testing/status_matchers.h"
+
+namespace qg {
+namespace {
+
+using ::qg_testing::StatusIs;
+using ::testing::HasSubstr;
+
+TEST(ParseListenAddressTest, AcceptsHostPortIpv6AndBarePort) {
+  ASSERT_OK_AND_ASSIGN(ListenAddress a, ParseListenAddress("127.0.0.1:8080"));
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 8080);
+  ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("[::1]:0"));
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.ToString(), "[::1]:0");
+  ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("9394"));
+  EXPECT_EQ(a.ToString(), "127.0.0.1:9394");
+}
+
+TEST(ParseListenAddressTest, RefusesWhatIsNotAnAddress) {
+  for (const char* bad : {"", ":80", "host:", "host:x", "host:70000", "::1:80",
+                          "[::1]", "[]:80"}) {
+    EXPECT_THAT(ParseListenAddress(bad).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+}
+
+TEST(MetricsServerTest, ServesTheTextOnGetMetricsOnly) {
+  WorkerMetrics metrics;
+  metrics.OnRoundTrip({.took = absl::Milliseconds(1), .buffered = 3});
+  std::atomic<int> scrapes{0};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsServer> server,
+                       MetricsServer::Start({.listen = "127.0.0.1:0"}, [&] {
+                         ++scrapes;
+                         return metrics.Text();
+                       }));
+  ASSERT_GT(server->port(), 0);
+  EXPECT_EQ(server->url(),
+            "http://127.0.0.1:" + std::to_string(server->port()) + "/metrics");
+  httplib::Client client("127.0.0.1", server->port());
+  httplib::Result res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_THAT(res->body, HasSubstr("qg_jobs_buffered 3\n"));
+  EXPECT_EQ(scrapes.load(), 1);
+  httplib::Result other = client.Get("/");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  server->Stop();
+  server->Stop();  // idempotent
+}
+
+TEST(MetricsServerTest, BusyPortIsUnavailable) {
+  ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> first,
+      MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return ""; }));
+  EXPECT_THAT(MetricsServer::Start(
+                  {.listen = "127.0.0.1:" + std::to_string(first->port())},
+                  [] { return ""; })
+                  .status(),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+TEST(MetricsServerTest, StopRightAfterStartReturns) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<MetricsServer> s,
+        MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return ""; }));
+  }
+}
+
+}  // namespace
+}  // namespace qg

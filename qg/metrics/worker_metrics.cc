@@ -1,0 +1,119 @@
+#include "qg/metrics/worker_metrics.h"
+
+#include <algorithm>
+
+#include "absl/time/time.h"
+
+namespace qg {
+
+WorkerMetrics::WorkerMetrics(WorkerMetricsOptions options)
+    : options_(std::move(options)),
+      round_trips_(&options_.round_trip_buckets) {}
+
+void WorkerMetrics::OnRoundTrip(const RoundTrip& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  round_trips_.Observe(absl::ToDoubleSeconds(r.took));
+  locked_ += std::max(0, r.locked);
+  buffered_ = r.buffered;
+}
+
+void WorkerMetrics::OnJobDone(const JobDone& job) {
+  double latency =
+      std::max(0.0, absl::ToDoubleSeconds(job.started - job.run_at));
+  double run = std::max(0.0, absl::ToDoubleSeconds(job.finished - job.started));
+  std::pair<absl::string_view, absl::string_view> key(job.queue, job.type);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = series_.find(key);
+  if (it == series_.end()) {
+    it = series_
+             .emplace(std::pair<std::string, std::string>(job.queue, job.type),
+                      Series(options_))
+             .first;
+  }
+  Series& s = it->second;
+  switch (job.end) {
+    case JobEnd::kCompleted:
+      ++s.completed;
+      break;
+    case JobEnd::kRetried:
+      ++s.failed;
+      break;
+    case JobEnd::kDead:
+      ++s.dead;
+      break;
+    case JobEnd::kSnoozed:
+      ++s.snoozed;
+      break;
+    case JobEnd::kCancelled:
+      ++s.cancelled;
+      break;
+    case JobEnd::kReleased:
+    case JobEnd::kNone:
+      ++s.released;
+      break;
+  }
+  // A job due far in the past (a retry of a dead job, a backlog) is still
+  // one observation; the +Inf bucket takes it.
+  s.queue_latency.Observe(latency);
+  s.run.Observe(run);
+}
+
+std::string WorkerMetrics::Text() const {
+  prometheus::TextWriter writer;
+  WriteTo(writer);
+  return writer.text();
+}
+
+void WorkerMetrics::WriteTo(prometheus::TextWriter& w) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  struct Counter {
+    const char* name;
+    const char* help;
+    uint64_t Series::*field;
+  };
+  static constexpr Counter kCounters[] = {
+      {"qg_jobs_completed_total", "Jobs that succeeded (deleted).",
+       &Series::completed},
+      {"qg_jobs_failed_total", "Jobs that failed and will be retried.",
+       &Series::failed},
+      {"qg_jobs_dead_total", "Jobs that failed out of attempts (dead).",
+       &Series::dead},
+      {"qg_jobs_snoozed_total",
+       "Jobs their handler rescheduled without a failure.", &Series::snoozed},
+      {"qg_jobs_cancelled_total", "Jobs an operator cancelled while they ran.",
+       &Series::cancelled},
+      {"qg_jobs_released_total",
+       "Jobs left untouched to run again (shutdown, a lost lock).",
+       &Series::released},
+  };
+  auto labels = [](const std::pair<std::string, std::string>& key) {
+    return prometheus::Labels{{"queue", key.first}, {"type", key.second}};
+  };
+  for (const Counter& c : kCounters) {
+    w.Family(c.name, c.help, "counter");
+    for (const auto& [key, s] : series_) {
+      w.Sample(c.name, labels(key), static_cast<double>(s.*(c.field)));
+    }
+  }
+  w.Family("qg_job_queue_latency_seconds",
+           "From a job's run_at to its handler's start.", "histogram");
+  for (const auto& [key, s] : series_) {
+    s.queue_latency.Write(w, "qg_job_queue_latency_seconds", labels(key));
+  }
+  w.Family("qg_job_run_seconds", "How long a job's handler and verbs took.",
+           "histogram");
+  for (const auto& [key, s] : series_) {
+    s.run.Write(w, "qg_job_run_seconds", labels(key));
+  }
+  w.Family("qg_locker_round_trip_seconds",
+           "One round trip of a fast pool's locker session.", "histogram");
+  round_trips_.Write(w, "qg_locker_round_trip_seconds", {});
+  w.Family("qg_locker_jobs_locked_total",
+           "Jobs a fast pool's locker session locked.", "counter");
+  w.Sample("qg_locker_jobs_locked_total", {}, static_cast<double>(locked_));
+  w.Family("qg_jobs_buffered",
+           "Jobs locked ahead by a fast pool, waiting for a worker.", "gauge");
+  w.Sample("qg_jobs_buffered", {}, static_cast<double>(buffered_));
+}
+
+}  // namespace qg

@@ -650,10 +650,11 @@ void FastPool::LockerLoop() {
       }
     }
     for (const Completion& c : finished) {
-      if (c.outcome.kind == Outcome::Kind::kError ||
-          c.outcome.kind == Outcome::Kind::kSnooze) {
-        planner_.Rescheduled();  // a later run_at: ask when it is due
-        break;
+      // A later run_at: look for it when it is due.
+      if (c.outcome.kind == Outcome::Kind::kError) {
+        planner_.Rescheduled(c.key.priority, now + c.outcome.error.delay);
+      } else if (c.outcome.kind == Outcome::Kind::kSnooze) {
+        planner_.Rescheduled(c.key.priority, now + c.outcome.snooze);
       }
     }
     for (const Completion& c : batch_.Add(std::move(finished), generation)) {

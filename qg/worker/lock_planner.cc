@@ -54,6 +54,11 @@ void LockPlanner::RewindTo(const JobKey& key) {
   }
 }
 
+absl::Duration LockPlanner::NextDueInterval() const {
+  return std::clamp(50 * next_due_cost_, options_.poll_interval,
+                    std::max(options_.poll_interval, absl::Minutes(1)));
+}
+
 absl::Duration LockPlanner::HeadRewindInterval() const {
   return std::clamp(50 * head_rewind_cost_, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
@@ -123,6 +128,15 @@ void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
   }
 }
 
+void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
+  // A little after it: its write goes out in a later round trip.
+  absl::Time at = due + absl::Milliseconds(50) + round_trip_;
+  if (at < next_due_at_) {
+    next_due_at_ = at;
+    next_due_priority_ = priority;
+  }
+}
+
 void LockPlanner::Released(const std::vector<JobKey>& keys) {
   for (const JobKey& k : keys) {
     JobKey before = k;
@@ -139,6 +153,8 @@ void LockPlanner::Paused(bool paused) {
 void LockPlanner::RoundTrip(absl::Duration took) {
   round_trip_ = Average(round_trip_, took);
   if (rewind_in_flight_ && head_rewind_active_) head_rewind_cost_ += took;
+  if (next_due_in_flight_) next_due_cost_ = took;
+  next_due_in_flight_ = false;
 }
 
 void LockPlanner::Ran(absl::Duration took) {
@@ -170,9 +186,9 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     next_due_priority_.reset();
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
-  // Jobs another worker rescheduled announce nothing: ask now and then, as
-  // often as the whole queue is rewound (both walk it from the head).
-  if (now - last_next_due_ >= HeadRewindInterval()) need_next_due_ = true;
+  // Jobs another worker rescheduled announce nothing: ask now and then (the
+  // query walks the queue from its head: less often when that is slow).
+  if (now - last_next_due_ >= NextDueInterval()) need_next_due_ = true;
 
   const int buffer = BufferTarget();
   const int capacity = options_.workers + buffer;
@@ -255,6 +271,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
   plan.next_due = need_next_due_ && !view.stopping;
+  next_due_in_flight_ = plan.next_due;
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
                     plan.next_due || stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {

@@ -30,8 +30,10 @@
 //     lock batch came back full) and at least every `poll_interval`.
 //   - Ask when the next scheduled job is due (a query that also walks the
 //     queue from its head) at a new session, when a due time passed, when
-//     this pool rescheduled jobs (NOTIFY announces inserts only), and as
-//     often as the whole queue is rewound; NOTIFY tells of new future jobs.
+//     this pool rescheduled jobs (NOTIFY announces inserts only), and
+//     otherwise every `poll_interval` or, when that query is expensive,
+//     often enough that it takes about 2% of the time (at least once a
+//     minute); NOTIFY tells of new future jobs.
 //   - A NOTIFY of a job more urgent than the least urgent buffered job locks
 //     even when the buffer is full, so priority order holds across refills
 //     (the pool then releases what no longer fits).
@@ -157,9 +159,11 @@ class LockPlanner {
   // with priority `priority`.
   void NextDue(std::optional<absl::Duration> due_in,
                std::optional<int16_t> priority, absl::Time at);
-  // This pool moved jobs to a later run_at (a retry, a snooze): ask when
-  // the next job is due.
-  void Rescheduled() { need_next_due_ = true; }
+  // This pool moved a job of priority `priority` to a later run_at (a
+  // retry, a snooze), due at about `due` (local clock; the write commits a
+  // round trip or so later): look for it then, and ask then when the next
+  // job is due, in case the write came later still.
+  void Rescheduled(int16_t priority, absl::Time due);
   // Buffered jobs were released: they sort before the cursor.
   void Released(const std::vector<JobKey>& keys);
   // The database's clock minus ours: due times and NOTIFY times arrive on
@@ -188,6 +192,8 @@ class LockPlanner {
   JobKey KeyAt(int16_t priority, absl::Time at) const;
   // How long after a whole-queue rewind the next one starts.
   absl::Duration HeadRewindInterval() const;
+  // How long after asking for the next due time to ask again unprompted.
+  absl::Duration NextDueInterval() const;
 
   const PlannerOptions options_;
   bool paused_ = false;
@@ -208,6 +214,10 @@ class LockPlanner {
   absl::Time next_head_rewind_ = absl::InfinitePast();
   bool head_rewind_active_ = false;
   absl::Time last_next_due_ = absl::InfinitePast();
+  // Whether the round trip in flight asks for the next due time, and what
+  // the last one that did took.
+  bool next_due_in_flight_ = false;
+  absl::Duration next_due_cost_ = absl::ZeroDuration();
   absl::Duration head_rewind_cost_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;

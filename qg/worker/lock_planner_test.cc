@@ -116,7 +116,8 @@ TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitDrainedDoesNot) {
 // Asking when the next job is due walks the queue from its head (dead rows
 // included, which vacuum may be unable to remove): not after every drained
 // scan, but when a due time fired, when this pool rescheduled jobs (retries,
-// snoozes: NOTIFY announces only inserts), and with each whole-queue rewind.
+// snoozes: NOTIFY announces only inserts), and now and then: every poll
+// interval, or less often when the query is slow.
 TEST(LockPlannerTest, NextDueIsAskedWhenSomethingMayHaveBeenRescheduled) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
@@ -127,17 +128,29 @@ TEST(LockPlannerTest, NextDueIsAskedWhenSomethingMayHaveBeenRescheduled) {
   p.Locked(plan.lock, 1, 1, Key(1, 100, t), /*exhausted=*/true, t);
   p.NextDue(std::nullopt, std::nullopt, t);
   EXPECT_FALSE(p.Decide({}, t + kMs).next_due);
-  // A job of ours failed and will be retried later.
-  p.Rescheduled();
+  // A job of ours failed and will be retried in 4 s: no query now; a
+  // little after 4 s, a scan and a query.
+  p.Rescheduled(100, t + kMs + absl::Seconds(4));
   plan = p.Decide({}, t + kMs);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_GT(plan.wake_at, t + kMs + absl::Seconds(4));
+  EXPECT_LT(plan.wake_at, t + kMs + absl::Seconds(5));
+  plan = p.Decide({}, plan.wake_at);
   EXPECT_TRUE(plan.round_trip);
+  EXPECT_GT(plan.lock, 0);
   EXPECT_TRUE(plan.next_due);
-  p.NextDue(absl::Hours(1), 100, t + kMs);
-  EXPECT_FALSE(p.Decide({}, t + 2 * kMs).next_due);
-  // With the whole-queue rewind, every poll interval here.
-  plan = p.Decide({}, t + absl::Seconds(6));
+  p.NextDue(absl::Hours(1), 100, t + absl::Seconds(5));
+  p.Locked(plan.lock, 1, 1, std::nullopt, true, t + absl::Seconds(5));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(5) + kMs).next_due);
+  // Unprompted, every poll interval while the query is cheap.
+  plan = p.Decide({}, t + absl::Seconds(10) + kMs);
   EXPECT_TRUE(plan.next_due);
-  ASSERT_TRUE(plan.rewind.has_value());
+  // Dead rows at the head make it take 200 ms: then only every 50 x 200 ms.
+  p.RoundTrip(200 * kMs);
+  p.NextDue(std::nullopt, std::nullopt, t + absl::Seconds(11));
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(11));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(17)).next_due);
+  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(21)).next_due);
 }
 
 TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {

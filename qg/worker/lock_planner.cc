@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 namespace qg::internal {
 namespace {
+
+// Future jobs announced by NOTIFY that a planner remembers.
+constexpr size_t kMaxAnnounced = 1024;
 
 // Weight of a new observation in the running averages.
 constexpr double kAlpha = 0.2;
@@ -69,6 +73,8 @@ void LockPlanner::SessionOpened(absl::Time now) {
   need_next_due_ = true;
   next_due_at_ = absl::InfiniteFuture();
   next_due_priority_.reset();
+  announced_.clear();
+  announced_overflow_ = false;
   notified_best_.reset();
   cursor_.reset();
   rewind_.reset();
@@ -79,17 +85,22 @@ void LockPlanner::SessionOpened(absl::Time now) {
 
 void LockPlanner::Notified(absl::Time run_at, std::optional<int16_t> priority,
                            absl::Time now) {
-  if (run_at > now) {
-    if (run_at < next_due_at_) {
-      next_due_at_ = run_at;
-      next_due_priority_ = priority;
-    }
-    return;
-  }
-  may_have_work_ = true;
   // Unknown urgency (an older trigger): assume the most urgent.
   int16_t p = priority.value_or(-32768);
-  RewindTo(KeyAt(p, run_at));
+  // Our idea of the database's clock is off by up to half a round trip: a
+  // job due about now may look a moment ahead, or be a moment ahead. Scan
+  // now, and again when it is surely due.
+  const absl::Duration slack = absl::Milliseconds(2) + round_trip_;
+  if (run_at > now) {
+    announced_.insert({run_at + slack, p});
+    if (announced_.size() > kMaxAnnounced) {
+      announced_.erase(std::prev(announced_.end()));
+      announced_overflow_ = true;
+    }
+    if (run_at > now + slack) return;
+  }
+  may_have_work_ = true;
+  RewindTo(KeyAt(p, std::min(run_at, now)));
   std::pair<int16_t, absl::Time> key{p, run_at};
   if (!notified_best_ || key < *notified_best_) notified_best_ = key;
 }
@@ -179,11 +190,24 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     return plan;
   }
   if (now >= next_due_at_) {
+    // Due, by qg_next_due's answer or a reschedule of ours: scan for it, and
+    // ask which comes next.
     may_have_work_ = true;
     need_next_due_ = true;
     RewindTo(KeyAt(next_due_priority_.value_or(-32768), next_due_at_));
     next_due_at_ = absl::InfiniteFuture();
     next_due_priority_.reset();
+  }
+  while (!announced_.empty() && announced_.begin()->first <= now) {
+    // An announced future job is due: scan for it.
+    may_have_work_ = true;
+    const auto& [at, priority] = *announced_.begin();
+    RewindTo(KeyAt(priority, at - absl::Milliseconds(2) - round_trip_));
+    announced_.erase(announced_.begin());
+    if (announced_.empty() && announced_overflow_) {
+      need_next_due_ = true;  // more were announced than remembered
+      announced_overflow_ = false;
+    }
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
   // Jobs another worker rescheduled announce nothing: ask now and then (the
@@ -286,6 +310,9 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   }
   if (!plan.round_trip) {
     plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
+    if (!announced_.empty()) {
+      plan.wake_at = std::min(plan.wake_at, announced_.begin()->first);
+    }
     if (!view.buffered.empty()) {
       absl::Time oldest = view.buffered.front().locked_at;
       for (const BufferedJob& b : view.buffered) {

@@ -52,6 +52,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -199,8 +200,15 @@ class LockPlanner {
   bool paused_ = false;
   bool may_have_work_ = true;
   bool need_next_due_ = true;
+  // When the next scheduled job is due, from qg_next_due or a reschedule
+  // of ours (local clock): when it passes, scan and ask again.
   absl::Time next_due_at_ = absl::InfiniteFuture();
   std::optional<int16_t> next_due_priority_;
+  // Future jobs NOTIFY announced (local due time, priority; unknown: the
+  // most urgent), earliest first: when each passes, scan; no query needed.
+  // At most kMaxAnnounced; past that, ask once they are all due.
+  std::set<std::pair<absl::Time, int16_t>> announced_;
+  bool announced_overflow_ = false;
   absl::Time last_lock_ = absl::InfinitePast();
   absl::Duration db_offset_ = absl::ZeroDuration();
   // Where the next scan continues; nullopt: from the head.

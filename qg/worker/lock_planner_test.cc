@@ -341,19 +341,49 @@ TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   qg_testing::FakeClock clock;
   LockPlanner p = Idle(Options(1, 4), clock.Now());
   absl::Time now = clock.Now();
-  p.Notified(now + absl::Seconds(3), 100, now);  // scheduled: a timer
+  // Two scheduled jobs: a timer for each (plus 2 ms, our error about the
+  // database's clock), no query.
+  p.Notified(now + absl::Seconds(3), 100, now);
+  p.Notified(now + absl::Seconds(4), 100, now);
   Plan plan = p.Decide({.idle_workers = 1}, now);
   EXPECT_FALSE(plan.round_trip);
-  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3));
-  clock.Advance(absl::Seconds(3));
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3) + 2 * kMs);
+  clock.Advance(absl::Seconds(3) + 2 * kMs);
   plan = p.Decide({.idle_workers = 1}, clock.Now());
   EXPECT_TRUE(plan.round_trip);
   EXPECT_EQ(plan.lock, 5);
-  EXPECT_TRUE(plan.next_due);  // a timer fired: ask for the next one
+  EXPECT_FALSE(plan.next_due);  // announced: nothing to ask
   p.Locked(5, 1, 1, Key(1, 100, clock.Now()), true, clock.Now());
-  p.NextDue(std::nullopt, std::nullopt, clock.Now());
+  plan = p.Decide({.idle_workers = 1, .held = 1}, clock.Now());
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(4) + 2 * kMs);
+  clock.Advance(absl::Seconds(1));
+  EXPECT_GT(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 0);
+  p.Locked(4, 1, 1, Key(2, 100, clock.Now()), true, clock.Now());
   p.Notified(clock.Now() - kMs, 100, clock.Now());  // due now
   EXPECT_EQ(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 4);
+}
+
+// A job inserted "now" may look a moment ahead on our idea of the
+// database's clock: it is looked for at once, and once more when it is
+// surely due, without asking qg_next_due (under load that arrives with
+// every NOTIFY).
+TEST(LockPlannerTest, JobAnnouncedAMomentAheadIsLookedForNowAndWhenSurelyDue) {
+  qg_testing::FakeClock clock;
+  LockPlanner p = Idle(Options(1, 4), clock.Now());
+  absl::Time now = clock.Now();
+  p.Notified(now + absl::Microseconds(300), 100, now);
+  Plan plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.next_due);
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, now);
+  plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Microseconds(300) + 2 * kMs);
+  plan = p.Decide({.idle_workers = 1}, plan.wake_at);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.next_due);
 }
 
 TEST(LockPlannerTest, NextDueIsPlacedOnOurClockWhateverTheDatabaseSays) {

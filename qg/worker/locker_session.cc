@@ -119,8 +119,21 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       return s;
     }
   }
+  // The writer: the same settings and statements; no LISTEN, no locks.
+  absl::StatusOr<ConnPtr> writer = Connect(conninfo);
+  if (!writer.ok()) return writer.status();
+  if (absl::Status s = sql::PrepareAll(writer->get(), sql::LockerStatements());
+      !s.ok()) {
+    return s;
+  }
+  for (const Call& call : {queries::LockerSettings(),
+                           queries::SessionTimeout(statement_timeout)}) {
+    if (absl::Status s = internal::Run(writer->get(), call).status(); !s.ok()) {
+      return s;
+    }
+  }
   return std::unique_ptr<LockerSession>(
-      new LockerSession(std::move(*conn), clock));
+      new LockerSession(std::move(*conn), std::move(*writer), clock));
 }
 
 int LockerSession::socket() const { return PQsocket(conn_.get()); }
@@ -152,6 +165,18 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   Response response;
   response.sent_at = clock_->Now();
   absl::Time deadline = response.sent_at + timeout;
+  // The writes first, on the writer connection, so that its backend works
+  // while the locker's statements travel.
+  std::optional<Pipeline> wp;
+  if (!request.writes.empty()) {
+    absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
+    if (!w.ok()) return w.status();
+    wp.emplace(std::move(*w));
+    for (const Call& c : request.writes) {
+      if (absl::Status s = wp->Send(c); !s.ok()) return s;
+    }
+    if (absl::Status s = wp->Flush(deadline); !s.ok()) return s;
+  }
   absl::StatusOr<Pipeline> pipeline = Pipeline::Begin(conn_.get(), *clock_);
   if (!pipeline.ok()) return pipeline.status();
   Pipeline& p = *pipeline;
@@ -164,9 +189,6 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   }
   if (request.unlock) {
     if (absl::Status s = send(*request.unlock); !s.ok()) return s;
-  }
-  for (const Call& w : request.writes) {
-    if (absl::Status s = send(w); !s.ok()) return s;
   }
   if (!request.confirm.empty()) {
     if (absl::Status s = send(queries::ConfirmBatch(request.confirm)); !s.ok())
@@ -205,15 +227,6 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
   }
-  for (size_t i = 0; i < request.writes.size(); ++i) {
-    absl::StatusOr<Result> r = next();
-    if (p.poisoned()) return r.status();
-    if (!r.ok()) {
-      response.writes.push_back(r.status());
-    } else {
-      response.writes.push_back(ReadIds(*r, 0));
-    }
-  }
   if (!request.confirm.empty()) {
     absl::StatusOr<Result> r = next();
     if (p.poisoned()) return r.status();
@@ -239,6 +252,21 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (request.next_due_queue) {
     due_result = next();
     if (p.poisoned()) return due_result.status();
+  }
+  if (wp) {
+    for (size_t i = 0; i < request.writes.size(); ++i) {
+      absl::StatusOr<Result> r = wp->Next(deadline);
+      if (wp->poisoned()) return r.status();
+      if (!r.ok()) {
+        response.any_failed = true;
+        response.writes.push_back(r.status());
+      } else {
+        response.writes.push_back(ReadIds(*r, 0));
+      }
+    }
+    if (!wp->Finish()) {
+      return absl::UnavailableError("writer connection out of step");
+    }
   }
   response.received_at = clock_->Now();
   if (request.next_due_queue) {

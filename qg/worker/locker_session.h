@@ -1,13 +1,18 @@
 // qg/worker/locker_session.h
 // -----------------------------------------------------------------------------
 //
-// The fast pool's locker session (internal): the one connection that holds
-// the advisory locks of a pool's jobs, and the only code of the pool that
-// talks to libpq. It opens the session (forced settings, the lock function
-// check, prepared statements, planner settings, LISTEN), runs each cycle as
-// one pipelined round trip, and reads notifications. Any error that leaves
-// the connection in doubt makes it unusable: the pool discards the session
-// (and with it every lock it held) and opens a new one.
+// The fast pool's locker session (internal): the connection that holds the
+// advisory locks of a pool's jobs, a second one that writes finished jobs'
+// outcomes, and the only code of the pool that talks to libpq. It opens
+// them (forced settings, the lock function check, prepared statements,
+// planner settings, LISTEN), runs each cycle as one pipelined round trip
+// on both at once (the writes on the writer connection, everything else
+// on the locker; a write's lock is released in a later round trip, after
+// it committed), and reads notifications. Two backends work for the pool
+// in parallel: the lock scans and the deletes no longer queue behind each
+// other on one server process. Any error that leaves either connection in
+// doubt makes the session unusable: the pool discards it (and with it every
+// lock it held) and opens a new one.
 #ifndef QG_WORKER_LOCKER_SESSION_H_
 #define QG_WORKER_LOCKER_SESSION_H_
 
@@ -40,8 +45,9 @@ class LockerSession {
     std::optional<JobKey> after;
     std::optional<JobKey> rewind;
   };
-  // One round trip, sent in this order: unlock (jobs whose writes committed
-  // earlier), writes, confirm, lock, next due.
+  // One round trip: on the locker connection, in this order, cancel
+  // acknowledgements, unlock (jobs whose writes committed earlier), confirm,
+  // lock, next due; on the writer connection, at the same time, the writes.
   struct Request {
     std::vector<int64_t> ack_cancels;  // cancel requests of held jobs
     std::optional<Call> unlock;
@@ -112,9 +118,10 @@ class LockerSession {
   int socket() const;
 
  private:
-  LockerSession(ConnPtr conn, const Clock& clock)
-      : conn_(std::move(conn)), clock_(&clock) {}
+  LockerSession(ConnPtr conn, ConnPtr writer, const Clock& clock)
+      : conn_(std::move(conn)), writer_(std::move(writer)), clock_(&clock) {}
   ConnPtr conn_;
+  ConnPtr writer_;
   const Clock* clock_;
 };
 

@@ -388,6 +388,19 @@ Call NextDue(absl::string_view queue) {
   return {&sql::kNextDue, {std::string(queue)}};
 }
 
+Call Sweep(absl::string_view queue, const std::optional<JobKey>& before,
+           int want, int max_scan) {
+  return {&sql::kSweep,
+          {std::string(queue),
+           before ? Param(absl::StrCat(before->priority)) : Param(),
+           before ? Param(before->run_at_text.empty()
+                              ? FormatTimestamp(before->run_at)
+                              : before->run_at_text)
+                  : Param(),
+           before ? Param(absl::StrCat(before->id)) : Param(),
+           absl::StrCat(want), absl::StrCat(max_scan)}};
+}
+
 Call HasUniqueKey() { return {&sql::kHasUniqueKey, {}}; }
 
 Call InsertUniqueJob(const InsertRow& row) {

@@ -58,19 +58,14 @@ void LockPlanner::RewindTo(const JobKey& key) {
   }
 }
 
-absl::Duration LockPlanner::NextDueInterval() const {
-  return std::clamp(50 * next_due_cost_, options_.poll_interval,
-                    std::max(options_.poll_interval, absl::Minutes(1)));
-}
-
-absl::Duration LockPlanner::HeadRewindInterval() const {
-  return std::clamp(50 * head_rewind_cost_, options_.poll_interval,
+absl::Duration LockPlanner::SweepInterval() const {
+  return std::clamp(20 * sweep_cost_, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
 }
 
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
-  need_next_due_ = true;
+  need_sweep_ = true;
   next_due_at_ = absl::InfiniteFuture();
   next_due_priority_.reset();
   announced_.clear();
@@ -79,7 +74,7 @@ void LockPlanner::SessionOpened(absl::Time now) {
   cursor_.reset();
   rewind_.reset();
   rewind_in_flight_.reset();
-  head_rewind_active_ = false;
+  sweep_in_flight_ = false;
   (void)now;
 }
 
@@ -112,13 +107,7 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   last_lock_ = now;
   notified_best_.reset();
   if (last) cursor_ = last;
-  if (rewind_stopped) {
-    RewindTo(*rewind_stopped);
-  } else if (rewind_in_flight_ && head_rewind_active_) {
-    // The whole queue behind the cursor was covered.
-    head_rewind_active_ = false;
-    next_head_rewind_ = now + HeadRewindInterval();
-  }
+  if (rewind_stopped) RewindTo(*rewind_stopped);
   rewind_in_flight_.reset();
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
@@ -129,14 +118,32 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   (void)scanned;
 }
 
-void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
-                          std::optional<int16_t> priority, absl::Time at) {
-  need_next_due_ = false;
-  last_next_due_ = at;
+void LockPlanner::Swept(const std::vector<JobKey>& free,
+                        std::optional<absl::Duration> due_in,
+                        std::optional<int16_t> priority, absl::Time at,
+                        absl::Duration took) {
+  sweep_in_flight_ = false;
+  last_sweep_ = at;
+  sweep_cost_ = took;
+  if (!free.empty()) {
+    // Jobs nobody holds behind the cursor: go back for them.
+    may_have_work_ = true;
+    const JobKey& first = *std::min_element(free.begin(), free.end());
+    JobKey before = first;
+    before.id = first.id == std::numeric_limits<int64_t>::min() ? first.id
+                                                                : first.id - 1;
+    RewindTo(before);
+  }
   if (due_in.has_value() && at + *due_in < next_due_at_) {
     next_due_at_ = at + *due_in;
     next_due_priority_ = priority;
   }
+}
+
+void LockPlanner::SweepFailed(absl::Time at, absl::Duration took) {
+  sweep_in_flight_ = false;
+  last_sweep_ = at;
+  sweep_cost_ = std::max(took, options_.poll_interval);
 }
 
 void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
@@ -163,9 +170,6 @@ void LockPlanner::Paused(bool paused) {
 
 void LockPlanner::RoundTrip(absl::Duration took) {
   round_trip_ = Average(round_trip_, took);
-  if (rewind_in_flight_ && head_rewind_active_) head_rewind_cost_ += took;
-  if (next_due_in_flight_) next_due_cost_ = took;
-  next_due_in_flight_ = false;
 }
 
 void LockPlanner::Ran(absl::Duration took) {
@@ -190,10 +194,10 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     return plan;
   }
   if (now >= next_due_at_) {
-    // Due, by qg_next_due's answer or a reschedule of ours: scan for it, and
-    // ask which comes next.
+    // Due, by a sweep's answer or a reschedule of ours: scan for it, and
+    // sweep to learn which comes next.
     may_have_work_ = true;
-    need_next_due_ = true;
+    need_sweep_ = true;
     RewindTo(KeyAt(next_due_priority_.value_or(-32768), next_due_at_));
     next_due_at_ = absl::InfiniteFuture();
     next_due_priority_.reset();
@@ -205,14 +209,17 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     RewindTo(KeyAt(priority, at - absl::Milliseconds(2) - round_trip_));
     announced_.erase(announced_.begin());
     if (announced_.empty() && announced_overflow_) {
-      need_next_due_ = true;  // more were announced than remembered
+      need_sweep_ = true;  // more were announced than remembered
       announced_overflow_ = false;
     }
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
-  // Jobs another worker rescheduled announce nothing: ask now and then (the
-  // query walks the queue from its head: less often when that is slow).
-  if (now - last_next_due_ >= NextDueInterval()) need_next_due_ = true;
+  // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
+  // nothing announces them. Sweep now and then (less often when the walk
+  // from the head is slow).
+  if (!sweep_in_flight_ && now - last_sweep_ >= SweepInterval()) {
+    need_sweep_ = true;
+  }
 
   const int buffer = BufferTarget();
   const int capacity = options_.workers + buffer;
@@ -230,7 +237,6 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (!view.stopping) {
       for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
     }
-    plan.next_due = false;
     plan.round_trip = view.writes_pending || view.acks_pending ||
                       plan.lock > 0 || !plan.release.empty();
     if (!plan.round_trip) {
@@ -257,19 +263,6 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     }
   }
   if (plan.lock > 0) {
-    if (!cursor_) {
-      // From the head: this scan covers the whole queue.
-      head_rewind_active_ = false;
-      next_head_rewind_ = now + options_.poll_interval;
-    } else if (!head_rewind_active_ && now >= next_head_rewind_) {
-      JobKey head;
-      head.priority = std::numeric_limits<int16_t>::min();
-      head.run_at = absl::InfinitePast();
-      head.id = std::numeric_limits<int64_t>::min();
-      RewindTo(head);
-      head_rewind_active_ = true;
-      head_rewind_cost_ = absl::ZeroDuration();
-    }
     plan.after = cursor_;
     plan.rewind = rewind_;
     rewind_in_flight_ = rewind_;
@@ -294,10 +287,14 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
-  plan.next_due = need_next_due_ && !view.stopping;
-  next_due_in_flight_ = plan.next_due;
+  if (need_sweep_ && !sweep_in_flight_ && !view.stopping) {
+    plan.sweep = true;
+    plan.sweep_before = cursor_;
+    sweep_in_flight_ = true;
+    need_sweep_ = false;
+  }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    plan.next_due || stale_for_idle || !plan.release.empty();
+                    stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {
     const int confirm_up_to = std::min(buffered, options_.max_batch);
     for (int i = 0; i < confirm_up_to; ++i) {
@@ -310,6 +307,9 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   }
   if (!plan.round_trip) {
     plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
+    if (!sweep_in_flight_ && !plan.sweep) {
+      plan.wake_at = std::min(plan.wake_at, last_sweep_ + SweepInterval());
+    }
     if (!announced_.empty()) {
       plan.wake_at = std::min(plan.wake_at, announced_.begin()->first);
     }

@@ -250,7 +250,10 @@ $$;
 -- cursor (before_p, before_r, before_id) and that nobody holds (a job
 -- whose worker died, one another pool gave back), looking at no more than
 -- `max_scan` candidates; each is try-locked and released at once, so the
--- sweep holds nothing. Then one row (job_id NULL) with what qg_next_due()
+-- sweep holds nothing. It leaves alone jobs due less than a second ago:
+-- those the locker is about to take (a NOTIFY of a late-committing insert
+-- sends it back for them), and a try-lock of the sweep at that instant
+-- would make it skip one. Then one row (job_id NULL) with what qg_next_due()
 -- says. A NULL cursor: only the next due time. Walking from the head costs
 -- one visit per index entry of a finished row that vacuum has not removed
 -- yet (a long transaction elsewhere can hold that back for hours): that is
@@ -277,7 +280,8 @@ BEGIN
       FOR c IN
         SELECT j.run_at, j.job_id
         FROM que_jobs AS j
-        WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+        WHERE j.queue = q AND j.priority = p
+        AND j.run_at <= due - interval '1 second'
         ORDER BY j.run_at, j.job_id
       LOOP
         EXIT priorities WHEN p = before_p

@@ -59,7 +59,7 @@ void LockPlanner::RewindTo(const JobKey& key) {
 }
 
 absl::Duration LockPlanner::SweepInterval() const {
-  return std::clamp(20 * sweep_cost_, options_.poll_interval,
+  return std::clamp(50 * sweep_cost_, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
 }
 

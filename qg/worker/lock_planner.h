@@ -28,7 +28,7 @@
 //     worker died, one another pool gave back), which the next scan rewinds
 //     to, and when the next scheduled job is due. At a new session, when a
 //     due time from a sweep or a reschedule of ours passed, and otherwise
-//     every `poll_interval` or, when the sweep is slow, every 20 times what
+//     every `poll_interval` or, when the sweep is slow, every 50 times what
 //     it took (at least once a minute). One sweep at a time.
 //   - Look for work when told (NOTIFY for the queue, a due time passed, a
 //     lock batch came back full) and at least every `poll_interval`.

@@ -148,18 +148,18 @@ TEST(LockPlannerTest, SweepsRunWhenSomethingMayHaveChangedAndRarelyWhenSlow) {
   EXPECT_TRUE(plan.sweep);
   // One at a time.
   EXPECT_FALSE(p.Decide({}, t + absl::Seconds(16)).sweep);
-  // Dead rows at the head make it take 1 s: then only every 20 x 1 s.
+  // Dead rows at the head make it take 1 s: then only every 50 x 1 s.
   p.Swept({}, std::nullopt, std::nullopt, t + absl::Seconds(11),
           absl::Seconds(1));
   p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(16));
-  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(30)).sweep);
-  plan = p.Decide({}, t + absl::Seconds(31));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(60)).sweep);
+  plan = p.Decide({}, t + absl::Seconds(61));
   EXPECT_TRUE(plan.sweep);
   // However slow, at least once a minute.
-  p.Swept({}, std::nullopt, std::nullopt, t + absl::Seconds(31),
+  p.Swept({}, std::nullopt, std::nullopt, t + absl::Seconds(61),
           absl::Seconds(10));
-  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(90)).sweep);
-  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(92)).sweep);
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(120)).sweep);
+  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(122)).sweep);
 }
 
 TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {

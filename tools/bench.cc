@@ -1,7 +1,8 @@
 // bench: qg-cpp's throughput and latency, side by side with plain-SQL floors
 // and with the qg-compatible worker path, in one run.
 //
-//   bazel run -c opt //tools:bench -- [--scenario s1|...|s9|all] [--c 1,8,32]
+//   bazel run -c opt //tools:bench -- [--scenario s1,...|core|scale|all]
+//       [--c 1,8,32]
 //       [--reps N] [--cap SECONDS] [--mode fast|qg-compat|both]
 //
 // Against the embedded throwaway PostgreSQL with PostgreSQL's durable
@@ -77,9 +78,9 @@
 #include "qg/testing/postgres.h"
 #include "qg/worker/worker.h"
 
-ABSL_FLAG(std::string, scenario, "all",
-          "s1 .. s8, a comma-separated list, or all (s1-s4; `scale` for "
-          "s5-s8, `every` for all eight)");
+ABSL_FLAG(std::string, scenario, "core",
+          "s1 .. s9, a comma-separated list, core (s1-s4, the default), "
+          "scale (s5-s8) or all (s1-s9)");
 ABSL_FLAG(int, churn_seconds, 120, "s7: seconds of churn per pass");
 ABSL_FLAG(std::string, worker_role, "",
           "internal: run as a worker process against this conninfo");
@@ -1115,18 +1116,18 @@ int main(int argc, char** argv) {
   std::set<std::string> scenarios;
   for (absl::string_view part :
        absl::StrSplit(absl::GetFlag(FLAGS_scenario), ',', absl::SkipEmpty())) {
-    if (part == "all") {
+    if (part == "core") {
       scenarios.insert({"s1", "s2", "s3", "s4"});
     } else if (part == "scale") {
       scenarios.insert({"s5", "s6", "s7", "s8"});
-    } else if (part == "every") {
-      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"});
+    } else if (part == "all" || part == "every") {
+      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s9, all, scale or every, "
+              "bench: --scenario takes s1 .. s9, core, scale or all, "
               "comma-separated\n");
       return 2;
     }

@@ -29,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -83,12 +84,13 @@ WITH runs AS (
          row_number() OVER (PARTITION BY job_id ORDER BY started_at, id) AS n
   FROM qg_soak_effects
 ), pairs AS (
-  SELECT a.job_id, a.worker, a.started_at AS first_start,
-         b.started_at AS next_start
+  SELECT a.job_id, a.worker, b.worker AS next_worker,
+         a.started_at AS first_start, b.started_at AS next_start
   FROM runs a JOIN runs b ON b.job_id = a.job_id AND b.n = a.n + 1
 )
 SELECT count(*),
-       coalesce(string_agg(job_id::text || '@' || worker::text, ',')
+       coalesce(string_agg(job_id::text || '@' || worker::text || '>' ||
+                           next_worker::text, ',')
                 FILTER (WHERE true), '')
 FROM pairs p
 WHERE NOT EXISTS (
@@ -193,6 +195,8 @@ pid_t SpawnWorker(const std::string& self, const std::string& db,
           a4.c_str(), a5.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
+  fprintf(stderr, "soak: worker %d is %s\n", static_cast<int>(pid),
+          mode.c_str());
   return pid;
 }
 
@@ -457,8 +461,41 @@ int RunOrchestrator() {
       static_cast<long long>(duplicates - unexplained));
   printf("  unexplained duplicates %lld%s%s\n",
          static_cast<long long>(unexplained),
-         unexplained > 0 ? ": job@worker " : "",
+         unexplained > 0 ? ": job@first worker>next worker " : "",
          unexplained > 0 ? std::string(unexplained_r->Get(0, 1)).c_str() : "");
+  if (unexplained > 0) {
+    // For whoever reads a failure: the runs of the first few such jobs and
+    // the chaos events around them.
+    std::vector<std::string> pairs =
+        absl::StrSplit(unexplained_r->Get(0, 1), ',', absl::SkipEmpty());
+    if (pairs.size() > 3) pairs.resize(3);
+    for (const std::string& pair : pairs) {
+      std::string id = pair.substr(0, pair.find('@'));
+      auto runs = ExecRetrying(
+          db,
+          absl::StrCat("SELECT string_agg(format('worker %s %s..%s', worker, "
+                       "started_at, coalesce(done_at::text, '-')), '; ' ORDER "
+                       "BY started_at) FROM qg_soak_effects WHERE job_id = ",
+                       id),
+          absl::Seconds(10));
+      auto events = ExecRetrying(
+          db,
+          absl::StrCat(
+              "SELECT string_agg(format('%s %s %s..%s', kind, "
+              "coalesce(worker::text, 'all'), began, ended), '; ' ORDER BY "
+              "began) FROM qg_soak_events WHERE ended >= (SELECT min("
+              "started_at) - interval '2 s' FROM qg_soak_effects WHERE "
+              "job_id = ",
+              id,
+              ") AND began <= (SELECT max(started_at) + interval '1 s' FROM "
+              "qg_soak_effects WHERE job_id = ",
+              id, ")"),
+          absl::Seconds(10));
+      printf("    job %s runs: %s\n      events: %s\n", id.c_str(),
+             runs.ok() ? std::string(runs->Get(0, 0)).c_str() : "?",
+             events.ok() ? std::string(events->Get(0, 0)).c_str() : "?");
+    }
+  }
   printf("  lost                  %lld\n", static_cast<long long>(lost));
   printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
   printf("  advisory locks held   %lld\n", static_cast<long long>(locks));

@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -127,6 +128,7 @@ absl::Status FastPool::Start() {
   if (!session.ok()) return session.status();
   session_ = std::move(*session);
   releasing_.clear();
+  relocked_.clear();
   planner_.SessionOpened(clock_.Now());
   std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
@@ -248,6 +250,7 @@ bool FastPool::OpenSession() {
   session_ = std::move(*session);
   reconnect_delay_ = absl::ZeroDuration();
   releasing_.clear();
+  relocked_.clear();
   planner_.SessionOpened(now);
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -359,8 +362,12 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   }
   CompletionBatch::Request writes = batch_.Next();
   LockerSession::Request request;
-  if (!writes.unlock.empty())
-    request.unlock = queries::UnlockBatch(writes.unlock);
+  // Extra counts of re-entrant locks go back with the finished jobs' locks.
+  std::vector<int64_t> unlock = writes.unlock;
+  std::vector<int64_t> relocked;
+  relocked.swap(relocked_);
+  unlock.insert(unlock.end(), relocked.begin(), relocked.end());
+  if (!unlock.empty()) request.unlock = queries::UnlockBatch(unlock);
   for (const CompletionBatch::Write& w : writes.writes) {
     request.writes.push_back(w.call);
   }
@@ -382,7 +389,13 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       // Only jobs the scan can meet: after its start key (a scan that
       // continues after the cursor usually meets none of them, so the list
       // stays short however big the buffer).
-      const std::optional<JobKey>& start = l.rewind ? l.rewind : l.after;
+      // A millisecond of margin: a held job the scan meets but the list
+      // leaves out would be locked again (locks are re-entrant).
+      std::optional<JobKey> start = l.rewind ? l.rewind : l.after;
+      if (start && start->run_at != absl::InfinitePast()) {
+        start->run_at -= absl::Milliseconds(1);
+        start->id = std::numeric_limits<int64_t>::min();
+      }
       auto add = [&](const JobKey& key) {
         if (!start || *start < key) l.held.push_back(key.id);
       };
@@ -431,6 +444,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     }
   }
   if (request.unlock && !r->unlock.ok()) {
+    relocked_.insert(relocked_.end(), relocked.begin(), relocked.end());
     Log(LogLevel::kError,
         absl::StrCat("qg: releasing finished jobs: ", r->unlock.ToString()));
   } else if (r->not_held > 0) {
@@ -524,7 +538,30 @@ void FastPool::RunRoundTrip(const Plan& plan) {
         }
         batch_.Add(std::move(release), generation);
       }
-      AddLocked(std::move(r->lock->rows), r->sent_at);
+      // A row this session already holds came back (advisory locks are
+      // re-entrant: the scan met a held job the held list left out). It is
+      // running or buffered already: never a second copy. Its extra lock
+      // count goes back in the next round trip.
+      std::vector<JobRow> fresh;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        for (JobRow& row : r->lock->rows) {
+          if (held_.contains(row.key.id) || running_.contains(row.key.id)) {
+            relocked_.push_back(row.key.id);
+          } else {
+            fresh.push_back(std::move(row));
+          }
+        }
+      }
+      if (fresh.size() != r->lock->rows.size()) {
+        Log(LogLevel::kError,
+            absl::StrCat("qg: the lock scan returned ",
+                         r->lock->rows.size() - fresh.size(),
+                         " job(s) this pool already holds; not running them "
+                         "twice (ids ",
+                         Ids(relocked_), ")"));
+      }
+      AddLocked(std::move(fresh), r->sent_at);
     } else {
       Log(LogLevel::kError,
           absl::StrCat("qg: locking jobs of queue \"", options_.queue,

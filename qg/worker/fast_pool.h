@@ -140,6 +140,9 @@ class FastPool {
   // Buffered jobs given back unstarted whose locks are not yet released:
   // once they are, the lock scan goes back for them.
   absl::flat_hash_set<int64_t> releasing_;
+  // Jobs a lock scan locked a second time (re-entrantly) while this session
+  // held them: one unlock each is owed.
+  std::vector<int64_t> relocked_;
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // buffer changed, or stopping_

@@ -51,11 +51,17 @@ JobKey LockPlanner::KeyAt(int16_t priority, absl::Time at) const {
 
 void LockPlanner::RewindTo(const JobKey& key) {
   if (!cursor_) return;  // the scan starts at the head anyway
-  if (!(key < *cursor_)) return;
-  if (!rewind_ || key < *rewind_) {
-    rewind_ = key;
-    rewind_->run_at_text.clear();
+  // PostgreSQL keeps microseconds: a key between two of them would be
+  // rounded down on the way there, and the scan would start earlier than
+  // the pool's list of held jobs assumes.
+  JobKey k = key;
+  if (k.run_at != absl::InfinitePast() && k.run_at != absl::InfiniteFuture()) {
+    k.run_at = absl::UnixEpoch() +
+               absl::Floor(k.run_at - absl::UnixEpoch(), absl::Microseconds(1));
   }
+  k.run_at_text.clear();
+  if (!(k < *cursor_)) return;
+  if (!rewind_ || k < *rewind_) rewind_ = std::move(k);
 }
 
 absl::Duration LockPlanner::SweepInterval() const {

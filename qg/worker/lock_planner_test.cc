@@ -245,6 +245,27 @@ TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   EXPECT_EQ(plan.after->id, 13);
 }
 
+// The soak found jobs run twice by one pool: a rewind key between two
+// microseconds (a NOTIFY time less a margin) was rounded down on its way to
+// PostgreSQL, so the scan started earlier than the pool's list of held jobs
+// assumed, met a running job left off that list and locked it again
+// (advisory locks are re-entrant). Rewind keys are whole microseconds.
+TEST(LockPlannerTest, RewindKeysAreWholeMicroseconds) {
+  qg_testing::FakeClock clock;
+  absl::Time t = absl::FromUnixMicros(1795990000123456);
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  p.Locked(plan.lock, 1, 1, Key(9, 100, t + absl::Seconds(1)), true, t);
+  p.RoundTrip(absl::Nanoseconds(1234567));
+  p.Notified(t + absl::Nanoseconds(777), 100, t + absl::Seconds(2));
+  plan = p.Decide({}, t + absl::Seconds(2));
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.rewind->run_at,
+            absl::FromUnixMicros(absl::ToUnixMicros(plan.rewind->run_at)));
+  EXPECT_LT(plan.rewind->run_at, t);
+}
+
 TEST(LockPlannerTest, AdaptiveBufferGrowsForShortJobsAndVanishesForLongOnes) {
   struct Case {
     int workers;

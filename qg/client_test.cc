@@ -33,13 +33,13 @@ using ::testing::Optional;
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     ClientOptions options;
     options.conninfo = db_->conninfo();
     options.max_conns = 4;
     options.acquire_timeout = absl::Seconds(5);
-    ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
   }
   void TearDown() override { internal::AfterLockHookForTesting() = nullptr; }
 
@@ -65,7 +65,7 @@ class ClientTest : public ::testing::Test {
   }
   int64_t Enqueue(NewJob job) {
     auto id = client_->Enqueue(job);
-    EXPECT_OK(id.status());
+    QG_EXPECT_OK(id.status());
     return id.value_or(-1);
   }
 
@@ -163,7 +163,7 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
         internal::Exec(conn_.get(), "SELECT $1::json", {args}).status();
     absl::StatusOr<int64_t> id = client_->Enqueue({.type = "J", .args = args});
     if (server.ok()) {
-      ASSERT_OK(id.status()) << args;
+      QG_ASSERT_OK(id.status()) << args;
       EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE job_id = $1",
                       {absl::StrCat(*id)}),
                 args);
@@ -178,32 +178,32 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
 }
 
 TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                       internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
+                          internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t id, client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
+  QG_ASSERT_OK_AND_ASSIGN(
       auto inside,
       internal::Exec(caller.get(),
                      "SELECT count(*) FROM que_jobs WHERE job_id = $1",
                      {absl::StrCat(id)}));
   EXPECT_EQ(inside.Get(0, 0), "1");
   EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
-  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
   EXPECT_EQ(Count(), 0);
 }
 
 TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                       internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
-  ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
-  ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
-  ASSERT_OK(
+  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
+                          internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
+  QG_ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
+  QG_ASSERT_OK(
       client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
   EXPECT_EQ(Count(), 0);
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count("job_class = 'ShipOrder'"), 1);
   EXPECT_EQ(Query("SELECT count(*) FROM orders"), "1");
 }
@@ -216,11 +216,11 @@ TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
                         .queue = "q",
                         .priority = 7,
                         .run_at = run_at});
-  ASSERT_OK(internal::Exec(conn_.get(),
-                           "UPDATE que_jobs SET error_count = 2, "
-                           "last_error = 'boom'")
-                .status());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
+  QG_ASSERT_OK(internal::Exec(conn_.get(),
+                              "UPDATE que_jobs SET error_count = 2, "
+                              "last_error = 'boom'")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), id);
   EXPECT_EQ(job->queue(), "q");
@@ -239,30 +239,30 @@ TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
 
 TEST_F(ClientTest, LockedJobIsNotReturnedToASecondLocker) {
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto first, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto first, client_->LockJob(""));
   ASSERT_NE(first, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto second, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto second, client_->LockJob(""));
   EXPECT_EQ(second, nullptr);
 }
 
 TEST_F(ClientTest, EmptyQueueReturnsNoJobAndNoError) {
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   EXPECT_EQ(job, nullptr);
 }
 
 TEST_F(ClientTest, FutureJobIsNotLocked) {
   Enqueue({.type = "MyJob", .run_at = absl::Now() + absl::Hours(1)});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   EXPECT_EQ(job, nullptr);
 }
 
 TEST_F(ClientTest, QueuesAreSeparate) {
   int64_t id = Enqueue({.type = "MyJob", .queue = "a"});
-  ASSERT_OK_AND_ASSIGN(auto none, client_->LockJob("b"));
+  QG_ASSERT_OK_AND_ASSIGN(auto none, client_->LockJob("b"));
   EXPECT_EQ(none, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto none_default, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto none_default, client_->LockJob(""));
   EXPECT_EQ(none_default, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("a"));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("a"));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), id);
 }
@@ -277,7 +277,7 @@ TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
   std::vector<int64_t> order;
   std::vector<std::unique_ptr<Job>> held;
   for (int i = 0; i < 4; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
     ASSERT_NE(job, nullptr);
     order.push_back(job->id());
     held.push_back(std::move(job));
@@ -287,7 +287,7 @@ TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
 
 TEST_F(ClientTest, JobConnIsTheLockingSessionAndSafeAlongsideDone) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
   PGconn* conn = job->Conn();
   ASSERT_NE(conn, nullptr);
@@ -318,7 +318,7 @@ TEST_F(ClientTest, JobDeletedBetweenSnapshotAndLockIsSkipped) {
             {absl::StrCat(id)});
     }
   };
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), second);
   EXPECT_EQ(calls, 2);
@@ -342,9 +342,9 @@ TEST_F(ClientTest, LockJobGivesUpWithErrAgain) {
 
 TEST_F(ClientTest, DeleteThenDoneRemovesRowAndLock) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Count(), 0);
   EXPECT_EQ(AdvisoryLocks(id), 1);
   job->Done();
@@ -358,39 +358,39 @@ TEST_F(ClientTest, DoneReturnsTheConnectionToThePool) {
   options.conninfo = db_->conninfo();
   options.max_conns = 1;
   options.acquire_timeout = absl::Seconds(2);
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
   for (int i = 0; i < 3; ++i) {
-    ASSERT_OK(client->Enqueue({.type = "MyJob"}).status());
-    ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+    QG_ASSERT_OK(client->Enqueue({.type = "MyJob"}).status());
+    QG_ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Delete());
+    QG_ASSERT_OK(job->Delete());
     job->Done();
   }
-  ASSERT_OK_AND_ASSIGN(auto held, client->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto held, client->LockJob(""));
   EXPECT_EQ(held, nullptr);
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
   qg_testing::TestInjectJobTx(job.get(), tx.get());
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Count(), 1);  // not committed yet
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count(), 0);
   job->Done();
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
   qg_testing::TestInjectJobTx(job.get(), tx.get());
-  ASSERT_OK(job->Delete());
-  ASSERT_OK(tx->Rollback());
+  QG_ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(tx->Rollback());
   EXPECT_EQ(Count(), 1);
   job->Done();
 }
@@ -398,13 +398,13 @@ TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
 TEST_F(ClientTest, JobTxCommitsHandlerWritesWithTheDeletion) {
   Query("CREATE TABLE effects (job_id bigint) ");
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
-  ASSERT_OK(tx->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(id)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  QG_ASSERT_OK(tx->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(id)})
+                   .status());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "1");
   EXPECT_EQ(Count(), 0);
   job->Done();
@@ -413,11 +413,11 @@ TEST_F(ClientTest, JobTxCommitsHandlerWritesWithTheDeletion) {
 TEST_F(ClientTest, JobTxRolledBackOnError) {
   Query("CREATE TABLE effects (job_id bigint) ");
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
-  ASSERT_OK(tx->Query("INSERT INTO effects VALUES (1)", {}).status());
-  ASSERT_OK(job->Error("failed halfway"));
+  QG_ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  QG_ASSERT_OK(tx->Query("INSERT INTO effects VALUES (1)", {}).status());
+  QG_ASSERT_OK(job->Error("failed halfway"));
   job->Done();
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
   EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "1");
@@ -425,9 +425,9 @@ TEST_F(ClientTest, JobTxRolledBackOnError) {
 
 TEST_F(ClientTest, ErrorKeepsRowWithCountMessageAndBackoff) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Error("world\nline two"));
+  QG_ASSERT_OK(job->Error("world\nline two"));
   job->Done();
   EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM "
                   "que_jobs WHERE job_id = $1",
@@ -443,9 +443,9 @@ TEST_F(ClientTest, ErrorKeepsRowWithCountMessageAndBackoff) {
 TEST_F(ClientTest, SecondErrorUsesFourthPowerBackoff) {
   Enqueue({.type = "MyJob"});
   Query("UPDATE que_jobs SET error_count = 1 RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Error("again"));
+  QG_ASSERT_OK(job->Error("again"));
   job->Done();
   // 2^4 + 3 = 19 seconds.
   EXPECT_EQ(Query("SELECT error_count = 2 AND extract(epoch FROM run_at - "
@@ -457,9 +457,9 @@ TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
   Enqueue({.type = "A", .queue = "q1"});
   Enqueue({.type = "A", .queue = "q1"});
   Enqueue({.type = "B"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("q1"));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("q1"));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client_->Stats());
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[0].queue, "");
   EXPECT_EQ(stats[0].type, "B");
@@ -473,16 +473,16 @@ TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
   EXPECT_LT(absl::AbsDuration(stats[1].oldest_run_at - absl::Now()),
             absl::Minutes(1));
 
-  ASSERT_OK(job->Error("boom"));
+  QG_ASSERT_OK(job->Error("boom"));
   job->Done();
-  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[1].count_working, 0);
   EXPECT_EQ(stats[1].count_errored, 1);
   EXPECT_EQ(stats[1].highest_error_count, 1);
 
-  ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
-  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  QG_ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+  QG_ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
   EXPECT_TRUE(stats.empty());
 }
 
@@ -498,15 +498,15 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
     return DefaultDelete(job, exec);
   };
   options.backoff = [](int32_t) { return absl::Hours(1); };
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
-  ASSERT_OK(client->Enqueue({.type = "Archived"}).status());
-  ASSERT_OK(client->Enqueue({.type = "Failing", .priority = 200}).status());
-  ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK(client->Enqueue({.type = "Archived"}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Failing", .priority = 200}).status());
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+  QG_ASSERT_OK(job->Delete());
   job->Done();
   EXPECT_EQ(Query("SELECT job_class FROM que_jobs_archive"), "Archived");
-  ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
-  ASSERT_OK(job->Error("later"));
+  QG_ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+  QG_ASSERT_OK(job->Error("later"));
   job->Done();
   EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3590 AND "
                   "3601 FROM que_jobs"),
@@ -515,14 +515,14 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
 
 TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       auto key, internal::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
-  ASSERT_OK_AND_ASSIGN(absl::Time run_at,
-                       internal::ParseTimestamp(key.Get(0, 0)));
+  QG_ASSERT_OK_AND_ASSIGN(absl::Time run_at,
+                          internal::ParseTimestamp(key.Get(0, 0)));
   auto job = qg_testing::NewTestJob({.type = "MyJob", .run_at = run_at}, id);
   qg_testing::TestInjectJobConn(job.get(), conn_.get());
   EXPECT_EQ(job->Conn(), conn_.get());
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Count(), 0);
 }
 
@@ -543,14 +543,14 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
 
 TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
   qg_testing::PostgresServer& server = qg_testing::SharedServer();
-  ASSERT_OK_AND_ASSIGN(auto admin,
-                       internal::Connect(server.ConninfoFor("postgres")));
-  ASSERT_OK(
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          internal::Connect(server.ConninfoFor("postgres")));
+  QG_ASSERT_OK(
       internal::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty")
           .status());
-  ASSERT_OK(internal::ExecSimple(admin.get(),
-                                 "CREATE DATABASE qg_empty TEMPLATE template0")
-                .status());
+  QG_ASSERT_OK(internal::ExecSimple(
+                   admin.get(), "CREATE DATABASE qg_empty TEMPLATE template0")
+                   .status());
   EXPECT_THAT(
       Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));

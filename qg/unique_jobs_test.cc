@@ -33,10 +33,10 @@ using ::testing::HasSubstr;
 class UniqueJobsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     client_ = NewClient();
     ASSERT_NE(client_, nullptr);
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
   }
 
   std::unique_ptr<Client> NewClient(ClientOptions options = {}) {
@@ -44,7 +44,7 @@ class UniqueJobsTest : public ::testing::Test {
     options.max_conns = 10;
     options.acquire_timeout = absl::Seconds(10);
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
-    EXPECT_OK(client.status());
+    QG_EXPECT_OK(client.status());
     return client.ok() ? std::move(*client) : nullptr;
   }
 
@@ -60,15 +60,15 @@ class UniqueJobsTest : public ::testing::Test {
   }
   EnqueueResult MustEnqueue(const NewJob& job) {
     absl::StatusOr<EnqueueResult> r = client_->EnqueueDetailed(job);
-    EXPECT_OK(r.status());
+    QG_EXPECT_OK(r.status());
     return r.value_or(EnqueueResult{-1, false});
   }
   // Finishes the one ready job as a worker would: Delete() or Error().
   void WorkOne(bool succeed, Client* client = nullptr) {
     if (client == nullptr) client = client_.get();
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(succeed ? job->Delete() : job->Error("boom"));
+    QG_ASSERT_OK(succeed ? job->Delete() : job->Error("boom"));
     job->Done();
   }
 
@@ -89,12 +89,12 @@ TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
   EXPECT_FALSE(first.duplicate);
   EnqueueResult second = MustEnqueue(Unique("Report"));
   EXPECT_EQ(second, (EnqueueResult{first.id, true}));
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue(Unique("Report")));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue(Unique("Report")));
   EXPECT_EQ(id, first.id);
   EXPECT_EQ(Count(), 1);
   // The stored key is what UniqueKey() says, so admin tools can find it.
-  ASSERT_OK_AND_ASSIGN(std::optional<std::string> key,
-                       UniqueKey(Unique("Report"), absl::Now()));
+  QG_ASSERT_OK_AND_ASSIGN(std::optional<std::string> key,
+                          UniqueKey(Unique("Report"), absl::Now()));
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(Query("SELECT qg_unique_key FROM que_jobs"), *key);
   // A job that is not unique is stored whatever unique jobs exist.
@@ -121,7 +121,7 @@ TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
     for (auto& t : threads) t.join();
     int duplicates = 0;
     for (int i = 0; i < kThreads; ++i) {
-      ASSERT_OK(errors[i]);
+      QG_ASSERT_OK(errors[i]);
       duplicates += results[i].duplicate;
       EXPECT_EQ(results[i].id, results[0].id) << "thread " << i;
     }
@@ -132,17 +132,17 @@ TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
 }
 
 TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
   {
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(EnqueueResult first,
-                         client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult first,
+                            client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
     EXPECT_FALSE(first.duplicate);
     // Inside the same transaction the job holds its key already.
-    ASSERT_OK_AND_ASSIGN(EnqueueResult again,
-                         client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult again,
+                            client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
     EXPECT_EQ(again, (EnqueueResult{first.id, true}));
-    ASSERT_OK(tx->Rollback());
+    QG_ASSERT_OK(tx->Rollback());
   }
   EXPECT_EQ(Count(), 0);
   EnqueueResult after = MustEnqueue(Unique("Tx"));
@@ -151,12 +151,12 @@ TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
 }
 
 TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
   for (bool commit : {true, false}) {
-    ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(EnqueueResult mine,
-                         client_->EnqueueInTxDetailed(Unique("Wait"), *tx));
+    QG_ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult mine,
+                            client_->EnqueueInTxDetailed(Unique("Wait"), *tx));
     std::atomic<bool> done{false};
     absl::StatusOr<EnqueueResult> theirs;
     std::thread other([&] {
@@ -165,9 +165,9 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
     });
     absl::SleepFor(absl::Milliseconds(200));
     EXPECT_FALSE(done) << "the unique index makes the second enqueue wait";
-    ASSERT_OK(commit ? tx->Commit() : tx->Rollback());
+    QG_ASSERT_OK(commit ? tx->Commit() : tx->Rollback());
     other.join();
-    ASSERT_OK(theirs.status());
+    QG_ASSERT_OK(theirs.status());
     if (commit) {
       EXPECT_EQ(*theirs, (EnqueueResult{mine.id, true}));
     } else {
@@ -179,42 +179,43 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
 }
 
 TEST_F(UniqueJobsTest, RepeatableReadSeesALaterHolderAsAborted) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                 "BEGIN ISOLATION LEVEL REPEATABLE READ; "
-                                 "SELECT count(*) FROM que_jobs")
-                .status());                          // the snapshot is taken
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(),
+                                    "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+                                    "SELECT count(*) FROM que_jobs")
+                   .status());                       // the snapshot is taken
   EnqueueResult holder = MustEnqueue(Unique("RR"));  // commits after it
   absl::StatusOr<EnqueueResult> r =
       client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get());
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kAborted)) << "retry the tx";
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(), "ROLLBACK").status());
   // Retried in a new transaction, it sees the holder.
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                 "BEGIN ISOLATION LEVEL REPEATABLE READ")
-                .status());
-  ASSERT_OK_AND_ASSIGN(EnqueueResult again, client_->EnqueueInTxDetailed(
-                                                Unique("RR"), tx_conn.get()));
+  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(),
+                                    "BEGIN ISOLATION LEVEL REPEATABLE READ")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      EnqueueResult again,
+      client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get()));
   EXPECT_EQ(again, (EnqueueResult{holder.id, true}));
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "COMMIT").status());
+  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(), "COMMIT").status());
 }
 
 TEST_F(UniqueJobsTest, HolderFinishingDuringTheEnqueueFreesTheKey) {
   EnqueueResult holder = MustEnqueue(Unique("Race"));
   // A worker deletes the holder in a transaction that has not committed yet;
   // the enqueue waits for it, and then the key is free.
-  ASSERT_OK_AND_ASSIGN(auto worker_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(worker_conn.get()));
-  ASSERT_OK(tx->Query("DELETE FROM que_jobs WHERE job_id = $1",
-                      {absl::StrCat(holder.id)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto worker_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(worker_conn.get()));
+  QG_ASSERT_OK(tx->Query("DELETE FROM que_jobs WHERE job_id = $1",
+                         {absl::StrCat(holder.id)})
+                   .status());
   absl::StatusOr<EnqueueResult> next;
   std::thread enqueuer(
       [&] { next = client_->EnqueueDetailed(Unique("Race")); });
   absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(tx->Commit());
   enqueuer.join();
-  ASSERT_OK(next.status());
+  QG_ASSERT_OK(next.status());
   EXPECT_FALSE(next->duplicate);
   EXPECT_NE(next->id, holder.id);
   EXPECT_EQ(Count(), 1);
@@ -230,8 +231,8 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
       Unique("Batch", {.key = "k3"}),  // new
       {.type = "Plain"},               // not unique
   };
-  ASSERT_OK_AND_ASSIGN(std::vector<EnqueueResult> r,
-                       client_->EnqueueManyDetailed(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<EnqueueResult> r,
+                          client_->EnqueueManyDetailed(jobs));
   ASSERT_EQ(r.size(), jobs.size());
   EXPECT_EQ(r[0], (EnqueueResult{stored.id, true}));
   EXPECT_FALSE(r[1].duplicate);
@@ -248,7 +249,7 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
                   "ORDER BY job_id) FROM que_jobs"),
             "k1,k2,-,k3,-");
   // EnqueueMany returns the same ids; a second run stores nothing unique.
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs));
   EXPECT_EQ(ids[0], stored.id);
   EXPECT_EQ(ids[1], r[1].id);
   EXPECT_EQ(ids[2], r[1].id);
@@ -257,21 +258,22 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyInCallersTransactionCommitsOrRollsBack) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
   std::vector<NewJob> jobs = {Unique("InTx", {.key = "a"}),
                               Unique("InTx", {.key = "a"})};
   {
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(auto r,
+                            client_->EnqueueManyDetailed(jobs, tx.get()));
     EXPECT_TRUE(r[1].duplicate);
-    ASSERT_OK(tx->Rollback());
+    QG_ASSERT_OK(tx->Rollback());
   }
   EXPECT_EQ(Count(), 0);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-  ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
   EXPECT_FALSE(r[0].duplicate);
   EXPECT_EQ(r[1], (EnqueueResult{r[0].id, true}));
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count(), 1);
 }
 
@@ -280,7 +282,7 @@ TEST_F(UniqueJobsTest, LargeBatchWithUniqueJobsKeepsOrderAcrossChunks) {
   for (int i = 0; i < 2500; ++i) {
     jobs.push_back(Unique("Big", {.key = absl::StrCat("k", i % 1200)}));
   }
-  ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs));
   ASSERT_EQ(r.size(), jobs.size());
   for (int i = 0; i < 2500; ++i) {
     EXPECT_EQ(r[i].duplicate, i >= 1200) << i;
@@ -295,20 +297,20 @@ TEST_F(UniqueJobsTest, ByPeriodAllowsOneJobPerPeriod) {
   options.clock = &clock;
   std::unique_ptr<Client> client = NewClient(options);
   NewJob hourly = Unique("Hourly", {.by_period = absl::Hours(1)});
-  ASSERT_OK_AND_ASSIGN(EnqueueResult a, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult a, client->EnqueueDetailed(hourly));
   clock.Advance(absl::Minutes(59));
-  ASSERT_OK_AND_ASSIGN(EnqueueResult b, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult b, client->EnqueueDetailed(hourly));
   EXPECT_EQ(b, (EnqueueResult{a.id, true}));
   clock.Advance(absl::Minutes(1));  // 01:00Z: the next period
-  ASSERT_OK_AND_ASSIGN(EnqueueResult c, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult c, client->EnqueueDetailed(hourly));
   EXPECT_FALSE(c.duplicate);
   // With a run_at, the period is the run_at's.
   NewJob later = hourly;
   later.run_at = clock.Now() + absl::Hours(5);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult d, client->EnqueueDetailed(later));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult d, client->EnqueueDetailed(later));
   EXPECT_FALSE(d.duplicate);
   later.run_at = *later.run_at + absl::Minutes(10);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult e, client->EnqueueDetailed(later));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult e, client->EnqueueDetailed(later));
   EXPECT_EQ(e, (EnqueueResult{d.id, true}));
   EXPECT_EQ(Count(), 3);
 }
@@ -354,17 +356,17 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
   options.max_attempts = 2;
   std::unique_ptr<Client> client = NewClient(options);
   EnqueueResult first = MustEnqueue(Unique("Flaky"));
-  ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                .status());
+  QG_ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
+                   .status());
   WorkOne(/*succeed=*/false, client.get());  // errored, retried later
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
-  ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                .status());
+  QG_ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
+                   .status());
   WorkOne(/*succeed=*/false, client.get());  // out of attempts: dead
   EXPECT_EQ(Count("last_error LIKE 'qg: dead after%'"), 1);
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
   // Retrying the dead job keeps its key too.
-  ASSERT_OK(client_->RetryJob(first.id));
+  QG_ASSERT_OK(client_->RetryJob(first.id));
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
   EXPECT_EQ(Count(), 1);
 }
@@ -372,11 +374,12 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
 TEST_F(UniqueJobsTest, QueStylePlainInsertStillWorks) {
   // What Ruby Que 0.x and que-go send: Que's columns only.
   for (int i = 0; i < 2; ++i) {
-    ASSERT_OK(internal::Exec(conn_.get(),
-                             "INSERT INTO que_jobs (queue, priority, run_at, "
-                             "job_class, args) VALUES ('', 100, now(), "
-                             "'RubyJob', '[1]') RETURNING *")
-                  .status());
+    QG_ASSERT_OK(
+        internal::Exec(conn_.get(),
+                       "INSERT INTO que_jobs (queue, priority, run_at, "
+                       "job_class, args) VALUES ('', 100, now(), "
+                       "'RubyJob', '[1]') RETURNING *")
+            .status());
   }
   EXPECT_EQ(Count("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
   // They are not unique jobs, so a unique one of the same type is stored.
@@ -414,8 +417,8 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   EXPECT_EQ(Query("SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
             "3");
   // Migrating again changes nothing and fails on nothing.
-  ASSERT_OK(internal::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
-  ASSERT_OK(
+  QG_ASSERT_OK(internal::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
+  QG_ASSERT_OK(
       internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
@@ -426,14 +429,14 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
 }
 
 TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
-  ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                 "ALTER TABLE que_jobs DROP COLUMN "
-                                 "qg_unique_key; DROP TABLE qg_periodic")
-                .status());
+  QG_ASSERT_OK(internal::ExecSimple(conn_.get(),
+                                    "ALTER TABLE que_jobs DROP COLUMN "
+                                    "qg_unique_key; DROP TABLE qg_periodic")
+                   .status());
   std::unique_ptr<Client> client = NewClient();  // Create accepts the table
   ASSERT_NE(client, nullptr);
-  ASSERT_OK(client->Enqueue({.type = "Plain"}).status());
-  ASSERT_OK(
+  QG_ASSERT_OK(client->Enqueue({.type = "Plain"}).status());
+  QG_ASSERT_OK(
       client->EnqueueMany({{.type = "Plain"}, {.type = "Plain"}}).status());
   EXPECT_THAT(client->Enqueue(Unique("U")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -441,12 +444,12 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
   EXPECT_THAT(client->EnqueueMany({{.type = "Plain"}, Unique("U")}),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // In a caller's transaction the check does not break the transaction.
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
   EXPECT_THAT(client->EnqueueInTx(Unique("U"), *tx),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
+  QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(Count(), 4);
 }
 
@@ -454,35 +457,36 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
 // statements name their result columns, so PostgreSQL re-plans them rather
 // than refusing them ("cached plan must not change result type").
 TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
-  ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                 "ALTER TABLE que_jobs DROP COLUMN "
-                                 "qg_unique_key")
-                .status());
+  QG_ASSERT_OK(internal::ExecSimple(conn_.get(),
+                                    "ALTER TABLE que_jobs DROP COLUMN "
+                                    "qg_unique_key")
+                   .status());
   ClientOptions options;
   options.max_conns = 1;  // every call below reuses the one connection
   std::unique_ptr<Client> client = NewClient(options);
   ASSERT_NE(client, nullptr);
   auto work_one = [&] {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Error("again"));
+    QG_ASSERT_OK(job->Error("again"));
     job->Done();
-    ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                  .status());
-    ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+    QG_ASSERT_OK(
+        internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
+            .status());
+    QG_ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Delete());
+    QG_ASSERT_OK(job->Delete());
     job->Done();
   };
-  ASSERT_OK(client->Enqueue({.type = "Before"}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Before"}).status());
   work_one();
-  ASSERT_OK(
+  QG_ASSERT_OK(
       internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
-  ASSERT_OK(client->Enqueue({.type = "After"}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "After"}).status());
   work_one();
   EXPECT_FALSE(MustEnqueue(Unique("After")).duplicate);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult again,
-                       client->EnqueueDetailed(Unique("After")));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult again,
+                          client->EnqueueDetailed(Unique("After")));
   EXPECT_TRUE(again.duplicate);
 }
 
@@ -525,8 +529,8 @@ TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
   absl::StatusOr<EnqueueResult> first = client->EnqueueDetailed(Unique("S"));
   EXPECT_THAT(first, StatusIs(absl::StatusCode::kInternal));
   EXPECT_EQ(runs, 1);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult second,
-                       client->EnqueueDetailed(Unique("S")));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult second,
+                          client->EnqueueDetailed(Unique("S")));
   EXPECT_TRUE(second.duplicate);
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(Count(), 1);

@@ -165,8 +165,8 @@ std::vector<pid_t> WaitForPids(const std::string& path, size_t n,
 class QgCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
   }
   std::string Query(const std::string& sql) {
     return qg_testing::QueryValue(conn_.get(), sql);
@@ -480,7 +480,7 @@ qg::internal::ConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
 }
 
 TEST_F(QgCommandTest, JobsWorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
-  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
   Query(
       "INSERT INTO que_jobs (job_id, job_class) VALUES (4242, 'T') "
       "RETURNING 1");

@@ -21,9 +21,9 @@ using ::qg_testing::StatusIs;
 class SignUpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_,
-                         qg::Client::Create({.conninfo = db_->conninfo()}));
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(client_,
+                            qg::Client::Create({.conninfo = db_->conninfo()}));
     conn_ = PQconnectdb(db_->conninfo().c_str());
     ASSERT_EQ(PQstatus(conn_), CONNECTION_OK);
     PQclear(PQexec(conn_, kSchema));
@@ -43,8 +43,8 @@ class SignUpTest : public ::testing::Test {
 };
 
 TEST_F(SignUpTest, JobIsEnqueuedWithTheCommit) {
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       SignUp(conn_, *client_, "Ada", "ada@example.com"));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id,
+                          SignUp(conn_, *client_, "Ada", "ada@example.com"));
   EXPECT_GT(id, 0);
   EXPECT_EQ(Query("SELECT job_class FROM que_jobs"),
             "qg.examples.email.WelcomeEmail");
@@ -53,7 +53,7 @@ TEST_F(SignUpTest, JobIsEnqueuedWithTheCommit) {
 }
 
 TEST_F(SignUpTest, JobIsGoneWithTheRollback) {
-  ASSERT_OK(SignUp(conn_, *client_, "Ada", "ada@example.com").status());
+  QG_ASSERT_OK(SignUp(conn_, *client_, "Ada", "ada@example.com").status());
   // The address is taken: the insert fails and the transaction rolls back,
   // taking the second job with it.
   EXPECT_THAT(SignUp(conn_, *client_, "Imposter", "ada@example.com"),
@@ -63,8 +63,8 @@ TEST_F(SignUpTest, JobIsGoneWithTheRollback) {
 }
 
 TEST_F(SignUpTest, WorkerSendsTheEmail) {
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       SignUp(conn_, *client_, "Ada", "ada@example.com"));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id,
+                          SignUp(conn_, *client_, "Ada", "ada@example.com"));
   qg::WorkMap work_map;
   RegisterHandlers(work_map);
   qg::Worker worker(client_.get(), &work_map);

@@ -69,9 +69,9 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
   ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0)
       << "chromium is missing: run tools/setup.sh";
 
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr conn,
-                       internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr conn,
+                          internal::Connect(db->conninfo()));
   auto q = [&](const std::string& sql) {
     return qg_testing::QueryValue(conn.get(), sql);
   };
@@ -136,7 +136,7 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
                 absl::StrCat("SELECT pg_try_advisory_lock(", working, ")")),
             "t");
 
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Console> console,
       Console::Start({.conninfo = db->conninfo() + " password=hunter2",
                       .listen = "127.0.0.1:0",

@@ -34,8 +34,8 @@ constexpr char kDead[] = "'9999-01-01 00:00:00+00'";
 class ConsoleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
   }
 
   // Starts a console on a free port with `options` (conninfo and listen
@@ -159,9 +159,9 @@ TEST_F(ConsoleTest, StatsHaveTheShapeOfQgStatsJson) {
   Insert("Send", "mail", "now()", 1, "x");
   Insert("Other");
   StartConsole();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
-                       Admin::Connect({.conninfo = db_->conninfo()}));
-  ASSERT_OK_AND_ASSIGN(StatsReport report, admin->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
+                          Admin::Connect({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport report, admin->Stats());
   std::vector<JsonObject> items;
   for (const JobStats& s : report.groups) {
     items.push_back(StatsJson(s, report.paused(s.queue)));

@@ -63,7 +63,7 @@ TEST(CanonicalJsonTest, RejectsWhatIsNotOneValue) {
 
 TEST(DeriveUniqueKeyTest, TypeOnlyIsStableAndReadable) {
   UniqueKeyParts parts{.type = "SendEmail"};
-  ASSERT_OK_AND_ASSIGN(std::string key, DeriveUniqueKey(parts));
+  QG_ASSERT_OK_AND_ASSIGN(std::string key, DeriveUniqueKey(parts));
   EXPECT_THAT(key, MatchesRegex("SendEmail:[0-9a-f]{32}"));
   // The derivation is part of the format (admin tools may recompute it).
   EXPECT_EQ(key,
@@ -127,7 +127,7 @@ TEST(DeriveUniqueKeyTest, RejectsBadPeriodsAndBadArgs) {
 
 TEST(DeriveUniqueKeyTest, LongTypeIsCutOnACharacterBoundary) {
   std::string type = std::string(199, 'x') + "\xC3\xA9";  // 201 bytes
-  ASSERT_OK_AND_ASSIGN(std::string key, DeriveUniqueKey({.type = type}));
+  QG_ASSERT_OK_AND_ASSIGN(std::string key, DeriveUniqueKey({.type = type}));
   EXPECT_EQ(key.substr(0, 200), std::string(199, 'x') + ":");
 }
 

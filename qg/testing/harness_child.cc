@@ -21,18 +21,18 @@ void Announce(const PostgresServer& server, const std::string& conninfo) {
 }
 
 TEST(ChildTest, DISABLED_Passes) {
-  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   Announce(db->server(), db->conninfo());
 }
 
 TEST(ChildTest, DISABLED_Fails) {
-  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   Announce(db->server(), db->conninfo());
   ADD_FAILURE() << "this test fails on purpose";
 }
 
 TEST(ChildTest, DISABLED_Hangs) {
-  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   Announce(db->server(), db->conninfo());
   while (true) absl::SleepFor(absl::Seconds(1));
 }

@@ -39,10 +39,10 @@ using ::testing::HasSubstr;
 
 std::string QueryOne(const std::string& conninfo, const std::string& sql) {
   auto conn = Connect(conninfo);
-  EXPECT_OK(conn.status());
+  QG_EXPECT_OK(conn.status());
   if (!conn.ok()) return "<no connection>";
   auto r = Exec(conn->get(), sql);
-  EXPECT_OK(r.status());
+  QG_EXPECT_OK(r.status());
   if (!r.ok() || r->rows() == 0) return "<no row>";
   return std::string(r->Get(0, 0));
 }
@@ -72,7 +72,7 @@ void ExpectCleanedUp(pid_t pid, const std::string& dir) {
 }
 
 TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
   EXPECT_EQ(
       QueryOne(server->conninfo(),
                "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
@@ -91,7 +91,7 @@ TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
 TEST(PostgresServerTest, DurableServerKeepsPostgresDefaults) {
   PostgresServerOptions options;
   options.durable = true;
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "on");
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW synchronous_commit"), "on");
 }
@@ -99,14 +99,14 @@ TEST(PostgresServerTest, DurableServerKeepsPostgresDefaults) {
 TEST(PostgresServerTest, ColdStartWithoutTemplateAppliesSchema) {
   PostgresServerOptions options;
   options.use_template_cache = false;
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
 }
 
 TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
-  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
-  ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
+  QG_ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
   EXPECT_EQ(
       QueryOne(db->conninfo(),
                "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),
@@ -117,12 +117,12 @@ TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
   std::unique_ptr<PostgresServer> a, b;
   std::thread ta([&] {
     auto s = PostgresServer::Start();
-    ASSERT_OK(s.status());
+    QG_ASSERT_OK(s.status());
     a = std::move(*s);
   });
   std::thread tb([&] {
     auto s = PostgresServer::Start();
-    ASSERT_OK(s.status());
+    QG_ASSERT_OK(s.status());
     b = std::move(*s);
   });
   ta.join();
@@ -144,18 +144,18 @@ TEST(TestDatabaseTest, ManyDatabasesInParallelAreIsolated) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       auto db = TestDatabase::Create();
-      ASSERT_OK(db.status());
+      QG_ASSERT_OK(db.status());
       names[i] = (*db)->name();
       auto conn = Connect((*db)->conninfo());
-      ASSERT_OK(conn.status());
+      QG_ASSERT_OK(conn.status());
       for (int j = 0; j <= i; ++j) {
-        ASSERT_OK(Exec(conn->get(),
-                       "INSERT INTO que_jobs (job_class) VALUES ($1)",
-                       {absl::StrCat("T", i)})
-                      .status());
+        QG_ASSERT_OK(Exec(conn->get(),
+                          "INSERT INTO que_jobs (job_class) VALUES ($1)",
+                          {absl::StrCat("T", i)})
+                         .status());
       }
       auto r = Exec(conn->get(), "SELECT count(*) FROM que_jobs");
-      ASSERT_OK(r.status());
+      QG_ASSERT_OK(r.status());
       counts[i] = std::string(r->Get(0, 0));
     });
   }
@@ -169,7 +169,7 @@ TEST(TestDatabaseTest, ManyDatabasesInParallelAreIsolated) {
 TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
   std::string name;
   {
-    ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
     name = db->name();
     EXPECT_EQ(QueryOne(db->conninfo(), "SELECT current_database()"), name);
   }
@@ -181,15 +181,15 @@ TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
 }
 
 TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
   QueryOne(server->conninfo(),
            "INSERT INTO que_jobs (job_class) VALUES ('Kept') RETURNING 1");
   pid_t old_pid = server->postmaster_pid();
-  ASSERT_OK(server->Stop(/*immediate=*/true));
+  QG_ASSERT_OK(server->Stop(/*immediate=*/true));
   EXPECT_EQ(server->postmaster_pid(), 0);
   EXPECT_TRUE(Dead(old_pid));
   EXPECT_NE(PQping(server->conninfo().c_str()), PQPING_OK);
-  ASSERT_OK(server->Restart());
+  QG_ASSERT_OK(server->Restart());
   EXPECT_EQ(QueryOne(server->conninfo(), "SELECT job_class FROM que_jobs"),
             "Kept");
 }
@@ -198,7 +198,7 @@ TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
   pid_t pid;
   std::string base;
   {
-    ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+    QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
     pid = server->postmaster_pid();
     base = server->base_dir();
     ASSERT_TRUE(Exists(base + "/data/PG_VERSION"));
@@ -221,7 +221,7 @@ TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
   struct timeval old[2] = {{time(nullptr) - 3600, 0},
                            {time(nullptr) - 3600, 0}};
   ASSERT_EQ(utimes((stale + "/lock").c_str(), old), 0);
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
   EXPECT_FALSE(Exists(stale));
   EXPECT_TRUE(Exists(fresh));
   std::remove((fresh + "/lock").c_str());
@@ -229,7 +229,7 @@ TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
 }
 
 TEST(PostgresServerTest, RunsServerUnprivileged) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
   std::ifstream in(absl::StrCat("/proc/", server->postmaster_pid(), "/status"));
   std::string line;
   uid_t uid = 0;

@@ -8,7 +8,7 @@
 //
 // Example:
 //   TEST(MyTest, Works) {
-//     ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+//     QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
 //     auto client = qg::Client::Create({.conninfo = db->conninfo()});
 //     ...
 //   }

@@ -169,9 +169,9 @@ std::string ModeName(WorkerMode mode) {
 class CorrectnessBase : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-    ASSERT_OK_AND_ASSIGN(client_, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient());
   }
   void TearDown() override {
     // What qg logged, for the engineer reading a failure.
@@ -300,8 +300,8 @@ std::vector<NewJob> Jobs(const std::string& type, int n) {
 // the buffered ones; when it dies, so do the locks, and another worker may
 // take and finish the buffered jobs. The pool must not start them after that.
 TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
-                       client_->EnqueueMany(Jobs("Buffered", 5)));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          client_->EnqueueMany(Jobs("Buffered", 5)));
   const int64_t first = ids[0];
   work_map_.Register("Buffered", [&](Job& job) {
     if (recorder_.Start(job.id()) == 1 && job.id() == first) gate_.Wait();
@@ -309,7 +309,7 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
   });
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(first) == 1; }, kSoon));
   // Job 1 runs; jobs 2-5 wait in the buffer; the locker session holds all.
   ASSERT_EQ(AdvisoryLocks(), "5");
@@ -331,11 +331,11 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
     // them (job 1 too, possibly: its lock is gone as well). On today's code
     // it gets all of 2-5; a pool that locked them again under a new session
     // may keep some for itself, which is fine, so this wait is not asserted.
-    ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
     WorkerOptions options = Options();
     options.mode = WorkerMode::kQgCompat;
     WorkerPool peer(peer_client.get(), &work_map_, 1, options);
-    ASSERT_OK(peer.Start());
+    QG_ASSERT_OK(peer.Start());
     WaitFor(
         [&] {
           return Query("SELECT count(*) FROM que_jobs WHERE job_id <> $1",
@@ -363,8 +363,8 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
 // before it is stored; the failure must be recorded (no hot loop), and in a
 // batch it must not take the other failures down with it.
 TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient([](int32_t) { return absl::Hours(1); }));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient([](int32_t) { return absl::Hours(1); }));
   // More than 64 KiB of two-byte characters after one ASCII byte: a cut at
   // any even byte count would land inside a character.
   std::string long_message = "x";
@@ -383,10 +383,10 @@ TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
   }
   std::vector<NewJob> jobs;
   for (const auto& [type, message] : messages) jobs.push_back({.type = type});
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client->EnqueueMany(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client->EnqueueMany(jobs));
   WorkerPool pool(client.get(), &work_map_, 4, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // All four run at once and fail together: one batch on the fast path.
   ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 4; }, kSoon));
   gate_.Open();
@@ -432,17 +432,17 @@ TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
   // A plain libpq connection gets the database's default.
   internal::ConnPtr check(PQconnectdb(db_->conninfo().c_str()));
   ASSERT_EQ(qg_testing::QueryValue(check.get(), "SHOW datestyle"), "SQL, DMY");
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
   work_map_.Register("Now", [&](Job& job) {
     recorder_.Start(job.id());
     return absl::OkStatus();
   });
-  ASSERT_OK(client->EnqueueMany(Jobs("Now", 3)).status());
+  QG_ASSERT_OK(client->EnqueueMany(Jobs("Now", 3)).status());
   absl::Time later = absl::Now() + absl::Hours(1);
-  ASSERT_OK(client->Enqueue({.type = "Later", .run_at = later}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Later", .run_at = later}).status());
 
   absl::StatusOr<std::vector<JobStats>> stats = client->Stats();
-  EXPECT_OK(stats.status());
+  QG_EXPECT_OK(stats.status());
   if (stats.ok()) {
     ASSERT_EQ(stats->size(), 2u);
     EXPECT_EQ((*stats)[0].type, "Later");
@@ -451,7 +451,7 @@ TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
   }
 
   WorkerPool pool(client.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor(
       [&] {
         return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Now'") ==
@@ -479,7 +479,7 @@ TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
       "INSERT INTO que_jobs (job_class, run_at) VALUES ('Ancient', "
       "'-infinity') RETURNING job_id");
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor(
       [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon))
       << "runs: " << recorder_.total();
@@ -492,14 +492,14 @@ TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
 // Defect 5. RetryJob rewrites run_at, the key a worker deletes a finished job
 // by: on a running job it must refuse, and the job runs once.
 TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
   work_map_.Register("Running", [&](Job& job) {
     if (recorder_.Start(job.id()) == 1) gate_.Wait();
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
   absl::Status retry = client_->RetryJob(id);
   EXPECT_FALSE(retry.ok()) << "RetryJob of a running job succeeded";
@@ -516,10 +516,10 @@ TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
 // under a running pool) must be retried at a bounded rate, not in a loop.
 TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
   const int64_t backends = Backends();
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   WorkerPool pool(client.get(), &work_map_, 2,
                   Options(-1, absl::Milliseconds(100)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_EQ(pool.mode(), WorkerMode::kFast);
   int lines = logger_.lines();
   int64_t transactions = Transactions();
@@ -556,13 +556,13 @@ TEST_P(CorrectnessTest, ZeroOrNegativePollIntervalDoesNotSpin) {
   };
   for (const Case& c : cases) {
     const int64_t backends = Backends();
-    ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
     int64_t transactions = Transactions();
     {
       WorkerPool pool(client.get(), &work_map_, 2, c.options());
       absl::Status started = pool.Start();
       if (c.name.rfind("QUE_", 0) == 0) {
-        EXPECT_OK(started) << c.name;
+        QG_EXPECT_OK(started) << c.name;
       } else {
         EXPECT_THAT(started, StatusIs(absl::StatusCode::kInvalidArgument,
                                       HasSubstr("interval")))
@@ -587,23 +587,23 @@ TEST_F(FastPathTest, IdlePoolDoesNotSpinWhenTheDatabaseClockIsBehind) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() - interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(check.get(), "SELECT pg_catalog.now() - now()"),
       "00:00:05");
   check.reset();
   const int64_t backends = Backends();
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   work_map_.Register("Skewed", [&](Job& job) {
     recorder_.Start(job.id());
     return absl::OkStatus();
   });
   WorkerPool pool(client.get(), &work_map_, 2,
                   Options(-1, absl::Milliseconds(200)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // Due in 1s by the client's clock, in 6s by the database's.
   absl::Time due = absl::Now() + absl::Seconds(1);
-  ASSERT_OK(client->Enqueue({.type = "Skewed", .run_at = due}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Skewed", .run_at = due}).status());
   absl::SleepFor(due + absl::Milliseconds(100) - absl::Now());
   // Two idle seconds past the client's due time (the database's is 3s
   // later still): a pool polling every 200ms runs a few dozen transactions.
@@ -624,11 +624,11 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() + interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(peer.get(), "SELECT now() - pg_catalog.now()"),
       "00:00:05");
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   std::atomic<int64_t> started_at{0};
   work_map_.Register("Ahead", [&](Job& job) {
     started_at = absl::ToUnixMicros(absl::Now());
@@ -637,7 +637,7 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
   });
   // Polling every 30s: only the pool's timer can start the job in time.
   WorkerPool pool(client.get(), &work_map_, 1, Options(-1, absl::Seconds(30)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   absl::Time due = absl::Now() + absl::Seconds(3);  // by the database's clock
   ASSERT_EQ(qg_testing::QueryValue(
                 peer.get(),
@@ -664,14 +664,14 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
   std::vector<NewJob> jobs = Jobs("H", 6);
   absl::Time base = absl::Now() - absl::Hours(1);
   for (int i = 0; i < 6; ++i) jobs[i].run_at = base + absl::Seconds(i);
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
   work_map_.Register("H", [&](Job& job) {
     if (recorder_.Start(job.id()) == 1 && job.id() == h[0]) gate_.Wait();
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/5));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(h[0]) == 1; }, kSoon));
   ASSERT_EQ(AdvisoryLocks(), "6");  // h1 runs, h2..h6 are buffered
   Query("DELETE FROM que_jobs WHERE job_id = $1 RETURNING 1",
@@ -701,14 +701,14 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
 // still be deleted when it succeeds: a finished job's row must not survive
 // because its key changed under it.
 TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
   work_map_.Register("Moved", [&](Job& job) {
     if (recorder_.Start(job.id()) == 1) gate_.Wait();
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
   Query(
       "UPDATE que_jobs SET run_at = now() + interval '1 hour' WHERE job_id = "
@@ -725,8 +725,8 @@ TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
 // Defect 11. A more urgent job enqueued while the worker is busy runs next,
 // ahead of jobs already locked into the buffer (as on the qg path).
 TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
-                       client_->EnqueueMany(Jobs("Normal", 6)));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
+                          client_->EnqueueMany(Jobs("Normal", 6)));
   auto handler = [&](Job& job) {
     if (recorder_.Start(job.id()) == 1 && job.id() == normal[0]) gate_.Wait();
     return absl::OkStatus();
@@ -735,10 +735,10 @@ TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
   work_map_.Register("Urgent", handler);
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(normal[0]) == 1; }, kSoon));
-  ASSERT_OK_AND_ASSIGN(int64_t urgent,
-                       client_->Enqueue({.type = "Urgent", .priority = 1}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t urgent,
+                          client_->Enqueue({.type = "Urgent", .priority = 1}));
   // Setup, not the assertion: let the pool hear of the new job (NOTIFY)
   // before the worker is free again (and well before max_buffer_wait, 500ms,
   // would give the buffered jobs back).
@@ -775,7 +775,7 @@ TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
     jobs.push_back({n, expected});
   }
   WorkerPool pool(client_.get(), &work_map_, 3, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 3; }, kSoon));
   absl::Time all_started = absl::Now();
   for (const auto& [id, expected] : jobs) {
@@ -820,7 +820,7 @@ INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest,
 TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
   constexpr int kJobs = 8;
   constexpr absl::Duration kRunTime = absl::Milliseconds(300);
-  ASSERT_OK(client_->EnqueueMany(Jobs("Slow", kJobs)).status());
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Slow", kJobs)).status());
   std::atomic<int> busy_ran{0}, peer_ran{0};
   work_map_.Register("Slow", [&](Job& job) {
     recorder_.Start(job.id());
@@ -838,13 +838,13 @@ TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
   WorkerOptions busy_options = Options();  // adaptive buffer, fast path
   busy_options.mode = WorkerMode::kFast;
   WorkerPool busy(client_.get(), &work_map_, 1, busy_options);
-  ASSERT_OK(busy.Start());
+  QG_ASSERT_OK(busy.Start());
   ASSERT_TRUE(WaitFor([&] { return busy_ran.load() >= 1; }, kSoon));
-  ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
   WorkerOptions peer_options = Options();
   peer_options.mode = GetParam();
   WorkerPool peer(peer_client.get(), &peer_map, 1, peer_options);
-  ASSERT_OK(peer.Start());
+  QG_ASSERT_OK(peer.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.total() >= kJobs; },
                       kJobs * kRunTime + kSoon));
   busy.Shutdown();

@@ -38,8 +38,8 @@ INSTANTIATE_TEST_SUITE_P(Modes, CrashTest,
                          });
 
 TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
   auto query = [&](const std::string& sql) {
     return qg_testing::QueryValue(conn.get(), sql);
   };
@@ -100,8 +100,8 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
             "0");
 
   // Another worker finishes the rest.
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       Client::Create({.conninfo = db->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          Client::Create({.conninfo = db->conninfo()}));
   WorkMap work_map;
   work_map.Register("Soak", [&](Job& job) {
     return internal::Exec(job.Conn(),
@@ -113,7 +113,7 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   WorkerOptions options;
   options.interval = absl::Milliseconds(20);
   WorkerPool pool(client.get(), &work_map, 4, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   deadline = absl::Now() + absl::Seconds(60);
   while (query("SELECT count(*) FROM que_jobs") != "0" &&
          absl::Now() < deadline) {

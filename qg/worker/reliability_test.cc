@@ -55,9 +55,9 @@ class CapturingLogger : public Logger {
 class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
   }
   absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
                                                     int max_attempts = 0) {
@@ -104,11 +104,11 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
     ++saw_cancel;
     return absl::CancelledError("stopping");
   });
-  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
-  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
   auto pool =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool->Start());
+  QG_ASSERT_OK(pool->Start());
   ASSERT_TRUE(WaitFor([&] { return started == 2; }));
   absl::Time start = absl::Now();
   pool->Shutdown(absl::Milliseconds(200));
@@ -125,10 +125,10 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   Query("DELETE FROM que_jobs WHERE job_class = 'Stubborn' RETURNING 1");
   // Destroying a running pool without Shutdown is fine too.
   work_map_.Register("Quick", [](Job&) { return absl::OkStatus(); });
-  ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
   auto other =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  ASSERT_OK(other->Start());
+  QG_ASSERT_OK(other->Start());
   ASSERT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") ==
            "0";
@@ -150,10 +150,10 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
   ClientOptions options;
   options.conninfo = db_->conninfo();
   options.logger = &logger_;
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
-  ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
+  QG_ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
   WorkerPool pool(client.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "1"; }));
   pool.Shutdown();
@@ -165,16 +165,16 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
 }
 
 TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient(db_->conninfo(), /*max_attempts=*/3));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient(db_->conninfo(), /*max_attempts=*/3));
   std::atomic<int> runs{0};
   work_map_.Register("Doomed", [&](Job&) {
     ++runs;
     return absl::InternalError("always fails");
   });
-  ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
   WorkerPool pool(client.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
   absl::SleepFor(absl::Milliseconds(200));
@@ -185,14 +185,14 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
   // Ruby Que 0.x only takes run_at <= now(): never this one.
   EXPECT_EQ(Query("SELECT run_at = '9999-01-01 00:00:00+00' FROM que_jobs"),
             "t");
-  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].count_dead, 1);
-  ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client->DeadJobs());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client->DeadJobs());
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].id, id);
   EXPECT_EQ(dead[0].error_count, 3);
-  ASSERT_OK(client->RetryJob(id));
+  QG_ASSERT_OK(client->RetryJob(id));
   EXPECT_EQ(Query("SELECT error_count = 0 AND run_at <= now() FROM que_jobs"),
             "t");
   EXPECT_THAT(client->RetryJob(id + 1000),
@@ -201,10 +201,10 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
 
 TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   // A server of this test's own, stopped hard and started again.
-  ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
   // Trust authentication ignores the password; the logs must not show it.
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient(server->conninfo() + " password=hunter2"));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient(server->conninfo() + " password=hunter2"));
   std::mutex mu;
   absl::flat_hash_set<int64_t> done;
   work_map_.Register("Job", [&](Job& job) {
@@ -215,7 +215,7 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   });
   WorkerOptions options = Options();
   WorkerPool pool(client.get(), &work_map_, 4, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   std::vector<int64_t> enqueued;
   int refused = 0;
   for (int round = 0; round < 3; ++round) {
@@ -223,17 +223,17 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
       absl::StatusOr<int64_t> id = client->Enqueue({.type = "Job"});
       if (id.ok()) enqueued.push_back(*id);
     }
-    ASSERT_OK(server->Stop(/*immediate=*/true));
+    QG_ASSERT_OK(server->Stop(/*immediate=*/true));
     // During the outage: a clear Unavailable, never a silent loss.
     absl::StatusOr<int64_t> lost = client->Enqueue({.type = "Job"});
     EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable))
         << lost.status();
     refused += !lost.ok();
     absl::SleepFor(absl::Milliseconds(300));
-    ASSERT_OK(server->Restart());
+    QG_ASSERT_OK(server->Restart());
   }
   // Pools reconnect and finish everything that was acknowledged.
-  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(server->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(server->conninfo()));
   EXPECT_TRUE(WaitFor(
       [&] {
         auto r = internal::Exec(check.get(), "SELECT count(*) FROM que_jobs");
@@ -245,7 +245,7 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   std::lock_guard<std::mutex> lock(mu);
   for (int64_t id : enqueued) EXPECT_TRUE(done.contains(id)) << "job " << id;
   // The pooled connections the restart broke were replaced.
-  EXPECT_OK(client->Enqueue({.type = "After"}).status());
+  QG_EXPECT_OK(client->Enqueue({.type = "After"}).status());
   EXPECT_THAT(logger_.all(), HasSubstr("cannot connect"));  // it did log
   EXPECT_THAT(logger_.all(), Not(HasSubstr("hunter2")));
 }
@@ -269,13 +269,13 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   });
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Victim"}));
+    QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Victim"}));
     ids.push_back(id);
   }
   WorkerOptions options = Options();
   options.buffer = 4;
   WorkerPool pool(client_.get(), &work_map_, 1, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   auto runs = [&] {
     std::lock_guard<std::mutex> lock(mu);
     return order.size();
@@ -313,17 +313,17 @@ TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
   WorkerOptions options = Options();
   options.round_trip_timeout = absl::Milliseconds(300);
   WorkerPool pool(client_.get(), &work_map_, 1, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // Another session holds que_jobs in ACCESS EXCLUSIVE mode (a migration,
   // say): every lock query waits behind it.
-  ASSERT_OK_AND_ASSIGN(auto blocker, internal::Connect(db_->conninfo()));
-  ASSERT_OK(
+  QG_ASSERT_OK_AND_ASSIGN(auto blocker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK(
       internal::ExecSimple(
           blocker.get(), "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
           .status());
   absl::SleepFor(absl::Seconds(1));  // several lock attempts time out
-  ASSERT_OK(internal::ExecSimple(blocker.get(), "ROLLBACK").status());
-  ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
+  QG_ASSERT_OK(internal::ExecSimple(blocker.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
   absl::Time start = absl::Now();
   pool.Shutdown();
@@ -343,7 +343,7 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
   // 10 MB of args round-trip byte for byte.
   std::string big =
       absl::StrCat("[\"", std::string(10 * 1024 * 1024, 'x'), "\"]");
-  ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
   EXPECT_EQ(
       Query("SELECT length(args::text) FROM que_jobs WHERE job_class = 'Big'"),
       absl::StrCat(big.size()));
@@ -352,14 +352,15 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
                                     "caf\xc3\xa9 \xe2\x9c\x93",
                                     "x'); DROP TABLE que_jobs; --"};
   for (const std::string& name : names) {
-    ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status()) << name;
+    QG_ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status())
+        << name;
     EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = $1 AND "
                     "queue = $1",
                     {name}),
               "1")
         << name;
   }
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(names[3]));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(names[3]));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->type(), names[3]);
   job->Done();
@@ -375,17 +376,18 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
 }
 
 TEST(ClientSchemaTest, AnotherQueVersionIsFailedPrecondition) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
   // Que 1.x/2.x: id instead of job_id, last_error_message, schema version 4+.
-  ASSERT_OK(internal::ExecSimple(
-                conn.get(),
-                "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
-                "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
-                "job_class text, args jsonb, error_count int, "
-                "last_error_message text, queue text); COMMENT ON TABLE "
-                "que_jobs IS '7'")
-                .status());
+  QG_ASSERT_OK(
+      internal::ExecSimple(
+          conn.get(),
+          "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
+          "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
+          "job_class text, args jsonb, error_count int, "
+          "last_error_message text, queue text); COMMENT ON TABLE "
+          "que_jobs IS '7'")
+          .status());
   EXPECT_THAT(Client::Create({.conninfo = db->conninfo()}),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("another Que version")));
@@ -408,10 +410,10 @@ TEST(SecurityTest, PasswordsNeverAppearInMessages) {
 }
 
 TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
   // The grants documented in README.md ("Security").
-  ASSERT_OK(
+  QG_ASSERT_OK(
       internal::ExecSimple(
           admin.get(),
           "DROP ROLE IF EXISTS qg_worker_" + db->name() +
@@ -441,7 +443,7 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
           .status());
   std::string conninfo =
       absl::StrCat(db->conninfo(), " user=qg_worker_", db->name());
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       auto client,
       Client::Create({.conninfo = conninfo, .backoff = [](int32_t) {
                         return absl::Milliseconds(1);
@@ -478,33 +480,33 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     ++cancelled;
     return absl::CancelledError("stopped");
   });
-  ASSERT_OK_AND_ASSIGN(auto operator_client,
-                       Client::Create({.conninfo = db->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(auto operator_client,
+                          Client::Create({.conninfo = db->conninfo()}));
   for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
     runs = 0;
     failures = 0;
     cancelled = 0;
-    ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
-    ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
-    ASSERT_OK(client->Enqueue({.type = "SnoozesOnce"}).status());
-    ASSERT_OK_AND_ASSIGN(int64_t to_cancel,
-                         client->Enqueue({.type = "Cancelled"}));
-    ASSERT_OK(client
-                  ->EnqueueStream([i = 0](NewJob& job) mutable {
-                    job.type = "Granted";
-                    return ++i <= 10;
-                  })
-                  .status());
+    QG_ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
+    QG_ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
+    QG_ASSERT_OK(client->Enqueue({.type = "SnoozesOnce"}).status());
+    QG_ASSERT_OK_AND_ASSIGN(int64_t to_cancel,
+                            client->Enqueue({.type = "Cancelled"}));
+    QG_ASSERT_OK(client
+                     ->EnqueueStream([i = 0](NewJob& job) mutable {
+                       job.type = "Granted";
+                       return ++i <= 10;
+                     })
+                     .status());
     WorkerOptions options;
     options.mode = mode;
     options.interval = absl::Milliseconds(20);
     WorkerPool pool(client.get(), &work_map, 2, options);
-    ASSERT_OK(pool.Start());
+    QG_ASSERT_OK(pool.Start());
     EXPECT_EQ(pool.mode(), mode);
     ASSERT_TRUE(WaitFor([&] { return runs == 13; })) << "runs " << runs;
     EXPECT_EQ(failures, 1);
-    ASSERT_OK_AND_ASSIGN(CancelOutcome outcome,
-                         operator_client->CancelJob(to_cancel));
+    QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome,
+                            operator_client->CancelJob(to_cancel));
     EXPECT_EQ(outcome, CancelOutcome::kStopping);
     ASSERT_TRUE(WaitFor([&] {
       return qg_testing::QueryValue(
@@ -514,13 +516,13 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     }));
     pool.Shutdown();
     EXPECT_EQ(cancelled, 1);
-    ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
+    QG_ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
     ASSERT_EQ(stats.size(), 1u);  // the cancelled job, kept
     EXPECT_EQ(stats[0].count_dead, 1);
-    ASSERT_OK(internal::Exec(admin.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK(internal::Exec(admin.get(), "DELETE FROM que_jobs").status());
   }
   // And nothing more: the role cannot drop the table.
-  ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
+  QG_ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
   EXPECT_THAT(
       internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
       StatusIs(absl::StatusCode::kPermissionDenied));

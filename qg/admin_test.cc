@@ -12,9 +12,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
 #include "qg/periodic.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -31,7 +31,7 @@ class AdminTest : public ::testing::Test {
  protected:
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
     QG_ASSERT_OK_AND_ASSIGN(admin_,
                             Admin::Connect({.conninfo = db_->conninfo()}));
   }
@@ -43,22 +43,21 @@ class AdminTest : public ::testing::Test {
   // A database on the same server without que_jobs.
   std::string EmptyDatabase(const std::string& name) {
     qg_testing::PostgresServer& server = db_->server();
-    auto c = internal::Connect(server.ConninfoFor("postgres"));
+    auto c = qg::Connect(server.ConninfoFor("postgres"));
     EXPECT_TRUE(c.ok());
-    QG_EXPECT_OK(internal::ExecSimple(
-                     c->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
-                     .status());
     QG_EXPECT_OK(
-        internal::ExecSimple(c->get(), absl::StrCat("CREATE DATABASE ", name,
-                                                    " TEMPLATE template0"))
+        qg::ExecSimple(c->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
             .status());
+    QG_EXPECT_OK(qg::ExecSimple(c->get(), absl::StrCat("CREATE DATABASE ", name,
+                                                       " TEMPLATE template0"))
+                     .status());
     return server.ConninfoFor(name);
   }
 
   // Another session of `conninfo` holding job `id`'s advisory lock, as a
   // worker would.
-  internal::ConnPtr HoldLock(const std::string& conninfo, int64_t id) {
-    absl::StatusOr<internal::ConnPtr> c = internal::Connect(conninfo);
+  PgConnPtr HoldLock(const std::string& conninfo, int64_t id) {
+    absl::StatusOr<PgConnPtr> c = qg::Connect(conninfo);
     EXPECT_TRUE(c.ok());
     EXPECT_EQ(
         qg_testing::QueryValue(
@@ -74,7 +73,7 @@ class AdminTest : public ::testing::Test {
   }
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   std::unique_ptr<Admin> admin_;
 };
 
@@ -119,8 +118,8 @@ TEST_F(AdminTest, ConcurrentMigratesAllSucceedAndOneCreates) {
 
 TEST_F(AdminTest, MigrateRefusesAnotherQueVersionAndChangesNothing) {
   std::string empty = EmptyDatabase("qg_admin_que1");
-  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr c, internal::Connect(empty));
-  QG_ASSERT_OK(internal::ExecSimple(
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr c, qg::Connect(empty));
+  QG_ASSERT_OK(qg::ExecSimple(
                    c.get(),
                    "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
                    "smallint, run_at timestamptz, job_class text, args jsonb, "
@@ -180,7 +179,7 @@ TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
       "(5, 'Held', 'q', now() - interval '1 minute', 0, NULL), "
       "(6, 'Ready', 'other', now() - interval '1 minute', 0, NULL) "
       "RETURNING 1");
-  internal::ConnPtr holder = HoldLock(db_->conninfo(), 5);
+  PgConnPtr holder = HoldLock(db_->conninfo(), 5);
   auto ids = [&](JobFilter f) {
     absl::StatusOr<JobPage> page = admin_->ListJobs(f);
     EXPECT_THAT(page.status(), IsOk());
@@ -253,11 +252,11 @@ TEST_F(AdminTest, PagesWalkThePrimaryKeyWithoutSortingOrOffset) {
   Query("ANALYZE que_jobs");
   // The statement exactly as ListJobs sends it, page 2 of one queue.
   QG_ASSERT_OK_AND_ASSIGN(
-      internal::Result plan,
-      internal::Exec(conn_.get(),
-                     absl::StrCat("EXPLAIN ", internal::sql::kListJobs.text),
-                     {"q3", std::nullopt, "errored", std::nullopt, "q3", "2",
-                      "2026-01-01 00:00:00+00", "17", "50"}));
+      PgResult plan,
+      qg::Exec(conn_.get(),
+               absl::StrCat("EXPLAIN ", internal::sql::kListJobs.text),
+               {"q3", std::nullopt, "errored", std::nullopt, "q3", "2",
+                "2026-01-01 00:00:00+00", "17", "50"}));
   std::string text;
   for (int i = 0; i < plan.rows(); ++i) {
     absl::StrAppend(&text, plan.Get(i, 0), "\n");
@@ -272,7 +271,7 @@ TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
   ASSERT_EQ(&other->server(), &db_->server());  // same server, two databases
   Query(
       "INSERT INTO que_jobs (job_id, job_class) VALUES (77, 'T') RETURNING 1");
-  internal::ConnPtr elsewhere = HoldLock(other->conninfo(), 77);
+  PgConnPtr elsewhere = HoldLock(other->conninfo(), 77);
   QG_ASSERT_OK_AND_ASSIGN(JobPage page, admin_->ListJobs({}));
   ASSERT_EQ(page.jobs.size(), 1u);
   EXPECT_FALSE(page.jobs[0].working());
@@ -284,7 +283,7 @@ TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
   // ... and the other database's lock does not stop a retry here.
   QG_EXPECT_OK(admin_->RetryJob(77));
 
-  internal::ConnPtr here = HoldLock(db_->conninfo(), 77);
+  PgConnPtr here = HoldLock(db_->conninfo(), 77);
   std::string pid =
       qg_testing::QueryValue(here.get(), "SELECT pg_backend_pid()");
   QG_ASSERT_OK_AND_ASSIGN(JobRecord held, admin_->GetJob(77));
@@ -303,7 +302,7 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(9, 'T', '2030-01-01 00:00:00+00', 3) RETURNING 1");
-  internal::ConnPtr worker = HoldLock(db_->conninfo(), 9);
+  PgConnPtr worker = HoldLock(db_->conninfo(), 9);
   EXPECT_THAT(admin_->RetryJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("being worked")));
@@ -363,8 +362,8 @@ TEST_F(AdminTest, RetryJobsSkipsAndCountsHeldJobs) {
       "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count) "
       "VALUES (5000, 'T', 'q', now() + interval '1 hour', 0), "
       "(5001, 'T', 'other', now() + interval '1 hour', 1) RETURNING 1");
-  internal::ConnPtr w1 = HoldLock(db_->conninfo(), 7);
-  internal::ConnPtr w2 = HoldLock(db_->conninfo(), 1100);
+  PgConnPtr w1 = HoldLock(db_->conninfo(), 7);
+  PgConnPtr w2 = HoldLock(db_->conninfo(), 1100);
   QG_ASSERT_OK_AND_ASSIGN(
       BulkResult r,
       admin_->RetryJobs({.queue = "q", .state = JobState::kErrored}));
@@ -400,7 +399,7 @@ TEST_F(AdminTest, DeleteJobsRefusesToDeleteEverythingAndSkipsHeldJobs) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, queue) VALUES "
       "(1, 'T', 'demo'), (2, 'T', 'demo'), (3, 'T', 'keep') RETURNING 1");
-  internal::ConnPtr worker = HoldLock(db_->conninfo(), 2);
+  PgConnPtr worker = HoldLock(db_->conninfo(), 2);
   QG_ASSERT_OK_AND_ASSIGN(BulkResult r, admin_->DeleteJobs({.queue = "demo"}));
   EXPECT_EQ(r.changed, 1);
   EXPECT_EQ(r.skipped_held, 1);
@@ -515,7 +514,7 @@ TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
                        HasSubstr("no job with ID 424242")));
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (81, 'Ruby')");
   // A Ruby Que or que-go worker holds it: it takes no cancel requests.
-  internal::ConnPtr ruby = HoldLock(db_->conninfo(), 81);
+  PgConnPtr ruby = HoldLock(db_->conninfo(), 81);
   EXPECT_THAT(admin_->CancelJob(81, absl::Milliseconds(300)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("cannot be cancelled while it runs")));

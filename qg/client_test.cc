@@ -14,8 +14,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/errors.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/test_hooks.h"
+#include "qg/pg.h"
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
@@ -39,12 +39,12 @@ class ClientTest : public ::testing::Test {
     options.max_conns = 4;
     options.acquire_timeout = absl::Seconds(5);
     QG_ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
   void TearDown() override { internal::AfterLockHookForTesting() = nullptr; }
 
   // The first field of the first row of `sql` on the test's own connection.
-  std::string Query(const std::string& sql, internal::Params params = {}) {
+  std::string Query(const std::string& sql, SqlParams params = {}) {
     return qg_testing::QueryValue(conn_.get(), sql, params);
   }
   int64_t Count(const std::string& where = "true") {
@@ -71,7 +71,7 @@ class ClientTest : public ::testing::Test {
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
 };
 
 TEST_F(ClientTest, EnqueueOnlyTypeStoresDefaults) {
@@ -160,7 +160,7 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
                                 "NaN",
                                 "[1] x"}) {
     absl::Status server =
-        internal::Exec(conn_.get(), "SELECT $1::json", {args}).status();
+        qg::Exec(conn_.get(), "SELECT $1::json", {args}).status();
     absl::StatusOr<int64_t> id = client_->Enqueue({.type = "J", .args = args});
     if (server.ok()) {
       QG_ASSERT_OK(id.status()) << args;
@@ -178,25 +178,22 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
 }
 
 TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
-  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                          internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
   QG_ASSERT_OK_AND_ASSIGN(
       int64_t id, client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
   QG_ASSERT_OK_AND_ASSIGN(
       auto inside,
-      internal::Exec(caller.get(),
-                     "SELECT count(*) FROM que_jobs WHERE job_id = $1",
-                     {absl::StrCat(id)}));
+      qg::Exec(caller.get(), "SELECT count(*) FROM que_jobs WHERE job_id = $1",
+               {absl::StrCat(id)}));
   EXPECT_EQ(inside.Get(0, 0), "1");
   EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
   EXPECT_EQ(Count(), 0);
 }
 
 TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
-  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                          internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
   QG_ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
   QG_ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
@@ -216,9 +213,9 @@ TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
                         .queue = "q",
                         .priority = 7,
                         .run_at = run_at});
-  QG_ASSERT_OK(internal::Exec(conn_.get(),
-                              "UPDATE que_jobs SET error_count = 2, "
-                              "last_error = 'boom'")
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "UPDATE que_jobs SET error_count = 2, "
+                        "last_error = 'boom'")
                    .status());
   QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
   ASSERT_NE(job, nullptr);
@@ -481,7 +478,7 @@ TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
   EXPECT_EQ(stats[1].count_errored, 1);
   EXPECT_EQ(stats[1].highest_error_count, 1);
 
-  QG_ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+  QG_ASSERT_OK(qg::Exec(conn_.get(), "DELETE FROM que_jobs").status());
   QG_ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
   EXPECT_TRUE(stats.empty());
 }
@@ -515,10 +512,9 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
 
 TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
   int64_t id = Enqueue({.type = "MyJob"});
-  QG_ASSERT_OK_AND_ASSIGN(
-      auto key, internal::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
-  QG_ASSERT_OK_AND_ASSIGN(absl::Time run_at,
-                          internal::ParseTimestamp(key.Get(0, 0)));
+  QG_ASSERT_OK_AND_ASSIGN(auto key,
+                          qg::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
+  QG_ASSERT_OK_AND_ASSIGN(absl::Time run_at, qg::ParseTimestamp(key.Get(0, 0)));
   auto job = qg_testing::NewTestJob({.type = "MyJob", .run_at = run_at}, id);
   qg_testing::TestInjectJobConn(job.get(), conn_.get());
   EXPECT_EQ(job->Conn(), conn_.get());
@@ -544,13 +540,12 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
 TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
   qg_testing::PostgresServer& server = qg_testing::SharedServer();
   QG_ASSERT_OK_AND_ASSIGN(auto admin,
-                          internal::Connect(server.ConninfoFor("postgres")));
+                          qg::Connect(server.ConninfoFor("postgres")));
   QG_ASSERT_OK(
-      internal::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty")
+      qg::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty").status());
+  QG_ASSERT_OK(
+      qg::ExecSimple(admin.get(), "CREATE DATABASE qg_empty TEMPLATE template0")
           .status());
-  QG_ASSERT_OK(internal::ExecSimple(
-                   admin.get(), "CREATE DATABASE qg_empty TEMPLATE template0")
-                   .status());
   EXPECT_THAT(
       Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));

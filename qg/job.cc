@@ -5,9 +5,9 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/utf8.h"
+#include "qg/pg.h"
 
 namespace qg {
 namespace {

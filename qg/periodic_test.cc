@@ -16,7 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
@@ -46,7 +46,7 @@ class PeriodicTest : public ::testing::Test {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     client_ = NewClient();
     ASSERT_NE(client_, nullptr);
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
 
   // A client on the test's fake clock (one per simulated process).
@@ -92,7 +92,7 @@ class PeriodicTest : public ::testing::Test {
   qg_testing::FakeClock clock_{At("2026-01-01T00:00:10Z")};
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
 };
 
 TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
@@ -307,9 +307,9 @@ TEST_F(PeriodicTest, RemovedScheduleStopsAndListsAsNotRegistered) {
 
   // The admin view, from the database alone: "dropped" was last seen long
   // ago (the database's clock decides, so move its record back).
-  QG_ASSERT_OK(internal::Exec(conn_.get(),
-                              "UPDATE qg_periodic SET seen_at = now() - "
-                              "interval '1 hour' WHERE name = 'dropped'")
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "UPDATE qg_periodic SET seen_at = now() - "
+                        "interval '1 hour' WHERE name = 'dropped'")
                    .status());
   QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> all,
                           ListPeriodic(*client_));
@@ -377,8 +377,7 @@ TEST_F(PeriodicTest, UniquePeriodicJobCountsItsOccurrenceAsHandled) {
 }
 
 TEST_F(PeriodicTest, WithoutTheTableFailedPrecondition) {
-  QG_ASSERT_OK(
-      internal::ExecSimple(conn_.get(), "DROP TABLE qg_periodic").status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), "DROP TABLE qg_periodic").status());
   PeriodicEnqueuer periodic(client_.get());
   QG_ASSERT_OK(periodic.Register(Every("x", "@hourly", "X")));
   EXPECT_THAT(periodic.Start(), StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -400,10 +399,10 @@ TEST_F(PeriodicTest, WithoutTheTableFailedPrecondition) {
 // jobs add, are enough for unique and periodic jobs.
 TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(db->conninfo()));
   const std::string role = "qg_worker_" + db->name();
   QG_ASSERT_OK(
-      internal::ExecSimple(
+      qg::ExecSimple(
           admin.get(),
           absl::StrCat(
               "DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
@@ -439,9 +438,8 @@ TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
   EXPECT_EQ(r.enqueued.size(), 1);
   QG_ASSERT_OK_AND_ASSIGN(auto listed, ListPeriodic(*client));
   EXPECT_EQ(listed.size(), 1);
-  QG_ASSERT_OK(internal::ExecSimple(
-                   admin.get(),
-                   absl::StrCat("DROP OWNED BY ", role, "; DROP ROLE ", role))
+  QG_ASSERT_OK(qg::ExecSimple(admin.get(), absl::StrCat("DROP OWNED BY ", role,
+                                                        "; DROP ROLE ", role))
                    .status());
 }
 
@@ -475,7 +473,7 @@ TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
   EXPECT_TRUE(
       qg_testing::WaitFor([&] { return ticks >= 2; }, absl::Seconds(10)));
   pool.Shutdown();
-  QG_ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, qg::Connect(db->conninfo()));
   std::string jobs_then =
       qg_testing::QueryValue(conn.get(), "SELECT last_job_id FROM qg_periodic");
   absl::SleepFor(absl::Milliseconds(1500));

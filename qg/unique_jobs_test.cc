@@ -15,7 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -36,7 +36,7 @@ class UniqueJobsTest : public ::testing::Test {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     client_ = NewClient();
     ASSERT_NE(client_, nullptr);
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
 
   std::unique_ptr<Client> NewClient(ClientOptions options = {}) {
@@ -48,7 +48,7 @@ class UniqueJobsTest : public ::testing::Test {
     return client.ok() ? std::move(*client) : nullptr;
   }
 
-  std::string Query(const std::string& sql, internal::Params params = {}) {
+  std::string Query(const std::string& sql, SqlParams params = {}) {
     return qg_testing::QueryValue(conn_.get(), sql, params);
   }
   int64_t Count(const std::string& where = "true") {
@@ -81,7 +81,7 @@ class UniqueJobsTest : public ::testing::Test {
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
 };
 
 TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
@@ -132,7 +132,7 @@ TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
 }
 
 TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
-  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   {
     QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
     QG_ASSERT_OK_AND_ASSIGN(EnqueueResult first,
@@ -151,9 +151,9 @@ TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
 }
 
 TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
-  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   for (bool commit : {true, false}) {
-    QG_ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK(qg::Exec(conn_.get(), "DELETE FROM que_jobs").status());
     QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
     QG_ASSERT_OK_AND_ASSIGN(EnqueueResult mine,
                             client_->EnqueueInTxDetailed(Unique("Wait"), *tx));
@@ -179,32 +179,32 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
 }
 
 TEST_F(UniqueJobsTest, RepeatableReadSeesALaterHolderAsAborted) {
-  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                    "BEGIN ISOLATION LEVEL REPEATABLE READ; "
-                                    "SELECT count(*) FROM que_jobs")
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(),
+                              "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+                              "SELECT count(*) FROM que_jobs")
                    .status());                       // the snapshot is taken
   EnqueueResult holder = MustEnqueue(Unique("RR"));  // commits after it
   absl::StatusOr<EnqueueResult> r =
       client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get());
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kAborted)) << "retry the tx";
-  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(), "ROLLBACK").status());
   // Retried in a new transaction, it sees the holder.
-  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                    "BEGIN ISOLATION LEVEL REPEATABLE READ")
-                   .status());
+  QG_ASSERT_OK(
+      qg::ExecSimple(tx_conn.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ")
+          .status());
   QG_ASSERT_OK_AND_ASSIGN(
       EnqueueResult again,
       client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get()));
   EXPECT_EQ(again, (EnqueueResult{holder.id, true}));
-  QG_ASSERT_OK(internal::ExecSimple(tx_conn.get(), "COMMIT").status());
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(), "COMMIT").status());
 }
 
 TEST_F(UniqueJobsTest, HolderFinishingDuringTheEnqueueFreesTheKey) {
   EnqueueResult holder = MustEnqueue(Unique("Race"));
   // A worker deletes the holder in a transaction that has not committed yet;
   // the enqueue waits for it, and then the key is free.
-  QG_ASSERT_OK_AND_ASSIGN(auto worker_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto worker_conn, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(worker_conn.get()));
   QG_ASSERT_OK(tx->Query("DELETE FROM que_jobs WHERE job_id = $1",
                          {absl::StrCat(holder.id)})
@@ -258,7 +258,7 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyInCallersTransactionCommitsOrRollsBack) {
-  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   std::vector<NewJob> jobs = {Unique("InTx", {.key = "a"}),
                               Unique("InTx", {.key = "a"})};
   {
@@ -356,12 +356,12 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
   options.max_attempts = 2;
   std::unique_ptr<Client> client = NewClient(options);
   EnqueueResult first = MustEnqueue(Unique("Flaky"));
-  QG_ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                   .status());
+  QG_ASSERT_OK(
+      qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
   WorkOne(/*succeed=*/false, client.get());  // errored, retried later
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
-  QG_ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                   .status());
+  QG_ASSERT_OK(
+      qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
   WorkOne(/*succeed=*/false, client.get());  // out of attempts: dead
   EXPECT_EQ(Count("last_error LIKE 'qg: dead after%'"), 1);
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
@@ -374,12 +374,11 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
 TEST_F(UniqueJobsTest, QueStylePlainInsertStillWorks) {
   // What Ruby Que 0.x and que-go send: Que's columns only.
   for (int i = 0; i < 2; ++i) {
-    QG_ASSERT_OK(
-        internal::Exec(conn_.get(),
-                       "INSERT INTO que_jobs (queue, priority, run_at, "
-                       "job_class, args) VALUES ('', 100, now(), "
-                       "'RubyJob', '[1]') RETURNING *")
-            .status());
+    QG_ASSERT_OK(qg::Exec(conn_.get(),
+                          "INSERT INTO que_jobs (queue, priority, run_at, "
+                          "job_class, args) VALUES ('', 100, now(), "
+                          "'RubyJob', '[1]') RETURNING *")
+                     .status());
   }
   EXPECT_EQ(Count("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
   // They are not unique jobs, so a unique one of the same type is stored.
@@ -417,9 +416,8 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   EXPECT_EQ(Query("SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
             "3");
   // Migrating again changes nothing and fails on nothing.
-  QG_ASSERT_OK(internal::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
-  QG_ASSERT_OK(
-      internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
             "9");
@@ -429,9 +427,9 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
 }
 
 TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
-  QG_ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                    "ALTER TABLE que_jobs DROP COLUMN "
-                                    "qg_unique_key; DROP TABLE qg_periodic")
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(),
+                              "ALTER TABLE que_jobs DROP COLUMN "
+                              "qg_unique_key; DROP TABLE qg_periodic")
                    .status());
   std::unique_ptr<Client> client = NewClient();  // Create accepts the table
   ASSERT_NE(client, nullptr);
@@ -444,7 +442,7 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
   EXPECT_THAT(client->EnqueueMany({{.type = "Plain"}, Unique("U")}),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // In a caller's transaction the check does not break the transaction.
-  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
   EXPECT_THAT(client->EnqueueInTx(Unique("U"), *tx),
               StatusIs(absl::StatusCode::kFailedPrecondition));
@@ -457,9 +455,9 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
 // statements name their result columns, so PostgreSQL re-plans them rather
 // than refusing them ("cached plan must not change result type").
 TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
-  QG_ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                    "ALTER TABLE que_jobs DROP COLUMN "
-                                    "qg_unique_key")
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(),
+                              "ALTER TABLE que_jobs DROP COLUMN "
+                              "qg_unique_key")
                    .status());
   ClientOptions options;
   options.max_conns = 1;  // every call below reuses the one connection
@@ -471,8 +469,7 @@ TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
     QG_ASSERT_OK(job->Error("again"));
     job->Done();
     QG_ASSERT_OK(
-        internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-            .status());
+        qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
     QG_ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
     QG_ASSERT_OK(job->Delete());
@@ -480,8 +477,7 @@ TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
   };
   QG_ASSERT_OK(client->Enqueue({.type = "Before"}).status());
   work_one();
-  QG_ASSERT_OK(
-      internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   QG_ASSERT_OK(client->Enqueue({.type = "After"}).status());
   work_one();
   EXPECT_FALSE(MustEnqueue(Unique("After")).duplicate);

@@ -18,7 +18,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -166,7 +166,7 @@ class QgCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
   std::string Query(const std::string& sql) {
     return qg_testing::QueryValue(conn_.get(), sql);
@@ -174,21 +174,20 @@ class QgCommandTest : public ::testing::Test {
   // A database without que_jobs.
   std::string EmptyDatabase(const std::string& name) {
     qg_testing::PostgresServer& server = qg_testing::SharedServer();
-    auto admin = qg::internal::Connect(server.ConninfoFor("postgres"));
+    auto admin = qg::Connect(server.ConninfoFor("postgres"));
     EXPECT_TRUE(admin.ok());
-    EXPECT_TRUE(
-        qg::internal::ExecSimple(admin->get(),
-                                 absl::StrCat("DROP DATABASE IF EXISTS ", name))
-            .ok());
-    EXPECT_TRUE(qg::internal::ExecSimple(admin->get(),
-                                         absl::StrCat("CREATE DATABASE ", name,
-                                                      " TEMPLATE template0"))
+    EXPECT_TRUE(qg::ExecSimple(admin->get(),
+                               absl::StrCat("DROP DATABASE IF EXISTS ", name))
                     .ok());
+    EXPECT_TRUE(
+        qg::ExecSimple(admin->get(), absl::StrCat("CREATE DATABASE ", name,
+                                                  " TEMPLATE template0"))
+            .ok());
     return server.ConninfoFor(name);
   }
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
-  qg::internal::ConnPtr conn_;
+  qg::PgConnPtr conn_;
 };
 
 TEST_F(QgCommandTest, HelpOnEverySubcommand) {
@@ -243,10 +242,10 @@ TEST_F(QgCommandTest, MigrateCreatesSchemaIdempotently) {
 
 TEST_F(QgCommandTest, MigrateRefusesAnotherQueVersion) {
   std::string empty = EmptyDatabase("qg_cli_que1");
-  auto conn = qg::internal::Connect(empty);
+  auto conn = qg::Connect(empty);
   ASSERT_TRUE(conn.ok());
   // Que 1.x's layout: id instead of job_id, and schema version 4.
-  ASSERT_TRUE(qg::internal::ExecSimple(
+  ASSERT_TRUE(qg::ExecSimple(
                   conn->get(),
                   "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
                   "smallint, run_at timestamptz, job_class text, args jsonb, "
@@ -469,8 +468,8 @@ TEST_F(QgCommandTest, RetryAndDelete) {
 
 // Another session of `conninfo` holding job `id`'s advisory lock, as a
 // worker does while it runs the job.
-qg::internal::ConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
-  auto c = qg::internal::Connect(conninfo);
+qg::PgConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
+  auto c = qg::Connect(conninfo);
   EXPECT_TRUE(c.ok());
   EXPECT_EQ(
       qg_testing::QueryValue(
@@ -485,14 +484,14 @@ TEST_F(QgCommandTest, JobsWorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
       "INSERT INTO que_jobs (job_id, job_class) VALUES (4242, 'T') "
       "RETURNING 1");
   // A worker of the other database (same server) runs its own job 4242.
-  qg::internal::ConnPtr elsewhere = HoldJobLock(other->conninfo(), 4242);
+  qg::PgConnPtr elsewhere = HoldJobLock(other->conninfo(), 4242);
   QgRun json = RunQg({"jobs", "--json"}, db_->conninfo());
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, HasSubstr(R"("working":false)"));
   QgRun table = RunQg({"jobs"}, db_->conninfo());
   EXPECT_THAT(table.out, ::testing::Not(HasSubstr("yes")));
   // A worker of this database does hold it.
-  qg::internal::ConnPtr here = HoldJobLock(db_->conninfo(), 4242);
+  qg::PgConnPtr here = HoldJobLock(db_->conninfo(), 4242);
   EXPECT_THAT(RunQg({"jobs", "--json"}, db_->conninfo()).out,
               HasSubstr(R"("working":true)"));
 }
@@ -501,7 +500,7 @@ TEST_F(QgCommandTest, RetryRefusesAJobAWorkerHoldsAndLeavesItAlone) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(101, 'A', '2030-01-01 00:00:00+00', 2) RETURNING 1");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 101);
+  qg::PgConnPtr worker = HoldJobLock(db_->conninfo(), 101);
   QgRun r = RunQg({"retry", "101"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("being worked"));
@@ -514,7 +513,7 @@ TEST_F(QgCommandTest, RetryAllErroredSkipsAndReportsJobsInFlight) {
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(201, 'A', '2030-01-01 00:00:00+00', 1), "
       "(202, 'A', '2030-01-01 00:00:00+00', 1) RETURNING 1");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 201);
+  qg::PgConnPtr worker = HoldJobLock(db_->conninfo(), 201);
   QgRun r = RunQg({"retry", "--all-errored"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("1 job(s) will run now"));
@@ -986,7 +985,7 @@ TEST_F(QgCommandTest, CancelRejectsBadInputAndChangesNothing) {
 TEST_F(QgCommandTest, CancelOfAJobARubyOrGoWorkerHoldsFailsAndChangesNothing) {
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (303, 'Ruby')");
   // A Ruby Que or que-go worker runs it: it takes no cancel requests.
-  qg::internal::ConnPtr ruby = HoldJobLock(db_->conninfo(), 303);
+  qg::PgConnPtr ruby = HoldJobLock(db_->conninfo(), 303);
   QgRun r = RunQg({"cancel", "303", "--wait", "0.3s"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("cannot be cancelled while it runs"));
@@ -1201,7 +1200,7 @@ TEST_F(QgCommandTest, JobsTableShowsEachJobsState) {
       "(405, 'Stopped', '9999-01-01 00:00:00+00', 0, "
       "'qg: cancelled: by an operator'), "
       "(406, 'Busy', now() - interval '1 minute', 0, NULL)");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 406);
+  qg::PgConnPtr worker = HoldJobLock(db_->conninfo(), 406);
   QgRun table = RunQg({"jobs"}, db_->conninfo());
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("ERRORS  STATE"));

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "qg/console/console.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -70,8 +70,7 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
       << "chromium is missing: run tools/setup.sh";
 
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr conn,
-                          internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, qg::Connect(db->conninfo()));
   auto q = [&](const std::string& sql) {
     return qg_testing::QueryValue(conn.get(), sql);
   };
@@ -129,7 +128,7 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
     "CASE WHEN m % 17 = 0 THEN 6 + m % 5 ELSE m % 3 END, "
     "CASE WHEN m % 41 = 0 THEN 2 ELSE 0 END FROM generate_series(0, 179) m "
     "RETURNING 1");
-  absl::StatusOr<internal::ConnPtr> holder = internal::Connect(db->conninfo());
+  absl::StatusOr<PgConnPtr> holder = qg::Connect(db->conninfo());
   ASSERT_TRUE(holder.ok());
   ASSERT_EQ(qg_testing::QueryValue(
                 holder->get(),

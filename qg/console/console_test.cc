@@ -17,7 +17,7 @@
 #include "httplib.h"
 #include "qg/admin.h"
 #include "qg/admin_json.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -35,7 +35,7 @@ class ConsoleTest : public ::testing::Test {
  protected:
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
 
   // Starts a console on a free port with `options` (conninfo and listen
@@ -71,8 +71,8 @@ class ConsoleTest : public ::testing::Test {
   }
 
   // Another session holding job `id`'s advisory lock, as a worker would.
-  internal::ConnPtr Hold(int64_t id) {
-    absl::StatusOr<internal::ConnPtr> c = internal::Connect(db_->conninfo());
+  PgConnPtr Hold(int64_t id) {
+    absl::StatusOr<PgConnPtr> c = qg::Connect(db_->conninfo());
     EXPECT_TRUE(c.ok());
     EXPECT_EQ(
         qg_testing::QueryValue(
@@ -116,7 +116,7 @@ class ConsoleTest : public ::testing::Test {
   }
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   std::unique_ptr<Console> console_;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -128,7 +128,7 @@ TEST_F(ConsoleTest, OverviewCountsJobsByQueueTypeAndState) {
   Insert("Send", "mail", "now() + interval '1 hour'", 2, "boom");
   Insert("Send", "mail", kDead, 25, "qg: dead after 25 attempts: boom");
   int64_t held = Insert("Report", "");
-  internal::ConnPtr worker = Hold(held);
+  PgConnPtr worker = Hold(held);
   StartConsole();
 
   httplib::Result r = Get("/api/v1/overview");
@@ -305,7 +305,7 @@ TEST_F(ConsoleTest, UnknownJobIsNotFound) {
 TEST_F(ConsoleTest, JobShowsArgsFullErrorAndHolder) {
   int64_t id = Insert("Send", "mail", "now()", 3, "line one\nline two",
                       R"({"to":"ada@example.com","n":[1,2]})");
-  internal::ConnPtr worker = Hold(id);
+  PgConnPtr worker = Hold(id);
   std::string pid =
       qg_testing::QueryValue(worker.get(), "SELECT pg_backend_pid()");
   StartConsole();
@@ -344,7 +344,7 @@ TEST_F(ConsoleTest, DeleteRemovesTheJob) {
 
 TEST_F(ConsoleTest, ActionsOnAHeldJobAreRefusedAndChangeNothing) {
   int64_t id = Insert("Send", "", "now() + interval '1 hour'", 1, "boom");
-  internal::ConnPtr worker = Hold(id);
+  PgConnPtr worker = Hold(id);
   StartConsole();
   for (const char* verb : {"retry", "delete"}) {
     httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/", verb));
@@ -363,7 +363,7 @@ TEST_F(ConsoleTest, RetryAllRetriesTheErroredJobsOfATypeAndCountsHeldOnes) {
   int64_t b = Insert("A", "", kDead, 25, "dead");
   int64_t held = Insert("A", "", "now() + interval '1 hour'", 1, "x");
   int64_t other = Insert("B", "", "now() + interval '1 hour'", 1, "x");
-  internal::ConnPtr worker = Hold(held);
+  PgConnPtr worker = Hold(held);
   StartConsole();
   httplib::Result r = Post("/api/v1/jobs/retry?state=errored&type=A&queue=");
   ASSERT_TRUE(r);

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/sync.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -118,7 +118,7 @@ bool JobCounter::Write(
   std::vector<JobCount> rows;
   rows.reserve(counts.size());
   for (const auto& [key, c] : counts) rows.push_back(c);
-  absl::StatusOr<Result> r = Run(conn->get(), queries::CountJobs(rows));
+  absl::StatusOr<PgResult> r = Run(conn->get(), queries::CountJobs(rows));
   if (r.ok()) return true;
   if (SqlState(r.status()) == "42P01") {
     // Not migrated: no history, and nothing to retry.

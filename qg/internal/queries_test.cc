@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 
 TEST(SqlTest, EveryStatementPreparesOnAMigratedDatabase) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(ConnPtr conn, Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, Connect(db->conninfo()));
   QG_EXPECT_OK(sql::PrepareAll(conn.get(), sql::ClientStatements()));
   QG_EXPECT_OK(sql::PrepareAll(conn.get(), sql::LockerStatements()));
 }
@@ -81,7 +81,7 @@ TEST(JobRowReaderTest, InfiniteRunAtParses) {
 
 TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(ConnPtr admin, Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr admin, Connect(db->conninfo()));
   for (const char* sql : {"ALTER DATABASE %s SET datestyle = 'SQL, DMY'",
                           "ALTER DATABASE %s SET intervalstyle = 'iso_8601'",
                           "ALTER DATABASE %s SET extra_float_digits = 0",
@@ -90,7 +90,7 @@ TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
     q.replace(q.find("%s"), 2, QuoteIdentifier(db->name()));
     QG_ASSERT_OK(ExecSimple(admin.get(), q).status());
   }
-  QG_ASSERT_OK_AND_ASSIGN(ConnPtr conn, Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, Connect(db->conninfo()));
   EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW datestyle"), "ISO, YMD");
   EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW intervalstyle"),
             "postgres");

@@ -36,8 +36,8 @@ extern char** environ;
 namespace qg_testing {
 namespace {
 
-using ::qg::internal::Connect;
-using ::qg::internal::ExecSimple;
+using ::qg::Connect;
+using ::qg::ExecSimple;
 using ::qg::internal::QuoteIdentifier;
 
 // The supervisor: owns the postmaster, obeys one command per line on stdin,

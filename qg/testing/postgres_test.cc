@@ -23,7 +23,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "schema/schema.h"
@@ -33,8 +33,8 @@ extern char** environ;
 namespace qg_testing {
 namespace {
 
-using ::qg::internal::Connect;
-using ::qg::internal::Exec;
+using ::qg::Connect;
+using ::qg::Exec;
 using ::testing::HasSubstr;
 
 std::string QueryOne(const std::string& conninfo, const std::string& sql) {
@@ -106,7 +106,7 @@ TEST(PostgresServerTest, ColdStartWithoutTemplateAppliesSchema) {
 TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   QG_ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
-  QG_ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
+  QG_ASSERT_OK(qg::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
   EXPECT_EQ(
       QueryOne(db->conninfo(),
                "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),

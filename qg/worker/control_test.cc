@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/status_macros.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -34,7 +34,7 @@ class ControlTest : public ::testing::TestWithParam<WorkerMode> {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     QG_ASSERT_OK_AND_ASSIGN(
         client_, Client::Create({.conninfo = db_->conninfo(), .max_conns = 8}));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
   WorkerOptions Options(const std::string& queue = "") const {
     WorkerOptions options;
@@ -50,7 +50,7 @@ class ControlTest : public ::testing::TestWithParam<WorkerMode> {
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
@@ -225,10 +225,10 @@ TEST_P(ControlTest, CancelOfAJobNobodyHoldsKeepsItCancelledAtOnce) {
 TEST_P(ControlTest, JobHeldByAForeignWorkerIsNotCancellableNow) {
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Ruby"}));
   // A Ruby Que or que-go worker holds it (it takes no cancel requests).
-  QG_ASSERT_OK_AND_ASSIGN(auto ruby, internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(internal::Exec(ruby.get(), "SELECT pg_advisory_lock($1)",
-                              {absl::StrCat(id)})
-                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto ruby, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(
+      qg::Exec(ruby.get(), "SELECT pg_advisory_lock($1)", {absl::StrCat(id)})
+          .status());
   // A pool of ours beside it, which does not hold the job.
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   QG_ASSERT_OK(pool.Start());

@@ -33,7 +33,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -170,7 +170,7 @@ class CorrectnessBase : public ::testing::Test {
  protected:
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
     QG_ASSERT_OK_AND_ASSIGN(client_, NewClient());
   }
   void TearDown() override {
@@ -266,7 +266,7 @@ class CorrectnessBase : public ::testing::Test {
   WorkerMode mode_ = WorkerMode::kFast;
   CapturingLogger logger_;
   std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   std::unique_ptr<Client> client_;
   WorkMap work_map_;
   Recorder recorder_;
@@ -430,7 +430,7 @@ TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
 TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
   AlterDatabase("datestyle = 'SQL, DMY'");
   // A plain libpq connection gets the database's default.
-  internal::ConnPtr check(PQconnectdb(db_->conninfo().c_str()));
+  PgConnPtr check(PQconnectdb(db_->conninfo().c_str()));
   ASSERT_EQ(qg_testing::QueryValue(check.get(), "SHOW datestyle"), "SQL, DMY");
   QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
   work_map_.Register("Now", [&](Job& job) {
@@ -587,7 +587,7 @@ TEST_F(FastPathTest, IdlePoolDoesNotSpinWhenTheDatabaseClockIsBehind) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() - interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  QG_ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, qg::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(check.get(), "SELECT pg_catalog.now() - now()"),
       "00:00:05");
@@ -624,7 +624,7 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() + interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  QG_ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(peer.get(), "SELECT now() - pg_catalog.now()"),
       "00:00:05");

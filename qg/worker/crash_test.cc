@@ -15,7 +15,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -39,7 +39,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, CrashTest,
 
 TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, qg::Connect(db->conninfo()));
   auto query = [&](const std::string& sql) {
     return qg_testing::QueryValue(conn.get(), sql);
   };
@@ -104,10 +104,10 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
                           Client::Create({.conninfo = db->conninfo()}));
   WorkMap work_map;
   work_map.Register("Soak", [&](Job& job) {
-    return internal::Exec(job.Conn(),
-                          "INSERT INTO qg_soak_effects (job_id, worker, "
-                          "started_at, done_at) VALUES ($1, 0, now(), now())",
-                          {absl::StrCat(job.id())})
+    return qg::Exec(job.Conn(),
+                    "INSERT INTO qg_soak_effects (job_id, worker, "
+                    "started_at, done_at) VALUES ($1, 0, now(), now())",
+                    {absl::StrCat(job.id())})
         .status();
   });
   WorkerOptions options;

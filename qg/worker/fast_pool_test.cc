@@ -16,8 +16,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -36,7 +36,7 @@ class FastPoolTest : public ::testing::Test {
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     QG_ASSERT_OK_AND_ASSIGN(client_, NewClient());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
   absl::StatusOr<std::unique_ptr<Client>> NewClient() {
     ClientOptions options;
@@ -44,7 +44,7 @@ class FastPoolTest : public ::testing::Test {
     options.max_conns = 12;
     return Client::Create(options);
   }
-  std::string Query(const std::string& sql, internal::Params params = {}) {
+  std::string Query(const std::string& sql, SqlParams params = {}) {
     return qg_testing::QueryValue(conn_.get(), sql, params);
   }
   void Insert(int n, const std::string& type = "Job") {
@@ -62,7 +62,7 @@ class FastPoolTest : public ::testing::Test {
 
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
 };
 
 TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
@@ -103,7 +103,7 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
 
 // The ids of the rows qg_lock_jobs() locked, in order (the summary row has
 // locked = false).
-std::vector<std::string> LockedIds(const internal::Result& r) {
+std::vector<std::string> LockedIds(const PgResult& r) {
   std::vector<std::string> ids;
   int locked = PQfnumber(r.get(), "locked");
   int id = PQfnumber(r.get(), "job_id");
@@ -122,9 +122,9 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
       "(4, 'J', 9, now() - interval '1 hour'), "
       "(5, 'J', 5, now() - interval '1 min'), "
       "(6, 'J', 1, now() + interval '1 hour') RETURNING 1");
-  QG_ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 3, {}, 100, std::nullopt)));
   EXPECT_THAT(LockedIds(r), ElementsAre("3", "2", "1"));
@@ -150,9 +150,9 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
       "'J', CASE WHEN i > 6 THEN 7 ELSE 5 END, now() - interval '1 hour' + "
       "i * interval '1 second' FROM generate_series(1, 10) i RETURNING 1");
-  QG_ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 2, {}, 100, std::nullopt)));
   ASSERT_EQ(r.rows(), 3);
@@ -166,9 +166,8 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
   after.run_at_text = std::string(r.Get(2, PQfnumber(r.get(), "run_at")));
   after.id = 2;
   // From the cursor, across priorities, to the end; a peer holds job 4.
-  QG_ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(
-      internal::Exec(peer.get(), "SELECT pg_advisory_lock(4)").status());
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(4)").status());
   QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 100, {1, 2}, 100, after)));
@@ -178,7 +177,7 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
   // max_scan bounds the scan: held rows count as looked at.
   QG_ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 100, {1, 2, 3}, 3, std::nullopt)));
@@ -197,7 +196,7 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
       "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
       "generate_series(1, 6) i RETURNING 1");
-  QG_ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
   auto key_of = [&](int64_t id) {
     internal::JobKey k;
     k.priority = 5;
@@ -209,12 +208,11 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   internal::JobKey cursor = key_of(4);
   // Without a rewind the scan sees only 5 and 6.
   QG_ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
-      internal::Run(locker.get(),
-                    internal::queries::LockJobs("", 10, {}, 100, cursor)));
+      PgResult r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                                  "", 10, {}, 100, cursor)));
   EXPECT_THAT(LockedIds(r), ElementsAre("5", "6"));
   QG_ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   // Rewinding from just before job 2: 2, 3, 4 (up to the cursor, included),
   // then 5, 6 after it; the cursor moves to 6; the rewind was covered.
   internal::JobKey rewind = key_of(2);
@@ -228,7 +226,7 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   EXPECT_TRUE(r.IsNull(last, PQfnumber(r.get(), "rewind_job_id")));
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
   QG_ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   // From the head, stopped by max_scan inside the rewind: the summary says
   // where it stopped, the cursor does not move (no key after it).
   internal::JobKey head;
@@ -250,12 +248,11 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
       "INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
       "(1, 'J', 1), (2, 'J', 2), (3, 'J', 3) RETURNING 1");
   // A peer (say a Ruby worker) holds job 1.
-  QG_ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(
-      internal::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
-  QG_ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 1, {}, 100, std::nullopt)));
   EXPECT_THAT(LockedIds(r), ElementsAre("2"));
@@ -265,10 +262,9 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                   "AND objid = 999"),
             "0");
-  QG_ASSERT_OK_AND_ASSIGN(auto key,
-                          internal::Exec(conn_.get(),
-                                         "SELECT run_at FROM que_jobs "
-                                         "WHERE job_id = 3"));
+  QG_ASSERT_OK_AND_ASSIGN(auto key, qg::Exec(conn_.get(),
+                                             "SELECT run_at FROM que_jobs "
+                                             "WHERE job_id = 3"));
   EXPECT_EQ(Query("SELECT qg_lock_job('', 3::smallint, $1, 3)",
                   {std::string(key.Get(0, 0))}),
             "t");
@@ -402,7 +398,7 @@ TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
 }
 
 TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
-  QG_ASSERT_OK_AND_ASSIGN(auto caller, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto caller, qg::Connect(db_->conninfo()));
   auto source = [](int n) {
     return [n, i = 0](NewJob& job) mutable {
       if (i == n) return false;
@@ -413,38 +409,38 @@ TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
       return true;
     };
   };
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
   QG_ASSERT_OK_AND_ASSIGN(int64_t n,
                           client_->EnqueueStream(source(5000), caller.get()));
   EXPECT_EQ(n, 5000);
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
 
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
   QG_ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "COMMIT").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "COMMIT").status());
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
   EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
             "[7, \"tab\\there\"]");
   EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
 
   // The array-insert flavour, typed or raw, returns ids in order.
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
   PgExecutor exec(caller.get());
   std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
   QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
                           client_->EnqueueMany(jobs, &exec));
   ASSERT_EQ(ids.size(), 2500u);
   EXPECT_LT(ids.front(), ids.back());
-  QG_ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
             "0");
 }
 
 TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
-  QG_ASSERT_OK_AND_ASSIGN(auto listener, internal::Connect(db_->conninfo()));
-  QG_ASSERT_OK(internal::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
+  QG_ASSERT_OK_AND_ASSIGN(auto listener, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
   int i = 0;
   QG_ASSERT_OK(client_
                    ->EnqueueStream([&](NewJob& job) {

@@ -12,8 +12,9 @@ namespace {
 
 // The key in columns (priority, run_at, id) of row `i`; nullopt when NULL or
 // absent.
-std::optional<JobKey> ReadKey(const Result& r, int i, const char* priority_col,
-                              const char* run_at_col, const char* id_col) {
+std::optional<JobKey> ReadKey(const PgResult& r, int i,
+                              const char* priority_col, const char* run_at_col,
+                              const char* id_col) {
   int p_col = PQfnumber(r.get(), priority_col);
   int r_col = PQfnumber(r.get(), run_at_col);
   int i_col = PQfnumber(r.get(), id_col);
@@ -33,7 +34,7 @@ std::optional<JobKey> ReadKey(const Result& r, int i, const char* priority_col,
   return key;
 }
 
-absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
+absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
   LockerSession::LockResult out;
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
   if (!reader.ok()) return reader.status();
@@ -72,7 +73,7 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
   return out;
 }
 
-absl::StatusOr<LockerSession::NextDue> ReadNextDue(const Result& r,
+absl::StatusOr<LockerSession::NextDue> ReadNextDue(const PgResult& r,
                                                    absl::Time sent,
                                                    absl::Time received) {
   LockerSession::NextDue out;
@@ -98,9 +99,9 @@ absl::StatusOr<LockerSession::NextDue> ReadNextDue(const Result& r,
 absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
     const std::string& conninfo, absl::Duration statement_timeout,
     const Clock& clock) {
-  absl::StatusOr<ConnPtr> conn = Connect(conninfo);
+  absl::StatusOr<PgConnPtr> conn = Connect(conninfo);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<Result> has_fn =
+  absl::StatusOr<PgResult> has_fn =
       internal::Run(conn->get(), queries::HasLockFunction());
   if (!has_fn.ok()) return has_fn.status();
   if (has_fn->Get(0, 0) != "t") {
@@ -188,25 +189,25 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (absl::Status s = p.Flush(deadline); !s.ok()) return s;
 
   // Reads the next result; a poisoned pipeline ends the round trip.
-  auto next = [&]() -> absl::StatusOr<Result> {
-    absl::StatusOr<Result> r = p.Next(deadline);
+  auto next = [&]() -> absl::StatusOr<PgResult> {
+    absl::StatusOr<PgResult> r = p.Next(deadline);
     if (!r.ok() && !p.poisoned()) response.any_failed = true;
     return r;
   };
   if (!request.ack_cancels.empty()) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.acked = r.ok() ? ReadIds(*r, 0)
                             : absl::StatusOr<std::vector<int64_t>>(r.status());
   }
   if (request.unlock) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
   }
   for (size_t i = 0; i < request.writes.size(); ++i) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     if (!r.ok()) {
       response.writes.push_back(r.status());
@@ -215,7 +216,7 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     }
   }
   if (!request.confirm.empty()) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     if (!r.ok()) {
       response.confirm = r.status();
@@ -230,12 +231,12 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     }
   }
   if (request.lock) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
   }
-  absl::StatusOr<Result> due_result = absl::UnknownError("not asked");
+  absl::StatusOr<PgResult> due_result = absl::UnknownError("not asked");
   if (request.next_due_queue) {
     due_result = next();
     if (p.poisoned()) return due_result.status();

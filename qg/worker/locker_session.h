@@ -21,8 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qg/clock.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 #include "qg/worker/wake_source.h"
 
 namespace qg::internal {
@@ -112,9 +112,9 @@ class LockerSession {
   int socket() const;
 
  private:
-  LockerSession(ConnPtr conn, const Clock& clock)
+  LockerSession(PgConnPtr conn, const Clock& clock)
       : conn_(std::move(conn)), clock_(&clock) {}
-  ConnPtr conn_;
+  PgConnPtr conn_;
   const Clock* clock_;
 };
 

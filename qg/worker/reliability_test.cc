@@ -18,7 +18,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/conninfo.h"
+#include "qg/pg.h"
 #include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -57,7 +58,7 @@ class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     QG_ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
   absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
                                                     int max_attempts = 0) {
@@ -76,14 +77,14 @@ class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
     options.interval = absl::Milliseconds(20);
     return options;
   }
-  std::string Query(const std::string& sql, internal::Params params = {}) {
+  std::string Query(const std::string& sql, SqlParams params = {}) {
     return qg_testing::QueryValue(conn_.get(), sql, params);
   }
 
   CapturingLogger logger_;
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
@@ -233,10 +234,10 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
     QG_ASSERT_OK(server->Restart());
   }
   // Pools reconnect and finish everything that was acknowledged.
-  QG_ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(server->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, qg::Connect(server->conninfo()));
   EXPECT_TRUE(WaitFor(
       [&] {
-        auto r = internal::Exec(check.get(), "SELECT count(*) FROM que_jobs");
+        auto r = qg::Exec(check.get(), "SELECT count(*) FROM que_jobs");
         return r.ok() && r->Get(0, 0) == "0";
       },
       absl::Seconds(90)));
@@ -316,13 +317,13 @@ TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
   QG_ASSERT_OK(pool.Start());
   // Another session holds que_jobs in ACCESS EXCLUSIVE mode (a migration,
   // say): every lock query waits behind it.
-  QG_ASSERT_OK_AND_ASSIGN(auto blocker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto blocker, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK(
-      internal::ExecSimple(
-          blocker.get(), "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
+      qg::ExecSimple(blocker.get(),
+                     "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
           .status());
   absl::SleepFor(absl::Seconds(1));  // several lock attempts time out
-  QG_ASSERT_OK(internal::ExecSimple(blocker.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(blocker.get(), "ROLLBACK").status());
   QG_ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
   absl::Time start = absl::Now();
@@ -377,10 +378,10 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
 
 TEST(ClientSchemaTest, AnotherQueVersionIsFailedPrecondition) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, qg::Connect(db->conninfo()));
   // Que 1.x/2.x: id instead of job_id, last_error_message, schema version 4+.
   QG_ASSERT_OK(
-      internal::ExecSimple(
+      qg::ExecSimple(
           conn.get(),
           "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
           "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
@@ -411,10 +412,10 @@ TEST(SecurityTest, PasswordsNeverAppearInMessages) {
 
 TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(db->conninfo()));
   // The grants documented in README.md ("Security").
   QG_ASSERT_OK(
-      internal::ExecSimple(
+      qg::ExecSimple(
           admin.get(),
           "DROP ROLE IF EXISTS qg_worker_" + db->name() +
               "; "
@@ -519,13 +520,12 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     QG_ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
     ASSERT_EQ(stats.size(), 1u);  // the cancelled job, kept
     EXPECT_EQ(stats[0].count_dead, 1);
-    QG_ASSERT_OK(internal::Exec(admin.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK(qg::Exec(admin.get(), "DELETE FROM que_jobs").status());
   }
   // And nothing more: the role cannot drop the table.
-  QG_ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
-  EXPECT_THAT(
-      internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
-      StatusIs(absl::StatusCode::kPermissionDenied));
+  QG_ASSERT_OK_AND_ASSIGN(auto as_worker, qg::Connect(conninfo));
+  EXPECT_THAT(qg::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 }  // namespace

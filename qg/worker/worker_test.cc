@@ -18,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/job.h"
 #include "qg/testing/postgres.h"
@@ -57,7 +57,7 @@ class WorkerTest : public ::testing::Test {
   void SetUp() override {
     QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
     QG_ASSERT_OK_AND_ASSIGN(client_, NewClient(/*max_conns=*/1));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
   }
 
   absl::StatusOr<std::unique_ptr<Client>> NewClient(int max_conns) {
@@ -77,7 +77,7 @@ class WorkerTest : public ::testing::Test {
   CapturingLogger logger_;
   std::unique_ptr<qg_testing::TestDatabase> db_;
   std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
@@ -194,11 +194,11 @@ TEST_F(WorkerTest, PoolDrainsThousandsOfJobsEachExactlyOnce) {
   constexpr int kJobs = 3000;
   constexpr int kWorkers = 8;
   QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient(kWorkers + 1));
-  QG_ASSERT_OK(internal::Exec(conn_.get(),
-                              "INSERT INTO que_jobs (job_class, args) SELECT "
-                              "'Count', format('[%s]', i)::json FROM "
-                              "generate_series(1, $1) i",
-                              {absl::StrCat(kJobs)})
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "INSERT INTO que_jobs (job_class, args) SELECT "
+                        "'Count', format('[%s]', i)::json FROM "
+                        "generate_series(1, $1) i",
+                        {absl::StrCat(kJobs)})
                    .status());
   std::mutex mu;
   absl::flat_hash_map<int64_t, int> runs;
@@ -279,9 +279,9 @@ TEST_F(WorkerTest, MalformedTypedArgsFailTheJobCleanly) {
 
 TEST_F(WorkerTest, UntypedHandlerGetsRubyStyleArrayArgs) {
   // What Ruby Que 0.x enqueues: job_class and a JSON array of arguments.
-  QG_ASSERT_OK(internal::Exec(conn_.get(),
-                              "INSERT INTO que_jobs (job_class, args) VALUES "
-                              "('ChargeCreditCard', '[1, {\"amount\": 100}]')")
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "INSERT INTO que_jobs (job_class, args) VALUES "
+                        "('ChargeCreditCard', '[1, {\"amount\": 100}]')")
                    .status());
   std::string args;
   work_map_.Register("ChargeCreditCard", [&](Job& job) {
@@ -359,8 +359,7 @@ TEST_F(SynchronousTest, EnqueueInTxRunsInsideCallersTransaction) {
     return (*tx)->Query("INSERT INTO effects VALUES (1)", {}).status();
   });
   QG_ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
-  QG_ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                          internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
   QG_ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
   QG_ASSERT_OK(tx->Rollback());

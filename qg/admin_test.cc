@@ -42,7 +42,7 @@ class AdminTest : public ::testing::Test {
 
   // A database on the same server without que_jobs.
   std::string EmptyDatabase(const std::string& name) {
-    qg_testing::PostgresServer& server = db_->server();
+    qg::EmbeddedPostgres& server = db_->server();
     auto c = qg::Connect(server.ConninfoFor("postgres"));
     EXPECT_TRUE(c.ok());
     QG_EXPECT_OK(

@@ -13,11 +13,11 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/errors.h"
 #include "qg/internal/test_hooks.h"
 #include "qg/pg.h"
 #include "qg/testing/job.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -538,7 +538,7 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
 }
 
 TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
-  qg_testing::PostgresServer& server = qg_testing::SharedServer();
+  qg::EmbeddedPostgres& server = qg_testing::SharedServer();
   QG_ASSERT_OK_AND_ASSIGN(auto admin,
                           qg::Connect(server.ConninfoFor("postgres")));
   QG_ASSERT_OK(

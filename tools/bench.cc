@@ -71,10 +71,10 @@
 #include "httplib.h"
 #include "qg/client.h"
 #include "qg/console/console.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/metrics/metrics_server.h"
 #include "qg/metrics/worker_metrics.h"
 #include "qg/pg.h"
-#include "qg/testing/postgres.h"
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, scenario, "all",
@@ -1147,14 +1147,14 @@ int main(int argc, char** argv) {
   if (mode != "qg-compat") modes.push_back(qg::WorkerMode::kFast);
   if (mode != "fast") modes.push_back(qg::WorkerMode::kQgCompat);
 
-  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo;
   if (const char* url = getenv("DATABASE_URL"); url != nullptr && *url) {
     conninfo = url;
   } else {
-    qg_testing::PostgresServerOptions options;
+    qg::EmbeddedPostgresOptions options;
     options.durable = true;
-    auto s = qg_testing::PostgresServer::Start(options);
+    auto s = qg::EmbeddedPostgres::Start(options);
     if (!s.ok()) {
       fprintf(stderr, "bench: %s\n", s.status().ToString().c_str());
       return 1;

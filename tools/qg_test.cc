@@ -18,8 +18,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/pg.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -173,7 +173,7 @@ class QgCommandTest : public ::testing::Test {
   }
   // A database without que_jobs.
   std::string EmptyDatabase(const std::string& name) {
-    qg_testing::PostgresServer& server = qg_testing::SharedServer();
+    qg::EmbeddedPostgres& server = qg_testing::SharedServer();
     auto admin = qg::Connect(server.ConninfoFor("postgres"));
     EXPECT_TRUE(admin.ok());
     EXPECT_TRUE(qg::ExecSimple(admin->get(),

@@ -33,8 +33,8 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "qg/client.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/pg.h"
-#include "qg/testing/postgres.h"
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, role, "orchestrator", "orchestrator or worker");
@@ -244,12 +244,12 @@ int RunOrchestrator() {
   uint64_t seed = absl::GetFlag(FLAGS_seed);
   if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   std::mt19937_64 rng(seed);
-  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string db = absl::GetFlag(FLAGS_db);
   if (db.empty() && getenv("DATABASE_URL") != nullptr)
     db = getenv("DATABASE_URL");
   if (db.empty()) {
-    auto s = qg_testing::PostgresServer::Start();
+    auto s = qg::EmbeddedPostgres::Start();
     if (!s.ok()) {
       fprintf(stderr, "soak: %s\n", s.status().ToString().c_str());
       return 1;

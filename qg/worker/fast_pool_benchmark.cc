@@ -11,21 +11,21 @@
 #include "absl/strings/str_join.h"
 #include "benchmark/benchmark.h"
 #include "glog/logging.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/internal/pipeline.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/sql.h"
 #include "qg/pg.h"
 #include "qg/testing/example_job.pb.h"
-#include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/work_map.h"
 
 namespace qg {
 namespace {
 
-qg_testing::PostgresServer& Server() {
-  static qg_testing::PostgresServer* server = [] {
-    auto s = qg_testing::PostgresServer::Start();
+qg::EmbeddedPostgres& Server() {
+  static qg::EmbeddedPostgres* server = [] {
+    auto s = qg::EmbeddedPostgres::Start();
     CHECK(s.ok()) << s.status();
     return s->release();
   }();

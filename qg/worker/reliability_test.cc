@@ -19,8 +19,8 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/conninfo.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/pg.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -202,7 +202,7 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
 
 TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   // A server of this test's own, stopped hard and started again.
-  QG_ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   // Trust authentication ignores the password; the logs must not show it.
   QG_ASSERT_OK_AND_ASSIGN(auto client,
                           NewClient(server->conninfo() + " password=hunter2"));

@@ -21,7 +21,6 @@
 #include "qg/pg.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/job.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"

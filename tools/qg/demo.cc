@@ -22,10 +22,10 @@
 #include "qg/client.h"
 #include "qg/conninfo.h"
 #include "qg/console/console.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/executor.h"
 #include "qg/metrics/http_listen.h"
 #include "qg/periodic.h"
-#include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
 #include "tools/qg/cli.h"
@@ -142,7 +142,7 @@ int Run(const DemoOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo = o.db;
   if (!conninfo.empty()) {
     fprintf(stderr, "qg demo: using the database you gave\n");
@@ -150,8 +150,8 @@ int Run(const DemoOptions& o) {
     fprintf(stderr,
             "qg demo: no --db or DATABASE_URL; booting an embedded, "
             "throwaway PostgreSQL...\n");
-    absl::StatusOr<std::unique_ptr<qg_testing::PostgresServer>> s =
-        qg_testing::PostgresServer::Start();
+    absl::StatusOr<std::unique_ptr<qg::EmbeddedPostgres>> s =
+        qg::EmbeddedPostgres::Start();
     if (!s.ok()) return Fail(self, s.status());
     server = std::move(*s);
     conninfo = server->conninfo();

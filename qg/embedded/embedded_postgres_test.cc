@@ -1,7 +1,8 @@
-// Tests of the throwaway PostgreSQL harness: the schema is applied, servers
-// and databases in parallel do not interfere, and teardown leaves nothing
-// behind after a passing test, a failing test and a killed process.
-#include "qg/testing/postgres.h"
+// Tests of the embedded PostgreSQL and the per-test databases on it: the schema
+// is applied, servers and databases in parallel do not interfere, and teardown
+// leaves nothing behind after a passing test, a failing test and a killed
+// process.
+#include "qg/embedded/embedded_postgres.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -71,8 +72,8 @@ void ExpectCleanedUp(pid_t pid, const std::string& dir) {
   EXPECT_FALSE(Exists(dir)) << dir << " left behind";
 }
 
-TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, StartsWithSchemaAppliedAndNoTcp) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   EXPECT_EQ(
       QueryOne(server->conninfo(),
                "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
@@ -88,22 +89,22 @@ TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
   EXPECT_EQ(server->socket_host().front(), '@');
 }
 
-TEST(PostgresServerTest, DurableServerKeepsPostgresDefaults) {
-  PostgresServerOptions options;
+TEST(EmbeddedPostgresTest, DurableServerKeepsPostgresDefaults) {
+  qg::EmbeddedPostgresOptions options;
   options.durable = true;
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "on");
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW synchronous_commit"), "on");
 }
 
-TEST(PostgresServerTest, ColdStartWithoutTemplateAppliesSchema) {
-  PostgresServerOptions options;
+TEST(EmbeddedPostgresTest, ColdStartWithoutTemplateAppliesSchema) {
+  qg::EmbeddedPostgresOptions options;
   options.use_template_cache = false;
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
 }
 
-TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
+TEST(EmbeddedPostgresTest, ApplyingSchemaTwiceIsIdempotent) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
   QG_ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
   QG_ASSERT_OK(qg::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
@@ -113,15 +114,15 @@ TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
       "1");
 }
 
-TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
-  std::unique_ptr<PostgresServer> a, b;
+TEST(EmbeddedPostgresTest, TwoServersInParallelDoNotInterfere) {
+  std::unique_ptr<qg::EmbeddedPostgres> a, b;
   std::thread ta([&] {
-    auto s = PostgresServer::Start();
+    auto s = qg::EmbeddedPostgres::Start();
     QG_ASSERT_OK(s.status());
     a = std::move(*s);
   });
   std::thread tb([&] {
-    auto s = PostgresServer::Start();
+    auto s = qg::EmbeddedPostgres::Start();
     QG_ASSERT_OK(s.status());
     b = std::move(*s);
   });
@@ -180,8 +181,8 @@ TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
             "0");
 }
 
-TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, StopImmediateAndRestartKeepCommittedData) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   QueryOne(server->conninfo(),
            "INSERT INTO que_jobs (job_class) VALUES ('Kept') RETURNING 1");
   pid_t old_pid = server->postmaster_pid();
@@ -194,11 +195,11 @@ TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
             "Kept");
 }
 
-TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
+TEST(EmbeddedPostgresTest, TeardownStopsServerAndRemovesDirectory) {
   pid_t pid;
   std::string base;
   {
-    QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+    QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
     pid = server->postmaster_pid();
     base = server->base_dir();
     ASSERT_TRUE(Exists(base + "/data/PG_VERSION"));
@@ -207,7 +208,7 @@ TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
   EXPECT_FALSE(Exists(base));
 }
 
-TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
+TEST(EmbeddedPostgresTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
   if (access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no /dev/shm";
   // What a sandbox that SIGKILLs a whole process tree leaves: a directory
   // whose lock nobody holds. A fresh one (being set up) is left alone.
@@ -221,15 +222,15 @@ TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
   struct timeval old[2] = {{time(nullptr) - 3600, 0},
                            {time(nullptr) - 3600, 0}};
   ASSERT_EQ(utimes((stale + "/lock").c_str(), old), 0);
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   EXPECT_FALSE(Exists(stale));
   EXPECT_TRUE(Exists(fresh));
   std::remove((fresh + "/lock").c_str());
   rmdir(fresh.c_str());
 }
 
-TEST(PostgresServerTest, RunsServerUnprivileged) {
-  QG_ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, RunsServerUnprivileged) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   std::ifstream in(absl::StrCat("/proc/", server->postmaster_pid(), "/status"));
   std::string line;
   uid_t uid = 0;
@@ -260,12 +261,12 @@ struct Child {
 std::string ChildBinary() {
   const char* srcdir = getenv("TEST_SRCDIR");
   if (srcdir != nullptr) {
-    return absl::StrCat(srcdir, "/qg_cpp/qg/testing/harness_child");
+    return absl::StrCat(srcdir, "/qg_cpp/qg/embedded/harness_child");
   }
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   self[n > 0 ? n : 0] = '\0';
-  return absl::StrCat(self, ".runfiles/qg_cpp/qg/testing/harness_child");
+  return absl::StrCat(self, ".runfiles/qg_cpp/qg/embedded/harness_child");
 }
 
 // Starts harness_child running `test` and reads its "key=value" lines until

@@ -70,6 +70,7 @@
 #include "glog/logging.h"
 #include "httplib.h"
 #include "qg/client.h"
+#include "qg/conninfo.h"
 #include "qg/console/console.h"
 #include "qg/embedded/embedded_postgres.h"
 #include "qg/metrics/metrics_server.h"
@@ -1149,8 +1150,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo;
-  if (const char* url = getenv("DATABASE_URL"); url != nullptr && *url) {
-    conninfo = url;
+  if (std::optional<std::string> url = qg::ResolveConninfo("")) {
+    conninfo = *url;
   } else {
     qg::EmbeddedPostgresOptions options;
     options.durable = true;

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "qg/client.h"
+#include "qg/conninfo.h"
 #include "qg/embedded/embedded_postgres.h"
 #include "qg/pg.h"
 #include "qg/worker/worker.h"
@@ -245,9 +246,7 @@ int RunOrchestrator() {
   if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   std::mt19937_64 rng(seed);
   std::unique_ptr<qg::EmbeddedPostgres> server;
-  std::string db = absl::GetFlag(FLAGS_db);
-  if (db.empty() && getenv("DATABASE_URL") != nullptr)
-    db = getenv("DATABASE_URL");
+  std::string db = qg::ResolveConninfo(absl::GetFlag(FLAGS_db)).value_or("");
   if (db.empty()) {
     auto s = qg::EmbeddedPostgres::Start();
     if (!s.ok()) {

@@ -6,7 +6,8 @@
 //
 // Example:
 //   EXPECT_EQ(qg_testing::QueryValue(conn, "SELECT count(*) FROM que_jobs"),
-//   "0"); ASSERT_TRUE(qg_testing::WaitFor([&] { return runs == 3; }));
+//             "0");
+//   ASSERT_TRUE(qg_testing::WaitFor([&] { return runs == 3; }));
 #ifndef QG_TESTING_QUERY_H_
 #define QG_TESTING_QUERY_H_
 

@@ -15,6 +15,7 @@
 #include "qg/internal/sql.h"
 #include "qg/periodic.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -27,43 +28,12 @@ using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
-class AdminTest : public ::testing::Test {
+class AdminTest : public qg_testing::DatabaseTest {
  protected:
   void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
+    ASSERT_NO_FATAL_FAILURE(DatabaseTest::SetUp());
     QG_ASSERT_OK_AND_ASSIGN(admin_,
                             Admin::Connect({.conninfo = db_->conninfo()}));
-  }
-
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
-
-  // A database on the same server without que_jobs.
-  std::string EmptyDatabase(const std::string& name) {
-    qg::EmbeddedPostgres& server = db_->server();
-    auto c = qg::Connect(server.ConninfoFor("postgres"));
-    EXPECT_TRUE(c.ok());
-    QG_EXPECT_OK(
-        qg::ExecSimple(c->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
-            .status());
-    QG_EXPECT_OK(qg::ExecSimple(c->get(), absl::StrCat("CREATE DATABASE ", name,
-                                                       " TEMPLATE template0"))
-                     .status());
-    return server.ConninfoFor(name);
-  }
-
-  // Another session of `conninfo` holding job `id`'s advisory lock, as a
-  // worker would.
-  PgConnPtr HoldLock(const std::string& conninfo, int64_t id) {
-    absl::StatusOr<PgConnPtr> c = qg::Connect(conninfo);
-    EXPECT_TRUE(c.ok());
-    EXPECT_EQ(
-        qg_testing::QueryValue(
-            c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
-        "t");
-    return std::move(*c);
   }
 
   std::vector<int64_t> Ids(const JobPage& page) {
@@ -72,8 +42,6 @@ class AdminTest : public ::testing::Test {
     return ids;
   }
 
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  PgConnPtr conn_;
   std::unique_ptr<Admin> admin_;
 };
 
@@ -179,7 +147,7 @@ TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
       "(5, 'Held', 'q', now() - interval '1 minute', 0, NULL), "
       "(6, 'Ready', 'other', now() - interval '1 minute', 0, NULL) "
       "RETURNING 1");
-  PgConnPtr holder = HoldLock(db_->conninfo(), 5);
+  PgConnPtr holder = HoldJobLock(5);
   auto ids = [&](JobFilter f) {
     absl::StatusOr<JobPage> page = admin_->ListJobs(f);
     EXPECT_THAT(page.status(), IsOk());
@@ -271,7 +239,7 @@ TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
   ASSERT_EQ(&other->server(), &db_->server());  // same server, two databases
   Query(
       "INSERT INTO que_jobs (job_id, job_class) VALUES (77, 'T') RETURNING 1");
-  PgConnPtr elsewhere = HoldLock(other->conninfo(), 77);
+  PgConnPtr elsewhere = HoldJobLock(77, other->conninfo());
   QG_ASSERT_OK_AND_ASSIGN(JobPage page, admin_->ListJobs({}));
   ASSERT_EQ(page.jobs.size(), 1u);
   EXPECT_FALSE(page.jobs[0].working());
@@ -283,7 +251,7 @@ TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
   // ... and the other database's lock does not stop a retry here.
   QG_EXPECT_OK(admin_->RetryJob(77));
 
-  PgConnPtr here = HoldLock(db_->conninfo(), 77);
+  PgConnPtr here = HoldJobLock(77);
   std::string pid =
       qg_testing::QueryValue(here.get(), "SELECT pg_backend_pid()");
   QG_ASSERT_OK_AND_ASSIGN(JobRecord held, admin_->GetJob(77));
@@ -302,7 +270,7 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(9, 'T', '2030-01-01 00:00:00+00', 3) RETURNING 1");
-  PgConnPtr worker = HoldLock(db_->conninfo(), 9);
+  PgConnPtr worker = HoldJobLock(9);
   EXPECT_THAT(admin_->RetryJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("being worked")));
@@ -362,8 +330,8 @@ TEST_F(AdminTest, RetryJobsSkipsAndCountsHeldJobs) {
       "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count) "
       "VALUES (5000, 'T', 'q', now() + interval '1 hour', 0), "
       "(5001, 'T', 'other', now() + interval '1 hour', 1) RETURNING 1");
-  PgConnPtr w1 = HoldLock(db_->conninfo(), 7);
-  PgConnPtr w2 = HoldLock(db_->conninfo(), 1100);
+  PgConnPtr w1 = HoldJobLock(7);
+  PgConnPtr w2 = HoldJobLock(1100);
   QG_ASSERT_OK_AND_ASSIGN(
       BulkResult r,
       admin_->RetryJobs({.queue = "q", .state = JobState::kErrored}));
@@ -399,7 +367,7 @@ TEST_F(AdminTest, DeleteJobsRefusesToDeleteEverythingAndSkipsHeldJobs) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, queue) VALUES "
       "(1, 'T', 'demo'), (2, 'T', 'demo'), (3, 'T', 'keep') RETURNING 1");
-  PgConnPtr worker = HoldLock(db_->conninfo(), 2);
+  PgConnPtr worker = HoldJobLock(2);
   QG_ASSERT_OK_AND_ASSIGN(BulkResult r, admin_->DeleteJobs({.queue = "demo"}));
   EXPECT_EQ(r.changed, 1);
   EXPECT_EQ(r.skipped_held, 1);
@@ -514,7 +482,7 @@ TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
                        HasSubstr("no job with ID 424242")));
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (81, 'Ruby')");
   // A Ruby Que or que-go worker holds it: it takes no cancel requests.
-  PgConnPtr ruby = HoldLock(db_->conninfo(), 81);
+  PgConnPtr ruby = HoldJobLock(81);
   EXPECT_THAT(admin_->CancelJob(81, absl::Milliseconds(300)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("cannot be cancelled while it runs")));

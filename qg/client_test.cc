@@ -1,7 +1,9 @@
 // Client and Job against a real PostgreSQL: the behaviours que-go's and qg's
-// own suites check, one test each, plus qg's additions.
+// own suites check, one test each, plus qg's additions (bulk enqueue by
+// array insert and COPY among them).
 #include "qg/client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -13,10 +15,10 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qg/embedded/embedded_postgres.h"
 #include "qg/errors.h"
 #include "qg/internal/test_hooks.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/job.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -27,51 +29,30 @@ namespace {
 
 using ::qg_testing::IsOk;
 using ::qg_testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Optional;
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 4;
-    options.acquire_timeout = absl::Seconds(5);
-    QG_ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
+  ClientTest()
+      : DatabaseTest({.max_conns = 4, .acquire_timeout = absl::Seconds(5)}) {}
+  void TearDown() override {
+    internal::AfterLockHookForTesting() = nullptr;
+    DatabaseTest::TearDown();
   }
-  void TearDown() override { internal::AfterLockHookForTesting() = nullptr; }
 
-  // The first field of the first row of `sql` on the test's own connection.
-  std::string Query(const std::string& sql, SqlParams params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t Count(const std::string& where = "true") {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)),
-        &n));
-    return n;
-  }
   int64_t AdvisoryLocks(int64_t id) {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-              "AND ((classid::bigint << 32) + objid::bigint) = $1",
-              {absl::StrCat(id)}),
-        &n));
-    return n;
+    return QueryInt(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND ((classid::bigint << 32) + objid::bigint) = $1",
+        {absl::StrCat(id)});
   }
   int64_t Enqueue(NewJob job) {
     auto id = client_->Enqueue(job);
     QG_EXPECT_OK(id.status());
     return id.value_or(-1);
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
 };
 
 TEST_F(ClientTest, EnqueueOnlyTypeStoresDefaults) {
@@ -117,7 +98,7 @@ TEST_F(ClientTest, EnqueueWithEmptyTypeFailsWithoutARow) {
   EXPECT_TRUE(IsErrMissingType(id.status())) << id.status();
   EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument,
                            "job type must be specified"));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
@@ -129,7 +110,7 @@ TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
   EXPECT_THAT(client_->Enqueue({.type = "MyJob", .args = "{not json"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("args are not valid JSON")));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 // The args check and PostgreSQL's `json` input agree: what the server would
@@ -187,9 +168,9 @@ TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
       qg::Exec(caller.get(), "SELECT count(*) FROM que_jobs WHERE job_id = $1",
                {absl::StrCat(id)}));
   EXPECT_EQ(inside.Get(0, 0), "1");
-  EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
+  EXPECT_EQ(CountJobs(), 0);  // not visible to other sessions before commit
   QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
@@ -199,9 +180,9 @@ TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
   QG_ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
   QG_ASSERT_OK(
       client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   QG_ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count("job_class = 'ShipOrder'"), 1);
+  EXPECT_EQ(CountJobs("job_class = 'ShipOrder'"), 1);
   EXPECT_EQ(Query("SELECT count(*) FROM orders"), "1");
 }
 
@@ -332,7 +313,7 @@ TEST_F(ClientTest, LockJobGivesUpWithErrAgain) {
   EXPECT_TRUE(IsErrAgain(job.status())) << job.status();
   EXPECT_THAT(job, StatusIs(absl::StatusCode::kUnavailable,
                             "maximum number of LockJob attempts reached"));
-  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(CountJobs(), 2);
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
             "0");
 }
@@ -342,7 +323,7 @@ TEST_F(ClientTest, DeleteThenDoneRemovesRowAndLock) {
   QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
   QG_ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   EXPECT_EQ(AdvisoryLocks(id), 1);
   job->Done();
   EXPECT_EQ(AdvisoryLocks(id), 0);
@@ -374,9 +355,9 @@ TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
   qg_testing::TestInjectJobTx(job.get(), tx.get());
   QG_ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 1);  // not committed yet
+  EXPECT_EQ(CountJobs(), 1);  // not committed yet
   QG_ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   job->Done();
 }
 
@@ -388,7 +369,7 @@ TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
   qg_testing::TestInjectJobTx(job.get(), tx.get());
   QG_ASSERT_OK(job->Delete());
   QG_ASSERT_OK(tx->Rollback());
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
   job->Done();
 }
 
@@ -403,7 +384,7 @@ TEST_F(ClientTest, JobTxCommitsHandlerWritesWithTheDeletion) {
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
   QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "1");
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   job->Done();
 }
 
@@ -519,16 +500,94 @@ TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
   qg_testing::TestInjectJobConn(job.get(), conn_.get());
   EXPECT_EQ(job->Conn(), conn_.get());
   QG_ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
-TEST(ClientCreateTest, BadConninfoIsInvalidArgument) {
+TEST_F(ClientTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
+  QG_ASSERT_OK_AND_ASSIGN(auto caller, qg::Connect(db_->conninfo()));
+  auto source = [](int n) {
+    return [n, i = 0](NewJob& job) mutable {
+      if (i == n) return false;
+      ++i;
+      job.type = "Bulk";
+      job.args = absl::StrCat("[", i, ", \"tab\\there\"]");
+      job.priority = i % 3;
+      return true;
+    };
+  };
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK_AND_ASSIGN(int64_t n,
+                          client_->EnqueueStream(source(5000), caller.get()));
+  EXPECT_EQ(n, 5000);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "COMMIT").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
+            "[7, \"tab\\there\"]");
+  EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
+
+  // The array-insert flavour, typed or raw, returns ids in order.
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  PgExecutor exec(caller.get());
+  std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          client_->EnqueueMany(jobs, &exec));
+  ASSERT_EQ(ids.size(), 2500u);
+  EXPECT_LT(ids.front(), ids.back());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
+            "0");
+}
+
+TEST_F(ClientTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
+  QG_ASSERT_OK_AND_ASSIGN(auto listener, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
+  int i = 0;
+  QG_ASSERT_OK(client_
+                   ->EnqueueStream([&](NewJob& job) {
+                     job.type = "N";
+                     job.queue = i % 2 ? "a" : "b";
+                     return ++i <= 1000;
+                   })
+                   .status());
+  absl::SleepFor(absl::Milliseconds(100));
+  PQconsumeInput(listener.get());
+  std::vector<std::string> queues;
+  while (PGnotify* n = PQnotifies(listener.get())) {
+    queues.push_back(
+        std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
+    PQfreemem(n);
+  }
+  std::sort(queues.begin(), queues.end());
+  EXPECT_THAT(queues, ElementsAre("a", "b"));  // one per queue, not per row
+
+  int j = 0;
+  absl::StatusOr<int64_t> bad = client_->EnqueueStream([&](NewJob& job) {
+    job.type = ++j == 7 ? "" : "Bad";
+    return j <= 10;
+  });
+  EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("job #7")));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
+            "0");
+}
+
+// Client::Create against bad conninfo, no server and a database without
+// que_jobs.
+class ClientCreateTest : public qg_testing::DatabaseTest {};
+
+TEST_F(ClientCreateTest, BadConninfoIsInvalidArgument) {
   EXPECT_THAT(Client::Create({.conninfo = "host=x bogus_key=1"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("invalid conninfo")));
 }
 
-TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
+TEST_F(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
   absl::StatusOr<std::unique_ptr<Client>> c = Client::Create(
       {.conninfo = "host=@qg-no-such-server port=5432 user=u "
                    "password=sekrit dbname=x connect_timeout=2"});
@@ -537,17 +596,9 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
               ::testing::Not(HasSubstr("sekrit")));
 }
 
-TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
-  qg::EmbeddedPostgres& server = qg_testing::SharedServer();
-  QG_ASSERT_OK_AND_ASSIGN(auto admin,
-                          qg::Connect(server.ConninfoFor("postgres")));
-  QG_ASSERT_OK(
-      qg::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty").status());
-  QG_ASSERT_OK(
-      qg::ExecSimple(admin.get(), "CREATE DATABASE qg_empty TEMPLATE template0")
-          .status());
+TEST_F(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
   EXPECT_THAT(
-      Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
+      Client::Create({.conninfo = EmptyDatabase("qg_empty")}),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
 }
 

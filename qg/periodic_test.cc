@@ -17,11 +17,13 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/typed.h"
 #include "qg/worker/work_map.h"
 #include "qg/worker/worker.h"
@@ -40,30 +42,25 @@ absl::Time At(const char* rfc3339) {
   return t;
 }
 
-class PeriodicTest : public ::testing::Test {
+class PeriodicTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    client_ = NewClient();
-    ASSERT_NE(client_, nullptr);
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
+  PeriodicTest() : DatabaseTest(ClientDefaults(&clock_)) {}
+  // client_ reads clock_, which goes before the base's members do.
+  ~PeriodicTest() override { client_.reset(); }
 
+  // Clients on `clock`.
+  static ClientOptions ClientDefaults(const Clock* clock) {
+    return {
+        .max_conns = 4, .acquire_timeout = absl::Seconds(10), .clock = clock};
+  }
   // A client on the test's fake clock (one per simulated process).
   std::unique_ptr<Client> NewClient() {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 4;
-    options.acquire_timeout = absl::Seconds(10);
-    options.clock = &clock_;
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        DatabaseTest::NewClient(ClientDefaults(&clock_));
     QG_EXPECT_OK(client.status());
     return client.ok() ? std::move(*client) : nullptr;
   }
 
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
   // "count/distinct run_at" of the jobs of `type`.
   std::string Jobs(const std::string& type) {
     return Query(absl::StrCat(
@@ -90,9 +87,6 @@ class PeriodicTest : public ::testing::Test {
   }
 
   qg_testing::FakeClock clock_{At("2026-01-01T00:00:10Z")};
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
 };
 
 TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
@@ -490,13 +484,8 @@ TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, PeriodicPoolTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+                         qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 }  // namespace
 }  // namespace qg

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -30,34 +31,23 @@ using ::qg_testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class UniqueJobsTest : public ::testing::Test {
+class UniqueJobsTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    client_ = NewClient();
-    ASSERT_NE(client_, nullptr);
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
+  UniqueJobsTest() : DatabaseTest(ClientDefaults()) {}
 
+  static ClientOptions ClientDefaults() {
+    return {.max_conns = 10, .acquire_timeout = absl::Seconds(10)};
+  }
+  // A client as `client_` is, with `options`' other fields.
   std::unique_ptr<Client> NewClient(ClientOptions options = {}) {
-    options.conninfo = db_->conninfo();
-    options.max_conns = 10;
-    options.acquire_timeout = absl::Seconds(10);
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
+    options.max_conns = ClientDefaults().max_conns;
+    options.acquire_timeout = ClientDefaults().acquire_timeout;
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        DatabaseTest::NewClient(options);
     QG_EXPECT_OK(client.status());
     return client.ok() ? std::move(*client) : nullptr;
   }
 
-  std::string Query(const std::string& sql, SqlParams params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t Count(const std::string& where = "true") {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)),
-        &n));
-    return n;
-  }
   EnqueueResult MustEnqueue(const NewJob& job) {
     absl::StatusOr<EnqueueResult> r = client_->EnqueueDetailed(job);
     QG_EXPECT_OK(r.status());
@@ -78,10 +68,6 @@ class UniqueJobsTest : public ::testing::Test {
     job.unique = std::move(opts);
     return job;
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
 };
 
 TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
@@ -91,7 +77,7 @@ TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
   EXPECT_EQ(second, (EnqueueResult{first.id, true}));
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue(Unique("Report")));
   EXPECT_EQ(id, first.id);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
   // The stored key is what UniqueKey() says, so admin tools can find it.
   QG_ASSERT_OK_AND_ASSIGN(std::optional<std::string> key,
                           UniqueKey(Unique("Report"), absl::Now()));
@@ -99,7 +85,7 @@ TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
   EXPECT_EQ(Query("SELECT qg_unique_key FROM que_jobs"), *key);
   // A job that is not unique is stored whatever unique jobs exist.
   EXPECT_FALSE(MustEnqueue({.type = "Report"}).duplicate);
-  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(CountJobs(), 2);
 }
 
 TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
@@ -126,9 +112,10 @@ TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
       EXPECT_EQ(results[i].id, results[0].id) << "thread " << i;
     }
     EXPECT_EQ(duplicates, kThreads - 1) << "round " << round;
-    EXPECT_EQ(Count(absl::StrCat("qg_unique_key = 'round-", round, "'")), 1);
+    EXPECT_EQ(CountJobs(absl::StrCat("qg_unique_key = 'round-", round, "'")),
+              1);
   }
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
 }
 
 TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
@@ -144,10 +131,10 @@ TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
     EXPECT_EQ(again, (EnqueueResult{first.id, true}));
     QG_ASSERT_OK(tx->Rollback());
   }
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   EnqueueResult after = MustEnqueue(Unique("Tx"));
   EXPECT_FALSE(after.duplicate);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
@@ -174,7 +161,7 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
       EXPECT_FALSE(theirs->duplicate);
       EXPECT_NE(theirs->id, mine.id);
     }
-    EXPECT_EQ(Count(), 1);
+    EXPECT_EQ(CountJobs(), 1);
   }
 }
 
@@ -218,7 +205,7 @@ TEST_F(UniqueJobsTest, HolderFinishingDuringTheEnqueueFreesTheKey) {
   QG_ASSERT_OK(next.status());
   EXPECT_FALSE(next->duplicate);
   EXPECT_NE(next->id, holder.id);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
@@ -244,7 +231,7 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
   EXPECT_LT(r[1].id, r[3].id);
   EXPECT_LT(r[3].id, r[4].id);
   EXPECT_LT(r[4].id, r[5].id);
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
   EXPECT_EQ(Query("SELECT string_agg(coalesce(qg_unique_key, '-'), ',' "
                   "ORDER BY job_id) FROM que_jobs"),
             "k1,k2,-,k3,-");
@@ -254,7 +241,7 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
   EXPECT_EQ(ids[1], r[1].id);
   EXPECT_EQ(ids[2], r[1].id);
   EXPECT_EQ(ids[4], r[4].id);
-  EXPECT_EQ(Count(), 7);  // the two plain jobs again
+  EXPECT_EQ(CountJobs(), 7);  // the two plain jobs again
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyInCallersTransactionCommitsOrRollsBack) {
@@ -268,13 +255,13 @@ TEST_F(UniqueJobsTest, EnqueueManyInCallersTransactionCommitsOrRollsBack) {
     EXPECT_TRUE(r[1].duplicate);
     QG_ASSERT_OK(tx->Rollback());
   }
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
   QG_ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
   EXPECT_FALSE(r[0].duplicate);
   EXPECT_EQ(r[1], (EnqueueResult{r[0].id, true}));
   QG_ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, LargeBatchWithUniqueJobsKeepsOrderAcrossChunks) {
@@ -288,7 +275,7 @@ TEST_F(UniqueJobsTest, LargeBatchWithUniqueJobsKeepsOrderAcrossChunks) {
     EXPECT_EQ(r[i].duplicate, i >= 1200) << i;
     EXPECT_EQ(r[i].id, r[i % 1200].id) << i;
   }
-  EXPECT_EQ(Count(), 1200);
+  EXPECT_EQ(CountJobs(), 1200);
 }
 
 TEST_F(UniqueJobsTest, ByPeriodAllowsOneJobPerPeriod) {
@@ -312,7 +299,7 @@ TEST_F(UniqueJobsTest, ByPeriodAllowsOneJobPerPeriod) {
   later.run_at = *later.run_at + absl::Minutes(10);
   QG_ASSERT_OK_AND_ASSIGN(EnqueueResult e, client->EnqueueDetailed(later));
   EXPECT_EQ(e, (EnqueueResult{d.id, true}));
-  EXPECT_EQ(Count(), 3);
+  EXPECT_EQ(CountJobs(), 3);
 }
 
 TEST_F(UniqueJobsTest, ByQueueAndByArgsNarrowTheKey) {
@@ -339,13 +326,13 @@ TEST_F(UniqueJobsTest, ByQueueAndByArgsNarrowTheKey) {
   EXPECT_FALSE(MustEnqueue(a).duplicate);
   EXPECT_TRUE(MustEnqueue(same_args).duplicate);
   EXPECT_FALSE(MustEnqueue(other_args).duplicate);
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
 }
 
 TEST_F(UniqueJobsTest, FinishedJobFreesItsKey) {
   EnqueueResult first = MustEnqueue(Unique("Once"));
   WorkOne(/*succeed=*/true);
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   EnqueueResult second = MustEnqueue(Unique("Once"));
   EXPECT_FALSE(second.duplicate);
   EXPECT_NE(second.id, first.id);
@@ -363,12 +350,12 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
   QG_ASSERT_OK(
       qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
   WorkOne(/*succeed=*/false, client.get());  // out of attempts: dead
-  EXPECT_EQ(Count("last_error LIKE 'qg: dead after%'"), 1);
+  EXPECT_EQ(CountJobs("last_error LIKE 'qg: dead after%'"), 1);
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
   // Retrying the dead job keeps its key too.
   QG_ASSERT_OK(client_->RetryJob(first.id));
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, QueStylePlainInsertStillWorks) {
@@ -380,13 +367,13 @@ TEST_F(UniqueJobsTest, QueStylePlainInsertStillWorks) {
                           "'RubyJob', '[1]') RETURNING *")
                      .status());
   }
-  EXPECT_EQ(Count("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
+  EXPECT_EQ(CountJobs("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
   // They are not unique jobs, so a unique one of the same type is stored.
   EXPECT_FALSE(MustEnqueue(Unique("RubyJob")).duplicate);
   WorkOne(/*succeed=*/true);
   WorkOne(/*succeed=*/true);
   WorkOne(/*succeed=*/true);
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
@@ -448,7 +435,7 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
   QG_ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
   QG_ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 4);
+  EXPECT_EQ(CountJobs(), 4);
 }
 
 // `qg migrate` adds a column while qg-cpp processes run: their prepared
@@ -497,7 +484,7 @@ TEST_F(UniqueJobsTest, EnqueueStreamRefusesUniqueJobs) {
   });
   EXPECT_THAT(stored, StatusIs(absl::StatusCode::kInvalidArgument,
                                HasSubstr("EnqueueMany")));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, InconsistentOptionsAreInvalidArgument) {
@@ -511,7 +498,7 @@ TEST_F(UniqueJobsTest, InconsistentOptionsAreInvalidArgument) {
   EXPECT_THAT(
       client_->EnqueueMany({Unique("T", {.key = std::string("a\0b", 3)})}),
       StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
@@ -529,7 +516,7 @@ TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
                           client->EnqueueDetailed(Unique("S")));
   EXPECT_TRUE(second.duplicate);
   EXPECT_EQ(runs, 1);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 }  // namespace

@@ -26,10 +26,9 @@
 #include "gtest/gtest.h"
 #include "qg/pg.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
 #include "schema/schema.h"
-
-extern char** environ;
 
 namespace qg_testing {
 namespace {
@@ -54,13 +53,7 @@ bool Exists(const std::string& path) {
 }
 
 // True when `pid` is gone or a zombie.
-bool Dead(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  size_t paren = stat.rfind(')');
-  return stat[paren + 2] == 'Z' || stat[paren + 2] == 'X';
-}
+bool Dead(pid_t pid) { return !Alive(pid); }
 
 // Waits up to 30s for `pid` to die and `dir` to vanish.
 void ExpectCleanedUp(pid_t pid, const std::string& dir) {
@@ -258,44 +251,20 @@ struct Child {
   int stdout_fd = -1;  // drained by WaitChild, so the child never gets SIGPIPE
 };
 
-std::string ChildBinary() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    return absl::StrCat(srcdir, "/qg_cpp/qg/embedded/harness_child");
-  }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  self[n > 0 ? n : 0] = '\0';
-  return absl::StrCat(self, ".runfiles/qg_cpp/qg/embedded/harness_child");
-}
-
 // Starts harness_child running `test` and reads its "key=value" lines until
 // "ready".
 Child StartChild(const std::string& test) {
   Child child;
-  const char* tmp = getenv("TEST_TMPDIR");
-  child.stderr_path = absl::StrCat(tmp ? tmp : "/tmp", "/child-", test, "-",
-                                   getpid(), ".stderr");
-  int out[2];
-  EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-  std::string bin = ChildBinary();
-  std::string filter = absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test);
-  std::vector<char*> argv = {
-      bin.data(), filter.data(),
-      const_cast<char*>("--gtest_also_run_disabled_tests"), nullptr};
-  child.pid = fork();
-  if (child.pid == 0) {
-    dup2(out[1], 1);
-    int err =
-        open(child.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  close(out[1]);
+  child.stderr_path = TempPath(absl::StrCat("child-", test, ".stderr"));
+  child.pid =
+      Spawn({.argv = {RunfilePath("qg/embedded/harness_child"),
+                      absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test),
+                      "--gtest_also_run_disabled_tests"},
+             .stderr_path = child.stderr_path,
+             .stdout_pipe = &child.stdout_fd});
   std::string buf;
   char c;
-  while (read(out[0], &c, 1) == 1) {
+  while (read(child.stdout_fd, &c, 1) == 1) {
     if (c != '\n') {
       buf.push_back(c);
       continue;
@@ -305,23 +274,17 @@ Child StartChild(const std::string& test) {
     child.info[kv.first] = kv.second;
     buf.clear();
   }
-  child.stdout_fd = out[0];
   return child;
 }
 
+// Drains the child's stdout (so it never gets SIGPIPE) and waits for it;
+// its wait status.
 int WaitChild(const Child& child) {
   char buf[4096];
   while (read(child.stdout_fd, buf, sizeof(buf)) > 0) {
   }
   close(child.stdout_fd);
-  int status = 0;
-  waitpid(child.pid, &status, 0);
-  return status;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return WaitStatus(child.pid);
 }
 
 TEST(TeardownTest, PassingTestLeavesNothingBehind) {

@@ -14,9 +14,11 @@
 #include "qg/client.h"
 #include "qg/pg.h"
 #include "qg/status_macros.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/pool_observer.h"
 #include "qg/worker/worker.h"
 
@@ -28,14 +30,10 @@ using ::qg_testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class ControlTest : public ::testing::TestWithParam<WorkerMode> {
+class ControlTest : public qg_testing::DatabaseTest,
+                    public ::testing::WithParamInterface<WorkerMode> {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(
-        client_, Client::Create({.conninfo = db_->conninfo(), .max_conns = 8}));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
+  ControlTest() : DatabaseTest({.max_conns = 8}) {}
   WorkerOptions Options(const std::string& queue = "") const {
     WorkerOptions options;
     options.mode = GetParam();
@@ -43,25 +41,11 @@ class ControlTest : public ::testing::TestWithParam<WorkerMode> {
     options.queue = queue;
     return options;
   }
-  std::string Query(const std::string& sql,
-                    std::vector<std::optional<std::string>> params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, ControlTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, ControlTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(ControlTest, SnoozedJobKeepsItsErrorCountAndLastErrorAndRunsLater) {
   std::atomic<int> runs{0};

@@ -12,13 +12,10 @@
 // than 30s, so no test can hang.
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
-#include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,21 +24,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
+#include "qg/testing/gate.h"
 #include "qg/testing/query.h"
+#include "qg/testing/recorder.h"
 #include "qg/testing/status_matchers.h"
-#include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
 namespace {
 
+using ::qg_testing::Gate;
+using ::qg_testing::OpenOnExit;
+using ::qg_testing::Recorder;
 using ::qg_testing::StatusIs;
 using ::qg_testing::WaitFor;
 using ::testing::ElementsAre;
@@ -50,97 +52,6 @@ using ::testing::HasSubstr;
 
 // Generous bound for things that must happen (they take milliseconds).
 constexpr absl::Duration kSoon = absl::Seconds(10);
-
-// Collects what qg logs: counts every line, keeps the first megabyte of
-// lines at kInfo and above.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel level, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++lines_;
-    if (level != LogLevel::kDebug && all_.size() < (1 << 20)) {
-      all_ += std::string(message) + "\n";
-    }
-  }
-  int lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-  std::string all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_;
-  }
-
- private:
-  std::mutex mu_;
-  int lines_ = 0;
-  std::string all_;
-};
-
-// A latch that blocking handlers wait on. Wait() gives up after 30s, so a
-// handler can never block a failing test forever.
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// Opens `gate` when it goes out of scope. Declared right after a pool, it
-// releases blocked handlers before the pool's destructor waits for them,
-// also when an ASSERT ends the test early.
-class OpenOnExit {
- public:
-  explicit OpenOnExit(Gate& gate) : gate_(gate) {}
-  ~OpenOnExit() { gate_.Open(); }
-
- private:
-  Gate& gate_;
-};
-
-// What handlers observed: the order jobs started in and runs per job.
-class Recorder {
- public:
-  // Records a start of job `id`; returns how many times it has started.
-  int Start(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    order_.push_back(id);
-    return ++runs_[id];
-  }
-  int runs(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = runs_.find(id);
-    return it == runs_.end() ? 0 : it->second;
-  }
-  int total() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(order_.size());
-  }
-  int distinct() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(runs_.size());
-  }
-  std::vector<int64_t> order() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return order_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<int64_t> order_;
-  absl::flat_hash_map<int64_t, int> runs_;
-};
 
 // Sets an environment variable for one scope.
 class ScopedEnv {
@@ -162,39 +73,22 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-std::string ModeName(WorkerMode mode) {
-  return mode == WorkerMode::kFast ? "Fast" : "QgCompat";
-}
-
-class CorrectnessBase : public ::testing::Test {
+class CorrectnessBase : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient());
-  }
-  void TearDown() override {
-    // What qg logged, for the engineer reading a failure.
-    if (HasFailure()) {
-      std::string logs = logger_.all();
-      std::vector<absl::string_view> lines = absl::StrSplit(logs, '\n');
-      if (lines.size() > 12) lines.resize(12);
-      std::cerr << logger_.lines() << " lines logged; the first:\n"
-                << absl::StrJoin(lines, "\n") << "\n";
-    }
+  CorrectnessBase() : DatabaseTest(ClientDefaults()) {}
+
+  // The library's defaults except for more connections and a shorter
+  // acquire timeout (and the captured logger).
+  static ClientOptions ClientDefaults() {
+    return {.max_conns = 8, .acquire_timeout = absl::Seconds(5)};
   }
 
-  // A client with the library's defaults except for the logger, more
-  // connections and a shorter acquire timeout; `backoff` when given.
+  // A client as `client_` is, with `backoff` when given.
   absl::StatusOr<std::unique_ptr<Client>> NewClient(
       BackoffFunc backoff = nullptr) {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 8;
-    options.acquire_timeout = absl::Seconds(5);
-    options.logger = &logger_;
+    ClientOptions options = ClientDefaults();
     options.backoff = std::move(backoff);
-    return Client::Create(options);
+    return DatabaseTest::NewClient(options);
   }
 
   WorkerOptions Options(int buffer = -1,
@@ -205,18 +99,6 @@ class CorrectnessBase : public ::testing::Test {
     options.queue = "";
     options.buffer = buffer;
     return options;
-  }
-
-  std::string Query(const std::string& sql,
-                    std::vector<std::optional<std::string>> params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t QueryInt(const std::string& sql,
-                   std::vector<std::optional<std::string>> params = {}) {
-    int64_t n = -1;
-    std::string v = Query(sql, params);
-    EXPECT_TRUE(absl::SimpleAtoi(v, &n)) << sql << " gave " << v;
-    return n;
   }
 
   // Advisory locks held in this database, by any session.
@@ -264,10 +146,6 @@ class CorrectnessBase : public ::testing::Test {
   }
 
   WorkerMode mode_ = WorkerMode::kFast;
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  PgConnPtr conn_;
-  std::unique_ptr<Client> client_;
   WorkMap work_map_;
   Recorder recorder_;
   Gate gate_;
@@ -280,10 +158,8 @@ class CorrectnessTest : public CorrectnessBase,
   CorrectnessTest() { mode_ = GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, CorrectnessTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) { return ModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Modes, CorrectnessTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 // Tests of the fast (batched) path only.
 class FastPathTest : public CorrectnessBase {};
@@ -521,16 +397,16 @@ TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
                   Options(-1, absl::Milliseconds(100)));
   QG_ASSERT_OK(pool.Start());
   ASSERT_EQ(pool.mode(), WorkerMode::kFast);
-  int lines = logger_.lines();
+  int lines = logger_.count();
   int64_t transactions = Transactions();
   Query("DROP FUNCTION qg_lock_jobs");
   // Idle for a second: at a 100ms poll interval, about ten failed attempts.
   absl::SleepFor(absl::Seconds(1));
-  lines = logger_.lines() - lines;
+  lines = logger_.count() - lines;
   pool.Shutdown();
   CloseAndSettle(client, backends);
   transactions = Transactions() - transactions;
-  EXPECT_LE(lines, 20) << logger_.all().substr(0, 500);
+  EXPECT_LE(lines, 20) << logger_.text().substr(0, 500);
   EXPECT_LT(transactions, 100);
 }
 
@@ -812,10 +688,8 @@ TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
 class FairnessTest : public CorrectnessBase,
                      public ::testing::WithParamInterface<WorkerMode> {};
 
-INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) { return ModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
   constexpr int kJobs = 8;

@@ -1,6 +1,6 @@
 // The fast (batched) worker path against a real PostgreSQL: no leaked locks,
 // no job run twice, peers' locks and deletions respected, order kept,
-// NOTIFY wake-ups without polling, bulk enqueue, Job::Tx() atomicity.
+// NOTIFY wake-ups without polling, Job::Tx() atomicity.
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -18,6 +18,7 @@
 #include "qg/client.h"
 #include "qg/internal/queries.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -31,21 +32,11 @@ using ::qg_testing::WaitFor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class FastPoolTest : public ::testing::Test {
+class FastPoolTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient());
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
+  FastPoolTest() : DatabaseTest({.max_conns = 12}) {}
   absl::StatusOr<std::unique_ptr<Client>> NewClient() {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 12;
-    return Client::Create(options);
-  }
-  std::string Query(const std::string& sql, SqlParams params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
+    return DatabaseTest::NewClient({.max_conns = 12});
   }
   void Insert(int n, const std::string& type = "Job") {
     Query(
@@ -59,10 +50,6 @@ class FastPoolTest : public ::testing::Test {
     options.interval = interval;
     return options;
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
 };
 
 TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
@@ -395,80 +382,6 @@ TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
   EXPECT_EQ(pool.mode(), WorkerMode::kQgCompat);
   EXPECT_TRUE(WaitFor([&] { return runs == 3; }));
   pool.Shutdown();
-}
-
-TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
-  QG_ASSERT_OK_AND_ASSIGN(auto caller, qg::Connect(db_->conninfo()));
-  auto source = [](int n) {
-    return [n, i = 0](NewJob& job) mutable {
-      if (i == n) return false;
-      ++i;
-      job.type = "Bulk";
-      job.args = absl::StrCat("[", i, ", \"tab\\there\"]");
-      job.priority = i % 3;
-      return true;
-    };
-  };
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
-  QG_ASSERT_OK_AND_ASSIGN(int64_t n,
-                          client_->EnqueueStream(source(5000), caller.get()));
-  EXPECT_EQ(n, 5000);
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
-  QG_ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "COMMIT").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
-  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
-            "[7, \"tab\\there\"]");
-  EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
-
-  // The array-insert flavour, typed or raw, returns ids in order.
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
-  PgExecutor exec(caller.get());
-  std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
-  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
-                          client_->EnqueueMany(jobs, &exec));
-  ASSERT_EQ(ids.size(), 2500u);
-  EXPECT_LT(ids.front(), ids.back());
-  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
-            "0");
-}
-
-TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
-  QG_ASSERT_OK_AND_ASSIGN(auto listener, qg::Connect(db_->conninfo()));
-  QG_ASSERT_OK(qg::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
-  int i = 0;
-  QG_ASSERT_OK(client_
-                   ->EnqueueStream([&](NewJob& job) {
-                     job.type = "N";
-                     job.queue = i % 2 ? "a" : "b";
-                     return ++i <= 1000;
-                   })
-                   .status());
-  absl::SleepFor(absl::Milliseconds(100));
-  PQconsumeInput(listener.get());
-  std::vector<std::string> queues;
-  while (PGnotify* n = PQnotifies(listener.get())) {
-    queues.push_back(
-        std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
-    PQfreemem(n);
-  }
-  std::sort(queues.begin(), queues.end());
-  EXPECT_THAT(queues, ElementsAre("a", "b"));  // one per queue, not per row
-
-  int j = 0;
-  absl::StatusOr<int64_t> bad = client_->EnqueueStream([&](NewJob& job) {
-    job.type = ++j == 7 ? "" : "Bad";
-    return j <= 10;
-  });
-  EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("job #7")));
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
-            "0");
 }
 
 }  // namespace

@@ -21,9 +21,11 @@
 #include "qg/conninfo.h"
 #include "qg/embedded/embedded_postgres.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
@@ -36,40 +38,27 @@ using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Collects what qg logs.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    all_ += std::string(message) + "\n";
-  }
-  std::string all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_;
-  }
-
- private:
-  std::mutex mu_;
-  std::string all_;
-};
-
-class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
+class ReliabilityTest : public qg_testing::DatabaseTest,
+                        public ::testing::WithParamInterface<WorkerMode> {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
-  absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
-                                                    int max_attempts = 0) {
+  ReliabilityTest() : DatabaseTest(ClientDefaults()) {}
+
+  // More connections, a shorter acquire timeout, retries 1 ms apart and
+  // `max_attempts` (0: no limit).
+  static ClientOptions ClientDefaults(int max_attempts = 0) {
     ClientOptions options;
-    options.conninfo = conninfo;
     options.max_conns = 8;
     options.acquire_timeout = absl::Seconds(5);
-    options.logger = &logger_;
     options.max_attempts = max_attempts;
     options.backoff = [](int32_t) { return absl::Milliseconds(1); };
-    return Client::Create(options);
+    return options;
+  }
+  // A client as `client_` is, on `conninfo`.
+  absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
+                                                    int max_attempts = 0) {
+    ClientOptions options = ClientDefaults(max_attempts);
+    options.conninfo = conninfo;
+    return DatabaseTest::NewClient(options);
   }
   WorkerOptions Options() const {
     WorkerOptions options;
@@ -77,25 +66,12 @@ class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
     options.interval = absl::Milliseconds(20);
     return options;
   }
-  std::string Query(const std::string& sql, SqlParams params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
 
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, ReliabilityTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, ReliabilityTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   std::atomic<int> started{0}, saw_cancel{0};
@@ -247,8 +223,8 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   for (int64_t id : enqueued) EXPECT_TRUE(done.contains(id)) << "job " << id;
   // The pooled connections the restart broke were replaced.
   QG_EXPECT_OK(client->Enqueue({.type = "After"}).status());
-  EXPECT_THAT(logger_.all(), HasSubstr("cannot connect"));  // it did log
-  EXPECT_THAT(logger_.all(), Not(HasSubstr("hunter2")));
+  EXPECT_THAT(logger_.text(), HasSubstr("cannot connect"));  // it did log
+  EXPECT_THAT(logger_.text(), Not(HasSubstr("hunter2")));
 }
 
 TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
@@ -302,7 +278,7 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
         << "job " << ids[i] << " of " << absl::StrJoin(order, ",");
   }
   EXPECT_EQ(std::count(order.begin(), order.end(), ids[0]), 2);
-  EXPECT_THAT(logger_.all(), HasSubstr("lost"));
+  EXPECT_THAT(logger_.text(), HasSubstr("lost"));
 }
 
 TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
@@ -333,7 +309,7 @@ TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
   if (GetParam() == WorkerMode::kFast) {
     // The server cancelled the stuck statement (57014); no session is left
     // waiting behind the lock.
-    EXPECT_THAT(logger_.all(), HasSubstr("statement timeout"));
+    EXPECT_THAT(logger_.text(), HasSubstr("statement timeout"));
   }
   EXPECT_EQ(Query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
                   "= 'Lock'"),

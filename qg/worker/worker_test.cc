@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/job.h"
 #include "qg/testing/query.h"
@@ -34,49 +35,19 @@ using ::qg_testing::example::SendEmail;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Collects what qg logs.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel level, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    lines_.push_back(absl::StrCat(static_cast<int>(level), ":", message));
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
-
-class WorkerTest : public ::testing::Test {
+class WorkerTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    QG_ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient(/*max_conns=*/1));
-    QG_ASSERT_OK_AND_ASSIGN(conn_, qg::Connect(db_->conninfo()));
-  }
+  WorkerTest() : DatabaseTest(ClientDefaults(/*max_conns=*/1)) {}
 
+  // `max_conns` connections and a short acquire timeout: with one
+  // connection, a leaked one makes the next LockJob time out.
+  static ClientOptions ClientDefaults(int max_conns) {
+    return {.max_conns = max_conns, .acquire_timeout = absl::Seconds(3)};
+  }
   absl::StatusOr<std::unique_ptr<Client>> NewClient(int max_conns) {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = max_conns;
-    // With one connection, a leaked one makes the next LockJob time out.
-    options.acquire_timeout = absl::Seconds(3);
-    options.logger = &logger_;
-    return Client::Create(options);
+    return DatabaseTest::NewClient(ClientDefaults(max_conns));
   }
 
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
-
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  PgConnPtr conn_;
   WorkMap work_map_;
 };
 
@@ -110,7 +81,7 @@ TEST_F(WorkerTest, HandlerErrorIsRecordedAndConnectionReturned) {
       "1|smtp server said no");
   // max_conns is 1: a leaked connection would make this time out.
   QG_ASSERT_OK(client_->Enqueue({.type = "Fails", .queue = "other"}).status());
-  EXPECT_THAT(logger_.lines(),
+  EXPECT_THAT(logger_.messages(),
               ::testing::Contains(HasSubstr("smtp server said no")));
 }
 
@@ -314,10 +285,8 @@ class SynchronousTest : public WorkerTest {
  protected:
   absl::StatusOr<std::unique_ptr<Client>> SyncClient() {
     ClientOptions options;
-    options.conninfo = db_->conninfo();
     options.synchronous = Synchronously(&work_map_);
-    options.logger = &logger_;
-    return Client::Create(options);
+    return DatabaseTest::NewClient(options);
   }
 };
 

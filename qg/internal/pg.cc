@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "qg/internal/escape.h"
 
 namespace qg::internal {
 
@@ -40,21 +41,10 @@ std::string ArrayLiteral(const std::vector<std::string>& values) {
 
 void AppendCopyField(absl::string_view value, std::string& out) {
   for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out.push_back(c);
+    if (const char* escaped = CommonBackslashEscape(c)) {
+      out += escaped;
+    } else {
+      out.push_back(c);
     }
   }
 }

@@ -65,10 +65,7 @@ absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
   flags.Bool("console", &o.console);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   if (o.jobs < 1)
     return absl::InvalidArgumentError("--jobs must be at least 1");
   if (o.workers < 1) {
@@ -470,9 +467,7 @@ int Run(const DemoOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<DemoOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(DemoCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(DemoCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -53,6 +53,16 @@ class ClientTest : public qg_testing::DatabaseTest {
     QG_EXPECT_OK(id.status());
     return id.value_or(-1);
   }
+  // Enqueues a job, locks it into `job` and deletes it inside `tx`, a
+  // transaction on the job's own connection that is left open.
+  void LockAndDeleteInTx(std::unique_ptr<Job>& job, std::unique_ptr<PgTx>& tx) {
+    Enqueue({.type = "MyJob"});
+    QG_ASSERT_OK_AND_ASSIGN(job, client_->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    QG_ASSERT_OK_AND_ASSIGN(tx, PgTx::Begin(job->Conn()));
+    qg_testing::TestInjectJobTx(job.get(), tx.get());
+    QG_ASSERT_OK(job->Delete());
+  }
 };
 
 TEST_F(ClientTest, EnqueueOnlyTypeStoresDefaults) {
@@ -349,12 +359,9 @@ TEST_F(ClientTest, DoneReturnsTheConnectionToThePool) {
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
-  Enqueue({.type = "MyJob"});
-  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
-  ASSERT_NE(job, nullptr);
-  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
-  qg_testing::TestInjectJobTx(job.get(), tx.get());
-  QG_ASSERT_OK(job->Delete());
+  std::unique_ptr<Job> job;
+  std::unique_ptr<PgTx> tx;
+  ASSERT_NO_FATAL_FAILURE(LockAndDeleteInTx(job, tx));
   EXPECT_EQ(CountJobs(), 1);  // not committed yet
   QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(CountJobs(), 0);
@@ -362,12 +369,9 @@ TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
-  Enqueue({.type = "MyJob"});
-  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
-  ASSERT_NE(job, nullptr);
-  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
-  qg_testing::TestInjectJobTx(job.get(), tx.get());
-  QG_ASSERT_OK(job->Delete());
+  std::unique_ptr<Job> job;
+  std::unique_ptr<PgTx> tx;
+  ASSERT_NO_FATAL_FAILURE(LockAndDeleteInTx(job, tx));
   QG_ASSERT_OK(tx->Rollback());
   EXPECT_EQ(CountJobs(), 1);
   job->Done();

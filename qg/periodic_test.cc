@@ -42,6 +42,15 @@ absl::Time At(const char* rfc3339) {
   return t;
 }
 
+// A schedule `name` enqueueing jobs of `type` at `spec`.
+PeriodicJob Every(std::string name, std::string spec, std::string type) {
+  PeriodicJob job;
+  job.name = std::move(name);
+  job.schedule = std::move(spec);
+  job.job.type = std::move(type);
+  return job;
+}
+
 class PeriodicTest : public qg_testing::DatabaseTest {
  protected:
   PeriodicTest() : DatabaseTest(ClientDefaults(&clock_)) {}
@@ -75,15 +84,6 @@ class PeriodicTest : public qg_testing::DatabaseTest {
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ' ' ORDER BY run_at), '') "
         "FROM que_jobs WHERE job_class = '",
         type, "'"));
-  }
-
-  static PeriodicJob Every(std::string name, std::string spec,
-                           std::string type) {
-    PeriodicJob job;
-    job.name = std::move(name);
-    job.schedule = std::move(spec);
-    job.job.type = std::move(type);
-    return job;
   }
 
   qg_testing::FakeClock clock_{At("2026-01-01T00:00:10Z")};
@@ -420,11 +420,7 @@ TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
                           client->EnqueueManyDetailed({unique, {.type = "P"}}));
   EXPECT_TRUE(many[0].duplicate);
   PeriodicEnqueuer periodic(client.get());
-  PeriodicJob job;
-  job.name = "granted";
-  job.schedule = "@every 1m";
-  job.job.type = "Granted";
-  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.Register(Every("granted", "@every 1m", "Granted")));
   QG_ASSERT_OK(periodic.RunOnce().status);
   clock.Advance(absl::Minutes(1));
   PeriodicRunResult r = periodic.RunOnce();
@@ -447,11 +443,7 @@ TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
   client_options.max_conns = 4;
   QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(client_options));
   PeriodicEnqueuer periodic(client.get());
-  PeriodicJob job;
-  job.name = "tick";
-  job.schedule = "@every 1s";
-  job.job.type = "Tick";
-  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.Register(Every("tick", "@every 1s", "Tick")));
   std::atomic<int> ticks{0};
   WorkMap work_map;
   work_map.Register("Tick", [&](Job&) {

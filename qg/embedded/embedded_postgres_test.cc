@@ -247,14 +247,14 @@ TEST(EmbeddedPostgresTest, RunsServerUnprivileged) {
 struct Child {
   pid_t pid = 0;
   std::map<std::string, std::string> info;  // base=, postmaster=
+  pid_t postmaster = 0;                     // info["postmaster"]
   std::string stderr_path;
   int stdout_fd = -1;  // drained by WaitChild, so the child never gets SIGPIPE
 };
 
-// Starts harness_child running `test` and reads its "key=value" lines until
-// "ready".
-Child StartChild(const std::string& test) {
-  Child child;
+// Starts harness_child running `test` into `child` and reads its "key=value"
+// lines until "ready"; fails unless they name its server.
+void StartChild(const std::string& test, Child& child) {
   child.stderr_path = TempPath(absl::StrCat("child-", test, ".stderr"));
   child.pid =
       Spawn({.argv = {RunfilePath("qg/embedded/harness_child"),
@@ -274,7 +274,8 @@ Child StartChild(const std::string& test) {
     child.info[kv.first] = kv.second;
     buf.clear();
   }
-  return child;
+  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &child.postmaster));
 }
 
 // Drains the child's stdout (so it never gets SIGPIPE) and waits for it;
@@ -288,38 +289,32 @@ int WaitChild(const Child& child) {
 }
 
 TEST(TeardownTest, PassingTestLeavesNothingBehind) {
-  Child child = StartChild("Passes");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Passes", child));
   int status = WaitChild(child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << ReadFile(child.stderr_path);
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 TEST(TeardownTest, FailingTestKeepsDatabaseWhileRunningThenLeavesNothing) {
-  Child child = StartChild("Fails");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Fails", child));
   int status = WaitChild(child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
   std::string err = ReadFile(child.stderr_path);
   EXPECT_THAT(err, HasSubstr("keeping its database"));
   EXPECT_THAT(err, HasSubstr(child.info["conninfo"]));
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 TEST(TeardownTest, KilledProcessLeavesNothingBehind) {
-  Child child = StartChild("Hangs");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  EXPECT_FALSE(Dead(pm));
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Hangs", child));
+  EXPECT_FALSE(Dead(child.postmaster));
   ASSERT_EQ(kill(child.pid, SIGKILL), 0);
   WaitChild(child);
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ namespace {
 using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 
+// The columns of que_jobs a JobRowReader reads, in the table's order.
+const std::vector<std::string> kColumns = {"queue",       "priority",  "run_at",
+                                           "job_id",      "job_class", "args",
+                                           "error_count", "last_error"};
+
 TEST(SqlTest, EveryStatementPreparesOnAMigratedDatabase) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
   QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, Connect(db->conninfo()));
@@ -55,10 +60,7 @@ TEST(JobRowReaderTest, ReadsByColumnNameInAnyOrder) {
 TEST(JobRowReaderTest, MissingColumnOrUnparsableFieldIsNamed) {
   EXPECT_THAT(JobRowReader::For(std::vector<std::string>{"queue"}).status(),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("priority")));
-  std::vector<std::string> columns = {"queue",       "priority",  "run_at",
-                                      "job_id",      "job_class", "args",
-                                      "error_count", "last_error"};
-  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
+  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(kColumns));
   std::vector<std::optional<absl::string_view>> fields = {
       "", "100", "29/11/2026 06:00:00 UTC", "1", "T", "[]", "0", std::nullopt};
   EXPECT_THAT(reader.Read([&](int c) { return fields[c]; }).status(),
@@ -67,10 +69,7 @@ TEST(JobRowReaderTest, MissingColumnOrUnparsableFieldIsNamed) {
 }
 
 TEST(JobRowReaderTest, InfiniteRunAtParses) {
-  std::vector<std::string> columns = {"queue",       "priority",  "run_at",
-                                      "job_id",      "job_class", "args",
-                                      "error_count", "last_error"};
-  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
+  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(kColumns));
   std::vector<std::optional<absl::string_view>> fields = {
       "", "100", "-infinity", "1", "T", "[]", "0", std::nullopt};
   QG_ASSERT_OK_AND_ASSIGN(JobRow row,

@@ -141,6 +141,17 @@ class CorrectnessBase : public qg_testing::DatabaseTest {
         {absl::StrCat(id)});
   }
 
+  // A handler that records each start and holds the first run of job
+  // `held` (of every job when `held` is 0) until gate_ opens.
+  WorkFunc HoldFirstRun(int64_t held = 0) {
+    return [this, held](Job& job) {
+      if (recorder_.Start(job.id()) == 1 && (held == 0 || job.id() == held)) {
+        gate_.Wait();
+      }
+      return absl::OkStatus();
+    };
+  }
+
   void AlterDatabase(const std::string& setting) {
     Query(absl::StrCat("ALTER DATABASE \"", db_->name(), "\" SET ", setting));
   }
@@ -179,10 +190,7 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
   QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
                           client_->EnqueueMany(Jobs("Buffered", 5)));
   const int64_t first = ids[0];
-  work_map_.Register("Buffered", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == first) gate_.Wait();
-    return absl::OkStatus();
-  });
+  work_map_.Register("Buffered", HoldFirstRun(first));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
   QG_ASSERT_OK(pool.Start());
@@ -369,10 +377,7 @@ TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
 // by: on a running job it must refuse, and the job runs once.
 TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
-  work_map_.Register("Running", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1) gate_.Wait();
-    return absl::OkStatus();
-  });
+  work_map_.Register("Running", HoldFirstRun());
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
   QG_ASSERT_OK(pool.Start());
@@ -541,10 +546,7 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
   absl::Time base = absl::Now() - absl::Hours(1);
   for (int i = 0; i < 6; ++i) jobs[i].run_at = base + absl::Seconds(i);
   QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
-  work_map_.Register("H", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == h[0]) gate_.Wait();
-    return absl::OkStatus();
-  });
+  work_map_.Register("H", HoldFirstRun(h[0]));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/5));
   OpenOnExit release(gate_);
   QG_ASSERT_OK(pool.Start());
@@ -578,10 +580,7 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
 // because its key changed under it.
 TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
-  work_map_.Register("Moved", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1) gate_.Wait();
-    return absl::OkStatus();
-  });
+  work_map_.Register("Moved", HoldFirstRun());
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
   QG_ASSERT_OK(pool.Start());
@@ -603,12 +602,8 @@ TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
 TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
   QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
                           client_->EnqueueMany(Jobs("Normal", 6)));
-  auto handler = [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == normal[0]) gate_.Wait();
-    return absl::OkStatus();
-  };
-  work_map_.Register("Normal", handler);
-  work_map_.Register("Urgent", handler);
+  work_map_.Register("Normal", HoldFirstRun(normal[0]));
+  work_map_.Register("Urgent", HoldFirstRun(normal[0]));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
   QG_ASSERT_OK(pool.Start());

@@ -217,11 +217,11 @@ Call CountJobs(absl::Span<const JobCount> counts) {
     cols[0].push_back(FormatTimestamp(c.minute));
     cols[1].push_back(c.queue);
     cols[2].push_back(c.type);
-    cols[3].push_back(absl::StrCat(c.completed));
-    cols[4].push_back(absl::StrCat(c.retried));
-    cols[5].push_back(absl::StrCat(c.dead));
-    cols[6].push_back(absl::StrCat(c.snoozed));
-    cols[7].push_back(absl::StrCat(c.cancelled));
+    cols[3].push_back(absl::StrCat(c.ends.completed));
+    cols[4].push_back(absl::StrCat(c.ends.retried));
+    cols[5].push_back(absl::StrCat(c.ends.dead));
+    cols[6].push_back(absl::StrCat(c.ends.snoozed));
+    cols[7].push_back(absl::StrCat(c.ends.cancelled));
   }
   SqlParams p;
   for (auto& col : cols) p.push_back(ArrayLiteral(col));

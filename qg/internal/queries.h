@@ -27,6 +27,7 @@
 #include "absl/types/span.h"
 #include "libpq-fe.h"
 #include "qg/internal/sql.h"
+#include "qg/job_end.h"
 #include "qg/pg.h"
 
 namespace qg::internal {
@@ -102,7 +103,7 @@ struct JobCount {
   absl::Time minute;
   std::string queue;
   std::string type;
-  int64_t completed = 0, retried = 0, dead = 0, snoozed = 0, cancelled = 0;
+  JobEndCounts ends;  // released ones are not stored
 };
 
 // JobError

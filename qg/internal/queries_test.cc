@@ -78,25 +78,5 @@ TEST(JobRowReaderTest, InfiniteRunAtParses) {
   EXPECT_EQ(FormatTimestamp(row.key.run_at), "-infinity");
 }
 
-TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
-  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr admin, Connect(db->conninfo()));
-  for (const char* sql : {"ALTER DATABASE %s SET datestyle = 'SQL, DMY'",
-                          "ALTER DATABASE %s SET intervalstyle = 'iso_8601'",
-                          "ALTER DATABASE %s SET extra_float_digits = 0",
-                          "ALTER DATABASE %s SET timezone = 'Asia/Kolkata'"}) {
-    std::string q = sql;
-    q.replace(q.find("%s"), 2, QuoteIdentifier(db->name()));
-    QG_ASSERT_OK(ExecSimple(admin.get(), q).status());
-  }
-  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, Connect(db->conninfo()));
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW datestyle"), "ISO, YMD");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW intervalstyle"),
-            "postgres");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW extra_float_digits"), "3");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW timezone"), "UTC");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW client_encoding"), "UTF8");
-}
-
 }  // namespace
 }  // namespace qg::internal

@@ -244,6 +244,69 @@ BEGIN
 END
 $$;
 
+-- The fast path's sweep, run on a connection of its own beside the locker so
+-- that its walk from the head of the queue never delays a lock round trip:
+-- up to `want` runnable jobs of queue `q` that sort before the pool's
+-- cursor (before_p, before_r, before_id) and that nobody holds (a job
+-- whose worker died, one another pool gave back), looking at no more than
+-- `max_scan` candidates; each is try-locked and released at once, so the
+-- sweep holds nothing. It leaves alone jobs due less than a second ago:
+-- those the locker is about to take (a NOTIFY of a late-committing insert
+-- sends it back for them), and a try-lock of the sweep at that instant
+-- would make it skip one. Then one row (job_id NULL) with what qg_next_due()
+-- says. A NULL cursor: only the next due time. Walking from the head costs
+-- one visit per index entry of a finished row that vacuum has not removed
+-- yet (a long transaction elsewhere can hold that back for hours): that is
+-- why it runs apart from the locker.
+DROP FUNCTION IF EXISTS qg_sweep(text, smallint, timestamptz, bigint, int,
+                                 int, timestamptz);
+CREATE FUNCTION qg_sweep(q text, before_p smallint, before_r timestamptz,
+                         before_id bigint, want int, max_scan int,
+                         dead timestamptz)
+RETURNS TABLE (priority smallint, run_at timestamptz, job_id bigint,
+               due_in float8, db_now float8, due_priority smallint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  p smallint;
+  n_found int := 0;
+  n_scanned int := 0;
+  due timestamptz := now();
+  c record;
+BEGIN
+  IF before_p IS NOT NULL THEN
+    SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+    <<priorities>>
+    WHILE p IS NOT NULL AND p <= before_p LOOP
+      FOR c IN
+        SELECT j.run_at, j.job_id
+        FROM que_jobs AS j
+        WHERE j.queue = q AND j.priority = p
+        AND j.run_at <= due - interval '1 second'
+        ORDER BY j.run_at, j.job_id
+      LOOP
+        EXIT priorities WHEN p = before_p
+                        AND (c.run_at, c.job_id) > (before_r, before_id);
+        n_scanned := n_scanned + 1;
+        IF pg_try_advisory_lock(c.job_id) THEN
+          PERFORM pg_advisory_unlock(c.job_id);
+          priority := p; run_at := c.run_at; job_id := c.job_id;
+          due_in := NULL; db_now := NULL; due_priority := NULL;
+          RETURN NEXT;
+          n_found := n_found + 1;
+        END IF;
+        EXIT priorities WHEN n_found >= want OR n_scanned >= max_scan;
+      END LOOP;
+      SELECT min(j.priority) INTO p FROM que_jobs AS j
+      WHERE j.queue = q AND j.priority > p;
+    END LOOP;
+  END IF;
+  SELECT n.due_in, n.db_now, n.priority INTO due_in, db_now, due_priority
+  FROM qg_next_due(q, dead) AS n;
+  priority := NULL; run_at := NULL; job_id := NULL;
+  RETURN NEXT;
+END
+$$;
+
 -- Unique jobs: the key a job holds while its row exists (NULL: not unique).
 -- A row's key is never changed by qg-cpp after the insert; deleting the row
 -- (a finished job) frees it. Adding a column without a default only

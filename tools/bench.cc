@@ -1,7 +1,8 @@
 // bench: qg-cpp's throughput and latency, side by side with plain-SQL floors
 // and with the qg-compatible worker path, in one run.
 //
-//   bazel run -c opt //tools:bench -- [--scenario s1|...|s9|all] [--c 1,8,32]
+//   bazel run -c opt //tools:bench -- [--scenario s1,...|core|scale|all]
+//       [--c 1,8,32]
 //       [--reps N] [--cap SECONDS] [--mode fast|qg-compat|both]
 //
 // Against the embedded throwaway PostgreSQL with PostgreSQL's durable
@@ -78,9 +79,9 @@
 #include "qg/pg.h"
 #include "qg/worker/worker.h"
 
-ABSL_FLAG(std::string, scenario, "all",
-          "s1 .. s8, a comma-separated list, or all (s1-s4; `scale` for "
-          "s5-s8, `every` for all eight)");
+ABSL_FLAG(std::string, scenario, "core",
+          "s1 .. s9, a comma-separated list, core (s1-s4, the default), "
+          "scale (s5-s8) or all (s1-s9)");
 ABSL_FLAG(int, churn_seconds, 120, "s7: seconds of churn per pass");
 ABSL_FLAG(std::string, worker_role, "",
           "internal: run as a worker process against this conninfo");
@@ -208,19 +209,23 @@ std::map<std::string, double> ParseReport(const std::string& text) {
 }
 
 // Round trips a fast pool reports, for s7: all of them, and apart those
-// that walked the queue from its head or asked for the next due time (both
-// walk index entries of dead rows vacuum may not have removed).
+// that walked the queue from its head; and its sweeps (which walk the
+// index entries of dead rows vacuum may not have removed, beside the
+// locker).
 class RoundTripLog : public qg::PoolObserver {
  public:
   struct Times {
-    std::vector<double> all, from_head, next_due;
+    std::vector<double> all, from_head, sweeps;
   };
   void OnRoundTrip(const RoundTrip& r) override {
     std::lock_guard<std::mutex> lock(mu_);
     double ms = absl::ToDoubleMilliseconds(r.took);
     times_.all.push_back(ms);
     if (r.from_head) times_.from_head.push_back(ms);
-    if (r.asked_next_due) times_.next_due.push_back(ms);
+  }
+  void OnSweep(const Sweep& s) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    times_.sweeps.push_back(absl::ToDoubleMilliseconds(s.took));
   }
   Times Take() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -743,16 +748,18 @@ class Bench {
       Emit("qg", "s7", rep, wname + "head_walks", times.from_head.size());
       Emit("qg", "s7", rep, wname + "head_walk_p50_ms",
            Percentile(times.from_head, 0.5));
-      Emit("qg", "s7", rep, wname + "next_due_asks", times.next_due.size());
+      Emit("qg", "s7", rep, wname + "sweeps", times.sweeps.size());
+      Emit("qg", "s7", rep, wname + "sweep_p50_ms",
+           Percentile(times.sweeps, 0.5));
       fprintf(stderr,
               "bench: s7 %swindow %d: pickup p50/p99 %.2f/%.2f ms, round "
               "trip p50/p99 %.2f/%.2f ms (%zu; %zu from the head, p50 %.1f "
-              "ms; %zu asked next due, p50 %.1f ms), %.0f jobs/s, table %.1f "
+              "ms; %zu sweeps beside, p50 %.1f ms), %.0f jobs/s, table %.1f "
               "MB, index %.1f MB, %.0f dead tuples%s\n",
               pass.c_str(), w + 1, Percentile(lat, 0.5), Percentile(lat, 0.99),
               Percentile(rt, 0.5), Percentile(rt, 0.99), rt.size(),
               times.from_head.size(), Percentile(times.from_head, 0.5),
-              times.next_due.size(), Percentile(times.next_due, 0.5), drained,
+              times.sweeps.size(), Percentile(times.sweeps, 0.5), drained,
               table_mb, index_mb, dead, inside ? " (vacuum blocked)" : "");
     }
     stop = true;
@@ -1109,18 +1116,18 @@ int main(int argc, char** argv) {
   std::set<std::string> scenarios;
   for (absl::string_view part :
        absl::StrSplit(absl::GetFlag(FLAGS_scenario), ',', absl::SkipEmpty())) {
-    if (part == "all") {
+    if (part == "core") {
       scenarios.insert({"s1", "s2", "s3", "s4"});
     } else if (part == "scale") {
       scenarios.insert({"s5", "s6", "s7", "s8"});
-    } else if (part == "every") {
-      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"});
+    } else if (part == "all" || part == "every") {
+      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s9, all, scale or every, "
+              "bench: --scenario takes s1 .. s9, core, scale or all, "
               "comma-separated\n");
       return 2;
     }

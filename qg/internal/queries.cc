@@ -391,6 +391,19 @@ Call NextDue(absl::string_view queue) {
   return {&sql::kNextDue, {std::string(queue)}};
 }
 
+Call Sweep(absl::string_view queue, const std::optional<JobKey>& before,
+           int want, int max_scan) {
+  return {&sql::kSweep,
+          {std::string(queue),
+           before ? SqlParam(absl::StrCat(before->priority)) : SqlParam(),
+           before ? SqlParam(before->run_at_text.empty()
+                                 ? FormatTimestamp(before->run_at)
+                                 : before->run_at_text)
+                  : SqlParam(),
+           before ? SqlParam(absl::StrCat(before->id)) : SqlParam(),
+           absl::StrCat(want), absl::StrCat(max_scan)}};
+}
+
 Call HasUniqueKey() { return {&sql::kHasUniqueKey, {}}; }
 
 Call InsertUniqueJob(const InsertRow& row) {

@@ -231,6 +231,11 @@ Call ErrorBatch(absl::Span<const JobError> errors);
 Call ErrorById(absl::Span<const JobError> errors);
 Call UnlockBatch(absl::Span<const int64_t> ids);
 Call NextDue(absl::string_view queue);
+// The fast path's sweep of `queue`: up to `want` free runnable jobs before
+// `before` (nullopt: none looked for), at most `max_scan` candidates; then
+// the next due time.
+Call Sweep(absl::string_view queue, const std::optional<JobKey>& before,
+           int want, int max_scan);
 Call SnoozeBatch(absl::Span<const JobSnooze> snoozes);
 Call SnoozeById(absl::Span<const JobSnooze> snoozes);
 Call CountJobs(absl::Span<const JobCount> counts);

@@ -117,6 +117,10 @@ const Statement kErrorById{"qg_error_by_id",
 const Statement kUnlockBatch{"qg_unlock_batch", "$1 ids bigint[]",
     sql_text::unlock_batch};
 const Statement kNextDue{"qg_next_due", "$1 queue text", sql_text::next_due};
+const Statement kSweep{"qg_sweep",
+    "$1 queue text, $2 before_priority smallint, "
+    "$3 before_run_at timestamptz, $4 before_job_id bigint, $5 want int, "
+    "$6 max_scan int", sql_text::sweep};
 
 const Statement kHasUniqueKey{"qg_has_unique_key", "",
     sql_text::has_unique_key};
@@ -167,9 +171,9 @@ const std::vector<const Statement*>& ClientStatements() {
 
 const std::vector<const Statement*>& LockerStatements() {
   static const auto* all = new std::vector<const Statement*>{
-      &kLockJobs,    &kConfirmBatch, &kDeleteBatch, &kDeleteById,
-      &kErrorBatch,  &kErrorById,    &kUnlockBatch, &kNextDue,
-      &kSnoozeBatch, &kSnoozeById,   &kAckCancels,
+      &kLockJobs,   &kConfirmBatch, &kDeleteBatch, &kDeleteById,
+      &kErrorBatch, &kErrorById,    &kUnlockBatch, &kNextDue,
+      &kSweep,      &kSnoozeBatch,  &kSnoozeById,  &kAckCancels,
   };
   return *all;
 }

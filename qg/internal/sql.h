@@ -74,6 +74,7 @@ extern const Statement kLockerSettings;
 extern const Statement kListen;
 extern const Statement kSessionTimeout;
 extern const Statement kLockJobs;
+extern const Statement kSweep;
 extern const Statement kConfirmBatch;
 extern const Statement kDeleteBatch;
 extern const Statement kDeleteById;

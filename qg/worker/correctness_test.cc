@@ -541,6 +541,35 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
 // Defect 10. Buffered jobs are held by lock, not by row: a buffered job
 // deleted or rescheduled meanwhile by plain SQL must not run (Que re-checks
 // the row when it takes the job).
+// Issue 13 (blocked vacuum). A pool continues its scans after its cursor
+// and walks from the head of the queue only in its sweep, on a connection of
+// its own. A job behind the cursor that another worker held and then let go
+// without finishing it (that worker died) is found by the sweep and run.
+TEST_F(FastPathTest, JobLetGoBehindTheCursorIsFoundBySweepAndRun) {
+  QG_ASSERT_OK_AND_ASSIGN(int64_t orphan, client_->Enqueue({.type = "Work"}));
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Work", 20)).status());
+  // Another worker holds the first job (a Ruby worker running it).
+  QG_ASSERT_OK_AND_ASSIGN(auto other, qg::Connect(db_->conninfo()));
+  ASSERT_EQ(qg_testing::QueryValue(other.get(), "SELECT pg_advisory_lock($1)",
+                                   {absl::StrCat(orphan)}),
+            "");
+  work_map_.Register("Work", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 2,
+                  Options(-1, absl::Milliseconds(100)));
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return recorder_.total() == 20; }, kSoon));
+  EXPECT_EQ(recorder_.runs(orphan), 0);
+  // The other worker dies: its lock goes, the job stays.
+  other.reset();
+  EXPECT_TRUE(WaitFor([&] { return recorder_.runs(orphan) == 1; }, kSoon))
+      << "the job let go behind the cursor never ran";
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.total(), 21);
+}
+
 TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
   std::vector<NewJob> jobs = Jobs("H", 6);
   absl::Time base = absl::Now() - absl::Hours(1);

@@ -55,6 +55,15 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   }
   ASSERT_EQ(kill(worker, SIGKILL), 0);
   qg_testing::WaitStatus(worker);
+  // The dead process's backends end a moment after it: a statement it had
+  // sent (a handler's write, a batch of deletes) may still commit. Judge
+  // what was in flight once they are gone.
+  absl::Time gone = absl::Now() + absl::Seconds(10);
+  while (Query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+               "current_database() AND pid <> pg_backend_pid()") != "0" &&
+         absl::Now() < gone) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   // In flight at the kill: a handler running (started, not ended), or
   // ended but its outcome not yet recorded (the row is still there).
   auto ids = [&](const std::string& sql) {

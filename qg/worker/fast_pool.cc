@@ -320,6 +320,29 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
   extra.clear();  // each reports a release to Finish()
 }
 
+void FastPool::OnSwept(const LockerSession::Sweep& sweep) {
+  const absl::Duration took = sweep.received_at - sweep.sent_at;
+  if (options_.observer != nullptr) {
+    options_.observer->OnSweep(
+        {took, static_cast<int>(sweep.free.size()), sweep.error.ok()});
+  }
+  if (!sweep.error.ok()) {
+    // The statement failed (its connection is fine): try again later.
+    Log(LogLevel::kError, absl::StrCat("qg: sweeping queue \"", options_.queue,
+                                       "\": ", sweep.error.ToString()));
+    planner_.SweepFailed(sweep.sent_at, took);
+    return;
+  }
+  db_offset_ = sweep.clock_offset;
+  planner_.ClockOffset(db_offset_);
+  if (!sweep.free.empty()) {
+    Log(LogLevel::kDebug,
+        absl::StrCat("qg: sweep found ", sweep.free.size(),
+                     " job(s) nobody holds behind the cursor"));
+  }
+  planner_.Swept(sweep.free, sweep.due_in, sweep.priority, sweep.sent_at, took);
+}
+
 void FastPool::RunRoundTrip(const Plan& plan) {
   absl::Time now = clock_.Now();
   if (!plan.release.empty()) {
@@ -371,7 +394,6 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       request.lock = std::move(l);
     }
   }
-  if (plan.next_due) request.next_due_queue = options_.queue;
   request.ack_cancels.swap(pending_acks_);
 
   absl::StatusOr<LockerSession::Response> r =
@@ -510,14 +532,6 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     }
   }
   if (!released.empty()) planner_.Released(released);
-  if (request.next_due_queue) {
-    if (r->next_due.ok()) {
-      db_offset_ = r->next_due->clock_offset;
-      planner_.ClockOffset(db_offset_);
-      planner_.NextDue(r->next_due->due_in, r->next_due->priority,
-                       r->received_at);
-    }
-  }
   if (options_.observer != nullptr) {
     PoolObserver::RoundTrip report;
     report.took = r->received_at - r->sent_at;
@@ -533,7 +547,6 @@ void FastPool::RunRoundTrip(const Plan& plan) {
         plan.lock > 0 &&
         (!plan.after.has_value() ||
          (plan.rewind && plan.rewind->run_at == absl::InfinitePast()));
-    report.asked_next_due = request.next_due_queue.has_value();
     {
       std::unique_lock<std::mutex> lock(mu_);
       report.buffered = static_cast<int>(ready_.size());
@@ -626,6 +639,13 @@ void FastPool::LockerLoop() {
       LoseSession(s);
       continue;
     }
+    absl::StatusOr<std::optional<LockerSession::Sweep>> swept =
+        session_->PollSweep();
+    if (!swept.ok()) {
+      LoseSession(swept.status());
+      continue;
+    }
+    if (swept->has_value()) OnSwept(**swept);
     for (const ControlNotification& c : control) OnControl(c);
     for (const JobsNotification& n : notes) {
       if (n.queue != options_.queue) continue;
@@ -650,10 +670,11 @@ void FastPool::LockerLoop() {
       }
     }
     for (const Completion& c : finished) {
-      if (c.outcome.kind == Outcome::Kind::kError ||
-          c.outcome.kind == Outcome::Kind::kSnooze) {
-        planner_.Rescheduled();  // a later run_at: ask when it is due
-        break;
+      // A later run_at: look for it when it is due.
+      if (c.outcome.kind == Outcome::Kind::kError) {
+        planner_.Rescheduled(c.key.priority, now + c.outcome.error.delay);
+      } else if (c.outcome.kind == Outcome::Kind::kSnooze) {
+        planner_.Rescheduled(c.key.priority, now + c.outcome.snooze);
       }
     }
     for (const Completion& c : batch_.Add(std::move(finished), generation)) {
@@ -689,11 +710,20 @@ void FastPool::LockerLoop() {
       view.stopping = stopping;
     }
     Plan plan = planner_.Decide(view, now);
+    if (plan.sweep) {
+      if (absl::Status s =
+              session_->StartSweep(options_.queue, plan.sweep_before, 100);
+          !s.ok()) {
+        LoseSession(s);
+        continue;
+      }
+    }
     if (plan.round_trip) {
       RunRoundTrip(plan);
       continue;
     }
-    wake_.Wait(session_->socket(), plan.wake_at, clock_);
+    wake_.Wait(session_->socket(), plan.wake_at, clock_,
+               session_->sweeping() ? session_->sweep_socket() : -1);
   }
   // Whatever is still buffered had its lock with the lost session.
   std::vector<std::unique_ptr<Job>> dropped;

@@ -104,6 +104,8 @@ class FastPool {
   bool OpenSession();
   // The session is gone, and every lock with it.
   void LoseSession(const absl::Status& why);
+  // A sweep came back: what it found, the next due time, the clock.
+  void OnSwept(const LockerSession::Sweep& sweep);
   void RunRoundTrip(const Plan& plan);
   // A pause, resume or cancel request arrived.
   void OnControl(const ControlNotification& n);

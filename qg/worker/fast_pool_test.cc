@@ -230,6 +230,55 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "f");
 }
 
+TEST_F(FastPoolTest, SweepFindsRunnableJobsNobodyHoldsBehindTheCursor) {
+  // Jobs 1..6 due an hour ago, 7 due this instant, 8 in an hour.
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at) SELECT i, 'J', now() "
+      "- interval '1 hour' + i * interval '1 second' FROM generate_series(1, "
+      "6) i RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at) VALUES (7, 'J', "
+      "now()), (8, 'J', now() + interval '1 hour') RETURNING 1");
+  // A peer holds 2; the cursor is at 5.
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(2)").status());
+  internal::JobKey cursor;
+  cursor.priority = 100;
+  cursor.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = 5");
+  cursor.id = 5;
+  QG_ASSERT_OK_AND_ASSIGN(auto sweeper, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r, internal::Run(sweeper.get(), internal::queries::Sweep(
+                                                   "", cursor, 10, 1000)));
+  // 1, 3, 4, 5 (the cursor's own row included): not 2 (held), not 6 (after
+  // the cursor), not 7 (due less than a second ago: the locker's), not 8.
+  std::vector<std::string> free;
+  int id = PQfnumber(r.get(), "job_id");
+  for (int i = 0; i + 1 < r.rows(); ++i) free.emplace_back(r.Get(i, id));
+  EXPECT_THAT(free, ElementsAre("1", "3", "4", "5"));
+  // The last row: the next due job (8) in about an hour.
+  int last = r.rows() - 1;
+  EXPECT_TRUE(r.IsNull(last, id));
+  double due_in = 0;
+  ASSERT_TRUE(
+      absl::SimpleAtod(r.Get(last, PQfnumber(r.get(), "due_in")), &due_in));
+  EXPECT_NEAR(due_in, 3600, 5);
+  // It holds nothing afterwards; `want` bounds what it returns.
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                  "AND pid = $1",
+                  {absl::StrCat(PQbackendPID(sweeper.get()))}),
+            "0");
+  QG_ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(sweeper.get(),
+                       internal::queries::Sweep("", cursor, 2, 1000)));
+  EXPECT_EQ(r.rows(), 3);
+  // No cursor: only the next due time.
+  QG_ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(sweeper.get(),
+                       internal::queries::Sweep("", std::nullopt, 10, 1000)));
+  EXPECT_EQ(r.rows(), 1);
+}
+
 TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, priority) VALUES "

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 namespace qg::internal {
 namespace {
+
+// Future jobs announced by NOTIFY that a planner remembers.
+constexpr size_t kMaxAnnounced = 1024;
 
 // Weight of a new observation in the running averages.
 constexpr double kAlpha = 0.2;
@@ -54,37 +58,44 @@ void LockPlanner::RewindTo(const JobKey& key) {
   }
 }
 
-absl::Duration LockPlanner::HeadRewindInterval() const {
-  return std::clamp(50 * head_rewind_cost_, options_.poll_interval,
+absl::Duration LockPlanner::SweepInterval() const {
+  return std::clamp(50 * sweep_cost_, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
 }
 
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
-  need_next_due_ = true;
+  need_sweep_ = true;
   next_due_at_ = absl::InfiniteFuture();
   next_due_priority_.reset();
+  announced_.clear();
+  announced_overflow_ = false;
   notified_best_.reset();
   cursor_.reset();
   rewind_.reset();
   rewind_in_flight_.reset();
-  head_rewind_active_ = false;
+  sweep_in_flight_ = false;
   (void)now;
 }
 
 void LockPlanner::Notified(absl::Time run_at, std::optional<int16_t> priority,
                            absl::Time now) {
-  if (run_at > now) {
-    if (run_at < next_due_at_) {
-      next_due_at_ = run_at;
-      next_due_priority_ = priority;
-    }
-    return;
-  }
-  may_have_work_ = true;
   // Unknown urgency (an older trigger): assume the most urgent.
   int16_t p = priority.value_or(-32768);
-  RewindTo(KeyAt(p, run_at));
+  // Our idea of the database's clock is off by up to half a round trip: a
+  // job due about now may look a moment ahead, or be a moment ahead. Scan
+  // now, and again when it is surely due.
+  const absl::Duration slack = absl::Milliseconds(2) + round_trip_;
+  if (run_at > now) {
+    announced_.insert({run_at + slack, p});
+    if (announced_.size() > kMaxAnnounced) {
+      announced_.erase(std::prev(announced_.end()));
+      announced_overflow_ = true;
+    }
+    if (run_at > now + slack) return;
+  }
+  may_have_work_ = true;
+  RewindTo(KeyAt(p, std::min(run_at, now)));
   std::pair<int16_t, absl::Time> key{p, run_at};
   if (!notified_best_ || key < *notified_best_) notified_best_ = key;
 }
@@ -96,13 +107,7 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   last_lock_ = now;
   notified_best_.reset();
   if (last) cursor_ = last;
-  if (rewind_stopped) {
-    RewindTo(*rewind_stopped);
-  } else if (rewind_in_flight_ && head_rewind_active_) {
-    // The whole queue behind the cursor was covered.
-    head_rewind_active_ = false;
-    next_head_rewind_ = now + HeadRewindInterval();
-  }
+  if (rewind_stopped) RewindTo(*rewind_stopped);
   rewind_in_flight_.reset();
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
@@ -113,12 +118,39 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   (void)scanned;
 }
 
-void LockPlanner::NextDue(std::optional<absl::Duration> due_in,
-                          std::optional<int16_t> priority, absl::Time at) {
-  need_next_due_ = false;
-  last_next_due_ = at;
+void LockPlanner::Swept(const std::vector<JobKey>& free,
+                        std::optional<absl::Duration> due_in,
+                        std::optional<int16_t> priority, absl::Time at,
+                        absl::Duration took) {
+  sweep_in_flight_ = false;
+  last_sweep_ = at;
+  sweep_cost_ = took;
+  if (!free.empty()) {
+    // Jobs nobody holds behind the cursor: go back for them.
+    may_have_work_ = true;
+    const JobKey& first = *std::min_element(free.begin(), free.end());
+    JobKey before = first;
+    before.id = first.id == std::numeric_limits<int64_t>::min() ? first.id
+                                                                : first.id - 1;
+    RewindTo(before);
+  }
   if (due_in.has_value() && at + *due_in < next_due_at_) {
     next_due_at_ = at + *due_in;
+    next_due_priority_ = priority;
+  }
+}
+
+void LockPlanner::SweepFailed(absl::Time at, absl::Duration took) {
+  sweep_in_flight_ = false;
+  last_sweep_ = at;
+  sweep_cost_ = std::max(took, options_.poll_interval);
+}
+
+void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
+  // A little after it: its write goes out in a later round trip.
+  absl::Time at = due + absl::Milliseconds(50) + round_trip_;
+  if (at < next_due_at_) {
+    next_due_at_ = at;
     next_due_priority_ = priority;
   }
 }
@@ -138,7 +170,6 @@ void LockPlanner::Paused(bool paused) {
 
 void LockPlanner::RoundTrip(absl::Duration took) {
   round_trip_ = Average(round_trip_, took);
-  if (rewind_in_flight_ && head_rewind_active_) head_rewind_cost_ += took;
 }
 
 void LockPlanner::Ran(absl::Duration took) {
@@ -163,16 +194,32 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     return plan;
   }
   if (now >= next_due_at_) {
+    // Due, by a sweep's answer or a reschedule of ours: scan for it, and
+    // sweep to learn which comes next.
     may_have_work_ = true;
-    need_next_due_ = true;
+    need_sweep_ = true;
     RewindTo(KeyAt(next_due_priority_.value_or(-32768), next_due_at_));
     next_due_at_ = absl::InfiniteFuture();
     next_due_priority_.reset();
   }
+  while (!announced_.empty() && announced_.begin()->first <= now) {
+    // An announced future job is due: scan for it.
+    may_have_work_ = true;
+    const auto& [at, priority] = *announced_.begin();
+    RewindTo(KeyAt(priority, at - absl::Milliseconds(2) - round_trip_));
+    announced_.erase(announced_.begin());
+    if (announced_.empty() && announced_overflow_) {
+      need_sweep_ = true;  // more were announced than remembered
+      announced_overflow_ = false;
+    }
+  }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
-  // Jobs another worker rescheduled announce nothing: ask now and then, as
-  // often as the whole queue is rewound (both walk it from the head).
-  if (now - last_next_due_ >= HeadRewindInterval()) need_next_due_ = true;
+  // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
+  // nothing announces them. Sweep now and then (less often when the walk
+  // from the head is slow).
+  if (!sweep_in_flight_ && now - last_sweep_ >= SweepInterval()) {
+    need_sweep_ = true;
+  }
 
   const int buffer = BufferTarget();
   const int capacity = options_.workers + buffer;
@@ -190,7 +237,6 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (!view.stopping) {
       for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
     }
-    plan.next_due = false;
     plan.round_trip = view.writes_pending || view.acks_pending ||
                       plan.lock > 0 || !plan.release.empty();
     if (!plan.round_trip) {
@@ -217,19 +263,6 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     }
   }
   if (plan.lock > 0) {
-    if (!cursor_) {
-      // From the head: this scan covers the whole queue.
-      head_rewind_active_ = false;
-      next_head_rewind_ = now + options_.poll_interval;
-    } else if (!head_rewind_active_ && now >= next_head_rewind_) {
-      JobKey head;
-      head.priority = std::numeric_limits<int16_t>::min();
-      head.run_at = absl::InfinitePast();
-      head.id = std::numeric_limits<int64_t>::min();
-      RewindTo(head);
-      head_rewind_active_ = true;
-      head_rewind_cost_ = absl::ZeroDuration();
-    }
     plan.after = cursor_;
     plan.rewind = rewind_;
     rewind_in_flight_ = rewind_;
@@ -254,9 +287,14 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
-  plan.next_due = need_next_due_ && !view.stopping;
+  if (need_sweep_ && !sweep_in_flight_ && !view.stopping) {
+    plan.sweep = true;
+    plan.sweep_before = cursor_;
+    sweep_in_flight_ = true;
+    need_sweep_ = false;
+  }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    plan.next_due || stale_for_idle || !plan.release.empty();
+                    stale_for_idle || !plan.release.empty();
   if (plan.round_trip && !view.stopping) {
     const int confirm_up_to = std::min(buffered, options_.max_batch);
     for (int i = 0; i < confirm_up_to; ++i) {
@@ -269,6 +307,12 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   }
   if (!plan.round_trip) {
     plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
+    if (!sweep_in_flight_ && !plan.sweep) {
+      plan.wake_at = std::min(plan.wake_at, last_sweep_ + SweepInterval());
+    }
+    if (!announced_.empty()) {
+      plan.wake_at = std::min(plan.wake_at, announced_.begin()->first);
+    }
     if (!view.buffered.empty()) {
       absl::Time oldest = view.buffered.front().locked_at;
       for (const BufferedJob& b : view.buffered) {

@@ -4,8 +4,8 @@
 // The fast pool's lock planner (internal): decides, from the pool's state
 // and the time, what the locker's next round trip asks for: how many jobs to
 // lock and from where, which buffered jobs to re-check before they start or
-// to release, whether to ask when the next scheduled job is due, and when to
-// look again if nothing wakes the locker first. Pure: no I/O, no threads; the
+// to release, when to sweep (see below), and when to look again if nothing
+// wakes the locker first. Pure: no I/O, no threads; the
 // time is an argument, so tests drive it with a table of events and instants.
 //
 // The rules, each a test in lock_planner_test.cc:
@@ -20,18 +20,20 @@
 //     again. When something may have appeared behind the cursor (a NOTIFY or
 //     a due time that sorts before it, released buffered jobs), the next
 //     scan first rewinds over just that range: from the earliest such key up
-//     to the cursor. A new session starts at the head; the whole range from
-//     the head is rewound now and then (a job whose worker died, one another
-//     pool released), every `poll_interval` or, when such a rewind is
-//     expensive (dead rows vacuum cannot remove yet), often enough that it
-//     takes about 2% of the time, at least once a minute. A rewind cut short
-//     by `max_scan` continues where it stopped.
+//     to the cursor. A new session starts at the head. A rewind cut short by
+//     `max_scan` continues where it stopped.
+//   - Sweep, on a connection of its own so that the walk from the head of
+//     the queue (over dead rows vacuum may be unable to remove) never delays
+//     a round trip: it finds jobs nobody holds behind the cursor (a job whose
+//     worker died, one another pool gave back), which the next scan rewinds
+//     to, and when the next scheduled job is due. At a new session, when a
+//     due time from a sweep or a reschedule of ours passed, and otherwise
+//     every `poll_interval` or, when the sweep is slow, every 50 times what
+//     it took (at least once a minute). One sweep at a time.
 //   - Look for work when told (NOTIFY for the queue, a due time passed, a
 //     lock batch came back full) and at least every `poll_interval`.
-//   - Ask when the next scheduled job is due (a query that also walks the
-//     queue from its head) at a new session, when a due time passed, when
-//     this pool rescheduled jobs (NOTIFY announces inserts only), and as
-//     often as the whole queue is rewound; NOTIFY tells of new future jobs.
+//   - NOTIFY tells of new jobs, future ones included (each gets a timer);
+//     a retry or snooze of ours sets a timer for its new run_at.
 //   - A NOTIFY of a job more urgent than the least urgent buffered job locks
 //     even when the buffer is full, so priority order holds across refills
 //     (the pool then releases what no longer fits).
@@ -50,6 +52,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -111,7 +114,10 @@ struct Plan {
   int max_scan = 0;             // candidates the scan may look at
   std::vector<JobKey> confirm;  // buffered jobs to re-check
   std::vector<JobKey> release;  // buffered jobs to give back
-  bool next_due = false;        // ask when the next future job is due
+  // Start a sweep (none is under way): free jobs before `sweep_before`
+  // (nullopt: none looked for) and the next due time.
+  bool sweep = false;
+  std::optional<JobKey> sweep_before;
   absl::Time wake_at = absl::InfiniteFuture();
 };
 
@@ -153,13 +159,21 @@ class LockPlanner {
   void Locked(int asked, int locked, int scanned,
               const std::optional<JobKey>& last, bool exhausted, absl::Time now,
               const std::optional<JobKey>& rewind_stopped = std::nullopt);
-  // The next future job is due in `due_in` (nullopt: none), as of `at`,
-  // with priority `priority`.
-  void NextDue(std::optional<absl::Duration> due_in,
-               std::optional<int16_t> priority, absl::Time at);
-  // This pool moved jobs to a later run_at (a retry, a snooze): ask when
-  // the next job is due.
-  void Rescheduled() { need_next_due_ = true; }
+  // A sweep sent at `at` came back after `took`: `free` jobs nobody holds
+  // behind the cursor; the next future job is due in `due_in` from `at`
+  // (nullopt: none), with priority `priority`.
+  void Swept(const std::vector<JobKey>& free,
+             std::optional<absl::Duration> due_in,
+             std::optional<int16_t> priority, absl::Time at,
+             absl::Duration took = absl::ZeroDuration());
+  // A sweep sent at `at` failed after `took` (the statement; its connection
+  // is fine): the next one waits as after a slow sweep.
+  void SweepFailed(absl::Time at, absl::Duration took);
+  // This pool moved a job of priority `priority` to a later run_at (a
+  // retry, a snooze), due at about `due` (local clock; the write commits a
+  // round trip or so later): look for it then, and ask then when the next
+  // job is due, in case the write came later still.
+  void Rescheduled(int16_t priority, absl::Time due);
   // Buffered jobs were released: they sort before the cursor.
   void Released(const std::vector<JobKey>& keys);
   // The database's clock minus ours: due times and NOTIFY times arrive on
@@ -186,15 +200,22 @@ class LockPlanner {
   // The earliest key at (priority, local time `at`), on the database's
   // clock, less the error of the clock offset.
   JobKey KeyAt(int16_t priority, absl::Time at) const;
-  // How long after a whole-queue rewind the next one starts.
-  absl::Duration HeadRewindInterval() const;
+  // How long after a sweep the next one starts unprompted.
+  absl::Duration SweepInterval() const;
 
   const PlannerOptions options_;
   bool paused_ = false;
   bool may_have_work_ = true;
-  bool need_next_due_ = true;
+  bool need_sweep_ = true;
+  // When the next scheduled job is due, from a sweep or a reschedule of
+  // ours (local clock): when it passes, scan and sweep again.
   absl::Time next_due_at_ = absl::InfiniteFuture();
   std::optional<int16_t> next_due_priority_;
+  // Future jobs NOTIFY announced (local due time, priority; unknown: the
+  // most urgent), earliest first: when each passes, scan; no query needed.
+  // At most kMaxAnnounced; past that, ask once they are all due.
+  std::set<std::pair<absl::Time, int16_t>> announced_;
+  bool announced_overflow_ = false;
   absl::Time last_lock_ = absl::InfinitePast();
   absl::Duration db_offset_ = absl::ZeroDuration();
   // Where the next scan continues; nullopt: from the head.
@@ -203,12 +224,11 @@ class LockPlanner {
   std::optional<JobKey> rewind_;
   // The rewind the round trip in flight carries (given back if it fails).
   std::optional<JobKey> rewind_in_flight_;
-  // A whole-queue rewind: when the next one is due; whether one is under
-  // way, and the round-trip time it has taken so far.
-  absl::Time next_head_rewind_ = absl::InfinitePast();
-  bool head_rewind_active_ = false;
-  absl::Time last_next_due_ = absl::InfinitePast();
-  absl::Duration head_rewind_cost_ = absl::ZeroDuration();
+  // The sweep: whether one is under way, when the last was sent, what it
+  // took.
+  bool sweep_in_flight_ = false;
+  absl::Time last_sweep_ = absl::InfinitePast();
+  absl::Duration sweep_cost_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
   absl::Duration retry_delay_ = absl::ZeroDuration();

@@ -38,7 +38,7 @@ LockPlanner Idle(PlannerOptions options, absl::Time now) {
   Plan first = p.Decide({}, now);
   EXPECT_TRUE(first.round_trip);
   p.Locked(first.lock, 0, 0, std::nullopt, /*exhausted=*/true, now);
-  p.NextDue(std::nullopt, std::nullopt, now);
+  p.Swept({}, std::nullopt, std::nullopt, now);
   p.Succeeded();
   return p;
 }
@@ -52,7 +52,7 @@ TEST(LockPlannerTest, NewSessionLocksAFullBatchAndAsksWhenTheNextJobIsDue) {
   EXPECT_EQ(plan.lock, 20);
   EXPECT_FALSE(plan.after.has_value());  // from the head
   EXPECT_EQ(plan.max_scan, 4 * 20 + 100);
-  EXPECT_TRUE(plan.next_due);
+  EXPECT_TRUE(plan.sweep);
 }
 
 TEST(LockPlannerTest, IdleQueueSleepsUntilThePollInterval) {
@@ -99,9 +99,9 @@ TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitDrainedDoesNot) {
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
   p.SessionOpened(t);
-  ASSERT_TRUE(p.Decide({}, t).next_due);
+  ASSERT_TRUE(p.Decide({}, t).sweep);
   p.Locked(5, 5, 5, Key(5, 100, t), /*exhausted=*/false, t);
-  p.NextDue(std::nullopt, std::nullopt, t);
+  p.Swept({}, std::nullopt, std::nullopt, t);
   EXPECT_GT(p.Decide({.held = 0}, t).lock, 0);
   // Stopped at max_scan with nothing locked (others hold the candidates):
   // more may wait further on.
@@ -113,31 +113,53 @@ TEST(LockPlannerTest, UnfinishedScanMeansMoreMayWaitDrainedDoesNot) {
   EXPECT_FALSE(plan.round_trip);
 }
 
-// Asking when the next job is due walks the queue from its head (dead rows
-// included, which vacuum may be unable to remove): not after every drained
-// scan, but when a due time fired, when this pool rescheduled jobs (retries,
-// snoozes: NOTIFY announces only inserts), and with each whole-queue rewind.
-TEST(LockPlannerTest, NextDueIsAskedWhenSomethingMayHaveBeenRescheduled) {
+// A sweep (free jobs behind the cursor, the next due time) walks the queue
+// from its head (dead rows included, which vacuum may be unable to remove),
+// on a connection of its own: not after every drained scan, but at a new
+// session, when a due time it gave or a reschedule of ours (a retry, a
+// snooze: NOTIFY announces only inserts) passed, and now and then: every
+// poll interval, or less often when it is slow.
+TEST(LockPlannerTest, SweepsRunWhenSomethingMayHaveChangedAndRarelyWhenSlow) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();
   LockPlanner p(Options(1, 4));
   p.SessionOpened(t);
   Plan plan = p.Decide({}, t);
-  EXPECT_TRUE(plan.next_due);
+  EXPECT_TRUE(plan.sweep);
   p.Locked(plan.lock, 1, 1, Key(1, 100, t), /*exhausted=*/true, t);
-  p.NextDue(std::nullopt, std::nullopt, t);
-  EXPECT_FALSE(p.Decide({}, t + kMs).next_due);
-  // A job of ours failed and will be retried later.
-  p.Rescheduled();
+  p.Swept({}, std::nullopt, std::nullopt, t);
+  EXPECT_FALSE(p.Decide({}, t + kMs).sweep);
+  // A job of ours failed and will be retried in 4 s: no sweep now; a
+  // little after 4 s, a scan and a sweep.
+  p.Rescheduled(100, t + kMs + absl::Seconds(4));
   plan = p.Decide({}, t + kMs);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_GT(plan.wake_at, t + kMs + absl::Seconds(4));
+  EXPECT_LT(plan.wake_at, t + kMs + absl::Seconds(5));
+  plan = p.Decide({}, plan.wake_at);
   EXPECT_TRUE(plan.round_trip);
-  EXPECT_TRUE(plan.next_due);
-  p.NextDue(absl::Hours(1), 100, t + kMs);
-  EXPECT_FALSE(p.Decide({}, t + 2 * kMs).next_due);
-  // With the whole-queue rewind, every poll interval here.
-  plan = p.Decide({}, t + absl::Seconds(6));
-  EXPECT_TRUE(plan.next_due);
-  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_TRUE(plan.sweep);
+  p.Swept({}, absl::Hours(1), 100, t + absl::Seconds(5));
+  p.Locked(plan.lock, 1, 1, std::nullopt, true, t + absl::Seconds(5));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(5) + kMs).sweep);
+  // Unprompted, every poll interval while the sweep is quick.
+  plan = p.Decide({}, t + absl::Seconds(10) + kMs);
+  EXPECT_TRUE(plan.sweep);
+  // One at a time.
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(16)).sweep);
+  // Dead rows at the head make it take 1 s: then only every 50 x 1 s.
+  p.Swept({}, std::nullopt, std::nullopt, t + absl::Seconds(11),
+          absl::Seconds(1));
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(16));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(60)).sweep);
+  plan = p.Decide({}, t + absl::Seconds(61));
+  EXPECT_TRUE(plan.sweep);
+  // However slow, at least once a minute.
+  p.Swept({}, std::nullopt, std::nullopt, t + absl::Seconds(61),
+          absl::Seconds(10));
+  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(120)).sweep);
+  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(122)).sweep);
 }
 
 TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
@@ -149,7 +171,7 @@ TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   ASSERT_FALSE(plan.after.has_value());  // a new session: from the head
   EXPECT_FALSE(plan.rewind.has_value());
   p.Locked(plan.lock, 5, 7, Key(7, 100, t), /*exhausted=*/false, t);
-  p.NextDue(std::nullopt, std::nullopt, t);
+  p.Swept({}, std::nullopt, std::nullopt, t);
   plan = p.Decide({}, t);
   ASSERT_TRUE(plan.after.has_value());
   EXPECT_EQ(plan.after->id, 7);
@@ -206,50 +228,21 @@ TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   EXPECT_EQ(plan.rewind->id, 2);
   EXPECT_EQ(plan.rewind->run_at, t + 2 * kMs);
   p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(1));
-  // And every poll interval, the whole queue behind the cursor.
-  p.Notified(t + absl::Seconds(6), 100, t + absl::Seconds(6));
+  // And every poll interval a sweep, apart from the lock round trips,
+  // looks for jobs nobody holds behind the cursor; the scan after it goes
+  // back to the first it found.
   plan = p.Decide({}, t + absl::Seconds(6));
+  ASSERT_TRUE(plan.sweep);
+  ASSERT_TRUE(plan.sweep_before.has_value());
+  EXPECT_EQ(plan.sweep_before->id, 13);
+  p.Swept({Key(9, 100, t - absl::Minutes(2)), Key(5, 100, t - absl::Hours(1))},
+          std::nullopt, std::nullopt, t + absl::Seconds(6));
+  plan = p.Decide({}, t + absl::Seconds(6));
+  EXPECT_GT(plan.lock, 0);
   ASSERT_TRUE(plan.rewind.has_value());
-  EXPECT_EQ(plan.rewind->priority, -32768);
-  EXPECT_EQ(plan.rewind->run_at, absl::InfinitePast());
+  EXPECT_EQ(plan.rewind->id, 4);
+  EXPECT_EQ(plan.rewind->run_at, t - absl::Hours(1));
   EXPECT_EQ(plan.after->id, 13);
-}
-
-TEST(LockPlannerTest, WholeQueueRewindsTakeAboutTwoPercentOfTheTime) {
-  qg_testing::FakeClock clock;
-  absl::Time t = clock.Now();
-  LockPlanner p(Options(1, 4));
-  p.SessionOpened(t);
-  Plan plan = p.Decide({}, t);
-  p.Locked(plan.lock, 1, 1, Key(100, 100, t), false, t);
-  p.NextDue(std::nullopt, std::nullopt, t);
-  // Vacuum is held back: walking the queue from the head takes two round
-  // trips of 100 ms (it stops at max_scan once).
-  t += absl::Seconds(5);
-  plan = p.Decide({}, t);
-  ASSERT_TRUE(plan.rewind.has_value());
-  EXPECT_EQ(plan.rewind->priority, -32768);
-  p.RoundTrip(100 * kMs);
-  p.Locked(plan.lock, 0, 500, Key(101, 100, t), false, t,
-           Key(50, 100, t - absl::Minutes(1)));
-  plan = p.Decide({}, t);
-  ASSERT_TRUE(plan.rewind.has_value());
-  EXPECT_EQ(plan.rewind->id, 50);
-  p.RoundTrip(100 * kMs);
-  p.Locked(plan.lock, 1, 10, Key(102, 100, t), false, t);
-  // 200 ms of rewinding: the next one 50 x 200 ms = 10 s later, not 5 s.
-  plan = p.Decide({}, t + absl::Seconds(6));
-  EXPECT_FALSE(plan.rewind.has_value());
-  p.Locked(plan.lock, 1, 1, Key(103, 100, t), false, t + absl::Seconds(6));
-  plan = p.Decide({}, t + absl::Seconds(10));
-  ASSERT_TRUE(plan.rewind.has_value());
-  EXPECT_EQ(plan.rewind->priority, -32768);
-  // However slow, at least once a minute.
-  p.RoundTrip(absl::Seconds(10));
-  p.Locked(plan.lock, 1, 1, Key(104, 100, t), false, t + absl::Seconds(10));
-  EXPECT_FALSE(p.Decide({}, t + absl::Seconds(69)).rewind.has_value());
-  p.Locked(1, 1, 1, Key(105, 100, t), false, t + absl::Seconds(69));
-  EXPECT_TRUE(p.Decide({}, t + absl::Seconds(71)).rewind.has_value());
 }
 
 TEST(LockPlannerTest, AdaptiveBufferGrowsForShortJobsAndVanishesForLongOnes) {
@@ -328,19 +321,49 @@ TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   qg_testing::FakeClock clock;
   LockPlanner p = Idle(Options(1, 4), clock.Now());
   absl::Time now = clock.Now();
-  p.Notified(now + absl::Seconds(3), 100, now);  // scheduled: a timer
+  // Two scheduled jobs: a timer for each (plus 2 ms, our error about the
+  // database's clock), no query.
+  p.Notified(now + absl::Seconds(3), 100, now);
+  p.Notified(now + absl::Seconds(4), 100, now);
   Plan plan = p.Decide({.idle_workers = 1}, now);
   EXPECT_FALSE(plan.round_trip);
-  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3));
-  clock.Advance(absl::Seconds(3));
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(3) + 2 * kMs);
+  clock.Advance(absl::Seconds(3) + 2 * kMs);
   plan = p.Decide({.idle_workers = 1}, clock.Now());
   EXPECT_TRUE(plan.round_trip);
   EXPECT_EQ(plan.lock, 5);
-  EXPECT_TRUE(plan.next_due);  // a timer fired: ask for the next one
+  EXPECT_FALSE(plan.sweep);  // announced: nothing to ask
   p.Locked(5, 1, 1, Key(1, 100, clock.Now()), true, clock.Now());
-  p.NextDue(std::nullopt, std::nullopt, clock.Now());
+  plan = p.Decide({.idle_workers = 1, .held = 1}, clock.Now());
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Seconds(4) + 2 * kMs);
+  clock.Advance(absl::Seconds(1));
+  EXPECT_GT(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 0);
+  p.Locked(4, 1, 1, Key(2, 100, clock.Now()), true, clock.Now());
   p.Notified(clock.Now() - kMs, 100, clock.Now());  // due now
   EXPECT_EQ(p.Decide({.idle_workers = 1, .held = 1}, clock.Now()).lock, 4);
+}
+
+// A job inserted "now" may look a moment ahead on our idea of the
+// database's clock: it is looked for at once, and once more when it is
+// surely due, without asking qg_next_due (under load that arrives with
+// every NOTIFY).
+TEST(LockPlannerTest, JobAnnouncedAMomentAheadIsLookedForNowAndWhenSurelyDue) {
+  qg_testing::FakeClock clock;
+  LockPlanner p = Idle(Options(1, 4), clock.Now());
+  absl::Time now = clock.Now();
+  p.Notified(now + absl::Microseconds(300), 100, now);
+  Plan plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.sweep);
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, now);
+  plan = p.Decide({.idle_workers = 1}, now);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_EQ(plan.wake_at, now + absl::Microseconds(300) + 2 * kMs);
+  plan = p.Decide({.idle_workers = 1}, plan.wake_at);
+  EXPECT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.sweep);
 }
 
 TEST(LockPlannerTest, NextDueIsPlacedOnOurClockWhateverTheDatabaseSays) {
@@ -352,7 +375,7 @@ TEST(LockPlannerTest, NextDueIsPlacedOnOurClockWhateverTheDatabaseSays) {
   p.SessionOpened(now);
   Plan plan = p.Decide({}, now);
   p.Locked(plan.lock, 0, 0, std::nullopt, true, now);
-  p.NextDue(absl::Seconds(3), 100, now);
+  p.Swept({}, absl::Seconds(3), 100, now);
   p.Succeeded();
   plan = p.Decide({.idle_workers = 1}, now);
   EXPECT_FALSE(plan.round_trip);
@@ -456,7 +479,7 @@ TEST(LockPlannerTest, StoppingLocksNothingButStillWritesCompletions) {
   p.SessionOpened(t);
   Plan plan = p.Decide({.stopping = true}, t);
   EXPECT_EQ(plan.lock, 0);
-  EXPECT_FALSE(plan.next_due);
+  EXPECT_FALSE(plan.sweep);
   EXPECT_FALSE(plan.round_trip);
   plan = p.Decide({.writes_pending = true, .stopping = true}, t);
   EXPECT_TRUE(plan.round_trip);

@@ -73,24 +73,42 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
   return out;
 }
 
-absl::StatusOr<LockerSession::NextDue> ReadNextDue(const PgResult& r,
-                                                   absl::Time sent,
-                                                   absl::Time received) {
-  LockerSession::NextDue out;
-  double due_in = 0, db_now = 0;
-  if (r.rows() != 1 || !absl::SimpleAtod(r.Get(0, 1), &db_now)) {
-    return absl::InternalError("qg_next_due: unexpected result");
+// A sweep's rows: free jobs' keys, then one row (job_id NULL) with the next
+// due time (due_in, db_now, due_priority).
+absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
+                                               absl::Time sent) {
+  LockerSession::Sweep out;
+  int due_col = PQfnumber(r.get(), "due_in");
+  int now_col = PQfnumber(r.get(), "db_now");
+  int prio_col = PQfnumber(r.get(), "due_priority");
+  int id_col = PQfnumber(r.get(), "job_id");
+  if (due_col < 0 || now_col < 0 || prio_col < 0 || id_col < 0 ||
+      r.rows() < 1) {
+    return absl::InternalError("qg_sweep: unexpected result");
   }
-  if (!r.IsNull(0, 0) && absl::SimpleAtod(r.Get(0, 0), &due_in)) {
-    out.due_in = absl::Microseconds(std::llround(due_in * 1e6));
+  for (int i = 0; i < r.rows(); ++i) {
+    if (!r.IsNull(i, id_col)) {
+      if (std::optional<JobKey> key =
+              ReadKey(r, i, "priority", "run_at", "job_id")) {
+        out.free.push_back(std::move(*key));
+      }
+      continue;
+    }
+    double due_in = 0, db_now = 0;
+    if (!absl::SimpleAtod(r.Get(i, now_col), &db_now)) {
+      return absl::InternalError("qg_sweep: no database clock");
+    }
+    if (!r.IsNull(i, due_col) && absl::SimpleAtod(r.Get(i, due_col), &due_in)) {
+      out.due_in = absl::Microseconds(std::llround(due_in * 1e6));
+    }
+    int32_t priority = 0;
+    if (!r.IsNull(i, prio_col) &&
+        absl::SimpleAtoi(r.Get(i, prio_col), &priority)) {
+      out.priority = static_cast<int16_t>(priority);
+    }
+    // now() is the statement's start: the way there after `sent`.
+    out.clock_offset = absl::FromUnixMicros(std::llround(db_now * 1e6)) - sent;
   }
-  int32_t priority = 0;
-  if (!r.IsNull(0, 2) && absl::SimpleAtoi(r.Get(0, 2), &priority)) {
-    out.priority = static_cast<int16_t>(priority);
-  }
-  absl::Time midpoint = sent + (received - sent) / 2;
-  out.clock_offset =
-      absl::FromUnixMicros(std::llround(db_now * 1e6)) - midpoint;
   return out;
 }
 
@@ -120,11 +138,88 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       return s;
     }
   }
-  return std::unique_ptr<LockerSession>(
-      new LockerSession(std::move(*conn), clock));
+  // The writer: the same settings and statements; no LISTEN, no locks.
+  absl::StatusOr<PgConnPtr> writer = Connect(conninfo);
+  if (!writer.ok()) return writer.status();
+  if (absl::Status s = sql::PrepareAll(writer->get(), sql::LockerStatements());
+      !s.ok()) {
+    return s;
+  }
+  for (const Call& call : {queries::LockerSettings(),
+                           queries::SessionTimeout(statement_timeout)}) {
+    if (absl::Status s = internal::Run(writer->get(), call).status(); !s.ok()) {
+      return s;
+    }
+  }
+  // The sweeper: the same; it holds nothing (its try-locks are released at
+  // once).
+  absl::StatusOr<PgConnPtr> sweeper = Connect(conninfo);
+  if (!sweeper.ok()) return sweeper.status();
+  if (absl::Status s = sql::PrepareAll(sweeper->get(), sql::LockerStatements());
+      !s.ok()) {
+    return s;
+  }
+  for (const Call& call : {queries::LockerSettings(),
+                           queries::SessionTimeout(statement_timeout)}) {
+    if (absl::Status s = internal::Run(sweeper->get(), call).status();
+        !s.ok()) {
+      return s;
+    }
+  }
+  return std::unique_ptr<LockerSession>(new LockerSession(
+      std::move(*conn), std::move(*writer), std::move(*sweeper), clock));
 }
 
 int LockerSession::socket() const { return PQsocket(conn_.get()); }
+
+int LockerSession::sweep_socket() const { return PQsocket(sweeper_.get()); }
+
+absl::Status LockerSession::StartSweep(absl::string_view queue,
+                                       const std::optional<JobKey>& before,
+                                       int want) {
+  if (sweep_) return absl::FailedPreconditionError("a sweep is under way");
+  sweep_sent_at_ = clock_->Now();
+  absl::StatusOr<Pipeline> p = Pipeline::Begin(sweeper_.get(), *clock_);
+  if (!p.ok()) return p.status();
+  sweep_.emplace(std::move(*p));
+  if (absl::Status s =
+          sweep_->Send(queries::Sweep(queue, before, want, 10 * want + 1000));
+      !s.ok()) {
+    return s;
+  }
+  return sweep_->Flush(sweep_sent_at_ + absl::Seconds(5));
+}
+
+absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
+  if (!sweep_) return std::optional<Sweep>();
+  PGconn* c = sweeper_.get();
+  if (PQconsumeInput(c) != 1 || PQstatus(c) != CONNECTION_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("sweep connection lost: ", PQerrorMessage(c)));
+  }
+  if (PQisBusy(c)) return std::optional<Sweep>();
+  // The answer is here (its trailing sync follows in the same packet, or
+  // a moment later).
+  absl::StatusOr<PgResult> r = sweep_->Next(clock_->Now() + absl::Seconds(5));
+  bool in_step = sweep_->Finish() && !sweep_->poisoned();
+  sweep_.reset();
+  if (!in_step) {
+    return r.ok() ? absl::UnavailableError("sweep connection out of step")
+                  : r.status();
+  }
+  if (!r.ok()) {
+    Sweep failed;
+    failed.error = r.status();
+    failed.sent_at = sweep_sent_at_;
+    failed.received_at = clock_->Now();
+    return std::optional<Sweep>(std::move(failed));
+  }
+  absl::StatusOr<Sweep> sweep = ReadSweep(*r, sweep_sent_at_);
+  if (!sweep.ok()) return sweep.status();
+  sweep->sent_at = sweep_sent_at_;
+  sweep->received_at = clock_->Now();
+  return std::optional<Sweep>(std::move(*sweep));
+}
 
 absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
                                  std::vector<ControlNotification>* control) {
@@ -153,6 +248,18 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   Response response;
   response.sent_at = clock_->Now();
   absl::Time deadline = response.sent_at + timeout;
+  // The writes first, on the writer connection, so that its backend works
+  // while the locker's statements travel.
+  std::optional<Pipeline> wp;
+  if (!request.writes.empty()) {
+    absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
+    if (!w.ok()) return w.status();
+    wp.emplace(std::move(*w));
+    for (const Call& c : request.writes) {
+      if (absl::Status s = wp->Send(c); !s.ok()) return s;
+    }
+    if (absl::Status s = wp->Flush(deadline); !s.ok()) return s;
+  }
   absl::StatusOr<Pipeline> pipeline = Pipeline::Begin(conn_.get(), *clock_);
   if (!pipeline.ok()) return pipeline.status();
   Pipeline& p = *pipeline;
@@ -166,9 +273,6 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (request.unlock) {
     if (absl::Status s = send(*request.unlock); !s.ok()) return s;
   }
-  for (const Call& w : request.writes) {
-    if (absl::Status s = send(w); !s.ok()) return s;
-  }
   if (!request.confirm.empty()) {
     if (absl::Status s = send(queries::ConfirmBatch(request.confirm)); !s.ok())
       return s;
@@ -180,11 +284,6 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
         !s.ok()) {
       return s;
     }
-  }
-  if (request.next_due_queue) {
-    if (absl::Status s = send(queries::NextDue(*request.next_due_queue));
-        !s.ok())
-      return s;
   }
   if (absl::Status s = p.Flush(deadline); !s.ok()) return s;
 
@@ -205,15 +304,6 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     if (p.poisoned()) return r.status();
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
-  }
-  for (size_t i = 0; i < request.writes.size(); ++i) {
-    absl::StatusOr<PgResult> r = next();
-    if (p.poisoned()) return r.status();
-    if (!r.ok()) {
-      response.writes.push_back(r.status());
-    } else {
-      response.writes.push_back(ReadIds(*r, 0));
-    }
   }
   if (!request.confirm.empty()) {
     absl::StatusOr<PgResult> r = next();
@@ -236,18 +326,22 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
   }
-  absl::StatusOr<PgResult> due_result = absl::UnknownError("not asked");
-  if (request.next_due_queue) {
-    due_result = next();
-    if (p.poisoned()) return due_result.status();
+  if (wp) {
+    for (size_t i = 0; i < request.writes.size(); ++i) {
+      absl::StatusOr<PgResult> r = wp->Next(deadline);
+      if (wp->poisoned()) return r.status();
+      if (!r.ok()) {
+        response.any_failed = true;
+        response.writes.push_back(r.status());
+      } else {
+        response.writes.push_back(ReadIds(*r, 0));
+      }
+    }
+    if (!wp->Finish()) {
+      return absl::UnavailableError("writer connection out of step");
+    }
   }
   response.received_at = clock_->Now();
-  if (request.next_due_queue) {
-    response.next_due =
-        due_result.ok()
-            ? ReadNextDue(*due_result, response.sent_at, response.received_at)
-            : absl::StatusOr<NextDue>(due_result.status());
-  }
   if (!p.Finish()) {
     return absl::UnavailableError("locker connection out of step");
   }

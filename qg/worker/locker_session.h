@@ -1,13 +1,21 @@
 // qg/worker/locker_session.h
 // -----------------------------------------------------------------------------
 //
-// The fast pool's locker session (internal): the one connection that holds
-// the advisory locks of a pool's jobs, and the only code of the pool that
-// talks to libpq. It opens the session (forced settings, the lock function
-// check, prepared statements, planner settings, LISTEN), runs each cycle as
-// one pipelined round trip, and reads notifications. Any error that leaves
-// the connection in doubt makes it unusable: the pool discards the session
-// (and with it every lock it held) and opens a new one.
+// The fast pool's locker session (internal): the connection that holds the
+// advisory locks of a pool's jobs, a second one that writes finished jobs'
+// outcomes, and the only code of the pool that talks to libpq. It opens
+// them (forced settings, the lock function check, prepared statements,
+// planner settings, LISTEN), runs each cycle as one pipelined round trip
+// on both at once (the writes on the writer connection, everything else
+// on the locker; a write's lock is released in a later round trip, after
+// it committed), and reads notifications. Two backends work for the pool
+// in parallel: the lock scans and the deletes no longer queue behind each
+// other on one server process. A third connection runs the sweep
+// (qg_sweep(): jobs nobody holds behind the pool's cursor, and when the next
+// scheduled job is due) in the background, since it walks the queue from its
+// head. Any error that leaves a connection in doubt makes the session
+// unusable: the pool discards it (and with it every lock it held) and opens
+// a new one.
 #ifndef QG_WORKER_LOCKER_SESSION_H_
 #define QG_WORKER_LOCKER_SESSION_H_
 
@@ -19,8 +27,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "qg/clock.h"
+#include "qg/internal/pipeline.h"
 #include "qg/internal/queries.h"
 #include "qg/pg.h"
 #include "qg/worker/wake_source.h"
@@ -40,15 +50,15 @@ class LockerSession {
     std::optional<JobKey> after;
     std::optional<JobKey> rewind;
   };
-  // One round trip, sent in this order: unlock (jobs whose writes committed
-  // earlier), writes, confirm, lock, next due.
+  // One round trip: on the locker connection, in this order, cancel
+  // acknowledgements, unlock (jobs whose writes committed earlier), confirm,
+  // lock; on the writer connection, at the same time, the writes.
   struct Request {
     std::vector<int64_t> ack_cancels;  // cancel requests of held jobs
     std::optional<Call> unlock;
     std::vector<Call> writes;
     std::vector<JobKey> confirm;
     std::optional<Lock> lock;
-    std::optional<std::string> next_due_queue;
   };
   struct LockResult {
     std::vector<JobRow> rows;         // locked, in key order
@@ -61,11 +71,17 @@ class LockerSession {
     // Where an unfinished rewind stopped (nullopt: the range was covered).
     std::optional<JobKey> rewind_stopped;
   };
-  struct NextDue {
-    std::optional<absl::Duration> due_in;  // by the database's clock
+  // What a sweep found.
+  struct Sweep {
+    // The statement failed (its connection is fine): nothing else is set.
+    absl::Status error;
+    std::vector<JobKey> free;  // runnable, behind the cursor, held by nobody
+    std::optional<absl::Duration> due_in;  // the next future job, from sent_at
     std::optional<int16_t> priority;       // of that job
-    // The database's clock minus ours (error within one round trip).
+    // The database's clock minus ours (error: the way there).
     absl::Duration clock_offset;
+    absl::Time sent_at;
+    absl::Time received_at;
   };
   struct Response {
     // The cancel requests this session took (the others were withdrawn).
@@ -77,7 +93,6 @@ class LockerSession {
     absl::StatusOr<std::vector<std::pair<int64_t, bool>>> confirm =
         std::vector<std::pair<int64_t, bool>>{};
     absl::StatusOr<LockResult> lock = LockResult{};
-    absl::StatusOr<NextDue> next_due = NextDue{};
     absl::Time sent_at;
     absl::Time received_at;
     // A statement failed (the connection is fine): back off.
@@ -111,10 +126,35 @@ class LockerSession {
   // The socket to wait on for notifications and connection loss.
   int socket() const;
 
+  // StartSweep()
+  //
+  // Sends a sweep of `queue` (up to `want` free jobs before `before`, none
+  // looked for when nullopt; then the next due time) on the sweep
+  // connection, without waiting. One at a time. An error means the
+  // connection is in doubt: discard the session.
+  absl::Status StartSweep(absl::string_view queue,
+                          const std::optional<JobKey>& before, int want);
+  // Whether a sweep is under way, and the socket its answer arrives on.
+  bool sweeping() const { return sweep_.has_value(); }
+  int sweep_socket() const;
+  // PollSweep()
+  //
+  // The sweep's answer when it has arrived (nullopt: not yet), without
+  // blocking. An error means the connection is in doubt.
+  absl::StatusOr<std::optional<Sweep>> PollSweep();
+
  private:
-  LockerSession(PgConnPtr conn, const Clock& clock)
-      : conn_(std::move(conn)), clock_(&clock) {}
+  LockerSession(PgConnPtr conn, PgConnPtr writer, PgConnPtr sweeper,
+                const Clock& clock)
+      : conn_(std::move(conn)),
+        writer_(std::move(writer)),
+        sweeper_(std::move(sweeper)),
+        clock_(&clock) {}
   PgConnPtr conn_;
+  PgConnPtr writer_;
+  PgConnPtr sweeper_;
+  std::optional<Pipeline> sweep_;  // the sweep under way
+  absl::Time sweep_sent_at_;
   const Clock* clock_;
 };
 

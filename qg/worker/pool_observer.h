@@ -35,18 +35,29 @@ class PoolObserver {
     int buffered = 0;     // jobs waiting in the buffer afterwards
     int scanned = 0;      // candidates its lock scan looked at
     // Its lock scan first went back over a range behind the pool's cursor
-    // (a job announced there, a released one, a due time, or the periodic
-    // walk of the whole queue: `from_head`).
+    // (a job announced there, a released one, a due time, one a sweep found)
+    // or walked from the head of the queue (`from_head`: a new session).
     bool rewound = false;
     bool from_head = false;
-    // It asked when the next scheduled job is due.
-    bool asked_next_due = false;
   };
 
   // OnRoundTrip()
   //
   // After each locker round trip (fast path only).
   virtual void OnRoundTrip(const RoundTrip& round_trip) {}
+
+  // A sweep (fast path only): on a connection of its own, the pool looked
+  // for jobs nobody holds behind its cursor and for the next due time.
+  struct Sweep {
+    absl::Duration took;  // from sending to the answer
+    int found = 0;        // jobs nobody held
+    bool ok = true;       // false: the statement failed (logged)
+  };
+
+  // OnSweep()
+  //
+  // After each sweep (fast path only).
+  virtual void OnSweep(const Sweep& sweep) {}
 
   // A job a worker ran. The strings live only during the call.
   struct JobDone {

@@ -80,14 +80,16 @@ void WakeSource::Wake() {
 }
 
 WakeSource::Event WakeSource::Wait(int socket, absl::Time deadline,
-                                   const Clock& clock) {
-  struct pollfd fds[2] = {{fd_, POLLIN, 0}, {socket, POLLIN, 0}};
+                                   const Clock& clock, int other_socket) {
+  // poll() ignores entries whose fd is negative.
+  struct pollfd fds[3] = {
+      {fd_, POLLIN, 0}, {socket, POLLIN, 0}, {other_socket, POLLIN, 0}};
   int ms = -1;
   if (deadline != absl::InfiniteFuture()) {
     double left = absl::ToDoubleMilliseconds(deadline - clock.Now());
     ms = static_cast<int>(std::clamp(std::ceil(left), 0.0, 2.0e9));
   }
-  int n = poll(fds, socket >= 0 ? 2 : 1, ms);
+  int n = poll(fds, 3, ms);
   if (n <= 0) return Event::kDeadline;
   if (fds[0].revents & POLLIN) {
     uint64_t count;

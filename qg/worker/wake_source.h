@@ -71,9 +71,10 @@ class WakeSource {
 
   // Wait()
   //
-  // Waits until `Wake()`, until `socket` (-1: none) is readable, or until
-  // `deadline` on `clock`. Clears the wake-up.
-  Event Wait(int socket, absl::Time deadline, const Clock& clock);
+  // Waits until `Wake()`, until `socket` or `other_socket` (-1: none) is
+  // readable, or until `deadline` on `clock`. Clears the wake-up.
+  Event Wait(int socket, absl::Time deadline, const Clock& clock,
+             int other_socket = -1);
 
  private:
   int fd_ = -1;

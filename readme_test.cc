@@ -14,14 +14,14 @@ std::string One(PGconn* conn, const char* sql) {
 }
 
 TEST(ReadmeTest, QuickStartEnqueuesInTransactionAndWorkersRunIt) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
   PGconn* conn = PQconnectdb(db->conninfo().c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
   PQclear(PQexec(conn,
                  "CREATE TABLE users (id bigint PRIMARY KEY); "
                  "CREATE TABLE sent (address text)"));
-  ASSERT_OK(readme::CreateUser(*client, conn, 1));
+  QG_ASSERT_OK(readme::CreateUser(*client, conn, 1));
   EXPECT_EQ(One(conn, "SELECT queue || ' ' || job_class FROM que_jobs"),
             "mail qg.examples.email.WelcomeEmail");
   // The same user again: the insert fails and the job goes with it.
@@ -34,20 +34,20 @@ TEST(ReadmeTest, QuickStartEnqueuesInTransactionAndWorkersRunIt) {
 }
 
 TEST(ReadmeTest, UniqueAndPeriodicSnippets) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
-  ASSERT_OK_AND_ASSIGN(bool stored, readme::EnqueueWelcomeOnce(*client, 7));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(bool stored, readme::EnqueueWelcomeOnce(*client, 7));
   EXPECT_TRUE(stored);
-  ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 7));
+  QG_ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 7));
   EXPECT_FALSE(stored);
-  ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 8));
+  QG_ASSERT_OK_AND_ASSIGN(stored, readme::EnqueueWelcomeOnce(*client, 8));
   EXPECT_TRUE(stored);
   qg::PeriodicEnqueuer periodic(client.get());
-  ASSERT_OK(readme::RegisterSchedules(periodic));
+  QG_ASSERT_OK(readme::RegisterSchedules(periodic));
   EXPECT_EQ(periodic.names(),
             (std::vector<std::string>{"nightly-report", "refresh-cache"}));
-  ASSERT_OK(periodic.RunOnce().status);
-  ASSERT_OK_AND_ASSIGN(auto listed, qg::ListPeriodic(*client));
+  QG_ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK_AND_ASSIGN(auto listed, qg::ListPeriodic(*client));
   EXPECT_EQ(listed.size(), 2);
 }
 

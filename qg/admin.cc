@@ -12,10 +12,10 @@
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/job_ops.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
+#include "qg/pg.h"
 #include "schema/schema.h"
 
 namespace qg {
@@ -23,7 +23,6 @@ namespace {
 
 namespace queries = internal::queries;
 using internal::PooledConn;
-using internal::Result;
 
 constexpr int kMaxPageLimit = 10000;
 constexpr int kBatch = 500;
@@ -55,7 +54,7 @@ internal::ListJobsParams ListParams(const JobFilter& filter, int limit,
 }
 
 // Reads the rows of qg_list_jobs / qg_get_job.
-absl::StatusOr<std::vector<JobRecord>> ReadRecords(const Result& r) {
+absl::StatusOr<std::vector<JobRecord>> ReadRecords(const PgResult& r) {
   absl::StatusOr<internal::JobRowReader> reader =
       internal::JobRowReader::For(r);
   if (!reader.ok()) return reader.status();
@@ -92,7 +91,7 @@ internal::JobKey KeyOf(const JobRecord& job) {
   key.queue = job.queue;
   key.priority = job.priority;
   key.run_at = job.run_at;
-  key.run_at_text = internal::FormatTimestamp(job.run_at);
+  key.run_at_text = qg::FormatTimestamp(job.run_at);
   key.id = job.id;
   return key;
 }
@@ -156,9 +155,8 @@ absl::StatusOr<JobCursor> JobCursor::Decode(absl::string_view text) {
 }
 
 bool JobRecord::dead() const {
-  static const absl::Time dead =
-      internal::ParseTimestamp(internal::sql::kDeadRunAt)
-          .value_or(absl::InfiniteFuture());
+  static const absl::Time dead = qg::ParseTimestamp(internal::sql::kDeadRunAt)
+                                     .value_or(absl::InfiniteFuture());
   return run_at >= dead;
 }
 
@@ -219,7 +217,7 @@ absl::StatusOr<MigrateResult> Admin::Migrate() {
   if (!conn.ok()) return conn.status();
   absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn->get());
   if (!tx.ok()) return tx.status();
-  if (absl::StatusOr<Result> r =
+  if (absl::StatusOr<PgResult> r =
           internal::Run(conn->get(), queries::MigrateLock());
       !r.ok()) {
     return r.status();
@@ -233,7 +231,7 @@ absl::StatusOr<MigrateResult> Admin::Migrate() {
                      internal::QueSchemaStatus(*existing).message()));
   }
   for (const char* ddl : {schema::kQueJobsSql, schema::kQgAdditionsSql}) {
-    absl::StatusOr<Result> r = internal::ExecSimple(conn->get(), ddl);
+    absl::StatusOr<PgResult> r = qg::ExecSimple(conn->get(), ddl);
     if (!r.ok()) return r.status();
   }
   if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
@@ -252,7 +250,7 @@ absl::StatusOr<StatsReport> Admin::Stats() {
   absl::StatusOr<std::vector<JobStats>> groups = QueryJobStats(exec);
   if (!groups.ok()) return groups.status();
   report.groups = std::move(*groups);
-  absl::StatusOr<Result> fn =
+  absl::StatusOr<PgResult> fn =
       internal::Run(conn->get(), queries::HasLockFunction());
   if (!fn.ok()) return fn.status();
   report.fast_path.available = fn->Get(0, 0) == "t";
@@ -278,7 +276,7 @@ absl::StatusOr<JobPage> Admin::ListJobs(const JobFilter& filter,
   }
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<Result> r = internal::Run(
+  absl::StatusOr<PgResult> r = internal::Run(
       conn->get(),
       queries::ListJobs(ListParams(filter, page.limit, page.after)));
   if (!r.ok()) return r.status();
@@ -295,7 +293,7 @@ absl::StatusOr<JobPage> Admin::ListJobs(const JobFilter& filter,
 absl::StatusOr<JobRecord> Admin::GetJob(int64_t id) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<Result> r = internal::Run(conn->get(), queries::GetJob(id));
+  absl::StatusOr<PgResult> r = internal::Run(conn->get(), queries::GetJob(id));
   if (!r.ok()) return r.status();
   absl::StatusOr<std::vector<JobRecord>> jobs = ReadRecords(*r);
   if (!jobs.ok()) return jobs.status();

@@ -25,7 +25,12 @@ JsonObject StatsJson(const JobStats& s, bool paused) {
   return j;
 }
 
-JsonObject JobListJson(const JobRecord& job, absl::Time now) {
+namespace {
+
+// The members a job's list entry and its detail share, in their order, with
+// `last_error` (its first line in a list, all of it in the detail).
+JsonObject JobJson(const JobRecord& job, absl::Time now,
+                   absl::string_view last_error) {
   JsonObject j;
   j.Int("id", job.id)
       .String("queue", job.queue)
@@ -33,26 +38,23 @@ JsonObject JobListJson(const JobRecord& job, absl::Time now) {
       .Int("priority", job.priority)
       .Time("run_at", job.run_at)
       .Int("error_count", job.error_count)
-      .StringOrNull("last_error", job.last_error_line)
+      .StringOrNull("last_error", last_error)
       .Bool("working", job.working())
-      .String("state", JobStateName(job, now))
-      .String("cursor", job.cursor().Encode());
+      .String("state", JobStateName(job, now));
+  return j;
+}
+
+}  // namespace
+
+JsonObject JobListJson(const JobRecord& job, absl::Time now) {
+  JsonObject j = JobJson(job, now, job.last_error_line);
+  j.String("cursor", job.cursor().Encode());
   return j;
 }
 
 JsonObject JobDetailJson(const JobRecord& job, absl::Time now) {
-  JsonObject j;
-  j.Int("id", job.id)
-      .String("queue", job.queue)
-      .String("type", job.type)
-      .Int("priority", job.priority)
-      .Time("run_at", job.run_at)
-      .Int("error_count", job.error_count)
-      .StringOrNull("last_error", job.last_error)
-      .Bool("working", job.working())
-      .String("state", JobStateName(job, now))
-      .Int("held_by_pid", job.held_by_pid)
-      .Raw("args", job.args);
+  JsonObject j = JobJson(job, now, job.last_error);
+  j.Int("held_by_pid", job.held_by_pid).Raw("args", job.args);
   return j;
 }
 

@@ -8,8 +8,9 @@
 // Example:
 //   QG_ASSIGN_OR_RETURN(qg::StatsReport report, admin->Stats());
 //   std::vector<qg::JsonObject> items;
-//   for (const qg::JobStats& s : report.groups)
-//   items.push_back(qg::StatsJson(s, report.paused(s.queue)));
+//   for (const qg::JobStats& s : report.groups) {
+//     items.push_back(qg::StatsJson(s, report.paused(s.queue)));
+//   }
 //   qg::JsonArray(items);
 //   // [{"queue":"","type":"SendEmail","count":3,"working":0,"errored":1,
 //   //   "highest_error_count":2,"dead":0,

@@ -12,9 +12,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
 #include "qg/periodic.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -27,43 +28,12 @@ using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
-class AdminTest : public ::testing::Test {
+class AdminTest : public qg_testing::DatabaseTest {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-    ASSERT_OK_AND_ASSIGN(admin_, Admin::Connect({.conninfo = db_->conninfo()}));
-  }
-
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
-
-  // A database on the same server without que_jobs.
-  std::string EmptyDatabase(const std::string& name) {
-    qg_testing::PostgresServer& server = db_->server();
-    auto c = internal::Connect(server.ConninfoFor("postgres"));
-    EXPECT_TRUE(c.ok());
-    EXPECT_OK(internal::ExecSimple(
-                  c->get(), absl::StrCat("DROP DATABASE IF EXISTS ", name))
-                  .status());
-    EXPECT_OK(internal::ExecSimple(
-                  c->get(),
-                  absl::StrCat("CREATE DATABASE ", name, " TEMPLATE template0"))
-                  .status());
-    return server.ConninfoFor(name);
-  }
-
-  // Another session of `conninfo` holding job `id`'s advisory lock, as a
-  // worker would.
-  internal::ConnPtr HoldLock(const std::string& conninfo, int64_t id) {
-    absl::StatusOr<internal::ConnPtr> c = internal::Connect(conninfo);
-    EXPECT_TRUE(c.ok());
-    EXPECT_EQ(
-        qg_testing::QueryValue(
-            c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
-        "t");
-    return std::move(*c);
+    ASSERT_NO_FATAL_FAILURE(DatabaseTest::SetUp());
+    QG_ASSERT_OK_AND_ASSIGN(admin_,
+                            Admin::Connect({.conninfo = db_->conninfo()}));
   }
 
   std::vector<int64_t> Ids(const JobPage& page) {
@@ -72,23 +42,21 @@ class AdminTest : public ::testing::Test {
     return ids;
   }
 
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
   std::unique_ptr<Admin> admin_;
 };
 
 TEST_F(AdminTest, ConnectWorksBeforeTheSchemaAndMigrateCreatesItOnce) {
   std::string empty = EmptyDatabase("qg_admin_migrate");
-  ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
   EXPECT_THAT(
       admin->Stats().status(),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
-  ASSERT_OK_AND_ASSIGN(MigrateResult first, admin->Migrate());
+  QG_ASSERT_OK_AND_ASSIGN(MigrateResult first, admin->Migrate());
   EXPECT_TRUE(first.created);
   EXPECT_EQ(first.schema_version, 3);
-  ASSERT_OK_AND_ASSIGN(MigrateResult second, admin->Migrate());
+  QG_ASSERT_OK_AND_ASSIGN(MigrateResult second, admin->Migrate());
   EXPECT_FALSE(second.created);
-  ASSERT_OK_AND_ASSIGN(StatsReport stats, admin->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport stats, admin->Stats());
   EXPECT_TRUE(stats.groups.empty());
   EXPECT_TRUE(stats.fast_path.available);
   EXPECT_THAT(stats.fast_path.reason, HasSubstr("fast"));
@@ -118,15 +86,15 @@ TEST_F(AdminTest, ConcurrentMigratesAllSucceedAndOneCreates) {
 
 TEST_F(AdminTest, MigrateRefusesAnotherQueVersionAndChangesNothing) {
   std::string empty = EmptyDatabase("qg_admin_que1");
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr c, internal::Connect(empty));
-  ASSERT_OK(internal::ExecSimple(
-                c.get(),
-                "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
-                "smallint, run_at timestamptz, job_class text, args jsonb, "
-                "error_count int, last_error_message text, queue text); "
-                "COMMENT ON TABLE que_jobs IS '4'")
-                .status());
-  ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr c, qg::Connect(empty));
+  QG_ASSERT_OK(qg::ExecSimple(
+                   c.get(),
+                   "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
+                   "smallint, run_at timestamptz, job_class text, args jsonb, "
+                   "error_count int, last_error_message text, queue text); "
+                   "COMMENT ON TABLE que_jobs IS '4'")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, Admin::Connect({.conninfo = empty}));
   EXPECT_THAT(admin->Migrate().status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("another Que version")));
@@ -157,7 +125,7 @@ TEST_F(AdminTest, StatsReportsTheQgCompatiblePathWithoutTheLockFunction) {
   Query(
       "INSERT INTO que_jobs (job_class, queue, error_count) VALUES ('A', "
       "'', 0), ('A', '', 2), ('B', 'q', 0) RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(StatsReport stats, admin_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport stats, admin_->Stats());
   EXPECT_FALSE(stats.fast_path.available);
   EXPECT_THAT(stats.fast_path.reason, HasSubstr("qg migrate"));
   ASSERT_EQ(stats.groups.size(), 2u);
@@ -179,7 +147,7 @@ TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
       "(5, 'Held', 'q', now() - interval '1 minute', 0, NULL), "
       "(6, 'Ready', 'other', now() - interval '1 minute', 0, NULL) "
       "RETURNING 1");
-  internal::ConnPtr holder = HoldLock(db_->conninfo(), 5);
+  PgConnPtr holder = HoldJobLock(5);
   auto ids = [&](JobFilter f) {
     absl::StatusOr<JobPage> page = admin_->ListJobs(f);
     EXPECT_THAT(page.status(), IsOk());
@@ -198,7 +166,7 @@ TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
   EXPECT_THAT(ids({.state = JobState::kDead}), UnorderedElementsAre(4));
   EXPECT_THAT(ids({.error_contains = "smtp timeout"}), UnorderedElementsAre(3));
 
-  ASSERT_OK_AND_ASSIGN(JobPage failed, admin_->ListJobs({.type = "Failed"}));
+  QG_ASSERT_OK_AND_ASSIGN(JobPage failed, admin_->ListJobs({.type = "Failed"}));
   ASSERT_EQ(failed.jobs.size(), 1u);
   EXPECT_EQ(failed.jobs[0].last_error, "SMTP Timeout\n at line 2");
   EXPECT_EQ(failed.jobs[0].last_error_line, "SMTP Timeout");
@@ -218,7 +186,8 @@ TEST_F(AdminTest, PagesReturnEveryRowExactlyOnceWhileJobsAreInserted) {
       "FROM generate_series(1, 600) AS i RETURNING 1");
   std::set<int64_t> original;
   {
-    ASSERT_OK_AND_ASSIGN(JobPage all, admin_->ListJobs({}, {.limit = 10000}));
+    QG_ASSERT_OK_AND_ASSIGN(JobPage all,
+                            admin_->ListJobs({}, {.limit = 10000}));
     for (const JobRecord& j : all.jobs) original.insert(j.id);
   }
   ASSERT_EQ(original.size(), 600u);
@@ -226,7 +195,7 @@ TEST_F(AdminTest, PagesReturnEveryRowExactlyOnceWhileJobsAreInserted) {
   PageRequest page{.limit = 37};
   int pages = 0;
   do {
-    ASSERT_OK_AND_ASSIGN(JobPage p, admin_->ListJobs({}, page));
+    QG_ASSERT_OK_AND_ASSIGN(JobPage p, admin_->ListJobs({}, page));
     for (const JobRecord& j : p.jobs) ++seen[j.id];
     // Someone enqueues between pages, in front of and behind the cursor.
     Query(absl::StrCat(
@@ -250,12 +219,12 @@ TEST_F(AdminTest, PagesWalkThePrimaryKeyWithoutSortingOrOffset) {
       "FROM generate_series(1, 50000) AS i RETURNING 1");
   Query("ANALYZE que_jobs");
   // The statement exactly as ListJobs sends it, page 2 of one queue.
-  ASSERT_OK_AND_ASSIGN(
-      internal::Result plan,
-      internal::Exec(conn_.get(),
-                     absl::StrCat("EXPLAIN ", internal::sql::kListJobs.text),
-                     {"q3", std::nullopt, "errored", std::nullopt, "q3", "2",
-                      "2026-01-01 00:00:00+00", "17", "50"}));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult plan,
+      qg::Exec(conn_.get(),
+               absl::StrCat("EXPLAIN ", internal::sql::kListJobs.text),
+               {"q3", std::nullopt, "errored", std::nullopt, "q3", "2",
+                "2026-01-01 00:00:00+00", "17", "50"}));
   std::string text;
   for (int i = 0; i < plan.rows(); ++i) {
     absl::StrAppend(&text, plan.Get(i, 0), "\n");
@@ -266,29 +235,29 @@ TEST_F(AdminTest, PagesWalkThePrimaryKeyWithoutSortingOrOffset) {
 }
 
 TEST_F(AdminTest, WorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
-  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
   ASSERT_EQ(&other->server(), &db_->server());  // same server, two databases
   Query(
       "INSERT INTO que_jobs (job_id, job_class) VALUES (77, 'T') RETURNING 1");
-  internal::ConnPtr elsewhere = HoldLock(other->conninfo(), 77);
-  ASSERT_OK_AND_ASSIGN(JobPage page, admin_->ListJobs({}));
+  PgConnPtr elsewhere = HoldJobLock(77, other->conninfo());
+  QG_ASSERT_OK_AND_ASSIGN(JobPage page, admin_->ListJobs({}));
   ASSERT_EQ(page.jobs.size(), 1u);
   EXPECT_FALSE(page.jobs[0].working());
-  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(77));
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(77));
   EXPECT_EQ(job.held_by_pid, 0);
-  ASSERT_OK_AND_ASSIGN(JobPage none,
-                       admin_->ListJobs({.state = JobState::kWorking}));
+  QG_ASSERT_OK_AND_ASSIGN(JobPage none,
+                          admin_->ListJobs({.state = JobState::kWorking}));
   EXPECT_TRUE(none.jobs.empty());
   // ... and the other database's lock does not stop a retry here.
-  EXPECT_OK(admin_->RetryJob(77));
+  QG_EXPECT_OK(admin_->RetryJob(77));
 
-  internal::ConnPtr here = HoldLock(db_->conninfo(), 77);
+  PgConnPtr here = HoldJobLock(77);
   std::string pid =
       qg_testing::QueryValue(here.get(), "SELECT pg_backend_pid()");
-  ASSERT_OK_AND_ASSIGN(JobRecord held, admin_->GetJob(77));
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord held, admin_->GetJob(77));
   EXPECT_EQ(absl::StrCat(held.held_by_pid), pid);
-  ASSERT_OK_AND_ASSIGN(JobPage working,
-                       admin_->ListJobs({.state = JobState::kWorking}));
+  QG_ASSERT_OK_AND_ASSIGN(JobPage working,
+                          admin_->ListJobs({.state = JobState::kWorking}));
   EXPECT_EQ(Ids(working), std::vector<int64_t>{77});
 }
 
@@ -301,15 +270,15 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(9, 'T', '2030-01-01 00:00:00+00', 3) RETURNING 1");
-  internal::ConnPtr worker = HoldLock(db_->conninfo(), 9);
+  PgConnPtr worker = HoldJobLock(9);
   EXPECT_THAT(admin_->RetryJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("being worked")));
   EXPECT_THAT(admin_->DeleteJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // Client::RetryJob shares the implementation.
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       Client::Create({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          Client::Create({.conninfo = db_->conninfo()}));
   EXPECT_THAT(client->RetryJob(9),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(Query("SELECT format('%s|%s', run_at, error_count) FROM que_jobs"),
@@ -328,7 +297,7 @@ TEST_F(AdminTest, RetryOrDeleteOfAHeldJobIsRefusedAndChangesNothing) {
                    "'advisory'") == "0";
       },
       absl::Seconds(10)));
-  EXPECT_OK(admin_->DeleteJob(9));
+  QG_EXPECT_OK(admin_->DeleteJob(9));
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
   EXPECT_THAT(admin_->DeleteJob(9), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(admin_->RetryJob(9), StatusIs(absl::StatusCode::kNotFound));
@@ -343,7 +312,7 @@ TEST_F(AdminTest, RetryGivesADeadJobItsAttemptsBackAndKeepsADueJobsPlace) {
       "(1, 'Dead', '9999-01-01 00:00:00+00', 5), "
       "(2, 'Later', now() + interval '1 day', 2), "
       "(3, 'Due', '2020-01-01 00:00:00+00', 1) RETURNING 1");
-  for (int64_t id : {1, 2, 3}) EXPECT_OK(admin_->RetryJob(id));
+  for (int64_t id : {1, 2, 3}) QG_EXPECT_OK(admin_->RetryJob(id));
   EXPECT_EQ(Query("SELECT string_agg(format('%s:%s:%s', job_id, "
                   "run_at <= now(), error_count), ' ' ORDER BY job_id) "
                   "FROM que_jobs"),
@@ -361,9 +330,9 @@ TEST_F(AdminTest, RetryJobsSkipsAndCountsHeldJobs) {
       "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count) "
       "VALUES (5000, 'T', 'q', now() + interval '1 hour', 0), "
       "(5001, 'T', 'other', now() + interval '1 hour', 1) RETURNING 1");
-  internal::ConnPtr w1 = HoldLock(db_->conninfo(), 7);
-  internal::ConnPtr w2 = HoldLock(db_->conninfo(), 1100);
-  ASSERT_OK_AND_ASSIGN(
+  PgConnPtr w1 = HoldJobLock(7);
+  PgConnPtr w2 = HoldJobLock(1100);
+  QG_ASSERT_OK_AND_ASSIGN(
       BulkResult r,
       admin_->RetryJobs({.queue = "q", .state = JobState::kErrored}));
   EXPECT_EQ(r.changed, 1198);
@@ -383,7 +352,7 @@ TEST_F(AdminTest, RetryJobsOfDeadJobsGivesThemTheirAttemptsBack) {
       "(1, 'T', '9999-01-01 00:00:00+00', 5), "
       "(2, 'U', '9999-01-01 00:00:00+00', 5), "
       "(3, 'T', now() + interval '1 hour', 2) RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       BulkResult r, admin_->RetryJobs({.type = "T", .state = JobState::kDead}));
   EXPECT_EQ(r.changed, 1);
   EXPECT_EQ(Query("SELECT string_agg(format('%s:%s:%s', job_id, "
@@ -398,8 +367,8 @@ TEST_F(AdminTest, DeleteJobsRefusesToDeleteEverythingAndSkipsHeldJobs) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, queue) VALUES "
       "(1, 'T', 'demo'), (2, 'T', 'demo'), (3, 'T', 'keep') RETURNING 1");
-  internal::ConnPtr worker = HoldLock(db_->conninfo(), 2);
-  ASSERT_OK_AND_ASSIGN(BulkResult r, admin_->DeleteJobs({.queue = "demo"}));
+  PgConnPtr worker = HoldJobLock(2);
+  QG_ASSERT_OK_AND_ASSIGN(BulkResult r, admin_->DeleteJobs({.queue = "demo"}));
   EXPECT_EQ(r.changed, 1);
   EXPECT_EQ(r.skipped_held, 1);
   EXPECT_EQ(Query("SELECT string_agg(job_id::text, ',' ORDER BY job_id) FROM "
@@ -413,7 +382,7 @@ TEST(JobCursorTest, EncodesAndDecodesAQueueWithCommas) {
               .run_at = absl::FromUnixMicros(1795932000123456),
               .id = 42};
   EXPECT_EQ(c.Encode(), "42,-5,2026-11-29T06:00:00.123456Z,a,b,c");
-  ASSERT_OK_AND_ASSIGN(JobCursor back, JobCursor::Decode(c.Encode()));
+  QG_ASSERT_OK_AND_ASSIGN(JobCursor back, JobCursor::Decode(c.Encode()));
   EXPECT_EQ(back.queue, "a,b,c");
   EXPECT_EQ(back.priority, -5);
   EXPECT_EQ(back.run_at, c.run_at);
@@ -428,7 +397,7 @@ TEST(JobStateTest, NamesRoundTrip) {
   for (JobState s : {JobState::kAny, JobState::kReady, JobState::kRunnable,
                      JobState::kScheduled, JobState::kWorking,
                      JobState::kErrored, JobState::kDead}) {
-    ASSERT_OK_AND_ASSIGN(JobState back, ParseJobState(JobStateName(s)));
+    QG_ASSERT_OK_AND_ASSIGN(JobState back, ParseJobState(JobStateName(s)));
     EXPECT_EQ(back, s);
   }
   EXPECT_THAT(ParseJobState("bogus").status(),
@@ -437,24 +406,25 @@ TEST(JobStateTest, NamesRoundTrip) {
 
 TEST_F(AdminTest, PauseAndResumeShowInStatsEvenForAnEmptyQueue) {
   Query("INSERT INTO que_jobs (job_class, queue) VALUES ('A', 'busy')");
-  ASSERT_OK(admin_->PauseQueue("busy"));
-  ASSERT_OK(admin_->PauseQueue("idle"));  // no jobs: paused all the same
-  ASSERT_OK(admin_->PauseQueue("idle"));  // again: still paused, once
-  ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
+  QG_ASSERT_OK(admin_->PauseQueue("busy"));
+  QG_ASSERT_OK(admin_->PauseQueue("idle"));  // no jobs: paused all the same
+  QG_ASSERT_OK(admin_->PauseQueue("idle"));  // again: still paused, once
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
   EXPECT_THAT(report.paused_queues, ::testing::ElementsAre("busy", "idle"));
   EXPECT_TRUE(report.paused("idle"));
   EXPECT_FALSE(report.paused(""));
   ASSERT_EQ(report.groups.size(), 1u);  // the empty queue has no group
-  ASSERT_OK(admin_->ResumeQueue("busy"));
-  ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused, admin_->PausedQueues());
+  QG_ASSERT_OK(admin_->ResumeQueue("busy"));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused,
+                          admin_->PausedQueues());
   EXPECT_THAT(paused, ::testing::ElementsAre("idle"));
   // The library sees what the admin did, and the other way round.
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
-                       Client::Create({.conninfo = db_->conninfo()}));
-  ASSERT_OK_AND_ASSIGN(paused, client->PausedQueues());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                          Client::Create({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(paused, client->PausedQueues());
   EXPECT_THAT(paused, ::testing::ElementsAre("idle"));
-  ASSERT_OK(client->ResumeQueue("idle"));
-  ASSERT_OK_AND_ASSIGN(report, admin_->Stats());
+  QG_ASSERT_OK(client->ResumeQueue("idle"));
+  QG_ASSERT_OK_AND_ASSIGN(report, admin_->Stats());
   EXPECT_THAT(report.paused_queues, ::testing::IsEmpty());
 }
 
@@ -469,7 +439,7 @@ TEST_F(AdminTest, PausingAnEmptyNameIsInvalidAndChangesNothing) {
 
 TEST_F(AdminTest, StatsWithoutTheAdditionsReportsNoPausedQueue) {
   Query("DROP TABLE qg_queues CASCADE");
-  ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport report, admin_->Stats());
   EXPECT_THAT(report.paused_queues, ::testing::IsEmpty());
   EXPECT_THAT(
       admin_->PauseQueue("q"),
@@ -480,18 +450,18 @@ TEST_F(AdminTest, CancelKeepsAJobNobodyHoldsAsCancelledAndRetryRevivesIt) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(61, 'A', now() + interval '1 hour', 2)");
-  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, admin_->CancelJob(61));
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, admin_->CancelJob(61));
   EXPECT_EQ(outcome, CancelOutcome::kCancelled);
-  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(61));
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(61));
   EXPECT_TRUE(job.dead());
   EXPECT_TRUE(job.cancelled());
   EXPECT_EQ(job.error_count, 2);  // unchanged
   EXPECT_THAT(job.last_error, ::testing::StartsWith("qg: cancelled"));
-  ASSERT_OK_AND_ASSIGN(JobPage dead,
-                       admin_->ListJobs({.state = JobState::kDead}));
+  QG_ASSERT_OK_AND_ASSIGN(JobPage dead,
+                          admin_->ListJobs({.state = JobState::kDead}));
   EXPECT_THAT(Ids(dead), ::testing::ElementsAre(61));
-  ASSERT_OK(admin_->RetryJob(61));
-  ASSERT_OK_AND_ASSIGN(job, admin_->GetJob(61));
+  QG_ASSERT_OK(admin_->RetryJob(61));
+  QG_ASSERT_OK_AND_ASSIGN(job, admin_->GetJob(61));
   EXPECT_FALSE(job.dead());
   EXPECT_FALSE(job.cancelled());
 }
@@ -501,7 +471,7 @@ TEST_F(AdminTest, ADeadJobIsNotCancelledUnlessItsErrorSaysSo) {
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
       "last_error) VALUES (71, 'A', '9999-01-01 00:00:00+00', 5, "
       "'qg: dead after 5 attempts: boom')");
-  ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(71));
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(71));
   EXPECT_TRUE(job.dead());
   EXPECT_FALSE(job.cancelled());
 }
@@ -512,7 +482,7 @@ TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
                        HasSubstr("no job with ID 424242")));
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (81, 'Ruby')");
   // A Ruby Que or que-go worker holds it: it takes no cancel requests.
-  internal::ConnPtr ruby = HoldLock(db_->conninfo(), 81);
+  PgConnPtr ruby = HoldJobLock(81);
   EXPECT_THAT(admin_->CancelJob(81, absl::Milliseconds(300)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("cannot be cancelled while it runs")));
@@ -523,17 +493,19 @@ TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
 }
 
 TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
-  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> none, admin_->ListPeriodic());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> none,
+                          admin_->ListPeriodic());
   EXPECT_THAT(none, ::testing::IsEmpty());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
-                       Client::Create({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                          Client::Create({.conninfo = db_->conninfo()}));
   PeriodicEnqueuer periodic(client.get());
-  ASSERT_OK(periodic.Register({.name = "hourly",
-                               .schedule = "0 * * * *",
-                               .time_zone = "Europe/Berlin",
-                               .job = {.type = "Hourly"}}));
-  ASSERT_OK(periodic.RunOnce().status);  // creates the record
-  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> list, admin_->ListPeriodic());
+  QG_ASSERT_OK(periodic.Register({.name = "hourly",
+                                  .schedule = "0 * * * *",
+                                  .time_zone = "Europe/Berlin",
+                                  .job = {.type = "Hourly"}}));
+  QG_ASSERT_OK(periodic.RunOnce().status);  // creates the record
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> list,
+                          admin_->ListPeriodic());
   ASSERT_EQ(list.size(), 1u);
   const PeriodicInfo& info = list[0];
   EXPECT_EQ(info.name, "hourly");
@@ -546,12 +518,12 @@ TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
   EXPECT_EQ(*info.next_occurrence - *info.last_occurrence, absl::Hours(1));
   EXPECT_GT(*info.next_occurrence, absl::Now());
   // As the library lists it.
-  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> from_client,
-                       ListPeriodic(*client));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> from_client,
+                          ListPeriodic(*client));
   ASSERT_EQ(from_client.size(), 1u);
   EXPECT_EQ(from_client[0].next_occurrence, info.next_occurrence);
   // Not seen within a zero window: not registered.
-  ASSERT_OK_AND_ASSIGN(list, admin_->ListPeriodic(absl::ZeroDuration()));
+  QG_ASSERT_OK_AND_ASSIGN(list, admin_->ListPeriodic(absl::ZeroDuration()));
   EXPECT_FALSE(list[0].registered);
 
   EXPECT_THAT(admin_->RemovePeriodic("nope"),
@@ -559,7 +531,7 @@ TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
   EXPECT_THAT(admin_->RemovePeriodic(""),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "1");
-  ASSERT_OK(admin_->RemovePeriodic("hourly"));
+  QG_ASSERT_OK(admin_->RemovePeriodic("hourly"));
   EXPECT_EQ(Query("SELECT count(*) FROM qg_periodic"), "0");
   EXPECT_THAT(admin_->RemovePeriodic("hourly"),
               StatusIs(absl::StatusCode::kNotFound));

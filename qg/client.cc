@@ -84,7 +84,7 @@ absl::Status MissingUniqueSchema() {
 // A failed unique statement: undefined column (42703) or no unique index
 // to infer (42P10) mean that the additions are missing.
 absl::Status UniqueStatementError(const absl::Status& status) {
-  std::string state = internal::SqlState(status);
+  std::string state = qg::SqlState(status);
   if (state == "42703" || state == "42P10") return MissingUniqueSchema();
   return status;
 }
@@ -197,8 +197,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
                      options.max_conns));
   }
   {
-    absl::StatusOr<internal::ConnPtr> conn =
-        internal::Connect(options.conninfo);
+    absl::StatusOr<PgConnPtr> conn = qg::Connect(options.conninfo);
     if (!conn.ok()) return conn.status();
     absl::StatusOr<internal::QueSchemaState> schema =
         internal::InspectQueSchema(conn->get());
@@ -308,7 +307,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
   if (!row.unique_key) {
-    absl::StatusOr<internal::Result> r =
+    absl::StatusOr<PgResult> r =
         internal::RunPrepared(conn->get(), queries::InsertJob(row));
     if (!r.ok()) return r.status();
     int64_t id = 0;
@@ -363,7 +362,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
     if (stored->second) return EnqueueResult{stored->first.key.id, true};
     JobRow& row = stored->first;
     int64_t id = row.key.id;
-    absl::StatusOr<internal::Result> locked =
+    absl::StatusOr<PgResult> locked =
         internal::RunPrepared(conn->get(), queries::TryLockJob(id));
     if (!locked.ok()) return locked.status();
     if (locked->Get(0, 0) != "t") {
@@ -373,7 +372,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
         std::move(*conn), true, logger_, counter_.get());
     PGconn* c = lease->Conn();
     // A worker may have run and deleted it between the insert and our lock.
-    absl::StatusOr<internal::Result> check =
+    absl::StatusOr<PgResult> check =
         internal::RunPrepared(c, queries::CheckJob(row.key));
     job = std::make_unique<Job>(std::move(row), std::move(lease), hooks_);
     if (!check.ok()) return check.status();  // ~Job releases the lock
@@ -392,7 +391,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
   if (!conn.ok()) return conn.status();
   constexpr int kMaxAttempts = 10;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    absl::StatusOr<internal::Result> r =
+    absl::StatusOr<PgResult> r =
         internal::RunPrepared(conn->get(), queries::LockJob(queue));
     if (!r.ok()) return r.status();
     if (r->rows() == 0) return nullptr;  // no job ready
@@ -413,7 +412,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
     }
     // Another worker may have finished the job between our snapshot and our
     // lock: check that the row is still there.
-    absl::StatusOr<internal::Result> check =
+    absl::StatusOr<PgResult> check =
         internal::RunPrepared(conn->get(), queries::CheckJob(row->key));
     if (check.ok() && check->rows() > 0) {
       return std::make_unique<Job>(
@@ -422,7 +421,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
                                                    logger_, counter_.get()),
           hooks_);
     }
-    absl::StatusOr<internal::Result> unlocked =
+    absl::StatusOr<PgResult> unlocked =
         internal::RunPrepared(conn->get(), queries::UnlockJob(id));
     if (!check.ok() || !unlocked.ok()) {
       // The lock may still be held: close the session rather than return a
@@ -438,7 +437,7 @@ absl::StatusOr<std::vector<JobInfo>> Client::DeadJobs(int limit) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<internal::Result> r =
+  absl::StatusOr<PgResult> r =
       internal::Run(conn->get(), queries::DeadJobs(limit));
   if (!r.ok()) return r.status();
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(*r);
@@ -613,15 +612,14 @@ absl::Status CopyError(PGconn* conn, absl::string_view what) {
 absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
   // Rows without run_at get the transaction's now(), which is what the
   // column default would give (COPY cannot ask for DEFAULT per row).
-  absl::StatusOr<internal::Result> now =
-      internal::Run(conn, queries::TransactionNow());
+  absl::StatusOr<PgResult> now = internal::Run(conn, queries::TransactionNow());
   if (!now.ok()) return now.status();
   std::string tx_now(now->Get(0, 0));
   {
-    internal::Result start(PQexec(conn, internal::sql::kCopyJobs.text));
+    PgResult start(PQexec(conn, internal::sql::kCopyJobs.text));
     if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
-      return internal::StatusFromResult(conn, start.get(),
-                                        internal::sql::kCopyJobs.name);
+      return qg::StatusFromResult(conn, start.get(),
+                                  internal::sql::kCopyJobs.name);
     }
   }
   constexpr size_t kFlushAt = 64 * 1024;
@@ -652,7 +650,7 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
     buf.push_back('\t');
     absl::StrAppend(&buf, row->priority);
     buf.push_back('\t');
-    buf += row->run_at ? internal::FormatTimestamp(*row->run_at) : tx_now;
+    buf += row->run_at ? qg::FormatTimestamp(*row->run_at) : tx_now;
     buf.push_back('\t');
     internal::AppendCopyField(row->type, buf);
     buf.push_back('\t');
@@ -676,8 +674,8 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
       PQputCopyEnd(conn, nullptr) != 1) {
     return CopyError(conn, "COPY que_jobs");
   }
-  internal::Result end(PQgetResult(conn));
-  absl::Status s = internal::StatusFromResult(conn, end.get(), "COPY que_jobs");
+  PgResult end(PQgetResult(conn));
+  absl::Status s = qg::StatusFromResult(conn, end.get(), "COPY que_jobs");
   while (PGresult* r = PQgetResult(conn)) PQclear(r);
   if (!s.ok()) return s;
   return count;

@@ -28,7 +28,7 @@
 // unreachable or connection lost → `Unavailable` (retry); serialization
 // failure or deadlock → `Aborted` (retry the transaction); lock attempts
 // exhausted → `ErrAgain()` (`Unavailable`). Database errors carry their
-// SQLSTATE as a payload (`qg::internal::SqlState`).
+// SQLSTATE as a payload (`qg::SqlState`).
 #ifndef QG_CLIENT_H_
 #define QG_CLIENT_H_
 

@@ -1,7 +1,9 @@
 // Client and Job against a real PostgreSQL: the behaviours que-go's and qg's
-// own suites check, one test each, plus qg's additions.
+// own suites check, one test each, plus qg's additions (bulk enqueue by
+// array insert and COPY among them).
 #include "qg/client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -14,10 +16,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/errors.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/test_hooks.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/job.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -27,51 +29,40 @@ namespace {
 
 using ::qg_testing::IsOk;
 using ::qg_testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Optional;
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 4;
-    options.acquire_timeout = absl::Seconds(5);
-    ASSERT_OK_AND_ASSIGN(client_, Client::Create(options));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
+  ClientTest()
+      : DatabaseTest({.max_conns = 4, .acquire_timeout = absl::Seconds(5)}) {}
+  void TearDown() override {
+    internal::AfterLockHookForTesting() = nullptr;
+    DatabaseTest::TearDown();
   }
-  void TearDown() override { internal::AfterLockHookForTesting() = nullptr; }
 
-  // The first field of the first row of `sql` on the test's own connection.
-  std::string Query(const std::string& sql, internal::Params params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t Count(const std::string& where = "true") {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)),
-        &n));
-    return n;
-  }
   int64_t AdvisoryLocks(int64_t id) {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-              "AND ((classid::bigint << 32) + objid::bigint) = $1",
-              {absl::StrCat(id)}),
-        &n));
-    return n;
+    return QueryInt(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND ((classid::bigint << 32) + objid::bigint) = $1",
+        {absl::StrCat(id)});
   }
   int64_t Enqueue(NewJob job) {
     auto id = client_->Enqueue(job);
-    EXPECT_OK(id.status());
+    QG_EXPECT_OK(id.status());
     return id.value_or(-1);
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
+  // Enqueues a job, locks it into `job` and deletes it inside `tx`, a
+  // transaction on the job's own connection that is left open.
+  void LockAndDeleteInTx(std::unique_ptr<Job>& job, std::unique_ptr<PgTx>& tx) {
+    Enqueue({.type = "MyJob"});
+    QG_ASSERT_OK_AND_ASSIGN(job, client_->LockJob(""));
+    ASSERT_NE(job, nullptr);
+    QG_ASSERT_OK_AND_ASSIGN(tx, PgTx::Begin(job->Conn()));
+    qg_testing::TestInjectJobTx(job.get(), tx.get());
+    QG_ASSERT_OK(job->Delete());
+  }
 };
 
 TEST_F(ClientTest, EnqueueOnlyTypeStoresDefaults) {
@@ -117,7 +108,7 @@ TEST_F(ClientTest, EnqueueWithEmptyTypeFailsWithoutARow) {
   EXPECT_TRUE(IsErrMissingType(id.status())) << id.status();
   EXPECT_THAT(id, StatusIs(absl::StatusCode::kInvalidArgument,
                            "job type must be specified"));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
@@ -129,7 +120,7 @@ TEST_F(ClientTest, EnqueueRejectsPriorityOutsideSmallintAndNulBytes) {
   EXPECT_THAT(client_->Enqueue({.type = "MyJob", .args = "{not json"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("args are not valid JSON")));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 // The args check and PostgreSQL's `json` input agree: what the server would
@@ -160,10 +151,10 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
                                 "NaN",
                                 "[1] x"}) {
     absl::Status server =
-        internal::Exec(conn_.get(), "SELECT $1::json", {args}).status();
+        qg::Exec(conn_.get(), "SELECT $1::json", {args}).status();
     absl::StatusOr<int64_t> id = client_->Enqueue({.type = "J", .args = args});
     if (server.ok()) {
-      ASSERT_OK(id.status()) << args;
+      QG_ASSERT_OK(id.status()) << args;
       EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE job_id = $1",
                       {absl::StrCat(*id)}),
                 args);
@@ -178,33 +169,30 @@ TEST_F(ClientTest, ArgsCheckAgreesWithPostgresJson) {
 }
 
 TEST_F(ClientTest, EnqueueInTxIsVisibleInsideAndGoneAfterRollback) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                       internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t id, client_->EnqueueInTx({.type = "MyJob"}, caller.get()));
+  QG_ASSERT_OK_AND_ASSIGN(
       auto inside,
-      internal::Exec(caller.get(),
-                     "SELECT count(*) FROM que_jobs WHERE job_id = $1",
-                     {absl::StrCat(id)}));
+      qg::Exec(caller.get(), "SELECT count(*) FROM que_jobs WHERE job_id = $1",
+               {absl::StrCat(id)}));
   EXPECT_EQ(inside.Get(0, 0), "1");
-  EXPECT_EQ(Count(), 0);  // not visible to other sessions before commit
-  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);  // not visible to other sessions before commit
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(ClientTest, EnqueueInTxThroughExecutorCommitsWithCaller) {
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                       internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
-  ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
-  ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
-  ASSERT_OK(
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(tx->Query("CREATE TABLE orders (id int)", {}).status());
+  QG_ASSERT_OK(tx->Query("INSERT INTO orders VALUES (1)", {}).status());
+  QG_ASSERT_OK(
       client_->EnqueueInTx({.type = "ShipOrder", .args = "[1]"}, *tx).status());
-  EXPECT_EQ(Count(), 0);
-  ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count("job_class = 'ShipOrder'"), 1);
+  EXPECT_EQ(CountJobs(), 0);
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(CountJobs("job_class = 'ShipOrder'"), 1);
   EXPECT_EQ(Query("SELECT count(*) FROM orders"), "1");
 }
 
@@ -216,11 +204,11 @@ TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
                         .queue = "q",
                         .priority = 7,
                         .run_at = run_at});
-  ASSERT_OK(internal::Exec(conn_.get(),
-                           "UPDATE que_jobs SET error_count = 2, "
-                           "last_error = 'boom'")
-                .status());
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "UPDATE que_jobs SET error_count = 2, "
+                        "last_error = 'boom'")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client_->LockJob("q"));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), id);
   EXPECT_EQ(job->queue(), "q");
@@ -239,30 +227,30 @@ TEST_F(ClientTest, LockJobReturnsEveryColumnAndHoldsOneAdvisoryLock) {
 
 TEST_F(ClientTest, LockedJobIsNotReturnedToASecondLocker) {
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto first, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto first, client_->LockJob(""));
   ASSERT_NE(first, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto second, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto second, client_->LockJob(""));
   EXPECT_EQ(second, nullptr);
 }
 
 TEST_F(ClientTest, EmptyQueueReturnsNoJobAndNoError) {
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   EXPECT_EQ(job, nullptr);
 }
 
 TEST_F(ClientTest, FutureJobIsNotLocked) {
   Enqueue({.type = "MyJob", .run_at = absl::Now() + absl::Hours(1)});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   EXPECT_EQ(job, nullptr);
 }
 
 TEST_F(ClientTest, QueuesAreSeparate) {
   int64_t id = Enqueue({.type = "MyJob", .queue = "a"});
-  ASSERT_OK_AND_ASSIGN(auto none, client_->LockJob("b"));
+  QG_ASSERT_OK_AND_ASSIGN(auto none, client_->LockJob("b"));
   EXPECT_EQ(none, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto none_default, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto none_default, client_->LockJob(""));
   EXPECT_EQ(none_default, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("a"));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("a"));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), id);
 }
@@ -277,7 +265,7 @@ TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
   std::vector<int64_t> order;
   std::vector<std::unique_ptr<Job>> held;
   for (int i = 0; i < 4; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
     ASSERT_NE(job, nullptr);
     order.push_back(job->id());
     held.push_back(std::move(job));
@@ -287,7 +275,7 @@ TEST_F(ClientTest, LockJobTakesPriorityThenRunAtThenIdOrder) {
 
 TEST_F(ClientTest, JobConnIsTheLockingSessionAndSafeAlongsideDone) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
   PGconn* conn = job->Conn();
   ASSERT_NE(conn, nullptr);
@@ -318,7 +306,7 @@ TEST_F(ClientTest, JobDeletedBetweenSnapshotAndLockIsSkipped) {
             {absl::StrCat(id)});
     }
   };
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->id(), second);
   EXPECT_EQ(calls, 2);
@@ -335,17 +323,17 @@ TEST_F(ClientTest, LockJobGivesUpWithErrAgain) {
   EXPECT_TRUE(IsErrAgain(job.status())) << job.status();
   EXPECT_THAT(job, StatusIs(absl::StatusCode::kUnavailable,
                             "maximum number of LockJob attempts reached"));
-  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(CountJobs(), 2);
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
             "0");
 }
 
 TEST_F(ClientTest, DeleteThenDoneRemovesRowAndLock) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 0);
+  QG_ASSERT_OK(job->Delete());
+  EXPECT_EQ(CountJobs(), 0);
   EXPECT_EQ(AdvisoryLocks(id), 1);
   job->Done();
   EXPECT_EQ(AdvisoryLocks(id), 0);
@@ -358,66 +346,60 @@ TEST_F(ClientTest, DoneReturnsTheConnectionToThePool) {
   options.conninfo = db_->conninfo();
   options.max_conns = 1;
   options.acquire_timeout = absl::Seconds(2);
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
   for (int i = 0; i < 3; ++i) {
-    ASSERT_OK(client->Enqueue({.type = "MyJob"}).status());
-    ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+    QG_ASSERT_OK(client->Enqueue({.type = "MyJob"}).status());
+    QG_ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Delete());
+    QG_ASSERT_OK(job->Delete());
     job->Done();
   }
-  ASSERT_OK_AND_ASSIGN(auto held, client->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto held, client->LockJob(""));
   EXPECT_EQ(held, nullptr);
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnCommitted) {
-  Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
-  ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
-  qg_testing::TestInjectJobTx(job.get(), tx.get());
-  ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 1);  // not committed yet
-  ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 0);
+  std::unique_ptr<Job> job;
+  std::unique_ptr<PgTx> tx;
+  ASSERT_NO_FATAL_FAILURE(LockAndDeleteInTx(job, tx));
+  EXPECT_EQ(CountJobs(), 1);  // not committed yet
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(CountJobs(), 0);
   job->Done();
 }
 
 TEST_F(ClientTest, DeleteInTransactionOnJobConnRolledBack) {
-  Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
-  ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(job->Conn()));
-  qg_testing::TestInjectJobTx(job.get(), tx.get());
-  ASSERT_OK(job->Delete());
-  ASSERT_OK(tx->Rollback());
-  EXPECT_EQ(Count(), 1);
+  std::unique_ptr<Job> job;
+  std::unique_ptr<PgTx> tx;
+  ASSERT_NO_FATAL_FAILURE(LockAndDeleteInTx(job, tx));
+  QG_ASSERT_OK(tx->Rollback());
+  EXPECT_EQ(CountJobs(), 1);
   job->Done();
 }
 
 TEST_F(ClientTest, JobTxCommitsHandlerWritesWithTheDeletion) {
   Query("CREATE TABLE effects (job_id bigint) ");
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
-  ASSERT_OK(tx->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(id)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  QG_ASSERT_OK(tx->Query("INSERT INTO effects VALUES ($1)", {absl::StrCat(id)})
+                   .status());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK(job->Delete());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "1");
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   job->Done();
 }
 
 TEST_F(ClientTest, JobTxRolledBackOnError) {
   Query("CREATE TABLE effects (job_id bigint) ");
   Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
-  ASSERT_OK(tx->Query("INSERT INTO effects VALUES (1)", {}).status());
-  ASSERT_OK(job->Error("failed halfway"));
+  QG_ASSERT_OK_AND_ASSIGN(Tx * tx, job->Tx());
+  QG_ASSERT_OK(tx->Query("INSERT INTO effects VALUES (1)", {}).status());
+  QG_ASSERT_OK(job->Error("failed halfway"));
   job->Done();
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
   EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "1");
@@ -425,9 +407,9 @@ TEST_F(ClientTest, JobTxRolledBackOnError) {
 
 TEST_F(ClientTest, ErrorKeepsRowWithCountMessageAndBackoff) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Error("world\nline two"));
+  QG_ASSERT_OK(job->Error("world\nline two"));
   job->Done();
   EXPECT_EQ(Query("SELECT format('%s|%s', error_count, last_error) FROM "
                   "que_jobs WHERE job_id = $1",
@@ -443,9 +425,9 @@ TEST_F(ClientTest, ErrorKeepsRowWithCountMessageAndBackoff) {
 TEST_F(ClientTest, SecondErrorUsesFourthPowerBackoff) {
   Enqueue({.type = "MyJob"});
   Query("UPDATE que_jobs SET error_count = 1 RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(""));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK(job->Error("again"));
+  QG_ASSERT_OK(job->Error("again"));
   job->Done();
   // 2^4 + 3 = 19 seconds.
   EXPECT_EQ(Query("SELECT error_count = 2 AND extract(epoch FROM run_at - "
@@ -457,9 +439,9 @@ TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
   Enqueue({.type = "A", .queue = "q1"});
   Enqueue({.type = "A", .queue = "q1"});
   Enqueue({.type = "B"});
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("q1"));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob("q1"));
   ASSERT_NE(job, nullptr);
-  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client_->Stats());
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[0].queue, "");
   EXPECT_EQ(stats[0].type, "B");
@@ -473,16 +455,16 @@ TEST_F(ClientTest, StatsWhileLockedAfterErrorAndAfterDelete) {
   EXPECT_LT(absl::AbsDuration(stats[1].oldest_run_at - absl::Now()),
             absl::Minutes(1));
 
-  ASSERT_OK(job->Error("boom"));
+  QG_ASSERT_OK(job->Error("boom"));
   job->Done();
-  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[1].count_working, 0);
   EXPECT_EQ(stats[1].count_errored, 1);
   EXPECT_EQ(stats[1].highest_error_count, 1);
 
-  ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
-  ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
+  QG_ASSERT_OK(qg::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+  QG_ASSERT_OK_AND_ASSIGN(stats, client_->Stats());
   EXPECT_TRUE(stats.empty());
 }
 
@@ -498,15 +480,15 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
     return DefaultDelete(job, exec);
   };
   options.backoff = [](int32_t) { return absl::Hours(1); };
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
-  ASSERT_OK(client->Enqueue({.type = "Archived"}).status());
-  ASSERT_OK(client->Enqueue({.type = "Failing", .priority = 200}).status());
-  ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
-  ASSERT_OK(job->Delete());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK(client->Enqueue({.type = "Archived"}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Failing", .priority = 200}).status());
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+  QG_ASSERT_OK(job->Delete());
   job->Done();
   EXPECT_EQ(Query("SELECT job_class FROM que_jobs_archive"), "Archived");
-  ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
-  ASSERT_OK(job->Error("later"));
+  QG_ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+  QG_ASSERT_OK(job->Error("later"));
   job->Done();
   EXPECT_EQ(Query("SELECT extract(epoch FROM run_at - now()) BETWEEN 3590 AND "
                   "3601 FROM que_jobs"),
@@ -515,24 +497,101 @@ TEST_F(ClientTest, CustomDeleteAndBackoffHooks) {
 
 TEST_F(ClientTest, TestInjectJobConnRunsVerbsOnThatConnection) {
   int64_t id = Enqueue({.type = "MyJob"});
-  ASSERT_OK_AND_ASSIGN(
-      auto key, internal::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
-  ASSERT_OK_AND_ASSIGN(absl::Time run_at,
-                       internal::ParseTimestamp(key.Get(0, 0)));
+  QG_ASSERT_OK_AND_ASSIGN(auto key,
+                          qg::Exec(conn_.get(), "SELECT run_at FROM que_jobs"));
+  QG_ASSERT_OK_AND_ASSIGN(absl::Time run_at, qg::ParseTimestamp(key.Get(0, 0)));
   auto job = qg_testing::NewTestJob({.type = "MyJob", .run_at = run_at}, id);
   qg_testing::TestInjectJobConn(job.get(), conn_.get());
   EXPECT_EQ(job->Conn(), conn_.get());
-  ASSERT_OK(job->Delete());
-  EXPECT_EQ(Count(), 0);
+  QG_ASSERT_OK(job->Delete());
+  EXPECT_EQ(CountJobs(), 0);
 }
 
-TEST(ClientCreateTest, BadConninfoIsInvalidArgument) {
+TEST_F(ClientTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
+  QG_ASSERT_OK_AND_ASSIGN(auto caller, qg::Connect(db_->conninfo()));
+  auto source = [](int n) {
+    return [n, i = 0](NewJob& job) mutable {
+      if (i == n) return false;
+      ++i;
+      job.type = "Bulk";
+      job.args = absl::StrCat("[", i, ", \"tab\\there\"]");
+      job.priority = i % 3;
+      return true;
+    };
+  };
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK_AND_ASSIGN(int64_t n,
+                          client_->EnqueueStream(source(5000), caller.get()));
+  EXPECT_EQ(n, 5000);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "COMMIT").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
+  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
+            "[7, \"tab\\there\"]");
+  EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
+
+  // The array-insert flavour, typed or raw, returns ids in order.
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  PgExecutor exec(caller.get());
+  std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          client_->EnqueueMany(jobs, &exec));
+  ASSERT_EQ(ids.size(), 2500u);
+  EXPECT_LT(ids.front(), ids.back());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
+            "0");
+}
+
+TEST_F(ClientTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
+  QG_ASSERT_OK_AND_ASSIGN(auto listener, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
+  int i = 0;
+  QG_ASSERT_OK(client_
+                   ->EnqueueStream([&](NewJob& job) {
+                     job.type = "N";
+                     job.queue = i % 2 ? "a" : "b";
+                     return ++i <= 1000;
+                   })
+                   .status());
+  absl::SleepFor(absl::Milliseconds(100));
+  PQconsumeInput(listener.get());
+  std::vector<std::string> queues;
+  while (PGnotify* n = PQnotifies(listener.get())) {
+    queues.push_back(
+        std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
+    PQfreemem(n);
+  }
+  std::sort(queues.begin(), queues.end());
+  EXPECT_THAT(queues, ElementsAre("a", "b"));  // one per queue, not per row
+
+  int j = 0;
+  absl::StatusOr<int64_t> bad = client_->EnqueueStream([&](NewJob& job) {
+    job.type = ++j == 7 ? "" : "Bad";
+    return j <= 10;
+  });
+  EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("job #7")));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
+            "0");
+}
+
+// Client::Create against bad conninfo, no server and a database without
+// que_jobs.
+class ClientCreateTest : public qg_testing::DatabaseTest {};
+
+TEST_F(ClientCreateTest, BadConninfoIsInvalidArgument) {
   EXPECT_THAT(Client::Create({.conninfo = "host=x bogus_key=1"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("invalid conninfo")));
 }
 
-TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
+TEST_F(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
   absl::StatusOr<std::unique_ptr<Client>> c = Client::Create(
       {.conninfo = "host=@qg-no-such-server port=5432 user=u "
                    "password=sekrit dbname=x connect_timeout=2"});
@@ -541,18 +600,9 @@ TEST(ClientCreateTest, UnreachableServerIsUnavailableAndHidesPassword) {
               ::testing::Not(HasSubstr("sekrit")));
 }
 
-TEST(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
-  qg_testing::PostgresServer& server = qg_testing::SharedServer();
-  ASSERT_OK_AND_ASSIGN(auto admin,
-                       internal::Connect(server.ConninfoFor("postgres")));
-  ASSERT_OK(
-      internal::ExecSimple(admin.get(), "DROP DATABASE IF EXISTS qg_empty")
-          .status());
-  ASSERT_OK(internal::ExecSimple(admin.get(),
-                                 "CREATE DATABASE qg_empty TEMPLATE template0")
-                .status());
+TEST_F(ClientCreateTest, MissingSchemaIsFailedPreconditionWithHowTo) {
   EXPECT_THAT(
-      Client::Create({.conninfo = server.ConninfoFor("qg_empty")}),
+      Client::Create({.conninfo = EmptyDatabase("qg_empty")}),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("qg migrate")));
 }
 

@@ -1,7 +1,7 @@
 #include "qg/executor.h"
 
 #include "absl/status/status.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 
 namespace qg {
 
@@ -10,7 +10,7 @@ absl::StatusOr<Rows> PgExecutor::Query(absl::string_view sql,
   if (conn_ == nullptr) {
     return absl::FailedPreconditionError("no connection (job already done?)");
   }
-  absl::StatusOr<internal::Result> r = internal::Exec(conn_, sql, params);
+  absl::StatusOr<PgResult> r = qg::Exec(conn_, sql, params);
   if (!r.ok()) return r.status();
   Rows rows;
   rows.affected = r->AffectedRows();
@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<PgTx>> PgTx::Begin(PGconn* conn) {
   if (conn == nullptr) {
     return absl::FailedPreconditionError("no connection (job already done?)");
   }
-  if (absl::Status s = internal::ExecSimple(conn, "BEGIN").status(); !s.ok()) {
+  if (absl::Status s = qg::ExecSimple(conn, "BEGIN").status(); !s.ok()) {
     return s;
   }
   return std::unique_ptr<PgTx>(new PgTx(conn));
@@ -50,13 +50,13 @@ absl::StatusOr<Rows> PgTx::Query(absl::string_view sql,
 absl::Status PgTx::Commit() {
   if (!open_) return absl::FailedPreconditionError("transaction already ended");
   open_ = false;
-  return internal::ExecSimple(conn_, "COMMIT").status();
+  return qg::ExecSimple(conn_, "COMMIT").status();
 }
 
 absl::Status PgTx::Rollback() {
   if (!open_) return absl::FailedPreconditionError("transaction already ended");
   open_ = false;
-  return internal::ExecSimple(conn_, "ROLLBACK").status();
+  return qg::ExecSimple(conn_, "ROLLBACK").status();
 }
 
 }  // namespace qg

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "libpq-fe.h"
+#include "qg/pg.h"
 
 namespace qg {
 
@@ -37,14 +38,11 @@ struct Rows {
   int64_t affected = 0;
 };
 
-// A text query parameter; `std::nullopt` is SQL NULL.
-using SqlParam = std::optional<std::string>;
-
 // Executor
 //
 // Runs one parameterized statement (`$1`, `$2`, ... bound to `params` as
 // text). Implementations must return a non-OK status for any database error;
-// codes follow the SQLSTATE as in `qg/internal/pg.h` (connection loss →
+// codes follow the SQLSTATE as in `qg/pg.h` (connection loss →
 // `Unavailable`, serialization failure → `Aborted`, ...).
 class Executor {
  public:

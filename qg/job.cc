@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/utf8.h"
+#include "qg/pg.h"
 
 namespace qg {
 namespace {
@@ -124,21 +125,10 @@ absl::Status Job::Delete() {
     end_ = JobEnd::kCompleted;
     return absl::OkStatus();
   }
-  absl::Status s = custom ? hooks_->delete_func(*this, executor())
-                          : DefaultDelete(*this, executor());
-  if (own_tx_open()) {
-    // The deletion and the handler's writes commit together, or neither.
-    if (s.ok()) {
-      s = own_tx_->Commit();
-    } else {
-      own_tx_->Rollback().IgnoreError();
-    }
-  }
-  if (s.ok()) {
-    outcome_.kind = internal::Outcome::Kind::kRelease;
-    end_ = JobEnd::kCompleted;
-  }
-  return s;
+  // The deletion and the handler's writes commit together, or neither.
+  return FinishWrite(custom ? hooks_->delete_func(*this, executor())
+                            : DefaultDelete(*this, executor()),
+                     JobEnd::kCompleted);
 }
 
 absl::Status Job::Snooze(absl::Duration delay) {
@@ -154,9 +144,14 @@ absl::Status Job::Snooze(absl::Duration delay) {
     end_ = JobEnd::kSnoozed;
     return absl::OkStatus();
   }
-  absl::Status s = RunOn(executor(), internal::queries::SnoozeJob(snooze));
+  // The new run_at and the handler's writes commit together.
+  return FinishWrite(RunOn(executor(), internal::queries::SnoozeJob(snooze)),
+                     JobEnd::kSnoozed);
+}
+
+absl::Status Job::FinishWrite(absl::Status written, JobEnd end) {
+  absl::Status s = std::move(written);
   if (own_tx_open()) {
-    // The new run_at and the handler's writes commit together.
     if (s.ok()) {
       s = own_tx_->Commit();
     } else {
@@ -165,7 +160,7 @@ absl::Status Job::Snooze(absl::Duration delay) {
   }
   if (s.ok()) {
     outcome_.kind = internal::Outcome::Kind::kRelease;
-    end_ = JobEnd::kSnoozed;
+    end_ = end;
   }
   return s;
 }

@@ -330,6 +330,11 @@ class Job {
   // The failure to record for `message`: the next error count, the backoff
   // (infinite when out of attempts) and the storable message.
   internal::JobError MakeError(absl::string_view message) const;
+  // After a verb wrote its change (`written`) itself: commits the job's own
+  // transaction (`Tx()`) with it, or rolls that back when the write failed;
+  // on success the lease has only the lock left to release and the job
+  // ended as `end`. Returns the first error.
+  absl::Status FinishWrite(absl::Status written, JobEnd end);
 
   const internal::JobRow row_;
   const std::shared_ptr<const JobHooks> hooks_;

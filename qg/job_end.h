@@ -6,6 +6,8 @@
 #ifndef QG_JOB_END_H_
 #define QG_JOB_END_H_
 
+#include <cstdint>
+
 namespace qg {
 
 enum class JobEnd {
@@ -20,6 +22,25 @@ enum class JobEnd {
 
 // "completed", "retried", "dead", "snoozed", "cancelled", "released", "none".
 const char* JobEndName(JobEnd end);
+
+// JobEndCounts
+//
+// How many jobs ended each way: the counts the throughput history
+// (qg_job_counts) and the Prometheus metrics keep. `kNone` counts as
+// released: a job that never finished is left as it was.
+struct JobEndCounts {
+  uint64_t completed = 0;
+  uint64_t retried = 0;
+  uint64_t dead = 0;
+  uint64_t snoozed = 0;
+  uint64_t cancelled = 0;
+  uint64_t released = 0;
+
+  // Counts `n` jobs that ended as `end`.
+  void Add(JobEnd end, uint64_t n = 1);
+  // Adds every count of `other`.
+  JobEndCounts& operator+=(const JobEndCounts& other);
+};
 
 // The prefix of last_error of a job an operator cancelled
 // (`Client::CancelJob`): kept like a dead job (run_at 9999-01-01, listed by

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "qg/internal/escape.h"
 
 namespace qg {
 
@@ -76,28 +77,14 @@ std::string JsonString(absl::string_view s) {
   std::string out = "\"";
   out.reserve(s.size() + 2);
   for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+    if (c == '"') {
+      out += "\\\"";
+    } else if (const char* escaped = internal::CommonBackslashEscape(c)) {
+      out += escaped;
+    } else if (c < 0x20) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
     }
   }
   out += "\"";

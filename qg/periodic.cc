@@ -41,7 +41,7 @@ absl::Status MissingPeriodicTable() {
 // A failed statement on qg_periodic: an undefined table means the
 // additions are missing.
 absl::Status PeriodicError(const absl::Status& status) {
-  if (internal::SqlState(status) == "42P01") return MissingPeriodicTable();
+  if (qg::SqlState(status) == "42P01") return MissingPeriodicTable();
   return status;
 }
 
@@ -54,7 +54,7 @@ absl::StatusOr<Rows> Query(Executor& exec, const internal::Call& call) {
 absl::StatusOr<absl::Time> TimeField(const std::optional<std::string>& field,
                                      absl::string_view what) {
   if (!field) return absl::InternalError(absl::StrCat(what, " is NULL"));
-  absl::StatusOr<absl::Time> t = internal::ParseTimestamp(*field);
+  absl::StatusOr<absl::Time> t = qg::ParseTimestamp(*field);
   if (!t.ok()) {
     return absl::InternalError(
         absl::StrCat("cannot read ", what, " \"", *field, "\""));

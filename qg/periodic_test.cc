@@ -16,12 +16,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/typed.h"
 #include "qg/worker/work_map.h"
 #include "qg/worker/worker.h"
@@ -40,30 +42,34 @@ absl::Time At(const char* rfc3339) {
   return t;
 }
 
-class PeriodicTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    client_ = NewClient();
-    ASSERT_NE(client_, nullptr);
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
+// A schedule `name` enqueueing jobs of `type` at `spec`.
+PeriodicJob Every(std::string name, std::string spec, std::string type) {
+  PeriodicJob job;
+  job.name = std::move(name);
+  job.schedule = std::move(spec);
+  job.job.type = std::move(type);
+  return job;
+}
 
+class PeriodicTest : public qg_testing::DatabaseTest {
+ protected:
+  PeriodicTest() : DatabaseTest(ClientDefaults(&clock_)) {}
+  // client_ reads clock_, which goes before the base's members do.
+  ~PeriodicTest() override { client_.reset(); }
+
+  // Clients on `clock`.
+  static ClientOptions ClientDefaults(const Clock* clock) {
+    return {
+        .max_conns = 4, .acquire_timeout = absl::Seconds(10), .clock = clock};
+  }
   // A client on the test's fake clock (one per simulated process).
   std::unique_ptr<Client> NewClient() {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 4;
-    options.acquire_timeout = absl::Seconds(10);
-    options.clock = &clock_;
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
-    EXPECT_OK(client.status());
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        DatabaseTest::NewClient(ClientDefaults(&clock_));
+    QG_EXPECT_OK(client.status());
     return client.ok() ? std::move(*client) : nullptr;
   }
 
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
   // "count/distinct run_at" of the jobs of `type`.
   std::string Jobs(const std::string& type) {
     return Query(absl::StrCat(
@@ -80,19 +86,7 @@ class PeriodicTest : public ::testing::Test {
         type, "'"));
   }
 
-  static PeriodicJob Every(std::string name, std::string spec,
-                           std::string type) {
-    PeriodicJob job;
-    job.name = std::move(name);
-    job.schedule = std::move(spec);
-    job.job.type = std::move(type);
-    return job;
-  }
-
   qg_testing::FakeClock clock_{At("2026-01-01T00:00:10Z")};
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
 };
 
 TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
@@ -104,9 +98,9 @@ TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
     enqueuers.clear();
     for (int i = 0; i < kProcesses; ++i) {
       enqueuers.push_back(std::make_unique<PeriodicEnqueuer>(clients[i].get()));
-      ASSERT_OK(
+      QG_ASSERT_OK(
           enqueuers[i]->Register(Every("minutely", "* * * * *", "Minutely")));
-      ASSERT_OK(enqueuers[i]->Register(
+      QG_ASSERT_OK(enqueuers[i]->Register(
           Every("half-minutely", "@every 30s", "HalfMinutely")));
     }
   };
@@ -120,7 +114,7 @@ TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
     for (auto& t : threads) t.join();
     int enqueued = 0;
     for (const auto& r : results) {
-      EXPECT_OK(r.status);
+      QG_EXPECT_OK(r.status);
       enqueued += static_cast<int>(r.enqueued.size());
     }
     return enqueued;
@@ -157,11 +151,11 @@ TEST_F(PeriodicTest, ThreeEnqueuersEnqueueEachOccurrenceOnceAcrossRestarts) {
 
 TEST_F(PeriodicTest, MissedOccurrencesEnqueueOnlyTheLatestByDefault) {
   PeriodicEnqueuer periodic(client_.get());
-  ASSERT_OK(periodic.Register(Every("five", "*/5 * * * *", "Five")));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(Every("five", "*/5 * * * *", "Five")));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock_.Set(At("2026-01-01T00:31:00Z"));  // 00:05 ... 00:30 were missed
   PeriodicRunResult r = periodic.RunOnce();
-  ASSERT_OK(r.status);
+  QG_ASSERT_OK(r.status);
   ASSERT_EQ(r.enqueued.size(), 1);
   EXPECT_EQ(r.enqueued[0].name, "five");
   EXPECT_EQ(r.enqueued[0].occurrence, At("2026-01-01T00:30:00Z"));
@@ -176,14 +170,14 @@ TEST_F(PeriodicTest, MissedOccurrencesAllUpToTheBound) {
   PeriodicJob job = Every("five", "*/5 * * * *", "Five");
   job.missed = MissedPolicy::kAll;
   job.max_catch_up = 4;
-  ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.Register(job));
   PeriodicJob few = Every("ten", "*/10 * * * *", "Ten");
   few.missed = MissedPolicy::kAll;
-  ASSERT_OK(periodic.Register(few));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(few));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock_.Set(At("2026-01-01T00:31:00Z"));
   PeriodicRunResult r = periodic.RunOnce();
-  ASSERT_OK(r.status);
+  QG_ASSERT_OK(r.status);
   // Six were missed; the bound keeps the four most recent, oldest first.
   EXPECT_EQ(RunAts("Five"),
             "2026-01-01T00:15:00Z 2026-01-01T00:20:00Z 2026-01-01T00:25:00Z "
@@ -199,16 +193,16 @@ TEST_F(PeriodicTest, MissedOccurrencesSkippedWhenLatePastGrace) {
   PeriodicJob job = Every("five", "*/5 * * * *", "Five");
   job.missed = MissedPolicy::kSkip;
   job.grace = absl::Minutes(1);
-  ASSERT_OK(periodic.Register(job));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock_.Set(At("2026-01-01T00:32:00Z"));  // 00:30 is 2 minutes late
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.RunOnce().status);
   EXPECT_EQ(Jobs("Five"), "0/0");
   EXPECT_EQ(Query("SELECT to_char(last_occurrence AT TIME ZONE 'UTC', "
                   "'HH24:MI') FROM qg_periodic"),
             "00:30");                      // handled (skipped): not tried again
   clock_.Set(At("2026-01-01T00:35:30Z"));  // on time
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.RunOnce().status);
   EXPECT_EQ(RunAts("Five"), "2026-01-01T00:35:00Z");
 }
 
@@ -219,12 +213,12 @@ TEST_F(PeriodicTest, DaylightSavingChangeFollowsTheSchedulesZone) {
   PeriodicEnqueuer periodic(client_.get());
   PeriodicJob job = Every("nightly", "30 2 * * *", "Nightly");
   job.time_zone = "America/New_York";
-  ASSERT_OK(periodic.Register(job));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   for (const char* t : {"2026-03-08T06:59:59Z", "2026-03-08T07:00:01Z",
                         "2026-03-09T06:29:59Z", "2026-03-09T06:30:01Z"}) {
     clock_.Set(At(t));
-    ASSERT_OK(periodic.RunOnce().status);
+    QG_ASSERT_OK(periodic.RunOnce().status);
   }
   // 02:30 EST would be 07:30Z; 02:30 EDT the next day is 06:30Z.
   EXPECT_EQ(RunAts("Nightly"), "2026-03-08T07:00:00Z 2026-03-09T06:30:00Z");
@@ -232,7 +226,7 @@ TEST_F(PeriodicTest, DaylightSavingChangeFollowsTheSchedulesZone) {
 
 TEST_F(PeriodicTest, BadInputIsInvalidArgument) {
   PeriodicEnqueuer periodic(client_.get());
-  ASSERT_OK(periodic.Register(Every("ok", "@hourly", "Ok")));
+  QG_ASSERT_OK(periodic.Register(Every("ok", "@hourly", "Ok")));
   PeriodicJob bad_zone = Every("zone", "0 3 * * *", "Z");
   bad_zone.time_zone = "Mars/Olympus";
   PeriodicJob no_job = Every("no-job", "@daily", "");
@@ -275,23 +269,23 @@ TEST_F(PeriodicTest, BadInputIsInvalidArgument) {
 TEST_F(PeriodicTest, RemovedScheduleStopsAndListsAsNotRegistered) {
   {
     PeriodicEnqueuer before(client_.get());
-    ASSERT_OK(before.Register(Every("kept", "*/10 * * * *", "Kept")));
-    ASSERT_OK(before.Register(Every("dropped", "*/10 * * * *", "Dropped")));
-    ASSERT_OK(before.RunOnce().status);
+    QG_ASSERT_OK(before.Register(Every("kept", "*/10 * * * *", "Kept")));
+    QG_ASSERT_OK(before.Register(Every("dropped", "*/10 * * * *", "Dropped")));
+    QG_ASSERT_OK(before.RunOnce().status);
     clock_.Set(At("2026-01-01T00:10:05Z"));
     ASSERT_EQ(before.RunOnce().enqueued.size(), 2);
   }
   // The next deploy no longer registers "dropped".
   PeriodicEnqueuer after(client_.get());
-  ASSERT_OK(after.Register(Every("kept", "*/10 * * * *", "Kept")));
+  QG_ASSERT_OK(after.Register(Every("kept", "*/10 * * * *", "Kept")));
   clock_.Set(At("2026-01-01T00:20:05Z"));
   PeriodicRunResult r = after.RunOnce();
-  ASSERT_OK(r.status);
+  QG_ASSERT_OK(r.status);
   ASSERT_EQ(r.enqueued.size(), 1);
   EXPECT_EQ(r.enqueued[0].name, "kept");
   EXPECT_EQ(Jobs("Dropped"), "1/1");
 
-  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> mine, after.List());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> mine, after.List());
   ASSERT_EQ(mine.size(), 2);
   EXPECT_EQ(mine[0].name, "dropped");
   EXPECT_FALSE(mine[0].registered);
@@ -307,21 +301,22 @@ TEST_F(PeriodicTest, RemovedScheduleStopsAndListsAsNotRegistered) {
 
   // The admin view, from the database alone: "dropped" was last seen long
   // ago (the database's clock decides, so move its record back).
-  ASSERT_OK(internal::Exec(conn_.get(),
-                           "UPDATE qg_periodic SET seen_at = now() - "
-                           "interval '1 hour' WHERE name = 'dropped'")
-                .status());
-  ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> all, ListPeriodic(*client_));
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "UPDATE qg_periodic SET seen_at = now() - "
+                        "interval '1 hour' WHERE name = 'dropped'")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> all,
+                          ListPeriodic(*client_));
   ASSERT_EQ(all.size(), 2);
   EXPECT_FALSE(all[0].registered);
   EXPECT_TRUE(all[1].registered);
   EXPECT_EQ(all[1].next_occurrence, At("2026-01-01T00:30:00Z"));
   EXPECT_EQ(all[0].next_occurrence, At("2026-01-01T00:30:00Z"));
 
-  EXPECT_OK(RemovePeriodic(*client_, "dropped"));
+  QG_EXPECT_OK(RemovePeriodic(*client_, "dropped"));
   EXPECT_THAT(RemovePeriodic(*client_, "dropped"),
               StatusIs(absl::StatusCode::kNotFound));
-  ASSERT_OK_AND_ASSIGN(all, ListPeriodic(*client_));
+  QG_ASSERT_OK_AND_ASSIGN(all, ListPeriodic(*client_));
   EXPECT_EQ(all.size(), 1);
 }
 
@@ -338,8 +333,8 @@ TEST_F(PeriodicTest, BuilderMakesATypedJobPerOccurrenceAndRetriesFailures) {
         absl::FormatTime("%H:%M", occurrence, absl::UTCTimeZone()));
     return NewTypedJob(email, {.queue = "mail"});
   };
-  ASSERT_OK(periodic.Register(job));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock_.Set(At("2026-01-01T00:15:01Z"));
   PeriodicRunResult failed = periodic.RunOnce();
   EXPECT_THAT(failed.status,
@@ -349,7 +344,7 @@ TEST_F(PeriodicTest, BuilderMakesATypedJobPerOccurrenceAndRetriesFailures) {
   EXPECT_TRUE(periodic.RunOnce().enqueued.empty()) << "backs off for 1s";
   clock_.Advance(absl::Seconds(1));
   PeriodicRunResult r = periodic.RunOnce();
-  ASSERT_OK(r.status);
+  QG_ASSERT_OK(r.status);
   ASSERT_EQ(r.enqueued.size(), 1);
   EXPECT_EQ(Query("SELECT queue || ' ' || job_class || ' ' || args::text "
                   "FROM que_jobs"),
@@ -360,8 +355,8 @@ TEST_F(PeriodicTest, UniquePeriodicJobCountsItsOccurrenceAsHandled) {
   PeriodicEnqueuer periodic(client_.get());
   PeriodicJob job = Every("sync", "@every 1m", "Sync");
   job.job.unique = UniqueOpts{};  // at most one Sync pending at a time
-  ASSERT_OK(periodic.Register(job));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock_.Advance(absl::Minutes(1));
   PeriodicRunResult first = periodic.RunOnce();
   ASSERT_EQ(first.enqueued.size(), 1);
@@ -376,10 +371,9 @@ TEST_F(PeriodicTest, UniquePeriodicJobCountsItsOccurrenceAsHandled) {
 }
 
 TEST_F(PeriodicTest, WithoutTheTableFailedPrecondition) {
-  ASSERT_OK(
-      internal::ExecSimple(conn_.get(), "DROP TABLE qg_periodic").status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), "DROP TABLE qg_periodic").status());
   PeriodicEnqueuer periodic(client_.get());
-  ASSERT_OK(periodic.Register(Every("x", "@hourly", "X")));
+  QG_ASSERT_OK(periodic.Register(Every("x", "@hourly", "X")));
   EXPECT_THAT(periodic.Start(), StatusIs(absl::StatusCode::kFailedPrecondition,
                                          HasSubstr("qg migrate")));
   EXPECT_THAT(
@@ -398,11 +392,11 @@ TEST_F(PeriodicTest, WithoutTheTableFailedPrecondition) {
 // The grants README.md documents for a worker role, plus the one periodic
 // jobs add, are enough for unique and periodic jobs.
 TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(db->conninfo()));
   const std::string role = "qg_worker_" + db->name();
-  ASSERT_OK(
-      internal::ExecSimple(
+  QG_ASSERT_OK(
+      qg::ExecSimple(
           admin.get(),
           absl::StrCat(
               "DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
@@ -417,48 +411,39 @@ TEST(PeriodicGrantsTest, UniqueAndPeriodicJobsWorkUnderTheDocumentedGrants) {
   ClientOptions options;
   options.conninfo = absl::StrCat(db->conninfo(), " user=", role);
   options.clock = &clock;
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
   NewJob unique{.type = "U", .unique = UniqueOpts{}};
-  ASSERT_OK_AND_ASSIGN(EnqueueResult first, client->EnqueueDetailed(unique));
-  ASSERT_OK_AND_ASSIGN(EnqueueResult again, client->EnqueueDetailed(unique));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult first, client->EnqueueDetailed(unique));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult again, client->EnqueueDetailed(unique));
   EXPECT_EQ(again, (EnqueueResult{first.id, true}));
-  ASSERT_OK_AND_ASSIGN(auto many,
-                       client->EnqueueManyDetailed({unique, {.type = "P"}}));
+  QG_ASSERT_OK_AND_ASSIGN(auto many,
+                          client->EnqueueManyDetailed({unique, {.type = "P"}}));
   EXPECT_TRUE(many[0].duplicate);
   PeriodicEnqueuer periodic(client.get());
-  PeriodicJob job;
-  job.name = "granted";
-  job.schedule = "@every 1m";
-  job.job.type = "Granted";
-  ASSERT_OK(periodic.Register(job));
-  ASSERT_OK(periodic.RunOnce().status);
+  QG_ASSERT_OK(periodic.Register(Every("granted", "@every 1m", "Granted")));
+  QG_ASSERT_OK(periodic.RunOnce().status);
   clock.Advance(absl::Minutes(1));
   PeriodicRunResult r = periodic.RunOnce();
-  ASSERT_OK(r.status);
+  QG_ASSERT_OK(r.status);
   EXPECT_EQ(r.enqueued.size(), 1);
-  ASSERT_OK_AND_ASSIGN(auto listed, ListPeriodic(*client));
+  QG_ASSERT_OK_AND_ASSIGN(auto listed, ListPeriodic(*client));
   EXPECT_EQ(listed.size(), 1);
-  ASSERT_OK(internal::ExecSimple(
-                admin.get(),
-                absl::StrCat("DROP OWNED BY ", role, "; DROP ROLE ", role))
-                .status());
+  QG_ASSERT_OK(qg::ExecSimple(admin.get(), absl::StrCat("DROP OWNED BY ", role,
+                                                        "; DROP ROLE ", role))
+                   .status());
 }
 
 // The background thread on the real clock, started and stopped by a pool.
 class PeriodicPoolTest : public ::testing::TestWithParam<WorkerMode> {};
 
 TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
   ClientOptions client_options;
   client_options.conninfo = db->conninfo();
   client_options.max_conns = 4;
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(client_options));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(client_options));
   PeriodicEnqueuer periodic(client.get());
-  PeriodicJob job;
-  job.name = "tick";
-  job.schedule = "@every 1s";
-  job.job.type = "Tick";
-  ASSERT_OK(periodic.Register(job));
+  QG_ASSERT_OK(periodic.Register(Every("tick", "@every 1s", "Tick")));
   std::atomic<int> ticks{0};
   WorkMap work_map;
   work_map.Register("Tick", [&](Job&) {
@@ -470,11 +455,11 @@ TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
   options.interval = absl::Milliseconds(50);
   options.periodic = &periodic;
   WorkerPool pool(client.get(), &work_map, 1, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(
       qg_testing::WaitFor([&] { return ticks >= 2; }, absl::Seconds(10)));
   pool.Shutdown();
-  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, qg::Connect(db->conninfo()));
   std::string jobs_then =
       qg_testing::QueryValue(conn.get(), "SELECT last_job_id FROM qg_periodic");
   absl::SleepFor(absl::Milliseconds(1500));
@@ -491,13 +476,8 @@ TEST_P(PeriodicPoolTest, RunsInsideAWorkerPoolAndStopsWithIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothModes, PeriodicPoolTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+                         qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 }  // namespace
 }  // namespace qg

@@ -282,7 +282,7 @@ TEST(ScheduleTest, PrevFindsLatestOccurrenceAtOrBefore) {
 
 TEST(ScheduleTest, InfiniteTimesAreReturnedUnchanged) {
   for (const char* spec : {"* * * * *", "@every 1m"}) {
-    ASSERT_OK_AND_ASSIGN(Schedule s, Schedule::Parse(spec));
+    QG_ASSERT_OK_AND_ASSIGN(Schedule s, Schedule::Parse(spec));
     EXPECT_EQ(s.Next(absl::InfiniteFuture()), absl::InfiniteFuture()) << spec;
     EXPECT_EQ(s.Next(absl::InfinitePast()), absl::InfinitePast()) << spec;
     EXPECT_EQ(s.Prev(absl::InfiniteFuture()), absl::InfiniteFuture()) << spec;
@@ -291,17 +291,17 @@ TEST(ScheduleTest, InfiniteTimesAreReturnedUnchanged) {
 }
 
 TEST(ScheduleTest, KeepsSpecAndZoneForDisplay) {
-  ASSERT_OK_AND_ASSIGN(Schedule cron,
-                       Schedule::Parse(" */5 * * * * ", kBerlin));
+  QG_ASSERT_OK_AND_ASSIGN(Schedule cron,
+                          Schedule::Parse(" */5 * * * * ", kBerlin));
   EXPECT_EQ(cron.spec(), "*/5 * * * *");
   EXPECT_EQ(cron.time_zone(), kBerlin);
   EXPECT_EQ(cron.ToString(), "*/5 * * * * (Europe/Berlin)");
 
-  ASSERT_OK_AND_ASSIGN(Schedule daily, Schedule::Parse("@daily"));
+  QG_ASSERT_OK_AND_ASSIGN(Schedule daily, Schedule::Parse("@daily"));
   EXPECT_EQ(daily.spec(), "@daily");
   EXPECT_EQ(daily.ToString(), "@daily (UTC)");
 
-  ASSERT_OK_AND_ASSIGN(Schedule every, Schedule::Parse("@every 1h30m"));
+  QG_ASSERT_OK_AND_ASSIGN(Schedule every, Schedule::Parse("@every 1h30m"));
   EXPECT_EQ(every.ToString(), "@every 1h30m (UTC)");
 }
 
@@ -451,7 +451,7 @@ TEST(ScheduleTest, MatchesBruteForceAcrossWindows) {
                               absl::FormatCivilTime(w.begin)));
     absl::TimeZone zone;
     ASSERT_TRUE(absl::LoadTimeZone(w.zone, &zone));
-    ASSERT_OK_AND_ASSIGN(Schedule schedule, Schedule::Parse(w.spec, w.zone));
+    QG_ASSERT_OK_AND_ASSIGN(Schedule schedule, Schedule::Parse(w.spec, w.zone));
 
     std::vector<absl::Time> want;
     for (absl::CivilMinute c = w.begin; c < w.end; ++c) {
@@ -523,7 +523,7 @@ TEST(ScheduleTest, NextAndPrevAgreeFromManyStartTimes) {
 
   for (const Spec& spec : kSpecs) {
     SCOPED_TRACE(absl::StrCat(spec.spec, " in ", spec.zone));
-    ASSERT_OK_AND_ASSIGN(Schedule s, Schedule::Parse(spec.spec, spec.zone));
+    QG_ASSERT_OK_AND_ASSIGN(Schedule s, Schedule::Parse(spec.spec, spec.zone));
     for (absl::Time t : starts) {
       const absl::Time next = s.Next(t);
       const absl::Time prev = s.Prev(t);

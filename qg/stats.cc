@@ -2,8 +2,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 
 namespace qg {
 namespace {
@@ -36,8 +36,7 @@ absl::StatusOr<std::vector<JobStats>> QueryJobStats(Executor& exec) {
           std::pair{5, &s.highest_error_count}}) {
       if (absl::Status st = ParseInt(row[col], field); !st.ok()) return st;
     }
-    absl::StatusOr<absl::Time> t =
-        internal::ParseTimestamp(row[6].value_or(""));
+    absl::StatusOr<absl::Time> t = qg::ParseTimestamp(row[6].value_or(""));
     if (!t.ok()) return t.status();
     s.oldest_run_at = *t;
     if (absl::Status st = ParseInt(row[7], &s.count_dead); !st.ok()) return st;

@@ -10,9 +10,9 @@
 //   example::SendEmail email;
 //   email.set_to("ada@example.com");
 //   QG_ASSIGN_OR_RETURN(qg::NewJob job, qg::NewTypedJob(email));
-//   // job.type == "example.SendEmail", job.args ==
-//   "{\"to\":\"ada@example.com\"}" QG_ASSIGN_OR_RETURN(int64_t id,
-//   client->Enqueue(job));
+//   // job.type: "example.SendEmail"
+//   // job.args: {"to":"ada@example.com"}
+//   QG_ASSIGN_OR_RETURN(int64_t id, client->Enqueue(job));
 #ifndef QG_TYPED_H_
 #define QG_TYPED_H_
 

@@ -15,7 +15,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/fake_clock.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
@@ -30,45 +31,34 @@ using ::qg_testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class UniqueJobsTest : public ::testing::Test {
+class UniqueJobsTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    client_ = NewClient();
-    ASSERT_NE(client_, nullptr);
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
+  UniqueJobsTest() : DatabaseTest(ClientDefaults()) {}
 
+  static ClientOptions ClientDefaults() {
+    return {.max_conns = 10, .acquire_timeout = absl::Seconds(10)};
+  }
+  // A client as `client_` is, with `options`' other fields.
   std::unique_ptr<Client> NewClient(ClientOptions options = {}) {
-    options.conninfo = db_->conninfo();
-    options.max_conns = 10;
-    options.acquire_timeout = absl::Seconds(10);
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
-    EXPECT_OK(client.status());
+    options.max_conns = ClientDefaults().max_conns;
+    options.acquire_timeout = ClientDefaults().acquire_timeout;
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        DatabaseTest::NewClient(options);
+    QG_EXPECT_OK(client.status());
     return client.ok() ? std::move(*client) : nullptr;
   }
 
-  std::string Query(const std::string& sql, internal::Params params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t Count(const std::string& where = "true") {
-    int64_t n = -1;
-    EXPECT_TRUE(absl::SimpleAtoi(
-        Query(absl::StrCat("SELECT count(*) FROM que_jobs WHERE ", where)),
-        &n));
-    return n;
-  }
   EnqueueResult MustEnqueue(const NewJob& job) {
     absl::StatusOr<EnqueueResult> r = client_->EnqueueDetailed(job);
-    EXPECT_OK(r.status());
+    QG_EXPECT_OK(r.status());
     return r.value_or(EnqueueResult{-1, false});
   }
   // Finishes the one ready job as a worker would: Delete() or Error().
   void WorkOne(bool succeed, Client* client = nullptr) {
     if (client == nullptr) client = client_.get();
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(succeed ? job->Delete() : job->Error("boom"));
+    QG_ASSERT_OK(succeed ? job->Delete() : job->Error("boom"));
     job->Done();
   }
 
@@ -78,10 +68,6 @@ class UniqueJobsTest : public ::testing::Test {
     job.unique = std::move(opts);
     return job;
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
 };
 
 TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
@@ -89,17 +75,17 @@ TEST_F(UniqueJobsTest, SecondEnqueueReturnsTheStoredJobAsDuplicate) {
   EXPECT_FALSE(first.duplicate);
   EnqueueResult second = MustEnqueue(Unique("Report"));
   EXPECT_EQ(second, (EnqueueResult{first.id, true}));
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue(Unique("Report")));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue(Unique("Report")));
   EXPECT_EQ(id, first.id);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
   // The stored key is what UniqueKey() says, so admin tools can find it.
-  ASSERT_OK_AND_ASSIGN(std::optional<std::string> key,
-                       UniqueKey(Unique("Report"), absl::Now()));
+  QG_ASSERT_OK_AND_ASSIGN(std::optional<std::string> key,
+                          UniqueKey(Unique("Report"), absl::Now()));
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(Query("SELECT qg_unique_key FROM que_jobs"), *key);
   // A job that is not unique is stored whatever unique jobs exist.
   EXPECT_FALSE(MustEnqueue({.type = "Report"}).duplicate);
-  EXPECT_EQ(Count(), 2);
+  EXPECT_EQ(CountJobs(), 2);
 }
 
 TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
@@ -121,42 +107,43 @@ TEST_F(UniqueJobsTest, EightConcurrentEnqueuersStoreOneRow) {
     for (auto& t : threads) t.join();
     int duplicates = 0;
     for (int i = 0; i < kThreads; ++i) {
-      ASSERT_OK(errors[i]);
+      QG_ASSERT_OK(errors[i]);
       duplicates += results[i].duplicate;
       EXPECT_EQ(results[i].id, results[0].id) << "thread " << i;
     }
     EXPECT_EQ(duplicates, kThreads - 1) << "round " << round;
-    EXPECT_EQ(Count(absl::StrCat("qg_unique_key = 'round-", round, "'")), 1);
+    EXPECT_EQ(CountJobs(absl::StrCat("qg_unique_key = 'round-", round, "'")),
+              1);
   }
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
 }
 
 TEST_F(UniqueJobsTest, RolledBackTransactionFreesTheKey) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   {
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(EnqueueResult first,
-                         client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult first,
+                            client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
     EXPECT_FALSE(first.duplicate);
     // Inside the same transaction the job holds its key already.
-    ASSERT_OK_AND_ASSIGN(EnqueueResult again,
-                         client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult again,
+                            client_->EnqueueInTxDetailed(Unique("Tx"), *tx));
     EXPECT_EQ(again, (EnqueueResult{first.id, true}));
-    ASSERT_OK(tx->Rollback());
+    QG_ASSERT_OK(tx->Rollback());
   }
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   EnqueueResult after = MustEnqueue(Unique("Tx"));
   EXPECT_FALSE(after.duplicate);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   for (bool commit : {true, false}) {
-    ASSERT_OK(internal::Exec(conn_.get(), "DELETE FROM que_jobs").status());
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(EnqueueResult mine,
-                         client_->EnqueueInTxDetailed(Unique("Wait"), *tx));
+    QG_ASSERT_OK(qg::Exec(conn_.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(EnqueueResult mine,
+                            client_->EnqueueInTxDetailed(Unique("Wait"), *tx));
     std::atomic<bool> done{false};
     absl::StatusOr<EnqueueResult> theirs;
     std::thread other([&] {
@@ -165,59 +152,60 @@ TEST_F(UniqueJobsTest, ConcurrentEnqueueWaitsForTheCallersTransaction) {
     });
     absl::SleepFor(absl::Milliseconds(200));
     EXPECT_FALSE(done) << "the unique index makes the second enqueue wait";
-    ASSERT_OK(commit ? tx->Commit() : tx->Rollback());
+    QG_ASSERT_OK(commit ? tx->Commit() : tx->Rollback());
     other.join();
-    ASSERT_OK(theirs.status());
+    QG_ASSERT_OK(theirs.status());
     if (commit) {
       EXPECT_EQ(*theirs, (EnqueueResult{mine.id, true}));
     } else {
       EXPECT_FALSE(theirs->duplicate);
       EXPECT_NE(theirs->id, mine.id);
     }
-    EXPECT_EQ(Count(), 1);
+    EXPECT_EQ(CountJobs(), 1);
   }
 }
 
 TEST_F(UniqueJobsTest, RepeatableReadSeesALaterHolderAsAborted) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                 "BEGIN ISOLATION LEVEL REPEATABLE READ; "
-                                 "SELECT count(*) FROM que_jobs")
-                .status());                          // the snapshot is taken
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(),
+                              "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+                              "SELECT count(*) FROM que_jobs")
+                   .status());                       // the snapshot is taken
   EnqueueResult holder = MustEnqueue(Unique("RR"));  // commits after it
   absl::StatusOr<EnqueueResult> r =
       client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get());
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kAborted)) << "retry the tx";
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(), "ROLLBACK").status());
   // Retried in a new transaction, it sees the holder.
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(),
-                                 "BEGIN ISOLATION LEVEL REPEATABLE READ")
-                .status());
-  ASSERT_OK_AND_ASSIGN(EnqueueResult again, client_->EnqueueInTxDetailed(
-                                                Unique("RR"), tx_conn.get()));
+  QG_ASSERT_OK(
+      qg::ExecSimple(tx_conn.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ")
+          .status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      EnqueueResult again,
+      client_->EnqueueInTxDetailed(Unique("RR"), tx_conn.get()));
   EXPECT_EQ(again, (EnqueueResult{holder.id, true}));
-  ASSERT_OK(internal::ExecSimple(tx_conn.get(), "COMMIT").status());
+  QG_ASSERT_OK(qg::ExecSimple(tx_conn.get(), "COMMIT").status());
 }
 
 TEST_F(UniqueJobsTest, HolderFinishingDuringTheEnqueueFreesTheKey) {
   EnqueueResult holder = MustEnqueue(Unique("Race"));
   // A worker deletes the holder in a transaction that has not committed yet;
   // the enqueue waits for it, and then the key is free.
-  ASSERT_OK_AND_ASSIGN(auto worker_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(worker_conn.get()));
-  ASSERT_OK(tx->Query("DELETE FROM que_jobs WHERE job_id = $1",
-                      {absl::StrCat(holder.id)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto worker_conn, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(worker_conn.get()));
+  QG_ASSERT_OK(tx->Query("DELETE FROM que_jobs WHERE job_id = $1",
+                         {absl::StrCat(holder.id)})
+                   .status());
   absl::StatusOr<EnqueueResult> next;
   std::thread enqueuer(
       [&] { next = client_->EnqueueDetailed(Unique("Race")); });
   absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK(tx->Commit());
   enqueuer.join();
-  ASSERT_OK(next.status());
+  QG_ASSERT_OK(next.status());
   EXPECT_FALSE(next->duplicate);
   EXPECT_NE(next->id, holder.id);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
@@ -230,8 +218,8 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
       Unique("Batch", {.key = "k3"}),  // new
       {.type = "Plain"},               // not unique
   };
-  ASSERT_OK_AND_ASSIGN(std::vector<EnqueueResult> r,
-                       client_->EnqueueManyDetailed(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<EnqueueResult> r,
+                          client_->EnqueueManyDetailed(jobs));
   ASSERT_EQ(r.size(), jobs.size());
   EXPECT_EQ(r[0], (EnqueueResult{stored.id, true}));
   EXPECT_FALSE(r[1].duplicate);
@@ -243,36 +231,37 @@ TEST_F(UniqueJobsTest, EnqueueManyReportsDuplicatesInOrder) {
   EXPECT_LT(r[1].id, r[3].id);
   EXPECT_LT(r[3].id, r[4].id);
   EXPECT_LT(r[4].id, r[5].id);
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
   EXPECT_EQ(Query("SELECT string_agg(coalesce(qg_unique_key, '-'), ',' "
                   "ORDER BY job_id) FROM que_jobs"),
             "k1,k2,-,k3,-");
   // EnqueueMany returns the same ids; a second run stores nothing unique.
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client_->EnqueueMany(jobs));
   EXPECT_EQ(ids[0], stored.id);
   EXPECT_EQ(ids[1], r[1].id);
   EXPECT_EQ(ids[2], r[1].id);
   EXPECT_EQ(ids[4], r[4].id);
-  EXPECT_EQ(Count(), 7);  // the two plain jobs again
+  EXPECT_EQ(CountJobs(), 7);  // the two plain jobs again
 }
 
 TEST_F(UniqueJobsTest, EnqueueManyInCallersTransactionCommitsOrRollsBack) {
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
   std::vector<NewJob> jobs = {Unique("InTx", {.key = "a"}),
                               Unique("InTx", {.key = "a"})};
   {
-    ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-    ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
+    QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+    QG_ASSERT_OK_AND_ASSIGN(auto r,
+                            client_->EnqueueManyDetailed(jobs, tx.get()));
     EXPECT_TRUE(r[1].duplicate);
-    ASSERT_OK(tx->Rollback());
+    QG_ASSERT_OK(tx->Rollback());
   }
-  EXPECT_EQ(Count(), 0);
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
-  ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
+  EXPECT_EQ(CountJobs(), 0);
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs, tx.get()));
   EXPECT_FALSE(r[0].duplicate);
   EXPECT_EQ(r[1], (EnqueueResult{r[0].id, true}));
-  ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 1);
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, LargeBatchWithUniqueJobsKeepsOrderAcrossChunks) {
@@ -280,13 +269,13 @@ TEST_F(UniqueJobsTest, LargeBatchWithUniqueJobsKeepsOrderAcrossChunks) {
   for (int i = 0; i < 2500; ++i) {
     jobs.push_back(Unique("Big", {.key = absl::StrCat("k", i % 1200)}));
   }
-  ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(auto r, client_->EnqueueManyDetailed(jobs));
   ASSERT_EQ(r.size(), jobs.size());
   for (int i = 0; i < 2500; ++i) {
     EXPECT_EQ(r[i].duplicate, i >= 1200) << i;
     EXPECT_EQ(r[i].id, r[i % 1200].id) << i;
   }
-  EXPECT_EQ(Count(), 1200);
+  EXPECT_EQ(CountJobs(), 1200);
 }
 
 TEST_F(UniqueJobsTest, ByPeriodAllowsOneJobPerPeriod) {
@@ -295,22 +284,22 @@ TEST_F(UniqueJobsTest, ByPeriodAllowsOneJobPerPeriod) {
   options.clock = &clock;
   std::unique_ptr<Client> client = NewClient(options);
   NewJob hourly = Unique("Hourly", {.by_period = absl::Hours(1)});
-  ASSERT_OK_AND_ASSIGN(EnqueueResult a, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult a, client->EnqueueDetailed(hourly));
   clock.Advance(absl::Minutes(59));
-  ASSERT_OK_AND_ASSIGN(EnqueueResult b, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult b, client->EnqueueDetailed(hourly));
   EXPECT_EQ(b, (EnqueueResult{a.id, true}));
   clock.Advance(absl::Minutes(1));  // 01:00Z: the next period
-  ASSERT_OK_AND_ASSIGN(EnqueueResult c, client->EnqueueDetailed(hourly));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult c, client->EnqueueDetailed(hourly));
   EXPECT_FALSE(c.duplicate);
   // With a run_at, the period is the run_at's.
   NewJob later = hourly;
   later.run_at = clock.Now() + absl::Hours(5);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult d, client->EnqueueDetailed(later));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult d, client->EnqueueDetailed(later));
   EXPECT_FALSE(d.duplicate);
   later.run_at = *later.run_at + absl::Minutes(10);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult e, client->EnqueueDetailed(later));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult e, client->EnqueueDetailed(later));
   EXPECT_EQ(e, (EnqueueResult{d.id, true}));
-  EXPECT_EQ(Count(), 3);
+  EXPECT_EQ(CountJobs(), 3);
 }
 
 TEST_F(UniqueJobsTest, ByQueueAndByArgsNarrowTheKey) {
@@ -337,13 +326,13 @@ TEST_F(UniqueJobsTest, ByQueueAndByArgsNarrowTheKey) {
   EXPECT_FALSE(MustEnqueue(a).duplicate);
   EXPECT_TRUE(MustEnqueue(same_args).duplicate);
   EXPECT_FALSE(MustEnqueue(other_args).duplicate);
-  EXPECT_EQ(Count(), 5);
+  EXPECT_EQ(CountJobs(), 5);
 }
 
 TEST_F(UniqueJobsTest, FinishedJobFreesItsKey) {
   EnqueueResult first = MustEnqueue(Unique("Once"));
   WorkOne(/*succeed=*/true);
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
   EnqueueResult second = MustEnqueue(Unique("Once"));
   EXPECT_FALSE(second.duplicate);
   EXPECT_NE(second.id, first.id);
@@ -354,37 +343,37 @@ TEST_F(UniqueJobsTest, ErroredAndDeadJobsKeepTheirKey) {
   options.max_attempts = 2;
   std::unique_ptr<Client> client = NewClient(options);
   EnqueueResult first = MustEnqueue(Unique("Flaky"));
-  ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                .status());
+  QG_ASSERT_OK(
+      qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
   WorkOne(/*succeed=*/false, client.get());  // errored, retried later
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
-  ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                .status());
+  QG_ASSERT_OK(
+      qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
   WorkOne(/*succeed=*/false, client.get());  // out of attempts: dead
-  EXPECT_EQ(Count("last_error LIKE 'qg: dead after%'"), 1);
+  EXPECT_EQ(CountJobs("last_error LIKE 'qg: dead after%'"), 1);
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
   // Retrying the dead job keeps its key too.
-  ASSERT_OK(client_->RetryJob(first.id));
+  QG_ASSERT_OK(client_->RetryJob(first.id));
   EXPECT_EQ(MustEnqueue(Unique("Flaky")), (EnqueueResult{first.id, true}));
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 TEST_F(UniqueJobsTest, QueStylePlainInsertStillWorks) {
   // What Ruby Que 0.x and que-go send: Que's columns only.
   for (int i = 0; i < 2; ++i) {
-    ASSERT_OK(internal::Exec(conn_.get(),
-                             "INSERT INTO que_jobs (queue, priority, run_at, "
-                             "job_class, args) VALUES ('', 100, now(), "
-                             "'RubyJob', '[1]') RETURNING *")
-                  .status());
+    QG_ASSERT_OK(qg::Exec(conn_.get(),
+                          "INSERT INTO que_jobs (queue, priority, run_at, "
+                          "job_class, args) VALUES ('', 100, now(), "
+                          "'RubyJob', '[1]') RETURNING *")
+                     .status());
   }
-  EXPECT_EQ(Count("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
+  EXPECT_EQ(CountJobs("job_class = 'RubyJob' AND qg_unique_key IS NULL"), 2);
   // They are not unique jobs, so a unique one of the same type is stored.
   EXPECT_FALSE(MustEnqueue(Unique("RubyJob")).duplicate);
   WorkOne(/*succeed=*/true);
   WorkOne(/*succeed=*/true);
   WorkOne(/*succeed=*/true);
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
@@ -414,9 +403,8 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   EXPECT_EQ(Query("SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
             "3");
   // Migrating again changes nothing and fails on nothing.
-  ASSERT_OK(internal::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
-  ASSERT_OK(
-      internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQueJobsSql).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
             "9");
@@ -426,14 +414,14 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
 }
 
 TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
-  ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                 "ALTER TABLE que_jobs DROP COLUMN "
-                                 "qg_unique_key; DROP TABLE qg_periodic")
-                .status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(),
+                              "ALTER TABLE que_jobs DROP COLUMN "
+                              "qg_unique_key; DROP TABLE qg_periodic")
+                   .status());
   std::unique_ptr<Client> client = NewClient();  // Create accepts the table
   ASSERT_NE(client, nullptr);
-  ASSERT_OK(client->Enqueue({.type = "Plain"}).status());
-  ASSERT_OK(
+  QG_ASSERT_OK(client->Enqueue({.type = "Plain"}).status());
+  QG_ASSERT_OK(
       client->EnqueueMany({{.type = "Plain"}, {.type = "Plain"}}).status());
   EXPECT_THAT(client->Enqueue(Unique("U")),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -441,48 +429,47 @@ TEST_F(UniqueJobsTest, WithoutTheAdditionsUniqueJobsFailAndOthersWork) {
   EXPECT_THAT(client->EnqueueMany({{.type = "Plain"}, Unique("U")}),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   // In a caller's transaction the check does not break the transaction.
-  ASSERT_OK_AND_ASSIGN(auto tx_conn, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx_conn, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(tx_conn.get()));
   EXPECT_THAT(client->EnqueueInTx(Unique("U"), *tx),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
-  ASSERT_OK(tx->Commit());
-  EXPECT_EQ(Count(), 4);
+  QG_ASSERT_OK(client->EnqueueInTx({.type = "Plain"}, *tx).status());
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(CountJobs(), 4);
 }
 
 // `qg migrate` adds a column while qg-cpp processes run: their prepared
 // statements name their result columns, so PostgreSQL re-plans them rather
 // than refusing them ("cached plan must not change result type").
 TEST_F(UniqueJobsTest, ConnectionsPreparedBeforeTheMigrationKeepWorking) {
-  ASSERT_OK(internal::ExecSimple(conn_.get(),
-                                 "ALTER TABLE que_jobs DROP COLUMN "
-                                 "qg_unique_key")
-                .status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(),
+                              "ALTER TABLE que_jobs DROP COLUMN "
+                              "qg_unique_key")
+                   .status());
   ClientOptions options;
   options.max_conns = 1;  // every call below reuses the one connection
   std::unique_ptr<Client> client = NewClient(options);
   ASSERT_NE(client, nullptr);
   auto work_one = [&] {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
+    QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Job> job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Error("again"));
+    QG_ASSERT_OK(job->Error("again"));
     job->Done();
-    ASSERT_OK(internal::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()")
-                  .status());
-    ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
+    QG_ASSERT_OK(
+        qg::Exec(conn_.get(), "UPDATE que_jobs SET run_at = now()").status());
+    QG_ASSERT_OK_AND_ASSIGN(job, client->LockJob(""));
     ASSERT_NE(job, nullptr);
-    ASSERT_OK(job->Delete());
+    QG_ASSERT_OK(job->Delete());
     job->Done();
   };
-  ASSERT_OK(client->Enqueue({.type = "Before"}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Before"}).status());
   work_one();
-  ASSERT_OK(
-      internal::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
-  ASSERT_OK(client->Enqueue({.type = "After"}).status());
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "After"}).status());
   work_one();
   EXPECT_FALSE(MustEnqueue(Unique("After")).duplicate);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult again,
-                       client->EnqueueDetailed(Unique("After")));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult again,
+                          client->EnqueueDetailed(Unique("After")));
   EXPECT_TRUE(again.duplicate);
 }
 
@@ -497,7 +484,7 @@ TEST_F(UniqueJobsTest, EnqueueStreamRefusesUniqueJobs) {
   });
   EXPECT_THAT(stored, StatusIs(absl::StatusCode::kInvalidArgument,
                                HasSubstr("EnqueueMany")));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, InconsistentOptionsAreInvalidArgument) {
@@ -511,7 +498,7 @@ TEST_F(UniqueJobsTest, InconsistentOptionsAreInvalidArgument) {
   EXPECT_THAT(
       client_->EnqueueMany({Unique("T", {.key = std::string("a\0b", 3)})}),
       StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_EQ(Count(), 0);
+  EXPECT_EQ(CountJobs(), 0);
 }
 
 TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
@@ -525,11 +512,11 @@ TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
   absl::StatusOr<EnqueueResult> first = client->EnqueueDetailed(Unique("S"));
   EXPECT_THAT(first, StatusIs(absl::StatusCode::kInternal));
   EXPECT_EQ(runs, 1);
-  ASSERT_OK_AND_ASSIGN(EnqueueResult second,
-                       client->EnqueueDetailed(Unique("S")));
+  QG_ASSERT_OK_AND_ASSIGN(EnqueueResult second,
+                          client->EnqueueDetailed(Unique("S")));
   EXPECT_TRUE(second.duplicate);
   EXPECT_EQ(runs, 1);
-  EXPECT_EQ(Count(), 1);
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 }  // namespace

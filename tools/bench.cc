@@ -71,11 +71,12 @@
 #include "glog/logging.h"
 #include "httplib.h"
 #include "qg/client.h"
+#include "qg/conninfo.h"
 #include "qg/console/console.h"
-#include "qg/internal/pg.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/metrics/metrics_server.h"
 #include "qg/metrics/worker_metrics.h"
-#include "qg/testing/postgres.h"
+#include "qg/pg.h"
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, scenario, "core",
@@ -111,7 +112,7 @@ ABSL_FLAG(std::string, enqueuer_tag, "",
 
 namespace {
 
-using qg::internal::ConnPtr;
+using ConnPtr = qg::PgConnPtr;
 
 constexpr int kS1Jobs = 20000, kS1Call = 1000;
 constexpr int kS2Jobs = 3000;
@@ -136,15 +137,15 @@ double Percentile(std::vector<double> v, double p) {
 double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
 
 ConnPtr MustConnect(const std::string& conninfo) {
-  auto conn = qg::internal::Connect(conninfo);
+  auto conn = qg::Connect(conninfo);
   CHECK(conn.ok()) << conn.status();
   return std::move(*conn);
 }
 
 void MustExec(PGconn* conn, const std::string& sql,
-              const qg::internal::Params& params = {}) {
-  auto r = params.empty() ? qg::internal::ExecSimple(conn, sql)
-                          : qg::internal::Exec(conn, sql, params);
+              const qg::SqlParams& params = {}) {
+  auto r =
+      params.empty() ? qg::ExecSimple(conn, sql) : qg::Exec(conn, sql, params);
   CHECK(r.ok()) << sql << ": " << r.status();
 }
 
@@ -252,9 +253,9 @@ class Bench {
     MustExec(admin_.get(),
              "CREATE TABLE IF NOT EXISTS qg_bench_floor (LIKE que_jobs "
              "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)");
-    auto r = qg::internal::Exec(admin_.get(),
-                                "SELECT current_setting('fsync') || '/' || "
-                                "current_setting('synchronous_commit')");
+    auto r = qg::Exec(admin_.get(),
+                      "SELECT current_setting('fsync') || '/' || "
+                      "current_setting('synchronous_commit')");
     CHECK(r.ok());
     config_ = std::string(r->Get(0, 0)) == "on/on" ? "durable" : "non-durable";
   }
@@ -289,7 +290,7 @@ class Bench {
   // COPY of `rows` into `table` on `conn`, in its own transaction.
   static void Copy(PGconn* conn, const std::string& table,
                    const std::string& rows) {
-    qg::internal::Result start(PQexec(
+    qg::PgResult start(PQexec(
         conn, absl::StrCat("COPY ", table,
                            " (queue, priority, run_at, job_class, args) FROM "
                            "STDIN")
@@ -298,7 +299,7 @@ class Bench {
         << PQerrorMessage(conn);
     CHECK_EQ(PQputCopyData(conn, rows.data(), rows.size()), 1);
     CHECK_EQ(PQputCopyEnd(conn, nullptr), 1);
-    qg::internal::Result end(PQgetResult(conn));
+    qg::PgResult end(PQgetResult(conn));
     CHECK_EQ(PQresultStatus(end.get()), PGRES_COMMAND_OK)
         << PQerrorMessage(conn);
     while (PGresult* r = PQgetResult(conn)) PQclear(r);
@@ -360,16 +361,16 @@ class Bench {
     Emit("qg", "s2", rep, "p99_ms", Percentile(lat, 0.99));
 
     ConnPtr conn = MustConnect(conninfo_);
-    CHECK(qg::internal::Prepare(conn.get(), "floor_insert",
-                                "INSERT INTO qg_bench_floor (job_class, args) "
-                                "VALUES ($1, $2::json)")
+    CHECK(qg::Prepare(conn.get(), "floor_insert",
+                      "INSERT INTO qg_bench_floor (job_class, args) "
+                      "VALUES ($1, $2::json)")
               .ok());
     lat.clear();
     start = absl::Now();
     for (int i = 0; i < kS2Jobs; ++i) {
       absl::Time t = absl::Now();
-      auto r = qg::internal::ExecPrepared(conn.get(), "floor_insert",
-                                          {"Bench", absl::StrCat("[", i, "]")});
+      auto r = qg::ExecPrepared(conn.get(), "floor_insert",
+                                {"Bench", absl::StrCat("[", i, "]")});
       CHECK(r.ok()) << r.status();
       lat.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
     }
@@ -395,12 +396,11 @@ class Bench {
     std::string sql = absl::StrCat("SELECT count(*) FROM (SELECT 1 FROM ",
                                    table, " LIMIT 1) t");
     while (true) {
-      auto r = qg::internal::Exec(conn, sql);
+      auto r = qg::Exec(conn, sql);
       CHECK(r.ok()) << r.status();
       if (r->Get(0, 0) == "0") return 0;
       if (absl::Now() > deadline) {
-        auto n = qg::internal::Exec(
-            conn, absl::StrCat("SELECT count(*) FROM ", table));
+        auto n = qg::Exec(conn, absl::StrCat("SELECT count(*) FROM ", table));
         int64_t left = 0;
         CHECK(n.ok() && absl::SimpleAtoi(n->Get(0, 0), &left));
         return left;
@@ -718,7 +718,7 @@ class Bench {
       std::vector<double>& rt = times.all;
       double secs = absl::ToDoubleSeconds(window);
       double drained = (done.load() - done_before) / secs;
-      auto size = qg::internal::Exec(
+      auto size = qg::Exec(
           probe.get(),
           "SELECT pg_relation_size('que_jobs') / 1048576.0, "
           "pg_relation_size('que_jobs_pkey') / 1048576.0, (SELECT "
@@ -834,7 +834,7 @@ class Bench {
     for (int i = 0; i < c; ++i) {
       threads.emplace_back([&, conn = conns[i].get()] {
         while (!stop) {
-          auto r = qg::internal::Exec(
+          auto r = qg::Exec(
               conn,
               "DELETE FROM qg_bench_floor WHERE (queue, priority, run_at, "
               "job_id) IN (SELECT queue, priority, run_at, job_id FROM "
@@ -1042,7 +1042,7 @@ int RunWorkerRole(const std::string& conninfo) {
   if (absl::Status st = pool.Start(); !st.ok()) LOG(FATAL) << st;
   int64_t connections = 0;
   while (true) {
-    auto r = qg::internal::Exec(
+    auto r = qg::Exec(
         watch.get(),
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM que_jobs WHERE queue = "
         "'' LIMIT 1) t), (SELECT count(*) FROM pg_stat_activity WHERE "
@@ -1155,14 +1155,14 @@ int main(int argc, char** argv) {
   if (mode != "qg-compat") modes.push_back(qg::WorkerMode::kFast);
   if (mode != "fast") modes.push_back(qg::WorkerMode::kQgCompat);
 
-  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo;
-  if (const char* url = getenv("DATABASE_URL"); url != nullptr && *url) {
-    conninfo = url;
+  if (std::optional<std::string> url = qg::ResolveConninfo("")) {
+    conninfo = *url;
   } else {
-    qg_testing::PostgresServerOptions options;
+    qg::EmbeddedPostgresOptions options;
     options.durable = true;
-    auto s = qg_testing::PostgresServer::Start(options);
+    auto s = qg::EmbeddedPostgres::Start(options);
     if (!s.ok()) {
       fprintf(stderr, "bench: %s\n", s.status().ToString().c_str());
       return 1;

@@ -1,8 +1,6 @@
 // Tests of the `qg` command line against the embedded PostgreSQL: every
 // subcommand, its error paths and exit codes.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -18,16 +16,24 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qg/internal/pg.h"
-#include "qg/testing/postgres.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
-
-extern char** environ;
 
 namespace {
 
+using ::qg_testing::Alive;
+using ::qg_testing::DiesWithin;
+using ::qg_testing::KillAndReap;
+using ::qg_testing::ReadFile;
+using ::qg_testing::RunfilePath;
+using ::qg_testing::Spawn;
+using ::qg_testing::TempPath;
+using ::qg_testing::Wait;
+using ::qg_testing::WaitAtMost;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
@@ -43,18 +49,7 @@ struct QgRun {
 std::string QgBinary() {
   const char* other = getenv("QG_BINARY");
   if (other != nullptr && *other != '\0') return other;
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/qg_cpp/tools/qg");
-}
-
-std::string TmpPath(const std::string& name) {
-  const char* tmp = getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp ? tmp : "/tmp", "/", name, "-", getpid());
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return RunfilePath("tools/qg");
 }
 
 // Starts `qg args...` with DATABASE_URL=`db` (unset when empty), stdout and
@@ -62,84 +57,25 @@ std::string ReadFile(const std::string& path) {
 pid_t Start(const std::vector<std::string>& args, const std::string& db,
             const std::string& out, const std::string& err,
             const std::string& in = "") {
-  std::vector<std::string> argv_s = {QgBinary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (db.empty()) {
-      unsetenv("DATABASE_URL");
-    } else {
-      setenv("DATABASE_URL", db.c_str(), 1);
-    }
-    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    if (!in.empty()) dup2(open(in.c_str(), O_RDONLY), 0);
-    std::vector<char*> argv;
-    for (std::string& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  return pid;
-}
-
-int ExitCode(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int Wait(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return ExitCode(status);
-}
-
-// Waits up to `timeout` for `pid` to exit: its exit code (128 + the signal
-// when a signal killed it), or nullopt while it still runs.
-std::optional<int> WaitAtMost(pid_t pid, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return ExitCode(status);
-    if (absl::Now() > deadline) return std::nullopt;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-}
-
-// SIGKILLs a process a test gave up on, and reaps it.
-void KillAndReap(pid_t pid) {
-  kill(pid, SIGKILL);
-  Wait(pid);
+  std::vector<std::string> argv = {QgBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Spawn(
+      {.argv = argv,
+       .env = {{"DATABASE_URL", db.empty() ? std::nullopt : std::optional(db)}},
+       .stdin_path = in,
+       .stdout_path = out,
+       .stderr_path = err});
 }
 
 QgRun RunQg(const std::vector<std::string>& args, const std::string& db,
             const std::string& in = "") {
-  static int n = 0;
-  std::string out = TmpPath(absl::StrCat("out", ++n));
-  std::string err = TmpPath(absl::StrCat("err", n));
+  std::string out = TempPath("out");
+  std::string err = TempPath("err");
   QgRun r;
   r.exit_code = Wait(Start(args, db, out, err, in));
   r.out = ReadFile(out);
   r.err = ReadFile(err);
   return r;
-}
-
-// Whether process `pid` is alive (a zombie is not).
-bool Alive(pid_t pid) {
-  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() &&
-         stat[paren + 2] != 'Z';
-}
-
-bool DiesWithin(pid_t pid, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (Alive(pid)) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
 }
 
 // The pids a handler wrote to `path`, one per line, once it holds `n`.
@@ -162,34 +98,7 @@ std::vector<pid_t> WaitForPids(const std::string& path, size_t n,
   return {};
 }
 
-class QgCommandTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, qg::internal::Connect(db_->conninfo()));
-  }
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
-  // A database without que_jobs.
-  std::string EmptyDatabase(const std::string& name) {
-    qg_testing::PostgresServer& server = qg_testing::SharedServer();
-    auto admin = qg::internal::Connect(server.ConninfoFor("postgres"));
-    EXPECT_TRUE(admin.ok());
-    EXPECT_TRUE(
-        qg::internal::ExecSimple(admin->get(),
-                                 absl::StrCat("DROP DATABASE IF EXISTS ", name))
-            .ok());
-    EXPECT_TRUE(qg::internal::ExecSimple(admin->get(),
-                                         absl::StrCat("CREATE DATABASE ", name,
-                                                      " TEMPLATE template0"))
-                    .ok());
-    return server.ConninfoFor(name);
-  }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  qg::internal::ConnPtr conn_;
-};
+class QgCommandTest : public qg_testing::DatabaseTest {};
 
 TEST_F(QgCommandTest, HelpOnEverySubcommand) {
   for (const char* cmd :
@@ -243,10 +152,10 @@ TEST_F(QgCommandTest, MigrateCreatesSchemaIdempotently) {
 
 TEST_F(QgCommandTest, MigrateRefusesAnotherQueVersion) {
   std::string empty = EmptyDatabase("qg_cli_que1");
-  auto conn = qg::internal::Connect(empty);
+  auto conn = qg::Connect(empty);
   ASSERT_TRUE(conn.ok());
   // Que 1.x's layout: id instead of job_id, and schema version 4.
-  ASSERT_TRUE(qg::internal::ExecSimple(
+  ASSERT_TRUE(qg::ExecSimple(
                   conn->get(),
                   "CREATE TABLE que_jobs (id bigserial PRIMARY KEY, priority "
                   "smallint, run_at timestamptz, job_class text, args jsonb, "
@@ -360,7 +269,7 @@ TEST_F(QgCommandTest, EnqueueRejectsBadInputWithExitCode2) {
 TEST_F(QgCommandTest, EnqueueReadsLargeArgsFromAFileOrStdin) {
   // 200 kB: more than one command-line argument may hold (128 KiB).
   std::string big = absl::StrCat("[\"", std::string(200000, 'x'), "\"]");
-  std::string file = TmpPath("big-args.json");
+  std::string file = TempPath("big-args.json");
   std::ofstream(file) << big;
   QgRun from_file =
       RunQg({"enqueue", "--type", "Big", "--args-file", file}, db_->conninfo());
@@ -368,7 +277,7 @@ TEST_F(QgCommandTest, EnqueueReadsLargeArgsFromAFileOrStdin) {
   EXPECT_EQ(Query("SELECT length(args::text) FROM que_jobs WHERE job_class = "
                   "'Big'"),
             absl::StrCat(big.size()));
-  std::string small = TmpPath("stdin-args.json");
+  std::string small = TempPath("stdin-args.json");
   std::ofstream(small) << R"({"to": "a@b"})";
   QgRun from_stdin = RunQg({"enqueue", "--type", "Stdin", "--args", "-"},
                            db_->conninfo(), small);
@@ -381,7 +290,7 @@ TEST_F(QgCommandTest, EnqueueReadsLargeArgsFromAFileOrStdin) {
   EXPECT_EQ(both.exit_code, 2);
   EXPECT_THAT(both.err, HasSubstr("not both"));
   QgRun missing =
-      RunQg({"enqueue", "--type", "T", "--args-file", TmpPath("no-such-file")},
+      RunQg({"enqueue", "--type", "T", "--args-file", TempPath("no-such-file")},
             db_->conninfo());
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_THAT(missing.err, HasSubstr("cannot read"));
@@ -467,32 +376,20 @@ TEST_F(QgCommandTest, RetryAndDelete) {
   EXPECT_EQ(RunQg({"delete", "102"}, db_->conninfo()).exit_code, 1);
 }
 
-// Another session of `conninfo` holding job `id`'s advisory lock, as a
-// worker does while it runs the job.
-qg::internal::ConnPtr HoldJobLock(const std::string& conninfo, int64_t id) {
-  auto c = qg::internal::Connect(conninfo);
-  EXPECT_TRUE(c.ok());
-  EXPECT_EQ(
-      qg_testing::QueryValue(
-          c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
-      "t");
-  return std::move(*c);
-}
-
 TEST_F(QgCommandTest, JobsWorkingIgnoresALockOnTheSameIdInAnotherDatabase) {
-  ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto other, qg_testing::TestDatabase::Create());
   Query(
       "INSERT INTO que_jobs (job_id, job_class) VALUES (4242, 'T') "
       "RETURNING 1");
   // A worker of the other database (same server) runs its own job 4242.
-  qg::internal::ConnPtr elsewhere = HoldJobLock(other->conninfo(), 4242);
+  qg::PgConnPtr elsewhere = HoldJobLock(4242, other->conninfo());
   QgRun json = RunQg({"jobs", "--json"}, db_->conninfo());
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, HasSubstr(R"("working":false)"));
   QgRun table = RunQg({"jobs"}, db_->conninfo());
   EXPECT_THAT(table.out, ::testing::Not(HasSubstr("yes")));
   // A worker of this database does hold it.
-  qg::internal::ConnPtr here = HoldJobLock(db_->conninfo(), 4242);
+  qg::PgConnPtr here = HoldJobLock(4242);
   EXPECT_THAT(RunQg({"jobs", "--json"}, db_->conninfo()).out,
               HasSubstr(R"("working":true)"));
 }
@@ -501,7 +398,7 @@ TEST_F(QgCommandTest, RetryRefusesAJobAWorkerHoldsAndLeavesItAlone) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(101, 'A', '2030-01-01 00:00:00+00', 2) RETURNING 1");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 101);
+  qg::PgConnPtr worker = HoldJobLock(101);
   QgRun r = RunQg({"retry", "101"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("being worked"));
@@ -514,7 +411,7 @@ TEST_F(QgCommandTest, RetryAllErroredSkipsAndReportsJobsInFlight) {
       "INSERT INTO que_jobs (job_id, job_class, run_at, error_count) VALUES "
       "(201, 'A', '2030-01-01 00:00:00+00', 1), "
       "(202, 'A', '2030-01-01 00:00:00+00', 1) RETURNING 1");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 201);
+  qg::PgConnPtr worker = HoldJobLock(201);
   QgRun r = RunQg({"retry", "--all-errored"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("1 job(s) will run now"));
@@ -525,13 +422,13 @@ TEST_F(QgCommandTest, RetryAllErroredSkipsAndReportsJobsInFlight) {
 }
 
 TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
-  std::string out = TmpPath("work-effect");
+  std::string out = TempPath("work-effect");
   unlink(out.c_str());
   QgRun ok_enqueue = RunQg(
       {"enqueue", "--type", "Ok", "--args", R"(["hello"])"}, db_->conninfo());
   ASSERT_EQ(ok_enqueue.exit_code, 0) << ok_enqueue.err;
   ASSERT_EQ(RunQg({"enqueue", "--type", "Bad"}, db_->conninfo()).exit_code, 0);
-  std::string wout = TmpPath("work-out"), werr = TmpPath("work-err");
+  std::string wout = TempPath("work-out"), werr = TempPath("work-err");
   pid_t worker =
       Start({"work", "--interval", "0.05", "--workers", "2", "--handler",
              absl::StrCat("Ok=cat > ", out), "--handler",
@@ -561,7 +458,7 @@ TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
   Query(
       "INSERT INTO que_jobs (job_class, args) SELECT 'Small', '[\"a\"]' "
       "FROM generate_series(1, 300) RETURNING 1");
-  std::string wout = TmpPath("pipe-out"), werr = TmpPath("pipe-err");
+  std::string wout = TempPath("pipe-out"), werr = TempPath("pipe-err");
   pid_t worker = Start({"work", "--interval", "0.05", "--workers", "2",
                         "--handler", "Big=exit 0", "--handler", "Small=true"},
                        db_->conninfo(), wout, werr);
@@ -580,7 +477,7 @@ TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
 
 TEST_F(QgCommandTest, WorkRejectsAnIntervalThatWouldSpinAsAUsageError) {
   for (const char* interval : {"0", "-1", "0s"}) {
-    std::string out = TmpPath("interval-out"), err = TmpPath("interval-err");
+    std::string out = TempPath("interval-out"), err = TempPath("interval-err");
     pid_t worker =
         Start({"work", "--interval", interval, "--handler", "T=true"},
               db_->conninfo(), out, err);
@@ -602,14 +499,14 @@ std::string HungHandler(const std::string& pid_file) {
 
 TEST_F(QgCommandTest, WorkHandlersStartWithACleanSignalStateInTheirOwnGroup) {
   Query("INSERT INTO que_jobs (job_class) VALUES ('Probe') RETURNING 1");
-  std::string out = TmpPath("probe");
+  std::string out = TempPath("probe");
   // Builtins only, so the shell reads its own state.
   std::string probe = absl::StrCat(
       "Probe=while read -r k v; do case $k in SigBlk:|SigIgn:) echo $k $v;; "
       "esac; done < /proc/$$/status > ",
       out, "; read -r pid comm state ppid pgrp rest < /proc/$$/stat; ",
       "echo pid=$pid pgrp=$pgrp >> ", out);
-  std::string wout = TmpPath("probe-out"), werr = TmpPath("probe-err");
+  std::string wout = TempPath("probe-out"), werr = TempPath("probe-err");
   pid_t worker = Start({"work", "--interval", "0.05", "--handler", probe},
                        db_->conninfo(), wout, werr);
   ASSERT_TRUE(qg_testing::WaitFor(
@@ -633,8 +530,8 @@ TEST_F(QgCommandTest, WorkHandlersStartWithACleanSignalStateInTheirOwnGroup) {
 TEST_F(QgCommandTest,
        WorkReturnsAJobOnceItsHandlerExitsThoughABackgroundChildHoldsStderr) {
   Query("INSERT INTO que_jobs (job_class) VALUES ('Bg') RETURNING 1");
-  std::string pid_file = TmpPath("bg-pids");
-  std::string wout = TmpPath("bg-out"), werr = TmpPath("bg-err");
+  std::string pid_file = TempPath("bg-pids");
+  std::string wout = TempPath("bg-out"), werr = TempPath("bg-err");
   pid_t worker =
       Start({"work", "--interval", "0.05", "--handler",
              absl::StrCat("Bg=sleep 300 & echo $! >> ", pid_file, "; exit 0")},
@@ -659,8 +556,8 @@ TEST_F(QgCommandTest, WorkStopsHungHandlersAfterTheGraceAndReleasesTheirJobs) {
   Query(
       "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
       "'2020-01-01 00:00:00+00') RETURNING 1");
-  std::string pid_file = TmpPath("grace-pids");
-  std::string wout = TmpPath("grace-out"), werr = TmpPath("grace-err");
+  std::string pid_file = TempPath("grace-pids");
+  std::string wout = TempPath("grace-out"), werr = TempPath("grace-err");
   pid_t worker = Start({"work", "--interval", "0.05", "--grace", "1s",
                         "--handler", HungHandler(pid_file)},
                        db_->conninfo(), wout, werr);
@@ -686,8 +583,8 @@ TEST_F(QgCommandTest,
   Query(
       "INSERT INTO que_jobs (job_class, run_at) VALUES ('Hang', "
       "'2020-01-01 00:00:00+00') RETURNING 1");
-  std::string pid_file = TmpPath("force-pids");
-  std::string wout = TmpPath("force-out"), werr = TmpPath("force-err");
+  std::string pid_file = TempPath("force-pids");
+  std::string wout = TempPath("force-out"), werr = TempPath("force-err");
   // No --grace: whatever the default, the second signal must not wait for it.
   pid_t worker =
       Start({"work", "--interval", "0.05", "--handler", HungHandler(pid_file)},
@@ -712,8 +609,8 @@ TEST_F(QgCommandTest,
 
 TEST_F(QgCommandTest, WorkTimesOutAHungHandlerAndRetriesItsJobWithBackoff) {
   Query("INSERT INTO que_jobs (job_class) VALUES ('Hang') RETURNING 1");
-  std::string pid_file = TmpPath("timeout-pids");
-  std::string wout = TmpPath("timeout-out"), werr = TmpPath("timeout-err");
+  std::string pid_file = TempPath("timeout-pids");
+  std::string wout = TempPath("timeout-out"), werr = TempPath("timeout-err");
   pid_t worker = Start({"work", "--interval", "0.05", "--timeout", "1s",
                         "--handler", HungHandler(pid_file)},
                        db_->conninfo(), wout, werr);
@@ -755,7 +652,7 @@ TEST_F(QgCommandTest, WorkUntilEmptyExitsOnceNoRunnableJobRemains) {
   Query(
       "UPDATE que_jobs SET queue = 'other' WHERE job_class = 'Elsewhere' "
       "RETURNING 1");
-  std::string wout = TmpPath("empty-out"), werr = TmpPath("empty-err");
+  std::string wout = TempPath("empty-out"), werr = TempPath("empty-err");
   pid_t worker =
       Start({"work", "--until-empty", "--interval", "0.05", "--handler",
              "Ok=true", "--handler", "Bad=exit 1", "--handler", "Later=true"},
@@ -774,7 +671,7 @@ TEST_F(QgCommandTest, WorkUntilEmptyExitsOnceNoRunnableJobRemains) {
 }
 
 TEST_F(QgCommandTest, WorkDurationStopsAfterIt) {
-  std::string wout = TmpPath("dur-out"), werr = TmpPath("dur-err");
+  std::string wout = TempPath("dur-out"), werr = TempPath("dur-err");
   absl::Time start = absl::Now();
   pid_t worker = Start({"work", "--duration", "1s", "--handler", "T=true"},
                        db_->conninfo(), wout, werr);
@@ -986,7 +883,7 @@ TEST_F(QgCommandTest, CancelRejectsBadInputAndChangesNothing) {
 TEST_F(QgCommandTest, CancelOfAJobARubyOrGoWorkerHoldsFailsAndChangesNothing) {
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (303, 'Ruby')");
   // A Ruby Que or que-go worker runs it: it takes no cancel requests.
-  qg::internal::ConnPtr ruby = HoldJobLock(db_->conninfo(), 303);
+  qg::PgConnPtr ruby = HoldJobLock(303);
   QgRun r = RunQg({"cancel", "303", "--wait", "0.3s"}, db_->conninfo());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("cannot be cancelled while it runs"));
@@ -1000,8 +897,8 @@ TEST_F(QgCommandTest, CancelOfAJobARubyOrGoWorkerHoldsFailsAndChangesNothing) {
 
 TEST_F(QgCommandTest, CancelStopsAJobRunningInQgWorkAndItIsNeverRetried) {
   Query("INSERT INTO que_jobs (job_id, job_class) VALUES (304, 'Hang')");
-  std::string pid_file = TmpPath("cancel-pids");
-  std::string wout = TmpPath("cancel-out"), werr = TmpPath("cancel-err");
+  std::string pid_file = TempPath("cancel-pids");
+  std::string wout = TempPath("cancel-out"), werr = TempPath("cancel-err");
   pid_t worker =
       Start({"work", "--interval", "0.05", "--handler", HungHandler(pid_file)},
             db_->conninfo(), wout, werr);
@@ -1201,7 +1098,7 @@ TEST_F(QgCommandTest, JobsTableShowsEachJobsState) {
       "(405, 'Stopped', '9999-01-01 00:00:00+00', 0, "
       "'qg: cancelled: by an operator'), "
       "(406, 'Busy', now() - interval '1 minute', 0, NULL)");
-  qg::internal::ConnPtr worker = HoldJobLock(db_->conninfo(), 406);
+  qg::PgConnPtr worker = HoldJobLock(406);
   QgRun table = RunQg({"jobs"}, db_->conninfo());
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("ERRORS  STATE"));

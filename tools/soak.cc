@@ -34,8 +34,9 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
-#include "qg/testing/postgres.h"
+#include "qg/conninfo.h"
+#include "qg/embedded/embedded_postgres.h"
+#include "qg/pg.h"
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, role, "orchestrator", "orchestrator or worker");
@@ -53,7 +54,7 @@ ABSL_FLAG(uint64_t, seed, 0, "random seed; 0: from the clock");
 
 namespace {
 
-using qg::internal::ConnPtr;
+using qg::PgConnPtr;
 
 // Every run of a job leaves an effect (when its handler started and ended,
 // and which worker process ran it); every chaos action leaves an event
@@ -136,23 +137,23 @@ int RunWorker() {
   work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
     // The effect commits on its own (not in the job's transaction), so a job
     // in flight when its worker dies may record its effect twice.
-    std::string started = qg::internal::FormatTimestamp(absl::Now());
+    std::string started = qg::FormatTimestamp(absl::Now());
     PGconn* conn = job.Conn();
     if (conn == nullptr) return absl::UnavailableError("no connection");
-    absl::StatusOr<qg::internal::Result> effect = qg::internal::Exec(
-        conn,
-        "INSERT INTO qg_soak_effects (job_id, worker, started_at) "
-        "VALUES ($1, $2, $3) RETURNING id",
-        {absl::StrCat(job.id()), absl::StrCat(me), started});
+    absl::StatusOr<qg::PgResult> effect =
+        qg::Exec(conn,
+                 "INSERT INTO qg_soak_effects (job_id, worker, started_at) "
+                 "VALUES ($1, $2, $3) RETURNING id",
+                 {absl::StrCat(job.id()), absl::StrCat(me), started});
     if (!effect.ok()) return effect.status();
     thread_local std::mt19937 rng(std::random_device{}());
     if (handler_ms > 0) {
       absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
     }
-    return qg::internal::Exec(conn,
-                              "UPDATE qg_soak_effects SET done_at = "
-                              "clock_timestamp() WHERE id = $1",
-                              {std::string(effect->Get(0, 0))})
+    return qg::Exec(conn,
+                    "UPDATE qg_soak_effects SET done_at = "
+                    "clock_timestamp() WHERE id = $1",
+                    {std::string(effect->Get(0, 0))})
         .status();
   });
   qg::WorkerOptions wopts;
@@ -201,15 +202,15 @@ pid_t SpawnWorker(const std::string& self, const std::string& db,
 }
 
 // Runs `sql` on a fresh connection, retrying while the server restarts.
-absl::StatusOr<qg::internal::Result> ExecRetrying(const std::string& db,
-                                                  const std::string& sql,
-                                                  absl::Duration patience) {
+absl::StatusOr<qg::PgResult> ExecRetrying(const std::string& db,
+                                          const std::string& sql,
+                                          absl::Duration patience) {
   absl::Time deadline = absl::Now() + patience;
   absl::Status last;
   while (absl::Now() < deadline) {
-    auto conn = qg::internal::Connect(db);
+    auto conn = qg::Connect(db);
     if (conn.ok()) {
-      auto r = qg::internal::Exec(conn->get(), sql);
+      auto r = qg::Exec(conn->get(), sql);
       if (r.ok()) return r;
       last = r.status();
     } else {
@@ -229,8 +230,8 @@ void RecordEvent(const std::string& db, const char* kind,
       db,
       absl::StrCat("INSERT INTO qg_soak_events (began, ended, kind, worker) "
                    "VALUES ('",
-                   qg::internal::FormatTimestamp(began), "', '",
-                   qg::internal::FormatTimestamp(ended), "', '", kind, "', ",
+                   qg::FormatTimestamp(began), "', '",
+                   qg::FormatTimestamp(ended), "', '", kind, "', ",
                    worker ? absl::StrCat(*worker) : "NULL", ")"),
       absl::Seconds(30));
   CHECK(r.ok()) << r.status();
@@ -248,12 +249,10 @@ int RunOrchestrator() {
   uint64_t seed = absl::GetFlag(FLAGS_seed);
   if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   std::mt19937_64 rng(seed);
-  std::unique_ptr<qg_testing::PostgresServer> server;
-  std::string db = absl::GetFlag(FLAGS_db);
-  if (db.empty() && getenv("DATABASE_URL") != nullptr)
-    db = getenv("DATABASE_URL");
+  std::unique_ptr<qg::EmbeddedPostgres> server;
+  std::string db = qg::ResolveConninfo(absl::GetFlag(FLAGS_db)).value_or("");
   if (db.empty()) {
-    auto s = qg_testing::PostgresServer::Start();
+    auto s = qg::EmbeddedPostgres::Start();
     if (!s.ok()) {
       fprintf(stderr, "soak: %s\n", s.status().ToString().c_str());
       return 1;
@@ -262,10 +261,10 @@ int RunOrchestrator() {
     db = server->conninfo();
   }
   {
-    auto conn = qg::internal::Connect(db);
+    auto conn = qg::Connect(db);
     CHECK(conn.ok()) << conn.status();
-    CHECK(qg::internal::ExecSimple(conn->get(), kSetup).ok());
-    CHECK(qg::internal::ExecSimple(
+    CHECK(qg::ExecSimple(conn->get(), kSetup).ok());
+    CHECK(qg::ExecSimple(
               conn->get(),
               "TRUNCATE qg_soak_enqueued, qg_soak_effects, qg_soak_events; "
               "DELETE FROM que_jobs WHERE job_class = 'Soak'")
@@ -298,7 +297,7 @@ int RunOrchestrator() {
   for (int e = 0; e < absl::GetFlag(FLAGS_enqueuers); ++e) {
     enqueuers.emplace_back([&, e] {
       std::unique_ptr<qg::Client> client;
-      ConnPtr conn;
+      PgConnPtr conn;
       while (!stop_enqueue) {
         if (client == nullptr) {
           auto c = qg::Client::Create({.conninfo = db, .max_conns = 1});
@@ -309,7 +308,7 @@ int RunOrchestrator() {
           client = std::move(*c);
         }
         if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-          auto c = qg::internal::Connect(db);
+          auto c = qg::Connect(db);
           if (!c.ok()) {
             absl::SleepFor(absl::Milliseconds(100));
             continue;

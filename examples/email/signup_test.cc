@@ -9,8 +9,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/status_matchers.h"
-#include "qg/testing/test_database.h"
 #include "qg/worker/worker.h"
 
 namespace email_service {
@@ -18,33 +19,20 @@ namespace {
 
 using ::qg_testing::StatusIs;
 
-class SignUpTest : public ::testing::Test {
+// qg_testing::DatabaseTest gives each test a fresh database (db_), a
+// connection of its own (conn_) and, from these options, a client (client_).
+class SignUpTest : public qg_testing::DatabaseTest {
  protected:
+  SignUpTest() : DatabaseTest(qg::ClientOptions{}) {}
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_,
-                         qg::Client::Create({.conninfo = db_->conninfo()}));
-    conn_ = PQconnectdb(db_->conninfo().c_str());
-    ASSERT_EQ(PQstatus(conn_), CONNECTION_OK);
-    PQclear(PQexec(conn_, kSchema));
+    ASSERT_NO_FATAL_FAILURE(DatabaseTest::SetUp());
+    QG_ASSERT_OK(qg::ExecSimple(conn_.get(), kSchema).status());
   }
-  void TearDown() override { PQfinish(conn_); }
-
-  std::string Query(const char* sql) {
-    PGresult* r = PQexec(conn_, sql);
-    std::string v = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "<no row>";
-    PQclear(r);
-    return v;
-  }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<qg::Client> client_;
-  PGconn* conn_ = nullptr;
 };
 
 TEST_F(SignUpTest, JobIsEnqueuedWithTheCommit) {
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       SignUp(conn_, *client_, "Ada", "ada@example.com"));
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t id, SignUp(conn_.get(), *client_, "Ada", "ada@example.com"));
   EXPECT_GT(id, 0);
   EXPECT_EQ(Query("SELECT job_class FROM que_jobs"),
             "qg.examples.email.WelcomeEmail");
@@ -53,18 +41,19 @@ TEST_F(SignUpTest, JobIsEnqueuedWithTheCommit) {
 }
 
 TEST_F(SignUpTest, JobIsGoneWithTheRollback) {
-  ASSERT_OK(SignUp(conn_, *client_, "Ada", "ada@example.com").status());
+  QG_ASSERT_OK(
+      SignUp(conn_.get(), *client_, "Ada", "ada@example.com").status());
   // The address is taken: the insert fails and the transaction rolls back,
   // taking the second job with it.
-  EXPECT_THAT(SignUp(conn_, *client_, "Imposter", "ada@example.com"),
+  EXPECT_THAT(SignUp(conn_.get(), *client_, "Imposter", "ada@example.com"),
               StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(Query("SELECT count(*) FROM users"), "1");
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "1");
 }
 
 TEST_F(SignUpTest, WorkerSendsTheEmail) {
-  ASSERT_OK_AND_ASSIGN(int64_t id,
-                       SignUp(conn_, *client_, "Ada", "ada@example.com"));
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t id, SignUp(conn_.get(), *client_, "Ada", "ada@example.com"));
   qg::WorkMap work_map;
   RegisterHandlers(work_map);
   qg::Worker worker(client_.get(), &work_map);

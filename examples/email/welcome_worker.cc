@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -12,6 +13,7 @@
 #include "examples/email/signup.h"
 #include "glog/logging.h"
 #include "qg/client.h"
+#include "qg/conninfo.h"
 #include "qg/worker/worker.h"
 
 ABSL_FLAG(std::string, db, "", "libpq conninfo; default: $DATABASE_URL");
@@ -20,10 +22,8 @@ ABSL_FLAG(int, workers, 4, "worker threads");
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
-  std::string db = absl::GetFlag(FLAGS_db);
-  if (db.empty() && getenv("DATABASE_URL") != nullptr)
-    db = getenv("DATABASE_URL");
-  if (db.empty()) {
+  std::optional<std::string> db = qg::ResolveConninfo(absl::GetFlag(FLAGS_db));
+  if (!db.has_value()) {
     fprintf(stderr, "welcome_worker: pass --db or set DATABASE_URL\n");
     return 2;
   }
@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   int workers = absl::GetFlag(FLAGS_workers);
-  auto client = qg::Client::Create({.conninfo = db, .max_conns = workers + 1});
+  auto client = qg::Client::Create({.conninfo = *db, .max_conns = workers + 1});
   if (!client.ok()) {
     fprintf(stderr, "welcome_worker: %s\n", client.status().ToString().c_str());
     return 1;

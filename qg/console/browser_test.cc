@@ -2,7 +2,6 @@
 // driven by the npm package playwright-core that tools/setup.sh installs
 // into .tools/playwright): prepares a database, starts the console, runs
 // browser_test.js, and checks the database after the browser clicked retry.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -13,9 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "qg/console/console.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
 
 namespace qg {
@@ -23,11 +24,7 @@ namespace {
 
 // This file's directory in the source tree, through the runfiles link.
 std::string SourceDir() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  const char* workspace = getenv("TEST_WORKSPACE");
-  if (srcdir == nullptr || workspace == nullptr) return "";
-  std::string runfile =
-      absl::StrCat(srcdir, "/", workspace, "/qg/console/browser_test.js");
+  std::string runfile = qg_testing::RunfilePath("qg/console/browser_test.js");
   char real[PATH_MAX];
   if (realpath(runfile.c_str(), real) == nullptr) return "";
   std::string dir = real;
@@ -42,23 +39,16 @@ std::string PlaywrightDir(const std::string& source_dir) {
 }
 
 int RunNode(const std::vector<std::string>& args, const std::string& pw) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("QG_PLAYWRIGHT_DIR", pw.c_str(), 1);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>("node"));
-    for (const std::string& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp("node", argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::vector<std::string> argv = {"node"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return qg_testing::Wait(
+      qg_testing::Spawn({.argv = argv, .env = {{"QG_PLAYWRIGHT_DIR", pw}}}));
 }
 
-TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
+class ConsoleBrowserTest : public qg_testing::DatabaseTest {};
+
+TEST_F(ConsoleBrowserTest,
+       ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
   std::string source_dir = SourceDir();
   ASSERT_FALSE(source_dir.empty()) << "cannot find browser_test.js";
   std::string pw = PlaywrightDir(source_dir);
@@ -69,14 +59,8 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
   ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0)
       << "chromium is missing: run tools/setup.sh";
 
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr conn,
-                       internal::Connect(db->conninfo()));
-  auto q = [&](const std::string& sql) {
-    return qg_testing::QueryValue(conn.get(), sql);
-  };
   auto insert = [&](const std::string& values) {
-    return q(absl::StrCat(
+    return Query(absl::StrCat(
         "INSERT INTO que_jobs (queue, job_class, run_at, error_count, "
         "last_error, args) SELECT ",
         values, " RETURNING job_id"));
@@ -120,43 +104,43 @@ TEST(ConsoleBrowserTest, ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
       "'<script>window.__xss = 1</script><img src=x "
       "onerror=\"window.__xss = 2\">', "
       "'{\"html\":\"<script>window.__xss = 3</script>\"}'::json");
-  q("INSERT INTO qg_queues (queue, paused) VALUES ('reports', true) "
-    "RETURNING 1");
+  Query(
+      "INSERT INTO qg_queues (queue, paused) VALUES ('reports', true) "
+      "RETURNING 1");
   // Three hours of throughput history, for the chart.
-  q("INSERT INTO qg_job_counts (minute, queue, job_class, completed, retried, "
-    "dead) SELECT date_trunc('minute', now()) - m * interval '1 minute', "
-    "'mail', 'Mailer', (60 + 35 * sin(m / 14.0) + (m * 7919 % 13))::int, "
-    "CASE WHEN m % 17 = 0 THEN 6 + m % 5 ELSE m % 3 END, "
-    "CASE WHEN m % 41 = 0 THEN 2 ELSE 0 END FROM generate_series(0, 179) m "
-    "RETURNING 1");
-  absl::StatusOr<internal::ConnPtr> holder = internal::Connect(db->conninfo());
-  ASSERT_TRUE(holder.ok());
-  ASSERT_EQ(qg_testing::QueryValue(
-                holder->get(),
-                absl::StrCat("SELECT pg_try_advisory_lock(", working, ")")),
-            "t");
+  Query(
+      "INSERT INTO qg_job_counts (minute, queue, job_class, completed, "
+      "retried, "
+      "dead) SELECT date_trunc('minute', now()) - m * interval '1 minute', "
+      "'mail', 'Mailer', (60 + 35 * sin(m / 14.0) + (m * 7919 % 13))::int, "
+      "CASE WHEN m % 17 = 0 THEN 6 + m % 5 ELSE m % 3 END, "
+      "CASE WHEN m % 41 = 0 THEN 2 ELSE 0 END FROM generate_series(0, 179) m "
+      "RETURNING 1");
+  PgConnPtr holder = HoldJobLock(std::stoll(working));
+  ASSERT_FALSE(HasFailure()) << "cannot hold job " << working << "'s lock";
 
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Console> console,
-      Console::Start({.conninfo = db->conninfo() + " password=hunter2",
+      Console::Start({.conninfo = db_->conninfo() + " password=hunter2",
                       .listen = "127.0.0.1:0",
                       .refresh = absl::Milliseconds(500)}));
-  ASSERT_EQ(q(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
-                           "job_id = ",
-                           errored)),
+  ASSERT_EQ(Query(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
+                               "job_id = ",
+                               errored)),
             "t");
   int code = RunNode(
       {source_dir + "/browser_test.js", console->url(), errored, xss}, pw);
   ASSERT_EQ(code, 0) << "browser_test.js failed (its output is above)";
 
   // The click reached the database: the errored job is due now.
-  EXPECT_EQ(q(absl::StrCat("SELECT run_at <= now() AND error_count = 1 FROM "
-                           "que_jobs WHERE job_id = ",
-                           errored)),
-            "t");
-  EXPECT_EQ(q(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
-                           "job_id = ",
-                           xss)),
+  EXPECT_EQ(
+      Query(absl::StrCat("SELECT run_at <= now() AND error_count = 1 FROM "
+                         "que_jobs WHERE job_id = ",
+                         errored)),
+      "t");
+  EXPECT_EQ(Query(absl::StrCat("SELECT run_at > now() FROM que_jobs WHERE "
+                               "job_id = ",
+                               xss)),
             "t");  // looking changed nothing
 }
 

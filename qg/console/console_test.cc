@@ -17,7 +17,8 @@
 #include "httplib.h"
 #include "qg/admin.h"
 #include "qg/admin_json.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -31,13 +32,8 @@ using ::testing::Not;
 
 constexpr char kDead[] = "'9999-01-01 00:00:00+00'";
 
-class ConsoleTest : public ::testing::Test {
+class ConsoleTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
-
   // Starts a console on a free port with `options` (conninfo and listen
   // filled in).
   void StartConsole(ConsoleOptions options = {}) {
@@ -47,11 +43,7 @@ class ConsoleTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Console>> c = Console::Start(options);
     ASSERT_TRUE(c.ok()) << c.status();
     console_ = std::move(*c);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", console_->port());
-  }
-
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
+    http_ = std::make_unique<httplib::Client>("127.0.0.1", console_->port());
   }
 
   // Inserts a job; returns its id.
@@ -70,19 +62,8 @@ class ConsoleTest : public ::testing::Test {
     return std::stoll(id);
   }
 
-  // Another session holding job `id`'s advisory lock, as a worker would.
-  internal::ConnPtr Hold(int64_t id) {
-    absl::StatusOr<internal::ConnPtr> c = internal::Connect(db_->conninfo());
-    EXPECT_TRUE(c.ok());
-    EXPECT_EQ(
-        qg_testing::QueryValue(
-            c->get(), absl::StrCat("SELECT pg_try_advisory_lock(", id, ")")),
-        "t");
-    return std::move(*c);
-  }
-
   httplib::Result Get(const std::string& path, httplib::Headers headers = {}) {
-    return client_->Get(path.c_str(), headers);
+    return http_->Get(path.c_str(), headers);
   }
 
   // A POST as the page sends it: no body, the CSRF header unless told.
@@ -90,10 +71,10 @@ class ConsoleTest : public ::testing::Test {
                        std::optional<std::string> csrf = std::nullopt,
                        httplib::Headers headers = {}) {
     headers.emplace("X-QG-CSRF", csrf.value_or(console_->csrf_token()));
-    return client_->Post(path.c_str(), headers, "", "text/plain");
+    return http_->Post(path.c_str(), headers, "", "text/plain");
   }
   httplib::Result PostWithoutCsrf(const std::string& path) {
-    return client_->Post(path.c_str(), httplib::Headers{}, "", "text/plain");
+    return http_->Post(path.c_str(), httplib::Headers{}, "", "text/plain");
   }
 
   static rapidjson::Document Json(const httplib::Result& r) {
@@ -115,10 +96,8 @@ class ConsoleTest : public ::testing::Test {
     return nullptr;
   }
 
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
   std::unique_ptr<Console> console_;
-  std::unique_ptr<httplib::Client> client_;
+  std::unique_ptr<httplib::Client> http_;
 };
 
 TEST_F(ConsoleTest, OverviewCountsJobsByQueueTypeAndState) {
@@ -128,7 +107,7 @@ TEST_F(ConsoleTest, OverviewCountsJobsByQueueTypeAndState) {
   Insert("Send", "mail", "now() + interval '1 hour'", 2, "boom");
   Insert("Send", "mail", kDead, 25, "qg: dead after 25 attempts: boom");
   int64_t held = Insert("Report", "");
-  internal::ConnPtr worker = Hold(held);
+  PgConnPtr worker = HoldJobLock(held);
   StartConsole();
 
   httplib::Result r = Get("/api/v1/overview");
@@ -159,9 +138,9 @@ TEST_F(ConsoleTest, StatsHaveTheShapeOfQgStatsJson) {
   Insert("Send", "mail", "now()", 1, "x");
   Insert("Other");
   StartConsole();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
-                       Admin::Connect({.conninfo = db_->conninfo()}));
-  ASSERT_OK_AND_ASSIGN(StatsReport report, admin->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Admin> admin,
+                          Admin::Connect({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport report, admin->Stats());
   std::vector<JsonObject> items;
   for (const JobStats& s : report.groups) {
     items.push_back(StatsJson(s, report.paused(s.queue)));
@@ -305,7 +284,7 @@ TEST_F(ConsoleTest, UnknownJobIsNotFound) {
 TEST_F(ConsoleTest, JobShowsArgsFullErrorAndHolder) {
   int64_t id = Insert("Send", "mail", "now()", 3, "line one\nline two",
                       R"({"to":"ada@example.com","n":[1,2]})");
-  internal::ConnPtr worker = Hold(id);
+  PgConnPtr worker = HoldJobLock(id);
   std::string pid =
       qg_testing::QueryValue(worker.get(), "SELECT pg_backend_pid()");
   StartConsole();
@@ -344,7 +323,7 @@ TEST_F(ConsoleTest, DeleteRemovesTheJob) {
 
 TEST_F(ConsoleTest, ActionsOnAHeldJobAreRefusedAndChangeNothing) {
   int64_t id = Insert("Send", "", "now() + interval '1 hour'", 1, "boom");
-  internal::ConnPtr worker = Hold(id);
+  PgConnPtr worker = HoldJobLock(id);
   StartConsole();
   for (const char* verb : {"retry", "delete"}) {
     httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", id, "/", verb));
@@ -363,7 +342,7 @@ TEST_F(ConsoleTest, RetryAllRetriesTheErroredJobsOfATypeAndCountsHeldOnes) {
   int64_t b = Insert("A", "", kDead, 25, "dead");
   int64_t held = Insert("A", "", "now() + interval '1 hour'", 1, "x");
   int64_t other = Insert("B", "", "now() + interval '1 hour'", 1, "x");
-  internal::ConnPtr worker = Hold(held);
+  PgConnPtr worker = HoldJobLock(held);
   StartConsole();
   httplib::Result r = Post("/api/v1/jobs/retry?state=errored&type=A&queue=");
   ASSERT_TRUE(r);
@@ -561,11 +540,11 @@ TEST_F(ConsoleTest, BearerTokenGuardsEveryRouteAndTheSignInSetsACookie) {
   EXPECT_EQ(r->status, 401);
   EXPECT_THAT(r->body, HasSubstr("action=\"/login\""));
   EXPECT_THAT(r->body, Not(HasSubstr(console_->csrf_token())));
-  r = client_->Post("/login", httplib::Params{{"token", "wrong"}});
+  r = http_->Post("/login", httplib::Params{{"token", "wrong"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 401);
   EXPECT_THAT(r->body, HasSubstr("not the console"));
-  r = client_->Post("/login", httplib::Params{{"token", "s3cret-token"}});
+  r = http_->Post("/login", httplib::Params{{"token", "s3cret-token"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 303);
   std::string cookie = r->get_header_value("Set-Cookie");

@@ -6,21 +6,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 
 namespace qg::console {
 namespace {
 
 namespace queries = internal::queries;
-using internal::Result;
 
 absl::Status Bad(absl::string_view what, absl::string_view text) {
   return absl::InternalError(
       absl::StrCat("unexpected ", what, " \"", text, "\" in a console view"));
 }
 
-absl::StatusOr<int64_t> Int(const Result& r, int row, int col,
+absl::StatusOr<int64_t> Int(const PgResult& r, int row, int col,
                             absl::string_view what) {
   if (r.IsNull(row, col)) return 0;
   int64_t v = 0;
@@ -28,18 +27,20 @@ absl::StatusOr<int64_t> Int(const Result& r, int row, int col,
   return v;
 }
 
-absl::StatusOr<absl::Time> Time(const Result& r, int row, int col) {
-  absl::StatusOr<absl::Time> t = internal::ParseTimestamp(r.Get(row, col));
+absl::StatusOr<absl::Time> Time(const PgResult& r, int row, int col) {
+  absl::StatusOr<absl::Time> t = qg::ParseTimestamp(r.Get(row, col));
   if (!t.ok()) return Bad("timestamp", r.Get(row, col));
   return *t;
 }
 
-int Col(const Result& r, const char* name) { return PQfnumber(r.get(), name); }
+int Col(const PgResult& r, const char* name) {
+  return PQfnumber(r.get(), name);
+}
 
 }  // namespace
 
 static absl::StatusOr<std::vector<MinuteCounts>> ReadThroughputRows(
-    const Result& r) {
+    const PgResult& r) {
   std::vector<MinuteCounts> out;
   const int minute = Col(r, "minute"), completed = Col(r, "completed"),
             retried = Col(r, "retried"), dead = Col(r, "dead"),
@@ -69,13 +70,14 @@ static absl::StatusOr<std::vector<MinuteCounts>> ReadThroughputRows(
 absl::StatusOr<std::vector<MinuteCounts>> ReadThroughput(
     PGconn* conn, int minutes, const std::optional<std::string>& queue,
     const std::optional<std::string>& type) {
-  absl::StatusOr<Result> tables = internal::Run(conn, queries::ConsoleTables());
+  absl::StatusOr<PgResult> tables =
+      internal::Run(conn, queries::ConsoleTables());
   if (!tables.ok()) return tables.status();
   if (tables->rows() != 1 ||
       tables->Get(0, Col(*tables, "has_counts")) != "t") {
     return std::vector<MinuteCounts>{};
   }
-  absl::StatusOr<Result> r =
+  absl::StatusOr<PgResult> r =
       internal::Run(conn, queries::ConsoleThroughput(minutes, queue, type));
   if (!r.ok()) return r.status();
   return ReadThroughputRows(*r);
@@ -84,7 +86,8 @@ absl::StatusOr<std::vector<MinuteCounts>> ReadThroughput(
 absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes) {
   Snapshot s;
   s.taken = absl::Now();
-  absl::StatusOr<Result> tables = internal::Run(conn, queries::ConsoleTables());
+  absl::StatusOr<PgResult> tables =
+      internal::Run(conn, queries::ConsoleTables());
   if (!tables.ok()) return tables.status();
   if (tables->rows() != 1) return absl::InternalError("qg_console_tables");
   absl::StatusOr<absl::Time> now = Time(*tables, 0, Col(*tables, "db_now"));
@@ -93,7 +96,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes) {
   s.has_queue_table = tables->Get(0, Col(*tables, "has_queues")) == "t";
   s.has_counts = tables->Get(0, Col(*tables, "has_counts")) == "t";
 
-  absl::StatusOr<Result> r = internal::Run(conn, queries::ConsoleOverview());
+  absl::StatusOr<PgResult> r = internal::Run(conn, queries::ConsoleOverview());
   if (!r.ok()) return r.status();
   const int queue = Col(*r, "queue"), type = Col(*r, "job_class"),
             oldest = Col(*r, "oldest_run_at"),
@@ -128,7 +131,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes) {
   }
 
   if (s.has_queue_table) {
-    absl::StatusOr<Result> q = internal::Run(conn, queries::ConsoleQueues());
+    absl::StatusOr<PgResult> q = internal::Run(conn, queries::ConsoleQueues());
     if (!q.ok()) return q.status();
     const int name = Col(*q, "queue"), paused = Col(*q, "paused");
     for (int i = 0; i < q->rows(); ++i) {
@@ -136,7 +139,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes) {
     }
   }
   if (s.has_counts && throughput_minutes > 0) {
-    absl::StatusOr<Result> t = internal::Run(
+    absl::StatusOr<PgResult> t = internal::Run(
         conn, queries::ConsoleThroughput(throughput_minutes, std::nullopt,
                                          std::nullopt));
     if (!t.ok()) return t.status();

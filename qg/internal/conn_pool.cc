@@ -46,7 +46,7 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
     while (true) {
       if (closed_) return absl::FailedPreconditionError("client is closed");
       while (!idle_.empty()) {
-        ConnPtr conn = std::move(idle_.front());
+        PgConnPtr conn = std::move(idle_.front());
         idle_.pop_front();
         // A server that restarted or terminated the backend while the
         // connection sat idle has closed its end: reading what is there
@@ -72,7 +72,7 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
       }
     }
   }
-  absl::StatusOr<ConnPtr> conn = Connect(conninfo_);
+  absl::StatusOr<PgConnPtr> conn = Connect(conninfo_);
   absl::Status s = conn.ok() ? absl::OkStatus() : conn.status();
   if (s.ok() && on_connect_) s = on_connect_(conn->get());
   if (!s.ok()) {
@@ -84,7 +84,7 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
   return PooledConn(shared_from_this(), std::move(*conn));
 }
 
-void ConnPool::Return(ConnPtr conn) {
+void ConnPool::Return(PgConnPtr conn) {
   if (conn != nullptr) {
     PGTransactionStatusType ts = PQtransactionStatus(conn.get());
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
@@ -105,7 +105,7 @@ void ConnPool::Return(ConnPtr conn) {
 }  // a connection not kept closes here
 
 void ConnPool::Close() {
-  std::deque<ConnPtr> idle;
+  std::deque<PgConnPtr> idle;
   {
     std::unique_lock<std::mutex> lock(mu_);
     closed_ = true;

@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -43,10 +43,10 @@ class PooledConn {
 
  private:
   friend class ConnPool;
-  PooledConn(std::shared_ptr<ConnPool> pool, ConnPtr conn)
+  PooledConn(std::shared_ptr<ConnPool> pool, PgConnPtr conn)
       : pool_(std::move(pool)), conn_(std::move(conn)) {}
   std::shared_ptr<ConnPool> pool_;
-  ConnPtr conn_;
+  PgConnPtr conn_;
 };
 
 class ConnPool : public std::enable_shared_from_this<ConnPool> {
@@ -78,14 +78,14 @@ class ConnPool : public std::enable_shared_from_this<ConnPool> {
       : conninfo_(std::move(conninfo)),
         max_conns_(max_conns),
         on_connect_(std::move(on_connect)) {}
-  void Return(ConnPtr conn);
+  void Return(PgConnPtr conn);
 
   const std::string conninfo_;
   const int max_conns_;
   const OnConnect on_connect_;
   mutable std::mutex mu_;
   std::condition_variable cv_;  // a connection came back, or a slot freed
-  std::deque<ConnPtr> idle_ ABSL_GUARDED_BY(mu_);
+  std::deque<PgConnPtr> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/sync.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -39,25 +39,7 @@ void JobCounter::Add(const std::string& queue, const std::string& type,
   c.minute = minute;
   c.queue = queue;
   c.type = type;
-  switch (end) {
-    case JobEnd::kCompleted:
-      ++c.completed;
-      break;
-    case JobEnd::kRetried:
-      ++c.retried;
-      break;
-    case JobEnd::kDead:
-      ++c.dead;
-      break;
-    case JobEnd::kSnoozed:
-      ++c.snoozed;
-      break;
-    case JobEnd::kCancelled:
-      ++c.cancelled;
-      break;
-    default:
-      break;
-  }
+  c.ends.Add(end);
 }
 
 void JobCounter::Loop() {
@@ -94,11 +76,7 @@ void JobCounter::Flush() {
       into.minute = c.minute;
       into.queue = c.queue;
       into.type = c.type;
-      into.completed += c.completed;
-      into.retried += c.retried;
-      into.dead += c.dead;
-      into.snoozed += c.snoozed;
-      into.cancelled += c.cancelled;
+      into.ends += c.ends;
     }
     return;
   }
@@ -118,7 +96,7 @@ bool JobCounter::Write(
   std::vector<JobCount> rows;
   rows.reserve(counts.size());
   for (const auto& [key, c] : counts) rows.push_back(c);
-  absl::StatusOr<Result> r = Run(conn->get(), queries::CountJobs(rows));
+  absl::StatusOr<PgResult> r = Run(conn->get(), queries::CountJobs(rows));
   if (r.ok()) return true;
   if (SqlState(r.status()) == "42P01") {
     // Not migrated: no history, and nothing to retry.

@@ -26,12 +26,12 @@ absl::Status CheckNoTransaction(PooledConn& conn) {
 template <typename Change>
 absl::Status UnderLock(PooledConn& conn, int64_t id, Change change) {
   if (absl::Status s = CheckNoTransaction(conn); !s.ok()) return s;
-  absl::StatusOr<Result> locked = Run(conn.get(), queries::TryLockJob(id));
+  absl::StatusOr<PgResult> locked = Run(conn.get(), queries::TryLockJob(id));
   if (!locked.ok()) return locked.status();
   if (locked->Get(0, 0) != "t") return JobHeldError(id);
   absl::StatusOr<int64_t> changed = change();
   // The change committed (or failed and changed nothing): unlock now.
-  absl::StatusOr<Result> unlocked = Run(conn.get(), queries::UnlockJob(id));
+  absl::StatusOr<PgResult> unlocked = Run(conn.get(), queries::UnlockJob(id));
   if (!unlocked.ok() || unlocked->Get(0, 0) != "t") {
     conn.Discard();  // closing the session releases whatever it holds
   }
@@ -52,7 +52,7 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
   std::vector<int64_t> ids;
   ids.reserve(keys.size());
   for (const JobKey& k : keys) ids.push_back(k.id);
-  absl::StatusOr<Result> locked = Run(conn.get(), queries::TryLockBatch(ids));
+  absl::StatusOr<PgResult> locked = Run(conn.get(), queries::TryLockBatch(ids));
   if (!locked.ok()) {
     conn.Discard();  // some locks may have been taken before the failure
     return locked.status();
@@ -69,8 +69,8 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
   }
   out.held = static_cast<int64_t>(keys.size() - lockable.size());
   if (lockable.empty()) return out;
-  absl::StatusOr<Result> changed = Run(conn.get(), change_call(lockable));
-  absl::StatusOr<Result> unlocked =
+  absl::StatusOr<PgResult> changed = Run(conn.get(), change_call(lockable));
+  absl::StatusOr<PgResult> unlocked =
       Run(conn.get(), queries::UnlockBatch(*locked_ids));
   if (!unlocked.ok() || unlocked->Get(0, 0) != "0") conn.Discard();
   if (!changed.ok()) return changed.status();
@@ -84,7 +84,7 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
 absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
                                         absl::Duration wait) {
   absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
-    absl::StatusOr<Result> r =
+    absl::StatusOr<PgResult> r =
         Run(conn.get(),
             queries::CancelUnheld(
                 id, absl::StrCat(kCancelledMarker, ": by an operator at ",
@@ -95,7 +95,7 @@ absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
   if (unheld.ok()) return CancelOutcome::kCancelled;
   if (unheld.code() != absl::StatusCode::kFailedPrecondition) return unheld;
   // Held: ask its holder; a qg-cpp pool acknowledges within a moment.
-  absl::StatusOr<Result> asked = Run(conn.get(), queries::RequestCancel(id));
+  absl::StatusOr<PgResult> asked = Run(conn.get(), queries::RequestCancel(id));
   if (!asked.ok()) {
     if (SqlState(asked.status()) == "42P01") {
       return absl::FailedPreconditionError(
@@ -106,7 +106,8 @@ absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
   absl::Time deadline = absl::Now() + wait;
   while (absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
-    absl::StatusOr<Result> r = Run(conn.get(), queries::CancelAcknowledged(id));
+    absl::StatusOr<PgResult> r =
+        Run(conn.get(), queries::CancelAcknowledged(id));
     if (!r.ok()) return r.status();
     if (r->rows() == 1 && r->Get(0, 0) == "t") {
       Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
@@ -114,7 +115,7 @@ absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
       return CancelOutcome::kStopping;
     }
   }
-  absl::StatusOr<Result> withdrawn =
+  absl::StatusOr<PgResult> withdrawn =
       Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/false));
   if (!withdrawn.ok()) return withdrawn.status();
   if (withdrawn->rows() == 0) {
@@ -138,7 +139,8 @@ absl::Status SetQueuePaused(PooledConn& conn, absl::string_view queue,
         "by name)");
   }
   if (absl::Status s = CheckNoNul("queue name", queue); !s.ok()) return s;
-  absl::StatusOr<Result> r = Run(conn.get(), queries::SetPaused(queue, paused));
+  absl::StatusOr<PgResult> r =
+      Run(conn.get(), queries::SetPaused(queue, paused));
   if (!r.ok() && SqlState(r.status()) == "42P01") {
     return absl::FailedPreconditionError(
         "pausing a queue needs qg_queues: run `qg migrate`");
@@ -147,7 +149,7 @@ absl::Status SetQueuePaused(PooledConn& conn, absl::string_view queue,
 }
 
 absl::StatusOr<std::vector<std::string>> PausedQueues(PooledConn& conn) {
-  absl::StatusOr<Result> r = Run(conn.get(), queries::PausedQueues());
+  absl::StatusOr<PgResult> r = Run(conn.get(), queries::PausedQueues());
   if (!r.ok()) {
     if (SqlState(r.status()) == "42P01") return std::vector<std::string>{};
     return r.status();
@@ -166,7 +168,7 @@ absl::Status JobHeldError(int64_t id) {
 
 absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
   return UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
-    absl::StatusOr<Result> r = Run(conn.get(), queries::RetryJob(id));
+    absl::StatusOr<PgResult> r = Run(conn.get(), queries::RetryJob(id));
     if (!r.ok()) return r.status();
     return r->AffectedRows();
   });
@@ -175,7 +177,7 @@ absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
 absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id) {
   return UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
     std::vector<int64_t> one = {id};
-    absl::StatusOr<Result> r = Run(conn.get(), queries::DeleteById(one));
+    absl::StatusOr<PgResult> r = Run(conn.get(), queries::DeleteById(one));
     if (!r.ok()) return r.status();
     return r->rows();
   });

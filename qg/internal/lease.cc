@@ -7,7 +7,7 @@ namespace qg::internal {
 void SessionLease::End(const JobRow& row, Outcome outcome) {
   if (counter_ != nullptr) counter_->Add(row.key.queue, row.type, outcome.end);
   if (locked_ && conn_) {
-    absl::StatusOr<Result> r =
+    absl::StatusOr<PgResult> r =
         RunPrepared(conn_.get(), queries::UnlockJob(row.key.id));
     if (!r.ok()) {
       logger_->Log(LogLevel::kError,

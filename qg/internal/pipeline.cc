@@ -48,7 +48,7 @@ absl::Status Pipeline::Send(const Call& call) {
   if (poisoned_) return absl::UnavailableError("pipeline is broken");
   std::vector<const char*> values;
   values.reserve(call.params.size());
-  for (const Param& p : call.params) {
+  for (const SqlParam& p : call.params) {
     values.push_back(p.has_value() ? p->c_str() : nullptr);
   }
   if (PQsendQueryPrepared(conn_, call.statement->name,
@@ -103,11 +103,11 @@ absl::Status Pipeline::AwaitResult(absl::Time deadline) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Result> Pipeline::Next(absl::Time deadline) {
+absl::StatusOr<PgResult> Pipeline::Next(absl::Time deadline) {
   if (poisoned_) return absl::UnavailableError("pipeline is broken");
   if (sent_.empty()) return absl::InternalError("no result pending");
   if (absl::Status s = AwaitResult(deadline); !s.ok()) return s;
-  Result result(PQgetResult(conn_));
+  PgResult result(PQgetResult(conn_));
   absl::Status status = StatusFromResult(conn_, result.get(), sent_.front());
   // The rest of this call's results (up to NULL), then its sync point.
   while (true) {
@@ -117,7 +117,7 @@ absl::StatusOr<Result> Pipeline::Next(absl::Time deadline) {
     PQclear(extra);
   }
   if (absl::Status s = AwaitResult(deadline); !s.ok()) return s;
-  Result sync(PQgetResult(conn_));
+  PgResult sync(PQgetResult(conn_));
   sent_.pop_front();
   if (sync.get() == nullptr ||
       PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {

@@ -13,8 +13,8 @@
 //   QG_RETURN_IF_ERROR(p.Send(queries::UnlockBatch(ids)));
 //   QG_RETURN_IF_ERROR(p.Send(queries::NextDue(queue)));
 //   QG_RETURN_IF_ERROR(p.Flush(deadline));
-//   absl::StatusOr<Result> unlocked = p.Next(deadline);
-//   absl::StatusOr<Result> due = p.Next(deadline);
+//   absl::StatusOr<PgResult> unlocked = p.Next(deadline);
+//   absl::StatusOr<PgResult> due = p.Next(deadline);
 //   if (!p.Finish()) DiscardConnection();
 #ifndef QG_INTERNAL_PIPELINE_H_
 #define QG_INTERNAL_PIPELINE_H_
@@ -26,8 +26,8 @@
 #include "absl/time/time.h"
 #include "libpq-fe.h"
 #include "qg/clock.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -62,7 +62,7 @@ class Pipeline {
   // failed statement gives its error status and the pipeline goes on; a
   // broken connection or a passed deadline gives `Unavailable` /
   // `DeadlineExceeded` and poisons the pipeline (later calls fail at once).
-  absl::StatusOr<Result> Next(absl::Time deadline);
+  absl::StatusOr<PgResult> Next(absl::Time deadline);
 
   // Finish()
   //

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "qg/internal/pg.h"
 
 namespace qg::internal {
 namespace {
@@ -17,7 +18,7 @@ std::string IdArray(absl::Span<const int64_t> ids) {
   return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
 }
 
-Params KeyArrays(absl::Span<const JobKey> keys) {
+SqlParams KeyArrays(absl::Span<const JobKey> keys) {
   std::vector<std::string> queues, priorities, run_ats;
   std::vector<int64_t> ids;
   for (const JobKey& k : keys) {
@@ -30,10 +31,10 @@ Params KeyArrays(absl::Span<const JobKey> keys) {
           IdArray(ids)};
 }
 
-Params InsertParams(const InsertRow& row) {
+SqlParams InsertParams(const InsertRow& row) {
   return {row.queue, absl::StrCat(row.priority),
-          row.run_at ? Param(FormatTimestamp(*row.run_at)) : Param(), row.type,
-          row.args};
+          row.run_at ? SqlParam(FormatTimestamp(*row.run_at)) : SqlParam(),
+          row.type, row.args};
 }
 
 }  // namespace
@@ -43,8 +44,8 @@ std::string DelayParam(absl::Duration delay) {
   return absl::StrCat(absl::ToDoubleSeconds(delay));
 }
 
-absl::StatusOr<Result> Run(PGconn* conn, const Call& call) {
-  absl::StatusOr<Result> r;
+absl::StatusOr<PgResult> Run(PGconn* conn, const Call& call) {
+  absl::StatusOr<PgResult> r;
   if (call.params.empty() && call.statement->params[0] == '\0') {
     r = ExecSimple(conn, call.statement->text);
   } else {
@@ -65,7 +66,7 @@ absl::StatusOr<Result> Run(PGconn* conn, const Call& call) {
   return r;
 }
 
-absl::StatusOr<Result> RunPrepared(PGconn* conn, const Call& call) {
+absl::StatusOr<PgResult> RunPrepared(PGconn* conn, const Call& call) {
   return ExecPrepared(conn, call.statement->name, call.params);
 }
 
@@ -88,7 +89,7 @@ absl::StatusOr<JobRowReader> JobRowReader::For(
   return reader;
 }
 
-absl::StatusOr<JobRowReader> JobRowReader::For(const Result& result) {
+absl::StatusOr<JobRowReader> JobRowReader::For(const PgResult& result) {
   std::vector<std::string> columns;
   for (int c = 0; c < result.cols(); ++c) {
     columns.emplace_back(PQfname(result.get(), c));
@@ -96,7 +97,8 @@ absl::StatusOr<JobRowReader> JobRowReader::For(const Result& result) {
   return For(columns);
 }
 
-absl::StatusOr<JobRow> JobRowReader::Read(const Result& result, int row) const {
+absl::StatusOr<JobRow> JobRowReader::Read(const PgResult& result,
+                                          int row) const {
   return Read([&](int c) -> std::optional<absl::string_view> {
     if (result.IsNull(row, c)) return std::nullopt;
     return result.Get(row, c);
@@ -141,7 +143,8 @@ absl::StatusOr<JobRow> JobRowReader::Parse(
   return row;
 }
 
-absl::StatusOr<std::vector<int64_t>> ReadIds(const Result& result, int column) {
+absl::StatusOr<std::vector<int64_t>> ReadIds(const PgResult& result,
+                                             int column) {
   std::vector<int64_t> ids;
   ids.reserve(result.rows());
   for (int i = 0; i < result.rows(); ++i) {
@@ -193,7 +196,7 @@ Call SnoozeBatch(absl::Span<const JobSnooze> snoozes) {
     keys.push_back(s.key);
     delays.push_back(DelayParam(s.delay));
   }
-  Params p = KeyArrays(keys);
+  SqlParams p = KeyArrays(keys);
   p.push_back(ArrayLiteral(delays));
   return {&sql::kSnoozeBatch, std::move(p)};
 }
@@ -214,13 +217,13 @@ Call CountJobs(absl::Span<const JobCount> counts) {
     cols[0].push_back(FormatTimestamp(c.minute));
     cols[1].push_back(c.queue);
     cols[2].push_back(c.type);
-    cols[3].push_back(absl::StrCat(c.completed));
-    cols[4].push_back(absl::StrCat(c.retried));
-    cols[5].push_back(absl::StrCat(c.dead));
-    cols[6].push_back(absl::StrCat(c.snoozed));
-    cols[7].push_back(absl::StrCat(c.cancelled));
+    cols[3].push_back(absl::StrCat(c.ends.completed));
+    cols[4].push_back(absl::StrCat(c.ends.retried));
+    cols[5].push_back(absl::StrCat(c.ends.dead));
+    cols[6].push_back(absl::StrCat(c.ends.snoozed));
+    cols[7].push_back(absl::StrCat(c.ends.cancelled));
   }
-  Params p;
+  SqlParams p;
   for (auto& col : cols) p.push_back(ArrayLiteral(col));
   return {&sql::kCountJobs, std::move(p)};
 }
@@ -267,9 +270,9 @@ Call InsertJobReturningRow(const InsertRow& row) {
 }
 
 Call InsertMany(absl::Span<const InsertRow> rows) {
-  std::vector<Param> queues, priorities, run_ats, types, args;
+  std::vector<SqlParam> queues, priorities, run_ats, types, args;
   for (const InsertRow& row : rows) {
-    Params p = InsertParams(row);
+    SqlParams p = InsertParams(row);
     queues.push_back(std::move(p[0]));
     priorities.push_back(std::move(p[1]));
     run_ats.push_back(std::move(p[2]));
@@ -290,7 +293,7 @@ Call MigrateLock() { return {&sql::kMigrateLock, {}}; }
 Call GetJob(int64_t id) { return {&sql::kGetJob, {absl::StrCat(id)}}; }
 
 Call ListJobs(const ListJobsParams& p) {
-  Params params = {p.queue, p.type, p.state, p.error_contains};
+  SqlParams params = {p.queue, p.type, p.state, p.error_contains};
   if (p.after.has_value()) {
     params.push_back(p.after->queue);
     params.push_back(absl::StrCat(p.after->priority));
@@ -330,12 +333,12 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
   return {&sql::kLockJobs,
           {std::string(queue), absl::StrCat(want), IdArray(held),
            absl::StrCat(max_scan),
-           after ? Param(absl::StrCat(after->priority)) : Param(),
-           after ? Param(run_at(*after)) : Param(),
-           after ? Param(absl::StrCat(after->id)) : Param(),
-           rewind ? Param(absl::StrCat(rewind->priority)) : Param(),
-           rewind ? Param(run_at(*rewind)) : Param(),
-           rewind ? Param(absl::StrCat(rewind->id)) : Param()}};
+           after ? SqlParam(absl::StrCat(after->priority)) : SqlParam(),
+           after ? SqlParam(run_at(*after)) : SqlParam(),
+           after ? SqlParam(absl::StrCat(after->id)) : SqlParam(),
+           rewind ? SqlParam(absl::StrCat(rewind->priority)) : SqlParam(),
+           rewind ? SqlParam(run_at(*rewind)) : SqlParam(),
+           rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam()}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {
@@ -359,7 +362,7 @@ Call ErrorBatch(absl::Span<const JobError> errors) {
     delays.push_back(DelayParam(e.delay));
     messages.push_back(e.message);
   }
-  Params p = KeyArrays(keys);
+  SqlParams p = KeyArrays(keys);
   p.push_back(ArrayLiteral(counts));
   p.push_back(ArrayLiteral(delays));
   p.push_back(ArrayLiteral(messages));
@@ -392,19 +395,19 @@ Call Sweep(absl::string_view queue, const std::optional<JobKey>& before,
            int want, int max_scan) {
   return {&sql::kSweep,
           {std::string(queue),
-           before ? Param(absl::StrCat(before->priority)) : Param(),
-           before ? Param(before->run_at_text.empty()
-                              ? FormatTimestamp(before->run_at)
-                              : before->run_at_text)
-                  : Param(),
-           before ? Param(absl::StrCat(before->id)) : Param(),
+           before ? SqlParam(absl::StrCat(before->priority)) : SqlParam(),
+           before ? SqlParam(before->run_at_text.empty()
+                                 ? FormatTimestamp(before->run_at)
+                                 : before->run_at_text)
+                  : SqlParam(),
+           before ? SqlParam(absl::StrCat(before->id)) : SqlParam(),
            absl::StrCat(want), absl::StrCat(max_scan)}};
 }
 
 Call HasUniqueKey() { return {&sql::kHasUniqueKey, {}}; }
 
 Call InsertUniqueJob(const InsertRow& row) {
-  Params p = InsertParams(row);
+  SqlParams p = InsertParams(row);
   p.push_back(row.unique_key);
   return {&sql::kInsertUniqueJob, std::move(p)};
 }
@@ -412,7 +415,7 @@ Call InsertUniqueJob(const InsertRow& row) {
 Call InsertManyUnique(absl::Span<const InsertRow> rows) {
   Call call = InsertMany(rows);
   call.statement = &sql::kInsertManyUnique;
-  std::vector<Param> keys;
+  std::vector<SqlParam> keys;
   keys.reserve(rows.size());
   for (const InsertRow& row : rows) keys.push_back(row.unique_key);
   call.params.push_back(ArrayLiteral(keys));
@@ -435,7 +438,7 @@ Call PeriodicLock(absl::string_view name) {
 Call PeriodicRecord(const internal::PeriodicRecord& r) {
   return {&sql::kPeriodicRecord,
           {r.name, FormatTimestamp(r.last_occurrence),
-           r.last_job_id ? Param(absl::StrCat(*r.last_job_id)) : Param(),
+           r.last_job_id ? SqlParam(absl::StrCat(*r.last_job_id)) : SqlParam(),
            r.schedule, r.time_zone}};
 }
 

@@ -9,7 +9,7 @@
 // position.
 //
 // Example:
-//   QG_ASSIGN_OR_RETURN(Result r, RunPrepared(conn, queries::LockJob("")));
+//   QG_ASSIGN_OR_RETURN(PgResult r, RunPrepared(conn, queries::LockJob("")));
 //   QG_ASSIGN_OR_RETURN(JobRowReader reader, JobRowReader::For(r));
 //   QG_ASSIGN_OR_RETURN(JobRow row, reader.Read(r, 0));
 #ifndef QG_INTERNAL_QUERIES_H_
@@ -26,8 +26,9 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "libpq-fe.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/sql.h"
+#include "qg/job_end.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -102,7 +103,7 @@ struct JobCount {
   absl::Time minute;
   std::string queue;
   std::string type;
-  int64_t completed = 0, retried = 0, dead = 0, snoozed = 0, cancelled = 0;
+  JobEndCounts ends;  // released ones are not stored
 };
 
 // JobError
@@ -134,15 +135,15 @@ struct ListJobsParams {
 // A statement with its parameters.
 struct Call {
   const sql::Statement* statement;
-  Params params;
+  SqlParams params;
 };
 
 // Runs `call` by text (`PQexecParams`, or the simple protocol for a
 // statement without parameters). Errors name the statement.
-absl::StatusOr<Result> Run(PGconn* conn, const Call& call);
+absl::StatusOr<PgResult> Run(PGconn* conn, const Call& call);
 
 // Runs `call` by name; the connection must have prepared it.
-absl::StatusOr<Result> RunPrepared(PGconn* conn, const Call& call);
+absl::StatusOr<PgResult> RunPrepared(PGconn* conn, const Call& call);
 
 // JobRowReader
 //
@@ -154,13 +155,13 @@ class JobRowReader {
   // naming the first of the eight columns that is missing.
   static absl::StatusOr<JobRowReader> For(
       const std::vector<std::string>& columns);
-  static absl::StatusOr<JobRowReader> For(const Result& result);
+  static absl::StatusOr<JobRowReader> For(const PgResult& result);
 
   // Reads one row through `field(column index)` (nullopt for NULL).
   // `Internal` naming the column and its text when one does not parse.
   template <typename FieldFn>
   absl::StatusOr<JobRow> Read(FieldFn field) const;
-  absl::StatusOr<JobRow> Read(const Result& result, int row) const;
+  absl::StatusOr<JobRow> Read(const PgResult& result, int row) const;
 
  private:
   enum Column {
@@ -187,7 +188,8 @@ absl::StatusOr<JobRow> JobRowReader::Read(FieldFn field) const {
 }
 
 // Parses an int64 column of every row (e.g. the ids a batch returned).
-absl::StatusOr<std::vector<int64_t>> ReadIds(const Result& result, int column);
+absl::StatusOr<std::vector<int64_t>> ReadIds(const PgResult& result,
+                                             int column);
 
 // The calls, one per statement (parameter meanings in qg/internal/sql/).
 namespace queries {

@@ -17,11 +17,16 @@ namespace {
 using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 
+// The columns of que_jobs a JobRowReader reads, in the table's order.
+const std::vector<std::string> kColumns = {"queue",       "priority",  "run_at",
+                                           "job_id",      "job_class", "args",
+                                           "error_count", "last_error"};
+
 TEST(SqlTest, EveryStatementPreparesOnAMigratedDatabase) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(ConnPtr conn, Connect(db->conninfo()));
-  EXPECT_OK(sql::PrepareAll(conn.get(), sql::ClientStatements()));
-  EXPECT_OK(sql::PrepareAll(conn.get(), sql::LockerStatements()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr conn, Connect(db->conninfo()));
+  QG_EXPECT_OK(sql::PrepareAll(conn.get(), sql::ClientStatements()));
+  QG_EXPECT_OK(sql::PrepareAll(conn.get(), sql::LockerStatements()));
 }
 
 TEST(SqlTest, DeadRunAtIsDefinedOnceAndSubstitutedIntoTheText) {
@@ -34,12 +39,12 @@ TEST(JobRowReaderTest, ReadsByColumnNameInAnyOrder) {
   std::vector<std::string> columns = {"args",   "job_id",      "queue",
                                       "run_at", "error_count", "priority",
                                       "extra",  "job_class",   "last_error"};
-  ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
+  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
   std::vector<std::optional<absl::string_view>> fields = {
       "[1]", "42",   "mail",      "2026-11-29 06:00:00.5+00", "3", "-7",
       "x",   "Send", std::nullopt};
-  ASSERT_OK_AND_ASSIGN(JobRow row,
-                       reader.Read([&](int c) { return fields[c]; }));
+  QG_ASSERT_OK_AND_ASSIGN(JobRow row,
+                          reader.Read([&](int c) { return fields[c]; }));
   EXPECT_EQ(row.key.id, 42);
   EXPECT_EQ(row.key.queue, "mail");
   EXPECT_EQ(row.key.priority, -7);
@@ -55,10 +60,7 @@ TEST(JobRowReaderTest, ReadsByColumnNameInAnyOrder) {
 TEST(JobRowReaderTest, MissingColumnOrUnparsableFieldIsNamed) {
   EXPECT_THAT(JobRowReader::For(std::vector<std::string>{"queue"}).status(),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("priority")));
-  std::vector<std::string> columns = {"queue",       "priority",  "run_at",
-                                      "job_id",      "job_class", "args",
-                                      "error_count", "last_error"};
-  ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
+  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(kColumns));
   std::vector<std::optional<absl::string_view>> fields = {
       "", "100", "29/11/2026 06:00:00 UTC", "1", "T", "[]", "0", std::nullopt};
   EXPECT_THAT(reader.Read([&](int c) { return fields[c]; }).status(),
@@ -67,36 +69,13 @@ TEST(JobRowReaderTest, MissingColumnOrUnparsableFieldIsNamed) {
 }
 
 TEST(JobRowReaderTest, InfiniteRunAtParses) {
-  std::vector<std::string> columns = {"queue",       "priority",  "run_at",
-                                      "job_id",      "job_class", "args",
-                                      "error_count", "last_error"};
-  ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(columns));
+  QG_ASSERT_OK_AND_ASSIGN(JobRowReader reader, JobRowReader::For(kColumns));
   std::vector<std::optional<absl::string_view>> fields = {
       "", "100", "-infinity", "1", "T", "[]", "0", std::nullopt};
-  ASSERT_OK_AND_ASSIGN(JobRow row,
-                       reader.Read([&](int c) { return fields[c]; }));
+  QG_ASSERT_OK_AND_ASSIGN(JobRow row,
+                          reader.Read([&](int c) { return fields[c]; }));
   EXPECT_EQ(row.key.run_at, absl::InfinitePast());
   EXPECT_EQ(FormatTimestamp(row.key.run_at), "-infinity");
-}
-
-TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(ConnPtr admin, Connect(db->conninfo()));
-  for (const char* sql : {"ALTER DATABASE %s SET datestyle = 'SQL, DMY'",
-                          "ALTER DATABASE %s SET intervalstyle = 'iso_8601'",
-                          "ALTER DATABASE %s SET extra_float_digits = 0",
-                          "ALTER DATABASE %s SET timezone = 'Asia/Kolkata'"}) {
-    std::string q = sql;
-    q.replace(q.find("%s"), 2, QuoteIdentifier(db->name()));
-    ASSERT_OK(ExecSimple(admin.get(), q).status());
-  }
-  ASSERT_OK_AND_ASSIGN(ConnPtr conn, Connect(db->conninfo()));
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW datestyle"), "ISO, YMD");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW intervalstyle"),
-            "postgres");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW extra_float_digits"), "3");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW timezone"), "UTC");
-  EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW client_encoding"), "UTF8");
 }
 
 }  // namespace

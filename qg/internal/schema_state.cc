@@ -1,15 +1,15 @@
 #include "qg/internal/schema_state.h"
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
 absl::StatusOr<QueSchemaState> InspectQueSchema(PGconn* conn) {
   // Que 0.x's table has job_id and last_error; Que 1.x+ has id and
   // last_error_message, and a schema version of 4 or more as its comment.
-  absl::StatusOr<Result> r = Run(conn, queries::InspectSchema());
+  absl::StatusOr<PgResult> r = Run(conn, queries::InspectSchema());
   if (!r.ok()) return r.status();
   QueSchemaState state;
   state.version = std::string(r->Get(0, 1));

@@ -1,7 +1,7 @@
 #include "qg/internal/sql.h"
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 
 namespace qg::internal::sql {
 

@@ -3,9 +3,11 @@
 //
 // Every SQL statement qg-cpp sends, in one place: its name (the name it is
 // prepared under, and how errors name it), its parameters, and its text,
-// which lives in `qg/internal/sql/<file>.sql` and is compiled in. Code builds
-// calls through the typed wrappers of `qg/internal/queries.h`, never from SQL
-// text of its own.
+// which lives in `qg/internal/sql/<file>.sql` and is compiled in (with the
+// clauses several statements share written once, in
+// `qg/internal/sql/fragments/`, see `sql/embed.sh`). Code builds calls
+// through the typed wrappers of `qg/internal/queries.h`, never from SQL text
+// of its own.
 //
 // Example:
 //   const sql::Statement& s = sql::kInsertJob;

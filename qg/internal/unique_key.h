@@ -1,12 +1,11 @@
 // qg/internal/unique_key.h
 // -----------------------------------------------------------------------------
 //
-// The pure parts of unique jobs: SHA-256, a canonical form of JSON text, and
-// the derivation of a job's uniqueness key from its type, queue, args and
+// The pure parts of unique jobs: a canonical form of JSON text, and the
+// derivation of a job's uniqueness key from its type, queue, args and
 // period (see `qg::UniqueOpts` in qg/job.h for what callers see).
 //
 // Example:
-//   Sha256Hex("abc");  // "ba7816bf8f01cfea414140de5dae2223b00361a3..."
 //   CanonicalJson(R"({ "b": 1, "a": [1, 2] })");  // R"({"a":[1,2],"b":1})"
 #ifndef QG_INTERNAL_UNIQUE_KEY_H_
 #define QG_INTERNAL_UNIQUE_KEY_H_
@@ -22,9 +21,6 @@ namespace qg::internal {
 // The most bytes a uniqueness key may have (explicit or derived), well below
 // what one btree index entry can hold.
 inline constexpr size_t kMaxUniqueKeyBytes = 1024;
-
-// The SHA-256 digest of `data` as 64 lowercase hex digits.
-std::string Sha256Hex(absl::string_view data);
 
 // CanonicalJson()
 //

@@ -16,13 +16,14 @@ using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 
 TEST(ParseListenAddressTest, AcceptsHostPortIpv6AndBarePort) {
-  ASSERT_OK_AND_ASSIGN(ListenAddress a, ParseListenAddress("127.0.0.1:8080"));
+  QG_ASSERT_OK_AND_ASSIGN(ListenAddress a,
+                          ParseListenAddress("127.0.0.1:8080"));
   EXPECT_EQ(a.host, "127.0.0.1");
   EXPECT_EQ(a.port, 8080);
-  ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("[::1]:0"));
+  QG_ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("[::1]:0"));
   EXPECT_EQ(a.host, "::1");
   EXPECT_EQ(a.ToString(), "[::1]:0");
-  ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("9394"));
+  QG_ASSERT_OK_AND_ASSIGN(a, ParseListenAddress("9394"));
   EXPECT_EQ(a.ToString(), "127.0.0.1:9394");
 }
 
@@ -39,11 +40,11 @@ TEST(MetricsServerTest, ServesTheTextOnGetMetricsOnly) {
   WorkerMetrics metrics;
   metrics.OnRoundTrip({.took = absl::Milliseconds(1), .buffered = 3});
   std::atomic<int> scrapes{0};
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsServer> server,
-                       MetricsServer::Start({.listen = "127.0.0.1:0"}, [&] {
-                         ++scrapes;
-                         return metrics.Text();
-                       }));
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<MetricsServer> server,
+                          MetricsServer::Start({.listen = "127.0.0.1:0"}, [&] {
+                            ++scrapes;
+                            return metrics.Text();
+                          }));
   ASSERT_GT(server->port(), 0);
   EXPECT_EQ(server->url(),
             "http://127.0.0.1:" + std::to_string(server->port()) + "/metrics");
@@ -63,7 +64,7 @@ TEST(MetricsServerTest, ServesTheTextOnGetMetricsOnly) {
 }
 
 TEST(MetricsServerTest, BusyPortIsUnavailable) {
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<MetricsServer> first,
       MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return ""; }));
   EXPECT_THAT(MetricsServer::Start(
@@ -75,7 +76,7 @@ TEST(MetricsServerTest, BusyPortIsUnavailable) {
 
 TEST(MetricsServerTest, StopRightAfterStartReturns) {
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(
+    QG_ASSERT_OK_AND_ASSIGN(
         std::unique_ptr<MetricsServer> s,
         MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return ""; }));
   }

@@ -31,27 +31,7 @@ void WorkerMetrics::OnJobDone(const JobDone& job) {
              .first;
   }
   Series& s = it->second;
-  switch (job.end) {
-    case JobEnd::kCompleted:
-      ++s.completed;
-      break;
-    case JobEnd::kRetried:
-      ++s.failed;
-      break;
-    case JobEnd::kDead:
-      ++s.dead;
-      break;
-    case JobEnd::kSnoozed:
-      ++s.snoozed;
-      break;
-    case JobEnd::kCancelled:
-      ++s.cancelled;
-      break;
-    case JobEnd::kReleased:
-    case JobEnd::kNone:
-      ++s.released;
-      break;
-  }
+  s.ends.Add(job.end);
   // A job due far in the past (a retry of a dead job, a backlog) is still
   // one observation; the +Inf bucket takes it.
   s.queue_latency.Observe(latency);
@@ -69,22 +49,23 @@ void WorkerMetrics::WriteTo(prometheus::TextWriter& w) const {
   struct Counter {
     const char* name;
     const char* help;
-    uint64_t Series::*field;
+    uint64_t JobEndCounts::*field;
   };
   static constexpr Counter kCounters[] = {
       {"qg_jobs_completed_total", "Jobs that succeeded (deleted).",
-       &Series::completed},
+       &JobEndCounts::completed},
       {"qg_jobs_failed_total", "Jobs that failed and will be retried.",
-       &Series::failed},
+       &JobEndCounts::retried},
       {"qg_jobs_dead_total", "Jobs that failed out of attempts (dead).",
-       &Series::dead},
+       &JobEndCounts::dead},
       {"qg_jobs_snoozed_total",
-       "Jobs their handler rescheduled without a failure.", &Series::snoozed},
+       "Jobs their handler rescheduled without a failure.",
+       &JobEndCounts::snoozed},
       {"qg_jobs_cancelled_total", "Jobs an operator cancelled while they ran.",
-       &Series::cancelled},
+       &JobEndCounts::cancelled},
       {"qg_jobs_released_total",
        "Jobs left untouched to run again (shutdown, a lost lock).",
-       &Series::released},
+       &JobEndCounts::released},
   };
   auto labels = [](const std::pair<std::string, std::string>& key) {
     return prometheus::Labels{{"queue", key.first}, {"type", key.second}};
@@ -92,7 +73,7 @@ void WorkerMetrics::WriteTo(prometheus::TextWriter& w) const {
   for (const Counter& c : kCounters) {
     w.Family(c.name, c.help, "counter");
     for (const auto& [key, s] : series_) {
-      w.Sample(c.name, labels(key), static_cast<double>(s.*(c.field)));
+      w.Sample(c.name, labels(key), static_cast<double>(s.ends.*(c.field)));
     }
   }
   w.Family("qg_job_queue_latency_seconds",

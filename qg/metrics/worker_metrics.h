@@ -43,6 +43,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "qg/job_end.h"
 #include "qg/metrics/prometheus.h"
 #include "qg/worker/pool_observer.h"
 
@@ -92,8 +93,7 @@ class WorkerMetrics : public PoolObserver {
   struct Series {
     explicit Series(const WorkerMetricsOptions& o)
         : queue_latency(&o.queue_latency_buckets), run(&o.run_buckets) {}
-    uint64_t completed = 0, failed = 0, dead = 0, snoozed = 0, cancelled = 0,
-             released = 0;
+    JobEndCounts ends;
     prometheus::Histogram queue_latency;
     prometheus::Histogram run;
   };

@@ -4,8 +4,8 @@
 
 #include "absl/time/clock.h"
 #include "qg/internal/lease.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 
 namespace qg_testing {
 
@@ -15,7 +15,7 @@ std::unique_ptr<qg::Job> NewTestJob(const qg::NewJob& fields, int64_t id) {
   row.key.queue = fields.queue;
   row.key.priority = static_cast<int16_t>(fields.priority);
   row.key.run_at = fields.run_at.value_or(absl::Now());
-  row.key.run_at_text = qg::internal::FormatTimestamp(row.key.run_at);
+  row.key.run_at_text = qg::FormatTimestamp(row.key.run_at);
   row.type = fields.type;
   row.args = fields.args.empty() ? "[]" : fields.args;
   return std::make_unique<qg::Job>(

@@ -8,9 +8,9 @@
 //
 // Example:
 //   auto job = qg_testing::NewTestJob({.type = "SendEmail", .args = "[1]"});
-//   ASSERT_OK_AND_ASSIGN(auto tx, qg::PgTx::Begin(conn));
+//   QG_ASSERT_OK_AND_ASSIGN(auto tx, qg::PgTx::Begin(conn));
 //   qg_testing::TestInjectJobTx(job.get(), tx.get());
-//   EXPECT_OK(SendEmail(*job));       // writes through job->Tx()
+//   QG_EXPECT_OK(SendEmail(*job));       // writes through job->Tx()
 //   tx->Rollback();
 #ifndef QG_TESTING_JOB_H_
 #define QG_TESTING_JOB_H_

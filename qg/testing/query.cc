@@ -2,14 +2,13 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 
 namespace qg_testing {
 
 std::string QueryValue(PGconn* conn, const std::string& sql,
-                       const std::vector<std::optional<std::string>>& params) {
-  absl::StatusOr<qg::internal::Result> r =
-      qg::internal::Exec(conn, sql, params);
+                       const qg::SqlParams& params) {
+  absl::StatusOr<qg::PgResult> r = qg::Exec(conn, sql, params);
   if (!r.ok()) {
     ADD_FAILURE() << sql << ": " << r.status();
     return "<error>";

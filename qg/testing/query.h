@@ -6,17 +6,17 @@
 //
 // Example:
 //   EXPECT_EQ(qg_testing::QueryValue(conn, "SELECT count(*) FROM que_jobs"),
-//   "0"); ASSERT_TRUE(qg_testing::WaitFor([&] { return runs == 3; }));
+//             "0");
+//   ASSERT_TRUE(qg_testing::WaitFor([&] { return runs == 3; }));
 #ifndef QG_TESTING_QUERY_H_
 #define QG_TESTING_QUERY_H_
 
 #include <functional>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/time/time.h"
 #include "libpq-fe.h"
+#include "qg/pg.h"
 
 namespace qg_testing {
 
@@ -25,9 +25,8 @@ namespace qg_testing {
 // The first field of the first row of `sql` (with text `params` as $1...) on
 // `conn`: "<null>" for SQL NULL, "<no row>" when there is none. A failing
 // query adds a gtest failure naming it and returns "<error>".
-std::string QueryValue(
-    PGconn* conn, const std::string& sql,
-    const std::vector<std::optional<std::string>>& params = {});
+std::string QueryValue(PGconn* conn, const std::string& sql,
+                       const qg::SqlParams& params = {});
 
 // WaitFor()
 //

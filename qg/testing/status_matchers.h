@@ -2,14 +2,17 @@
 // -----------------------------------------------------------------------------
 //
 // gtest helpers for `absl::Status` and `absl::StatusOr` (Debian's abseil
-// 20220623 predates abseil's own status matchers).
+// 20220623 predates abseil's own status matchers): the matchers `IsOk()` and
+// `StatusIs()`, and the macros `QG_ASSERT_OK`, `QG_EXPECT_OK` and
+// `QG_ASSERT_OK_AND_ASSIGN`. The macros carry qg's prefix so that they never
+// collide with a monorepo's own `ASSERT_OK` and friends.
 //
 // Example:
 //   EXPECT_THAT(client->Enqueue({}),
-//   StatusIs(absl::StatusCode::kInvalidArgument,
-//                                            HasSubstr("type")));
+//               StatusIs(absl::StatusCode::kInvalidArgument,
+//                        HasSubstr("type")));
 //   EXPECT_THAT(client->Close(), IsOk());
-//   ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
+//   QG_ASSERT_OK_AND_ASSIGN(auto job, client->LockJob(""));
 #ifndef QG_TESTING_STATUS_MATCHERS_H_
 #define QG_TESTING_STATUS_MATCHERS_H_
 
@@ -100,18 +103,18 @@ inline auto StatusIs(absl::StatusCode code) {
 #define QG_TESTING_CONCAT_INNER_(a, b) a##b
 #define QG_TESTING_CONCAT_(a, b) QG_TESTING_CONCAT_INNER_(a, b)
 
-// ASSERT_OK_AND_ASSIGN(lhs, expr): asserts `expr` (a StatusOr) is OK and
+// QG_ASSERT_OK_AND_ASSIGN(lhs, expr): asserts `expr` (a StatusOr) is OK and
 // moves its value into `lhs` (which may declare a variable).
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                                        \
-  ASSERT_OK_AND_ASSIGN_IMPL_(QG_TESTING_CONCAT_(_qg_statusor_, __LINE__), lhs, \
-                             expr)
-#define ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)            \
+#define QG_ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  QG_ASSERT_OK_AND_ASSIGN_IMPL_(           \
+      QG_TESTING_CONCAT_(_qg_test_statusor_, __LINE__), lhs, expr)
+#define QG_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)         \
   auto statusor = (expr);                                          \
   ASSERT_TRUE(statusor.ok()) << "status is " << statusor.status(); \
   lhs = std::move(statusor).value()
 
-// ASSERT_OK(expr) / EXPECT_OK(expr): the status (or StatusOr) is OK.
-#define ASSERT_OK(expr) ASSERT_THAT((expr), ::qg_testing::IsOk())
-#define EXPECT_OK(expr) EXPECT_THAT((expr), ::qg_testing::IsOk())
+// QG_ASSERT_OK(expr) / QG_EXPECT_OK(expr): the status (or StatusOr) is OK.
+#define QG_ASSERT_OK(expr) ASSERT_THAT((expr), ::qg_testing::IsOk())
+#define QG_EXPECT_OK(expr) EXPECT_THAT((expr), ::qg_testing::IsOk())
 
 #endif  // QG_TESTING_STATUS_MATCHERS_H_

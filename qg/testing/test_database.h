@@ -1,14 +1,18 @@
 // qg/testing/test_database.h
 // -----------------------------------------------------------------------------
 //
-// `TestDatabase::Create()` is the cheap fresh database per test: one server
-// per test binary (`SharedServer()`), one `CREATE DATABASE ... TEMPLATE`
-// clone of the migrated template per test (~15 ms). A failed test's database
-// is kept (not dropped) and its conninfo logged.
+// `TestDatabase::Create()` is the cheap fresh database per test: one embedded
+// server per test binary (`SharedServer()`, a `qg::EmbeddedPostgres`), one
+// `CREATE DATABASE ... TEMPLATE` clone of the migrated template per test
+// (~15 ms). A failed test's database is kept (not dropped) and its conninfo
+// logged.
+//
+// Errors: `Create()` returns what `EmbeddedPostgres::CreateDatabase()`
+// returns; `SharedServer()` aborts the binary when no server can start.
 //
 // Example:
 //   TEST(MyTest, Works) {
-//     ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+//     QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
 //     auto client = qg::Client::Create({.conninfo = db->conninfo()});
 //     ...
 //   }
@@ -19,11 +23,19 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "qg/testing/postgres.h"
-#include "qg/testing/test_database.h"
+#include "qg/embedded/embedded_postgres.h"
 
 namespace qg_testing {
 
+// SharedServer()
+//
+// One embedded server per process, started on first use and torn down at
+// exit (or by its supervisor when the process is killed). Aborts the test
+// binary with a clear message when the server cannot start.
+qg::EmbeddedPostgres& SharedServer();
+
+// TestDatabase
+//
 // A fresh database on `SharedServer()` for one test.
 class TestDatabase {
  public:
@@ -37,13 +49,15 @@ class TestDatabase {
   // runs (set `QG_TESTING_KEEP_DATA=1` to keep the data directory after exit).
   ~TestDatabase();
 
+  // The database's name and conninfo.
   const std::string& name() const { return name_; }
   const std::string& conninfo() const { return conninfo_; }
-  PostgresServer& server() const { return *server_; }
+  // The server it lives on.
+  qg::EmbeddedPostgres& server() const { return *server_; }
 
  private:
-  TestDatabase(PostgresServer* server, std::string name);
-  PostgresServer* server_;
+  TestDatabase(qg::EmbeddedPostgres* server, std::string name);
+  qg::EmbeddedPostgres* server_;
   std::string name_;
   std::string conninfo_;
 };

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/sql.h"
+#include "qg/pg.h"
 
 namespace qg::internal {
 
@@ -24,8 +24,8 @@ void ControlListener::Start() {
   if (thread_.joinable()) return;
   // The pause state before any worker starts (a pool started on a paused
   // queue must not take a job first); the thread keeps it current.
-  if (absl::StatusOr<ConnPtr> conn = Connect(conninfo_); conn.ok()) {
-    absl::StatusOr<Result> r = Run(conn->get(), queries::QueuePaused(queue_));
+  if (absl::StatusOr<PgConnPtr> conn = Connect(conninfo_); conn.ok()) {
+    absl::StatusOr<PgResult> r = Run(conn->get(), queries::QueuePaused(queue_));
     if (r.ok()) paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
   }
   thread_ = std::thread([this] { Loop(); });
@@ -41,7 +41,7 @@ void ControlListener::Loop() {
   const Clock& clock = RealClock();
   absl::Duration backoff = absl::Milliseconds(100);
   while (!stop_) {
-    absl::StatusOr<ConnPtr> conn = Connect(conninfo_);
+    absl::StatusOr<PgConnPtr> conn = Connect(conninfo_);
     if (conn.ok()) {
       absl::Status s = Run(conn->get(), queries::ListenControl()).status();
       if (!s.ok()) conn = s;
@@ -62,7 +62,7 @@ void ControlListener::Loop() {
       absl::Time now = clock.Now();
       if (poll_state && now >= next_check) {
         // The polling fallback: a NOTIFY may have gone missing.
-        absl::StatusOr<Result> r =
+        absl::StatusOr<PgResult> r =
             Run(conn->get(), queries::QueuePaused(queue_));
         if (r.ok()) {
           paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
@@ -91,7 +91,7 @@ void ControlListener::Loop() {
         }
       }
       if (asked.empty()) continue;
-      absl::StatusOr<Result> acked =
+      absl::StatusOr<PgResult> acked =
           Run(conn->get(), queries::AckCancels(asked));
       if (!acked.ok()) continue;
       absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*acked, 0);

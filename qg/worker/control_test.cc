@@ -12,11 +12,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/status_macros.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/pool_observer.h"
 #include "qg/worker/worker.h"
 
@@ -28,14 +30,10 @@ using ::qg_testing::WaitFor;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class ControlTest : public ::testing::TestWithParam<WorkerMode> {
+class ControlTest : public qg_testing::DatabaseTest,
+                    public ::testing::WithParamInterface<WorkerMode> {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(
-        client_, Client::Create({.conninfo = db_->conninfo(), .max_conns = 8}));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
+  ControlTest() : DatabaseTest({.max_conns = 8}) {}
   WorkerOptions Options(const std::string& queue = "") const {
     WorkerOptions options;
     options.mode = GetParam();
@@ -43,25 +41,11 @@ class ControlTest : public ::testing::TestWithParam<WorkerMode> {
     options.queue = queue;
     return options;
   }
-  std::string Query(const std::string& sql,
-                    std::vector<std::optional<std::string>> params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
   WorkMap work_map_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, ControlTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, ControlTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(ControlTest, SnoozedJobKeepsItsErrorCountAndLastErrorAndRunsLater) {
   std::atomic<int> runs{0};
@@ -79,14 +63,14 @@ TEST_P(ControlTest, SnoozedJobKeepsItsErrorCountAndLastErrorAndRunsLater) {
     return absl::OkStatus();
   });
   Query("CREATE TABLE naps (job_id bigint)");
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       std::unique_ptr<Client> fast_retry,
       Client::Create({.conninfo = db_->conninfo(), .backoff = [](int32_t) {
                         return absl::Milliseconds(1);
                       }}));
-  ASSERT_OK_AND_ASSIGN(int64_t id, fast_retry->Enqueue({.type = "Nap"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, fast_retry->Enqueue({.type = "Nap"}));
   WorkerPool pool(fast_retry.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return runs == 2; }));
   // Snoozed: error_count and last_error from the failure, run_at ahead, the
   // handler's write committed.
@@ -112,9 +96,9 @@ TEST_P(ControlTest, NegativeSnoozeFailsTheJobWithInvalidArgument) {
   EXPECT_FALSE(SnoozeDelay(Snooze(absl::Seconds(-1))).has_value());
   EXPECT_EQ(SnoozeDelay(Snooze(absl::Seconds(3))), absl::Seconds(3));
   work_map_.Register("BadNap", [](Job&) { return Snooze(absl::Seconds(-1)); });
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "BadNap"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "BadNap"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] {
     return Query("SELECT error_count FROM que_jobs WHERE job_id = $1",
                  {absl::StrCat(id)}) == "1";
@@ -134,16 +118,17 @@ TEST_P(ControlTest, PausedQueueLocksNothingNewWithinASecondAndResumes) {
     }
     return absl::OkStatus();
   });
-  ASSERT_OK(client_->Enqueue({.type = "P", .args = "[\"slow\"]", .queue = "q"})
-                .status());
+  QG_ASSERT_OK(
+      client_->Enqueue({.type = "P", .args = "[\"slow\"]", .queue = "q"})
+          .status());
   WorkerPool pool(client_.get(), &work_map_, 2, Options("q"));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
-  ASSERT_OK(client_->PauseQueue("q"));
+  QG_ASSERT_OK(client_->PauseQueue("q"));
   absl::Time paused_at = absl::Now();
   absl::SleepFor(absl::Seconds(1));  // the pools' promise: within a second
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK(client_->Enqueue({.type = "P", .queue = "q"}).status());
+    QG_ASSERT_OK(client_->Enqueue({.type = "P", .queue = "q"}).status());
   }
   // Idle workers, ready jobs, a paused queue: nothing new starts.
   absl::SleepFor(absl::Milliseconds(1500));
@@ -154,16 +139,16 @@ TEST_P(ControlTest, PausedQueueLocksNothingNewWithinASecondAndResumes) {
                "SELECT count(*) FROM que_jobs WHERE args::text = "
                "'[\"slow\"]'") == "0";
   }));
-  ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused,
-                       client_->PausedQueues());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<std::string> paused,
+                          client_->PausedQueues());
   EXPECT_THAT(paused, ::testing::ElementsAre("q"));
   // The state survives the pool: a new one locks nothing either.
   pool.Shutdown();
   WorkerPool again(client_.get(), &work_map_, 2, Options("q"));
-  ASSERT_OK(again.Start());
+  QG_ASSERT_OK(again.Start());
   absl::SleepFor(absl::Milliseconds(700));
   EXPECT_EQ(runs, 1);
-  ASSERT_OK(client_->ResumeQueue("q"));
+  QG_ASSERT_OK(client_->ResumeQueue("q"));
   EXPECT_TRUE(WaitFor([&] { return runs == 6; }, absl::Seconds(10)));
   again.Shutdown();
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
@@ -180,12 +165,12 @@ TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
     if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel;
     return absl::CancelledError("stopped");
   });
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
   absl::Time asked = absl::Now();
-  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
   EXPECT_EQ(outcome, CancelOutcome::kStopping);
   ASSERT_TRUE(WaitFor([&] { return saw_cancel == 1; }));
   EXPECT_LT(absl::Now() - asked, absl::Seconds(1));
@@ -203,34 +188,34 @@ TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
   // Retry revives it.
-  ASSERT_OK(client_->RetryJob(id));
+  QG_ASSERT_OK(client_->RetryJob(id));
   EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs"), "t");
 }
 
 TEST_P(ControlTest, CancelOfAJobNobodyHoldsKeepsItCancelledAtOnce) {
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       int64_t id, client_->Enqueue({.type = "Later",
                                     .run_at = absl::Now() + absl::Hours(1)}));
-  ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
   EXPECT_EQ(outcome, CancelOutcome::kCancelled);
   EXPECT_EQ(Query("SELECT run_at >= '9999-01-01' AND last_error LIKE "
                   "'qg: cancelled%' FROM que_jobs"),
             "t");
-  ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client_->DeadJobs());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client_->DeadJobs());
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].id, id);
 }
 
 TEST_P(ControlTest, JobHeldByAForeignWorkerIsNotCancellableNow) {
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Ruby"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Ruby"}));
   // A Ruby Que or que-go worker holds it (it takes no cancel requests).
-  ASSERT_OK_AND_ASSIGN(auto ruby, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::Exec(ruby.get(), "SELECT pg_advisory_lock($1)",
-                           {absl::StrCat(id)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto ruby, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(
+      qg::Exec(ruby.get(), "SELECT pg_advisory_lock($1)", {absl::StrCat(id)})
+          .status());
   // A pool of ours beside it, which does not hold the job.
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_THAT(client_->CancelJob(id, absl::Milliseconds(800)).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("cannot be cancelled while it runs")));
@@ -268,9 +253,9 @@ TEST_P(ControlTest, FinishedJobsAreCountedPerMinuteInAFewWrites) {
   for (int i = 0; i < 200; ++i) {
     jobs.push_back({.type = "Count", .args = absl::StrCat("[", i % 50, "]")});
   }
-  ASSERT_OK(client_->EnqueueMany(jobs).status());
+  QG_ASSERT_OK(client_->EnqueueMany(jobs).status());
   WorkerPool pool(client_.get(), &work_map_, 4, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE error_count = 0") == "0";
   }));

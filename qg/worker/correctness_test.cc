@@ -12,13 +12,10 @@
 // than 30s, so no test can hang.
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
-#include <iostream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,21 +24,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
+#include "qg/testing/gate.h"
 #include "qg/testing/query.h"
+#include "qg/testing/recorder.h"
 #include "qg/testing/status_matchers.h"
-#include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
 namespace {
 
+using ::qg_testing::Gate;
+using ::qg_testing::OpenOnExit;
+using ::qg_testing::Recorder;
 using ::qg_testing::StatusIs;
 using ::qg_testing::WaitFor;
 using ::testing::ElementsAre;
@@ -50,97 +52,6 @@ using ::testing::HasSubstr;
 
 // Generous bound for things that must happen (they take milliseconds).
 constexpr absl::Duration kSoon = absl::Seconds(10);
-
-// Collects what qg logs: counts every line, keeps the first megabyte of
-// lines at kInfo and above.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel level, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++lines_;
-    if (level != LogLevel::kDebug && all_.size() < (1 << 20)) {
-      all_ += std::string(message) + "\n";
-    }
-  }
-  int lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-  std::string all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_;
-  }
-
- private:
-  std::mutex mu_;
-  int lines_ = 0;
-  std::string all_;
-};
-
-// A latch that blocking handlers wait on. Wait() gives up after 30s, so a
-// handler can never block a failing test forever.
-class Gate {
- public:
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-
-// Opens `gate` when it goes out of scope. Declared right after a pool, it
-// releases blocked handlers before the pool's destructor waits for them,
-// also when an ASSERT ends the test early.
-class OpenOnExit {
- public:
-  explicit OpenOnExit(Gate& gate) : gate_(gate) {}
-  ~OpenOnExit() { gate_.Open(); }
-
- private:
-  Gate& gate_;
-};
-
-// What handlers observed: the order jobs started in and runs per job.
-class Recorder {
- public:
-  // Records a start of job `id`; returns how many times it has started.
-  int Start(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    order_.push_back(id);
-    return ++runs_[id];
-  }
-  int runs(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = runs_.find(id);
-    return it == runs_.end() ? 0 : it->second;
-  }
-  int total() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(order_.size());
-  }
-  int distinct() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return static_cast<int>(runs_.size());
-  }
-  std::vector<int64_t> order() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return order_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<int64_t> order_;
-  absl::flat_hash_map<int64_t, int> runs_;
-};
 
 // Sets an environment variable for one scope.
 class ScopedEnv {
@@ -162,39 +73,22 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-std::string ModeName(WorkerMode mode) {
-  return mode == WorkerMode::kFast ? "Fast" : "QgCompat";
-}
-
-class CorrectnessBase : public ::testing::Test {
+class CorrectnessBase : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-    ASSERT_OK_AND_ASSIGN(client_, NewClient());
-  }
-  void TearDown() override {
-    // What qg logged, for the engineer reading a failure.
-    if (HasFailure()) {
-      std::string logs = logger_.all();
-      std::vector<absl::string_view> lines = absl::StrSplit(logs, '\n');
-      if (lines.size() > 12) lines.resize(12);
-      std::cerr << logger_.lines() << " lines logged; the first:\n"
-                << absl::StrJoin(lines, "\n") << "\n";
-    }
+  CorrectnessBase() : DatabaseTest(ClientDefaults()) {}
+
+  // The library's defaults except for more connections and a shorter
+  // acquire timeout (and the captured logger).
+  static ClientOptions ClientDefaults() {
+    return {.max_conns = 8, .acquire_timeout = absl::Seconds(5)};
   }
 
-  // A client with the library's defaults except for the logger, more
-  // connections and a shorter acquire timeout; `backoff` when given.
+  // A client as `client_` is, with `backoff` when given.
   absl::StatusOr<std::unique_ptr<Client>> NewClient(
       BackoffFunc backoff = nullptr) {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 8;
-    options.acquire_timeout = absl::Seconds(5);
-    options.logger = &logger_;
+    ClientOptions options = ClientDefaults();
     options.backoff = std::move(backoff);
-    return Client::Create(options);
+    return DatabaseTest::NewClient(options);
   }
 
   WorkerOptions Options(int buffer = -1,
@@ -205,18 +99,6 @@ class CorrectnessBase : public ::testing::Test {
     options.queue = "";
     options.buffer = buffer;
     return options;
-  }
-
-  std::string Query(const std::string& sql,
-                    std::vector<std::optional<std::string>> params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
-  int64_t QueryInt(const std::string& sql,
-                   std::vector<std::optional<std::string>> params = {}) {
-    int64_t n = -1;
-    std::string v = Query(sql, params);
-    EXPECT_TRUE(absl::SimpleAtoi(v, &n)) << sql << " gave " << v;
-    return n;
   }
 
   // Advisory locks held in this database, by any session.
@@ -259,15 +141,22 @@ class CorrectnessBase : public ::testing::Test {
         {absl::StrCat(id)});
   }
 
+  // A handler that records each start and holds the first run of job
+  // `held` (of every job when `held` is 0) until gate_ opens.
+  WorkFunc HoldFirstRun(int64_t held = 0) {
+    return [this, held](Job& job) {
+      if (recorder_.Start(job.id()) == 1 && (held == 0 || job.id() == held)) {
+        gate_.Wait();
+      }
+      return absl::OkStatus();
+    };
+  }
+
   void AlterDatabase(const std::string& setting) {
     Query(absl::StrCat("ALTER DATABASE \"", db_->name(), "\" SET ", setting));
   }
 
   WorkerMode mode_ = WorkerMode::kFast;
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  internal::ConnPtr conn_;
-  std::unique_ptr<Client> client_;
   WorkMap work_map_;
   Recorder recorder_;
   Gate gate_;
@@ -280,10 +169,8 @@ class CorrectnessTest : public CorrectnessBase,
   CorrectnessTest() { mode_ = GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, CorrectnessTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) { return ModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Modes, CorrectnessTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 // Tests of the fast (batched) path only.
 class FastPathTest : public CorrectnessBase {};
@@ -300,16 +187,13 @@ std::vector<NewJob> Jobs(const std::string& type, int n) {
 // the buffered ones; when it dies, so do the locks, and another worker may
 // take and finish the buffered jobs. The pool must not start them after that.
 TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
-                       client_->EnqueueMany(Jobs("Buffered", 5)));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          client_->EnqueueMany(Jobs("Buffered", 5)));
   const int64_t first = ids[0];
-  work_map_.Register("Buffered", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == first) gate_.Wait();
-    return absl::OkStatus();
-  });
+  work_map_.Register("Buffered", HoldFirstRun(first));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(first) == 1; }, kSoon));
   // Job 1 runs; jobs 2-5 wait in the buffer; the locker session holds all.
   ASSERT_EQ(AdvisoryLocks(), "5");
@@ -331,11 +215,11 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
     // them (job 1 too, possibly: its lock is gone as well). On today's code
     // it gets all of 2-5; a pool that locked them again under a new session
     // may keep some for itself, which is fine, so this wait is not asserted.
-    ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
     WorkerOptions options = Options();
     options.mode = WorkerMode::kQgCompat;
     WorkerPool peer(peer_client.get(), &work_map_, 1, options);
-    ASSERT_OK(peer.Start());
+    QG_ASSERT_OK(peer.Start());
     WaitFor(
         [&] {
           return Query("SELECT count(*) FROM que_jobs WHERE job_id <> $1",
@@ -363,8 +247,8 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
 // before it is stored; the failure must be recorded (no hot loop), and in a
 // batch it must not take the other failures down with it.
 TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient([](int32_t) { return absl::Hours(1); }));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient([](int32_t) { return absl::Hours(1); }));
   // More than 64 KiB of two-byte characters after one ASCII byte: a cut at
   // any even byte count would land inside a character.
   std::string long_message = "x";
@@ -383,10 +267,10 @@ TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
   }
   std::vector<NewJob> jobs;
   for (const auto& [type, message] : messages) jobs.push_back({.type = type});
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client->EnqueueMany(jobs));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids, client->EnqueueMany(jobs));
   WorkerPool pool(client.get(), &work_map_, 4, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // All four run at once and fail together: one batch on the fast path.
   ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 4; }, kSoon));
   gate_.Open();
@@ -430,19 +314,19 @@ TEST_P(CorrectnessTest, FailureMessagesWithInvalidUtf8AreRecorded) {
 TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
   AlterDatabase("datestyle = 'SQL, DMY'");
   // A plain libpq connection gets the database's default.
-  internal::ConnPtr check(PQconnectdb(db_->conninfo().c_str()));
+  PgConnPtr check(PQconnectdb(db_->conninfo().c_str()));
   ASSERT_EQ(qg_testing::QueryValue(check.get(), "SHOW datestyle"), "SQL, DMY");
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());  // after the ALTER
   work_map_.Register("Now", [&](Job& job) {
     recorder_.Start(job.id());
     return absl::OkStatus();
   });
-  ASSERT_OK(client->EnqueueMany(Jobs("Now", 3)).status());
+  QG_ASSERT_OK(client->EnqueueMany(Jobs("Now", 3)).status());
   absl::Time later = absl::Now() + absl::Hours(1);
-  ASSERT_OK(client->Enqueue({.type = "Later", .run_at = later}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Later", .run_at = later}).status());
 
   absl::StatusOr<std::vector<JobStats>> stats = client->Stats();
-  EXPECT_OK(stats.status());
+  QG_EXPECT_OK(stats.status());
   if (stats.ok()) {
     ASSERT_EQ(stats->size(), 2u);
     EXPECT_EQ((*stats)[0].type, "Later");
@@ -451,7 +335,7 @@ TEST_P(CorrectnessTest, JobsRunAndStatsWorkWhateverTheDateStyle) {
   }
 
   WorkerPool pool(client.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor(
       [&] {
         return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Now'") ==
@@ -479,7 +363,7 @@ TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
       "INSERT INTO que_jobs (job_class, run_at) VALUES ('Ancient', "
       "'-infinity') RETURNING job_id");
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor(
       [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon))
       << "runs: " << recorder_.total();
@@ -492,14 +376,11 @@ TEST_P(CorrectnessTest, JobWithInfiniteRunAtRunsAndLeavesNoLock) {
 // Defect 5. RetryJob rewrites run_at, the key a worker deletes a finished job
 // by: on a running job it must refuse, and the job runs once.
 TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
-  work_map_.Register("Running", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1) gate_.Wait();
-    return absl::OkStatus();
-  });
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Running"}));
+  work_map_.Register("Running", HoldFirstRun());
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
   absl::Status retry = client_->RetryJob(id);
   EXPECT_FALSE(retry.ok()) << "RetryJob of a running job succeeded";
@@ -516,21 +397,21 @@ TEST_P(CorrectnessTest, RetryOfARunningJobIsRefusedAndTheJobRunsOnce) {
 // under a running pool) must be retried at a bounded rate, not in a loop.
 TEST_F(FastPathTest, PersistentLockQueryErrorDoesNotSpin) {
   const int64_t backends = Backends();
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   WorkerPool pool(client.get(), &work_map_, 2,
                   Options(-1, absl::Milliseconds(100)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_EQ(pool.mode(), WorkerMode::kFast);
-  int lines = logger_.lines();
+  int lines = logger_.count();
   int64_t transactions = Transactions();
   Query("DROP FUNCTION qg_lock_jobs");
   // Idle for a second: at a 100ms poll interval, about ten failed attempts.
   absl::SleepFor(absl::Seconds(1));
-  lines = logger_.lines() - lines;
+  lines = logger_.count() - lines;
   pool.Shutdown();
   CloseAndSettle(client, backends);
   transactions = Transactions() - transactions;
-  EXPECT_LE(lines, 20) << logger_.all().substr(0, 500);
+  EXPECT_LE(lines, 20) << logger_.text().substr(0, 500);
   EXPECT_LT(transactions, 100);
 }
 
@@ -556,13 +437,13 @@ TEST_P(CorrectnessTest, ZeroOrNegativePollIntervalDoesNotSpin) {
   };
   for (const Case& c : cases) {
     const int64_t backends = Backends();
-    ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
     int64_t transactions = Transactions();
     {
       WorkerPool pool(client.get(), &work_map_, 2, c.options());
       absl::Status started = pool.Start();
       if (c.name.rfind("QUE_", 0) == 0) {
-        EXPECT_OK(started) << c.name;
+        QG_EXPECT_OK(started) << c.name;
       } else {
         EXPECT_THAT(started, StatusIs(absl::StatusCode::kInvalidArgument,
                                       HasSubstr("interval")))
@@ -587,23 +468,23 @@ TEST_F(FastPathTest, IdlePoolDoesNotSpinWhenTheDatabaseClockIsBehind) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() - interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, qg::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(check.get(), "SELECT pg_catalog.now() - now()"),
       "00:00:05");
   check.reset();
   const int64_t backends = Backends();
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   work_map_.Register("Skewed", [&](Job& job) {
     recorder_.Start(job.id());
     return absl::OkStatus();
   });
   WorkerPool pool(client.get(), &work_map_, 2,
                   Options(-1, absl::Milliseconds(200)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // Due in 1s by the client's clock, in 6s by the database's.
   absl::Time due = absl::Now() + absl::Seconds(1);
-  ASSERT_OK(client->Enqueue({.type = "Skewed", .run_at = due}).status());
+  QG_ASSERT_OK(client->Enqueue({.type = "Skewed", .run_at = due}).status());
   absl::SleepFor(due + absl::Milliseconds(100) - absl::Now());
   // Two idle seconds past the client's due time (the database's is 3s
   // later still): a pool polling every 200ms runs a few dozen transactions.
@@ -624,11 +505,11 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
       "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE "
       "AS $$ SELECT pg_catalog.now() + interval '5 seconds' $$");
   AlterDatabase("search_path = public, pg_catalog");
-  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
   ASSERT_EQ(
       qg_testing::QueryValue(peer.get(), "SELECT now() - pg_catalog.now()"),
       "00:00:05");
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
   std::atomic<int64_t> started_at{0};
   work_map_.Register("Ahead", [&](Job& job) {
     started_at = absl::ToUnixMicros(absl::Now());
@@ -637,7 +518,7 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
   });
   // Polling every 30s: only the pool's timer can start the job in time.
   WorkerPool pool(client.get(), &work_map_, 1, Options(-1, absl::Seconds(30)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   absl::Time due = absl::Now() + absl::Seconds(3);  // by the database's clock
   ASSERT_EQ(qg_testing::QueryValue(
                 peer.get(),
@@ -665,10 +546,10 @@ TEST_F(FastPathTest, ScheduledJobStartsOnTimeWhenTheDatabaseClockIsAhead) {
 // its own. A job behind the cursor that another worker held and then let go
 // without finishing it (that worker died) is found by the sweep and run.
 TEST_F(FastPathTest, JobLetGoBehindTheCursorIsFoundBySweepAndRun) {
-  ASSERT_OK_AND_ASSIGN(int64_t orphan, client_->Enqueue({.type = "Work"}));
-  ASSERT_OK(client_->EnqueueMany(Jobs("Work", 20)).status());
+  QG_ASSERT_OK_AND_ASSIGN(int64_t orphan, client_->Enqueue({.type = "Work"}));
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Work", 20)).status());
   // Another worker holds the first job (a Ruby worker running it).
-  ASSERT_OK_AND_ASSIGN(auto other, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto other, qg::Connect(db_->conninfo()));
   ASSERT_EQ(qg_testing::QueryValue(other.get(), "SELECT pg_advisory_lock($1)",
                                    {absl::StrCat(orphan)}),
             "");
@@ -678,7 +559,7 @@ TEST_F(FastPathTest, JobLetGoBehindTheCursorIsFoundBySweepAndRun) {
   });
   WorkerPool pool(client_.get(), &work_map_, 2,
                   Options(-1, absl::Milliseconds(100)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.total() == 20; }, kSoon));
   EXPECT_EQ(recorder_.runs(orphan), 0);
   // The other worker dies: its lock goes, the job stays.
@@ -693,14 +574,11 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
   std::vector<NewJob> jobs = Jobs("H", 6);
   absl::Time base = absl::Now() - absl::Hours(1);
   for (int i = 0; i < 6; ++i) jobs[i].run_at = base + absl::Seconds(i);
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
-  work_map_.Register("H", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == h[0]) gate_.Wait();
-    return absl::OkStatus();
-  });
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> h, client_->EnqueueMany(jobs));
+  work_map_.Register("H", HoldFirstRun(h[0]));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/5));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(h[0]) == 1; }, kSoon));
   ASSERT_EQ(AdvisoryLocks(), "6");  // h1 runs, h2..h6 are buffered
   Query("DELETE FROM que_jobs WHERE job_id = $1 RETURNING 1",
@@ -730,14 +608,11 @@ TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
 // still be deleted when it succeeds: a finished job's row must not survive
 // because its key changed under it.
 TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
-  ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
-  work_map_.Register("Moved", [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1) gate_.Wait();
-    return absl::OkStatus();
-  });
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Moved"}));
+  work_map_.Register("Moved", HoldFirstRun());
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(id) == 1; }, kSoon));
   Query(
       "UPDATE que_jobs SET run_at = now() + interval '1 hour' WHERE job_id = "
@@ -754,20 +629,16 @@ TEST_P(CorrectnessTest, JobWhoseRunAtChangedWhileRunningIsDeletedWhenDone) {
 // Defect 11. A more urgent job enqueued while the worker is busy runs next,
 // ahead of jobs already locked into the buffer (as on the qg path).
 TEST_P(CorrectnessTest, UrgentJobEnqueuedWhileBusyRunsNext) {
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
-                       client_->EnqueueMany(Jobs("Normal", 6)));
-  auto handler = [&](Job& job) {
-    if (recorder_.Start(job.id()) == 1 && job.id() == normal[0]) gate_.Wait();
-    return absl::OkStatus();
-  };
-  work_map_.Register("Normal", handler);
-  work_map_.Register("Urgent", handler);
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> normal,
+                          client_->EnqueueMany(Jobs("Normal", 6)));
+  work_map_.Register("Normal", HoldFirstRun(normal[0]));
+  work_map_.Register("Urgent", HoldFirstRun(normal[0]));
   WorkerPool pool(client_.get(), &work_map_, 1, Options(/*buffer=*/4));
   OpenOnExit release(gate_);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.runs(normal[0]) == 1; }, kSoon));
-  ASSERT_OK_AND_ASSIGN(int64_t urgent,
-                       client_->Enqueue({.type = "Urgent", .priority = 1}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t urgent,
+                          client_->Enqueue({.type = "Urgent", .priority = 1}));
   // Setup, not the assertion: let the pool hear of the new job (NOTIFY)
   // before the worker is free again (and well before max_buffer_wait, 500ms,
   // would give the buffered jobs back).
@@ -804,7 +675,7 @@ TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
     jobs.push_back({n, expected});
   }
   WorkerPool pool(client_.get(), &work_map_, 3, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.distinct() == 3; }, kSoon));
   absl::Time all_started = absl::Now();
   for (const auto& [id, expected] : jobs) {
@@ -841,15 +712,13 @@ TEST_P(CorrectnessTest, HugeErrorCountsGetAFiniteBackoffAndNoHotLoop) {
 class FairnessTest : public CorrectnessBase,
                      public ::testing::WithParamInterface<WorkerMode> {};
 
-INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) { return ModeName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Peers, FairnessTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
   constexpr int kJobs = 8;
   constexpr absl::Duration kRunTime = absl::Milliseconds(300);
-  ASSERT_OK(client_->EnqueueMany(Jobs("Slow", kJobs)).status());
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Slow", kJobs)).status());
   std::atomic<int> busy_ran{0}, peer_ran{0};
   work_map_.Register("Slow", [&](Job& job) {
     recorder_.Start(job.id());
@@ -867,13 +736,13 @@ TEST_P(FairnessTest, IdlePeerBesideABusyPoolGetsItsShareOfSlowJobs) {
   WorkerOptions busy_options = Options();  // adaptive buffer, fast path
   busy_options.mode = WorkerMode::kFast;
   WorkerPool busy(client_.get(), &work_map_, 1, busy_options);
-  ASSERT_OK(busy.Start());
+  QG_ASSERT_OK(busy.Start());
   ASSERT_TRUE(WaitFor([&] { return busy_ran.load() >= 1; }, kSoon));
-  ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto peer_client, NewClient());
   WorkerOptions peer_options = Options();
   peer_options.mode = GetParam();
   WorkerPool peer(peer_client.get(), &peer_map, 1, peer_options);
-  ASSERT_OK(peer.Start());
+  QG_ASSERT_OK(peer.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.total() >= kJobs; },
                       kJobs * kRunTime + kSoon));
   busy.Shutdown();

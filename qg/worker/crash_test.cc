@@ -2,10 +2,8 @@
 // with its sessions at once, every job is completed at least once, none is
 // lost, and only jobs in flight at the kill run twice.
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <set>
 #include <string>
 
@@ -15,21 +13,19 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
 namespace {
 
-std::string SoakBinary() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/qg_cpp/tools/soak");
-}
-
-class CrashTest : public ::testing::TestWithParam<std::string> {};
+class CrashTest : public qg_testing::DatabaseTest,
+                  public ::testing::WithParamInterface<std::string> {};
 
 INSTANTIATE_TEST_SUITE_P(Modes, CrashTest,
                          ::testing::Values("fast", "qg-compat"),
@@ -38,42 +34,32 @@ INSTANTIATE_TEST_SUITE_P(Modes, CrashTest,
                          });
 
 TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
-  auto query = [&](const std::string& sql) {
-    return qg_testing::QueryValue(conn.get(), sql);
-  };
   // What the soak worker's handler records: when each run started and
   // ended (tools/soak.cc).
-  query(
+  Query(
       "CREATE TABLE qg_soak_effects (id bigserial PRIMARY KEY, job_id bigint "
       "NOT NULL, worker int NOT NULL, started_at timestamptz NOT NULL, "
       "done_at timestamptz)");
-  query(
+  Query(
       "INSERT INTO que_jobs (job_class) SELECT 'Soak' FROM "
       "generate_series(1, 300) RETURNING 1");
 
-  std::string bin = SoakBinary(), db_flag = "--db=" + db->conninfo(),
-              mode_flag = "--mode=" + GetParam();
-  pid_t worker = fork();
-  if (worker == 0) {
-    execl(bin.c_str(), "soak-worker", "--role=worker", db_flag.c_str(),
-          "--threads=4", "--handler_ms=40", mode_flag.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  pid_t worker = qg_testing::Spawn(
+      {.argv = {qg_testing::RunfilePath("tools/soak"), "--role=worker",
+                "--db=" + db_->conninfo(), "--threads=4", "--handler_ms=40",
+                "--mode=" + GetParam()}});
   absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (std::stoi(query("SELECT count(*) FROM qg_soak_effects")) < 30 &&
+  while (std::stoi(Query("SELECT count(*) FROM qg_soak_effects")) < 30 &&
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   ASSERT_EQ(kill(worker, SIGKILL), 0);
-  waitpid(worker, nullptr, 0);
+  qg_testing::WaitStatus(worker);
   // The dead process's backends end a moment after it: a statement it had
   // sent (a handler's write, a batch of deletes) may still commit. Judge
   // what was in flight once they are gone.
   absl::Time gone = absl::Now() + absl::Seconds(10);
-  while (query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+  while (Query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
                "current_database() AND pid <> pg_backend_pid()") != "0" &&
          absl::Now() < gone) {
     absl::SleepFor(absl::Milliseconds(10));
@@ -83,7 +69,7 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   auto ids = [&](const std::string& sql) {
     std::set<std::string> out;
     for (absl::string_view id :
-         absl::StrSplit(query(sql), ',', absl::SkipEmpty())) {
+         absl::StrSplit(Query(sql), ',', absl::SkipEmpty())) {
       out.insert(std::string(id));
     }
     return out;
@@ -100,38 +86,38 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   in_flight.insert(unrecorded.begin(), unrecorded.end());
   // The dead process's locks go with its sessions, at once.
   absl::Time locks_gone = absl::Now() + absl::Seconds(5);
-  while (query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") !=
+  while (Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") !=
              "0" &&
          absl::Now() < locks_gone) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  EXPECT_EQ(query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
             "0");
 
   // Another worker finishes the rest.
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       Client::Create({.conninfo = db->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          Client::Create({.conninfo = db_->conninfo()}));
   WorkMap work_map;
   work_map.Register("Soak", [&](Job& job) {
-    return internal::Exec(job.Conn(),
-                          "INSERT INTO qg_soak_effects (job_id, worker, "
-                          "started_at, done_at) VALUES ($1, 0, now(), now())",
-                          {absl::StrCat(job.id())})
+    return qg::Exec(job.Conn(),
+                    "INSERT INTO qg_soak_effects (job_id, worker, "
+                    "started_at, done_at) VALUES ($1, 0, now(), now())",
+                    {absl::StrCat(job.id())})
         .status();
   });
   WorkerOptions options;
   options.interval = absl::Milliseconds(20);
   WorkerPool pool(client.get(), &work_map, 4, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   deadline = absl::Now() + absl::Seconds(60);
-  while (query("SELECT count(*) FROM que_jobs") != "0" &&
+  while (Query("SELECT count(*) FROM que_jobs") != "0" &&
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   pool.Shutdown();
-  EXPECT_EQ(query("SELECT count(*) FROM que_jobs"), "0");
-  EXPECT_EQ(query("SELECT count(DISTINCT job_id) FROM qg_soak_effects"), "300");
-  std::string twice = query(
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  EXPECT_EQ(Query("SELECT count(DISTINCT job_id) FROM qg_soak_effects"), "300");
+  std::string twice = Query(
       "SELECT coalesce(string_agg(job_id::text, ','), '') FROM (SELECT job_id "
       "FROM qg_soak_effects GROUP BY job_id HAVING count(*) > 1) t");
   for (absl::string_view id : absl::StrSplit(twice, ',', absl::SkipEmpty())) {

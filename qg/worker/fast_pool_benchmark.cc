@@ -11,23 +11,21 @@
 #include "absl/strings/str_join.h"
 #include "benchmark/benchmark.h"
 #include "glog/logging.h"
-#include "qg/internal/pg.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/internal/pipeline.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/sql.h"
+#include "qg/pg.h"
 #include "qg/testing/example_job.pb.h"
-#include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/work_map.h"
 
 namespace qg {
 namespace {
 
-using internal::ConnPtr;
-
-qg_testing::PostgresServer& Server() {
-  static qg_testing::PostgresServer* server = [] {
-    auto s = qg_testing::PostgresServer::Start();
+qg::EmbeddedPostgres& Server() {
+  static qg::EmbeddedPostgres* server = [] {
+    auto s = qg::EmbeddedPostgres::Start();
     CHECK(s.ok()) << s.status();
     return s->release();
   }();
@@ -35,18 +33,18 @@ qg_testing::PostgresServer& Server() {
 }
 
 // A connection set up like the pool's locker session (see fast_pool.cc).
-ConnPtr Conn() {
-  auto c = internal::Connect(Server().conninfo());
+PgConnPtr Conn() {
+  auto c = qg::Connect(Server().conninfo());
   CHECK(c.ok()) << c.status();
-  CHECK(internal::ExecSimple(c->get(),
-                             "SET enable_seqscan = off; SET enable_bitmapscan "
-                             "= off; SET enable_sort = off")
+  CHECK(qg::ExecSimple(c->get(),
+                       "SET enable_seqscan = off; SET enable_bitmapscan "
+                       "= off; SET enable_sort = off")
             .ok());
   return std::move(*c);
 }
 
 void Exec(PGconn* conn, const std::string& sql) {
-  auto r = internal::ExecSimple(conn, sql);
+  auto r = qg::ExecSimple(conn, sql);
   CHECK(r.ok()) << sql << ": " << r.status();
 }
 
@@ -60,7 +58,7 @@ void Refill(PGconn* conn, int n) {
 
 // Locks a batch of n from the head of a queue of 10,000 ready jobs.
 void BM_LockBatch(benchmark::State& state) {
-  ConnPtr conn = Conn();
+  PgConnPtr conn = Conn();
   Refill(conn.get(), 10000);
   int n = static_cast<int>(state.range(0));
   for (auto _ : state) {
@@ -78,7 +76,7 @@ void BM_LockBatch(benchmark::State& state) {
 BENCHMARK(BM_LockBatch)->Arg(1)->Arg(8)->Arg(64)->Arg(256)->UseRealTime();
 
 void BM_CompleteBatch(benchmark::State& state) {
-  ConnPtr conn = Conn();
+  PgConnPtr conn = Conn();
   CHECK(internal::sql::PrepareAll(conn.get(), internal::sql::LockerStatements())
             .ok());
   int n = static_cast<int>(state.range(0));

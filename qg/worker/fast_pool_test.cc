@@ -1,6 +1,6 @@
 // The fast (batched) worker path against a real PostgreSQL: no leaked locks,
 // no job run twice, peers' locks and deletions respected, order kept,
-// NOTIFY wake-ups without polling, bulk enqueue, Job::Tx() atomicity.
+// NOTIFY wake-ups without polling, Job::Tx() atomicity.
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -16,8 +16,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -31,21 +32,11 @@ using ::qg_testing::WaitFor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class FastPoolTest : public ::testing::Test {
+class FastPoolTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_, NewClient());
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
+  FastPoolTest() : DatabaseTest({.max_conns = 12}) {}
   absl::StatusOr<std::unique_ptr<Client>> NewClient() {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = 12;
-    return Client::Create(options);
-  }
-  std::string Query(const std::string& sql, internal::Params params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
+    return DatabaseTest::NewClient({.max_conns = 12});
   }
   void Insert(int n, const std::string& type = "Job") {
     Query(
@@ -59,10 +50,6 @@ class FastPoolTest : public ::testing::Test {
     options.interval = interval;
     return options;
   }
-
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
 };
 
 TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
@@ -81,14 +68,14 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
   std::vector<std::unique_ptr<Client>> clients;
   std::vector<std::unique_ptr<WorkerPool>> pools;
   for (int i = 0; i < 4; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto client, NewClient());
+    QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient());
     WorkerOptions options = Fast();
     if (i == 3) options.mode = WorkerMode::kQgCompat;
     pools.push_back(
         std::make_unique<WorkerPool>(client.get(), &work_map, 4, options));
     clients.push_back(std::move(client));
   }
-  for (auto& pool : pools) ASSERT_OK(pool->Start());
+  for (auto& pool : pools) QG_ASSERT_OK(pool->Start());
   EXPECT_EQ(pools[0]->mode(), WorkerMode::kFast);
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
@@ -103,7 +90,7 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
 
 // The ids of the rows qg_lock_jobs() locked, in order (the summary row has
 // locked = false).
-std::vector<std::string> LockedIds(const internal::Result& r) {
+std::vector<std::string> LockedIds(const PgResult& r) {
   std::vector<std::string> ids;
   int locked = PQfnumber(r.get(), "locked");
   int id = PQfnumber(r.get(), "job_id");
@@ -122,9 +109,9 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
       "(4, 'J', 9, now() - interval '1 hour'), "
       "(5, 'J', 5, now() - interval '1 min'), "
       "(6, 'J', 1, now() + interval '1 hour') RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 3, {}, 100, std::nullopt)));
   EXPECT_THAT(LockedIds(r), ElementsAre("3", "2", "1"));
@@ -134,7 +121,7 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
             "1,2,3");
   // Held ids are skipped, not locked again (session locks are re-entrant);
   // the future job 6 is not runnable.
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       r,
       internal::Run(locker.get(), internal::queries::LockJobs(
                                       "", 10, {1, 2, 3}, 100, std::nullopt)));
@@ -150,9 +137,9 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
       "'J', CASE WHEN i > 6 THEN 7 ELSE 5 END, now() - interval '1 hour' + "
       "i * interval '1 second' FROM generate_series(1, 10) i RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 2, {}, 100, std::nullopt)));
   ASSERT_EQ(r.rows(), 3);
@@ -166,9 +153,9 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
   after.run_at_text = std::string(r.Get(2, PQfnumber(r.get(), "run_at")));
   after.id = 2;
   // From the cursor, across priorities, to the end; a peer holds job 4.
-  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(4)").status());
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(4)").status());
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 100, {1, 2}, 100, after)));
   EXPECT_THAT(LockedIds(r), ElementsAre("3", "5", "6", "7", "8", "9", "10"));
@@ -176,9 +163,9 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "scanned")), "8");
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
   // max_scan bounds the scan: held rows count as looked at.
-  ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK(
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 100, {1, 2, 3}, 3, std::nullopt)));
   EXPECT_THAT(LockedIds(r), ElementsAre());
@@ -196,7 +183,7 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
       "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
       "generate_series(1, 6) i RETURNING 1");
-  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
   auto key_of = [&](int64_t id) {
     internal::JobKey k;
     k.priority = 5;
@@ -207,18 +194,17 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   };
   internal::JobKey cursor = key_of(4);
   // Without a rewind the scan sees only 5 and 6.
-  ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
-      internal::Run(locker.get(),
-                    internal::queries::LockJobs("", 10, {}, 100, cursor)));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r, internal::Run(locker.get(), internal::queries::LockJobs(
+                                                  "", 10, {}, 100, cursor)));
   EXPECT_THAT(LockedIds(r), ElementsAre("5", "6"));
-  ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  QG_ASSERT_OK(
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   // Rewinding from just before job 2: 2, 3, 4 (up to the cursor, included),
   // then 5, 6 after it; the cursor moves to 6; the rewind was covered.
   internal::JobKey rewind = key_of(2);
   rewind.id = 1;
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 10, {}, 100, cursor, rewind)));
   EXPECT_THAT(LockedIds(r), ElementsAre("2", "3", "4", "5", "6"));
@@ -226,15 +212,15 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "job_id")), "6");
   EXPECT_TRUE(r.IsNull(last, PQfnumber(r.get(), "rewind_job_id")));
   EXPECT_EQ(r.Get(last, PQfnumber(r.get(), "exhausted")), "t");
-  ASSERT_OK(
-      internal::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
+  QG_ASSERT_OK(
+      qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   // From the head, stopped by max_scan inside the rewind: the summary says
   // where it stopped, the cursor does not move (no key after it).
   internal::JobKey head;
   head.priority = -32768;
   head.run_at = absl::InfinitePast();
   head.id = std::numeric_limits<int64_t>::min();
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(
                                          "", 10, {}, 2, cursor, head)));
   EXPECT_THAT(LockedIds(r), ElementsAre("1", "2"));
@@ -254,16 +240,16 @@ TEST_F(FastPoolTest, SweepFindsRunnableJobsNobodyHoldsBehindTheCursor) {
       "INSERT INTO que_jobs (job_id, job_class, run_at) VALUES (7, 'J', "
       "now()), (8, 'J', now() + interval '1 hour') RETURNING 1");
   // A peer holds 2; the cursor is at 5.
-  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(2)").status());
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(2)").status());
   internal::JobKey cursor;
   cursor.priority = 100;
   cursor.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = 5");
   cursor.id = 5;
-  ASSERT_OK_AND_ASSIGN(auto sweeper, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(internal::Result r,
-                       internal::Run(sweeper.get(), internal::queries::Sweep(
-                                                        "", cursor, 10, 1000)));
+  QG_ASSERT_OK_AND_ASSIGN(auto sweeper, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r, internal::Run(sweeper.get(), internal::queries::Sweep(
+                                                   "", cursor, 10, 1000)));
   // 1, 3, 4, 5 (the cursor's own row included): not 2 (held), not 6 (after
   // the cursor), not 7 (due less than a second ago: the locker's), not 8.
   std::vector<std::string> free;
@@ -282,12 +268,12 @@ TEST_F(FastPoolTest, SweepFindsRunnableJobsNobodyHoldsBehindTheCursor) {
                   "AND pid = $1",
                   {absl::StrCat(PQbackendPID(sweeper.get()))}),
             "0");
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(sweeper.get(),
                        internal::queries::Sweep("", cursor, 2, 1000)));
   EXPECT_EQ(r.rows(), 3);
   // No cursor: only the next due time.
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(sweeper.get(),
                        internal::queries::Sweep("", std::nullopt, 10, 1000)));
   EXPECT_EQ(r.rows(), 1);
@@ -298,11 +284,11 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
       "INSERT INTO que_jobs (job_id, job_class, priority) VALUES "
       "(1, 'J', 1), (2, 'J', 2), (3, 'J', 3) RETURNING 1");
   // A peer (say a Ruby worker) holds job 1.
-  ASSERT_OK_AND_ASSIGN(auto peer, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
-  ASSERT_OK_AND_ASSIGN(auto locker, internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(
-      internal::Result r,
+  QG_ASSERT_OK_AND_ASSIGN(auto peer, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::Exec(peer.get(), "SELECT pg_advisory_lock(1)").status());
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r,
       internal::Run(locker.get(),
                     internal::queries::LockJobs("", 1, {}, 100, std::nullopt)));
   EXPECT_THAT(LockedIds(r), ElementsAre("2"));
@@ -312,9 +298,9 @@ TEST_F(FastPoolTest, JobsLockedOrDeletedByAPeerAreSkipped) {
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                   "AND objid = 999"),
             "0");
-  ASSERT_OK_AND_ASSIGN(auto key, internal::Exec(conn_.get(),
-                                                "SELECT run_at FROM que_jobs "
-                                                "WHERE job_id = 3"));
+  QG_ASSERT_OK_AND_ASSIGN(auto key, qg::Exec(conn_.get(),
+                                             "SELECT run_at FROM que_jobs "
+                                             "WHERE job_id = 3"));
   EXPECT_EQ(Query("SELECT qg_lock_job('', 3::smallint, $1, 3)",
                   {std::string(key.Get(0, 0))}),
             "t");
@@ -336,7 +322,7 @@ TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 1, Fast());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(
       WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
   pool.Shutdown();
@@ -351,16 +337,16 @@ TEST_F(FastPoolTest, NotifyWakesAnIdlePoolWithPollingOff) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast(absl::Hours(1)));
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   absl::SleepFor(absl::Milliseconds(100));  // idle, waiting
-  ASSERT_OK(client_->Enqueue({.type = "Wake"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Wake"}).status());
   EXPECT_TRUE(WaitFor([&] { return runs == 1; }, absl::Seconds(10)));
   // A peer's plain INSERT (what Ruby Que does) wakes it too, via the trigger.
   Query("INSERT INTO que_jobs (job_class) VALUES ('Wake') RETURNING 1");
   EXPECT_TRUE(WaitFor([&] { return runs == 2; }, absl::Seconds(10)));
   // A scheduled job starts on time, without polling.
   absl::Time at = absl::Now() + absl::Seconds(1);
-  ASSERT_OK(client_->Enqueue({.type = "Wake", .run_at = at}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Wake", .run_at = at}).status());
   EXPECT_TRUE(WaitFor([&] { return runs == 3; }, absl::Seconds(10)));
   EXPECT_GE(absl::Now(), at);
   pool.Shutdown();
@@ -371,7 +357,7 @@ TEST_F(FastPoolTest, ErrorsAreRecordedInBatchesWithBackoff) {
   WorkMap work_map;
   work_map.Register("Fails", [](Job&) { return absl::InternalError("nope"); });
   WorkerPool pool(client_.get(), &work_map, 4, Fast());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE error_count = 1") == "20";
   }));
@@ -401,7 +387,7 @@ TEST_F(FastPoolTest, JobTxCommitsWithTheDeletionOrNotAtAll) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE job_id = 1") == "0" &&
            Query("SELECT error_count FROM que_jobs WHERE job_id = 2") == "1";
@@ -422,7 +408,7 @@ TEST_F(FastPoolTest, ShutdownReleasesJobsThatDidNotStart) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_TRUE(WaitFor([&] { return started >= 2; }));
   pool.Shutdown();
   int done = 50 - std::stoi(Query("SELECT count(*) FROM que_jobs"));
@@ -441,84 +427,10 @@ TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {
     return absl::OkStatus();
   });
   WorkerPool pool(client_.get(), &work_map, 2, Fast());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   EXPECT_EQ(pool.mode(), WorkerMode::kQgCompat);
   EXPECT_TRUE(WaitFor([&] { return runs == 3; }));
   pool.Shutdown();
-}
-
-TEST_F(FastPoolTest, BulkEnqueueIsAtomicWithTheCallersTransaction) {
-  ASSERT_OK_AND_ASSIGN(auto caller, internal::Connect(db_->conninfo()));
-  auto source = [](int n) {
-    return [n, i = 0](NewJob& job) mutable {
-      if (i == n) return false;
-      ++i;
-      job.type = "Bulk";
-      job.args = absl::StrCat("[", i, ", \"tab\\there\"]");
-      job.priority = i % 3;
-      return true;
-    };
-  };
-  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  ASSERT_OK_AND_ASSIGN(int64_t n,
-                       client_->EnqueueStream(source(5000), caller.get()));
-  EXPECT_EQ(n, 5000);
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-
-  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  ASSERT_OK(client_->EnqueueStream(source(5000), caller.get()).status());
-  ASSERT_OK(internal::ExecSimple(caller.get(), "COMMIT").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "5000");
-  EXPECT_EQ(Query("SELECT args::text FROM que_jobs WHERE args->>0 = '7'"),
-            "[7, \"tab\\there\"]");
-  EXPECT_EQ(Query("SELECT count(DISTINCT run_at) FROM que_jobs"), "1");
-
-  // The array-insert flavour, typed or raw, returns ids in order.
-  ASSERT_OK(internal::ExecSimple(caller.get(), "BEGIN").status());
-  PgExecutor exec(caller.get());
-  std::vector<NewJob> jobs(2500, NewJob{.type = "Many", .args = "{}"});
-  ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
-                       client_->EnqueueMany(jobs, &exec));
-  ASSERT_EQ(ids.size(), 2500u);
-  EXPECT_LT(ids.front(), ids.back());
-  ASSERT_OK(internal::ExecSimple(caller.get(), "ROLLBACK").status());
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Many'"),
-            "0");
-}
-
-TEST_F(FastPoolTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
-  ASSERT_OK_AND_ASSIGN(auto listener, internal::Connect(db_->conninfo()));
-  ASSERT_OK(internal::ExecSimple(listener.get(), "LISTEN qg_jobs").status());
-  int i = 0;
-  ASSERT_OK(client_
-                ->EnqueueStream([&](NewJob& job) {
-                  job.type = "N";
-                  job.queue = i % 2 ? "a" : "b";
-                  return ++i <= 1000;
-                })
-                .status());
-  absl::SleepFor(absl::Milliseconds(100));
-  PQconsumeInput(listener.get());
-  std::vector<std::string> queues;
-  while (PGnotify* n = PQnotifies(listener.get())) {
-    queues.push_back(
-        std::string(n->extra).substr(std::string(n->extra).find('\t') + 1));
-    PQfreemem(n);
-  }
-  std::sort(queues.begin(), queues.end());
-  EXPECT_THAT(queues, ElementsAre("a", "b"));  // one per queue, not per row
-
-  int j = 0;
-  absl::StatusOr<int64_t> bad = client_->EnqueueStream([&](NewJob& job) {
-    job.type = ++j == 7 ? "" : "Bad";
-    return j <= 10;
-  });
-  EXPECT_THAT(bad, qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("job #7")));
-  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
-            "0");
 }
 
 }  // namespace

@@ -12,8 +12,9 @@ namespace {
 
 // The key in columns (priority, run_at, id) of row `i`; nullopt when NULL or
 // absent.
-std::optional<JobKey> ReadKey(const Result& r, int i, const char* priority_col,
-                              const char* run_at_col, const char* id_col) {
+std::optional<JobKey> ReadKey(const PgResult& r, int i,
+                              const char* priority_col, const char* run_at_col,
+                              const char* id_col) {
   int p_col = PQfnumber(r.get(), priority_col);
   int r_col = PQfnumber(r.get(), run_at_col);
   int i_col = PQfnumber(r.get(), id_col);
@@ -33,7 +34,7 @@ std::optional<JobKey> ReadKey(const Result& r, int i, const char* priority_col,
   return key;
 }
 
-absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
+absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
   LockerSession::LockResult out;
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
   if (!reader.ok()) return reader.status();
@@ -74,7 +75,7 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const Result& r) {
 
 // A sweep's rows: free jobs' keys, then one row (job_id NULL) with the next
 // due time (due_in, db_now, due_priority).
-absl::StatusOr<LockerSession::Sweep> ReadSweep(const Result& r,
+absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
                                                absl::Time sent) {
   LockerSession::Sweep out;
   int due_col = PQfnumber(r.get(), "due_in");
@@ -116,9 +117,9 @@ absl::StatusOr<LockerSession::Sweep> ReadSweep(const Result& r,
 absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
     const std::string& conninfo, absl::Duration statement_timeout,
     const Clock& clock) {
-  absl::StatusOr<ConnPtr> conn = Connect(conninfo);
+  absl::StatusOr<PgConnPtr> conn = Connect(conninfo);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<Result> has_fn =
+  absl::StatusOr<PgResult> has_fn =
       internal::Run(conn->get(), queries::HasLockFunction());
   if (!has_fn.ok()) return has_fn.status();
   if (has_fn->Get(0, 0) != "t") {
@@ -138,7 +139,7 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
     }
   }
   // The writer: the same settings and statements; no LISTEN, no locks.
-  absl::StatusOr<ConnPtr> writer = Connect(conninfo);
+  absl::StatusOr<PgConnPtr> writer = Connect(conninfo);
   if (!writer.ok()) return writer.status();
   if (absl::Status s = sql::PrepareAll(writer->get(), sql::LockerStatements());
       !s.ok()) {
@@ -152,7 +153,7 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
   }
   // The sweeper: the same; it holds nothing (its try-locks are released at
   // once).
-  absl::StatusOr<ConnPtr> sweeper = Connect(conninfo);
+  absl::StatusOr<PgConnPtr> sweeper = Connect(conninfo);
   if (!sweeper.ok()) return sweeper.status();
   if (absl::Status s = sql::PrepareAll(sweeper->get(), sql::LockerStatements());
       !s.ok()) {
@@ -199,7 +200,7 @@ absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
   if (PQisBusy(c)) return std::optional<Sweep>();
   // The answer is here (its trailing sync follows in the same packet, or
   // a moment later).
-  absl::StatusOr<Result> r = sweep_->Next(clock_->Now() + absl::Seconds(5));
+  absl::StatusOr<PgResult> r = sweep_->Next(clock_->Now() + absl::Seconds(5));
   bool in_step = sweep_->Finish() && !sweep_->poisoned();
   sweep_.reset();
   if (!in_step) {
@@ -287,25 +288,25 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (absl::Status s = p.Flush(deadline); !s.ok()) return s;
 
   // Reads the next result; a poisoned pipeline ends the round trip.
-  auto next = [&]() -> absl::StatusOr<Result> {
-    absl::StatusOr<Result> r = p.Next(deadline);
+  auto next = [&]() -> absl::StatusOr<PgResult> {
+    absl::StatusOr<PgResult> r = p.Next(deadline);
     if (!r.ok() && !p.poisoned()) response.any_failed = true;
     return r;
   };
   if (!request.ack_cancels.empty()) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.acked = r.ok() ? ReadIds(*r, 0)
                             : absl::StatusOr<std::vector<int64_t>>(r.status());
   }
   if (request.unlock) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
   }
   if (!request.confirm.empty()) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     if (!r.ok()) {
       response.confirm = r.status();
@@ -320,14 +321,14 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     }
   }
   if (request.lock) {
-    absl::StatusOr<Result> r = next();
+    absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
   }
   if (wp) {
     for (size_t i = 0; i < request.writes.size(); ++i) {
-      absl::StatusOr<Result> r = wp->Next(deadline);
+      absl::StatusOr<PgResult> r = wp->Next(deadline);
       if (wp->poisoned()) return r.status();
       if (!r.ok()) {
         response.any_failed = true;

@@ -30,9 +30,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "qg/clock.h"
-#include "qg/internal/pg.h"
 #include "qg/internal/pipeline.h"
 #include "qg/internal/queries.h"
+#include "qg/pg.h"
 #include "qg/worker/wake_source.h"
 
 namespace qg::internal {
@@ -144,15 +144,15 @@ class LockerSession {
   absl::StatusOr<std::optional<Sweep>> PollSweep();
 
  private:
-  LockerSession(ConnPtr conn, ConnPtr writer, ConnPtr sweeper,
+  LockerSession(PgConnPtr conn, PgConnPtr writer, PgConnPtr sweeper,
                 const Clock& clock)
       : conn_(std::move(conn)),
         writer_(std::move(writer)),
         sweeper_(std::move(sweeper)),
         clock_(&clock) {}
-  ConnPtr conn_;
-  ConnPtr writer_;
-  ConnPtr sweeper_;
+  PgConnPtr conn_;
+  PgConnPtr writer_;
+  PgConnPtr sweeper_;
   std::optional<Pipeline> sweep_;  // the sweep under way
   absl::Time sweep_sent_at_;
   const Clock* clock_;

@@ -18,11 +18,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
-#include "qg/testing/postgres.h"
+#include "qg/conninfo.h"
+#include "qg/embedded/embedded_postgres.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
 #include "qg/worker/worker.h"
 
 namespace qg {
@@ -35,40 +38,27 @@ using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Collects what qg logs.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    all_ += std::string(message) + "\n";
-  }
-  std::string all() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_;
-  }
-
- private:
-  std::mutex mu_;
-  std::string all_;
-};
-
-class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
+class ReliabilityTest : public qg_testing::DatabaseTest,
+                        public ::testing::WithParamInterface<WorkerMode> {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_, NewClient(db_->conninfo()));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
-  absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
-                                                    int max_attempts = 0) {
+  ReliabilityTest() : DatabaseTest(ClientDefaults()) {}
+
+  // More connections, a shorter acquire timeout, retries 1 ms apart and
+  // `max_attempts` (0: no limit).
+  static ClientOptions ClientDefaults(int max_attempts = 0) {
     ClientOptions options;
-    options.conninfo = conninfo;
     options.max_conns = 8;
     options.acquire_timeout = absl::Seconds(5);
-    options.logger = &logger_;
     options.max_attempts = max_attempts;
     options.backoff = [](int32_t) { return absl::Milliseconds(1); };
-    return Client::Create(options);
+    return options;
+  }
+  // A client as `client_` is, on `conninfo`.
+  absl::StatusOr<std::unique_ptr<Client>> NewClient(const std::string& conninfo,
+                                                    int max_attempts = 0) {
+    ClientOptions options = ClientDefaults(max_attempts);
+    options.conninfo = conninfo;
+    return DatabaseTest::NewClient(options);
   }
   WorkerOptions Options() const {
     WorkerOptions options;
@@ -76,25 +66,12 @@ class ReliabilityTest : public ::testing::TestWithParam<WorkerMode> {
     options.interval = absl::Milliseconds(20);
     return options;
   }
-  std::string Query(const std::string& sql, internal::Params params = {}) {
-    return qg_testing::QueryValue(conn_.get(), sql, params);
-  }
 
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
   WorkMap work_map_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, ReliabilityTest,
-                         ::testing::Values(WorkerMode::kFast,
-                                           WorkerMode::kQgCompat),
-                         [](const auto& info) {
-                           return info.param == WorkerMode::kFast
-                                      ? std::string("Fast")
-                                      : std::string("QgCompat");
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, ReliabilityTest, qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
 
 TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   std::atomic<int> started{0}, saw_cancel{0};
@@ -104,11 +81,11 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
     ++saw_cancel;
     return absl::CancelledError("stopping");
   });
-  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
-  ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Stubborn"}).status());
   auto pool =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool->Start());
+  QG_ASSERT_OK(pool->Start());
   ASSERT_TRUE(WaitFor([&] { return started == 2; }));
   absl::Time start = absl::Now();
   pool->Shutdown(absl::Milliseconds(200));
@@ -125,10 +102,10 @@ TEST_P(ReliabilityTest, ShutdownGracePeriodCancelsAndReleasesRunningJobs) {
   Query("DELETE FROM que_jobs WHERE job_class = 'Stubborn' RETURNING 1");
   // Destroying a running pool without Shutdown is fine too.
   work_map_.Register("Quick", [](Job&) { return absl::OkStatus(); });
-  ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Quick"}).status());
   auto other =
       std::make_unique<WorkerPool>(client_.get(), &work_map_, 2, Options());
-  ASSERT_OK(other->Start());
+  QG_ASSERT_OK(other->Start());
   ASSERT_TRUE(WaitFor([&] {
     return Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Quick'") ==
            "0";
@@ -150,10 +127,10 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
   ClientOptions options;
   options.conninfo = db_->conninfo();
   options.logger = &logger_;
-  ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
-  ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));  // qg backoff
+  QG_ASSERT_OK(client->Enqueue({.type = "Slow"}).status());
   WorkerPool pool(client.get(), &work_map_, 1, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "1"; }));
   pool.Shutdown();
@@ -165,16 +142,16 @@ TEST_P(ReliabilityTest, JobPastItsTimeoutIsCancelledFailedAndRetried) {
 }
 
 TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient(db_->conninfo(), /*max_attempts=*/3));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient(db_->conninfo(), /*max_attempts=*/3));
   std::atomic<int> runs{0};
   work_map_.Register("Doomed", [&](Job&) {
     ++runs;
     return absl::InternalError("always fails");
   });
-  ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Doomed"}));
   WorkerPool pool(client.get(), &work_map_, 2, Options());
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor(
       [&] { return Query("SELECT error_count FROM que_jobs") == "3"; }));
   absl::SleepFor(absl::Milliseconds(200));
@@ -185,14 +162,14 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
   // Ruby Que 0.x only takes run_at <= now(): never this one.
   EXPECT_EQ(Query("SELECT run_at = '9999-01-01 00:00:00+00' FROM que_jobs"),
             "t");
-  ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobStats> stats, client->Stats());
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].count_dead, 1);
-  ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client->DeadJobs());
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<JobInfo> dead, client->DeadJobs());
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].id, id);
   EXPECT_EQ(dead[0].error_count, 3);
-  ASSERT_OK(client->RetryJob(id));
+  QG_ASSERT_OK(client->RetryJob(id));
   EXPECT_EQ(Query("SELECT error_count = 0 AND run_at <= now() FROM que_jobs"),
             "t");
   EXPECT_THAT(client->RetryJob(id + 1000),
@@ -201,10 +178,10 @@ TEST_P(ReliabilityTest, JobOutOfAttemptsIsKeptDeadAndCanBeRetried) {
 
 TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   // A server of this test's own, stopped hard and started again.
-  ASSERT_OK_AND_ASSIGN(auto server, qg_testing::PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   // Trust authentication ignores the password; the logs must not show it.
-  ASSERT_OK_AND_ASSIGN(auto client,
-                       NewClient(server->conninfo() + " password=hunter2"));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          NewClient(server->conninfo() + " password=hunter2"));
   std::mutex mu;
   absl::flat_hash_set<int64_t> done;
   work_map_.Register("Job", [&](Job& job) {
@@ -215,7 +192,7 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   });
   WorkerOptions options = Options();
   WorkerPool pool(client.get(), &work_map_, 4, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   std::vector<int64_t> enqueued;
   int refused = 0;
   for (int round = 0; round < 3; ++round) {
@@ -223,20 +200,20 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
       absl::StatusOr<int64_t> id = client->Enqueue({.type = "Job"});
       if (id.ok()) enqueued.push_back(*id);
     }
-    ASSERT_OK(server->Stop(/*immediate=*/true));
+    QG_ASSERT_OK(server->Stop(/*immediate=*/true));
     // During the outage: a clear Unavailable, never a silent loss.
     absl::StatusOr<int64_t> lost = client->Enqueue({.type = "Job"});
     EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable))
         << lost.status();
     refused += !lost.ok();
     absl::SleepFor(absl::Milliseconds(300));
-    ASSERT_OK(server->Restart());
+    QG_ASSERT_OK(server->Restart());
   }
   // Pools reconnect and finish everything that was acknowledged.
-  ASSERT_OK_AND_ASSIGN(auto check, internal::Connect(server->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto check, qg::Connect(server->conninfo()));
   EXPECT_TRUE(WaitFor(
       [&] {
-        auto r = internal::Exec(check.get(), "SELECT count(*) FROM que_jobs");
+        auto r = qg::Exec(check.get(), "SELECT count(*) FROM que_jobs");
         return r.ok() && r->Get(0, 0) == "0";
       },
       absl::Seconds(90)));
@@ -245,9 +222,9 @@ TEST_P(ReliabilityTest, ServerRestartWhileWorkingAndEnqueueing) {
   std::lock_guard<std::mutex> lock(mu);
   for (int64_t id : enqueued) EXPECT_TRUE(done.contains(id)) << "job " << id;
   // The pooled connections the restart broke were replaced.
-  EXPECT_OK(client->Enqueue({.type = "After"}).status());
-  EXPECT_THAT(logger_.all(), HasSubstr("cannot connect"));  // it did log
-  EXPECT_THAT(logger_.all(), Not(HasSubstr("hunter2")));
+  QG_EXPECT_OK(client->Enqueue({.type = "After"}).status());
+  EXPECT_THAT(logger_.text(), HasSubstr("cannot connect"));  // it did log
+  EXPECT_THAT(logger_.text(), Not(HasSubstr("hunter2")));
 }
 
 TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
@@ -269,13 +246,13 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
   });
   std::vector<int64_t> ids;
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Victim"}));
+    QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Victim"}));
     ids.push_back(id);
   }
   WorkerOptions options = Options();
   options.buffer = 4;
   WorkerPool pool(client_.get(), &work_map_, 1, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   auto runs = [&] {
     std::lock_guard<std::mutex> lock(mu);
     return order.size();
@@ -301,7 +278,7 @@ TEST_P(ReliabilityTest, TerminatedBackendLosesTheLockWithoutCrashing) {
         << "job " << ids[i] << " of " << absl::StrJoin(order, ",");
   }
   EXPECT_EQ(std::count(order.begin(), order.end(), ids[0]), 2);
-  EXPECT_THAT(logger_.all(), HasSubstr("lost"));
+  EXPECT_THAT(logger_.text(), HasSubstr("lost"));
 }
 
 TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
@@ -313,17 +290,17 @@ TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
   WorkerOptions options = Options();
   options.round_trip_timeout = absl::Milliseconds(300);
   WorkerPool pool(client_.get(), &work_map_, 1, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   // Another session holds que_jobs in ACCESS EXCLUSIVE mode (a migration,
   // say): every lock query waits behind it.
-  ASSERT_OK_AND_ASSIGN(auto blocker, internal::Connect(db_->conninfo()));
-  ASSERT_OK(
-      internal::ExecSimple(
-          blocker.get(), "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
+  QG_ASSERT_OK_AND_ASSIGN(auto blocker, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(
+      qg::ExecSimple(blocker.get(),
+                     "BEGIN; LOCK TABLE que_jobs IN ACCESS EXCLUSIVE MODE")
           .status());
   absl::SleepFor(absl::Seconds(1));  // several lock attempts time out
-  ASSERT_OK(internal::ExecSimple(blocker.get(), "ROLLBACK").status());
-  ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
+  QG_ASSERT_OK(qg::ExecSimple(blocker.get(), "ROLLBACK").status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Later"}).status());
   ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
   absl::Time start = absl::Now();
   pool.Shutdown();
@@ -332,7 +309,7 @@ TEST_P(ReliabilityTest, StuckLockQueryIsCancelledAndThePoolRecovers) {
   if (GetParam() == WorkerMode::kFast) {
     // The server cancelled the stuck statement (57014); no session is left
     // waiting behind the lock.
-    EXPECT_THAT(logger_.all(), HasSubstr("statement timeout"));
+    EXPECT_THAT(logger_.text(), HasSubstr("statement timeout"));
   }
   EXPECT_EQ(Query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type "
                   "= 'Lock'"),
@@ -343,7 +320,7 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
   // 10 MB of args round-trip byte for byte.
   std::string big =
       absl::StrCat("[\"", std::string(10 * 1024 * 1024, 'x'), "\"]");
-  ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Big", .args = big}).status());
   EXPECT_EQ(
       Query("SELECT length(args::text) FROM que_jobs WHERE job_class = 'Big'"),
       absl::StrCat(big.size()));
@@ -352,14 +329,15 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
                                     "caf\xc3\xa9 \xe2\x9c\x93",
                                     "x'); DROP TABLE que_jobs; --"};
   for (const std::string& name : names) {
-    ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status()) << name;
+    QG_ASSERT_OK(client_->Enqueue({.type = name, .queue = name}).status())
+        << name;
     EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = $1 AND "
                     "queue = $1",
                     {name}),
               "1")
         << name;
   }
-  ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(names[3]));
+  QG_ASSERT_OK_AND_ASSIGN(auto job, client_->LockJob(names[3]));
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->type(), names[3]);
   job->Done();
@@ -375,17 +353,18 @@ TEST_P(ReliabilityTest, BadInputIsClearAndLosesNothing) {
 }
 
 TEST(ClientSchemaTest, AnotherQueVersionIsFailedPrecondition) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, qg::Connect(db->conninfo()));
   // Que 1.x/2.x: id instead of job_id, last_error_message, schema version 4+.
-  ASSERT_OK(internal::ExecSimple(
-                conn.get(),
-                "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
-                "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
-                "job_class text, args jsonb, error_count int, "
-                "last_error_message text, queue text); COMMENT ON TABLE "
-                "que_jobs IS '7'")
-                .status());
+  QG_ASSERT_OK(
+      qg::ExecSimple(
+          conn.get(),
+          "DROP TABLE que_jobs CASCADE; CREATE TABLE que_jobs (id "
+          "bigserial PRIMARY KEY, priority smallint, run_at timestamptz, "
+          "job_class text, args jsonb, error_count int, "
+          "last_error_message text, queue text); COMMENT ON TABLE "
+          "que_jobs IS '7'")
+          .status());
   EXPECT_THAT(Client::Create({.conninfo = db->conninfo()}),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("another Que version")));
@@ -408,11 +387,11 @@ TEST(SecurityTest, PasswordsNeverAppearInMessages) {
 }
 
 TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
-  ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto admin, internal::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(db->conninfo()));
   // The grants documented in README.md ("Security").
-  ASSERT_OK(
-      internal::ExecSimple(
+  QG_ASSERT_OK(
+      qg::ExecSimple(
           admin.get(),
           "DROP ROLE IF EXISTS qg_worker_" + db->name() +
               "; "
@@ -441,7 +420,7 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
           .status());
   std::string conninfo =
       absl::StrCat(db->conninfo(), " user=qg_worker_", db->name());
-  ASSERT_OK_AND_ASSIGN(
+  QG_ASSERT_OK_AND_ASSIGN(
       auto client,
       Client::Create({.conninfo = conninfo, .backoff = [](int32_t) {
                         return absl::Milliseconds(1);
@@ -478,33 +457,33 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     ++cancelled;
     return absl::CancelledError("stopped");
   });
-  ASSERT_OK_AND_ASSIGN(auto operator_client,
-                       Client::Create({.conninfo = db->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(auto operator_client,
+                          Client::Create({.conninfo = db->conninfo()}));
   for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
     runs = 0;
     failures = 0;
     cancelled = 0;
-    ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
-    ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
-    ASSERT_OK(client->Enqueue({.type = "SnoozesOnce"}).status());
-    ASSERT_OK_AND_ASSIGN(int64_t to_cancel,
-                         client->Enqueue({.type = "Cancelled"}));
-    ASSERT_OK(client
-                  ->EnqueueStream([i = 0](NewJob& job) mutable {
-                    job.type = "Granted";
-                    return ++i <= 10;
-                  })
-                  .status());
+    QG_ASSERT_OK(client->Enqueue({.type = "Granted"}).status());
+    QG_ASSERT_OK(client->Enqueue({.type = "FailsOnce"}).status());
+    QG_ASSERT_OK(client->Enqueue({.type = "SnoozesOnce"}).status());
+    QG_ASSERT_OK_AND_ASSIGN(int64_t to_cancel,
+                            client->Enqueue({.type = "Cancelled"}));
+    QG_ASSERT_OK(client
+                     ->EnqueueStream([i = 0](NewJob& job) mutable {
+                       job.type = "Granted";
+                       return ++i <= 10;
+                     })
+                     .status());
     WorkerOptions options;
     options.mode = mode;
     options.interval = absl::Milliseconds(20);
     WorkerPool pool(client.get(), &work_map, 2, options);
-    ASSERT_OK(pool.Start());
+    QG_ASSERT_OK(pool.Start());
     EXPECT_EQ(pool.mode(), mode);
     ASSERT_TRUE(WaitFor([&] { return runs == 13; })) << "runs " << runs;
     EXPECT_EQ(failures, 1);
-    ASSERT_OK_AND_ASSIGN(CancelOutcome outcome,
-                         operator_client->CancelJob(to_cancel));
+    QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome,
+                            operator_client->CancelJob(to_cancel));
     EXPECT_EQ(outcome, CancelOutcome::kStopping);
     ASSERT_TRUE(WaitFor([&] {
       return qg_testing::QueryValue(
@@ -514,16 +493,15 @@ TEST(SecurityTest, WorkerRoleWithMinimalGrantsCanEnqueueWorkAndReadStats) {
     }));
     pool.Shutdown();
     EXPECT_EQ(cancelled, 1);
-    ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
+    QG_ASSERT_OK_AND_ASSIGN(auto stats, client->Stats());
     ASSERT_EQ(stats.size(), 1u);  // the cancelled job, kept
     EXPECT_EQ(stats[0].count_dead, 1);
-    ASSERT_OK(internal::Exec(admin.get(), "DELETE FROM que_jobs").status());
+    QG_ASSERT_OK(qg::Exec(admin.get(), "DELETE FROM que_jobs").status());
   }
   // And nothing more: the role cannot drop the table.
-  ASSERT_OK_AND_ASSIGN(auto as_worker, internal::Connect(conninfo));
-  EXPECT_THAT(
-      internal::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
-      StatusIs(absl::StatusCode::kPermissionDenied));
+  QG_ASSERT_OK_AND_ASSIGN(auto as_worker, qg::Connect(conninfo));
+  EXPECT_THAT(qg::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 }  // namespace

@@ -11,11 +11,12 @@
 //
 // Example:
 //   qg::WorkMap work_map;
+//   // Untyped: the raw JSON args, e.g. [1,"two"].
 //   work_map.Register("LegacyRubyJob", [](qg::Job& job) {
-//     return Handle(job.args());                     // e.g. "[1,\"two\"]"
+//     return Handle(job.args());
 //   });
-//   work_map.Register<example::SendEmail>(           // type
-//   "example.SendEmail"
+//   // Typed: jobs of type "example.SendEmail", args parsed.
+//   work_map.Register<example::SendEmail>(
 //       [](qg::Job& job, const example::SendEmail& email) {
 //         return Send(email.to());
 //       });

@@ -18,10 +18,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
+#include "qg/testing/database_test.h"
 #include "qg/testing/example_job.pb.h"
 #include "qg/testing/job.h"
-#include "qg/testing/postgres.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
@@ -35,49 +35,19 @@ using ::qg_testing::example::SendEmail;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// Collects what qg logs.
-class CapturingLogger : public Logger {
- public:
-  void Log(LogLevel level, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    lines_.push_back(absl::StrCat(static_cast<int>(level), ":", message));
-  }
-  std::vector<std::string> lines() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lines_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
-
-class WorkerTest : public ::testing::Test {
+class WorkerTest : public qg_testing::DatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(db_, qg_testing::TestDatabase::Create());
-    ASSERT_OK_AND_ASSIGN(client_, NewClient(/*max_conns=*/1));
-    ASSERT_OK_AND_ASSIGN(conn_, internal::Connect(db_->conninfo()));
-  }
+  WorkerTest() : DatabaseTest(ClientDefaults(/*max_conns=*/1)) {}
 
+  // `max_conns` connections and a short acquire timeout: with one
+  // connection, a leaked one makes the next LockJob time out.
+  static ClientOptions ClientDefaults(int max_conns) {
+    return {.max_conns = max_conns, .acquire_timeout = absl::Seconds(3)};
+  }
   absl::StatusOr<std::unique_ptr<Client>> NewClient(int max_conns) {
-    ClientOptions options;
-    options.conninfo = db_->conninfo();
-    options.max_conns = max_conns;
-    // With one connection, a leaked one makes the next LockJob time out.
-    options.acquire_timeout = absl::Seconds(3);
-    options.logger = &logger_;
-    return Client::Create(options);
+    return DatabaseTest::NewClient(ClientDefaults(max_conns));
   }
 
-  std::string Query(const std::string& sql) {
-    return qg_testing::QueryValue(conn_.get(), sql);
-  }
-
-  CapturingLogger logger_;
-  std::unique_ptr<qg_testing::TestDatabase> db_;
-  std::unique_ptr<Client> client_;
-  internal::ConnPtr conn_;
   WorkMap work_map_;
 };
 
@@ -92,7 +62,7 @@ TEST_F(WorkerTest, WorkOneRunsHandlerAndDeletesJob) {
     seen = job.args();
     return absl::OkStatus();
   });
-  ASSERT_OK(client_->Enqueue({.type = "MyJob", .args = "[42]"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "MyJob", .args = "[42]"}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
   EXPECT_EQ(seen, "[42]");
@@ -103,15 +73,15 @@ TEST_F(WorkerTest, WorkOneRunsHandlerAndDeletesJob) {
 TEST_F(WorkerTest, HandlerErrorIsRecordedAndConnectionReturned) {
   work_map_.Register(
       "Fails", [](Job&) { return absl::InternalError("smtp server said no"); });
-  ASSERT_OK(client_->Enqueue({.type = "Fails"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Fails"}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
   EXPECT_EQ(
       Query("SELECT format('%s|%s', error_count, last_error) FROM que_jobs"),
       "1|smtp server said no");
   // max_conns is 1: a leaked connection would make this time out.
-  ASSERT_OK(client_->Enqueue({.type = "Fails", .queue = "other"}).status());
-  EXPECT_THAT(logger_.lines(),
+  QG_ASSERT_OK(client_->Enqueue({.type = "Fails", .queue = "other"}).status());
+  EXPECT_THAT(logger_.messages(),
               ::testing::Contains(HasSubstr("smtp server said no")));
 }
 
@@ -120,8 +90,8 @@ TEST_F(WorkerTest, ThrownExceptionIsRecordedAndWorkerSurvives) {
     throw std::runtime_error("kaboom");
   });
   work_map_.Register("ThrowsInt", [](Job&) -> absl::Status { throw 42; });
-  ASSERT_OK(client_->Enqueue({.type = "Throws", .priority = 1}).status());
-  ASSERT_OK(client_->Enqueue({.type = "ThrowsInt", .priority = 2}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Throws", .priority = 1}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "ThrowsInt", .priority = 2}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
   EXPECT_TRUE(worker.WorkOne());
@@ -135,7 +105,7 @@ TEST_F(WorkerTest, ThrownExceptionIsRecordedAndWorkerSurvives) {
 }
 
 TEST_F(WorkerTest, UnknownTypeIsRecordedAsError) {
-  ASSERT_OK(client_->Enqueue({.type = "Nobody::Handles"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Nobody::Handles"}).status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
   EXPECT_EQ(
@@ -165,7 +135,7 @@ TEST_F(WorkerTest, ShutdownLetsTheRunningJobFinish) {
     finished = true;
     return absl::OkStatus();
   });
-  ASSERT_OK(client_->Enqueue({.type = "Slow"}).status());
+  QG_ASSERT_OK(client_->Enqueue({.type = "Slow"}).status());
   WorkerOptions options;
   options.interval = absl::Milliseconds(10);
   Worker worker(client_.get(), &work_map_, options);
@@ -193,13 +163,13 @@ TEST(WorkerOptionsTest, DefaultsComeFromQueEnvironment) {
 TEST_F(WorkerTest, PoolDrainsThousandsOfJobsEachExactlyOnce) {
   constexpr int kJobs = 3000;
   constexpr int kWorkers = 8;
-  ASSERT_OK_AND_ASSIGN(auto client, NewClient(kWorkers + 1));
-  ASSERT_OK(internal::Exec(conn_.get(),
-                           "INSERT INTO que_jobs (job_class, args) SELECT "
-                           "'Count', format('[%s]', i)::json FROM "
-                           "generate_series(1, $1) i",
-                           {absl::StrCat(kJobs)})
-                .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, NewClient(kWorkers + 1));
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "INSERT INTO que_jobs (job_class, args) SELECT "
+                        "'Count', format('[%s]', i)::json FROM "
+                        "generate_series(1, $1) i",
+                        {absl::StrCat(kJobs)})
+                   .status());
   std::mutex mu;
   absl::flat_hash_map<int64_t, int> runs;
   std::atomic<int> total{0};
@@ -212,7 +182,7 @@ TEST_F(WorkerTest, PoolDrainsThousandsOfJobsEachExactlyOnce) {
   WorkerOptions options;
   options.interval = absl::Milliseconds(20);
   WorkerPool pool(client.get(), &work_map_, kWorkers, options);
-  ASSERT_OK(pool.Start());
+  QG_ASSERT_OK(pool.Start());
   absl::Time deadline = absl::Now() + absl::Minutes(3);
   while (Query("SELECT count(*) FROM que_jobs") != "0" &&
          absl::Now() < deadline) {
@@ -233,10 +203,10 @@ TEST_F(WorkerTest, TypedArgsRoundTrip) {
   email.set_attempt(3);
   email.mutable_send_after()->set_seconds(1800000000);
   email.add_tags("welcome");
-  ASSERT_OK_AND_ASSIGN(NewJob job, NewTypedJob(email, {.queue = "mail"}));
+  QG_ASSERT_OK_AND_ASSIGN(NewJob job, NewTypedJob(email, {.queue = "mail"}));
   EXPECT_EQ(job.type, "qg_testing.example.SendEmail");
   EXPECT_EQ(job.queue, "mail");
-  ASSERT_OK(client_->Enqueue(job).status());
+  QG_ASSERT_OK(client_->Enqueue(job).status());
   EXPECT_THAT(Query("SELECT args::text FROM que_jobs"),
               HasSubstr("\"to\":\"ada@example.com\""));
   SendEmail received;
@@ -258,15 +228,15 @@ TEST_F(WorkerTest, MalformedTypedArgsFailTheJobCleanly) {
     ++calls;
     return absl::OkStatus();
   });
-  ASSERT_OK(client_
-                ->Enqueue({.type = "qg_testing.example.SendEmail",
-                           .args = R"(["ada@example.com", 1])"})
-                .status());
-  ASSERT_OK(client_
-                ->Enqueue({.type = "qg_testing.example.SendEmail",
-                           .args = R"({"attempt": "three"})",
-                           .priority = 200})
-                .status());
+  QG_ASSERT_OK(client_
+                   ->Enqueue({.type = "qg_testing.example.SendEmail",
+                              .args = R"(["ada@example.com", 1])"})
+                   .status());
+  QG_ASSERT_OK(client_
+                   ->Enqueue({.type = "qg_testing.example.SendEmail",
+                              .args = R"({"attempt": "three"})",
+                              .priority = 200})
+                   .status());
   Worker worker(client_.get(), &work_map_);
   EXPECT_TRUE(worker.WorkOne());
   EXPECT_TRUE(worker.WorkOne());
@@ -279,10 +249,10 @@ TEST_F(WorkerTest, MalformedTypedArgsFailTheJobCleanly) {
 
 TEST_F(WorkerTest, UntypedHandlerGetsRubyStyleArrayArgs) {
   // What Ruby Que 0.x enqueues: job_class and a JSON array of arguments.
-  ASSERT_OK(internal::Exec(conn_.get(),
-                           "INSERT INTO que_jobs (job_class, args) VALUES "
-                           "('ChargeCreditCard', '[1, {\"amount\": 100}]')")
-                .status());
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "INSERT INTO que_jobs (job_class, args) VALUES "
+                        "('ChargeCreditCard', '[1, {\"amount\": 100}]')")
+                   .status());
   std::string args;
   work_map_.Register("ChargeCreditCard", [&](Job& job) {
     args = job.args();
@@ -300,14 +270,14 @@ TEST_F(WorkerTest, WorkFuncUnitTestWithInjectedTransaction) {
     if (!tx.ok()) return tx.status();
     return (*tx)->Query("INSERT INTO sent VALUES ($1)", {job.args()}).status();
   };
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(conn_.get()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(conn_.get()));
   auto job = qg_testing::NewTestJob({.type = "Send", .args = "\"a@b\""});
   qg_testing::TestInjectJobTx(job.get(), tx.get());
-  ASSERT_OK(send(*job));
-  ASSERT_OK_AND_ASSIGN(Rows rows, tx->Query("SELECT address FROM sent", {}));
+  QG_ASSERT_OK(send(*job));
+  QG_ASSERT_OK_AND_ASSIGN(Rows rows, tx->Query("SELECT address FROM sent", {}));
   ASSERT_EQ(rows.rows.size(), 1u);
   EXPECT_EQ(rows.rows[0][0], "\"a@b\"");
-  ASSERT_OK(tx->Rollback());
+  QG_ASSERT_OK(tx->Rollback());
   EXPECT_EQ(Query("SELECT count(*) FROM sent"), "0");
 }
 
@@ -315,10 +285,8 @@ class SynchronousTest : public WorkerTest {
  protected:
   absl::StatusOr<std::unique_ptr<Client>> SyncClient() {
     ClientOptions options;
-    options.conninfo = db_->conninfo();
     options.synchronous = Synchronously(&work_map_);
-    options.logger = &logger_;
-    return Client::Create(options);
+    return DatabaseTest::NewClient(options);
   }
 };
 
@@ -329,8 +297,8 @@ TEST_F(SynchronousTest, EnqueueRunsHandlerInline) {
     EXPECT_GT(job.id(), 0);
     return absl::OkStatus();
   });
-  ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
-  ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Inline"}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
+  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Inline"}));
   EXPECT_GT(id, 0);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
@@ -339,7 +307,7 @@ TEST_F(SynchronousTest, EnqueueRunsHandlerInline) {
 TEST_F(SynchronousTest, FailingHandlerReturnsErrorAndKeepsJobForRetry) {
   work_map_.Register(
       "Fails", [](Job&) { return absl::FailedPreconditionError("not yet"); });
-  ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
   EXPECT_THAT(client->Enqueue({.type = "Fails"}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "not yet"));
   EXPECT_EQ(
@@ -358,17 +326,16 @@ TEST_F(SynchronousTest, EnqueueInTxRunsInsideCallersTransaction) {
                 StatusIs(absl::StatusCode::kFailedPrecondition));
     return (*tx)->Query("INSERT INTO effects VALUES (1)", {}).status();
   });
-  ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
-  ASSERT_OK_AND_ASSIGN(internal::ConnPtr caller,
-                       internal::Connect(db_->conninfo()));
-  ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
-  ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
-  ASSERT_OK(tx->Rollback());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, SyncClient());
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(auto tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
+  QG_ASSERT_OK(tx->Rollback());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "0");
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
-  ASSERT_OK_AND_ASSIGN(tx, PgTx::Begin(caller.get()));
-  ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
-  ASSERT_OK(tx->Commit());
+  QG_ASSERT_OK_AND_ASSIGN(tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(client->EnqueueInTx({.type = "Effect"}, *tx).status());
+  QG_ASSERT_OK(tx->Commit());
   EXPECT_EQ(Query("SELECT count(*) FROM effects"), "1");
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
 }

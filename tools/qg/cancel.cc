@@ -3,7 +3,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "qg/admin.h"
@@ -28,19 +27,13 @@ absl::StatusOr<CancelOptions> Parse(const std::vector<std::string>& args) {
   flags.Duration("wait", &o.wait);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (positional.size() != 1) {
-    return absl::InvalidArgumentError("expected exactly one job ID");
-  }
-  if (!absl::SimpleAtoi(positional[0], &o.id) || o.id <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", positional[0], "\" is not a job ID"));
-  }
+  absl::StatusOr<int64_t> id = OneJobId(positional);
+  if (!id.ok()) return id.status();
+  o.id = *id;
   if (o.wait <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--wait must be positive");
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -71,9 +64,7 @@ int Run(const CancelOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<CancelOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(CancelCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(CancelCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/conninfo.h"
 
@@ -50,13 +51,36 @@ int FailConnect(const Command& command, const absl::Status& status) {
               status.message());
 }
 
-absl::StatusOr<std::string> ResolveDb(const std::string& flag) {
-  std::optional<std::string> db = qg::ResolveConninfo(flag);
-  if (!db.has_value()) {
+absl::Status ResolveDb(std::string& db) {
+  std::optional<std::string> resolved = qg::ResolveConninfo(db);
+  if (!resolved.has_value()) {
     return absl::InvalidArgumentError(
         "no database: pass --db=CONNINFO or set DATABASE_URL");
   }
-  return *db;
+  db = *std::move(resolved);
+  return absl::OkStatus();
+}
+
+absl::Status NoArguments(const std::vector<std::string>& positional) {
+  if (positional.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("unexpected argument \"", positional[0], "\""));
+}
+
+absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id) || id <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a job ID"));
+  }
+  return id;
+}
+
+absl::StatusOr<int64_t> OneJobId(const std::vector<std::string>& positional) {
+  if (positional.size() != 1) {
+    return absl::InvalidArgumentError("expected exactly one job ID");
+  }
+  return ParseJobId(positional[0]);
 }
 
 absl::StatusOr<std::unique_ptr<qg::Admin>> ConnectAdmin(const std::string& db) {

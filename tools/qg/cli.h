@@ -12,6 +12,7 @@
 #ifndef TOOLS_QG_CLI_H_
 #define TOOLS_QG_CLI_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,9 +68,41 @@ int FailConnect(const Command& command, const absl::Status& status);
 
 // ResolveDb()
 //
-// The database: `flag` (--db) when given, else $DATABASE_URL.
+// Fills in the database: `db` (from --db) when given, else $DATABASE_URL.
 // `InvalidArgument` ("no database: ...") when neither is set.
-absl::StatusOr<std::string> ResolveDb(const std::string& flag);
+absl::Status ResolveDb(std::string& db);
+
+// NoArguments()
+//
+// `InvalidArgument` ("unexpected argument \"x\"") when a command that takes
+// only flags got `positional` arguments.
+absl::Status NoArguments(const std::vector<std::string>& positional);
+
+// ParseJobId()
+//
+// `text` as a job ID (a positive integer); `InvalidArgument` ("\"x\" is not
+// a job ID") otherwise.
+absl::StatusOr<int64_t> ParseJobId(absl::string_view text);
+
+// OneJobId()
+//
+// The job ID that `positional` must consist of; `InvalidArgument`
+// ("expected exactly one job ID", or as `ParseJobId`) otherwise.
+absl::StatusOr<int64_t> OneJobId(const std::vector<std::string>& positional);
+
+// ParseAndRun()
+//
+// A command's main: runs `run` on the options `parse` makes of `args`; a
+// parse error is a usage mistake of `command` (exit 2).
+template <typename Options>
+int ParseAndRun(
+    const Command& command, const std::vector<std::string>& args,
+    absl::StatusOr<Options> (*parse)(const std::vector<std::string>&),
+    int (*run)(const Options&)) {
+  absl::StatusOr<Options> options = parse(args);
+  if (!options.ok()) return UsageError(command, options.status().message());
+  return run(*options);
+}
 
 // ConnectAdmin()
 //

@@ -53,10 +53,7 @@ absl::StatusOr<ConsoleCommandOptions> Parse(
   flags.Duration("refresh", &o.console.refresh);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   absl::StatusOr<qg::ListenAddress> address =
       qg::ParseListenAddress(o.console.listen);
   if (!address.ok()) {
@@ -74,9 +71,7 @@ absl::StatusOr<ConsoleCommandOptions> Parse(
              env != nullptr && *env != '\0') {
     o.console.bearer_token = env;
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   o.console.conninfo = o.db;
   return o;
 }
@@ -118,9 +113,7 @@ int Run(const ConsoleCommandOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<ConsoleCommandOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(ConsoleCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(ConsoleCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/admin.h"
 #include "tools/qg/cli.h"
@@ -40,19 +39,11 @@ absl::StatusOr<DeleteOptions> Parse(const std::vector<std::string>& args) {
       return absl::InvalidArgumentError(
           "--queue and --type go with --all-dead");
     }
-    if (positional.size() != 1) {
-      return absl::InvalidArgumentError("expected exactly one job ID");
-    }
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(positional[0], &id) || id <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", positional[0], "\" is not a job ID"));
-    }
-    o.id = id;
+    absl::StatusOr<int64_t> id = OneJobId(positional);
+    if (!id.ok()) return id.status();
+    o.id = *id;
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -78,9 +69,7 @@ int Run(const DeleteOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<DeleteOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(DeleteCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(DeleteCommand(), args, Parse, Run);
 }
 
 }  // namespace

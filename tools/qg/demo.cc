@@ -22,10 +22,10 @@
 #include "qg/client.h"
 #include "qg/conninfo.h"
 #include "qg/console/console.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/executor.h"
 #include "qg/metrics/http_listen.h"
 #include "qg/periodic.h"
-#include "qg/testing/postgres.h"
 #include "qg/typed.h"
 #include "qg/worker/worker.h"
 #include "tools/qg/cli.h"
@@ -65,10 +65,7 @@ absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
   flags.Bool("console", &o.console);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   if (o.jobs < 1)
     return absl::InvalidArgumentError("--jobs must be at least 1");
   if (o.workers < 1) {
@@ -142,7 +139,7 @@ int Run(const DemoOptions& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::unique_ptr<qg_testing::PostgresServer> server;
+  std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo = o.db;
   if (!conninfo.empty()) {
     fprintf(stderr, "qg demo: using the database you gave\n");
@@ -150,8 +147,8 @@ int Run(const DemoOptions& o) {
     fprintf(stderr,
             "qg demo: no --db or DATABASE_URL; booting an embedded, "
             "throwaway PostgreSQL...\n");
-    absl::StatusOr<std::unique_ptr<qg_testing::PostgresServer>> s =
-        qg_testing::PostgresServer::Start();
+    absl::StatusOr<std::unique_ptr<qg::EmbeddedPostgres>> s =
+        qg::EmbeddedPostgres::Start();
     if (!s.ok()) return Fail(self, s.status());
     server = std::move(*s);
     conninfo = server->conninfo();
@@ -470,9 +467,7 @@ int Run(const DemoOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<DemoOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(DemoCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(DemoCommand(), args, Parse, Run);
 }
 
 }  // namespace

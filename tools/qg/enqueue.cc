@@ -63,10 +63,7 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
   flags.Duration("unique-period", &by_period);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   if (o.job.type.empty()) {
     return absl::InvalidArgumentError("--type is required");
   }
@@ -116,9 +113,7 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
   if (absl::Status s = qg::ValidateNewJob(o.job).status(); !s.ok()) {
     return absl::InvalidArgumentError(s.message());
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -142,9 +137,7 @@ int Run(const EnqueueOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<EnqueueOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(EnqueueCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(EnqueueCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ absl::Status ParseInto(Parsed& p, const std::vector<std::string>& args,
 TEST(FlagParserTest, TakesEqualsAndSeparateValuesAndUnderscores) {
   Parsed p;
   FlagParser flags;
-  ASSERT_OK(
+  QG_ASSERT_OK(
       ParseInto(p,
                 {"--name=ada", "pos1", "--count", "-3", "--verbose", "--wait",
                  "1m30s", "--many", "a", "--many=b", "--maybe", "-", "pos2"},
@@ -59,7 +59,7 @@ TEST(FlagParserTest, TakesEqualsAndSeparateValuesAndUnderscores) {
 
 TEST(FlagParserTest, KeepsDefaultsOfFlagsNotGiven) {
   Parsed p;
-  ASSERT_OK(ParseInto(p, {}));
+  QG_ASSERT_OK(ParseInto(p, {}));
   EXPECT_EQ(p.count, 7);
   EXPECT_FALSE(p.maybe.has_value());
   EXPECT_EQ(p.wait, absl::Seconds(5));
@@ -67,14 +67,14 @@ TEST(FlagParserTest, KeepsDefaultsOfFlagsNotGiven) {
 
 TEST(FlagParserTest, OptionalStringDistinguishesEmptyFromUnset) {
   Parsed p;
-  ASSERT_OK(ParseInto(p, {"--maybe", ""}));
+  QG_ASSERT_OK(ParseInto(p, {"--maybe", ""}));
   EXPECT_EQ(p.maybe, "");
 }
 
 TEST(FlagParserTest, BooleansTakeExplicitValues) {
   Parsed p;
   p.verbose = true;
-  ASSERT_OK(ParseInto(p, {"--verbose=false"}));
+  QG_ASSERT_OK(ParseInto(p, {"--verbose=false"}));
   EXPECT_FALSE(p.verbose);
   Parsed q;
   EXPECT_THAT(ParseInto(q, {"--verbose=maybe"}),
@@ -83,7 +83,7 @@ TEST(FlagParserTest, BooleansTakeExplicitValues) {
 
 TEST(FlagParserTest, DurationsAcceptBareSeconds) {
   Parsed p;
-  ASSERT_OK(ParseInto(p, {"--wait", "0.25"}));
+  QG_ASSERT_OK(ParseInto(p, {"--wait", "0.25"}));
   EXPECT_EQ(p.wait, absl::Milliseconds(250));
   EXPECT_THAT(ParseInto(p, {"--wait", "soon"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -105,7 +105,7 @@ TEST(FlagParserTest, ReportsUnknownFlagsMissingAndBadValues) {
 
 TEST(FlagParserTest, DoubleDashEndsTheFlags) {
   Parsed p;
-  ASSERT_OK(ParseInto(p, {"--count", "1", "--", "--name", "x"}));
+  QG_ASSERT_OK(ParseInto(p, {"--count", "1", "--", "--name", "x"}));
   EXPECT_EQ(p.count, 1);
   EXPECT_EQ(p.name, "");
   EXPECT_THAT(p.positional, ElementsAre("--name", "x"));

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "qg/admin.h"
@@ -46,12 +45,9 @@ absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
         absl::StrCat("unexpected argument \"", positional[1], "\""));
   }
   if (positional.size() == 1) {
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(positional[0], &id) || id <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", positional[0], "\" is not a job ID"));
-    }
-    o.id = id;
+    absl::StatusOr<int64_t> id = ParseJobId(positional[0]);
+    if (!id.ok()) return id.status();
+    o.id = *id;
   }
   if (int given = state.has_value() + errored + dead; given > 1) {
     return absl::InvalidArgumentError(
@@ -77,9 +73,7 @@ absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
     }
     o.page.after = *c;
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -160,9 +154,7 @@ int Run(const JobsOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<JobsOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(JobsCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(JobsCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -21,13 +21,8 @@ absl::StatusOr<MigrateOptions> Parse(const std::vector<std::string>& args) {
   flags.String("db", &o.db);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -45,9 +40,7 @@ int Run(const MigrateOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<MigrateOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(MigrateCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(MigrateCommand(), args, Parse, Run);
 }
 
 }  // namespace

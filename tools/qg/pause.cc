@@ -37,9 +37,7 @@ absl::StatusOr<PauseOptions> Parse(const std::vector<std::string>& args) {
         "a queue name is required (the default queue \"\" cannot be paused "
         "by name)");
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -68,16 +66,20 @@ int Run(const Command& self, const PauseOptions& o, bool pause) {
   return kExitOk;
 }
 
+int RunPause(const PauseOptions& o) {
+  return Run(PauseCommand(), o, /*pause=*/true);
+}
+
+int RunResume(const PauseOptions& o) {
+  return Run(ResumeCommand(), o, /*pause=*/false);
+}
+
 int PauseMain(const std::vector<std::string>& args) {
-  absl::StatusOr<PauseOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(PauseCommand(), o.status().message());
-  return Run(PauseCommand(), *o, /*pause=*/true);
+  return ParseAndRun(PauseCommand(), args, Parse, RunPause);
 }
 
 int ResumeMain(const std::vector<std::string>& args) {
-  absl::StatusOr<PauseOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(ResumeCommand(), o.status().message());
-  return Run(ResumeCommand(), *o, /*pause=*/false);
+  return ParseAndRun(ResumeCommand(), args, Parse, RunResume);
 }
 
 }  // namespace

@@ -29,10 +29,7 @@ absl::StatusOr<PeriodicOptions> Parse(const std::vector<std::string>& args) {
   flags.OptionalString("remove", &o.remove);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   if (o.remove.has_value()) {
     if (o.remove->empty()) {
       return absl::InvalidArgumentError("--remove needs a schedule's name");
@@ -41,9 +38,7 @@ absl::StatusOr<PeriodicOptions> Parse(const std::vector<std::string>& args) {
       return absl::InvalidArgumentError("--json goes with the listing");
     }
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -120,9 +115,7 @@ int Run(const PeriodicOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<PeriodicOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(PeriodicCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(PeriodicCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/admin.h"
 #include "tools/qg/cli.h"
@@ -47,20 +46,12 @@ absl::StatusOr<RetryOptions> Parse(const std::vector<std::string>& args) {
       return absl::InvalidArgumentError(
           "--queue and --type go with --all-errored or --all-dead");
     }
-    if (positional.size() != 1) {
-      return absl::InvalidArgumentError("expected exactly one job ID");
-    }
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(positional[0], &id) || id <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", positional[0], "\" is not a job ID"));
-    }
-    o.id = id;
+    absl::StatusOr<int64_t> id = OneJobId(positional);
+    if (!id.ok()) return id.status();
+    o.id = *id;
   }
   o.filter.state = all_dead ? qg::JobState::kDead : qg::JobState::kErrored;
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -94,9 +85,7 @@ int Run(const RetryOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<RetryOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(RetryCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(RetryCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -6,8 +6,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,42 +18,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 
 namespace qg_cli {
 namespace {
 
+using ::qg_testing::Alive;
+using ::qg_testing::DiesWithin;
 using ::qg_testing::IsOk;
+using ::qg_testing::ReadFile;
 using ::qg_testing::StatusIs;
+using ::qg_testing::TempPath;
 using ::testing::HasSubstr;
-
-std::string TmpPath(const std::string& name) {
-  const char* tmp = getenv("TEST_TMPDIR");
-  static int n = 0;
-  return absl::StrCat(tmp ? tmp : "/tmp", "/", name, "-", getpid(), "-", ++n);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Whether process `pid` is alive (a zombie is not).
-bool Alive(pid_t pid) {
-  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (stat.empty()) return false;
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() &&
-         stat[paren + 2] != 'Z';
-}
-
-bool DiesWithin(pid_t pid, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (Alive(pid)) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 pid_t ReadPid(const std::string& path) {
   pid_t pid = 0;
@@ -88,7 +62,7 @@ class ShellRunnerTest : public ::testing::Test {
 };
 
 TEST_F(ShellRunnerTest, PassesInputAndEnvironmentAndSucceedsOnExitZero) {
-  std::string out = TmpPath("input");
+  std::string out = TempPath("input");
   EXPECT_THAT(RunShellCommand({.command = absl::StrCat(
                                    "cat > ", out, "; echo \" $QG_X\" >> ", out),
                                .input = R"(["hello"])",
@@ -118,7 +92,7 @@ TEST_F(ShellRunnerTest, AHandlerThatExitsWithoutReadingItsStdinSucceeds) {
 }
 
 TEST_F(ShellRunnerTest, StartsWithACleanSignalStateInItsOwnProcessGroup) {
-  std::string out = TmpPath("signals");
+  std::string out = TempPath("signals");
   // Builtins only: the shell reads its own state (while it waits for a
   // child, a shell blocks signals of its own).
   ASSERT_THAT(
@@ -145,7 +119,7 @@ TEST_F(ShellRunnerTest, StartsWithACleanSignalStateInItsOwnProcessGroup) {
 
 TEST_F(ShellRunnerTest,
        ReturnsWhenTheHandlerExitsThoughABackgroundChildHoldsStderr) {
-  std::string pid_file = TmpPath("bg");
+  std::string pid_file = TempPath("bg");
   absl::Time start = absl::Now();
   EXPECT_THAT(RunShellCommand(
                   {.command = absl::StrCat("sleep 60 & echo $! > ", pid_file,
@@ -157,7 +131,7 @@ TEST_F(ShellRunnerTest,
 }
 
 TEST_F(ShellRunnerTest, GracefulStopSendsSigtermToTheWholeGroup) {
-  std::string pid_file = TmpPath("grace");
+  std::string pid_file = TempPath("grace");
   std::atomic<bool> stop{false};
   ShellOptions options;
   options.should_stop = [&] {

@@ -26,13 +26,8 @@ absl::StatusOr<StatsOptions> Parse(const std::vector<std::string>& args) {
   flags.Bool("json", &o.json);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -79,9 +74,7 @@ int Run(const StatsOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<StatsOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(StatsCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(StatsCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -77,10 +77,7 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   flags.String("metrics-listen", &o.metrics_listen);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  if (!positional.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument \"", positional[0], "\""));
-  }
+  if (absl::Status s = NoArguments(positional); !s.ok()) return s;
   if (handlers.empty()) {
     return absl::InvalidArgumentError(
         "give at least one --handler TYPE=COMMAND");
@@ -111,9 +108,7 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   if (o.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--duration must be positive");
   }
-  absl::StatusOr<std::string> db = ResolveDb(o.db);
-  if (!db.ok()) return db.status();
-  o.db = *db;
+  if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }
 
@@ -371,9 +366,7 @@ int Run(const WorkOptions& o) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<WorkOptions> o = Parse(args);
-  if (!o.ok()) return UsageError(WorkCommand(), o.status().message());
-  return Run(*o);
+  return ParseAndRun(WorkCommand(), args, Parse, Run);
 }
 
 }  // namespace

@@ -13,10 +13,8 @@ SELECT job_id,
 FROM (
   SELECT k.job_id,
          EXISTS (SELECT 1 FROM que_jobs AS j
-                 WHERE j.queue = k.queue
-                 AND   j.priority = k.priority
-                 AND   j.run_at = k.run_at
-                 AND   j.job_id = k.job_id) AS present
+                 @key_match@
+                 ) AS present
   FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
     AS k(queue, priority, run_at, job_id)
 ) AS checked

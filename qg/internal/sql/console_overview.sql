@@ -10,12 +10,7 @@
 -- and scrapers ask.
 WITH locks AS MATERIALIZED (
   SELECT DISTINCT (classid::bigint << 32) | objid::bigint AS job_id
-  FROM pg_locks
-  WHERE locktype = 'advisory'
-  AND   objsubid = 1
-  AND   granted
-  AND   database = (SELECT oid FROM pg_database
-                    WHERE datname = current_database())
+  @this_database_locks@
 )
 SELECT j.queue,
        j.job_class,

@@ -5,16 +5,9 @@
 -- $4 ids bigint[], $5 error counts integer[], $6 delays float8[] (seconds),
 -- $7 messages text[].
 UPDATE que_jobs AS j
-SET error_count = k.error_count,
-    run_at      = CASE WHEN k.delay = 'Infinity'::float8
-                       THEN '@DEAD_RUN_AT@'::timestamptz
-                       ELSE now() + k.delay * '1 second'::interval END,
-    last_error  = k.message
+@error_columns@
 FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
             $5::integer[], $6::float8[], $7::text[])
   AS k(queue, priority, run_at, job_id, error_count, delay, message)
-WHERE j.queue = k.queue
-AND   j.priority = k.priority
-AND   j.run_at = k.run_at
-AND   j.job_id = k.job_id
+@key_match@
 RETURNING j.job_id

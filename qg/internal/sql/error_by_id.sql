@@ -3,11 +3,7 @@
 -- $1 ids bigint[], $2 error counts integer[], $3 delays float8[],
 -- $4 messages text[].
 UPDATE que_jobs AS j
-SET error_count = k.error_count,
-    run_at      = CASE WHEN k.delay = 'Infinity'::float8
-                       THEN '@DEAD_RUN_AT@'::timestamptz
-                       ELSE now() + k.delay * '1 second'::interval END,
-    last_error  = k.message
+@error_columns@
 FROM unnest($1::bigint[], $2::integer[], $3::float8[], $4::text[])
   AS k(job_id, error_count, delay, message)
 WHERE j.job_id = k.job_id

@@ -2,13 +2,6 @@
 -- (synchronous mode works the job it just stored).
 -- $1 queue text, $2 priority smallint, $3 run_at timestamptz (NULL: now()),
 -- $4 job_class text, $5 args json.
-INSERT INTO que_jobs (queue, priority, run_at, job_class, args)
-VALUES (
-  $1::text,
-  $2::smallint,
-  coalesce($3::timestamptz, now()::timestamptz),
-  $4::text,
-  $5::json
-)
+@insert_job_row@
 RETURNING queue, priority, run_at, job_id, job_class, args, error_count,
           last_error

@@ -15,12 +15,7 @@
 -- the cursor ($5 NULL: from the first row), $9 limit int.
 WITH locks AS MATERIALIZED (
   SELECT (classid::bigint << 32) | objid::bigint AS job_id, pid
-  FROM pg_locks
-  WHERE locktype = 'advisory'
-  AND   objsubid = 1
-  AND   granted
-  AND   database = (SELECT oid FROM pg_database
-                    WHERE datname = current_database())
+  @this_database_locks@
 )
 SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class, j.args,
        j.error_count, j.last_error,

@@ -10,8 +10,5 @@ SET run_at      = least(j.run_at, now()),
                        ELSE j.error_count END
 FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
   AS k(queue, priority, run_at, job_id)
-WHERE j.queue = k.queue
-AND   j.priority = k.priority
-AND   j.run_at = k.run_at
-AND   j.job_id = k.job_id
+@key_match@
 RETURNING j.job_id

@@ -6,11 +6,7 @@
 -- $6 run_at timestamptz, $7 job_id bigint.
 WITH by_key AS (
   UPDATE que_jobs
-  SET error_count = $1::integer,
-      run_at      = CASE WHEN $2::float8 = 'Infinity'::float8
-                         THEN '@DEAD_RUN_AT@'::timestamptz
-                         ELSE now() + $2::float8 * '1 second'::interval END,
-      last_error  = $3::text
+  @set_error_columns@
   WHERE queue    = $4::text
   AND   priority = $5::smallint
   AND   run_at   = $6::timestamptz
@@ -18,10 +14,6 @@ WITH by_key AS (
   RETURNING job_id
 )
 UPDATE que_jobs
-SET error_count = $1::integer,
-    run_at      = CASE WHEN $2::float8 = 'Infinity'::float8
-                       THEN '@DEAD_RUN_AT@'::timestamptz
-                       ELSE now() + $2::float8 * '1 second'::interval END,
-    last_error  = $3::text
+@set_error_columns@
 WHERE job_id = $7::bigint
 AND NOT EXISTS (SELECT 1 FROM by_key)

@@ -8,8 +8,5 @@ SET run_at = now() + k.delay * '1 second'::interval
 FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
             $5::float8[])
   AS k(queue, priority, run_at, job_id, delay)
-WHERE j.queue = k.queue
-AND   j.priority = k.priority
-AND   j.run_at = k.run_at
-AND   j.job_id = k.job_id
+@key_match@
 RETURNING j.job_id

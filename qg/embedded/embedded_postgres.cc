@@ -1,4 +1,4 @@
-#include "qg/testing/postgres.h"
+#include "qg/embedded/embedded_postgres.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,7 +19,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <random>
 #include <sstream>
 
@@ -29,15 +28,15 @@
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/sha256.h"
+#include "qg/pg.h"
 #include "schema/schema.h"
 
 extern char** environ;
 
-namespace qg_testing {
+namespace qg {
 namespace {
 
-using ::qg::internal::Connect;
-using ::qg::internal::ExecSimple;
 using ::qg::internal::QuoteIdentifier;
 
 // The supervisor: owns the postmaster, obeys one command per line on stdin,
@@ -268,7 +267,7 @@ bool ProcessDead(pid_t pid) {
          stat[paren + 2] == 'Z' || stat[paren + 2] == 'X';
 }
 
-std::vector<std::string> PostgresArgs(const PostgresServerOptions& options,
+std::vector<std::string> PostgresArgs(const EmbeddedPostgresOptions& options,
                                       const std::string& host) {
   std::vector<std::pair<std::string, std::string>> settings = {
       {"listen_addresses", ""},
@@ -297,25 +296,27 @@ std::vector<std::string> PostgresArgs(const PostgresServerOptions& options,
 }
 
 // Creates qg_template (schema applied) and qg (its clone) on a new cluster.
-absl::Status ApplySchema(const PostgresServer& server) {
+absl::Status ApplySchema(const EmbeddedPostgres& server) {
   auto admin = Connect(server.ConninfoFor("postgres"));
   if (!admin.ok()) return admin.status();
-  if (auto r = ExecSimple(admin->get(), absl::StrCat("CREATE DATABASE ",
-                                                     kTemplateDatabaseName));
+  if (auto r = ExecSimple(
+          admin->get(), absl::StrCat("CREATE DATABASE ",
+                                     EmbeddedPostgres::kTemplateDatabaseName));
       !r.ok()) {
     return r.status();
   }
   {
-    auto tmpl = Connect(server.ConninfoFor(kTemplateDatabaseName));
+    auto tmpl =
+        Connect(server.ConninfoFor(EmbeddedPostgres::kTemplateDatabaseName));
     if (!tmpl.ok()) return tmpl.status();
-    for (const char* sql :
-         {qg::schema::kQueJobsSql, qg::schema::kQgAdditionsSql}) {
+    for (const char* sql : {schema::kQueJobsSql, schema::kQgAdditionsSql}) {
       if (auto r = ExecSimple(tmpl->get(), sql); !r.ok()) return r.status();
     }
   }
-  if (auto r = ExecSimple(admin->get(),
-                          absl::StrCat("CREATE DATABASE ", kDatabaseName,
-                                       " TEMPLATE ", kTemplateDatabaseName));
+  if (auto r = ExecSimple(
+          admin->get(),
+          absl::StrCat("CREATE DATABASE ", EmbeddedPostgres::kDatabaseName,
+                       " TEMPLATE ", EmbeddedPostgres::kTemplateDatabaseName));
       !r.ok()) {
     return r.status();
   }
@@ -326,11 +327,12 @@ absl::Status ApplySchema(const PostgresServer& server) {
 // initdb arguments decide what a template holds.
 std::string TemplateKey(const std::string& bindir,
                         const std::vector<std::string>& initdb_args) {
-  std::string material = absl::StrCat(bindir, "|", qg::schema::kQueJobsSql, "|",
+  std::string material = absl::StrCat(bindir, "|", schema::kQueJobsSql, "|",
                                       absl::StrJoin(initdb_args, " "), "|",
-                                      qg::schema::kQgAdditionsSql, "|v2");
-  size_t h = std::hash<std::string>()(material);
-  return absl::StrCat("template-", absl::Hex(h, absl::kZeroPad16));
+                                      schema::kQgAdditionsSql, "|v2");
+  // A stable digest: every process, whatever its build, must agree on the
+  // name (std::hash may differ between standard libraries and runs).
+  return absl::StrCat("template-", internal::Sha256Hex(material).substr(0, 16));
 }
 
 std::vector<std::string> InitdbArgs(const std::string& bindir,
@@ -352,7 +354,7 @@ std::vector<std::string> InitdbArgs(const std::string& bindir,
 
 }  // namespace
 
-absl::StatusOr<std::string> PostgresBinDir() {
+absl::StatusOr<std::string> EmbeddedPostgres::BinDir() {
   const char* env = getenv("QG_PG_BINDIR");
   if (env != nullptr && *env != '\0') return std::string(env);
   int best = -1;
@@ -376,9 +378,9 @@ absl::StatusOr<std::string> PostgresBinDir() {
   return absl::StrCat("/usr/lib/postgresql/", best, "/bin");
 }
 
-absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
-    PostgresServerOptions options) {
-  auto bindir = PostgresBinDir();
+absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::Start(
+    EmbeddedPostgresOptions options) {
+  auto bindir = BinDir();
   if (!bindir.ok()) return bindir.status();
 
   std::string template_dir;
@@ -390,14 +392,14 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
       // Build it once: a cold server in a private directory of the cache,
       // stopped cleanly, then renamed into place atomically. A process that
       // loses the race to another builder throws its copy away.
-      PostgresServerOptions cold = options;
+      EmbeddedPostgresOptions cold = options;
       cold.use_template_cache = false;
       cold.durable = false;
       cold.settings.clear();
       auto builder = MakeTempDir(cache, "building-");
       if (!builder.ok()) return builder.status();
       {
-        auto server = std::unique_ptr<PostgresServer>(new PostgresServer);
+        auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
         server->base_dir_ = *builder;
         server->data_dir_ = *builder + "/data";
         server->host_ = absl::StrCat("@qgpg-", RandomSuffix());
@@ -432,7 +434,7 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     }
   }
 
-  auto server = std::unique_ptr<PostgresServer>(new PostgresServer);
+  auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
   std::string root =
       options.data_root.empty() ? TempRoot(options.durable) : options.data_root;
   SweepStaleDirs(root);
@@ -463,10 +465,10 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
   return server;
 }
 
-absl::Status PostgresServer::Launch(const std::string& template_dir,
-                                    const std::vector<std::string>& pg_args,
-                                    absl::Duration timeout) {
-  auto bindir = PostgresBinDir();
+absl::Status EmbeddedPostgres::Launch(const std::string& template_dir,
+                                      const std::vector<std::string>& pg_args,
+                                      absl::Duration timeout) {
+  auto bindir = BinDir();
   if (!bindir.ok()) return bindir.status();
   std::vector<std::string> args = {
       "/bin/sh",    "-c",      kSupervisorScript, "qg-pg-supervisor",
@@ -527,7 +529,7 @@ absl::StatusOr<std::string> ReadLine(int fd, absl::Duration timeout) {
 
 }  // namespace
 
-absl::Status PostgresServer::WaitReady(absl::Duration timeout) {
+absl::Status EmbeddedPostgres::WaitReady(absl::Duration timeout) {
   auto line = ReadLine(reply_fd_, timeout);
   pid_t pid = 0;
   absl::string_view rest = line.ok() ? absl::string_view(*line) : "";
@@ -560,7 +562,7 @@ absl::Status PostgresServer::WaitReady(absl::Duration timeout) {
   }
 }
 
-absl::Status PostgresServer::SendCommand(absl::string_view command) {
+absl::Status EmbeddedPostgres::SendCommand(absl::string_view command) {
   std::string line = absl::StrCat(command, "\n");
   if (write(command_fd_, line.data(), line.size()) !=
       static_cast<ssize_t>(line.size())) {
@@ -570,7 +572,7 @@ absl::Status PostgresServer::SendCommand(absl::string_view command) {
   return absl::OkStatus();
 }
 
-absl::Status PostgresServer::Stop(bool immediate) {
+absl::Status EmbeddedPostgres::Stop(bool immediate) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (postmaster_pid_ == 0) return absl::OkStatus();
@@ -590,7 +592,7 @@ absl::Status PostgresServer::Stop(bool immediate) {
   return absl::OkStatus();
 }
 
-absl::Status PostgresServer::Restart() {
+absl::Status EmbeddedPostgres::Restart() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (postmaster_pid_ != 0) {
@@ -601,12 +603,12 @@ absl::Status PostgresServer::Restart() {
   return WaitReady(start_timeout_);
 }
 
-pid_t PostgresServer::postmaster_pid() const {
+pid_t EmbeddedPostgres::postmaster_pid() const {
   std::unique_lock<std::mutex> lock(mu_);
   return postmaster_pid_;
 }
 
-PostgresServer::~PostgresServer() {
+EmbeddedPostgres::~EmbeddedPostgres() {
   if (supervisor_pid_ == 0) return;
   // "exit": stop immediately and remove the directory; then wait for it.
   SendCommand("exit").IgnoreError();
@@ -621,12 +623,12 @@ PostgresServer::~PostgresServer() {
   }
 }
 
-std::string PostgresServer::ConninfoFor(absl::string_view dbname) const {
+std::string EmbeddedPostgres::ConninfoFor(absl::string_view dbname) const {
   return absl::StrCat("host=", host_,
                       " port=5432 user=postgres dbname=", dbname);
 }
 
-absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
+absl::StatusOr<std::string> EmbeddedPostgres::CreateDatabase() {
   std::string name;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -643,7 +645,7 @@ absl::StatusOr<std::string> PostgresServer::CreateDatabase() {
   return name;
 }
 
-absl::Status PostgresServer::DropDatabase(absl::string_view dbname) {
+absl::Status EmbeddedPostgres::DropDatabase(absl::string_view dbname) {
   auto admin = Connect(ConninfoFor("postgres"));
   if (!admin.ok()) return admin.status();
   return ExecSimple(admin->get(),
@@ -652,7 +654,7 @@ absl::Status PostgresServer::DropDatabase(absl::string_view dbname) {
       .status();
 }
 
-std::string PostgresServer::LogTail() const {
+std::string EmbeddedPostgres::LogTail() const {
   std::ifstream in(base_dir_ + "/postgres.log");
   std::vector<std::string> lines;
   std::string l;
@@ -661,17 +663,4 @@ std::string PostgresServer::LogTail() const {
   return absl::StrJoin(lines.begin() + from, lines.end(), "\n");
 }
 
-PostgresServer& SharedServer() {
-  static PostgresServer* server = [] {
-    auto s = PostgresServer::Start();
-    if (!s.ok()) {
-      LOG(FATAL) << "cannot start the shared test PostgreSQL: " << s.status();
-    }
-    // Torn down at exit (a killed process: by its supervisor).
-    static std::unique_ptr<PostgresServer> owner = std::move(*s);
-    return owner.get();
-  }();
-  return *server;
-}
-
-}  // namespace qg_testing
+}  // namespace qg

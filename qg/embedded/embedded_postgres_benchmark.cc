@@ -1,26 +1,27 @@
-// Measures the throwaway PostgreSQL harness: a cold start (initdb + schema),
+// Measures the embedded PostgreSQL: a cold start (initdb + schema),
 // a start from the cached template, and a fresh database on a running server.
 //
-//   bazel run -c opt //qg/testing:harness_benchmark
+//   bazel run -c opt //qg/embedded:embedded_postgres_benchmark
 //
 // Each case runs one start per repetition; the `_median` rows are the p50.
 #include "benchmark/benchmark.h"
 #include "glog/logging.h"
-#include "qg/testing/postgres.h"
+#include "qg/embedded/embedded_postgres.h"
+#include "qg/testing/test_database.h"
 
-namespace qg_testing {
+namespace qg {
 namespace {
 
 void StartServer(benchmark::State& state, bool use_template) {
-  PostgresServerOptions options;
+  EmbeddedPostgresOptions options;
   options.use_template_cache = use_template;
   if (use_template) {
     // Make sure the template exists before timing.
-    auto warm = PostgresServer::Start(options);
+    auto warm = EmbeddedPostgres::Start(options);
     CHECK(warm.ok()) << warm.status();
   }
   for (auto _ : state) {
-    auto server = PostgresServer::Start(options);
+    auto server = EmbeddedPostgres::Start(options);
     CHECK(server.status().ok()) << server.status();
     benchmark::DoNotOptimize(server);
     state.PauseTiming();
@@ -33,7 +34,7 @@ void BM_ColdInitdbStart(benchmark::State& state) { StartServer(state, false); }
 void BM_TemplateCopyStart(benchmark::State& state) { StartServer(state, true); }
 
 void BM_FreshDatabase(benchmark::State& state) {
-  PostgresServer& server = SharedServer();
+  EmbeddedPostgres& server = qg_testing::SharedServer();
   for (auto _ : state) {
     auto name = server.CreateDatabase();
     CHECK(name.status().ok()) << name.status();
@@ -64,6 +65,6 @@ BENCHMARK(BM_FreshDatabase)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace
-}  // namespace qg_testing
+}  // namespace qg
 
 BENCHMARK_MAIN();

@@ -1,7 +1,8 @@
-// Tests of the throwaway PostgreSQL harness: the schema is applied, servers
-// and databases in parallel do not interfere, and teardown leaves nothing
-// behind after a passing test, a failing test and a killed process.
-#include "qg/testing/postgres.h"
+// Tests of the embedded PostgreSQL and the per-test databases on it: the schema
+// is applied, servers and databases in parallel do not interfere, and teardown
+// leaves nothing behind after a passing test, a failing test and a killed
+// process.
+#include "qg/embedded/embedded_postgres.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,26 +24,25 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "qg/internal/pg.h"
+#include "qg/pg.h"
 #include "qg/testing/status_matchers.h"
+#include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
 #include "schema/schema.h"
-
-extern char** environ;
 
 namespace qg_testing {
 namespace {
 
-using ::qg::internal::Connect;
-using ::qg::internal::Exec;
+using ::qg::Connect;
+using ::qg::Exec;
 using ::testing::HasSubstr;
 
 std::string QueryOne(const std::string& conninfo, const std::string& sql) {
   auto conn = Connect(conninfo);
-  EXPECT_OK(conn.status());
+  QG_EXPECT_OK(conn.status());
   if (!conn.ok()) return "<no connection>";
   auto r = Exec(conn->get(), sql);
-  EXPECT_OK(r.status());
+  QG_EXPECT_OK(r.status());
   if (!r.ok() || r->rows() == 0) return "<no row>";
   return std::string(r->Get(0, 0));
 }
@@ -53,13 +53,7 @@ bool Exists(const std::string& path) {
 }
 
 // True when `pid` is gone or a zombie.
-bool Dead(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat;
-  if (!std::getline(in, stat)) return true;
-  size_t paren = stat.rfind(')');
-  return stat[paren + 2] == 'Z' || stat[paren + 2] == 'X';
-}
+bool Dead(pid_t pid) { return !Alive(pid); }
 
 // Waits up to 30s for `pid` to die and `dir` to vanish.
 void ExpectCleanedUp(pid_t pid, const std::string& dir) {
@@ -71,8 +65,8 @@ void ExpectCleanedUp(pid_t pid, const std::string& dir) {
   EXPECT_FALSE(Exists(dir)) << dir << " left behind";
 }
 
-TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, StartsWithSchemaAppliedAndNoTcp) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   EXPECT_EQ(
       QueryOne(server->conninfo(),
                "SELECT obj_description('que_jobs'::regclass, 'pg_class')"),
@@ -88,41 +82,41 @@ TEST(PostgresServerTest, StartsWithSchemaAppliedAndNoTcp) {
   EXPECT_EQ(server->socket_host().front(), '@');
 }
 
-TEST(PostgresServerTest, DurableServerKeepsPostgresDefaults) {
-  PostgresServerOptions options;
+TEST(EmbeddedPostgresTest, DurableServerKeepsPostgresDefaults) {
+  qg::EmbeddedPostgresOptions options;
   options.durable = true;
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW fsync"), "on");
   EXPECT_EQ(QueryOne(server->conninfo(), "SHOW synchronous_commit"), "on");
 }
 
-TEST(PostgresServerTest, ColdStartWithoutTemplateAppliesSchema) {
-  PostgresServerOptions options;
+TEST(EmbeddedPostgresTest, ColdStartWithoutTemplateAppliesSchema) {
+  qg::EmbeddedPostgresOptions options;
   options.use_template_cache = false;
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start(options));
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start(options));
   EXPECT_EQ(QueryOne(server->conninfo(), "SELECT count(*) FROM que_jobs"), "0");
 }
 
-TEST(PostgresServerTest, ApplyingSchemaTwiceIsIdempotent) {
-  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
-  ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
-  ASSERT_OK(qg::internal::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
+TEST(EmbeddedPostgresTest, ApplyingSchemaTwiceIsIdempotent) {
+  QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto conn, Connect(db->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(conn.get(), qg::schema::kQueJobsSql));
   EXPECT_EQ(
       QueryOne(db->conninfo(),
                "SELECT count(*) FROM pg_class WHERE relname = 'que_jobs'"),
       "1");
 }
 
-TEST(PostgresServerTest, TwoServersInParallelDoNotInterfere) {
-  std::unique_ptr<PostgresServer> a, b;
+TEST(EmbeddedPostgresTest, TwoServersInParallelDoNotInterfere) {
+  std::unique_ptr<qg::EmbeddedPostgres> a, b;
   std::thread ta([&] {
-    auto s = PostgresServer::Start();
-    ASSERT_OK(s.status());
+    auto s = qg::EmbeddedPostgres::Start();
+    QG_ASSERT_OK(s.status());
     a = std::move(*s);
   });
   std::thread tb([&] {
-    auto s = PostgresServer::Start();
-    ASSERT_OK(s.status());
+    auto s = qg::EmbeddedPostgres::Start();
+    QG_ASSERT_OK(s.status());
     b = std::move(*s);
   });
   ta.join();
@@ -144,18 +138,18 @@ TEST(TestDatabaseTest, ManyDatabasesInParallelAreIsolated) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       auto db = TestDatabase::Create();
-      ASSERT_OK(db.status());
+      QG_ASSERT_OK(db.status());
       names[i] = (*db)->name();
       auto conn = Connect((*db)->conninfo());
-      ASSERT_OK(conn.status());
+      QG_ASSERT_OK(conn.status());
       for (int j = 0; j <= i; ++j) {
-        ASSERT_OK(Exec(conn->get(),
-                       "INSERT INTO que_jobs (job_class) VALUES ($1)",
-                       {absl::StrCat("T", i)})
-                      .status());
+        QG_ASSERT_OK(Exec(conn->get(),
+                          "INSERT INTO que_jobs (job_class) VALUES ($1)",
+                          {absl::StrCat("T", i)})
+                         .status());
       }
       auto r = Exec(conn->get(), "SELECT count(*) FROM que_jobs");
-      ASSERT_OK(r.status());
+      QG_ASSERT_OK(r.status());
       counts[i] = std::string(r->Get(0, 0));
     });
   }
@@ -169,7 +163,7 @@ TEST(TestDatabaseTest, ManyDatabasesInParallelAreIsolated) {
 TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
   std::string name;
   {
-    ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+    QG_ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
     name = db->name();
     EXPECT_EQ(QueryOne(db->conninfo(), "SELECT current_database()"), name);
   }
@@ -180,25 +174,25 @@ TEST(TestDatabaseTest, PassingTestDropsItsDatabase) {
             "0");
 }
 
-TEST(PostgresServerTest, StopImmediateAndRestartKeepCommittedData) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, StopImmediateAndRestartKeepCommittedData) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   QueryOne(server->conninfo(),
            "INSERT INTO que_jobs (job_class) VALUES ('Kept') RETURNING 1");
   pid_t old_pid = server->postmaster_pid();
-  ASSERT_OK(server->Stop(/*immediate=*/true));
+  QG_ASSERT_OK(server->Stop(/*immediate=*/true));
   EXPECT_EQ(server->postmaster_pid(), 0);
   EXPECT_TRUE(Dead(old_pid));
   EXPECT_NE(PQping(server->conninfo().c_str()), PQPING_OK);
-  ASSERT_OK(server->Restart());
+  QG_ASSERT_OK(server->Restart());
   EXPECT_EQ(QueryOne(server->conninfo(), "SELECT job_class FROM que_jobs"),
             "Kept");
 }
 
-TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
+TEST(EmbeddedPostgresTest, TeardownStopsServerAndRemovesDirectory) {
   pid_t pid;
   std::string base;
   {
-    ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+    QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
     pid = server->postmaster_pid();
     base = server->base_dir();
     ASSERT_TRUE(Exists(base + "/data/PG_VERSION"));
@@ -207,7 +201,7 @@ TEST(PostgresServerTest, TeardownStopsServerAndRemovesDirectory) {
   EXPECT_FALSE(Exists(base));
 }
 
-TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
+TEST(EmbeddedPostgresTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
   if (access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no /dev/shm";
   // What a sandbox that SIGKILLs a whole process tree leaves: a directory
   // whose lock nobody holds. A fresh one (being set up) is left alone.
@@ -221,15 +215,15 @@ TEST(PostgresServerTest, StartSweepsDirectoriesOfSupervisorsThatDied) {
   struct timeval old[2] = {{time(nullptr) - 3600, 0},
                            {time(nullptr) - 3600, 0}};
   ASSERT_EQ(utimes((stale + "/lock").c_str(), old), 0);
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   EXPECT_FALSE(Exists(stale));
   EXPECT_TRUE(Exists(fresh));
   std::remove((fresh + "/lock").c_str());
   rmdir(fresh.c_str());
 }
 
-TEST(PostgresServerTest, RunsServerUnprivileged) {
-  ASSERT_OK_AND_ASSIGN(auto server, PostgresServer::Start());
+TEST(EmbeddedPostgresTest, RunsServerUnprivileged) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server, qg::EmbeddedPostgres::Start());
   std::ifstream in(absl::StrCat("/proc/", server->postmaster_pid(), "/status"));
   std::string line;
   uid_t uid = 0;
@@ -253,48 +247,24 @@ TEST(PostgresServerTest, RunsServerUnprivileged) {
 struct Child {
   pid_t pid = 0;
   std::map<std::string, std::string> info;  // base=, postmaster=
+  pid_t postmaster = 0;                     // info["postmaster"]
   std::string stderr_path;
   int stdout_fd = -1;  // drained by WaitChild, so the child never gets SIGPIPE
 };
 
-std::string ChildBinary() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    return absl::StrCat(srcdir, "/qg_cpp/qg/testing/harness_child");
-  }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  self[n > 0 ? n : 0] = '\0';
-  return absl::StrCat(self, ".runfiles/qg_cpp/qg/testing/harness_child");
-}
-
-// Starts harness_child running `test` and reads its "key=value" lines until
-// "ready".
-Child StartChild(const std::string& test) {
-  Child child;
-  const char* tmp = getenv("TEST_TMPDIR");
-  child.stderr_path = absl::StrCat(tmp ? tmp : "/tmp", "/child-", test, "-",
-                                   getpid(), ".stderr");
-  int out[2];
-  EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-  std::string bin = ChildBinary();
-  std::string filter = absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test);
-  std::vector<char*> argv = {
-      bin.data(), filter.data(),
-      const_cast<char*>("--gtest_also_run_disabled_tests"), nullptr};
-  child.pid = fork();
-  if (child.pid == 0) {
-    dup2(out[1], 1);
-    int err =
-        open(child.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  close(out[1]);
+// Starts harness_child running `test` into `child` and reads its "key=value"
+// lines until "ready"; fails unless they name its server.
+void StartChild(const std::string& test, Child& child) {
+  child.stderr_path = TempPath(absl::StrCat("child-", test, ".stderr"));
+  child.pid =
+      Spawn({.argv = {RunfilePath("qg/embedded/harness_child"),
+                      absl::StrCat("--gtest_filter=ChildTest.DISABLED_", test),
+                      "--gtest_also_run_disabled_tests"},
+             .stderr_path = child.stderr_path,
+             .stdout_pipe = &child.stdout_fd});
   std::string buf;
   char c;
-  while (read(out[0], &c, 1) == 1) {
+  while (read(child.stdout_fd, &c, 1) == 1) {
     if (c != '\n') {
       buf.push_back(c);
       continue;
@@ -304,58 +274,47 @@ Child StartChild(const std::string& test) {
     child.info[kv.first] = kv.second;
     buf.clear();
   }
-  child.stdout_fd = out[0];
-  return child;
+  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &child.postmaster));
 }
 
+// Drains the child's stdout (so it never gets SIGPIPE) and waits for it;
+// its wait status.
 int WaitChild(const Child& child) {
   char buf[4096];
   while (read(child.stdout_fd, buf, sizeof(buf)) > 0) {
   }
   close(child.stdout_fd);
-  int status = 0;
-  waitpid(child.pid, &status, 0);
-  return status;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return WaitStatus(child.pid);
 }
 
 TEST(TeardownTest, PassingTestLeavesNothingBehind) {
-  Child child = StartChild("Passes");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Passes", child));
   int status = WaitChild(child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
       << ReadFile(child.stderr_path);
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 TEST(TeardownTest, FailingTestKeepsDatabaseWhileRunningThenLeavesNothing) {
-  Child child = StartChild("Fails");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Fails", child));
   int status = WaitChild(child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
   std::string err = ReadFile(child.stderr_path);
   EXPECT_THAT(err, HasSubstr("keeping its database"));
   EXPECT_THAT(err, HasSubstr(child.info["conninfo"]));
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 TEST(TeardownTest, KilledProcessLeavesNothingBehind) {
-  Child child = StartChild("Hangs");
-  ASSERT_TRUE(child.info.count("base")) << ReadFile(child.stderr_path);
-  pid_t pm = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(child.info["postmaster"], &pm));
-  EXPECT_FALSE(Dead(pm));
+  Child child;
+  ASSERT_NO_FATAL_FAILURE(StartChild("Hangs", child));
+  EXPECT_FALSE(Dead(child.postmaster));
   ASSERT_EQ(kill(child.pid, SIGKILL), 0);
   WaitChild(child);
-  ExpectCleanedUp(pm, child.info["base"]);
+  ExpectCleanedUp(child.postmaster, child.info["base"]);
 }
 
 }  // namespace

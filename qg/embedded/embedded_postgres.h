@@ -1,30 +1,34 @@
-// qg/testing/postgres.h
+// qg/embedded/embedded_postgres.h
 // -----------------------------------------------------------------------------
 //
-// A throwaway PostgreSQL for tests and benchmarks.
+// An embedded, throwaway PostgreSQL: the server `qg demo`, the benchmarks, the
+// soak and the tests boot when they are not given a database.
 //
-// `PostgresServer::Start()` boots a private server: its data directory is a
-// copy of a cached `initdb` template that already holds the `que_jobs` schema,
-// it listens on an abstract unix socket only (no TCP, no socket file, no path
-// length limit to mind), durability is off unless asked for, and it is torn
-// down when the object is destroyed. A supervisor process (`/bin/sh`) owns the
-// server and removes the data directory when the test process exits, even when
-// it is killed, so nothing is left behind.
+// `EmbeddedPostgres::Start()` boots a private server: its data directory is
+// a copy of a cached `initdb` template that already holds the `que_jobs`
+// schema (qg-cpp's additions included), it listens on an abstract unix socket
+// only (no TCP, no socket file, no path length limit to mind), durability is
+// off unless asked for, and it is torn down when the object is destroyed. A
+// supervisor process (`/bin/sh`) owns the server and removes the data
+// directory when the owning process exits, even when it is killed, so
+// nothing is left behind.
 //
-// `SharedServer()` is one server per process; `TestDatabase`
-// (qg/testing/test_database.h) clones a fresh database per test from it.
+// Run as root (a binary started by hand), the server runs as the `postgres`
+// account (or `nobody`); under `bazel test --sandbox_fake_username` it runs
+// as the sandbox's `nobody` directly. Tests use it through
+// `qg_testing::TestDatabase` (qg/testing/test_database.h): one server per
+// test binary, a fresh database per test.
 //
-// Run as root (a binary started by hand), the harness runs PostgreSQL as the
-// `postgres` account (or `nobody`); under `bazel test --sandbox_fake_username`
-// it runs as the sandbox's `nobody` directly.
-//
-// Not testonly: the demo and the benchmarks boot it too.
+// Errors: PostgreSQL's binaries missing → `FailedPrecondition`; a server that
+// does not start → `Internal` (or `DeadlineExceeded`) with the server log's
+// tail; database statements → as in qg/pg.h.
 //
 // Example:
-//   QG_ASSIGN_OR_RETURN(auto server, qg_testing::PostgresServer::Start());
+//   QG_ASSIGN_OR_RETURN(std::unique_ptr<qg::EmbeddedPostgres> server,
+//                       qg::EmbeddedPostgres::Start());
 //   auto client = qg::Client::Create({.conninfo = server->conninfo()});
-#ifndef QG_TESTING_POSTGRES_H_
-#define QG_TESTING_POSTGRES_H_
+#ifndef QG_EMBEDDED_EMBEDDED_POSTGRES_H_
+#define QG_EMBEDDED_EMBEDDED_POSTGRES_H_
 
 #include <sys/types.h>
 
@@ -41,14 +45,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace qg_testing {
+namespace qg {
 
-// The database of a started server that holds the `que_jobs` schema.
-inline constexpr char kDatabaseName[] = "qg";
-// The never-connected database that `CreateDatabase()` clones.
-inline constexpr char kTemplateDatabaseName[] = "qg_template";
-
-struct PostgresServerOptions {
+// What `EmbeddedPostgres::Start()` boots.
+struct EmbeddedPostgresOptions {
   // Durable defaults (fsync, synchronous_commit, full_page_writes on).
   // Default: false (durability off: faster, fine for a throwaway server).
   bool durable = false;
@@ -71,23 +71,37 @@ struct PostgresServerOptions {
   absl::Duration start_timeout = absl::Seconds(60);
 };
 
+// EmbeddedPostgres
+//
 // A private PostgreSQL server. Thread-safe.
-class PostgresServer {
+class EmbeddedPostgres {
  public:
+  // The database of a started server that holds the `que_jobs` schema.
+  static constexpr char kDatabaseName[] = "qg";
+  // The never-connected database that `CreateDatabase()` clones.
+  static constexpr char kTemplateDatabaseName[] = "qg_template";
+
   // Start()
   //
   // Boots a server. Returns `FailedPrecondition` when PostgreSQL's binaries
   // are missing (install postgresql-15: `tools/setup.sh`), `Internal` with the
   // server log's tail when it fails to start.
-  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(
-      PostgresServerOptions options = {});
+  static absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> Start(
+      EmbeddedPostgresOptions options = {});
+
+  // BinDir()
+  //
+  // The directory of PostgreSQL's server binaries (`initdb`, `postgres`):
+  // `$QG_PG_BINDIR`, else the newest /usr/lib/postgresql/<major>/bin;
+  // `FailedPrecondition` when there is none.
+  static absl::StatusOr<std::string> BinDir();
 
   // Stops the server immediately and removes its data directory, unless
   // `QG_TESTING_KEEP_DATA=1` is set in the environment.
-  ~PostgresServer();
+  ~EmbeddedPostgres();
 
-  PostgresServer(const PostgresServer&) = delete;
-  PostgresServer& operator=(const PostgresServer&) = delete;
+  EmbeddedPostgres(const EmbeddedPostgres&) = delete;
+  EmbeddedPostgres& operator=(const EmbeddedPostgres&) = delete;
 
   // conninfo()
   //
@@ -131,7 +145,7 @@ class PostgresServer {
   const std::string& socket_host() const { return host_; }
 
  private:
-  PostgresServer() = default;
+  EmbeddedPostgres() = default;
   absl::Status Launch(const std::string& template_dir,
                       const std::vector<std::string>& postgres_args,
                       absl::Duration timeout);
@@ -151,17 +165,6 @@ class PostgresServer {
   int next_database_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// SharedServer()
-//
-// One server per process, started on first use and torn down at exit (or by
-// its supervisor when the process is killed). Aborts the test binary with a
-// clear message when the server cannot start.
-PostgresServer& SharedServer();
+}  // namespace qg
 
-// The directory of PostgreSQL's server binaries (`initdb`, `postgres`):
-// `$QG_PG_BINDIR`, else the newest /usr/lib/postgresql/<major>/bin.
-absl::StatusOr<std::string> PostgresBinDir();
-
-}  // namespace qg_testing
-
-#endif  // QG_TESTING_POSTGRES_H_
+#endif  // QG_EMBEDDED_EMBEDDED_POSTGRES_H_

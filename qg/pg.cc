@@ -1,0 +1,301 @@
+#include "qg/pg.h"
+
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "qg/conninfo.h"
+
+namespace qg {
+namespace {
+
+absl::StatusCode CodeForSqlState(absl::string_view state) {
+  if (state.size() != 5) return absl::StatusCode::kInternal;
+  absl::string_view cls = state.substr(0, 2);
+  if (cls == "08") return absl::StatusCode::kUnavailable;  // connection
+  if (state == "57P01" || state == "57P02" || state == "57P03") {
+    return absl::StatusCode::kUnavailable;  // admin/crash shutdown
+  }
+  if (state == "57014") return absl::StatusCode::kCancelled;
+  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;
+  if (cls == "40") return absl::StatusCode::kAborted;
+  if (state == "42P01" || state == "3D000") {
+    return absl::StatusCode::kFailedPrecondition;  // undefined table/db
+  }
+  if (state == "42501") return absl::StatusCode::kPermissionDenied;
+  if (cls == "28") return absl::StatusCode::kPermissionDenied;
+  if (state == "23505") return absl::StatusCode::kAlreadyExists;
+  if (cls == "22" || cls == "23") return absl::StatusCode::kInvalidArgument;
+  if (cls == "25") return absl::StatusCode::kFailedPrecondition;
+  if (cls == "53") return absl::StatusCode::kResourceExhausted;
+  if (cls == "42") return absl::StatusCode::kInvalidArgument;
+  return absl::StatusCode::kInternal;
+}
+
+std::string TrimMessage(const char* msg) {
+  return std::string(absl::StripTrailingAsciiWhitespace(msg ? msg : ""));
+}
+
+// libpq wants NUL-terminated text parameters.
+absl::Status ParamPointers(const SqlParams& params,
+                           std::vector<const char*>& out) {
+  out.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].has_value()) {
+      out[i] = nullptr;
+      continue;
+    }
+    if (params[i]->find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "query parameter $", i + 1,
+          " contains a NUL byte, which PostgreSQL text cannot store"));
+    }
+    out[i] = params[i]->c_str();
+  }
+  return absl::OkStatus();
+}
+
+// How errors name an unnamed statement: its first 60 characters with
+// whitespace collapsed, e.g. `query "SELECT count(*) FROM que_jobs"`.
+std::string StatementLabel(absl::string_view sql) {
+  std::string flat;
+  for (char c : sql) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (flat.empty() || flat.back() == ' ')) continue;
+    flat.push_back(space ? ' ' : c);
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  if (flat.size() > 60) flat = flat.substr(0, 57) + "...";
+  return absl::StrCat("query \"", flat, "\"");
+}
+
+}  // namespace
+
+int64_t PgResult::AffectedRows() const {
+  if (!res_) return 0;
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(PQcmdTuples(res_.get()), &n)) return 0;
+  return n;
+}
+
+std::string SqlState(const absl::Status& status) {
+  auto p = status.GetPayload(kSqlStatePayload);
+  return p ? std::string(*p) : std::string();
+}
+
+absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
+  std::string ci(conninfo);
+  if (ci.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("conninfo contains a NUL byte");
+  }
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? TrimMessage(err) : "out of memory";
+    PQfreemem(err);
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
+  }
+  // The session settings qg-cpp parses by (timestamps in UTC and ISO
+  // format, intervals and floats as PostgreSQL prints them by default, text
+  // in UTF-8) are forced, whatever the server, database or role defaults say
+  // (`ALTER DATABASE ... SET datestyle = 'SQL, DMY'` would otherwise make
+  // every row unparsable). The caller's own `options` are kept.
+  constexpr absl::string_view kForced =
+      "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres "
+      "-c extra_float_digits=3";
+  // Defaults the caller may override: a connection attempt and a dead peer
+  // are noticed in bounded time (TCP keepalives; ignored on unix sockets).
+  std::vector<std::pair<std::string, std::string>> defaults = {
+      {"connect_timeout", "10"}, {"keepalives", "1"},
+      {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
+      {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"}};
+  std::vector<std::string> keys, values;
+  bool has_options = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    absl::string_view key = o->keyword;
+    if (key == "client_encoding") continue;  // forced below
+    keys.emplace_back(key);
+    values.emplace_back(o->val);
+    if (key == "options") {
+      has_options = true;
+      absl::StrAppend(&values.back(), " ", kForced);
+    }
+    for (auto& d : defaults) {
+      if (d.first == key) d.first.clear();
+    }
+  }
+  PQconninfoFree(opts);
+  if (!has_options) {
+    keys.emplace_back("options");
+    values.emplace_back(kForced);
+  }
+  keys.emplace_back("client_encoding");
+  values.emplace_back("UTF8");
+  for (auto& [key, value] : defaults) {
+    if (key.empty()) continue;
+    keys.push_back(key);
+    values.push_back(value);
+  }
+  std::vector<const char*> k, v;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    k.push_back(keys[i].c_str());
+    v.push_back(values[i].c_str());
+  }
+  k.push_back(nullptr);
+  v.push_back(nullptr);
+  PgConnPtr conn(PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
+  if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (PQstatus(conn.get()) == CONNECTION_OK) {
+    // Server notices ("relation already exists, skipping", "terminating
+    // connection due to immediate shutdown") would go to stderr; errors reach
+    // callers as statuses instead.
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
+  }
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string msg = TrimMessage(PQerrorMessage(conn.get()));
+    absl::StatusCode code = absl::StatusCode::kUnavailable;
+    if (absl::StrContains(msg, "password authentication failed") ||
+        absl::StrContains(msg, "no pg_hba.conf entry") ||
+        absl::StrContains(msg, "authentication failed")) {
+      code = absl::StatusCode::kPermissionDenied;
+    } else if (absl::StrContains(msg, "does not exist")) {
+      code = absl::StatusCode::kFailedPrecondition;
+    }
+    return absl::Status(code, absl::StrCat("cannot connect to PostgreSQL (",
+                                           RedactConninfo(ci), "): ", msg));
+  }
+  return conn;
+}
+
+absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
+                              absl::string_view context) {
+  ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+  switch (st) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+    case PGRES_COPY_IN:
+    case PGRES_COPY_OUT:
+    case PGRES_SINGLE_TUPLE:
+    case PGRES_PIPELINE_SYNC:
+    case PGRES_EMPTY_QUERY:
+      return absl::OkStatus();
+    default:
+      break;
+  }
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = TrimMessage(res ? PQresultErrorMessage(res) : nullptr);
+  if (msg.empty() && conn) msg = TrimMessage(PQerrorMessage(conn));
+  absl::StatusCode code;
+  if (state != nullptr) {
+    code = CodeForSqlState(state);
+  } else if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    code = absl::StatusCode::kUnavailable;
+  } else {
+    code = absl::StatusCode::kInternal;
+  }
+  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+    code = absl::StatusCode::kUnavailable;
+  }
+  std::string text = absl::StrCat(context, ": ", msg);
+  if (code == absl::StatusCode::kFailedPrecondition && state != nullptr &&
+      absl::string_view(state) == "42P01" &&
+      absl::StrContains(msg, "que_jobs")) {
+    absl::StrAppend(&text,
+                    " (the que_jobs table is missing: run `qg migrate` or "
+                    "apply schema/que_jobs.sql)");
+  }
+  absl::Status status(code, text);
+  if (state != nullptr) status.SetPayload(kSqlStatePayload, absl::Cord(state));
+  return status;
+}
+
+absl::StatusOr<PgResult> Exec(PGconn* conn, absl::string_view sql,
+                              const SqlParams& params) {
+  std::vector<const char*> values;
+  if (absl::Status s = ParamPointers(params, values); !s.ok()) return s;
+  std::string q(sql);
+  PgResult r(PQexecParams(conn, q.c_str(), static_cast<int>(values.size()),
+                          nullptr, values.data(), nullptr, nullptr, 0));
+  if (absl::Status s = StatusFromResult(conn, r.get(), StatementLabel(sql));
+      !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+absl::StatusOr<PgResult> ExecSimple(PGconn* conn, absl::string_view sql) {
+  std::string q(sql);
+  PgResult r(PQexec(conn, q.c_str()));
+  if (absl::Status s = StatusFromResult(conn, r.get(), StatementLabel(sql));
+      !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+absl::Status Prepare(PGconn* conn, const char* name, const char* sql) {
+  PgResult r(PQprepare(conn, name, sql, 0, nullptr));
+  return StatusFromResult(conn, r.get(),
+                          absl::StrCat("preparing statement ", name));
+}
+
+absl::StatusOr<PgResult> ExecPrepared(PGconn* conn, const char* name,
+                                      const SqlParams& params) {
+  std::vector<const char*> values;
+  if (absl::Status s = ParamPointers(params, values); !s.ok()) return s;
+  PgResult r(PQexecPrepared(conn, name, static_cast<int>(values.size()),
+                            values.data(), nullptr, nullptr, 0));
+  if (absl::Status s = StatusFromResult(conn, r.get(), name); !s.ok()) {
+    return s;
+  }
+  return r;
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return "infinity";
+  if (t == absl::InfinitePast()) return "-infinity";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
+  // PostgreSQL prints "2026-11-29 06:00:00.123456+00"; the offset may also be
+  // "+05:30" or "-03:00:00", and the fraction is left out when zero.
+  if (text == "infinity") return absl::InfiniteFuture();
+  if (text == "-infinity") return absl::InfinitePast();
+  std::string s(text);
+  size_t sign = s.find_last_of("+-");
+  if (sign == std::string::npos || sign < 11) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse timestamp \"", s, "\": no UTC offset"));
+  }
+  std::string zone = s.substr(sign + 1);
+  int parts[3] = {0, 0, 0};
+  int n = 0;
+  for (absl::string_view p : absl::StrSplit(zone, ':')) {
+    if (n == 3 || !absl::SimpleAtoi(p, &parts[n])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot parse timestamp \"", s, "\": bad offset"));
+    }
+    ++n;
+  }
+  int offset = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  if (s[sign] == '-') offset = -offset;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", s.substr(0, sign),
+                       absl::UTCTimeZone(), &t, &err)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse timestamp \"", s, "\": ", err));
+  }
+  return t - absl::Seconds(offset);
+}
+
+}  // namespace qg

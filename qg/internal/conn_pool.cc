@@ -1,11 +1,32 @@
 #include "qg/internal/conn_pool.h"
 
+#include <poll.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "qg/internal/sync.h"
 
 namespace qg::internal {
+namespace {
+
+// Whether an idle connection is still usable: reads what the server sent
+// meanwhile without blocking. A terminated backend sends an error and then
+// closes its end; the first read may see only the error, so look again
+// while there is more, and take a hang-up for what it is.
+bool StillAlive(PGconn* conn) {
+  for (int i = 0; i < 3; ++i) {
+    if (PQconsumeInput(conn) != 1 || PQstatus(conn) != CONNECTION_OK) {
+      return false;
+    }
+    struct pollfd fd = {PQsocket(conn), POLLIN | POLLRDHUP, 0};
+    if (poll(&fd, 1, 0) <= 0) return true;  // nothing more to read
+    if (fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 PooledConn& PooledConn::operator=(PooledConn&& other) noexcept {
   if (this != &other) {
@@ -52,8 +73,7 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
         // connection sat idle has closed its end: reading what is there
         // (without blocking) notices that, and the connection is replaced
         // instead of failing the caller's first statement.
-        if (PQconsumeInput(conn.get()) == 1 &&
-            PQstatus(conn.get()) == CONNECTION_OK) {
+        if (StillAlive(conn.get())) {
           return PooledConn(shared_from_this(), std::move(conn));
         }
         --open_;  // broken while idle: drop it

@@ -570,6 +570,54 @@ TEST_F(FastPathTest, JobLetGoBehindTheCursorIsFoundBySweepAndRun) {
   EXPECT_EQ(recorder_.total(), 21);
 }
 
+// The soak found jobs run twice after a backend of a pool's writer or
+// sweeper connection was terminated: the pool discarded its whole session,
+// and with it the locks of jobs that had started meanwhile. Those two
+// connections hold no lock: when one fails, its work is done again and it
+// is reopened; the locker session, its locks and its jobs go on.
+TEST_F(FastPathTest, LosingTheWriterOrSweeperConnectionRunsNoJobTwice) {
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Held", 2)).status());
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Quick", 10)).status());
+  work_map_.Register("Held", [&](Job& job) {
+    recorder_.Start(job.id());
+    gate_.Wait();
+    return absl::OkStatus();
+  });
+  work_map_.Register("Quick", [&](Job& job) {
+    recorder_.Start(job.id());
+    return absl::OkStatus();
+  });
+  WorkerPool pool(client_.get(), &work_map_, 3,
+                  Options(-1, absl::Milliseconds(100)));
+  OpenOnExit release(gate_);
+  QG_ASSERT_OK(pool.Start());
+  // Both held jobs running, the quick ones done (their deletes went through
+  // the writer).
+  ASSERT_TRUE(WaitFor([&] { return recorder_.total() == 12; }, kSoon));
+  // Terminate every backend of the test database but the locker (the one
+  // holding the advisory locks) and our own.
+  std::string locker =
+      Query("SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory'");
+  ASSERT_FALSE(locker.empty());
+  EXPECT_NE(Query("SELECT count(pg_terminate_backend(pid, 10000)) FROM "
+                  "pg_stat_activity WHERE datname = current_database() AND "
+                  "pid <> pg_backend_pid() AND pid <> $1 AND backend_type = "
+                  "'client backend'",
+                  {locker}),
+            "0");
+  // The held jobs finish; their deletes need a writer again.
+  gate_.Open();
+  EXPECT_TRUE(WaitFor(
+      [&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }, kSoon));
+  // And the pool still works.
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Quick", 3)).status());
+  EXPECT_TRUE(WaitFor([&] { return recorder_.total() >= 15; }, kSoon));
+  pool.Shutdown();
+  EXPECT_EQ(recorder_.total(), 15) << "a job ran twice";
+  EXPECT_EQ(recorder_.distinct(), 15);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+}
+
 TEST_F(FastPathTest, BufferedJobsDeletedOrRescheduledMeanwhileAreNotRun) {
   std::vector<NewJob> jobs = Jobs("H", 6);
   absl::Time base = absl::Now() - absl::Hours(1);

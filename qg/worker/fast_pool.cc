@@ -751,8 +751,11 @@ void FastPool::LockerLoop() {
       if (absl::Status s =
               session_->StartSweep(options_.queue, plan.sweep_before, 100);
           !s.ok()) {
-        LoseSession(s);
-        continue;
+        // The sweep connection holds no lock: try again later.
+        Log(LogLevel::kWarning,
+            absl::StrCat("qg: sweeping queue \"", options_.queue,
+                         "\": ", s.ToString()));
+        planner_.SweepFailed(now, absl::ZeroDuration());
       }
     }
     if (plan.round_trip) {

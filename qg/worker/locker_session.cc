@@ -138,64 +138,102 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       return s;
     }
   }
-  // The writer: the same settings and statements; no LISTEN, no locks.
-  absl::StatusOr<PgConnPtr> writer = Connect(conninfo);
+  // The writer and the sweeper: the same settings and statements; no
+  // LISTEN, no locks (the sweeper's try-locks are released at once).
+  absl::StatusOr<PgConnPtr> writer = OpenHelper(conninfo, statement_timeout);
   if (!writer.ok()) return writer.status();
-  if (absl::Status s = sql::PrepareAll(writer->get(), sql::LockerStatements());
-      !s.ok()) {
-    return s;
-  }
-  for (const Call& call : {queries::LockerSettings(),
-                           queries::SessionTimeout(statement_timeout)}) {
-    if (absl::Status s = internal::Run(writer->get(), call).status(); !s.ok()) {
-      return s;
-    }
-  }
-  // The sweeper: the same; it holds nothing (its try-locks are released at
-  // once).
-  absl::StatusOr<PgConnPtr> sweeper = Connect(conninfo);
+  absl::StatusOr<PgConnPtr> sweeper = OpenHelper(conninfo, statement_timeout);
   if (!sweeper.ok()) return sweeper.status();
-  if (absl::Status s = sql::PrepareAll(sweeper->get(), sql::LockerStatements());
+  return std::unique_ptr<LockerSession>(new LockerSession(
+      std::move(*conn), std::move(*writer), std::move(*sweeper), conninfo,
+      statement_timeout, clock));
+}
+
+absl::StatusOr<PgConnPtr> LockerSession::OpenHelper(
+    const std::string& conninfo, absl::Duration statement_timeout) {
+  absl::StatusOr<PgConnPtr> conn = Connect(conninfo);
+  if (!conn.ok()) return conn.status();
+  if (absl::Status s = sql::PrepareAll(conn->get(), sql::LockerStatements());
       !s.ok()) {
     return s;
   }
   for (const Call& call : {queries::LockerSettings(),
                            queries::SessionTimeout(statement_timeout)}) {
-    if (absl::Status s = internal::Run(sweeper->get(), call).status();
-        !s.ok()) {
+    if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
       return s;
     }
   }
-  return std::unique_ptr<LockerSession>(new LockerSession(
-      std::move(*conn), std::move(*writer), std::move(*sweeper), clock));
+  return conn;
+}
+
+bool LockerSession::EnsureHelper(PgConnPtr& conn, absl::Time& retry_at) {
+  if (conn != nullptr) return true;
+  absl::Time now = clock_->Now();
+  if (now < retry_at) return false;
+  absl::StatusOr<PgConnPtr> c = OpenHelper(conninfo_, statement_timeout_);
+  if (!c.ok()) {
+    retry_at = now + absl::Seconds(1);
+    return false;
+  }
+  conn = std::move(*c);
+  return true;
+}
+
+void LockerSession::DropHelper(PgConnPtr& conn, absl::Time& retry_at) {
+  conn.reset();
+  retry_at = clock_->Now();  // reconnect at the next use
 }
 
 int LockerSession::socket() const { return PQsocket(conn_.get()); }
 
-int LockerSession::sweep_socket() const { return PQsocket(sweeper_.get()); }
+int LockerSession::sweep_socket() const {
+  return sweeper_ != nullptr ? PQsocket(sweeper_.get()) : -1;
+}
 
 absl::Status LockerSession::StartSweep(absl::string_view queue,
                                        const std::optional<JobKey>& before,
                                        int want) {
   if (sweep_) return absl::FailedPreconditionError("a sweep is under way");
-  sweep_sent_at_ = clock_->Now();
-  absl::StatusOr<Pipeline> p = Pipeline::Begin(sweeper_.get(), *clock_);
-  if (!p.ok()) return p.status();
-  sweep_.emplace(std::move(*p));
-  if (absl::Status s =
-          sweep_->Send(queries::Sweep(queue, before, want, 10 * want + 1000));
-      !s.ok()) {
-    return s;
+  if (!EnsureHelper(sweeper_, sweeper_retry_at_)) {
+    return absl::UnavailableError("no sweep connection (reconnecting)");
   }
-  return sweep_->Flush(sweep_sent_at_ + absl::Seconds(5));
+  sweep_sent_at_ = clock_->Now();
+  absl::Status s = [&]() -> absl::Status {
+    absl::StatusOr<Pipeline> p = Pipeline::Begin(sweeper_.get(), *clock_);
+    if (!p.ok()) return p.status();
+    sweep_.emplace(std::move(*p));
+    if (absl::Status s =
+            sweep_->Send(queries::Sweep(queue, before, want, 10 * want + 1000));
+        !s.ok()) {
+      return s;
+    }
+    return sweep_->Flush(sweep_sent_at_ + absl::Seconds(5));
+  }();
+  if (!s.ok()) {
+    sweep_.reset();
+    DropHelper(sweeper_, sweeper_retry_at_);
+  }
+  return s;
 }
 
 absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
   if (!sweep_) return std::optional<Sweep>();
+  // The sweep's connection failing ends the sweep, not the session: it
+  // holds no lock. It is opened again for the next sweep.
+  auto failed = [&](absl::Status error) {
+    Sweep out;
+    out.error = std::move(error);
+    out.sent_at = sweep_sent_at_;
+    out.received_at = clock_->Now();
+    return std::optional<Sweep>(std::move(out));
+  };
   PGconn* c = sweeper_.get();
   if (PQconsumeInput(c) != 1 || PQstatus(c) != CONNECTION_OK) {
-    return absl::UnavailableError(
+    absl::Status lost = absl::UnavailableError(
         absl::StrCat("sweep connection lost: ", PQerrorMessage(c)));
+    sweep_.reset();
+    DropHelper(sweeper_, sweeper_retry_at_);
+    return failed(std::move(lost));
   }
   if (PQisBusy(c)) return std::optional<Sweep>();
   // The answer is here (its trailing sync follows in the same packet, or
@@ -204,18 +242,14 @@ absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
   bool in_step = sweep_->Finish() && !sweep_->poisoned();
   sweep_.reset();
   if (!in_step) {
-    return r.ok() ? absl::UnavailableError("sweep connection out of step")
-                  : r.status();
+    DropHelper(sweeper_, sweeper_retry_at_);
+    return failed(r.ok()
+                      ? absl::UnavailableError("sweep connection out of step")
+                      : r.status());
   }
-  if (!r.ok()) {
-    Sweep failed;
-    failed.error = r.status();
-    failed.sent_at = sweep_sent_at_;
-    failed.received_at = clock_->Now();
-    return std::optional<Sweep>(std::move(failed));
-  }
+  if (!r.ok()) return failed(r.status());
   absl::StatusOr<Sweep> sweep = ReadSweep(*r, sweep_sent_at_);
-  if (!sweep.ok()) return sweep.status();
+  if (!sweep.ok()) return failed(sweep.status());
   sweep->sent_at = sweep_sent_at_;
   sweep->received_at = clock_->Now();
   return std::optional<Sweep>(std::move(*sweep));
@@ -249,16 +283,31 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   response.sent_at = clock_->Now();
   absl::Time deadline = response.sent_at + timeout;
   // The writes first, on the writer connection, so that its backend works
-  // while the locker's statements travel.
+  // while the locker's statements travel. The writer holds no lock: when it
+  // fails, the writes go on the locker (as they may have run already, each
+  // is written so that running it twice changes nothing), and it is opened
+  // again later; the session goes on.
   std::optional<Pipeline> wp;
+  bool writes_on_locker = false;
   if (!request.writes.empty()) {
-    absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
-    if (!w.ok()) return w.status();
-    wp.emplace(std::move(*w));
-    for (const Call& c : request.writes) {
-      if (absl::Status s = wp->Send(c); !s.ok()) return s;
+    if (EnsureHelper(writer_, writer_retry_at_)) {
+      absl::Status s = [&]() -> absl::Status {
+        absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
+        if (!w.ok()) return w.status();
+        wp.emplace(std::move(*w));
+        for (const Call& c : request.writes) {
+          if (absl::Status s = wp->Send(c); !s.ok()) return s;
+        }
+        return wp->Flush(deadline);
+      }();
+      if (!s.ok()) {
+        wp.reset();
+        DropHelper(writer_, writer_retry_at_);
+        writes_on_locker = true;
+      }
+    } else {
+      writes_on_locker = true;
     }
-    if (absl::Status s = wp->Flush(deadline); !s.ok()) return s;
   }
   absl::StatusOr<Pipeline> pipeline = Pipeline::Begin(conn_.get(), *clock_);
   if (!pipeline.ok()) return pipeline.status();
@@ -272,6 +321,11 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   }
   if (request.unlock) {
     if (absl::Status s = send(*request.unlock); !s.ok()) return s;
+  }
+  if (writes_on_locker) {
+    for (const Call& w : request.writes) {
+      if (absl::Status s = send(w); !s.ok()) return s;
+    }
   }
   if (!request.confirm.empty()) {
     if (absl::Status s = send(queries::ConfirmBatch(request.confirm)); !s.ok())
@@ -305,6 +359,15 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
   }
+  if (writes_on_locker) {
+    for (size_t i = 0; i < request.writes.size(); ++i) {
+      absl::StatusOr<PgResult> r = next();
+      if (p.poisoned()) return r.status();
+      response.writes.push_back(
+          r.ok() ? ReadIds(*r, 0)
+                 : absl::StatusOr<std::vector<int64_t>>(r.status()));
+    }
+  }
   if (!request.confirm.empty()) {
     absl::StatusOr<PgResult> r = next();
     if (p.poisoned()) return r.status();
@@ -329,7 +392,18 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (wp) {
     for (size_t i = 0; i < request.writes.size(); ++i) {
       absl::StatusOr<PgResult> r = wp->Next(deadline);
-      if (wp->poisoned()) return r.status();
+      if (wp->poisoned()) {
+        // The writer is gone or stalled: whether the rest committed is
+        // unknown; they count as failed and are written again.
+        absl::Status lost = absl::UnavailableError(
+            absl::StrCat("writer connection: ",
+                         r.ok() ? "out of step" : r.status().ToString()));
+        while (response.writes.size() < request.writes.size()) {
+          response.writes.push_back(lost);
+        }
+        response.any_failed = true;
+        break;
+      }
       if (!r.ok()) {
         response.any_failed = true;
         response.writes.push_back(r.status());
@@ -337,9 +411,9 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
         response.writes.push_back(ReadIds(*r, 0));
       }
     }
-    if (!wp->Finish()) {
-      return absl::UnavailableError("writer connection out of step");
-    }
+    bool in_step = !wp->poisoned() && wp->Finish();
+    wp.reset();
+    if (!in_step) DropHelper(writer_, writer_retry_at_);
   }
   response.received_at = clock_->Now();
   if (!p.Finish()) {

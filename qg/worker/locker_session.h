@@ -13,9 +13,11 @@
 // other on one server process. A third connection runs the sweep
 // (qg_sweep(): jobs nobody holds behind the pool's cursor, and when the next
 // scheduled job is due) in the background, since it walks the queue from its
-// head. Any error that leaves a connection in doubt makes the session
-// unusable: the pool discards it (and with it every lock it held) and opens
-// a new one.
+// head. Any error that leaves the locker connection in doubt makes the
+// session unusable: the pool discards it (and with it every lock it held)
+// and opens a new one. The writer and the sweeper hold no lock: when one of
+// them fails, its work is done again (writes on the locker, the sweep
+// later) and it is reopened; the session and its jobs go on.
 #ifndef QG_WORKER_LOCKER_SESSION_H_
 #define QG_WORKER_LOCKER_SESSION_H_
 
@@ -130,8 +132,9 @@ class LockerSession {
   //
   // Sends a sweep of `queue` (up to `want` free jobs before `before`, none
   // looked for when nullopt; then the next due time) on the sweep
-  // connection, without waiting. One at a time. An error means the
-  // connection is in doubt: discard the session.
+  // connection, without waiting. One at a time. An error means no sweep was
+  // sent (the sweep connection is reopened for the next one); the session
+  // is fine.
   absl::Status StartSweep(absl::string_view queue,
                           const std::optional<JobKey>& before, int want);
   // Whether a sweep is under way, and the socket its answer arrives on.
@@ -140,19 +143,35 @@ class LockerSession {
   // PollSweep()
   //
   // The sweep's answer when it has arrived (nullopt: not yet), without
-  // blocking. An error means the connection is in doubt.
+  // blocking; a sweep that failed, its connection included, comes back
+  // with `error` set.
   absl::StatusOr<std::optional<Sweep>> PollSweep();
 
  private:
   LockerSession(PgConnPtr conn, PgConnPtr writer, PgConnPtr sweeper,
+                std::string conninfo, absl::Duration statement_timeout,
                 const Clock& clock)
       : conn_(std::move(conn)),
         writer_(std::move(writer)),
         sweeper_(std::move(sweeper)),
+        conninfo_(std::move(conninfo)),
+        statement_timeout_(statement_timeout),
         clock_(&clock) {}
-  PgConnPtr conn_;
-  PgConnPtr writer_;
-  PgConnPtr sweeper_;
+  // Opens a writer or sweeper connection.
+  static absl::StatusOr<PgConnPtr> OpenHelper(const std::string& conninfo,
+                                              absl::Duration statement_timeout);
+  // Whether `conn` is open, opening it again if it was dropped (at most once
+  // a second).
+  bool EnsureHelper(PgConnPtr& conn, absl::Time& retry_at);
+  void DropHelper(PgConnPtr& conn, absl::Time& retry_at);
+
+  PgConnPtr conn_;     // the locker: holds the locks; its loss ends all
+  PgConnPtr writer_;   // null while reconnecting
+  PgConnPtr sweeper_;  // null while reconnecting
+  std::string conninfo_;
+  absl::Duration statement_timeout_;
+  absl::Time writer_retry_at_ = absl::InfinitePast();
+  absl::Time sweeper_retry_at_ = absl::InfinitePast();
   std::optional<Pipeline> sweep_;  // the sweep under way
   absl::Time sweep_sent_at_;
   const Clock* clock_;

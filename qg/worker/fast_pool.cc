@@ -323,6 +323,29 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
   extra.clear();  // each reports a release to Finish()
 }
 
+void FastPool::SweepFailed(const absl::Status& error, absl::Time sent_at,
+                           absl::Duration took) {
+  // The lock scans start from the head meanwhile: slower, never wrong. A
+  // lasting cause (a missing grant) is said once a minute, not per sweep.
+  planner_.SweepFailed(sent_at, took);
+  const absl::Time now = clock_.Now();
+  if (now - sweep_error_logged_ < absl::Minutes(1)) {
+    ++sweep_errors_unlogged_;
+    return;
+  }
+  std::string more = sweep_errors_unlogged_ > 0
+                         ? absl::StrCat(" (and ", sweep_errors_unlogged_,
+                                        " more failures in the last minute)")
+                         : "";
+  Log(LogLevel::kError,
+      absl::StrCat("qg: sweeping queue \"", options_.queue,
+                   "\": ", error.ToString(), more,
+                   "; lock scans start from the head until a sweep works "
+                   "(a worker role needs EXECUTE on qg_sweep)"));
+  sweep_error_logged_ = now;
+  sweep_errors_unlogged_ = 0;
+}
+
 void FastPool::OnSwept(const LockerSession::Sweep& sweep) {
   const absl::Duration took = sweep.received_at - sweep.sent_at;
   if (options_.observer != nullptr) {
@@ -330,12 +353,11 @@ void FastPool::OnSwept(const LockerSession::Sweep& sweep) {
         {took, static_cast<int>(sweep.free.size()), sweep.error.ok()});
   }
   if (!sweep.error.ok()) {
-    // The statement failed (its connection is fine): try again later.
-    Log(LogLevel::kError, absl::StrCat("qg: sweeping queue \"", options_.queue,
-                                       "\": ", sweep.error.ToString()));
-    planner_.SweepFailed(sweep.sent_at, took);
+    SweepFailed(sweep.error, sweep.sent_at, took);
     return;
   }
+  sweep_errors_unlogged_ = 0;
+  sweep_error_logged_ = absl::InfinitePast();
   db_offset_ = sweep.clock_offset;
   planner_.ClockOffset(db_offset_);
   if (!sweep.free.empty()) {
@@ -752,10 +774,7 @@ void FastPool::LockerLoop() {
               session_->StartSweep(options_.queue, plan.sweep_before, 100);
           !s.ok()) {
         // The sweep connection holds no lock: try again later.
-        Log(LogLevel::kWarning,
-            absl::StrCat("qg: sweeping queue \"", options_.queue,
-                         "\": ", s.ToString()));
-        planner_.SweepFailed(now, absl::ZeroDuration());
+        SweepFailed(s, now, absl::ZeroDuration());
       }
     }
     if (plan.round_trip) {

@@ -104,6 +104,10 @@ class FastPool {
   bool OpenSession();
   // The session is gone, and every lock with it.
   void LoseSession(const absl::Status& why);
+  // A sweep could not be sent or failed: the planner scans from the head
+  // instead; the error is logged at most once a minute.
+  void SweepFailed(const absl::Status& error, absl::Time sent_at,
+                   absl::Duration took);
   // A sweep came back: what it found, the next due time, the clock.
   void OnSwept(const LockerSession::Sweep& sweep);
   void RunRoundTrip(const Plan& plan);
@@ -143,6 +147,9 @@ class FastPool {
   // Jobs a lock scan locked a second time (re-entrantly) while this session
   // held them: one unlock each is owed.
   std::vector<int64_t> relocked_;
+  // Sweep failures: when one was last logged, how many since.
+  absl::Time sweep_error_logged_ = absl::InfinitePast();
+  int sweep_errors_unlogged_ = 0;
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // buffer changed, or stopping_

@@ -73,6 +73,7 @@ void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
   need_sweep_ = true;
   next_due_at_ = absl::InfiniteFuture();
+  next_due_run_at_ = absl::InfiniteFuture();
   next_due_priority_.reset();
   announced_.clear();
   announced_overflow_ = false;
@@ -80,6 +81,8 @@ void LockPlanner::SessionOpened(absl::Time now) {
   cursor_.reset();
   rewind_.reset();
   rewind_in_flight_.reset();
+  from_head_ = false;
+  from_head_in_flight_ = false;
   sweep_in_flight_ = false;
   (void)now;
 }
@@ -115,6 +118,7 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   if (last) cursor_ = last;
   if (rewind_stopped) RewindTo(*rewind_stopped);
   rewind_in_flight_.reset();
+  from_head_in_flight_ = false;
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
   // from its cursor next time.
@@ -142,6 +146,7 @@ void LockPlanner::Swept(const std::vector<JobKey>& free,
   }
   if (due_in.has_value() && at + *due_in < next_due_at_) {
     next_due_at_ = at + *due_in;
+    next_due_run_at_ = next_due_at_;
     next_due_priority_ = priority;
   }
 }
@@ -150,6 +155,10 @@ void LockPlanner::SweepFailed(absl::Time at, absl::Duration took) {
   sweep_in_flight_ = false;
   last_sweep_ = at;
   sweep_cost_ = std::max(took, options_.poll_interval);
+  // What the sweep would have found (jobs let go behind the cursor, jobs
+  // rescheduled there) is found by scanning from the head instead.
+  from_head_ = true;
+  may_have_work_ = true;
 }
 
 void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
@@ -157,6 +166,7 @@ void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
   absl::Time at = due + absl::Milliseconds(50) + round_trip_;
   if (at < next_due_at_) {
     next_due_at_ = at;
+    next_due_run_at_ = due;
     next_due_priority_ = priority;
   }
 }
@@ -189,6 +199,8 @@ void LockPlanner::Failed(absl::Time now) {
   may_have_work_ = true;
   if (rewind_in_flight_) RewindTo(*rewind_in_flight_);
   rewind_in_flight_.reset();
+  if (from_head_in_flight_) from_head_ = true;
+  from_head_in_flight_ = false;
 }
 
 void LockPlanner::Succeeded() { retry_delay_ = absl::ZeroDuration(); }
@@ -204,8 +216,12 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     // sweep to learn which comes next.
     may_have_work_ = true;
     need_sweep_ = true;
-    RewindTo(KeyAt(next_due_priority_.value_or(-32768), next_due_at_));
+    // From the job's own key: the scan may have passed it (it sorted
+    // there while a worker of ours still held it).
+    RewindTo(KeyAt(next_due_priority_.value_or(-32768),
+                   std::min(next_due_run_at_, next_due_at_)));
     next_due_at_ = absl::InfiniteFuture();
+    next_due_run_at_ = absl::InfiniteFuture();
     next_due_priority_.reset();
   }
   while (!announced_.empty() && announced_.begin()->first <= now) {
@@ -268,7 +284,14 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
       plan.lock = std::max(plan.lock, std::min(buffered, options_.workers));
     }
   }
-  if (plan.lock > 0) {
+  if (plan.lock > 0 && from_head_) {
+    // The sweep failed: the whole queue from the head, held jobs skipped.
+    from_head_ = false;
+    from_head_in_flight_ = true;
+    rewind_in_flight_ = rewind_;
+    rewind_.reset();
+    plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  } else if (plan.lock > 0) {
     plan.after = cursor_;
     plan.rewind = rewind_;
     rewind_in_flight_ = rewind_;

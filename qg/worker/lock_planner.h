@@ -166,8 +166,9 @@ class LockPlanner {
              std::optional<absl::Duration> due_in,
              std::optional<int16_t> priority, absl::Time at,
              absl::Duration took = absl::ZeroDuration());
-  // A sweep sent at `at` failed after `took` (the statement; its connection
-  // is fine): the next one waits as after a slow sweep.
+  // A sweep sent at `at` failed after `took` (a statement error such as a
+  // missing grant, or its connection): the next lock scan starts from the
+  // head instead, and the next sweep waits as after a slow one.
   void SweepFailed(absl::Time at, absl::Duration took);
   // This pool moved a job of priority `priority` to a later run_at (a
   // retry, a snooze), due at about `due` (local clock; the write commits a
@@ -210,6 +211,8 @@ class LockPlanner {
   // When the next scheduled job is due, from a sweep or a reschedule of
   // ours (local clock): when it passes, scan and sweep again.
   absl::Time next_due_at_ = absl::InfiniteFuture();
+  // That job's own due time (a reschedule is looked for a little after).
+  absl::Time next_due_run_at_ = absl::InfiniteFuture();
   std::optional<int16_t> next_due_priority_;
   // Future jobs NOTIFY announced (local due time, priority; unknown: the
   // most urgent), earliest first: when each passes, scan; no query needed.
@@ -224,6 +227,10 @@ class LockPlanner {
   std::optional<JobKey> rewind_;
   // The rewind the round trip in flight carries (given back if it fails).
   std::optional<JobKey> rewind_in_flight_;
+  // The next scan starts from the head (a sweep failed); whether the round
+  // trip in flight does (given back if it fails).
+  bool from_head_ = false;
+  bool from_head_in_flight_ = false;
   // The sweep: whether one is under way, when the last was sent, what it
   // took.
   bool sweep_in_flight_ = false;

@@ -245,6 +245,58 @@ TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   EXPECT_EQ(plan.after->id, 13);
 }
 
+// A retried job sorts where the scan may already have passed (the scan met
+// it while a worker of ours still held it): the scan a little after its due
+// time rewinds to its own key, not to the moment it looks.
+TEST(LockPlannerTest, RescheduledJobIsLookedForFromItsOwnKey) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 4), t);
+  Plan plan = p.Decide({}, t);
+  p.Notified(t, 100, t);
+  plan = p.Decide({}, t);
+  ASSERT_GT(plan.lock, 0);
+  p.Locked(plan.lock, 1, 2, Key(20, 100, t + 10 * kMs), true, t);
+  p.Rescheduled(100, t + 5 * kMs);
+  plan = p.Decide({}, t + kMs);
+  EXPECT_FALSE(plan.round_trip);
+  plan = p.Decide({}, plan.wake_at);
+  ASSERT_GT(plan.lock, 0);
+  ASSERT_TRUE(plan.after.has_value());
+  EXPECT_EQ(plan.after->id, 20);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LE(plan.rewind->run_at, t + 5 * kMs);
+}
+
+// The sweep is the net for jobs behind the cursor; when it fails (a role
+// without EXECUTE on qg_sweep, a statement timeout) the next scan starts
+// from the head instead, and a failed head scan is tried again.
+TEST(LockPlannerTest, FailedSweepMakesTheNextScanStartAtTheHead) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 4));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  ASSERT_TRUE(plan.sweep);
+  p.Locked(plan.lock, 3, 3, Key(7, 100, t), /*exhausted=*/true, t);
+  p.SweepFailed(t, kMs);
+  plan = p.Decide({}, t + 2 * kMs);
+  ASSERT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.after.has_value());
+  EXPECT_FALSE(plan.rewind.has_value());
+  p.Failed(t + 2 * kMs);
+  plan = p.Decide({}, t + absl::Seconds(1));
+  ASSERT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.after.has_value());
+  p.Succeeded();
+  p.Locked(plan.lock, 0, 0, std::nullopt, true, t + absl::Seconds(1));
+  // Covered: the scans after it continue after the cursor again.
+  p.Notified(t + absl::Seconds(2), 100, t + absl::Seconds(2));
+  plan = p.Decide({}, t + absl::Seconds(2));
+  ASSERT_TRUE(plan.after.has_value());
+  EXPECT_EQ(plan.after->id, 7);
+}
+
 // The soak found jobs run twice by one pool: a rewind key between two
 // microseconds (a NOTIFY time less a margin) was rounded down on its way to
 // PostgreSQL, so the scan started earlier than the pool's list of held jobs

@@ -251,6 +251,8 @@ Call WithdrawCancel(int64_t id, bool acknowledged_too) {
 Call AckCancels(absl::Span<const int64_t> ids) {
   return {&sql::kAckCancels, {IdArray(ids)}};
 }
+Call PendingCancels() { return {&sql::kPendingCancels, {}}; }
+
 Call ListenControl() { return {&sql::kListenControl, {}}; }
 
 Call TrimCounts(absl::Duration keep) {

@@ -246,6 +246,8 @@ Call CancelUnheld(int64_t id, absl::string_view message);
 Call RequestCancel(int64_t id);
 Call CancelAcknowledged(int64_t id);
 Call WithdrawCancel(int64_t id, bool acknowledged_too);
+// The cancel requests no pool has taken yet (job_id).
+Call PendingCancels();
 Call AckCancels(absl::Span<const int64_t> ids);
 Call ListenControl();
 Call TrimCounts(absl::Duration keep);

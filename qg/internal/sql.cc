@@ -38,6 +38,8 @@ const Statement kCancelAcknowledged{"qg_cancel_acknowledged",
     "$1 job_id bigint", sql_text::cancel_acknowledged};
 const Statement kWithdrawCancel{"qg_withdraw_cancel",
     "$1 job_id bigint, $2 acknowledged_too boolean", sql_text::withdraw_cancel};
+const Statement kPendingCancels{"qg_pending_cancels", "",
+    sql_text::pending_cancels};
 const Statement kAckCancels{"qg_ack_cancels", "$1 ids bigint[]",
     sql_text::ack_cancels};
 const Statement kListenControl{"qg_listen_control", "",

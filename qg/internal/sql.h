@@ -93,6 +93,7 @@ extern const Statement kCancelUnheld;
 extern const Statement kRequestCancel;
 extern const Statement kCancelAcknowledged;
 extern const Statement kWithdrawCancel;
+extern const Statement kPendingCancels;
 extern const Statement kAckCancels;
 extern const Statement kListenControl;
 

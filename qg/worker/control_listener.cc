@@ -20,15 +20,30 @@ ControlListener::ControlListener(std::string conninfo, std::string queue,
 
 ControlListener::~ControlListener() { Stop(); }
 
+absl::StatusOr<PgConnPtr> ControlListener::ConnectAndListen() {
+  absl::StatusOr<PgConnPtr> conn = Connect(conninfo_);
+  if (!conn.ok()) return conn;
+  if (absl::Status s = Run(conn->get(), queries::ListenControl()).status();
+      !s.ok()) {
+    return s;
+  }
+  return conn;
+}
+
 void ControlListener::Start() {
   if (thread_.joinable()) return;
-  // The pause state before any worker starts (a pool started on a paused
-  // queue must not take a job first); the thread keeps it current.
-  if (absl::StatusOr<PgConnPtr> conn = Connect(conninfo_); conn.ok()) {
-    absl::StatusOr<PgResult> r = Run(conn->get(), queries::QueuePaused(queue_));
+  // Listening, and the pause state read, before any worker starts: a pool
+  // started on a paused queue must not take a job first, and a cancel
+  // request for its first job must not go unheard. The thread keeps both
+  // current.
+  absl::StatusOr<PgConnPtr> first = ConnectAndListen();
+  if (first.ok()) {
+    absl::StatusOr<PgResult> r =
+        Run(first->get(), queries::QueuePaused(queue_));
     if (r.ok()) paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
   }
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread(
+      [this, first = std::move(first)]() mutable { Loop(std::move(first)); });
 }
 
 void ControlListener::Stop() {
@@ -37,15 +52,14 @@ void ControlListener::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void ControlListener::Loop() {
+void ControlListener::Loop(absl::StatusOr<PgConnPtr> first) {
   const Clock& clock = RealClock();
   absl::Duration backoff = absl::Milliseconds(100);
+  bool use_first = true;
   while (!stop_) {
-    absl::StatusOr<PgConnPtr> conn = Connect(conninfo_);
-    if (conn.ok()) {
-      absl::Status s = Run(conn->get(), queries::ListenControl()).status();
-      if (!s.ok()) conn = s;
-    }
+    absl::StatusOr<PgConnPtr> conn =
+        use_first ? std::move(first) : ConnectAndListen();
+    use_first = false;
     if (!conn.ok()) {
       logger_->Log(
           LogLevel::kWarning,
@@ -56,29 +70,48 @@ void ControlListener::Loop() {
       continue;
     }
     backoff = absl::Milliseconds(100);
-    bool poll_state = true;  // until we learn qg_queues is missing
+    bool poll_state = true;    // until we learn qg_queues is missing
+    bool poll_cancels = true;  // until we learn qg_cancellations is missing
     absl::Time next_check = absl::InfinitePast();
     while (!stop_) {
       absl::Time now = clock.Now();
-      if (poll_state && now >= next_check) {
-        // The polling fallback: a NOTIFY may have gone missing.
-        absl::StatusOr<PgResult> r =
-            Run(conn->get(), queries::QueuePaused(queue_));
-        if (r.ok()) {
-          paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
-        } else if (SqlState(r.status()) == "42P01") {
-          poll_state = false;  // not migrated: nothing can be paused
-        } else if (PQstatus(conn->get()) != CONNECTION_OK) {
-          break;
+      std::vector<int64_t> asked;
+      if (now >= next_check) {
+        // The polling fallback: a NOTIFY may have gone missing (sent while
+        // this connection was being made).
+        if (poll_state) {
+          absl::StatusOr<PgResult> r =
+              Run(conn->get(), queries::QueuePaused(queue_));
+          if (r.ok()) {
+            paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
+          } else if (SqlState(r.status()) == "42P01") {
+            poll_state = false;  // not migrated: nothing can be paused
+          }
         }
+        if (poll_cancels) {
+          absl::StatusOr<PgResult> r =
+              Run(conn->get(), queries::PendingCancels());
+          if (r.ok()) {
+            absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*r, 0);
+            if (ids.ok()) {
+              for (int64_t id : *ids) {
+                if (hooks_.runs(id)) asked.push_back(id);
+              }
+            }
+          } else if (SqlState(r.status()) == "42P01") {
+            poll_cancels = false;  // not migrated: nothing can be cancelled
+          }
+        }
+        if (PQstatus(conn->get()) != CONNECTION_OK) break;
         next_check = now + absl::Seconds(1);
       }
-      wake_.Wait(PQsocket(conn->get()), next_check, clock);
+      if (asked.empty()) {
+        wake_.Wait(PQsocket(conn->get()), next_check, clock);
+      }
       if (PQconsumeInput(conn->get()) != 1 ||
           PQstatus(conn->get()) != CONNECTION_OK) {
         break;  // reconnect
       }
-      std::vector<int64_t> asked;
       while (PGnotify* n = PQnotifies(conn->get())) {
         std::optional<ControlNotification> c =
             ParseControlNotification(n->extra);

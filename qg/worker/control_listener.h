@@ -4,9 +4,10 @@
 // Pause, resume and cancel requests for a qg-compatible `WorkerPool`
 // (internal; a fast pool's locker session hears them itself). One connection
 // LISTENs on `qg_control`; it also reads the queue's pause state once a
-// second, in case a NOTIFY went missing (a reconnect). A cancel request for
-// a job one of the pool's workers runs is acknowledged in qg_cancellations,
-// then the job is asked to stop.
+// second, with the cancel requests nobody took yet, in case a NOTIFY went
+// missing (a reconnect). `Start()` returns once it listens. A cancel request
+// for a job one of the pool's workers runs is acknowledged in
+// qg_cancellations, then the job is asked to stop.
 #ifndef QG_WORKER_CONTROL_LISTENER_H_
 #define QG_WORKER_CONTROL_LISTENER_H_
 
@@ -18,8 +19,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qg/logger.h"
+#include "qg/pg.h"
 #include "qg/worker/wake_source.h"
 
 namespace qg::internal {
@@ -48,7 +51,11 @@ class ControlListener {
   bool paused() const { return paused_.load(); }
 
  private:
-  void Loop();
+  // A connection that LISTENs on the control channel.
+  absl::StatusOr<PgConnPtr> ConnectAndListen();
+  // Serves `first` (a failure: connects again after a pause), then
+  // reconnects whenever the connection is lost.
+  void Loop(absl::StatusOr<PgConnPtr> first);
 
   const std::string conninfo_;
   const std::string queue_;

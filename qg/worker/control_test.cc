@@ -41,7 +41,21 @@ class ControlTest : public qg_testing::DatabaseTest,
     options.queue = queue;
     return options;
   }
+  // Registers "Long": counts its runs, waits (up to 30 s) until cancelled,
+  // counts the cancels an operator asked for, then fails.
+  void RegisterLong() {
+    work_map_.Register("Long", [this](Job& job) -> absl::Status {
+      ++runs_;
+      absl::Time give_up = absl::Now() + absl::Seconds(30);
+      while (!job.Cancelled() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel_;
+      return absl::CancelledError("stopped");
+    });
+  }
   WorkMap work_map_;
+  std::atomic<int> runs_{0}, saw_cancel_{0};
 };
 
 INSTANTIATE_TEST_SUITE_P(Modes, ControlTest, qg_testing::BothWorkerModes(),
@@ -155,16 +169,9 @@ TEST_P(ControlTest, PausedQueueLocksNothingNewWithinASecondAndResumes) {
 }
 
 TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
-  std::atomic<int> runs{0}, saw_cancel{0};
-  work_map_.Register("Long", [&](Job& job) -> absl::Status {
-    ++runs;
-    absl::Time give_up = absl::Now() + absl::Seconds(30);
-    while (!job.Cancelled() && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel;
-    return absl::CancelledError("stopped");
-  });
+  std::atomic<int>& runs = runs_;
+  std::atomic<int>& saw_cancel = saw_cancel_;
+  RegisterLong();
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   QG_ASSERT_OK(pool.Start());
@@ -202,16 +209,9 @@ TEST_P(ControlTest, CancelRequestWhoseNotifyWasMissedIsStillTaken) {
                     "the job's lock: it cannot miss a request while it "
                     "holds the job";
   }
-  std::atomic<int> runs{0}, saw_cancel{0};
-  work_map_.Register("Long", [&](Job& job) -> absl::Status {
-    ++runs;
-    absl::Time give_up = absl::Now() + absl::Seconds(30);
-    while (!job.Cancelled() && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel;
-    return absl::CancelledError("stopped");
-  });
+  std::atomic<int>& runs = runs_;
+  std::atomic<int>& saw_cancel = saw_cancel_;
+  RegisterLong();
   QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   QG_ASSERT_OK(pool.Start());

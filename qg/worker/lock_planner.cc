@@ -64,6 +64,10 @@ void LockPlanner::RewindTo(const JobKey& key) {
   if (!rewind_ || k < *rewind_) rewind_ = std::move(k);
 }
 
+absl::Duration LockPlanner::DueSweepSpacing() const {
+  return std::min(50 * sweep_cost_, absl::Minutes(1));
+}
+
 absl::Duration LockPlanner::SweepInterval() const {
   return std::clamp(50 * sweep_cost_, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
@@ -72,6 +76,7 @@ absl::Duration LockPlanner::SweepInterval() const {
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
   need_sweep_ = true;
+  due_sweep_ = false;
   next_due_at_ = absl::InfiniteFuture();
   next_due_run_at_ = absl::InfiniteFuture();
   next_due_priority_.reset();
@@ -212,10 +217,13 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     return plan;
   }
   if (now >= next_due_at_) {
-    // Due, by a sweep's answer or a reschedule of ours: scan for it, and
-    // sweep to learn which comes next.
+    // Due, by a sweep's answer or a reschedule of ours: scan for it now,
+    // and sweep to learn which comes next as soon as the sweeps' budget
+    // allows (a sweep can answer with a job inserted a moment after it
+    // began, due at once: sweeping again at once would make them run back
+    // to back while the queue is busy).
     may_have_work_ = true;
-    need_sweep_ = true;
+    due_sweep_ = true;
     // From the job's own key: the scan may have passed it (it sorted
     // there while a worker of ours still held it).
     RewindTo(KeyAt(next_due_priority_.value_or(-32768),
@@ -231,7 +239,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     RewindTo(KeyAt(priority, at - absl::Milliseconds(2) - round_trip_));
     announced_.erase(announced_.begin());
     if (announced_.empty() && announced_overflow_) {
-      need_sweep_ = true;  // more were announced than remembered
+      due_sweep_ = true;  // more were announced than remembered
       announced_overflow_ = false;
     }
   }
@@ -240,6 +248,10 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   // nothing announces them. Sweep now and then (less often when the walk
   // from the head is slow).
   if (!sweep_in_flight_ && now - last_sweep_ >= SweepInterval()) {
+    need_sweep_ = true;
+  }
+  if (due_sweep_ && !sweep_in_flight_ &&
+      now - last_sweep_ >= DueSweepSpacing()) {
     need_sweep_ = true;
   }
 
@@ -317,6 +329,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
   if (need_sweep_ && !sweep_in_flight_ && !view.stopping) {
+    due_sweep_ = false;
     plan.sweep = true;
     plan.sweep_before = cursor_;
     sweep_in_flight_ = true;
@@ -338,6 +351,9 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
     if (!sweep_in_flight_ && !plan.sweep) {
       plan.wake_at = std::min(plan.wake_at, last_sweep_ + SweepInterval());
+      if (due_sweep_) {
+        plan.wake_at = std::min(plan.wake_at, last_sweep_ + DueSweepSpacing());
+      }
     }
     if (!announced_.empty()) {
       plan.wake_at = std::min(plan.wake_at, announced_.begin()->first);

@@ -203,11 +203,16 @@ class LockPlanner {
   JobKey KeyAt(int16_t priority, absl::Time at) const;
   // How long after a sweep the next one starts unprompted.
   absl::Duration SweepInterval() const;
+  // How long after a sweep one that a due time asks for may start: the
+  // sweeps take at most about 2% of the sweeper's time.
+  absl::Duration DueSweepSpacing() const;
 
   const PlannerOptions options_;
   bool paused_ = false;
   bool may_have_work_ = true;
   bool need_sweep_ = true;
+  // A due time passed: sweep once DueSweepSpacing() allows.
+  bool due_sweep_ = false;
   // When the next scheduled job is due, from a sweep or a reschedule of
   // ours (local clock): when it passes, scan and sweep again.
   absl::Time next_due_at_ = absl::InfiniteFuture();

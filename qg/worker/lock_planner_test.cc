@@ -297,6 +297,36 @@ TEST(LockPlannerTest, FailedSweepMakesTheNextScanStartAtTheHead) {
   EXPECT_EQ(plan.after->id, 7);
 }
 
+// s7 found a sweep storm: with jobs enqueued all the time, each sweep
+// answered with a job inserted a moment after it began (due at once), whose
+// due time asked for the next sweep at once; with vacuum blocked each sweep
+// walked 76 ms of dead rows, back to back, and the drain fell from 35k to
+// 6.7k jobs/s. A due time still starts a scan at once; the sweep it asks for
+// waits until the sweeps' budget (50 x their cost) allows.
+TEST(LockPlannerTest, DueTimesNeverMakeSweepsRunBackToBack) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 4), t);
+  absl::Duration cost = 20 * kMs;  // 50 x 20 ms: 1 s, under the 5 s poll
+  p.Swept({}, 5 * kMs, 100, t, cost);
+  Plan plan = p.Decide({}, t + 5 * kMs);
+  EXPECT_GT(plan.lock, 0);  // the job is looked for at once
+  EXPECT_FALSE(plan.sweep);
+  p.Locked(plan.lock, 1, 1, Key(3, 100, t), true, t + 5 * kMs);
+  plan = p.Decide({.held = 1}, t + 6 * kMs);
+  EXPECT_FALSE(plan.sweep);
+  EXPECT_FALSE(plan.round_trip);
+  EXPECT_LE(plan.wake_at, t + 50 * cost);
+  plan = p.Decide({.held = 1}, t + 50 * cost);
+  EXPECT_TRUE(plan.sweep);  // then once, to learn what comes next
+  // A cheap sweep comes back at once.
+  p.Swept({}, 5 * kMs, 100, t + 50 * cost, kMs);
+  plan = p.Decide({.held = 1}, t + 50 * cost + 5 * kMs);
+  EXPECT_FALSE(plan.sweep);
+  plan = p.Decide({.held = 1}, t + 50 * cost + 50 * kMs);
+  EXPECT_TRUE(plan.sweep);
+}
+
 // The soak found jobs run twice by one pool: a rewind key between two
 // microseconds (a NOTIFY time less a margin) was rounded down on its way to
 // PostgreSQL, so the scan started earlier than the pool's list of held jobs

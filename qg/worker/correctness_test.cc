@@ -32,6 +32,7 @@
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/gate.h"
+#include "qg/testing/latency_proxy.h"
 #include "qg/testing/query.h"
 #include "qg/testing/recorder.h"
 #include "qg/testing/status_matchers.h"
@@ -181,6 +182,34 @@ std::vector<NewJob> Jobs(const std::string& type, int n) {
     jobs.push_back({.type = type, .args = absl::StrCat("[", i + 1, "]")});
   }
   return jobs;
+}
+
+// Full bench runs stalled: s6 drained 0.5 jobs/s for 30 s, s7 picked jobs up
+// seconds late. A buffered job starts only if its lock was confirmed within
+// recheck_after (25 ms), and the confirmation was dated when its round trip
+// was sent: whenever round trips took longer than that (a busy server, or a
+// database 30 ms away), every confirmation was stale on arrival and the
+// workers waited for re-checks that were stale again. Nothing ran.
+TEST_F(FastPathTest, JobsRunWhenRoundTripsTakeLongerThanRecheckAfter) {
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto proxy,
+      qg_testing::LatencyProxy::Start(db_->conninfo(), absl::Milliseconds(20)));
+  ClientOptions far_options = ClientDefaults();
+  far_options.conninfo = proxy->Conninfo();
+  QG_ASSERT_OK_AND_ASSIGN(auto far, Client::Create(far_options));
+  std::atomic<int> runs{0};
+  work_map_.Register("Far", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  QG_ASSERT_OK(client_->EnqueueMany(Jobs("Far", 20)).status());
+  WorkerPool pool(far.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(pool.Start());
+  EXPECT_TRUE(
+      qg_testing::WaitFor([&] { return runs == 20; }, absl::Seconds(20)))
+      << runs << " of 20 ran";
+  pool.Shutdown();
+  EXPECT_EQ(runs, 20);
 }
 
 // Defect 1. The locker session holds the locks of the running job and of

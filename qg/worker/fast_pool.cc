@@ -502,7 +502,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
       }
       for (const JobKey& key : plan.confirm) {
         if (auto it = ready_.find(key); it != ready_.end()) {
-          it->second.checked_at = r->sent_at;
+          it->second.checked_at = r->received_at;
         }
       }
       gone = TakeBuffered(missing, /*lock_released=*/true);
@@ -583,7 +583,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                          "twice (ids ",
                          Ids(relocked_), ")"));
       }
-      AddLocked(std::move(fresh), r->sent_at);
+      AddLocked(std::move(fresh), r->received_at);
     } else {
       Log(LogLevel::kError,
           absl::StrCat("qg: locking jobs of queue \"", options_.queue,

@@ -15,7 +15,8 @@
 // The data path: the locker locks a batch (`qg_lock_jobs()`, which locks
 // and re-checks each row, continuing after the last key it looked at), puts
 // the jobs in the buffer, a worker thread takes the most urgent one whose
-// row was checked within `recheck_after` (older ones are re-checked first)
+// row's check answered within `recheck_after` (older ones are re-checked
+// first)
 // and runs it, and the job's `Done()` hands its outcome to the locker, which
 // writes it in the next round trip and releases the lock in the one after.
 // A lost locker session loses its locks: jobs still buffered are dropped

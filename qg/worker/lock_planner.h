@@ -37,9 +37,9 @@
 //   - A NOTIFY of a job more urgent than the least urgent buffered job locks
 //     even when the buffer is full, so priority order holds across refills
 //     (the pool then releases what no longer fits).
-//   - A buffered job starts only if its row was checked, under its lock, at
-//     most `recheck_after` ago; older ones are re-checked first, in the
-//     round trip that takes them.
+//   - A buffered job starts only if the check of its row, under its lock,
+//     answered at most `recheck_after` ago; older ones are re-checked first,
+//     in the round trip that takes them.
 //   - A buffered job that waited longer than `max_buffer_wait` is released
 //     for other workers, unless an idle worker is about to start it (it is
 //     re-checked instead).

@@ -78,10 +78,13 @@ struct WorkerOptions {
   // Default: 500ms.
   absl::Duration max_buffer_wait = absl::Milliseconds(500);
 
-  // kFast only: a job that waited in the buffer starts only if its row was
-  // checked, under its lock, at most this long ago (it still exists with the
-  // key it was locked with, and the locker session holding its lock is
-  // alive); older ones are re-checked in one round trip first. Default: 25ms.
+  // kFast only: a job that waited in the buffer starts only if the answer
+  // of its last check under its lock (it still exists with the key it was
+  // locked with, and the locker session holding its lock is alive) arrived
+  // at most this long ago; older ones are re-checked in one round trip
+  // first. Counted from the answer, not the question, so that round trips
+  // longer than this (a busy or distant server) still start jobs. Default:
+  // 25ms.
   absl::Duration recheck_after = absl::Milliseconds(25);
 
   // kFast only: the longest a statement of the pool's locker session may

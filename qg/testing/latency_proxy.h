@@ -1,0 +1,59 @@
+// qg/testing/latency_proxy.h
+// -----------------------------------------------------------------------------
+//
+// A database far away, for tests: a Unix-socket proxy in front of a test
+// server that holds every chunk of bytes for a fixed delay in each
+// direction, so that each round trip takes at least twice that. Use its
+// `Conninfo()` where the test's conninfo would go.
+//
+// Errors: `Start()` returns the failing system call's message (Internal) or
+// InvalidArgument for a conninfo without a Unix-socket host.
+#ifndef QG_TESTING_LATENCY_PROXY_H_
+#define QG_TESTING_LATENCY_PROXY_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace qg_testing {
+
+class LatencyProxy {
+ public:
+  // Listens in a fresh directory under /tmp and forwards each connection to
+  // the server `conninfo` names (its `host`, a socket directory or an
+  // abstract "@name", and `port`), delaying each chunk by `delay`.
+  static absl::StatusOr<std::unique_ptr<LatencyProxy>> Start(
+      const std::string& conninfo, absl::Duration delay);
+  // Closes every connection and joins its threads.
+  ~LatencyProxy();
+
+  // `conninfo` with host and port pointing at the proxy.
+  std::string Conninfo() const;
+
+ private:
+  LatencyProxy() = default;
+  void AcceptLoop();
+  void Pump(int from, int to);
+
+  std::string conninfo_;
+  std::string target_host_;
+  int port_ = 0;
+  std::string dir_;
+  absl::Duration delay_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+};
+
+}  // namespace qg_testing
+
+#endif  // QG_TESTING_LATENCY_PROXY_H_

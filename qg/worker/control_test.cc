@@ -41,9 +41,10 @@ class ControlTest : public qg_testing::DatabaseTest,
     options.queue = queue;
     return options;
   }
-  // Registers "Long": counts its runs, waits (up to 30 s) until cancelled,
-  // counts the cancels an operator asked for, then fails.
-  void RegisterLong() {
+  // Registers "Long" (counts its runs, waits up to 30 s until cancelled,
+  // counts the cancels an operator asked for, then fails), enqueues one as
+  // `*id`, starts `pool` and waits until the job runs.
+  void StartLong(WorkerPool& pool, int64_t* id) {
     work_map_.Register("Long", [this](Job& job) -> absl::Status {
       ++runs_;
       absl::Time give_up = absl::Now() + absl::Seconds(30);
@@ -53,6 +54,9 @@ class ControlTest : public qg_testing::DatabaseTest,
       if (job.cancel_reason() == Job::CancelReason::kCancelled) ++saw_cancel_;
       return absl::CancelledError("stopped");
     });
+    QG_ASSERT_OK_AND_ASSIGN(*id, client_->Enqueue({.type = "Long"}));
+    QG_ASSERT_OK(pool.Start());
+    ASSERT_TRUE(WaitFor([&] { return runs_ == 1; }));
   }
   WorkMap work_map_;
   std::atomic<int> runs_{0}, saw_cancel_{0};
@@ -169,17 +173,13 @@ TEST_P(ControlTest, PausedQueueLocksNothingNewWithinASecondAndResumes) {
 }
 
 TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
-  std::atomic<int>& runs = runs_;
-  std::atomic<int>& saw_cancel = saw_cancel_;
-  RegisterLong();
-  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  QG_ASSERT_OK(pool.Start());
-  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  int64_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(StartLong(pool, &id));
   absl::Time asked = absl::Now();
   QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(id));
   EXPECT_EQ(outcome, CancelOutcome::kStopping);
-  ASSERT_TRUE(WaitFor([&] { return saw_cancel == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return saw_cancel_ == 1; }));
   EXPECT_LT(absl::Now() - asked, absl::Seconds(1));
   ASSERT_TRUE(WaitFor([&] {
     return Query(
@@ -192,7 +192,7 @@ TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
   EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "0");
   absl::SleepFor(absl::Milliseconds(500));  // never retried
   pool.Shutdown();
-  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(runs_, 1);
   EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
   // Retry revives it.
   QG_ASSERT_OK(client_->RetryJob(id));
@@ -209,19 +209,15 @@ TEST_P(ControlTest, CancelRequestWhoseNotifyWasMissedIsStillTaken) {
                     "the job's lock: it cannot miss a request while it "
                     "holds the job";
   }
-  std::atomic<int>& runs = runs_;
-  std::atomic<int>& saw_cancel = saw_cancel_;
-  RegisterLong();
-  QG_ASSERT_OK_AND_ASSIGN(int64_t id, client_->Enqueue({.type = "Long"}));
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
-  QG_ASSERT_OK(pool.Start());
-  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  int64_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(StartLong(pool, &id));
   // The request as CancelJob writes it, without its NOTIFY.
   Query(
       "INSERT INTO qg_cancellations (job_id, requested_at) VALUES ($1, "
       "now())",
       {absl::StrCat(id)});
-  ASSERT_TRUE(WaitFor([&] { return saw_cancel == 1; }, absl::Seconds(5)));
+  ASSERT_TRUE(WaitFor([&] { return saw_cancel_ == 1; }, absl::Seconds(5)));
   EXPECT_EQ(Query("SELECT acknowledged_at IS NOT NULL FROM qg_cancellations"),
             "t");
   pool.Shutdown();

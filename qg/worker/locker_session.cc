@@ -112,6 +112,22 @@ absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
   return out;
 }
 
+// What every connection of the session needs: the locker's statements
+// prepared, its planner settings, and the statement timeout.
+absl::Status SetUpConnection(PGconn* conn, absl::Duration statement_timeout) {
+  if (absl::Status s = sql::PrepareAll(conn, sql::LockerStatements());
+      !s.ok()) {
+    return s;
+  }
+  for (const Call& call : {queries::LockerSettings(),
+                           queries::SessionTimeout(statement_timeout)}) {
+    if (absl::Status s = internal::Run(conn, call).status(); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
@@ -127,13 +143,11 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
         "the database lacks qg_lock_jobs() for the fast worker path: run `qg "
         "migrate` (or apply schema/qg_additions.sql)");
   }
-  if (absl::Status s = sql::PrepareAll(conn->get(), sql::LockerStatements());
+  if (absl::Status s = SetUpConnection(conn->get(), statement_timeout);
       !s.ok()) {
     return s;
   }
-  for (const Call& call :
-       {queries::LockerSettings(), queries::Listen(), queries::ListenControl(),
-        queries::SessionTimeout(statement_timeout)}) {
+  for (const Call& call : {queries::Listen(), queries::ListenControl()}) {
     if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
       return s;
     }
@@ -153,15 +167,9 @@ absl::StatusOr<PgConnPtr> LockerSession::OpenHelper(
     const std::string& conninfo, absl::Duration statement_timeout) {
   absl::StatusOr<PgConnPtr> conn = Connect(conninfo);
   if (!conn.ok()) return conn.status();
-  if (absl::Status s = sql::PrepareAll(conn->get(), sql::LockerStatements());
+  if (absl::Status s = SetUpConnection(conn->get(), statement_timeout);
       !s.ok()) {
     return s;
-  }
-  for (const Call& call : {queries::LockerSettings(),
-                           queries::SessionTimeout(statement_timeout)}) {
-    if (absl::Status s = internal::Run(conn->get(), call).status(); !s.ok()) {
-      return s;
-    }
   }
   return conn;
 }

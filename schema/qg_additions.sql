@@ -174,15 +174,18 @@ BEGIN
   -- Re-check under a fresh snapshot (a VOLATILE function gets one per
   -- statement): a row another worker finished between the scan's snapshot
   -- and our lock is gone; release it.
-  -- (One index probe per locked key: LATERAL keeps the plan a nested loop
-  -- whatever the statistics say. Rows come back in scan order.)
+  -- (One index probe per locked key: OFFSET 0 keeps the planner from
+  -- flattening the LATERAL subquery into a join, which, planned while the
+  -- statistics said the queue was empty, reads the whole queue each call:
+  -- a session keeps its plans. Rows come back in scan order.)
   FOR c IN
     SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
            x.error_count, x.last_error
     FROM unnest(got_p, got_r, got_i) AS k(p, r, id),
     LATERAL (SELECT * FROM que_jobs AS y
              WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
-             AND y.job_id = k.id) AS x
+             AND y.job_id = k.id
+             OFFSET 0) AS x
   LOOP
     queue := c.queue; priority := c.priority; run_at := c.run_at;
     job_id := c.job_id; job_class := c.job_class; args := c.args;

@@ -11,10 +11,13 @@ SELECT job_id,
        present,
        CASE WHEN NOT present THEN pg_advisory_unlock(job_id) END AS released
 FROM (
-  SELECT k.job_id,
-         EXISTS (SELECT 1 FROM que_jobs AS j
-                 @key_match@
-                 ) AS present
+  SELECT k.job_id, y.job_id IS NOT NULL AS present
   FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
     AS k(queue, priority, run_at, job_id)
+  -- One index probe per key: OFFSET 0 keeps the planner from turning the
+  -- lookup into a join or a hashed subquery, which reads the whole queue
+  -- when the statistics say it is empty (plans made then are kept).
+  LEFT JOIN LATERAL (SELECT j.job_id FROM que_jobs AS j
+                     @key_match@
+                     OFFSET 0) AS y ON true
 ) AS checked

@@ -29,7 +29,8 @@
 //      drain capacity while a REPEATABLE READ transaction stays open from
 //      10% to 70% of the time: per window pickup p50/p99, lock round trip
 //      p50/p99, rate, table and index size; then the same with the
-//      recommended autovacuum settings on que_jobs
+//      recommended autovacuum settings on que_jobs (--trace_ms: each slow
+//      lock round trip and each sweep, timed, on stderr)
 //   s8 scale-out: 200,000 jobs drained by P processes of W workers (1x8,
 //      2x8, 4x8, 2x4): total rate, connections per process, jobs run twice
 //   s9 scraped: the s3 drain (of --s9_jobs, 200,000) at each --c, once
@@ -83,6 +84,9 @@ ABSL_FLAG(std::string, scenario, "core",
           "s1 .. s9, a comma-separated list, core (s1-s4, the default), "
           "scale (s5-s8) or all (s1-s9)");
 ABSL_FLAG(int, churn_seconds, 120, "s7: seconds of churn per pass");
+ABSL_FLAG(double, trace_ms, 0,
+          "s7: print each lock round trip slower than this (ms) and each "
+          "sweep, with the time, on stderr (0: none)");
 ABSL_FLAG(std::string, worker_role, "",
           "internal: run as a worker process against this conninfo");
 ABSL_FLAG(int, workers, 8, "internal: the worker process's pool size");
@@ -220,12 +224,28 @@ class RoundTripLog : public qg::PoolObserver {
   void OnRoundTrip(const RoundTrip& r) override {
     std::lock_guard<std::mutex> lock(mu_);
     double ms = absl::ToDoubleMilliseconds(r.took);
+    if (trace_ms_ > 0 && ms > trace_ms_) {
+      fprintf(stderr,
+              "bench: %s round trip %.1f ms: locked %d, written %d, "
+              "unlocked %d, re-checked %d, scanned %d%s%s, %d buffered\n",
+              Stamp().c_str(), ms, r.locked, r.written, r.released, r.rechecked,
+              r.scanned, r.rewound ? ", rewound" : "",
+              r.from_head ? ", from the head" : "", r.buffered);
+    }
     times_.all.push_back(ms);
     if (r.from_head) times_.from_head.push_back(ms);
   }
   void OnSweep(const Sweep& s) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (trace_ms_ > 0) {
+      fprintf(stderr, "bench: %s sweep %.1f ms: %d free%s\n", Stamp().c_str(),
+              absl::ToDoubleMilliseconds(s.took), s.found,
+              s.ok ? "" : ", failed");
+    }
     times_.sweeps.push_back(absl::ToDoubleMilliseconds(s.took));
+  }
+  static std::string Stamp() {
+    return absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::UTCTimeZone());
   }
   Times Take() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -235,6 +255,7 @@ class RoundTripLog : public qg::PoolObserver {
   }
 
  private:
+  const double trace_ms_ = absl::GetFlag(FLAGS_trace_ms);
   std::mutex mu_;
   Times times_;
 };
@@ -693,6 +714,10 @@ class Bench {
     std::vector<double> blocked_pickup, open_pickup;
     double blocked_done = 0, blocked_secs = 0;
     for (int w = 0; w < windows; ++w) {
+      if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+        fprintf(stderr, "bench: %s s7 %swindow %d begins\n",
+                RoundTripLog::Stamp().c_str(), pass.c_str(), w + 1);
+      }
       int64_t done_before = done.load();
       absl::Time window_end = start + window * (w + 1);
       while (absl::Now() < window_end) {
@@ -702,10 +727,18 @@ class Bench {
                    "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) "
                    "FROM que_jobs");
           blocked = true;
+          if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+            fprintf(stderr, "bench: %s s7 transaction begins\n",
+                    RoundTripLog::Stamp().c_str());
+          }
         }
         if (blocked && !released && t >= absl::Seconds(seconds) * 7 / 10) {
           MustExec(blocker.get(), "COMMIT");
           released = true;
+          if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+            fprintf(stderr, "bench: %s s7 transaction ends\n",
+                    RoundTripLog::Stamp().c_str());
+          }
         }
         absl::SleepFor(absl::Milliseconds(20));
       }

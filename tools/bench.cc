@@ -30,7 +30,7 @@
 //      10% to 70% of the time: per window pickup p50/p99, lock round trip
 //      p50/p99, rate, table and index size; then the same with the
 //      recommended autovacuum settings on que_jobs (--trace_ms: each slow
-//      lock round trip and each sweep, timed, on stderr)
+//      lock round trip and sweep, timed, on stderr; also in s8)
 //   s8 scale-out: 200,000 jobs drained by P processes of W workers (1x8,
 //      2x8, 4x8, 2x4): total rate, connections per process, jobs run twice
 //   s9 scraped: the s3 drain (of --s9_jobs, 200,000) at each --c, once
@@ -85,8 +85,8 @@ ABSL_FLAG(std::string, scenario, "core",
           "scale (s5-s8) or all (s1-s9)");
 ABSL_FLAG(int, churn_seconds, 120, "s7: seconds of churn per pass");
 ABSL_FLAG(double, trace_ms, 0,
-          "s7: print each lock round trip slower than this (ms) and each "
-          "sweep, with the time, on stderr (0: none)");
+          "s7, s8: print each lock round trip, sweep and (s8) emptiness "
+          "check slower than this (ms), with the time, on stderr (0: none)");
 ABSL_FLAG(std::string, worker_role, "",
           "internal: run as a worker process against this conninfo");
 ABSL_FLAG(int, workers, 8, "internal: the worker process's pool size");
@@ -179,7 +179,11 @@ std::string RunSelf(const std::vector<std::string>& args) {
     std::vector<char*> argv;
     std::string self = "/proc/self/exe";
     argv.push_back(const_cast<char*>("bench"));
-    for (const std::string& a : args)
+    std::vector<std::string> all = args;
+    if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+      all.push_back(absl::StrCat("--trace_ms=", absl::GetFlag(FLAGS_trace_ms)));
+    }
+    for (const std::string& a : all)
       argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execv(self.c_str(), argv.data());
@@ -226,10 +230,11 @@ class RoundTripLog : public qg::PoolObserver {
     double ms = absl::ToDoubleMilliseconds(r.took);
     if (trace_ms_ > 0 && ms > trace_ms_) {
       fprintf(stderr,
-              "bench: %s round trip %.1f ms: locked %d, written %d, "
+              "bench: %s [%d] round trip %.1f ms: locked %d, written %d, "
               "unlocked %d, re-checked %d, scanned %d%s%s, %d buffered\n",
-              Stamp().c_str(), ms, r.locked, r.written, r.released, r.rechecked,
-              r.scanned, r.rewound ? ", rewound" : "",
+              Stamp().c_str(), static_cast<int>(getpid()), ms, r.locked,
+              r.written, r.released, r.rechecked, r.scanned,
+              r.rewound ? ", rewound" : "",
               r.from_head ? ", from the head" : "", r.buffered);
     }
     times_.all.push_back(ms);
@@ -237,8 +242,10 @@ class RoundTripLog : public qg::PoolObserver {
   }
   void OnSweep(const Sweep& s) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (trace_ms_ > 0) {
-      fprintf(stderr, "bench: %s sweep %.1f ms: %d free%s\n", Stamp().c_str(),
+    if (trace_ms_ > 0 &&
+        (absl::ToDoubleMilliseconds(s.took) > trace_ms_ || !s.ok)) {
+      fprintf(stderr, "bench: %s [%d] sweep %.1f ms: %d free%s\n",
+              Stamp().c_str(), static_cast<int>(getpid()),
               absl::ToDoubleMilliseconds(s.took), s.found,
               s.ok ? "" : ", failed");
     }
@@ -1069,12 +1076,15 @@ int RunWorkerRole(const std::string& conninfo) {
   options.mode = qg::WorkerMode::kFast;
   options.interval = absl::Milliseconds(100);
   options.buffer = absl::GetFlag(FLAGS_buffer);
+  RoundTripLog trace;  // prints slow round trips with --trace_ms
+  if (absl::GetFlag(FLAGS_trace_ms) > 0) options.observer = &trace;
   qg::WorkerPool pool(client->get(), &work_map, absl::GetFlag(FLAGS_workers),
                       options);
   ConnPtr watch = MustConnect(conninfo);
   if (absl::Status st = pool.Start(); !st.ok()) LOG(FATAL) << st;
   int64_t connections = 0;
   while (true) {
+    absl::Time asked = absl::Now();
     auto r = qg::Exec(
         watch.get(),
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM que_jobs WHERE queue = "
@@ -1082,6 +1092,14 @@ int RunWorkerRole(const std::string& conninfo) {
         "application_name = current_setting('application_name') AND pid <> "
         "pg_backend_pid())");
     CHECK(r.ok()) << r.status();
+    if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+      trace.Take();  // bounded memory
+      double ms = absl::ToDoubleMilliseconds(absl::Now() - asked);
+      if (ms > absl::GetFlag(FLAGS_trace_ms)) {
+        fprintf(stderr, "bench: %s [%d] emptiness check %.1f ms\n",
+                RoundTripLog::Stamp().c_str(), static_cast<int>(getpid()), ms);
+      }
+    }
     int64_t c = 0;
     absl::SimpleAtoi(r->Get(0, 1), &c);
     connections = std::max(connections, c);

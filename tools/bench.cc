@@ -22,9 +22,12 @@
 //      process of its own: rate and peak RSS), then drained by a pool of 8
 //      and of 32 workers in a process of its own: rate overall and per
 //      100k slice, peak RSS
-//   s6 beside a backlog: the s3 drain at 8 workers while 1,000,000 future
-//      jobs sit in the same queue, and while 1,000,000 ready jobs sit in
-//      another queue; the plain s3 drain in the same run for the ratio
+//   s6 beside a backlog: a drain of 100,000 jobs at 8 workers while
+//      1,000,000 future jobs sit in the same queue, and while 1,000,000
+//      ready jobs sit in another queue, and the same drain without them for
+//      the ratio; each backlog is vacuumed and analyzed first, as one that
+//      has sat in a queue has been (otherwise autovacuum's first pass over
+//      the fresh million lands inside the drain, or does not)
 //   s7 blocked vacuum: --churn_seconds of enqueueing at half the measured
 //      drain capacity while a REPEATABLE READ transaction stays open from
 //      10% to 70% of the time: per window pickup p50/p99, lock round trip
@@ -123,6 +126,7 @@ constexpr int kS2Jobs = 3000;
 constexpr int kS3Jobs = 20000;
 constexpr int kS4Jobs = 200;
 constexpr int kS5Jobs = 1000000;
+constexpr int kS6Jobs = 100000;
 constexpr int kS8Jobs = 200000;
 
 int64_t MonotonicNanos() {
@@ -428,7 +432,9 @@ class Bench {
       CHECK(r.ok()) << r.status();
       if (r->Get(0, 0) == "0") return 0;
       if (absl::Now() > deadline) {
-        auto n = qg::Exec(conn, absl::StrCat("SELECT count(*) FROM ", table));
+        auto n = qg::Exec(conn, absl::StrCat("SELECT count(*) FROM (SELECT 1 "
+                                             "FROM ",
+                                             table, ") t"));
         int64_t left = 0;
         CHECK(n.ok() && absl::SimpleAtoi(n->Get(0, 0), &left));
         return left;
@@ -439,15 +445,20 @@ class Bench {
 
   // Drains what is in que_jobs' default queue with a pool of `c` workers
   // in this process; returns jobs/s from the first handler start until the
-  // queue is empty (`expected` jobs).
+  // queue is empty (`expected` jobs). The database is asked whether the
+  // queue is empty only once the handlers ran `expected` jobs, and along
+  // the primary key: a query polled during the drain that scans the table
+  // (beside s6's million future jobs, a parallel sequential scan of 60 ms,
+  // back to back) takes the cores the drain is measured on.
   double DrainReady(int c, qg::WorkerMode mode, int64_t expected,
                     qg::PoolObserver* observer = nullptr) {
     auto client = NewClient(c + 2);
-    std::atomic<int64_t> first{0};
+    std::atomic<int64_t> first{0}, ran{0};
     qg::WorkMap work_map;
     work_map.Register("Noop", [&](qg::Job&) {
       int64_t zero = 0;
       first.compare_exchange_strong(zero, MonotonicNanos());
+      ++ran;
       return absl::OkStatus();
     });
     qg::WorkerOptions options;
@@ -460,10 +471,13 @@ class Bench {
     ConnPtr watch = MustConnect(conninfo_);
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
     if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
+    while (ran.load() < expected && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
     int64_t left =
         WaitEmpty(watch.get(),
                   "que_jobs WHERE queue = '' AND run_at <= now() AND "
-                  "job_class = 'Noop'",
+                  "job_class = 'Noop' ORDER BY queue, priority, run_at, job_id",
                   deadline);
     int64_t end = MonotonicNanos();
     pool.Shutdown();
@@ -566,13 +580,15 @@ class Bench {
   }
 
   // Inserts `n` jobs server-side: `queue`, run_at `run_at` (SQL).
-  void Backlog(int64_t n, const std::string& queue, const std::string& run_at) {
+  void Backlog(int64_t n, const std::string& queue, const std::string& run_at,
+               bool settled = false) {
     MustExec(
         admin_.get(),
         absl::StrCat("INSERT INTO que_jobs (queue, run_at, job_class, "
                      "args) SELECT '",
                      queue, "', ", run_at,
                      ", 'Backlog', '[]' FROM generate_series(1, ", n, ")"));
+    if (settled) MustExec(admin_.get(), "VACUUM (ANALYZE) que_jobs");
     MustExec(admin_.get(), "CHECKPOINT");
   }
 
@@ -616,19 +632,19 @@ class Bench {
   // s6: the s3 drain at 8 workers beside a million-job backlog.
   void S6(int rep) {
     Reset();
-    LoadReady("que_jobs");
+    LoadReady("que_jobs", kS6Jobs);
     Emit("qg", "s6", rep, "plain_c8_jobs_per_s",
-         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+         DrainReady(8, qg::WorkerMode::kFast, kS6Jobs));
     Reset();
-    Backlog(1000000, "", "now() + interval '1 day'");
-    LoadReady("que_jobs");
+    Backlog(1000000, "", "now() + interval '1 day'", /*settled=*/true);
+    LoadReady("que_jobs", kS6Jobs);
     Emit("qg", "s6", rep, "future_backlog_c8_jobs_per_s",
-         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+         DrainReady(8, qg::WorkerMode::kFast, kS6Jobs));
     Reset();
-    Backlog(1000000, "other", "'2000-01-01'");
-    LoadReady("que_jobs");
+    Backlog(1000000, "other", "'2000-01-01'", /*settled=*/true);
+    LoadReady("que_jobs", kS6Jobs);
     Emit("qg", "s6", rep, "other_queue_backlog_c8_jobs_per_s",
-         DrainReady(8, qg::WorkerMode::kFast, kS3Jobs));
+         DrainReady(8, qg::WorkerMode::kFast, kS6Jobs));
   }
 
   // s7: churn at half the drain capacity with vacuum held back.
@@ -869,6 +885,7 @@ class Bench {
     ConnPtr watch = MustConnect(conninfo_);
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
     std::atomic<bool> stop{false};
+    std::atomic<int64_t> deleted{0};
     std::vector<std::thread> threads;
     int64_t start = MonotonicNanos();
     for (int i = 0; i < c; ++i) {
@@ -882,8 +899,13 @@ class Bench {
               "SKIP LOCKED LIMIT 50)");
           CHECK(r.ok()) << r.status();
           if (r->AffectedRows() == 0) break;
+          deleted += r->AffectedRows();
         }
       });
+    }
+    // As DrainReady: the database is asked only at the end.
+    while (deleted.load() < kS3Jobs && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
     }
     int64_t left = WaitEmpty(watch.get(), "qg_bench_floor", deadline);
     int64_t end = MonotonicNanos();
@@ -1088,7 +1110,8 @@ int RunWorkerRole(const std::string& conninfo) {
     auto r = qg::Exec(
         watch.get(),
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM que_jobs WHERE queue = "
-        "'' LIMIT 1) t), (SELECT count(*) FROM pg_stat_activity WHERE "
+        "'' ORDER BY queue, priority, run_at, job_id LIMIT 1) t), (SELECT "
+        "count(*) FROM pg_stat_activity WHERE "
         "application_name = current_setting('application_name') AND pid <> "
         "pg_backend_pid())");
     CHECK(r.ok()) << r.status();

@@ -6,8 +6,12 @@
 -- $7 messages text[].
 UPDATE que_jobs AS j
 @error_columns@
-FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
-            $5::integer[], $6::float8[], $7::text[])
-  AS k(queue, priority, run_at, job_id, error_count, delay, message)
-@key_match@
+FROM (
+  SELECT k.error_count, k.delay, k.message, y.row_ctid
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
+              $5::integer[], $6::float8[], $7::text[])
+    AS k(queue, priority, run_at, job_id, error_count, delay, message),
+  @key_probe@
+) AS k
+WHERE j.ctid = k.row_ctid
 RETURNING j.job_id

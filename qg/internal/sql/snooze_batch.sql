@@ -5,8 +5,12 @@
 -- $4 ids bigint[], $5 delays float8[] (seconds).
 UPDATE que_jobs AS j
 SET run_at = now() + k.delay * '1 second'::interval
-FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
-            $5::float8[])
-  AS k(queue, priority, run_at, job_id, delay)
-@key_match@
+FROM (
+  SELECT k.delay, y.row_ctid
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
+              $5::float8[])
+    AS k(queue, priority, run_at, job_id, delay),
+  @key_probe@
+) AS k
+WHERE j.ctid = k.row_ctid
 RETURNING j.job_id

@@ -464,8 +464,11 @@ TEST_F(FastPoolTest, PlansMadeOnAnEmptyQueueStillReadFewIndexEntriesPerJob) {
   int64_t read = QueryInt(
       "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
       "indexrelname = 'que_jobs_pkey'");
-  // A lock, a check or two and a delete each read about one entry per job.
-  EXPECT_LT(read, 10 * kJobs) << read / double(kJobs) << " per job";
+  // A lock and a delete read about one entry per job, and each re-check one
+  // more: 5-10 per job here, more on a slower machine, where jobs wait
+  // longer and are re-checked more often. A plan that reads the whole queue
+  // per call read 278 per job.
+  EXPECT_LT(read, 100 * kJobs) << read / double(kJobs) << " per job";
 }
 
 // The same when the statistics say the queue is empty because most of its
@@ -513,10 +516,12 @@ TEST_F(FastPoolTest,
   int64_t read = QueryInt(
       "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
       "indexrelname = 'que_jobs_pkey'");
-  // Besides a few entries per job, each walk from the head passes the dead
+  // Besides a few entries per job (more where jobs wait longer and are
+  // re-checked more often), each walk from the head passes the dead
   // entries: the sweep at the start, and the lock scans and their
-  // min(priority) until a scan finds a job.
-  EXPECT_LT(read, 5 * kDead + 10 * kJobs) << read / double(kJobs) << " per job";
+  // min(priority) until a scan finds a job. 12 per job here; a plan that
+  // reads the whole index per write read 137.
+  EXPECT_LT(read, 5 * kDead + 50 * kJobs) << read / double(kJobs) << " per job";
 }
 
 TEST_F(FastPoolTest, FallsBackToQgCompatWithoutTheLockFunction) {

@@ -287,6 +287,7 @@ Call InsertMany(absl::Span<const InsertRow> rows) {
 }
 
 Call TransactionNow() { return {&sql::kTransactionNow, {}}; }
+Call DbClock() { return {&sql::kDbClock, {}}; }
 Call JobStats() { return {&sql::kJobStats, {}}; }
 Call DeadJobs(int limit) { return {&sql::kDeadJobs, {absl::StrCat(limit)}}; }
 Call RetryJob(int64_t id) { return {&sql::kRetryJob, {absl::StrCat(id)}}; }

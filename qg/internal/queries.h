@@ -204,6 +204,8 @@ Call InsertJob(const InsertRow& row);
 Call InsertJobReturningRow(const InsertRow& row);
 Call InsertMany(absl::Span<const InsertRow> rows);
 Call TransactionNow();
+// The database's now() in epoch seconds (db_now float8).
+Call DbClock();
 Call JobStats();
 Call DeadJobs(int limit);
 Call RetryJob(int64_t id);

@@ -67,6 +67,7 @@ const Statement kInsertMany{"qg_insert_many",
 const Statement kCopyJobs{"qg_copy_jobs", "", sql_text::copy_jobs};
 const Statement kTransactionNow{"qg_transaction_now", "",
     sql_text::transaction_now};
+const Statement kDbClock{"qg_db_clock", "", sql_text::db_clock};
 
 const Statement kJobStats{"qg_job_stats", "", sql_text::job_stats};
 const Statement kDeadJobs{"qg_dead_jobs", "$1 limit int", sql_text::dead_jobs};

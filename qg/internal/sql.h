@@ -54,6 +54,7 @@ extern const Statement kInsertJobReturningRow;
 extern const Statement kInsertMany;
 extern const Statement kCopyJobs;
 extern const Statement kTransactionNow;
+extern const Statement kDbClock;
 
 // Reading and operating.
 extern const Statement kJobStats;

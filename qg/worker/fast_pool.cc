@@ -126,10 +126,7 @@ absl::Status FastPool::Start() {
   absl::StatusOr<std::unique_ptr<LockerSession>> session = LockerSession::Open(
       client_->options().conninfo, options_.round_trip_timeout, clock_);
   if (!session.ok()) return session.status();
-  session_ = std::move(*session);
-  releasing_.clear();
-  relocked_.clear();
-  planner_.SessionOpened(clock_.Now());
+  AdoptSession(std::move(*session), clock_.Now());
   std::unique_lock<std::mutex> lock(mu_);
   started_ = true;
   generation_ = 1;
@@ -234,6 +231,17 @@ std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
   return out;
 }
 
+void FastPool::AdoptSession(std::unique_ptr<LockerSession> session,
+                            absl::Time now) {
+  session_ = std::move(session);
+  releasing_.clear();
+  relocked_.clear();
+  planner_.SessionOpened(now);
+  // Its clock reading places the run_at of NOTIFYs before a sweep answers.
+  db_offset_ = session_->clock_offset();
+  planner_.ClockOffset(db_offset_);
+}
+
 bool FastPool::OpenSession() {
   absl::StatusOr<std::unique_ptr<LockerSession>> session = LockerSession::Open(
       client_->options().conninfo, options_.round_trip_timeout, clock_);
@@ -247,11 +255,8 @@ bool FastPool::OpenSession() {
                      "; retrying in ", absl::FormatDuration(reconnect_delay_)));
     return false;
   }
-  session_ = std::move(*session);
+  AdoptSession(std::move(*session), now);
   reconnect_delay_ = absl::ZeroDuration();
-  releasing_.clear();
-  relocked_.clear();
-  planner_.SessionOpened(now);
   {
     std::unique_lock<std::mutex> lock(mu_);
     session_fd_ = session_->socket();

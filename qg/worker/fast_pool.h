@@ -103,6 +103,8 @@ class FastPool {
   void WorkerLoop();
   // Opens a session; false (after logging) when it cannot.
   bool OpenSession();
+  // Makes `session`, opened at `now`, the pool's, with its clock reading.
+  void AdoptSession(std::unique_ptr<LockerSession> session, absl::Time now);
   // The session is gone, and every lock with it.
   void LoseSession(const absl::Status& why);
   // A sweep could not be sent or failed: the planner scans from the head

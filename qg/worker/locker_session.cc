@@ -152,15 +152,31 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
       return s;
     }
   }
+  // The database's clock, for NOTIFYs that arrive before the first sweep
+  // answers (sweeps then keep it current). now() is the statement's start:
+  // the way there after `sent`, as for a sweep.
+  const absl::Time sent = clock.Now();
+  absl::StatusOr<PgResult> db_clock =
+      internal::Run(conn->get(), queries::DbClock());
+  if (!db_clock.ok()) return db_clock.status();
+  double db_now = 0;
+  if (!absl::SimpleAtod(db_clock->Get(0, 0), &db_now)) {
+    return absl::InternalError(absl::StrCat("qg_db_clock: not a number: \"",
+                                            db_clock->Get(0, 0), "\""));
+  }
+  const absl::Duration clock_offset =
+      absl::FromUnixMicros(std::llround(db_now * 1e6)) - sent;
   // The writer and the sweeper: the same settings and statements; no
   // LISTEN, no locks (the sweeper's try-locks are released at once).
   absl::StatusOr<PgConnPtr> writer = OpenHelper(conninfo, statement_timeout);
   if (!writer.ok()) return writer.status();
   absl::StatusOr<PgConnPtr> sweeper = OpenHelper(conninfo, statement_timeout);
   if (!sweeper.ok()) return sweeper.status();
-  return std::unique_ptr<LockerSession>(new LockerSession(
+  auto session = std::unique_ptr<LockerSession>(new LockerSession(
       std::move(*conn), std::move(*writer), std::move(*sweeper), conninfo,
       statement_timeout, clock));
+  session->clock_offset_ = clock_offset;
+  return session;
 }
 
 absl::StatusOr<PgConnPtr> LockerSession::OpenHelper(

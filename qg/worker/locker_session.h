@@ -110,6 +110,11 @@ class LockerSession {
       const std::string& conninfo, absl::Duration statement_timeout,
       const Clock& clock);
 
+  // clock_offset()
+  //
+  // The database's clock minus ours, as read when the session opened.
+  absl::Duration clock_offset() const { return clock_offset_; }
+
   // Run()
   //
   // Runs `request` as one pipelined round trip, waiting up to `timeout`.
@@ -175,6 +180,7 @@ class LockerSession {
   std::optional<Pipeline> sweep_;  // the sweep under way
   absl::Time sweep_sent_at_;
   const Clock* clock_;
+  absl::Duration clock_offset_;  // database minus ours, at Open()
 };
 
 }  // namespace qg::internal

@@ -44,6 +44,23 @@ class FastPoolTest : public qg_testing::DatabaseTest {
         "i)::json FROM generate_series(1, $2::int) i RETURNING 1",
         {type, absl::StrCat(n)});
   }
+  // The index entries of que_jobs' primary key read so far, by every
+  // session, once all but this test's connection have gone (a backend's
+  // statistics reach the shared counters when it exits); -1 if they do not.
+  int64_t PrimaryKeyEntriesRead() {
+    if (!WaitFor([&] {
+          return Query(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname "
+                     "= current_database() AND pid <> pg_backend_pid()") == "0";
+        })) {
+      ADD_FAILURE() << "other sessions of the test database did not exit";
+      return -1;
+    }
+    Query("SELECT pg_stat_clear_snapshot() IS NULL");
+    return QueryInt(
+        "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
+        "indexrelname = 'que_jobs_pkey'");
+  }
   static WorkerOptions Fast(absl::Duration interval = absl::Milliseconds(50)) {
     WorkerOptions options;
     options.mode = WorkerMode::kFast;
@@ -454,16 +471,7 @@ TEST_F(FastPoolTest, PlansMadeOnAnEmptyQueueStillReadFewIndexEntriesPerJob) {
   pool->Shutdown();
   pool.reset();
   client.reset();
-  // Each backend's statistics reach the shared counters when it exits.
-  ASSERT_TRUE(WaitFor([&] {
-    return Query(
-               "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-               "current_database() AND pid <> pg_backend_pid()") == "0";
-  }));
-  Query("SELECT pg_stat_clear_snapshot() IS NULL");
-  int64_t read = QueryInt(
-      "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
-      "indexrelname = 'que_jobs_pkey'");
+  int64_t read = PrimaryKeyEntriesRead();
   // A lock and a delete read about one entry per job, and each re-check one
   // more: 5-10 per job here, more on a slower machine, where jobs wait
   // longer and are re-checked more often. A plan that reads the whole queue
@@ -507,15 +515,7 @@ TEST_F(FastPoolTest,
   pool.reset();
   client.reset();
   old.reset();
-  ASSERT_TRUE(WaitFor([&] {
-    return Query(
-               "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-               "current_database() AND pid <> pg_backend_pid()") == "0";
-  }));
-  Query("SELECT pg_stat_clear_snapshot() IS NULL");
-  int64_t read = QueryInt(
-      "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
-      "indexrelname = 'que_jobs_pkey'");
+  int64_t read = PrimaryKeyEntriesRead();
   // Besides a few entries per job (more where jobs wait longer and are
   // re-checked more often), each walk from the head passes the dead
   // entries: the sweep at the start, and the lock scans and their

@@ -73,6 +73,13 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
   return out;
 }
 
+// The database's clock minus ours, from its now() (`db_now`, epoch seconds)
+// in a statement sent at `sent`: now() is the statement's start, the way
+// there after `sent`.
+absl::Duration ClockOffset(double db_now, absl::Time sent) {
+  return absl::FromUnixMicros(std::llround(db_now * 1e6)) - sent;
+}
+
 // A sweep's rows: free jobs' keys, then one row (job_id NULL) with the next
 // due time (due_in, db_now, due_priority).
 absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
@@ -106,8 +113,7 @@ absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
         absl::SimpleAtoi(r.Get(i, prio_col), &priority)) {
       out.priority = static_cast<int16_t>(priority);
     }
-    // now() is the statement's start: the way there after `sent`.
-    out.clock_offset = absl::FromUnixMicros(std::llround(db_now * 1e6)) - sent;
+    out.clock_offset = ClockOffset(db_now, sent);
   }
   return out;
 }
@@ -153,8 +159,7 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
     }
   }
   // The database's clock, for NOTIFYs that arrive before the first sweep
-  // answers (sweeps then keep it current). now() is the statement's start:
-  // the way there after `sent`, as for a sweep.
+  // answers (sweeps then keep it current).
   const absl::Time sent = clock.Now();
   absl::StatusOr<PgResult> db_clock =
       internal::Run(conn->get(), queries::DbClock());
@@ -164,8 +169,7 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
     return absl::InternalError(absl::StrCat("qg_db_clock: not a number: \"",
                                             db_clock->Get(0, 0), "\""));
   }
-  const absl::Duration clock_offset =
-      absl::FromUnixMicros(std::llround(db_now * 1e6)) - sent;
+  const absl::Duration clock_offset = ClockOffset(db_now, sent);
   // The writer and the sweeper: the same settings and statements; no
   // LISTEN, no locks (the sweeper's try-locks are released at once).
   absl::StatusOr<PgConnPtr> writer = OpenHelper(conninfo, statement_timeout);

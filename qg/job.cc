@@ -117,7 +117,17 @@ Executor& Job::executor() {
 
 JobEnd Job::end() const { return end_.load(); }
 
+absl::Status Job::Decided(absl::string_view verb) const {
+  JobEnd end = end_.load();
+  if (end == JobEnd::kNone && !done()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "job ", id(), " already ended as ",
+      JobEndName(end == JobEnd::kNone ? JobEnd::kReleased : end), ": ", verb,
+      "() changes nothing (the first verb that succeeds is the outcome)"));
+}
+
 absl::Status Job::Delete() {
+  if (absl::Status s = Decided("Delete"); !s.ok()) return s;
   bool custom = hooks_ && hooks_->delete_func;
   if (!custom && borrowed_tx_ == nullptr && !own_tx_open() &&
       lease_->BatchesWrites()) {
@@ -132,6 +142,7 @@ absl::Status Job::Delete() {
 }
 
 absl::Status Job::Snooze(absl::Duration delay) {
+  if (absl::Status s = Decided("Snooze"); !s.ok()) return s;
   if (delay < absl::ZeroDuration() || delay == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "snooze delay must be a finite duration of 0 or more, not ",
@@ -166,6 +177,7 @@ absl::Status Job::FinishWrite(absl::Status written, JobEnd end) {
 }
 
 absl::Status Job::RecordCancelled(absl::string_view why) {
+  if (absl::Status s = Decided("RecordCancelled"); !s.ok()) return s;
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   internal::JobError e{
       KeyOf(*this), error_count(), absl::InfiniteDuration(),
@@ -182,6 +194,7 @@ absl::Status Job::RecordCancelled(absl::string_view why) {
 }
 
 absl::Status Job::Error(absl::string_view message) {
+  if (absl::Status s = Decided("Error"); !s.ok()) return s;
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   if (hooks_ && hooks_->error_func) {
     absl::Status s = hooks_->error_func(*this, executor(), message);

@@ -181,6 +181,13 @@ struct JobHooks {
 // thread-safe; the verbs are meant for the one thread working the job,
 // except that `Conn()` and `Done()` may race safely.
 //
+// Outcomes: `Delete()`, `Error()`, `Snooze()` and `RecordCancelled()` each
+// choose how the job ends. The first of them that succeeds is final: a later
+// verb returns `FailedPrecondition` and changes nothing, and a worker never
+// adds its default ending (delete on OK, record the error on failure) to an
+// outcome the handler chose itself. `Done()` without a verb leaves the row as
+// it was (released: it runs again).
+//
 // Jobs handed out by a fast (batched) `WorkerPool` differ in one way: the
 // advisory lock is held by the pool's locker session, and `Conn()` is a pooled
 // connection taken on first use. `Delete()` and `Error()` with the default
@@ -330,6 +337,9 @@ class Job {
   // The failure to record for `message`: the next error count, the backoff
   // (infinite when out of attempts) and the storable message.
   internal::JobError MakeError(absl::string_view message) const;
+  // OK while no verb has chosen the job's outcome and it is not done;
+  // otherwise `FailedPrecondition` naming `verb` and the outcome chosen.
+  absl::Status Decided(absl::string_view verb) const;
   // After a verb wrote its change (`written`) itself: commits the job's own
   // transaction (`Tx()`) with it, or rolls that back when the write failed;
   // on success the lease has only the lock left to release and the job

@@ -108,6 +108,72 @@ TEST_P(ControlTest, SnoozedJobKeepsItsErrorCountAndLastErrorAndRunsLater) {
   pool.Shutdown();
 }
 
+// A verb the handler calls on its Job is the job's final outcome: the
+// worker's default ending (delete on OK, error on failure) neither replaces
+// it nor follows it, and a second verb changes nothing.
+TEST_P(ControlTest, VerbCalledByTheHandlerIsTheJobsFinalOutcome) {
+  std::atomic<int> runs{0};
+  std::mutex mu;
+  std::vector<std::string> second_verb;  // what a second verb returned
+  work_map_.Register("Verb", [&](Job& job) -> absl::Status {
+    ++runs;
+    const std::string& what = job.args();
+    if (what == "[\"snooze\"]") return job.Snooze(absl::Minutes(5));
+    if (what == "[\"snooze-then-fail\"]") {
+      QG_RETURN_IF_ERROR(job.Snooze(absl::Minutes(5)));
+      return absl::InternalError("failed after snoozing");
+    }
+    if (what == "[\"error-then-ok\"]") {
+      QG_RETURN_IF_ERROR(job.Error("recorded by the handler"));
+      return absl::OkStatus();
+    }
+    if (what == "[\"delete-then-fail\"]") {
+      QG_RETURN_IF_ERROR(job.Delete());
+      return absl::InternalError("failed after deleting");
+    }
+    if (what == "[\"snooze-then-delete\"]") {
+      QG_RETURN_IF_ERROR(job.Snooze(absl::Minutes(5)));
+      absl::Status s = job.Delete();
+      std::lock_guard<std::mutex> lock(mu);
+      second_verb.push_back(s.ToString());
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError("unexpected args");
+  });
+  // Retries an hour later: nothing runs twice while the test looks.
+  QG_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<Client> client,
+      Client::Create({.conninfo = db_->conninfo(),
+                      .logger = &logger_,
+                      .backoff = [](int32_t) { return absl::Hours(1); }}));
+  for (const char* what : {"snooze", "snooze-then-fail", "error-then-ok",
+                           "delete-then-fail", "snooze-then-delete"}) {
+    QG_ASSERT_OK(client
+                     ->Enqueue({.type = "Verb",
+                                .args = absl::StrCat("[\"", what, "\"]")})
+                     .status());
+  }
+  WorkerPool pool(client.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return runs == 5; }));
+  pool.Shutdown();  // writes what the fast path batched
+  auto state = [&](const std::string& what) {
+    return Query(
+        "SELECT coalesce(string_agg(format('%s|%s|%s', error_count, "
+        "coalesce(last_error, '-'), run_at > now() + interval '4 minutes'), "
+        "','), 'gone') FROM que_jobs WHERE args::text = $1",
+        {absl::StrCat("[\"", what, "\"]")});
+  };
+  EXPECT_EQ(state("snooze"), "0|-|t");
+  EXPECT_EQ(state("snooze-then-fail"), "0|-|t");
+  EXPECT_EQ(state("error-then-ok"), "1|recorded by the handler|t");
+  EXPECT_EQ(state("delete-then-fail"), "gone");
+  EXPECT_EQ(state("snooze-then-delete"), "0|-|t");
+  ASSERT_EQ(second_verb.size(), 1u);
+  EXPECT_THAT(second_verb[0], HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_EQ(runs, 5);  // none ran again
+}
+
 TEST_P(ControlTest, NegativeSnoozeFailsTheJobWithInvalidArgument) {
   EXPECT_THAT(Snooze(absl::Seconds(-1)),
               StatusIs(absl::StatusCode::kInvalidArgument));

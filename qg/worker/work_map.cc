@@ -80,6 +80,20 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
   }
   absl::Status result = work_map.Run(job);
   if (watchdog != nullptr) watchdog->Unwatch(&job);
+  if (job.end() != JobEnd::kNone || job.done()) {
+    // The handler chose the outcome itself (`job.Snooze()`, `job.Error()`,
+    // ...): it stands, whatever the handler returned afterwards.
+    if (!result.ok()) {
+      logger.Log(LogLevel::kWarning,
+                 absl::StrCat("qg: job ", job.id(), " (", job.type(),
+                              ") returned an error after its handler ended "
+                              "it as ",
+                              JobEndName(job.end()),
+                              "; keeping that: ", result.ToString()));
+    }
+    job.Done();
+    return result;
+  }
   switch (job.cancel_reason()) {
     case Job::CancelReason::kTimedOut:
       result = absl::DeadlineExceededError(absl::StrCat(

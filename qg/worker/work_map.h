@@ -47,7 +47,10 @@ class Watchdog;
 //
 // Performs a job. A non-OK status (or a thrown exception) fails the job: its
 // message is recorded as last_error and the job is retried with backoff. OK
-// deletes the job.
+// deletes the job. A handler may instead choose the outcome itself through
+// the job's verbs (`job.Snooze(d)`, `job.Error(msg)`, `job.Delete()`): the
+// first verb that succeeds is final, whatever the handler returns after it.
+// The `Job&` is valid only while the handler runs: do not keep it.
 using WorkFunc = std::function<absl::Status(Job& job)>;
 
 // Snooze()
@@ -149,7 +152,10 @@ class WorkMap {
 //
 // What a worker does with a locked job: `work_map.Run(job)`, then
 // `job.Delete()` on success or `job.Error(message)` on failure, then
-// `job.Done()`. Returns the handler's status (or the Delete/Error failure).
+// `job.Done()`; when the handler chose the outcome itself (it called
+// `job.Snooze()`, `job.Error()`, `job.Delete()`, or `job.Done()`), only
+// `job.Done()`: that outcome is final. Returns the handler's status (or the
+// Delete/Error failure).
 // With a `watchdog`, the type's timeout is enforced (see `SetTimeout`) and a
 // job cancelled by shutdown that failed is released without an error.
 absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,

@@ -769,6 +769,7 @@ void FastPool::LockerLoop() {
         run_time_sum_ = absl::ZeroDuration();
         run_time_count_ = 0;
       }
+      view.releasing = static_cast<int>(releasing_.size());
       view.writes_pending = !batch_.empty();
       view.acks_pending = !pending_acks_.empty();
       view.stopping = stopping;

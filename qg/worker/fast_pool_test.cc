@@ -346,6 +346,56 @@ TEST_F(FastPoolTest, OneWorkerRunsJobsInPriorityThenRunAtOrder) {
   EXPECT_THAT(order, ElementsAre(3, 2, 1, 4));
 }
 
+// A Que worker never runs equal-priority due jobs out of job_id order. A
+// pool that gives back a job locked ahead (it waited longer than
+// max_buffer_wait behind a slow job) must take that job next when nobody else
+// did, not one after it; with an adaptive and with a fixed buffer. The first
+// job runs until the pool locks a job after the ones it gave back (what a
+// pool out of order does), or for 40 times max_buffer_wait.
+TEST_F(FastPoolTest, JobGivenBackIsTheNextTakenSoEqualPriorityJobsRunInOrder) {
+  for (int buffer : {-1, 2}) {
+    SCOPED_TRACE(absl::StrCat("buffer ", buffer));
+    Query("TRUNCATE que_jobs");
+    Query("SELECT setval('que_jobs_job_id_seq', 1, false)");
+    Query(
+        "INSERT INTO que_jobs (job_class, args) SELECT 'Slow', '[]' FROM "
+        "generate_series(1, 8) RETURNING 1");
+    QG_ASSERT_OK_AND_ASSIGN(PgConnPtr watcher, qg::Connect(db_->conninfo()));
+    const int64_t ahead = buffer < 0 ? 2 : 1 + buffer;  // locked at start
+    std::mutex mu;
+    std::vector<int64_t> order;
+    WorkMap work_map;
+    work_map.Register("Slow", [&](Job& job) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(job.id());
+      }
+      if (job.id() != 1) return absl::OkStatus();
+      WaitFor(
+          [&] {
+            return qg_testing::QueryValue(
+                       watcher.get(),
+                       "SELECT count(*) FROM pg_locks WHERE locktype = "
+                       "'advisory' AND objid > $1",
+                       {absl::StrCat(ahead)}) != "0";
+          },
+          absl::Seconds(2));
+      return absl::OkStatus();
+    });
+    // Polling (and so sweeping) rarely, as by default: no sweep finds the
+    // job given back before the worker is free.
+    WorkerOptions options = Fast(absl::Seconds(5));
+    options.max_buffer_wait = absl::Milliseconds(50);
+    options.buffer = buffer;
+    WorkerPool pool(client_.get(), &work_map, 1, options);
+    QG_ASSERT_OK(pool.Start());
+    EXPECT_TRUE(
+        WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+    pool.Shutdown();
+    EXPECT_THAT(order, ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  }
+}
+
 TEST_F(FastPoolTest, NotifyWakesAnIdlePoolWithPollingOff) {
   std::atomic<int> runs{0};
   WorkMap work_map;

@@ -195,6 +195,7 @@ void LockPlanner::RoundTrip(absl::Duration took) {
 
 void LockPlanner::Ran(absl::Duration took) {
   run_time_ = Average(run_time_, took);
+  lookahead_off_ = false;
 }
 
 void LockPlanner::Failed(absl::Time now) {
@@ -279,14 +280,31 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     }
     return plan;
   }
-  if (!view.stopping && may_have_work_ && free > 0) {
+  // Buffered jobs nobody took in time go back to the queue for others;
+  // not those an idle worker is about to start (the most urgent).
+  if (!view.stopping) {
+    for (int i = view.idle_workers; i < buffered; ++i) {
+      const BufferedJob& b = view.buffered[i];
+      if (now - b.locked_at > options_.max_buffer_wait) {
+        plan.release.push_back(b.key);
+      }
+    }
+  }
+  if (!plan.release.empty()) lookahead_off_ = true;
+  // Nothing is locked while a job given back still has its lock: the scan
+  // goes back for it first once it is released (Released()).
+  const bool releasing = view.releasing > 0 || !plan.release.empty();
+  if (!view.stopping && may_have_work_ && free > 0 && !releasing) {
     // In batches: when the workers are about to run dry, or once at least
-    // half the buffer has room.
-    if (buffered < options_.workers || free >= std::max(1, buffer / 2)) {
+    // half the buffer has room; only for idle workers while the jobs are
+    // slower than the buffer assumed.
+    if (lookahead_off_) {
+      plan.lock = std::min(free, std::max(0, view.idle_workers - buffered));
+    } else if (buffered < options_.workers || free >= std::max(1, buffer / 2)) {
       plan.lock = std::min(free, options_.max_batch);
     }
   }
-  if (!view.stopping && notified_best_ && buffered > 0) {
+  if (!view.stopping && !releasing && notified_best_ && buffered > 0) {
     const JobKey& worst = view.buffered.back().key;
     if (*notified_best_ <
         std::pair<int16_t, absl::Time>{worst.priority, worst.run_at}) {
@@ -311,16 +329,6 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     plan.max_scan = std::min(4 * plan.lock + 100, 10000);
   }
 
-  // Buffered jobs nobody took in time go back to the queue for others;
-  // not those an idle worker is about to start (the most urgent).
-  if (!view.stopping) {
-    for (int i = view.idle_workers; i < buffered; ++i) {
-      const BufferedJob& b = view.buffered[i];
-      if (now - b.locked_at > options_.max_buffer_wait) {
-        plan.release.push_back(b.key);
-      }
-    }
-  }
   // Re-check the buffered jobs idle workers would start, when their last
   // check is too old for them to start; and, riding a round trip that runs
   // anyway, those getting old.

@@ -42,7 +42,12 @@
 //     in the round trip that takes them.
 //   - A buffered job that waited longer than `max_buffer_wait` is released
 //     for other workers, unless an idle worker is about to start it (it is
-//     re-checked instead).
+//     re-checked instead). Que's order holds across such a release: nothing
+//     is locked from the round trip that releases a job until its lock is
+//     gone and the next scan has rewound to it, so a job given back is the
+//     next one taken when nobody else took it; and the pool locks only for
+//     idle workers until a handler finishes (the jobs are slower than the
+//     buffer assumed).
 //   - A failed round trip backs off exponentially (50 ms .. 5 s), so a
 //     persistent error does not spin.
 //   - A paused queue locks nothing and gives back its buffered jobs; it
@@ -97,8 +102,11 @@ struct PoolView {
   int idle_workers = 0;  // workers waiting for a job
   int held = 0;  // jobs buffered or running (finished ones do not count)
   std::vector<BufferedJob> buffered;  // in (priority, run_at, id) order
-  bool writes_pending = false;        // completions to write or release
-  bool acks_pending = false;          // cancel requests to acknowledge
+  // Buffered jobs given back whose locks are not released yet: nothing is
+  // locked until they are, so that the scan can go back for them first.
+  int releasing = 0;
+  bool writes_pending = false;  // completions to write or release
+  bool acks_pending = false;    // cancel requests to acknowledge
   bool stopping = false;
 };
 
@@ -243,6 +251,9 @@ class LockPlanner {
   absl::Duration sweep_cost_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
+  // A buffered job waited past max_buffer_wait: lock only for idle workers
+  // until a handler finishes (`Ran`).
+  bool lookahead_off_ = false;
   absl::Duration retry_delay_ = absl::ZeroDuration();
   absl::Time retry_at_ = absl::InfinitePast();
   // Exponentially weighted averages; zero until observed.

@@ -420,6 +420,50 @@ TEST(LockPlannerTest, BufferedJobsWaitingTooLongAreReleased) {
   EXPECT_EQ(plan.confirm[0].id, 2);
 }
 
+// Que's order across a release: the round trip that gives a job back and
+// those until its lock is gone lock nothing (a scan would pass the job, which
+// the pool still holds, and lock the one after it); once released, the scan
+// rewinds to it; and until a handler finishes, the pool locks only for idle
+// workers.
+TEST(LockPlannerTest, NothingIsLockedPastAJobGivenBackUntilTheScanRewindsToIt) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 1), t);
+  // Job 1 runs (slowly), job 2 is buffered; the cursor is after job 2.
+  p.Notified(t, 100, t);
+  Plan plan = p.Decide({.idle_workers = 1}, t);
+  ASSERT_EQ(plan.lock, 2);
+  p.Locked(2, 2, 2, Key(2, 100, t), /*exhausted=*/false, t);
+  PoolView view;
+  view.held = 2;
+  view.buffered = {{Key(2, 100, t), t, t}};
+  absl::Time late = t + absl::Milliseconds(501);
+  plan = p.Decide(view, late);
+  ASSERT_EQ(plan.release.size(), 1u);
+  EXPECT_EQ(plan.lock, 0) << "a scan now would lock job 3 before job 2";
+  // Its lock goes back in the next round trip: still nothing locked.
+  view.held = 1;
+  view.buffered.clear();
+  view.releasing = 1;
+  view.writes_pending = true;
+  plan = p.Decide(view, late);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 0);
+  // Released: the worker is still busy, so nothing is locked ahead.
+  p.Released({Key(2, 100, t)});
+  view.releasing = 0;
+  view.writes_pending = false;
+  plan = p.Decide(view, late);
+  EXPECT_EQ(plan.lock, 0);
+  // The worker is free: the scan starts from job 2's key.
+  view.idle_workers = 1;
+  view.held = 0;
+  plan = p.Decide(view, late);
+  ASSERT_EQ(plan.lock, 1);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LT(*plan.rewind, Key(2, 100, t));
+}
+
 TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   qg_testing::FakeClock clock;
   LockPlanner p = Idle(Options(1, 4), clock.Now());

@@ -4,10 +4,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "qg/conninfo.h"
 
@@ -72,6 +73,28 @@ std::string StatementLabel(absl::string_view sql) {
   while (!flat.empty() && flat.back() == ' ') flat.pop_back();
   if (flat.size() > 60) flat = flat.substr(0, 57) + "...";
   return absl::StrCat("query \"", flat, "\"");
+}
+
+// Reads exactly `width` digits (any number, at most 9, when `width` is 0)
+// from the front of `s`.
+bool TakeDigits(absl::string_view& s, int width, int64_t& out) {
+  size_t n = 0;
+  while (n < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[n])))
+    ++n;
+  if (n == 0 || (width > 0 && n != static_cast<size_t>(width)) || n > 9) {
+    return false;
+  }
+  if (width > 0) n = width;
+  out = 0;
+  for (size_t i = 0; i < n; ++i) out = out * 10 + (s[i] - '0');
+  s.remove_prefix(n);
+  return true;
+}
+
+bool TakeChar(absl::string_view& s, char c) {
+  if (s.empty() || s.front() != c) return false;
+  s.remove_prefix(1);
+  return true;
 }
 
 }  // namespace
@@ -262,40 +285,76 @@ absl::StatusOr<PgResult> ExecPrepared(PGconn* conn, const char* name,
 std::string FormatTimestamp(absl::Time t) {
   if (t == absl::InfiniteFuture()) return "infinity";
   if (t == absl::InfinitePast()) return "-infinity";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+  // Written field by field, not with absl::FormatTime's %Y: PostgreSQL reads
+  // a year of fewer than three digits as 19xx/20xx ("50-06-01" is 2050) and
+  // knows no negative years (1 BC is astronomical year 0).
+  const absl::TimeZone::CivilInfo ci = absl::UTCTimeZone().At(t);
+  const absl::CivilSecond cs = ci.cs;
+  int64_t year = cs.year();
+  const bool bc = year <= 0;
+  if (bc) year = 1 - year;
+  return absl::StrFormat("%04d-%02d-%02d %02d:%02d:%02d.%06d+00%s", year,
+                         cs.month(), cs.day(), cs.hour(), cs.minute(),
+                         cs.second(), absl::ToInt64Microseconds(ci.subsecond),
+                         bc ? " BC" : "");
 }
 
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text) {
-  // PostgreSQL prints "2026-11-29 06:00:00.123456+00"; the offset may also be
-  // "+05:30" or "-03:00:00", and the fraction is left out when zero.
+  // PostgreSQL (DateStyle ISO) prints "2026-11-29 06:00:00.123456+00": a
+  // year of at least four digits (more after 9999), a fraction only when
+  // not zero, an offset "+00", "+05:30" or "-03:00:28", and " BC" after
+  // the offset for years before 1.
   if (text == "infinity") return absl::InfiniteFuture();
   if (text == "-infinity") return absl::InfinitePast();
-  std::string s(text);
-  size_t sign = s.find_last_of("+-");
-  if (sign == std::string::npos || sign < 11) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot parse timestamp \"", s, "\": no UTC offset"));
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot parse timestamp \"", absl::CHexEscape(text), "\": ", why));
+  };
+  absl::string_view s = text;
+  int64_t year, month, day, hour, minute, second;
+  if (!TakeDigits(s, 0, year) || !TakeChar(s, '-') ||
+      !TakeDigits(s, 2, month) || !TakeChar(s, '-') || !TakeDigits(s, 2, day) ||
+      !TakeChar(s, ' ') || !TakeDigits(s, 2, hour) || !TakeChar(s, ':') ||
+      !TakeDigits(s, 2, minute) || !TakeChar(s, ':') ||
+      !TakeDigits(s, 2, second)) {
+    return bad("not \"YYYY-MM-DD HH:MM:SS\"");
   }
-  std::string zone = s.substr(sign + 1);
-  int parts[3] = {0, 0, 0};
-  int n = 0;
-  for (absl::string_view p : absl::StrSplit(zone, ':')) {
-    if (n == 3 || !absl::SimpleAtoi(p, &parts[n])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot parse timestamp \"", s, "\": bad offset"));
-    }
-    ++n;
+  absl::Duration fraction;
+  if (TakeChar(s, '.')) {
+    size_t before = s.size();
+    int64_t digits = 0;
+    if (!TakeDigits(s, 0, digits)) return bad("no digits after '.'");
+    for (size_t n = before - s.size(); n < 9; ++n) digits *= 10;
+    fraction = absl::Nanoseconds(digits);
   }
-  int offset = parts[0] * 3600 + parts[1] * 60 + parts[2];
-  if (s[sign] == '-') offset = -offset;
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime("%Y-%m-%d %H:%M:%E*S", s.substr(0, sign),
-                       absl::UTCTimeZone(), &t, &err)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot parse timestamp \"", s, "\": ", err));
+  int sign = 0;
+  if (TakeChar(s, '+')) {
+    sign = 1;
+  } else if (TakeChar(s, '-')) {
+    sign = -1;
+  } else {
+    return bad("no UTC offset");
   }
-  return t - absl::Seconds(offset);
+  int64_t offset_parts[3] = {0, 0, 0};
+  if (!TakeDigits(s, 2, offset_parts[0])) return bad("bad UTC offset");
+  for (int i = 1; i < 3 && TakeChar(s, ':'); ++i) {
+    if (!TakeDigits(s, 2, offset_parts[i])) return bad("bad UTC offset");
+  }
+  const bool bc = s == " BC";
+  if (!bc && !s.empty()) return bad("unexpected text after the UTC offset");
+  if (year == 0) return bad("there is no year 0");
+  const int64_t astronomical_year = bc ? 1 - year : year;
+  const absl::CivilSecond cs(astronomical_year, month, day, hour, minute,
+                             second);
+  if (cs.year() != astronomical_year || cs.month() != month ||
+      cs.day() != day || cs.hour() != hour || cs.minute() != minute ||
+      cs.second() != second || offset_parts[1] > 59 || offset_parts[2] > 59) {
+    return bad("a field is out of range");
+  }
+  const absl::Duration offset =
+      sign * (absl::Hours(offset_parts[0]) + absl::Minutes(offset_parts[1]) +
+              absl::Seconds(offset_parts[2]));
+  return absl::FromCivil(cs, absl::UTCTimeZone()) + fraction - offset;
 }
 
 }  // namespace qg

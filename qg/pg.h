@@ -153,9 +153,21 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
 //
 // Timestamps as PostgreSQL text in UTC with microseconds:
 // "2026-11-29 06:00:00.123456+00"; "infinity" and "-infinity" stand for
-// `absl::InfiniteFuture()` and `absl::InfinitePast()` both ways. Parsing
-// accepts any UTC offset PostgreSQL prints ("+05:30", "-03:00:00") and a
-// missing fraction; `InvalidArgument` for anything else.
+// `absl::InfiniteFuture()` and `absl::InfinitePast()` both ways. Every
+// instant timestamptz holds (4714-11-24 BC up to 294276-12-31 23:59:59.999999
+// UTC) round-trips exactly, microseconds included: the year has at least
+// four digits ("0050-06-01 ...", never "50-06-01", which PostgreSQL would
+// read as 2050), more after 9999, and years before 1 are written as
+// PostgreSQL writes them ("0044-03-15 12:00:00.000000+00 BC" is
+// astronomical year -43). Digits below a microsecond are cut toward the
+// past. An instant outside timestamptz's range is written just as
+// faithfully, so PostgreSQL refuses it ("timestamp out of range",
+// `InvalidArgument`) rather than storing another one.
+//
+// Parsing takes what PostgreSQL prints with DateStyle ISO: any UTC offset
+// ("+00", "+05:30", "-03:00:28"), a fraction of up to nine digits or none,
+// " BC" after the offset; `InvalidArgument` naming the text for anything
+// else (other separators, impossible dates, trailing text).
 std::string FormatTimestamp(absl::Time t);
 absl::StatusOr<absl::Time> ParseTimestamp(absl::string_view text);
 

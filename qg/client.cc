@@ -12,6 +12,7 @@
 #include "qg/internal/lease.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
+#include "qg/internal/run_at.h"
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
@@ -175,6 +176,9 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
   }
   if (!job.args.empty()) {
     if (absl::Status s = internal::ValidateJson(job.args); !s.ok()) return s;
+  }
+  if (job.run_at.has_value()) {
+    if (absl::Status s = internal::CheckRunAt(*job.run_at); !s.ok()) return s;
   }
   InsertRow row;
   row.queue = job.queue;

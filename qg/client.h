@@ -132,7 +132,8 @@ absl::Status PrepareStatements(PGconn* conn);
 // ValidateNewJob()
 //
 // Checks `job` as `Client::Enqueue()` does (type given, priority within
-// smallint, no NUL byte, args valid JSON, unique options consistent) and
+// smallint, no NUL byte, args valid JSON, run_at within the range
+// `NewJob::run_at` documents, unique options consistent) and
 // returns the row to insert, with its uniqueness key when `job.unique` is
 // set. `now` places a unique job without run_at in its `by_period` period;
 // the one-argument form uses the real time.

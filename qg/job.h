@@ -110,8 +110,11 @@ struct NewJob {
   // Default: 100.
   int priority = 100;
 
-  // When the job becomes runnable (stored with microsecond precision).
-  // Default: std::nullopt, meaning the database's now().
+  // When the job becomes runnable (stored with microsecond precision, finer
+  // digits cut toward the past). From 0001-01-01 00:00:00 UTC up to, not
+  // including, 9999-01-01 00:00:00 UTC, a dead job's run_at: anything else
+  // (earlier years, the infinities, years past 9999) is `InvalidArgument`
+  // before any SQL. Default: std::nullopt, meaning the database's now().
   std::optional<absl::Time> run_at;
 
   // Makes the job unique (see `UniqueOpts`). Default: std::nullopt (not

@@ -1,6 +1,5 @@
 #include "qg/console/console.h"
 
-#include <arpa/inet.h>
 #include <sys/random.h>
 
 #include <algorithm>
@@ -106,36 +105,6 @@ void SendStatus(httplib::Response& res, const absl::Status& s) {
   SendError(res, HttpStatus(s), s.message());
 }
 
-bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost") return true;
-  unsigned char buf[16];
-  std::string h(host);
-  if (inet_pton(AF_INET, h.c_str(), buf) == 1) return buf[0] == 127;
-  if (inet_pton(AF_INET6, h.c_str(), buf) == 1) {
-    static const unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
-                                                0, 0, 0, 0, 0, 0, 0, 1};
-    return std::equal(buf, buf + 16, kLoopback);
-  }
-  return false;
-}
-
-// The host part of a Host header: "127.0.0.1:8080" → "127.0.0.1",
-// "[::1]:8080" → "::1".
-std::string HostOf(absl::string_view header) {
-  if (absl::ConsumePrefix(&header, "[")) {
-    return std::string(header.substr(0, header.find(']')));
-  }
-  return std::string(header.substr(0, header.find(':')));
-}
-
-bool IsIpLiteralOrLocalhost(absl::string_view host) {
-  if (absl::EqualsIgnoreCase(host, "localhost")) return true;
-  unsigned char buf[16];
-  std::string h(host);
-  return inet_pton(AF_INET, h.c_str(), buf) == 1 ||
-         inet_pton(AF_INET6, h.c_str(), buf) == 1;
-}
-
 std::optional<std::string> CookieValue(const httplib::Request& req,
                                        absl::string_view name) {
   for (size_t i = 0; i < req.get_header_value_count("Cookie"); ++i) {
@@ -228,7 +197,7 @@ class Console::Impl {
     }
     absl::StatusOr<ListenAddress> address = ParseListenAddress(options_.listen);
     if (!address.ok()) return address.status();
-    loopback_ = IsLoopbackHost(address->host);
+    address_ = *address;
     absl::StatusOr<std::unique_ptr<Admin>> admin = Admin::Connect(
         {.conninfo = options_.conninfo, .max_conns = options_.max_conns});
     if (!admin.ok()) return admin.status();
@@ -254,8 +223,13 @@ class Console::Impl {
                     .max_age = options_.refresh,
                     .throughput_minutes = options_.throughput_minutes});
     Routes();
+    // /metrics on a thread of its own: scrapes are answered while slow
+    // reads (a filtered job list, a struggling database) hold the others.
     absl::StatusOr<std::unique_ptr<HttpListener>> listener =
-        HttpListener::Start(&server_, *address);
+        HttpListener::Start(&server_, *address,
+                            {.threads = options_.threads,
+                             .reserved_paths = {"/metrics"},
+                             .max_body_bytes = 64 * 1024});
     if (!listener.ok()) return listener.status();
     listener_ = std::move(*listener);
     return absl::OkStatus();
@@ -280,16 +254,10 @@ class Console::Impl {
 
   httplib::Server::HandlerResponse Gate(const httplib::Request& req,
                                         httplib::Response& res) {
-    if (loopback_) {
-      std::string host = HostOf(req.get_header_value("Host"));
-      if (!IsIpLiteralOrLocalhost(host)) {
-        SendError(res, 403,
-                  absl::StrCat("host \"", host,
-                               "\" not allowed: this console listens on a "
-                               "loopback address; open it by IP address or "
-                               "localhost"));
-        return httplib::Server::HandlerResponse::Handled;
-      }
+    if (absl::Status host = CheckHost(address_, req.get_header_value("Host"));
+        !host.ok()) {
+      SendStatus(res, host);
+      return httplib::Server::HandlerResponse::Handled;
     }
     if (options_.bearer_token.empty()) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -355,10 +323,6 @@ class Console::Impl {
   // --- Routes. ------------------------------------------------------------
 
   void Routes() {
-    server_.new_task_queue = [n = options_.threads] {
-      return new httplib::ThreadPool(n);
-    };
-    server_.set_payload_max_length(64 * 1024);
     server_.set_default_headers({
         {"Content-Security-Policy",
          "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -836,11 +800,11 @@ class Console::Impl {
   ConsoleActions actions_;
   const std::string csrf_;
   const std::string session_;
-  bool loopback_ = true;
+  ListenAddress address_;
   std::unique_ptr<Admin> admin_;
   std::shared_ptr<internal::ConnPool> reads_;
   std::unique_ptr<console::SnapshotCache> cache_;
-  httplib::Server server_;
+  HttpServer server_;
   std::unique_ptr<HttpListener> listener_;
 };
 

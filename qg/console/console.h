@@ -26,7 +26,7 @@
 //   - It listens where told, 127.0.0.1:8080 by default (loopback only).
 //     On a loopback address it answers only requests whose Host is
 //     localhost or an IP address (a page on another site cannot reach it
-//     through DNS rebinding).
+//     through DNS rebinding; `qg::CheckHost()`).
 //   - `read_only` hides every action in the page and refuses it (403).
 //   - Actions are POST and need the header X-QG-CSRF with the per-process
 //     random token embedded in the page (403 without it): another site's
@@ -38,6 +38,10 @@
 //     Content-Security-Policy that allows no inline script: a job whose
 //     args or last_error hold "<script>" shows as text.
 //   - The conninfo is shown only through `qg::RedactConninfo()`.
+//   - Requests are read by `qg::HttpListener`'s front: a request must
+//     arrive whole within 10 s of its first byte (64 KiB of body at most),
+//     and only complete requests reach the `threads`, so slow or idle
+//     clients hold none; /metrics is answered on a thread of its own.
 #ifndef QG_CONSOLE_CONSOLE_H_
 #define QG_CONSOLE_CONSOLE_H_
 

@@ -17,6 +17,7 @@
 #include "httplib.h"
 #include "qg/admin.h"
 #include "qg/admin_json.h"
+#include "qg/metrics/http_test_clients.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
@@ -657,6 +658,40 @@ TEST_F(ConsoleTest, BusyPortAndBadAddressAreReported) {
       Console::Start({.conninfo = db_->conninfo(), .listen = "nope"});
   EXPECT_THAT(bad.status(),
               qg_testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Regression (issue 17, defect 7): four connections sending one header
+// byte every 2 s held the console's four threads, unauthenticated, and
+// nothing else was answered, /metrics included.
+TEST_F(ConsoleTest, SlowClientsDribblingHeadersDoNotStarveTheConsole) {
+  StartConsole();
+  qg_testing::SlowClients slow(console_->port(), 10);
+  EXPECT_TRUE(qg_testing::EventuallyAnswered(console_->port(), "/metrics"));
+  EXPECT_TRUE(
+      qg_testing::EventuallyAnswered(console_->port(), "/api/v1/config"));
+}
+
+// Regression (issue 17): a POST without a body (no Content-Length, as
+// `curl -X POST` sends it) waited for a body until the read timeout and got
+// {"error":"HTTP 400"} before the CSRF check could say what was missing.
+TEST_F(ConsoleTest, PostWithoutABodyIsAnsweredByTheChecks) {
+  int64_t id = Insert("Send");
+  StartConsole();
+  std::string answer = qg_testing::RawHttp(
+      console_->port(),
+      absl::StrCat("POST /api/v1/jobs/", id,
+                   "/delete HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                   "close\r\n\r\n"));
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 403"));
+  EXPECT_THAT(answer, HasSubstr("missing CSRF token"));
+  answer = qg_testing::RawHttp(
+      console_->port(),
+      absl::StrCat("POST /api/v1/jobs/", id,
+                   "/delete HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                   "close\r\nX-QG-CSRF: ",
+                   console_->csrf_token(), "\r\n\r\n"));
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 200"));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // qg/metrics/metrics_server.h
 // -----------------------------------------------------------------------------
 //
-// `qg::MetricsServer`: a small HTTP server (cpp-httplib) that answers
-// `GET /metrics` with the text of a function you give it, for Prometheus
-// to scrape a worker process (`qg work --metrics-listen`, or your own
-// binary with `qg::WorkerMetrics`). Also `ParseListenAddress()`, the
-// "HOST:PORT" syntax the `qg` command line's listen flags take.
+// `qg::MetricsServer`: a small HTTP server (cpp-httplib behind
+// `qg::HttpListener`'s front) that answers `GET /metrics` with the text of a
+// function you give it, for Prometheus to scrape a worker process (`qg work
+// --metrics-listen`, or your own binary with `qg::WorkerMetrics`). Slow or
+// idle clients never hold its threads (see qg/metrics/http_listen.h), and
+// on a loopback address it answers only requests whose Host is an IP
+// address or localhost (`qg::CheckHost()`, as the web console).
 //
 // Example:
 //   qg::WorkerMetrics metrics;
@@ -27,10 +29,6 @@
 #include "absl/strings/string_view.h"
 #include "qg/metrics/http_listen.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
-
 namespace qg {
 
 // MetricsServerOptions
@@ -47,7 +45,8 @@ class MetricsServer {
   // Start()
   //
   // Listens on `options.listen` and answers `GET /metrics` with `text()`
-  // (Content-Type text/plain; version=0.0.4), anything else with 404.
+  // (Content-Type text/plain; version=0.0.4), anything else with 404; a
+  // foreign Host on a loopback address with 403, a request body with 413.
   // `text` is called on the server's threads, once per scrape: make it
   // cheap and thread-safe (`WorkerMetrics::Text()` is). A bad address →
   // `InvalidArgument`; a port in use or a host it cannot bind →
@@ -72,7 +71,7 @@ class MetricsServer {
  private:
   MetricsServer() = default;
 
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpListener> listener_;
 };
 

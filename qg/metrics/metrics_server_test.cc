@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "qg/metrics/http_test_clients.h"
 #include "qg/metrics/worker_metrics.h"
 #include "qg/testing/status_matchers.h"
 
@@ -79,6 +80,38 @@ TEST(MetricsServerTest, StopRightAfterStartReturns) {
     QG_ASSERT_OK_AND_ASSIGN(
         std::unique_ptr<MetricsServer> s,
         MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return ""; }));
+  }
+}
+
+// Regression (issue 17, defect 7): connections sending one header byte
+// every half second held every thread of the server (httplib bounds each
+// read, never a request), so a scrape was never answered.
+TEST(MetricsServerTest, SlowClientsDribblingHeadersDoNotStarveScrapes) {
+  QG_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> server,
+      MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return "up 1\n"; }));
+  qg_testing::SlowClients slow(server->port(), 8);
+  EXPECT_TRUE(qg_testing::EventuallyAnswered(server->port(), "/metrics"));
+}
+
+// Regression (issue 17): the worker's metrics server answered any Host, so
+// a page of another site re-pointed at 127.0.0.1 (DNS rebinding) could read
+// it; it now refuses them as the console does.
+TEST(MetricsServerTest, RefusesHostNamesOnALoopbackAddress) {
+  QG_ASSERT_OK_AND_ASSIGN(
+      std::unique_ptr<MetricsServer> server,
+      MetricsServer::Start({.listen = "127.0.0.1:0"}, [] { return "up 1\n"; }));
+  httplib::Client client("127.0.0.1", server->port());
+  httplib::Result r =
+      client.Get("/metrics", {{"Host", "attacker.example:9394"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("not allowed"));
+  EXPECT_THAT(r->body, HasSubstr("attacker.example"));
+  for (const char* host : {"localhost:9394", "127.0.0.1", "[::1]:9394"}) {
+    r = client.Get("/metrics", {{"Host", host}});
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, 200) << host;
   }
 }
 

@@ -8,15 +8,16 @@ namespace {
 constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
 constexpr char kEllipsis[] = "\xE2\x80\xA6";     // U+2026
 
-// The length of the valid, non-NUL UTF-8 character at the start of `s`, or 0
-// when its first bytes are not one. Follows RFC 3629's table.
-size_t CharLength(absl::string_view s) {
+// The length of the valid UTF-8 character at the start of `s`, or 0 when its
+// first bytes are not one (nor, unless `nul_ok`, when it is NUL). Follows RFC
+// 3629's table.
+size_t CharLength(absl::string_view s, bool nul_ok = false) {
   auto b = [&](size_t i) { return static_cast<uint8_t>(s[i]); };
   auto cont = [&](size_t i, uint8_t lo = 0x80, uint8_t hi = 0xBF) {
     return i < s.size() && b(i) >= lo && b(i) <= hi;
   };
   uint8_t c = b(0);
-  if (c == 0) return 0;
+  if (c == 0) return nul_ok ? 1 : 0;
   if (c < 0x80) return 1;
   if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
   if (c == 0xE0) return cont(1, 0xA0, 0xBF) && cont(2) ? 3 : 0;
@@ -69,6 +70,15 @@ bool IsStorableUtf8(absl::string_view text) {
     i += n;
   }
   return true;
+}
+
+size_t FirstInvalidUtf8(absl::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t n = CharLength(text.substr(i), /*nul_ok=*/true);
+    if (n == 0) return i;
+    i += n;
+  }
+  return absl::string_view::npos;
 }
 
 std::string StorableText(absl::string_view text, size_t max_bytes) {

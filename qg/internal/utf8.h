@@ -42,6 +42,12 @@ std::string AsciiText(absl::string_view text,
 // Whether `text` is valid UTF-8 without NUL bytes.
 bool IsStorableUtf8(absl::string_view text);
 
+// The offset of the first byte of `text` that does not start a valid UTF-8
+// character (by the rules of `StorableText()`), or `absl::string_view::npos`
+// when the whole text is valid. A NUL byte is valid here: it is text in
+// JSON (written "\u0000"), though not in a PostgreSQL text column.
+size_t FirstInvalidUtf8(absl::string_view text);
+
 }  // namespace qg::internal
 
 #endif  // QG_INTERNAL_UTF8_H_

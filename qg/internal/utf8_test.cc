@@ -66,5 +66,17 @@ TEST(AsciiTextTest, KeepsPrintableAsciiOnly) {
   EXPECT_EQ(AsciiText("caf\xC3\xA9\tok\n"), "caf??\tok\n");
 }
 
+TEST(FirstInvalidUtf8Test, OffsetOfTheFirstBadByteNulAllowed) {
+  constexpr auto npos = absl::string_view::npos;
+  EXPECT_EQ(FirstInvalidUtf8(""), npos);
+  EXPECT_EQ(FirstInvalidUtf8(std::string("a\0b", 3)), npos);
+  EXPECT_EQ(FirstInvalidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80"), npos);
+  EXPECT_EQ(FirstInvalidUtf8("bad \xff\xfe"), 4u);
+  EXPECT_EQ(FirstInvalidUtf8("ab\xED\xA0\x80"), 2u);     // a surrogate
+  EXPECT_EQ(FirstInvalidUtf8("\xC0\xAF"), 0u);           // overlong '/'
+  EXPECT_EQ(FirstInvalidUtf8("x\xF4\x90\x80\x80"), 1u);  // past U+10FFFF
+  EXPECT_EQ(FirstInvalidUtf8("xy\xE2\x82"), 2u);         // truncated
+}
+
 }  // namespace
 }  // namespace qg::internal

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "qg/typed.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg {
@@ -39,17 +40,7 @@ std::optional<absl::Duration> SnoozeDelay(const absl::Status& status) {
 
 absl::Status ParseTypedArgs(absl::string_view args,
                             google::protobuf::Message& message) {
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(args.data(), args.size()), &message,
-      options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("args do not parse as ", message.GetTypeName(), ": ",
-                     std::string(status.message())));
-  }
-  return absl::OkStatus();
+  return ArgsToMessage(args, message);
 }
 
 absl::Status WorkMap::Run(Job& job) const {

@@ -69,9 +69,11 @@ absl::Status Snooze(absl::Duration delay);
 // The delay of a status made by `Snooze()`; nullopt for any other status.
 std::optional<absl::Duration> SnoozeDelay(const absl::Status& status);
 
-// Parses protobuf JSON (`args`) into `message`, ignoring unknown fields (a
-// newer producer may add some). `InvalidArgument` naming the message type and
-// the parser's complaint when the args do not parse.
+// Parses protobuf JSON (`args`) into `message`: `ArgsToMessage()` in
+// qg/typed.h, what typed handlers get. Unknown fields are ignored (a newer
+// producer may add some); an enum value this binary does not know by name
+// (or, for a closed proto2 enum, by number) fails rather than vanish. Errors
+// are `InvalidArgument` starting "args do not parse as <message type>: ".
 absl::Status ParseTypedArgs(absl::string_view args,
                             google::protobuf::Message& message);
 

@@ -1,7 +1,5 @@
 #include "qg/console/console.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -21,6 +19,7 @@
 #include "qg/admin.h"
 #include "qg/admin_json.h"
 #include "qg/conninfo.h"
+#include "qg/console/auth.h"
 #include "qg/console/snapshot.h"
 #include "qg/console/web_assets.h"
 #include "qg/internal/conn_pool.h"
@@ -35,33 +34,7 @@ using console::GroupCounts;
 using console::MinuteCounts;
 using console::Snapshot;
 
-constexpr char kCsrfHeader[] = "X-QG-CSRF";
-constexpr char kSessionCookie[] = "qg_console_session";
 constexpr int kMaxPageLimit = 1000;
-
-// 32 random bytes as hex, from the kernel's CSPRNG.
-std::string RandomToken() {
-  unsigned char bytes[32];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
-    if (n > 0) got += static_cast<size_t>(n);
-  }
-  std::string out;
-  for (unsigned char b : bytes) {
-    absl::StrAppend(&out, absl::Hex(b, absl::kZeroPad2));
-  }
-  return out;
-}
-
-// Compares without stopping at the first difference.
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-  }
-  return diff == 0;
-}
 
 int HttpStatus(const absl::Status& s) {
   switch (s.code()) {
@@ -103,20 +76,6 @@ void SendError(httplib::Response& res, int status, absl::string_view message) {
 
 void SendStatus(httplib::Response& res, const absl::Status& s) {
   SendError(res, HttpStatus(s), s.message());
-}
-
-std::optional<std::string> CookieValue(const httplib::Request& req,
-                                       absl::string_view name) {
-  for (size_t i = 0; i < req.get_header_value_count("Cookie"); ++i) {
-    for (absl::string_view part :
-         absl::StrSplit(req.get_header_value("Cookie", i), ';')) {
-      part = absl::StripAsciiWhitespace(part);
-      if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
-        return std::string(part);
-      }
-    }
-  }
-  return std::nullopt;
 }
 
 std::optional<std::string> Param(const httplib::Request& req,
@@ -177,52 +136,30 @@ std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
 
 class Console::Impl {
  public:
-  explicit Impl(ConsoleOptions options)
-      : options_(std::move(options)),
-        csrf_(RandomToken()),
-        session_(RandomToken()) {}
+  explicit Impl(ConsoleOptions options) : options_(std::move(options)) {}
 
   absl::Status Init() {
-    if (options_.throughput_minutes < 1 || options_.throughput_minutes > 1440) {
-      return absl::InvalidArgumentError(
-          "ConsoleOptions::throughput_minutes must be 1..1440");
-    }
-    if (options_.max_conns < 1 || options_.threads < 1) {
-      return absl::InvalidArgumentError(
-          "ConsoleOptions::max_conns and threads must be at least 1");
-    }
-    if (options_.refresh < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(
-          "ConsoleOptions::refresh must not be negative");
-    }
+    if (absl::Status s = CheckOptions(); !s.ok()) return s;
     absl::StatusOr<ListenAddress> address = ParseListenAddress(options_.listen);
     if (!address.ok()) return address.status();
-    address_ = *address;
+    auth_ = std::make_unique<console::ConsoleAuth>(
+        console::AuthOptions{.listening = *address,
+                             .bearer_token = options_.bearer_token,
+                             .read_only = options_.read_only});
     absl::StatusOr<std::unique_ptr<Admin>> admin = Admin::Connect(
         {.conninfo = options_.conninfo, .max_conns = options_.max_conns});
     if (!admin.ok()) return admin.status();
     admin_ = std::move(*admin);
-    // Unset hooks: the library's own (qg::Admin's) cancel, pause, resume.
-    Admin* a = admin_.get();
-    actions_ = options_.actions;
-    ConsoleActions& act = actions_;
-    if (act.cancel_job == nullptr) {
-      act.cancel_job = [a](int64_t id) { return a->CancelJob(id).status(); };
-    }
-    if (act.pause_queue == nullptr) {
-      act.pause_queue = [a](const std::string& q) { return a->PauseQueue(q); };
-    }
-    if (act.resume_queue == nullptr) {
-      act.resume_queue = [a](const std::string& q) {
-        return a->ResumeQueue(q);
-      };
-    }
+    actions_ = WithLibraryActions(options_.actions, admin_.get());
     reads_ = internal::ConnPool::Create(options_.conninfo, 2, nullptr);
     cache_ = std::make_unique<console::SnapshotCache>(
         reads_, console::SnapshotOptions{
                     .max_age = options_.refresh,
                     .throughput_minutes = options_.throughput_minutes});
-    Routes();
+    ConfigureServer();
+    PageRoutes();
+    ReadRoutes();
+    ActionRoutes();
     // /metrics on a thread of its own: scrapes are answered while slow
     // reads (a filtered job list, a struggling database) hold the others.
     absl::StatusOr<std::unique_ptr<HttpListener>> listener =
@@ -247,82 +184,79 @@ class Console::Impl {
     return absl::StrCat("http://", a.ToString(), "/");
   }
   int port() const { return listener_->address().port; }
-  const std::string& csrf() const { return csrf_; }
+  const std::string& csrf() const { return auth_->csrf_token(); }
 
  private:
-  // --- Requests before routing: host, token. ---------------------------
+  absl::Status CheckOptions() const {
+    if (options_.throughput_minutes < 1 || options_.throughput_minutes > 1440) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::throughput_minutes must be 1..1440");
+    }
+    if (options_.max_conns < 1 || options_.threads < 1) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::max_conns and threads must be at least 1");
+    }
+    if (options_.refresh < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "ConsoleOptions::refresh must not be negative");
+    }
+    return absl::OkStatus();
+  }
 
-  httplib::Server::HandlerResponse Gate(const httplib::Request& req,
-                                        httplib::Response& res) {
-    if (absl::Status host = CheckHost(address_, req.get_header_value("Host"));
-        !host.ok()) {
-      SendStatus(res, host);
-      return httplib::Server::HandlerResponse::Handled;
+  // `given`, its unset hooks filled with the library's (`admin`'s) cancel,
+  // pause and resume.
+  static ConsoleActions WithLibraryActions(ConsoleActions given, Admin* a) {
+    if (given.cancel_job == nullptr) {
+      given.cancel_job = [a](int64_t id) { return a->CancelJob(id).status(); };
     }
-    if (options_.bearer_token.empty()) {
-      return httplib::Server::HandlerResponse::Unhandled;
+    if (given.pause_queue == nullptr) {
+      given.pause_queue = [a](const std::string& q) {
+        return a->PauseQueue(q);
+      };
     }
-    if (req.path == "/login" || absl::StartsWith(req.path, "/static/")) {
-      return httplib::Server::HandlerResponse::Unhandled;
+    if (given.resume_queue == nullptr) {
+      given.resume_queue = [a](const std::string& q) {
+        return a->ResumeQueue(q);
+      };
     }
-    std::string auth = req.get_header_value("Authorization");
-    absl::string_view given = auth;
-    if (absl::ConsumePrefix(&given, "Bearer ") &&
-        ConstantTimeEquals(given, options_.bearer_token)) {
-      return httplib::Server::HandlerResponse::Unhandled;
+    return given;
+  }
+
+  // --- Before routing: who may ask (qg/console/auth.h). -------------------
+
+  void SendRefusal(httplib::Response& res, const console::Refusal& r) {
+    if (r.www_authenticate) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"qg console\"");
     }
-    if (std::optional<std::string> cookie = CookieValue(req, kSessionCookie);
-        cookie.has_value() && ConstantTimeEquals(*cookie, session_)) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    res.set_header("WWW-Authenticate", "Bearer realm=\"qg console\"");
-    if (req.method == "GET" && (req.path == "/" || req.path == "/index.html")) {
-      SendLogin(res, auth.empty() ? "" : "That token is not the console's.");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    SendError(res, 401,
-              auth.empty() ? "missing token: this console needs "
-                             "\"Authorization: Bearer TOKEN\" or a sign-in"
-                           : "wrong token");
-    return httplib::Server::HandlerResponse::Handled;
+    if (r.sign_in_page) return SendLogin(res, r.message);
+    SendError(res, r.status, r.message);
   }
 
   void SendLogin(httplib::Response& res, absl::string_view message) {
     const console::WebAsset* page = console::FindWebAsset("login.html");
     res.status = 401;
-    // `message` is one of the constants above, never request data.
+    // `message` is one of ConsoleAuth's constants, never request data.
     res.set_content(
         absl::StrReplaceAll(page->content, {{"{{MESSAGE}}", message}}),
         page->content_type);
   }
 
-  // Checks an action: read-only, then the CSRF header. Sends the refusal
-  // and returns false when it may not run.
-  bool MayAct(const httplib::Request& req, httplib::Response& res) {
-    if (options_.read_only) {
-      SendError(res, 403,
-                "this console is read-only (--read-only): actions are off");
-      return false;
-    }
-    if (!req.has_header(kCsrfHeader)) {
-      SendError(
-          res, 403,
-          absl::StrCat("missing CSRF token: actions need the ", kCsrfHeader,
-                       " header that the console's page carries"));
-      return false;
-    }
-    if (!ConstantTimeEquals(req.get_header_value(kCsrfHeader), csrf_)) {
-      SendError(res, 403,
-                "wrong CSRF token (was the console restarted? reload the "
-                "page)");
-      return false;
-    }
-    return true;
+  // Runs `action` when the request may act (ConsoleAuth::MayAct);
+  // otherwise sends the refusal.
+  httplib::Server::Handler Action(void (Impl::*action)(const httplib::Request&,
+                                                       httplib::Response&)) {
+    return [this, action](const httplib::Request& req, httplib::Response& res) {
+      if (std::optional<console::Refusal> no = auth_->MayAct(req)) {
+        return SendRefusal(res, *no);
+      }
+      (this->*action)(req, res);
+    };
   }
 
   // --- Routes. ------------------------------------------------------------
 
-  void Routes() {
+  // Headers of every answer, the access checks before routing, and errors.
+  void ConfigureServer() {
     server_.set_default_headers({
         {"Content-Security-Policy",
          "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -335,7 +269,11 @@ class Console::Impl {
     });
     server_.set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) {
-          return Gate(req, res);
+          std::optional<console::Refusal> no = auth_->Check(req);
+          if (!no.has_value())
+            return httplib::Server::HandlerResponse::Unhandled;
+          SendRefusal(res, *no);
+          return httplib::Server::HandlerResponse::Handled;
         });
     server_.set_error_handler([](const httplib::Request& req,
                                  httplib::Response& res) {
@@ -348,79 +286,66 @@ class Console::Impl {
     server_.set_exception_handler(
         [](const httplib::Request&, httplib::Response& res,
            std::exception_ptr) { SendError(res, 500, "internal error"); });
+  }
 
+  // The page, its script and style sheet, and the sign-in.
+  void PageRoutes() {
     server_.Get("/", [this](const httplib::Request&, httplib::Response& res) {
       const console::WebAsset* page = console::FindWebAsset("index.html");
       res.set_content(
-          absl::StrReplaceAll(page->content, {{"{{CSRF_TOKEN}}", csrf_}}),
+          absl::StrReplaceAll(page->content, {{"{{CSRF_TOKEN}}", csrf()}}),
           page->content_type);
     });
     server_.Get(R"(/static/([a-z]+\.(js|css)))", [](const httplib::Request& req,
                                                     httplib::Response& res) {
       const console::WebAsset* a = console::FindWebAsset(req.matches[1].str());
-      if (a == nullptr) {
-        SendError(res, 404, "no such file");
-        return;
-      }
+      if (a == nullptr) return SendError(res, 404, "no such file");
       res.set_content(a->content, a->content_type);
     });
     server_.Post(
         "/login", [this](const httplib::Request& req, httplib::Response& res) {
-          if (options_.bearer_token.empty()) {
-            res.status = 303;
-            res.set_header("Location", "/");
-            return;
-          }
-          if (!ConstantTimeEquals(req.get_param_value("token"),
-                                  options_.bearer_token)) {
-            SendLogin(res, "That token is not the console's.");
-            return;
+          std::optional<std::string> cookie;
+          if (auth_->token_required()) {
+            cookie = auth_->SignIn(req.get_param_value("token"));
+            if (!cookie.has_value()) {
+              return SendLogin(res, "That token is not the console's.");
+            }
+            res.set_header("Set-Cookie", *cookie);
           }
           res.status = 303;
-          res.set_header("Set-Cookie",
-                         absl::StrCat(kSessionCookie, "=", session_,
-                                      "; Path=/; HttpOnly; SameSite=Strict"));
           res.set_header("Location", "/");
         });
+  }
 
-    server_.Get("/metrics", [this](const httplib::Request&,
-                                   httplib::Response& res) { Metrics(res); });
-    server_.Get("/api/v1/config",
-                [this](const httplib::Request&, httplib::Response& res) {
-                  Config(res);
-                });
-    server_.Get("/api/v1/overview",
-                [this](const httplib::Request&, httplib::Response& res) {
-                  Overview(res);
-                });
-    server_.Get("/api/v1/stats",
-                [this](const httplib::Request&, httplib::Response& res) {
-                  Stats(res);
-                });
-    server_.Get("/api/v1/throughput",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  Throughput(req, res);
-                });
-    server_.Get("/api/v1/jobs",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  ListJobs(req, res);
-                });
-    server_.Get(R"(/api/v1/jobs/([^/]+))",
-                [this](const httplib::Request& req, httplib::Response& res) {
-                  GetJob(req, res);
-                });
-    server_.Post("/api/v1/jobs/retry",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   if (MayAct(req, res)) RetryAll(req, res);
-                 });
+  // GET /metrics and the JSON API's reads.
+  void ReadRoutes() {
+    auto plain = [this](void (Impl::*read)(httplib::Response&)) {
+      return [this, read](const httplib::Request&, httplib::Response& res) {
+        (this->*read)(res);
+      };
+    };
+    auto with_request = [this](void (Impl::*read)(const httplib::Request&,
+                                                  httplib::Response&)) {
+      return [this, read](const httplib::Request& req, httplib::Response& res) {
+        (this->*read)(req, res);
+      };
+    };
+    server_.Get("/metrics", plain(&Impl::Metrics));
+    server_.Get("/api/v1/config", plain(&Impl::Config));
+    server_.Get("/api/v1/overview", plain(&Impl::Overview));
+    server_.Get("/api/v1/stats", plain(&Impl::Stats));
+    server_.Get("/api/v1/throughput", with_request(&Impl::Throughput));
+    server_.Get("/api/v1/jobs", with_request(&Impl::ListJobs));
+    server_.Get(R"(/api/v1/jobs/([^/]+))", with_request(&Impl::GetJob));
+  }
+
+  // The JSON API's actions: POST only, each checked by MayAct.
+  void ActionRoutes() {
+    server_.Post("/api/v1/jobs/retry", Action(&Impl::RetryAll));
     server_.Post(R"(/api/v1/jobs/([^/]+)/(retry|delete|cancel))",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   if (MayAct(req, res)) JobAction(req, res);
-                 });
+                 Action(&Impl::JobAction));
     server_.Post(R"(/api/v1/queues/(pause|resume))",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   if (MayAct(req, res)) QueueAction(req, res);
-                 });
+                 Action(&Impl::QueueAction));
     auto use_post = [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Allow", "POST");
       SendError(res, 405, "actions are POST requests");
@@ -798,9 +723,7 @@ class Console::Impl {
   const ConsoleOptions options_;
   // options_.actions, unset hooks filled with the library's (Init()).
   ConsoleActions actions_;
-  const std::string csrf_;
-  const std::string session_;
-  ListenAddress address_;
+  std::unique_ptr<console::ConsoleAuth> auth_;
   std::unique_ptr<Admin> admin_;
   std::shared_ptr<internal::ConnPool> reads_;
   std::unique_ptr<console::SnapshotCache> cache_;

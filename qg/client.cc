@@ -1,12 +1,15 @@
 #include "qg/client.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/internal/guarded.h"
 #include "qg/internal/job_ops.h"
 #include "qg/internal/json.h"
 #include "qg/internal/lease.h"
@@ -208,12 +211,23 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     if (!schema.ok()) return schema.status();
     if (absl::Status s = internal::QueSchemaStatus(*schema); !s.ok()) return s;
   }
-  auto hooks = std::make_shared<JobHooks>();
+  // The hooks own the guard around the user's logger: jobs, which may
+  // outlive the client, keep both alive.
+  struct HooksAndLogger {
+    explicit HooksAndLogger(Logger* user) : logger(user) {}
+    JobHooks hooks;
+    internal::GuardedLogger logger;  // a throwing Log() must not kill a thread
+  };
+  auto owner = std::make_shared<HooksAndLogger>(
+      options.logger != nullptr ? options.logger : &DefaultLogger());
+  std::shared_ptr<JobHooks> hooks(owner, &owner->hooks);
   hooks->delete_func = options.delete_func;
   hooks->error_func = options.error_func;
   hooks->backoff = options.backoff;
   hooks->max_attempts = options.max_attempts;
-  hooks->logger = options.logger != nullptr ? options.logger : &DefaultLogger();
+  hooks->logger = options.logger != nullptr
+                      ? static_cast<Logger*>(&owner->logger)
+                      : &DefaultLogger();
   auto pool = internal::ConnPool::Create(options.conninfo, options.max_conns,
                                          PrepareStatements);
   return std::unique_ptr<Client>(
@@ -228,14 +242,28 @@ Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
       logger_(hooks_->logger),
       clock_(options_.clock != nullptr ? options_.clock : &RealClock()),
       counter_(
-          std::make_unique<internal::JobCounter>(pool_, *clock_, logger_)) {}
+          std::make_shared<internal::JobCounter>(pool_, *clock_, logger_)) {}
 
-Client::~Client() { Close(); }
+Client::~Client() {
+  if (int users = users_.load(); users > 0) {
+    std::string message = absl::StrCat(
+        "qg: a Client was destroyed while ", users,
+        " worker pool(s) or worker(s) still use it: shut them down first");
+    logger_->Log(LogLevel::kError, message);
+#ifndef NDEBUG
+    std::fprintf(stderr, "%s\n", message.c_str());
+    std::abort();
+#endif
+  }
+  Close();
+}
 
 void Client::Close() {
   counter_->Stop();  // writes the last counts while connections remain
   pool_->Close();
 }
+
+bool Client::closed() const { return pool_->closed(); }
 
 absl::Status Client::CheckUniqueSchema(Executor& exec) {
   if (unique_schema_ok_.load(std::memory_order_relaxed)) {
@@ -373,7 +401,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
       return EnqueueResult{id, false};  // a worker has it already
     }
     auto lease = std::make_unique<internal::SessionLease>(
-        std::move(*conn), true, logger_, counter_.get());
+        std::move(*conn), true, logger_, counter_);
     PGconn* c = lease->Conn();
     // A worker may have run and deleted it between the insert and our lock.
     absl::StatusOr<PgResult> check =
@@ -383,7 +411,8 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
     if (check->rows() == 0) return EnqueueResult{id, false};
   }
   int64_t id = job->id();
-  absl::Status s = options_.synchronous(*job);
+  absl::Status s = internal::Guard("the synchronous runner",
+                                   [&] { return options_.synchronous(*job); });
   job->Done();
   if (!s.ok()) return s;
   return EnqueueResult{id, false};
@@ -422,7 +451,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
       return std::make_unique<Job>(
           std::move(*row),
           std::make_unique<internal::SessionLease>(std::move(*conn), true,
-                                                   logger_, counter_.get()),
+                                                   logger_, counter_),
           hooks_);
     }
     absl::StatusOr<PgResult> unlocked =

@@ -6,6 +6,22 @@
 // owns a bounded pool of libpq connections; a locked `Job` borrows one until
 // `Job::Done()`.
 //
+// Lifetime and threading (the contract in one place):
+//   - Every method may be called from any thread, concurrently, including
+//     from a job's handler.
+//   - What the client is given must outlive it and every job it hands out:
+//     `ClientOptions::logger`, `clock` and whatever its hooks and the
+//     synchronous runner refer to (such as a `WorkMap`).
+//   - A `Job` from `LockJob()` may outlive the client: it keeps the
+//     connection pool and the job counter it uses alive, so destroying the
+//     client first and finishing the job afterwards is fine.
+//   - A `Worker` or `WorkerPool` must not outlive its client while it runs:
+//     shut it down first. Debug builds abort with a message when a client is
+//     destroyed under a running pool or worker.
+//   - After `Close()`, every call that needs the database returns
+//     `FailedPrecondition` ("client is closed"), a pool cannot start on it,
+//     and running pools take no new jobs (running ones finish).
+//
 // Example:
 //   qg::ClientOptions options;
 //   options.conninfo = "dbname=app";
@@ -321,8 +337,13 @@ class Client {
   // Close()
   //
   // Closes idle connections; connections held by locked jobs close when the
-  // jobs are done. Later calls return `FailedPrecondition`. Idempotent.
+  // jobs are done. Later calls return `FailedPrecondition`; worker pools on
+  // this client take no new jobs (say so once in the log) and wait for their
+  // `Shutdown()`. Idempotent.
   void Close();
+
+  // Whether `Close()` was called.
+  bool closed() const;
 
   Logger& logger() const { return *logger_; }
   const ClientOptions& options() const { return options_; }
@@ -336,10 +357,20 @@ class Client {
   // from for their jobs' `Conn()`.
   const std::shared_ptr<internal::ConnPool>& conn_pool() const { return pool_; }
 
-  // Where this client's workers count finished jobs (qg_job_counts).
-  internal::JobCounter* job_counter() const { return counter_.get(); }
+  // Where this client's workers count finished jobs (qg_job_counts); shared
+  // by the jobs that count into it, which may outlive the client.
+  const std::shared_ptr<internal::JobCounter>& job_counter() const {
+    return counter_;
+  }
 
  private:
+  friend class Worker;
+  friend class WorkerPool;
+  // A pool or worker starts (stops) using the client: it must not be
+  // destroyed before they stop (checked in debug builds).
+  void AddUser() { users_.fetch_add(1); }
+  void RemoveUser() { users_.fetch_sub(1); }
+
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
          std::shared_ptr<const JobHooks> hooks);
   absl::StatusOr<EnqueueResult> EnqueueSync(const internal::InsertRow& row,
@@ -356,7 +387,8 @@ class Client {
   Logger* logger_;
   const Clock* clock_;
   std::atomic<bool> unique_schema_ok_{false};
-  std::unique_ptr<internal::JobCounter> counter_;
+  std::shared_ptr<internal::JobCounter> counter_;
+  std::atomic<int> users_{0};
 };
 
 }  // namespace qg

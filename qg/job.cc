@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "qg/internal/guarded.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/utf8.h"
 #include "qg/pg.h"
@@ -76,9 +77,24 @@ internal::JobError Job::MakeError(absl::string_view message) const {
   if (hooks_ && hooks_->max_attempts > 0 && count >= hooks_->max_attempts) {
     delay = absl::InfiniteDuration();  // out of attempts: dead
   } else {
-    // One call of the (possibly user-supplied) backoff per failure.
-    delay = ClampDelay(hooks_ && hooks_->backoff ? hooks_->backoff(count)
-                                                 : DefaultBackoff(count));
+    // One call of the (possibly user-supplied) backoff per failure; one that
+    // throws gets the default.
+    delay = DefaultBackoff(count);
+    if (hooks_ && hooks_->backoff) {
+      absl::StatusOr<absl::Duration> custom = internal::Guard(
+          "BackoffFunc", [&]() -> absl::StatusOr<absl::Duration> {
+            return hooks_->backoff(count);
+          });
+      if (custom.ok()) {
+        delay = *custom;
+      } else if (hooks_->logger != nullptr) {
+        hooks_->logger->Log(
+            LogLevel::kError,
+            absl::StrCat("qg: job ", id(), ": ", custom.status().message(),
+                         "; retrying after the default backoff"));
+      }
+    }
+    delay = ClampDelay(delay);
   }
   std::string text =
       delay == absl::InfiniteDuration()
@@ -136,9 +152,12 @@ absl::Status Job::Delete() {
     return absl::OkStatus();
   }
   // The deletion and the handler's writes commit together, or neither.
-  return FinishWrite(custom ? hooks_->delete_func(*this, executor())
-                            : DefaultDelete(*this, executor()),
-                     JobEnd::kCompleted);
+  return FinishWrite(
+      custom ? internal::Guard(
+                   "DeleteFunc",
+                   [&] { return hooks_->delete_func(*this, executor()); })
+             : DefaultDelete(*this, executor()),
+      JobEnd::kCompleted);
 }
 
 absl::Status Job::Snooze(absl::Duration delay) {
@@ -197,7 +216,9 @@ absl::Status Job::Error(absl::string_view message) {
   if (absl::Status s = Decided("Error"); !s.ok()) return s;
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
   if (hooks_ && hooks_->error_func) {
-    absl::Status s = hooks_->error_func(*this, executor(), message);
+    absl::Status s = internal::Guard("ErrorFunc", [&] {
+      return hooks_->error_func(*this, executor(), message);
+    });
     if (s.ok()) end_ = JobEnd::kRetried;
     return s;
   }

@@ -135,6 +135,11 @@ void ConnPool::Close() {
   cv_.notify_all();
 }
 
+bool ConnPool::closed() const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return closed_;
+}
+
 int ConnPool::open() const {
   std::unique_lock<std::mutex> lock(mu_);
   return open_;

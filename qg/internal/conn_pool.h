@@ -67,6 +67,9 @@ class ConnPool : public std::enable_shared_from_this<ConnPool> {
   // connections close when they come back.
   void Close();
 
+  // Whether `Close()` was called.
+  bool closed() const;
+
   // Connections open now (idle and borrowed).
   int open() const;
   int idle() const;

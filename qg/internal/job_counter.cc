@@ -19,6 +19,7 @@ void JobCounter::Stop() {
   std::thread thread;
   {
     std::unique_lock<std::mutex> lock(mu_);
+    if (stop_) return;  // stopped and flushed already
     stop_ = true;
     thread.swap(thread_);
   }
@@ -30,10 +31,11 @@ void JobCounter::Stop() {
 void JobCounter::Add(const std::string& queue, const std::string& type,
                      JobEnd end) {
   if (end == JobEnd::kNone || end == JobEnd::kReleased) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  // Stopped: its client is closed (or gone), and so may be its clock.
+  if (disabled_ || stop_) return;
   absl::Time minute =
       absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()) / 60 * 60);
-  std::unique_lock<std::mutex> lock(mu_);
-  if (disabled_ || stop_) return;
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
   JobCount& c = counts_[{minute, queue, type}];
   c.minute = minute;

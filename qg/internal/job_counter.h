@@ -43,8 +43,9 @@ class JobCounter {
   void Stop();
 
   // Counts a job of `queue` and `type` that ended as `end` now. kNone and
-  // kReleased are not counted. Thread-safe, never blocks on I/O; the first
-  // count starts the writing thread.
+  // kReleased are not counted, nor is anything after `Stop()` (a job that
+  // outlived its client). Thread-safe, never blocks on I/O; the first count
+  // starts the writing thread.
   void Add(const std::string& queue, const std::string& type, JobEnd end);
 
   // Writes the counts gathered so far now (tests; Close()).

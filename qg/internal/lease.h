@@ -65,16 +65,18 @@ class JobLease {
 // The job's advisory lock is held by the session of `conn` (when `locked`);
 // `End` unlocks it and returns the connection to its pool, or closes it when
 // the unlock failed (the session may be broken). A lost lock is logged: the
-// job may have run elsewhere meanwhile.
+// job may have run elsewhere meanwhile. It shares ownership of the pool (in
+// `conn`) and of the counter, so a job may outlive the `Client` that locked
+// it; `logger` must outlive the lease (the client's options say so).
 class SessionLease : public JobLease {
  public:
   // `counter` (may be null) counts how the job ended.
   SessionLease(PooledConn conn, bool locked, Logger* logger,
-               JobCounter* counter = nullptr)
+               std::shared_ptr<JobCounter> counter = nullptr)
       : conn_(std::move(conn)),
         locked_(locked),
         logger_(logger),
-        counter_(counter) {}
+        counter_(std::move(counter)) {}
   PGconn* Conn() override { return conn_.get(); }
   bool BatchesWrites() const override { return false; }
   void End(const JobRow& row, Outcome outcome) override;
@@ -83,7 +85,7 @@ class SessionLease : public JobLease {
   PooledConn conn_;
   const bool locked_;
   Logger* logger_;
-  JobCounter* counter_;
+  const std::shared_ptr<JobCounter> counter_;
 };
 
 // A lease that holds no lock and no connection (a job built for a unit test,

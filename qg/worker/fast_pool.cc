@@ -102,14 +102,18 @@ std::string Ids(const std::vector<int64_t>& ids) {
 }  // namespace
 
 FastPool::FastPool(Client* client, const WorkMap* work_map,
-                   FastPoolOptions options, Watchdog* watchdog)
+                   FastPoolOptions options, Watchdog* watchdog,
+                   std::atomic<bool>* said_closed)
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
       clock_(client->clock()),
       logger_(&client->logger()),
       watchdog_(watchdog),
+      said_closed_(said_closed != nullptr ? said_closed : &own_said_closed_),
       planner_(PlannerOptionsFor(options_)) {}
+
+bool FastPool::OnItsThread() const { return ThreadRole::Active(this); }
 
 FastPool::~FastPool() { Shutdown(); }
 
@@ -132,14 +136,20 @@ absl::Status FastPool::Start() {
   generation_ = 1;
   session_fd_ = session_->socket();
   workers_running_ = options_.workers;
-  locker_thread_ = std::thread([this] { LockerLoop(); });
+  locker_thread_ = std::thread([this] {
+    ThreadRole role(this);  // observers may call Shutdown()
+    LockerLoop();
+  });
   for (int i = 0; i < options_.workers; ++i) {
-    worker_threads_.emplace_back([this] { WorkerLoop(); });
+    worker_threads_.emplace_back([this] {
+      ThreadRole role(this);  // handlers may call Shutdown()
+      WorkerLoop();
+    });
   }
   return absl::OkStatus();
 }
 
-void FastPool::Shutdown(absl::Time deadline) {
+void FastPool::RequestStop() {
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!started_) return;
@@ -147,6 +157,15 @@ void FastPool::Shutdown(absl::Time deadline) {
   }
   work_cv_.notify_all();
   wake_.Wake();
+}
+
+void FastPool::Shutdown(absl::Time deadline) {
+  RequestStop();
+  if (OnItsThread()) return;  // it cannot join itself
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!started_) return;
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (!WaitUntil(idle_cv_, lock, deadline,
@@ -301,7 +320,8 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
     for (JobRow& row : rows) {
       auto lease = std::make_unique<BatchedLease>(
           this, generation_, client_->conn_pool(),
-          client_->options().acquire_timeout, logger_, client_->job_counter());
+          client_->options().acquire_timeout, logger_,
+          client_->job_counter().get());
       BatchedLease* raw = lease.get();
       JobKey key = row.key;
       held_.emplace(key.id, key);
@@ -711,6 +731,16 @@ void FastPool::LockerLoop() {
     }
     if (swept->has_value()) OnSwept(**swept);
     for (const ControlNotification& c : control) OnControl(c);
+    if (!planner_.client_closed() && client_->closed()) {
+      // Client::Close(): nothing new; what is buffered goes back.
+      planner_.ClientClosed();
+      if (!said_closed_->exchange(true)) {
+        Log(LogLevel::kWarning,
+            absl::StrCat("qg: the client is closed: the pool of queue \"",
+                         options_.queue,
+                         "\" takes no new jobs until it is shut down"));
+      }
+    }
     for (const JobsNotification& n : notes) {
       if (n.queue != options_.queue) continue;
       planner_.Notified(n.run_at - db_offset_, n.priority, now);

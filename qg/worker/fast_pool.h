@@ -25,6 +25,7 @@
 #ifndef QG_WORKER_FAST_POOL_H_
 #define QG_WORKER_FAST_POOL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -73,9 +74,11 @@ class BatchedLease;
 
 class FastPool {
  public:
-  // `watchdog` (not owned) enforces timeouts and cancels at shutdown.
+  // `watchdog` (not owned) enforces timeouts and cancels at shutdown;
+  // `said_closed` (not owned, may be null) is set once the pool has logged
+  // that its client is closed.
   FastPool(Client* client, const WorkMap* work_map, FastPoolOptions options,
-           Watchdog* watchdog);
+           Watchdog* watchdog, std::atomic<bool>* said_closed = nullptr);
   ~FastPool();
 
   // Starts the locker and the worker threads. FailedPrecondition when the
@@ -84,8 +87,16 @@ class FastPool {
 
   // Stops locking, lets running handlers finish (cancelling them through the
   // watchdog at `deadline`), releases locked jobs that did not start, applies
-  // the last completions, and joins every thread. Idempotent.
+  // the last completions, and joins every thread. Idempotent. From one of
+  // the pool's own threads it only does `RequestStop()`.
   void Shutdown(absl::Time deadline = absl::InfiniteFuture());
+
+  // Stops taking jobs without waiting: what `Shutdown()` begins with.
+  void RequestStop();
+
+  // Whether the calling thread is one of the pool's (a handler, an
+  // observer's callback).
+  bool OnItsThread() const;
 
   // From a job's lease, when the job is done.
   void Finish(Completion completion);
@@ -133,6 +144,8 @@ class FastPool {
   const Clock& clock_;
   Logger* logger_;
   Watchdog* watchdog_;
+  std::atomic<bool>* said_closed_;
+  std::atomic<bool> own_said_closed_{false};
   WakeSource wake_;
 
   // Locker-thread state.

@@ -260,11 +260,12 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   const int capacity = options_.workers + buffer;
   const int free = capacity - view.held;
   const int buffered = static_cast<int>(view.buffered.size());
-  if (paused_) {
+  if (paused_ || client_closed_) {
     // Paused: nothing new; what waits in the buffer goes back; a lock scan
-    // once a second notices a resume that no NOTIFY announced.
+    // once a second notices a resume that no NOTIFY announced (a closed
+    // client never resumes).
     absl::Duration probe = std::min(options_.poll_interval, absl::Seconds(1));
-    if (!view.stopping && now - last_lock_ >= probe) {
+    if (!view.stopping && !client_closed_ && now - last_lock_ >= probe) {
       plan.lock = 1;
       plan.max_scan = 1;
       plan.after = cursor_;
@@ -275,8 +276,8 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     plan.round_trip = view.writes_pending || view.acks_pending ||
                       plan.lock > 0 || !plan.release.empty();
     if (!plan.round_trip) {
-      plan.wake_at =
-          view.stopping ? absl::InfiniteFuture() : last_lock_ + probe;
+      plan.wake_at = view.stopping || client_closed_ ? absl::InfiniteFuture()
+                                                     : last_lock_ + probe;
     }
     return plan;
   }

@@ -193,6 +193,10 @@ class LockPlanner {
   // The queue was paused (a NOTIFY, or a lock scan said so) or resumed.
   void Paused(bool paused);
   bool paused() const { return paused_; }
+  // The pool's client was closed: as paused for good, without looking for
+  // a resume.
+  void ClientClosed() { client_closed_ = true; }
+  bool client_closed() const { return client_closed_; }
   // A round trip took `took`.
   void RoundTrip(absl::Duration took);
   // A handler ran for `took`.
@@ -217,6 +221,7 @@ class LockPlanner {
 
   const PlannerOptions options_;
   bool paused_ = false;
+  bool client_closed_ = false;
   bool may_have_work_ = true;
   bool need_sweep_ = true;
   // A due time passed: sweep once DueSweepSpacing() allows.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "qg/typed.h"
+#include "qg/internal/guarded.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg {
@@ -49,14 +50,7 @@ absl::Status WorkMap::Run(Job& job) const {
     return absl::NotFoundError(
         absl::StrCat("unknown job type: \"", job.type(), "\""));
   }
-  try {
-    return (*fn)(job);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("handler threw: ", e.what()));
-  } catch (...) {
-    return absl::InternalError(
-        "handler threw an exception not derived from std::exception");
-  }
+  return internal::Guard("handler", [&] { return (*fn)(job); });
 }
 
 absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,

@@ -8,6 +8,7 @@
 #include "qg/periodic.h"
 #include "qg/worker/control_listener.h"
 #include "qg/worker/fast_pool.h"
+#include "qg/worker/guarded_observer.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg {
@@ -61,14 +62,18 @@ Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options)
 
 Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
                internal::Watchdog* watchdog,
-               const internal::ControlListener* control)
+               const internal::ControlListener* control,
+               std::atomic<bool>* said_closed)
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
       own_watchdog_(watchdog == nullptr ? std::make_unique<internal::Watchdog>()
                                         : nullptr),
       watchdog_(watchdog != nullptr ? watchdog : own_watchdog_.get()),
-      control_(control) {}
+      control_(control),
+      said_closed_(said_closed != nullptr ? said_closed : &own_said_closed_),
+      observer_(std::make_unique<internal::GuardedObserver>(
+          options_.observer, &client->logger())) {}
 
 bool Worker::Runs(int64_t id) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -85,6 +90,17 @@ void Worker::CancelIfRunning(int64_t id) {
 Worker::~Worker() { Shutdown(); }
 
 bool Worker::WorkOne() {
+  if (client_->closed()) {
+    // Nothing new after Client::Close(); said once (per pool).
+    if (!said_closed_->exchange(true)) {
+      client_->logger().Log(
+          LogLevel::kWarning,
+          absl::StrCat("qg: the client is closed: workers of queue \"",
+                       options_.queue,
+                       "\" take no new jobs until they are shut down"));
+    }
+    return false;
+  }
   absl::StatusOr<std::unique_ptr<Job>> job = client_->LockJob(options_.queue);
   if (!job.ok()) {
     client_->logger().Log(
@@ -105,19 +121,20 @@ bool Worker::WorkOne() {
     current_ = nullptr;
   }
   if (options_.observer != nullptr) {
-    options_.observer->OnJobDone({(*job)->queue(), (*job)->type(),
-                                  (*job)->end(), (*job)->run_at(), start,
-                                  client_->clock().Now()});
+    observer_->OnJobDone({(*job)->queue(), (*job)->type(), (*job)->end(),
+                          (*job)->run_at(), start, client_->clock().Now()});
   }
   return true;
 }
 
 void Worker::Work() {
+  internal::ThreadRole role(this);  // its handlers may call Shutdown()
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (stop_) return;
     working_ = true;
   }
+  client_->AddUser();
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -129,6 +146,7 @@ void Worker::Work() {
     internal::WaitUntil(cv_, lock, absl::Now() + options_.interval,
                         [this] { return stop_; });
   }
+  client_->RemoveUser();
   std::unique_lock<std::mutex> lock(mu_);
   working_ = false;
   cv_.notify_all();
@@ -147,6 +165,8 @@ bool Worker::WaitStopped(absl::Time deadline) {
 
 void Worker::Shutdown(absl::Duration grace) {
   RequestStop();
+  // From its own handler: Work() returns once the handler has.
+  if (internal::ThreadRole::Active(this)) return;
   if (!WaitStopped(absl::Now() + grace)) {
     watchdog_->CancelAll();
     WaitStopped(absl::InfiniteFuture());
@@ -176,7 +196,15 @@ std::string WorkerPool::mode_reason() const {
 absl::Status WorkerPool::Start() {
   std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
   std::unique_lock<std::mutex> lock(mu_);
+  if (shut_down_) {
+    return absl::FailedPreconditionError(
+        "a worker pool cannot start after Shutdown(): make a new one");
+  }
   if (started_) return absl::OkStatus();
+  if (client_->closed()) {
+    return absl::FailedPreconditionError(
+        "cannot start a worker pool: its client is closed");
+  }
   if (count_ < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("a worker pool needs at least 1 worker, not ", count_));
@@ -187,6 +215,7 @@ absl::Status WorkerPool::Start() {
     periodic_started_ = true;
   }
   started_ = true;
+  client_->AddUser();
   if (options_.mode == WorkerMode::kFast) {
     internal::FastPoolOptions fast;
     fast.queue = options_.queue;
@@ -194,11 +223,15 @@ absl::Status WorkerPool::Start() {
     fast.poll_interval = options_.interval;
     fast.recheck_after = options_.recheck_after;
     fast.round_trip_timeout = options_.round_trip_timeout;
-    fast.observer = options_.observer;
+    if (options_.observer != nullptr) {
+      observer_ = std::make_unique<internal::GuardedObserver>(
+          options_.observer, &client_->logger());
+      fast.observer = observer_.get();
+    }
     fast.buffer = options_.buffer;
     fast.max_buffer_wait = options_.max_buffer_wait;
-    fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
-                                                 watchdog_.get());
+    fast_ = std::make_unique<internal::FastPool>(
+        client_, work_map_, fast, watchdog_.get(), &said_closed_);
     absl::Status s = fast_->Start();
     if (s.ok()) {
       mode_reason_ =
@@ -238,23 +271,45 @@ absl::Status WorkerPool::Start() {
                                        }},
       &client_->logger());
   for (int i = 0; i < count_; ++i) {
-    workers_.push_back(std::unique_ptr<Worker>(new Worker(
-        client_, work_map_, options_, watchdog_.get(), control_.get())));
+    workers_.push_back(std::unique_ptr<Worker>(
+        new Worker(client_, work_map_, options_, watchdog_.get(),
+                   control_.get(), &said_closed_)));
   }
   control_->Start();  // reads the pause state before any worker starts
   for (auto& w : workers_) {
-    threads_.emplace_back([worker = w.get()] { worker->Work(); });
+    threads_.emplace_back([this, worker = w.get()] {
+      internal::ThreadRole role(this);  // handlers may call Shutdown()
+      worker->Work();
+    });
   }
   return absl::OkStatus();
 }
 
+void WorkerPool::RequestStop() {
+  // The pool's parts exist before its threads start, so a handler sees them.
+  if (fast_ != nullptr) fast_->RequestStop();
+  for (auto& w : workers_) w->RequestStop();
+}
+
 void WorkerPool::Shutdown(absl::Duration grace) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    shut_down_ = true;
+  }
+  if (internal::ThreadRole::Active(this) ||
+      (fast_ != nullptr && fast_->OnItsThread())) {
+    // From a handler (or an observer) of this pool: it cannot wait for its
+    // own thread. The pool stops taking jobs now; the owner's Shutdown()
+    // or the destructor waits for the rest.
+    RequestStop();
+    return;
+  }
   // One Shutdown at a time; `mu_` (what mode() reads) is not held while
   // waiting for handlers and joining threads.
   std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (!started_) return;
+    if (!started_ || stopped_) return;
   }
   if (periodic_started_) {
     options_.periodic->Stop();
@@ -275,6 +330,11 @@ void WorkerPool::Shutdown(absl::Duration grace) {
   }
   threads_.clear();
   if (control_ != nullptr) control_->Stop();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  client_->RemoveUser();
 }
 
 }  // namespace qg

@@ -3,7 +3,28 @@
 //
 // `Worker` pulls jobs off one queue and runs their handlers; `WorkerPool` runs
 // several workers on their own threads (Go qg's `Worker` and `WorkerPool`).
-// This is the qg-compatible path: one job per lock, polling every `interval`.
+// A pool takes jobs the fast way by default (`WorkerMode::kFast`: one locker
+// session locks ahead in batches, NOTIFY wake-ups, batched completions) or
+// qg's way (`kQgCompat`); a lone `Worker` always works like qg (one job per
+// lock, polling every `interval`).
+//
+// Lifetime and threading (the contract in one place):
+//   - The `Client`, the `WorkMap` and `WorkerOptions::observer`/`periodic`
+//     must outlive the worker or pool (a client destroyed under a running
+//     pool or worker aborts debug builds with a message).
+//   - `Start()`, `Shutdown()`, `mode()` may be called from any thread.
+//     `Shutdown()` may also be called from a handler (or observer) of the
+//     pool or worker itself, e.g. on a poison message: it then only asks the
+//     pool to stop and returns at once; the pool takes no new job, running
+//     handlers finish, and a later `Shutdown()` from another thread, or the
+//     destructor, waits for the rest. Never destroy a pool or worker from
+//     its own handler.
+//   - A pool starts once: `Start()` after `Shutdown()` is
+//     `FailedPrecondition`; so is `Start()` on a closed client. After
+//     `Client::Close()`, running pools take no new jobs.
+//   - A handler gets a `Job&` that is valid until it returns; handlers run
+//     on the pool's threads, several at once, so what they share needs
+//     synchronization.
 //
 // Example:
 //   qg::WorkMap work_map;
@@ -15,6 +36,7 @@
 #ifndef QG_WORKER_WORKER_H_
 #define QG_WORKER_WORKER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -35,6 +57,7 @@ class PeriodicEnqueuer;  // qg/periodic.h
 namespace internal {
 class ControlListener;
 class FastPool;
+class GuardedObserver;
 class Watchdog;
 }  // namespace internal
 
@@ -142,7 +165,9 @@ class Worker {
   // `Work()` has returned. With a `grace` period: past it, the running job
   // is cancelled (`Job::Cancelled()`), and Shutdown waits for its handler to
   // return; a cancelled job that failed is released for another worker.
-  // Safe to call twice, or on a worker that never started.
+  // Safe to call twice, or on a worker that never started. Called from the
+  // worker's own handler, it returns at once and `Work()` returns after the
+  // handler.
   void Shutdown(absl::Duration grace = absl::InfiniteDuration());
 
   const WorkerOptions& options() const { return options_; }
@@ -150,9 +175,12 @@ class Worker {
  private:
   friend class WorkerPool;
   // Used by WorkerPool: share the pool's watchdog; stop without waiting; wait.
+  // `said_closed` (may be null: the worker's own) is shared by a pool's
+  // workers, so that a closed client is logged once per pool.
   Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
          internal::Watchdog* watchdog,
-         const internal::ControlListener* control = nullptr);
+         const internal::ControlListener* control = nullptr,
+         std::atomic<bool>* said_closed = nullptr);
   void RequestStop();
   bool WaitStopped(absl::Time deadline);
   // Whether this worker runs job `id` now.
@@ -166,6 +194,10 @@ class Worker {
   std::unique_ptr<internal::Watchdog> own_watchdog_;
   internal::Watchdog* watchdog_;
   const internal::ControlListener* control_;  // pause state; may be null
+  std::atomic<bool> own_said_closed_{false};
+  std::atomic<bool>* const said_closed_;
+  // options_.observer, surviving a throwing callback.
+  std::unique_ptr<internal::GuardedObserver> observer_;
   std::mutex mu_;
   std::condition_variable cv_;  // stop_ or working_ changed
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -191,7 +223,9 @@ class WorkerPool {
   // Start()
   //
   // Starts the workers' threads. `InvalidArgument` for a count below 1 or
-  // bad options (nothing starts then). A second call does nothing. A pool
+  // bad options (nothing starts then); `FailedPrecondition` after
+  // `Shutdown()` (a pool does not restart: make a new one) or when the
+  // client is closed. A second call while running does nothing. A pool
   // asked for kFast on a database without the fast path's function falls
   // back to kQgCompat and says why at info level (see `mode_reason()`).
   absl::Status Start();
@@ -211,16 +245,23 @@ class WorkerPool {
   // period: past it, running jobs are cancelled (`Job::Cancelled()`) and
   // Shutdown waits for their handlers to return; cancelled jobs that failed
   // are released for other workers. Idempotent; the destructor calls it.
+  // Called from a handler or observer of this pool, it asks the pool to stop
+  // and returns at once (see the contract at the top of this file).
   void Shutdown(absl::Duration grace = absl::InfiniteDuration());
 
   int size() const { return static_cast<int>(workers_.size()); }
 
  private:
+  // Asks every part to stop taking jobs, without waiting.
+  void RequestStop();
+
   Client* client_;
   const WorkMap* work_map_;
   const int count_;
   WorkerOptions options_;
   std::unique_ptr<internal::Watchdog> watchdog_;
+  // options_.observer for the fast path, surviving a throwing callback.
+  std::unique_ptr<internal::GuardedObserver> observer_;
   std::unique_ptr<internal::FastPool> fast_;
   std::unique_ptr<internal::ControlListener> control_;  // qg-compatible mode
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -228,6 +269,9 @@ class WorkerPool {
   std::mutex shutdown_mu_;  // serializes Start() and Shutdown()
   mutable std::mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
+  bool shut_down_ = false;  // Shutdown() was called: no (re)start
+  bool stopped_ = false;    // a Shutdown() finished: nothing left to wait for
+  std::atomic<bool> said_closed_{false};  // "the client is closed" logged
   std::string mode_reason_;
   bool periodic_started_ = false;  // under shutdown_mu_
 };

@@ -184,6 +184,15 @@ struct JobHooks {
 // thread-safe; the verbs are meant for the one thread working the job,
 // except that `Conn()` and `Done()` may race safely.
 //
+// Lifetime and threading (the contract in one place): accessors, `Cancel()`,
+// `Cancelled()`, `end()` and `done()` may be called from any thread; the
+// verbs, `Conn()` and `Tx()` are for the one thread working the job (except
+// that `Conn()` and `Done()` may race safely). A job from
+// `Client::LockJob()` may outlive its client (it keeps the connection pool
+// and job counter alive; the client's logger, clock and hooks must still be
+// alive). The `Job&` a worker passes to a handler is valid only until the
+// handler returns.
+//
 // Outcomes: `Delete()`, `Error()`, `Snooze()` and `RecordCancelled()` each
 // choose how the job ends. The first of them that succeeds is final: a later
 // verb returns `FailedPrecondition` and changes nothing, and a worker never

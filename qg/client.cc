@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <limits>
 #include <optional>
+#include <tuple>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/guarded.h"
@@ -20,6 +22,7 @@
 #include "qg/internal/sql.h"
 #include "qg/internal/test_hooks.h"
 #include "qg/internal/unique_key.h"
+#include "qg/internal/utf8.h"
 
 namespace qg {
 namespace {
@@ -122,6 +125,16 @@ absl::StatusOr<std::pair<JobRow, bool>> InsertUnique(Executor& exec,
       "the transaction"));
 }
 
+// `status` with `prefix` before its message; code and payloads (such as
+// `IsErrMissingType()`'s) kept.
+absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
+  absl::Status out(status.code(), absl::StrCat(prefix, status.message()));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<std::string>> UniqueKey(const NewJob& job,
@@ -141,6 +154,11 @@ absl::StatusOr<std::optional<std::string>> UniqueKey(const NewJob& job,
     }
     if (absl::Status s = internal::CheckNoNul("unique key", u.key); !s.ok()) {
       return s;
+    }
+    if (size_t bad = internal::FirstInvalidUtf8(u.key);
+        bad != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unique key is not valid UTF-8 (byte ", bad, ")"));
     }
     return u.key;
   }
@@ -176,6 +194,21 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
        {std::pair{"job type", &job.type}, std::pair{"queue name", &job.queue},
         std::pair{"job args", &job.args}}) {
     if (absl::Status s = internal::CheckNoNul(what, *value); !s.ok()) return s;
+  }
+  // What the server would refuse: text that is not UTF-8, and a key too
+  // long for the indexes of que_jobs, qg_job_counts and qg_queues.
+  for (auto [what, value, max] :
+       {std::tuple{"job type", &job.type, kMaxJobTypeBytes},
+        std::tuple{"queue name", &job.queue, kMaxQueueBytes}}) {
+    if (value->size() > max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " has ", value->size(), " bytes; at most ", max));
+    }
+    if (size_t bad = internal::FirstInvalidUtf8(*value);
+        bad != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " is not valid UTF-8 (byte ", bad, ")"));
+    }
   }
   if (!job.args.empty()) {
     if (absl::Status s = internal::ValidateJson(job.args); !s.ok()) return s;
@@ -557,9 +590,13 @@ absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
   std::vector<InsertRow> rows;
   rows.reserve(jobs.size());
   bool any_unique = false;
-  for (const NewJob& job : jobs) {
-    absl::StatusOr<InsertRow> row = ValidateNewJob(job, now);
-    if (!row.ok()) return row.status();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    absl::StatusOr<InsertRow> row = ValidateNewJob(jobs[i], now);
+    if (!row.ok()) {
+      return Prefixed(row.status(),
+                      absl::StrCat("job #", i + 1, " of ", jobs.size(),
+                                   " (jobs[", i, "]): "));
+    }
     any_unique = any_unique || row->unique_key.has_value();
     rows.push_back(std::move(*row));
   }
@@ -673,10 +710,8 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
     }
     absl::StatusOr<InsertRow> row = ValidateNewJob(job);
     if (!row.ok()) {
-      invalid = absl::Status(
-          row.status().code(),
-          absl::StrCat("job #", count + 1,
-                       " of the stream: ", row.status().message()));
+      invalid = Prefixed(row.status(),
+                         absl::StrCat("job #", count + 1, " of the stream: "));
       break;
     }
     internal::AppendCopyField(row->queue, buf);

@@ -49,6 +49,7 @@
 #define QG_CLIENT_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -145,12 +146,21 @@ struct EnqueueResult {
 // client calls it once on every pooled connection it opens.
 absl::Status PrepareStatements(PGconn* conn);
 
+// The longest job type and queue name, in bytes. PostgreSQL refuses an
+// index key longer than about 2.7 kB, and que_jobs' primary key holds the
+// queue, qg_job_counts' (the throughput history) the queue and the type.
+inline constexpr size_t kMaxJobTypeBytes = 1024;
+inline constexpr size_t kMaxQueueBytes = 1024;
+
 // ValidateNewJob()
 //
 // Checks `job` as `Client::Enqueue()` does (type given, priority within
-// smallint, no NUL byte, args valid JSON, run_at within the range
-// `NewJob::run_at` documents, unique options consistent) and
-// returns the row to insert, with its uniqueness key when `job.unique` is
+// smallint, no NUL byte, type and queue valid UTF-8 of at most
+// `kMaxJobTypeBytes` and `kMaxQueueBytes`, args valid JSON as PostgreSQL's
+// json type takes it, run_at within the range `NewJob::run_at` documents,
+// unique options consistent, an explicit unique key valid UTF-8): what the
+// server would refuse is refused here, before any SQL runs. Returns the
+// row to insert, with its uniqueness key when `job.unique` is
 // set. `now` places a unique job without run_at in its `by_period` period;
 // the one-argument form uses the real time.
 absl::StatusOr<internal::InsertRow> ValidateNewJob(const NewJob& job);
@@ -189,11 +199,11 @@ class Client {
   //
   // Stores `job` and returns its id; for a unique job whose key a stored job
   // holds, stores nothing and returns the stored job's id (use
-  // `EnqueueDetailed()` to tell). An empty type is `ErrMissingType()`,
-  // before any SQL; a NUL byte in a field or a priority outside smallint is
-  // `InvalidArgument`; args that are not JSON are `InvalidArgument`; a
-  // unique job on a database without `qg migrate`'s additions is
-  // `FailedPrecondition`.
+  // `EnqueueDetailed()` to tell). The checks of `ValidateNewJob()` run
+  // before any SQL: an empty type is `ErrMissingType()`; a NUL byte in a
+  // field, a priority outside smallint, a type or queue that is not UTF-8 or
+  // too long, args that are not JSON are `InvalidArgument`. A unique job on
+  // a database without `qg migrate`'s additions is `FailedPrecondition`.
   absl::StatusOr<int64_t> Enqueue(const NewJob& job);
 
   // EnqueueDetailed()
@@ -215,7 +225,8 @@ class Client {
   // the caller's transaction to end (then inserts if it rolled back, or
   // gets the id if it committed). In a REPEATABLE READ or SERIALIZABLE
   // transaction, a key taken by a transaction that committed after the
-  // caller's snapshot is `Aborted` (retry the transaction).
+  // caller's snapshot is `Aborted` (retry the transaction). An invalid job
+  // is refused before any SQL runs, so it leaves the transaction usable.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, Executor& tx);
   // The same on a libpq connection the caller owns, inside its BEGIN.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, PGconn* tx_conn);
@@ -233,10 +244,12 @@ class Client {
   // Stores `jobs` with one INSERT per 1000 jobs (through `tx` when given, so
   // all of them commit or roll back with the caller; otherwise in one
   // transaction of the client's) and returns their ids in order. Each job is
-  // validated as by `Enqueue()` before any SQL runs. One NOTIFY per
-  // statement, not per job. Unique jobs whose key is held (by a stored job,
-  // or by an earlier job of the same call) are skipped and get the holder's
-  // id; `EnqueueManyDetailed()` reports them.
+  // validated as by `Enqueue()` before any SQL runs; the first invalid one
+  // fails the call, nothing stored, with its error's code and a message
+  // naming it, e.g. "job #1700 of 2500 (jobs[1699]): job type must be
+  // specified". One NOTIFY per statement, not per job. Unique jobs whose key
+  // is held (by a stored job, or by an earlier job of the same call) are
+  // skipped and get the holder's id; `EnqueueManyDetailed()` reports them.
   absl::StatusOr<std::vector<int64_t>> EnqueueMany(
       const std::vector<NewJob>& jobs, Executor* tx = nullptr);
 
@@ -260,8 +273,9 @@ class Client {
   // all in memory (a million jobs need a 64 KiB buffer), and returns how many
   // were stored. On `tx_conn` (the caller's connection, inside its BEGIN) the
   // jobs commit or roll back with the caller; without it, the client uses
-  // one transaction of its own. A job that fails validation aborts the COPY:
-  // nothing is stored and the caller's transaction must be rolled back. Jobs
+  // one transaction of its own. A job that fails validation aborts the COPY
+  // with its error, naming it ("job #7 of the stream: ..."): nothing is
+  // stored and the caller's transaction must be rolled back. Jobs
   // without run_at get the transaction's now(), as a plain INSERT would.
   // Unique jobs are refused: COPY cannot skip a duplicate, so a job with
   // `unique` set aborts the stream with `InvalidArgument` (nothing stored);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@ namespace {
 
 using ::qg_testing::IsOk;
 using ::qg_testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Optional;
@@ -579,6 +581,115 @@ TEST_F(ClientTest, BulkEnqueueNotifiesOncePerStatementAndRejectsBadJobs) {
                                         HasSubstr("job #7")));
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = 'Bad'"),
             "0");
+}
+
+// Issue 23, item 6: a bulk enqueue's validation error names the job, and
+// keeps what the error is (IsErrMissingType still holds).
+TEST_F(ClientTest, EnqueueManyErrorNamesTheJob) {
+  std::vector<NewJob> jobs(2500, NewJob{.type = "Many"});
+  jobs[1699].type = "";
+  absl::StatusOr<std::vector<int64_t>> ids = client_->EnqueueMany(jobs);
+  EXPECT_THAT(ids, StatusIs(absl::StatusCode::kInvalidArgument,
+                            HasSubstr("job #1700 of 2500 (jobs[1699]): job "
+                                      "type must be specified")));
+  EXPECT_TRUE(IsErrMissingType(ids.status())) << ids.status();
+  jobs[1699].type = "Many";
+  jobs[2499].priority = 40000;
+  EXPECT_THAT(client_->EnqueueManyDetailed(jobs),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("job #2500 of 2500 (jobs[2499])"),
+                             HasSubstr("smallint"))));
+  // EnqueueStream's errors keep what the error is too.
+  int i = 0;
+  absl::StatusOr<int64_t> streamed = client_->EnqueueStream([&](NewJob& job) {
+    job.type = ++i == 3 ? "" : "Streamed";
+    return i <= 5;
+  });
+  EXPECT_THAT(streamed, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("job #3 of the stream")));
+  EXPECT_TRUE(IsErrMissingType(streamed.status())) << streamed.status();
+  EXPECT_EQ(CountJobs(), 0);
+}
+
+// `n` bytes of printable ASCII that PostgreSQL cannot compress, so that
+// they take `n` bytes in an index.
+std::string Incompressible(size_t n) {
+  std::mt19937 random(static_cast<uint32_t>(n));
+  std::uniform_int_distribution<int> printable(0x21, 0x7e);
+  std::string s(n, ' ');
+  for (char& c : s) c = static_cast<char>(printable(random));
+  return s;
+}
+
+// Issue 23, item 6: what the server would refuse in a job's type, queue or
+// unique key (invalid UTF-8; a queue too long for que_jobs' primary key) is
+// refused before any SQL runs, in every enqueue call, naming the job in bulk
+// calls: the caller's transaction is not broken by it.
+TEST_F(ClientTest, FieldsTheServerWouldRefuseAreRefusedBeforeSql) {
+  const std::string long_queue = Incompressible(3000);
+  // The server's refusals, which the client spares the caller's transaction.
+  EXPECT_FALSE(qg::Exec(conn_.get(),
+                        "INSERT INTO que_jobs (job_class, queue) "
+                        "VALUES ('T', $1)",
+                        {long_queue})
+                   .ok());  // index row size exceeds the btree maximum
+  EXPECT_FALSE(qg::Exec(conn_.get(), "SELECT $1::text", {"T\xff"}).ok());
+  struct Case {
+    NewJob job;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {{.type = "T\xff"}, "job type is not valid UTF-8 (byte 1)"},
+      {{.type = "T\xed\xa0\x80"}, "job type is not valid UTF-8"},  // surrogate
+      {{.type = "T", .queue = "q\xc0\xaf"}, "queue name is not valid UTF-8"},
+      {{.type = "T", .queue = long_queue},
+       "queue name has 3000 bytes; at most 1024"},
+      {{.type = Incompressible(1025)}, "job type has 1025 bytes; at most 1024"},
+      {{.type = "T", .unique = UniqueOpts{.key = "k\xfe"}},
+       "unique key is not valid UTF-8"},
+  };
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<PgTx> tx, PgTx::Begin(caller.get()));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.want);
+    EXPECT_THAT(
+        client_->EnqueueInTx(c.job, *tx),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.want)));
+    EXPECT_THAT(
+        client_->EnqueueMany({{.type = "Fine"}, c.job}, tx.get()),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 AllOf(HasSubstr("job #2 of 2 (jobs[1])"), HasSubstr(c.want))));
+    EXPECT_EQ(PQtransactionStatus(caller.get()), PQTRANS_INTRANS)
+        << "the caller's transaction broke";
+    EXPECT_THAT(
+        client_->Enqueue(c.job),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.want)));
+    if (!c.job.unique.has_value()) {
+      int i = 0;
+      EXPECT_THAT(client_->EnqueueStream([&](NewJob& job) {
+        job = ++i == 2 ? c.job : NewJob{.type = "Fine"};
+        return i <= 3;
+      }),
+                  StatusIs(absl::StatusCode::kInvalidArgument,
+                           AllOf(HasSubstr("job #2 of the stream"),
+                                 HasSubstr(c.want))));
+    }
+  }
+  QG_ASSERT_OK(tx->Query("SELECT 1", {}).status());
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(CountJobs(), 0);
+
+  // At the limits, every table keyed by them takes them: que_jobs, the
+  // throughput history and the paused queues.
+  NewJob longest{.type = Incompressible(1024), .queue = Incompressible(1024)};
+  QG_ASSERT_OK(client_->Enqueue(longest).status());
+  QG_ASSERT_OK(qg::Exec(conn_.get(),
+                        "INSERT INTO qg_job_counts (minute, queue, job_class) "
+                        "VALUES (now(), $1, $2)",
+                        {longest.queue, longest.type})
+                   .status());
+  QG_ASSERT_OK(client_->PauseQueue(longest.queue));
+  EXPECT_EQ(CountJobs(), 1);
 }
 
 // Client::Create against bad conninfo, no server and a database without

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -133,6 +134,39 @@ absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
     out.SetPayload(url, payload);
   });
   return out;
+}
+
+// OK when `conn`, the caller's connection, is inside an open transaction
+// (or busy or broken, which the next statement reports). Outside BEGIN the
+// caller's jobs would commit on their own, whatever the caller does next;
+// in a failed transaction the server refuses every statement.
+absl::Status CheckOpenTransaction(PGconn* conn, absl::string_view call) {
+  switch (PQtransactionStatus(conn)) {
+    case PQTRANS_IDLE:
+      return absl::FailedPreconditionError(absl::StrCat(
+          call,
+          " needs an open transaction: the caller's connection is not inside "
+          "BEGIN, so its jobs would commit on their own (BEGIN first, or "
+          "enqueue without a transaction)"));
+    case PQTRANS_INERROR:
+      return absl::FailedPreconditionError(absl::StrCat(
+          call, ": the caller's transaction has failed; roll it back"));
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// `CheckOpenTransaction()` on the connection of `exec` when it is one of
+// qg's libpq executors; an Executor of another kind is trusted to be in a
+// transaction.
+absl::Status CheckOpenTransaction(Executor& exec, absl::string_view call) {
+  if (auto* e = dynamic_cast<PgExecutor*>(&exec); e != nullptr) {
+    return CheckOpenTransaction(e->conn(), call);
+  }
+  if (auto* t = dynamic_cast<PgTx*>(&exec); t != nullptr) {
+    return CheckOpenTransaction(t->conn(), call);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -338,6 +372,9 @@ absl::StatusOr<int64_t> Client::EnqueueInTx(const NewJob& job,
 
 absl::StatusOr<EnqueueResult> Client::EnqueueInTxDetailed(const NewJob& job,
                                                           Executor& tx) {
+  if (absl::Status s = CheckOpenTransaction(tx, "EnqueueInTx"); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<InsertRow> row = ValidateNewJob(job, clock_->Now());
   if (!row.ok()) return row.status();
   return EnqueueRow(*row, &tx);
@@ -586,6 +623,11 @@ absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
 absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
     const std::vector<NewJob>& jobs, Executor* tx) {
   constexpr size_t kChunk = 1000;
+  if (tx != nullptr) {
+    if (absl::Status s = CheckOpenTransaction(*tx, "EnqueueMany"); !s.ok()) {
+      return s;
+    }
+  }
   const absl::Time now = clock_->Now();
   std::vector<InsertRow> rows;
   rows.reserve(jobs.size());
@@ -699,7 +741,20 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
   NewJob job;
   while (true) {
     job = NewJob();
-    if (!next(job)) break;
+    bool more = false;
+    try {
+      more = next(job);
+    } catch (const std::exception& e) {
+      invalid = absl::InternalError(absl::StrCat(
+          "EnqueueStream: the job source threw making job #", count + 1, ": ",
+          e.what(), "; the COPY was aborted: nothing is stored"));
+    } catch (...) {
+      invalid = absl::InternalError(absl::StrCat(
+          "EnqueueStream: the job source threw an exception not derived from "
+          "std::exception making job #",
+          count + 1, "; the COPY was aborted: nothing is stored"));
+    }
+    if (!invalid.ok() || !more) break;
     if (job.unique.has_value()) {
       invalid = absl::InvalidArgumentError(absl::StrCat(
           "job #", count + 1,
@@ -753,7 +808,13 @@ absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
 
 absl::StatusOr<int64_t> Client::EnqueueStream(const JobSource& next,
                                               PGconn* tx_conn) {
-  if (tx_conn != nullptr) return CopyJobs(tx_conn, next);
+  if (tx_conn != nullptr) {
+    if (absl::Status s = CheckOpenTransaction(tx_conn, "EnqueueStream");
+        !s.ok()) {
+      return s;
+    }
+    return CopyJobs(tx_conn, next);
+  }
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();

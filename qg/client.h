@@ -115,11 +115,15 @@ struct ClientOptions {
   int max_attempts = 0;
 
   // Synchronous mode, for development: when set, `Enqueue` and `EnqueueInTx`
-  // store the job and then run it inline with this runner, on the calling
-  // thread, exactly as a worker would (delete on success, record the error
-  // and keep the job for a retry on failure), and return the handler's error
-  // if it failed. `qg::Synchronously(&work_map)` (qg/worker/work_map.h) makes
-  // one from a WorkMap. Default: empty (off).
+  // (and their `Detailed` forms) store the job and then run it inline with
+  // this runner, on the calling thread, exactly as a worker would (delete on
+  // success, record the error and keep the job for a retry on failure), and
+  // return the handler's error if it failed. `qg::Synchronously(&work_map)`
+  // (qg/worker/work_map.h) makes one from a WorkMap. Default: empty (off).
+  // The bulk calls, `EnqueueMany`, `EnqueueManyDetailed` and `EnqueueStream`
+  // (and so `PeriodicEnqueuer`), store their jobs for workers and run none:
+  // they store every job or none, in one transaction, and report per job,
+  // which inline handlers, each able to fail, would contradict.
   SynchronousRunner synchronous;
 
   // The clock the client and its worker pools decide by. Default: nullptr,
@@ -227,6 +231,11 @@ class Client {
   // transaction, a key taken by a transaction that committed after the
   // caller's snapshot is `Aborted` (retry the transaction). An invalid job
   // is refused before any SQL runs, so it leaves the transaction usable.
+  // On a connection outside BEGIN (where the job would commit on its own,
+  // whatever the caller does next) or in a failed transaction:
+  // `FailedPrecondition`, before any SQL. That is checked on a `PGconn*`, a
+  // `PgExecutor` and a `PgTx`; an `Executor` of another kind is trusted to
+  // be inside a transaction.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, Executor& tx);
   // The same on a libpq connection the caller owns, inside its BEGIN.
   absl::StatusOr<int64_t> EnqueueInTx(const NewJob& job, PGconn* tx_conn);
@@ -247,9 +256,12 @@ class Client {
   // validated as by `Enqueue()` before any SQL runs; the first invalid one
   // fails the call, nothing stored, with its error's code and a message
   // naming it, e.g. "job #1700 of 2500 (jobs[1699]): job type must be
-  // specified". One NOTIFY per statement, not per job. Unique jobs whose key
-  // is held (by a stored job, or by an earlier job of the same call) are
-  // skipped and get the holder's id; `EnqueueManyDetailed()` reports them.
+  // specified". A `tx` outside a transaction is `FailedPrecondition`, as for
+  // `EnqueueInTx()`. One NOTIFY per statement, not per job. Unique jobs
+  // whose key is held (by a stored job, or by an earlier job of the same
+  // call) are skipped and get the holder's id; `EnqueueManyDetailed()`
+  // reports them. Synchronous mode does not run these jobs (see
+  // `ClientOptions::synchronous`).
   absl::StatusOr<std::vector<int64_t>> EnqueueMany(
       const std::vector<NewJob>& jobs, Executor* tx = nullptr);
 
@@ -273,10 +285,14 @@ class Client {
   // all in memory (a million jobs need a 64 KiB buffer), and returns how many
   // were stored. On `tx_conn` (the caller's connection, inside its BEGIN) the
   // jobs commit or roll back with the caller; without it, the client uses
-  // one transaction of its own. A job that fails validation aborts the COPY
-  // with its error, naming it ("job #7 of the stream: ..."): nothing is
-  // stored and the caller's transaction must be rolled back. Jobs
-  // without run_at get the transaction's now(), as a plain INSERT would.
+  // one transaction of its own; a `tx_conn` outside BEGIN, or whose
+  // transaction has failed, is `FailedPrecondition` before the COPY starts.
+  // A job that fails validation aborts the COPY with its error, naming it
+  // ("job #7 of the stream: ..."); so does an exception thrown by `next`,
+  // as `Internal` ("EnqueueStream: the job source threw making job #7:
+  // ..."): nothing is stored, and the caller's transaction must be rolled
+  // back. Jobs without run_at get the transaction's now(), as a plain
+  // INSERT would. Synchronous mode does not run these jobs.
   // Unique jobs are refused: COPY cannot skip a duplicate, so a job with
   // `unique` set aborts the stream with `InvalidArgument` (nothing stored);
   // enqueue unique jobs with `EnqueueMany()`, which reports duplicates.

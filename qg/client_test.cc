@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -690,6 +691,126 @@ TEST_F(ClientTest, FieldsTheServerWouldRefuseAreRefusedBeforeSql) {
                    .status());
   QG_ASSERT_OK(client_->PauseQueue(longest.queue));
   EXPECT_EQ(CountJobs(), 1);
+}
+
+// Issue 23, item 7: EnqueueInTx, and EnqueueMany and EnqueueStream on the
+// caller's connection, need its transaction open: on a connection outside
+// BEGIN their jobs would commit on their own (EnqueueMany's, 1000 at a
+// time), whatever the caller does next.
+TEST_F(ClientTest, CallersConnectionMustBeInAnOpenTransaction) {
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  PgExecutor exec(caller.get());
+  auto one_job = [i = 0](NewJob& job) mutable {
+    job.type = "Streamed";
+    return ++i <= 1;
+  };
+  auto no_tx = HasSubstr("needs an open transaction");
+  EXPECT_THAT(client_->EnqueueInTx({.type = "T"}, caller.get()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("EnqueueInTx"), no_tx)));
+  EXPECT_THAT(client_->EnqueueInTx({.type = "T"}, exec),
+              StatusIs(absl::StatusCode::kFailedPrecondition, no_tx));
+  EXPECT_THAT(client_->EnqueueInTxDetailed(
+                  {.type = "T", .unique = UniqueOpts{.key = "k"}}, exec),
+              StatusIs(absl::StatusCode::kFailedPrecondition, no_tx));
+  EXPECT_THAT(client_->EnqueueMany({{.type = "T"}, {.type = "T"}}, &exec),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("EnqueueMany"), no_tx)));
+  EXPECT_THAT(client_->EnqueueStream(one_job, caller.get()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("EnqueueStream"), no_tx)));
+  // A PgTx that was committed already.
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<PgTx> tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_THAT(client_->EnqueueInTx({.type = "T"}, *tx),
+              StatusIs(absl::StatusCode::kFailedPrecondition, no_tx));
+  // A failed transaction: refused before the server would refuse it.
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  EXPECT_FALSE(qg::ExecSimple(caller.get(), "SELECT 1/0").ok());
+  EXPECT_THAT(client_->EnqueueInTx({.type = "T"}, caller.get()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("transaction has failed")));
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(CountJobs(), 0);
+  // Inside BEGIN all of them work.
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  QG_ASSERT_OK(client_->EnqueueInTx({.type = "T"}, caller.get()).status());
+  QG_ASSERT_OK(client_->EnqueueMany({{.type = "T"}}, &exec).status());
+  QG_ASSERT_OK(client_->EnqueueStream(one_job, caller.get()).status());
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "COMMIT").status());
+  EXPECT_EQ(CountJobs(), 3);
+}
+
+// Issue 23, item 7: an exception thrown by EnqueueStream's job source is
+// returned as a status naming the job; nothing is stored and the client's
+// connection goes back to its pool usable.
+TEST_F(ClientTest, JobSourceExceptionIsAStatusAndStoresNothing) {
+  auto throwing = [](int at, bool std_exception) {
+    return [at, std_exception, i = 0](NewJob& job) mutable -> bool {
+      if (++i == at) {
+        if (std_exception) throw std::runtime_error("source broke");
+        throw 42;
+      }
+      job.type = "Streamed";
+      return true;
+    };
+  };
+  EXPECT_THAT(client_->EnqueueStream(throwing(5000, true)),
+              StatusIs(absl::StatusCode::kInternal,
+                       AllOf(HasSubstr("job #5000"), HasSubstr("source broke"),
+                             HasSubstr("nothing"))));
+  EXPECT_THAT(client_->EnqueueStream(throwing(3, false)),
+              StatusIs(absl::StatusCode::kInternal,
+                       HasSubstr("not derived from std::exception")));
+  EXPECT_EQ(CountJobs(), 0);
+  // Every pooled connection is still usable (the pool has 4).
+  for (int i = 0; i < 8; ++i) {
+    QG_ASSERT_OK(client_
+                     ->EnqueueStream([n = 0](NewJob& job) mutable {
+                       job.type = "After";
+                       return ++n <= 2;
+                     })
+                     .status());
+  }
+  EXPECT_EQ(CountJobs("job_class = 'After'"), 16);
+  // On the caller's connection: the COPY is aborted, so, as after an invalid
+  // job, the caller's transaction has failed and is rolled back.
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "BEGIN").status());
+  EXPECT_THAT(client_->EnqueueStream(throwing(7, true), caller.get()),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("job #7")));
+  EXPECT_EQ(PQtransactionStatus(caller.get()), PQTRANS_INERROR);
+  QG_ASSERT_OK(qg::ExecSimple(caller.get(), "ROLLBACK").status());
+  EXPECT_EQ(CountJobs("job_class = 'Streamed'"), 0);
+}
+
+// Issue 23, item 7 (a documented choice, pinned here): synchronous mode runs
+// the jobs of the single-job calls; EnqueueMany and EnqueueStream store
+// theirs for workers and run none.
+TEST_F(ClientTest, SynchronousModeRunsSingleEnqueuesOnly) {
+  int runs = 0;
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                          NewClient({.synchronous = [&](Job& job) {
+                            ++runs;
+                            return job.Delete();
+                          }}));
+  QG_ASSERT_OK(
+      client->EnqueueMany({{.type = "Bulk"}, {.type = "Bulk"}}).status());
+  QG_ASSERT_OK(client
+                   ->EnqueueStream([i = 0](NewJob& job) mutable {
+                     job.type = "Streamed";
+                     return ++i <= 1;
+                   })
+                   .status());
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(CountJobs(), 3);
+  QG_ASSERT_OK(client->Enqueue({.type = "Single"}).status());
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr caller, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<PgTx> tx, PgTx::Begin(caller.get()));
+  QG_ASSERT_OK(client->EnqueueInTx({.type = "Single"}, *tx).status());
+  QG_ASSERT_OK(tx->Commit());
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(CountJobs("job_class = 'Single'"), 0);
 }
 
 // Client::Create against bad conninfo, no server and a database without

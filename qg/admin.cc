@@ -53,35 +53,126 @@ internal::ListJobsParams ListParams(const JobFilter& filter, int limit,
   return p;
 }
 
-// Reads the rows of qg_list_jobs / qg_get_job.
-absl::StatusOr<std::vector<JobRecord>> ReadRecords(const PgResult& r) {
-  absl::StatusOr<internal::JobRowReader> reader =
-      internal::JobRowReader::For(r);
-  if (!reader.ok()) return reader.status();
-  int held_col = PQfnumber(r.get(), "held_by");
-  if (held_col < 0) return absl::InternalError("no held_by column");
-  std::vector<JobRecord> out;
-  out.reserve(r.rows());
-  for (int i = 0; i < r.rows(); ++i) {
-    absl::StatusOr<internal::JobRow> row = reader->Read(r, i);
-    if (!row.ok()) return row.status();
+// Reads rows of qg_list_jobs / qg_get_job by column name: the key, type,
+// error count and holder; whichever of args, args_bytes, last_error,
+// last_error_line and last_error_bytes the statement returns.
+class RecordReader {
+ public:
+  explicit RecordReader(const PgResult& r) : r_(r) {}
+
+  absl::StatusOr<JobRecord> Read(int row) const {
     JobRecord rec;
-    rec.id = row->key.id;
-    rec.queue = std::move(row->key.queue);
-    rec.priority = row->key.priority;
-    rec.run_at = row->key.run_at;
-    rec.type = std::move(row->type);
-    rec.args = std::move(row->args);
-    rec.error_count = row->error_count;
-    rec.last_error = row->last_error.value_or("");
-    rec.last_error_line =
-        std::string(rec.last_error.substr(0, rec.last_error.find('\n')));
-    if (!r.IsNull(i, held_col) &&
-        !absl::SimpleAtoi(r.Get(i, held_col), &rec.held_by_pid)) {
+    int32_t priority = 0;
+    bool ok = Required("queue", row, &rec.queue) &&
+              Required("job_class", row, &rec.type) &&
+              Number("priority", row, &priority) &&
+              Number("job_id", row, &rec.id) &&
+              Number("error_count", row, &rec.error_count);
+    std::string run_at;
+    ok = ok && Required("run_at", row, &run_at);
+    if (!ok || priority < -32768 || priority > 32767) {
       return absl::InternalError(
-          absl::StrCat("bad held_by pid \"", r.Get(i, held_col), "\""));
+          absl::StrCat("cannot read que_jobs row ", row, " (", bad_, ")"));
     }
-    out.push_back(std::move(rec));
+    rec.priority = static_cast<int16_t>(priority);
+    absl::StatusOr<absl::Time> t = ParseTimestamp(run_at);
+    if (!t.ok()) return t.status();
+    rec.run_at = *t;
+    Optional("args", row, &rec.args);
+    Optional("last_error", row, &rec.last_error);
+    Optional("last_error_line", row, &rec.last_error_line);
+    if (rec.last_error.empty()) rec.last_error = rec.last_error_line;
+    if (rec.last_error_line.empty()) {
+      rec.last_error_line = rec.last_error.substr(0, rec.last_error.find('\n'));
+    }
+    if (!OptionalNumber("args_bytes", row, &rec.args_bytes) ||
+        !OptionalNumber("last_error_bytes", row, &rec.last_error_bytes) ||
+        !OptionalNumber("held_by", row, &rec.held_by_pid)) {
+      return absl::InternalError(absl::StrCat("cannot read ", bad_));
+    }
+    return rec;
+  }
+
+ private:
+  bool Required(const char* column, int row, std::string* out) const {
+    int c = PQfnumber(r_.get(), column);
+    if (c < 0 || r_.IsNull(row, c)) {
+      bad_ = column;
+      return false;
+    }
+    *out = std::string(r_.Get(row, c));
+    return true;
+  }
+  template <typename T>
+  bool Number(const char* column, int row, T* out) const {
+    std::string text;
+    if (!Required(column, row, &text)) return false;
+    if (absl::SimpleAtoi(text, out)) return true;
+    bad_ = column;
+    return false;
+  }
+  void Optional(const char* column, int row, std::string* out) const {
+    int c = PQfnumber(r_.get(), column);
+    if (c >= 0 && !r_.IsNull(row, c)) *out = std::string(r_.Get(row, c));
+  }
+  template <typename T>
+  bool OptionalNumber(const char* column, int row, T* out) const {
+    int c = PQfnumber(r_.get(), column);
+    if (c < 0 || r_.IsNull(row, c)) return true;
+    if (absl::SimpleAtoi(r_.Get(row, c), out)) return true;
+    bad_ = column;
+    return false;
+  }
+
+  const PgResult& r_;
+  mutable std::string bad_;
+};
+
+// The key of a row (qg_list_jobs' 'end' row).
+absl::StatusOr<JobCursor> ReadCursor(const PgResult& r, int row) {
+  JobCursor c;
+  int queue = PQfnumber(r.get(), "queue");
+  int priority = PQfnumber(r.get(), "priority");
+  int run_at = PQfnumber(r.get(), "run_at");
+  int id = PQfnumber(r.get(), "job_id");
+  int32_t p = 0;
+  if (queue < 0 || priority < 0 || run_at < 0 || id < 0 ||
+      !absl::SimpleAtoi(r.Get(row, priority), &p) ||
+      !absl::SimpleAtoi(r.Get(row, id), &c.id)) {
+    return absl::InternalError("cannot read the end of a page of jobs");
+  }
+  c.queue = std::string(r.Get(row, queue));
+  c.priority = static_cast<int16_t>(p);
+  absl::StatusOr<absl::Time> t = ParseTimestamp(r.Get(row, run_at));
+  if (!t.ok()) return t.status();
+  c.run_at = *t;
+  return c;
+}
+
+// A page of qg_list_jobs: its job rows (in the database's key order: the
+// queue's collation is the database's), and where it ends.
+absl::StatusOr<JobPage> ReadPage(const PgResult& r, int limit) {
+  int kind = PQfnumber(r.get(), "kind");
+  if (kind < 0) return absl::InternalError("no kind column");
+  RecordReader reader(r);
+  JobPage out;
+  std::optional<JobCursor> end;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.Get(i, kind) == "end") {
+      absl::StatusOr<JobCursor> c = ReadCursor(r, i);
+      if (!c.ok()) return c.status();
+      end = *c;
+      continue;
+    }
+    absl::StatusOr<JobRecord> rec = reader.Read(i);
+    if (!rec.ok()) return rec.status();
+    out.jobs.push_back(std::move(*rec));
+  }
+  if (static_cast<int>(out.jobs.size()) == limit) {
+    out.next = out.jobs.back().cursor();
+  } else if (end.has_value()) {
+    out.next = *end;
+    out.scan_limited = true;
   }
   return out;
 }
@@ -274,33 +365,38 @@ absl::StatusOr<JobPage> Admin::ListJobs(const JobFilter& filter,
     return absl::InvalidArgumentError(absl::StrCat(
         "page limit must be 1..", kMaxPageLimit, ", not ", page.limit));
   }
+  if (page.max_scan < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_scan must be 0 (no bound) or more, not ", page.max_scan));
+  }
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<PgResult> r = internal::Run(
-      conn->get(),
-      queries::ListJobs(ListParams(filter, page.limit, page.after)));
+  internal::ListJobsParams params = ListParams(filter, page.limit, page.after);
+  if (page.max_scan > 0) params.max_scan = page.max_scan;
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::ListJobs(params));
   if (!r.ok()) return r.status();
-  absl::StatusOr<std::vector<JobRecord>> jobs = ReadRecords(*r);
-  if (!jobs.ok()) return jobs.status();
-  JobPage out;
-  out.jobs = std::move(*jobs);
-  if (static_cast<int>(out.jobs.size()) == page.limit) {
-    out.next = out.jobs.back().cursor();
-  }
-  return out;
+  return ReadPage(*r, page.limit);
 }
 
 absl::StatusOr<JobRecord> Admin::GetJob(int64_t id) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<PgResult> r = internal::Run(conn->get(), queries::GetJob(id));
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::GetJob(id, kShownChars));
   if (!r.ok()) return r.status();
-  absl::StatusOr<std::vector<JobRecord>> jobs = ReadRecords(*r);
-  if (!jobs.ok()) return jobs.status();
-  if (jobs->empty()) {
+  if (r->rows() == 0) {
     return absl::NotFoundError(absl::StrCat("no job with ID ", id));
   }
-  return std::move(jobs->front());
+  return RecordReader(*r).Read(0);
+}
+
+absl::StatusOr<bool> Admin::JobHeld(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r = internal::Run(conn->get(), queries::JobHeld(id));
+  if (!r.ok()) return r.status();
+  return r->rows() == 1 && r->Get(0, 0) == "t";
 }
 
 absl::Status Admin::RetryJob(int64_t id) {

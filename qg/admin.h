@@ -159,6 +159,24 @@ struct JobFilter {
 };
 
 // PageRequest
+// kShownChars
+//
+// How much of a job's args and last_error `Admin::GetJob()` reads: 64 KiB of
+// text each (characters), whatever the row holds; `JobRecord` says when
+// they were cut and how large they are.
+inline constexpr int kShownChars = 64 * 1024;
+
+// kShownLineChars
+//
+// How much of the first line of a job's last_error a listing reads.
+inline constexpr int kShownLineChars = 1000;
+
+// kOperatorMaxScan
+//
+// The `PageRequest::max_scan` of the web console's and `qg jobs`'s pages:
+// a page looks at no more jobs than this, however few match its filter.
+inline constexpr int kOperatorMaxScan = 10000;
+
 //
 // Which page of a listing. Pages use keyset paging (the key after
 // `after`), never OFFSET: a page costs the same on page 1 and page 10,000 of
@@ -170,6 +188,13 @@ struct PageRequest {
   // Start after this row (the previous page's `next`). Default: the start.
   std::optional<JobCursor> after;
 };
+  // Look at no more than this many jobs (of the queue, after `after`) for
+  // the page, matching the filter or not, so that a page's cost never
+  // grows with the table (`kOperatorMaxScan` for people). A page that
+  // stops there before it is full says so (`JobPage::scan_limited`) and
+  // its `next` searches on. 0: no bound (walk until the page is full or
+  // the jobs end). Default: 0.
+  int max_scan = 0;
 
 // JobRecord
 //
@@ -181,15 +206,32 @@ struct JobRecord {
   int16_t priority = 0;
   absl::Time run_at;
   int32_t error_count = 0;
-  // The last error in full, and its first line; empty when it never failed.
+  // The last error, and its first line (at most `kShownLineChars`
+  // characters); empty when it never failed. `Admin::GetJob()` reads the
+  // first `kShownChars` characters of the error; a listing only the first
+  // line (in both members).
   std::string last_error;
   std::string last_error_line;
-  std::string args;  // JSON text
+  // The stored last_error's size in bytes (`GetJob()`; 0 in a listing).
+  int64_t last_error_bytes = 0;
+  // The args (JSON text), only from `GetJob()` (a listing reads none): the
+  // first `kShownChars` characters, and the stored size in bytes.
+  std::string args;
+  int64_t args_bytes = 0;
   // The backend pid of the session of this database holding the job's lock;
   // 0 when nobody holds it.
   int held_by_pid = 0;
 
   // Held by a worker of this database right now (running, or locked ahead).
+  // Whether `GetJob()` cut the args (then `args` is not valid JSON) or the
+  // last error for display.
+  bool args_truncated() const {
+    return args_bytes > static_cast<int64_t>(args.size());
+  }
+  bool last_error_truncated() const {
+    return last_error_bytes > static_cast<int64_t>(last_error.size());
+  }
+
   bool working() const { return held_by_pid != 0; }
   // Dead: out of attempts, or cancelled (run_at 9999-01-01).
   bool dead() const;
@@ -203,10 +245,14 @@ struct JobRecord {
 // JobPage
 struct JobPage {
   std::vector<JobRecord> jobs;
-  // Set when the page is full: pass it as `PageRequest::after` for the next
-  // page (which may turn out empty). Unset at the end.
+  // Set when the page is full, or stopped at `PageRequest::max_scan`: pass
+  // it as `PageRequest::after` for the next page (which may turn out
+  // empty). Unset at the end.
   std::optional<JobCursor> next;
 };
+  // The page looked at `PageRequest::max_scan` jobs and stopped before it
+  // was full: more may match after `next`.
+  bool scan_limited = false;
 
 // BulkResult
 //
@@ -256,8 +302,10 @@ class Admin {
   // The jobs `filter` selects, in the order workers take them (queue,
   // priority, run_at, job_id), one page at a time. With or without a queue,
   // a page walks que_jobs' primary key from the cursor and stops at the
-  // limit; filters on type, state and error text are checked along the way.
-  // A bad limit → `InvalidArgument`.
+  // limit (or after `page.max_scan` jobs); filters on type, state and error
+  // text are checked along the way. Reads only what a listing shows: no
+  // args, the first line of the last error. A bad limit or max_scan →
+  // `InvalidArgument`.
   //
   // Example:
   //   qg::PageRequest page;
@@ -271,9 +319,10 @@ class Admin {
 
   // GetJob()
   //
-  // Job `id`, with the pid of the session holding it if any. `NotFound` when
-  // there is no such job. (Que's table has no index on job_id alone: this
-  // reads the table, as do the other calls by id.)
+  // Job `id`, with the pid of the session holding it if any, its args and
+  // last error cut at `kShownChars` characters each (with their sizes).
+  // `NotFound` when there is no such job. (Que's table has no index on
+  // job_id alone: this reads the table, as do the other calls by id.)
   absl::StatusOr<JobRecord> GetJob(int64_t id);
 
   // RetryJob()
@@ -291,6 +340,15 @@ class Admin {
   absl::Status DeleteJob(int64_t id);
 
   // RetryJobs()
+  // JobHeld()
+  //
+  // Whether a session of this database holds job `id`'s advisory lock (a
+  // worker runs it, or a fast pool locked it ahead) right now. Reads
+  // pg_locks only, never que_jobs: cheap to ask again and again (e.g.
+  // until a job asked to stop has ended). False for a job that does not
+  // exist.
+  absl::StatusOr<bool> JobHeld(int64_t id);
+
   //
   // `RetryJob()` for every job `filter` selects (e.g. `{.state =
   // JobState::kErrored}` or `{.queue = "mail", .state = JobState::kDead}`),

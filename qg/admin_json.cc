@@ -54,7 +54,17 @@ JsonObject JobListJson(const JobRecord& job, absl::Time now) {
 
 JsonObject JobDetailJson(const JobRecord& job, absl::Time now) {
   JsonObject j = JobJson(job, now, job.last_error);
-  j.Int("held_by_pid", job.held_by_pid).Raw("args", job.args);
+  j.Int("held_by_pid", job.held_by_pid);
+  if (job.args_truncated() || job.args.empty()) {
+    j.Null("args");
+  } else {
+    j.Raw("args", job.args);
+  }
+  j.Bool("last_error_truncated", job.last_error_truncated())
+      .Int("last_error_bytes", job.last_error_bytes)
+      .Bool("args_truncated", job.args_truncated())
+      .Int("args_bytes", job.args_bytes);
+  if (job.args_truncated()) j.String("args_preview", job.args);
   return j;
 }
 

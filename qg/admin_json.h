@@ -52,9 +52,13 @@ JsonObject JobListJson(const JobRecord& job, absl::Time now);
 
 // JobDetailJson()
 //
-// One job, as `qg jobs ID --json` prints it: id, queue, type, priority,
-// run_at, error_count, last_error (in full, or null), working, state (as of
-// `now`), held_by_pid (0: nobody), args (the stored JSON, as it is).
+// One job, as `qg jobs ID --json` prints it (from `Admin::GetJob()`): id,
+// queue, type, priority, run_at, error_count, last_error (up to
+// `kShownChars` characters, or null), working, state (as of `now`),
+// held_by_pid (0: nobody), args (the stored JSON, as it is; null when it
+// was cut), last_error_truncated, last_error_bytes, args_truncated,
+// args_bytes, and when the args were cut, args_preview: their first
+// `kShownChars` characters as a string.
 JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
 
 // BulkResultJson()

@@ -1120,3 +1120,78 @@ TEST_F(QgCommandTest, JobsTableShowsEachJobsState) {
 }
 
 }  // namespace
+// Regression (issue 17, defect 8): `qg jobs` selected the args of every
+// listed job, which it never shows. A role that may not read que_jobs.args
+// can list jobs now.
+TEST_F(QgCommandTest, JobsListsWithoutReadingArgs) {
+  Query(
+      "INSERT INTO que_jobs (job_class, args) VALUES ('Secretive', "
+      "'[\"secret\"]') RETURNING 1");
+  const std::string role = "qg_jobs_" + db_->name();
+  QG_ASSERT_OK(
+      qg::ExecSimple(conn_.get(),
+                     absl::StrCat("DROP ROLE IF EXISTS ", role,
+                                  "; CREATE ROLE ", role,
+                                  " LOGIN; GRANT USAGE ON SCHEMA public TO ",
+                                  role,
+                                  "; GRANT SELECT (queue, priority, run_at, "
+                                  "job_id, job_class, error_count, "
+                                  "last_error) ON que_jobs TO ",
+                                  role))
+          .status());
+  std::string db = absl::StrCat(db_->conninfo(), " user=", role);
+  QgRun table = RunQg({"jobs"}, db);
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("Secretive"));
+  QgRun json = RunQg({"jobs", "--json"}, db);
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, Not(HasSubstr("secret\"")));
+  QG_EXPECT_OK(qg::ExecSimple(conn_.get(), absl::StrCat("DROP OWNED BY ", role,
+                                                        "; DROP ROLE ", role))
+                   .status());
+}
+
+// Regression (issue 17, defect 8): `qg jobs ID` printed args and the last
+// error in full, however large; both are cut at 64 KiB of text now, saying
+// how large they are.
+TEST_F(QgCommandTest, JobsShowsLargeArgsAndErrorsCutForDisplay) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, args, error_count, "
+      "last_error) VALUES (77, 'Big', json_build_array(repeat('a', "
+      "1048576)), 1, repeat('e', 1048576)) RETURNING 1");
+  QgRun one = RunQg({"jobs", "77"}, db_->conninfo());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_LT(one.out.size(), 200000u);
+  EXPECT_THAT(one.out, HasSubstr("(cut at 65536 characters of 1048580 bytes)"));
+  EXPECT_THAT(one.out, HasSubstr("(cut at 65536 characters of 1048576 bytes)"));
+  QgRun json = RunQg({"jobs", "77", "--json"}, db_->conninfo());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_LT(json.out.size(), 200000u);
+  EXPECT_THAT(json.out, HasSubstr(R"("args":null)"));
+  EXPECT_THAT(json.out, HasSubstr(R"("args_truncated":true)"));
+}
+
+// Regression (issue 17, class of defect 8): a filter that matches little
+// walked the whole table for one page; a page of `qg jobs` looks at no more
+// than 10,000 jobs and says where to search on.
+TEST_F(QgCommandTest, JobsPageLooksAtABoundedNumberOfJobs) {
+  Query(
+      "INSERT INTO que_jobs (queue, job_class) SELECT 'a', 'Filler' FROM "
+      "generate_series(1, 10050) RETURNING 1");
+  Query("INSERT INTO que_jobs (queue, job_class) VALUES ('z', 'Needle') "
+        "RETURNING 1");
+  QgRun first = RunQg({"jobs", "--type", "Needle"}, db_->conninfo());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.out, Not(HasSubstr("Needle")));
+  EXPECT_THAT(first.out, HasSubstr("(searched 10000 jobs"));
+  std::string::size_type at = first.out.find("--after '");
+  ASSERT_NE(at, std::string::npos) << first.out;
+  std::string cursor = first.out.substr(at + 9);
+  cursor = cursor.substr(0, cursor.find('\''));
+  QgRun next =
+      RunQg({"jobs", "--type", "Needle", "--after", cursor}, db_->conninfo());
+  ASSERT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_THAT(next.out, HasSubstr("Needle"));
+  EXPECT_THAT(next.out, Not(HasSubstr("--after")));
+}
+

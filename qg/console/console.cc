@@ -7,13 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
 #include "qg/admin.h"
@@ -545,11 +541,13 @@ class Console::Impl {
       }
       page.after = *c;
     }
+    page.max_scan = kOperatorMaxScan;
     absl::StatusOr<JobPage> p = admin_->ListJobs(*filter, page);
     if (!p.ok()) return SendStatus(res, p.status());
     std::vector<JsonObject> items;
-    for (const JobRecord& job : p->jobs)
+    for (const JobRecord& job : p->jobs) {
       items.push_back(JobListJson(job, absl::Now()));
+    }
     JsonObject o;
     o.Raw("jobs", JsonArray(items));
     if (p->next.has_value()) {
@@ -557,6 +555,8 @@ class Console::Impl {
     } else {
       o.Null("next");
     }
+    o.Bool("partial", p->scan_limited);
+    if (p->scan_limited) o.Int("searched", page.max_scan);
     SendJson(res, 200, o.text());
   }
 

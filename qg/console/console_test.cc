@@ -694,5 +694,103 @@ TEST_F(ConsoleTest, PostWithoutABodyIsAnsweredByTheChecks) {
   EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
 }
 
+// Regression (issue 17, defect 8): the job list selected every listed
+// job's args, which it never shows (5 jobs with large args: 6.4 s and
+// 790 MB). A role that may not read que_jobs.args can list jobs now.
+TEST_F(ConsoleTest, TheJobListReadsNoArgs) {
+  Insert("Send", "mail", "now()", 0, "", R"(["secret"])");
+  Insert("Send", "mail", "now()", 1, "boom", R"(["secret"])");
+  const std::string role = "qg_console_" + db_->name();
+  QG_ASSERT_OK(
+      ExecSimple(
+          conn_.get(),
+          absl::StrCat("DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
+                       " LOGIN; GRANT USAGE ON SCHEMA public TO ", role,
+                       "; GRANT SELECT (queue, priority, run_at, "
+                       "job_id, job_class, error_count, last_error) "
+                       "ON que_jobs TO ",
+                       role))
+          .status());
+  StartConsole({.conninfo = absl::StrCat(db_->conninfo(), " user=", role)});
+  httplib::Result r = Get("/api/v1/jobs?queue=mail");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, Not(HasSubstr("secret")));
+  rapidjson::Document d = Json(r);
+  ASSERT_TRUE(d.HasMember("jobs")) << r->body;
+  EXPECT_EQ(d["jobs"].Size(), 2u);
+  console_.reset();
+  QG_EXPECT_OK(ExecSimple(conn_.get(), absl::StrCat("DROP OWNED BY ", role,
+                                                    "; DROP ROLE ", role))
+                   .status());
+}
+
+// Regression (issue 17, defect 8): what the list and the job view send is
+// bounded whatever a row holds: a list entry's last error is its first
+// line cut at 1000 characters, the job view's args and last error at
+// 64 KiB of text (it says so and how large they are).
+TEST_F(ConsoleTest, WhatAJobShowsIsBoundedWhateverItsRowHolds) {
+  const std::string big_error = std::string(1 << 20, 'e');
+  const std::string big_args = "[\"" + std::string(1 << 20, 'a') + "\"]";
+  int64_t id = Insert("Big", "", "now()", 1, big_error, big_args);
+  StartConsole();
+  httplib::Result r = Get("/api/v1/jobs");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_LT(r->body.size(), 4000u);
+  rapidjson::Document d = Json(r);
+  ASSERT_EQ(d["jobs"].Size(), 1u);
+  std::string line = d["jobs"][0]["last_error"].GetString();
+  EXPECT_EQ(line.size(), 1000u);
+  EXPECT_TRUE(line == big_error.substr(0, 1000));
+  r = Get(absl::StrCat("/api/v1/jobs/", id));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_LT(r->body.size(), 200000u);
+  d = Json(r);
+  ASSERT_TRUE(d.HasMember("args_truncated")) << r->body.substr(0, 300);
+  EXPECT_TRUE(d["args_truncated"].GetBool());
+  EXPECT_TRUE(d["args"].IsNull());
+  EXPECT_EQ(d["args_bytes"].GetInt64(), static_cast<int64_t>(big_args.size()));
+  std::string preview = d["args_preview"].GetString();
+  EXPECT_EQ(preview.size(), 65536u);
+  EXPECT_TRUE(preview == big_args.substr(0, 65536));
+  EXPECT_TRUE(d["last_error_truncated"].GetBool());
+  std::string error = d["last_error"].GetString();
+  EXPECT_EQ(error.size(), 65536u);
+  EXPECT_TRUE(error == big_error.substr(0, 65536));
+  EXPECT_EQ(d["last_error_bytes"].GetInt64(),
+            static_cast<int64_t>(big_error.size()));
+}
+
+// Regression (issue 17, class of defect 8): a filter that matches little
+// walked the whole table for one page. A page now looks at no more than
+// 10,000 jobs; when it stops there unfilled it says so and gives the
+// cursor to search on from.
+TEST_F(ConsoleTest, AFilteredPageLooksAtABoundedNumberOfJobs) {
+  QG_ASSERT_OK(ExecSimple(conn_.get(),
+                          "INSERT INTO que_jobs (queue, job_class) SELECT "
+                          "'a', 'Filler' FROM generate_series(1, 10050)")
+                   .status());
+  int64_t needle = Insert("Needle", "z");
+  StartConsole();
+  httplib::Result r = Get("/api/v1/jobs?type=Needle");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  EXPECT_EQ(d["jobs"].Size(), 0u) << r->body;
+  ASSERT_TRUE(d["next"].IsString()) << r->body;
+  ASSERT_TRUE(d.HasMember("searched")) << r->body;
+  EXPECT_EQ(d["searched"].GetInt(), 10000);
+  std::string after = d["next"].GetString();
+  r = Get("/api/v1/jobs?type=Needle&after=" +
+          httplib::detail::encode_query_param(after));
+  ASSERT_TRUE(r);
+  d = Json(r);
+  ASSERT_EQ(d["jobs"].Size(), 1u) << r->body;
+  EXPECT_EQ(d["jobs"][0]["id"].GetInt64(), needle);
+  EXPECT_TRUE(d["next"].IsNull());
+}
+
 }  // namespace
 }  // namespace qg

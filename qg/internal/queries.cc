@@ -293,7 +293,10 @@ Call DeadJobs(int limit) { return {&sql::kDeadJobs, {absl::StrCat(limit)}}; }
 Call RetryJob(int64_t id) { return {&sql::kRetryJob, {absl::StrCat(id)}}; }
 Call InspectSchema() { return {&sql::kInspectSchema, {}}; }
 Call MigrateLock() { return {&sql::kMigrateLock, {}}; }
-Call GetJob(int64_t id) { return {&sql::kGetJob, {absl::StrCat(id)}}; }
+Call GetJob(int64_t id, int max_chars) {
+  return {&sql::kGetJob, {absl::StrCat(id), absl::StrCat(max_chars)}};
+}
+Call JobHeld(int64_t id) { return {&sql::kJobHeld, {absl::StrCat(id)}}; }
 
 Call ListJobs(const ListJobsParams& p) {
   SqlParams params = {p.queue, p.type, p.state, p.error_contains};
@@ -309,6 +312,8 @@ Call ListJobs(const ListJobsParams& p) {
   }
   params.push_back(absl::StrCat(p.limit));
   return {&sql::kListJobs, std::move(params)};
+  params.push_back(p.max_scan.has_value() ? SqlParam(absl::StrCat(*p.max_scan))
+                                          : SqlParam());
 }
 
 Call TryLockBatch(absl::Span<const int64_t> ids) {

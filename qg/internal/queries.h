@@ -128,6 +128,8 @@ struct ListJobsParams {
   std::optional<std::string> error_contains;  // nullopt: any last_error
   std::optional<JobKey> after;  // the previous page's last row; nullopt: start
   int limit = 50;
+  // The most rows the page looks at; nullopt: no bound.
+  std::optional<int64_t> max_scan;
 };
 
 // Call
@@ -211,7 +213,10 @@ Call DeadJobs(int limit);
 Call RetryJob(int64_t id);
 Call InspectSchema();
 Call ListJobs(const ListJobsParams& params);
-Call GetJob(int64_t id);
+// Job `id` with args and last_error cut at `max_chars` characters.
+Call GetJob(int64_t id, int max_chars);
+// Whether a session of this database holds job `id`'s lock (pg_locks only).
+Call JobHeld(int64_t id);
 Call TryLockBatch(absl::Span<const int64_t> ids);
 Call RetryBatch(absl::Span<const JobKey> keys);
 Call MigrateLock();

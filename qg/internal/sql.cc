@@ -79,9 +79,13 @@ const Statement kInspectSchema{"qg_inspect_schema", "",
 const Statement kListJobs{"qg_list_jobs",
     "$1 queue text, $2 job_class text, $3 state text, $4 error text, "
     "$5 after_queue text, $6 after_priority smallint, "
-    "$7 after_run_at timestamptz, $8 after_job_id bigint, $9 limit int",
+    "$7 after_run_at timestamptz, $8 after_job_id bigint, $9 limit int, "
+    "$10 max_scan bigint",
     sql_text::list_jobs};
-const Statement kGetJob{"qg_get_job", "$1 job_id bigint", sql_text::get_job};
+const Statement kGetJob{"qg_get_job", "$1 job_id bigint, $2 max_chars int",
+    sql_text::get_job};
+const Statement kJobHeld{"qg_job_held", "$1 job_id bigint",
+    sql_text::job_held};
 const Statement kTryLockBatch{"qg_try_lock_batch", "$1 ids bigint[]",
     sql_text::try_lock_batch};
 const Statement kRetryBatch{"qg_retry_batch",

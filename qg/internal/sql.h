@@ -65,6 +65,7 @@ extern const Statement kInspectSchema;
 // Operating (//qg:admin): listing, one job, bulk changes under try-locks.
 extern const Statement kListJobs;
 extern const Statement kGetJob;
+extern const Statement kJobHeld;
 extern const Statement kTryLockBatch;
 extern const Statement kRetryBatch;
 extern const Statement kMigrateLock;

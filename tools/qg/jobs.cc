@@ -93,6 +93,12 @@ std::string StateOf(const qg::JobRecord& job) {
   return state;
 }
 
+// What `qg jobs ID` says under args or a last error it shows cut.
+std::string CutNote(int64_t bytes) {
+  return absl::StrCat("(cut at ", qg::kShownChars, " characters of ", bytes,
+                      " bytes)");
+}
+
 int ShowOne(const JobsOptions& o, qg::Admin& admin) {
   const Command& self = JobsCommand();
   absl::StatusOr<qg::JobRecord> job = admin.GetJob(*o.id);
@@ -111,9 +117,15 @@ int ShowOne(const JobsOptions& o, qg::Admin& admin) {
   printf("state:       %s\n", StateOf(*job).c_str());
   printf("error_count: %d\n", job->error_count);
   printf("args:        %s\n", job->args.c_str());
+  if (job->args_truncated()) {
+    printf("             %s\n", CutNote(job->args_bytes).c_str());
+  }
   if (!job->last_error.empty()) {
     printf("last_error:\n  %s\n",
            absl::StrReplaceAll(job->last_error, {{"\n", "\n  "}}).c_str());
+    if (job->last_error_truncated()) {
+      printf("  %s\n", CutNote(job->last_error_bytes).c_str());
+    }
   }
   return kExitOk;
 }
@@ -123,15 +135,25 @@ int Run(const JobsOptions& o) {
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
   if (o.id.has_value()) return ShowOne(o, **admin);
-  absl::StatusOr<qg::JobPage> page = (*admin)->ListJobs(o.filter, o.page);
+  qg::PageRequest request = o.page;
+  request.max_scan = qg::kOperatorMaxScan;
+  absl::StatusOr<qg::JobPage> page = (*admin)->ListJobs(o.filter, request);
   if (!page.ok()) return Fail(self, page.status());
   const absl::Time now = absl::Now();
+  // A page that stopped at max_scan unfilled: where to search on.
+  std::string partial;
+  if (page->scan_limited) {
+    partial = absl::StrCat("searched ", request.max_scan,
+                           " jobs without filling the page: add --after ",
+                           ShellQuote(page->next->Encode()), " to search on");
+  }
   if (o.json) {
     std::vector<JsonObject> items;
     for (const qg::JobRecord& job : page->jobs) {
       items.push_back(qg::JobListJson(job, now));
     }
     printf("%s\n", JsonArray(items).c_str());
+    if (!partial.empty()) fprintf(stderr, "qg jobs: %s\n", partial.c_str());
     return kExitOk;
   }
   Table table({"ID", "QUEUE", "TYPE", "PRIORITY", "RUN_AT", "ERRORS", "STATE",
@@ -145,6 +167,10 @@ int Run(const JobsOptions& o) {
                   Truncate(Printable(job.last_error_line), 60)});
   }
   table.Print(stdout);
+  if (!partial.empty()) {
+    printf("(%s)\n", partial.c_str());
+    return kExitOk;
+  }
   if (table.empty()) printf("(no jobs)\n");
   if (page->next.has_value()) {
     printf("(more: add --after %s for the next page)\n",
@@ -166,30 +192,37 @@ const Command& JobsCommand() {
        "[--error-contains TEXT] [--limit N] [--after CURSOR] [--json] "
        "[--db CONNINFO]",
        "qg jobs ID [--json] [--db CONNINFO]"},
-      "Lists jobs in the order workers take them, with their state and the "
-      "first line\nof their last error. STATE is working (a session of this "
-      "database holds the\njob's advisory lock), cancelled (by `qg cancel`; "
-      "listed with --dead), dead (out\nof attempts), errored (failed, runs "
-      "again at RUN_AT), scheduled or ready.\n"
-      "Pages are keyset-paged: a full page ends with the --after CURSOR of "
-      "the next\none. With an ID, shows that job: args, full last error, and "
-      "who holds it.\n"
-      "  --queue           only this queue (\"\" is the default queue)\n"
-      "  --type            only this job type\n"
-      "  --state           any, ready (due, not held), runnable (due), "
-      "scheduled,\n"
-      "                    working (held), errored (failed at least once, "
-      "dead ones\n"
-      "                    included) or dead (out of attempts); default any\n"
-      "  --errored, --dead the same as --state errored / dead\n"
-      "  --error-contains  only jobs whose last error contains TEXT (any "
-      "case)\n"
-      "  --limit           at most N jobs per page, 1..10000 (default 50)\n"
-      "  --after           start after this cursor (printed by the previous "
-      "page)\n"
-      "  --json            JSON instead of a table (each row has its "
-      "cursor)\n" +
-          std::string(kDbHelp),
+      absl::StrCat(
+          "Lists jobs in the order workers take them, with their state and "
+          "the first line\nof their last error. STATE is working (a session "
+          "of this database holds the\njob's advisory lock), cancelled (by "
+          "`qg cancel`; listed with --dead), dead (out\nof attempts), errored "
+          "(failed, runs again at RUN_AT), scheduled or ready.\n"
+          "Pages are keyset-paged: a full page ends with the --after CURSOR "
+          "of the next\none. A page looks at no more than ",
+          qg::kOperatorMaxScan,
+          " jobs: one that stops there unfilled\nsays so, with the --after "
+          "CURSOR to search on. With an ID, shows that job: args,\nlast "
+          "error (each cut at ",
+          qg::kShownChars,
+          " characters) and who holds it.\n"
+          "  --queue           only this queue (\"\" is the default queue)\n"
+          "  --type            only this job type\n"
+          "  --state           any, ready (due, not held), runnable (due), "
+          "scheduled,\n"
+          "                    working (held), errored (failed at least once, "
+          "dead ones\n"
+          "                    included) or dead (out of attempts); default "
+          "any\n"
+          "  --errored, --dead the same as --state errored / dead\n"
+          "  --error-contains  only jobs whose last error contains TEXT (any "
+          "case)\n"
+          "  --limit           at most N jobs per page, 1..10000 (default 50)\n"
+          "  --after           start after this cursor (printed by the "
+          "previous page)\n"
+          "  --json            JSON instead of a table (each row has its "
+          "cursor)\n",
+          kDbHelp),
       Main};
   return command;
 }

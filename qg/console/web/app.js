@@ -278,10 +278,14 @@
           el('th', { class: 'num' }, 'ID'), el('th', {}, 'Queue'), el('th', {}, 'Type'),
           el('th', { class: 'num' }, 'Priority'), el('th', {}, 'Run at (UTC)'),
           el('th', { class: 'num' }, 'Errors'), el('th', {}, 'Working'), el('th', {}, 'Last error'))),
-        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No jobs match.')))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 8, class: 'muted' },
+          page.partial ? 'None of these jobs match so far.' : 'No jobs match.')))),
+        page.partial ? el('p', { class: 'muted', id: 'partial-page' },
+          'This page looked at ' + page.searched + ' jobs and stopped before it was full; more may match further on.') : null,
         el('div', { class: 'pager' },
           params.has('after') ? el('a', { href: '#/jobs?' + first.toString() }, '« First page') : null,
-          page.next ? el('a', { href: '#/jobs?' + next.toString(), id: 'next-page' }, 'Next page »') : null));
+          page.next ? el('a', { href: '#/jobs?' + next.toString(), id: 'next-page' },
+            page.partial ? 'Search on »' : 'Next page »') : null));
     } catch (e) {
       replace(list, el('p', { class: 'error' }, e.message));
     }
@@ -298,6 +302,18 @@
 
   function prettyArgs(args) {
     try { return JSON.stringify(args, null, 2); } catch (e) { return String(args); }
+  }
+
+  // The args as the page shows them: pretty-printed, or the first part of
+  // args too large to send whole.
+  function argsText(j) {
+    if (!j.args_truncated) return prettyArgs(j.args);
+    return j.args_preview + '\n… (cut: ' + j.args_bytes + ' bytes in all)';
+  }
+
+  function errorText(j) {
+    if (!j.last_error_truncated) return j.last_error;
+    return j.last_error + '\n… (cut: ' + j.last_error_bytes + ' bytes in all)';
   }
 
   async function renderJob(id) {
@@ -328,10 +344,10 @@
           actionButton('Delete', 'delete', () => {
             if (window.confirm('Delete job ' + j.id + '?')) runAction(act('/api/v1/jobs/' + j.id + '/delete'), reload);
           }, 'danger')),
-      el('h2', {}, 'Args'), el('pre', { id: 'job-args' }, prettyArgs(j.args)),
+      el('h2', {}, 'Args'), el('pre', { id: 'job-args' }, argsText(j)),
       el('h2', {}, 'Last error'),
       j.last_error === null ? el('p', { class: 'muted', id: 'job-error' }, 'It has not failed.')
-        : el('pre', { id: 'job-error' }, j.last_error));
+        : el('pre', { id: 'job-error' }, errorText(j)));
   }
 
   // --- Routing ------------------------------------------------------------

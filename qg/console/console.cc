@@ -19,6 +19,7 @@
 #include "qg/console/snapshot.h"
 #include "qg/console/web_assets.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/job_end.h"
 #include "qg/json_writer.h"
 #include "qg/metrics/http_listen.h"
 #include "qg/metrics/prometheus.h"
@@ -192,9 +193,10 @@ class Console::Impl {
       return absl::InvalidArgumentError(
           "ConsoleOptions::max_conns and threads must be at least 1");
     }
-    if (options_.refresh < absl::ZeroDuration()) {
+    if (options_.refresh < absl::ZeroDuration() ||
+        options_.cancel_wait < absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
-          "ConsoleOptions::refresh must not be negative");
+          "ConsoleOptions::refresh and cancel_wait must not be negative");
     }
     return absl::OkStatus();
   }
@@ -203,7 +205,7 @@ class Console::Impl {
   // pause and resume.
   static ConsoleActions WithLibraryActions(ConsoleActions given, Admin* a) {
     if (given.cancel_job == nullptr) {
-      given.cancel_job = [a](int64_t id) { return a->CancelJob(id).status(); };
+      given.cancel_job = [a](int64_t id) { return a->CancelJob(id); };
     }
     if (given.pause_queue == nullptr) {
       given.pause_queue = [a](const std::string& q) {
@@ -580,24 +582,85 @@ class Console::Impl {
     absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
     if (!id.ok()) return SendStatus(res, id.status());
     std::string verb = req.matches[2].str();
+    if (verb == "cancel") return Cancel(*id, res);
     absl::Status s;
     std::string done;
     if (verb == "retry") {
       s = admin_->RetryJob(*id);
       done = absl::StrCat("job ", *id, " will run now");
-    } else if (verb == "delete") {
+    } else {
       s = admin_->DeleteJob(*id);
       done = absl::StrCat("job ", *id, " deleted");
-    } else {
-      if (actions_.cancel_job == nullptr) {
-        return SendError(res, 501, kNoCancel);
-      }
-      s = actions_.cancel_job(*id);
-      done = absl::StrCat("job ", *id, " cancelled");
     }
     if (!s.ok()) return SendStatus(res, s);
     cache_->Invalidate();
     SendOutcome(res, done);
+  }
+
+  // What a cancel did, as the answer's "outcome" and "message" say it.
+  struct CancelReport {
+    const char* outcome;  // "cancelled", "finished" or "requested"
+    std::string message;
+  };
+
+  void Cancel(int64_t id, httplib::Response& res) {
+    if (actions_.cancel_job == nullptr) return SendError(res, 501, kNoCancel);
+    absl::StatusOr<CancelOutcome> outcome = actions_.cancel_job(id);
+    if (!outcome.ok()) return SendStatus(res, outcome.status());
+    cache_->Invalidate();
+    CancelReport r;
+    if (*outcome == CancelOutcome::kCancelled) {
+      r = {"cancelled",
+           absl::StrCat("job ", id,
+                        " cancelled: nobody was running it; it is kept as a "
+                        "dead job marked \"",
+                        kCancelledMarker, "\" (retry revives it)")};
+    } else {
+      r = FollowStop(id);
+    }
+    JsonObject o;
+    o.String("outcome", r.outcome);
+    SendOutcome(res, r.message, std::move(o));
+  }
+
+  // A running job's worker took the cancel request: waits up to
+  // `cancel_wait` for its handler to end (the job's lock released: pg_locks
+  // only), then reads how it ended.
+  CancelReport FollowStop(int64_t id) {
+    absl::Time deadline = absl::Now() + options_.cancel_wait;
+    absl::StatusOr<bool> held = admin_->JobHeld(id);
+    while (held.ok() && *held && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+      held = admin_->JobHeld(id);
+    }
+    CancelReport requested{
+        "requested",
+        absl::StrCat("asked the worker running job ", id,
+                     " to stop it: it is still running; it is recorded as "
+                     "cancelled when its handler stops with an error (a "
+                     "handler that completes anyway completes it)")};
+    if (!held.ok() || *held) return requested;
+    absl::StatusOr<JobRecord> job = admin_->GetJob(id);
+    if (absl::IsNotFound(job.status())) {
+      return {"finished",
+              absl::StrCat("job ", id,
+                           " finished first: its handler completed it before "
+                           "it stopped, so it was not cancelled")};
+    }
+    if (!job.ok() || job->working()) return requested;
+    if (job->cancelled()) {
+      return {"cancelled",
+              absl::StrCat("job ", id,
+                           " cancelled: its worker stopped it; it is kept as "
+                           "a dead job marked \"",
+                           kCancelledMarker, "\" (retry revives it)")};
+    }
+    return {"finished",
+            absl::StrCat("job ", id,
+                         " finished first: its handler ended it before it "
+                         "stopped (it is ",
+                         JobStateName(*job, absl::Now()),
+                         " now), so it was not cancelled")};
   }
 
   void RetryAll(const httplib::Request& req, httplib::Response& res) {

@@ -7,10 +7,11 @@
 // each queue and type's ready / scheduled / working / errored / dead
 // counts, the oldest ready job's age and pause state, the throughput of the
 // last hours (qg_job_counts), a filtered, keyset-paged job list and each
-// job in full; retries, deletes and cancels jobs, retries all errored or
-// dead jobs of a type, pauses and resumes queues. Every change goes through
-// `qg::Admin` (or the hooks of `ConsoleActions`), which never rewrites a job
-// a worker holds.
+// job (args and last error cut at 64 KiB); retries, deletes and cancels
+// jobs (saying whether a running one stopped, finished first or was only
+// asked), retries all errored or dead jobs of a type, pauses and resumes
+// queues. Every change goes through `qg::Admin` (or the hooks of
+// `ConsoleActions`), which never rewrites a job a worker holds.
 //
 // `qg console` runs one; embed one in your own binary the same way:
 //
@@ -54,6 +55,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/job_end.h"
 
 namespace qg {
 
@@ -65,8 +67,12 @@ namespace qg {
 // returns the status of the change (`NotFound` → 404, `FailedPrecondition`
 // → 409, ...).
 struct ConsoleActions {
-  // Cancels job `id`. Default: `Admin::CancelJob()`.
-  std::function<absl::Status(int64_t id)> cancel_job;
+  // Cancels job `id`, saying what it did (the console's message says the
+  // same): `kCancelled`, or `kStopping` when a worker pool running it was
+  // asked to stop it (the console then waits up to
+  // `ConsoleOptions::cancel_wait` to say whether it stopped, finished
+  // first, or still runs). Default: `Admin::CancelJob()`.
+  std::function<absl::StatusOr<CancelOutcome>(int64_t id)> cancel_job;
   // Pauses queue `queue` ("" is the default queue): workers lock no new jobs
   // of it. Default: `Admin::PauseQueue()`.
   std::function<absl::Status(const std::string& queue)> pause_queue;
@@ -98,6 +104,10 @@ struct ConsoleOptions {
   int max_conns = 2;
   // Cancel, pause and resume (see `ConsoleActions`). Default: none.
   ConsoleActions actions;
+  // How long a cancel of a running job waits for its handler to end, so
+  // that the answer says how it ended ("cancelled", or "finished" first)
+  // rather than only that it was asked ("requested"). Default: 3s.
+  absl::Duration cancel_wait = absl::Seconds(3);
 };
 
 class Console {

@@ -17,12 +17,15 @@
 #include "httplib.h"
 #include "qg/admin.h"
 #include "qg/admin_json.h"
+#include "qg/client.h"
 #include "qg/metrics/http_test_clients.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
+#include "qg/testing/worker_modes.h"
+#include "qg/worker/worker.h"
 #include "rapidjson/document.h"
 
 namespace qg {
@@ -375,6 +378,8 @@ TEST_F(ConsoleTest, CancelPauseAndResumeUseTheLibraryByDefault) {
   r = Post(absl::StrCat("/api/v1/jobs/", id, "/cancel"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, HasSubstr(R"("outcome":"cancelled")"));
+  EXPECT_THAT(r->body, HasSubstr("nobody was running it"));
   EXPECT_EQ(Query(absl::StrCat("SELECT last_error LIKE 'qg: cancelled%' FROM "
                                "que_jobs WHERE job_id = ",
                                id)),
@@ -399,11 +404,12 @@ TEST_F(ConsoleTest, CancelPauseAndResumeCallTheirHooks) {
   std::vector<std::string> calls;
   std::mutex mu;
   ConsoleOptions options;
-  options.actions.cancel_job = [&](int64_t job) {
+  options.actions.cancel_job =
+      [&](int64_t job) -> absl::StatusOr<CancelOutcome> {
     std::lock_guard<std::mutex> lock(mu);
     calls.push_back(absl::StrCat("cancel ", job));
-    return job == 1 ? absl::FailedPreconditionError("job 1 is not running")
-                    : absl::OkStatus();
+    if (job == 1) return absl::FailedPreconditionError("job 1 is not running");
+    return CancelOutcome::kCancelled;
   };
   options.actions.pause_queue = [&](const std::string& q) {
     std::lock_guard<std::mutex> lock(mu);
@@ -790,6 +796,105 @@ TEST_F(ConsoleTest, AFilteredPageLooksAtABoundedNumberOfJobs) {
   ASSERT_EQ(d["jobs"].Size(), 1u) << r->body;
   EXPECT_EQ(d["jobs"][0]["id"].GetInt64(), needle);
   EXPECT_TRUE(d["next"].IsNull());
+}
+
+// Cancelling jobs a qg-cpp pool runs: the console says what happened.
+class ConsoleCancelTest : public ConsoleTest,
+                          public ::testing::WithParamInterface<WorkerMode> {
+ protected:
+  ConsoleCancelTest() : ConsoleTest() {}
+  void SetUp() override {
+    ConsoleTest::SetUp();
+    QG_ASSERT_OK_AND_ASSIGN(client_, NewClient({.max_conns = 8}));
+    // Runs until cancelled, then ends as its args say: "complete" (the
+    // handler finishes the job anyway) or "fail"; "ignore" runs on until
+    // `release_`.
+    work_map_.Register("Long", [this](Job& job) -> absl::Status {
+      ++runs_;
+      absl::Time give_up = absl::Now() + absl::Seconds(60);
+      if (job.args() == R"(["ignore"])") {
+        while (!release_ && absl::Now() < give_up) {
+          absl::SleepFor(absl::Milliseconds(5));
+        }
+        return absl::OkStatus();
+      }
+      while (!job.Cancelled() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      if (job.args() == R"(["complete"])") return absl::OkStatus();
+      return absl::CancelledError("stopped");
+    });
+    WorkerOptions options;
+    options.mode = GetParam();
+    options.interval = absl::Milliseconds(50);
+    pool_ = std::make_unique<WorkerPool>(client_.get(), &work_map_, 1, options);
+    QG_ASSERT_OK(pool_->Start());
+    StartConsole();
+  }
+  void TearDown() override {
+    release_ = true;
+    if (pool_ != nullptr) pool_->Shutdown();
+    ConsoleTest::TearDown();
+  }
+  // Enqueues a Long job ending as `how`, waits until it runs, cancels it
+  // through the console and returns the answer.
+  rapidjson::Document Cancel(const std::string& how, int64_t* id) {
+    int before = runs_;
+    absl::StatusOr<int64_t> enqueued =
+        client_->Enqueue({.type = "Long", .args = "[\"" + how + "\"]"});
+    EXPECT_TRUE(enqueued.ok()) << enqueued.status();
+    *id = enqueued.value_or(0);
+    EXPECT_TRUE(qg_testing::WaitFor([&] { return runs_ > before; }));
+    httplib::Result r = Post(absl::StrCat("/api/v1/jobs/", *id, "/cancel"));
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    return Json(r);
+  }
+  WorkMap work_map_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::atomic<int> runs_{0};
+  std::atomic<bool> release_{false};
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, ConsoleCancelTest,
+                         qg_testing::BothWorkerModes(),
+                         qg_testing::WorkerModeTestName);
+
+// Regression (issue 17, defect 11): the console said "job N cancelled"
+// when it had only asked, even when the handler then completed the job.
+TEST_P(ConsoleCancelTest, AJobItsHandlerCompletesAnywayFinishedFirst) {
+  int64_t id = 0;
+  rapidjson::Document d = Cancel("complete", &id);
+  ASSERT_TRUE(d.HasMember("outcome")) << d["message"].GetString();
+  EXPECT_STREQ(d["outcome"].GetString(), "finished");
+  EXPECT_THAT(d["message"].GetString(),
+              HasSubstr(absl::StrCat("job ", id, " finished first")));
+  EXPECT_THAT(d["message"].GetString(), Not(HasSubstr("cancelled:")));
+  EXPECT_EQ(CountJobs(), 0);
+}
+
+TEST_P(ConsoleCancelTest, AJobItsWorkerStopsIsCancelled) {
+  int64_t id = 0;
+  rapidjson::Document d = Cancel("fail", &id);
+  ASSERT_TRUE(d.HasMember("outcome")) << d["message"].GetString();
+  EXPECT_STREQ(d["outcome"].GetString(), "cancelled");
+  EXPECT_THAT(d["message"].GetString(),
+              HasSubstr(absl::StrCat("job ", id, " cancelled")));
+  EXPECT_EQ(Query(absl::StrCat("SELECT last_error LIKE 'qg: cancelled%' FROM "
+                               "que_jobs WHERE job_id = ",
+                               id)),
+            "t");
+}
+
+TEST_P(ConsoleCancelTest, AJobStillRunningWasOnlyAskedToStop) {
+  int64_t id = 0;
+  rapidjson::Document d = Cancel("ignore", &id);
+  ASSERT_TRUE(d.HasMember("outcome")) << d["message"].GetString();
+  EXPECT_STREQ(d["outcome"].GetString(), "requested");
+  EXPECT_THAT(d["message"].GetString(),
+              HasSubstr(absl::StrCat("asked the worker running job ", id,
+                                     " to stop it")));
+  EXPECT_THAT(d["message"].GetString(), HasSubstr("still running"));
 }
 
 }  // namespace

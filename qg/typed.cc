@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -16,6 +18,8 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -244,8 +248,23 @@ absl::Status CheckPrintable(const Message& message, const std::string& path,
   return absl::OkStatus();
 }
 
+// `m` in protobuf's binary format, map entries in key order.
+std::string Deterministic(const Message& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializePartialToCodedStream(&coded);
+  }
+  return out;
+}
+
 // The differences between `a` and `b` (NaN equal to NaN), empty when none.
 std::string Differences(const Message& a, const Message& b) {
+  // Usually the same bytes; the differencer, slower, also tells a NaN from
+  // another NaN and a repacked Any from a changed one.
+  if (Deterministic(a) == Deterministic(b)) return "";
   std::string report;
   {
     google::protobuf::util::DefaultFieldComparator comparator;
@@ -279,6 +298,25 @@ bool HasEnumFields(const Descriptor* d,
     }
   }
   return false;
+}
+
+// `HasEnumFields()`, remembered for the generated message types (which live
+// as long as the process).
+bool MayHoldEnums(const Descriptor* d) {
+  absl::flat_hash_set<const Descriptor*> seen;
+  if (d->file()->pool() != google::protobuf::DescriptorPool::generated_pool()) {
+    return HasEnumFields(d, seen);
+  }
+  static std::mutex mu;
+  static auto* const known = new absl::flat_hash_map<const Descriptor*, bool>;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = known->find(d); it != known->end()) return it->second;
+  }
+  bool has = HasEnumFields(d, seen);
+  std::lock_guard<std::mutex> lock(mu);
+  known->emplace(d, has);
+  return has;
 }
 
 // The field that protobuf's JSON parser reads JSON key `key` into: by its
@@ -456,8 +494,7 @@ absl::Status ArgsToMessage(absl::string_view args, Message& message) {
   }
   // ignore_unknown_fields also makes protobuf drop enum values it does not
   // know (names, and numbers of closed enums): look for them in the JSON.
-  absl::flat_hash_set<const Descriptor*> seen;
-  if (!HasEnumFields(message.GetDescriptor(), seen)) return absl::OkStatus();
+  if (!MayHoldEnums(message.GetDescriptor())) return absl::OkStatus();
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(args.data(), args.size());
   if (doc.HasParseError()) {

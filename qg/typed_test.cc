@@ -11,6 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor_database.h"
+#include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -276,6 +279,31 @@ TEST(TypedTest, UnknownNumbersOfAClosedEnumFailTheParse) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("field sizes[1]: unknown value 7"),
                              HasSubstr("qg.typed_test.Legacy.Size"))));
+}
+
+// Messages of a descriptor pool of the caller's (not the generated one) get
+// the same checks both ways.
+TEST(TypedTest, DynamicMessagesGetTheSameChecks) {
+  google::protobuf::DescriptorPoolDatabase generated(
+      *google::protobuf::DescriptorPool::generated_pool());
+  google::protobuf::DescriptorPool pool(&generated);
+  const google::protobuf::Descriptor* d =
+      pool.FindMessageTypeByName("qg.typed_test.Payload");
+  ASSERT_NE(d, nullptr);
+  ASSERT_NE(d, Payload::descriptor());
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  std::unique_ptr<google::protobuf::Message> m(factory.GetPrototype(d)->New());
+  EXPECT_THAT(ArgsToMessage(R"({"colors":["RED","BLUE"]})", *m),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(R"(field colors[1]: unknown value "BLUE")")));
+  QG_ASSERT_OK(ArgsToMessage(R"({"text":"hi","colors":["GREEN"]})", *m));
+  QG_ASSERT_OK_AND_ASSIGN(std::string args, MessageToArgs(*m));
+  EXPECT_EQ(args, R"({"text":"hi","colors":["GREEN"]})");
+  m->GetReflection()->SetString(m.get(), d->FindFieldByName("text"),
+                                "bad \xff");
+  EXPECT_THAT(MessageToArgs(*m),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field text: not valid UTF-8")));
 }
 
 // Through the database and a worker: what NewTypedJob made is what the

@@ -81,16 +81,6 @@ bool HungUp(int fd) {
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-PlannerOptions PlannerOptionsFor(const FastPoolOptions& o) {
-  PlannerOptions p;
-  p.workers = o.workers;
-  p.buffer = o.buffer;
-  p.poll_interval = o.poll_interval;
-  p.recheck_after = o.recheck_after;
-  p.max_buffer_wait = o.max_buffer_wait;
-  return p;
-}
-
 std::string Ids(const std::vector<int64_t>& ids) {
   constexpr size_t kShown = 20;
   std::string out = absl::StrJoin(
@@ -111,7 +101,7 @@ FastPool::FastPool(Client* client, const WorkMap* work_map,
       logger_(&client->logger()),
       watchdog_(watchdog),
       said_closed_(said_closed != nullptr ? said_closed : &own_said_closed_),
-      planner_(PlannerOptionsFor(options_)) {}
+      planner_(options_.planner) {}
 
 bool FastPool::OnItsThread() const { return ThreadRole::Active(this); }
 
@@ -135,12 +125,12 @@ absl::Status FastPool::Start() {
   started_ = true;
   generation_ = 1;
   session_fd_ = session_->socket();
-  workers_running_ = options_.workers;
+  workers_running_ = options_.planner.workers;
   locker_thread_ = std::thread([this] {
     ThreadRole role(this);  // observers may call Shutdown()
     LockerLoop();
   });
-  for (int i = 0; i < options_.workers; ++i) {
+  for (int i = 0; i < options_.planner.workers; ++i) {
     worker_threads_.emplace_back([this] {
       ThreadRole role(this);  // handlers may call Shutdown()
       WorkerLoop();
@@ -197,7 +187,7 @@ void FastPool::WorkerLoop() {
     if (!ready_.empty()) {
       Buffered& head = ready_.begin()->second;
       if (!head.confirming &&
-          clock_.Now() - head.checked_at <= options_.recheck_after &&
+          clock_.Now() - head.checked_at <= options_.planner.recheck_after &&
           !HungUp(session_fd_)) {
         JobKey ready_key = ready_.begin()->first;
         std::unique_ptr<Job> job = std::move(head.job);
@@ -332,7 +322,7 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
     }
     // More than the pool may hold (a lock for more urgent jobs than the
     // buffered ones): release the least urgent.
-    const size_t capacity = options_.workers + planner_.BufferTarget();
+    const size_t capacity = options_.planner.workers + planner_.BufferTarget();
     std::vector<int64_t> worst;
     auto it = ready_.end();
     while (ready_.size() - worst.size() + running_.size() > capacity &&
@@ -393,119 +383,191 @@ void FastPool::OnSwept(const LockerSession::Sweep& sweep) {
   planner_.Swept(sweep.free, sweep.due_in, sweep.priority, sweep.sent_at, took);
 }
 
+// One round trip, River's fetch-and-dispatch shape in named steps: give back
+// what waited too long, build the request (writes and unlocks of finished
+// jobs, re-checks, the lock scan), run it, and apply the answer: cancel
+// acknowledgements, written completions, the buffer's changes, the lock
+// scan's result for the planner, the observer's report.
 void FastPool::RunRoundTrip(const Plan& plan) {
-  absl::Time now = clock_.Now();
-  if (!plan.release.empty()) {
-    // Waited too long for a worker: back to the queue, for any worker. Each
-    // reports a release to Finish(); a later round trip unlocks it.
-    std::vector<std::unique_ptr<Job>> released;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      std::vector<int64_t> ids;
-      for (const JobKey& key : plan.release) ids.push_back(key.id);
-      released = TakeBuffered(ids, /*lock_released=*/false);
-    }
-    for (const JobKey& key : plan.release) releasing_.insert(key.id);
+  const absl::Time now = clock_.Now();
+  ReleaseWaitedTooLong(plan.release);
+  RoundTrip rt;
+  rt.plan = &plan;
+  rt.writes = batch_.Next();
+  rt.relocked.swap(relocked_);
+  rt.request = BuildRequest(plan, rt.writes, rt.relocked);
+  absl::StatusOr<LockerSession::Response> r =
+      session_->Run(rt.request, options_.round_trip_timeout + absl::Seconds(5));
+  if (!r.ok()) {
+    RoundTripFailed(r.status());
+    return;
   }
-  CompletionBatch::Request writes = batch_.Next();
+  rt.response = std::move(*r);
+  if (rt.response.acked.ok()) {
+    CancelAcked(*rt.response.acked);
+  } else {
+    Log(LogLevel::kError, absl::StrCat("qg: taking cancel requests: ",
+                                       rt.response.acked.status().ToString()));
+  }
+  ApplyWrites(rt);
+  LockScanned(rt, now);
+  std::vector<JobKey> released = ApplyToBuffer(rt);
+  if (!released.empty()) planner_.Released(released);
+  Report(rt);
+  if (rt.response.any_failed) {
+    planner_.Failed(clock_.Now());
+  } else {
+    planner_.Succeeded();
+  }
+  work_cv_.notify_all();
+}
+
+void FastPool::ReleaseWaitedTooLong(const std::vector<JobKey>& keys) {
+  if (keys.empty()) return;
+  // Back to the queue, for any worker. Each reports a release to Finish();
+  // a later round trip unlocks it.
+  std::vector<std::unique_ptr<Job>> released;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    std::vector<int64_t> ids;
+    for (const JobKey& key : keys) ids.push_back(key.id);
+    released = TakeBuffered(ids, /*lock_released=*/false);
+  }
+  for (const JobKey& key : keys) releasing_.insert(key.id);
+}
+
+LockerSession::Request FastPool::BuildRequest(
+    const Plan& plan, const CompletionBatch::Request& writes,
+    const std::vector<int64_t>& relocked) {
   LockerSession::Request request;
   // Extra counts of re-entrant locks go back with the finished jobs' locks.
   std::vector<int64_t> unlock = writes.unlock;
-  std::vector<int64_t> relocked;
-  relocked.swap(relocked_);
   unlock.insert(unlock.end(), relocked.begin(), relocked.end());
   if (!unlock.empty()) request.unlock = queries::UnlockBatch(unlock);
   for (const CompletionBatch::Write& w : writes.writes) {
     request.writes.push_back(w.call);
   }
   request.confirm = plan.confirm;
+  request.ack_cancels.swap(pending_acks_);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (const JobKey& key : plan.confirm) {
+    if (auto it = ready_.find(key); it != ready_.end()) {
+      it->second.confirming = true;
+    }
+  }
+  if (plan.lock > 0) request.lock = LockRequest(plan);
+  return request;
+}
+
+LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
+  LockerSession::Lock l;
+  l.queue = options_.queue;
+  l.want = plan.lock;
+  l.max_scan = plan.max_scan;
+  l.after = plan.after;
+  l.rewind = plan.rewind;
+  // Only jobs the scan can meet: after its start key (a scan that continues
+  // after the cursor usually meets none of them, so the list stays short
+  // however big the buffer). A millisecond of margin: a held job the scan
+  // meets but the list leaves out would be locked again (locks are
+  // re-entrant).
+  std::optional<JobKey> start = l.rewind ? l.rewind : l.after;
+  if (start && start->run_at != absl::InfinitePast()) {
+    start->run_at -= absl::Milliseconds(1);
+    start->id = std::numeric_limits<int64_t>::min();
+  }
+  auto add = [&](const JobKey& key) {
+    if (!start || *start < key) l.held.push_back(key.id);
+  };
+  for (const auto& [id, key] : held_) add(key);
+  for (const auto& [id, key] : running_) {
+    if (!held_.contains(id)) add(key);
+  }
+  l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
+  return l;
+}
+
+void FastPool::RoundTripFailed(const absl::Status& why) {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    for (const JobKey& key : plan.confirm) {
-      if (auto it = ready_.find(key); it != ready_.end()) {
-        it->second.confirming = true;
-      }
-    }
-    if (plan.lock > 0) {
-      LockerSession::Lock l;
-      l.queue = options_.queue;
-      l.want = plan.lock;
-      l.max_scan = plan.max_scan;
-      l.after = plan.after;
-      l.rewind = plan.rewind;
-      // Only jobs the scan can meet: after its start key (a scan that
-      // continues after the cursor usually meets none of them, so the list
-      // stays short however big the buffer).
-      // A millisecond of margin: a held job the scan meets but the list
-      // leaves out would be locked again (locks are re-entrant).
-      std::optional<JobKey> start = l.rewind ? l.rewind : l.after;
-      if (start && start->run_at != absl::InfinitePast()) {
-        start->run_at -= absl::Milliseconds(1);
-        start->id = std::numeric_limits<int64_t>::min();
-      }
-      auto add = [&](const JobKey& key) {
-        if (!start || *start < key) l.held.push_back(key.id);
-      };
-      for (const auto& [id, key] : held_) add(key);
-      for (const auto& [id, key] : running_) {
-        if (!held_.contains(id)) add(key);
-      }
-      l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
-      request.lock = std::move(l);
-    }
+    for (auto& [key, buffered] : ready_) buffered.confirming = false;
   }
-  request.ack_cancels.swap(pending_acks_);
+  LoseSession(why);
+  planner_.Failed(clock_.Now());
+  work_cv_.notify_all();
+}
 
-  absl::StatusOr<LockerSession::Response> r =
-      session_->Run(request, options_.round_trip_timeout + absl::Seconds(5));
-  if (!r.ok()) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      for (auto& [key, buffered] : ready_) buffered.confirming = false;
-    }
-    LoseSession(r.status());
-    planner_.Failed(clock_.Now());
-    work_cv_.notify_all();
-    return;
-  }
-
-  if (r->acked.ok()) {
-    CancelAcked(*r->acked);
-  } else {
-    Log(LogLevel::kError, absl::StrCat("qg: taking cancel requests: ",
-                                       r->acked.status().ToString()));
-  }
+void FastPool::ApplyWrites(RoundTrip& rt) {
+  const LockerSession::Response& r = rt.response;
   // Completions: what was written, released, given up on.
   CompletionBatch::Response written;
-  written.writes = r->writes;
-  written.unlock = request.unlock ? r->unlock : absl::OkStatus();
-  for (const CompletionBatch::GivenUp& g : batch_.Apply(writes, written)) {
+  written.writes = r.writes;
+  written.unlock = rt.request.unlock ? r.unlock : absl::OkStatus();
+  for (const CompletionBatch::GivenUp& g : batch_.Apply(rt.writes, written)) {
     Log(LogLevel::kError,
         absl::StrCat("qg: job ", g.id, ": ", g.why,
                      "; releasing it unrecorded (it will run again)"));
   }
-  for (size_t i = 0; i < r->writes.size(); ++i) {
-    if (!r->writes[i].ok()) {
-      Log(LogLevel::kError, absl::StrCat("qg: recording finished jobs: ",
-                                         r->writes[i].status().ToString()));
+  for (const auto& w : r.writes) {
+    if (!w.ok()) {
+      Log(LogLevel::kError,
+          absl::StrCat("qg: recording finished jobs: ", w.status().ToString()));
     }
   }
-  if (request.unlock && !r->unlock.ok()) {
-    relocked_.insert(relocked_.end(), relocked.begin(), relocked.end());
+  if (rt.request.unlock && !r.unlock.ok()) {
+    relocked_.insert(relocked_.end(), rt.relocked.begin(), rt.relocked.end());
     Log(LogLevel::kError,
-        absl::StrCat("qg: releasing finished jobs: ", r->unlock.ToString()));
-  } else if (r->not_held > 0) {
-    Log(LogLevel::kError, absl::StrCat("qg: ", r->not_held,
+        absl::StrCat("qg: releasing finished jobs: ", r.unlock.ToString()));
+  } else if (r.not_held > 0) {
+    Log(LogLevel::kError, absl::StrCat("qg: ", r.not_held,
                                        " finished job(s) were no longer "
                                        "locked by the locker session"));
   }
+}
 
+void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
+  const Plan& plan = *rt.plan;
+  LockerSession::Response& r = rt.response;
+  planner_.RoundTrip(r.received_at - r.sent_at);
+  Log(LogLevel::kDebug,
+      absl::StrCat(
+          "qg: round trip ", absl::FormatDuration(r.received_at - r.sent_at),
+          ": lock ", plan.lock, " got ", r.lock.ok() ? r.lock->rows.size() : 0,
+          ", confirm ", plan.confirm.size(), ", writes ",
+          rt.request.writes.size(), ", unlock ", rt.writes.unlock.size(),
+          ", buffer target ", planner_.BufferTarget()));
+  if (!rt.request.lock) return;
+  if (!r.lock.ok()) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: locking jobs of queue \"", options_.queue,
+                     "\": ", r.lock.status().ToString()));
+    return;
+  }
+  LockerSession::LockResult& l = *r.lock;
+  planner_.Paused(l.paused);
+  planner_.Locked(rt.request.lock->want,
+                  static_cast<int>(l.rows.size() + l.unreadable.size()),
+                  l.scanned, l.last, l.exhausted, sent, l.rewind_stopped);
+  if (!l.unreadable.empty()) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: cannot read job row(s) ", Ids(l.unreadable),
+                     "; releasing them and not locking them again"));
+  }
+}
+
+std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
+  const Plan& plan = *rt.plan;
+  LockerSession::Response& r = rt.response;
   std::vector<std::unique_ptr<Job>> gone;
   std::vector<JobKey> released;  // buffered jobs given back, now unlocked
+  std::vector<JobRow> fresh;
+  std::vector<int64_t> relocked;
+  uint64_t generation;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (request.unlock && r->unlock.ok()) {
-      for (int64_t id : writes.unlock) {
+    generation = generation_;
+    if (rt.request.unlock && r.unlock.ok()) {
+      for (int64_t id : rt.writes.unlock) {
         if (releasing_.erase(id) > 0) {
           if (auto it = held_.find(id); it != held_.end()) {
             released.push_back(it->second);
@@ -514,23 +576,25 @@ void FastPool::RunRoundTrip(const Plan& plan) {
         held_.erase(id);
       }
     }
-    // Re-checked jobs: fresh again, or gone (the statement released them).
-    for (const JobKey& key : plan.confirm) {
-      if (auto it = ready_.find(key); it != ready_.end()) {
-        it->second.confirming = false;
+    gone = ApplyConfirm(plan.confirm, r);
+    if (rt.request.lock && r.lock.ok()) {
+      for (int64_t id : r.lock->unreadable) {
+        unreadable_.insert(id);
+        JobKey key;
+        key.id = id;
+        held_.emplace(id, key);
       }
-    }
-    if (r->confirm.ok()) {
-      std::vector<int64_t> missing;
-      for (const auto& [id, present] : *r->confirm) {
-        if (!present) missing.push_back(id);
-      }
-      for (const JobKey& key : plan.confirm) {
-        if (auto it = ready_.find(key); it != ready_.end()) {
-          it->second.checked_at = r->received_at;
+      // A row this session already holds came back (advisory locks are
+      // re-entrant: the scan met a held job the held list left out). It is
+      // running or buffered already: never a second copy. Its extra lock
+      // count goes back in the next round trip.
+      for (JobRow& row : r.lock->rows) {
+        if (held_.contains(row.key.id) || running_.contains(row.key.id)) {
+          relocked.push_back(row.key.id);
+        } else {
+          fresh.push_back(std::move(row));
         }
       }
-      gone = TakeBuffered(missing, /*lock_released=*/true);
     }
   }
   if (!gone.empty()) {
@@ -543,106 +607,70 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                      Ids(ids), ")"));
     gone.clear();
   }
+  if (rt.request.lock && r.lock.ok() && !r.lock->unreadable.empty()) {
+    // Released unrecorded in a later round trip, never locked again.
+    std::vector<Completion> release;
+    for (int64_t id : r.lock->unreadable) {
+      Completion c;
+      c.key.id = id;
+      c.generation = generation;
+      release.push_back(std::move(c));
+    }
+    batch_.Add(std::move(release), generation);
+  }
+  if (!relocked.empty()) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: the lock scan returned ", relocked.size(),
+                     " job(s) this pool already holds; not running them "
+                     "twice (ids ",
+                     Ids(relocked), ")"));
+    relocked_.insert(relocked_.end(), relocked.begin(), relocked.end());
+  }
+  if (rt.request.lock && r.lock.ok())
+    AddLocked(std::move(fresh), r.received_at);
+  return released;
+}
 
-  planner_.RoundTrip(r->received_at - r->sent_at);
-  Log(LogLevel::kDebug,
-      absl::StrCat("qg: round trip ",
-                   absl::FormatDuration(r->received_at - r->sent_at), ": lock ",
-                   plan.lock, " got ", r->lock.ok() ? r->lock->rows.size() : 0,
-                   ", confirm ", plan.confirm.size(), ", writes ",
-                   request.writes.size(), ", unlock ", writes.unlock.size(),
-                   ", buffer target ", planner_.BufferTarget()));
-  if (request.lock) {
-    if (r->lock.ok()) planner_.Paused(r->lock->paused);
-    if (r->lock.ok()) {
-      planner_.Locked(
-          request.lock->want,
-          static_cast<int>(r->lock->rows.size() + r->lock->unreadable.size()),
-          r->lock->scanned, r->lock->last, r->lock->exhausted, now,
-          r->lock->rewind_stopped);
-      if (!r->lock->unreadable.empty()) {
-        Log(LogLevel::kError,
-            absl::StrCat("qg: cannot read job row(s) ",
-                         Ids(r->lock->unreadable),
-                         "; releasing them and not locking them again"));
-        std::vector<Completion> release;
-        uint64_t generation;
-        {
-          std::unique_lock<std::mutex> lock(mu_);
-          generation = generation_;
-          for (int64_t id : r->lock->unreadable) {
-            unreadable_.insert(id);
-            JobKey key;
-            key.id = id;
-            held_.emplace(id, key);
-          }
-        }
-        for (int64_t id : r->lock->unreadable) {
-          Completion c;
-          c.key.id = id;
-          c.generation = generation;
-          release.push_back(std::move(c));
-        }
-        batch_.Add(std::move(release), generation);
-      }
-      // A row this session already holds came back (advisory locks are
-      // re-entrant: the scan met a held job the held list left out). It is
-      // running or buffered already: never a second copy. Its extra lock
-      // count goes back in the next round trip.
-      std::vector<JobRow> fresh;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        for (JobRow& row : r->lock->rows) {
-          if (held_.contains(row.key.id) || running_.contains(row.key.id)) {
-            relocked_.push_back(row.key.id);
-          } else {
-            fresh.push_back(std::move(row));
-          }
-        }
-      }
-      if (fresh.size() != r->lock->rows.size()) {
-        Log(LogLevel::kError,
-            absl::StrCat("qg: the lock scan returned ",
-                         r->lock->rows.size() - fresh.size(),
-                         " job(s) this pool already holds; not running them "
-                         "twice (ids ",
-                         Ids(relocked_), ")"));
-      }
-      AddLocked(std::move(fresh), r->received_at);
-    } else {
-      Log(LogLevel::kError,
-          absl::StrCat("qg: locking jobs of queue \"", options_.queue,
-                       "\": ", r->lock.status().ToString()));
+std::vector<std::unique_ptr<Job>> FastPool::ApplyConfirm(
+    const std::vector<JobKey>& confirmed, const LockerSession::Response& r) {
+  // Re-checked jobs: fresh again, or gone (the statement released them).
+  for (const JobKey& key : confirmed) {
+    if (auto it = ready_.find(key); it != ready_.end()) {
+      it->second.confirming = false;
+      if (r.confirm.ok()) it->second.checked_at = r.received_at;
     }
   }
-  if (!released.empty()) planner_.Released(released);
-  if (options_.observer != nullptr) {
-    PoolObserver::RoundTrip report;
-    report.took = r->received_at - r->sent_at;
-    report.locked = r->lock.ok() ? static_cast<int>(r->lock->rows.size()) : 0;
-    for (const CompletionBatch::Write& w : writes.writes) {
-      report.written += static_cast<int>(w.ids.size());
-    }
-    report.released = static_cast<int>(writes.unlock.size());
-    report.rechecked = static_cast<int>(plan.confirm.size());
-    report.scanned = r->lock.ok() ? r->lock->scanned : 0;
-    report.rewound = plan.rewind.has_value();
-    report.from_head =
-        plan.lock > 0 &&
-        (!plan.after.has_value() ||
-         (plan.rewind && plan.rewind->run_at == absl::InfinitePast()));
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      report.buffered = static_cast<int>(ready_.size());
-    }
-    options_.observer->OnRoundTrip(report);
+  if (!r.confirm.ok()) return {};
+  std::vector<int64_t> missing;
+  for (const auto& [id, present] : *r.confirm) {
+    if (!present) missing.push_back(id);
   }
-  if (r->any_failed) {
-    planner_.Failed(clock_.Now());
-  } else {
-    planner_.Succeeded();
+  return TakeBuffered(missing, /*lock_released=*/true);
+}
+
+void FastPool::Report(const RoundTrip& rt) {
+  if (options_.observer == nullptr) return;
+  const Plan& plan = *rt.plan;
+  const LockerSession::Response& r = rt.response;
+  PoolObserver::RoundTrip report;
+  report.took = r.received_at - r.sent_at;
+  report.locked = r.lock.ok() ? static_cast<int>(r.lock->rows.size()) : 0;
+  for (const CompletionBatch::Write& w : rt.writes.writes) {
+    report.written += static_cast<int>(w.ids.size());
   }
-  work_cv_.notify_all();
+  report.released = static_cast<int>(rt.writes.unlock.size());
+  report.rechecked = static_cast<int>(plan.confirm.size());
+  report.scanned = r.lock.ok() ? r.lock->scanned : 0;
+  report.rewound = plan.rewind.has_value();
+  report.from_head =
+      plan.lock > 0 &&
+      (!plan.after.has_value() ||
+       (plan.rewind && plan.rewind->run_at == absl::InfinitePast()));
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    report.buffered = static_cast<int>(ready_.size());
+  }
+  options_.observer->OnRoundTrip(report);
 }
 
 void FastPool::OnControl(const ControlNotification& n) {
@@ -703,108 +731,25 @@ void FastPool::CancelAcked(const std::vector<int64_t>& ids) {
   never_started.clear();
 }
 
+// The locker thread: (re)open the session, take in what arrived (NOTIFYs,
+// a sweep's answer, control requests, finished jobs), ask the planner, and
+// run the round trip it wants or wait until it wants one.
 void FastPool::LockerLoop() {
   while (true) {
     if (session_ == nullptr) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (stopping_) break;  // the locks died with the session
-      }
+      if (stopping()) break;  // the locks died with the session
       if (clock_.Now() < reconnect_at_) {
         wake_.Wait(-1, reconnect_at_, clock_);
         continue;
       }
       if (!OpenSession()) continue;
     }
-    absl::Time now = clock_.Now();
-    std::vector<JobsNotification> notes;
-    std::vector<ControlNotification> control;
-    if (absl::Status s = session_->Poll(&notes, &control); !s.ok()) {
-      LoseSession(s);
-      continue;
-    }
-    absl::StatusOr<std::optional<LockerSession::Sweep>> swept =
-        session_->PollSweep();
-    if (!swept.ok()) {
-      LoseSession(swept.status());
-      continue;
-    }
-    if (swept->has_value()) OnSwept(**swept);
-    for (const ControlNotification& c : control) OnControl(c);
-    if (!planner_.client_closed() && client_->closed()) {
-      // Client::Close(): nothing new; what is buffered goes back.
-      planner_.ClientClosed();
-      if (!said_closed_->exchange(true)) {
-        Log(LogLevel::kWarning,
-            absl::StrCat("qg: the client is closed: the pool of queue \"",
-                         options_.queue,
-                         "\" takes no new jobs until it is shut down"));
-      }
-    }
-    for (const JobsNotification& n : notes) {
-      if (n.queue != options_.queue) continue;
-      planner_.Notified(n.run_at - db_offset_, n.priority, now);
-    }
-
-    std::vector<Completion> finished;
-    std::vector<std::unique_ptr<Job>> release;
-    uint64_t generation;
-    bool stopping;
-    PoolView view;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      finished.swap(finished_);
-      generation = generation_;
-      stopping = stopping_;
-      if (stopping) {
-        // Jobs that did not start go back to the queue.
-        std::vector<int64_t> ids;
-        for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
-        release = TakeBuffered(ids, /*lock_released=*/false);
-      }
-    }
-    for (const Completion& c : finished) {
-      // A later run_at: look for it when it is due.
-      if (c.outcome.kind == Outcome::Kind::kError) {
-        planner_.Rescheduled(c.key.priority, now + c.outcome.error.delay);
-      } else if (c.outcome.kind == Outcome::Kind::kSnooze) {
-        planner_.Rescheduled(c.key.priority, now + c.outcome.snooze);
-      }
-    }
-    for (const Completion& c : batch_.Add(std::move(finished), generation)) {
-      Log(LogLevel::kError,
-          absl::StrCat("qg: job ", c.key.id,
-                       " finished after its lock was lost with the locker "
-                       "session; leaving it to run again"));
-    }
-    if (!release.empty()) {
-      release.clear();  // each reports a release to Finish()
-      continue;         // take those completions in
-    }
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (stopping && workers_running_ == 0 && ready_.empty() &&
-          finished_.empty() && batch_.empty()) {
-        break;
-      }
-      view.idle_workers = idle_workers_;
-      // Buffered and running jobs fill the pool; finished ones waiting for
-      // their outcome to be written and their lock released do not.
-      view.held = static_cast<int>(ready_.size() + running_.size());
-      for (const auto& [key, buffered] : ready_) {
-        view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});
-      }
-      if (run_time_count_ > 0) {
-        planner_.Ran(run_time_sum_ / run_time_count_);
-        run_time_sum_ = absl::ZeroDuration();
-        run_time_count_ = 0;
-      }
-      view.releasing = static_cast<int>(releasing_.size());
-      view.writes_pending = !batch_.empty();
-      view.acks_pending = !pending_acks_.empty();
-      view.stopping = stopping;
-    }
-    Plan plan = planner_.Decide(view, now);
+    const absl::Time now = clock_.Now();
+    if (!TakeNotifications(now)) continue;  // the session is gone
+    if (TakeFinished(now)) continue;        // stopping: take those in first
+    std::optional<PoolView> view = ViewForPlanner();
+    if (!view) break;  // stopped, and everything written and released
+    Plan plan = planner_.Decide(*view, now);
     if (plan.sweep) {
       if (absl::Status s =
               session_->StartSweep(options_.queue, plan.sweep_before, 100);
@@ -828,6 +773,102 @@ void FastPool::LockerLoop() {
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);
   }
+}
+
+bool FastPool::stopping() {
+  std::unique_lock<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+bool FastPool::TakeNotifications(absl::Time now) {
+  std::vector<JobsNotification> notes;
+  std::vector<ControlNotification> control;
+  if (absl::Status s = session_->Poll(&notes, &control); !s.ok()) {
+    LoseSession(s);
+    return false;
+  }
+  absl::StatusOr<std::optional<LockerSession::Sweep>> swept =
+      session_->PollSweep();
+  if (!swept.ok()) {
+    LoseSession(swept.status());
+    return false;
+  }
+  if (swept->has_value()) OnSwept(**swept);
+  for (const ControlNotification& c : control) OnControl(c);
+  if (!planner_.client_closed() && client_->closed()) {
+    // Client::Close(): nothing new; what is buffered goes back.
+    planner_.ClientClosed();
+    if (!said_closed_->exchange(true)) {
+      Log(LogLevel::kWarning,
+          absl::StrCat("qg: the client is closed: the pool of queue \"",
+                       options_.queue,
+                       "\" takes no new jobs until it is shut down"));
+    }
+  }
+  for (const JobsNotification& n : notes) {
+    if (n.queue != options_.queue) continue;
+    planner_.Notified(n.run_at - db_offset_, n.priority, now);
+  }
+  return true;
+}
+
+bool FastPool::TakeFinished(absl::Time now) {
+  std::vector<Completion> finished;
+  std::vector<std::unique_ptr<Job>> release;
+  uint64_t generation;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    finished.swap(finished_);
+    generation = generation_;
+    if (stopping_) {
+      // Jobs that did not start go back to the queue.
+      std::vector<int64_t> ids;
+      for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
+      release = TakeBuffered(ids, /*lock_released=*/false);
+    }
+  }
+  for (const Completion& c : finished) {
+    // A later run_at: look for it when it is due.
+    if (c.outcome.kind == Outcome::Kind::kError) {
+      planner_.Rescheduled(c.key.priority, now + c.outcome.error.delay);
+    } else if (c.outcome.kind == Outcome::Kind::kSnooze) {
+      planner_.Rescheduled(c.key.priority, now + c.outcome.snooze);
+    }
+  }
+  for (const Completion& c : batch_.Add(std::move(finished), generation)) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: job ", c.key.id,
+                     " finished after its lock was lost with the locker "
+                     "session; leaving it to run again"));
+  }
+  // Each released job reports a release to Finish(), to be taken in.
+  return !release.empty();
+}
+
+std::optional<PoolView> FastPool::ViewForPlanner() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_ && workers_running_ == 0 && ready_.empty() &&
+      finished_.empty() && batch_.empty()) {
+    return std::nullopt;
+  }
+  PoolView view;
+  view.idle_workers = idle_workers_;
+  // Buffered and running jobs fill the pool; finished ones waiting for
+  // their outcome to be written and their lock released do not.
+  view.held = static_cast<int>(ready_.size() + running_.size());
+  for (const auto& [key, buffered] : ready_) {
+    view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});
+  }
+  if (run_time_count_ > 0) {
+    planner_.Ran(run_time_sum_ / run_time_count_);
+    run_time_sum_ = absl::ZeroDuration();
+    run_time_count_ = 0;
+  }
+  view.releasing = static_cast<int>(releasing_.size());
+  view.writes_pending = !batch_.empty();
+  view.acks_pending = !pending_acks_.empty();
+  view.stopping = stopping_;
+  return view;
 }
 
 }  // namespace qg::internal

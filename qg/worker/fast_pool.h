@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,15 +54,9 @@ namespace qg::internal {
 
 struct FastPoolOptions {
   std::string queue;
-  int workers = 1;
-  // Jobs locked ahead of the workers (their locks are held while they
-  // wait): -1 adapts it to the observed run and round-trip times.
-  int buffer = -1;
-  // How long a buffered job may wait for a worker before it is released.
-  absl::Duration max_buffer_wait = absl::Milliseconds(500);
-  absl::Duration poll_interval = absl::Seconds(5);
-  // A buffered job starts only if its row was checked at most this long ago.
-  absl::Duration recheck_after = absl::Milliseconds(25);
+  // The workers, the buffer, and when jobs are looked for, re-checked and
+  // given back (see lock_planner.h).
+  PlannerOptions planner;
   // The longest a statement of the locker session may run (the server
   // cancels it: statement_timeout); a round trip with no answer for this
   // long plus 5 s gives the session up (a stalled or half-open connection).
@@ -124,7 +119,47 @@ class FastPool {
                    absl::Duration took);
   // A sweep came back: what it found, the next due time, the clock.
   void OnSwept(const LockerSession::Sweep& sweep);
+  // One round trip in flight: what was planned and sent, and the answer.
+  struct RoundTrip {
+    const Plan* plan = nullptr;
+    CompletionBatch::Request writes;  // the batch's writes and unlocks
+    std::vector<int64_t> relocked;    // extra lock counts given back
+    LockerSession::Request request;
+    LockerSession::Response response;
+  };
+
+  // The locker loop's steps. Reads NOTIFYs, a sweep's answer and control
+  // requests; false when the session broke (it is lost then).
+  bool TakeNotifications(absl::Time now);
+  // Hands finished jobs to the batch (and, when stopping, gives back what
+  // did not start); true when it gave some back, whose releases must be
+  // taken in before planning.
+  bool TakeFinished(absl::Time now);
+  // The pool as the planner sees it; nullopt once stopped with nothing
+  // left to write or release.
+  std::optional<PoolView> ViewForPlanner();
+  bool stopping();
+
+  // A round trip and its steps (see fast_pool.cc).
   void RunRoundTrip(const Plan& plan);
+  void ReleaseWaitedTooLong(const std::vector<JobKey>& keys);
+  LockerSession::Request BuildRequest(const Plan& plan,
+                                      const CompletionBatch::Request& writes,
+                                      const std::vector<int64_t>& relocked);
+  LockerSession::Lock LockRequest(const Plan& plan)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RoundTripFailed(const absl::Status& why);
+  void ApplyWrites(RoundTrip& rt);
+  // Tells the planner what the lock scan found (`sent`: when it was sent).
+  void LockScanned(RoundTrip& rt, absl::Time sent);
+  // Unlocked, re-checked and newly locked jobs into the buffer; returns the
+  // jobs given back whose locks are now released.
+  std::vector<JobKey> ApplyToBuffer(RoundTrip& rt);
+  std::vector<std::unique_ptr<Job>> ApplyConfirm(
+      const std::vector<JobKey>& confirmed, const LockerSession::Response& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The observer's report of the round trip.
+  void Report(const RoundTrip& rt);
   // A pause, resume or cancel request arrived.
   void OnControl(const ControlNotification& n);
   // Cancel requests this session took: stop those jobs.

@@ -50,7 +50,7 @@ JobKey LockPlanner::KeyAt(int16_t priority, absl::Time at) const {
 }
 
 void LockPlanner::RewindTo(const JobKey& key) {
-  if (!cursor_) return;  // the scan starts at the head anyway
+  if (!scan_.cursor) return;  // the scan starts at the head anyway
   // PostgreSQL keeps microseconds: a key between two of them would be
   // rounded down on the way there, and the scan would start earlier than
   // the pool's list of held jobs assumes.
@@ -60,35 +60,29 @@ void LockPlanner::RewindTo(const JobKey& key) {
                absl::Floor(k.run_at - absl::UnixEpoch(), absl::Microseconds(1));
   }
   k.run_at_text.clear();
-  if (!(k < *cursor_)) return;
-  if (!rewind_ || k < *rewind_) rewind_ = std::move(k);
+  if (!(k < *scan_.cursor)) return;
+  if (!scan_.rewind || k < *scan_.rewind) scan_.rewind = std::move(k);
 }
 
 absl::Duration LockPlanner::DueSweepSpacing() const {
-  return std::min(50 * sweep_cost_, absl::Minutes(1));
+  return std::min(50 * sweep_.cost, absl::Minutes(1));
 }
 
 absl::Duration LockPlanner::SweepInterval() const {
-  return std::clamp(50 * sweep_cost_, options_.poll_interval,
+  return std::clamp(50 * sweep_.cost, options_.poll_interval,
                     std::max(options_.poll_interval, absl::Minutes(1)));
 }
 
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
-  need_sweep_ = true;
-  due_sweep_ = false;
-  next_due_at_ = absl::InfiniteFuture();
-  next_due_run_at_ = absl::InfiniteFuture();
-  next_due_priority_.reset();
-  announced_.clear();
-  announced_overflow_ = false;
   notified_best_.reset();
-  cursor_.reset();
-  rewind_.reset();
-  rewind_in_flight_.reset();
-  from_head_ = false;
-  from_head_in_flight_ = false;
-  sweep_in_flight_ = false;
+  // A new session scans from the head and sweeps at once; due times are
+  // unknown until that sweep answers. The sweep's pacing is kept.
+  scan_ = ScanState();
+  due_ = DueTimes();
+  sweep_.in_flight = false;
+  sweep_.wanted = true;
+  sweep_.due = false;
   (void)now;
 }
 
@@ -101,10 +95,10 @@ void LockPlanner::Notified(absl::Time run_at, std::optional<int16_t> priority,
   // now, and again when it is surely due.
   const absl::Duration slack = absl::Milliseconds(2) + round_trip_;
   if (run_at > now) {
-    announced_.insert({run_at + slack, p});
-    if (announced_.size() > kMaxAnnounced) {
-      announced_.erase(std::prev(announced_.end()));
-      announced_overflow_ = true;
+    due_.announced.insert({run_at + slack, p});
+    if (due_.announced.size() > kMaxAnnounced) {
+      due_.announced.erase(std::prev(due_.announced.end()));
+      due_.announced_overflow = true;
     }
     if (run_at > now + slack) return;
   }
@@ -120,10 +114,10 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
                          const std::optional<JobKey>& rewind_stopped) {
   last_lock_ = now;
   notified_best_.reset();
-  if (last) cursor_ = last;
+  if (last) scan_.cursor = last;
   if (rewind_stopped) RewindTo(*rewind_stopped);
-  rewind_in_flight_.reset();
-  from_head_in_flight_ = false;
+  scan_.rewind_in_flight.reset();
+  scan_.from_head_in_flight = false;
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
   // from its cursor next time.
@@ -137,9 +131,9 @@ void LockPlanner::Swept(const std::vector<JobKey>& free,
                         std::optional<absl::Duration> due_in,
                         std::optional<int16_t> priority, absl::Time at,
                         absl::Duration took) {
-  sweep_in_flight_ = false;
-  last_sweep_ = at;
-  sweep_cost_ = took;
+  sweep_.in_flight = false;
+  sweep_.last = at;
+  sweep_.cost = took;
   if (!free.empty()) {
     // Jobs nobody holds behind the cursor: go back for them.
     may_have_work_ = true;
@@ -149,30 +143,30 @@ void LockPlanner::Swept(const std::vector<JobKey>& free,
                                                                 : first.id - 1;
     RewindTo(before);
   }
-  if (due_in.has_value() && at + *due_in < next_due_at_) {
-    next_due_at_ = at + *due_in;
-    next_due_run_at_ = next_due_at_;
-    next_due_priority_ = priority;
+  if (due_in.has_value() && at + *due_in < due_.next_at) {
+    due_.next_at = at + *due_in;
+    due_.next_run_at = due_.next_at;
+    due_.next_priority = priority;
   }
 }
 
 void LockPlanner::SweepFailed(absl::Time at, absl::Duration took) {
-  sweep_in_flight_ = false;
-  last_sweep_ = at;
-  sweep_cost_ = std::max(took, options_.poll_interval);
+  sweep_.in_flight = false;
+  sweep_.last = at;
+  sweep_.cost = std::max(took, options_.poll_interval);
   // What the sweep would have found (jobs let go behind the cursor, jobs
   // rescheduled there) is found by scanning from the head instead.
-  from_head_ = true;
+  scan_.from_head = true;
   may_have_work_ = true;
 }
 
 void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
   // A little after it: its write goes out in a later round trip.
   absl::Time at = due + absl::Milliseconds(50) + round_trip_;
-  if (at < next_due_at_) {
-    next_due_at_ = at;
-    next_due_run_at_ = due;
-    next_due_priority_ = priority;
+  if (at < due_.next_at) {
+    due_.next_at = at;
+    due_.next_run_at = due;
+    due_.next_priority = priority;
   }
 }
 
@@ -203,99 +197,137 @@ void LockPlanner::Failed(absl::Time now) {
       std::clamp(retry_delay_ * 2, options_.retry_min, options_.retry_max);
   retry_at_ = now + retry_delay_;
   may_have_work_ = true;
-  if (rewind_in_flight_) RewindTo(*rewind_in_flight_);
-  rewind_in_flight_.reset();
-  if (from_head_in_flight_) from_head_ = true;
-  from_head_in_flight_ = false;
+  if (scan_.rewind_in_flight) RewindTo(*scan_.rewind_in_flight);
+  scan_.rewind_in_flight.reset();
+  if (scan_.from_head_in_flight) scan_.from_head = true;
+  scan_.from_head_in_flight = false;
 }
 
 void LockPlanner::Succeeded() { retry_delay_ = absl::ZeroDuration(); }
 
+// Decide() in steps: after a failure, wait; take in the time that passed
+// (due times, announced jobs, the poll and sweep intervals); a paused queue
+// has a plan of its own; otherwise give back what waited too long, lock,
+// sweep, re-check, and say when to look again if no round trip is needed.
 Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   Plan plan;
   if (now < retry_at_) {
     plan.wake_at = retry_at_;
     return plan;
   }
-  if (now >= next_due_at_) {
+  NoteTimePassed(now);
+  if (paused_ || client_closed_) return DecidePaused(view, now);
+  PlanReleases(view, now, plan);
+  PlanLock(view, plan);
+  if (sweep_.wanted && !sweep_.in_flight && !view.stopping) {
+    sweep_.due = false;
+    plan.sweep = true;
+    plan.sweep_before = scan_.cursor;
+    sweep_.in_flight = true;
+    sweep_.wanted = false;
+  }
+  // Re-check the buffered jobs idle workers would start, when their last
+  // check is too old for them to start.
+  bool stale_for_idle = false;
+  const int buffered = static_cast<int>(view.buffered.size());
+  for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
+    if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
+  }
+  plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
+                    stale_for_idle || !plan.release.empty();
+  if (plan.round_trip && !view.stopping) PlanConfirms(view, now, plan);
+  if (!plan.round_trip) plan.wake_at = WakeAt(view);
+  return plan;
+}
+
+void LockPlanner::NoteTimePassed(absl::Time now) {
+  if (now >= due_.next_at) {
     // Due, by a sweep's answer or a reschedule of ours: scan for it now,
     // and sweep to learn which comes next as soon as the sweeps' budget
     // allows (a sweep can answer with a job inserted a moment after it
     // began, due at once: sweeping again at once would make them run back
     // to back while the queue is busy).
     may_have_work_ = true;
-    due_sweep_ = true;
+    sweep_.due = true;
     // From the job's own key: the scan may have passed it (it sorted
     // there while a worker of ours still held it).
-    RewindTo(KeyAt(next_due_priority_.value_or(-32768),
-                   std::min(next_due_run_at_, next_due_at_)));
-    next_due_at_ = absl::InfiniteFuture();
-    next_due_run_at_ = absl::InfiniteFuture();
-    next_due_priority_.reset();
+    RewindTo(KeyAt(due_.next_priority.value_or(-32768),
+                   std::min(due_.next_run_at, due_.next_at)));
+    due_.next_at = absl::InfiniteFuture();
+    due_.next_run_at = absl::InfiniteFuture();
+    due_.next_priority.reset();
   }
-  while (!announced_.empty() && announced_.begin()->first <= now) {
+  while (!due_.announced.empty() && due_.announced.begin()->first <= now) {
     // An announced future job is due: scan for it.
     may_have_work_ = true;
-    const auto& [at, priority] = *announced_.begin();
+    const auto& [at, priority] = *due_.announced.begin();
     RewindTo(KeyAt(priority, at - absl::Milliseconds(2) - round_trip_));
-    announced_.erase(announced_.begin());
-    if (announced_.empty() && announced_overflow_) {
-      due_sweep_ = true;  // more were announced than remembered
-      announced_overflow_ = false;
+    due_.announced.erase(due_.announced.begin());
+    if (due_.announced.empty() && due_.announced_overflow) {
+      sweep_.due = true;  // more were announced than remembered
+      due_.announced_overflow = false;
     }
   }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
   // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
   // nothing announces them. Sweep now and then (less often when the walk
   // from the head is slow).
-  if (!sweep_in_flight_ && now - last_sweep_ >= SweepInterval()) {
-    need_sweep_ = true;
+  if (!sweep_.in_flight && now - sweep_.last >= SweepInterval()) {
+    sweep_.wanted = true;
   }
-  if (due_sweep_ && !sweep_in_flight_ &&
-      now - last_sweep_ >= DueSweepSpacing()) {
-    need_sweep_ = true;
+  if (sweep_.due && !sweep_.in_flight &&
+      now - sweep_.last >= DueSweepSpacing()) {
+    sweep_.wanted = true;
   }
+}
 
-  const int buffer = BufferTarget();
-  const int capacity = options_.workers + buffer;
-  const int free = capacity - view.held;
-  const int buffered = static_cast<int>(view.buffered.size());
-  if (paused_ || client_closed_) {
-    // Paused: nothing new; what waits in the buffer goes back; a lock scan
-    // once a second notices a resume that no NOTIFY announced (a closed
-    // client never resumes).
-    absl::Duration probe = std::min(options_.poll_interval, absl::Seconds(1));
-    if (!view.stopping && !client_closed_ && now - last_lock_ >= probe) {
-      plan.lock = 1;
-      plan.max_scan = 1;
-      plan.after = cursor_;
-    }
-    if (!view.stopping) {
-      for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
-    }
-    plan.round_trip = view.writes_pending || view.acks_pending ||
-                      plan.lock > 0 || !plan.release.empty();
-    if (!plan.round_trip) {
-      plan.wake_at = view.stopping || client_closed_ ? absl::InfiniteFuture()
-                                                     : last_lock_ + probe;
-    }
-    return plan;
+Plan LockPlanner::DecidePaused(const PoolView& view, absl::Time now) {
+  // Paused: nothing new; what waits in the buffer goes back; a lock scan
+  // once a second notices a resume that no NOTIFY announced (a closed
+  // client never resumes).
+  Plan plan;
+  absl::Duration probe = std::min(options_.poll_interval, absl::Seconds(1));
+  if (!view.stopping && !client_closed_ && now - last_lock_ >= probe) {
+    plan.lock = 1;
+    plan.max_scan = 1;
+    plan.after = scan_.cursor;
   }
+  if (!view.stopping) {
+    for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
+  }
+  plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
+                    !plan.release.empty();
+  if (!plan.round_trip) {
+    plan.wake_at = view.stopping || client_closed_ ? absl::InfiniteFuture()
+                                                   : last_lock_ + probe;
+  }
+  return plan;
+}
+
+void LockPlanner::PlanReleases(const PoolView& view, absl::Time now,
+                               Plan& plan) {
   // Buffered jobs nobody took in time go back to the queue for others;
   // not those an idle worker is about to start (the most urgent).
-  if (!view.stopping) {
-    for (int i = view.idle_workers; i < buffered; ++i) {
-      const BufferedJob& b = view.buffered[i];
-      if (now - b.locked_at > options_.max_buffer_wait) {
-        plan.release.push_back(b.key);
-      }
+  if (view.stopping) return;
+  for (int i = view.idle_workers; i < static_cast<int>(view.buffered.size());
+       ++i) {
+    const BufferedJob& b = view.buffered[i];
+    if (now - b.locked_at > options_.max_buffer_wait) {
+      plan.release.push_back(b.key);
     }
   }
   if (!plan.release.empty()) lookahead_off_ = true;
+}
+
+void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
+  if (view.stopping) return;
+  const int buffer = BufferTarget();
+  const int free = options_.workers + buffer - view.held;
+  const int buffered = static_cast<int>(view.buffered.size());
   // Nothing is locked while a job given back still has its lock: the scan
   // goes back for it first once it is released (Released()).
-  const bool releasing = view.releasing > 0 || !plan.release.empty();
-  if (!view.stopping && may_have_work_ && free > 0 && !releasing) {
+  if (view.releasing > 0 || !plan.release.empty()) return;
+  if (may_have_work_ && free > 0) {
     // In batches: when the workers are about to run dry, or once at least
     // half the buffer has room; only for idle workers while the jobs are
     // slower than the buffer assumed.
@@ -305,7 +337,7 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
       plan.lock = std::min(free, options_.max_batch);
     }
   }
-  if (!view.stopping && !releasing && notified_best_ && buffered > 0) {
+  if (notified_best_ && buffered > 0) {
     const JobKey& worst = view.buffered.back().key;
     if (*notified_best_ <
         std::pair<int16_t, absl::Time>{worst.priority, worst.run_at}) {
@@ -315,68 +347,49 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
       plan.lock = std::max(plan.lock, std::min(buffered, options_.workers));
     }
   }
-  if (plan.lock > 0 && from_head_) {
+  if (plan.lock == 0) return;
+  plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  if (scan_.from_head) {
     // The sweep failed: the whole queue from the head, held jobs skipped.
-    from_head_ = false;
-    from_head_in_flight_ = true;
-    rewind_in_flight_ = rewind_;
-    rewind_.reset();
-    plan.max_scan = std::min(4 * plan.lock + 100, 10000);
-  } else if (plan.lock > 0) {
-    plan.after = cursor_;
-    plan.rewind = rewind_;
-    rewind_in_flight_ = rewind_;
-    rewind_.reset();
-    plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+    scan_.from_head = false;
+    scan_.from_head_in_flight = true;
+    scan_.rewind_in_flight = scan_.rewind;
+    scan_.rewind.reset();
+    return;
   }
+  plan.after = scan_.cursor;
+  plan.rewind = scan_.rewind;
+  scan_.rewind_in_flight = scan_.rewind;
+  scan_.rewind.reset();
+}
 
-  // Re-check the buffered jobs idle workers would start, when their last
-  // check is too old for them to start; and, riding a round trip that runs
+void LockPlanner::PlanConfirms(const PoolView& view, absl::Time now,
+                               Plan& plan) const {
+  // Those idle workers would start, and, riding a round trip that runs
   // anyway, those getting old.
-  bool stale_for_idle = false;
-  for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
-    if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
-  }
-  if (need_sweep_ && !sweep_in_flight_ && !view.stopping) {
-    due_sweep_ = false;
-    plan.sweep = true;
-    plan.sweep_before = cursor_;
-    sweep_in_flight_ = true;
-    need_sweep_ = false;
-  }
-  plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    stale_for_idle || !plan.release.empty();
-  if (plan.round_trip && !view.stopping) {
-    const int confirm_up_to = std::min(buffered, options_.max_batch);
-    for (int i = 0; i < confirm_up_to; ++i) {
-      if (now - view.buffered[i].checked_at > options_.recheck_after / 2 &&
-          (i < view.idle_workers ||
-           now - view.buffered[i].locked_at <= options_.max_buffer_wait)) {
-        plan.confirm.push_back(view.buffered[i].key);
-      }
+  const int confirm_up_to =
+      std::min(static_cast<int>(view.buffered.size()), options_.max_batch);
+  for (int i = 0; i < confirm_up_to; ++i) {
+    if (now - view.buffered[i].checked_at > options_.recheck_after / 2 &&
+        (i < view.idle_workers ||
+         now - view.buffered[i].locked_at <= options_.max_buffer_wait)) {
+      plan.confirm.push_back(view.buffered[i].key);
     }
   }
-  if (!plan.round_trip) {
-    plan.wake_at = std::min(next_due_at_, last_lock_ + options_.poll_interval);
-    if (!sweep_in_flight_ && !plan.sweep) {
-      plan.wake_at = std::min(plan.wake_at, last_sweep_ + SweepInterval());
-      if (due_sweep_) {
-        plan.wake_at = std::min(plan.wake_at, last_sweep_ + DueSweepSpacing());
-      }
-    }
-    if (!announced_.empty()) {
-      plan.wake_at = std::min(plan.wake_at, announced_.begin()->first);
-    }
-    if (!view.buffered.empty()) {
-      absl::Time oldest = view.buffered.front().locked_at;
-      for (const BufferedJob& b : view.buffered) {
-        oldest = std::min(oldest, b.locked_at);
-      }
-      plan.wake_at = std::min(plan.wake_at, oldest + options_.max_buffer_wait);
-    }
-    if (view.stopping) plan.wake_at = absl::InfiniteFuture();
+}
+
+absl::Time LockPlanner::WakeAt(const PoolView& view) const {
+  if (view.stopping) return absl::InfiniteFuture();
+  absl::Time at = std::min(due_.next_at, last_lock_ + options_.poll_interval);
+  if (!sweep_.in_flight) {
+    at = std::min(at, sweep_.last + SweepInterval());
+    if (sweep_.due) at = std::min(at, sweep_.last + DueSweepSpacing());
   }
-  return plan;
+  if (!due_.announced.empty()) at = std::min(at, due_.announced.begin()->first);
+  for (const BufferedJob& b : view.buffered) {
+    at = std::min(at, b.locked_at + options_.max_buffer_wait);
+  }
+  return at;
 }
 
 }  // namespace qg::internal

@@ -207,6 +207,57 @@ class LockPlanner {
   void Succeeded();
 
  private:
+  // Where lock scans go: on after the cursor, first over a range behind it
+  // (the rewind), or from the head.
+  struct ScanState {
+    // Where the next scan continues; nullopt: from the head.
+    std::optional<JobKey> cursor;
+    // The range behind the cursor the next scan covers first.
+    std::optional<JobKey> rewind;
+    // The rewind the round trip in flight carries (given back if it fails).
+    std::optional<JobKey> rewind_in_flight;
+    // The next scan starts from the head (a sweep failed); whether the
+    // round trip in flight does (given back if it fails).
+    bool from_head = false;
+    bool from_head_in_flight = false;
+  };
+  // The background sweep.
+  struct SweepState {
+    bool in_flight = false;  // one is under way
+    bool wanted = true;      // start one as soon as none is under way
+    bool due = false;        // a due time passed: once DueSweepSpacing()
+    absl::Time last = absl::InfinitePast();      // when the last was sent
+    absl::Duration cost = absl::ZeroDuration();  // what it took
+  };
+  // When to look again without being told.
+  struct DueTimes {
+    // When the next scheduled job is due, from a sweep or a reschedule of
+    // ours (local clock): when it passes, scan and sweep again.
+    absl::Time next_at = absl::InfiniteFuture();
+    // That job's own due time (a reschedule is looked for a little after).
+    absl::Time next_run_at = absl::InfiniteFuture();
+    std::optional<int16_t> next_priority;
+    // Future jobs NOTIFY announced (local due time, priority; unknown: the
+    // most urgent), earliest first: when each passes, scan; no query
+    // needed. At most kMaxAnnounced; past that, ask once they are all due.
+    std::set<std::pair<absl::Time, int16_t>> announced;
+    bool announced_overflow = false;
+  };
+
+  // The steps of Decide(). Due times, announced jobs and the poll interval
+  // that passed: more may be runnable (and where).
+  void NoteTimePassed(absl::Time now);
+  // The plan of a paused queue (or a closed client).
+  Plan DecidePaused(const PoolView& view, absl::Time now);
+  // Buffered jobs that waited too long, to give back.
+  void PlanReleases(const PoolView& view, absl::Time now, Plan& plan);
+  // How many to lock, and from where.
+  void PlanLock(const PoolView& view, Plan& plan);
+  // Buffered jobs to re-check in the round trip.
+  void PlanConfirms(const PoolView& view, absl::Time now, Plan& plan) const;
+  // When to look again when no round trip is needed.
+  absl::Time WakeAt(const PoolView& view) const;
+
   // Asks the next scan to cover the range after `key` up to the cursor, if
   // `key` sorts before the cursor.
   void RewindTo(const JobKey& key);
@@ -222,43 +273,19 @@ class LockPlanner {
   const PlannerOptions options_;
   bool paused_ = false;
   bool client_closed_ = false;
+  // Something may be runnable: a scan would find it.
   bool may_have_work_ = true;
-  bool need_sweep_ = true;
-  // A due time passed: sweep once DueSweepSpacing() allows.
-  bool due_sweep_ = false;
-  // When the next scheduled job is due, from a sweep or a reschedule of
-  // ours (local clock): when it passes, scan and sweep again.
-  absl::Time next_due_at_ = absl::InfiniteFuture();
-  // That job's own due time (a reschedule is looked for a little after).
-  absl::Time next_due_run_at_ = absl::InfiniteFuture();
-  std::optional<int16_t> next_due_priority_;
-  // Future jobs NOTIFY announced (local due time, priority; unknown: the
-  // most urgent), earliest first: when each passes, scan; no query needed.
-  // At most kMaxAnnounced; past that, ask once they are all due.
-  std::set<std::pair<absl::Time, int16_t>> announced_;
-  bool announced_overflow_ = false;
-  absl::Time last_lock_ = absl::InfinitePast();
-  absl::Duration db_offset_ = absl::ZeroDuration();
-  // Where the next scan continues; nullopt: from the head.
-  std::optional<JobKey> cursor_;
-  // The range behind the cursor the next scan covers first.
-  std::optional<JobKey> rewind_;
-  // The rewind the round trip in flight carries (given back if it fails).
-  std::optional<JobKey> rewind_in_flight_;
-  // The next scan starts from the head (a sweep failed); whether the round
-  // trip in flight does (given back if it fails).
-  bool from_head_ = false;
-  bool from_head_in_flight_ = false;
-  // The sweep: whether one is under way, when the last was sent, what it
-  // took.
-  bool sweep_in_flight_ = false;
-  absl::Time last_sweep_ = absl::InfinitePast();
-  absl::Duration sweep_cost_ = absl::ZeroDuration();
-  // The most urgent (priority, run_at) notified since the last lock.
-  std::optional<std::pair<int16_t, absl::Time>> notified_best_;
   // A buffered job waited past max_buffer_wait: lock only for idle workers
   // until a handler finishes (`Ran`).
   bool lookahead_off_ = false;
+  ScanState scan_;
+  SweepState sweep_;
+  DueTimes due_;
+  absl::Time last_lock_ = absl::InfinitePast();
+  absl::Duration db_offset_ = absl::ZeroDuration();
+  // The most urgent (priority, run_at) notified since the last lock.
+  std::optional<std::pair<int16_t, absl::Time>> notified_best_;
+  // After a failed round trip: wait until `retry_at_`, doubling the delay.
   absl::Duration retry_delay_ = absl::ZeroDuration();
   absl::Time retry_at_ = absl::InfinitePast();
   // Exponentially weighted averages; zero until observed.

@@ -305,149 +305,180 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
   return absl::OkStatus();
 }
 
+// A round trip has four steps: the writes go out on the writer connection
+// (StartWrites), everything else on the locker (SendLocker), then the
+// locker's answers are read in the order sent (ReadLocker), then the
+// writer's (ReadWrites).
 absl::StatusOr<LockerSession::Response> LockerSession::Run(
     const Request& request, absl::Duration timeout) {
   Response response;
   response.sent_at = clock_->Now();
-  absl::Time deadline = response.sent_at + timeout;
-  // The writes first, on the writer connection, so that its backend works
-  // while the locker's statements travel. The writer holds no lock: when it
-  // fails, the writes go on the locker (as they may have run already, each
-  // is written so that running it twice changes nothing), and it is opened
-  // again later; the session goes on.
-  std::optional<Pipeline> wp;
+  const absl::Time deadline = response.sent_at + timeout;
   bool writes_on_locker = false;
-  if (!request.writes.empty()) {
-    if (EnsureHelper(writer_, writer_retry_at_)) {
-      absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
-        if (!w.ok()) return w.status();
-        wp.emplace(std::move(*w));
-        for (const Call& c : request.writes) {
-          if (absl::Status s = wp->Send(c); !s.ok()) return s;
-        }
-        return wp->Flush(deadline);
-      }();
-      if (!s.ok()) {
-        wp.reset();
-        DropHelper(writer_, writer_retry_at_);
-        writes_on_locker = true;
-      }
-    } else {
-      writes_on_locker = true;
-    }
+  std::optional<Pipeline> writes =
+      StartWrites(request.writes, deadline, &writes_on_locker);
+  absl::StatusOr<Pipeline> locker = Pipeline::Begin(conn_.get(), *clock_);
+  if (!locker.ok()) return locker.status();
+  if (absl::Status s = SendLocker(*locker, request, writes_on_locker);
+      !s.ok()) {
+    return s;
   }
-  absl::StatusOr<Pipeline> pipeline = Pipeline::Begin(conn_.get(), *clock_);
-  if (!pipeline.ok()) return pipeline.status();
-  Pipeline& p = *pipeline;
-  auto send = [&](const Call& call) -> absl::Status { return p.Send(call); };
+  if (absl::Status s = locker->Flush(deadline); !s.ok()) return s;
+  if (absl::Status s =
+          ReadLocker(*locker, request, writes_on_locker, deadline, response);
+      !s.ok()) {
+    return s;
+  }
+  if (writes) {
+    bool in_step =
+        ReadWrites(*writes, request.writes.size(), deadline, response);
+    writes.reset();  // before its connection may go
+    if (!in_step) DropHelper(writer_, writer_retry_at_);
+  }
+  response.received_at = clock_->Now();
+  if (!locker->Finish()) {
+    return absl::UnavailableError("locker connection out of step");
+  }
+  return response;
+}
+
+std::optional<Pipeline> LockerSession::StartWrites(
+    const std::vector<Call>& writes, absl::Time deadline,
+    bool* writes_on_locker) {
+  // First, so that the writer's backend works while the locker's statements
+  // travel. The writer holds no lock: when it fails, the writes go on the
+  // locker (as they may have run already, each is written so that running
+  // it twice changes nothing), and it is opened again later.
+  *writes_on_locker = false;
+  if (writes.empty()) return std::nullopt;
+  if (!EnsureHelper(writer_, writer_retry_at_)) {
+    *writes_on_locker = true;
+    return std::nullopt;
+  }
+  std::optional<Pipeline> wp;
+  absl::Status s = [&]() -> absl::Status {
+    absl::StatusOr<Pipeline> w = Pipeline::Begin(writer_.get(), *clock_);
+    if (!w.ok()) return w.status();
+    wp.emplace(std::move(*w));
+    for (const Call& c : writes) {
+      if (absl::Status s = wp->Send(c); !s.ok()) return s;
+    }
+    return wp->Flush(deadline);
+  }();
+  if (!s.ok()) {
+    wp.reset();
+    DropHelper(writer_, writer_retry_at_);
+    *writes_on_locker = true;
+  }
+  return wp;
+}
+
+absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
+                                       bool writes_on_locker) {
+  std::vector<Call> calls;
   if (!request.ack_cancels.empty()) {
-    if (absl::Status s = send(queries::AckCancels(request.ack_cancels));
-        !s.ok()) {
-      return s;
-    }
+    calls.push_back(queries::AckCancels(request.ack_cancels));
   }
-  if (request.unlock) {
-    if (absl::Status s = send(*request.unlock); !s.ok()) return s;
-  }
+  if (request.unlock) calls.push_back(*request.unlock);
   if (writes_on_locker) {
-    for (const Call& w : request.writes) {
-      if (absl::Status s = send(w); !s.ok()) return s;
-    }
+    calls.insert(calls.end(), request.writes.begin(), request.writes.end());
   }
   if (!request.confirm.empty()) {
-    if (absl::Status s = send(queries::ConfirmBatch(request.confirm)); !s.ok())
-      return s;
+    calls.push_back(queries::ConfirmBatch(request.confirm));
   }
   if (request.lock) {
     const Lock& l = *request.lock;
-    if (absl::Status s = send(queries::LockJobs(l.queue, l.want, l.held,
-                                                l.max_scan, l.after, l.rewind));
-        !s.ok()) {
-      return s;
-    }
+    calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
+                                      l.after, l.rewind));
   }
-  if (absl::Status s = p.Flush(deadline); !s.ok()) return s;
+  for (const Call& c : calls) {
+    if (absl::Status s = p.Send(c); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
-  // Reads the next result; a poisoned pipeline ends the round trip.
-  auto next = [&]() -> absl::StatusOr<PgResult> {
-    absl::StatusOr<PgResult> r = p.Next(deadline);
+namespace {
+
+// Per confirmed id: whether its row is still there under its key.
+std::vector<std::pair<int64_t, bool>> ReadConfirm(const PgResult& r) {
+  std::vector<std::pair<int64_t, bool>> checked;
+  for (int i = 0; i < r.rows(); ++i) {
+    int64_t id = 0;
+    absl::SimpleAtoi(r.Get(i, 0), &id);
+    checked.emplace_back(id, r.Get(i, 1) == "t");
+  }
+  return checked;
+}
+
+absl::StatusOr<std::vector<int64_t>> IdsOrError(
+    const absl::StatusOr<PgResult>& r) {
+  if (!r.ok()) return r.status();
+  return ReadIds(*r, 0);
+}
+
+}  // namespace
+
+absl::Status LockerSession::ReadLocker(Pipeline& p, const Request& request,
+                                       bool writes_on_locker,
+                                       absl::Time deadline,
+                                       Response& response) {
+  // Reads the next result; a poisoned pipeline ends the round trip (its
+  // status is the round trip's), a failed statement only marks it.
+  absl::StatusOr<PgResult> r;
+  auto next = [&]() -> bool {
+    r = p.Next(deadline);
     if (!r.ok() && !p.poisoned()) response.any_failed = true;
-    return r;
+    return !p.poisoned();
   };
   if (!request.ack_cancels.empty()) {
-    absl::StatusOr<PgResult> r = next();
-    if (p.poisoned()) return r.status();
-    response.acked = r.ok() ? ReadIds(*r, 0)
-                            : absl::StatusOr<std::vector<int64_t>>(r.status());
+    if (!next()) return r.status();
+    response.acked = IdsOrError(r);
   }
   if (request.unlock) {
-    absl::StatusOr<PgResult> r = next();
-    if (p.poisoned()) return r.status();
+    if (!next()) return r.status();
     response.unlock = r.status();
     if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
   }
   if (writes_on_locker) {
     for (size_t i = 0; i < request.writes.size(); ++i) {
-      absl::StatusOr<PgResult> r = next();
-      if (p.poisoned()) return r.status();
-      response.writes.push_back(
-          r.ok() ? ReadIds(*r, 0)
-                 : absl::StatusOr<std::vector<int64_t>>(r.status()));
+      if (!next()) return r.status();
+      response.writes.push_back(IdsOrError(r));
     }
   }
   if (!request.confirm.empty()) {
-    absl::StatusOr<PgResult> r = next();
-    if (p.poisoned()) return r.status();
-    if (!r.ok()) {
-      response.confirm = r.status();
+    if (!next()) return r.status();
+    if (r.ok()) {
+      response.confirm = ReadConfirm(*r);
     } else {
-      std::vector<std::pair<int64_t, bool>> checked;
-      for (int i = 0; i < r->rows(); ++i) {
-        int64_t id = 0;
-        absl::SimpleAtoi(r->Get(i, 0), &id);
-        checked.emplace_back(id, r->Get(i, 1) == "t");
-      }
-      response.confirm = std::move(checked);
+      response.confirm = r.status();
     }
   }
   if (request.lock) {
-    absl::StatusOr<PgResult> r = next();
-    if (p.poisoned()) return r.status();
+    if (!next()) return r.status();
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
   }
-  if (wp) {
-    for (size_t i = 0; i < request.writes.size(); ++i) {
-      absl::StatusOr<PgResult> r = wp->Next(deadline);
-      if (wp->poisoned()) {
-        // The writer is gone or stalled: whether the rest committed is
-        // unknown; they count as failed and are written again.
-        absl::Status lost = absl::UnavailableError(
-            absl::StrCat("writer connection: ",
-                         r.ok() ? "out of step" : r.status().ToString()));
-        while (response.writes.size() < request.writes.size()) {
-          response.writes.push_back(lost);
-        }
-        response.any_failed = true;
-        break;
-      }
-      if (!r.ok()) {
-        response.any_failed = true;
-        response.writes.push_back(r.status());
-      } else {
-        response.writes.push_back(ReadIds(*r, 0));
-      }
+  return absl::OkStatus();
+}
+
+bool LockerSession::ReadWrites(Pipeline& wp, size_t count, absl::Time deadline,
+                               Response& response) {
+  for (size_t i = 0; i < count; ++i) {
+    absl::StatusOr<PgResult> r = wp.Next(deadline);
+    if (wp.poisoned()) {
+      // The writer is gone or stalled: whether the rest committed is
+      // unknown; they count as failed and are written again.
+      absl::Status lost = absl::UnavailableError(
+          absl::StrCat("writer connection: ",
+                       r.ok() ? "out of step" : r.status().ToString()));
+      while (response.writes.size() < count) response.writes.push_back(lost);
+      response.any_failed = true;
+      break;
     }
-    bool in_step = !wp->poisoned() && wp->Finish();
-    wp.reset();
-    if (!in_step) DropHelper(writer_, writer_retry_at_);
+    if (!r.ok()) response.any_failed = true;
+    response.writes.push_back(IdsOrError(r));
   }
-  response.received_at = clock_->Now();
-  if (!p.Finish()) {
-    return absl::UnavailableError("locker connection out of step");
-  }
-  return response;
+  return !wp.poisoned() && wp.Finish();
 }
 
 }  // namespace qg::internal

@@ -162,6 +162,27 @@ class LockerSession {
         conninfo_(std::move(conninfo)),
         statement_timeout_(statement_timeout),
         clock_(&clock) {}
+  // The steps of `Run()`. Sends `writes` on the writer connection and
+  // returns its pipeline; nullopt with `*writes_on_locker` set when the
+  // writer is down (the writes then go on the locker).
+  std::optional<Pipeline> StartWrites(const std::vector<Call>& writes,
+                                      absl::Time deadline,
+                                      bool* writes_on_locker);
+  // Sends the locker's statements: cancel acknowledgements, unlock, the
+  // writes when they go on the locker, confirm, lock.
+  absl::Status SendLocker(Pipeline& p, const Request& request,
+                          bool writes_on_locker);
+  // Reads the locker's answers into `response`; an error means the
+  // connection is in doubt.
+  absl::Status ReadLocker(Pipeline& p, const Request& request,
+                          bool writes_on_locker, absl::Time deadline,
+                          Response& response);
+  // Reads the writer's `count` answers into `response.writes`; false when
+  // the writer is out of step (drop it: it is reopened later), its
+  // unanswered writes then counting as failed.
+  bool ReadWrites(Pipeline& wp, size_t count, absl::Time deadline,
+                  Response& response);
+
   // Opens a writer or sweeper connection.
   static absl::StatusOr<PgConnPtr> OpenHelper(const std::string& conninfo,
                                               absl::Duration statement_timeout);

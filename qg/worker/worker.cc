@@ -217,31 +217,8 @@ absl::Status WorkerPool::Start() {
   started_ = true;
   client_->AddUser();
   if (options_.mode == WorkerMode::kFast) {
-    internal::FastPoolOptions fast;
-    fast.queue = options_.queue;
-    fast.workers = count_;
-    fast.poll_interval = options_.interval;
-    fast.recheck_after = options_.recheck_after;
-    fast.round_trip_timeout = options_.round_trip_timeout;
-    if (options_.observer != nullptr) {
-      observer_ = std::make_unique<internal::GuardedObserver>(
-          options_.observer, &client_->logger());
-      fast.observer = observer_.get();
-    }
-    fast.buffer = options_.buffer;
-    fast.max_buffer_wait = options_.max_buffer_wait;
-    fast_ = std::make_unique<internal::FastPool>(
-        client_, work_map_, fast, watchdog_.get(), &said_closed_);
-    absl::Status s = fast_->Start();
-    if (s.ok()) {
-      mode_reason_ =
-          absl::StrCat("fast: one locker session locks jobs ahead in batches (",
-                       fast.buffer < 0 ? std::string("adaptive buffer")
-                                       : absl::StrCat("buffer ", fast.buffer),
-                       "), NOTIFY wake-ups, batched completions");
-      return absl::OkStatus();
-    }
-    fast_.reset();
+    absl::Status s = StartFast();
+    if (s.ok()) return absl::OkStatus();
     options_.mode = WorkerMode::kQgCompat;
     mode_reason_ = absl::StrCat(
         "qg-compatible (the fast path is unavailable: ", s.message(),
@@ -255,20 +232,53 @@ absl::Status WorkerPool::Start() {
         "every ",
         absl::FormatDuration(options_.interval));
   }
+  StartQgCompat();
+  return absl::OkStatus();
+}
+
+absl::Status WorkerPool::StartFast() {
+  internal::FastPoolOptions fast;
+  fast.queue = options_.queue;
+  fast.planner.workers = count_;
+  fast.planner.buffer = options_.buffer;
+  fast.planner.max_buffer_wait = options_.max_buffer_wait;
+  fast.planner.poll_interval = options_.interval;
+  fast.planner.recheck_after = options_.recheck_after;
+  fast.round_trip_timeout = options_.round_trip_timeout;
+  if (options_.observer != nullptr) {
+    observer_ = std::make_unique<internal::GuardedObserver>(options_.observer,
+                                                            &client_->logger());
+    fast.observer = observer_.get();
+  }
+  fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
+                                               watchdog_.get(), &said_closed_);
+  if (absl::Status s = fast_->Start(); !s.ok()) {
+    fast_.reset();
+    return s;
+  }
+  mode_reason_ = absl::StrCat(
+      "fast: one locker session locks jobs ahead in batches (",
+      options_.buffer < 0 ? std::string("adaptive buffer")
+                          : absl::StrCat("buffer ", options_.buffer),
+      "), NOTIFY wake-ups, batched completions");
+  return absl::OkStatus();
+}
+
+void WorkerPool::StartQgCompat() {
   // Pause, resume and cancel requests, which the fast path's locker
   // session hears itself.
+  internal::ControlListener::Hooks hooks{[this](int64_t id) {
+                                           for (auto& w : workers_) {
+                                             if (w->Runs(id)) return true;
+                                           }
+                                           return false;
+                                         },
+                                         [this](int64_t id) {
+                                           for (auto& w : workers_)
+                                             w->CancelIfRunning(id);
+                                         }};
   control_ = std::make_unique<internal::ControlListener>(
-      client_->options().conninfo, options_.queue,
-      internal::ControlListener::Hooks{[this](int64_t id) {
-                                         for (auto& w : workers_) {
-                                           if (w->Runs(id)) return true;
-                                         }
-                                         return false;
-                                       },
-                                       [this](int64_t id) {
-                                         for (auto& w : workers_)
-                                           w->CancelIfRunning(id);
-                                       }},
+      client_->options().conninfo, options_.queue, std::move(hooks),
       &client_->logger());
   for (int i = 0; i < count_; ++i) {
     workers_.push_back(std::unique_ptr<Worker>(
@@ -282,7 +292,6 @@ absl::Status WorkerPool::Start() {
       worker->Work();
     });
   }
-  return absl::OkStatus();
 }
 
 void WorkerPool::RequestStop() {

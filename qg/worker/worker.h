@@ -254,6 +254,11 @@ class WorkerPool {
  private:
   // Asks every part to stop taking jobs, without waiting.
   void RequestStop();
+  // Start()'s two ways: the fast pool (an error when the database lacks
+  // its function: the pool then starts the qg-compatible way), or qg's
+  // workers with their control listener.
+  absl::Status StartFast();
+  void StartQgCompat();
 
   Client* client_;
   const WorkMap* work_map_;

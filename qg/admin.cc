@@ -405,6 +405,15 @@ absl::Status Admin::RetryJob(int64_t id) {
   return internal::RetryJobUnderLock(*conn, id);
 }
 
+absl::StatusOr<RetriedJob> Admin::RetryJobDetailed(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<internal::RetryOutcome> r =
+      internal::RetryJobUnderLockDetailed(*conn, id);
+  if (!r.ok()) return r.status();
+  return RetriedJob{.was_dead = r->was_dead, .was_cancelled = r->was_cancelled};
+}
+
 absl::Status Admin::DeleteJob(int64_t id) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
@@ -430,6 +439,7 @@ absl::StatusOr<BulkResult> Admin::ForEachBatch(const JobFilter& filter,
     result.changed += done->changed;
     result.skipped_held += done->held;
     result.skipped_moved += done->moved;
+    result.skipped_cancelled += done->cancelled;
     // A retried job only moves back in the key order (its run_at never
     // grows), so the walk never meets it again.
     if (!page->next.has_value()) break;

@@ -265,6 +265,20 @@ struct BulkResult {
   // Jobs that a worker finished or rescheduled between being listed and
   // being locked: left alone.
   int64_t skipped_moved = 0;
+  // `RetryJobs()` only: jobs an operator cancelled (`JobRecord::cancelled()`)
+  // that the filter selected: left alone. A cancelled job is not a dead
+  // one; `RetryJob()` revives it by id.
+  int64_t skipped_cancelled = 0;
+};
+
+// RetriedJob
+//
+// What a job was before `RetryJobDetailed()` made it runnable.
+struct RetriedJob {
+  // Dead: out of attempts, or cancelled; it got its attempts back.
+  bool was_dead = false;
+  // Cancelled by an operator (`CancelJob()`): revived.
+  bool was_cancelled = false;
 };
 
 class Admin {
@@ -328,10 +342,17 @@ class Admin {
   // RetryJob()
   //
   // Makes job `id` runnable now; a dead job also gets its attempts back
-  // (error_count 0). `FailedPrecondition` while a worker holds it (running,
-  // or locked ahead by a fast pool); `NotFound` when there is no such job.
-  // The same as `Client::RetryJob()`.
+  // (error_count 0), and so does a job an operator cancelled (this is how a
+  // cancelled job is revived). `FailedPrecondition` while a worker holds it
+  // (running, or locked ahead by a fast pool); `NotFound` when there is no
+  // such job. The same as `Client::RetryJob()`.
   absl::Status RetryJob(int64_t id);
+
+  // RetryJobDetailed()
+  //
+  // `RetryJob()`, saying what the job was before: dead, cancelled (so that a
+  // tool can tell its operator that a cancelled job was revived).
+  absl::StatusOr<RetriedJob> RetryJobDetailed(int64_t id);
 
   // DeleteJob()
   //
@@ -354,7 +375,10 @@ class Admin {
   // JobState::kErrored}` or `{.queue = "mail", .state = JobState::kDead}`),
   // a batch of up to 500 at a time, each job under its own try-lock: held
   // jobs are skipped and counted, never rewritten under their worker. Jobs
-  // already due keep their run_at (and their place in line).
+  // already due keep their run_at (and their place in line). Jobs an
+  // operator cancelled are never retried in bulk, whatever the filter (a
+  // cancelled job is kept like a dead one but is not one): they are skipped
+  // and counted in `skipped_cancelled`; `RetryJob()` revives one by id.
   absl::StatusOr<BulkResult> RetryJobs(const JobFilter& filter);
 
   // DeleteJobs()

@@ -72,7 +72,8 @@ JsonObject BulkResultJson(const BulkResult& r) {
   JsonObject j;
   j.Int("changed", r.changed)
       .Int("skipped_held", r.skipped_held)
-      .Int("skipped_moved", r.skipped_moved);
+      .Int("skipped_moved", r.skipped_moved)
+      .Int("skipped_cancelled", r.skipped_cancelled);
   return j;
 }
 

@@ -64,7 +64,7 @@ JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
 // BulkResultJson()
 //
 // What `Admin::RetryJobs()` / `DeleteJobs()` did: changed, skipped_held,
-// skipped_moved.
+// skipped_moved, skipped_cancelled.
 JsonObject BulkResultJson(const BulkResult& result);
 
 }  // namespace qg

@@ -493,6 +493,78 @@ TEST_F(AdminTest, CancelOfAnUnknownOrForeignHeldJobFailsAndChangesNothing) {
   EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
 }
 
+// Regression (issue 17, defect 3): bulk retry revived jobs an operator
+// cancelled together with the jobs that died of errors, and ran them at once.
+// A cancelled job is not a dead one: bulk retry (any filter) leaves it and
+// counts it; a retry by id revives it and says it was cancelled.
+TEST_F(AdminTest, RetryJobsLeavesCancelledJobsAndCountsThem) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
+      "last_error) VALUES "
+      "(91, 'A', '9999-01-01 00:00:00+00', 5, "
+      "'qg: dead after 5 attempts: card declined'), "
+      "(92, 'A', '9999-01-01 00:00:00+00', 0, "
+      "'qg: cancelled: by an operator at 2026-01-01T00:00:00Z'), "
+      "(93, 'A', '9999-01-01 00:00:00+00', 2, "
+      "'qg: cancelled: by an operator before it started') RETURNING 1");
+  QG_ASSERT_OK_AND_ASSIGN(BulkResult dead,
+                          admin_->RetryJobs({.state = JobState::kDead}));
+  EXPECT_EQ(dead.changed, 1);
+  EXPECT_EQ(dead.skipped_cancelled, 2);
+  EXPECT_EQ(dead.skipped_moved, 0);
+  QG_ASSERT_OK_AND_ASSIGN(BulkResult errored,
+                          admin_->RetryJobs({.state = JobState::kErrored}));
+  EXPECT_EQ(errored.skipped_cancelled, 1);  // 93; 91 runs now
+  QG_ASSERT_OK_AND_ASSIGN(BulkResult any, admin_->RetryJobs({}));
+  EXPECT_EQ(any.skipped_cancelled, 2);
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_id, run_at <= now()), "
+                  "' ' ORDER BY job_id) FROM que_jobs"),
+            "91:t 92:f 93:f");
+  // One by one, by id: revived, and the caller learns it was cancelled.
+  QG_ASSERT_OK_AND_ASSIGN(RetriedJob retried, admin_->RetryJobDetailed(92));
+  EXPECT_TRUE(retried.was_cancelled);
+  EXPECT_TRUE(retried.was_dead);
+  QG_ASSERT_OK(admin_->RetryJob(93));
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s:%s', job_id, "
+                  "run_at <= now(), error_count), ' ' ORDER BY job_id) FROM "
+                  "que_jobs"),
+            "91:t:0 92:t:0 93:t:0");
+  QG_ASSERT_OK_AND_ASSIGN(retried, admin_->RetryJobDetailed(91));
+  EXPECT_FALSE(retried.was_cancelled);
+  EXPECT_FALSE(retried.was_dead);
+}
+
+// Regression (issue 17, defect 3): cancelling a job that had died (or failed
+// and waits for its retry) overwrote its last_error: "card declined" became
+// "qg: cancelled: by an operator ...". The error it died of is kept under
+// the cancel line; cancelling it again changes nothing.
+TEST_F(AdminTest, CancelOfADeadJobKeepsTheErrorItDiedOf) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
+      "last_error) VALUES "
+      "(94, 'A', '9999-01-01 00:00:00+00', 5, "
+      "E'qg: dead after 5 attempts: card declined\\n  at billing.rb:3'), "
+      "(95, 'A', now() + interval '1 hour', 1, 'timeout') RETURNING 1");
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, admin_->CancelJob(94));
+  EXPECT_EQ(outcome, CancelOutcome::kCancelled);
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(94));
+  EXPECT_TRUE(job.cancelled());
+  EXPECT_EQ(job.error_count, 5);
+  EXPECT_THAT(job.last_error_line, ::testing::StartsWith("qg: cancelled"));
+  EXPECT_THAT(job.last_error,
+              HasSubstr("qg: dead after 5 attempts: card declined\n  at "
+                        "billing.rb:3"));
+  std::string first = job.last_error;
+  QG_ASSERT_OK_AND_ASSIGN(outcome, admin_->CancelJob(94));
+  EXPECT_EQ(outcome, CancelOutcome::kCancelled);
+  QG_ASSERT_OK_AND_ASSIGN(job, admin_->GetJob(94));
+  EXPECT_EQ(job.last_error, first);  // no second cancel line
+  QG_ASSERT_OK(admin_->CancelJob(95).status());
+  QG_ASSERT_OK_AND_ASSIGN(job, admin_->GetJob(95));
+  EXPECT_TRUE(job.cancelled());
+  EXPECT_THAT(job.last_error, HasSubstr("timeout"));
+}
+
 TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
   QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> none,
                           admin_->ListPeriodic());

@@ -927,6 +927,45 @@ TEST_F(QgCommandTest, CancelStopsAJobRunningInQgWorkAndItIsNeverRetried) {
               HasSubstr("cancelled"));
 }
 
+// Regression (issue 17, defect 3): `qg retry --all-dead` revived the jobs an
+// operator cancelled along with the ones that died, and ran them at once;
+// `qg cancel` of a dead job overwrote the error it died of.
+TEST_F(QgCommandTest, RetryAllDeadLeavesCancelledJobsAndSaysSo) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, run_at, error_count, "
+      "last_error) VALUES "
+      "(311, 'Charge', '9999-01-01 00:00:00+00', 5, "
+      "'qg: dead after 5 attempts: card declined'), "
+      "(312, 'Report', now() + interval '1 hour', 0, NULL) RETURNING 1");
+  ASSERT_EQ(RunQg({"cancel", "312"}, db_->conninfo()).exit_code, 0);
+  // Cancelling the dead job keeps the error it died of.
+  ASSERT_EQ(RunQg({"cancel", "311"}, db_->conninfo()).exit_code, 0);
+  EXPECT_EQ(Query("SELECT format('%s|%s', last_error LIKE 'qg: cancelled%', "
+                  "strpos(last_error, 'card declined') > 0) FROM que_jobs "
+                  "WHERE job_id = 311"),
+            "t|t");
+  Query(
+      "UPDATE que_jobs SET last_error = 'qg: dead after 5 attempts: card "
+      "declined' WHERE job_id = 311 RETURNING 1");
+  QgRun all = RunQg({"retry", "--all-dead"}, db_->conninfo());
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("1 job(s) will run now"));
+  EXPECT_THAT(all.out, HasSubstr("1 cancelled job(s) left alone"));
+  EXPECT_EQ(Query("SELECT string_agg(format('%s:%s', job_id, run_at <= "
+                  "now()), ' ' ORDER BY job_id) FROM que_jobs"),
+            "311:t 312:f");
+  QgRun errored = RunQg({"retry", "--all-errored"}, db_->conninfo());
+  ASSERT_EQ(errored.exit_code, 0) << errored.err;
+  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs WHERE job_id = 312"),
+            "f");
+  // By id it is revived, and the operator is told it had been cancelled.
+  QgRun one = RunQg({"retry", "312"}, db_->conninfo());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_THAT(one.out, HasSubstr("job 312 was cancelled by an operator"));
+  EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs WHERE job_id = 312"),
+            "t");
+}
+
 // ---- Periodic schedules
 
 TEST_F(QgCommandTest, PeriodicListsSchedulesAndRemovesOne) {

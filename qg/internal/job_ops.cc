@@ -42,10 +42,13 @@ absl::Status UnderLock(PooledConn& conn, int64_t id, Change change) {
   return absl::OkStatus();
 }
 
-template <typename ChangeCall>
+// `tally` reads the change's result into the outcome's `changed` (and
+// `cancelled`); what was locked but neither is `moved`.
+template <typename ChangeCall, typename Tally>
 absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
                                            absl::Span<const JobKey> keys,
-                                           ChangeCall change_call) {
+                                           ChangeCall change_call,
+                                           Tally tally) {
   BatchOutcome out;
   if (keys.empty()) return out;
   if (absl::Status s = CheckNoTransaction(conn); !s.ok()) return s;
@@ -74,8 +77,9 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
       Run(conn.get(), queries::UnlockBatch(*locked_ids));
   if (!unlocked.ok() || unlocked->Get(0, 0) != "0") conn.Discard();
   if (!changed.ok()) return changed.status();
-  out.changed = changed->rows();
-  out.moved = static_cast<int64_t>(lockable.size()) - out.changed;
+  if (absl::Status s = tally(*changed, out); !s.ok()) return s;
+  out.moved =
+      static_cast<int64_t>(lockable.size()) - out.changed - out.cancelled;
   return out;
 }
 
@@ -167,11 +171,23 @@ absl::Status JobHeldError(int64_t id) {
 }
 
 absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
-  return UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+  return RetryJobUnderLockDetailed(conn, id).status();
+}
+
+absl::StatusOr<RetryOutcome> RetryJobUnderLockDetailed(PooledConn& conn,
+                                                       int64_t id) {
+  RetryOutcome outcome;
+  absl::Status s = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
     absl::StatusOr<PgResult> r = Run(conn.get(), queries::RetryJob(id));
     if (!r.ok()) return r.status();
-    return r->AffectedRows();
+    if (r->rows() == 1) {
+      outcome.was_dead = r->Get(0, 0) == "t";
+      outcome.was_cancelled = r->Get(0, 1) == "t";
+    }
+    return r->rows();
   });
+  if (!s.ok()) return s;
+  return outcome;
 }
 
 absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id) {
@@ -185,16 +201,27 @@ absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id) {
 
 absl::StatusOr<BatchOutcome> RetryKeysUnderLock(PooledConn& conn,
                                                 absl::Span<const JobKey> keys) {
-  return KeysUnderLock(conn, keys, [](const std::vector<JobKey>& k) {
-    return queries::RetryBatch(k);
-  });
+  return KeysUnderLock(
+      conn, keys,
+      [](const std::vector<JobKey>& k) { return queries::RetryBatch(k); },
+      [](const PgResult& r, BatchOutcome& out) {
+        // (job_id, retried): false for a cancelled job, left alone.
+        for (int i = 0; i < r.rows(); ++i) {
+          ++(r.Get(i, 1) == "t" ? out.changed : out.cancelled);
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<BatchOutcome> DeleteKeysUnderLock(
     PooledConn& conn, absl::Span<const JobKey> keys) {
-  return KeysUnderLock(conn, keys, [](const std::vector<JobKey>& k) {
-    return queries::DeleteBatch(k);
-  });
+  return KeysUnderLock(
+      conn, keys,
+      [](const std::vector<JobKey>& k) { return queries::DeleteBatch(k); },
+      [](const PgResult& r, BatchOutcome& out) {
+        out.changed = r.rows();
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace qg::internal

@@ -35,12 +35,25 @@ absl::Status JobHeldError(int64_t id);
 
 // RetryJobUnderLock()
 //
-// Makes job `id` runnable now (a dead job also gets its attempts back: see
-// qg/internal/sql/retry_job.sql) under its lock. `FailedPrecondition` while a
-// worker holds it, `NotFound` when there is no such job. `conn` must not be
-// inside a transaction (`Internal` otherwise); it is discarded when its lock
-// could not be released.
+// Makes job `id` runnable now (a dead job also gets its attempts back, and
+// so does a job an operator cancelled: see qg/internal/sql/retry_job.sql)
+// under its lock. `FailedPrecondition` while a worker holds it, `NotFound`
+// when there is no such job. `conn` must not be inside a transaction
+// (`Internal` otherwise); it is discarded when its lock could not be
+// released.
 absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id);
+
+// What a job was before `RetryJobUnderLockDetailed()` made it runnable.
+struct RetryOutcome {
+  bool was_dead = false;       // out of attempts, or cancelled
+  bool was_cancelled = false;  // cancelled by an operator
+};
+
+// RetryJobUnderLockDetailed()
+//
+// `RetryJobUnderLock()`, saying what the job was before.
+absl::StatusOr<RetryOutcome> RetryJobUnderLockDetailed(PooledConn& conn,
+                                                       int64_t id);
 
 // DeleteJobUnderLock()
 //
@@ -66,16 +79,19 @@ absl::StatusOr<std::vector<std::string>> PausedQueues(PooledConn& conn);
 
 // What a batch change did.
 struct BatchOutcome {
-  int64_t changed = 0;  // retried or deleted
-  int64_t held = 0;     // held by a worker: left alone
-  int64_t moved = 0;    // key changed or row gone since listed: left alone
+  int64_t changed = 0;    // retried or deleted
+  int64_t held = 0;       // held by a worker: left alone
+  int64_t moved = 0;      // key changed or row gone since listed: left alone
+  int64_t cancelled = 0;  // retry only: cancelled by an operator, left alone
 };
 
 // RetryKeysUnderLock(), DeleteKeysUnderLock()
 //
 // The same for the jobs with `keys` (as listed moments ago): one try-lock
 // round trip for all, one statement changing the locked ones by key (an index
-// lookup each), one unlock round trip after it committed.
+// lookup each), one unlock round trip after it committed. A bulk retry
+// leaves the jobs an operator cancelled (counted in `cancelled`): a
+// cancelled job is not a dead one, and only a retry by id revives it.
 absl::StatusOr<BatchOutcome> RetryKeysUnderLock(PooledConn& conn,
                                                 absl::Span<const JobKey> keys);
 absl::StatusOr<BatchOutcome> DeleteKeysUnderLock(PooledConn& conn,

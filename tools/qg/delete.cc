@@ -60,7 +60,8 @@ int Run(const DeleteOptions& o) {
   }
   absl::StatusOr<qg::BulkResult> r = (*admin)->DeleteJobs(o.filter);
   if (!r.ok()) return Fail(self, r.status());
-  printf("deleted %lld dead job(s)\n", static_cast<long long>(r->changed));
+  printf("deleted %lld dead or cancelled job(s)\n",
+         static_cast<long long>(r->changed));
   if (r->skipped_held + r->skipped_moved > 0) {
     printf("%lld job(s) skipped: held or changed by a worker meanwhile\n",
            static_cast<long long>(r->skipped_held + r->skipped_moved));
@@ -81,7 +82,8 @@ const Command& DeleteCommand() {
        "qg delete --all-dead [--queue Q] [--type T] [--db CONNINFO]"},
       "Deletes a job; refuses while a worker holds it (running, or locked "
       "ahead by a\nworker pool). --all-dead deletes every job out of attempts "
-      "(of one queue or\ntype), skipping held ones.\n" +
+      "and every job an\noperator cancelled (of one queue or type), skipping "
+      "held ones.\n" +
           std::string(kDbHelp),
       Main};
   return command;

@@ -60,10 +60,19 @@ int Run(const RetryOptions& o) {
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
   if (o.id.has_value()) {
-    if (absl::Status s = (*admin)->RetryJob(*o.id); !s.ok()) {
-      return Fail(self, s);
+    absl::StatusOr<qg::RetriedJob> r = (*admin)->RetryJobDetailed(*o.id);
+    if (!r.ok()) return Fail(self, r.status());
+    long long id = static_cast<long long>(*o.id);
+    if (r->was_cancelled) {
+      printf(
+          "job %lld was cancelled by an operator: revived, it will run now "
+          "with its attempts back\n",
+          id);
+    } else if (r->was_dead) {
+      printf("job %lld was dead: it will run now with its attempts back\n", id);
+    } else {
+      printf("job %lld will run now\n", id);
     }
-    printf("1 job(s) will run now\n");
     return kExitOk;
   }
   absl::StatusOr<qg::BulkResult> r = (*admin)->RetryJobs(o.filter);
@@ -74,6 +83,12 @@ int Run(const RetryOptions& o) {
         "%lld job(s) skipped: held by a worker right now (running, or locked "
         "ahead); run this again when they are done\n",
         static_cast<long long>(r->skipped_held));
+  }
+  if (r->skipped_cancelled > 0) {
+    printf(
+        "%lld cancelled job(s) left alone: an operator cancelled them, they "
+        "are not dead; `qg retry ID` revives one\n",
+        static_cast<long long>(r->skipped_cancelled));
   }
   if (r->skipped_moved > 0) {
     printf(
@@ -99,7 +114,9 @@ const Command& RetryCommand() {
       "Makes a job runnable now; a dead job (out of attempts) also gets its "
       "attempts back.\nA job a worker holds (running, or locked ahead by a "
       "worker pool) is never\nrewritten under it: `qg retry ID` refuses it "
-      "(exit 1), the --all forms skip and\ncount it.\n"
+      "(exit 1), the --all forms skip and\ncount it. A job an operator "
+      "cancelled (`qg cancel`) is not a dead job: the --all\nforms leave it "
+      "and count it; `qg retry ID` revives it, saying it was cancelled.\n"
       "  --all-errored  every job that has failed (dead ones included)\n"
       "  --all-dead     every job out of attempts\n"
       "  --queue, --type  only jobs of this queue / type (with --all-...)\n" +

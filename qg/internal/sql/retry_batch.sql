@@ -1,14 +1,29 @@
--- qg_retry_batch: qg_retry_job for many jobs, by key (an index lookup each);
--- returns the ids it changed. A row whose key changed since it was listed (a
--- worker finished or rescheduled it) is left alone. The caller holds the
--- jobs' advisory locks (qg_try_lock_batch).
+-- qg_retry_batch: qg_retry_job for many jobs, by key (an index lookup each),
+-- except jobs an operator cancelled (those are revived only one by one, by
+-- id: qg_retry_job). Returns one row per job it found: its id and whether it
+-- was retried (false: cancelled, left alone). A row whose key changed since
+-- it was listed (a worker finished or rescheduled it) is left alone and not
+-- returned. The caller holds the jobs' advisory locks (qg_try_lock_batch).
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[] (parallel arrays).
-UPDATE que_jobs AS j
-SET run_at      = least(j.run_at, now()),
-    error_count = CASE WHEN j.run_at >= '@DEAD_RUN_AT@' THEN 0
-                       ELSE j.error_count END
+WITH retried AS (
+  UPDATE que_jobs AS j
+  SET run_at      = least(j.run_at, now()),
+      error_count = CASE WHEN j.run_at >= '@DEAD_RUN_AT@' THEN 0
+                         ELSE j.error_count END
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
+    AS k(queue, priority, run_at, job_id)
+  @key_match@
+  AND NOT
+  @cancelled_job@
+  RETURNING j.job_id
+)
+SELECT job_id, true AS retried FROM retried
+UNION ALL
+SELECT j.job_id, false AS retried
 FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[])
-  AS k(queue, priority, run_at, job_id)
+  AS k(queue, priority, run_at, job_id),
+  que_jobs AS j
 @key_match@
-RETURNING j.job_id
+AND
+@cancelled_job@

@@ -468,11 +468,11 @@ absl::StatusOr<BulkResult> Admin::DeleteJobs(const JobFilter& filter) {
       });
 }
 
-absl::StatusOr<CancelOutcome> Admin::CancelJob(int64_t id,
-                                               absl::Duration wait) {
+absl::StatusOr<CancelOutcome> Admin::CancelJob(
+    int64_t id, absl::Duration wait, const std::function<bool()>& interrupted) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  return internal::CancelJob(*conn, id, wait);
+  return internal::CancelJob(*conn, id, wait, interrupted);
 }
 
 absl::Status Admin::PauseQueue(absl::string_view queue) {

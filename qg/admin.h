@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -392,13 +393,23 @@ class Admin {
   //
   // `Client::CancelJob()`: a job nobody holds is kept as cancelled at once
   // (`CancelOutcome::kCancelled`: dead, last_error "qg: cancelled: ...",
-  // revived by `RetryJob()`); a job a qg-cpp worker pool runs is asked to
-  // stop, waiting up to `wait` for its pool to acknowledge
-  // (`CancelOutcome::kStopping`). A job held by a Ruby Que, que-go or qg
-  // worker cannot be cancelled while it runs: `FailedPrecondition`.
-  // `NotFound` when there is no such job.
+  // the error it had failed or died of kept below that line; bulk retries
+  // leave it, `RetryJob()` revives it; cancelling it again changes
+  // nothing); a job a qg-cpp worker pool runs is asked to stop, waiting up
+  // to `wait` for its pool to acknowledge (`CancelOutcome::kStopping`). A
+  // job held by a Ruby Que, que-go or qg worker cannot be cancelled while it
+  // runs: `FailedPrecondition`. `NotFound` when there is no such job.
+  //
+  // The request applies to the run holding the job when it is made, and
+  // only until the wait ends: it is withdrawn then, and a caller killed
+  // while it waits leaves nothing that could cancel a later run. A caller
+  // that can be told to give up (a signal) passes `interrupted`, asked every
+  // few milliseconds while it waits: when it returns true the request is
+  // withdrawn and the result is `Aborted` (nothing cancelled), or
+  // `kStopping` when the pool took the request first.
   absl::StatusOr<CancelOutcome> CancelJob(
-      int64_t id, absl::Duration wait = absl::Milliseconds(1500));
+      int64_t id, absl::Duration wait = absl::Milliseconds(1500),
+      const std::function<bool()>& interrupted = nullptr);
 
   // PauseQueue(), ResumeQueue()
   //

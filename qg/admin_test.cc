@@ -565,6 +565,54 @@ TEST_F(AdminTest, CancelOfADeadJobKeepsTheErrorItDiedOf) {
   EXPECT_THAT(job.last_error, HasSubstr("timeout"));
 }
 
+// Issue 17, defect 4: a cancel request applies to one run, while its
+// requester waits. When that run ends during the wait (a foreign worker
+// failed the job and let it go), the job is cancelled as it is; an
+// interrupted requester withdraws its request and cancels nothing.
+TEST_F(AdminTest, CancelFollowsTheRunItAskedAndWithdrawsWhenInterrupted) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class) VALUES (96, 'Ruby'), "
+      "(97, 'Ruby') RETURNING 1");
+  PgConnPtr ruby = HoldJobLock(96);
+  absl::StatusOr<CancelOutcome> outcome;
+  std::thread canceller(
+      [&] { outcome = admin_->CancelJob(96, absl::Seconds(60)); });
+  bool asked = qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM qg_cancellations") == "1"; });
+  // The foreign worker's run fails the job and lets it go.
+  Query(
+      "UPDATE que_jobs SET error_count = 1, last_error = 'boom', run_at = "
+      "now() + interval '1 minute' WHERE job_id = 96 RETURNING 1");
+  ruby.reset();
+  canceller.join();
+  ASSERT_TRUE(asked);
+  QG_ASSERT_OK(outcome.status());
+  EXPECT_EQ(*outcome, CancelOutcome::kCancelled);
+  QG_ASSERT_OK_AND_ASSIGN(JobRecord job, admin_->GetJob(96));
+  EXPECT_TRUE(job.cancelled());
+  EXPECT_THAT(job.last_error, HasSubstr("boom"));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+
+  ruby = HoldJobLock(97);
+  std::atomic<bool> stop{false};
+  std::thread interrupted([&] {
+    outcome =
+        admin_->CancelJob(97, absl::Seconds(60), [&] { return stop.load(); });
+  });
+  asked = qg_testing::WaitFor(
+      [&] { return Query("SELECT count(*) FROM qg_cancellations") == "1"; });
+  stop = true;
+  interrupted.join();
+  ASSERT_TRUE(asked);
+  EXPECT_THAT(outcome.status(),
+              StatusIs(absl::StatusCode::kAborted,
+                       HasSubstr("job 97 was not cancelled")));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0");
+  EXPECT_EQ(Query("SELECT run_at < '9999-01-01' FROM que_jobs WHERE job_id = "
+                  "97"),
+            "t");
+}
+
 TEST_F(AdminTest, ListsAndRemovesPeriodicSchedules) {
   QG_ASSERT_OK_AND_ASSIGN(std::vector<PeriodicInfo> none,
                           admin_->ListPeriodic());

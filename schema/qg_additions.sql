@@ -375,9 +375,37 @@ CREATE TABLE IF NOT EXISTS qg_queues (
 -- Cancel requests for jobs a worker holds: the holding qg-cpp pool
 -- acknowledges the request (it then asks the handler to stop and records
 -- the job as cancelled); a request nobody acknowledges is withdrawn.
+-- holder_pid: the session that acknowledged it.
 CREATE TABLE IF NOT EXISTS qg_cancellations (
   job_id          bigint      PRIMARY KEY,
   requested_at    timestamptz NOT NULL DEFAULT now(),
   acknowledged_at timestamptz,
   holder_pid      integer
 );
+
+-- A cancel request belongs to one run of one job, and lives no longer than
+-- its requester waits: run_holder_pid is the session that held the job's
+-- advisory lock when it was asked, run_queue/run_priority/run_run_at the
+-- job's key then; pools honour it only while that session still holds the
+-- job, the key is unchanged and expires_at has not passed. Requests written
+-- by an earlier qg-cpp (these columns NULL) are honoured by no pool of this
+-- one. Nullable, no default: adding them only changes the catalog, and a
+-- second run takes no lock.
+DO $$
+DECLARE
+  col text;
+  typ text;
+BEGIN
+  FOR col, typ IN VALUES ('run_holder_pid', 'integer'), ('run_queue', 'text'),
+                         ('run_priority', 'smallint'),
+                         ('run_run_at', 'timestamptz'),
+                         ('expires_at', 'timestamptz') LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'qg_cancellations'::regclass
+                     AND attname = col AND NOT attisdropped) THEN
+      EXECUTE format('ALTER TABLE qg_cancellations ADD COLUMN %I %s', col,
+                     typ);
+    END IF;
+  END LOOP;
+END
+$$;

@@ -966,6 +966,87 @@ TEST_F(QgCommandTest, RetryAllDeadLeavesCancelledJobsAndSaysSo) {
             "t");
 }
 
+// Starts `qg cancel ID --wait 60s` on a job a foreign worker holds and
+// returns once its request is in qg_cancellations (-1 if it never is).
+pid_t StartWaitingCancel(PGconn* conn, const std::string& db, int64_t id,
+                         const std::string& out, const std::string& err) {
+  pid_t cancel =
+      Start({"cancel", absl::StrCat(id), "--wait", "60s"}, db, out, err);
+  bool asked = qg_testing::WaitFor(
+      [&] {
+        return qg_testing::QueryValue(
+                   conn, "SELECT count(*) FROM qg_cancellations") == "1";
+      },
+      absl::Seconds(20));
+  if (!asked) {
+    KillAndReap(cancel);
+    return -1;
+  }
+  return cancel;
+}
+
+// Regression (issue 17, defect 4): `qg cancel ID --wait ...` killed by
+// SIGTERM (e.g. by `timeout`) while a foreign worker held the job left its
+// request in qg_cancellations: the operator was told nothing, and the next
+// qg-compatible pool to run the job cancelled it. SIGTERM, SIGINT and SIGHUP
+// now withdraw the request and say so.
+TEST_F(QgCommandTest, CancelInterruptedBySignalWithdrawsItsRequest) {
+  Query("INSERT INTO que_jobs (job_id, job_class) VALUES (321, 'Ruby')");
+  qg::PgConnPtr ruby = HoldJobLock(321);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    std::string out = TempPath("sig-cancel-out"), err = TempPath("sig-err");
+    pid_t cancel =
+        StartWaitingCancel(conn_.get(), db_->conninfo(), 321, out, err);
+    ASSERT_GT(cancel, 0) << ReadFile(err);
+    kill(cancel, sig);
+    std::optional<int> code = WaitAtMost(cancel, absl::Seconds(20));
+    if (!code) KillAndReap(cancel);
+    ASSERT_TRUE(code.has_value()) << sig;
+    EXPECT_EQ(*code, 128 + sig) << ReadFile(err);
+    EXPECT_THAT(ReadFile(err), HasSubstr("job 321 was not cancelled"));
+    EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations"), "0") << sig;
+  }
+  EXPECT_EQ(Query("SELECT format('%s|%s', run_at < '9999-01-01', "
+                  "last_error IS NULL) FROM que_jobs"),
+            "t|t");
+}
+
+// Regression (issue 17, defect 4): a request whose requester died (SIGKILL
+// cannot be caught) must not cancel a later run of the job: here the
+// foreign worker's run ends (the job fails and is retried), and a
+// qg-compatible `qg work` (which polls for requests it may have missed)
+// runs the job to completion.
+TEST_F(QgCommandTest, LeftOverCancelRequestDoesNotCancelALaterRun) {
+  Query("DROP FUNCTION qg_lock_jobs");  // qg work takes the qg-compatible path
+  Query("INSERT INTO que_jobs (job_id, job_class) VALUES (322, 'Slow')");
+  qg::PgConnPtr ruby = HoldJobLock(322);
+  std::string out = TempPath("kill-cancel-out"), err = TempPath("kill-err");
+  pid_t cancel =
+      StartWaitingCancel(conn_.get(), db_->conninfo(), 322, out, err);
+  ASSERT_GT(cancel, 0) << ReadFile(err);
+  kill(cancel, SIGKILL);
+  EXPECT_EQ(Wait(cancel), 128 + SIGKILL);
+  // The foreign worker's run fails; the job is due again.
+  Query(
+      "UPDATE que_jobs SET error_count = 1, last_error = 'flaky', run_at = "
+      "now() WHERE job_id = 322 RETURNING 1");
+  ruby.reset();
+  std::string done = TempPath("slow-done");
+  std::string wout = TempPath("later-out"), werr = TempPath("later-err");
+  // Long enough for the pool's listener to poll for requests twice.
+  pid_t worker =
+      Start({"work", "--until-empty", "--interval", "0.05", "--handler",
+             absl::StrCat("Slow=sleep 3; echo ran > ", done)},
+            db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(60));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value()) << ReadFile(werr);
+  EXPECT_EQ(*code, 0) << ReadFile(werr);
+  EXPECT_EQ(ReadFile(done), "ran\n") << ReadFile(werr);
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0")
+      << Query("SELECT last_error FROM que_jobs");
+}
+
 // ---- Periodic schedules
 
 TEST_F(QgCommandTest, PeriodicListsSchedulesAndRemovesOne) {

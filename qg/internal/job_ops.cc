@@ -1,5 +1,7 @@
 #include "qg/internal/job_ops.h"
 
+#include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -85,54 +87,116 @@ absl::StatusOr<BatchOutcome> KeysUnderLock(PooledConn& conn,
 
 }  // namespace
 
-absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
-                                        absl::Duration wait) {
-  absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
-    absl::StatusOr<PgResult> r =
-        Run(conn.get(),
-            queries::CancelUnheld(
-                id, absl::StrCat(kCancelledMarker, ": by an operator at ",
-                                 FormatTimestamp(absl::Now()))));
-    if (!r.ok()) return r.status();
-    return r->rows();
-  });
-  if (unheld.ok()) return CancelOutcome::kCancelled;
-  if (unheld.code() != absl::StatusCode::kFailedPrecondition) return unheld;
-  // Held: ask its holder; a qg-cpp pool acknowledges within a moment.
-  absl::StatusOr<PgResult> asked = Run(conn.get(), queries::RequestCancel(id));
-  if (!asked.ok()) {
-    if (SqlState(asked.status()) == "42P01") {
-      return absl::FailedPreconditionError(
-          "cancelling a running job needs qg_cancellations: run `qg migrate`");
-    }
-    return asked.status();
+namespace {
+
+// The longest a cancel request lives in the database: a longer wait asks
+// again when it expires (see CancelJob).
+constexpr absl::Duration kMaxRequestLife = absl::Hours(1);
+// How often the requester looks for the holder's acknowledgement.
+constexpr absl::Duration kAckPoll = absl::Milliseconds(20);
+
+absl::Status CancelTableError(const absl::Status& s) {
+  absl::string_view state = SqlState(s);
+  if (state == "42P01" || state == "42703") {
+    // No qg_cancellations, or one of an earlier qg-cpp (no run columns).
+    return absl::FailedPreconditionError(
+        "cancelling a running job needs qg_cancellations as this qg-cpp "
+        "writes it: run `qg migrate`");
   }
-  absl::Time deadline = absl::Now() + wait;
-  while (absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(20));
-    absl::StatusOr<PgResult> r =
-        Run(conn.get(), queries::CancelAcknowledged(id));
-    if (!r.ok()) return r.status();
-    if (r->rows() == 1 && r->Get(0, 0) == "t") {
-      Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
-          .IgnoreError();
-      return CancelOutcome::kStopping;
-    }
-  }
-  absl::StatusOr<PgResult> withdrawn =
-      Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/false));
-  if (!withdrawn.ok()) return withdrawn.status();
-  if (withdrawn->rows() == 0) {
-    // Acknowledged in the meantime: the pool is stopping it.
-    Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
-        .IgnoreError();
-    return CancelOutcome::kStopping;
-  }
+  return s;
+}
+
+absl::Status HeldByAnotherKindOfWorker(int64_t id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "job ", id,
       " is held by a worker that takes no cancel requests (a Ruby Que, "
       "que-go or qg worker, or one of an older qg-cpp): it cannot be "
       "cancelled while it runs; try again when it is done"));
+}
+
+absl::Status Interrupted(int64_t id) {
+  return absl::AbortedError(
+      absl::StrCat("interrupted: job ", id,
+                   " was not cancelled (the cancel request was withdrawn)"));
+}
+
+// Forgets job `id`'s request unless its holder took it: true when it was
+// withdrawn, false when the holder had acknowledged it (it is stopping the
+// job; the row is deleted all the same).
+absl::StatusOr<bool> Withdraw(PooledConn& conn, int64_t id) {
+  absl::StatusOr<PgResult> withdrawn =
+      Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/false));
+  if (!withdrawn.ok()) return withdrawn.status();
+  if (withdrawn->rows() == 1) return true;
+  Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
+      .IgnoreError();
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<CancelOutcome> CancelJob(
+    PooledConn& conn, int64_t id, absl::Duration wait,
+    const std::function<bool()>& interrupted) {
+  auto stop = [&] { return interrupted != nullptr && interrupted(); };
+  const absl::Time deadline = absl::Now() + wait;
+  bool asked_once = false;
+  while (true) {
+    absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+      absl::StatusOr<PgResult> r =
+          Run(conn.get(),
+              queries::CancelUnheld(
+                  id, absl::StrCat(kCancelledMarker, ": by an operator at ",
+                                   FormatTimestamp(absl::Now()))));
+      if (!r.ok()) return r.status();
+      return r->rows();
+    });
+    if (unheld.ok()) return CancelOutcome::kCancelled;
+    if (unheld.code() != absl::StatusCode::kFailedPrecondition) return unheld;
+    if (stop()) return Interrupted(id);
+    if (asked_once && absl::Now() >= deadline)
+      return HeldByAnotherKindOfWorker(id);
+    // Held: ask its holder, for this run only and for as long as we wait; a
+    // qg-cpp pool acknowledges within a moment.
+    absl::Duration life =
+        std::min(std::max(deadline - absl::Now(), absl::Milliseconds(1)),
+                 kMaxRequestLife);
+    absl::StatusOr<PgResult> asked =
+        Run(conn.get(), queries::RequestCancel(id, life));
+    if (!asked.ok()) return CancelTableError(asked.status());
+    asked_once = true;
+    if (asked->rows() == 0) {  // released meanwhile: cancel it as it is
+      absl::SleepFor(kAckPoll);
+      continue;
+    }
+    bool run_ended = false;
+    while (!run_ended) {
+      if (stop()) {
+        absl::StatusOr<bool> withdrawn = Withdraw(conn, id);
+        if (!withdrawn.ok()) return withdrawn.status();
+        if (*withdrawn) return Interrupted(id);
+        return CancelOutcome::kStopping;  // the holder took it first
+      }
+      if (absl::Now() >= deadline) break;
+      absl::SleepFor(std::min(kAckPoll, deadline - absl::Now()));
+      absl::StatusOr<PgResult> r =
+          Run(conn.get(), queries::CancelAcknowledged(id));
+      if (!r.ok()) return r.status();
+      if (r->rows() == 1 && r->Get(0, 0) == "t") {
+        Run(conn.get(), queries::WithdrawCancel(id, /*acknowledged_too=*/true))
+            .IgnoreError();
+        return CancelOutcome::kStopping;
+      }
+      // Gone (expired and cleaned up) or no longer live: the run it was
+      // asked of ended (the job failed, finished or was released): look at
+      // the job again.
+      run_ended = r->rows() == 0 || r->Get(0, 1) != "t";
+    }
+    absl::StatusOr<bool> withdrawn = Withdraw(conn, id);
+    if (!withdrawn.ok()) return withdrawn.status();
+    if (!*withdrawn) return CancelOutcome::kStopping;  // taken meanwhile
+    if (!run_ended) return HeldByAnotherKindOfWorker(id);
+  }
 }
 
 absl::Status SetQueuePaused(PooledConn& conn, absl::string_view queue,

@@ -18,6 +18,7 @@
 #define QG_INTERNAL_JOB_OPS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,9 +65,19 @@ absl::Status DeleteJobUnderLock(PooledConn& conn, int64_t id);
 //
 // Cancels job `id` (see `Client::CancelJob`): under its lock when nobody
 // holds it; otherwise asks the holder through qg_cancellations + NOTIFY and
-// waits up to `wait` for a qg-cpp pool to acknowledge.
-absl::StatusOr<CancelOutcome> CancelJob(PooledConn& conn, int64_t id,
-                                        absl::Duration wait);
+// waits up to `wait` for a qg-cpp pool to acknowledge. The request belongs
+// to the run that holds the job when it is made and expires when the wait
+// ends (qg/internal/sql/request_cancel.sql): a requester killed while it
+// waits leaves nothing that could cancel a later run. When that run ends
+// while it waits, the job is looked at again (cancelled as it is when
+// nobody holds it; asked again when another run holds it). It is withdrawn
+// when the wait ends unacknowledged (`FailedPrecondition`), and when
+// `interrupted` (asked every few milliseconds while waiting) returns true:
+// `Aborted`, nothing cancelled (or `kStopping` when the holder took it
+// first).
+absl::StatusOr<CancelOutcome> CancelJob(
+    PooledConn& conn, int64_t id, absl::Duration wait,
+    const std::function<bool()>& interrupted = nullptr);
 
 // SetQueuePaused(), PausedQueues()
 //

@@ -238,8 +238,9 @@ Call QueuePaused(absl::string_view queue) {
 Call CancelUnheld(int64_t id, absl::string_view message) {
   return {&sql::kCancelUnheld, {absl::StrCat(id), std::string(message)}};
 }
-Call RequestCancel(int64_t id) {
-  return {&sql::kRequestCancel, {absl::StrCat(id)}};
+Call RequestCancel(int64_t id, absl::Duration expires_in) {
+  return {&sql::kRequestCancel,
+          {absl::StrCat(id), absl::StrCat(absl::ToDoubleSeconds(expires_in))}};
 }
 Call CancelAcknowledged(int64_t id) {
   return {&sql::kCancelAcknowledged, {absl::StrCat(id)}};

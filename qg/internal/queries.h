@@ -250,7 +250,10 @@ Call SetPaused(absl::string_view queue, bool paused);
 Call PausedQueues();
 Call QueuePaused(absl::string_view queue);
 Call CancelUnheld(int64_t id, absl::string_view message);
-Call RequestCancel(int64_t id);
+// A cancel request for job `id`'s current run, expiring after
+// `expires_in` (id and holder pid; no row when nobody holds the job).
+Call RequestCancel(int64_t id, absl::Duration expires_in);
+// (acknowledged, live) of job `id`'s cancel request; no row: none.
 Call CancelAcknowledged(int64_t id);
 Call WithdrawCancel(int64_t id, bool acknowledged_too);
 // The cancel requests no pool has taken yet (job_id).

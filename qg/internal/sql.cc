@@ -32,8 +32,8 @@ const Statement kQueuePaused{"qg_queue_paused", "$1 queue text",
     sql_text::queue_paused};
 const Statement kCancelUnheld{"qg_cancel_unheld",
     "$1 job_id bigint, $2 message text", sql_text::cancel_unheld};
-const Statement kRequestCancel{"qg_request_cancel", "$1 job_id bigint",
-    sql_text::request_cancel};
+const Statement kRequestCancel{"qg_request_cancel",
+    "$1 job_id bigint, $2 expires_in float8", sql_text::request_cancel};
 const Statement kCancelAcknowledged{"qg_cancel_acknowledged",
     "$1 job_id bigint", sql_text::cancel_acknowledged};
 const Statement kWithdrawCancel{"qg_withdraw_cancel",

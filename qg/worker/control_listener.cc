@@ -98,8 +98,11 @@ void ControlListener::Loop(absl::StatusOr<PgConnPtr> first) {
                 if (hooks_.runs(id)) asked.push_back(id);
               }
             }
-          } else if (SqlState(r.status()) == "42P01") {
-            poll_cancels = false;  // not migrated: nothing can be cancelled
+          } else if (SqlState(r.status()) == "42P01" ||
+                     SqlState(r.status()) == "42703") {
+            // Not migrated (no qg_cancellations, or one without the run
+            // columns): no request can apply to a job of ours.
+            poll_cancels = false;
           }
         }
         if (PQstatus(conn->get()) != CONNECTION_OK) break;

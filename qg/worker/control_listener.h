@@ -7,7 +7,11 @@
 // second, with the cancel requests nobody took yet, in case a NOTIFY went
 // missing (a reconnect). `Start()` returns once it listens. A cancel request
 // for a job one of the pool's workers runs is acknowledged in
-// qg_cancellations, then the job is asked to stop.
+// qg_cancellations, then the job is asked to stop; only a request that
+// still applies is taken: made of the run the worker holds now (the
+// session that held the job then still holds it, the job's key unchanged)
+// and not expired (qg/internal/sql/fragments/live_cancel.sql). A left-over
+// request (its requester was killed) never cancels a later run of the job.
 #ifndef QG_WORKER_CONTROL_LISTENER_H_
 #define QG_WORKER_CONTROL_LISTENER_H_
 

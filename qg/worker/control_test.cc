@@ -278,10 +278,15 @@ TEST_P(ControlTest, CancelRequestWhoseNotifyWasMissedIsStillTaken) {
   WorkerPool pool(client_.get(), &work_map_, 1, Options());
   int64_t id = 0;
   ASSERT_NO_FATAL_FAILURE(StartLong(pool, &id));
-  // The request as CancelJob writes it, without its NOTIFY.
+  // The request as CancelJob writes it (for the run holding the job now),
+  // without its NOTIFY.
   Query(
-      "INSERT INTO qg_cancellations (job_id, requested_at) VALUES ($1, "
-      "now())",
+      "INSERT INTO qg_cancellations (job_id, requested_at, run_holder_pid, "
+      "run_queue, run_priority, run_run_at, expires_at) SELECT j.job_id, "
+      "now(), l.pid, j.queue, j.priority, j.run_at, now() + interval '1 "
+      "minute' FROM que_jobs AS j JOIN pg_locks AS l ON l.locktype = "
+      "'advisory' AND l.objsubid = 1 AND l.granted AND l.objid = j.job_id "
+      "WHERE j.job_id = $1 RETURNING 1",
       {absl::StrCat(id)});
   ASSERT_TRUE(WaitFor([&] { return saw_cancel_ == 1; }, absl::Seconds(5)));
   EXPECT_EQ(Query("SELECT acknowledged_at IS NOT NULL FROM qg_cancellations"),
@@ -364,6 +369,76 @@ TEST_P(ControlTest, FinishedJobsAreCountedPerMinuteInAFewWrites) {
   // Written about once a second, not once per job: a few row writes.
   qg_testing::QueryValue(conn_.get(), "SELECT pg_stat_force_next_flush()");
   EXPECT_LT(CountWrites(conn_.get()), 20);
+}
+
+// Regression (issue 17, defect 4): a cancel request left behind by a
+// requester that was killed while a foreign worker held the job (SIGKILL
+// cannot be caught) cancelled the next run of the job in a qg-cpp pool. A
+// request belongs to the run it was asked of: a pool hearing of it while it
+// runs the job again never takes it, and still takes a live request for
+// another job heard after it.
+TEST_P(ControlTest, LeftOverCancelRequestOfAnEarlierRunIsNeverTaken) {
+  std::atomic<int> later_runs{0}, later_cancelled{0}, other_runs{0};
+  std::atomic<int> other_cancelled{0};
+  std::atomic<bool> finish{false};
+  work_map_.Register("Later", [&](Job& job) -> absl::Status {
+    ++later_runs;
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!finish && !job.Cancelled() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (job.Cancelled()) ++later_cancelled;
+    return absl::OkStatus();
+  });
+  work_map_.Register("Other", [&](Job& job) -> absl::Status {
+    ++other_runs;
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!job.Cancelled() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (job.Cancelled()) ++other_cancelled;
+    return absl::CancelledError("stopped");
+  });
+  QG_ASSERT_OK_AND_ASSIGN(int64_t later, client_->Enqueue({.type = "Later"}));
+  {
+    // A Ruby Que or que-go worker runs it; an operator asks to cancel it and
+    // is killed while waiting: the request stays, as written for that run
+    // (unexpired).
+    QG_ASSERT_OK_AND_ASSIGN(auto ruby, qg::Connect(db_->conninfo()));
+    QG_ASSERT_OK(qg::Exec(ruby.get(), "SELECT pg_advisory_lock($1)",
+                          {absl::StrCat(later)})
+                     .status());
+    Query(
+        "INSERT INTO qg_cancellations (job_id, requested_at, run_holder_pid, "
+        "run_queue, run_priority, run_run_at, expires_at) SELECT j.job_id, "
+        "now(), $2::int, j.queue, j.priority, j.run_at, now() + interval '1 "
+        "hour' FROM que_jobs AS j WHERE j.job_id = $1 RETURNING 1",
+        {absl::StrCat(later), absl::StrCat(PQbackendPID(ruby.get()))});
+    // Its run ends without finishing the job (the worker died, say).
+  }
+  QG_ASSERT_OK_AND_ASSIGN(int64_t other, client_->Enqueue({.type = "Other"}));
+  WorkerPool pool(client_.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return later_runs == 1 && other_runs == 1; }));
+  // What a pool hears when a request for a job it runs is made.
+  Query("SELECT pg_notify('qg_control', 'cancel' || E'\\t' || $1)",
+        {absl::StrCat(later)});
+  // A live request, heard after it: taken.
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client_->CancelJob(other));
+  EXPECT_EQ(outcome, CancelOutcome::kStopping);
+  ASSERT_TRUE(WaitFor([&] { return other_cancelled == 1; }));
+  EXPECT_EQ(later_cancelled, 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_cancellations WHERE "
+                  "acknowledged_at IS NOT NULL"),
+            "0");
+  finish = true;
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM que_jobs WHERE job_id = $1",
+                 {absl::StrCat(later)}) == "0";
+  }));
+  pool.Shutdown();
+  EXPECT_EQ(later_cancelled, 0);
+  EXPECT_EQ(later_runs, 1);
 }
 
 }  // namespace

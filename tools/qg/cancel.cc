@@ -1,4 +1,6 @@
 // qg cancel: cancels a job; a running one only in a qg-cpp worker pool.
+#include <signal.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -37,12 +39,57 @@ absl::StatusOr<CancelOptions> Parse(const std::vector<std::string>& args) {
   return o;
 }
 
+// The first SIGINT, SIGTERM or SIGHUP while `qg cancel` waits: the request
+// is withdrawn and the command says so (a second one ends it at once).
+volatile sig_atomic_t stop_signal = 0;
+
+void OnStopSignal(int sig) {
+  if (stop_signal != 0) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  stop_signal = sig;
+}
+
+void CatchStopSignals() {
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+}
+
+const char* StopSignalName(int sig) {
+  switch (sig) {
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    default:
+      return "SIGHUP";
+  }
+}
+
 int Run(const CancelOptions& o) {
   const Command& self = CancelCommand();
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
-  absl::StatusOr<qg::CancelOutcome> outcome = (*admin)->CancelJob(o.id, o.wait);
-  if (!outcome.ok()) return Fail(self, outcome.status());
+  // From here on a stop signal must not leave a request behind: it is
+  // withdrawn before qg cancel exits (a request also expires when --wait
+  // ends, and applies only to the run holding the job now, so even a
+  // SIGKILL leaves nothing that could cancel a later run).
+  CatchStopSignals();
+  absl::StatusOr<qg::CancelOutcome> outcome =
+      (*admin)->CancelJob(o.id, o.wait, [] { return stop_signal != 0; });
+  if (!outcome.ok()) {
+    if (absl::IsAborted(outcome.status()) && stop_signal != 0) {
+      int sig = stop_signal;
+      Fail(self, kExitFailure,
+           absl::StrCat(StopSignalName(sig), ": ", outcome.status().message()));
+      return 128 + sig;
+    }
+    return Fail(self, outcome.status());
+  }
   long long id = static_cast<long long>(o.id);
   switch (*outcome) {
     case qg::CancelOutcome::kCancelled:
@@ -84,9 +131,16 @@ const Command& CancelCommand() {
       "  --wait      how long to wait for the worker pool to acknowledge "
       "(default 1.5s)\n" +
           std::string(kDbHelp) +
+          "A request to a worker pool applies to the run holding the job "
+          "when it is made,\nand only while qg cancel waits: when --wait "
+          "ends unacknowledged, or SIGINT,\nSIGTERM or SIGHUP stops qg "
+          "cancel, it is withdrawn (a second signal ends qg\ncancel at "
+          "once); a request left by a killed qg cancel expires and never\n"
+          "cancels a later run of the job.\n"
           "Exit status: 0 cancelled or asked to stop, 1 no such job, a job "
           "that cannot be\ncancelled now, or another failure, 2 a usage "
-          "mistake (no ID, not a number).\n",
+          "mistake (no ID, not a number),\n128 + the signal (130, 143, 129) "
+          "stopped by a signal: nothing cancelled.\n",
       Main};
   return command;
 }

@@ -1,5 +1,10 @@
 -- qg_cancel_acknowledged: whether the holder of job $1 took the cancel
--- request (and its session's pid).
+-- request, and whether the request still applies (see
+-- fragments/live_cancel.sql; false once the run it was asked of ended). No
+-- row: there is no request.
 -- $1 job_id bigint.
-SELECT acknowledged_at IS NOT NULL, holder_pid
-FROM qg_cancellations WHERE job_id = $1::bigint
+SELECT c.acknowledged_at IS NOT NULL AS acknowledged,
+       @live_cancel@
+         AS live
+FROM qg_cancellations AS c
+WHERE c.job_id = $1::bigint

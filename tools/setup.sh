@@ -18,6 +18,7 @@ PACKAGES=(
   libgmock-dev           # GoogleMock
   libbenchmark-dev       # Google Benchmark
   libpq-dev              # libpq 15
+  libssl-dev             # OpenSSL's libcrypto: SHA-256 (qg/internal/sha256.h)
   rapidjson-dev          # RapidJSON 1.1.0 (header-only): the args JSON check
   postgresql-15          # initdb/postgres for the throwaway test server
   clang-format           # tools/lint

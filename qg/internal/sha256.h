@@ -1,11 +1,12 @@
 // qg/internal/sha256.h
 // -----------------------------------------------------------------------------
 //
-// SHA-256 (FIPS 180-4), written out so that digests are the same on every
-// machine and build: unique-job keys (qg/internal/unique_key.h) and the
-// embedded server's template cache key (qg/embedded/embedded_postgres.cc)
-// are stored or shared between processes, so they cannot come from
-// `std::hash`, whose values may differ between standard libraries and runs.
+// SHA-256 (FIPS 180-4, OpenSSL's libcrypto, which libpq links already), so
+// that digests are the same on every machine and build: unique-job keys
+// (qg/internal/unique_key.h) and the embedded server's template cache key
+// (qg/embedded/embedded_postgres.cc) are stored or shared between processes,
+// so they cannot come from `std::hash`, whose values may differ between
+// standard libraries and runs.
 //
 // Example:
 //   Sha256Hex("abc");  // "ba7816bf8f01cfea414140de5dae2223b00361a3..."

@@ -1,6 +1,8 @@
 #include "qg/periodic.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <utility>
 
@@ -51,6 +53,41 @@ absl::StatusOr<Rows> Query(Executor& exec, const internal::Call& call) {
   return rows;
 }
 
+// What the exception being handled says: "an exception: <what()>", or that
+// it is not a std::exception. Call it only inside a catch block.
+std::string DescribeException() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return absl::StrCat("an exception: ", e.what());
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// Logs through `logger` (a user's, possibly): an exception it throws is
+// reported on stderr instead of taking the enqueuer (or its thread, and
+// with it the process) down.
+void SafeLog(Logger& logger, LogLevel level, const std::string& message) {
+  try {
+    logger.Log(level, message);
+  } catch (...) {
+    std::string why = DescribeException();
+    std::fprintf(stderr, "qg: the logger threw %s, while logging: %s\n",
+                 why.c_str(), message.c_str());
+  }
+}
+
+// `clock.Now()` (a user's clock, possibly): an exception is an error.
+absl::StatusOr<absl::Time> SafeNow(const Clock& clock) {
+  try {
+    return clock.Now();
+  } catch (...) {
+    return absl::InternalError(absl::StrCat(
+        "the periodic enqueuer's clock threw ", DescribeException()));
+  }
+}
+
 absl::StatusOr<absl::Time> TimeField(const std::optional<std::string>& field,
                                      absl::string_view what) {
   if (!field) return absl::InternalError(absl::StrCat(what, " is NULL"));
@@ -84,6 +121,16 @@ std::vector<absl::Time> Occurrences(const PeriodicJob& job,
   }
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+// The database's clock (clock_timestamp()), through `exec`.
+absl::StatusOr<absl::Time> DatabaseNow(Executor& exec) {
+  absl::StatusOr<Rows> rows = Query(exec, queries::PeriodicNow());
+  if (!rows.ok()) return rows.status();
+  if (rows->rows.size() != 1 || rows->rows[0].empty()) {
+    return absl::InternalError("reading the database's clock returned no row");
+  }
+  return TimeField(rows->rows[0][0], "the database's clock");
 }
 
 // A pooled connection in a transaction of its own.
@@ -151,9 +198,7 @@ std::optional<absl::Time> NextOccurrence(const Schedule& schedule,
 }  // namespace
 
 PeriodicEnqueuer::PeriodicEnqueuer(Client* client, PeriodicOptions options)
-    : client_(client),
-      options_(std::move(options)),
-      clock_(options_.clock != nullptr ? *options_.clock : client->clock()) {}
+    : client_(client), options_(std::move(options)) {}
 
 PeriodicEnqueuer::~PeriodicEnqueuer() {
   std::unique_lock<std::mutex> lifecycle(lifecycle_mu_);
@@ -185,8 +230,7 @@ absl::Status PeriodicEnqueuer::Register(PeriodicJob job) {
     if (job.job.type.empty()) {
       return invalid("give a job (with a type) or a builder");
     }
-    absl::StatusOr<internal::InsertRow> row =
-        ValidateNewJob(job.job, clock_.Now());
+    absl::StatusOr<internal::InsertRow> row = ValidateNewJob(job.job);
     if (!row.ok()) return invalid(row.status().message());
   }
   if (job.max_catch_up < 1) {
@@ -219,6 +263,20 @@ std::vector<std::string> PeriodicEnqueuer::names() const {
   return out;
 }
 
+absl::StatusOr<absl::Time> PeriodicEnqueuer::Now(Executor* exec) {
+  if (options_.clock != nullptr) return SafeNow(*options_.clock);
+  if (exec != nullptr) return DatabaseNow(*exec);
+  absl::StatusOr<internal::PooledConn> conn =
+      client_->conn_pool()->Acquire(client_->options().acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  PgExecutor own(conn->get());
+  return DatabaseNow(own);
+}
+
+void PeriodicEnqueuer::Log(LogLevel level, const std::string& message) {
+  SafeLog(client_->logger(), level, message);
+}
+
 PeriodicRunResult PeriodicEnqueuer::RunOnce() {
   std::unique_lock<std::mutex> run(run_mu_);
   std::vector<std::shared_ptr<Entry>> entries;
@@ -227,20 +285,49 @@ PeriodicRunResult PeriodicEnqueuer::RunOnce() {
     entries = entries_;
   }
   PeriodicRunResult result;
-  const absl::Time now = clock_.Now();
+  if (entries.empty()) return result;  // no clock to read for nothing
+  // One clock decides for every enqueuer: the database's (or the one the
+  // options name), never this host's own.
+  absl::StatusOr<absl::Time> now_or = Now();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (now_or.ok()) {
+      last_now_ = std::make_pair(*now_or, absl::Now());
+    } else {
+      last_now_.reset();
+    }
+  }
+  if (!now_or.ok()) {
+    Log(LogLevel::kError,
+        absl::StrCat("qg: periodic jobs: cannot read the clock that decides "
+                     "occurrences: ",
+                     now_or.status().ToString()));
+    result.status = now_or.status();
+    return result;
+  }
+  const absl::Time now = *now_or;
   for (const auto& entry : entries) {
     absl::Time due = entry->schedule.Prev(now);
     if (due == absl::InfinitePast()) continue;
-    if (entry->known_last.has_value() && *entry->known_last >= due) continue;
+    // Known to be handled, by a record that is not ahead of the clock.
+    if (entry->known_last.has_value() && *entry->known_last >= due &&
+        *entry->known_last <= now) {
+      continue;
+    }
     if (now < entry->retry_at) continue;
-    absl::Status s = RunEntry(*entry, now, due, result.enqueued);
+    absl::Status s;
+    try {
+      s = RunEntry(*entry, now, due, result.enqueued);
+    } catch (...) {  // whatever a callback threw: the occurrence failed
+      s = absl::InternalError(
+          absl::StrCat("enqueuing threw ", DescribeException()));
+    }
     if (s.ok()) {
       entry->retry_at = absl::InfinitePast();
       entry->backoff = absl::Seconds(1);
       continue;
     }
-    client_->logger().Log(
-        LogLevel::kError,
+    Log(LogLevel::kError,
         absl::StrCat("qg: periodic job \"", entry->job.name, "\": occurrence ",
                      absl::FormatTime(due), " not enqueued (tried again in ",
                      absl::FormatDuration(entry->backoff),
@@ -280,17 +367,53 @@ absl::Status PeriodicEnqueuer::RunEntry(
   absl::StatusOr<absl::Time> last =
       TimeField(locked->rows[0][0], "last_occurrence");
   if (!last.ok()) return last.status();
-  if (*last >= due) {  // another enqueuer handled it
+  bool ahead = false;
+  if (*last > now) {
+    // Newer than the clock read before: another enqueuer may have read it
+    // later and handled a newer occurrence, or the record is ahead of the
+    // clock. Read the clock again now that the record is locked: a record a
+    // correct enqueuer committed is not ahead of that.
+    absl::StatusOr<absl::Time> locked_now = Now(&tx);
+    if (!locked_now.ok()) return locked_now.status();
+    if (*last <= *locked_now) {  // another enqueuer handled it
+      entry.known_last = *last;
+      return tx.Rollback();
+    }
+    ahead = true;
+    const char* clock = options_.clock != nullptr ? "the enqueuer's clock"
+                                                  : "the database's clock";
+    Log(LogLevel::kWarning,
+        absl::StrCat("qg: periodic job \"", job.name,
+                     "\": its record's latest occurrence, ",
+                     absl::FormatTime(*last), ", is ahead of ", clock, " (",
+                     absl::FormatTime(*locked_now),
+                     "): not trusted (an enqueuer whose own clock ran ahead "
+                     "wrote it?); enqueuing the occurrence due now, ",
+                     absl::FormatTime(due),
+                     ", and moving the record back to it (jobs enqueued "
+                     "ahead of time for later occurrences may run twice)"));
+  } else if (*last >= due) {  // another enqueuer handled it
     entry.known_last = *last;
     return tx.Rollback();
   }
-  std::vector<absl::Time> occurrences =
-      Occurrences(job, entry.schedule, *last, now, due);
+  // A record ahead of the clock says nothing about the occurrences before
+  // `due`: only `due` is enqueued (per the policy).
+  std::vector<absl::Time> occurrences = Occurrences(
+      job, entry.schedule,
+      ahead ? entry.schedule.Prev(due - absl::Nanoseconds(1)) : *last, now,
+      due);
   std::vector<NewJob> jobs;
   jobs.reserve(occurrences.size());
   for (absl::Time occurrence : occurrences) {
-    absl::StatusOr<NewJob> built =
-        job.build ? job.build(occurrence) : absl::StatusOr<NewJob>(job.job);
+    absl::StatusOr<NewJob> built = job.job;
+    if (job.build) {
+      try {
+        built = job.build(occurrence);
+      } catch (...) {  // the transaction rolls back: no job, no lock left
+        return absl::InternalError(
+            absl::StrCat("building the job threw ", DescribeException()));
+      }
+    }
     if (!built.ok()) {
       return absl::Status(
           built.status().code(),
@@ -339,8 +462,7 @@ void PeriodicEnqueuer::Heartbeat(absl::Time now) {
     s = Query(exec, queries::PeriodicHeartbeat(names)).status();
   }
   if (!s.ok()) {
-    client_->logger().Log(
-        LogLevel::kWarning,
+    Log(LogLevel::kWarning,
         absl::StrCat("qg: periodic heartbeat failed: ", s.ToString()));
     return;
   }
@@ -399,16 +521,27 @@ void PeriodicEnqueuer::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();
-    RunOnce();
+    try {
+      RunOnce();
+    } catch (...) {  // RunOnce() catches what callbacks throw; this is a guard
+      Log(LogLevel::kError,
+          absl::StrCat("qg: periodic jobs: a run threw ", DescribeException()));
+    }
     lock.lock();
     if (stop_) break;
-    // Sleep until the next occurrence of any schedule, at most `interval`.
-    absl::Time now = clock_.Now();
-    absl::Time until = now + options_.interval;
-    for (const auto& e : entries_)
-      until = std::min(until, e->schedule.Next(now));
-    absl::Time deadline =
-        absl::Now() + std::max(until - now, absl::ZeroDuration());
+    // Sleep until the next occurrence of any schedule on the deciding clock
+    // (as read by the run, plus the time since), at most `interval`. This
+    // host's clock only measures how long to sleep.
+    absl::Duration wait = options_.interval;
+    if (last_now_.has_value()) {
+      const auto [now, read_at] = *last_now_;
+      absl::Duration since =
+          std::max(absl::Now() - read_at, absl::ZeroDuration());
+      for (const auto& e : entries_) {
+        wait = std::min(wait, e->schedule.Next(now) - now - since);
+      }
+    }
+    absl::Time deadline = absl::Now() + std::max(wait, absl::ZeroDuration());
     internal::WaitUntil(cv_, lock, deadline, [&] { return stop_ || wake_; });
     wake_ = false;
   }
@@ -424,7 +557,9 @@ absl::StatusOr<std::vector<PeriodicInfo>> PeriodicEnqueuer::List() {
     std::unique_lock<std::mutex> lock(mu_);
     entries = entries_;
   }
-  const absl::Time now = clock_.Now();
+  absl::StatusOr<absl::Time> now_or = Now();
+  if (!now_or.ok()) return now_or.status();
+  const absl::Time now = *now_or;
   for (const auto& entry : entries) {
     PeriodicInfo& info = (*records)[entry->job.name];
     if (!info.recorded) {
@@ -473,7 +608,9 @@ absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
       client.conn_pool()->Acquire(client.options().acquire_timeout);
   if (!conn.ok()) return conn.status();
   PgExecutor exec(conn->get());
-  return ListPeriodic(exec, client.clock().Now(), registered_within);
+  absl::StatusOr<absl::Time> now = DatabaseNow(exec);
+  if (!now.ok()) return now.status();
+  return ListPeriodic(exec, *now, registered_within);
 }
 
 absl::Status RemovePeriodic(Executor& exec, absl::string_view name) {

@@ -39,9 +39,18 @@
 //
 // Semantics:
 //
-//   * Occurrences come from `Schedule::Prev`/`Next` at the enqueuer's clock
-//     (`PeriodicOptions::clock`, default the client's). The job's run_at is
-//     the occurrence, unless the job sets its own.
+//   * Which occurrences are due is decided on one clock that every host
+//     shares: the database's (`clock_timestamp()`, read once per
+//     `RunOnce()` and again under the record's lock when the record is
+//     newer than that reading). A host whose own clock is wrong, ahead or
+//     stepped back, neither enqueues an occurrence early nor keeps the other
+//     hosts from enqueuing: its clock only paces the background thread's
+//     sleep. The job's run_at is the occurrence, unless the job sets its own.
+//   * A record ahead of the database's clock (written by an older qg-cpp on
+//     a host whose clock ran ahead, or by hand) is not trusted: the next run
+//     logs a warning, enqueues the occurrence due now (per `MissedPolicy`)
+//     and moves the record back to it. The jobs that wrote it enqueued ahead
+//     of time for later occurrences are not known, so those may run twice.
 //   * A schedule seen for the first time starts with its next occurrence:
 //     the record is created with the latest past occurrence counted as
 //     handled, and nothing is enqueued for it.
@@ -72,6 +81,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -133,8 +143,10 @@ struct PeriodicJob {
   NewJob job;
 
   // Builds the job per occurrence (typed jobs: return `NewTypedJob(...)`).
-  // Called inside the enqueuing transaction; an error rolls that back and
-  // the occurrence is tried again later. Default: empty (use `job`).
+  // Called inside the enqueuing transaction; an error, or an exception it
+  // throws (an `Internal` error naming it), rolls that back (no job, the
+  // record's lock released) and the occurrence is tried again later.
+  // Default: empty (use `job`).
   PeriodicJobBuilder build;
 
   // See `MissedPolicy`. Default: kLatest.
@@ -150,8 +162,12 @@ struct PeriodicJob {
 
 // PeriodicOptions
 struct PeriodicOptions {
-  // The clock occurrences are computed by. Default: nullptr, meaning the
-  // client's clock (`ClientOptions::clock`).
+  // The clock that decides which occurrences are due. Default: nullptr,
+  // meaning the database's (see "Semantics" above); the client's clock
+  // (`ClientOptions::clock`) is not used. Set it only where every enqueuer
+  // of the same schedules is given the same clock: tests that drive
+  // schedules with `qg_testing::FakeClock`. Exceptions it throws are errors
+  // of the run, never thrown on.
   const Clock* clock = nullptr;
 
   // The longest the background thread (`Start()`) waits between two checks;
@@ -234,14 +250,18 @@ class PeriodicEnqueuer {
 
   // RunOnce()
   //
-  // Enqueues what is due at the clock's now: for each schedule whose latest
-  // occurrence at or before now is newer than what this enqueuer knows of its
-  // record, one transaction that locks the record, re-reads it, enqueues the
-  // due occurrences (per `MissedPolicy`) through `Client::EnqueueManyDetailed`
-  // and records them. A schedule known to be up to date costs no query. Also
-  // marks the schedules as registered in the database (`seen_at`) at most
-  // once a minute. The background thread calls this; tests call it directly
-  // with a fake clock.
+  // Reads the deciding clock (the database's: one query) and enqueues what
+  // is due at its now: for each schedule whose latest occurrence at or before
+  // now is newer than what this enqueuer knows of its record, one
+  // transaction that locks the record, re-reads it, enqueues the due
+  // occurrences (per `MissedPolicy`) through `Client::EnqueueManyDetailed`
+  // and records them. A schedule known to be up to date costs no further
+  // query. Also marks the schedules as registered in the database
+  // (`seen_at`) at most once a minute. Never throws: what a builder, the
+  // client's logger or the clock throws becomes the failed schedule's
+  // error (the logger's is reported on stderr). The background thread
+  // calls this; tests call it directly, with a fake clock in
+  // `PeriodicOptions::clock` when they drive the time.
   PeriodicRunResult RunOnce();
 
   // Start()
@@ -262,28 +282,39 @@ class PeriodicEnqueuer {
   // List()
   //
   // Every schedule registered here or recorded in the database, by name:
-  // `registered` is true for the ones registered here.
+  // `registered` is true for the ones registered here. Next occurrences are
+  // after the deciding clock's now.
   absl::StatusOr<std::vector<PeriodicInfo>> List();
 
  private:
   struct Entry;
 
+  // Now on the deciding clock: `PeriodicOptions::clock`, or the database's
+  // (read through `exec` when given, else on a pooled connection).
+  absl::StatusOr<absl::Time> Now(Executor* exec = nullptr);
   // Handles one due schedule in one transaction.
   absl::Status RunEntry(Entry& entry, absl::Time now, absl::Time due,
                         std::vector<PeriodicEnqueued>& enqueued);
   void Heartbeat(absl::Time now);
+  // Logs through the client's logger; never throws.
+  void Log(LogLevel level, const std::string& message);
   void Loop();
 
   Client* const client_;
   const PeriodicOptions options_;
-  const Clock& clock_;
 
-  mutable std::mutex mu_;  // entries_ (the list), starts_, stop_, wake_
+  // entries_ (the list), starts_, stop_, wake_, last_now_
+  mutable std::mutex mu_;
   std::vector<std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
   int starts_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::condition_variable cv_;
+  // The deciding clock's now as the last RunOnce() read it, and this host's
+  // absl::Now() then (when the background thread wakes next); nullopt when
+  // that read failed.
+  std::optional<std::pair<absl::Time, absl::Time>> last_now_
+      ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // owned by Start()/Stop() under lifecycle_mu_
   std::mutex lifecycle_mu_;
 
@@ -300,8 +331,8 @@ inline constexpr absl::Duration kPeriodicRegisteredWithin = absl::Minutes(5);
 // occurrence, for admin tools (`qg periodic`) that do not run the code that
 // registers schedules: `registered` is true for schedules some running
 // enqueuer marked within `registered_within` (measured on the database's
-// clock). Next occurrences use the client's clock. `FailedPrecondition`
-// without `qg migrate`.
+// clock). Next occurrences are after the database's now, as enqueuers decide
+// them. `FailedPrecondition` without `qg migrate`.
 absl::StatusOr<std::vector<PeriodicInfo>> ListPeriodic(
     Client& client,
     absl::Duration registered_within = kPeriodicRegisteredWithin);

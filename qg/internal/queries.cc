@@ -464,6 +464,8 @@ Call PeriodicRemove(absl::string_view name) {
   return {&sql::kPeriodicRemove, {std::string(name)}};
 }
 
+Call PeriodicNow() { return {&sql::kPeriodicNow, {}}; }
+
 Call ConsoleTables() { return {&sql::kConsoleTables, {}}; }
 
 Call ConsoleOverview() { return {&sql::kConsoleOverview, {}}; }

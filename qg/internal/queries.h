@@ -272,6 +272,9 @@ Call PeriodicRecord(const internal::PeriodicRecord& record);
 Call PeriodicHeartbeat(const std::vector<std::string>& names);
 Call PeriodicList(absl::Duration registered_within);
 Call PeriodicRemove(absl::string_view name);
+// The database's clock (clock_timestamp(), as text), which decides the due
+// occurrences of periodic schedules.
+Call PeriodicNow();
 // The web console's views (qg/internal/sql/console_*.sql).
 Call ConsoleTables();
 Call ConsoleOverview();

@@ -156,6 +156,7 @@ const Statement kPeriodicList{"qg_periodic_list",
     "$1 registered_within float8", sql_text::periodic_list};
 const Statement kPeriodicRemove{"qg_periodic_remove", "$1 name text",
     sql_text::periodic_remove};
+const Statement kPeriodicNow{"qg_periodic_now", "", sql_text::periodic_now};
 
 const Statement kConsoleTables{"qg_console_tables", "",
     sql_text::console_tables};

@@ -121,6 +121,7 @@ extern const Statement kPeriodicRecord;
 extern const Statement kPeriodicHeartbeat;
 extern const Statement kPeriodicList;
 extern const Statement kPeriodicRemove;
+extern const Statement kPeriodicNow;
 
 // The web console (//qg/console): read-only views. Run by text, never
 // prepared (qg_queues and qg_job_counts may be missing).

@@ -159,7 +159,6 @@ struct JobFilter {
   std::string error_contains;
 };
 
-// PageRequest
 // kShownChars
 //
 // How much of a job's args and last_error `Admin::GetJob()` reads: 64 KiB of
@@ -178,6 +177,7 @@ inline constexpr int kShownLineChars = 1000;
 // a page looks at no more jobs than this, however few match its filter.
 inline constexpr int kOperatorMaxScan = 10000;
 
+// PageRequest
 //
 // Which page of a listing. Pages use keyset paging (the key after
 // `after`), never OFFSET: a page costs the same on page 1 and page 10,000 of
@@ -188,7 +188,6 @@ struct PageRequest {
   int limit = 50;
   // Start after this row (the previous page's `next`). Default: the start.
   std::optional<JobCursor> after;
-};
   // Look at no more than this many jobs (of the queue, after `after`) for
   // the page, matching the filter or not, so that a page's cost never
   // grows with the table (`kOperatorMaxScan` for people). A page that
@@ -196,6 +195,7 @@ struct PageRequest {
   // its `next` searches on. 0: no bound (walk until the page is full or
   // the jobs end). Default: 0.
   int max_scan = 0;
+};
 
 // JobRecord
 //
@@ -223,7 +223,6 @@ struct JobRecord {
   // 0 when nobody holds it.
   int held_by_pid = 0;
 
-  // Held by a worker of this database right now (running, or locked ahead).
   // Whether `GetJob()` cut the args (then `args` is not valid JSON) or the
   // last error for display.
   bool args_truncated() const {
@@ -233,6 +232,7 @@ struct JobRecord {
     return last_error_bytes > static_cast<int64_t>(last_error.size());
   }
 
+  // Held by a worker of this database right now (running, or locked ahead).
   bool working() const { return held_by_pid != 0; }
   // Dead: out of attempts, or cancelled (run_at 9999-01-01).
   bool dead() const;
@@ -250,10 +250,10 @@ struct JobPage {
   // it as `PageRequest::after` for the next page (which may turn out
   // empty). Unset at the end.
   std::optional<JobCursor> next;
-};
   // The page looked at `PageRequest::max_scan` jobs and stopped before it
   // was full: more may match after `next`.
   bool scan_limited = false;
+};
 
 // BulkResult
 //
@@ -340,6 +340,15 @@ class Admin {
   // job_id alone: this reads the table, as do the other calls by id.)
   absl::StatusOr<JobRecord> GetJob(int64_t id);
 
+  // JobHeld()
+  //
+  // Whether a session of this database holds job `id`'s advisory lock (a
+  // worker runs it, or a fast pool locked it ahead) right now. Reads
+  // pg_locks only, never que_jobs: cheap to ask again and again (e.g.
+  // until a job asked to stop has ended). False for a job that does not
+  // exist.
+  absl::StatusOr<bool> JobHeld(int64_t id);
+
   // RetryJob()
   //
   // Makes job `id` runnable now; a dead job also gets its attempts back
@@ -362,15 +371,6 @@ class Admin {
   absl::Status DeleteJob(int64_t id);
 
   // RetryJobs()
-  // JobHeld()
-  //
-  // Whether a session of this database holds job `id`'s advisory lock (a
-  // worker runs it, or a fast pool locked it ahead) right now. Reads
-  // pg_locks only, never que_jobs: cheap to ask again and again (e.g.
-  // until a job asked to stop has ended). False for a job that does not
-  // exist.
-  absl::StatusOr<bool> JobHeld(int64_t id);
-
   //
   // `RetryJob()` for every job `filter` selects (e.g. `{.state =
   // JobState::kErrored}` or `{.queue = "mail", .state = JobState::kDead}`),

@@ -312,9 +312,9 @@ Call ListJobs(const ListJobsParams& p) {
     params.insert(params.end(), 4, std::nullopt);
   }
   params.push_back(absl::StrCat(p.limit));
-  return {&sql::kListJobs, std::move(params)};
   params.push_back(p.max_scan.has_value() ? SqlParam(absl::StrCat(*p.max_scan))
                                           : SqlParam());
+  return {&sql::kListJobs, std::move(params)};
 }
 
 Call TryLockBatch(absl::Span<const int64_t> ids) {

@@ -96,7 +96,7 @@ constexpr absl::Duration kMaxRequestLife = absl::Hours(1);
 constexpr absl::Duration kAckPoll = absl::Milliseconds(20);
 
 absl::Status CancelTableError(const absl::Status& s) {
-  absl::string_view state = SqlState(s);
+  std::string state = SqlState(s);
   if (state == "42P01" || state == "42703") {
     // No qg_cancellations, or one of an earlier qg-cpp (no run columns).
     return absl::FailedPreconditionError(

@@ -33,6 +33,11 @@ namespace {
 
 constexpr absl::Duration kHeartbeatEvery = absl::Minutes(1);
 constexpr absl::Duration kMaxBackoff = absl::Minutes(1);
+// How far a record may be ahead of the deciding clock and still be trusted:
+// a record is never ahead unless that clock was stepped back (NTP) since it
+// was written, and waiting for the clock to pass it beats running an
+// occurrence twice. Further ahead, it was written on another clock.
+constexpr absl::Duration kTrustedAhead = absl::Minutes(1);
 
 absl::Status MissingPeriodicTable() {
   return absl::FailedPreconditionError(
@@ -309,9 +314,9 @@ PeriodicRunResult PeriodicEnqueuer::RunOnce() {
   for (const auto& entry : entries) {
     absl::Time due = entry->schedule.Prev(now);
     if (due == absl::InfinitePast()) continue;
-    // Known to be handled, by a record that is not ahead of the clock.
+    // Known to be handled, by a record not too far ahead of the clock.
     if (entry->known_last.has_value() && *entry->known_last >= due &&
-        *entry->known_last <= now) {
+        *entry->known_last <= now + kTrustedAhead) {
       continue;
     }
     if (now < entry->retry_at) continue;
@@ -368,14 +373,13 @@ absl::Status PeriodicEnqueuer::RunEntry(
       TimeField(locked->rows[0][0], "last_occurrence");
   if (!last.ok()) return last.status();
   bool ahead = false;
-  if (*last > now) {
-    // Newer than the clock read before: another enqueuer may have read it
-    // later and handled a newer occurrence, or the record is ahead of the
-    // clock. Read the clock again now that the record is locked: a record a
-    // correct enqueuer committed is not ahead of that.
+  if (*last > now + kTrustedAhead) {
+    // Far ahead of the clock read before. Read it again now that the record
+    // is locked (the lock may have taken long): a record a correct enqueuer
+    // committed is not ahead of that.
     absl::StatusOr<absl::Time> locked_now = Now(&tx);
     if (!locked_now.ok()) return locked_now.status();
-    if (*last <= *locked_now) {  // another enqueuer handled it
+    if (*last <= *locked_now + kTrustedAhead) {  // handled, or nearly
       entry.known_last = *last;
       return tx.Rollback();
     }

@@ -46,11 +46,14 @@
 //     stepped back, neither enqueues an occurrence early nor keeps the other
 //     hosts from enqueuing: its clock only paces the background thread's
 //     sleep. The job's run_at is the occurrence, unless the job sets its own.
-//   * A record ahead of the database's clock (written by an older qg-cpp on
-//     a host whose clock ran ahead, or by hand) is not trusted: the next run
-//     logs a warning, enqueues the occurrence due now (per `MissedPolicy`)
-//     and moves the record back to it. The jobs that wrote it enqueued ahead
-//     of time for later occurrences are not known, so those may run twice.
+//   * A record more than a minute ahead of the database's clock (written by
+//     an older qg-cpp on a host whose clock ran ahead, or by hand) is not
+//     trusted: the next run logs a warning, enqueues the occurrence due now
+//     (per `MissedPolicy`) and moves the record back to it. The jobs that
+//     wrote it enqueued ahead of time for later occurrences are not known,
+//     so those may run twice. A record up to a minute ahead (what a small
+//     step back of the database's clock leaves) is trusted: its schedule
+//     waits for the clock to pass it, so nothing runs twice.
 //   * A schedule seen for the first time starts with its next occurrence:
 //     the record is created with the latest past occurrence counted as
 //     handled, and nothing is enqueued for it.

@@ -36,6 +36,7 @@ namespace {
 using ::qg_testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 absl::Time At(const char* rfc3339) {
   absl::Time t;
@@ -659,6 +660,27 @@ TEST_F(PeriodicClockTest,
   EXPECT_TRUE(RunUntil({&a, &b}, nothing, 3));
   ExpectEachOccurrenceOnce();
   EXPECT_THAT(logger_.text(), HasSubstr("ahead of the database's clock"));
+}
+
+// A record a little ahead of the database's clock is what a small step back
+// of that clock leaves (NTP): it is trusted, and the schedule waits for the
+// clock to pass it rather than run an occurrence twice.
+TEST_F(PeriodicClockTest, ARecordSecondsAheadIsWaitedForNotRunTwice) {
+  std::unique_ptr<Client> client = ClientOn(nullptr);
+  PeriodicEnqueuer periodic(client.get());
+  QG_ASSERT_OK(periodic.Register(Ticks()));
+  QG_ASSERT_OK(periodic.RunOnce().status);
+  std::string recorded = Query(
+      "UPDATE qg_periodic SET last_occurrence = date_trunc('second', now()) + "
+      "interval '3 seconds' RETURNING last_occurrence::text");
+  auto nothing = [] {};
+  EXPECT_TRUE(RunUntil({&periodic}, nothing, 2));
+  EXPECT_EQ(
+      QueryInt("SELECT count(*) FROM que_jobs WHERE run_at <= $1", {recorded}),
+      0)
+      << "an occurrence up to the record's ran again";
+  ExpectEachOccurrenceOnce();
+  EXPECT_THAT(logger_.text(), Not(HasSubstr("not trusted")));
 }
 
 // Listings place the next occurrence on the database's clock too, not on the

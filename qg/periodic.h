@@ -41,8 +41,8 @@
 //
 //   * Which occurrences are due is decided on one clock that every host
 //     shares: the database's (`clock_timestamp()`, read once per
-//     `RunOnce()` and again under the record's lock when the record is
-//     newer than that reading). A host whose own clock is wrong, ahead or
+//     `RunOnce()`, and again under the record's lock when the record is
+//     far ahead of that reading). A host whose own clock is wrong, ahead or
 //     stepped back, neither enqueues an occurrence early nor keeps the other
 //     hosts from enqueuing: its clock only paces the background thread's
 //     sleep. The job's run_at is the occurrence, unless the job sets its own.

@@ -12,6 +12,8 @@
 #include "qg/pg.h"
 
 namespace qg {
+
+using internal::MutexLock;
 namespace {
 
 // The error count after one more failure, saturating at INT32_MAX.
@@ -67,7 +69,7 @@ Job::Job(internal::JobRow row, std::unique_ptr<internal::JobLease> lease,
 Job::~Job() { Done(); }
 
 bool Job::done() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return done_;
 }
 
@@ -104,7 +106,7 @@ internal::JobError Job::MakeError(absl::string_view message) const {
 }
 
 PGconn* Job::Conn() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (done_) return nullptr;
   if (conn_override_ != nullptr) return conn_override_;
   return lease_->Conn();
@@ -238,7 +240,7 @@ absl::Status Job::Error(absl::string_view message) {
 
 void Job::Done() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (done_) return;
     done_ = true;
   }

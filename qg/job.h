@@ -36,6 +36,7 @@
 #include "qg/executor.h"
 #include "qg/internal/lease.h"
 #include "qg/internal/queries.h"
+#include "qg/internal/sync.h"
 #include "qg/job_end.h"
 #include "qg/logger.h"
 
@@ -308,7 +309,7 @@ class Job {
   // Makes `conn` (owned by the caller) the job's connection instead of its
   // lease's. For tests (`qg_testing::TestInjectJobConn`).
   void UseConnection(PGconn* conn) {
-    std::unique_lock<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     conn_override_ = conn;
   }
 
@@ -362,7 +363,7 @@ class Job {
   const std::shared_ptr<const JobHooks> hooks_;
   const std::unique_ptr<internal::JobLease> lease_;
 
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   PGconn* conn_override_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::unique_ptr<PgTx> own_tx_;   // from Tx()

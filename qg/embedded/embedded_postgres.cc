@@ -35,6 +35,8 @@
 extern char** environ;
 
 namespace qg {
+
+using internal::MutexLock;
 namespace {
 
 using ::qg::internal::QuoteIdentifier;
@@ -540,7 +542,7 @@ absl::Status EmbeddedPostgres::WaitReady(absl::Duration timeout) {
         line.ok() ? *line : line.status().ToString(), "\n", LogTail()));
   }
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     postmaster_pid_ = pid;
   }
   std::string ping = ConninfoFor("postgres");
@@ -574,7 +576,7 @@ absl::Status EmbeddedPostgres::SendCommand(absl::string_view command) {
 
 absl::Status EmbeddedPostgres::Stop(bool immediate) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (postmaster_pid_ == 0) return absl::OkStatus();
   }
   if (absl::Status s = SendCommand(immediate ? "stop-immediate" : "stop-fast");
@@ -587,14 +589,14 @@ absl::Status EmbeddedPostgres::Stop(bool immediate) {
         absl::StrCat("stopping PostgreSQL failed: ",
                      line.ok() ? *line : line.status().ToString()));
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   postmaster_pid_ = 0;
   return absl::OkStatus();
 }
 
 absl::Status EmbeddedPostgres::Restart() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (postmaster_pid_ != 0) {
       return absl::FailedPreconditionError("server is running; Stop() first");
     }
@@ -604,7 +606,7 @@ absl::Status EmbeddedPostgres::Restart() {
 }
 
 pid_t EmbeddedPostgres::postmaster_pid() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return postmaster_pid_;
 }
 
@@ -631,7 +633,7 @@ std::string EmbeddedPostgres::ConninfoFor(absl::string_view dbname) const {
 absl::StatusOr<std::string> EmbeddedPostgres::CreateDatabase() {
   std::string name;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     name = absl::StrCat("qg_test_", ++next_database_);
   }
   auto admin = Connect(ConninfoFor("postgres"));

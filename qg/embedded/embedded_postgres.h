@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/internal/sync.h"
 
 namespace qg {
 
@@ -160,7 +161,7 @@ class EmbeddedPostgres {
   int command_fd_ = -1;  // supervisor's stdin
   int reply_fd_ = -1;    // supervisor's stdout
   pid_t supervisor_pid_ = 0;
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   pid_t postmaster_pid_ ABSL_GUARDED_BY(mu_) = 0;
   int next_database_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -63,7 +63,7 @@ std::shared_ptr<ConnPool> ConnPool::Create(std::string conninfo, int max_conns,
 absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     while (true) {
       if (closed_) return absl::FailedPreconditionError("client is closed");
       while (!idle_.empty()) {
@@ -83,9 +83,10 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
         break;  // open a new one outside the lock
       }
       auto available = [this] {
+        mu_.AssertHeld();
         return closed_ || !idle_.empty() || open_ < max_conns_;
       };
-      if (!WaitUntil(cv_, lock, deadline, available)) {
+      if (!cv_.WaitUntil(lock, deadline, available)) {
         return absl::UnavailableError(absl::StrCat(
             "no database connection free within ",
             absl::FormatDuration(timeout), " (pool of ", max_conns_, ")"));
@@ -96,9 +97,9 @@ absl::StatusOr<PooledConn> ConnPool::Acquire(absl::Duration timeout) {
   absl::Status s = conn.ok() ? absl::OkStatus() : conn.status();
   if (s.ok() && on_connect_) s = on_connect_(conn->get());
   if (!s.ok()) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --open_;
-    cv_.notify_one();
+    cv_.Signal();
     return s;
   }
   return PooledConn(shared_from_this(), std::move(*conn));
@@ -115,38 +116,38 @@ void ConnPool::Return(PgConnPtr conn) {
     }
     if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK) conn.reset();
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (conn == nullptr || closed_) {
     --open_;
   } else {
     idle_.push_back(std::move(conn));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }  // a connection not kept closes here
 
 void ConnPool::Close() {
   std::deque<PgConnPtr> idle;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closed_ = true;
     open_ -= static_cast<int>(idle_.size());
     idle.swap(idle_);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 bool ConnPool::closed() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return closed_;
 }
 
 int ConnPool::open() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return open_;
 }
 
 int ConnPool::idle() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(idle_.size());
 }
 

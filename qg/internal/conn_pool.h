@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qg/internal/sync.h"
 #include "qg/pg.h"
 
 namespace qg::internal {
@@ -86,8 +87,8 @@ class ConnPool : public std::enable_shared_from_this<ConnPool> {
   const std::string conninfo_;
   const int max_conns_;
   const OnConnect on_connect_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // a connection came back, or a slot freed
+  mutable Mutex mu_;
+  CondVar cv_;  // a connection came back, or a slot freed
   std::deque<PgConnPtr> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -18,12 +18,12 @@ JobCounter::~JobCounter() { Stop(); }
 void JobCounter::Stop() {
   std::thread thread;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return;  // stopped and flushed already
     stop_ = true;
     thread.swap(thread_);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread.joinable()) thread.join();
   Flush();
 }
@@ -31,7 +31,7 @@ void JobCounter::Stop() {
 void JobCounter::Add(const std::string& queue, const std::string& type,
                      JobEnd end) {
   if (end == JobEnd::kNone || end == JobEnd::kReleased) return;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Stopped: its client is closed (or gone), and so may be its clock.
   if (disabled_ || stop_) return;
   absl::Time minute =
@@ -45,22 +45,25 @@ void JobCounter::Add(const std::string& queue, const std::string& type,
 }
 
 void JobCounter::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
-    WaitUntil(cv_, lock, absl::Now() + every_, [this] { return stop_; });
+    cv_.WaitUntil(lock, absl::Now() + every_, [this] {
+      mu_.AssertHeld();
+      return stop_;
+    });
     if (stop_) break;
-    lock.unlock();
+    lock.Unlock();
     Flush();
-    lock.lock();
+    lock.Lock();
   }
 }
 
 void JobCounter::Flush() {
-  std::lock_guard<std::mutex> writing(write_mu_);
+  MutexLock writing(write_mu_);
   std::map<std::tuple<absl::Time, std::string, std::string>, JobCount> counts;
   bool trim = false;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (disabled_) return;
     counts.swap(counts_);
     if (clock_.Now() - last_trim_ >= absl::Hours(1)) {
@@ -71,7 +74,7 @@ void JobCounter::Flush() {
   if (counts.empty() && !trim) return;
   if (!counts.empty() && !Write(counts)) {
     // Keep them for the next try.
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (disabled_) return;
     for (auto& [key, c] : counts) {
       JobCount& into = counts_[key];
@@ -102,7 +105,7 @@ bool JobCounter::Write(
   if (r.ok()) return true;
   if (SqlState(r.status()) == "42P01") {
     // Not migrated: no history, and nothing to retry.
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     disabled_ = true;
     counts_.clear();
     logger_->Log(LogLevel::kInfo,

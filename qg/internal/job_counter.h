@@ -26,6 +26,7 @@
 #include "qg/clock.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/queries.h"
+#include "qg/internal/sync.h"
 #include "qg/job_end.h"
 #include "qg/logger.h"
 
@@ -62,15 +63,15 @@ class JobCounter {
   Logger* const logger_;
   const absl::Duration every_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;
   std::map<std::tuple<absl::Time, std::string, std::string>, JobCount> counts_
       ABSL_GUARDED_BY(mu_);
   bool disabled_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_trim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread thread_ ABSL_GUARDED_BY(mu_);
-  std::mutex write_mu_;  // one Write at a time
+  Mutex write_mu_;  // one Write at a time
 };
 
 }  // namespace qg::internal

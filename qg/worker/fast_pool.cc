@@ -113,7 +113,7 @@ void FastPool::Log(LogLevel level, const std::string& message) {
 
 absl::Status FastPool::Start() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (started_) return absl::OkStatus();
   }
   if (absl::Status s = wake_.status(); !s.ok()) return s;
@@ -121,7 +121,7 @@ absl::Status FastPool::Start() {
       client_->options().conninfo, options_.round_trip_timeout, clock_);
   if (!session.ok()) return session.status();
   AdoptSession(std::move(*session), clock_.Now());
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   started_ = true;
   generation_ = 1;
   session_fd_ = session_->socket();
@@ -141,11 +141,11 @@ absl::Status FastPool::Start() {
 
 void FastPool::RequestStop() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!started_) return;
     stopping_ = true;
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
   wake_.Wake();
 }
 
@@ -153,13 +153,15 @@ void FastPool::Shutdown(absl::Time deadline) {
   RequestStop();
   if (OnItsThread()) return;  // it cannot join itself
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!started_) return;
   }
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!WaitUntil(idle_cv_, lock, deadline,
-                   [this] { return workers_running_ == 0; })) {
+    MutexLock lock(mu_);
+    if (!idle_cv_.WaitUntil(lock, deadline, [this] {
+          mu_.AssertHeld();
+          return workers_running_ == 0;
+        })) {
       watchdog_->CancelAll();
     }
   }
@@ -173,7 +175,7 @@ void FastPool::Shutdown(absl::Time deadline) {
 
 void FastPool::Finish(Completion completion) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     running_.erase(completion.key.id);
     running_jobs_.erase(completion.key.id);
     finished_.push_back(std::move(completion));
@@ -182,7 +184,7 @@ void FastPool::Finish(Completion completion) {
 }
 
 void FastPool::WorkerLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     if (!ready_.empty()) {
       Buffered& head = ready_.begin()->second;
@@ -194,7 +196,7 @@ void FastPool::WorkerLoop() {
         ready_.erase(ready_.begin());
         running_.emplace(job->id(), ready_key);
         running_jobs_.emplace(job->id(), job.get());
-        lock.unlock();
+        lock.Unlock();
         absl::Time start = clock_.Now();
         PerformJob(*job, *work_map_, *logger_, watchdog_).IgnoreError();
         absl::Time finished = clock_.Now();
@@ -204,7 +206,7 @@ void FastPool::WorkerLoop() {
                                         job->run_at(), start, finished});
         }
         job.reset();
-        lock.lock();
+        lock.Lock();
         run_time_sum_ += took;
         ++run_time_count_;
         continue;
@@ -213,11 +215,11 @@ void FastPool::WorkerLoop() {
     // Nothing startable: the locker locks more, or re-checks the head.
     ++idle_workers_;
     wake_.Wake();
-    work_cv_.wait(lock);
+    work_cv_.Wait(lock);
     --idle_workers_;
   }
   --workers_running_;
-  idle_cv_.notify_all();
+  idle_cv_.SignalAll();
   wake_.Wake();
 }
 
@@ -267,7 +269,7 @@ bool FastPool::OpenSession() {
   AdoptSession(std::move(*session), now);
   reconnect_delay_ = absl::ZeroDuration();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     session_fd_ = session_->socket();
   }
   Log(LogLevel::kInfo, "qg: locker session reconnected");
@@ -277,7 +279,7 @@ bool FastPool::OpenSession() {
 void FastPool::LoseSession(const absl::Status& why) {
   std::vector<std::unique_ptr<Job>> dropped;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++generation_;
     session_fd_ = -1;
     std::vector<int64_t> ids;
@@ -306,7 +308,7 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
   std::vector<std::unique_ptr<Job>> extra;
   std::vector<JobKey> extra_keys;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (JobRow& row : rows) {
       auto lease = std::make_unique<BatchedLease>(
           this, generation_, client_->conn_pool(),
@@ -419,7 +421,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   } else {
     planner_.Succeeded();
   }
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void FastPool::ReleaseWaitedTooLong(const std::vector<JobKey>& keys) {
@@ -428,7 +430,7 @@ void FastPool::ReleaseWaitedTooLong(const std::vector<JobKey>& keys) {
   // a later round trip unlocks it.
   std::vector<std::unique_ptr<Job>> released;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<int64_t> ids;
     for (const JobKey& key : keys) ids.push_back(key.id);
     released = TakeBuffered(ids, /*lock_released=*/false);
@@ -449,7 +451,7 @@ LockerSession::Request FastPool::BuildRequest(
   }
   request.confirm = plan.confirm;
   request.ack_cancels.swap(pending_acks_);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const JobKey& key : plan.confirm) {
     if (auto it = ready_.find(key); it != ready_.end()) {
       it->second.confirming = true;
@@ -489,12 +491,12 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
 
 void FastPool::RoundTripFailed(const absl::Status& why) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [key, buffered] : ready_) buffered.confirming = false;
   }
   LoseSession(why);
   planner_.Failed(clock_.Now());
-  work_cv_.notify_all();
+  work_cv_.SignalAll();
 }
 
 void FastPool::ApplyWrites(RoundTrip& rt) {
@@ -564,7 +566,7 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   std::vector<int64_t> relocked;
   uint64_t generation;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     generation = generation_;
     if (rt.request.unlock && r.unlock.ok()) {
       for (int64_t id : rt.writes.unlock) {
@@ -667,7 +669,7 @@ void FastPool::Report(const RoundTrip& rt) {
       (!plan.after.has_value() ||
        (plan.rewind && plan.rewind->run_at == absl::InfinitePast()));
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     report.buffered = static_cast<int>(ready_.size());
   }
   options_.observer->OnRoundTrip(report);
@@ -690,7 +692,7 @@ void FastPool::OnControl(const ControlNotification& n) {
     case ControlNotification::Kind::kCancel: {
       // Only a job this pool is running or has buffered can be stopped (a
       // finished one waiting for its outcome to be written is done).
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       bool buffered = false;
       for (const auto& [key, b] : ready_) buffered = buffered || key.id == n.id;
       if (buffered || (running_.contains(n.id) && held_.contains(n.id))) {
@@ -705,7 +707,7 @@ void FastPool::CancelAcked(const std::vector<int64_t>& ids) {
   if (ids.empty()) return;
   std::vector<std::unique_ptr<Job>> never_started;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (int64_t id : ids) {
       if (auto it = running_jobs_.find(id); it != running_jobs_.end()) {
         // Running: its handler is asked to stop; PerformJob records it as
@@ -768,7 +770,7 @@ void FastPool::LockerLoop() {
   // Whatever is still buffered had its lock with the lost session.
   std::vector<std::unique_ptr<Job>> dropped;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);
@@ -776,7 +778,7 @@ void FastPool::LockerLoop() {
 }
 
 bool FastPool::stopping() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stopping_;
 }
 
@@ -817,7 +819,7 @@ bool FastPool::TakeFinished(absl::Time now) {
   std::vector<std::unique_ptr<Job>> release;
   uint64_t generation;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     finished.swap(finished_);
     generation = generation_;
     if (stopping_) {
@@ -846,7 +848,7 @@ bool FastPool::TakeFinished(absl::Time now) {
 }
 
 std::optional<PoolView> FastPool::ViewForPlanner() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_ && workers_running_ == 0 && ready_.empty() &&
       finished_.empty() && batch_.empty()) {
     return std::nullopt;

@@ -42,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
+#include "qg/internal/sync.h"
 #include "qg/job.h"
 #include "qg/worker/completion_batch.h"
 #include "qg/worker/lock_planner.h"
@@ -202,9 +203,9 @@ class FastPool {
   absl::Time sweep_error_logged_ = absl::InfinitePast();
   int sweep_errors_unlogged_ = 0;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // buffer changed, or stopping_
-  std::condition_variable idle_cv_;  // workers_running_ went down
+  Mutex mu_;
+  CondVar work_cv_;  // buffer changed, or stopping_
+  CondVar idle_cv_;  // workers_running_ went down
   std::map<JobKey, Buffered> ready_ ABSL_GUARDED_BY(mu_);
   // Jobs whose locks the current session holds, from lock to release.
   absl::flat_hash_map<int64_t, JobKey> held_ ABSL_GUARDED_BY(mu_);

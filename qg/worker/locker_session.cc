@@ -49,7 +49,9 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
     if (r.Get(i, locked_col) != "t") {
       // The summary row: how far the scan went.
       summary_seen = true;
-      absl::SimpleAtoi(r.Get(i, scanned_col), &out.scanned);
+      if (!absl::SimpleAtoi(r.Get(i, scanned_col), &out.scanned)) {
+        return absl::InternalError("qg_lock_jobs: unreadable summary");
+      }
       out.exhausted = r.Get(i, exhausted_col) == "t";
       int paused_col = PQfnumber(r.get(), "paused");
       out.paused = paused_col >= 0 && r.Get(i, paused_col) == "t";
@@ -404,7 +406,7 @@ std::vector<std::pair<int64_t, bool>> ReadConfirm(const PgResult& r) {
   std::vector<std::pair<int64_t, bool>> checked;
   for (int i = 0; i < r.rows(); ++i) {
     int64_t id = 0;
-    absl::SimpleAtoi(r.Get(i, 0), &id);
+    if (!absl::SimpleAtoi(r.Get(i, 0), &id)) continue;  // not ours, then
     checked.emplace_back(id, r.Get(i, 1) == "t");
   }
   return checked;
@@ -437,7 +439,9 @@ absl::Status LockerSession::ReadLocker(Pipeline& p, const Request& request,
   if (request.unlock) {
     if (!next()) return r.status();
     response.unlock = r.status();
-    if (r.ok()) absl::SimpleAtoi(r->Get(0, 0), &response.not_held);
+    if (r.ok() && !absl::SimpleAtoi(r->Get(0, 0), &response.not_held)) {
+      response.not_held = 0;  // unknown: nothing to report
+    }
   }
   if (writes_on_locker) {
     for (size_t i = 0; i < request.writes.size(); ++i) {

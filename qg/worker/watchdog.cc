@@ -6,15 +6,15 @@ namespace qg::internal {
 
 Watchdog::~Watchdog() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void Watchdog::Watch(Job* job, absl::Time deadline) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (cancel_all_) {
     job->Cancel(Job::CancelReason::kShutdown);
     return;
@@ -22,22 +22,22 @@ void Watchdog::Watch(Job* job, absl::Time deadline) {
   jobs_[job] = deadline;
   if (deadline == absl::InfiniteFuture()) return;
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Watchdog::Unwatch(Job* job) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   jobs_.erase(job);
 }
 
 void Watchdog::CancelAll() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   cancel_all_ = true;
   for (auto& [job, deadline] : jobs_) job->Cancel(Job::CancelReason::kShutdown);
 }
 
 void Watchdog::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     absl::Time now = absl::Now();
     absl::Time next = absl::InfiniteFuture();
@@ -48,11 +48,7 @@ void Watchdog::Loop() {
         next = std::min(next, deadline);
       }
     }
-    if (next == absl::InfiniteFuture()) {
-      cv_.wait(lock);
-    } else {
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(next - now));
-    }
+    cv_.WaitWithDeadline(lock, next);
   }
 }
 

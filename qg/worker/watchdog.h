@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "qg/internal/sync.h"
 #include "qg/job.h"
 
 namespace qg::internal {
@@ -37,8 +38,8 @@ class Watchdog {
  private:
   void Loop();
 
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Mutex mu_;
+  CondVar cv_;
   std::map<Job*, absl::Time> jobs_;
   bool cancel_all_ = false;
   bool stop_ = false;

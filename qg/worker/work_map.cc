@@ -7,8 +7,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "qg/typed.h"
 #include "qg/internal/guarded.h"
+#include "qg/typed.h"
 #include "qg/worker/watchdog.h"
 
 namespace qg {

@@ -13,6 +13,8 @@
 
 namespace qg {
 
+using internal::MutexLock;
+
 absl::Duration WorkerOptions::DefaultInterval() {
   const char* env = getenv("QUE_WAKE_INTERVAL");
   if (env == nullptr) return absl::Seconds(5);
@@ -76,12 +78,12 @@ Worker::Worker(Client* client, const WorkMap* work_map, WorkerOptions options,
           options_.observer, &client->logger())) {}
 
 bool Worker::Runs(int64_t id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return current_ != nullptr && current_->id() == id;
 }
 
 void Worker::CancelIfRunning(int64_t id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (current_ != nullptr && current_->id() == id) {
     current_->Cancel(Job::CancelReason::kCancelled);
   }
@@ -112,12 +114,12 @@ bool Worker::WorkOne() {
   if (*job == nullptr) return false;
   absl::Time start = client_->clock().Now();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     current_ = job->get();
   }
   PerformJob(**job, *work_map_, client_->logger(), watchdog_).IgnoreError();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     current_ = nullptr;
   }
   if (options_.observer != nullptr) {
@@ -130,37 +132,42 @@ bool Worker::WorkOne() {
 void Worker::Work() {
   internal::ThreadRole role(this);  // its handlers may call Shutdown()
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_) return;
     working_ = true;
   }
   client_->AddUser();
   while (true) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) break;
     }
     // A paused queue (Client::PauseQueue): take nothing new.
     if ((control_ == nullptr || !control_->paused()) && WorkOne()) continue;
-    std::unique_lock<std::mutex> lock(mu_);
-    internal::WaitUntil(cv_, lock, absl::Now() + options_.interval,
-                        [this] { return stop_; });
+    MutexLock lock(mu_);
+    cv_.WaitUntil(lock, absl::Now() + options_.interval, [this] {
+      mu_.AssertHeld();
+      return stop_;
+    });
   }
   client_->RemoveUser();
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   working_ = false;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Worker::RequestStop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stop_ = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 bool Worker::WaitStopped(absl::Time deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return internal::WaitUntil(cv_, lock, deadline, [this] { return !working_; });
+  MutexLock lock(mu_);
+  return cv_.WaitUntil(lock, deadline, [this] {
+    mu_.AssertHeld();
+    return !working_;
+  });
 }
 
 void Worker::Shutdown(absl::Duration grace) {
@@ -184,18 +191,18 @@ WorkerPool::WorkerPool(Client* client, const WorkMap* work_map, int count,
 WorkerPool::~WorkerPool() { Shutdown(); }
 
 WorkerMode WorkerPool::mode() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return options_.mode;
 }
 
 std::string WorkerPool::mode_reason() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return mode_reason_;
 }
 
 absl::Status WorkerPool::Start() {
-  std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock shutdown_lock(shutdown_mu_);
+  MutexLock lock(mu_);
   if (shut_down_) {
     return absl::FailedPreconditionError(
         "a worker pool cannot start after Shutdown(): make a new one");
@@ -302,7 +309,7 @@ void WorkerPool::RequestStop() {
 
 void WorkerPool::Shutdown(absl::Duration grace) {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     shut_down_ = true;
   }
   if (internal::ThreadRole::Active(this) ||
@@ -315,9 +322,9 @@ void WorkerPool::Shutdown(absl::Duration grace) {
   }
   // One Shutdown at a time; `mu_` (what mode() reads) is not held while
   // waiting for handlers and joining threads.
-  std::unique_lock<std::mutex> shutdown_lock(shutdown_mu_);
+  MutexLock shutdown_lock(shutdown_mu_);
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!started_ || stopped_) return;
   }
   if (periodic_started_) {
@@ -340,7 +347,7 @@ void WorkerPool::Shutdown(absl::Duration grace) {
   threads_.clear();
   if (control_ != nullptr) control_->Stop();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopped_ = true;
   }
   client_->RemoveUser();

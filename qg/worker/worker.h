@@ -47,6 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
+#include "qg/internal/sync.h"
 #include "qg/worker/pool_observer.h"
 #include "qg/worker/work_map.h"
 
@@ -198,8 +199,8 @@ class Worker {
   std::atomic<bool>* const said_closed_;
   // options_.observer, surviving a throwing callback.
   std::unique_ptr<internal::GuardedObserver> observer_;
-  std::mutex mu_;
-  std::condition_variable cv_;  // stop_ or working_ changed
+  internal::Mutex mu_;
+  internal::CondVar cv_;  // stop_ or working_ changed
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool working_ ABSL_GUARDED_BY(mu_) = false;
   Job* current_ ABSL_GUARDED_BY(mu_) = nullptr;  // the job being run
@@ -271,8 +272,8 @@ class WorkerPool {
   std::unique_ptr<internal::ControlListener> control_;  // qg-compatible mode
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  std::mutex shutdown_mu_;  // serializes Start() and Shutdown()
-  mutable std::mutex mu_;   // options_.mode, mode_reason_, started_
+  internal::Mutex shutdown_mu_;  // serializes Start() and Shutdown()
+  mutable internal::Mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
   bool shut_down_ = false;  // Shutdown() was called: no (re)start
   bool stopped_ = false;    // a Shutdown() finished: nothing left to wait for

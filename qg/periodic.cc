@@ -15,6 +15,9 @@
 
 namespace qg {
 
+using internal::Mutex;
+using internal::MutexLock;
+
 namespace queries = internal::queries;
 
 // A registered schedule and what this enqueuer knows of its record. The
@@ -206,13 +209,13 @@ PeriodicEnqueuer::PeriodicEnqueuer(Client* client, PeriodicOptions options)
     : client_(client), options_(std::move(options)) {}
 
 PeriodicEnqueuer::~PeriodicEnqueuer() {
-  std::unique_lock<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(lifecycle_mu_);
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     starts_ = 0;
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -248,7 +251,7 @@ absl::Status PeriodicEnqueuer::Register(PeriodicJob job) {
   auto entry = std::make_shared<Entry>(
       Entry{std::move(job), *std::move(schedule), std::nullopt});
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& e : entries_) {
       if (e->job.name == entry->job.name) {
         return invalid("a schedule with this name is registered already");
@@ -257,12 +260,12 @@ absl::Status PeriodicEnqueuer::Register(PeriodicJob job) {
     entries_.push_back(std::move(entry));
     wake_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   return absl::OkStatus();
 }
 
 std::vector<std::string> PeriodicEnqueuer::names() const {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> out;
   for (const auto& e : entries_) out.push_back(e->job.name);
   return out;
@@ -283,10 +286,10 @@ void PeriodicEnqueuer::Log(LogLevel level, const std::string& message) {
 }
 
 PeriodicRunResult PeriodicEnqueuer::RunOnce() {
-  std::unique_lock<std::mutex> run(run_mu_);
+  MutexLock run(run_mu_);
   std::vector<std::shared_ptr<Entry>> entries;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     entries = entries_;
   }
   PeriodicRunResult result;
@@ -295,7 +298,7 @@ PeriodicRunResult PeriodicEnqueuer::RunOnce() {
   // options name), never this host's own.
   absl::StatusOr<absl::Time> now_or = Now();
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (now_or.ok()) {
       last_now_ = std::make_pair(*now_or, absl::Now());
     } else {
@@ -479,9 +482,9 @@ absl::Status PeriodicEnqueuer::Start() {
         absl::StrCat("PeriodicOptions::interval must be positive, not ",
                      absl::FormatDuration(options_.interval)));
   }
-  std::unique_lock<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(lifecycle_mu_);
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (starts_ > 0) {
       ++starts_;
       return absl::OkStatus();
@@ -500,7 +503,7 @@ absl::Status PeriodicEnqueuer::Start() {
   }
   if (thread_.joinable()) thread_.join();  // a loop told to stop earlier
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     starts_ = 1;
     stop_ = false;
     wake_ = false;
@@ -510,28 +513,28 @@ absl::Status PeriodicEnqueuer::Start() {
 }
 
 void PeriodicEnqueuer::Stop() {
-  std::unique_lock<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(lifecycle_mu_);
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (starts_ == 0) return;
     if (--starts_ > 0) return;
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void PeriodicEnqueuer::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
-    lock.unlock();
+    lock.Unlock();
     try {
       RunOnce();
     } catch (...) {  // RunOnce() catches what callbacks throw; this is a guard
       Log(LogLevel::kError,
           absl::StrCat("qg: periodic jobs: a run threw ", DescribeException()));
     }
-    lock.lock();
+    lock.Lock();
     if (stop_) break;
     // Sleep until the next occurrence of any schedule on the deciding clock
     // (as read by the run, plus the time since), at most `interval`. This
@@ -546,7 +549,10 @@ void PeriodicEnqueuer::Loop() {
       }
     }
     absl::Time deadline = absl::Now() + std::max(wait, absl::ZeroDuration());
-    internal::WaitUntil(cv_, lock, deadline, [&] { return stop_ || wake_; });
+    cv_.WaitUntil(lock, deadline, [&] {
+      mu_.AssertHeld();
+      return stop_ || wake_;
+    });
     wake_ = false;
   }
 }
@@ -558,7 +564,7 @@ absl::StatusOr<std::vector<PeriodicInfo>> PeriodicEnqueuer::List() {
   for (auto& [name, info] : *records) info.registered = false;
   std::vector<std::shared_ptr<Entry>> entries;
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     entries = entries_;
   }
   absl::StatusOr<absl::Time> now_or = Now();

@@ -95,6 +95,7 @@
 #include "qg/client.h"
 #include "qg/clock.h"
 #include "qg/executor.h"
+#include "qg/internal/sync.h"
 #include "qg/job.h"
 #include "qg/schedule.h"
 
@@ -298,7 +299,7 @@ class PeriodicEnqueuer {
   // Handles one due schedule in one transaction.
   absl::Status RunEntry(Entry& entry, absl::Time now, absl::Time due,
                         std::vector<PeriodicEnqueued>& enqueued);
-  void Heartbeat(absl::Time now);
+  void Heartbeat(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
   // Logs through the client's logger; never throws.
   void Log(LogLevel level, const std::string& message);
   void Loop();
@@ -307,21 +308,21 @@ class PeriodicEnqueuer {
   const PeriodicOptions options_;
 
   // entries_ (the list), starts_, stop_, wake_, last_now_
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   std::vector<std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
   int starts_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
-  std::condition_variable cv_;
+  internal::CondVar cv_;
   // The deciding clock's now as the last RunOnce() read it, and this host's
   // absl::Now() then (when the background thread wakes next); nullopt when
   // that read failed.
   std::optional<std::pair<absl::Time, absl::Time>> last_now_
       ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // owned by Start()/Stop() under lifecycle_mu_
-  std::mutex lifecycle_mu_;
+  internal::Mutex lifecycle_mu_;
 
-  std::mutex run_mu_;  // one RunOnce() at a time; Entry's state
+  internal::Mutex run_mu_;  // one RunOnce() at a time; Entry's state
   absl::Time last_heartbeat_ ABSL_GUARDED_BY(run_mu_) = absl::InfinitePast();
 };
 

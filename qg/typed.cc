@@ -23,11 +23,15 @@
 #include "google/protobuf/util/field_comparator.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "qg/internal/sync.h"
 #include "qg/internal/utf8.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 
 namespace qg {
+
+using internal::Mutex;
+using internal::MutexLock;
 namespace {
 
 using google::protobuf::Descriptor;
@@ -307,14 +311,14 @@ bool MayHoldEnums(const Descriptor* d) {
   if (d->file()->pool() != google::protobuf::DescriptorPool::generated_pool()) {
     return HasEnumFields(d, seen);
   }
-  static std::mutex mu;
+  static Mutex mu;
   static auto* const known = new absl::flat_hash_map<const Descriptor*, bool>;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (auto it = known->find(d); it != known->end()) return it->second;
   }
   bool has = HasEnumFields(d, seen);
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   known->emplace(d, has);
   return has;
 }

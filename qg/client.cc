@@ -12,6 +12,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/enqueue_util.h"
 #include "qg/internal/guarded.h"
 #include "qg/internal/job_ops.h"
 #include "qg/internal/json.h"
@@ -29,9 +30,14 @@ namespace qg {
 namespace {
 
 namespace queries = internal::queries;
+using internal::CheckOpenTransaction;
 using internal::InsertRow;
+using internal::InsertUnique;
 using internal::JobRow;
 using internal::JobRowReader;
+using internal::MissingUniqueSchema;
+using internal::OneRow;
+using internal::QueryCall;
 
 // A transaction that belongs to the EnqueueInTx caller: the job may write
 // through it but must not end it.
@@ -59,114 +65,6 @@ absl::StatusOr<int64_t> ReturnedId(const Rows& rows) {
     return absl::InternalError("INSERT returned no job_id");
   }
   return id;
-}
-
-absl::StatusOr<Rows> QueryCall(Executor& exec, const internal::Call& call) {
-  return exec.Query(call.statement->text, call.params);
-}
-
-// Reads the one que_jobs row `rows` holds.
-absl::StatusOr<JobRow> OneRow(const Rows& rows) {
-  if (rows.rows.size() != 1) return absl::InternalError("expected one row");
-  absl::StatusOr<JobRowReader> reader = JobRowReader::For(rows.columns);
-  if (!reader.ok()) return reader.status();
-  return reader->Read([&](int c) -> std::optional<absl::string_view> {
-    const auto& field = rows.rows[0][c];
-    if (!field.has_value()) return std::nullopt;
-    return absl::string_view(*field);
-  });
-}
-
-// How often a unique insert is tried when it neither inserted nor saw the
-// key's holder (the holder committed after the statement's snapshot, or
-// finished in between). Each try takes a new snapshot in READ COMMITTED.
-constexpr int kUniqueAttempts = 10;
-
-absl::Status MissingUniqueSchema() {
-  return absl::FailedPreconditionError(
-      "unique jobs need qg-cpp's schema additions (the qg_unique_key column "
-      "of que_jobs and its unique index), which this database lacks: run "
-      "`qg migrate` (jobs without NewJob::unique work without them)");
-}
-
-// A failed unique statement: undefined column (42703) or no unique index
-// to infer (42P10) mean that the additions are missing.
-absl::Status UniqueStatementError(const absl::Status& status) {
-  std::string state = qg::SqlState(status);
-  if (state == "42703" || state == "42P10") return MissingUniqueSchema();
-  return status;
-}
-
-int ColumnIndex(const Rows& rows, absl::string_view name) {
-  for (size_t i = 0; i < rows.columns.size(); ++i) {
-    if (rows.columns[i] == name) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-// Inserts the unique job `row` through `exec`, or finds the stored job that
-// holds its key. Returns the stored row and whether it was a duplicate.
-absl::StatusOr<std::pair<JobRow, bool>> InsertUnique(Executor& exec,
-                                                     const InsertRow& row) {
-  for (int attempt = 0; attempt < kUniqueAttempts; ++attempt) {
-    absl::StatusOr<Rows> rows = QueryCall(exec, queries::InsertUniqueJob(row));
-    if (!rows.ok()) return UniqueStatementError(rows.status());
-    if (rows->rows.empty()) continue;  // look again with a new snapshot
-    int dup = ColumnIndex(*rows, "qg_duplicate");
-    if (dup < 0) return absl::InternalError("unique insert without flag");
-    absl::StatusOr<JobRow> job = OneRow(*rows);
-    if (!job.ok()) return job.status();
-    return std::make_pair(std::move(*job), rows->rows[0][dup] == "t");
-  }
-  return absl::AbortedError(absl::StrCat(
-      "enqueue of unique job ", *row.unique_key, ": ", kUniqueAttempts,
-      " tries neither inserted it nor saw the job holding its key (in a "
-      "REPEATABLE READ or SERIALIZABLE transaction, a job committed after "
-      "its snapshot; otherwise jobs with this key keep finishing): retry "
-      "the transaction"));
-}
-
-// `status` with `prefix` before its message; code and payloads (such as
-// `IsErrMissingType()`'s) kept.
-absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
-  absl::Status out(status.code(), absl::StrCat(prefix, status.message()));
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
-  return out;
-}
-
-// OK when `conn`, the caller's connection, is inside an open transaction
-// (or busy or broken, which the next statement reports). Outside BEGIN the
-// caller's jobs would commit on their own, whatever the caller does next;
-// in a failed transaction the server refuses every statement.
-absl::Status CheckOpenTransaction(PGconn* conn, absl::string_view call) {
-  switch (PQtransactionStatus(conn)) {
-    case PQTRANS_IDLE:
-      return absl::FailedPreconditionError(absl::StrCat(
-          call,
-          " needs an open transaction: the caller's connection is not inside "
-          "BEGIN, so its jobs would commit on their own (BEGIN first, or "
-          "enqueue without a transaction)"));
-    case PQTRANS_INERROR:
-      return absl::FailedPreconditionError(absl::StrCat(
-          call, ": the caller's transaction has failed; roll it back"));
-    default:
-      return absl::OkStatus();
-  }
-}
-
-// `CheckOpenTransaction()` on the connection of `exec` when it is one of
-// qg's libpq executors; an Executor of another kind is trusted to be in a
-// transaction.
-absl::Status CheckOpenTransaction(Executor& exec, absl::string_view call) {
-  if (auto* e = dynamic_cast<PgExecutor*>(&exec); e != nullptr) {
-    return CheckOpenTransaction(e->conn(), call);
-  }
-  if (auto* t = dynamic_cast<PgTx*>(&exec); t != nullptr) {
-    return CheckOpenTransaction(t->conn(), call);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -607,223 +505,6 @@ absl::StatusOr<std::vector<JobStats>> Client::Stats() {
   if (!conn.ok()) return conn.status();
   PgExecutor exec(conn->get());
   return QueryJobStats(exec);
-}
-
-absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
-    const std::vector<NewJob>& jobs, Executor* tx) {
-  absl::StatusOr<std::vector<EnqueueResult>> results =
-      EnqueueManyDetailed(jobs, tx);
-  if (!results.ok()) return results.status();
-  std::vector<int64_t> ids;
-  ids.reserve(results->size());
-  for (const EnqueueResult& r : *results) ids.push_back(r.id);
-  return ids;
-}
-
-absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
-    const std::vector<NewJob>& jobs, Executor* tx) {
-  constexpr size_t kChunk = 1000;
-  if (tx != nullptr) {
-    if (absl::Status s = CheckOpenTransaction(*tx, "EnqueueMany"); !s.ok()) {
-      return s;
-    }
-  }
-  const absl::Time now = clock_->Now();
-  std::vector<InsertRow> rows;
-  rows.reserve(jobs.size());
-  bool any_unique = false;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    absl::StatusOr<InsertRow> row = ValidateNewJob(jobs[i], now);
-    if (!row.ok()) {
-      return Prefixed(row.status(),
-                      absl::StrCat("job #", i + 1, " of ", jobs.size(),
-                                   " (jobs[", i, "]): "));
-    }
-    any_unique = any_unique || row->unique_key.has_value();
-    rows.push_back(std::move(*row));
-  }
-  std::vector<EnqueueResult> results;
-  results.reserve(jobs.size());
-  auto insert_plain = [&](Executor& exec,
-                          absl::Span<const InsertRow> chunk) -> absl::Status {
-    absl::StatusOr<Rows> result = QueryCall(exec, queries::InsertMany(chunk));
-    if (!result.ok()) return result.status();
-    for (const auto& row : result->rows) {
-      int64_t id = 0;
-      if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
-        return absl::InternalError("INSERT returned no job_id");
-      }
-      results.push_back({id, false});
-    }
-    return absl::OkStatus();
-  };
-  auto insert_unique = [&](Executor& exec, size_t from,
-                           absl::Span<const InsertRow> chunk) -> absl::Status {
-    absl::StatusOr<Rows> result =
-        QueryCall(exec, queries::InsertManyUnique(chunk));
-    if (!result.ok()) return UniqueStatementError(result.status());
-    if (result->rows.size() != chunk.size()) {
-      return absl::InternalError("unique batch insert lost rows");
-    }
-    std::vector<size_t> unresolved;
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      const auto& row = result->rows[i];
-      int64_t id = 0;
-      if (!row[1]) {
-        unresolved.push_back(i);  // the key's holder was not visible
-      } else if (!absl::SimpleAtoi(*row[1], &id)) {
-        return absl::InternalError("INSERT returned no job_id");
-      }
-      results.push_back({id, row[2] == "t"});
-    }
-    for (size_t i : unresolved) {
-      absl::StatusOr<std::pair<JobRow, bool>> stored =
-          InsertUnique(exec, chunk[i]);
-      if (!stored.ok()) return stored.status();
-      results[from + i] = {stored->first.key.id, stored->second};
-    }
-    return absl::OkStatus();
-  };
-  auto insert = [&](Executor& exec) -> absl::Status {
-    if (any_unique) {
-      if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
-    }
-    for (size_t from = 0; from < rows.size(); from += kChunk) {
-      absl::Span<const InsertRow> chunk = absl::MakeConstSpan(rows).subspan(
-          from, std::min(rows.size() - from, kChunk));
-      bool unique = std::any_of(
-          chunk.begin(), chunk.end(),
-          [](const InsertRow& r) { return r.unique_key.has_value(); });
-      absl::Status s =
-          unique ? insert_unique(exec, from, chunk) : insert_plain(exec, chunk);
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  };
-  if (tx != nullptr) {
-    if (absl::Status s = insert(*tx); !s.ok()) return s;
-    return results;
-  }
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
-  if (!own.ok()) return own.status();
-  if (absl::Status s = insert(**own); !s.ok()) return s;
-  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
-  return results;
-}
-
-namespace {
-
-absl::Status CopyError(PGconn* conn, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", PQerrorMessage(conn)));
-}
-
-// Streams `next` through COPY on `conn`, inside an open transaction.
-absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
-  // Rows without run_at get the transaction's now(), which is what the
-  // column default would give (COPY cannot ask for DEFAULT per row).
-  absl::StatusOr<PgResult> now = internal::Run(conn, queries::TransactionNow());
-  if (!now.ok()) return now.status();
-  std::string tx_now(now->Get(0, 0));
-  {
-    PgResult start(PQexec(conn, internal::sql::kCopyJobs.text));
-    if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
-      return qg::StatusFromResult(conn, start.get(),
-                                  internal::sql::kCopyJobs.name);
-    }
-  }
-  constexpr size_t kFlushAt = 64 * 1024;
-  std::string buf;
-  int64_t count = 0;
-  absl::Status invalid;
-  NewJob job;
-  while (true) {
-    job = NewJob();
-    bool more = false;
-    try {
-      more = next(job);
-    } catch (const std::exception& e) {
-      invalid = absl::InternalError(absl::StrCat(
-          "EnqueueStream: the job source threw making job #", count + 1, ": ",
-          e.what(), "; the COPY was aborted: nothing is stored"));
-    } catch (...) {
-      invalid = absl::InternalError(absl::StrCat(
-          "EnqueueStream: the job source threw an exception not derived from "
-          "std::exception making job #",
-          count + 1, "; the COPY was aborted: nothing is stored"));
-    }
-    if (!invalid.ok() || !more) break;
-    if (job.unique.has_value()) {
-      invalid = absl::InvalidArgumentError(absl::StrCat(
-          "job #", count + 1,
-          " of the stream is unique (NewJob::unique): COPY cannot skip "
-          "duplicates, so EnqueueStream refuses unique jobs; enqueue them "
-          "with EnqueueMany, which reports duplicates"));
-      break;
-    }
-    absl::StatusOr<InsertRow> row = ValidateNewJob(job);
-    if (!row.ok()) {
-      invalid = Prefixed(row.status(),
-                         absl::StrCat("job #", count + 1, " of the stream: "));
-      break;
-    }
-    internal::AppendCopyField(row->queue, buf);
-    buf.push_back('\t');
-    absl::StrAppend(&buf, row->priority);
-    buf.push_back('\t');
-    buf += row->run_at ? qg::FormatTimestamp(*row->run_at) : tx_now;
-    buf.push_back('\t');
-    internal::AppendCopyField(row->type, buf);
-    buf.push_back('\t');
-    internal::AppendCopyField(row->args, buf);
-    buf.push_back('\n');
-    ++count;
-    if (buf.size() >= kFlushAt) {
-      if (PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) {
-        return CopyError(conn, "COPY que_jobs");
-      }
-      buf.clear();
-    }
-  }
-  if (!invalid.ok()) {
-    PQputCopyEnd(conn, "aborted by qg: invalid job in stream");
-    while (PGresult* r = PQgetResult(conn)) PQclear(r);
-    return invalid;
-  }
-  if ((!buf.empty() &&
-       PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) ||
-      PQputCopyEnd(conn, nullptr) != 1) {
-    return CopyError(conn, "COPY que_jobs");
-  }
-  PgResult end(PQgetResult(conn));
-  absl::Status s = qg::StatusFromResult(conn, end.get(), "COPY que_jobs");
-  while (PGresult* r = PQgetResult(conn)) PQclear(r);
-  if (!s.ok()) return s;
-  return count;
-}
-
-}  // namespace
-
-absl::StatusOr<int64_t> Client::EnqueueStream(const JobSource& next,
-                                              PGconn* tx_conn) {
-  if (tx_conn != nullptr) {
-    if (absl::Status s = CheckOpenTransaction(tx_conn, "EnqueueStream");
-        !s.ok()) {
-      return s;
-    }
-    return CopyJobs(tx_conn, next);
-  }
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn->get());
-  if (!tx.ok()) return tx.status();
-  absl::StatusOr<int64_t> n = CopyJobs(conn->get(), next);
-  if (!n.ok()) return n.status();  // ~PgTx rolls back
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
-  return n;
 }
 
 }  // namespace qg

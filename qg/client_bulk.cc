@@ -1,0 +1,298 @@
+// qg::Client's bulk paths: EnqueueMany (array INSERTs of up to 1000 jobs) and
+// EnqueueStream (COPY). The single-job paths are in client.cc.
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "qg/client.h"
+#include "qg/enqueue_util.h"
+#include "qg/internal/guarded.h"
+#include "qg/internal/pg.h"
+#include "qg/internal/queries.h"
+#include "qg/internal/sql.h"
+#include "qg/pg.h"
+
+namespace qg {
+namespace {
+
+namespace queries = internal::queries;
+using internal::CheckOpenTransaction;
+using internal::InsertRow;
+using internal::JobRow;
+using internal::Prefixed;
+using internal::QueryCall;
+
+// Jobs per INSERT statement.
+constexpr size_t kChunk = 1000;
+
+// Every job validated as Enqueue() does, before any SQL; an error names the
+// job's place in the call.
+absl::StatusOr<std::vector<InsertRow>> ValidateAll(
+    const std::vector<NewJob>& jobs, absl::Time now) {
+  std::vector<InsertRow> rows;
+  rows.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    absl::StatusOr<InsertRow> row = ValidateNewJob(jobs[i], now);
+    if (!row.ok()) {
+      return Prefixed(row.status(),
+                      absl::StrCat("job #", i + 1, " of ", jobs.size(),
+                                   " (jobs[", i, "]): "));
+    }
+    rows.push_back(std::move(*row));
+  }
+  return rows;
+}
+
+// One INSERT of jobs none of which is unique; appends their ids.
+absl::Status InsertPlain(Executor& exec, absl::Span<const InsertRow> chunk,
+                         std::vector<EnqueueResult>& results) {
+  absl::StatusOr<Rows> result = QueryCall(exec, queries::InsertMany(chunk));
+  if (!result.ok()) return result.status();
+  for (const auto& row : result->rows) {
+    int64_t id = 0;
+    if (!row[0] || !absl::SimpleAtoi(*row[0], &id)) {
+      return absl::InternalError("INSERT returned no job_id");
+    }
+    results.push_back({id, false});
+  }
+  return absl::OkStatus();
+}
+
+// One INSERT of jobs some of which are unique; appends each one's id (the
+// holder's for a duplicate). A duplicate whose holder the statement could
+// not see is inserted again on its own.
+absl::Status InsertWithUnique(Executor& exec, absl::Span<const InsertRow> chunk,
+                              std::vector<EnqueueResult>& results) {
+  absl::StatusOr<Rows> result =
+      QueryCall(exec, queries::InsertManyUnique(chunk));
+  if (!result.ok()) return internal::UniqueStatementError(result.status());
+  if (result->rows.size() != chunk.size()) {
+    return absl::InternalError("unique batch insert lost rows");
+  }
+  const size_t from = results.size();
+  std::vector<size_t> unresolved;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    const auto& row = result->rows[i];
+    int64_t id = 0;
+    if (!row[1]) {
+      unresolved.push_back(i);  // the key's holder was not visible
+    } else if (!absl::SimpleAtoi(*row[1], &id)) {
+      return absl::InternalError("INSERT returned no job_id");
+    }
+    results.push_back({id, row[2] == "t"});
+  }
+  for (size_t i : unresolved) {
+    absl::StatusOr<std::pair<JobRow, bool>> stored =
+        internal::InsertUnique(exec, chunk[i]);
+    if (!stored.ok()) return stored.status();
+    results[from + i] = {stored->first.key.id, stored->second};
+  }
+  return absl::OkStatus();
+}
+
+// Every row, in statements of up to kChunk; one result per row, in order.
+absl::Status InsertAll(Executor& exec, const std::vector<InsertRow>& rows,
+                       std::vector<EnqueueResult>& results) {
+  for (size_t from = 0; from < rows.size(); from += kChunk) {
+    absl::Span<const InsertRow> chunk = absl::MakeConstSpan(rows).subspan(
+        from, std::min(rows.size() - from, kChunk));
+    bool unique = std::any_of(
+        chunk.begin(), chunk.end(),
+        [](const InsertRow& r) { return r.unique_key.has_value(); });
+    absl::Status s = unique ? InsertWithUnique(exec, chunk, results)
+                            : InsertPlain(exec, chunk, results);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
+    const std::vector<NewJob>& jobs, Executor* tx) {
+  absl::StatusOr<std::vector<EnqueueResult>> results =
+      EnqueueManyDetailed(jobs, tx);
+  if (!results.ok()) return results.status();
+  std::vector<int64_t> ids;
+  ids.reserve(results->size());
+  for (const EnqueueResult& r : *results) ids.push_back(r.id);
+  return ids;
+}
+
+absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
+    const std::vector<NewJob>& jobs, Executor* tx) {
+  if (tx != nullptr) {
+    if (absl::Status s = CheckOpenTransaction(*tx, "EnqueueMany"); !s.ok()) {
+      return s;
+    }
+  }
+  absl::StatusOr<std::vector<InsertRow>> rows =
+      ValidateAll(jobs, clock_->Now());
+  if (!rows.ok()) return rows.status();
+  const bool any_unique =
+      std::any_of(rows->begin(), rows->end(),
+                  [](const InsertRow& r) { return r.unique_key.has_value(); });
+  std::vector<EnqueueResult> results;
+  results.reserve(jobs.size());
+  auto insert = [&](Executor& exec) -> absl::Status {
+    if (any_unique) {
+      if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
+    }
+    return InsertAll(exec, *rows, results);
+  };
+  if (tx != nullptr) {
+    if (absl::Status s = insert(*tx); !s.ok()) return s;
+    return results;
+  }
+  // One transaction of the client's: all of them or none.
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
+  if (!own.ok()) return own.status();
+  if (absl::Status s = insert(**own); !s.ok()) return s;
+  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
+  return results;
+}
+
+namespace {
+
+absl::Status CopyError(PGconn* conn, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", PQerrorMessage(conn)));
+}
+
+// The next job of the stream, validated (nullopt: the source has no more);
+// `index` is its number, from 1. A source that throws, a unique job or an
+// invalid one is an error naming the job.
+absl::StatusOr<std::optional<InsertRow>> NextRow(const Client::JobSource& next,
+                                                 int64_t index) {
+  NewJob job;
+  absl::StatusOr<bool> more =
+      internal::Guard("EnqueueStream: the job source",
+                      [&] { return absl::StatusOr<bool>(next(job)); });
+  if (!more.ok()) {
+    return absl::Status(
+        more.status().code(),
+        absl::StrCat(more.status().message(), " making job #", index,
+                     "; the COPY was aborted: nothing is stored"));
+  }
+  if (!*more) return std::nullopt;
+  if (job.unique.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job #", index,
+        " of the stream is unique (NewJob::unique): COPY cannot skip "
+        "duplicates, so EnqueueStream refuses unique jobs; enqueue them "
+        "with EnqueueMany, which reports duplicates"));
+  }
+  absl::StatusOr<InsertRow> row = ValidateNewJob(job);
+  if (!row.ok()) {
+    return Prefixed(row.status(),
+                    absl::StrCat("job #", index, " of the stream: "));
+  }
+  return std::move(*row);
+}
+
+// `row` as a line of COPY's text format; a row without run_at gets `tx_now`.
+void AppendCopyRow(const InsertRow& row, const std::string& tx_now,
+                   std::string& buf) {
+  internal::AppendCopyField(row.queue, buf);
+  buf.push_back('\t');
+  absl::StrAppend(&buf, row.priority);
+  buf.push_back('\t');
+  buf += row.run_at ? qg::FormatTimestamp(*row.run_at) : tx_now;
+  buf.push_back('\t');
+  internal::AppendCopyField(row.type, buf);
+  buf.push_back('\t');
+  internal::AppendCopyField(row.args, buf);
+  buf.push_back('\n');
+}
+
+// Starts COPY que_jobs on `conn`; returns the transaction's now(), which
+// rows without run_at get (what the column default would give: COPY cannot
+// ask for DEFAULT per row).
+absl::StatusOr<std::string> StartCopy(PGconn* conn) {
+  absl::StatusOr<PgResult> now = internal::Run(conn, queries::TransactionNow());
+  if (!now.ok()) return now.status();
+  PgResult start(PQexec(conn, internal::sql::kCopyJobs.text));
+  if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
+    return qg::StatusFromResult(conn, start.get(),
+                                internal::sql::kCopyJobs.name);
+  }
+  return std::string(now->Get(0, 0));
+}
+
+// Ends the COPY: with `why` not OK, aborts it (nothing is stored) and
+// returns `why`; otherwise sends what `buf` still holds and returns the
+// server's verdict.
+absl::Status EndCopy(PGconn* conn, const std::string& buf,
+                     const absl::Status& why) {
+  if (!why.ok()) {
+    PQputCopyEnd(conn, "aborted by qg: invalid job in stream");
+    while (PGresult* r = PQgetResult(conn)) PQclear(r);
+    return why;
+  }
+  if ((!buf.empty() &&
+       PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) ||
+      PQputCopyEnd(conn, nullptr) != 1) {
+    return CopyError(conn, "COPY que_jobs");
+  }
+  PgResult end(PQgetResult(conn));
+  absl::Status s = qg::StatusFromResult(conn, end.get(), "COPY que_jobs");
+  while (PGresult* r = PQgetResult(conn)) PQclear(r);
+  return s;
+}
+
+// Streams `next` through COPY on `conn`, inside an open transaction, in
+// 64 KiB sends.
+absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
+  absl::StatusOr<std::string> tx_now = StartCopy(conn);
+  if (!tx_now.ok()) return tx_now.status();
+  constexpr size_t kFlushAt = 64 * 1024;
+  std::string buf;
+  int64_t count = 0;
+  absl::Status invalid;
+  while (true) {
+    absl::StatusOr<std::optional<InsertRow>> row = NextRow(next, count + 1);
+    if (!row.ok()) invalid = row.status();
+    if (!row.ok() || !row->has_value()) break;
+    AppendCopyRow(**row, *tx_now, buf);
+    ++count;
+    if (buf.size() >= kFlushAt) {
+      if (PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) {
+        return CopyError(conn, "COPY que_jobs");
+      }
+      buf.clear();
+    }
+  }
+  if (absl::Status s = EndCopy(conn, buf, invalid); !s.ok()) return s;
+  return count;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Client::EnqueueStream(const JobSource& next,
+                                              PGconn* tx_conn) {
+  if (tx_conn != nullptr) {
+    if (absl::Status s = CheckOpenTransaction(tx_conn, "EnqueueStream");
+        !s.ok()) {
+      return s;
+    }
+    return CopyJobs(tx_conn, next);
+  }
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn->get());
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<int64_t> n = CopyJobs(conn->get(), next);
+  if (!n.ok()) return n.status();  // ~PgTx rolls back
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  return n;
+}
+
+}  // namespace qg

@@ -111,19 +111,13 @@ std::string SqlState(const absl::Status& status) {
   return p ? std::string(*p) : std::string();
 }
 
-absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
-  std::string ci(conninfo);
-  if (ci.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("conninfo contains a NUL byte");
-  }
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
-  if (opts == nullptr) {
-    std::string msg = err ? TrimMessage(err) : "out of memory";
-    PQfreemem(err);
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
-  }
+namespace {
+
+// The connection parameters `Connect()` opens a session with: the caller's
+// (`opts`, parsed), the session settings qg-cpp reads rows by forced on top,
+// and defaults for what the caller left unset.
+std::vector<std::pair<std::string, std::string>> SessionParams(
+    const PQconninfoOption* opts) {
   // The session settings qg-cpp parses by (timestamps in UTC and ISO
   // format, intervals and floats as PostgreSQL prints them by default, text
   // in UTF-8) are forced, whatever the server, database or role defaults say
@@ -138,63 +132,80 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
       {"connect_timeout", "10"}, {"keepalives", "1"},
       {"keepalives_idle", "30"}, {"keepalives_interval", "10"},
       {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"}};
-  std::vector<std::string> keys, values;
+  std::vector<std::pair<std::string, std::string>> params;
   bool has_options = false;
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+  for (const PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     absl::string_view key = o->keyword;
     if (key == "client_encoding") continue;  // forced below
-    keys.emplace_back(key);
-    values.emplace_back(o->val);
+    params.emplace_back(std::string(key), o->val);
     if (key == "options") {
       has_options = true;
-      absl::StrAppend(&values.back(), " ", kForced);
+      absl::StrAppend(&params.back().second, " ", kForced);
     }
     for (auto& d : defaults) {
       if (d.first == key) d.first.clear();
     }
   }
-  PQconninfoFree(opts);
-  if (!has_options) {
-    keys.emplace_back("options");
-    values.emplace_back(kForced);
-  }
-  keys.emplace_back("client_encoding");
-  values.emplace_back("UTF8");
+  if (!has_options) params.emplace_back("options", kForced);
+  params.emplace_back("client_encoding", "UTF8");
   for (auto& [key, value] : defaults) {
-    if (key.empty()) continue;
-    keys.push_back(key);
-    values.push_back(value);
+    if (!key.empty()) params.emplace_back(key, value);
   }
+  return params;
+}
+
+// Why a connection failed, as a status: a refused login is
+// `PermissionDenied`, a missing database `FailedPrecondition`, anything
+// else (unreachable, refused, timed out) `Unavailable`.
+absl::Status ConnectError(PGconn* conn, absl::string_view conninfo) {
+  std::string msg = TrimMessage(PQerrorMessage(conn));
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  if (absl::StrContains(msg, "password authentication failed") ||
+      absl::StrContains(msg, "no pg_hba.conf entry") ||
+      absl::StrContains(msg, "authentication failed")) {
+    code = absl::StatusCode::kPermissionDenied;
+  } else if (absl::StrContains(msg, "does not exist")) {
+    code = absl::StatusCode::kFailedPrecondition;
+  }
+  return absl::Status(code, absl::StrCat("cannot connect to PostgreSQL (",
+                                         RedactConninfo(conninfo), "): ", msg));
+}
+
+}  // namespace
+
+absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
+  std::string ci(conninfo);
+  if (ci.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("conninfo contains a NUL byte");
+  }
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? TrimMessage(err) : "out of memory";
+    PQfreemem(err);
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
+  }
+  std::vector<std::pair<std::string, std::string>> params = SessionParams(opts);
+  PQconninfoFree(opts);
   std::vector<const char*> k, v;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    k.push_back(keys[i].c_str());
-    v.push_back(values[i].c_str());
+  for (const auto& [key, value] : params) {
+    k.push_back(key.c_str());
+    v.push_back(value.c_str());
   }
   k.push_back(nullptr);
   v.push_back(nullptr);
   PgConnPtr conn(PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
   if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
-  if (PQstatus(conn.get()) == CONNECTION_OK) {
-    // Server notices ("relation already exists, skipping", "terminating
-    // connection due to immediate shutdown") would go to stderr; errors reach
-    // callers as statuses instead.
-    PQsetNoticeProcessor(
-        conn.get(), [](void*, const char*) {}, nullptr);
-  }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    std::string msg = TrimMessage(PQerrorMessage(conn.get()));
-    absl::StatusCode code = absl::StatusCode::kUnavailable;
-    if (absl::StrContains(msg, "password authentication failed") ||
-        absl::StrContains(msg, "no pg_hba.conf entry") ||
-        absl::StrContains(msg, "authentication failed")) {
-      code = absl::StatusCode::kPermissionDenied;
-    } else if (absl::StrContains(msg, "does not exist")) {
-      code = absl::StatusCode::kFailedPrecondition;
-    }
-    return absl::Status(code, absl::StrCat("cannot connect to PostgreSQL (",
-                                           RedactConninfo(ci), "): ", msg));
+    return ConnectError(conn.get(), ci);
   }
+  // Server notices ("relation already exists, skipping", "terminating
+  // connection due to immediate shutdown") would go to stderr; errors reach
+  // callers as statuses instead.
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   return conn;
 }
 

@@ -15,6 +15,7 @@
 #include "qg/internal/queries.h"
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
+#include "qg/json_writer.h"
 #include "qg/pg.h"
 #include "schema/schema.h"
 
@@ -207,12 +208,7 @@ absl::StatusOr<JobState> ParseJobState(absl::string_view name) {
 }
 
 std::string JobCursor::Encode() const {
-  std::string time = run_at == absl::InfiniteFuture() ? "infinity"
-                     : run_at == absl::InfinitePast()
-                         ? "-infinity"
-                         : absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", run_at,
-                                            absl::UTCTimeZone());
-  return absl::StrCat(id, ",", priority, ",", time, ",", queue);
+  return absl::StrCat(id, ",", priority, ",", FormatUtc(run_at), ",", queue);
 }
 
 absl::StatusOr<JobCursor> JobCursor::Decode(absl::string_view text) {

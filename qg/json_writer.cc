@@ -94,7 +94,8 @@ std::string JsonString(absl::string_view s) {
 std::string FormatUtc(absl::Time t) {
   if (t == absl::InfiniteFuture()) return "infinity";
   if (t == absl::InfinitePast()) return "-infinity";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+  // %E4Y: four digits at least (RFC 3339), "0050" for year 50.
+  return absl::FormatTime("%E4Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
 }  // namespace qg

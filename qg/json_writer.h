@@ -71,8 +71,9 @@ std::string JsonString(absl::string_view s);
 
 // FormatUtc()
 //
-// "2026-11-29T06:00:00.123456Z"; "infinity" for `absl::InfiniteFuture()`,
-// "-infinity" for `absl::InfinitePast()`.
+// "2026-11-29T06:00:00.123456Z" (years of four digits at least: "0050-...");
+// "infinity" for `absl::InfiniteFuture()`, "-infinity" for
+// `absl::InfinitePast()`.
 std::string FormatUtc(absl::Time t);
 
 }  // namespace qg

@@ -35,5 +35,16 @@ TEST(JsonWriterTest, FormatsTimesInUtcWithMicroseconds) {
   EXPECT_EQ(FormatUtc(absl::InfiniteFuture()), "infinity");
 }
 
+// RFC 3339 has four-digit years: year 50 is "0050", not "50" (which a reader
+// takes for 1950 or 2050, as PostgreSQL did with the SQL text).
+TEST(JsonWriterTest, YearsBefore1000HaveFourDigits) {
+  absl::Time t = absl::FromCivil(absl::CivilSecond(50, 6, 1, 0, 0, 0),
+                                 absl::UTCTimeZone());
+  EXPECT_EQ(FormatUtc(t), "0050-06-01T00:00:00.000000Z");
+  EXPECT_EQ(FormatUtc(absl::FromCivil(absl::CivilSecond(1, 1, 1, 0, 0, 0),
+                                      absl::UTCTimeZone())),
+            "0001-01-01T00:00:00.000000Z");
+}
+
 }  // namespace
 }  // namespace qg

@@ -44,7 +44,7 @@ class PoolObserver {
   // OnRoundTrip()
   //
   // After each locker round trip (fast path only).
-  virtual void OnRoundTrip(const RoundTrip& round_trip) {}
+  virtual void OnRoundTrip(const RoundTrip& /*round_trip*/) {}
 
   // A sweep (fast path only): on a connection of its own, the pool looked
   // for jobs nobody holds behind its cursor and for the next due time.
@@ -57,7 +57,7 @@ class PoolObserver {
   // OnSweep()
   //
   // After each sweep (fast path only).
-  virtual void OnSweep(const Sweep& sweep) {}
+  virtual void OnSweep(const Sweep& /*sweep*/) {}
 
   // A job a worker ran. The strings live only during the call.
   struct JobDone {
@@ -72,7 +72,7 @@ class PoolObserver {
   // OnJobDone()
   //
   // After each job a worker ran, in both worker modes.
-  virtual void OnJobDone(const JobDone& job) {}
+  virtual void OnJobDone(const JobDone& /*job*/) {}
 };
 
 }  // namespace qg

@@ -46,7 +46,7 @@ std::string DelayParam(absl::Duration delay) {
 
 absl::StatusOr<PgResult> Run(PGconn* conn, const Call& call) {
   absl::StatusOr<PgResult> r;
-  if (call.params.empty() && call.statement->params[0] == '\0') {
+  if (call.params.empty() && call.statement->params == 0) {
     r = ExecSimple(conn, call.statement->text);
   } else {
     r = Exec(conn, call.statement->text, call.params);

@@ -4,6 +4,7 @@
 -- the job (its holder then no longer holds the job, or the job's key
 -- changed: see fragments/live_cancel.sql).
 -- $1 ids bigint[].
+-- prepared by: locker
 UPDATE qg_cancellations AS c
 SET acknowledged_at = now(), holder_pid = pg_backend_pid()
 WHERE c.job_id = ANY($1::bigint[])

@@ -7,6 +7,7 @@
 -- the session, and with it every lock it took, is still alive.
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[].
+-- prepared by: locker
 SELECT job_id,
        present,
        CASE WHEN NOT present THEN pg_advisory_unlock(job_id) END AS released

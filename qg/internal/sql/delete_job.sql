@@ -2,6 +2,7 @@
 -- while it ran (someone moved run_at or priority), by its id, so that a
 -- finished job never survives to run again.
 -- $1 queue text, $2 priority smallint, $3 run_at timestamptz, $4 job_id bigint.
+-- prepared by: client
 WITH by_key AS (
   DELETE FROM que_jobs
   WHERE queue    = $1::text

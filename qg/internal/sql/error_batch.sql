@@ -4,6 +4,7 @@
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[], $5 error counts integer[], $6 delays float8[] (seconds),
 -- $7 messages text[].
+-- prepared by: locker
 UPDATE que_jobs AS j
 @error_columns@
 FROM (

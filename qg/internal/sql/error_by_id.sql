@@ -2,6 +2,7 @@
 -- (rare: a full scan).
 -- $1 ids bigint[], $2 error counts integer[], $3 delays float8[],
 -- $4 messages text[].
+-- prepared by: locker
 UPDATE que_jobs AS j
 @error_columns@
 FROM unnest($1::bigint[], $2::integer[], $3::float8[], $4::text[])

@@ -4,6 +4,7 @@
 -- job_id) order, whose advisory lock is free. The recursive CTE walks the
 -- index one candidate at a time and stops at the first lock it gets, so it
 -- never takes a lock on a row it does not return.
+-- prepared by: client
 WITH RECURSIVE jobs AS (
   SELECT (j).*, pg_try_advisory_lock((j).job_id) AS locked
   FROM (

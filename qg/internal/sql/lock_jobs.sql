@@ -10,6 +10,7 @@
 -- $5 after_priority smallint, $6 after_run_at timestamptz,
 -- $7 after_job_id bigint, $8 rewind_priority smallint,
 -- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint.
+-- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
        rewind_run_at, rewind_job_id

@@ -6,4 +6,5 @@
 -- absolute run_at on its own clock. One index probe per priority
 -- (qg_next_due() in schema/qg_additions.sql).
 -- $1 queue text.
+-- prepared by: locker
 SELECT due_in, db_now, priority FROM qg_next_due($1::text, '@DEAD_RUN_AT@')

@@ -4,6 +4,7 @@
 -- $1 error_count integer, $2 delay float8 (seconds, or 'Infinity'),
 -- $3 message text, $4 queue text, $5 priority smallint,
 -- $6 run_at timestamptz, $7 job_id bigint.
+-- prepared by: client
 WITH by_key AS (
   UPDATE que_jobs
   @set_error_columns@

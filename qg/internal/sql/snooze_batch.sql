@@ -3,6 +3,7 @@
 -- retries the others by id (qg_snooze_by_id).
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[], $5 delays float8[] (seconds).
+-- prepared by: locker
 UPDATE que_jobs AS j
 SET run_at = now() + k.delay * '1 second'::interval
 FROM (

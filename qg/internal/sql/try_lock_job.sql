@@ -2,4 +2,5 @@
 -- operator's change (delete, retry, cancel) never touches a job a worker is
 -- running. Release with qg_unlock_job after the change commits.
 -- $1 job_id bigint.
+-- prepared by: client
 SELECT pg_try_advisory_lock($1::bigint)

@@ -1047,6 +1047,41 @@ TEST_F(QgCommandTest, LeftOverCancelRequestDoesNotCancelALaterRun) {
       << Query("SELECT last_error FROM que_jobs");
 }
 
+// Regression (issue 17, defect 10): `qg work --until-empty` on a paused
+// queue never exited and never said the queue was paused. It says so at
+// start, and ends with its own exit status (3) once nothing runs and what
+// is left cannot run because of the pause; an empty paused queue is empty
+// (exit 0).
+TEST_F(QgCommandTest, WorkUntilEmptyOnAPausedQueueSaysSoAndEnds) {
+  ASSERT_EQ(RunQg({"pause", "held"}, db_->conninfo()).exit_code, 0);
+  Query(
+      "INSERT INTO que_jobs (job_class, queue) SELECT 'T', 'held' FROM "
+      "generate_series(1, 3) RETURNING 1");
+  std::string wout = TempPath("paused-out"), werr = TempPath("paused-err");
+  pid_t worker = Start({"work", "--queue", "held", "--until-empty",
+                        "--interval", "0.05", "--handler", "T=true"},
+                       db_->conninfo(), wout, werr);
+  std::optional<int> code = WaitAtMost(worker, absl::Seconds(30));
+  if (!code) KillAndReap(worker);
+  ASSERT_TRUE(code.has_value())
+      << "qg work --until-empty kept running: " << ReadFile(werr);
+  EXPECT_EQ(*code, 3) << ReadFile(werr);
+  std::string err = ReadFile(werr);
+  EXPECT_THAT(err, HasSubstr("queue \"held\" is paused"));
+  EXPECT_THAT(err, HasSubstr("qg resume held"));
+  EXPECT_THAT(err, HasSubstr("--until-empty"));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "3");  // untouched
+
+  // Nothing runnable left: empty, paused or not.
+  Query("DELETE FROM que_jobs RETURNING 1");
+  QgRun empty = RunQg({"work", "--queue", "held", "--until-empty", "--interval",
+                       "0.05", "--handler", "T=true"},
+                      db_->conninfo());
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_THAT(empty.err, HasSubstr("is paused"));
+  EXPECT_THAT(RunQg({"work", "--help"}, "").out, HasSubstr("3 --until-empty"));
+}
+
 // ---- Periodic schedules
 
 TEST_F(QgCommandTest, PeriodicListsSchedulesAndRemovesOne) {

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -31,6 +32,7 @@
 #include "qg/worker/worker.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
+#include "tools/qg/output.h"
 #include "tools/qg/shell_runner.h"
 
 namespace qg_cli {
@@ -39,6 +41,10 @@ namespace {
 // After a forced stop, how long qg work waits for the pool to hand its jobs
 // back before it exits anyway (its sessions close and release the locks).
 constexpr absl::Duration kForcedStopLimit = absl::Seconds(10);
+
+// The exit status of --until-empty when the jobs left cannot run because
+// the queue is paused.
+constexpr int kExitPaused = 3;
 
 struct WorkOptions {
   std::string db;
@@ -132,6 +138,17 @@ int NextStopSignal(const sigset_t& set, absl::Duration timeout) {
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
 
+// `s` as one word of a shell command: as it is when that is safe, else
+// quoted.
+std::string ShellWord(const std::string& s) {
+  bool plain = !s.empty();
+  for (char c : s) {
+    plain = plain && (absl::ascii_isalnum(c) || c == '_' || c == '-' ||
+                      c == '.' || c == '/' || c == ':');
+  }
+  return plain ? s : ShellQuote(s);
+}
+
 // Counts a running handler for as long as it lives.
 class RunningJob {
  public:
@@ -145,7 +162,7 @@ class RunningJob {
 };
 
 // Why qg work stops (before any signal): --until-empty or --duration.
-// Returns "" while it should go on.
+// `Reason()` returns "" while it should go on.
 class StopCondition {
  public:
   StopCondition(const WorkOptions& o, std::string queue,
@@ -180,10 +197,28 @@ class StopCondition {
               std::string(page.status().message()).c_str());
       return "";
     }
-    if (!page->jobs.empty() || running_.load() > 0) return "";
-    return "the queue has no runnable job and no handler runs "
-           "(--until-empty)";
+    if (running_.load() > 0) return "";
+    if (page->jobs.empty()) {
+      return "the queue has no runnable job and no handler runs "
+             "(--until-empty)";
+    }
+    // Runnable jobs are left: they run, unless the queue is paused (then
+    // no pool of ours takes them, and waiting would never end).
+    absl::StatusOr<std::vector<std::string>> paused = admin_->PausedQueues();
+    if (!paused.ok() ||
+        std::find(paused->begin(), paused->end(), queue_) == paused->end()) {
+      return "";
+    }
+    paused_ = true;
+    return absl::StrCat(
+        "the queue ", JsonString(queue_),
+        " is paused and runnable jobs are left that no handler runs while it "
+        "is (--until-empty; exit status ",
+        kExitPaused, "; `qg resume ", ShellWord(queue_), "` lets them run)");
   }
+
+  // Whether `Reason()` stopped because the queue is paused.
+  bool paused() const { return paused_; }
 
  private:
   const bool until_empty_;
@@ -192,6 +227,7 @@ class StopCondition {
   const std::string queue_;
   std::unique_ptr<qg::Admin> admin_;
   std::atomic<int>& running_;
+  bool paused_ = false;
 };
 
 // Runs pool.Shutdown(grace) on a thread of its own, so that the main thread
@@ -309,13 +345,22 @@ int Run(const WorkOptions& o) {
           o.workers, options.queue.c_str(), o.handlers.size(),
           pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
 
-  std::unique_ptr<qg::Admin> admin;
-  if (o.until_empty) {
-    absl::StatusOr<std::unique_ptr<qg::Admin>> a = ConnectAdmin(o.db);
-    if (!a.ok()) return FailConnect(self, a.status());
-    admin = std::move(*a);
+  absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
+  if (!admin.ok()) return FailConnect(self, admin.status());
+  // A paused queue: say so now (the pool takes none of its jobs).
+  if (absl::StatusOr<std::vector<std::string>> paused =
+          (*admin)->PausedQueues();
+      paused.ok() && std::find(paused->begin(), paused->end(), options.queue) !=
+                         paused->end()) {
+    fprintf(stderr,
+            "qg work: queue %s is paused: no job of it is taken until `qg "
+            "resume %s`%s\n",
+            JsonString(options.queue).c_str(), ShellWord(options.queue).c_str(),
+            o.until_empty ? " (--until-empty ends when the jobs left cannot "
+                            "run because of the pause)"
+                          : "");
   }
-  StopCondition stop(o, options.queue, std::move(admin), running);
+  StopCondition stop(o, options.queue, std::move(*admin), running);
   std::string why;
   while (why.empty()) {
     if (int sig = NextStopSignal(signals, stop.NextCheck()); sig) {
@@ -361,6 +406,11 @@ int Run(const WorkOptions& o) {
     fprintf(stderr, "qg work: stopped (forced)\n");
     return 128 + forced;
   }
+  if (stop.paused()) {
+    fprintf(stderr,
+            "qg work: stopped; the queue is paused, runnable jobs are left\n");
+    return kExitPaused;
+  }
   fprintf(stderr, "qg work: stopped\n");
   return kExitOk;
 }
@@ -401,7 +451,10 @@ const Command& WorkCommand() {
       "handler runs\n"
       "              (jobs scheduled later, or failed and waiting for their "
       "retry, do\n"
-      "              not count)\n"
+      "              not count); on a paused queue (`qg pause`), once no "
+      "handler runs\n"
+      "              and the runnable jobs left cannot run because of the "
+      "pause (exit 3)\n"
       "  --duration  stop after this long (default: run until a signal)\n"
       "  --metrics-listen HOST:PORT  serve Prometheus metrics at "
       "http://HOST:PORT/metrics\n"
@@ -415,9 +468,10 @@ const Command& WorkCommand() {
           "handlers are killed, their jobs released.\n"
           "\nExit status: 0 stopped cleanly (after a signal, --until-empty or "
           "--duration:\nevery job finished or was released); 1 a failure "
-          "(e.g. the database cannot\nbe reached); 2 a usage mistake; 130 or "
-          "143 (128 + the signal) stopped at once\nby a second SIGINT or "
-          "SIGTERM.\n",
+          "(e.g. the database cannot\nbe reached); 2 a usage mistake; 3 "
+          "--until-empty ended on a paused queue with\nrunnable jobs left; "
+          "130 or 143 (128 + the signal) stopped at once by a second\nSIGINT "
+          "or SIGTERM.\n",
       Main};
   return command;
 }

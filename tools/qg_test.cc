@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -1080,6 +1081,92 @@ TEST_F(QgCommandTest, WorkUntilEmptyOnAPausedQueueSaysSoAndEnds) {
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
   EXPECT_THAT(empty.err, HasSubstr("is paused"));
   EXPECT_THAT(RunQg({"work", "--help"}, "").out, HasSubstr("3 --until-empty"));
+}
+
+// Regression (issue 17, defect 9 and the CLI side of defect 2): `qg`
+// aborted (exit 134) on some bad input (`--args-file` naming a directory,
+// `qg work --workers 100000`), sent other bad input to PostgreSQL (exit 1,
+// a raw SQL error), or took it (`--in inf`, a run_at past 9999, NaN
+// durations, a token file that never ends). Every such input of every
+// command is a usage mistake now: exit 2, a message naming the flag, and
+// nothing changed.
+TEST_F(QgCommandTest, HostileInputToEveryCommandIsAUsageError) {
+  std::string dir = ::testing::TempDir();
+  std::string empty = TempPath("empty-args");
+  std::ofstream(empty) << "";
+  const std::string bad = "\xff\xfe";  // not UTF-8
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+    std::string stdin_path = "";
+  };
+  const std::vector<Case> cases = {
+      {{"enqueue", "--type", "T", "--args-file", dir}, "is a directory"},
+      {{"enqueue", "--type", "T", "--args", "-"}, "is a directory", dir},
+      {{"enqueue", "--type", "T", "--args-file", empty}, "no JSON"},
+      {{"enqueue", "--type", "T", "--args", ""}, "no JSON"},
+      {{"enqueue", "--type", bad}, "--type: not valid UTF-8"},
+      {{"enqueue", "--type", "T", "--queue", bad}, "--queue: not valid UTF-8"},
+      {{"enqueue", "--type", "T", "--unique-key", bad},
+       "--unique-key: not valid UTF-8"},
+      {{"enqueue", "--type", "T", "--run-at", "-0001-01-01T00:00:00Z"},
+       "--run-at"},
+      {{"enqueue", "--type", "T", "--run-at", "10000-01-01T00:00:00Z"},
+       "--run-at"},
+      {{"enqueue", "--type", "T", "--run-at", "9999-06-01T00:00:00Z"},
+       "dead"},
+      {{"enqueue", "--type", "T", "--in", "inf"}, "--in"},
+      {{"enqueue", "--type", "T", "--in", "nan"}, "--in"},
+      {{"enqueue", "--type", "T", "--in", "99999999h"}, "--in"},
+      {{"enqueue", "--type", "T", "--unique-period", "inf"},
+       "--unique-period"},
+      {{"enqueue", "--type", "T", "--unique-period", "nan"},
+       "--unique-period"},
+      {{"enqueue", "--type", "T", "--unique-period", "1e300"},
+       "--unique-period"},
+      {{"enqueue", "--type", "T", "--priority", "99999999999"},
+       "--priority"},
+      {{"work", "--workers", "100000", "--handler", "T=true"}, "--workers"},
+      {{"work", "--workers", "2147483647", "--handler", "T=true"},
+       "--workers"},
+      {{"work", "--handler", "T=true", "--duration", "inf"}, "--duration"},
+      {{"work", "--handler", "T=true", "--duration", "nan"}, "--duration"},
+      {{"work", "--handler", "T=true", "--interval", "nan"}, "--interval"},
+      {{"work", "--handler", "T=true", "--interval", "1ns"}, "--interval"},
+      {{"work", "--handler", "T=true", "--grace", "nan"}, "--grace"},
+      {{"work", "--handler", "T=true", "--timeout", "1e300"}, "--timeout"},
+      {{"work", "--handler", "T=true", "--queue", bad},
+       "--queue: not valid UTF-8"},
+      {{"work", "--handler", bad + "=true"}, "--handler: not valid UTF-8"},
+      {{"retry", " 5"}, "is not a job ID"},
+      {{"retry", "+5"}, "is not a job ID"},
+      {{"retry", "--all-dead", "--queue", bad}, "--queue: not valid UTF-8"},
+      {{"delete", "--all-dead", "--type", bad}, "--type: not valid UTF-8"},
+      {{"cancel", "5", "--wait", "nan"}, "--wait"},
+      {{"cancel", "5", "--wait", "inf"}, "--wait"},
+      {{"pause", bad}, "queue name: not valid UTF-8"},
+      {{"resume", bad}, "queue name: not valid UTF-8"},
+      {{"periodic", "--remove", bad}, "--remove: not valid UTF-8"},
+      {{"demo", "--workers", "100000"}, "--workers"},
+      {{"demo", "--jobs", "2000000000"}, "--jobs"},
+      {{"demo", "--listen", "nonsense"}, "--listen"},
+      {{"console", "--token-file", dir}, "is a directory"},
+      {{"console", "--token-file", "/dev/zero"}, "larger than"},
+      {{"console", "--refresh", "nan"}, "--refresh"},
+      {{"console", "--refresh", "inf"}, "--refresh"},
+  };
+  for (const Case& c : cases) {
+    std::string what = absl::StrJoin(c.args, " ");
+    std::string out = TempPath("hostile-out"), err = TempPath("hostile-err");
+    pid_t qg = Start(c.args, db_->conninfo(), out, err, c.stdin_path);
+    std::optional<int> code = WaitAtMost(qg, absl::Seconds(30));
+    if (!code) KillAndReap(qg);
+    ASSERT_TRUE(code.has_value()) << what << ": kept running";
+    EXPECT_EQ(*code, 2) << what << ": " << ReadFile(err);
+    EXPECT_THAT(ReadFile(err), HasSubstr(c.message)) << what;
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_queues"), "0");
 }
 
 // ---- Periodic schedules

@@ -1,9 +1,18 @@
 #include "tools/qg/cli.h"
 
-#include <cstdio>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "qg/conninfo.h"
 
 namespace qg_cli {
@@ -69,11 +78,101 @@ absl::Status NoArguments(const std::vector<std::string>& positional) {
 
 absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
   int64_t id = 0;
-  if (!absl::SimpleAtoi(text, &id) || id <= 0) {
+  bool digits = !text.empty() &&
+                std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+  if (!digits || !absl::SimpleAtoi(text, &id) || id <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not a job ID"));
   }
   return id;
+}
+
+absl::Status CheckText(absl::string_view what, absl::string_view value) {
+  size_t i = 0;
+  while (i < value.size()) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": holds a NUL byte (at offset ", i, ")"));
+    }
+    // The length of the sequence `c` starts, and the range of its second
+    // byte (the rest are 0x80..0xBF): no overlong forms, no surrogates,
+    // nothing past U+10FFFF.
+    int n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    }
+    bool ok = n > 0 && i + n <= value.size();
+    for (int k = 1; ok && k < n; ++k) {
+      unsigned char b = static_cast<unsigned char>(value[i + k]);
+      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": not valid UTF-8 (byte 0x",
+                       absl::Hex(c, absl::kZeroPad2), " at offset ", i, ")"));
+    }
+    i += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadInput(absl::string_view flag,
+                                      const std::string& path,
+                                      size_t max_bytes) {
+  const bool stdin_input = path == "-";
+  std::string name = stdin_input ? std::string("standard input")
+                                 : absl::StrCat("\"", path, "\"");
+  auto error = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read ", name, ": ", why));
+  };
+  int fd = stdin_input ? 0 : open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return error(strerror(errno));
+  struct FdCloser {
+    int fd;
+    bool own;
+    ~FdCloser() {
+      if (own) close(fd);
+    }
+  } closer{fd, !stdin_input};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return error(strerror(errno));
+  if (S_ISDIR(st.st_mode)) return error("it is a directory");
+  std::string out;
+  char buf[64 * 1024];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return error(strerror(errno));
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+      return error(absl::StrCat("larger than ", max_bytes, " bytes"));
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+absl::Time EarliestRunAt() {
+  return absl::FromCivil(absl::CivilSecond(1, 1, 1, 0, 0, 0),
+                         absl::UTCTimeZone());
+}
+
+absl::Time DeadRunAt() {
+  return absl::FromCivil(absl::CivilSecond(9999, 1, 1, 0, 0, 0),
+                         absl::UTCTimeZone());
 }
 
 absl::StatusOr<int64_t> OneJobId(const std::vector<std::string>& positional) {

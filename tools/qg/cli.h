@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "qg/admin.h"
 
 namespace qg_cli {
@@ -80,9 +81,36 @@ absl::Status NoArguments(const std::vector<std::string>& positional);
 
 // ParseJobId()
 //
-// `text` as a job ID (a positive integer); `InvalidArgument` ("\"x\" is not
-// a job ID") otherwise.
+// `text` as a job ID (a positive integer, digits only); `InvalidArgument`
+// ("\"x\" is not a job ID") otherwise.
 absl::StatusOr<int64_t> ParseJobId(absl::string_view text);
+
+// CheckText()
+//
+// OK when `value` is text PostgreSQL stores as it is (valid UTF-8, no NUL
+// byte); otherwise `InvalidArgument` naming `what` and where it goes wrong
+// ("--queue: not valid UTF-8 (byte 0xff at offset 3)"), never echoing the
+// bytes.
+absl::Status CheckText(absl::string_view what, absl::string_view value);
+
+// ReadInput()
+//
+// The contents of the file `path` ("-": standard input) for flag `flag`, at
+// most `max_bytes`. `InvalidArgument` naming the flag for a missing or
+// unreadable file, a directory, or one larger than `max_bytes` (a device
+// that never ends, such as /dev/zero, is one). Never throws.
+absl::StatusOr<std::string> ReadInput(absl::string_view flag,
+                                      const std::string& path,
+                                      size_t max_bytes);
+
+// The most worker threads `qg work` and `qg demo` start.
+inline constexpr int kMaxWorkers = 1000;
+
+// The run_ats a job may be enqueued with (as `qg::NewJob::run_at`
+// documents): from 0001-01-01T00:00:00Z up to, not including, 9999-01-01,
+// the run_at of dead jobs.
+absl::Time EarliestRunAt();
+absl::Time DeadRunAt();
 
 // OneJobId()
 //

@@ -5,8 +5,6 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,20 +23,30 @@ struct ConsoleCommandOptions {
   qg::ConsoleOptions console;
 };
 
+// The most a token file may hold.
+constexpr size_t kMaxTokenBytes = 64 * 1024;
+
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--token-file: cannot read \"", path, "\""));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(text.str()));
+  absl::StatusOr<std::string> text =
+      ReadInput("--token-file", path, kMaxTokenBytes);
+  if (!text.ok()) return text.status();
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--token-file: \"", path, "\" is empty"));
   }
   return token;
+}
+
+// A token every request carries in a header: printable ASCII, no spaces.
+absl::Status CheckToken(absl::string_view from, absl::string_view token) {
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          from, ": the token must be printable ASCII without spaces"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ConsoleCommandOptions> Parse(
@@ -63,12 +71,19 @@ absl::StatusOr<ConsoleCommandOptions> Parse(
   if (o.console.refresh <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--refresh must be positive");
   }
-  if (!token_file.empty()) {
+  if (flags.IsSet("token-file")) {
+    if (token_file.empty()) {
+      return absl::InvalidArgumentError("--token-file needs a path");
+    }
     absl::StatusOr<std::string> token = ReadToken(token_file);
     if (!token.ok()) return token.status();
+    if (absl::Status s = CheckToken("--token-file", *token); !s.ok()) return s;
     o.console.bearer_token = *token;
   } else if (const char* env = getenv("QG_CONSOLE_TOKEN");
              env != nullptr && *env != '\0') {
+    if (absl::Status s = CheckToken("$QG_CONSOLE_TOKEN", env); !s.ok()) {
+      return s;
+    }
     o.console.bearer_token = env;
   }
   if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
@@ -82,6 +97,14 @@ bool IsLoopback(const std::string& host) {
 
 int Run(const ConsoleCommandOptions& o) {
   const Command& self = ConsoleCommand();
+  {
+    // Reach the database first, while SIGINT and SIGTERM still end qg
+    // console at once (connecting to an unreachable server may take long).
+    absl::StatusOr<std::unique_ptr<qg::Admin>> probe = ConnectAdmin(o.db);
+    if (!probe.ok()) return FailConnect(self, probe.status());
+  }
+  // Blocked before the console's threads start: the main thread alone
+  // takes them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

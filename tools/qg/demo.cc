@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -39,6 +40,9 @@ namespace {
 // never takes, fails or deletes anyone else's jobs.
 constexpr char kDemoQueue[] = "qg-demo";
 
+// The most jobs the demo enqueues (one INSERT each).
+constexpr int kMaxJobs = 1000000;
+
 // The demo's periodic schedule (its name and its job's type) and its unique
 // job's type.
 constexpr char kHeartbeat[] = "DemoHeartbeat";
@@ -66,10 +70,19 @@ absl::StatusOr<DemoOptions> Parse(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (absl::Status s = NoArguments(positional); !s.ok()) return s;
-  if (o.jobs < 1)
-    return absl::InvalidArgumentError("--jobs must be at least 1");
-  if (o.workers < 1) {
-    return absl::InvalidArgumentError("--workers must be at least 1");
+  if (o.jobs < 1 || o.jobs > kMaxJobs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--jobs must be from 1 to ", kMaxJobs, ", not ", o.jobs));
+  }
+  if (o.workers < 1 || o.workers > kMaxWorkers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--workers must be from 1 to ", kMaxWorkers, ", not ", o.workers));
+  }
+  if (absl::StatusOr<qg::ListenAddress> address =
+          qg::ParseListenAddress(o.listen);
+      !address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen: ", address.status().message()));
   }
   o.db = qg::ResolveConninfo(o.db).value_or("");
   return o;
@@ -97,6 +110,13 @@ class ErrorsOnlyLogger : public qg::Logger {
     if (level == qg::LogLevel::kError) qg::DefaultLogger().Log(level, message);
   }
 };
+
+// Whether SIGINT or SIGTERM (blocked in this process) is pending; takes it.
+bool StopSignalPending(const sigset_t& signals) {
+  struct timespec zero = {0, 0};
+  int sig = sigtimedwait(&signals, nullptr, &zero);
+  return sig == SIGINT || sig == SIGTERM;
+}
 
 struct PGconnCloser {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -133,11 +153,13 @@ std::unique_ptr<qg::Console> StartConsole(const DemoOptions& o,
 
 int Run(const DemoOptions& o) {
   const Command& self = DemoCommand();
+  // SIGINT and SIGTERM: taken by the main thread once threads run (see
+  // below); until then (booting PostgreSQL, connecting) they end the demo
+  // as usual, and an embedded server stops with it.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo = o.db;
@@ -228,19 +250,24 @@ int Run(const DemoOptions& o) {
   const bool additions = admin->ListPeriodic().ok();
 
   // The web console, up while the demo runs (and after it, with --console).
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
   std::unique_ptr<qg::Console> console = StartConsole(o, conninfo);
 
   // Enqueue: most now, 5% scheduled 2 s ahead, 5% in a transaction that
   // rolls back (never run).
   absl::Time start = absl::Now();
   int scheduled = 0, rolled_back = 0;
+  bool interrupted = false;
   std::unique_ptr<PGconn, PGconnCloser> tx_conn(PQconnectdb(conninfo.c_str()));
   if (PQstatus(tx_conn.get()) != CONNECTION_OK) {
     return Fail(
         self, kExitFailure,
         absl::StrCat("cannot connect (", qg::RedactConninfo(conninfo), ")"));
   }
-  for (int i = 1; i <= o.jobs; ++i) {
+  for (int i = 1; i <= o.jobs && !interrupted; ++i) {
+    // SIGINT and SIGTERM are blocked (taken below): look for one now and
+    // then while enqueueing, which may take a while.
+    if (i % 100 == 0) interrupted = StopSignalPending(signals);
     qg::examples::email::WelcomeEmail email;
     email.set_user_id(i);
     email.set_address(absl::StrCat("user", i, "@example.com"));
@@ -267,6 +294,18 @@ int Run(const DemoOptions& o) {
     if (!s.ok()) return Fail(self, s);
   }
   absl::Duration enqueue_time = absl::Now() - start;
+  if (interrupted) {
+    // Stopped while enqueueing: take back what was enqueued, as a stop
+    // while working does.
+    if (console != nullptr) console->Stop();
+    admin->DeleteJobs({.queue = kDemoQueue}).IgnoreError();
+    client->Close();
+    client.reset();
+    admin.reset();
+    server.reset();
+    fprintf(stderr, "qg demo: interrupted while enqueueing; cleaned up\n");
+    return 130;
+  }
 
   // The same unique job twice: the second finds the first and stores nothing.
   std::string unique_line = "skipped (needs `qg migrate`)";
@@ -318,9 +357,20 @@ int Run(const DemoOptions& o) {
   if (additions) wopts.periodic = &periodic;
   qg::WorkerPool pool(client.get(), &work_map, o.workers, wopts);
   absl::Time work_start = absl::Now();
-  if (absl::Status s = pool.Start(); !s.ok()) return Fail(self, s);
+  absl::Status started;
+  try {
+    started = pool.Start();
+  } catch (const std::system_error& e) {
+    // Out of threads: the pool is half started and cannot be shut down in
+    // order; exit now (an embedded server stops when this process ends).
+    Fail(self, kExitFailure,
+         absl::StrCat("cannot start ", o.workers,
+                      " worker thread(s): ", e.what()));
+    fflush(nullptr);
+    _exit(kExitFailure);
+  }
+  if (!started.ok()) return Fail(self, started);
   bool tty = isatty(2);
-  bool interrupted = false;
   absl::Time last_line = absl::InfinitePast();
   absl::Time deadline = absl::Now() + absl::Minutes(5);
   while (true) {
@@ -486,8 +536,8 @@ const Command& DemoCommand() {
       "occurrence, and a unique job enqueued twice is stored once. Without\n"
       "--db or DATABASE_URL it boots an embedded, throwaway PostgreSQL and "
       "removes it\nafterwards. Works its own queue (qg-demo) only.\n"
-      "  --jobs      jobs to enqueue (default 2000)\n"
-      "  --workers   worker threads (default 4)\n"
+      "  --jobs      jobs to enqueue, 1..1000000 (default 2000)\n"
+      "  --workers   worker threads, 1..1000 (default 4)\n"
       "  --listen    where the web console listens while the demo runs "
       "(default\n"
       "              127.0.0.1:8080, or a free port when that one is taken)\n"

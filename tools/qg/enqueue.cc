@@ -1,12 +1,11 @@
 // qg enqueue: enqueues one job and prints its id.
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -22,24 +21,77 @@ struct EnqueueOptions {
   qg::NewJob job;
 };
 
+// The most args `qg enqueue` reads from a file or standard input.
+constexpr size_t kMaxArgsBytes = 64 << 20;
+
 // The args: --args TEXT, --args - (stdin) or --args-file PATH.
 absl::StatusOr<std::string> ReadArgs(const std::optional<std::string>& args,
                                      const std::optional<std::string>& file) {
   if (args.has_value() && file.has_value()) {
     return absl::InvalidArgumentError("give --args or --args-file, not both");
   }
+  std::string text;
+  std::string from = "--args";
   if (file.has_value()) {
-    std::ifstream in(*file, std::ios::binary);
-    if (!in) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--args-file: cannot read \"", *file, "\""));
-    }
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    absl::StatusOr<std::string> read =
+        ReadInput("--args-file", *file, kMaxArgsBytes);
+    if (!read.ok()) return read.status();
+    text = *std::move(read);
+    from = "--args-file";
+  } else if (args == "-") {
+    absl::StatusOr<std::string> read = ReadInput("--args", "-", kMaxArgsBytes);
+    if (!read.ok()) return read.status();
+    text = *std::move(read);
+  } else if (args.has_value()) {
+    text = *args;
+  } else {
+    return std::string("[]");
   }
-  if (args == "-") {
-    return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        from, ": no JSON (give a value such as [] or {\"id\": 1})"));
   }
-  return args.value_or("[]");
+  return text;
+}
+
+// `text` as --run-at: RFC 3339, within the run_ats a job may have.
+absl::StatusOr<absl::Time> ParseRunAt(const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--run-at \"", text,
+                     "\" is not an RFC 3339 time such as "
+                     "2026-12-01T09:00:00Z: ",
+                     err));
+  }
+  if (t < EarliestRunAt() || t >= DeadRunAt()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--run-at \"", text,
+        "\" is outside the times a job may run at: from "
+        "0001-01-01T00:00:00Z up to, not including, 9999-01-01T00:00:00Z "
+        "(the run_at that marks a dead job)"));
+  }
+  return t;
+}
+
+// `text` as --in: a finite delay from now that ends before the dead run_at.
+absl::StatusOr<absl::Time> ParseIn(const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--in \"", text,
+        "\" is not a delay such as 90s, 5m or 1h30m (finite, not negative)"));
+  }
+  absl::Time t = absl::Now() + d;
+  if (t >= DeadRunAt()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--in \"", text,
+        "\" ends after 9999-01-01T00:00:00Z, the run_at that marks a dead "
+        "job"));
+  }
+  return t;
 }
 
 absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
@@ -67,6 +119,15 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
   if (o.job.type.empty()) {
     return absl::InvalidArgumentError("--type is required");
   }
+  for (auto [flag, value] :
+       {std::pair{"--type", &o.job.type}, std::pair{"--queue", &o.job.queue}}) {
+    if (absl::Status s = CheckText(flag, *value); !s.ok()) return s;
+  }
+  if (unique_key.has_value()) {
+    if (absl::Status s = CheckText("--unique-key", *unique_key); !s.ok()) {
+      return s;
+    }
+  }
   absl::StatusOr<std::string> job_args = ReadArgs(args_text, args_file);
   if (!job_args.ok()) return job_args.status();
   o.job.args = std::move(*job_args);
@@ -74,31 +135,22 @@ absl::StatusOr<EnqueueOptions> Parse(const std::vector<std::string>& args) {
     return absl::InvalidArgumentError("give --run-at or --in, not both");
   }
   if (run_at.has_value()) {
-    absl::Time t;
-    std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full, *run_at, &t, &err)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--run-at \"", *run_at,
-                       "\" is not an RFC 3339 time such as "
-                       "2026-12-01T09:00:00Z: ",
-                       err));
-    }
-    o.job.run_at = t;
+    absl::StatusOr<absl::Time> t = ParseRunAt(*run_at);
+    if (!t.ok()) return t.status();
+    o.job.run_at = *t;
   }
   if (in.has_value()) {
-    absl::Duration d;
-    if (!absl::ParseDuration(*in, &d) || d < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--in \"", *in, "\" is not a delay such as 90s, 5m or 1h30m"));
-    }
-    o.job.run_at = absl::Now() + d;
+    absl::StatusOr<absl::Time> t = ParseIn(*in);
+    if (!t.ok()) return t.status();
+    o.job.run_at = *t;
   }
   if (unique_key.has_value() && unique_key->empty()) {
     return absl::InvalidArgumentError("--unique-key needs a key");
   }
-  if (flags.IsSet("unique-period") && by_period <= absl::ZeroDuration()) {
+  if (flags.IsSet("unique-period") && by_period < absl::Microseconds(1)) {
     return absl::InvalidArgumentError(
-        "--unique-period must be a positive duration such as 1h or 24h");
+        "--unique-period must be a positive duration such as 1h or 24h (at "
+        "least 1us)");
   }
   if (unique_key.has_value() || by_args || by_queue ||
       flags.IsSet("unique-period")) {
@@ -123,7 +175,14 @@ int Run(const EnqueueOptions& o) {
       qg::Client::Create({.conninfo = o.db, .max_conns = 1});
   if (!client.ok()) return FailConnect(self, client.status());
   absl::StatusOr<qg::EnqueueResult> r = (*client)->EnqueueDetailed(o.job);
-  if (!r.ok()) return Fail(self, r.status());
+  if (!r.ok()) {
+    // The library refuses a job it cannot store (what Parse() did not
+    // catch): a usage mistake all the same.
+    if (absl::IsInvalidArgument(r.status())) {
+      return UsageError(self, r.status().message());
+    }
+    return Fail(self, r.status());
+  }
   // stdout holds the id alone either way, for scripts.
   printf("%lld\n", static_cast<long long>(r->id));
   if (r->duplicate) {
@@ -156,11 +215,14 @@ const Command& EnqueueCommand() {
       "  --type      job type (Ruby Que's job_class), required\n"
       "  --args      JSON text (default []); `--args -` reads it from stdin\n"
       "  --args-file read the JSON args from a file (for large args: the\n"
-      "              kernel limits one command-line argument to 128 KiB)\n"
+      "              kernel limits one command-line argument to 128 KiB;\n"
+      "              at most 64 MiB)\n"
       "  --queue     queue name (default: the default queue \"\")\n"
       "  --priority  lower runs first, -32768..32767 (default 100)\n"
-      "  --run-at    RFC 3339 time, e.g. 2026-12-01T09:00:00Z\n"
-      "  --in        delay, e.g. 90s, 5m, 1h30m\n"
+      "  --run-at    RFC 3339 time, e.g. 2026-12-01T09:00:00Z, from year 1 "
+      "up to,\n"
+      "              not including, 9999-01-01 (the run_at of dead jobs)\n"
+      "  --in        delay, e.g. 90s, 5m, 1h30m (finite, not negative)\n"
       "  --unique-key       an explicit uniqueness key (global: any type "
       "or queue)\n"
       "  --unique-by-args   derive the key from the type and the args "
@@ -174,7 +236,11 @@ const Command& EnqueueCommand() {
       "                     the Unix epoch), with the type (and the "
       "above)\n"
       "  Unique jobs need `qg migrate`.\n" +
-          std::string(kDbHelp),
+          std::string(kDbHelp) +
+          "Exit status: 0 enqueued (or a duplicate found), 1 a failure at run "
+          "time (e.g. the\ndatabase cannot be reached), 2 a usage mistake "
+          "(bad flag or value, args that\nare not JSON or cannot be read, a "
+          "time out of range).\n",
       Main};
   return command;
 }

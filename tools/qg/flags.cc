@@ -1,5 +1,6 @@
 #include "tools/qg/flags.h"
 
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -11,15 +12,27 @@ namespace qg_cli {
 
 absl::Status ParseDurationFlag(absl::string_view flag, absl::string_view text,
                                absl::Duration* out) {
+  absl::Duration d;
   double seconds = 0;
+  bool parsed = false;
   if (absl::SimpleAtod(text, &seconds)) {
-    *out = absl::Seconds(seconds);
-    return absl::OkStatus();
+    // "nan", "inf" and numbers past the range parse as doubles too.
+    parsed = std::isfinite(seconds) &&
+             std::abs(seconds) <= absl::ToDoubleSeconds(kMaxFlagDuration);
+    if (parsed) d = absl::Seconds(seconds);
+  } else {
+    parsed = absl::ParseDuration(text, &d) && d != absl::InfiniteDuration() &&
+             d != -absl::InfiniteDuration() &&
+             absl::AbsDuration(d) <= kMaxFlagDuration;
   }
-  if (absl::ParseDuration(text, out)) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, ": \"", text,
-                   "\" is not a duration such as 90s, 5m, 1h30m or 0.5"));
+  if (!parsed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, ": \"", text,
+        "\" is not a duration such as 90s, 5m, 1h30m or 0.5 (finite, at most ",
+        absl::FormatDuration(kMaxFlagDuration), ")"));
+  }
+  *out = d;
+  return absl::OkStatus();
 }
 
 void FlagParser::Add(std::string name, Flag flag) {
@@ -44,8 +57,10 @@ void FlagParser::OptionalString(std::string name,
 void FlagParser::Int(std::string name, int* out) {
   Add(name, {false, [name, out](const std::string& v) {
                if (!absl::SimpleAtoi(v, out)) {
-                 return absl::InvalidArgumentError(absl::StrCat(
-                     "--", name, ": \"", v, "\" is not an integer"));
+                 return absl::InvalidArgumentError(
+                     absl::StrCat("--", name, ": \"", v,
+                                  "\" is not an integer (from -2147483648 to "
+                                  "2147483647)"));
                }
                return absl::OkStatus();
              }});

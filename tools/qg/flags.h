@@ -44,7 +44,8 @@ class FlagParser {
   void OptionalString(std::string name, std::optional<std::string>* out);
   void Int(std::string name, int* out);
   void Bool(std::string name, bool* out);
-  // "90s", "5m", "1h30m", or a bare number of seconds ("0.2").
+  // "90s", "5m", "1h30m", or a bare number of seconds ("0.2"); finite (see
+  // `ParseDurationFlag`).
   void Duration(std::string name, absl::Duration* out);
   // May be given many times; each value is appended.
   void Repeated(std::string name, std::vector<std::string>* out);
@@ -72,10 +73,15 @@ class FlagParser {
   std::set<std::string, std::less<>> set_;
 };
 
+// The longest duration a flag takes (either sign): 100000 hours, more than
+// eleven years.
+inline constexpr absl::Duration kMaxFlagDuration = absl::Hours(100000);
+
 // ParseDurationFlag()
 //
 // A duration as the flags take it: "90s", "5m", "1h30m", or a bare number of
-// seconds ("0.2"). `InvalidArgument` naming `flag` otherwise.
+// seconds ("0.2"), finite and at most `kMaxFlagDuration` either way.
+// `InvalidArgument` naming `flag` otherwise ("inf", "nan", "1e300").
 absl::Status ParseDurationFlag(absl::string_view flag, absl::string_view text,
                                absl::Duration* out);
 

@@ -111,5 +111,25 @@ TEST(FlagParserTest, DoubleDashEndsTheFlags) {
   EXPECT_THAT(p.positional, ElementsAre("--name", "x"));
 }
 
+// Regression (issue 17, defect 9): "nan", "inf" and numbers past any sane
+// range parsed as durations (NaN seconds, the infinite duration), and flags
+// such as `qg work --duration` or `qg console --refresh` took them.
+TEST(FlagParserTest, DurationsAreFiniteAndBounded) {
+  for (const char* text : {"nan", "NaN", "inf", "-inf", "infinity", "1e300",
+                           "-1e300", "100001h", "1e9"}) {
+    Parsed p;
+    EXPECT_THAT(
+        ParseInto(p, {"--wait", text}),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--wait: \"")))
+        << text;
+    EXPECT_EQ(p.wait, absl::Seconds(5)) << text;  // unchanged
+  }
+  Parsed p;
+  QG_ASSERT_OK(ParseInto(p, {"--wait", "100000h"}));
+  EXPECT_EQ(p.wait, kMaxFlagDuration);
+  QG_ASSERT_OK(ParseInto(p, {"--wait", "-2.5"}));  // the command checks signs
+  EXPECT_EQ(p.wait, absl::Milliseconds(-2500));
+}
+
 }  // namespace
 }  // namespace qg_cli

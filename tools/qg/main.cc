@@ -18,7 +18,10 @@
 // tools/qg/<command>.cc. The database comes from --db or $DATABASE_URL. Exit
 // codes: 0 success, 1 failure at run time, 2 a usage mistake (see `qg work
 // --help` for its own).
+#include <unistd.h>
+
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -75,9 +78,39 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace qg_cli
 
+namespace {
+
+// The last line of defence: no input may make qg abort (exit 134). An
+// exception nothing caught (a thread that could not start, memory that ran
+// out, in any thread) is said plainly and is a failure, exit 1. Commands
+// check their input and limits before they get this far.
+[[noreturn]] void OnTerminate() {
+  std::string what = "an unknown error";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+  }
+  std::string line = "qg: out of resources or an internal error: " + what +
+                     " (nothing more was done)\n";
+  if (write(2, line.data(), line.size()) < 0) {
+    // Nothing more can be said.
+  }
+  _exit(qg_cli::kExitFailure);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::set_terminate(OnTerminate);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 1;  // warnings and up: a failed job, a lost connection
+  // No try/catch: an exception nothing caught reaches OnTerminate without
+  // unwinding the stack (a half-started worker pool cannot be destroyed in
+  // order).
   return qg_cli::Main(argc, argv);
 }

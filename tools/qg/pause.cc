@@ -37,6 +37,7 @@ absl::StatusOr<PauseOptions> Parse(const std::vector<std::string>& args) {
         "a queue name is required (the default queue \"\" cannot be paused "
         "by name)");
   }
+  if (absl::Status s = CheckText("queue name", o.queue); !s.ok()) return s;
   if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;
 }

@@ -34,6 +34,7 @@ absl::StatusOr<PeriodicOptions> Parse(const std::vector<std::string>& args) {
     if (o.remove->empty()) {
       return absl::InvalidArgumentError("--remove needs a schedule's name");
     }
+    if (absl::Status s = CheckText("--remove", *o.remove); !s.ok()) return s;
     if (o.json) {
       return absl::InvalidArgumentError("--json goes with the listing");
     }

@@ -8,23 +8,28 @@
 // seconds later, and the jobs are released untouched. A second signal forces
 // the stop: every handler's group is killed at once and its job released.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libpq-fe.h"
 #include "qg/admin.h"
 #include "qg/client.h"
 #include "qg/metrics/metrics_server.h"
@@ -45,6 +50,9 @@ constexpr absl::Duration kForcedStopLimit = absl::Seconds(10);
 // The exit status of --until-empty when the jobs left cannot run because
 // the queue is paused.
 constexpr int kExitPaused = 3;
+
+// The shortest --interval: idle workers poll no more often than this.
+constexpr absl::Duration kMinInterval = absl::Milliseconds(1);
 
 struct WorkOptions {
   std::string db;
@@ -93,16 +101,30 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
         absl::StrSplit(h, absl::MaxSplits('=', 1));
     if (kv.first.empty() || kv.second.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--handler \"", h, "\" is not TYPE=COMMAND"));
+          absl::StrCat("--handler \"", Printable(h), "\" is not TYPE=COMMAND"));
+    }
+    // The type is a job_class in the database; the command goes to the
+    // shell as it is.
+    if (absl::Status s = CheckText("--handler", kv.first); !s.ok()) return s;
+    for (const auto& [type, command] : o.handlers) {
+      if (type == kv.first) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--handler: two commands for type ", JsonString(type)));
+      }
     }
     o.handlers.push_back(std::move(kv));
   }
-  if (o.workers < 1) {
-    return absl::InvalidArgumentError("--workers must be at least 1");
+  if (o.queue.has_value()) {
+    if (absl::Status s = CheckText("--queue", *o.queue); !s.ok()) return s;
   }
-  if (o.interval <= absl::ZeroDuration()) {
+  if (o.workers < 1 || o.workers > kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--interval must be positive, not ", absl::FormatDuration(o.interval),
+        "--workers must be from 1 to ", kMaxWorkers, ", not ", o.workers));
+  }
+  if (o.interval < kMinInterval) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--interval must be at least ", absl::FormatDuration(kMinInterval),
+        ", not ", absl::FormatDuration(o.interval),
         " (idle workers would poll without pause)"));
   }
   if (o.grace < absl::ZeroDuration()) {
@@ -261,6 +283,46 @@ class BackgroundShutdown {
   std::thread thread_;
 };
 
+// CheckConnections()
+//
+// On the qg-compatible path (no qg_lock_jobs(): `qg migrate` was not run)
+// every busy worker holds a connection of its own: `InvalidArgument` when
+// `workers` of them, with the pool's others, are more than the server
+// accepts at all. On the fast path a pool needs a few connections whatever
+// `workers` is. OK when the server cannot be asked (Client::Create reports
+// that).
+absl::Status CheckConnections(const std::string& db, int workers) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(db.c_str()),
+                                                    &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) return absl::OkStatus();
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(
+      PQexec(conn.get(),
+             "SELECT current_setting('max_connections')::int - CASE WHEN "
+             "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+             "THEN 0 ELSE current_setting('superuser_reserved_connections')"
+             "::int END, EXISTS (SELECT 1 FROM pg_proc WHERE proname = "
+             "'qg_lock_jobs')"),
+      &PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    return absl::OkStatus();
+  }
+  int allowed = 0;
+  if (!absl::SimpleAtoi(PQgetvalue(r.get(), 0, 0), &allowed) ||
+      std::string(PQgetvalue(r.get(), 0, 1)) == "t") {
+    return absl::OkStatus();
+  }
+  // The workers', the client's spare, the control listener's and the
+  // --until-empty check's.
+  int needed = workers + 3;
+  if (needed <= allowed) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--workers ", workers, " needs up to ", needed,
+      " connections on the qg-compatible path (one per busy worker; "
+      "qg_lock_jobs() is missing: `qg migrate` adds it, and the fast path "
+      "needs a few connections only), but the server accepts at most ",
+      allowed, ": give fewer --workers"));
+}
+
 int Run(const WorkOptions& o) {
   const Command& self = WorkCommand();
   // Set by a second stop signal: every running handler is killed at once.
@@ -299,14 +361,21 @@ int Run(const WorkOptions& o) {
       work_map.SetTimeout(type, o.timeout);
     }
   }
-  sigset_t signals = BlockStopSignals();
   // A handler that exits without reading its stdin closes the pipe under
   // the runner's write: that must be EPIPE ("stdin closed", the write is
   // done), not a SIGPIPE that kills qg work. Handlers get SIG_DFL back.
   signal(SIGPIPE, SIG_IGN);
+  // Connecting may take long (an unreachable server): SIGINT and SIGTERM
+  // end qg work as usual until then (nothing runs yet).
   absl::StatusOr<std::unique_ptr<qg::Client>> client =
       qg::Client::Create({.conninfo = o.db, .max_conns = o.workers + 1});
   if (!client.ok()) return FailConnect(self, client.status());
+  if (absl::Status s = CheckConnections(o.db, o.workers); !s.ok()) {
+    return UsageError(self, s.message());
+  }
+  // Blocked before any thread starts, so that every thread inherits it and
+  // the main thread alone takes them.
+  sigset_t signals = BlockStopSignals();
   qg::WorkerOptions options;
   if (o.queue.has_value()) options.queue = *o.queue;
   options.interval = o.interval;
@@ -329,7 +398,21 @@ int Run(const WorkOptions& o) {
     fprintf(stderr, "qg work: metrics at %s\n", metrics_server->url().c_str());
   }
   qg::WorkerPool pool(client->get(), &work_map, o.workers, options);
-  if (absl::Status s = pool.Start(); !s.ok()) {
+  absl::Status started;
+  try {
+    started = pool.Start();
+  } catch (const std::system_error& e) {
+    // Out of threads (ulimit -u, memory): a resource, not the input. The
+    // pool is half started and cannot be shut down in order: exit now (the
+    // sessions close with the process and release whatever they hold).
+    Fail(self, kExitFailure,
+         absl::StrCat("cannot start ", o.workers,
+                      " worker thread(s): ", e.what(),
+                      " (too many processes or threads for this user?)"));
+    fflush(nullptr);
+    _exit(kExitFailure);
+  }
+  if (absl::Status s = started; !s.ok()) {
     // InvalidArgument: options the parser let through (WorkerOptions::
     // Validate is the authority): a usage mistake all the same.
     return Fail(self,
@@ -437,9 +520,9 @@ const Command& WorkCommand() {
       "group is\nkilled.\n"
       "  --handler   TYPE=COMMAND, once per job type (at least one)\n"
       "  --queue     the queue to work (default: $QUE_QUEUE, else \"\")\n"
-      "  --workers   handlers running at once (default 4)\n"
+      "  --workers   handlers running at once, 1..1000 (default 4)\n"
       "  --interval  how often idle workers look for jobs (default 0.2s; "
-      "must be positive)\n"
+      "at least 1ms)\n"
       "  --grace     after a stop signal, how long running handlers may "
       "finish (default 20s)\n"
       "  --timeout   the longest a job may run: its handler's group gets "

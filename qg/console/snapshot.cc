@@ -156,56 +156,49 @@ SnapshotCache::SnapshotCache(std::shared_ptr<internal::ConnPool> pool,
     : pool_(std::move(pool)), options_(std::move(options)) {}
 
 int64_t SnapshotCache::refreshes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(mu_);
   return refreshes_;
 }
 
 void SnapshotCache::Invalidate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(mu_);
   entry_.at = absl::InfinitePast();
 }
 
+bool SnapshotCache::Fresh() const {
+  return absl::Now() - entry_.at < options_.max_age;
+}
+
 absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotCache::Get() {
-  auto fresh = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return absl::Now() - entry_.at < options_.max_age;
-  };
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (fresh()) return entry_.value;
+  internal::MutexLock lock(mu_);
+  if (Fresh()) return entry_.value;
+  while (refreshing_) {
+    // Someone is reading: serve what there is, if anything.
+    if (entry_.value.ok()) return entry_.value;
+    refreshed_.Wait(lock);
+    if (Fresh()) return entry_.value;
   }
-  std::unique_lock<std::mutex> refreshing(refresh_mu_, std::try_to_lock);
-  if (!refreshing.owns_lock()) {
-    {
-      // Someone is reading: serve what there is, if anything.
-      std::lock_guard<std::mutex> lock(mu_);
-      if (entry_.value.ok()) return entry_.value;
-    }
-    refreshing.lock();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (fresh()) return entry_.value;
-  }
+  refreshing_ = true;
   absl::Time at = absl::Now();
-  absl::StatusOr<std::shared_ptr<const Snapshot>> value;
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) {
-    value = conn.status();
-  } else {
-    absl::StatusOr<Snapshot> s =
-        ReadSnapshot(conn->get(), options_.throughput_minutes);
-    if (s.ok()) {
-      value = std::make_shared<const Snapshot>(std::move(*s));
-    } else {
-      value = s.status();
-    }
-  }
-  std::lock_guard<std::mutex> lock(mu_);
+  lock.Unlock();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> value = Read();
+  lock.Lock();
   entry_.at = at;
   entry_.value = value;
   ++refreshes_;
+  refreshing_ = false;
+  refreshed_.SignalAll();
   return value;
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotCache::Read() {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<Snapshot> s =
+      ReadSnapshot(conn->get(), options_.throughput_minutes);
+  if (!s.ok()) return s.status();
+  return std::make_shared<const Snapshot>(std::move(*s));
 }
 
 }  // namespace qg::console

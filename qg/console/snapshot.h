@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/internal/sync.h"
 
 namespace qg::console {
 
@@ -110,16 +110,17 @@ class SnapshotCache {
   // Get()
   //
   // The latest snapshot, read now if it is older than `max_age`.
-  absl::StatusOr<std::shared_ptr<const Snapshot>> Get();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Get()
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Invalidate()
   //
   // The next `Get()` reads the database again (after an action changed
   // what the snapshot shows).
-  void Invalidate();
+  void Invalidate() ABSL_LOCKS_EXCLUDED(mu_);
 
   // How many times the database was read (for /metrics and tests).
-  int64_t refreshes() const;
+  int64_t refreshes() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const SnapshotOptions& options() const { return options_; }
 
@@ -130,11 +131,18 @@ class SnapshotCache {
         absl::UnavailableError("no snapshot yet");
   };
 
+  // Whether `entry_` is younger than `max_age`.
+  bool Fresh() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the database on a pooled connection: a snapshot or why not.
+  absl::StatusOr<std::shared_ptr<const Snapshot>> Read()
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   const std::shared_ptr<internal::ConnPool> pool_;
   const SnapshotOptions options_;
-  std::mutex refresh_mu_;  // held by the one reader refreshing
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
+  internal::CondVar refreshed_;  // a refresh ended
   Entry entry_ ABSL_GUARDED_BY(mu_);
+  bool refreshing_ ABSL_GUARDED_BY(mu_) = false;  // one reader is reading
   int64_t refreshes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -12,20 +12,20 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "qg/internal/sync.h"
 
 namespace qg {
 namespace {
@@ -350,7 +350,7 @@ class HttpListener::Impl {
 
   absl::Status Bind(const ListenAddress& address);
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_, returned_mu_);
   const ListenAddress& address() const { return address_; }
 
  private:
@@ -372,23 +372,23 @@ class HttpListener::Impl {
   };
   // Threads answering requests from one queue.
   struct Lane {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<Request> queue;
-    bool stop = false;
-    std::vector<std::thread> threads;
+    internal::Mutex mu;
+    internal::CondVar cv;  // a request was queued, or stop was set
+    std::deque<Request> queue ABSL_GUARDED_BY(mu);
+    bool stop ABSL_GUARDED_BY(mu) = false;
+    std::vector<std::thread> threads;  // started by Start(), joined by Stop()
   };
 
   void Front();
   void Accept();
   void Receive(Conn& c);
   void Advance(Conn& c);
-  void TakeReturned();
+  void TakeReturned() ABSL_LOCKS_EXCLUDED(returned_mu_);
   SteadyClock::time_point Deadline(const Conn& c) const;
   void Dispatch(Conn& c, const Framing& f);
   void Work(Lane& lane);
   void Answer(Request r);
-  void Return(int fd, std::string rest);
+  void Return(int fd, std::string rest) ABSL_LOCKS_EXCLUDED(returned_mu_);
   void CloseFd(int fd);
   void Wake();
 
@@ -401,12 +401,15 @@ class HttpListener::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_{0};  // connections open, in the front or answered
   std::vector<Conn> conns_;   // the front thread's
-  std::mutex returned_mu_;
-  std::vector<std::pair<int, std::string>> returned_;
+  // Connections the answering threads hand back to the front (with what
+  // their clients sent after the answered request).
+  internal::Mutex returned_mu_;
+  std::vector<std::pair<int, std::string>> returned_
+      ABSL_GUARDED_BY(returned_mu_);
   Lane general_, reserved_lane_;
   std::thread front_;
-  std::mutex stop_mu_;
-  bool stopped_ = false;
+  internal::Mutex stop_mu_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
 absl::Status HttpListener::Impl::Bind(const ListenAddress& address) {
@@ -466,7 +469,7 @@ void HttpListener::Impl::Start() {
 
 void HttpListener::Impl::Stop() {
   {
-    std::lock_guard<std::mutex> lock(stop_mu_);
+    internal::MutexLock lock(stop_mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -475,13 +478,13 @@ void HttpListener::Impl::Stop() {
   if (front_.joinable()) front_.join();
   for (Lane* lane : {&general_, &reserved_lane_}) {
     {
-      std::lock_guard<std::mutex> lock(lane->mu);
+      internal::MutexLock lock(lane->mu);
       lane->stop = true;
     }
-    lane->cv.notify_all();
+    lane->cv.SignalAll();
     for (std::thread& t : lane->threads) t.join();
   }
-  std::lock_guard<std::mutex> lock(returned_mu_);
+  internal::MutexLock lock(returned_mu_);
   for (auto& [fd, rest] : returned_) CloseFd(fd);
   returned_.clear();
 }
@@ -632,16 +635,16 @@ void HttpListener::Impl::Dispatch(Conn& c, const Framing& f) {
   c.fd = -1;  // the lane's now
   Lane& lane = reserved_.count(f.path) > 0 ? reserved_lane_ : general_;
   {
-    std::lock_guard<std::mutex> lock(lane.mu);
+    internal::MutexLock lock(lane.mu);
     lane.queue.push_back(std::move(r));
   }
-  lane.cv.notify_one();
+  lane.cv.Signal();
 }
 
 void HttpListener::Impl::TakeReturned() {
   std::vector<std::pair<int, std::string>> back;
   {
-    std::lock_guard<std::mutex> lock(returned_mu_);
+    internal::MutexLock lock(returned_mu_);
     back.swap(returned_);
   }
   for (auto& [fd, rest] : back) {
@@ -659,8 +662,8 @@ void HttpListener::Impl::Work(Lane& lane) {
   while (true) {
     Request r;
     {
-      std::unique_lock<std::mutex> lock(lane.mu);
-      lane.cv.wait(lock, [&] { return lane.stop || !lane.queue.empty(); });
+      internal::MutexLock lock(lane.mu);
+      while (!lane.stop && lane.queue.empty()) lane.cv.Wait(lock);
       if (lane.stop) {
         for (Request& left : lane.queue) CloseFd(left.fd);
         lane.queue.clear();
@@ -688,7 +691,7 @@ void HttpListener::Impl::Answer(Request r) {
 
 void HttpListener::Impl::Return(int fd, std::string rest) {
   {
-    std::lock_guard<std::mutex> lock(returned_mu_);
+    internal::MutexLock lock(returned_mu_);
     returned_.emplace_back(fd, std::move(rest));
   }
   Wake();

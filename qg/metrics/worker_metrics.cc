@@ -11,7 +11,7 @@ WorkerMetrics::WorkerMetrics(WorkerMetricsOptions options)
       round_trips_(&options_.round_trip_buckets) {}
 
 void WorkerMetrics::OnRoundTrip(const RoundTrip& r) {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(mu_);
   round_trips_.Observe(absl::ToDoubleSeconds(r.took));
   locked_ += std::max(0, r.locked);
   buffered_ = r.buffered;
@@ -22,7 +22,7 @@ void WorkerMetrics::OnJobDone(const JobDone& job) {
       std::max(0.0, absl::ToDoubleSeconds(job.started - job.run_at));
   double run = std::max(0.0, absl::ToDoubleSeconds(job.finished - job.started));
   std::pair<absl::string_view, absl::string_view> key(job.queue, job.type);
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(mu_);
   auto it = series_.find(key);
   if (it == series_.end()) {
     it = series_
@@ -45,7 +45,7 @@ std::string WorkerMetrics::Text() const {
 }
 
 void WorkerMetrics::WriteTo(prometheus::TextWriter& w) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  internal::MutexLock lock(mu_);
   struct Counter {
     const char* name;
     const char* help;

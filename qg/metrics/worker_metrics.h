@@ -36,13 +36,13 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "qg/internal/sync.h"
 #include "qg/job_end.h"
 #include "qg/metrics/prometheus.h"
 #include "qg/worker/pool_observer.h"
@@ -74,20 +74,21 @@ class WorkerMetrics : public PoolObserver {
   WorkerMetrics& operator=(const WorkerMetrics&) = delete;
 
   // PoolObserver: called by the pool's threads.
-  void OnRoundTrip(const RoundTrip& round_trip) override;
-  void OnJobDone(const JobDone& job) override;
+  void OnRoundTrip(const RoundTrip& round_trip) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnJobDone(const JobDone& job) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Text()
   //
   // Every metric in the Prometheus text format (see the file comment).
   // Families without a sample yet (no job done, no round trip) still print
   // their HELP and TYPE lines.
-  std::string Text() const;
+  std::string Text() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // WriteTo()
   //
   // The same families into `writer`, beside a program's own metrics.
-  void WriteTo(prometheus::TextWriter& writer) const;
+  void WriteTo(prometheus::TextWriter& writer) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Series {
@@ -110,7 +111,7 @@ class WorkerMetrics : public PoolObserver {
   };
 
   const WorkerMetricsOptions options_;
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   std::map<std::pair<std::string, std::string>, Series, KeyLess> series_
       ABSL_GUARDED_BY(mu_);
   prometheus::Histogram round_trips_ ABSL_GUARDED_BY(mu_);

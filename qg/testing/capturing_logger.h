@@ -16,11 +16,12 @@
 #define QG_TESTING_CAPTURING_LOGGER_H_
 
 #include <cstddef>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "qg/internal/sync.h"
 #include "qg/logger.h"
 
 namespace qg_testing {
@@ -35,8 +36,9 @@ class CapturingLogger : public qg::Logger {
   // How many bytes of messages are kept at most.
   static constexpr size_t kKeepBytes = 16 << 20;
 
-  void Log(qg::LogLevel level, absl::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Log(qg::LogLevel level, absl::string_view message) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     ++count_;
     if (kept_bytes_ + message.size() > kKeepBytes) return;
     kept_bytes_ += message.size();
@@ -44,30 +46,30 @@ class CapturingLogger : public qg::Logger {
   }
 
   // How many lines were logged, at any level (kept or not).
-  int count() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  int count() const ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return count_;
   }
 
   // The kept messages, oldest first.
-  std::vector<std::string> messages() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> messages() const ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return messages_;
   }
 
   // The kept messages, each followed by a newline.
-  std::string text() const {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::string text() const ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     std::string out;
     for (const std::string& m : messages_) out += m + "\n";
     return out;
   }
 
  private:
-  mutable std::mutex mu_;
-  int count_ = 0;
-  size_t kept_bytes_ = 0;
-  std::vector<std::string> messages_;
+  mutable qg::internal::Mutex mu_;
+  int count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t kept_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> messages_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg_testing

@@ -12,10 +12,10 @@
 #ifndef QG_TESTING_FAKE_CLOCK_H_
 #define QG_TESTING_FAKE_CLOCK_H_
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "qg/clock.h"
+#include "qg/internal/sync.h"
 
 namespace qg_testing {
 
@@ -27,26 +27,26 @@ class FakeClock : public qg::Clock {
   explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1767225600))
       : now_(start) {}
 
-  absl::Time Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+  absl::Time Now() const override ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return now_;
   }
 
   // Sets the time (it may go backwards, as a real clock may be stepped).
-  void Set(absl::Time t) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Set(absl::Time t) ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     now_ = t;
   }
 
   // Moves the time by `d`.
-  void Advance(absl::Duration d) {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Advance(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     now_ += d;
   }
 
  private:
-  mutable std::mutex mu_;
-  absl::Time now_;
+  mutable qg::internal::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg_testing

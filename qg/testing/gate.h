@@ -17,9 +17,10 @@
 #ifndef QG_TESTING_GATE_H_
 #define QG_TESTING_GATE_H_
 
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include "absl/base/thread_annotations.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "qg/internal/sync.h"
 
 namespace qg_testing {
 
@@ -30,21 +31,24 @@ namespace qg_testing {
 class Gate {
  public:
   // Lets every waiter, present and future, through.
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
+  void Open() ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     open_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   // Blocks until `Open()`, or 30 s at most.
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(30), [this] { return open_; });
+  void Wait() ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
+    cv_.WaitUntil(lock, absl::Now() + absl::Seconds(30), [this] {
+      mu_.AssertHeld();
+      return open_;
+    });
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
+  qg::internal::Mutex mu_;
+  qg::internal::CondVar cv_;  // opened
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // OpenOnExit

@@ -80,12 +80,17 @@ LatencyProxy::~LatencyProxy() {
   stop_ = true;
   if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
   if (accept_thread_.joinable()) accept_thread_.join();
+  // No connection is added after the accept thread ended.
+  std::vector<int> fds;
+  std::vector<std::thread> pumps;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    qg::internal::MutexLock lock(mu_);
+    fds.swap(fds_);
+    pumps.swap(pumps_);
   }
-  for (std::thread& t : pumps_) t.join();
-  for (int fd : fds_) close(fd);
+  for (int fd : fds) shutdown(fd, SHUT_RDWR);
+  for (std::thread& t : pumps) t.join();
+  for (int fd : fds) close(fd);
   if (listen_fd_ >= 0) close(listen_fd_);
   unlink(absl::StrCat(dir_, "/.s.PGSQL.", port_).c_str());
   rmdir(dir_.c_str());
@@ -112,7 +117,7 @@ void LatencyProxy::AcceptLoop() {
       if (server >= 0) close(server);
       continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    qg::internal::MutexLock lock(mu_);
     fds_.push_back(client);
     fds_.push_back(server);
     pumps_.emplace_back([this, client, server] { Pump(client, server); });

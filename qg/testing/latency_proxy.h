@@ -13,13 +13,14 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qg/internal/sync.h"
 
 namespace qg_testing {
 
@@ -38,7 +39,7 @@ class LatencyProxy {
 
  private:
   LatencyProxy() = default;
-  void AcceptLoop();
+  void AcceptLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void Pump(int from, int to);
 
   std::string conninfo_;
@@ -49,9 +50,10 @@ class LatencyProxy {
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread accept_thread_;
-  std::mutex mu_;
-  std::vector<int> fds_;
-  std::vector<std::thread> pumps_;
+  qg::internal::Mutex mu_;
+  // Both ends of every connection, and the two threads pumping each.
+  std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg_testing

@@ -17,10 +17,11 @@
 #define QG_TESTING_RECORDER_H_
 
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "qg/internal/sync.h"
 
 namespace qg_testing {
 
@@ -30,37 +31,37 @@ namespace qg_testing {
 class Recorder {
  public:
   // Records a start of job `id`; returns how many times it has started.
-  int Start(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
+  int Start(int64_t id) ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     order_.push_back(id);
     return ++runs_[id];
   }
   // How many times job `id` started.
-  int runs(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
+  int runs(int64_t id) ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     auto it = runs_.find(id);
     return it == runs_.end() ? 0 : it->second;
   }
   // Starts of every job.
-  int total() {
-    std::lock_guard<std::mutex> lock(mu_);
+  int total() ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return static_cast<int>(order_.size());
   }
   // Jobs that started at least once.
-  int distinct() {
-    std::lock_guard<std::mutex> lock(mu_);
+  int distinct() ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return static_cast<int>(runs_.size());
   }
   // The ids in the order they started (a job that ran twice appears twice).
-  std::vector<int64_t> order() {
-    std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> order() ABSL_LOCKS_EXCLUDED(mu_) {
+    qg::internal::MutexLock lock(mu_);
     return order_;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<int64_t> order_;
-  absl::flat_hash_map<int64_t, int> runs_;
+  qg::internal::Mutex mu_;
+  std::vector<int64_t> order_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, int> runs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg_testing

@@ -54,13 +54,13 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -78,6 +78,7 @@
 #include "qg/conninfo.h"
 #include "qg/console/console.h"
 #include "qg/embedded/embedded_postgres.h"
+#include "qg/internal/sync.h"
 #include "qg/metrics/metrics_server.h"
 #include "qg/metrics/worker_metrics.h"
 #include "qg/pg.h"
@@ -120,6 +121,8 @@ ABSL_FLAG(std::string, enqueuer_tag, "",
 namespace {
 
 using ConnPtr = qg::PgConnPtr;
+using qg::internal::Mutex;
+using qg::internal::MutexLock;
 
 constexpr int kS1Jobs = 20000, kS1Call = 1000;
 constexpr int kS2Jobs = 3000;
@@ -143,6 +146,20 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
+
+// `text` as a number; 0 when it is none (NULL, empty).
+double NumberOr0(absl::string_view text) {
+  double v = 0;
+  return absl::SimpleAtod(text, &v) ? v : 0;
+}
+
+// The CLOCK_MONOTONIC stamp a bench job carries as its args ("[stamp]").
+std::optional<int64_t> ArgsStamp(const qg::Job& job) {
+  int64_t stamp = 0;
+  std::string args(absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
+  if (!absl::SimpleAtoi(args, &stamp)) return std::nullopt;
+  return stamp;
+}
 
 ConnPtr MustConnect(const std::string& conninfo) {
   auto conn = qg::Connect(conninfo);
@@ -229,8 +246,8 @@ class RoundTripLog : public qg::PoolObserver {
   struct Times {
     std::vector<double> all, from_head, sweeps;
   };
-  void OnRoundTrip(const RoundTrip& r) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void OnRoundTrip(const RoundTrip& r) override ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
     double ms = absl::ToDoubleMilliseconds(r.took);
     if (trace_ms_ > 0 && ms > trace_ms_) {
       fprintf(stderr,
@@ -244,8 +261,8 @@ class RoundTripLog : public qg::PoolObserver {
     times_.all.push_back(ms);
     if (r.from_head) times_.from_head.push_back(ms);
   }
-  void OnSweep(const Sweep& s) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  void OnSweep(const Sweep& s) override ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
     if (trace_ms_ > 0 &&
         (absl::ToDoubleMilliseconds(s.took) > trace_ms_ || !s.ok)) {
       fprintf(stderr, "bench: %s [%d] sweep %.1f ms: %d free%s\n",
@@ -258,8 +275,8 @@ class RoundTripLog : public qg::PoolObserver {
   static std::string Stamp() {
     return absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::UTCTimeZone());
   }
-  Times Take() {
-    std::lock_guard<std::mutex> lock(mu_);
+  Times Take() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
     Times out;
     std::swap(out, times_);
     return out;
@@ -267,8 +284,74 @@ class RoundTripLog : public qg::PoolObserver {
 
  private:
   const double trace_ms_ = absl::GetFlag(FLAGS_trace_ms);
-  std::mutex mu_;
-  Times times_;
+  Mutex mu_;
+  Times times_ ABSL_GUARDED_BY(mu_);
+};
+
+// Pickup times handlers observed (s4, s7): from the stamp a job carries to
+// its handler's start. Thread-safe: handlers add from the pool's threads.
+class Pickups {
+ public:
+  // With `keep_starts`, also each job's start by its stamp (s4 matches them
+  // to the enqueuer's log; s7's churn would only grow the map).
+  explicit Pickups(bool keep_starts) : keep_starts_(keep_starts) {}
+
+  // A handler started at `now` a job stamped `stamp` (both CLOCK_MONOTONIC
+  // nanoseconds).
+  void Add(int64_t stamp, int64_t now) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    ms_.push_back((now - stamp) / 1e6);
+    if (keep_starts_) started_[stamp] = now;
+  }
+  // How many pickups were added since the last `TakeMs()`.
+  size_t size() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    return ms_.size();
+  }
+  // The pickup times in ms added since the last call.
+  std::vector<double> TakeMs() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    std::vector<double> out;
+    out.swap(ms_);
+    return out;
+  }
+  // Handler starts by stamp (with `keep_starts`).
+  std::map<int64_t, int64_t> started() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    return started_;
+  }
+
+ private:
+  const bool keep_starts_;
+  Mutex mu_;
+  std::vector<double> ms_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, int64_t> started_ ABSL_GUARDED_BY(mu_);
+};
+
+// What a worker process (s5, s8) ran: every job id, and when each 100,000th
+// job finished. Thread-safe.
+class RunLog {
+ public:
+  // The `n`-th job to finish is job `id`.
+  void Add(int64_t id, int64_t n) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    ids_.push_back(id);
+    if (n % 100000 == 0) slices_.push_back(MonotonicNanos());
+  }
+  std::vector<int64_t> ids() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    return ids_;
+  }
+  // CLOCK_MONOTONIC nanoseconds when the k-th 100,000 jobs had finished.
+  std::vector<int64_t> slices() ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    return slices_;
+  }
+
+ private:
+  Mutex mu_;
+  std::vector<int64_t> ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> slices_ ABSL_GUARDED_BY(mu_);
 };
 
 // One measured figure.
@@ -540,25 +623,7 @@ class Bench {
       double rate = DrainReady(c, qg::WorkerMode::kFast, jobs, &metrics);
       stop = true;
       scraper.join();
-      // What the console's snapshots cost the database during the drain.
-      httplib::Client probe("127.0.0.1", (*console)->port());
-      if (auto r = probe.Get("/metrics"); r && r->status == 200) {
-        for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
-          for (const char* name : {"qg_console_snapshot_duration_seconds ",
-                                   "qg_console_snapshot_refreshes_total "}) {
-            double v = 0;
-            if (absl::ConsumePrefix(&line, name) &&
-                absl::SimpleAtod(line, &v)) {
-              Emit("qg", "s9", rep,
-                   absl::StrCat(
-                       "console_",
-                       absl::StripSuffix(absl::StripPrefix(name, "qg_console_"),
-                                         " ")),
-                   v);
-            }
-          }
-        }
-      }
+      EmitConsoleCost(rep, (*console)->port());
       double secs = absl::ToDoubleSeconds(absl::Now() - start);
       CHECK_EQ(failed.load(), 0) << "a /metrics scrape failed";
       Emit("qg", "s9", rep, absl::StrCat("scrapes_c", c, "_per_s"),
@@ -577,6 +642,27 @@ class Bench {
     Emit("qg", "s9", rep, absl::StrCat("scraped_c", c, "_jobs_per_s"), with);
     Emit("qg", "s9", rep, absl::StrCat("scraped_c", c, "_over_plain"),
          with / without);
+  }
+
+  // s9: what the console's snapshots cost the database during a drain, as
+  // the console's /metrics on `port` reports it.
+  void EmitConsoleCost(int rep, int port) {
+    httplib::Client probe("127.0.0.1", port);
+    httplib::Result r = probe.Get("/metrics");
+    if (!r || r->status != 200) return;
+    for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
+      for (const char* name : {"qg_console_snapshot_duration_seconds ",
+                               "qg_console_snapshot_refreshes_total "}) {
+        double v = 0;
+        if (absl::ConsumePrefix(&line, name) && absl::SimpleAtod(line, &v)) {
+          Emit("qg", "s9", rep,
+               absl::StrCat("console_",
+                            absl::StripSuffix(
+                                absl::StripPrefix(name, "qg_console_"), " ")),
+               v);
+        }
+      }
+    }
   }
 
   // Inserts `n` jobs server-side: `queue`, run_at `run_at` (SQL).
@@ -658,9 +744,78 @@ class Bench {
     }
   }
 
+  // s7, one pass: `rate` jobs/s enqueued for --churn_seconds in 8 windows
+  // while a REPEATABLE READ transaction holds vacuum back from 10% to 70%
+  // of the time; with `tuned`, under README's autovacuum settings.
   void Churn(int rep, double rate, bool tuned) {
     Reset();
-    std::string pass = tuned ? "tuned_" : "";
+    SetAutovacuum(tuned);
+    const std::string pass = tuned ? "tuned_" : "";
+    const absl::Duration churn =
+        absl::Seconds(absl::GetFlag(FLAGS_churn_seconds));
+    const int windows = 8;
+    const absl::Duration window = churn / windows;
+    auto client = NewClient(12);
+    RoundTripLog round_trips;
+    Pickups pickups(/*keep_starts=*/false);
+    std::atomic<int64_t> done{0};
+    qg::WorkMap work_map;
+    work_map.Register("Churn", [&](qg::Job& job) {
+      int64_t now = MonotonicNanos();
+      if (std::optional<int64_t> stamp = ArgsStamp(job))
+        pickups.Add(*stamp, now);
+      ++done;
+      return absl::OkStatus();
+    });
+    qg::WorkerOptions options;
+    options.mode = qg::WorkerMode::kFast;
+    options.interval = absl::Milliseconds(100);
+    options.observer = &round_trips;
+    qg::WorkerPool pool(client.get(), &work_map, 8, options);
+    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
+    PacedEnqueuer enqueuer(NewClient(2), rate);
+    VacuumBlocker blocker(MustConnect(conninfo_), churn);
+    ConnPtr probe = MustConnect(conninfo_);
+    absl::Time start = absl::Now();
+    std::vector<double> blocked_pickup, open_pickup;
+    double blocked_done = 0, blocked_secs = 0;
+    for (int w = 0; w < windows; ++w) {
+      Trace(absl::StrCat("s7 ", pass, "window ", w + 1, " begins"));
+      int64_t done_before = done.load();
+      absl::Time window_end = start + window * (w + 1);
+      while (absl::Now() < window_end) {
+        blocker.Follow(absl::Now() - start);
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+      std::vector<double> lat = pickups.TakeMs();
+      RoundTripLog::Times times = round_trips.Take();
+      double secs = absl::ToDoubleSeconds(window);
+      double drained = (done.load() - done_before) / secs;
+      // Windows 2-5 lie wholly inside the blocked time (10% .. 70%).
+      bool inside = w >= 1 && w <= 4;
+      EmitChurnWindow(rep, pass, w + 1, inside, lat, times, drained,
+                      probe.get());
+      auto& into = inside ? blocked_pickup : open_pickup;
+      into.insert(into.end(), lat.begin(), lat.end());
+      if (inside) {
+        blocked_done += drained * secs;
+        blocked_secs += secs;
+      }
+    }
+    enqueuer.Stop();
+    blocker.Release();
+    pool.Shutdown();
+    Emit("qg", "s7", rep, pass + "blocked_pickup_p99_ms",
+         Percentile(blocked_pickup, 0.99));
+    Emit("qg", "s7", rep, pass + "open_pickup_p99_ms",
+         Percentile(open_pickup, 0.99));
+    Emit("qg", "s7", rep, pass + "blocked_drained_over_enqueued",
+         blocked_secs > 0 ? (blocked_done / blocked_secs) / rate : 0);
+  }
+
+  // s7: README's recommended autovacuum settings for que_jobs (`tuned`), or
+  // PostgreSQL's defaults.
+  void SetAutovacuum(bool tuned) {
     if (tuned) {
       // What README's operations guide recommends for que_jobs.
       MustExec(admin_.get(),
@@ -679,41 +834,30 @@ class Bench {
       MustExec(admin_.get(), "ALTER SYSTEM RESET autovacuum_naptime");
     }
     MustExec(admin_.get(), "SELECT pg_reload_conf()");
-    const int seconds = absl::GetFlag(FLAGS_churn_seconds);
-    const int windows = 8;
-    const absl::Duration window = absl::Seconds(seconds) / windows;
-    auto client = NewClient(12);
-    RoundTripLog round_trips;
-    std::mutex mu;
-    std::vector<double> pickup;
-    std::atomic<int64_t> done{0};
-    qg::WorkMap work_map;
-    work_map.Register("Churn", [&](qg::Job& job) {
-      int64_t now = MonotonicNanos();
-      int64_t stamp = 0;
-      std::string args(
-          absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
-      if (absl::SimpleAtoi(args, &stamp)) {
-        std::lock_guard<std::mutex> lock(mu);
-        pickup.push_back((now - stamp) / 1e6);
-      }
-      ++done;
-      return absl::OkStatus();
-    });
-    qg::WorkerOptions options;
-    options.mode = qg::WorkerMode::kFast;
-    options.interval = absl::Milliseconds(100);
-    options.observer = &round_trips;
-    qg::WorkerPool pool(client.get(), &work_map, 8, options);
-    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
-    std::atomic<bool> stop{false};
-    std::thread enqueuer([&] {
-      auto enq = NewClient(2);
+  }
+
+  // s7: enqueues "Churn" jobs stamped with CLOCK_MONOTONIC at `rate` jobs/s
+  // (in batches every 10 ms) on a thread of its own until `Stop()`.
+  class PacedEnqueuer {
+   public:
+    PacedEnqueuer(std::unique_ptr<qg::Client> client, double rate)
+        : client_(std::move(client)),
+          rate_(rate),
+          thread_([this] { Loop(); }) {}
+    ~PacedEnqueuer() { Stop(); }
+
+    void Stop() {
+      stop_ = true;
+      if (thread_.joinable()) thread_.join();
+    }
+
+   private:
+    void Loop() {
       const absl::Duration tick = absl::Milliseconds(10);
       double carry = 0;
       absl::Time next = absl::Now();
-      while (!stop) {
-        carry += rate * absl::ToDoubleSeconds(tick);
+      while (!stop_) {
+        carry += rate_ * absl::ToDoubleSeconds(tick);
         int n = static_cast<int>(carry);
         carry -= n;
         if (n > 0) {
@@ -723,117 +867,110 @@ class Bench {
             j.type = "Churn";
             j.args = stamp;
           }
-          absl::Status st = enq->EnqueueMany(jobs).status();
+          absl::Status st = client_->EnqueueMany(jobs).status();
           CHECK(st.ok()) << st;
         }
         next += tick;
         absl::SleepFor(next - absl::Now());
       }
-    });
-    ConnPtr blocker = MustConnect(conninfo_);
-    ConnPtr probe = MustConnect(conninfo_);
-    absl::Time start = absl::Now();
-    bool blocked = false, released = false;
-    std::vector<double> blocked_pickup, open_pickup;
-    double blocked_done = 0, blocked_secs = 0;
-    for (int w = 0; w < windows; ++w) {
-      if (absl::GetFlag(FLAGS_trace_ms) > 0) {
-        fprintf(stderr, "bench: %s s7 %swindow %d begins\n",
-                RoundTripLog::Stamp().c_str(), pass.c_str(), w + 1);
-      }
-      int64_t done_before = done.load();
-      absl::Time window_end = start + window * (w + 1);
-      while (absl::Now() < window_end) {
-        absl::Duration t = absl::Now() - start;
-        if (!blocked && t >= absl::Seconds(seconds) / 10) {
-          MustExec(blocker.get(),
-                   "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) "
-                   "FROM que_jobs");
-          blocked = true;
-          if (absl::GetFlag(FLAGS_trace_ms) > 0) {
-            fprintf(stderr, "bench: %s s7 transaction begins\n",
-                    RoundTripLog::Stamp().c_str());
-          }
-        }
-        if (blocked && !released && t >= absl::Seconds(seconds) * 7 / 10) {
-          MustExec(blocker.get(), "COMMIT");
-          released = true;
-          if (absl::GetFlag(FLAGS_trace_ms) > 0) {
-            fprintf(stderr, "bench: %s s7 transaction ends\n",
-                    RoundTripLog::Stamp().c_str());
-          }
-        }
-        absl::SleepFor(absl::Milliseconds(20));
-      }
-      std::vector<double> lat;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        lat.swap(pickup);
-      }
-      RoundTripLog::Times times = round_trips.Take();
-      std::vector<double>& rt = times.all;
-      double secs = absl::ToDoubleSeconds(window);
-      double drained = (done.load() - done_before) / secs;
-      auto size = qg::Exec(
-          probe.get(),
-          "SELECT pg_relation_size('que_jobs') / 1048576.0, "
-          "pg_relation_size('que_jobs_pkey') / 1048576.0, (SELECT "
-          "n_dead_tup FROM pg_stat_user_tables WHERE relname = 'que_jobs')");
-      CHECK(size.ok()) << size.status();
-      std::string wname = absl::StrCat(pass, "w", w + 1, "_");
-      Emit("qg", "s7", rep, wname + "pickup_p50_ms", Percentile(lat, 0.5));
-      Emit("qg", "s7", rep, wname + "pickup_p99_ms", Percentile(lat, 0.99));
-      Emit("qg", "s7", rep, wname + "round_trip_p50_ms", Percentile(rt, 0.5));
-      Emit("qg", "s7", rep, wname + "round_trip_p99_ms", Percentile(rt, 0.99));
-      Emit("qg", "s7", rep, wname + "drained_jobs_per_s", drained);
-      double table_mb = 0, index_mb = 0, dead = 0;
-      absl::SimpleAtod(size->Get(0, 0), &table_mb);
-      absl::SimpleAtod(size->Get(0, 1), &index_mb);
-      absl::SimpleAtod(size->Get(0, 2), &dead);
-      Emit("qg", "s7", rep, wname + "table_mb", table_mb);
-      Emit("qg", "s7", rep, wname + "index_mb", index_mb);
-      Emit("qg", "s7", rep, wname + "dead_tuples", dead);
-      // Windows 2-5 lie wholly inside the blocked time (10% .. 70%).
-      bool inside = w >= 1 && w <= 4;
-      auto& into = inside ? blocked_pickup : open_pickup;
-      into.insert(into.end(), lat.begin(), lat.end());
-      if (inside) {
-        blocked_done += drained * secs;
-        blocked_secs += secs;
-      }
-      Emit("qg", "s7", rep, wname + "head_walks", times.from_head.size());
-      Emit("qg", "s7", rep, wname + "head_walk_p50_ms",
-           Percentile(times.from_head, 0.5));
-      Emit("qg", "s7", rep, wname + "sweeps", times.sweeps.size());
-      Emit("qg", "s7", rep, wname + "sweep_p50_ms",
-           Percentile(times.sweeps, 0.5));
-      fprintf(stderr,
-              "bench: s7 %swindow %d: pickup p50/p99 %.2f/%.2f ms, round "
-              "trip p50/p99 %.2f/%.2f ms (%zu; %zu from the head, p50 %.1f "
-              "ms; %zu sweeps beside, p50 %.1f ms), %.0f jobs/s, table %.1f "
-              "MB, index %.1f MB, %.0f dead tuples%s\n",
-              pass.c_str(), w + 1, Percentile(lat, 0.5), Percentile(lat, 0.99),
-              Percentile(rt, 0.5), Percentile(rt, 0.99), rt.size(),
-              times.from_head.size(), Percentile(times.from_head, 0.5),
-              times.sweeps.size(), Percentile(times.sweeps, 0.5), drained,
-              table_mb, index_mb, dead, inside ? " (vacuum blocked)" : "");
     }
-    stop = true;
-    enqueuer.join();
-    if (!released) MustExec(blocker.get(), "COMMIT");
-    pool.Shutdown();
-    Emit("qg", "s7", rep, pass + "blocked_pickup_p99_ms",
-         Percentile(blocked_pickup, 0.99));
-    Emit("qg", "s7", rep, pass + "open_pickup_p99_ms",
-         Percentile(open_pickup, 0.99));
-    Emit("qg", "s7", rep, pass + "blocked_drained_over_enqueued",
-         blocked_secs > 0 ? (blocked_done / blocked_secs) / rate : 0);
+
+    const std::unique_ptr<qg::Client> client_;
+    const double rate_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;  // last: starts once the rest is set
+  };
+
+  // s7: holds a REPEATABLE READ transaction open (which holds vacuum back)
+  // from 10% to 70% of a churn pass.
+  class VacuumBlocker {
+   public:
+    VacuumBlocker(ConnPtr conn, absl::Duration churn)
+        : conn_(std::move(conn)), churn_(churn) {}
+
+    // Begins or ends the transaction, `elapsed` into the pass.
+    void Follow(absl::Duration elapsed) {
+      if (!blocked_ && elapsed >= churn_ / 10) {
+        MustExec(conn_.get(),
+                 "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) "
+                 "FROM que_jobs");
+        blocked_ = true;
+        Trace("s7 transaction begins");
+      }
+      if (blocked_ && !released_ && elapsed >= churn_ * 7 / 10) {
+        MustExec(conn_.get(), "COMMIT");
+        released_ = true;
+        Trace("s7 transaction ends");
+      }
+    }
+
+    // Ends the transaction if it is still open.
+    void Release() {
+      if (!released_) MustExec(conn_.get(), "COMMIT");
+      released_ = true;
+    }
+
+   private:
+    const ConnPtr conn_;
+    const absl::Duration churn_;
+    bool blocked_ = false, released_ = false;
+  };
+
+  // With --trace_ms, prints `what` with the time on stderr.
+  static void Trace(const std::string& what) {
+    if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+      fprintf(stderr, "bench: %s %s\n", RoundTripLog::Stamp().c_str(),
+              what.c_str());
+    }
+  }
+
+  // s7: the figures of window `window` (from 1) of a pass, emitted and
+  // printed on stderr, with que_jobs' size read on `probe`.
+  void EmitChurnWindow(int rep, const std::string& pass, int window,
+                       bool inside, const std::vector<double>& lat,
+                       const RoundTripLog::Times& times, double drained,
+                       PGconn* probe) {
+    const std::string name = absl::StrCat(pass, "w", window, "_");
+    const std::vector<double>& rt = times.all;
+    auto size = qg::Exec(
+        probe,
+        "SELECT pg_relation_size('que_jobs') / 1048576.0, "
+        "pg_relation_size('que_jobs_pkey') / 1048576.0, (SELECT "
+        "n_dead_tup FROM pg_stat_user_tables WHERE relname = 'que_jobs')");
+    CHECK(size.ok()) << size.status();
+    double table_mb = NumberOr0(size->Get(0, 0));
+    double index_mb = NumberOr0(size->Get(0, 1));
+    double dead = NumberOr0(size->Get(0, 2));
+    Emit("qg", "s7", rep, name + "pickup_p50_ms", Percentile(lat, 0.5));
+    Emit("qg", "s7", rep, name + "pickup_p99_ms", Percentile(lat, 0.99));
+    Emit("qg", "s7", rep, name + "round_trip_p50_ms", Percentile(rt, 0.5));
+    Emit("qg", "s7", rep, name + "round_trip_p99_ms", Percentile(rt, 0.99));
+    Emit("qg", "s7", rep, name + "drained_jobs_per_s", drained);
+    Emit("qg", "s7", rep, name + "table_mb", table_mb);
+    Emit("qg", "s7", rep, name + "index_mb", index_mb);
+    Emit("qg", "s7", rep, name + "dead_tuples", dead);
+    Emit("qg", "s7", rep, name + "head_walks", times.from_head.size());
+    Emit("qg", "s7", rep, name + "head_walk_p50_ms",
+         Percentile(times.from_head, 0.5));
+    Emit("qg", "s7", rep, name + "sweeps", times.sweeps.size());
+    Emit("qg", "s7", rep, name + "sweep_p50_ms", Percentile(times.sweeps, 0.5));
+    fprintf(stderr,
+            "bench: s7 %swindow %d: pickup p50/p99 %.2f/%.2f ms, round "
+            "trip p50/p99 %.2f/%.2f ms (%zu; %zu from the head, p50 %.1f "
+            "ms; %zu sweeps beside, p50 %.1f ms), %.0f jobs/s, table %.1f "
+            "MB, index %.1f MB, %.0f dead tuples%s\n",
+            pass.c_str(), window, Percentile(lat, 0.5), Percentile(lat, 0.99),
+            Percentile(rt, 0.5), Percentile(rt, 0.99), rt.size(),
+            times.from_head.size(), Percentile(times.from_head, 0.5),
+            times.sweeps.size(), Percentile(times.sweeps, 0.5), drained,
+            table_mb, index_mb, dead, inside ? " (vacuum blocked)" : "");
   }
 
   // s8: P processes of W workers drain 200,000 jobs together.
   void S8(int rep) {
-    for (auto [procs, w] :
+    for (std::pair<int, int> shape :
          std::vector<std::pair<int, int>>{{1, 8}, {2, 8}, {4, 8}, {2, 4}}) {
+      const int procs = shape.first, w = shape.second;
       Reset();
       Backlog(kS8Jobs, "", "'2000-01-01'");
       MustExec(admin_.get(), "UPDATE que_jobs SET job_class = 'Noop'");
@@ -918,20 +1055,12 @@ class Bench {
   void S4(int rep, qg::WorkerMode mode) {
     Reset();
     auto client = NewClient(4);
-    std::mutex mu;
-    std::vector<double> lat;
-    std::map<int64_t, int64_t> started;  // stamp -> handler start
+    Pickups pickups(/*keep_starts=*/true);
     qg::WorkMap work_map;
     work_map.Register("Pickup", [&](qg::Job& job) {
       int64_t now = MonotonicNanos();
-      int64_t stamp = 0;
-      std::string args(
-          absl::StripPrefix(absl::StripSuffix(job.args(), "]"), "["));
-      if (absl::SimpleAtoi(args, &stamp)) {
-        std::lock_guard<std::mutex> lock(mu);
-        lat.push_back((now - stamp) / 1e6);
-        started[stamp] = now;
-      }
+      if (std::optional<int64_t> stamp = ArgsStamp(job))
+        pickups.Add(*stamp, now);
       return absl::OkStatus();
     });
     std::string log_path = absl::StrCat("/tmp/qg-bench-enqueuer-", getpid());
@@ -957,15 +1086,12 @@ class Bench {
     waitpid(child, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "enqueuer failed";
     absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
-    while (absl::Now() < deadline) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (lat.size() >= kS4Jobs) break;
-      }
+    while (absl::Now() < deadline && pickups.size() < kS4Jobs) {
       absl::SleepFor(absl::Milliseconds(10));
     }
     pool.Shutdown();
-    std::lock_guard<std::mutex> lock(mu);
+    std::vector<double> lat = pickups.TakeMs();
+    std::map<int64_t, int64_t> started = pickups.started();
     std::string peer = mode == qg::WorkerMode::kFast ? "qg" : "qg-compat";
     Emit(peer, "s4", rep, "pickup_p50_ms", Percentile(lat, 0.5));
     Emit(peer, "s4", rep, "pickup_p99_ms", Percentile(lat, 0.99));
@@ -1002,7 +1128,9 @@ class Bench {
             config_.c_str(), absl::GetFlag(FLAGS_reps));
     fprintf(stderr, "%-4s %-22s %12s %12s %12s %10s %10s\n", "", "metric", "qg",
             "qg-compat", "floor", "qg/floor", "qg/compat");
-    for (auto& [key, peers] : by) {
+    for (const auto& row : by) {
+      const std::pair<std::string, std::string>& key = row.first;
+      const std::map<std::string, std::vector<double>>& peers = row.second;
       auto med = [&](const char* p) -> std::optional<double> {
         auto it = peers.find(p);
         if (it == peers.end()) return std::nullopt;
@@ -1080,18 +1208,13 @@ int RunWorkerRole(const std::string& conninfo) {
   setenv("PGAPPNAME", absl::StrCat("qg-bench-", getpid()).c_str(), 1);
   auto client = qg::Client::Create({.conninfo = conninfo, .max_conns = 2});
   CHECK(client.ok()) << client.status();
-  std::mutex mu;
-  std::vector<int64_t> ids;
-  std::vector<int64_t> slices;
+  RunLog ran;
   std::atomic<int64_t> first{0}, done{0};
   qg::WorkMap work_map;
   work_map.Register("Noop", [&](qg::Job& job) {
     int64_t zero = 0;
     first.compare_exchange_strong(zero, MonotonicNanos());
-    int64_t n = ++done;
-    std::lock_guard<std::mutex> lock(mu);
-    ids.push_back(job.id());
-    if (n % 100000 == 0) slices.push_back(MonotonicNanos());
+    ran.Add(job.id(), ++done);
     return absl::OkStatus();
   });
   qg::WorkerOptions options;
@@ -1123,9 +1246,8 @@ int RunWorkerRole(const std::string& conninfo) {
                 RoundTripLog::Stamp().c_str(), static_cast<int>(getpid()), ms);
       }
     }
-    int64_t c = 0;
-    absl::SimpleAtoi(r->Get(0, 1), &c);
-    connections = std::max(connections, c);
+    connections =
+        std::max(connections, static_cast<int64_t>(NumberOr0(r->Get(0, 1))));
     if (r->Get(0, 0) == "0") break;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -1136,6 +1258,7 @@ int RunWorkerRole(const std::string& conninfo) {
       static_cast<long long>(done.load()), static_cast<long long>(first.load()),
       static_cast<long long>(end), PeakRssMb(),
       static_cast<long long>(connections));
+  std::vector<int64_t> slices = ran.slices();
   for (size_t k = 0; k < slices.size(); ++k) {
     printf("slice_%zu %lld\n", k + 1, static_cast<long long>(slices[k]));
   }
@@ -1143,7 +1266,9 @@ int RunWorkerRole(const std::string& conninfo) {
   if (!path.empty()) {
     FILE* f = fopen(path.c_str(), "w");
     CHECK(f != nullptr) << path;
-    for (int64_t id : ids) fprintf(f, "%lld\n", static_cast<long long>(id));
+    for (int64_t id : ran.ids()) {
+      fprintf(f, "%lld\n", static_cast<long long>(id));
+    }
     fclose(f);
   }
   return 0;
@@ -1171,6 +1296,86 @@ int RunStreamRole(const std::string& conninfo) {
   return 0;
 }
 
+// What the command line asks the orchestrating run for.
+struct Plan {
+  std::set<std::string> scenarios;
+  std::vector<int> cs;  // --c
+  int reps = 1;
+  std::vector<qg::WorkerMode> modes;
+};
+
+// The plan from the flags, or nullopt after saying on stderr which flag is
+// wrong.
+std::optional<Plan> PlanFromFlags() {
+  Plan plan;
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_scenario), ',', absl::SkipEmpty())) {
+    if (part == "core") {
+      plan.scenarios.insert({"s1", "s2", "s3", "s4"});
+    } else if (part == "scale") {
+      plan.scenarios.insert({"s5", "s6", "s7", "s8"});
+    } else if (part == "all" || part == "every") {
+      plan.scenarios.insert(
+          {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
+    } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
+               part[1] <= '9') {
+      plan.scenarios.insert(std::string(part));
+    } else {
+      fprintf(stderr,
+              "bench: --scenario takes s1 .. s9, core, scale or all, "
+              "comma-separated\n");
+      return std::nullopt;
+    }
+  }
+  std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "both" && mode != "fast" && mode != "qg-compat") {
+    fprintf(stderr, "bench: --mode must be fast, qg-compat or both\n");
+    return std::nullopt;
+  }
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_c), ',')) {
+    int c = 0;
+    if (!absl::SimpleAtoi(part, &c) || c < 1) {
+      fprintf(stderr, "bench: --c takes worker counts such as 8 or 1,8,32\n");
+      return std::nullopt;
+    }
+    plan.cs.push_back(c);
+  }
+  plan.reps = absl::GetFlag(FLAGS_reps);
+  if (plan.reps < 1) {
+    fprintf(stderr, "bench: --reps must be at least 1\n");
+    return std::nullopt;
+  }
+  if (mode != "qg-compat") plan.modes.push_back(qg::WorkerMode::kFast);
+  if (mode != "fast") plan.modes.push_back(qg::WorkerMode::kQgCompat);
+  return plan;
+}
+
+// Every scenario of `plan`, --reps times, in order.
+void RunPlan(Bench& bench, const Plan& plan) {
+  auto want = [&](const char* s) { return plan.scenarios.count(s) > 0; };
+  for (int rep = 0; rep < plan.reps; ++rep) {
+    fprintf(stderr, "bench: repetition %d of %d\n", rep + 1, plan.reps);
+    if (want("s1")) bench.S1(rep);
+    if (want("s2")) bench.S2(rep);
+    if (want("s3")) {
+      for (int c : plan.cs) {
+        for (qg::WorkerMode m : plan.modes) bench.S3(rep, c, m);
+        bench.S3Floor(rep, c);
+      }
+    }
+    if (want("s4")) {
+      for (qg::WorkerMode m : plan.modes) bench.S4(rep, m);
+    }
+    if (want("s5")) bench.S5(rep);
+    if (want("s6")) bench.S6(rep);
+    if (want("s7")) bench.S7(rep);
+    if (want("s8")) bench.S8(rep);
+    if (want("s9")) {
+      for (int c : plan.cs) bench.S9(rep, c);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1187,47 +1392,8 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_stream_role).empty()) {
     return RunStreamRole(absl::GetFlag(FLAGS_stream_role));
   }
-  std::set<std::string> scenarios;
-  for (absl::string_view part :
-       absl::StrSplit(absl::GetFlag(FLAGS_scenario), ',', absl::SkipEmpty())) {
-    if (part == "core") {
-      scenarios.insert({"s1", "s2", "s3", "s4"});
-    } else if (part == "scale") {
-      scenarios.insert({"s5", "s6", "s7", "s8"});
-    } else if (part == "all" || part == "every") {
-      scenarios.insert({"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
-    } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
-               part[1] <= '9') {
-      scenarios.insert(std::string(part));
-    } else {
-      fprintf(stderr,
-              "bench: --scenario takes s1 .. s9, core, scale or all, "
-              "comma-separated\n");
-      return 2;
-    }
-  }
-  std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "both" && mode != "fast" && mode != "qg-compat") {
-    fprintf(stderr, "bench: --mode must be fast, qg-compat or both\n");
-    return 2;
-  }
-  std::vector<int> cs;
-  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_c), ',')) {
-    int c = 0;
-    if (!absl::SimpleAtoi(part, &c) || c < 1) {
-      fprintf(stderr, "bench: --c takes worker counts such as 8 or 1,8,32\n");
-      return 2;
-    }
-    cs.push_back(c);
-  }
-  int reps = absl::GetFlag(FLAGS_reps);
-  if (reps < 1) {
-    fprintf(stderr, "bench: --reps must be at least 1\n");
-    return 2;
-  }
-  std::vector<qg::WorkerMode> modes;
-  if (mode != "qg-compat") modes.push_back(qg::WorkerMode::kFast);
-  if (mode != "fast") modes.push_back(qg::WorkerMode::kQgCompat);
+  std::optional<Plan> plan = PlanFromFlags();
+  if (!plan) return 2;
 
   std::unique_ptr<qg::EmbeddedPostgres> server;
   std::string conninfo;
@@ -1248,28 +1414,7 @@ int main(int argc, char** argv) {
             server->data_dir().c_str());
   }
   Bench bench(conninfo);
-  auto want = [&](const char* s) { return scenarios.count(s) > 0; };
-  for (int rep = 0; rep < reps; ++rep) {
-    fprintf(stderr, "bench: repetition %d of %d\n", rep + 1, reps);
-    if (want("s1")) bench.S1(rep);
-    if (want("s2")) bench.S2(rep);
-    if (want("s3")) {
-      for (int c : cs) {
-        for (qg::WorkerMode m : modes) bench.S3(rep, c, m);
-        bench.S3Floor(rep, c);
-      }
-    }
-    if (want("s4")) {
-      for (qg::WorkerMode m : modes) bench.S4(rep, m);
-    }
-    if (want("s5")) bench.S5(rep);
-    if (want("s6")) bench.S6(rep);
-    if (want("s7")) bench.S7(rep);
-    if (want("s8")) bench.S8(rep);
-    if (want("s9")) {
-      for (int c : cs) bench.S9(rep, c);
-    }
-  }
+  RunPlan(bench, *plan);
   bench.PrintTable();
   return 0;
 }

@@ -209,6 +209,115 @@ constexpr Macro kMacros[] = {
     {"@hourly", "0 * * * *"},
 };
 
+// Loads the IANA time zone `name`; "localtime" is refused.
+absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("time zone is empty");
+  absl::TimeZone zone;
+  if (name == "localtime" || !absl::LoadTimeZone(std::string(name), &zone)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown time zone \"", absl::CHexEscape(name),
+                     "\" (want an IANA name such as \"Europe/Berlin\")"));
+  }
+  return zone;
+}
+
+// The period of "@every <duration>" (`fields` split from `spec`): a whole
+// number of seconds, at least one.
+absl::StatusOr<absl::Duration> ParseEvery(
+    absl::string_view spec, const std::vector<absl::string_view>& fields) {
+  if (fields.size() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", absl::CHexEscape(spec),
+                     "\": @every takes one duration, e.g. \"@every 30s\""));
+  }
+  absl::Duration every;
+  if (!absl::ParseDuration(fields[1], &every)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
+                     "\": not a duration (e.g. 30s, 5m, 1h30m)"));
+  }
+  if (every < absl::Seconds(1) || every == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
+                     "\": must be at least 1s and finite"));
+  }
+  if (every % absl::Seconds(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
+                     "\": not a whole number of seconds"));
+  }
+  return every;
+}
+
+// The cron spec a macro such as "@daily" (`fields` split from `spec`)
+// stands for.
+absl::StatusOr<absl::string_view> ExpandMacro(
+    absl::string_view spec, const std::vector<absl::string_view>& fields) {
+  for (const Macro& macro : kMacros) {
+    if (!absl::EqualsIgnoreCase(fields[0], macro.name)) continue;
+    if (fields.size() != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", absl::CHexEscape(spec), "\": ", macro.name,
+                       " takes no fields"));
+    }
+    return absl::string_view(macro.cron);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown schedule macro \"", absl::CHexEscape(fields[0]),
+      "\" (want @yearly, @annually, @monthly, @weekly, @daily, @midnight, "
+      "@hourly or @every <duration>)"));
+}
+
+// A five-field cron spec's values as bit sets (see `ParseField`), and
+// whether its day fields start with `*` (which decides how the two combine;
+// see `DayMatches`).
+struct CronBits {
+  uint64_t fields[5] = {};
+  bool dom_star = false;
+  bool dow_star = false;
+};
+
+// Whether a spec with a day field starting with `*` fires at all. Then a
+// day must match both day fields (see `DayMatches`), which some day does
+// exactly when some allowed month has some allowed day of the month: over
+// 400 years every date (February 29 included) falls on every weekday. With
+// neither field `*`, either may match, and every month has every weekday,
+// so such a spec always fires.
+bool CanFire(const CronBits& cron) {
+  const int first_day = NextBit(cron.fields[2], 1);
+  for (int month = 1; month <= 12; ++month) {
+    if (Has(cron.fields[3], month) && first_day <= DaysInMonth(month)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The five cron fields (`fields`, split from `spec`), checked to fire at
+// all.
+absl::StatusOr<CronBits> ParseCron(
+    absl::string_view spec, const std::vector<absl::string_view>& fields) {
+  if (fields.size() != 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cron spec \"", absl::CHexEscape(spec), "\" has ", fields.size(),
+        " fields, want 5 (minute hour day-of-month month day-of-week)"));
+  }
+  CronBits cron;
+  for (int i = 0; i < 5; ++i) {
+    absl::Status s = ParseField(kFields[i], fields[i], &cron.fields[i]);
+    if (!s.ok()) return s;
+  }
+  cron.dom_star = fields[2][0] == '*';
+  cron.dow_star = fields[4][0] == '*';
+  if ((cron.dom_star || cron.dow_star) && !CanFire(cron)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cron spec \"", absl::CHexEscape(spec),
+                     "\" never fires: no month in field 4 (month) has a day "
+                     "in field 3 (day-of-month)"));
+  }
+  return cron;
+}
+
 }  // namespace
 
 absl::StatusOr<Schedule> Schedule::Parse(absl::string_view spec,
@@ -217,102 +326,38 @@ absl::StatusOr<Schedule> Schedule::Parse(absl::string_view spec,
   spec = absl::StripAsciiWhitespace(spec);
   schedule.spec_ = std::string(spec);
   schedule.time_zone_ = std::string(time_zone);
-
-  if (time_zone.empty()) {
-    return absl::InvalidArgumentError("time zone is empty");
-  }
-  if (time_zone == "localtime" ||
-      !absl::LoadTimeZone(std::string(time_zone), &schedule.zone_)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown time zone \"", absl::CHexEscape(time_zone),
-                     "\" (want an IANA name such as \"Europe/Berlin\")"));
-  }
+  absl::StatusOr<absl::TimeZone> zone = LoadZone(time_zone);
+  if (!zone.ok()) return zone.status();
+  schedule.zone_ = *zone;
 
   if (spec.empty()) return absl::InvalidArgumentError("schedule is empty");
   std::vector<absl::string_view> fields =
       absl::StrSplit(spec, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty());
 
+  if (absl::EqualsIgnoreCase(fields[0], "@every")) {
+    absl::StatusOr<absl::Duration> every = ParseEvery(spec, fields);
+    if (!every.ok()) return every.status();
+    schedule.every_ = *every;
+    return schedule;
+  }
   if (fields[0][0] == '@') {
-    if (absl::EqualsIgnoreCase(fields[0], "@every")) {
-      if (fields.size() != 2) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("\"", absl::CHexEscape(spec),
-                         "\": @every takes one duration, e.g. \"@every 30s\""));
-      }
-      absl::Duration every;
-      if (!absl::ParseDuration(fields[1], &every)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
-                         "\": not a duration (e.g. 30s, 5m, 1h30m)"));
-      }
-      if (every < absl::Seconds(1) || every == absl::InfiniteDuration()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
-                         "\": must be at least 1s and finite"));
-      }
-      if (every % absl::Seconds(1) != absl::ZeroDuration()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("@every \"", absl::CHexEscape(fields[1]),
-                         "\": not a whole number of seconds"));
-      }
-      schedule.every_ = every;
-      return schedule;
-    }
-    for (const Macro& macro : kMacros) {
-      if (!absl::EqualsIgnoreCase(fields[0], macro.name)) continue;
-      if (fields.size() != 1) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("\"", absl::CHexEscape(spec), "\": ", macro.name,
-                         " takes no fields"));
-      }
-      absl::StatusOr<Schedule> expanded = Parse(macro.cron, time_zone);
-      if (!expanded.ok()) return expanded.status();
-      expanded->spec_ = schedule.spec_;
-      return expanded;
-    }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown schedule macro \"", absl::CHexEscape(fields[0]),
-        "\" (want @yearly, @annually, @monthly, @weekly, @daily, @midnight, "
-        "@hourly or @every <duration>)"));
+    absl::StatusOr<absl::string_view> cron = ExpandMacro(spec, fields);
+    if (!cron.ok()) return cron.status();
+    absl::StatusOr<Schedule> expanded = Parse(*cron, time_zone);
+    if (!expanded.ok()) return expanded.status();
+    expanded->spec_ = schedule.spec_;
+    return expanded;
   }
 
-  if (fields.size() != 5) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cron spec \"", absl::CHexEscape(spec), "\" has ", fields.size(),
-        " fields, want 5 (minute hour day-of-month month day-of-week)"));
-  }
-  uint64_t bits[5];
-  for (int i = 0; i < 5; ++i) {
-    absl::Status s = ParseField(kFields[i], fields[i], &bits[i]);
-    if (!s.ok()) return s;
-  }
-  schedule.minutes_ = bits[0];
-  schedule.hours_ = static_cast<uint32_t>(bits[1]);
-  schedule.days_of_month_ = static_cast<uint32_t>(bits[2]);
-  schedule.months_ = static_cast<uint16_t>(bits[3]);
-  schedule.days_of_week_ = static_cast<uint8_t>(bits[4]);
-  schedule.dom_star_ = fields[2][0] == '*';
-  schedule.dow_star_ = fields[4][0] == '*';
-
-  // Can it ever fire? With the either-or rule, yes: every month has every
-  // weekday. Otherwise a day must be in both fields, and it can be exactly
-  // when some allowed month has some allowed day of the month: over 400 years
-  // every date (February 29 included) falls on every weekday.
-  if (schedule.dom_star_ || schedule.dow_star_) {
-    bool possible = false;
-    const int first_day = NextBit(schedule.days_of_month_, 1);
-    for (int month = 1; month <= 12; ++month) {
-      if (Has(schedule.months_, month) && first_day <= DaysInMonth(month)) {
-        possible = true;
-      }
-    }
-    if (!possible) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cron spec \"", absl::CHexEscape(spec),
-                       "\" never fires: no month in field 4 (month) has a day "
-                       "in field 3 (day-of-month)"));
-    }
-  }
+  absl::StatusOr<CronBits> cron = ParseCron(spec, fields);
+  if (!cron.ok()) return cron.status();
+  schedule.minutes_ = cron->fields[0];
+  schedule.hours_ = static_cast<uint32_t>(cron->fields[1]);
+  schedule.days_of_month_ = static_cast<uint32_t>(cron->fields[2]);
+  schedule.months_ = static_cast<uint16_t>(cron->fields[3]);
+  schedule.days_of_week_ = static_cast<uint8_t>(cron->fields[4]);
+  schedule.dom_star_ = cron->dom_star;
+  schedule.dow_star_ = cron->dow_star;
   return schedule;
 }
 

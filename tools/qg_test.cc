@@ -1361,7 +1361,6 @@ TEST_F(QgCommandTest, JobsTableShowsEachJobsState) {
   EXPECT_THAT(json.out, HasSubstr(R"("state":"cancelled")"));
 }
 
-}  // namespace
 // Regression (issue 17, defect 8): `qg jobs` selected the args of every
 // listed job, which it never shows. A role that may not read que_jobs.args
 // can list jobs now.
@@ -1437,3 +1436,4 @@ TEST_F(QgCommandTest, JobsPageLooksAtABoundedNumberOfJobs) {
   EXPECT_THAT(next.out, Not(HasSubstr("--after")));
 }
 
+}  // namespace

@@ -508,7 +508,13 @@ absl::Status PeriodicEnqueuer::Start() {
     stop_ = false;
     wake_ = false;
   }
-  thread_ = std::thread([this] { Loop(); });
+  absl::StatusOr<std::thread> t = internal::StartThread([this] { Loop(); });
+  if (!t.ok()) {
+    MutexLock lock(mu_);
+    starts_ = 0;
+    return t.status();
+  }
+  thread_ = std::move(*t);
   return absl::OkStatus();
 }
 

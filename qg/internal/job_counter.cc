@@ -36,7 +36,12 @@ void JobCounter::Add(const std::string& queue, const std::string& type,
   if (disabled_ || stop_) return;
   absl::Time minute =
       absl::FromUnixSeconds(absl::ToUnixSeconds(clock_.Now()) / 60 * 60);
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  if (!thread_.joinable()) {
+    // No thread to be had: the counts wait in memory for the next Add()
+    // that gets one, or for Stop().
+    absl::StatusOr<std::thread> t = StartThread([this] { Loop(); });
+    if (t.ok()) thread_ = std::move(*t);
+  }
   JobCount& c = counts_[{minute, queue, type}];
   c.minute = minute;
   c.queue = queue;

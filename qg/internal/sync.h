@@ -33,12 +33,19 @@
 #ifndef QG_INTERNAL_SYNC_H_
 #define QG_INTERNAL_SYNC_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "qg/internal/test_hooks.h"
 
 namespace qg::internal {
 
@@ -141,6 +148,28 @@ bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
     cv.wait_for(lock, absl::ToChronoNanoseconds(left));
   }
   return true;
+}
+
+// StartThread()
+//
+// A thread running `fn`, or `ResourceExhausted` when the system cannot make
+// one (std::thread throws std::system_error: a process or memory limit), so
+// that callers can undo what they started and say why instead of letting
+// the exception end the process.
+template <typename Fn>
+absl::StatusOr<std::thread> StartThread(Fn&& fn) {
+  std::atomic<int>& left = ThreadStartsLeftForTesting();
+  if (left.load() == 0) {
+    return absl::ResourceExhaustedError(
+        "cannot start a thread: the system has none left (a test's limit)");
+  }
+  if (left.load() > 0) left.fetch_sub(1);
+  try {
+    return std::thread(std::forward<Fn>(fn));
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start a thread: ", e.what()));
+  }
 }
 
 // ThreadRole

@@ -7,6 +7,7 @@
 #ifndef QG_INTERNAL_TEST_HOOKS_H_
 #define QG_INTERNAL_TEST_HOOKS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -17,6 +18,14 @@ namespace qg::internal {
 inline std::function<void(int64_t job_id)>& AfterLockHookForTesting() {
   static auto* hook = new std::function<void(int64_t)>;
   return *hook;
+}
+
+// How many more threads `StartThread()` (qg/internal/sync.h) may start
+// before it fails as when the system has no more to give; negative (the
+// default): no limit.
+inline std::atomic<int>& ThreadStartsLeftForTesting() {
+  static auto* left = new std::atomic<int>(-1);
+  return *left;
 }
 
 }  // namespace qg::internal

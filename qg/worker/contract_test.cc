@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
+#include "qg/internal/test_hooks.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
@@ -245,6 +246,38 @@ TEST_P(ContractTest, CallbacksThatThrowNeverTakeThePoolDown) {
               StatusIs(absl::StatusCode::kInternal,
                        HasSubstr("synchronous runner threw: runner broke")));
   EXPECT_EQ(CountJobs("job_class = 'Sync'"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
+                  "'advisory'"),
+            "0");
+}
+
+// A pool that cannot have all its threads (a process limit) says so and
+// leaves nothing running: no thread, no session, no lock; it may be started
+// again once threads can be had.
+TEST_P(ContractTest, NoThreadLeftMakesStartFailCleanly) {
+  std::atomic<int> runs{0};
+  work_map_.Register("Job", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  auto pool =
+      std::make_unique<WorkerPool>(client_.get(), &work_map_, 3, Options());
+  // The locker (or control listener) and one worker, then none.
+  internal::ThreadStartsLeftForTesting() = 2;
+  absl::Status s = pool->Start();
+  internal::ThreadStartsLeftForTesting() = -1;
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted,
+                          HasSubstr("cannot start a thread")));
+  EXPECT_TRUE(WaitFor([&] {
+    return Query(
+               "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+               "current_database() AND pid <> pg_backend_pid() AND "
+               "query LIKE 'LISTEN%'") == "0";
+  }));
+  QG_ASSERT_OK(client_->Enqueue({.type = "Job"}).status());
+  QG_ASSERT_OK(pool->Start());  // threads again: it starts
+  ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+  ReturnsWithinAMinute("~WorkerPool()", [&] { pool.reset(); });
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = "
                   "'advisory'"),
             "0");

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/sql.h"
+#include "qg/internal/sync.h"
 #include "qg/pg.h"
 
 namespace qg::internal {
@@ -30,8 +31,8 @@ absl::StatusOr<PgConnPtr> ControlListener::ConnectAndListen() {
   return conn;
 }
 
-void ControlListener::Start() {
-  if (thread_.joinable()) return;
+absl::Status ControlListener::Start() {
+  if (thread_.joinable()) return absl::OkStatus();
   // Listening, and the pause state read, before any worker starts: a pool
   // started on a paused queue must not take a job first, and a cancel
   // request for its first job must not go unheard. The thread keeps both
@@ -42,8 +43,11 @@ void ControlListener::Start() {
         Run(first->get(), queries::QueuePaused(queue_));
     if (r.ok()) paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
   }
-  thread_ = std::thread(
+  absl::StatusOr<std::thread> t = StartThread(
       [this, first = std::move(first)]() mutable { Loop(std::move(first)); });
+  if (!t.ok()) return t.status();
+  thread_ = std::move(*t);
+  return absl::OkStatus();
 }
 
 void ControlListener::Stop() {

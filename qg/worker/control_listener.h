@@ -47,7 +47,7 @@ class ControlListener {
 
   // Starts listening (on a thread of its own). Connection failures are
   // retried in the background.
-  void Start();
+  absl::Status Start();
   // Stops and joins. Idempotent.
   void Stop();
 

@@ -121,20 +121,41 @@ absl::Status FastPool::Start() {
       client_->options().conninfo, options_.round_trip_timeout, clock_);
   if (!session.ok()) return session.status();
   AdoptSession(std::move(*session), clock_.Now());
-  MutexLock lock(mu_);
-  started_ = true;
-  generation_ = 1;
-  session_fd_ = session_->socket();
-  workers_running_ = options_.planner.workers;
-  locker_thread_ = std::thread([this] {
+  {
+    MutexLock lock(mu_);
+    started_ = true;
+    generation_ = 1;
+    session_fd_ = session_->socket();
+  }
+  absl::StatusOr<std::thread> locker = StartThread([this] {
     ThreadRole role(this);  // observers may call Shutdown()
     LockerLoop();
   });
+  if (!locker.ok()) {
+    MutexLock lock(mu_);
+    started_ = false;
+    session_.reset();
+    return locker.status();
+  }
+  locker_thread_ = std::move(*locker);
   for (int i = 0; i < options_.planner.workers; ++i) {
-    worker_threads_.emplace_back([this] {
+    {
+      MutexLock lock(mu_);
+      ++workers_running_;  // before it runs: the locker waits for it
+    }
+    absl::StatusOr<std::thread> worker = StartThread([this] {
       ThreadRole role(this);  // handlers may call Shutdown()
       WorkerLoop();
     });
+    if (!worker.ok()) {
+      {
+        MutexLock lock(mu_);
+        --workers_running_;
+      }
+      Shutdown();  // what did start stops, and its session closes
+      return worker.status();
+    }
+    worker_threads_.push_back(std::move(*worker));
   }
   return absl::OkStatus();
 }

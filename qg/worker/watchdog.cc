@@ -21,7 +21,11 @@ void Watchdog::Watch(Job* job, absl::Time deadline) {
   }
   jobs_[job] = deadline;
   if (deadline == absl::InfiniteFuture()) return;
-  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  if (!thread_.joinable()) {
+    // No thread to be had: the next Watch() tries again (timeouts wait).
+    absl::StatusOr<std::thread> t = StartThread([this] { Loop(); });
+    if (t.ok()) thread_ = std::move(*t);
+  }
   cv_.SignalAll();
 }
 

@@ -226,6 +226,7 @@ absl::Status WorkerPool::Start() {
   if (options_.mode == WorkerMode::kFast) {
     absl::Status s = StartFast();
     if (s.ok()) return absl::OkStatus();
+    if (absl::IsResourceExhausted(s)) return Unstart(s);  // no threads left
     options_.mode = WorkerMode::kQgCompat;
     mode_reason_ = absl::StrCat(
         "qg-compatible (the fast path is unavailable: ", s.message(),
@@ -239,8 +240,18 @@ absl::Status WorkerPool::Start() {
         "every ",
         absl::FormatDuration(options_.interval));
   }
-  StartQgCompat();
+  if (absl::Status s = StartQgCompat(); !s.ok()) return Unstart(s);
   return absl::OkStatus();
+}
+
+absl::Status WorkerPool::Unstart(absl::Status why) {
+  started_ = false;
+  client_->RemoveUser();
+  if (periodic_started_) {
+    options_.periodic->Stop();
+    periodic_started_ = false;
+  }
+  return why;
 }
 
 absl::Status WorkerPool::StartFast() {
@@ -271,7 +282,7 @@ absl::Status WorkerPool::StartFast() {
   return absl::OkStatus();
 }
 
-void WorkerPool::StartQgCompat() {
+absl::Status WorkerPool::StartQgCompat() {
   // Pause, resume and cancel requests, which the fast path's locker
   // session hears itself.
   internal::ControlListener::Hooks hooks{[this](int64_t id) {
@@ -292,13 +303,29 @@ void WorkerPool::StartQgCompat() {
         new Worker(client_, work_map_, options_, watchdog_.get(),
                    control_.get(), &said_closed_)));
   }
-  control_->Start();  // reads the pause state before any worker starts
-  for (auto& w : workers_) {
-    threads_.emplace_back([this, worker = w.get()] {
-      internal::ThreadRole role(this);  // handlers may call Shutdown()
-      worker->Work();
-    });
+  // Reads the pause state before any worker starts.
+  absl::Status s = control_->Start();
+  for (size_t i = 0; s.ok() && i < workers_.size(); ++i) {
+    absl::StatusOr<std::thread> t =
+        internal::StartThread([this, worker = workers_[i].get()] {
+          internal::ThreadRole role(this);  // handlers may call Shutdown()
+          worker->Work();
+        });
+    if (t.ok()) {
+      threads_.push_back(std::move(*t));
+    } else {
+      s = t.status();
+    }
   }
+  if (s.ok()) return s;
+  // What did start stops; nothing is left running.
+  for (auto& w : workers_) w->RequestStop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  control_->Stop();
+  control_.reset();
+  workers_.clear();
+  return s;
 }
 
 void WorkerPool::RequestStop() {
@@ -308,10 +335,7 @@ void WorkerPool::RequestStop() {
 }
 
 void WorkerPool::Shutdown(absl::Duration grace) {
-  {
-    MutexLock lock(mu_);
-    shut_down_ = true;
-  }
+  shut_down_ = true;
   if (internal::ThreadRole::Active(this) ||
       (fast_ != nullptr && fast_->OnItsThread())) {
     // From a handler (or an observer) of this pool: it cannot wait for its

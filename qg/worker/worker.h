@@ -259,7 +259,10 @@ class WorkerPool {
   // its function: the pool then starts the qg-compatible way), or qg's
   // workers with their control listener.
   absl::Status StartFast();
-  void StartQgCompat();
+  absl::Status StartQgCompat();
+  // A Start() that could not start everything (no threads left): undoes
+  // what it did and returns `why`; the pool may be started again.
+  absl::Status Unstart(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Client* client_;
   const WorkMap* work_map_;
@@ -275,8 +278,10 @@ class WorkerPool {
   internal::Mutex shutdown_mu_;  // serializes Start() and Shutdown()
   mutable internal::Mutex mu_;   // options_.mode, mode_reason_, started_
   bool started_ = false;
-  bool shut_down_ = false;  // Shutdown() was called: no (re)start
-  bool stopped_ = false;    // a Shutdown() finished: nothing left to wait for
+  // Shutdown() was called: no (re)start. Atomic: a handler's Shutdown()
+  // must not wait for a Start() that is waiting for it.
+  std::atomic<bool> shut_down_{false};
+  bool stopped_ = false;  // a Shutdown() finished: nothing left to wait for
   std::atomic<bool> said_closed_{false};  // "the client is closed" logged
   std::string mode_reason_;
   bool periodic_started_ = false;  // under shutdown_mu_

@@ -245,150 +245,195 @@ int64_t Number(const std::string& db, const std::string& sql) {
   return n;
 }
 
-int RunOrchestrator() {
-  uint64_t seed = absl::GetFlag(FLAGS_seed);
-  if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
-  std::mt19937_64 rng(seed);
-  std::unique_ptr<qg::EmbeddedPostgres> server;
-  std::string db = qg::ResolveConninfo(absl::GetFlag(FLAGS_db)).value_or("");
-  if (db.empty()) {
-    auto s = qg::EmbeddedPostgres::Start();
-    if (!s.ok()) {
-      fprintf(stderr, "soak: %s\n", s.status().ToString().c_str());
-      return 1;
-    }
-    server = std::move(*s);
-    db = server->conninfo();
-  }
-  {
-    auto conn = qg::Connect(db);
-    CHECK(conn.ok()) << conn.status();
-    CHECK(qg::ExecSimple(conn->get(), kSetup).ok());
-    CHECK(qg::ExecSimple(
-              conn->get(),
-              "TRUNCATE qg_soak_enqueued, qg_soak_effects, qg_soak_events; "
-              "DELETE FROM que_jobs WHERE job_class = 'Soak'")
-              .ok());
-  }
-  int duration = absl::GetFlag(FLAGS_duration);
-  int processes = absl::GetFlag(FLAGS_processes);
-  std::string mode = absl::GetFlag(FLAGS_mode);
-  fprintf(stderr,
-          "soak: %d s, %d worker processes x %d threads (%s), %d enqueuers, "
-          "seed %llu\n",
-          duration, processes, absl::GetFlag(FLAGS_threads), mode.c_str(),
-          absl::GetFlag(FLAGS_enqueuers),
-          static_cast<unsigned long long>(seed));
+// The database a run uses: --db or $DATABASE_URL, else an embedded server
+// of its own (which only then the chaos restarts).
+struct Database {
+  std::string conninfo;
+  std::unique_ptr<qg::EmbeddedPostgres> server;  // null: not the run's own
+};
+
+absl::StatusOr<Database> OpenDatabase() {
+  Database d;
+  d.conninfo = qg::ResolveConninfo(absl::GetFlag(FLAGS_db)).value_or("");
+  if (!d.conninfo.empty()) return d;
+  absl::StatusOr<std::unique_ptr<qg::EmbeddedPostgres>> s =
+      qg::EmbeddedPostgres::Start();
+  if (!s.ok()) return s.status();
+  d.server = std::move(*s);
+  d.conninfo = d.server->conninfo();
+  return d;
+}
+
+// Creates the soak's tables, and empties them and the queue of soak jobs.
+void PrepareTables(const std::string& db) {
+  auto conn = qg::Connect(db);
+  CHECK(conn.ok()) << conn.status();
+  CHECK(qg::ExecSimple(conn->get(), kSetup).ok());
+  CHECK(qg::ExecSimple(
+            conn->get(),
+            "TRUNCATE qg_soak_enqueued, qg_soak_effects, qg_soak_events; "
+            "DELETE FROM que_jobs WHERE job_class = 'Soak'")
+            .ok());
+}
+
+// This binary's path, which worker processes are started from.
+std::string SelfPath() {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   CHECK_GT(n, 0);
   self[n] = '\0';
-  auto mode_of = [&](int i) {
-    if (mode == "mixed") return std::string(i % 2 == 0 ? "fast" : "qg-compat");
-    return mode;
-  };
-  std::vector<pid_t> workers(processes);
-  for (int i = 0; i < processes; ++i)
-    workers[i] = SpawnWorker(self, db, mode_of(i));
+  return self;
+}
 
-  Counters counters;
-  std::atomic<bool> stop_enqueue{false};
-  std::vector<std::thread> enqueuers;
-  for (int e = 0; e < absl::GetFlag(FLAGS_enqueuers); ++e) {
-    enqueuers.emplace_back([&, e] {
-      std::unique_ptr<qg::Client> client;
-      PgConnPtr conn;
-      while (!stop_enqueue) {
-        if (client == nullptr) {
-          auto c = qg::Client::Create({.conninfo = db, .max_conns = 1});
-          if (!c.ok()) {
-            absl::SleepFor(absl::Milliseconds(100));
-            continue;
-          }
-          client = std::move(*c);
-        }
-        if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-          auto c = qg::Connect(db);
-          if (!c.ok()) {
-            absl::SleepFor(absl::Milliseconds(100));
-            continue;
-          }
-          conn = std::move(*c);
-        }
-        // Ten jobs and their record in one transaction: acknowledged jobs
-        // are exactly the recorded ones.
-        auto tx = qg::PgTx::Begin(conn.get());
-        absl::Status s = tx.ok() ? absl::OkStatus() : tx.status();
-        std::vector<int64_t> ids;
-        for (int i = 0; s.ok() && i < 10; ++i) {
-          auto id = client->EnqueueInTx(
-              {.type = "Soak", .args = absl::StrCat("[", e, "]")}, **tx);
-          if (!id.ok()) {
-            s = id.status();
-          } else {
-            ids.push_back(*id);
-            s = (*tx)
-                    ->Query("INSERT INTO qg_soak_enqueued VALUES ($1)",
-                            {absl::StrCat(*id)})
-                    .status();
-          }
-        }
-        if (s.ok()) s = (*tx)->Commit();
-        if (s.ok()) {
-          counters.enqueued += static_cast<int64_t>(ids.size());
-        } else {
-          ++counters.enqueue_errors;
-          conn.reset();
-          absl::SleepFor(absl::Milliseconds(50));
-        }
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-    });
+// The worker processes: started, killed and started again, stopped.
+class Workers {
+ public:
+  // Starts --processes workers in --mode ("mixed": fast and qg-compat in
+  // turn).
+  Workers(std::string db, std::string mode)
+      : self_(SelfPath()), db_(std::move(db)), mode_(std::move(mode)) {
+    pids_.resize(absl::GetFlag(FLAGS_processes));
+    for (int i = 0; i < size(); ++i)
+      pids_[i] = SpawnWorker(self_, db_, ModeOf(i));
   }
 
-  absl::Time start = absl::Now();
-  absl::Time end = start + absl::Seconds(duration);
+  int size() const { return static_cast<int>(pids_.size()); }
+
+  // SIGKILLs worker `i`, records the event and starts another in its place.
+  void Kill(int i) {
+    absl::Time began = absl::Now();
+    kill(pids_[i], SIGKILL);
+    waitpid(pids_[i], nullptr, 0);
+    RecordEvent(db_, "kill", pids_[i], began, absl::Now());
+    pids_[i] = SpawnWorker(self_, db_, ModeOf(i));
+  }
+
+  // Stops every worker gracefully (SIGTERM) and waits for it.
+  void Stop() {
+    for (pid_t pid : pids_) kill(pid, SIGTERM);
+    for (pid_t pid : pids_) waitpid(pid, nullptr, 0);
+  }
+
+ private:
+  std::string ModeOf(int i) const {
+    if (mode_ == "mixed") return i % 2 == 0 ? "fast" : "qg-compat";
+    return mode_;
+  }
+
+  const std::string self_, db_, mode_;
+  std::vector<pid_t> pids_;
+};
+
+// Enqueues ten jobs and their record in one transaction on `conn`, so that
+// acknowledged jobs are exactly the recorded ones. Returns how many it
+// enqueued, or why the transaction failed.
+absl::StatusOr<int64_t> EnqueueTen(qg::Client& client, PGconn* conn,
+                                   int enqueuer) {
+  auto tx = qg::PgTx::Begin(conn);
+  if (!tx.ok()) return tx.status();
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 10; ++i) {
+    auto id = client.EnqueueInTx(
+        {.type = "Soak", .args = absl::StrCat("[", enqueuer, "]")}, **tx);
+    if (!id.ok()) return id.status();
+    ids.push_back(*id);
+    absl::Status s = (*tx)
+                         ->Query("INSERT INTO qg_soak_enqueued VALUES ($1)",
+                                 {absl::StrCat(*id)})
+                         .status();
+    if (!s.ok()) return s;
+  }
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  return static_cast<int64_t>(ids.size());
+}
+
+// One enqueuer thread: transactions of ten jobs until `stop`, connecting
+// again whenever the server went away.
+void RunEnqueuer(const std::string& db, int enqueuer,
+                 const std::atomic<bool>& stop, Counters& counters) {
+  std::unique_ptr<qg::Client> client;
+  PgConnPtr conn;
+  while (!stop) {
+    if (client == nullptr) {
+      auto c = qg::Client::Create({.conninfo = db, .max_conns = 1});
+      if (!c.ok()) {
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      client = std::move(*c);
+    }
+    if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+      auto c = qg::Connect(db);
+      if (!c.ok()) {
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      conn = std::move(*c);
+    }
+    absl::StatusOr<int64_t> enqueued =
+        EnqueueTen(*client, conn.get(), enqueuer);
+    if (enqueued.ok()) {
+      counters.enqueued += *enqueued;
+    } else {
+      ++counters.enqueue_errors;
+      conn.reset();
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+// Terminates a random client backend of the database and records whose
+// worker process it served (its application_name says). The event ends once
+// the backend is gone (pg_terminate_backend waits up to 10 s), not when the
+// signal was sent: its locks live until then.
+void TerminateBackend(const std::string& db, Counters& counters) {
+  absl::Time began = absl::Now();
+  auto r = ExecRetrying(
+      db,
+      "SELECT count(pg_terminate_backend(pid, 10000)), "
+      "coalesce(max(worker), -1) "
+      "FROM (SELECT pid, CASE WHEN application_name LIKE 'qg-soak-%' "
+      "THEN substr(application_name, 9)::int ELSE -1 END AS worker FROM "
+      "pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid() AND backend_type = 'client backend' ORDER BY "
+      "random() LIMIT 1) t",
+      absl::Seconds(5));
+  if (r.ok() && r->Get(0, 0) == "1") {
+    ++counters.terminated;
+    int64_t worker = -1;
+    CHECK(absl::SimpleAtoi(r->Get(0, 1), &worker));
+    RecordEvent(db, "terminate", worker, began, absl::Now());
+  }
+}
+
+// Stops the embedded server at once, and starts it again after 0.2-1 s.
+void RestartServer(qg::EmbeddedPostgres& server, const std::string& db,
+                   std::mt19937_64& rng, Counters& counters) {
+  absl::Time began = absl::Now();
+  if (!server.Stop(/*immediate=*/true).ok()) return;
+  absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
+  CHECK(server.Restart().ok());
+  ++counters.restarts;
+  RecordEvent(db, "restart", std::nullopt, began, absl::Now());
+}
+
+// Until `end`: every 0.5-2 s a kill (half the time), a terminated backend
+// (three in ten) or a restart of the embedded server; progress on stderr
+// every 10 s.
+void RunChaos(Database& database, Workers& workers, std::mt19937_64& rng,
+              absl::Time start, absl::Time end, Counters& counters) {
   absl::Time last_report = start;
   while (absl::Now() < end) {
     absl::SleepFor(absl::Milliseconds(500 + rng() % 1500));
     int action = static_cast<int>(rng() % 10);
     if (action < 5) {
-      int i = static_cast<int>(rng() % processes);
-      absl::Time began = absl::Now();
-      kill(workers[i], SIGKILL);
-      waitpid(workers[i], nullptr, 0);
-      RecordEvent(db, "kill", workers[i], began, absl::Now());
+      workers.Kill(static_cast<int>(rng() % workers.size()));
       ++counters.kills;
-      workers[i] = SpawnWorker(self, db, mode_of(i));
     } else if (action < 8) {
-      // The victim's worker process comes from its application_name. The
-      // event ends once the backend is gone (pg_terminate_backend waits up
-      // to 10 s), not when the signal was sent: its locks live until then.
-      absl::Time began = absl::Now();
-      auto r = ExecRetrying(
-          db,
-          "SELECT count(pg_terminate_backend(pid, 10000)), "
-          "coalesce(max(worker), -1) "
-          "FROM (SELECT pid, CASE WHEN application_name LIKE 'qg-soak-%' "
-          "THEN substr(application_name, 9)::int ELSE -1 END AS worker FROM "
-          "pg_stat_activity WHERE datname = current_database() AND pid <> "
-          "pg_backend_pid() AND backend_type = 'client backend' ORDER BY "
-          "random() LIMIT 1) t",
-          absl::Seconds(5));
-      if (r.ok() && r->Get(0, 0) == "1") {
-        ++counters.terminated;
-        int64_t worker = -1;
-        CHECK(absl::SimpleAtoi(r->Get(0, 1), &worker));
-        RecordEvent(db, "terminate", worker, began, absl::Now());
-      }
-    } else if (server != nullptr) {
-      absl::Time began = absl::Now();
-      if (server->Stop(/*immediate=*/true).ok()) {
-        absl::SleepFor(absl::Milliseconds(200 + rng() % 800));
-        CHECK(server->Restart().ok());
-        ++counters.restarts;
-        RecordEvent(db, "restart", std::nullopt, began, absl::Now());
-      }
+      TerminateBackend(database.conninfo, counters);
+    } else if (database.server != nullptr) {
+      RestartServer(*database.server, database.conninfo, rng, counters);
     }
     if (absl::Now() - last_report >= absl::Seconds(10)) {
       fprintf(stderr,
@@ -402,52 +447,110 @@ int RunOrchestrator() {
       last_report = absl::Now();
     }
   }
-  stop_enqueue = true;
-  for (auto& t : enqueuers) t.join();
-  absl::Duration chaos = absl::Now() - start;
+}
 
-  // Let the workers drain the queue, then stop them gracefully.
-  absl::Time drain_deadline = absl::Now() + absl::Seconds(120);
-  while (absl::Now() < drain_deadline &&
+// Waits up to two minutes for the workers to run every soak job.
+void Drain(const std::string& db) {
+  absl::Time deadline = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < deadline &&
          Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'") >
              0) {
     absl::SleepFor(absl::Milliseconds(100));
   }
-  absl::Duration total = absl::Now() - start;
-  for (pid_t pid : workers) kill(pid, SIGTERM);
-  for (pid_t pid : workers) waitpid(pid, nullptr, 0);
+}
 
-  int64_t enqueued = Number(db, "SELECT count(*) FROM qg_soak_enqueued");
-  int64_t lost = Number(db,
-                        "SELECT count(*) FROM qg_soak_enqueued e WHERE NOT "
-                        "EXISTS (SELECT 1 FROM qg_soak_effects f WHERE "
-                        "f.job_id = e.job_id)");
-  int64_t completed =
+// What the run's tables say at the end.
+struct Outcome {
+  int64_t enqueued = 0;
+  int64_t lost = 0;  // enqueued, no effect
+  int64_t completed = 0;
+  int64_t duplicates = 0;         // runs after a job's first
+  int64_t unexplained = 0;        // of those, runs no chaos event explains
+  std::string unexplained_pairs;  // "job@first worker>next worker,..."
+  int64_t stuck = 0;              // soak jobs left in the queue
+  int64_t locks = 0;              // advisory locks held
+
+  bool Passed() const {
+    return lost == 0 && stuck == 0 && locks == 0 && unexplained == 0 &&
+           enqueued > 0;
+  }
+};
+
+Outcome ReadOutcome(const std::string& db) {
+  Outcome o;
+  o.enqueued = Number(db, "SELECT count(*) FROM qg_soak_enqueued");
+  o.lost = Number(db,
+                  "SELECT count(*) FROM qg_soak_enqueued e WHERE NOT "
+                  "EXISTS (SELECT 1 FROM qg_soak_effects f WHERE "
+                  "f.job_id = e.job_id)");
+  o.completed =
       Number(db, "SELECT count(DISTINCT job_id) FROM qg_soak_effects");
-  int64_t duplicates = Number(db,
-                              "SELECT count(*) - count(DISTINCT job_id) FROM "
-                              "qg_soak_effects");
-  auto unexplained_r =
+  o.duplicates = Number(db,
+                        "SELECT count(*) - count(DISTINCT job_id) FROM "
+                        "qg_soak_effects");
+  auto unexplained =
       ExecRetrying(db, kUnexplainedDuplicates, absl::Seconds(30));
-  CHECK(unexplained_r.ok()) << unexplained_r.status();
-  int64_t unexplained = 0;
-  CHECK(absl::SimpleAtoi(unexplained_r->Get(0, 0), &unexplained));
-  int64_t stuck =
+  CHECK(unexplained.ok()) << unexplained.status();
+  CHECK(absl::SimpleAtoi(unexplained->Get(0, 0), &o.unexplained));
+  o.unexplained_pairs = std::string(unexplained->Get(0, 1));
+  o.stuck =
       Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'");
-  int64_t locks = Number(db,
-                         "SELECT count(*) FROM pg_locks WHERE locktype = "
-                         "'advisory' AND database = (SELECT oid FROM "
-                         "pg_database WHERE datname = current_database())");
+  o.locks = Number(db,
+                   "SELECT count(*) FROM pg_locks WHERE locktype = "
+                   "'advisory' AND database = (SELECT oid FROM "
+                   "pg_database WHERE datname = current_database())");
+  return o;
+}
+
+// For whoever reads a failure: the runs of the first few jobs that ran
+// twice unexplained, and the chaos events around them.
+void PrintUnexplained(const std::string& db, const std::string& pairs_text) {
+  std::vector<std::string> pairs =
+      absl::StrSplit(pairs_text, ',', absl::SkipEmpty());
+  if (pairs.size() > 3) pairs.resize(3);
+  for (const std::string& pair : pairs) {
+    std::string id = pair.substr(0, pair.find('@'));
+    auto runs = ExecRetrying(
+        db,
+        absl::StrCat("SELECT string_agg(format('worker %s %s..%s', worker, "
+                     "started_at, coalesce(done_at::text, '-')), '; ' ORDER "
+                     "BY started_at) FROM qg_soak_effects WHERE job_id = ",
+                     id),
+        absl::Seconds(10));
+    auto events = ExecRetrying(
+        db,
+        absl::StrCat(
+            "SELECT string_agg(format('%s %s %s..%s', kind, "
+            "coalesce(worker::text, 'all'), began, ended), '; ' ORDER BY "
+            "began) FROM qg_soak_events WHERE ended >= (SELECT min("
+            "started_at) - interval '2 s' FROM qg_soak_effects WHERE "
+            "job_id = ",
+            id,
+            ") AND began <= (SELECT max(started_at) + interval '1 s' FROM "
+            "qg_soak_effects WHERE job_id = ",
+            id, ")"),
+        absl::Seconds(10));
+    printf("    job %s runs: %s\n      events: %s\n", id.c_str(),
+           runs.ok() ? std::string(runs->Get(0, 0)).c_str() : "?",
+           events.ok() ? std::string(events->Get(0, 0)).c_str() : "?");
+  }
+}
+
+// The figures on stdout (soak_test reads the "lost", "unexplained
+// duplicates" and PASS/FAIL lines).
+void PrintFigures(const std::string& db, const std::string& mode, uint64_t seed,
+                  absl::Duration chaos, absl::Duration total,
+                  const Counters& counters, const Outcome& o) {
   printf("soak figures (%s, seed %llu)\n", mode.c_str(),
          static_cast<unsigned long long>(seed));
   printf("  chaos time            %.1f s (drained after %.1f s)\n",
          absl::ToDoubleSeconds(chaos), absl::ToDoubleSeconds(total));
   printf("  jobs enqueued         %lld (%lld enqueue transactions refused)\n",
-         static_cast<long long>(enqueued),
+         static_cast<long long>(o.enqueued),
          static_cast<long long>(counters.enqueue_errors.load()));
-  printf("  jobs completed        %lld\n", static_cast<long long>(completed));
+  printf("  jobs completed        %lld\n", static_cast<long long>(o.completed));
   printf("  jobs/s held           %.0f\n",
-         completed / absl::ToDoubleSeconds(total));
+         o.completed / absl::ToDoubleSeconds(total));
   printf("  worker kills          %lld\n",
          static_cast<long long>(counters.kills.load()));
   printf("  backends terminated   %lld\n",
@@ -457,51 +560,62 @@ int RunOrchestrator() {
   printf(
       "  duplicates            %lld (in flight at a kill, termination "
       "or restart)\n",
-      static_cast<long long>(duplicates - unexplained));
+      static_cast<long long>(o.duplicates - o.unexplained));
   printf("  unexplained duplicates %lld%s%s\n",
-         static_cast<long long>(unexplained),
-         unexplained > 0 ? ": job@first worker>next worker " : "",
-         unexplained > 0 ? std::string(unexplained_r->Get(0, 1)).c_str() : "");
-  if (unexplained > 0) {
-    // For whoever reads a failure: the runs of the first few such jobs and
-    // the chaos events around them.
-    std::vector<std::string> pairs =
-        absl::StrSplit(unexplained_r->Get(0, 1), ',', absl::SkipEmpty());
-    if (pairs.size() > 3) pairs.resize(3);
-    for (const std::string& pair : pairs) {
-      std::string id = pair.substr(0, pair.find('@'));
-      auto runs = ExecRetrying(
-          db,
-          absl::StrCat("SELECT string_agg(format('worker %s %s..%s', worker, "
-                       "started_at, coalesce(done_at::text, '-')), '; ' ORDER "
-                       "BY started_at) FROM qg_soak_effects WHERE job_id = ",
-                       id),
-          absl::Seconds(10));
-      auto events = ExecRetrying(
-          db,
-          absl::StrCat(
-              "SELECT string_agg(format('%s %s %s..%s', kind, "
-              "coalesce(worker::text, 'all'), began, ended), '; ' ORDER BY "
-              "began) FROM qg_soak_events WHERE ended >= (SELECT min("
-              "started_at) - interval '2 s' FROM qg_soak_effects WHERE "
-              "job_id = ",
-              id,
-              ") AND began <= (SELECT max(started_at) + interval '1 s' FROM "
-              "qg_soak_effects WHERE job_id = ",
-              id, ")"),
-          absl::Seconds(10));
-      printf("    job %s runs: %s\n      events: %s\n", id.c_str(),
-             runs.ok() ? std::string(runs->Get(0, 0)).c_str() : "?",
-             events.ok() ? std::string(events->Get(0, 0)).c_str() : "?");
-    }
+         static_cast<long long>(o.unexplained),
+         o.unexplained > 0 ? ": job@first worker>next worker " : "",
+         o.unexplained > 0 ? o.unexplained_pairs.c_str() : "");
+  if (o.unexplained > 0) PrintUnexplained(db, o.unexplained_pairs);
+  printf("  lost                  %lld\n", static_cast<long long>(o.lost));
+  printf("  stuck (left in queue) %lld\n", static_cast<long long>(o.stuck));
+  printf("  advisory locks held   %lld\n", static_cast<long long>(o.locks));
+  printf("soak: %s\n", o.Passed() ? "PASS" : "FAIL");
+}
+
+int RunOrchestrator() {
+  uint64_t seed = absl::GetFlag(FLAGS_seed);
+  if (seed == 0) seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  std::mt19937_64 rng(seed);
+  absl::StatusOr<Database> database = OpenDatabase();
+  if (!database.ok()) {
+    fprintf(stderr, "soak: %s\n", database.status().ToString().c_str());
+    return 1;
   }
-  printf("  lost                  %lld\n", static_cast<long long>(lost));
-  printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
-  printf("  advisory locks held   %lld\n", static_cast<long long>(locks));
-  bool ok =
-      lost == 0 && stuck == 0 && locks == 0 && unexplained == 0 && enqueued > 0;
-  printf("soak: %s\n", ok ? "PASS" : "FAIL");
-  return ok ? 0 : 1;
+  const std::string db = database->conninfo;
+  PrepareTables(db);
+  int duration = absl::GetFlag(FLAGS_duration);
+  std::string mode = absl::GetFlag(FLAGS_mode);
+  fprintf(stderr,
+          "soak: %d s, %d worker processes x %d threads (%s), %d enqueuers, "
+          "seed %llu\n",
+          duration, absl::GetFlag(FLAGS_processes),
+          absl::GetFlag(FLAGS_threads), mode.c_str(),
+          absl::GetFlag(FLAGS_enqueuers),
+          static_cast<unsigned long long>(seed));
+  Workers workers(db, mode);
+
+  Counters counters;
+  std::atomic<bool> stop_enqueue{false};
+  std::vector<std::thread> enqueuers;
+  for (int e = 0; e < absl::GetFlag(FLAGS_enqueuers); ++e) {
+    enqueuers.emplace_back(
+        [&, e] { RunEnqueuer(db, e, stop_enqueue, counters); });
+  }
+  absl::Time start = absl::Now();
+  RunChaos(*database, workers, rng, start, start + absl::Seconds(duration),
+           counters);
+  stop_enqueue = true;
+  for (auto& t : enqueuers) t.join();
+  absl::Duration chaos = absl::Now() - start;
+
+  // Let the workers drain the queue, then stop them gracefully.
+  Drain(db);
+  absl::Duration total = absl::Now() - start;
+  workers.Stop();
+
+  Outcome outcome = ReadOutcome(db);
+  PrintFigures(db, mode, seed, chaos, total, counters, outcome);
+  return outcome.Passed() ? 0 : 1;
 }
 
 }  // namespace

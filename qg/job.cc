@@ -200,9 +200,15 @@ absl::Status Job::FinishWrite(absl::Status written, JobEnd end) {
 absl::Status Job::RecordCancelled(absl::string_view why) {
   if (absl::Status s = Decided("RecordCancelled"); !s.ok()) return s;
   if (own_tx_open()) own_tx_->Rollback().IgnoreError();
-  internal::JobError e{
-      KeyOf(*this), error_count(), absl::InfiniteDuration(),
-      internal::StorableText(absl::StrCat(kCancelledMarker, ": ", why))};
+  // The error the job failed of before stays below the cancel line, as
+  // qg_cancel_unheld keeps it for a job nobody holds.
+  std::string text = absl::StrCat(kCancelledMarker, ": ", why);
+  if (row_.last_error.has_value() && !row_.last_error->empty()) {
+    absl::StrAppend(&text, "\nlast error before the cancel:\n",
+                    *row_.last_error);
+  }
+  internal::JobError e{KeyOf(*this), error_count(), absl::InfiniteDuration(),
+                       internal::StorableText(text)};
   if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kError;
     outcome_.error = std::move(e);

@@ -261,10 +261,11 @@ class Job {
   // RecordCancelled()
   //
   // Keeps the job as cancelled by an operator: run_at 9999-01-01 (no worker
-  // takes it again), last_error "qg: cancelled: <why>", error_count
-  // unchanged; `Client::RetryJob` or `qg retry` revive it. An open `Tx()` is
-  // rolled back first. Workers call it for a job `Client::CancelJob` asked
-  // to stop. Call `Done()` afterwards.
+  // takes it again), last_error "qg: cancelled: <why>" (followed by "last
+  // error before the cancel:" and the job's earlier last_error, if any),
+  // error_count unchanged; `Client::RetryJob` or `qg retry` revive it. An open
+  // `Tx()` is rolled back first. Workers call it for a job `Client::CancelJob`
+  // asked to stop. Call `Done()` afterwards.
   absl::Status RecordCancelled(absl::string_view why);
 
   // Done()

@@ -265,6 +265,35 @@ TEST_P(ControlTest, CancelledRunningJobStopsAndIsNeverRetried) {
   EXPECT_EQ(Query("SELECT run_at <= now() FROM que_jobs"), "t");
 }
 
+// Cancelling a running job that had failed before keeps the error it failed
+// of, below the cancel line (as cancelling one nobody holds does).
+TEST_P(ControlTest, CancelledRunningJobKeepsTheErrorItFailedOfBefore) {
+  int64_t id = QueryInt(
+      "INSERT INTO que_jobs (job_class, error_count, last_error) VALUES "
+      "('Long', 1, 'card declined') RETURNING job_id");
+  work_map_.Register("Long", [this](Job& job) -> absl::Status {
+    ++runs_;
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!job.Cancelled() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return absl::CancelledError("stopped");
+  });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options());
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return runs_ == 1; }));
+  QG_ASSERT_OK(client_->CancelJob(id).status());
+  ASSERT_TRUE(WaitFor([&] {
+    return Query("SELECT run_at >= '9999-01-01' FROM que_jobs") == "t";
+  }));
+  pool.Shutdown();
+  std::string error = Query("SELECT last_error FROM que_jobs");
+  EXPECT_THAT(error, StartsWith(std::string(kCancelledMarker)));
+  EXPECT_THAT(error, ::testing::EndsWith(
+                         "\nlast error before the cancel:\ncard declined"));
+  EXPECT_EQ(Query("SELECT error_count FROM que_jobs"), "1");
+}
+
 // A cancel request whose NOTIFY the pool never heard (sent while its
 // listener was connecting: CI once asked before a qg-compatible pool's
 // listener had started, and waited 30 s for nothing) is still taken within

@@ -1113,22 +1113,17 @@ TEST_F(QgCommandTest, HostileInputToEveryCommandIsAUsageError) {
        "--run-at"},
       {{"enqueue", "--type", "T", "--run-at", "10000-01-01T00:00:00Z"},
        "--run-at"},
-      {{"enqueue", "--type", "T", "--run-at", "9999-06-01T00:00:00Z"},
-       "dead"},
+      {{"enqueue", "--type", "T", "--run-at", "9999-06-01T00:00:00Z"}, "dead"},
       {{"enqueue", "--type", "T", "--in", "inf"}, "--in"},
       {{"enqueue", "--type", "T", "--in", "nan"}, "--in"},
       {{"enqueue", "--type", "T", "--in", "99999999h"}, "--in"},
-      {{"enqueue", "--type", "T", "--unique-period", "inf"},
-       "--unique-period"},
-      {{"enqueue", "--type", "T", "--unique-period", "nan"},
-       "--unique-period"},
+      {{"enqueue", "--type", "T", "--unique-period", "inf"}, "--unique-period"},
+      {{"enqueue", "--type", "T", "--unique-period", "nan"}, "--unique-period"},
       {{"enqueue", "--type", "T", "--unique-period", "1e300"},
        "--unique-period"},
-      {{"enqueue", "--type", "T", "--priority", "99999999999"},
-       "--priority"},
+      {{"enqueue", "--type", "T", "--priority", "99999999999"}, "--priority"},
       {{"work", "--workers", "100000", "--handler", "T=true"}, "--workers"},
-      {{"work", "--workers", "2147483647", "--handler", "T=true"},
-       "--workers"},
+      {{"work", "--workers", "2147483647", "--handler", "T=true"}, "--workers"},
       {{"work", "--handler", "T=true", "--duration", "inf"}, "--duration"},
       {{"work", "--handler", "T=true", "--duration", "nan"}, "--duration"},
       {{"work", "--handler", "T=true", "--interval", "nan"}, "--interval"},
@@ -1142,6 +1137,9 @@ TEST_F(QgCommandTest, HostileInputToEveryCommandIsAUsageError) {
       {{"retry", "+5"}, "is not a job ID"},
       {{"retry", "--all-dead", "--queue", bad}, "--queue: not valid UTF-8"},
       {{"delete", "--all-dead", "--type", bad}, "--type: not valid UTF-8"},
+      {{"jobs", "--queue", bad}, "--queue: not valid UTF-8"},
+      {{"jobs", "--type", bad}, "--type: not valid UTF-8"},
+      {{"jobs", "--error-contains", bad}, "--error-contains: not valid UTF-8"},
       {{"cancel", "5", "--wait", "nan"}, "--wait"},
       {{"cancel", "5", "--wait", "inf"}, "--wait"},
       {{"pause", bad}, "queue name: not valid UTF-8"},
@@ -1370,15 +1368,14 @@ TEST_F(QgCommandTest, JobsListsWithoutReadingArgs) {
       "'[\"secret\"]') RETURNING 1");
   const std::string role = "qg_jobs_" + db_->name();
   QG_ASSERT_OK(
-      qg::ExecSimple(conn_.get(),
-                     absl::StrCat("DROP ROLE IF EXISTS ", role,
-                                  "; CREATE ROLE ", role,
-                                  " LOGIN; GRANT USAGE ON SCHEMA public TO ",
-                                  role,
-                                  "; GRANT SELECT (queue, priority, run_at, "
-                                  "job_id, job_class, error_count, "
-                                  "last_error) ON que_jobs TO ",
-                                  role))
+      qg::ExecSimple(
+          conn_.get(),
+          absl::StrCat("DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
+                       " LOGIN; GRANT USAGE ON SCHEMA public TO ", role,
+                       "; GRANT SELECT (queue, priority, run_at, "
+                       "job_id, job_class, error_count, "
+                       "last_error) ON que_jobs TO ",
+                       role))
           .status());
   std::string db = absl::StrCat(db_->conninfo(), " user=", role);
   QgRun table = RunQg({"jobs"}, db);
@@ -1419,8 +1416,9 @@ TEST_F(QgCommandTest, JobsPageLooksAtABoundedNumberOfJobs) {
   Query(
       "INSERT INTO que_jobs (queue, job_class) SELECT 'a', 'Filler' FROM "
       "generate_series(1, 10050) RETURNING 1");
-  Query("INSERT INTO que_jobs (queue, job_class) VALUES ('z', 'Needle') "
-        "RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (queue, job_class) VALUES ('z', 'Needle') "
+      "RETURNING 1");
   QgRun first = RunQg({"jobs", "--type", "Needle"}, db_->conninfo());
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_THAT(first.out, Not(HasSubstr("Needle")));

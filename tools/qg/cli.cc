@@ -128,6 +128,15 @@ absl::Status CheckText(absl::string_view what, absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status CheckFilter(const qg::JobFilter& filter) {
+  for (auto [flag, value] : {std::pair{"--queue", &filter.queue},
+                             std::pair{"--type", &filter.type}}) {
+    if (!value->has_value()) continue;
+    if (absl::Status s = CheckText(flag, **value); !s.ok()) return s;
+  }
+  return CheckText("--error-contains", filter.error_contains);
+}
+
 absl::StatusOr<std::string> ReadInput(absl::string_view flag,
                                       const std::string& path,
                                       size_t max_bytes) {

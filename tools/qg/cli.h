@@ -93,6 +93,12 @@ absl::StatusOr<int64_t> ParseJobId(absl::string_view text);
 // bytes.
 absl::Status CheckText(absl::string_view what, absl::string_view value);
 
+// CheckFilter()
+//
+// `CheckText()` on each text of `filter` the user gave (--queue, --type,
+// --error-contains), named by its flag.
+absl::Status CheckFilter(const qg::JobFilter& filter);
+
 // ReadInput()
 //
 // The contents of the file `path` ("-": standard input) for flag `flag`, at

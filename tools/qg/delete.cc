@@ -28,11 +28,7 @@ absl::StatusOr<DeleteOptions> Parse(const std::vector<std::string>& args) {
   flags.OptionalString("type", &o.filter.type);
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
-  for (auto [flag, value] : {std::pair{"--queue", &o.filter.queue},
-                             std::pair{"--type", &o.filter.type}}) {
-    if (!value->has_value()) continue;
-    if (absl::Status s = CheckText(flag, **value); !s.ok()) return s;
-  }
+  if (absl::Status s = CheckFilter(o.filter); !s.ok()) return s;
   if (all_dead) {
     if (!positional.empty()) {
       return absl::InvalidArgumentError(

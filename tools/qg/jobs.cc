@@ -49,6 +49,7 @@ absl::StatusOr<JobsOptions> Parse(const std::vector<std::string>& args) {
     if (!id.ok()) return id.status();
     o.id = *id;
   }
+  if (absl::Status s = CheckFilter(o.filter); !s.ok()) return s;
   if (int given = state.has_value() + errored + dead; given > 1) {
     return absl::InvalidArgumentError(
         "give one of --state, --errored and --dead");

@@ -50,11 +50,7 @@ absl::StatusOr<RetryOptions> Parse(const std::vector<std::string>& args) {
     if (!id.ok()) return id.status();
     o.id = *id;
   }
-  for (auto [flag, value] : {std::pair{"--queue", &o.filter.queue},
-                             std::pair{"--type", &o.filter.type}}) {
-    if (!value->has_value()) continue;
-    if (absl::Status s = CheckText(flag, **value); !s.ok()) return s;
-  }
+  if (absl::Status s = CheckFilter(o.filter); !s.ok()) return s;
   o.filter.state = all_dead ? qg::JobState::kDead : qg::JobState::kErrored;
   if (absl::Status s = ResolveDb(o.db); !s.ok()) return s;
   return o;

@@ -74,71 +74,81 @@ void ControlListener::Loop(absl::StatusOr<PgConnPtr> first) {
       continue;
     }
     backoff = absl::Milliseconds(100);
-    bool poll_state = true;    // until we learn qg_queues is missing
-    bool poll_cancels = true;  // until we learn qg_cancellations is missing
-    absl::Time next_check = absl::InfinitePast();
-    while (!stop_) {
-      absl::Time now = clock.Now();
-      std::vector<int64_t> asked;
-      if (now >= next_check) {
-        // The polling fallback: a NOTIFY may have gone missing (sent while
-        // this connection was being made).
-        if (poll_state) {
-          absl::StatusOr<PgResult> r =
-              Run(conn->get(), queries::QueuePaused(queue_));
-          if (r.ok()) {
-            paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
-          } else if (SqlState(r.status()) == "42P01") {
-            poll_state = false;  // not migrated: nothing can be paused
-          }
-        }
-        if (poll_cancels) {
-          absl::StatusOr<PgResult> r =
-              Run(conn->get(), queries::PendingCancels());
-          if (r.ok()) {
-            absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*r, 0);
-            if (ids.ok()) {
-              for (int64_t id : *ids) {
-                if (hooks_.runs(id)) asked.push_back(id);
-              }
-            }
-          } else if (SqlState(r.status()) == "42P01" ||
-                     SqlState(r.status()) == "42703") {
-            // Not migrated (no qg_cancellations, or one without the run
-            // columns): no request can apply to a job of ours.
-            poll_cancels = false;
-          }
-        }
-        if (PQstatus(conn->get()) != CONNECTION_OK) break;
-        next_check = now + absl::Seconds(1);
-      }
-      if (asked.empty()) {
-        wake_.Wait(PQsocket(conn->get()), next_check, clock);
-      }
-      if (PQconsumeInput(conn->get()) != 1 ||
-          PQstatus(conn->get()) != CONNECTION_OK) {
-        break;  // reconnect
-      }
-      while (PGnotify* n = PQnotifies(conn->get())) {
-        std::optional<ControlNotification> c =
-            ParseControlNotification(n->extra);
-        PQfreemem(n);
-        if (!c) continue;
-        if (c->kind == ControlNotification::Kind::kCancel) {
-          if (hooks_.runs(c->id)) asked.push_back(c->id);
-        } else if (c->queue == queue_) {
-          paused_ = c->kind == ControlNotification::Kind::kPause;
-        }
-      }
-      if (asked.empty()) continue;
-      absl::StatusOr<PgResult> acked =
-          Run(conn->get(), queries::AckCancels(asked));
-      if (!acked.ok()) continue;
-      absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*acked, 0);
-      if (!ids.ok()) continue;
-      for (int64_t id : *ids) hooks_.cancel(id);
+    Listen(conn->get(), clock);  // until the connection breaks, or Stop()
+  }
+}
+
+void ControlListener::Listen(PGconn* conn, const Clock& clock) {
+  Polling polling;
+  absl::Time next_check = absl::InfinitePast();
+  while (!stop_) {
+    absl::Time now = clock.Now();
+    std::vector<int64_t> asked;
+    if (now >= next_check) {
+      // The polling fallback: a NOTIFY may have gone missing (sent while
+      // this connection was being made).
+      Poll(conn, polling, asked);
+      if (PQstatus(conn) != CONNECTION_OK) return;
+      next_check = now + absl::Seconds(1);
+    }
+    if (asked.empty()) wake_.Wait(PQsocket(conn), next_check, clock);
+    if (PQconsumeInput(conn) != 1 || PQstatus(conn) != CONNECTION_OK) {
+      return;  // reconnect
+    }
+    ReadNotifications(conn, asked);
+    if (!asked.empty()) AckAndCancel(conn, asked);
+  }
+}
+
+void ControlListener::Poll(PGconn* conn, Polling& polling,
+                           std::vector<int64_t>& asked) {
+  if (polling.state) {
+    absl::StatusOr<PgResult> r = Run(conn, queries::QueuePaused(queue_));
+    if (r.ok()) {
+      paused_ = r->rows() == 1 && r->Get(0, 0) == "t";
+    } else if (SqlState(r.status()) == "42P01") {
+      polling.state = false;  // not migrated: nothing can be paused
     }
   }
+  if (polling.cancels) {
+    absl::StatusOr<PgResult> r = Run(conn, queries::PendingCancels());
+    if (r.ok()) {
+      absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*r, 0);
+      if (ids.ok()) {
+        for (int64_t id : *ids) {
+          if (hooks_.runs(id)) asked.push_back(id);
+        }
+      }
+    } else if (SqlState(r.status()) == "42P01" ||
+               SqlState(r.status()) == "42703") {
+      // Not migrated (no qg_cancellations, or one without the run
+      // columns): no request can apply to a job of ours.
+      polling.cancels = false;
+    }
+  }
+}
+
+void ControlListener::ReadNotifications(PGconn* conn,
+                                        std::vector<int64_t>& asked) {
+  while (PGnotify* n = PQnotifies(conn)) {
+    std::optional<ControlNotification> c = ParseControlNotification(n->extra);
+    PQfreemem(n);
+    if (!c) continue;
+    if (c->kind == ControlNotification::Kind::kCancel) {
+      if (hooks_.runs(c->id)) asked.push_back(c->id);
+    } else if (c->queue == queue_) {
+      paused_ = c->kind == ControlNotification::Kind::kPause;
+    }
+  }
+}
+
+void ControlListener::AckAndCancel(PGconn* conn,
+                                   const std::vector<int64_t>& asked) {
+  absl::StatusOr<PgResult> acked = Run(conn, queries::AckCancels(asked));
+  if (!acked.ok()) return;
+  absl::StatusOr<std::vector<int64_t>> ids = ReadIds(*acked, 0);
+  if (!ids.ok()) return;
+  for (int64_t id : *ids) hooks_.cancel(id);
 }
 
 }  // namespace qg::internal

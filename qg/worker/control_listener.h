@@ -22,9 +22,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qg/clock.h"
 #include "qg/logger.h"
 #include "qg/pg.h"
 #include "qg/worker/wake_source.h"
@@ -60,6 +62,23 @@ class ControlListener {
   // Serves `first` (a failure: connects again after a pause), then
   // reconnects whenever the connection is lost.
   void Loop(absl::StatusOr<PgConnPtr> first);
+  // Serves one connection until it breaks or `Stop()`: a poll once a
+  // second, NOTIFYs as they come, and the cancel requests they bring.
+  void Listen(PGconn* conn, const Clock& clock);
+  // What the poll still asks for (false once the table is known missing).
+  struct Polling {
+    bool state = true;    // qg_queues
+    bool cancels = true;  // qg_cancellations
+  };
+  // Reads the pause state and the requests that may have been missed;
+  // appends to `asked` the ids of those for jobs a worker runs.
+  void Poll(PGconn* conn, Polling& polling, std::vector<int64_t>& asked);
+  // Takes pause/resume NOTIFYs, and appends to `asked` the cancel
+  // requests for jobs a worker runs.
+  void ReadNotifications(PGconn* conn, std::vector<int64_t>& asked);
+  // Acknowledges the requests in `asked` that still apply, and asks their
+  // workers to stop those jobs.
+  void AckAndCancel(PGconn* conn, const std::vector<int64_t>& asked);
 
   const std::string conninfo_;
   const std::string queue_;

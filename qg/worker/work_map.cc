@@ -53,71 +53,71 @@ absl::Status WorkMap::Run(Job& job) const {
   return internal::Guard("handler", [&] { return (*fn)(job); });
 }
 
-absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
-                        internal::Watchdog* watchdog) {
-  logger.Log(LogLevel::kDebug,
-             absl::StrCat("qg: working job ", job.id(), " (", job.type(), ")"));
-  absl::Duration timeout = work_map.Timeout(job.type());
-  if (watchdog != nullptr) {
-    watchdog->Watch(&job, timeout == absl::InfiniteDuration()
-                              ? absl::InfiniteFuture()
-                              : absl::Now() + timeout);
+namespace {
+
+// A handler that chose its job's outcome itself (`job.Snooze()`,
+// `job.Error()`, ...): it stands, whatever the handler returned afterwards.
+absl::Status KeepChosenOutcome(Job& job, absl::Status result, Logger& logger) {
+  if (!result.ok()) {
+    logger.Log(LogLevel::kWarning,
+               absl::StrCat("qg: job ", job.id(), " (", job.type(),
+                            ") returned an error after its handler ended it "
+                            "as ",
+                            JobEndName(job.end()),
+                            "; keeping that: ", result.ToString()));
   }
-  absl::Status result = work_map.Run(job);
-  if (watchdog != nullptr) watchdog->Unwatch(&job);
-  if (job.end() != JobEnd::kNone || job.done()) {
-    // The handler chose the outcome itself (`job.Snooze()`, `job.Error()`,
-    // ...): it stands, whatever the handler returned afterwards.
-    if (!result.ok()) {
-      logger.Log(LogLevel::kWarning,
-                 absl::StrCat("qg: job ", job.id(), " (", job.type(),
-                              ") returned an error after its handler ended "
-                              "it as ",
-                              JobEndName(job.end()),
-                              "; keeping that: ", result.ToString()));
-    }
-    job.Done();
-    return result;
-  }
+  job.Done();
+  return result;
+}
+
+// What a stop the worker asked for makes of the handler's `result`: a
+// timeout fails the job whatever the handler returned; a job stopped by
+// shutdown or an operator that failed is released or kept as cancelled
+// here, and `*done` is set. Otherwise `result` stands.
+absl::Status ApplyCancel(Job& job, absl::Status result, absl::Duration timeout,
+                         Logger& logger, bool* done) {
+  *done = false;
   switch (job.cancel_reason()) {
     case Job::CancelReason::kTimedOut:
-      result = absl::DeadlineExceededError(absl::StrCat(
+      return absl::DeadlineExceededError(absl::StrCat(
           "job timed out after ", absl::FormatDuration(timeout),
           result.ok()
               ? ""
               : absl::StrCat(" (handler returned: ", result.message(), ")")));
-      break;
     case Job::CancelReason::kShutdown:
-      if (!result.ok()) {
-        logger.Log(LogLevel::kInfo,
-                   absl::StrCat("qg: job ", job.id(),
-                                " stopped by shutdown; released for another "
-                                "worker"));
-        job.Done();
-        return result;
-      }
+      if (result.ok()) return result;
+      logger.Log(LogLevel::kInfo,
+                 absl::StrCat("qg: job ", job.id(),
+                              " stopped by shutdown; released for another "
+                              "worker"));
       break;
     case Job::CancelReason::kCancelled:
-      if (!result.ok()) {
-        // An operator cancelled it and the handler stopped: keep it as
-        // cancelled, never to be retried (qg retry revives it).
-        logger.Log(LogLevel::kInfo,
-                   absl::StrCat("qg: job ", job.id(), " (", job.type(),
-                                ") cancelled by an operator"));
-        if (absl::Status s = job.RecordCancelled(absl::StrCat(
-                "by an operator; the handler returned: ", result.message()));
-            !s.ok()) {
-          logger.Log(LogLevel::kError,
-                     absl::StrCat("qg: recording the cancellation of job ",
-                                  job.id(), ": ", s.ToString()));
-        }
-        job.Done();
-        return result;
+      if (result.ok()) return result;  // it finished anyway: completed
+      // An operator cancelled it and the handler stopped: keep it as
+      // cancelled, never to be retried (qg retry revives it).
+      logger.Log(LogLevel::kInfo,
+                 absl::StrCat("qg: job ", job.id(), " (", job.type(),
+                              ") cancelled by an operator"));
+      if (absl::Status s = job.RecordCancelled(absl::StrCat(
+              "by an operator; the handler returned: ", result.message()));
+          !s.ok()) {
+        logger.Log(LogLevel::kError,
+                   absl::StrCat("qg: recording the cancellation of job ",
+                                job.id(), ": ", s.ToString()));
       }
-      break;  // it finished anyway: completed
-    case Job::CancelReason::kNone:
       break;
+    case Job::CancelReason::kNone:
+      return result;
   }
+  job.Done();
+  *done = true;
+  return result;
+}
+
+// The worker's default ending for the handler's `result`: a snooze, a
+// delete on success, a recorded error (retried after the backoff) on
+// failure; then `Done()`.
+absl::Status EndAsReturned(Job& job, absl::Status result, Logger& logger) {
   if (std::optional<absl::Duration> delay = SnoozeDelay(result)) {
     logger.Log(LogLevel::kDebug,
                absl::StrCat("qg: job ", job.id(), " snoozed for ",
@@ -149,6 +149,29 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
   }
   job.Done();
   return result;
+}
+
+}  // namespace
+
+absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
+                        internal::Watchdog* watchdog) {
+  logger.Log(LogLevel::kDebug,
+             absl::StrCat("qg: working job ", job.id(), " (", job.type(), ")"));
+  absl::Duration timeout = work_map.Timeout(job.type());
+  if (watchdog != nullptr) {
+    watchdog->Watch(&job, timeout == absl::InfiniteDuration()
+                              ? absl::InfiniteFuture()
+                              : absl::Now() + timeout);
+  }
+  absl::Status result = work_map.Run(job);
+  if (watchdog != nullptr) watchdog->Unwatch(&job);
+  if (job.end() != JobEnd::kNone || job.done()) {
+    return KeepChosenOutcome(job, std::move(result), logger);
+  }
+  bool done = false;
+  result = ApplyCancel(job, std::move(result), timeout, logger, &done);
+  if (done) return result;
+  return EndAsReturned(job, std::move(result), logger);
 }
 
 std::function<absl::Status(Job&)> Synchronously(const WorkMap* work_map,

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/executor.h"
+#include "qg/internal/guarded.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/sync.h"
@@ -61,39 +62,35 @@ absl::StatusOr<Rows> Query(Executor& exec, const internal::Call& call) {
   return rows;
 }
 
-// What the exception being handled says: "an exception: <what()>", or that
-// it is not a std::exception. Call it only inside a catch block.
-std::string DescribeException() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return absl::StrCat("an exception: ", e.what());
-  } catch (...) {
-    return "an exception that is not a std::exception";
-  }
-}
-
-// Logs through `logger` (a user's, possibly): an exception it throws is
-// reported on stderr instead of taking the enqueuer (or its thread, and
-// with it the process) down.
-void SafeLog(Logger& logger, LogLevel level, const std::string& message) {
-  try {
-    logger.Log(level, message);
-  } catch (...) {
-    std::string why = DescribeException();
-    std::fprintf(stderr, "qg: the logger threw %s, while logging: %s\n",
-                 why.c_str(), message.c_str());
-  }
-}
-
 // `clock.Now()` (a user's clock, possibly): an exception is an error.
 absl::StatusOr<absl::Time> SafeNow(const Clock& clock) {
-  try {
-    return clock.Now();
-  } catch (...) {
-    return absl::InternalError(absl::StrCat(
-        "the periodic enqueuer's clock threw ", DescribeException()));
+  return internal::Guard(
+      "the periodic enqueuer's clock",
+      [&]() -> absl::StatusOr<absl::Time> { return clock.Now(); });
+}
+
+// The jobs of `job` for `occurrences`: its builder's (a builder that throws
+// or fails is an error: the caller's transaction rolls back, no job and no
+// lock are left), each due at its occurrence unless the builder said when.
+absl::StatusOr<std::vector<NewJob>> BuildJobs(
+    const PeriodicJob& job, const std::vector<absl::Time>& occurrences) {
+  std::vector<NewJob> jobs;
+  jobs.reserve(occurrences.size());
+  for (absl::Time occurrence : occurrences) {
+    absl::StatusOr<NewJob> built = job.job;
+    if (job.build) {
+      built = internal::Guard("the job's builder",
+                              [&] { return job.build(occurrence); });
+    }
+    if (!built.ok()) {
+      return absl::Status(
+          built.status().code(),
+          absl::StrCat("building the job: ", built.status().message()));
+    }
+    if (!built->run_at.has_value()) built->run_at = occurrence;
+    jobs.push_back(std::move(*built));
   }
+  return jobs;
 }
 
 absl::StatusOr<absl::Time> TimeField(const std::optional<std::string>& field,
@@ -282,7 +279,8 @@ absl::StatusOr<absl::Time> PeriodicEnqueuer::Now(Executor* exec) {
 }
 
 void PeriodicEnqueuer::Log(LogLevel level, const std::string& message) {
-  SafeLog(client_->logger(), level, message);
+  // The client's logger: a user's is guarded against throwing.
+  client_->logger().Log(level, message);
 }
 
 PeriodicRunResult PeriodicEnqueuer::RunOnce() {
@@ -323,13 +321,10 @@ PeriodicRunResult PeriodicEnqueuer::RunOnce() {
       continue;
     }
     if (now < entry->retry_at) continue;
-    absl::Status s;
-    try {
-      s = RunEntry(*entry, now, due, result.enqueued);
-    } catch (...) {  // whatever a callback threw: the occurrence failed
-      s = absl::InternalError(
-          absl::StrCat("enqueuing threw ", DescribeException()));
-    }
+    // Whatever a callback threw: the occurrence failed.
+    absl::Status s = internal::Guard("enqueuing", [&] {
+      return RunEntry(*entry, now, due, result.enqueued);
+    });
     if (s.ok()) {
       entry->retry_at = absl::InfinitePast();
       entry->backoff = absl::Seconds(1);
@@ -346,6 +341,34 @@ PeriodicRunResult PeriodicEnqueuer::RunOnce() {
   }
   Heartbeat(now);
   return result;
+}
+
+absl::StatusOr<PeriodicEnqueuer::RecordIs> PeriodicEnqueuer::JudgeRecord(
+    const PeriodicJob& job, Tx& tx, absl::Time last, absl::Time now,
+    absl::Time due) {
+  if (last <= now + kTrustedAhead) {
+    // Another enqueuer handled it, or it is due.
+    return last >= due ? RecordIs::kHandled : RecordIs::kBehind;
+  }
+  // Far ahead of the clock read before. Read it again now that the record
+  // is locked (the lock may have taken long): a record a correct enqueuer
+  // committed is not ahead of that.
+  absl::StatusOr<absl::Time> locked_now = Now(&tx);
+  if (!locked_now.ok()) return locked_now.status();
+  if (last <= *locked_now + kTrustedAhead) return RecordIs::kHandled;
+  const char* clock = options_.clock != nullptr ? "the enqueuer's clock"
+                                                : "the database's clock";
+  Log(LogLevel::kWarning,
+      absl::StrCat("qg: periodic job \"", job.name,
+                   "\": its record's latest occurrence, ",
+                   absl::FormatTime(last), ", is ahead of ", clock, " (",
+                   absl::FormatTime(*locked_now),
+                   "): not trusted (an enqueuer whose own clock ran ahead "
+                   "wrote it?); enqueuing the occurrence due now, ",
+                   absl::FormatTime(due),
+                   ", and moving the record back to it (jobs enqueued "
+                   "ahead of time for later occurrences may run twice)"));
+  return RecordIs::kUntrustedAhead;
 }
 
 absl::Status PeriodicEnqueuer::RunEntry(
@@ -375,65 +398,26 @@ absl::Status PeriodicEnqueuer::RunEntry(
   absl::StatusOr<absl::Time> last =
       TimeField(locked->rows[0][0], "last_occurrence");
   if (!last.ok()) return last.status();
-  bool ahead = false;
-  if (*last > now + kTrustedAhead) {
-    // Far ahead of the clock read before. Read it again now that the record
-    // is locked (the lock may have taken long): a record a correct enqueuer
-    // committed is not ahead of that.
-    absl::StatusOr<absl::Time> locked_now = Now(&tx);
-    if (!locked_now.ok()) return locked_now.status();
-    if (*last <= *locked_now + kTrustedAhead) {  // handled, or nearly
-      entry.known_last = *last;
-      return tx.Rollback();
-    }
-    ahead = true;
-    const char* clock = options_.clock != nullptr ? "the enqueuer's clock"
-                                                  : "the database's clock";
-    Log(LogLevel::kWarning,
-        absl::StrCat("qg: periodic job \"", job.name,
-                     "\": its record's latest occurrence, ",
-                     absl::FormatTime(*last), ", is ahead of ", clock, " (",
-                     absl::FormatTime(*locked_now),
-                     "): not trusted (an enqueuer whose own clock ran ahead "
-                     "wrote it?); enqueuing the occurrence due now, ",
-                     absl::FormatTime(due),
-                     ", and moving the record back to it (jobs enqueued "
-                     "ahead of time for later occurrences may run twice)"));
-  } else if (*last >= due) {  // another enqueuer handled it
+  absl::StatusOr<RecordIs> record_is = JudgeRecord(job, tx, *last, now, due);
+  if (!record_is.ok()) return record_is.status();
+  if (*record_is == RecordIs::kHandled) {
     entry.known_last = *last;
     return tx.Rollback();
   }
+  const bool ahead = *record_is == RecordIs::kUntrustedAhead;
   // A record ahead of the clock says nothing about the occurrences before
   // `due`: only `due` is enqueued (per the policy).
   std::vector<absl::Time> occurrences = Occurrences(
       job, entry.schedule,
       ahead ? entry.schedule.Prev(due - absl::Nanoseconds(1)) : *last, now,
       due);
-  std::vector<NewJob> jobs;
-  jobs.reserve(occurrences.size());
-  for (absl::Time occurrence : occurrences) {
-    absl::StatusOr<NewJob> built = job.job;
-    if (job.build) {
-      try {
-        built = job.build(occurrence);
-      } catch (...) {  // the transaction rolls back: no job, no lock left
-        return absl::InternalError(
-            absl::StrCat("building the job threw ", DescribeException()));
-      }
-    }
-    if (!built.ok()) {
-      return absl::Status(
-          built.status().code(),
-          absl::StrCat("building the job: ", built.status().message()));
-    }
-    if (!built->run_at.has_value()) built->run_at = occurrence;
-    jobs.push_back(std::move(*built));
-  }
+  absl::StatusOr<std::vector<NewJob>> jobs = BuildJobs(job, occurrences);
+  if (!jobs.ok()) return jobs.status();
   std::optional<int64_t> last_job_id;
   std::vector<EnqueueResult> results;
-  if (!jobs.empty()) {
+  if (!jobs->empty()) {
     absl::StatusOr<std::vector<EnqueueResult>> stored =
-        client_->EnqueueManyDetailed(jobs, &tx);
+        client_->EnqueueManyDetailed(*jobs, &tx);
     if (!stored.ok()) return stored.status();
     results = std::move(*stored);
     last_job_id = results.back().id;
@@ -534,11 +518,13 @@ void PeriodicEnqueuer::Loop() {
   MutexLock lock(mu_);
   while (!stop_) {
     lock.Unlock();
-    try {
+    // RunOnce() catches what callbacks throw; this is a last guard.
+    absl::Status s = internal::Guard("a run", [&] {
       RunOnce();
-    } catch (...) {  // RunOnce() catches what callbacks throw; this is a guard
-      Log(LogLevel::kError,
-          absl::StrCat("qg: periodic jobs: a run threw ", DescribeException()));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      Log(LogLevel::kError, absl::StrCat("qg: periodic jobs: ", s.message()));
     }
     lock.Lock();
     if (stop_) break;

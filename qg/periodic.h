@@ -296,6 +296,17 @@ class PeriodicEnqueuer {
   // Now on the deciding clock: `PeriodicOptions::clock`, or the database's
   // (read through `exec` when given, else on a pooled connection).
   absl::StatusOr<absl::Time> Now(Executor* exec = nullptr);
+  // What a schedule's locked record says of the occurrence `due`.
+  enum class RecordIs {
+    kBehind,          // it is due: enqueue it
+    kHandled,         // another enqueuer did it (or is about to be due)
+    kUntrustedAhead,  // far ahead of the clock: enqueue `due` and move it back
+  };
+  // Judges the record whose latest occurrence is `last` (locked in `tx`),
+  // reading the clock again when it looks far ahead; logs an untrusted one.
+  absl::StatusOr<RecordIs> JudgeRecord(const PeriodicJob& job, Tx& tx,
+                                       absl::Time last, absl::Time now,
+                                       absl::Time due);
   // Handles one due schedule in one transaction.
   absl::Status RunEntry(Entry& entry, absl::Time now, absl::Time due,
                         std::vector<PeriodicEnqueued>& enqueued);

@@ -443,8 +443,8 @@ TEST_F(PeriodicTest,
               "0");
   };
   PeriodicRunResult first = periodic.RunOnce();
-  EXPECT_THAT(first.status, StatusIs(absl::StatusCode::kInternal,
-                                     HasSubstr("threw an exception: boom")));
+  EXPECT_THAT(first.status,
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("threw: boom")));
   EXPECT_TRUE(first.enqueued.empty());
   nothing_left();
   clock_.Advance(absl::Seconds(1));

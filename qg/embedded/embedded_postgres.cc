@@ -380,62 +380,66 @@ absl::StatusOr<std::string> EmbeddedPostgres::BinDir() {
   return absl::StrCat("/usr/lib/postgresql/", best, "/bin");
 }
 
+absl::Status EmbeddedPostgres::BuildTemplate(
+    const std::string& bindir, const EmbeddedPostgresOptions& options,
+    const std::string& template_dir) {
+  // A cold server in a private directory of the cache, stopped cleanly, then
+  // renamed into place atomically. A process that loses the race to another
+  // builder throws its copy away.
+  EmbeddedPostgresOptions cold = options;
+  cold.use_template_cache = false;
+  cold.durable = false;
+  cold.settings.clear();
+  auto builder = MakeTempDir(CacheRoot(), "building-");
+  if (!builder.ok()) return builder.status();
+  // The builder's supervisor removes the rest of its directory.
+  auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
+  server->base_dir_ = *builder;
+  server->data_dir_ = *builder + "/data";
+  server->host_ = absl::StrCat("@qgpg-", RandomSuffix());
+  server->start_timeout_ = options.start_timeout;
+  if (absl::Status s = RunAsTarget(InitdbArgs(bindir, server->data_dir_),
+                                   *builder + "/initdb.log");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = server->Launch("", PostgresArgs(cold, server->host_),
+                                      options.start_timeout);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ApplySchema(*server); !s.ok()) return s;
+  if (absl::Status s = server->Stop(/*immediate=*/false); !s.ok()) return s;
+  if (absl::Status s =
+          RunAsTarget({"/bin/chmod", "-R", "go+rX", server->data_dir_},
+                      *builder + "/chmod.log");
+      !s.ok()) {
+    return s;
+  }
+  if (rename(server->data_dir_.c_str(), template_dir.c_str()) != 0 &&
+      errno != EEXIST && errno != ENOTEMPTY) {
+    return absl::InternalError(absl::StrCat("rename ", server->data_dir_,
+                                            " -> ", template_dir, ": ",
+                                            strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::Start(
     EmbeddedPostgresOptions options) {
   auto bindir = BinDir();
   if (!bindir.ok()) return bindir.status();
-
   std::string template_dir;
   if (options.use_template_cache) {
-    std::string cache = CacheRoot();
     std::string key = TemplateKey(*bindir, InitdbArgs(*bindir, ""));
-    template_dir = absl::StrCat(cache, "/", key);
-    if (!FileExists(template_dir + "/PG_VERSION")) {
-      // Build it once: a cold server in a private directory of the cache,
-      // stopped cleanly, then renamed into place atomically. A process that
-      // loses the race to another builder throws its copy away.
-      EmbeddedPostgresOptions cold = options;
-      cold.use_template_cache = false;
-      cold.durable = false;
-      cold.settings.clear();
-      auto builder = MakeTempDir(cache, "building-");
-      if (!builder.ok()) return builder.status();
-      {
-        auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
-        server->base_dir_ = *builder;
-        server->data_dir_ = *builder + "/data";
-        server->host_ = absl::StrCat("@qgpg-", RandomSuffix());
-        server->start_timeout_ = options.start_timeout;
-        if (absl::Status s = RunAsTarget(InitdbArgs(*bindir, server->data_dir_),
-                                         *builder + "/initdb.log");
-            !s.ok()) {
-          return s;
-        }
-        if (absl::Status s = server->Launch(
-                "", PostgresArgs(cold, server->host_), options.start_timeout);
-            !s.ok()) {
-          return s;
-        }
-        if (absl::Status s = ApplySchema(*server); !s.ok()) return s;
-        if (absl::Status s = server->Stop(/*immediate=*/false); !s.ok()) {
-          return s;
-        }
-        if (absl::Status s =
-                RunAsTarget({"/bin/chmod", "-R", "go+rX", server->data_dir_},
-                            *builder + "/chmod.log");
-            !s.ok()) {
-          return s;
-        }
-        if (rename(server->data_dir_.c_str(), template_dir.c_str()) != 0 &&
-            errno != EEXIST && errno != ENOTEMPTY) {
-          return absl::InternalError(absl::StrCat("rename ", server->data_dir_,
-                                                  " -> ", template_dir, ": ",
-                                                  strerror(errno)));
-        }
-      }  // the builder's supervisor removes the rest of its directory
+    template_dir = absl::StrCat(CacheRoot(), "/", key);
+    if (!FileExists(template_dir + "/PG_VERSION")) {  // built once
+      if (absl::Status s = BuildTemplate(*bindir, options, template_dir);
+          !s.ok()) {
+        return s;
+      }
     }
   }
-
   auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
   std::string root =
       options.data_root.empty() ? TempRoot(options.durable) : options.data_root;

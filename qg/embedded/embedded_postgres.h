@@ -147,6 +147,11 @@ class EmbeddedPostgres {
 
  private:
   EmbeddedPostgres() = default;
+  // Builds the cached template data directory `template_dir` (initdb, the
+  // schema, a clean stop), for servers started from it by copying.
+  static absl::Status BuildTemplate(const std::string& bindir,
+                                    const EmbeddedPostgresOptions& options,
+                                    const std::string& template_dir);
   absl::Status Launch(const std::string& template_dir,
                       const std::vector<std::string>& postgres_args,
                       absl::Duration timeout);

@@ -162,7 +162,9 @@ TEST(TimestampTest, RoundTripsThroughPostgresOverItsWholeRange) {
     }
     absl::StatusOr<absl::Time> back = ParseTimestamp(c.postgres_text);
     QG_EXPECT_OK(back.status());
-    if (back.ok()) EXPECT_EQ(*back, c.t);
+    if (back.ok()) {
+      EXPECT_EQ(*back, c.t);
+    }
   }
 }
 

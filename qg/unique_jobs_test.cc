@@ -504,7 +504,7 @@ TEST_F(UniqueJobsTest, InconsistentOptionsAreInvalidArgument) {
 TEST_F(UniqueJobsTest, SynchronousModeRunsAUniqueJobOnlyWhenItIsStored) {
   std::atomic<int> runs{0};
   ClientOptions options;
-  options.synchronous = [&](Job& job) {
+  options.synchronous = [&](Job& /*job*/) {
     ++runs;
     return absl::InternalError("keep it");  // errored: the job stays
   };

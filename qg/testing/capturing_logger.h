@@ -36,7 +36,7 @@ class CapturingLogger : public qg::Logger {
   // How many bytes of messages are kept at most.
   static constexpr size_t kKeepBytes = 16 << 20;
 
-  void Log(qg::LogLevel level, absl::string_view message) override
+  void Log(qg::LogLevel /*level*/, absl::string_view message) override
       ABSL_LOCKS_EXCLUDED(mu_) {
     qg::internal::MutexLock lock(mu_);
     ++count_;

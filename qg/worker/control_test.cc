@@ -371,7 +371,7 @@ int64_t CountWrites(PGconn* conn) {
       "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname "
       "= 'qg_job_counts'");
   int64_t v = 0;
-  absl::SimpleAtoi(n, &v);
+  EXPECT_TRUE(absl::SimpleAtoi(n, &v)) << "write count \"" << n << "\"";
   return v;
 }
 

@@ -22,6 +22,7 @@ PACKAGES=(
   rapidjson-dev          # RapidJSON 1.1.0 (header-only): the args JSON check
   postgresql-15          # initdb/postgres for the throwaway test server
   clang-format           # tools/lint
+  clang                  # the thread-safety build (--config=clang, .ci/run)
   tzdata                 # /usr/share/zoneinfo, for //qg:schedule's zones
   libcpp-httplib-dev     # cpp-httplib 0.11.4: the console's HTTP server
   chromium               # the console's browser test (driven by playwright-core)

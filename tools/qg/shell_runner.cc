@@ -167,126 +167,182 @@ std::string Tail(const std::string& text) {
   return absl::StrJoin(lines.begin() + from, lines.end(), "\n");
 }
 
-}  // namespace
+// ShellProcess
+//
+// One run of a handler: `Start()` spawns it; `WaitForExit()` feeds its
+// stdin, collects its stderr and obeys stop requests until it exits;
+// `Finish()` drains its stderr for a moment, kills what is left of its
+// group, reaps it and says how it ended.
+class ShellProcess {
+ public:
+  explicit ShellProcess(const ShellCommand& cmd) : cmd_(cmd) {}
+  ShellProcess(const ShellProcess&) = delete;
+  ShellProcess& operator=(const ShellProcess&) = delete;
 
-absl::Status RunShellCommand(const ShellCommand& cmd,
-                             const ShellOptions& options) {
-  Fd in_read, in_write, err_read, err_write;
-  if (absl::Status s = Pipe(in_read, in_write); !s.ok()) return s;
-  if (absl::Status s = Pipe(err_read, err_write); !s.ok()) return s;
-  absl::StatusOr<pid_t> spawned =
-      Spawn(cmd.command, Environment(cmd.env), in_read.get(), err_write.get());
-  if (!spawned.ok()) return spawned.status();
-  const pid_t pid = *spawned;
-  in_read.Reset();
-  err_write.Reset();
-  fcntl(in_write.get(), F_SETFL, O_NONBLOCK);
-  fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
-  Fd pidfd = PidFd(pid);
+  // Starts /bin/sh -c with the command's stdin and stderr on non-blocking
+  // pipes of ours.
+  absl::Status Start() {
+    Fd in_read, err_write;
+    if (absl::Status s = Pipe(in_read, in_write_); !s.ok()) return s;
+    if (absl::Status s = Pipe(err_read_, err_write); !s.ok()) return s;
+    absl::StatusOr<pid_t> spawned = Spawn(cmd_.command, Environment(cmd_.env),
+                                          in_read.get(), err_write.get());
+    if (!spawned.ok()) return spawned.status();
+    pid_ = *spawned;
+    in_read.Reset();
+    err_write.Reset();
+    fcntl(in_write_.get(), F_SETFL, O_NONBLOCK);
+    fcntl(err_read_.get(), F_SETFL, O_NONBLOCK);
+    pidfd_ = PidFd(pid_);
+    if (cmd_.input.empty()) in_write_.Reset();
+    return absl::OkStatus();
+  }
 
-  const std::string& input = cmd.input;
-  size_t written = 0;
-  if (input.empty()) in_write.Reset();
-  std::string stderr_text;
-  char buf[4096];
-  auto read_stderr = [&] {
-    while (err_read.open()) {
-      ssize_t n = read(err_read.get(), buf, sizeof(buf));
+  // Until the handler exits: feeds stdin, collects stderr, obeys
+  // `options.should_stop`.
+  absl::Status WaitForExit(const ShellOptions& options) {
+    while (!Exited(pid_)) {
+      struct pollfd fds[3] = {{pidfd_.get(), POLLIN, 0},
+                              {err_read_.get(), POLLIN, 0},
+                              {in_write_.get(), POLLOUT, 0}};
+      if (poll(fds, 3, PollTimeoutMs(options)) < 0 && errno != EINTR) {
+        return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+      }
+      if (in_write_.open() &&
+          (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        WriteStdin();
+      }
+      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) ReadStderr();
+      Obey(options.should_stop ? options.should_stop() : ShellStop::kNo,
+           options.kill_after);
+    }
+    return absl::OkStatus();
+  }
+
+  // Exited: what it wrote is in the pipe; a background process it left may
+  // still hold stderr open, so reads only for `drain`, then kills what is
+  // left of its group (the group id is still reserved by the unreaped
+  // handler), reaps it, and returns how it ended (`RunShellCommand`).
+  absl::Status Finish(absl::Duration drain) {
+    in_write_.Reset();
+    absl::Time drain_until = absl::Now() + drain;
+    ReadStderr();
+    while (err_read_.open() && absl::Now() < drain_until) {
+      struct pollfd fd = {err_read_.get(), POLLIN, 0};
+      int ms = static_cast<int>(absl::ToInt64Milliseconds(
+          drain_until - absl::Now() + absl::Microseconds(999)));
+      if (poll(&fd, 1, std::max(ms, 0)) > 0) ReadStderr();
+    }
+    kill(-pid_, SIGKILL);
+    int status = 0;
+    pid_t reaped;
+    while ((reaped = waitpid(pid_, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (reaped != pid_) {
+      return absl::InternalError(
+          absl::StrCat("lost track of the command (waitpid: ", strerror(errno),
+                       "); is SIGCHLD ignored?"));
+    }
+    return Outcome(status);
+  }
+
+ private:
+  // How long one poll may wait: for the next `should_stop` question, the
+  // SIGKILL due, or (without a pidfd) the next look at the handler.
+  int PollTimeoutMs(const ShellOptions& options) const {
+    absl::Duration wait =
+        options.should_stop ? options.poll_interval : absl::InfiniteDuration();
+    if (!pidfd_.open()) wait = std::min(wait, absl::Milliseconds(10));
+    if (kill_at_ != absl::InfiniteFuture()) {
+      wait = std::min(wait,
+                      std::max(absl::ZeroDuration(), kill_at_ - absl::Now()));
+    }
+    if (wait == absl::InfiniteDuration()) return -1;
+    return static_cast<int>(
+        absl::ToInt64Milliseconds(wait + absl::Microseconds(999)));
+  }
+
+  // Writes what the pipe takes of the rest of the input; closes stdin when
+  // all is written or the handler closed it.
+  void WriteStdin() {
+    const std::string& input = cmd_.input;
+    ssize_t n = write(in_write_.get(), input.data() + written_,
+                      input.size() - written_);
+    if (n > 0) written_ += static_cast<size_t>(n);
+    // EPIPE (the caller ignores SIGPIPE): the handler closed its stdin
+    // without reading all of it, which is its right; the write is done.
+    if ((n < 0 && errno != EAGAIN && errno != EINTR) ||
+        written_ == input.size()) {
+      in_write_.Reset();
+    }
+  }
+
+  // Reads what stderr holds now (the last kStderrKeep bytes are kept);
+  // closes it at its end.
+  void ReadStderr() {
+    char buf[4096];
+    while (err_read_.open()) {
+      ssize_t n = read(err_read_.get(), buf, sizeof(buf));
       if (n > 0) {
-        AppendCapped(stderr_text, buf, static_cast<size_t>(n));
+        AppendCapped(stderr_text_, buf, static_cast<size_t>(n));
       } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        err_read.Reset();  // EOF: nobody holds it any more
+        err_read_.Reset();  // EOF: nobody holds it any more
       } else {
         break;
       }
     }
-  };
+  }
 
-  // 1. Until the handler exits: feed stdin, collect stderr, obey stops.
-  std::optional<int> stop_signal;  // what we sent, if anything
-  absl::Time kill_at = absl::InfiniteFuture();
-  while (!Exited(pid)) {
-    struct pollfd fds[3] = {{pidfd.get(), POLLIN, 0},
-                            {err_read.get(), POLLIN, 0},
-                            {in_write.get(), POLLOUT, 0}};
-    absl::Duration wait =
-        options.should_stop ? options.poll_interval : absl::InfiniteDuration();
-    if (!pidfd.open()) wait = std::min(wait, absl::Milliseconds(10));
-    if (kill_at != absl::InfiniteFuture()) {
-      wait =
-          std::min(wait, std::max(absl::ZeroDuration(), kill_at - absl::Now()));
+  // Signals the group as `stop` asks (SIGTERM then, `kill_after` later,
+  // SIGKILL; or SIGKILL at once), each signal once.
+  void Obey(ShellStop stop, absl::Duration kill_after) {
+    if (stop == ShellStop::kNow && stop_signal_ != SIGKILL) {
+      kill(-pid_, SIGKILL);
+      stop_signal_ = SIGKILL;
+    } else if (stop == ShellStop::kGracefully && !stop_signal_.has_value()) {
+      kill(-pid_, SIGTERM);
+      stop_signal_ = SIGTERM;
+      kill_at_ = absl::Now() + kill_after;
     }
-    int timeout_ms = wait == absl::InfiniteDuration()
-                         ? -1
-                         : static_cast<int>(absl::ToInt64Milliseconds(
-                               wait + absl::Microseconds(999)));
-    if (poll(fds, 3, timeout_ms) < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
-    }
-    if (in_write.open() && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t n =
-          write(in_write.get(), input.data() + written, input.size() - written);
-      if (n > 0) written += static_cast<size_t>(n);
-      // EPIPE (the caller ignores SIGPIPE): the handler closed its stdin
-      // without reading all of it, which is its right; the write is done.
-      if ((n < 0 && errno != EAGAIN && errno != EINTR) ||
-          written == input.size()) {
-        in_write.Reset();
-      }
-    }
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) read_stderr();
-    ShellStop stop =
-        options.should_stop ? options.should_stop() : ShellStop::kNo;
-    if (stop == ShellStop::kNow && stop_signal != SIGKILL) {
-      kill(-pid, SIGKILL);
-      stop_signal = SIGKILL;
-    } else if (stop == ShellStop::kGracefully && !stop_signal.has_value()) {
-      kill(-pid, SIGTERM);
-      stop_signal = SIGTERM;
-      kill_at = absl::Now() + options.kill_after;
-    }
-    if (stop_signal == SIGTERM && absl::Now() >= kill_at) {
-      kill(-pid, SIGKILL);
-      stop_signal = SIGKILL;
-      kill_at = absl::InfiniteFuture();
+    if (stop_signal_ == SIGTERM && absl::Now() >= kill_at_) {
+      kill(-pid_, SIGKILL);
+      stop_signal_ = SIGKILL;
+      kill_at_ = absl::InfiniteFuture();
     }
   }
 
-  // 2. Exited: what it wrote is in the pipe; a background process it left
-  // may still hold stderr open, so read only for a moment, then kill what
-  // is left of its group (the group id is still reserved by the unreaped
-  // handler).
-  in_write.Reset();
-  absl::Time drain_until = absl::Now() + options.drain;
-  read_stderr();
-  while (err_read.open() && absl::Now() < drain_until) {
-    struct pollfd fd = {err_read.get(), POLLIN, 0};
-    int ms = static_cast<int>(absl::ToInt64Milliseconds(
-        drain_until - absl::Now() + absl::Microseconds(999)));
-    if (poll(&fd, 1, std::max(ms, 0)) > 0) read_stderr();
-  }
-  kill(-pid, SIGKILL);
-  int status = 0;
-  pid_t reaped;
-  while ((reaped = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
-  }
-  if (reaped != pid) {
-    return absl::InternalError(
-        absl::StrCat("lost track of the command (waitpid: ", strerror(errno),
-                     "); is SIGCHLD ignored?"));
+  // How the handler ended, from its wait `status`.
+  absl::Status Outcome(int status) const {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+    std::string tail = Tail(stderr_text_);
+    std::string how =
+        WIFEXITED(status)
+            ? absl::StrCat("exited with status ", WEXITSTATUS(status))
+            : absl::StrCat("killed by signal ", WTERMSIG(status));
+    std::string message = absl::StrCat(
+        "command ", stop_signal_.has_value() ? "stopped by qg: " : "", how,
+        tail.empty() ? "" : ": ", tail);
+    if (stop_signal_.has_value()) return absl::CancelledError(message);
+    return absl::UnknownError(message);
   }
 
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  std::string tail = Tail(stderr_text);
-  std::string how =
-      WIFEXITED(status)
-          ? absl::StrCat("exited with status ", WEXITSTATUS(status))
-          : absl::StrCat("killed by signal ", WTERMSIG(status));
-  std::string message =
-      absl::StrCat("command ", stop_signal.has_value() ? "stopped by qg: " : "",
-                   how, tail.empty() ? "" : ": ", tail);
-  if (stop_signal.has_value()) return absl::CancelledError(message);
-  return absl::UnknownError(message);
+  const ShellCommand& cmd_;
+  pid_t pid_ = 0;  // also its process group's id
+  Fd in_write_, err_read_, pidfd_;
+  size_t written_ = 0;  // of cmd_.input
+  std::string stderr_text_;
+  std::optional<int> stop_signal_;               // what we sent, if anything
+  absl::Time kill_at_ = absl::InfiniteFuture();  // after SIGTERM: SIGKILL
+};
+
+}  // namespace
+
+absl::Status RunShellCommand(const ShellCommand& cmd,
+                             const ShellOptions& options) {
+  ShellProcess process(cmd);
+  if (absl::Status s = process.Start(); !s.ok()) return s;
+  if (absl::Status s = process.WaitForExit(options); !s.ok()) return s;
+  return process.Finish(options.drain);
 }
 
 }  // namespace qg_cli

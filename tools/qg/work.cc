@@ -12,10 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -23,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +31,7 @@
 #include "libpq-fe.h"
 #include "qg/admin.h"
 #include "qg/client.h"
+#include "qg/internal/sync.h"
 #include "qg/metrics/metrics_server.h"
 #include "qg/metrics/worker_metrics.h"
 #include "qg/worker/worker.h"
@@ -42,6 +42,10 @@
 
 namespace qg_cli {
 namespace {
+
+using qg::internal::CondVar;
+using qg::internal::Mutex;
+using qg::internal::MutexLock;
 
 // After a forced stop, how long qg work waits for the pool to hand its jobs
 // back before it exits anyway (its sessions close and release the locks).
@@ -75,6 +79,35 @@ struct WorkOptions {
   std::string metrics_listen;
 };
 
+// Adds each --handler TYPE=COMMAND of `flags` to `handlers`: a type given
+// once, as text PostgreSQL stores (it is a job_class); the command goes to
+// the shell as it is.
+absl::Status ParseHandlers(
+    const std::vector<std::string>& flags,
+    std::vector<std::pair<std::string, std::string>>& handlers) {
+  if (flags.empty()) {
+    return absl::InvalidArgumentError(
+        "give at least one --handler TYPE=COMMAND");
+  }
+  for (const std::string& h : flags) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(h, absl::MaxSplits('=', 1));
+    if (kv.first.empty() || kv.second.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--handler \"", Printable(h), "\" is not TYPE=COMMAND"));
+    }
+    if (absl::Status s = CheckText("--handler", kv.first); !s.ok()) return s;
+    for (const auto& [type, command] : handlers) {
+      if (type == kv.first) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--handler: two commands for type ", JsonString(type)));
+      }
+    }
+    handlers.push_back(std::move(kv));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   WorkOptions o;
   std::vector<std::string> handlers;
@@ -92,28 +125,7 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   std::vector<std::string> positional;
   if (absl::Status s = flags.Parse(args, &positional); !s.ok()) return s;
   if (absl::Status s = NoArguments(positional); !s.ok()) return s;
-  if (handlers.empty()) {
-    return absl::InvalidArgumentError(
-        "give at least one --handler TYPE=COMMAND");
-  }
-  for (const std::string& h : handlers) {
-    std::pair<std::string, std::string> kv =
-        absl::StrSplit(h, absl::MaxSplits('=', 1));
-    if (kv.first.empty() || kv.second.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--handler \"", Printable(h), "\" is not TYPE=COMMAND"));
-    }
-    // The type is a job_class in the database; the command goes to the
-    // shell as it is.
-    if (absl::Status s = CheckText("--handler", kv.first); !s.ok()) return s;
-    for (const auto& [type, command] : o.handlers) {
-      if (type == kv.first) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--handler: two commands for type ", JsonString(type)));
-      }
-    }
-    o.handlers.push_back(std::move(kv));
-  }
+  if (absl::Status s = ParseHandlers(handlers, o.handlers); !s.ok()) return s;
   if (o.queue.has_value()) {
     if (absl::Status s = CheckText("--queue", *o.queue); !s.ok()) return s;
   }
@@ -259,27 +271,28 @@ class BackgroundShutdown {
   BackgroundShutdown(qg::WorkerPool& pool, absl::Duration grace)
       : thread_([this, &pool, grace] {
           pool.Shutdown(grace);
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           done_ = true;
-          cv_.notify_all();
+          cv_.SignalAll();
         }) {}
   ~BackgroundShutdown() {
     if (thread_.joinable()) thread_.join();
   }
   // True once the pool has shut down; waits at most `timeout`.
-  bool Wait(absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                 [this] { return done_; });
-    return done_;
+  bool Wait(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    return cv_.WaitUntil(lock, absl::Now() + timeout, [this] {
+      mu_.AssertHeld();
+      return done_;
+    });
   }
   // Leaves the thread behind (the process is about to exit).
   void Abandon() { thread_.detach(); }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -323,44 +336,195 @@ absl::Status CheckConnections(const std::string& db, int workers) {
       allowed, ": give fewer --workers"));
 }
 
-int Run(const WorkOptions& o) {
-  const Command& self = WorkCommand();
+// What the main thread and the handlers share.
+struct HandlerState {
   // Set by a second stop signal: every running handler is killed at once.
   std::atomic<bool> force{false};
   // Handlers running now (for --until-empty).
   std::atomic<int> running{0};
-  qg::WorkMap work_map;
+};
+
+// RunShellHandler()
+//
+// Works `job` with `command` (the job's args on its stdin, its id, type,
+// queue and error count in its environment). Its process group is stopped
+// gracefully once the job is cancelled (--timeout, or the shutdown's grace
+// period is over), at once when `state.force` is set.
+absl::Status RunShellHandler(const WorkOptions& o, const std::string& command,
+                             HandlerState& state, qg::Job& job) {
+  RunningJob counted(state.running);
+  ShellOptions shell;
+  shell.kill_after = o.kill_after;
+  shell.should_stop = [&] {
+    if (state.force.load()) return ShellStop::kNow;
+    // Timed out (--timeout), or the shutdown's grace period is over.
+    if (job.Cancelled()) return ShellStop::kGracefully;
+    return ShellStop::kNo;
+  };
+  absl::Status s = RunShellCommand(
+      {.command = command,
+       .input = job.args(),
+       .env = {absl::StrCat("QG_JOB_ID=", job.id()),
+               absl::StrCat("QG_JOB_TYPE=", job.type()),
+               absl::StrCat("QG_JOB_QUEUE=", job.queue()),
+               absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
+      shell);
+  // Killed by a forced stop: not the job's failure. As a shutdown
+  // cancellation, the pool releases it untouched for another worker.
+  if (!s.ok() && state.force.load()) {
+    job.Cancel(qg::Job::CancelReason::kShutdown);
+  }
+  return s;
+}
+
+// Registers a shell handler (`RunShellHandler`) in `work_map` for each
+// --handler, with --timeout.
+void RegisterHandlers(const WorkOptions& o, HandlerState& state,
+                      qg::WorkMap& work_map) {
   for (const auto& [type, command] : o.handlers) {
-    work_map.Register(
-        type, [&o, &force, &running, command = command](qg::Job& job) {
-          RunningJob counted(running);
-          ShellOptions shell;
-          shell.kill_after = o.kill_after;
-          shell.should_stop = [&] {
-            if (force.load()) return ShellStop::kNow;
-            // Timed out (--timeout), or the shutdown's grace period is over.
-            if (job.Cancelled()) return ShellStop::kGracefully;
-            return ShellStop::kNo;
-          };
-          absl::Status s = RunShellCommand(
-              {.command = command,
-               .input = job.args(),
-               .env = {absl::StrCat("QG_JOB_ID=", job.id()),
-                       absl::StrCat("QG_JOB_TYPE=", job.type()),
-                       absl::StrCat("QG_JOB_QUEUE=", job.queue()),
-                       absl::StrCat("QG_JOB_ERROR_COUNT=", job.error_count())}},
-              shell);
-          // Killed by a forced stop: not the job's failure. As a shutdown
-          // cancellation, the pool releases it untouched for another worker.
-          if (!s.ok() && force.load()) {
-            job.Cancel(qg::Job::CancelReason::kShutdown);
-          }
-          return s;
-        });
+    work_map.Register(type, [&o, &state, command = command](qg::Job& job) {
+      return RunShellHandler(o, command, state, job);
+    });
     if (o.timeout != absl::InfiniteDuration()) {
       work_map.SetTimeout(type, o.timeout);
     }
   }
+}
+
+// With --metrics-listen, serves `metrics` there and makes it the pool's
+// observer in `options`; null without.
+absl::StatusOr<std::unique_ptr<qg::MetricsServer>> ServeMetrics(
+    const WorkOptions& o, qg::WorkerMetrics& metrics,
+    qg::WorkerOptions& options) {
+  if (o.metrics_listen.empty()) return nullptr;
+  options.observer = &metrics;
+  absl::StatusOr<std::unique_ptr<qg::MetricsServer>> server =
+      qg::MetricsServer::Start({.listen = o.metrics_listen},
+                               [&metrics] { return metrics.Text(); });
+  if (!server.ok()) return server.status();
+  fprintf(stderr, "qg work: metrics at %s\n", (*server)->url().c_str());
+  return server;
+}
+
+// The exit status of a step that failed with `s`: a usage mistake for
+// `InvalidArgument`, else a failure.
+int FailureCode(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                        : kExitFailure;
+}
+
+// Starts `pool` of `workers` threads. Out of threads (ulimit -u, memory): a
+// resource, not the input. The pool is half started and cannot be shut
+// down in order: qg work exits at once then (the sessions close with the
+// process and release whatever they hold).
+absl::Status StartPool(qg::WorkerPool& pool, int workers) {
+  try {
+    return pool.Start();
+  } catch (const std::system_error& e) {
+    Fail(WorkCommand(), kExitFailure,
+         absl::StrCat("cannot start ", workers, " worker thread(s): ", e.what(),
+                      " (too many processes or threads for this user?)"));
+    fflush(nullptr);
+    _exit(kExitFailure);
+  }
+}
+
+// What the pool works, and how to stop it.
+void PrintStarted(const WorkOptions& o, const qg::WorkerPool& pool,
+                  const std::string& queue) {
+  fprintf(stderr,
+          "qg work: %d worker(s) on queue \"%s\" for %zu type(s); worker "
+          "path: %s\nqg work: SIGINT (Ctrl-C) or SIGTERM stops taking jobs "
+          "and lets running ones finish (--grace %s); a second signal stops "
+          "at once\n",
+          o.workers, queue.c_str(), o.handlers.size(),
+          pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
+}
+
+// A paused queue: says so now (the pool takes none of its jobs).
+void SayIfPaused(qg::Admin& admin, const std::string& queue, bool until_empty) {
+  absl::StatusOr<std::vector<std::string>> paused = admin.PausedQueues();
+  if (!paused.ok() ||
+      std::find(paused->begin(), paused->end(), queue) == paused->end()) {
+    return;
+  }
+  fprintf(stderr,
+          "qg work: queue %s is paused: no job of it is taken until `qg "
+          "resume %s`%s\n",
+          JsonString(queue).c_str(), ShellWord(queue).c_str(),
+          until_empty ? " (--until-empty ends when the jobs left cannot "
+                        "run because of the pause)"
+                      : "");
+}
+
+// Waits for a stop signal or for `stop`'s reason; says why it stops.
+std::string WaitForStop(const sigset_t& signals, StopCondition& stop) {
+  std::string why;
+  while (why.empty()) {
+    if (int sig = NextStopSignal(signals, stop.NextCheck()); sig) {
+      why = SignalName(sig);
+    } else {
+      why = stop.Reason();
+    }
+  }
+  return why;
+}
+
+// ShutDown()
+//
+// Shuts `pool` down with --grace while taking signals: a second stop
+// signal sets `state.force` (running handlers are killed at once, their
+// jobs released); when the pool has not stopped within kForcedStopLimit of
+// that, exits the process. Returns the forcing signal, or 0.
+int ShutDown(qg::WorkerPool& pool, const WorkOptions& o,
+             const sigset_t& signals, HandlerState& state) {
+  int forced = 0;
+  BackgroundShutdown shutdown(pool, o.grace);
+  while (!shutdown.Wait(absl::Milliseconds(50))) {
+    if (forced != 0) {
+      if (!shutdown.Wait(kForcedStopLimit)) {
+        fprintf(stderr,
+                "qg work: the pool did not stop within %s of the forced "
+                "stop; exiting (closing the sessions releases the jobs)\n",
+                absl::FormatDuration(kForcedStopLimit).c_str());
+        shutdown.Abandon();
+        fflush(stderr);
+        _exit(128 + forced);
+      }
+      break;
+    }
+    if (int sig = NextStopSignal(signals, absl::Milliseconds(50)); sig) {
+      forced = sig;
+      state.force = true;
+      fprintf(stderr,
+              "qg work: %s again: killing running handlers and releasing "
+              "their jobs\n",
+              SignalName(sig));
+    }
+  }
+  return forced;
+}
+
+// The exit status once stopped, said on stderr.
+int Stopped(int forced, bool paused) {
+  if (forced != 0) {
+    fprintf(stderr, "qg work: stopped (forced)\n");
+    return 128 + forced;
+  }
+  if (paused) {
+    fprintf(stderr,
+            "qg work: stopped; the queue is paused, runnable jobs are left\n");
+    return kExitPaused;
+  }
+  fprintf(stderr, "qg work: stopped\n");
+  return kExitOk;
+}
+
+int Run(const WorkOptions& o) {
+  const Command& self = WorkCommand();
+  HandlerState state;
+  qg::WorkMap work_map;
+  RegisterHandlers(o, state, work_map);
   // A handler that exits without reading its stdin closes the pipe under
   // the runner's write: that must be EPIPE ("stdin closed", the write is
   // done), not a SIGPIPE that kills qg work. Handlers get SIG_DFL back.
@@ -380,122 +544,34 @@ int Run(const WorkOptions& o) {
   if (o.queue.has_value()) options.queue = *o.queue;
   options.interval = o.interval;
   qg::WorkerMetrics metrics;
-  std::unique_ptr<qg::MetricsServer> metrics_server;
-  if (!o.metrics_listen.empty()) {
-    options.observer = &metrics;
-    absl::StatusOr<std::unique_ptr<qg::MetricsServer>> server =
-        qg::MetricsServer::Start({.listen = o.metrics_listen},
-                                 [&metrics] { return metrics.Text(); });
-    if (!server.ok()) {
-      return Fail(
-          self,
-          server.status().code() == absl::StatusCode::kInvalidArgument
-              ? kExitUsage
-              : kExitFailure,
-          absl::StrCat("--metrics-listen: ", server.status().message()));
-    }
-    metrics_server = std::move(*server);
-    fprintf(stderr, "qg work: metrics at %s\n", metrics_server->url().c_str());
+  absl::StatusOr<std::unique_ptr<qg::MetricsServer>> metrics_server =
+      ServeMetrics(o, metrics, options);
+  if (!metrics_server.ok()) {
+    return Fail(
+        self, FailureCode(metrics_server.status()),
+        absl::StrCat("--metrics-listen: ", metrics_server.status().message()));
   }
   qg::WorkerPool pool(client->get(), &work_map, o.workers, options);
-  absl::Status started;
-  try {
-    started = pool.Start();
-  } catch (const std::system_error& e) {
-    // Out of threads (ulimit -u, memory): a resource, not the input. The
-    // pool is half started and cannot be shut down in order: exit now (the
-    // sessions close with the process and release whatever they hold).
-    Fail(self, kExitFailure,
-         absl::StrCat("cannot start ", o.workers,
-                      " worker thread(s): ", e.what(),
-                      " (too many processes or threads for this user?)"));
-    fflush(nullptr);
-    _exit(kExitFailure);
+  // InvalidArgument: options the parser let through (WorkerOptions::
+  // Validate is the authority): a usage mistake all the same.
+  if (absl::Status s = StartPool(pool, o.workers); !s.ok()) {
+    return Fail(self, FailureCode(s), s.message());
   }
-  if (absl::Status s = started; !s.ok()) {
-    // InvalidArgument: options the parser let through (WorkerOptions::
-    // Validate is the authority): a usage mistake all the same.
-    return Fail(self,
-                s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
-                                                               : kExitFailure,
-                s.message());
-  }
-  fprintf(stderr,
-          "qg work: %d worker(s) on queue \"%s\" for %zu type(s); worker "
-          "path: %s\nqg work: SIGINT (Ctrl-C) or SIGTERM stops taking jobs "
-          "and lets running ones finish (--grace %s); a second signal stops "
-          "at once\n",
-          o.workers, options.queue.c_str(), o.handlers.size(),
-          pool.mode_reason().c_str(), absl::FormatDuration(o.grace).c_str());
-
+  PrintStarted(o, pool, options.queue);
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
-  // A paused queue: say so now (the pool takes none of its jobs).
-  if (absl::StatusOr<std::vector<std::string>> paused =
-          (*admin)->PausedQueues();
-      paused.ok() && std::find(paused->begin(), paused->end(), options.queue) !=
-                         paused->end()) {
-    fprintf(stderr,
-            "qg work: queue %s is paused: no job of it is taken until `qg "
-            "resume %s`%s\n",
-            JsonString(options.queue).c_str(), ShellWord(options.queue).c_str(),
-            o.until_empty ? " (--until-empty ends when the jobs left cannot "
-                            "run because of the pause)"
-                          : "");
-  }
-  StopCondition stop(o, options.queue, std::move(*admin), running);
-  std::string why;
-  while (why.empty()) {
-    if (int sig = NextStopSignal(signals, stop.NextCheck()); sig) {
-      why = SignalName(sig);
-    } else {
-      why = stop.Reason();
-    }
-  }
+  SayIfPaused(**admin, options.queue, o.until_empty);
+  StopCondition stop(o, options.queue, std::move(*admin), state.running);
+  std::string why = WaitForStop(signals, stop);
   fprintf(stderr,
           "qg work: %s: stopping; running jobs may finish within %s, then "
           "their handlers get SIGTERM (SIGKILL %s later) and the jobs are "
           "released; SIGINT or SIGTERM to stop at once\n",
           why.c_str(), absl::FormatDuration(o.grace).c_str(),
           absl::FormatDuration(o.kill_after).c_str());
-  int forced = 0;
-  {
-    BackgroundShutdown shutdown(pool, o.grace);
-    while (!shutdown.Wait(absl::Milliseconds(50))) {
-      if (forced != 0) {
-        if (!shutdown.Wait(kForcedStopLimit)) {
-          fprintf(stderr,
-                  "qg work: the pool did not stop within %s of the forced "
-                  "stop; exiting (closing the sessions releases the jobs)\n",
-                  absl::FormatDuration(kForcedStopLimit).c_str());
-          shutdown.Abandon();
-          fflush(stderr);
-          _exit(128 + forced);
-        }
-        break;
-      }
-      if (int sig = NextStopSignal(signals, absl::Milliseconds(50)); sig) {
-        forced = sig;
-        force = true;
-        fprintf(stderr,
-                "qg work: %s again: killing running handlers and releasing "
-                "their jobs\n",
-                SignalName(sig));
-      }
-    }
-  }
+  int forced = ShutDown(pool, o, signals, state);
   (*client)->Close();
-  if (forced != 0) {
-    fprintf(stderr, "qg work: stopped (forced)\n");
-    return 128 + forced;
-  }
-  if (stop.paused()) {
-    fprintf(stderr,
-            "qg work: stopped; the queue is paused, runnable jobs are left\n");
-    return kExitPaused;
-  }
-  fprintf(stderr, "qg work: stopped\n");
-  return kExitOk;
+  return Stopped(forced, stop.paused());
 }
 
 int Main(const std::vector<std::string>& args) {

@@ -6,11 +6,11 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +25,7 @@
 #include "qg/console/console.h"
 #include "qg/embedded/embedded_postgres.h"
 #include "qg/executor.h"
+#include "qg/internal/sync.h"
 #include "qg/metrics/http_listen.h"
 #include "qg/periodic.h"
 #include "qg/typed.h"
@@ -35,6 +36,10 @@
 
 namespace qg_cli {
 namespace {
+
+using qg::examples::email::WelcomeEmail;
+using qg::internal::Mutex;
+using qg::internal::MutexLock;
 
 // The demo works a queue of its own, so that on a real database (--db) it
 // never takes, fails or deletes anyone else's jobs.
@@ -151,291 +156,443 @@ std::unique_ptr<qg::Console> StartConsole(const DemoOptions& o,
   return std::move(*console);
 }
 
-int Run(const DemoOptions& o) {
-  const Command& self = DemoCommand();
-  // SIGINT and SIGTERM: taken by the main thread once threads run (see
-  // below); until then (booting PostgreSQL, connecting) they end the demo
-  // as usual, and an embedded server stops with it.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+// The jobs of `jobs` runnable at once (neither scheduled nor rolled back):
+// the drain rate is how fast the pool gives each of them its first attempt.
+int64_t RunnableJobs(int jobs) {
+  int64_t runnable = 0;
+  for (int i = 1; i <= jobs; ++i) runnable += !Scheduled(i) && !RolledBack(i);
+  return runnable;
+}
 
-  std::unique_ptr<qg::EmbeddedPostgres> server;
-  std::string conninfo = o.db;
-  if (!conninfo.empty()) {
-    fprintf(stderr, "qg demo: using the database you gave\n");
-  } else {
-    fprintf(stderr,
-            "qg demo: no --db or DATABASE_URL; booting an embedded, "
-            "throwaway PostgreSQL...\n");
-    absl::StatusOr<std::unique_ptr<qg::EmbeddedPostgres>> s =
-        qg::EmbeddedPostgres::Start();
-    if (!s.ok()) return Fail(self, s.status());
-    server = std::move(*s);
-    conninfo = server->conninfo();
-    fprintf(stderr, "qg demo: PostgreSQL ready (%s)\n", conninfo.c_str());
+// User `user`'s welcome e-mail: due now, or 2 s ahead when `Scheduled`.
+absl::StatusOr<qg::NewJob> WelcomeJob(int user) {
+  WelcomeEmail email;
+  email.set_user_id(user);
+  email.set_address(absl::StrCat("user", user, "@example.com"));
+  email.set_name(absl::StrCat("User ", user));
+  qg::NewJob base;
+  base.queue = kDemoQueue;
+  if (Scheduled(user)) base.run_at = absl::Now() + absl::Seconds(2);
+  return qg::NewTypedJob(email, base);
+}
+
+// Enqueues `job` in a transaction on `tx_conn` that rolls back: it is never
+// stored.
+absl::Status EnqueueRolledBack(qg::Client& client, PGconn* tx_conn,
+                               const qg::NewJob& job) {
+  absl::StatusOr<std::unique_ptr<qg::PgTx>> tx = qg::PgTx::Begin(tx_conn);
+  if (!tx.ok()) return tx.status();
+  absl::Status s = client.EnqueueInTx(job, **tx).status();
+  if (s.ok()) s = (*tx)->Rollback();
+  return s;
+}
+
+// The demo's periodic schedule: DemoHeartbeat `@every 1s`, one job per
+// occurrence, its args the occurrence (so that a second job for one would
+// show).
+absl::Status RegisterHeartbeat(qg::PeriodicEnqueuer& periodic) {
+  return periodic.Register({
+      .name = kHeartbeat,
+      .schedule = "@every 1s",
+      .build = [](absl::Time occurrence) -> absl::StatusOr<qg::NewJob> {
+        return qg::NewJob{
+            .type = kHeartbeat,
+            .args = absl::StrCat("[", absl::ToUnixSeconds(occurrence), "]"),
+            .queue = kDemoQueue};
+      },
+  });
+}
+
+// A heartbeat enqueued as the pool stopped would wait forever, and the
+// schedule's record would be listed by `qg periodic`: removes both.
+absl::Status RemoveHeartbeat(qg::Admin& admin) {
+  absl::StatusOr<qg::BulkResult> left =
+      admin.DeleteJobs({.queue = kDemoQueue, .type = kHeartbeat});
+  if (!left.ok()) return left.status();
+  if (absl::Status s = admin.RemovePeriodic(kHeartbeat);
+      !s.ok() && !absl::IsNotFound(s)) {
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+// Starts `pool` of `workers` threads. Out of threads, the pool is half
+// started and cannot be shut down in order: the demo exits at once then
+// (an embedded server stops when this process ends).
+absl::Status StartPool(qg::WorkerPool& pool, int workers) {
+  try {
+    return pool.Start();
+  } catch (const std::system_error& e) {
+    Fail(DemoCommand(), kExitFailure,
+         absl::StrCat("cannot start ", workers,
+                      " worker thread(s): ", e.what()));
+    fflush(nullptr);
+    _exit(kExitFailure);
+  }
+}
+
+// DemoTally
+//
+// What the demo's handlers did: counted on the pool's threads, read by the
+// main thread. Thread-safe.
+class DemoTally {
+ public:
+  // `runnable`: the jobs runnable at once (`RunnableJobs`), whose first
+  // attempts make the drain rate.
+  explicit DemoTally(int64_t runnable) : runnable_(runnable) {}
+
+  // The WelcomeEmail handler: fails once for every 10th user, then
+  // succeeds.
+  absl::Status Welcome(const qg::Job& job, const WelcomeEmail& email)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    if (job.error_count() == 0 && !Scheduled(email.user_id()) &&
+        ++first_attempts_ == runnable_) {
+      MutexLock lock(mu_);
+      drained_at_ = absl::Now();
+    }
+    if (email.user_id() % 10 == 0 && job.error_count() == 0) {
+      ++failures_;
+      return absl::UnavailableError("mail server busy (demo: fails once)");
+    }
+    MutexLock lock(mu_);
+    if (!done_ids_.insert(job.id()).second) ++duplicates_;
+    ++completed_;
+    return absl::OkStatus();
   }
 
-  // The jobs runnable at once (neither scheduled nor rolled back): the drain
-  // rate is how fast the pool gives each of them its first attempt.
-  int64_t runnable = 0;
-  for (int i = 1; i <= o.jobs; ++i) runnable += !Scheduled(i) && !RolledBack(i);
-
-  // The handler: fails once for every 10th user, then succeeds.
-  std::mutex mu;
-  absl::flat_hash_set<int64_t> done_ids;
-  std::atomic<int64_t> completed{0}, duplicates{0}, failures{0};
-  std::atomic<int64_t> first_attempts{0};
-  absl::Time drained_at = absl::InfiniteFuture();  // guarded by mu
-  qg::WorkMap work_map;
-  work_map.Register<qg::examples::email::WelcomeEmail>(
-      [&](qg::Job& job, const qg::examples::email::WelcomeEmail& email) {
-        if (job.error_count() == 0 && !Scheduled(email.user_id()) &&
-            ++first_attempts == runnable) {
-          std::lock_guard<std::mutex> lock(mu);
-          drained_at = absl::Now();
-        }
-        if (email.user_id() % 10 == 0 && job.error_count() == 0) {
-          ++failures;
-          return absl::UnavailableError("mail server busy (demo: fails once)");
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        if (!done_ids.insert(job.id()).second) ++duplicates;
-        ++completed;
-        return absl::OkStatus();
-      });
-
-  // A periodic job, one per occurrence of `@every 1s` (its args are the
-  // occurrence, so a second job for one would show), and a unique job.
-  absl::flat_hash_set<int64_t> heartbeat_occurrences;  // guarded by mu
-  std::atomic<int64_t> heartbeats{0}, heartbeats_twice{0}, digests{0};
-  work_map.Register(kHeartbeat, [&](qg::Job& job) {
+  // The DemoHeartbeat handler: counts the occurrence its args name
+  // ("[unix seconds]"), and an occurrence run twice.
+  absl::Status Heartbeat(const qg::Job& job) ABSL_LOCKS_EXCLUDED(mu_) {
     int64_t occurrence = 0;
     absl::string_view args = job.args();
     if (args.size() < 2 ||
         !absl::SimpleAtoi(args.substr(1, args.size() - 2), &occurrence)) {
       return absl::InvalidArgumentError("want [unix seconds]");
     }
-    std::lock_guard<std::mutex> lock(mu);
-    if (!heartbeat_occurrences.insert(occurrence).second) ++heartbeats_twice;
-    ++heartbeats;
+    MutexLock lock(mu_);
+    if (!heartbeat_occurrences_.insert(occurrence).second) ++heartbeats_twice_;
+    ++heartbeats_;
     return absl::OkStatus();
-  });
-  work_map.Register(kDigest, [&](qg::Job&) {
-    ++digests;
-    return absl::OkStatus();
-  });
+  }
 
-  qg::ClientOptions options;
-  options.conninfo = conninfo;
-  options.max_conns = o.workers + 2;
-  options.backoff = [](int32_t) { return absl::Seconds(1); };  // fast retry
-  ErrorsOnlyLogger quiet;
-  options.logger = &quiet;
-  absl::StatusOr<std::unique_ptr<qg::Client>> client_or =
-      qg::Client::Create(options);
-  if (!client_or.ok()) return FailConnect(self, client_or.status());
-  std::unique_ptr<qg::Client> client = std::move(*client_or);
-  absl::StatusOr<std::unique_ptr<qg::Admin>> admin_or = ConnectAdmin(conninfo);
-  if (!admin_or.ok()) return Fail(self, admin_or.status());
-  std::unique_ptr<qg::Admin> admin = std::move(*admin_or);
-  {
+  // The unique job's (DemoDigest) handler.
+  absl::Status Digest() {
+    ++digests_;
+    return absl::OkStatus();
+  }
+
+  // How long after `work_start` every runnable job had had its first
+  // attempt; infinite while some have not.
+  absl::Duration DrainTime(absl::Time work_start) const
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(mu_);
+    if (drained_at_ == absl::InfiniteFuture()) return absl::InfiniteDuration();
+    return drained_at_ - work_start;
+  }
+
+  int64_t runnable() const { return runnable_; }
+  // E-mail jobs that succeeded (one that ran twice counts twice).
+  int64_t completed() const { return completed_.load(); }
+  // E-mail jobs that succeeded a second time.
+  int64_t duplicates() const { return duplicates_.load(); }
+  // Planned failures (first attempts of every 10th user).
+  int64_t failures() const { return failures_.load(); }
+  int64_t heartbeats() const { return heartbeats_.load(); }
+  // Heartbeat occurrences that ran more than once.
+  int64_t heartbeats_twice() const { return heartbeats_twice_.load(); }
+  int64_t digests() const { return digests_.load(); }
+
+ private:
+  const int64_t runnable_;
+  std::atomic<int64_t> first_attempts_{0};
+  std::atomic<int64_t> completed_{0}, duplicates_{0}, failures_{0};
+  std::atomic<int64_t> heartbeats_{0}, heartbeats_twice_{0}, digests_{0};
+  mutable Mutex mu_;
+  absl::flat_hash_set<int64_t> done_ids_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<int64_t> heartbeat_occurrences_ ABSL_GUARDED_BY(mu_);
+  absl::Time drained_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+};
+
+// Demo
+//
+// One run of the demo, its steps in the order `Run()` takes them: the
+// database, the client and admin on it, the console, the enqueued jobs, the
+// pool's work, the report, the teardown and the verdict.
+class Demo {
+ public:
+  explicit Demo(const DemoOptions& o) : o_(o), tally_(RunnableJobs(o.jobs)) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+  }
+  Demo(const Demo&) = delete;
+  Demo& operator=(const Demo&) = delete;
+
+  // Runs the demo; returns the exit code.
+  int Run() {
+    RegisterHandlers();
+    if (absl::Status s = OpenDatabase(); !s.ok()) return Fail(self_, s);
+    if (absl::Status s = ConnectClient(); !s.ok()) {
+      return FailConnect(self_, s);
+    }
+    if (absl::Status s = PrepareQueue(); !s.ok()) return Fail(self_, s);
+    // Blocked before any thread starts: the main thread alone takes them.
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    // The web console, up while the demo runs (and after it, with
+    // --console).
+    console_ = StartConsole(o_, conninfo_);
+    if (absl::Status s = EnqueueEmails(); !s.ok()) return Fail(self_, s);
+    if (interrupted_) return TakeBackAndStop();
+    if (absl::Status s = EnqueueUniqueTwice(); !s.ok()) return Fail(self_, s);
+    fprintf(stderr,
+            "qg demo: enqueued %d typed jobs in %.2f s (%d scheduled 2 s "
+            "ahead, %d in a transaction that rolled back, every 10th fails "
+            "once)\n",
+            o_.jobs, absl::ToDoubleSeconds(enqueue_time_), scheduled_,
+            rolled_back_);
+    if (absl::Status s = Work(); !s.ok()) return Fail(self_, s);
+    PrintStats();
+    PrintSummary();
+    PrintDrained();
+    if (o_.console && console_ != nullptr && !interrupted_) StayUp();
+    TearDown();
+    return Verdict();
+  }
+
+ private:
+  // The handlers of the demo's job types, counting into `tally_`.
+  void RegisterHandlers() {
+    work_map_.Register<WelcomeEmail>(
+        [this](qg::Job& job, const WelcomeEmail& email) {
+          return tally_.Welcome(job, email);
+        });
+    work_map_.Register(kHeartbeat,
+                       [this](qg::Job& job) { return tally_.Heartbeat(job); });
+    work_map_.Register(kDigest, [this](qg::Job&) { return tally_.Digest(); });
+  }
+
+  // The database you gave (--db or DATABASE_URL), else an embedded,
+  // throwaway PostgreSQL. SIGINT and SIGTERM still end the demo as usual
+  // here (they are blocked only once threads run), and an embedded server
+  // stops with it.
+  absl::Status OpenDatabase() {
+    conninfo_ = o_.db;
+    if (!conninfo_.empty()) {
+      fprintf(stderr, "qg demo: using the database you gave\n");
+      return absl::OkStatus();
+    }
+    fprintf(stderr,
+            "qg demo: no --db or DATABASE_URL; booting an embedded, "
+            "throwaway PostgreSQL...\n");
+    absl::StatusOr<std::unique_ptr<qg::EmbeddedPostgres>> server =
+        qg::EmbeddedPostgres::Start();
+    if (!server.ok()) return server.status();
+    server_ = std::move(*server);
+    conninfo_ = server_->conninfo();
+    fprintf(stderr, "qg demo: PostgreSQL ready (%s)\n", conninfo_.c_str());
+    return absl::OkStatus();
+  }
+
+  // The client the pool works with: a connection per worker and two more,
+  // a fast retry (1 s backoff), only errors logged.
+  absl::Status ConnectClient() {
+    qg::ClientOptions options;
+    options.conninfo = conninfo_;
+    options.max_conns = o_.workers + 2;
+    options.backoff = [](int32_t) { return absl::Seconds(1); };  // fast retry
+    options.logger = &quiet_;
+    absl::StatusOr<std::unique_ptr<qg::Client>> client =
+        qg::Client::Create(options);
+    if (!client.ok()) return client.status();
+    client_ = std::move(*client);
+    return absl::OkStatus();
+  }
+
+  // The admin, the demo's queue emptied, and whether the database has the
+  // additions.
+  absl::Status PrepareQueue() {
+    absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(conninfo_);
+    if (!admin.ok()) return admin.status();
+    admin_ = std::move(*admin);
     // Leftovers of an earlier, interrupted demo run on this database.
-    absl::StatusOr<qg::BulkResult> r = admin->DeleteJobs({.queue = kDemoQueue});
-    if (!r.ok()) return Fail(self, r.status());
+    absl::StatusOr<qg::BulkResult> r =
+        admin_->DeleteJobs({.queue = kDemoQueue});
+    if (!r.ok()) return r.status();
+    // Periodic and unique jobs need `qg migrate`'s additions (the embedded
+    // server has them); without them the demo shows the rest.
+    additions_ = admin_->ListPeriodic().ok();
+    return absl::OkStatus();
   }
-  // Periodic and unique jobs need `qg migrate`'s additions (the embedded
-  // server has them); without them the demo shows the rest.
-  const bool additions = admin->ListPeriodic().ok();
 
-  // The web console, up while the demo runs (and after it, with --console).
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
-  std::unique_ptr<qg::Console> console = StartConsole(o, conninfo);
+  // Enqueues --jobs welcome e-mails: most now, 5% scheduled 2 s ahead, 5%
+  // in a transaction that rolls back (never run). Stops early, setting
+  // `interrupted_`, on SIGINT or SIGTERM.
+  absl::Status EnqueueEmails() {
+    absl::Time start = absl::Now();
+    std::unique_ptr<PGconn, PGconnCloser> tx_conn(
+        PQconnectdb(conninfo_.c_str()));
+    if (PQstatus(tx_conn.get()) != CONNECTION_OK) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect (", qg::RedactConninfo(conninfo_), ")"));
+    }
+    for (int i = 1; i <= o_.jobs && !interrupted_; ++i) {
+      // SIGINT and SIGTERM are blocked (taken in WaitForJobs): look for one
+      // now and then while enqueueing, which may take a while.
+      if (i % 100 == 0) interrupted_ = StopSignalPending(signals_);
+      absl::StatusOr<qg::NewJob> job = WelcomeJob(i);
+      if (!job.ok()) return job.status();
+      scheduled_ += Scheduled(i);
+      absl::Status s;
+      if (RolledBack(i)) {
+        s = EnqueueRolledBack(*client_, tx_conn.get(), *job);
+        ++rolled_back_;
+      } else {
+        s = client_->Enqueue(*job).status();
+      }
+      if (!s.ok()) return s;
+    }
+    enqueue_time_ = absl::Now() - start;
+    return absl::OkStatus();
+  }
 
-  // Enqueue: most now, 5% scheduled 2 s ahead, 5% in a transaction that
-  // rolls back (never run).
-  absl::Time start = absl::Now();
-  int scheduled = 0, rolled_back = 0;
-  bool interrupted = false;
-  std::unique_ptr<PGconn, PGconnCloser> tx_conn(PQconnectdb(conninfo.c_str()));
-  if (PQstatus(tx_conn.get()) != CONNECTION_OK) {
-    return Fail(
-        self, kExitFailure,
-        absl::StrCat("cannot connect (", qg::RedactConninfo(conninfo), ")"));
-  }
-  for (int i = 1; i <= o.jobs && !interrupted; ++i) {
-    // SIGINT and SIGTERM are blocked (taken below): look for one now and
-    // then while enqueueing, which may take a while.
-    if (i % 100 == 0) interrupted = StopSignalPending(signals);
-    qg::examples::email::WelcomeEmail email;
-    email.set_user_id(i);
-    email.set_address(absl::StrCat("user", i, "@example.com"));
-    email.set_name(absl::StrCat("User ", i));
-    qg::NewJob base;
-    base.queue = kDemoQueue;
-    if (Scheduled(i)) {
-      base.run_at = absl::Now() + absl::Seconds(2);
-      ++scheduled;
-    }
-    absl::StatusOr<qg::NewJob> job = qg::NewTypedJob(email, base);
-    if (!job.ok()) return Fail(self, job.status());
-    absl::Status s;
-    if (RolledBack(i)) {
-      absl::StatusOr<std::unique_ptr<qg::PgTx>> tx =
-          qg::PgTx::Begin(tx_conn.get());
-      if (!tx.ok()) return Fail(self, tx.status());
-      s = client->EnqueueInTx(*job, **tx).status();
-      if (s.ok()) s = (*tx)->Rollback();
-      ++rolled_back;
-    } else {
-      s = client->Enqueue(*job).status();
-    }
-    if (!s.ok()) return Fail(self, s);
-  }
-  absl::Duration enqueue_time = absl::Now() - start;
-  if (interrupted) {
-    // Stopped while enqueueing: take back what was enqueued, as a stop
-    // while working does.
-    if (console != nullptr) console->Stop();
-    admin->DeleteJobs({.queue = kDemoQueue}).IgnoreError();
-    client->Close();
-    client.reset();
-    admin.reset();
-    server.reset();
+  // Stopped while enqueueing: takes back what was enqueued, as a stop while
+  // working does, and cleans up. The exit code.
+  int TakeBackAndStop() {
+    if (console_ != nullptr) console_->Stop();
+    admin_->DeleteJobs({.queue = kDemoQueue}).IgnoreError();
+    TearDown();
     fprintf(stderr, "qg demo: interrupted while enqueueing; cleaned up\n");
     return 130;
   }
 
-  // The same unique job twice: the second finds the first and stores nothing.
-  std::string unique_line = "skipped (needs `qg migrate`)";
-  bool unique_ok = true;
-  int64_t digests_expected = 0;
-  if (additions) {
+  // With the additions, the same unique job twice: the second finds the
+  // first and stores nothing.
+  absl::Status EnqueueUniqueTwice() {
+    if (!additions_) return absl::OkStatus();
     qg::NewJob digest{.type = kDigest,
                       .args = R"(["daily"])",
                       .queue = kDemoQueue,
                       .unique = qg::UniqueOpts{.by_args = true}};
-    absl::StatusOr<qg::EnqueueResult> first = client->EnqueueDetailed(digest);
-    if (!first.ok()) return Fail(self, first.status());
-    absl::StatusOr<qg::EnqueueResult> second = client->EnqueueDetailed(digest);
-    if (!second.ok()) return Fail(self, second.status());
-    unique_ok =
+    absl::StatusOr<qg::EnqueueResult> first = client_->EnqueueDetailed(digest);
+    if (!first.ok()) return first.status();
+    absl::StatusOr<qg::EnqueueResult> second = client_->EnqueueDetailed(digest);
+    if (!second.ok()) return second.status();
+    unique_ok_ =
         !first->duplicate && second->duplicate && second->id == first->id;
-    digests_expected = first->duplicate ? 0 : 1;
-    unique_line = absl::StrCat(
+    digests_expected_ = first->duplicate ? 0 : 1;
+    unique_line_ = absl::StrCat(
         "job ", first->id, first->duplicate ? " (duplicate)" : "", ", then ",
         second->duplicate
             ? absl::StrCat("a duplicate of job ", second->id)
             : absl::StrCat("job ", second->id, " (not a duplicate)"));
-  }
-  int64_t expected = o.jobs - rolled_back;
-  fprintf(stderr,
-          "qg demo: enqueued %d typed jobs in %.2f s (%d scheduled 2 s ahead, "
-          "%d in a transaction that rolled back, every 10th fails once)\n",
-          o.jobs, absl::ToDoubleSeconds(enqueue_time), scheduled, rolled_back);
-
-  // Registered while the pool runs (the pool starts and stops it).
-  qg::PeriodicEnqueuer periodic(client.get());
-  if (additions) {
-    absl::Status s = periodic.Register({
-        .name = kHeartbeat,
-        .schedule = "@every 1s",
-        .build = [](absl::Time occurrence) -> absl::StatusOr<qg::NewJob> {
-          return qg::NewJob{
-              .type = kHeartbeat,
-              .args = absl::StrCat("[", absl::ToUnixSeconds(occurrence), "]"),
-              .queue = kDemoQueue};
-        },
-    });
-    if (!s.ok()) return Fail(self, s);
+    return absl::OkStatus();
   }
 
-  qg::WorkerOptions wopts;
-  wopts.interval = absl::Milliseconds(50);
-  wopts.queue = kDemoQueue;
-  if (additions) wopts.periodic = &periodic;
-  qg::WorkerPool pool(client.get(), &work_map, o.workers, wopts);
-  absl::Time work_start = absl::Now();
-  absl::Status started;
-  try {
-    started = pool.Start();
-  } catch (const std::system_error& e) {
-    // Out of threads: the pool is half started and cannot be shut down in
-    // order; exit now (an embedded server stops when this process ends).
-    Fail(self, kExitFailure,
-         absl::StrCat("cannot start ", o.workers,
-                      " worker thread(s): ", e.what()));
-    fflush(nullptr);
-    _exit(kExitFailure);
+  // Works the queue with --workers threads (and, with the additions, the
+  // heartbeat's schedule) until the jobs are done or a stop signal comes;
+  // then shuts the pool down and removes the heartbeat's leftovers.
+  absl::Status Work() {
+    // Registered while the pool runs (the pool starts and stops it).
+    qg::PeriodicEnqueuer periodic(client_.get());
+    if (additions_) {
+      if (absl::Status s = RegisterHeartbeat(periodic); !s.ok()) return s;
+    }
+    qg::WorkerOptions wopts;
+    wopts.interval = absl::Milliseconds(50);
+    wopts.queue = kDemoQueue;
+    if (additions_) wopts.periodic = &periodic;
+    qg::WorkerPool pool(client_.get(), &work_map_, o_.workers, wopts);
+    absl::Time work_start = absl::Now();
+    if (absl::Status s = StartPool(pool, o_.workers); !s.ok()) return s;
+    interrupted_ = WaitForJobs(work_start);
+    work_time_ = absl::Now() - work_start;
+    pool.Shutdown();
+    if (additions_) {
+      if (absl::Status s = RemoveHeartbeat(*admin_); !s.ok()) return s;
+    }
+    drain_time_ = tally_.DrainTime(work_start);
+    return absl::OkStatus();
   }
-  if (!started.ok()) return Fail(self, started);
-  bool tty = isatty(2);
-  absl::Time last_line = absl::InfinitePast();
-  absl::Time deadline = absl::Now() + absl::Minutes(5);
-  while (true) {
-    int64_t n = completed.load();
+
+  // The e-mails that must complete: all but the rolled back ones.
+  int64_t expected() const { return o_.jobs - rolled_back_; }
+
+  // Whether the jobs are done, `completed` e-mails among them: every
+  // e-mail, the unique job, and (with the additions) at least one
+  // heartbeat.
+  bool AllDone(int64_t completed) const {
+    return completed >= expected() && tally_.digests() >= digests_expected_ &&
+           (!additions_ || tally_.heartbeats() >= 1);
+  }
+
+  // Waits until `AllDone`, 5 minutes at most, showing the progress on
+  // stderr. Whether SIGINT or SIGTERM interrupted the wait.
+  bool WaitForJobs(absl::Time work_start) {
+    const bool tty = isatty(2);
+    absl::Time last_line = absl::InfinitePast();
+    absl::Time deadline = absl::Now() + absl::Minutes(5);
+    bool interrupted = false;
+    while (true) {
+      // One count for the progress and the check, so that the last line
+      // shown is the one the wait ended on.
+      int64_t n = tally_.completed();
+      double rate = Rate(n, work_start);
+      if (tty) {
+        ShowBar(n, rate);
+      } else if (absl::Now() - last_line >= absl::Seconds(1) ||
+                 n >= expected()) {
+        fprintf(stderr, "qg demo: %lld/%lld jobs done, %.0f jobs/s\n",
+                static_cast<long long>(n), static_cast<long long>(expected()),
+                rate);
+        last_line = absl::Now();
+      }
+      if (AllDone(n) || absl::Now() > deadline) break;
+      struct timespec ts = absl::ToTimespec(absl::Milliseconds(100));
+      int sig = sigtimedwait(&signals_, nullptr, &ts);
+      if (sig == SIGINT || sig == SIGTERM) {
+        interrupted = true;
+        break;
+      }
+    }
+    if (tty) fprintf(stderr, "\n");
+    return interrupted;
+  }
+
+  // Jobs per second since `work_start`, `n` done.
+  static double Rate(int64_t n, absl::Time work_start) {
     double secs = absl::ToDoubleSeconds(absl::Now() - work_start);
-    double rate = secs > 0 ? n / secs : 0;
-    if (tty) {
-      int width = 30;
-      int filled = static_cast<int>(width * n / std::max<int64_t>(expected, 1));
-      fprintf(stderr, "\r[%s%s] %lld/%lld jobs  %.0f jobs/s  %lld retried   ",
-              std::string(filled, '#').c_str(),
-              std::string(width - filled, '.').c_str(),
-              static_cast<long long>(n), static_cast<long long>(expected), rate,
-              static_cast<long long>(failures.load()));
-    } else if (absl::Now() - last_line >= absl::Seconds(1) || n >= expected) {
-      fprintf(stderr, "qg demo: %lld/%lld jobs done, %.0f jobs/s\n",
-              static_cast<long long>(n), static_cast<long long>(expected),
-              rate);
-      last_line = absl::Now();
-    }
-    // Done: every e-mail, the unique job, and at least one heartbeat.
-    if (n >= expected && digests.load() >= digests_expected &&
-        (!additions || heartbeats.load() >= 1)) {
-      break;
-    }
-    if (absl::Now() > deadline) break;
-    struct timespec ts = absl::ToTimespec(absl::Milliseconds(100));
-    int sig = sigtimedwait(&signals, nullptr, &ts);
-    if (sig == SIGINT || sig == SIGTERM) {
-      interrupted = true;
-      break;
-    }
+    return secs > 0 ? n / secs : 0;
   }
-  if (tty) fprintf(stderr, "\n");
-  absl::Duration work_time = absl::Now() - work_start;
-  pool.Shutdown();
-  if (additions) {
-    // A heartbeat enqueued as the pool stopped would wait forever, and the
-    // schedule's record would be listed by `qg periodic`: remove both.
-    absl::StatusOr<qg::BulkResult> left =
-        admin->DeleteJobs({.queue = kDemoQueue, .type = kHeartbeat});
-    if (!left.ok()) return Fail(self, left.status());
-    if (absl::Status s = admin->RemovePeriodic(kHeartbeat);
-        !s.ok() && !absl::IsNotFound(s)) {
-      return Fail(self, s);
-    }
-  }
-  absl::Duration drain_time = absl::InfiniteDuration();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (drained_at != absl::InfiniteFuture()) {
-      drain_time = drained_at - work_start;
-    }
-  }
-  std::string drain_rate =
-      drain_time == absl::InfiniteDuration()
-          ? std::string("(not drained)")
-          : absl::StrCat(WithCommas(static_cast<int64_t>(
-                             runnable / std::max(1e-6, absl::ToDoubleSeconds(
-                                                           drain_time)))),
-                         " jobs/s");
 
-  absl::StatusOr<std::vector<qg::JobStats>> stats = client->Stats();
-  printf("\nque_jobs after the run (qg stats):\n");
-  if (stats.ok()) {
+  // The progress bar on a terminal, redrawn in place: `n` e-mails done at
+  // `rate` jobs/s.
+  void ShowBar(int64_t n, double rate) const {
+    int width = 30;
+    int filled = static_cast<int>(width * n / std::max<int64_t>(expected(), 1));
+    fprintf(stderr, "\r[%s%s] %lld/%lld jobs  %.0f jobs/s  %lld retried   ",
+            std::string(filled, '#').c_str(),
+            std::string(width - filled, '.').c_str(), static_cast<long long>(n),
+            static_cast<long long>(expected()), rate,
+            static_cast<long long>(tally_.failures()));
+  }
+
+  bool drained() const { return drain_time_ != absl::InfiniteDuration(); }
+
+  // "2,609 jobs/s": the runnable jobs over the drain time.
+  std::string DrainRate() const {
+    if (!drained()) return "(not drained)";
+    return absl::StrCat(
+        WithCommas(static_cast<int64_t>(
+            tally_.runnable() /
+            std::max(1e-6, absl::ToDoubleSeconds(drain_time_)))),
+        " jobs/s");
+  }
+
+  // que_jobs after the run, as `qg stats` shows it.
+  void PrintStats() {
+    absl::StatusOr<std::vector<qg::JobStats>> stats = client_->Stats();
+    printf("\nque_jobs after the run (qg stats):\n");
+    if (!stats.ok()) return;
     Table table({"QUEUE", "TYPE", "COUNT", "WORKING", "ERRORED", "MAX_ERRORS"});
     for (const qg::JobStats& s : *stats) {
       table.AddRow({s.queue.empty() ? "(default)" : s.queue, s.type,
@@ -446,74 +603,138 @@ int Run(const DemoOptions& o) {
     table.Print(stdout);
     if (table.empty()) printf("(no jobs left)\n");
   }
-  printf("\nsummary:\n");
-  Table summary({"WHAT", "VALUE"});
-  summary.AddRow({"jobs enqueued", absl::StrCat(o.jobs)});
-  summary.AddRow(
-      {"rolled back with their transaction", absl::StrCat(rolled_back)});
-  summary.AddRow({"scheduled 2 s ahead", absl::StrCat(scheduled)});
-  summary.AddRow({"failed once, then retried", absl::StrCat(failures.load())});
-  summary.AddRow(
-      {"completed", absl::StrCat(completed.load(), " of ", expected)});
-  summary.AddRow({"ran twice", absl::StrCat(duplicates.load())});
-  summary.AddRow(
-      {"periodic DemoHeartbeat @every 1s",
-       additions
-           ? absl::StrCat(heartbeats.load(), " job(s), one per occurrence",
-                          heartbeats_twice.load() > 0
-                              ? absl::StrCat(" (", heartbeats_twice.load(),
-                                             " occurrence(s) twice!)")
-                              : "")
-           : std::string("skipped (needs `qg migrate`)")});
-  summary.AddRow({"unique job enqueued twice", unique_line});
-  summary.AddRow({"workers", absl::StrCat(o.workers)});
-  if (drain_time != absl::InfiniteDuration()) {
-    summary.AddRow({"runnable jobs drained",
-                    absl::StrFormat(
-                        "%lld in %.3f s (%s)", static_cast<long long>(runnable),
-                        absl::ToDoubleSeconds(drain_time), drain_rate)});
-    summary.AddRow({"then waited for scheduled, retries",
-                    absl::StrFormat("%.2f s", absl::ToDoubleSeconds(
-                                                  work_time - drain_time))});
+
+  // The summary row of the periodic job.
+  std::string HeartbeatSummary() const {
+    if (!additions_) return "skipped (needs `qg migrate`)";
+    int64_t twice = tally_.heartbeats_twice();
+    return absl::StrCat(
+        tally_.heartbeats(), " job(s), one per occurrence",
+        twice > 0 ? absl::StrCat(" (", twice, " occurrence(s) twice!)") : "");
   }
-  summary.AddRow({"work time",
-                  absl::StrFormat("%.2f s", absl::ToDoubleSeconds(work_time))});
-  summary.Print(stdout);
-  if (drain_time != absl::InfiniteDuration()) {
+
+  // What was enqueued and what ran, as a table.
+  void PrintSummary() const {
+    printf("\nsummary:\n");
+    Table summary({"WHAT", "VALUE"});
+    summary.AddRow({"jobs enqueued", absl::StrCat(o_.jobs)});
+    summary.AddRow(
+        {"rolled back with their transaction", absl::StrCat(rolled_back_)});
+    summary.AddRow({"scheduled 2 s ahead", absl::StrCat(scheduled_)});
+    summary.AddRow(
+        {"failed once, then retried", absl::StrCat(tally_.failures())});
+    summary.AddRow(
+        {"completed", absl::StrCat(tally_.completed(), " of ", expected())});
+    summary.AddRow({"ran twice", absl::StrCat(tally_.duplicates())});
+    summary.AddRow({"periodic DemoHeartbeat @every 1s", HeartbeatSummary()});
+    summary.AddRow({"unique job enqueued twice", unique_line_});
+    summary.AddRow({"workers", absl::StrCat(o_.workers)});
+    if (drained()) {
+      summary.AddRow(
+          {"runnable jobs drained",
+           absl::StrFormat("%lld in %.3f s (%s)",
+                           static_cast<long long>(tally_.runnable()),
+                           absl::ToDoubleSeconds(drain_time_), DrainRate())});
+      summary.AddRow(
+          {"then waited for scheduled, retries",
+           absl::StrFormat("%.2f s",
+                           absl::ToDoubleSeconds(work_time_ - drain_time_))});
+    }
+    summary.AddRow(
+        {"work time",
+         absl::StrFormat("%.2f s", absl::ToDoubleSeconds(work_time_))});
+    summary.Print(stdout);
+  }
+
+  // The drain rate in a sentence, when the runnable jobs drained.
+  void PrintDrained() const {
+    if (!drained()) return;
     printf(
         "\ndrained %lld runnable jobs in %.3f s (%s); then waited %.1f s for "
         "the %d scheduled 2 s ahead and the %lld retries (1 s backoff)\n",
-        static_cast<long long>(runnable), absl::ToDoubleSeconds(drain_time),
-        drain_rate.c_str(), absl::ToDoubleSeconds(work_time - drain_time),
-        scheduled, static_cast<long long>(failures.load()));
+        static_cast<long long>(tally_.runnable()),
+        absl::ToDoubleSeconds(drain_time_), DrainRate().c_str(),
+        absl::ToDoubleSeconds(work_time_ - drain_time_), scheduled_,
+        static_cast<long long>(tally_.failures()));
   }
-  if (o.console && console != nullptr && !interrupted) {
+
+  // --console: keeps the console (and the database) up until SIGINT or
+  // SIGTERM.
+  void StayUp() {
     printf(
         "\nqg demo: the console stays up at %s; Ctrl-C (or SIGTERM) ends the "
         "demo\n",
-        console->url().c_str());
+        console_->url().c_str());
     fflush(stdout);
     int sig = 0;
-    sigwait(&signals, &sig);
+    sigwait(&signals_, &sig);
   }
-  if (console != nullptr) console->Stop();
-  client->Close();
-  client.reset();
-  admin.reset();
-  server.reset();  // stops the embedded PostgreSQL and removes its data
-  if (interrupted) {
-    fprintf(stderr, "qg demo: interrupted; cleaned up\n");
-    return 130;
+
+  // Stops the console, closes the client and the admin, and stops an
+  // embedded PostgreSQL (removing its data).
+  void TearDown() {
+    if (console_ != nullptr) console_->Stop();
+    client_->Close();
+    client_.reset();
+    admin_.reset();
+    server_.reset();
   }
-  if (completed.load() < expected || duplicates.load() > 0) {
-    return Fail(self, kExitFailure, "not every job completed exactly once");
+
+  // The exit code: 130 when interrupted, 1 when a job did not run as
+  // planned.
+  int Verdict() const {
+    if (interrupted_) {
+      fprintf(stderr, "qg demo: interrupted; cleaned up\n");
+      return 130;
+    }
+    if (tally_.completed() < expected() || tally_.duplicates() > 0) {
+      return Fail(self_, kExitFailure, "not every job completed exactly once");
+    }
+    if (additions_ &&
+        (tally_.heartbeats() < 1 || tally_.heartbeats_twice() > 0 ||
+         !unique_ok_ || tally_.digests() != digests_expected_)) {
+      return Fail(self_, kExitFailure,
+                  "the periodic or the unique job did not behave as expected");
+    }
+    return kExitOk;
   }
-  if (additions && (heartbeats.load() < 1 || heartbeats_twice.load() > 0 ||
-                    !unique_ok || digests.load() != digests_expected)) {
-    return Fail(self, kExitFailure,
-                "the periodic or the unique job did not behave as expected");
-  }
-  return kExitOk;
+
+  const DemoOptions& o_;
+  const Command& self_ = DemoCommand();
+  // SIGINT and SIGTERM: blocked once threads run, then taken by the main
+  // thread.
+  sigset_t signals_;
+  DemoTally tally_;
+  qg::WorkMap work_map_;
+  // An embedded PostgreSQL (null with --db), and the database's conninfo.
+  std::unique_ptr<qg::EmbeddedPostgres> server_;
+  std::string conninfo_;
+  ErrorsOnlyLogger quiet_;  // the client's logger
+  std::unique_ptr<qg::Client> client_;
+  std::unique_ptr<qg::Admin> admin_;
+  // Whether the database has `qg migrate`'s additions.
+  bool additions_ = false;
+  std::unique_ptr<qg::Console> console_;  // null when it could not start
+  // EnqueueEmails: what was enqueued, how long it took, and whether a stop
+  // signal came (then, or in WaitForJobs).
+  int scheduled_ = 0;
+  int rolled_back_ = 0;
+  absl::Duration enqueue_time_;
+  bool interrupted_ = false;
+  // EnqueueUniqueTwice: the summary's row, whether the second enqueue
+  // found the first, and the DemoDigest runs to wait for.
+  std::string unique_line_ = "skipped (needs `qg migrate`)";
+  bool unique_ok_ = true;
+  int64_t digests_expected_ = 0;
+  // Work: how long the pool worked, and until the runnable jobs drained
+  // (infinite: they did not).
+  absl::Duration work_time_;
+  absl::Duration drain_time_ = absl::InfiniteDuration();
+};
+
+int Run(const DemoOptions& o) {
+  Demo demo(o);
+  return demo.Run();
 }
 
 int Main(const std::vector<std::string>& args) {

@@ -11,14 +11,9 @@ SELECT j.queue, j.priority, j.run_at, j.job_id, j.job_class,
        j.error_count,
        substr(j.last_error, 1, $2::int)  AS last_error,
        octet_length(j.last_error)        AS last_error_bytes,
-       (SELECT min(l.pid)
-        FROM pg_locks AS l
-        WHERE l.locktype = 'advisory'
-        AND   l.objsubid = 1
-        AND   l.granted
-        AND   l.database = (SELECT oid FROM pg_database
-                            WHERE datname = current_database())
-        AND   ((l.classid::bigint << 32) | l.objid::bigint) = j.job_id)
+       (SELECT min(pid)
+        @this_database_locks@
+        AND ((classid::bigint << 32) | objid::bigint) = j.job_id)
          AS held_by
 FROM que_jobs AS j
 WHERE j.job_id = $1::bigint

@@ -61,6 +61,9 @@ SELECT 'job' AS kind, queue, priority, run_at, job_id, job_class,
        error_count, last_error_line, held_by
 FROM page
 UNION ALL
+-- The walk again, for its last row: not a CTE shared with page, which,
+-- referenced twice, would be materialized whole, and the page could no
+-- longer stop at its LIMIT.
 SELECT 'end', e.queue, e.priority, e.run_at, e.job_id, NULL, NULL, NULL,
        NULL
 FROM (

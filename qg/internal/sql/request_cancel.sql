@@ -10,14 +10,9 @@
 -- $1 job_id bigint, $2 expires_in float8 (seconds).
 WITH job AS (
   SELECT j.queue, j.priority, j.run_at, j.job_id,
-         (SELECT min(l.pid)
-          FROM pg_locks AS l
-          WHERE l.locktype = 'advisory'
-          AND   l.objsubid = 1
-          AND   l.granted
-          AND   l.database = (SELECT oid FROM pg_database
-                              WHERE datname = current_database())
-          AND   ((l.classid::bigint << 32) | l.objid::bigint) = j.job_id)
+         (SELECT min(pid)
+          @this_database_locks@
+          AND ((classid::bigint << 32) | objid::bigint) = j.job_id)
            AS holder
   FROM que_jobs AS j
   WHERE j.job_id = $1::bigint

@@ -37,10 +37,12 @@ socklen_t Address(const std::string& path, sockaddr_un* addr) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LatencyProxy>> LatencyProxy::Start(
-    const std::string& conninfo, absl::Duration delay) {
+    const std::string& conninfo, absl::Duration delay,
+    absl::Duration close_delay) {
   std::unique_ptr<LatencyProxy> p(new LatencyProxy);
   p->conninfo_ = conninfo;
   p->delay_ = delay;
+  p->close_delay_ = close_delay;
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
   if (opts == nullptr) {
@@ -140,6 +142,12 @@ void LatencyProxy::Pump(int from, int to) {
       done += w;
     }
     if (n < 0) break;
+  }
+  // The other end learns of the close `close_delay_` later (or when the
+  // proxy stops).
+  for (absl::Time until = absl::Now() + close_delay_;
+       !stop_ && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(5));
   }
   shutdown(to, SHUT_RDWR);
   shutdown(from, SHUT_RDWR);

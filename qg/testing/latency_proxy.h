@@ -28,9 +28,12 @@ class LatencyProxy {
  public:
   // Listens in a fresh directory under /tmp and forwards each connection to
   // the server `conninfo` names (its `host`, a socket directory or an
-  // abstract "@name", and `port`), delaying each chunk by `delay`.
+  // abstract "@name", and `port`), delaying each chunk by `delay`. An end
+  // that closes is closed at the other end `close_delay` later (a server
+  // whose last words arrived but whose socket has not closed yet).
   static absl::StatusOr<std::unique_ptr<LatencyProxy>> Start(
-      const std::string& conninfo, absl::Duration delay);
+      const std::string& conninfo, absl::Duration delay,
+      absl::Duration close_delay = absl::ZeroDuration());
   // Closes every connection and joins its threads.
   ~LatencyProxy();
 
@@ -47,6 +50,7 @@ class LatencyProxy {
   int port_ = 0;
   std::string dir_;
   absl::Duration delay_;
+  absl::Duration close_delay_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread accept_thread_;

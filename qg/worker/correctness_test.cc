@@ -273,6 +273,66 @@ TEST_F(FastPathTest, BufferedJobWhoseLockDiedIsNeverStarted) {
   EXPECT_LE(recorder_.runs(first), 2);
 }
 
+// A terminated backend sends its last words (FATAL 57P01), then releases
+// its locks, then closes its socket: between the release and the close,
+// another worker may lock a buffered job while the socket has not hung up.
+// The soak saw that: 6 jobs of 564,290 run by two workers at once. Here the
+// proxy holds the close open for seconds, and re-checks never go stale: a
+// pool that waits only for a hang-up starts the buffered jobs whose locks
+// this test now holds. The server's FATAL must end the session at once.
+TEST_F(FastPathTest, BufferedJobDoesNotStartOnceTheServerEndsTheSession) {
+  QG_ASSERT_OK_AND_ASSIGN(auto proxy, qg_testing::LatencyProxy::Start(
+                                          db_->conninfo(), absl::ZeroDuration(),
+                                          /*close_delay=*/absl::Seconds(4)));
+  ClientOptions options = ClientDefaults();
+  options.conninfo = proxy->Conninfo();
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create(options));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          client_->EnqueueMany(Jobs("Buffered", 5)));
+  const int64_t first = ids[0];
+  work_map_.Register("Buffered", HoldFirstRun(first));
+  WorkerOptions worker_options = Options(/*buffer=*/4);
+  worker_options.recheck_after = absl::Hours(1);
+  WorkerPool pool(client.get(), &work_map_, 1, worker_options);
+  OpenOnExit release(gate_);
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return recorder_.runs(first) == 1; }, kSoon));
+  ASSERT_TRUE(WaitFor([&] { return AdvisoryLocks() == "5"; }, kSoon));
+  std::string locker = Query(
+      "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND "
+      "database = (SELECT oid FROM pg_database WHERE datname = "
+      "current_database())");
+  ASSERT_EQ(Query("SELECT pg_terminate_backend($1::int)", {locker}), "t");
+  // This test's session takes the buffered jobs' locks as soon as they are
+  // free, as another worker would.
+  std::vector<std::string> buffered;
+  for (size_t i = 1; i < ids.size(); ++i) {
+    buffered.push_back(absl::StrCat(ids[i]));
+  }
+  const std::string list = absl::StrJoin(buffered, ",");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Query(absl::StrCat("SELECT bool_and(pg_try_advisory_lock(id)) "
+                                  "FROM unnest(ARRAY[",
+                                  list, "]::bigint[]) AS id")) == "t";
+      },
+      kSoon));
+  gate_.Open();  // job 1's handler returns; the worker looks for the next
+  absl::SleepFor(absl::Seconds(1));
+  for (size_t i = 1; i < ids.size(); ++i) {
+    EXPECT_EQ(recorder_.runs(ids[i]), 0)
+        << "job " << i + 1 << " (id " << ids[i]
+        << ") started though its lock was gone (this test holds it)";
+  }
+  Query("SELECT pg_advisory_unlock_all() IS NULL");
+  // Nothing is lost: the pool reconnects and runs them (and job 1 again: it
+  // finished after its lock was gone).
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; },
+              absl::Seconds(20)));
+  pool.Shutdown();
+}
+
 // Defect 2. PostgreSQL refuses text that is not valid UTF-8 (SQLSTATE
 // 22021), so a handler's error message with stray bytes must be made valid
 // before it is stored; the failure must be recorded (no hot loop), and in a

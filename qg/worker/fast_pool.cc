@@ -73,12 +73,16 @@ class BatchedLease : public JobLease {
 
 namespace {
 
-// Whether the peer of `fd` hung up (the server closed the session: a
-// terminated backend, a restart). Reads nothing.
-bool HungUp(int fd) {
-  if (fd < 0) return true;
-  struct pollfd p = {fd, POLLRDHUP, 0};
-  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+// Whether the locker session's socket `fd` is quiet: open, not hung up (a
+// terminated backend, a restart), and with nothing unread. Unread bytes may
+// be a NOTIFY, an answer, or the server's last words: a terminated backend
+// sends its FATAL before it releases its locks and closes the socket only
+// after, so a buffered job waits until the locker has read them. Reads
+// nothing.
+bool SessionQuiet(int fd) {
+  if (fd < 0) return false;
+  struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) == 0;
 }
 
 std::string Ids(const std::vector<int64_t>& ids) {
@@ -209,9 +213,12 @@ void FastPool::WorkerLoop() {
   while (!stopping_) {
     if (!ready_.empty()) {
       Buffered& head = ready_.begin()->second;
-      if (!head.confirming &&
-          clock_.Now() - head.checked_at <= options_.planner.recheck_after &&
-          !HungUp(session_fd_)) {
+      const bool fresh = !head.confirming && clock_.Now() - head.checked_at <=
+                                                 options_.planner.recheck_after;
+      const bool quiet = fresh && SessionQuiet(session_fd_);
+      // Unread input: the locker reads it and wakes this worker again.
+      if (fresh && !quiet) input_waiters_ = true;
+      if (quiet) {
         JobKey ready_key = ready_.begin()->first;
         std::unique_ptr<Job> job = std::move(head.job);
         ready_.erase(ready_.begin());
@@ -815,6 +822,12 @@ bool FastPool::TakeNotifications(absl::Time now) {
   if (!swept.ok()) {
     LoseSession(swept.status());
     return false;
+  }
+  if (input_waiters_.exchange(false)) {
+    // Workers that found the socket unread: read now. Under the lock, so
+    // that no worker is between its check and its wait.
+    MutexLock lock(mu_);
+    work_cv_.SignalAll();
   }
   if (swept->has_value()) OnSwept(**swept);
   for (const ControlNotification& c : control) OnControl(c);

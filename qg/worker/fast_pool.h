@@ -221,6 +221,9 @@ class FastPool {
   int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  // A worker found the locker's socket with unread input (SessionQuiet) and
+  // waits for the locker to read it (TakeNotifications wakes it).
+  std::atomic<bool> input_waiters_{false};
   // Handler run times since the locker last looked (sum, count).
   absl::Duration run_time_sum_ ABSL_GUARDED_BY(mu_);
   int run_time_count_ ABSL_GUARDED_BY(mu_) = 0;

@@ -285,6 +285,24 @@ absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
   return std::optional<Sweep>(std::move(*sweep));
 }
 
+void LockerSession::OnNotice(void* self, const PGresult* notice) {
+  const char* severity =
+      PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity == nullptr) return;
+  const absl::string_view level = severity;
+  if (level != "FATAL" && level != "PANIC") return;
+  auto* session = static_cast<LockerSession*>(self);
+  if (!session->ending_.empty()) return;
+  const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
+  session->ending_ = absl::StrCat(level, ": ", message ? message : "");
+}
+
+absl::Status LockerSession::CheckNotEnding() const {
+  if (ending_.empty()) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("the server is ending the locker session (", ending_, ")"));
+}
+
 absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
                                  std::vector<ControlNotification>* control) {
   if (PQconsumeInput(conn_.get()) != 1 ||
@@ -292,6 +310,8 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
     return absl::UnavailableError(
         absl::StrCat("locker connection lost: ", PQerrorMessage(conn_.get())));
   }
+  // PQnotifies() parses what PQconsumeInput() read, the server's last words
+  // included (OnNotice): check for them after.
   while (PGnotify* n = PQnotifies(conn_.get())) {
     if (absl::string_view(n->relname) == sql::kControlChannel) {
       if (std::optional<ControlNotification> parsed =
@@ -304,7 +324,7 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
     }
     PQfreemem(n);
   }
-  return absl::OkStatus();
+  return CheckNotEnding();
 }
 
 // A round trip has four steps: the writes go out on the writer connection
@@ -313,6 +333,7 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
 // writer's (ReadWrites).
 absl::StatusOr<LockerSession::Response> LockerSession::Run(
     const Request& request, absl::Duration timeout) {
+  if (absl::Status s = CheckNotEnding(); !s.ok()) return s;
   Response response;
   response.sent_at = clock_->Now();
   const absl::Time deadline = response.sent_at + timeout;
@@ -340,6 +361,12 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   response.received_at = clock_->Now();
   if (!locker->Finish()) {
     return absl::UnavailableError("locker connection out of step");
+  }
+  // The server said it ends the session while its answers came: what they
+  // confirm or lock dies with it (and the next Poll() ends the session).
+  if (absl::Status s = CheckNotEnding(); !s.ok()) {
+    response.confirm = s;
+    response.lock = s;
   }
   return response;
 }

@@ -126,7 +126,8 @@ class LockerSession {
   //
   // Reads what the server sent meanwhile without blocking and appends the
   // parsed `qg_jobs` and `qg_control` notifications. An error means the
-  // connection broke (a terminated backend, a restart): discard the session.
+  // connection broke or the server said it is ending it (a terminated
+  // backend, a restart): discard the session.
   absl::Status Poll(std::vector<JobsNotification>* jobs,
                     std::vector<ControlNotification>* control);
 
@@ -161,7 +162,20 @@ class LockerSession {
         sweeper_(std::move(sweeper)),
         conninfo_(std::move(conninfo)),
         statement_timeout_(statement_timeout),
-        clock_(&clock) {}
+        clock_(&clock) {
+    PQsetNoticeReceiver(conn_.get(), &LockerSession::OnNotice, this);
+  }
+  LockerSession(const LockerSession&) = delete;  // the receiver holds `this`
+  LockerSession& operator=(const LockerSession&) = delete;
+
+  // The locker's notice receiver. libpq hands an error that arrives while
+  // no statement runs to the notice receiver, not to a caller: that is how
+  // a terminated backend's FATAL (57P01) arrives, and PostgreSQL sends it
+  // before it releases the session's locks, but closes the socket only
+  // after: the FATAL is the first sign that the locks are going.
+  static void OnNotice(void* self, const PGresult* notice);
+  // Unavailable once the server said it ends the session (OnNotice).
+  absl::Status CheckNotEnding() const;
   // The steps of `Run()`. Sends `writes` on the writer connection and
   // returns its pipeline; nullopt with `*writes_on_locker` set when the
   // writer is down (the writes then go on the locker).
@@ -202,6 +216,9 @@ class LockerSession {
   absl::Time sweep_sent_at_;
   const Clock* clock_;
   absl::Duration clock_offset_;  // database minus ours, at Open()
+  // The server's FATAL or PANIC notice on the locker, once one came (see
+  // OnNotice): the session is ending and its locks with it.
+  std::string ending_;
 };
 
 }  // namespace qg::internal

@@ -1,14 +1,18 @@
 #include "qg/worker/fast_pool.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "qg/internal/sync.h"
 #include "qg/worker/watchdog.h"
 
@@ -74,15 +78,29 @@ class BatchedLease : public JobLease {
 namespace {
 
 // Whether the locker session's socket `fd` is quiet: open, not hung up (a
-// terminated backend, a restart), and with nothing unread. Unread bytes may
-// be a NOTIFY, an answer, or the server's last words: a terminated backend
-// sends its FATAL before it releases its locks and closes the socket only
-// after, so a buffered job waits until the locker has read them. Reads
-// nothing.
-bool SessionQuiet(int fd) {
+// restart), and without the server's last words among its unread bytes. A
+// terminated backend sends its FATAL (an ErrorResponse whose V field is
+// FATAL or PANIC) before it releases its locks and closes the socket only
+// after, so a buffered job waits until the locker has read such bytes and
+// ended the session. Other unread bytes (answers, NOTIFYs) do not hold a
+// job back; when the traffic is `encrypted`, any unread byte does. More
+// than the few hundred bytes a FATAL and some NOTIFYs take is a long answer
+// the locker is reading: a FATAL behind it fails that round trip, and ends
+// the session, as soon as it is read. Reads nothing.
+bool SessionQuiet(int fd, bool encrypted) {
   if (fd < 0) return false;
   struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
-  return poll(&p, 1, 0) == 0;
+  if (poll(&p, 1, 0) == 0) return true;
+  if (encrypted || (p.revents & ~POLLIN) != 0) return false;
+  char unread[512];
+  const ssize_t n = recv(fd, unread, sizeof(unread), MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+  if (n == 0) return false;  // the server closed it
+  if (n == static_cast<ssize_t>(sizeof(unread))) return true;
+  const absl::string_view bytes(unread, static_cast<size_t>(n));
+  constexpr absl::string_view kFatal("VFATAL\0", 7);
+  constexpr absl::string_view kPanic("VPANIC\0", 7);
+  return !absl::StrContains(bytes, kFatal) && !absl::StrContains(bytes, kPanic);
 }
 
 std::string Ids(const std::vector<int64_t>& ids) {
@@ -130,6 +148,7 @@ absl::Status FastPool::Start() {
     started_ = true;
     generation_ = 1;
     session_fd_ = session_->socket();
+    session_encrypted_ = session_->encrypted();
   }
   absl::StatusOr<std::thread> locker = StartThread([this] {
     ThreadRole role(this);  // observers may call Shutdown()
@@ -215,7 +234,7 @@ void FastPool::WorkerLoop() {
       Buffered& head = ready_.begin()->second;
       const bool fresh = !head.confirming && clock_.Now() - head.checked_at <=
                                                  options_.planner.recheck_after;
-      const bool quiet = fresh && SessionQuiet(session_fd_);
+      const bool quiet = fresh && SessionQuiet(session_fd_, session_encrypted_);
       // Unread input: the locker reads it and wakes this worker again.
       if (fresh && !quiet) input_waiters_ = true;
       if (quiet) {
@@ -299,6 +318,7 @@ bool FastPool::OpenSession() {
   {
     MutexLock lock(mu_);
     session_fd_ = session_->socket();
+    session_encrypted_ = session_->encrypted();
   }
   Log(LogLevel::kInfo, "qg: locker session reconnected");
   return true;

@@ -219,6 +219,7 @@ class FastPool {
   // before they start a buffered job: a session that died must not hand out
   // its jobs in the instant before the locker notices.
   int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  bool session_encrypted_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   // A worker found the locker's socket with unread input (SessionQuiet) and

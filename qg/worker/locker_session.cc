@@ -216,6 +216,10 @@ void LockerSession::DropHelper(PgConnPtr& conn, absl::Time& retry_at) {
 
 int LockerSession::socket() const { return PQsocket(conn_.get()); }
 
+bool LockerSession::encrypted() const {
+  return PQsslInUse(conn_.get()) || PQgetgssctx(conn_.get()) != nullptr;
+}
+
 int LockerSession::sweep_socket() const {
   return sweeper_ != nullptr ? PQsocket(sweeper_.get()) : -1;
 }

@@ -134,6 +134,10 @@ class LockerSession {
   // The socket to wait on for notifications and connection loss.
   int socket() const;
 
+  // Whether the locker's traffic is encrypted (TLS or GSSAPI): its socket's
+  // unread bytes then say nothing about what they hold.
+  bool encrypted() const;
+
   // StartSweep()
   //
   // Sends a sweep of `queue` (up to `want` free jobs before `before`, none

@@ -337,7 +337,6 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
 // writer's (ReadWrites).
 absl::StatusOr<LockerSession::Response> LockerSession::Run(
     const Request& request, absl::Duration timeout) {
-  if (absl::Status s = CheckNotEnding(); !s.ok()) return s;
   Response response;
   response.sent_at = clock_->Now();
   const absl::Time deadline = response.sent_at + timeout;

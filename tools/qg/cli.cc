@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "qg/conninfo.h"
+#include "qg/internal/utf8.h"
 
 namespace qg_cli {
 
@@ -88,42 +89,19 @@ absl::StatusOr<int64_t> ParseJobId(absl::string_view text) {
 }
 
 absl::Status CheckText(absl::string_view what, absl::string_view value) {
-  size_t i = 0;
-  while (i < value.size()) {
-    unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": holds a NUL byte (at offset ", i, ")"));
-    }
-    // The length of the sequence `c` starts, and the range of its second
-    // byte (the rest are 0x80..0xBF): no overlong forms, no surrogates,
-    // nothing past U+10FFFF.
-    int n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) {
-      n = 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool ok = n > 0 && i + n <= value.size();
-    for (int k = 1; ok && k < n; ++k) {
-      unsigned char b = static_cast<unsigned char>(value[i + k]);
-      ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    }
-    if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": not valid UTF-8 (byte 0x",
-                       absl::Hex(c, absl::kZeroPad2), " at offset ", i, ")"));
-    }
-    i += n;
+  // The library's rules (PostgreSQL's): no overlong forms, no surrogates,
+  // nothing past U+10FFFF. A NUL is valid UTF-8 there, but not in a flag.
+  const size_t nul = value.find('\0');
+  const size_t bad = qg::internal::FirstInvalidUtf8(value);
+  if (nul != absl::string_view::npos && nul < bad) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": holds a NUL byte (at offset ", nul, ")"));
+  }
+  if (bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": not valid UTF-8 (byte 0x",
+        absl::Hex(static_cast<unsigned char>(value[bad]), absl::kZeroPad2),
+        " at offset ", bad, ")"));
   }
   return absl::OkStatus();
 }

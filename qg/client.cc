@@ -12,6 +12,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "qg/enqueue_util.h"
 #include "qg/internal/guarded.h"
 #include "qg/internal/job_ops.h"
@@ -206,8 +207,12 @@ Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
       hooks_(std::move(hooks)),
       logger_(hooks_->logger),
       clock_(options_.clock != nullptr ? options_.clock : &RealClock()),
-      counter_(
-          std::make_shared<internal::JobCounter>(pool_, *clock_, logger_)) {}
+      counter_(std::make_shared<internal::JobCounter>(pool_, *clock_, logger_)),
+      limit_scope_(static_cast<int64_t>(
+                       (reinterpret_cast<uintptr_t>(this) ^
+                        static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) &
+                       0x7fffffffffffffffULL) |
+                   1) {}
 
 Client::~Client() {
   if (int users = users_.load(); users > 0) {
@@ -386,10 +391,81 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
   return EnqueueResult{id, false};
 }
 
+bool Client::QueueLimited(PGconn* conn, absl::string_view queue) {
+  const absl::Time now = clock_->Now();
+  {
+    internal::MutexLock lock(limits_mu_);
+    auto it = limited_.find(queue);
+    if (it != limited_.end() && now - it->second.second < absl::Seconds(1)) {
+      return it->second.first;
+    }
+  }
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn, queries::QueueLimited(queue));
+  bool limited = r.ok() && r->rows() == 1 && r->Get(0, 0) == "t";
+  internal::MutexLock lock(limits_mu_);
+  limited_[std::string(queue)] = {limited, now};
+  return limited;
+}
+
+absl::StatusOr<std::unique_ptr<Job>> Client::LockLimitedJob(
+    internal::PooledConn conn, absl::string_view queue) {
+  // From the head, one job, in Que's order; the function re-checks the row
+  // under lock and admits it under the queue's limits.
+  absl::StatusOr<PgResult> r = internal::Run(
+      conn.get(), queries::LockJobs(queue, 1, {}, 1000, std::nullopt,
+                                    std::nullopt, limit_scope_));
+  if (!r.ok()) return r.status();
+  int locked_col = PQfnumber(r->get(), "locked");
+  int locks_col = PQfnumber(r->get(), "limit_locks");
+  if (locked_col < 0 || locks_col < 0) {
+    conn.Discard();
+    return absl::InternalError("qg_lock_jobs: unexpected columns");
+  }
+  for (int i = 0; i < r->rows(); ++i) {
+    if (r->Get(i, locked_col) != "t") continue;
+    absl::StatusOr<JobRowReader> reader = JobRowReader::For(*r);
+    absl::StatusOr<JobRow> row = reader.ok()
+                                     ? reader->Read(*r, i)
+                                     : absl::StatusOr<JobRow>(reader.status());
+    std::vector<int64_t> locks;
+    bool locks_ok = true;
+    if (!r->IsNull(i, locks_col)) {
+      std::string text(r->Get(i, locks_col));
+      if (text.size() < 2) {
+        locks_ok = false;
+      } else if (text.size() > 2) {
+        for (absl::string_view part : absl::StrSplit(
+                 absl::string_view(text).substr(1, text.size() - 2), ',')) {
+          int64_t v = 0;
+          if (!absl::SimpleAtoi(part, &v)) locks_ok = false;
+          locks.push_back(v);
+        }
+      }
+    }
+    if (!row.ok() || !locks_ok) {
+      conn.Discard();  // releases every lock the session took
+      return row.ok() ? absl::InternalError(
+                            "qg_lock_jobs: unreadable "
+                            "limit_locks")
+                      : row.status();
+    }
+    return std::make_unique<Job>(
+        std::move(*row),
+        std::make_unique<internal::SessionLease>(std::move(conn), true, logger_,
+                                                 counter_, std::move(locks)),
+        hooks_);
+  }
+  return nullptr;  // none ready, or every ready one held back by a limit
+}
+
 absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
+  if (QueueLimited(conn->get(), queue)) {
+    return LockLimitedJob(std::move(*conn), queue);
+  }
   constexpr int kMaxAttempts = 10;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     absl::StatusOr<PgResult> r =

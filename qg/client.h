@@ -55,8 +55,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -68,6 +71,7 @@
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/job_counter.h"
 #include "qg/internal/queries.h"
+#include "qg/internal/sync.h"
 #include "qg/job.h"
 #include "qg/logger.h"
 #include "qg/stats.h"
@@ -410,6 +414,12 @@ class Client {
   // OK when the database has the unique key column and index (checked once
   // through `exec`, then remembered); otherwise `FailedPrecondition`.
   absl::Status CheckUniqueSchema(Executor& exec);
+  // Whether a flow-control limit applies to `queue` (asked on `conn` at
+  // most once a second per queue; false without the qg_limits table).
+  bool QueueLimited(PGconn* conn, absl::string_view queue);
+  // LockJob() for a queue with limits: qg_lock_jobs() admits the job.
+  absl::StatusOr<std::unique_ptr<Job>> LockLimitedJob(internal::PooledConn conn,
+                                                      absl::string_view queue);
 
   const ClientOptions options_;
   std::shared_ptr<internal::ConnPool> pool_;
@@ -419,6 +429,12 @@ class Client {
   std::atomic<bool> unique_schema_ok_{false};
   std::shared_ptr<internal::JobCounter> counter_;
   std::atomic<int> users_{0};
+  // Flow control on the qg-compatible path: per queue, whether limits
+  // apply and when that was read; the client's id for per-pool limits.
+  internal::Mutex limits_mu_;
+  absl::flat_hash_map<std::string, std::pair<bool, absl::Time>> limited_
+      ABSL_GUARDED_BY(limits_mu_);
+  const int64_t limit_scope_;
 };
 
 }  // namespace qg

@@ -53,6 +53,201 @@ CREATE TRIGGER qg_notify_jobs
   REFERENCING NEW TABLE AS qg_new_jobs
   FOR EACH STATEMENT EXECUTE FUNCTION qg_notify_jobs();
 
+-- Flow control: concurrency and rate limits that qg-cpp pools honour (Ruby
+-- Que 0.x, que-go and qg workers do not know of them). One row per limit:
+-- it applies to the jobs of `queue` (NULL: every queue) and `job_class`
+-- (NULL: every type), per bucket: one bucket for all of them (key_by
+-- 'none'), one per explicit key (key_by 'job': que_jobs.qg_limit_key; a job
+-- without one is not limited), or one per value of the args fields
+-- `key_args` (key_by 'args': top-level members of an object args, or of
+-- the first element of an array args). `concurrency`: at most this many of
+-- a bucket's jobs held by workers at once, across every pool on the
+-- database, or per pool when `per_pool`; each held job holds one of the
+-- bucket's slot locks (session advisory locks), released with the job's
+-- own lock or with its session. `rate`: at most `rate` starts per
+-- `rate_period` per bucket, across every pool (GCRA on the database's
+-- clock: starts at least rate_period/rate apart, with up to `rate_burst`
+-- at once; in any window of length rate_period at most rate + rate_burst
+-- - 1). `slots_high`: the highest concurrency the limit had while jobs may
+-- still hold its slots (a lowered limit waits for the slots above it).
+CREATE TABLE IF NOT EXISTS qg_limits (
+  name        text        PRIMARY KEY,
+  queue       text,
+  job_class   text,
+  key_by      text        NOT NULL DEFAULT 'none',
+  key_args    text[]      NOT NULL DEFAULT '{}',
+  concurrency integer,
+  per_pool    boolean     NOT NULL DEFAULT false,
+  rate        integer,
+  rate_period interval,
+  rate_burst  integer     NOT NULL DEFAULT 1,
+  slots_high  integer     NOT NULL DEFAULT 0,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT qg_limits_key_by CHECK (key_by IN ('none', 'job', 'args')),
+  CONSTRAINT qg_limits_some CHECK (concurrency IS NOT NULL OR rate IS NOT NULL),
+  CONSTRAINT qg_limits_concurrency
+    CHECK (concurrency IS NULL OR concurrency BETWEEN 0 AND 1000),
+  CONSTRAINT qg_limits_rate
+    CHECK ((rate IS NULL) = (rate_period IS NULL)
+           AND (rate IS NULL OR (rate > 0 AND rate_period > interval '0'))),
+  CONSTRAINT qg_limits_burst CHECK (rate_burst BETWEEN 1 AND 1000000)
+);
+
+-- Rate limits' state: per limit and bucket, the GCRA's theoretical arrival
+-- time (a start is allowed at t when t >= tat - (rate_burst - 1) * T, T =
+-- rate_period / rate; it moves tat to max(tat, t) + T). A row whose tat
+-- has passed means the same as no row; `qg limits` prunes those.
+CREATE TABLE IF NOT EXISTS qg_limit_rates (
+  name text        NOT NULL,
+  key  text        NOT NULL,
+  tat  timestamptz NOT NULL,
+  PRIMARY KEY (name, key)
+);
+
+-- The explicit limit key of a job (NewJob::limit_key), for limits with
+-- key_by 'job'. Nullable, no default: adding it only changes the catalog.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_limit_key' AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_limit_key text;
+  END IF;
+END
+$$;
+
+-- A job's bucket of limit `l`: its explicit key, or the JSON array of its
+-- args fields; '' for a limit without keys; NULL when `l` does not apply
+-- (another type, or key_by 'job' and no key).
+CREATE OR REPLACE FUNCTION qg_limit_bucket(l qg_limits, jc text, ja json,
+                                           jk text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN l.job_class IS NOT NULL AND l.job_class IS DISTINCT FROM jc THEN NULL
+    WHEN l.key_by = 'none' THEN ''
+    WHEN l.key_by = 'job' THEN jk
+    ELSE (SELECT coalesce(json_agg(CASE WHEN json_typeof(ja) = 'array'
+                                        THEN ja -> 0 -> f ELSE ja -> f END
+                                   ORDER BY o), '[]')::text
+          FROM unnest(l.key_args) WITH ORDINALITY AS u(f, o))
+  END
+$$;
+
+-- The advisory lock key of slot `slot` of a bucket: a 64-bit hash with the
+-- sign bit set (Que's job locks are positive job ids, so the two never
+-- meet). `scope` is 0 for global limits, the pool's id for per-pool ones.
+CREATE OR REPLACE FUNCTION qg_limit_lock_key(name text, bucket text,
+                                             scope bigint, slot int)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT hashtextextended(length(name) || ':' || name || '|' || scope || '|'
+                          || slot || '|' || bucket, 0)
+         | (-9223372036854775807 - 1)
+$$;
+
+-- Admits one job (type jc, args ja, explicit key jk), locked by the caller,
+-- under the limits `lims`: takes one free slot lock of each concurrency
+-- limit's bucket (never one in `held`: advisory locks are re-entrant, so a
+-- slot the session holds would be taken twice), then one token of each
+-- rate limit's bucket. Returns the slot locks taken, or NULL locks when a
+-- limit holds the job back (nothing kept then: slots released, tokens
+-- given back), with `blocked` the bucket ("name\nbucket") and, for a rate
+-- limit, `retry_in` (seconds until its next token). A bucket in `skip` (found
+-- full earlier in the same scan) holds the job back without trying.
+DROP FUNCTION IF EXISTS qg_limit_admit(qg_limits[], text, json, text, bigint,
+                                       bigint[], text[]);
+CREATE FUNCTION qg_limit_admit(lims qg_limits[], jc text, ja json, jk text,
+                               scope bigint, held bigint[], skip text[],
+                               OUT locks bigint[], OUT blocked text,
+                               OUT retry_in float8)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  l qg_limits;
+  b text;
+  n int;
+  off int;
+  k bigint;
+  k2 bigint;
+  sc bigint;
+  ok boolean;
+  t timestamptz;
+  em interval;
+  spent text[] := '{}';       -- rate buckets whose token this call took
+  spent_em interval[] := '{}';
+BEGIN
+  locks := '{}';
+  FOREACH l IN ARRAY lims LOOP
+    b := qg_limit_bucket(l, jc, ja, jk);
+    IF b IS NOT NULL AND l.name || E'\n' || b = ANY (skip) THEN
+      locks := NULL; blocked := l.name || E'\n' || b;
+      RETURN;
+    END IF;
+  END LOOP;
+  FOREACH l IN ARRAY lims LOOP
+    CONTINUE WHEN l.concurrency IS NULL;
+    b := qg_limit_bucket(l, jc, ja, jk);
+    CONTINUE WHEN b IS NULL;
+    sc := CASE WHEN l.per_pool THEN scope ELSE 0 END;
+    n := l.concurrency;
+    k := NULL;
+    off := floor(random() * greatest(n, 1))::int;
+    FOR s IN 0 .. n - 1 LOOP
+      k := qg_limit_lock_key(l.name, b, sc, (off + s) % n);
+      EXIT WHEN NOT (k = ANY (held)) AND NOT (k = ANY (locks))
+                AND pg_try_advisory_lock(k);
+      k := NULL;
+    END LOOP;
+    ok := k IS NOT NULL;
+    -- A lowered limit: slots above it taken under the higher one must all
+    -- be free first (probed: try-locked and released at once).
+    IF ok AND l.slots_high > n THEN
+      FOR s IN n .. l.slots_high - 1 LOOP
+        k2 := qg_limit_lock_key(l.name, b, sc, s);
+        IF k2 = ANY (held) OR NOT pg_try_advisory_lock(k2) THEN
+          ok := false;
+          EXIT;
+        END IF;
+        PERFORM pg_advisory_unlock(k2);
+      END LOOP;
+      IF NOT ok THEN PERFORM pg_advisory_unlock(k); END IF;
+    END IF;
+    IF NOT ok THEN
+      PERFORM pg_advisory_unlock(x) FROM unnest(locks) AS x;
+      locks := NULL; blocked := l.name || E'\n' || b;
+      RETURN;
+    END IF;
+    locks := locks || k;
+  END LOOP;
+  FOREACH l IN ARRAY lims LOOP
+    CONTINUE WHEN l.rate IS NULL;
+    b := qg_limit_bucket(l, jc, ja, jk);
+    CONTINUE WHEN b IS NULL;
+    em := l.rate_period / l.rate;
+    t := clock_timestamp();
+    ok := NULL;
+    INSERT INTO qg_limit_rates AS x (name, key, tat)
+    VALUES (l.name, b, t + em)
+    ON CONFLICT (name, key) DO UPDATE SET tat = greatest(x.tat, t) + em
+    WHERE x.tat - em * (l.rate_burst - 1) <= t
+    RETURNING true INTO ok;
+    IF ok IS NULL THEN
+      SELECT extract(epoch FROM x.tat - em * (l.rate_burst - 1) - t)
+      INTO retry_in
+      FROM qg_limit_rates AS x WHERE x.name = l.name AND x.key = b;
+      PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
+      UPDATE qg_limit_rates AS x SET tat = x.tat - s.em
+      FROM unnest(spent, spent_em) AS s(bucket, em)
+      WHERE x.name || E'\n' || x.key = s.bucket;
+      locks := NULL; blocked := l.name || E'\n' || b;
+      RETURN;
+    END IF;
+    spent := spent || (l.name || E'\n' || b);
+    spent_em := spent_em || em;
+  END LOOP;
+END
+$$;
+
 -- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
 -- queue `q` in (priority, run_at, job_id) order and returns them, then one
 -- summary row (locked = false).
@@ -77,26 +272,45 @@ CREATE TRIGGER qg_notify_jobs
 -- (qg_queues) locks nothing. Never returns with a lock on a row it does not
 -- return.
 --
+-- Limits (qg_limits): when any applies to the queue, each locked candidate
+-- must also be admitted (qg_limit_admit(): a slot lock per concurrency
+-- limit, a token per rate limit; `scope` is the pool's id for per-pool
+-- limits, and `held` also lists the slot locks the session holds); one held
+-- back is unlocked and skipped, and later candidates of a bucket found full
+-- are skipped without trying. A job's row returns the slot locks it took
+-- in `limit_locks` (the caller releases them with the job's lock). With
+-- limits the rewind pass takes at most half of `max_scan`. A queue without
+-- limits pays one probe of qg_limits per call and nothing per candidate.
+--
 -- The summary row: `scanned` (candidates looked at), `exhausted` (the scan
 -- after the cursor reached the end of the runnable jobs), `paused`, in
 -- priority/run_at/job_id the key of the last candidate looked at after the
 -- cursor (the new cursor; NULL if none), and in rewind_* the key where an
--- unfinished rewind stopped (NULL when the rewind range was covered).
+-- unfinished rewind stopped (NULL when the rewind range was covered); in
+-- blocked_* the key of the first candidate a limit held back (NULL if
+-- none), and in retry_in the seconds until the first rate limit that held
+-- one back has a token (NULL if none did).
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint);
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint, smallint,
                                      timestamptz, bigint);
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint, smallint,
+                                     timestamptz, bigint, bigint);
 CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
                              after_p smallint, after_r timestamptz,
                              after_id bigint, rewind_p smallint,
-                             rewind_r timestamptz, rewind_id bigint)
+                             rewind_r timestamptz, rewind_id bigint,
+                             scope bigint)
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
                scanned integer, exhausted boolean, paused boolean,
                rewind_priority smallint, rewind_run_at timestamptz,
-               rewind_job_id bigint)
+               rewind_job_id bigint, limit_locks bigint[],
+               blocked_priority smallint, blocked_run_at timestamptz,
+               blocked_job_id bigint, retry_in float8)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -107,6 +321,7 @@ DECLARE
   n_locked int := 0;
   n_scanned int := 0;
   stopped_in int := 0;  -- the pass that reached want or max_scan
+  rewind_cut boolean := false;  -- the rewind pass left for the next call
   last_p smallint;
   last_r timestamptz;
   last_i bigint;
@@ -118,12 +333,27 @@ DECLARE
   got_i bigint[] := '{}';
   found_i bigint[] := '{}';
   c record;
+  -- Flow control (qg_limits): the limits on this queue, NULL when none.
+  lims qg_limits[];
+  taken bigint[] := '{}';        -- limit locks taken by this call
+  taken_by bigint[] := '{}';     -- the job each was taken for
+  saturated text[] := '{}';      -- buckets found full by this call
+  adm record;
+  jc text;
+  ja json;
+  jk text;
+  bl_p smallint;
+  bl_r timestamptz;
+  bl_i bigint;
+  retry float8;
 BEGIN
   IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
     locked := false; scanned := 0; exhausted := true; paused := true;
     RETURN NEXT;
     RETURN;
   END IF;
+  SELECT array_agg(l) INTO lims FROM qg_limits AS l
+  WHERE l.queue = q OR l.queue IS NULL;
   <<passes>>
   FOR pass IN 1..2 LOOP
     IF pass = 1 THEN
@@ -138,6 +368,7 @@ BEGIN
         i := -9223372036854775808;
       END IF;
     END IF;
+    <<priorities>>
     WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
       FOR c IN
         SELECT j.run_at, j.job_id
@@ -148,17 +379,61 @@ BEGIN
       LOOP
         EXIT WHEN bp IS NOT NULL AND p = bp
                   AND (c.run_at, c.job_id) > (after_r, after_id);
+        -- With limits, the rewind takes at most half the scan, so that
+        -- jobs held back behind the cursor never keep the scan from new
+        -- ones after it; the rest of the rewind is left for the next call.
+        IF pass = 1 AND lims IS NOT NULL AND n_scanned >= max_scan / 2 THEN
+          rewind_cut := true;
+          EXIT priorities;
+        END IF;
         n_scanned := n_scanned + 1;
         IF pass = 1 THEN
           rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
         ELSE
           last_p := p; last_r := c.run_at; last_i := c.job_id;
         END IF;
-        IF NOT (c.job_id = ANY (held)) AND pg_try_advisory_lock(c.job_id) THEN
-          got_p := got_p || p;
-          got_r := got_r || c.run_at;
-          got_i := got_i || c.job_id;
-          n_locked := n_locked + 1;
+        IF NOT (c.job_id = ANY (held)) THEN
+          IF lims IS NULL THEN
+            IF pg_try_advisory_lock(c.job_id) THEN
+              got_p := got_p || p;
+              got_r := got_r || c.run_at;
+              got_i := got_i || c.job_id;
+              n_locked := n_locked + 1;
+            END IF;
+          ELSIF pg_try_advisory_lock(c.job_id) THEN
+            -- Limits: the job's lock first (so that nothing is taken for a
+            -- job another worker has), then its limits' locks and tokens.
+            SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
+            FROM que_jobs AS j
+            WHERE j.queue = q AND j.priority = p AND j.run_at = c.run_at
+            AND j.job_id = c.job_id;
+            IF NOT FOUND THEN
+              PERFORM pg_advisory_unlock(c.job_id);
+            ELSE
+              SELECT * INTO adm
+              FROM qg_limit_admit(lims, jc, ja, jk, scope, held || taken,
+                                  saturated);
+              IF adm.locks IS NULL THEN
+                PERFORM pg_advisory_unlock(c.job_id);
+                saturated := saturated || adm.blocked;
+                IF adm.retry_in IS NOT NULL THEN
+                  retry := least(retry, adm.retry_in);
+                END IF;
+                IF bl_p IS NULL OR (p, c.run_at, c.job_id) < (bl_p, bl_r, bl_i)
+                THEN
+                  bl_p := p; bl_r := c.run_at; bl_i := c.job_id;
+                END IF;
+              ELSE
+                taken := taken || adm.locks;
+                taken_by := taken_by
+                            || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
+                got_p := got_p || p;
+                got_r := got_r || c.run_at;
+                got_i := got_i || c.job_id;
+                n_locked := n_locked + 1;
+              END IF;
+            END IF;
+          END IF;
         END IF;
         IF n_locked >= want OR n_scanned >= max_scan THEN
           stopped_in := pass;
@@ -192,6 +467,11 @@ BEGIN
     error_count := c.error_count; last_error := c.last_error;
     locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
     rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
+    limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
+      ARRAY(SELECT t.k FROM unnest(taken, taken_by) AS t(k, owner)
+            WHERE t.owner = c.job_id) END;
+    blocked_priority := NULL; blocked_run_at := NULL; blocked_job_id := NULL;
+    retry_in := NULL;
     RETURN NEXT;
     found_i := found_i || c.job_id;
   END LOOP;
@@ -199,16 +479,25 @@ BEGIN
     PERFORM pg_advisory_unlock(id)
     FROM unnest(got_i) AS id
     WHERE NOT (id = ANY (found_i));
+    PERFORM pg_advisory_unlock(t.k)
+    FROM unnest(taken, taken_by) AS t(k, owner)
+    WHERE NOT (t.owner = ANY (found_i));
   END IF;
   queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
   job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
   locked := false; scanned := n_scanned; exhausted := stopped_in = 0;
-  paused := false;
-  IF stopped_in = 1 THEN
+  paused := false; limit_locks := NULL;
+  IF stopped_in = 1 OR rewind_cut THEN
     rewind_priority := rw_p; rewind_run_at := rw_r; rewind_job_id := rw_i;
+    IF rw_p IS NULL THEN  -- cut before its first candidate
+      rewind_priority := rewind_p; rewind_run_at := rewind_r;
+      rewind_job_id := rewind_id;
+    END IF;
   ELSE
     rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
   END IF;
+  blocked_priority := bl_p; blocked_run_at := bl_r; blocked_job_id := bl_i;
+  retry_in := retry;
   RETURN NEXT;
 END
 $$;

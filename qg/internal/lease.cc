@@ -25,6 +25,21 @@ void SessionLease::End(const JobRow& row, Outcome outcome) {
                    absl::StrCat("qg: job ", row.key.id,
                                 " was not locked by its session at Done()"));
     }
+    if (!limit_locks_.empty()) {
+      // After the job's own lock: a slot is never free while its job is
+      // still held. A session that cannot say it released them is closed.
+      absl::StatusOr<PgResult> u =
+          Run(conn_.get(), queries::UnlockBatch(limit_locks_));
+      if (!u.ok()) {
+        logger_->Log(LogLevel::kError,
+                     absl::StrCat("qg: job ", row.key.id,
+                                  ": releasing its limits' slots: ",
+                                  u.status().ToString(),
+                                  "; closing the session to release them"));
+        conn_.Discard();
+        return;
+      }
+    }
   }
   conn_.Release();
 }

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "libpq-fe.h"
 #include "qg/internal/conn_pool.h"
@@ -71,12 +72,16 @@ class JobLease {
 class SessionLease : public JobLease {
  public:
   // `counter` (may be null) counts how the job ended.
+  // `limit_locks`: the slot locks of the job's limits (qg_limits), which
+  // the session holds beside the job's lock and `End` releases after it.
   SessionLease(PooledConn conn, bool locked, Logger* logger,
-               std::shared_ptr<JobCounter> counter = nullptr)
+               std::shared_ptr<JobCounter> counter = nullptr,
+               std::vector<int64_t> limit_locks = {})
       : conn_(std::move(conn)),
         locked_(locked),
         logger_(logger),
-        counter_(std::move(counter)) {}
+        counter_(std::move(counter)),
+        limit_locks_(std::move(limit_locks)) {}
   PGconn* Conn() override { return conn_.get(); }
   bool BatchesWrites() const override { return false; }
   void End(const JobRow& row, Outcome outcome) override;
@@ -86,6 +91,7 @@ class SessionLease : public JobLease {
   const bool locked_;
   Logger* logger_;
   const std::shared_ptr<JobCounter> counter_;
+  const std::vector<int64_t> limit_locks_;
 };
 
 // A lease that holds no lock and no connection (a job built for a unit test,

@@ -235,6 +235,9 @@ Call PausedQueues() { return {&sql::kPausedQueues, {}}; }
 Call QueuePaused(absl::string_view queue) {
   return {&sql::kQueuePaused, {std::string(queue)}};
 }
+Call QueueLimited(absl::string_view queue) {
+  return {&sql::kQueueLimited, {std::string(queue)}};
+}
 Call CancelUnheld(int64_t id, absl::string_view message) {
   return {&sql::kCancelUnheld, {absl::StrCat(id), std::string(message)}};
 }
@@ -335,7 +338,7 @@ Call SessionTimeout(absl::Duration timeout) {
 
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
-              const std::optional<JobKey>& rewind) {
+              const std::optional<JobKey>& rewind, int64_t scope) {
   auto run_at = [](const JobKey& k) {
     return k.run_at_text.empty() ? FormatTimestamp(k.run_at) : k.run_at_text;
   };
@@ -347,7 +350,8 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
            after ? SqlParam(absl::StrCat(after->id)) : SqlParam(),
            rewind ? SqlParam(absl::StrCat(rewind->priority)) : SqlParam(),
            rewind ? SqlParam(run_at(*rewind)) : SqlParam(),
-           rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam()}};
+           rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam(),
+           absl::StrCat(scope)}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {

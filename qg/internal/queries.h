@@ -226,11 +226,14 @@ Call Listen();
 Call SessionTimeout(absl::Duration timeout);
 // Up to `want` jobs of `queue`: first those after `rewind` up to `after`,
 // then those after `after` (nullopt: from the head), skipping `held`,
-// looking at no more than `max_scan` candidates. A key with an empty
-// run_at_text passes its run_at.
+// looking at no more than `max_scan` candidates, admitting each under the
+// queue's limits (`scope`: the pool's id, for per-pool limits; `held` also
+// lists the slot locks the session holds). A key with an empty run_at_text
+// passes its run_at.
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
-              const std::optional<JobKey>& rewind = std::nullopt);
+              const std::optional<JobKey>& rewind = std::nullopt,
+              int64_t scope = 0);
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);
@@ -249,6 +252,8 @@ Call CountJobs(absl::Span<const JobCount> counts);
 Call SetPaused(absl::string_view queue, bool paused);
 Call PausedQueues();
 Call QueuePaused(absl::string_view queue);
+// Whether a flow-control limit applies to `queue` (fails without qg_limits).
+Call QueueLimited(absl::string_view queue);
 Call CancelUnheld(int64_t id, absl::string_view message);
 // A cancel request for job `id`'s current run, expiring after
 // `expires_in` (id and holder pid; no row when nobody holds the job).

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <limits>
+#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -77,6 +78,16 @@ class BatchedLease : public JobLease {
 
 namespace {
 
+// A pool's id for per-pool limits (qg_limits.per_pool): random, positive
+// (0 is the global limits' scope).
+int64_t NewPoolScope() {
+  std::random_device device;
+  std::mt19937_64 gen((static_cast<uint64_t>(device()) << 32) ^ device());
+  std::uniform_int_distribution<int64_t> dist(
+      1, std::numeric_limits<int64_t>::max());
+  return dist(gen);
+}
+
 // Whether the locker session's socket `fd` is quiet: open, not hung up (a
 // restart), and without the server's last words among its unread bytes. A
 // terminated backend sends its FATAL (an ErrorResponse whose V field is
@@ -123,7 +134,8 @@ FastPool::FastPool(Client* client, const WorkMap* work_map,
       logger_(&client->logger()),
       watchdog_(watchdog),
       said_closed_(said_closed != nullptr ? said_closed : &own_said_closed_),
-      planner_(options_.planner) {}
+      planner_(options_.planner),
+      scope_(NewPoolScope()) {}
 
 bool FastPool::OnItsThread() const { return ThreadRole::Active(this); }
 
@@ -337,6 +349,8 @@ void FastPool::LoseSession(const absl::Status& why) {
   }
   std::vector<int64_t> unfinished = batch_.DropAll();
   pending_acks_.clear();
+  limit_locks_.clear();  // gone with the session, as every lock
+  limit_unlocks_.clear();
   session_.reset();
   std::vector<int64_t> never_started;
   for (const auto& job : dropped) never_started.push_back(job->id());
@@ -445,7 +459,7 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   rt.plan = &plan;
   rt.writes = batch_.Next();
   rt.relocked.swap(relocked_);
-  rt.request = BuildRequest(plan, rt.writes, rt.relocked);
+  rt.request = BuildRequest(plan, rt);
   absl::StatusOr<LockerSession::Response> r =
       session_->Run(rt.request, options_.round_trip_timeout + absl::Seconds(5));
   if (!r.ok()) {
@@ -486,13 +500,21 @@ void FastPool::ReleaseWaitedTooLong(const std::vector<JobKey>& keys) {
   for (const JobKey& key : keys) releasing_.insert(key.id);
 }
 
-LockerSession::Request FastPool::BuildRequest(
-    const Plan& plan, const CompletionBatch::Request& writes,
-    const std::vector<int64_t>& relocked) {
+LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
+  const CompletionBatch::Request& writes = rt.writes;
   LockerSession::Request request;
-  // Extra counts of re-entrant locks go back with the finished jobs' locks.
+  // Extra counts of re-entrant locks go back with the finished jobs' locks,
+  // and so do the slot locks of limited jobs.
   std::vector<int64_t> unlock = writes.unlock;
-  unlock.insert(unlock.end(), relocked.begin(), relocked.end());
+  unlock.insert(unlock.end(), rt.relocked.begin(), rt.relocked.end());
+  rt.limit_unlocks.swap(limit_unlocks_);
+  for (int64_t id : writes.unlock) {
+    if (auto it = limit_locks_.find(id); it != limit_locks_.end()) {
+      rt.limit_unlocks.insert(rt.limit_unlocks.end(), it->second.begin(),
+                              it->second.end());
+    }
+  }
+  unlock.insert(unlock.end(), rt.limit_unlocks.begin(), rt.limit_unlocks.end());
   if (!unlock.empty()) request.unlock = queries::UnlockBatch(unlock);
   for (const CompletionBatch::Write& w : writes.writes) {
     request.writes.push_back(w.call);
@@ -534,6 +556,12 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
     if (!held_.contains(id)) add(key);
   }
   l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
+  // Every slot lock the session holds: a slot taken twice would count once.
+  for (const auto& [id, locks] : limit_locks_) {
+    l.held.insert(l.held.end(), locks.begin(), locks.end());
+  }
+  l.held.insert(l.held.end(), limit_unlocks_.begin(), limit_unlocks_.end());
+  l.scope = scope_;
   return l;
 }
 
@@ -564,8 +592,26 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
           absl::StrCat("qg: recording finished jobs: ", w.status().ToString()));
     }
   }
+  if (rt.request.unlock && r.unlock.ok()) {
+    // Slots freed: jobs a limit held back may start now.
+    for (int64_t id : rt.writes.unlock) limit_locks_.erase(id);
+    if (!rt.limit_unlocks.empty()) planner_.LimitFreed();
+  }
   if (rt.request.unlock && !r.unlock.ok()) {
     relocked_.insert(relocked_.end(), rt.relocked.begin(), rt.relocked.end());
+    limit_unlocks_.insert(limit_unlocks_.end(), rt.limit_unlocks.begin(),
+                          rt.limit_unlocks.end());
+    // The finished jobs' own slot locks stay in limit_locks_ until the
+    // batch releases them again.
+    for (int64_t id : rt.writes.unlock) {
+      if (auto it = limit_locks_.find(id); it != limit_locks_.end()) {
+        for (int64_t k : it->second) {
+          limit_unlocks_.erase(
+              std::remove(limit_unlocks_.begin(), limit_unlocks_.end(), k),
+              limit_unlocks_.end());
+        }
+      }
+    }
     Log(LogLevel::kError,
         absl::StrCat("qg: releasing finished jobs: ", r.unlock.ToString()));
   } else if (r.not_held > 0) {
@@ -647,6 +693,8 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
       }
     }
   }
+  std::vector<int64_t> gone_ids_for_limits;  // released by the re-check
+  for (const auto& job : gone) gone_ids_for_limits.push_back(job->id());
   if (!gone.empty()) {
     std::vector<int64_t> ids;
     for (const auto& job : gone) ids.push_back(job->id());
@@ -668,6 +716,16 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
     }
     batch_.Add(std::move(release), generation);
   }
+  if (rt.request.lock && r.lock.ok()) {
+    TakeLimitLocks(*r.lock, relocked, r.received_at);
+  }
+  for (const auto& job : gone_ids_for_limits) {
+    if (auto it = limit_locks_.find(job); it != limit_locks_.end()) {
+      limit_unlocks_.insert(limit_unlocks_.end(), it->second.begin(),
+                            it->second.end());
+      limit_locks_.erase(it);
+    }
+  }
   if (!relocked.empty()) {
     Log(LogLevel::kError,
         absl::StrCat("qg: the lock scan returned ", relocked.size(),
@@ -679,6 +737,25 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   if (rt.request.lock && r.lock.ok())
     AddLocked(std::move(fresh), r.received_at);
   return released;
+}
+
+void FastPool::TakeLimitLocks(const LockerSession::LockResult& l,
+                              const std::vector<int64_t>& relocked,
+                              absl::Time now) {
+  for (const auto& [id, locks] : l.limit_locks) {
+    if (std::find(relocked.begin(), relocked.end(), id) != relocked.end()) {
+      // Taken again for a job we hold: those go back at once.
+      limit_unlocks_.insert(limit_unlocks_.end(), locks.begin(), locks.end());
+      continue;
+    }
+    std::vector<int64_t>& kept = limit_locks_[id];
+    kept.insert(kept.end(), locks.begin(), locks.end());
+  }
+  if (l.blocked) {
+    planner_.LimitBlocked(
+        *l.blocked, l.retry_in ? now + *l.retry_in : absl::InfiniteFuture(),
+        now);
+  }
 }
 
 std::vector<std::unique_ptr<Job>> FastPool::ApplyConfirm(

@@ -123,8 +123,9 @@ class FastPool {
   // One round trip in flight: what was planned and sent, and the answer.
   struct RoundTrip {
     const Plan* plan = nullptr;
-    CompletionBatch::Request writes;  // the batch's writes and unlocks
-    std::vector<int64_t> relocked;    // extra lock counts given back
+    CompletionBatch::Request writes;     // the batch's writes and unlocks
+    std::vector<int64_t> relocked;       // extra lock counts given back
+    std::vector<int64_t> limit_unlocks;  // slot locks released with them
     LockerSession::Request request;
     LockerSession::Response response;
   };
@@ -144,9 +145,11 @@ class FastPool {
   // A round trip and its steps (see fast_pool.cc).
   void RunRoundTrip(const Plan& plan);
   void ReleaseWaitedTooLong(const std::vector<JobKey>& keys);
-  LockerSession::Request BuildRequest(const Plan& plan,
-                                      const CompletionBatch::Request& writes,
-                                      const std::vector<int64_t>& relocked);
+  LockerSession::Request BuildRequest(const Plan& plan, RoundTrip& rt);
+  // The slot locks of jobs a lock scan returned: kept for fresh ones, to be
+  // released for the rest; then what the scan says of jobs it held back.
+  void TakeLimitLocks(const LockerSession::LockResult& l,
+                      const std::vector<int64_t>& relocked, absl::Time now);
   LockerSession::Lock LockRequest(const Plan& plan)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RoundTripFailed(const absl::Status& why);
@@ -199,6 +202,13 @@ class FastPool {
   // Jobs a lock scan locked a second time (re-entrantly) while this session
   // held them: one unlock each is owed.
   std::vector<int64_t> relocked_;
+  // Flow control: the slot locks (qg_limits) each held job took, released
+  // with the job's lock; slot locks to release whose jobs' locks went
+  // another way (a re-check found the row gone, a re-entrant lock); and the
+  // pool's id for per-pool limits.
+  absl::flat_hash_map<int64_t, std::vector<int64_t>> limit_locks_;
+  std::vector<int64_t> limit_unlocks_;
+  const int64_t scope_;
   // Sweep failures: when one was last logged, how many since.
   absl::Time sweep_error_logged_ = absl::InfinitePast();
   int sweep_errors_unlogged_ = 0;

@@ -80,6 +80,8 @@ void LockPlanner::SessionOpened(absl::Time now) {
   // unknown until that sweep answers. The sweep's pacing is kept.
   scan_ = ScanState();
   due_ = DueTimes();
+  limit_blocked_.reset();
+  limit_retry_at_ = absl::InfiniteFuture();
   sweep_.in_flight = false;
   sweep_.wanted = true;
   sweep_.due = false;
@@ -178,6 +180,26 @@ void LockPlanner::Released(const std::vector<JobKey>& keys) {
   }
 }
 
+void LockPlanner::LimitBlocked(const JobKey& first, absl::Time retry_at,
+                               absl::Time now) {
+  JobKey before = first;
+  before.id =
+      first.id == std::numeric_limits<int64_t>::min() ? first.id : first.id - 1;
+  if (!limit_blocked_ || before < *limit_blocked_) limit_blocked_ = before;
+  // A little early for a token: the scan reaches the database a round trip
+  // later, and one that comes too early is told again how long to wait.
+  limit_retry_at_ = std::min(
+      {limit_retry_at_, retry_at - round_trip_ / 2, now + kLimitRetry});
+}
+
+void LockPlanner::LimitFreed() {
+  if (!limit_blocked_) return;
+  may_have_work_ = true;
+  RewindTo(*limit_blocked_);
+  limit_blocked_.reset();
+  limit_retry_at_ = absl::InfiniteFuture();
+}
+
 void LockPlanner::Paused(bool paused) {
   if (paused_ && !paused) may_have_work_ = true;
   paused_ = paused;
@@ -268,6 +290,7 @@ void LockPlanner::NoteTimePassed(absl::Time now) {
       due_.announced_overflow = false;
     }
   }
+  if (now >= limit_retry_at_) LimitFreed();  // held back by limits: again
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
   // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
   // nothing announces them. Sweep now and then (less often when the walk
@@ -381,6 +404,7 @@ void LockPlanner::PlanConfirms(const PoolView& view, absl::Time now,
 absl::Time LockPlanner::WakeAt(const PoolView& view) const {
   if (view.stopping) return absl::InfiniteFuture();
   absl::Time at = std::min(due_.next_at, last_lock_ + options_.poll_interval);
+  at = std::min(at, limit_retry_at_);
   if (!sweep_.in_flight) {
     at = std::min(at, sweep_.last + SweepInterval());
     if (sweep_.due) at = std::min(at, sweep_.last + DueSweepSpacing());

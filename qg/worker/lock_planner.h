@@ -185,6 +185,15 @@ class LockPlanner {
   void Rescheduled(int16_t priority, absl::Time due);
   // Buffered jobs were released: they sort before the cursor.
   void Released(const std::vector<JobKey>& keys);
+  // Flow control: a lock scan's limits held back jobs from `first` on (its
+  // cursor has passed them); a rate limit has a token again at `retry_at`
+  // (local clock; InfiniteFuture: no rate limit held one back). The scan
+  // goes back for them then, when this pool frees a limit's slot
+  // (`LimitFreed`), and at least every `kLimitRetry` (slots other pools
+  // free).
+  void LimitBlocked(const JobKey& first, absl::Time retry_at, absl::Time now);
+  void LimitFreed();
+  static constexpr absl::Duration kLimitRetry = absl::Milliseconds(100);
   // The database's clock minus ours: due times and NOTIFY times arrive on
   // ours, keys are on the database's.
   void ClockOffset(absl::Duration db_minus_local) {
@@ -285,6 +294,10 @@ class LockPlanner {
   absl::Duration db_offset_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
+  // Flow control: where jobs held back by limits start, and when to look
+  // again (LimitBlocked).
+  std::optional<JobKey> limit_blocked_;
+  absl::Time limit_retry_at_ = absl::InfiniteFuture();
   // After a failed round trip: wait until `retry_at_`, doubling the delay.
   absl::Duration retry_delay_ = absl::ZeroDuration();
   absl::Time retry_at_ = absl::InfinitePast();

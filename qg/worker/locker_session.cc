@@ -1,9 +1,11 @@
 #include "qg/worker/locker_session.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "qg/internal/pipeline.h"
 #include "qg/internal/sql.h"
 
@@ -34,6 +36,50 @@ std::optional<JobKey> ReadKey(const PgResult& r, int i,
   return key;
 }
 
+// A bigint[] column's text ("{-1,2}"); false when unreadable.
+bool ReadIdArray(absl::string_view text, std::vector<int64_t>* out) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+    return false;
+  }
+  text = text.substr(1, text.size() - 2);
+  if (text.empty()) return true;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v)) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+// The limits' part of a lock scan's answer: a row's slot locks, or the
+// summary's first held-back job and rate retry time. False when
+// unreadable.
+bool ReadLimits(const PgResult& r, int i, bool summary,
+                LockerSession::LockResult& out) {
+  if (!summary) {
+    int col = PQfnumber(r.get(), "limit_locks");
+    int id_col = PQfnumber(r.get(), "job_id");
+    if (col < 0 || id_col < 0 || r.IsNull(i, col)) return true;
+    int64_t id = 0;
+    std::vector<int64_t> locks;
+    if (!absl::SimpleAtoi(r.Get(i, id_col), &id) ||
+        !ReadIdArray(r.Get(i, col), &locks)) {
+      return false;
+    }
+    if (!locks.empty()) out.limit_locks[id] = std::move(locks);
+    return true;
+  }
+  out.blocked =
+      ReadKey(r, i, "blocked_priority", "blocked_run_at", "blocked_job_id");
+  int retry_col = PQfnumber(r.get(), "retry_in");
+  if (retry_col >= 0 && !r.IsNull(i, retry_col)) {
+    double seconds = 0;
+    if (!absl::SimpleAtod(r.Get(i, retry_col), &seconds)) return false;
+    out.retry_in = absl::Seconds(std::max(0.0, seconds));
+  }
+  return true;
+}
+
 absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
   LockerSession::LockResult out;
   absl::StatusOr<JobRowReader> reader = JobRowReader::For(r);
@@ -58,7 +104,14 @@ absl::StatusOr<LockerSession::LockResult> ReadLock(const PgResult& r) {
       out.last = ReadKey(r, i, "priority", "run_at", "job_id");
       out.rewind_stopped =
           ReadKey(r, i, "rewind_priority", "rewind_run_at", "rewind_job_id");
+      if (!ReadLimits(r, i, true, out)) {
+        return absl::InternalError("qg_lock_jobs: unreadable summary");
+      }
       continue;
+    }
+    // Read first: an unreadable row's slot locks are released with it.
+    if (!ReadLimits(r, i, false, out)) {
+      return absl::InternalError("qg_lock_jobs: unreadable limit locks");
     }
     absl::StatusOr<JobRow> row = reader->Read(r, i);
     if (!row.ok()) {
@@ -421,7 +474,7 @@ absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
   if (request.lock) {
     const Lock& l = *request.lock;
     calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
-                                      l.after, l.rewind));
+                                      l.after, l.rewind, l.scope));
   }
   for (const Call& c : calls) {
     if (absl::Status s = p.Send(c); !s.ok()) return s;

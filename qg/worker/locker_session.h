@@ -21,6 +21,7 @@
 #ifndef QG_WORKER_LOCKER_SESSION_H_
 #define QG_WORKER_LOCKER_SESSION_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,7 @@ class LockerSession {
     int max_scan = 0;
     std::optional<JobKey> after;
     std::optional<JobKey> rewind;
+    int64_t scope = 0;  // the pool's id, for per-pool limits
   };
   // One round trip: on the locker connection, in this order, cancel
   // acknowledgements, unlock (jobs whose writes committed earlier), confirm,
@@ -72,6 +74,12 @@ class LockerSession {
     std::optional<JobKey> last;
     // Where an unfinished rewind stopped (nullopt: the range was covered).
     std::optional<JobKey> rewind_stopped;
+    // Flow control: per locked (or unreadable) job, the slot locks it took;
+    // the first candidate a limit held back; when a rate limit that held
+    // one back has a token again (from when the answer was read).
+    std::map<int64_t, std::vector<int64_t>> limit_locks;
+    std::optional<JobKey> blocked;
+    std::optional<absl::Duration> retry_in;
   };
   // What a sweep found.
   struct Sweep {

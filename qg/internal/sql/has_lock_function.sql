@@ -1,6 +1,6 @@
 -- qg_has_lock_function: whether `qg migrate` added the functions the fast
 -- path needs, as this version calls them: qg_lock_jobs() with its rewind
--- key (10 arguments) and qg_sweep().
+-- key and the limits scope (11 arguments) and qg_sweep().
 SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'qg_lock_jobs'
-               AND pronargs = 10)
+               AND pronargs = 11)
        AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'qg_sweep')

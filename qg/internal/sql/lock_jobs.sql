@@ -5,15 +5,18 @@
 -- it is NULL), skipping the ids in $3, looking at no more than $4
 -- candidates; each locked and re-checked; then a summary row (locked =
 -- false: scanned, exhausted, paused, the new cursor, where an unfinished
--- rewind stopped).
--- $1 queue text, $2 want int, $3 held bigint[], $4 max_scan int,
--- $5 after_priority smallint, $6 after_run_at timestamptz,
+-- rewind stopped, the first job a limit held back, when a rate limit has a
+-- token again). Rows of limited jobs carry the slot locks they took.
+-- $1 queue text, $2 want int, $3 held bigint[] (job ids and slot locks),
+-- $4 max_scan int, $5 after_priority smallint, $6 after_run_at timestamptz,
 -- $7 after_job_id bigint, $8 rewind_priority smallint,
--- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint.
+-- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint, $11 scope bigint
+-- (the pool's id, for per-pool limits).
 -- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
-       rewind_run_at, rewind_job_id
+       rewind_run_at, rewind_job_id, limit_locks, blocked_priority,
+       blocked_run_at, blocked_job_id, retry_in
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
-                  $9::timestamptz, $10::bigint)
+                  $9::timestamptz, $10::bigint, $11::bigint)

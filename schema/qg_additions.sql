@@ -93,6 +93,23 @@ CREATE TABLE IF NOT EXISTS qg_limits (
   CONSTRAINT qg_limits_burst CHECK (rate_burst BETWEEN 1 AND 1000000)
 );
 
+-- The lock scan looks up a queue's limits by queue (and those of every
+-- queue, queue NULL): an index, so that it is two probes.
+CREATE INDEX IF NOT EXISTS qg_limits_queue ON qg_limits (queue);
+
+-- The limits on queue `q` (its own and those of every queue), NULL when
+-- none: two index probes (a locker session disables sequential scans, and
+-- the cost that puts on a scan would have every call JIT-compiled).
+-- VOLATILE: read under the caller's latest snapshot.
+CREATE OR REPLACE FUNCTION qg_queue_limits(q text)
+RETURNS qg_limits[]
+LANGUAGE sql VOLATILE AS $$
+  SELECT array_agg(t.l)
+  FROM (SELECT m AS l FROM qg_limits AS m WHERE m.queue = q
+        UNION ALL
+        SELECT m AS l FROM qg_limits AS m WHERE m.queue IS NULL) AS t
+$$;
+
 -- Rate limits' state: per limit and bucket, the GCRA's theoretical arrival
 -- time (a start is allowed at t when t >= tat - (rate_burst - 1) * T, T =
 -- rate_period / rate; it moves tat to max(tat, t) + T). A row whose tat
@@ -173,7 +190,8 @@ DECLARE
   ok boolean;
   t timestamptz;
   em interval;
-  spent text[] := '{}';       -- rate buckets whose token this call took
+  spent_name text[] := '{}';  -- rate buckets whose token this call took
+  spent text[] := '{}';
   spent_em interval[] := '{}';
 BEGIN
   locks := '{}';
@@ -236,13 +254,15 @@ BEGIN
       INTO retry_in
       FROM qg_limit_rates AS x WHERE x.name = l.name AND x.key = b;
       PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
-      UPDATE qg_limit_rates AS x SET tat = x.tat - s.em
-      FROM unnest(spent, spent_em) AS s(bucket, em)
-      WHERE x.name || E'\n' || x.key = s.bucket;
+      FOR i IN 1 .. cardinality(spent) LOOP
+        UPDATE qg_limit_rates AS x SET tat = x.tat - spent_em[i]
+        WHERE x.name = spent_name[i] AND x.key = spent[i];
+      END LOOP;
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
     END IF;
-    spent := spent || (l.name || E'\n' || b);
+    spent_name := spent_name || l.name;
+    spent := spent || b;
     spent_em := spent_em || em;
   END LOOP;
 END
@@ -352,8 +372,15 @@ BEGIN
     RETURN NEXT;
     RETURN;
   END IF;
-  SELECT array_agg(l) INTO lims FROM qg_limits AS l
-  WHERE l.queue = q OR l.queue IS NULL;
+  lims := qg_queue_limits(q);
+  IF lims IS NOT NULL THEN
+    -- Changes to limits (qg_limit_set and friends) take this lock
+    -- exclusively: a scan admits under the limits as they are once no
+    -- change is under way, read again after the lock (a scan in flight
+    -- while a limit is lowered never admits under the old value).
+    PERFORM pg_advisory_xact_lock_shared(1902603373, 0);
+    lims := qg_queue_limits(q);
+  END IF;
   <<passes>>
   FOR pass IN 1..2 LOOP
     IF pass = 1 THEN

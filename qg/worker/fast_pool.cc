@@ -631,7 +631,15 @@ void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
           ": lock ", plan.lock, " got ", r.lock.ok() ? r.lock->rows.size() : 0,
           ", confirm ", plan.confirm.size(), ", writes ",
           rt.request.writes.size(), ", unlock ", rt.writes.unlock.size(),
-          ", buffer target ", planner_.BufferTarget()));
+          ", buffer target ", planner_.BufferTarget(), ", after ",
+          plan.after ? absl::StrCat(plan.after->id) : "head", ", rewind ",
+          plan.rewind ? absl::StrCat(plan.rewind->id) : "none",
+          r.lock.ok() && r.lock->last
+              ? absl::StrCat(", scanned to ", r.lock->last->id)
+              : "",
+          r.lock.ok() && r.lock->blocked
+              ? absl::StrCat(", held back from ", r.lock->blocked->id)
+              : ""));
   if (!rt.request.lock) return;
   if (!r.lock.ok()) {
     Log(LogLevel::kError,

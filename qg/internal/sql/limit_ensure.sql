@@ -6,7 +6,8 @@
 -- $8 rate int, $9 rate_period interval, $10 rate_burst int.
 INSERT INTO qg_limits (name, queue, job_class, key_by, key_args, concurrency,
                        per_pool, rate, rate_period, rate_burst, slots_high)
-VALUES ($1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
-        $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0))
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
+       $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0)
+FROM (SELECT pg_advisory_xact_lock(1902603373, 0)) AS change_lock
 ON CONFLICT (name) DO NOTHING
 RETURNING name

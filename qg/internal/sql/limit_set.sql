@@ -8,9 +8,12 @@
 INSERT INTO qg_limits AS l (name, queue, job_class, key_by, key_args,
                             concurrency, per_pool, rate, rate_period,
                             rate_burst, slots_high, updated_at)
-VALUES ($1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
-        $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0),
-        now())
+-- The change waits for lock scans under way (they hold the same lock
+-- shared while they admit jobs), and later scans wait for it to commit.
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
+       $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0),
+       now()
+FROM (SELECT pg_advisory_xact_lock(1902603373, 0)) AS change_lock
 ON CONFLICT (name) DO UPDATE SET
   queue = excluded.queue, job_class = excluded.job_class,
   key_by = excluded.key_by, key_args = excluded.key_args,

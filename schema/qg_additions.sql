@@ -299,7 +299,9 @@ $$;
 -- back is unlocked and skipped, and later candidates of a bucket found full
 -- are skipped without trying. A job's row returns the slot locks it took
 -- in `limit_locks` (the caller releases them with the job's lock). With
--- limits the rewind pass takes at most half of `max_scan`. A queue without
+-- limits the rewind pass takes at most half of `max_scan`, and the keys in
+-- probe_* (jobs held back earlier) are looked at first, each with up to 3
+-- candidates after it. A queue without
 -- limits pays one probe of qg_limits per call and nothing per candidate.
 --
 -- The summary row: `scanned` (candidates looked at), `exhausted` (the scan
@@ -307,9 +309,9 @@ $$;
 -- priority/run_at/job_id the key of the last candidate looked at after the
 -- cursor (the new cursor; NULL if none), and in rewind_* the key where an
 -- unfinished rewind stopped (NULL when the rewind range was covered); in
--- blocked_* the key of the first candidate a limit held back (NULL if
--- none), and in retry_in the seconds until the first rate limit that held
--- one back has a token (NULL if none did).
+-- blocked_* (arrays) per bucket a limit found full the key of its first
+-- candidate held back, and in retry_in the seconds until the first rate
+-- limit that held one back has a token (NULL if none did).
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint);
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
@@ -318,19 +320,24 @@ DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint, smallint,
                                      timestamptz, bigint, bigint);
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint, smallint,
+                                     timestamptz, bigint, bigint, smallint[],
+                                     timestamptz[], bigint[]);
 CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
                              after_p smallint, after_r timestamptz,
                              after_id bigint, rewind_p smallint,
                              rewind_r timestamptz, rewind_id bigint,
-                             scope bigint)
+                             scope bigint, probe_p smallint[],
+                             probe_r timestamptz[], probe_i bigint[])
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
                scanned integer, exhausted boolean, paused boolean,
                rewind_priority smallint, rewind_run_at timestamptz,
                rewind_job_id bigint, limit_locks bigint[],
-               blocked_priority smallint, blocked_run_at timestamptz,
-               blocked_job_id bigint, retry_in float8)
+               blocked_priorities smallint[], blocked_run_ats timestamptz[],
+               blocked_job_ids bigint[], retry_in float8)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -362,10 +369,11 @@ DECLARE
   jc text;
   ja json;
   jk text;
-  bl_p smallint;
-  bl_r timestamptz;
-  bl_i bigint;
+  bl_p smallint[] := '{}';     -- per bucket found full: its first job
+  bl_r timestamptz[] := '{}';  -- held back (where a probe looks later)
+  bl_i bigint[] := '{}';
   retry float8;
+  probing boolean := false;    -- the probe pass locked some: skip them after
 BEGIN
   IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
     locked := false; scanned := 0; exhausted := true; paused := true;
@@ -381,8 +389,63 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared(1902603373, 0);
     lims := qg_queue_limits(q);
   END IF;
+  -- Probes (limits only): jobs a limit held back in earlier scans, behind
+  -- the cursor, whose bucket may have room now: each probe key and up to 3
+  -- candidates after it, admitted like any other (the pool passes the
+  -- first held-back job of each full bucket it knows of, after it freed a
+  -- slot and now and then), so that a freed slot is taken without walking
+  -- again every job held back before it.
+  IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
+    <<probes>>
+    FOR c IN
+      SELECT x.priority, x.run_at, x.job_id
+      FROM unnest(probe_p, probe_r, probe_i) AS k(p, r, i),
+      LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
+               WHERE j.queue = q AND j.run_at <= due
+               AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
+               ORDER BY j.priority, j.run_at, j.job_id
+               LIMIT 4 OFFSET 0) AS x
+    LOOP
+      CONTINUE WHEN c.job_id = ANY (held) OR c.job_id = ANY (got_i);
+      CONTINUE WHEN NOT pg_try_advisory_lock(c.job_id);
+      SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
+      FROM que_jobs AS j
+      WHERE j.queue = q AND j.priority = c.priority AND j.run_at = c.run_at
+      AND j.job_id = c.job_id;
+      IF NOT FOUND THEN
+        PERFORM pg_advisory_unlock(c.job_id);
+        CONTINUE;
+      END IF;
+      SELECT * INTO adm
+      FROM qg_limit_admit(lims, jc, ja, jk, scope, held || taken, saturated);
+      IF adm.locks IS NULL THEN
+        PERFORM pg_advisory_unlock(c.job_id);
+        IF NOT (adm.blocked = ANY (saturated)) THEN
+          saturated := saturated || adm.blocked;
+          bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
+          bl_i := bl_i || c.job_id;
+        END IF;
+        IF adm.retry_in IS NOT NULL THEN retry := least(retry, adm.retry_in);
+        END IF;
+        CONTINUE;
+      END IF;
+      taken := taken || adm.locks;
+      taken_by := taken_by
+                  || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
+      got_p := got_p || c.priority;
+      got_r := got_r || c.run_at;
+      got_i := got_i || c.job_id;
+      n_locked := n_locked + 1;
+      probing := true;
+      EXIT probes WHEN n_locked >= want;
+    END LOOP;
+  END IF;
+  IF n_locked >= want THEN
+    stopped_in := 3;  -- the probes took all: the rewind and the cursor wait
+  END IF;
   <<passes>>
   FOR pass IN 1..2 LOOP
+    EXIT WHEN stopped_in = 3;
     IF pass = 1 THEN
       -- The rewind: from the rewind key up to the cursor.
       CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
@@ -419,7 +482,8 @@ BEGIN
         ELSE
           last_p := p; last_r := c.run_at; last_i := c.job_id;
         END IF;
-        IF NOT (c.job_id = ANY (held)) THEN
+        IF NOT (c.job_id = ANY (held))
+           AND NOT (probing AND c.job_id = ANY (got_i)) THEN
           IF lims IS NULL THEN
             IF pg_try_advisory_lock(c.job_id) THEN
               got_p := got_p || p;
@@ -442,13 +506,13 @@ BEGIN
                                   saturated);
               IF adm.locks IS NULL THEN
                 PERFORM pg_advisory_unlock(c.job_id);
-                saturated := saturated || adm.blocked;
+                IF NOT (adm.blocked = ANY (saturated)) THEN
+                  saturated := saturated || adm.blocked;
+                  bl_p := bl_p || p; bl_r := bl_r || c.run_at;
+                  bl_i := bl_i || c.job_id;
+                END IF;
                 IF adm.retry_in IS NOT NULL THEN
                   retry := least(retry, adm.retry_in);
-                END IF;
-                IF bl_p IS NULL OR (p, c.run_at, c.job_id) < (bl_p, bl_r, bl_i)
-                THEN
-                  bl_p := p; bl_r := c.run_at; bl_i := c.job_id;
                 END IF;
               ELSE
                 taken := taken || adm.locks;
@@ -497,8 +561,8 @@ BEGIN
     limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
       ARRAY(SELECT t.k FROM unnest(taken, taken_by) AS t(k, owner)
             WHERE t.owner = c.job_id) END;
-    blocked_priority := NULL; blocked_run_at := NULL; blocked_job_id := NULL;
-    retry_in := NULL;
+    blocked_priorities := NULL; blocked_run_ats := NULL;
+    blocked_job_ids := NULL; retry_in := NULL;
     RETURN NEXT;
     found_i := found_i || c.job_id;
   END LOOP;
@@ -514,7 +578,10 @@ BEGIN
   job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
   locked := false; scanned := n_scanned; exhausted := stopped_in = 0;
   paused := false; limit_locks := NULL;
-  IF stopped_in = 1 OR rewind_cut THEN
+  IF stopped_in = 3 THEN
+    rewind_priority := rewind_p; rewind_run_at := rewind_r;
+    rewind_job_id := rewind_id;
+  ELSIF stopped_in = 1 OR rewind_cut THEN
     rewind_priority := rw_p; rewind_run_at := rw_r; rewind_job_id := rw_i;
     IF rw_p IS NULL THEN  -- cut before its first candidate
       rewind_priority := rewind_p; rewind_run_at := rewind_r;
@@ -523,7 +590,7 @@ BEGIN
   ELSE
     rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
   END IF;
-  blocked_priority := bl_p; blocked_run_at := bl_r; blocked_job_id := bl_i;
+  blocked_priorities := bl_p; blocked_run_ats := bl_r; blocked_job_ids := bl_i;
   retry_in := retry;
   RETURN NEXT;
 END

@@ -338,10 +338,17 @@ Call SessionTimeout(absl::Duration timeout) {
 
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
-              const std::optional<JobKey>& rewind, int64_t scope) {
+              const std::optional<JobKey>& rewind, int64_t scope,
+              absl::Span<const JobKey> probes) {
   auto run_at = [](const JobKey& k) {
     return k.run_at_text.empty() ? FormatTimestamp(k.run_at) : k.run_at_text;
   };
+  std::vector<std::string> probe_p, probe_r, probe_i;
+  for (const JobKey& k : probes) {
+    probe_p.push_back(absl::StrCat(k.priority));
+    probe_r.push_back(run_at(k));
+    probe_i.push_back(absl::StrCat(k.id));
+  }
   return {&sql::kLockJobs,
           {std::string(queue), absl::StrCat(want), IdArray(held),
            absl::StrCat(max_scan),
@@ -351,7 +358,8 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
            rewind ? SqlParam(absl::StrCat(rewind->priority)) : SqlParam(),
            rewind ? SqlParam(run_at(*rewind)) : SqlParam(),
            rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam(),
-           absl::StrCat(scope)}};
+           absl::StrCat(scope), ArrayLiteral(probe_p), ArrayLiteral(probe_r),
+           ArrayLiteral(probe_i)}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {

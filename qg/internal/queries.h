@@ -228,12 +228,12 @@ Call SessionTimeout(absl::Duration timeout);
 // then those after `after` (nullopt: from the head), skipping `held`,
 // looking at no more than `max_scan` candidates, admitting each under the
 // queue's limits (`scope`: the pool's id, for per-pool limits; `held` also
-// lists the slot locks the session holds). A key with an empty run_at_text
-// passes its run_at.
+// lists the slot locks the session holds; `probes`: jobs held back earlier,
+// looked at first). A key with an empty run_at_text passes its run_at.
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
               const std::optional<JobKey>& rewind = std::nullopt,
-              int64_t scope = 0);
+              int64_t scope = 0, absl::Span<const JobKey> probes = {});
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

@@ -161,6 +161,7 @@ absl::Status FastPool::Start() {
     generation_ = 1;
     session_fd_ = session_->socket();
     session_encrypted_ = session_->encrypted();
+    session_ending_ = session_->ending_flag();
   }
   absl::StatusOr<std::thread> locker = StartThread([this] {
     ThreadRole role(this);  // observers may call Shutdown()
@@ -246,7 +247,11 @@ void FastPool::WorkerLoop() {
       Buffered& head = ready_.begin()->second;
       const bool fresh = !head.confirming && clock_.Now() - head.checked_at <=
                                                  options_.planner.recheck_after;
-      const bool quiet = fresh && SessionQuiet(session_fd_, session_encrypted_);
+      // The server's last words already read by the locker, or still
+      // unread on the socket: the session's locks are going.
+      const bool quiet = fresh && session_ending_ != nullptr &&
+                         !session_ending_->load() &&
+                         SessionQuiet(session_fd_, session_encrypted_);
       // Unread input: the locker reads it and wakes this worker again.
       if (fresh && !quiet) input_waiters_ = true;
       if (quiet) {
@@ -331,6 +336,7 @@ bool FastPool::OpenSession() {
     MutexLock lock(mu_);
     session_fd_ = session_->socket();
     session_encrypted_ = session_->encrypted();
+    session_ending_ = session_->ending_flag();
   }
   Log(LogLevel::kInfo, "qg: locker session reconnected");
   return true;
@@ -342,6 +348,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     MutexLock lock(mu_);
     ++generation_;
     session_fd_ = -1;
+    session_ending_.reset();
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);
@@ -562,6 +569,7 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
   }
   l.held.insert(l.held.end(), limit_unlocks_.begin(), limit_unlocks_.end());
   l.scope = scope_;
+  l.probes = plan.probes;
   return l;
 }
 
@@ -637,8 +645,10 @@ void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
           r.lock.ok() && r.lock->last
               ? absl::StrCat(", scanned to ", r.lock->last->id)
               : "",
-          r.lock.ok() && r.lock->blocked
-              ? absl::StrCat(", held back from ", r.lock->blocked->id)
+          plan.probes.empty() ? ""
+                              : absl::StrCat(", probes ", plan.probes.size()),
+          r.lock.ok() && !r.lock->blocked.empty()
+              ? absl::StrCat(", held back ", r.lock->blocked.size())
               : ""));
   if (!rt.request.lock) return;
   if (!r.lock.ok()) {
@@ -759,9 +769,9 @@ void FastPool::TakeLimitLocks(const LockerSession::LockResult& l,
     std::vector<int64_t>& kept = limit_locks_[id];
     kept.insert(kept.end(), locks.begin(), locks.end());
   }
-  if (l.blocked) {
+  if (!l.blocked.empty()) {
     planner_.LimitBlocked(
-        *l.blocked, l.retry_in ? now + *l.retry_in : absl::InfiniteFuture(),
+        l.blocked, l.retry_in ? now + *l.retry_in : absl::InfiniteFuture(),
         now);
   }
 }

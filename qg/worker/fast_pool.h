@@ -230,6 +230,9 @@ class FastPool {
   // its jobs in the instant before the locker notices.
   int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
   bool session_encrypted_ ABSL_GUARDED_BY(mu_) = false;
+  // Set the moment the locker parses the server's FATAL or PANIC (see
+  // LockerSession::ending_flag()); null without a session.
+  std::shared_ptr<const std::atomic<bool>> session_ending_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   // A worker found the locker's socket with unread input (SessionQuiet) and

@@ -80,7 +80,9 @@ void LockPlanner::SessionOpened(absl::Time now) {
   // unknown until that sweep answers. The sweep's pacing is kept.
   scan_ = ScanState();
   due_ = DueTimes();
-  limit_blocked_.reset();
+  held_back_.clear();
+  probe_from_.reset();
+  probe_due_ = false;
   limit_retry_at_ = absl::InfiniteFuture();
   sweep_.in_flight = false;
   sweep_.wanted = true;
@@ -180,12 +182,13 @@ void LockPlanner::Released(const std::vector<JobKey>& keys) {
   }
 }
 
-void LockPlanner::LimitBlocked(const JobKey& first, absl::Time retry_at,
-                               absl::Time now) {
-  JobKey before = first;
-  before.id =
-      first.id == std::numeric_limits<int64_t>::min() ? first.id : first.id - 1;
-  if (!limit_blocked_ || before < *limit_blocked_) limit_blocked_ = before;
+void LockPlanner::LimitBlocked(const std::vector<JobKey>& first,
+                               absl::Time retry_at, absl::Time now) {
+  for (const JobKey& k : first) {
+    if (held_back_.size() >= kMaxHeldBack) break;
+    held_back_.insert(k);
+  }
+  if (held_back_.empty()) return;
   // A little early for a token: the scan reaches the database a round trip
   // later, and one that comes too early is told again how long to wait.
   limit_retry_at_ = std::min(
@@ -193,10 +196,23 @@ void LockPlanner::LimitBlocked(const JobKey& first, absl::Time retry_at,
 }
 
 void LockPlanner::LimitFreed() {
-  if (!limit_blocked_) return;
+  if (held_back_.empty()) return;
   may_have_work_ = true;
-  RewindTo(*limit_blocked_);
-  limit_blocked_.reset();
+  probe_due_ = true;
+}
+
+void LockPlanner::PlanProbes(Plan& plan) {
+  if (!probe_due_ || held_back_.empty()) return;
+  // In turn: from after the last one probed, wrapping around.
+  auto it =
+      probe_from_ ? held_back_.upper_bound(*probe_from_) : held_back_.begin();
+  while (plan.probes.size() < kMaxProbes && !held_back_.empty()) {
+    if (it == held_back_.end()) it = held_back_.begin();
+    plan.probes.push_back(*it);
+    it = held_back_.erase(it);
+  }
+  probe_from_ = plan.probes.back();
+  probe_due_ = false;
   limit_retry_at_ = absl::InfiniteFuture();
 }
 
@@ -290,7 +306,10 @@ void LockPlanner::NoteTimePassed(absl::Time now) {
       due_.announced_overflow = false;
     }
   }
-  if (now >= limit_retry_at_) LimitFreed();  // held back by limits: again
+  if (now >= limit_retry_at_) {  // held back by limits: look again
+    limit_retry_at_ = absl::InfiniteFuture();
+    LimitFreed();
+  }
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
   // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
   // nothing announces them. Sweep now and then (less often when the walk
@@ -372,6 +391,7 @@ void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
   }
   if (plan.lock == 0) return;
   plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  PlanProbes(plan);
   if (scan_.from_head) {
     // The sweep failed: the whole queue from the head, held jobs skipped.
     scan_.from_head = false;

@@ -119,7 +119,9 @@ struct Plan {
   // A range behind `after` to scan first: from after this key up to `after`.
   // Its run_at_text is empty; the run_at is on the database's clock.
   std::optional<JobKey> rewind;
-  int max_scan = 0;             // candidates the scan may look at
+  int max_scan = 0;  // candidates the scan may look at
+  // Jobs held back by limits to look at first (LimitBlocked).
+  std::vector<JobKey> probes;
   std::vector<JobKey> confirm;  // buffered jobs to re-check
   std::vector<JobKey> release;  // buffered jobs to give back
   // Start a sweep (none is under way): free jobs before `sweep_before`
@@ -185,15 +187,20 @@ class LockPlanner {
   void Rescheduled(int16_t priority, absl::Time due);
   // Buffered jobs were released: they sort before the cursor.
   void Released(const std::vector<JobKey>& keys);
-  // Flow control: a lock scan's limits held back jobs from `first` on (its
-  // cursor has passed them); a rate limit has a token again at `retry_at`
-  // (local clock; InfiniteFuture: no rate limit held one back). The scan
-  // goes back for them then, when this pool frees a limit's slot
-  // (`LimitFreed`), and at least every `kLimitRetry` (slots other pools
-  // free).
-  void LimitBlocked(const JobKey& first, absl::Time retry_at, absl::Time now);
+  // Flow control: a lock scan's limits held back `first` (per full bucket,
+  // its first job held back; the cursor has passed them); a rate limit has
+  // a token again at `retry_at` (local clock; InfiniteFuture: none held one
+  // back). The next scans probe those jobs (`Plan::probes`, at most
+  // kMaxProbes at a time, in turn) when this pool frees a limit's slot
+  // (`LimitFreed`), when the token is due, and at least every kLimitRetry
+  // (slots other pools free). At most kMaxHeldBack are remembered; those
+  // past it are found again by the sweep.
+  void LimitBlocked(const std::vector<JobKey>& first, absl::Time retry_at,
+                    absl::Time now);
   void LimitFreed();
   static constexpr absl::Duration kLimitRetry = absl::Milliseconds(100);
+  static constexpr size_t kMaxProbes = 32;
+  static constexpr size_t kMaxHeldBack = 1024;
   // The database's clock minus ours: due times and NOTIFY times arrive on
   // ours, keys are on the database's.
   void ClockOffset(absl::Duration db_minus_local) {
@@ -294,10 +301,14 @@ class LockPlanner {
   absl::Duration db_offset_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
-  // Flow control: where jobs held back by limits start, and when to look
-  // again (LimitBlocked).
-  std::optional<JobKey> limit_blocked_;
+  // Flow control (LimitBlocked): jobs held back by limits, the next to
+  // probe after `probe_from_`, whether a probe is due, and when one is.
+  std::set<JobKey> held_back_;
+  std::optional<JobKey> probe_from_;
+  bool probe_due_ = false;
   absl::Time limit_retry_at_ = absl::InfiniteFuture();
+  // The probes of the next plan (PlanLock), taken out of held_back_.
+  void PlanProbes(Plan& plan);
   // After a failed round trip: wait until `retry_at_`, doubling the delay.
   absl::Duration retry_delay_ = absl::ZeroDuration();
   absl::Time retry_at_ = absl::InfinitePast();

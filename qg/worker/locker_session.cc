@@ -69,8 +69,42 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
     if (!locks.empty()) out.limit_locks[id] = std::move(locks);
     return true;
   }
-  out.blocked =
-      ReadKey(r, i, "blocked_priority", "blocked_run_at", "blocked_job_id");
+  int p_col = PQfnumber(r.get(), "blocked_priorities");
+  int r_col = PQfnumber(r.get(), "blocked_run_ats");
+  int i_col = PQfnumber(r.get(), "blocked_job_ids");
+  if (p_col >= 0 && r_col >= 0 && i_col >= 0 && !r.IsNull(i, i_col)) {
+    std::vector<int64_t> priorities, ids;
+    if (!ReadIdArray(r.Get(i, p_col), &priorities) ||
+        !ReadIdArray(r.Get(i, i_col), &ids)) {
+      return false;
+    }
+    // timestamptz[] text: {"2026-12-06 11:00:00.123456+00",...}
+    absl::string_view text = r.Get(i, r_col);
+    if (text.size() < 2) return false;
+    std::vector<std::string> run_ats;
+    text = text.substr(1, text.size() - 2);
+    if (!text.empty()) {
+      for (absl::string_view part : absl::StrSplit(text, ',')) {
+        if (part.size() >= 2 && part.front() == '"') {
+          part = part.substr(1, part.size() - 2);
+        }
+        run_ats.emplace_back(part);
+      }
+    }
+    if (priorities.size() != ids.size() || run_ats.size() != ids.size()) {
+      return false;
+    }
+    for (size_t k = 0; k < ids.size(); ++k) {
+      absl::StatusOr<absl::Time> at = ParseTimestamp(run_ats[k]);
+      if (!at.ok()) return false;
+      JobKey key;
+      key.priority = static_cast<int16_t>(priorities[k]);
+      key.run_at = *at;
+      key.run_at_text = run_ats[k];
+      key.id = ids[k];
+      out.blocked.push_back(std::move(key));
+    }
+  }
   int retry_col = PQfnumber(r.get(), "retry_in");
   if (retry_col >= 0 && !r.IsNull(i, retry_col)) {
     double seconds = 0;
@@ -352,6 +386,7 @@ void LockerSession::OnNotice(void* self, const PGresult* notice) {
   if (!session->ending_.empty()) return;
   const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
   session->ending_ = absl::StrCat(level, ": ", message ? message : "");
+  session->ending_flag_->store(true);
 }
 
 absl::Status LockerSession::CheckNotEnding() const {
@@ -418,12 +453,11 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   if (!locker->Finish()) {
     return absl::UnavailableError("locker connection out of step");
   }
-  // The server said it ends the session while its answers came: what they
-  // confirm or lock dies with it (and the next Poll() ends the session).
-  if (absl::Status s = CheckNotEnding(); !s.ok()) {
-    response.confirm = s;
-    response.lock = s;
-  }
+  // The server said it ends the session while its answers came: its locks
+  // are going, and this read took its last words off the socket, where
+  // workers look for them (SessionQuiet): end the session now, not at the
+  // next Poll(), which may come only after a backoff.
+  if (absl::Status s = CheckNotEnding(); !s.ok()) return s;
   return response;
 }
 
@@ -474,7 +508,7 @@ absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
   if (request.lock) {
     const Lock& l = *request.lock;
     calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
-                                      l.after, l.rewind, l.scope));
+                                      l.after, l.rewind, l.scope, l.probes));
   }
   for (const Call& c : calls) {
     if (absl::Status s = p.Send(c); !s.ok()) return s;

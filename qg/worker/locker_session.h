@@ -21,6 +21,7 @@
 #ifndef QG_WORKER_LOCKER_SESSION_H_
 #define QG_WORKER_LOCKER_SESSION_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,7 +53,8 @@ class LockerSession {
     int max_scan = 0;
     std::optional<JobKey> after;
     std::optional<JobKey> rewind;
-    int64_t scope = 0;  // the pool's id, for per-pool limits
+    int64_t scope = 0;           // the pool's id, for per-pool limits
+    std::vector<JobKey> probes;  // jobs held back by limits, looked at first
   };
   // One round trip: on the locker connection, in this order, cancel
   // acknowledgements, unlock (jobs whose writes committed earlier), confirm,
@@ -75,10 +77,11 @@ class LockerSession {
     // Where an unfinished rewind stopped (nullopt: the range was covered).
     std::optional<JobKey> rewind_stopped;
     // Flow control: per locked (or unreadable) job, the slot locks it took;
-    // the first candidate a limit held back; when a rate limit that held
-    // one back has a token again (from when the answer was read).
+    // per bucket a limit found full, the first candidate it held back; when
+    // a rate limit that held one back has a token again (from when the
+    // answer was read).
     std::map<int64_t, std::vector<int64_t>> limit_locks;
-    std::optional<JobKey> blocked;
+    std::vector<JobKey> blocked;
     std::optional<absl::Duration> retry_in;
   };
   // What a sweep found.
@@ -145,6 +148,13 @@ class LockerSession {
   // Whether the locker's traffic is encrypted (TLS or GSSAPI): its socket's
   // unread bytes then say nothing about what they hold.
   bool encrypted() const;
+
+  // Set (from the locker thread) the moment the server's FATAL or PANIC is
+  // parsed, before any caller hears of it: other threads read it to know
+  // the session's locks are going (shared, so that it outlives the session).
+  std::shared_ptr<const std::atomic<bool>> ending_flag() const {
+    return ending_flag_;
+  }
 
   // StartSweep()
   //
@@ -231,6 +241,8 @@ class LockerSession {
   // The server's FATAL or PANIC notice on the locker, once one came (see
   // OnNotice): the session is ending and its locks with it.
   std::string ending_;
+  std::shared_ptr<std::atomic<bool>> ending_flag_ =
+      std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace qg::internal

@@ -420,9 +420,15 @@ TEST_P(MinimalGrantsTest, WorkerRoleCanEnqueueWorkAndReadStats) {
               db->name() +
               "; "
               "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC; "
-              "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_next_due" +
+              "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_next_due, "
+              "qg_queue_limits, qg_limit_admit, qg_limit_bucket, "
+              "qg_limit_lock_key" +
               sweep + " TO qg_worker_" + db->name() +
-              "; GRANT SELECT ON qg_queues TO qg_worker_" + db->name() +
+              "; GRANT SELECT ON qg_limits TO qg_worker_" + db->name() +
+              "; GRANT SELECT, INSERT, UPDATE ON qg_limit_rates TO "
+              "qg_worker_" +
+              db->name() + "; GRANT SELECT ON qg_queues TO qg_worker_" +
+              db->name() +
               "; GRANT SELECT, UPDATE ON qg_cancellations TO qg_worker_" +
               db->name() +
               "; GRANT SELECT, INSERT, UPDATE, DELETE ON qg_job_counts TO "

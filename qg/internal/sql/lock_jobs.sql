@@ -11,12 +11,14 @@
 -- $4 max_scan int, $5 after_priority smallint, $6 after_run_at timestamptz,
 -- $7 after_job_id bigint, $8 rewind_priority smallint,
 -- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint, $11 scope bigint
--- (the pool's id, for per-pool limits).
+-- (the pool's id, for per-pool limits), $12..$14 the keys of held-back jobs
+-- to probe first (smallint[], timestamptz[], bigint[]).
 -- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
-       rewind_run_at, rewind_job_id, limit_locks, blocked_priority,
-       blocked_run_at, blocked_job_id, retry_in
+       rewind_run_at, rewind_job_id, limit_locks, blocked_priorities,
+       blocked_run_ats, blocked_job_ids, retry_in
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
-                  $9::timestamptz, $10::bigint, $11::bigint)
+                  $9::timestamptz, $10::bigint, $11::bigint, $12::smallint[],
+                  $13::timestamptz[], $14::bigint[])

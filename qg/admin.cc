@@ -489,6 +489,28 @@ absl::StatusOr<std::vector<std::string>> Admin::PausedQueues() {
   return internal::PausedQueues(*conn);
 }
 
+absl::Status Admin::SetLimit(const Limit& limit) {
+  if (absl::Status s = ValidateLimit(limit); !s.ok()) return s;
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return qg::SetLimit(exec, limit);
+}
+
+absl::StatusOr<bool> Admin::RemoveLimit(absl::string_view name) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return qg::RemoveLimit(exec, name);
+}
+
+absl::StatusOr<std::vector<LimitInfo>> Admin::ListLimits() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  return qg::ListLimits(exec);
+}
+
 absl::StatusOr<std::vector<PeriodicInfo>> Admin::ListPeriodic(
     absl::Duration registered_within) {
   absl::StatusOr<PooledConn> conn = Acquire();

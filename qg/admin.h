@@ -45,6 +45,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "qg/job_end.h"
+#include "qg/limits.h"
 #include "qg/periodic.h"
 #include "qg/stats.h"
 
@@ -426,6 +427,16 @@ class Admin {
   //
   // The queues paused now, by name (empty without `qg migrate`).
   absl::StatusOr<std::vector<std::string>> PausedQueues();
+
+  // SetLimit(), RemoveLimit(), ListLimits()
+  //
+  // Flow control (qg/limits.h) on the admin's pool: `qg::SetLimit()`,
+  // `qg::RemoveLimit()` (false when there was none), `qg::ListLimits()`
+  // (every limit with its use now). `InvalidArgument` for a bad limit;
+  // `FailedPrecondition` without `qg migrate` (the list is empty then).
+  absl::Status SetLimit(const Limit& limit);
+  absl::StatusOr<bool> RemoveLimit(absl::string_view name);
+  absl::StatusOr<std::vector<LimitInfo>> ListLimits();
 
   // ListPeriodic()
   //

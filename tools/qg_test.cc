@@ -104,7 +104,7 @@ class QgCommandTest : public qg_testing::DatabaseTest {};
 TEST_F(QgCommandTest, HelpOnEverySubcommand) {
   for (const char* cmd :
        {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "cancel",
-        "pause", "resume", "periodic", "work", "demo"}) {
+        "pause", "resume", "periodic", "limits", "work", "demo"}) {
     QgRun r = RunQg({cmd, "--help"}, "");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("Usage: qg ", cmd))) << cmd;
@@ -117,7 +117,7 @@ TEST_F(QgCommandTest, HelpOnEverySubcommand) {
 TEST_F(QgCommandTest, EveryUsageLineNamesTheDatabaseFlag) {
   for (const char* cmd :
        {"migrate", "enqueue", "stats", "jobs", "retry", "delete", "cancel",
-        "pause", "resume", "periodic", "work", "demo"}) {
+        "pause", "resume", "periodic", "limits", "work", "demo"}) {
     QgRun r = RunQg({cmd, "--help"}, "");
     std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
     int forms = 0;
@@ -139,6 +139,50 @@ TEST_F(QgCommandTest, UnknownCommandAndFlagAreUsageErrors) {
   EXPECT_THAT(r.err, HasSubstr("unknown flag --bogus"));
   QgRun wrong = RunQg({"stats", "--type=X"}, db_->conninfo());
   EXPECT_EQ(wrong.exit_code, 2);  // a flag of another subcommand
+}
+
+TEST_F(QgCommandTest, LimitsSetListRemove) {
+  QgRun set = RunQg({"limits", "set", "per-tenant", "--type", "Import",
+                     "--key-args", "tenant_id", "--concurrency", "1"},
+                    db_->conninfo());
+  EXPECT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_THAT(set.out, HasSubstr("limit \"per-tenant\" set: 1 at once"));
+  QgRun rate = RunQg({"limits", "set", "mail", "--rate", "100", "--per", "1m",
+                      "--queue", "mail"},
+                     db_->conninfo());
+  EXPECT_EQ(rate.exit_code, 0) << rate.err;
+  Query(
+      "INSERT INTO que_jobs (job_class, args) VALUES ('Import', "
+      "'{\"tenant_id\":7}')");
+  QgRun list = RunQg({"limits"}, db_->conninfo());
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("per-tenant"));
+  EXPECT_THAT(list.out, HasSubstr("100 per 1m"));
+  QgRun json = RunQg({"limits", "--json"}, db_->conninfo());
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"name\":\"mail\""));
+  EXPECT_THAT(json.out, HasSubstr("\"key_args\":[\"tenant_id\"]"));
+  EXPECT_THAT(json.out, HasSubstr("\"waiting\":1"));
+  QgRun removed = RunQg({"limits", "remove", "mail"}, db_->conninfo());
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_THAT(removed.out, HasSubstr("removed"));
+  EXPECT_EQ(Query("SELECT string_agg(name, ',') FROM qg_limits"), "per-tenant");
+  // Usage mistakes: exit 2, nothing changed.
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{
+           {"limits", "set", "x"},                         // no rule
+           {"limits", "set", "x", "--concurrency", "-1"},  // out of range
+           {"limits", "set", "x", "--rate", "0"},
+           {"limits", "set", "x", "--per", "1s"},  // --per alone
+           {"limits", "set", "x", "--key-by", "bogus", "--concurrency", "1"},
+           {"limits", "frob"},
+           {"limits", "remove"},
+           {"limits", "--concurrency", "1"},
+           {"limits", "set", "bad\xff", "--concurrency", "1"}}) {
+    QgRun r = RunQg(bad, db_->conninfo());
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(bad, " ") << ": " << r.err;
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "1");
 }
 
 TEST_F(QgCommandTest, MigrateCreatesSchemaIdempotently) {

@@ -22,8 +22,8 @@ const std::vector<const Command*>& AllCommands() {
   static const auto* all = new std::vector<const Command*>{
       &MigrateCommand(), &EnqueueCommand(),  &StatsCommand(),  &JobsCommand(),
       &RetryCommand(),   &DeleteCommand(),   &CancelCommand(), &PauseCommand(),
-      &ResumeCommand(),  &PeriodicCommand(), &WorkCommand(),   &DemoCommand(),
-      &ConsoleCommand(),
+      &ResumeCommand(),  &PeriodicCommand(), &LimitsCommand(), &WorkCommand(),
+      &DemoCommand(),    &ConsoleCommand(),
   };
   return *all;
 }

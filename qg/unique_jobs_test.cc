@@ -393,10 +393,11 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
       "queue text NO ''::text");
   // Additions: nullable, no default.
   EXPECT_EQ(Query("SELECT string_agg(format('%s %s %s', column_name, "
-                  "is_nullable, coalesce(column_default, '-')), '; ') "
+                  "is_nullable, coalesce(column_default, '-')), '; ' "
+                  "ORDER BY column_name) "
                   "FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs' AND column_name LIKE 'qg%'"),
-            "qg_unique_key YES -");
+            "qg_limit_key YES -; qg_unique_key YES -");
   EXPECT_EQ(Query("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                   "WHERE conname = 'que_jobs_pkey'"),
             "PRIMARY KEY (queue, priority, run_at, job_id)");
@@ -407,7 +408,7 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
-            "9");
+            "10");
   EXPECT_EQ(Query("SELECT count(*) FROM pg_indexes "
                   "WHERE tablename = 'que_jobs'"),
             "2");

@@ -101,13 +101,18 @@ CREATE INDEX IF NOT EXISTS qg_limits_queue ON qg_limits (queue);
 -- none: two index probes (a locker session disables sequential scans, and
 -- the cost that puts on a scan would have every call JIT-compiled).
 -- VOLATILE: read under the caller's latest snapshot.
-CREATE OR REPLACE FUNCTION qg_queue_limits(q text)
+-- (PL/pgSQL: a session plans it once; an SQL function that is not inlined
+-- is planned on every call, a cost every lock scan would pay.)
+DROP FUNCTION IF EXISTS qg_queue_limits(text);
+CREATE FUNCTION qg_queue_limits(q text)
 RETURNS qg_limits[]
-LANGUAGE sql VOLATILE AS $$
-  SELECT array_agg(t.l)
-  FROM (SELECT m AS l FROM qg_limits AS m WHERE m.queue = q
-        UNION ALL
-        SELECT m AS l FROM qg_limits AS m WHERE m.queue IS NULL) AS t
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT array_agg(t.l)
+          FROM (SELECT m AS l FROM qg_limits AS m WHERE m.queue = q
+                UNION ALL
+                SELECT m AS l FROM qg_limits AS m WHERE m.queue IS NULL) AS t);
+END
 $$;
 
 -- Rate limits' state: per limit and bucket, the GCRA's theoretical arrival
@@ -136,19 +141,28 @@ $$;
 -- A job's bucket of limit `l`: its explicit key, or the JSON array of its
 -- args fields; '' for a limit without keys; NULL when `l` does not apply
 -- (another type, or key_by 'job' and no key).
-CREATE OR REPLACE FUNCTION qg_limit_bucket(l qg_limits, jc text, ja json,
-                                           jk text)
+-- (PL/pgSQL, for the reason given at qg_queue_limits(): it runs once per
+-- candidate and limit.)
+DROP FUNCTION IF EXISTS qg_limit_bucket(qg_limits, text, json, text);
+CREATE FUNCTION qg_limit_bucket(l qg_limits, jc text, ja json, jk text)
 RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE
-    WHEN l.job_class IS NOT NULL AND l.job_class IS DISTINCT FROM jc THEN NULL
-    WHEN l.key_by = 'none' THEN ''
-    WHEN l.key_by = 'job' THEN jk
-    ELSE (SELECT coalesce(json_agg(CASE WHEN json_typeof(ja) = 'array'
-                                        THEN ja -> 0 -> f ELSE ja -> f END
-                                   ORDER BY o), '[]')::text
-          FROM unnest(l.key_args) WITH ORDINALITY AS u(f, o))
-  END
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  parts text[] := '{}';
+  base json;
+  f text;
+BEGIN
+  IF l.job_class IS NOT NULL AND l.job_class IS DISTINCT FROM jc THEN
+    RETURN NULL;
+  END IF;
+  IF l.key_by = 'none' THEN RETURN ''; END IF;
+  IF l.key_by = 'job' THEN RETURN jk; END IF;
+  base := CASE WHEN json_typeof(ja) = 'array' THEN ja -> 0 ELSE ja END;
+  FOREACH f IN ARRAY l.key_args LOOP
+    parts := parts || coalesce((base -> f)::text, 'null');
+  END LOOP;
+  RETURN '[' || array_to_string(parts, ',') || ']';
+END
 $$;
 
 -- The advisory lock key of slot `slot` of a bucket: a 64-bit hash with the
@@ -300,8 +314,12 @@ $$;
 -- are skipped without trying. A job's row returns the slot locks it took
 -- in `limit_locks` (the caller releases them with the job's lock). With
 -- limits the rewind pass takes at most half of `max_scan`, and the keys in
--- probe_* (jobs held back earlier) are looked at first, each with up to 3
--- candidates after it. A queue without
+-- probe_* (jobs held back earlier) are looked at first, each with up to
+-- least(want, 32) + 3 candidates from it. When every limit on the queue is
+-- one bucket for all of its jobs and one of them is full, nothing else can
+-- start: the scan stops at the first job it held back (exhausted), which
+-- the pool probes once a slot frees, so that a full queue costs one
+-- candidate a scan, not max_scan. A queue without
 -- limits pays one probe of qg_limits per call and nothing per candidate.
 --
 -- The summary row: `scanned` (candidates looked at), `exhausted` (the scan
@@ -310,7 +328,8 @@ $$;
 -- cursor (the new cursor; NULL if none), and in rewind_* the key where an
 -- unfinished rewind stopped (NULL when the rewind range was covered); in
 -- blocked_* (arrays) per bucket a limit found full the key of its first
--- candidate held back, and in retry_in the seconds until the first rate
+-- candidate held back (and of each probed job still held back) with the
+-- bucket, and in retry_in the seconds until the first rate
 -- limit that held one back has a token (NULL if none did).
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint);
@@ -337,7 +356,8 @@ RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                rewind_priority smallint, rewind_run_at timestamptz,
                rewind_job_id bigint, limit_locks bigint[],
                blocked_priorities smallint[], blocked_run_ats timestamptz[],
-               blocked_job_ids bigint[], retry_in float8)
+               blocked_job_ids bigint[], blocked_buckets bigint[],
+               retry_in float8)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -372,8 +392,13 @@ DECLARE
   bl_p smallint[] := '{}';     -- per bucket found full: its first job
   bl_r timestamptz[] := '{}';  -- held back (where a probe looks later)
   bl_i bigint[] := '{}';
+  bl_b bigint[] := '{}';       -- and its bucket (a hash of "name\nbucket")
   retry float8;
+  skip_probe bigint;           -- a probe whose own job is held back
+  lim qg_limits;
+  b text;
   probing boolean := false;    -- the probe pass locked some: skip them after
+  whole_queue boolean;         -- every limit is one bucket of every job
 BEGIN
   IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
     locked := false; scanned := 0; exhausted := true; paused := true;
@@ -395,19 +420,44 @@ BEGIN
   -- first held-back job of each full bucket it knows of, after it freed a
   -- slot and now and then), so that a freed slot is taken without walking
   -- again every job held back before it.
+  whole_queue := lims IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM unnest(lims) AS l
+    WHERE l.job_class IS NOT NULL OR l.key_by <> 'none');
   IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
     <<probes>>
     FOR c IN
-      SELECT x.priority, x.run_at, x.job_id
+      SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of
       FROM unnest(probe_p, probe_r, probe_i) AS k(p, r, i),
       LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
                WHERE j.queue = q AND j.run_at <= due
                AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
                ORDER BY j.priority, j.run_at, j.job_id
-               LIMIT 4 OFFSET 0) AS x
+               LIMIT least(want, 32) + 3 OFFSET 0) AS x
     LOOP
+      -- A probed job still held back: its bucket is still full, and the
+      -- other buckets are probed by their own keys.
+      CONTINUE WHEN c.probe_of = skip_probe;
       CONTINUE WHEN c.job_id = ANY (held) OR c.job_id = ANY (got_i);
-      CONTINUE WHEN NOT pg_try_advisory_lock(c.job_id);
+      IF NOT pg_try_advisory_lock(c.job_id) THEN
+        -- Another worker has the probed job: its buckets stay watched (the
+        -- jobs after it are found from its key once it is done).
+        IF c.job_id = c.probe_of THEN
+          SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
+          FROM que_jobs AS j
+          WHERE j.queue = q AND j.priority = c.priority
+          AND j.run_at = c.run_at AND j.job_id = c.job_id;
+          IF FOUND THEN
+            FOREACH lim IN ARRAY lims LOOP
+              b := qg_limit_bucket(lim, jc, ja, jk);
+              CONTINUE WHEN b IS NULL;
+              bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
+              bl_i := bl_i || c.job_id;
+              bl_b := bl_b || hashtextextended(lim.name || E'\n' || b, 0);
+            END LOOP;
+          END IF;
+        END IF;
+        CONTINUE;
+      END IF;
       SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
       FROM que_jobs AS j
       WHERE j.queue = q AND j.priority = c.priority AND j.run_at = c.run_at
@@ -420,13 +470,24 @@ BEGIN
       FROM qg_limit_admit(lims, jc, ja, jk, scope, held || taken, saturated);
       IF adm.locks IS NULL THEN
         PERFORM pg_advisory_unlock(c.job_id);
-        IF NOT (adm.blocked = ANY (saturated)) THEN
-          saturated := saturated || adm.blocked;
+        -- Reported again: the first held back of each bucket, and every
+        -- probed job still held back (the pool forgets the keys it probes
+        -- and keeps the earliest per bucket).
+        IF NOT (adm.blocked = ANY (saturated)) OR c.job_id = c.probe_of THEN
           bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
           bl_i := bl_i || c.job_id;
+          bl_b := bl_b || hashtextextended(adm.blocked, 0);
+        END IF;
+        IF c.job_id = c.probe_of THEN
+          skip_probe := c.probe_of;
+        END IF;
+        IF NOT (adm.blocked = ANY (saturated)) THEN
+          saturated := saturated || adm.blocked;
         END IF;
         IF adm.retry_in IS NOT NULL THEN retry := least(retry, adm.retry_in);
         END IF;
+        -- One bucket for the whole queue, and it is full: nothing else can.
+        EXIT probes WHEN whole_queue;
         CONTINUE;
       END IF;
       taken := taken || adm.locks;
@@ -443,9 +504,13 @@ BEGIN
   IF n_locked >= want THEN
     stopped_in := 3;  -- the probes took all: the rewind and the cursor wait
   END IF;
+  IF whole_queue AND cardinality(saturated) > 0 THEN
+    -- The probes found the queue full: the rewind waits for the next scan.
+    rewind_cut := rewind_p IS NOT NULL AND after_p IS NOT NULL;
+  END IF;
   <<passes>>
   FOR pass IN 1..2 LOOP
-    EXIT WHEN stopped_in = 3;
+    EXIT WHEN stopped_in = 3 OR (whole_queue AND cardinality(saturated) > 0);
     IF pass = 1 THEN
       -- The rewind: from the rewind key up to the cursor.
       CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
@@ -510,9 +575,14 @@ BEGIN
                   saturated := saturated || adm.blocked;
                   bl_p := bl_p || p; bl_r := bl_r || c.run_at;
                   bl_i := bl_i || c.job_id;
+                  bl_b := bl_b || hashtextextended(adm.blocked, 0);
                 END IF;
                 IF adm.retry_in IS NOT NULL THEN
                   retry := least(retry, adm.retry_in);
+                END IF;
+                IF whole_queue THEN
+                  rewind_cut := rewind_cut OR pass = 1;
+                  EXIT passes;  -- nothing behind it can start either
                 END IF;
               ELSE
                 taken := taken || adm.locks;
@@ -562,7 +632,7 @@ BEGIN
       ARRAY(SELECT t.k FROM unnest(taken, taken_by) AS t(k, owner)
             WHERE t.owner = c.job_id) END;
     blocked_priorities := NULL; blocked_run_ats := NULL;
-    blocked_job_ids := NULL; retry_in := NULL;
+    blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
     RETURN NEXT;
     found_i := found_i || c.job_id;
   END LOOP;
@@ -591,6 +661,7 @@ BEGIN
     rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
   END IF;
   blocked_priorities := bl_p; blocked_run_ats := bl_r; blocked_job_ids := bl_i;
+  blocked_buckets := bl_b;
   retry_in := retry;
   RETURN NEXT;
 END

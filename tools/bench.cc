@@ -41,6 +41,10 @@
 //      web console on the database (qg::Console, default 5 s snapshot) and from
 //      the pool's own qg::WorkerMetrics (observer + MetricsServer); the order
 //      alternates per repetition; rates and scraped/plain
+//   s10 flow control (not in core/scale/all): 8-worker drains, each beside
+//      an unlimited one in the same repetition: 20 limits on other queues;
+//      a global limit of 8 drained by 2 pools of 8 (own clients); 100,000
+//      jobs over 1,000 keys limited to 1 each
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -573,6 +577,107 @@ class Bench {
     double rate = DrainReady(c, mode, kS3Jobs);
     Emit(mode == qg::WorkerMode::kFast ? "qg" : "qg-compat", "s3", rep,
          absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
+  }
+
+  // Drains `expected` ready Noop jobs of the default queue with `pools`
+  // pools of `c` workers, each on a client (and sessions) of its own, as
+  // separate processes would be; jobs/s from the first start until empty.
+  double DrainPools(int pools, int c, int64_t expected) {
+    std::atomic<int64_t> first{0}, ran{0};
+    qg::WorkMap work_map;
+    work_map.Register("Noop", [&](qg::Job&) {
+      int64_t zero = 0;
+      first.compare_exchange_strong(zero, MonotonicNanos());
+      ++ran;
+      return absl::OkStatus();
+    });
+    qg::WorkerOptions options;
+    options.interval = absl::Milliseconds(100);
+    std::vector<std::unique_ptr<qg::Client>> clients;
+    std::vector<std::unique_ptr<qg::WorkerPool>> running;
+    for (int i = 0; i < pools; ++i) {
+      clients.push_back(NewClient(c + 2));
+      running.push_back(std::make_unique<qg::WorkerPool>(
+          clients.back().get(), &work_map, c, options));
+    }
+    ConnPtr watch = MustConnect(conninfo_);
+    absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
+    for (auto& p : running) {
+      if (absl::Status s = p->Start(); !s.ok()) LOG(FATAL) << s;
+    }
+    while (ran.load() < expected && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    int64_t left =
+        WaitEmpty(watch.get(),
+                  "que_jobs WHERE queue = '' AND run_at <= now() AND "
+                  "job_class = 'Noop' ORDER BY queue, priority, run_at, job_id",
+                  deadline);
+    int64_t end = MonotonicNanos();
+    for (auto& p : running) p->Shutdown();
+    return (expected - left) / ((end - first.load()) / 1e9);
+  }
+
+  // `n` ready Noop jobs whose args name one of `keys` tenants, in turn.
+  void LoadKeyed(int n, int keys) {
+    ConnPtr conn = MustConnect(conninfo_);
+    std::string rows;
+    for (int i = 0; i < n; ++i) {
+      absl::StrAppend(
+          &rows, "\t100\t2000-01-01 00:00:00+00\tNoop\t{\"tenant\":", i % keys,
+          "}\n");
+    }
+    Copy(conn.get(), "que_jobs", rows);
+    MustExec(admin_.get(), "CHECKPOINT");
+  }
+
+  // s10: flow control (issue 19), each figure beside its unlimited drain
+  // in the same repetition, 8 workers per pool:
+  //   other_queues: the s3 drain with 20 limits set on other queues;
+  //   global8: one queue limited to 8 at once, drained by 2 pools of 8
+  //     (own clients and sessions: two processes as the database sees them);
+  //   keys1000: 100,000 jobs over 1,000 keys limited to 1 each.
+  void S10(int rep) {
+    auto limits = [&](const std::string& insert) {
+      MustExec(admin_.get(), "DELETE FROM qg_limits");
+      if (!insert.empty()) MustExec(admin_.get(), insert);
+    };
+    limits("");
+    Reset();
+    LoadReady("que_jobs");
+    const double plain = DrainPools(1, 8, kS3Jobs);
+    Emit("qg", "s10", rep, "plain_c8_jobs_per_s", plain);
+    limits(
+        "INSERT INTO qg_limits (name, queue, concurrency) SELECT 'other-' || "
+        "i, 'other-' || i, 1 FROM generate_series(1, 20) AS i");
+    Reset();
+    LoadReady("que_jobs");
+    const double other = DrainPools(1, 8, kS3Jobs);
+    Emit("qg", "s10", rep, "other_queue_limits_c8_jobs_per_s", other);
+    Emit("qg", "s10", rep, "other_queue_limits_over_plain", other / plain);
+    limits(
+        "INSERT INTO qg_limits (name, queue, concurrency) "
+        "VALUES ('global8', '', 8)");
+    Reset();
+    LoadReady("que_jobs");
+    const double global8 = DrainPools(2, 8, kS3Jobs);
+    Emit("qg", "s10", rep, "global8_2x8_jobs_per_s", global8);
+    Emit("qg", "s10", rep, "global8_2x8_over_plain_c8", global8 / plain);
+    constexpr int kKeyedJobs = 100000;
+    limits("");
+    Reset();
+    LoadKeyed(kKeyedJobs, 1000);
+    const double keyed_plain = DrainPools(1, 8, kKeyedJobs);
+    Emit("qg", "s10", rep, "keyed_plain_c8_jobs_per_s", keyed_plain);
+    limits(
+        "INSERT INTO qg_limits (name, key_by, key_args, concurrency) "
+        "VALUES ('per-tenant', 'args', '{tenant}', 1)");
+    Reset();
+    LoadKeyed(kKeyedJobs, 1000);
+    const double keyed = DrainPools(1, 8, kKeyedJobs);
+    Emit("qg", "s10", rep, "keys1000_limit1_c8_jobs_per_s", keyed);
+    Emit("qg", "s10", rep, "keys1000_limit1_over_plain", keyed / keyed_plain);
+    limits("");
   }
 
   // s9: the s3 drain with and without /metrics scraped 10 times a second
@@ -1317,12 +1422,14 @@ std::optional<Plan> PlanFromFlags() {
     } else if (part == "all" || part == "every") {
       plan.scenarios.insert(
           {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
+    } else if (part == "s10") {
+      plan.scenarios.insert("s10");
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       plan.scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s9, core, scale or all, "
+              "bench: --scenario takes s1 .. s10, core, scale or all, "
               "comma-separated\n");
       return std::nullopt;
     }
@@ -1373,6 +1480,7 @@ void RunPlan(Bench& bench, const Plan& plan) {
     if (want("s9")) {
       for (int c : plan.cs) bench.S9(rep, c);
     }
+    if (want("s10")) bench.S10(rep);
   }
 }
 

@@ -514,11 +514,21 @@ LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
   // and so do the slot locks of limited jobs.
   std::vector<int64_t> unlock = writes.unlock;
   unlock.insert(unlock.end(), rt.relocked.begin(), rt.relocked.end());
+  // A finished job's slots go as soon as its outcome is sent (it no longer
+  // runs), not a round trip later with its own lock: the slot is free for
+  // the scan of this same round trip (the unlock precedes it).
   rt.limit_unlocks.swap(limit_unlocks_);
-  for (int64_t id : writes.unlock) {
-    if (auto it = limit_locks_.find(id); it != limit_locks_.end()) {
-      rt.limit_unlocks.insert(rt.limit_unlocks.end(), it->second.begin(),
-                              it->second.end());
+  if (!limit_locks_.empty()) {
+    std::vector<int64_t> finished = writes.unlock;
+    for (const CompletionBatch::Write& w : writes.writes) {
+      finished.insert(finished.end(), w.ids.begin(), w.ids.end());
+    }
+    for (int64_t id : finished) {
+      if (auto it = limit_locks_.find(id); it != limit_locks_.end()) {
+        rt.limit_unlocks.insert(rt.limit_unlocks.end(), it->second.begin(),
+                                it->second.end());
+        rt.limit_freed.push_back(id);
+      }
     }
   }
   unlock.insert(unlock.end(), rt.limit_unlocks.begin(), rt.limit_unlocks.end());
@@ -602,7 +612,7 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
   }
   if (rt.request.unlock && r.unlock.ok()) {
     // Slots freed: jobs a limit held back may start now.
-    for (int64_t id : rt.writes.unlock) limit_locks_.erase(id);
+    for (int64_t id : rt.limit_freed) limit_locks_.erase(id);
     if (!rt.limit_unlocks.empty()) planner_.LimitFreed();
   }
   if (rt.request.unlock && !r.unlock.ok()) {
@@ -611,7 +621,7 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
                           rt.limit_unlocks.end());
     // The finished jobs' own slot locks stay in limit_locks_ until the
     // batch releases them again.
-    for (int64_t id : rt.writes.unlock) {
+    for (int64_t id : rt.limit_freed) {
       if (auto it = limit_locks_.find(id); it != limit_locks_.end()) {
         for (int64_t k : it->second) {
           limit_unlocks_.erase(
@@ -757,6 +767,18 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   return released;
 }
 
+bool FastPool::FreesSlots(const CompletionBatch::Request& writes) const {
+  for (int64_t id : writes.unlock) {
+    if (limit_locks_.contains(id)) return true;
+  }
+  for (const CompletionBatch::Write& w : writes.writes) {
+    for (int64_t id : w.ids) {
+      if (limit_locks_.contains(id)) return true;
+    }
+  }
+  return false;
+}
+
 void FastPool::TakeLimitLocks(const LockerSession::LockResult& l,
                               const std::vector<int64_t>& relocked,
                               absl::Time now) {
@@ -894,6 +916,10 @@ void FastPool::LockerLoop() {
     if (TakeFinished(now)) continue;        // stopping: take those in first
     std::optional<PoolView> view = ViewForPlanner();
     if (!view) break;  // stopped, and everything written and released
+    if (!limit_locks_.empty() && FreesSlots(batch_.Next())) {
+      // Slots go in the coming round trip: its scan can take them.
+      planner_.LimitFreed();
+    }
     Plan plan = planner_.Decide(*view, now);
     if (plan.sweep) {
       if (absl::Status s =

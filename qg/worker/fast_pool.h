@@ -126,6 +126,7 @@ class FastPool {
     CompletionBatch::Request writes;     // the batch's writes and unlocks
     std::vector<int64_t> relocked;       // extra lock counts given back
     std::vector<int64_t> limit_unlocks;  // slot locks released with them
+    std::vector<int64_t> limit_freed;    // the finished jobs they were of
     LockerSession::Request request;
     LockerSession::Response response;
   };
@@ -148,6 +149,8 @@ class FastPool {
   LockerSession::Request BuildRequest(const Plan& plan, RoundTrip& rt);
   // The slot locks of jobs a lock scan returned: kept for fresh ones, to be
   // released for the rest; then what the scan says of jobs it held back.
+  // Whether `writes` (what the next round trip sends) frees slot locks.
+  bool FreesSlots(const CompletionBatch::Request& writes) const;
   void TakeLimitLocks(const LockerSession::LockResult& l,
                       const std::vector<int64_t>& relocked, absl::Time now);
   LockerSession::Lock LockRequest(const Plan& plan)

@@ -182,11 +182,17 @@ void LockPlanner::Released(const std::vector<JobKey>& keys) {
   }
 }
 
-void LockPlanner::LimitBlocked(const std::vector<JobKey>& first,
-                               absl::Time retry_at, absl::Time now) {
-  for (const JobKey& k : first) {
-    if (held_back_.size() >= kMaxHeldBack) break;
-    held_back_.insert(k);
+void LockPlanner::LimitBlocked(
+    const std::vector<std::pair<int64_t, JobKey>>& first, absl::Time retry_at,
+    absl::Time now) {
+  for (const auto& [bucket, key] : first) {
+    auto it = held_back_.find(bucket);
+    if (it == held_back_.end()) {
+      if (held_back_.size() >= kMaxHeldBack) continue;
+      held_back_.emplace(bucket, key);
+    } else if (key < it->second) {
+      it->second = key;
+    }
   }
   if (held_back_.empty()) return;
   // A little early for a token: the scan reaches the database a round trip
@@ -206,12 +212,14 @@ void LockPlanner::PlanProbes(Plan& plan) {
   // In turn: from after the last one probed, wrapping around.
   auto it =
       probe_from_ ? held_back_.upper_bound(*probe_from_) : held_back_.begin();
+  int64_t last = 0;
   while (plan.probes.size() < kMaxProbes && !held_back_.empty()) {
     if (it == held_back_.end()) it = held_back_.begin();
-    plan.probes.push_back(*it);
+    plan.probes.push_back(it->second);
+    last = it->first;
     it = held_back_.erase(it);
   }
-  probe_from_ = plan.probes.back();
+  probe_from_ = last;
   probe_due_ = false;
   limit_retry_at_ = absl::InfiniteFuture();
 }

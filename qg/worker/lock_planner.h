@@ -56,6 +56,7 @@
 #define QG_WORKER_LOCK_PLANNER_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -195,8 +196,8 @@ class LockPlanner {
   // (`LimitFreed`), when the token is due, and at least every kLimitRetry
   // (slots other pools free). At most kMaxHeldBack are remembered; those
   // past it are found again by the sweep.
-  void LimitBlocked(const std::vector<JobKey>& first, absl::Time retry_at,
-                    absl::Time now);
+  void LimitBlocked(const std::vector<std::pair<int64_t, JobKey>>& first,
+                    absl::Time retry_at, absl::Time now);
   void LimitFreed();
   static constexpr absl::Duration kLimitRetry = absl::Milliseconds(100);
   static constexpr size_t kMaxProbes = 32;
@@ -301,10 +302,11 @@ class LockPlanner {
   absl::Duration db_offset_ = absl::ZeroDuration();
   // The most urgent (priority, run_at) notified since the last lock.
   std::optional<std::pair<int16_t, absl::Time>> notified_best_;
-  // Flow control (LimitBlocked): jobs held back by limits, the next to
-  // probe after `probe_from_`, whether a probe is due, and when one is.
-  std::set<JobKey> held_back_;
-  std::optional<JobKey> probe_from_;
+  // Flow control (LimitBlocked): per full bucket (a hash), the earliest
+  // job held back; the next bucket to probe after `probe_from_`; whether a
+  // probe is due, and when one is.
+  std::map<int64_t, JobKey> held_back_;
+  std::optional<int64_t> probe_from_;
   bool probe_due_ = false;
   absl::Time limit_retry_at_ = absl::InfiniteFuture();
   // The probes of the next plan (PlanLock), taken out of held_back_.

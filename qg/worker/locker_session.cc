@@ -72,10 +72,13 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
   int p_col = PQfnumber(r.get(), "blocked_priorities");
   int r_col = PQfnumber(r.get(), "blocked_run_ats");
   int i_col = PQfnumber(r.get(), "blocked_job_ids");
-  if (p_col >= 0 && r_col >= 0 && i_col >= 0 && !r.IsNull(i, i_col)) {
-    std::vector<int64_t> priorities, ids;
+  int b_col = PQfnumber(r.get(), "blocked_buckets");
+  if (p_col >= 0 && r_col >= 0 && i_col >= 0 && b_col >= 0 &&
+      !r.IsNull(i, i_col)) {
+    std::vector<int64_t> priorities, ids, buckets;
     if (!ReadIdArray(r.Get(i, p_col), &priorities) ||
-        !ReadIdArray(r.Get(i, i_col), &ids)) {
+        !ReadIdArray(r.Get(i, i_col), &ids) ||
+        !ReadIdArray(r.Get(i, b_col), &buckets)) {
       return false;
     }
     // timestamptz[] text: {"2026-12-06 11:00:00.123456+00",...}
@@ -91,7 +94,8 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
         run_ats.emplace_back(part);
       }
     }
-    if (priorities.size() != ids.size() || run_ats.size() != ids.size()) {
+    if (priorities.size() != ids.size() || run_ats.size() != ids.size() ||
+        buckets.size() != ids.size()) {
       return false;
     }
     for (size_t k = 0; k < ids.size(); ++k) {
@@ -102,7 +106,7 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
       key.run_at = *at;
       key.run_at_text = run_ats[k];
       key.id = ids[k];
-      out.blocked.push_back(std::move(key));
+      out.blocked.emplace_back(buckets[k], std::move(key));
     }
   }
   int retry_col = PQfnumber(r.get(), "retry_in");

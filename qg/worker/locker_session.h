@@ -81,7 +81,8 @@ class LockerSession {
     // a rate limit that held one back has a token again (from when the
     // answer was read).
     std::map<int64_t, std::vector<int64_t>> limit_locks;
-    std::vector<JobKey> blocked;
+    // (bucket, its first job held back); the bucket as a hash.
+    std::vector<std::pair<int64_t, JobKey>> blocked;
     std::optional<absl::Duration> retry_in;
   };
   // What a sweep found.

@@ -17,7 +17,7 @@
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
        rewind_run_at, rewind_job_id, limit_locks, blocked_priorities,
-       blocked_run_ats, blocked_job_ids, retry_in
+       blocked_run_ats, blocked_job_ids, blocked_buckets, retry_in
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
                   $9::timestamptz, $10::bigint, $11::bigint, $12::smallint[],

@@ -343,12 +343,17 @@ DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint, smallint,
                                      timestamptz, bigint, bigint, smallint[],
                                      timestamptz[], bigint[]);
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint, smallint,
+                                     timestamptz, bigint, bigint, smallint[],
+                                     timestamptz[], bigint[], bigint[]);
 CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
                              after_p smallint, after_r timestamptz,
                              after_id bigint, rewind_p smallint,
                              rewind_r timestamptz, rewind_id bigint,
                              scope bigint, probe_p smallint[],
-                             probe_r timestamptz[], probe_i bigint[])
+                             probe_r timestamptz[], probe_i bigint[],
+                             probe_b bigint[])
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
@@ -395,8 +400,7 @@ DECLARE
   bl_b bigint[] := '{}';       -- and its bucket (a hash of "name\nbucket")
   retry float8;
   skip_probe bigint;           -- a probe whose own job is held back
-  lim qg_limits;
-  b text;
+  watched boolean;             -- a probe candidate left alone
   probing boolean := false;    -- the probe pass locked some: skip them after
   whole_queue boolean;         -- every limit is one bucket of every job
 BEGIN
@@ -426,8 +430,9 @@ BEGIN
   IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
     <<probes>>
     FOR c IN
-      SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of
-      FROM unnest(probe_p, probe_r, probe_i) AS k(p, r, i),
+      SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of,
+             k.b AS probe_bucket
+      FROM unnest(probe_p, probe_r, probe_i, probe_b) AS k(p, r, i, b),
       LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
                WHERE j.queue = q AND j.run_at <= due
                AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
@@ -436,25 +441,19 @@ BEGIN
     LOOP
       -- A probed job still held back: its bucket is still full, and the
       -- other buckets are probed by their own keys.
-      CONTINUE WHEN c.probe_of = skip_probe;
-      CONTINUE WHEN c.job_id = ANY (held) OR c.job_id = ANY (got_i);
-      IF NOT pg_try_advisory_lock(c.job_id) THEN
-        -- Another worker has the probed job: its buckets stay watched (the
-        -- jobs after it are found from its key once it is done).
+      CONTINUE WHEN c.probe_of = skip_probe OR c.job_id = ANY (got_i);
+      -- Probes past `want`, and a probed job a worker has (this pool or
+      -- another): kept watched as they are (reported back with their
+      -- bucket), so that the pool, which forgets the keys it probes, looks
+      -- again later.
+      watched := n_locked >= want OR c.job_id = ANY (held);
+      IF NOT watched THEN
+        watched := NOT pg_try_advisory_lock(c.job_id);
+      END IF;
+      IF watched THEN
         IF c.job_id = c.probe_of THEN
-          SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
-          FROM que_jobs AS j
-          WHERE j.queue = q AND j.priority = c.priority
-          AND j.run_at = c.run_at AND j.job_id = c.job_id;
-          IF FOUND THEN
-            FOREACH lim IN ARRAY lims LOOP
-              b := qg_limit_bucket(lim, jc, ja, jk);
-              CONTINUE WHEN b IS NULL;
-              bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
-              bl_i := bl_i || c.job_id;
-              bl_b := bl_b || hashtextextended(lim.name || E'\n' || b, 0);
-            END LOOP;
-          END IF;
+          bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
+          bl_i := bl_i || c.job_id; bl_b := bl_b || c.probe_bucket;
         END IF;
         CONTINUE;
       END IF;
@@ -498,7 +497,6 @@ BEGIN
       got_i := got_i || c.job_id;
       n_locked := n_locked + 1;
       probing := true;
-      EXIT probes WHEN n_locked >= want;
     END LOOP;
   END IF;
   IF n_locked >= want THEN

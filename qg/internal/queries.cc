@@ -339,7 +339,8 @@ Call SessionTimeout(absl::Duration timeout) {
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
               const std::optional<JobKey>& rewind, int64_t scope,
-              absl::Span<const JobKey> probes) {
+              absl::Span<const JobKey> probes,
+              absl::Span<const int64_t> probe_buckets) {
   auto run_at = [](const JobKey& k) {
     return k.run_at_text.empty() ? FormatTimestamp(k.run_at) : k.run_at_text;
   };
@@ -359,7 +360,7 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
            rewind ? SqlParam(run_at(*rewind)) : SqlParam(),
            rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam(),
            absl::StrCat(scope), ArrayLiteral(probe_p), ArrayLiteral(probe_r),
-           ArrayLiteral(probe_i)}};
+           ArrayLiteral(probe_i), IdArray(probe_buckets)}};
 }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {

@@ -233,7 +233,8 @@ Call SessionTimeout(absl::Duration timeout);
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
               const std::optional<JobKey>& rewind = std::nullopt,
-              int64_t scope = 0, absl::Span<const JobKey> probes = {});
+              int64_t scope = 0, absl::Span<const JobKey> probes = {},
+              absl::Span<const int64_t> probe_buckets = {});
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

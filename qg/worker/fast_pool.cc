@@ -580,6 +580,7 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
   l.held.insert(l.held.end(), limit_unlocks_.begin(), limit_unlocks_.end());
   l.scope = scope_;
   l.probes = plan.probes;
+  l.probe_buckets = plan.probe_buckets;
   return l;
 }
 

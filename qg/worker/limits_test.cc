@@ -195,7 +195,7 @@ TEST_P(LimitsTest, SlotsAreFreeWhenTheirSessionEnds) {
   absl::StatusOr<PgResult> locked = ExecSimple(
       other->get(),
       "SELECT job_id, limit_locks FROM qg_lock_jobs('', 1, '{}', 100, NULL, "
-      "NULL, NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}') WHERE locked");
+      "NULL, NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}') WHERE locked");
   QG_ASSERT_OK(locked.status());
   ASSERT_EQ(locked->rows(), 1);
   ASSERT_NE(locked->Get(0, 1), "{}");
@@ -259,7 +259,7 @@ TEST_P(LimitsTest, LoweredLimitInTheLockFunction) {
     absl::StatusOr<PgResult> r = ExecSimple(
         c,
         "SELECT count(*) FROM qg_lock_jobs('', 1, '{}', 100, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}') WHERE locked");
+        "NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}') WHERE locked");
     return r.ok() ? std::stoi(std::string(r->Get(0, 0))) : -1;
   };
   std::vector<PgConnPtr> workers;

@@ -216,6 +216,7 @@ void LockPlanner::PlanProbes(Plan& plan) {
   while (plan.probes.size() < kMaxProbes && !held_back_.empty()) {
     if (it == held_back_.end()) it = held_back_.begin();
     plan.probes.push_back(it->second);
+    plan.probe_buckets.push_back(it->first);
     last = it->first;
     it = held_back_.erase(it);
   }

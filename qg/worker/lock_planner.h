@@ -121,8 +121,10 @@ struct Plan {
   // Its run_at_text is empty; the run_at is on the database's clock.
   std::optional<JobKey> rewind;
   int max_scan = 0;  // candidates the scan may look at
-  // Jobs held back by limits to look at first (LimitBlocked).
+  // Jobs held back by limits to look at first (LimitBlocked), and their
+  // buckets (hashes, as the lock scan reported them).
   std::vector<JobKey> probes;
+  std::vector<int64_t> probe_buckets;
   std::vector<JobKey> confirm;  // buffered jobs to re-check
   std::vector<JobKey> release;  // buffered jobs to give back
   // Start a sweep (none is under way): free jobs before `sweep_before`

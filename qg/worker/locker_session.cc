@@ -512,7 +512,8 @@ absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
   if (request.lock) {
     const Lock& l = *request.lock;
     calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
-                                      l.after, l.rewind, l.scope, l.probes));
+                                      l.after, l.rewind, l.scope, l.probes,
+                                      l.probe_buckets));
   }
   for (const Call& c : calls) {
     if (absl::Status s = p.Send(c); !s.ok()) return s;

@@ -55,6 +55,7 @@ class LockerSession {
     std::optional<JobKey> rewind;
     int64_t scope = 0;           // the pool's id, for per-pool limits
     std::vector<JobKey> probes;  // jobs held back by limits, looked at first
+    std::vector<int64_t> probe_buckets;  // their buckets (hashes)
   };
   // One round trip: on the locker connection, in this order, cancel
   // acknowledgements, unlock (jobs whose writes committed earlier), confirm,

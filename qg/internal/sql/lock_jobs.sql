@@ -11,8 +11,9 @@
 -- $4 max_scan int, $5 after_priority smallint, $6 after_run_at timestamptz,
 -- $7 after_job_id bigint, $8 rewind_priority smallint,
 -- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint, $11 scope bigint
--- (the pool's id, for per-pool limits), $12..$14 the keys of held-back jobs
--- to probe first (smallint[], timestamptz[], bigint[]).
+-- (the pool's id, for per-pool limits), $12..$15 the keys of held-back jobs
+-- to probe first and their buckets (smallint[], timestamptz[], bigint[],
+-- bigint[]).
 -- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
@@ -21,4 +22,4 @@ SELECT queue, priority, run_at, job_id, job_class, args, error_count,
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
                   $9::timestamptz, $10::bigint, $11::bigint, $12::smallint[],
-                  $13::timestamptz[], $14::bigint[])
+                  $13::timestamptz[], $14::bigint[], $15::bigint[])

@@ -12,7 +12,6 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "qg/enqueue_util.h"
 #include "qg/internal/guarded.h"
 #include "qg/internal/job_ops.h"
@@ -429,20 +428,8 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockLimitedJob(
                                      ? reader->Read(*r, i)
                                      : absl::StatusOr<JobRow>(reader.status());
     std::vector<int64_t> locks;
-    bool locks_ok = true;
-    if (!r->IsNull(i, locks_col)) {
-      std::string text(r->Get(i, locks_col));
-      if (text.size() < 2) {
-        locks_ok = false;
-      } else if (text.size() > 2) {
-        for (absl::string_view part : absl::StrSplit(
-                 absl::string_view(text).substr(1, text.size() - 2), ',')) {
-          int64_t v = 0;
-          if (!absl::SimpleAtoi(part, &v)) locks_ok = false;
-          locks.push_back(v);
-        }
-      }
-    }
+    const bool locks_ok = r->IsNull(i, locks_col) ||
+                          internal::ParseIdArray(r->Get(i, locks_col), &locks);
     if (!row.ok() || !locks_ok) {
       conn.Discard();  // releases every lock the session took
       return row.ok() ? absl::InternalError(

@@ -530,16 +530,32 @@ class Bench {
     }
   }
 
-  // Drains what is in que_jobs' default queue with a pool of `c` workers
-  // in this process; returns jobs/s from the first handler start until the
-  // queue is empty (`expected` jobs). The database is asked whether the
-  // queue is empty only once the handlers ran `expected` jobs, and along
-  // the primary key: a query polled during the drain that scans the table
-  // (beside s6's million future jobs, a parallel sequential scan of 60 ms,
-  // back to back) takes the cores the drain is measured on.
+  // Drains what is in que_jobs' default queue (`expected` jobs) with one
+  // pool of `c` workers in this process (DrainPools()).
   double DrainReady(int c, qg::WorkerMode mode, int64_t expected,
                     qg::PoolObserver* observer = nullptr) {
-    auto client = NewClient(c + 2);
+    return DrainPools(1, c, expected, mode, observer);
+  }
+
+  void S3(int rep, int c, qg::WorkerMode mode) {
+    Reset();
+    LoadReady("que_jobs");
+    double rate = DrainReady(c, mode, kS3Jobs);
+    Emit(mode == qg::WorkerMode::kFast ? "qg" : "qg-compat", "s3", rep,
+         absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
+  }
+
+  // Drains `expected` ready Noop jobs of the default queue with `pools`
+  // pools of `c` workers, each on a client (and sessions) of its own, as
+  // separate processes would be; jobs/s from the first handler start until
+  // the queue is empty. The database is asked whether the queue is empty
+  // only once the handlers ran `expected` jobs, and along the primary key:
+  // a query polled during the drain that scans the table (beside s6's
+  // million future jobs, a parallel sequential scan of 60 ms, back to back)
+  // takes the cores the drain is measured on.
+  double DrainPools(int pools, int c, int64_t expected,
+                    qg::WorkerMode mode = qg::WorkerMode::kFast,
+                    qg::PoolObserver* observer = nullptr) {
     std::atomic<int64_t> first{0}, ran{0};
     qg::WorkMap work_map;
     work_map.Register("Noop", [&](qg::Job&) {
@@ -554,45 +570,6 @@ class Bench {
     options.buffer = absl::GetFlag(FLAGS_buffer);
     options.recheck_after = absl::Milliseconds(absl::GetFlag(FLAGS_recheck_ms));
     options.observer = observer;
-    qg::WorkerPool pool(client.get(), &work_map, c, options);
-    ConnPtr watch = MustConnect(conninfo_);
-    absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_cap));
-    if (absl::Status s = pool.Start(); !s.ok()) LOG(FATAL) << s;
-    while (ran.load() < expected && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    int64_t left =
-        WaitEmpty(watch.get(),
-                  "que_jobs WHERE queue = '' AND run_at <= now() AND "
-                  "job_class = 'Noop' ORDER BY queue, priority, run_at, job_id",
-                  deadline);
-    int64_t end = MonotonicNanos();
-    pool.Shutdown();
-    return (expected - left) / ((end - first.load()) / 1e9);
-  }
-
-  void S3(int rep, int c, qg::WorkerMode mode) {
-    Reset();
-    LoadReady("que_jobs");
-    double rate = DrainReady(c, mode, kS3Jobs);
-    Emit(mode == qg::WorkerMode::kFast ? "qg" : "qg-compat", "s3", rep,
-         absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
-  }
-
-  // Drains `expected` ready Noop jobs of the default queue with `pools`
-  // pools of `c` workers, each on a client (and sessions) of its own, as
-  // separate processes would be; jobs/s from the first start until empty.
-  double DrainPools(int pools, int c, int64_t expected) {
-    std::atomic<int64_t> first{0}, ran{0};
-    qg::WorkMap work_map;
-    work_map.Register("Noop", [&](qg::Job&) {
-      int64_t zero = 0;
-      first.compare_exchange_strong(zero, MonotonicNanos());
-      ++ran;
-      return absl::OkStatus();
-    });
-    qg::WorkerOptions options;
-    options.interval = absl::Milliseconds(100);
     std::vector<std::unique_ptr<qg::Client>> clients;
     std::vector<std::unique_ptr<qg::WorkerPool>> running;
     for (int i = 0; i < pools; ++i) {

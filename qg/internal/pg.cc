@@ -1,7 +1,9 @@
 #include "qg/internal/pg.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "qg/internal/escape.h"
 
 namespace qg::internal {
@@ -32,6 +34,20 @@ std::string ArrayLiteral(
   }
   out.push_back('}');
   return out;
+}
+
+bool ParseIdArray(absl::string_view text, std::vector<int64_t>* out) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+    return false;
+  }
+  text = text.substr(1, text.size() - 2);
+  if (text.empty()) return true;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v)) return false;
+    out->push_back(v);
+  }
+  return true;
 }
 
 std::string ArrayLiteral(const std::vector<std::string>& values) {

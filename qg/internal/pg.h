@@ -13,6 +13,7 @@
 #ifndef QG_INTERNAL_PG_H_
 #define QG_INTERNAL_PG_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ absl::Status CheckNoNul(absl::string_view what, absl::string_view value);
 std::string ArrayLiteral(const std::vector<std::string>& values);
 // The same with SQL NULL for `std::nullopt` elements.
 std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values);
+
+// The elements of a bigint[] in PostgreSQL's text output ("{-1,2}", "{}")
+// appended to `out`; false when `text` is not one.
+bool ParseIdArray(absl::string_view text, std::vector<int64_t>* out);
 
 // Appends `value` to `out` escaped for COPY's text format.
 void AppendCopyField(absl::string_view value, std::string& out);

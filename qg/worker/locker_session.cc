@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "qg/internal/pg.h"
 #include "qg/internal/pipeline.h"
 #include "qg/internal/sql.h"
 
@@ -36,21 +37,6 @@ std::optional<JobKey> ReadKey(const PgResult& r, int i,
   return key;
 }
 
-// A bigint[] column's text ("{-1,2}"); false when unreadable.
-bool ReadIdArray(absl::string_view text, std::vector<int64_t>* out) {
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
-    return false;
-  }
-  text = text.substr(1, text.size() - 2);
-  if (text.empty()) return true;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v)) return false;
-    out->push_back(v);
-  }
-  return true;
-}
-
 // The limits' part of a lock scan's answer: a row's slot locks, or the
 // summary's first held-back job and rate retry time. False when
 // unreadable.
@@ -63,7 +49,7 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
     int64_t id = 0;
     std::vector<int64_t> locks;
     if (!absl::SimpleAtoi(r.Get(i, id_col), &id) ||
-        !ReadIdArray(r.Get(i, col), &locks)) {
+        !ParseIdArray(r.Get(i, col), &locks)) {
       return false;
     }
     if (!locks.empty()) out.limit_locks[id] = std::move(locks);
@@ -76,9 +62,9 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
   if (p_col >= 0 && r_col >= 0 && i_col >= 0 && b_col >= 0 &&
       !r.IsNull(i, i_col)) {
     std::vector<int64_t> priorities, ids, buckets;
-    if (!ReadIdArray(r.Get(i, p_col), &priorities) ||
-        !ReadIdArray(r.Get(i, i_col), &ids) ||
-        !ReadIdArray(r.Get(i, b_col), &buckets)) {
+    if (!ParseIdArray(r.Get(i, p_col), &priorities) ||
+        !ParseIdArray(r.Get(i, i_col), &ids) ||
+        !ParseIdArray(r.Get(i, b_col), &buckets)) {
       return false;
     }
     // timestamptz[] text: {"2026-12-06 11:00:00.123456+00",...}

@@ -159,6 +159,23 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
     if (!key.ok()) return key.status();
     row.unique_key = std::move(*key);
   }
+  if (job.limit_key.has_value()) {
+    const std::string& k = *job.limit_key;
+    if (k.empty() || k.size() > internal::kMaxUniqueKeyBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("NewJob::limit_key has ", k.size(),
+                       " bytes; from 1 to ", internal::kMaxUniqueKeyBytes));
+    }
+    if (absl::Status s = internal::CheckNoNul("limit key", k); !s.ok()) {
+      return s;
+    }
+    if (size_t bad = internal::FirstInvalidUtf8(k);
+        bad != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("limit key is not valid UTF-8 (byte ", bad, ")"));
+    }
+    row.limit_key = k;
+  }
   return row;
 }
 
@@ -295,7 +312,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
                                                  Executor* tx) {
   if (options_.synchronous) return EnqueueSync(row, tx);
   if (tx != nullptr) {
-    if (!row.unique_key) {
+    if (!row.NeedsAdditions()) {
       absl::StatusOr<Rows> rows = QueryCall(*tx, queries::InsertJob(row));
       if (!rows.ok()) return rows.status();
       absl::StatusOr<int64_t> id = ReturnedId(*rows);
@@ -310,7 +327,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  if (!row.unique_key) {
+  if (!row.NeedsAdditions()) {
     absl::StatusOr<PgResult> r =
         internal::RunPrepared(conn->get(), queries::InsertJob(row));
     if (!r.ok()) return r.status();
@@ -332,7 +349,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
   // Stores the job and returns its row; a unique job's duplicate returns
   // the holder's row, flagged, and is not run.
   auto store = [&](Executor& exec) -> absl::StatusOr<std::pair<JobRow, bool>> {
-    if (insert.unique_key) {
+    if (insert.NeedsAdditions()) {
       if (absl::Status s = CheckUniqueSchema(exec); !s.ok()) return s;
       return InsertUnique(exec, insert);
     }

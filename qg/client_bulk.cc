@@ -103,7 +103,7 @@ absl::Status InsertAll(Executor& exec, const std::vector<InsertRow>& rows,
         from, std::min(rows.size() - from, kChunk));
     bool unique = std::any_of(
         chunk.begin(), chunk.end(),
-        [](const InsertRow& r) { return r.unique_key.has_value(); });
+        [](const InsertRow& r) { return r.NeedsAdditions(); });
     absl::Status s = unique ? InsertWithUnique(exec, chunk, results)
                             : InsertPlain(exec, chunk, results);
     if (!s.ok()) return s;
@@ -136,7 +136,7 @@ absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
   if (!rows.ok()) return rows.status();
   const bool any_unique =
       std::any_of(rows->begin(), rows->end(),
-                  [](const InsertRow& r) { return r.unique_key.has_value(); });
+                  [](const InsertRow& r) { return r.NeedsAdditions(); });
   std::vector<EnqueueResult> results;
   results.reserve(jobs.size());
   auto insert = [&](Executor& exec) -> absl::Status {
@@ -188,6 +188,13 @@ absl::StatusOr<std::optional<InsertRow>> NextRow(const Client::JobSource& next,
         " of the stream is unique (NewJob::unique): COPY cannot skip "
         "duplicates, so EnqueueStream refuses unique jobs; enqueue them "
         "with EnqueueMany, which reports duplicates"));
+  }
+  if (job.limit_key.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job #", index,
+        " of the stream has a limit key (NewJob::limit_key), which "
+        "EnqueueStream's COPY does not store; enqueue it with EnqueueMany, "
+        "or key the limit by args fields (Limit::KeyBy::kArgs)"));
   }
   absl::StatusOr<InsertRow> row = ValidateNewJob(job);
   if (!row.ok()) {

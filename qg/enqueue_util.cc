@@ -43,9 +43,10 @@ int ColumnIndex(const Rows& rows, absl::string_view name) {
 
 absl::Status MissingUniqueSchema() {
   return absl::FailedPreconditionError(
-      "unique jobs need qg-cpp's schema additions (the qg_unique_key column "
-      "of que_jobs and its unique index), which this database lacks: run "
-      "`qg migrate` (jobs without NewJob::unique work without them)");
+      "unique jobs and limit keys need qg-cpp's schema additions (the "
+      "qg_unique_key and qg_limit_key columns of que_jobs and the unique "
+      "index), which this database lacks: run `qg migrate` (jobs without "
+      "NewJob::unique and NewJob::limit_key work without them)");
 }
 
 // A failed unique statement: undefined column (42703) or no unique index
@@ -72,7 +73,8 @@ absl::StatusOr<std::pair<JobRow, bool>> InsertUnique(Executor& exec,
     return std::make_pair(std::move(*job), rows->rows[0][dup] == "t");
   }
   return absl::AbortedError(absl::StrCat(
-      "enqueue of unique job ", *row.unique_key, ": ", kUniqueAttempts,
+      "enqueue of unique job ", row.unique_key.value_or(""), ": ",
+      kUniqueAttempts,
       " tries neither inserted it nor saw the job holding its key (in a "
       "REPEATABLE READ or SERIALIZABLE transaction, a job committed after "
       "its snapshot; otherwise jobs with this key keep finishing): retry "

@@ -121,6 +121,13 @@ struct NewJob {
   // Makes the job unique (see `UniqueOpts`). Default: std::nullopt (not
   // unique: every enqueue stores a job, as in Que).
   std::optional<UniqueOpts> unique;
+
+  // The job's explicit flow-control key: limits with `Limit::KeyBy::kJob`
+  // (qg/limits.h) count the jobs of one key together. 1 to 1024 bytes of
+  // UTF-8 without NUL. Needs `qg migrate` (the qg_limit_key column), else
+  // `FailedPrecondition`; `EnqueueStream` refuses it (use `EnqueueMany`).
+  // Default: std::nullopt (limits keyed by job do not apply).
+  std::optional<std::string> limit_key;
 };
 
 // Backoff after the `error_count`-th failure. Default (`DefaultBackoff`):

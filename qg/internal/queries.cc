@@ -431,6 +431,7 @@ Call HasUniqueKey() { return {&sql::kHasUniqueKey, {}}; }
 Call InsertUniqueJob(const InsertRow& row) {
   SqlParams p = InsertParams(row);
   p.push_back(row.unique_key);
+  p.push_back(row.limit_key);
   return {&sql::kInsertUniqueJob, std::move(p)};
 }
 
@@ -439,8 +440,14 @@ Call InsertManyUnique(absl::Span<const InsertRow> rows) {
   call.statement = &sql::kInsertManyUnique;
   std::vector<SqlParam> keys;
   keys.reserve(rows.size());
-  for (const InsertRow& row : rows) keys.push_back(row.unique_key);
+  std::vector<SqlParam> limit_keys;
+  limit_keys.reserve(rows.size());
+  for (const InsertRow& row : rows) {
+    keys.push_back(row.unique_key);
+    limit_keys.push_back(row.limit_key);
+  }
   call.params.push_back(ArrayLiteral(keys));
+  call.params.push_back(ArrayLiteral(limit_keys));
   return call;
 }
 

@@ -74,6 +74,12 @@ struct InsertRow {
   std::string args = "[]";
   // The uniqueness key (`qg::UniqueOpts`); nullopt: not unique.
   std::optional<std::string> unique_key;
+  // The explicit flow-control key (`qg::NewJob::limit_key`); nullopt: none.
+  std::optional<std::string> limit_key;
+
+  // Whether storing the row needs qg-cpp's schema additions (the
+  // qg_unique_key and qg_limit_key columns): it is unique or has a limit key.
+  bool NeedsAdditions() const { return unique_key || limit_key; }
 };
 
 // PeriodicRecord
@@ -268,7 +274,7 @@ Call AckCancels(absl::Span<const int64_t> ids);
 Call ListenControl();
 Call TrimCounts(absl::Duration keep);
 Call HasUniqueKey();
-Call InsertUniqueJob(const InsertRow& row);  // row.unique_key must be set
+Call InsertUniqueJob(const InsertRow& row);  // row.NeedsAdditions()
 Call InsertManyUnique(absl::Span<const InsertRow> rows);
 Call HasPeriodicTable();
 Call PeriodicClaim(absl::string_view name, absl::string_view schedule,

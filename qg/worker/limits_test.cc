@@ -93,14 +93,17 @@ class LimitsTest : public qg_testing::DatabaseTest,
   }
   // `pools` pools of `workers` workers, each on a client of its own (its
   // own sessions, as separate processes would have).
-  void StartPools(int pools, int workers) {
+  void StartPools(int pools, int workers,
+                  const std::vector<Limit>& limits = {}) {
     for (int i = 0; i < pools; ++i) {
       absl::StatusOr<std::unique_ptr<Client>> c =
           NewClient({.max_conns = workers + 2});
       ASSERT_TRUE(c.ok()) << c.status();
       clients_.push_back(std::move(*c));
+      WorkerOptions options = Options();
+      options.limits = limits;
       pools_.push_back(std::make_unique<WorkerPool>(
-          clients_.back().get(), &work_map_, workers, Options()));
+          clients_.back().get(), &work_map_, workers, options));
       QG_ASSERT_OK(pools_.back()->Start());
     }
   }
@@ -169,6 +172,121 @@ TEST_P(LimitsTest, PerKeyLimitHoldsForEachOfFiftyKeys) {
       WaitFor([&] { return overlap_.done() == 1000; }, absl::Seconds(120)));
   EXPECT_EQ(overlap_.MostOfAll(), 1);
   EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
+}
+
+// Limits keyed by job count the jobs of one NewJob::limit_key together,
+// whichever enqueue call stored them; a job without a key is not limited.
+TEST_P(LimitsTest, ExplicitLimitKeysSetAtEnqueue) {
+  QG_ASSERT_OK(Set({.name = "by-key",
+                    .type = "Tenant",
+                    .key_by = Limit::KeyBy::kJob,
+                    .concurrency = 1}));
+  RegisterTenant(absl::Milliseconds(3));
+  std::vector<NewJob> batch;
+  absl::StatusOr<std::unique_ptr<PgTx>> tx = PgTx::Begin(conn_.get());
+  QG_ASSERT_OK(tx.status());
+  for (int i = 0; i < 400; ++i) {
+    std::string key = absl::StrCat("k", i % 20);
+    NewJob job{.type = "Tenant",
+               .args = absl::StrCat("{\"tenant\":\"", key, "\"}")};
+    job.limit_key = key;
+    if (i % 4 == 0) {
+      QG_ASSERT_OK(client_->Enqueue(job).status());
+    } else if (i % 4 == 1) {
+      QG_ASSERT_OK(client_->EnqueueInTx(job, **tx).status());
+    } else {
+      batch.push_back(job);
+    }
+  }
+  QG_ASSERT_OK((*tx)->Commit());
+  QG_ASSERT_OK(client_->EnqueueMany(batch).status());
+  for (int i = 0; i < 40; ++i) {
+    QG_ASSERT_OK(client_->Enqueue({.type = "Tenant",
+                                   .args = "{\"tenant\":\"free\"}"})
+                     .status());
+  }
+  EXPECT_EQ(Query("SELECT count(DISTINCT qg_limit_key) || '/' || "
+                  "count(qg_limit_key) || '/' || "
+                  "count(*) FILTER (WHERE qg_limit_key = args->>'tenant') "
+                  "FROM que_jobs"),
+            "20/400/400");
+  StartPools(2, 8);
+  ASSERT_TRUE(
+      WaitFor([&] { return overlap_.done() == 440; }, absl::Seconds(120)));
+  for (int k = 0; k < 20; ++k) {
+    EXPECT_EQ(overlap_.Most(absl::StrCat("{\"tenant\":\"k", k, "\"}")), 1)
+        << k;
+  }
+  EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
+}
+
+TEST_P(LimitsTest, BadLimitKeysAreRefusedBeforeAnySql) {
+  for (std::string bad : {std::string(""), std::string("a\xff"),
+                          std::string("a\0b", 3), std::string(1025, 'k')}) {
+    NewJob job{.type = "Tenant"};
+    job.limit_key = bad;
+    EXPECT_THAT(client_->Enqueue(job).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad.size();
+    EXPECT_THAT(client_->EnqueueMany({job}).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  NewJob keyed{.type = "Tenant"};
+  keyed.limit_key = "k";
+  bool given = false;
+  absl::StatusOr<int64_t> streamed =
+      client_->EnqueueStream([&](NewJob& job) {
+        if (given) return false;
+        job = keyed;
+        given = true;
+        return true;
+      });
+  EXPECT_THAT(streamed.status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(CountJobs(), 0);
+  // Without `qg migrate`'s column: a clear FailedPrecondition.
+  QG_ASSERT_OK(
+      ExecSimple(conn_.get(), "ALTER TABLE que_jobs DROP COLUMN qg_limit_key")
+          .status());
+  absl::StatusOr<std::unique_ptr<Client>> fresh = NewClient({});
+  QG_ASSERT_OK(fresh.status());
+  EXPECT_THAT((*fresh)->Enqueue(keyed).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*fresh)->Enqueue({.type = "Tenant"}).status(),
+              StatusIs(absl::StatusCode::kOk));
+}
+
+// Limits declared on the pool (WorkerOptions::limits) are stored at Start()
+// and honoured; an operator's stored value wins unless the code replaces it.
+TEST_P(LimitsTest, LimitsDeclaredOnThePool) {
+  RegisterTenant(absl::Milliseconds(2));
+  EnqueueTenants(200, 1);
+  Limit two{.name = "declared", .type = "Tenant", .concurrency = 2};
+  StartPools(3, 4, {two});
+  EXPECT_EQ(Query("SELECT concurrency FROM qg_limits WHERE name = "
+                  "'declared'"),
+            "2");
+  ASSERT_TRUE(
+      WaitFor([&] { return overlap_.done() == 200; }, absl::Seconds(120)));
+  EXPECT_EQ(overlap_.MostOfAll(), 2);
+  StopPools();
+  // An operator lowers it; a pool starting with the code's value keeps it.
+  QG_ASSERT_OK(Set({.name = "declared", .type = "Tenant", .concurrency = 1}));
+  StartPools(1, 2, {two});
+  EXPECT_EQ(Query("SELECT concurrency FROM qg_limits"), "1");
+  StopPools();
+  // A bad declared limit: Start() fails and starts nothing.
+  Limit bad{.name = "bad"};  // neither concurrency nor rate
+  WorkerOptions options = Options();
+  options.limits = {bad};
+  WorkerPool pool(client_.get(), &work_map_, 2, options);
+  EXPECT_THAT(pool.Start(), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Replacing: the code's value wins.
+  options.limits = {two};
+  options.replace_limits = true;
+  WorkerPool replacing(client_.get(), &work_map_, 2, options);
+  QG_ASSERT_OK(replacing.Start());
+  EXPECT_EQ(Query("SELECT concurrency FROM qg_limits"), "2");
+  replacing.Shutdown();
 }
 
 TEST_P(LimitsTest, LimitOnAnotherQueueChangesNothing) {

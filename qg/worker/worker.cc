@@ -4,7 +4,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "qg/executor.h"
+#include "qg/internal/conn_pool.h"
 #include "qg/internal/sync.h"
+#include "qg/limits.h"
 #include "qg/periodic.h"
 #include "qg/worker/control_listener.h"
 #include "qg/worker/fast_pool.h"
@@ -50,6 +53,12 @@ absl::Status WorkerOptions::Validate() const {
   if (round_trip_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError(
         "WorkerOptions::round_trip_timeout must be at least 1ms");
+  }
+  for (const Limit& limit : limits) {
+    if (absl::Status s = ValidateLimit(limit); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("WorkerOptions::limits: ", s.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -217,6 +226,7 @@ absl::Status WorkerPool::Start() {
         absl::StrCat("a worker pool needs at least 1 worker, not ", count_));
   }
   if (absl::Status s = options_.Validate(); !s.ok()) return s;
+  if (absl::Status s = StoreLimits(); !s.ok()) return s;
   if (options_.periodic != nullptr && !periodic_started_) {
     if (absl::Status s = options_.periodic->Start(); !s.ok()) return s;
     periodic_started_ = true;
@@ -252,6 +262,25 @@ absl::Status WorkerPool::Unstart(absl::Status why) {
     periodic_started_ = false;
   }
   return why;
+}
+
+absl::Status WorkerPool::StoreLimits() {
+  if (options_.limits.empty()) return absl::OkStatus();
+  absl::StatusOr<internal::PooledConn> conn =
+      client_->conn_pool()->Acquire(absl::Seconds(30));
+  if (!conn.ok()) return conn.status();
+  PgExecutor exec(conn->get());
+  for (const Limit& limit : options_.limits) {
+    absl::Status s = options_.replace_limits
+                         ? SetLimit(exec, limit)
+                         : EnsureLimit(exec, limit).status();
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("cannot start a worker pool: limit \"",
+                                       limit.name, "\": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WorkerPool::StartFast() {

@@ -47,6 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
+#include "qg/limits.h"
 #include "qg/internal/sync.h"
 #include "qg/worker/pool_observer.h"
 #include "qg/worker/work_map.h"
@@ -127,13 +128,23 @@ struct WorkerOptions {
   // the pool. Default: nullptr (none).
   PeriodicEnqueuer* periodic = nullptr;
 
+  // WorkerPool only: flow-control limits (qg/limits.h) the pool's code
+  // declares. `Start()` stores each one in the database, where every pool
+  // of every process reads it, and fails, starting nothing, if one is
+  // invalid or the schema lacks `qg_limits` (run `qg migrate`). A limit
+  // whose name is already stored is left as stored (an operator's change
+  // with `qg limits set` or the console outlives a restart) unless
+  // `replace_limits` is true. Default: none.
+  std::vector<Limit> limits;
+  bool replace_limits = false;
+
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
 
   // Validate()
   //
   // `InvalidArgument` naming the first bad option: interval not positive,
-  // buffer below -1, recheck_after negative.
+  // buffer below -1, recheck_after negative, an invalid limit.
   absl::Status Validate() const;
 };
 
@@ -258,6 +269,8 @@ class WorkerPool {
   // Start()'s two ways: the fast pool (an error when the database lacks
   // its function: the pool then starts the qg-compatible way), or qg's
   // workers with their control listener.
+  // Stores WorkerOptions::limits (EnsureLimit, or SetLimit to replace).
+  absl::Status StoreLimits();
   absl::Status StartFast();
   absl::Status StartQgCompat();
   // A Start() that could not start everything (no threads left): undoes

@@ -4,11 +4,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -128,6 +132,122 @@ TEST_P(CrashTest, SigkilledWorkerLosesNothingAndRerunsOnlyJobsInFlight) {
   // outcome waited for the next round trip.
   EXPECT_LE(running.size(), 4u);
   EXPECT_LE(unrecorded.size(), 4u);
+}
+
+// Flow control under a crash: four worker processes share a global limit
+// of 3; one is SIGKILLed while it holds slots. The limit is never exceeded
+// (the handlers' recorded runs, the killed process's unfinished ones
+// counted until the kill), its slots go with its sessions so the others
+// finish every job without waiting for any lease, and only jobs that the
+// killed process had in flight run twice.
+TEST_P(CrashTest, SigkilledWorkerUnderALimitFreesItsSlots) {
+  Query(
+      "CREATE TABLE qg_soak_effects (id bigserial PRIMARY KEY, job_id bigint "
+      "NOT NULL, worker int NOT NULL, started_at timestamptz NOT NULL, "
+      "done_at timestamptz)");
+  Query(
+      "INSERT INTO qg_limits (name, job_class, concurrency, slots_high) "
+      "VALUES ('soak', 'Soak', 3, 3) RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_class) SELECT 'Soak' FROM "
+      "generate_series(1, 600) RETURNING 1");
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 4; ++i) {
+    workers.push_back(qg_testing::Spawn(
+        {.argv = {qg_testing::RunfilePath("tools/soak"), "--role=worker",
+                  "--db=" + db_->conninfo(), "--threads=8", "--handler_ms=20",
+                  "--mode=" + GetParam()}}));
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  std::string victim;
+  while (absl::Now() < deadline) {
+    if (std::stoi(Query("SELECT count(*) FROM qg_soak_effects")) >= 60) {
+      // A process that holds a slot now: one of its handlers is running.
+      victim = Query(
+          "SELECT coalesce(min(worker)::text, '') FROM qg_soak_effects "
+          "WHERE done_at IS NULL");
+      if (!victim.empty()) break;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_FALSE(victim.empty()) << "no handler ran";
+  pid_t victim_pid = std::stoi(victim);
+  ASSERT_NE(std::find(workers.begin(), workers.end(), victim_pid),
+            workers.end());
+  ASSERT_EQ(kill(victim_pid, SIGKILL), 0);
+  const absl::Time killed = absl::Now();
+  qg_testing::WaitStatus(victim_pid);
+  // The others finish every job: the dead process's slots are free once
+  // its sessions end, with no lease to wait out.
+  deadline = absl::Now() + absl::Seconds(120);
+  while (Query("SELECT count(*) FROM que_jobs") != "0" &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  for (pid_t pid : workers) {
+    if (pid == victim_pid) continue;
+    kill(pid, SIGTERM);
+    qg_testing::WaitStatus(pid);
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs"), "0");
+  EXPECT_EQ(Query("SELECT count(DISTINCT job_id) FROM qg_soak_effects"), "600");
+
+  // The most runs at once, from the recorded intervals; a run the kill cut
+  // short ends at the kill.
+  std::string rows = Query(absl::StrCat(
+      "SELECT string_agg(extract(epoch FROM started_at)::text || ' ' || "
+      "extract(epoch FROM coalesce(done_at, to_timestamp(",
+      absl::StrFormat("%.6f", absl::ToDoubleSeconds(killed - absl::UnixEpoch())),
+      ")))::text, ',') "
+      "FROM qg_soak_effects"));
+  std::vector<std::pair<double, int>> edges;
+  std::vector<std::pair<double, double>> runs;
+  for (absl::string_view run : absl::StrSplit(rows, ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> se = absl::StrSplit(run, ' ');
+    double start = 0, end = 0;
+    ASSERT_TRUE(absl::SimpleAtod(se.first, &start) &&
+                absl::SimpleAtod(se.second, &end))
+        << run;
+    edges.push_back({start, +1});
+    edges.push_back({end, -1});
+    runs.push_back({start, end});
+  }
+  std::sort(edges.begin(), edges.end());  // an end before a start at a tie
+  int now = 0, most = 0;
+  double when = 0;
+  for (const auto& [t, d] : edges) {
+    if ((now += d) > most) most = now, when = t;
+  }
+  EXPECT_LE(most, 3) << "the limit of 3 was exceeded at " << when << " (kill "
+                     << absl::ToDoubleSeconds(killed - absl::UnixEpoch())
+                     << "; victim " << victim_pid << "):\n"
+                     << Query(absl::StrCat(
+                            "SELECT string_agg(format('%s job %s by %s: %s - "
+                            "%s', id, job_id, worker, extract(epoch FROM "
+                            "started_at), extract(epoch FROM done_at)), "
+                            "E'\\n' ORDER BY started_at) FROM qg_soak_effects "
+                            "WHERE started_at <= to_timestamp(",
+                            absl::StrFormat("%.6f", when),
+                            ") AND coalesce(done_at, 'infinity') >= "
+                            "to_timestamp(",
+                            absl::StrFormat("%.6f", when), ")"));
+  EXPECT_EQ(most, 3) << "the limit should be reached, not only respected";
+
+  // Only the killed process's jobs in flight ran twice: at most one
+  // running and one awaiting its outcome per thread.
+  std::string twice = Query(
+      "SELECT coalesce(string_agg(job_id::text, ','), '') FROM (SELECT job_id "
+      "FROM qg_soak_effects GROUP BY job_id HAVING count(*) > 1) t");
+  int doubled = 0;
+  for (absl::string_view id : absl::StrSplit(twice, ',', absl::SkipEmpty())) {
+    ++doubled;
+    EXPECT_EQ(Query(absl::StrCat("SELECT count(*) FROM qg_soak_effects WHERE "
+                                 "job_id = ",
+                                 id, " AND worker = ", victim_pid)),
+              "1")
+        << "job " << id << " ran twice but not in the killed process";
+  }
+  EXPECT_LE(doubled, 6) << "at most 3 slots' jobs, run and unrecorded";
 }
 
 }  // namespace

@@ -29,10 +29,12 @@
 //     ever held at once, across any number of processes; a killed worker's
 //     slots are free when its database session ends (no lease, no
 //     timeout). Jobs a fast pool locked ahead count as held.
-//   - Rate: GCRA on the database's clock: starts at least period/rate
-//     apart, up to `rate_burst` at once; any window of length `rate_period`
-//     holds at most rate + rate_burst - 1 starts (a "start" is the moment
-//     a pool admits the job, a round trip before its handler runs).
+//   - Rate: GCRA on the database's clock: one start per period/rate on a
+//     schedule, up to `rate_burst` at once; a start less than one interval
+//     late keeps the schedule (the round trips' lag does not slow the
+//     rate), so any window of length `rate_period` holds at most rate +
+//     rate_burst starts (a "start" is the moment a pool admits the job, a
+//     round trip before its handler runs).
 //   - A job a limit holds back is not failed and counts no error: it waits,
 //     and jobs of other buckets behind it run.
 //   - Ruby Que, que-go and qg workers know nothing of limits.

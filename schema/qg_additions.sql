@@ -66,10 +66,11 @@ CREATE TRIGGER qg_notify_jobs
 -- bucket's slot locks (session advisory locks), released with the job's
 -- own lock or with its session. `rate`: at most `rate` starts per
 -- `rate_period` per bucket, across every pool (GCRA on the database's
--- clock: starts at least rate_period/rate apart, with up to `rate_burst`
--- at once; in any window of length rate_period at most rate + rate_burst
--- - 1). `slots_high`: the highest concurrency the limit had while jobs may
--- still hold its slots (a lowered limit waits for the slots above it).
+-- clock, one start per rate_period/rate on a schedule that a start late by
+-- less than one interval keeps, with up to `rate_burst` at once; in any
+-- window of length rate_period at most rate + rate_burst). `slots_high`:
+-- the highest concurrency the limit had while jobs may still hold its
+-- slots (a lowered limit waits for the slots above it).
 CREATE TABLE IF NOT EXISTS qg_limits (
   name        text        PRIMARY KEY,
   queue       text,
@@ -117,8 +118,12 @@ $$;
 
 -- Rate limits' state: per limit and bucket, the GCRA's theoretical arrival
 -- time (a start is allowed at t when t >= tat - (rate_burst - 1) * T, T =
--- rate_period / rate; it moves tat to max(tat, t) + T). A row whose tat
--- has passed means the same as no row; `qg limits` prunes those.
+-- rate_period / rate; it moves tat to max(tat, t - T) + T: a start that
+-- comes less than T after its due time keeps the schedule, so the lag of
+-- the pools' round trips does not slow the rate down; in return any window
+-- of length rate_period may hold one start more than rate + rate_burst -
+-- 1). A row whose tat has passed by T means the same as no row; `qg
+-- limits` prunes those.
 CREATE TABLE IF NOT EXISTS qg_limit_rates (
   name text        NOT NULL,
   key  text        NOT NULL,
@@ -184,17 +189,22 @@ $$;
 -- rate limit's bucket. Returns the slot locks taken, or NULL locks when a
 -- limit holds the job back (nothing kept then: slots released, tokens
 -- given back), with `blocked` the bucket ("name\nbucket") and, for a rate
--- limit, `retry_in` (seconds until its next token). A bucket in `skip` (found
--- full earlier in the same scan) holds the job back without trying.
+-- limit, `retry_in` (seconds until its next token). A bucket that is a key
+-- of `skip` (found full earlier in the same scan; a jsonb object, whose
+-- key lookup stays fast with a thousand full buckets) holds the job back
+-- without trying. Each bucket is computed once per call.
 DROP FUNCTION IF EXISTS qg_limit_admit(qg_limits[], text, json, text, bigint,
                                        bigint[], text[]);
+DROP FUNCTION IF EXISTS qg_limit_admit(qg_limits[], text, json, text, bigint,
+                                       bigint[], jsonb);
 CREATE FUNCTION qg_limit_admit(lims qg_limits[], jc text, ja json, jk text,
-                               scope bigint, held bigint[], skip text[],
+                               scope bigint, held bigint[], skip jsonb,
                                OUT locks bigint[], OUT blocked text,
                                OUT retry_in float8)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   l qg_limits;
+  bs text[] := '{}';  -- per limit (in lims order): the job's bucket
   b text;
   n int;
   off int;
@@ -211,15 +221,16 @@ BEGIN
   locks := '{}';
   FOREACH l IN ARRAY lims LOOP
     b := qg_limit_bucket(l, jc, ja, jk);
-    IF b IS NOT NULL AND l.name || E'\n' || b = ANY (skip) THEN
+    IF b IS NOT NULL AND skip ? (l.name || E'\n' || b) THEN
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
     END IF;
+    bs := bs || b;
   END LOOP;
-  FOREACH l IN ARRAY lims LOOP
-    CONTINUE WHEN l.concurrency IS NULL;
-    b := qg_limit_bucket(l, jc, ja, jk);
-    CONTINUE WHEN b IS NULL;
+  FOR x IN 1 .. cardinality(lims) LOOP
+    l := lims[x];
+    b := bs[x];
+    CONTINUE WHEN l.concurrency IS NULL OR b IS NULL;
     sc := CASE WHEN l.per_pool THEN scope ELSE 0 END;
     n := l.concurrency;
     k := NULL;
@@ -245,32 +256,32 @@ BEGIN
       IF NOT ok THEN PERFORM pg_advisory_unlock(k); END IF;
     END IF;
     IF NOT ok THEN
-      PERFORM pg_advisory_unlock(x) FROM unnest(locks) AS x;
+      PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
     END IF;
     locks := locks || k;
   END LOOP;
-  FOREACH l IN ARRAY lims LOOP
-    CONTINUE WHEN l.rate IS NULL;
-    b := qg_limit_bucket(l, jc, ja, jk);
-    CONTINUE WHEN b IS NULL;
+  FOR x IN 1 .. cardinality(lims) LOOP
+    l := lims[x];
+    b := bs[x];
+    CONTINUE WHEN l.rate IS NULL OR b IS NULL;
     em := l.rate_period / l.rate;
     t := clock_timestamp();
     ok := NULL;
-    INSERT INTO qg_limit_rates AS x (name, key, tat)
+    INSERT INTO qg_limit_rates AS r (name, key, tat)
     VALUES (l.name, b, t + em)
-    ON CONFLICT (name, key) DO UPDATE SET tat = greatest(x.tat, t) + em
-    WHERE x.tat - em * (l.rate_burst - 1) <= t
+    ON CONFLICT (name, key) DO UPDATE SET tat = greatest(r.tat, t - em) + em
+    WHERE r.tat - em * (l.rate_burst - 1) <= t
     RETURNING true INTO ok;
     IF ok IS NULL THEN
-      SELECT extract(epoch FROM x.tat - em * (l.rate_burst - 1) - t)
+      SELECT extract(epoch FROM r.tat - em * (l.rate_burst - 1) - t)
       INTO retry_in
-      FROM qg_limit_rates AS x WHERE x.name = l.name AND x.key = b;
+      FROM qg_limit_rates AS r WHERE r.name = l.name AND r.key = b;
       PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
       FOR i IN 1 .. cardinality(spent) LOOP
-        UPDATE qg_limit_rates AS x SET tat = x.tat - spent_em[i]
-        WHERE x.name = spent_name[i] AND x.key = spent[i];
+        UPDATE qg_limit_rates AS r SET tat = r.tat - spent_em[i]
+        WHERE r.name = spent_name[i] AND r.key = spent[i];
       END LOOP;
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
@@ -389,7 +400,8 @@ DECLARE
   lims qg_limits[];
   taken bigint[] := '{}';        -- limit locks taken by this call
   taken_by bigint[] := '{}';     -- the job each was taken for
-  saturated text[] := '{}';      -- buckets found full by this call
+  saturated jsonb := '{}';       -- buckets found full by this call (keys)
+  held_slots bigint[];           -- the slot locks in `held` (negative)
   adm record;
   jc text;
   ja json;
@@ -417,6 +429,9 @@ BEGIN
     -- while a limit is lowered never admits under the old value).
     PERFORM pg_advisory_xact_lock_shared(1902603373, 0);
     lims := qg_queue_limits(q);
+    -- Slot keys have the sign bit set, job ids never: only the slots are
+    -- passed on to each admission (not the pool's thousand job ids).
+    held_slots := ARRAY(SELECT h FROM unnest(held) AS h WHERE h < 0);
   END IF;
   -- Probes (limits only): jobs a limit held back in earlier scans, behind
   -- the cursor, whose bucket may have room now: each probe key and up to 3
@@ -466,13 +481,14 @@ BEGIN
         CONTINUE;
       END IF;
       SELECT * INTO adm
-      FROM qg_limit_admit(lims, jc, ja, jk, scope, held || taken, saturated);
+      FROM qg_limit_admit(lims, jc, ja, jk, scope, held_slots || taken,
+                          saturated);
       IF adm.locks IS NULL THEN
         PERFORM pg_advisory_unlock(c.job_id);
         -- Reported again: the first held back of each bucket, and every
         -- probed job still held back (the pool forgets the keys it probes
         -- and keeps the earliest per bucket).
-        IF NOT (adm.blocked = ANY (saturated)) OR c.job_id = c.probe_of THEN
+        IF NOT (saturated ? adm.blocked) OR c.job_id = c.probe_of THEN
           bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
           bl_i := bl_i || c.job_id;
           bl_b := bl_b || hashtextextended(adm.blocked, 0);
@@ -480,8 +496,8 @@ BEGIN
         IF c.job_id = c.probe_of THEN
           skip_probe := c.probe_of;
         END IF;
-        IF NOT (adm.blocked = ANY (saturated)) THEN
-          saturated := saturated || adm.blocked;
+        IF NOT (saturated ? adm.blocked) THEN
+          saturated := saturated || jsonb_build_object(adm.blocked, true);
         END IF;
         IF adm.retry_in IS NOT NULL THEN retry := least(retry, adm.retry_in);
         END IF;
@@ -502,13 +518,13 @@ BEGIN
   IF n_locked >= want THEN
     stopped_in := 3;  -- the probes took all: the rewind and the cursor wait
   END IF;
-  IF whole_queue AND cardinality(saturated) > 0 THEN
+  IF whole_queue AND saturated <> '{}'::jsonb THEN
     -- The probes found the queue full: the rewind waits for the next scan.
     rewind_cut := rewind_p IS NOT NULL AND after_p IS NOT NULL;
   END IF;
   <<passes>>
   FOR pass IN 1..2 LOOP
-    EXIT WHEN stopped_in = 3 OR (whole_queue AND cardinality(saturated) > 0);
+    EXIT WHEN stopped_in = 3 OR (whole_queue AND saturated <> '{}'::jsonb);
     IF pass = 1 THEN
       -- The rewind: from the rewind key up to the cursor.
       CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
@@ -565,12 +581,13 @@ BEGIN
               PERFORM pg_advisory_unlock(c.job_id);
             ELSE
               SELECT * INTO adm
-              FROM qg_limit_admit(lims, jc, ja, jk, scope, held || taken,
-                                  saturated);
+              FROM qg_limit_admit(lims, jc, ja, jk, scope,
+                                  held_slots || taken, saturated);
               IF adm.locks IS NULL THEN
                 PERFORM pg_advisory_unlock(c.job_id);
-                IF NOT (adm.blocked = ANY (saturated)) THEN
-                  saturated := saturated || adm.blocked;
+                IF NOT (saturated ? adm.blocked) THEN
+                  saturated := saturated
+                               || jsonb_build_object(adm.blocked, true);
                   bl_p := bl_p || p; bl_r := bl_r || c.run_at;
                   bl_i := bl_i || c.job_id;
                   bl_b := bl_b || hashtextextended(adm.blocked, 0);

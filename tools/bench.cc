@@ -45,6 +45,11 @@
 //      an unlimited one in the same repetition: 20 limits on other queues;
 //      a global limit of 8 drained by 2 pools of 8 (own clients); 100,000
 //      jobs over 1,000 keys limited to 1 each
+//   s11 flow control over time (not in core/scale/all): a rate limit of
+//      100/s on a deep queue for --s11_seconds (2 pools of 8): average
+//      starts/s over the rule, the most starts in any 1 s window, the fewest
+//      in a second; pickup p50/p99 of 10 keys' jobs (100/s, limit 1 per
+//      key) alone and beside a key with 100,000 waiting jobs
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -105,6 +110,10 @@ ABSL_FLAG(std::string, stream_role, "",
 ABSL_FLAG(int, stream_jobs, 1000000, "internal: jobs the stream role enqueues");
 ABSL_FLAG(std::string, c, "8",
           "s3 worker counts, comma-separated (e.g. 1,8,32)");
+ABSL_FLAG(double, s11_warmup_s, 0.3,
+          "s11: seconds between the fairness pool's start and the first job");
+ABSL_FLAG(int, s11_seconds, 60,
+          "s11: how long the rate-limited run lasts, in seconds");
 ABSL_FLAG(int, s9_jobs, 200000,
           "s9: ready jobs per drain (the s3 drain, longer, so that it spans "
           "many scrapes and console snapshots)");
@@ -655,6 +664,136 @@ class Bench {
     Emit("qg", "s10", rep, "keys1000_limit1_c8_jobs_per_s", keyed);
     Emit("qg", "s10", rep, "keys1000_limit1_over_plain", keyed / keyed_plain);
     limits("");
+  }
+
+  // s11: flow control over time (issue 19), fast mode, 2 pools of 8:
+  //   rate100: a rate limit of 100 starts/s (burst 1) on a deep queue for
+  //     --s11_seconds; the average starts/s over the run and its ratio to
+  //     the rule, the most starts in any 1-second window of handler starts
+  //     and the fewest in a whole second;
+  //   fairness: 10 keys' jobs enqueued at 100/s beside one key with 100,000
+  //     waiting jobs, all limited to 1 per key; the 10 keys' pickup latency
+  //     p50/p99 beside the same without the deep key.
+  void S11(int rep) {
+    MustExec(admin_.get(), "DELETE FROM qg_limits");
+    Reset();
+    const int seconds = absl::GetFlag(FLAGS_s11_seconds);
+    LoadReady("que_jobs", std::max(kS3Jobs, 150 * seconds));
+    MustExec(admin_.get(),
+             "INSERT INTO qg_limits (name, queue, rate, rate_period) "
+             "VALUES ('rate100', '', 100, '1 second')");
+    std::vector<int64_t> starts;
+    {
+      Mutex mu;
+      qg::WorkMap work_map;
+      work_map.Register("Noop", [&](qg::Job&) {
+        int64_t now = MonotonicNanos();
+        MutexLock lock(mu);
+        starts.push_back(now);
+        return absl::OkStatus();
+      });
+      std::vector<std::unique_ptr<qg::Client>> clients;
+      std::vector<std::unique_ptr<qg::WorkerPool>> pools;
+      qg::WorkerOptions options;
+      options.interval = absl::Milliseconds(100);
+      for (int i = 0; i < 2; ++i) {
+        clients.push_back(NewClient(10));
+        pools.push_back(std::make_unique<qg::WorkerPool>(
+            clients.back().get(), &work_map, 8, options));
+        if (absl::Status st = pools.back()->Start(); !st.ok()) LOG(FATAL) << st;
+      }
+      absl::SleepFor(absl::Seconds(seconds));
+      for (auto& p : pools) p->Shutdown();
+    }
+    std::sort(starts.begin(), starts.end());
+    if (starts.size() > 1) {
+      const double span = (starts.back() - starts.front()) / 1e9;
+      size_t most = 0, j = 0;
+      for (size_t i = 0; i < starts.size(); ++i) {
+        while (starts[i] - starts[j] >= 1000000000) ++j;
+        most = std::max(most, i - j + 1);
+      }
+      std::map<int64_t, int64_t> per_second;
+      for (int64_t t : starts) ++per_second[(t - starts.front()) / 1000000000];
+      int64_t fewest = std::numeric_limits<int64_t>::max();
+      for (const auto& [sec, n] : per_second) {
+        if (sec + 1 < static_cast<int64_t>(span)) fewest = std::min(fewest, n);
+      }
+      const double avg = (starts.size() - 1) / span;
+      Emit("qg", "s11", rep, "rate100_starts_per_s", avg);
+      Emit("qg", "s11", rep, "rate100_over_rule", avg / 100);
+      Emit("qg", "s11", rep, "rate100_most_in_1s_window", most);
+      Emit("qg", "s11", rep, "rate100_fewest_in_a_second", fewest);
+    }
+    // Fairness: with and without a deep key.
+    for (bool deep : {false, true}) {
+      MustExec(admin_.get(), "DELETE FROM qg_limits");
+      Reset();
+      if (deep) {
+        ConnPtr conn = MustConnect(conninfo_);
+        std::string rows;
+        for (int i = 0; i < 100000; ++i) {
+          absl::StrAppend(&rows,
+                          "\t100\t2000-01-01 00:00:00+00\tNoop\t"
+                          "{\"tenant\":\"deep\"}\n");
+        }
+        Copy(conn.get(), "que_jobs", rows);
+        MustExec(admin_.get(), "CHECKPOINT");
+      }
+      MustExec(admin_.get(),
+               "INSERT INTO qg_limits (name, key_by, key_args, concurrency) "
+               "VALUES ('per-tenant', 'args', '{tenant}', 1)");
+      Pickups pickups(/*keep_starts=*/false);
+      qg::WorkMap work_map;
+      work_map.Register("Noop", [&](qg::Job& job) {
+        int64_t now = MonotonicNanos();
+        absl::string_view args = job.args();
+        size_t at = args.find("\"stamp\":");
+        int64_t stamp = 0;
+        if (at != absl::string_view::npos &&
+            absl::SimpleAtoi(absl::StripSuffix(args.substr(at + 8), "}"),
+                             &stamp)) {
+          pickups.Add(stamp, now);
+        }
+        absl::SleepFor(absl::Milliseconds(1));
+        return absl::OkStatus();
+      });
+      auto client = NewClient(10);
+      qg::WorkerOptions options;
+      options.interval = absl::Milliseconds(100);
+      qg::WorkerPool pool(client.get(), &work_map, 8, options);
+      if (absl::Status st = pool.Start(); !st.ok()) LOG(FATAL) << st;
+      auto enqueuer = NewClient(2);
+      absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_s11_warmup_s)));
+      constexpr int kFairJobs = 1000;
+      absl::Time next = absl::Now();
+      for (int i = 0; i < kFairJobs; ++i) {
+        next += absl::Milliseconds(10);
+        absl::SleepFor(next - absl::Now());
+        qg::NewJob job{.type = "Noop",
+                       .args = absl::StrCat("{\"tenant\":\"k", i % 10,
+                                            "\",\"stamp\":",
+                                            MonotonicNanos(), "}")};
+        absl::Status enqueued = enqueuer->Enqueue(job).status();
+        CHECK(enqueued.ok()) << enqueued;
+      }
+      absl::Time deadline = absl::Now() + absl::Seconds(30);
+      while (pickups.size() < kFairJobs && absl::Now() < deadline) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+      pool.Shutdown();
+      std::vector<double> lat = pickups.TakeMs();
+      const char* arm = deep ? "beside_deep_key" : "alone";
+      Emit("qg", "s11", rep, absl::StrCat("fair_", arm, "_pickup_p50_ms"),
+           Percentile(lat, 0.5));
+      Emit("qg", "s11", rep, absl::StrCat("fair_", arm, "_pickup_p99_ms"),
+           Percentile(lat, 0.99));
+      if (lat.size() < kFairJobs) {
+        fprintf(stderr, "bench: s11 %s picked up %zu of %d jobs\n", arm,
+                lat.size(), kFairJobs);
+      }
+    }
+    MustExec(admin_.get(), "DELETE FROM qg_limits");
   }
 
   // s9: the s3 drain with and without /metrics scraped 10 times a second
@@ -1399,14 +1538,14 @@ std::optional<Plan> PlanFromFlags() {
     } else if (part == "all" || part == "every") {
       plan.scenarios.insert(
           {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
-    } else if (part == "s10") {
-      plan.scenarios.insert("s10");
+    } else if (part == "s10" || part == "s11") {
+      plan.scenarios.insert(std::string(part));
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       plan.scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s10, core, scale or all, "
+              "bench: --scenario takes s1 .. s11, core, scale or all, "
               "comma-separated\n");
       return std::nullopt;
     }
@@ -1458,6 +1597,7 @@ void RunPlan(Bench& bench, const Plan& plan) {
       for (int c : plan.cs) bench.S9(rep, c);
     }
     if (want("s10")) bench.S10(rep);
+    if (want("s11")) bench.S11(rep);
   }
 }
 

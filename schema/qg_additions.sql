@@ -400,6 +400,8 @@ DECLARE
   lims qg_limits[];
   taken bigint[] := '{}';        -- limit locks taken by this call
   taken_by bigint[] := '{}';     -- the job each was taken for
+  got_tf int[] := '{}';          -- per locked job (limits only): where its
+  got_tn int[] := '{}';          -- locks start in `taken`, and how many
   saturated jsonb := '{}';       -- buckets found full by this call (keys)
   held_slots bigint[];           -- the slot locks in `held` (negative)
   adm record;
@@ -505,6 +507,8 @@ BEGIN
         EXIT probes WHEN whole_queue;
         CONTINUE;
       END IF;
+      got_tf := got_tf || (cardinality(taken) + 1);
+      got_tn := got_tn || cardinality(adm.locks);
       taken := taken || adm.locks;
       taken_by := taken_by
                   || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
@@ -600,9 +604,12 @@ BEGIN
                   EXIT passes;  -- nothing behind it can start either
                 END IF;
               ELSE
+                got_tf := got_tf || (cardinality(taken) + 1);
+                got_tn := got_tn || cardinality(adm.locks);
                 taken := taken || adm.locks;
                 taken_by := taken_by
-                            || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
+                            || array_fill(c.job_id,
+                                          ARRAY[cardinality(adm.locks)]);
                 got_p := got_p || p;
                 got_r := got_r || c.run_at;
                 got_i := got_i || c.job_id;
@@ -631,8 +638,8 @@ BEGIN
   -- a session keeps its plans. Rows come back in scan order.)
   FOR c IN
     SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
-           x.error_count, x.last_error
-    FROM unnest(got_p, got_r, got_i) AS k(p, r, id),
+           x.error_count, x.last_error, k.n
+    FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
     LATERAL (SELECT * FROM que_jobs AS y
              WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
              AND y.job_id = k.id
@@ -643,9 +650,10 @@ BEGIN
     error_count := c.error_count; last_error := c.last_error;
     locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
     rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
+    -- Its slot locks: a slice of `taken` (not a search of it per job,
+    -- which a thousand jobs locked at once made quadratic).
     limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
-      ARRAY(SELECT t.k FROM unnest(taken, taken_by) AS t(k, owner)
-            WHERE t.owner = c.job_id) END;
+      taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
     blocked_priorities := NULL; blocked_run_ats := NULL;
     blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
     RETURN NEXT;

@@ -660,6 +660,7 @@ class Bench {
         "VALUES ('per-tenant', 'args', '{tenant}', 1)");
     Reset();
     LoadKeyed(kKeyedJobs, 1000);
+    fprintf(stderr, "bench: s10 keys1000 drain starts\n");
     const double keyed = DrainPools(1, 8, kKeyedJobs);
     Emit("qg", "s10", rep, "keys1000_limit1_c8_jobs_per_s", keyed);
     Emit("qg", "s10", rep, "keys1000_limit1_over_plain", keyed / keyed_plain);

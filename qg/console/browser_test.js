@@ -109,7 +109,8 @@ async function cellText(page, queue, type, state) {
       return td && td.textContent === '3 at once';
     });
     check(true, 'the table shows reports at 3 at once');
-    check(await page.inputValue('#limit-form input[name="name"]') === '', 'the form is cleared after a save');
+    await page.waitForFunction(() => document.querySelector('#limit-form input[name="name"]').value === '');
+    check(true, 'the form is cleared after a save');
 
     // A new limit on the default queue's webhooks: 10 per minute.
     await page.fill('#limit-form input[name="name"]', 'webhooks');

@@ -1,7 +1,8 @@
 // The console end to end in a real headless browser (Debian's chromium,
 // driven by the npm package playwright-core that tools/setup.sh installs
 // into .tools/playwright): prepares a database, starts the console, runs
-// browser_test.js, and checks the database after the browser clicked retry.
+// browser_test.js, and checks the database after the browser clicked retry
+// and changed limits.
 #include <unistd.h>
 
 #include <climits>
@@ -10,8 +11,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "qg/console/console.h"
+#include "qg/executor.h"
+#include "qg/limits.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
@@ -116,6 +120,22 @@ TEST_F(ConsoleBrowserTest,
       "CASE WHEN m % 17 = 0 THEN 6 + m % 5 ELSE m % 3 END, "
       "CASE WHEN m % 41 = 0 THEN 2 ELSE 0 END FROM generate_series(0, 179) m "
       "RETURNING 1");
+  // Limits: reports' (its held job runs, 2 wait), mail's rate, and one
+  // whose name holds markup.
+  PgExecutor exec(conn_.get());
+  QG_ASSERT_OK(SetLimit(exec, {.name = "reports",
+                               .queue = "reports",
+                               .type = "NightlyReport",
+                               .concurrency = 1}));
+  QG_ASSERT_OK(SetLimit(exec, {.name = "mail-send",
+                               .queue = "mail",
+                               .rate = 50,
+                               .rate_period = absl::Minutes(1),
+                               .rate_burst = 5}));
+  QG_ASSERT_OK(
+      SetLimit(exec, {.name = "<img src=x onerror=\"window.__xss = 4\">",
+                      .type = "Nothing",
+                      .concurrency = 5}));
   PgConnPtr holder = HoldJobLock(std::stoll(working));
   ASSERT_FALSE(HasFailure()) << "cannot hold job " << working << "'s lock";
 
@@ -142,6 +162,18 @@ TEST_F(ConsoleBrowserTest,
                                "job_id = ",
                                xss)),
             "t");  // looking changed nothing
+  // The limit changes the browser made.
+  EXPECT_EQ(Query("SELECT concat_ws(' ', queue, job_class, concurrency, "
+                  "coalesce(rate, -1)) FROM qg_limits WHERE name = 'reports'"),
+            "reports NightlyReport 3 -1");
+  EXPECT_EQ(Query("SELECT queue = '' AND job_class = 'Webhook' AND "
+                  "concurrency IS NULL AND rate = 10 AND rate_period = "
+                  "interval '1 minute' AND rate_burst = 1 FROM qg_limits "
+                  "WHERE name = 'webhooks'"),
+            "t");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits WHERE name IN ('mail-send', "
+                  "'bad')"),
+            "0");
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 // browser_test.cc, which prepares the database, starts the console and
 // checks the database afterwards:
 //   node browser_test.js URL ERRORED_JOB_ID XSS_JOB_ID
-// Exits 0 when every check passed; saves console.png (the overview) to
-// $TEST_UNDECLARED_OUTPUTS_DIR.
+// Exits 0 when every check passed; saves console.png (the overview) and
+// limits.png (the limits view) to $TEST_UNDECLARED_OUTPUTS_DIR.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -14,6 +14,7 @@ const { chromium } = require(path.join(process.env.QG_PLAYWRIGHT_DIR, 'node_modu
 const [url, erroredId, xssId] = process.argv.slice(2);
 const outDir = process.env.TEST_UNDECLARED_OUTPUTS_DIR || os.tmpdir();
 const XSS_ERROR = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
+const XSS_LIMIT = '<img src=x onerror="window.__xss = 4">';
 
 function check(ok, what) {
   if (!ok) throw new Error('check failed: ' + what);
@@ -76,6 +77,81 @@ async function cellText(page, queue, type, state) {
     await page.waitForTimeout(300);
     check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran');
     check((await page.$$('main img')).length === 0, 'no injected element exists');
+
+    // The limits: each with its use; the operator raises one, adds one,
+    // removes one, and sees each change in the table and the API.
+    const cell = async (name, field) => (await page.textContent(`tr[data-limit="${name}"] td[data-field="${field}"]`)).trim();
+    const flashed = (text) => page.waitForFunction((t) => document.getElementById('flash').textContent.includes(t), text);
+    await page.goto(url + '#/limits');
+    await page.waitForSelector('tr[data-limit="reports"]', { timeout: 5000 }).catch(async (e) => {
+      throw new Error(e.message + '\nthe page shows: ' + await page.textContent('main') + '\npage errors: ' + errors.join('; '));
+    });
+    check(await cell('reports', 'running') === '1', 'limit reports: 1 running (the held job)');
+    check(await cell('reports', 'waiting') === '2', 'limit reports: 2 waiting');
+    check(await cell('reports', 'rule') === '1 at once', 'limit reports: 1 at once');
+    check(await cell('reports', 'applies') === 'queue reports, type NightlyReport', 'limit reports: applies to its queue and type');
+    check(await cell('mail-send', 'running') === '0', 'limit mail-send: none running');
+    check(await cell('mail-send', 'waiting') === '14', 'limit mail-send: 14 waiting (the retried job too)');
+    check(await cell('mail-send', 'rule') === '50 per 1m (burst 5)', 'limit mail-send: its rate');
+    const names = await page.$$eval('#limits-table td[data-field="name"]', (tds) => tds.map((td) => td.textContent));
+    check(names.includes(XSS_LIMIT), 'markup in a limit name shows as text');
+    await page.screenshot({ path: path.join(outDir, 'limits.png'), fullPage: true });
+
+    // Raise reports' concurrency to 3 through its Edit button.
+    await page.click('tr[data-limit="reports"] button[data-action="set_limit"]');
+    check(await page.inputValue('#limit-form input[name="name"]') === 'reports', 'Edit fills the form with the limit');
+    check(await page.inputValue('#limit-form input[name="queue"]') === 'reports', 'Edit fills in its queue');
+    await page.fill('#limit-form input[name="concurrency"]', '3');
+    await page.click('#limit-form button[type="submit"]');
+    await flashed('limit reports set');
+    await page.waitForFunction(() => {
+      const td = document.querySelector('tr[data-limit="reports"] td[data-field="rule"]');
+      return td && td.textContent === '3 at once';
+    });
+    check(true, 'the table shows reports at 3 at once');
+    await page.waitForFunction(() => document.querySelector('#limit-form input[name="name"]').value === '');
+    check(true, 'the form is cleared after a save');
+
+    // A new limit on the default queue's webhooks: 10 per minute.
+    await page.fill('#limit-form input[name="name"]', 'webhooks');
+    await page.selectOption('#limit-form select[name="scope"]', 'one');
+    await page.fill('#limit-form input[name="type"]', 'Webhook');
+    await page.fill('#limit-form input[name="rate"]', '10');
+    await page.fill('#limit-form input[name="period"]', '1m');
+    await page.click('#limit-form button[type="submit"]');
+    await flashed('limit webhooks set');
+    await page.waitForSelector('tr[data-limit="webhooks"]');
+    check(await cell('webhooks', 'applies') === 'queue (default), type Webhook', 'limit webhooks: the default queue, type Webhook');
+    check(await cell('webhooks', 'rule') === '10 per 1m', 'limit webhooks: 10 per 1m');
+    check(await cell('webhooks', 'waiting') === '5', 'limit webhooks: its 5 ready jobs wait');
+
+    // A bad limit: the server's message, nothing stored.
+    await page.fill('#limit-form input[name="name"]', 'bad');
+    await page.fill('#limit-form input[name="concurrency"]', '1');
+    await page.selectOption('#limit-form select[name="key_by"]', 'args');
+    await page.click('#limit-form button[type="submit"]');
+    await flashed('key by args needs');
+    check(await page.getAttribute('#flash', 'class') === 'bad', 'a bad limit shows its error');
+    check(await page.$('tr[data-limit="bad"]') === null, 'the bad limit is not listed');
+
+    // Remove mail-send (the confirmation is accepted).
+    await page.click('tr[data-limit="mail-send"] button[data-action="remove_limit"]');
+    await flashed('limit mail-send removed');
+    await page.waitForSelector('tr[data-limit="mail-send"]', { state: 'detached' });
+    check(true, 'mail-send is gone from the table');
+
+    // After a reload, and in the API.
+    await page.reload();
+    await page.waitForSelector('tr[data-limit="webhooks"]');
+    check(await cell('reports', 'rule') === '3 at once', 'after a reload: reports at 3 at once');
+    check(await page.$('tr[data-limit="mail-send"]') === null, 'after a reload: no mail-send');
+    const api = await page.evaluate(async () => (await (await fetch('/api/v1/limits')).json()).limits
+      .map((l) => l.name + ' ' + l.concurrency + ' ' + l.rate));
+    check(api.includes('reports 3 null') && api.includes('webhooks null 10') && !api.some((x) => x.startsWith('mail-send ')),
+      'the API lists the changes: ' + api.join('; '));
+    await page.waitForTimeout(300);
+    check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the limits page');
+    check((await page.$$('main img')).length === 0, 'no injected element exists on the limits page');
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
   } finally {
     await context.close();

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
 #include "qg/admin.h"
@@ -21,7 +22,9 @@
 #include "qg/internal/conn_pool.h"
 #include "qg/job_end.h"
 #include "qg/json_writer.h"
+#include "qg/limits.h"
 #include "qg/metrics/http_listen.h"
+#include "qg/metrics/limit_metrics.h"
 #include "qg/metrics/prometheus.h"
 
 namespace qg {
@@ -129,6 +132,131 @@ std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
 }
 
+// The limit a set request describes, in the parameters of `qg limits set`:
+// name (required); queue (absent: every queue; empty: the default queue);
+// type (absent or empty: every type); key_by (none, job, args; key_args
+// alone means args); key_args (comma-separated); concurrency; per_pool
+// (true/false); rate; period (seconds, or a duration such as "1m", with
+// rate); burst (with rate). An empty number is an absent one. Checked by
+// `ValidateLimit()`.
+absl::StatusOr<Limit> ParseLimit(const httplib::Request& req) {
+  Limit l;
+  std::optional<std::string> name = Param(req, "name");
+  if (!name.has_value()) return absl::InvalidArgumentError("name is required");
+  l.name = *name;
+  l.queue = Param(req, "queue");
+  l.type = Param(req, "type");
+  if (l.type.has_value() && l.type->empty()) l.type.reset();
+  auto number =
+      [&](const std::string& field) -> absl::StatusOr<std::optional<int>> {
+    std::optional<std::string> text = Param(req, field);
+    if (!text.has_value() || text->empty()) return std::optional<int>();
+    int v = 0;
+    if (!absl::SimpleAtoi(*text, &v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must be a whole number, not \"", *text, "\""));
+    }
+    return std::optional<int>(v);
+  };
+  std::optional<std::string> key_by = Param(req, "key_by");
+  if (key_by.has_value() && key_by->empty()) key_by.reset();
+  if (std::optional<std::string> fields = Param(req, "key_args");
+      fields.has_value() && !fields->empty()) {
+    if (key_by.has_value() && *key_by != "args") {
+      return absl::InvalidArgumentError("key_args goes with key_by=args");
+    }
+    key_by = "args";
+    l.key_args = absl::StrSplit(*fields, ',');
+  }
+  if (key_by.has_value()) {
+    std::optional<Limit::KeyBy> k = ParseKeyBy(*key_by);
+    if (!k.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "key_by must be none, job or args, not \"", *key_by, "\""));
+    }
+    l.key_by = *k;
+  }
+  absl::StatusOr<std::optional<int>> concurrency = number("concurrency");
+  if (!concurrency.ok()) return concurrency.status();
+  l.concurrency = *concurrency;
+  if (std::optional<std::string> p = Param(req, "per_pool"); p.has_value()) {
+    if (*p == "true" || *p == "1" || *p == "on") {
+      l.per_pool = true;
+    } else if (!(p->empty() || *p == "false" || *p == "0" || *p == "off")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("per_pool must be true or false, not \"", *p, "\""));
+    }
+  }
+  absl::StatusOr<std::optional<int>> rate = number("rate");
+  if (!rate.ok()) return rate.status();
+  l.rate = *rate;
+  std::optional<std::string> period = Param(req, "period");
+  if (period.has_value() && period->empty()) period.reset();
+  absl::StatusOr<std::optional<int>> burst = number("burst");
+  if (!burst.ok()) return burst.status();
+  if ((period.has_value() || burst->has_value()) && !l.rate.has_value()) {
+    return absl::InvalidArgumentError("period and burst go with rate");
+  }
+  if (period.has_value()) {
+    double seconds = 0;
+    if (absl::SimpleAtod(*period, &seconds)) {
+      if (!(seconds >= 0.001 && seconds <= 366.0 * 24 * 3600)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "period must be 1ms to 366 days, not \"", *period, "\""));
+      }
+      l.rate_period = absl::Seconds(seconds);
+    } else if (!absl::ParseDuration(*period, &l.rate_period)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("period must be seconds or a duration such as 1m or "
+                       "500ms, not \"",
+                       *period, "\""));
+    }
+  }
+  if (burst->has_value()) l.rate_burst = **burst;
+  if (absl::Status s = ValidateLimit(l); !s.ok()) return s;
+  return l;
+}
+
+// A limit and its use as the console's JSON has it: the fields of
+// `qg limits --json`.
+JsonObject LimitJson(const LimitInfo& i) {
+  const Limit& l = i.limit;
+  JsonObject j;
+  j.String("name", l.name);
+  if (l.queue.has_value()) {
+    j.String("queue", *l.queue);
+  } else {
+    j.Null("queue");
+  }
+  if (l.type.has_value()) {
+    j.String("type", *l.type);
+  } else {
+    j.Null("type");
+  }
+  j.String("key_by", KeyByName(l.key_by)).Strings("key_args", l.key_args);
+  if (l.concurrency.has_value()) {
+    j.Int("concurrency", *l.concurrency);
+  } else {
+    j.Null("concurrency");
+  }
+  j.Bool("per_pool", l.per_pool);
+  if (l.rate.has_value()) {
+    j.Int("rate", *l.rate)
+        .Double("rate_period_seconds", absl::ToDoubleSeconds(l.rate_period));
+  } else {
+    j.Null("rate").Null("rate_period_seconds");
+  }
+  j.Int("rate_burst", l.rate_burst)
+      .Int("slots_high", i.slots_high)
+      .Time("updated_at", i.updated_at)
+      .Int("running", i.running)
+      .Int("busiest_bucket", i.busiest)
+      .Int("buckets_running", i.buckets)
+      .Int("waiting", i.waiting)
+      .Bool("waiting_capped", i.waiting_capped);
+  return j;
+}
+
 }  // namespace
 
 class Console::Impl {
@@ -202,7 +330,7 @@ class Console::Impl {
   }
 
   // `given`, its unset hooks filled with the library's (`admin`'s) cancel,
-  // pause and resume.
+  // pause, resume and limit set and remove.
   static ConsoleActions WithLibraryActions(ConsoleActions given, Admin* a) {
     if (given.cancel_job == nullptr) {
       given.cancel_job = [a](int64_t id) { return a->CancelJob(id); };
@@ -215,6 +343,14 @@ class Console::Impl {
     if (given.resume_queue == nullptr) {
       given.resume_queue = [a](const std::string& q) {
         return a->ResumeQueue(q);
+      };
+    }
+    if (given.set_limit == nullptr) {
+      given.set_limit = [a](const Limit& l) { return a->SetLimit(l); };
+    }
+    if (given.remove_limit == nullptr) {
+      given.remove_limit = [a](const std::string& name) {
+        return a->RemoveLimit(name);
       };
     }
     return given;
@@ -335,6 +471,7 @@ class Console::Impl {
     server_.Get("/api/v1/throughput", with_request(&Impl::Throughput));
     server_.Get("/api/v1/jobs", with_request(&Impl::ListJobs));
     server_.Get(R"(/api/v1/jobs/([^/]+))", with_request(&Impl::GetJob));
+    server_.Get("/api/v1/limits", plain(&Impl::Limits));
   }
 
   // The JSON API's actions: POST only, each checked by MayAct.
@@ -344,12 +481,14 @@ class Console::Impl {
                  Action(&Impl::JobAction));
     server_.Post(R"(/api/v1/queues/(pause|resume))",
                  Action(&Impl::QueueAction));
+    server_.Post(R"(/api/v1/limits/(set|remove))", Action(&Impl::LimitAction));
     auto use_post = [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Allow", "POST");
       SendError(res, 405, "actions are POST requests");
     };
     server_.Get(R"(/api/v1/jobs/([^/]+)/(retry|delete|cancel))", use_post);
     server_.Get(R"(/api/v1/queues/(pause|resume))", use_post);
+    server_.Get(R"(/api/v1/limits/(set|remove))", use_post);
   }
 
   // --- Reads. -------------------------------------------------------------
@@ -409,7 +548,9 @@ class Console::Impl {
         .Bool("retry_all", act)
         .Bool("cancel", act && actions_.cancel_job != nullptr)
         .Bool("pause", act && actions_.pause_queue != nullptr)
-        .Bool("resume", act && actions_.resume_queue != nullptr);
+        .Bool("resume", act && actions_.resume_queue != nullptr)
+        .Bool("set_limit", act && actions_.set_limit != nullptr)
+        .Bool("remove_limit", act && actions_.remove_limit != nullptr);
     JsonObject why;
     if (options_.read_only) {
       why.String("all", "this console is read-only (--read-only)");
@@ -422,6 +563,12 @@ class Console::Impl {
     }
     if (actions_.resume_queue == nullptr) {
       why.String("resume", kNoResume);
+    }
+    if (actions_.set_limit == nullptr) {
+      why.String("set_limit", kNoSetLimit);
+    }
+    if (actions_.remove_limit == nullptr) {
+      why.String("remove_limit", kNoRemoveLimit);
     }
     JsonObject o;
     o.Bool("read_only", options_.read_only)
@@ -465,6 +612,30 @@ class Console::Impl {
         .Raw("queues", JsonArray(queue_items))
         .Raw("groups", JsonArray(groups))
         .Raw("throughput", ThroughputJson(s.has_counts, s.throughput));
+    SendJson(res, 200, o.text());
+  }
+
+  // Every limit with its use, from the snapshot (read at most once per
+  // refresh; a change through the console reads it again).
+  void Limits(httplib::Response& res) {
+    absl::StatusOr<std::shared_ptr<const Snapshot>> snap = Snap();
+    if (!snap.ok()) return SendStatus(res, snap.status());
+    const Snapshot& s = **snap;
+    if (!s.limits_status.ok()) return SendStatus(res, s.limits_status);
+    std::vector<JsonObject> items;
+    items.reserve(s.limits.size());
+    for (const LimitInfo& i : s.limits) items.push_back(LimitJson(i));
+    JsonObject o;
+    o.Time("generated_at", s.taken)
+        .Double("refresh_seconds", absl::ToDoubleSeconds(options_.refresh))
+        .Bool("available", s.has_limits);
+    if (!s.has_limits) {
+      o.String("unavailable_reason",
+               "the qg_limits table is missing: run qg migrate to use flow "
+               "control");
+    }
+    o.Int("waiting_max_scan", console::kLimitMaxScan)
+        .Raw("limits", JsonArray(items));
     SendJson(res, 200, o.text());
   }
 
@@ -713,6 +884,44 @@ class Console::Impl {
                              pause ? " paused" : " resumed"));
   }
 
+  void LimitAction(const httplib::Request& req, httplib::Response& res) {
+    bool set = req.matches[1].str() == "set";
+    if (!set) {
+      if (absl::Status s = OnlyParams(req, {"name"}); !s.ok()) {
+        return SendStatus(res, s);
+      }
+      std::optional<std::string> name = Param(req, "name");
+      if (!name.has_value()) return SendError(res, 400, "name is required");
+      if (actions_.remove_limit == nullptr) {
+        return SendError(res, 501, kNoRemoveLimit);
+      }
+      absl::StatusOr<bool> removed = actions_.remove_limit(*name);
+      if (!removed.ok()) return SendStatus(res, removed.status());
+      if (!*removed) {
+        return SendError(res, 404,
+                         absl::StrCat("no limit named \"", *name, "\""));
+      }
+      cache_->Invalidate();
+      return SendOutcome(res, absl::StrCat("limit ", *name, " removed"));
+    }
+    if (absl::Status s = OnlyParams(
+            req, {"name", "queue", "type", "key_by", "key_args", "concurrency",
+                  "per_pool", "rate", "period", "burst"});
+        !s.ok()) {
+      return SendStatus(res, s);
+    }
+    absl::StatusOr<Limit> limit = ParseLimit(req);
+    if (!limit.ok()) return SendStatus(res, limit.status());
+    if (actions_.set_limit == nullptr) return SendError(res, 501, kNoSetLimit);
+    if (absl::Status s = actions_.set_limit(*limit); !s.ok()) {
+      return SendStatus(res, s);
+    }
+    cache_->Invalidate();
+    SendOutcome(res, absl::StrCat("limit ", limit->name,
+                                  " set: qg-cpp worker pools apply it from "
+                                  "their next lock scan"));
+  }
+
   // --- /metrics. ----------------------------------------------------------
 
   void Metrics(httplib::Response& res) {
@@ -758,6 +967,9 @@ class Console::Impl {
         w.Sample("qg_queue_paused", {{"queue", queue}}, paused ? 1 : 0);
       }
     }
+    if (s.has_limits && s.limits_status.ok()) {
+      WriteLimitMetrics(w, s.limits);
+    }
     w.Family("qg_console_snapshot_age_seconds",
              "Age of the snapshot these gauges come from.", "gauge");
     w.Sample("qg_console_snapshot_age_seconds", {},
@@ -782,6 +994,12 @@ class Console::Impl {
   static constexpr char kNoResume[] =
       "resuming queues is not available: this console was started without a "
       "resume handler (qg::ConsoleActions::resume_queue)";
+  static constexpr char kNoSetLimit[] =
+      "setting limits is not available: this console was started without a "
+      "set handler (qg::ConsoleActions::set_limit)";
+  static constexpr char kNoRemoveLimit[] =
+      "removing limits is not available: this console was started without a "
+      "remove handler (qg::ConsoleActions::remove_limit)";
 
   const ConsoleOptions options_;
   // options_.actions, unset hooks filled with the library's (Init()).

@@ -10,8 +10,10 @@
 // job (args and last error cut at 64 KiB); retries, deletes and cancels
 // jobs (saying whether a running one stopped, finished first or was only
 // asked), retries all errored or dead jobs of a type, pauses and resumes
-// queues. Every change goes through `qg::Admin` (or the hooks of
-// `ConsoleActions`), which never rewrites a job a worker holds.
+// queues. Lists the flow-control limits (qg/limits.h) with the jobs each
+// holds and keeps waiting, and sets (creates or replaces) and removes them.
+// Every change goes through `qg::Admin` (or the hooks of `ConsoleActions`),
+// which never rewrites a job a worker holds.
 //
 // `qg console` runs one; embed one in your own binary the same way:
 //
@@ -56,16 +58,18 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "qg/job_end.h"
+#include "qg/limits.h"
 
 namespace qg {
 
 // ConsoleActions
 //
-// How the console cancels jobs and pauses and resumes queues. An unset hook
-// uses the library's own (`qg::Admin::CancelJob()`, `PauseQueue()`,
-// `ResumeQueue()`); set one to add a check or an audit log around it. A hook
-// returns the status of the change (`NotFound` → 404, `FailedPrecondition`
-// → 409, ...).
+// How the console cancels jobs, pauses and resumes queues, and sets and
+// removes limits. An unset hook uses the library's own
+// (`qg::Admin::CancelJob()`, `PauseQueue()`, `ResumeQueue()`, `SetLimit()`,
+// `RemoveLimit()`); set one to add a check or an audit log around it. A
+// hook returns the status of the change (`NotFound` → 404,
+// `FailedPrecondition` → 409, ...).
 struct ConsoleActions {
   // Cancels job `id`, saying what it did (the console's message says the
   // same): `kCancelled`, or `kStopping` when a worker pool running it was
@@ -78,6 +82,12 @@ struct ConsoleActions {
   std::function<absl::Status(const std::string& queue)> pause_queue;
   // Resumes a paused queue. Default: `Admin::ResumeQueue()`.
   std::function<absl::Status(const std::string& queue)> resume_queue;
+  // Creates or replaces `limit` (by name); the console has checked it with
+  // `qg::ValidateLimit()`. Default: `Admin::SetLimit()`.
+  std::function<absl::Status(const Limit& limit)> set_limit;
+  // Removes the limit named `name`; false when there was none (the console
+  // answers 404). Default: `Admin::RemoveLimit()`.
+  std::function<absl::StatusOr<bool>(const std::string& name)> remove_limit;
 };
 
 // ConsoleOptions
@@ -102,7 +112,8 @@ struct ConsoleOptions {
   // Database connections the console opens for its reads and actions
   // (at least 1), beside one for the overview. Default: 2.
   int max_conns = 2;
-  // Cancel, pause and resume (see `ConsoleActions`). Default: none.
+  // Cancel, pause, resume and the limits' set and remove (see
+  // `ConsoleActions`). Default: the library's.
   ConsoleActions actions;
   // How long a cancel of a running job waits for its handler to end, so
   // that the answer says how it ended ("cancelled", or "finished" first)

@@ -18,6 +18,8 @@
 #include "qg/admin.h"
 #include "qg/admin_json.h"
 #include "qg/client.h"
+#include "qg/executor.h"
+#include "qg/limits.h"
 #include "qg/metrics/http_test_clients.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
@@ -796,6 +798,288 @@ TEST_F(ConsoleTest, AFilteredPageLooksAtABoundedNumberOfJobs) {
   ASSERT_EQ(d["jobs"].Size(), 1u) << r->body;
   EXPECT_EQ(d["jobs"][0]["id"].GetInt64(), needle);
   EXPECT_TRUE(d["next"].IsNull());
+}
+
+// The limit named `name` in a /api/v1/limits answer; null if none.
+const rapidjson::Value* FindLimit(const rapidjson::Document& d,
+                                  const std::string& name) {
+  if (!d.HasMember("limits")) return nullptr;
+  for (const auto& l : d["limits"].GetArray()) {
+    if (l["name"].GetString() == name) return &l;
+  }
+  return nullptr;
+}
+
+TEST_F(ConsoleTest, LimitsListEachLimitWithItsUseAndWaitingJobs) {
+  PgExecutor exec(conn_.get());
+  QG_ASSERT_OK(SetLimit(exec, {.name = "mail",
+                               .queue = "mail",
+                               .concurrency = 2,
+                               .rate = 30,
+                               .rate_period = absl::Minutes(1),
+                               .rate_burst = 5}));
+  QG_ASSERT_OK(SetLimit(exec, {.name = "tenants",
+                               .type = "Import",
+                               .key_by = Limit::KeyBy::kArgs,
+                               .key_args = {"tenant", "region"},
+                               .concurrency = 1,
+                               .per_pool = true}));
+  int64_t held = Insert("Send", "mail");
+  Insert("Send", "mail");
+  Insert("Send", "mail");
+  Insert("Send", "mail", "now() + interval '1 hour'");  // not runnable yet
+  Insert("Import", "", "now()", 0, "", R"({"tenant":"a"})");
+  PgConnPtr worker = HoldJobLock(held);
+  StartConsole();
+
+  httplib::Result r = Get("/api/v1/limits");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  EXPECT_TRUE(d["available"].GetBool());
+  EXPECT_EQ(d["limits"].Size(), 2u);
+  const rapidjson::Value* mail = FindLimit(d, "mail");
+  ASSERT_NE(mail, nullptr) << r->body;
+  EXPECT_STREQ((*mail)["queue"].GetString(), "mail");
+  EXPECT_TRUE((*mail)["type"].IsNull());
+  EXPECT_STREQ((*mail)["key_by"].GetString(), "none");
+  EXPECT_EQ((*mail)["concurrency"].GetInt(), 2);
+  EXPECT_FALSE((*mail)["per_pool"].GetBool());
+  EXPECT_EQ((*mail)["rate"].GetInt(), 30);
+  EXPECT_EQ((*mail)["rate_period_seconds"].GetDouble(), 60);
+  EXPECT_EQ((*mail)["rate_burst"].GetInt(), 5);
+  EXPECT_EQ((*mail)["slots_high"].GetInt(), 2);
+  EXPECT_EQ((*mail)["running"].GetInt(), 1);
+  EXPECT_EQ((*mail)["busiest_bucket"].GetInt(), 1);
+  EXPECT_EQ((*mail)["buckets_running"].GetInt(), 1);
+  EXPECT_EQ((*mail)["waiting"].GetInt(), 2);
+  EXPECT_FALSE((*mail)["waiting_capped"].GetBool());
+  EXPECT_TRUE((*mail)["updated_at"].IsString());
+  const rapidjson::Value* tenants = FindLimit(d, "tenants");
+  ASSERT_NE(tenants, nullptr) << r->body;
+  EXPECT_TRUE((*tenants)["queue"].IsNull());
+  EXPECT_STREQ((*tenants)["type"].GetString(), "Import");
+  EXPECT_STREQ((*tenants)["key_by"].GetString(), "args");
+  ASSERT_EQ((*tenants)["key_args"].Size(), 2u);
+  EXPECT_STREQ((*tenants)["key_args"][1].GetString(), "region");
+  EXPECT_TRUE((*tenants)["per_pool"].GetBool());
+  EXPECT_TRUE((*tenants)["rate"].IsNull());
+  EXPECT_EQ((*tenants)["waiting"].GetInt(), 1);
+
+  // /metrics has the same numbers.
+  r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body, HasSubstr("qg_limit_running{limit=\"mail\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("qg_limit_waiting{limit=\"mail\"} 2\n"));
+  EXPECT_THAT(r->body, HasSubstr("qg_limit_concurrency{limit=\"tenants\","
+                                 "per_pool=\"true\"} 1\n"));
+  EXPECT_THAT(r->body, HasSubstr("qg_limit_rate{limit=\"mail\"} 30\n"));
+}
+
+TEST_F(ConsoleTest, LimitsSetCreatesAndReplacesAndRemoveRemoves) {
+  StartConsole({.refresh = absl::Hours(1)});
+  httplib::Result r = Get("/api/v1/limits");  // cached for an hour...
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json(r)["limits"].Size(), 0u);
+  r = Post(
+      "/api/v1/limits/set?name=mail&queue=&type=Send&concurrency=3&rate=10&"
+      "period=1m&burst=2");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("limit mail set"));
+  EXPECT_EQ(Query("SELECT concat_ws(' ', queue = '', job_class, key_by, "
+                  "concurrency, per_pool, rate, extract(epoch FROM "
+                  "rate_period), rate_burst) FROM qg_limits WHERE name = "
+                  "'mail'"),
+            "t Send none 3 f 10 60.000000 2");
+  r = Get("/api/v1/limits");  // ...but a change reads it again
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  const rapidjson::Value* mail = FindLimit(d, "mail");
+  ASSERT_NE(mail, nullptr) << r->body;
+  EXPECT_STREQ((*mail)["queue"].GetString(), "");  // the default queue
+  EXPECT_EQ((*mail)["concurrency"].GetInt(), 3);
+
+  // Set replaces the whole limit: every queue, per tenant, no rate.
+  r = Post(
+      "/api/v1/limits/set?name=mail&key_args=tenant&concurrency=1&per_pool="
+      "true");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Query("SELECT concat_ws(' ', coalesce(queue, 'ALL'), "
+                  "coalesce(job_class, 'ALL'), key_by, key_args::text, "
+                  "concurrency, per_pool, coalesce(rate, -1)) FROM qg_limits "
+                  "WHERE name = 'mail'"),
+            "ALL ALL args {tenant} 1 t -1");
+  r = Get("/api/v1/limits");
+  ASSERT_TRUE(r);
+  d = Json(r);
+  mail = FindLimit(d, "mail");
+  ASSERT_NE(mail, nullptr) << r->body;
+  EXPECT_TRUE((*mail)["queue"].IsNull());
+  EXPECT_TRUE((*mail)["rate"].IsNull());
+  EXPECT_EQ((*mail)["concurrency"].GetInt(), 1);
+
+  r = Post("/api/v1/limits/remove?name=mail");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("limit mail removed"));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "0");
+  r = Post("/api/v1/limits/remove?name=mail");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("no limit named \\\"mail\\\""));
+  r = Get("/api/v1/limits");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Json(r)["limits"].Size(), 0u);
+  // Actions are POST.
+  r = Get("/api/v1/limits/set?name=x&concurrency=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "0");
+}
+
+TEST_F(ConsoleTest, BadLimitsAreBadRequestsWithAClearMessage) {
+  PgExecutor exec(conn_.get());
+  QG_ASSERT_OK(SetLimit(exec, {.name = "keep", .concurrency = 4}));
+  StartConsole();
+  for (const auto& [query, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"concurrency=1", "name is required"},
+           {"name=&concurrency=1", "name"},
+           {"name=keep", "set a concurrency, a rate or both"},
+           {"name=keep&concurrency=1001", "concurrency must be 0 to 1000"},
+           {"name=keep&concurrency=-1", "concurrency must be 0 to 1000"},
+           {"name=keep&concurrency=lots", "concurrency must be a whole number"},
+           {"name=keep&rate=0", "rate must be at least 1"},
+           {"name=keep&rate=5&period=soon", "period must be seconds or a"},
+           {"name=keep&rate=5&period=0", "period must be 1ms to 366 days"},
+           {"name=keep&rate=5&burst=0", "burst must be 1 to 1000000"},
+           {"name=keep&concurrency=1&period=1m",
+            "period and burst go with rate"},
+           {"name=keep&concurrency=1&key_by=args", "key by args needs"},
+           {"name=keep&concurrency=1&key_by=tenant", "key_by must be none"},
+           {"name=keep&concurrency=1&key_by=job&key_args=a",
+            "key_args goes with key_by=args"},
+           {"name=keep&concurrency=1&per_pool=maybe", "per_pool must be"},
+           {"name=keep&concurency=1", "unknown parameter \\\"concurency\\\""},
+       }) {
+    httplib::Result r = Post("/api/v1/limits/set?" + query);
+    ASSERT_TRUE(r) << query;
+    EXPECT_EQ(r->status, 400) << query << ": " << r->body;
+    EXPECT_THAT(r->body, HasSubstr(message)) << query;
+    EXPECT_THAT(r->body, HasSubstr("\"error\":")) << query;
+  }
+  httplib::Result r = Post("/api/v1/limits/remove");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("name is required"));
+  EXPECT_EQ(Query("SELECT concat_ws(' ', name, concurrency) FROM qg_limits"),
+            "keep 4");
+}
+
+TEST_F(ConsoleTest, ReadOnlyRefusesLimitChangesAndSaysSo) {
+  PgExecutor exec(conn_.get());
+  QG_ASSERT_OK(SetLimit(exec, {.name = "keep", .concurrency = 4}));
+  StartConsole({.read_only = true});
+  for (const std::string path : {"/api/v1/limits/set?name=keep&concurrency=1",
+                                 "/api/v1/limits/set?name=new&concurrency=1",
+                                 "/api/v1/limits/remove?name=keep"}) {
+    httplib::Result r = Post(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 403) << path;
+    EXPECT_THAT(r->body, HasSubstr("read-only")) << path;
+  }
+  EXPECT_EQ(Query("SELECT string_agg(name || ' ' || concurrency, ',') FROM "
+                  "qg_limits"),
+            "keep 4");
+  httplib::Result r = Get("/api/v1/config");
+  ASSERT_TRUE(r);
+  rapidjson::Document d = Json(r);
+  EXPECT_FALSE(d["actions"]["set_limit"].GetBool());
+  EXPECT_FALSE(d["actions"]["remove_limit"].GetBool());
+  r = Get("/api/v1/limits");  // reading is still allowed
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(FindLimit(Json(r), "keep"), nullptr);
+}
+
+TEST_F(ConsoleTest, LimitChangesNeedTheCsrfToken) {
+  StartConsole();
+  httplib::Result r =
+      PostWithoutCsrf("/api/v1/limits/set?name=x&concurrency=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_THAT(r->body, HasSubstr("missing CSRF token"));
+  r = Post("/api/v1/limits/set?name=x&concurrency=1", "not-the-token");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "0");
+}
+
+TEST_F(ConsoleTest, LimitChangesCallTheirHooks) {
+  std::vector<std::string> calls;
+  std::mutex mu;
+  ConsoleOptions options;
+  options.actions.set_limit = [&](const Limit& l) -> absl::Status {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back(absl::StrCat("set ", l.name, " ", l.queue.value_or("ALL"),
+                                 " ", l.concurrency.value_or(-1)));
+    if (l.name == "denied") return absl::PermissionDeniedError("not you");
+    return absl::OkStatus();
+  };
+  options.actions.remove_limit =
+      [&](const std::string& name) -> absl::StatusOr<bool> {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back("remove " + name);
+    return true;
+  };
+  StartConsole(options);
+  httplib::Result r = Post("/api/v1/limits/set?name=a&queue=q&concurrency=2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = Post("/api/v1/limits/set?name=denied&concurrency=2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("not you"));
+  r = Post("/api/v1/limits/set?name=bad&concurrency=5000");  // never called
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  r = Post("/api/v1/limits/remove?name=a");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(calls, (std::vector<std::string>{"set a q 2", "set denied ALL 2",
+                                             "remove a"}));
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "0");
+}
+
+// A database without qg_limits (not migrated for flow control): the list
+// says so and is empty, /metrics has no limit gauges, a set is refused
+// with the reason.
+TEST_F(ConsoleTest, LimitsWithoutTheQgLimitsTable) {
+  QG_ASSERT_OK(
+      ExecSimple(conn_.get(), "DROP TABLE qg_limits CASCADE").status());
+  Insert("Send");
+  StartConsole();
+  httplib::Result r = Get("/api/v1/limits");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  rapidjson::Document d = Json(r);
+  EXPECT_FALSE(d["available"].GetBool());
+  EXPECT_THAT(d["unavailable_reason"].GetString(), HasSubstr("qg migrate"));
+  EXPECT_EQ(d["limits"].Size(), 0u);
+  r = Get("/api/v1/overview");  // the rest of the console works
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, Not(HasSubstr("qg_limit_")));
+  r = Post("/api/v1/limits/set?name=x&concurrency=1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->body;
+  EXPECT_THAT(r->body, HasSubstr("qg migrate"));
 }
 
 // Cancelling jobs a qg-cpp pool runs: the console says what happened.

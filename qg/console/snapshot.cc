@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "qg/executor.h"
 #include "qg/internal/queries.h"
 #include "qg/pg.h"
 
@@ -35,6 +36,28 @@ absl::StatusOr<absl::Time> Time(const PgResult& r, int row, int col) {
 
 int Col(const PgResult& r, const char* name) {
   return PQfnumber(r.get(), name);
+}
+
+// Fills `s.has_limits` and `s.limits`, or `s.limits_status` with why not.
+// A failure here leaves the rest of the snapshot alone.
+void ReadLimits(PGconn* conn, Snapshot& s) {
+  PgExecutor exec(conn);
+  absl::StatusOr<Rows> exists =
+      exec.Query("SELECT to_regclass('qg_limits') IS NOT NULL", {});
+  if (!exists.ok()) {
+    s.limits_status = exists.status();
+    return;
+  }
+  s.has_limits = exists->rows.size() == 1 && exists->rows[0].size() == 1 &&
+                 exists->rows[0][0] == "t";
+  if (!s.has_limits) return;
+  absl::StatusOr<std::vector<LimitInfo>> limits =
+      ListLimits(exec, kLimitMaxScan);
+  if (!limits.ok()) {
+    s.limits_status = limits.status();
+    return;
+  }
+  s.limits = std::move(*limits);
 }
 
 }  // namespace
@@ -147,6 +170,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes) {
     if (!rows.ok()) return rows.status();
     s.throughput = std::move(*rows);
   }
+  ReadLimits(conn, s);
   s.took = absl::Now() - s.taken;
   return s;
 }

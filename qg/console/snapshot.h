@@ -4,8 +4,9 @@
 // What the web console's overview and its /metrics show, read from the
 // database at most once per refresh interval however many pages poll and
 // scrapers scrape: per (queue, type) counts by state and the oldest ready
-// job's age, each queue's pause state (qg_queues, when it exists) and the
-// throughput of the last minutes (qg_job_counts, when it exists).
+// job's age, each queue's pause state (qg_queues, when it exists), the
+// throughput of the last minutes (qg_job_counts, when it exists) and each
+// flow-control limit with its use (qg_limits, when it exists).
 //
 // Example:
 //   SnapshotCache cache(pool, {.max_age = absl::Seconds(5)});
@@ -22,10 +23,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/sync.h"
+#include "qg/limits.h"
 
 namespace qg::console {
 
@@ -70,12 +73,25 @@ struct Snapshot {
   // `SnapshotOptions::throughput_minutes` minutes, oldest first.
   bool has_counts = false;
   std::vector<MinuteCounts> throughput;
+  // Whether qg_limits exists; every limit with its use (`qg::ListLimits()`,
+  // `waiting` counted up to `kLimitMaxScan` jobs per limit), by name.
+  bool has_limits = false;
+  std::vector<LimitInfo> limits;
+  // Why the limits could not be read (the database role may not prune
+  // qg_limit_rates, ...): the rest of the snapshot stands without them.
+  absl::Status limits_status;
 };
+
+// kLimitMaxScan
+//
+// The jobs a snapshot looks at per limit to count its waiting ones (the
+// operator bound of job lists, `qg::kOperatorMaxScan`).
+inline constexpr int kLimitMaxScan = 10000;
 
 // ReadSnapshot()
 //
-// Reads a snapshot on `conn` now (three to five statements, one pass over
-// que_jobs).
+// Reads a snapshot on `conn` now (three to seven statements, one pass over
+// que_jobs, and per limit a bounded look at its jobs).
 absl::StatusOr<Snapshot> ReadSnapshot(PGconn* conn, int throughput_minutes);
 
 // ReadThroughput()

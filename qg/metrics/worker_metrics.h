@@ -31,6 +31,12 @@
 //   qg_locker_jobs_locked_total           jobs the locker session locked
 //   qg_jobs_buffered                      gauge: jobs locked ahead, waiting
 //                                         for a worker (fast path)
+//
+// Database-wide gauges are not here (every worker would report the same
+// numbers): the web console's /metrics has the queue depths and, per
+// flow-control limit, qg_limit_running, qg_limit_waiting,
+// qg_limit_concurrency, qg_limit_rate and the rest of
+// qg/metrics/limit_metrics.h (`qg::WriteLimitMetrics()`).
 #ifndef QG_METRICS_WORKER_METRICS_H_
 #define QG_METRICS_WORKER_METRICS_H_
 

@@ -350,6 +350,191 @@
         : el('pre', { id: 'job-error' }, errorText(j)));
   }
 
+  // --- Limits -------------------------------------------------------------
+
+  // A rate period in the form the set endpoint reads back: "1m", "500ms".
+  function periodText(seconds) {
+    if (seconds === null || seconds === undefined) return '';
+    for (const [unit, n] of [['h', 3600], ['m', 60], ['s', 1]]) {
+      if (seconds >= n && Number.isInteger(seconds / n)) return (seconds / n) + unit;
+    }
+    return Math.round(seconds * 1000) + 'ms';
+  }
+
+  function limitAppliesTo(l) {
+    const parts = [l.queue === null ? 'every queue' : 'queue ' + queueName(l.queue),
+      l.type === null ? 'every type' : 'type ' + l.type];
+    if (l.key_by === 'job') parts.push('per job key');
+    if (l.key_by === 'args') parts.push('per args ' + l.key_args.join(','));
+    return parts.join(', ');
+  }
+
+  function limitRule(l) {
+    const parts = [];
+    if (l.concurrency !== null) parts.push(l.concurrency + ' at once' + (l.per_pool ? ' per pool' : ''));
+    if (l.rate !== null) {
+      parts.push(l.rate + ' per ' + periodText(l.rate_period_seconds) + (l.rate_burst > 1 ? ' (burst ' + l.rate_burst + ')' : ''));
+    }
+    return parts.join(', ');
+  }
+
+  function limitsTable(data) {
+    const rows = data.limits.map((l) => el('tr', { 'data-limit': l.name },
+      el('td', { 'data-field': 'name' }, l.name),
+      el('td', { 'data-field': 'applies' }, limitAppliesTo(l)),
+      el('td', { 'data-field': 'rule' }, limitRule(l),
+        l.concurrency !== null && l.slots_high > l.concurrency
+          ? el('div', { class: 'muted' }, 'lowered from ' + l.slots_high + ': new starts wait until held jobs are under ' + l.concurrency) : null),
+      el('td', { class: 'num' + (l.running === 0 ? ' zero' : ' working'), 'data-field': 'running' }, l.running),
+      el('td', { class: 'num' + (l.busiest_bucket === 0 ? ' zero' : ''), 'data-field': 'busiest' }, l.busiest_bucket),
+      el('td', { class: 'num' + (l.waiting === 0 ? ' zero' : ''), 'data-field': 'waiting',
+        title: l.waiting_capped ? 'counted up to ' + data.waiting_max_scan + ' jobs' : null },
+      l.waiting + (l.waiting_capped ? '+' : '')),
+      el('td', {}, new Date(l.updated_at).toLocaleString()),
+      el('td', { class: 'actions' },
+        actionButton('Edit', 'set_limit', () => editLimit(l)),
+        actionButton('Remove', 'remove_limit', () => removeLimit(l.name), 'danger'))));
+    return el('table', { id: 'limits-table' },
+      el('thead', {}, el('tr', {},
+        el('th', {}, 'Name'), el('th', {}, 'Applies to'), el('th', {}, 'Limit'),
+        el('th', { class: 'num', title: 'held jobs: running, or locked ahead by a pool' }, 'Running'),
+        el('th', { class: 'num', title: 'the most held jobs in one bucket' }, 'Busiest bucket'),
+        el('th', { class: 'num', title: 'runnable jobs it applies to that nobody holds' }, 'Waiting'),
+        el('th', {}, 'Updated'), el('th', {}, ''))),
+      el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No limits.'))));
+  }
+
+  async function refreshLimits() {
+    const box = document.getElementById('limits');
+    if (!box) return;
+    try {
+      const data = await api('/api/v1/limits');
+      if (!document.getElementById('limits')) return;
+      if (!data.available) {
+        replace(box, el('p', { class: 'muted', id: 'limits-unavailable' }, 'Flow control is not available: ', data.unavailable_reason, '.'));
+        return;
+      }
+      replace(box,
+        el('p', { class: 'muted', id: 'updated' }, 'Use as of ', new Date(data.generated_at).toLocaleTimeString(),
+          ' (read at most every ', data.refresh_seconds, ' s; this page refreshes itself). qg-cpp worker pools apply a change from their next lock scan; Ruby Que, que-go and qg workers do not know of limits.'),
+        limitsTable(data));
+    } catch (e) {
+      replace(box, el('p', { class: 'error' }, 'Cannot read the limits: ', e.message));
+    }
+  }
+
+  // The form's fields, by name.
+  function limitFields() {
+    const form = document.getElementById('limit-form');
+    return form ? form.elements : null;
+  }
+
+  function editLimit(l) {
+    const f = limitFields();
+    if (!f) return;
+    f.name.value = l.name;
+    f.scope.value = l.queue === null ? 'all' : 'one';
+    f.queue.value = l.queue === null ? '' : l.queue;
+    f.type.value = l.type === null ? '' : l.type;
+    f.key_by.value = l.key_by;
+    f.key_args.value = l.key_args.join(',');
+    f.concurrency.value = l.concurrency === null ? '' : l.concurrency;
+    f.per_pool.checked = l.per_pool;
+    f.rate.value = l.rate === null ? '' : l.rate;
+    f.period.value = l.rate === null ? '' : periodText(l.rate_period_seconds);
+    f.burst.value = l.rate === null ? '' : l.rate_burst;
+    syncLimitForm();
+    document.getElementById('limit-form-title').textContent = 'Change limit ' + l.name;
+    f.concurrency.focus();
+  }
+
+  // Shows the queue and key fields only where they mean something.
+  function syncLimitForm() {
+    const f = limitFields();
+    if (!f) return;
+    f.queue.disabled = f.scope.value !== 'one';
+    f.key_args.disabled = f.key_by.value !== 'args';
+  }
+
+  async function removeLimit(name) {
+    if (!window.confirm('Remove limit ' + name + '? Its jobs run unlimited from the pools\' next lock scan.')) return;
+    await runAction(act('/api/v1/limits/remove', { name: name }), refreshLimits);
+  }
+
+  async function submitLimit(ev) {
+    ev.preventDefault();
+    const f = limitFields();
+    const p = { name: f.name.value };
+    if (f.scope.value === 'one') p.queue = f.queue.value;
+    if (f.type.value) p.type = f.type.value;
+    p.key_by = f.key_by.value;
+    if (f.key_by.value === 'args') p.key_args = f.key_args.value;
+    if (f.concurrency.value !== '') p.concurrency = f.concurrency.value;
+    if (f.per_pool.checked) p.per_pool = 'true';
+    if (f.rate.value !== '') {
+      p.rate = f.rate.value;
+      if (f.period.value !== '') p.period = f.period.value;
+      if (f.burst.value !== '') p.burst = f.burst.value;
+    }
+    let ok = false;
+    await runAction(act('/api/v1/limits/set', p).then((r) => { ok = true; return r; }), refreshLimits);
+    if (ok) resetLimitForm();
+  }
+
+  function resetLimitForm() {
+    const form = document.getElementById('limit-form');
+    if (!form) return;
+    form.reset();
+    syncLimitForm();
+    document.getElementById('limit-form-title').textContent = 'Set a limit';
+  }
+
+  function limitForm() {
+    const field = (label, input, hint) => el('label', {}, label, input, hint ? el('span', { class: 'hint' }, hint) : null);
+    const form = el('form', { id: 'limit-form', class: 'filters limit-form', onsubmit: submitLimit, autocomplete: 'off' },
+      field('Name', el('input', { name: 'name', required: true, maxlength: 200 })),
+      field('Queue', el('select', { name: 'scope', onchange: syncLimitForm },
+        el('option', { value: 'all' }, 'every queue'), el('option', { value: 'one' }, 'one queue:'))),
+      field('\u00a0', el('input', { name: 'queue', list: 'limit-queues', placeholder: 'empty: the default queue' })),
+      el('datalist', { id: 'limit-queues' }),
+      field('Type', el('input', { name: 'type', placeholder: 'every type' })),
+      field('Buckets', el('select', { name: 'key_by', onchange: syncLimitForm },
+        el('option', { value: 'none' }, 'all jobs together'), el('option', { value: 'job' }, 'per job key'),
+        el('option', { value: 'args' }, 'per args fields:'))),
+      field('\u00a0', el('input', { name: 'key_args', placeholder: 'tenant_id,region' })),
+      field('Concurrency', el('input', { name: 'concurrency', type: 'number', min: 0, max: 1000, placeholder: 'none' })),
+      el('label', { class: 'check' }, el('input', { name: 'per_pool', type: 'checkbox' }), 'per worker pool'),
+      field('Rate', el('input', { name: 'rate', type: 'number', min: 1, placeholder: 'none' })),
+      field('per', el('input', { name: 'period', placeholder: '1s', size: 6 })),
+      field('Burst', el('input', { name: 'burst', type: 'number', min: 1, placeholder: '1' })),
+      el('button', { type: 'submit', 'data-action': 'set_limit' }, 'Save limit'),
+      el('button', { type: 'button', onclick: resetLimitForm }, 'Clear'));
+    return form;
+  }
+
+  function renderLimits() {
+    const formBox = el('section', { id: 'limit-editor' });
+    replace(main, el('h1', {}, 'Limits'),
+      el('section', {}, el('div', { id: 'limits' }, el('p', { class: 'muted' }, 'Loading…'))),
+      config.read_only ? el('p', { class: 'muted' }, 'Read-only console: limits cannot be changed here.') : formBox);
+    if (!config.read_only) {
+      if (!canAct('set_limit')) {
+        append(formBox, [el('p', { class: 'muted' }, config.unavailable.set_limit || 'Setting limits is not available.')]);
+      } else {
+        append(formBox, [el('h2', { id: 'limit-form-title' }, 'Set a limit'),
+          el('p', { class: 'muted' }, 'Saving replaces the limit of that name. A lowered concurrency starts nothing until the held jobs are under it.'),
+          limitForm()]);
+        syncLimitForm();
+        api('/api/v1/overview').then((data) => {
+          const list = document.getElementById('limit-queues');
+          if (list) append(list, data.queues.filter((q) => q.queue !== '').map((q) => el('option', { value: q.queue })));
+        }).catch(() => {});
+      }
+    }
+    refreshLimits();
+    timer = setInterval(refreshLimits, Math.max(1, config.refresh_seconds) * 1000);
+  }
+
   // --- Routing ------------------------------------------------------------
 
   function route() {
@@ -359,6 +544,7 @@
     const params = new URLSearchParams(query || '');
     let m;
     if (path === '/jobs') renderJobs(params);
+    else if (path === '/limits') renderLimits();
     else if ((m = path.match(/^\/job\/(\d+)$/))) renderJob(m[1]);
     else renderOverview();
   }

@@ -163,8 +163,8 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
     const std::string& k = *job.limit_key;
     if (k.empty() || k.size() > internal::kMaxUniqueKeyBytes) {
       return absl::InvalidArgumentError(
-          absl::StrCat("NewJob::limit_key has ", k.size(),
-                       " bytes; from 1 to ", internal::kMaxUniqueKeyBytes));
+          absl::StrCat("NewJob::limit_key has ", k.size(), " bytes; from 1 to ",
+                       internal::kMaxUniqueKeyBytes));
     }
     if (absl::Status s = internal::CheckNoNul("limit key", k); !s.ok()) {
       return s;

@@ -101,9 +101,9 @@ absl::Status InsertAll(Executor& exec, const std::vector<InsertRow>& rows,
   for (size_t from = 0; from < rows.size(); from += kChunk) {
     absl::Span<const InsertRow> chunk = absl::MakeConstSpan(rows).subspan(
         from, std::min(rows.size() - from, kChunk));
-    bool unique = std::any_of(
-        chunk.begin(), chunk.end(),
-        [](const InsertRow& r) { return r.NeedsAdditions(); });
+    bool unique =
+        std::any_of(chunk.begin(), chunk.end(),
+                    [](const InsertRow& r) { return r.NeedsAdditions(); });
     absl::Status s = unique ? InsertWithUnique(exec, chunk, results)
                             : InsertPlain(exec, chunk, results);
     if (!s.ok()) return s;

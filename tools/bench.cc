@@ -771,10 +771,10 @@ class Bench {
       for (int i = 0; i < kFairJobs; ++i) {
         next += absl::Milliseconds(10);
         absl::SleepFor(next - absl::Now());
-        qg::NewJob job{.type = "Noop",
-                       .args = absl::StrCat("{\"tenant\":\"k", i % 10,
-                                            "\",\"stamp\":",
-                                            MonotonicNanos(), "}")};
+        qg::NewJob job{
+            .type = "Noop",
+            .args = absl::StrCat("{\"tenant\":\"k", i % 10,
+                                 "\",\"stamp\":", MonotonicNanos(), "}")};
         absl::Status enqueued = enqueuer->Enqueue(job).status();
         CHECK(enqueued.ok()) << enqueued;
       }

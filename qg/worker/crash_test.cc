@@ -197,7 +197,8 @@ TEST_P(CrashTest, SigkilledWorkerUnderALimitFreesItsSlots) {
   std::string rows = Query(absl::StrCat(
       "SELECT string_agg(extract(epoch FROM started_at)::text || ' ' || "
       "extract(epoch FROM coalesce(done_at, to_timestamp(",
-      absl::StrFormat("%.6f", absl::ToDoubleSeconds(killed - absl::UnixEpoch())),
+      absl::StrFormat("%.6f",
+                      absl::ToDoubleSeconds(killed - absl::UnixEpoch())),
       ")))::text, ',') "
       "FROM qg_soak_effects"));
   std::vector<std::pair<double, int>> edges;

@@ -201,9 +201,9 @@ TEST_P(LimitsTest, ExplicitLimitKeysSetAtEnqueue) {
   QG_ASSERT_OK((*tx)->Commit());
   QG_ASSERT_OK(client_->EnqueueMany(batch).status());
   for (int i = 0; i < 40; ++i) {
-    QG_ASSERT_OK(client_->Enqueue({.type = "Tenant",
-                                   .args = "{\"tenant\":\"free\"}"})
-                     .status());
+    QG_ASSERT_OK(
+        client_->Enqueue({.type = "Tenant", .args = "{\"tenant\":\"free\"}"})
+            .status());
   }
   EXPECT_EQ(Query("SELECT count(DISTINCT qg_limit_key) || '/' || "
                   "count(qg_limit_key) || '/' || "
@@ -214,8 +214,7 @@ TEST_P(LimitsTest, ExplicitLimitKeysSetAtEnqueue) {
   ASSERT_TRUE(
       WaitFor([&] { return overlap_.done() == 440; }, absl::Seconds(120)));
   for (int k = 0; k < 20; ++k) {
-    EXPECT_EQ(overlap_.Most(absl::StrCat("{\"tenant\":\"k", k, "\"}")), 1)
-        << k;
+    EXPECT_EQ(overlap_.Most(absl::StrCat("{\"tenant\":\"k", k, "\"}")), 1) << k;
   }
   EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
 }
@@ -234,13 +233,12 @@ TEST_P(LimitsTest, BadLimitKeysAreRefusedBeforeAnySql) {
   NewJob keyed{.type = "Tenant"};
   keyed.limit_key = "k";
   bool given = false;
-  absl::StatusOr<int64_t> streamed =
-      client_->EnqueueStream([&](NewJob& job) {
-        if (given) return false;
-        job = keyed;
-        given = true;
-        return true;
-      });
+  absl::StatusOr<int64_t> streamed = client_->EnqueueStream([&](NewJob& job) {
+    if (given) return false;
+    job = keyed;
+    given = true;
+    return true;
+  });
   EXPECT_THAT(streamed.status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(CountJobs(), 0);
   // Without `qg migrate`'s column: a clear FailedPrecondition.

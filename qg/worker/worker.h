@@ -47,8 +47,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "qg/client.h"
-#include "qg/limits.h"
 #include "qg/internal/sync.h"
+#include "qg/limits.h"
 #include "qg/worker/pool_observer.h"
 #include "qg/worker/work_map.h"
 

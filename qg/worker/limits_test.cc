@@ -540,5 +540,45 @@ TEST_P(LimitsTest, ListShowsUseAndWaiting) {
   EXPECT_FALSE(removed);
 }
 
+// A role that may only read (a console's) lists limits: listing prunes
+// stale rate state only where the role may delete it.
+TEST_P(LimitsTest, ReadOnlyRoleListsLimits) {
+  if (GetParam() == WorkerMode::kQgCompat) GTEST_SKIP() << "no pool";
+  QG_ASSERT_OK(Set({.name = "one", .type = "Tenant", .concurrency = 1}));
+  QG_ASSERT_OK(Set({.name = "rate",
+                    .type = "Tenant",
+                    .rate = 10,
+                    .rate_period = absl::Seconds(1)}));
+  Query(
+      "INSERT INTO qg_limit_rates (name, key, tat) VALUES ('rate', '', "
+      "now() - interval '1 hour') RETURNING 1");
+  EnqueueTenants(3, 1);
+  const std::string role = absl::StrCat("qg_reader_", db_->name());
+  QG_ASSERT_OK(ExecSimple(conn_.get(),
+                          absl::StrCat("CREATE ROLE ", role,
+                                       " LOGIN; GRANT SELECT ON que_jobs, "
+                                       "qg_limits, qg_limit_rates TO ",
+                                       role))
+                   .status());
+  absl::StatusOr<PgConnPtr> reader =
+      Connect(absl::StrCat(db_->conninfo(), " user=", role));
+  QG_ASSERT_OK(reader.status());
+  PgExecutor exec(reader->get());
+  absl::StatusOr<std::vector<LimitInfo>> listed = ListLimits(exec);
+  QG_ASSERT_OK(listed.status());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].waiting, 3);
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limit_rates"), "1")
+      << "the reader pruned";
+  // A role that may delete prunes the stale row.
+  PgExecutor owner(conn_.get());
+  QG_ASSERT_OK(ListLimits(owner).status());
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_limit_rates"), "0");
+  reader->reset();
+  QG_EXPECT_OK(ExecSimple(conn_.get(), absl::StrCat("DROP OWNED BY ", role,
+                                                    "; DROP ROLE ", role))
+                   .status());
+}
+
 }  // namespace
 }  // namespace qg

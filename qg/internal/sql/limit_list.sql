@@ -4,12 +4,9 @@
 -- bucket; `buckets`, the buckets with a held job; `waiting`, runnable jobs
 -- it applies to that nobody holds (looked at up to $1 jobs per limit, so a
 -- huge queue costs a bounded read; `waiting_capped` says the count stopped
--- there). Also prunes rate state that no longer matters.
+-- there). Reads only (qg_limit_prune prunes, where the role may).
 -- $1 max_scan int.
-WITH pruned AS (
-  DELETE FROM qg_limit_rates AS x USING qg_limits AS m
-  WHERE x.name = m.name AND x.tat < now() - m.rate_period
-), held AS (
+WITH held AS (
   SELECT (classid::bigint << 32) | objid::bigint AS id
   @this_database_locks@
 )

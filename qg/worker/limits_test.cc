@@ -554,12 +554,12 @@ TEST_P(LimitsTest, ReadOnlyRoleListsLimits) {
       "now() - interval '1 hour') RETURNING 1");
   EnqueueTenants(3, 1);
   const std::string role = absl::StrCat("qg_reader_", db_->name());
-  QG_ASSERT_OK(ExecSimple(conn_.get(),
-                          absl::StrCat("CREATE ROLE ", role,
-                                       " LOGIN; GRANT SELECT ON que_jobs, "
-                                       "qg_limits, qg_limit_rates TO ",
-                                       role))
-                   .status());
+  QG_ASSERT_OK(
+      ExecSimple(conn_.get(), absl::StrCat("CREATE ROLE ", role,
+                                           " LOGIN; GRANT SELECT ON que_jobs, "
+                                           "qg_limits, qg_limit_rates TO ",
+                                           role))
+          .status());
   absl::StatusOr<PgConnPtr> reader =
       Connect(absl::StrCat(db_->conninfo(), " user=", role));
   QG_ASSERT_OK(reader.status());

@@ -407,7 +407,8 @@ absl::StatusOr<EnqueueResult> Client::EnqueueSync(const InsertRow& insert,
   return EnqueueResult{id, false};
 }
 
-bool Client::QueueLimited(PGconn* conn, absl::string_view queue) {
+absl::StatusOr<bool> Client::QueueLimited(PGconn* conn,
+                                          absl::string_view queue) {
   const absl::Time now = clock_->Now();
   {
     internal::MutexLock lock(limits_mu_);
@@ -418,6 +419,10 @@ bool Client::QueueLimited(PGconn* conn, absl::string_view queue) {
   }
   absl::StatusOr<PgResult> r =
       internal::Run(conn, queries::QueueLimited(queue));
+  // Only a missing table means "no limits" (a database `qg migrate` has
+  // not reached); any other failure (a missing grant, a lost connection)
+  // takes no job, rather than one no limit admitted.
+  if (!r.ok() && qg::SqlState(r.status()) != "42P01") return r.status();
   bool limited = r.ok() && r->rows() == 1 && r->Get(0, 0) == "t";
   internal::MutexLock lock(limits_mu_);
   limited_[std::string(queue)] = {limited, now};
@@ -467,9 +472,9 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  if (QueueLimited(conn->get(), queue)) {
-    return LockLimitedJob(std::move(*conn), queue);
-  }
+  absl::StatusOr<bool> limited = QueueLimited(conn->get(), queue);
+  if (!limited.ok()) return limited.status();
+  if (*limited) return LockLimitedJob(std::move(*conn), queue);
   constexpr int kMaxAttempts = 10;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     absl::StatusOr<PgResult> r =

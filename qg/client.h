@@ -415,8 +415,9 @@ class Client {
   // through `exec`, then remembered); otherwise `FailedPrecondition`.
   absl::Status CheckUniqueSchema(Executor& exec);
   // Whether a flow-control limit applies to `queue` (asked on `conn` at
-  // most once a second per queue; false without the qg_limits table).
-  bool QueueLimited(PGconn* conn, absl::string_view queue);
+  // most once a second per queue; false without the qg_limits table; the
+  // error of any other failure).
+  absl::StatusOr<bool> QueueLimited(PGconn* conn, absl::string_view queue);
   // LockJob() for a queue with limits: qg_lock_jobs() admits the job.
   absl::StatusOr<std::unique_ptr<Job>> LockLimitedJob(internal::PooledConn conn,
                                                       absl::string_view queue);

@@ -122,8 +122,9 @@ $$;
 -- comes less than T after its due time keeps the schedule, so the lag of
 -- the pools' round trips does not slow the rate down; in return any window
 -- of length rate_period may hold one start more than rate + rate_burst -
--- 1). A row whose tat has passed by T means the same as no row; `qg
--- limits` prunes those.
+-- 1). A row whose tat has passed by T allows a start at once, as no row
+-- does (and one more right after it, within the bound above); `qg limits`
+-- prunes those.
 CREATE TABLE IF NOT EXISTS qg_limit_rates (
   name text        NOT NULL,
   key  text        NOT NULL,
@@ -164,7 +165,9 @@ BEGIN
   IF l.key_by = 'job' THEN RETURN jk; END IF;
   base := CASE WHEN json_typeof(ja) = 'array' THEN ja -> 0 ELSE ja END;
   FOREACH f IN ARRAY l.key_args LOOP
-    parts := parts || coalesce((base -> f)::text, 'null');
+    -- As jsonb: the same value written two ways ("a" and "\u0061", key
+    -- order and spacing in objects) is one bucket.
+    parts := parts || coalesce((base -> f)::jsonb::text, 'null');
   END LOOP;
   RETURN '[' || array_to_string(parts, ',') || ']';
 END
@@ -183,10 +186,10 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Admits one job (type jc, args ja, explicit key jk), locked by the caller,
--- under the limits `lims`: takes one free slot lock of each concurrency
--- limit's bucket (never one in `held`: advisory locks are re-entrant, so a
--- slot the session holds would be taken twice), then one token of each
--- rate limit's bucket. Returns the slot locks taken, or NULL locks when a
+-- under the limits `lims`: takes one token of each rate limit's bucket,
+-- then one free slot lock of each concurrency limit's bucket (never one in
+-- `held`: advisory locks are re-entrant, so a slot the session holds would
+-- be taken twice). Returns the slot locks taken, or NULL locks when a
 -- limit holds the job back (nothing kept then: slots released, tokens
 -- given back), with `blocked` the bucket ("name\nbucket") and, for a rate
 -- limit, `retry_in` (seconds until its next token). A bucket that is a key
@@ -197,12 +200,20 @@ DROP FUNCTION IF EXISTS qg_limit_admit(qg_limits[], text, json, text, bigint,
                                        bigint[], text[]);
 DROP FUNCTION IF EXISTS qg_limit_admit(qg_limits[], text, json, text, bigint,
                                        bigint[], jsonb);
+-- Also says whether a pool may hand the job's slot on (`hand_bucket`, the
+-- bucket's hash, and `hand_key`, "name\nbucket", set when exactly one
+-- limit applies to the job, a concurrency limit without a rate, not being
+-- lowered) and, for such a job held back by a full bucket, whether the
+-- session holds one of the bucket's slots (`mine`; NULL when not tried).
 CREATE FUNCTION qg_limit_admit(lims qg_limits[], jc text, ja json, jk text,
                                scope bigint, held bigint[], skip jsonb,
                                OUT locks bigint[], OUT blocked text,
-                               OUT retry_in float8)
+                               OUT retry_in float8, OUT hand_bucket bigint,
+                               OUT hand_key text, OUT mine boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+  applying int := 0;
+  only_l qg_limits;
   l qg_limits;
   bs text[] := '{}';  -- per limit (in lims order): the job's bucket
   b text;
@@ -221,11 +232,54 @@ BEGIN
   locks := '{}';
   FOREACH l IN ARRAY lims LOOP
     b := qg_limit_bucket(l, jc, ja, jk);
-    IF b IS NOT NULL AND skip ? (l.name || E'\n' || b) THEN
+    bs := bs || b;
+    IF b IS NOT NULL THEN
+      applying := applying + 1;
+      only_l := l;
+      hand_key := l.name || E'\n' || b;
+    END IF;
+  END LOOP;
+  IF applying = 1 AND only_l.concurrency IS NOT NULL AND only_l.rate IS NULL
+     AND only_l.slots_high <= only_l.concurrency THEN
+    hand_bucket := hashtextextended(hand_key, 0);
+  ELSE
+    hand_key := NULL;
+  END IF;
+  FOR x IN 1 .. cardinality(lims) LOOP
+    IF bs[x] IS NOT NULL AND skip ? (lims[x].name || E'\n' || bs[x]) THEN
+      locks := NULL; blocked := lims[x].name || E'\n' || bs[x];
+      RETURN;
+    END IF;
+  END LOOP;
+  -- Rate tokens first (written in the statement's transaction: a failure
+  -- takes them back), then slot locks (session locks a failure would not
+  -- take back; only try-locks follow them).
+  FOR x IN 1 .. cardinality(lims) LOOP
+    l := lims[x];
+    b := bs[x];
+    CONTINUE WHEN l.rate IS NULL OR b IS NULL;
+    em := l.rate_period / l.rate;
+    t := clock_timestamp();
+    ok := NULL;
+    INSERT INTO qg_limit_rates AS r (name, key, tat)
+    VALUES (l.name, b, t + em)
+    ON CONFLICT (name, key) DO UPDATE SET tat = greatest(r.tat, t - em) + em
+    WHERE r.tat - em * (l.rate_burst - 1) <= t
+    RETURNING true INTO ok;
+    IF ok IS NULL THEN
+      SELECT extract(epoch FROM r.tat - em * (l.rate_burst - 1) - t)
+      INTO retry_in
+      FROM qg_limit_rates AS r WHERE r.name = l.name AND r.key = b;
+      FOR i IN 1 .. cardinality(spent) LOOP
+        UPDATE qg_limit_rates AS r SET tat = r.tat - spent_em[i]
+        WHERE r.name = spent_name[i] AND r.key = spent[i];
+      END LOOP;
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
     END IF;
-    bs := bs || b;
+    spent_name := spent_name || l.name;
+    spent := spent || b;
+    spent_em := spent_em || em;
   END LOOP;
   FOR x IN 1 .. cardinality(lims) LOOP
     l := lims[x];
@@ -235,10 +289,14 @@ BEGIN
     n := l.concurrency;
     k := NULL;
     off := floor(random() * greatest(n, 1))::int;
+    mine := false;
     FOR s IN 0 .. n - 1 LOOP
       k := qg_limit_lock_key(l.name, b, sc, (off + s) % n);
-      EXIT WHEN NOT (k = ANY (held)) AND NOT (k = ANY (locks))
-                AND pg_try_advisory_lock(k);
+      IF k = ANY (held) THEN
+        mine := true;
+      ELSIF NOT (k = ANY (locks)) AND pg_try_advisory_lock(k) THEN
+        EXIT;
+      END IF;
       k := NULL;
     END LOOP;
     ok := k IS NOT NULL;
@@ -257,28 +315,6 @@ BEGIN
     END IF;
     IF NOT ok THEN
       PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
-      locks := NULL; blocked := l.name || E'\n' || b;
-      RETURN;
-    END IF;
-    locks := locks || k;
-  END LOOP;
-  FOR x IN 1 .. cardinality(lims) LOOP
-    l := lims[x];
-    b := bs[x];
-    CONTINUE WHEN l.rate IS NULL OR b IS NULL;
-    em := l.rate_period / l.rate;
-    t := clock_timestamp();
-    ok := NULL;
-    INSERT INTO qg_limit_rates AS r (name, key, tat)
-    VALUES (l.name, b, t + em)
-    ON CONFLICT (name, key) DO UPDATE SET tat = greatest(r.tat, t - em) + em
-    WHERE r.tat - em * (l.rate_burst - 1) <= t
-    RETURNING true INTO ok;
-    IF ok IS NULL THEN
-      SELECT extract(epoch FROM r.tat - em * (l.rate_burst - 1) - t)
-      INTO retry_in
-      FROM qg_limit_rates AS r WHERE r.name = l.name AND r.key = b;
-      PERFORM pg_advisory_unlock(y) FROM unnest(locks) AS y;
       FOR i IN 1 .. cardinality(spent) LOOP
         UPDATE qg_limit_rates AS r SET tat = r.tat - spent_em[i]
         WHERE r.name = spent_name[i] AND r.key = spent[i];
@@ -286,9 +322,7 @@ BEGIN
       locks := NULL; blocked := l.name || E'\n' || b;
       RETURN;
     END IF;
-    spent_name := spent_name || l.name;
-    spent := spent || b;
-    spent_em := spent_em || em;
+    locks := locks || k;
   END LOOP;
 END
 $$;
@@ -358,13 +392,18 @@ DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint, smallint,
                                      timestamptz, bigint, bigint, smallint[],
                                      timestamptz[], bigint[], bigint[]);
+DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
+                                     timestamptz, bigint, smallint,
+                                     timestamptz, bigint, bigint, smallint[],
+                                     timestamptz[], bigint[], bigint[],
+                                     smallint);
 CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], max_scan int,
                              after_p smallint, after_r timestamptz,
                              after_id bigint, rewind_p smallint,
                              rewind_r timestamptz, rewind_id bigint,
                              scope bigint, probe_p smallint[],
                              probe_r timestamptz[], probe_i bigint[],
-                             probe_b bigint[])
+                             probe_b bigint[], hand smallint)
 RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                job_id bigint, job_class text, args json,
                error_count integer, last_error text, locked boolean,
@@ -373,7 +412,8 @@ RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                rewind_job_id bigint, limit_locks bigint[],
                blocked_priorities smallint[], blocked_run_ats timestamptz[],
                blocked_job_ids bigint[], blocked_buckets bigint[],
-               retry_in float8)
+               retry_in float8, limit_bucket bigint, limit_wait bigint,
+               hand_held boolean, limits_version bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -401,7 +441,18 @@ DECLARE
   taken bigint[] := '{}';        -- limit locks taken by this call
   taken_by bigint[] := '{}';     -- the job each was taken for
   got_tf int[] := '{}';          -- per locked job (limits only): where its
-  got_tn int[] := '{}';          -- locks start in `taken`, and how many
+  got_tn int[] := '{}';          -- locks start in `taken`, and how many,
+  got_b bigint[] := '{}';        -- the bucket a pool may hand its slot in,
+  got_w bigint[] := '{}';        -- and the bucket a job locked without a
+                                 -- slot waits for (a hand-off)
+  hand_on boolean := false;      -- the hand-off lock is held
+  mine_b jsonb := '{}';          -- buckets one of whose slots we hold
+  reported jsonb := '{}';        -- buckets whose first held back is in bl_*
+  n_pending int := 0;
+  pend_cap int := least(want, 256);
+  cur_job bigint;                -- the candidate whose lock was taken last
+  solo_key text;                 -- the queue's one limit, one bucket for
+  solo_bucket bigint;            -- every job, that allows hand-offs
   saturated jsonb := '{}';       -- buckets found full by this call (keys)
   held_slots bigint[];           -- the slot locks in `held` (negative)
   adm record;
@@ -418,275 +469,398 @@ DECLARE
   probing boolean := false;    -- the probe pass locked some: skip them after
   whole_queue boolean;         -- every limit is one bucket of every job
 BEGIN
-  IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
-    locked := false; scanned := 0; exhausted := true; paused := true;
-    RETURN NEXT;
-    RETURN;
-  END IF;
-  lims := qg_queue_limits(q);
-  IF lims IS NOT NULL THEN
-    -- Changes to limits (qg_limit_set and friends) take this lock
-    -- exclusively: a scan admits under the limits as they are once no
-    -- change is under way, read again after the lock (a scan in flight
-    -- while a limit is lowered never admits under the old value).
-    PERFORM pg_advisory_xact_lock_shared(1902603373, 0);
-    lims := qg_queue_limits(q);
-    -- Slot keys have the sign bit set, job ids never: only the slots are
-    -- passed on to each admission (not the pool's thousand job ids).
-    held_slots := ARRAY(SELECT h FROM unnest(held) AS h WHERE h < 0);
-  END IF;
-  -- Probes (limits only): jobs a limit held back in earlier scans, behind
-  -- the cursor, whose bucket may have room now: each probe key and up to 3
-  -- candidates after it, admitted like any other (the pool passes the
-  -- first held-back job of each full bucket it knows of, after it freed a
-  -- slot and now and then), so that a freed slot is taken without walking
-  -- again every job held back before it.
-  whole_queue := lims IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM unnest(lims) AS l
-    WHERE l.job_class IS NOT NULL OR l.key_by <> 'none');
-  IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
-    <<probes>>
-    FOR c IN
-      SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of,
-             k.b AS probe_bucket
-      FROM unnest(probe_p, probe_r, probe_i, probe_b) AS k(p, r, i, b),
-      LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
-               WHERE j.queue = q AND j.run_at <= due
-               AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
-               ORDER BY j.priority, j.run_at, j.job_id
-               LIMIT least(want, 32) + 3 OFFSET 0) AS x
-    LOOP
-      -- A probed job still held back: its bucket is still full, and the
-      -- other buckets are probed by their own keys.
-      CONTINUE WHEN c.probe_of = skip_probe OR c.job_id = ANY (got_i);
-      -- Probes past `want`, and a probed job a worker has (this pool or
-      -- another): kept watched as they are (reported back with their
-      -- bucket), so that the pool, which forgets the keys it probes, looks
-      -- again later.
-      watched := n_locked >= want OR c.job_id = ANY (held);
-      IF NOT watched THEN
-        watched := NOT pg_try_advisory_lock(c.job_id);
-      END IF;
-      IF watched THEN
-        IF c.job_id = c.probe_of THEN
-          bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
-          bl_i := bl_i || c.job_id; bl_b := bl_b || c.probe_bucket;
-        END IF;
-        CONTINUE;
-      END IF;
-      SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
-      FROM que_jobs AS j
-      WHERE j.queue = q AND j.priority = c.priority AND j.run_at = c.run_at
-      AND j.job_id = c.job_id;
-      IF NOT FOUND THEN
-        PERFORM pg_advisory_unlock(c.job_id);
-        CONTINUE;
-      END IF;
-      SELECT * INTO adm
-      FROM qg_limit_admit(lims, jc, ja, jk, scope, held_slots || taken,
-                          saturated);
-      IF adm.locks IS NULL THEN
-        PERFORM pg_advisory_unlock(c.job_id);
-        -- Reported again: the first held back of each bucket, and every
-        -- probed job still held back (the pool forgets the keys it probes
-        -- and keeps the earliest per bucket).
-        IF NOT (saturated ? adm.blocked) OR c.job_id = c.probe_of THEN
-          bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
-          bl_i := bl_i || c.job_id;
-          bl_b := bl_b || hashtextextended(adm.blocked, 0);
-        END IF;
-        IF c.job_id = c.probe_of THEN
-          skip_probe := c.probe_of;
-        END IF;
-        IF NOT (saturated ? adm.blocked) THEN
-          saturated := saturated || jsonb_build_object(adm.blocked, true);
-        END IF;
-        IF adm.retry_in IS NOT NULL THEN retry := least(retry, adm.retry_in);
-        END IF;
-        -- One bucket for the whole queue, and it is full: nothing else can.
-        EXIT probes WHEN whole_queue;
-        CONTINUE;
-      END IF;
-      got_tf := got_tf || (cardinality(taken) + 1);
-      got_tn := got_tn || cardinality(adm.locks);
-      taken := taken || adm.locks;
-      taken_by := taken_by
-                  || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
-      got_p := got_p || c.priority;
-      got_r := got_r || c.run_at;
-      got_i := got_i || c.job_id;
-      n_locked := n_locked + 1;
-      probing := true;
-    END LOOP;
-  END IF;
-  IF n_locked >= want THEN
-    stopped_in := 3;  -- the probes took all: the rewind and the cursor wait
-  END IF;
-  IF whole_queue AND saturated <> '{}'::jsonb THEN
-    -- The probes found the queue full: the rewind waits for the next scan.
-    rewind_cut := rewind_p IS NOT NULL AND after_p IS NOT NULL;
-  END IF;
-  <<passes>>
-  FOR pass IN 1..2 LOOP
-    EXIT WHEN stopped_in = 3 OR (whole_queue AND saturated <> '{}'::jsonb);
-    IF pass = 1 THEN
-      -- The rewind: from the rewind key up to the cursor.
-      CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
-      p := rewind_p; r := rewind_r; i := rewind_id; bp := after_p;
-    ELSE
-      p := after_p; r := after_r; i := after_id; bp := NULL;
-      IF p IS NULL THEN
-        SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
-        r := '-infinity';
-        i := -9223372036854775808;
-      END IF;
+  BEGIN
+    -- The hand-off lock (session lock (1902603373, 1), shared): a pool hands
+    -- a finished job's slot straight to a job it locked without one only
+    -- while it holds it, and a change to limits takes it exclusively, so no
+    -- pool hands a slot on under a value being changed. `hand`: 0 not held,
+    -- not wanted; 1 let go of it (however often it is held: a failed scan
+    -- leaves the caller unsure) and take it (a change waiting for it gets it
+    -- first); 2 held, keep it; 4 let go of it.
+    IF hand IN (1, 4) THEN
+      PERFORM set_config('client_min_messages', 'error', true);
+      WHILE pg_advisory_unlock_shared(1902603373, 1) LOOP
+      END LOOP;
     END IF;
-    <<priorities>>
-    WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
+    IF hand = 1 THEN
+      hand_on := pg_try_advisory_lock_shared(1902603373, 1);
+    ELSE
+      hand_on := hand = 2;
+    END IF;
+    IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
+      locked := false; scanned := 0; exhausted := true; paused := true;
+      hand_held := hand_on;
+      RETURN NEXT;
+      RETURN;
+    END IF;
+    lims := qg_queue_limits(q);
+    IF lims IS NOT NULL THEN
+      -- Changes to limits (qg_limit_set and friends) take this lock
+      -- exclusively: a scan admits under the limits as they are once no
+      -- change is under way, read again after the lock (a scan in flight
+      -- while a limit is lowered never admits under the old value).
+      PERFORM pg_advisory_xact_lock_shared(1902603373, 0);
+      lims := qg_queue_limits(q);
+      -- Slot keys have the sign bit set, job ids never: only the slots are
+      -- passed on to each admission (not the pool's thousand job ids).
+      held_slots := ARRAY(SELECT h FROM unnest(held) AS h WHERE h < 0);
+    END IF;
+    -- Probes (limits only): jobs a limit held back in earlier scans, behind
+    -- the cursor, whose bucket may have room now: each probe key and up to 3
+    -- candidates after it, admitted like any other (the pool passes the
+    -- first held-back job of each full bucket it knows of, after it freed a
+    -- slot and now and then), so that a freed slot is taken without walking
+    -- again every job held back before it.
+    whole_queue := lims IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM unnest(lims) AS l
+      WHERE l.job_class IS NOT NULL OR l.key_by <> 'none');
+    IF whole_queue AND cardinality(lims) = 1 AND lims[1].concurrency IS NOT NULL
+       AND lims[1].rate IS NULL
+       AND lims[1].slots_high <= lims[1].concurrency THEN
+      solo_key := lims[1].name || E'\n';
+      solo_bucket := hashtextextended(solo_key, 0);
+    END IF;
+    IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
+      <<probes>>
       FOR c IN
-        SELECT j.run_at, j.job_id
-        FROM que_jobs AS j
-        WHERE j.queue = q AND j.priority = p AND j.run_at <= due
-        AND (j.run_at, j.job_id) > (r, i)
-        ORDER BY j.run_at, j.job_id
+        SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of,
+               k.b AS probe_bucket
+        FROM unnest(probe_p, probe_r, probe_i, probe_b) AS k(p, r, i, b),
+        LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
+                 WHERE j.queue = q AND j.run_at <= due
+                 AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
+                 ORDER BY j.priority, j.run_at, j.job_id
+                 LIMIT least(want, 32) + 3 OFFSET 0) AS x
       LOOP
-        EXIT WHEN bp IS NOT NULL AND p = bp
-                  AND (c.run_at, c.job_id) > (after_r, after_id);
-        -- With limits, the rewind takes at most half the scan, so that
-        -- jobs held back behind the cursor never keep the scan from new
-        -- ones after it; the rest of the rewind is left for the next call.
-        IF pass = 1 AND lims IS NOT NULL AND n_scanned >= max_scan / 2 THEN
-          rewind_cut := true;
-          EXIT priorities;
+        -- A probed job still held back: its bucket is still full, and the
+        -- other buckets are probed by their own keys.
+        CONTINUE WHEN c.probe_of = skip_probe OR c.job_id = ANY (got_i);
+        -- Probes past `want`, and a probed job a worker has (this pool or
+        -- another): kept watched as they are (reported back with their
+        -- bucket), so that the pool, which forgets the keys it probes, looks
+        -- again later.
+        watched := n_locked >= want OR c.job_id = ANY (held);
+        IF NOT watched THEN
+          watched := NOT pg_try_advisory_lock(c.job_id);
+          cur_job := c.job_id;
         END IF;
-        n_scanned := n_scanned + 1;
-        IF pass = 1 THEN
-          rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
-        ELSE
-          last_p := p; last_r := c.run_at; last_i := c.job_id;
+        IF watched THEN
+          IF c.job_id = c.probe_of THEN
+            bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
+            bl_i := bl_i || c.job_id; bl_b := bl_b || c.probe_bucket;
+          END IF;
+          CONTINUE;
         END IF;
-        IF NOT (c.job_id = ANY (held))
-           AND NOT (probing AND c.job_id = ANY (got_i)) THEN
-          IF lims IS NULL THEN
-            IF pg_try_advisory_lock(c.job_id) THEN
-              got_p := got_p || p;
-              got_r := got_r || c.run_at;
-              got_i := got_i || c.job_id;
-              n_locked := n_locked + 1;
-            END IF;
-          ELSIF pg_try_advisory_lock(c.job_id) THEN
-            -- Limits: the job's lock first (so that nothing is taken for a
-            -- job another worker has), then its limits' locks and tokens.
-            SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
-            FROM que_jobs AS j
-            WHERE j.queue = q AND j.priority = p AND j.run_at = c.run_at
-            AND j.job_id = c.job_id;
-            IF NOT FOUND THEN
-              PERFORM pg_advisory_unlock(c.job_id);
-            ELSE
-              SELECT * INTO adm
-              FROM qg_limit_admit(lims, jc, ja, jk, scope,
-                                  held_slots || taken, saturated);
-              IF adm.locks IS NULL THEN
-                PERFORM pg_advisory_unlock(c.job_id);
-                IF NOT (saturated ? adm.blocked) THEN
-                  saturated := saturated
-                               || jsonb_build_object(adm.blocked, true);
-                  bl_p := bl_p || p; bl_r := bl_r || c.run_at;
-                  bl_i := bl_i || c.job_id;
-                  bl_b := bl_b || hashtextextended(adm.blocked, 0);
-                END IF;
-                IF adm.retry_in IS NOT NULL THEN
-                  retry := least(retry, adm.retry_in);
-                END IF;
-                IF whole_queue THEN
-                  rewind_cut := rewind_cut OR pass = 1;
-                  EXIT passes;  -- nothing behind it can start either
-                END IF;
-              ELSE
-                got_tf := got_tf || (cardinality(taken) + 1);
-                got_tn := got_tn || cardinality(adm.locks);
-                taken := taken || adm.locks;
-                taken_by := taken_by
-                            || array_fill(c.job_id,
-                                          ARRAY[cardinality(adm.locks)]);
+        SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
+        FROM que_jobs AS j
+        WHERE j.queue = q AND j.priority = c.priority AND j.run_at = c.run_at
+        AND j.job_id = c.job_id;
+        IF NOT FOUND THEN
+          PERFORM pg_advisory_unlock(c.job_id);
+          CONTINUE;
+        END IF;
+        SELECT * INTO adm
+        FROM qg_limit_admit(lims, jc, ja, jk, scope, held_slots || taken,
+                            saturated);
+        IF adm.locks IS NULL AND adm.mine THEN
+          mine_b := mine_b || jsonb_build_object(adm.blocked, true);
+        END IF;
+        IF adm.locks IS NULL AND hand_on AND adm.hand_bucket IS NOT NULL
+           AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
+          -- Locked without a slot: the pool hands it one (as in the main
+          -- pass below).
+          IF NOT (saturated ? adm.blocked) THEN
+            saturated := saturated || jsonb_build_object(adm.blocked, true);
+          END IF;
+          got_b := got_b || NULL::bigint;
+          got_w := got_w || adm.hand_bucket;
+          got_tf := got_tf || (cardinality(taken) + 1);
+          got_tn := got_tn || 0;
+          got_p := got_p || c.priority;
+          got_r := got_r || c.run_at;
+          got_i := got_i || c.job_id;
+          n_locked := n_locked + 1;
+          n_pending := n_pending + 1;
+          probing := true;
+          CONTINUE;
+        END IF;
+        IF adm.locks IS NULL THEN
+          PERFORM pg_advisory_unlock(c.job_id);
+          -- Reported again: the first held back of each bucket, and every
+          -- probed job still held back (the pool forgets the keys it probes
+          -- and keeps the earliest per bucket).
+          IF NOT (reported ? adm.blocked) OR c.job_id = c.probe_of THEN
+            reported := reported || jsonb_build_object(adm.blocked, true);
+            bl_p := bl_p || c.priority; bl_r := bl_r || c.run_at;
+            bl_i := bl_i || c.job_id;
+            bl_b := bl_b || hashtextextended(adm.blocked, 0);
+          END IF;
+          IF c.job_id = c.probe_of THEN
+            skip_probe := c.probe_of;
+          END IF;
+          IF NOT (saturated ? adm.blocked) THEN
+            saturated := saturated || jsonb_build_object(adm.blocked, true);
+          END IF;
+          IF adm.retry_in IS NOT NULL THEN retry := least(retry, adm.retry_in);
+          END IF;
+          -- One bucket for the whole queue, and it is full: nothing else can.
+          EXIT probes WHEN whole_queue;
+          CONTINUE;
+        END IF;
+        IF adm.hand_key IS NOT NULL THEN
+          mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
+        END IF;
+        got_b := got_b || adm.hand_bucket;
+        got_w := got_w || NULL::bigint;
+        got_tf := got_tf || (cardinality(taken) + 1);
+        got_tn := got_tn || cardinality(adm.locks);
+        taken := taken || adm.locks;
+        taken_by := taken_by
+                    || array_fill(c.job_id, ARRAY[cardinality(adm.locks)]);
+        got_p := got_p || c.priority;
+        got_r := got_r || c.run_at;
+        got_i := got_i || c.job_id;
+        n_locked := n_locked + 1;
+        probing := true;
+      END LOOP;
+    END IF;
+    IF n_locked >= want THEN
+      stopped_in := 3;  -- the probes took all: the rewind and the cursor wait
+    END IF;
+    IF whole_queue AND reported <> '{}'::jsonb THEN
+      -- The probes found the queue full (and held a job back, not only
+      -- locked some to wait for a hand-off): the rewind waits for the next
+      -- scan.
+      rewind_cut := rewind_p IS NOT NULL AND after_p IS NOT NULL;
+    END IF;
+    <<passes>>
+    FOR pass IN 1..2 LOOP
+      EXIT WHEN stopped_in = 3 OR (whole_queue AND reported <> '{}'::jsonb);
+      IF pass = 1 THEN
+        -- The rewind: from the rewind key up to the cursor.
+        CONTINUE WHEN rewind_p IS NULL OR after_p IS NULL;
+        p := rewind_p; r := rewind_r; i := rewind_id; bp := after_p;
+      ELSE
+        p := after_p; r := after_r; i := after_id; bp := NULL;
+        IF p IS NULL THEN
+          SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+          r := '-infinity';
+          i := -9223372036854775808;
+        END IF;
+      END IF;
+      <<priorities>>
+      WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
+        FOR c IN
+          SELECT j.run_at, j.job_id
+          FROM que_jobs AS j
+          WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+          AND (j.run_at, j.job_id) > (r, i)
+          ORDER BY j.run_at, j.job_id
+        LOOP
+          EXIT WHEN bp IS NOT NULL AND p = bp
+                    AND (c.run_at, c.job_id) > (after_r, after_id);
+          -- With limits, the rewind takes at most half the scan, so that
+          -- jobs held back behind the cursor never keep the scan from new
+          -- ones after it; the rest of the rewind is left for the next call.
+          IF pass = 1 AND lims IS NOT NULL AND n_scanned >= max_scan / 2 THEN
+            rewind_cut := true;
+            EXIT priorities;
+          END IF;
+          n_scanned := n_scanned + 1;
+          IF pass = 1 THEN
+            rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
+          ELSE
+            last_p := p; last_r := c.run_at; last_i := c.job_id;
+          END IF;
+          IF NOT (c.job_id = ANY (held))
+             AND NOT (probing AND c.job_id = ANY (got_i)) THEN
+            IF lims IS NULL THEN
+              IF pg_try_advisory_lock(c.job_id) THEN
+                cur_job := c.job_id;
                 got_p := got_p || p;
                 got_r := got_r || c.run_at;
                 got_i := got_i || c.job_id;
                 n_locked := n_locked + 1;
               END IF;
+            ELSIF solo_key IS NOT NULL AND hand_on AND n_pending < pend_cap
+                  AND saturated ? solo_key AND mine_b ? solo_key THEN
+              -- The queue's one bucket is full and a slot of it is ours:
+              -- every job waits for a hand-off, nothing to compute.
+              IF pg_try_advisory_lock(c.job_id) THEN
+                got_b := got_b || NULL::bigint;
+                got_w := got_w || solo_bucket;
+                got_tf := got_tf || (cardinality(taken) + 1);
+                got_tn := got_tn || 0;
+                got_p := got_p || p;
+                got_r := got_r || c.run_at;
+                got_i := got_i || c.job_id;
+                n_locked := n_locked + 1;
+                n_pending := n_pending + 1;
+              END IF;
+            ELSIF pg_try_advisory_lock(c.job_id) THEN
+              cur_job := c.job_id;
+              -- Limits: the job's lock first (so that nothing is taken for a
+              -- job another worker has), then its limits' locks and tokens.
+              SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
+              FROM que_jobs AS j
+              WHERE j.queue = q AND j.priority = p AND j.run_at = c.run_at
+              AND j.job_id = c.job_id;
+              IF NOT FOUND THEN
+                PERFORM pg_advisory_unlock(c.job_id);
+              ELSE
+                SELECT * INTO adm
+                FROM qg_limit_admit(lims, jc, ja, jk, scope,
+                                    held_slots || taken, saturated);
+                IF adm.locks IS NULL AND adm.mine THEN
+                  mine_b := mine_b || jsonb_build_object(adm.blocked, true);
+                END IF;
+                IF adm.locks IS NULL AND hand_on AND adm.hand_bucket IS NOT NULL
+                   AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
+                  -- Its bucket is full, but a slot of it is ours: the job
+                  -- stays locked without one, and the pool hands it the
+                  -- slot of the next job of the bucket to finish.
+                  IF NOT (saturated ? adm.blocked) THEN
+                    saturated := saturated
+                                 || jsonb_build_object(adm.blocked, true);
+                  END IF;
+                  got_tf := got_tf || (cardinality(taken) + 1);
+                  got_tn := got_tn || 0;
+                  got_b := got_b || NULL::bigint;
+                  got_w := got_w || adm.hand_bucket;
+                  got_p := got_p || p;
+                  got_r := got_r || c.run_at;
+                  got_i := got_i || c.job_id;
+                  n_locked := n_locked + 1;
+                  n_pending := n_pending + 1;
+                ELSIF adm.locks IS NULL THEN
+                  PERFORM pg_advisory_unlock(c.job_id);
+                  IF NOT (saturated ? adm.blocked) THEN
+                    saturated := saturated
+                                 || jsonb_build_object(adm.blocked, true);
+                  END IF;
+                  IF NOT (reported ? adm.blocked) THEN
+                    reported := reported
+                                || jsonb_build_object(adm.blocked, true);
+                    bl_p := bl_p || p; bl_r := bl_r || c.run_at;
+                    bl_i := bl_i || c.job_id;
+                    bl_b := bl_b || hashtextextended(adm.blocked, 0);
+                  END IF;
+                  IF adm.retry_in IS NOT NULL THEN
+                    retry := least(retry, adm.retry_in);
+                  END IF;
+                  IF whole_queue THEN
+                    rewind_cut := rewind_cut OR pass = 1;
+                    EXIT passes;  -- nothing behind it can start either
+                  END IF;
+                ELSE
+                  IF adm.hand_key IS NOT NULL THEN
+                    mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
+                  END IF;
+                  got_b := got_b || adm.hand_bucket;
+                  got_w := got_w || NULL::bigint;
+                  got_tf := got_tf || (cardinality(taken) + 1);
+                  got_tn := got_tn || cardinality(adm.locks);
+                  taken := taken || adm.locks;
+                  taken_by := taken_by
+                              || array_fill(c.job_id,
+                                            ARRAY[cardinality(adm.locks)]);
+                  got_p := got_p || p;
+                  got_r := got_r || c.run_at;
+                  got_i := got_i || c.job_id;
+                  n_locked := n_locked + 1;
+                END IF;
+              END IF;
             END IF;
           END IF;
-        END IF;
-        IF n_locked >= want OR n_scanned >= max_scan THEN
-          stopped_in := pass;
-          EXIT passes;
-        END IF;
+          IF n_locked >= want OR n_scanned >= max_scan THEN
+            stopped_in := pass;
+            EXIT passes;
+          END IF;
+        END LOOP;
+        SELECT min(j.priority) INTO p FROM que_jobs AS j
+        WHERE j.queue = q AND j.priority > p;
+        r := '-infinity';
+        i := -9223372036854775808;
       END LOOP;
-      SELECT min(j.priority) INTO p FROM que_jobs AS j
-      WHERE j.queue = q AND j.priority > p;
-      r := '-infinity';
-      i := -9223372036854775808;
     END LOOP;
-  END LOOP;
-  -- Re-check under a fresh snapshot (a VOLATILE function gets one per
-  -- statement): a row another worker finished between the scan's snapshot
-  -- and our lock is gone; release it.
-  -- (One index probe per locked key: OFFSET 0 keeps the planner from
-  -- flattening the LATERAL subquery into a join, which, planned while the
-  -- statistics said the queue was empty, reads the whole queue each call:
-  -- a session keeps its plans. Rows come back in scan order.)
-  FOR c IN
-    SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
-           x.error_count, x.last_error, k.n
-    FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
-    LATERAL (SELECT * FROM que_jobs AS y
-             WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
-             AND y.job_id = k.id
-             OFFSET 0) AS x
-  LOOP
-    queue := c.queue; priority := c.priority; run_at := c.run_at;
-    job_id := c.job_id; job_class := c.job_class; args := c.args;
-    error_count := c.error_count; last_error := c.last_error;
-    locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
-    rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
-    -- Its slot locks: a slice of `taken` (not a search of it per job,
-    -- which a thousand jobs locked at once made quadratic).
-    limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
-      taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
-    blocked_priorities := NULL; blocked_run_ats := NULL;
-    blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
-    RETURN NEXT;
-    found_i := found_i || c.job_id;
-  END LOOP;
-  IF cardinality(found_i) < n_locked THEN
-    PERFORM pg_advisory_unlock(id)
-    FROM unnest(got_i) AS id
-    WHERE NOT (id = ANY (found_i));
-    PERFORM pg_advisory_unlock(t.k)
-    FROM unnest(taken, taken_by) AS t(k, owner)
-    WHERE NOT (t.owner = ANY (found_i));
-  END IF;
-  queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
-  job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
-  locked := false; scanned := n_scanned; exhausted := stopped_in = 0;
-  paused := false; limit_locks := NULL;
-  IF stopped_in = 3 THEN
-    rewind_priority := rewind_p; rewind_run_at := rewind_r;
-    rewind_job_id := rewind_id;
-  ELSIF stopped_in = 1 OR rewind_cut THEN
-    rewind_priority := rw_p; rewind_run_at := rw_r; rewind_job_id := rw_i;
-    IF rw_p IS NULL THEN  -- cut before its first candidate
+    -- Re-check under a fresh snapshot (a VOLATILE function gets one per
+    -- statement): a row another worker finished between the scan's snapshot
+    -- and our lock is gone; release it.
+    -- (One index probe per locked key: OFFSET 0 keeps the planner from
+    -- flattening the LATERAL subquery into a join, which, planned while the
+    -- statistics said the queue was empty, reads the whole queue each call:
+    -- a session keeps its plans. Rows come back in scan order.)
+    FOR c IN
+      SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
+             x.error_count, x.last_error, k.n
+      FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
+      LATERAL (SELECT * FROM que_jobs AS y
+               WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
+               AND y.job_id = k.id
+               OFFSET 0) AS x
+    LOOP
+      queue := c.queue; priority := c.priority; run_at := c.run_at;
+      job_id := c.job_id; job_class := c.job_class; args := c.args;
+      error_count := c.error_count; last_error := c.last_error;
+      locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
+      rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
+      -- Its slot locks: a slice of `taken` (not a search of it per job,
+      -- which a thousand jobs locked at once made quadratic).
+      limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
+        taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
+      limit_bucket := got_b[c.n];
+      limit_wait := got_w[c.n];
+      blocked_priorities := NULL; blocked_run_ats := NULL;
+      blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
+      hand_held := NULL; limits_version := NULL;
+      RETURN NEXT;
+      found_i := found_i || c.job_id;
+    END LOOP;
+    IF cardinality(found_i) < n_locked THEN
+      PERFORM pg_advisory_unlock(id)
+      FROM unnest(got_i) AS id
+      WHERE NOT (id = ANY (found_i));
+      PERFORM pg_advisory_unlock(t.k)
+      FROM unnest(taken, taken_by) AS t(k, owner)
+      WHERE NOT (t.owner = ANY (found_i));
+    END IF;
+    queue := NULL; priority := last_p; run_at := last_r; job_id := last_i;
+    job_class := NULL; args := NULL; error_count := NULL; last_error := NULL;
+    locked := false; scanned := n_scanned; exhausted := stopped_in = 0;
+    paused := false; limit_locks := NULL;
+    IF stopped_in = 3 THEN
       rewind_priority := rewind_p; rewind_run_at := rewind_r;
       rewind_job_id := rewind_id;
+    ELSIF stopped_in = 1 OR rewind_cut THEN
+      rewind_priority := rw_p; rewind_run_at := rw_r; rewind_job_id := rw_i;
+      IF rw_p IS NULL THEN  -- cut before its first candidate
+        rewind_priority := rewind_p; rewind_run_at := rewind_r;
+        rewind_job_id := rewind_id;
+      END IF;
+    ELSE
+      rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
     END IF;
-  ELSE
-    rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
-  END IF;
-  blocked_priorities := bl_p; blocked_run_ats := bl_r; blocked_job_ids := bl_i;
-  blocked_buckets := bl_b;
-  retry_in := retry;
-  RETURN NEXT;
+    blocked_priorities := bl_p; blocked_run_ats := bl_r;
+    blocked_job_ids := bl_i; blocked_buckets := bl_b;
+    retry_in := retry;
+    limit_bucket := NULL; limit_wait := NULL;
+    hand_held := hand_on;
+    -- The limits as this scan read them, hashed: a pool whose hand-off lock
+    -- was let go and taken again hands on no slot taken under other limits.
+    limits_version := hashtextextended(coalesce(lims::text, ''), 0);
+    RETURN NEXT;
+  EXCEPTION WHEN OTHERS THEN
+    -- Session locks outlive the failed statement: let go of every lock
+    -- this call took (the jobs, the one being admitted, their slots), so
+    -- that a failure never leaves a job or slot held by nobody's job.
+    PERFORM set_config('client_min_messages', 'error', true);
+    PERFORM pg_advisory_unlock(x) FROM unnest(got_i) AS x;
+    IF cur_job IS NOT NULL AND NOT (cur_job = ANY (got_i)) THEN
+      PERFORM pg_advisory_unlock(cur_job);
+    END IF;
+    PERFORM pg_advisory_unlock(x) FROM unnest(taken) AS x;
+    RAISE;
+  END;
 END
 $$;
 

@@ -340,7 +340,7 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
               const std::optional<JobKey>& rewind, int64_t scope,
               absl::Span<const JobKey> probes,
-              absl::Span<const int64_t> probe_buckets) {
+              absl::Span<const int64_t> probe_buckets, int hand) {
   auto run_at = [](const JobKey& k) {
     return k.run_at_text.empty() ? FormatTimestamp(k.run_at) : k.run_at_text;
   };
@@ -360,8 +360,10 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
            rewind ? SqlParam(run_at(*rewind)) : SqlParam(),
            rewind ? SqlParam(absl::StrCat(rewind->id)) : SqlParam(),
            absl::StrCat(scope), ArrayLiteral(probe_p), ArrayLiteral(probe_r),
-           ArrayLiteral(probe_i), IdArray(probe_buckets)}};
+           ArrayLiteral(probe_i), IdArray(probe_buckets), absl::StrCat(hand)}};
 }
+
+Call HandRelease() { return {&sql::kHandRelease, {}}; }
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {
   return {&sql::kConfirmBatch, KeyArrays(keys)};

@@ -235,12 +235,15 @@ Call SessionTimeout(absl::Duration timeout);
 // looking at no more than `max_scan` candidates, admitting each under the
 // queue's limits (`scope`: the pool's id, for per-pool limits; `held` also
 // lists the slot locks the session holds; `probes`: jobs held back earlier,
-// looked at first). A key with an empty run_at_text passes its run_at.
+// looked at first; `hand`: the hand-off lock, see qg_lock_jobs()). A key
+// with an empty run_at_text passes its run_at.
 Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               int max_scan, const std::optional<JobKey>& after,
               const std::optional<JobKey>& rewind = std::nullopt,
               int64_t scope = 0, absl::Span<const JobKey> probes = {},
-              absl::Span<const int64_t> probe_buckets = {});
+              absl::Span<const int64_t> probe_buckets = {}, int hand = 0);
+// Lets go of flow control's hand-off lock (see qg_lock_jobs()).
+Call HandRelease();
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

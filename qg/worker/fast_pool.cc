@@ -233,18 +233,49 @@ void FastPool::Shutdown(absl::Time deadline) {
 void FastPool::Finish(Completion completion) {
   {
     MutexLock lock(mu_);
-    running_.erase(completion.key.id);
+    const bool ran = running_.erase(completion.key.id) > 0;
     running_jobs_.erase(completion.key.id);
+    // Its slot to a job waiting for one: it starts without a round trip on
+    // the worker this job leaves. (A job given back unstarted frees its
+    // slot instead: no worker of ours may be free for it.)
+    if (ran && HandOnSlot(completion.key.id)) {
+      work_cv_.Signal();
+    } else {
+      hand_slots_.erase(completion.key.id);
+    }
     finished_.push_back(std::move(completion));
   }
   wake_.Wake();
 }
 
+bool FastPool::HandOnSlot(int64_t id) {
+  auto it = hand_slots_.find(id);
+  if (it == hand_slots_.end()) return false;
+  const HandSlot slot = it->second;
+  hand_slots_.erase(it);
+  if (!hand_ok_) return false;
+  auto waiting = slotless_.find(slot.bucket);
+  if (waiting == slotless_.end()) return false;
+  const JobKey to = *waiting->second.begin();
+  waiting->second.erase(waiting->second.begin());
+  if (waiting->second.empty()) slotless_.erase(waiting);
+  auto r = ready_.find(to);
+  if (r == ready_.end()) return false;
+  r->second.slotless = false;
+  hand_slots_[to.id] = slot;
+  hand_offs_.push_back({id, to.id, slot.lock});
+  return true;
+}
+
 void FastPool::WorkerLoop() {
   MutexLock lock(mu_);
   while (!stopping_) {
-    if (!ready_.empty()) {
-      Buffered& head = ready_.begin()->second;
+    // The first buffered job that may start (one locked without a slot
+    // waits for a hand-off).
+    auto first = ready_.begin();
+    while (first != ready_.end() && first->second.slotless) ++first;
+    if (first != ready_.end()) {
+      Buffered& head = first->second;
       const bool fresh = !head.confirming && clock_.Now() - head.checked_at <=
                                                  options_.planner.recheck_after;
       // The server's last words already read by the locker, or still
@@ -255,9 +286,9 @@ void FastPool::WorkerLoop() {
       // Unread input: the locker reads it and wakes this worker again.
       if (fresh && !quiet) input_waiters_ = true;
       if (quiet) {
-        JobKey ready_key = ready_.begin()->first;
+        JobKey ready_key = first->first;
         std::unique_ptr<Job> job = std::move(head.job);
-        ready_.erase(ready_.begin());
+        ready_.erase(first);
         running_.emplace(job->id(), ready_key);
         running_jobs_.emplace(job->id(), job.get());
         lock.Unlock();
@@ -299,6 +330,14 @@ std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
     if (lock_released) {
       it->second.lease->Abandon();
       held_.erase(it->first.id);
+      hand_slots_.erase(it->first.id);  // its slot went with its lock
+    }
+    if (it->second.slotless) {
+      auto w = slotless_.find(it->second.wait_bucket);
+      if (w != slotless_.end()) {
+        w->second.erase(it->first);
+        if (w->second.empty()) slotless_.erase(w);
+      }
     }
     out.push_back(std::move(it->second.job));
     it = ready_.erase(it);
@@ -353,7 +392,12 @@ void FastPool::LoseSession(const absl::Status& why) {
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);
     held_.clear();
+    hand_slots_.clear();  // the slots went with the session
+    slotless_.clear();
+    hand_offs_.clear();
+    hand_ok_ = false;
   }
+  hand_held_ = false;  // and so did the hand-off lock
   std::vector<int64_t> unfinished = batch_.DropAll();
   pending_acks_.clear();
   limit_locks_.clear();  // gone with the session, as every lock
@@ -386,11 +430,18 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
       BatchedLease* raw = lease.get();
       JobKey key = row.key;
       held_.emplace(key.id, key);
-      ready_.emplace(
+      auto [it, added] = ready_.emplace(
           key, Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
                                               client_->hooks()),
                         raw, checked_at, checked_at});
+      if (auto w = arriving_wait_.find(key.id);
+          added && w != arriving_wait_.end()) {
+        it->second.slotless = true;
+        it->second.wait_bucket = w->second;
+        slotless_[w->second].insert(key);
+      }
     }
+    arriving_wait_.clear();
     // More than the pool may hold (a lock for more urgent jobs than the
     // buffered ones): release the least urgent.
     const size_t capacity = options_.planner.workers + planner_.BufferTarget();
@@ -544,11 +595,24 @@ LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
       it->second.confirming = true;
     }
   }
-  if (plan.lock > 0) request.lock = LockRequest(plan);
+  if (plan.lock > 0) {
+    request.lock = LockRequest(plan, rt.limit_unlocks);
+  } else if (hand_held_ && (plan.hand_due || !HandWanted())) {
+    // Nothing to lock, and the hand-off lock was held long enough (or is
+    // no longer wanted): let go of it, so that a change to limits waiting
+    // for it is not kept waiting by a pool whose buffer is full. Hand-offs
+    // wait until a lock scan takes it again and reads the limits.
+    request.hand_release = true;
+    hand_ok_ = false;
+    hand_held_ = false;
+  } else if (hand_held_) {
+    planner_.RoundTripBy(clock_.Now() + LockPlanner::kLimitRetry);
+  }
   return request;
 }
 
-LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
+LockerSession::Lock FastPool::LockRequest(const Plan& plan,
+                                          const std::vector<int64_t>& freeing) {
   LockerSession::Lock l;
   l.queue = options_.queue;
   l.want = plan.lock;
@@ -561,6 +625,12 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
   // meets but the list leaves out would be locked again (locks are
   // re-entrant).
   std::optional<JobKey> start = l.rewind ? l.rewind : l.after;
+  // Probes look from keys behind both (jobs a limit held back): held jobs
+  // after the earliest probe must be listed too, or a probe would lock one
+  // of ours again and admit it a second time.
+  for (const JobKey& probe : plan.probes) {
+    if (!start || probe < *start) start = probe;
+  }
   if (start && start->run_at != absl::InfinitePast()) {
     start->run_at -= absl::Milliseconds(1);
     start->id = std::numeric_limits<int64_t>::min();
@@ -574,14 +644,63 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan) {
   }
   l.held.insert(l.held.end(), unreadable_.begin(), unreadable_.end());
   // Every slot lock the session holds: a slot taken twice would count once.
+  // Not those this round trip lets go of before its scan: the scan may take
+  // them again at once (listed, they would wait for the next scan).
+  const absl::flat_hash_set<int64_t> freed(freeing.begin(), freeing.end());
   for (const auto& [id, locks] : limit_locks_) {
-    l.held.insert(l.held.end(), locks.begin(), locks.end());
+    for (int64_t k : locks) {
+      if (!freed.contains(k)) l.held.push_back(k);
+    }
   }
   l.held.insert(l.held.end(), limit_unlocks_.begin(), limit_unlocks_.end());
   l.scope = scope_;
   l.probes = plan.probes;
   l.probe_buckets = plan.probe_buckets;
+  l.hand = HandRequest(clock_.Now());
   return l;
+}
+
+bool FastPool::HandWanted() const {
+  // While limits that allow hand-offs are in play here.
+  return !hand_slots_.empty() || !slotless_.empty() || !limit_locks_.empty();
+}
+
+int FastPool::HandRequest(absl::Time now) {
+  int hand = 0;
+  if (HandWanted()) {
+    // Let go and take again now and then: a change to limits waiting for
+    // the lock gets it in between.
+    hand =
+        !hand_held_ || now - hand_taken_at_ >= LockPlanner::kLimitRetry ? 1 : 2;
+  } else if (hand_held_) {
+    hand = 4;
+  }
+  // Until the answer, no hand-off: the lock may be let go of meanwhile.
+  if (hand == 1 || hand == 4) hand_ok_ = false;
+  return hand;
+}
+
+void FastPool::TakeHand(const LockerSession::LockResult& l, int hand,
+                        const std::vector<int64_t>& relocked, absl::Time now) {
+  if (hand == 1 && l.hand_held) hand_taken_at_ = now;
+  hand_held_ = l.hand_held;
+  // A scan taken under other limits: its slots are not handed on (they
+  // go with their jobs' locks).
+  const bool other_limits = l.limits_version != limits_version_;
+  limits_version_ = l.limits_version;
+  arriving_wait_ = l.limit_wait;
+  MutexLock lock(mu_);
+  if (other_limits) hand_slots_.clear();
+  for (const auto& [id, bucket] : l.limit_bucket) {
+    auto locks = l.limit_locks.find(id);
+    if (locks == l.limit_locks.end() || locks->second.size() != 1 ||
+        std::find(relocked.begin(), relocked.end(), id) != relocked.end()) {
+      continue;
+    }
+    hand_slots_[id] = {locks->second[0], bucket};
+  }
+  hand_ok_ = hand_held_;
+  if (hand_held_) planner_.RoundTripBy(now + LockPlanner::kLimitRetry);
 }
 
 void FastPool::RoundTripFailed(const absl::Status& why) {
@@ -747,6 +866,17 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   }
   if (rt.request.lock && r.lock.ok()) {
     TakeLimitLocks(*r.lock, relocked, r.received_at);
+    TakeHand(*r.lock, rt.request.lock->hand, relocked, r.received_at);
+  } else if (rt.request.lock) {
+    // A failed scan may have let go of the hand-off lock, or taken it: the
+    // next one lets go of it for sure (and takes it again if wanted).
+    if (rt.request.lock->hand != 0) {
+      hand_held_ = true;
+      hand_taken_at_ = absl::InfinitePast();
+    }
+    arriving_wait_.clear();
+    MutexLock lock(mu_);
+    hand_ok_ = false;
   }
   for (const auto& job : gone_ids_for_limits) {
     if (auto it = limit_locks_.find(job); it != limit_locks_.end()) {
@@ -993,10 +1123,12 @@ bool FastPool::TakeNotifications(absl::Time now) {
 bool FastPool::TakeFinished(absl::Time now) {
   std::vector<Completion> finished;
   std::vector<std::unique_ptr<Job>> release;
+  std::vector<HandOff> hand_offs;
   uint64_t generation;
   {
     MutexLock lock(mu_);
     finished.swap(finished_);
+    hand_offs.swap(hand_offs_);
     generation = generation_;
     if (stopping_) {
       // Jobs that did not start go back to the queue.
@@ -1004,6 +1136,15 @@ bool FastPool::TakeFinished(absl::Time now) {
       for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
       release = TakeBuffered(ids, /*lock_released=*/false);
     }
+  }
+  // Slots handed on: they stay held, with their new jobs.
+  for (const HandOff& h : hand_offs) {
+    if (auto it = limit_locks_.find(h.from); it != limit_locks_.end()) {
+      std::vector<int64_t>& locks = it->second;
+      locks.erase(std::remove(locks.begin(), locks.end(), h.lock), locks.end());
+      if (locks.empty()) limit_locks_.erase(it);
+    }
+    limit_locks_[h.to].push_back(h.lock);
   }
   for (const Completion& c : finished) {
     // A later run_at: look for it when it is due.
@@ -1035,6 +1176,11 @@ std::optional<PoolView> FastPool::ViewForPlanner() {
   // their outcome to be written and their lock released do not.
   view.held = static_cast<int>(ready_.size() + running_.size());
   for (const auto& [key, buffered] : ready_) {
+    if (buffered.slotless) {  // no worker may start it before a hand-off
+      view.waiting_slot.push_back(
+          {key, buffered.checked_at, buffered.locked_at});
+      continue;
+    }
     view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});
   }
   if (run_time_count_ > 0) {

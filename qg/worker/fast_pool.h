@@ -32,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,7 +105,34 @@ class FastPool {
     absl::Time checked_at;
     absl::Time locked_at;
     bool confirming = false;  // a re-check is in flight: do not start it
+    // Flow control: locked without a slot, it waits for the slot of a job
+    // of bucket `wait_bucket` that finishes (HandOnSlot); workers pass it
+    // by until then.
+    bool slotless = false;
+    int64_t wait_bucket = 0;
   };
+  // A slot lock a job holds that the pool may hand on, and its bucket.
+  struct HandSlot {
+    int64_t lock = 0;
+    int64_t bucket = 0;
+  };
+  // A slot handed on from one job to another, for the locker's books.
+  struct HandOff {
+    int64_t from = 0;
+    int64_t to = 0;
+    int64_t lock = 0;
+  };
+  // On a job's end (or release unstarted): its slot goes to the first job
+  // of its bucket locked without one, if any and hand-offs may happen now.
+  // True when it did.
+  bool HandOnSlot(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the session should hold the hand-off lock; the hand-off lock
+  // argument of the next lock scan (see qg_lock_jobs()).
+  bool HandWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int HandRequest(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What a lock scan's answer says of hand-offs (`hand`: what it asked).
+  void TakeHand(const LockerSession::LockResult& l, int hand,
+                const std::vector<int64_t>& relocked, absl::Time now);
 
   void LockerLoop();
   void WorkerLoop();
@@ -153,7 +181,9 @@ class FastPool {
   bool FreesSlots(const CompletionBatch::Request& writes) const;
   void TakeLimitLocks(const LockerSession::LockResult& l,
                       const std::vector<int64_t>& relocked, absl::Time now);
-  LockerSession::Lock LockRequest(const Plan& plan)
+  // `freeing`: the slot locks this round trip lets go of before its scan.
+  LockerSession::Lock LockRequest(const Plan& plan,
+                                  const std::vector<int64_t>& freeing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RoundTripFailed(const absl::Status& why);
   void ApplyWrites(RoundTrip& rt);
@@ -212,6 +242,14 @@ class FastPool {
   absl::flat_hash_map<int64_t, std::vector<int64_t>> limit_locks_;
   std::vector<int64_t> limit_unlocks_;
   const int64_t scope_;
+  // Slot hand-off, locker side: whether the session may hold the hand-off
+  // lock (a failed scan leaves it unknown: let go of it to be sure), when
+  // it took it, the limits' version it read, and the jobs of the answer
+  // being applied that wait for a slot (by id: the bucket).
+  bool hand_held_ = false;
+  absl::Time hand_taken_at_ = absl::InfinitePast();
+  int64_t limits_version_ = 0;
+  std::map<int64_t, int64_t> arriving_wait_;
   // Sweep failures: when one was last logged, how many since.
   absl::Time sweep_error_logged_ = absl::InfinitePast();
   int sweep_errors_unlogged_ = 0;
@@ -227,6 +265,15 @@ class FastPool {
   // The running jobs themselves (alive until their Done() calls Finish()).
   absl::flat_hash_map<int64_t, Job*> running_jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<Completion> finished_ ABSL_GUARDED_BY(mu_);
+  // Slot hand-off, shared side: per held job whose slot may be handed on,
+  // the slot; per bucket, the buffered jobs locked without a slot, in key
+  // order; whether hand-offs may happen now (the session holds the
+  // hand-off lock and no scan in flight lets go of it); hand-offs done
+  // since the locker last took them in.
+  absl::flat_hash_map<int64_t, HandSlot> hand_slots_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int64_t, std::set<JobKey>> slotless_ ABSL_GUARDED_BY(mu_);
+  bool hand_ok_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<HandOff> hand_offs_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // The locker session's socket (-1: none), which workers check for a hang-up
   // before they start a buffered job: a session that died must not hand out

@@ -280,8 +280,12 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
   for (int i = 0; i < std::min(buffered, view.idle_workers); ++i) {
     if (!Fresh(view.buffered[i].checked_at, now)) stale_for_idle = true;
   }
+  if (now >= round_trip_by_) {
+    round_trip_by_ = absl::InfiniteFuture();
+    plan.hand_due = true;
+  }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    stale_for_idle || !plan.release.empty();
+                    stale_for_idle || !plan.release.empty() || plan.hand_due;
   if (plan.round_trip && !view.stopping) PlanConfirms(view, now, plan);
   if (!plan.round_trip) plan.wake_at = WakeAt(view);
   return plan;
@@ -319,6 +323,7 @@ void LockPlanner::NoteTimePassed(absl::Time now) {
     limit_retry_at_ = absl::InfiniteFuture();
     LimitFreed();
   }
+
   if (now - last_lock_ >= options_.poll_interval) may_have_work_ = true;
   // Jobs nobody holds behind the cursor, jobs another worker rescheduled:
   // nothing announces them. Sweep now and then (less often when the walk
@@ -367,7 +372,13 @@ void LockPlanner::PlanReleases(const PoolView& view, absl::Time now,
       plan.release.push_back(b.key);
     }
   }
-  if (!plan.release.empty()) lookahead_off_ = true;
+  const bool slow = !plan.release.empty();
+  for (const BufferedJob& b : view.waiting_slot) {
+    if (now - b.locked_at > options_.max_buffer_wait) {
+      plan.release.push_back(b.key);
+    }
+  }
+  if (slow) lookahead_off_ = true;
 }
 
 void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
@@ -434,12 +445,16 @@ absl::Time LockPlanner::WakeAt(const PoolView& view) const {
   if (view.stopping) return absl::InfiniteFuture();
   absl::Time at = std::min(due_.next_at, last_lock_ + options_.poll_interval);
   at = std::min(at, limit_retry_at_);
+  at = std::min(at, round_trip_by_);
   if (!sweep_.in_flight) {
     at = std::min(at, sweep_.last + SweepInterval());
     if (sweep_.due) at = std::min(at, sweep_.last + DueSweepSpacing());
   }
   if (!due_.announced.empty()) at = std::min(at, due_.announced.begin()->first);
   for (const BufferedJob& b : view.buffered) {
+    at = std::min(at, b.locked_at + options_.max_buffer_wait);
+  }
+  for (const BufferedJob& b : view.waiting_slot) {
     at = std::min(at, b.locked_at + options_.max_buffer_wait);
   }
   return at;

@@ -103,6 +103,9 @@ struct PoolView {
   int idle_workers = 0;  // workers waiting for a job
   int held = 0;  // jobs buffered or running (finished ones do not count)
   std::vector<BufferedJob> buffered;  // in (priority, run_at, id) order
+  // Buffered jobs locked without a flow-control slot: none starts before a
+  // finishing job hands it one; given back after max_buffer_wait.
+  std::vector<BufferedJob> waiting_slot;
   // Buffered jobs given back whose locks are not released yet: nothing is
   // locked until they are, so that the scan can go back for them first.
   int releasing = 0;
@@ -114,6 +117,7 @@ struct PoolView {
 // What the next round trip asks for.
 struct Plan {
   bool round_trip = false;  // false: wait until `wake_at` or a wake-up
+  bool hand_due = false;    // RoundTripBy()'s time came
   int lock = 0;             // jobs to lock
   // Where the lock scan continues: after this key, or at the head (nullopt).
   std::optional<JobKey> after;
@@ -201,6 +205,12 @@ class LockPlanner {
   void LimitBlocked(const std::vector<std::pair<int64_t, JobKey>>& first,
                     absl::Time retry_at, absl::Time now);
   void LimitFreed();
+  // A round trip by `at` at the latest, even with nothing to lock (the pool
+  // holds flow control's hand-off lock, which it lets go of now and then so
+  // that a change to limits is not kept waiting): that plan has `hand_due`.
+  void RoundTripBy(absl::Time at) {
+    round_trip_by_ = std::min(round_trip_by_, at);
+  }
   static constexpr absl::Duration kLimitRetry = absl::Milliseconds(100);
   static constexpr size_t kMaxProbes = 32;
   static constexpr size_t kMaxHeldBack = 1024;
@@ -311,6 +321,7 @@ class LockPlanner {
   std::optional<int64_t> probe_from_;
   bool probe_due_ = false;
   absl::Time limit_retry_at_ = absl::InfiniteFuture();
+  absl::Time round_trip_by_ = absl::InfiniteFuture();  // RoundTripBy()
   // The probes of the next plan (PlanLock), taken out of held_back_.
   void PlanProbes(Plan& plan);
   // After a failed round trip: wait until `retry_at_`, doubling the delay.

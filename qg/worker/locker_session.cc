@@ -53,7 +53,23 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
       return false;
     }
     if (!locks.empty()) out.limit_locks[id] = std::move(locks);
+    for (auto [name, into] : {std::pair{"limit_bucket", &out.limit_bucket},
+                              std::pair{"limit_wait", &out.limit_wait}}) {
+      int c = PQfnumber(r.get(), name);
+      if (c < 0 || r.IsNull(i, c)) continue;
+      int64_t bucket = 0;
+      if (!absl::SimpleAtoi(r.Get(i, c), &bucket)) return false;
+      (*into)[id] = bucket;
+    }
     return true;
+  }
+  if (int c = PQfnumber(r.get(), "hand_held"); c >= 0 && !r.IsNull(i, c)) {
+    out.hand_held = r.Get(i, c) == "t";
+  }
+  if (int c = PQfnumber(r.get(), "limits_version");
+      c >= 0 && !r.IsNull(i, c) &&
+      !absl::SimpleAtoi(r.Get(i, c), &out.limits_version)) {
+    return false;
   }
   int p_col = PQfnumber(r.get(), "blocked_priorities");
   int r_col = PQfnumber(r.get(), "blocked_run_ats");
@@ -499,7 +515,9 @@ absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
     const Lock& l = *request.lock;
     calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
                                       l.after, l.rewind, l.scope, l.probes,
-                                      l.probe_buckets));
+                                      l.probe_buckets, l.hand));
+  } else if (request.hand_release) {
+    calls.push_back(queries::HandRelease());
   }
   for (const Call& c : calls) {
     if (absl::Status s = p.Send(c); !s.ok()) return s;
@@ -569,6 +587,8 @@ absl::Status LockerSession::ReadLocker(Pipeline& p, const Request& request,
     if (!next()) return r.status();
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
+  } else if (request.hand_release) {
+    if (!next()) return r.status();  // a failure: let go of it next time
   }
   return absl::OkStatus();
 }

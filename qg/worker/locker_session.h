@@ -56,6 +56,9 @@ class LockerSession {
     int64_t scope = 0;           // the pool's id, for per-pool limits
     std::vector<JobKey> probes;  // jobs held back by limits, looked at first
     std::vector<int64_t> probe_buckets;  // their buckets (hashes)
+    // The hand-off lock (qg_lock_jobs()): 0 none, 1 let go and take, 2
+    // keep, 4 let go.
+    int hand = 0;
   };
   // One round trip: on the locker connection, in this order, cancel
   // acknowledgements, unlock (jobs whose writes committed earlier), confirm,
@@ -66,6 +69,8 @@ class LockerSession {
     std::vector<Call> writes;
     std::vector<JobKey> confirm;
     std::optional<Lock> lock;
+    // Without a lock scan: let go of flow control's hand-off lock.
+    bool hand_release = false;
   };
   struct LockResult {
     std::vector<JobRow> rows;         // locked, in key order
@@ -85,6 +90,13 @@ class LockerSession {
     // (bucket, its first job held back); the bucket as a hash.
     std::vector<std::pair<int64_t, JobKey>> blocked;
     std::optional<absl::Duration> retry_in;
+    // Slot hand-off: per job, the bucket in which its slot may be handed on;
+    // per job locked without a slot, the bucket whose slot it waits for;
+    // whether the session holds the hand-off lock; the limits' version.
+    std::map<int64_t, int64_t> limit_bucket;
+    std::map<int64_t, int64_t> limit_wait;
+    bool hand_held = false;
+    int64_t limits_version = 0;
   };
   // What a sweep found.
   struct Sweep {

@@ -1,6 +1,6 @@
 -- qg_has_lock_function: whether `qg migrate` added the functions the fast
 -- path needs, as this version calls them: qg_lock_jobs() with its rewind
--- key, the limits scope and probes (15 arguments) and qg_sweep().
+-- key, the limits scope, probes and hand-off (16 arguments) and qg_sweep().
 SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'qg_lock_jobs'
-               AND pronargs = 15)
+               AND pronargs = 16)
        AND EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'qg_sweep')

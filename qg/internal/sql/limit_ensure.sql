@@ -8,6 +8,11 @@ INSERT INTO qg_limits (name, queue, job_class, key_by, key_args, concurrency,
                        per_pool, rate, rate_period, rate_burst, slots_high)
 SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
        $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0)
-FROM (SELECT pg_advisory_xact_lock(1902603373, 0)) AS change_lock
+-- First the hand-off lock: pools that hand slots on under the limits they
+-- read hold it shared and let go of it in their next scans (within about
+-- 100 ms while they hand slots on); then the change lock.
+FROM (SELECT pg_advisory_xact_lock(1902603373, 0)
+      FROM (SELECT pg_advisory_xact_lock(1902603373, 1) OFFSET 0) AS h)
+     AS change_lock
 ON CONFLICT (name) DO NOTHING
 RETURNING name

@@ -13,13 +13,19 @@
 -- $9 rewind_run_at timestamptz, $10 rewind_job_id bigint, $11 scope bigint
 -- (the pool's id, for per-pool limits), $12..$15 the keys of held-back jobs
 -- to probe first and their buckets (smallint[], timestamptz[], bigint[],
--- bigint[]).
+-- bigint[]), $16 hand smallint (the hand-off lock: 0 none, 1 let go and
+-- take, 2 keep, 4 let go). Rows also say in which bucket a
+-- pool may hand the job's slot on (limit_bucket) or which bucket's slot a
+-- job locked without one waits for (limit_wait); the summary whether the
+-- hand-off lock is held and the limits' version.
 -- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
        rewind_run_at, rewind_job_id, limit_locks, blocked_priorities,
-       blocked_run_ats, blocked_job_ids, blocked_buckets, retry_in
+       blocked_run_ats, blocked_job_ids, blocked_buckets, retry_in,
+       limit_bucket, limit_wait, hand_held, limits_version
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
                   $9::timestamptz, $10::bigint, $11::bigint, $12::smallint[],
-                  $13::timestamptz[], $14::bigint[], $15::bigint[])
+                  $13::timestamptz[], $14::bigint[], $15::bigint[],
+                  $16::smallint)

@@ -327,6 +327,25 @@ BEGIN
 END
 $$;
 
+-- Flow control's hand-off lock alone, for a pool with nothing to lock (see
+-- qg_lock_jobs()'s `hand`): 1 let go of it and take it again, 4 let go of
+-- it. Returns whether the session holds it now and the version of queue
+-- `q`'s limits as read under it (a hash, as qg_lock_jobs() reports it).
+CREATE OR REPLACE FUNCTION qg_limit_hand(q text, op smallint,
+                                         OUT held boolean,
+                                         OUT version bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF op IN (1, 4) THEN
+    PERFORM set_config('client_min_messages', 'error', true);
+    WHILE pg_advisory_unlock_shared(1902603373, 1) LOOP
+    END LOOP;
+  END IF;
+  held := op = 1 AND pg_try_advisory_lock_shared(1902603373, 1);
+  version := hashtextextended(coalesce(qg_queue_limits(q)::text, ''), 0);
+END
+$$;
+
 -- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
 -- queue `q` in (priority, run_at, job_id) order and returns them, then one
 -- summary row (locked = false).
@@ -452,7 +471,10 @@ DECLARE
   pend_cap int := least(want, 256);
   cur_job bigint;                -- the candidate whose lock was taken last
   solo_key text;                 -- the queue's one limit, one bucket for
-  solo_bucket bigint;            -- every job, that allows hand-offs
+  solo_bucket bigint;            -- every job, that allows hand-offs (only
+                                 -- there: jobs locked to wait for a slot
+                                 -- would crowd other buckets' jobs out of
+                                 -- a pool's buffer)
   saturated jsonb := '{}';       -- buckets found full by this call (keys)
   held_slots bigint[];           -- the slot locks in `held` (negative)
   adm record;
@@ -565,7 +587,7 @@ BEGIN
         IF adm.locks IS NULL AND adm.mine THEN
           mine_b := mine_b || jsonb_build_object(adm.blocked, true);
         END IF;
-        IF adm.locks IS NULL AND hand_on AND adm.hand_bucket IS NOT NULL
+        IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
            AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
           -- Locked without a slot: the pool hands it one (as in the main
           -- pass below).
@@ -714,7 +736,7 @@ BEGIN
                 IF adm.locks IS NULL AND adm.mine THEN
                   mine_b := mine_b || jsonb_build_object(adm.blocked, true);
                 END IF;
-                IF adm.locks IS NULL AND hand_on AND adm.hand_bucket IS NOT NULL
+                IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
                    AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
                   -- Its bucket is full, but a slot of it is ours: the job
                   -- stays locked without one, and the pool hands it the

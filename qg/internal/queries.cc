@@ -363,7 +363,9 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
            ArrayLiteral(probe_i), IdArray(probe_buckets), absl::StrCat(hand)}};
 }
 
-Call HandRelease() { return {&sql::kHandRelease, {}}; }
+Call HandRelease(absl::string_view queue, int op) {
+  return {&sql::kHandRelease, {std::string(queue), absl::StrCat(op)}};
+}
 
 Call ConfirmBatch(absl::Span<const JobKey> keys) {
   return {&sql::kConfirmBatch, KeyArrays(keys)};

@@ -242,8 +242,9 @@ Call LockJobs(absl::string_view queue, int want, absl::Span<const int64_t> held,
               const std::optional<JobKey>& rewind = std::nullopt,
               int64_t scope = 0, absl::Span<const JobKey> probes = {},
               absl::Span<const int64_t> probe_buckets = {}, int hand = 0);
-// Lets go of flow control's hand-off lock (see qg_lock_jobs()).
-Call HandRelease();
+// Flow control's hand-off lock alone (qg_limit_hand()): `op` 1 lets go of
+// it and takes it again, 4 lets go of it.
+Call HandRelease(absl::string_view queue, int op);
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);

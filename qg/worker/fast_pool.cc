@@ -599,12 +599,12 @@ LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
     request.lock = LockRequest(plan, rt.limit_unlocks);
   } else if (hand_held_ && (plan.hand_due || !HandWanted())) {
     // Nothing to lock, and the hand-off lock was held long enough (or is
-    // no longer wanted): let go of it, so that a change to limits waiting
-    // for it is not kept waiting by a pool whose buffer is full. Hand-offs
-    // wait until a lock scan takes it again and reads the limits.
-    request.hand_release = true;
+    // no longer wanted): let go of it (and take it again), so that a
+    // change to limits waiting for it is not kept waiting by a pool whose
+    // buffer is full. No hand-off until the answer.
+    request.hand_op = HandWanted() ? 1 : 4;
+    request.hand_queue = options_.queue;
     hand_ok_ = false;
-    hand_held_ = false;
   } else if (hand_held_) {
     planner_.RoundTripBy(clock_.Now() + LockPlanner::kLimitRetry);
   }
@@ -863,6 +863,20 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
       release.push_back(std::move(c));
     }
     batch_.Add(std::move(release), generation);
+  }
+  if (rt.request.hand_op != 0) {
+    // The hand-off lock alone: as a scan's answer without rows.
+    LockerSession::LockResult hand;
+    hand.hand_held = r.hand.has_value() && r.hand->first;
+    hand.limits_version = r.hand.has_value() ? r.hand->second : 0;
+    if (!r.hand.has_value()) {
+      hand_held_ = true;  // unknown: let go of it for sure next time
+      hand_taken_at_ = absl::InfinitePast();
+      MutexLock lock(mu_);
+      hand_ok_ = false;
+    } else {
+      TakeHand(hand, rt.request.hand_op, relocked, r.received_at);
+    }
   }
   if (rt.request.lock && r.lock.ok()) {
     TakeLimitLocks(*r.lock, relocked, r.received_at);

@@ -159,6 +159,21 @@ TEST_P(LimitsTest, ConcurrencyIsNeverExceededAcrossPools) {
   EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
 }
 
+// A limit on the whole queue: pools hand slots straight to jobs they
+// locked without one (fast mode), and the limit holds all the same.
+TEST_P(LimitsTest, QueueLimitWithHandOffsIsNeverExceeded) {
+  QG_ASSERT_OK(Set({.name = "queue", .queue = "", .concurrency = 3}));
+  RegisterTenant(absl::Microseconds(300));
+  EnqueueTenants(3000, 1);
+  StartPools(4, 8);
+  ASSERT_TRUE(
+      WaitFor([&] { return overlap_.done() == 3000; }, absl::Seconds(120)));
+  EXPECT_LE(overlap_.MostOfAll(), 3);
+  EXPECT_EQ(overlap_.MostOfAll(), 3)
+      << "the limit should be reached, not only respected";
+  EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
+}
+
 TEST_P(LimitsTest, PerKeyLimitHoldsForEachOfFiftyKeys) {
   QG_ASSERT_OK(Set({.name = "per-tenant",
                     .type = "Tenant",
@@ -363,6 +378,51 @@ TEST_P(LimitsTest, LoweredLimitStartsNothingUntilRunningJobsAreUnderIt) {
   ASSERT_TRUE(WaitFor([&] { return started == 30 && running == 0; },
                       absl::Seconds(60)));
   EXPECT_EQ(most_after, 1);
+}
+
+// The same for a limit on the whole queue, which pools hand slots on
+// under: the change waits for them to stop (the hand-off lock).
+TEST_P(LimitsTest, LoweredQueueLimitStopsHandOffs) {
+  QG_ASSERT_OK(Set({.name = "five", .queue = "", .concurrency = 5}));
+  std::atomic<int> started{0};
+  std::atomic<int> running{0};
+  std::atomic<int> most_after{0};
+  std::atomic<bool> lowered{false};
+  std::atomic<int> release{0};
+  work_map_.Register("Hold", [&](Job&) -> absl::Status {
+    int n = ++started;
+    int r = ++running;
+    if (lowered) most_after = std::max(most_after.load(), r);
+    if (n <= 5) {
+      absl::Time give_up = absl::Now() + absl::Seconds(60);
+      while (release < n && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(2));
+      }
+    } else {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    --running;
+    return absl::OkStatus();
+  });
+  std::vector<NewJob> jobs(200, NewJob{.type = "Hold"});
+  QG_ASSERT_OK(client_->EnqueueMany(jobs).status());
+  StartPools(2, 4);
+  ASSERT_TRUE(WaitFor([&] { return started == 5; }));
+  const absl::Time asked = absl::Now();
+  QG_ASSERT_OK(Set({.name = "five", .queue = "", .concurrency = 1}));
+  const absl::Duration waited = absl::Now() - asked;
+  lowered = true;
+  release = 4;
+  ASSERT_TRUE(WaitFor([&] { return running == 1; }));
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_EQ(started, 5) << "a job started while 1 ran under a limit of 1";
+  release = 5;
+  ASSERT_TRUE(WaitFor([&] { return started == 200 && running == 0; },
+                      absl::Seconds(60)));
+  EXPECT_EQ(most_after, 1);
+  // Not a timing assertion on the pool: a bound far above the 100 ms
+  // pools hold the hand-off lock for, far below a stuck pool's minute.
+  EXPECT_LT(waited, absl::Seconds(10)) << "the change waited for the pools";
 }
 
 // The same at the level of the lock function, one session per worker.

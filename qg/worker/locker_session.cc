@@ -516,8 +516,8 @@ absl::Status LockerSession::SendLocker(Pipeline& p, const Request& request,
     calls.push_back(queries::LockJobs(l.queue, l.want, l.held, l.max_scan,
                                       l.after, l.rewind, l.scope, l.probes,
                                       l.probe_buckets, l.hand));
-  } else if (request.hand_release) {
-    calls.push_back(queries::HandRelease());
+  } else if (request.hand_op != 0) {
+    calls.push_back(queries::HandRelease(request.hand_queue, request.hand_op));
   }
   for (const Call& c : calls) {
     if (absl::Status s = p.Send(c); !s.ok()) return s;
@@ -587,8 +587,12 @@ absl::Status LockerSession::ReadLocker(Pipeline& p, const Request& request,
     if (!next()) return r.status();
     response.lock =
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
-  } else if (request.hand_release) {
-    if (!next()) return r.status();  // a failure: let go of it next time
+  } else if (request.hand_op != 0) {
+    if (!next()) return r.status();
+    int64_t version = 0;
+    if (r.ok() && r->rows() == 1 && absl::SimpleAtoi(r->Get(0, 1), &version)) {
+      response.hand.emplace(r->Get(0, 0) == "t", version);
+    }
   }
   return absl::OkStatus();
 }

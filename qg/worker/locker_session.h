@@ -69,8 +69,10 @@ class LockerSession {
     std::vector<Call> writes;
     std::vector<JobKey> confirm;
     std::optional<Lock> lock;
-    // Without a lock scan: let go of flow control's hand-off lock.
-    bool hand_release = false;
+    // Without a lock scan: flow control's hand-off lock alone (1 let go and
+    // take again, 4 let go; 0 nothing), for queue `hand_queue`.
+    int hand_op = 0;
+    std::string hand_queue;
   };
   struct LockResult {
     std::vector<JobRow> rows;         // locked, in key order
@@ -120,6 +122,9 @@ class LockerSession {
     absl::StatusOr<std::vector<std::pair<int64_t, bool>>> confirm =
         std::vector<std::pair<int64_t, bool>>{};
     absl::StatusOr<LockResult> lock = LockResult{};
+    // The answer to `hand_op`: whether the session holds the hand-off lock,
+    // and the queue's limits' version (nullopt: not asked, or it failed).
+    std::optional<std::pair<bool, int64_t>> hand;
     absl::Time sent_at;
     absl::Time received_at;
     // A statement failed (the connection is fine): back off.

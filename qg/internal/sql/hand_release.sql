@@ -1,10 +1,7 @@
--- qg_hand_release: lets go of flow control's hand-off lock (session lock
--- (1902603373, 1), shared; see qg_lock_jobs()), however often the session
--- holds it, for a pool that holds it without a lock scan to send: a change
--- to limits waits for every pool to let go of it.
+-- qg_hand_release: flow control's hand-off lock alone (qg_limit_hand()),
+-- for a pool with nothing to lock: $2 1 lets go of it and takes it again,
+-- 4 lets go of it. Returns whether the session holds it and the version of
+-- queue $1's limits.
+-- $1 queue text, $2 op smallint.
 -- prepared by: locker
-SELECT count(*)
-FROM (SELECT set_config('client_min_messages', 'error', true)) AS quiet(q),
-     LATERAL (SELECT 1 FROM generate_series(1, 100)
-              WHERE quiet.q IS NOT NULL
-                AND pg_advisory_unlock_shared(1902603373, 1)) AS released
+SELECT held, version FROM qg_limit_hand($1::text, $2::smallint)

@@ -327,13 +327,14 @@ BEGIN
 END
 $$;
 
--- Flow control's hand-off lock alone, for a pool with nothing to lock (see
--- qg_lock_jobs()'s `hand`): 1 let go of it and take it again, 4 let go of
--- it. Returns whether the session holds it now and the version of queue
--- `q`'s limits as read under it (a hash, as qg_lock_jobs() reports it).
-CREATE OR REPLACE FUNCTION qg_limit_hand(q text, op smallint,
-                                         OUT held boolean,
-                                         OUT version bigint)
+-- Flow control's hand-off lock alone, for a pool with no lock scan to send
+-- (see qg_lock_jobs()'s `hand`): 1 let go of it and take it again, 2 keep
+-- it, 4 let go of it. Returns whether the session holds it now, the
+-- version of queue `q`'s limits as read under it (a hash, as
+-- qg_lock_jobs() reports it) and whether a change to limits waits for it.
+DROP FUNCTION IF EXISTS qg_limit_hand(text, smallint);
+CREATE FUNCTION qg_limit_hand(q text, op smallint, OUT held boolean,
+                              OUT version bigint, OUT change_wanted boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
   IF op IN (1, 4) THEN
@@ -341,10 +342,17 @@ BEGIN
     WHILE pg_advisory_unlock_shared(1902603373, 1) LOOP
     END LOOP;
   END IF;
-  held := op = 1 AND pg_try_advisory_lock_shared(1902603373, 1);
+  held := op = 2 OR (op = 1 AND pg_try_advisory_lock_shared(1902603373, 1));
   version := hashtextextended(coalesce(qg_queue_limits(q)::text, ''), 0);
+  -- A change holds (1902603373, 2) from before it asks for the hand-off
+  -- lock until it commits.
+  change_wanted := held AND NOT pg_try_advisory_lock_shared(1902603373, 2);
+  IF held AND NOT change_wanted THEN
+    PERFORM pg_advisory_unlock_shared(1902603373, 2);
+  END IF;
 END
 $$;
+
 
 -- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
 -- queue `q` in (priority, run_at, job_id) order and returns them, then one
@@ -432,7 +440,8 @@ RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                blocked_priorities smallint[], blocked_run_ats timestamptz[],
                blocked_job_ids bigint[], blocked_buckets bigint[],
                retry_in float8, limit_bucket bigint, limit_wait bigint,
-               hand_held boolean, limits_version bigint)
+               hand_held boolean, limits_version bigint,
+               change_wanted boolean)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -470,6 +479,7 @@ DECLARE
   n_pending int := 0;
   pend_cap int := least(want, 256);
   cur_job bigint;                -- the candidate whose lock was taken last
+  wanted boolean := false;       -- a change to limits waits (hand-off)
   solo_key text;                 -- the queue's one limit, one bucket for
   solo_bucket bigint;            -- every job, that allows hand-offs (only
                                  -- there: jobs locked to wait for a slot
@@ -498,7 +508,10 @@ BEGIN
     -- pool hands a slot on under a value being changed. `hand`: 0 not held,
     -- not wanted; 1 let go of it (however often it is held: a failed scan
     -- leaves the caller unsure) and take it (a change waiting for it gets it
-    -- first); 2 held, keep it; 4 let go of it.
+    -- first); 2 held, keep it; 4 let go of it. A change holds (1902603373,
+    -- 2) from before it asks for the hand-off lock until it commits: the
+    -- summary's change_wanted tells the pool to stop handing slots on and
+    -- let go of the lock in its next round trip.
     IF hand IN (1, 4) THEN
       PERFORM set_config('client_min_messages', 'error', true);
       WHILE pg_advisory_unlock_shared(1902603373, 1) LOOP
@@ -509,9 +522,15 @@ BEGIN
     ELSE
       hand_on := hand = 2;
     END IF;
+    IF hand_on THEN
+      wanted := NOT pg_try_advisory_lock_shared(1902603373, 2);
+      IF NOT wanted THEN
+        PERFORM pg_advisory_unlock_shared(1902603373, 2);
+      END IF;
+    END IF;
     IF EXISTS (SELECT 1 FROM qg_queues AS s WHERE s.queue = q AND s.paused) THEN
       locked := false; scanned := 0; exhausted := true; paused := true;
-      hand_held := hand_on;
+      hand_held := hand_on; change_wanted := wanted;
       RETURN NEXT;
       RETURN;
     END IF;
@@ -834,7 +853,7 @@ BEGIN
       limit_wait := got_w[c.n];
       blocked_priorities := NULL; blocked_run_ats := NULL;
       blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
-      hand_held := NULL; limits_version := NULL;
+      hand_held := NULL; limits_version := NULL; change_wanted := NULL;
       RETURN NEXT;
       found_i := found_i || c.job_id;
     END LOOP;
@@ -866,7 +885,7 @@ BEGIN
     blocked_job_ids := bl_i; blocked_buckets := bl_b;
     retry_in := retry;
     limit_bucket := NULL; limit_wait := NULL;
-    hand_held := hand_on;
+    hand_held := hand_on; change_wanted := wanted;
     -- The limits as this scan read them, hashed: a pool whose hand-off lock
     -- was let go and taken again hands on no slot taken under other limits.
     limits_version := hashtextextended(coalesce(lims::text, ''), 0);

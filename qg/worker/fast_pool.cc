@@ -398,6 +398,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     hand_ok_ = false;
   }
   hand_held_ = false;  // and so did the hand-off lock
+  hand_release_wanted_ = false;
   std::vector<int64_t> unfinished = batch_.DropAll();
   pending_acks_.clear();
   limit_locks_.clear();  // gone with the session, as every lock
@@ -597,14 +598,13 @@ LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
   }
   if (plan.lock > 0) {
     request.lock = LockRequest(plan, rt.limit_unlocks);
-  } else if (hand_held_ && (plan.hand_due || !HandWanted())) {
-    // Nothing to lock, and the hand-off lock was held long enough (or is
-    // no longer wanted): let go of it (and take it again), so that a
-    // change to limits waiting for it is not kept waiting by a pool whose
-    // buffer is full. No hand-off until the answer.
-    request.hand_op = HandWanted() ? 1 : 4;
+  } else if (hand_held_ &&
+             (plan.hand_due || hand_release_wanted_ || !HandWanted())) {
+    // Nothing to lock: the hand-off lock alone, so that a change to limits
+    // waiting for it is not kept waiting by a pool whose buffer is full
+    // (keep it and look for a change, or let go of it).
+    request.hand_op = HandRequest();
     request.hand_queue = options_.queue;
-    hand_ok_ = false;
   } else if (hand_held_) {
     planner_.RoundTripBy(clock_.Now() + LockPlanner::kLimitRetry);
   }
@@ -656,7 +656,7 @@ LockerSession::Lock FastPool::LockRequest(const Plan& plan,
   l.scope = scope_;
   l.probes = plan.probes;
   l.probe_buckets = plan.probe_buckets;
-  l.hand = HandRequest(clock_.Now());
+  l.hand = HandRequest();
   return l;
 }
 
@@ -665,25 +665,21 @@ bool FastPool::HandWanted() const {
   return !hand_slots_.empty() || !slotless_.empty() || !limit_locks_.empty();
 }
 
-int FastPool::HandRequest(absl::Time now) {
-  int hand = 0;
-  if (HandWanted()) {
-    // Let go and take again now and then: a change to limits waiting for
-    // the lock gets it in between.
-    hand =
-        !hand_held_ || now - hand_taken_at_ >= LockPlanner::kLimitRetry ? 1 : 2;
-  } else if (hand_held_) {
-    hand = 4;
+int FastPool::HandRequest() {
+  if (hand_held_) {
+    if (hand_release_wanted_ || !HandWanted()) {
+      hand_ok_ = false;  // until the answer, and after it
+      return 4;
+    }
+    return 2;
   }
-  // Until the answer, no hand-off: the lock may be let go of meanwhile.
-  if (hand == 1 || hand == 4) hand_ok_ = false;
-  return hand;
+  return HandWanted() ? 1 : 0;
 }
 
 void FastPool::TakeHand(const LockerSession::LockResult& l, int hand,
                         const std::vector<int64_t>& relocked, absl::Time now) {
-  if (hand == 1 && l.hand_held) hand_taken_at_ = now;
   hand_held_ = l.hand_held;
+  if (hand == 4 || !hand_held_) hand_release_wanted_ = false;
   // A scan taken under other limits: its slots are not handed on (they
   // go with their jobs' locks).
   const bool other_limits = l.limits_version != limits_version_;
@@ -699,7 +695,14 @@ void FastPool::TakeHand(const LockerSession::LockResult& l, int hand,
     }
     hand_slots_[id] = {locks->second[0], bucket};
   }
-  hand_ok_ = hand_held_;
+  if (hand_held_ && l.change_wanted) {
+    // A change to limits waits for the lock: no hand-off from now on, and
+    // the lock goes in the next round trip (then scans take it again).
+    hand_release_wanted_ = true;
+    planner_.RoundTripBy(now);
+  }
+  hand_ok_ = hand_held_ && !hand_release_wanted_;
+  // While held, a look at least every 100 ms for a change waiting.
   if (hand_held_) planner_.RoundTripBy(now + LockPlanner::kLimitRetry);
 }
 
@@ -866,16 +869,13 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   }
   if (rt.request.hand_op != 0) {
     // The hand-off lock alone: as a scan's answer without rows.
-    LockerSession::LockResult hand;
-    hand.hand_held = r.hand.has_value() && r.hand->first;
-    hand.limits_version = r.hand.has_value() ? r.hand->second : 0;
     if (!r.hand.has_value()) {
       hand_held_ = true;  // unknown: let go of it for sure next time
-      hand_taken_at_ = absl::InfinitePast();
+      hand_release_wanted_ = true;
       MutexLock lock(mu_);
       hand_ok_ = false;
     } else {
-      TakeHand(hand, rt.request.hand_op, relocked, r.received_at);
+      TakeHand(*r.hand, rt.request.hand_op, relocked, r.received_at);
     }
   }
   if (rt.request.lock && r.lock.ok()) {
@@ -886,7 +886,7 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
     // next one lets go of it for sure (and takes it again if wanted).
     if (rt.request.lock->hand != 0) {
       hand_held_ = true;
-      hand_taken_at_ = absl::InfinitePast();
+      hand_release_wanted_ = true;
     }
     arriving_wait_.clear();
     MutexLock lock(mu_);

@@ -129,7 +129,7 @@ class FastPool {
   // Whether the session should hold the hand-off lock; the hand-off lock
   // argument of the next lock scan (see qg_lock_jobs()).
   bool HandWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int HandRequest(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int HandRequest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What a lock scan's answer says of hand-offs (`hand`: what it asked).
   void TakeHand(const LockerSession::LockResult& l, int hand,
                 const std::vector<int64_t>& relocked, absl::Time now);
@@ -243,11 +243,12 @@ class FastPool {
   std::vector<int64_t> limit_unlocks_;
   const int64_t scope_;
   // Slot hand-off, locker side: whether the session may hold the hand-off
-  // lock (a failed scan leaves it unknown: let go of it to be sure), when
-  // it took it, the limits' version it read, and the jobs of the answer
-  // being applied that wait for a slot (by id: the bucket).
+  // lock, whether to let go of it (a change to limits waits for it, or a
+  // failed statement left it unsure), the limits' version it read, and the
+  // jobs of the answer being applied that wait for a slot (by id: the
+  // bucket).
   bool hand_held_ = false;
-  absl::Time hand_taken_at_ = absl::InfinitePast();
+  bool hand_release_wanted_ = false;  // a change waits, or held unsure
   int64_t limits_version_ = 0;
   std::map<int64_t, int64_t> arriving_wait_;
   // Sweep failures: when one was last logged, how many since.

@@ -66,6 +66,9 @@ bool ReadLimits(const PgResult& r, int i, bool summary,
   if (int c = PQfnumber(r.get(), "hand_held"); c >= 0 && !r.IsNull(i, c)) {
     out.hand_held = r.Get(i, c) == "t";
   }
+  if (int c = PQfnumber(r.get(), "change_wanted"); c >= 0 && !r.IsNull(i, c)) {
+    out.change_wanted = r.Get(i, c) == "t";
+  }
   if (int c = PQfnumber(r.get(), "limits_version");
       c >= 0 && !r.IsNull(i, c) &&
       !absl::SimpleAtoi(r.Get(i, c), &out.limits_version)) {
@@ -589,9 +592,12 @@ absl::Status LockerSession::ReadLocker(Pipeline& p, const Request& request,
         r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
   } else if (request.hand_op != 0) {
     if (!next()) return r.status();
-    int64_t version = 0;
-    if (r.ok() && r->rows() == 1 && absl::SimpleAtoi(r->Get(0, 1), &version)) {
-      response.hand.emplace(r->Get(0, 0) == "t", version);
+    LockResult hand;
+    if (r.ok() && r->rows() == 1 &&
+        absl::SimpleAtoi(r->Get(0, 1), &hand.limits_version)) {
+      hand.hand_held = r->Get(0, 0) == "t";
+      hand.change_wanted = r->Get(0, 2) == "t";
+      response.hand = std::move(hand);
     }
   }
   return absl::OkStatus();

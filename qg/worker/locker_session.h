@@ -70,7 +70,7 @@ class LockerSession {
     std::vector<JobKey> confirm;
     std::optional<Lock> lock;
     // Without a lock scan: flow control's hand-off lock alone (1 let go and
-    // take again, 4 let go; 0 nothing), for queue `hand_queue`.
+    // take again, 2 keep, 4 let go; 0 nothing), for queue `hand_queue`.
     int hand_op = 0;
     std::string hand_queue;
   };
@@ -99,6 +99,7 @@ class LockerSession {
     std::map<int64_t, int64_t> limit_wait;
     bool hand_held = false;
     int64_t limits_version = 0;
+    bool change_wanted = false;  // a change to limits waits for the lock
   };
   // What a sweep found.
   struct Sweep {
@@ -122,9 +123,9 @@ class LockerSession {
     absl::StatusOr<std::vector<std::pair<int64_t, bool>>> confirm =
         std::vector<std::pair<int64_t, bool>>{};
     absl::StatusOr<LockResult> lock = LockResult{};
-    // The answer to `hand_op`: whether the session holds the hand-off lock,
-    // and the queue's limits' version (nullopt: not asked, or it failed).
-    std::optional<std::pair<bool, int64_t>> hand;
+    // The answer to `hand_op` (nullopt: not asked, or it failed): as a
+    // lock scan's hand_held, limits_version and change_wanted.
+    std::optional<LockResult> hand;
     absl::Time sent_at;
     absl::Time received_at;
     // A statement failed (the connection is fine): back off.

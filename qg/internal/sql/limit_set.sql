@@ -13,11 +13,15 @@ INSERT INTO qg_limits AS l (name, queue, job_class, key_by, key_args,
 SELECT $1::text, $2::text, $3::text, $4::text, $5::text[], $6::int,
        $7::boolean, $8::int, $9::interval, $10::int, coalesce($6::int, 0),
        now()
--- First the hand-off lock: pools that hand slots on under the limits they
--- read hold it shared and let go of it in their next scans (within about
--- 100 ms while they hand slots on); then the change lock.
+-- First the change-wanted flag, then the hand-off lock: pools that hand
+-- slots on under the limits they read hold it shared, see the flag in
+-- their next round trip (at most about 100 ms apart while they hold it)
+-- and let go of it in the one after; then the change lock.
 FROM (SELECT pg_advisory_xact_lock(1902603373, 0)
-      FROM (SELECT pg_advisory_xact_lock(1902603373, 1) OFFSET 0) AS h)
+      FROM (SELECT pg_advisory_xact_lock(1902603373, 1)
+            FROM (SELECT pg_advisory_xact_lock(1902603373, 2) OFFSET 0)
+                 AS flag
+            OFFSET 0) AS h)
      AS change_lock
 ON CONFLICT (name) DO UPDATE SET
   queue = excluded.queue, job_class = excluded.job_class,

@@ -24,11 +24,14 @@
 //
 // Semantics (README, "Flow control", says the same with figures):
 //   - Concurrency is strict: a job holds one of its bucket's N slot locks
-//     (PostgreSQL session advisory locks) from the moment a pool locks it
-//     until its lock is released, so no more than N of a bucket's jobs are
-//     ever held at once, across any number of processes; a killed worker's
+//     (PostgreSQL session advisory locks) from the moment a pool admits it
+//     until its handler is done, so no more than N of a bucket's handlers
+//     ever run at once, across any number of processes; a killed worker's
 //     slots are free when its database session ends (no lease, no
-//     timeout). Jobs a fast pool locked ahead count as held.
+//     timeout). Jobs a fast pool locked ahead with a slot count. Under a
+//     queue's one all-jobs limit a fast pool may also lock jobs without a
+//     slot and hand a finished job's slot straight to one of them (the
+//     slot never leaves the session).
 //   - Rate: GCRA on the database's clock: one start per period/rate on a
 //     schedule, up to `rate_burst` at once; a start less than one interval
 //     late keeps the schedule (the round trips' lag does not slow the
@@ -120,7 +123,9 @@ absl::Status ValidateLimit(const Limit& limit);
 // Creates or replaces `limit` (by name); pools apply it from their next
 // lock scan. Lowering a concurrency never lets a bucket exceed the new
 // value: new starts wait until the jobs started under the higher one are
-// down to it. `FailedPrecondition` without `qg migrate`.
+// down to it. Waits until no pool hands slots on under the old limits
+// (pools let go within about a round trip, at most ~100 ms apart).
+// `FailedPrecondition` without `qg migrate`.
 absl::Status SetLimit(Executor& exec, const Limit& limit);
 
 // EnsureLimit()

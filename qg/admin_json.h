@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "qg/admin.h"
 #include "qg/json_writer.h"
+#include "qg/limits.h"
 #include "qg/stats.h"
 
 namespace qg {
@@ -66,6 +67,15 @@ JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
 // What `Admin::RetryJobs()` / `DeleteJobs()` did: changed, skipped_held,
 // skipped_moved, skipped_cancelled.
 JsonObject BulkResultJson(const BulkResult& result);
+
+// LimitJson()
+//
+// A flow-control limit and its use, as `qg limits --json` prints each and
+// the console's /api/v1/limits lists them: name, queue and type (null:
+// every), key_by, key_args, concurrency (or null), per_pool, rate and
+// rate_period_seconds (or null), rate_burst, slots_high, updated_at,
+// running, busiest_bucket, buckets_running, waiting, waiting_capped.
+JsonObject LimitJson(const LimitInfo& info);
 
 }  // namespace qg
 

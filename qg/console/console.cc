@@ -217,46 +217,6 @@ absl::StatusOr<Limit> ParseLimit(const httplib::Request& req) {
   return l;
 }
 
-// A limit and its use as the console's JSON has it: the fields of
-// `qg limits --json`.
-JsonObject LimitJson(const LimitInfo& i) {
-  const Limit& l = i.limit;
-  JsonObject j;
-  j.String("name", l.name);
-  if (l.queue.has_value()) {
-    j.String("queue", *l.queue);
-  } else {
-    j.Null("queue");
-  }
-  if (l.type.has_value()) {
-    j.String("type", *l.type);
-  } else {
-    j.Null("type");
-  }
-  j.String("key_by", KeyByName(l.key_by)).Strings("key_args", l.key_args);
-  if (l.concurrency.has_value()) {
-    j.Int("concurrency", *l.concurrency);
-  } else {
-    j.Null("concurrency");
-  }
-  j.Bool("per_pool", l.per_pool);
-  if (l.rate.has_value()) {
-    j.Int("rate", *l.rate)
-        .Double("rate_period_seconds", absl::ToDoubleSeconds(l.rate_period));
-  } else {
-    j.Null("rate").Null("rate_period_seconds");
-  }
-  j.Int("rate_burst", l.rate_burst)
-      .Int("slots_high", i.slots_high)
-      .Time("updated_at", i.updated_at)
-      .Int("running", i.running)
-      .Int("busiest_bucket", i.busiest)
-      .Int("buckets_running", i.buckets)
-      .Int("waiting", i.waiting)
-      .Bool("waiting_capped", i.waiting_capped);
-  return j;
-}
-
 }  // namespace
 
 class Console::Impl {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "qg/admin.h"
+#include "qg/admin_json.h"
 #include "tools/qg/cli.h"
 #include "tools/qg/flags.h"
 #include "tools/qg/output.h"
@@ -151,42 +152,7 @@ int List(const LimitsOptions& o, qg::Admin& admin) {
   if (!list.ok()) return Fail(self, list.status());
   if (o.json) {
     std::vector<JsonObject> items;
-    for (const qg::LimitInfo& i : *list) {
-      const qg::Limit& l = i.limit;
-      JsonObject j;
-      j.String("name", l.name);
-      if (l.queue)
-        j.String("queue", *l.queue);
-      else
-        j.Null("queue");
-      if (l.type)
-        j.String("type", *l.type);
-      else
-        j.Null("type");
-      j.String("key_by", qg::KeyByName(l.key_by))
-          .Strings("key_args", l.key_args);
-      if (l.concurrency)
-        j.Int("concurrency", *l.concurrency);
-      else
-        j.Null("concurrency");
-      j.Bool("per_pool", l.per_pool);
-      if (l.rate) {
-        j.Int("rate", *l.rate)
-            .Double("rate_period_seconds",
-                    absl::ToDoubleSeconds(l.rate_period));
-      } else {
-        j.Null("rate").Null("rate_period_seconds");
-      }
-      j.Int("rate_burst", l.rate_burst)
-          .Int("slots_high", i.slots_high)
-          .Time("updated_at", i.updated_at)
-          .Int("running", i.running)
-          .Int("busiest_bucket", i.busiest)
-          .Int("buckets_running", i.buckets)
-          .Int("waiting", i.waiting)
-          .Bool("waiting_capped", i.waiting_capped);
-      items.push_back(std::move(j));
-    }
+    for (const qg::LimitInfo& i : *list) items.push_back(qg::LimitJson(i));
     printf("%s\n", JsonArray(items).c_str());
     return kExitOk;
   }

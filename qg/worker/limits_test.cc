@@ -137,6 +137,61 @@ class LimitsTest : public qg_testing::DatabaseTest,
     QG_ASSERT_OK(client_->EnqueueMany(batch).status());
   }
 
+  // Enqueues `jobs` "Hold" jobs under `five` (concurrency 5), runs them on
+  // 2 pools of 4 holding the first five, lowers `five` to 1 while they run
+  // and lets four of them end: nothing may start until the last one ends;
+  // the rest run `hold` each, never two at once. Returns how long SetLimit
+  // took to lower it.
+  absl::Duration LowerWhileFiveRun(Limit five, int jobs, absl::Duration hold) {
+    EXPECT_TRUE(Set(five).ok());
+    std::atomic<int> started{0};
+    std::atomic<int> running{0};
+    std::atomic<int> most_after{0};
+    std::atomic<bool> lowered{false};
+    std::atomic<int> release{0};  // how many of the first five may end
+    work_map_.Register("Hold", [&](Job&) -> absl::Status {
+      int n = ++started;
+      int r = ++running;
+      if (lowered) most_after = std::max(most_after.load(), r);
+      if (n <= 5) {
+        absl::Time give_up = absl::Now() + absl::Seconds(60);
+        while (release < n && absl::Now() < give_up) {
+          absl::SleepFor(absl::Milliseconds(2));
+        }
+      } else {
+        absl::SleepFor(hold);
+      }
+      --running;
+      return absl::OkStatus();
+    });
+    std::vector<NewJob> batch(jobs, NewJob{.type = "Hold"});
+    EXPECT_TRUE(client_->EnqueueMany(batch).ok());
+    StartPools(2, 4);
+    absl::Duration waited;
+    if (!WaitFor([&] { return started == 5; })) {
+      ADD_FAILURE() << "the first five did not start";
+      release = 5;
+      StopPools();
+      return waited;
+    }
+    const absl::Time asked = absl::Now();
+    five.concurrency = 1;
+    EXPECT_TRUE(Set(five).ok());
+    waited = absl::Now() - asked;
+    lowered = true;
+    // Four of the five end: one still runs, which is the new limit.
+    release = 4;
+    EXPECT_TRUE(WaitFor([&] { return running == 1; }));
+    absl::SleepFor(absl::Milliseconds(400));
+    EXPECT_EQ(started, 5) << "a job started while 1 ran under a limit of 1";
+    release = 5;
+    EXPECT_TRUE(WaitFor([&] { return started == jobs && running == 0; },
+                        absl::Seconds(60)));
+    EXPECT_EQ(most_after, 1);
+    StopPools();  // before the handler's captures go
+    return waited;
+  }
+
   WorkMap work_map_;
   Overlap overlap_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -341,85 +396,16 @@ TEST_P(LimitsTest, SlotsAreFreeWhenTheirSessionEnds) {
 }
 
 TEST_P(LimitsTest, LoweredLimitStartsNothingUntilRunningJobsAreUnderIt) {
-  QG_ASSERT_OK(Set({.name = "five", .type = "Hold", .concurrency = 5}));
-  std::atomic<int> started{0};
-  std::atomic<int> running{0};
-  std::atomic<int> most_after{0};
-  std::atomic<bool> lowered{false};
-  std::atomic<int> release{0};  // how many of the first five may end
-  work_map_.Register("Hold", [&](Job&) -> absl::Status {
-    int n = ++started;
-    int r = ++running;
-    if (lowered) most_after = std::max(most_after.load(), r);
-    if (n <= 5) {
-      absl::Time give_up = absl::Now() + absl::Seconds(60);
-      while (release < n && absl::Now() < give_up) {
-        absl::SleepFor(absl::Milliseconds(2));
-      }
-    } else {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    --running;
-    return absl::OkStatus();
-  });
-  for (int i = 0; i < 30; ++i) {
-    QG_ASSERT_OK(client_->Enqueue({.type = "Hold"}).status());
-  }
-  StartPools(2, 4);
-  ASSERT_TRUE(WaitFor([&] { return started == 5; }));
-  QG_ASSERT_OK(Set({.name = "five", .type = "Hold", .concurrency = 1}));
-  lowered = true;
-  // Four of the five end: one still runs, which is the new limit.
-  release = 4;
-  ASSERT_TRUE(WaitFor([&] { return running == 1; }));
-  absl::SleepFor(absl::Milliseconds(400));
-  EXPECT_EQ(started, 5) << "a job started while 1 ran under a limit of 1";
-  release = 5;
-  ASSERT_TRUE(WaitFor([&] { return started == 30 && running == 0; },
-                      absl::Seconds(60)));
-  EXPECT_EQ(most_after, 1);
+  LowerWhileFiveRun({.name = "five", .type = "Hold", .concurrency = 5},
+                    /*jobs=*/30, absl::Milliseconds(5));
 }
 
 // The same for a limit on the whole queue, which pools hand slots on
 // under: the change waits for them to stop (the hand-off lock).
 TEST_P(LimitsTest, LoweredQueueLimitStopsHandOffs) {
-  QG_ASSERT_OK(Set({.name = "five", .queue = "", .concurrency = 5}));
-  std::atomic<int> started{0};
-  std::atomic<int> running{0};
-  std::atomic<int> most_after{0};
-  std::atomic<bool> lowered{false};
-  std::atomic<int> release{0};
-  work_map_.Register("Hold", [&](Job&) -> absl::Status {
-    int n = ++started;
-    int r = ++running;
-    if (lowered) most_after = std::max(most_after.load(), r);
-    if (n <= 5) {
-      absl::Time give_up = absl::Now() + absl::Seconds(60);
-      while (release < n && absl::Now() < give_up) {
-        absl::SleepFor(absl::Milliseconds(2));
-      }
-    } else {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    --running;
-    return absl::OkStatus();
-  });
-  std::vector<NewJob> jobs(200, NewJob{.type = "Hold"});
-  QG_ASSERT_OK(client_->EnqueueMany(jobs).status());
-  StartPools(2, 4);
-  ASSERT_TRUE(WaitFor([&] { return started == 5; }));
-  const absl::Time asked = absl::Now();
-  QG_ASSERT_OK(Set({.name = "five", .queue = "", .concurrency = 1}));
-  const absl::Duration waited = absl::Now() - asked;
-  lowered = true;
-  release = 4;
-  ASSERT_TRUE(WaitFor([&] { return running == 1; }));
-  absl::SleepFor(absl::Milliseconds(400));
-  EXPECT_EQ(started, 5) << "a job started while 1 ran under a limit of 1";
-  release = 5;
-  ASSERT_TRUE(WaitFor([&] { return started == 200 && running == 0; },
-                      absl::Seconds(60)));
-  EXPECT_EQ(most_after, 1);
+  const absl::Duration waited =
+      LowerWhileFiveRun({.name = "five", .queue = "", .concurrency = 5},
+                        /*jobs=*/200, absl::Milliseconds(1));
   // Not a timing assertion on the pool: a bound far above the 100 ms
   // pools hold the hand-off lock for, far below a stuck pool's minute.
   EXPECT_LT(waited, absl::Seconds(10)) << "the change waited for the pools";

@@ -144,13 +144,12 @@ BEGIN
 END
 $$;
 
--- A job's bucket of limit `l`: its explicit key, or the JSON array of its
--- args fields; '' for a limit without keys; NULL when `l` does not apply
--- (another type, or key_by 'job' and no key).
--- (PL/pgSQL, for the reason given at qg_queue_limits(): it runs once per
--- candidate and limit.)
-DROP FUNCTION IF EXISTS qg_limit_bucket(qg_limits, text, json, text);
-CREATE FUNCTION qg_limit_bucket(l qg_limits, jc text, ja json, jk text)
+-- The bucket of a job with args `ja` under a limit keyed by its args
+-- fields `key_args`: the JSON array of those fields' values (of the first
+-- element when the args are an array, as Que's are). Each value as jsonb:
+-- the same value written two ways ("a" and "\u0061", key order and spacing
+-- in objects) is one bucket.
+CREATE OR REPLACE FUNCTION qg_limit_bucket_args(key_args text[], ja json)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -158,30 +157,50 @@ DECLARE
   base json;
   f text;
 BEGIN
-  IF l.job_class IS NOT NULL AND l.job_class IS DISTINCT FROM jc THEN
-    RETURN NULL;
-  END IF;
-  IF l.key_by = 'none' THEN RETURN ''; END IF;
-  IF l.key_by = 'job' THEN RETURN jk; END IF;
   base := CASE WHEN json_typeof(ja) = 'array' THEN ja -> 0 ELSE ja END;
-  FOREACH f IN ARRAY l.key_args LOOP
-    -- As jsonb: the same value written two ways ("a" and "\u0061", key
-    -- order and spacing in objects) is one bucket.
+  FOREACH f IN ARRAY key_args LOOP
     parts := parts || coalesce((base -> f)::jsonb::text, 'null');
   END LOOP;
   RETURN '[' || array_to_string(parts, ',') || ']';
 END
 $$;
 
+-- A job's bucket of limit `l`: its explicit key, or the JSON array of its
+-- args fields (qg_limit_bucket_args()); '' for a limit without keys; NULL
+-- when `l` does not apply (another type, or key_by 'job' and no key).
+-- (SQL, IMMUTABLE throughout: the planner inlines it into the caller's
+-- expression, where a function call would cost more than the bucket. It
+-- runs once per candidate and limit. A single args field, the common case,
+-- is done inline, the same as qg_limit_bucket_args() does it.)
+DROP FUNCTION IF EXISTS qg_limit_bucket(qg_limits, text, json, text);
+CREATE FUNCTION qg_limit_bucket(l qg_limits, jc text, ja json, jk text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN l.job_class IS NOT NULL AND l.job_class IS DISTINCT FROM jc THEN NULL
+    WHEN l.key_by = 'none' THEN ''
+    WHEN l.key_by = 'job' THEN jk
+    WHEN cardinality(l.key_args) = 1 THEN
+      '[' || coalesce(((CASE WHEN json_typeof(ja) = 'array' THEN ja -> 0
+                             ELSE ja END) -> l.key_args[1])::jsonb::text,
+                      'null') || ']'
+    ELSE qg_limit_bucket_args(l.key_args, ja)
+  END
+$$;
+
 -- The advisory lock key of slot `slot` of a bucket: a 64-bit hash with the
 -- sign bit set (Que's job locks are positive job ids, so the two never
 -- meet). `scope` is 0 for global limits, the pool's id for per-pool ones.
+-- (Numbers cast to text explicitly: `int || text` is only STABLE, which
+-- kept this IMMUTABLE function from being inlined, and a call that is not
+-- inlined costs more than the hash. The string, so the key, is the same.)
 CREATE OR REPLACE FUNCTION qg_limit_lock_key(name text, bucket text,
                                              scope bigint, slot int)
 RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT hashtextextended(length(name) || ':' || name || '|' || scope || '|'
-                          || slot || '|' || bucket, 0)
+  SELECT hashtextextended(length(name)::text || ':' || name || '|'
+                          || scope::text || '|' || slot::text || '|'
+                          || bucket, 0)
          | (-9223372036854775807 - 1)
 $$;
 
@@ -600,10 +619,9 @@ BEGIN
           PERFORM pg_advisory_unlock(c.job_id);
           CONTINUE;
         END IF;
-        SELECT * INTO adm
-        FROM qg_limit_admit(lims, jc, ja, jk, scope, held_slots || taken,
-                            saturated);
-        IF adm.locks IS NULL AND adm.mine THEN
+        adm := qg_limit_admit(lims, jc, ja, jk, scope, held_slots || taken,
+                             saturated);
+        IF adm.locks IS NULL AND adm.mine AND solo_key IS NOT NULL THEN
           mine_b := mine_b || jsonb_build_object(adm.blocked, true);
         END IF;
         IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
@@ -648,7 +666,7 @@ BEGIN
           EXIT probes WHEN whole_queue;
           CONTINUE;
         END IF;
-        IF adm.hand_key IS NOT NULL THEN
+        IF adm.hand_key IS NOT NULL AND solo_key IS NOT NULL THEN
           mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
         END IF;
         got_b := got_b || adm.hand_bucket;
@@ -692,7 +710,14 @@ BEGIN
       <<priorities>>
       WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
         FOR c IN
-          SELECT j.run_at, j.job_id
+          -- (With limits, also what admission needs: a look-up of the
+          -- row per candidate cost more. Left out without limits, where
+          -- the scan may read the index alone.)
+          SELECT j.run_at, j.job_id,
+                 CASE WHEN lims IS NOT NULL THEN j.job_class END AS job_class,
+                 CASE WHEN lims IS NOT NULL THEN j.args END AS args,
+                 CASE WHEN lims IS NOT NULL THEN j.qg_limit_key END
+                   AS qg_limit_key
           FROM que_jobs AS j
           WHERE j.queue = q AND j.priority = p AND j.run_at <= due
           AND (j.run_at, j.job_id) > (r, i)
@@ -742,74 +767,68 @@ BEGIN
               cur_job := c.job_id;
               -- Limits: the job's lock first (so that nothing is taken for a
               -- job another worker has), then its limits' locks and tokens.
-              SELECT j.job_class, j.args, j.qg_limit_key INTO jc, ja, jk
-              FROM que_jobs AS j
-              WHERE j.queue = q AND j.priority = p AND j.run_at = c.run_at
-              AND j.job_id = c.job_id;
-              IF NOT FOUND THEN
+              -- A row finished meanwhile is admitted too: the re-check
+              -- below leaves it out and lets go of its slots.
+              jc := c.job_class; ja := c.args; jk := c.qg_limit_key;
+              adm := qg_limit_admit(lims, jc, ja, jk, scope,
+                                   held_slots || taken, saturated);
+              IF adm.locks IS NULL AND adm.mine AND solo_key IS NOT NULL THEN
+                mine_b := mine_b || jsonb_build_object(adm.blocked, true);
+              END IF;
+              IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
+                 AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
+                -- Its bucket is full, but a slot of it is ours: the job
+                -- stays locked without one, and the pool hands it the
+                -- slot of the next job of the bucket to finish.
+                IF NOT (saturated ? adm.blocked) THEN
+                  saturated := saturated
+                               || jsonb_build_object(adm.blocked, true);
+                END IF;
+                got_tf := got_tf || (cardinality(taken) + 1);
+                got_tn := got_tn || 0;
+                got_b := got_b || NULL::bigint;
+                got_w := got_w || adm.hand_bucket;
+                got_p := got_p || p;
+                got_r := got_r || c.run_at;
+                got_i := got_i || c.job_id;
+                n_locked := n_locked + 1;
+                n_pending := n_pending + 1;
+              ELSIF adm.locks IS NULL THEN
                 PERFORM pg_advisory_unlock(c.job_id);
+                IF NOT (saturated ? adm.blocked) THEN
+                  saturated := saturated
+                               || jsonb_build_object(adm.blocked, true);
+                END IF;
+                IF NOT (reported ? adm.blocked) THEN
+                  reported := reported
+                              || jsonb_build_object(adm.blocked, true);
+                  bl_p := bl_p || p; bl_r := bl_r || c.run_at;
+                  bl_i := bl_i || c.job_id;
+                  bl_b := bl_b || hashtextextended(adm.blocked, 0);
+                END IF;
+                IF adm.retry_in IS NOT NULL THEN
+                  retry := least(retry, adm.retry_in);
+                END IF;
+                IF whole_queue THEN
+                  rewind_cut := rewind_cut OR pass = 1;
+                  EXIT passes;  -- nothing behind it can start either
+                END IF;
               ELSE
-                SELECT * INTO adm
-                FROM qg_limit_admit(lims, jc, ja, jk, scope,
-                                    held_slots || taken, saturated);
-                IF adm.locks IS NULL AND adm.mine THEN
-                  mine_b := mine_b || jsonb_build_object(adm.blocked, true);
+                IF adm.hand_key IS NOT NULL AND solo_key IS NOT NULL THEN
+                  mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
                 END IF;
-                IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
-                   AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
-                  -- Its bucket is full, but a slot of it is ours: the job
-                  -- stays locked without one, and the pool hands it the
-                  -- slot of the next job of the bucket to finish.
-                  IF NOT (saturated ? adm.blocked) THEN
-                    saturated := saturated
-                                 || jsonb_build_object(adm.blocked, true);
-                  END IF;
-                  got_tf := got_tf || (cardinality(taken) + 1);
-                  got_tn := got_tn || 0;
-                  got_b := got_b || NULL::bigint;
-                  got_w := got_w || adm.hand_bucket;
-                  got_p := got_p || p;
-                  got_r := got_r || c.run_at;
-                  got_i := got_i || c.job_id;
-                  n_locked := n_locked + 1;
-                  n_pending := n_pending + 1;
-                ELSIF adm.locks IS NULL THEN
-                  PERFORM pg_advisory_unlock(c.job_id);
-                  IF NOT (saturated ? adm.blocked) THEN
-                    saturated := saturated
-                                 || jsonb_build_object(adm.blocked, true);
-                  END IF;
-                  IF NOT (reported ? adm.blocked) THEN
-                    reported := reported
-                                || jsonb_build_object(adm.blocked, true);
-                    bl_p := bl_p || p; bl_r := bl_r || c.run_at;
-                    bl_i := bl_i || c.job_id;
-                    bl_b := bl_b || hashtextextended(adm.blocked, 0);
-                  END IF;
-                  IF adm.retry_in IS NOT NULL THEN
-                    retry := least(retry, adm.retry_in);
-                  END IF;
-                  IF whole_queue THEN
-                    rewind_cut := rewind_cut OR pass = 1;
-                    EXIT passes;  -- nothing behind it can start either
-                  END IF;
-                ELSE
-                  IF adm.hand_key IS NOT NULL THEN
-                    mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
-                  END IF;
-                  got_b := got_b || adm.hand_bucket;
-                  got_w := got_w || NULL::bigint;
-                  got_tf := got_tf || (cardinality(taken) + 1);
-                  got_tn := got_tn || cardinality(adm.locks);
-                  taken := taken || adm.locks;
-                  taken_by := taken_by
-                              || array_fill(c.job_id,
-                                            ARRAY[cardinality(adm.locks)]);
-                  got_p := got_p || p;
-                  got_r := got_r || c.run_at;
-                  got_i := got_i || c.job_id;
-                  n_locked := n_locked + 1;
-                END IF;
+                got_b := got_b || adm.hand_bucket;
+                got_w := got_w || NULL::bigint;
+                got_tf := got_tf || (cardinality(taken) + 1);
+                got_tn := got_tn || cardinality(adm.locks);
+                taken := taken || adm.locks;
+                taken_by := taken_by
+                            || array_fill(c.job_id,
+                                          ARRAY[cardinality(adm.locks)]);
+                got_p := got_p || p;
+                got_r := got_r || c.run_at;
+                got_i := got_i || c.job_id;
+                n_locked := n_locked + 1;
               END IF;
             END IF;
           END IF;

@@ -565,6 +565,44 @@ TEST_P(LimitsTest, BadLimitsAreRefusedClearly) {
   EXPECT_EQ(Query("SELECT count(*) FROM qg_limits"), "0");
 }
 
+// A job's bucket as the lock scan computes it (qg_limit_bucket(), inlined
+// into admission; more than one args field through
+// qg_limit_bucket_args()): the JSON array of the fields' values as jsonb,
+// so a value spelled two ways is one bucket.
+TEST_P(LimitsTest, BucketsOfArgsFields) {
+  auto bucket = [&](const std::string& type, const std::string& key_by,
+                    const std::string& fields, const std::string& args,
+                    const std::string& key) {
+    return Query(
+        "SELECT coalesce(qg_limit_bucket(ROW('l', NULL, $1, $2, $3::text[], "
+        "1, false, NULL, NULL, 1, 0, now())::qg_limits, 'T', $4::json, $5), "
+        "'<none>')",
+        {type.empty() ? std::nullopt : std::optional<std::string>(type), key_by,
+         fields, args,
+         key.empty() ? std::nullopt : std::optional<std::string>(key)});
+  };
+  EXPECT_EQ(bucket("", "args", "{tenant}", R"([{"tenant": "a"}])", ""),
+            R"(["a"])");
+  EXPECT_EQ(bucket("", "args", "{tenant}", R"([{"tenant":"\u0061"}])", ""),
+            R"(["a"])");
+  EXPECT_EQ(bucket("", "args", "{tenant}", R"({"tenant": 7})", ""), "[7]");
+  EXPECT_EQ(bucket("", "args", "{tenant}", R"([{"other": 1}])", ""), "[null]");
+  EXPECT_EQ(bucket("", "args", "{tenant}", R"([5])", ""), "[null]");
+  EXPECT_EQ(bucket("", "args", "{t}", R"([{"t": {"y":1,"x":2}}])", ""),
+            R"([{"x": 2, "y": 1}])");
+  EXPECT_EQ(bucket("", "args", "{tenant,region}",
+                   R"([{"region":"eu","tenant":7}])", ""),
+            R"([7,"eu"])");
+  EXPECT_EQ(bucket("", "args", "{tenant,region}", R"([{"tenant":7}])", ""),
+            "[7,null]");
+  EXPECT_EQ(bucket("Other", "args", "{tenant}", R"([{"tenant":1}])", ""),
+            "<none>");
+  EXPECT_EQ(bucket("T", "args", "{tenant}", R"([{"tenant":1}])", ""), "[1]");
+  EXPECT_EQ(bucket("", "job", "{}", "[]", "k1"), "k1");
+  EXPECT_EQ(bucket("", "job", "{}", "[]", ""), "<none>");
+  EXPECT_EQ(bucket("", "none", "{}", "[]", "k1"), "");
+}
+
 TEST_P(LimitsTest, ListShowsUseAndWaiting) {
   QG_ASSERT_OK(Set({.name = "one", .type = "Tenant", .concurrency = 1}));
   qg_testing::Gate gate;

@@ -422,7 +422,7 @@ TEST_P(MinimalGrantsTest, WorkerRoleCanEnqueueWorkAndReadStats) {
               "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC; "
               "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_next_due, "
               "qg_queue_limits, qg_limit_admit, qg_limit_bucket, "
-              "qg_limit_lock_key, qg_limit_hand" +
+              "qg_limit_bucket_args, qg_limit_lock_key, qg_limit_hand" +
               sweep + " TO qg_worker_" + db->name() +
               "; GRANT SELECT ON qg_limits TO qg_worker_" + db->name() +
               "; GRANT SELECT, INSERT, UPDATE ON qg_limit_rates TO "

@@ -519,6 +519,9 @@ DECLARE
   watched boolean;             -- a probe candidate left alone
   probing boolean := false;    -- the probe pass locked some: skip them after
   whole_queue boolean;         -- every limit is one bucket of every job
+  wl qg_limits;                -- the early look at a whole-queue limit
+  wk bigint;
+  others_full boolean;
 BEGIN
   BEGIN
     -- The hand-off lock (session lock (1902603373, 1), shared): a pool hands
@@ -579,6 +582,47 @@ BEGIN
        AND lims[1].slots_high <= lims[1].concurrency THEN
       solo_key := lims[1].name || E'\n';
       solo_bucket := hashtextextended(solo_key, 0);
+    END IF;
+    -- A queue whose every limit is one bucket for all of its jobs, one of
+    -- them a concurrency limit whose slots all other sessions hold: nothing
+    -- can start, so nothing is walked (a pool holding none of the slots
+    -- would otherwise try-lock, scan after scan, the jobs their holders
+    -- locked ahead). Reported as held back at the cursor, from where the
+    -- pool probes later; the cursor and the rewind stay as they were.
+    -- (Up to 64 slots: trying more would cost more than it saves.)
+    IF whole_queue AND cardinality(probe_i) = 0 THEN
+      FOREACH wl IN ARRAY lims LOOP
+        CONTINUE WHEN wl.concurrency IS NULL OR wl.concurrency > 64;
+        others_full := true;
+        FOR s IN 0 .. wl.concurrency - 1 LOOP
+          wk := qg_limit_lock_key(wl.name, '',
+                                  CASE WHEN wl.per_pool THEN scope ELSE 0 END,
+                                  s);
+          IF wk = ANY (held_slots) THEN
+            others_full := false;
+          ELSIF pg_try_advisory_lock(wk) THEN
+            PERFORM pg_advisory_unlock(wk);
+            others_full := false;
+          END IF;
+          EXIT WHEN NOT others_full;
+        END LOOP;
+        CONTINUE WHEN NOT others_full;
+        queue := NULL; priority := NULL; run_at := NULL; job_id := NULL;
+        job_class := NULL; args := NULL; error_count := NULL;
+        last_error := NULL; locked := false; scanned := 0; exhausted := true;
+        paused := false; limit_locks := NULL;
+        rewind_priority := rewind_p; rewind_run_at := rewind_r;
+        rewind_job_id := rewind_id;
+        blocked_priorities := ARRAY[coalesce(after_p, -32768)::smallint];
+        blocked_run_ats := ARRAY[coalesce(after_r, '-infinity')];
+        blocked_job_ids := ARRAY[coalesce(after_id, -9223372036854775808)];
+        blocked_buckets := ARRAY[hashtextextended(wl.name || E'\n', 0)];
+        retry_in := NULL; limit_bucket := NULL; limit_wait := NULL;
+        hand_held := hand_on; change_wanted := wanted;
+        limits_version := hashtextextended(coalesce(lims::text, ''), 0);
+        RETURN NEXT;
+        RETURN;
+      END LOOP;
     END IF;
     IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
       <<probes>>

@@ -238,7 +238,7 @@ void FastPool::Finish(Completion completion) {
     // Its slot to a job waiting for one: it starts without a round trip on
     // the worker this job leaves. (A job given back unstarted frees its
     // slot instead: no worker of ours may be free for it.)
-    if (ran && HandOnSlot(completion.key.id)) {
+    if (HandOnSlot(completion.key.id, ran)) {
       work_cv_.Signal();
     } else {
       hand_slots_.erase(completion.key.id);
@@ -248,14 +248,20 @@ void FastPool::Finish(Completion completion) {
   wake_.Wake();
 }
 
-bool FastPool::HandOnSlot(int64_t id) {
+bool FastPool::HandOnSlot(int64_t id, bool ran) {
+  if (!ran) return false;
   auto it = hand_slots_.find(id);
   if (it == hand_slots_.end()) return false;
   const HandSlot slot = it->second;
   hand_slots_.erase(it);
   if (!hand_ok_) return false;
   auto waiting = slotless_.find(slot.bucket);
-  if (waiting == slotless_.end()) return false;
+  if (waiting == slotless_.end()) {
+    if (stopping_) return false;
+    parked_[slot.bucket].push_back({slot.lock, clock_.Now()});
+    hand_offs_.push_back({id, kParked, slot.lock});
+    return false;
+  }
   const JobKey to = *waiting->second.begin();
   waiting->second.erase(waiting->second.begin());
   if (waiting->second.empty()) slotless_.erase(waiting);
@@ -265,6 +271,26 @@ bool FastPool::HandOnSlot(int64_t id) {
   hand_slots_[to.id] = slot;
   hand_offs_.push_back({id, to.id, slot.lock});
   return true;
+}
+
+bool FastPool::UnparkSlots(absl::Time before) {
+  const size_t had = hand_offs_.size();
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    std::vector<ParkedSlot>& slots = it->second;
+    auto keep =
+        std::remove_if(slots.begin(), slots.end(), [&](const ParkedSlot& p) {
+          if (p.since >= before) return false;
+          hand_offs_.push_back({kParked, kReleased, p.lock});
+          return true;
+        });
+    slots.erase(keep, slots.end());
+    if (slots.empty()) {
+      parked_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return hand_offs_.size() != had;
 }
 
 void FastPool::WorkerLoop() {
@@ -395,6 +421,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     hand_slots_.clear();  // the slots went with the session
     slotless_.clear();
     hand_offs_.clear();
+    parked_.clear();
     hand_ok_ = false;
   }
   hand_held_ = false;  // and so did the hand-off lock
@@ -437,6 +464,15 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
                         raw, checked_at, checked_at});
       if (auto w = arriving_wait_.find(key.id);
           added && w != arriving_wait_.end()) {
+        if (auto p = parked_.find(w->second); p != parked_.end() && hand_ok_) {
+          // A slot a finished job left for it: it may start at once.
+          const int64_t slot = p->second.front().lock;
+          p->second.erase(p->second.begin());
+          if (p->second.empty()) parked_.erase(p);
+          hand_slots_[key.id] = {slot, w->second};
+          hand_offs_.push_back({kParked, key.id, slot});
+          continue;
+        }
         it->second.slotless = true;
         it->second.wait_bucket = w->second;
         slotless_[w->second].insert(key);
@@ -536,6 +572,30 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   LockScanned(rt, now);
   std::vector<JobKey> released = ApplyToBuffer(rt);
   if (!released.empty()) planner_.Released(released);
+  {
+    // Parked slots no job took: those the answer of a scan sent after them
+    // found no job for, and any parked longer than about two round trips
+    // (the pool is not scanning: its buffer is full, or the queue empty).
+    MutexLock lock(mu_);
+    if (!parked_.empty()) {
+      const absl::Duration window =
+          std::clamp(2 * planner_.round_trip(), absl::Milliseconds(5),
+                     LockPlanner::kLimitRetry);
+      const absl::Time at = clock_.Now();
+      if (UnparkSlots(rt.request.lock && rt.response.lock.ok()
+                          ? std::max(now, at - window)
+                          : at - window)) {
+        planner_.RoundTripBy(at);
+      }
+      absl::Time oldest = absl::InfiniteFuture();
+      for (const auto& [bucket, slots] : parked_) {
+        for (const ParkedSlot& p : slots) oldest = std::min(oldest, p.since);
+      }
+      if (oldest != absl::InfiniteFuture()) {
+        planner_.RoundTripBy(oldest + window);
+      }
+    }
+  }
   Report(rt);
   if (rt.response.any_failed) {
     planner_.Failed(clock_.Now());
@@ -702,6 +762,10 @@ void FastPool::TakeHand(const LockerSession::LockResult& l, int hand,
     planner_.RoundTripBy(now);
   }
   hand_ok_ = hand_held_ && !hand_release_wanted_;
+  // Parked slots are handed on only under the limits they were taken under.
+  if ((!hand_ok_ || other_limits) && UnparkSlots(absl::InfiniteFuture())) {
+    planner_.RoundTripBy(now);
+  }
   // While held, a look at least every 100 ms for a change waiting.
   if (hand_held_) planner_.RoundTripBy(now + LockPlanner::kLimitRetry);
 }
@@ -1151,14 +1215,19 @@ bool FastPool::TakeFinished(absl::Time now) {
       release = TakeBuffered(ids, /*lock_released=*/false);
     }
   }
-  // Slots handed on: they stay held, with their new jobs.
+  // Slots handed on: they stay held, with their new jobs (or parked, under
+  // kParked); those let go of are released in the next round trip.
   for (const HandOff& h : hand_offs) {
     if (auto it = limit_locks_.find(h.from); it != limit_locks_.end()) {
       std::vector<int64_t>& locks = it->second;
       locks.erase(std::remove(locks.begin(), locks.end(), h.lock), locks.end());
       if (locks.empty()) limit_locks_.erase(it);
     }
-    limit_locks_[h.to].push_back(h.lock);
+    if (h.to == kReleased) {
+      limit_unlocks_.push_back(h.lock);
+    } else {
+      limit_locks_[h.to].push_back(h.lock);
+    }
   }
   for (const Completion& c : finished) {
     // A later run_at: look for it when it is due.
@@ -1189,10 +1258,37 @@ std::optional<PoolView> FastPool::ViewForPlanner() {
   // Buffered and running jobs fill the pool; finished ones waiting for
   // their outcome to be written and their lock released do not.
   view.held = static_cast<int>(ready_.size() + running_.size());
+  const absl::Time now = clock_.Now();
+  int stale_slotless = 0;
+  // The buckets whose slots jobs of ours hold: a job waiting for a slot of
+  // any other waits for a hand-off that will not come.
+  absl::flat_hash_set<int64_t> slot_buckets;
+  if (!slotless_.empty()) {
+    for (const auto& [id, slot] : hand_slots_) slot_buckets.insert(slot.bucket);
+    for (const auto& [bucket, slots] : parked_) slot_buckets.insert(bucket);
+  }
   for (const auto& [key, buffered] : ready_) {
     if (buffered.slotless) {  // no worker may start it before a hand-off
-      view.waiting_slot.push_back(
-          {key, buffered.checked_at, buffered.locked_at});
+      view.waiting_slot_oldest =
+          std::min(view.waiting_slot_oldest, buffered.locked_at);
+      if (!slot_buckets.contains(buffered.wait_bucket)) {
+        view.waiting_slot.push_back({key, buffered.checked_at,
+                                     buffered.locked_at,
+                                     /*no_slot_coming=*/true});
+        continue;
+      }
+      // Those the planner acts on: to re-check (the first getting old, in
+      // the order hand-offs take them), to give back.
+      const bool aging =
+          !buffered.confirming &&
+          now - buffered.checked_at > options_.planner.recheck_after / 2 &&
+          stale_slotless < options_.planner.max_batch;
+      if (aging ||
+          now - buffered.locked_at > options_.planner.max_buffer_wait) {
+        stale_slotless += aging ? 1 : 0;
+        view.waiting_slot.push_back(
+            {key, buffered.checked_at, buffered.locked_at});
+      }
       continue;
     }
     view.buffered.push_back({key, buffered.checked_at, buffered.locked_at});

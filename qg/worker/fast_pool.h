@@ -116,16 +116,33 @@ class FastPool {
     int64_t lock = 0;
     int64_t bucket = 0;
   };
-  // A slot handed on from one job to another, for the locker's books.
+  // A slot handed on from one job to another, for the locker's books; from
+  // or to kParked (kept by the pool for the next job to arrive), or to
+  // kReleased (let go of in the next round trip).
   struct HandOff {
     int64_t from = 0;
     int64_t to = 0;
     int64_t lock = 0;
   };
+  static constexpr int64_t kParked = 0;  // job ids are positive
+  static constexpr int64_t kReleased = -1;
+  // A slot a finished job left while no job of the pool waited for one.
+  struct ParkedSlot {
+    int64_t lock = 0;
+    absl::Time since;
+  };
   // On a job's end (or release unstarted): its slot goes to the first job
   // of its bucket locked without one, if any and hand-offs may happen now.
-  // True when it did.
-  bool HandOnSlot(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True when it did. With none waiting, a job that ran parks its slot:
+  // the pool keeps it for the next job of its bucket that a scan locks
+  // without one (short jobs end before the scan that locks those returns;
+  // let go of, they would leave those waiting for a hand-off that never
+  // comes).
+  bool HandOnSlot(int64_t id, bool ran) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lets go of the parked slots parked before `before` (in the next round
+  // trip, which the caller asks the planner for when this says it let go
+  // of any).
+  bool UnparkSlots(absl::Time before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the session should hold the hand-off lock; the hand-off lock
   // argument of the next lock scan (see qg_lock_jobs()).
   bool HandWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -275,6 +292,9 @@ class FastPool {
   absl::flat_hash_map<int64_t, std::set<JobKey>> slotless_ ABSL_GUARDED_BY(mu_);
   bool hand_ok_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<HandOff> hand_offs_ ABSL_GUARDED_BY(mu_);
+  // Per bucket, the slots parked (HandOnSlot) that no job holds yet.
+  absl::flat_hash_map<int64_t, std::vector<ParkedSlot>> parked_
+      ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // The locker session's socket (-1: none), which workers check for a hang-up
   // before they start a buffered job: a session that died must not hand out

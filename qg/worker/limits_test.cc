@@ -229,6 +229,29 @@ TEST_P(LimitsTest, QueueLimitWithHandOffsIsNeverExceeded) {
   EXPECT_TRUE(WaitFor([&] { return CountJobs() == 0; }));
 }
 
+// A pool that hands its slots on (the queue's one limit) also locks jobs
+// to wait for them. When the jobs that held its slots finished before
+// those arrived (short jobs, a round trip in flight), no hand-off is coming
+// and the slots are free: the waiting jobs must not sit in the buffer until
+// max_buffer_wait gives them back (here an hour).
+TEST_P(LimitsTest, JobsWaitingForAHandOffNeverStall) {
+  QG_ASSERT_OK(Set({.name = "queue", .queue = "", .concurrency = 1}));
+  RegisterTenant(absl::ZeroDuration());
+  EnqueueTenants(3000, 1);
+  WorkerOptions options = Options();
+  options.buffer = 50;
+  options.max_buffer_wait = absl::Hours(1);
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                          NewClient({.max_conns = 6}));
+  WorkerPool pool(client.get(), &work_map_, 4, options);
+  QG_ASSERT_OK(pool.Start());
+  EXPECT_TRUE(
+      WaitFor([&] { return overlap_.done() == 3000; }, absl::Seconds(60)))
+      << overlap_.done() << " of 3000 ran";
+  pool.Shutdown();
+  EXPECT_EQ(overlap_.MostOfAll(), 1);
+}
+
 TEST_P(LimitsTest, PerKeyLimitHoldsForEachOfFiftyKeys) {
   QG_ASSERT_OK(Set({.name = "per-tenant",
                     .type = "Tenant",
@@ -446,6 +469,43 @@ TEST_P(LimitsTest, LoweredLimitInTheLockFunction) {
            "0";
   }));
   EXPECT_EQ(lock_one(workers[5].get()), 1);
+}
+
+// A queue limit whose slots all other sessions hold: the lock scan of a
+// session holding none walks no job (it would try-lock, scan after scan,
+// the jobs the slots' holders locked ahead) and says the queue is held
+// back at its cursor, where the pool probes once a slot may be free.
+TEST_P(LimitsTest, FullQueueLimitWalksNoJob) {
+  if (GetParam() == WorkerMode::kQgCompat) GTEST_SKIP() << "no pool";
+  QG_ASSERT_OK(Set({.name = "two", .queue = "", .concurrency = 2}));
+  for (int i = 0; i < 10; ++i) {
+    QG_ASSERT_OK(client_->Enqueue({.type = "Hold"}).status());
+  }
+  auto scan = [&](PGconn* c) -> std::string {
+    absl::StatusOr<PgResult> r = ExecSimple(
+        c,
+        "SELECT count(*) FILTER (WHERE locked) || '/' || max(scanned) || '/' "
+        "|| coalesce(max(cardinality(blocked_job_ids)), 0) FROM "
+        "qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, NULL, NULL, NULL, "
+        "0, '{}', '{}', '{}', '{}', 0::smallint)");
+    return r.ok() ? std::string(r->Get(0, 0)) : r.status().ToString();
+  };
+  std::vector<PgConnPtr> workers;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<PgConnPtr> c = Connect(db_->conninfo());
+    QG_ASSERT_OK(c.status());
+    workers.push_back(std::move(*c));
+  }
+  EXPECT_EQ(scan(workers[0].get()), "1/1/0");
+  EXPECT_EQ(scan(workers[1].get()), "1/2/0");  // past the first one's job
+  EXPECT_EQ(scan(workers[2].get()), "0/0/1") << "walked under a full limit";
+  workers[1].reset();  // its backend lets go of its locks a moment later
+  EXPECT_TRUE(WaitFor([&] {
+    return Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") ==
+           "2";
+  }));
+  // A slot is free: the scan walks past the job the first session holds.
+  EXPECT_EQ(scan(workers[2].get()), "1/2/0");
 }
 
 TEST_P(LimitsTest, RateLimitSpacesStartsAndKeepsUp) {

@@ -374,7 +374,7 @@ void LockPlanner::PlanReleases(const PoolView& view, absl::Time now,
   }
   const bool slow = !plan.release.empty();
   for (const BufferedJob& b : view.waiting_slot) {
-    if (now - b.locked_at > options_.max_buffer_wait) {
+    if (b.no_slot_coming || now - b.locked_at > options_.max_buffer_wait) {
       plan.release.push_back(b.key);
     }
   }
@@ -439,6 +439,15 @@ void LockPlanner::PlanConfirms(const PoolView& view, absl::Time now,
       plan.confirm.push_back(view.buffered[i].key);
     }
   }
+  // And those about to be handed a flow-control slot, so that a hand-off
+  // starts its job at once instead of waiting for a re-check.
+  for (const BufferedJob& b : view.waiting_slot) {
+    if (static_cast<int>(plan.confirm.size()) >= options_.max_batch) break;
+    if (!b.no_slot_coming && now - b.checked_at > options_.recheck_after / 2 &&
+        now - b.locked_at <= options_.max_buffer_wait) {
+      plan.confirm.push_back(b.key);
+    }
+  }
 }
 
 absl::Time LockPlanner::WakeAt(const PoolView& view) const {
@@ -454,6 +463,7 @@ absl::Time LockPlanner::WakeAt(const PoolView& view) const {
   for (const BufferedJob& b : view.buffered) {
     at = std::min(at, b.locked_at + options_.max_buffer_wait);
   }
+  at = std::min(at, view.waiting_slot_oldest + options_.max_buffer_wait);
   for (const BufferedJob& b : view.waiting_slot) {
     at = std::min(at, b.locked_at + options_.max_buffer_wait);
   }

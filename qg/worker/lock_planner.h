@@ -96,6 +96,11 @@ struct BufferedJob {
   JobKey key;
   absl::Time checked_at;  // when its row was last seen unchanged under lock
   absl::Time locked_at;
+  // Waiting for a flow-control slot that no job of the pool will hand on
+  // (none holds one of its bucket: they finished before it was locked, or
+  // hand-offs stopped for a change to limits): given back at once, so that
+  // the next scan takes it with a free slot.
+  bool no_slot_coming = false;
 };
 
 // The pool's state at the moment of planning.
@@ -104,8 +109,16 @@ struct PoolView {
   int held = 0;  // jobs buffered or running (finished ones do not count)
   std::vector<BufferedJob> buffered;  // in (priority, run_at, id) order
   // Buffered jobs locked without a flow-control slot: none starts before a
-  // finishing job hands it one; given back after max_buffer_wait.
+  // finishing job hands it one; given back after max_buffer_wait. Only
+  // those the planner acts on (so that a pool holding hundreds of them does
+  // not copy them all at every wake-up): those whose last check is getting
+  // old (at most max_batch, in order), re-checked riding round trips so that
+  // a hand-off may start its job at once, and those waiting longer than
+  // max_buffer_wait or for a slot no job hands on (no_slot_coming).
+  // `waiting_slot_oldest`: when the longest waiting of all
+  // of them was locked (InfiniteFuture: none waits).
   std::vector<BufferedJob> waiting_slot;
+  absl::Time waiting_slot_oldest = absl::InfiniteFuture();
   // Buffered jobs given back whose locks are not released yet: nothing is
   // locked until they are, so that the scan can go back for them first.
   int releasing = 0;
@@ -228,6 +241,8 @@ class LockPlanner {
   bool client_closed() const { return client_closed_; }
   // A round trip took `took`.
   void RoundTrip(absl::Duration took);
+  // What round trips take, on average lately (zero before the first).
+  absl::Duration round_trip() const { return round_trip_; }
   // A handler ran for `took`.
   void Ran(absl::Duration took);
   // A round trip failed (a statement, or the connection).

@@ -43,8 +43,11 @@
 //      alternates per repetition; rates and scraped/plain
 //   s10 flow control (not in core/scale/all): 8-worker drains, each beside
 //      an unlimited one in the same repetition: 20 limits on other queues;
-//      a global limit of 8 drained by 2 pools of 8 (own clients); 100,000
-//      jobs over 1,000 keys limited to 1 each
+//      a global limit of 8 drained by 2 pools of 8 (own clients) (these
+//      three drains: --s10_jobs jobs, the s3 drain's 20,000 by default; a
+//      20,000-job drain lasts about half a second, so its start and end
+//      weigh: more measures the steady state); 100,000 jobs over 1,000 keys
+//      limited to 1 each
 //   s11 flow control over time (not in core/scale/all): a rate limit of
 //      100/s on a deep queue for --s11_seconds (2 pools of 8): average
 //      starts/s over the rule, the most starts in any 1 s window, the fewest
@@ -117,6 +120,9 @@ ABSL_FLAG(int, s11_seconds, 60,
 ABSL_FLAG(int, s9_jobs, 200000,
           "s9: ready jobs per drain (the s3 drain, longer, so that it spans "
           "many scrapes and console snapshots)");
+ABSL_FLAG(int, s10_jobs, 20000,
+          "s10: ready jobs per drain of the other_queues and global8 figures "
+          "and their unlimited drain");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");
@@ -628,25 +634,26 @@ class Bench {
       MustExec(admin_.get(), "DELETE FROM qg_limits");
       if (!insert.empty()) MustExec(admin_.get(), insert);
     };
+    const int jobs = absl::GetFlag(FLAGS_s10_jobs);
     limits("");
     Reset();
-    LoadReady("que_jobs");
-    const double plain = DrainPools(1, 8, kS3Jobs);
+    LoadReady("que_jobs", jobs);
+    const double plain = DrainPools(1, 8, jobs);
     Emit("qg", "s10", rep, "plain_c8_jobs_per_s", plain);
     limits(
         "INSERT INTO qg_limits (name, queue, concurrency) SELECT 'other-' || "
         "i, 'other-' || i, 1 FROM generate_series(1, 20) AS i");
     Reset();
-    LoadReady("que_jobs");
-    const double other = DrainPools(1, 8, kS3Jobs);
+    LoadReady("que_jobs", jobs);
+    const double other = DrainPools(1, 8, jobs);
     Emit("qg", "s10", rep, "other_queue_limits_c8_jobs_per_s", other);
     Emit("qg", "s10", rep, "other_queue_limits_over_plain", other / plain);
     limits(
         "INSERT INTO qg_limits (name, queue, concurrency) "
         "VALUES ('global8', '', 8)");
     Reset();
-    LoadReady("que_jobs");
-    const double global8 = DrainPools(2, 8, kS3Jobs);
+    LoadReady("que_jobs", jobs);
+    const double global8 = DrainPools(2, 8, jobs);
     Emit("qg", "s10", rep, "global8_2x8_jobs_per_s", global8);
     Emit("qg", "s10", rep, "global8_2x8_over_plain_c8", global8 / plain);
     constexpr int kKeyedJobs = 100000;

@@ -522,6 +522,7 @@ DECLARE
   wl qg_limits;                -- the early look at a whole-queue limit
   wk bigint;
   others_full boolean;
+  one_l qg_limits;             -- the queue's one limit, when not solo_key
 BEGIN
   BEGIN
     -- The hand-off lock (session lock (1902603373, 1), shared): a pool hands
@@ -582,6 +583,9 @@ BEGIN
        AND lims[1].slots_high <= lims[1].concurrency THEN
       solo_key := lims[1].name || E'\n';
       solo_bucket := hashtextextended(solo_key, 0);
+    END IF;
+    IF cardinality(lims) = 1 AND solo_key IS NULL THEN
+      one_l := lims[1];
     END IF;
     -- A queue whose every limit is one bucket for all of its jobs, one of
     -- them a concurrency limit whose slots all other sessions hold: nothing
@@ -807,6 +811,15 @@ BEGIN
                 n_locked := n_locked + 1;
                 n_pending := n_pending + 1;
               END IF;
+            ELSIF one_l.name IS NOT NULL AND saturated <> '{}'::jsonb
+                  AND saturated ? (one_l.name || E'\n'
+                                   || qg_limit_bucket(one_l, c.job_class,
+                                                      c.args, c.qg_limit_key))
+                  THEN
+              -- Its bucket was found full earlier in this scan: held back
+              -- as admission would hold it back, without taking its lock
+              -- and letting go of it (walking past a deep key's jobs).
+              NULL;
             ELSIF pg_try_advisory_lock(c.job_id) THEN
               cur_job := c.job_id;
               -- Limits: the job's lock first (so that nothing is taken for a

@@ -106,10 +106,13 @@ struct LimitInfo {
   // slots: after a lowering, new starts wait until those above are free.
   int slots_high = 0;
   absl::Time updated_at;
-  int64_t running = 0;  // held jobs it applies to (running or locked ahead)
-  int64_t busiest = 0;  // the most held in one bucket
-  int64_t buckets = 0;  // buckets with a held job
-  int64_t waiting = 0;  // runnable jobs it applies to that nobody holds
+  // Held jobs it applies to: running, or locked ahead by a pool (with a
+  // slot, or waiting for a hand-off of one: under a queue-wide limit this
+  // can exceed the limit while no more than the limit run).
+  int64_t running = 0;
+  int64_t busiest = 0;          // the most held in one bucket
+  int64_t buckets = 0;          // buckets with a held job
+  int64_t waiting = 0;          // runnable jobs it applies to that nobody holds
   bool waiting_capped = false;  // `waiting` stopped at the scan's cap
 };
 

@@ -1,6 +1,8 @@
 -- qg_limit_list: every flow-control limit with its use now: `running`, the
 -- jobs it applies to whose lock a worker holds (running, or locked ahead
--- by a pool: each holds a slot); `busiest`, the most of them in one
+-- by a pool: with a slot, or waiting for a hand-off of one, so under a
+-- queue-wide limit it can show more than the limit; slots count only
+-- through their jobs); `busiest`, the most of them in one
 -- bucket; `buckets`, the buckets with a held job; `waiting`, runnable jobs
 -- it applies to that nobody holds (looked at up to $1 jobs per limit, so a
 -- huge queue costs a bounded read; `waiting_capped` says the count stopped

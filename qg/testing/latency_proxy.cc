@@ -143,6 +143,7 @@ void LatencyProxy::Pump(int from, int to) {
     }
     if (n < 0) break;
   }
+  ++closes_seen_;
   // The other end learns of the close `close_delay_` later (or when the
   // proxy stops).
   for (absl::Time until = absl::Now() + close_delay_;

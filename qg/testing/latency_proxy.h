@@ -40,6 +40,11 @@ class LatencyProxy {
   // `conninfo` with host and port pointing at the proxy.
   std::string Conninfo() const;
 
+  // How many ends have closed so far, each after everything it sent was
+  // passed on (so a server's last words are at the client's socket once its
+  // close is counted, whatever `close_delay` holds back).
+  int ClosesSeen() const { return closes_seen_.load(); }
+
  private:
   LatencyProxy() = default;
   void AcceptLoop() ABSL_LOCKS_EXCLUDED(mu_);
@@ -53,6 +58,7 @@ class LatencyProxy {
   absl::Duration close_delay_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<int> closes_seen_{0};
   std::thread accept_thread_;
   qg::internal::Mutex mu_;
   // Both ends of every connection, and the two threads pumping each.

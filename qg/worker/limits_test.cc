@@ -252,6 +252,67 @@ TEST_P(LimitsTest, JobsWaitingForAHandOffNeverStall) {
   EXPECT_EQ(overlap_.MostOfAll(), 1);
 }
 
+// A job that ends with no job of its pool waiting parks its slot for the
+// next one a scan locks. A pool whose client is closed (Client::Close():
+// no new jobs until its Shutdown()) scans no more, so nothing takes the
+// slot: it must still let go of it (as after ~2 round trips otherwise),
+// or every other process sharing the limit waits for that Shutdown.
+TEST_P(LimitsTest, ClosedClientLetsGoOfAParkedSlot) {
+  if (GetParam() == WorkerMode::kQgCompat) GTEST_SKIP() << "no pool";
+  QG_ASSERT_OK(Set({.name = "queue", .queue = "", .concurrency = 1}));
+  qg_testing::Gate gate;
+  std::atomic<int> started{0};
+  std::atomic<int> ended{0};
+  work_map_.Register("Gated", [&](Job&) -> absl::Status {
+    ++started;
+    gate.Wait();
+    ++ended;
+    return absl::OkStatus();
+  });
+  QG_ASSERT_OK(client_->Enqueue({.type = "Gated"}).status());
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> client,
+                          NewClient({.max_conns = 4}));
+  WorkerPool pool(client.get(), &work_map_, 1, Options());
+  qg_testing::OpenOnExit open_on_exit(gate);
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return started == 1; }));
+  // Scans while it runs: the pool takes the hand-off lock (it holds a
+  // slot). Slow ones (a change to limits under way holds them up), so that
+  // a slot parked is kept for the longest, 100 ms (2 round trips), and the
+  // round trip writing the job's outcome comes within that.
+  absl::StatusOr<PgConnPtr> changer = Connect(db_->conninfo());
+  QG_ASSERT_OK(changer.status());
+  for (int i = 0; i < 6; ++i) {
+    QG_ASSERT_OK(ExecSimple(changer->get(),
+                            "SELECT pg_advisory_xact_lock(1902603373, 0), "
+                            "pg_sleep(0.2)")
+                     .status());
+  }
+  client->Close();
+  gate.Open();
+  ASSERT_TRUE(WaitFor([&] { return ended == 1 && CountJobs() == 0; }));
+  absl::SleepFor(absl::Milliseconds(500));
+  // Another worker (a session of its own) may take the slot now.
+  QG_ASSERT_OK(client_->Enqueue({.type = "Gated"}).status());
+  absl::StatusOr<PgConnPtr> other = Connect(db_->conninfo());
+  QG_ASSERT_OK(other.status());
+  absl::StatusOr<PgResult> locked = ExecSimple(
+      other->get(),
+      "SELECT count(*) FROM qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, "
+      "NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}', 0::smallint) WHERE "
+      "locked");
+  QG_ASSERT_OK(locked.status());
+  EXPECT_EQ(locked->Get(0, 0), "1")
+      << "the closed client's pool still holds the slot its last job left";
+  // Nor does it keep a change to limits waiting (the hand-off lock).
+  QG_ASSERT_OK(
+      ExecSimple(other->get(), "SET statement_timeout = '3s'").status());
+  PgExecutor exec(other->get());
+  QG_EXPECT_OK(
+      SetLimit(exec, {.name = "queue", .queue = "", .concurrency = 2}));
+  pool.Shutdown();
+}
+
 TEST_P(LimitsTest, PerKeyLimitHoldsForEachOfFiftyKeys) {
   QG_ASSERT_OK(Set({.name = "per-tenant",
                     .type = "Tenant",

@@ -351,11 +351,19 @@ Plan LockPlanner::DecidePaused(const PoolView& view, absl::Time now) {
   if (!view.stopping) {
     for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
   }
+  // A round trip the pool asked for (slots it parked, the hand-off lock it
+  // holds) is due all the same: a closed client scans no more, and nothing
+  // else would let go of them before its Shutdown().
+  if (now >= round_trip_by_) {
+    round_trip_by_ = absl::InfiniteFuture();
+    plan.hand_due = true;
+  }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    !plan.release.empty();
+                    !plan.release.empty() || plan.hand_due;
   if (!plan.round_trip) {
     plan.wake_at = view.stopping || client_closed_ ? absl::InfiniteFuture()
                                                    : last_lock_ + probe;
+    plan.wake_at = std::min(plan.wake_at, round_trip_by_);
   }
   return plan;
 }

@@ -277,13 +277,15 @@ bool FastPool::UnparkSlots(absl::Time before) {
   const size_t had = hand_offs_.size();
   for (auto it = parked_.begin(); it != parked_.end();) {
     std::vector<ParkedSlot>& slots = it->second;
-    auto keep =
-        std::remove_if(slots.begin(), slots.end(), [&](const ParkedSlot& p) {
-          if (p.since >= before) return false;
-          hand_offs_.push_back({kParked, kReleased, p.lock});
-          return true;
-        });
-    slots.erase(keep, slots.end());
+    std::vector<ParkedSlot> kept;
+    for (const ParkedSlot& p : slots) {
+      if (p.since >= before) {
+        kept.push_back(p);
+      } else {
+        hand_offs_.push_back({kParked, kReleased, p.lock});
+      }
+    }
+    slots.swap(kept);
     if (slots.empty()) {
       parked_.erase(it++);
     } else {
@@ -356,7 +358,13 @@ std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
     if (lock_released) {
       it->second.lease->Abandon();
       held_.erase(it->first.id);
-      hand_slots_.erase(it->first.id);  // its slot went with its lock
+      // The slot it took in its scan goes with its lock (the locker finds
+      // it in limit_locks_); one handed to it since the locker last took
+      // hand-offs in is not there yet: let go of it after the hand-off.
+      if (auto h = hand_slots_.find(it->first.id); h != hand_slots_.end()) {
+        hand_offs_.push_back({it->first.id, kReleased, h->second.lock});
+        hand_slots_.erase(h);
+      }
     }
     if (it->second.slotless) {
       auto w = slotless_.find(it->second.wait_bucket);
@@ -1218,15 +1226,23 @@ bool FastPool::TakeFinished(absl::Time now) {
   // Slots handed on: they stay held, with their new jobs (or parked, under
   // kParked); those let go of are released in the next round trip.
   for (const HandOff& h : hand_offs) {
+    bool had = false;
     if (auto it = limit_locks_.find(h.from); it != limit_locks_.end()) {
       std::vector<int64_t>& locks = it->second;
-      locks.erase(std::remove(locks.begin(), locks.end(), h.lock), locks.end());
+      auto found = std::find(locks.begin(), locks.end(), h.lock);
+      if (found != locks.end()) {
+        locks.erase(found);
+        had = true;
+      }
       if (locks.empty()) limit_locks_.erase(it);
     }
-    if (h.to == kReleased) {
-      limit_unlocks_.push_back(h.lock);
-    } else {
+    if (h.to != kReleased) {
       limit_locks_[h.to].push_back(h.lock);
+    } else if (had) {
+      // Only a slot still on the books: one the locker let go of another
+      // way (a re-check found its job gone) must not be unlocked twice (the
+      // session may hold it again, for another job).
+      limit_unlocks_.push_back(h.lock);
     }
   }
   for (const Completion& c : finished) {
@@ -1260,6 +1276,8 @@ std::optional<PoolView> FastPool::ViewForPlanner() {
   view.held = static_cast<int>(ready_.size() + running_.size());
   const absl::Time now = clock_.Now();
   int stale_slotless = 0;
+  // Paused, or the client closed: every one of them goes back.
+  const bool all_waiting = planner_.paused() || planner_.client_closed();
   // The buckets whose slots jobs of ours hold: a job waiting for a slot of
   // any other waits for a hand-off that will not come.
   absl::flat_hash_set<int64_t> slot_buckets;
@@ -1271,7 +1289,7 @@ std::optional<PoolView> FastPool::ViewForPlanner() {
     if (buffered.slotless) {  // no worker may start it before a hand-off
       view.waiting_slot_oldest =
           std::min(view.waiting_slot_oldest, buffered.locked_at);
-      if (!slot_buckets.contains(buffered.wait_bucket)) {
+      if (all_waiting || !slot_buckets.contains(buffered.wait_bucket)) {
         view.waiting_slot.push_back({key, buffered.checked_at,
                                      buffered.locked_at,
                                      /*no_slot_coming=*/true});

@@ -313,6 +313,51 @@ TEST_P(LimitsTest, ClosedClientLetsGoOfAParkedSlot) {
   pool.Shutdown();
 }
 
+// A closed client's pool gives back what it locked ahead, jobs it locked to
+// wait for a slot hand-off included: another process runs them while the
+// closed one has not shut down.
+TEST_P(LimitsTest, ClosedClientGivesBackJobsWaitingForASlot) {
+  if (GetParam() == WorkerMode::kQgCompat) GTEST_SKIP() << "no pool";
+  QG_ASSERT_OK(Set({.name = "queue", .queue = "", .concurrency = 1}));
+  qg_testing::Gate gate;
+  std::atomic<int> ran{0};
+  std::atomic<int64_t> first{0};
+  work_map_.Register("Gated", [&](Job& job) -> absl::Status {
+    int64_t none = 0;
+    if (first.compare_exchange_strong(none, job.id())) gate.Wait();
+    ++ran;
+    return absl::OkStatus();
+  });
+  for (int i = 0; i < 20; ++i) {
+    QG_ASSERT_OK(client_->Enqueue({.type = "Gated"}).status());
+  }
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> closing,
+                          NewClient({.max_conns = 4}));
+  WorkerOptions options = Options();
+  options.buffer = 10;
+  options.max_buffer_wait = absl::Hours(1);
+  WorkerPool pool(closing.get(), &work_map_, 2, options);
+  qg_testing::OpenOnExit open_on_exit(gate);
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return first != 0; }));
+  // It holds the slot, and jobs locked to wait for it.
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt(
+               "SELECT count(*) FROM pg_locks WHERE locktype = "
+               "'advisory' AND objid > 0 AND classid = 0") > 2;
+  }));
+  closing->Close();
+  gate.Open();
+  QG_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Client> other,
+                          NewClient({.max_conns = 4}));
+  WorkerPool other_pool(other.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(other_pool.Start());
+  EXPECT_TRUE(WaitFor([&] { return ran == 20; }, absl::Seconds(20)))
+      << ran << " of 20 ran while the closed client's pool ran on";
+  other_pool.Shutdown();
+  pool.Shutdown();
+}
+
 TEST_P(LimitsTest, PerKeyLimitHoldsForEachOfFiftyKeys) {
   QG_ASSERT_OK(Set({.name = "per-tenant",
                     .type = "Tenant",

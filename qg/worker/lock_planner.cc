@@ -350,6 +350,9 @@ Plan LockPlanner::DecidePaused(const PoolView& view, absl::Time now) {
   }
   if (!view.stopping) {
     for (const BufferedJob& b : view.buffered) plan.release.push_back(b.key);
+    for (const BufferedJob& b : view.waiting_slot) {
+      plan.release.push_back(b.key);
+    }
   }
   // A round trip the pool asked for (slots it parked, the hand-off lock it
   // holds) is due all the same: a closed client scans no more, and nothing

@@ -80,24 +80,13 @@ JsonObject BulkResultJson(const BulkResult& r) {
 JsonObject LimitJson(const LimitInfo& i) {
   const Limit& l = i.limit;
   JsonObject j;
-  j.String("name", l.name);
-  if (l.queue.has_value()) {
-    j.String("queue", *l.queue);
-  } else {
-    j.Null("queue");
-  }
-  if (l.type.has_value()) {
-    j.String("type", *l.type);
-  } else {
-    j.Null("type");
-  }
-  j.String("key_by", KeyByName(l.key_by)).Strings("key_args", l.key_args);
-  if (l.concurrency.has_value()) {
-    j.Int("concurrency", *l.concurrency);
-  } else {
-    j.Null("concurrency");
-  }
-  j.Bool("per_pool", l.per_pool);
+  j.String("name", l.name)
+      .OptionalString("queue", l.queue)
+      .OptionalString("type", l.type)
+      .String("key_by", KeyByName(l.key_by))
+      .Strings("key_args", l.key_args)
+      .OptionalInt("concurrency", l.concurrency)
+      .Bool("per_pool", l.per_pool);
   if (l.rate.has_value()) {
     j.Int("rate", *l.rate)
         .Double("rate_period_seconds", absl::ToDoubleSeconds(l.rate_period));

@@ -55,6 +55,21 @@ JsonObject& JsonObject::Time(absl::string_view name, absl::Time value) {
   return Field(name, JsonString(FormatUtc(value)));
 }
 
+JsonObject& JsonObject::OptionalString(
+    absl::string_view name, const std::optional<std::string>& value) {
+  return value.has_value() ? String(name, *value) : Null(name);
+}
+
+JsonObject& JsonObject::OptionalInt(absl::string_view name,
+                                    std::optional<int64_t> value) {
+  return value.has_value() ? Int(name, *value) : Null(name);
+}
+
+JsonObject& JsonObject::OptionalTime(absl::string_view name,
+                                     std::optional<absl::Time> value) {
+  return value.has_value() ? Time(name, *value) : Null(name);
+}
+
 JsonObject& JsonObject::Strings(absl::string_view name,
                                 const std::vector<std::string>& values) {
   std::vector<std::string> quoted;

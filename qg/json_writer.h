@@ -18,6 +18,7 @@
 #define QG_JSON_WRITER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ class JsonObject {
   JsonObject& Null(absl::string_view name);
   // As `FormatUtc()`, in a JSON string.
   JsonObject& Time(absl::string_view name, absl::Time value);
+  // As String(), Int() and Time(); null when `value` has none (an empty
+  // string is a string here, unlike StringOrNull()).
+  JsonObject& OptionalString(absl::string_view name,
+                             const std::optional<std::string>& value);
+  JsonObject& OptionalInt(absl::string_view name, std::optional<int64_t> value);
+  JsonObject& OptionalTime(absl::string_view name,
+                           std::optional<absl::Time> value);
   // The array of `values` as JSON strings.
   JsonObject& Strings(absl::string_view name,
                       const std::vector<std::string>& values);

@@ -18,6 +18,18 @@ TEST(JsonWriterTest, WritesFieldsInOrder) {
                       R"("empty":null,"args":[1]})");
 }
 
+TEST(JsonWriterTest, OptionalValuesAreNullWhenAbsent) {
+  JsonObject o;
+  o.OptionalString("q", std::string())
+      .OptionalString("t", std::nullopt)
+      .OptionalInt("n", 3)
+      .OptionalInt("m", std::nullopt)
+      .OptionalTime("at", absl::FromUnixSeconds(0))
+      .OptionalTime("never", std::nullopt);
+  EXPECT_EQ(o.text(), R"({"q":"","t":null,"n":3,"m":null,)"
+                      R"("at":"1970-01-01T00:00:00.000000Z","never":null})");
+}
+
 TEST(JsonWriterTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(JsonString("a\"b\\c\n\t\x01</script>"),
             R"("a\"b\\c\n\t\u0001</script>")");

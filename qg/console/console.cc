@@ -466,11 +466,7 @@ class Console::Impl {
     auto p = s.paused.find(g.queue);
     JsonObject j = StatsJson(stats, p != s.paused.end() && p->second);
     j.Int("ready", g.ready).Int("scheduled", g.scheduled);
-    if (g.oldest_ready_run_at.has_value()) {
-      j.Time("oldest_ready_run_at", *g.oldest_ready_run_at);
-    } else {
-      j.Null("oldest_ready_run_at");
-    }
+    j.OptionalTime("oldest_ready_run_at", g.oldest_ready_run_at);
     j.Double("oldest_ready_age_seconds",
              absl::ToDoubleSeconds(g.oldest_ready_age));
     return j;

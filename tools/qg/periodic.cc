@@ -80,23 +80,11 @@ int Run(const PeriodicOptions& o) {
       j.String("name", p.name)
           .String("schedule", p.schedule)
           .String("time_zone", p.time_zone);
-      auto time = [&j](absl::string_view name,
-                       const std::optional<absl::Time>& t) {
-        if (t.has_value()) {
-          j.Time(name, *t);
-        } else {
-          j.Null(name);
-        }
-      };
-      time("last_occurrence", p.last_occurrence);
-      time("next_occurrence", p.next_occurrence);
-      j.Bool("registered", p.registered);
-      time("seen_at", p.seen_at);
-      if (p.last_job_id.has_value()) {
-        j.Int("last_job_id", *p.last_job_id);
-      } else {
-        j.Null("last_job_id");
-      }
+      j.OptionalTime("last_occurrence", p.last_occurrence)
+          .OptionalTime("next_occurrence", p.next_occurrence)
+          .Bool("registered", p.registered)
+          .OptionalTime("seen_at", p.seen_at)
+          .OptionalInt("last_job_id", p.last_job_id);
       items.push_back(std::move(j));
     }
     printf("%s\n", JsonArray(items).c_str());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -75,6 +76,12 @@ class Overlap {
   std::vector<absl::Time> starts_;
   int done_ = 0;
 };
+
+// The lock scan as a worker of another process calls it: one job of the
+// default queue, from the head, global scope, no probes, no hand-off.
+constexpr absl::string_view kLockOneFromHead =
+    "qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, NULL, NULL, NULL, 0, "
+    "'{}', '{}', '{}', '{}', 0::smallint)";
 
 class LimitsTest : public qg_testing::DatabaseTest,
                    public ::testing::WithParamInterface<WorkerMode> {
@@ -298,9 +305,7 @@ TEST_P(LimitsTest, ClosedClientLetsGoOfAParkedSlot) {
   QG_ASSERT_OK(other.status());
   absl::StatusOr<PgResult> locked = ExecSimple(
       other->get(),
-      "SELECT count(*) FROM qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, "
-      "NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}', 0::smallint) WHERE "
-      "locked");
+      absl::StrCat("SELECT count(*) FROM ", kLockOneFromHead, " WHERE locked"));
   QG_ASSERT_OK(locked.status());
   EXPECT_EQ(locked->Get(0, 0), "1")
       << "the closed client's pool still holds the slot its last job left";
@@ -507,11 +512,9 @@ TEST_P(LimitsTest, SlotsAreFreeWhenTheirSessionEnds) {
   // A worker elsewhere: its session locks the first job and its slot.
   absl::StatusOr<PgConnPtr> other = Connect(db_->conninfo());
   QG_ASSERT_OK(other.status());
-  absl::StatusOr<PgResult> locked = ExecSimple(
-      other->get(),
-      "SELECT job_id, limit_locks FROM qg_lock_jobs('', 1, '{}', 100, NULL, "
-      "NULL, NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}', 0::smallint) "
-      "WHERE locked");
+  absl::StatusOr<PgResult> locked =
+      ExecSimple(other->get(), absl::StrCat("SELECT job_id, limit_locks FROM ",
+                                            kLockOneFromHead, " WHERE locked"));
   QG_ASSERT_OK(locked.status());
   ASSERT_EQ(locked->rows(), 1);
   ASSERT_NE(locked->Get(0, 1), "{}");
@@ -548,11 +551,9 @@ TEST_P(LimitsTest, LoweredLimitInTheLockFunction) {
     QG_ASSERT_OK(client_->Enqueue({.type = "Hold"}).status());
   }
   auto lock_one = [&](PGconn* c) -> int {
-    absl::StatusOr<PgResult> r = ExecSimple(
-        c,
-        "SELECT count(*) FROM qg_lock_jobs('', 1, '{}', 100, NULL, NULL, "
-        "NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}', 0::smallint) WHERE "
-        "locked");
+    absl::StatusOr<PgResult> r =
+        ExecSimple(c, absl::StrCat("SELECT count(*) FROM ", kLockOneFromHead,
+                                   " WHERE locked"));
     return r.ok() ? std::stoi(std::string(r->Get(0, 0))) : -1;
   };
   std::vector<PgConnPtr> workers;
@@ -589,11 +590,10 @@ TEST_P(LimitsTest, FullQueueLimitWalksNoJob) {
   }
   auto scan = [&](PGconn* c) -> std::string {
     absl::StatusOr<PgResult> r = ExecSimple(
-        c,
-        "SELECT count(*) FILTER (WHERE locked) || '/' || max(scanned) || '/' "
-        "|| coalesce(max(cardinality(blocked_job_ids)), 0) FROM "
-        "qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, NULL, NULL, NULL, "
-        "0, '{}', '{}', '{}', '{}', 0::smallint)");
+        c, absl::StrCat(
+               "SELECT count(*) FILTER (WHERE locked) || '/' || max(scanned) "
+               "|| '/' || coalesce(max(cardinality(blocked_job_ids)), 0) FROM ",
+               kLockOneFromHead));
     return r.ok() ? std::string(r->Get(0, 0)) : r.status().ToString();
   };
   std::vector<PgConnPtr> workers;
@@ -666,11 +666,11 @@ TEST_P(LimitsTest, LateStartKeepsTheRateSchedule) {
   }
   size_t next = 0;
   auto lock_one = [&]() -> std::pair<int, double> {
-    absl::StatusOr<PgResult> r = ExecSimple(
-        workers[next++].get(),
-        "SELECT count(*) FILTER (WHERE locked), coalesce(max(retry_in), -1) "
-        "FROM qg_lock_jobs('', 1, '{}', 100, NULL, NULL, NULL, NULL, NULL, "
-        "NULL, 0, '{}', '{}', '{}', '{}', 0::smallint)");
+    absl::StatusOr<PgResult> r =
+        ExecSimple(workers[next++].get(),
+                   absl::StrCat("SELECT count(*) FILTER (WHERE locked), "
+                                "coalesce(max(retry_in), -1) FROM ",
+                                kLockOneFromHead));
     if (!r.ok()) return {-1, 0};
     return {std::stoi(std::string(r->Get(0, 0))),
             std::stod(std::string(r->Get(0, 1)))};

@@ -257,7 +257,7 @@ bool FastPool::HandOnSlot(int64_t id, bool ran) {
   if (!hand_ok_) return false;
   auto waiting = slotless_.find(slot.bucket);
   if (waiting == slotless_.end()) {
-    if (stopping_) return false;
+    if (stopping_ || !wait_buckets_.contains(slot.bucket)) return false;
     parked_[slot.bucket].push_back({slot.lock, clock_.Now()});
     hand_offs_.push_back({id, kParked, slot.lock});
     return false;
@@ -430,6 +430,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     slotless_.clear();
     hand_offs_.clear();
     parked_.clear();
+    wait_buckets_.clear();
     hand_ok_ = false;
   }
   hand_held_ = false;  // and so did the hand-off lock
@@ -472,6 +473,7 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
                         raw, checked_at, checked_at});
       if (auto w = arriving_wait_.find(key.id);
           added && w != arriving_wait_.end()) {
+        wait_buckets_.insert(w->second);
         if (auto p = parked_.find(w->second); p != parked_.end() && hand_ok_) {
           // A slot a finished job left for it: it may start at once.
           const int64_t slot = p->second.front().lock;
@@ -754,7 +756,10 @@ void FastPool::TakeHand(const LockerSession::LockResult& l, int hand,
   limits_version_ = l.limits_version;
   arriving_wait_ = l.limit_wait;
   MutexLock lock(mu_);
-  if (other_limits) hand_slots_.clear();
+  if (other_limits) {
+    hand_slots_.clear();
+    wait_buckets_.clear();
+  }
   for (const auto& [id, bucket] : l.limit_bucket) {
     auto locks = l.limit_locks.find(id);
     if (locks == l.limit_locks.end() || locks->second.size() != 1 ||

@@ -292,6 +292,11 @@ class FastPool {
   absl::flat_hash_map<int64_t, std::set<JobKey>> slotless_ ABSL_GUARDED_BY(mu_);
   bool hand_ok_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<HandOff> hand_offs_ ABSL_GUARDED_BY(mu_);
+  // Buckets a scan locked jobs without a slot for (those of a queue's one
+  // all-jobs limit, under the limits as last read): only their slots are
+  // parked. Any other bucket's slot goes with its job: parked, it would
+  // hold the bucket's next job back in the pool's own scan.
+  absl::flat_hash_set<int64_t> wait_buckets_ ABSL_GUARDED_BY(mu_);
   // Per bucket, the slots parked (HandOnSlot) that no job holds yet.
   absl::flat_hash_map<int64_t, std::vector<ParkedSlot>> parked_
       ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,6 @@
 // Runs the README's quick start against a throwaway database.
 #include "gtest/gtest.h"
+#include "qg/testing/job.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/test_database.h"
 #include "readme_snippets.inc"  // NOLINT: the README's C++ blocks
@@ -49,6 +50,19 @@ TEST(ReadmeTest, UniqueAndPeriodicSnippets) {
   QG_ASSERT_OK(periodic.RunOnce().status);
   QG_ASSERT_OK_AND_ASSIGN(auto listed, qg::ListPeriodic(*client));
   EXPECT_EQ(listed.size(), 2);
+}
+
+TEST(ReadmeTest, HistorySnippets) {
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  std::unique_ptr<qg::Job> job =
+      qg_testing::NewTestJob({.type = "RenderInvoice"}, 77);
+  QG_ASSERT_OK(readme::RenderInvoice(*job));
+  EXPECT_EQ(job->output(),
+            std::optional<std::string>("{\"pdf\": \"invoices/77.pdf\"}"));
+  QG_ASSERT_OK_AND_ASSIGN(std::string status,
+                          readme::InvoiceStatus(*client, 424242));
+  EXPECT_EQ(status, "unknown");
 }
 
 }  // namespace

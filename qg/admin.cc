@@ -1,5 +1,6 @@
 #include "qg/admin.h"
 
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -54,81 +55,6 @@ internal::ListJobsParams ListParams(const JobFilter& filter, int limit,
   return p;
 }
 
-// Reads rows of qg_list_jobs / qg_get_job by column name: the key, type,
-// error count and holder; whichever of args, args_bytes, last_error,
-// last_error_line and last_error_bytes the statement returns.
-class RecordReader {
- public:
-  explicit RecordReader(const PgResult& r) : r_(r) {}
-
-  absl::StatusOr<JobRecord> Read(int row) const {
-    JobRecord rec;
-    int32_t priority = 0;
-    bool ok = Required("queue", row, &rec.queue) &&
-              Required("job_class", row, &rec.type) &&
-              Number("priority", row, &priority) &&
-              Number("job_id", row, &rec.id) &&
-              Number("error_count", row, &rec.error_count);
-    std::string run_at;
-    ok = ok && Required("run_at", row, &run_at);
-    if (!ok || priority < -32768 || priority > 32767) {
-      return absl::InternalError(
-          absl::StrCat("cannot read que_jobs row ", row, " (", bad_, ")"));
-    }
-    rec.priority = static_cast<int16_t>(priority);
-    absl::StatusOr<absl::Time> t = ParseTimestamp(run_at);
-    if (!t.ok()) return t.status();
-    rec.run_at = *t;
-    Optional("args", row, &rec.args);
-    Optional("last_error", row, &rec.last_error);
-    Optional("last_error_line", row, &rec.last_error_line);
-    if (rec.last_error.empty()) rec.last_error = rec.last_error_line;
-    if (rec.last_error_line.empty()) {
-      rec.last_error_line = rec.last_error.substr(0, rec.last_error.find('\n'));
-    }
-    if (!OptionalNumber("args_bytes", row, &rec.args_bytes) ||
-        !OptionalNumber("last_error_bytes", row, &rec.last_error_bytes) ||
-        !OptionalNumber("held_by", row, &rec.held_by_pid)) {
-      return absl::InternalError(absl::StrCat("cannot read ", bad_));
-    }
-    return rec;
-  }
-
- private:
-  bool Required(const char* column, int row, std::string* out) const {
-    int c = PQfnumber(r_.get(), column);
-    if (c < 0 || r_.IsNull(row, c)) {
-      bad_ = column;
-      return false;
-    }
-    *out = std::string(r_.Get(row, c));
-    return true;
-  }
-  template <typename T>
-  bool Number(const char* column, int row, T* out) const {
-    std::string text;
-    if (!Required(column, row, &text)) return false;
-    if (absl::SimpleAtoi(text, out)) return true;
-    bad_ = column;
-    return false;
-  }
-  void Optional(const char* column, int row, std::string* out) const {
-    int c = PQfnumber(r_.get(), column);
-    if (c >= 0 && !r_.IsNull(row, c)) *out = std::string(r_.Get(row, c));
-  }
-  template <typename T>
-  bool OptionalNumber(const char* column, int row, T* out) const {
-    int c = PQfnumber(r_.get(), column);
-    if (c < 0 || r_.IsNull(row, c)) return true;
-    if (absl::SimpleAtoi(r_.Get(row, c), out)) return true;
-    bad_ = column;
-    return false;
-  }
-
-  const PgResult& r_;
-  mutable std::string bad_;
-};
-
 // The key of a row (qg_list_jobs' 'end' row).
 absl::StatusOr<JobCursor> ReadCursor(const PgResult& r, int row) {
   JobCursor c;
@@ -155,7 +81,6 @@ absl::StatusOr<JobCursor> ReadCursor(const PgResult& r, int row) {
 absl::StatusOr<JobPage> ReadPage(const PgResult& r, int limit) {
   int kind = PQfnumber(r.get(), "kind");
   if (kind < 0) return absl::InternalError("no kind column");
-  RecordReader reader(r);
   JobPage out;
   std::optional<JobCursor> end;
   for (int i = 0; i < r.rows(); ++i) {
@@ -165,7 +90,7 @@ absl::StatusOr<JobPage> ReadPage(const PgResult& r, int limit) {
       end = *c;
       continue;
     }
-    absl::StatusOr<JobRecord> rec = reader.Read(i);
+    absl::StatusOr<JobRecord> rec = internal::ReadJobRecord(r, i);
     if (!rec.ok()) return rec.status();
     out.jobs.push_back(std::move(*rec));
   }
@@ -207,60 +132,11 @@ absl::StatusOr<JobState> ParseJobState(absl::string_view name) {
       "unknown job state \"", name, "\"; one of ", absl::StrJoin(names, ", ")));
 }
 
-std::string JobCursor::Encode() const {
-  return absl::StrCat(id, ",", priority, ",", FormatUtc(run_at), ",", queue);
-}
-
-absl::StatusOr<JobCursor> JobCursor::Decode(absl::string_view text) {
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(text, absl::MaxSplits(',', 3));
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", text,
-        "\" is not a job cursor (ID,PRIORITY,RUN_AT,QUEUE as a listing "
-        "prints it)"));
-  };
-  if (parts.size() != 4) return bad();
-  JobCursor c;
-  int32_t priority = 0;
-  if (!absl::SimpleAtoi(parts[0], &c.id) ||
-      !absl::SimpleAtoi(parts[1], &priority) || priority < -32768 ||
-      priority > 32767) {
-    return bad();
-  }
-  c.priority = static_cast<int16_t>(priority);
-  std::string err;
-  if (parts[2] == "infinity") {
-    c.run_at = absl::InfiniteFuture();
-  } else if (parts[2] == "-infinity") {
-    c.run_at = absl::InfinitePast();
-  } else if (!absl::ParseTime(absl::RFC3339_full, parts[2], &c.run_at, &err)) {
-    return bad();
-  }
-  c.queue = std::string(parts[3]);
-  return c;
-}
-
-bool JobRecord::dead() const {
-  static const absl::Time dead = qg::ParseTimestamp(internal::sql::kDeadRunAt)
-                                     .value_or(absl::InfiniteFuture());
-  return run_at >= dead;
-}
-
-bool JobRecord::cancelled() const {
-  return dead() && absl::StartsWith(last_error, kCancelledMarker);
-}
-
 bool StatsReport::paused(absl::string_view queue) const {
   for (const std::string& q : paused_queues) {
     if (q == queue) return true;
   }
   return false;
-}
-
-JobCursor JobRecord::cursor() const {
-  return JobCursor{
-      .queue = queue, .priority = priority, .run_at = run_at, .id = id};
 }
 
 absl::StatusOr<std::unique_ptr<Admin>> Admin::Connect(AdminOptions options) {
@@ -384,7 +260,94 @@ absl::StatusOr<JobRecord> Admin::GetJob(int64_t id) {
   if (r->rows() == 0) {
     return absl::NotFoundError(absl::StrCat("no job with ID ", id));
   }
-  return RecordReader(*r).Read(0);
+  return internal::ReadJobRecord(*r, 0);
+}
+
+absl::StatusOr<JobLookup> Admin::LookUpJob(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return internal::LookUpJob(conn->get(), id, kShownChars);
+}
+
+namespace {
+
+// `s`, or FailedPrecondition saying to migrate when job history's table or
+// function is missing.
+absl::Status HistorySchemaError(absl::Status s) {
+  std::string state = SqlState(s);
+  if (state == "42P01" || state == "42883" || state == "42703") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job history needs `qg migrate` (", s.message(), ")"));
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<HistoryPage> Admin::ListHistory(
+    const HistoryFilter& filter, int limit,
+    const std::optional<HistoryCursor>& after) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<HistoryPage> page =
+      internal::ListHistory(conn->get(), filter, limit, after);
+  if (!page.ok()) return HistorySchemaError(page.status());
+  return page;
+}
+
+absl::StatusOr<HistorySettings> Admin::GetHistorySettings() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<HistorySettings> s =
+      internal::ReadHistorySettings(conn->get());
+  if (!s.ok()) return HistorySchemaError(s.status());
+  return s;
+}
+
+absl::Status Admin::SetHistory(absl::string_view queue,
+                               std::optional<bool> on) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return HistorySchemaError(
+      internal::Run(conn->get(), queries::HistorySetQueue(queue, on)).status());
+}
+
+absl::Status Admin::SetHistoryDefault(bool all_queues) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return HistorySchemaError(
+      internal::Run(conn->get(), queries::HistorySetDefault(
+                                     all_queues, std::nullopt, std::nullopt))
+          .status());
+}
+
+absl::Status Admin::SetHistoryRetention(std::optional<absl::Duration> keep,
+                                        std::optional<int64_t> max_records) {
+  if (keep.has_value() &&
+      (*keep < absl::ZeroDuration() || *keep == absl::InfiniteDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "history retention must be a finite duration of 0 or more, not ",
+        absl::FormatDuration(*keep), " (std::nullopt: no age bound)"));
+  }
+  if (max_records.has_value() && *max_records < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "history's max_records must not be negative, not ", *max_records));
+  }
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return HistorySchemaError(
+      internal::Run(conn->get(),
+                    queries::HistorySetDefault(std::nullopt, keep, max_records))
+          .status());
+}
+
+absl::StatusOr<int64_t> Admin::PruneHistory() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<int64_t> n = internal::PruneHistory(
+      conn->get(), 1000, std::numeric_limits<int>::max());
+  if (!n.ok()) return HistorySchemaError(n.status());
+  return n;
 }
 
 absl::StatusOr<bool> Admin::JobHeld(int64_t id) {

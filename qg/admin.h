@@ -44,7 +44,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/history.h"
 #include "qg/job_end.h"
+#include "qg/job_record.h"
 #include "qg/limits.h"
 #include "qg/periodic.h"
 #include "qg/stats.h"
@@ -126,25 +128,6 @@ enum class JobState {
 absl::string_view JobStateName(JobState state);
 absl::StatusOr<JobState> ParseJobState(absl::string_view name);
 
-// JobCursor
-//
-// Where a page of jobs ends: the key of its last row, in Que's order (queue,
-// priority, run_at, job_id). The next page starts after it.
-struct JobCursor {
-  std::string queue;
-  int16_t priority = 0;
-  absl::Time run_at;
-  int64_t id = 0;
-
-  // Encode()
-  //
-  // As text for a command line or URL, "ID,PRIORITY,RUN_AT,QUEUE", e.g.
-  // "42,100,2026-11-29T06:00:00.123456Z,mail" (the queue last, so it may
-  // hold commas). `Decode()` reads it back (`InvalidArgument` if it cannot).
-  std::string Encode() const;
-  static absl::StatusOr<JobCursor> Decode(absl::string_view text);
-};
-
 // JobFilter
 //
 // Which jobs an operation selects. Default: every job.
@@ -196,52 +179,6 @@ struct PageRequest {
   // its `next` searches on. 0: no bound (walk until the page is full or
   // the jobs end). Default: 0.
   int max_scan = 0;
-};
-
-// JobRecord
-//
-// A job as operators see it.
-struct JobRecord {
-  int64_t id = 0;
-  std::string queue;
-  std::string type;  // Ruby Que's job_class
-  int16_t priority = 0;
-  absl::Time run_at;
-  int32_t error_count = 0;
-  // The last error, and its first line (at most `kShownLineChars`
-  // characters); empty when it never failed. `Admin::GetJob()` reads the
-  // first `kShownChars` characters of the error; a listing only the first
-  // line (in both members).
-  std::string last_error;
-  std::string last_error_line;
-  // The stored last_error's size in bytes (`GetJob()`; 0 in a listing).
-  int64_t last_error_bytes = 0;
-  // The args (JSON text), only from `GetJob()` (a listing reads none): the
-  // first `kShownChars` characters, and the stored size in bytes.
-  std::string args;
-  int64_t args_bytes = 0;
-  // The backend pid of the session of this database holding the job's lock;
-  // 0 when nobody holds it.
-  int held_by_pid = 0;
-
-  // Whether `GetJob()` cut the args (then `args` is not valid JSON) or the
-  // last error for display.
-  bool args_truncated() const {
-    return args_bytes > static_cast<int64_t>(args.size());
-  }
-  bool last_error_truncated() const {
-    return last_error_bytes > static_cast<int64_t>(last_error.size());
-  }
-
-  // Held by a worker of this database right now (running, or locked ahead).
-  bool working() const { return held_by_pid != 0; }
-  // Dead: out of attempts, or cancelled (run_at 9999-01-01).
-  bool dead() const;
-  // Cancelled by an operator (`CancelJob()`): dead, its last_error starting
-  // with `kCancelledMarker` ("qg: cancelled").
-  bool cancelled() const;
-  // This row's key, to page after it.
-  JobCursor cursor() const;
 };
 
 // JobPage
@@ -337,9 +274,60 @@ class Admin {
   //
   // Job `id`, with the pid of the session holding it if any, its args and
   // last error cut at `kShownChars` characters each (with their sizes).
-  // `NotFound` when there is no such job. (Que's table has no index on
-  // job_id alone: this reads the table, as do the other calls by id.)
+  // `NotFound` when there is no such job in que_jobs (a finished one:
+  // `LookUpJob()`). (Que's table has no index on job_id alone: this reads
+  // the table, as do the other calls by id.)
   absl::StatusOr<JobRecord> GetJob(int64_t id);
+
+  // LookUpJob()
+  //
+  // Whether job `id` is waiting, running, finished (with its history
+  // record) or unknown (see `JobPhase`), args, last error and output cut at
+  // `kShownChars` characters each. The same as `Client::GetJob()`.
+  absl::StatusOr<JobLookup> LookUpJob(int64_t id);
+
+  // ListHistory()
+  //
+  // History records matching `filter`, newest finished first, `limit`
+  // (1..10000) at a time after `after` (a page's `next`). Records carry no
+  // args and no output (`LookUpJob()` reads them) and the first line of
+  // their last error. Walks the finished_at index: a page costs the same
+  // wherever it is. `FailedPrecondition` without `qg migrate`'s history.
+  absl::StatusOr<HistoryPage> ListHistory(
+      const HistoryFilter& filter, int limit = 50,
+      const std::optional<HistoryCursor>& after = std::nullopt);
+
+  // HistorySettings()
+  //
+  // Whether history is on (the default and per queue) and its retention.
+  absl::StatusOr<qg::HistorySettings> GetHistorySettings();
+
+  // SetHistory()
+  //
+  // Turns history on or off for `queue` (std::nullopt: the queue follows
+  // the default again). Takes effect with the next statement that finishes
+  // one of its jobs, in every process. Records already written stay.
+  absl::Status SetHistory(absl::string_view queue, std::optional<bool> on);
+
+  // SetHistoryDefault()
+  //
+  // Turns history on or off for every queue without a setting of its own.
+  absl::Status SetHistoryDefault(bool all_queues);
+
+  // SetHistoryRetention()
+  //
+  // Keeps records for `keep` (std::nullopt: no age bound) and at most
+  // `max_records` of them (std::nullopt: no bound; must not be negative).
+  // Default: 7 days, 1,000,000 records.
+  absl::Status SetHistoryRetention(std::optional<absl::Duration> keep,
+                                   std::optional<int64_t> max_records);
+
+  // PruneHistory()
+  //
+  // Deletes the records past retention now, in statements of 1,000 (each
+  // its own transaction), and returns how many. Worker processes do this
+  // about once a minute while their jobs finish.
+  absl::StatusOr<int64_t> PruneHistory();
 
   // JobHeld()
   //
@@ -354,9 +342,11 @@ class Admin {
   //
   // Makes job `id` runnable now; a dead job also gets its attempts back
   // (error_count 0), and so does a job an operator cancelled (this is how a
-  // cancelled job is revived). `FailedPrecondition` while a worker holds it
-  // (running, or locked ahead by a fast pool); `NotFound` when there is no
-  // such job. The same as `Client::RetryJob()`.
+  // cancelled job is revived). A dead or cancelled job that history moved
+  // out of que_jobs is inserted again from its record (same id; the record
+  // is deleted in the same statement). `FailedPrecondition` while a worker
+  // holds it (running, or locked ahead by a fast pool); `NotFound` when there
+  // is no such job. The same as `Client::RetryJob()`.
   absl::Status RetryJob(int64_t id);
 
   // RetryJobDetailed()

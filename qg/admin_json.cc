@@ -104,4 +104,43 @@ JsonObject LimitJson(const LimitInfo& i) {
   return j;
 }
 
+JsonObject FinishedJobJson(const FinishedJob& f, bool full) {
+  JsonObject j;
+  j.Int("id", f.id);
+  j.String("queue", f.queue);
+  j.String("type", f.type);
+  j.Int("priority", f.priority);
+  j.String("state", "finished");
+  j.String("outcome", std::string(JobOutcomeName(f.outcome)));
+  j.Int("attempts", f.attempts);
+  j.OptionalTime("enqueued_at", f.enqueued_at);
+  j.OptionalTime("first_started_at", f.first_started_at);
+  j.OptionalTime("started_at", f.started_at);
+  j.Time("finished_at", f.finished_at);
+  if (f.run_time.has_value()) {
+    j.Double("run_time_s", absl::ToDoubleSeconds(*f.run_time));
+  } else {
+    j.Null("run_time_s");
+  }
+  j.OptionalString("last_error", f.last_error);
+  j.Int("output_bytes", f.output_bytes);
+  if (full) {
+    // Cut JSON is not JSON: then it goes as a string.
+    if (f.args_truncated()) {
+      j.String("args", f.args);
+    } else {
+      j.Raw("args", f.args);
+    }
+    j.Int("args_bytes", f.args_bytes);
+    if (!f.output.has_value()) {
+      j.Null("output");
+    } else if (f.output_truncated()) {
+      j.String("output", *f.output);
+    } else {
+      j.Raw("output", *f.output);
+    }
+  }
+  return j;
+}
+
 }  // namespace qg

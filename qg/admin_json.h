@@ -22,6 +22,7 @@
 
 #include "absl/time/time.h"
 #include "qg/admin.h"
+#include "qg/history.h"
 #include "qg/json_writer.h"
 #include "qg/limits.h"
 #include "qg/stats.h"
@@ -61,6 +62,15 @@ JsonObject JobListJson(const JobRecord& job, absl::Time now);
 // args_bytes, and when the args were cut, args_preview: their first
 // `kShownChars` characters as a string.
 JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
+
+// FinishedJobJson()
+//
+// A job's history record (qg/history.h): id, queue, type, priority,
+// outcome, attempts, enqueued_at, first_started_at, started_at,
+// finished_at (times as `FormatUtc()`, null when unset), run_time_s,
+// last_error (null: none), output_bytes; and, when `full`, args, output
+// (null: none; raw JSON unless cut, then a string) and their sizes.
+JsonObject FinishedJobJson(const FinishedJob& job, bool full = true);
 
 // BulkResultJson()
 //

@@ -185,6 +185,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
         absl::StrCat("ClientOptions::max_conns must be at least 1, not ",
                      options.max_conns));
   }
+  bool history = false;
   {
     absl::StatusOr<PgConnPtr> conn = qg::Connect(options.conninfo);
     if (!conn.ok()) return conn.status();
@@ -192,6 +193,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
         internal::InspectQueSchema(conn->get());
     if (!schema.ok()) return schema.status();
     if (absl::Status s = internal::QueSchemaStatus(*schema); !s.ok()) return s;
+    history = schema->has_history && schema->may_record_history;
   }
   // The hooks own the guard around the user's logger: jobs, which may
   // outlive the client, keep both alive.
@@ -207,6 +209,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   hooks->error_func = options.error_func;
   hooks->backoff = options.backoff;
   hooks->max_attempts = options.max_attempts;
+  hooks->history = history;
   hooks->logger = options.logger != nullptr
                       ? static_cast<Logger*>(&owner->logger)
                       : &DefaultLogger();
@@ -590,6 +593,13 @@ absl::StatusOr<std::vector<JobStats>> Client::Stats() {
   if (!conn.ok()) return conn.status();
   PgExecutor exec(conn->get());
   return QueryJobStats(exec);
+}
+
+absl::StatusOr<JobLookup> Client::GetJob(int64_t id) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  return internal::LookUpJob(conn->get(), id, 64 * 1024);
 }
 
 }  // namespace qg

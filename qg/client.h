@@ -68,6 +68,7 @@
 #include "qg/clock.h"
 #include "qg/errors.h"
 #include "qg/executor.h"
+#include "qg/history.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/job_counter.h"
 #include "qg/internal/queries.h"
@@ -317,6 +318,15 @@ class Client {
   //
   // Counts per (queue, type); see `JobStats`.
   absl::StatusOr<std::vector<JobStats>> Stats();
+
+  // GetJob()
+  //
+  // Whether job `id` is waiting, running, finished (with its history
+  // record: `qg/history.h`) or unknown, args, last error and output cut at
+  // 64 KiB of text each. Reads que_jobs by id (a scan: Que's table has no
+  // index on job_id alone), then the record. For operators and tools,
+  // not for a hot path.
+  absl::StatusOr<JobLookup> GetJob(int64_t id);
 
   // DeadJobs()
   //

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "qg/internal/guarded.h"
+#include "qg/internal/json.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/utf8.h"
 #include "qg/pg.h"
@@ -45,6 +46,13 @@ absl::Duration DefaultBackoff(int32_t error_count) {
 }
 
 absl::Status DefaultDelete(Job& job, Executor& exec) {
+  if (job.hooks_ && job.hooks_->history) {
+    internal::JobFinish f;
+    f.key = KeyOf(job);
+    f.started_ago = job.SecondsSinceStart();
+    f.output = job.output();
+    return RunOn(exec, internal::queries::FinishJob(f));
+  }
   return RunOn(exec, internal::queries::DeleteJob(KeyOf(job)));
 }
 
@@ -52,6 +60,11 @@ absl::Status RecordError(Job& job, Executor& exec, absl::string_view message,
                          absl::Duration delay) {
   internal::JobError e{KeyOf(job), NextErrorCount(job.error_count()),
                        ClampDelay(delay), internal::StorableText(message)};
+  if (job.hooks_ && job.hooks_->history) {
+    e.started_ago = job.SecondsSinceStart();
+    e.ended_ago = 0;
+    return RunOn(exec, internal::queries::SetErrorHistory(e));
+  }
   return RunOn(exec, internal::queries::SetError(e));
 }
 
@@ -64,7 +77,45 @@ Job::Job(internal::JobRow row, std::unique_ptr<internal::JobLease> lease,
          std::shared_ptr<const JobHooks> hooks)
     : row_(std::move(row)),
       hooks_(std::move(hooks)),
-      lease_(std::move(lease)) {}
+      lease_(std::move(lease)),
+      started_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count()) {}
+
+void Job::MarkStarted() {
+  started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+}
+
+double Job::SecondsSinceStart() const {
+  int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  return static_cast<double>(now - started_ns_.load()) / 1e9;
+}
+
+absl::Status Job::SetOutput(absl::string_view json) {
+  if (absl::Status s = Decided("SetOutput"); !s.ok()) return s;
+  if (json.size() > kMaxOutputBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job ", id(), ": output has ", json.size(),
+                     " bytes; at most ", kMaxOutputBytes));
+  }
+  if (absl::Status s = internal::ValidateJson(json); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job ", id(),
+        ": output must be the text of one JSON value: ", s.message()));
+  }
+  MutexLock lock(mu_);
+  output_ = std::string(json);
+  return absl::OkStatus();
+}
+
+std::optional<std::string> Job::output() const {
+  MutexLock lock(mu_);
+  return output_;
+}
 
 Job::~Job() { Done(); }
 
@@ -150,6 +201,8 @@ absl::Status Job::Delete() {
   if (!custom && borrowed_tx_ == nullptr && !own_tx_open() &&
       lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kDelete;
+    NoteRunEnd();
+    outcome_.output = output();
     end_ = JobEnd::kCompleted;
     return absl::OkStatus();
   }
@@ -212,12 +265,28 @@ absl::Status Job::RecordCancelled(absl::string_view why) {
   if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kError;
     outcome_.error = std::move(e);
+    NoteRunEnd();
     end_ = JobEnd::kCancelled;
     return absl::OkStatus();
   }
-  absl::Status s = RunOn(executor(), internal::queries::SetError(e));
+  absl::Status s = RunOn(executor(), ErrorCall(std::move(e)));
   if (s.ok()) end_ = JobEnd::kCancelled;
   return s;
+}
+
+void Job::NoteRunEnd() {
+  outcome_.run_started = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(started_ns_.load()));
+  outcome_.run_ended = std::chrono::steady_clock::now();
+}
+
+internal::Call Job::ErrorCall(internal::JobError e) const {
+  if (hooks_ && hooks_->history) {
+    e.started_ago = SecondsSinceStart();
+    e.ended_ago = 0;
+    return internal::queries::SetErrorHistory(e);
+  }
+  return internal::queries::SetError(e);
 }
 
 absl::Status Job::Error(absl::string_view message) {
@@ -236,10 +305,11 @@ absl::Status Job::Error(absl::string_view message) {
   if (borrowed_tx_ == nullptr && lease_->BatchesWrites()) {
     outcome_.kind = internal::Outcome::Kind::kError;
     outcome_.error = std::move(e);
+    NoteRunEnd();
     end_ = end;
     return absl::OkStatus();
   }
-  absl::Status s = RunOn(executor(), internal::queries::SetError(e));
+  absl::Status s = RunOn(executor(), ErrorCall(std::move(e)));
   if (s.ok()) end_ = end;
   return s;
 }

@@ -182,7 +182,16 @@ struct JobHooks {
   BackoffFunc backoff;       // Default: DefaultBackoff.
   int max_attempts = 0;      // Default: 0, no limit.
   Logger* logger = nullptr;  // Default: DefaultLogger().
+  // Whether the database has `qg migrate`'s job history (qg_job_history):
+  // then the default verbs write a finished job's record where its queue
+  // has history on. Set by `Client::Create()`. Default: false.
+  bool history = false;
 };
+
+// kMaxOutputBytes
+//
+// The most a job's output (`Job::SetOutput`) may hold, in bytes.
+inline constexpr size_t kMaxOutputBytes = 64 * 1024;
 
 // Job
 //
@@ -274,6 +283,27 @@ class Job {
   // `Tx()` is rolled back first. Workers call it for a job `Client::CancelJob`
   // asked to stop. Call `Done()` afterwards.
   absl::Status RecordCancelled(absl::string_view why);
+
+  // SetOutput()
+  //
+  // The job's output: the text of one JSON value (at most
+  // `kMaxOutputBytes`), kept in its history record when its queue has
+  // history on (see README, "Job history"); a later call replaces it.
+  // Call it before the verb that completes the job (a handler does, before
+  // returning OK). `InvalidArgument` for text that is not JSON, not UTF-8
+  // or too large (the output is then unchanged); `FailedPrecondition` once
+  // a verb chose the job's outcome. `qg::SetOutput()` (qg/typed.h) sets a
+  // protobuf message as JSON.
+  absl::Status SetOutput(absl::string_view json);
+
+  // The output set so far (unset: none).
+  std::optional<std::string> output() const;
+
+  // MarkStarted()
+  //
+  // Notes that the job's handler starts now (its run's start in its history
+  // record; by default, when the job was built). Workers call it.
+  void MarkStarted();
 
   // Done()
   //
@@ -367,6 +397,17 @@ class Job {
   // ended as `end`. Returns the first error.
   absl::Status FinishWrite(absl::Status written, JobEnd end);
 
+  // Seconds since the run started (`MarkStarted`).
+  double SecondsSinceStart() const;
+  // Notes the run's start and end in `outcome_` (batched writes).
+  void NoteRunEnd();
+  // The statement that records failure `e` on the job's connection.
+  internal::Call ErrorCall(internal::JobError e) const;
+  friend absl::Status DefaultDelete(Job& job, Executor& exec);
+  friend absl::Status RecordError(Job& job, Executor& exec,
+                                  absl::string_view message,
+                                  absl::Duration delay);
+
   const internal::JobRow row_;
   const std::shared_ptr<const JobHooks> hooks_;
   const std::unique_ptr<internal::JobLease> lease_;
@@ -381,6 +422,9 @@ class Job {
   std::atomic<JobEnd> end_{JobEnd::kNone};
 
   std::atomic<int> cancel_{0};
+  // The run's start (steady clock, nanoseconds since its epoch).
+  std::atomic<int64_t> started_ns_;
+  std::optional<std::string> output_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg

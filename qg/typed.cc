@@ -521,4 +521,13 @@ absl::Status ArgsToMessage(absl::string_view args, Message& message) {
   return absl::OkStatus();
 }
 
+absl::Status SetOutput(Job& job, const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = MessageToArgs(message);
+  if (!json.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output of job ", job.id(), ": ", json.status().message()));
+  }
+  return job.SetOutput(*json);
+}
+
 }  // namespace qg

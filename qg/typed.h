@@ -86,6 +86,13 @@ absl::StatusOr<std::string> MessageToArgs(
 absl::Status ArgsToMessage(absl::string_view args,
                            google::protobuf::Message& message);
 
+// SetOutput()
+//
+// Sets `job`'s output (`Job::SetOutput()`, kept in its history record) to
+// `message` as protobuf JSON, checked as `MessageToArgs()` checks args;
+// `InvalidArgument` naming what is wrong (the output is then unchanged).
+absl::Status SetOutput(Job& job, const google::protobuf::Message& message);
+
 }  // namespace qg
 
 #endif  // QG_TYPED_H_

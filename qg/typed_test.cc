@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "qg/client.h"
 #include "qg/testing/database_test.h"
+#include "qg/testing/job.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/typed_test.pb.h"
 #include "qg/typed_test_proto2.pb.h"
@@ -105,6 +106,24 @@ TEST(TypedTest, EveryFieldKindReadsBackExactly) {
   QG_ASSERT_OK(ParseTypedArgs(job.args, received));
   std::string diff;
   EXPECT_TRUE(SameMessage(sent, received, &diff)) << diff << job.args;
+}
+
+// A typed output is the message's protobuf JSON, refused as args are.
+TEST(TypedTest, SetOutputWritesTheMessageAsJsonOrRefusesIt) {
+  std::unique_ptr<Job> job = qg_testing::NewTestJob({.type = "T"});
+  Payload sent = FullPayload();
+  QG_ASSERT_OK(SetOutput(*job, sent));
+  ASSERT_TRUE(job->output().has_value());
+  Payload back;
+  QG_ASSERT_OK(ParseTypedArgs(*job->output(), back));
+  std::string diff;
+  EXPECT_TRUE(SameMessage(sent, back, &diff)) << diff;
+  Payload bad;
+  bad.set_text("bad \xff utf8");
+  EXPECT_THAT(SetOutput(*job, bad),
+              qg_testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                   ::testing::HasSubstr("output of job 1")));
+  EXPECT_EQ(*job->output(), MessageToArgs(sent).value());
 }
 
 // Issue 23, item 3: invalid UTF-8 was dropped from the JSON ("bad \xff\xfe

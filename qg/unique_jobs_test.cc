@@ -391,12 +391,14 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
       "error_count integer NO 0; "
       "last_error text YES -; "
       "queue text NO ''::text");
-  // Additions: nullable, no default.
+  // Additions: nullable; the enqueue time's default is now() (for rows
+  // inserted after it: the rows that existed keep NULL).
   EXPECT_EQ(Query("SELECT string_agg(format('%s %s %s', column_name, "
                   "is_nullable, coalesce(column_default, '-')), '; ' "
                   "ORDER BY column_name) "
                   "FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs' AND column_name LIKE 'qg%'"),
+            "qg_enqueued_at YES now(); qg_first_started_at YES -; "
             "qg_limit_key YES -; qg_unique_key YES -");
   EXPECT_EQ(Query("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                   "WHERE conname = 'que_jobs_pkey'"),
@@ -408,7 +410,7 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
-            "10");
+            "12");
   EXPECT_EQ(Query("SELECT count(*) FROM pg_indexes "
                   "WHERE tablename = 'que_jobs'"),
             "2");

@@ -1177,3 +1177,118 @@ BEGIN
   END LOOP;
 END
 $$;
+
+-- Job history: when it is on for a job's queue, the statement of a qg-cpp
+-- worker that removes a finished job from que_jobs (completed; dead, out of
+-- attempts; cancelled by an operator) writes the job's record here in the
+-- same statement, so that a record exists if and only if the job is gone
+-- (with history on, dead and cancelled jobs leave que_jobs too; `qg retry`
+-- brings one back from its record). Jobs finished by Ruby Que, que-go or
+-- qg workers, and jobs an operator deletes, leave no record.
+--
+-- The times a record needs: qg_enqueued_at (now() at the insert, whoever
+-- inserts; NULL for rows that existed before the column) and
+-- qg_first_started_at (set by a qg-cpp worker's first failure; a job that
+-- completes on its first run takes its run's start). Added without a
+-- default first, so rows that exist keep NULL and the change is the
+-- catalog's only; a second run takes no lock on que_jobs.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_enqueued_at' AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_enqueued_at timestamptz, ALTER COLUMN qg_enqueued_at SET DEFAULT now();
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_first_started_at'
+                   AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_first_started_at timestamptz;
+  END IF;
+END
+$$;
+
+-- One record per finished job, keyed by its id. outcome: 'completed',
+-- 'dead' or 'cancelled'. attempts: the runs it had (error_count + 1 for a
+-- completed job; a job cancelled before it ran again counts only the runs
+-- it had). started_at/run_time: its last run (NULL when it was cancelled
+-- while waiting); finished_at: when that run ended (or when it was
+-- cancelled), on the database's clock. last_error: the error it died of,
+-- the cancel's message, or, for a completed job, the failure before its
+-- success (NULL if none). output: the JSON its handler set
+-- (`Job::SetOutput`), NULL if none. limit_key: the job's
+-- NewJob::limit_key, for `qg retry` to bring it back with.
+CREATE TABLE IF NOT EXISTS qg_job_history (
+  job_id           bigint      PRIMARY KEY,
+  queue            text        NOT NULL,
+  priority         smallint    NOT NULL,
+  job_class        text        NOT NULL,
+  args             json        NOT NULL,
+  outcome          text        NOT NULL,
+  attempts         integer     NOT NULL,
+  enqueued_at      timestamptz,
+  first_started_at timestamptz,
+  started_at       timestamptz,
+  finished_at      timestamptz NOT NULL,
+  run_time         interval,
+  last_error       text,
+  output           json,
+  limit_key        text
+);
+
+-- Listing recent records and pruning the oldest walk this index only.
+CREATE INDEX IF NOT EXISTS qg_job_history_finished_at
+  ON qg_job_history (finished_at);
+
+-- Whether history is on, per queue: qg_queues.history (NULL: as the
+-- default) over qg_history_settings.all_queues (the default; off without a
+-- row). Retention (one setting for every queue): records older than
+-- `keep`, and the oldest beyond `max_records`, are pruned in batches by
+-- qg-cpp worker pools' sweepers (and `qg history prune`); NULL: no such
+-- bound.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'qg_queues'::regclass
+                   AND attname = 'history' AND NOT attisdropped) THEN
+    ALTER TABLE qg_queues ADD COLUMN history boolean;
+  END IF;
+END
+$$;
+CREATE TABLE IF NOT EXISTS qg_history_settings (
+  singleton   boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+  all_queues  boolean     NOT NULL DEFAULT false,
+  keep        interval    DEFAULT '7 days',
+  max_records bigint      DEFAULT 1000000 CHECK (max_records >= 0),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The queues of `qs` whose finished jobs get a record (see above): one
+-- call per statement that finishes jobs, never one per job (callers pass
+-- each queue once where they can; repeats are skipped). PL/pgSQL: its
+-- plans are made once per session, each an index probe (a locker session
+-- rules out sequential scans and sorts, and a plan that needs one would be
+-- JIT-compiled on every call).
+CREATE OR REPLACE FUNCTION qg_history_queues(qs text[])
+RETURNS text[] LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  dflt boolean;
+  own boolean;
+  q text;
+  seen text[] := '{}';
+  result text[] := '{}';
+BEGIN
+  SELECT s.all_queues INTO dflt FROM qg_history_settings AS s
+  WHERE s.singleton;
+  FOREACH q IN ARRAY coalesce(qs, '{}') LOOP
+    CONTINUE WHEN q = ANY (seen);
+    seen := seen || q;
+    own := NULL;
+    SELECT x.history INTO own FROM qg_queues AS x WHERE x.queue = q;
+    IF coalesce(own, dflt, false) THEN
+      result := result || q;
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+$$;

@@ -53,6 +53,9 @@
 //      starts/s over the rule, the most starts in any 1 s window, the fewest
 //      in a second; pickup p50/p99 of 10 keys' jobs (100/s, limit 1 per
 //      key) alone and beside a key with 100,000 waiting jobs
+//   s12 job history (not in core/scale/all): the s3 drain at each --c with
+//      history off and on for the queue, in the same repetition (the order
+//      alternating): rates and on/off
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -629,6 +632,45 @@ class Bench {
   //   global8: one queue limited to 8 at once, drained by 2 pools of 8
   //     (own clients and sessions: two processes as the database sees them);
   //   keys1000: 100,000 jobs over 1,000 keys limited to 1 each.
+  // s12: the s3 drain with job history off and on for the queue (each
+  // completed job's record written in its delete statement), in the same
+  // repetition, the order alternating per repetition.
+  void S12(int rep, int c) {
+    auto drain = [&](bool history) {
+      Reset();
+      MustExec(admin_.get(), "TRUNCATE qg_job_history");
+      MustExec(admin_.get(),
+               absl::StrCat("INSERT INTO qg_queues (queue, history) VALUES "
+                            "('', ",
+                            history ? "true" : "false",
+                            ") ON CONFLICT (queue) DO UPDATE SET history = "
+                            "excluded.history"));
+      LoadReady("que_jobs");
+      double rate = DrainReady(c, qg::WorkerMode::kFast, kS3Jobs);
+      if (history) {
+        auto n = qg::Exec(admin_.get(), "SELECT count(*) FROM qg_job_history");
+        CHECK(n.ok() && n->Get(0, 0) == absl::StrCat(kS3Jobs))
+            << "history kept " << (n.ok() ? n->Get(0, 0) : "?") << " of "
+            << kS3Jobs << " records";
+      }
+      return rate;
+    };
+    double off = 0, on = 0;
+    if (rep % 2 == 0) {
+      off = drain(false);
+      on = drain(true);
+    } else {
+      on = drain(true);
+      off = drain(false);
+    }
+    MustExec(admin_.get(), "DELETE FROM qg_queues WHERE queue = ''");
+    MustExec(admin_.get(), "TRUNCATE qg_job_history");
+    Emit("qg", "s12", rep, absl::StrCat("history_off_c", c, "_jobs_per_s"),
+         off);
+    Emit("qg", "s12", rep, absl::StrCat("history_on_c", c, "_jobs_per_s"), on);
+    Emit("qg", "s12", rep, absl::StrCat("history_on_over_off_c", c), on / off);
+  }
+
   void S10(int rep) {
     auto limits = [&](const std::string& insert) {
       MustExec(admin_.get(), "DELETE FROM qg_limits");
@@ -1553,7 +1595,7 @@ std::optional<Plan> PlanFromFlags() {
       plan.scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s11, core, scale or all, "
+              "bench: --scenario takes s1 .. s12, core, scale or all, "
               "comma-separated\n");
       return std::nullopt;
     }
@@ -1606,6 +1648,9 @@ void RunPlan(Bench& bench, const Plan& plan) {
     }
     if (want("s10")) bench.S10(rep);
     if (want("s11")) bench.S11(rep);
+    if (want("s12")) {
+      for (int c : plan.cs) bench.S12(rep, c);
+    }
   }
 }
 

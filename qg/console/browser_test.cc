@@ -136,6 +136,24 @@ TEST_F(ConsoleBrowserTest,
       SetLimit(exec, {.name = "<img src=x onerror=\"window.__xss = 4\">",
                       .type = "Nothing",
                       .concurrency = 5}));
+  // Job history: a completed job with output (markup in it), a dead one
+  // (the browser brings it back) and a cancelled one, in queue "billing".
+  Query(
+      "INSERT INTO qg_job_history (job_id, queue, priority, job_class, args, "
+      "outcome, attempts, enqueued_at, first_started_at, started_at, "
+      "finished_at, run_time, last_error, output) VALUES "
+      "(900001, 'billing', 100, 'Invoice', '[1]', 'completed', 2, "
+      "now() - interval '10 minutes', now() - interval '9 minutes', "
+      "now() - interval '5 minutes', now() - interval '4 minutes', "
+      "interval '1.5 seconds', 'timeout', "
+      "'{\"pdf\":\"inv-1.pdf\",\"note\":\"<img src=x "
+      "onerror=window.__xss=5>\"}'), "
+      "(900002, 'billing', 100, 'Invoice', '[2]', 'dead', 3, now(), now(), "
+      "now(), now() - interval '3 minutes', interval '20 ms', "
+      "'qg: dead after 3 attempts: card declined', NULL), "
+      "(900003, 'billing', 100, 'Refund', '[3]', 'cancelled', 0, now(), "
+      "NULL, NULL, now() - interval '2 minutes', NULL, 'qg: cancelled: by "
+      "an operator', NULL) RETURNING 1");
   PgConnPtr holder = HoldJobLock(std::stoll(working));
   ASSERT_FALSE(HasFailure()) << "cannot hold job " << working << "'s lock";
 
@@ -151,6 +169,12 @@ TEST_F(ConsoleBrowserTest,
   int code = RunNode(
       {source_dir + "/browser_test.js", console->url(), errored, xss}, pw);
   ASSERT_EQ(code, 0) << "browser_test.js failed (its output is above)";
+
+  // The dead record's Retry brought job 900002 back, and its record went.
+  EXPECT_EQ(Query("SELECT queue || ' ' || error_count FROM que_jobs WHERE "
+                  "job_id = 900002"),
+            "billing 0");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_job_history"), "2");
 
   // The click reached the database: the errored job is due now.
   EXPECT_EQ(

@@ -152,6 +152,36 @@ async function cellText(page, queue, type, state) {
     await page.waitForTimeout(300);
     check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the limits page');
     check((await page.$$('main img')).length === 0, 'no injected element exists on the limits page');
+    // Job history: the records newest first, a filter, a record's page with
+    // its output, and a dead job brought back from its record.
+    await page.goto(url + '#/history');
+    await page.waitForSelector('tr[data-job-id="900001"]');
+    const ids = await page.$$eval('#history tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-job-id')));
+    check(ids.join(',') === '900003,900002,900001', 'history lists the records newest first: ' + ids.join(','));
+    await page.selectOption('#history-filters select[name="outcome"]', 'dead');
+    await page.click('#history-filters button[type="submit"]');
+    await page.waitForFunction(() => document.querySelectorAll('#history tbody tr').length === 1 &&
+      document.querySelector('#history tbody tr').getAttribute('data-job-id') === '900002');
+    check(true, 'the outcome filter leaves the dead record');
+    check((await page.textContent('tr[data-job-id="900002"] td.last-error')).includes('card declined'), 'the list shows its last error');
+    await page.goto(url + '#/job/900001');
+    await page.waitForSelector('#job-output');
+    check(await page.textContent('#job-state') === 'finished: completed', 'a finished job shows its outcome');
+    check(await page.textContent('#job-attempts') === '2', 'and its attempts');
+    check(await page.textContent('#job-run-time') === '1.500 s', 'and its run time');
+    check((await page.textContent('#job-output')).includes('"pdf": "inv-1.pdf"'), 'and its output, pretty-printed');
+    check((await page.textContent('#job-output')).includes('<img src=x onerror=window.__xss=5>'), 'markup in an output shows as text');
+    check(await page.$('button[data-action="retry"]') === null, 'a completed job offers no retry');
+    await page.goto(url + '#/job/900002');
+    await page.waitForSelector('button[data-action="retry"]');
+    await page.click('button[data-action="retry"]');
+    await page.waitForFunction(() => document.getElementById('flash').textContent.includes('will run now'));
+    await page.waitForFunction(() => (document.getElementById('job-state') || {}).textContent === 'ready');
+    check(true, 'a dead record brought back is a ready job again');
+    await page.screenshot({ path: path.join(outDir, 'history.png'), fullPage: true });
+    await page.waitForTimeout(300);
+    check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the history pages');
+
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
   } finally {
     await context.close();

@@ -432,6 +432,7 @@ class Console::Impl {
     server_.Get("/api/v1/jobs", with_request(&Impl::ListJobs));
     server_.Get(R"(/api/v1/jobs/([^/]+))", with_request(&Impl::GetJob));
     server_.Get("/api/v1/limits", plain(&Impl::Limits));
+    server_.Get("/api/v1/history", with_request(&Impl::ListHistory));
   }
 
   // The JSON API's actions: POST only, each checked by MayAct.
@@ -692,9 +693,81 @@ class Console::Impl {
   void GetJob(const httplib::Request& req, httplib::Response& res) {
     absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
     if (!id.ok()) return SendStatus(res, id.status());
-    absl::StatusOr<JobRecord> job = admin_->GetJob(*id);
-    if (!job.ok()) return SendStatus(res, job.status());
-    SendJson(res, 200, JobDetailJson(*job, absl::Now()).text());
+    absl::StatusOr<JobLookup> found = admin_->LookUpJob(*id);
+    if (!found.ok()) return SendStatus(res, found.status());
+    if (found->phase == JobPhase::kFinished) {
+      return SendJson(res, 200, FinishedJobJson(*found->finished).text());
+    }
+    if (!found->job.has_value()) {
+      return SendStatus(
+          res, absl::NotFoundError(absl::StrCat("no job with ID ", *id)));
+    }
+    SendJson(res, 200, JobDetailJson(*found->job, absl::Now()).text());
+  }
+
+  // Job history: records newest first, filtered (queue, type, outcome,
+  // since/until as RFC 3339 times), keyset-paged (`after`).
+  void ListHistory(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {"queue", "type", "outcome", "since",
+                                          "until", "limit", "after"});
+        !s.ok()) {
+      return SendStatus(res, s);
+    }
+    HistoryFilter filter;
+    filter.queue = Param(req, "queue");
+    if (std::optional<std::string> t = Param(req, "type");
+        t.has_value() && !t->empty()) {
+      filter.type = *t;
+    }
+    if (std::optional<std::string> o = Param(req, "outcome");
+        o.has_value() && !o->empty()) {
+      absl::StatusOr<JobOutcome> outcome = ParseJobOutcome(*o);
+      if (!outcome.ok()) return SendStatus(res, outcome.status());
+      filter.outcome = *outcome;
+    }
+    for (auto [name, into] : {std::pair{"since", &filter.finished_from},
+                              std::pair{"until", &filter.finished_before}}) {
+      std::optional<std::string> v = Param(req, name);
+      if (!v.has_value() || v->empty()) continue;
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, *v, &t, &err)) {
+        return SendError(res, 400,
+                         absl::StrCat(name, ": not an RFC 3339 time: ", err));
+      }
+      *into = t;
+    }
+    int limit = 50;
+    if (std::optional<std::string> l = Param(req, "limit"); l.has_value()) {
+      if (!absl::SimpleAtoi(*l, &limit) || limit < 1 || limit > kMaxPageLimit) {
+        return SendError(res, 400,
+                         absl::StrCat("limit must be 1..", kMaxPageLimit));
+      }
+    }
+    std::optional<HistoryCursor> after;
+    if (std::optional<std::string> a = Param(req, "after");
+        a.has_value() && !a->empty()) {
+      absl::StatusOr<HistoryCursor> c = HistoryCursor::Decode(*a);
+      if (!c.ok()) {
+        return SendError(res, 400,
+                         absl::StrCat("after: ", c.status().message()));
+      }
+      after = *c;
+    }
+    absl::StatusOr<HistoryPage> p = admin_->ListHistory(filter, limit, after);
+    if (!p.ok()) return SendStatus(res, p.status());
+    std::vector<JsonObject> items;
+    for (const FinishedJob& f : p->jobs) {
+      items.push_back(FinishedJobJson(f, /*full=*/false));
+    }
+    JsonObject o;
+    o.Raw("records", JsonArray(items));
+    if (p->next.has_value()) {
+      o.String("next", p->next->Encode());
+    } else {
+      o.Null("next");
+    }
+    SendJson(res, 200, o.text());
   }
 
   // --- Actions. -----------------------------------------------------------

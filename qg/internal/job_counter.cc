@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "qg/internal/job_ops.h"
 #include "qg/internal/sync.h"
 #include "qg/pg.h"
 
@@ -96,6 +97,33 @@ void JobCounter::Flush() {
       Run(conn->get(), queries::TrimCounts(absl::Hours(24 * 7))).IgnoreError();
     }
   }
+  PruneHistory();
+}
+
+void JobCounter::PruneHistory() {
+  {
+    MutexLock lock(mu_);
+    if (stop_ || no_history_ || clock_.Now() - last_prune_ < kPruneEvery) {
+      return;
+    }
+    last_prune_ = clock_.Now();
+  }
+  absl::StatusOr<PooledConn> conn = pool_->Acquire(absl::Milliseconds(100));
+  if (!conn.ok()) return;
+  absl::StatusOr<int64_t> pruned =
+      internal::PruneHistory(conn->get(), kPruneBatch, kPruneBatchesPerTurn);
+  if (pruned.ok()) return;
+  std::string state = SqlState(pruned.status());
+  if (state == "42P01" || state == "42883") {
+    // Not migrated for history: nothing to prune, now or later.
+    MutexLock lock(mu_);
+    no_history_ = true;
+    return;
+  }
+  logger_->Log(
+      LogLevel::kWarning,
+      absl::StrCat("qg: pruning job history: ", pruned.status().ToString(),
+                   "; trying again in ", absl::FormatDuration(kPruneEvery)));
 }
 
 bool JobCounter::Write(

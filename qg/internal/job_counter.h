@@ -9,7 +9,8 @@
 // a busy pool never writes per job. Best effort: a database without the
 // table (not migrated) turns counting off after one info line; a failed
 // write keeps the counts for the next one. Rows older than a week are
-// deleted once an hour.
+// deleted once an hour. The same thread prunes job history past its
+// retention (qg_job_history) about once a minute, while jobs finish.
 #ifndef QG_INTERNAL_JOB_COUNTER_H_
 #define QG_INTERNAL_JOB_COUNTER_H_
 
@@ -54,6 +55,12 @@ class JobCounter {
 
  private:
   void Loop();
+  // Job history's retention: about once a minute, deletes records past it
+  // (at most kPruneBatchesPerTurn statements of kPruneBatch records).
+  void PruneHistory();
+  static constexpr absl::Duration kPruneEvery = absl::Minutes(1);
+  static constexpr int kPruneBatch = 1000;
+  static constexpr int kPruneBatchesPerTurn = 20;
   // Writes `counts`; false when they should be kept for the next try.
   bool Write(const std::map<std::tuple<absl::Time, std::string, std::string>,
                             JobCount>& counts);
@@ -69,6 +76,8 @@ class JobCounter {
       ABSL_GUARDED_BY(mu_);
   bool disabled_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool no_history_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_prune_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_trim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread thread_ ABSL_GUARDED_BY(mu_);
   Mutex write_mu_;  // one Write at a time

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "qg/internal/pg.h"
@@ -141,13 +142,16 @@ absl::StatusOr<CancelOutcome> CancelJob(
   auto stop = [&] { return interrupted != nullptr && interrupted(); };
   const absl::Time deadline = absl::Now() + wait;
   bool asked_once = false;
+  absl::StatusOr<bool> history = HasHistory(conn.get());
+  if (!history.ok()) return history.status();
   while (true) {
     absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
+      std::string message =
+          absl::StrCat(kCancelledMarker, ": by an operator at ",
+                       FormatTimestamp(absl::Now()));
       absl::StatusOr<PgResult> r =
-          Run(conn.get(),
-              queries::CancelUnheld(
-                  id, absl::StrCat(kCancelledMarker, ": by an operator at ",
-                                   FormatTimestamp(absl::Now()))));
+          Run(conn.get(), *history ? queries::CancelUnheldHistory(id, message)
+                                   : queries::CancelUnheld(id, message));
       if (!r.ok()) return r.status();
       return r->rows();
     });
@@ -227,6 +231,32 @@ absl::StatusOr<std::vector<std::string>> PausedQueues(PooledConn& conn) {
   return out;
 }
 
+absl::StatusOr<bool> HasHistory(PGconn* conn) {
+  absl::StatusOr<PgResult> r = Run(conn, queries::HasHistory());
+  if (!r.ok()) return r.status();
+  return r->Get(0, 0) == "t";
+}
+
+absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch, int max_batches) {
+  absl::StatusOr<PgResult> cut = Run(conn, queries::HistoryPruneCut());
+  if (!cut.ok()) return cut.status();
+  if (cut->rows() == 0 || cut->IsNull(0, 0)) return 0;
+  std::string before(cut->Get(0, 0));
+  int64_t pruned = 0;
+  for (int i = 0; i < max_batches; ++i) {
+    absl::StatusOr<PgResult> r =
+        Run(conn, queries::HistoryPrune(before, batch));
+    if (!r.ok()) return r.status();
+    int64_t n = 0;
+    if (!absl::SimpleAtoi(r->Get(0, 0), &n)) {
+      return absl::InternalError("qg_history_prune: not a count");
+    }
+    pruned += n;
+    if (n < batch) break;
+  }
+  return pruned;
+}
+
 absl::Status JobHeldError(int64_t id) {
   return absl::FailedPreconditionError(absl::StrCat(
       "job ", id,
@@ -241,12 +271,24 @@ absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
 absl::StatusOr<RetryOutcome> RetryJobUnderLockDetailed(PooledConn& conn,
                                                        int64_t id) {
   RetryOutcome outcome;
+  absl::StatusOr<bool> history = HasHistory(conn.get());
+  if (!history.ok()) return history.status();
   absl::Status s = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
     absl::StatusOr<PgResult> r = Run(conn.get(), queries::RetryJob(id));
     if (!r.ok()) return r.status();
     if (r->rows() == 1) {
       outcome.was_dead = r->Get(0, 0) == "t";
       outcome.was_cancelled = r->Get(0, 1) == "t";
+      return 1;
+    }
+    if (!*history) return 0;
+    // Gone from que_jobs: a dead or cancelled job's history record brings
+    // it back (under the same lock, so no worker takes it half-inserted).
+    r = Run(conn.get(), queries::HistoryRevive(id));
+    if (!r.ok()) return r.status();
+    if (r->rows() == 1) {
+      outcome.was_dead = true;
+      outcome.was_cancelled = r->Get(0, 0) == "cancelled";
     }
     return r->rows();
   });

@@ -34,6 +34,18 @@ namespace qg::internal {
 // The error for a job a worker holds, naming `id`.
 absl::Status JobHeldError(int64_t id);
 
+// Whether the database has `qg migrate`'s job history (qg_job_history).
+absl::StatusOr<bool> HasHistory(PGconn* conn);
+
+// PruneHistory()
+//
+// Deletes history records past retention (qg_history_settings), oldest
+// first, in statements of at most `batch` records (each its own
+// transaction: no long lock), at most `max_batches` of them. Returns how
+// many it deleted; errors as the database reports them (42P01: no
+// qg_job_history).
+absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch, int max_batches);
+
 // RetryJobUnderLock()
 //
 // Makes job `id` runnable now (a dead job also gets its attempts back, and

@@ -13,8 +13,11 @@
 #ifndef QG_INTERNAL_LEASE_H_
 #define QG_INTERNAL_LEASE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "libpq-fe.h"
@@ -41,6 +44,11 @@ struct Outcome {
   absl::Duration snooze;  // kSnooze only
   // How the job ended, whatever is left to write (for counts).
   JobEnd end = JobEnd::kReleased;
+  // For its history record (kDelete, kError): when its run started and
+  // ended (the verb's call), and the output its handler set.
+  std::chrono::steady_clock::time_point run_started;
+  std::chrono::steady_clock::time_point run_ended;
+  std::optional<std::string> output;
 };
 
 // JobLease

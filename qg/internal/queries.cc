@@ -1,5 +1,6 @@
 #include "qg/internal/queries.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -29,6 +30,17 @@ SqlParams KeyArrays(absl::Span<const JobKey> keys) {
   }
   return {ArrayLiteral(queues), ArrayLiteral(priorities), ArrayLiteral(run_ats),
           IdArray(ids)};
+}
+
+// The queues of `keys`, each once, as an array parameter.
+std::string DistinctQueues(absl::Span<const JobKey> keys) {
+  std::vector<std::string> queues;
+  for (const JobKey& k : keys) {
+    if (std::find(queues.begin(), queues.end(), k.queue) == queues.end()) {
+      queues.push_back(k.queue);
+    }
+  }
+  return ArrayLiteral(queues);
 }
 
 SqlParams InsertParams(const InsertRow& row) {
@@ -176,6 +188,37 @@ Call DeleteJob(const JobKey& key) {
            absl::StrCat(key.id)}};
 }
 
+namespace {
+
+std::optional<std::string> AgoParam(const std::optional<double>& ago) {
+  if (!ago.has_value()) return std::nullopt;
+  return absl::StrCat(*ago);
+}
+
+std::optional<std::string> OptionalSeconds(
+    const std::optional<absl::Duration>& d) {
+  if (!d.has_value()) return std::nullopt;
+  return absl::StrCat(absl::ToDoubleSeconds(*d));
+}
+
+}  // namespace
+
+Call FinishJob(const JobFinish& f) {
+  return {&sql::kFinishJob,
+          {f.key.queue, absl::StrCat(f.key.priority), f.key.run_at_text,
+           absl::StrCat(f.key.id), absl::StrCat(f.started_ago),
+           f.output.has_value() ? SqlParam(*f.output) : SqlParam()}};
+}
+
+Call SetErrorHistory(const JobError& e) {
+  std::optional<std::string> started = AgoParam(e.started_ago);
+  return {
+      &sql::kSetErrorHistory,
+      {absl::StrCat(e.error_count), DelayParam(e.delay), e.message, e.key.queue,
+       absl::StrCat(e.key.priority), e.key.run_at_text, absl::StrCat(e.key.id),
+       started.has_value() ? SqlParam(*started) : SqlParam()}};
+}
+
 Call SetError(const JobError& e) {
   return {&sql::kSetError,
           {absl::StrCat(e.error_count), DelayParam(e.delay), e.message,
@@ -241,6 +284,59 @@ Call QueueLimited(absl::string_view queue) {
 Call CancelUnheld(int64_t id, absl::string_view message) {
   return {&sql::kCancelUnheld, {absl::StrCat(id), std::string(message)}};
 }
+Call CancelUnheldHistory(int64_t id, absl::string_view message) {
+  return {&sql::kCancelUnheldHistory, {absl::StrCat(id), std::string(message)}};
+}
+Call HasHistory() { return {&sql::kHasHistory, {}}; }
+Call HistoryPrivileges() { return {&sql::kHistoryPrivileges, {}}; }
+Call HistoryGet(int64_t id, int max_chars) {
+  return {&sql::kHistoryGet, {absl::StrCat(id), absl::StrCat(max_chars)}};
+}
+Call HistoryRevive(int64_t id) {
+  return {&sql::kHistoryRevive, {absl::StrCat(id)}};
+}
+Call HistoryPruneCut() { return {&sql::kHistoryPruneCut, {}}; }
+Call HistoryPrune(absl::string_view before, int batch) {
+  return {&sql::kHistoryPrune, {std::string(before), absl::StrCat(batch)}};
+}
+Call HistorySettings() { return {&sql::kHistorySettings, {}}; }
+Call HistorySetQueue(absl::string_view queue, std::optional<bool> on) {
+  return {&sql::kHistorySetQueue,
+          {std::string(queue),
+           on.has_value() ? SqlParam(*on ? "true" : "false") : SqlParam()}};
+}
+Call HistorySetDefault(std::optional<bool> all_queues,
+                       std::optional<std::optional<absl::Duration>> keep,
+                       std::optional<std::optional<int64_t>> max_records) {
+  std::optional<std::string> keep_s =
+      keep.has_value() ? OptionalSeconds(*keep) : std::nullopt;
+  std::optional<std::string> max_s;
+  if (max_records.has_value() && max_records->has_value()) {
+    max_s = absl::StrCat(**max_records);
+  }
+  return {&sql::kHistorySetDefault,
+          {all_queues.has_value() ? SqlParam(*all_queues ? "true" : "false")
+                                  : SqlParam(),
+           keep.has_value() ? "true" : "false",
+           keep_s.has_value() ? SqlParam(*keep_s) : SqlParam(),
+           max_records.has_value() ? "true" : "false",
+           max_s.has_value() ? SqlParam(*max_s) : SqlParam()}};
+}
+Call HistoryList(const HistoryListParams& p) {
+  auto opt = [](const std::optional<std::string>& v) {
+    return v.has_value() ? SqlParam(*v) : SqlParam();
+  };
+  auto time = [](const std::optional<absl::Time>& t) {
+    return t.has_value() ? SqlParam(FormatTimestamp(*t)) : SqlParam();
+  };
+  return {&sql::kHistoryList,
+          {opt(p.queue), opt(p.type), opt(p.outcome), time(p.finished_from),
+           time(p.finished_before), opt(p.after_finished_at),
+           p.after_finished_at.has_value() ? SqlParam(absl::StrCat(p.after_id))
+                                           : SqlParam(),
+           absl::StrCat(p.limit), absl::StrCat(p.max_chars)}};
+}
+
 Call RequestCancel(int64_t id, absl::Duration expires_in) {
   return {&sql::kRequestCancel,
           {absl::StrCat(id), absl::StrCat(absl::ToDoubleSeconds(expires_in))}};
@@ -379,34 +475,76 @@ Call DeleteById(absl::Span<const int64_t> ids) {
   return {&sql::kDeleteById, {IdArray(ids)}};
 }
 
+Call FinishBatch(absl::Span<const JobFinish> finishes) {
+  std::vector<JobKey> keys;
+  std::vector<std::string> started, ended;
+  std::vector<std::optional<std::string>> outputs;
+  for (const JobFinish& f : finishes) {
+    keys.push_back(f.key);
+    started.push_back(absl::StrCat(f.started_ago));
+    ended.push_back(absl::StrCat(f.ended_ago));
+    outputs.push_back(f.output);
+  }
+  SqlParams p = KeyArrays(keys);
+  p.push_back(ArrayLiteral(started));
+  p.push_back(ArrayLiteral(ended));
+  p.push_back(ArrayLiteral(outputs));
+  p.push_back(DistinctQueues(keys));
+  return {&sql::kFinishBatch, std::move(p)};
+}
+
+Call FinishById(absl::Span<const JobFinish> finishes) {
+  std::vector<int64_t> ids;
+  std::vector<std::string> started, ended;
+  std::vector<std::optional<std::string>> outputs;
+  for (const JobFinish& f : finishes) {
+    ids.push_back(f.key.id);
+    started.push_back(absl::StrCat(f.started_ago));
+    ended.push_back(absl::StrCat(f.ended_ago));
+    outputs.push_back(f.output);
+  }
+  return {&sql::kFinishById,
+          {IdArray(ids), ArrayLiteral(started), ArrayLiteral(ended),
+           ArrayLiteral(outputs)}};
+}
+
 Call ErrorBatch(absl::Span<const JobError> errors) {
   std::vector<JobKey> keys;
   std::vector<std::string> counts, delays, messages;
+  std::vector<std::optional<std::string>> started, ended;
   for (const JobError& e : errors) {
     keys.push_back(e.key);
     counts.push_back(absl::StrCat(e.error_count));
     delays.push_back(DelayParam(e.delay));
     messages.push_back(e.message);
+    started.push_back(AgoParam(e.started_ago));
+    ended.push_back(AgoParam(e.ended_ago));
   }
   SqlParams p = KeyArrays(keys);
   p.push_back(ArrayLiteral(counts));
   p.push_back(ArrayLiteral(delays));
   p.push_back(ArrayLiteral(messages));
+  p.push_back(ArrayLiteral(started));
+  p.push_back(ArrayLiteral(ended));
+  p.push_back(DistinctQueues(keys));
   return {&sql::kErrorBatch, std::move(p)};
 }
 
 Call ErrorById(absl::Span<const JobError> errors) {
   std::vector<int64_t> ids;
   std::vector<std::string> counts, delays, messages;
+  std::vector<std::optional<std::string>> started, ended;
   for (const JobError& e : errors) {
     ids.push_back(e.key.id);
     counts.push_back(absl::StrCat(e.error_count));
     delays.push_back(DelayParam(e.delay));
     messages.push_back(e.message);
+    started.push_back(AgoParam(e.started_ago));
+    ended.push_back(AgoParam(e.ended_ago));
   }
   return {&sql::kErrorById,
           {IdArray(ids), ArrayLiteral(counts), ArrayLiteral(delays),
-           ArrayLiteral(messages)}};
+           ArrayLiteral(messages), ArrayLiteral(started), ArrayLiteral(ended)}};
 }
 
 Call UnlockBatch(absl::Span<const int64_t> ids) {
@@ -502,4 +640,60 @@ Call ConsoleThroughput(int minutes, const std::optional<std::string>& queue,
 }
 
 }  // namespace queries
+}  // namespace qg::internal
+
+namespace qg::internal {
+
+absl::StatusOr<FinishedRow> ReadFinishedRow(const PgResult& r, int row) {
+  FinishedRow f;
+  auto bad = [&](int col) {
+    return absl::InternalError(absl::StrCat("qg_job_history: column ", col,
+                                            " is not what it should be: \"",
+                                            r.Get(row, col), "\""));
+  };
+  auto int64 = [&](int col, int64_t* out) {
+    if (r.IsNull(row, col)) {
+      *out = 0;
+      return true;
+    }
+    return absl::SimpleAtoi(r.Get(row, col), out);
+  };
+  auto time = [&](int col, std::optional<absl::Time>* out) {
+    if (r.IsNull(row, col)) return true;
+    double s = 0;
+    if (!absl::SimpleAtod(r.Get(row, col), &s)) return false;
+    *out = absl::FromUnixMicros(
+        static_cast<int64_t>(s * 1e6 + (s < 0 ? -0.5 : 0.5)));
+    return true;
+  };
+  int64_t v = 0;
+  if (!int64(0, &f.id)) return bad(0);
+  f.queue = std::string(r.Get(row, 1));
+  if (!int64(2, &v)) return bad(2);
+  f.priority = static_cast<int16_t>(v);
+  f.type = std::string(r.Get(row, 3));
+  f.args = std::string(r.Get(row, 4));
+  if (!int64(5, &f.args_bytes)) return bad(5);
+  f.outcome = std::string(r.Get(row, 6));
+  if (!int64(7, &v)) return bad(7);
+  f.attempts = static_cast<int32_t>(v);
+  if (!time(8, &f.enqueued_at)) return bad(8);
+  if (!time(9, &f.first_started_at)) return bad(9);
+  if (!time(10, &f.started_at)) return bad(10);
+  std::optional<absl::Time> finished;
+  if (!time(11, &finished) || !finished.has_value()) return bad(11);
+  f.finished_at = *finished;
+  if (!r.IsNull(row, 12)) {
+    double s = 0;
+    if (!absl::SimpleAtod(r.Get(row, 12), &s)) return bad(12);
+    f.run_time = absl::Microseconds(static_cast<int64_t>(s * 1e6 + 0.5));
+  }
+  f.last_error = r.GetOptional(row, 13);
+  if (!int64(14, &f.last_error_bytes)) return bad(14);
+  f.output = r.GetOptional(row, 15);
+  if (!int64(16, &f.output_bytes)) return bad(16);
+  if (r.cols() > 17) f.finished_at_text = std::string(r.Get(row, 17));
+  return f;
+}
+
 }  // namespace qg::internal

@@ -121,7 +121,64 @@ struct JobError {
   int32_t error_count = 0;
   absl::Duration delay;
   std::string message;
+  // Seconds before the statement that the job's run started and ended
+  // (the start of its first run and its history record; see
+  // qg/internal/sql/fragments/history_insert.sql). Unset: it did not run.
+  std::optional<double> started_ago;
+  std::optional<double> ended_ago;
 };
+
+// JobFinish
+//
+// A completed job to delete, with what its history record keeps.
+struct JobFinish {
+  JobKey key;
+  // Seconds before the statement that its run started and ended.
+  double started_ago = 0;
+  double ended_ago = 0;
+  // The output its handler set (`Job::SetOutput`): JSON text.
+  std::optional<std::string> output;
+};
+
+// HistoryListParams
+//
+// What `queries::HistoryList` selects (qg/internal/sql/history_list.sql).
+struct HistoryListParams {
+  std::optional<std::string> queue, type, outcome;
+  std::optional<absl::Time> finished_from, finished_before;
+  // The cursor: finished_at as the database printed it, and the job id.
+  std::optional<std::string> after_finished_at;
+  int64_t after_id = 0;
+  int limit = 50;
+  int max_chars = 1000;
+};
+
+// FinishedRow
+//
+// A record of qg_job_history, as read by qg_history_get / qg_history_list.
+struct FinishedRow {
+  int64_t id = 0;
+  std::string queue;
+  int16_t priority = 0;
+  std::string type;
+  std::string args;  // cut at the reader's limit
+  int64_t args_bytes = 0;
+  std::string outcome;
+  int32_t attempts = 0;
+  std::optional<absl::Time> enqueued_at;
+  std::optional<absl::Time> first_started_at;
+  std::optional<absl::Time> started_at;
+  absl::Time finished_at;
+  std::optional<absl::Duration> run_time;
+  std::optional<std::string> last_error;  // cut at the reader's limit
+  int64_t last_error_bytes = 0;
+  std::optional<std::string> output;  // cut at the reader's limit
+  int64_t output_bytes = 0;
+  std::string finished_at_text;  // history_list only: the cursor's key
+};
+
+// Reads a row of qg_history_get or qg_history_list.
+absl::StatusOr<FinishedRow> ReadFinishedRow(const PgResult& result, int row);
 
 // ListJobsParams
 //
@@ -205,6 +262,10 @@ Call LockJob(absl::string_view queue);
 Call CheckJob(const JobKey& key);
 Call DeleteJob(const JobKey& key);
 Call SetError(const JobError& error);
+// DeleteJob and SetError where the schema has job history (they also write
+// history records and the first run's start).
+Call FinishJob(const JobFinish& finish);
+Call SetErrorHistory(const JobError& error);
 Call SnoozeJob(const JobSnooze& snooze);
 Call UnlockJob(int64_t id);
 Call TryLockJob(int64_t id);
@@ -248,6 +309,9 @@ Call HandRelease(absl::string_view queue, int op);
 Call ConfirmBatch(absl::Span<const JobKey> keys);
 Call DeleteBatch(absl::Span<const JobKey> keys);
 Call DeleteById(absl::Span<const int64_t> ids);
+// The fast path's deletes of completed jobs (with history records).
+Call FinishBatch(absl::Span<const JobFinish> finishes);
+Call FinishById(absl::Span<const JobFinish> finishes);
 Call ErrorBatch(absl::Span<const JobError> errors);
 Call ErrorById(absl::Span<const JobError> errors);
 Call UnlockBatch(absl::Span<const int64_t> ids);
@@ -266,6 +330,21 @@ Call QueuePaused(absl::string_view queue);
 // Whether a flow-control limit applies to `queue` (fails without qg_limits).
 Call QueueLimited(absl::string_view queue);
 Call CancelUnheld(int64_t id, absl::string_view message);
+Call CancelUnheldHistory(int64_t id, absl::string_view message);
+// Job history (qg/internal/sql/history_*.sql).
+Call HasHistory();
+Call HistoryPrivileges();
+Call HistoryGet(int64_t id, int max_chars);
+Call HistoryRevive(int64_t id);
+Call HistoryPruneCut();
+// `before`: a timestamptz as the database printed it (qg_history_prune_cut).
+Call HistoryPrune(absl::string_view before, int batch);
+Call HistoryList(const HistoryListParams& params);
+Call HistorySettings();
+Call HistorySetQueue(absl::string_view queue, std::optional<bool> on);
+Call HistorySetDefault(std::optional<bool> all_queues,
+                       std::optional<std::optional<absl::Duration>> keep,
+                       std::optional<std::optional<int64_t>> max_records);
 // A cancel request for job `id`'s current run, expiring after
 // `expires_in` (id and holder pid; no row when nobody holds the job).
 Call RequestCancel(int64_t id, absl::Duration expires_in);

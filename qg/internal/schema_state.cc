@@ -13,6 +13,8 @@ absl::StatusOr<QueSchemaState> InspectQueSchema(PGconn* conn) {
   if (!r.ok()) return r.status();
   QueSchemaState state;
   state.version = std::string(r->Get(0, 1));
+  state.has_history = r->cols() > 3 && r->Get(0, 3) == "t";
+  state.may_record_history = r->cols() > 4 && r->Get(0, 4) == "t";
   if (r->Get(0, 0) != "t") {
     state.kind = QueSchemaState::Kind::kMissing;
   } else if (r->Get(0, 2) == "3" &&

@@ -19,6 +19,10 @@ struct QueSchemaState {
   enum class Kind { kMissing, kQue0, kOtherVersion };
   Kind kind = Kind::kMissing;
   std::string version;  // the table comment ("3" for Que 0.x), may be empty
+  // `qg migrate` added job history (qg_job_history and its columns).
+  bool has_history = false;
+  // ... and this session's role may write it.
+  bool may_record_history = false;
 };
 
 // Reads the state of `que_jobs` in the connection's current schema.

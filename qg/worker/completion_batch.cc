@@ -27,21 +27,40 @@ std::vector<Completion> CompletionBatch::Add(
   return dropped;
 }
 
-CompletionBatch::Request CompletionBatch::Next() const {
+namespace {
+
+// Seconds from `t` to `now`; unset when `t` was never set.
+std::optional<double> Ago(std::chrono::steady_clock::time_point t,
+                          std::chrono::steady_clock::time_point now) {
+  if (t == std::chrono::steady_clock::time_point()) return std::nullopt;
+  return std::chrono::duration<double>(now - t).count();
+}
+
+}  // namespace
+
+CompletionBatch::Request CompletionBatch::Next(
+    std::chrono::steady_clock::time_point now) const {
   Request request;
   // The statement that writes `items` (all of one kind and stage).
-  auto call_for = [](const std::vector<const Item*>& items) {
+  auto call_for = [now](const std::vector<const Item*>& items) {
     const Item& first = *items.front();
     bool by_key = first.stage == Stage::kByKey;
     switch (first.completion.outcome.kind) {
       case Outcome::Kind::kDelete: {
-        std::vector<JobKey> keys;
-        std::vector<int64_t> ids;
+        std::vector<JobFinish> finishes;
         for (const Item* i : items) {
-          keys.push_back(i->completion.key);
-          ids.push_back(i->completion.key.id);
+          const Outcome& o = i->completion.outcome;
+          JobFinish f;
+          f.key = i->completion.key;
+          f.started_ago = Ago(o.run_started, now).value_or(0);
+          f.ended_ago = Ago(o.run_ended, now).value_or(0);
+          // A row whose statement failed twice is written without its
+          // output (the output may be what the statement could not take).
+          if (i->failures < 2) f.output = o.output;
+          finishes.push_back(std::move(f));
         }
-        return by_key ? queries::DeleteBatch(keys) : queries::DeleteById(ids);
+        return by_key ? queries::FinishBatch(finishes)
+                      : queries::FinishById(finishes);
       }
       case Outcome::Kind::kSnooze: {
         std::vector<JobSnooze> snoozes;
@@ -56,6 +75,8 @@ CompletionBatch::Request CompletionBatch::Next() const {
         for (const Item* i : items) {
           JobError e = i->completion.outcome.error;
           e.key = i->completion.key;
+          e.started_ago = Ago(i->completion.outcome.run_started, now);
+          e.ended_ago = Ago(i->completion.outcome.run_ended, now);
           // The second failure of a row's own statement: maybe the
           // database cannot encode the text (a non-UTF-8 database); plain
           // ASCII always fits.

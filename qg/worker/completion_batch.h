@@ -21,7 +21,9 @@
 #ifndef QG_WORKER_COMPLETION_BATCH_H_
 #define QG_WORKER_COMPLETION_BATCH_H_
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,8 +76,10 @@ class CompletionBatch {
   // Next()
   //
   // The writes and releases the next round trip should carry (empty when
-  // there is nothing to do).
-  Request Next() const;
+  // there is nothing to do). `now`: when it is sent, for the history
+  // records' run times (qg/internal/sql/finish_batch.sql).
+  Request Next(std::chrono::steady_clock::time_point now =
+                   std::chrono::steady_clock::now()) const;
 
   // Apply()
   //

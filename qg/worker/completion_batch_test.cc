@@ -52,7 +52,7 @@ TEST(CompletionBatchTest, WritesFirstAndReleasesInTheNextRoundTrip) {
             1),
       IsEmpty());
   CompletionBatch::Request r = b.Next();
-  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_delete_batch"),
+  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_finish_batch"),
                                     std::string("qg_error_batch")));
   EXPECT_THAT(r.unlock, ElementsAre(3));  // nothing to write: release now
   EXPECT_THAT(b.Apply(r, AllWritten(r)), IsEmpty());
@@ -109,7 +109,7 @@ TEST(CompletionBatchTest, RowWhoseKeyChangedIsWrittenById) {
   response.writes.push_back(std::vector<int64_t>{});   // 3 did not match
   b.Apply(r, response);
   r = b.Next();
-  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_delete_by_id"),
+  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_finish_by_id"),
                                     std::string("qg_error_by_id")));
   EXPECT_THAT(r.unlock, ElementsAre(1));
   // By id, 2 is gone already (someone deleted it): nothing left to write.

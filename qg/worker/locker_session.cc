@@ -247,6 +247,17 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
         "the database lacks qg_lock_jobs() for the fast worker path: run `qg "
         "migrate` (or apply schema/qg_additions.sql)");
   }
+  absl::StatusOr<PgResult> may_record =
+      internal::Run(conn->get(), queries::HistoryPrivileges());
+  if (!may_record.ok()) return may_record.status();
+  if (may_record->Get(0, 0) != "t") {
+    return absl::PermissionDeniedError(
+        "the fast worker path writes job history in the statements that "
+        "finish jobs, and this role may not: GRANT EXECUTE ON FUNCTION "
+        "qg_history_queues TO <role>; GRANT SELECT ON qg_history_settings, "
+        "qg_queues TO <role>; GRANT SELECT, INSERT, UPDATE ON qg_job_history "
+        "TO <role> (README, \"Security\")");
+  }
   if (absl::Status s = SetUpConnection(conn->get(), statement_timeout);
       !s.ok()) {
     return s;

@@ -433,6 +433,13 @@ TEST_P(MinimalGrantsTest, WorkerRoleCanEnqueueWorkAndReadStats) {
               db->name() +
               "; GRANT SELECT, INSERT, UPDATE, DELETE ON qg_job_counts TO "
               "qg_worker_" +
+              db->name() +
+              "; GRANT EXECUTE ON FUNCTION qg_history_queues TO qg_worker_" +
+              db->name() +
+              "; GRANT SELECT ON qg_history_settings TO qg_worker_" +
+              db->name() +
+              "; GRANT SELECT, INSERT, UPDATE, DELETE ON qg_job_history TO "
+              "qg_worker_" +
               db->name())
           .status());
   std::string conninfo =
@@ -515,10 +522,85 @@ TEST_P(MinimalGrantsTest, WorkerRoleCanEnqueueWorkAndReadStats) {
     EXPECT_EQ(stats[0].count_dead, 1);
     QG_ASSERT_OK(qg::Exec(admin.get(), "DELETE FROM que_jobs").status());
   }
+  // With history on, both paths write their records under these grants.
+  QG_ASSERT_OK(qg::ExecSimple(admin.get(),
+                              "INSERT INTO qg_queues (queue, history) "
+                              "VALUES ('', true)")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto recording,
+      Client::Create({.conninfo = conninfo}));  // sees the grants now
+  for (WorkerMode mode : {WorkerMode::kFast, WorkerMode::kQgCompat}) {
+    runs = 0;
+    QG_ASSERT_OK_AND_ASSIGN(int64_t id,
+                            recording->Enqueue({.type = "Granted"}));
+    WorkerOptions options;
+    options.mode = mode;
+    options.interval = absl::Milliseconds(20);
+    WorkerPool pool(recording.get(), &work_map, 1, options);
+    QG_ASSERT_OK(pool.Start());
+    ASSERT_TRUE(WaitFor([&] { return runs == 1; }));
+    ASSERT_TRUE(WaitFor([&] {
+      return qg_testing::QueryValue(
+                 admin.get(), absl::StrCat("SELECT outcome FROM "
+                                           "qg_job_history WHERE job_id = ",
+                                           id)) == "completed";
+    })) << qg_testing::WorkerModeName(mode);
+    pool.Shutdown();
+  }
   // And nothing more: the role cannot drop the table.
   QG_ASSERT_OK_AND_ASSIGN(auto as_worker, qg::Connect(conninfo));
   EXPECT_THAT(qg::ExecSimple(as_worker.get(), "DROP TABLE que_jobs").status(),
               StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+// A role that may not write job history: the fast path, whose completion
+// statements write it, is unavailable to it (its completions would fail and
+// its jobs run again and again), so the pool runs qg-compatible, saying
+// which grants the fast path needs; that path records no history and
+// works.
+TEST(HistoryGrantsTest, RoleThatCannotWriteHistoryRunsQgCompatible) {
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(db->conninfo()));
+  const std::string role = "qg_nohist_" + db->name();
+  QG_ASSERT_OK(
+      qg::ExecSimple(
+          admin.get(),
+          absl::StrCat("DROP ROLE IF EXISTS ", role, "; CREATE ROLE ", role,
+                       " LOGIN; GRANT USAGE ON SCHEMA public TO ", role,
+                       "; GRANT ALL ON ALL TABLES IN SCHEMA public TO ", role,
+                       "; GRANT ALL ON ALL SEQUENCES IN SCHEMA public "
+                       "TO ",
+                       role, "; REVOKE INSERT ON qg_job_history FROM ", role,
+                       "; INSERT INTO qg_queues (queue, history) "
+                       "VALUES ('', true)"))
+          .status());
+  std::string conninfo = absl::StrCat(db->conninfo(), " user=", role);
+  QG_ASSERT_OK_AND_ASSIGN(auto client, Client::Create({.conninfo = conninfo}));
+  std::atomic<int> runs{0};
+  WorkMap work_map;
+  work_map.Register("Plain", [&](Job&) {
+    ++runs;
+    return absl::OkStatus();
+  });
+  QG_ASSERT_OK(client->Enqueue({.type = "Plain"}).status());
+  WorkerOptions fast;
+  fast.mode = WorkerMode::kFast;
+  fast.interval = absl::Milliseconds(20);
+  WorkerPool pool(client.get(), &work_map, 1, fast);
+  QG_ASSERT_OK(pool.Start());
+  EXPECT_EQ(pool.mode(), WorkerMode::kQgCompat);
+  EXPECT_THAT(pool.mode_reason(),
+              HasSubstr("INSERT, UPDATE ON qg_job_history"));
+  ASSERT_TRUE(WaitFor([&] {
+    return qg_testing::QueryValue(admin.get(),
+                                  "SELECT count(*) FROM que_jobs") == "0";
+  }));
+  pool.Shutdown();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(qg_testing::QueryValue(admin.get(),
+                                   "SELECT count(*) FROM qg_job_history"),
+            "0");
 }
 
 }  // namespace

@@ -157,6 +157,7 @@ absl::Status PerformJob(Job& job, const WorkMap& work_map, Logger& logger,
                         internal::Watchdog* watchdog) {
   logger.Log(LogLevel::kDebug,
              absl::StrCat("qg: working job ", job.id(), " (", job.type(), ")"));
+  job.MarkStarted();
   absl::Duration timeout = work_map.Timeout(job.type());
   if (watchdog != nullptr) {
     watchdog->Watch(&job, timeout == absl::InfiniteDuration()

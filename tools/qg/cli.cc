@@ -20,10 +20,11 @@ namespace qg_cli {
 
 const std::vector<const Command*>& AllCommands() {
   static const auto* all = new std::vector<const Command*>{
-      &MigrateCommand(), &EnqueueCommand(),  &StatsCommand(),  &JobsCommand(),
-      &RetryCommand(),   &DeleteCommand(),   &CancelCommand(), &PauseCommand(),
-      &ResumeCommand(),  &PeriodicCommand(), &LimitsCommand(), &WorkCommand(),
-      &DemoCommand(),    &ConsoleCommand(),
+      &MigrateCommand(),  &EnqueueCommand(), &StatsCommand(),
+      &JobsCommand(),     &RetryCommand(),   &DeleteCommand(),
+      &CancelCommand(),   &PauseCommand(),   &ResumeCommand(),
+      &PeriodicCommand(), &LimitsCommand(),  &HistoryCommand(),
+      &WorkCommand(),     &DemoCommand(),    &ConsoleCommand(),
   };
   return *all;
 }

@@ -154,7 +154,8 @@ const Command& CancelCommand();
 const Command& PauseCommand();   // tools/qg/pause.cc
 const Command& ResumeCommand();  // tools/qg/pause.cc
 const Command& PeriodicCommand();
-const Command& LimitsCommand();  // tools/qg/limits.cc
+const Command& LimitsCommand();   // tools/qg/limits.cc
+const Command& HistoryCommand();  // tools/qg/history.cc
 const Command& WorkCommand();
 const Command& DemoCommand();
 const Command& ConsoleCommand();

@@ -100,10 +100,62 @@ std::string CutNote(int64_t bytes) {
                       " bytes)");
 }
 
+// A finished job's history record, for `qg jobs ID`.
+int ShowFinished(const JobsOptions& o, const qg::FinishedJob& f) {
+  if (o.json) {
+    JsonObject j = qg::FinishedJobJson(f);
+    printf("%s\n", j.text().c_str());
+    return kExitOk;
+  }
+  auto when = [](const std::optional<absl::Time>& t) {
+    return t.has_value() ? FormatUtc(*t) : std::string("-");
+  };
+  printf("id:               %lld\n", static_cast<long long>(f.id));
+  printf("queue:            %s\n",
+         f.queue.empty() ? "(default)" : Printable(f.queue).c_str());
+  printf("type:             %s\n", Printable(f.type).c_str());
+  printf("priority:         %d\n", f.priority);
+  printf("state:            finished: %s (history record)\n",
+         std::string(qg::JobOutcomeName(f.outcome)).c_str());
+  printf("attempts:         %d\n", f.attempts);
+  printf("enqueued_at:      %s\n", when(f.enqueued_at).c_str());
+  printf("first_started_at: %s\n", when(f.first_started_at).c_str());
+  printf("started_at:       %s\n", when(f.started_at).c_str());
+  printf("finished_at:      %s\n", FormatUtc(f.finished_at).c_str());
+  printf(
+      "run_time:         %s\n",
+      f.run_time.has_value() ? absl::FormatDuration(*f.run_time).c_str() : "-");
+  printf("args:             %s\n", f.args.c_str());
+  if (f.args_truncated()) {
+    printf("                  %s\n", CutNote(f.args_bytes).c_str());
+  }
+  printf("output:           %s\n", f.output.value_or("-").c_str());
+  if (f.output_truncated()) {
+    printf("                  %s\n", CutNote(f.output_bytes).c_str());
+  }
+  if (f.last_error.has_value()) {
+    printf("last_error:\n  %s\n",
+           absl::StrReplaceAll(*f.last_error, {{"\n", "\n  "}}).c_str());
+    if (f.last_error_bytes > static_cast<int64_t>(f.last_error->size())) {
+      printf("  %s\n", CutNote(f.last_error_bytes).c_str());
+    }
+  }
+  return kExitOk;
+}
+
 int ShowOne(const JobsOptions& o, qg::Admin& admin) {
   const Command& self = JobsCommand();
-  absl::StatusOr<qg::JobRecord> job = admin.GetJob(*o.id);
-  if (!job.ok()) return Fail(self, job.status());
+  absl::StatusOr<qg::JobLookup> found = admin.LookUpJob(*o.id);
+  if (!found.ok()) return Fail(self, found.status());
+  if (found->phase == qg::JobPhase::kFinished) {
+    return ShowFinished(o, *found->finished);
+  }
+  if (!found->job.has_value()) {
+    return Fail(self, absl::NotFoundError(
+                          absl::StrCat("no job with ID ", *o.id,
+                                       " (and no history record of one)")));
+  }
+  const std::optional<qg::JobRecord>& job = found->job;
   if (o.json) {
     JsonObject j = qg::JobDetailJson(*job, absl::Now());
     printf("%s\n", j.text().c_str());

@@ -316,6 +316,101 @@
     return j.last_error + '\n… (cut: ' + j.last_error_bytes + ' bytes in all)';
   }
 
+  function seconds(s) {
+    if (s === null || s === undefined) return '–';
+    return s < 1 ? (s * 1000).toFixed(1) + ' ms' : s.toFixed(3) + ' s';
+  }
+
+  // A finished job's history record (qg/history.h).
+  function renderFinished(box, j, reload) {
+    const revivable = j.outcome === 'dead' || j.outcome === 'cancelled';
+    let output = 'No output.';
+    if (j.output !== null) output = typeof j.output === 'string' && j.output_bytes > j.output.length ? j.output + '\n… (cut: ' + j.output_bytes + ' bytes in all)' : prettyArgs(j.output);
+    replace(box,
+      el('section', {}, el('dl', {},
+        el('dt', {}, 'Queue'), el('dd', { id: 'job-queue' }, queueName(j.queue)),
+        el('dt', {}, 'Type'), el('dd', { id: 'job-type' }, j.type),
+        el('dt', {}, 'State'), el('dd', { id: 'job-state' }, 'finished: ' + j.outcome),
+        el('dt', {}, 'Priority'), el('dd', {}, j.priority),
+        el('dt', {}, 'Attempts'), el('dd', { id: 'job-attempts' }, j.attempts),
+        el('dt', {}, 'Enqueued (UTC)'), el('dd', {}, j.enqueued_at || '–'),
+        el('dt', {}, 'First started (UTC)'), el('dd', {}, j.first_started_at || '–'),
+        el('dt', {}, 'Last run started (UTC)'), el('dd', {}, j.started_at || '–'),
+        el('dt', {}, 'Finished (UTC)'), el('dd', { id: 'job-finished-at' }, j.finished_at),
+        el('dt', {}, 'Run time'), el('dd', { id: 'job-run-time' }, seconds(j.run_time_s)))),
+      config.read_only || !revivable ? null :
+        el('section', { class: 'actions' },
+          actionButton('Retry (bring it back)', 'retry', () => runAction(act('/api/v1/jobs/' + j.id + '/retry'), reload))),
+      el('h2', {}, 'Output'), el('pre', { id: 'job-output' }, output),
+      el('h2', {}, 'Args'), el('pre', { id: 'job-args' }, j.args_bytes > 0 && typeof j.args === 'string' ? j.args + '\n… (cut: ' + j.args_bytes + ' bytes in all)' : prettyArgs(j.args)),
+      el('h2', {}, 'Last error'),
+      j.last_error === null ? el('p', { class: 'muted', id: 'job-error' }, 'None.')
+        : el('pre', { id: 'job-error' }, j.last_error));
+  }
+
+  // --- History ------------------------------------------------------------
+
+  async function renderHistory(params) {
+    const filters = el('form', { class: 'filters', id: 'history-filters' });
+    const queueInput = el('input', { name: 'queue', placeholder: 'any queue' });
+    const typeInput = el('input', { name: 'type', placeholder: 'any type' });
+    const outcomeSelect = el('select', { name: 'outcome' },
+      ['any', 'completed', 'dead', 'cancelled'].map((o) => el('option', { value: o }, o)));
+    const sinceInput = el('input', { name: 'since', type: 'datetime-local', step: '1' });
+    const untilInput = el('input', { name: 'until', type: 'datetime-local', step: '1' });
+    append(filters, [
+      el('label', {}, 'Queue', queueInput), el('label', {}, 'Type', typeInput),
+      el('label', {}, 'Outcome', outcomeSelect),
+      el('label', {}, 'Finished since (UTC)', sinceInput), el('label', {}, 'until (UTC)', untilInput),
+      el('button', { type: 'submit' }, 'Apply'),
+    ]);
+    const local = (iso) => (iso || '').replace(/Z$/, '').slice(0, 19);
+    queueInput.value = params.has('queue') ? params.get('queue') : '';
+    typeInput.value = params.get('type') || '';
+    outcomeSelect.value = params.get('outcome') || 'any';
+    sinceInput.value = local(params.get('since'));
+    untilInput.value = local(params.get('until'));
+    filters.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const p = new URLSearchParams();
+      if (queueInput.value) p.set('queue', queueInput.value);
+      if (typeInput.value) p.set('type', typeInput.value);
+      if (outcomeSelect.value !== 'any') p.set('outcome', outcomeSelect.value);
+      if (sinceInput.value) p.set('since', sinceInput.value + 'Z');
+      if (untilInput.value) p.set('until', untilInput.value + 'Z');
+      location.hash = '#/history?' + p.toString();
+    });
+    const list = el('div', { id: 'history' }, el('p', { class: 'muted' }, 'Loading…'));
+    replace(main, el('h1', {}, 'Finished jobs'), el('section', {}, filters), el('section', {}, list));
+    const query = new URLSearchParams(params);
+    if (!query.has('limit')) query.set('limit', '50');
+    try {
+      const page = await api('/api/v1/history?' + query.toString());
+      const rows = page.records.map((r) => el('tr', { 'data-job-id': r.id, class: 'outcome-' + r.outcome },
+        el('td', { class: 'num' }, el('a', { href: '#/job/' + r.id }, r.id)),
+        el('td', {}, queueName(r.queue)), el('td', {}, r.type), el('td', {}, r.outcome),
+        el('td', { class: 'num' }, r.attempts), el('td', {}, r.finished_at),
+        el('td', { class: 'num' }, seconds(r.run_time_s)),
+        el('td', { class: 'last-error', title: r.last_error || '' }, r.last_error || '')));
+      const next = new URLSearchParams(params);
+      if (page.next) next.set('after', page.next);
+      const first = new URLSearchParams(params);
+      first.delete('after');
+      replace(list,
+        el('table', {}, el('thead', {}, el('tr', {},
+          el('th', { class: 'num' }, 'ID'), el('th', {}, 'Queue'), el('th', {}, 'Type'),
+          el('th', {}, 'Outcome'), el('th', { class: 'num' }, 'Attempts'),
+          el('th', {}, 'Finished (UTC)'), el('th', { class: 'num' }, 'Run time'), el('th', {}, 'Last error'))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 8, class: 'muted' },
+          'No records match. History is kept only for queues with it on (qg history on QUEUE).')))),
+        el('div', { class: 'pager' },
+          params.has('after') ? el('a', { href: '#/history?' + first.toString() }, '« Newest') : null,
+          page.next ? el('a', { href: '#/history?' + next.toString(), id: 'next-page' }, 'Older »') : null));
+    } catch (e) {
+      replace(list, el('p', { class: 'error' }, e.message));
+    }
+  }
+
   async function renderJob(id) {
     replace(main, el('h1', {}, 'Job ', id), el('div', { id: 'job' }, el('p', { class: 'muted' }, 'Loading…')));
     const box = document.getElementById('job');
@@ -323,11 +418,12 @@
     try {
       j = await api('/api/v1/jobs/' + encodeURIComponent(id));
     } catch (e) {
-      replace(box, el('p', { class: 'error' }, e.status === 404 ? 'No job ' + id + ': it finished and was deleted, or never existed.' : e.message),
+      replace(box, el('p', { class: 'error' }, e.status === 404 ? 'No job ' + id + ': it finished without a history record (or its record was pruned), or never existed.' : e.message),
         el('p', {}, el('a', { href: '#/jobs' }, 'All jobs')));
       return;
     }
     const reload = () => renderJob(id);
+    if (j.state === 'finished') { renderFinished(box, j, reload); return; }
     replace(box,
       el('section', {}, el('dl', {},
         el('dt', {}, 'Queue'), el('dd', { id: 'job-queue' }, queueName(j.queue)),
@@ -545,6 +641,7 @@
     let m;
     if (path === '/jobs') renderJobs(params);
     else if (path === '/limits') renderLimits();
+    else if (path === '/history') renderHistory(params);
     else if ((m = path.match(/^\/job\/(\d+)$/))) renderJob(m[1]);
     else renderOverview();
   }

@@ -3,7 +3,6 @@
 -- caller then uses qg_delete_by_id) or was deleted by someone else.
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[] (parallel arrays).
--- prepared by: locker
 DELETE FROM que_jobs AS j
 USING (
   SELECT y.row_ctid

@@ -1,18 +1,35 @@
 -- qg_error_batch: records failures by key (error_count, run_at = now() +
--- delay or the dead timestamp for 'Infinity', last_error) and returns the ids
--- it updated; the caller retries the others by id (qg_error_by_id).
+-- delay or the dead timestamp for 'Infinity', last_error, the first run's
+-- start) and returns the ids it wrote; the caller retries the others by id
+-- (qg_error_by_id). A dead or cancelled job (delay 'Infinity') of a queue
+-- with history on is deleted instead and its record written, in this
+-- statement.
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[], $5 error counts integer[], $6 delays float8[] (seconds),
--- $7 messages text[].
+-- $7 messages text[], $8 started_ago float8[], $9 ended_ago float8[]
+-- (seconds before the statement the run started and ended; NULL: the job
+-- did not run), $10 the distinct queues of $1, text[].
 -- prepared by: locker
-UPDATE que_jobs AS j
-@error_columns@
-FROM (
-  SELECT k.error_count, k.delay, k.message, y.row_ctid
+WITH hq AS MATERIALIZED (
+  SELECT qg_history_queues($10::text[]) AS queues
+), k AS (
+  SELECT k.error_count, k.delay, k.message, k.started_ago, k.ended_ago,
+         y.row_ctid,
+         k.delay = 'Infinity'::float8 AND k.queue = ANY (hq.queues) AS moves
   FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
-              $5::integer[], $6::float8[], $7::text[])
-    AS k(queue, priority, run_at, job_id, error_count, delay, message),
+              $5::integer[], $6::float8[], $7::text[], $8::float8[],
+              $9::float8[])
+    AS k(queue, priority, run_at, job_id, error_count, delay, message,
+         started_ago, ended_ago),
+  hq,
   @key_probe@
-) AS k
-WHERE j.ctid = k.row_ctid
-RETURNING j.job_id
+), gone AS (
+  @error_gone@
+), recorded AS (
+  @history_insert@
+), kept AS (
+  @error_kept@
+)
+SELECT job_id FROM gone
+UNION ALL
+SELECT job_id FROM kept

@@ -1,0 +1,23 @@
+-- qg_finish_batch: deletes completed jobs by key, writes their history
+-- records (fragments/history_insert.sql) in the same statement, and returns
+-- the ids it deleted; an id it did not return had its key changed while it
+-- ran (the caller then uses qg_finish_by_id) or was deleted by someone else.
+-- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
+-- $4 ids bigint[], $5 started_ago float8[], $6 ended_ago float8[] (seconds
+-- before the statement the run started and ended), $7 outputs text[] (JSON
+-- or NULL) (parallel arrays), $8 the distinct queues of $1, text[].
+-- prepared by: locker
+WITH k AS (
+  SELECT y.row_ctid, k.started_ago, k.ended_ago, k.output
+  FROM unnest($1::text[], $2::smallint[], $3::timestamptz[], $4::bigint[],
+              $5::float8[], $6::float8[], $7::text[])
+    AS k(queue, priority, run_at, job_id, started_ago, ended_ago, output),
+  @key_probe@
+), gone AS (
+  @completed_gone@
+), hq AS MATERIALIZED (
+  SELECT qg_history_queues($8::text[]) AS queues
+), recorded AS (
+  @history_insert@
+)
+SELECT job_id FROM gone

@@ -1588,7 +1588,7 @@ std::optional<Plan> PlanFromFlags() {
     } else if (part == "all" || part == "every") {
       plan.scenarios.insert(
           {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
-    } else if (part == "s10" || part == "s11") {
+    } else if (part == "s10" || part == "s11" || part == "s12") {
       plan.scenarios.insert(std::string(part));
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {

@@ -508,6 +508,32 @@ Call FinishById(absl::Span<const JobFinish> finishes) {
            ArrayLiteral(outputs)}};
 }
 
+Call FinishBatchPlain(absl::Span<const JobKey> keys) {
+  SqlParams p = KeyArrays(keys);
+  p.push_back(DistinctQueues(keys));
+  return {&sql::kFinishBatchPlain, std::move(p)};
+}
+
+Call ErrorBatchPlain(absl::Span<const JobError> errors) {
+  std::vector<JobKey> keys;
+  std::vector<std::string> counts, delays, messages;
+  std::vector<std::optional<std::string>> started;
+  for (const JobError& e : errors) {
+    keys.push_back(e.key);
+    counts.push_back(absl::StrCat(e.error_count));
+    delays.push_back(DelayParam(e.delay));
+    messages.push_back(e.message);
+    started.push_back(AgoParam(e.started_ago));
+  }
+  SqlParams p = KeyArrays(keys);
+  p.push_back(DistinctQueues(keys));
+  p.push_back(ArrayLiteral(counts));
+  p.push_back(ArrayLiteral(delays));
+  p.push_back(ArrayLiteral(messages));
+  p.push_back(ArrayLiteral(started));
+  return {&sql::kErrorBatchPlain, std::move(p)};
+}
+
 Call ErrorBatch(absl::Span<const JobError> errors) {
   std::vector<JobKey> keys;
   std::vector<std::string> counts, delays, messages;

@@ -312,6 +312,11 @@ Call DeleteById(absl::Span<const int64_t> ids);
 // The fast path's deletes of completed jobs (with history records).
 Call FinishBatch(absl::Span<const JobFinish> finishes);
 Call FinishById(absl::Span<const JobFinish> finishes);
+// The same for a pool that saw history off for its queues: they check it
+// and return -1 alone (writing nothing) when it is on; the history-writing
+// statements return -2 beside their ids when it is off.
+Call FinishBatchPlain(absl::Span<const JobKey> keys);
+Call ErrorBatchPlain(absl::Span<const JobError> errors);
 Call ErrorBatch(absl::Span<const JobError> errors);
 Call ErrorById(absl::Span<const JobError> errors);
 Call UnlockBatch(absl::Span<const int64_t> ids);

@@ -42,7 +42,8 @@ CompletionBatch::Request CompletionBatch::Next(
     std::chrono::steady_clock::time_point now) const {
   Request request;
   // The statement that writes `items` (all of one kind and stage).
-  auto call_for = [now](const std::vector<const Item*>& items) {
+  const bool history = history_;
+  auto call_for = [now, history](const std::vector<const Item*>& items) {
     const Item& first = *items.front();
     bool by_key = first.stage == Stage::kByKey;
     switch (first.completion.outcome.kind) {
@@ -58,6 +59,11 @@ CompletionBatch::Request CompletionBatch::Next(
           // output (the output may be what the statement could not take).
           if (i->failures < 2) f.output = o.output;
           finishes.push_back(std::move(f));
+        }
+        if (by_key && !history) {
+          std::vector<JobKey> keys;
+          for (const JobFinish& f : finishes) keys.push_back(f.key);
+          return queries::FinishBatchPlain(keys);
         }
         return by_key ? queries::FinishBatch(finishes)
                       : queries::FinishById(finishes);
@@ -83,6 +89,7 @@ CompletionBatch::Request CompletionBatch::Next(
           if (i->failures >= 2) e.message = AsciiText(e.message);
           errors.push_back(std::move(e));
         }
+        if (by_key && !history) return queries::ErrorBatchPlain(errors);
         return by_key ? queries::ErrorBatch(errors)
                       : queries::ErrorById(errors);
       }
@@ -120,7 +127,7 @@ std::vector<CompletionBatch::GivenUp> CompletionBatch::Apply(
     unlocked.insert(request.unlock.begin(), request.unlock.end());
   }
   // Per id: whether its write was returned, failed, or ran without it.
-  enum class Result { kWritten, kMissed, kFailed };
+  enum class Result { kWritten, kMissed, kFailed, kDeferred };
   absl::flat_hash_map<int64_t, std::pair<Result, std::string>> results;
   for (size_t i = 0; i < request.writes.size() && i < response.writes.size();
        ++i) {
@@ -133,6 +140,14 @@ std::vector<CompletionBatch::GivenUp> CompletionBatch::Apply(
       continue;
     }
     absl::flat_hash_set<int64_t> returned(r->begin(), r->end());
+    if (returned.contains(kHistoryOn)) {
+      // A plain write found history on: it wrote nothing; the rows are
+      // written again by key, recording history.
+      history_ = true;
+      for (int64_t id : w.ids) results[id] = {Result::kDeferred, ""};
+      continue;
+    }
+    if (returned.contains(kHistoryOff)) history_ = false;
     for (int64_t id : w.ids) {
       results[id] = {returned.contains(id) ? Result::kWritten : Result::kMissed,
                      ""};
@@ -160,6 +175,8 @@ std::vector<CompletionBatch::GivenUp> CompletionBatch::Apply(
         // the row is gone (someone deleted it): nothing left to write.
         item.stage =
             item.stage == Stage::kByKey ? Stage::kById : Stage::kRelease;
+        break;
+      case Result::kDeferred:
         break;
       case Result::kFailed:
         if (++item.failures >= kMaxFailures) {

@@ -12,6 +12,11 @@
 //   2. release: only after its write committed (an earlier round trip), the
 //      advisory lock is released. A job is never unlocked before its outcome
 //      is durable, so a write that fails cannot make it run again at once.
+// Job history: writes by key use the statements that record history until
+// one says that history is off for the rows' queues, then their plain
+// forms, which cost nothing for history and check in the same statement
+// that it is still off (if not, they write nothing and the rows are
+// written again, recording). Writes by id always record.
 // A write statement that fails (not the connection) does not lose the other
 // rows: its rows are retried one statement each; an error message that still
 // fails is retried in plain ASCII; a row that fails three times is released
@@ -60,6 +65,12 @@ class CompletionBatch {
     std::vector<absl::StatusOr<std::vector<int64_t>>> writes;
     absl::Status unlock;
   };
+  // What a write returns beside its ids (never job ids): a plain write
+  // found history on and wrote nothing; a history-writing one found it off
+  // for every queue of its rows.
+  static constexpr int64_t kHistoryOn = -1;
+  static constexpr int64_t kHistoryOff = -2;
+
   // Rows given up on after repeated failures, for the log.
   struct GivenUp {
     int64_t id;
@@ -109,6 +120,11 @@ class CompletionBatch {
   static constexpr int kMaxFailures = 3;
 
   std::vector<Item> items_;
+  // Whether the next writes by key record history (qg_finish_batch,
+  // qg_error_batch) or not (their _plain forms, which check in the same
+  // statement that history is off): as the last write found it; at first,
+  // the history-writing form, which works either way.
+  bool history_ = true;
 };
 
 }  // namespace qg::internal

@@ -140,5 +140,39 @@ TEST(CompletionBatchTest, AFailedUnlockIsRetried) {
   EXPECT_THAT(b.Next().unlock, ElementsAre(7));
 }
 
+// History: writes record it until one says it is off for their queues;
+// then the plain forms, until one finds it on again: that one wrote
+// nothing, and its rows are written again by key, recording (never by id,
+// never counted as failures).
+TEST(CompletionBatchTest, PlainWritesWhileHistoryIsOffAndBackWhenItIsOn) {
+  CompletionBatch b;
+  b.Add({Done(1, Outcome::Kind::kDelete), Done(2, Outcome::Kind::kError)}, 1);
+  CompletionBatch::Request r = b.Next();
+  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_finish_batch"),
+                                    std::string("qg_error_batch")));
+  CompletionBatch::Response off = AllWritten(r);
+  off.writes[0]->push_back(CompletionBatch::kHistoryOff);
+  off.writes[1]->push_back(CompletionBatch::kHistoryOff);
+  EXPECT_THAT(b.Apply(r, off), IsEmpty());
+  r = b.Next();
+  EXPECT_THAT(r.unlock, UnorderedElementsAre(1, 2));
+  EXPECT_THAT(b.Apply(r, AllWritten(r)), IsEmpty());
+
+  b.Add({Done(3, Outcome::Kind::kDelete), Done(4, Outcome::Kind::kError)}, 1);
+  r = b.Next();
+  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_finish_batch_plain"),
+                                    std::string("qg_error_batch_plain")));
+  CompletionBatch::Response on;
+  on.writes.push_back(std::vector<int64_t>{CompletionBatch::kHistoryOn});
+  on.writes.push_back(std::vector<int64_t>{CompletionBatch::kHistoryOn});
+  EXPECT_THAT(b.Apply(r, on), IsEmpty());
+  r = b.Next();
+  EXPECT_THAT(r.unlock, IsEmpty());
+  EXPECT_THAT(Names(r), ElementsAre(std::string("qg_finish_batch"),
+                                    std::string("qg_error_batch")));
+  EXPECT_THAT(b.Apply(r, AllWritten(r)), IsEmpty());
+  EXPECT_THAT(b.Next().unlock, UnorderedElementsAre(3, 4));
+}
+
 }  // namespace
 }  // namespace qg::internal

@@ -397,5 +397,38 @@ TEST_P(HistoryTest, JobsWhoseKeyChangedWhileTheyRanAreRecorded) {
               Optional(HasSubstr("moved and failed")));
 }
 
+// Turning history on or off while a pool runs: the next job finished after
+// the change is recorded (or not), whichever statement the pool sends (it
+// writes history-free while it saw history off, and those statements check
+// that it still is).
+TEST_P(HistoryTest, TurningHistoryOnAndOffTakesEffectWithTheNextJob) {
+  work_map_.Register("Tick", [](Job&) { return absl::OkStatus(); });
+  WorkerPool pool(client_.get(), &work_map_, 1, Options("t"));
+  QG_ASSERT_OK(pool.Start());
+  auto run = [&](bool fail) -> int64_t {
+    absl::StatusOr<int64_t> id =
+        client_->Enqueue({.type = fail ? "Missing" : "Tick", .queue = "t"});
+    EXPECT_TRUE(id.ok());
+    if (!fail) {
+      EXPECT_TRUE(WaitFor(
+          [&] { return CountJobs(absl::StrCat("job_id = ", *id)) == 0; }));
+    }
+    return id.value_or(0);
+  };
+  auto recorded = [&](int64_t id) {
+    return QueryInt(absl::StrCat(
+               "SELECT count(*) FROM qg_job_history WHERE job_id = ", id)) == 1;
+  };
+  std::vector<int64_t> off_ids = {run(), run(), run()};
+  QG_ASSERT_OK(admin_->SetHistory("t", true));
+  int64_t on_id = run();
+  QG_ASSERT_OK(admin_->SetHistory("t", false));
+  int64_t off_again = run();
+  pool.Shutdown();
+  for (int64_t id : off_ids) EXPECT_FALSE(recorded(id)) << id;
+  EXPECT_TRUE(recorded(on_id));
+  EXPECT_FALSE(recorded(off_again));
+}
+
 }  // namespace
 }  // namespace qg

@@ -2,6 +2,8 @@
 -- records (fragments/history_insert.sql) in the same statement, and returns
 -- the ids it deleted; an id it did not return had its key changed while it
 -- ran (the caller then uses qg_finish_by_id) or was deleted by someone else.
+-- Returns -2 as well when history is off for every queue of the batch:
+-- the caller may use qg_finish_batch_plain next.
 -- $1 queues text[], $2 priorities smallint[], $3 run_ats timestamptz[],
 -- $4 ids bigint[], $5 started_ago float8[], $6 ended_ago float8[] (seconds
 -- before the statement the run started and ended), $7 outputs text[] (JSON
@@ -16,8 +18,16 @@ WITH k AS (
 ), gone AS (
   @completed_gone@
 ), hq AS MATERIALIZED (
-  SELECT qg_history_queues($8::text[]) AS queues
+  SELECT ARRAY(
+    SELECT q.queue FROM unnest($8::text[]) AS q(queue)
+    WHERE coalesce((SELECT x.history FROM qg_queues AS x
+                    WHERE x.queue = q.queue),
+                   (SELECT s.all_queues FROM qg_history_settings AS s
+                    WHERE s.singleton = true),
+                   false)) AS queues
 ), recorded AS (
   @history_insert@
 )
 SELECT job_id FROM gone
+UNION ALL
+SELECT -2 FROM hq WHERE cardinality(hq.queues) = 0

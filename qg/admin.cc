@@ -284,6 +284,8 @@ absl::Status HistorySchemaError(absl::Status s) {
 
 }  // namespace
 
+constexpr absl::Duration kMaxHistoryKeep = absl::Hours(24 * 365 * 1000);
+
 absl::StatusOr<HistoryPage> Admin::ListHistory(
     const HistoryFilter& filter, int limit,
     const std::optional<HistoryCursor>& after) {
@@ -324,9 +326,9 @@ absl::Status Admin::SetHistoryDefault(bool all_queues) {
 absl::Status Admin::SetHistoryRetention(std::optional<absl::Duration> keep,
                                         std::optional<int64_t> max_records) {
   if (keep.has_value() &&
-      (*keep < absl::ZeroDuration() || *keep == absl::InfiniteDuration())) {
+      (*keep < absl::ZeroDuration() || *keep > kMaxHistoryKeep)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "history retention must be a finite duration of 0 or more, not ",
+        "history retention must be from 0 to 1000 years (8760000h), not ",
         absl::FormatDuration(*keep), " (std::nullopt: no age bound)"));
   }
   if (max_records.has_value() && *max_records < 0) {
@@ -344,8 +346,8 @@ absl::Status Admin::SetHistoryRetention(std::optional<absl::Duration> keep,
 absl::StatusOr<int64_t> Admin::PruneHistory() {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<int64_t> n = internal::PruneHistory(
-      conn->get(), 1000, std::numeric_limits<int>::max());
+  absl::StatusOr<int64_t> n =
+      internal::PruneHistory(conn->get(), 1000, absl::InfiniteDuration());
   if (!n.ok()) return HistorySchemaError(n.status());
   return n;
 }

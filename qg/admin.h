@@ -316,7 +316,8 @@ class Admin {
 
   // SetHistoryRetention()
   //
-  // Keeps records for `keep` (std::nullopt: no age bound) and at most
+  // Keeps records for `keep` (0 to 1000 years; std::nullopt: no age bound)
+  // and at most
   // `max_records` of them (std::nullopt: no bound; must not be negative).
   // Default: 7 days, 1,000,000 records.
   absl::Status SetHistoryRetention(std::optional<absl::Duration> keep,
@@ -326,7 +327,7 @@ class Admin {
   //
   // Deletes the records past retention now, in statements of 1,000 (each
   // its own transaction), and returns how many. Worker processes do this
-  // about once a minute while their jobs finish.
+  // every 10 seconds while their jobs finish.
   absl::StatusOr<int64_t> PruneHistory();
 
   // JobHeld()

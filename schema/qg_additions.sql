@@ -1216,8 +1216,10 @@ $$;
 -- cancelled), on the database's clock. last_error: the error it died of,
 -- the cancel's message, or, for a completed job, the failure before its
 -- success (NULL if none). output: the JSON its handler set
--- (`Job::SetOutput`), NULL if none. limit_key: the job's
--- NewJob::limit_key, for `qg retry` to bring it back with.
+-- (`Job::SetOutput`), NULL if none. limit_key and unique_key: the job's
+-- NewJob::limit_key and unique key, for `qg retry` to bring it back with
+-- (a dead or cancelled unique job that leaves que_jobs frees its key
+-- meanwhile).
 CREATE TABLE IF NOT EXISTS qg_job_history (
   job_id           bigint      PRIMARY KEY,
   queue            text        NOT NULL,
@@ -1233,7 +1235,8 @@ CREATE TABLE IF NOT EXISTS qg_job_history (
   run_time         interval,
   last_error       text,
   output           json,
-  limit_key        text
+  limit_key        text,
+  unique_key       text
 );
 
 -- Listing recent records and pruning the oldest walk this index only.

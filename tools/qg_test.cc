@@ -141,6 +141,41 @@ TEST_F(QgCommandTest, UnknownCommandAndFlagAreUsageErrors) {
   EXPECT_EQ(wrong.exit_code, 2);  // a flag of another subcommand
 }
 
+TEST_F(QgCommandTest, HistoryOnListShowAndRetention) {
+  QgRun on = RunQg({"history", "on", "billing"}, db_->conninfo());
+  EXPECT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_THAT(on.out, HasSubstr("job history on for queue \"billing\""));
+  EXPECT_EQ(Query("SELECT history FROM qg_queues WHERE queue = 'billing'"),
+            "t");
+  Query(
+      "INSERT INTO qg_job_history (job_id, queue, priority, job_class, "
+      "args, outcome, attempts, finished_at, run_time, last_error, output) "
+      "VALUES (41, 'billing', 100, 'Invoice', '[1]', 'dead', 3, now(), "
+      "interval '2 s', 'qg: dead after 3 attempts: declined', NULL), "
+      "(42, 'billing', 100, 'Invoice', '[2]', 'completed', 1, now(), "
+      "interval '1 s', NULL, '{\"pdf\":\"x.pdf\"}')");
+  QgRun list = RunQg({"history", "--outcome", "dead"}, db_->conninfo());
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("declined"));
+  EXPECT_THAT(list.out, ::testing::Not(::testing::ContainsRegex("(^|\\n)42 ")));
+  QgRun show = RunQg({"jobs", "42"}, db_->conninfo());
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("finished: completed"));
+  EXPECT_THAT(show.out, HasSubstr("{\"pdf\":\"x.pdf\"}"));
+  QgRun json = RunQg({"jobs", "42", "--json"}, db_->conninfo());
+  EXPECT_THAT(json.out, HasSubstr("\"output\":{\"pdf\":\"x.pdf\"}"));
+  QgRun keep = RunQg({"history", "retention", "--keep", "72h", "--max", "none"},
+                     db_->conninfo());
+  EXPECT_EQ(keep.exit_code, 0) << keep.err;
+  EXPECT_THAT(keep.out, HasSubstr("keep 72h, at most any number of records"));
+  QgRun bad = RunQg({"history", "--outcome", "lost"}, db_->conninfo());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("unknown job outcome"));
+  QgRun prune = RunQg({"history", "prune"}, db_->conninfo());
+  EXPECT_EQ(prune.exit_code, 0) << prune.err;
+  EXPECT_THAT(prune.out, HasSubstr("pruned 0 record(s)"));
+}
+
 TEST_F(QgCommandTest, LimitsSetListRemove) {
   QgRun set = RunQg({"limits", "set", "per-tenant", "--type", "Import",
                      "--key-args", "tenant_id", "--concurrency", "1"},

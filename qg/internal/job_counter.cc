@@ -111,7 +111,7 @@ void JobCounter::PruneHistory() {
   absl::StatusOr<PooledConn> conn = pool_->Acquire(absl::Milliseconds(100));
   if (!conn.ok()) return;
   absl::StatusOr<int64_t> pruned =
-      internal::PruneHistory(conn->get(), kPruneBatch, kPruneBatchesPerTurn);
+      internal::PruneHistory(conn->get(), kPruneBatch, kPruneBudget);
   if (pruned.ok()) return;
   std::string state = SqlState(pruned.status());
   if (state == "42P01" || state == "42883") {

@@ -10,7 +10,7 @@
 // table (not migrated) turns counting off after one info line; a failed
 // write keeps the counts for the next one. Rows older than a week are
 // deleted once an hour. The same thread prunes job history past its
-// retention (qg_job_history) about once a minute, while jobs finish.
+// retention (qg_job_history) every 10 seconds, while jobs finish.
 #ifndef QG_INTERNAL_JOB_COUNTER_H_
 #define QG_INTERNAL_JOB_COUNTER_H_
 
@@ -55,12 +55,14 @@ class JobCounter {
 
  private:
   void Loop();
-  // Job history's retention: about once a minute, deletes records past it
-  // (at most kPruneBatchesPerTurn statements of kPruneBatch records).
+  // Job history's retention: every kPruneEvery, deletes records past it in
+  // statements of kPruneBatch records, until one deletes fewer or
+  // kPruneBudget has passed (so a busy queue's records are pruned about
+  // as fast as they come, up to about 1,000 statements a minute).
   void PruneHistory();
-  static constexpr absl::Duration kPruneEvery = absl::Minutes(1);
+  static constexpr absl::Duration kPruneEvery = absl::Seconds(10);
+  static constexpr absl::Duration kPruneBudget = absl::Seconds(5);
   static constexpr int kPruneBatch = 1000;
-  static constexpr int kPruneBatchesPerTurn = 20;
   // Writes `counts`; false when they should be kept for the next try.
   bool Write(const std::map<std::tuple<absl::Time, std::string, std::string>,
                             JobCount>& counts);

@@ -142,7 +142,7 @@ absl::StatusOr<CancelOutcome> CancelJob(
   auto stop = [&] { return interrupted != nullptr && interrupted(); };
   const absl::Time deadline = absl::Now() + wait;
   bool asked_once = false;
-  absl::StatusOr<bool> history = HasHistory(conn.get());
+  absl::StatusOr<bool> history = MayRecordHistory(conn.get());
   if (!history.ok()) return history.status();
   while (true) {
     absl::Status unheld = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
@@ -237,24 +237,33 @@ absl::StatusOr<bool> HasHistory(PGconn* conn) {
   return r->Get(0, 0) == "t";
 }
 
-absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch, int max_batches) {
+absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch,
+                                     absl::Duration budget) {
   absl::StatusOr<PgResult> cut = Run(conn, queries::HistoryPruneCut());
   if (!cut.ok()) return cut.status();
-  if (cut->rows() == 0 || cut->IsNull(0, 0)) return 0;
-  std::string before(cut->Get(0, 0));
+  if (cut->rows() == 0 || (cut->IsNull(0, 0) && cut->IsNull(0, 1))) return 0;
+  const absl::Time give_up = absl::Now() + budget;
   int64_t pruned = 0;
-  for (int i = 0; i < max_batches; ++i) {
+  while (true) {
     absl::StatusOr<PgResult> r =
-        Run(conn, queries::HistoryPrune(before, batch));
+        Run(conn, queries::HistoryPrune(cut->GetOptional(0, 0),
+                                        cut->GetOptional(0, 1),
+                                        cut->GetOptional(0, 2), batch));
     if (!r.ok()) return r.status();
     int64_t n = 0;
     if (!absl::SimpleAtoi(r->Get(0, 0), &n)) {
       return absl::InternalError("qg_history_prune: not a count");
     }
     pruned += n;
-    if (n < batch) break;
+    if (n < batch || absl::Now() >= give_up) break;
   }
   return pruned;
+}
+
+absl::StatusOr<bool> MayRecordHistory(PGconn* conn) {
+  absl::StatusOr<PgResult> r = Run(conn, queries::HistoryPrivileges());
+  if (!r.ok()) return r.status();
+  return r->Get(0, 0) == "t";
 }
 
 absl::Status JobHeldError(int64_t id) {
@@ -271,7 +280,7 @@ absl::Status RetryJobUnderLock(PooledConn& conn, int64_t id) {
 absl::StatusOr<RetryOutcome> RetryJobUnderLockDetailed(PooledConn& conn,
                                                        int64_t id) {
   RetryOutcome outcome;
-  absl::StatusOr<bool> history = HasHistory(conn.get());
+  absl::StatusOr<bool> history = MayRecordHistory(conn.get());
   if (!history.ok()) return history.status();
   absl::Status s = UnderLock(conn, id, [&]() -> absl::StatusOr<int64_t> {
     absl::StatusOr<PgResult> r = Run(conn.get(), queries::RetryJob(id));

@@ -37,14 +37,19 @@ absl::Status JobHeldError(int64_t id);
 // Whether the database has `qg migrate`'s job history (qg_job_history).
 absl::StatusOr<bool> HasHistory(PGconn* conn);
 
+// Whether this session's role may write job history as the statements
+// that finish jobs do (the schema has it, and the grants).
+absl::StatusOr<bool> MayRecordHistory(PGconn* conn);
+
 // PruneHistory()
 //
 // Deletes history records past retention (qg_history_settings), oldest
 // first, in statements of at most `batch` records (each its own
-// transaction: no long lock), at most `max_batches` of them. Returns how
-// many it deleted; errors as the database reports them (42P01: no
-// qg_job_history).
-absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch, int max_batches);
+// transaction: no long lock), until one deletes fewer or `budget` has
+// passed. Returns how many it deleted; errors as the database reports
+// them (42P01: no qg_job_history).
+absl::StatusOr<int64_t> PruneHistory(PGconn* conn, int batch,
+                                     absl::Duration budget);
 
 // RetryJobUnderLock()
 //

@@ -296,8 +296,14 @@ Call HistoryRevive(int64_t id) {
   return {&sql::kHistoryRevive, {absl::StrCat(id)}};
 }
 Call HistoryPruneCut() { return {&sql::kHistoryPruneCut, {}}; }
-Call HistoryPrune(absl::string_view before, int batch) {
-  return {&sql::kHistoryPrune, {std::string(before), absl::StrCat(batch)}};
+Call HistoryPrune(const std::optional<std::string>& before,
+                  const std::optional<std::string>& max_at,
+                  const std::optional<std::string>& max_id, int batch) {
+  auto opt = [](const std::optional<std::string>& v) {
+    return v.has_value() ? SqlParam(*v) : SqlParam();
+  };
+  return {&sql::kHistoryPrune,
+          {opt(before), opt(max_at), opt(max_id), absl::StrCat(batch)}};
 }
 Call HistorySettings() { return {&sql::kHistorySettings, {}}; }
 Call HistorySetQueue(absl::string_view queue, std::optional<bool> on) {

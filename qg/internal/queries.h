@@ -342,8 +342,10 @@ Call HistoryPrivileges();
 Call HistoryGet(int64_t id, int max_chars);
 Call HistoryRevive(int64_t id);
 Call HistoryPruneCut();
-// `before`: a timestamptz as the database printed it (qg_history_prune_cut).
-Call HistoryPrune(absl::string_view before, int batch);
+// The bounds as qg_history_prune_cut printed them (unset: none).
+Call HistoryPrune(const std::optional<std::string>& before,
+                  const std::optional<std::string>& max_at,
+                  const std::optional<std::string>& max_id, int batch);
 Call HistoryList(const HistoryListParams& params);
 Call HistorySettings();
 Call HistorySetQueue(absl::string_view queue, std::optional<bool> on);

@@ -601,6 +601,21 @@ TEST(HistoryGrantsTest, RoleThatCannotWriteHistoryRunsQgCompatible) {
   EXPECT_EQ(qg_testing::QueryValue(admin.get(),
                                    "SELECT count(*) FROM qg_job_history"),
             "0");
+  // An operator under such a role cancels as before history (kept as
+  // cancelled), and a retry of an id with no job is NotFound, not a
+  // permission error.
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t later, client->Enqueue({.type = "Plain",
+                                      .run_at = absl::Now() + absl::Hours(1)}));
+  QG_ASSERT_OK_AND_ASSIGN(CancelOutcome outcome, client->CancelJob(later));
+  EXPECT_EQ(outcome, CancelOutcome::kCancelled);
+  EXPECT_EQ(qg_testing::QueryValue(
+                admin.get(),
+                absl::StrCat("SELECT last_error LIKE 'qg: cancelled%' FROM "
+                             "que_jobs WHERE job_id = ",
+                             later)),
+            "t");
+  EXPECT_THAT(client->RetryJob(987654), StatusIs(absl::StatusCode::kNotFound));
 }
 
 }  // namespace

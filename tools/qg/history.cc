@@ -329,7 +329,7 @@ const Command& HistoryCommand() {
           "                     default 168h and 1000000)\n"
           "  prune              delete the records past retention now "
           "(workers do it\n"
-          "                     about once a minute)\n"
+          "                     every 10 seconds)\n"
           "  settings           what is on, and the retention\n",
           kDbHelp),
       Main};

@@ -26,7 +26,7 @@ WITH found AS (
   USING k
   WHERE j.ctid = k.row_ctid AND k.moves
   RETURNING j.queue, j.priority, j.job_id, j.job_class, j.args,
-            j.qg_enqueued_at, j.qg_first_started_at, j.qg_limit_key,
+            j.qg_enqueued_at, j.qg_first_started_at, j.qg_limit_key, j.qg_unique_key,
             'cancelled'::text AS h_outcome, j.error_count AS h_attempts,
             NULL::float8 AS h_started_ago, NULL::float8 AS h_ended_ago,
             k.message AS h_error, NULL::text AS h_output

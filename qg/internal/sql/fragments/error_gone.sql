@@ -6,7 +6,7 @@ DELETE FROM que_jobs AS j
 USING k
 WHERE j.ctid = k.row_ctid AND k.moves
 RETURNING j.queue, j.priority, j.job_id, j.job_class, j.args,
-          j.qg_enqueued_at, j.qg_first_started_at, j.qg_limit_key,
+          j.qg_enqueued_at, j.qg_first_started_at, j.qg_limit_key, j.qg_unique_key,
           CASE WHEN k.message LIKE 'qg: cancelled%' THEN 'cancelled'
                ELSE 'dead' END AS h_outcome,
           CASE WHEN k.message LIKE 'qg: cancelled%'

@@ -8,7 +8,7 @@
 INSERT INTO qg_job_history AS h
   (job_id, queue, priority, job_class, args, outcome, attempts, enqueued_at,
    first_started_at, started_at, finished_at, run_time, last_error, output,
-   limit_key)
+   limit_key, unique_key)
 SELECT g.job_id, g.queue, g.priority, g.job_class, g.args, g.h_outcome,
        g.h_attempts, g.qg_enqueued_at,
        coalesce(g.qg_first_started_at,
@@ -17,7 +17,7 @@ SELECT g.job_id, g.queue, g.priority, g.job_class, g.args, g.h_outcome,
        statement_timestamp()
          - coalesce(g.h_ended_ago, 0) * interval '1 second',
        (g.h_started_ago - g.h_ended_ago) * interval '1 second',
-       g.h_error, g.h_output::json, g.qg_limit_key
+       g.h_error, g.h_output::json, g.qg_limit_key, g.qg_unique_key
 FROM gone AS g, hq
 WHERE g.queue = ANY (hq.queues)
 ON CONFLICT (job_id) DO UPDATE
@@ -28,4 +28,5 @@ SET queue = excluded.queue, priority = excluded.priority,
     first_started_at = excluded.first_started_at,
     started_at = excluded.started_at, finished_at = excluded.finished_at,
     run_time = excluded.run_time, last_error = excluded.last_error,
-    output = excluded.output, limit_key = excluded.limit_key
+    output = excluded.output, limit_key = excluded.limit_key,
+    unique_key = excluded.unique_key

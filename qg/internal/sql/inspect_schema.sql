@@ -15,7 +15,7 @@ SELECT to_regclass('que_jobs') IS NOT NULL,
        AND (SELECT count(*) FROM information_schema.columns
             WHERE table_name = 'que_jobs' AND table_schema = current_schema()
             AND column_name IN ('qg_enqueued_at', 'qg_first_started_at',
-                                'qg_limit_key')) = 3,
+                                'qg_limit_key', 'qg_unique_key')) = 4,
        CASE WHEN to_regclass('qg_job_history') IS NOT NULL
                  AND to_regclass('qg_history_settings') IS NOT NULL
                  AND to_regclass('qg_queues') IS NOT NULL

@@ -1,7 +1,9 @@
 #include "qg/worker/fast_pool.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -159,7 +161,7 @@ absl::Status FastPool::Start() {
     MutexLock lock(mu_);
     started_ = true;
     generation_ = 1;
-    session_fd_ = session_->socket();
+    SetPeekFd(session_->socket());
     session_encrypted_ = session_->encrypted();
     session_ending_ = session_->ending_flag();
   }
@@ -170,6 +172,7 @@ absl::Status FastPool::Start() {
   if (!locker.ok()) {
     MutexLock lock(mu_);
     started_ = false;
+    SetPeekFd(-1);
     session_.reset();
     return locker.status();
   }
@@ -227,7 +230,21 @@ void FastPool::Shutdown(absl::Time deadline) {
   }
   worker_threads_.clear();
   if (locker_thread_.joinable()) locker_thread_.join();
+  {
+    MutexLock lock(mu_);
+    SetPeekFd(-1);
+  }
   session_.reset();
+}
+
+void FastPool::SetPeekFd(int fd) {
+  if (session_fd_ >= 0) close(session_fd_);
+  // A descriptor of its own for the same socket: libpq closes its own in
+  // the locker thread when the connection fails, without this mutex, and
+  // the number could be reused at once; this one is closed only here,
+  // under the mutex the workers peek under. (It is closed before the
+  // session is finished, so the server sees the connection end then.)
+  session_fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 }
 
 void FastPool::Finish(Completion completion) {
@@ -407,7 +424,7 @@ bool FastPool::OpenSession() {
   reconnect_delay_ = absl::ZeroDuration();
   {
     MutexLock lock(mu_);
-    session_fd_ = session_->socket();
+    SetPeekFd(session_->socket());
     session_encrypted_ = session_->encrypted();
     session_ending_ = session_->ending_flag();
   }
@@ -420,7 +437,7 @@ void FastPool::LoseSession(const absl::Status& why) {
   {
     MutexLock lock(mu_);
     ++generation_;
-    session_fd_ = -1;
+    SetPeekFd(-1);
     session_ending_.reset();
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);

@@ -304,7 +304,11 @@ class FastPool {
   // The locker session's socket (-1: none), which workers check for a hang-up
   // before they start a buffered job: a session that died must not hand out
   // its jobs in the instant before the locker notices.
+  // A duplicate of the locker session's socket that workers peek at
+  // (SetPeekFd), -1 without a session.
   int session_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  // Replaces it with a duplicate of `fd` (-1: none), closing the old one.
+  void SetPeekFd(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool session_encrypted_ ABSL_GUARDED_BY(mu_) = false;
   // Set the moment the locker parses the server's FATAL or PANIC (see
   // LockerSession::ending_flag()); null without a session.

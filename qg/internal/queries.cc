@@ -520,63 +520,59 @@ Call FinishBatchPlain(absl::Span<const JobKey> keys) {
   return {&sql::kFinishBatchPlain, std::move(p)};
 }
 
-Call ErrorBatchPlain(absl::Span<const JobError> errors) {
+namespace {
+
+// The per-row arrays of the error statements, in `errors`' order.
+struct ErrorArrays {
   std::vector<JobKey> keys;
+  std::vector<int64_t> ids;
   std::vector<std::string> counts, delays, messages;
-  std::vector<std::optional<std::string>> started;
-  for (const JobError& e : errors) {
-    keys.push_back(e.key);
-    counts.push_back(absl::StrCat(e.error_count));
-    delays.push_back(DelayParam(e.delay));
-    messages.push_back(e.message);
-    started.push_back(AgoParam(e.started_ago));
+  std::vector<std::optional<std::string>> started, ended;
+
+  explicit ErrorArrays(absl::Span<const JobError> errors) {
+    for (const JobError& e : errors) {
+      keys.push_back(e.key);
+      ids.push_back(e.key.id);
+      counts.push_back(absl::StrCat(e.error_count));
+      delays.push_back(DelayParam(e.delay));
+      messages.push_back(e.message);
+      started.push_back(AgoParam(e.started_ago));
+      ended.push_back(AgoParam(e.ended_ago));
+    }
   }
-  SqlParams p = KeyArrays(keys);
-  p.push_back(DistinctQueues(keys));
-  p.push_back(ArrayLiteral(counts));
-  p.push_back(ArrayLiteral(delays));
-  p.push_back(ArrayLiteral(messages));
-  p.push_back(ArrayLiteral(started));
+};
+
+}  // namespace
+
+Call ErrorBatchPlain(absl::Span<const JobError> errors) {
+  ErrorArrays a(errors);
+  SqlParams p = KeyArrays(a.keys);
+  p.push_back(DistinctQueues(a.keys));
+  p.push_back(ArrayLiteral(a.counts));
+  p.push_back(ArrayLiteral(a.delays));
+  p.push_back(ArrayLiteral(a.messages));
+  p.push_back(ArrayLiteral(a.started));
   return {&sql::kErrorBatchPlain, std::move(p)};
 }
 
 Call ErrorBatch(absl::Span<const JobError> errors) {
-  std::vector<JobKey> keys;
-  std::vector<std::string> counts, delays, messages;
-  std::vector<std::optional<std::string>> started, ended;
-  for (const JobError& e : errors) {
-    keys.push_back(e.key);
-    counts.push_back(absl::StrCat(e.error_count));
-    delays.push_back(DelayParam(e.delay));
-    messages.push_back(e.message);
-    started.push_back(AgoParam(e.started_ago));
-    ended.push_back(AgoParam(e.ended_ago));
-  }
-  SqlParams p = KeyArrays(keys);
-  p.push_back(ArrayLiteral(counts));
-  p.push_back(ArrayLiteral(delays));
-  p.push_back(ArrayLiteral(messages));
-  p.push_back(ArrayLiteral(started));
-  p.push_back(ArrayLiteral(ended));
-  p.push_back(DistinctQueues(keys));
+  ErrorArrays a(errors);
+  SqlParams p = KeyArrays(a.keys);
+  p.push_back(ArrayLiteral(a.counts));
+  p.push_back(ArrayLiteral(a.delays));
+  p.push_back(ArrayLiteral(a.messages));
+  p.push_back(ArrayLiteral(a.started));
+  p.push_back(ArrayLiteral(a.ended));
+  p.push_back(DistinctQueues(a.keys));
   return {&sql::kErrorBatch, std::move(p)};
 }
 
 Call ErrorById(absl::Span<const JobError> errors) {
-  std::vector<int64_t> ids;
-  std::vector<std::string> counts, delays, messages;
-  std::vector<std::optional<std::string>> started, ended;
-  for (const JobError& e : errors) {
-    ids.push_back(e.key.id);
-    counts.push_back(absl::StrCat(e.error_count));
-    delays.push_back(DelayParam(e.delay));
-    messages.push_back(e.message);
-    started.push_back(AgoParam(e.started_ago));
-    ended.push_back(AgoParam(e.ended_ago));
-  }
+  ErrorArrays a(errors);
   return {&sql::kErrorById,
-          {IdArray(ids), ArrayLiteral(counts), ArrayLiteral(delays),
-           ArrayLiteral(messages), ArrayLiteral(started), ArrayLiteral(ended)}};
+          {IdArray(a.ids), ArrayLiteral(a.counts), ArrayLiteral(a.delays),
+           ArrayLiteral(a.messages), ArrayLiteral(a.started),
+           ArrayLiteral(a.ended)}};
 }
 
 Call UnlockBatch(absl::Span<const int64_t> ids) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace qg::internal {
 namespace {
@@ -20,17 +21,28 @@ int PollMillis(absl::Time deadline, const Clock& clock) {
 
 }  // namespace
 
-absl::StatusOr<Pipeline> Pipeline::Begin(PGconn* conn, const Clock& clock) {
+bool IsServerEnding(const PGresult* result) {
+  if (result == nullptr) return false;
+  const char* severity =
+      PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity == nullptr) return false;
+  const absl::string_view level = severity;
+  return level == "FATAL" || level == "PANIC";
+}
+
+absl::StatusOr<Pipeline> Pipeline::Begin(PGconn* conn, const Clock& clock,
+                                         ReadWatch* watch) {
   if (PQenterPipelineMode(conn) != 1) {
     return absl::UnavailableError(
         absl::StrCat("entering pipeline mode: ", PQerrorMessage(conn)));
   }
-  return Pipeline(conn, &clock);
+  return Pipeline(conn, &clock, watch);
 }
 
 Pipeline::Pipeline(Pipeline&& other) noexcept
     : conn_(other.conn_),
       clock_(other.clock_),
+      watch_(other.watch_),
       sent_(std::move(other.sent_)),
       poisoned_(other.poisoned_),
       finished_(other.finished_) {
@@ -42,6 +54,15 @@ Pipeline::~Pipeline() { Finish(); }
 absl::Status Pipeline::Poison(absl::Status status) {
   poisoned_ = true;
   return status;
+}
+
+bool Pipeline::ConsumeInput() {
+  if (watch_ != nullptr) watch_->Reading();
+  return PQconsumeInput(conn_) == 1;
+}
+
+void Pipeline::Saw(const PGresult* result) {
+  if (watch_ != nullptr && IsServerEnding(result)) watch_->ending.store(true);
 }
 
 absl::Status Pipeline::Send(const Call& call) {
@@ -80,12 +101,14 @@ absl::Status Pipeline::Flush(absl::Time deadline) {
       return Poison(absl::DeadlineExceededError(
           "PostgreSQL did not take the statements in time"));
     }
-    if (fd.revents & POLLIN) PQconsumeInput(conn_);
+    if (fd.revents & POLLIN) ConsumeInput();
   }
 }
 
 absl::Status Pipeline::AwaitResult(absl::Time deadline) {
   while (PQisBusy(conn_)) {
+    // Busy: every complete message read so far is parsed.
+    if (watch_ != nullptr) watch_->Parsed();
     struct pollfd fd = {PQsocket(conn_), POLLIN, 0};
     int n = poll(&fd, 1, PollMillis(deadline, *clock_));
     if (n < 0 && errno != EINTR) {
@@ -95,7 +118,7 @@ absl::Status Pipeline::AwaitResult(absl::Time deadline) {
       return Poison(absl::DeadlineExceededError(
           "no answer from PostgreSQL in time (connection stalled?)"));
     }
-    if (n > 0 && PQconsumeInput(conn_) != 1) {
+    if (n > 0 && !ConsumeInput()) {
       return Poison(absl::UnavailableError(
           absl::StrCat("connection lost: ", PQerrorMessage(conn_))));
     }
@@ -108,17 +131,22 @@ absl::StatusOr<PgResult> Pipeline::Next(absl::Time deadline) {
   if (sent_.empty()) return absl::InternalError("no result pending");
   if (absl::Status s = AwaitResult(deadline); !s.ok()) return s;
   PgResult result(PQgetResult(conn_));
+  Saw(result.get());
   absl::Status status = StatusFromResult(conn_, result.get(), sent_.front());
   // The rest of this call's results (up to NULL), then its sync point.
   while (true) {
     if (absl::Status s = AwaitResult(deadline); !s.ok()) return s;
     PGresult* extra = PQgetResult(conn_);
     if (extra == nullptr) break;
+    Saw(extra);
     PQclear(extra);
   }
   if (absl::Status s = AwaitResult(deadline); !s.ok()) return s;
   PgResult sync(PQgetResult(conn_));
+  Saw(sync.get());
   sent_.pop_front();
+  // The last result: nothing read is left unparsed.
+  if (sent_.empty() && watch_ != nullptr) watch_->Parsed();
   if (sync.get() == nullptr ||
       PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
     return Poison(PQstatus(conn_) != CONNECTION_OK
@@ -140,8 +168,11 @@ bool Pipeline::Finish() {
   if (!sent_.empty()) poisoned_ = true;
   if (!poisoned_ && PQstatus(conn_) == CONNECTION_OK &&
       PQexitPipelineMode(conn_) == 1) {
+    if (watch_ != nullptr) watch_->Parsed();
     return true;
   }
+  // Poisoned: what was read may stay unparsed, and the watch says so until
+  // the owner closes the connection.
   poisoned_ = true;
   return false;
 }

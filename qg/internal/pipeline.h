@@ -19,6 +19,8 @@
 #ifndef QG_INTERNAL_PIPELINE_H_
 #define QG_INTERNAL_PIPELINE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <deque>
 
 #include "absl/status/status.h"
@@ -31,14 +33,49 @@
 
 namespace qg::internal {
 
+// ReadWatch
+//
+// What other threads may know of a connection's input while one thread
+// reads it: whether bytes were taken off the socket and not all parsed yet,
+// and whether the server's last words (a FATAL or PANIC, as a notice or as
+// a statement's error) were parsed. A thread that peeks at the socket to
+// learn whether the server is ending the session (the pool's workers) reads
+// `reads` before and after its peek: an even, unchanged count means no byte
+// it did not see was in the reader's hands unparsed.
+struct ReadWatch {
+  // Odd from just before the reader takes bytes off the socket until it has
+  // parsed every complete message among them. Written by the reader only.
+  std::atomic<uint64_t> reads{0};
+  // Set the moment the server's FATAL or PANIC is parsed, before the reader
+  // acts on it: the session's locks are going.
+  std::atomic<bool> ending{false};
+
+  // The reader is about to take bytes off the socket.
+  void Reading() {
+    const uint64_t r = reads.load(std::memory_order_relaxed);
+    if (r % 2 == 0) reads.store(r + 1);
+  }
+  // Everything the reader took is parsed.
+  void Parsed() {
+    const uint64_t r = reads.load(std::memory_order_relaxed);
+    if (r % 2 == 1) reads.store(r + 1);
+  }
+};
+
+// Whether `result` is the server's FATAL or PANIC: it ends the session.
+bool IsServerEnding(const PGresult* result);
+
 class Pipeline {
  public:
   // Begin()
   //
   // Enters pipeline mode on `conn` (idle, not in a transaction). Deadlines
-  // are read on `clock`.
+  // are read on `clock`. With a `watch`, the pipeline tells it of each read
+  // off the socket and of the server's last words among the results (see
+  // `ReadWatch`); it must outlive the pipeline.
   static absl::StatusOr<Pipeline> Begin(PGconn* conn,
-                                        const Clock& clock = RealClock());
+                                        const Clock& clock = RealClock(),
+                                        ReadWatch* watch = nullptr);
 
   Pipeline(Pipeline&& other) noexcept;
   Pipeline& operator=(Pipeline&&) = delete;
@@ -75,13 +112,19 @@ class Pipeline {
   bool poisoned() const { return poisoned_; }
 
  private:
-  Pipeline(PGconn* conn, const Clock* clock) : conn_(conn), clock_(clock) {}
+  Pipeline(PGconn* conn, const Clock* clock, ReadWatch* watch)
+      : conn_(conn), clock_(clock), watch_(watch) {}
   // Reads input until a result is ready without blocking, or `deadline`.
   absl::Status AwaitResult(absl::Time deadline);
   absl::Status Poison(absl::Status status);
+  // Takes what the socket holds (PQconsumeInput), telling the watch first.
+  bool ConsumeInput();
+  // A result was parsed: the watch hears if it is the server's last words.
+  void Saw(const PGresult* result);
 
   PGconn* conn_;
   const Clock* clock_;
+  ReadWatch* watch_;
   std::deque<const char*> sent_;  // names of calls whose results are unread
   bool poisoned_ = false;
   bool finished_ = false;

@@ -163,7 +163,7 @@ absl::Status FastPool::Start() {
     generation_ = 1;
     SetPeekFd(session_->socket());
     session_encrypted_ = session_->encrypted();
-    session_ending_ = session_->ending_flag();
+    session_watch_ = session_->watch();
   }
   absl::StatusOr<std::thread> locker = StartThread([this] {
     ThreadRole role(this);  // observers may call Shutdown()
@@ -325,9 +325,14 @@ void FastPool::WorkerLoop() {
                                                  options_.planner.recheck_after;
       // The server's last words already read by the locker, or still
       // unread on the socket: the session's locks are going.
-      const bool quiet = fresh && session_ending_ != nullptr &&
-                         !session_ending_->load() &&
-                         SessionQuiet(session_fd_, session_encrypted_);
+      // The locker's reads are counted (ReadWatch): an odd count, or one
+      // that moved during the peek, means bytes the peek did not see may be
+      // in the locker's hands unparsed, the server's last words perhaps.
+      const ReadWatch* watch = session_watch_.get();
+      const uint64_t reads = watch != nullptr ? watch->reads.load() : 1;
+      const bool quiet = fresh && reads % 2 == 0 && !watch->ending.load() &&
+                         SessionQuiet(session_fd_, session_encrypted_) &&
+                         watch->reads.load() == reads;
       // Unread input: the locker reads it and wakes this worker again.
       if (fresh && !quiet) input_waiters_ = true;
       if (quiet) {
@@ -426,7 +431,7 @@ bool FastPool::OpenSession() {
     MutexLock lock(mu_);
     SetPeekFd(session_->socket());
     session_encrypted_ = session_->encrypted();
-    session_ending_ = session_->ending_flag();
+    session_watch_ = session_->watch();
   }
   Log(LogLevel::kInfo, "qg: locker session reconnected");
   return true;
@@ -438,7 +443,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     MutexLock lock(mu_);
     ++generation_;
     SetPeekFd(-1);
-    session_ending_.reset();
+    session_watch_.reset();
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
     dropped = TakeBuffered(ids, /*lock_released=*/true);

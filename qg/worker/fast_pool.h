@@ -310,9 +310,9 @@ class FastPool {
   // Replaces it with a duplicate of `fd` (-1: none), closing the old one.
   void SetPeekFd(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool session_encrypted_ ABSL_GUARDED_BY(mu_) = false;
-  // Set the moment the locker parses the server's FATAL or PANIC (see
-  // LockerSession::ending_flag()); null without a session.
-  std::shared_ptr<const std::atomic<bool>> session_ending_ ABSL_GUARDED_BY(mu_);
+  // The locker session's reads and whether it parsed the server's FATAL or
+  // PANIC (LockerSession::watch()); null without a session.
+  std::shared_ptr<const ReadWatch> session_watch_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int idle_workers_ ABSL_GUARDED_BY(mu_) = 0;
   // A worker found the locker's socket with unread input (SessionQuiet) and

@@ -406,10 +406,15 @@ void LockerSession::OnNotice(void* self, const PGresult* notice) {
   if (!session->ending_.empty()) return;
   const char* message = PQresultErrorField(notice, PG_DIAG_MESSAGE_PRIMARY);
   session->ending_ = absl::StrCat(level, ": ", message ? message : "");
-  session->ending_flag_->store(true);
+  session->watch_->ending.store(true);
 }
 
 absl::Status LockerSession::CheckNotEnding() const {
+  if (ending_.empty() && watch_->ending.load()) {
+    return absl::UnavailableError(
+        "the server is ending the locker session (its FATAL came as a "
+        "statement's error)");
+  }
   if (ending_.empty()) return absl::OkStatus();
   return absl::UnavailableError(
       absl::StrCat("the server is ending the locker session (", ending_, ")"));
@@ -417,6 +422,7 @@ absl::Status LockerSession::CheckNotEnding() const {
 
 absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
                                  std::vector<ControlNotification>* control) {
+  watch_->Reading();
   if (PQconsumeInput(conn_.get()) != 1 ||
       PQstatus(conn_.get()) != CONNECTION_OK) {
     return absl::UnavailableError(
@@ -436,6 +442,8 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
     }
     PQfreemem(n);
   }
+  // PQnotifies() parsed every complete message (it stops at none left).
+  watch_->Parsed();
   return CheckNotEnding();
 }
 
@@ -451,7 +459,8 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   bool writes_on_locker = false;
   std::optional<Pipeline> writes =
       StartWrites(request.writes, deadline, &writes_on_locker);
-  absl::StatusOr<Pipeline> locker = Pipeline::Begin(conn_.get(), *clock_);
+  absl::StatusOr<Pipeline> locker =
+      Pipeline::Begin(conn_.get(), *clock_, watch_.get());
   if (!locker.ok()) return locker.status();
   if (absl::Status s = SendLocker(*locker, request, writes_on_locker);
       !s.ok()) {

@@ -169,12 +169,14 @@ class LockerSession {
   // unread bytes then say nothing about what they hold.
   bool encrypted() const;
 
-  // Set (from the locker thread) the moment the server's FATAL or PANIC is
-  // parsed, before any caller hears of it: other threads read it to know
-  // the session's locks are going (shared, so that it outlives the session).
-  std::shared_ptr<const std::atomic<bool>> ending_flag() const {
-    return ending_flag_;
-  }
+  // What the locker thread's reads of the session's socket are up to (see
+  // `ReadWatch`): its `ending` is set the moment the server's FATAL or PANIC
+  // is parsed (a notice between round trips, or a statement's error within
+  // one), before any caller hears of it, and its `reads` count is odd while
+  // bytes taken off the socket may be unparsed. Other threads read it to
+  // know the session's locks are going (shared, so that it outlives the
+  // session).
+  std::shared_ptr<const ReadWatch> watch() const { return watch_; }
 
   // StartSweep()
   //
@@ -261,8 +263,7 @@ class LockerSession {
   // The server's FATAL or PANIC notice on the locker, once one came (see
   // OnNotice): the session is ending and its locks with it.
   std::string ending_;
-  std::shared_ptr<std::atomic<bool>> ending_flag_ =
-      std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<ReadWatch> watch_ = std::make_shared<ReadWatch>();
 };
 
 }  // namespace qg::internal

@@ -176,6 +176,22 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
     }
     row.limit_key = k;
   }
+  if (!job.depends_on.empty()) {
+    if (job.unique.has_value() || job.run_at.has_value()) {
+      return absl::InvalidArgumentError(
+          "NewJob::depends_on cannot be combined with unique or run_at: a "
+          "child runs when its last parent completes");
+    }
+    for (int64_t parent : job.depends_on) {
+      if (parent <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "NewJob::depends_on holds ", parent, ", which is no job id"));
+      }
+    }
+    row.depends_on = job.depends_on;
+    row.cancel_on_parent_failure =
+        job.on_parent_failure == NewJob::OnParentFailure::kCancel;
+  }
   return row;
 }
 
@@ -313,6 +329,25 @@ absl::StatusOr<EnqueueResult> Client::EnqueueInTxDetailed(const NewJob& job,
 
 absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
                                                  Executor* tx) {
+  if (!row.depends_on.empty()) {
+    if (options_.synchronous) {
+      return absl::InvalidArgumentError(
+          "NewJob::depends_on: a synchronous client runs each job as it is "
+          "enqueued, so it cannot wait for parents");
+    }
+    absl::StatusOr<int64_t> id;
+    if (tx != nullptr) {
+      id = internal::InsertChild(*tx, row);
+    } else {
+      absl::StatusOr<internal::PooledConn> conn =
+          pool_->Acquire(options_.acquire_timeout);
+      if (!conn.ok()) return conn.status();
+      PgExecutor exec(conn->get());
+      id = internal::InsertChild(exec, row);
+    }
+    if (!id.ok()) return id.status();
+    return EnqueueResult{*id, false};
+  }
   if (options_.synchronous) return EnqueueSync(row, tx);
   if (tx != nullptr) {
     if (!row.NeedsAdditions()) {
@@ -600,6 +635,36 @@ absl::StatusOr<JobLookup> Client::GetJob(int64_t id) {
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
   return internal::LookUpJob(conn->get(), id, 64 * 1024);
+}
+
+absl::StatusOr<std::vector<ParentJob>> Client::GetParents(int64_t id) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::JobParents(id));
+  if (!r.ok()) {
+    const absl::optional<absl::Cord> state =
+        r.status().GetPayload(kSqlStatePayload);
+    if (state.has_value() && *state == "42P01") {  // no qg_job_deps
+      return std::vector<ParentJob>();
+    }
+    return r.status();
+  }
+  std::vector<ParentJob> parents;
+  for (int i = 0; i < r->rows(); ++i) {
+    ParentJob p;
+    if (!absl::SimpleAtoi(r->Get(i, 0), &p.id)) {
+      return absl::InternalError("qg_job_parents returned no parent_id");
+    }
+    if (!r->IsNull(i, 1)) {
+      p.state = r->Get(i, 1) == "completed" ? ParentJob::State::kCompleted
+                                            : ParentJob::State::kFailed;
+    }
+    if (!r->IsNull(i, 3)) p.output = std::string(r->Get(i, 3));
+    parents.push_back(std::move(p));
+  }
+  return parents;
 }
 
 }  // namespace qg

@@ -76,6 +76,7 @@
 #include "qg/job.h"
 #include "qg/logger.h"
 #include "qg/stats.h"
+#include "qg/workflow.h"
 
 namespace qg {
 
@@ -303,6 +304,29 @@ class Client {
   // enqueue unique jobs with `EnqueueMany()`, which reports duplicates.
   absl::StatusOr<int64_t> EnqueueStream(const JobSource& next,
                                         PGconn* tx_conn = nullptr);
+
+  // EnqueueWorkflow()
+  //
+  // Stores the jobs of `workflow` (see qg/workflow.h) in one transaction
+  // (`tx`'s when given, else one of the client's) and returns their ids in
+  // the order they were added. Each job is validated as by `Enqueue()`
+  // before any SQL; a job that names a handle not added before it is
+  // `InvalidArgument`. A job with parents is stored waiting, as with
+  // `NewJob::depends_on`; one without runs as any job. Each waiting job
+  // costs one statement, with one scan of que_jobs (no index on job_id
+  // alone): a workflow of thousands of jobs over a large queue takes
+  // seconds to store.
+  absl::StatusOr<std::vector<int64_t>> EnqueueWorkflow(const Workflow& workflow,
+                                                       Executor* tx = nullptr);
+
+  // GetParents()
+  //
+  // The parents of job `id` (its `NewJob::depends_on` and workflow edges),
+  // in id order, with their state and, when recorded in history, their
+  // outputs: what a child's handler reads to use its parents' results.
+  // Empty for a job without parents. Edges are kept while the child is in
+  // que_jobs or has a history record.
+  absl::StatusOr<std::vector<ParentJob>> GetParents(int64_t id);
 
   // LockJob()
   //

@@ -96,17 +96,32 @@ absl::Status InsertWithUnique(Executor& exec, absl::Span<const InsertRow> chunk,
 }
 
 // Every row, in statements of up to kChunk; one result per row, in order.
+// A row with parents is stored on its own (InsertChild), between chunks.
 absl::Status InsertAll(Executor& exec, const std::vector<InsertRow>& rows,
                        std::vector<EnqueueResult>& results) {
-  for (size_t from = 0; from < rows.size(); from += kChunk) {
-    absl::Span<const InsertRow> chunk = absl::MakeConstSpan(rows).subspan(
-        from, std::min(rows.size() - from, kChunk));
+  size_t from = 0;
+  while (from < rows.size()) {
+    if (!rows[from].depends_on.empty()) {
+      absl::StatusOr<int64_t> id = internal::InsertChild(exec, rows[from]);
+      if (!id.ok()) return id.status();
+      results.push_back({*id, false});
+      ++from;
+      continue;
+    }
+    size_t to = from;
+    while (to < rows.size() && to - from < kChunk &&
+           rows[to].depends_on.empty()) {
+      ++to;
+    }
+    absl::Span<const InsertRow> chunk =
+        absl::MakeConstSpan(rows).subspan(from, to - from);
     bool unique =
         std::any_of(chunk.begin(), chunk.end(),
                     [](const InsertRow& r) { return r.NeedsAdditions(); });
     absl::Status s = unique ? InsertWithUnique(exec, chunk, results)
                             : InsertPlain(exec, chunk, results);
     if (!s.ok()) return s;
+    from = to;
   }
   return absl::OkStatus();
 }
@@ -160,6 +175,71 @@ absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
   return results;
 }
 
+absl::StatusOr<std::vector<int64_t>> Client::EnqueueWorkflow(
+    const Workflow& workflow, Executor* tx) {
+  if (tx != nullptr) {
+    if (absl::Status s = CheckOpenTransaction(*tx, "EnqueueWorkflow");
+        !s.ok()) {
+      return s;
+    }
+  }
+  const std::vector<Workflow::Node>& nodes = workflow.nodes();
+  const absl::Time now = clock_->Now();
+  std::vector<InsertRow> rows;
+  rows.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::string where =
+        absl::StrCat("workflow job #", i, " (", nodes[i].job.type, "): ");
+    for (size_t parent : nodes[i].after) {
+      if (parent >= i) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "runs after handle ", parent,
+                         ", which is not a job added before it"));
+      }
+    }
+    absl::StatusOr<InsertRow> row = ValidateNewJob(nodes[i].job, now);
+    if (!row.ok()) return Prefixed(row.status(), where);
+    if (!nodes[i].after.empty() &&
+        (nodes[i].job.unique.has_value() || nodes[i].job.run_at.has_value())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "a job with parents cannot be unique or have a run_at"));
+    }
+    if (!nodes[i].after.empty()) {
+      row->cancel_on_parent_failure =
+          nodes[i].job.on_parent_failure == NewJob::OnParentFailure::kCancel;
+    }
+    rows.push_back(std::move(*row));
+  }
+  std::vector<int64_t> ids;
+  ids.reserve(rows.size());
+  auto insert = [&](Executor& exec) -> absl::Status {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      InsertRow& row = rows[i];
+      for (size_t parent : nodes[i].after)
+        row.depends_on.push_back(ids[parent]);
+      std::vector<EnqueueResult> stored;
+      if (absl::Status s = InsertAll(exec, {row}, stored); !s.ok()) {
+        return Prefixed(
+            s, absl::StrCat("workflow job #", i, " (", row.type, "): "));
+      }
+      ids.push_back(stored.at(0).id);
+    }
+    return absl::OkStatus();
+  };
+  if (tx != nullptr) {
+    if (absl::Status s = insert(*tx); !s.ok()) return s;
+    return ids;
+  }
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
+  if (!own.ok()) return own.status();
+  if (absl::Status s = insert(**own); !s.ok()) return s;
+  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
+  return ids;
+}
+
 namespace {
 
 absl::Status CopyError(PGconn* conn, absl::string_view what) {
@@ -195,6 +275,13 @@ absl::StatusOr<std::optional<InsertRow>> NextRow(const Client::JobSource& next,
         " of the stream has a limit key (NewJob::limit_key), which "
         "EnqueueStream's COPY does not store; enqueue it with EnqueueMany, "
         "or key the limit by args fields (Limit::KeyBy::kArgs)"));
+  }
+  if (!job.depends_on.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job #", index,
+        " of the stream has parents (NewJob::depends_on), which "
+        "EnqueueStream's COPY cannot link; enqueue it with EnqueueMany or "
+        "a Workflow"));
   }
   absl::StatusOr<InsertRow> row = ValidateNewJob(job);
   if (!row.ok()) {

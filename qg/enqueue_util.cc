@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/internal/queries.h"
 #include "qg/pg.h"
@@ -23,6 +24,26 @@ absl::StatusOr<JobRow> OneRow(const Rows& rows) {
     if (!field.has_value()) return std::nullopt;
     return absl::string_view(*field);
   });
+}
+
+absl::StatusOr<int64_t> InsertChild(Executor& exec, const InsertRow& row) {
+  absl::StatusOr<Rows> rows = QueryCall(exec, queries::EnqueueChild(row));
+  if (!rows.ok()) {
+    const absl::optional<absl::Cord> state =
+        rows.status().GetPayload(kSqlStatePayload);
+    if (state.has_value() && *state == "42883") {  // undefined function
+      return absl::FailedPreconditionError(
+          "NewJob::depends_on needs the workflow schema: run `qg migrate` "
+          "(schema/qg_additions.sql)");
+    }
+    return rows.status();
+  }
+  int64_t id = 0;
+  if (rows->rows.size() != 1 || !rows->rows[0][0] ||
+      !absl::SimpleAtoi(*rows->rows[0][0], &id)) {
+    return absl::InternalError("qg_enqueue_child returned no job_id");
+  }
+  return id;
 }
 
 namespace {

@@ -38,6 +38,13 @@ absl::Status UniqueStatementError(const absl::Status& status);
 absl::StatusOr<std::pair<JobRow, bool>> InsertUnique(Executor& exec,
                                                      const InsertRow& row);
 
+// Stores `row`, which has parents (`InsertRow::depends_on`), as a waiting
+// child through `exec` (one statement: row, edges and the parents' marks)
+// and returns its id. An unknown parent is `NotFound`, a dead or cancelled
+// one `FailedPrecondition`; a schema without workflows (qg_enqueue_child)
+// is `FailedPrecondition` saying to run `qg migrate`.
+absl::StatusOr<int64_t> InsertChild(Executor& exec, const InsertRow& row);
+
 // `status` with `prefix` before its message; code and payloads (such as
 // `IsErrMissingType()`'s) kept.
 absl::Status Prefixed(const absl::Status& status, absl::string_view prefix);

@@ -128,6 +128,24 @@ struct NewJob {
   // `FailedPrecondition`; `EnqueueStream` refuses it (use `EnqueueMany`).
   // Default: std::nullopt (limits keyed by job do not apply).
   std::optional<std::string> limit_key;
+
+  // The jobs this one runs after (its parents, by id): it is stored waiting
+  // (run_at 9000-01-01, so that no worker takes it: qg-cpp, Ruby Que,
+  // que-go or qg) and becomes runnable in the transaction that completes
+  // its last parent. Each parent must be waiting or running, or have
+  // completed with a history record (then it counts as done); an unknown
+  // id is `NotFound`, a dead or cancelled parent `FailedPrecondition`,
+  // both at enqueue. Not with `unique`, `run_at` or `EnqueueStream`
+  // (`InvalidArgument`); needs `qg migrate`. Finds its parents with one
+  // scan of que_jobs (no index on job_id alone): for many jobs enqueued
+  // together, see `Workflow`. Default: empty (no parents).
+  std::vector<int64_t> depends_on;
+
+  // What a parent that dies (out of attempts) or is cancelled does to this
+  // job: cancel it (the default; its own children follow), or count as
+  // settled, so that it runs once its other parents complete.
+  enum class OnParentFailure { kCancel, kRun };
+  OnParentFailure on_parent_failure = OnParentFailure::kCancel;
 };
 
 // Backoff after the `error_count`-th failure. Default (`DefaultBackoff`):

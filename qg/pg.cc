@@ -29,6 +29,10 @@ absl::StatusCode CodeForSqlState(absl::string_view state) {
     return absl::StatusCode::kFailedPrecondition;  // undefined table/db
   }
   if (state == "42501") return absl::StatusCode::kPermissionDenied;
+  // qg-cpp's own (schema functions): no such parent job; a parent that
+  // died or was cancelled.
+  if (state == "QG001") return absl::StatusCode::kNotFound;
+  if (state == "QG002") return absl::StatusCode::kFailedPrecondition;
   if (cls == "28") return absl::StatusCode::kPermissionDenied;
   if (state == "23505") return absl::StatusCode::kAlreadyExists;
   if (cls == "22" || cls == "23") return absl::StatusCode::kInvalidArgument;

@@ -1295,3 +1295,239 @@ BEGIN
   RETURN result;
 END
 $$;
+
+-- Workflows: a job may wait for other jobs (its parents) to complete. A
+-- waiting child is stored with run_at at '9000-01-01' (the waiting run_at,
+-- before a dead job's 9999-01-01), so that no worker takes it: not a qg-cpp
+-- pool, nor Ruby Que, que-go or qg, whose lock queries look only at run_at
+-- <= now(). qg_parents_left counts its parents not yet settled (NULL: a job
+-- that never had parents); qg_has_children marks a parent, so that only a
+-- parent's removal does any work (qg_settle_children below). Added without
+-- a table rewrite: the catalog change only.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_has_children' AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_has_children boolean NOT NULL
+      DEFAULT false;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_parents_left' AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_parents_left integer;
+  END IF;
+END
+$$;
+
+-- One row per edge of a workflow: `child_id` runs after `parent_id`.
+-- child_queue and child_priority, with the waiting run_at, are the child's
+-- key in que_jobs while it waits: settling a parent finds each child with
+-- one probe of que_jobs' primary key (Que's table has no index on job_id
+-- alone). state: NULL while the parent is unsettled; 'completed', or
+-- 'failed' (the parent died or was cancelled). cancel_on_failure: whether a
+-- failed parent cancels the child (NewJob::on_parent_failure), else it
+-- counts as settled. Rows stay while the child is in que_jobs or has a
+-- history record, for GetParents() and the console.
+CREATE TABLE IF NOT EXISTS qg_job_deps (
+  parent_id         bigint   NOT NULL,
+  child_id          bigint   NOT NULL,
+  child_queue       text     NOT NULL,
+  child_priority    smallint NOT NULL,
+  cancel_on_failure boolean  NOT NULL DEFAULT true,
+  state             text,
+  PRIMARY KEY (parent_id, child_id)
+);
+CREATE INDEX IF NOT EXISTS qg_job_deps_child ON qg_job_deps (child_id);
+
+-- Settles the children of job `parent`, which just completed (`failed`
+-- false) or died or was cancelled (`failed` true): marks its edges (each
+-- once: a parent settled twice changes nothing), counts each waiting child
+-- down, and releases a child whose count reaches 0 (run_at now(), and a
+-- NOTIFY for idle pools) in this transaction. A failed parent cancels each
+-- child that asked so (the default): recorded in qg_job_history when the
+-- child's queue has history on, else kept like a cancelled job; a
+-- cancelled child settles its own children in turn (its row's trigger).
+-- Two parents of one child settled at once: the child's row lock orders
+-- them, and the second counts down from the first's result.
+CREATE OR REPLACE FUNCTION qg_settle_children(parent bigint, failed boolean,
+                                              why text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  e record;
+  released record;
+  hist text[];
+BEGIN
+  FOR e IN
+    UPDATE qg_job_deps AS d
+    SET state = CASE WHEN failed THEN 'failed' ELSE 'completed' END
+    WHERE d.parent_id = parent AND d.state IS NULL
+    RETURNING d.child_id, d.child_queue, d.child_priority,
+              d.cancel_on_failure
+  LOOP
+    IF failed AND e.cancel_on_failure THEN
+      hist := qg_history_queues(ARRAY[e.child_queue]);
+      IF cardinality(hist) > 0 THEN
+        WITH gone AS (
+          DELETE FROM que_jobs AS j
+          WHERE j.queue = e.child_queue AND j.priority = e.child_priority
+            AND j.run_at = '9000-01-01' AND j.job_id = e.child_id
+          RETURNING j.*
+        )
+        INSERT INTO qg_job_history AS h
+          (job_id, queue, priority, job_class, args, outcome, attempts,
+           enqueued_at, finished_at, last_error, limit_key, unique_key)
+        SELECT g.job_id, g.queue, g.priority, g.job_class, g.args,
+               'cancelled', g.error_count, g.qg_enqueued_at,
+               statement_timestamp(), 'qg: cancelled: ' || why,
+               g.qg_limit_key, g.qg_unique_key
+        FROM gone AS g
+        ON CONFLICT (job_id) DO UPDATE
+        SET outcome = excluded.outcome, attempts = excluded.attempts,
+            finished_at = excluded.finished_at,
+            last_error = excluded.last_error, output = NULL;
+      ELSE
+        UPDATE que_jobs AS j
+        SET run_at = '9999-01-01', qg_parents_left = 0,
+            last_error = 'qg: cancelled: ' || why
+        WHERE j.queue = e.child_queue AND j.priority = e.child_priority
+          AND j.run_at = '9000-01-01' AND j.job_id = e.child_id;
+      END IF;
+    ELSE
+      UPDATE que_jobs AS j
+      SET qg_parents_left = j.qg_parents_left - 1,
+          run_at = CASE WHEN j.qg_parents_left <= 1 THEN now()
+                        ELSE j.run_at END
+      WHERE j.queue = e.child_queue AND j.priority = e.child_priority
+        AND j.run_at = '9000-01-01' AND j.job_id = e.child_id
+      RETURNING j.run_at, j.queue, j.priority INTO released;
+      IF FOUND AND released.run_at < '9000-01-01' THEN
+        PERFORM pg_notify('qg_jobs',
+                          extract(epoch FROM released.run_at)::text || ':' ||
+                          released.priority::text || E'\t' ||
+                          left(released.queue, 7000));
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- A parent leaves que_jobs (completed, or dead or cancelled with history
+-- on: its record says which; a job deleted without a record completed, as
+-- in Que) or is kept at a dead job's run_at (dead or cancelled with history
+-- off): its children are settled in the same transaction, whoever finished
+-- it (a qg-cpp pool, Ruby Que, que-go, qg, an operator). A child leaving
+-- without a record takes its edges along.
+CREATE OR REPLACE FUNCTION qg_job_settled()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  outcome text;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF OLD.qg_has_children THEN
+      SELECT h.outcome INTO outcome FROM qg_job_history AS h
+      WHERE h.job_id = OLD.job_id;
+      PERFORM qg_settle_children(
+        OLD.job_id, coalesce(outcome, 'completed') <> 'completed',
+        format('parent job %s %s', OLD.job_id, outcome));
+    END IF;
+    IF OLD.qg_parents_left IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM qg_job_history AS h WHERE h.job_id = OLD.job_id) THEN
+      DELETE FROM qg_job_deps AS d WHERE d.child_id = OLD.job_id;
+    END IF;
+  ELSE
+    PERFORM qg_settle_children(
+      NEW.job_id, true,
+      format('parent job %s %s', NEW.job_id,
+             CASE WHEN NEW.last_error LIKE 'qg: cancelled%' THEN 'cancelled'
+                  ELSE 'dead' END));
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS qg_job_settled_delete ON que_jobs;
+CREATE TRIGGER qg_job_settled_delete
+  AFTER DELETE ON que_jobs
+  FOR EACH ROW
+  WHEN (OLD.qg_has_children OR OLD.qg_parents_left IS NOT NULL)
+  EXECUTE FUNCTION qg_job_settled();
+DROP TRIGGER IF EXISTS qg_job_settled_dead ON que_jobs;
+CREATE TRIGGER qg_job_settled_dead
+  AFTER UPDATE OF run_at ON que_jobs
+  FOR EACH ROW
+  WHEN (OLD.qg_has_children AND OLD.run_at < '9999-01-01'
+        AND NEW.run_at >= '9999-01-01')
+  EXECUTE FUNCTION qg_job_settled();
+
+-- Enqueues a job that runs after `parents` complete, in one statement (so
+-- it is never seen runnable before its edges exist). Each parent must be in
+-- que_jobs and not dead or cancelled (it is marked as a parent, under its
+-- row lock, so that its removal waits for this transaction), or have
+-- completed with a history record (that edge is settled already); else
+-- the statement fails: SQLSTATE QG001 for an unknown parent, QG002 for one
+-- that died or was cancelled. A job whose parents are all complete is
+-- runnable at once (at `run_at`, NULL: now()). Finds parents by id: one
+-- scan of que_jobs per call (Que's table has no index on job_id alone).
+CREATE OR REPLACE FUNCTION qg_enqueue_child(
+  q text, p smallint, r timestamptz, jc text, a json, lk text,
+  parents bigint[], cancel_on_failure boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  child bigint;
+  pending integer := 0;
+  par record;
+  missing bigint;
+  outcome text;
+  seen bigint[] := '{}';
+BEGIN
+  INSERT INTO que_jobs (queue, priority, run_at, job_class, args,
+                        qg_limit_key, qg_parents_left)
+  VALUES (q, p, '9000-01-01', jc, a, lk, 0)
+  RETURNING job_id INTO child;
+  FOR par IN
+    UPDATE que_jobs AS j SET qg_has_children = true
+    WHERE j.job_id = ANY (parents)
+    RETURNING j.job_id, j.run_at, j.last_error
+  LOOP
+    IF par.run_at >= '9999-01-01' THEN
+      RAISE EXCEPTION 'qg: parent job % is %', par.job_id,
+        CASE WHEN par.last_error LIKE 'qg: cancelled%' THEN 'cancelled'
+             ELSE 'dead' END
+        USING ERRCODE = 'QG002';
+    END IF;
+    seen := seen || par.job_id;
+    pending := pending + 1;
+    INSERT INTO qg_job_deps (parent_id, child_id, child_queue,
+                             child_priority, cancel_on_failure)
+    VALUES (par.job_id, child, q, p, cancel_on_failure);
+  END LOOP;
+  FOR missing IN
+    SELECT DISTINCT x FROM unnest(parents) AS x WHERE x <> ALL (seen)
+  LOOP
+    outcome := NULL;
+    SELECT h.outcome INTO outcome FROM qg_job_history AS h
+    WHERE h.job_id = missing;
+    IF outcome IS NULL THEN
+      RAISE EXCEPTION 'qg: parent job % does not exist (or finished '
+        'without a history record)', missing USING ERRCODE = 'QG001';
+    ELSIF outcome <> 'completed' THEN
+      RAISE EXCEPTION 'qg: parent job % is %', missing, outcome
+        USING ERRCODE = 'QG002';
+    END IF;
+    INSERT INTO qg_job_deps (parent_id, child_id, child_queue,
+                             child_priority, cancel_on_failure, state)
+    VALUES (missing, child, q, p, cancel_on_failure, 'completed');
+  END LOOP;
+  IF pending = 0 THEN
+    UPDATE que_jobs AS j SET run_at = coalesce(r, now())
+    WHERE j.queue = q AND j.priority = p AND j.run_at = '9000-01-01'
+      AND j.job_id = child;
+  ELSE
+    UPDATE que_jobs AS j SET qg_parents_left = pending
+    WHERE j.queue = q AND j.priority = p AND j.run_at = '9000-01-01'
+      AND j.job_id = child;
+  END IF;
+  RETURN child;
+END
+$$;

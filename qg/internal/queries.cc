@@ -377,6 +377,16 @@ Call InsertJobReturningRow(const InsertRow& row) {
   return {&sql::kInsertJobReturningRow, InsertParams(row)};
 }
 
+Call EnqueueChild(const InsertRow& row) {
+  SqlParams params = InsertParams(row);
+  params.push_back(row.limit_key ? SqlParam(*row.limit_key) : SqlParam());
+  params.push_back(IdArray(row.depends_on));
+  params.push_back(row.cancel_on_parent_failure ? "t" : "f");
+  return {&sql::kEnqueueChild, std::move(params)};
+}
+
+Call JobParents(int64_t id) { return {&sql::kJobParents, {absl::StrCat(id)}}; }
+
 Call InsertMany(absl::Span<const InsertRow> rows) {
   std::vector<SqlParam> queues, priorities, run_ats, types, args;
   for (const InsertRow& row : rows) {

@@ -76,6 +76,11 @@ struct InsertRow {
   std::optional<std::string> unique_key;
   // The explicit flow-control key (`qg::NewJob::limit_key`); nullopt: none.
   std::optional<std::string> limit_key;
+  // The jobs it runs after (`qg::NewJob::depends_on`); empty: none. Such a
+  // row is stored by `EnqueueChild`, one statement per row.
+  std::vector<int64_t> depends_on;
+  // Whether a parent that dies or is cancelled cancels it.
+  bool cancel_on_parent_failure = true;
 
   // Whether storing the row needs qg-cpp's schema additions (the
   // qg_unique_key and qg_limit_key columns): it is unique or has a limit key.
@@ -272,6 +277,11 @@ Call TryLockJob(int64_t id);
 Call InsertJob(const InsertRow& row);
 Call InsertJobReturningRow(const InsertRow& row);
 Call InsertMany(absl::Span<const InsertRow> rows);
+// Stores `row`, which has parents (`depends_on`), as a waiting child; returns
+// its id. Not prepared (the function exists only in a migrated schema).
+Call EnqueueChild(const InsertRow& row);
+// The parents of job `id`: parent_id, state, outcome, output.
+Call JobParents(int64_t id);
 Call TransactionNow();
 // The database's now() in epoch seconds (db_now float8).
 Call DbClock();

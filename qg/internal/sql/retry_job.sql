@@ -3,7 +3,8 @@
 -- attempts back, and so does a job an operator cancelled (kept like a dead
 -- one). Returns one row, what the job was before (was_dead, was_cancelled),
 -- or none when there is no such job. The caller holds the job's advisory
--- lock (qg_try_lock_job), so no worker is running it.
+-- lock (qg_try_lock_job), so no worker is running it. A job waiting for
+-- its parents (run_at 9000-01-01, qg/workflow.h) is not retried: none.
 -- $1 job_id bigint.
 WITH old AS (
   SELECT j.queue, j.priority, j.run_at, j.job_id,
@@ -12,6 +13,7 @@ WITH old AS (
            AS was_cancelled
   FROM que_jobs AS j
   WHERE j.job_id = $1::bigint
+  AND j.run_at <> '9000-01-01'  -- a child waiting for its parents stays
 )
 UPDATE que_jobs AS j
 SET run_at      = least(j.run_at, now()),

@@ -65,4 +65,30 @@ TEST(ReadmeTest, HistorySnippets) {
   EXPECT_EQ(status, "unknown");
 }
 
+TEST(ReadmeTest, WorkflowSnippets) {
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> ids,
+                          readme::EnqueueUpload(*client, 5));
+  ASSERT_EQ(ids.size(), 4u);
+  PGconn* conn = PQconnectdb(db->conninfo().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  // Fetch is runnable; the other three wait for their parents.
+  EXPECT_EQ(One(conn,
+                "SELECT string_agg(job_class || ' ' || (run_at = "
+                "'9000-01-01')::text || ' ' || coalesce(qg_parents_left, 0), "
+                "', ' ORDER BY job_id) FROM que_jobs"),
+            "Fetch false 0, Resize true 1, Scan true 1, Publish true 2");
+  // Fetch completes (Que's way: deleted): Resize and Scan are released.
+  PQclear(PQexec(conn, "DELETE FROM que_jobs WHERE job_class = 'Fetch'"));
+  EXPECT_EQ(One(conn, "SELECT count(*) FROM que_jobs WHERE run_at <= now()"),
+            "2");
+  std::unique_ptr<qg::Job> publish =
+      qg_testing::NewTestJob({.type = "Publish"}, ids[3]);
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<std::string> outputs,
+                          readme::ParentOutputs(*client, *publish));
+  EXPECT_EQ(outputs, (std::vector<std::string>{"null", "null"}));
+  PQfinish(conn);
+}
+
 }  // namespace

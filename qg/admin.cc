@@ -1,6 +1,8 @@
 #include "qg/admin.h"
 
+#include <algorithm>
 #include <limits>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -267,6 +269,61 @@ absl::StatusOr<JobLookup> Admin::LookUpJob(int64_t id) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
   return internal::LookUpJob(conn->get(), id, kShownChars);
+}
+
+absl::StatusOr<WorkflowGraph> Admin::GetWorkflow(int64_t id, int max_nodes) {
+  if (max_nodes < 1 || max_nodes > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GetWorkflow: max_nodes must be 1..10000, not ", max_nodes));
+  }
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::WorkflowGraph(id, max_nodes));
+  if (!r.ok()) {
+    std::string state = SqlState(r.status());
+    if (state == "42P01" || state == "42703") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "workflows need `qg migrate` (", r.status().message(), ")"));
+    }
+    return r.status();
+  }
+  WorkflowGraph g;
+  std::vector<WorkflowGraph::Edge> edges;
+  for (int i = 0; i < r->rows(); ++i) {
+    int64_t node = 0;
+    if (!absl::SimpleAtoi(r->Get(i, 1), &node)) continue;
+    if (r->Get(i, 0) == "node") {
+      if (r->Get(i, 4) == "unknown" && node == id && r->rows() == 1) break;
+      g.nodes.push_back({node, std::string(r->Get(i, 2)),
+                         std::string(r->Get(i, 3)), std::string(r->Get(i, 4))});
+    } else {
+      WorkflowGraph::Edge e;
+      e.parent = node;
+      if (!absl::SimpleAtoi(r->Get(i, 5), &e.child)) continue;
+      if (!r->IsNull(i, 4)) {
+        e.state = r->Get(i, 4) == "completed" ? ParentJob::State::kCompleted
+                                              : ParentJob::State::kFailed;
+      }
+      edges.push_back(e);
+    }
+  }
+  // The asked-for job first; one node more than asked means a cut graph.
+  std::stable_partition(
+      g.nodes.begin(), g.nodes.end(),
+      [&](const WorkflowGraph::Node& n) { return n.id == id; });
+  if (g.nodes.size() > static_cast<size_t>(max_nodes)) {
+    g.truncated = true;
+    g.nodes.resize(static_cast<size_t>(max_nodes));
+  }
+  std::set<int64_t> kept;
+  for (const WorkflowGraph::Node& n : g.nodes) kept.insert(n.id);
+  for (const WorkflowGraph::Edge& e : edges) {
+    if (kept.count(e.parent) > 0 && kept.count(e.child) > 0) {
+      g.edges.push_back(e);
+    }
+  }
+  return g;
 }
 
 namespace {

@@ -50,6 +50,7 @@
 #include "qg/limits.h"
 #include "qg/periodic.h"
 #include "qg/stats.h"
+#include "qg/workflow.h"
 
 namespace qg {
 
@@ -285,6 +286,16 @@ class Admin {
   // record) or unknown (see `JobPhase`), args, last error and output cut at
   // `kShownChars` characters each. The same as `Client::GetJob()`.
   absl::StatusOr<JobLookup> LookUpJob(int64_t id);
+
+  // GetWorkflow()
+  //
+  // The workflow around job `id` (qg/workflow.h): every job linked to it by
+  // dependency edges, either way and transitively, up to `max_nodes`
+  // (1..10000; more: `truncated`), with each one's state, and the edges
+  // among them. A job without edges gives itself alone (or nothing, when it
+  // is unknown). Reads que_jobs once by id (a scan). `FailedPrecondition`
+  // without `qg migrate`'s workflow schema.
+  absl::StatusOr<WorkflowGraph> GetWorkflow(int64_t id, int max_nodes = 500);
 
   // ListHistory()
   //

@@ -104,6 +104,29 @@ JsonObject LimitJson(const LimitInfo& i) {
   return j;
 }
 
+JsonObject WorkflowJson(const WorkflowGraph& graph) {
+  std::vector<JsonObject> nodes;
+  for (const WorkflowGraph::Node& n : graph.nodes) {
+    JsonObject j;
+    j.Int("id", n.id).String("type", n.type).String("queue", n.queue);
+    j.String("state", n.state);
+    nodes.push_back(std::move(j));
+  }
+  std::vector<JsonObject> edges;
+  for (const WorkflowGraph::Edge& e : graph.edges) {
+    JsonObject j;
+    j.Int("parent", e.parent).Int("child", e.child);
+    j.String("state", e.state == ParentJob::State::kWaiting     ? "waiting"
+                      : e.state == ParentJob::State::kCompleted ? "completed"
+                                                                : "failed");
+    edges.push_back(std::move(j));
+  }
+  JsonObject o;
+  o.Raw("nodes", JsonArray(nodes)).Raw("edges", JsonArray(edges));
+  o.Bool("truncated", graph.truncated);
+  return o;
+}
+
 JsonObject FinishedJobJson(const FinishedJob& f, bool full) {
   JsonObject j;
   j.Int("id", f.id);

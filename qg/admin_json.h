@@ -26,6 +26,7 @@
 #include "qg/json_writer.h"
 #include "qg/limits.h"
 #include "qg/stats.h"
+#include "qg/workflow.h"
 
 namespace qg {
 
@@ -71,6 +72,12 @@ JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
 // last_error (null: none), output_bytes; and, when `full`, args, output
 // (null: none; raw JSON unless cut, then a string) and their sizes.
 JsonObject FinishedJobJson(const FinishedJob& job, bool full = true);
+
+// WorkflowJson()
+//
+// A workflow graph (qg/workflow.h): nodes (id, type, queue, state), edges
+// (parent, child, state: "waiting", "completed" or "failed") and truncated.
+JsonObject WorkflowJson(const WorkflowGraph& graph);
 
 // BulkResultJson()
 //

@@ -399,7 +399,8 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
                   "FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs' AND column_name LIKE 'qg%'"),
             "qg_enqueued_at YES now(); qg_first_started_at YES -; "
-            "qg_limit_key YES -; qg_unique_key YES -");
+            "qg_has_children YES -; qg_limit_key YES -; "
+            "qg_parents_left YES -; qg_unique_key YES -");
   EXPECT_EQ(Query("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                   "WHERE conname = 'que_jobs_pkey'"),
             "PRIMARY KEY (queue, priority, run_at, job_id)");
@@ -410,7 +411,7 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
-            "12");
+            "14");
   EXPECT_EQ(Query("SELECT count(*) FROM pg_indexes "
                   "WHERE tablename = 'que_jobs'"),
             "2");

@@ -77,6 +77,32 @@ struct ParentJob {
   std::optional<std::string> output;
 };
 
+// WorkflowGraph
+//
+// The workflow around a job, as `Admin::GetWorkflow()` reads it: the jobs
+// linked to it by edges (either way, transitively) and the edges among
+// them. A job that left que_jobs without a history record is `unknown`.
+struct WorkflowGraph {
+  struct Node {
+    int64_t id = 0;
+    std::string type;   // empty for an unknown job
+    std::string queue;  // empty for an unknown job
+    // waiting_for_parents, ready, scheduled, running, dead, cancelled,
+    // completed (finished jobs: their record's outcome), unknown.
+    std::string state;
+  };
+  struct Edge {
+    int64_t parent = 0;
+    int64_t child = 0;
+    // kWaiting: the parent has not finished; kCompleted; kFailed.
+    ParentJob::State state = ParentJob::State::kWaiting;
+  };
+  std::vector<Node> nodes;  // the asked-for job's first
+  std::vector<Edge> edges;
+  // More jobs are linked than the call's `max_nodes`: the graph is cut.
+  bool truncated = false;
+};
+
 }  // namespace qg
 
 #endif  // QG_WORKFLOW_H_

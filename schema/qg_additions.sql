@@ -1301,16 +1301,15 @@ $$;
 -- before a dead job's 9999-01-01), so that no worker takes it: not a qg-cpp
 -- pool, nor Ruby Que, que-go or qg, whose lock queries look only at run_at
 -- <= now(). qg_parents_left counts its parents not yet settled (NULL: a job
--- that never had parents); qg_has_children marks a parent, so that only a
--- parent's removal does any work (qg_settle_children below). Added without
--- a table rewrite: the catalog change only.
+-- that never had parents); qg_has_children marks a parent (NULL: none), so
+-- that only a parent's removal does any work (qg_settle_children below).
+-- Nullable, without defaults: the catalog changes only.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_attribute
                  WHERE attrelid = 'que_jobs'::regclass
                    AND attname = 'qg_has_children' AND NOT attisdropped) THEN
-    ALTER TABLE que_jobs ADD COLUMN qg_has_children boolean NOT NULL
-      DEFAULT false;
+    ALTER TABLE que_jobs ADD COLUMN qg_has_children boolean;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_attribute
                  WHERE attrelid = 'que_jobs'::regclass

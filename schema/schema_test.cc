@@ -54,12 +54,15 @@ TEST(SchemaTest, AdditionsOnlyAdd) {
         At(sql, at,
            "ALTER TABLE que_jobs ADD COLUMN qg_first_started_at "
            "timestamptz;") ||
-        At(sql, at, kEnqueuedAt))
+        At(sql, at, kEnqueuedAt) ||
+        At(sql, at,
+           "ALTER TABLE que_jobs ADD COLUMN qg_has_children boolean;") ||
+        At(sql, at, "ALTER TABLE que_jobs ADD COLUMN qg_parents_left integer;"))
         << sql.substr(at, 80);
     ++alters;
     at += 11;
   }
-  EXPECT_EQ(alters, 4);
+  EXPECT_EQ(alters, 6);
   // The one ALTER COLUMN / SET DEFAULT: the new column's, in its ADD.
   std::string rest = sql;
   size_t enq = rest.find(kEnqueuedAt);

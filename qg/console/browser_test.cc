@@ -22,6 +22,7 @@
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/subprocess.h"
 #include "qg/testing/test_database.h"
+#include "qg/workflow.h"
 
 namespace qg {
 namespace {
@@ -49,7 +50,10 @@ int RunNode(const std::vector<std::string>& args, const std::string& pw) {
       qg_testing::Spawn({.argv = argv, .env = {{"QG_PLAYWRIGHT_DIR", pw}}}));
 }
 
-class ConsoleBrowserTest : public qg_testing::DatabaseTest {};
+class ConsoleBrowserTest : public qg_testing::DatabaseTest {
+ protected:
+  ConsoleBrowserTest() : DatabaseTest(qg::ClientOptions{}) {}
+};
 
 TEST_F(ConsoleBrowserTest,
        ShowsCountsRetriesAnErroredJobAndRendersMarkupAsText) {
@@ -154,6 +158,29 @@ TEST_F(ConsoleBrowserTest,
       "(900003, 'billing', 100, 'Refund', '[3]', 'cancelled', 0, now(), "
       "NULL, NULL, now() - interval '2 minutes', NULL, 'qg: cancelled: by "
       "an operator', NULL) RETURNING 1");
+  // A workflow in queue "flow" (a diamond: B and C after A, D after both):
+  // A completed (its record), C died, so D was cancelled; B is ready. D's
+  // type holds markup.
+  qg::Workflow flow;
+  size_t a = flow.Add({.type = "Fetch", .queue = "flow"});
+  size_t b = flow.Add({.type = "Resize", .queue = "flow"}, {a});
+  size_t c = flow.Add({.type = "Scan", .queue = "flow"}, {a});
+  flow.Add(
+      {.type = "<img src=x onerror=\"window.__xss = 6\">", .queue = "flow"},
+      {b, c});
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> flow_ids,
+                          client_->EnqueueWorkflow(flow));
+  Query(absl::StrCat(
+      "WITH gone AS (DELETE FROM que_jobs WHERE job_id = ", flow_ids[0],
+      " RETURNING *) INSERT INTO qg_job_history (job_id, queue, priority, "
+      "job_class, args, outcome, attempts, finished_at) SELECT job_id, "
+      "queue, priority, job_class, args, 'completed', 1, now() FROM gone "
+      "RETURNING 1"));
+  Query(
+      absl::StrCat("UPDATE que_jobs SET run_at = '9999-01-01', last_error "
+                   "= 'qg: dead after 1 attempt: scanner down' WHERE "
+                   "job_id = ",
+                   flow_ids[2], " RETURNING 1"));
   PgConnPtr holder = HoldJobLock(std::stoll(working));
   ASSERT_FALSE(HasFailure()) << "cannot hold job " << working << "'s lock";
 
@@ -166,15 +193,19 @@ TEST_F(ConsoleBrowserTest,
                                "job_id = ",
                                errored)),
             "t");
-  int code = RunNode(
-      {source_dir + "/browser_test.js", console->url(), errored, xss}, pw);
+  int code =
+      RunNode({source_dir + "/browser_test.js", console->url(), errored, xss,
+               absl::StrCat(flow_ids[3]), absl::StrCat(flow_ids[0])},
+              pw);
   ASSERT_EQ(code, 0) << "browser_test.js failed (its output is above)";
 
   // The dead record's Retry brought job 900002 back, and its record went.
   EXPECT_EQ(Query("SELECT queue || ' ' || error_count FROM que_jobs WHERE "
                   "job_id = 900002"),
             "billing 0");
-  EXPECT_EQ(Query("SELECT count(*) FROM qg_job_history"), "2");
+  EXPECT_EQ(Query("SELECT count(*) FROM qg_job_history WHERE queue = "
+                  "'billing'"),
+            "2");
 
   // The click reached the database: the errored job is due now.
   EXPECT_EQ(

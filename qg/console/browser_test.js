@@ -11,7 +11,7 @@ const os = require('os');
 const path = require('path');
 
 const { chromium } = require(path.join(process.env.QG_PLAYWRIGHT_DIR, 'node_modules', 'playwright-core'));
-const [url, erroredId, xssId] = process.argv.slice(2);
+const [url, erroredId, xssId, flowChildId, flowRootId] = process.argv.slice(2);
 const outDir = process.env.TEST_UNDECLARED_OUTPUTS_DIR || os.tmpdir();
 const XSS_ERROR = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
 const XSS_LIMIT = '<img src=x onerror="window.__xss = 4">';
@@ -157,7 +157,7 @@ async function cellText(page, queue, type, state) {
     await page.goto(url + '#/history');
     await page.waitForSelector('tr[data-job-id="900001"]');
     const ids = await page.$$eval('#history tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-job-id')));
-    check(ids.join(',') === '900003,900002,900001', 'history lists the records newest first: ' + ids.join(','));
+    check(ids.join(',') === flowRootId + ',900003,900002,900001', 'history lists the records newest first: ' + ids.join(','));
     await page.selectOption('#history-filters select[name="outcome"]', 'dead');
     await page.click('#history-filters button[type="submit"]');
     await page.waitForFunction(() => document.querySelectorAll('#history tbody tr').length === 1 &&
@@ -181,6 +181,29 @@ async function cellText(page, queue, type, state) {
     await page.screenshot({ path: path.join(outDir, 'history.png'), fullPage: true });
     await page.waitForTimeout(300);
     check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the history pages');
+
+    // A workflow: the cancelled child's page draws the diamond with each
+    // job's state and the edges, and links to the other jobs.
+    await page.goto(url + '#/job/' + flowChildId);
+    await page.waitForSelector('#job-state');
+    await page.waitForSelector('#workflow-graph', { timeout: 10000 }).catch(async () => {
+      throw new Error('no workflow drawing; the page says: ' + await page.textContent('main'));
+    });
+    const nodes = await page.$$eval('#workflow tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-job-id') + ' ' + tr.querySelector('td.wf-state').textContent));
+    check(nodes.length === 4, 'the workflow lists its 4 jobs: ' + nodes.join('; '));
+    check(nodes.includes(flowRootId + ' completed'), 'the root completed (its record): ' + nodes.join('; '));
+    check(nodes.some((n) => n.endsWith(' dead')) && nodes.includes(flowChildId + ' cancelled'), 'a dead parent cancelled the child: ' + nodes.join('; '));
+    check(nodes.some((n) => n.endsWith(' ready')), 'the other parent is ready');
+    check((await page.$$('#workflow-graph line.edge')).length === 4, 'the drawing has its 4 edges');
+    check((await page.$$('#workflow-graph line.edge-failed')).length === 1, 'one edge failed (the dead parent)');
+    check((await page.textContent('#workflow-graph a.current')).includes('<img src=x'), 'markup in a type shows as text');
+    await page.click('#workflow-graph a[data-job-id="' + flowRootId + '"]');
+    await page.waitForFunction(() => (document.getElementById('job-state') || {}).textContent === 'finished: completed');
+    await page.waitForSelector('#workflow-graph');
+    check(true, 'a node links to its job, whose page draws the same workflow');
+    await page.screenshot({ path: path.join(outDir, 'workflow.png'), fullPage: true });
+    await page.waitForTimeout(300);
+    check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the workflow pages');
 
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
   } finally {

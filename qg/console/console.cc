@@ -431,6 +431,8 @@ class Console::Impl {
     server_.Get("/api/v1/throughput", with_request(&Impl::Throughput));
     server_.Get("/api/v1/jobs", with_request(&Impl::ListJobs));
     server_.Get(R"(/api/v1/jobs/([^/]+))", with_request(&Impl::GetJob));
+    server_.Get(R"(/api/v1/jobs/([^/]+)/workflow)",
+                with_request(&Impl::GetWorkflow));
     server_.Get("/api/v1/limits", plain(&Impl::Limits));
     server_.Get("/api/v1/history", with_request(&Impl::ListHistory));
   }
@@ -703,6 +705,15 @@ class Console::Impl {
           res, absl::NotFoundError(absl::StrCat("no job with ID ", *id)));
     }
     SendJson(res, 200, JobDetailJson(*found->job, absl::Now()).text());
+  }
+
+  // The workflow around a job: its linked jobs' states and the edges.
+  void GetWorkflow(const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
+    if (!id.ok()) return SendStatus(res, id.status());
+    absl::StatusOr<WorkflowGraph> graph = admin_->GetWorkflow(*id, 200);
+    if (!graph.ok()) return SendStatus(res, graph.status());
+    SendJson(res, 200, WorkflowJson(*graph).text());
   }
 
   // Job history: records newest first, filtered (queue, type, outcome,

@@ -387,6 +387,10 @@ Call EnqueueChild(const InsertRow& row) {
 
 Call JobParents(int64_t id) { return {&sql::kJobParents, {absl::StrCat(id)}}; }
 
+Call WorkflowGraph(int64_t id, int max_nodes) {
+  return {&sql::kWorkflowGraph, {absl::StrCat(id), absl::StrCat(max_nodes)}};
+}
+
 Call InsertMany(absl::Span<const InsertRow> rows) {
   std::vector<SqlParam> queues, priorities, run_ats, types, args;
   for (const InsertRow& row : rows) {

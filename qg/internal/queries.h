@@ -282,6 +282,9 @@ Call InsertMany(absl::Span<const InsertRow> rows);
 Call EnqueueChild(const InsertRow& row);
 // The parents of job `id`: parent_id, state, outcome, output.
 Call JobParents(int64_t id);
+// The workflow around job `id`, up to `max_nodes` + 1 jobs: node and edge
+// rows (kind, id, job_class, queue, state, child_id).
+Call WorkflowGraph(int64_t id, int max_nodes);
 Call TransactionNow();
 // The database's now() in epoch seconds (db_now float8).
 Call DbClock();

@@ -295,6 +295,8 @@
 
   function jobState(j) {
     if (j.working) return 'working (held by backend pid ' + j.held_by_pid + ')';
+    if (j.run_at.startsWith('9000-01-01')) return 'waiting for its parents';
+    if (j.state === 'cancelled') return 'cancelled';
     if (j.run_at.startsWith('9999')) return 'dead (out of attempts)';
     if (new Date(j.run_at) > new Date()) return 'scheduled';
     return j.error_count > 0 ? 'ready (errored, will retry)' : 'ready';
@@ -346,6 +348,69 @@
       el('h2', {}, 'Last error'),
       j.last_error === null ? el('p', { class: 'muted', id: 'job-error' }, 'None.')
         : el('pre', { id: 'job-error' }, j.last_error));
+  }
+
+  // --- Workflow -----------------------------------------------------------
+
+  // The workflow around job `id` (its parents and children, transitively),
+  // appended to `box` when the job has any: a layered drawing (each job one
+  // column right of its deepest parent) and a table.
+  async function renderWorkflow(box, id) {
+    let g;
+    try {
+      g = await api('/api/v1/jobs/' + encodeURIComponent(id) + '/workflow');
+    } catch (e) {
+      append(box, [el('p', { class: 'error' }, 'Workflow: ' + e.message)]);
+      return;
+    }
+    if (g.edges.length === 0) return;
+    const parents = new Map(g.nodes.map((n) => [n.id, []]));
+    for (const e of g.edges) parents.get(e.child).push(e);
+    const depth = new Map();
+    const depthOf = (n, seen) => {
+      if (depth.has(n)) return depth.get(n);
+      if (seen.has(n)) return 0;
+      seen.add(n);
+      let d = 0;
+      for (const e of parents.get(n) || []) d = Math.max(d, depthOf(e.parent, seen) + 1);
+      depth.set(n, d);
+      return d;
+    };
+    for (const n of g.nodes) depthOf(n.id, new Set());
+    const layers = [];
+    for (const n of g.nodes) (layers[depth.get(n.id)] = layers[depth.get(n.id)] || []).push(n);
+    const W = 150, H = 44, GX = 60, GY = 18;
+    const pos = new Map();
+    layers.forEach((layer, x) => layer.sort((a, b) => a.id - b.id).forEach((n, y) =>
+      pos.set(n.id, { x: 10 + x * (W + GX), y: 10 + y * (H + GY) })));
+    const width = 20 + layers.length * (W + GX) - GX;
+    const height = 20 + Math.max(...layers.map((l) => l.length)) * (H + GY) - GY;
+    const drawing = svg('svg', { id: 'workflow-graph', width, height, viewBox: '0 0 ' + width + ' ' + height });
+    for (const e of g.edges) {
+      const a = pos.get(e.parent), b = pos.get(e.child);
+      append(drawing, [svg('line', { class: 'edge edge-' + e.state, x1: a.x + W, y1: a.y + H / 2, x2: b.x, y2: b.y + H / 2 })]);
+    }
+    for (const n of g.nodes) {
+      const p = pos.get(n.id);
+      const link = svg('a', { href: '#/job/' + n.id, class: 'wf-node state-' + n.state + (String(n.id) === String(id) ? ' current' : ''), 'data-job-id': n.id },
+        svg('rect', { x: p.x, y: p.y, width: W, height: H, rx: 6 }),
+        svg('text', { x: p.x + 8, y: p.y + 18 }, (n.type || '?') + ' #' + n.id),
+        svg('text', { x: p.x + 8, y: p.y + 35, class: 'wf-state' }, n.state.replace(/_/g, ' ')));
+      append(drawing, [link]);
+    }
+    const rows = g.nodes.map((n) => el('tr', { 'data-job-id': n.id, class: 'state-' + n.state },
+      el('td', { class: 'num' }, el('a', { href: '#/job/' + n.id }, n.id)),
+      el('td', {}, n.type), el('td', {}, n.queue === '' && n.type ? '(default)' : n.queue),
+      el('td', { class: 'wf-state' }, n.state.replace(/_/g, ' ')),
+      el('td', {}, (parents.get(n.id) || []).map((e) => '#' + e.parent + ' (' + e.state + ')').join(', '))));
+    append(box, [el('section', { id: 'workflow' },
+      el('h2', {}, 'Workflow'),
+      g.truncated ? el('p', { class: 'muted' }, 'Only the first ' + g.nodes.length + ' linked jobs are shown.') : null,
+      el('div', { class: 'wf-drawing' }, drawing),
+      el('table', {}, el('thead', {}, el('tr', {},
+        el('th', { class: 'num' }, 'ID'), el('th', {}, 'Type'), el('th', {}, 'Queue'),
+        el('th', {}, 'State'), el('th', {}, 'Runs after'))),
+      el('tbody', {}, rows)))]);
   }
 
   // --- History ------------------------------------------------------------
@@ -423,7 +488,11 @@
       return;
     }
     const reload = () => renderJob(id);
-    if (j.state === 'finished') { renderFinished(box, j, reload); return; }
+    if (j.state === 'finished') {
+      renderFinished(box, j, reload);
+      renderWorkflow(box, id);
+      return;
+    }
     replace(box,
       el('section', {}, el('dl', {},
         el('dt', {}, 'Queue'), el('dd', { id: 'job-queue' }, queueName(j.queue)),
@@ -444,6 +513,7 @@
       el('h2', {}, 'Last error'),
       j.last_error === null ? el('p', { class: 'muted', id: 'job-error' }, 'It has not failed.')
         : el('pre', { id: 'job-error' }, errorText(j)));
+    renderWorkflow(box, id);
   }
 
   // --- Limits -------------------------------------------------------------

@@ -271,6 +271,52 @@ absl::StatusOr<JobLookup> Admin::LookUpJob(int64_t id) {
   return internal::LookUpJob(conn->get(), id, kShownChars);
 }
 
+namespace {
+
+// `s`, or FailedPrecondition saying to migrate when batches are missing.
+absl::Status BatchSchemaError(const absl::Status& s) {
+  std::string state = SqlState(s);
+  if (state == "42P01" || state == "42883" || state == "42703") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("batches need `qg migrate` (", s.message(), ")"));
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<BatchInfo>> Admin::ListBatches(bool open_only,
+                                                          int limit) {
+  if (limit < 1 || limit > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ListBatches: limit must be 1..10000, not ", limit));
+  }
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::BatchList(open_only, limit));
+  if (!r.ok()) return BatchSchemaError(r.status());
+  std::vector<BatchInfo> batches;
+  for (int i = 0; i < r->rows(); ++i) {
+    absl::StatusOr<BatchInfo> b = internal::ReadBatchRow(*r, i);
+    if (!b.ok()) return b.status();
+    batches.push_back(std::move(*b));
+  }
+  return batches;
+}
+
+absl::StatusOr<BatchInfo> Admin::GetBatch(int64_t id) {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::BatchGet(id));
+  if (!r.ok()) return BatchSchemaError(r.status());
+  if (r->rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no batch ", id));
+  }
+  return internal::ReadBatchRow(*r, 0);
+}
+
 absl::StatusOr<WorkflowGraph> Admin::GetWorkflow(int64_t id, int max_nodes) {
   if (max_nodes < 1 || max_nodes > 10000) {
     return absl::InvalidArgumentError(absl::StrCat(

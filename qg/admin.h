@@ -44,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "qg/batch.h"
 #include "qg/history.h"
 #include "qg/job_end.h"
 #include "qg/job_record.h"
@@ -286,6 +287,20 @@ class Admin {
   // record) or unknown (see `JobPhase`), args, last error and output cut at
   // `kShownChars` characters each. The same as `Client::GetJob()`.
   absl::StatusOr<JobLookup> LookUpJob(int64_t id);
+
+  // ListBatches()
+  //
+  // Batches newest first, at most `limit` (1..10000); with `open_only`,
+  // only those not finished yet (along their partial index).
+  // `FailedPrecondition` without `qg migrate`'s batches.
+  absl::StatusOr<std::vector<BatchInfo>> ListBatches(bool open_only = false,
+                                                     int limit = 100);
+
+  // GetBatch()
+  //
+  // Batch `id`'s progress (as `Client::GetBatch()`); `NotFound` when there
+  // is none.
+  absl::StatusOr<BatchInfo> GetBatch(int64_t id);
 
   // GetWorkflow()
   //

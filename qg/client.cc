@@ -176,6 +176,13 @@ absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job, absl::Time now) {
     }
     row.limit_key = k;
   }
+  if (job.batch_id.has_value()) {
+    if (*job.batch_id <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "NewJob::batch_id is ", *job.batch_id, ", which is no batch id"));
+    }
+    row.batch_id = job.batch_id;
+  }
   if (!job.depends_on.empty()) {
     if (job.unique.has_value() || job.run_at.has_value()) {
       return absl::InvalidArgumentError(
@@ -635,6 +642,103 @@ absl::StatusOr<JobLookup> Client::GetJob(int64_t id) {
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
   return internal::LookUpJob(conn->get(), id, 64 * 1024);
+}
+
+namespace {
+
+// `s`, or FailedPrecondition saying to migrate when batches' table or
+// functions are missing.
+absl::Status BatchSchemaError(const absl::Status& s) {
+  std::string state = SqlState(s);
+  if (state == "42P01" || state == "42883" || state == "42703") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("batches need `qg migrate` (", s.message(), ")"));
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> Client::CreateBatch(const BatchOptions& options,
+                                            Executor* tx) {
+  if (absl::Status s =
+          internal::CheckNoNul("batch description", options.description);
+      !s.ok()) {
+    return s;
+  }
+  if (size_t bad = internal::FirstInvalidUtf8(options.description);
+      bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch description is not valid UTF-8 (byte ", bad, ")"));
+  }
+  std::optional<InsertRow> callbacks[2];
+  const std::optional<NewJob>* given[2] = {&options.on_success,
+                                           &options.on_finish};
+  const char* names[2] = {"on_success", "on_finish"};
+  for (int i = 0; i < 2; ++i) {
+    if (!given[i]->has_value()) continue;
+    const NewJob& cb = **given[i];
+    if (cb.unique || cb.limit_key || cb.run_at || cb.batch_id ||
+        !cb.depends_on.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "BatchOptions::", names[i],
+          ": a callback has a type, args, queue and priority only"));
+    }
+    absl::StatusOr<InsertRow> row = ValidateNewJob(cb, clock_->Now());
+    if (!row.ok()) {
+      return internal::Prefixed(row.status(),
+                                absl::StrCat("BatchOptions::", names[i], ": "));
+    }
+    callbacks[i] = std::move(*row);
+  }
+  const internal::Call call =
+      queries::BatchCreate(options.description, callbacks[0], callbacks[1]);
+  absl::StatusOr<Rows> rows;
+  if (tx != nullptr) {
+    rows = internal::QueryCall(*tx, call);
+  } else {
+    absl::StatusOr<internal::PooledConn> conn =
+        pool_->Acquire(options_.acquire_timeout);
+    if (!conn.ok()) return conn.status();
+    PgExecutor exec(conn->get());
+    rows = internal::QueryCall(exec, call);
+  }
+  if (!rows.ok()) return BatchSchemaError(rows.status());
+  int64_t id = 0;
+  if (rows->rows.size() != 1 || !rows->rows[0][0] ||
+      !absl::SimpleAtoi(*rows->rows[0][0], &id)) {
+    return absl::InternalError("qg_batch_create returned no batch_id");
+  }
+  return id;
+}
+
+absl::Status Client::SealBatch(int64_t id, Executor* tx) {
+  const internal::Call call = queries::BatchSeal(id);
+  absl::StatusOr<Rows> rows;
+  if (tx != nullptr) {
+    rows = internal::QueryCall(*tx, call);
+  } else {
+    absl::StatusOr<internal::PooledConn> conn =
+        pool_->Acquire(options_.acquire_timeout);
+    if (!conn.ok()) return conn.status();
+    PgExecutor exec(conn->get());
+    rows = internal::QueryCall(exec, call);
+  }
+  if (!rows.ok()) return BatchSchemaError(rows.status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BatchInfo> Client::GetBatch(int64_t id) {
+  absl::StatusOr<internal::PooledConn> conn =
+      pool_->Acquire(options_.acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<PgResult> r =
+      internal::Run(conn->get(), queries::BatchGet(id));
+  if (!r.ok()) return BatchSchemaError(r.status());
+  if (r->rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no batch ", id));
+  }
+  return internal::ReadBatchRow(*r, 0);
 }
 
 absl::StatusOr<std::vector<ParentJob>> Client::GetParents(int64_t id) {

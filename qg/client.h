@@ -65,6 +65,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libpq-fe.h"
+#include "qg/batch.h"
 #include "qg/clock.h"
 #include "qg/errors.h"
 #include "qg/executor.h"
@@ -318,6 +319,28 @@ class Client {
   // seconds to store.
   absl::StatusOr<std::vector<int64_t>> EnqueueWorkflow(const Workflow& workflow,
                                                        Executor* tx = nullptr);
+
+  // CreateBatch()
+  //
+  // A new, open batch (qg/batch.h) with `options`' callbacks, each validated
+  // as by `Enqueue()`; returns its id, for `NewJob::batch_id`. Through `tx`
+  // when given (the batch exists once it commits). `FailedPrecondition`
+  // without `qg migrate`'s batches.
+  absl::StatusOr<int64_t> CreateBatch(const BatchOptions& options,
+                                      Executor* tx = nullptr);
+
+  // SealBatch()
+  //
+  // Seals batch `id`: it takes no more jobs (adding one is
+  // `FailedPrecondition`). When every job it has is settled already (or it
+  // has none), it finishes in this call's transaction: its callbacks are
+  // enqueued. Sealing twice changes nothing. `NotFound`: no such batch.
+  absl::Status SealBatch(int64_t id, Executor* tx = nullptr);
+
+  // GetBatch()
+  //
+  // Batch `id`'s progress; `NotFound` when there is none.
+  absl::StatusOr<BatchInfo> GetBatch(int64_t id);
 
   // GetParents()
   //

@@ -292,8 +292,9 @@ absl::StatusOr<std::optional<InsertRow>> NextRow(const Client::JobSource& next,
 }
 
 // `row` as a line of COPY's text format; a row without run_at gets `tx_now`.
+// With `batch_column`, the line ends with the row's batch id (\N: none).
 void AppendCopyRow(const InsertRow& row, const std::string& tx_now,
-                   std::string& buf) {
+                   bool batch_column, std::string& buf) {
   internal::AppendCopyField(row.queue, buf);
   buf.push_back('\t');
   absl::StrAppend(&buf, row.priority);
@@ -303,19 +304,28 @@ void AppendCopyRow(const InsertRow& row, const std::string& tx_now,
   internal::AppendCopyField(row.type, buf);
   buf.push_back('\t');
   internal::AppendCopyField(row.args, buf);
+  if (batch_column) {
+    buf.push_back('\t');
+    if (row.batch_id.has_value()) {
+      absl::StrAppend(&buf, *row.batch_id);
+    } else {
+      buf += "\\N";
+    }
+  }
   buf.push_back('\n');
 }
 
 // Starts COPY que_jobs on `conn`; returns the transaction's now(), which
 // rows without run_at get (what the column default would give: COPY cannot
 // ask for DEFAULT per row).
-absl::StatusOr<std::string> StartCopy(PGconn* conn) {
+absl::StatusOr<std::string> StartCopy(PGconn* conn, bool batch_column) {
   absl::StatusOr<PgResult> now = internal::Run(conn, queries::TransactionNow());
   if (!now.ok()) return now.status();
-  PgResult start(PQexec(conn, internal::sql::kCopyJobs.text));
+  const internal::sql::Statement& copy =
+      batch_column ? internal::sql::kCopyJobsBatch : internal::sql::kCopyJobs;
+  PgResult start(PQexec(conn, copy.text));
   if (PQresultStatus(start.get()) != PGRES_COPY_IN) {
-    return qg::StatusFromResult(conn, start.get(),
-                                internal::sql::kCopyJobs.name);
+    return qg::StatusFromResult(conn, start.get(), copy.name);
   }
   return std::string(now->Get(0, 0));
 }
@@ -343,18 +353,34 @@ absl::Status EndCopy(PGconn* conn, const std::string& buf,
 
 // Streams `next` through COPY on `conn`, inside an open transaction, in
 // 64 KiB sends.
+// A stream whose first job joins a batch (NewJob::batch_id) copies a batch
+// column too; a later job with a batch in a stream whose first job had
+// none is refused (the COPY's columns are chosen before it starts).
 absl::StatusOr<int64_t> CopyJobs(PGconn* conn, const Client::JobSource& next) {
-  absl::StatusOr<std::string> tx_now = StartCopy(conn);
+  absl::StatusOr<std::optional<InsertRow>> first = NextRow(next, 1);
+  if (!first.ok()) return first.status();
+  const bool batch_column =
+      first->has_value() && (*first)->batch_id.has_value();
+  absl::StatusOr<std::string> tx_now = StartCopy(conn, batch_column);
   if (!tx_now.ok()) return tx_now.status();
   constexpr size_t kFlushAt = 64 * 1024;
   std::string buf;
   int64_t count = 0;
   absl::Status invalid;
   while (true) {
-    absl::StatusOr<std::optional<InsertRow>> row = NextRow(next, count + 1);
+    absl::StatusOr<std::optional<InsertRow>> row =
+        count == 0 ? std::move(first) : NextRow(next, count + 1);
+    if (row.ok() && row->has_value() && (*row)->batch_id.has_value() &&
+        !batch_column) {
+      row = absl::InvalidArgumentError(absl::StrCat(
+          "job #", count + 1,
+          " of the stream joins a batch (NewJob::batch_id) but the "
+          "stream's first job does not: start the stream with a job of the "
+          "batch, or use EnqueueMany"));
+    }
     if (!row.ok()) invalid = row.status();
     if (!row.ok() || !row->has_value()) break;
-    AppendCopyRow(**row, *tx_now, buf);
+    AppendCopyRow(**row, *tx_now, batch_column, buf);
     ++count;
     if (buf.size() >= kFlushAt) {
       if (PQputCopyData(conn, buf.data(), static_cast<int>(buf.size())) != 1) {

@@ -146,6 +146,12 @@ struct NewJob {
   // settled, so that it runs once its other parents complete.
   enum class OnParentFailure { kCancel, kRun };
   OnParentFailure on_parent_failure = OnParentFailure::kCancel;
+
+  // The batch this job joins (qg/batch.h: `Client::CreateBatch`), counted in
+  // its progress and its callbacks. A batch that does not exist is
+  // `NotFound`, a sealed one `FailedPrecondition`, at enqueue (nothing
+  // stored). Needs `qg migrate`. Default: none.
+  std::optional<int64_t> batch_id;
 };
 
 // Backoff after the `error_count`-th failure. Default (`DefaultBackoff`):

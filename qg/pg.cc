@@ -33,6 +33,9 @@ absl::StatusCode CodeForSqlState(absl::string_view state) {
   // died or was cancelled.
   if (state == "QG001") return absl::StatusCode::kNotFound;
   if (state == "QG002") return absl::StatusCode::kFailedPrecondition;
+  // No such batch; a sealed batch.
+  if (state == "QG003") return absl::StatusCode::kNotFound;
+  if (state == "QG004") return absl::StatusCode::kFailedPrecondition;
   if (cls == "28") return absl::StatusCode::kPermissionDenied;
   if (state == "23505") return absl::StatusCode::kAlreadyExists;
   if (cls == "22" || cls == "23") return absl::StatusCode::kInvalidArgument;

@@ -1411,54 +1411,6 @@ BEGIN
 END
 $$;
 
--- A parent leaves que_jobs (completed, or dead or cancelled with history
--- on: its record says which; a job deleted without a record completed, as
--- in Que) or is kept at a dead job's run_at (dead or cancelled with history
--- off): its children are settled in the same transaction, whoever finished
--- it (a qg-cpp pool, Ruby Que, que-go, qg, an operator). A child leaving
--- without a record takes its edges along.
-CREATE OR REPLACE FUNCTION qg_job_settled()
-RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  outcome text;
-BEGIN
-  IF TG_OP = 'DELETE' THEN
-    IF OLD.qg_has_children THEN
-      SELECT h.outcome INTO outcome FROM qg_job_history AS h
-      WHERE h.job_id = OLD.job_id;
-      PERFORM qg_settle_children(
-        OLD.job_id, coalesce(outcome, 'completed') <> 'completed',
-        format('parent job %s %s', OLD.job_id, outcome));
-    END IF;
-    IF OLD.qg_parents_left IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM qg_job_history AS h WHERE h.job_id = OLD.job_id) THEN
-      DELETE FROM qg_job_deps AS d WHERE d.child_id = OLD.job_id;
-    END IF;
-  ELSE
-    PERFORM qg_settle_children(
-      NEW.job_id, true,
-      format('parent job %s %s', NEW.job_id,
-             CASE WHEN NEW.last_error LIKE 'qg: cancelled%' THEN 'cancelled'
-                  ELSE 'dead' END));
-  END IF;
-  RETURN NULL;
-END
-$$;
-
-DROP TRIGGER IF EXISTS qg_job_settled_delete ON que_jobs;
-CREATE TRIGGER qg_job_settled_delete
-  AFTER DELETE ON que_jobs
-  FOR EACH ROW
-  WHEN (OLD.qg_has_children OR OLD.qg_parents_left IS NOT NULL)
-  EXECUTE FUNCTION qg_job_settled();
-DROP TRIGGER IF EXISTS qg_job_settled_dead ON que_jobs;
-CREATE TRIGGER qg_job_settled_dead
-  AFTER UPDATE OF run_at ON que_jobs
-  FOR EACH ROW
-  WHEN (OLD.qg_has_children AND OLD.run_at < '9999-01-01'
-        AND NEW.run_at >= '9999-01-01')
-  EXECUTE FUNCTION qg_job_settled();
-
 -- Enqueues a job that runs after `parents` complete, in one statement (so
 -- it is never seen runnable before its edges exist). Each parent must be in
 -- que_jobs and not dead or cancelled (it is marked as a parent, under its
@@ -1466,11 +1418,14 @@ CREATE TRIGGER qg_job_settled_dead
 -- completed with a history record (that edge is settled already); else
 -- the statement fails: SQLSTATE QG001 for an unknown parent, QG002 for one
 -- that died or was cancelled. A job whose parents are all complete is
--- runnable at once (at `run_at`, NULL: now()). Finds parents by id: one
+-- runnable at once (at `run_at`, NULL: now()). `batch`: the batch it
+-- joins (NULL: none; see Batches below). Finds parents by id: one
 -- scan of que_jobs per call (Que's table has no index on job_id alone).
+DROP FUNCTION IF EXISTS qg_enqueue_child(text, smallint, timestamptz, text,
+                                         json, text, bigint[], boolean);
 CREATE OR REPLACE FUNCTION qg_enqueue_child(
   q text, p smallint, r timestamptz, jc text, a json, lk text,
-  parents bigint[], cancel_on_failure boolean)
+  parents bigint[], cancel_on_failure boolean, batch bigint)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   child bigint;
@@ -1481,8 +1436,8 @@ DECLARE
   seen bigint[] := '{}';
 BEGIN
   INSERT INTO que_jobs (queue, priority, run_at, job_class, args,
-                        qg_limit_key, qg_parents_left)
-  VALUES (q, p, '9000-01-01', jc, a, lk, 0)
+                        qg_limit_key, qg_parents_left, qg_batch_id)
+  VALUES (q, p, '9000-01-01', jc, a, lk, 0, batch)
   RETURNING job_id INTO child;
   FOR par IN
     UPDATE que_jobs AS j SET qg_has_children = true
@@ -1530,3 +1485,239 @@ BEGIN
   RETURN child;
 END
 $$;
+
+-- Batches: jobs grouped so that callback jobs run when all of them are
+-- done. que_jobs.qg_batch_id names a job's batch (NULL: none). One row per
+-- batch counts its jobs: total (added), and completed, dead and cancelled
+-- (settled); the rest are waiting or running. A batch takes jobs until it
+-- is sealed; once sealed and every job settled, the transaction that
+-- settled the last one (or sealed it) enqueues the callbacks, on_success
+-- (only when none died or was cancelled) and on_finish, and sets
+-- finished_at: the batch row's lock makes that one transaction. The counts
+-- of a finished batch do not change any more.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'que_jobs'::regclass
+                   AND attname = 'qg_batch_id' AND NOT attisdropped) THEN
+    ALTER TABLE que_jobs ADD COLUMN qg_batch_id bigint;
+  END IF;
+END
+$$;
+
+CREATE TABLE IF NOT EXISTS qg_batches (
+  batch_id            bigserial   PRIMARY KEY,
+  description         text        NOT NULL DEFAULT '',
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  sealed_at           timestamptz,
+  finished_at         timestamptz,
+  total               bigint      NOT NULL DEFAULT 0,
+  completed           bigint      NOT NULL DEFAULT 0,
+  dead                bigint      NOT NULL DEFAULT 0,
+  cancelled           bigint      NOT NULL DEFAULT 0,
+  -- The callbacks (NULL type: none): queue, priority, type and args of
+  -- each, and the job each became.
+  success_queue       text,
+  success_priority    smallint,
+  success_type        text,
+  success_args        json,
+  success_job_id      bigint,
+  finish_queue        text,
+  finish_priority     smallint,
+  finish_type         text,
+  finish_args         json,
+  finish_job_id       bigint
+);
+-- Open batches, for the console and the metrics.
+CREATE INDEX IF NOT EXISTS qg_batches_open ON qg_batches (batch_id)
+  WHERE finished_at IS NULL;
+
+-- A callback's args: the args given, with the batch's id appended when
+-- they are a JSON array, or as "batch_id" when an object.
+CREATE OR REPLACE FUNCTION qg_batch_callback_args(a json, id bigint)
+RETURNS json LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE json_typeof(a)
+           WHEN 'array' THEN (a::jsonb || to_jsonb(id))::json
+           WHEN 'object' THEN (a::jsonb || jsonb_build_object('batch_id', id))::json
+           ELSE a
+         END
+$$;
+
+-- Finishes batch `b` (sealed, every job settled, not finished yet; the
+-- caller holds its row lock): enqueues its callbacks and sets finished_at.
+CREATE OR REPLACE FUNCTION qg_batch_finish(b qg_batches)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  s bigint;
+  f bigint;
+BEGIN
+  IF b.success_type IS NOT NULL AND b.dead = 0 AND b.cancelled = 0 THEN
+    INSERT INTO que_jobs (queue, priority, job_class, args)
+    VALUES (b.success_queue, b.success_priority, b.success_type,
+            qg_batch_callback_args(b.success_args, b.batch_id))
+    RETURNING job_id INTO s;
+  END IF;
+  IF b.finish_type IS NOT NULL THEN
+    INSERT INTO que_jobs (queue, priority, job_class, args)
+    VALUES (b.finish_queue, b.finish_priority, b.finish_type,
+            qg_batch_callback_args(b.finish_args, b.batch_id))
+    RETURNING job_id INTO f;
+  END IF;
+  UPDATE qg_batches AS x
+  SET finished_at = now(), success_job_id = s, finish_job_id = f
+  WHERE x.batch_id = b.batch_id;
+END
+$$;
+
+-- Counts jobs of batch `id` settled (or, negative, unsettled again: a dead
+-- job retried) and finishes the batch when that settled its last job. A
+-- finished batch is left as it is.
+CREATE OR REPLACE FUNCTION qg_batch_settle(id bigint, d_completed integer,
+                                           d_dead integer,
+                                           d_cancelled integer)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  b qg_batches;
+BEGIN
+  UPDATE qg_batches AS x
+  SET completed = x.completed + d_completed, dead = x.dead + d_dead,
+      cancelled = x.cancelled + d_cancelled
+  WHERE x.batch_id = id AND x.finished_at IS NULL
+  RETURNING x.* INTO b;
+  IF FOUND AND b.sealed_at IS NOT NULL
+     AND b.completed + b.dead + b.cancelled >= b.total THEN
+    PERFORM qg_batch_finish(b);
+  END IF;
+END
+$$;
+
+-- Seals batch `id` (no more jobs; sealing twice changes nothing) and
+-- finishes it at once when every job it has is settled (an empty batch
+-- included). SQLSTATE QG003: no such batch.
+CREATE OR REPLACE FUNCTION qg_batch_seal(id bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  b qg_batches;
+BEGIN
+  UPDATE qg_batches AS x SET sealed_at = coalesce(x.sealed_at, now())
+  WHERE x.batch_id = id
+  RETURNING x.* INTO b;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'qg: no batch %', id USING ERRCODE = 'QG003';
+  END IF;
+  IF b.finished_at IS NULL AND b.completed + b.dead + b.cancelled >= b.total
+  THEN
+    PERFORM qg_batch_finish(b);
+  END IF;
+END
+$$;
+
+-- Jobs inserted into a batch (any insert: INSERT, COPY) count in its
+-- total, in the inserting statement; a batch that does not exist
+-- (QG003) or is sealed (QG004) fails the statement. One pass over the
+-- statement's new rows (the transition table the NOTIFY trigger reads too).
+CREATE OR REPLACE FUNCTION qg_batch_added()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  a record;
+BEGIN
+  FOR a IN
+    SELECT n.qg_batch_id AS id, count(*) AS added FROM qg_batch_new AS n
+    WHERE n.qg_batch_id IS NOT NULL
+    GROUP BY n.qg_batch_id ORDER BY n.qg_batch_id
+  LOOP
+    UPDATE qg_batches AS x SET total = x.total + a.added
+    WHERE x.batch_id = a.id AND x.sealed_at IS NULL;
+    IF NOT FOUND THEN
+      IF EXISTS (SELECT 1 FROM qg_batches AS x WHERE x.batch_id = a.id) THEN
+        RAISE EXCEPTION 'qg: batch % is sealed: it takes no more jobs', a.id
+          USING ERRCODE = 'QG004';
+      END IF;
+      RAISE EXCEPTION 'qg: no batch %', a.id USING ERRCODE = 'QG003';
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS qg_batch_added ON que_jobs;
+CREATE TRIGGER qg_batch_added
+  AFTER INSERT ON que_jobs
+  REFERENCING NEW TABLE AS qg_batch_new
+  FOR EACH STATEMENT EXECUTE FUNCTION qg_batch_added();
+
+-- A job leaves que_jobs, reaches a dead job's run_at, or comes back from
+-- it (a retried dead or cancelled job): its children (workflows, above)
+-- and its batch's counts follow, in the same transaction, whoever did it.
+-- How a job that left ended is read from its history record; one that
+-- left without a record completed (Que's way), and one that was at a dead
+-- job's run_at already counted as dead or cancelled then.
+CREATE OR REPLACE FUNCTION qg_job_settled()
+RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  outcome text;
+  failed boolean;
+  was_cancelled boolean;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF OLD.run_at >= '9999-01-01' THEN
+      -- Settled when it died or was cancelled; only its edges may go.
+      outcome := 'gone';
+    ELSIF OLD.qg_has_children OR OLD.qg_batch_id IS NOT NULL THEN
+      SELECT h.outcome INTO outcome FROM qg_job_history AS h
+      WHERE h.job_id = OLD.job_id;
+      outcome := coalesce(outcome, 'completed');
+      IF OLD.qg_has_children THEN
+        PERFORM qg_settle_children(
+          OLD.job_id, outcome <> 'completed',
+          format('parent job %s %s', OLD.job_id, outcome));
+      END IF;
+      IF OLD.qg_batch_id IS NOT NULL THEN
+        PERFORM qg_batch_settle(
+          OLD.qg_batch_id, (outcome = 'completed')::integer,
+          (outcome = 'dead')::integer, (outcome = 'cancelled')::integer);
+      END IF;
+    END IF;
+    IF OLD.qg_parents_left IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM qg_job_history AS h WHERE h.job_id = OLD.job_id) THEN
+      DELETE FROM qg_job_deps AS d WHERE d.child_id = OLD.job_id;
+    END IF;
+  ELSIF NEW.run_at >= '9999-01-01' THEN
+    -- Died or was cancelled, kept in que_jobs (history off).
+    was_cancelled := coalesce(NEW.last_error LIKE 'qg: cancelled%', false);
+    IF NEW.qg_has_children THEN
+      PERFORM qg_settle_children(
+        NEW.job_id, true,
+        format('parent job %s %s', NEW.job_id,
+               CASE WHEN was_cancelled THEN 'cancelled' ELSE 'dead' END));
+    END IF;
+    IF NEW.qg_batch_id IS NOT NULL THEN
+      PERFORM qg_batch_settle(NEW.qg_batch_id, 0,
+                              (NOT was_cancelled)::integer,
+                              was_cancelled::integer);
+    END IF;
+  ELSIF NEW.qg_batch_id IS NOT NULL THEN
+    -- Back from a dead job's run_at (retried): waiting in its batch again.
+    was_cancelled := coalesce(OLD.last_error LIKE 'qg: cancelled%', false);
+    PERFORM qg_batch_settle(NEW.qg_batch_id, 0,
+                            -(NOT was_cancelled)::integer,
+                            -was_cancelled::integer);
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS qg_job_settled_delete ON que_jobs;
+CREATE TRIGGER qg_job_settled_delete
+  AFTER DELETE ON que_jobs
+  FOR EACH ROW
+  WHEN (OLD.qg_has_children OR OLD.qg_parents_left IS NOT NULL
+        OR OLD.qg_batch_id IS NOT NULL)
+  EXECUTE FUNCTION qg_job_settled();
+DROP TRIGGER IF EXISTS qg_job_settled_dead ON que_jobs;
+CREATE TRIGGER qg_job_settled_dead
+  AFTER UPDATE OF run_at ON que_jobs
+  FOR EACH ROW
+  WHEN ((OLD.qg_has_children OR OLD.qg_batch_id IS NOT NULL)
+        AND (OLD.run_at < '9999-01-01') <> (NEW.run_at < '9999-01-01'))
+  EXECUTE FUNCTION qg_job_settled();

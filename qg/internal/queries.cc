@@ -382,10 +382,37 @@ Call EnqueueChild(const InsertRow& row) {
   params.push_back(row.limit_key ? SqlParam(*row.limit_key) : SqlParam());
   params.push_back(IdArray(row.depends_on));
   params.push_back(row.cancel_on_parent_failure ? "t" : "f");
+  params.push_back(row.batch_id ? SqlParam(absl::StrCat(*row.batch_id))
+                                : SqlParam());
   return {&sql::kEnqueueChild, std::move(params)};
 }
 
 Call JobParents(int64_t id) { return {&sql::kJobParents, {absl::StrCat(id)}}; }
+
+Call BatchCreate(const std::string& description,
+                 const std::optional<InsertRow>& on_success,
+                 const std::optional<InsertRow>& on_finish) {
+  SqlParams p = {description};
+  for (const std::optional<InsertRow>* cb : {&on_success, &on_finish}) {
+    if (cb->has_value()) {
+      p.push_back((*cb)->queue);
+      p.push_back(absl::StrCat((*cb)->priority));
+      p.push_back((*cb)->type);
+      p.push_back((*cb)->args);
+    } else {
+      p.insert(p.end(), 4, SqlParam());
+    }
+  }
+  return {&sql::kBatchCreate, std::move(p)};
+}
+
+Call BatchSeal(int64_t id) { return {&sql::kBatchSeal, {absl::StrCat(id)}}; }
+
+Call BatchGet(int64_t id) { return {&sql::kBatchGet, {absl::StrCat(id)}}; }
+
+Call BatchList(bool open_only, int limit) {
+  return {&sql::kBatchList, {open_only ? "t" : "f", absl::StrCat(limit)}};
+}
 
 Call WorkflowGraph(int64_t id, int max_nodes) {
   return {&sql::kWorkflowGraph, {absl::StrCat(id), absl::StrCat(max_nodes)}};
@@ -616,6 +643,8 @@ Call InsertUniqueJob(const InsertRow& row) {
   SqlParams p = InsertParams(row);
   p.push_back(row.unique_key);
   p.push_back(row.limit_key);
+  p.push_back(row.batch_id ? SqlParam(absl::StrCat(*row.batch_id))
+                           : SqlParam());
   return {&sql::kInsertUniqueJob, std::move(p)};
 }
 
@@ -626,12 +655,17 @@ Call InsertManyUnique(absl::Span<const InsertRow> rows) {
   keys.reserve(rows.size());
   std::vector<SqlParam> limit_keys;
   limit_keys.reserve(rows.size());
+  std::vector<SqlParam> batches;
+  batches.reserve(rows.size());
   for (const InsertRow& row : rows) {
     keys.push_back(row.unique_key);
     limit_keys.push_back(row.limit_key);
+    batches.push_back(row.batch_id ? SqlParam(absl::StrCat(*row.batch_id))
+                                   : SqlParam());
   }
   call.params.push_back(ArrayLiteral(keys));
   call.params.push_back(ArrayLiteral(limit_keys));
+  call.params.push_back(ArrayLiteral(batches));
   return call;
 }
 

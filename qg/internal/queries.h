@@ -81,10 +81,13 @@ struct InsertRow {
   std::vector<int64_t> depends_on;
   // Whether a parent that dies or is cancelled cancels it.
   bool cancel_on_parent_failure = true;
+  // The batch it joins (`qg::NewJob::batch_id`); nullopt: none.
+  std::optional<int64_t> batch_id;
 
   // Whether storing the row needs qg-cpp's schema additions (the
-  // qg_unique_key and qg_limit_key columns): it is unique or has a limit key.
-  bool NeedsAdditions() const { return unique_key || limit_key; }
+  // qg_unique_key, qg_limit_key and qg_batch_id columns): it is unique, has
+  // a limit key or joins a batch.
+  bool NeedsAdditions() const { return unique_key || limit_key || batch_id; }
 };
 
 // PeriodicRecord
@@ -282,6 +285,14 @@ Call InsertMany(absl::Span<const InsertRow> rows);
 Call EnqueueChild(const InsertRow& row);
 // The parents of job `id`: parent_id, state, outcome, output.
 Call JobParents(int64_t id);
+// Batches (qg/batch.h): a new batch with its callbacks (nullopt: none);
+// sealing; one batch's progress; the newest (open ones only).
+Call BatchCreate(const std::string& description,
+                 const std::optional<InsertRow>& on_success,
+                 const std::optional<InsertRow>& on_finish);
+Call BatchSeal(int64_t id);
+Call BatchGet(int64_t id);
+Call BatchList(bool open_only, int limit);
 // The workflow around job `id`, up to `max_nodes` + 1 jobs: node and edge
 // rows (kind, id, job_class, queue, state, child_id).
 Call WorkflowGraph(int64_t id, int max_nodes);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "qg/batch.h"
 #include "qg/client.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
@@ -249,6 +251,121 @@ TEST_P(CrashTest, SigkilledWorkerUnderALimitFreesItsSlots) {
         << "job " << id << " ran twice but not in the killed process";
   }
   EXPECT_LE(doubled, 6) << "at most 3 slots' jobs, run and unrecorded";
+}
+
+// Workflows and batches under SIGKILLs: a 10,000-job batch (500 of its jobs
+// children of 500 others) drained by 4 worker processes x 8 workers while
+// one of them is SIGKILLed (and started again) every 1.5 seconds. The success
+// callback is enqueued once, and runs after the last job of the batch ran;
+// no child starts before its parent's last run ended.
+TEST_P(CrashTest, BatchCallbackOnceAndChildrenAfterParentsUnderSigkills) {
+  Query(
+      "CREATE TABLE qg_soak_effects (id bigserial PRIMARY KEY, job_id bigint "
+      "NOT NULL, worker int NOT NULL, started_at timestamptz NOT NULL, "
+      "done_at timestamptz)");
+  Query("CREATE TABLE chains (parent bigint, child bigint)");
+  // When each killed process died: a handler's statement its backend was
+  // running may still commit after the kill (the effect is written on a
+  // connection of its own), which says nothing of when the job ran.
+  Query("CREATE TABLE kills (worker int, at timestamptz)");
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          Client::Create({.conninfo = db_->conninfo()}));
+  BatchOptions options;
+  options.description = "crash";
+  options.on_success = NewJob{.type = "Soak", .args = "[\"callback\"]"};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch, client->CreateBatch(options));
+  const std::string b = absl::StrCat(batch);
+  Query(
+      absl::StrCat("INSERT INTO que_jobs (job_class, qg_batch_id) SELECT "
+                   "'Soak', ",
+                   b, " FROM generate_series(1, 9000) RETURNING 1"));
+  Query(absl::StrCat(
+      "WITH p AS (INSERT INTO que_jobs (job_class, qg_batch_id) SELECT "
+      "'Soak', ",
+      b,
+      " FROM generate_series(1, 500) RETURNING job_id) INSERT INTO chains "
+      "SELECT job_id, qg_enqueue_child('', 100::smallint, NULL, 'Soak', "
+      "'[]', NULL, ARRAY[job_id], true, ",
+      b, ") FROM p RETURNING 1"));
+  QG_ASSERT_OK(client->SealBatch(batch));
+  ASSERT_EQ(
+      Query(absl::StrCat("SELECT total FROM qg_batches WHERE batch_id = ", b)),
+      "10000");
+
+  auto spawn = [&] {
+    return qg_testing::Spawn(
+        {.argv = {qg_testing::RunfilePath("tools/soak"), "--role=worker",
+                  "--db=" + db_->conninfo(), "--threads=8", "--handler_ms=40",
+                  "--mode=" + GetParam()}});
+  };
+  std::vector<pid_t> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(spawn());
+  const std::string callback_done = absl::StrCat(
+      "SELECT count(*) FROM qg_soak_effects f JOIN qg_batches b ON "
+      "f.job_id = b.success_job_id WHERE f.done_at IS NOT NULL AND "
+      "b.batch_id = ",
+      b);
+  int kills = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(240);
+  absl::Time next_kill = absl::Now() + absl::Milliseconds(1500);
+  while (Query(callback_done) == "0" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+    if (absl::Now() >= next_kill) {
+      pid_t& victim = workers[kills % workers.size()];
+      ASSERT_EQ(kill(victim, SIGKILL), 0);
+      Query(absl::StrCat("INSERT INTO kills VALUES (", victim,
+                         ", clock_timestamp()) RETURNING 1"));
+      qg_testing::WaitStatus(victim);
+      victim = spawn();
+      ++kills;
+      next_kill = absl::Now() + absl::Milliseconds(1500);
+    }
+  }
+  for (pid_t w : workers) {
+    kill(w, SIGKILL);
+    Query(absl::StrCat("INSERT INTO kills VALUES (", w,
+                       ", clock_timestamp()) RETURNING 1"));
+    qg_testing::WaitStatus(w);
+  }
+  ASSERT_NE(Query(callback_done), "0") << "the callback did not run in time";
+  std::printf("batch under SIGKILLs: %d kills, %s job(s) ran more than once\n",
+              kills,
+              Query("SELECT count(*) FROM (SELECT job_id FROM qg_soak_effects "
+                    "GROUP BY job_id HAVING count(*) > 1) t")
+                  .c_str());
+  EXPECT_GE(kills, 3) << "the batch finished before three kills";
+  // Each job ran (at least once), and one callback job was ever enqueued.
+  EXPECT_EQ(Query(absl::StrCat("SELECT concat_ws(' ', total, completed, dead, "
+                               "cancelled, finished_at IS NOT NULL) FROM "
+                               "qg_batches WHERE batch_id = ",
+                               b)),
+            "10000 10000 0 0 t");
+  EXPECT_EQ(Query("SELECT count(DISTINCT job_id) FROM qg_soak_effects"),
+            "10001");
+  // When each run ended: done_at, or for a run of a killed process that
+  // had not ended by the kill, its start (it ended with the process).
+  Query(
+      "CREATE VIEW runs AS SELECT f.job_id, f.started_at, CASE WHEN k.at IS "
+      "NOT NULL AND coalesce(f.done_at, 'infinity') > k.at THEN f.started_at "
+      "ELSE f.done_at END AS ended_at FROM qg_soak_effects f LEFT JOIN kills "
+      "k ON k.worker = f.worker");
+  // The callback's first run started after every run of the batch's jobs.
+  const std::string late = Query(absl::StrCat(
+      "SELECT coalesce(string_agg(r.job_id || ' ended ' || r.ended_at, '; '), "
+      "'') FROM runs r, qg_batches b WHERE b.batch_id = ",
+      b,
+      " AND r.job_id <> b.success_job_id AND r.ended_at >= (SELECT "
+      "min(started_at) FROM runs WHERE job_id = b.success_job_id)"));
+  EXPECT_EQ(late, "") << "runs that ended after the callback started";
+  // No child started before its parent's last run ended.
+  EXPECT_EQ(Query("SELECT coalesce(string_agg(c.child::text, ','), '') FROM "
+                  "chains c WHERE (SELECT min(started_at) FROM runs WHERE "
+                  "job_id = c.child) <= (SELECT max(ended_at) FROM runs "
+                  "WHERE job_id = c.parent)"),
+            "");
+  EXPECT_EQ(Query("SELECT count(*) FROM chains c WHERE NOT EXISTS (SELECT 1 "
+                  "FROM qg_soak_effects WHERE job_id = c.child)"),
+            "0");
 }
 
 }  // namespace

@@ -104,6 +104,25 @@ JsonObject LimitJson(const LimitInfo& i) {
   return j;
 }
 
+JsonObject BatchJson(const BatchInfo& b) {
+  JsonObject j;
+  j.Int("id", b.id).String("description", b.description);
+  j.Time("created_at", b.created_at);
+  j.OptionalTime("sealed_at", b.sealed_at);
+  j.OptionalTime("finished_at", b.finished_at);
+  j.Int("total", b.total).Int("completed", b.completed).Int("dead", b.dead);
+  j.Int("cancelled", b.cancelled).Int("waiting", b.waiting());
+  for (auto [name, id] : {std::pair{"success_job_id", b.success_job_id},
+                          std::pair{"finish_job_id", b.finish_job_id}}) {
+    if (id.has_value()) {
+      j.Int(name, *id);
+    } else {
+      j.Null(name);
+    }
+  }
+  return j;
+}
+
 JsonObject WorkflowJson(const WorkflowGraph& graph) {
   std::vector<JsonObject> nodes;
   for (const WorkflowGraph::Node& n : graph.nodes) {

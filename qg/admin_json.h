@@ -22,6 +22,7 @@
 
 #include "absl/time/time.h"
 #include "qg/admin.h"
+#include "qg/batch.h"
 #include "qg/history.h"
 #include "qg/json_writer.h"
 #include "qg/limits.h"
@@ -72,6 +73,13 @@ JsonObject JobDetailJson(const JobRecord& job, absl::Time now);
 // last_error (null: none), output_bytes; and, when `full`, args, output
 // (null: none; raw JSON unless cut, then a string) and their sizes.
 JsonObject FinishedJobJson(const FinishedJob& job, bool full = true);
+
+// BatchJson()
+//
+// A batch's progress (qg/batch.h): id, description, created_at, sealed_at,
+// finished_at (null: not yet), total, completed, dead, cancelled, waiting,
+// success_job_id and finish_job_id (null: none).
+JsonObject BatchJson(const BatchInfo& batch);
 
 // WorkflowJson()
 //

@@ -246,6 +246,12 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
     code = absl::StatusCode::kUnavailable;
   }
   std::string text = absl::StrCat(context, ": ", msg);
+  // qg-cpp's own errors (SQLSTATE QGnnn, raised by its schema functions)
+  // are written for the caller: their primary message alone.
+  if (state != nullptr && absl::StartsWith(state, "QG")) {
+    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (primary != nullptr) text = primary;
+  }
   if (code == absl::StatusCode::kFailedPrecondition && state != nullptr &&
       absl::string_view(state) == "42P01" &&
       absl::StrContains(msg, "que_jobs")) {

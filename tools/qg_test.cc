@@ -176,6 +176,38 @@ TEST_F(QgCommandTest, HistoryOnListShowAndRetention) {
   EXPECT_THAT(prune.out, HasSubstr("pruned 0 record(s)"));
 }
 
+TEST_F(QgCommandTest, BatchesListShowAndSeal) {
+  Query(
+      "INSERT INTO qg_batches (batch_id, description, finish_queue, "
+      "finish_priority, finish_type, finish_args) VALUES (7, 'nightly "
+      "import', 'cb', 100, 'ImportFinished', '[]')");
+  Query(
+      "INSERT INTO que_jobs (job_class, qg_batch_id) SELECT 'Import', 7 FROM "
+      "generate_series(1, 3)");
+  Query(
+      "DELETE FROM que_jobs WHERE job_id = (SELECT min(job_id) FROM que_jobs)");
+  QgRun list = RunQg({"batches"}, db_->conninfo());
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, ::testing::ContainsRegex(
+                            "7 +nightly import +open +3 +1 +0 +0 +2 "));
+  QgRun seal = RunQg({"batches", "seal", "7"}, db_->conninfo());
+  EXPECT_EQ(seal.exit_code, 0) << seal.err;
+  EXPECT_THAT(seal.out, HasSubstr("sealed:    2"));
+  EXPECT_THAT(seal.out, HasSubstr("3 total, 1 completed, 0 dead, 0 cancelled, "
+                                  "2 waiting or running"));
+  Query("DELETE FROM que_jobs WHERE qg_batch_id = 7");
+  QgRun json = RunQg({"batches", "7", "--json"}, db_->conninfo());
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"completed\":3"));
+  EXPECT_THAT(json.out, ::testing::ContainsRegex("\"finish_job_id\":[0-9]+"));
+  EXPECT_EQ(Query("SELECT count(*) FROM que_jobs WHERE job_class = "
+                  "'ImportFinished' AND args::text = '[7]'"),
+            "1");
+  QgRun missing = RunQg({"batches", "seal", "99"}, db_->conninfo());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("qg batches: qg: no batch 99"));
+}
+
 TEST_F(QgCommandTest, LimitsSetListRemove) {
   QgRun set = RunQg({"limits", "set", "per-tenant", "--type", "Import",
                      "--key-args", "tenant_id", "--concurrency", "1"},

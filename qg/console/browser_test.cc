@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "qg/batch.h"
 #include "qg/console/console.h"
 #include "qg/executor.h"
 #include "qg/limits.h"
@@ -181,6 +182,20 @@ TEST_F(ConsoleBrowserTest,
                    "= 'qg: dead after 1 attempt: scanner down' WHERE "
                    "job_id = ",
                    flow_ids[2], " RETURNING 1"));
+  // A sealed batch of 3 jobs in queue "imports", one completed; its
+  // description holds markup.
+  qg::BatchOptions batch_options;
+  batch_options.description = "<img src=x onerror=\"window.__xss = 7\">";
+  batch_options.on_success = qg::NewJob{.type = "ImportDone", .queue = "cb"};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch, client_->CreateBatch(batch_options));
+  qg::NewJob import{.type = "Import", .queue = "imports"};
+  import.batch_id = batch;
+  QG_ASSERT_OK(client_->EnqueueMany({import, import, import}).status());
+  QG_ASSERT_OK(client_->SealBatch(batch));
+  Query(
+      absl::StrCat("DELETE FROM que_jobs WHERE job_id = (SELECT min(job_id) "
+                   "FROM que_jobs WHERE qg_batch_id = ",
+                   batch, ") RETURNING 1"));
   PgConnPtr holder = HoldJobLock(std::stoll(working));
   ASSERT_FALSE(HasFailure()) << "cannot hold job " << working << "'s lock";
 
@@ -193,10 +208,10 @@ TEST_F(ConsoleBrowserTest,
                                "job_id = ",
                                errored)),
             "t");
-  int code =
-      RunNode({source_dir + "/browser_test.js", console->url(), errored, xss,
-               absl::StrCat(flow_ids[3]), absl::StrCat(flow_ids[0])},
-              pw);
+  int code = RunNode({source_dir + "/browser_test.js", console->url(), errored,
+                      xss, absl::StrCat(flow_ids[3]), absl::StrCat(flow_ids[0]),
+                      absl::StrCat(batch)},
+                     pw);
   ASSERT_EQ(code, 0) << "browser_test.js failed (its output is above)";
 
   // The dead record's Retry brought job 900002 back, and its record went.

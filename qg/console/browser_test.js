@@ -11,7 +11,7 @@ const os = require('os');
 const path = require('path');
 
 const { chromium } = require(path.join(process.env.QG_PLAYWRIGHT_DIR, 'node_modules', 'playwright-core'));
-const [url, erroredId, xssId, flowChildId, flowRootId] = process.argv.slice(2);
+const [url, erroredId, xssId, flowChildId, flowRootId, batchId] = process.argv.slice(2);
 const outDir = process.env.TEST_UNDECLARED_OUTPUTS_DIR || os.tmpdir();
 const XSS_ERROR = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">';
 const XSS_LIMIT = '<img src=x onerror="window.__xss = 4">';
@@ -204,6 +204,26 @@ async function cellText(page, queue, type, state) {
     await page.screenshot({ path: path.join(outDir, 'workflow.png'), fullPage: true });
     await page.waitForTimeout(300);
     check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the workflow pages');
+
+    // Batches: the sealed batch with its progress; the open-only filter;
+    // the gauge in /metrics.
+    await page.goto(url + '#/batches');
+    await page.waitForSelector('tr[data-batch-id="' + batchId + '"]');
+    const batchCell = async (c) => page.textContent('tr[data-batch-id="' + batchId + '"] td.' + c);
+    check(await batchCell('state') === 'sealed', 'the batch is sealed');
+    check(await batchCell('total') === '3' && await batchCell('completed') === '1' && await batchCell('waiting') === '2',
+      'its progress: 3 jobs, 1 completed, 2 waiting');
+    check((await batchCell('progress')).includes('33%'), 'a third settled');
+    check((await batchCell('description')).includes('<img src=x'), 'markup in a description shows as text');
+    await page.click('#open-only');
+    await page.waitForFunction(() => location.hash === '#/batches?open=1');
+    await page.waitForSelector('tr[data-batch-id="' + batchId + '"]');
+    check(true, 'an open batch is listed among those not finished');
+    const metrics = await (await page.request.get(url + 'metrics')).text();
+    check(metrics.includes('qg_batch_jobs{batch="' + batchId + '",state="waiting"} 2'), 'the metrics gauge counts its waiting jobs');
+    await page.screenshot({ path: path.join(outDir, 'batches.png'), fullPage: true });
+    await page.waitForTimeout(300);
+    check(await page.evaluate(() => window.__xss) === undefined, 'no injected script ran on the batches page');
 
     check(errors.length === 0, 'no page errors: ' + errors.join('; '));
   } finally {

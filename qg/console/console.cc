@@ -435,6 +435,8 @@ class Console::Impl {
                 with_request(&Impl::GetWorkflow));
     server_.Get("/api/v1/limits", plain(&Impl::Limits));
     server_.Get("/api/v1/history", with_request(&Impl::ListHistory));
+    server_.Get("/api/v1/batches", with_request(&Impl::ListBatches));
+    server_.Get(R"(/api/v1/batches/([^/]+))", with_request(&Impl::GetBatch));
   }
 
   // The JSON API's actions: POST only, each checked by MayAct.
@@ -705,6 +707,37 @@ class Console::Impl {
           res, absl::NotFoundError(absl::StrCat("no job with ID ", *id)));
     }
     SendJson(res, 200, JobDetailJson(*found->job, absl::Now()).text());
+  }
+
+  // Batches newest first (open=1: those not finished only; limit).
+  void ListBatches(const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {"open", "limit"}); !s.ok()) {
+      return SendStatus(res, s);
+    }
+    int limit = 100;
+    if (std::optional<std::string> l = Param(req, "limit"); l.has_value()) {
+      if (!absl::SimpleAtoi(*l, &limit) || limit < 1 || limit > 1000) {
+        return SendStatus(res, absl::InvalidArgumentError(
+                                   "limit must be an integer 1..1000"));
+      }
+    }
+    const bool open = Param(req, "open").value_or("") == "1";
+    absl::StatusOr<std::vector<BatchInfo>> batches =
+        admin_->ListBatches(open, limit);
+    if (!batches.ok()) return SendStatus(res, batches.status());
+    std::vector<JsonObject> items;
+    for (const BatchInfo& b : *batches) items.push_back(BatchJson(b));
+    JsonObject o;
+    o.Raw("batches", JsonArray(items));
+    SendJson(res, 200, o.text());
+  }
+
+  void GetBatch(const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<int64_t> id = ParseJobId(req.matches[1].str());
+    if (!id.ok()) return SendStatus(res, id.status());
+    absl::StatusOr<BatchInfo> b = admin_->GetBatch(*id);
+    if (!b.ok()) return SendStatus(res, b.status());
+    SendJson(res, 200, BatchJson(*b).text());
   }
 
   // The workflow around a job: its linked jobs' states and the edges.
@@ -1009,6 +1042,27 @@ class Console::Impl {
     }
     if (s.has_limits && s.limits_status.ok()) {
       WriteLimitMetrics(w, s.limits);
+    }
+    // Open batches (the newest 100), read at each scrape along their
+    // partial index; none without the batches schema.
+    if (absl::StatusOr<std::vector<BatchInfo>> open =
+            admin_->ListBatches(/*open_only=*/true, 100);
+        open.ok()) {
+      w.Family("qg_batch_jobs",
+               "Jobs of each open batch (the newest 100) by state: total "
+               "(added), completed, dead, cancelled, waiting (waiting or "
+               "running).",
+               "gauge");
+      for (const BatchInfo& b : *open) {
+        for (auto [state, n] :
+             {std::pair{"total", b.total}, std::pair{"completed", b.completed},
+              std::pair{"dead", b.dead}, std::pair{"cancelled", b.cancelled},
+              std::pair{"waiting", b.waiting()}}) {
+          w.Sample("qg_batch_jobs",
+                   {{"batch", absl::StrCat(b.id)}, {"state", state}},
+                   static_cast<double>(n));
+        }
+      }
     }
     w.Family("qg_console_snapshot_age_seconds",
              "Age of the snapshot these gauges come from.", "gauge");

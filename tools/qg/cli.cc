@@ -24,7 +24,8 @@ const std::vector<const Command*>& AllCommands() {
       &JobsCommand(),     &RetryCommand(),   &DeleteCommand(),
       &CancelCommand(),   &PauseCommand(),   &ResumeCommand(),
       &PeriodicCommand(), &LimitsCommand(),  &HistoryCommand(),
-      &WorkCommand(),     &DemoCommand(),    &ConsoleCommand(),
+      &BatchesCommand(),  &WorkCommand(),    &DemoCommand(),
+      &ConsoleCommand(),
   };
   return *all;
 }

@@ -156,6 +156,7 @@ const Command& ResumeCommand();  // tools/qg/pause.cc
 const Command& PeriodicCommand();
 const Command& LimitsCommand();   // tools/qg/limits.cc
 const Command& HistoryCommand();  // tools/qg/history.cc
+const Command& BatchesCommand();  // tools/qg/batches.cc
 const Command& WorkCommand();
 const Command& DemoCommand();
 const Command& ConsoleCommand();

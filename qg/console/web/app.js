@@ -413,6 +413,50 @@
       el('tbody', {}, rows)))]);
   }
 
+  // --- Batches ------------------------------------------------------------
+
+  // Batches newest first with their progress (open ones only with ?open=1),
+  // refreshed every few seconds.
+  async function renderBatches(params) {
+    const open = params.get('open') === '1';
+    const list = el('div', { id: 'batches' }, el('p', { class: 'muted' }, 'Loading…'));
+    replace(main, el('h1', {}, 'Batches'),
+      el('p', {}, open ? el('a', { href: '#/batches' }, 'All batches') : el('a', { href: '#/batches?open=1', id: 'open-only' }, 'Only those not finished')),
+      el('section', {}, list));
+    const load = async () => {
+      try {
+        const page = await api('/api/v1/batches?limit=100' + (open ? '&open=1' : ''));
+        const rows = page.batches.map((b) => {
+          const settled = b.completed + b.dead + b.cancelled;
+          const pct = b.total > 0 ? Math.round(100 * settled / b.total) : 100;
+          const state = b.finished_at ? 'finished' : b.sealed_at ? 'sealed' : 'open';
+          return el('tr', { 'data-batch-id': b.id, class: 'batch-' + state },
+            el('td', { class: 'num' }, b.id),
+            el('td', { class: 'description' }, b.description),
+            el('td', { class: 'state' }, state),
+            el('td', { class: 'progress' }, el('progress', { max: 100, value: pct }), ' ', pct + '%'),
+            el('td', { class: 'num total' }, b.total), el('td', { class: 'num completed' }, b.completed),
+            el('td', { class: 'num dead-count' }, b.dead), el('td', { class: 'num cancelled' }, b.cancelled),
+            el('td', { class: 'num waiting' }, b.waiting),
+            el('td', {}, b.success_job_id ? el('a', { href: '#/job/' + b.success_job_id }, 'success #' + b.success_job_id) : null,
+              b.success_job_id && b.finish_job_id ? ' ' : null,
+              b.finish_job_id ? el('a', { href: '#/job/' + b.finish_job_id }, 'finish #' + b.finish_job_id) : null),
+            el('td', {}, b.created_at));
+        });
+        replace(list, el('table', {}, el('thead', {}, el('tr', {},
+          el('th', { class: 'num' }, 'ID'), el('th', {}, 'Description'), el('th', {}, 'State'),
+          el('th', {}, 'Progress'), el('th', { class: 'num' }, 'Total'), el('th', { class: 'num' }, 'Completed'),
+          el('th', { class: 'num' }, 'Dead'), el('th', { class: 'num' }, 'Cancelled'),
+          el('th', { class: 'num' }, 'Waiting'), el('th', {}, 'Callbacks'), el('th', {}, 'Created (UTC)'))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 11, class: 'muted' }, 'No batches.')))));
+      } catch (e) {
+        replace(list, el('p', { class: 'error' }, e.message));
+      }
+    };
+    await load();
+    timer = setInterval(load, Math.max(1, config.refresh_seconds) * 1000);
+  }
+
   // --- History ------------------------------------------------------------
 
   async function renderHistory(params) {
@@ -712,6 +756,7 @@
     if (path === '/jobs') renderJobs(params);
     else if (path === '/limits') renderLimits();
     else if (path === '/history') renderHistory(params);
+    else if (path === '/batches') renderBatches(params);
     else if ((m = path.match(/^\/job\/(\d+)$/))) renderJob(m[1]);
     else renderOverview();
   }

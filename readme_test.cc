@@ -65,6 +65,24 @@ TEST(ReadmeTest, HistorySnippets) {
   EXPECT_EQ(status, "unknown");
 }
 
+TEST(ReadmeTest, BatchSnippets) {
+  QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
+  QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch,
+                          readme::StartImport(*client, {"a.csv", "b.csv"}));
+  PGconn* conn = PQconnectdb(db->conninfo().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
+  EXPECT_EQ(One(conn, "SELECT count(*) FROM que_jobs WHERE qg_batch_id IS "
+                      "NOT NULL"),
+            "2");
+  // The two imports complete (Que's way): ImportDone is enqueued once.
+  PQclear(PQexec(conn, "DELETE FROM que_jobs WHERE job_class = 'ImportFile'"));
+  EXPECT_EQ(One(conn, "SELECT args::text FROM que_jobs WHERE job_class = "
+                      "'ImportDone'"),
+            "[" + std::to_string(batch) + "]");
+  PQfinish(conn);
+}
+
 TEST(ReadmeTest, WorkflowSnippets) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
   QG_ASSERT_OK_AND_ASSIGN(auto client, readme::Connect(db->conninfo()));

@@ -72,13 +72,15 @@ TEST(ReadmeTest, BatchSnippets) {
                           readme::StartImport(*client, {"a.csv", "b.csv"}));
   PGconn* conn = PQconnectdb(db->conninfo().c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK);
-  EXPECT_EQ(One(conn, "SELECT count(*) FROM que_jobs WHERE qg_batch_id IS "
-                      "NOT NULL"),
+  EXPECT_EQ(One(conn,
+                "SELECT count(*) FROM que_jobs WHERE qg_batch_id IS "
+                "NOT NULL"),
             "2");
   // The two imports complete (Que's way): ImportDone is enqueued once.
   PQclear(PQexec(conn, "DELETE FROM que_jobs WHERE job_class = 'ImportFile'"));
-  EXPECT_EQ(One(conn, "SELECT args::text FROM que_jobs WHERE job_class = "
-                      "'ImportDone'"),
+  EXPECT_EQ(One(conn,
+                "SELECT args::text FROM que_jobs WHERE job_class = "
+                "'ImportDone'"),
             "[" + std::to_string(batch) + "]");
   PQfinish(conn);
 }

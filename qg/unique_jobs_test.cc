@@ -398,8 +398,9 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
                   "ORDER BY column_name) "
                   "FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs' AND column_name LIKE 'qg%'"),
-            "qg_enqueued_at YES now(); qg_first_started_at YES -; "
-            "qg_has_children YES -; qg_limit_key YES -; "
+            "qg_batch_id YES -; qg_enqueued_at YES now(); "
+            "qg_first_started_at YES -; qg_has_children YES -; "
+            "qg_limit_key YES -; "
             "qg_parents_left YES -; qg_unique_key YES -");
   EXPECT_EQ(Query("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                   "WHERE conname = 'que_jobs_pkey'"),
@@ -411,7 +412,7 @@ TEST_F(UniqueJobsTest, MigratedTableKeepsQueColumnsAndAddsOnlyNullables) {
   QG_ASSERT_OK(qg::ExecSimple(conn_.get(), schema::kQgAdditionsSql).status());
   EXPECT_EQ(Query("SELECT count(*) FROM information_schema.columns "
                   "WHERE table_name = 'que_jobs'"),
-            "14");
+            "15");
   EXPECT_EQ(Query("SELECT count(*) FROM pg_indexes "
                   "WHERE tablename = 'que_jobs'"),
             "2");

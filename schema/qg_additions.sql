@@ -1339,32 +1339,49 @@ CREATE TABLE IF NOT EXISTS qg_job_deps (
 );
 CREATE INDEX IF NOT EXISTS qg_job_deps_child ON qg_job_deps (child_id);
 
--- Settles the children of job `parent`, which just completed (`failed`
--- false) or died or was cancelled (`failed` true): marks its edges (each
--- once: a parent settled twice changes nothing), counts each waiting child
--- down, and releases a child whose count reaches 0 (run_at now(), and a
--- NOTIFY for idle pools) in this transaction. A failed parent cancels each
--- child that asked so (the default): recorded in qg_job_history when the
--- child's queue has history on, else kept like a cancelled job; a
--- cancelled child settles its own children in turn (its row's trigger).
--- Two parents of one child settled at once: the child's row lock orders
--- them, and the second counts down from the first's result.
-CREATE OR REPLACE FUNCTION qg_settle_children(parent bigint, failed boolean,
-                                              why text)
-RETURNS void LANGUAGE plpgsql AS $$
+-- Settles the children of `parents` (parallel arrays: each one completed,
+-- `failed` false, or died or was cancelled, `failed` true, `why` saying
+-- which): marks their edges (each once: a parent settled twice changes
+-- nothing), counts each waiting child down, and releases a child whose
+-- count reaches 0 (run_at now(), and a NOTIFY for idle pools) in this
+-- transaction. A failed parent cancels each child that asked so (the
+-- default): recorded in qg_job_history when the child's queue has history
+-- on, else kept like a cancelled job; a cancelled child settles its own
+-- children in turn (the statement triggers below). Two statements settling
+-- parents of one child: the edges' and the child's row locks, taken in
+-- child order, order them; the second counts down from the first's result.
+-- (These functions and the triggers below run in whatever session finishes
+-- jobs, a fast pool's locker among them, whose settings rule out sorts: a
+-- plan that needs one anyway costs more than JIT's threshold, so each of
+-- them turns JIT off rather than compile such a plan at every call.)
+DROP FUNCTION IF EXISTS qg_settle_children(bigint, boolean, text);
+CREATE OR REPLACE FUNCTION qg_settle_parents(parents bigint[],
+                                             failed boolean[], why text[])
+RETURNS void LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
   e record;
   released record;
   hist text[];
 BEGIN
+  -- The unsettled edges of these parents, locked in child order (then
+  -- parent order): statements settling parents of the same children take
+  -- their locks in one order, so they wait for each other, never deadlock.
   FOR e IN
-    UPDATE qg_job_deps AS d
-    SET state = CASE WHEN failed THEN 'failed' ELSE 'completed' END
-    WHERE d.parent_id = parent AND d.state IS NULL
-    RETURNING d.child_id, d.child_queue, d.child_priority,
-              d.cancel_on_failure
+    SELECT d.parent_id, d.child_id, d.child_queue, d.child_priority,
+           d.cancel_on_failure, p.failed, p.why
+    FROM unnest(parents, failed, why) AS p(id, failed, why)
+    JOIN qg_job_deps AS d ON d.parent_id = p.id
+    WHERE d.state IS NULL
+    ORDER BY d.child_id, d.parent_id
+    FOR UPDATE OF d
   LOOP
-    IF failed AND e.cancel_on_failure THEN
+    UPDATE qg_job_deps AS d
+    SET state = CASE WHEN e.failed THEN 'failed' ELSE 'completed' END
+    WHERE d.parent_id = e.parent_id AND d.child_id = e.child_id
+      AND d.state IS NULL;
+    CONTINUE WHEN NOT FOUND;  -- settled meanwhile
+    IF e.failed AND e.cancel_on_failure THEN
       hist := qg_history_queues(ARRAY[e.child_queue]);
       IF cardinality(hist) > 0 THEN
         WITH gone AS (
@@ -1378,7 +1395,7 @@ BEGIN
            enqueued_at, finished_at, last_error, limit_key, unique_key)
         SELECT g.job_id, g.queue, g.priority, g.job_class, g.args,
                'cancelled', g.error_count, g.qg_enqueued_at,
-               statement_timestamp(), 'qg: cancelled: ' || why,
+               statement_timestamp(), 'qg: cancelled: ' || e.why,
                g.qg_limit_key, g.qg_unique_key
         FROM gone AS g
         ON CONFLICT (job_id) DO UPDATE
@@ -1388,7 +1405,7 @@ BEGIN
       ELSE
         UPDATE que_jobs AS j
         SET run_at = '9999-01-01', qg_parents_left = 0,
-            last_error = 'qg: cancelled: ' || why
+            last_error = 'qg: cancelled: ' || e.why
         WHERE j.queue = e.child_queue AND j.priority = e.child_priority
           AND j.run_at = '9000-01-01' AND j.job_id = e.child_id;
       END IF;
@@ -1502,6 +1519,13 @@ BEGIN
                    AND attname = 'qg_batch_id' AND NOT attisdropped) THEN
     ALTER TABLE que_jobs ADD COLUMN qg_batch_id bigint;
   END IF;
+  -- A batch job's record keeps its batch (written by the settling trigger
+  -- below), so that a dead one brought back from it rejoins the batch.
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                 WHERE attrelid = 'qg_job_history'::regclass
+                   AND attname = 'batch_id' AND NOT attisdropped) THEN
+    ALTER TABLE qg_job_history ADD COLUMN batch_id bigint;
+  END IF;
 END
 $$;
 
@@ -1532,6 +1556,22 @@ CREATE TABLE IF NOT EXISTS qg_batches (
 CREATE INDEX IF NOT EXISTS qg_batches_open ON qg_batches (batch_id)
   WHERE finished_at IS NULL;
 
+-- The row triggers of an earlier version of this file.
+DROP TRIGGER IF EXISTS qg_job_settled_delete ON que_jobs;
+DROP TRIGGER IF EXISTS qg_job_settled_dead ON que_jobs;
+DROP FUNCTION IF EXISTS qg_job_settled();
+
+-- Jobs added to open batches: one row per inserting statement and batch,
+-- written without touching the batch's row, so that an enqueue whose
+-- transaction stays open holds up no completion; sealing waits for such
+-- enqueues (it locks the batch's row against their key-share locks) and
+-- folds the rows into qg_batches.total.
+CREATE TABLE IF NOT EXISTS qg_batch_adds (
+  batch_id bigint NOT NULL,
+  added    bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS qg_batch_adds_batch ON qg_batch_adds (batch_id);
+
 -- A callback's args: the args given, with the batch's id appended when
 -- they are a JSON array, or as "batch_id" when an object.
 CREATE OR REPLACE FUNCTION qg_batch_callback_args(a json, id bigint)
@@ -1546,21 +1586,26 @@ $$;
 -- Finishes batch `b` (sealed, every job settled, not finished yet; the
 -- caller holds its row lock): enqueues its callbacks and sets finished_at.
 CREATE OR REPLACE FUNCTION qg_batch_finish(b qg_batches)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
   s bigint;
   f bigint;
 BEGIN
   IF b.success_type IS NOT NULL AND b.dead = 0 AND b.cancelled = 0 THEN
     INSERT INTO que_jobs (queue, priority, job_class, args)
-    VALUES (b.success_queue, b.success_priority, b.success_type,
-            qg_batch_callback_args(b.success_args, b.batch_id))
+    VALUES (coalesce(b.success_queue, ''), coalesce(b.success_priority, 100),
+            b.success_type,
+            qg_batch_callback_args(coalesce(b.success_args, '[]'),
+                                   b.batch_id))
     RETURNING job_id INTO s;
   END IF;
   IF b.finish_type IS NOT NULL THEN
     INSERT INTO que_jobs (queue, priority, job_class, args)
-    VALUES (b.finish_queue, b.finish_priority, b.finish_type,
-            qg_batch_callback_args(b.finish_args, b.batch_id))
+    VALUES (coalesce(b.finish_queue, ''), coalesce(b.finish_priority, 100),
+            b.finish_type,
+            qg_batch_callback_args(coalesce(b.finish_args, '[]'),
+                                   b.batch_id))
     RETURNING job_id INTO f;
   END IF;
   UPDATE qg_batches AS x
@@ -1571,11 +1616,13 @@ $$;
 
 -- Counts jobs of batch `id` settled (or, negative, unsettled again: a dead
 -- job retried) and finishes the batch when that settled its last job. A
--- finished batch is left as it is.
+-- finished batch is left as it is. Callers settle several batches in
+-- batch_id order.
 CREATE OR REPLACE FUNCTION qg_batch_settle(id bigint, d_completed integer,
                                            d_dead integer,
                                            d_cancelled integer)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
   b qg_batches;
 BEGIN
@@ -1591,20 +1638,30 @@ BEGIN
 END
 $$;
 
--- Seals batch `id` (no more jobs; sealing twice changes nothing) and
--- finishes it at once when every job it has is settled (an empty batch
--- included). SQLSTATE QG003: no such batch.
+-- Seals batch `id` (no more jobs; sealing twice changes nothing): waits for
+-- enqueues into it still open (its row lock against their key-share
+-- locks), folds what they added into total, and finishes it at once when
+-- every job it has is settled (an empty batch included). SQLSTATE QG003:
+-- no such batch.
 CREATE OR REPLACE FUNCTION qg_batch_seal(id bigint)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
   b qg_batches;
+  more bigint;
 BEGIN
-  UPDATE qg_batches AS x SET sealed_at = coalesce(x.sealed_at, now())
-  WHERE x.batch_id = id
-  RETURNING x.* INTO b;
+  PERFORM 1 FROM qg_batches AS x WHERE x.batch_id = id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'qg: no batch %', id USING ERRCODE = 'QG003';
   END IF;
+  WITH folded AS (
+    DELETE FROM qg_batch_adds AS a WHERE a.batch_id = id RETURNING a.added
+  )
+  SELECT coalesce(sum(folded.added), 0) INTO more FROM folded;
+  UPDATE qg_batches AS x
+  SET sealed_at = coalesce(x.sealed_at, now()), total = x.total + more
+  WHERE x.batch_id = id
+  RETURNING x.* INTO b;
   IF b.finished_at IS NULL AND b.completed + b.dead + b.cancelled >= b.total
   THEN
     PERFORM qg_batch_finish(b);
@@ -1612,12 +1669,14 @@ BEGIN
 END
 $$;
 
--- Jobs inserted into a batch (any insert: INSERT, COPY) count in its
--- total, in the inserting statement; a batch that does not exist
--- (QG003) or is sealed (QG004) fails the statement. One pass over the
--- statement's new rows (the transition table the NOTIFY trigger reads too).
+-- Jobs inserted into a batch (any insert: INSERT, COPY) are added to it in
+-- the inserting statement, under a key-share lock of its row (which no
+-- completion waits for); a batch that does not exist (QG003) or is sealed
+-- (QG004) fails the statement. One pass over the statement's new rows
+-- (the transition table the NOTIFY trigger reads too).
 CREATE OR REPLACE FUNCTION qg_batch_added()
-RETURNS trigger LANGUAGE plpgsql AS $$
+RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
   a record;
 BEGIN
@@ -1626,8 +1685,9 @@ BEGIN
     WHERE n.qg_batch_id IS NOT NULL
     GROUP BY n.qg_batch_id ORDER BY n.qg_batch_id
   LOOP
-    UPDATE qg_batches AS x SET total = x.total + a.added
-    WHERE x.batch_id = a.id AND x.sealed_at IS NULL;
+    PERFORM 1 FROM qg_batches AS x
+    WHERE x.batch_id = a.id AND x.sealed_at IS NULL
+    FOR KEY SHARE;
     IF NOT FOUND THEN
       IF EXISTS (SELECT 1 FROM qg_batches AS x WHERE x.batch_id = a.id) THEN
         RAISE EXCEPTION 'qg: batch % is sealed: it takes no more jobs', a.id
@@ -1635,6 +1695,7 @@ BEGIN
       END IF;
       RAISE EXCEPTION 'qg: no batch %', a.id USING ERRCODE = 'QG003';
     END IF;
+    INSERT INTO qg_batch_adds (batch_id, added) VALUES (a.id, a.added);
   END LOOP;
   RETURN NULL;
 END
@@ -1646,78 +1707,202 @@ CREATE TRIGGER qg_batch_added
   REFERENCING NEW TABLE AS qg_batch_new
   FOR EACH STATEMENT EXECUTE FUNCTION qg_batch_added();
 
--- A job leaves que_jobs, reaches a dead job's run_at, or comes back from
--- it (a retried dead or cancelled job): its children (workflows, above)
--- and its batch's counts follow, in the same transaction, whoever did it.
--- How a job that left ended is read from its history record; one that
--- left without a record completed (Que's way), and one that was at a dead
--- job's run_at already counted as dead or cancelled then.
-CREATE OR REPLACE FUNCTION qg_job_settled()
-RETURNS trigger LANGUAGE plpgsql AS $$
+-- Settling, whoever finishes a job (a qg-cpp pool on either path, Ruby
+-- Que, que-go, qg, an operator): statement triggers on que_jobs, so that a
+-- statement that finishes many jobs settles their children in child order
+-- and their batches in batch order (statements finishing jobs at once
+-- wait for each other, never deadlock), and so that statements touching
+-- no parent, child or batch job stop after one pass over their rows.
+--
+-- Rows leaving que_jobs: how each ended is its history record's outcome;
+-- without one, a job waiting for its parents was cancelled (deleted by an
+-- operator) and any other completed (Que's way). A row at a dead job's
+-- run_at was settled when it got there.
+CREATE OR REPLACE FUNCTION qg_jobs_deleted()
+RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
-  outcome text;
-  failed boolean;
-  was_cancelled boolean;
+  s record;
+  parents bigint[];
+  failed boolean[];
+  why text[];
 BEGIN
-  IF TG_OP = 'DELETE' THEN
-    IF OLD.run_at >= '9999-01-01' THEN
-      -- Settled when it died or was cancelled; only its edges may go.
-      outcome := 'gone';
-    ELSIF OLD.qg_has_children OR OLD.qg_batch_id IS NOT NULL THEN
-      SELECT h.outcome INTO outcome FROM qg_job_history AS h
-      WHERE h.job_id = OLD.job_id;
-      outcome := coalesce(outcome, 'completed');
-      IF OLD.qg_has_children THEN
-        PERFORM qg_settle_children(
-          OLD.job_id, outcome <> 'completed',
-          format('parent job %s %s', OLD.job_id, outcome));
-      END IF;
-      IF OLD.qg_batch_id IS NOT NULL THEN
-        PERFORM qg_batch_settle(
-          OLD.qg_batch_id, (outcome = 'completed')::integer,
-          (outcome = 'dead')::integer, (outcome = 'cancelled')::integer);
-      END IF;
-    END IF;
-    IF OLD.qg_parents_left IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM qg_job_history AS h WHERE h.job_id = OLD.job_id) THEN
-      DELETE FROM qg_job_deps AS d WHERE d.child_id = OLD.job_id;
-    END IF;
-  ELSIF NEW.run_at >= '9999-01-01' THEN
-    -- Died or was cancelled, kept in que_jobs (history off).
-    was_cancelled := coalesce(NEW.last_error LIKE 'qg: cancelled%', false);
-    IF NEW.qg_has_children THEN
-      PERFORM qg_settle_children(
-        NEW.job_id, true,
-        format('parent job %s %s', NEW.job_id,
-               CASE WHEN was_cancelled THEN 'cancelled' ELSE 'dead' END));
-    END IF;
-    IF NEW.qg_batch_id IS NOT NULL THEN
-      PERFORM qg_batch_settle(NEW.qg_batch_id, 0,
-                              (NOT was_cancelled)::integer,
-                              was_cancelled::integer);
-    END IF;
-  ELSIF NEW.qg_batch_id IS NOT NULL THEN
-    -- Back from a dead job's run_at (retried): waiting in its batch again.
-    was_cancelled := coalesce(OLD.last_error LIKE 'qg: cancelled%', false);
-    PERFORM qg_batch_settle(NEW.qg_batch_id, 0,
-                            -(NOT was_cancelled)::integer,
-                            -was_cancelled::integer);
+  IF NOT EXISTS (SELECT 1 FROM qg_gone AS g
+                 WHERE g.qg_has_children OR g.qg_parents_left IS NOT NULL
+                    OR g.qg_batch_id IS NOT NULL) THEN
+    RETURN NULL;
   END IF;
+  SELECT array_agg(x.job_id ORDER BY x.job_id),
+         array_agg(x.outcome <> 'completed' ORDER BY x.job_id),
+         array_agg(format('parent job %s %s', x.job_id, x.outcome)
+                   ORDER BY x.job_id)
+  INTO parents, failed, why
+  FROM (
+    SELECT g.job_id,
+           coalesce(h.outcome, CASE WHEN g.run_at = '9000-01-01'
+                                    THEN 'cancelled' ELSE 'completed' END)
+             AS outcome
+    FROM qg_gone AS g
+    LEFT JOIN qg_job_history AS h ON h.job_id = g.job_id
+    WHERE g.qg_has_children AND g.run_at < '9999-01-01'
+  ) AS x;
+  IF parents IS NOT NULL THEN
+    PERFORM qg_settle_parents(parents, failed, why);
+  END IF;
+  FOR s IN
+    SELECT x.batch_id AS id,
+           count(*) FILTER (WHERE x.outcome = 'completed') AS c,
+           count(*) FILTER (WHERE x.outcome = 'dead') AS d,
+           count(*) FILTER (WHERE x.outcome = 'cancelled') AS k
+    FROM (
+      SELECT g.qg_batch_id AS batch_id,
+             coalesce(h.outcome, CASE WHEN g.run_at = '9000-01-01'
+                                      THEN 'cancelled' ELSE 'completed' END)
+               AS outcome
+      FROM qg_gone AS g
+      LEFT JOIN qg_job_history AS h ON h.job_id = g.job_id
+      WHERE g.qg_batch_id IS NOT NULL AND g.run_at < '9999-01-01'
+    ) AS x
+    GROUP BY x.batch_id
+    ORDER BY x.batch_id
+  LOOP
+    PERFORM qg_batch_settle(s.id, s.c::integer, s.d::integer, s.k::integer);
+  END LOOP;
+  -- A batch job's record keeps its batch.
+  UPDATE qg_job_history AS h SET batch_id = g.qg_batch_id
+  FROM qg_gone AS g
+  WHERE g.qg_batch_id IS NOT NULL AND h.job_id = g.job_id;
+  -- Children that left without a record take their edges along.
+  DELETE FROM qg_job_deps AS d
+  WHERE d.child_id IN (
+    SELECT g.job_id FROM qg_gone AS g
+    WHERE g.qg_parents_left IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM qg_job_history AS h
+                      WHERE h.job_id = g.job_id));
   RETURN NULL;
 END
 $$;
 
-DROP TRIGGER IF EXISTS qg_job_settled_delete ON que_jobs;
-CREATE TRIGGER qg_job_settled_delete
+-- Rows updated: a job reaching a dead job's run_at died or was cancelled
+-- (its last_error says which): its children and batch are settled; one
+-- coming back from there (retried) waits in its batch again; one kept
+-- there whose last_error changed from dead to cancelled (or back) moves
+-- between its batch's counts; a waiting child whose queue or priority
+-- changed keeps its edges pointing at it.
+CREATE OR REPLACE FUNCTION qg_jobs_updated()
+RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+  s record;
+  parents bigint[];
+  why text[];
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM qg_new AS n
+                 WHERE n.qg_has_children OR n.qg_parents_left IS NOT NULL
+                    OR n.qg_batch_id IS NOT NULL) THEN
+    RETURN NULL;
+  END IF;
+  UPDATE qg_job_deps AS d
+  SET child_queue = p.queue, child_priority = p.priority
+  FROM (
+    SELECT n.job_id, n.queue, n.priority
+    FROM qg_new AS n JOIN qg_old AS o ON o.job_id = n.job_id
+    WHERE n.qg_parents_left IS NOT NULL
+      AND (o.queue, o.priority) IS DISTINCT FROM (n.queue, n.priority)
+  ) AS p
+  WHERE d.child_id = p.job_id;
+  SELECT array_agg(n.job_id ORDER BY n.job_id),
+         array_agg(format('parent job %s %s', n.job_id,
+                          CASE WHEN coalesce(n.last_error LIKE 'qg: cancelled%',
+                                             false)
+                               THEN 'cancelled' ELSE 'dead' END)
+                   ORDER BY n.job_id)
+  INTO parents, why
+  FROM qg_new AS n JOIN qg_old AS o ON o.job_id = n.job_id
+  WHERE n.qg_has_children AND o.run_at < '9999-01-01'
+    AND n.run_at >= '9999-01-01';
+  IF parents IS NOT NULL THEN
+    PERFORM qg_settle_parents(parents,
+                              array_fill(true, ARRAY[cardinality(parents)]),
+                              why);
+  END IF;
+  FOR s IN
+    SELECT x.batch_id AS id,
+           sum(x.new_dead - x.old_dead) AS d,
+           sum(x.new_cancelled - x.old_cancelled) AS k
+    FROM (
+      SELECT n.qg_batch_id AS batch_id,
+             (o.run_at >= '9999-01-01'
+              AND NOT coalesce(o.last_error LIKE 'qg: cancelled%', false)
+             )::integer AS old_dead,
+             (o.run_at >= '9999-01-01'
+              AND coalesce(o.last_error LIKE 'qg: cancelled%', false)
+             )::integer AS old_cancelled,
+             (n.run_at >= '9999-01-01'
+              AND NOT coalesce(n.last_error LIKE 'qg: cancelled%', false)
+             )::integer AS new_dead,
+             (n.run_at >= '9999-01-01'
+              AND coalesce(n.last_error LIKE 'qg: cancelled%', false)
+             )::integer AS new_cancelled
+      FROM qg_new AS n JOIN qg_old AS o ON o.job_id = n.job_id
+      WHERE n.qg_batch_id IS NOT NULL
+        AND (o.run_at >= '9999-01-01' OR n.run_at >= '9999-01-01')
+    ) AS x
+    GROUP BY x.batch_id
+    ORDER BY x.batch_id
+  LOOP
+    IF s.d <> 0 OR s.k <> 0 THEN
+      PERFORM qg_batch_settle(s.id, 0, s.d::integer, s.k::integer);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS qg_jobs_deleted ON que_jobs;
+CREATE TRIGGER qg_jobs_deleted
   AFTER DELETE ON que_jobs
-  FOR EACH ROW
-  WHEN (OLD.qg_has_children OR OLD.qg_parents_left IS NOT NULL
-        OR OLD.qg_batch_id IS NOT NULL)
-  EXECUTE FUNCTION qg_job_settled();
-DROP TRIGGER IF EXISTS qg_job_settled_dead ON que_jobs;
-CREATE TRIGGER qg_job_settled_dead
-  AFTER UPDATE OF run_at ON que_jobs
-  FOR EACH ROW
-  WHEN ((OLD.qg_has_children OR OLD.qg_batch_id IS NOT NULL)
-        AND (OLD.run_at < '9999-01-01') <> (NEW.run_at < '9999-01-01'))
-  EXECUTE FUNCTION qg_job_settled();
+  REFERENCING OLD TABLE AS qg_gone
+  FOR EACH STATEMENT EXECUTE FUNCTION qg_jobs_deleted();
+DROP TRIGGER IF EXISTS qg_jobs_updated ON que_jobs;
+CREATE TRIGGER qg_jobs_updated
+  AFTER UPDATE ON que_jobs
+  REFERENCING OLD TABLE AS qg_old NEW TABLE AS qg_new
+  FOR EACH STATEMENT EXECUTE FUNCTION qg_jobs_updated();
+
+-- A history record pruned (or taken back by a retry) takes its job's edges
+-- to its parents along.
+-- A dead or cancelled batch job brought back from its record (the record
+-- deleted, the job inserted again at now() by the same statement) rejoins
+-- its batch, where it waits again.
+CREATE OR REPLACE FUNCTION qg_history_deleted()
+RETURNS trigger LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+  r record;
+BEGIN
+  DELETE FROM qg_job_deps AS d
+  WHERE d.child_id IN (SELECT g.job_id FROM qg_history_gone AS g);
+  FOR r IN
+    SELECT g.job_id, g.queue, g.priority, g.batch_id, g.outcome
+    FROM qg_history_gone AS g
+    WHERE g.batch_id IS NOT NULL AND g.outcome IN ('dead', 'cancelled')
+    ORDER BY g.batch_id, g.job_id
+  LOOP
+    UPDATE que_jobs AS j SET qg_batch_id = r.batch_id
+    WHERE j.queue = r.queue AND j.priority = r.priority AND j.run_at = now()
+      AND j.job_id = r.job_id AND j.qg_batch_id IS NULL;
+    IF FOUND THEN
+      PERFORM qg_batch_settle(r.batch_id, 0, -(r.outcome = 'dead')::integer,
+                              -(r.outcome = 'cancelled')::integer);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS qg_history_deleted ON qg_job_history;
+CREATE TRIGGER qg_history_deleted
+  AFTER DELETE ON qg_job_history
+  REFERENCING OLD TABLE AS qg_history_gone
+  FOR EACH STATEMENT EXECUTE FUNCTION qg_history_deleted();

@@ -38,7 +38,8 @@ TEST(SchemaTest, AdditionsOnlyAdd) {
   int alters = 0;
   while ((at = sql.find("ALTER TABLE", at)) != std::string::npos) {
     if (sql.compare(at, 39, "ALTER TABLE qg_cancellations ADD COLUMN") == 0 ||
-        At(sql, at, "ALTER TABLE qg_queues ADD COLUMN history boolean;")) {
+        At(sql, at, "ALTER TABLE qg_queues ADD COLUMN history boolean;") ||
+        At(sql, at, "ALTER TABLE qg_job_history ADD COLUMN batch_id bigint;")) {
       at += 11;
       continue;
     }
@@ -57,12 +58,14 @@ TEST(SchemaTest, AdditionsOnlyAdd) {
         At(sql, at, kEnqueuedAt) ||
         At(sql, at,
            "ALTER TABLE que_jobs ADD COLUMN qg_has_children boolean;") ||
-        At(sql, at, "ALTER TABLE que_jobs ADD COLUMN qg_parents_left integer;"))
+        At(sql, at,
+           "ALTER TABLE que_jobs ADD COLUMN qg_parents_left integer;") ||
+        At(sql, at, "ALTER TABLE que_jobs ADD COLUMN qg_batch_id bigint;"))
         << sql.substr(at, 80);
     ++alters;
     at += 11;
   }
-  EXPECT_EQ(alters, 6);
+  EXPECT_EQ(alters, 7);
   // The one ALTER COLUMN / SET DEFAULT: the new column's, in its ADD.
   std::string rest = sql;
   size_t enq = rest.find(kEnqueuedAt);

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "qg/admin.h"
 #include "qg/client.h"
+#include "qg/pg.h"
 #include "qg/status_macros.h"
 #include "qg/testing/database_test.h"
 #include "qg/testing/query.h"
@@ -236,6 +237,125 @@ TEST_P(BatchTest, ManyPoolsFinishingTheLastJobsEnqueueEachCallbackOnce) {
   QG_ASSERT_OK_AND_ASSIGN(BatchInfo b, client_->GetBatch(batch));
   EXPECT_EQ(b.completed, 1500);
   EXPECT_TRUE(b.finished_at.has_value());
+}
+
+// Found by review: a dead job kept in que_jobs that an operator cancelled
+// (relabelled, not moved) and then retried left the counts at -1
+// cancelled, and the success callback never came.
+TEST_P(BatchTest, DeadJobCancelledThenRetriedStillLetsTheBatchSucceed) {
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch, client_->CreateBatch(WithCallbacks()));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t job,
+                          client_->Enqueue(Work(batch, "[\"fail\"]")));
+  // Due in an hour: the batch stays unfinished meanwhile.
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t later, client_->Enqueue({.type = "Work",
+                                       .queue = "b",
+                                       .run_at = absl::Now() + absl::Hours(1),
+                                       .batch_id = batch}));
+  QG_ASSERT_OK(client_->SealBatch(batch));
+  {
+    WorkerPool work(client_.get(), &work_map_, 2, Options("b"));
+    QG_ASSERT_OK(work.Start());
+    ASSERT_TRUE(WaitFor([&] {
+      absl::StatusOr<BatchInfo> b = client_->GetBatch(batch);
+      return b.ok() && b->dead == 1;
+    }));
+    work.Shutdown();
+  }
+  QG_ASSERT_OK(client_->CancelJob(job).status());
+  QG_ASSERT_OK_AND_ASSIGN(BatchInfo b, client_->GetBatch(batch));
+  EXPECT_EQ(b.dead, 0);
+  EXPECT_EQ(b.cancelled, 1);
+  // Retried, it waits in its batch again, and this time it completes.
+  Query(absl::StrCat("UPDATE que_jobs SET args = '[]' WHERE job_id = ", job,
+                     " RETURNING 1"));
+  QG_ASSERT_OK(client_->RetryJob(job));
+  QG_ASSERT_OK_AND_ASSIGN(b, client_->GetBatch(batch));
+  EXPECT_EQ(b.cancelled, 0);
+  EXPECT_EQ(b.waiting(), 2);
+  Query(absl::StrCat("UPDATE que_jobs SET run_at = now() WHERE job_id = ",
+                     later, " RETURNING 1"));
+  WorkerPool work(client_.get(), &work_map_, 2, Options("b"));
+  WorkerPool callbacks(client_.get(), &work_map_, 1, Options("cb"));
+  QG_ASSERT_OK(work.Start());
+  QG_ASSERT_OK(callbacks.Start());
+  ASSERT_TRUE(
+      WaitFor([&] { return Callbacks().size() == 2; }, absl::Seconds(20)));
+  work.Shutdown();
+  callbacks.Shutdown();
+  QG_ASSERT_OK_AND_ASSIGN(b, client_->GetBatch(batch));
+  EXPECT_EQ(b.completed, 2);
+  EXPECT_TRUE(b.success_job_id.has_value());
+}
+
+// Found by review: with history on, a dead batch job brought back from its
+// record left its batch, which then finished without it.
+TEST_P(BatchTest, DeadJobRevivedFromHistoryRejoinsItsBatch) {
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          Admin::Connect({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK(admin->SetHistory("b", true));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch, client_->CreateBatch(WithCallbacks()));
+  QG_ASSERT_OK_AND_ASSIGN(int64_t job,
+                          client_->Enqueue(Work(batch, "[\"fail\"]")));
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t later, client_->Enqueue({.type = "Work",
+                                       .queue = "b",
+                                       .run_at = absl::Now() + absl::Hours(1),
+                                       .batch_id = batch}));
+  QG_ASSERT_OK(client_->SealBatch(batch));
+  {
+    WorkerPool work(client_.get(), &work_map_, 1, Options("b"));
+    QG_ASSERT_OK(work.Start());
+    ASSERT_TRUE(WaitFor([&] {
+      absl::StatusOr<BatchInfo> b = client_->GetBatch(batch);
+      return b.ok() && b->dead == 1;
+    }));
+    work.Shutdown();
+  }
+  QG_ASSERT_OK(client_->RetryJob(job));  // from its record
+  QG_ASSERT_OK_AND_ASSIGN(BatchInfo b, client_->GetBatch(batch));
+  EXPECT_EQ(b.dead, 0);
+  EXPECT_EQ(b.waiting(), 2);
+  EXPECT_EQ(Query(absl::StrCat("SELECT qg_batch_id FROM que_jobs WHERE "
+                               "job_id = ",
+                               job)),
+            absl::StrCat(batch));
+  // The other job completes: the batch waits for the revived one.
+  Query(absl::StrCat("DELETE FROM que_jobs WHERE job_id = ", later,
+                     " RETURNING 1"));
+  QG_ASSERT_OK_AND_ASSIGN(b, client_->GetBatch(batch));
+  EXPECT_EQ(b.finished_at, std::nullopt);
+}
+
+// Found by review: an enqueue into a batch whose transaction stayed open
+// held the batch's row, and every completion of the batch's jobs waited
+// for it. Now only sealing waits for it.
+TEST_P(BatchTest, OpenEnqueueTransactionHoldsUpNoCompletion) {
+  QG_ASSERT_OK_AND_ASSIGN(int64_t batch, client_->CreateBatch(WithCallbacks()));
+  QG_ASSERT_OK(client_->Enqueue(Work(batch)).status());
+  QG_ASSERT_OK_AND_ASSIGN(PgConnPtr tx, qg::Connect(db_->conninfo()));
+  QG_ASSERT_OK(qg::ExecSimple(tx.get(), "BEGIN").status());
+  QG_ASSERT_OK(
+      qg::Exec(tx.get(),
+               "INSERT INTO que_jobs (queue, job_class, qg_batch_id) VALUES "
+               "('b', 'Work', $1)",
+               {absl::StrCat(batch)})
+          .status());
+  WorkerPool work(client_.get(), &work_map_, 1, Options("b"));
+  QG_ASSERT_OK(work.Start());
+  // The committed job completes while the enqueue is still open.
+  EXPECT_TRUE(WaitFor([&] { return CountJobs("queue = 'b'") == 0; },
+                      absl::Seconds(20)));
+  QG_ASSERT_OK(qg::ExecSimple(tx.get(), "COMMIT").status());
+  QG_ASSERT_OK(client_->SealBatch(batch));
+  ASSERT_TRUE(WaitFor([&] {
+    absl::StatusOr<BatchInfo> b = client_->GetBatch(batch);
+    return b.ok() && b->finished_at.has_value();
+  }));
+  work.Shutdown();
+  QG_ASSERT_OK_AND_ASSIGN(BatchInfo b, client_->GetBatch(batch));
+  EXPECT_EQ(b.total, 2);
+  EXPECT_EQ(b.completed, 2);
 }
 
 TEST_P(BatchTest, EnqueueRefusesUnknownBatchesAndBadCallbacks) {

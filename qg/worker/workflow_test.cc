@@ -359,6 +359,81 @@ TEST_P(WorkflowTest, ChildEnqueuedWhileItsParentRuns) {
   EXPECT_LT(trace_.At("end P"), trace_.At("start C"));
 }
 
+// Found by review: Admin::RetryJobs over a queue's scheduled jobs made a
+// waiting child runnable before its parent ran.
+TEST_P(WorkflowTest, BulkRetryLeavesWaitingChildrenWaiting) {
+  QG_ASSERT_OK_AND_ASSIGN(
+      int64_t parent,
+      client_->Enqueue(
+          {.type = "P", .queue = "w", .run_at = absl::Now() + absl::Hours(1)}));
+  NewJob child{.type = "C", .queue = "w"};
+  child.depends_on = {parent};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t child_id, client_->Enqueue(child));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          Admin::Connect({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(BulkResult r, admin->RetryJobs({.queue = "w"}));
+  EXPECT_EQ(r.changed, 1);  // the parent only
+  EXPECT_EQ(Column(child_id, "run_at"), "9000-01-01 00:00:00+00");
+}
+
+// Found by review: deleting a waiting child (an operator's delete) counted
+// it as completed, releasing its own children.
+TEST_P(WorkflowTest, DeletedWaitingChildCancelsItsChildren) {
+  QG_ASSERT_OK_AND_ASSIGN(int64_t a,
+                          client_->Enqueue({.type = "A", .queue = "w"}));
+  NewJob b{.type = "B", .queue = "w"};
+  b.depends_on = {a};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t b_id, client_->Enqueue(b));
+  NewJob c{.type = "C", .queue = "w"};
+  c.depends_on = {b_id};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t c_id, client_->Enqueue(c));
+  Query(absl::StrCat("DELETE FROM que_jobs WHERE job_id = ", b_id,
+                     " RETURNING 1"));
+  EXPECT_EQ(Column(c_id, "run_at"), "9999-01-01 00:00:00+00");
+  EXPECT_THAT(Column(c_id, "last_error"),
+              HasSubstr(absl::StrCat("parent job ", b_id, " cancelled")));
+}
+
+// Found by review: a waiting child whose priority changed was never
+// released (its edges named its old key).
+TEST_P(WorkflowTest, WaitingChildWhosePriorityChangedIsStillReleased) {
+  Handler("P");
+  Handler("C");
+  QG_ASSERT_OK_AND_ASSIGN(int64_t parent,
+                          client_->Enqueue({.type = "P", .queue = "w"}));
+  NewJob child{.type = "C", .queue = "w"};
+  child.depends_on = {parent};
+  QG_ASSERT_OK_AND_ASSIGN(int64_t child_id, client_->Enqueue(child));
+  Query(absl::StrCat("UPDATE que_jobs SET priority = 5 WHERE job_id = ",
+                     child_id, " RETURNING 1"));
+  WorkerPool pool(client_.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(pool.Start());
+  EXPECT_TRUE(
+      WaitFor([&] { return trace_.Count("end C") == 1; }, absl::Seconds(20)));
+  pool.Shutdown();
+}
+
+// Found by review: pruning history left the edges of pruned children.
+TEST_P(WorkflowTest, PrunedRecordsTakeTheirEdges) {
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          Admin::Connect({.conninfo = db_->conninfo()}));
+  QG_ASSERT_OK(admin->SetHistory("w", true));
+  Handler("P");
+  Handler("C");
+  Workflow w;
+  w.Add({.type = "C", .queue = "w"}, {w.Add({.type = "P", .queue = "w"})});
+  QG_ASSERT_OK(client_->EnqueueWorkflow(w).status());
+  WorkerPool pool(client_.get(), &work_map_, 2, Options());
+  QG_ASSERT_OK(pool.Start());
+  ASSERT_TRUE(WaitFor([&] { return CountJobs() == 0; }, absl::Seconds(20)));
+  pool.Shutdown();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM qg_job_deps"), 1);
+  QG_ASSERT_OK(admin->SetHistoryRetention(absl::ZeroDuration(), std::nullopt));
+  QG_ASSERT_OK(admin->PruneHistory().status());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM qg_job_history"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM qg_job_deps"), 0);
+}
+
 TEST_P(WorkflowTest, RetryLeavesAWaitingChildWaiting) {
   QG_ASSERT_OK_AND_ASSIGN(int64_t parent,
                           client_->Enqueue({.type = "P", .queue = "w"}));

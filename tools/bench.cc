@@ -56,6 +56,11 @@
 //   s12 job history (not in core/scale/all): the s3 drain at each --c with
 //      history off and on for the queue, in the same repetition (the order
 //      alternating): rates and on/off
+//   s13 workflows and batches (not in core/scale/all): the s3 drain at each
+//      --c with the settling triggers disabled, as they are, and with every
+//      job in one open batch, in the same repetition (the order rotating):
+//      rates, as_is/disabled (what queues without workflows or batches pay)
+//      and batch/as_is (what counting a batch costs)
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -669,6 +674,67 @@ class Bench {
          off);
     Emit("qg", "s12", rep, absl::StrCat("history_on_c", c, "_jobs_per_s"), on);
     Emit("qg", "s12", rep, absl::StrCat("history_on_over_off_c", c), on / off);
+  }
+
+  // s13: the s3 drain with the statement triggers that settle workflows
+  // and batches disabled, as they are, and with every job in one open
+  // batch (counted at each completion statement), in the same repetition.
+  void S13(int rep, int c) {
+    constexpr const char* kTriggers[] = {"qg_jobs_deleted", "qg_jobs_updated",
+                                         "qg_batch_added"};
+    auto triggers = [&](bool on) {
+      for (const char* t : kTriggers) {
+        MustExec(admin_.get(),
+                 absl::StrCat("ALTER TABLE que_jobs ",
+                              on ? "ENABLE" : "DISABLE", " TRIGGER ", t));
+      }
+    };
+    auto drain = [&](int variant) {  // 0 disabled, 1 as is, 2 batch
+      Reset();
+      triggers(variant != 0);
+      if (variant == 2) {
+        MustExec(admin_.get(), "DELETE FROM qg_batches");
+        MustExec(admin_.get(), "DELETE FROM qg_batch_adds");
+        MustExec(admin_.get(),
+                 "INSERT INTO qg_batches (batch_id, description) VALUES "
+                 "(1, 'bench')");
+        MustExec(admin_.get(),
+                 absl::StrCat("INSERT INTO que_jobs (priority, run_at, "
+                              "job_class, args, qg_batch_id) SELECT 100, "
+                              "'2000-01-01 00:00:00+00', 'Noop', "
+                              "json_build_array(g), 1 FROM generate_series(0, ",
+                              kS3Jobs - 1, ") g"));
+        MustExec(admin_.get(), "CHECKPOINT");
+      } else {
+        LoadReady("que_jobs");
+      }
+      double rate = DrainReady(c, qg::WorkerMode::kFast, kS3Jobs);
+      if (variant == 2) {
+        auto n =
+            qg::Exec(admin_.get(),
+                     "SELECT completed FROM qg_batches WHERE batch_id = 1");
+        CHECK(n.ok() && n->Get(0, 0) == absl::StrCat(kS3Jobs))
+            << "the batch counted " << (n.ok() ? n->Get(0, 0) : "?") << " of "
+            << kS3Jobs << " completions";
+      }
+      triggers(true);
+      return rate;
+    };
+    double rates[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+      int variant = (i + rep) % 3;
+      rates[variant] = drain(variant);
+    }
+    MustExec(admin_.get(), "DELETE FROM qg_batches");
+    MustExec(admin_.get(), "DELETE FROM qg_batch_adds");
+    Emit("qg", "s13", rep, absl::StrCat("disabled_c", c, "_jobs_per_s"),
+         rates[0]);
+    Emit("qg", "s13", rep, absl::StrCat("as_is_c", c, "_jobs_per_s"), rates[1]);
+    Emit("qg", "s13", rep, absl::StrCat("batch_c", c, "_jobs_per_s"), rates[2]);
+    Emit("qg", "s13", rep, absl::StrCat("as_is_over_disabled_c", c),
+         rates[1] / rates[0]);
+    Emit("qg", "s13", rep, absl::StrCat("batch_over_as_is_c", c),
+         rates[2] / rates[1]);
   }
 
   void S10(int rep) {
@@ -1588,14 +1654,15 @@ std::optional<Plan> PlanFromFlags() {
     } else if (part == "all" || part == "every") {
       plan.scenarios.insert(
           {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
-    } else if (part == "s10" || part == "s11" || part == "s12") {
+    } else if (part == "s10" || part == "s11" || part == "s12" ||
+               part == "s13") {
       plan.scenarios.insert(std::string(part));
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       plan.scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s12, core, scale or all, "
+              "bench: --scenario takes s1 .. s13, core, scale or all, "
               "comma-separated\n");
       return std::nullopt;
     }
@@ -1650,6 +1717,9 @@ void RunPlan(Bench& bench, const Plan& plan) {
     if (want("s11")) bench.S11(rep);
     if (want("s12")) {
       for (int c : plan.cs) bench.S12(rep, c);
+    }
+    if (want("s13")) {
+      for (int c : plan.cs) bench.S13(rep, c);
     }
   }
 }

@@ -118,6 +118,11 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
                          const std::optional<JobKey>& rewind_stopped) {
   last_lock_ = now;
   notified_best_.reset();
+  // A scan that went on from the cursor (no rewind, not from the head): a
+  // sweep may send the scan back again.
+  if (!scan_.rewind_in_flight && !scan_.from_head_in_flight && !scan_.rewind) {
+    scan_.swept_back = false;
+  }
   if (last) scan_.cursor = last;
   if (rewind_stopped) RewindTo(*rewind_stopped);
   scan_.rewind_in_flight.reset();
@@ -138,8 +143,19 @@ void LockPlanner::Swept(const std::vector<JobKey>& free,
   sweep_.in_flight = false;
   sweep_.last = at;
   sweep_.cost = took;
-  if (!free.empty()) {
-    // Jobs nobody holds behind the cursor: go back for them.
+  // Jobs nobody holds behind the cursor: go back for them, unless the scan
+  // has not gone on past the cursor since the last sweep sent it back. A
+  // job a limit holds back is one nobody holds: behind a full bucket of
+  // thousands, each sweep (every 50 sweep costs) sent the scan back into the
+  // bucket before it got through, and the jobs after the bucket waited for
+  // it to drain. Now a scan on from the cursor comes between two such
+  // rewinds; a job let go behind the cursor meanwhile is found by the sweep
+  // after, or a second after the last rewind at the latest (scans that all
+  // carry a rewind, as under a stream of inserts, do not hold it up longer).
+  if (!free.empty() &&
+      (!scan_.swept_back || at - scan_.swept_back_at >= kSweepBackAgain)) {
+    scan_.swept_back = true;
+    scan_.swept_back_at = at;
     may_have_work_ = true;
     const JobKey& first = *std::min_element(free.begin(), free.end());
     JobKey before = first;

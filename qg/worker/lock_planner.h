@@ -225,6 +225,9 @@ class LockPlanner {
     round_trip_by_ = std::min(round_trip_by_, at);
   }
   static constexpr absl::Duration kLimitRetry = absl::Milliseconds(100);
+  // The longest a sweep's jobs wait for a rewind while scans have not gone
+  // on from the cursor since the last one (see Swept).
+  static constexpr absl::Duration kSweepBackAgain = absl::Seconds(1);
   static constexpr size_t kMaxProbes = 32;
   static constexpr size_t kMaxHeldBack = 1024;
   // The database's clock minus ours: due times and NOTIFY times arrive on
@@ -264,6 +267,11 @@ class LockPlanner {
     // round trip in flight does (given back if it fails).
     bool from_head = false;
     bool from_head_in_flight = false;
+    // A sweep sent the scan back (Swept, at `swept_back_at`) and no scan has
+    // gone on from the cursor since: the next sweep does not send it back
+    // again, for up to kSweepBackAgain.
+    bool swept_back = false;
+    absl::Time swept_back_at = absl::InfinitePast();
   };
   // The background sweep.
   struct SweepState {

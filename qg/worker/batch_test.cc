@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/admin.h"
 #include "qg/client.h"
+#include "qg/internal/sync.h"
 #include "qg/pg.h"
 #include "qg/status_macros.h"
 #include "qg/testing/database_test.h"
@@ -44,7 +44,7 @@ class BatchTest : public qg_testing::DatabaseTest,
     // Callbacks record their args; batch jobs fail when their args say so.
     for (const char* cb : {"Done", "Fin"}) {
       work_map_.Register(cb, [this, cb](Job& job) {
-        absl::MutexLock lock(&mu_);
+        qg::internal::MutexLock lock(mu_);
         callbacks_.push_back(absl::StrCat(cb, " ", job.args()));
         return absl::OkStatus();
       });
@@ -75,11 +75,11 @@ class BatchTest : public qg_testing::DatabaseTest,
     return j;
   }
   std::vector<std::string> Callbacks() {
-    absl::MutexLock lock(&mu_);
+    qg::internal::MutexLock lock(mu_);
     return callbacks_;
   }
   WorkMap work_map_;
-  absl::Mutex mu_;
+  qg::internal::Mutex mu_;
   std::vector<std::string> callbacks_;
   std::atomic<int> ran_{0};
 };

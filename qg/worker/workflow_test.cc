@@ -13,15 +13,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/admin.h"
 #include "qg/client.h"
+#include "qg/internal/sync.h"
 #include "qg/status_macros.h"
 #include "qg/testing/database_test.h"
+#include "qg/testing/gate.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/worker_modes.h"
@@ -66,21 +66,21 @@ class Trace {
   void End(const std::string& type) { Log("end " + type); }
   // Place of `event` in the log, -1 if absent.
   int At(const std::string& event) {
-    absl::MutexLock lock(&mu_);
+    qg::internal::MutexLock lock(mu_);
     auto it = std::find(log_.begin(), log_.end(), event);
     return it == log_.end() ? -1 : static_cast<int>(it - log_.begin());
   }
   int Count(const std::string& event) {
-    absl::MutexLock lock(&mu_);
+    qg::internal::MutexLock lock(mu_);
     return static_cast<int>(std::count(log_.begin(), log_.end(), event));
   }
 
  private:
   void Log(std::string event) {
-    absl::MutexLock lock(&mu_);
+    qg::internal::MutexLock lock(mu_);
     log_.push_back(std::move(event));
   }
-  absl::Mutex mu_;
+  qg::internal::Mutex mu_;
   std::vector<std::string> log_;
 };
 
@@ -295,11 +295,11 @@ TEST_P(WorkflowTest, ChildReadsItsParentsOutputsAndACompletedParentCounts) {
     return job.SetOutput(absl::StrCat("{\"from\": ", job.id(), "}"));
   });
   std::vector<ParentJob> seen;
-  absl::Mutex mu;
+  qg::internal::Mutex mu;
   work_map_.Register("Child", [&](Job& job) -> absl::Status {
     absl::StatusOr<std::vector<ParentJob>> p = client_->GetParents(job.id());
     if (!p.ok()) return p.status();
-    absl::MutexLock lock(&mu);
+    qg::internal::MutexLock lock(mu);
     seen = *p;
     return absl::OkStatus();
   });
@@ -319,7 +319,7 @@ TEST_P(WorkflowTest, ChildReadsItsParentsOutputsAndACompletedParentCounts) {
   QG_ASSERT_OK(client_->Enqueue(child).status());
   ASSERT_TRUE(WaitFor([&] { return CountJobs() == 0; }, absl::Seconds(20)));
   pool.Shutdown();
-  absl::MutexLock lock(&mu);
+  qg::internal::MutexLock lock(mu);
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].id, first);
   EXPECT_EQ(seen[0].state, ParentJob::State::kCompleted);
@@ -334,11 +334,12 @@ TEST_P(WorkflowTest, ChildReadsItsParentsOutputsAndACompletedParentCounts) {
 // it: the statement that completes it still finds it, and releases the
 // child.
 TEST_P(WorkflowTest, ChildEnqueuedWhileItsParentRuns) {
-  absl::Notification started;
-  absl::Notification release;
+  qg_testing::Gate started;
+  qg_testing::Gate release;
+  qg_testing::OpenOnExit released(release);
   work_map_.Register("P", [&](Job&) {
-    started.Notify();
-    release.WaitForNotificationWithTimeout(absl::Seconds(20));
+    started.Open();
+    release.Wait();
     trace_.End("P");
     return absl::OkStatus();
   });
@@ -347,13 +348,13 @@ TEST_P(WorkflowTest, ChildEnqueuedWhileItsParentRuns) {
                           client_->Enqueue({.type = "P", .queue = "w"}));
   WorkerPool pool(client_.get(), &work_map_, 2, Options());
   QG_ASSERT_OK(pool.Start());
-  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  started.Wait();
   NewJob child{.type = "C", .queue = "w"};
   child.depends_on = {parent};
   QG_ASSERT_OK(client_->Enqueue(child).status());
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(trace_.Count("start C"), 0);
-  release.Notify();
+  release.Open();
   ASSERT_TRUE(WaitFor([&] { return CountJobs() == 0; }, absl::Seconds(20)));
   pool.Shutdown();
   EXPECT_LT(trace_.At("end P"), trace_.At("start C"));

@@ -61,6 +61,12 @@
 //      job in one open batch, in the same repetition (the order rotating):
 //      rates, as_is/disabled (what queues without workflows or batches pay)
 //      and batch/as_is (what counting a batch costs)
+//   s14 busy backends (not in core/scale/all): the s3 drain at each --c
+//      (fast path, one pool) beside how many of the database's backends were
+//      busy meanwhile (pg_stat_activity sampled every 2 ms on a connection
+//      of its own, itself not counted): mean and most, with jobs/s; the
+//      cause of a pool's ceiling on a many-core server is visible here
+//      (issue 22: a pool's database work goes through about two sessions)
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
 #include <signal.h>
@@ -735,6 +741,38 @@ class Bench {
          rates[1] / rates[0]);
     Emit("qg", "s13", rep, absl::StrCat("batch_over_as_is_c", c),
          rates[2] / rates[1]);
+  }
+
+  // s14: the s3 drain beside the database backends busy meanwhile.
+  void S14(int rep, int c) {
+    Reset();
+    LoadReady("que_jobs");
+    std::atomic<bool> stop{false};
+    int64_t samples = 0, busy_sum = 0, busy_most = 0;
+    std::thread sampler([&] {
+      ConnPtr conn = MustConnect(conninfo_);
+      while (!stop.load()) {
+        auto r = qg::Exec(conn.get(),
+                          "SELECT count(*) FROM pg_stat_activity WHERE datname "
+                          "= current_database() AND pid <> pg_backend_pid() "
+                          "AND state = 'active'");
+        int64_t busy = 0;
+        if (r.ok() && absl::SimpleAtoi(r->Get(0, 0), &busy)) {
+          ++samples;
+          busy_sum += busy;
+          busy_most = std::max(busy_most, busy);
+        }
+        absl::SleepFor(absl::Milliseconds(2));
+      }
+    });
+    double rate = DrainReady(c, qg::WorkerMode::kFast, kS3Jobs);
+    stop.store(true);
+    sampler.join();
+    Emit("qg", "s14", rep, absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
+    Emit("qg", "s14", rep, absl::StrCat("busy_backends_mean_c", c),
+         samples > 0 ? static_cast<double>(busy_sum) / samples : 0);
+    Emit("qg", "s14", rep, absl::StrCat("busy_backends_most_c", c),
+         static_cast<double>(busy_most));
   }
 
   void S10(int rep) {
@@ -1655,14 +1693,14 @@ std::optional<Plan> PlanFromFlags() {
       plan.scenarios.insert(
           {"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"});
     } else if (part == "s10" || part == "s11" || part == "s12" ||
-               part == "s13") {
+               part == "s13" || part == "s14") {
       plan.scenarios.insert(std::string(part));
     } else if (part.size() == 2 && part[0] == 's' && part[1] >= '1' &&
                part[1] <= '9') {
       plan.scenarios.insert(std::string(part));
     } else {
       fprintf(stderr,
-              "bench: --scenario takes s1 .. s13, core, scale or all, "
+              "bench: --scenario takes s1 .. s14, core, scale or all, "
               "comma-separated\n");
       return std::nullopt;
     }
@@ -1720,6 +1758,9 @@ void RunPlan(Bench& bench, const Plan& plan) {
     }
     if (want("s13")) {
       for (int c : plan.cs) bench.S13(rep, c);
+    }
+    if (want("s14")) {
+      for (int c : plan.cs) bench.S14(rep, c);
     }
   }
 }

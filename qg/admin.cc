@@ -271,20 +271,6 @@ absl::StatusOr<JobLookup> Admin::LookUpJob(int64_t id) {
   return internal::LookUpJob(conn->get(), id, kShownChars);
 }
 
-namespace {
-
-// `s`, or FailedPrecondition saying to migrate when batches are missing.
-absl::Status BatchSchemaError(const absl::Status& s) {
-  std::string state = SqlState(s);
-  if (state == "42P01" || state == "42883" || state == "42703") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("batches need `qg migrate` (", s.message(), ")"));
-  }
-  return s;
-}
-
-}  // namespace
-
 absl::StatusOr<std::vector<BatchInfo>> Admin::ListBatches(bool open_only,
                                                           int limit) {
   if (limit < 1 || limit > 10000) {
@@ -295,7 +281,9 @@ absl::StatusOr<std::vector<BatchInfo>> Admin::ListBatches(bool open_only,
   if (!conn.ok()) return conn.status();
   absl::StatusOr<PgResult> r =
       internal::Run(conn->get(), queries::BatchList(open_only, limit));
-  if (!r.ok()) return BatchSchemaError(r.status());
+  if (!r.ok()) {
+    return internal::MissingAdditionsError(r.status(), "batches need");
+  }
   std::vector<BatchInfo> batches;
   for (int i = 0; i < r->rows(); ++i) {
     absl::StatusOr<BatchInfo> b = internal::ReadBatchRow(*r, i);
@@ -308,13 +296,7 @@ absl::StatusOr<std::vector<BatchInfo>> Admin::ListBatches(bool open_only,
 absl::StatusOr<BatchInfo> Admin::GetBatch(int64_t id) {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<PgResult> r =
-      internal::Run(conn->get(), queries::BatchGet(id));
-  if (!r.ok()) return BatchSchemaError(r.status());
-  if (r->rows() == 0) {
-    return absl::NotFoundError(absl::StrCat("no batch ", id));
-  }
-  return internal::ReadBatchRow(*r, 0);
+  return internal::GetBatch(conn->get(), id);
 }
 
 absl::StatusOr<WorkflowGraph> Admin::GetWorkflow(int64_t id, int max_nodes) {
@@ -327,12 +309,7 @@ absl::StatusOr<WorkflowGraph> Admin::GetWorkflow(int64_t id, int max_nodes) {
   absl::StatusOr<PgResult> r =
       internal::Run(conn->get(), queries::WorkflowGraph(id, max_nodes));
   if (!r.ok()) {
-    std::string state = SqlState(r.status());
-    if (state == "42P01" || state == "42703") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "workflows need `qg migrate` (", r.status().message(), ")"));
-    }
-    return r.status();
+    return internal::MissingAdditionsError(r.status(), "workflows need");
   }
   WorkflowGraph g;
   std::vector<WorkflowGraph::Edge> edges;
@@ -376,13 +353,8 @@ namespace {
 
 // `s`, or FailedPrecondition saying to migrate when job history's table or
 // function is missing.
-absl::Status HistorySchemaError(absl::Status s) {
-  std::string state = SqlState(s);
-  if (state == "42P01" || state == "42883" || state == "42703") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job history needs `qg migrate` (", s.message(), ")"));
-  }
-  return s;
+absl::Status HistorySchemaError(const absl::Status& s) {
+  return internal::MissingAdditionsError(s, "job history needs");
 }
 
 }  // namespace

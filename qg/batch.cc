@@ -4,6 +4,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "qg/internal/queries.h"
+#include "qg/internal/schema_state.h"
 
 namespace qg::internal {
 namespace {
@@ -48,6 +51,15 @@ absl::StatusOr<BatchInfo> ReadBatchRow(const PgResult& r, int i) {
   b.success_job_id = OptionalId(r, i, 9);
   b.finish_job_id = OptionalId(r, i, 10);
   return b;
+}
+
+absl::StatusOr<BatchInfo> GetBatch(PGconn* conn, int64_t id) {
+  absl::StatusOr<PgResult> r = Run(conn, queries::BatchGet(id));
+  if (!r.ok()) return MissingAdditionsError(r.status(), "batches need");
+  if (r->rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("no batch ", id));
+  }
+  return ReadBatchRow(*r, 0);
 }
 
 }  // namespace qg::internal

@@ -78,6 +78,11 @@ namespace internal {
 // Reads row `i` of a qg_batch_get / qg_batch_list result.
 absl::StatusOr<BatchInfo> ReadBatchRow(const PgResult& r, int i);
 
+// Batch `id`'s progress, read on `conn` (`Client::GetBatch`,
+// `Admin::GetBatch`): `NotFound` when there is none, `FailedPrecondition`
+// without `qg migrate`'s batches.
+absl::StatusOr<BatchInfo> GetBatch(PGconn* conn, int64_t id);
+
 }  // namespace internal
 }  // namespace qg
 

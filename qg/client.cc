@@ -646,15 +646,24 @@ absl::StatusOr<JobLookup> Client::GetJob(int64_t id) {
 
 namespace {
 
-// `s`, or FailedPrecondition saying to migrate when batches' table or
-// functions are missing.
-absl::Status BatchSchemaError(const absl::Status& s) {
-  std::string state = SqlState(s);
-  if (state == "42P01" || state == "42883" || state == "42703") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("batches need `qg migrate` (", s.message(), ")"));
+// Runs `call` through `tx` when given, else on a connection of `pool`; a
+// missing batches schema is FailedPrecondition saying to migrate.
+absl::StatusOr<Rows> QueryBatchCall(internal::ConnPool& pool,
+                                    absl::Duration acquire_timeout,
+                                    Executor* tx, const internal::Call& call) {
+  absl::StatusOr<Rows> rows;
+  if (tx != nullptr) {
+    rows = internal::QueryCall(*tx, call);
+  } else {
+    absl::StatusOr<internal::PooledConn> conn = pool.Acquire(acquire_timeout);
+    if (!conn.ok()) return conn.status();
+    PgExecutor exec(conn->get());
+    rows = internal::QueryCall(exec, call);
   }
-  return s;
+  if (!rows.ok()) {
+    return internal::MissingAdditionsError(rows.status(), "batches need");
+  }
+  return rows;
 }
 
 }  // namespace
@@ -691,19 +700,10 @@ absl::StatusOr<int64_t> Client::CreateBatch(const BatchOptions& options,
     }
     callbacks[i] = std::move(*row);
   }
-  const internal::Call call =
-      queries::BatchCreate(options.description, callbacks[0], callbacks[1]);
-  absl::StatusOr<Rows> rows;
-  if (tx != nullptr) {
-    rows = internal::QueryCall(*tx, call);
-  } else {
-    absl::StatusOr<internal::PooledConn> conn =
-        pool_->Acquire(options_.acquire_timeout);
-    if (!conn.ok()) return conn.status();
-    PgExecutor exec(conn->get());
-    rows = internal::QueryCall(exec, call);
-  }
-  if (!rows.ok()) return BatchSchemaError(rows.status());
+  absl::StatusOr<Rows> rows = QueryBatchCall(
+      *pool_, options_.acquire_timeout, tx,
+      queries::BatchCreate(options.description, callbacks[0], callbacks[1]));
+  if (!rows.ok()) return rows.status();
   int64_t id = 0;
   if (rows->rows.size() != 1 || !rows->rows[0][0] ||
       !absl::SimpleAtoi(*rows->rows[0][0], &id)) {
@@ -713,32 +713,16 @@ absl::StatusOr<int64_t> Client::CreateBatch(const BatchOptions& options,
 }
 
 absl::Status Client::SealBatch(int64_t id, Executor* tx) {
-  const internal::Call call = queries::BatchSeal(id);
-  absl::StatusOr<Rows> rows;
-  if (tx != nullptr) {
-    rows = internal::QueryCall(*tx, call);
-  } else {
-    absl::StatusOr<internal::PooledConn> conn =
-        pool_->Acquire(options_.acquire_timeout);
-    if (!conn.ok()) return conn.status();
-    PgExecutor exec(conn->get());
-    rows = internal::QueryCall(exec, call);
-  }
-  if (!rows.ok()) return BatchSchemaError(rows.status());
-  return absl::OkStatus();
+  return QueryBatchCall(*pool_, options_.acquire_timeout, tx,
+                        queries::BatchSeal(id))
+      .status();
 }
 
 absl::StatusOr<BatchInfo> Client::GetBatch(int64_t id) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
-  absl::StatusOr<PgResult> r =
-      internal::Run(conn->get(), queries::BatchGet(id));
-  if (!r.ok()) return BatchSchemaError(r.status());
-  if (r->rows() == 0) {
-    return absl::NotFoundError(absl::StrCat("no batch ", id));
-  }
-  return internal::ReadBatchRow(*r, 0);
+  return internal::GetBatch(conn->get(), id);
 }
 
 absl::StatusOr<std::vector<ParentJob>> Client::GetParents(int64_t id) {

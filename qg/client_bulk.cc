@@ -1,6 +1,7 @@
 // qg::Client's bulk paths: EnqueueMany (array INSERTs of up to 1000 jobs) and
 // EnqueueStream (COPY). The single-job paths are in client.cc.
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -126,6 +127,21 @@ absl::Status InsertAll(Executor& exec, const std::vector<InsertRow>& rows,
   return absl::OkStatus();
 }
 
+// Runs `body` through `tx` when given (the caller's transaction), else in
+// one transaction of the client's, on a connection of `pool`: committed
+// when `body` succeeds, rolled back otherwise.
+absl::Status InTransaction(internal::ConnPool& pool,
+                           absl::Duration acquire_timeout, Executor* tx,
+                           const std::function<absl::Status(Executor&)>& body) {
+  if (tx != nullptr) return body(*tx);
+  absl::StatusOr<internal::PooledConn> conn = pool.Acquire(acquire_timeout);
+  if (!conn.ok()) return conn.status();
+  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
+  if (!own.ok()) return own.status();
+  if (absl::Status s = body(**own); !s.ok()) return s;
+  return (*own)->Commit();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<int64_t>> Client::EnqueueMany(
@@ -160,18 +176,11 @@ absl::StatusOr<std::vector<EnqueueResult>> Client::EnqueueManyDetailed(
     }
     return InsertAll(exec, *rows, results);
   };
-  if (tx != nullptr) {
-    if (absl::Status s = insert(*tx); !s.ok()) return s;
-    return results;
+  if (absl::Status s =
+          InTransaction(*pool_, options_.acquire_timeout, tx, insert);
+      !s.ok()) {
+    return s;
   }
-  // One transaction of the client's: all of them or none.
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
-  if (!own.ok()) return own.status();
-  if (absl::Status s = insert(**own); !s.ok()) return s;
-  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
   return results;
 }
 
@@ -226,17 +235,11 @@ absl::StatusOr<std::vector<int64_t>> Client::EnqueueWorkflow(
     }
     return absl::OkStatus();
   };
-  if (tx != nullptr) {
-    if (absl::Status s = insert(*tx); !s.ok()) return s;
-    return ids;
+  if (absl::Status s =
+          InTransaction(*pool_, options_.acquire_timeout, tx, insert);
+      !s.ok()) {
+    return s;
   }
-  absl::StatusOr<internal::PooledConn> conn =
-      pool_->Acquire(options_.acquire_timeout);
-  if (!conn.ok()) return conn.status();
-  absl::StatusOr<std::unique_ptr<PgTx>> own = PgTx::Begin(conn->get());
-  if (!own.ok()) return own.status();
-  if (absl::Status s = insert(**own); !s.ok()) return s;
-  if (absl::Status s = (*own)->Commit(); !s.ok()) return s;
   return ids;
 }
 

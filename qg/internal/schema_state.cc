@@ -43,4 +43,14 @@ absl::Status QueSchemaStatus(const QueSchemaState& state) {
       "\"); qg-cpp works Que 0.x's table (version 3), as que-go and qg do"));
 }
 
+absl::Status MissingAdditionsError(const absl::Status& status,
+                                   absl::string_view needs) {
+  const std::string state = SqlState(status);
+  if (state == "42P01" || state == "42703" || state == "42883") {
+    return absl::FailedPreconditionError(
+        absl::StrCat(needs, " `qg migrate` (", status.message(), ")"));
+  }
+  return status;
+}
+
 }  // namespace qg::internal

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "libpq-fe.h"
 
 namespace qg::internal {
@@ -31,6 +32,12 @@ absl::StatusOr<QueSchemaState> InspectQueSchema(PGconn* conn);
 // OK for Que 0.x's table; otherwise `FailedPrecondition` saying what is
 // wrong and how to fix it.
 absl::Status QueSchemaStatus(const QueSchemaState& state);
+
+// `status`, or, when it says a table, column or function of `qg migrate`'s
+// additions is missing (SQLSTATE 42P01, 42703, 42883), `FailedPrecondition`
+// "<needs> `qg migrate` (<its message>)", e.g. needs = "batches need".
+absl::Status MissingAdditionsError(const absl::Status& status,
+                                   absl::string_view needs);
 
 }  // namespace qg::internal
 

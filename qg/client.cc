@@ -18,6 +18,7 @@
 #include "qg/internal/json.h"
 #include "qg/internal/lease.h"
 #include "qg/internal/pg.h"
+#include "qg/internal/pooler.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/run_at.h"
 #include "qg/internal/schema_state.h"
@@ -209,6 +210,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
                      options.max_conns));
   }
   bool history = false;
+  bool transaction_pooled = false;
   {
     absl::StatusOr<PgConnPtr> conn = qg::Connect(options.conninfo);
     if (!conn.ok()) return conn.status();
@@ -217,6 +219,21 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     if (!schema.ok()) return schema.status();
     if (absl::Status s = internal::QueSchemaStatus(*schema); !s.ok()) return s;
     history = schema->has_history && schema->may_record_history;
+    if (options.pooling == ConnectionPooling::kDetect) {
+      absl::StatusOr<bool> pooled =
+          internal::BehindTransactionPooler(conn->get(), options.conninfo);
+      if (!pooled.ok()) return pooled.status();
+      transaction_pooled = *pooled;
+    } else {
+      transaction_pooled = options.pooling == ConnectionPooling::kTransaction;
+    }
+  }
+  if (transaction_pooled && options.synchronous) {
+    return absl::FailedPreconditionError(
+        "ClientOptions::synchronous runs each job under a session advisory "
+        "lock, which a transaction-mode pooler (PgBouncer pool_mode="
+        "transaction) does not keep: give the client a direct conninfo or a "
+        "session-mode pool");
   }
   // The hooks own the guard around the user's logger: jobs, which may
   // outlive the client, keep both alive.
@@ -236,14 +253,35 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   hooks->logger = options.logger != nullptr
                       ? static_cast<Logger*>(&owner->logger)
                       : &DefaultLogger();
-  auto pool = internal::ConnPool::Create(options.conninfo, options.max_conns,
-                                         PrepareStatements);
-  return std::unique_ptr<Client>(
-      new Client(std::move(options), std::move(pool), std::move(hooks)));
+  // Behind a transaction pooler a statement prepared on one server session
+  // is unknown to the next: send them unprepared there.
+  auto pool = internal::ConnPool::Create(
+      options.conninfo, options.max_conns,
+      transaction_pooled ? internal::ConnPool::OnConnect() : PrepareStatements);
+  return std::unique_ptr<Client>(new Client(
+      std::move(options), std::move(pool), std::move(hooks), transaction_pooled));
+}
+
+absl::Status Client::RequireSession(absl::string_view what) const {
+  if (!transaction_pooled_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      what,
+      " needs a database session of its own (session advisory locks, "
+      "LISTEN), but this client reaches the server through a "
+      "transaction-mode pooler (PgBouncer pool_mode=transaction or "
+      "statement), which lends a session per transaction: jobs could run "
+      "twice. Give workers a direct conninfo or a session-mode pool; "
+      "enqueueing and admin work through the transaction pooler."));
+}
+
+absl::StatusOr<PgResult> Client::RunOnPooled(
+    PGconn* conn, const internal::Call& call) const {
+  return transaction_pooled_ ? internal::Run(conn, call)
+                             : internal::RunPrepared(conn, call);
 }
 
 Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
-               std::shared_ptr<const JobHooks> hooks)
+               std::shared_ptr<const JobHooks> hooks, bool transaction_pooled)
     : options_(std::move(options)),
       pool_(std::move(pool)),
       hooks_(std::move(hooks)),
@@ -254,7 +292,8 @@ Client::Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
                        (reinterpret_cast<uintptr_t>(this) ^
                         static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))) &
                        0x7fffffffffffffffULL) |
-                   1) {}
+                   1),
+      transaction_pooled_(transaction_pooled) {}
 
 Client::~Client() {
   if (int users = users_.load(); users > 0) {
@@ -374,7 +413,7 @@ absl::StatusOr<EnqueueResult> Client::EnqueueRow(const InsertRow& row,
   if (!conn.ok()) return conn.status();
   if (!row.NeedsAdditions()) {
     absl::StatusOr<PgResult> r =
-        internal::RunPrepared(conn->get(), queries::InsertJob(row));
+        RunOnPooled(conn->get(), queries::InsertJob(row));
     if (!r.ok()) return r.status();
     int64_t id = 0;
     if (r->rows() != 1 || !absl::SimpleAtoi(r->Get(0, 0), &id)) {
@@ -514,6 +553,7 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockLimitedJob(
 }
 
 absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
+  if (absl::Status s = RequireSession("Client::LockJob"); !s.ok()) return s;
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();

@@ -84,6 +84,27 @@ namespace qg {
 // Performs a job inline, as a worker would: see `ClientOptions::synchronous`.
 using SynchronousRunner = std::function<absl::Status(Job& job)>;
 
+// ConnectionPooling
+//
+// What stands between a client and PostgreSQL. A direct connection and a
+// session-mode pooler (PgBouncer `pool_mode = session`) keep one server
+// session per client connection; a transaction-mode pooler (`pool_mode =
+// transaction` or `statement`) lends a session per transaction, so nothing a
+// session remembers (prepared statements, settings, advisory locks, LISTEN)
+// lasts from one transaction to the next.
+enum class ConnectionPooling {
+  // Find out at `Client::Create()` (two probing connections, a few
+  // round trips).
+  kDetect,
+  // Direct, or a session pooler: statements are prepared once per
+  // connection, and worker pools may run.
+  kSession,
+  // A transaction pooler: statements are sent unprepared, and worker pools,
+  // `Client::LockJob` and the synchronous runner, which need a session of
+  // their own, refuse to start (`FailedPrecondition`).
+  kTransaction,
+};
+
 // ClientOptions
 //
 // Everything a Client needs; only `conninfo` is required.
@@ -136,6 +157,10 @@ struct ClientOptions {
   // The clock the client and its worker pools decide by. Default: nullptr,
   // meaning `RealClock()`.
   const Clock* clock = nullptr;
+
+  // What stands between the client and the server (see ConnectionPooling).
+  // Default: kDetect.
+  ConnectionPooling pooling = ConnectionPooling::kDetect;
 };
 
 // EnqueueResult
@@ -436,6 +461,19 @@ class Client {
   // Whether `Close()` was called.
   bool closed() const;
 
+  // transaction_pooled()
+  //
+  // Whether the client reaches the server through a transaction-mode pooler
+  // (`ClientOptions::pooling`, detected or given).
+  bool transaction_pooled() const { return transaction_pooled_; }
+
+  // RequireSession()
+  //
+  // `OkStatus()` unless the client is transaction-pooled; then a
+  // `FailedPrecondition` that says `what` needs a session of its own and
+  // what to do.
+  absl::Status RequireSession(absl::string_view what) const;
+
   Logger& logger() const { return *logger_; }
   const ClientOptions& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
@@ -463,7 +501,11 @@ class Client {
   void RemoveUser() { users_.fetch_sub(1); }
 
   Client(ClientOptions options, std::shared_ptr<internal::ConnPool> pool,
-         std::shared_ptr<const JobHooks> hooks);
+         std::shared_ptr<const JobHooks> hooks, bool transaction_pooled);
+  // Runs one of the client's statements on one of its pooled connections:
+  // prepared, unless transaction-pooled.
+  absl::StatusOr<PgResult> RunOnPooled(PGconn* conn,
+                                       const internal::Call& call) const;
   absl::StatusOr<EnqueueResult> EnqueueSync(const internal::InsertRow& row,
                                             Executor* tx);
   absl::StatusOr<EnqueueResult> EnqueueRow(const internal::InsertRow& row,
@@ -493,6 +535,7 @@ class Client {
   absl::flat_hash_map<std::string, std::pair<bool, absl::Time>> limited_
       ABSL_GUARDED_BY(limits_mu_);
   const int64_t limit_scope_;
+  const bool transaction_pooled_;
 };
 
 }  // namespace qg

@@ -123,8 +123,14 @@ namespace {
 // The connection parameters `Connect()` opens a session with: the caller's
 // (`opts`, parsed), the session settings qg-cpp reads rows by forced on top,
 // and defaults for what the caller left unset.
+// The settings below, as `SET` statements: for a pooler that refuses the
+// `options` startup parameter (PgBouncer does), sent after connecting.
+constexpr char kForcedSettingsSql[] =
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+    "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3";
+
 std::vector<std::pair<std::string, std::string>> SessionParams(
-    const PQconninfoOption* opts) {
+    const PQconninfoOption* opts, bool startup_options, bool* caller_options) {
   // The session settings qg-cpp parses by (timestamps in UTC and ISO
   // format, intervals and floats as PostgreSQL prints them by default, text
   // in UTF-8) are forced, whatever the server, database or role defaults say
@@ -148,13 +154,14 @@ std::vector<std::pair<std::string, std::string>> SessionParams(
     params.emplace_back(std::string(key), o->val);
     if (key == "options") {
       has_options = true;
-      absl::StrAppend(&params.back().second, " ", kForced);
+      if (startup_options) absl::StrAppend(&params.back().second, " ", kForced);
     }
     for (auto& d : defaults) {
       if (d.first == key) d.first.clear();
     }
   }
-  if (!has_options) params.emplace_back("options", kForced);
+  if (!has_options && startup_options) params.emplace_back("options", kForced);
+  *caller_options = has_options;
   params.emplace_back("client_encoding", "UTF8");
   for (auto& [key, value] : defaults) {
     if (!key.empty()) params.emplace_back(key, value);
@@ -194,16 +201,34 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
   }
-  std::vector<std::pair<std::string, std::string>> params = SessionParams(opts);
-  PQconninfoFree(opts);
-  std::vector<const char*> k, v;
-  for (const auto& [key, value] : params) {
-    k.push_back(key.c_str());
-    v.push_back(value.c_str());
+  auto open = [&](bool startup_options, bool* caller_options) {
+    std::vector<std::pair<std::string, std::string>> params =
+        SessionParams(opts, startup_options, caller_options);
+    std::vector<const char*> k, v;
+    for (const auto& [key, value] : params) {
+      k.push_back(key.c_str());
+      v.push_back(value.c_str());
+    }
+    k.push_back(nullptr);
+    v.push_back(nullptr);
+    return PgConnPtr(
+        PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
+  };
+  bool caller_options = false;
+  PgConnPtr conn = open(/*startup_options=*/true, &caller_options);
+  bool set_after = false;
+  if (conn != nullptr && PQstatus(conn.get()) != CONNECTION_OK &&
+      !caller_options &&
+      absl::StrContains(PQerrorMessage(conn.get()),
+                        "unsupported startup parameter: options")) {
+    // A pooler (PgBouncer) that passes no `options` on: the settings go in
+    // as statements instead. PgBouncer keeps TimeZone and DateStyle for the
+    // client whichever server session it lends (it re-sends reported
+    // settings); the others are the server's defaults in transaction mode.
+    conn = open(/*startup_options=*/false, &caller_options);
+    set_after = true;
   }
-  k.push_back(nullptr);
-  v.push_back(nullptr);
-  PgConnPtr conn(PQconnectdbParams(k.data(), v.data(), /*expand_dbname=*/0));
+  PQconninfoFree(opts);
   if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return ConnectError(conn.get(), ci);
@@ -213,6 +238,10 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
   // callers as statuses instead.
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
+  if (set_after) {
+    absl::StatusOr<PgResult> r = ExecSimple(conn.get(), kForcedSettingsSql);
+    if (!r.ok()) return r.status();
+  }
   return conn;
 }
 
@@ -258,6 +287,19 @@ absl::Status StatusFromResult(PGconn* conn, const PGresult* res,
     absl::StrAppend(&text,
                     " (the que_jobs table is missing: run `qg migrate` or "
                     "apply schema/que_jobs.sql)");
+  }
+  if (state != nullptr && absl::string_view(state) == "25006") {
+    absl::StrAppend(&text,
+                    " (the server is read-only: a hot standby, or "
+                    "default_transaction_read_only is on; changes need the "
+                    "primary: list both hosts with "
+                    "target_session_attrs=read-write)");
+  }
+  if (state != nullptr && absl::string_view(state) == "42501") {
+    absl::StrAppend(&text,
+                    " (this role lacks a privilege qg-cpp needs here: "
+                    "`qg grants` prints the GRANTs for the enqueuer, worker "
+                    "and operator roles)");
   }
   absl::Status status(code, text);
   if (state != nullptr) status.SetPayload(kSqlStatePayload, absl::Cord(state));

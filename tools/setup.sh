@@ -21,6 +21,8 @@ PACKAGES=(
   libssl-dev             # OpenSSL's libcrypto: SHA-256 (qg/internal/sha256.h)
   rapidjson-dev          # RapidJSON 1.1.0 (header-only): the args JSON check
   postgresql-15          # initdb/postgres for the throwaway test server
+  pgbouncer              # PgBouncer 1.18: qg/deploy's pooler tests
+  openssl                # the TLS test's CA and server certificate
   clang-format           # tools/lint
   clang                  # the thread-safety build (--config=clang, .ci/run)
   tzdata                 # /usr/share/zoneinfo, for //qg:schedule's zones

@@ -6,7 +6,10 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -269,11 +272,18 @@ bool ProcessDead(pid_t pid) {
          stat[paren + 2] == 'Z' || stat[paren + 2] == 'X';
 }
 
+// The server settings: a private abstract socket (and, when asked, a socket
+// file in `socket_dir` and 127.0.0.1 on `tcp_port`, with TLS from the files
+// in `tls_dir`), sizes for many test clients, durability off unless asked.
 std::vector<std::string> PostgresArgs(const EmbeddedPostgresOptions& options,
-                                      const std::string& host) {
+                                      const std::string& host,
+                                      const std::string& socket_dir,
+                                      int tcp_port,
+                                      const std::string& tls_dir) {
   std::vector<std::pair<std::string, std::string>> settings = {
-      {"listen_addresses", ""},
-      {"unix_socket_directories", host},
+      {"listen_addresses", tcp_port != 0 ? "127.0.0.1" : ""},
+      {"unix_socket_directories",
+       socket_dir.empty() ? host : absl::StrCat(host, ",", socket_dir)},
       {"max_connections", "300"},
       {"max_locks_per_transaction", "256"},
       {"shared_buffers", "64MB"},
@@ -281,7 +291,15 @@ std::vector<std::string> PostgresArgs(const EmbeddedPostgresOptions& options,
       {"log_min_error_statement", "panic"},
       {"logging_collector", "off"},
       {"TimeZone", "UTC"},
+      // Enough WAL for a standby's base backup to catch up from.
+      {"wal_keep_size", "64MB"},
   };
+  if (tcp_port != 0) settings.push_back({"port", absl::StrCat(tcp_port)});
+  if (!tls_dir.empty()) {
+    settings.push_back({"ssl", "on"});
+    settings.push_back({"ssl_cert_file", tls_dir + "/server.crt"});
+    settings.push_back({"ssl_key_file", tls_dir + "/server.key"});
+  }
   if (!options.durable) {
     settings.push_back({"fsync", "off"});
     // synchronous_commit stays on: with fsync off a commit costs a write(),
@@ -295,6 +313,37 @@ std::vector<std::string> PostgresArgs(const EmbeddedPostgresOptions& options,
     args.push_back(absl::StrCat(k, "=", v));
   }
   return args;
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on now.
+absl::StatusOr<int> FreeTcpPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return absl::InternalError(absl::StrCat("bind: ", strerror(errno)));
+  }
+  close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+// Writes `text` to `path`, readable by the server's account only.
+absl::Status WritePrivateFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  }
+  bool ok = write(fd, text.data(), text.size()) ==
+            static_cast<ssize_t>(text.size());
+  close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat("write ", path));
+  return ChownToTarget(path);
 }
 
 // Creates qg_template (schema applied) and qg (its clone) on a new cluster.
@@ -403,8 +452,9 @@ absl::Status EmbeddedPostgres::BuildTemplate(
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = server->Launch("", PostgresArgs(cold, server->host_),
-                                      options.start_timeout);
+  if (absl::Status s = server->Launch(
+          "", PostgresArgs(cold, server->host_, "", 0, ""),
+          options.start_timeout);
       !s.ok()) {
     return s;
   }
@@ -443,25 +493,19 @@ absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::Start(
   auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
   std::string root =
       options.data_root.empty() ? TempRoot(options.durable) : options.data_root;
-  SweepStaleDirs(root);
-  auto base = MakeTempDir(root, "qgpg-");
-  if (!base.ok()) return base.status();
-  server->base_dir_ = *base;
-  server->data_dir_ = *base + "/data";
-  server->host_ = absl::StrCat("@qgpg-", RandomSuffix());
-  server->start_timeout_ = options.start_timeout;
+  if (absl::Status s = server->Prepare(root, options); !s.ok()) return s;
+  const std::string& base = server->base_dir_;
   if (!options.use_template_cache) {
     if (absl::Status s = RunAsTarget(InitdbArgs(*bindir, server->data_dir_),
-                                     *base + "/initdb.log");
+                                     base + "/initdb.log");
         !s.ok()) {
       // Nothing is running yet; remove the directory ourselves.
-      RunAsTarget({"/bin/rm", "-rf", *base}, "/dev/null").IgnoreError();
+      RunAsTarget({"/bin/rm", "-rf", base}, "/dev/null").IgnoreError();
       return s;
     }
   }
-  if (absl::Status s =
-          server->Launch(template_dir, PostgresArgs(options, server->host_),
-                         options.start_timeout);
+  if (absl::Status s = server->Launch(template_dir, server->postgres_args_,
+                                      options.start_timeout);
       !s.ok()) {
     return s;
   }
@@ -469,6 +513,119 @@ absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::Start(
     if (absl::Status s = ApplySchema(*server); !s.ok()) return s;
   }
   return server;
+}
+
+absl::Status EmbeddedPostgres::Prepare(const std::string& root,
+                                       const EmbeddedPostgresOptions& options) {
+  SweepStaleDirs(root);
+  auto base = MakeTempDir(root, "qgpg-");
+  if (!base.ok()) return base.status();
+  base_dir_ = *base;
+  data_dir_ = *base + "/data";
+  host_ = absl::StrCat("@qgpg-", RandomSuffix());
+  start_timeout_ = options.start_timeout;
+  if (options.socket_file) socket_dir_ = base_dir_;
+  const bool tls = !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
+  if (tls && (options.tls_cert_pem.empty() || options.tls_key_pem.empty())) {
+    return absl::InvalidArgumentError(
+        "EmbeddedPostgresOptions: TLS needs both tls_cert_pem and tls_key_pem");
+  }
+  if (options.tcp || tls) {
+    absl::StatusOr<int> port = FreeTcpPort();
+    if (!port.ok()) return port.status();
+    tcp_port_ = *port;
+  }
+  std::string tls_dir;
+  if (tls) {
+    tls_dir = base_dir_;
+    for (const auto& [name, text] :
+         {std::pair{"/server.crt", &options.tls_cert_pem},
+          std::pair{"/server.key", &options.tls_key_pem}}) {
+      if (absl::Status s = WritePrivateFile(tls_dir + name, *text); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  postgres_args_ =
+      PostgresArgs(options, host_, socket_dir_, tcp_port_, tls_dir);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// `pg_basebackup` of `primary` into `data_dir`, set up to stream from it.
+absl::Status BaseBackup(const EmbeddedPostgres& primary,
+                        const std::string& data_dir, const std::string& log) {
+  absl::StatusOr<std::string> bindir = EmbeddedPostgres::BinDir();
+  if (!bindir.ok()) return bindir.status();
+  return RunAsTarget({*bindir + "/pg_basebackup", "-D", data_dir, "-d",
+                      primary.ConninfoFor("postgres"), "-X", "stream", "-R",
+                      "--checkpoint=fast", "--no-sync"},
+                     log);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::StartStandby(
+    const EmbeddedPostgres& primary, EmbeddedPostgresOptions options) {
+  auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
+  std::string root =
+      options.data_root.empty() ? TempRoot(options.durable) : options.data_root;
+  if (absl::Status s = server->Prepare(root, options); !s.ok()) return s;
+  if (absl::Status s = BaseBackup(primary, server->data_dir_,
+                                  server->base_dir_ + "/basebackup.log");
+      !s.ok()) {
+    RunAsTarget({"/bin/rm", "-rf", server->base_dir_}, "/dev/null")
+        .IgnoreError();
+    return s;
+  }
+  if (absl::Status s = server->Launch("", server->postgres_args_,
+                                      options.start_timeout);
+      !s.ok()) {
+    return s;
+  }
+  return server;
+}
+
+absl::Status EmbeddedPostgres::Promote() {
+  auto conn = Connect(ConninfoFor("postgres"));
+  if (!conn.ok()) return conn.status();
+  auto recovery = ExecSimple(conn->get(), "SELECT pg_is_in_recovery()");
+  if (!recovery.ok()) return recovery.status();
+  if (recovery->Get(0, 0) != "t") {
+    return absl::FailedPreconditionError("Promote(): the server is no standby");
+  }
+  auto r = ExecSimple(conn->get(), "SELECT pg_promote(true, 60)");
+  if (!r.ok()) return r.status();
+  if (r->Get(0, 0) != "t") {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the standby was not promoted within 60 s:\n", LogTail()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedPostgres::RebuildAsStandbyOf(
+    const EmbeddedPostgres& primary) {
+  if (absl::Status s = Stop(/*immediate=*/true); !s.ok()) return s;
+  if (absl::Status s = RunAsTarget({"/bin/rm", "-rf", data_dir_},
+                                   base_dir_ + "/rebuild.log");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          BaseBackup(primary, data_dir_, base_dir_ + "/basebackup.log");
+      !s.ok()) {
+    return s;
+  }
+  return Restart();
+}
+
+absl::StatusOr<bool> EmbeddedPostgres::IsStandby() const {
+  auto conn = Connect(ConninfoFor("postgres"));
+  if (!conn.ok()) return conn.status();
+  auto r = ExecSimple(conn->get(), "SELECT pg_is_in_recovery()");
+  if (!r.ok()) return r.status();
+  return r->Get(0, 0) == "t";
 }
 
 absl::Status EmbeddedPostgres::Launch(const std::string& template_dir,
@@ -630,8 +787,14 @@ EmbeddedPostgres::~EmbeddedPostgres() {
 }
 
 std::string EmbeddedPostgres::ConninfoFor(absl::string_view dbname) const {
-  return absl::StrCat("host=", host_,
-                      " port=5432 user=postgres dbname=", dbname);
+  return absl::StrCat("host=", host_, " port=", port(),
+                      " user=postgres dbname=", dbname);
+}
+
+std::string EmbeddedPostgres::TcpConninfoFor(absl::string_view dbname) const {
+  if (tcp_port_ == 0) return "";
+  return absl::StrCat("host=localhost port=", tcp_port_,
+                      " user=postgres dbname=", dbname);
 }
 
 absl::StatusOr<std::string> EmbeddedPostgres::CreateDatabase() {

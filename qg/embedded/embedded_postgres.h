@@ -70,6 +70,21 @@ struct EmbeddedPostgresOptions {
 
   // How long to wait for the server to accept connections. Default: 60s.
   absl::Duration start_timeout = absl::Seconds(60);
+
+  // Also listen on a socket file in `base_dir()` (for clients that cannot
+  // reach an abstract socket, such as PgBouncer): `socket_dir()` then names
+  // that directory. Default: false (the abstract socket only).
+  bool socket_file = false;
+
+  // Also listen on 127.0.0.1, on a free port chosen at start (`tcp_port()`),
+  // for TLS: PostgreSQL never uses TLS on a unix socket. Default: false.
+  bool tcp = false;
+
+  // A server certificate and its private key, PEM text: when both are set,
+  // the server turns `ssl` on with them (and `tcp` is implied). The key is
+  // written to a file only the server's account can read. Default: none.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 // EmbeddedPostgres
@@ -89,6 +104,17 @@ class EmbeddedPostgres {
   // server log's tail when it fails to start.
   static absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> Start(
       EmbeddedPostgresOptions options = {});
+
+  // StartStandby()
+  //
+  // Boots a streaming hot standby of `primary`: a base backup of it
+  // (`pg_basebackup -R`, WAL streamed), started with `options`' settings.
+  // Give both servers the same `settings` (e.g.
+  // `synchronous_standby_names=*` for synchronous replication: the primary
+  // then waits for this standby on every commit, and a promoted standby
+  // waits for the next one).
+  static absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> StartStandby(
+      const EmbeddedPostgres& primary, EmbeddedPostgresOptions options = {});
 
   // BinDir()
   //
@@ -136,6 +162,25 @@ class EmbeddedPostgres {
   // `Stop()`, waiting until it accepts connections.
   absl::Status Restart();
 
+  // Promote()
+  //
+  // Promotes a standby to a primary (`pg_promote()`), waiting until it
+  // accepts writes. `FailedPrecondition` when the server is not a standby.
+  absl::Status Promote();
+
+  // RebuildAsStandbyOf()
+  //
+  // Makes this (stopped or running) server a standby of `primary`: stops
+  // it, replaces its data directory with a fresh base backup of `primary`
+  // and starts it again on the same socket, as a failover brings an old
+  // primary back.
+  absl::Status RebuildAsStandbyOf(const EmbeddedPostgres& primary);
+
+  // IsStandby()
+  //
+  // Whether the running server is in recovery (`pg_is_in_recovery()`).
+  absl::StatusOr<bool> IsStandby() const;
+
   // The postmaster's process id (0 while stopped).
   pid_t postmaster_pid() const;
   // The directory that holds the data directory and the server log.
@@ -144,6 +189,16 @@ class EmbeddedPostgres {
   const std::string& data_dir() const { return data_dir_; }
   // The abstract socket directory name, e.g. "@qgpg-1234-abcd".
   const std::string& socket_host() const { return host_; }
+  // The server's port: 5432, or `tcp_port()` with `tcp`; the sockets are
+  // named after it.
+  int port() const { return tcp_port_ != 0 ? tcp_port_ : 5432; }
+  // The socket file's directory with `socket_file`; empty otherwise.
+  const std::string& socket_dir() const { return socket_dir_; }
+  // The TCP port on 127.0.0.1 with `tcp` or TLS; 0 otherwise.
+  int tcp_port() const { return tcp_port_; }
+  // The conninfo of database `dbname` over TCP ("host=localhost port=N
+  // ..."), for TLS; empty without `tcp`.
+  std::string TcpConninfoFor(absl::string_view dbname) const;
 
  private:
   EmbeddedPostgres() = default;
@@ -152,6 +207,9 @@ class EmbeddedPostgres {
   static absl::Status BuildTemplate(const std::string& bindir,
                                     const EmbeddedPostgresOptions& options,
                                     const std::string& template_dir);
+  // Sets up this object's directory, socket and arguments for `options`.
+  absl::Status Prepare(const std::string& root,
+                       const EmbeddedPostgresOptions& options);
   absl::Status Launch(const std::string& template_dir,
                       const std::vector<std::string>& postgres_args,
                       absl::Duration timeout);
@@ -162,6 +220,9 @@ class EmbeddedPostgres {
   std::string base_dir_;
   std::string data_dir_;
   std::string host_;
+  std::string socket_dir_;
+  int tcp_port_ = 0;
+  std::vector<std::string> postgres_args_;
   absl::Duration start_timeout_;
   int command_fd_ = -1;  // supervisor's stdin
   int reply_fd_ = -1;    // supervisor's stdout

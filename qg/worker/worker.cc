@@ -226,6 +226,9 @@ absl::Status WorkerPool::Start() {
         absl::StrCat("a worker pool needs at least 1 worker, not ", count_));
   }
   if (absl::Status s = options_.Validate(); !s.ok()) return s;
+  if (absl::Status s = client_->RequireSession("a worker pool"); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = StoreLimits(); !s.ok()) return s;
   if (options_.periodic != nullptr && !periodic_started_) {
     if (absl::Status s = options_.periodic->Start(); !s.ok()) return s;

@@ -1,0 +1,37 @@
+// qg/internal/pooler.h
+// -----------------------------------------------------------------------------
+//
+// Telling whether connections reach PostgreSQL through a transaction-mode
+// pooler (PgBouncer's `pool_mode = transaction` or `statement`), which hands
+// each transaction to whichever server session is free. There a client's
+// session state (named prepared statements, settings, session advisory locks,
+// LISTEN) does not follow it from one transaction to the next.
+#ifndef QG_INTERNAL_POOLER_H_
+#define QG_INTERNAL_POOLER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "libpq-fe.h"
+
+namespace qg::internal {
+
+// BehindTransactionPooler()
+//
+// Whether `conn` (idle, opened with `conninfo`) and a second connection
+// opened with `conninfo` share server sessions. A direct connection, or a
+// session-mode pooler, keeps one backend per client connection for the
+// connection's life, distinct from every other client's; a transaction-mode
+// pooler gives the next transaction of either connection whichever backend
+// is free. The probe interleaves autocommit statements and a held
+// transaction on the two connections and reads `pg_backend_pid()`: a
+// backend that changes under one connection, or that both connections
+// share, is a transaction pooler (PgBouncer's default LIFO reuse shows it at
+// the second statement). A pooler that refuses `BEGIN` (statement mode)
+// counts as one too. Errors: the second connection's, or a statement's.
+absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
+                                             const std::string& conninfo);
+
+}  // namespace qg::internal
+
+#endif  // QG_INTERNAL_POOLER_H_

@@ -15,6 +15,7 @@
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/job_ops.h"
+#include "qg/internal/pooler.h"
 #include "qg/internal/queries.h"
 #include "qg/internal/schema_state.h"
 #include "qg/internal/sql.h"
@@ -205,6 +206,13 @@ absl::StatusOr<MigrateResult> Admin::Migrate() {
   result.created = existing->kind == internal::QueSchemaState::Kind::kMissing;
   result.schema_version = schema::kQueSchemaVersion;
   return result;
+}
+
+absl::StatusOr<std::string> Admin::ReadOnlyReason() {
+  absl::StatusOr<PooledConn> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::Status s = internal::RequireWritableServer(conn->get(), "changing jobs");
+  return s.ok() ? std::string() : std::string(s.message());
 }
 
 absl::StatusOr<StatsReport> Admin::Stats() {

@@ -245,6 +245,14 @@ class Admin {
   // Que version → `FailedPrecondition`, and nothing changes.
   absl::StatusOr<MigrateResult> Migrate();
 
+  // ReadOnlyReason()
+  //
+  // Why the server refuses changes, or "" when it takes them: a hot standby
+  // (reads work there, and lag the primary; every change is refused with
+  // `FailedPrecondition`), or `default_transaction_read_only`. Read from
+  // settings the server reports (PostgreSQL 14+), without a round trip.
+  absl::StatusOr<std::string> ReadOnlyReason();
+
   // Stats()
   //
   // Counts per (queue, type), and which worker path a pool would take.

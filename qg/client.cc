@@ -108,8 +108,21 @@ absl::StatusOr<std::optional<std::string>> UniqueKey(const NewJob& job,
   return *key;
 }
 
+// A new connection of the client's pool: its statements prepared, and the
+// server not to end it for idling (idle_session_timeout, PostgreSQL 14+):
+// a qg-compatible worker's connection holds its job's advisory lock while
+// the handler runs, however long it says nothing.
 absl::Status PrepareStatements(PGconn* conn) {
-  return internal::sql::PrepareAll(conn, internal::sql::ClientStatements());
+  if (absl::Status s =
+          internal::sql::PrepareAll(conn, internal::sql::ClientStatements());
+      !s.ok()) {
+    return s;
+  }
+  return ExecSimple(conn,
+                    "SELECT CASE WHEN current_setting('idle_session_timeout', "
+                    "true) IS NOT NULL THEN set_config('idle_session_timeout', "
+                    "'0', false) END")
+      .status();
 }
 
 absl::StatusOr<InsertRow> ValidateNewJob(const NewJob& job) {
@@ -557,6 +570,11 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockJob(absl::string_view queue) {
   absl::StatusOr<internal::PooledConn> conn =
       pool_->Acquire(options_.acquire_timeout);
   if (!conn.ok()) return conn.status();
+  if (absl::Status s =
+          internal::RequireWritableServer(conn->get(), "Client::LockJob");
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<bool> limited = QueueLimited(conn->get(), queue);
   if (!limited.ok()) return limited.status();
   if (*limited) return LockLimitedJob(std::move(*conn), queue);

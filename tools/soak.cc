@@ -8,14 +8,29 @@
 //
 //   bazel run -c opt //tools:soak -- --duration 600
 //
-// Roles: the orchestrator (default) and `--role=worker` (a worker process it
-// starts; the crash tests start it too).
+// With --failover=sync (or async) the chaos is failovers instead: the run
+// boots a primary and a streaming hot standby (synchronous or asynchronous
+// replication), 2 enqueuer and 3 worker processes work through both hosts
+// (target_session_attrs=read-write), and every --failover_every seconds the
+// primary stops at once, the standby is promoted and the old primary comes
+// back as the new standby (a fresh base backup). Enqueues and runs are
+// recorded in files, not in the database a failover may roll back. See
+// RunFailoverSoak().
+//
+//   bazel run -c opt //tools:soak -- --failover=sync --duration 600
+//
+// Roles: the orchestrator (default), `--role=worker` (a worker process it
+// starts; the crash tests start it too) and `--role=enqueuer` (failover
+// runs).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <set>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -51,6 +66,14 @@ ABSL_FLAG(std::string, mode, "mixed",
           "fast, qg-compat, or mixed (processes alternate)");
 ABSL_FLAG(int, handler_ms, 3, "longest a handler sleeps, in ms (random)");
 ABSL_FLAG(uint64_t, seed, 0, "random seed; 0: from the clock");
+ABSL_FLAG(std::string, failover, "",
+          "sync or async: failovers to a streaming standby instead of the "
+          "chaos (orchestrator)");
+ABSL_FLAG(int, failover_every, 20, "seconds between failovers");
+ABSL_FLAG(std::string, record, "",
+          "worker/enqueuer roles: the file runs or enqueues are appended to "
+          "(failover runs)");
+ABSL_FLAG(int, enqueuer, 0, "enqueuer role: its number");
 
 namespace {
 
@@ -134,6 +157,35 @@ int RunWorker() {
   if (client == nullptr) return 0;
   int me = static_cast<int>(getpid());
   qg::WorkMap work_map;
+  const std::string record = absl::GetFlag(FLAGS_record);
+  int record_fd = -1;
+  if (!record.empty()) {
+    record_fd = open(record.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (record_fd < 0) {
+      fprintf(stderr, "soak worker: cannot open %s\n", record.c_str());
+      return 1;
+    }
+  }
+  if (record_fd >= 0) {
+    // Failover runs: a run is a line "R <args> <worker> <start us> <end
+    // us>", appended (one write) when the handler ends; the database may
+    // lose what a failover rolls back, the file does not.
+    work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
+      int64_t started = absl::ToUnixMicros(absl::Now());
+      thread_local std::mt19937 rng(std::random_device{}());
+      if (handler_ms > 0) {
+        absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
+      }
+      std::string line = absl::StrCat("R ", job.args(), " ", me, " ", started,
+                                      " ", absl::ToUnixMicros(absl::Now()),
+                                      "\n");
+      if (write(record_fd, line.data(), line.size()) !=
+          static_cast<ssize_t>(line.size())) {
+        return absl::InternalError("cannot record the run");
+      }
+      return absl::OkStatus();
+    });
+  } else {
   work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
     // The effect commits on its own (not in the job's transaction), so a job
     // in flight when its worker dies may record its effect twice.
@@ -156,6 +208,7 @@ int RunWorker() {
                     {std::string(effect->Get(0, 0))})
         .status();
   });
+  }
   qg::WorkerOptions wopts;
   std::string mode = absl::GetFlag(FLAGS_mode);
   wopts.mode =
@@ -618,6 +671,339 @@ int RunOrchestrator() {
   return outcome.Passed() ? 0 : 1;
 }
 
+
+// ---------------------------------------------------------------------------
+// failover runs
+
+// The enqueuer role (failover runs): transactions of ten jobs, each job's
+// args a token of its own ("e<enqueuer>-<n>"). A committed transaction's
+// tokens are appended as "A <token> <ack us>" lines; those of a transaction
+// whose outcome is unknown (the server went away before the commit was
+// answered) as "D <token>": in doubt, they may run or not.
+int RunEnqueuerProcess() {
+  std::string db = absl::GetFlag(FLAGS_db);
+  int e = absl::GetFlag(FLAGS_enqueuer);
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  int fd = open(absl::GetFlag(FLAGS_record).c_str(),
+                O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) return 1;
+  std::unique_ptr<qg::Client> client;
+  int64_t n = 0;
+  while (!g_stop) {
+    if (client == nullptr) {
+      auto c = qg::Client::Create({.conninfo = db,
+                                   .max_conns = 1,
+                                   .acquire_timeout = absl::Seconds(5)});
+      if (!c.ok()) {
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      client = std::move(*c);
+    }
+    std::vector<qg::NewJob> jobs;
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 10; ++i) {
+      tokens.push_back(absl::StrCat("e", e, "-", n++));
+      jobs.push_back(
+          {.type = "Soak", .args = absl::StrCat("[\"", tokens.back(), "\"]")});
+    }
+    absl::StatusOr<std::vector<int64_t>> ids = client->EnqueueMany(jobs);
+    std::string lines;
+    int64_t now = absl::ToUnixMicros(absl::Now());
+    for (const std::string& t : tokens) {
+      absl::StrAppend(&lines, ids.ok() ? "A " : "D ", t, " ", now, "\n");
+    }
+    if (write(fd, lines.data(), lines.size()) !=
+        static_cast<ssize_t>(lines.size())) {
+      return 1;
+    }
+    absl::SleepFor(absl::Milliseconds(ids.ok() ? 5 : 50));
+  }
+  return 0;
+}
+
+pid_t SpawnRole(const std::vector<std::string>& args) {
+  std::string self = SelfPath();
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv = {const_cast<char*>("soak-child")};
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 1);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// One failover: when the primary stopped, when the standby took writes,
+// and when the old primary was a standby again.
+struct Failover {
+  int64_t killed_us = 0, promoted_us = 0, rebuilt_us = 0;
+};
+
+// A token's runs: [start, end] in us.
+struct Run {
+  int64_t start = 0, end = 0;
+};
+
+// Reads the run and enqueue records of `dir`.
+void ReadRecords(const std::string& dir, int enqueuers, int workers,
+                 std::map<std::string, int64_t>& acked,
+                 std::set<std::string>& in_doubt,
+                 std::map<std::string, std::vector<Run>>& runs) {
+  for (int e = 0; e < enqueuers; ++e) {
+    FILE* f = fopen(absl::StrCat(dir, "/enqueuer-", e).c_str(), "r");
+    if (f == nullptr) continue;
+    char kind[4], token[64];
+    long long at;
+    while (fscanf(f, "%3s %63s %lld", kind, token, &at) == 3) {
+      if (kind[0] == 'A') {
+        acked[token] = at;
+      } else {
+        in_doubt.insert(token);
+      }
+    }
+    fclose(f);
+  }
+  for (int w = 0; w < workers; ++w) {
+    FILE* f = fopen(absl::StrCat(dir, "/worker-", w).c_str(), "r");
+    if (f == nullptr) continue;
+    char args[80];
+    long long pid, start, end;
+    while (fscanf(f, " R %79s %lld %lld %lld", args, &pid, &start, &end) ==
+           4) {
+      std::string token(args);
+      // ["e0-12"] -> e0-12
+      if (token.size() > 4) token = token.substr(2, token.size() - 4);
+      runs[token].push_back({start, end});
+    }
+    fclose(f);
+  }
+  for (auto& [token, list] : runs) {
+    std::sort(list.begin(), list.end(),
+              [](const Run& a, const Run& b) { return a.start < b.start; });
+  }
+}
+
+// How far a completion may trail its handler's end and still be undone by a
+// failover: the fast path's batched completion, and with asynchronous
+// replication the standby's lag.
+constexpr int64_t kCompletionWindowUs = 2'000'000;
+
+// A failover in a run's flight: the failover (from the primary's stop to
+// the standby's promotion) began before the run's completion (its end plus
+// kCompletionWindowUs) was safe, and ended after the run started (a run
+// that starts while the primary is going down is in flight too).
+bool InFlight(const Run& run, const std::vector<Failover>& failovers) {
+  for (const Failover& f : failovers) {
+    if (run.start <= f.promoted_us &&
+        run.end + kCompletionWindowUs >= f.killed_us) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// RunFailoverSoak()
+//
+// --failover=sync|async: 2 enqueuer processes (--enqueuers) and 3 worker
+// processes (--processes, --mode) work a primary with a hot standby through
+// both hosts, while the primary is failed over every --failover_every
+// seconds for --duration seconds. Then the workers drain the queue, and the
+// records are compared:
+//   lost: acknowledged jobs that never ran. With synchronous replication
+//     every one is a failure. With asynchronous replication an
+//     acknowledged commit the standby had not received when the primary
+//     stopped is gone (PostgreSQL's promise): such jobs, acknowledged
+//     within kCompletionWindowUs before a failover, are counted per
+//     failover; any other is a failure.
+//   duplicates: runs after a token's first; explained when a failover hit
+//     the earlier run in flight (InFlight()); any other is a failure.
+int RunFailoverSoak() {
+  const bool sync = absl::GetFlag(FLAGS_failover) == "sync";
+  if (!sync && absl::GetFlag(FLAGS_failover) != "async") {
+    fprintf(stderr, "soak: --failover must be sync or async\n");
+    return 2;
+  }
+  qg::EmbeddedPostgresOptions options;
+  if (sync) options.settings = {{"synchronous_standby_names", "*"}};
+  auto a = qg::EmbeddedPostgres::Start(options);
+  if (!a.ok()) {
+    fprintf(stderr, "soak: %s\n", a.status().ToString().c_str());
+    return 1;
+  }
+  auto b = qg::EmbeddedPostgres::StartStandby(**a, options);
+  if (!b.ok()) {
+    fprintf(stderr, "soak: %s\n", b.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<qg::EmbeddedPostgres> primary = std::move(*a),
+                                        standby = std::move(*b);
+  const std::string db = absl::StrCat(
+      "host=", primary->socket_host(), ",", standby->socket_host(),
+      " port=5432,5432 user=postgres dbname=qg "
+      "target_session_attrs=read-write connect_timeout=5");
+  char dir_template[] = "/tmp/qg-failover-soak-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return 1;
+  const std::string dir = dir_template;
+  const int workers = absl::GetFlag(FLAGS_processes);
+  const int enqueuers = absl::GetFlag(FLAGS_enqueuers);
+  const int duration = absl::GetFlag(FLAGS_duration);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  fprintf(stderr,
+          "soak: failover (%s replication) every %d s for %d s: %d enqueuer "
+          "processes, %d worker processes x %d threads (%s); records in %s\n",
+          sync ? "synchronous" : "asynchronous",
+          absl::GetFlag(FLAGS_failover_every), duration, enqueuers, workers,
+          absl::GetFlag(FLAGS_threads), mode.c_str(), dir.c_str());
+  std::vector<pid_t> worker_pids, enqueuer_pids;
+  for (int w = 0; w < workers; ++w) {
+    std::string m =
+        mode == "mixed" ? (w % 2 == 0 ? "fast" : "qg-compat") : mode;
+    worker_pids.push_back(SpawnRole(
+        {"--role=worker", "--db=" + db,
+         absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
+         "--mode=" + m,
+         absl::StrCat("--handler_ms=", absl::GetFlag(FLAGS_handler_ms)),
+         absl::StrCat("--record=", dir, "/worker-", w)}));
+  }
+  for (int e = 0; e < enqueuers; ++e) {
+    enqueuer_pids.push_back(
+        SpawnRole({"--role=enqueuer", "--db=" + db,
+                   absl::StrCat("--enqueuer=", e),
+                   absl::StrCat("--record=", dir, "/enqueuer-", e)}));
+  }
+  std::vector<Failover> failovers;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(duration);
+  absl::Time next = start + absl::Seconds(absl::GetFlag(FLAGS_failover_every));
+  while (absl::Now() < end) {
+    absl::SleepFor(std::min(next, end) - absl::Now());
+    if (absl::Now() < next) break;
+    Failover f;
+    f.killed_us = absl::ToUnixMicros(absl::Now());
+    CHECK(primary->Stop(/*immediate=*/true).ok());
+    absl::Status promoted = standby->Promote();
+    CHECK(promoted.ok()) << promoted;
+    f.promoted_us = absl::ToUnixMicros(absl::Now());
+    std::swap(primary, standby);
+    absl::Status rebuilt = standby->RebuildAsStandbyOf(*primary);
+    CHECK(rebuilt.ok()) << rebuilt;
+    f.rebuilt_us = absl::ToUnixMicros(absl::Now());
+    failovers.push_back(f);
+    fprintf(stderr,
+            "soak: %3.0f s: failover %zu: promoted in %.2f s, old primary a "
+            "standby again after %.2f s\n",
+            absl::ToDoubleSeconds(absl::Now() - start), failovers.size(),
+            (f.promoted_us - f.killed_us) / 1e6,
+            (f.rebuilt_us - f.killed_us) / 1e6);
+    next += absl::Seconds(absl::GetFlag(FLAGS_failover_every));
+  }
+  for (pid_t pid : enqueuer_pids) kill(pid, SIGTERM);
+  for (pid_t pid : enqueuer_pids) waitpid(pid, nullptr, 0);
+  const absl::Duration chaos = absl::Now() - start;
+  Drain(db);
+  const absl::Duration total = absl::Now() - start;
+  const int64_t stuck =
+      Number(db, "SELECT count(*) FROM que_jobs WHERE job_class = 'Soak'");
+  for (pid_t pid : worker_pids) kill(pid, SIGTERM);
+  for (pid_t pid : worker_pids) waitpid(pid, nullptr, 0);
+  const int64_t locks = Number(db,
+                               "SELECT count(*) FROM pg_locks WHERE locktype = "
+                               "'advisory'");
+
+  {
+    FILE* f = fopen((dir + "/failovers").c_str(), "w");
+    for (const Failover& fo : failovers) {
+      if (f != nullptr) {
+        fprintf(f, "F %lld %lld %lld\n", static_cast<long long>(fo.killed_us),
+                static_cast<long long>(fo.promoted_us),
+                static_cast<long long>(fo.rebuilt_us));
+      }
+    }
+    if (f != nullptr) fclose(f);
+  }
+  std::map<std::string, int64_t> acked;
+  std::set<std::string> in_doubt;
+  std::map<std::string, std::vector<Run>> runs;
+  ReadRecords(dir, enqueuers, workers, acked, in_doubt, runs);
+  int64_t lost = 0, lost_to_replication = 0, duplicates = 0, unexplained = 0,
+          in_doubt_ran = 0, completed = 0;
+  std::string unexplained_text, lost_text;
+  for (const auto& [token, at] : acked) {
+    if (runs.count(token) != 0) continue;
+    bool before_failover = false;
+    for (const Failover& f : failovers) {
+      // Acknowledged before the promotion (an old primary acknowledges
+      // commits until it is gone) and shortly before the stop.
+      before_failover |=
+          at <= f.promoted_us && at + kCompletionWindowUs >= f.killed_us;
+    }
+    if (!sync && before_failover) {
+      ++lost_to_replication;
+    } else {
+      ++lost;
+      if (lost <= 5) absl::StrAppend(&lost_text, " ", token);
+    }
+  }
+  for (const auto& [token, list] : runs) {
+    ++completed;
+    in_doubt_ran += in_doubt.count(token);
+    for (size_t i = 1; i < list.size(); ++i) {
+      ++duplicates;
+      if (!InFlight(list[i - 1], failovers)) {
+        ++unexplained;
+        if (unexplained <= 5) absl::StrAppend(&unexplained_text, " ", token);
+      }
+    }
+  }
+  const bool passed = lost == 0 && unexplained == 0 && stuck == 0 &&
+                      locks == 0 && !acked.empty() && !failovers.empty();
+  printf("failover soak figures (%s replication, %s workers)\n",
+         sync ? "synchronous" : "asynchronous", mode.c_str());
+  printf("  failover time         %.1f s (drained after %.1f s)\n",
+         absl::ToDoubleSeconds(chaos), absl::ToDoubleSeconds(total));
+  printf("  failovers             %zu\n", failovers.size());
+  double promote = 0, rebuild = 0;
+  for (const Failover& f : failovers) {
+    promote += (f.promoted_us - f.killed_us) / 1e6;
+    rebuild += (f.rebuilt_us - f.killed_us) / 1e6;
+  }
+  if (!failovers.empty()) {
+    printf("  promotion, mean       %.2f s (standby back after %.2f s)\n",
+           promote / failovers.size(), rebuild / failovers.size());
+  }
+  printf("  jobs acknowledged     %zu (%zu more in doubt: the commit's answer "
+         "was lost; %lld of them ran)\n",
+         acked.size(), in_doubt.size(), static_cast<long long>(in_doubt_ran));
+  printf("  jobs completed        %lld\n", static_cast<long long>(completed));
+  printf("  jobs/s held           %.0f\n",
+         completed / absl::ToDoubleSeconds(total));
+  printf("  duplicates            %lld (in flight at a failover)\n",
+         static_cast<long long>(duplicates - unexplained));
+  printf("  unexplained duplicates %lld%s\n", static_cast<long long>(unexplained),
+         unexplained_text.c_str());
+  if (!sync) {
+    printf("  lost to replication   %lld (acknowledged within %.0f s before "
+           "a failover; %.2f per failover)\n",
+           static_cast<long long>(lost_to_replication),
+           kCompletionWindowUs / 1e6,
+           failovers.empty() ? 0.0
+                             : static_cast<double>(lost_to_replication) /
+                                   failovers.size());
+  }
+  printf("  lost                  %lld%s\n", static_cast<long long>(lost),
+         lost_text.c_str());
+  printf("  stuck (left in queue) %lld\n", static_cast<long long>(stuck));
+  printf("  advisory locks held   %lld\n", static_cast<long long>(locks));
+  printf("soak: %s\n", passed ? "PASS" : "FAIL");
+  return passed ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -626,5 +1012,7 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = 2;  // errors only: the chaos makes plenty of noise
   if (absl::GetFlag(FLAGS_role) == "worker") return RunWorker();
+  if (absl::GetFlag(FLAGS_role) == "enqueuer") return RunEnqueuerProcess();
+  if (!absl::GetFlag(FLAGS_failover).empty()) return RunFailoverSoak();
   return RunOrchestrator();
 }

@@ -502,7 +502,12 @@ class Console::Impl {
   }
 
   void Config(httplib::Response& res) {
-    bool act = !options_.read_only;
+    // A standby (after a failover, the old primary) takes no changes: say
+    // so, and offer none.
+    absl::StatusOr<std::string> server_read_only = admin_->ReadOnlyReason();
+    const std::string standby =
+        server_read_only.ok() ? *server_read_only : std::string();
+    bool act = !options_.read_only && standby.empty();
     JsonObject actions;
     actions.Bool("retry", act)
         .Bool("delete", act)
@@ -515,6 +520,8 @@ class Console::Impl {
     JsonObject why;
     if (options_.read_only) {
       why.String("all", "this console is read-only (--read-only)");
+    } else if (!standby.empty()) {
+      why.String("all", standby);
     }
     if (actions_.cancel_job == nullptr) {
       why.String("cancel", kNoCancel);
@@ -532,7 +539,10 @@ class Console::Impl {
       why.String("remove_limit", kNoRemoveLimit);
     }
     JsonObject o;
-    o.Bool("read_only", options_.read_only)
+    o.Bool("read_only", options_.read_only || !standby.empty())
+        .String("read_only_reason",
+                options_.read_only ? "this console is read-only (--read-only)"
+                                   : standby)
         .String("database", RedactConninfo(options_.conninfo))
         .Double("refresh_seconds", absl::ToDoubleSeconds(options_.refresh))
         .Int("throughput_minutes", options_.throughput_minutes)

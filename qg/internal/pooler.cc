@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "qg/pg.h"
 
 namespace qg::internal {
@@ -54,6 +55,28 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
   }
   if (a_pids.size() != 1 || b_pids.size() != 1) return true;
   return *a_pids.begin() == *b_pids.begin();
+}
+
+absl::Status RequireWritableServer(PGconn* conn, absl::string_view what) {
+  auto on = [&](const char* name) {
+    const char* v = PQparameterStatus(conn, name);
+    return v != nullptr && absl::string_view(v) == "on";
+  };
+  if (on("in_hot_standby")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what,
+        " needs the primary, but the server is a read-only hot standby: list "
+        "the primary and its standbys in the conninfo with "
+        "target_session_attrs=read-write (e.g. \"host=db1,db2 "
+        "target_session_attrs=read-write\")"));
+  }
+  if (on("default_transaction_read_only")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what,
+        " needs to write, but the server makes every transaction read-only "
+        "(default_transaction_read_only is on)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace qg::internal

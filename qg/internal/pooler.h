@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "libpq-fe.h"
 
 namespace qg::internal {
@@ -31,6 +32,16 @@ namespace qg::internal {
 // counts as one too. Errors: the second connection's, or a statement's.
 absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
                                              const std::string& conninfo);
+
+// RequireWritableServer()
+//
+// `OkStatus()` unless `conn`'s server is a hot standby or makes every
+// transaction read-only (the `in_hot_standby` and
+// `default_transaction_read_only` settings PostgreSQL 14+ reports, read
+// without a round trip); then a `FailedPrecondition` that says `what` needs
+// the primary. A worker on a standby could lock jobs (advisory locks work
+// there) but never finish one.
+absl::Status RequireWritableServer(PGconn* conn, absl::string_view what);
 
 }  // namespace qg::internal
 

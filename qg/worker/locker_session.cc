@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "qg/internal/pg.h"
 #include "qg/internal/pipeline.h"
+#include "qg/internal/pooler.h"
 #include "qg/internal/sql.h"
 
 namespace qg::internal {
@@ -219,6 +220,9 @@ absl::StatusOr<LockerSession::Sweep> ReadSweep(const PgResult& r,
 // What every connection of the session needs: the locker's statements
 // prepared, its planner settings, and the statement timeout.
 absl::Status SetUpConnection(PGconn* conn, absl::Duration statement_timeout) {
+  if (absl::Status s = RequireWritableServer(conn, "a worker pool"); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = sql::PrepareAll(conn, sql::LockerStatements());
       !s.ok()) {
     return s;

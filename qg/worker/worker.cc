@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "qg/executor.h"
 #include "qg/internal/conn_pool.h"
+#include "qg/internal/pooler.h"
 #include "qg/internal/sync.h"
 #include "qg/limits.h"
 #include "qg/periodic.h"
@@ -228,6 +229,19 @@ absl::Status WorkerPool::Start() {
   if (absl::Status s = options_.Validate(); !s.ok()) return s;
   if (absl::Status s = client_->RequireSession("a worker pool"); !s.ok()) {
     return s;
+  }
+  {
+    // A pool on a hot standby could lock jobs but never finish one. (A
+    // server out of reach now is the pool's to wait for, as ever.)
+    absl::StatusOr<internal::PooledConn> conn =
+        client_->conn_pool()->Acquire(absl::Seconds(5));
+    if (conn.ok()) {
+      if (absl::Status s =
+              internal::RequireWritableServer(conn->get(), "a worker pool");
+          !s.ok()) {
+        return s;
+      }
+    }
   }
   if (absl::Status s = StoreLimits(); !s.ok()) return s;
   if (options_.periodic != nullptr && !periodic_started_) {

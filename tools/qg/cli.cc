@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "qg/conninfo.h"
@@ -173,6 +174,16 @@ absl::StatusOr<int64_t> OneJobId(const std::vector<std::string>& positional) {
 
 absl::StatusOr<std::unique_ptr<qg::Admin>> ConnectAdmin(const std::string& db) {
   return qg::Admin::Connect({.conninfo = db, .max_conns = 1});
+}
+
+void NoteReadOnly(qg::Admin& admin) {
+  absl::StatusOr<std::string> why = admin.ReadOnlyReason();
+  if (!why.ok() || why->empty()) return;
+  fprintf(stderr,
+          "qg: note: read-only server (%s); what follows may lag the "
+          "primary\n",
+          absl::StrContains(*why, "hot standby") ? "a hot standby"
+                                                  : "default_transaction_read_only");
 }
 
 }  // namespace qg_cli

@@ -143,6 +143,10 @@ int ParseAndRun(
 // An `Admin` on `db` with the command line's settings (one connection).
 absl::StatusOr<std::unique_ptr<qg::Admin>> ConnectAdmin(const std::string& db);
 
+// Says on stderr, for the read commands, when the server takes no changes
+// (a hot standby: what they show may lag the primary).
+void NoteReadOnly(qg::Admin& admin);
+
 // The commands (each in tools/qg/<name>.cc).
 const Command& MigrateCommand();
 const Command& EnqueueCommand();

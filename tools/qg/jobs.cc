@@ -187,6 +187,7 @@ int Run(const JobsOptions& o) {
   const Command& self = JobsCommand();
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
+  NoteReadOnly(**admin);
   if (o.id.has_value()) return ShowOne(o, **admin);
   qg::PageRequest request = o.page;
   request.max_scan = qg::kOperatorMaxScan;

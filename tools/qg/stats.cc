@@ -35,6 +35,7 @@ int Run(const StatsOptions& o) {
   const Command& self = StatsCommand();
   absl::StatusOr<std::unique_ptr<qg::Admin>> admin = ConnectAdmin(o.db);
   if (!admin.ok()) return FailConnect(self, admin.status());
+  NoteReadOnly(**admin);
   absl::StatusOr<qg::StatsReport> report = (*admin)->Stats();
   if (!report.ok()) return Fail(self, report.status());
   if (o.json) {

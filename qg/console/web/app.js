@@ -546,7 +546,7 @@
         el('dt', {}, 'Priority'), el('dd', {}, j.priority),
         el('dt', {}, 'Failed attempts'), el('dd', { id: 'job-errors' }, j.error_count),
         el('dt', {}, 'Held by'), el('dd', { id: 'job-holder' }, j.held_by_pid ? 'backend pid ' + j.held_by_pid : 'nobody'))),
-      config.read_only ? el('p', { class: 'muted' }, 'Read-only console: no actions.') :
+      config.read_only ? el('p', { class: 'muted' }, 'Read-only console: no actions. ', config.read_only_reason || '') :
         el('section', { class: 'actions' },
           actionButton('Retry now', 'retry', () => runAction(act('/api/v1/jobs/' + j.id + '/retry'), reload)),
           actionButton('Cancel', 'cancel', () => runAction(act('/api/v1/jobs/' + j.id + '/cancel'), reload)),
@@ -769,7 +769,12 @@
       return;
     }
     document.getElementById('db').textContent = config.database;
-    if (config.read_only) document.getElementById('mode').textContent = 'read-only';
+    if (config.read_only) {
+      const mode = document.getElementById('mode');
+      mode.textContent = config.read_only_reason && config.read_only_reason.includes('standby')
+        ? 'read-only: hot standby' : 'read-only';
+      mode.title = config.read_only_reason || '';
+    }
     window.addEventListener('hashchange', () => { flash('', true); route(); });
     route();
   }

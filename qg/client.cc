@@ -556,6 +556,17 @@ absl::StatusOr<std::unique_ptr<Job>> Client::LockLimitedJob(
                             "limit_locks")
                       : row.status();
     }
+    // As qg_check_job does on the unlimited path: the session holds the
+    // job's locks while the handler's Tx() runs on it.
+    if (absl::Status s =
+            ExecSimple(conn.get(),
+                       "SELECT set_config("
+                       "'idle_in_transaction_session_timeout', '0', false)")
+                .status();
+        !s.ok()) {
+      conn.Discard();
+      return s;
+    }
     return std::make_unique<Job>(
         std::move(*row),
         std::make_unique<internal::SessionLease>(std::move(conn), true, logger_,

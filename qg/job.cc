@@ -309,7 +309,25 @@ absl::Status Job::Error(absl::string_view message) {
     end_ = end;
     return absl::OkStatus();
   }
+  internal::JobError again = e;
   absl::Status s = RunOn(executor(), ErrorCall(std::move(e)));
+  if (absl::IsUnavailable(s) && borrowed_tx_ == nullptr) {
+    // The job's session died under it (a terminated backend, a DBA's
+    // idle_in_transaction_session_timeout ending the handler's Tx()): record
+    // the failure from a fresh session that locks the job again, so that
+    // the retry counts, unless another worker holds the job by now.
+    absl::Status relocked = lease_->RunRelocked(row_, [&](PGconn* conn) {
+      PgExecutor exec(conn);
+      return RunOn(exec, ErrorCall(std::move(again)));
+    });
+    if (relocked.ok()) {
+      s = relocked;
+    } else {
+      s = absl::Status(s.code(), absl::StrCat(s.message(), "; recording it on "
+                                              "a fresh session: ",
+                                              relocked.message()));
+    }
+  }
   if (s.ok()) end_ = end;
   return s;
 }

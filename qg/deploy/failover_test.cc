@@ -218,22 +218,28 @@ TEST(StandbyTest, ReadsWorkThereAndChangesAreRefusedClearly) {
   EXPECT_EQ(ran, 0);
 
   // The command line: reads say where they come from; changes fail.
-  std::string out = qg_testing::TempPath("qg-stats");
-  EXPECT_EQ(qg_testing::Wait(qg_testing::Spawn(
-                {.argv = {qg_testing::RunfilePath("tools/qg"), "stats",
-                          "--db=" + standby},
-                 .stdout_path = out,
-                 .stderr_path = out})),
-            0);
-  EXPECT_THAT(qg_testing::ReadFile(out), HasSubstr("read-only server"));
-  EXPECT_THAT(qg_testing::ReadFile(out), HasSubstr("S"));
+  std::string out = qg_testing::TempPath("qg-out");
+  std::string err = qg_testing::TempPath("qg-err");
+  for (const char* command : {"stats", "jobs"}) {
+    EXPECT_EQ(qg_testing::Wait(qg_testing::Spawn(
+                  {.argv = {qg_testing::RunfilePath("tools/qg"), command,
+                            "--db=" + standby},
+                   .stdout_path = out,
+                   .stderr_path = err})),
+              0)
+        << command;
+    EXPECT_THAT(qg_testing::ReadFile(err),
+                HasSubstr("read-only server (a hot standby)"))
+        << command;
+    EXPECT_THAT(qg_testing::ReadFile(out), HasSubstr("S")) << command;
+  }
   EXPECT_NE(qg_testing::Wait(qg_testing::Spawn(
                 {.argv = {qg_testing::RunfilePath("tools/qg"), "delete",
                           absl::StrCat(id), "--db=" + standby},
                  .stdout_path = out,
-                 .stderr_path = out})),
+                 .stderr_path = err})),
             0);
-  EXPECT_THAT(qg_testing::ReadFile(out), HasSubstr("read-only"));
+  EXPECT_THAT(qg_testing::ReadFile(err), HasSubstr("read-only"));
 
   // The console: serves reads, offers no action and says why.
   QG_ASSERT_OK_AND_ASSIGN(

@@ -42,6 +42,9 @@ class PooledConn {
   // Closes the connection instead of returning it.
   void Discard();
 
+  // The pool it came from (null once released).
+  const std::shared_ptr<ConnPool>& pool() const { return pool_; }
+
  private:
   friend class ConnPool;
   PooledConn(std::shared_ptr<ConnPool> pool, PgConnPtr conn)

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,19 @@ class JobLease {
   // Ends the lease, once: applies `outcome` (batched leases) and releases the
   // job's lock. `row` is the job's row as it was locked.
   virtual void End(const JobRow& row, Outcome outcome) = 0;
+
+  // RunRelocked()
+  //
+  // For a lease whose session died under the job (a terminated backend, a
+  // DBA's idle_in_transaction_session_timeout): runs `write` on a fresh
+  // session that takes the job's lock again first, as any worker would, and
+  // releases it after. `Aborted` when another worker holds the job now
+  // (then it is theirs); `FailedPrecondition` when the lease cannot.
+  virtual absl::Status RunRelocked(
+      const JobRow& /*row*/,
+      const std::function<absl::Status(PGconn*)>& /*write*/) {
+    return absl::FailedPreconditionError("the lease cannot lock the job again");
+  }
 };
 
 // SessionLease
@@ -93,10 +107,14 @@ class SessionLease : public JobLease {
   PGconn* Conn() override { return conn_.get(); }
   bool BatchesWrites() const override { return false; }
   void End(const JobRow& row, Outcome outcome) override;
+  absl::Status RunRelocked(
+      const JobRow& row,
+      const std::function<absl::Status(PGconn*)>& write) override;
 
  private:
   PooledConn conn_;
   const bool locked_;
+  bool session_lost_ = false;  // RunRelocked() closed the dead session
   Logger* logger_;
   const std::shared_ptr<JobCounter> counter_;
   const std::vector<int64_t> limit_locks_;

@@ -1545,4 +1545,43 @@ TEST_F(QgCommandTest, JobsPageLooksAtABoundedNumberOfJobs) {
   EXPECT_THAT(next.out, Not(HasSubstr("--after")));
 }
 
+// qg grants: prints the GRANTs of the three roles without a database (a
+// bad name is a usage mistake), and --apply applies them, as often as it
+// is run, to roles it creates where missing.
+TEST_F(QgCommandTest, GrantsPrintsTheGrantsAndApplies) {
+  QgRun printed = RunQg({"grants", "--worker", "app worker"}, "");
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_THAT(printed.out, HasSubstr("GRANT SELECT, UPDATE, DELETE ON TABLE "
+                                     "que_jobs TO \"app worker\";"));
+  QgRun reserved = RunQg({"grants", "--operator", "pg_x"}, "");
+  EXPECT_EQ(reserved.exit_code, 2);
+  EXPECT_THAT(reserved.err, HasSubstr("the operator role: \"pg_x\" is "
+                                      "reserved"));
+  QgRun no_db = RunQg({"grants", "--apply"}, "");
+  EXPECT_EQ(no_db.exit_code, 2);
+
+  const std::string e = "qg_cli_e_" + db_->name();
+  const std::string w = "qg_cli_w_" + db_->name();
+  const std::string o = "qg_cli_o_" + db_->name();
+  for (int run = 0; run < 2; ++run) {
+    QgRun applied = RunQg(
+        {"grants", "--apply", "--enqueuer", e, "--worker", w, "--operator", o},
+        db_->conninfo());
+    EXPECT_EQ(applied.exit_code, 0) << applied.err;
+    EXPECT_THAT(applied.out,
+                HasSubstr(absl::StrCat("granted: the enqueuer ", e)));
+  }
+  EXPECT_EQ(
+      Query(absl::StrCat("SELECT format('%s %s %s', has_table_privilege('", e,
+                         "', 'que_jobs', 'DELETE'), has_table_privilege('", w,
+                         "', 'que_jobs', 'DELETE'), has_table_privilege('", o,
+                         "', 'qg_limits', 'UPDATE'))")),
+      "f t t");
+  QG_EXPECT_OK(
+      qg::ExecSimple(conn_.get(),
+                     absl::StrCat("DROP OWNED BY ", e, ", ", w, ", ", o,
+                                  "; DROP ROLE ", e, ", ", w, ", ", o))
+          .status());
+}
+
 }  // namespace

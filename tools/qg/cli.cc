@@ -26,7 +26,7 @@ const std::vector<const Command*>& AllCommands() {
       &CancelCommand(),   &PauseCommand(),   &ResumeCommand(),
       &PeriodicCommand(), &LimitsCommand(),  &HistoryCommand(),
       &BatchesCommand(),  &WorkCommand(),    &DemoCommand(),
-      &ConsoleCommand(),
+      &ConsoleCommand(),  &GrantsCommand(),
   };
   return *all;
 }

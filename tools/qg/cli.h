@@ -164,6 +164,7 @@ const Command& BatchesCommand();  // tools/qg/batches.cc
 const Command& WorkCommand();
 const Command& DemoCommand();
 const Command& ConsoleCommand();
+const Command& GrantsCommand();  // tools/qg/grants.cc
 
 }  // namespace qg_cli
 

@@ -12,6 +12,7 @@
 //   qg work --handler TYPE=CMD ...  work jobs by running shell commands
 //   qg demo [--jobs N]              the demo, on an embedded PostgreSQL
 //   qg console [--listen ADDR]      the web console (and /metrics)
+//   qg grants [--apply]             the GRANTs of least-privilege roles
 //
 // A thin shell over the public libraries (//qg:admin, //qg:client,
 // //qg/worker, //qg/console, //qg/metrics); each command is in

@@ -211,7 +211,8 @@ absl::StatusOr<MigrateResult> Admin::Migrate() {
 absl::StatusOr<std::string> Admin::ReadOnlyReason() {
   absl::StatusOr<PooledConn> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  absl::Status s = internal::RequireWritableServer(conn->get(), "changing jobs");
+  absl::Status s =
+      internal::RequireWritableServer(conn->get(), "changing jobs");
   return s.ok() ? std::string() : std::string(s.message());
 }
 

@@ -271,8 +271,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   auto pool = internal::ConnPool::Create(
       options.conninfo, options.max_conns,
       transaction_pooled ? internal::ConnPool::OnConnect() : PrepareStatements);
-  return std::unique_ptr<Client>(new Client(
-      std::move(options), std::move(pool), std::move(hooks), transaction_pooled));
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(pool),
+                                            std::move(hooks),
+                                            transaction_pooled));
 }
 
 absl::Status Client::RequireSession(absl::string_view what) const {
@@ -287,8 +288,8 @@ absl::Status Client::RequireSession(absl::string_view what) const {
       "enqueueing and admin work through the transaction pooler."));
 }
 
-absl::StatusOr<PgResult> Client::RunOnPooled(
-    PGconn* conn, const internal::Call& call) const {
+absl::StatusOr<PgResult> Client::RunOnPooled(PGconn* conn,
+                                             const internal::Call& call) const {
   return transaction_pooled_ ? internal::Run(conn, call)
                              : internal::RunPrepared(conn, call);
 }

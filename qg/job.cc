@@ -323,7 +323,8 @@ absl::Status Job::Error(absl::string_view message) {
     if (relocked.ok()) {
       s = relocked;
     } else {
-      s = absl::Status(s.code(), absl::StrCat(s.message(), "; recording it on "
+      s = absl::Status(s.code(), absl::StrCat(s.message(),
+                                              "; recording it on "
                                               "a fresh session: ",
                                               relocked.message()));
     }

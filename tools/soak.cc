@@ -29,13 +29,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
-#include <set>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,9 +176,9 @@ int RunWorker() {
       if (handler_ms > 0) {
         absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
       }
-      std::string line = absl::StrCat("R ", job.args(), " ", me, " ", started,
-                                      " ", absl::ToUnixMicros(absl::Now()),
-                                      "\n");
+      std::string line =
+          absl::StrCat("R ", job.args(), " ", me, " ", started, " ",
+                       absl::ToUnixMicros(absl::Now()), "\n");
       if (write(record_fd, line.data(), line.size()) !=
           static_cast<ssize_t>(line.size())) {
         return absl::InternalError("cannot record the run");
@@ -186,28 +186,28 @@ int RunWorker() {
       return absl::OkStatus();
     });
   } else {
-  work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
-    // The effect commits on its own (not in the job's transaction), so a job
-    // in flight when its worker dies may record its effect twice.
-    std::string started = qg::FormatTimestamp(absl::Now());
-    PGconn* conn = job.Conn();
-    if (conn == nullptr) return absl::UnavailableError("no connection");
-    absl::StatusOr<qg::PgResult> effect =
-        qg::Exec(conn,
-                 "INSERT INTO qg_soak_effects (job_id, worker, started_at) "
-                 "VALUES ($1, $2, $3) RETURNING id",
-                 {absl::StrCat(job.id()), absl::StrCat(me), started});
-    if (!effect.ok()) return effect.status();
-    thread_local std::mt19937 rng(std::random_device{}());
-    if (handler_ms > 0) {
-      absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
-    }
-    return qg::Exec(conn,
-                    "UPDATE qg_soak_effects SET done_at = "
-                    "clock_timestamp() WHERE id = $1",
-                    {std::string(effect->Get(0, 0))})
-        .status();
-  });
+    work_map.Register("Soak", [&](qg::Job& job) -> absl::Status {
+      // The effect commits on its own (not in the job's transaction), so a job
+      // in flight when its worker dies may record its effect twice.
+      std::string started = qg::FormatTimestamp(absl::Now());
+      PGconn* conn = job.Conn();
+      if (conn == nullptr) return absl::UnavailableError("no connection");
+      absl::StatusOr<qg::PgResult> effect =
+          qg::Exec(conn,
+                   "INSERT INTO qg_soak_effects (job_id, worker, started_at) "
+                   "VALUES ($1, $2, $3) RETURNING id",
+                   {absl::StrCat(job.id()), absl::StrCat(me), started});
+      if (!effect.ok()) return effect.status();
+      thread_local std::mt19937 rng(std::random_device{}());
+      if (handler_ms > 0) {
+        absl::SleepFor(absl::Microseconds(rng() % (handler_ms * 1000)));
+      }
+      return qg::Exec(conn,
+                      "UPDATE qg_soak_effects SET done_at = "
+                      "clock_timestamp() WHERE id = $1",
+                      {std::string(effect->Get(0, 0))})
+          .status();
+    });
   }
   qg::WorkerOptions wopts;
   std::string mode = absl::GetFlag(FLAGS_mode);
@@ -671,7 +671,6 @@ int RunOrchestrator() {
   return outcome.Passed() ? 0 : 1;
 }
 
-
 // ---------------------------------------------------------------------------
 // failover runs
 
@@ -774,8 +773,7 @@ void ReadRecords(const std::string& dir, int enqueuers, int workers,
     if (f == nullptr) continue;
     char args[80];
     long long pid, start, end;
-    while (fscanf(f, " R %79s %lld %lld %lld", args, &pid, &start, &end) ==
-           4) {
+    while (fscanf(f, " R %79s %lld %lld %lld", args, &pid, &start, &end) == 4) {
       std::string token(args);
       // ["e0-12"] -> e0-12
       if (token.size() > 4) token = token.substr(2, token.size() - 4);
@@ -843,10 +841,10 @@ int RunFailoverSoak() {
   }
   std::unique_ptr<qg::EmbeddedPostgres> primary = std::move(*a),
                                         standby = std::move(*b);
-  const std::string db = absl::StrCat(
-      "host=", primary->socket_host(), ",", standby->socket_host(),
-      " port=5432,5432 user=postgres dbname=qg "
-      "target_session_attrs=read-write connect_timeout=5");
+  const std::string db =
+      absl::StrCat("host=", primary->socket_host(), ",", standby->socket_host(),
+                   " port=5432,5432 user=postgres dbname=qg "
+                   "target_session_attrs=read-write connect_timeout=5");
   char dir_template[] = "/tmp/qg-failover-soak-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) return 1;
   const std::string dir = dir_template;
@@ -872,10 +870,9 @@ int RunFailoverSoak() {
          absl::StrCat("--record=", dir, "/worker-", w)}));
   }
   for (int e = 0; e < enqueuers; ++e) {
-    enqueuer_pids.push_back(
-        SpawnRole({"--role=enqueuer", "--db=" + db,
-                   absl::StrCat("--enqueuer=", e),
-                   absl::StrCat("--record=", dir, "/enqueuer-", e)}));
+    enqueuer_pids.push_back(SpawnRole(
+        {"--role=enqueuer", "--db=" + db, absl::StrCat("--enqueuer=", e),
+         absl::StrCat("--record=", dir, "/enqueuer-", e)}));
   }
   std::vector<Failover> failovers;
   const absl::Time start = absl::Now();
@@ -977,24 +974,25 @@ int RunFailoverSoak() {
     printf("  promotion, mean       %.2f s (standby back after %.2f s)\n",
            promote / failovers.size(), rebuild / failovers.size());
   }
-  printf("  jobs acknowledged     %zu (%zu more in doubt: the commit's answer "
-         "was lost; %lld of them ran)\n",
-         acked.size(), in_doubt.size(), static_cast<long long>(in_doubt_ran));
+  printf(
+      "  jobs acknowledged     %zu (%zu more in doubt: the commit's answer "
+      "was lost; %lld of them ran)\n",
+      acked.size(), in_doubt.size(), static_cast<long long>(in_doubt_ran));
   printf("  jobs completed        %lld\n", static_cast<long long>(completed));
   printf("  jobs/s held           %.0f\n",
          completed / absl::ToDoubleSeconds(total));
   printf("  duplicates            %lld (in flight at a failover)\n",
          static_cast<long long>(duplicates - unexplained));
-  printf("  unexplained duplicates %lld%s\n", static_cast<long long>(unexplained),
-         unexplained_text.c_str());
+  printf("  unexplained duplicates %lld%s\n",
+         static_cast<long long>(unexplained), unexplained_text.c_str());
   if (!sync) {
-    printf("  lost to replication   %lld (acknowledged within %.0f s before "
-           "a failover; %.2f per failover)\n",
-           static_cast<long long>(lost_to_replication),
-           kCompletionWindowUs / 1e6,
-           failovers.empty() ? 0.0
-                             : static_cast<double>(lost_to_replication) /
-                                   failovers.size());
+    printf(
+        "  lost to replication   %lld (acknowledged within %.0f s before "
+        "a failover; %.2f per failover)\n",
+        static_cast<long long>(lost_to_replication), kCompletionWindowUs / 1e6,
+        failovers.empty()
+            ? 0.0
+            : static_cast<double>(lost_to_replication) / failovers.size());
   }
   printf("  lost                  %lld%s\n", static_cast<long long>(lost),
          lost_text.c_str());

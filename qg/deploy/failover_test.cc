@@ -104,8 +104,8 @@ TEST_P(FailoverTest, WorkersEnqueuersAndAdminCarryOnLosingNoAcknowledgedJob) {
   qg::WorkerPool pool(client.get(), &work_map, 4,
                       {.interval = absl::Milliseconds(50), .mode = GetParam()});
   QG_ASSERT_OK(pool.Start());
-  QG_ASSERT_OK_AND_ASSIGN(auto admin,
-                          qg::Admin::Connect({.conninfo = cluster->conninfo()}));
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto admin, qg::Admin::Connect({.conninfo = cluster->conninfo()}));
   QG_ASSERT_OK(admin->Stats().status());
 
   std::atomic<bool> stop{false};
@@ -137,8 +137,7 @@ TEST_P(FailoverTest, WorkersEnqueuersAndAdminCarryOnLosingNoAcknowledgedJob) {
 
   // The same pool drains what was enqueued after the failovers.
   EXPECT_TRUE(qg_testing::WaitFor(
-      [&] { return CountJobs(cluster->conninfo()) == 0; },
-      absl::Seconds(60)))
+      [&] { return CountJobs(cluster->conninfo()) == 0; }, absl::Seconds(60)))
       << "left: " << CountJobs(cluster->conninfo());
   pool.Shutdown();
   int lost = 0, twice = 0;
@@ -165,8 +164,8 @@ TEST(StandbyTest, ReadsWorkThereAndChangesAreRefusedClearly) {
   std::unique_ptr<Cluster> cluster = Cluster::Start();
   ASSERT_NE(cluster, nullptr);
   {
-    QG_ASSERT_OK_AND_ASSIGN(auto client, qg::Client::Create(
-                                             {.conninfo = cluster->conninfo()}));
+    QG_ASSERT_OK_AND_ASSIGN(
+        auto client, qg::Client::Create({.conninfo = cluster->conninfo()}));
     for (int i = 0; i < 3; ++i) QG_ASSERT_OK(client->Enqueue({.type = "S"}));
   }
   // Synchronous replication: committed means on the standby (applied soon
@@ -174,7 +173,8 @@ TEST(StandbyTest, ReadsWorkThereAndChangesAreRefusedClearly) {
   const std::string standby = cluster->standby().conninfo();
   ASSERT_TRUE(qg_testing::WaitFor([&] { return CountJobs(standby) == 3; }));
 
-  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Admin::Connect({.conninfo = standby}));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          qg::Admin::Connect({.conninfo = standby}));
   QG_ASSERT_OK_AND_ASSIGN(std::string why, admin->ReadOnlyReason());
   EXPECT_THAT(why, HasSubstr("hot standby"));
   QG_ASSERT_OK_AND_ASSIGN(auto stats, admin->Stats());
@@ -254,9 +254,9 @@ TEST(StandbyTest, ReadsWorkThereAndChangesAreRefusedClearly) {
   ASSERT_TRUE(jobs);
   EXPECT_EQ(jobs->status, 200);
   httplib::Headers headers = {{"X-QG-CSRF", console->csrf_token()}};
-  httplib::Result del = http.Post(
-      absl::StrCat("/api/v1/jobs/", id, "/delete").c_str(), headers, "",
-      "text/plain");
+  httplib::Result del =
+      http.Post(absl::StrCat("/api/v1/jobs/", id, "/delete").c_str(), headers,
+                "", "text/plain");
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 409) << del->body;
   EXPECT_THAT(del->body, HasSubstr("read-only"));

@@ -3,6 +3,8 @@
 // enqueue paths and admin work (no statement prepared on one server session
 // is used on another), and worker pools, which need a session of their own,
 // refuse to start instead of running jobs twice.
+#include "qg/testing/pgbouncer.h"
+
 #include <atomic>
 #include <memory>
 #include <set>
@@ -11,8 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gmock/gmock.h"
 #include "glog/logging.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/admin.h"
 #include "qg/client.h"
@@ -20,7 +22,6 @@
 #include "qg/executor.h"
 #include "qg/internal/sync.h"
 #include "qg/pg.h"
-#include "qg/testing/pgbouncer.h"
 #include "qg/testing/query.h"
 #include "qg/testing/status_matchers.h"
 #include "qg/testing/subprocess.h"
@@ -66,8 +67,8 @@ class PgBouncerTest : public ::testing::Test {
 };
 
 TEST_F(PgBouncerTest, DirectConnectionIsNotTransactionPooled) {
-  QG_ASSERT_OK_AND_ASSIGN(auto client,
-                          qg::Client::Create({.conninfo = Server().ConninfoFor(db_)}));
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto client, qg::Client::Create({.conninfo = Server().ConninfoFor(db_)}));
   EXPECT_FALSE(client->transaction_pooled());
 }
 
@@ -75,8 +76,8 @@ TEST_F(PgBouncerTest, TransactionModeEnqueuePathsAndAdminWork) {
   auto bouncer = Bouncer("transaction");
   ASSERT_NE(bouncer, nullptr);
   const std::string via = bouncer->ConninfoFor(db_);
-  QG_ASSERT_OK_AND_ASSIGN(auto client,
-                          qg::Client::Create({.conninfo = via, .max_conns = 6}));
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto client, qg::Client::Create({.conninfo = via, .max_conns = 6}));
   EXPECT_TRUE(client->transaction_pooled());
 
   // Six threads share two server sessions: a statement prepared on one
@@ -104,13 +105,13 @@ TEST_F(PgBouncerTest, TransactionModeEnqueuePathsAndAdminWork) {
   QG_ASSERT_OK_AND_ASSIGN(qg::PgConnPtr conn, qg::Connect(via));
   for (bool commit : {true, false}) {
     QG_ASSERT_OK_AND_ASSIGN(auto tx, qg::PgTx::Begin(conn.get()));
-    QG_ASSERT_OK(client->EnqueueInTx(
-        {.type = commit ? "InTx" : "RolledBack"}, *tx));
+    QG_ASSERT_OK(
+        client->EnqueueInTx({.type = commit ? "InTx" : "RolledBack"}, *tx));
     QG_ASSERT_OK(client->EnqueueMany(
         {{.type = commit ? "InTx" : "RolledBack"}, {.type = "Other"}},
         tx.get()));
-    QG_ASSERT_OK(client->EnqueueMany(
-        {{.type = commit ? "InTx" : "RolledBack"}}));
+    QG_ASSERT_OK(
+        client->EnqueueMany({{.type = commit ? "InTx" : "RolledBack"}}));
     if (commit) {
       QG_ASSERT_OK(tx->Commit());
     } else {
@@ -118,8 +119,8 @@ TEST_F(PgBouncerTest, TransactionModeEnqueuePathsAndAdminWork) {
     }
   }
   EXPECT_EQ(Count("SELECT count(*) FROM que_jobs WHERE job_class='InTx'"), 3);
-  EXPECT_EQ(
-      Count("SELECT count(*) FROM que_jobs WHERE job_class='RolledBack'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM que_jobs WHERE job_class='RolledBack'"),
+            1);
 
   // COPY, unique jobs, a workflow and a batch.
   int n = 0;
@@ -158,8 +159,7 @@ TEST_F(PgBouncerTest, TransactionModeEnqueuePathsAndAdminWork) {
   EXPECT_THAT(paused, ::testing::ElementsAre("q"));
   QG_ASSERT_OK(admin->ResumeQueue("q"));
   QG_ASSERT_OK(admin->DeleteJob(first.id));
-  EXPECT_EQ(Count("SELECT count(*) FROM que_jobs WHERE job_class='Unique'"),
-            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM que_jobs WHERE job_class='Unique'"), 0);
 }
 
 TEST_F(PgBouncerTest, PreparedStatementsWouldBreakThroughATransactionPooler) {
@@ -226,12 +226,13 @@ TEST_P(PgBouncerWorkerTest, SessionModeRunsEveryJobOnce) {
   // Session mode lends each client connection a server session for its
   // whole life: enough of them for the pool's sessions.
   bouncer.reset();
-  auto b = PgBouncer::Start(Server(), {.pool_mode = "session", .pool_size = 30});
+  auto b =
+      PgBouncer::Start(Server(), {.pool_mode = "session", .pool_size = 30});
   ASSERT_TRUE(b.ok()) << b.status();
   bouncer = std::move(*b);
   const std::string via = bouncer->ConninfoFor(db_);
-  QG_ASSERT_OK_AND_ASSIGN(auto client,
-                          qg::Client::Create({.conninfo = via, .max_conns = 8}));
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto client, qg::Client::Create({.conninfo = via, .max_conns = 8}));
   EXPECT_FALSE(client->transaction_pooled());
   std::vector<qg::NewJob> jobs;
   for (int i = 0; i < 400; ++i) {
@@ -269,9 +270,11 @@ TEST_F(PgBouncerTest, QgCommandsWorkThroughATransactionPooler) {
   std::string id = QueryValue(
       direct_.get(),
       "INSERT INTO que_jobs (job_class) VALUES ('Cli') RETURNING job_id");
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"stats"}, {"jobs"}, {"pause", "q"},
-        {"retry", id}, {"delete", id}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"stats"},
+                                        {"jobs"},
+                                        {"pause", "q"},
+                                        {"retry", id},
+                                        {"delete", id}}) {
     std::string out = qg_testing::TempPath("qg-out");
     std::vector<std::string> argv = {qg_testing::RunfilePath("tools/qg")};
     argv.insert(argv.end(), args.begin(), args.end());

@@ -41,14 +41,13 @@ class DbaTimeoutsTest : public qg_testing::DatabaseTest,
     QG_ASSERT_OK(
         qg::ExecSimple(
             conn_.get(),
-            absl::StrCat("ALTER DATABASE ", db_->name(),
-                         " SET statement_timeout = '2s'; ALTER DATABASE ",
-                         db_->name(),
-                         " SET lock_timeout = '100ms'; ALTER DATABASE ",
-                         db_->name(),
-                         " SET idle_in_transaction_session_timeout = '300ms'; "
-                         "ALTER DATABASE ",
-                         db_->name(), " SET idle_session_timeout = '500ms'"))
+            absl::StrCat(
+                "ALTER DATABASE ", db_->name(),
+                " SET statement_timeout = '2s'; ALTER DATABASE ", db_->name(),
+                " SET lock_timeout = '100ms'; ALTER DATABASE ", db_->name(),
+                " SET idle_in_transaction_session_timeout = '300ms'; "
+                "ALTER DATABASE ",
+                db_->name(), " SET idle_session_timeout = '500ms'"))
             .status());
   }
 
@@ -61,13 +60,12 @@ class DbaTimeoutsTest : public qg_testing::DatabaseTest,
 
 TEST_P(DbaTimeoutsTest, PoolSessionsKeepWorkingAndAKilledTxIsRetried) {
   qg_testing::CapturingLogger logger;
-  QG_ASSERT_OK_AND_ASSIGN(
-      auto client,
-      qg::Client::Create({.conninfo = db_->conninfo(),
-                          .logger = &logger,
-                          .backoff = [](int32_t) {
-                            return absl::Milliseconds(100);
-                          }}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client,
+                          qg::Client::Create({.conninfo = db_->conninfo(),
+                                              .logger = &logger,
+                                              .backoff = [](int32_t) {
+                                                return absl::Milliseconds(100);
+                                              }}));
   qg::internal::Mutex mu;
   std::vector<int> attempts_seen;  // error_count at each SlowTx run
   std::string second_run_error;
@@ -83,7 +81,8 @@ TEST_P(DbaTimeoutsTest, PoolSessionsKeepWorkingAndAKilledTxIsRetried) {
     {
       qg::internal::MutexLock lock(mu);
       attempts_seen.push_back(job.error_count());
-      if (job.error_count() > 0) second_run_error = job.last_error().value_or("");
+      if (job.error_count() > 0)
+        second_run_error = job.last_error().value_or("");
     }
     absl::StatusOr<qg::Tx*> tx = job.Tx();
     if (!tx.ok()) return tx.status();
@@ -112,7 +111,8 @@ TEST_P(DbaTimeoutsTest, PoolSessionsKeepWorkingAndAKilledTxIsRetried) {
                       {.interval = absl::Milliseconds(50), .mode = GetParam()});
   QG_ASSERT_OK(pool.Start());
   for (int round = 0; round < 2; ++round) {
-    for (int i = 0; i < 20; ++i) QG_ASSERT_OK(client->Enqueue({.type = "Quick"}));
+    for (int i = 0; i < 20; ++i)
+      QG_ASSERT_OK(client->Enqueue({.type = "Quick"}));
     ASSERT_TRUE(qg_testing::WaitFor([&] { return quick == 20 * (round + 1); }))
         << "round " << round << ": " << quick;
     // Quiet for longer than idle_session_timeout: the pool's sessions must

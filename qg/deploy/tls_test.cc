@@ -39,7 +39,8 @@ constexpr char kKeyPassword[] = "keypw-s3cret-71c";
 
 // Runs a shell command line; whether it exited 0.
 bool Sh(const std::string& command) {
-  return qg_testing::Wait(qg_testing::Spawn({.argv = {"/bin/sh", "-c", command}})) == 0;
+  return qg_testing::Wait(
+             qg_testing::Spawn({.argv = {"/bin/sh", "-c", command}})) == 0;
 }
 
 // A CA, a server certificate it signed for localhost, and a second CA.
@@ -56,8 +57,7 @@ Pki MakePki() {
   const std::string ec =
       "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   std::string script = absl::StrCat(
-      "set -e; mkdir -p ", p.dir, "; cd ", p.dir, ";",
-      "openssl req -x509 ", ec,
+      "set -e; mkdir -p ", p.dir, "; cd ", p.dir, ";", "openssl req -x509 ", ec,
       " -keyout ca.key -out ca.crt -days 2 -subj '/CN=qg test CA' 2>/dev/null;",
       "openssl req -x509 ", ec,
       " -keyout other.key -out other.crt -days 2 -subj '/CN=other CA' "
@@ -118,8 +118,8 @@ TEST_F(TlsTest, VerifyFullWorksEndToEnd) {
                                    "pg_backend_pid()"),
             "t");
   qg_testing::CapturingLogger logger;
-  QG_ASSERT_OK_AND_ASSIGN(
-      auto client, qg::Client::Create({.conninfo = conninfo, .logger = &logger}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, qg::Client::Create({.conninfo = conninfo,
+                                                           .logger = &logger}));
   for (qg::WorkerMode mode :
        {qg::WorkerMode::kFast, qg::WorkerMode::kQgCompat}) {
     std::vector<qg::NewJob> jobs(50, qg::NewJob{.type = "T"});
@@ -152,7 +152,8 @@ TEST_F(TlsTest, VerifyFullWorksEndToEnd) {
                 "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s "
                 "USING (pid) WHERE a.datname = 'qg' AND NOT s.ssl"),
             "0");
-  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Admin::Connect({.conninfo = conninfo}));
+  QG_ASSERT_OK_AND_ASSIGN(auto admin,
+                          qg::Admin::Connect({.conninfo = conninfo}));
   QG_ASSERT_OK(admin->Stats().status());
   QG_ASSERT_OK_AND_ASSIGN(
       auto console,
@@ -193,7 +194,8 @@ TEST_F(TlsTest, AnotherCasCertificateIsRefusedClearly) {
                  .stdout_path = out + ".out",
                  .stderr_path = out})),
             0);
-  EXPECT_THAT(qg_testing::ReadFile(out), HasSubstr("certificate verify failed"));
+  EXPECT_THAT(qg_testing::ReadFile(out),
+              HasSubstr("certificate verify failed"));
   ExpectNoSecret(qg_testing::ReadFile(out));
   ExpectNoSecret(qg_testing::ReadFile(out + ".out"));
 }
@@ -201,8 +203,8 @@ TEST_F(TlsTest, AnotherCasCertificateIsRefusedClearly) {
 TEST_F(TlsTest, SecretsStayOutOfWorkerLogsWhenTheServerGoesAway) {
   const std::string conninfo = Conninfo(pki_->ca());
   qg_testing::CapturingLogger logger;
-  QG_ASSERT_OK_AND_ASSIGN(
-      auto client, qg::Client::Create({.conninfo = conninfo, .logger = &logger}));
+  QG_ASSERT_OK_AND_ASSIGN(auto client, qg::Client::Create({.conninfo = conninfo,
+                                                           .logger = &logger}));
   qg::WorkMap work_map;
   work_map.Register("T", [](qg::Job&) { return absl::OkStatus(); });
   qg::WorkerPool pool(client.get(), &work_map, 2,
@@ -217,8 +219,8 @@ TEST_F(TlsTest, SecretsStayOutOfWorkerLogsWhenTheServerGoesAway) {
   QG_ASSERT_OK(client->Enqueue({.type = "T"}).status());
   QG_ASSERT_OK_AND_ASSIGN(qg::PgConnPtr conn, qg::Connect(conninfo));
   EXPECT_TRUE(qg_testing::WaitFor([&] {
-    return qg_testing::QueryValue(conn.get(), "SELECT count(*) FROM que_jobs") ==
-           "0";
+    return qg_testing::QueryValue(conn.get(),
+                                  "SELECT count(*) FROM que_jobs") == "0";
   }));
   pool.Shutdown();
   EXPECT_THAT(logger.text(), HasSubstr("password='****'"));

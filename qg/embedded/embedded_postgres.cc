@@ -1,13 +1,13 @@
 #include "qg/embedded/embedded_postgres.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -318,7 +318,8 @@ std::vector<std::string> PostgresArgs(const EmbeddedPostgresOptions& options,
 // A TCP port on 127.0.0.1 that nothing listens on now.
 absl::StatusOr<int> FreeTcpPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   struct sockaddr_in addr = {};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -334,13 +335,15 @@ absl::StatusOr<int> FreeTcpPort() {
 }
 
 // Writes `text` to `path`, readable by the server's account only.
-absl::Status WritePrivateFile(const std::string& path, const std::string& text) {
+absl::Status WritePrivateFile(const std::string& path,
+                              const std::string& text) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("open ", path, ": ", strerror(errno)));
   }
-  bool ok = write(fd, text.data(), text.size()) ==
-            static_cast<ssize_t>(text.size());
+  bool ok =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   close(fd);
   if (!ok) return absl::InternalError(absl::StrCat("write ", path));
   return ChownToTarget(path);
@@ -452,9 +455,9 @@ absl::Status EmbeddedPostgres::BuildTemplate(
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = server->Launch(
-          "", PostgresArgs(cold, server->host_, "", 0, ""),
-          options.start_timeout);
+  if (absl::Status s =
+          server->Launch("", PostgresArgs(cold, server->host_, "", 0, ""),
+                         options.start_timeout);
       !s.ok()) {
     return s;
   }
@@ -525,7 +528,8 @@ absl::Status EmbeddedPostgres::Prepare(const std::string& root,
   host_ = absl::StrCat("@qgpg-", RandomSuffix());
   start_timeout_ = options.start_timeout;
   if (options.socket_file) socket_dir_ = base_dir_;
-  const bool tls = !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
+  const bool tls =
+      !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
   if (tls && (options.tls_cert_pem.empty() || options.tls_key_pem.empty())) {
     return absl::InvalidArgumentError(
         "EmbeddedPostgresOptions: TLS needs both tls_cert_pem and tls_key_pem");
@@ -566,8 +570,9 @@ absl::Status BaseBackup(const EmbeddedPostgres& primary,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::StartStandby(
-    const EmbeddedPostgres& primary, EmbeddedPostgresOptions options) {
+absl::StatusOr<std::unique_ptr<EmbeddedPostgres>>
+EmbeddedPostgres::StartStandby(const EmbeddedPostgres& primary,
+                               EmbeddedPostgresOptions options) {
   auto server = std::unique_ptr<EmbeddedPostgres>(new EmbeddedPostgres);
   std::string root =
       options.data_root.empty() ? TempRoot(options.durable) : options.data_root;
@@ -579,8 +584,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedPostgres>> EmbeddedPostgres::StartStandby
         .IgnoreError();
     return s;
   }
-  if (absl::Status s = server->Launch("", server->postgres_args_,
-                                      options.start_timeout);
+  if (absl::Status s =
+          server->Launch("", server->postgres_args_, options.start_timeout);
       !s.ok()) {
     return s;
   }

@@ -18,11 +18,12 @@ absl::Status SessionLease::RunRelocked(
   session_lost_ = true;
   absl::StatusOr<PooledConn> fresh = pool->Acquire(absl::Seconds(5));
   if (!fresh.ok()) return fresh.status();
-  absl::StatusOr<PgResult> locked = Run(fresh->get(), queries::TryLockJob(row.key.id));
+  absl::StatusOr<PgResult> locked =
+      Run(fresh->get(), queries::TryLockJob(row.key.id));
   if (!locked.ok()) return locked.status();
   if (locked->Get(0, 0) != "t") {
-    return absl::AbortedError(absl::StrCat(
-        "job ", row.key.id, " is held by another worker now"));
+    return absl::AbortedError(
+        absl::StrCat("job ", row.key.id, " is held by another worker now"));
   }
   absl::Status s = write(fresh->get());
   absl::StatusOr<PgResult> unlocked =

@@ -82,14 +82,14 @@ absl::StatusOr<std::unique_ptr<PgBouncer>> PgBouncer::Start(
   std::string log = dir + "/stderr.log";
   std::string config = dir + "/pgbouncer.ini";
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid < 0)
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (pid == 0) {
     // PgBouncer refuses to run as root.
     if (geteuid() == 0) {
       struct passwd* pw = getpwnam("postgres");
       if (pw == nullptr) pw = getpwnam("nobody");
-      if (pw == nullptr || setgid(pw->pw_gid) != 0 ||
-          setuid(pw->pw_uid) != 0) {
+      if (pw == nullptr || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
         _exit(126);
       }
     }
@@ -115,9 +115,9 @@ absl::StatusOr<std::unique_ptr<PgBouncer>> PgBouncer::Start(
           absl::StrCat("pgbouncer exited at start:\n", bouncer->Log()));
     }
     if (absl::Now() > deadline) {
-      return absl::InternalError(absl::StrCat(
-          "pgbouncer did not accept connections within 20 s:\n",
-          bouncer->Log()));
+      return absl::InternalError(
+          absl::StrCat("pgbouncer did not accept connections within 20 s:\n",
+                       bouncer->Log()));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }

@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "qg/conninfo.h"
@@ -182,8 +182,9 @@ void NoteReadOnly(qg::Admin& admin) {
   fprintf(stderr,
           "qg: note: read-only server (%s); what follows may lag the "
           "primary\n",
-          absl::StrContains(*why, "hot standby") ? "a hot standby"
-                                                  : "default_transaction_read_only");
+          absl::StrContains(*why, "hot standby")
+              ? "a hot standby"
+              : "default_transaction_read_only");
 }
 
 }  // namespace qg_cli

@@ -125,9 +125,11 @@ namespace {
 // and defaults for what the caller left unset.
 // The settings below, as `SET` statements: for a pooler that refuses the
 // `options` startup parameter (PgBouncer does), sent after connecting.
-constexpr char kForcedSettingsSql[] =
-    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
-    "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3";
+// One statement each: PgBouncer's statement mode refuses a string of
+// several (an implicit transaction).
+constexpr const char* kForcedSettingsSql[] = {
+    "SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'", "SET extra_float_digits = 3"};
 
 std::vector<std::pair<std::string, std::string>> SessionParams(
     const PQconninfoOption* opts, bool startup_options, bool* caller_options) {
@@ -239,8 +241,10 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
   if (set_after) {
-    absl::StatusOr<PgResult> r = ExecSimple(conn.get(), kForcedSettingsSql);
-    if (!r.ok()) return r.status();
+    for (const char* sql : kForcedSettingsSql) {
+      absl::StatusOr<PgResult> r = ExecSimple(conn.get(), sql);
+      if (!r.ok()) return r.status();
+    }
   }
   return conn;
 }

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -160,6 +162,35 @@ TEST_F(PgBouncerTest, TransactionModeEnqueuePathsAndAdminWork) {
   QG_ASSERT_OK(admin->ResumeQueue("q"));
   QG_ASSERT_OK(admin->DeleteJob(first.id));
   EXPECT_EQ(Count("SELECT count(*) FROM que_jobs WHERE job_class='Unique'"), 0);
+}
+
+// The probe neither hangs nor errs where server sessions are scarce, and
+// sees through round-robin reuse.
+TEST_F(PgBouncerTest, DetectionCopesWithFewSessionsAndRoundRobin) {
+  struct Case {
+    std::string mode;
+    int pool_size;
+    std::string extra;
+    bool transaction_pooled;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"transaction", 1, "", true},
+                         {"transaction", 3, "server_round_robin = 1", true},
+                         {"statement", 2, "", true},
+                         {"session", 1, "", false},
+                         {"session", 3, "server_round_robin = 1", false}}) {
+    auto b = PgBouncer::Start(Server(), {.pool_mode = c.mode,
+                                         .pool_size = c.pool_size,
+                                         .extra_settings = c.extra});
+    ASSERT_TRUE(b.ok()) << b.status();
+    absl::Time start = absl::Now();
+    QG_ASSERT_OK_AND_ASSIGN(
+        auto client, qg::Client::Create({.conninfo = (*b)->ConninfoFor(db_)}));
+    EXPECT_EQ(client->transaction_pooled(), c.transaction_pooled)
+        << c.mode << " " << c.pool_size << " " << c.extra;
+    EXPECT_LT(absl::Now() - start, absl::Seconds(15)) << c.mode;
+    QG_EXPECT_OK(client->Enqueue({.type = "Probe"}).status()) << c.mode;
+  }
 }
 
 TEST_F(PgBouncerTest, PreparedStatementsWouldBreakThroughATransactionPooler) {

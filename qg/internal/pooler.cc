@@ -1,57 +1,130 @@
 #include "qg/internal/pooler.h"
 
+#include <poll.h>
+
+#include <cerrno>
+#include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "qg/pg.h"
 
 namespace qg::internal {
 namespace {
 
-absl::StatusOr<std::string> BackendPid(PGconn* conn) {
-  absl::StatusOr<PgResult> r = ExecSimple(conn, "SELECT pg_backend_pid()");
-  if (!r.ok()) return r.status();
-  return std::string(r->Get(0, 0));
+// How long one probe statement may wait for a server session. Longer means
+// the pooler has none to lend (see below).
+constexpr absl::Duration kProbeWait = absl::Seconds(2);
+
+// Runs `sql` on `conn`, waiting at most kProbeWait: its first field, or
+// nullopt when no answer came in time (then `conn` is left busy: the
+// caller closes it).
+absl::StatusOr<std::optional<std::string>> TimedValue(PGconn* conn,
+                                                      const char* sql) {
+  if (PQsendQuery(conn, sql) != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("probing the connection: ", PQerrorMessage(conn)));
+  }
+  const absl::Time deadline = absl::Now() + kProbeWait;
+  while (PQisBusy(conn)) {
+    int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (ms <= 0) return std::nullopt;
+    struct pollfd p = {PQsocket(conn), POLLIN, 0};
+    if (poll(&p, 1, ms) < 0 && errno != EINTR) {
+      return absl::UnavailableError("probing the connection: poll failed");
+    }
+    if (PQconsumeInput(conn) != 1) {
+      return absl::UnavailableError(
+          absl::StrCat("probing the connection: ", PQerrorMessage(conn)));
+    }
+  }
+  std::optional<std::string> value;
+  absl::Status status;
+  while (PGresult* raw = PQgetResult(conn)) {
+    PgResult r(raw);
+    if (absl::Status s = StatusFromResult(conn, r.get(), sql); !s.ok()) {
+      status = s;
+    } else if (!value.has_value() && r.rows() > 0) {
+      value = std::string(r.Get(0, 0));
+    } else if (!value.has_value()) {
+      value = "";
+    }
+  }
+  if (!status.ok()) return status;
+  return value;
 }
 
 }  // namespace
 
 absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
                                              const std::string& conninfo) {
-  absl::StatusOr<PgConnPtr> other = Connect(conninfo);
-  if (!other.ok()) return other.status();
-  PGconn* a = conn;
-  PGconn* b = other->get();
-  std::set<std::string> a_pids, b_pids;
-  auto note = [](PGconn* c, std::set<std::string>& pids) -> absl::Status {
-    absl::StatusOr<std::string> pid = BackendPid(c);
-    if (!pid.ok()) return pid.status();
-    pids.insert(*pid);
-    return absl::OkStatus();
-  };
-  // a, b (LIFO reuse hands b the backend a just left); then b holds a
-  // transaction while a runs, and both run again once it ends (FIFO reuse
-  // hands one of them the other's old backend).
-  for (auto [c, pids] : {std::pair{a, &a_pids}, std::pair{b, &b_pids}}) {
-    if (absl::Status s = note(c, *pids); !s.ok()) return s;
+  // The second connection as libpq makes it, without qg::Connect's session
+  // settings: behind a pooler that refuses startup options those are SET
+  // statements, which would wait for a server session a full session
+  // pooler has none of.
+  PgConnPtr other(PQconnectdb(conninfo.c_str()));
+  if (other == nullptr) return absl::ResourceExhaustedError("out of memory");
+  if (PQstatus(other.get()) != CONNECTION_OK) {
+    // qg::Connect says why, without secrets.
+    absl::StatusOr<PgConnPtr> again = Connect(conninfo);
+    if (!again.ok()) return again.status();
+    other = std::move(*again);
   }
-  absl::StatusOr<PgResult> begin = ExecSimple(b, "BEGIN");
+  PQsetNoticeProcessor(
+      other.get(), [](void*, const char*) {}, nullptr);
+  PGconn* a = conn;
+  PGconn* b = other.get();
+  std::set<std::string> a_pids, b_pids;
+  // Each step's backend pid; nullopt when the statement waited for a server
+  // session kProbeWait in vain.
+  auto pid = [](PGconn* c) { return TimedValue(c, "SELECT pg_backend_pid()"); };
+  // a, then b: PgBouncer's LIFO reuse hands b the backend a just left. If b
+  // waits instead, every server session is taken while a is idle: a keeps
+  // its session between transactions (a session pooler, full), which is
+  // what matters here.
+  absl::StatusOr<std::optional<std::string>> p = pid(a);
+  if (!p.ok()) return p.status();
+  if (!p->has_value()) return absl::UnavailableError("no answer to a probe");
+  a_pids.insert(**p);
+  p = pid(b);
+  if (!p.ok()) return p.status();
+  if (!p->has_value()) return false;
+  b_pids.insert(**p);
+  // b holds a transaction while a runs: a waiting now has no session of its
+  // own (a transaction pooler lending b the only free one). Then both run
+  // again once it ends (FIFO reuse hands one the other's old backend).
+  absl::StatusOr<std::optional<std::string>> begin = TimedValue(b, "BEGIN");
   if (!begin.ok()) {
     // PgBouncer's statement mode: "transaction blocks not allowed".
-    if (absl::StrContains(begin.status().message(), "transaction blocks")) {
+    // It ends the connection too, so libpq may report only that.
+    if (absl::StrContains(begin.status().message(), "transaction blocks") ||
+        absl::StrContains(PQerrorMessage(b), "transaction blocks") ||
+        PQstatus(b) != CONNECTION_OK) {
+      // Unless the server itself went away: then `a` fails too.
+      absl::StatusOr<std::optional<std::string>> alive = pid(a);
+      if (!alive.ok()) return alive.status();
       return true;
     }
     return begin.status();
   }
+  if (!begin->has_value()) return false;
   for (auto [c, pids] : {std::pair{b, &b_pids}, std::pair{a, &a_pids}}) {
-    if (absl::Status s = note(c, *pids); !s.ok()) return s;
+    p = pid(c);
+    if (!p.ok()) return p.status();
+    if (!p->has_value()) return c == a;
+    pids->insert(**p);
   }
-  if (absl::StatusOr<PgResult> r = ExecSimple(b, "COMMIT"); !r.ok()) {
-    return r.status();
-  }
+  absl::StatusOr<std::optional<std::string>> commit = TimedValue(b, "COMMIT");
+  if (!commit.ok()) return commit.status();
   for (auto [c, pids] : {std::pair{b, &b_pids}, std::pair{a, &a_pids}}) {
-    if (absl::Status s = note(c, *pids); !s.ok()) return s;
+    p = pid(c);
+    if (!p.ok()) return p.status();
+    if (!p->has_value()) return c == a;
+    pids->insert(**p);
   }
   if (a_pids.size() != 1 || b_pids.size() != 1) return true;
   return *a_pids.begin() == *b_pids.begin();

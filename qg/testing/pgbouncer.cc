@@ -72,7 +72,8 @@ absl::StatusOr<std::unique_ptr<PgBouncer>> PgBouncer::Start(
       "\ndefault_pool_size = ", options.pool_size,
       "\nmax_client_conn = 500\nlogfile = ", dir,
       "/pgbouncer.log\nignore_startup_parameters = extra_float_digits\n"
-      "server_reset_query = DISCARD ALL\n");
+      "server_reset_query = DISCARD ALL\n",
+      options.extra_settings, "\n");
   if (absl::Status s = WriteText(dir + "/pgbouncer.ini", ini); !s.ok()) {
     return s;
   }

@@ -36,6 +36,8 @@ struct PgBouncerOptions {
   int pool_size = 10;
   // Users let in (auth_type trust: the name must be listed).
   std::vector<std::string> users = {"postgres"};
+  // More `[pgbouncer]` settings, "name = value" lines. Default: none.
+  std::string extra_settings;
 };
 
 // PgBouncer

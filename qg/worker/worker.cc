@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qg/executor.h"
+#include "qg/grants.h"
 #include "qg/internal/conn_pool.h"
 #include "qg/internal/pooler.h"
 #include "qg/internal/sync.h"
@@ -240,6 +241,14 @@ absl::Status WorkerPool::Start() {
               internal::RequireWritableServer(conn->get(), "a worker pool");
           !s.ok()) {
         return s;
+      }
+      // A role that cannot finish a job (an enqueuer's) would lock jobs and
+      // fail every one: refuse, saying which GRANTs are missing.
+      if (absl::Status s = CheckGrants(conn->get(), GrantRole::kWorker,
+                                       GrantCheck::kEssential);
+          absl::IsPermissionDenied(s)) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot start a worker pool: ", s.message()));
       }
     }
   }

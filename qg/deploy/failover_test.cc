@@ -107,6 +107,16 @@ TEST_P(FailoverTest, WorkersEnqueuersAndAdminCarryOnLosingNoAcknowledgedJob) {
   QG_ASSERT_OK_AND_ASSIGN(
       auto admin, qg::Admin::Connect({.conninfo = cluster->conninfo()}));
   QG_ASSERT_OK(admin->Stats().status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      auto console, qg::Console::Start({.conninfo = cluster->conninfo(),
+                                        .listen = "127.0.0.1:0",
+                                        .refresh = absl::ZeroDuration()}));
+  httplib::Client http("127.0.0.1", console->port());
+  auto overview_ok = [&] {
+    httplib::Result r = http.Get("/api/v1/overview");
+    return r && r->status == 200;
+  };
+  EXPECT_TRUE(overview_ok());
 
   std::atomic<bool> stop{false};
   std::atomic<int> refused{0};
@@ -129,6 +139,14 @@ TEST_P(FailoverTest, WorkersEnqueuersAndAdminCarryOnLosingNoAcknowledgedJob) {
     // Admin's idle connection died with the old primary: the next call
     // reconnects to the new one.
     QG_EXPECT_OK(admin->Stats().status()) << "after failover " << i + 1;
+    // The console's reads reconnect too, and so does the command line.
+    EXPECT_TRUE(qg_testing::WaitFor(overview_ok, absl::Seconds(10)))
+        << "after failover " << i + 1;
+    EXPECT_EQ(qg_testing::Wait(qg_testing::Spawn(
+                  {.argv = {qg_testing::RunfilePath("tools/qg"), "stats",
+                            "--db=" + cluster->conninfo()},
+                   .stdout_path = qg_testing::TempPath("stats")})),
+              0);
     absl::SleepFor(absl::Seconds(1));
   }
   stop = true;

@@ -138,6 +138,8 @@ ABSL_FLAG(int, s10_jobs, 20000,
           "s10: ready jobs per drain of the other_queues and global8 figures "
           "and their unlimited drain");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
+ABSL_FLAG(int, sessions, 1,
+          "fast path: WorkerOptions::sessions (lanes; 0: automatic)");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");
 ABSL_FLAG(int, buffer, -1,
@@ -598,6 +600,7 @@ class Bench {
     options.interval = absl::Milliseconds(100);
     options.buffer = absl::GetFlag(FLAGS_buffer);
     options.recheck_after = absl::Milliseconds(absl::GetFlag(FLAGS_recheck_ms));
+    options.sessions = absl::GetFlag(FLAGS_sessions);
     options.observer = observer;
     std::vector<std::unique_ptr<qg::Client>> clients;
     std::vector<std::unique_ptr<qg::WorkerPool>> running;
@@ -1596,6 +1599,7 @@ int RunWorkerRole(const std::string& conninfo) {
   options.mode = qg::WorkerMode::kFast;
   options.interval = absl::Milliseconds(100);
   options.buffer = absl::GetFlag(FLAGS_buffer);
+  options.sessions = absl::GetFlag(FLAGS_sessions);
   RoundTripLog trace;  // prints slow round trips with --trace_ms
   if (absl::GetFlag(FLAGS_trace_ms) > 0) options.observer = &trace;
   qg::WorkerPool pool(client->get(), &work_map, absl::GetFlag(FLAGS_workers),

@@ -1,6 +1,7 @@
 // The fast (batched) worker path against a real PostgreSQL: no leaked locks,
 // no job run twice, peers' locks and deletions respected, order kept,
 // NOTIFY wake-ups without polling, Job::Tx() atomicity.
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <memory>
@@ -101,6 +102,94 @@ TEST_F(FastPoolTest, ManyPoolsNeverRunAJobTwiceNorLeakALock) {
   int twice = 0;
   for (const auto& [id, n] : runs) twice += n > 1;
   EXPECT_EQ(twice, 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+// WorkerOptions::sessions: one pool's workers spread over lanes, each with
+// its own locker and writer sessions, together never run a job twice nor
+// leak a lock, and more than one backend holds the pool's locks.
+TEST_F(FastPoolTest, LanesShareThePoolsWorkAndNeverRunAJobTwice) {
+  constexpr int kJobs = 3000;
+  std::mutex mu;
+  absl::flat_hash_map<int64_t, int> runs;
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job& job) {
+    absl::SleepFor(absl::Milliseconds(2));
+    std::lock_guard<std::mutex> lock(mu);
+    ++runs[job.id()];
+    return absl::OkStatus();
+  });
+  WorkerOptions options = Fast();
+  options.sessions = 4;
+  WorkerPool pool(client_.get(), &work_map, 10, options);
+  QG_ASSERT_OK(pool.Start());
+  EXPECT_THAT(pool.mode_reason(), HasSubstr("4 locker sessions (lanes)"));
+  Insert(kJobs);
+  int most_holders = 0;
+  std::string samples;
+  EXPECT_TRUE(WaitFor([&] {
+    absl::StrAppend(&samples, Query("SELECT count(*) FROM que_jobs"), "/",
+                    Query("SELECT string_agg(DISTINCT pid::text, ',') FROM "
+                          "pg_locks WHERE locktype = 'advisory'"),
+                    " ");
+    most_holders = std::max<int>(
+        most_holders,
+        QueryInt("SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = "
+                 "'advisory' AND pid <> pg_backend_pid()"));
+    return Query("SELECT count(*) FROM que_jobs") == "0";
+  }));
+  pool.Shutdown();
+  EXPECT_GE(most_holders, 2) << samples;
+  EXPECT_EQ(runs.size(), static_cast<size_t>(kJobs));
+  int twice = 0;
+  for (const auto& [id, n] : runs) twice += n > 1;
+  EXPECT_EQ(twice, 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
+// A lane whose locker session dies loses only its own jobs' locks: the other
+// lanes go on, the lane reconnects, and every job runs.
+TEST_F(FastPoolTest, ALaneThatLosesItsSessionAffectsOnlyItsOwnJobs) {
+  constexpr int kJobs = 1500;
+  Insert(kJobs);
+  std::mutex mu;
+  absl::flat_hash_map<int64_t, int> runs;
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job& job) {
+    absl::SleepFor(absl::Milliseconds(2));
+    std::lock_guard<std::mutex> lock(mu);
+    ++runs[job.id()];
+    return absl::OkStatus();
+  });
+  WorkerOptions options = Fast();
+  options.sessions = 2;
+  WorkerPool pool(client_.get(), &work_map, 4, options);
+  QG_ASSERT_OK(pool.Start());
+  // Both lanes hold locks; end the session of one of them.
+  std::string victim;
+  ASSERT_TRUE(WaitFor([&] {
+    victim = Query(
+        "SELECT coalesce(min(pid)::text, '') FROM pg_locks WHERE locktype = "
+        "'advisory' AND pid <> pg_backend_pid() HAVING count(DISTINCT pid) "
+        ">= 2");
+    return !victim.empty() && victim != "<no row>";
+  }));
+  const int64_t held_by_victim =
+      QueryInt(absl::StrCat("SELECT count(*) FROM pg_locks WHERE locktype = "
+                            "'advisory' AND pid = ",
+                            victim));
+  EXPECT_EQ(Query(absl::StrCat("SELECT pg_terminate_backend(", victim, ")")),
+            "t");
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  pool.Shutdown();
+  EXPECT_EQ(runs.size(), static_cast<size_t>(kJobs));
+  int twice = 0;
+  for (const auto& [id, n] : runs) twice += n > 1;
+  // Only jobs whose lock the victim held can have run twice.
+  EXPECT_LE(twice, held_by_victim);
   EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
             "0");
 }

@@ -1,5 +1,6 @@
 #include "qg/worker/worker.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -51,6 +52,10 @@ absl::Status WorkerOptions::Validate() const {
   if (max_buffer_wait <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "WorkerOptions::max_buffer_wait must be positive");
+  }
+  if (sessions < 0 || sessions > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "WorkerOptions::sessions must be 0 (automatic) to 64, not ", sessions));
   }
   if (round_trip_timeout < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError(
@@ -309,28 +314,45 @@ absl::Status WorkerPool::StoreLimits() {
   return absl::OkStatus();
 }
 
+int WorkerPool::Lanes() const {
+  int lanes = options_.sessions;
+  if (lanes == 0) lanes = std::clamp(count_ / 8, 1, 4);
+  return std::clamp(lanes, 1, count_);
+}
+
 absl::Status WorkerPool::StartFast() {
-  internal::FastPoolOptions fast;
-  fast.queue = options_.queue;
-  fast.planner.workers = count_;
-  fast.planner.buffer = options_.buffer;
-  fast.planner.max_buffer_wait = options_.max_buffer_wait;
-  fast.planner.poll_interval = options_.interval;
-  fast.planner.recheck_after = options_.recheck_after;
-  fast.round_trip_timeout = options_.round_trip_timeout;
   if (options_.observer != nullptr) {
     observer_ = std::make_unique<internal::GuardedObserver>(options_.observer,
                                                             &client_->logger());
-    fast.observer = observer_.get();
   }
-  fast_ = std::make_unique<internal::FastPool>(client_, work_map_, fast,
-                                               watchdog_.get(), &said_closed_);
-  if (absl::Status s = fast_->Start(); !s.ok()) {
-    fast_.reset();
-    return s;
+  const int lanes = Lanes();
+  for (int lane = 0; lane < lanes; ++lane) {
+    internal::FastPoolOptions fast;
+    fast.queue = options_.queue;
+    // The workers split as evenly as they go: 10 over 3 lanes is 4, 3, 3.
+    fast.planner.workers = count_ / lanes + (lane < count_ % lanes ? 1 : 0);
+    fast.planner.buffer = options_.buffer;
+    fast.planner.max_buffer_wait = options_.max_buffer_wait;
+    fast.planner.poll_interval = options_.interval;
+    fast.planner.recheck_after = options_.recheck_after;
+    fast.round_trip_timeout = options_.round_trip_timeout;
+    fast.observer = observer_.get();
+    fast_.push_back(std::make_unique<internal::FastPool>(
+        client_, work_map_, fast, watchdog_.get(), &said_closed_));
+    if (absl::Status s = fast_.back()->Start(); !s.ok()) {
+      // What did start stops; nothing is left running.
+      for (auto& f : fast_) f->RequestStop();
+      fast_.pop_back();
+      for (auto& f : fast_) f->Shutdown(absl::Now());
+      fast_.clear();
+      return s;
+    }
   }
   mode_reason_ = absl::StrCat(
-      "fast: one locker session locks jobs ahead in batches (",
+      "fast: ",
+      lanes == 1 ? std::string("one locker session locks")
+                 : absl::StrCat(lanes, " locker sessions (lanes) lock"),
+      " jobs ahead in batches (",
       options_.buffer < 0 ? std::string("adaptive buffer")
                           : absl::StrCat("buffer ", options_.buffer),
       "), NOTIFY wake-ups, batched completions");
@@ -385,14 +407,15 @@ absl::Status WorkerPool::StartQgCompat() {
 
 void WorkerPool::RequestStop() {
   // The pool's parts exist before its threads start, so a handler sees them.
-  if (fast_ != nullptr) fast_->RequestStop();
+  for (auto& f : fast_) f->RequestStop();
   for (auto& w : workers_) w->RequestStop();
 }
 
 void WorkerPool::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   if (internal::ThreadRole::Active(this) ||
-      (fast_ != nullptr && fast_->OnItsThread())) {
+      std::any_of(fast_.begin(), fast_.end(),
+                  [](const auto& f) { return f->OnItsThread(); })) {
     // From a handler (or an observer) of this pool: it cannot wait for its
     // own thread. The pool stops taking jobs now; the owner's Shutdown()
     // or the destructor waits for the rest.
@@ -411,7 +434,9 @@ void WorkerPool::Shutdown(absl::Duration grace) {
     periodic_started_ = false;
   }
   absl::Time deadline = absl::Now() + grace;
-  if (fast_ != nullptr) fast_->Shutdown(deadline);
+  // Every lane stops taking jobs at once; then each is waited for.
+  for (auto& f : fast_) f->RequestStop();
+  for (auto& f : fast_) f->Shutdown(deadline);
   // Signal all first so they stop in parallel, then wait for each.
   for (auto& w : workers_) w->RequestStop();
   bool all = true;

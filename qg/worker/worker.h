@@ -138,6 +138,19 @@ struct WorkerOptions {
   std::vector<Limit> limits;
   bool replace_limits = false;
 
+  // kFast only: how many lanes the pool's workers are spread over. A lane is
+  // a locker session (which holds its jobs' locks and locks ahead for its
+  // workers) and a writer session (which records their outcomes), with its
+  // own buffer: one lane keeps about two server processes busy, however
+  // many workers it has, so where the database server has the cores, more
+  // lanes give one pool more of them. Each lane behaves as a pool of its
+  // own would (Que order within what it locks, pause, cancel, limits; a
+  // lane's session that dies affects only that lane's jobs), as several
+  // processes sharing the queue do. Each lane opens 3 connections (locker,
+  // writer, sweeper). 0: one lane per 8 workers, at most 4 (see README,
+  // "Operating at scale"). Default: 1.
+  int sessions = 1;
+
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
 
@@ -271,6 +284,8 @@ class WorkerPool {
   // workers with their control listener.
   // Stores WorkerOptions::limits (EnsureLimit, or SetLimit to replace).
   absl::Status StoreLimits();
+  // How many lanes a fast pool runs (WorkerOptions::sessions, resolved).
+  int Lanes() const;
   absl::Status StartFast();
   absl::Status StartQgCompat();
   // A Start() that could not start everything (no threads left): undoes
@@ -284,7 +299,8 @@ class WorkerPool {
   std::unique_ptr<internal::Watchdog> watchdog_;
   // options_.observer for the fast path, surviving a throwing callback.
   std::unique_ptr<internal::GuardedObserver> observer_;
-  std::unique_ptr<internal::FastPool> fast_;
+  // kFast: the lanes (WorkerOptions::sessions), each a FastPool of its own.
+  std::vector<std::unique_ptr<internal::FastPool>> fast_;
   std::unique_ptr<internal::ControlListener> control_;  // qg-compatible mode
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

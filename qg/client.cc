@@ -284,8 +284,11 @@ absl::Status Client::RequireSession(absl::string_view what) const {
       "LISTEN), but this client reaches the server through a "
       "transaction-mode pooler (PgBouncer pool_mode=transaction or "
       "statement), which lends a session per transaction: jobs could run "
-      "twice. Give workers a direct conninfo or a session-mode pool; "
-      "enqueueing and admin work through the transaction pooler."));
+      "twice (or the client could not tell: every session of its pooler "
+      "was busy, or a second connection was refused). Give workers a "
+      "direct conninfo or a session-mode pool with sessions to spare, or "
+      "say what is there with ClientOptions::pooling; enqueueing and admin "
+      "work through a transaction pooler."));
 }
 
 absl::StatusOr<PgResult> Client::RunOnPooled(PGconn* conn,

@@ -188,6 +188,57 @@ absl::Status ConnectError(PGconn* conn, absl::string_view conninfo) {
                                          RedactConninfo(conninfo), "): ", msg));
 }
 
+// libpq's conninfo parse errors quote the offending value, which may be a
+// password ("invalid percent-encoded token: \"pa%zz\""): each quoted value
+// becomes "****".
+std::string WithoutQuotedValues(absl::string_view msg) {
+  std::string out;
+  bool quoted = false;
+  for (char c : msg) {
+    if (c == '"') {
+      if (!quoted) out += "\"****\"";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// What PgBouncer's refusal of the caller's own `options` means.
+constexpr char kOptionsRefused[] =
+    " (a connection pooler such as PgBouncer refuses the `options` "
+    "parameter: leave it out of the conninfo, or list it in the pooler's "
+    "ignore_startup_parameters)";
+
+// DateStyle, TimeZone and IntervalStyle as qg-cpp parses rows by, from
+// what the server reported: none of them SET unless one differs (a pooler
+// that drops the `options` startup parameter, PgBouncer's
+// ignore_startup_parameters = options).
+absl::Status ForceReportedSettings(PGconn* conn) {
+  auto is = [&](const char* name, std::initializer_list<const char*> ok) {
+    const char* v = PQparameterStatus(conn, name);
+    if (v == nullptr) return true;  // not reported: nothing to tell
+    for (const char* o : ok) {
+      if (absl::EqualsIgnoreCase(v, o)) return true;
+    }
+    return false;
+  };
+  const bool date = is("DateStyle", {"ISO, YMD", "ISO, MDY", "ISO, DMY"});
+  const bool zone = is("TimeZone", {"UTC", "Etc/UTC"});
+  const bool interval = is("IntervalStyle", {"postgres"});
+  if (date && zone && interval) return absl::OkStatus();
+  for (auto [ok, sql] :
+       {std::pair{date, "SET DateStyle = 'ISO, YMD'"},
+        std::pair{zone, "SET TimeZone = 'UTC'"},
+        std::pair{interval, "SET IntervalStyle = 'postgres'"}}) {
+    if (ok) continue;
+    absl::StatusOr<PgResult> r = ExecSimple(conn, sql);
+    if (!r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
@@ -201,7 +252,8 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
     std::string msg = err ? TrimMessage(err) : "out of memory";
     PQfreemem(err);
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid conninfo \"", RedactConninfo(ci), "\": ", msg));
+        absl::StrCat("invalid conninfo \"", RedactConninfo(ci),
+                     "\": ", WithoutQuotedValues(msg)));
   }
   auto open = [&](bool startup_options, bool* caller_options) {
     std::vector<std::pair<std::string, std::string>> params =
@@ -233,7 +285,12 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
   PQconninfoFree(opts);
   if (conn == nullptr) return absl::ResourceExhaustedError("out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    return ConnectError(conn.get(), ci);
+    absl::Status s = ConnectError(conn.get(), ci);
+    if (caller_options &&
+        absl::StrContains(s.message(), "unsupported startup parameter")) {
+      return absl::Status(s.code(), absl::StrCat(s.message(), kOptionsRefused));
+    }
+    return s;
   }
   // Server notices ("relation already exists, skipping", "terminating
   // connection due to immediate shutdown") would go to stderr; errors reach
@@ -245,6 +302,8 @@ absl::StatusOr<PgConnPtr> Connect(absl::string_view conninfo) {
       absl::StatusOr<PgResult> r = ExecSimple(conn.get(), sql);
       if (!r.ok()) return r.status();
     }
+  } else if (absl::Status s = ForceReportedSettings(conn.get()); !s.ok()) {
+    return s;
   }
   return conn;
 }

@@ -21,6 +21,7 @@ namespace {
 
 using ::qg_testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
   QG_ASSERT_OK_AND_ASSIGN(auto db, qg_testing::TestDatabase::Create());
@@ -40,6 +41,20 @@ TEST(ConnectTest, ForcesTheSessionSettingsQgParsesBy) {
   EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW extra_float_digits"), "3");
   EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW timezone"), "UTC");
   EXPECT_EQ(qg_testing::QueryValue(conn.get(), "SHOW client_encoding"), "UTF8");
+}
+
+// libpq's parse errors quote the offending value, which may be a password.
+TEST(ConnectTest, AnUnparsableConninfoShowsNoSecret) {
+  for (const char* conninfo : {"postgresql://ada:pa%zzs3cret@/app?host=/tmp",
+                               "postgresql://ada:s3cr%00et@/app?host=/tmp",
+                               "host=/tmp password='s3cret"}) {
+    absl::StatusOr<PgConnPtr> conn = Connect(conninfo);
+    ASSERT_FALSE(conn.ok()) << conninfo;
+    EXPECT_EQ(conn.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(conn.status().message(), Not(HasSubstr("s3cr")))
+        << conn.status();
+    EXPECT_THAT(conn.status().message(), HasSubstr("invalid conninfo"));
+  }
 }
 
 TEST(ExecTest, ErrorsNameTheStatementAndCarryTheSqlState) {

@@ -22,6 +22,7 @@
 #include "qg/client.h"
 #include "qg/embedded/embedded_postgres.h"
 #include "qg/executor.h"
+#include "qg/internal/pooler.h"
 #include "qg/internal/sync.h"
 #include "qg/pg.h"
 #include "qg/testing/query.h"
@@ -173,12 +174,15 @@ TEST_F(PgBouncerTest, DetectionCopesWithFewSessionsAndRoundRobin) {
     std::string extra;
     bool transaction_pooled;
   };
-  for (const Case& c :
-       std::vector<Case>{{"transaction", 1, "", true},
-                         {"transaction", 3, "server_round_robin = 1", true},
-                         {"statement", 2, "", true},
-                         {"session", 1, "", false},
-                         {"session", 3, "server_round_robin = 1", false}}) {
+  for (const Case& c : std::vector<Case>{
+           {"transaction", 1, "", true},
+           {"transaction", 3, "server_round_robin = 1", true},
+           {"statement", 2, "", true},
+           // One session, which the probe's first connection holds: the
+           // second waits in vain, and the probe cannot tell; it answers
+           // what is safe either way.
+           {"session", 1, "", true},
+           {"session", 3, "server_round_robin = 1", false}}) {
     auto b = PgBouncer::Start(Server(), {.pool_mode = c.mode,
                                          .pool_size = c.pool_size,
                                          .extra_settings = c.extra});
@@ -190,6 +194,64 @@ TEST_F(PgBouncerTest, DetectionCopesWithFewSessionsAndRoundRobin) {
         << c.mode << " " << c.pool_size << " " << c.extra;
     EXPECT_LT(absl::Now() - start, absl::Seconds(15)) << c.mode;
     QG_EXPECT_OK(client->Enqueue({.type = "Probe"}).status()) << c.mode;
+  }
+}
+
+// A transaction pooler kept busy by other clients answers the probe late:
+// that must never pass for a session pooler (nor fail the client).
+TEST_F(PgBouncerTest, ABusyTransactionPoolerIsNeverTakenForASessionOne) {
+  auto b =
+      PgBouncer::Start(Server(), {.pool_mode = "transaction", .pool_size = 1});
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::string via = (*b)->ConninfoFor(db_);
+  QG_ASSERT_OK_AND_ASSIGN(qg::PgConnPtr probe, qg::Connect(via));
+  // Another client takes the one server session for 4 s.
+  std::thread busy([&] {
+    auto conn = qg::Connect(via);
+    if (conn.ok()) {
+      qg::ExecSimple(conn->get(), "SELECT pg_sleep(4)").IgnoreError();
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  absl::StatusOr<bool> pooled =
+      qg::internal::BehindTransactionPooler(probe.get(), via);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3.5));
+  busy.join();
+  QG_ASSERT_OK(pooled.status());
+  EXPECT_TRUE(*pooled);
+}
+
+// PgBouncer told to drop the `options` startup parameter passes the
+// connection on without qg-cpp's session settings: the client sees what
+// the server reports and SETs what differs, so rows still parse.
+TEST_F(PgBouncerTest, DroppedStartupOptionsAreMadeUpFor) {
+  for (const char* sql : {"ALTER DATABASE %s SET DateStyle = 'SQL, DMY'",
+                          "ALTER DATABASE %s SET TimeZone = 'Asia/Kolkata'",
+                          "ALTER DATABASE %s SET IntervalStyle = 'iso_8601'"}) {
+    std::string q = sql;
+    q.replace(q.find("%s"), 2, db_);
+    QG_ASSERT_OK(qg::ExecSimple(direct_.get(), q).status());
+  }
+  for (const char* mode : {"transaction", "session"}) {
+    auto b = PgBouncer::Start(
+        Server(),
+        {.pool_mode = mode,
+         .pool_size = 10,
+         .extra_settings =
+             "ignore_startup_parameters = extra_float_digits, options"});
+    ASSERT_TRUE(b.ok()) << b.status();
+    const std::string via = (*b)->ConninfoFor(db_);
+    QG_ASSERT_OK_AND_ASSIGN(qg::PgConnPtr conn, qg::Connect(via));
+    EXPECT_EQ(QueryValue(conn.get(), "SHOW DateStyle"), "ISO, YMD") << mode;
+    EXPECT_EQ(QueryValue(conn.get(), "SHOW TimeZone"), "UTC") << mode;
+    QG_ASSERT_OK_AND_ASSIGN(auto client, qg::Client::Create({.conninfo = via}));
+    QG_ASSERT_OK_AND_ASSIGN(int64_t id, client->Enqueue({.type = "Dated"}));
+    QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Admin::Connect({.conninfo = via}));
+    QG_ASSERT_OK_AND_ASSIGN(auto page, admin->ListJobs({}, {}));
+    ASSERT_EQ(page.jobs.size(), 1u) << mode;
+    EXPECT_EQ(page.jobs[0].id, id);
+    QG_ASSERT_OK(admin->DeleteJob(id));
   }
 }
 

@@ -68,12 +68,9 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
   // pooler has none of.
   PgConnPtr other(PQconnectdb(conninfo.c_str()));
   if (other == nullptr) return absl::ResourceExhaustedError("out of memory");
-  if (PQstatus(other.get()) != CONNECTION_OK) {
-    // qg::Connect says why, without secrets.
-    absl::StatusOr<PgConnPtr> again = Connect(conninfo);
-    if (!again.ok()) return again.status();
-    other = std::move(*again);
-  }
+  // Without a second connection (a role's CONNECTION LIMIT, a full server)
+  // the probe cannot tell: take the answer that is safe either way.
+  if (PQstatus(other.get()) != CONNECTION_OK) return true;
   PQsetNoticeProcessor(
       other.get(), [](void*, const char*) {}, nullptr);
   PGconn* a = conn;
@@ -82,17 +79,18 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
   // Each step's backend pid; nullopt when the statement waited for a server
   // session kProbeWait in vain.
   auto pid = [](PGconn* c) { return TimedValue(c, "SELECT pg_backend_pid()"); };
-  // a, then b: PgBouncer's LIFO reuse hands b the backend a just left. If b
-  // waits instead, every server session is taken while a is idle: a keeps
-  // its session between transactions (a session pooler, full), which is
-  // what matters here.
+  // a, then b: PgBouncer's LIFO reuse hands b the backend a just left. A
+  // statement that waits in vain for a server session cannot tell a full
+  // session pooler from a transaction pooler busy with other clients: the
+  // answer is then the one that is safe either way (unprepared statements;
+  // no worker pool, which a full pooler could not serve anyway).
   absl::StatusOr<std::optional<std::string>> p = pid(a);
   if (!p.ok()) return p.status();
-  if (!p->has_value()) return absl::UnavailableError("no answer to a probe");
+  if (!p->has_value()) return true;
   a_pids.insert(**p);
   p = pid(b);
   if (!p.ok()) return p.status();
-  if (!p->has_value()) return false;
+  if (!p->has_value()) return true;
   b_pids.insert(**p);
   // b holds a transaction while a runs: a waiting now has no session of its
   // own (a transaction pooler lending b the only free one). Then both run
@@ -111,11 +109,11 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
     }
     return begin.status();
   }
-  if (!begin->has_value()) return false;
+  if (!begin->has_value()) return true;
   for (auto [c, pids] : {std::pair{b, &b_pids}, std::pair{a, &a_pids}}) {
     p = pid(c);
     if (!p.ok()) return p.status();
-    if (!p->has_value()) return c == a;
+    if (!p->has_value()) return true;  // a waiting: it has no session
     pids->insert(**p);
   }
   absl::StatusOr<std::optional<std::string>> commit = TimedValue(b, "COMMIT");
@@ -123,7 +121,7 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
   for (auto [c, pids] : {std::pair{b, &b_pids}, std::pair{a, &a_pids}}) {
     p = pid(c);
     if (!p.ok()) return p.status();
-    if (!p->has_value()) return c == a;
+    if (!p->has_value()) return true;
     pids->insert(**p);
   }
   if (a_pids.size() != 1 || b_pids.size() != 1) return true;

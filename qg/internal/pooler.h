@@ -29,7 +29,11 @@ namespace qg::internal {
 // backend that changes under one connection, or that both connections
 // share, is a transaction pooler (PgBouncer's default LIFO reuse shows it at
 // the second statement). A pooler that refuses `BEGIN` (statement mode)
-// counts as one too. Errors: the second connection's, or a statement's.
+// counts as one too. Where the probe cannot tell (no second connection, a
+// statement waiting 2 s in vain for a server session) the answer is true,
+// which is safe either way: statements go unprepared, and worker pools,
+// which could not get their sessions there anyway, refuse to start.
+// Errors: a statement's.
 absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
                                              const std::string& conninfo);
 

@@ -174,15 +174,15 @@ TEST_F(PgBouncerTest, DetectionCopesWithFewSessionsAndRoundRobin) {
     std::string extra;
     bool transaction_pooled;
   };
-  for (const Case& c : std::vector<Case>{
-           {"transaction", 1, "", true},
-           {"transaction", 3, "server_round_robin = 1", true},
-           {"statement", 2, "", true},
-           // One session, which the probe's first connection holds: the
-           // second waits in vain, and the probe cannot tell; it answers
-           // what is safe either way.
-           {"session", 1, "", true},
-           {"session", 3, "server_round_robin = 1", false}}) {
+  for (const Case& c :
+       std::vector<Case>{{"transaction", 1, "", true},
+                         {"transaction", 3, "server_round_robin = 1", true},
+                         {"statement", 2, "", true},
+                         // One session, which the probe's first connection
+                         // holds: the second waits in vain, and the probe
+                         // cannot tell; it answers what is safe either way.
+                         {"session", 1, "", true},
+                         {"session", 3, "server_round_robin = 1", false}}) {
     auto b = PgBouncer::Start(Server(), {.pool_mode = c.mode,
                                          .pool_size = c.pool_size,
                                          .extra_settings = c.extra});

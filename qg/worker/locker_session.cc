@@ -260,7 +260,8 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
         "finish jobs, and this role may not: GRANT EXECUTE ON FUNCTION "
         "qg_history_queues TO <role>; GRANT SELECT ON qg_history_settings, "
         "qg_queues TO <role>; GRANT SELECT, INSERT, UPDATE ON qg_job_history "
-        "TO <role> (README, \"Least-privilege roles\"; `qg grants` prints them)");
+        "TO <role> (README, \"Least-privilege roles\"; `qg grants` prints "
+        "them)");
   }
   if (absl::Status s = SetUpConnection(conn->get(), statement_timeout);
       !s.ok()) {

@@ -143,7 +143,12 @@ TEST_P(HistoryTest, RetriedJobKeepsItsFirstStartAndTheErrorBeforeItsSuccess) {
   EXPECT_EQ(f.attempts, 2);
   EXPECT_THAT(f.last_error, Optional(std::string("first try fails")));
   ASSERT_TRUE(f.first_started_at && f.started_at);
-  EXPECT_GE(*f.started_at - *f.first_started_at, absl::Milliseconds(190));
+  // The second run waited out the 200 ms backoff. Both starts are stored
+  // as the database's now() minus the time since the handler started,
+  // measured when the statement was built; a busy machine delays the
+  // statement, which moves the first start later by that much (30 ms seen
+  // in a full test run), so allow for it.
+  EXPECT_GE(*f.started_at - *f.first_started_at, absl::Milliseconds(120));
 }
 
 TEST_P(HistoryTest, DeadJobLeavesTheQueueAndRetryBringsItBack) {

@@ -74,6 +74,8 @@ ABSL_FLAG(std::string, record, "",
           "worker/enqueuer roles: the file runs or enqueues are appended to "
           "(failover runs)");
 ABSL_FLAG(int, enqueuer, 0, "enqueuer role: its number");
+ABSL_FLAG(int, sessions, 1,
+          "fast worker processes: WorkerOptions::sessions (lanes per pool)");
 
 namespace {
 
@@ -214,6 +216,7 @@ int RunWorker() {
   wopts.mode =
       mode == "qg-compat" ? qg::WorkerMode::kQgCompat : qg::WorkerMode::kFast;
   wopts.interval = absl::Milliseconds(100);
+  wopts.sessions = absl::GetFlag(FLAGS_sessions);
   qg::WorkerPool pool(client.get(), &work_map, threads, wopts);
   if (absl::Status s = pool.Start(); !s.ok()) {
     fprintf(stderr, "soak worker: %s\n", s.ToString().c_str());
@@ -242,11 +245,12 @@ pid_t SpawnWorker(const std::string& self, const std::string& db,
                 a3 = absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
                 a4 = "--mode=" + mode,
                 a5 = absl::StrCat("--handler_ms=",
-                                  absl::GetFlag(FLAGS_handler_ms));
+                                  absl::GetFlag(FLAGS_handler_ms)),
+                a6 = absl::StrCat("--sessions=", absl::GetFlag(FLAGS_sessions));
     int null = open("/dev/null", O_WRONLY);
     if (null >= 0) dup2(null, 1);
     execl(self.c_str(), "soak-worker", a1.c_str(), a2.c_str(), a3.c_str(),
-          a4.c_str(), a5.c_str(), static_cast<char*>(nullptr));
+          a4.c_str(), a5.c_str(), a6.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   fprintf(stderr, "soak: worker %d is %s\n", static_cast<int>(pid),
@@ -639,11 +643,11 @@ int RunOrchestrator() {
   int duration = absl::GetFlag(FLAGS_duration);
   std::string mode = absl::GetFlag(FLAGS_mode);
   fprintf(stderr,
-          "soak: %d s, %d worker processes x %d threads (%s), %d enqueuers, "
-          "seed %llu\n",
+          "soak: %d s, %d worker processes x %d threads (%s, %d lane(s) per "
+          "fast pool), %d enqueuers, seed %llu\n",
           duration, absl::GetFlag(FLAGS_processes),
           absl::GetFlag(FLAGS_threads), mode.c_str(),
-          absl::GetFlag(FLAGS_enqueuers),
+          absl::GetFlag(FLAGS_sessions), absl::GetFlag(FLAGS_enqueuers),
           static_cast<unsigned long long>(seed));
   Workers workers(db, mode);
 
@@ -867,6 +871,7 @@ int RunFailoverSoak() {
          absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
          "--mode=" + m,
          absl::StrCat("--handler_ms=", absl::GetFlag(FLAGS_handler_ms)),
+         absl::StrCat("--sessions=", absl::GetFlag(FLAGS_sessions)),
          absl::StrCat("--record=", dir, "/worker-", w)}));
   }
   for (int e = 0; e < enqueuers; ++e) {

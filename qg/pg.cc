@@ -127,9 +127,12 @@ namespace {
 // `options` startup parameter (PgBouncer does), sent after connecting.
 // One statement each: PgBouncer's statement mode refuses a string of
 // several (an implicit transaction).
-constexpr const char* kForcedSettingsSql[] = {
-    "SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
-    "SET IntervalStyle = 'postgres'", "SET extra_float_digits = 3"};
+constexpr char kSetTimeZone[] = "SET TimeZone = 'UTC'";
+constexpr char kSetDateStyle[] = "SET DateStyle = 'ISO, YMD'";
+constexpr char kSetIntervalStyle[] = "SET IntervalStyle = 'postgres'";
+constexpr const char* kForcedSettingsSql[] = {kSetTimeZone, kSetDateStyle,
+                                              kSetIntervalStyle,
+                                              "SET extra_float_digits = 3"};
 
 std::vector<std::pair<std::string, std::string>> SessionParams(
     const PQconninfoOption* opts, bool startup_options, bool* caller_options) {
@@ -229,9 +232,8 @@ absl::Status ForceReportedSettings(PGconn* conn) {
   const bool interval = is("IntervalStyle", {"postgres"});
   if (date && zone && interval) return absl::OkStatus();
   for (auto [ok, sql] :
-       {std::pair{date, "SET DateStyle = 'ISO, YMD'"},
-        std::pair{zone, "SET TimeZone = 'UTC'"},
-        std::pair{interval, "SET IntervalStyle = 'postgres'"}}) {
+       {std::pair{date, kSetDateStyle}, std::pair{zone, kSetTimeZone},
+        std::pair{interval, kSetIntervalStyle}}) {
     if (ok) continue;
     absl::StatusOr<PgResult> r = ExecSimple(conn, sql);
     if (!r.ok()) return r.status();

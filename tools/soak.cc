@@ -845,10 +845,8 @@ int RunFailoverSoak() {
   }
   std::unique_ptr<qg::EmbeddedPostgres> primary = std::move(*a),
                                         standby = std::move(*b);
-  const std::string db =
-      absl::StrCat("host=", primary->socket_host(), ",", standby->socket_host(),
-                   " port=5432,5432 user=postgres dbname=qg "
-                   "target_session_attrs=read-write connect_timeout=5");
+  const std::string db = qg::EmbeddedPostgres::FailoverConninfo(
+      {primary.get(), standby.get()}, "qg");
   char dir_template[] = "/tmp/qg-failover-soak-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) return 1;
   const std::string dir = dir_template;

@@ -50,10 +50,8 @@ class Cluster {
     if (!standby.ok()) return nullptr;
     c->primary_ = std::move(*primary);
     c->standby_ = std::move(*standby);
-    c->conninfo_ = absl::StrCat(
-        "host=", c->primary_->socket_host(), ",", c->standby_->socket_host(),
-        " port=5432,5432 user=postgres dbname=qg "
-        "target_session_attrs=read-write connect_timeout=5");
+    c->conninfo_ = EmbeddedPostgres::FailoverConninfo(
+        {c->primary_.get(), c->standby_.get()}, "qg");
     return c;
   }
 

@@ -796,6 +796,20 @@ std::string EmbeddedPostgres::ConninfoFor(absl::string_view dbname) const {
                       " user=postgres dbname=", dbname);
 }
 
+std::string EmbeddedPostgres::FailoverConninfo(
+    const std::vector<const EmbeddedPostgres*>& servers,
+    absl::string_view dbname) {
+  std::vector<std::string> hosts, ports;
+  for (const EmbeddedPostgres* s : servers) {
+    hosts.push_back(s->socket_host());
+    ports.push_back(absl::StrCat(s->port()));
+  }
+  return absl::StrCat("host=", absl::StrJoin(hosts, ","),
+                      " port=", absl::StrJoin(ports, ","),
+                      " user=postgres dbname=", dbname,
+                      " target_session_attrs=read-write connect_timeout=5");
+}
+
 std::string EmbeddedPostgres::TcpConninfoFor(absl::string_view dbname) const {
   if (tcp_port_ == 0) return "";
   return absl::StrCat("host=localhost port=", tcp_port_,

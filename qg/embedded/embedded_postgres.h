@@ -196,6 +196,16 @@ class EmbeddedPostgres {
   const std::string& socket_dir() const { return socket_dir_; }
   // The TCP port on 127.0.0.1 with `tcp` or TLS; 0 otherwise.
   int tcp_port() const { return tcp_port_; }
+  // FailoverConninfo()
+  //
+  // The conninfo of database `dbname` on every server of `servers` (a
+  // primary and its standbys), for libpq to connect to whichever takes
+  // writes: "host=@a,@b port=5432,5432 ... target_session_attrs=read-write
+  // connect_timeout=5".
+  static std::string FailoverConninfo(
+      const std::vector<const EmbeddedPostgres*>& servers,
+      absl::string_view dbname);
+
   // The conninfo of database `dbname` over TCP ("host=localhost port=N
   // ..."), for TLS; empty without `tcp`.
   std::string TcpConninfoFor(absl::string_view dbname) const;

@@ -523,6 +523,15 @@ DECLARE
   wk bigint;
   others_full boolean;
   one_l qg_limits;             -- the queue's one limit, when not solo_key
+  set_r timestamptz[];         -- one priority's set-based scan (no limits):
+  set_i bigint[];              -- the jobs it locked, how many candidates
+  set_n bigint;                -- it looked at and the last one's key
+  set_lr timestamptz;
+  set_li bigint;
+  found_rows que_jobs[];       -- the re-checked rows (no limits)
+  scan_p smallint;             -- a set-based scan under way: its priority
+  scan_r timestamptz;          -- and where it started (after this key)
+  scan_i bigint;
 BEGIN
   BEGIN
     -- The hand-off lock (session lock (1902603373, 1), shared): a pool hands
@@ -757,6 +766,79 @@ BEGIN
       END IF;
       <<priorities>>
       WHILE p IS NOT NULL AND (bp IS NULL OR p <= bp) LOOP
+        IF lims IS NULL THEN
+          -- Without limits, one statement walks this priority as the loop
+          -- below would, a row at a time in key order: the candidates (at
+          -- most what is left of max_scan), each try-locked unless the pool
+          -- holds it, until `want` are locked. The filter sits above the
+          -- LIMITs and its CASE tries a lock only where the pool holds none,
+          -- so no row past the last one returned is ever tried. Each row
+          -- returned carries its place among the candidates (how many were
+          -- scanned); the last candidate comes back locked or not, so the
+          -- scan's end is known. (A plpgsql loop over the rows cost about
+          -- four times as much server time per job.)
+          scan_p := p; scan_r := r; scan_i := i;
+          SELECT coalesce(array_agg(y.run_at ORDER BY y.rn)
+                            FILTER (WHERE y.got), '{}'),
+                 coalesce(array_agg(y.job_id ORDER BY y.rn)
+                            FILTER (WHERE y.got), '{}'),
+                 coalesce(max(y.rn), 0),
+                 (array_agg(y.run_at ORDER BY y.rn DESC))[1],
+                 (array_agg(y.job_id ORDER BY y.rn DESC))[1]
+          INTO set_r, set_i, set_n, set_lr, set_li
+          FROM (
+          SELECT z.run_at, z.job_id, z.rn, z.got
+          FROM (
+            SELECT w.run_at, w.job_id, w.rn, w.is_last,
+                   CASE WHEN w.job_id = ANY (held) THEN false
+                        ELSE pg_try_advisory_lock(w.job_id) END AS got
+            FROM (
+              SELECT v.run_at, v.job_id,
+                     row_number() OVER o AS rn,
+                     lead(v.job_id) OVER o IS NULL AS is_last
+              FROM (
+                SELECT j.run_at, j.job_id
+                FROM que_jobs AS j
+                WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+                AND (j.run_at, j.job_id) > (r, i)
+                AND (bp IS NULL OR p < bp
+                     OR (j.run_at, j.job_id) <= (after_r, after_id))
+                ORDER BY j.run_at, j.job_id
+                LIMIT max_scan - n_scanned
+              ) AS v
+              WINDOW o AS (ORDER BY v.run_at, v.job_id)
+            ) AS w
+            OFFSET 0
+          ) AS z
+          WHERE z.got OR z.is_last
+          LIMIT want - n_locked
+          ) AS y;
+          scan_p := NULL;
+          IF set_n > 0 THEN
+            n_scanned := n_scanned + set_n;
+            IF pass = 1 THEN
+              rw_p := p; rw_r := set_lr; rw_i := set_li;
+            ELSE
+              last_p := p; last_r := set_lr; last_i := set_li;
+            END IF;
+            IF cardinality(set_i) > 0 THEN
+              cur_job := set_i[cardinality(set_i)];
+              got_p := got_p || array_fill(p, ARRAY[cardinality(set_i)]);
+              got_r := got_r || set_r;
+              got_i := got_i || set_i;
+              n_locked := n_locked + cardinality(set_i);
+            END IF;
+            IF n_locked >= want OR n_scanned >= max_scan THEN
+              stopped_in := pass;
+              EXIT passes;
+            END IF;
+          END IF;
+          SELECT min(j.priority) INTO p FROM que_jobs AS j
+          WHERE j.queue = q AND j.priority > p;
+          r := '-infinity';
+          i := -9223372036854775808;
+          CONTINUE priorities;
+        END IF;
         FOR c IN
           -- (With limits, also what admission needs: a look-up of the
           -- row per candidate cost more. Left out without limits, where
@@ -907,32 +989,56 @@ BEGIN
     -- flattening the LATERAL subquery into a join, which, planned while the
     -- statistics said the queue was empty, reads the whole queue each call:
     -- a session keeps its plans. Rows come back in scan order.)
-    FOR c IN
-      SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
-             x.error_count, x.last_error, k.n
+    IF lims IS NULL THEN
+      -- The same, set-based (no limit locks to slice): the rows found, in
+      -- scan order, read once under the new snapshot and returned from
+      -- the array (a row at a time through RETURN NEXT cost more than the
+      -- scan).
+      SELECT coalesce(array_agg(x.y ORDER BY k.n), '{}') INTO found_rows
       FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
-      LATERAL (SELECT * FROM que_jobs AS y
+      LATERAL (SELECT y FROM que_jobs AS y
                WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
                AND y.job_id = k.id
-               OFFSET 0) AS x
-    LOOP
-      queue := c.queue; priority := c.priority; run_at := c.run_at;
-      job_id := c.job_id; job_class := c.job_class; args := c.args;
-      error_count := c.error_count; last_error := c.last_error;
-      locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
-      rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
-      -- Its slot locks: a slice of `taken` (not a search of it per job,
-      -- which a thousand jobs locked at once made quadratic).
-      limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
-        taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
-      limit_bucket := got_b[c.n];
-      limit_wait := got_w[c.n];
-      blocked_priorities := NULL; blocked_run_ats := NULL;
-      blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
-      hand_held := NULL; limits_version := NULL; change_wanted := NULL;
-      RETURN NEXT;
-      found_i := found_i || c.job_id;
-    END LOOP;
+               OFFSET 0) AS x;
+      found_i := ARRAY(SELECT f.job_id FROM unnest(found_rows) AS f);
+      RETURN QUERY
+        SELECT f.queue, f.priority, f.run_at, f.job_id, f.job_class, f.args,
+               f.error_count, f.last_error, true, NULL::integer,
+               NULL::boolean, NULL::boolean, NULL::smallint,
+               NULL::timestamptz, NULL::bigint, NULL::bigint[],
+               NULL::smallint[], NULL::timestamptz[], NULL::bigint[],
+               NULL::bigint[], NULL::float8, NULL::bigint, NULL::bigint,
+               NULL::boolean, NULL::bigint, NULL::boolean
+        FROM unnest(found_rows) WITH ORDINALITY AS f
+        ORDER BY f.ordinality;
+    ELSE
+      FOR c IN
+        SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
+               x.error_count, x.last_error, k.n
+        FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
+        LATERAL (SELECT * FROM que_jobs AS y
+                 WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
+                 AND y.job_id = k.id
+                 OFFSET 0) AS x
+      LOOP
+        queue := c.queue; priority := c.priority; run_at := c.run_at;
+        job_id := c.job_id; job_class := c.job_class; args := c.args;
+        error_count := c.error_count; last_error := c.last_error;
+        locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
+        rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
+        -- Its slot locks: a slice of `taken` (not a search of it per job,
+        -- which a thousand jobs locked at once made quadratic).
+        limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
+          taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
+        limit_bucket := got_b[c.n];
+        limit_wait := got_w[c.n];
+        blocked_priorities := NULL; blocked_run_ats := NULL;
+        blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
+        hand_held := NULL; limits_version := NULL; change_wanted := NULL;
+        RETURN NEXT;
+        found_i := found_i || c.job_id;
+      END LOOP;
+    END IF;
     IF cardinality(found_i) < n_locked THEN
       PERFORM pg_advisory_unlock(id)
       FROM unnest(got_i) AS id
@@ -966,16 +1072,33 @@ BEGIN
     -- was let go and taken again hands on no slot taken under other limits.
     limits_version := hashtextextended(coalesce(lims::text, ''), 0);
     RETURN NEXT;
-  EXCEPTION WHEN OTHERS THEN
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
     -- Session locks outlive the failed statement: let go of every lock
     -- this call took (the jobs, the one being admitted, their slots), so
-    -- that a failure never leaves a job or slot held by nobody's job.
+    -- that a failure never leaves a job or slot held by nobody's job. A
+    -- cancel (statement_timeout) too: WHEN OTHERS alone does not catch it.
     PERFORM set_config('client_min_messages', 'error', true);
     PERFORM pg_advisory_unlock(x) FROM unnest(got_i) AS x;
     IF cur_job IS NOT NULL AND NOT (cur_job = ANY (got_i)) THEN
       PERFORM pg_advisory_unlock(cur_job);
     END IF;
     PERFORM pg_advisory_unlock(x) FROM unnest(taken) AS x;
+    IF scan_p IS NOT NULL THEN
+      -- A set-based scan failed part way: the locks it took are in no
+      -- variable. Every job of ours after its start key is in `held` (the
+      -- pool lists all it holds from the scan's start on), so any other
+      -- lock this session holds on a job there is one the scan took.
+      PERFORM pg_advisory_unlock(l.k)
+      FROM (SELECT (a.classid::bigint << 32) | a.objid::bigint AS k
+            FROM pg_locks AS a
+            WHERE a.locktype = 'advisory' AND a.pid = pg_backend_pid()
+            AND a.objsubid = 1 AND a.granted) AS l
+      WHERE NOT (l.k = ANY (held)) AND NOT (l.k = ANY (got_i))
+      AND EXISTS (SELECT 1 FROM que_jobs AS j
+                  WHERE j.queue = q AND j.priority = scan_p
+                  AND (j.run_at, j.job_id) > (scan_r, scan_i)
+                  AND j.job_id = l.k);
+    END IF;
     RAISE;
   END;
 END

@@ -13,10 +13,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "qg/client.h"
+#include "qg/embedded/embedded_postgres.h"
 #include "qg/internal/queries.h"
 #include "qg/pg.h"
 #include "qg/testing/database_test.h"
@@ -229,6 +231,55 @@ TEST_F(FastPoolTest, LockBatchHoldsExactlyTheLocksItReturnsInOrder) {
                   "AND pid = $1",
                   {absl::StrCat(PQbackendPID(locker.get()))}),
             "5");
+}
+
+// A lock scan that fails part way keeps no lock it took: session advisory
+// locks outlive the failed statement, and a job left locked would be held
+// by nobody's job until the session ends. Here the server's lock table
+// fills up while the scan locks (max_locks_per_transaction is small), in
+// the set-based walk of a queue without limits; the jobs the pool already
+// held stay held.
+TEST(LockScanFailureTest, ScanFailingPartWayKeepsNoLockItTook) {
+  QG_ASSERT_OK_AND_ASSIGN(auto server,
+                          qg::EmbeddedPostgres::Start(
+                              {.settings = {{"max_locks_per_transaction", "10"},
+                                            {"max_connections", "10"}}}));
+  QG_ASSERT_OK_AND_ASSIGN(std::string name, server->CreateDatabase());
+  QG_ASSERT_OK_AND_ASSIGN(auto admin, qg::Connect(server->ConninfoFor(name)));
+  QG_ASSERT_OK(qg::ExecSimple(admin.get(),
+                              "INSERT INTO que_jobs (job_class, run_at) "
+                              "SELECT 'J', now() - interval '1 min' "
+                              "FROM generate_series(1, 5000)")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(server->ConninfoFor(name)));
+  // The pool holds the first 20 (locked by an earlier scan).
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult first,
+      internal::Run(locker.get(), internal::queries::LockJobs("", 20, {}, 100,
+                                                              std::nullopt)));
+  std::vector<std::string> held_ids = LockedIds(first);
+  ASSERT_EQ(held_ids.size(), 20u);
+  std::vector<int64_t> held;
+  for (const std::string& id : held_ids) {
+    int64_t v = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(id, &v));
+    held.push_back(v);
+  }
+  // A scan from the head (the held jobs listed) that wants them all.
+  absl::StatusOr<PgResult> r = internal::Run(
+      locker.get(),
+      internal::queries::LockJobs("", 5000, held, 6000, std::nullopt));
+  ASSERT_FALSE(r.ok()) << "the lock table did not fill up";
+  EXPECT_THAT(r.status().message(), HasSubstr("shared memory"));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult locks,
+      qg::Exec(admin.get(),
+               "SELECT count(*), count(*) FILTER (WHERE objid = ANY($2)) "
+               "FROM pg_locks WHERE locktype = 'advisory' AND pid = $1",
+               {absl::StrCat(PQbackendPID(locker.get())),
+                absl::StrCat("{", absl::StrJoin(held, ","), "}")}));
+  EXPECT_EQ(locks.Get(0, 0), "20") << "locks left by the failed scan";
+  EXPECT_EQ(locks.Get(0, 1), "20") << "the pool's own jobs let go";
 }
 
 TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {

@@ -204,9 +204,9 @@ void FastPool::RequestStop() {
     MutexLock lock(mu_);
     if (!started_) return;
     stopping_ = true;
+    wake_.Wake();  // under the lock, as in Finish()
   }
   work_cv_.SignalAll();
-  wake_.Wake();
 }
 
 void FastPool::Shutdown(absl::Time deadline) {
@@ -261,8 +261,11 @@ void FastPool::Finish(Completion completion) {
       hand_slots_.erase(completion.key.id);
     }
     finished_.push_back(std::move(completion));
+    // Under the lock the locker takes `finished_` with: a wake-up skipped
+    // because one is pending (WakeSource) is then one whose push the locker
+    // sees.
+    wake_.Wake();
   }
-  wake_.Wake();
 }
 
 bool FastPool::HandOnSlot(int64_t id, bool ran) {

@@ -74,6 +74,10 @@ absl::Status WakeSource::status() const {
 }
 
 void WakeSource::Wake() {
+  // The waker changed what the locker looks at before this; the locker
+  // clears `pending_` before it looks (see Wait()), so a wake-up skipped
+  // here is one whose change the locker is about to see.
+  if (pending_.exchange(true)) return;
   uint64_t one = 1;
   ssize_t n = write(fd_, &one, sizeof(one));
   (void)n;
@@ -95,6 +99,9 @@ WakeSource::Event WakeSource::Wait(int socket, absl::Time deadline,
     uint64_t count;
     ssize_t r = read(fd_, &count, sizeof(count));
     (void)r;
+    // Before the caller looks at what changed: a Wake() from here on writes
+    // again.
+    pending_.store(false);
     return Event::kWoken;
   }
   return Event::kSocket;

@@ -9,6 +9,7 @@
 #ifndef QG_WORKER_WAKE_SOURCE_H_
 #define QG_WORKER_WAKE_SOURCE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -64,7 +65,10 @@ class WakeSource {
   // `Internal` when the eventfd could not be created.
   absl::Status status() const;
 
-  // Makes the current or next `Wait()` return at once.
+  // Makes the current or next `Wait()` return at once. Wake-ups before that
+  // `Wait()` returns are one: only the first writes to the eventfd (a
+  // finishing job wakes the locker, and a busy pool finishes thousands a
+  // second while the locker is in a round trip).
   void Wake();
 
   enum class Event { kWoken, kSocket, kDeadline };
@@ -79,6 +83,8 @@ class WakeSource {
  private:
   int fd_ = -1;
   int error_ = 0;
+  // A wake-up is written and not yet taken by `Wait()`.
+  std::atomic<bool> pending_{false};
 };
 
 }  // namespace qg::internal

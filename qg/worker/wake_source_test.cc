@@ -1,6 +1,10 @@
 #include "qg/worker/wake_source.h"
 
+#include <atomic>
+#include <thread>
+
 #include "gtest/gtest.h"
+#include "qg/clock.h"
 #include "qg/testing/fake_clock.h"
 
 namespace qg::internal {
@@ -38,6 +42,42 @@ TEST(WakeSourceTest, WakeBeforeWaitReturnsAtOnceAndIsCleared) {
             WakeSource::Event::kWoken);
   // Cleared: a past deadline now times out.
   EXPECT_EQ(w.Wait(-1, clock.Now(), clock), WakeSource::Event::kDeadline);
+}
+
+// Wake-ups while one is pending are one write; none is lost: a waker that
+// changes state and then wakes is always seen by a waiter that looks at the
+// state after each Wait() (the locker's loop). A lost wake-up would leave
+// the waiter asleep until its deadline.
+TEST(WakeSourceTest, CoalescedWakeUpsAreNeverLost) {
+  WakeSource w;
+  ASSERT_TRUE(w.status().ok());
+  qg_testing::FakeClock fake;
+  w.Wake();
+  EXPECT_EQ(w.Wait(-1, absl::InfiniteFuture(), fake),
+            WakeSource::Event::kWoken);
+  w.Wake();  // after a Wait() took the last one: written again
+  EXPECT_EQ(w.Wait(-1, fake.Now(), fake), WakeSource::Event::kWoken);
+  EXPECT_EQ(w.Wait(-1, fake.Now(), fake), WakeSource::Event::kDeadline);
+
+  constexpr int kWakes = 200000;
+  std::atomic<int> changed{0};
+  std::thread waker([&] {
+    for (int i = 0; i < kWakes; ++i) {
+      changed.fetch_add(1);
+      w.Wake();
+    }
+  });
+  int seen = 0, timeouts = 0;
+  while (seen < kWakes) {
+    seen = changed.load();
+    if (seen == kWakes) break;
+    if (w.Wait(-1, absl::Now() + absl::Seconds(10), qg::RealClock()) ==
+        WakeSource::Event::kDeadline) {
+      ++timeouts;
+    }
+  }
+  waker.join();
+  EXPECT_EQ(timeouts, 0) << "a wake-up was lost";
 }
 
 }  // namespace

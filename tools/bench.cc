@@ -63,13 +63,18 @@
 //      and batch/as_is (what counting a batch costs)
 //   s14 busy backends (not in core/scale/all): the s3 drain at each --c
 //      (fast path, one pool) beside how many of the database's backends were
-//      busy meanwhile (pg_stat_activity sampled every 2 ms on a connection
-//      of its own, itself not counted): mean and most, with jobs/s; the
-//      cause of a pool's ceiling on a many-core server is visible here
-//      (issue 22: a pool's database work goes through about two sessions)
+//      busy meanwhile (pg_stat_activity sampled every 10 ms on a connection
+//      of its own, itself not counted): mean and most, with jobs/s; and
+//      what each job cost: round trips per 1,000 jobs, jobs per lock
+//      batch, CPU microseconds per job of this process and of the server's
+//      processes (the sampler's queries included: a few us per job), and
+//      this process's context switches per job (issue 22: where the time
+//      goes, not only how much work got done)
 //
 // stdout: one JSON object per line; stderr: progress and the final table.
+#include <dirent.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +83,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -586,7 +592,8 @@ class Bench {
   // takes the cores the drain is measured on.
   double DrainPools(int pools, int c, int64_t expected,
                     qg::WorkerMode mode = qg::WorkerMode::kFast,
-                    qg::PoolObserver* observer = nullptr) {
+                    qg::PoolObserver* observer = nullptr,
+                    const std::function<void()>& on_empty = nullptr) {
     std::atomic<int64_t> first{0}, ran{0};
     qg::WorkMap work_map;
     work_map.Register("Noop", [&](qg::Job&) {
@@ -623,6 +630,7 @@ class Bench {
                   "job_class = 'Noop' ORDER BY queue, priority, run_at, job_id",
                   deadline);
     int64_t end = MonotonicNanos();
+    if (on_empty) on_empty();
     for (auto& p : running) p->Shutdown();
     return (expected - left) / ((end - first.load()) / 1e9);
   }
@@ -746,7 +754,12 @@ class Bench {
          rates[2] / rates[1]);
   }
 
-  // s14: the s3 drain beside the database backends busy meanwhile.
+  // s14: the s3 drain beside what it cost, so that the cause of a figure
+  // is visible and not only the figure: the database backends busy
+  // meanwhile (pg_stat_activity sampled every 10 ms), the pool's round trips
+  // and jobs per lock, CPU time per job of this process and of the server's
+  // processes (from /proc, when the server runs on this machine), and this
+  // process's context switches (its threads' sleeps and wake-ups) per job.
   void S14(int rep, int c) {
     Reset();
     LoadReady("que_jobs");
@@ -765,17 +778,160 @@ class Bench {
           busy_sum += busy;
           busy_most = std::max(busy_most, busy);
         }
-        absl::SleepFor(absl::Milliseconds(2));
+        absl::SleepFor(absl::Milliseconds(10));
       }
     });
-    double rate = DrainReady(c, qg::WorkerMode::kFast, kS3Jobs);
+    RoundTripCounter trips;
+    const int postmaster = PostmasterPid();
+    // CPU counts from the first job done, as the drain's rate does: what a
+    // pool's start costs (its sessions prepare their statements, the
+    // server loads its caches) is not the cost per job.
+    // Both ends are read while the pool still runs (before its sessions
+    // close and their processes go).
+    std::map<int, int64_t> server_before, server_after;
+    struct rusage before, after;
+    std::thread snapper([&] {
+      while (trips.jobs_done.load() == 0 && !stop.load()) {
+        absl::SleepFor(absl::Microseconds(200));
+      }
+      getrusage(RUSAGE_SELF, &before);
+      server_before = ServerCpu(postmaster);
+    });
+    double rate = DrainPools(1, c, kS3Jobs, qg::WorkerMode::kFast, &trips, [&] {
+      snapper.join();
+      getrusage(RUSAGE_SELF, &after);
+      server_after = ServerCpu(postmaster);
+    });
+    const double server_cpu = ServerCpuSeconds(server_before, server_after);
     stop.store(true);
     sampler.join();
-    Emit("qg", "s14", rep, absl::StrCat("drain_c", c, "_jobs_per_s"), rate);
-    Emit("qg", "s14", rep, absl::StrCat("busy_backends_mean_c", c),
+    auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    const double client_cpu =
+        seconds(after.ru_utime) + seconds(after.ru_stime) -
+        seconds(before.ru_utime) - seconds(before.ru_stime);
+    const double switches = (after.ru_nvcsw + after.ru_nivcsw) -
+                            (before.ru_nvcsw + before.ru_nivcsw);
+    // Per job done since the snapshot (the first is not counted).
+    const double jobs = std::max<int64_t>(trips.jobs_done.load() - 1, 1);
+    const std::string at = absl::StrCat("_c", c);
+    Emit("qg", "s14", rep, absl::StrCat("drain", at, "_jobs_per_s"), rate);
+    Emit("qg", "s14", rep, absl::StrCat("busy_backends_mean", at),
          samples > 0 ? static_cast<double>(busy_sum) / samples : 0);
-    Emit("qg", "s14", rep, absl::StrCat("busy_backends_most_c", c),
+    Emit("qg", "s14", rep, absl::StrCat("busy_backends_most", at),
          static_cast<double>(busy_most));
+    Emit("qg", "s14", rep, absl::StrCat("round_trips_per_1k_jobs", at),
+         trips.round_trips.load() * 1000.0 / jobs);
+    Emit("qg", "s14", rep, absl::StrCat("jobs_per_lock", at),
+         trips.locks.load() > 0
+             ? static_cast<double>(trips.locked.load()) / trips.locks.load()
+             : 0);
+    // How much of the drain the locker had a round trip in flight (1: the
+    // database always had the pool's next batch to work on), how long one
+    // took, and how many jobs waited in the buffer after one.
+    const int64_t trips_n = std::max<int64_t>(trips.round_trips.load(), 1);
+    Emit("qg", "s14", rep, absl::StrCat("round_trip_ms_mean", at),
+         trips.took_us.load() / 1e3 / trips_n);
+    Emit("qg", "s14", rep, absl::StrCat("round_trip_in_flight", at),
+         trips.took_us.load() / 1e6 / (kS3Jobs / rate));
+    Emit("qg", "s14", rep, absl::StrCat("buffered_after_round_trip_mean", at),
+         static_cast<double>(trips.buffered.load()) / trips_n);
+    Emit("qg", "s14", rep, absl::StrCat("client_cpu_us_per_job", at),
+         client_cpu * 1e6 / jobs);
+    if (server_cpu >= 0) {
+      Emit("qg", "s14", rep, absl::StrCat("server_cpu_us_per_job", at),
+           server_cpu * 1e6 / jobs);
+    }
+    Emit("qg", "s14", rep, absl::StrCat("client_switches_per_job", at),
+         switches / jobs);
+  }
+
+  // Counts a pool's round trips and the jobs their lock scans took.
+  struct RoundTripCounter : qg::PoolObserver {
+    std::atomic<int64_t> round_trips{0}, locks{0}, locked{0}, jobs_done{0};
+    std::atomic<int64_t> took_us{0}, buffered{0};
+    void OnJobDone(const JobDone&) override { ++jobs_done; }
+    void OnRoundTrip(const RoundTrip& rt) override {
+      ++round_trips;
+      if (rt.locked > 0) ++locks;
+      locked += rt.locked;
+      took_us += absl::ToInt64Microseconds(rt.took);
+      buffered += rt.buffered;
+    }
+  };
+
+  // The server's postmaster (the parent of a backend), or -1 when the
+  // server does not run on this machine (its backend is not in /proc).
+  int PostmasterPid() {
+    auto r = qg::Exec(admin_.get(), "SELECT pg_backend_pid()");
+    int backend = 0;
+    if (!r.ok() || !absl::SimpleAtoi(r->Get(0, 0), &backend)) return -1;
+    std::string stat = ReadSmallFile(absl::StrCat("/proc/", backend, "/stat"));
+    // pid (comm) state ppid ...: the comm may hold spaces; read after ')'.
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::vector<std::string> fields =
+        absl::StrSplit(stat.substr(close + 2), ' ');
+    int parent = -1;
+    if (fields.size() < 2 || !absl::SimpleAtoi(fields[1], &parent)) return -1;
+    return parent;
+  }
+
+  // CPU time (ns, from /proc/PID/schedstat) of `postmaster` and each of
+  // its children now, by pid; empty when unknown.
+  static std::map<int, int64_t> ServerCpu(int postmaster) {
+    std::map<int, int64_t> cpu;
+    if (postmaster <= 0) return cpu;
+    auto on_cpu = [](int pid) -> int64_t {
+      std::string stat =
+          ReadSmallFile(absl::StrCat("/proc/", pid, "/schedstat"));
+      int64_t ns = -1;
+      std::vector<std::string> f = absl::StrSplit(stat, ' ');
+      if (f.empty() || !absl::SimpleAtoi(f[0], &ns)) return -1;
+      return ns;
+    };
+    DIR* dir = opendir("/proc");
+    if (dir == nullptr) return cpu;
+    while (dirent* e = readdir(dir)) {
+      int pid = 0;
+      if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+      if (pid != postmaster) {
+        std::string stat = ReadSmallFile(absl::StrCat("/proc/", pid, "/stat"));
+        size_t close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::vector<std::string> f =
+            absl::StrSplit(stat.substr(close + 2), ' ');
+        int parent = 0;
+        if (f.size() < 2 || !absl::SimpleAtoi(f[1], &parent) ||
+            parent != postmaster) {
+          continue;
+        }
+      }
+      if (int64_t ns = on_cpu(pid); ns >= 0) cpu[pid] = ns;
+    }
+    closedir(dir);
+    return cpu;
+  }
+
+  // CPU seconds the server's processes used from `before` to `after`
+  // (processes started meanwhile from zero; -1 when unknown).
+  static double ServerCpuSeconds(const std::map<int, int64_t>& before,
+                                 const std::map<int, int64_t>& after) {
+    if (before.empty() || after.empty()) return -1;
+    int64_t ns = 0;
+    for (const auto& [pid, t] : after) {
+      auto it = before.find(pid);
+      ns += t - (it == before.end() ? 0 : it->second);
+    }
+    return ns / 1e9;
+  }
+
+  static std::string ReadSmallFile(const std::string& path) {
+    FILE* f = fopen(path.c_str(), "r");
+    if (f == nullptr) return "";
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    return std::string(buf, n);
   }
 
   void S10(int rep) {

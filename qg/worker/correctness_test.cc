@@ -680,9 +680,12 @@ TEST_F(FastPathTest, JobLetGoBehindTheCursorIsFoundBySweepAndRun) {
   QG_ASSERT_OK(pool.Start());
   ASSERT_TRUE(WaitFor([&] { return recorder_.total() == 20; }, kSoon));
   EXPECT_EQ(recorder_.runs(orphan), 0);
-  // The other worker dies: its lock goes, the job stays.
+  // The other worker dies: its lock goes, the job stays. The sweep finds
+  // it: every poll interval, or every 50 times what a sweep took, at least
+  // once a minute (on a loaded machine a 200 ms sweep spaces them 10 s).
   other.reset();
-  EXPECT_TRUE(WaitFor([&] { return recorder_.runs(orphan) == 1; }, kSoon))
+  EXPECT_TRUE(WaitFor([&] { return recorder_.runs(orphan) == 1; },
+                      absl::Minutes(1) + kSoon))
       << "the job let go behind the cursor never ran";
   pool.Shutdown();
   EXPECT_EQ(recorder_.total(), 21);

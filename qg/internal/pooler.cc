@@ -3,11 +3,13 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "qg/pg.h"
@@ -148,6 +150,36 @@ absl::Status RequireWritableServer(PGconn* conn, absl::string_view what) {
         "(default_transaction_read_only is on)"));
   }
   return absl::OkStatus();
+}
+
+bool ServerOnThisMachine(absl::string_view conninfo) {
+  std::string ci(conninfo);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(ci.c_str(), &err);
+  if (opts == nullptr) {
+    PQfreemem(err);
+    return false;
+  }
+  std::string host;
+  bool hostaddr = false;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr || *o->val == '\0') continue;
+    if (absl::string_view(o->keyword) == "host") host = o->val;
+    if (absl::string_view(o->keyword) == "hostaddr") hostaddr = true;
+  }
+  PQconninfoFree(opts);
+  if (hostaddr) return false;
+  if (host.empty()) {
+    const char* env = getenv("PGHOST");
+    if (env != nullptr) host = env;
+  }
+  if (host.empty()) return true;  // libpq's default socket
+  for (absl::string_view h : absl::StrSplit(host, ',')) {
+    const bool local = absl::StartsWith(h, "/") || absl::StartsWith(h, "@") ||
+                       h == "localhost" || h == "127.0.0.1" || h == "::1";
+    if (!local) return false;
+  }
+  return true;
 }
 
 }  // namespace qg::internal

@@ -47,6 +47,15 @@ absl::StatusOr<bool> BehindTransactionPooler(PGconn* conn,
 // there) but never finish one.
 absl::Status RequireWritableServer(PGconn* conn, absl::string_view what);
 
+// ServerOnThisMachine()
+//
+// Whether every server `conninfo` names is reached on this machine: through
+// a Unix-domain socket (a host that is a directory or an abstract socket,
+// or no host at all and no PGHOST: libpq's default socket) or a loopback
+// address. Then the server shares this machine's cores with the caller.
+// False when unsure (a `hostaddr`, another name, an unparsable conninfo).
+bool ServerOnThisMachine(absl::string_view conninfo);
+
 }  // namespace qg::internal
 
 #endif  // QG_INTERNAL_POOLER_H_

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -316,7 +317,16 @@ absl::Status WorkerPool::StoreLimits() {
 
 int WorkerPool::Lanes() const {
   int lanes = options_.sessions;
-  if (lanes == 0) lanes = std::clamp(count_ / 8, 1, 4);
+  if (lanes == 0) {
+    lanes = std::clamp(count_ / 8, 1, 4);
+    // A server on this machine shares its cores with the pool: a lane keeps
+    // about two of its processes busy, and the pool's threads need some
+    // too (on 2 cores a second lane drains no faster; see README).
+    if (internal::ServerOnThisMachine(client_->options().conninfo)) {
+      const int cores = static_cast<int>(std::thread::hardware_concurrency());
+      lanes = std::min(lanes, std::max(1, cores / 4));
+    }
+  }
   return std::clamp(lanes, 1, count_);
 }
 

@@ -147,8 +147,10 @@ struct WorkerOptions {
   // own would (Que order within what it locks, pause, cancel, limits; a
   // lane's session that dies affects only that lane's jobs), as several
   // processes sharing the queue do. Each lane opens 3 connections (locker,
-  // writer, sweeper). 0: one lane per 8 workers, at most 4 (see README,
-  // "Operating at scale"). Default: 1.
+  // writer, sweeper). 0: one lane per 8 workers, at most 4, and where the
+  // server is on this machine (a Unix socket or loopback) at most one per 4
+  // of its cores, which it shares with the pool (see README, "Operating at
+  // scale"). Default: 1.
   int sessions = 1;
 
   static absl::Duration DefaultInterval();

@@ -833,149 +833,133 @@ BEGIN
               EXIT passes;
             END IF;
           END IF;
-          SELECT min(j.priority) INTO p FROM que_jobs AS j
-          WHERE j.queue = q AND j.priority > p;
-          r := '-infinity';
-          i := -9223372036854775808;
-          CONTINUE priorities;
-        END IF;
-        FOR c IN
-          -- (With limits, also what admission needs: a look-up of the
-          -- row per candidate cost more. Left out without limits, where
-          -- the scan may read the index alone.)
-          SELECT j.run_at, j.job_id,
-                 CASE WHEN lims IS NOT NULL THEN j.job_class END AS job_class,
-                 CASE WHEN lims IS NOT NULL THEN j.args END AS args,
-                 CASE WHEN lims IS NOT NULL THEN j.qg_limit_key END
-                   AS qg_limit_key
-          FROM que_jobs AS j
-          WHERE j.queue = q AND j.priority = p AND j.run_at <= due
-          AND (j.run_at, j.job_id) > (r, i)
-          ORDER BY j.run_at, j.job_id
-        LOOP
-          EXIT WHEN bp IS NOT NULL AND p = bp
-                    AND (c.run_at, c.job_id) > (after_r, after_id);
-          -- With limits, the rewind takes at most half the scan, so that
-          -- jobs held back behind the cursor never keep the scan from new
-          -- ones after it; the rest of the rewind is left for the next call.
-          IF pass = 1 AND lims IS NOT NULL AND n_scanned >= max_scan / 2 THEN
-            rewind_cut := true;
-            EXIT priorities;
-          END IF;
-          n_scanned := n_scanned + 1;
-          IF pass = 1 THEN
-            rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
-          ELSE
-            last_p := p; last_r := c.run_at; last_i := c.job_id;
-          END IF;
-          IF NOT (c.job_id = ANY (held))
-             AND NOT (probing AND c.job_id = ANY (got_i)) THEN
-            IF lims IS NULL THEN
-              IF pg_try_advisory_lock(c.job_id) THEN
+        ELSE
+          -- With limits: a row at a time, each admitted by the limits
+          -- before the next (with what admission needs read in the scan: a
+          -- look-up of the row per candidate cost more).
+          FOR c IN
+            SELECT j.run_at, j.job_id, j.job_class, j.args, j.qg_limit_key
+            FROM que_jobs AS j
+            WHERE j.queue = q AND j.priority = p AND j.run_at <= due
+            AND (j.run_at, j.job_id) > (r, i)
+            ORDER BY j.run_at, j.job_id
+          LOOP
+            EXIT WHEN bp IS NOT NULL AND p = bp
+                      AND (c.run_at, c.job_id) > (after_r, after_id);
+            -- With limits, the rewind takes at most half the scan, so that
+            -- jobs held back behind the cursor never keep the scan from new
+            -- ones after it; the rest of the rewind is left for the next call.
+            IF pass = 1 AND n_scanned >= max_scan / 2 THEN
+              rewind_cut := true;
+              EXIT priorities;
+            END IF;
+            n_scanned := n_scanned + 1;
+            IF pass = 1 THEN
+              rw_p := p; rw_r := c.run_at; rw_i := c.job_id;
+            ELSE
+              last_p := p; last_r := c.run_at; last_i := c.job_id;
+            END IF;
+            IF NOT (c.job_id = ANY (held))
+               AND NOT (probing AND c.job_id = ANY (got_i)) THEN
+              IF solo_key IS NOT NULL AND hand_on AND n_pending < pend_cap
+                    AND saturated ? solo_key AND mine_b ? solo_key THEN
+                -- The queue's one bucket is full and a slot of it is ours:
+                -- every job waits for a hand-off, nothing to compute.
+                IF pg_try_advisory_lock(c.job_id) THEN
+                  got_b := got_b || NULL::bigint;
+                  got_w := got_w || solo_bucket;
+                  got_tf := got_tf || (cardinality(taken) + 1);
+                  got_tn := got_tn || 0;
+                  got_p := got_p || p;
+                  got_r := got_r || c.run_at;
+                  got_i := got_i || c.job_id;
+                  n_locked := n_locked + 1;
+                  n_pending := n_pending + 1;
+                END IF;
+              ELSIF one_l.name IS NOT NULL AND saturated <> '{}'::jsonb
+                    AND saturated ? (one_l.name || E'\n'
+                                     || qg_limit_bucket(one_l, c.job_class,
+                                                        c.args, c.qg_limit_key))
+                    THEN
+                -- Its bucket was found full earlier in this scan: held back
+                -- as admission would hold it back, without taking its lock
+                -- and letting go of it (walking past a deep key's jobs).
+                NULL;
+              ELSIF pg_try_advisory_lock(c.job_id) THEN
                 cur_job := c.job_id;
-                got_p := got_p || p;
-                got_r := got_r || c.run_at;
-                got_i := got_i || c.job_id;
-                n_locked := n_locked + 1;
-              END IF;
-            ELSIF solo_key IS NOT NULL AND hand_on AND n_pending < pend_cap
-                  AND saturated ? solo_key AND mine_b ? solo_key THEN
-              -- The queue's one bucket is full and a slot of it is ours:
-              -- every job waits for a hand-off, nothing to compute.
-              IF pg_try_advisory_lock(c.job_id) THEN
-                got_b := got_b || NULL::bigint;
-                got_w := got_w || solo_bucket;
-                got_tf := got_tf || (cardinality(taken) + 1);
-                got_tn := got_tn || 0;
-                got_p := got_p || p;
-                got_r := got_r || c.run_at;
-                got_i := got_i || c.job_id;
-                n_locked := n_locked + 1;
-                n_pending := n_pending + 1;
-              END IF;
-            ELSIF one_l.name IS NOT NULL AND saturated <> '{}'::jsonb
-                  AND saturated ? (one_l.name || E'\n'
-                                   || qg_limit_bucket(one_l, c.job_class,
-                                                      c.args, c.qg_limit_key))
-                  THEN
-              -- Its bucket was found full earlier in this scan: held back
-              -- as admission would hold it back, without taking its lock
-              -- and letting go of it (walking past a deep key's jobs).
-              NULL;
-            ELSIF pg_try_advisory_lock(c.job_id) THEN
-              cur_job := c.job_id;
-              -- Limits: the job's lock first (so that nothing is taken for a
-              -- job another worker has), then its limits' locks and tokens.
-              -- A row finished meanwhile is admitted too: the re-check
-              -- below leaves it out and lets go of its slots.
-              jc := c.job_class; ja := c.args; jk := c.qg_limit_key;
-              adm := qg_limit_admit(lims, jc, ja, jk, scope,
-                                   held_slots || taken, saturated);
-              IF adm.locks IS NULL AND adm.mine AND solo_key IS NOT NULL THEN
-                mine_b := mine_b || jsonb_build_object(adm.blocked, true);
-              END IF;
-              IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
-                 AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
-                -- Its bucket is full, but a slot of it is ours: the job
-                -- stays locked without one, and the pool hands it the
-                -- slot of the next job of the bucket to finish.
-                IF NOT (saturated ? adm.blocked) THEN
-                  saturated := saturated
-                               || jsonb_build_object(adm.blocked, true);
+                -- Limits: the job's lock first (so that nothing is taken for a
+                -- job another worker has), then its limits' locks and tokens.
+                -- A row finished meanwhile is admitted too: the re-check
+                -- below leaves it out and lets go of its slots.
+                jc := c.job_class; ja := c.args; jk := c.qg_limit_key;
+                adm := qg_limit_admit(lims, jc, ja, jk, scope,
+                                     held_slots || taken, saturated);
+                IF adm.locks IS NULL AND adm.mine AND solo_key IS NOT NULL THEN
+                  mine_b := mine_b || jsonb_build_object(adm.blocked, true);
                 END IF;
-                got_tf := got_tf || (cardinality(taken) + 1);
-                got_tn := got_tn || 0;
-                got_b := got_b || NULL::bigint;
-                got_w := got_w || adm.hand_bucket;
-                got_p := got_p || p;
-                got_r := got_r || c.run_at;
-                got_i := got_i || c.job_id;
-                n_locked := n_locked + 1;
-                n_pending := n_pending + 1;
-              ELSIF adm.locks IS NULL THEN
-                PERFORM pg_advisory_unlock(c.job_id);
-                IF NOT (saturated ? adm.blocked) THEN
-                  saturated := saturated
-                               || jsonb_build_object(adm.blocked, true);
+                IF adm.locks IS NULL AND hand_on AND solo_key IS NOT NULL
+                   AND n_pending < pend_cap AND mine_b ? adm.blocked THEN
+                  -- Its bucket is full, but a slot of it is ours: the job
+                  -- stays locked without one, and the pool hands it the
+                  -- slot of the next job of the bucket to finish.
+                  IF NOT (saturated ? adm.blocked) THEN
+                    saturated := saturated
+                                 || jsonb_build_object(adm.blocked, true);
+                  END IF;
+                  got_tf := got_tf || (cardinality(taken) + 1);
+                  got_tn := got_tn || 0;
+                  got_b := got_b || NULL::bigint;
+                  got_w := got_w || adm.hand_bucket;
+                  got_p := got_p || p;
+                  got_r := got_r || c.run_at;
+                  got_i := got_i || c.job_id;
+                  n_locked := n_locked + 1;
+                  n_pending := n_pending + 1;
+                ELSIF adm.locks IS NULL THEN
+                  PERFORM pg_advisory_unlock(c.job_id);
+                  IF NOT (saturated ? adm.blocked) THEN
+                    saturated := saturated
+                                 || jsonb_build_object(adm.blocked, true);
+                  END IF;
+                  IF NOT (reported ? adm.blocked) THEN
+                    reported := reported
+                                || jsonb_build_object(adm.blocked, true);
+                    bl_p := bl_p || p; bl_r := bl_r || c.run_at;
+                    bl_i := bl_i || c.job_id;
+                    bl_b := bl_b || hashtextextended(adm.blocked, 0);
+                  END IF;
+                  IF adm.retry_in IS NOT NULL THEN
+                    retry := least(retry, adm.retry_in);
+                  END IF;
+                  IF whole_queue THEN
+                    rewind_cut := rewind_cut OR pass = 1;
+                    EXIT passes;  -- nothing behind it can start either
+                  END IF;
+                ELSE
+                  IF adm.hand_key IS NOT NULL AND solo_key IS NOT NULL THEN
+                    mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
+                  END IF;
+                  got_b := got_b || adm.hand_bucket;
+                  got_w := got_w || NULL::bigint;
+                  got_tf := got_tf || (cardinality(taken) + 1);
+                  got_tn := got_tn || cardinality(adm.locks);
+                  taken := taken || adm.locks;
+                  taken_by := taken_by
+                              || array_fill(c.job_id,
+                                            ARRAY[cardinality(adm.locks)]);
+                  got_p := got_p || p;
+                  got_r := got_r || c.run_at;
+                  got_i := got_i || c.job_id;
+                  n_locked := n_locked + 1;
                 END IF;
-                IF NOT (reported ? adm.blocked) THEN
-                  reported := reported
-                              || jsonb_build_object(adm.blocked, true);
-                  bl_p := bl_p || p; bl_r := bl_r || c.run_at;
-                  bl_i := bl_i || c.job_id;
-                  bl_b := bl_b || hashtextextended(adm.blocked, 0);
-                END IF;
-                IF adm.retry_in IS NOT NULL THEN
-                  retry := least(retry, adm.retry_in);
-                END IF;
-                IF whole_queue THEN
-                  rewind_cut := rewind_cut OR pass = 1;
-                  EXIT passes;  -- nothing behind it can start either
-                END IF;
-              ELSE
-                IF adm.hand_key IS NOT NULL AND solo_key IS NOT NULL THEN
-                  mine_b := mine_b || jsonb_build_object(adm.hand_key, true);
-                END IF;
-                got_b := got_b || adm.hand_bucket;
-                got_w := got_w || NULL::bigint;
-                got_tf := got_tf || (cardinality(taken) + 1);
-                got_tn := got_tn || cardinality(adm.locks);
-                taken := taken || adm.locks;
-                taken_by := taken_by
-                            || array_fill(c.job_id,
-                                          ARRAY[cardinality(adm.locks)]);
-                got_p := got_p || p;
-                got_r := got_r || c.run_at;
-                got_i := got_i || c.job_id;
-                n_locked := n_locked + 1;
               END IF;
             END IF;
-          END IF;
-          IF n_locked >= want OR n_scanned >= max_scan THEN
-            stopped_in := pass;
-            EXIT passes;
-          END IF;
-        END LOOP;
+            IF n_locked >= want OR n_scanned >= max_scan THEN
+              stopped_in := pass;
+              EXIT passes;
+            END IF;
+          END LOOP;
+        END IF;
         SELECT min(j.priority) INTO p FROM que_jobs AS j
         WHERE j.queue = q AND j.priority > p;
         r := '-infinity';
@@ -1028,8 +1012,7 @@ BEGIN
         rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
         -- Its slot locks: a slice of `taken` (not a search of it per job,
         -- which a thousand jobs locked at once made quadratic).
-        limit_locks := CASE WHEN lims IS NULL THEN NULL ELSE
-          taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1] END;
+        limit_locks := taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1];
         limit_bucket := got_b[c.n];
         limit_wait := got_w[c.n];
         blocked_priorities := NULL; blocked_run_ats := NULL;

@@ -532,6 +532,8 @@ DECLARE
   scan_p smallint;             -- a set-based scan under way: its priority
   scan_r timestamptz;          -- and where it started (after this key)
   scan_i bigint;
+  ub_r timestamptz;            -- and where it ends (up to this key)
+  ub_i bigint;
 BEGIN
   BEGIN
     -- The hand-off lock (session lock (1902603373, 1), shared): a pool hands
@@ -777,6 +779,14 @@ BEGIN
           -- scanned); the last candidate comes back locked or not, so the
           -- scan's end is known. (A plpgsql loop over the rows cost about
           -- four times as much server time per job.)
+          -- The range's upper end, a value rather than a condition on bp
+          -- so that a generic plan bounds the index scan with it (a
+          -- filter would walk every due row after the cursor).
+          IF bp IS NOT NULL AND p = bp THEN
+            ub_r := after_r; ub_i := after_id;
+          ELSE
+            ub_r := 'infinity'; ub_i := 9223372036854775807;
+          END IF;
           scan_p := p; scan_r := r; scan_i := i;
           SELECT coalesce(array_agg(y.run_at ORDER BY y.rn)
                             FILTER (WHERE y.got), '{}'),
@@ -801,8 +811,7 @@ BEGIN
                 FROM que_jobs AS j
                 WHERE j.queue = q AND j.priority = p AND j.run_at <= due
                 AND (j.run_at, j.job_id) > (r, i)
-                AND (bp IS NULL OR p < bp
-                     OR (j.run_at, j.job_id) <= (after_r, after_id))
+                AND (j.run_at, j.job_id) <= (ub_r, ub_i)
                 ORDER BY j.run_at, j.job_id
                 LIMIT max_scan - n_scanned
               ) AS v
@@ -813,7 +822,6 @@ BEGIN
           WHERE z.got OR z.is_last
           LIMIT want - n_locked
           ) AS y;
-          scan_p := NULL;
           IF set_n > 0 THEN
             n_scanned := n_scanned + set_n;
             IF pass = 1 THEN
@@ -828,10 +836,13 @@ BEGIN
               got_i := got_i || set_i;
               n_locked := n_locked + cardinality(set_i);
             END IF;
-            IF n_locked >= want OR n_scanned >= max_scan THEN
-              stopped_in := pass;
-              EXIT passes;
-            END IF;
+          END IF;
+          -- Only now: a cancel may land before any statement, and until
+          -- got_i holds them the handler finds this scan's locks by range.
+          scan_p := NULL;
+          IF set_n > 0 AND (n_locked >= want OR n_scanned >= max_scan) THEN
+            stopped_in := pass;
+            EXIT passes;
           END IF;
         ELSE
           -- With limits: a row at a time, each admitted by the limits
@@ -1070,17 +1081,23 @@ BEGIN
       -- A set-based scan failed part way: the locks it took are in no
       -- variable. Every job of ours after its start key is in `held` (the
       -- pool lists all it holds from the scan's start on), so any other
-      -- lock this session holds on a job there is one the scan took.
+      -- lock this session holds on one of the candidates there (the scan
+      -- looked at most at max_scan of them; twice that is read, once, for
+      -- rows enqueued meanwhile) is one the scan took. (A candidate
+      -- deleted by another worker between the scan's snapshot and this
+      -- one keeps its lock until the session ends: its id is never used
+      -- again.)
       PERFORM pg_advisory_unlock(l.k)
       FROM (SELECT (a.classid::bigint << 32) | a.objid::bigint AS k
             FROM pg_locks AS a
             WHERE a.locktype = 'advisory' AND a.pid = pg_backend_pid()
             AND a.objsubid = 1 AND a.granted) AS l
       WHERE NOT (l.k = ANY (held)) AND NOT (l.k = ANY (got_i))
-      AND EXISTS (SELECT 1 FROM que_jobs AS j
+      AND l.k IN (SELECT j.job_id FROM que_jobs AS j
                   WHERE j.queue = q AND j.priority = scan_p
                   AND (j.run_at, j.job_id) > (scan_r, scan_i)
-                  AND j.job_id = l.k);
+                  ORDER BY j.run_at, j.job_id
+                  LIMIT 2 * max_scan + 100);
     END IF;
     RAISE;
   END;

@@ -389,6 +389,56 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
             "0");
 }
 
+// The rewind pass reads its range and no further whatever plan the session
+// keeps: a generic plan (plpgsql's, after five calls) bounds the index scan
+// only with values, not with a condition on which pass it is, and a bound
+// left as a filter read every due job after the cursor (5,000 here) in
+// each call whose rewind did not fill the batch.
+TEST_F(FastPoolTest, RewindReadsOnlyItsRangeWhateverThePlan) {
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
+      "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
+      "generate_series(1, 6) i RETURNING 1");
+  Query(
+      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT "
+      "100 + i, 'J', 5, now() - interval '30 minutes' + i * interval '1 "
+      "millisecond' FROM generate_series(1, 5000) i RETURNING 1");
+  QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
+  // The locker session's planner settings, and the plan a session keeps.
+  QG_ASSERT_OK(internal::Run(locker.get(), internal::queries::LockerSettings())
+                   .status());
+  QG_ASSERT_OK(qg::ExecSimple(locker.get(),
+                              "SET plan_cache_mode = force_generic_plan; "
+                              "BEGIN")
+                   .status());
+  auto key_of = [&](int64_t id) {
+    internal::JobKey k;
+    k.priority = 5;
+    k.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = $1",
+                          {absl::StrCat(id)});
+    k.id = id;
+    return k;
+  };
+  internal::JobKey cursor = key_of(4);
+  internal::JobKey rewind = key_of(2);
+  rewind.id = 1;
+  // The rewind holds 2, 3, 4; the fourth job comes from after the cursor.
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r,
+      internal::Run(locker.get(), internal::queries::LockJobs("", 4, {}, 10,
+                                                              cursor, rewind)));
+  EXPECT_THAT(LockedIds(r), ElementsAre("2", "3", "4", "5"));
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult read,
+      qg::Exec(locker.get(),
+               "SELECT pg_stat_get_xact_tuples_returned('que_jobs_pkey'::"
+               "regclass)"));
+  int64_t entries = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(read.Get(0, 0), &entries));
+  EXPECT_LT(entries, 500) << "index entries the lock call read";
+  QG_ASSERT_OK(qg::ExecSimple(locker.get(), "COMMIT").status());
+}
+
 TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   // Jobs 1..6 at priority 5, one second apart; the cursor is at job 4.
   Query(

@@ -161,22 +161,28 @@ bool ServerOnThisMachine(absl::string_view conninfo) {
     return false;
   }
   std::string host;
-  bool hostaddr = false;
+  bool unsure = false;  // libpq decides from what the parse does not apply
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr || *o->val == '\0') continue;
-    if (absl::string_view(o->keyword) == "host") host = o->val;
-    if (absl::string_view(o->keyword) == "hostaddr") hostaddr = true;
+    const absl::string_view key = o->keyword;
+    if (key == "host") host = o->val;
+    if (key == "hostaddr" || key == "service") unsure = true;
   }
   PQconninfoFree(opts);
-  if (hostaddr) return false;
-  if (host.empty()) {
-    const char* env = getenv("PGHOST");
-    if (env != nullptr) host = env;
+  auto env = [](const char* name) {
+    const char* v = getenv(name);
+    return v != nullptr && *v != '\0' ? std::string(v) : std::string();
+  };
+  if (unsure || !env("PGHOSTADDR").empty() || !env("PGSERVICE").empty()) {
+    return false;
   }
+  if (host.empty()) host = env("PGHOST");
   if (host.empty()) return true;  // libpq's default socket
   for (absl::string_view h : absl::StrSplit(host, ',')) {
-    const bool local = absl::StartsWith(h, "/") || absl::StartsWith(h, "@") ||
-                       h == "localhost" || h == "127.0.0.1" || h == "::1";
+    // An empty entry of a list is the default socket too.
+    const bool local = h.empty() || absl::StartsWith(h, "/") ||
+                       absl::StartsWith(h, "@") || h == "localhost" ||
+                       h == "127.0.0.1" || h == "::1";
     if (!local) return false;
   }
   return true;

@@ -51,9 +51,11 @@ absl::Status RequireWritableServer(PGconn* conn, absl::string_view what);
 //
 // Whether every server `conninfo` names is reached on this machine: through
 // a Unix-domain socket (a host that is a directory or an abstract socket,
-// or no host at all and no PGHOST: libpq's default socket) or a loopback
-// address. Then the server shares this machine's cores with the caller.
-// False when unsure (a `hostaddr`, another name, an unparsable conninfo).
+// an empty entry, or no host at all and no PGHOST: libpq's default socket)
+// or a loopback address. Then the server most likely shares this machine's
+// cores with the caller (a tunnel or pooler on loopback may lead elsewhere).
+// False when unsure (a `hostaddr` or `service`, PGHOSTADDR or PGSERVICE set,
+// another name, an unparsable conninfo).
 bool ServerOnThisMachine(absl::string_view conninfo);
 
 }  // namespace qg::internal

@@ -9,6 +9,8 @@ namespace {
 
 TEST(ServerOnThisMachineTest, SocketsAndLoopbackAreLocalOtherHostsAreNot) {
   unsetenv("PGHOST");
+  unsetenv("PGHOSTADDR");
+  unsetenv("PGSERVICE");
   EXPECT_TRUE(ServerOnThisMachine("dbname=app"));
   EXPECT_TRUE(ServerOnThisMachine("host=/var/run/postgresql dbname=app"));
   EXPECT_TRUE(ServerOnThisMachine("host=@qgpg-1 port=5432"));
@@ -22,6 +24,15 @@ TEST(ServerOnThisMachineTest, SocketsAndLoopbackAreLocalOtherHostsAreNot) {
   // hostaddr decides where libpq connects: unsure, so not local.
   EXPECT_FALSE(ServerOnThisMachine("host=localhost hostaddr=10.0.0.7"));
   EXPECT_FALSE(ServerOnThisMachine("host='unterminated"));
+  EXPECT_TRUE(ServerOnThisMachine("host=,/tmp"));  // "": the default socket
+  // A service file or PGHOSTADDR decides where libpq goes: unsure.
+  EXPECT_FALSE(ServerOnThisMachine("service=remote dbname=app"));
+  setenv("PGHOSTADDR", "10.0.0.7", 1);
+  EXPECT_FALSE(ServerOnThisMachine("dbname=app"));
+  unsetenv("PGHOSTADDR");
+  setenv("PGSERVICE", "remote", 1);
+  EXPECT_FALSE(ServerOnThisMachine("dbname=app"));
+  unsetenv("PGSERVICE");
   // No host in the conninfo: PGHOST decides, as it does for libpq.
   setenv("PGHOST", "db.internal", 1);
   EXPECT_FALSE(ServerOnThisMachine("dbname=app"));

@@ -528,11 +528,10 @@ DECLARE
   set_n bigint;                -- it looked at and the last one's key
   set_lr timestamptz;
   set_li bigint;
-  found_rows que_jobs[];       -- the re-checked rows (no limits)
-  scan_p smallint;             -- a set-based scan under way: its priority
-  scan_r timestamptz;          -- and where it started (after this key)
-  scan_i bigint;
-  ub_r timestamptz;            -- and where it ends (up to this key)
+  found_rows que_jobs[];       -- the re-checked rows, and each one's
+  found_n bigint[];            -- place in got_*
+  scanning boolean := false;   -- a set-based scan of priority p after
+  ub_r timestamptz;            -- key (r, i) is under way, up to this key
   ub_i bigint;
 BEGIN
   BEGIN
@@ -787,7 +786,7 @@ BEGIN
           ELSE
             ub_r := 'infinity'; ub_i := 9223372036854775807;
           END IF;
-          scan_p := p; scan_r := r; scan_i := i;
+          scanning := true;
           SELECT coalesce(array_agg(y.run_at ORDER BY y.rn)
                             FILTER (WHERE y.got), '{}'),
                  coalesce(array_agg(y.job_id ORDER BY y.rn)
@@ -839,7 +838,7 @@ BEGIN
           END IF;
           -- Only now: a cancel may land before any statement, and until
           -- got_i holds them the handler finds this scan's locks by range.
-          scan_p := NULL;
+          scanning := false;
           IF set_n > 0 AND (n_locked >= want OR n_scanned >= max_scan) THEN
             stopped_in := pass;
             EXIT passes;
@@ -984,55 +983,36 @@ BEGIN
     -- flattening the LATERAL subquery into a join, which, planned while the
     -- statistics said the queue was empty, reads the whole queue each call:
     -- a session keeps its plans. Rows come back in scan order.)
-    IF lims IS NULL THEN
-      -- The same, set-based (no limit locks to slice): the rows found, in
-      -- scan order, read once under the new snapshot and returned from
-      -- the array (a row at a time through RETURN NEXT cost more than the
-      -- scan).
-      SELECT coalesce(array_agg(x.y ORDER BY k.n), '{}') INTO found_rows
-      FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
-      LATERAL (SELECT y FROM que_jobs AS y
-               WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
-               AND y.job_id = k.id
-               OFFSET 0) AS x;
-      found_i := ARRAY(SELECT f.job_id FROM unnest(found_rows) AS f);
-      RETURN QUERY
-        SELECT f.queue, f.priority, f.run_at, f.job_id, f.job_class, f.args,
-               f.error_count, f.last_error, true, NULL::integer,
-               NULL::boolean, NULL::boolean, NULL::smallint,
-               NULL::timestamptz, NULL::bigint, NULL::bigint[],
-               NULL::smallint[], NULL::timestamptz[], NULL::bigint[],
-               NULL::bigint[], NULL::float8, NULL::bigint, NULL::bigint,
-               NULL::boolean, NULL::bigint, NULL::boolean
-        FROM unnest(found_rows) WITH ORDINALITY AS f
-        ORDER BY f.ordinality;
-    ELSE
-      FOR c IN
-        SELECT x.queue, x.priority, x.run_at, x.job_id, x.job_class, x.args,
-               x.error_count, x.last_error, k.n
-        FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
-        LATERAL (SELECT * FROM que_jobs AS y
-                 WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
-                 AND y.job_id = k.id
-                 OFFSET 0) AS x
-      LOOP
-        queue := c.queue; priority := c.priority; run_at := c.run_at;
-        job_id := c.job_id; job_class := c.job_class; args := c.args;
-        error_count := c.error_count; last_error := c.last_error;
-        locked := true; scanned := NULL; exhausted := NULL; paused := NULL;
-        rewind_priority := NULL; rewind_run_at := NULL; rewind_job_id := NULL;
-        -- Its slot locks: a slice of `taken` (not a search of it per job,
-        -- which a thousand jobs locked at once made quadratic).
-        limit_locks := taken[got_tf[c.n] : got_tf[c.n] + got_tn[c.n] - 1];
-        limit_bucket := got_b[c.n];
-        limit_wait := got_w[c.n];
-        blocked_priorities := NULL; blocked_run_ats := NULL;
-        blocked_job_ids := NULL; blocked_buckets := NULL; retry_in := NULL;
-        hand_held := NULL; limits_version := NULL; change_wanted := NULL;
-        RETURN NEXT;
-        found_i := found_i || c.job_id;
-      END LOOP;
-    END IF;
+    -- The rows found, in scan order, are read once under the new snapshot
+    -- and returned from an array (a row at a time through RETURN NEXT
+    -- cost more than the scan), each beside its place in got_* (`n`), for
+    -- its slot locks: a slice of `taken` (not a search of it per job,
+    -- which a thousand jobs locked at once made quadratic).
+    SELECT coalesce(array_agg(x.y ORDER BY k.n), '{}'),
+           coalesce(array_agg(k.n ORDER BY k.n), '{}')
+    INTO found_rows, found_n
+    FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
+    LATERAL (SELECT y FROM que_jobs AS y
+             WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
+             AND y.job_id = k.id
+             OFFSET 0) AS x;
+    found_i := ARRAY(SELECT f.job_id FROM unnest(found_rows) AS f);
+    -- (unnest of a row array and an int array: the row's columns, then
+    -- the int as `unnest`.)
+    RETURN QUERY
+      SELECT f.queue, f.priority, f.run_at, f.job_id, f.job_class, f.args,
+             f.error_count, f.last_error, true, NULL::integer,
+             NULL::boolean, NULL::boolean, NULL::smallint,
+             NULL::timestamptz, NULL::bigint,
+             CASE WHEN lims IS NULL THEN NULL
+                  ELSE taken[got_tf[f.unnest] : got_tf[f.unnest]
+                                                + got_tn[f.unnest] - 1]
+             END,
+             NULL::smallint[], NULL::timestamptz[], NULL::bigint[],
+             NULL::bigint[], NULL::float8, got_b[f.unnest], got_w[f.unnest],
+             NULL::boolean, NULL::bigint, NULL::boolean
+      FROM unnest(found_rows, found_n) WITH ORDINALITY AS f
+      ORDER BY f.ordinality;
     IF cardinality(found_i) < n_locked THEN
       PERFORM pg_advisory_unlock(id)
       FROM unnest(got_i) AS id
@@ -1077,7 +1057,7 @@ BEGIN
       PERFORM pg_advisory_unlock(cur_job);
     END IF;
     PERFORM pg_advisory_unlock(x) FROM unnest(taken) AS x;
-    IF scan_p IS NOT NULL THEN
+    IF scanning THEN
       -- A set-based scan failed part way: the locks it took are in no
       -- variable. Every job of ours after its start key is in `held` (the
       -- pool lists all it holds from the scan's start on), so any other
@@ -1094,8 +1074,8 @@ BEGIN
             AND a.objsubid = 1 AND a.granted) AS l
       WHERE NOT (l.k = ANY (held)) AND NOT (l.k = ANY (got_i))
       AND l.k IN (SELECT j.job_id FROM que_jobs AS j
-                  WHERE j.queue = q AND j.priority = scan_p
-                  AND (j.run_at, j.job_id) > (scan_r, scan_i)
+                  WHERE j.queue = q AND j.priority = p
+                  AND (j.run_at, j.job_id) > (r, i)
                   ORDER BY j.run_at, j.job_id
                   LIMIT 2 * max_scan + 100);
     END IF;

@@ -865,10 +865,15 @@ class Bench {
     auto r = qg::Exec(admin_.get(), "SELECT pg_backend_pid()");
     int backend = 0;
     if (!r.ok() || !absl::SimpleAtoi(r->Get(0, 0), &backend)) return -1;
-    std::string stat = ReadSmallFile(absl::StrCat("/proc/", backend, "/stat"));
+    return ParentPid(backend);
+  }
+
+  // The parent of process `pid` (from /proc/PID/stat), or -1.
+  static int ParentPid(int pid) {
+    std::string stat = ReadSmallFile(absl::StrCat("/proc/", pid, "/stat"));
     // pid (comm) state ppid ...: the comm may hold spaces; read after ')'.
     size_t close = stat.rfind(')');
-    if (close == std::string::npos) return -1;
+    if (close == std::string::npos || close + 2 > stat.size()) return -1;
     std::vector<std::string> fields =
         absl::StrSplit(stat.substr(close + 2), ' ');
     int parent = -1;
@@ -894,18 +899,7 @@ class Bench {
     while (dirent* e = readdir(dir)) {
       int pid = 0;
       if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-      if (pid != postmaster) {
-        std::string stat = ReadSmallFile(absl::StrCat("/proc/", pid, "/stat"));
-        size_t close = stat.rfind(')');
-        if (close == std::string::npos) continue;
-        std::vector<std::string> f =
-            absl::StrSplit(stat.substr(close + 2), ' ');
-        int parent = 0;
-        if (f.size() < 2 || !absl::SimpleAtoi(f[1], &parent) ||
-            parent != postmaster) {
-          continue;
-        }
-      }
+      if (pid != postmaster && ParentPid(pid) != postmaster) continue;
       if (int64_t ns = on_cpu(pid); ns >= 0) cpu[pid] = ns;
     }
     closedir(dir);

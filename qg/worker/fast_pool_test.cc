@@ -65,6 +65,22 @@ class FastPoolTest : public qg_testing::DatabaseTest {
         "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE "
         "indexrelname = 'que_jobs_pkey'");
   }
+  // Jobs 1..6 at priority 5, one second apart, an hour ago.
+  void InsertSixAtPriority5() {
+    Query(
+        "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
+        "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
+        "generate_series(1, 6) i RETURNING 1");
+  }
+  // The key of job `id` (priority 5), as the pool keeps it.
+  internal::JobKey KeyOf(int64_t id) {
+    internal::JobKey k;
+    k.priority = 5;
+    k.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = $1",
+                          {absl::StrCat(id)});
+    k.id = id;
+    return k;
+  }
   static WorkerOptions Fast(absl::Duration interval = absl::Milliseconds(50)) {
     WorkerOptions options;
     options.mode = WorkerMode::kFast;
@@ -395,10 +411,7 @@ TEST_F(FastPoolTest, LockScanContinuesAfterTheCursorAndReportsHowFarItWent) {
 // left as a filter read every due job after the cursor (5,000 here) in
 // each call whose rewind did not fill the batch.
 TEST_F(FastPoolTest, RewindReadsOnlyItsRangeWhateverThePlan) {
-  Query(
-      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
-      "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
-      "generate_series(1, 6) i RETURNING 1");
+  InsertSixAtPriority5();
   Query(
       "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT "
       "100 + i, 'J', 5, now() - interval '30 minutes' + i * interval '1 "
@@ -411,16 +424,8 @@ TEST_F(FastPoolTest, RewindReadsOnlyItsRangeWhateverThePlan) {
                               "SET plan_cache_mode = force_generic_plan; "
                               "BEGIN")
                    .status());
-  auto key_of = [&](int64_t id) {
-    internal::JobKey k;
-    k.priority = 5;
-    k.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = $1",
-                          {absl::StrCat(id)});
-    k.id = id;
-    return k;
-  };
-  internal::JobKey cursor = key_of(4);
-  internal::JobKey rewind = key_of(2);
+  internal::JobKey cursor = KeyOf(4);
+  internal::JobKey rewind = KeyOf(2);
   rewind.id = 1;
   // The rewind holds 2, 3, 4; the fourth job comes from after the cursor.
   QG_ASSERT_OK_AND_ASSIGN(
@@ -441,20 +446,9 @@ TEST_F(FastPoolTest, RewindReadsOnlyItsRangeWhateverThePlan) {
 
 TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
   // Jobs 1..6 at priority 5, one second apart; the cursor is at job 4.
-  Query(
-      "INSERT INTO que_jobs (job_id, job_class, priority, run_at) SELECT i, "
-      "'J', 5, now() - interval '1 hour' + i * interval '1 second' FROM "
-      "generate_series(1, 6) i RETURNING 1");
+  InsertSixAtPriority5();
   QG_ASSERT_OK_AND_ASSIGN(auto locker, qg::Connect(db_->conninfo()));
-  auto key_of = [&](int64_t id) {
-    internal::JobKey k;
-    k.priority = 5;
-    k.run_at_text = Query("SELECT run_at FROM que_jobs WHERE job_id = $1",
-                          {absl::StrCat(id)});
-    k.id = id;
-    return k;
-  };
-  internal::JobKey cursor = key_of(4);
+  internal::JobKey cursor = KeyOf(4);
   // Without a rewind the scan sees only 5 and 6.
   QG_ASSERT_OK_AND_ASSIGN(
       PgResult r, internal::Run(locker.get(), internal::queries::LockJobs(
@@ -464,7 +458,7 @@ TEST_F(FastPoolTest, LockScanRewindsARangeBehindTheCursorFirst) {
       qg::Exec(locker.get(), "SELECT pg_advisory_unlock_all()").status());
   // Rewinding from just before job 2: 2, 3, 4 (up to the cursor, included),
   // then 5, 6 after it; the cursor moves to 6; the rewind was covered.
-  internal::JobKey rewind = key_of(2);
+  internal::JobKey rewind = KeyOf(2);
   rewind.id = 1;
   QG_ASSERT_OK_AND_ASSIGN(
       r, internal::Run(locker.get(), internal::queries::LockJobs(

@@ -170,9 +170,10 @@ std::vector<Grant> WorkerGrants() {
        {},
        "Client::GetBatch: jobs added to a batch not yet sealed"},
       {Kind::kFunction,
-       {"qg_lock_jobs", "qg_next_due", "qg_sweep", "qg_queue_limits",
-        "qg_limit_admit", "qg_limit_bucket", "qg_limit_bucket_args",
-        "qg_limit_lock_key", "qg_limit_hand", "qg_history_queues"},
+       {"qg_lock_jobs", "qg_rows_where_read", "qg_next_due", "qg_sweep",
+        "qg_queue_limits", "qg_limit_admit", "qg_limit_bucket",
+        "qg_limit_bucket_args", "qg_limit_lock_key", "qg_limit_hand",
+        "qg_history_queues"},
        {"EXECUTE"},
        {},
        "the fast path's lock scan and sweep, limits' admission, history's "

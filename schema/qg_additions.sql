@@ -422,6 +422,40 @@ $$;
 -- candidate held back (and of each probed job still held back) with the
 -- bucket, and in retry_in the seconds until the first rate
 -- limit that held one back has a token (NULL if none did).
+-- The rows of queue q at ctids `tids` that are visible and have one of the
+-- keys (ps, rs, ids: parallel arrays), each with its place in the keys (n)
+-- and its ctid: the lock scan's re-check of the rows it locked, where it
+-- read them. One TID scan fetches them all and a hash join matches them to
+-- the keys (a TID scan per row costs a system call each, for the
+-- relation's size; a primary-key probe per row cost more than the scan).
+-- The TID scan is the subquery's only condition, fenced by OFFSET 0: with
+-- the queue's key in it, a plan made while the queue looked empty walks
+-- the whole primary key instead. A function of its own for its planner
+-- settings: the locker session rules out hash joins (a plan made on stale
+-- statistics could hash the whole queue), while this join's queue side is
+-- bounded by the TID scan; and with nested loops allowed such a plan
+-- probes the key index per row. STABLE: it reads with its caller's
+-- snapshot.
+CREATE OR REPLACE FUNCTION qg_rows_where_read(q text, ps smallint[],
+                                              rs timestamptz[], ids bigint[],
+                                              tids tid[])
+RETURNS TABLE (n bigint, y que_jobs, t tid)
+LANGUAGE plpgsql STABLE
+SET enable_hashjoin = on SET enable_nestloop = off AS $$
+BEGIN
+  RETURN QUERY
+    SELECT k.n, x.y, x.t
+    FROM unnest(ps, rs, ids) WITH ORDINALITY AS k(p, r, id, n)
+    JOIN (SELECT j AS y, j.ctid AS t, j.queue, j.priority, j.run_at,
+                 j.job_id
+          FROM que_jobs AS j
+          WHERE j.ctid = ANY (tids)
+          OFFSET 0) AS x
+      ON x.job_id = k.id AND x.priority = k.p AND x.run_at = k.r
+      AND x.queue = q;
+END
+$$;
+
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint);
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
@@ -460,7 +494,7 @@ RETURNS TABLE (queue text, priority smallint, run_at timestamptz,
                blocked_job_ids bigint[], blocked_buckets bigint[],
                retry_in float8, limit_bucket bigint, limit_wait bigint,
                hand_held boolean, limits_version bigint,
-               change_wanted boolean)
+               change_wanted boolean, row_tid tid)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   p smallint;
@@ -481,6 +515,7 @@ DECLARE
   got_p smallint[] := '{}';
   got_r timestamptz[] := '{}';
   got_i bigint[] := '{}';
+  got_c tid[] := '{}';           -- where each was read (its ctid)
   found_i bigint[] := '{}';
   c record;
   -- Flow control (qg_limits): the limits on this queue, NULL when none.
@@ -528,8 +563,10 @@ DECLARE
   set_n bigint;                -- it looked at and the last one's key
   set_lr timestamptz;
   set_li bigint;
+  set_c tid[];
   found_rows que_jobs[];       -- the re-checked rows, and each one's
-  found_n bigint[];            -- place in got_*
+  found_n bigint[];            -- place in got_*, and where it is now
+  found_c tid[];
   scanning boolean := false;   -- a set-based scan of priority p after
   ub_r timestamptz;            -- key (r, i) is under way, up to this key
   ub_i bigint;
@@ -641,10 +678,11 @@ BEGIN
     IF lims IS NOT NULL AND cardinality(probe_i) > 0 THEN
       <<probes>>
       FOR c IN
-        SELECT x.priority, x.run_at, x.job_id, k.i AS probe_of,
+        SELECT x.priority, x.run_at, x.job_id, x.row_tid, k.i AS probe_of,
                k.b AS probe_bucket
         FROM unnest(probe_p, probe_r, probe_i, probe_b) AS k(p, r, i, b),
-        LATERAL (SELECT j.priority, j.run_at, j.job_id FROM que_jobs AS j
+        LATERAL (SELECT j.priority, j.run_at, j.job_id, j.ctid AS row_tid
+                 FROM que_jobs AS j
                  WHERE j.queue = q AND j.run_at <= due
                  AND (j.priority, j.run_at, j.job_id) >= (k.p, k.r, k.i)
                  ORDER BY j.priority, j.run_at, j.job_id
@@ -696,6 +734,7 @@ BEGIN
           got_p := got_p || c.priority;
           got_r := got_r || c.run_at;
           got_i := got_i || c.job_id;
+          got_c := got_c || c.row_tid;
           n_locked := n_locked + 1;
           n_pending := n_pending + 1;
           probing := true;
@@ -737,6 +776,7 @@ BEGIN
         got_p := got_p || c.priority;
         got_r := got_r || c.run_at;
         got_i := got_i || c.job_id;
+        got_c := got_c || c.row_tid;
         n_locked := n_locked + 1;
         probing := true;
       END LOOP;
@@ -760,7 +800,12 @@ BEGIN
       ELSE
         p := after_p; r := after_r; i := after_id; bp := NULL;
         IF p IS NULL THEN
-          SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+          -- (ORDER BY ... LIMIT 1, here and for each next priority, not
+          -- min(): a plan made while the queue looked empty aggregates
+          -- min() over every row of the queue, where this form can only
+          -- stop at the first index entry.)
+          SELECT j.priority INTO p FROM que_jobs AS j WHERE j.queue = q
+          ORDER BY j.priority LIMIT 1;
           r := '-infinity';
           i := -9223372036854775808;
         END IF;
@@ -793,20 +838,22 @@ BEGIN
                             FILTER (WHERE y.got), '{}'),
                  coalesce(max(y.rn), 0),
                  (array_agg(y.run_at ORDER BY y.rn DESC))[1],
-                 (array_agg(y.job_id ORDER BY y.rn DESC))[1]
-          INTO set_r, set_i, set_n, set_lr, set_li
+                 (array_agg(y.job_id ORDER BY y.rn DESC))[1],
+                 coalesce(array_agg(y.row_tid ORDER BY y.rn)
+                            FILTER (WHERE y.got), '{}')
+          INTO set_r, set_i, set_n, set_lr, set_li, set_c
           FROM (
-          SELECT z.run_at, z.job_id, z.rn, z.got
+          SELECT z.run_at, z.job_id, z.row_tid, z.rn, z.got
           FROM (
-            SELECT w.run_at, w.job_id, w.rn, w.is_last,
+            SELECT w.run_at, w.job_id, w.row_tid, w.rn, w.is_last,
                    CASE WHEN w.job_id = ANY (held) THEN false
                         ELSE pg_try_advisory_lock(w.job_id) END AS got
             FROM (
-              SELECT v.run_at, v.job_id,
+              SELECT v.run_at, v.job_id, v.row_tid,
                      row_number() OVER o AS rn,
                      lead(v.job_id) OVER o IS NULL AS is_last
               FROM (
-                SELECT j.run_at, j.job_id
+                SELECT j.run_at, j.job_id, j.ctid AS row_tid
                 FROM que_jobs AS j
                 WHERE j.queue = q AND j.priority = p AND j.run_at <= due
                 AND (j.run_at, j.job_id) > (r, i)
@@ -833,6 +880,7 @@ BEGIN
               got_p := got_p || array_fill(p, ARRAY[cardinality(set_i)]);
               got_r := got_r || set_r;
               got_i := got_i || set_i;
+              got_c := got_c || set_c;
               n_locked := n_locked + cardinality(set_i);
             END IF;
           END IF;
@@ -848,7 +896,8 @@ BEGIN
           -- before the next (with what admission needs read in the scan: a
           -- look-up of the row per candidate cost more).
           FOR c IN
-            SELECT j.run_at, j.job_id, j.job_class, j.args, j.qg_limit_key
+            SELECT j.run_at, j.job_id, j.job_class, j.args, j.qg_limit_key,
+                   j.ctid AS row_tid
             FROM que_jobs AS j
             WHERE j.queue = q AND j.priority = p AND j.run_at <= due
             AND (j.run_at, j.job_id) > (r, i)
@@ -883,6 +932,7 @@ BEGIN
                   got_p := got_p || p;
                   got_r := got_r || c.run_at;
                   got_i := got_i || c.job_id;
+                  got_c := got_c || c.row_tid;
                   n_locked := n_locked + 1;
                   n_pending := n_pending + 1;
                 END IF;
@@ -923,6 +973,7 @@ BEGIN
                   got_p := got_p || p;
                   got_r := got_r || c.run_at;
                   got_i := got_i || c.job_id;
+                  got_c := got_c || c.row_tid;
                   n_locked := n_locked + 1;
                   n_pending := n_pending + 1;
                 ELSIF adm.locks IS NULL THEN
@@ -960,6 +1011,7 @@ BEGIN
                   got_p := got_p || p;
                   got_r := got_r || c.run_at;
                   got_i := got_i || c.job_id;
+                  got_c := got_c || c.row_tid;
                   n_locked := n_locked + 1;
                 END IF;
               END IF;
@@ -970,8 +1022,9 @@ BEGIN
             END IF;
           END LOOP;
         END IF;
-        SELECT min(j.priority) INTO p FROM que_jobs AS j
-        WHERE j.queue = q AND j.priority > p;
+        SELECT j.priority INTO p FROM que_jobs AS j
+        WHERE j.queue = q AND j.priority > p
+        ORDER BY j.priority LIMIT 1;
         r := '-infinity';
         i := -9223372036854775808;
       END LOOP;
@@ -979,23 +1032,35 @@ BEGIN
     -- Re-check under a fresh snapshot (a VOLATILE function gets one per
     -- statement): a row another worker finished between the scan's snapshot
     -- and our lock is gone; release it.
-    -- (One index probe per locked key: OFFSET 0 keeps the planner from
-    -- flattening the LATERAL subquery into a join, which, planned while the
-    -- statistics said the queue was empty, reads the whole queue each call:
-    -- a session keeps its plans. Rows come back in scan order.)
+    -- The rows are looked for where the scan read them (their ctids, see
+    -- qg_rows_where_read()). Only when some row was not there (updated
+    -- since, or gone) are
+    -- they all looked for by key, one index probe per locked key: OFFSET 0
+    -- keeps the planner from flattening the LATERAL subquery into a join,
+    -- which, planned while the statistics said the queue was empty, reads
+    -- the whole queue each call (a session keeps its plans).
     -- The rows found, in scan order, are read once under the new snapshot
     -- and returned from an array (a row at a time through RETURN NEXT
     -- cost more than the scan), each beside its place in got_* (`n`), for
     -- its slot locks: a slice of `taken` (not a search of it per job,
-    -- which a thousand jobs locked at once made quadratic).
-    SELECT coalesce(array_agg(x.y ORDER BY k.n), '{}'),
-           coalesce(array_agg(k.n ORDER BY k.n), '{}')
-    INTO found_rows, found_n
-    FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
-    LATERAL (SELECT y FROM que_jobs AS y
-             WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
-             AND y.job_id = k.id
-             OFFSET 0) AS x;
+    -- which a thousand jobs locked at once made quadratic), and where it
+    -- is now (the caller's hint for its completion).
+    SELECT coalesce(array_agg(w.y ORDER BY w.n), '{}'),
+           coalesce(array_agg(w.n ORDER BY w.n), '{}'),
+           coalesce(array_agg(w.t ORDER BY w.n), '{}')
+    INTO found_rows, found_n, found_c
+    FROM qg_rows_where_read(q, got_p, got_r, got_i, got_c) AS w;
+    IF cardinality(found_n) < n_locked THEN
+      SELECT coalesce(array_agg(x.y ORDER BY k.n), '{}'),
+             coalesce(array_agg(k.n ORDER BY k.n), '{}'),
+             coalesce(array_agg(x.t ORDER BY k.n), '{}')
+      INTO found_rows, found_n, found_c
+      FROM unnest(got_p, got_r, got_i) WITH ORDINALITY AS k(p, r, id, n),
+      LATERAL (SELECT y, y.ctid AS t FROM que_jobs AS y
+               WHERE y.queue = q AND y.priority = k.p AND y.run_at = k.r
+               AND y.job_id = k.id
+               OFFSET 0) AS x;
+    END IF;
     found_i := ARRAY(SELECT f.job_id FROM unnest(found_rows) AS f);
     -- (unnest of a row array and an int array: the row's columns, then
     -- the int as `unnest`.)
@@ -1010,7 +1075,8 @@ BEGIN
              END,
              NULL::smallint[], NULL::timestamptz[], NULL::bigint[],
              NULL::bigint[], NULL::float8, got_b[f.unnest], got_w[f.unnest],
-             NULL::boolean, NULL::bigint, NULL::boolean
+             NULL::boolean, NULL::bigint, NULL::boolean,
+             found_c[f.ordinality]
       FROM unnest(found_rows, found_n) WITH ORDINALITY AS f
       ORDER BY f.ordinality;
     IF cardinality(found_i) < n_locked THEN
@@ -1098,7 +1164,8 @@ DECLARE
   best_p smallint;
   t timestamptz := now();
 BEGIN
-  SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+  SELECT j.priority INTO p FROM que_jobs AS j WHERE j.queue = q
+  ORDER BY j.priority LIMIT 1;
   WHILE p IS NOT NULL LOOP
     SELECT j.run_at INTO r FROM que_jobs AS j
     WHERE j.queue = q AND j.priority = p AND j.run_at > t
@@ -1108,8 +1175,9 @@ BEGIN
       best_r := r;
       best_p := p;
     END IF;
-    SELECT min(j.priority) INTO p FROM que_jobs AS j
-    WHERE j.queue = q AND j.priority > p;
+    SELECT j.priority INTO p FROM que_jobs AS j
+    WHERE j.queue = q AND j.priority > p
+    ORDER BY j.priority LIMIT 1;
   END LOOP;
   due_in := extract(epoch FROM best_r - t);
   db_now := extract(epoch FROM t);
@@ -1148,7 +1216,8 @@ DECLARE
   c record;
 BEGIN
   IF before_p IS NOT NULL THEN
-    SELECT min(j.priority) INTO p FROM que_jobs AS j WHERE j.queue = q;
+    SELECT j.priority INTO p FROM que_jobs AS j WHERE j.queue = q
+    ORDER BY j.priority LIMIT 1;
     <<priorities>>
     WHILE p IS NOT NULL AND p <= before_p LOOP
       FOR c IN
@@ -1170,8 +1239,9 @@ BEGIN
         END IF;
         EXIT priorities WHEN n_found >= want OR n_scanned >= max_scan;
       END LOOP;
-      SELECT min(j.priority) INTO p FROM que_jobs AS j
-      WHERE j.queue = q AND j.priority > p;
+      SELECT j.priority INTO p FROM que_jobs AS j
+      WHERE j.queue = q AND j.priority > p
+      ORDER BY j.priority LIMIT 1;
     END LOOP;
   END IF;
   SELECT n.due_in, n.db_now, n.priority INTO due_in, db_now, due_priority
@@ -2105,6 +2175,7 @@ BEGIN
       ('qg_limit_admit', false, false, NULL, NULL),
       ('qg_limit_hand', false, false, NULL, NULL),
       ('qg_lock_jobs', false, true, NULL, NULL),
+      ('qg_rows_where_read', false, false, NULL, NULL),
       ('qg_next_due', false, true, NULL, NULL),
       ('qg_sweep', false, true, NULL, NULL),
       ('qg_history_queues', false, false, NULL, NULL),

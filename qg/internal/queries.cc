@@ -32,6 +32,21 @@ SqlParams KeyArrays(absl::Span<const JobKey> keys) {
           IdArray(ids)};
 }
 
+// Where each of `keys`' rows was last read (JobKey::row_tid), as a tid[]
+// parameter parallel to KeyArrays' (NULL where unknown).
+std::string RowTids(absl::Span<const JobKey> keys) {
+  std::vector<std::optional<std::string>> tids;
+  tids.reserve(keys.size());
+  for (const JobKey& k : keys) {
+    if (k.row_tid.empty()) {
+      tids.push_back(std::nullopt);
+    } else {
+      tids.push_back(k.row_tid);
+    }
+  }
+  return ArrayLiteral(tids);
+}
+
 // The queues of `keys`, each once, as an array parameter.
 std::string DistinctQueues(absl::Span<const JobKey> keys) {
   std::vector<std::string> queues;
@@ -97,6 +112,9 @@ absl::StatusOr<JobRowReader> JobRowReader::For(
       return absl::InternalError(
           absl::StrCat("que_jobs row without a ", kColumnNames[c], " column"));
     }
+  }
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == "row_tid") reader.row_tid_index_ = static_cast<int>(i);
   }
   return reader;
 }
@@ -558,6 +576,7 @@ Call FinishById(absl::Span<const JobFinish> finishes) {
 Call FinishBatchPlain(absl::Span<const JobKey> keys) {
   SqlParams p = KeyArrays(keys);
   p.push_back(DistinctQueues(keys));
+  p.push_back(RowTids(keys));
   return {&sql::kFinishBatchPlain, std::move(p)};
 }
 

@@ -43,6 +43,11 @@ struct JobKey {
   std::string run_at_text;
   absl::Time run_at;
   int64_t id = 0;
+  // Where the row was last read (its ctid as PostgreSQL printed it; empty:
+  // unknown): a hint, not part of the key. Statements that look rows up by
+  // key look there first (fragments/key_probe.sql) and by the key when the
+  // row there is not this one any more (updated, moved, gone).
+  std::string row_tid;
 
   // Que's order: priority, then run_at, then id.
   friend bool operator<(const JobKey& a, const JobKey& b) {
@@ -231,7 +236,8 @@ class JobRowReader {
   static absl::StatusOr<JobRowReader> For(const PgResult& result);
 
   // Reads one row through `field(column index)` (nullopt for NULL).
-  // `Internal` naming the column and its text when one does not parse.
+  // `Internal` naming the column and its text when one does not parse. A
+  // `row_tid` column, where there is one, is the key's `row_tid`.
   template <typename FieldFn>
   absl::StatusOr<JobRow> Read(FieldFn field) const;
   absl::StatusOr<JobRow> Read(const PgResult& result, int row) const;
@@ -251,13 +257,20 @@ class JobRowReader {
   absl::StatusOr<JobRow> Parse(
       const std::optional<absl::string_view> (&fields)[kColumns]) const;
   int index_[kColumns];
+  int row_tid_index_ = -1;  // optional
 };
 
 template <typename FieldFn>
 absl::StatusOr<JobRow> JobRowReader::Read(FieldFn field) const {
   std::optional<absl::string_view> fields[kColumns];
   for (int c = 0; c < kColumns; ++c) fields[c] = field(index_[c]);
-  return Parse(fields);
+  absl::StatusOr<JobRow> row = Parse(fields);
+  if (row.ok() && row_tid_index_ >= 0) {
+    if (std::optional<absl::string_view> tid = field(row_tid_index_)) {
+      row->key.row_tid = std::string(*tid);
+    }
+  }
+  return row;
 }
 
 // Parses an int64 column of every row (e.g. the ids a batch returned).

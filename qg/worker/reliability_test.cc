@@ -420,7 +420,8 @@ TEST_P(MinimalGrantsTest, WorkerRoleCanEnqueueWorkAndReadStats) {
               db->name() +
               "; "
               "REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC; "
-              "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_next_due, "
+              "GRANT EXECUTE ON FUNCTION qg_lock_jobs, qg_rows_where_read, "
+              "qg_next_due, "
               "qg_queue_limits, qg_limit_admit, qg_limit_bucket, "
               "qg_limit_bucket_args, qg_limit_lock_key, qg_limit_hand" +
               sweep + " TO qg_worker_" + db->name() +

@@ -18,13 +18,15 @@
 -- pool may hand the job's slot on (limit_bucket) or which bucket's slot a
 -- job locked without one waits for (limit_wait); the summary whether the
 -- hand-off lock is held, the limits' version and whether a change to
--- limits waits for the hand-off lock.
+-- limits waits for the hand-off lock; locked rows where they were read
+-- (row_tid, the completion statements' hint).
 -- prepared by: locker
 SELECT queue, priority, run_at, job_id, job_class, args, error_count,
        last_error, locked, scanned, exhausted, paused, rewind_priority,
        rewind_run_at, rewind_job_id, limit_locks, blocked_priorities,
        blocked_run_ats, blocked_job_ids, blocked_buckets, retry_in,
-       limit_bucket, limit_wait, hand_held, limits_version, change_wanted
+       limit_bucket, limit_wait, hand_held, limits_version, change_wanted,
+       row_tid
 FROM qg_lock_jobs($1::text, $2::int, $3::bigint[], $4::int, $5::smallint,
                   $6::timestamptz, $7::bigint, $8::smallint,
                   $9::timestamptz, $10::bigint, $11::bigint, $12::smallint[],

@@ -44,9 +44,9 @@ struct JobKey {
   absl::Time run_at;
   int64_t id = 0;
   // Where the row was last read (its ctid as PostgreSQL printed it; empty:
-  // unknown): a hint, not part of the key. Statements that look rows up by
-  // key look there first (fragments/key_probe.sql) and by the key when the
-  // row there is not this one any more (updated, moved, gone).
+  // unknown): a hint, not part of the key. qg_finish_batch_plain looks
+  // there first and by the key when the row there is not this one any
+  // more (updated, moved, gone).
   std::string row_tid;
 
   // Que's order: priority, then run_at, then id.

@@ -162,6 +162,32 @@ TEST_F(RowTidTest, DeletesLookWhereRowsWereReadThenByKey) {
   EXPECT_EQ(CountJobs("job_id IN (5, 6)"), 2);
 }
 
+TEST_F(RowTidTest, DeletesLeaveAJobMovedToAnotherQueueToTheWriteById) {
+  // A running job an operator moved to a queue with history on, whose new
+  // version landed where the lock scan read the old one. The plain delete
+  // checks history only for the batch's queues: it must not delete the
+  // row (the write by id then does, recording it). Failed before the
+  // delete by ctid checked the row's queue.
+  Query(
+      "INSERT INTO qg_queues (queue, history) VALUES ('h', true) RETURNING 1");
+  std::vector<internal::JobRow> rows = LockAll();
+  ASSERT_EQ(rows.size(), kJobs);
+  internal::JobKey key = rows.front().key;
+  const std::string id = absl::StrCat(key.id);
+  Query("UPDATE que_jobs SET queue = 'h' WHERE job_id = $1 RETURNING 1", {id});
+  QG_ASSERT_OK(qg::ExecSimple(conn_.get(), "VACUUM que_jobs").status());
+  Query("UPDATE que_jobs SET last_error = 'x' WHERE job_id = $1 RETURNING 1",
+        {id});
+  ASSERT_EQ(CtidOf(key.id), key.row_tid) << "the new version is elsewhere";
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r,
+      internal::Run(locker_.get(), internal::queries::FinishBatchPlain({key})));
+  QG_ASSERT_OK_AND_ASSIGN(std::vector<int64_t> deleted,
+                          internal::ReadIds(r, 0));
+  EXPECT_THAT(deleted, ::testing::IsEmpty());
+  EXPECT_EQ(CountJobs("queue = 'h'"), 1);
+}
+
 TEST_F(RowTidTest, DeletesOfRowsWhereTheyWereReadProbeNoKey) {
   // Fails when the delete looks the rows up by key although each is where
   // its lock scan read it (or walks the whole key index, planned on the

@@ -8,8 +8,12 @@
 -- their ctids): one TID scan fetches them all (a TID scan per row costs a
 -- system call each, for the relation's size), and a tuple there is
 -- deleted if it is visible and is one of the jobs: 1.4 us a row where a
--- primary-key probe and a fetch per row took 6.6. (By id, as the writes by
--- key end when the key changed: the row of the job, whatever its key.)
+-- primary-key probe and a fetch per row took 6.6. (Matched by id, in one
+-- of the batch's queues: the job's row whatever its priority and run_at,
+-- as qg_finish_by_id deletes it when a write by key finds the key
+-- changed; a row moved to another queue, whose history this statement
+-- does not check, is left to that write. Job ids name jobs: Que's
+-- advisory locks take two rows of one id for one job.)
 -- The rows not found there (updated or moved since, or no ctid known) are
 -- looked for by key (fragments/key_probe.sql), in the same statement and
 -- snapshot.
@@ -23,12 +27,12 @@ WITH h AS MATERIALIZED (
 ), by_tid AS (
   DELETE FROM que_jobs AS j
   USING h
-  -- (+ 0: a condition no index takes. Only the TID scan reads the table,
-  -- whatever the statistics said when the plan was made: with an index
-  -- condition on job_id, a plan made while the queue looked empty walks
-  -- the whole primary key.)
+  -- (+ 0 and || '': conditions no index takes. Only the TID scan reads
+  -- the table, whatever the statistics said when the plan was made: with
+  -- an index condition on job_id or queue, a plan made while the queue
+  -- looked empty walks the primary key.)
   WHERE j.ctid = ANY ($6::tid[]) AND j.job_id + 0 = ANY ($4::bigint[])
-  AND h.off
+  AND j.queue || '' = ANY ($5::text[]) AND h.off
   RETURNING j.job_id
 ), by_key AS (
   DELETE FROM que_jobs AS j

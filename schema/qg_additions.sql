@@ -372,6 +372,39 @@ BEGIN
 END
 $$;
 
+-- The rows of queue q at ctids `tids` that are visible and have one of the
+-- keys (ps, rs, ids: parallel arrays), each with its place in the keys (n)
+-- and its ctid: the lock scan's re-check of the rows it locked, where it
+-- read them. One TID scan fetches them all and a hash join matches them to
+-- the keys (a TID scan per row costs a system call each, for the
+-- relation's size; a primary-key probe per row cost more than the scan).
+-- The TID scan is the subquery's only condition, fenced by OFFSET 0: with
+-- the queue's key in it, a plan made while the queue looked empty walks
+-- the whole primary key instead. A function of its own for its planner
+-- settings: the locker session rules out hash joins (a plan made on stale
+-- statistics could hash the whole queue), while this join's queue side is
+-- bounded by the TID scan; and with nested loops allowed such a plan
+-- probes the key index per row. STABLE: it reads with its caller's
+-- snapshot.
+CREATE OR REPLACE FUNCTION qg_rows_where_read(q text, ps smallint[],
+                                              rs timestamptz[], ids bigint[],
+                                              tids tid[])
+RETURNS TABLE (n bigint, y que_jobs, t tid)
+LANGUAGE plpgsql STABLE
+SET enable_hashjoin = on SET enable_nestloop = off AS $$
+BEGIN
+  RETURN QUERY
+    SELECT k.n, x.y, x.t
+    FROM unnest(ps, rs, ids) WITH ORDINALITY AS k(p, r, id, n)
+    JOIN (SELECT j AS y, j.ctid AS t, j.queue, j.priority, j.run_at,
+                 j.job_id
+          FROM que_jobs AS j
+          WHERE j.ctid = ANY (tids)
+          OFFSET 0) AS x
+      ON x.job_id = k.id AND x.priority = k.p AND x.run_at = k.r
+      AND x.queue = q;
+END
+$$;
 
 -- The fast path's lock: locks up to `want` runnable jobs (run_at <= now()) of
 -- queue `q` in (priority, run_at, job_id) order and returns them, then one
@@ -422,40 +455,6 @@ $$;
 -- candidate held back (and of each probed job still held back) with the
 -- bucket, and in retry_in the seconds until the first rate
 -- limit that held one back has a token (NULL if none did).
--- The rows of queue q at ctids `tids` that are visible and have one of the
--- keys (ps, rs, ids: parallel arrays), each with its place in the keys (n)
--- and its ctid: the lock scan's re-check of the rows it locked, where it
--- read them. One TID scan fetches them all and a hash join matches them to
--- the keys (a TID scan per row costs a system call each, for the
--- relation's size; a primary-key probe per row cost more than the scan).
--- The TID scan is the subquery's only condition, fenced by OFFSET 0: with
--- the queue's key in it, a plan made while the queue looked empty walks
--- the whole primary key instead. A function of its own for its planner
--- settings: the locker session rules out hash joins (a plan made on stale
--- statistics could hash the whole queue), while this join's queue side is
--- bounded by the TID scan; and with nested loops allowed such a plan
--- probes the key index per row. STABLE: it reads with its caller's
--- snapshot.
-CREATE OR REPLACE FUNCTION qg_rows_where_read(q text, ps smallint[],
-                                              rs timestamptz[], ids bigint[],
-                                              tids tid[])
-RETURNS TABLE (n bigint, y que_jobs, t tid)
-LANGUAGE plpgsql STABLE
-SET enable_hashjoin = on SET enable_nestloop = off AS $$
-BEGIN
-  RETURN QUERY
-    SELECT k.n, x.y, x.t
-    FROM unnest(ps, rs, ids) WITH ORDINALITY AS k(p, r, id, n)
-    JOIN (SELECT j AS y, j.ctid AS t, j.queue, j.priority, j.run_at,
-                 j.job_id
-          FROM que_jobs AS j
-          WHERE j.ctid = ANY (tids)
-          OFFSET 0) AS x
-      ON x.job_id = k.id AND x.priority = k.p AND x.run_at = k.r
-      AND x.queue = q;
-END
-$$;
-
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
                                      timestamptz, bigint);
 DROP FUNCTION IF EXISTS qg_lock_jobs(text, int, bigint[], int, smallint,
@@ -1034,11 +1033,11 @@ BEGIN
     -- and our lock is gone; release it.
     -- The rows are looked for where the scan read them (their ctids, see
     -- qg_rows_where_read()). Only when some row was not there (updated
-    -- since, or gone) are
-    -- they all looked for by key, one index probe per locked key: OFFSET 0
-    -- keeps the planner from flattening the LATERAL subquery into a join,
-    -- which, planned while the statistics said the queue was empty, reads
-    -- the whole queue each call (a session keeps its plans).
+    -- since, or gone) are they all looked for by key, one index probe per
+    -- locked key: OFFSET 0 keeps the planner from flattening the LATERAL
+    -- subquery into a join, which, planned while the statistics said the
+    -- queue was empty, reads the whole queue each call (a session keeps
+    -- its plans).
     -- The rows found, in scan order, are read once under the new snapshot
     -- and returned from an array (a row at a time through RETURN NEXT
     -- cost more than the scan), each beside its place in got_* (`n`), for

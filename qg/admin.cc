@@ -232,9 +232,9 @@ absl::StatusOr<StatsReport> Admin::Stats() {
       report.fast_path.available
           ? "fast: qg_lock_jobs() is installed (a worker pool's locker "
             "session locks jobs in batches, woken by NOTIFY)"
-          : "qg-compatible: qg_lock_jobs() is missing, so worker pools poll "
-            "with one connection per busy worker (run `qg migrate` to add "
-            "it)";
+          : "qg-compatible: qg_lock_jobs() is missing or older than this "
+            "version calls, so worker pools poll with one connection per "
+            "busy worker (run `qg migrate` to add it)";
   absl::StatusOr<std::vector<std::string>> paused =
       internal::PausedQueues(*conn);
   if (!paused.ok()) return paused.status();

@@ -134,6 +134,23 @@ TEST_F(AdminTest, StatsReportsTheQgCompatiblePathWithoutTheLockFunction) {
   EXPECT_EQ(stats.groups[0].count_errored, 1);
 }
 
+TEST_F(AdminTest, StatsSaysTheLockFunctionIsOlderThanThisVersionCalls) {
+  // qg_lock_jobs() as an older `qg migrate` left it: the same arguments,
+  // a result without the row_tid column this version reads.
+  Query("DROP FUNCTION qg_lock_jobs");
+  Query(
+      "CREATE FUNCTION qg_lock_jobs(q text, want int, held bigint[], "
+      "max_scan int, after_p smallint, after_r timestamptz, after_id bigint, "
+      "rewind_p smallint, rewind_r timestamptz, rewind_id bigint, scope "
+      "bigint, probe_p smallint[], probe_r timestamptz[], probe_i bigint[], "
+      "probe_b bigint[], hand smallint) RETURNS TABLE (job_id bigint) "
+      "LANGUAGE sql AS 'SELECT NULL::bigint WHERE false'");
+  QG_ASSERT_OK_AND_ASSIGN(StatsReport stats, admin_->Stats());
+  EXPECT_FALSE(stats.fast_path.available);
+  EXPECT_THAT(stats.fast_path.reason, HasSubstr("older"));
+  EXPECT_THAT(stats.fast_path.reason, HasSubstr("qg migrate"));
+}
+
 TEST_F(AdminTest, ListJobsFiltersByQueueTypeStateAndErrorText) {
   Query(
       "INSERT INTO que_jobs (job_id, job_class, queue, run_at, error_count, "

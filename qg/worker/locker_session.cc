@@ -248,8 +248,9 @@ absl::StatusOr<std::unique_ptr<LockerSession>> LockerSession::Open(
   if (!has_fn.ok()) return has_fn.status();
   if (has_fn->Get(0, 0) != "t") {
     return absl::FailedPreconditionError(
-        "the database lacks qg_lock_jobs() for the fast worker path: run `qg "
-        "migrate` (or apply schema/qg_additions.sql)");
+        "the database lacks qg_lock_jobs() as this version of the fast "
+        "worker path calls it (missing, or installed by an older `qg "
+        "migrate`): run `qg migrate` (or apply schema/qg_additions.sql)");
   }
   absl::StatusOr<PgResult> may_record =
       internal::Run(conn->get(), queries::HistoryPrivileges());

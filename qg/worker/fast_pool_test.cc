@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -799,7 +800,20 @@ TEST_F(FastPoolTest,
   QG_ASSERT_OK(pool->Start());
   constexpr int kJobs = 10000;
   Insert(kJobs);
-  ASSERT_TRUE(WaitFor([&] { return runs == kJobs; }, absl::Seconds(120)));
+  // What the pool said besides starting jobs: its round trips and errors.
+  auto story = [&] {
+    std::vector<std::string> lines;
+    for (const std::string& m : logger_.messages()) {
+      if (!absl::StartsWith(m, "qg: working job")) lines.push_back(m);
+    }
+    const size_t from = lines.size() > 80 ? lines.size() - 80 : 0;
+    return absl::StrJoin(lines.begin() + from, lines.end(), "\n");
+  };
+  ASSERT_TRUE(WaitFor([&] { return runs >= kJobs; }, absl::Seconds(120)))
+      << runs << " runs, " << CountJobs() - kDead << " jobs left\n"
+      << story();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(runs, kJobs) << "jobs ran twice\n" << story();
   pool->Shutdown();
   pool.reset();
   client.reset();

@@ -130,6 +130,59 @@ TEST_F(RowTidTest, LockScanRechecksRowsWhereItReadThem) {
   QG_ASSERT_OK(qg::ExecSimple(locker_.get(), "COMMIT").status());
 }
 
+// The jobs a lock scan locked, by id (re-entrant session locks: a job the
+// session holds and does not list in `held` would come back again).
+std::vector<int64_t> LockedIds(const PgResult& r) {
+  std::vector<int64_t> ids;
+  const int locked = PQfnumber(r.get(), "locked");
+  const int job_id = PQfnumber(r.get(), "job_id");
+  for (int i = 0; i < r.rows(); ++i) {
+    int64_t id = 0;
+    if (r.Get(i, locked) == "t" && absl::SimpleAtoi(r.Get(i, job_id), &id)) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+TEST_F(RowTidTest, LockScanSkipsWhatTheSessionHoldsAtEitherEndOfHeld) {
+  // `held` is searched only for candidates between its least and greatest
+  // id: the ends themselves, ids among them and slot keys (negative) in it
+  // must still keep a held job from being locked a second time.
+  for (int64_t id : {2, 4, 5}) {
+    QG_ASSERT_OK(qg::Exec(locker_.get(),
+                          absl::StrCat("SELECT pg_advisory_lock(", id, ")"))
+                     .status());
+  }
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult r, internal::Run(locker_.get(), internal::queries::LockJobs(
+                                                   "", kJobs, {-7, 4, 2, 5},
+                                                   2 * kJobs, std::nullopt)));
+  EXPECT_THAT(LockedIds(r), UnorderedElementsAre(1, 3, 6));
+  // Held ids the queue does not have, on both sides of every job: each job
+  // is searched for, and none is held.
+  QG_ASSERT_OK(qg::ExecSimple(locker_.get(), "SELECT pg_advisory_unlock_all()")
+                   .status());
+  QG_ASSERT_OK_AND_ASSIGN(
+      r, internal::Run(locker_.get(),
+                       internal::queries::LockJobs("", kJobs, {0, 7}, 2 * kJobs,
+                                                   std::nullopt)));
+  EXPECT_THAT(LockedIds(r), UnorderedElementsAre(1, 2, 3, 4, 5, 6));
+  // Every lock was taken once: one unlock each lets go of all of them.
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult unlocked,
+      qg::Exec(locker_.get(),
+               "SELECT count(*) FILTER (WHERE pg_advisory_unlock(i)) FROM "
+               "generate_series(1, 6) i"));
+  EXPECT_EQ(unlocked.Get(0, 0), "6");
+  QG_ASSERT_OK_AND_ASSIGN(
+      PgResult left,
+      qg::Exec(locker_.get(),
+               "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+               "AND pid = pg_backend_pid()"));
+  EXPECT_EQ(left.Get(0, 0), "0");
+}
+
 TEST_F(RowTidTest, DeletesLookWhereRowsWereReadThenByKey) {
   std::vector<internal::JobRow> rows = LockAll();
   ASSERT_EQ(rows.size(), kJobs);

@@ -61,10 +61,11 @@
 //      job in one open batch, in the same repetition (the order rotating):
 //      rates, as_is/disabled (what queues without workflows or batches pay)
 //      and batch/as_is (what counting a batch costs)
-//   s14 busy backends (not in core/scale/all): the s3 drain at each --c
-//      (fast path, one pool) beside how many of the database's backends were
-//      busy meanwhile (pg_stat_activity sampled every 10 ms on a connection
-//      of its own, itself not counted): mean and most, with jobs/s; and
+//   s14 busy backends (not in core/scale/all): the s3 drain (--s14_jobs
+//      jobs, 20,000 by default) at each --c (fast path, one pool) beside
+//      how many of the database's backends were busy meanwhile
+//      (pg_stat_activity sampled every 10 ms on a connection of its own,
+//      itself not counted): mean and most, with jobs/s; and
 //      what each job cost: round trips per 1,000 jobs, jobs per lock
 //      batch, CPU microseconds per job of this process and of the server's
 //      processes (the sampler's queries included: a few us per job), and
@@ -140,6 +141,9 @@ ABSL_FLAG(int, s11_seconds, 60,
 ABSL_FLAG(int, s9_jobs, 200000,
           "s9: ready jobs per drain (the s3 drain, longer, so that it spans "
           "many scrapes and console snapshots)");
+ABSL_FLAG(int, s14_jobs, 20000,
+          "s14: ready jobs per drain (20,000 as in s3; more for a steady "
+          "state to profile)");
 ABSL_FLAG(int, s10_jobs, 20000,
           "s10: ready jobs per drain of the other_queues and global8 figures "
           "and their unlimited drain");
@@ -762,7 +766,8 @@ class Bench {
   // process's context switches (its threads' sleeps and wake-ups) per job.
   void S14(int rep, int c) {
     Reset();
-    LoadReady("que_jobs");
+    const int jobs_n = absl::GetFlag(FLAGS_s14_jobs);
+    LoadReady("que_jobs", jobs_n);
     std::atomic<bool> stop{false};
     int64_t samples = 0, busy_sum = 0, busy_most = 0;
     std::thread sampler([&] {
@@ -797,7 +802,7 @@ class Bench {
       getrusage(RUSAGE_SELF, &before);
       server_before = ServerCpu(postmaster);
     });
-    double rate = DrainPools(1, c, kS3Jobs, qg::WorkerMode::kFast, &trips, [&] {
+    double rate = DrainPools(1, c, jobs_n, qg::WorkerMode::kFast, &trips, [&] {
       snapper.join();
       getrusage(RUSAGE_SELF, &after);
       server_after = ServerCpu(postmaster);
@@ -832,7 +837,7 @@ class Bench {
     Emit("qg", "s14", rep, absl::StrCat("round_trip_ms_mean", at),
          trips.took_us.load() / 1e3 / trips_n);
     Emit("qg", "s14", rep, absl::StrCat("round_trip_in_flight", at),
-         trips.took_us.load() / 1e6 / (kS3Jobs / rate));
+         trips.took_us.load() / 1e6 / (jobs_n / rate));
     Emit("qg", "s14", rep, absl::StrCat("buffered_after_round_trip_mean", at),
          static_cast<double>(trips.buffered.load()) / trips_n);
     Emit("qg", "s14", rep, absl::StrCat("client_cpu_us_per_job", at),

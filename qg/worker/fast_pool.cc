@@ -867,7 +867,7 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
 void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
   const Plan& plan = *rt.plan;
   LockerSession::Response& r = rt.response;
-  planner_.RoundTrip(r.received_at - r.sent_at);
+  planner_.RoundTrip(r.received_at - r.sent_at, rt.request.lock.has_value());
   Log(LogLevel::kDebug,
       absl::StrCat(
           "qg: round trip ", absl::FormatDuration(r.received_at - r.sent_at),

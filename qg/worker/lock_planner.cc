@@ -29,11 +29,13 @@ int LockPlanner::BufferTarget() const {
       round_trip_ == absl::ZeroDuration()) {
     return options_.workers;  // nothing observed yet: one each
   }
-  // The jobs the workers run in two round trips.
+  // The jobs the workers run in two round trips that lock (the buffer
+  // refills only with those; all round trips until one has locked).
+  const absl::Duration refill =
+      scan_round_trip_ > absl::ZeroDuration() ? scan_round_trip_ : round_trip_;
   double per_round_trip =
       options_.workers *
-      absl::FDivDuration(round_trip_,
-                         std::max(run_time_, absl::Microseconds(5)));
+      absl::FDivDuration(refill, std::max(run_time_, absl::Microseconds(5)));
   double target = std::floor(2 * per_round_trip);
   return static_cast<int>(
       std::clamp(target, 0.0, static_cast<double>(options_.max_buffer)));
@@ -246,8 +248,9 @@ void LockPlanner::Paused(bool paused) {
   paused_ = paused;
 }
 
-void LockPlanner::RoundTrip(absl::Duration took) {
+void LockPlanner::RoundTrip(absl::Duration took, bool scanned) {
   round_trip_ = Average(round_trip_, took);
+  if (scanned) scan_round_trip_ = Average(scan_round_trip_, took);
 }
 
 void LockPlanner::Ran(absl::Duration took) {

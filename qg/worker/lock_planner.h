@@ -246,8 +246,11 @@ class LockPlanner {
   // a resume.
   void ClientClosed() { client_closed_ = true; }
   bool client_closed() const { return client_closed_; }
-  // A round trip took `took`.
-  void RoundTrip(absl::Duration took);
+  // A round trip took `took`; `scanned`: it carried a lock scan. The
+  // buffer is sized from the round trips that lock (a round trip that only
+  // writes finished jobs is several times shorter, and the buffer must
+  // last while a lock scan is in flight).
+  void RoundTrip(absl::Duration took, bool scanned = false);
   // What round trips take, on average lately (zero before the first).
   absl::Duration round_trip() const { return round_trip_; }
   // A handler ran for `took`.
@@ -356,6 +359,7 @@ class LockPlanner {
   absl::Time retry_at_ = absl::InfinitePast();
   // Exponentially weighted averages; zero until observed.
   absl::Duration round_trip_ = absl::ZeroDuration();
+  absl::Duration scan_round_trip_ = absl::ZeroDuration();  // those that lock
   absl::Duration run_time_ = absl::ZeroDuration();
 };
 

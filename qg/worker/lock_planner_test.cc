@@ -434,6 +434,32 @@ TEST(LockPlannerTest, AdaptiveBufferGrowsForShortJobsAndVanishesForLongOnes) {
   EXPECT_EQ(p.BufferTarget(), 16);
 }
 
+TEST(LockPlannerTest, BufferLastsWhileALockScanIsInFlight) {
+  // A draining pool sends several round trips that only write finished
+  // jobs (0.3 ms here) for each one that locks (2 ms). Sized from the
+  // average of all of them, the buffer held half a lock scan's worth and
+  // the workers waited for every scan with nothing to run.
+  LockPlanner p(Options(1, -1));
+  p.Ran(20 * absl::Microseconds(1));
+  for (int i = 0; i < 20; ++i) {
+    p.RoundTrip(absl::Milliseconds(2), /*scanned=*/true);
+    for (int w = 0; w < 5; ++w) p.RoundTrip(300 * absl::Microseconds(1));
+  }
+  // Two lock round trips' worth of 20 us jobs.
+  EXPECT_EQ(p.BufferTarget(), 200);
+  // Half of it free: a lock goes out with 100 jobs still buffered.
+  qg_testing::FakeClock clock;
+  const absl::Time t = clock.Now();
+  p.SessionOpened(t);
+  std::vector<BufferedJob> buffered(100);
+  for (int i = 0; i < 100; ++i) {
+    buffered[i].key.id = i + 1;
+    buffered[i].checked_at = t;
+    buffered[i].locked_at = t;
+  }
+  EXPECT_GT(p.Decide({.held = 100, .buffered = buffered}, t).lock, 0);
+}
+
 TEST(LockPlannerTest, LongJobsHoldAboutOneJobPerFreeWorker) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();

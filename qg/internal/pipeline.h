@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,16 +50,29 @@ struct ReadWatch {
   // Set the moment the server's FATAL or PANIC is parsed, before the reader
   // acts on it: the session's locks are going.
   std::atomic<bool> ending{false};
+  // Set by a peeking thread that found the reader's bytes unparsed and is
+  // about to wait for them; the reader's next Parsed() clears it and calls
+  // `wake`. (The peeker sets it, then reads `reads` again: either it sees
+  // the count move, or the reader sees the flag.)
+  mutable std::atomic<bool> waiters{false};
+  // Called by the reader's thread when it clears `waiters`. Set before the
+  // reader starts; it must not need anything the reader holds while it
+  // reads.
+  std::function<void()> wake;
 
   // The reader is about to take bytes off the socket.
   void Reading() {
     const uint64_t r = reads.load(std::memory_order_relaxed);
     if (r % 2 == 0) reads.store(r + 1);
   }
-  // Everything the reader took is parsed.
+  // Everything the reader took is parsed: a thread waiting for that is
+  // woken now, not when the reader is done with its round trip.
   void Parsed() {
     const uint64_t r = reads.load(std::memory_order_relaxed);
-    if (r % 2 == 1) reads.store(r + 1);
+    if (r % 2 == 1) {
+      reads.store(r + 1);
+      if (waiters.load() && waiters.exchange(false) && wake) wake();
+    }
   }
 };
 

@@ -337,7 +337,15 @@ void FastPool::WorkerLoop() {
                          SessionQuiet(session_fd_, session_encrypted_) &&
                          watch->reads.load() == reads;
       // Unread input: the locker reads it and wakes this worker again.
-      if (fresh && !quiet) input_waiters_ = true;
+      // Bytes the locker took and has not parsed yet: it wakes this worker
+      // when it has (unless the count moved since the peek: look again).
+      if (fresh && !quiet) {
+        input_waiters_ = true;
+        if (watch != nullptr) {
+          watch->waiters.store(true);
+          if (watch->reads.load() != reads) continue;
+        }
+      }
       if (quiet) {
         JobKey ready_key = first->first;
         std::unique_ptr<Job> job = std::move(head.job);
@@ -407,6 +415,12 @@ std::vector<std::unique_ptr<Job>> FastPool::TakeBuffered(
 void FastPool::AdoptSession(std::unique_ptr<LockerSession> session,
                             absl::Time now) {
   session_ = std::move(session);
+  // A worker that found the locker mid-read starts as soon as the read is
+  // parsed (ReadWatch::waiters), not after the whole round trip.
+  session_->SetReadWake([this] {
+    MutexLock lock(mu_);
+    work_cv_.SignalAll();
+  });
   releasing_.clear();
   relocked_.clear();
   planner_.SessionOpened(now);

@@ -423,9 +423,14 @@ void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
     // In batches: when the workers are about to run dry, or once at least
     // half the buffer has room; only for idle workers while the jobs are
     // slower than the buffer assumed.
+    // A round trip that goes anyway (finished jobs to write) locks once a
+    // quarter of the buffer has room: the buffer drains while it is in
+    // flight, and a lock waiting for it to come back found the workers
+    // idle.
     if (lookahead_off_) {
       plan.lock = std::min(free, std::max(0, view.idle_workers - buffered));
-    } else if (buffered < options_.workers || free >= std::max(1, buffer / 2)) {
+    } else if (buffered < options_.workers || free >= std::max(1, buffer / 2) ||
+               (view.writes_pending && free >= std::max(1, buffer / 4))) {
       plan.lock = std::min(free, options_.max_batch);
     }
   }

@@ -460,6 +460,30 @@ TEST(LockPlannerTest, BufferLastsWhileALockScanIsInFlight) {
   EXPECT_GT(p.Decide({.held = 100, .buffered = buffered}, t).lock, 0);
 }
 
+TEST(LockPlannerTest, ARoundTripThatWritesAnywayLocksOnceAQuarterHasRoom) {
+  // The buffer drains while a round trip that only writes is in flight; a
+  // lock sent after it came back found the workers idle.
+  LockPlanner p(Options(1, -1));
+  p.Ran(20 * absl::Microseconds(1));
+  p.RoundTrip(absl::Milliseconds(2), /*scanned=*/true);
+  ASSERT_EQ(p.BufferTarget(), 200);
+  qg_testing::FakeClock clock;
+  const absl::Time t = clock.Now();
+  p.SessionOpened(t);
+  std::vector<BufferedJob> buffered(150);
+  for (int i = 0; i < 150; ++i) {
+    buffered[i].key.id = i + 1;
+    buffered[i].checked_at = t;
+    buffered[i].locked_at = t;
+  }
+  // 51 free of 200: not half, but a quarter.
+  EXPECT_EQ(p.Decide({.held = 150, .buffered = buffered}, t).lock, 0);
+  Plan plan =
+      p.Decide({.held = 150, .buffered = buffered, .writes_pending = true}, t);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 51);
+}
+
 TEST(LockPlannerTest, LongJobsHoldAboutOneJobPerFreeWorker) {
   qg_testing::FakeClock clock;
   absl::Time t = clock.Now();

@@ -22,6 +22,7 @@
 #define QG_WORKER_LOCKER_SESSION_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -177,6 +178,11 @@ class LockerSession {
   // know the session's locks are going (shared, so that it outlives the
   // session).
   std::shared_ptr<const ReadWatch> watch() const { return watch_; }
+  // What the locker thread calls when it has parsed bytes a worker waits
+  // for (`ReadWatch::wake`). Call before the session's first read.
+  void SetReadWake(std::function<void()> wake) {
+    watch_->wake = std::move(wake);
+  }
 
   // StartSweep()
   //

@@ -16,6 +16,15 @@ absl::Status CheckNoNul(absl::string_view what, absl::string_view value) {
   return absl::OkStatus();
 }
 
+void AppendArrayElement(absl::string_view value, std::string& out) {
+  out.push_back('"');
+  for (char c : value) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
 std::string ArrayLiteral(
     const std::vector<std::optional<std::string>>& values) {
   std::string out = "{";
@@ -25,12 +34,7 @@ std::string ArrayLiteral(
       out += "NULL";
       continue;
     }
-    out.push_back('"');
-    for (char c : *values[i]) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
+    AppendArrayElement(*values[i], out);
   }
   out.push_back('}');
   return out;
@@ -51,8 +55,13 @@ bool ParseIdArray(absl::string_view text, std::vector<int64_t>* out) {
 }
 
 std::string ArrayLiteral(const std::vector<std::string>& values) {
-  return ArrayLiteral(
-      std::vector<std::optional<std::string>>(values.begin(), values.end()));
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendArrayElement(values[i], out);
+  }
+  out.push_back('}');
+  return out;
 }
 
 void AppendCopyField(absl::string_view value, std::string& out) {

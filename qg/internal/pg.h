@@ -34,6 +34,11 @@ std::string ArrayLiteral(const std::vector<std::string>& values);
 // The same with SQL NULL for `std::nullopt` elements.
 std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values);
 
+// Appends `value` to `out` as one quoted element of an array literal
+// ("b\"c"), for callers that build a literal in place: `out` gets no
+// separator or braces.
+void AppendArrayElement(absl::string_view value, std::string& out);
+
 // The elements of a bigint[] in PostgreSQL's text output ("{-1,2}", "{}")
 // appended to `out`; false when `text` is not one.
 bool ParseIdArray(absl::string_view text, std::vector<int64_t>* out);

@@ -19,43 +19,67 @@ std::string IdArray(absl::Span<const int64_t> ids) {
   return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
 }
 
+// The keys as four parallel array parameters (queues, priorities, run_ats,
+// ids), each literal built in place: a completion batch of 500 keys is
+// formatted in every round trip of a draining pool.
 SqlParams KeyArrays(absl::Span<const JobKey> keys) {
-  std::vector<std::string> queues, priorities, run_ats;
-  std::vector<int64_t> ids;
-  for (const JobKey& k : keys) {
-    queues.push_back(k.queue);
-    priorities.push_back(absl::StrCat(k.priority));
-    run_ats.push_back(k.run_at_text);
-    ids.push_back(k.id);
+  std::string queues = "{", priorities = "{", run_ats = "{", ids = "{";
+  queues.reserve(keys.size() * 3 + 2);
+  priorities.reserve(keys.size() * 4 + 2);
+  run_ats.reserve(keys.size() * 32 + 2);
+  ids.reserve(keys.size() * 12 + 2);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const JobKey& k = keys[i];
+    if (i > 0) {
+      queues.push_back(',');
+      priorities.push_back(',');
+      run_ats.push_back(',');
+      ids.push_back(',');
+    }
+    AppendArrayElement(k.queue, queues);
+    absl::StrAppend(&priorities, k.priority);
+    AppendArrayElement(k.run_at_text, run_ats);
+    absl::StrAppend(&ids, k.id);
   }
-  return {ArrayLiteral(queues), ArrayLiteral(priorities), ArrayLiteral(run_ats),
-          IdArray(ids)};
+  for (std::string* a : {&queues, &priorities, &run_ats, &ids}) {
+    a->push_back('}');
+  }
+  return {std::move(queues), std::move(priorities), std::move(run_ats),
+          std::move(ids)};
 }
 
 // Where each of `keys`' rows was last read (JobKey::row_tid), as a tid[]
 // parameter parallel to KeyArrays' (NULL where unknown).
 std::string RowTids(absl::Span<const JobKey> keys) {
-  std::vector<std::optional<std::string>> tids;
-  tids.reserve(keys.size());
-  for (const JobKey& k : keys) {
-    if (k.row_tid.empty()) {
-      tids.push_back(std::nullopt);
+  std::string out = "{";
+  out.reserve(keys.size() * 12 + 2);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (keys[i].row_tid.empty()) {
+      out += "NULL";
     } else {
-      tids.push_back(k.row_tid);
+      AppendArrayElement(keys[i].row_tid, out);
     }
   }
-  return ArrayLiteral(tids);
+  out.push_back('}');
+  return out;
 }
 
 // The queues of `keys`, each once, as an array parameter.
 std::string DistinctQueues(absl::Span<const JobKey> keys) {
-  std::vector<std::string> queues;
+  std::vector<absl::string_view> queues;
   for (const JobKey& k : keys) {
     if (std::find(queues.begin(), queues.end(), k.queue) == queues.end()) {
       queues.push_back(k.queue);
     }
   }
-  return ArrayLiteral(queues);
+  std::string out = "{";
+  for (size_t i = 0; i < queues.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendArrayElement(queues[i], out);
+  }
+  out.push_back('}');
+  return out;
 }
 
 SqlParams InsertParams(const InsertRow& row) {

@@ -48,6 +48,13 @@ CompletionBatch::Request CompletionBatch::Next(
     bool by_key = first.stage == Stage::kByKey;
     switch (first.completion.outcome.kind) {
       case Outcome::Kind::kDelete: {
+        if (by_key && !history) {
+          // Keys alone: no times or outputs to carry.
+          std::vector<JobKey> keys;
+          keys.reserve(items.size());
+          for (const Item* i : items) keys.push_back(i->completion.key);
+          return queries::FinishBatchPlain(keys);
+        }
         std::vector<JobFinish> finishes;
         for (const Item* i : items) {
           const Outcome& o = i->completion.outcome;
@@ -59,11 +66,6 @@ CompletionBatch::Request CompletionBatch::Next(
           // output (the output may be what the statement could not take).
           if (i->failures < 2) f.output = o.output;
           finishes.push_back(std::move(f));
-        }
-        if (by_key && !history) {
-          std::vector<JobKey> keys;
-          for (const JobFinish& f : finishes) keys.push_back(f.key);
-          return queries::FinishBatchPlain(keys);
         }
         return by_key ? queries::FinishBatch(finishes)
                       : queries::FinishById(finishes);

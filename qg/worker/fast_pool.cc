@@ -347,10 +347,13 @@ void FastPool::WorkerLoop() {
         }
       }
       if (quiet) {
-        JobKey ready_key = first->first;
         std::unique_ptr<Job> job = std::move(head.job);
-        ready_.erase(first);
-        running_.emplace(job->id(), ready_key);
+        // The key moves from the buffer to the running jobs (its run_at
+        // text is a heap string: no copy per job start).
+        {
+          auto node = ready_.extract(first);
+          running_.emplace(job->id(), std::move(node.key()));
+        }
         running_jobs_.emplace(job->id(), job.get());
         lock.Unlock();
         absl::Time start = clock_.Now();
@@ -505,12 +508,14 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
           client_->job_counter().get());
       BatchedLease* raw = lease.get();
       JobKey key = row.key;
-      held_.emplace(key.id, key);
+      const int64_t id = key.id;
+      held_.emplace(id, key);
       auto [it, added] = ready_.emplace(
-          key, Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
-                                              client_->hooks()),
-                        raw, checked_at, checked_at});
-      if (auto w = arriving_wait_.find(key.id);
+          std::move(key),
+          Buffered{std::make_unique<Job>(std::move(row), std::move(lease),
+                                         client_->hooks()),
+                   raw, checked_at, checked_at});
+      if (auto w = arriving_wait_.find(id);
           added && w != arriving_wait_.end()) {
         wait_buckets_.insert(w->second);
         if (auto p = parked_.find(w->second); p != parked_.end() && hand_ok_) {
@@ -518,13 +523,13 @@ void FastPool::AddLocked(std::vector<JobRow> rows, absl::Time checked_at) {
           const int64_t slot = p->second.front().lock;
           p->second.erase(p->second.begin());
           if (p->second.empty()) parked_.erase(p);
-          hand_slots_[key.id] = {slot, w->second};
-          hand_offs_.push_back({kParked, key.id, slot});
+          hand_slots_[id] = {slot, w->second};
+          hand_offs_.push_back({kParked, id, slot});
           continue;
         }
         it->second.slotless = true;
         it->second.wait_bucket = w->second;
-        slotless_[w->second].insert(key);
+        slotless_[w->second].insert(it->first);
       }
     }
     arriving_wait_.clear();

@@ -30,6 +30,17 @@ PlannerOptions Options(int workers, int buffer) {
   return o;
 }
 
+// `n` buffered jobs (ids 1..n), locked and checked at `at`.
+std::vector<BufferedJob> FreshBuffer(int n, absl::Time at) {
+  std::vector<BufferedJob> buffered(n);
+  for (int i = 0; i < n; ++i) {
+    buffered[i].key.id = i + 1;
+    buffered[i].checked_at = at;
+    buffered[i].locked_at = at;
+  }
+  return buffered;
+}
+
 // A planner past its first round trip on an empty queue: nothing to do
 // until something happens.
 LockPlanner Idle(PlannerOptions options, absl::Time now) {
@@ -451,12 +462,7 @@ TEST(LockPlannerTest, BufferLastsWhileALockScanIsInFlight) {
   qg_testing::FakeClock clock;
   const absl::Time t = clock.Now();
   p.SessionOpened(t);
-  std::vector<BufferedJob> buffered(100);
-  for (int i = 0; i < 100; ++i) {
-    buffered[i].key.id = i + 1;
-    buffered[i].checked_at = t;
-    buffered[i].locked_at = t;
-  }
+  const std::vector<BufferedJob> buffered = FreshBuffer(100, t);
   EXPECT_GT(p.Decide({.held = 100, .buffered = buffered}, t).lock, 0);
 }
 
@@ -470,12 +476,7 @@ TEST(LockPlannerTest, ARoundTripThatWritesAnywayLocksOnceAQuarterHasRoom) {
   qg_testing::FakeClock clock;
   const absl::Time t = clock.Now();
   p.SessionOpened(t);
-  std::vector<BufferedJob> buffered(150);
-  for (int i = 0; i < 150; ++i) {
-    buffered[i].key.id = i + 1;
-    buffered[i].checked_at = t;
-    buffered[i].locked_at = t;
-  }
+  const std::vector<BufferedJob> buffered = FreshBuffer(150, t);
   // 51 free of 200: not half, but a quarter.
   EXPECT_EQ(p.Decide({.held = 150, .buffered = buffered}, t).lock, 0);
   Plan plan =

@@ -41,11 +41,14 @@ SqlParams KeyArrays(absl::Span<const JobKey> keys) {
     AppendArrayElement(k.run_at_text, run_ats);
     absl::StrAppend(&ids, k.id);
   }
+  // Moved into the parameters one by one: a braced list would copy them.
+  SqlParams params;
+  params.reserve(4);
   for (std::string* a : {&queues, &priorities, &run_ats, &ids}) {
     a->push_back('}');
+    params.emplace_back(std::move(*a));
   }
-  return {std::move(queues), std::move(priorities), std::move(run_ats),
-          std::move(ids)};
+  return params;
 }
 
 // Where each of `keys`' rows was last read (JobKey::row_tid), as a tid[]
@@ -65,21 +68,16 @@ std::string RowTids(absl::Span<const JobKey> keys) {
   return out;
 }
 
-// The queues of `keys`, each once, as an array parameter.
+// The queues of `keys`, each once, as an array parameter (a batch has a
+// queue or two: ArrayLiteral's copies cost nothing here).
 std::string DistinctQueues(absl::Span<const JobKey> keys) {
-  std::vector<absl::string_view> queues;
+  std::vector<std::string> queues;
   for (const JobKey& k : keys) {
     if (std::find(queues.begin(), queues.end(), k.queue) == queues.end()) {
       queues.push_back(k.queue);
     }
   }
-  std::string out = "{";
-  for (size_t i = 0; i < queues.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendArrayElement(queues[i], out);
-  }
-  out.push_back('}');
-  return out;
+  return ArrayLiteral(queues);
 }
 
 SqlParams InsertParams(const InsertRow& row) {

@@ -336,9 +336,9 @@ void FastPool::WorkerLoop() {
       const bool quiet = fresh && reads % 2 == 0 && !watch->ending.load() &&
                          SessionQuiet(session_fd_, session_encrypted_) &&
                          watch->reads.load() == reads;
-      // Unread input: the locker reads it and wakes this worker again.
-      // Bytes the locker took and has not parsed yet: it wakes this worker
-      // when it has (unless the count moved since the peek: look again).
+      // Unread input, or bytes the locker took and has not parsed yet: the
+      // locker wakes this worker once it has parsed them (unless the count
+      // moved since the peek: look again).
       if (fresh && !quiet) {
         input_waiters_ = true;
         if (watch != nullptr) {

@@ -97,7 +97,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -236,6 +235,25 @@ double PeakRssMb() {
 // Runs this binary with `args` and returns its stdout; CHECK-fails if it
 // does not exit 0.
 std::string RunSelf(const std::vector<std::string>& args) {
+  // The command line is built before fork(): the child of a threaded
+  // process (s8 starts its processes from threads) must not allocate. The
+  // pool's options go first, so that `args` overrides them (the last
+  // occurrence of a flag wins): the worker processes get --sessions,
+  // --buffer and --recheck_ms (s8 ran one lane per process whatever
+  // --sessions said).
+  std::vector<std::string> all = {
+      absl::StrCat("--sessions=", absl::GetFlag(FLAGS_sessions)),
+      absl::StrCat("--buffer=", absl::GetFlag(FLAGS_buffer)),
+      absl::StrCat("--recheck_ms=", absl::GetFlag(FLAGS_recheck_ms))};
+  if (absl::GetFlag(FLAGS_trace_ms) > 0) {
+    all.push_back(absl::StrCat("--trace_ms=", absl::GetFlag(FLAGS_trace_ms)));
+  }
+  all.insert(all.end(), args.begin(), args.end());
+  const std::string self = "/proc/self/exe";
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>("bench"));
+  for (const std::string& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   int out[2];
   CHECK_EQ(pipe(out), 0);
   pid_t pid = fork();
@@ -243,26 +261,6 @@ std::string RunSelf(const std::vector<std::string>& args) {
     dup2(out[1], 1);
     close(out[0]);
     close(out[1]);
-    std::vector<char*> argv;
-    std::string self = "/proc/self/exe";
-    argv.push_back(const_cast<char*>("bench"));
-    std::vector<std::string> all = args;
-    if (absl::GetFlag(FLAGS_trace_ms) > 0) {
-      all.push_back(absl::StrCat("--trace_ms=", absl::GetFlag(FLAGS_trace_ms)));
-    }
-    // The pool's options reach the worker processes too (s8 ran one lane
-    // per process whatever --sessions said), unless `args` sets them.
-    if (std::none_of(args.begin(), args.end(), [](const std::string& a) {
-          return absl::StartsWith(a, "--sessions=");
-        })) {
-      all.push_back(absl::StrCat("--sessions=", absl::GetFlag(FLAGS_sessions)));
-    }
-    all.push_back(absl::StrCat("--buffer=", absl::GetFlag(FLAGS_buffer)));
-    all.push_back(
-        absl::StrCat("--recheck_ms=", absl::GetFlag(FLAGS_recheck_ms)));
-    for (const std::string& a : all)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
     execv(self.c_str(), argv.data());
     _exit(127);
   }

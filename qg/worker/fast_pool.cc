@@ -477,6 +477,7 @@ void FastPool::LoseSession(const absl::Status& why) {
   }
   hand_held_ = false;  // and so did the hand-off lock
   hand_release_wanted_ = false;
+  continuation_.reset();  // and the scan sent ahead
   std::vector<int64_t> unfinished = batch_.DropAll();
   pending_acks_.clear();
   limit_locks_.clear();  // gone with the session, as every lock
@@ -616,6 +617,12 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     return;
   }
   rt.response = std::move(*r);
+  if (continuation_) {
+    // The scan sent ahead answered in this round trip: it is its lock.
+    rt.request.lock = std::move(*continuation_);
+    continuation_.reset();
+    planner_.ContinuationCollected();
+  }
   if (rt.response.acked.ok()) {
     CancelAcked(*rt.response.acked);
   } else {
@@ -623,7 +630,11 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                                        rt.response.acked.status().ToString()));
   }
   ApplyWrites(rt);
-  LockScanned(rt, now);
+  LockScanned(rt, rt.request.lock && rt.response.lock_sent_at < now
+                      ? rt.response.lock_sent_at
+                      : now);
+  // The next scan goes out now, while this answer is taken in.
+  const absl::Status ahead = MaybeContinue(rt);
   std::vector<JobKey> released = ApplyToBuffer(rt);
   if (!released.empty()) planner_.Released(released);
   {
@@ -651,12 +662,53 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     }
   }
   Report(rt);
+  if (!ahead.ok()) {
+    // The scan sent ahead left the connection in doubt: its locks, and
+    // this answer's, go with the session.
+    RoundTripFailed(ahead);
+    return;
+  }
   if (rt.response.any_failed) {
     planner_.Failed(clock_.Now());
   } else {
     planner_.Succeeded();
   }
   work_cv_.SignalAll();
+}
+
+absl::Status FastPool::MaybeContinue(const RoundTrip& rt) {
+  const LockerSession::Response& r = rt.response;
+  if (!rt.request.lock || !r.lock.ok() || r.any_failed) return absl::OkStatus();
+  const LockerSession::LockResult& l = *r.lock;
+  // A plain scan on from the cursor only: no flow control in play (its
+  // slots, hand-offs and probes are planned from each answer), and not on
+  // an encrypted connection, where the workers' look at the socket cannot
+  // tell an answer waiting there from the server's last words and would
+  // wait for the locker to read it.
+  if (l.paused || l.exhausted || !l.last || !l.blocked.empty() ||
+      !l.limit_locks.empty() || !l.limit_bucket.empty() ||
+      !l.limit_wait.empty() || l.hand_held || rt.request.lock->hand != 0 ||
+      !rt.request.lock->probes.empty() || hand_held_ || HandWanted() ||
+      !limit_unlocks_.empty() || session_->encrypted()) {
+    return absl::OkStatus();
+  }
+  LockerSession::Lock lock;
+  {
+    MutexLock m(mu_);
+    if (stopping_ || !parked_.empty()) return absl::OkStatus();
+    const int held = static_cast<int>(ready_.size() + running_.size() +
+                                      l.rows.size() + l.unreadable.size());
+    std::optional<Plan> plan = planner_.PlanContinuation(
+        held, static_cast<int>(releasing_.size()), clock_.Now());
+    if (!plan) return absl::OkStatus();
+    // Its held list: the jobs the pool holds after the cursor. This
+    // answer's jobs are not among them yet; they sort at or before the
+    // cursor, where the scan does not look.
+    lock = LockRequest(*plan, {});
+  }
+  if (absl::Status s = session_->SendLock(lock); !s.ok()) return s;
+  continuation_ = std::move(lock);
+  return absl::OkStatus();
 }
 
 void FastPool::ReleaseWaitedTooLong(const std::vector<JobKey>& keys) {
@@ -710,7 +762,10 @@ LockerSession::Request FastPool::BuildRequest(const Plan& plan, RoundTrip& rt) {
       it->second.confirming = true;
     }
   }
-  if (plan.lock > 0) {
+  if (continuation_) {
+    // The scan sent ahead is this round trip's lock (the planner planned
+    // none; flow control, which has the hand-off lock, sends none ahead).
+  } else if (plan.lock > 0) {
     request.lock = LockRequest(plan, rt.limit_unlocks);
   } else if (hand_held_ &&
              (plan.hand_due || hand_release_wanted_ || !HandWanted())) {
@@ -886,16 +941,24 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
 void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
   const Plan& plan = *rt.plan;
   LockerSession::Response& r = rt.response;
-  planner_.RoundTrip(r.received_at - r.sent_at, rt.request.lock.has_value());
+  planner_.RoundTrip(
+      r.received_at - (rt.request.lock && r.lock_sent_at < r.sent_at
+                           ? r.lock_sent_at
+                           : r.sent_at),
+      rt.request.lock.has_value());
   Log(LogLevel::kDebug,
       absl::StrCat(
           "qg: round trip ", absl::FormatDuration(r.received_at - r.sent_at),
-          ": lock ", plan.lock, " got ", r.lock.ok() ? r.lock->rows.size() : 0,
-          ", confirm ", plan.confirm.size(), ", writes ",
-          rt.request.writes.size(), ", unlock ", rt.writes.unlock.size(),
-          ", buffer target ", planner_.BufferTarget(), ", after ",
-          plan.after ? absl::StrCat(plan.after->id) : "head", ", rewind ",
-          plan.rewind ? absl::StrCat(plan.rewind->id) : "none",
+          ": lock ", rt.request.lock ? rt.request.lock->want : 0,
+          r.lock_sent_at < r.sent_at ? " (sent ahead)" : "", " got ",
+          r.lock.ok() ? r.lock->rows.size() : 0, ", confirm ",
+          plan.confirm.size(), ", writes ", rt.request.writes.size(),
+          ", unlock ", rt.writes.unlock.size(), ", buffer target ",
+          planner_.BufferTarget(), ", after ",
+          rt.request.lock && rt.request.lock->after
+              ? absl::StrCat(rt.request.lock->after->id)
+              : "head",
+          ", rewind ", plan.rewind ? absl::StrCat(plan.rewind->id) : "none",
           r.lock.ok() && r.lock->last
               ? absl::StrCat(", scanned to ", r.lock->last->id)
               : "",
@@ -1028,8 +1091,12 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
                      Ids(relocked), ")"));
     relocked_.insert(relocked_.end(), relocked.begin(), relocked.end());
   }
-  if (rt.request.lock && r.lock.ok())
-    AddLocked(std::move(fresh), r.received_at);
+  // Checked when the scan ran: by the time the answer was read, or, for a
+  // scan sent ahead, whose answer may have waited, when it was sent.
+  if (rt.request.lock && r.lock.ok()) {
+    AddLocked(std::move(fresh),
+              r.lock_sent_at < r.sent_at ? r.lock_sent_at : r.received_at);
+  }
   return released;
 }
 
@@ -1095,6 +1162,7 @@ void FastPool::Report(const RoundTrip& rt) {
   report.rechecked = static_cast<int>(plan.confirm.size());
   report.scanned = r.lock.ok() ? r.lock->scanned : 0;
   report.rewound = plan.rewind.has_value();
+  report.sent_ahead = rt.request.lock && r.lock_sent_at < r.sent_at;
   report.from_head =
       plan.lock > 0 &&
       (!plan.after.has_value() ||
@@ -1315,7 +1383,7 @@ bool FastPool::TakeFinished(absl::Time now) {
 std::optional<PoolView> FastPool::ViewForPlanner() {
   MutexLock lock(mu_);
   if (stopping_ && workers_running_ == 0 && ready_.empty() &&
-      finished_.empty() && batch_.empty()) {
+      finished_.empty() && batch_.empty() && !continuation_) {
     return std::nullopt;
   }
   PoolView view;

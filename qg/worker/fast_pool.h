@@ -203,6 +203,11 @@ class FastPool {
                                   const std::vector<int64_t>& freeing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RoundTripFailed(const absl::Status& why);
+  // Right after a lock scan's answer was read, before it is applied: sends
+  // the next scan on from the new cursor when the planner wants one
+  // (LockPlanner::PlanContinuation), for the next round trip to collect.
+  // An error means the locker connection is in doubt.
+  absl::Status MaybeContinue(const RoundTrip& rt);
   void ApplyWrites(RoundTrip& rt);
   // Tells the planner what the lock scan found (`sent`: when it was sent).
   void LockScanned(RoundTrip& rt, absl::Time sent);
@@ -239,6 +244,9 @@ class FastPool {
 
   // Locker-thread state.
   std::unique_ptr<LockerSession> session_;
+  // The lock scan sent ahead on session_ (MaybeContinue), whose answer the
+  // next round trip reads.
+  std::optional<LockerSession::Lock> continuation_;
   LockPlanner planner_;
   CompletionBatch batch_;
   absl::Duration db_offset_;  // database clock minus ours

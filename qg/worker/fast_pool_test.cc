@@ -268,6 +268,79 @@ TEST_F(FastPoolTest, ALaneThatLosesItsSessionAffectsOnlyItsOwnJobs) {
             "0");
 }
 
+// Counts the round trips whose lock scan was sent ahead.
+class AheadCounter : public PoolObserver {
+ public:
+  void OnRoundTrip(const RoundTrip& r) override {
+    if (r.sent_ahead) ahead_.fetch_add(1);
+  }
+  int ahead() const { return ahead_.load(); }
+
+ private:
+  std::atomic<int> ahead_{0};
+};
+
+// A draining pool sends its next lock scan as each answer comes in, so
+// that the server scans while the pool takes the answer in. Each job still
+// runs once; a pool shut down, or whose locker backend is terminated, with
+// a scan in flight keeps no lock and loses no job, and only jobs whose
+// lock the lost session held run again.
+TEST_F(FastPoolTest,
+       ScansSentAheadRunEachJobOnceThroughShutdownAndTermination) {
+  constexpr int kJobs = 20000;
+  Insert(kJobs);
+  qg_testing::Recorder recorder;
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job& job) {
+    recorder.Start(job.id());
+    return absl::OkStatus();
+  });
+  AheadCounter counter;
+  WorkerOptions options = Fast();
+  options.observer = &counter;
+  {
+    // Shut down mid-drain.
+    WorkerPool pool(client_.get(), &work_map, 1, options);
+    QG_ASSERT_OK(pool.Start());
+    ASSERT_TRUE(WaitFor([&] { return recorder.distinct() >= 3000; }));
+    pool.Shutdown();
+  }
+  EXPECT_GT(counter.ahead(), 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM que_jobs") + recorder.distinct(),
+            kJobs);
+  EXPECT_EQ(recorder.total(), recorder.distinct());
+  // Terminate the locker backend mid-drain, then drain the rest.
+  const int before = counter.ahead();
+  WorkerPool pool(client_.get(), &work_map, 1, options);
+  QG_ASSERT_OK(pool.Start());
+  const int ran_before = recorder.distinct();
+  ASSERT_TRUE(WaitFor([&] {
+    return recorder.distinct() >= ran_before + 3000 && counter.ahead() > before;
+  }));
+  std::string victim;
+  ASSERT_TRUE(WaitFor([&] {
+    victim = Query(
+        "SELECT coalesce(min(pid)::text, '') FROM pg_locks WHERE locktype = "
+        "'advisory' AND pid <> pg_backend_pid()");
+    return !victim.empty();
+  }));
+  const int64_t held_by_victim =
+      QueryInt(absl::StrCat("SELECT count(*) FROM pg_locks WHERE locktype = "
+                            "'advisory' AND pid = ",
+                            victim));
+  EXPECT_EQ(Query(absl::StrCat("SELECT pg_terminate_backend(", victim, ")")),
+            "t");
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  pool.Shutdown();
+  EXPECT_EQ(recorder.distinct(), kJobs);
+  EXPECT_LE(recorder.total() - recorder.distinct(), held_by_victim);
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+            "0");
+}
+
 // The ids of the rows qg_lock_jobs() locked, in order (the summary row has
 // locked = false).
 std::vector<std::string> LockedIds(const PgResult& r) {

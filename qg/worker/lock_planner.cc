@@ -77,6 +77,7 @@ absl::Duration LockPlanner::SweepInterval() const {
 
 void LockPlanner::SessionOpened(absl::Time now) {
   may_have_work_ = true;
+  continuing_ = false;  // it went with the session it was sent on
   notified_best_.reset();
   // A new session scans from the head and sweeps at once; due times are
   // unknown until that sweep answers. The sweep's pacing is kept.
@@ -269,6 +270,30 @@ void LockPlanner::Failed(absl::Time now) {
   scan_.from_head_in_flight = false;
 }
 
+std::optional<Plan> LockPlanner::PlanContinuation(int held, int releasing,
+                                                  absl::Time now) {
+  if (continuing_ || paused_ || client_closed_ || !may_have_work_ ||
+      lookahead_off_ || releasing > 0 || now < retry_at_ || !scan_.cursor ||
+      scan_.rewind || scan_.from_head || scan_.rewind_in_flight ||
+      scan_.from_head_in_flight || !held_back_.empty() || probe_due_ ||
+      notified_best_) {
+    return std::nullopt;
+  }
+  // PlanLock()'s batching rule for a round trip that goes anyway (a
+  // quarter of the buffer has room), the answer's jobs counted as held: the
+  // buffer drains while the scan is in flight.
+  const int buffer = BufferTarget();
+  const int free = options_.workers + buffer - held;
+  if (free < std::max(1, buffer / 4)) return std::nullopt;
+  Plan plan;
+  plan.round_trip = true;
+  plan.lock = std::min(free, options_.max_batch);
+  plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  plan.after = scan_.cursor;
+  continuing_ = true;
+  return plan;
+}
+
 void LockPlanner::Succeeded() { retry_delay_ = absl::ZeroDuration(); }
 
 // Decide() in steps: after a failure, wait; take in the time that passed
@@ -304,7 +329,8 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     plan.hand_due = true;
   }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    stale_for_idle || !plan.release.empty() || plan.hand_due;
+                    stale_for_idle || !plan.release.empty() || plan.hand_due ||
+                    continuing_;
   if (plan.round_trip && !view.stopping) PlanConfirms(view, now, plan);
   if (!plan.round_trip) plan.wake_at = WakeAt(view);
   return plan;
@@ -362,7 +388,8 @@ Plan LockPlanner::DecidePaused(const PoolView& view, absl::Time now) {
   // client never resumes).
   Plan plan;
   absl::Duration probe = std::min(options_.poll_interval, absl::Seconds(1));
-  if (!view.stopping && !client_closed_ && now - last_lock_ >= probe) {
+  if (!view.stopping && !client_closed_ && !continuing_ &&
+      now - last_lock_ >= probe) {
     plan.lock = 1;
     plan.max_scan = 1;
     plan.after = scan_.cursor;
@@ -381,7 +408,7 @@ Plan LockPlanner::DecidePaused(const PoolView& view, absl::Time now) {
     plan.hand_due = true;
   }
   plan.round_trip = view.writes_pending || view.acks_pending || plan.lock > 0 ||
-                    !plan.release.empty() || plan.hand_due;
+                    !plan.release.empty() || plan.hand_due || continuing_;
   if (!plan.round_trip) {
     plan.wake_at = view.stopping || client_closed_ ? absl::InfiniteFuture()
                                                    : last_lock_ + probe;
@@ -412,7 +439,8 @@ void LockPlanner::PlanReleases(const PoolView& view, absl::Time now,
 }
 
 void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
-  if (view.stopping) return;
+  // A continuation in flight is the scan (its answer moves the cursor).
+  if (view.stopping || continuing_) return;
   const int buffer = BufferTarget();
   const int free = options_.workers + buffer - view.held;
   const int buffered = static_cast<int>(view.buffered.size());

@@ -260,6 +260,23 @@ class LockPlanner {
   // A round trip went through.
   void Succeeded();
 
+  // PlanContinuation()
+  //
+  // Right after a lock scan's answer was read (`Locked()` told), before the
+  // pool applies it: the plan of the next scan on from the new cursor, to
+  // send at once so that the server scans while the pool takes the answer
+  // in (nullopt: none now). Only a plain continuation qualifies: the pool
+  // holds `held` jobs counting that answer's, `releasing` of them are being
+  // given back, nothing asks for a rewind, a scan from the head or probes,
+  // and the answer did not reach the end of the runnable jobs. Until
+  // it is collected (or a new session opens), `Decide()` plans no
+  // other scan and asks for a round trip, which collects it; then
+  // `ContinuationCollected()`, and `Locked()` if it answered.
+  std::optional<Plan> PlanContinuation(int held, int releasing, absl::Time now);
+  void ContinuationCollected() { continuing_ = false; }
+  // Whether a continuation is in flight.
+  bool continuing() const { return continuing_; }
+
  private:
   // Where lock scans go: on after the cursor, first over a range behind it
   // (the rewind), or from the head.
@@ -352,6 +369,8 @@ class LockPlanner {
   bool probe_due_ = false;
   absl::Time limit_retry_at_ = absl::InfiniteFuture();
   absl::Time round_trip_by_ = absl::InfiniteFuture();  // RoundTripBy()
+  // A continuation (PlanContinuation) is in flight.
+  bool continuing_ = false;
   // The probes of the next plan (PlanLock), taken out of held_back_.
   void PlanProbes(Plan& plan);
   // After a failed round trip: wait until `retry_at_`, doubling the delay.

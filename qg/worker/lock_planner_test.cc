@@ -256,6 +256,73 @@ TEST(LockPlannerTest, ScansContinueAfterTheCursorAndRewindWhatMayBeBehindIt) {
   EXPECT_EQ(plan.after->id, 13);
 }
 
+// A scan on from the cursor is sent as soon as an answer is read, when the
+// buffer has room for it; it is the only scan until it is collected, and
+// nothing but a plain continuation goes ahead: not when the scan reached
+// the end, nor with a rewind, a scan from the head or a pause waiting.
+TEST(LockPlannerTest, ContinuationGoesAheadOnlyOnFromTheCursor) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 1000));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  ASSERT_GT(plan.lock, 0);
+  // The first scan (from the head) answered, not at the end: on from id 500.
+  p.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
+  p.Swept({}, std::nullopt, std::nullopt, t);
+  // No room: 1 worker + 1000 buffered, 900 held counting the answer's.
+  EXPECT_FALSE(p.PlanContinuation(900, 0, t).has_value());
+  // A job being given back still has its lock: the scan goes back first.
+  EXPECT_FALSE(p.PlanContinuation(500, 1, t).has_value());
+  std::optional<Plan> ahead = p.PlanContinuation(500, 0, t);
+  ASSERT_TRUE(ahead.has_value());
+  EXPECT_EQ(ahead->lock, 500);  // at most max_batch
+  ASSERT_TRUE(ahead->after.has_value());
+  EXPECT_EQ(ahead->after->id, 500);
+  EXPECT_FALSE(ahead->rewind.has_value());
+  EXPECT_TRUE(p.continuing());
+  // One at a time; meanwhile the plan locks nothing else but asks for the
+  // round trip that collects it, with nothing to write.
+  EXPECT_FALSE(p.PlanContinuation(0, 0, t).has_value());
+  PoolView view;
+  view.held = 1000;
+  plan = p.Decide(view, t + kMs);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 0);
+  // A NOTIFY before the cursor while it is in flight: kept for the scan
+  // after it, which no continuation replaces.
+  p.Notified(t - absl::Minutes(1), 100, t + kMs);
+  plan = p.Decide({}, t + kMs);
+  EXPECT_EQ(plan.lock, 0);
+  p.ContinuationCollected();
+  p.Locked(ahead->lock, 500, 500, Key(1000, 100, t), false, t + 2 * kMs);
+  EXPECT_FALSE(p.continuing());
+  EXPECT_FALSE(p.PlanContinuation(0, 0, t + 2 * kMs).has_value());
+  plan = p.Decide({}, t + 2 * kMs);
+  ASSERT_GT(plan.lock, 0);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_EQ(plan.after->id, 1000);
+  // The rewind's answer: on from the cursor again.
+  p.Locked(plan.lock, 10, 10, Key(1010, 100, t), false, t + 3 * kMs);
+  ahead = p.PlanContinuation(10, 0, t + 3 * kMs);
+  ASSERT_TRUE(ahead.has_value());
+  EXPECT_EQ(ahead->after->id, 1010);
+  // A new session forgets it (it went with the old one).
+  p.SessionOpened(t + 4 * kMs);
+  EXPECT_FALSE(p.continuing());
+  plan = p.Decide({}, t + 4 * kMs);
+  ASSERT_GT(plan.lock, 0);
+  EXPECT_FALSE(plan.after.has_value());  // from the head
+  // A scan that reached the end of the runnable jobs: nothing goes ahead.
+  p.Locked(plan.lock, 3, 3, Key(3, 100, t), /*exhausted=*/true, t + 5 * kMs);
+  EXPECT_FALSE(p.PlanContinuation(3, 0, t + 5 * kMs).has_value());
+  // Paused: nothing goes ahead either.
+  plan = p.Decide({}, t + absl::Seconds(6));
+  p.Locked(plan.lock, 500, 500, Key(600, 100, t), false, t + absl::Seconds(6));
+  p.Paused(true);
+  EXPECT_FALSE(p.PlanContinuation(500, 0, t + absl::Seconds(6)).has_value());
+}
+
 // A retried job sorts where the scan may already have passed (the scan met
 // it while a worker of ours still held it): the scan a little after its due
 // time rewinds to its own key, not to the moment it looks.

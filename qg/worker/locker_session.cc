@@ -402,6 +402,23 @@ absl::StatusOr<std::optional<LockerSession::Sweep>> LockerSession::PollSweep() {
   return std::optional<Sweep>(std::move(*sweep));
 }
 
+absl::Status LockerSession::SendLock(const Lock& l) {
+  if (pending_) return absl::FailedPreconditionError("a lock scan is pending");
+  pending_sent_at_ = clock_->Now();
+  absl::StatusOr<Pipeline> p =
+      Pipeline::Begin(conn_.get(), *clock_, watch_.get());
+  if (!p.ok()) return p.status();
+  pending_.emplace(std::move(*p));
+  absl::Status s = pending_->Send(
+      queries::LockJobs(l.queue, l.want, l.held, l.max_scan, l.after, l.rewind,
+                        l.scope, l.probes, l.probe_buckets, l.hand));
+  if (s.ok()) {
+    s = pending_->Flush(pending_sent_at_ + statement_timeout_ +
+                        absl::Seconds(5));
+  }
+  return s;
+}
+
 void LockerSession::OnNotice(void* self, const PGresult* notice) {
   const char* severity =
       PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
@@ -434,6 +451,20 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
     return absl::UnavailableError(
         absl::StrCat("locker connection lost: ", PQerrorMessage(conn_.get())));
   }
+  if (pending_ && !pending_answer_ && !PQisBusy(conn_.get())) {
+    // The answer of the lock scan sent ahead is complete: take it now, or
+    // libpq would parse nothing after it (the server's last words
+    // included) until the round trip that reads it.
+    absl::StatusOr<PgResult> answer =
+        pending_->Next(clock_->Now() + statement_timeout_ + absl::Seconds(5));
+    if (pending_->poisoned()) {
+      return absl::UnavailableError(absl::StrCat(
+          "locker connection: reading a lock scan: ",
+          answer.ok() ? "out of step" : answer.status().ToString()));
+    }
+    pending_answer_ = std::move(answer);
+    watch_->Reading();  // what follows it in libpq's buffer is unparsed yet
+  }
   // PQnotifies() parses what PQconsumeInput() read, the server's last words
   // included (OnNotice): check for them after.
   while (PGnotify* n = PQnotifies(conn_.get())) {
@@ -465,14 +496,37 @@ absl::StatusOr<LockerSession::Response> LockerSession::Run(
   bool writes_on_locker = false;
   std::optional<Pipeline> writes =
       StartWrites(request.writes, deadline, &writes_on_locker);
-  absl::StatusOr<Pipeline> locker =
-      Pipeline::Begin(conn_.get(), *clock_, watch_.get());
-  if (!locker.ok()) return locker.status();
+  // A lock scan sent ahead (SendLock) is this round trip's: its pipeline
+  // carries the rest, and its answer comes first.
+  const bool ahead = pending_.has_value();
+  if (ahead && (request.lock || request.hand_op != 0)) {
+    return absl::InternalError(
+        "a round trip with a lock scan in flight carries another");
+  }
+  absl::StatusOr<Pipeline> begun =
+      ahead ? absl::StatusOr<Pipeline>(std::move(*pending_))
+            : Pipeline::Begin(conn_.get(), *clock_, watch_.get());
+  pending_.reset();
+  if (!begun.ok()) return begun.status();
+  std::optional<Pipeline> locker(std::move(*begun));
+  response.lock_sent_at = ahead ? pending_sent_at_ : response.sent_at;
   if (absl::Status s = SendLocker(*locker, request, writes_on_locker);
       !s.ok()) {
     return s;
   }
   if (absl::Status s = locker->Flush(deadline); !s.ok()) return s;
+  if (ahead) {
+    absl::StatusOr<PgResult> r =
+        pending_answer_ ? std::move(*pending_answer_) : locker->Next(deadline);
+    pending_answer_.reset();
+    if (locker->poisoned()) {
+      return r.ok() ? absl::UnavailableError("locker connection out of step")
+                    : r.status();
+    }
+    if (!r.ok()) response.any_failed = true;
+    response.lock =
+        r.ok() ? ReadLock(*r) : absl::StatusOr<LockResult>(r.status());
+  }
   if (absl::Status s =
           ReadLocker(*locker, request, writes_on_locker, deadline, response);
       !s.ok()) {

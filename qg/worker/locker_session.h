@@ -129,6 +129,9 @@ class LockerSession {
     std::optional<LockResult> hand;
     absl::Time sent_at;
     absl::Time received_at;
+    // When the lock scan answered in `lock` was sent (`sent_at`, or that of
+    // SendLock()).
+    absl::Time lock_sent_at;
     // A statement failed (the connection is fine): back off.
     bool any_failed = false;
   };
@@ -183,6 +186,19 @@ class LockerSession {
   void SetReadWake(std::function<void()> wake) {
     watch_->wake = std::move(wake);
   }
+
+  // SendLock()
+  //
+  // Sends the lock scan `lock` on the locker connection without waiting for
+  // its answer: the next `Run()` reads it first, as its lock's answer
+  // (`Response::lock`, with `lock_sent_at`), and must carry no lock scan
+  // and no hand-off request of its own. One at a time. `Poll()` takes the
+  // answer off the connection as soon as it is complete, so that nothing
+  // behind it (the server's last words) stays unparsed. An error means the
+  // connection is in doubt: discard the session.
+  absl::Status SendLock(const Lock& lock);
+  // Whether a lock scan sent by SendLock() awaits its Run().
+  bool lock_pending() const { return pending_.has_value(); }
 
   // StartSweep()
   //
@@ -264,6 +280,11 @@ class LockerSession {
   absl::Time sweeper_retry_at_ = absl::InfinitePast();
   std::optional<Pipeline> sweep_;  // the sweep under way
   absl::Time sweep_sent_at_;
+  // The lock scan SendLock() sent (its pipeline on the locker connection,
+  // destroyed before it), and its answer once Poll() took it in.
+  std::optional<Pipeline> pending_;
+  absl::Time pending_sent_at_;
+  std::optional<absl::StatusOr<PgResult>> pending_answer_;
   const Clock* clock_;
   absl::Duration clock_offset_;  // database minus ours, at Open()
   // The server's FATAL or PANIC notice on the locker, once one came (see

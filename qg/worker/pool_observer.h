@@ -39,6 +39,10 @@ class PoolObserver {
     // or walked from the head of the queue (`from_head`: a new session).
     bool rewound = false;
     bool from_head = false;
+    // Its lock scan was sent ahead, as the previous answer came in (a
+    // continuation on from the cursor, collected by this round trip: `took`
+    // is then only the wait for what was left of it).
+    bool sent_ahead = false;
   };
 
   // OnRoundTrip()

@@ -122,6 +122,13 @@ class Pipeline {
   // poisoned and must be closed. Idempotent.
   bool Finish();
 
+  // set_watch()
+  //
+  // Replaces the watch (nullptr: none). A caller that reads a result and
+  // then parses more of the same input itself detaches it meanwhile, so that
+  // the last result read does not report everything parsed too early.
+  void set_watch(ReadWatch* watch) { watch_ = watch; }
+
   int pending() const { return static_cast<int>(sent_.size()); }
   bool poisoned() const { return poisoned_; }
 

@@ -333,9 +333,10 @@ void FastPool::WorkerLoop() {
       // in the locker's hands unparsed, the server's last words perhaps.
       const ReadWatch* watch = session_watch_.get();
       const uint64_t reads = watch != nullptr ? watch->reads.load() : 1;
-      const bool quiet = fresh && reads % 2 == 0 && !watch->ending.load() &&
-                         SessionQuiet(session_fd_, session_encrypted_) &&
-                         watch->reads.load() == reads;
+      const bool quiet =
+          fresh && reads % 2 == 0 && !watch->ending.load() &&
+          SessionQuiet(session_fd_, session_encrypted_ || session_ahead_) &&
+          watch->reads.load() == reads;
       // Unread input, or bytes the locker took and has not parsed yet: the
       // locker wakes this worker once it has parsed them (unless the count
       // moved since the peek: look again).
@@ -463,6 +464,7 @@ void FastPool::LoseSession(const absl::Status& why) {
     MutexLock lock(mu_);
     ++generation_;
     SetPeekFd(-1);
+    session_ahead_ = false;
     session_watch_.reset();
     std::vector<int64_t> ids;
     for (const auto& [key, buffered] : ready_) ids.push_back(key.id);
@@ -478,6 +480,11 @@ void FastPool::LoseSession(const absl::Status& why) {
   hand_held_ = false;  // and so did the hand-off lock
   hand_release_wanted_ = false;
   continuation_.reset();  // and the scan sent ahead
+  // Notifications it deferred: pauses and resumes still count (cancels find
+  // no job now; jobs announced are looked for from the head anyway).
+  for (const ControlNotification& c : deferred_control_) OnControl(c);
+  deferred_control_.clear();
+  deferred_jobs_.clear();
   std::vector<int64_t> unfinished = batch_.DropAll();
   pending_acks_.clear();
   limit_locks_.clear();  // gone with the session, as every lock
@@ -617,11 +624,14 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     return;
   }
   rt.response = std::move(*r);
-  if (continuation_) {
+  const bool collected = continuation_.has_value();
+  if (collected) {
     // The scan sent ahead answered in this round trip: it is its lock.
     rt.request.lock = std::move(*continuation_);
     continuation_.reset();
     planner_.ContinuationCollected();
+    MutexLock lock(mu_);
+    session_ahead_ = false;
   }
   if (rt.response.acked.ok()) {
     CancelAcked(*rt.response.acked);
@@ -633,9 +643,21 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   LockScanned(rt, rt.request.lock && rt.response.lock_sent_at < now
                       ? rt.response.lock_sent_at
                       : now);
+  // Due times that passed while it was in flight, against the cursor it
+  // moved (the planner leaves them alone meanwhile).
+  if (collected) planner_.TimePassed(clock_.Now());
   // The next scan goes out now, while this answer is taken in.
   const absl::Status ahead = MaybeContinue(rt);
   std::vector<JobKey> released = ApplyToBuffer(rt);
+  if (collected && (!deferred_jobs_.empty() || !deferred_control_.empty())) {
+    // Read while the scan was in flight (a scan sent just now went out
+    // after they were, and sees what they announce).
+    std::vector<JobsNotification> jobs;
+    std::vector<ControlNotification> control;
+    jobs.swap(deferred_jobs_);
+    control.swap(deferred_control_);
+    TakeNotes(jobs, control, clock_.Now());
+  }
   if (!released.empty()) planner_.Released(released);
   {
     // Parked slots no job took: those the answer of a scan sent after them
@@ -705,6 +727,7 @@ absl::Status FastPool::MaybeContinue(const RoundTrip& rt) {
     // answer's jobs are not among them yet; they sort at or before the
     // cursor, where the scan does not look.
     lock = LockRequest(*plan, {});
+    session_ahead_ = true;  // before its answer can arrive
   }
   if (absl::Status s = session_->SendLock(lock); !s.ok()) return s;
   continuation_ = std::move(lock);
@@ -1305,7 +1328,13 @@ bool FastPool::TakeNotifications(absl::Time now) {
     work_cv_.SignalAll();
   }
   if (swept->has_value()) OnSwept(**swept);
-  for (const ControlNotification& c : control) OnControl(c);
+  if (continuation_) {
+    deferred_jobs_.insert(deferred_jobs_.end(), notes.begin(), notes.end());
+    deferred_control_.insert(deferred_control_.end(), control.begin(),
+                             control.end());
+  } else {
+    TakeNotes(notes, control, now);
+  }
   if (!planner_.client_closed() && client_->closed()) {
     // Client::Close(): nothing new; what is buffered goes back.
     planner_.ClientClosed();
@@ -1316,11 +1345,17 @@ bool FastPool::TakeNotifications(absl::Time now) {
                        "\" takes no new jobs until it is shut down"));
     }
   }
-  for (const JobsNotification& n : notes) {
+  return true;
+}
+
+void FastPool::TakeNotes(const std::vector<JobsNotification>& jobs,
+                         const std::vector<ControlNotification>& control,
+                         absl::Time now) {
+  for (const ControlNotification& c : control) OnControl(c);
+  for (const JobsNotification& n : jobs) {
     if (n.queue != options_.queue) continue;
     planner_.Notified(n.run_at - db_offset_, n.priority, now);
   }
-  return true;
 }
 
 bool FastPool::TakeFinished(absl::Time now) {

@@ -247,6 +247,16 @@ class FastPool {
   // The lock scan sent ahead on session_ (MaybeContinue), whose answer the
   // next round trip reads.
   std::optional<LockerSession::Lock> continuation_;
+  // Notifications read while it was in flight: taken in once its answer is
+  // applied (a job announced meanwhile is judged against the cursor that
+  // answer moves; a pause, against the answer's own pause state; a cancel
+  // may be for one of its jobs).
+  std::vector<JobsNotification> deferred_jobs_;
+  std::vector<ControlNotification> deferred_control_;
+  // Takes in notifications (jobs announced, control requests).
+  void TakeNotes(const std::vector<JobsNotification>& jobs,
+                 const std::vector<ControlNotification>& control,
+                 absl::Time now);
   LockPlanner planner_;
   CompletionBatch batch_;
   absl::Duration db_offset_;  // database clock minus ours
@@ -318,6 +328,11 @@ class FastPool {
   // Replaces it with a duplicate of `fd` (-1: none), closing the old one.
   void SetPeekFd(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool session_encrypted_ ABSL_GUARDED_BY(mu_) = false;
+  // A lock scan was sent ahead and not yet collected: its answer may wait
+  // unread on the socket while the locker applies the previous one, so a
+  // worker's look treats any unread byte as possibly the server's last
+  // words (as on an encrypted connection).
+  bool session_ahead_ ABSL_GUARDED_BY(mu_) = false;
   // The locker session's reads and whether it parsed the server's FATAL or
   // PANIC (LockerSession::watch()); null without a session.
   std::shared_ptr<const ReadWatch> session_watch_ ABSL_GUARDED_BY(mu_);

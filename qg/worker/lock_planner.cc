@@ -306,7 +306,9 @@ Plan LockPlanner::Decide(const PoolView& view, absl::Time now) {
     plan.wake_at = retry_at_;
     return plan;
   }
-  NoteTimePassed(now);
+  // While a continuation is in flight its answer moves the cursor: what
+  // came due meanwhile is placed against that (TimePassed()).
+  if (!continuing_) NoteTimePassed(now);
   if (paused_ || client_closed_) return DecidePaused(view, now);
   PlanReleases(view, now, plan);
   PlanLock(view, plan);

@@ -274,6 +274,11 @@ class LockPlanner {
   // `ContinuationCollected()`, and `Locked()` if it answered.
   std::optional<Plan> PlanContinuation(int held, int releasing, absl::Time now);
   void ContinuationCollected() { continuing_ = false; }
+  // Due times, announced jobs and intervals that passed by `now` (Decide()
+  // looks at them, except while a continuation is in flight: the cursor it
+  // moves decides whether they sort behind it; call this once it is
+  // collected and Locked() was told).
+  void TimePassed(absl::Time now) { NoteTimePassed(now); }
   // Whether a continuation is in flight.
   bool continuing() const { return continuing_; }
 

@@ -323,6 +323,38 @@ TEST(LockPlannerTest, ContinuationGoesAheadOnlyOnFromTheCursor) {
   EXPECT_FALSE(p.PlanContinuation(500, 0, t + absl::Seconds(6)).has_value());
 }
 
+// A job that comes due while a continuation is in flight is placed against
+// the cursor that continuation moves: judged against the old cursor, a key
+// between the two would be left behind the new one until a sweep.
+TEST(LockPlannerTest, DueWhileAContinuationIsInFlightIsPlacedAgainstItsCursor) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p(Options(1, 1000));
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  // The cursor is at jobs an hour old.
+  p.Locked(plan.lock, 500, 500, Key(500, 100, t - absl::Hours(1)),
+           /*exhausted=*/false, t);
+  p.Swept({}, std::nullopt, std::nullopt, t);
+  ASSERT_TRUE(p.PlanContinuation(500, 0, t).has_value());
+  // A retry of ours, due a moment later, at priority 100: after the cursor.
+  p.Rescheduled(100, t + kMs);
+  plan = p.Decide({}, t + 100 * kMs);
+  EXPECT_TRUE(plan.round_trip);
+  EXPECT_EQ(plan.lock, 0);
+  // The continuation went on to keys well after the retry's.
+  p.ContinuationCollected();
+  p.Locked(500, 500, 500, Key(1000, 100, t + 200 * kMs), false, t + 100 * kMs);
+  p.TimePassed(t + 100 * kMs);
+  // Behind the cursor now: the next scan rewinds to it (no continuation).
+  EXPECT_FALSE(p.PlanContinuation(0, 0, t + 100 * kMs).has_value());
+  plan = p.Decide({}, t + 100 * kMs);
+  ASSERT_GT(plan.lock, 0);
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LT(plan.rewind->run_at, t + 100 * kMs);
+  EXPECT_EQ(plan.after->id, 1000);
+}
+
 // A retried job sorts where the scan may already have passed (the scan met
 // it while a worker of ours still held it): the scan a little after its due
 // time rewinds to its own key, not to the moment it looks.

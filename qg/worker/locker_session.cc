@@ -455,15 +455,18 @@ absl::Status LockerSession::Poll(std::vector<JobsNotification>* jobs,
     // The answer of the lock scan sent ahead is complete: take it now, or
     // libpq would parse nothing after it (the server's last words
     // included) until the round trip that reads it.
+    // Without the watch: it stays odd (Reading() above) until what follows
+    // the answer is parsed too, below.
+    pending_->set_watch(nullptr);
     absl::StatusOr<PgResult> answer =
         pending_->Next(clock_->Now() + statement_timeout_ + absl::Seconds(5));
+    pending_->set_watch(watch_.get());
     if (pending_->poisoned()) {
       return absl::UnavailableError(absl::StrCat(
           "locker connection: reading a lock scan: ",
           answer.ok() ? "out of step" : answer.status().ToString()));
     }
     pending_answer_ = std::move(answer);
-    watch_->Reading();  // what follows it in libpq's buffer is unparsed yet
   }
   // PQnotifies() parses what PQconsumeInput() read, the server's last words
   // included (OnNotice): check for them after.

@@ -145,6 +145,11 @@ class LockerSession {
       const std::string& conninfo, absl::Duration statement_timeout,
       const Clock& clock);
 
+  // The pipeline of a scan sent ahead (SendLock) tells the watch when it
+  // ends: it goes first (members go in reverse order, the watch among the
+  // first).
+  ~LockerSession() { pending_.reset(); }
+
   // clock_offset()
   //
   // The database's clock minus ours, as read when the session opened.

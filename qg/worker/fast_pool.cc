@@ -710,14 +710,14 @@ absl::Status FastPool::MaybeContinue(const RoundTrip& rt) {
   if (l.paused || l.exhausted || !l.last || !l.blocked.empty() ||
       !l.limit_locks.empty() || !l.limit_bucket.empty() ||
       !l.limit_wait.empty() || l.hand_held || rt.request.lock->hand != 0 ||
-      !rt.request.lock->probes.empty() || hand_held_ || HandWanted() ||
+      !rt.request.lock->probes.empty() || hand_held_ ||
       !limit_unlocks_.empty() || session_->encrypted()) {
     return absl::OkStatus();
   }
   LockerSession::Lock lock;
   {
     MutexLock m(mu_);
-    if (stopping_ || !parked_.empty()) return absl::OkStatus();
+    if (stopping_ || !parked_.empty() || HandWanted()) return absl::OkStatus();
     const int held = static_cast<int>(ready_.size() + running_.size() +
                                       l.rows.size() + l.unreadable.size());
     std::optional<Plan> plan = planner_.PlanContinuation(

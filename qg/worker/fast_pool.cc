@@ -624,8 +624,8 @@ void FastPool::RunRoundTrip(const Plan& plan) {
     return;
   }
   rt.response = std::move(*r);
-  const bool collected = continuation_.has_value();
-  if (collected) {
+  rt.sent_ahead = continuation_.has_value();
+  if (rt.sent_ahead) {
     // The scan sent ahead answered in this round trip: it is its lock.
     rt.request.lock = std::move(*continuation_);
     continuation_.reset();
@@ -640,16 +640,15 @@ void FastPool::RunRoundTrip(const Plan& plan) {
                                        rt.response.acked.status().ToString()));
   }
   ApplyWrites(rt);
-  LockScanned(rt, rt.request.lock && rt.response.lock_sent_at < now
-                      ? rt.response.lock_sent_at
-                      : now);
+  LockScanned(rt, rt.sent_ahead ? rt.response.lock_sent_at : now);
   // Due times that passed while it was in flight, against the cursor it
   // moved (the planner leaves them alone meanwhile).
-  if (collected) planner_.TimePassed(clock_.Now());
+  if (rt.sent_ahead) planner_.TimePassed(clock_.Now());
   // The next scan goes out now, while this answer is taken in.
   const absl::Status ahead = MaybeContinue(rt);
   std::vector<JobKey> released = ApplyToBuffer(rt);
-  if (collected && (!deferred_jobs_.empty() || !deferred_control_.empty())) {
+  if (rt.sent_ahead &&
+      (!deferred_jobs_.empty() || !deferred_control_.empty())) {
     // Read while the scan was in flight (a scan sent just now went out
     // after they were, and sees what they announce).
     std::vector<JobsNotification> jobs;
@@ -964,16 +963,14 @@ void FastPool::ApplyWrites(RoundTrip& rt) {
 void FastPool::LockScanned(RoundTrip& rt, absl::Time sent) {
   const Plan& plan = *rt.plan;
   LockerSession::Response& r = rt.response;
-  planner_.RoundTrip(
-      r.received_at - (rt.request.lock && r.lock_sent_at < r.sent_at
-                           ? r.lock_sent_at
-                           : r.sent_at),
-      rt.request.lock.has_value());
+  // (lock_sent_at: sent_at, or when a scan sent ahead went out.)
+  planner_.RoundTrip(r.received_at - r.lock_sent_at,
+                     rt.request.lock.has_value());
   Log(LogLevel::kDebug,
       absl::StrCat(
           "qg: round trip ", absl::FormatDuration(r.received_at - r.sent_at),
           ": lock ", rt.request.lock ? rt.request.lock->want : 0,
-          r.lock_sent_at < r.sent_at ? " (sent ahead)" : "", " got ",
+          rt.sent_ahead ? " (sent ahead)" : "", " got ",
           r.lock.ok() ? r.lock->rows.size() : 0, ", confirm ",
           plan.confirm.size(), ", writes ", rt.request.writes.size(),
           ", unlock ", rt.writes.unlock.size(), ", buffer target ",
@@ -1117,8 +1114,7 @@ std::vector<JobKey> FastPool::ApplyToBuffer(RoundTrip& rt) {
   // Checked when the scan ran: by the time the answer was read, or, for a
   // scan sent ahead, whose answer may have waited, when it was sent.
   if (rt.request.lock && r.lock.ok()) {
-    AddLocked(std::move(fresh),
-              r.lock_sent_at < r.sent_at ? r.lock_sent_at : r.received_at);
+    AddLocked(std::move(fresh), rt.sent_ahead ? r.lock_sent_at : r.received_at);
   }
   return released;
 }
@@ -1185,7 +1181,7 @@ void FastPool::Report(const RoundTrip& rt) {
   report.rechecked = static_cast<int>(plan.confirm.size());
   report.scanned = r.lock.ok() ? r.lock->scanned : 0;
   report.rewound = plan.rewind.has_value();
-  report.sent_ahead = rt.request.lock && r.lock_sent_at < r.sent_at;
+  report.sent_ahead = rt.sent_ahead;
   report.from_head =
       plan.lock > 0 &&
       (!plan.after.has_value() ||

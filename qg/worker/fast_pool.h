@@ -174,6 +174,9 @@ class FastPool {
     std::vector<int64_t> limit_freed;    // the finished jobs they were of
     LockerSession::Request request;
     LockerSession::Response response;
+    // Its lock scan was sent ahead by the round trip before (MaybeContinue):
+    // checked when sent (response.lock_sent_at), its answer read now.
+    bool sent_ahead = false;
   };
 
   // The locker loop's steps. Reads NOTIFYs, a sweep's answer and control

@@ -23,6 +23,13 @@ absl::Duration Average(absl::Duration old, absl::Duration sample) {
 
 LockPlanner::LockPlanner(PlannerOptions options) : options_(options) {}
 
+namespace {
+
+// The candidates a scan that locks up to `lock` jobs may look at.
+int MaxScan(int lock) { return std::min(4 * lock + 100, 10000); }
+
+}  // namespace
+
 int LockPlanner::BufferTarget() const {
   if (options_.buffer >= 0) return options_.buffer;
   if (run_time_ == absl::ZeroDuration() ||
@@ -288,7 +295,7 @@ std::optional<Plan> LockPlanner::PlanContinuation(int held, int releasing,
   Plan plan;
   plan.round_trip = true;
   plan.lock = std::min(free, options_.max_batch);
-  plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  plan.max_scan = MaxScan(plan.lock);
   plan.after = scan_.cursor;
   continuing_ = true;
   return plan;
@@ -475,7 +482,7 @@ void LockPlanner::PlanLock(const PoolView& view, Plan& plan) {
     }
   }
   if (plan.lock == 0) return;
-  plan.max_scan = std::min(4 * plan.lock + 100, 10000);
+  plan.max_scan = MaxScan(plan.lock);
   PlanProbes(plan);
   if (scan_.from_head) {
     // The sweep failed: the whole queue from the head, held jobs skipped.

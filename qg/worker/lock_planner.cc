@@ -139,8 +139,10 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   scan_.from_head_in_flight = false;
   // More may wait unless the scan reached the end of the runnable jobs; a
   // scan that stopped at max_scan (others hold the candidates) continues
-  // from its cursor next time.
-  may_have_work_ = !exhausted;
+  // from its cursor next time. A range behind the cursor still to rewind
+  // over (jobs given back while this scan was in flight, a rewind cut
+  // short) is work this scan did not look at, whatever it found after it.
+  may_have_work_ = !exhausted || scan_.rewind.has_value() || scan_.from_head;
   (void)asked;
   (void)locked;
   (void)scanned;
@@ -201,6 +203,9 @@ void LockPlanner::Rescheduled(int16_t priority, absl::Time due) {
 }
 
 void LockPlanner::Released(const std::vector<JobKey>& keys) {
+  // They are runnable and nobody holds them: look for them, even when the
+  // last scan reached the end of the queue.
+  if (!keys.empty()) may_have_work_ = true;
   for (const JobKey& k : keys) {
     JobKey before = k;
     before.id = k.id == std::numeric_limits<int64_t>::min() ? k.id : k.id - 1;

@@ -209,7 +209,9 @@ class LockPlanner {
   // round trip or so later): look for it then, and ask then when the next
   // job is due, in case the write came later still.
   void Rescheduled(int16_t priority, absl::Time due);
-  // Buffered jobs were released: they sort before the cursor.
+  // Buffered jobs were released: they sort before the cursor. The next
+  // scan rewinds to them, even when the last one reached the end of the
+  // queue (a pending rewind always counts as work that may wait).
   void Released(const std::vector<JobKey>& keys);
   // Flow control: a lock scan's limits held back `first` (per full bucket,
   // its first job held back; the cursor has passed them); a rate limit has

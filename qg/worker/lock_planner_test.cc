@@ -666,6 +666,60 @@ TEST(LockPlannerTest, NothingIsLockedPastAJobGivenBackUntilTheScanRewindsToIt) {
   EXPECT_LT(*plan.rewind, Key(2, 100, t));
 }
 
+// Jobs given back are looked for again whatever the scans before said: a
+// rewind waiting to go out means work may wait, even after a scan that
+// reached the end of the queue. Before, a release after such a scan (or in
+// the round trip that collected a continuation that reached the end) left
+// its jobs in the table, unlocked, until the poll interval.
+TEST(LockPlannerTest, JobsGivenBackAfterTheQueueRanDryAreLookedForAgain) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(1, 1), t);
+  // Jobs 1 and 2 are locked by a scan that reached the end of the queue.
+  p.Notified(t, 100, t);
+  Plan plan = p.Decide({.idle_workers = 1}, t);
+  ASSERT_EQ(plan.lock, 2);
+  p.Locked(2, 2, 2, Key(2, 100, t), /*exhausted=*/true, t);
+  // Job 2 waited too long and was given back; the worker is free again.
+  absl::Time late = t + absl::Milliseconds(501);
+  p.Released({Key(2, 100, t)});
+  plan = p.Decide({.idle_workers = 1}, late);
+  ASSERT_GT(plan.lock, 0) << "job 2 stays in the queue until the poll";
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LT(*plan.rewind, Key(2, 100, t));
+
+  // A continuation collected in the round trip that gives jobs back: its
+  // answer reached the end of the queue, then the jobs' locks went.
+  LockPlanner q(Options(1, 1000));
+  q.SessionOpened(t);
+  plan = q.Decide({}, t);
+  q.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
+  q.Swept({}, std::nullopt, std::nullopt, t);
+  std::optional<Plan> ahead = q.PlanContinuation(500, 0, t);
+  ASSERT_TRUE(ahead.has_value());
+  q.ContinuationCollected();
+  q.Locked(ahead->lock, 20, 20, Key(520, 100, t), /*exhausted=*/true, late);
+  q.Released({Key(400, 100, t), Key(401, 100, t)});
+  plan = q.Decide({.idle_workers = 1}, late);
+  ASSERT_GT(plan.lock, 0) << "jobs 400 and 401 stay until the poll";
+  ASSERT_TRUE(plan.rewind.has_value());
+  EXPECT_LT(*plan.rewind, Key(400, 100, t));
+  // A release told before the answer that reached the end: the same.
+  LockPlanner r(Options(1, 1000));
+  r.SessionOpened(t);
+  plan = r.Decide({}, t);
+  r.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
+  r.Swept({}, std::nullopt, std::nullopt, t);
+  ahead = r.PlanContinuation(500, 0, t);
+  ASSERT_TRUE(ahead.has_value());
+  r.Released({Key(400, 100, t)});
+  r.ContinuationCollected();
+  r.Locked(ahead->lock, 20, 20, Key(520, 100, t), /*exhausted=*/true, late);
+  plan = r.Decide({.idle_workers = 1}, late);
+  ASSERT_GT(plan.lock, 0) << "job 400 stays until the poll";
+  ASSERT_TRUE(plan.rewind.has_value());
+}
+
 TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   qg_testing::FakeClock clock;
   LockPlanner p = Idle(Options(1, 4), clock.Now());

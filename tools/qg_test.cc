@@ -542,8 +542,8 @@ TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   ASSERT_EQ(RunQg({"enqueue", "--type", "Bad"}, db_->conninfo()).exit_code, 0);
   std::string wout = TempPath("work-out"), werr = TempPath("work-err");
   pid_t worker =
-      Start({"work", "--interval", "0.05", "--workers", "2", "--handler",
-             absl::StrCat("Ok=cat > ", out), "--handler",
+      Start({"work", "--interval", "0.05", "--workers", "2", "--sessions", "2",
+             "--handler", absl::StrCat("Ok=cat > ", out), "--handler",
              "Bad=echo first line >&2; echo the real reason >&2; exit 3"},
             db_->conninfo(), wout, werr);
   absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -559,6 +559,8 @@ TEST_F(QgCommandTest, WorkRunsCommandsAndRecordsFailures) {
   EXPECT_EQ(Query("SELECT last_error FROM que_jobs WHERE job_class = 'Bad'"),
             "command exited with status 3: first line\nthe real reason");
   EXPECT_THAT(ReadFile(werr), HasSubstr("stopped"));
+  // --sessions 2: the two workers in two lanes.
+  EXPECT_THAT(ReadFile(werr), HasSubstr("2 locker sessions"));
 }
 
 TEST_F(QgCommandTest, WorkSurvivesHandlersThatExitWithoutReadingStdin) {
@@ -1235,6 +1237,8 @@ TEST_F(QgCommandTest, HostileInputToEveryCommandIsAUsageError) {
       {{"enqueue", "--type", "T", "--priority", "99999999999"}, "--priority"},
       {{"work", "--workers", "100000", "--handler", "T=true"}, "--workers"},
       {{"work", "--workers", "2147483647", "--handler", "T=true"}, "--workers"},
+      {{"work", "--sessions", "65", "--handler", "T=true"}, "--sessions"},
+      {{"work", "--sessions", "-1", "--handler", "T=true"}, "--sessions"},
       {{"work", "--handler", "T=true", "--duration", "inf"}, "--duration"},
       {{"work", "--handler", "T=true", "--duration", "nan"}, "--duration"},
       {{"work", "--handler", "T=true", "--interval", "nan"}, "--interval"},

@@ -233,22 +233,25 @@ TEST_F(FastPoolTest, LanesShareThePoolsWorkAndNeverRunAJobTwice) {
             "0");
 }
 
-// sessions = 0 picks one lane per 8 workers, and where the server is on this
-// machine (the test server's socket) at most one per 4 of its cores: on a
-// 2-core machine one lane, however many workers.
+// sessions = 0 picks one lane per 4 workers, at most 4, and where the
+// server is on this machine (the test server's socket) at most two or one
+// per 4 of its cores: a pool of few workers keeps one lane.
 TEST_F(FastPoolTest, AutomaticLanesLeaveALocalServerItsCores) {
   WorkMap work_map;
   WorkerOptions options = Fast();
   options.sessions = 0;
-  WorkerPool pool(client_.get(), &work_map, 32, options);
-  QG_ASSERT_OK(pool.Start());
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  const int lanes = std::min(4, std::max(1, cores / 4));
-  EXPECT_THAT(pool.mode_reason(),
-              HasSubstr(lanes == 1 ? std::string("one locker session")
-                                   : absl::StrCat(lanes, " locker sessions")))
-      << cores << " cores";
-  pool.Shutdown();
+  for (int workers : {1, 7, 8, 32}) {
+    WorkerPool pool(client_.get(), &work_map, workers, options);
+    QG_ASSERT_OK(pool.Start());
+    const int lanes =
+        std::min({std::max(1, workers / 4), 4, std::max(2, cores / 4)});
+    EXPECT_THAT(pool.mode_reason(),
+                HasSubstr(lanes == 1 ? std::string("one locker session")
+                                     : absl::StrCat(lanes, " locker sessions")))
+        << workers << " workers, " << cores << " cores";
+    pool.Shutdown();
+  }
 }
 
 // A lane whose locker session dies loses only its own jobs' locks: the other

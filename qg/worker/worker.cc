@@ -318,13 +318,16 @@ absl::Status WorkerPool::StoreLimits() {
 int WorkerPool::Lanes() const {
   int lanes = options_.sessions;
   if (lanes == 0) {
-    lanes = std::clamp(count_ / 8, 1, 4);
-    // A server on this machine shares its cores with the pool: a lane keeps
-    // about two of its processes busy, and the pool's threads need some
-    // too (on 2 cores a second lane drains no faster; see README).
+    // One lane per 4 workers, at most 4: one lane's locker keeps about a
+    // backend and a half busy however many workers it feeds, and from 8
+    // workers a second lane drains more (README, "Lanes").
+    lanes = std::clamp(count_ / 4, 1, 4);
+    // A server on this machine shares its cores with the pool: past two
+    // lanes, one per 4 of them (with the next scan sent ahead, two lanes
+    // paid at 8 and 32 workers even on 2 cores).
     if (internal::ServerOnThisMachine(client_->options().conninfo)) {
       const int cores = static_cast<int>(std::thread::hardware_concurrency());
-      lanes = std::min(lanes, std::max(1, cores / 4));
+      lanes = std::min(lanes, std::max(2, cores / 4));
     }
   }
   return std::clamp(lanes, 1, count_);

@@ -147,11 +147,12 @@ struct WorkerOptions {
   // own would (Que order within what it locks, pause, cancel, limits; a
   // lane's session that dies affects only that lane's jobs), as several
   // processes sharing the queue do. Each lane opens 3 connections (locker,
-  // writer, sweeper). 0: one lane per 8 workers, at most 4, and where the
-  // server is on this machine (a Unix socket or loopback) at most one per 4
-  // of its cores, which it shares with the pool (see README, "Operating at
-  // scale"). Default: 1.
-  int sessions = 1;
+  // writer, sweeper). 0 (automatic): one lane per 4 workers, at most 4, and
+  // where the server is on this machine (a Unix socket or loopback), which
+  // shares its cores with the pool, at most 2 or one per 4 of its cores:
+  // 1-7 workers one lane (3 connections), 8-11 two (6), 12-15 three, 16 or
+  // more four (12) (see README, "Operating at scale"). Default: 0.
+  int sessions = 0;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();

@@ -62,6 +62,8 @@ struct WorkOptions {
   std::string db;
   std::optional<std::string> queue;
   int workers = 4;
+  // WorkerOptions::sessions: lanes of the fast pool; 0: automatic.
+  int sessions = 0;
   absl::Duration interval = absl::Milliseconds(200);
   // TYPE → shell command.
   std::vector<std::pair<std::string, std::string>> handlers;
@@ -115,6 +117,7 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   flags.String("db", &o.db);
   flags.OptionalString("queue", &o.queue);
   flags.Int("workers", &o.workers);
+  flags.Int("sessions", &o.sessions);
   flags.Duration("interval", &o.interval);
   flags.Repeated("handler", &handlers);
   flags.Duration("grace", &o.grace);
@@ -132,6 +135,10 @@ absl::StatusOr<WorkOptions> Parse(const std::vector<std::string>& args) {
   if (o.workers < 1 || o.workers > kMaxWorkers) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--workers must be from 1 to ", kMaxWorkers, ", not ", o.workers));
+  }
+  if (o.sessions < 0 || o.sessions > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--sessions must be from 0 (automatic) to 64, not ", o.sessions));
   }
   if (o.interval < kMinInterval) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -543,6 +550,7 @@ int Run(const WorkOptions& o) {
   qg::WorkerOptions options;
   if (o.queue.has_value()) options.queue = *o.queue;
   options.interval = o.interval;
+  options.sessions = o.sessions;
   qg::WorkerMetrics metrics;
   absl::StatusOr<std::unique_ptr<qg::MetricsServer>> metrics_server =
       ServeMetrics(o, metrics, options);
@@ -584,7 +592,8 @@ const Command& WorkCommand() {
   static const Command command{
       "work",
       {"qg work --handler TYPE=COMMAND ... [--queue Q] [--workers N] "
-       "[--interval DURATION] [--grace DURATION] [--timeout DURATION] "
+       "[--sessions N] [--interval DURATION] [--grace DURATION] [--timeout "
+       "DURATION] "
        "[--until-empty] [--duration DURATION] [--metrics-listen HOST:PORT] "
        "[--db CONNINFO]"},
       "Works jobs by running a shell command per job, the job's args JSON on "
@@ -597,6 +606,12 @@ const Command& WorkCommand() {
       "  --handler   TYPE=COMMAND, once per job type (at least one)\n"
       "  --queue     the queue to work (default: $QUE_QUEUE, else \"\")\n"
       "  --workers   handlers running at once, 1..1000 (default 4)\n"
+      "  --sessions  lanes of the pool, 1..64, each 3 connections (locker, "
+      "writer,\n"
+      "              sweeper); 0: one per 4 workers, at most 4, at most 2 "
+      "with a\n"
+      "              server on this machine of fewer than 12 cores "
+      "(default 0)\n"
       "  --interval  how often idle workers look for jobs (default 0.2s; "
       "at least 1ms)\n"
       "  --grace     after a stop signal, how long running handlers may "

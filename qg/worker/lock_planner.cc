@@ -142,7 +142,10 @@ void LockPlanner::Locked(int asked, int locked, int scanned,
   // from its cursor next time. A range behind the cursor still to rewind
   // over (jobs given back while this scan was in flight, a rewind cut
   // short) is work this scan did not look at, whatever it found after it.
-  may_have_work_ = !exhausted || scan_.rewind.has_value() || scan_.from_head;
+  // Likewise jobs held back by limits whose probe is due (a slot freed
+  // while this scan was in flight).
+  may_have_work_ = !exhausted || scan_.rewind.has_value() || scan_.from_head ||
+                   (probe_due_ && !held_back_.empty());
   (void)asked;
   (void)locked;
   (void)scanned;

@@ -720,6 +720,31 @@ TEST(LockPlannerTest, JobsGivenBackAfterTheQueueRanDryAreLookedForAgain) {
   ASSERT_TRUE(plan.rewind.has_value());
 }
 
+// Jobs a limit held back whose slot was freed while a scan was in flight
+// are probed next, even when that scan reached the end of the queue.
+TEST(LockPlannerTest, HeldBackJobsWhoseSlotFreedAreProbedAfterAnEmptyScan) {
+  qg_testing::FakeClock clock;
+  absl::Time t = clock.Now();
+  LockPlanner p = Idle(Options(2, 2), t);
+  p.Notified(t, 100, t);
+  Plan plan = p.Decide({.idle_workers = 2}, t);
+  ASSERT_GT(plan.lock, 0);
+  // The scan locked job 1 and held back job 2 (its bucket is full).
+  p.LimitBlocked({{7, Key(2, 100, t)}}, absl::InfiniteFuture(), t);
+  p.Locked(plan.lock, 1, 2, Key(2, 100, t), /*exhausted=*/false, t);
+  plan = p.Decide({.idle_workers = 1, .held = 1}, t);
+  ASSERT_GT(plan.lock, 0);
+  EXPECT_TRUE(plan.probes.empty()) << "no slot freed yet";
+  // Job 1 finishes and frees the slot while this scan is in flight; the
+  // scan finds nothing more.
+  p.LimitFreed();
+  p.Locked(plan.lock, 0, 0, std::nullopt, /*exhausted=*/true, t + kMs);
+  plan = p.Decide({.idle_workers = 2}, t + 2 * kMs);
+  ASSERT_GT(plan.lock, 0) << "job 2 waits for the limit retry";
+  ASSERT_EQ(plan.probes.size(), 1u);
+  EXPECT_EQ(plan.probes[0].id, 2);
+}
+
 TEST(LockPlannerTest, NotifyWakesForDueJobsAndTimesFutureOnes) {
   qg_testing::FakeClock clock;
   LockPlanner p = Idle(Options(1, 4), clock.Now());

@@ -148,8 +148,8 @@ ABSL_FLAG(int, s10_jobs, 20000,
           "s10: ready jobs per drain of the other_queues and global8 figures "
           "and their unlimited drain");
 ABSL_FLAG(int, reps, 3, "repetitions per scenario; medians are reported");
-ABSL_FLAG(int, sessions, 0,
-          "fast path: WorkerOptions::sessions (lanes; 0: automatic, the "
+ABSL_FLAG(int, sessions, 1,
+          "fast path: WorkerOptions::sessions (lanes; 0: automatic; 1, the "
           "library's default)");
 ABSL_FLAG(double, cap, 30, "longest a single drain or pickup run may take (s)");
 ABSL_FLAG(std::string, mode, "both", "worker path: fast, qg-compat or both");

@@ -14,7 +14,7 @@ void WorkerMetrics::OnRoundTrip(const RoundTrip& r) {
   internal::MutexLock lock(mu_);
   round_trips_.Observe(absl::ToDoubleSeconds(r.took));
   locked_ += std::max(0, r.locked);
-  buffered_ = r.buffered;
+  buffered_[r.lane] = r.buffered;
 }
 
 void WorkerMetrics::OnJobDone(const JobDone& job) {
@@ -94,7 +94,9 @@ void WorkerMetrics::WriteTo(prometheus::TextWriter& w) const {
   w.Sample("qg_locker_jobs_locked_total", {}, static_cast<double>(locked_));
   w.Family("qg_jobs_buffered",
            "Jobs locked ahead by a fast pool, waiting for a worker.", "gauge");
-  w.Sample("qg_jobs_buffered", {}, static_cast<double>(buffered_));
+  int64_t buffered = 0;
+  for (const auto& [lane, n] : buffered_) buffered += n;
+  w.Sample("qg_jobs_buffered", {}, static_cast<double>(buffered));
 }
 
 }  // namespace qg

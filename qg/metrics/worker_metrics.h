@@ -30,7 +30,8 @@
 //   qg_locker_round_trip_seconds          histogram: fast path round trips
 //   qg_locker_jobs_locked_total           jobs the locker session locked
 //   qg_jobs_buffered                      gauge: jobs locked ahead, waiting
-//                                         for a worker (fast path)
+//                                         for a worker (fast path; over
+//                                         every lane of every pool)
 //
 // Database-wide gauges are not here (every worker would report the same
 // numbers): the web console's /metrics has the queue depths and, per
@@ -122,7 +123,8 @@ class WorkerMetrics : public PoolObserver {
       ABSL_GUARDED_BY(mu_);
   prometheus::Histogram round_trips_ ABSL_GUARDED_BY(mu_);
   uint64_t locked_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per lane (RoundTrip::lane), as each last reported.
+  std::map<int64_t, int64_t> buffered_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qg

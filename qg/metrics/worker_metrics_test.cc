@@ -71,14 +71,18 @@ TEST(WorkerMetricsTest, RoundTripsAndBufferedGauge) {
   WorkerMetrics m;
   m.OnRoundTrip({.took = absl::Microseconds(800), .locked = 5, .buffered = 7});
   m.OnRoundTrip({.took = absl::Milliseconds(3), .locked = 2, .buffered = 4});
+  // A second lane (of this pool or another) with its own buffer: the gauge
+  // is the sum of each lane's last report.
+  m.OnRoundTrip({.took = absl::Milliseconds(3), .buffered = 9, .lane = 2});
+  m.OnRoundTrip({.took = absl::Milliseconds(3), .buffered = 3, .lane = 2});
   std::string text = m.Text();
   EXPECT_THAT(text,
               HasSubstr("qg_locker_round_trip_seconds_bucket{le=\"0.001\"}"
                         " 1\n"));
-  EXPECT_THAT(text, HasSubstr("qg_locker_round_trip_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("qg_locker_round_trip_seconds_count 4\n"));
   EXPECT_THAT(text, HasSubstr("qg_locker_jobs_locked_total 7\n"));
   EXPECT_THAT(text,
-              HasSubstr("# TYPE qg_jobs_buffered gauge\nqg_jobs_buffered 4\n"));
+              HasSubstr("# TYPE qg_jobs_buffered gauge\nqg_jobs_buffered 7\n"));
 }
 
 TEST(WorkerMetricsTest, EscapesLabelValuesFromJobs) {

@@ -80,6 +80,12 @@ class BatchedLease : public JobLease {
 
 namespace {
 
+// PoolObserver::RoundTrip::lane of the next FastPool.
+int64_t NextLaneId() {
+  static std::atomic<int64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 // A pool's id for per-pool limits (qg_limits.per_pool): random, positive
 // (0 is the global limits' scope).
 int64_t NewPoolScope() {
@@ -132,6 +138,7 @@ FastPool::FastPool(Client* client, const WorkMap* work_map,
     : client_(client),
       work_map_(work_map),
       options_(std::move(options)),
+      lane_id_(NextLaneId()),
       clock_(client->clock()),
       logger_(&client->logger()),
       watchdog_(watchdog),
@@ -644,19 +651,22 @@ void FastPool::RunRoundTrip(const Plan& plan) {
   // Due times that passed while it was in flight, against the cursor it
   // moved (the planner leaves them alone meanwhile).
   if (rt.sent_ahead) planner_.TimePassed(clock_.Now());
+  // Notifications read while the scan was in flight: jobs announced are
+  // placed against the cursor it moved before the next scan may go on
+  // from it (one that sorts behind it, or more urgent than the buffer,
+  // asks for a scan of its own, which no continuation replaces); pause and
+  // cancel once this answer's jobs are in the buffer.
+  std::vector<ControlNotification> control;
+  if (rt.sent_ahead) {
+    std::vector<JobsNotification> jobs;
+    jobs.swap(deferred_jobs_);
+    control.swap(deferred_control_);
+    TakeNotes(jobs, {}, clock_.Now());
+  }
   // The next scan goes out now, while this answer is taken in.
   const absl::Status ahead = MaybeContinue(rt);
   std::vector<JobKey> released = ApplyToBuffer(rt);
-  if (rt.sent_ahead &&
-      (!deferred_jobs_.empty() || !deferred_control_.empty())) {
-    // Read while the scan was in flight (a scan sent just now went out
-    // after they were, and sees what they announce).
-    std::vector<JobsNotification> jobs;
-    std::vector<ControlNotification> control;
-    jobs.swap(deferred_jobs_);
-    control.swap(deferred_control_);
-    TakeNotes(jobs, control, clock_.Now());
-  }
+  if (!control.empty()) TakeNotes({}, control, clock_.Now());
   if (!released.empty()) planner_.Released(released);
   {
     // Parked slots no job took: those the answer of a scan sent after them
@@ -1190,6 +1200,7 @@ void FastPool::Report(const RoundTrip& rt) {
     MutexLock lock(mu_);
     report.buffered = static_cast<int>(ready_.size());
   }
+  report.lane = lane_id_;
   options_.observer->OnRoundTrip(report);
 }
 

@@ -238,6 +238,8 @@ class FastPool {
   Client* client_;
   const WorkMap* work_map_;
   const FastPoolOptions options_;
+  // PoolObserver::RoundTrip::lane: unique in the process.
+  const int64_t lane_id_;
   const Clock& clock_;
   Logger* logger_;
   Watchdog* watchdog_;

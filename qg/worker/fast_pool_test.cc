@@ -254,6 +254,38 @@ TEST_F(FastPoolTest, AutomaticLanesLeaveALocalServerItsCores) {
   }
 }
 
+// A fixed buffer is the pool's, split over its lanes as the workers are:
+// 2 workers in 2 lanes with buffer 2 hold 4 locks at most (2 running, 2
+// ahead), not 2 more per lane.
+TEST_F(FastPoolTest, AFixedBufferIsSplitOverTheLanes) {
+  Insert(50);
+  std::atomic<bool> go{false};
+  std::atomic<int> started{0};
+  WorkMap work_map;
+  work_map.Register("Job", [&](Job&) {
+    ++started;
+    while (!go) absl::SleepFor(absl::Milliseconds(5));
+    return absl::OkStatus();
+  });
+  WorkerOptions options = Fast();
+  options.sessions = 2;
+  options.buffer = 2;
+  options.max_buffer_wait = absl::Hours(1);
+  WorkerPool pool(client_.get(), &work_map, 2, options);
+  QG_ASSERT_OK(pool.Start());
+  const std::string locks =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'";
+  ASSERT_TRUE(WaitFor([&] { return started == 2 && Query(locks) == "4"; }))
+      << Query(locks) << " locks";
+  // Settled: no lane locks more.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(Query(locks), "4");
+  go = true;
+  EXPECT_TRUE(
+      WaitFor([&] { return Query("SELECT count(*) FROM que_jobs") == "0"; }));
+  pool.Shutdown();
+}
+
 // A lane whose locker session dies loses only its own jobs' locks: the other
 // lanes go on, the lane reconnects, and every job runs.
 TEST_F(FastPoolTest, ALaneThatLosesItsSessionAffectsOnlyItsOwnJobs) {

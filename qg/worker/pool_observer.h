@@ -33,7 +33,11 @@ class PoolObserver {
     int released = 0;     // locks it released
     int rechecked = 0;    // buffered jobs it re-checked
     int buffered = 0;     // jobs waiting in the buffer afterwards
-    int scanned = 0;      // candidates its lock scan looked at
+    // Which lane reported: an id unique in the process (a pool with
+    // `WorkerOptions::sessions` lanes reports from that many), so that an
+    // observer can add up `buffered` over lanes and pools.
+    int64_t lane = 0;
+    int scanned = 0;  // candidates its lock scan looked at
     // Its lock scan first went back over a range behind the pool's cursor
     // (a job announced there, a released one, a due time, one a sweep found)
     // or walked from the head of the queue (`from_head`: a new session).

@@ -344,7 +344,12 @@ absl::Status WorkerPool::StartFast() {
     fast.queue = options_.queue;
     // The workers split as evenly as they go: 10 over 3 lanes is 4, 3, 3.
     fast.planner.workers = count_ / lanes + (lane < count_ % lanes ? 1 : 0);
-    fast.planner.buffer = options_.buffer;
+    // A fixed buffer is the pool's: split as the workers are (-1 adapts
+    // per lane).
+    fast.planner.buffer = options_.buffer < 0
+                              ? options_.buffer
+                              : options_.buffer / lanes +
+                                    (lane < options_.buffer % lanes ? 1 : 0);
     fast.planner.max_buffer_wait = options_.max_buffer_wait;
     fast.planner.poll_interval = options_.interval;
     fast.planner.recheck_after = options_.recheck_after;

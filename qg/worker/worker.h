@@ -65,7 +65,8 @@ class Watchdog;
 
 // How a WorkerPool takes jobs.
 enum class WorkerMode {
-  // One locker session per pool: LISTEN/NOTIFY wake-ups, up to one job per
+  // One locker session per lane (`WorkerOptions::sessions`, one by
+  // default): LISTEN/NOTIFY wake-ups, up to one job per
   // free worker locked per round trip, completions applied in batches. Needs
   // `qg migrate` (schema/qg_additions.sql); same advisory locks as Que 0.x.
   kFast,
@@ -147,12 +148,16 @@ struct WorkerOptions {
   // own would (Que order within what it locks, pause, cancel, limits; a
   // lane's session that dies affects only that lane's jobs), as several
   // processes sharing the queue do. Each lane opens 3 connections (locker,
-  // writer, sweeper). 0 (automatic): one lane per 4 workers, at most 4, and
-  // where the server is on this machine (a Unix socket or loopback), which
-  // shares its cores with the pool, at most 2 or one per 4 of its cores:
-  // 1-7 workers one lane (3 connections), 8-11 two (6), 12-15 three, 16 or
-  // more four (12) (see README, "Operating at scale"). Default: 0.
-  int sessions = 0;
+  // writer, sweeper). A fixed `buffer` is split over the lanes as the
+  // workers are. A job one lane gives back (`max_buffer_wait`) is looked
+  // for again by that lane; the others find it at their next sweep (about
+  // `interval`), as other processes would. 0 (automatic): one lane per 4
+  // workers, at most 4, and where the server is on this machine (a Unix
+  // socket or loopback), which shares its cores with the pool, at most 2
+  // or one per 4 of its cores: 1-7 workers one lane (3 connections), 8-11
+  // two (6), 12-15 three, 16 or more four (12) (see README, "Operating at
+  // scale"). Default: 1.
+  int sessions = 1;
 
   static absl::Duration DefaultInterval();
   static std::string DefaultQueue();
@@ -236,7 +241,8 @@ class Worker {
 // WorkerPool
 //
 // `count` workers on their own threads, all on `options.queue`. In
-// `WorkerMode::kFast` (the default) the workers share one locker session and
+// `WorkerMode::kFast` (the default) the workers share one locker session (per
+// lane: WorkerOptions::sessions) and
 // need only a connection when a handler uses `Job::Conn()`/`Tx()`; in
 // `kQgCompat` each busy worker holds a pooled connection.
 class WorkerPool {

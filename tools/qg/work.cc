@@ -63,7 +63,7 @@ struct WorkOptions {
   std::optional<std::string> queue;
   int workers = 4;
   // WorkerOptions::sessions: lanes of the fast pool; 0: automatic.
-  int sessions = 0;
+  int sessions = 1;
   absl::Duration interval = absl::Milliseconds(200);
   // TYPE → shell command.
   std::vector<std::pair<std::string, std::string>> handlers;
@@ -611,7 +611,7 @@ const Command& WorkCommand() {
       "              sweeper); 0: one per 4 workers, at most 4, at most 2 "
       "with a\n"
       "              server on this machine of fewer than 12 cores "
-      "(default 0)\n"
+      "(default 1)\n"
       "  --interval  how often idle workers look for jobs (default 0.2s; "
       "at least 1ms)\n"
       "  --grace     after a stop signal, how long running handlers may "

@@ -666,6 +666,16 @@ TEST(LockPlannerTest, NothingIsLockedPastAJobGivenBackUntilTheScanRewindsToIt) {
   EXPECT_LT(*plan.rewind, Key(2, 100, t));
 }
 
+// A new session's first scan locked jobs up to id 500, not the end of the
+// queue, and the sweep answered: the continuation on from 500 (in flight).
+std::optional<Plan> ContinueFrom500(LockPlanner& p, absl::Time t) {
+  p.SessionOpened(t);
+  Plan plan = p.Decide({}, t);
+  p.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
+  p.Swept({}, std::nullopt, std::nullopt, t);
+  return p.PlanContinuation(500, 0, t);
+}
+
 // Jobs given back are looked for again whatever the scans before said: a
 // rewind waiting to go out means work may wait, even after a scan that
 // reached the end of the queue. Before, a release after such a scan (or in
@@ -691,11 +701,7 @@ TEST(LockPlannerTest, JobsGivenBackAfterTheQueueRanDryAreLookedForAgain) {
   // A continuation collected in the round trip that gives jobs back: its
   // answer reached the end of the queue, then the jobs' locks went.
   LockPlanner q(Options(1, 1000));
-  q.SessionOpened(t);
-  plan = q.Decide({}, t);
-  q.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
-  q.Swept({}, std::nullopt, std::nullopt, t);
-  std::optional<Plan> ahead = q.PlanContinuation(500, 0, t);
+  std::optional<Plan> ahead = ContinueFrom500(q, t);
   ASSERT_TRUE(ahead.has_value());
   q.ContinuationCollected();
   q.Locked(ahead->lock, 20, 20, Key(520, 100, t), /*exhausted=*/true, late);
@@ -706,11 +712,7 @@ TEST(LockPlannerTest, JobsGivenBackAfterTheQueueRanDryAreLookedForAgain) {
   EXPECT_LT(*plan.rewind, Key(400, 100, t));
   // A release told before the answer that reached the end: the same.
   LockPlanner r(Options(1, 1000));
-  r.SessionOpened(t);
-  plan = r.Decide({}, t);
-  r.Locked(plan.lock, 500, 500, Key(500, 100, t), /*exhausted=*/false, t);
-  r.Swept({}, std::nullopt, std::nullopt, t);
-  ahead = r.PlanContinuation(500, 0, t);
+  ahead = ContinueFrom500(r, t);
   ASSERT_TRUE(ahead.has_value());
   r.Released({Key(400, 100, t)});
   r.ContinuationCollected();

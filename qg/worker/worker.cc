@@ -315,6 +315,16 @@ absl::Status WorkerPool::StoreLimits() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Lane `lane`'s share of `n` over `lanes`, as even as it goes: 10 over 3
+// lanes is 4, 3, 3.
+int LaneShare(int n, int lanes, int lane) {
+  return n / lanes + (lane < n % lanes ? 1 : 0);
+}
+
+}  // namespace
+
 int WorkerPool::Lanes() const {
   int lanes = options_.sessions;
   if (lanes == 0) {
@@ -342,14 +352,12 @@ absl::Status WorkerPool::StartFast() {
   for (int lane = 0; lane < lanes; ++lane) {
     internal::FastPoolOptions fast;
     fast.queue = options_.queue;
-    // The workers split as evenly as they go: 10 over 3 lanes is 4, 3, 3.
-    fast.planner.workers = count_ / lanes + (lane < count_ % lanes ? 1 : 0);
+    fast.planner.workers = LaneShare(count_, lanes, lane);
     // A fixed buffer is the pool's: split as the workers are (-1 adapts
     // per lane).
     fast.planner.buffer = options_.buffer < 0
                               ? options_.buffer
-                              : options_.buffer / lanes +
-                                    (lane < options_.buffer % lanes ? 1 : 0);
+                              : LaneShare(options_.buffer, lanes, lane);
     fast.planner.max_buffer_wait = options_.max_buffer_wait;
     fast.planner.poll_interval = options_.interval;
     fast.planner.recheck_after = options_.recheck_after;
